@@ -1,0 +1,3 @@
+from vggeo.cli import main
+
+main()

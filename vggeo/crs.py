@@ -1,0 +1,716 @@
+"""Swedish coordinate reference systems with explicit axis order.
+
+Every Swedish grid (SWEREF 99 TM, the twelve local SWEREF 99 zones, RT 90 and its SWEREF-based
+emulations) officially lists **northing first**; Swedish practice calls the northing *X*. Shapely,
+GeoPandas and ``pyproj`` with ``always_xy=True`` hold **easting first**. This module is the one
+place where that difference is settled: every function takes and returns coordinates in an order
+that is named in its signature (``"ne"``, ``"en"``, ``"latlon"``, ``"lonlat"``).
+
+Transformations are done by PROJ (through pyproj). vggeo only chooses the operation:
+
+* **RT 90, route "direct" (default).** Lantmäteriet's direct projection (EPSG 3845–3850): SWEREF 99
+  latitude/longitude projected straight onto the RT 90 grid. It reproduces the RT 90 values
+  Lantmäteriet publishes to well under a millimetre, and it is what Swedish users compare against.
+  RT 90 codes (3019–3024) are *relabelled* to the emulation of the same zone, not transformed.
+* **RT 90, route "helmert".** The datum route PROJ picks for EPSG:3021: Bessel 1841 with the
+  7-parameter Helmert shift EPSG:1895 (stated accuracy 0.1 m). The two routes differ by a few
+  centimetres up to about 0.2 m. WGS 84 is treated as SWEREF 99 on this route (PROJ's null shift),
+  so EPSG:1895 is used rather than the 1 m WGS 84 variant EPSG:1896.
+
+Examples
+--------
+>>> n, e = transform([59.0], [15.0], src="wgs84", dst="SWEREF 99 TM")
+>>> round(float(n[0]), 3), round(float(e[0]), 3)
+(6540052.017, 500000.0)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal, NamedTuple
+
+import numpy as np
+import pyproj
+
+from vggeo.errors import (
+    CoordinateRangeError,
+    CRSError,
+    OutsideAreaWarning,
+    SwappedAxesError,
+    SwappedAxesWarning,
+)
+
+__all__ = [
+    "AxisOrder",
+    "Route",
+    "SwedishCRS",
+    "get_crs",
+    "list_crs",
+    "transform",
+    "transform_geoseries",
+    "transformer",
+    "detect_axis_problems",
+    "outside_area",
+    "local_zone_for",
+    "local_zone_for_municipality",
+    "valueguard_points",
+    "VALUEGUARD_PAIRS",
+    "SWEREF99TM",
+    "WGS84",
+    "SWEREF99_GEOGRAPHIC",
+    "RT90_25_GON_V",
+]
+
+AxisOrder = Literal["ne", "en", "latlon", "lonlat"]
+Route = Literal["direct", "helmert"]
+AXIS_ORDERS: tuple[str, ...] = ("ne", "en", "latlon", "lonlat")
+ROUTES: tuple[str, ...] = ("direct", "helmert")
+
+
+class Range(NamedTuple):
+    low: float
+    high: float
+
+    def contains(self, values: np.ndarray) -> np.ndarray:
+        return (values >= self.low) & (values <= self.high)
+
+
+@dataclass(frozen=True)
+class SwedishCRS:
+    """One supported coordinate reference system.
+
+    Build it with :func:`get_crs`; the registry below is the only source of instances.
+
+    Attributes
+    ----------
+    epsg
+        The EPSG code.
+    name
+        The official name as Swedish users write it.
+    family
+        ``"sweref99tm"``, ``"sweref99_local"``, ``"rt90"``, ``"rt90_emulation"`` or ``"geographic"``.
+    central_meridian_deg
+        Central meridian of a transverse Mercator grid, in degrees; ``None`` for geographic systems.
+    first_range, second_range
+        Plausible magnitudes over Sweden of the first and second coordinate in the system's own
+        order (northing, easting for grids; latitude, longitude for geographic systems). Northings
+        and eastings never overlap, which is what makes swapped input detectable.
+    """
+
+    epsg: int
+    name: str
+    family: str
+    central_meridian_deg: float | None
+    first_range: Range
+    second_range: Range
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def is_geographic(self) -> bool:
+        return self.family == "geographic"
+
+    @property
+    def native_order(self) -> AxisOrder:
+        """The authority axis order: ``"latlon"`` for geographic systems, else ``"ne"``."""
+        return "latlon" if self.is_geographic else "ne"
+
+    @property
+    def srs(self) -> str:
+        return f"EPSG:{self.epsg}"
+
+    @cached_property
+    def pyproj_crs(self) -> pyproj.CRS:
+        return pyproj.CRS.from_epsg(self.epsg)
+
+    @cached_property
+    def area_of_use(self) -> tuple[float, float, float, float]:
+        """(west_lon_degree, south_lat_degree, east_lon_degree, north_lat_degree) from EPSG."""
+        aou = self.pyproj_crs.area_of_use
+        assert aou is not None, self.epsg
+        return aou.bounds
+
+    @property
+    def rt90_zone_index(self) -> int | None:
+        """0–5 for RT 90 zones and their emulations (7.5 gon V … 5 gon O), else None."""
+        if self.family == "rt90":
+            return self.epsg - 3019
+        if self.family == "rt90_emulation":
+            return self.epsg - 3845
+        return None
+
+    def __str__(self) -> str:
+        return f"{self.name} (EPSG:{self.epsg})"
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+# Magnitudes over Sweden (with margin): SWEREF 99 TM eastings ~0.26–0.92 M, northings ~6.1–7.7 M.
+_NORTHING = Range(6_000_000.0, 7_800_000.0)
+_TM_EASTING = Range(150_000.0, 1_000_000.0)
+# Local zones (false easting 150 000): a municipality lies within ~2° of its meridian.
+_LOCAL_EASTING = Range(-150_000.0, 450_000.0)
+# RT 90 (false easting 1 500 000).
+_RT90_EASTING = Range(1_050_000.0, 1_950_000.0)
+_RT90_NORTHING = Range(5_990_000.0, 7_800_000.0)
+_LAT = Range(54.0, 70.0)
+_LON = Range(9.0, 25.5)
+
+_LOCAL_MERIDIANS = {
+    3007: (12, 0), 3008: (13, 30), 3009: (15, 0), 3010: (16, 30), 3011: (18, 0),
+    3012: (14, 15), 3013: (15, 45), 3014: (17, 15), 3015: (18, 45), 3016: (20, 15),
+    3017: (21, 45), 3018: (23, 15),
+}  # fmt: skip
+_RT90_ZONES = ("7.5 gon V", "5 gon V", "2.5 gon V", "0 gon", "2.5 gon O", "5 gon O")
+# RT 90 central meridians: 11°18'29.8" + n·2°15' (CRS.md).
+_RT90_CM0 = 11 + 18 / 60 + 29.8 / 3600
+
+
+def _build_registry() -> dict[int, SwedishCRS]:
+    reg: dict[int, SwedishCRS] = {}
+    reg[3006] = SwedishCRS(
+        3006, "SWEREF 99 TM", "sweref99tm", 15.0, _NORTHING, _TM_EASTING,
+        aliases=("sweref99", "sweref 99", "sweref99tm", "sweref 99 tm"),
+    )  # fmt: skip
+    for code, (deg, minute) in _LOCAL_MERIDIANS.items():
+        label = f"{deg:02d} {minute:02d}"
+        reg[code] = SwedishCRS(
+            code, f"SWEREF 99 {label}", "sweref99_local", deg + minute / 60,
+            _NORTHING, _LOCAL_EASTING, aliases=(f"sweref99 {deg:02d}{minute:02d}",),
+        )  # fmt: skip
+    for i, zone in enumerate(_RT90_ZONES):
+        cm = _RT90_CM0 + i * 2.25
+        reg[3019 + i] = SwedishCRS(
+            3019 + i, f"RT 90 {zone}", "rt90", cm, _RT90_NORTHING, _RT90_EASTING,
+            aliases=("rt90", "rt 90") if i == 2 else (),
+        )  # fmt: skip
+        reg[3845 + i] = SwedishCRS(
+            3845 + i, f"SWEREF 99 / RT 90 {zone} emulation", "rt90_emulation", cm,
+            _RT90_NORTHING, _RT90_EASTING, aliases=(f"rt90 {zone} emulation",),
+        )  # fmt: skip
+    reg[4619] = SwedishCRS(
+        4619, "SWEREF 99", "geographic", None, _LAT, _LON,
+        aliases=("sweref99 geographic", "sweref 99 geographic", "sweref99 latlon", "sweref99 geo"),
+    )  # fmt: skip
+    reg[4326] = SwedishCRS(
+        4326, "WGS 84", "geographic", None, _LAT, _LON, aliases=("wgs84", "wgs 84", "gps")
+    )
+    return reg
+
+
+_REGISTRY = _build_registry()
+
+
+def _norm(name: str) -> str:
+    """Fold the ways users write names: case, spaces, dots, ö/o, 'gon' spacing, separators."""
+    s = name.strip().lower().replace("ö", "o").replace("ø", "o").replace(",", ".")
+    s = re.sub(r"[\s_\-/:]+", "", s)
+    s = s.replace("rt90", "rt90").replace("sweref99", "sweref99")
+    return s
+
+
+def _build_names() -> dict[str, int]:
+    names: dict[str, int] = {}
+    for code, crs in _REGISTRY.items():
+        for n in (crs.name, *crs.aliases):
+            key = _norm(n)
+            # Explicit aliases win over derived forms of official names ("sweref99" is TM).
+            names.setdefault(key, code)
+    # "SWEREF99 1800", "sweref 99 18:00" and "SWEREF99 18 00" all fold to the same key already.
+    # RT 90 names without the space in the zone ("RT90 2.5gonV") fold too; so does "RT 90 0 gon".
+    return names
+
+
+_NAMES = _build_names()
+
+_EPSG_RE = re.compile(
+    r"""^(?:epsg[:]{1,2}|urn:ogc:def:crs:epsg:[\d.]*:|https?://www\.opengis\.net/def/crs/epsg/[\d.]+/)?
+        (\d{4,5})$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+SWEREF99TM = _REGISTRY[3006]
+WGS84 = _REGISTRY[4326]
+SWEREF99_GEOGRAPHIC = _REGISTRY[4619]
+RT90_25_GON_V = _REGISTRY[3021]
+
+
+def get_crs(spec: str | int | SwedishCRS | pyproj.CRS) -> SwedishCRS:
+    """Look a system up by EPSG code, an EPSG string/URN/URI, or a name Swedish users write.
+
+    Accepted: ``3006``, ``"EPSG:3006"``, ``"urn:ogc:def:crs:EPSG::3006"``,
+    ``"http://www.opengis.net/def/crs/EPSG/0/3006"``, ``"SWEREF 99 TM"``, ``"sweref99 18 00"``,
+    ``"RT 90 2.5 gon V"``, ``"rt90"`` (= RT 90 2.5 gon V, the zone used nationally), ``"wgs84"``.
+
+    Raises
+    ------
+    CRSError
+        For anything else; the message lists what is supported.
+    """
+    if isinstance(spec, SwedishCRS):
+        return spec
+    if isinstance(spec, pyproj.CRS):
+        code = spec.to_epsg()
+        if code in _REGISTRY:
+            return _REGISTRY[code]
+        raise CRSError(f"unsupported coordinate reference system {spec.name!r}; {_supported()}")
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        if int(spec) in _REGISTRY:
+            return _REGISTRY[int(spec)]
+        raise CRSError(f"unsupported EPSG code {int(spec)}; {_supported()}")
+    if isinstance(spec, str):
+        m = _EPSG_RE.match(spec.strip())
+        if m:
+            return get_crs(int(m.group(1)))
+        key = _norm(spec)
+        if key in _NAMES:
+            return _REGISTRY[_NAMES[key]]
+        raise CRSError(f"unknown coordinate reference system {spec!r}; {_supported()}")
+    raise CRSError(f"cannot interpret {spec!r} as a coordinate reference system; {_supported()}")
+
+
+def list_crs() -> list[SwedishCRS]:
+    """Every supported system, ordered by EPSG code."""
+    return [_REGISTRY[c] for c in sorted(_REGISTRY)]
+
+
+def _supported() -> str:
+    return (
+        "supported: EPSG:3006 (SWEREF 99 TM), 3007–3018 (SWEREF 99 local zones, e.g. "
+        "'SWEREF 99 18 00'), 3019–3024 (RT 90, e.g. 'RT 90 2.5 gon V' or 'rt90'), "
+        "3845–3850 (RT 90 emulations), 4619 (SWEREF 99), 4326 (WGS 84)"
+    )
+
+
+# --- operations -------------------------------------------------------------------------------
+
+_GEOGRAPHIC_ORDERS = ("latlon", "lonlat")
+_GRID_ORDERS = ("ne", "en")
+
+
+def _check_order(order: str | None, crs: SwedishCRS, what: str) -> str:
+    if order is None:
+        return crs.native_order
+    if order not in AXIS_ORDERS:
+        raise CRSError(f"{what} axis order {order!r} is not one of {', '.join(AXIS_ORDERS)}")
+    allowed = _GEOGRAPHIC_ORDERS if crs.is_geographic else _GRID_ORDERS
+    if order not in allowed:
+        raise CRSError(
+            f"{what} axis order {order!r} does not fit {crs}: use {' or '.join(allowed)}"
+        )
+    return order
+
+
+def _operation_codes(src: SwedishCRS, dst: SwedishCRS, route: str) -> tuple[int, int]:
+    """Source and target EPSG codes actually handed to PROJ for the chosen RT 90 route."""
+    if route not in ROUTES:
+        raise CRSError(f"route {route!r} is not one of {', '.join(ROUTES)}")
+    s, d = src.epsg, dst.epsg
+    # The same RT 90 zone on both routes is the same grid: relabel, never transform (CRS.md).
+    if src.rt90_zone_index is not None and src.rt90_zone_index == dst.rt90_zone_index:
+        return d, d
+    if route == "direct":
+        # RT 90 grids are relabelled as Lantmäteriet's direct projection of the same zone.
+        if src.family == "rt90":
+            s = 3845 + src.rt90_zone_index  # type: ignore[operator]
+        if dst.family == "rt90":
+            d = 3845 + dst.rt90_zone_index  # type: ignore[operator]
+    else:
+        # Datum route via SWEREF 99 (EPSG:1895, 0.1 m): WGS 84 relabelled as SWEREF 99.
+        if src.family == "rt90" and d == 4326:
+            d = 4619
+        if dst.family == "rt90" and s == 4326:
+            s = 4619
+    return s, d
+
+
+_local = threading.local()
+
+
+def transformer(src: int | str, dst: int | str, route: Route = "direct") -> pyproj.Transformer:
+    """The cached easting/longitude-first pyproj transformer for a pair of systems.
+
+    Built once per thread (pyproj transformers are not safe to share between threads) and
+    reused; ``always_xy=True``, so it takes and returns (easting, northing) / (lon, lat).
+    """
+    s_crs, d_crs = get_crs(src), get_crs(dst)
+    key = (s_crs.epsg, d_crs.epsg, route)
+    cache: dict | None = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = {}
+    tr = cache.get(key)
+    if tr is None:
+        s, d = _operation_codes(s_crs, d_crs, route)
+        tr = pyproj.Transformer.from_crs(s, d, always_xy=True)
+        cache[key] = tr
+    return tr
+
+
+def _as_float_array(values, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float) if not isinstance(values, np.ndarray) else values
+    if arr.dtype != np.float64:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise CoordinateRangeError(f"{name} holds non-numeric values", field=name) from err
+    return arr
+
+
+def _to_xy(a: np.ndarray, b: np.ndarray, order: str) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) in `order` → (easting|lon, northing|lat)."""
+    return (b, a) if order in ("ne", "latlon") else (a, b)
+
+
+def _from_xy(x: np.ndarray, y: np.ndarray, order: str) -> tuple[np.ndarray, np.ndarray]:
+    return (y, x) if order in ("ne", "latlon") else (x, y)
+
+
+def _axis_names(crs: SwedishCRS, order: str) -> tuple[str, str]:
+    names = {"ne": ("northing", "easting"), "en": ("easting", "northing"),
+             "latlon": ("latitude", "longitude"), "lonlat": ("longitude", "latitude")}  # fmt: skip
+    return names[order]
+
+
+def detect_axis_problems(
+    a,
+    b,
+    crs: int | str | SwedishCRS,
+    order: AxisOrder | None = None,
+    *,
+    names: tuple[str, str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classify each coordinate pair by magnitude.
+
+    Parameters
+    ----------
+    a, b
+        The two coordinate arrays in ``order`` (default: the system's own order).
+    crs
+        The system the values claim to be in.
+    names
+        Column names used in error messages (default: the axis names).
+
+    Returns
+    -------
+    swapped, foreign : numpy bool arrays
+        ``swapped`` where the pair fits the system only with its axes exchanged; ``foreign``
+        where it fits neither way (another system, or corrupt). NaN pairs are neither.
+    """
+    c = get_crs(crs)
+    order = _check_order(order, c, "input")
+    a = _as_float_array(a, names[0] if names else "first coordinate")
+    b = _as_float_array(b, names[1] if names else "second coordinate")
+    native_first = order in ("ne", "latlon")
+    first, second = (a, b) if native_first else (b, a)
+    r1, r2 = c.first_range, c.second_range
+    ok = r1.contains(first) & r2.contains(second)
+    swapped = ~ok & r1.contains(second) & r2.contains(first)
+    nan = np.isnan(a) | np.isnan(b)
+    foreign = ~ok & ~swapped & ~nan
+    return swapped, foreign
+
+
+def _raise_for_axis_problems(
+    a: np.ndarray, b: np.ndarray, crs: SwedishCRS, order: str,
+    names: tuple[str, str] | None, swap: bool,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    swapped, foreign = detect_axis_problems(a, b, crs, order, names=names)
+    names = names or _axis_names(crs, order)
+    if swapped.any():
+        i = int(np.flatnonzero(swapped)[0])
+        n_bad = int(swapped.sum())
+        if not swap:
+            raise SwappedAxesError(
+                f"{n_bad} of {len(a)} values look swapped: column {names[0]!r} holds "
+                f"{_axis_names(crs, order)[1]}s and {names[1]!r} {_axis_names(crs, order)[0]}s for "
+                f"{crs}; first at index {i}: {names[0]}={a[i]:.10g}, {names[1]}={b[i]:.10g}. "
+                "Pass swap=True (CLI: --swap-axes) to exchange them",
+                field=names[0],
+                value=float(a[i]),
+                row=i + 1,
+            )
+        warnings.warn(
+            f"swapped {n_bad} coordinate pairs of {crs} ({names[0]}/{names[1]} exchanged)",
+            SwappedAxesWarning,
+            stacklevel=3,
+        )
+        a, b = np.where(swapped, b, a), np.where(swapped, a, b)
+    if foreign.any():
+        i = int(np.flatnonzero(foreign)[0])
+        raise CoordinateRangeError(
+            f"{int(foreign.sum())} of {len(a)} coordinate pairs are not plausible {crs} values "
+            f"in {order} order; first at index {i}: {names[0]}={a[i]:.10g}, {names[1]}={b[i]:.10g} "
+            f"(expected {names[0]} in {_range_for(crs, order, 0)}, {names[1]} in "
+            f"{_range_for(crs, order, 1)})",
+            field=names[0] if not crs.first_range.contains(np.array([a[i]]))[0] else names[1],
+            value=float(a[i]),
+            row=i + 1,
+        )
+    return a, b
+
+
+def _range_for(crs: SwedishCRS, order: str, pos: int) -> str:
+    native_first = order in ("ne", "latlon")
+    r = (crs.first_range, crs.second_range)[pos if native_first else 1 - pos]
+    return f"{r.low:g}…{r.high:g}"
+
+
+def transform(
+    a,
+    b,
+    *,
+    src: int | str | SwedishCRS,
+    dst: int | str | SwedishCRS,
+    in_order: AxisOrder | None = None,
+    out_order: AxisOrder | None = None,
+    route: Route = "direct",
+    check: Literal["raise", "off"] = "raise",
+    swap: bool = False,
+    names: tuple[str, str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Transform coordinate arrays between Swedish systems, axis order stated on both sides.
+
+    Parameters
+    ----------
+    a, b
+        The two coordinate arrays (or scalars, lists) in ``in_order``.
+    src, dst
+        Source and target systems (anything :func:`get_crs` accepts).
+    in_order, out_order
+        ``"ne"``/``"en"`` for grids, ``"latlon"``/``"lonlat"`` for geographic systems.
+        Default: each system's own order (``"ne"`` for Swedish grids, ``"latlon"`` for degrees).
+    route
+        RT 90 only: ``"direct"`` (Lantmäteriet's direct projection, default) or ``"helmert"``
+        (Bessel 1841 + EPSG:1895). See the module docstring.
+    check
+        ``"raise"`` (default): refuse swapped or implausible input with
+        :class:`~vggeo.errors.SwappedAxesError` / :class:`~vggeo.errors.CoordinateRangeError`,
+        naming the column and an example value. ``"off"``: transform whatever is given.
+    swap
+        Exchange pairs that are detectably swapped (with a :class:`SwappedAxesWarning`) instead of
+        raising.
+    names
+        Column names for messages.
+
+    Returns
+    -------
+    (first, second) : numpy float64 arrays in ``out_order``. NaN in, NaN out.
+
+    Notes
+    -----
+    Use :func:`outside_area` to flag points outside a system's area of use; transform does not
+    drop or alter them.
+    """
+    s_crs, d_crs = get_crs(src), get_crs(dst)
+    in_order = _check_order(in_order, s_crs, "input")
+    out_order = _check_order(out_order, d_crs, "output")
+    a_arr = _as_float_array(a, names[0] if names else "first coordinate")
+    b_arr = _as_float_array(b, names[1] if names else "second coordinate")
+    if a_arr.shape != b_arr.shape:
+        raise CoordinateRangeError(
+            f"coordinate arrays differ in shape: {a_arr.shape} and {b_arr.shape}"
+        )
+    if check == "raise" and a_arr.size:
+        a_arr, b_arr = _raise_for_axis_problems(a_arr, b_arr, s_crs, in_order, names, swap)
+    x, y = _to_xy(a_arr, b_arr, in_order)
+    s, d = _operation_codes(s_crs, d_crs, route)
+    if s == d:
+        ox, oy = x.astype(np.float64, copy=True), y.astype(np.float64, copy=True)
+    else:
+        ox, oy = transformer(s_crs.epsg, d_crs.epsg, route).transform(x, y)
+        ox, oy = np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
+    return _from_xy(ox, oy, out_order)
+
+
+def outside_area(
+    a, b, crs: int | str | SwedishCRS, order: AxisOrder | None = None
+) -> np.ndarray:
+    """Boolean mask of points outside the system's EPSG area of use (NaN → False).
+
+    Grid coordinates are converted to longitude/latitude first, so this works for every system.
+    """
+    c = get_crs(crs)
+    order = _check_order(order, c, "input")
+    a = _as_float_array(a, "first coordinate")
+    b = _as_float_array(b, "second coordinate")
+    if c.is_geographic:
+        lon, lat = _to_xy(a, b, order)
+    else:
+        lon, lat = transformer(c.epsg, 4619).transform(*_to_xy(a, b, order))
+    west, south, east, north = c.area_of_use
+    with np.errstate(invalid="ignore"):
+        inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    return ~inside & ~(np.isnan(lon) | np.isnan(lat))
+
+
+def warn_outside_area(a, b, crs, order: AxisOrder | None = None) -> np.ndarray:
+    """:func:`outside_area`, with an :class:`OutsideAreaWarning` when any point is outside."""
+    mask = outside_area(a, b, crs, order)
+    if mask.any():
+        i = int(np.flatnonzero(mask)[0])
+        warnings.warn(
+            f"{int(mask.sum())} points lie outside the area of use of {get_crs(crs)}; "
+            f"first at index {i}",
+            OutsideAreaWarning,
+            stacklevel=2,
+        )
+    return mask
+
+
+def transform_geoseries(geoseries, dst: int | str | SwedishCRS, *, route: Route = "direct"):
+    """Reproject a GeoSeries/GeoDataFrame (x = easting/longitude) with vggeo's route choice.
+
+    Unlike ``GeoSeries.to_crs`` this honours the RT 90 ``route`` and relabels between the same
+    RT 90 zone instead of shifting datums. All coordinates are transformed in one call.
+    """
+    import shapely
+
+    if geoseries.crs is None:
+        raise CRSError("the GeoSeries has no CRS; set one before transforming")
+    s_crs, d_crs = get_crs(geoseries.crs), get_crs(dst)
+    geoms = np.asarray(geoseries.geometry.values if hasattr(geoseries, "geometry") else geoseries)
+    out = geoseries.copy()
+    s, d = _operation_codes(s_crs, d_crs, route)
+    if s != d:
+        tr = transformer(s_crs.epsg, d_crs.epsg, route)
+        new = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        if hasattr(out, "geometry"):
+            out[out.geometry.name] = new
+        else:
+            out[:] = new
+    return out.set_crs(d_crs.srs, allow_override=True)
+
+
+# --- local zones --------------------------------------------------------------------------------
+
+_SOUTHERN_ZONES = (3007, 3008, 3009, 3010, 3011)  # 12 00, 13 30, 15 00, 16 30, 18 00
+_NORTHERN_ZONES = (3012, 3013, 3014, 3015, 3016, 3017, 3018)  # 14 15 … 23 15
+_GOTLAND_ZONE = 3015  # 18 45
+# Latitude at which the rule changes from the southern to the northern set of meridians. Norrland
+# and Dalarna use the northern set; Svealand and Götaland the southern. The boundary is not a
+# parallel, so a municipality lookup should win where known.
+_NORTHERN_SET_FROM_LAT = 60.0
+# Municipality → zone where the municipality's choice is published (CRS.md: Lantmäteriet's map).
+# Only sourced entries: extend as facts become known, never by guess.
+MUNICIPALITY_ZONES: dict[str, int] = {
+    "2582": 3017,  # Boden: SWEREF 99 21 45
+    "2482": 3016,  # Skellefteå: SWEREF 99 20 15
+    "2280": 3014,  # Härnösand: SWEREF 99 17 15
+    "1881": 3009,  # Kumla: SWEREF 99 15 00
+    "0181": 3011,  # Södertälje: SWEREF 99 18 00
+    "0980": 3015,  # Gotland: SWEREF 99 18 45
+}
+
+
+def local_zone_for(lon, lat) -> np.ndarray:
+    """EPSG code of the local SWEREF 99 zone by the longitude rule (vectorised).
+
+    The nearest central meridian from the southern set (12 00, 13 30, 15 00, 16 30, 18 00) below
+    60° N, or from the northern set (14 15 … 23 15) from 60° N; Gotland on 18 45. NaN → 0.
+    """
+    lon = np.atleast_1d(np.asarray(lon, dtype=float))
+    lat = np.atleast_1d(np.asarray(lat, dtype=float))
+    south = np.array(_SOUTHERN_ZONES)
+    north = np.array(_NORTHERN_ZONES)
+    cm = lambda codes: np.array([_REGISTRY[c].central_meridian_deg for c in codes])  # noqa: E731
+    i_s = np.abs(lon[:, None] - cm(south)[None, :]).argmin(axis=1)
+    i_n = np.abs(lon[:, None] - cm(north)[None, :]).argmin(axis=1)
+    out = np.where(lat >= _NORTHERN_SET_FROM_LAT, north[i_n], south[i_s])
+    gotland = (lon >= 18.0) & (lon <= 19.5) & (lat >= 56.85) & (lat <= 58.0)
+    out = np.where(gotland, _GOTLAND_ZONE, out)
+    return np.where(np.isnan(lon) | np.isnan(lat), 0, out)
+
+
+def local_zone_for_municipality(code: str, lon: float | None = None, lat: float | None = None) -> int:
+    """Zone of a municipality (four-digit code, e.g. ``"0181"``): the published choice where known,
+    else the longitude rule at (lon, lat).
+    """
+    key = str(code).strip().zfill(4)
+    if key in MUNICIPALITY_ZONES:
+        return MUNICIPALITY_ZONES[key]
+    if lon is None or lat is None:
+        raise CRSError(
+            f"no published local zone for municipality {key}; give a position to use the "
+            "longitude rule"
+        )
+    return int(local_zone_for(lon, lat)[0])
+
+
+# --- Valueguard's convention ---------------------------------------------------------------------
+
+#: Coordinate pairs in a Valueguard registry row, in order of preference:
+#: (source label, first column, second column, system, order of the two columns).
+#: ``sweref99x``/``rt90x`` are **northings** (the RT 90 habit), ``sweref99y``/``rt90y`` eastings.
+VALUEGUARD_PAIRS: tuple[tuple[str, str, str, int, AxisOrder], ...] = (
+    ("sweref99", "sweref99x", "sweref99y", 3006, "ne"),
+    ("rt90", "rt90x", "rt90y", 3021, "ne"),
+    ("wgs84", "wgs84lat", "wgs84lon", 4326, "latlon"),
+)
+
+
+def valueguard_points(frame, *, swap: bool = False, route: Route = "direct"):
+    """EPSG:3006 points from a Valueguard frame, with the source of each point.
+
+    Uses ``sweref99x`` (northing) / ``sweref99y`` (easting); where that pair is missing, falls back
+    to ``rt90x``/``rt90y`` (RT 90 2.5 gon V, northing first), then ``wgs84lat``/``wgs84lon``.
+    Absent columns count as missing.
+
+    Parameters
+    ----------
+    frame
+        A pandas DataFrame (or mapping of column name → array).
+    swap
+        Exchange detectably swapped pairs with a warning instead of raising.
+
+    Returns
+    -------
+    (geometry, source) : a GeoSeries in EPSG:3006 (x = easting) and a pandas Categorical Series
+        with ``"sweref99"``, ``"rt90"``, ``"wgs84"`` or missing where no pair was complete.
+
+    Raises
+    ------
+    SwappedAxesError, CoordinateRangeError
+        Naming the column and an example value (row numbers are 1-based positions).
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    n = len(frame)
+    index = getattr(frame, "index", None)
+    easting = np.full(n, np.nan)
+    northing = np.full(n, np.nan)
+    source = np.full(n, -1, dtype=np.int8)
+    todo = np.ones(n, dtype=bool)
+    labels = [p[0] for p in VALUEGUARD_PAIRS]
+    for k, (_, col_a, col_b, code, order) in enumerate(VALUEGUARD_PAIRS):
+        if not todo.any():
+            break
+        if col_a not in frame or col_b not in frame:
+            continue
+        a = pd.to_numeric(pd.Series(np.asarray(frame[col_a])), errors="coerce").to_numpy(float)
+        b = pd.to_numeric(pd.Series(np.asarray(frame[col_b])), errors="coerce").to_numpy(float)
+        use = todo & ~np.isnan(a) & ~np.isnan(b)
+        if not use.any():
+            continue
+        idx = np.flatnonzero(use)
+        try:
+            n_out, e_out = transform(
+                a[idx], b[idx], src=code, dst=3006, in_order=order, out_order="ne",
+                route=route, swap=swap, names=(col_a, col_b),
+            )  # fmt: skip
+        except CoordinateRangeError as err:
+            # Report the row position within the whole frame, not within the subset.
+            row = idx[err.row - 1] + 1 if err.row else None
+            raise type(err)(err.message, field=err.field, value=err.value, row=row) from err
+        northing[idx], easting[idx] = n_out, e_out
+        source[idx] = k
+        todo &= ~use
+    geometry = shapely.points(easting, northing)
+    geometry[np.isnan(easting)] = None
+    geo = gpd.GeoSeries(geometry, crs="EPSG:3006", index=index)
+    src = pd.Series(pd.Categorical.from_codes(source, categories=labels), index=index)
+    return geo, src

@@ -1,0 +1,180 @@
+"""Every error and warning vggeo raises, in one place.
+
+Hierarchy (each class is also the builtin a caller would naturally catch)::
+
+    VggeoError
+    ├── InputError (ValueError)          bad input data: names file, row, field, element, value
+    │   ├── CoordinateError
+    │   │   ├── SwappedAxesError         northing/easting (or lat/lon) given in the wrong order
+    │   │   └── CoordinateRangeError     values no Swedish system produces
+    │   ├── ParseError                   malformed XML/JSON/CSV/GML
+    │   │   └── GeometryError            malformed GML geometry
+    │   ├── SchemaError                  a field with the wrong type, a missing required column
+    │   └── CodeError                    a value outside a code list (when strict)
+    ├── CRSError (ValueError)            an unknown or unsupported coordinate reference system
+    ├── UnsafeInputError (InputError)    hostile input: XXE, entity expansion, ZIP slip, ZIP bomb
+    ├── DeliveryError (InputError)       a Lantmäteriet delivery that does not match its metadata
+    │   └── IntegrityError
+    ├── LedgerError                      a delivery out of order, or without its base extract
+    ├── StoreError                       a store that cannot be opened or lacks the tables needed
+    ├── TileError (ValueError)           tile coordinates out of range or malformed
+    └── ClientError                      the Valueguard API refused or failed after retries
+
+The CLI turns any ``VggeoError`` into a one-line message and exit code 2; the server maps them
+to 4xx responses in one table (``server/errors.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "VggeoError",
+    "InputError",
+    "CoordinateError",
+    "SwappedAxesError",
+    "CoordinateRangeError",
+    "ParseError",
+    "GeometryError",
+    "SchemaError",
+    "CodeError",
+    "CRSError",
+    "UnsafeInputError",
+    "DeliveryError",
+    "IntegrityError",
+    "LedgerError",
+    "StoreError",
+    "TileError",
+    "ClientError",
+    "VggeoWarning",
+    "SwappedAxesWarning",
+    "OutsideAreaWarning",
+    "UnmappedWarning",
+]
+
+
+class VggeoError(Exception):
+    """Base class. Carries optional context that is rendered into the message.
+
+    Parameters
+    ----------
+    message
+        What went wrong, in words a user can act on.
+    file, row, field, element, value
+        Where it went wrong. ``row`` is 1-based as a user counts lines/rows.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Any = None,
+        row: int | None = None,
+        field: str | None = None,
+        element: str | None = None,
+        value: Any = None,
+        **context: Any,
+    ) -> None:
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.row = row
+        self.field = field
+        self.element = element
+        self.value = value
+        self.context = context
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(self.file if self.row is None else f"{self.file}:{self.row}")
+        elif self.row is not None:
+            where.append(f"row {self.row}")
+        if self.element is not None:
+            where.append(f"element {self.element}")
+        if self.field is not None:
+            where.append(f"field {self.field!r}")
+        text = self.message
+        if self.value is not None:
+            text = f"{text} (value: {self.value!r})"
+        return f"{', '.join(where)}: {text}" if where else text
+
+
+class InputError(VggeoError, ValueError):
+    """Input data that vggeo cannot accept."""
+
+
+class CoordinateError(InputError):
+    """Coordinates that cannot be what they claim to be."""
+
+
+class SwappedAxesError(CoordinateError):
+    """Northing and easting (or latitude and longitude) arrive in the wrong order."""
+
+
+class CoordinateRangeError(CoordinateError):
+    """Coordinates with magnitudes no Swedish system produces (foreign or corrupt)."""
+
+
+class ParseError(InputError):
+    """Malformed text: XML, JSON, CSV, GML."""
+
+
+class GeometryError(ParseError):
+    """Malformed GML geometry (odd coordinate count, unclosed ring, unknown element …)."""
+
+
+class SchemaError(InputError):
+    """A column with the wrong type, or a required column missing."""
+
+
+class CodeError(InputError):
+    """A value outside its code list (raised only in strict mode; otherwise flagged)."""
+
+
+class CRSError(VggeoError, ValueError):
+    """An unknown or unsupported coordinate reference system."""
+
+
+class UnsafeInputError(InputError):
+    """Hostile input refused before it could do harm (XXE, entity bombs, ZIP slip, ZIP bombs)."""
+
+
+class DeliveryError(InputError):
+    """A Lantmäteriet delivery that is incomplete or inconsistent."""
+
+
+class IntegrityError(DeliveryError):
+    """A delivery that does not match its own metadata (files, counts, extract type)."""
+
+
+class LedgerError(VggeoError):
+    """A delivery that cannot be applied in this order (missing base, gap, wrong sequence)."""
+
+
+class StoreError(VggeoError):
+    """A store that cannot be opened, or lacks the tables an operation needs."""
+
+
+class TileError(VggeoError, ValueError):
+    """Tile coordinates out of range or malformed, or an unknown tile matrix set."""
+
+
+class ClientError(VggeoError):
+    """The Valueguard API refused a request, or kept failing after bounded retries."""
+
+
+class VggeoWarning(UserWarning):
+    """Base class of vggeo's warnings."""
+
+
+class SwappedAxesWarning(VggeoWarning):
+    """Axes were swapped on request (``swap=True``); the data were wrong at the source."""
+
+
+class OutsideAreaWarning(VggeoWarning):
+    """Points outside the coordinate system's area of use."""
+
+
+class UnmappedWarning(VggeoWarning):
+    """Input elements or fields that vggeo did not map (kept or reported, never silently lost)."""

@@ -1,0 +1,1 @@
+"""Synthetic data generators (registry, deliveries) and what they share (real towns)."""
