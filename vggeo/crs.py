@@ -566,22 +566,25 @@ def transform_geoseries(geoseries, dst: int | str | SwedishCRS, *, route: Route 
     Unlike ``GeoSeries.to_crs`` this honours the RT 90 ``route`` and relabels between the same
     RT 90 zone instead of shifting datums. All coordinates are transformed in one call.
     """
+    import geopandas as gpd
     import shapely
 
     if geoseries.crs is None:
         raise CRSError("the GeoSeries has no CRS; set one before transforming")
     s_crs, d_crs = get_crs(geoseries.crs), get_crs(dst)
-    geoms = np.asarray(geoseries.geometry.values if hasattr(geoseries, "geometry") else geoseries)
-    out = geoseries.copy()
+    is_frame = isinstance(geoseries, gpd.GeoDataFrame)
+    geoms = np.asarray(geoseries.geometry.array if is_frame else geoseries.array)
     s, d = _operation_codes(s_crs, d_crs, route)
     if s != d:
         tr = transformer(s_crs.epsg, d_crs.epsg, route)
-        new = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-        if hasattr(out, "geometry"):
-            out[out.geometry.name] = new
-        else:
-            out[:] = new
-    return out.set_crs(d_crs.srs, allow_override=True)
+        geoms = shapely.transform(
+            geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+        )
+    if is_frame:
+        out = geoseries.copy()
+        out[geoseries.geometry.name] = gpd.GeoSeries(geoms, index=geoseries.index)
+        return out.set_crs(d_crs.srs, allow_override=True)
+    return gpd.GeoSeries(geoms, index=geoseries.index, crs=d_crs.srs, name=geoseries.name)
 
 
 # --- local zones --------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def transform_cmd(src, dst, in_order, out_order, route, swap_axes, no_check) -> 
     import numpy as np
 
     from vggeo import crs as vcrs
-    from vggeo.errors import CoordinateError, OutsideAreaWarning
+    from vggeo.errors import CoordinateError
 
     s_crs, d_crs = vcrs.get_crs(src), vcrs.get_crs(dst)
     a, b, blank = _parse_lines(sys.stdin.read())
@@ -85,17 +85,20 @@ def transform_cmd(src, dst, in_order, out_order, route, swap_axes, no_check) -> 
                 a, b, src=s_crs, dst=d_crs, in_order=in_order, out_order=out_order, route=route,
                 check="off" if no_check else "raise", swap=swap_axes,
             )  # fmt: skip
-            outside = vcrs.outside_area(a, b, s_crs, in_order) if not no_check else None
     except CoordinateError as err:
         # Positions count non-blank and blank lines alike, so row is the input line number.
         raise type(err)(err.message, file="<stdin>", row=err.row, field=None, value=err.value) from err
     for w in caught:
         click.echo(f"vggeo: warning: {w.message}", err=True)
-    if outside is not None and outside.any():
-        lines = ", ".join(str(i + 1) for i in np.flatnonzero(outside)[:10])
-        click.echo(f"vggeo: warning: {int(outside.sum())} point(s) outside the area of use of "
-                   f"{s_crs} (line {lines}{' …' if outside.sum() > 10 else ''})", err=True)
-        _ = OutsideAreaWarning  # documented warning class for library callers
+    if not no_check:
+        # Flag points outside the area of use of either system (e.g. Skåne into SWEREF 99 23 15).
+        for system, mask in ((s_crs, vcrs.outside_area(a, b, s_crs, in_order)),
+                             (d_crs, vcrs.outside_area(x, y, d_crs, out_order))):  # fmt: skip
+            if mask.any():
+                lines = ", ".join(str(i + 1) for i in np.flatnonzero(mask)[:10])
+                more = " …" if mask.sum() > 10 else ""
+                click.echo(f"vggeo: warning: {int(mask.sum())} point(s) outside the area of use "
+                           f"of {system} (line {lines}{more})", err=True)  # fmt: skip
     xs, ys = _format(x, d_crs.is_geographic), _format(y, d_crs.is_geographic)
     out = ["" if blank[i] else f"{xs[i]},{ys[i]}" for i in range(len(xs))]
     if out:
