@@ -412,3 +412,12 @@ def test_transform_geoseries_honours_route_and_keeps_geometry_types():
     assert out.iloc[0].x == pytest.approx(e[0], abs=1e-6) and out.iloc[0].y == pytest.approx(n[0])
     helmert = vc.transform_geoseries(gs, "rt90", route="helmert")
     assert 0 < out.iloc[0].distance(helmert.iloc[0]) < 0.3
+
+
+def test_pandas_nullable_columns_and_non_numeric_input():
+    lat = pd.Series([59.0, None], dtype="Float64")
+    lon = pd.Series([15.0, 16.0], dtype="Float64")
+    n, e = vc.transform(lat, lon, src=4326, dst=3006)
+    assert np.isfinite(n[0]) and np.isnan(n[1])
+    with pytest.raises(CoordinateRangeError, match="non-numeric"):
+        vc.transform(["59.0", "abc"], [15.0, 16.0], src=4326, dst=3006, names=("lat", "lon"))

@@ -350,7 +350,16 @@ def transformer(src: int | str, dst: int | str, route: Route = "direct") -> pypr
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float) if not isinstance(values, np.ndarray) else values
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        # pandas nullable columns (Float64/Int64 with pd.NA): NA becomes NaN, not an error.
+        try:
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise CoordinateRangeError(f"{name} holds non-numeric values", field=name) from err
+    try:
+        arr = np.asarray(values, dtype=float) if not isinstance(values, np.ndarray) else values
+    except (TypeError, ValueError) as err:
+        raise CoordinateRangeError(f"{name} holds non-numeric values", field=name) from err
     if arr.dtype != np.float64:
         try:
             arr = arr.astype(np.float64)
