@@ -132,3 +132,16 @@ def test_bad_systems_and_orders_are_one_line_errors(args, fragment):
 def test_usage_errors_exit_2():
     r = run("transform", "--from", "wgs84")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_crs_list_and_zone():
+    r = run("crs", "list", "--json")
+    import json
+
+    codes = {row["epsg"] for row in json.loads(r.stdout)}
+    assert r.returncode == 0 and {3006, 3018, 3021, 3847, 4326} <= codes
+    z = run("crs", "zone", "--municipality", "2582")
+    assert z.returncode == 0 and z.stdout.strip() == "EPSG:3017 SWEREF 99 21 45"
+    z = run("crs", "zone", "--lat", "57.7", "--lon", "11.97")
+    assert z.stdout.strip() == "EPSG:3007 SWEREF 99 12 00"
+    assert_one_line_error(run("crs", "zone", "--municipality", "1480"), "no published local zone")
