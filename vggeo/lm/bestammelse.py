@@ -19,7 +19,13 @@ import pandas as pd
 from vggeo.errors import CoordinateError, GeometryError, InputError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, typed_frame
-from vggeo.lm.gml import DEFAULT_ARC_TOLERANCE, geometry_elements, parse_geometry, polygons_of
+from vggeo.lm.gml import (
+    DEFAULT_ARC_TOLERANCE,
+    GML32,
+    geometry_elements,
+    parse_geometry,
+    polygons_of,
+)
 
 __all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
 
@@ -73,7 +79,11 @@ class BestammelseData:
 
 
 class _GeometryCollector:
-    """Parses each ``Yta`` and keeps its polygons as coordinate arrays for one bulk build."""
+    """Parses each ``Yta``; plain polygons are kept as raw text and converted per file in bulk.
+
+    ``__call__`` returns a placeholder per provision; :meth:`resolve` turns every placeholder into
+    ``(polygons as coordinate arrays, EPSG code)`` once the file is read.
+    """
 
     def __init__(self, *, default_srs: str | None, arc_tolerance: float, on_error: str, file: str):
         self.default_srs = default_srs
@@ -81,14 +91,23 @@ class _GeometryCollector:
         self.on_error = on_error
         self.file = file
         self.errors: list[tuple[str, str]] = []
+        self.texts: list[str] = []
+        # per text: (feature ident, line, dim, swap: True/False/None = by magnitude)
+        self.meta: list[tuple[str, int, int, bool | None]] = []
+        self.pending: list[list] = []
+
+    def _fail(self, err: GeometryError, ident: str):
+        if self.on_error != "keep":
+            raise err
+        self.errors.append((ident, str(err)))
 
     def __call__(self, element, row: dict):
         from vggeo.lm._records import ELEMENT_KEY
-        from vggeo.lm.gml import epsg_of
+        from vggeo.lm.gml import axis_swap_for, epsg_of, simple_polygon_texts
 
         feature_el = row.get(ELEMENT_KEY)
         ident = row.get("provision_id") or (
-            feature_el.get("{http://www.opengis.net/gml/3.2}id") if feature_el is not None else None
+            feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
         )
         ident = (ident or "?").strip()
         polys: list = []
@@ -100,17 +119,7 @@ class _GeometryCollector:
                                     row=element.sourceline, element="Yta")  # fmt: skip
             for g in geoms:
                 explicit = g.get("srsName") or _inherited(g)
-                parsed, srs = parse_geometry(g, axis="auto" if explicit else "file",
-                                             srs_name=self.default_srs, arc_tolerance=self.tol,
-                                             feature=ident, file=self.file)  # fmt: skip
-                try:
-                    part = polygons_of(parsed)
-                except ValueError:
-                    raise GeometryError(f"feature {ident}: provision area is a {parsed.kind}, "
-                                        "not a surface", file=self.file, row=g.sourceline,
-                                        element=g.tag.rpartition('}')[2]) from None  # fmt: skip
-                if not explicit:
-                    part = [[_by_magnitude(r) for r in p] for p in part]
+                srs = explicit or self.default_srs
                 code = epsg_of(srs)
                 if code is None:
                     raise GeometryError(f"feature {ident}: no EPSG code in srsName {srs!r}",
@@ -119,13 +128,118 @@ class _GeometryCollector:
                     raise GeometryError(f"feature {ident}: mixed coordinate systems in one area",
                                         file=self.file, row=g.sourceline)  # fmt: skip
                 epsg = code
+                swap = axis_swap_for(explicit) if explicit else None
+                simple = simple_polygon_texts(g)
+                if simple is not None:
+                    for rings in simple:
+                        handles = []
+                        for text, dim, line in rings:
+                            handles.append(len(self.texts))
+                            self.texts.append(text)
+                            self.meta.append((ident, line, dim, swap))
+                        polys.append(handles)
+                    continue
+                parsed, _ = parse_geometry(g, axis="auto" if explicit else "file",
+                                           srs_name=self.default_srs, arc_tolerance=self.tol,
+                                           feature=ident, file=self.file)  # fmt: skip
+                try:
+                    part = polygons_of(parsed)
+                except ValueError:
+                    raise GeometryError(f"feature {ident}: provision area is a {parsed.kind}, "
+                                        "not a surface", file=self.file, row=g.sourceline,
+                                        element=g.tag.rpartition("}")[2]) from None  # fmt: skip
+                if not explicit:
+                    part = [[_by_magnitude(r) for r in p] for p in part]
                 polys.extend(part)
         except GeometryError as err:
+            self._fail(err, ident)
+            polys, epsg = [], None
+        slot = [polys, epsg, ident]
+        self.pending.append(slot)
+        return slot
+
+    def resolve(self) -> None:
+        """Convert every collected text, check the rings, and fill the placeholders in place."""
+        rings = self._convert()
+        for slot in self.pending:
+            polys, epsg, ident = slot
+            try:
+                out = []
+                for p in polys:
+                    if isinstance(p, list) and p and isinstance(p[0], (int, np.integer)):
+                        out.append([rings[h] if not isinstance(rings[h], GeometryError)
+                                    else _raise(rings[h]) for h in p])  # fmt: skip
+                    else:
+                        out.append(p)
+                slot[0] = out
+            except GeometryError as err:
+                self._fail(err, ident)
+                slot[0], slot[1] = [], None
+        self.texts, self.meta = [], []
+
+    def _convert(self) -> list:
+        """Ring arrays (x = easting) for every text, or a GeometryError in its place."""
+        from vggeo.lm.gml import convert_texts
+
+        if not self.texts:
+            return []
+        try:
+            values, offsets = convert_texts(self.texts)
+        except ValueError as err:
+            i = int(err.args[0])
+            ident, line, _, _ = self.meta[i]
+            bad = next((t for t in self.texts[i].split() if not _is_number(t)), None)
+            e = GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
+                              row=line, element="posList", value=bad)  # fmt: skip
             if self.on_error != "keep":
-                raise
-            self.errors.append((ident, str(err)))
-            return ([], None)
-        return (polys, epsg)
+                raise e from None
+            # Convert the rest one by one so only the bad features are dropped.
+            return [self._one(i) for i in range(len(self.texts))]
+        out: list = []
+        finite = np.isfinite(values)
+        for i, (ident, line, dim, swap) in enumerate(self.meta):
+            a, b = offsets[i], offsets[i + 1]
+            out.append(self._ring(values[a:b], finite[a:b].all(), ident, line, dim, swap))
+        return out
+
+    def _one(self, i: int):
+        ident, line, dim, swap = self.meta[i]
+        try:
+            v = np.array(self.texts[i].split(), dtype=np.float64)
+        except ValueError:
+            return GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
+                                 row=line, element="posList")  # fmt: skip
+        return self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
+
+    def _ring(self, v, finite, ident, line, dim, swap):
+        def err(msg):
+            return GeometryError(f"feature {ident}: {msg}", file=self.file, row=line,
+                                 element="posList")  # fmt: skip
+
+        if v.size % dim:
+            return err(f"coordinate count {v.size} is not a multiple of the dimension {dim}")
+        if not finite:
+            return err("non-finite coordinate (nan/inf)")
+        r = v.reshape(-1, dim)
+        if r.shape[0] < 4:
+            return err(f"a ring needs at least 4 positions, got {r.shape[0]}")
+        if not np.array_equal(r[0], r[-1]):
+            return err("ring is not closed (first and last positions differ)")
+        if swap is None:
+            return _by_magnitude(r)
+        return r[:, [1, 0]] if swap else r[:, :2]
+
+
+def _raise(err: GeometryError):
+    raise err
+
+
+def _is_number(t: str) -> bool:
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False
 
 
 def _inherited(el):
@@ -201,6 +315,11 @@ def _read_file(f, *, default_srs, arc_tolerance, on_geometry_error):
     ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=collector)
     for member in iter_members(f):
         ex.feed_member(member)
+    collector.resolve()
+    for row in ex.rows["provisions"]:
+        slot = row.get(GEOMETRY_KEY)
+        if slot is not None:
+            row[GEOMETRY_KEY] = (slot[0], slot[1])
     return ex.rows, ex.unmapped, collector.errors
 
 
