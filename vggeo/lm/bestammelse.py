@@ -306,21 +306,103 @@ def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, d
     )
 
 
-def _read_file(f, *, default_srs, arc_tolerance, on_geometry_error):
-    """Parse one data file into raw rows (runs in a worker process for parallel reads)."""
+#: Provisions parsed between two conversions into typed frames: bounds memory (raw strings and
+#: row dicts of one batch only) while keeping per-batch overhead small.
+BATCH_SIZE = 4000
+
+
+def _read_file(f, *, default_srs, default_epsg, arc_tolerance, on_geometry_error,
+               batch_size: int = BATCH_SIZE) -> tuple[list[BestammelseData], Counter, list]:  # fmt: skip
+    """Parse one data file into typed frames, batch by batch (bounded memory)."""
+    import gc
+
     from vggeo.lm.package import iter_members
 
     collector = _GeometryCollector(default_srs=default_srs, arc_tolerance=arc_tolerance,
                                    on_error=on_geometry_error, file=f.label)  # fmt: skip
     ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=collector)
-    for member in iter_members(f):
-        ex.feed_member(member)
-    collector.resolve()
-    for row in ex.rows["provisions"]:
-        slot = row.get(GEOMETRY_KEY)
-        if slot is not None:
-            row[GEOMETRY_KEY] = (slot[0], slot[1])
-    return ex.rows, ex.unmapped, collector.errors
+    parts: list[BestammelseData] = []
+
+    def flush() -> None:
+        collector.resolve()
+        rows, ex.rows = ex.rows, {k: [] for k in ex.rows}
+        for row in rows["provisions"]:
+            slot = row.get(GEOMETRY_KEY)
+            if slot is not None:
+                row[GEOMETRY_KEY] = (slot[0], slot[1])
+        collector.pending = []
+        parts.append(_frames(rows, Counter(), [], default_epsg=default_epsg, files=[f.label]))
+
+    # The parse allocates millions of short-lived objects and no reference cycles; the cyclic
+    # garbage collector would only rescan them, so it is paused while a file is read.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        n = 0
+        for member in iter_members(f):
+            ex.feed_member(member)
+            n += 1
+            if n % batch_size == 0:
+                flush()
+        flush()
+    finally:
+        if was_enabled:
+            gc.enable()
+    return parts, ex.unmapped, collector.errors
+
+
+def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
+    """Worker: read one wrapped chunk of a file (see :mod:`vggeo.lm._parallel`)."""
+    import io
+    import re
+
+    from vggeo.lm.package import DataFile
+
+    f = DataFile(label, M.BESTAMMELSE_SET, "data", len(chunk), lambda: io.BytesIO(chunk), label)
+    parts, unmapped, errors = _read_file(f, **options)
+    # Line numbers in kept-error messages refer to the chunk; make them the file's.
+    rx = re.compile(re.escape(label) + r":(\d+)")
+    errors = [(i, rx.sub(lambda m: f"{label}:{int(m.group(1)) + offset}", msg)) for i, msg in errors]
+    return parts, unmapped, errors
+
+
+def _read_file_parallel(f, *, workers: int, **options):
+    """Read one large file on several cores; None when it must be read sequentially instead."""
+    from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
+
+    from vggeo.errors import VggeoError
+    from vggeo.lm._parallel import ChunkingUnsupported, map_chunks
+    from vggeo.lm.package import _peek_member_tag
+
+    _peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
+    try:
+        with f.open() as stream:
+            results = map_chunks(stream, partial(_read_chunk, label=f.label, **options),
+                                 workers=workers)  # fmt: skip
+    except (ChunkingUnsupported, VggeoError, BrokenProcessPool):
+        # The sequential reader names the exact line of any error, and reads what cannot be split.
+        return None
+    parts, unmapped, errors = [], Counter(), []
+    for p, u, e in results:
+        parts.extend(p)
+        unmapped.update(u)
+        errors.extend(e)
+    return parts, unmapped, errors
+
+
+def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
+    import geopandas as gpd
+
+    parts = [p for p in parts if len(p.provisions)] or parts[:1]
+    if len(parts) == 1:
+        d = parts[0]
+        return BestammelseData(d.provisions, d.affected, d.decisions, d.subsets, unmapped, errors, files)
+    prov = gpd.GeoDataFrame(pd.concat([p.provisions for p in parts], ignore_index=True),
+                            geometry="geometry", crs="EPSG:3006")  # fmt: skip
+    prov["provision_type"] = pd.Categorical(prov["provision_type"], categories=list(PROVISION_TYPES))
+    cat = lambda name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)  # noqa: E731
+    return BestammelseData(prov, cat("affected"), cat("decisions"), cat("subsets"), unmapped, errors, files)
 
 
 def read_bestammelser(
@@ -330,6 +412,7 @@ def read_bestammelser(
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
     on_geometry_error: str = "raise",
     progress: bool = False,
+    workers: int | None = None,
 ) -> BestammelseData:
     """Read markreglerande bestämmelser into provisions, affected properties and decisions.
 
@@ -348,6 +431,9 @@ def read_bestammelser(
         geometry and list it in ``geometry_errors``.
     progress
         Show a progress bar per file (stderr).
+    workers
+        Processes reading one large file (split at member boundaries). Default: the cores
+        available, at most 4; 1 reads sequentially. Files under 12 MB are always read in-process.
 
     Returns
     -------
@@ -367,7 +453,7 @@ def read_bestammelser(
             raise InputError(f"{d.path} is an {d.product} delivery, not markreglerande bestämmelse")
         sets = [set_name] if set_name else [s for s in d.sets if d.data_files(s)] or d.sets
         default_srs = f"urn:ogc:def:crs:EPSG::{d.crs}" if d.crs else None
-        rows: dict[str, list] = {"provisions": [], "affected_properties": [], "decisions": []}
+        parts: list[BestammelseData] = []
         unmapped: Counter = Counter()
         errors: list = []
         files = [f for s in sets for f in d.data_files(s)]
@@ -376,14 +462,23 @@ def read_bestammelser(
             from tqdm import tqdm
 
             it = tqdm(files, desc="provisions", unit="file", disable=None)
+        from vggeo.lm._parallel import CHUNK_BYTES, default_workers
+
+        n_workers = default_workers() if workers is None else max(1, int(workers))
+        options = dict(default_srs=default_srs, default_epsg=d.crs, arc_tolerance=arc_tolerance,
+                       on_geometry_error=on_geometry_error)  # fmt: skip
         for f in it:
-            r, u, e = _read_file(f, default_srs=default_srs, arc_tolerance=arc_tolerance,
-                                 on_geometry_error=on_geometry_error)  # fmt: skip
-            for k in rows:
-                rows[k].extend(r.get(k, []))
+            got = None
+            if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
+                got = _read_file_parallel(f, workers=n_workers, **options)
+            p, u, e = got if got is not None else _read_file(f, **options)
+            parts.extend(p)
             unmapped.update(u)
             errors.extend(e)
-        return _frames(rows, unmapped, errors, default_epsg=d.crs, files=[f.label for f in files])
+        if not parts:
+            parts = [_frames({"provisions": [], "affected_properties": [], "decisions": []},
+                             Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip
+        return _concat(parts, unmapped, errors, [f.label for f in files])
     finally:
         if own:
             d.close()

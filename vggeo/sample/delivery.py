@@ -185,7 +185,7 @@ def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
         dist = rng.uniform(6000, 30000)
         cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
         r = rng.uniform(500, 4000)
-        n = int(np.clip(r / 6, 120, 600))
+        n = int(np.clip(r / 7.5, 100, 480))
         ext = _ccw(_blob(rng, cx, cy, r, n))
         polys = [[ext]]
         if rng.random() < 0.3:
