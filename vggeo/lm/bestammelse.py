@@ -109,7 +109,7 @@ class _GeometryCollector:
         ident = row.get("provision_id") or (
             feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
         )
-        ident = (ident or "?").strip()
+        ident = (ident or "?").strip().lower()
         polys: list = []
         epsg = None
         try:
@@ -501,9 +501,9 @@ def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
     provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geometry, crs="EPSG:3006"))
     affected = typed_frame(rows["affected_properties"], _AFFECTED.fields,
                            extra=("provision_id",))[["provision_id", "register_unit_id"]]  # fmt: skip
-    affected["provision_id"] = affected["provision_id"].astype("string")
+    affected["provision_id"] = affected["provision_id"].astype("string").str.strip().str.lower()
     dec = typed_frame(rows["decisions"], _DECISION.fields, extra=("provision_id", "kind"))
-    dec["provision_id"] = dec["provision_id"].astype("string")
+    dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
     dec["kind"] = dec["kind"].astype("string")
     decisions = dec[list(DECISION_COLUMNS)]
     sub = [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))]
