@@ -73,3 +73,16 @@ def test_reproducible(tmp_path):
     assert [open_delivery(p).checksum for p in a] == [open_delivery(p).checksum for p in b]
     c = generate_deliveries(tmp_path / "c", product="bestammelse", n=20, changes=0, seed=10)
     assert open_delivery(c[0]).checksum != open_delivery(a[0]).checksum
+
+
+def test_sample_data_is_current(sample_data, tmp_path):
+    """The shipped sample deliveries verify, and regenerate bit for bit (README's commands)."""
+    for product, n in (("bestammelse", 200), ("inskrivning", 100)):
+        shipped = sorted((sample_data / "deliveries" / product).glob("*.zip"))
+        assert len(shipped) == 3
+        fresh = generate_deliveries(tmp_path / product, product=product, n=n, changes=2, seed=1)
+        assert [p.name for p in fresh] == [p.name for p in shipped]
+        for a, b in zip(shipped, fresh, strict=True):
+            with open_delivery(a) as da, open_delivery(b) as db:
+                da.verify()
+                assert da.checksum == db.checksum
