@@ -136,10 +136,12 @@ def inspect_cmd(delivery: Path, as_json: bool) -> None:
 @click.option("--keep-bad-geometry", is_flag=True,
               help="Keep provisions with malformed geometry (empty geometry, listed on stderr) "
                    "instead of failing.")  # fmt: skip
+@click.option("--workers", type=click.IntRange(0), default=1, show_default=True,
+              help="Processes per large data file (0 = one per core, at most 4).")
 @overwrite_opt
 @progress_opt
 def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: bool,
-             keep_bad_geometry: bool, overwrite: bool, progress: bool) -> None:  # fmt: skip
+             keep_bad_geometry: bool, workers: int, overwrite: bool, progress: bool) -> None:  # fmt: skip
     """Read a Lantmäteriet DELIVERY (any form, also one data XML file) into OUT.gpkg or OUT.parquet.
 
     GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
@@ -159,7 +161,7 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
     tables: dict[str, pd.DataFrame] = {}
     with open_delivery(delivery) as d:
         if d.product == "bestammelse":
-            data = read_bestammelser(d, progress=progress,
+            data = read_bestammelser(d, progress=progress, workers=workers or None,
                                      on_geometry_error="keep" if keep_bad_geometry else "raise")  # fmt: skip
             tables.update(data.tables())
             for ident, msg in data.geometry_errors:
