@@ -459,6 +459,15 @@ def _scan_set_zip(zf: zipfile.ZipFile, label: str, depth: int, limits: ZipLimits
     return out
 
 
+def _holds_zips(path: Path) -> bool:
+    """Whether a ZIP's members include ZIPs (an outer delivery rather than a set ZIP)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.lower().endswith(".zip") for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
 def _copy_to_temp(stream: IO[bytes], tmpdir: str, name: str) -> Path:
     fd, p = tempfile.mkstemp(suffix=".zip", dir=tmpdir)
     with os.fdopen(fd, "wb") as out, stream:
@@ -489,6 +498,16 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
     try:
         if p.is_dir():
             form = "folder"
+            outer = [fp for fp in sorted(p.rglob("*.zip")) if fp.is_file() and _holds_zips(fp)]
+            if outer:
+                # Outer delivery ZIPs in a folder: one is that delivery; several are a queue of
+                # deliveries, to be applied one at a time in name order.
+                if len(outer) > 1:
+                    raise DeliveryError(
+                        f"the folder holds {len(outer)} delivery ZIPs "
+                        f"({', '.join(o.name for o in outer[:3])}{' …' if len(outer) > 3 else ''}); "
+                        "open or apply them one at a time, in name order", file=p)  # fmt: skip
+                return open_delivery(outer[0], limits=limits)
             for fp in sorted(p.rglob("*")):
                 if fp.is_symlink():
                     continue
