@@ -360,7 +360,7 @@ def _read_file(f, *, default_srs, default_epsg, arc_tolerance, on_geometry_error
 
     def flush() -> None:
         collector.resolve()
-        rows, ex.rows = ex.rows, {k: [] for k in ex.rows}
+        rows = ex.take_rows()
         for row in rows["provisions"]:
             slot = row.get(GEOMETRY_KEY)
             if slot is not None:
