@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -255,4 +254,3 @@ def register(group: click.Group) -> None:
     group.commands["sample"].add_command(sample_delivery_cmd)
 
 
-_ = sys

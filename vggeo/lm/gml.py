@@ -45,7 +45,6 @@ from typing import Literal
 
 import numpy as np
 import shapely
-from lxml import etree
 
 from vggeo.errors import GeometryError
 
@@ -959,4 +958,3 @@ def geometry_elements(parent) -> list:
     return [c for c in parent if isinstance(c.tag, str) and _ns(c) in (GML32, GML3)]
 
 
-_ = etree  # lxml is the element type this module reads
