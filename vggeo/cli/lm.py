@@ -23,6 +23,7 @@ def _inspect_data(path: Path) -> dict:
     with open_delivery(path) as d:
         info: dict = {
             "path": str(path), "form": d.form, "product": d.product,
+            "information_types": d.information_types,
             "extract_type": d.extract_type, "extract_id": d.extract_id,
             "previous_extract_id": d.previous_extract_id,
             "produced_at": d.produced_at.isoformat() if d.produced_at else None,
@@ -77,6 +78,7 @@ def _print_inspect(info: dict) -> None:
     w = click.echo
     w(f"delivery:      {info['path']} ({info['form']})")
     w(f"product:       {info['product']}")
+    w(f"types:         {', '.join(info['information_types'])}")
     w(f"extract type:  {info['extract_type'] or 'unknown'}")
     w(f"extract id:    {info['extract_id'] or '-'}")
     w(f"follows:       {info['previous_extract_id'] or '-'}")

@@ -39,6 +39,7 @@ from vggeo.lm.safety import DEFAULT_LIMITS, ZipLimits, check_zip, open_member, s
 
 __all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile"]
 
+_PRODUCT_TYPE = {"bestammelse": "Markreglerande bestämmelse", "inskrivning": "Inskrivning"}
 _DATA_RE = re.compile(r"^(?P<set>.+?)(?:_(?P<n>\d+))?\.xml$", re.I)
 _META_SUFFIX = "_metadata.xml"
 _DEL_SUFFIX = "_borttag.xml"
@@ -246,6 +247,12 @@ class Delivery:
         if t is None and self._files:
             t = "change" if any(f.kind == "deletion" for f in self._files) else None
         return t
+
+    @property
+    def information_types(self) -> list[str]:
+        """Information types (Informationstyp) — from metadata, else the product's own name."""
+        types = sorted({m.information_type for m in self.metadata.values() if m.information_type})
+        return types or [_PRODUCT_TYPE[self.product]]
 
     @property
     def produced_at(self) -> datetime | None:
