@@ -195,8 +195,7 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
     if column.kind == "datetime":
         if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
             s = series.astype(object).where(series.notna(), None)
-            s = s.map(lambda v: v[:-1] if isinstance(v, str) and v.endswith("Z") else v)
-            out = pd.to_datetime(s, format="ISO8601")
+            out = pd.to_datetime(s, format="ISO8601", utc=True)  # text ends in Z: UTC
         else:
             out = pd.to_datetime(series)
         if getattr(out.dtype, "tz", None) is not None:
