@@ -18,9 +18,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from crash_worker import delivery
 from deliveries import snapshot
+
 from vggeo.store import open_store
 
 HERE = Path(__file__).parent

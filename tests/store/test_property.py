@@ -15,9 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from deliveries import (
     KEYS,
     BrokenDelivery,
@@ -29,6 +26,9 @@ from deliveries import (
     rows_of,
     schedule,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from vggeo.errors import IntegrityError, LedgerError, ParseError
 from vggeo.store import open_store
 
