@@ -56,8 +56,6 @@ from vggeo.store.schema import (
 __all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
 
 PRODUCTS = ("bestammelse", "inskrivning")
-#: Tables whose personal columns are dropped unless personal data was asked for.
-_PERSONAL_TABLES = ("persons", "agande", "forvarv")
 
 
 class DeliveryLike(Protocol):
@@ -573,8 +571,11 @@ class Store(ABC):
                 if gone:
                     counts[t]["deleted"] += self._delete_keys(t, TABLES[t].key, sorted(gone))
         for t, frame in frames.items():
-            if t in _PERSONAL_TABLES and not personal_data:
-                frame = frame.drop(columns=[c for c in frame.columns if c in PERSONAL_COLUMNS])
+            if t in PERSONAL_COLUMNS and not personal_data:
+                frame = frame.drop(columns=[c for c in frame.columns if c in PERSONAL_COLUMNS[t]])
+            if t == "persons" and "protected" in frame.columns:
+                # a protected person is never kept (FORMATS.md §4), and has no identity to key on
+                frame = frame[~frame["protected"].astype("boolean").fillna(False).to_numpy()]
             counts[t]["inserted"] += self._insert(t, frame, crs=getattr(d, "crs", SRID))
         return counts
 

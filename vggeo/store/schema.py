@@ -167,15 +167,24 @@ SUBSET_TABLES: dict[str, tuple[str, ...]] = {
     "berorkrets": ("affected_properties",),
 }
 
-#: Columns that would hold personal data of a natural person. Without ``personal_data=True`` the
-#: store never writes them (the readers already redact; this is the store's own guarantee).
-PERSONAL_COLUMNS: frozenset[str] = frozenset({
-    "personnummer", "personal_number", "idnummer", "id_number", "annat_id", "annatid",
-    "fornamn", "förnamn", "first_name", "given_name", "mellannamn", "middle_name",
-    "efternamn", "last_name", "surname", "name", "full_name",
-    "adress", "address", "utdelningsadress", "co_adress", "care_of", "postnummer",
-    "postal_code", "postort", "city", "street",
+#: Columns that identify a natural person. Without ``personal_data=True`` the store never writes
+#: them, in any owner table (the readers already redact; this is the store's own guarantee).
+IDENTIFYING_COLUMNS: frozenset[str] = frozenset({
+    "personnummer", "personal_number", "idnummer", "id_number", "owner_idnumber",
+    "annat_id", "annatid", "owner_other_id", "fornamn", "förnamn", "first_name", "given_name",
+    "mellannamn", "middle_name", "efternamn", "last_name", "surname", "full_name", "care_of",
+    "co_adress",
 })  # fmt: skip
+#: Further columns that are personal data in the ``persons`` table (a natural person's address).
+PERSON_ADDRESS_COLUMNS: frozenset[str] = frozenset({
+    "name", "adress", "address", "utdelningsadress", "postnummer", "postal_code", "postort",
+    "postal_town", "city", "street",
+})  # fmt: skip
+PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
+    "persons": IDENTIFYING_COLUMNS | PERSON_ADDRESS_COLUMNS,
+    "agande": IDENTIFYING_COLUMNS,
+    "forvarv": IDENTIFYING_COLUMNS,
+}
 
 
 def kind_of(series: pd.Series) -> str:
