@@ -146,12 +146,16 @@ class BrokenDelivery(MemoryDelivery):
 
 # --- the model ---------------------------------------------------------------------------------
 
+_INSKR = ["inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
+          "anteckning", "tomtrattsupplatelse"]
 KEYS = {"provisions": "provision_id", "affected_properties": "provision_id",
-        "decisions": "provision_id", "inskrivningsfastighet": "object_id", "agande": "object_id",
+        "decisions": "provision_id", **{t: "object_id" for t in _INSKR},
         "persons": "owner_key", "organisations": "owner_key"}  # fmt: skip
 ALIASES = {"affected": "affected_properties"}
 OWNERS = {BEST_SET: ["provisions", "affected_properties", "decisions"],
-          "inskrivningsfastighet": ["inskrivningsfastighet"], "inskrivet_agande": ["agande"],
+          "inskrivningsfastighet": ["inskrivningsfastighet"],
+          "inskrivet_agande": ["agande", "forvarv"],
+          **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
           "folkbokford_person_organisation": ["persons", "organisations"]}  # fmt: skip
 SUBSETS = {"basinformation": ["provisions", "decisions"], "berorkrets": ["affected_properties"]}
 PERSONAL = {"personnummer"}
@@ -204,7 +208,7 @@ class Model:
                     else:
                         gone |= set(frames[t][KEYS[t]]) if t in frames else set()
                         for p, sub in zip(subsets.provision_id, subsets.subset, strict=True):
-                            if t in SUBSETS[sub]:
+                            if t in SUBSETS.get(str(sub).lower(), ()):
                                 gone.add(p)
                     new[t] = [r for r in new[t] if r[KEYS[t]] not in gone]
             for t, f in frames.items():

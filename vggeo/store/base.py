@@ -683,9 +683,12 @@ def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.nda
     if hasattr(frame, "geometry"):
         gs = frame.geometry
         if gs.crs is not None and gs.crs.to_epsg() != SRID:
+            import geopandas as gpd
+
             from vggeo.crs import transform_geoseries
 
-            gs = transform_geoseries(gs, SRID)
+            # through a one-column GeoDataFrame: transform_geoseries handles frames best
+            gs = transform_geoseries(gpd.GeoDataFrame(geometry=gs), SRID).geometry
         geoms = np.asarray(gs.values, dtype=object)
     elif "geometry" in frame.columns:
         geoms = np.asarray(frame["geometry"], dtype=object)
