@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
 from deliveries import BEST_SET, BrokenDelivery, bestammelse, inskrivning, pid, snapshot
+
 from vggeo.errors import IntegrityError, LedgerError, ParseError, SchemaError, StoreError
 from vggeo.store import MemoryDelivery, open_store
 
