@@ -93,9 +93,11 @@ def _numeric(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(s.dtype):
         return s.to_numpy(dtype=float, na_value=np.nan)
     if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(s.cat.categories.dtype if len(s.cat.categories) else object)
-        if pd.api.types.is_numeric_dtype(s.dtype):
-            return s.to_numpy(dtype=float, na_value=np.nan)
+        cats, codes = s.cat.categories, s.cat.codes.to_numpy()
+        if pd.api.types.is_numeric_dtype(cats.dtype):
+            # Through the category codes: never a per-value conversion of a large column.
+            return np.append(cats.to_numpy(dtype=float), np.nan)[np.where(codes < 0, len(cats), codes)]
+        s = s.astype(object)
     text = s.astype("string").str.strip()
     blank = (text == "").fillna(True).to_numpy(dtype=bool)
     num = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -402,7 +404,7 @@ def to_canonical(
         else:  # pragma: no cover - the field list is static
             raise AssertionError(f.kind)
     for c in unknown:
-        out[c] = frame[c].to_numpy() if not isinstance(frame[c].dtype, pd.ExtensionDtype) \
+        out[c] = frame[c].to_numpy() if not isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype) \
             else frame[c].array  # fmt: skip
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     _check_half_pairs(df, locate)
