@@ -167,23 +167,36 @@ def _code(s: pd.Series, f: Field, locate: Locate, report: dict) -> pd.Categorica
         present = ~np.isnan(num)
         ints = np.where(present, num, 0).astype(np.int64)
         documented = np.array(sorted(cl.codes), dtype=np.int64)
-        seen = np.unique(ints[present])
+        seen = pd.unique(ints[present])  # hash-based: no sort of the whole column
         categories = np.union1d(documented, seen)
         codes = np.searchsorted(categories, ints).astype(np.int32 if len(categories) > 127
                                                           else np.int8)  # fmt: skip
         codes[~present] = -1
-        unknown = present & ~np.isin(ints, documented)
+        # Unknown-ness is decided once per category, then looked up per row.
+        undocumented = np.append(~np.isin(categories, documented), False)
+        unknown = undocumented[np.where(present, codes, len(categories))]
         cat = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="int64"))
         values_for_msg = ints
     else:
-        text = _string(s, f).str.strip()
-        present = text.notna().to_numpy()
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # Dictionary-encode in Arrow (C++), then map the few distinct values to categories.
+        arr = pc.utf8_trim_whitespace(pa.array(_string(s, f), type=pa.large_string(),
+                                               from_pandas=True))  # fmt: skip
+        enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) \
+            else pc.dictionary_encode(arr)  # fmt: skip
+        distinct = enc.dictionary.to_pylist()
         documented = list(cl.codes)
-        seen = [v for v in pd.unique(text.dropna()) if v not in cl.codes]
-        cat = pd.Categorical(text.to_numpy(dtype=object, na_value=None),
-                             categories=documented + sorted(seen))  # fmt: skip
-        unknown = present & ~text.isin(documented).fillna(False).to_numpy(dtype=bool)
-        values_for_msg = text.to_numpy(dtype=object, na_value=None)
+        categories = documented + sorted(v for v in distinct if v not in cl.codes)
+        to_cat = np.array([categories.index(v) for v in distinct] + [-1], dtype=np.int32)
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        present = ~np.asarray(enc.indices.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        codes = to_cat[np.where(present, np.nan_to_num(idx, nan=0).astype(np.int64), len(distinct))]
+        cat = pd.Categorical.from_codes(codes, categories=categories)
+        unknown = present & (codes >= len(documented))
+        values_for_msg = np.array(categories + [None], dtype=object)[np.where(codes < 0, len(categories), codes)] \
+            if unknown.any() else None  # fmt: skip
     if unknown.any():
         i = _first_bad(unknown)
         where = locate(i)
