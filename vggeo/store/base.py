@@ -51,6 +51,8 @@ from vggeo.store.schema import (
     Table,
     dtype_name,
     kind_of,
+    merge_categories,
+    parse_category,
 )
 
 __all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
@@ -188,6 +190,8 @@ def coerce(series: pd.Series, column: Column, *, table: str) -> pd.Series:
 def restore(series: pd.Series, column: Column) -> pd.Series:
     """Give a column read from a database the pandas dtype it was written with."""
     dt = column.dtype
+    if dt.startswith("arrow:"):
+        return _restore_arrow(series, column)
     if column.kind == "json":
         return series.map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
     if column.kind == "datetime":
@@ -202,6 +206,12 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
             unit, tz = dt[len("datetime64["):-1].split(", ")
             return out.astype(f"datetime64[{unit}]").dt.tz_localize("UTC").dt.tz_convert(tz)
         return out.astype(dt)
+    if dt.startswith("category"):
+        plain = Column(column.name, column.kind, {"int": "Int64", "float": "float64",
+                                                  "bool": "boolean"}.get(column.kind, "str"))
+        values = restore(series, plain)
+        cat = parse_category(dt)
+        return values.astype(cat if cat is not None else "category")
     if column.kind == "bool":
         s = series.astype(object).where(series.notna(), None)
         s = s.map(lambda v: None if v is None else bool(v))
@@ -213,14 +223,34 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
         except (ValueError, TypeError):
             return pd.Series(s, index=series.index, name=series.name)
     if column.kind == "float":
-        return pd.to_numeric(series.astype(object).where(series.notna(), None)).astype(dt)
-    if dt == "category":
-        return series.astype("str").astype("category")
-    return series.astype("str")
+        out = pd.to_numeric(series.astype(object).where(series.notna(), None))
+        return out.astype(dt)
+    try:
+        return series.astype(dt if dt in ("str", "string", "object") else "str")
+    except TypeError:
+        return series.astype("str")
+
+
+def _restore_arrow(series: pd.Series, column: Column) -> pd.Series:
+    import base64
+
+    import pyarrow as pa
+
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:"):])))
+    values = series.tolist()
+    if column.kind == "json":
+        values = [json.loads(v) if isinstance(v, str) else v for v in values]
+    values = [None if _is_missing(v) else v for v in values]
+    arr = pa.array(values, type=schema.field("v").type)
+    return pd.Series(pd.array(arr, dtype=pd.ArrowDtype(arr.type)), index=series.index)
 
 
 def python_values(series: pd.Series, kind: str) -> list:
     """A column as a list of Python values for a DB-API driver (None for missing)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object).where(series.notna(), None)
+        if kind == "int":
+            series = pd.Series(pd.array(series, dtype="Int64"))
     mask = series.isna().to_numpy() if kind != "json" else series.map(_is_missing).to_numpy()
     if kind == "int":
         values = series.to_numpy(dtype="int64", na_value=0).tolist()
@@ -329,6 +359,9 @@ class Store(ABC):
 
     @abstractmethod
     def _registered_columns(self, table: str) -> list[Column]: ...
+
+    @abstractmethod
+    def _set_column_dtype(self, table: str, column: Column) -> None: ...
 
     @abstractmethod
     def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
@@ -617,6 +650,11 @@ class Store(ABC):
                 raise SchemaError(f"table {name}: column name {col!r} is reserved or invalid")
             if col in registered:
                 c = registered[col]
+                if isinstance(s.dtype, pd.CategoricalDtype) and c.dtype.startswith("category"):
+                    merged = merge_categories(c.dtype, s.dtype)
+                    if merged is not None:  # keep every category ever written, in order
+                        c = Column(c.name, c.kind, merged)
+                        self._set_column_dtype(name, c)
                 s = coerce(s, c, table=name)
             else:
                 c = Column(col, kind_of(s), dtype_name(s))

@@ -234,6 +234,11 @@ class PostGISStore(Store):
                           (table, column.name, column.kind, column.dtype, pos))  # fmt: skip
         self._columns_cache.pop(table, None)
 
+    def _set_column_dtype(self, table: str, column: Column) -> None:
+        self.conn.execute(f"UPDATE {q(COLUMNS_TABLE)} SET dtype = %s WHERE table_name = %s "
+                          "AND column_name = %s", (column.dtype, table, column.name))  # fmt: skip
+        self._columns_cache.pop(table, None)
+
     def _registered_columns(self, table: str) -> list[Column]:
         if not self._in_tx or table not in self._columns_cache:
             rows = self.conn.execute(f"SELECT column_name, kind, dtype FROM {q(COLUMNS_TABLE)} "
