@@ -58,6 +58,8 @@ from vggeo.store.schema import (
 __all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
 
 PRODUCTS = ("bestammelse", "inskrivning")
+#: Rows converted and written per batch.
+WRITE_CHUNK = 50_000
 
 
 class DeliveryLike(Protocol):
@@ -553,10 +555,14 @@ class Store(ABC):
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise SchemaError("residence id occurs more than once", field="id", value=dup)
-        with self._transaction():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(gdf), desc=f"residences ({mode})", unit="row", unit_scale=True,
+                   disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
+        with bar, self._transaction():
             deleted = (self._delete_all("residences") if mode == "replace"
                        else self._delete_keys("residences", "id", ids.tolist()))  # fmt: skip
-            inserted = self._insert("residences", gdf)
+            inserted = self._insert("residences", gdf, bar=bar)
             counts = {"residences": {"residences": {"deleted": deleted, "inserted": inserted}}}
             version = self._new_version()
             entries = self._read_ledger()
@@ -625,7 +631,7 @@ class Store(ABC):
         self._set_meta("data_version", version)
         return version
 
-    def _insert(self, name: str, frame: pd.DataFrame, *, crs: Any = SRID) -> int:
+    def _insert(self, name: str, frame: pd.DataFrame, *, crs: Any = SRID, bar: Any = None) -> int:
         """Insert a frame's rows, adding columns the table does not have yet."""
         if frame is None or len(frame) == 0:
             return 0
@@ -661,8 +667,15 @@ class Store(ABC):
                 self._add_column(name, c)
             columns.append(c)
             data[col] = s
-        out = pd.DataFrame(data, index=attrs.index)
-        return self._write_rows(table, columns, out.reset_index(drop=True), geoms)
+        out = pd.DataFrame(data, index=attrs.index).reset_index(drop=True)
+        # in chunks: Python values for one chunk at a time keep memory bounded (5.6 M residences)
+        for start in range(0, len(out), WRITE_CHUNK):
+            stop = min(start + WRITE_CHUNK, len(out))
+            self._write_rows(table, columns, out.iloc[start:stop].reset_index(drop=True),
+                             None if geoms is None else geoms[start:stop])  # fmt: skip
+            if bar is not None:
+                bar.update(stop - start)
+        return len(out)
 
 
 def _str_or_none(v: Any) -> str | None:

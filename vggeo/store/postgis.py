@@ -171,11 +171,15 @@ class PostGISStore(Store):
             raise StoreError("a write is already in progress on this store object")
         self._in_tx = True
         self._columns_cache.clear()
+        import psycopg
+
         try:
             with self.conn.transaction():
                 # writers queue here; readers are not blocked
                 self.conn.execute(f"LOCK TABLE {q(LEDGER_TABLE)} IN SHARE ROW EXCLUSIVE MODE")
                 yield
+        except psycopg.Error as err:
+            raise StoreError(f"{self.location}: {err}; nothing was written".strip()) from err
         finally:
             self._in_tx = False
             self._columns_cache.clear()
