@@ -116,6 +116,28 @@ def test_broken_delivery_leaves_store_unchanged(store, fail):
     assert store.apply(change).applied
 
 
+def test_ctrl_c_midway_rolls_back(store, monkeypatch):
+    base, change = base_and_change()
+    store.apply(base)
+    before, version = fingerprint(store), store.data_version
+    calls = []
+    real = type(store)._write_rows
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # after the deletions and the first table's rows
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "_write_rows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.apply(change)
+    monkeypatch.undo()
+    assert len(calls) == 2
+    assert fingerprint(store) == before and store.data_version == version
+    assert store.apply(change).applied
+
+
 def test_bad_rows_roll_back_the_whole_delivery(store):
     base, _ = base_and_change()
     store.apply(base)

@@ -58,7 +58,10 @@ def test_registry_load_into_store_as_the_issue_writes_it(tmp_path):
     assert r.exit_code == 0, r.output
 
 
-def test_load_residences_round_trip_and_upsert(store, registry):
+def test_load_residences_round_trip_and_upsert(store, registry, monkeypatch):
+    import vggeo.store.base
+
+    monkeypatch.setattr(vggeo.store.base, "WRITE_CHUNK", 700)  # several chunks, ragged end
     first = registry.iloc[:3000]
     store.load_residences(first, mode="replace")
     assert_same_residences(store.read_table("residences"), first)
