@@ -41,7 +41,7 @@ def _segment(name: str) -> str:
 
 
 class _Compiled:
-    __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore")
+    __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore", "actions", "flat", "names")
 
     def __init__(self, rec: Record) -> None:
         self.rec = rec
@@ -56,6 +56,33 @@ class _Compiled:
                 self.child_by_name[n] = c
         self.subset_of = {n: s for s, names in rec.subsets.items() for n in names}
         self.ignore = rec.ignore
+        self.actions: dict[tuple[str, object], tuple] = {}
+        self.names: dict[str, tuple[str, str]] = {}
+        # A "flat" record (only direct leaf fields, e.g. Registerenhetsreferens) takes a shorter
+        # path: most child records of a provision are of this kind.
+        self.flat = (not rec.children and rec.geometry is None and not rec.subsets
+                     and all("/" not in p for f in rec.fields for p in f.paths))  # fmt: skip
+
+    def action(self, prefix: str, tag) -> tuple:
+        """What to do with an element of this tag under this path: (kind, argument, path).
+
+        0 container or unmapped leaf (argument: the subset it opens, if any), 1 mapped leaf
+        (argument: the Field), 2 child record, 3 geometry property, 4 not an element.
+        """
+        if not isinstance(tag, str):
+            return (4, None, "")
+        seg = _segment(tag.rpartition("}")[2] if tag[0] == "{" else tag)
+        child = self.child_by_name.get(seg)
+        if child is not None:
+            return (2, child, seg)
+        path = f"{prefix}/{seg}" if prefix else seg
+        if not prefix and self.rec.geometry is not None and seg == self.rec.geometry:
+            return (3, None, path)
+        subset = self.subset_of.get(seg) if not prefix else None
+        f = self.index.get(path)
+        if f is not None:
+            return (1, f, path)
+        return (0, subset, path)
 
 
 class Extractor:
@@ -116,56 +143,87 @@ class Extractor:
         if parent is not None:
             for k in rec.inherit:
                 row[k] = parent.get(k)
-        name = local(el).lower()
+        names = comp.names.get(el.tag)
+        if names is None:
+            top = local(el)
+            names = comp.names[el.tag] = (top, top.lower())
+        top_name, name = names
         for col, values in rec.constants.items():
             row[col] = values.get(name)
-        subsets: set[str] = set()
+        if comp.flat:
+            actions = comp.actions
+            for child in el:
+                key = ("", child.tag)
+                act = actions.get(key)
+                if act is None:
+                    act = actions[key] = comp.action("", child.tag)
+                if act[0] == 1 and not len(child):
+                    f = act[1]
+                    if f.kind == "list":
+                        row.setdefault(f.column, []).append(child.text)
+                    elif row.get(f.column) is None:
+                        row[f.column] = child.text
+                elif act[0] != 4 and act[2] not in comp.ignore:
+                    self.unmapped[f"{top_name}/{act[2]}"] += 1
+            del row[ELEMENT_KEY]
+            self.rows[rec.table].append(row)
+            return row
         deferred: list[tuple] = []
-        index = comp.index
-        top_name = local(el)
+        # The hot loop of reading a delivery: per element one cached tag → action lookup.
+        actions = comp.actions
         unmapped = self.unmapped
-        stack = [(child, "") for child in reversed(el)]
-        geometry_name = rec.geometry
-        while stack:
-            node, prefix = stack.pop()
-            tag = node.tag
-            if not isinstance(tag, str):
-                continue
-            seg = _segment(tag.rpartition("}")[2] if tag[0] == "{" else tag)
-            if not prefix:
-                s = comp.subset_of.get(seg)
-                if s is not None:
-                    subsets.add(s)
-            child = comp.child_by_name.get(seg)
-            if child is not None:
-                deferred.append((node, child))
-                continue
-            path = f"{prefix}/{seg}" if prefix else seg
-            if geometry_name is not None and seg == geometry_name and not prefix:
-                if self.geometry is not None:
-                    row[GEOMETRY_KEY] = self.geometry(node, row)
-                continue
-            if len(node):
-                stack.extend((c, path) for c in reversed(node))
-                continue
-            f = index.get(path)
-            if f is None:
-                if path in comp.ignore:
-                    continue
-                unmapped[f"{top_name}/{path}"] += 1
-                continue
-            text = node.text
-            if f.kind == "list":
-                row.setdefault(f.column, []).append(text)
-            elif f.column not in row or row[f.column] is None:
-                row[f.column] = text
-        if rec.subsets:
+        subsets: set[str] | None = set() if rec.subsets else None
+        todo = [(el, "")]
+        while todo:
+            node, prefix = todo.pop()
+            for child in node:
+                tag = child.tag
+                key = (prefix, tag)
+                act = actions.get(key)
+                if act is None:
+                    act = comp.action(prefix, tag)
+                    actions[key] = act
+                kind, arg, path = act
+                if kind == 0:  # container: descend
+                    if len(child):
+                        todo.append((child, path))
+                    elif path not in comp.ignore:
+                        f = comp.index.get(path)
+                        if f is None:
+                            unmapped[f"{top_name}/{path}"] += 1
+                        else:
+                            _set(row, f, child.text)
+                    if subsets is not None and arg:
+                        subsets.add(arg)
+                elif kind == 1:  # a mapped leaf
+                    if len(child):
+                        todo.append((child, path))
+                    elif arg.kind == "list":
+                        row.setdefault(arg.column, []).append(child.text)
+                    elif row.get(arg.column) is None:
+                        row[arg.column] = child.text
+                elif kind == 2:  # a child record
+                    deferred.append((child, arg))
+                elif kind == 3:  # the geometry property
+                    if subsets is not None and path in comp.subset_of:
+                        subsets.add(comp.subset_of[path])
+                    if self.geometry is not None:
+                        row[GEOMETRY_KEY] = self.geometry(child, row)
+                # kind 4: comments, processing instructions — nothing to map
+        if subsets is not None:
             row[SUBSETS_KEY] = subsets
         row.pop(ELEMENT_KEY, None)
         self.rows[rec.table].append(row)
         for node, child in deferred:
             self._extract(node, child, row)
         return row
+
+
+def _set(row: dict, f: Field, text) -> None:
+    if f.kind == "list":
+        row.setdefault(f.column, []).append(text)
+    elif row.get(f.column) is None:
+        row[f.column] = text
 
 
 # --- typing -------------------------------------------------------------------------------------

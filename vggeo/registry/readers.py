@@ -237,6 +237,14 @@ def _date(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
     return parsed.to_numpy().astype("datetime64[ms]")
 
 
+def _arrow_array(s: pd.Series):
+    """One contiguous Arrow array of an Arrow-backed Series (readers may give several chunks)."""
+    import pyarrow as pa
+
+    arr = pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def _list_dtype():
     import pyarrow as pa
 
@@ -249,7 +257,7 @@ def _number_list(s: pd.Series, f: Field, locate: Locate) -> pd.Series:
     import pyarrow.compute as pc
 
     if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_list(s.dtype.pyarrow_dtype):
-        arr = pa.array(s)
+        arr = _arrow_array(s)
         if not pa.types.is_integer(arr.type.value_type):
             flat = arr.flatten()
             fnum = pc.cast(flat, pa.float64(), safe=False) if not pa.types.is_string(flat.type) \
@@ -277,6 +285,8 @@ def _number_list(s: pd.Series, f: Field, locate: Locate) -> pd.Series:
                          index=s.index)  # fmt: skip
     # Text such as "[1, 3, None]" (pandas' str(list)) or "1": parsed by Arrow, vectorised.
     text = pa.array(s.astype("string").str.strip(), type=pa.large_string(), from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
     null = pc.or_(pc.is_null(text), pc.equal(text, ""))
     inner = pc.replace_substring_regex(text, r"^\[|\]$|\s+", "")
     parts = pc.split_pattern(inner, ",")
@@ -352,6 +362,7 @@ def to_canonical(
     swap: bool = False,
     strict_codes: bool = False,
     route: str = "direct",
+    consume: bool = False,
 ):
     """Turn a raw registry frame into the canonical GeoDataFrame.
 
@@ -372,6 +383,10 @@ def to_canonical(
     strict_codes
         Raise :class:`~vggeo.errors.CodeError` on a value outside its code list (default: keep
         it, flag it in ``attrs["unknown_codes"]`` and warn).
+    consume
+        Drop each column from ``frame`` once converted, so that a national-scale load never
+        holds the raw and the canonical copy of the whole table at once. ``frame`` is left
+        incomplete; readers that own their frame use this.
 
     Returns
     -------
@@ -389,7 +404,10 @@ def to_canonical(
 
     locate = locate or _default_locate(source)
     n = len(frame)
-    frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) else frame
+    if not isinstance(frame.index, pd.RangeIndex) or not consume:
+        frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) \
+            else frame.copy(deep=False)  # fmt: skip
+    had = set(frame.columns)
     present = [f for f in FIELDS if f.name in frame.columns]
     dropped_index = [c for c in frame.columns if c in _INDEX_COLUMNS and c not in FIELD_NAMES]
     unknown = [c for c in frame.columns
@@ -416,10 +434,15 @@ def to_canonical(
             out[f.name] = _number_list(s, f, locate).array
         else:  # pragma: no cover - the field list is static
             raise AssertionError(f.kind)
+        if consume:
+            del frame[f.name], s
     for c in unknown:
         out[c] = frame[c].to_numpy() if not isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype) \
             else frame[c].array  # fmt: skip
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
+    del out
+    if consume:
+        _release_arrow_memory()
     _check_half_pairs(df, locate)
     try:
         geometry, coord_source = valueguard_points(df, swap=swap, route=route)
@@ -427,12 +450,12 @@ def to_canonical(
         where = locate(err.row - 1) if err.row else {"file": source}
         raise type(err)(err.message, field=err.field, value=err.value, **where) from err
     df["coord_source"] = coord_source.array
-    if "geometry" in frame.columns and not any(c in frame.columns for c in COORDINATE_FIELDS):
+    if "geometry" in frame.columns and not any(c in had for c in COORDINATE_FIELDS):
         # A geometry without coordinate columns (e.g. a GeoParquet someone else wrote): keep it.
         geometry = gpd.GeoSeries(frame["geometry"].to_numpy(), crs="EPSG:3006")
     gdf = gpd.GeoDataFrame(df, geometry=geometry.to_numpy(), crs="EPSG:3006")
     no_point = gdf.geometry.isna().to_numpy()
-    if no_point.any() and any(c in frame.columns for c in COORDINATE_FIELDS):
+    if no_point.any() and any(c in had for c in COORDINATE_FIELDS):
         i = _first_bad(no_point)
         where = locate(i)
         warnings.warn(
@@ -456,7 +479,7 @@ def to_canonical(
         warnings.warn(f"fields not in Valueguard's field list (kept): {', '.join(unknown)}",
                       UnmappedWarning, stacklevel=2)  # fmt: skip
     gdf.attrs.update({"source": source, "unknown_fields": unknown,
-                      "absent_fields": [f for f in FIELD_NAMES if f not in frame.columns],
+                      "absent_fields": [f for f in FIELD_NAMES if f not in had],
                       "unknown_codes": codes})  # fmt: skip
     return gdf
 
@@ -629,12 +652,22 @@ def _read_jsonl(path: Path, *, progress: bool = False) -> tuple[pd.DataFrame, Lo
         return _read_jsonl_slow(path), locate
     # Columns the file never mentions come back all-null from the explicit schema: drop them, an
     # account that cannot see a field must not appear to have it empty.
-    keep = [c for c in table.column_names if c not in FIELD_NAMES or table[c].null_count < len(table)]
-    frame = table.select(keep).to_pandas(types_mapper=_types_mapper, split_blocks=True,
-                                         self_destruct=True)  # fmt: skip
-    if len(keep) < table.num_columns:
-        frame = _restore_present_columns(path, frame, [c for c in table.column_names if c not in keep])
+    names = table.column_names
+    keep = [c for c in names if c not in FIELD_NAMES or table[c].null_count < len(table)]
+    table = table.select(keep)
+    frame = table.to_pandas(types_mapper=_types_mapper, split_blocks=True, self_destruct=True)
+    del table
+    _release_arrow_memory()
+    if len(keep) < len(names):
+        frame = _restore_present_columns(path, frame, [c for c in names if c not in keep])
     return frame, locate
+
+
+def _release_arrow_memory() -> None:
+    """Hand memory freed by Arrow back to the system (its allocator keeps it otherwise)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _restore_present_columns(path: Path, frame: pd.DataFrame, nulls: list[str]) -> pd.DataFrame:
@@ -664,7 +697,7 @@ def _read_jsonl_slow(path: Path) -> pd.DataFrame:
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
-                raise ParseError("blank line in JSON lines", file=str(path), row=lineno)
+                continue  # blank lines carry nothing (as Arrow's reader also treats them)
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as err:
@@ -783,6 +816,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Locate]:
         except pa.ArrowInvalid as err2:
             raise ParseError(f"malformed CSV: {err2}", file=str(path)) from None
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    _release_arrow_memory()
     # CSV cannot tell "" from a missing value (pandas writes both as an empty cell). Valueguard
     # uses "" for "no letter / entrance not specified", so that is what an empty cell means here.
     for name in ("letter", "entrance"):
@@ -843,7 +878,7 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None, **kwa
         frame, locate = _read_geo(path, fmt)
     else:
         raise ParseError(f"unknown registry format {fmt!r}", file=str(path))
-    return to_canonical(frame, source=str(path), locate=locate, **kwargs)
+    return to_canonical(frame, source=str(path), locate=locate, consume=True, **kwargs)
 
 
 # --- writing ----------------------------------------------------------------------------------------
@@ -902,7 +937,7 @@ def _number_out(s: pd.Series, how: str) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(s)
+    arr = _arrow_array(s)
     if how == "list":
         return pd.Series(arr.to_pylist(), index=s.index, dtype=object)
     null_txt = "None" if how == "text" else "null"
@@ -933,20 +968,52 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
         if fmt == "parquet":
             gdf.to_parquet(tmp, index=False, compression="zstd")
         elif fmt == "gpkg":
-            import geopandas as gpd
-            import pyogrio
+            import pyogrio.raw
 
-            raw = to_raw(gdf, number_as="json")
-            out = gpd.GeoDataFrame(raw, geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
-            pyogrio.write_dataframe(out, tmp, layer=layer, driver="GPKG", use_arrow=True)
+            # Streamed in batches through pyogrio's Arrow writer: one layer, one spatial index,
+            # and only one batch of converted columns in memory at a time.
+            reader = _batch_reader(gdf, number_as="json", geometry=True)
+            pyogrio.raw.write_arrow(reader, tmp, layer=layer, driver="GPKG",
+                                    geometry_name="geometry", geometry_type="Point",
+                                    crs="EPSG:3006")  # fmt: skip
         elif fmt == "csv":
-            import pyarrow as pa
             import pyarrow.csv as pcsv
 
-            raw = to_raw(gdf, number_as="text")
-            table = pa.Table.from_pandas(raw, preserve_index=False)
-            pcsv.write_csv(table, tmp)
+            reader = _batch_reader(gdf, number_as="text", geometry=False)
+            with pcsv.CSVWriter(tmp, reader.schema) as w:
+                for batch in reader:
+                    w.write_batch(batch)
         else:
-            raw = to_raw(gdf, number_as="list")
-            raw.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for start in range(0, len(gdf), _BATCH_ROWS):
+                    raw = to_raw(gdf.iloc[start:start + _BATCH_ROWS], number_as="list")
+                    text = raw.to_json(orient="records", lines=True, force_ascii=False)
+                    fh.write(text if text.endswith("\n") else text + "\n")
     return path
+
+
+#: Rows converted at a time by the streaming writers.
+_BATCH_ROWS = 500_000
+
+
+def _batch_reader(gdf, *, number_as: str, geometry: bool):
+    """An Arrow RecordBatchReader over the frame's raw form, converted batch by batch."""
+    import pyarrow as pa
+    import shapely
+
+    def convert(part):
+        raw = to_raw(part, number_as=number_as)
+        if geometry:
+            geoms = np.asarray(part.geometry.values)
+            raw["geometry"] = shapely.to_wkb(geoms)  # None stays None
+        return pa.Table.from_pandas(raw, preserve_index=False)
+
+    first = convert(gdf.iloc[:_BATCH_ROWS])
+    schema = first.schema
+
+    def batches():
+        yield from first.to_batches()
+        for start in range(_BATCH_ROWS, len(gdf), _BATCH_ROWS):
+            yield from convert(gdf.iloc[start:start + _BATCH_ROWS]).cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())

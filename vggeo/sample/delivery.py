@@ -185,7 +185,7 @@ def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
         dist = rng.uniform(6000, 30000)
         cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
         r = rng.uniform(500, 4000)
-        n = int(np.clip(r / 6, 120, 600))
+        n = int(np.clip(r / 7.5, 100, 480))
         ext = _ccw(_blob(rng, cx, cy, r, n))
         polys = [[ext]]
         if rng.random() < 0.3:
@@ -474,10 +474,18 @@ def _bestammelse_files(rng, cw, provs, per_file, subsets_of=None) -> list[tuple[
     return out
 
 
-def _towns(n_min=1000):
+def _towns(n_min=1000, crs: int = 3006):
+    """Towns, weighted by population; for a local zone only those within its band (±1.5°)."""
+    from vggeo.crs import get_crs
     from vggeo.sample.towns import swedish_towns
 
     towns = swedish_towns(n_min)
+    if crs != 3006:
+        cm = get_crs(crs).central_meridian_deg
+        near = towns[(towns["lon"] - cm).abs() <= 1.5].reset_index(drop=True)
+        # Provisions far from a zone's meridian are not delivered in it: a municipality orders
+        # its own zone.
+        towns = near if len(near) else towns
     w = towns["population"].to_numpy(float) ** 0.8
     return towns, w / w.sum()
 
@@ -507,7 +515,7 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
 
 def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime) -> list[Path]:
     rng = np.random.default_rng(seed)
-    towns, weights = _towns()
+    towns, weights = _towns(crs=crs)
     cw = _CoordWriter(crs)
     state = {p.pid: p for p in (_new_provision(rng, towns, weights) for _ in range(n))}
     paths = []
