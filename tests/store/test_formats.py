@@ -174,3 +174,36 @@ def test_postgis_as_postgis_and_gdal_read_it(postgis_url):
         _check_against_store(store, json.loads(r.stdout))
     with psycopg.connect(postgis_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_gdal_can_edit_the_geopackage_and_the_index_follows(tmp_path):
+    """A QGIS user edits the store with GDAL: the R-tree triggers vggeo leaves in place work."""
+    path = tmp_path / "store.gpkg"
+    with open_store(path, create=True) as store:
+        _filled(store)
+    code = r"""
+import sys
+from osgeo import ogr, gdal
+gdal.UseExceptions()
+ds = ogr.Open(sys.argv[1], update=1)
+lyr = ds.GetLayerByName("provisions")
+f = ogr.Feature(lyr.GetLayerDefn())
+f.SetField("provision_id", "edited-in-qgis")
+f.SetGeometry(ogr.CreateGeometryFromWkt(
+    "MULTIPOLYGON (((100000 6100000, 100010 6100000, 100010 6100010, 100000 6100000)))"))
+lyr.CreateFeature(f)
+victim = next(iter(lyr))
+lyr.DeleteFeature(victim.GetFID())
+print(victim.GetField("provision_id"))
+ds = None
+"""
+    r = run_system_python(code, str(path))
+    assert r.returncode == 0, r.stderr
+    deleted = r.stdout.strip()
+    with open_store(path) as store:
+        near = store.read_table("provisions", bbox=(99_990, 6_099_990, 100_020, 6_100_020))
+        assert near.provision_id.tolist() == ["edited-in-qgis"]
+        everything = store.read_table("provisions")
+        assert deleted not in set(everything.provision_id)
+        box = everything.geometry.iloc[0].bounds
+        assert everything.provision_id.iloc[0] in set(store.read_table("provisions", bbox=box).provision_id)
