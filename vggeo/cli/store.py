@@ -38,12 +38,20 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
     is created if absent. A delivery applied before is skipped with a message; one that does not
     follow the ledger (no base, a missing extract) is refused and nothing of it is written.
     """
+    from contextlib import ExitStack
+
     from vggeo.lm import open_delivery
     from vggeo.store import open_store
 
-    opened = [(path, open_delivery(path)) for path in deliveries]
-    opened.sort(key=lambda pd_: _sort_key(pd_[1]))
-    with open_store(store, create=True, schema=schema) as s:
+    with ExitStack() as stack:
+        # open (and check the packaging of) every delivery before the store is touched
+        opened = []
+        for path in deliveries:
+            d = open_delivery(path)
+            stack.callback(getattr(d, "close", lambda: None))
+            opened.append((path, d))
+        opened.sort(key=lambda item: _sort_key(item[1]))
+        s = stack.enter_context(open_store(store, create=True, schema=schema))
         for path, delivery in opened:
             result = s.apply(delivery, progress=progress, personal_data=personal_data)
             click.echo(f"{path.name}: {result.message}")
