@@ -92,3 +92,15 @@ def test_sigkill_during_change_leaves_before_state_and_rerun_reaches_after(store
 
         with psycopg.connect(location, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{ref_schema}" CASCADE')
+
+
+def test_two_writers_at_once_apply_a_delivery_exactly_once(store_location, backend):
+    """Two processes create the store and apply the same base at the same moment."""
+    location, schema = store_location
+    procs = [_worker(location, schema, "base") for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    assert sorted(o.split()[-1] for o, _ in outs) == ["done", "noop"]
+    with open_store(location, schema=schema) as store:
+        assert store.ledger().extract_id.tolist() == ["crash-base"]
+        assert store.counts()["provisions"] == 20_000

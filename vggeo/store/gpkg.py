@@ -269,6 +269,8 @@ class GeoPackageStore(Store):
     def _create(self) -> None:
         with self._transaction():
             c = self.conn
+            if self._has_table(META_TABLE):  # another process created it while we waited
+                return
             app = c.execute("PRAGMA application_id").fetchone()[0]
             if app not in (0, GPKG_APPLICATION_ID):
                 raise StoreError(f"{self.path} is an SQLite file of another application "
