@@ -193,12 +193,38 @@ def run_ogr2ogr(src: Path, url: str) -> dict:
     return {"wall_s": wall, "peak_mb": int(r.stderr.strip().splitlines()[-1]) / 1024}
 
 
+def run_real(workdir: Path, n: int) -> dict:
+    """``vggeo ingest`` of generated XML deliveries into a GeoPackage: reader and store together."""
+    from vggeo.sample.delivery import generate_deliveries
+
+    out = workdir / "xml"
+    shutil.rmtree(out, ignore_errors=True)
+    paths = generate_deliveries(out, product="bestammelse", n=n, changes=1, seed=3)
+    store = workdir / "ingest.gpkg"
+    store.unlink(missing_ok=True)
+    vggeo = Path(sys.executable).parent / "vggeo"
+    results = {}
+    for label, path in zip(("base", "change"), paths, strict=True):
+        t0 = time.perf_counter()
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", str(vggeo), "ingest", str(path),
+                            "--store", str(store), "--no-progress"], capture_output=True, text=True)  # fmt: skip
+        if r.returncode != 0:
+            raise SystemExit(f"vggeo ingest failed:\n{r.stderr}")
+        results[f"gpkg ingest XML {label} ({n})"] = {
+            "wall_s": time.perf_counter() - t0,
+            "peak_mb": int(r.stderr.strip().splitlines()[-1]) / 1024, "summary": r.stdout}
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--change", type=int, default=5_000)
     ap.add_argument("--backends", default="gpkg,postgis")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--real", type=int, default=0, metavar="N",
+                    help="Also ingest a generated XML delivery of N provisions (+ a change) "
+                         "end to end with `vggeo ingest` (reader + store).")
     ap.add_argument("--phase")
     ap.add_argument("--location")
     args = ap.parse_args()
@@ -240,6 +266,9 @@ def main() -> None:
             with psycopg.connect(peer_url, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION postgis")
             results["postgis base, peer ogr2ogr"] = run_ogr2ogr(src, peer_url)
+
+    if args.real:
+        results.update(run_real(workdir, args.real))
 
     print(f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}; "
           f"{args.n} provisions base, change of {args.change}\n")  # fmt: skip
