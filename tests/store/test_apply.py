@@ -87,6 +87,16 @@ def test_same_delivery_twice_is_a_noop_with_a_message(store):
         store.apply(forged)
 
 
+def test_delivery_without_extract_id_is_refused(store):
+    from vggeo.errors import DeliveryError
+
+    base, _ = base_and_change()
+    base.extract_id = None
+    with pytest.raises(DeliveryError, match="no extract id"):
+        store.apply(base)
+    assert store.ledger().empty
+
+
 def test_chains_are_per_product(store):
     base, _ = base_and_change()
     store.apply(base)

@@ -27,8 +27,7 @@ import json
 import sys
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import SchemaError, StoreError
+from vggeo.errors import DeliveryError, SchemaError, StoreError
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
 from vggeo.store.schema import (
@@ -497,6 +496,11 @@ class Store(ABC):
             A delivery that fails its own metadata or cannot be read. Nothing is written.
         """
         d = delivery
+        for attr in ("product", "extract_id", "extract_type"):
+            if getattr(d, attr, None) in (None, ""):
+                raise DeliveryError(f"the delivery's metadata gives no {attr.replace('_', ' ')}; "
+                                    "it cannot be recorded in the ledger",
+                                    file=getattr(d, "path", None))  # fmt: skip
         product = str(d.product)
         if product not in PRODUCTS:
             raise StoreError(f"extract {d.extract_id}: unknown product {product!r}; "
@@ -763,8 +767,3 @@ def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.nda
             raise SchemaError(f"table {table.name}: geometry must be Point",
                               row=int(bad[0]) + 1, field="geometry")  # fmt: skip
     return geoms
-
-
-@contextmanager
-def nothing() -> Iterator[None]:
-    yield
