@@ -11,8 +11,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-
 from system import gdal_json
+
 from vggeo.errors import GeometryError, SchemaError, SwappedAxesError
 from vggeo.lm import open_delivery, read_bestammelser
 from vggeo.lm._records import normalise_kommun, parse_dates

@@ -41,7 +41,8 @@ def _segment(name: str) -> str:
 
 
 class _Compiled:
-    __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore", "actions", "flat", "names")
+    __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore", "actions", "flat", "names",
+                 "single")
 
     def __init__(self, rec: Record) -> None:
         self.rec = rec
@@ -62,6 +63,9 @@ class _Compiled:
         # path: most child records of a provision are of this kind.
         self.flat = (not rec.children and rec.geometry is None and not rec.subsets
                      and all("/" not in p for f in rec.fields for p in f.paths))  # fmt: skip
+        # A flat record of one field and no constants (Registerenhetsreferens → objektidentitet)
+        # is read inline by its parent: no call, no walk of its own.
+        self.single = self.flat and len(rec.fields) == 1 and not rec.constants
 
     def action(self, prefix: str, tag) -> tuple:
         """What to do with an element of this tag under this path: (kind, argument, path).
@@ -74,7 +78,7 @@ class _Compiled:
         seg = _segment(tag.rpartition("}")[2] if tag[0] == "{" else tag)
         child = self.child_by_name.get(seg)
         if child is not None:
-            return (2, child, seg)
+            return (5 if child.single else 2, child, seg)
         path = f"{prefix}/{seg}" if prefix else seg
         if not prefix and self.rec.geometry is not None and seg == self.rec.geometry:
             return (3, None, path)
@@ -169,6 +173,7 @@ class Extractor:
             self.rows[rec.table].append(row)
             return row
         deferred: list[tuple] = []
+        singles: list[tuple] = []
         # The hot loop of reading a delivery: per element one cached tag → action lookup.
         actions = comp.actions
         unmapped = self.unmapped
@@ -204,6 +209,20 @@ class Extractor:
                         row[arg.column] = child.text
                 elif kind == 2:  # a child record
                     deferred.append((child, arg))
+                elif kind == 5:  # a one-field child record, read inline
+                    value = None
+                    sub_actions = arg.actions
+                    for leaf in child:
+                        k2 = ("", leaf.tag)
+                        a2 = sub_actions.get(k2)
+                        if a2 is None:
+                            a2 = sub_actions[k2] = arg.action("", leaf.tag)
+                        if a2[0] == 1 and not len(leaf):
+                            if value is None:
+                                value = leaf.text
+                        elif a2[0] != 4 and a2[2] not in arg.ignore:
+                            unmapped[f"{local(child)}/{a2[2]}"] += 1
+                    singles.append((arg, value))
                 elif kind == 3:  # the geometry property
                     if subsets is not None and path in comp.subset_of:
                         subsets.add(comp.subset_of[path])
@@ -214,6 +233,11 @@ class Extractor:
             row[SUBSETS_KEY] = subsets
         row.pop(ELEMENT_KEY, None)
         self.rows[rec.table].append(row)
+        for comp_c, value in singles:
+            crec = comp_c.rec
+            crow = {k: row.get(k) for k in crec.inherit}
+            crow[crec.fields[0].column] = value
+            self.rows[crec.table].append(crow)
         for node, child in deferred:
             self._extract(node, child, row)
         return row

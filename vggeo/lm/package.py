@@ -364,7 +364,7 @@ class Delivery:
                 raise IntegrityError(f"set {s!r}: files not listed in the metadata: {extra}",
                                      file=md.label)  # fmt: skip
             has_del = any(f.kind == "deletion" for f in present.values())
-            if md.extract_type == "change" and not has_del:
+            if md.extract_type == "change" and not has_del and s not in M.SETS_WITHOUT_DELETIONS:
                 raise IntegrityError(f"set {s!r}: a change extract without a deletion file "
                                      f"({s}{_DEL_SUFFIX})", file=md.label)  # fmt: skip
             if md.extract_type == "base" and has_del:

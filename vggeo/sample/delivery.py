@@ -24,7 +24,6 @@ persons without any ownership (orphans the store must remove).
 from __future__ import annotations
 
 import io
-import math
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -153,7 +152,9 @@ def _area_for(kind: str, rng, town_e, town_n, pop) -> Area:
 
 
 def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
-    spread = 400 + 25 * math.sqrt(pop)
+    # Same scale as the registry generator's apartment blocks (150 m · (pop/1000)^0.35), a little
+    # wider: detailed plans cover the built-up area where generated homes stand.
+    spread = 200.0 * (pop / 1000.0) ** 0.35
     if kind == "plan":
         cx, cy = town_e + rng.normal(0, spread), town_n + rng.normal(0, spread)
         ext = _ccw(_block(rng, cx, cy))
