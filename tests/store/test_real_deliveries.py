@@ -64,17 +64,15 @@ def test_inskrivning_base_matches_the_model(store, inskrivning_files):
     assert store.counts()["persons"] > 0 and store.counts()["agande"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue-6: Delivery.verify() demands a deletion file for "
-                   "folkbokford_person_organisation in change extracts, which the generator (and "
-                   "seed 003) never has; remove this mark when vggeo.lm is fixed")  # fmt: skip
-def test_inskrivning_chain_matches_the_model(tmp_path, inskrivning_files):
-    store = open_store(tmp_path / "s.gpkg", create=True)
+def test_inskrivning_chain_matches_the_model(store, inskrivning_files):
+    """Base and changes as vggeo.lm reads them: deletions, owners, protected persons, orphans."""
     model = Model()
     for path in inskrivning_files:
         with open_delivery(path) as d:
             model.apply(d)
-            store.apply(d)
+            assert store.apply(d).applied
             assert_same(store, model, path.name)
+    assert store.ledger().extract_type.tolist() == ["base", "change", "change"]
 
 
 # --- bad deliveries --------------------------------------------------------------------------
@@ -189,20 +187,3 @@ def test_cli_ingest_and_status(store_location, bestammelse_files):
     assert doc["counts"] == counts
     assert doc["last_extract"]["bestammelse"]["extract_id"] == ledger.extract_id.iloc[-1]
     assert [e["extract_id"] for e in doc["ledger"]] == ledger.extract_id.tolist()
-
-
-def test_inskrivning_changes_as_read_by_vggeo_lm_match_the_model(store, inskrivning_files):
-    """The store's side of the inskrivning chain, on the reader's real tables.
-
-    Delivery.verify() currently refuses these change extracts (see the xfail above), so it is set
-    aside here; everything else — reading, deletions, owners, protected persons — is real.
-    """
-    model = Model()
-    for path in inskrivning_files:
-        with open_delivery(path) as d:
-            if d.extract_type == "change":
-                d.verify = lambda: None
-            model.apply(d)
-            assert store.apply(d).applied
-            assert_same(store, model, path.name)
-    assert store.ledger().extract_type.tolist() == ["base", "change", "change"]
