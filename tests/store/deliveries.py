@@ -168,6 +168,7 @@ class Model:
     tables: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in KEYS})
     applied: dict[str, str] = field(default_factory=dict)  # extract id → checksum
     last: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # product → (id, time)
+    residences: dict[int, dict] = field(default_factory=dict)  # id → row
 
     def check(self, d: MemoryDelivery) -> str:
         """'apply', 'noop', or raise LedgerError like the store must."""
