@@ -363,6 +363,8 @@ def to_canonical(
     strict_codes: bool = False,
     route: str = "direct",
     consume: bool = False,
+    warn: bool = True,
+    check_ids: bool = True,
 ):
     """Turn a raw registry frame into the canonical GeoDataFrame.
 
@@ -417,7 +419,7 @@ def to_canonical(
     for f in present:
         s = frame[f.name]
         if f.kind == "key":
-            out[f.name] = _key(s, f, locate)
+            out[f.name] = _key(s, f, locate, check_unique=check_ids)
         elif f.kind == "int":
             out[f.name] = _integer(s, f, locate, f.dtype)
         elif f.kind == "float":
@@ -439,7 +441,7 @@ def to_canonical(
     for c in unknown:
         out[c] = frame[c].to_numpy() if not isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype) \
             else frame[c].array  # fmt: skip
-    df = pd.DataFrame(out, index=pd.RangeIndex(n))
+    df = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
     del out
     if consume:
         _release_arrow_memory()
@@ -455,33 +457,42 @@ def to_canonical(
         geometry = gpd.GeoSeries(frame["geometry"].to_numpy(), crs="EPSG:3006")
     gdf = gpd.GeoDataFrame(df, geometry=geometry.to_numpy(), crs="EPSG:3006")
     no_point = gdf.geometry.isna().to_numpy()
+    no_geometry = None
     if no_point.any() and any(c in had for c in COORDINATE_FIELDS):
-        i = _first_bad(no_point)
-        where = locate(i)
+        no_geometry = {"count": int(no_point.sum()), "first": locate(_first_bad(no_point))}
+    gdf.attrs.update({"source": source, "unknown_fields": unknown,
+                      "absent_fields": [f for f in FIELD_NAMES if f not in had],
+                      "unknown_codes": {k: v for k, v in code_report.items() if k != "_strict"},
+                      "no_geometry": no_geometry})  # fmt: skip
+    if warn:
+        _warn_from_attrs(gdf.attrs, len(gdf))
+    return gdf
+
+
+def _warn_from_attrs(attrs: Mapping, n: int) -> None:
+    """One warning per kind of finding (rows without geometry, unknown codes, unknown fields)."""
+    ng = attrs.get("no_geometry")
+    if ng:
         warnings.warn(
-            f"{int(no_point.sum())} of {n} rows have no complete coordinate pair and no "
-            f"geometry; first: {_where_text(where)}",
+            f"{ng['count']} of {n} rows have no complete coordinate pair and no geometry; "
+            f"first: {_where_text(ng['first'])}",
             CoordinateWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    codes = {k: v for k, v in code_report.items() if k != "_strict"}
+    codes = attrs.get("unknown_codes") or {}
     if codes:
-        first = next(iter(codes.items()))
+        name, first = next(iter(codes.items()))
         warnings.warn(
             "values outside their code lists (kept, flagged): "
             + ", ".join(f"{k} ×{v['count']}" for k, v in codes.items())
-            + f"; first: {_where_text(first[1]['first'])}, field {first[0]!r}, "
-            f"value {first[1]['first']['value']!r}",
+            + f"; first: {_where_text(first['first'])}, field {name!r}, "
+            f"value {first['first']['value']!r}",
             CodeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    if unknown:
-        warnings.warn(f"fields not in Valueguard's field list (kept): {', '.join(unknown)}",
-                      UnmappedWarning, stacklevel=2)  # fmt: skip
-    gdf.attrs.update({"source": source, "unknown_fields": unknown,
-                      "absent_fields": [f for f in FIELD_NAMES if f not in had],
-                      "unknown_codes": codes})  # fmt: skip
-    return gdf
+    if attrs.get("unknown_fields"):
+        warnings.warn(f"fields not in Valueguard's field list (kept): "
+                      f"{', '.join(attrs['unknown_fields'])}", UnmappedWarning, stacklevel=3)  # fmt: skip
 
 
 def _where_text(where: Mapping) -> str:
@@ -491,13 +502,19 @@ def _where_text(where: Mapping) -> str:
     return f if f is not None else f"row {r}"
 
 
-def _key(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
+def _key(s: pd.Series, f: Field, locate: Locate, *, check_unique: bool = True) -> np.ndarray:
     num = _numeric(s, f, locate)
     missing = np.isnan(num)
     if missing.any():
         i = _first_bad(missing)
         raise SchemaError("every residence needs an id", field=f.name, **locate(i))
     ids = _integer(s, f, locate, "int64")
+    if check_unique:
+        _check_unique_ids(ids, f, locate)
+    return ids
+
+
+def _check_unique_ids(ids: np.ndarray, f: Field, locate: Locate) -> None:
     order = np.argsort(ids, kind="stable")
     dup = np.flatnonzero(ids[order][1:] == ids[order][:-1])
     if dup.size:
@@ -507,7 +524,6 @@ def _key(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
             f"{_where_text(locate(a))}",
             field=f.name, value=int(ids[b]), **locate(b),
         )  # fmt: skip
-    return ids
 
 
 def _check_half_pairs(df: pd.DataFrame, locate: Locate) -> None:
@@ -668,6 +684,19 @@ def _release_arrow_memory() -> None:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
+    _malloc_trim()
+
+
+def _malloc_trim() -> None:
+    """Return freed C heap to the system on glibc (numpy/pandas temporaries); no-op elsewhere."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def _restore_present_columns(path: Path, frame: pd.DataFrame, nulls: list[str]) -> pd.DataFrame:
@@ -777,7 +806,127 @@ def _csv_types(header: list[str], all_text: bool):
     return types
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, Locate]:
+class _FastPathRefused(Exception):
+    """Arrow's typed reader could not read the file as declared."""
+
+
+def _is_page_lines(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    return head.startswith(b'{"residences"') or head[:200].replace(b" ", b"").startswith(
+        b'{"meta_data"')  # fmt: skip
+
+
+def _file_locate(path: Path, fmt: str) -> Locate:
+    if fmt == "csv":
+        return lambda pos: {"file": str(path), "row": pos + 2}  # the header is line 1
+    return _default_locate(str(path))
+
+
+def _first_keys(path: Path, lines: int = 100) -> set[str]:
+    """Keys used by the first records (an account sees the same fields in every record)."""
+    keys: set[str] = set()
+    with open(path, encoding="utf-8") as fh:
+        for _, line in zip(range(lines), fh, strict=False):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if isinstance(rec, dict):
+                keys.update(rec)
+    return keys
+
+
+def _grouped(batches, rows: int):
+    """Record batches → pandas frames of about ``rows`` rows (Arrow memory freed as it goes)."""
+    import pyarrow as pa
+
+    group, n = [], 0
+    try:
+        for b in batches:
+            group.append(b)
+            n += b.num_rows
+            if n >= rows:
+                yield _to_frame(pa.Table.from_batches(group))
+                group, n = [], 0
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise _FastPathRefused(str(err)) from None
+    if group:
+        yield _to_frame(pa.Table.from_batches(group))
+
+
+def _to_frame(table) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper=_types_mapper, split_blocks=True, self_destruct=True)
+    del table
+    _release_arrow_memory()
+    return frame
+
+
+def _stream_jsonl(path: Path):
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    if path.stat().st_size == 0:
+        return
+    keys = _first_keys(path)
+    try:
+        reader = pj.open_json(
+            path,
+            read_options=pj.ReadOptions(block_size=_STREAM_BLOCK),
+            parse_options=pj.ParseOptions(explicit_schema=_arrow_json_schema(),
+                                          unexpected_field_behavior="infer"),  # fmt: skip
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise _FastPathRefused(str(err)) from None
+    for frame in _grouped(reader, _STREAM_ROWS):
+        # Declared fields the records never carry come back all-null from the explicit schema:
+        # drop them; an account that cannot see a field must not appear to have it empty.
+        drop = [c for c in frame.columns if c in FIELD_NAMES and c not in keys]
+        yield frame.drop(columns=drop) if drop else frame
+
+
+def _stream_csv(path: Path):
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        first = fh.readline()
+    header = next(csv.reader([first])) if first else []
+    if not header:
+        raise ParseError("empty CSV file: no header", file=str(path))
+    try:
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK),
+                               convert_options=_csv_convert(header, all_text=False))  # fmt: skip
+    except pa.ArrowInvalid as err:
+        raise _FastPathRefused(str(err)) from None
+    for frame in _grouped(reader, _STREAM_ROWS):
+        yield _csv_fixups(frame)
+
+
+def _csv_convert(header: list[str], *, all_text: bool):
+    import pyarrow.csv as pcsv
+
+    return pcsv.ConvertOptions(
+        column_types=_csv_types(header, all_text),
+        strings_can_be_null=True,
+        null_values=["", "NaN", "nan", "NULL", "null", "None", "<NA>"],
+        quoted_strings_can_be_null=True,
+    )
+
+
+def _csv_fixups(frame: pd.DataFrame) -> pd.DataFrame:
+    # CSV cannot tell "" from a missing value (pandas writes both as an empty cell). Valueguard
+    # uses "" for "no letter / entrance not specified", so that is what an empty cell means here.
+    for name in ("letter", "entrance"):
+        if name in frame.columns:
+            frame[name] = frame[name].astype("string").fillna("")
+    return frame
+
+
+def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Locate]:
+    """A whole CSV file as one raw frame (typed, or every declared column as text)."""
     import csv
 
     import pyarrow as pa
@@ -789,41 +938,21 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Locate]:
     if not header:
         raise ParseError("empty CSV file: no header", file=str(path))
 
-    # Line numbers for messages: the header is line 1, the first record line 2.
-    def locate(pos: int) -> dict:
-        return {"file": str(path), "row": pos + 2}
-
-    def read(all_text: bool):
-        return pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=16 << 20),
-            convert_options=pcsv.ConvertOptions(
-                column_types=_csv_types(header, all_text),
-                strings_can_be_null=True,
-                null_values=["", "NaN", "nan", "NULL", "null", "None", "<NA>"],
-                quoted_strings_can_be_null=True,
-            ),
-        )
+    def read(text: bool):
+        return pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=16 << 20),
+                             convert_options=_csv_convert(header, all_text=text))  # fmt: skip
 
     try:
-        table = read(all_text=False)
+        table = read(all_text)
     except pa.ArrowInvalid as err:
-        if "CSV parse error" in str(err) or "Expected" in str(err) and "columns" in str(err):
+        if all_text:
             raise ParseError(f"malformed CSV: {err}", file=str(path)) from None
         log.info("typed CSV fast path refused %s (%s); reading as text", path, err)
         try:
-            table = read(all_text=True)
+            table = read(True)
         except pa.ArrowInvalid as err2:
             raise ParseError(f"malformed CSV: {err2}", file=str(path)) from None
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
-    _release_arrow_memory()
-    # CSV cannot tell "" from a missing value (pandas writes both as an empty cell). Valueguard
-    # uses "" for "no letter / entrance not specified", so that is what an empty cell means here.
-    for name in ("letter", "entrance"):
-        if name in frame.columns:
-            frame[name] = frame[name].astype("string").fillna("")
-    return frame, locate
+    return _csv_fixups(_to_frame(table)), _file_locate(path, "csv")
 
 
 def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
@@ -868,6 +997,20 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None, **kwa
                          f"{', '.join(sorted(FORMATS))} or pass format=", file=str(path))  # fmt: skip
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
+    if fmt in ("jsonl", "csv") and not _is_page_lines(path):
+        # Streamed: Arrow's typed readers in blocks, canonicalised batch by batch. If the typed
+        # fast path refuses the file, it is read again value by value to name the bad value.
+        stream = _stream_jsonl(path) if fmt == "jsonl" else _stream_csv(path)
+        try:
+            return _canonical_in_batches(stream, source=str(path), locate=_file_locate(path, fmt),
+                                         **kwargs)  # fmt: skip
+        except _FastPathRefused as err:
+            log.info("typed fast path refused %s (%s); reading value by value", path, err)
+            if fmt == "jsonl":
+                frame, locate = _read_jsonl_slow(path), _default_locate(str(path))
+            else:
+                frame, locate = _read_csv(path, all_text=True)
+            return to_canonical(frame, source=str(path), locate=locate, consume=True, **kwargs)
     if fmt == "jsonl":
         frame, locate = _read_jsonl(path)
     elif fmt == "json":
@@ -1017,3 +1160,105 @@ def _batch_reader(gdf, *, number_as: str, geometry: bool):
             yield from convert(gdf.iloc[start:start + _BATCH_ROWS]).cast(schema).to_batches()
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+# --- national scale: canonicalise in batches ---------------------------------------------------------
+
+#: Rows per batch when a large file is read as a stream.
+_STREAM_ROWS = 250_000
+#: Bytes per block of Arrow's streaming JSON/CSV readers.
+_STREAM_BLOCK = 32 << 20
+_BATCH_WARNINGS = (CodeWarning, CoordinateWarning, UnmappedWarning)
+
+
+def _canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, locate: Locate,
+                          **kwargs):  # fmt: skip
+    """:func:`to_canonical` over a stream of raw frames, merged into one frame.
+
+    Only the canonical form of the rows read so far plus one raw batch are in memory at once,
+    which keeps a 5.6-million-row load within a few GB. Messages keep file-wide row numbers,
+    ids are checked for uniqueness across all batches, and warnings are given once.
+    """
+    import geopandas as gpd
+
+    parts = []
+    start = 0
+    for frame in frames:
+        where = (lambda p, off=start: locate(p + off))  # noqa: E731
+        with warnings.catch_warnings():
+            for cat in _BATCH_WARNINGS:
+                warnings.simplefilter("ignore", cat)
+            g = to_canonical(frame, source=source, locate=where, consume=True, warn=False,
+                             check_ids=False, **kwargs)  # fmt: skip
+        del frame
+        parts.append(g)
+        start += len(g)
+    if not parts:
+        return to_canonical(pd.DataFrame(columns=["id"]), source=source, locate=locate, **kwargs)
+    if len(parts) == 1:
+        gdf = parts[0]
+    else:
+        attrs = _merge_attrs([p.attrs for p in parts])
+        geometry = np.concatenate([np.asarray(p.geometry.values) for p in parts])
+        columns = list(dict.fromkeys(c for p in parts for c in p.columns if c != "geometry"))
+        merged: dict[str, Any] = {}
+        for c in columns:
+            pieces = [p[c] if c in p.columns else pd.Series([None] * len(p)) for p in parts]
+            if all(isinstance(x.dtype, pd.CategoricalDtype) for x in pieces):
+                merged[c] = _concat_categoricals(pieces)
+            else:
+                merged[c] = pd.concat(pieces, ignore_index=True).array
+            for p in parts:  # free each column of the parts as soon as it is merged
+                if c in p.columns:
+                    del p[c]
+            del pieces
+        n = len(geometry)
+        del parts
+        gdf = gpd.GeoDataFrame(pd.DataFrame(merged, index=pd.RangeIndex(n), copy=False), geometry=geometry,
+                               crs="EPSG:3006")  # fmt: skip
+        gdf.attrs.update(attrs)
+    if "id" in gdf.columns:
+        from vggeo.registry.fields import field
+
+        _check_unique_ids(gdf["id"].to_numpy(), field("id"), locate)
+    _warn_from_attrs(gdf.attrs, len(gdf))
+    return gdf
+
+
+def _concat_categoricals(pieces: list[pd.Series]) -> pd.Categorical:
+    """Concatenate categoricals whose category sets may differ (unknown codes per batch)."""
+    first = pieces[0].cat.categories
+    cats = list(first)
+    seen = set(cats)
+    for x in pieces[1:]:
+        for v in x.cat.categories:
+            if v not in seen:
+                cats.append(v)
+                seen.add(v)
+    if len(cats) > len(first) and pd.api.types.is_integer_dtype(first.dtype):
+        cats = sorted(cats)  # numeric code lists are kept in order
+    index = pd.Index(cats, dtype=first.dtype if pd.api.types.is_integer_dtype(first.dtype) else None)
+    codes = []
+    for x in pieces:
+        remap = np.append(index.get_indexer(x.cat.categories), -1).astype(np.int32)
+        c = x.cat.codes.to_numpy()
+        codes.append(remap[np.where(c < 0, len(remap) - 1, c)])
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=index)
+
+
+def _merge_attrs(all_attrs: list[Mapping]) -> dict:
+    out = dict(all_attrs[0])
+    out["unknown_fields"] = list(dict.fromkeys(f for a in all_attrs for f in a["unknown_fields"]))
+    out["absent_fields"] = [f for f in FIELD_NAMES if all(f in a["absent_fields"] for a in all_attrs)]
+    codes: dict[str, Any] = {}
+    for a in all_attrs:
+        for k, v in (a.get("unknown_codes") or {}).items():
+            if k in codes:
+                codes[k]["count"] += v["count"]
+            else:
+                codes[k] = {"count": v["count"], "first": v["first"]}
+    out["unknown_codes"] = codes
+    ng = [a["no_geometry"] for a in all_attrs if a.get("no_geometry")]
+    out["no_geometry"] = ({"count": sum(x["count"] for x in ng), "first": ng[0]["first"]}
+                          if ng else None)  # fmt: skip
+    return out
