@@ -90,6 +90,12 @@ def test_fetch_through_the_cli(raw_records, tmp_path):
         assert r.exit_code == 0, r.output
         expected = {x["id"] for x in raw_records if (x["rooms"] or 0) >= 2}
         assert set(read_registry(out)["id"]) == expected
+        # Several criteria after one --criteria.
+        r = run("registry", "fetch", "-o", tmp_path / "two.parquet", "--no-progress", "--criteria",
+                "rooms_min=2", "rooms_max=3", env=env)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert set(read_registry(tmp_path / "two.parquet")["id"]) == {
+            x["id"] for x in raw_records if 2 <= (x["rooms"] or 0) <= 3}
         assert "p-cli-9911" not in r.output
         # Unknown criterion: refused before any request.
         srv.state.log.clear()

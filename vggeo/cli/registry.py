@@ -128,6 +128,7 @@ def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @registry.command("fetch")
+@click.argument("more_criteria", nargs=-1, metavar="[KEY=VALUE]...")
 @_out_opt
 @click.option("--criteria", "-c", "criteria", multiple=True, metavar="KEY=VALUE",
               help="Search criterion (repeatable), e.g. -c county_code=05 -c rooms_min=2.")
@@ -142,10 +143,15 @@ def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--base-url", default=None, envvar="VGGEO_VALUEGUARD_BASE_URL",
               help="API base URL. Env: VGGEO_VALUEGUARD_BASE_URL.")
 @progress_opt
-def fetch(output: Path, criteria: tuple[str, ...], endpoint: str, resume: bool,
+def fetch(more_criteria: tuple[str, ...], output: Path, criteria: tuple[str, ...], endpoint: str,
+          resume: bool,
           incremental: bool, updated_since: str | None, page_size: int | None,
           base_url: str | None, progress: bool) -> None:  # fmt: skip
     """Fetch the registry from Valueguard's API into OUTPUT.
+
+    Search criteria go in as ``--criteria KEY=VALUE`` (repeatable) or as trailing KEY=VALUE
+    arguments: ``--criteria county_code=05 rooms_min=2``. Unknown criteria are refused before
+    any request.
 
     Credentials come from VGGEO_VALUEGUARD_USERNAME and VGGEO_VALUEGUARD_PASSWORD and are never
     printed or logged.
@@ -153,7 +159,7 @@ def fetch(output: Path, criteria: tuple[str, ...], endpoint: str, resume: bool,
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
 
     _check_suffix(output)
-    crit = validate_criteria(_parse_criteria(criteria))  # before any request
+    crit = validate_criteria(_parse_criteria(criteria + more_criteria))  # before any request
     overrides = {k: v for k, v in (("base_url", base_url), ("page_size", page_size)) if v}
     settings = ValueguardSettings(**overrides)
     with ValueguardClient(settings) as client:
