@@ -52,7 +52,7 @@ def test_bad_input_exit_2_names_row_field_and_writes_nothing(sample_jsonl, tmp_p
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.gpkg"
-    r = run("registry", "load", bad, "-o", out)
+    r = run("registry", "load", bad, "-o", out, "--no-progress")
     assert r.exit_code == 2
     assert f"{bad}:42" in r.stderr and "'rooms'" in r.stderr and "many" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

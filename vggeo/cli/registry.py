@@ -58,8 +58,9 @@ def registry() -> None:
               help="Also load the residences into this store (GeoPackage path or postgresql:// URL).")
 @click.option("--mode", type=click.Choice(["replace", "upsert"]), default="replace",
               show_default=True, help="How --store takes the rows.")
+@progress_opt
 def load(source: Path, output: Path, overwrite: bool, fmt: str | None, swap_axes: bool,
-         strict_codes: bool, store: str | None, mode: str) -> None:  # fmt: skip
+         strict_codes: bool, store: str | None, mode: str, progress: bool) -> None:  # fmt: skip
     """Read SOURCE (API pages, JSON lines, CSV, GeoParquet, GeoPackage) into the canonical form.
 
     Writes OUTPUT (EPSG:3006, typed columns, coord_source) and prints a one-line summary.
@@ -69,7 +70,8 @@ def load(source: Path, output: Path, overwrite: bool, fmt: str | None, swap_axes
     _check_suffix(output)
     refuse_overwrite(output, overwrite)
     _show_warnings()
-    gdf = read_registry(source, format=fmt, swap=swap_axes, strict_codes=strict_codes)
+    gdf = read_registry(source, format=fmt, swap=swap_axes, strict_codes=strict_codes,
+                        progress=progress)  # fmt: skip
     write_registry(gdf, output, overwrite=True)
     if store is not None:
         from vggeo.store import open_store

@@ -540,18 +540,23 @@ _BATCH_WARNINGS = (CodeWarning, CoordinateWarning, UnmappedWarning)
 
 
 def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, locate: Locate,
-                          **kwargs):  # fmt: skip
+                         progress: bool = False, **kwargs):  # fmt: skip
     """:func:`to_canonical` over a stream of raw frames, merged into one frame.
 
     Only the canonical form of the rows read so far plus one raw batch are in memory at once,
     which keeps a 5.6-million-row load within a few GB. Messages keep file-wide row numbers,
     ids are checked for uniqueness across all batches, and warnings are given once.
     """
+    import sys
+
     import geopandas as gpd
+    from tqdm import tqdm
 
     parts = []
     start = 0
-    for frame in frames:
+    bar = tqdm(unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr,
+               desc=f"read {source}" if source else "read")  # fmt: skip
+    for frame in bar_iter(frames, bar):
         where = (lambda p, off=start: locate(p + off))  # noqa: E731
         with warnings.catch_warnings():
             for cat in _BATCH_WARNINGS:
@@ -561,6 +566,8 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
         del frame
         parts.append(g)
         start += len(g)
+        bar.update(len(g))
+    bar.close()
     if not parts:
         return to_canonical(pd.DataFrame(columns=["id"]), source=source, locate=locate, **kwargs)
     if len(parts) == 1:
@@ -591,6 +598,14 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
         _check_unique_ids(gdf["id"].to_numpy(), field("id"), locate)
     _warn_from_attrs(gdf.attrs, len(gdf))
     return gdf
+
+
+def bar_iter(items, bar):
+    """Iterate, closing the progress bar if the consumer stops early (errors, Ctrl-C)."""
+    try:
+        yield from items
+    finally:
+        bar.close()
 
 
 def _concat_categoricals(pieces: list[pd.Series]) -> pd.Categorical:

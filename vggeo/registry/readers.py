@@ -457,7 +457,8 @@ def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
     return frame, _default_locate(str(path))
 
 
-def read_registry(source: str | os.PathLike, *, format: str | None = None, **kwargs):
+def read_registry(source: str | os.PathLike, *, format: str | None = None,
+                  progress: bool = False, **kwargs):  # fmt: skip
     """Read a registry file into the canonical GeoDataFrame.
 
     Parameters
@@ -469,6 +470,8 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None, **kwa
     format
         Override the format chosen by extension: ``jsonl``, ``json``, ``csv``, ``parquet``,
         ``gpkg``.
+    progress
+        Show a progress bar (rows read) on stderr for JSON lines and CSV.
     **kwargs
         Passed to :func:`to_canonical` (``swap``, ``strict_codes``, ``route``).
     """
@@ -485,7 +488,7 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None, **kwa
         stream = _stream_jsonl(path) if fmt == "jsonl" else _stream_csv(path)
         try:
             return canonical_in_batches(stream, source=str(path), locate=_file_locate(path, fmt),
-                                         **kwargs)  # fmt: skip
+                                        progress=progress, **kwargs)  # fmt: skip
         except _FastPathRefused as err:
             log.info("typed fast path refused %s (%s); reading value by value", path, err)
             if fmt == "jsonl":
