@@ -383,8 +383,12 @@ def _stream_csv(path: Path):
                                convert_options=_csv_convert(header, all_text=False))  # fmt: skip
     except pa.ArrowInvalid as err:
         raise _FastPathRefused(str(err)) from None
+    empty = True
     for frame in _grouped(reader, _STREAM_ROWS):
+        empty = False
         yield _csv_fixups(frame)
+    if empty:  # a header without rows still tells which fields the account sees
+        yield pd.DataFrame({c: pd.Series([], dtype=object) for c in header})
 
 
 def _csv_convert(header: list[str], *, all_text: bool):
