@@ -516,5 +516,7 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None,
 
 #: Rows per batch when a large file is read as a stream.
 _STREAM_ROWS = 250_000
-#: Bytes per block of Arrow's streaming JSON/CSV readers.
-_STREAM_BLOCK = 32 << 20
+#: Bytes per block of Arrow's streaming JSON/CSV readers. Small blocks keep the reader's
+#: read-ahead small and pipeline better on two cores (measured: 8 MB beat 32 MB in time and
+#: memory on 0.5–1 M rows).
+_STREAM_BLOCK = 8 << 20
