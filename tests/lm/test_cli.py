@@ -24,7 +24,8 @@ def test_inspect_outer_zip(bestammelse_deliveries):
     r = run("inspect", bestammelse_deliveries[1])
     assert r.exit_code == 0, r.output
     out = r.output
-    for line in ("product:       bestammelse", "extract type:  change", "crs:           EPSG:3006",
+    for line in ("product:       bestammelse", "types:         Markreglerande bestämmelse",
+                 "extract type:  change", "crs:           EPSG:3006",
                  "integrity:     ok", "unmapped elements: none"):  # fmt: skip
         assert line in out
     assert "markreglerandebestammelse_borttag.xml" in out and "deletions:" in out

@@ -176,3 +176,12 @@ def test_not_a_delivery(tmp_path):
         open_delivery(tmp_path)
     with pytest.raises(FileNotFoundError):
         open_delivery(tmp_path / "absent.zip")
+
+
+def test_folder_of_deliveries(bestammelse_deliveries, tmp_path):
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(bestammelse_deliveries[0], one)
+    assert open_delivery(one).checksum == open_delivery(bestammelse_deliveries[0]).checksum
+    with pytest.raises(DeliveryError, match="holds 3 delivery ZIPs"):
+        open_delivery(bestammelse_deliveries[0].parent)

@@ -14,7 +14,6 @@ the caller fall back to the sequential reader, which also gives exact line numbe
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -142,4 +141,3 @@ def map_chunks(stream, work: Callable[[bytes, int], object], *, workers: int,
     return [results[i] for i in sorted(results)]
 
 
-_ = io

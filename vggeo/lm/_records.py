@@ -40,6 +40,26 @@ def _segment(name: str) -> str:
     return s
 
 
+class ColumnRows:
+    """Rows kept as one list per column — for tables fed row by row at high volume.
+
+    The berörkrets (about ten references per provision) is such a table: appending two values
+    costs less than building a dict per reference and reading it back per column.
+    """
+
+    __slots__ = ("columns", "n")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.columns: dict[str, list] = {c: [] for c in names}
+        self.n = 0
+
+    def column(self, name: str) -> list:
+        return self.columns.get(name) or [None] * self.n
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class _Compiled:
     __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore", "actions", "flat", "names",
                  "single")
@@ -108,16 +128,29 @@ class Extractor:
             for n in r.names:
                 self.top[n] = c
         self.geometry = geometry
-        self.rows: dict[str, list[dict]] = {}
+        self.rows: dict[str, list[dict] | ColumnRows] = {}
+        self._columnar: dict[str, tuple[str, ...]] = {}
         for r in records:
             self._init_tables(r)
         self.unmapped: Counter[str] = Counter()
         self.unknown_records: Counter[str] = Counter()
 
     def _init_tables(self, r: Record) -> None:
-        self.rows.setdefault(r.table, [])
+        c = _Compiled(r)
+        if c.single:
+            names = (*r.inherit, r.fields[0].column)
+            self._columnar[r.table] = names
+            self.rows.setdefault(r.table, ColumnRows(names))
+        else:
+            self.rows.setdefault(r.table, [])
         for ch in r.children:
             self._init_tables(ch)
+
+    def take_rows(self) -> dict[str, list[dict] | ColumnRows]:
+        """The rows collected so far; the extractor starts afresh."""
+        rows = self.rows
+        self.rows = {k: ColumnRows(self._columnar[k]) if k in self._columnar else [] for k in rows}
+        return rows
 
     def record_for(self, el) -> _Compiled | None:
         return self.top.get(local(el).lower())
@@ -212,6 +245,12 @@ class Extractor:
                 elif kind == 5:  # a one-field child record, read inline
                     value = None
                     sub_actions = arg.actions
+                    if len(child) == 1:
+                        leaf = child[0]
+                        a2 = sub_actions.get(("", leaf.tag))
+                        if a2 is not None and a2[0] == 1 and not len(leaf):
+                            singles.append((arg, leaf.text))
+                            continue
                     for leaf in child:
                         k2 = ("", leaf.tag)
                         a2 = sub_actions.get(k2)
@@ -235,9 +274,12 @@ class Extractor:
         self.rows[rec.table].append(row)
         for comp_c, value in singles:
             crec = comp_c.rec
-            crow = {k: row.get(k) for k in crec.inherit}
-            crow[crec.fields[0].column] = value
-            self.rows[crec.table].append(crow)
+            target = self.rows[crec.table]
+            cols = target.columns
+            for k in crec.inherit:
+                cols[k].append(row.get(k))
+            cols[crec.fields[0].column].append(value)
+            target.n += 1
         for node, child in deferred:
             self._extract(node, child, row)
         return row
@@ -261,22 +303,27 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
 
     A date-time keeps its wall-clock time as written; its UTC offset is dropped, not applied (a
     decision dated ``2019-04-24T00:00:00+02:00`` stays on the 24th — GDAL would move it to UTC,
-    the 23rd).
+    the 23rd). Vectorised with pyarrow compute: one regex rewrite to ``YYYY-MM-DD HH:MM:SS``,
+    one strict parse.
     """
-    s = values.astype("string").str.strip()
-    is8 = s.str.fullmatch(r"\d{8}").fillna(False)
-    s = s.where(~is8, s.str.slice(0, 4) + "-" + s.str.slice(4, 6) + "-" + s.str.slice(6, 8))
-    body = s.str.slice(0, 19).str.replace("T", " ", regex=False)
-    body = body.where(body.str.len() != 10, body + " 00:00:00")
-    out = pd.to_datetime(body, format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    bad = out.isna() & s.notna() & (s != "")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    s = pc.utf8_trim_whitespace(raw)
+    s = pc.replace_substring_regex(s, r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3")
+    s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
+    # Keep "YYYY-MM-DDTHH:MM:SS" (wall clock); drop fractions and the offset.
+    s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", r"\1")
+    out = pc.strptime(s, format="%Y-%m-%dT%H:%M:%S", unit="ms", error_is_null=True)
+    bad = pc.and_(pc.is_null(out), pc.and_(pc.is_valid(s), pc.not_equal(s, ""))).to_numpy(zero_copy_only=False)
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
+        i = int(np.flatnonzero(bad)[0])
         raise SchemaError(
             "not a date (YYYY-MM-DD, YYYYMMDD or xs:dateTime)", field=column,
             value=str(values.iloc[i]), file=file,
         )  # fmt: skip
-    return out.astype("datetime64[ms]")
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index).astype("datetime64[ms]")
 
 
 def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None) -> pd.Series:
@@ -320,6 +367,12 @@ def _to_bool(values: pd.Series, column: str, file) -> pd.Series:
     return m.astype("boolean")
 
 
+def _column(rows, name: str) -> list:
+    if isinstance(rows, ColumnRows):
+        return rows.column(name)
+    return [r.get(name) for r in rows]
+
+
 def typed_frame(rows: list[dict], fields: tuple[Field, ...], *, extra: tuple[str, ...] = (),
                 file: str | None = None) -> pd.DataFrame:  # fmt: skip
     """A DataFrame with one typed column per field (in mapping order), plus ``extra`` raw columns."""
@@ -329,7 +382,7 @@ def typed_frame(rows: list[dict], fields: tuple[Field, ...], *, extra: tuple[str
         if f.column in seen:
             continue
         seen.add(f.column)
-        raw = pd.Series([r.get(f.column) for r in rows], dtype=object)
+        raw = pd.Series(_column(rows, f.column), dtype=object)
         kind = f.kind
         if kind in ("str", "personal", "address", "idnumber"):
             s = raw.astype("string").str.strip()
@@ -350,5 +403,5 @@ def typed_frame(rows: list[dict], fields: tuple[Field, ...], *, extra: tuple[str
             cols[f.column] = raw
     for name in extra:
         if name not in cols:
-            cols[name] = pd.Series([r.get(name) for r in rows], dtype=object)
+            cols[name] = pd.Series(_column(rows, name), dtype=object)
     return pd.DataFrame(cols)

@@ -95,6 +95,17 @@ class _GeometryCollector:
         # per text: (feature ident, line, dim, swap: True/False/None = by magnitude)
         self.meta: list[tuple[str, int, int, bool | None]] = []
         self.pending: list[list] = []
+        self._srs_cache: dict[str | None, tuple[int | None, bool | None]] = {}
+
+    def _srs(self, explicit: str | None) -> tuple[int | None, bool | None]:
+        """(EPSG code, swap) for an srsName (None = none given: decide by magnitude)."""
+        got = self._srs_cache.get(explicit)
+        if got is None:
+            from vggeo.lm.gml import axis_swap_for, epsg_of
+
+            code = epsg_of(explicit or self.default_srs)
+            got = self._srs_cache[explicit] = (code, axis_swap_for(explicit) if explicit else None)
+        return got
 
     def _fail(self, err: GeometryError, ident: str):
         if self.on_error != "keep":
@@ -103,7 +114,7 @@ class _GeometryCollector:
 
     def __call__(self, element, row: dict):
         from vggeo.lm._records import ELEMENT_KEY
-        from vggeo.lm.gml import axis_swap_for, epsg_of, simple_polygon_texts
+        from vggeo.lm.gml import simple_polygon_texts
 
         feature_el = row.get(ELEMENT_KEY)
         ident = row.get("provision_id") or (
@@ -120,7 +131,7 @@ class _GeometryCollector:
             for g in geoms:
                 explicit = g.get("srsName") or _inherited(g)
                 srs = explicit or self.default_srs
-                code = epsg_of(srs)
+                code, swap = self._srs(explicit)
                 if code is None:
                     raise GeometryError(f"feature {ident}: no EPSG code in srsName {srs!r}",
                                         file=self.file, row=g.sourceline, element="srsName")  # fmt: skip
@@ -128,7 +139,6 @@ class _GeometryCollector:
                     raise GeometryError(f"feature {ident}: mixed coordinate systems in one area",
                                         file=self.file, row=g.sourceline)  # fmt: skip
                 epsg = code
-                swap = axis_swap_for(explicit) if explicit else None
                 simple = simple_polygon_texts(g)
                 if simple is not None:
                     for rings in simple:
@@ -178,7 +188,11 @@ class _GeometryCollector:
         self.texts, self.meta = [], []
 
     def _convert(self) -> list:
-        """Ring arrays (x = easting) for every text, or a GeometryError in its place."""
+        """Ring arrays (x = easting) for every text, or a GeometryError in its place.
+
+        All checks are vectorised over the batch (counts, dimension, closure, finiteness, axis
+        order); only rings that fail are looked at one by one, to build their error.
+        """
         from vggeo.lm.gml import convert_texts
 
         if not self.texts:
@@ -195,11 +209,32 @@ class _GeometryCollector:
                 raise e from None
             # Convert the rest one by one so only the bad features are dropped.
             return [self._one(i) for i in range(len(self.texts))]
-        out: list = []
+        n = len(self.texts)
+        dims = np.fromiter((m[2] for m in self.meta), dtype=np.int64, count=n)
+        swaps = [m[3] for m in self.meta]
+        start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+        count = stop - start
+        ok = (count % dims == 0) & (count >= 4 * dims)
+        safe_last = np.where(ok, stop - dims, start)
+        closed = np.ones(n, dtype=bool)
+        for k in range(int(dims.max())):
+            use = ok & (k < dims)
+            closed &= ~use | (values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)])
         finite = np.isfinite(values)
-        for i, (ident, line, dim, swap) in enumerate(self.meta):
-            a, b = offsets[i], offsets[i + 1]
-            out.append(self._ring(values[a:b], finite[a:b].all(), ident, line, dim, swap))
+        all_finite = finite.all()
+        out: list = [None] * n
+        if (dims == 2).all():
+            xy = values.reshape(-1, 2)
+            for i in range(n):
+                if ok[i] and closed[i] and (all_finite or finite[start[i]:stop[i]].all()):
+                    r = xy[start[i] // 2 : stop[i] // 2]
+                    sw = swaps[i]
+                    out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
+        for i in range(n):
+            if out[i] is None:
+                ident, line, dim, swap = self.meta[i]
+                v = values[start[i]:stop[i]]
+                out[i] = self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
         return out
 
     def _one(self, i: int):
@@ -325,7 +360,7 @@ def _read_file(f, *, default_srs, default_epsg, arc_tolerance, on_geometry_error
 
     def flush() -> None:
         collector.resolve()
-        rows, ex.rows = ex.rows, {k: [] for k in ex.rows}
+        rows = ex.take_rows()
         for row in rows["provisions"]:
             slot = row.get(GEOMETRY_KEY)
             if slot is not None:
@@ -412,7 +447,7 @@ def read_bestammelser(
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
     on_geometry_error: str = "raise",
     progress: bool = False,
-    workers: int | None = None,
+    workers: int | None = 1,
 ) -> BestammelseData:
     """Read markreglerande bestämmelser into provisions, affected properties and decisions.
 
@@ -432,8 +467,10 @@ def read_bestammelser(
     progress
         Show a progress bar per file (stderr).
     workers
-        Processes reading one large file (split at member boundaries). Default: the cores
-        available, at most 4; 1 reads sequentially. Files under 12 MB are always read in-process.
+        Processes reading one large file (split at member boundaries): 1 (default) reads in this
+        process; ``None`` uses the cores available (at most 4). Files under 12 MB are always read
+        in-process. Parallel reading pays off on idle cores only, and costs memory (each worker
+        holds its chunk's tree and results); see ``benchmarks/lm.md``.
 
     Returns
     -------

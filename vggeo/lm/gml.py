@@ -45,7 +45,6 @@ from typing import Literal
 
 import numpy as np
 import shapely
-from lxml import etree
 
 from vggeo.errors import GeometryError
 
@@ -863,7 +862,7 @@ def polygons_of(g: Geom) -> list[list[np.ndarray]]:
 # --- the fast path: plain polygons, coordinates converted in bulk -----------------------------
 
 
-def simple_polygon_texts(el) -> list[list[tuple[str, int, int]]] | None:
+def simple_polygon_texts(el, dim: int | None = None) -> list[list[tuple[str, int, int]]] | None:
     """Polygons of a *plain* areal geometry as raw posList texts, without converting numbers.
 
     Plain means: Polygon, Surface of PolygonPatches, or MultiSurface/MultiPolygon/CompositeSurface
@@ -872,28 +871,38 @@ def simple_polygon_texts(el) -> list[list[tuple[str, int, int]]] | None:
     caller then uses :func:`parse_geometry`, which also produces the precise error message).
     Converting all texts of a file in one vectorised call is what makes reading fast.
     """
-    if _ns(el) not in (GML32, GML3):
+    if dim is None:
+        dim = _srs_dimension(el) or 2  # once per geometry: on it or an ancestor
+    d = el.get("srsDimension")
+    if d is not None:
+        if not d.isdigit():
+            return None
+        dim = int(d)
+    if dim not in (2, 3):
         return None
-    name = _local(el)
-    if name in ("Polygon", "PolygonPatch"):
+    tag = el.tag
+    if not isinstance(tag, str) or not (tag.startswith("{" + GML32 + "}") or tag.startswith("{" + GML3 + "}")):
+        return None
+    name = tag.rpartition("}")[2]
+    if name == "Polygon" or name == "PolygonPatch":
         rings = []
-        for i, b in enumerate(el):
-            if not isinstance(b.tag, str):
-                continue
-            bn = _local(b)
-            if (bn == "exterior") != (i == 0) or bn not in ("exterior", "interior") or len(b) != 1:
+        first = True
+        for b in el:
+            bn = b.tag.rpartition("}")[2] if isinstance(b.tag, str) else ""
+            if bn != ("exterior" if first else "interior") or len(b) != 1:
                 return None
+            first = False
             lr = b[0]
-            if _local(lr) != "LinearRing" or len(lr) != 1:
+            if lr.tag.rpartition("}")[2] != "LinearRing" or len(lr) != 1 or lr.get("srsDimension"):
                 return None
             pl = lr[0]
-            if _local(pl) != "posList" or pl.text is None:
+            if pl.tag.rpartition("}")[2] != "posList" or pl.text is None:
                 return None
-            d = pl.get("srsDimension")
-            dim = int(d) if d is not None and d.isdigit() else (_srs_dimension(el) or 2)
-            if dim not in (2, 3):
+            pd = pl.get("srsDimension")
+            rdim = dim if pd is None else (int(pd) if pd.isdigit() else 0)
+            if rdim not in (2, 3):
                 return None
-            rings.append((pl.text, dim, pl.sourceline or 0))
+            rings.append((pl.text, rdim, pl.sourceline or 0))
         return [rings] if rings else None
     if name == "Surface":
         if len(el) != 1 or _local(el[0]) not in ("patches", "polygonPatches"):
@@ -902,7 +911,7 @@ def simple_polygon_texts(el) -> list[list[tuple[str, int, int]]] | None:
         for patch in el[0]:
             if _local(patch) != "PolygonPatch":
                 return None
-            got = simple_polygon_texts(patch)
+            got = simple_polygon_texts(patch, dim)
             if got is None:
                 return None
             out.extend(got)
@@ -913,7 +922,7 @@ def simple_polygon_texts(el) -> list[list[tuple[str, int, int]]] | None:
             if _local(m) not in ("surfaceMember", "polygonMember", "surfaceMembers"):
                 return None
             for g in m:
-                got = simple_polygon_texts(g)
+                got = simple_polygon_texts(g, dim)
                 if got is None:
                     return None
                 out.extend(got)
@@ -949,4 +958,3 @@ def geometry_elements(parent) -> list:
     return [c for c in parent if isinstance(c.tag, str) and _ns(c) in (GML32, GML3)]
 
 
-_ = etree  # lxml is the element type this module reads

@@ -20,7 +20,6 @@ Skyddad personuppgift
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -221,4 +220,3 @@ def read_inskrivning(
             d.close()
 
 
-_ = os

@@ -39,6 +39,7 @@ from vggeo.lm.safety import DEFAULT_LIMITS, ZipLimits, check_zip, open_member, s
 
 __all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile"]
 
+_PRODUCT_TYPE = {"bestammelse": "Markreglerande bestämmelse", "inskrivning": "Inskrivning"}
 _DATA_RE = re.compile(r"^(?P<set>.+?)(?:_(?P<n>\d+))?\.xml$", re.I)
 _META_SUFFIX = "_metadata.xml"
 _DEL_SUFFIX = "_borttag.xml"
@@ -246,6 +247,12 @@ class Delivery:
         if t is None and self._files:
             t = "change" if any(f.kind == "deletion" for f in self._files) else None
         return t
+
+    @property
+    def information_types(self) -> list[str]:
+        """Information types (Informationstyp) — from metadata, else the product's own name."""
+        types = sorted({m.information_type for m in self.metadata.values() if m.information_type})
+        return types or [_PRODUCT_TYPE[self.product]]
 
     @property
     def produced_at(self) -> datetime | None:
@@ -459,6 +466,15 @@ def _scan_set_zip(zf: zipfile.ZipFile, label: str, depth: int, limits: ZipLimits
     return out
 
 
+def _holds_zips(path: Path) -> bool:
+    """Whether a ZIP's members include ZIPs (an outer delivery rather than a set ZIP)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.lower().endswith(".zip") for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
 def _copy_to_temp(stream: IO[bytes], tmpdir: str, name: str) -> Path:
     fd, p = tempfile.mkstemp(suffix=".zip", dir=tmpdir)
     with os.fdopen(fd, "wb") as out, stream:
@@ -489,6 +505,16 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
     try:
         if p.is_dir():
             form = "folder"
+            outer = [fp for fp in sorted(p.rglob("*.zip")) if fp.is_file() and _holds_zips(fp)]
+            if outer:
+                # Outer delivery ZIPs in a folder: one is that delivery; several are a queue of
+                # deliveries, to be applied one at a time in name order.
+                if len(outer) > 1:
+                    raise DeliveryError(
+                        f"the folder holds {len(outer)} delivery ZIPs "
+                        f"({', '.join(o.name for o in outer[:3])}{' …' if len(outer) > 3 else ''}); "
+                        "open or apply them one at a time, in name order", file=p)  # fmt: skip
+                return open_delivery(outer[0], limits=limits)
             for fp in sorted(p.rglob("*")):
                 if fp.is_symlink():
                     continue

@@ -857,11 +857,19 @@ def generate_deliveries(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = start or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1)))
-    if product == "bestammelse":
-        code = get_crs(crs).epsg
-        if code != 3006 and not 3007 <= code <= 3018:
-            raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
-        return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file, start=start)
-    if product == "inskrivning":
+    if product not in ("bestammelse", "inskrivning"):
+        raise ValueError(f"product must be 'bestammelse' or 'inskrivning', not {product!r}")
+    code = get_crs(crs).epsg
+    if code != 3006 and not 3007 <= code <= 3018:
+        raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
+    before = set(out.glob("*.zip.part"))
+    try:
+        if product == "bestammelse":
+            return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
+                                start=start)  # fmt: skip
         return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start)
-    raise ValueError(f"product must be 'bestammelse' or 'inskrivning', not {product!r}")
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed: no half-written delivery is left behind.
+        for part in set(out.glob("*.zip.part")) - before:
+            part.unlink(missing_ok=True)
+        raise

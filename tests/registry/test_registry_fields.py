@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import DATA
+from pathlib import Path
 
 from vggeo.codes import CODE_LISTS
 from vggeo.registry.fields import FIELDS, SEARCH_CRITERIA, field
+
+DATA = Path(__file__).parent / "data"
 
 
 def _documented():

@@ -250,3 +250,11 @@ def test_to_canonical_is_idempotent(small_registry):
         warnings.simplefilter("error")
         again = to_canonical(pd.DataFrame(small_registry.drop(columns="geometry")))
     _assert_same(again, small_registry)
+
+
+def test_empty_inputs(small_registry, tmp_path):
+    (tmp_path / "e.jsonl").write_text("")
+    assert len(read_registry(tmp_path / "e.jsonl")) == 0
+    write_registry(small_registry.iloc[:0], tmp_path / "h.csv")
+    g = read_registry(tmp_path / "h.csv")
+    assert len(g) == 0 and "apartment_nr" in g.columns and g.crs.to_epsg() == 3006

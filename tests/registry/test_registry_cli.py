@@ -52,7 +52,7 @@ def test_bad_input_exit_2_names_row_field_and_writes_nothing(sample_jsonl, tmp_p
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.gpkg"
-    r = run("registry", "load", bad, "-o", out)
+    r = run("registry", "load", bad, "-o", out, "--no-progress")
     assert r.exit_code == 2
     assert f"{bad}:42" in r.stderr and "'rooms'" in r.stderr and "many" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -90,6 +90,12 @@ def test_fetch_through_the_cli(raw_records, tmp_path):
         assert r.exit_code == 0, r.output
         expected = {x["id"] for x in raw_records if (x["rooms"] or 0) >= 2}
         assert set(read_registry(out)["id"]) == expected
+        # Several criteria after one --criteria.
+        r = run("registry", "fetch", "-o", tmp_path / "two.parquet", "--no-progress", "--criteria",
+                "rooms_min=2", "rooms_max=3", env=env)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert set(read_registry(tmp_path / "two.parquet")["id"]) == {
+            x["id"] for x in raw_records if 2 <= (x["rooms"] or 0) <= 3}
         assert "p-cli-9911" not in r.output
         # Unknown criterion: refused before any request.
         srv.state.log.clear()
