@@ -20,7 +20,7 @@ def register(group: click.Group) -> None:
 
 
 @click.command("ingest")
-@click.argument("deliveries", nargs=-1, required=True,
+@click.argument("deliveries", nargs=-1, required=True, metavar="DELIVERY...",
                 type=click.Path(exists=True, path_type=Path))  # fmt: skip
 @store_opt
 @progress_opt
