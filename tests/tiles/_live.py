@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,14 +24,18 @@ def live_server(store: Path | None, *, workers: int = 1, env: dict | None = None
            "--workers", str(workers)]  # fmt: skip
     if store is not None:
         cmd += ["--store", str(store)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    # The server logs every request: write to a file, never to an unread pipe (it would fill up
+    # and block the server).
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})})  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"vggeo serve exited {proc.returncode}:\n{proc.stdout.read()}")
+                log.seek(0)
+                raise AssertionError(f"vggeo serve exited {proc.returncode}:\n{log.read()}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -47,3 +52,4 @@ def live_server(store: Path | None, *, workers: int = 1, env: dict | None = None
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
