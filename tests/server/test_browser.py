@@ -3,9 +3,8 @@
 import os
 
 import pytest
-
-from tiles._live import live_server
 from system import chromium_path
+from tiles._live import live_server
 
 pytestmark = pytest.mark.browser
 

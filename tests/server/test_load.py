@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-
 from tiles._live import live_server
+
 from vggeo.tiles.index import DEPTH, demorton
 
 

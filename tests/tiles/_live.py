@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from system import _free_port
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from tiles._store import make_store
+
 from vggeo.tiles.embedded import EmbeddedSource
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
-
 from system import gdal_json
+
 from vggeo.tiles.grids import get_grid
 from vggeo.tiles.index import provision_feature_ids
 
