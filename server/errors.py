@@ -24,6 +24,7 @@ class NotFound(LookupError):
 #: Most specific class first.
 STATUS_CODES: dict[type[BaseException], int] = {
     NotFound: 404,
+    LookupError: 404,  # a layer the backend does not hold (e.g. not in a tile archive)
     TileError: 400,
     InputError: 400,
     RequestValidationError: 400,

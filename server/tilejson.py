@@ -5,14 +5,14 @@ from __future__ import annotations
 from vggeo.tiles.cluster import CLUSTER_ID_BASE
 from vggeo.tiles.grids import tile_matrix_set
 from vggeo.tiles.layers import (
-    CLUSTER_ATTRIBUTES,
     HOME_TYPES,
     PROVISION_TYPES,
     Composite,
     Layer,
+    fields,
     get_layer,
     members,
-    slug,
+    vector_layers,
 )
 
 #: Colours of the map page and style (also used by the legend).
@@ -28,12 +28,7 @@ PROVISION_COLOURS = {
 
 
 def _fields(layer: Layer, source) -> dict[str, str]:
-    fields = {a.name: a.description for a in layer.attributes}
-    if layer.table == "residences":
-        fields.update({a.name: a.description for a in CLUSTER_ATTRIBUTES})
-        for t in source.home_types():
-            fields[f"count_{slug(t)}"] = f"Clusters: residences of home type {t!r} (omitted if 0)."
-    return fields
+    return fields(layer, source.home_types())
 
 
 def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoom: int) -> dict:
@@ -54,11 +49,8 @@ def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoo
         "bounds": [round(b, 6) for b in bounds],
         "center": center,
         "fillzoom": maxzoom,
-        "vector_layers": [
-            {"id": m.id, "description": m.description, "fields": _fields(m, source),
-             "minzoom": max(minzoom, m.minzoom), "maxzoom": maxzoom}
-            for m in members(layer)
-        ],
+        "vector_layers": vector_layers(layer, source.home_types(), minzoom=minzoom,
+                                       maxzoom=maxzoom),
     }  # fmt: skip
 
 

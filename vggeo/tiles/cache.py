@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["CachedTile", "TileCache", "compress"]
+__all__ = ["CachedTile", "TileCache", "compress", "etag"]
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,15 @@ class CachedTile:
         return not self.body
 
 
+def etag(body: bytes) -> str:
+    """Strong ETag of a response body."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
 def compress(mvt: bytes, *, level: int = 6) -> CachedTile:
     """gzip an MVT (deterministically: no timestamp) and give it a strong ETag."""
     body = gzip.compress(mvt, compresslevel=level, mtime=0) if mvt else b""
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    return CachedTile(body, etag)
+    return CachedTile(body, etag(body))
 
 
 class TileCache:

@@ -178,6 +178,32 @@ def members(layer: Layer | Composite) -> list[Layer]:
     return [LAYERS[m] for m in layer.members] if isinstance(layer, Composite) else [layer]
 
 
+_MBTILES_TYPES = {"int": "Number", "str": "String", "bool": "Boolean"}
+
+
+def fields(layer: Layer, home_types: Sequence[str] = (), *, types: bool = False) -> dict[str, str]:
+    """Attribute name → description of a layer's features (clusters' fields included).
+
+    With ``types=True``: name → ``Number``/``String``/``Boolean``, as the MBTiles 1.3 metadata
+    ``json`` requires (GDAL types its fields from it); TileJSON 3.0.0 wants descriptions.
+    """
+    attrs = [*layer.attributes, *(CLUSTER_ATTRIBUTES if layer.table == "residences" else ())]
+    out = {a.name: _MBTILES_TYPES[a.kind] if types else a.description for a in attrs}
+    if layer.table == "residences":
+        for t in home_types:
+            out[f"count_{slug(t)}"] = "Number" if types else (
+                f"Clusters: residences of home type {t!r} (omitted if 0).")  # fmt: skip
+    return out
+
+
+def vector_layers(layer: Layer | Composite, home_types: Sequence[str] = (), *, minzoom: int = 0,
+                  maxzoom: int = 16, types: bool = False) -> list[dict]:  # fmt: skip
+    """TileJSON (or, with ``types=True``, MBTiles) ``vector_layers`` of a layer or composite."""
+    return [{"id": m.id, "description": m.description, "fields": fields(m, home_types, types=types),
+             "minzoom": max(minzoom, m.minzoom), "maxzoom": maxzoom}
+            for m in members(layer)]  # fmt: skip
+
+
 def slug(value: str) -> str:
     """ASCII property-name form of a code value: ``'småhus övriga'`` → ``'smahus_ovriga'``."""
     ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()

@@ -58,7 +58,10 @@ class TileService:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        tile = compress(source.tile(lay, z, x, y, grid=g, filters=f))
+        if hasattr(source, "compressed_tile"):  # archives hold tiles compressed already
+            tile = source.compressed_tile(lay, z, x, y, grid=g, filters=f)
+        else:
+            tile = compress(source.tile(lay, z, x, y, grid=g, filters=f))
         self.cache.put(key, tile)
         return tile
 
