@@ -91,7 +91,7 @@ def test_interrupted_export_leaves_nothing(tmp_path, source, monkeypatch):
 
     monkeypatch.setattr(pm, "_render_chunk", boom)
     with pytest.raises(KeyboardInterrupt):
-        export_archive(source, tmp_path / "out.pmtiles", maxzoom=10, progress=False, workers=1)
+        export_archive(source, tmp_path / "out.pmtiles", maxzoom=14, progress=False, workers=1)
     assert list(tmp_path.iterdir()) == []
 
 
