@@ -13,6 +13,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from server import tilejson
@@ -73,11 +74,16 @@ class TilesFactory:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _tile_response(self, request: Request, service: TileService, layer: Layer | Composite,
-                       t: TileParams, filters: Filters) -> Response:  # fmt: skip
+    async def _tile_response(self, request: Request, service: TileService,
+                             layer: Layer | Composite, t: TileParams,
+                             filters: Filters) -> Response:  # fmt: skip
         if layer.id not in self.layers:
             raise NotFound(f"layer {layer.id!r} is not served here")
-        tile = service.get(layer.id, t.z, t.x, t.y, grid=t.grid, filters=filters)
+        # A cache hit is answered on the event loop; rendering (CPU-bound) goes to the pool.
+        tile = service.cached(layer.id, t.z, t.x, t.y, grid=t.grid, filters=filters)
+        if tile is None:
+            tile = await run_in_threadpool(service.get, layer.id, t.z, t.x, t.y, grid=t.grid,
+                                           filters=filters)  # fmt: skip
         headers = {"Cache-Control": self.cache_control, "ETag": tile.etag,
                    "Vary": "Accept-Encoding"}  # fmt: skip
         if request.headers.get("if-none-match") in (tile.etag, f"W/{tile.etag}"):
@@ -97,7 +103,7 @@ class TilesFactory:
         @r.get("/tiles/{layer}/{z}/{x}/{y}.{fmt}", operation_id="getTile", tags=["Tiles"],
                summary="A vector tile (XYZ, Web Mercator)", responses=TILE_RESPONSES,
                response_class=Response)  # fmt: skip
-        def get_tile(
+        async def get_tile(
             request: Request,
             service: Annotated[TileService, Depends(get_service)],
             layer: Annotated[Layer | Composite, Depends(layer_param)],
@@ -108,7 +114,7 @@ class TilesFactory:
             are clustered below the cluster zoom with exact `point_count` and `count_<home
             type>`; every feature carries its id as the `id` property (for `promoteId`). An
             empty tile is answered with **204 No Content**."""
-            return self._tile_response(request, service, layer, t, filters)
+            return await self._tile_response(request, service, layer, t, filters)
 
         @r.get("/tiles/{layer}.json", operation_id="getTileJSON", tags=["Tiles"],
                summary="TileJSON 3.0.0 of a layer")  # fmt: skip
@@ -193,7 +199,7 @@ class TilesFactory:
                operation_id="getCollectionTile", tags=["OGC API - Tiles"],
                summary="A vector tile (OGC API – Tiles)", responses=TILE_RESPONSES,
                response_class=Response)  # fmt: skip
-        def get_ogc_tile(
+        async def get_ogc_tile(
             request: Request,
             service: Annotated[TileService, Depends(get_service)],
             layer: Annotated[Layer | Composite, Depends(layer_param)],
@@ -202,7 +208,7 @@ class TilesFactory:
         ) -> Response:
             """The same tiles on any served matrix set; `SWEREF99TM` (alias `3006`) matches
             Lantmäteriet's WMTS matrix set "3006" (row from the top, column from the left)."""
-            return self._tile_response(request, service, layer, t, filters)
+            return await self._tile_response(request, service, layer, t, filters)
 
         @r.get("/healthz", operation_id="getHealth", tags=["Metadata"], summary="Health check")
         def healthz(service: Annotated[TileService, Depends(get_service)]) -> JSONResponse:

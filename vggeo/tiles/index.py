@@ -223,6 +223,7 @@ class TileData:
     _points: dict[str, PointIndex] = field(default_factory=dict, repr=False)
     _polygons: dict[str, PolygonIndex] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     def points(self, grid: Grid | str) -> PointIndex:
         """The point index of a grid (built on first use, thread-safe)."""
@@ -259,7 +260,12 @@ class TileData:
         return []
 
     def bounds_wgs84(self) -> tuple[float, float, float, float] | None:
-        """(west, south, east, north) in degrees of all data, or ``None`` if empty."""
+        """(west, south, east, north) in degrees of all data, or ``None`` if empty (cached)."""
+        if "bounds" not in self._memo:
+            self._memo["bounds"] = self._bounds_wgs84()
+        return self._memo["bounds"]
+
+    def _bounds_wgs84(self) -> tuple[float, float, float, float] | None:
         from vggeo.tiles._proj import to_lonlat
 
         es = [self.residences["east"].to_numpy()]

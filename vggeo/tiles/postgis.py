@@ -126,6 +126,12 @@ class PostGISSource:
         return list(self.categories.get("home_type", []))
 
     def bounds_wgs84(self):
+        """(west, south, east, north) of the data in degrees (queried once)."""
+        if not hasattr(self, "_bounds"):
+            self._bounds = self._query_bounds()
+        return self._bounds
+
+    def _query_bounds(self):
         parts = [f"SELECT ST_Extent({_ident(g)}) AS e FROM {_ident(t)}" for t, g in self.geom.items()]
         sql = ("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
                "ST_Transform(ST_SetSRID(ST_Extent(e)::geometry, 3006), 4326) b FROM ("

@@ -47,23 +47,37 @@ class TileService:
     def get(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
             filters: Filters | None = None) -> CachedTile:  # fmt: skip
         """The compressed tile (``body == b""`` when empty), from the cache when possible."""
-        g = get_grid(grid) if isinstance(grid, str) else grid
-        g.check(z, x, y)
-        lay = get_layer(layer)
-        f = filters or Filters()
-        # Only the filters that concern the layer's tables take part in the key.
-        fkey = "|".join(sorted({f.for_table(m.table).key() for m in members(lay)} - {""}))
         source = self.source
-        key = (source.version, g.id, lay.id, z, x, y, fkey)
+        key = self.key(layer, z, x, y, grid=grid, filters=filters, version=source.version)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
+        g, lay, f = get_grid(key[1]), get_layer(key[2]), filters or Filters()
         if hasattr(source, "compressed_tile"):  # archives hold tiles compressed already
             tile = source.compressed_tile(lay, z, x, y, grid=g, filters=f)
         else:
             tile = compress(source.tile(lay, z, x, y, grid=g, filters=f))
         self.cache.put(key, tile)
         return tile
+
+    def cached(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+               filters: Filters | None = None) -> CachedTile | None:  # fmt: skip
+        """The tile if it is in the cache, else ``None`` (never renders: safe on an event loop)."""
+        return self.cache.get(self.key(layer, z, x, y, grid=grid, filters=filters))
+
+    def key(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+            filters: Filters | None = None, version: str | None = None) -> tuple:  # fmt: skip
+        """Cache key: data version, grid, layer, z, x, y and the filters the layer uses.
+
+        Raises :class:`~vggeo.errors.TileError` for a tile outside the grid.
+        """
+        g = get_grid(grid) if isinstance(grid, str) else grid
+        g.check(z, x, y)
+        lay = get_layer(layer) if isinstance(layer, str) else layer
+        f = filters or Filters()
+        # Only the filters that concern the layer's tables take part in the key.
+        fkey = "|".join(sorted({f.for_table(m.table).key() for m in members(lay)} - {""}))
+        return (version or self.source.version, g.id, lay.id, z, x, y, fkey)
 
     def refresh(self) -> bool:
         """Reopen the backend if the store's data version changed; True if it did."""
