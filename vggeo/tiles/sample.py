@@ -24,7 +24,7 @@ from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
 __all__ = ["generate", "write_store", "default_store"]
 
 #: Bump when the generator's output changes (the cached default store is rebuilt).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 PLAN_NAMES = ("SOLHEM", "CENTRUM", "ÄNGEN", "BJÖRKEN", "HAMNEN", "KVARNEN", "STRANDEN", "LINDEN",
               "SKOLAN", "TALLEN", "ÖSTRA", "VÄSTRA")  # fmt: skip
 
@@ -52,7 +52,7 @@ def generate(n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80,
     towns = swedish_towns(1000).head(n_towns).reset_index(drop=True)
     pop = towns["population"].to_numpy(float)
     town_of = np.sort(rng.choice(len(towns), size=n_residences, p=pop / pop.sum()))
-    spread = 400 + 6 * np.sqrt(pop)  # metres: bigger towns spread further
+    spread = 300 + 10 * np.sqrt(pop)  # metres: bigger towns spread further (Stockholm ~12 km)
     # Buildings: apartments come in buildings of 4…60 homes sharing a coordinate.
     r = np.abs(rng.normal(0, 1, n_residences)) * spread[town_of]
     apartment = rng.random(n_residences) < np.clip(1.2 - r / spread[town_of], 0.05, 0.9)
