@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.errors import add_exception_handlers
+from server.fastpath import CachedTileFastPath
 from server.routes import TilesFactory
 from server.settings import Settings
 from vggeo import __version__
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )  # fmt: skip
     add_exception_handlers(app)
+    # Added first, so it runs inside CORS (Starlette: the last added middleware is outermost).
+    app.add_middleware(CachedTileFastPath, cache_control=settings.cache_control)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"],

@@ -155,3 +155,19 @@ def test_map_page_and_bundled_maplibre(client):
     assert "http" not in page.text.split("<body>")[1].split("</body>")[0]  # no CDN
     js = client.get("/static/maplibre/maplibre-gl.js")
     assert js.status_code == 200 and len(js.content) > 500_000
+
+
+def test_cache_hits_from_the_fast_path_equal_the_route(client, source):
+    x, y = _busy_tile(source, 11)
+    url = f"/tiles/composite/11/{x}/{y}.mvt"
+    first = client.get(url, headers={"Accept-Encoding": "gzip", "Origin": "https://a.example"})
+    again = client.get(url, headers={"Accept-Encoding": "gzip", "Origin": "https://a.example"})
+    assert client.app.state.service.cached("composite", 11, x, y) is not None
+    for k in ("content-type", "content-encoding", "etag", "cache-control", "vary",
+              "access-control-allow-origin"):
+        assert first.headers[k] == again.headers[k], k
+    assert first.content == again.content
+    r304 = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": again.headers["etag"]})
+    assert r304.status_code == 304
+    empty = "/tiles/residences/10/0/0.mvt"
+    assert client.get(empty).status_code == 204 and client.get(empty).status_code == 204
