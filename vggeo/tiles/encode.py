@@ -55,11 +55,13 @@ class Column:
     labels: Sequence[str] | None = None
 
 
+_VARINT_STEPS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+
+
 def _varint_len(v: np.ndarray) -> np.ndarray:
-    n = np.ones(v.shape, dtype=np.int64)
-    for k in range(1, 10):
-        n += v >= _U(1 << (7 * k))
-    return n
+    """Bytes of each value's varint: 1 + the number of 7-bit thresholds it reaches."""
+    v = np.asarray(v, dtype=np.uint64)
+    return np.searchsorted(_VARINT_STEPS, v.ravel(), side="right").reshape(v.shape) + 1
 
 
 def _varints(v: np.ndarray) -> bytes:
