@@ -331,9 +331,9 @@ def stage_export(source, gpkg: Path, n: int, maxzoom: int) -> None:
                 ids = r_["id"].to_numpy()
                 ht = r_["home_type"].astype(str).to_numpy()
                 for i in range(len(r_)):
-                    f.write('{"type":"Feature","id":%d,"properties":{"home_type":"%s"},'
-                            '"geometry":{"type":"Point","coordinates":[%.6f,%.6f]}}\n'
-                            % (ids[i], ht[i], lon[i], lat[i]))
+                    f.write(f'{{"type":"Feature","id":{ids[i]},"properties":{{"home_type":'
+                            f'"{ht[i]}"}},"geometry":{{"type":"Point","coordinates":'
+                            f'[{lon[i]:.6f},{lat[i]:.6f}]}}}}\n')
         tp = OUT / f"tippecanoe-{n}.pmtiles"
         tp.unlink(missing_ok=True)
         cmd = [tip, "-o", str(tp), "-Z0", f"-z{maxzoom}", "-l", "residences", "-r1",
@@ -349,7 +349,7 @@ def stage_export(source, gpkg: Path, n: int, maxzoom: int) -> None:
             out["largest_kb"] = {"vggeo": _largest_kb(pm), "tippecanoe": _largest_kb(tp)}
         else:
             out["tippecanoe_err"] = r.stderr[-800:]
-    RESULTS["export_z0_z%d" % maxzoom] = out
+    RESULTS[f"export_z0_z{maxzoom}"] = out
     log(f"export: {out}")
 
 
