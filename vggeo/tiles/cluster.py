@@ -99,10 +99,10 @@ def aggregate(
     starts = np.flatnonzero(np.r_[True, cell_codes[1:] != cell_codes[:-1]])
     count = np.diff(np.r_[starts, n])
     cell_of = np.repeat(np.arange(len(starts)), count)
-    types = np.zeros((len(starts), ntypes), dtype=np.int64)
     has = type_codes >= 0
-    if ntypes:
-        np.add.at(types, (cell_of[has], type_codes[has]), 1)
+    # bincount over (cell, type) pairs: one pass in C (np.add.at is ~20× slower).
+    types = np.bincount(cell_of[has] * ntypes + type_codes[has],
+                        minlength=len(starts) * ntypes).reshape(len(starts), ntypes)
     return CellLevel(depth, cell_codes[starts], count, np.add.reduceat(x, starts),
                      np.add.reduceat(y, starts), positions[starts], types)  # fmt: skip
 
