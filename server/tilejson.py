@@ -131,7 +131,7 @@ def style(base: str, source) -> dict:
              "source-layer": "regulations", "paint": {"line-color": prov, "line-width": 1}},
             {"id": "residences-clusters", "type": "circle", "source": "vggeo",
              "source-layer": "residences", "filter": ["has", "point_count"],
-             "paint": {"circle-color": "#d95f02", "circle-opacity": 0.75,
+             "paint": {"circle-color": "#3f4a5c", "circle-opacity": 0.7,
                        "circle-stroke-color": "#ffffff", "circle-stroke-width": 1,
                        "circle-radius": ["interpolate", ["linear"],
                                          ["ln", ["get", "point_count"]], 0.6, 4, 12, 22]}},

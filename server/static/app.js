@@ -60,7 +60,7 @@ function legend() {
   rows.push("<div><em>Residences</em></div>");
   for (const [k, c] of Object.entries(HOME_COLOURS))
     rows.push(`<div class="legend-row"><span class="swatch dot" style="background:${c}"></span>${escapeHtml(k)}</div>`);
-  rows.push(`<div class="legend-row"><span class="swatch dot" style="background:#d95f02;opacity:.75"></span>cluster (size ∝ log count)</div>`);
+  rows.push(`<div class="legend-row"><span class="swatch dot" style="background:#3f4a5c;opacity:.7"></span>cluster of homes (area grows with log count; click to zoom)</div>`);
   rows.push("<div><em>Regulations</em></div>");
   for (const [k, c] of Object.entries(PROVISION_COLOURS))
     rows.push(`<div class="legend-row"><span class="swatch" style="background:${c};opacity:.6"></span>${escapeHtml(k)}</div>`);
