@@ -40,7 +40,7 @@ class ClusterOptions:
 
     cluster_maxzoom: int = 14
     cell_bits: int = 4
-    max_points: int = 40_000
+    max_points: int = 30_000
     overflow_cell_bits: int = 7
 
 
