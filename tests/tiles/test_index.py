@@ -49,3 +49,16 @@ def test_library_never_imports_fastapi():
             "print('fastapi' in sys.modules or 'starlette' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_residence_id_may_be_the_geopackage_fid(tmp_path, store):
+    import pyogrio
+
+    path = tmp_path / "fid.gpkg"
+    res = store[1].head(300)
+    # GDAL's GPKG driver takes the values of a column named like the FID column as FIDs.
+    pyogrio.write_dataframe(res.astype({"home_type": "string", "ownership_type": "string"}),
+                            path, layer="residences", layer_options={"FID": "id"})  # fmt: skip
+    assert pyogrio.read_info(path, layer="residences")["fid_column"] == "id"
+    data = load_store(path)
+    assert sorted(data.residences["id"]) == sorted(res["id"])

@@ -327,6 +327,12 @@ def _read_layer(path: Path, layer: str, wanted: tuple[str, ...]):
         return None
     info = pyogrio.read_info(path, layer=layer)
     present = [c for c in wanted if c in set(info["fields"])]
+    fid = info.get("fid_column") or ""
+    if fid in wanted and fid not in present:
+        # The key column may be the GeoPackage's integer primary key (FID) itself.
+        frame = pyogrio.read_dataframe(path, layer=layer, columns=present, use_arrow=True,
+                                       fid_as_index=True)  # fmt: skip
+        return frame.rename_axis(fid).reset_index()
     return pyogrio.read_dataframe(path, layer=layer, columns=present, use_arrow=True)
 
 
