@@ -88,3 +88,19 @@ def test_overflow_clustering_matches(pg_source, source, store, postgis_url):
             _assert_same(a, pg.tile("residences", 15, x, y), f"overflow 15/{x}/{y}")
     finally:
         pg.close()
+
+
+def test_server_on_postgis_serves_the_same_tiles(pg_source, postgis_url, source):
+    from fastapi.testclient import TestClient
+
+    from server import Settings, create_app
+
+    app = create_app(Settings(_env_file=None, store=postgis_url, reload_interval=0, pool_size=2))
+    with TestClient(app) as c:
+        assert c.get("/healthz").json()["backend"] == "postgis"
+        assert "villa" in c.get("/layers").json()["layers"][0]["filters"]["home_type"]
+        for z, (x, y) in [(5, _tiles(source, 5, 1)[0]), (15, _tiles(source, 15, 1)[0])]:
+            r = c.get(f"/tiles/composite/{z}/{x}/{y}.mvt")
+            assert r.status_code == 200
+            _assert_same(source.tile("composite", z, x, y), r.content, f"http {z}/{x}/{y}")
+        assert c.get("/tiles/residences/12/0/0.mvt").status_code == 204
