@@ -1,7 +1,81 @@
-"""CLI commands of this area (see the table in :mod:`vggeo.cli`)."""
+"""``vggeo serve`` and ``vggeo tiles export`` (see the table in :mod:`vggeo.cli`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import click
 
+from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+
 
 def register(group: click.Group) -> None:
-    """Add this area's commands to the main group (and to group.commands['sample'])."""
+    """Add ``serve`` and the ``tiles`` group to the main group."""
+    group.add_command(serve)
+    group.add_command(tiles)
+
+
+@click.command()
+@click.option("--store", "store", envvar="VGGEO_STORE", default=None, metavar="STORE",
+              help="GeoPackage/GeoParquet path, postgresql:// URL or .pmtiles/.mbtiles archive. "
+              "Default: the bundled sample data. Env: VGGEO_STORE.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each holds its own index and cache).")
+def serve(store: str | None, host: str, port: int, workers: int) -> None:
+    """Serve vector tiles, TileJSON, OGC API – Tiles paths and the map page (/)."""  # noqa: D401
+    import uvicorn
+
+    if store is None:
+        from vggeo.tiles.sample import default_store
+
+        store = str(default_store())
+    elif not store.startswith(("postgresql://", "postgres://")) and not Path(store).exists():
+        raise FileNotFoundError(2, "No such file or directory", store)
+    click.echo(f"vggeo: serving {store} on http://{host}:{port}/", err=True)
+    os.environ["VGGEO_STORE"] = store
+    if workers > 1:
+        uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="info")  # fmt: skip
+    else:
+        from server.app import create_app
+        from server.settings import Settings
+
+        uvicorn.run(create_app(Settings(store=store)), host=host, port=port, log_level="info")
+
+
+@click.group()
+def tiles() -> None:
+    """Vector tile archives."""
+
+
+@tiles.command("export")
+@click.option("--store", "store", envvar="VGGEO_STORE", required=True, metavar="STORE",
+              help="GeoPackage/GeoParquet path or postgresql:// URL. Env: VGGEO_STORE.")
+@click.option("-o", "--output", "output", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Archive to write: .pmtiles or .mbtiles.")
+@click.option("--minzoom", default=0, show_default=True, type=click.IntRange(0, 24))
+@click.option("--maxzoom", default=14, show_default=True, type=click.IntRange(0, 24))
+@click.option("--layer", "layer", default="composite", show_default=True,
+              help="Layer or composite to export.")
+@overwrite_opt
+@progress_opt
+def export(store: str, output: Path, minzoom: int, maxzoom: int, layer: str, overwrite: bool,
+           progress: bool) -> None:  # fmt: skip
+    """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
+    from vggeo.tiles import open_source
+    from vggeo.tiles.pmtiles import export_archive
+
+    if minzoom > maxzoom:
+        raise click.UsageError(f"--minzoom ({minzoom}) is greater than --maxzoom ({maxzoom})")
+    if output.suffix.lower() not in (".pmtiles", ".mbtiles"):
+        raise click.UsageError("--output must end in .pmtiles or .mbtiles")
+    refuse_overwrite(output, overwrite)
+    source = open_source(store)
+    stats = export_archive(source, output, layer=layer, minzoom=minzoom, maxzoom=maxzoom,
+                           progress=progress)  # fmt: skip
+    click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")

@@ -1,0 +1,117 @@
+"""Request parameters parsed once: by the time a route body runs it holds a resolved layer, a
+tile checked against its grid, and validated filters.
+
+The dependencies are ``async`` although they do no I/O: they are microseconds of pure Python,
+and as sync functions FastAPI would send each through the thread pool (a hop of ~50 µs each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from server.errors import NotFound
+from vggeo.errors import TileError
+from vggeo.tiles.grids import Grid, get_grid
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer
+from vggeo.tiles.service import TileService
+
+TILE_FORMATS = ("mvt", "pbf")
+
+
+async def get_service(request: Request) -> TileService:
+    """The process's tile service (opened in the lifespan)."""
+    return request.app.state.service
+
+
+async def layer_param(
+    layer: Annotated[str, Path(description="Layer id (see /layers), e.g. `residences`, "
+                               "`regulations`, `regulations_plan`, `composite`.")],
+) -> Layer | Composite:  # fmt: skip
+    """Resolve a layer id or raise 404."""
+    try:
+        return get_layer(layer)
+    except KeyError as err:
+        raise NotFound(err.args[0]) from err
+
+
+async def grid_param(
+    tms: Annotated[str, Path(description="Tile matrix set: `WebMercatorQuad` or `SWEREF99TM` "
+                             "(alias `3006`, Lantmäteriet's matrix set).")],
+) -> Grid:  # fmt: skip
+    """Resolve a tile matrix set id or raise 404."""
+    try:
+        return get_grid(tms)
+    except TileError as err:
+        raise NotFound(str(err)) from err
+
+
+def _int(name: str, text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise TileError(f"{name} must be a non-negative integer", field=name, value=text)
+    return int(text)
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """A tile checked against its grid: zoom, column (x), row (y)."""
+
+    grid: Grid
+    z: int
+    x: int
+    y: int
+
+
+async def xyz_tile(
+    z: Annotated[str, Path(description="Zoom level.")],
+    x: Annotated[str, Path(description="Column, from the west.")],
+    y: Annotated[str, Path(description="Row, from the north.")],
+    fmt: Annotated[str, Path(description="`mvt` or `pbf` (same content).")],
+) -> TileParams:
+    """Parse an XYZ (WebMercatorQuad) tile address; 400 when malformed or out of range."""
+    if fmt not in TILE_FORMATS:
+        raise TileError(f"unknown tile format; use one of {', '.join(TILE_FORMATS)}",
+                        field="format", value=fmt)  # fmt: skip
+    grid = get_grid("WebMercatorQuad")
+    t = TileParams(grid, _int("z", z), _int("x", x), _int("y", y))
+    grid.check(t.z, t.x, t.y)
+    return t
+
+
+async def ogc_tile(
+    grid: Annotated[Grid, Depends(grid_param)],
+    tileMatrix: Annotated[str, Path(description="Tile matrix (zoom level) id.")],  # noqa: N803
+    tileRow: Annotated[str, Path(description="Row, from the top.")],  # noqa: N803
+    tileCol: Annotated[str, Path(description="Column, from the left.")],  # noqa: N803
+) -> TileParams:
+    """Parse an OGC API – Tiles address; 400 when malformed or out of range."""
+    t = TileParams(grid, _int("tileMatrix", tileMatrix), _int("tileCol", tileCol),
+                   _int("tileRow", tileRow))  # fmt: skip
+    grid.check(t.z, t.x, t.y)
+    return t
+
+
+async def filters_param(
+    service: Annotated[TileService, Depends(get_service)],
+    layer: Annotated[Layer | Composite, Depends(layer_param)],
+    home_type: Annotated[list[str] | None, Query(
+        description="Residences: home types to keep (repeat or comma-separate).")] = None,
+    ownership_type: Annotated[list[str] | None, Query(
+        description="Residences: ownership types to keep.")] = None,
+    construction_year_min: Annotated[str | None, Query(
+        description="Residences: earliest construction year (inclusive).")] = None,
+    construction_year_max: Annotated[str | None, Query(
+        description="Residences: latest construction year (inclusive).")] = None,
+    provision_type: Annotated[list[str] | None, Query(
+        description="Regulations: provision types to keep.")] = None,
+    status: Annotated[list[str] | None, Query(
+        description="Regulations: statuses to keep (e.g. `gällande`).")] = None,
+) -> Filters:  # fmt: skip
+    """Validate the attribute filters against the layer and the values in the data."""
+    raw = {"home_type": home_type, "ownership_type": ownership_type,
+           "construction_year_min": construction_year_min,
+           "construction_year_max": construction_year_max,
+           "provision_type": provision_type, "status": status}  # fmt: skip
+    return Filters.parse(raw, allowed=service.source.allowed_values(), accepted=layer.filters)

@@ -1,0 +1,84 @@
+"""An in-process LRU cache of final (compressed) tiles.
+
+Keys are ``(data version, grid, layer, z, x, y, filter key)``: a new data version (a delivery
+applied to the store) makes every old entry unreachable, and filtered tiles are cached apart from
+unfiltered ones. Bounded by total bytes, thread-safe (FastAPI runs sync code in a thread pool).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+__all__ = ["CachedTile", "TileCache", "compress", "etag"]
+
+
+@dataclass(frozen=True)
+class CachedTile:
+    """A finished tile: gzip-compressed MVT (``b""`` when empty) and its strong ETag."""
+
+    body: bytes
+    etag: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.body
+
+
+def etag(body: bytes) -> str:
+    """Strong ETag of a response body."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def compress(mvt: bytes, *, level: int = 6) -> CachedTile:
+    """gzip an MVT (deterministically: no timestamp) and give it a strong ETag."""
+    body = gzip.compress(mvt, compresslevel=level, mtime=0) if mvt else b""
+    return CachedTile(body, etag(body))
+
+
+class TileCache:
+    """LRU of :class:`CachedTile` bounded by ``max_bytes`` (0 disables caching)."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, CachedTile] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> CachedTile | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item
+
+    def put(self, key: tuple, tile: CachedTile) -> None:
+        size = len(tile.body) + 200
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body) + 200
+            self._items[key] = tile
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted.body) + 200
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"entries": len(self._items), "bytes": self._bytes, "hits": self.hits,
+                    "misses": self.misses}  # fmt: skip

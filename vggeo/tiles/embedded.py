@@ -1,0 +1,292 @@
+"""The embedded backend: tiles rendered from a :class:`~vggeo.tiles.index.TileData` in memory.
+
+:class:`EmbeddedSource` is what the server, ``vggeo tiles export`` and Python users call::
+
+    from vggeo.tiles import open_source
+    src = open_source("store.gpkg")
+    mvt = src.tile("residences", 12, 2200, 1190)                  # bytes, b"" if empty
+    mvt = src.tile("regulations", 5, 10, 3, grid="SWEREF99TM")    # Lantmäteriet's 3006 grid
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from vggeo.tiles import encode
+from vggeo.tiles.cluster import (
+    DEFAULT_OPTIONS,
+    CellLevel,
+    ClusterOptions,
+    aggregate,
+    cells_in_tile,
+    cluster_ids,
+    home_type_codes,
+    pyramid,
+)
+from vggeo.tiles.grids import Grid, get_grid
+from vggeo.tiles.index import DEPTH, PointIndex, TileData, load_store
+from vggeo.tiles.layers import Filters, Layer, get_layer, members, slug
+
+__all__ = ["EmbeddedSource"]
+
+EXTENT = encode.EXTENT
+POLYGON_BUFFER = 64
+
+
+class EmbeddedSource:
+    """Tiles from an in-memory index of a GeoPackage/GeoParquet store.
+
+    Parameters
+    ----------
+    data
+        Loaded data (see :func:`vggeo.tiles.index.load_store`).
+    options
+        Clustering options.
+    """
+
+    kind = "embedded"
+
+    def __init__(self, data: TileData, *, options: ClusterOptions = DEFAULT_OPTIONS) -> None:
+        self.data = data
+        self.options = options
+        self._attr_cache: dict[str, encode.Column] = {}
+        self._type_codes, self._type_labels = home_type_codes(data)
+        self._prov_codes = {
+            c: data.provisions[c].cat.codes.to_numpy().astype(np.int64)
+            for c in ("provision_type", "status")
+            if c in data.provisions.columns
+        }
+
+    @classmethod
+    def from_store(cls, path, *, options: ClusterOptions = DEFAULT_OPTIONS) -> EmbeddedSource:
+        """Load a store file and wrap it."""
+        return cls(load_store(path), options=options)
+
+    @property
+    def version(self) -> str:
+        return self.data.version
+
+    def allowed_values(self) -> dict[str, list[str]]:
+        """Values each set filter accepts (the categories present in the data)."""
+        return {c: self.data.categories(c) for c in Filters.SET_FIELDS}
+
+    def home_types(self) -> list[str]:
+        return list(self._type_labels)
+
+    def bounds_wgs84(self):
+        return self.data.bounds_wgs84()
+
+    def warm(self) -> None:
+        """Build the Web Mercator indexes and pyramid now."""
+        pyramid(self.data, self.data.points("WebMercatorQuad"), self.options)
+        self.data.polygons("WebMercatorQuad")
+
+    def current_version(self) -> str:
+        """The store's data version now (differs from :attr:`version` once it changed)."""
+        from vggeo.tiles.index import store_version
+
+        return store_version(self.data.source) if self.data.source else self.version
+
+    def close(self) -> None:
+        pass
+
+    # --- public tile API -----------------------------------------------------------------------
+
+    def tile(self, layer: str | Layer, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+             filters: Filters | None = None) -> bytes:  # fmt: skip
+        """The uncompressed MVT of a layer or composite at z/x/y (column x, row y); ``b""`` if
+        the tile holds no feature.
+
+        Raises
+        ------
+        TileError
+            If z/x/y is not a tile of ``grid``.
+        KeyError
+            For an unknown layer.
+        """
+        g = get_grid(grid) if isinstance(grid, str) else grid
+        g.check(z, x, y)
+        lay = get_layer(layer) if isinstance(layer, str) else layer
+        filters = filters or Filters()
+        parts = []
+        for m in members(lay):
+            if z < m.minzoom:
+                continue
+            if m.table == "residences":
+                parts.append(self._residence_layer(m, g, z, x, y, filters.for_table("residences")))
+            else:
+                parts.append(self._provision_layer(m, g, z, x, y, filters.for_table("provisions")))
+        return b"".join(parts)
+
+    # --- residences ----------------------------------------------------------------------------
+
+    def _column(self, name: str) -> encode.Column | None:
+        col = self._attr_cache.get(name)
+        if col is None:
+            r = self.data.residences
+            if name not in r.columns:
+                return None
+            s = r[name]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                col = encode.Column(name, "str", s.cat.codes.to_numpy().astype(np.int64),
+                                    labels=[str(c) for c in s.cat.categories])  # fmt: skip
+            else:
+                valid = s.notna().to_numpy()
+                col = encode.Column(name, "int", s.fillna(0).to_numpy(dtype=np.int64), valid)
+            self._attr_cache[name] = col
+        return col
+
+    def _residence_mask(self, positions: np.ndarray, f: Filters) -> np.ndarray | None:
+        """Filter mask for residences at ``positions`` (rows of data.residences), or None."""
+        if not f:
+            return None
+        mask = np.ones(len(positions), dtype=bool)
+        for name, wanted in (("home_type", f.home_type), ("ownership_type", f.ownership_type)):
+            if wanted:
+                col = self._column(name)
+                if col is None:
+                    return np.zeros(len(positions), bool)
+                codes = [i for i, lab in enumerate(col.labels or []) if lab in wanted]
+                mask &= np.isin(col.values[positions], codes)
+        if f.construction_year_min is not None or f.construction_year_max is not None:
+            col = self._column("construction_year")
+            if col is None:
+                return np.zeros(len(positions), bool)
+            yrs, ok = col.values[positions], col.valid[positions]
+            mask &= ok
+            if f.construction_year_min is not None:
+                mask &= yrs >= f.construction_year_min
+            if f.construction_year_max is not None:
+                mask &= yrs <= f.construction_year_max
+        return mask
+
+    def _residence_layer(self, layer: Layer, g: Grid, z: int, x: int, y: int,
+                         f: Filters) -> bytes:  # fmt: skip
+        idx = self.data.points(g)
+        opt = self.options
+        bounds = g.bounds(z, x, y)
+        if z < opt.cluster_maxzoom:
+            if not f:
+                levels = pyramid(self.data, idx, opt)
+                cells = cells_in_tile(levels[z + g.root_depth + opt.cell_bits], idx, z, x, y)
+                return self._cells_layer(layer, idx, cells, bounds)
+            return self._aggregate_layer(layer, idx, z, x, y, f, opt.cell_bits, bounds)
+        i0, i1 = idx.tile_range(z, x, y)
+        sel = np.arange(i0, i1)
+        mask = self._residence_mask(idx.order[sel], f)
+        if mask is not None:
+            sel = sel[mask]
+        if len(sel) > opt.max_points:
+            return self._aggregate_layer(layer, idx, z, x, y, f, opt.overflow_cell_bits, bounds)
+        return self._points_layer(layer, idx, sel, bounds)
+
+    def _aggregate_layer(self, layer, idx: PointIndex, z, x, y, f: Filters, bits: int, bounds):
+        i0, i1 = idx.tile_range(z, x, y)
+        sel = np.arange(i0, i1)
+        mask = self._residence_mask(idx.order[sel], f)
+        if mask is not None:
+            sel = sel[mask]
+        depth = z + idx.grid.root_depth + bits
+        cells = aggregate(idx.codes[sel] >> np.uint64(2 * (DEPTH - depth)), idx.x[sel],
+                          idx.y[sel], self._type_codes[idx.order[sel]], len(self._type_labels),
+                          sel, depth)  # fmt: skip
+        return self._cells_layer(layer, idx, cells, bounds)
+
+    def _quantise(self, ex: np.ndarray, ny: np.ndarray, bounds) -> tuple[np.ndarray, np.ndarray]:
+        k = EXTENT / (bounds.east - bounds.west)
+        return np.rint((ex - bounds.west) * k).astype(np.int64), np.rint(
+            (bounds.north - ny) * k).astype(np.int64)  # fmt: skip
+
+    def _points_layer(self, layer: Layer, idx: PointIndex, sel: np.ndarray, bounds) -> bytes:
+        if len(sel) == 0:
+            return b""
+        rows = idx.order[sel]
+        px, py = self._quantise(idx.x[sel], idx.y[sel], bounds)
+        ids = self.data.residences["id"].to_numpy()[rows]
+        cols = []
+        for name in layer.columns:
+            col = self._column(name)
+            if col is not None:
+                cols.append(encode.Column(name, col.kind, col.values[rows],
+                                          None if col.valid is None else col.valid[rows],
+                                          col.labels))  # fmt: skip
+        return encode.encode_point_layer(layer.id, px, py, ids, cols)
+
+    def _cells_layer(self, layer: Layer, idx: PointIndex, cells: CellLevel, bounds) -> bytes:
+        n = len(cells)
+        if n == 0:
+            return b""
+        single = cells.count == 1
+        rows = idx.order[cells.first]
+        ex = np.where(single, idx.x[cells.first], cells.sx / cells.count)
+        ny = np.where(single, idx.y[cells.first], cells.sy / cells.count)
+        px, py = self._quantise(ex, ny, bounds)
+        res_ids = self.data.residences["id"].to_numpy()[rows]
+        ids = np.where(single, res_ids, cluster_ids(cells.depth, cells.codes))
+        cols = []
+        for name in layer.columns:
+            col = self._column(name)
+            if col is None:
+                continue
+            valid = single if col.valid is None else single & col.valid[rows]
+            vals = ids if name == "id" else col.values[rows]
+            cols.append(encode.Column(name, col.kind, vals, valid, col.labels))
+        if not any(c.key == "id" for c in cols):
+            cols.insert(0, encode.Column("id", "int", ids))
+        else:  # clusters carry their own id as the id property too
+            cols[[c.key for c in cols].index("id")].valid = None
+        multi = ~single
+        cols.append(encode.Column("cluster", "bool", np.ones(n, bool), multi))
+        cols.append(encode.Column("point_count", "int", cells.count, multi))
+        for t, label in enumerate(self._type_labels):
+            counts = cells.types[:, t]
+            cols.append(encode.Column(f"count_{slug(label)}", "int", counts, multi & (counts > 0)))
+        return encode.encode_point_layer(layer.id, px, py, ids, cols)
+
+    # --- provisions ----------------------------------------------------------------------------
+
+    def _provision_layer(self, layer: Layer, g: Grid, z: int, x: int, y: int,
+                         f: Filters) -> bytes:  # fmt: skip
+        data = self.data
+        if len(data.provision_geoms) == 0:
+            return b""
+        pidx = data.polygons(g)
+        bounds = g.bounds(z, x, y)
+        pad = (bounds.east - bounds.west) * POLYGON_BUFFER / EXTENT
+        cand = pidx.tree.query(shapely.box(bounds.west - pad, bounds.south - pad,
+                                           bounds.east + pad, bounds.north + pad))  # fmt: skip
+        if len(cand) == 0:
+            return b""
+        cand = np.sort(cand)
+        # Polygons smaller than one pixel at this zoom are invisible; leaving them out keeps
+        # national-scale tiles small (they appear from the zoom where they reach a pixel).
+        keep = pidx.extent[cand] >= (bounds.east - bounds.west) / g.tile_pixels
+        wanted_types = set(f.provision_type)
+        if layer.provision_type is not None:
+            wanted_types = ({layer.provision_type} & wanted_types) if wanted_types else {
+                layer.provision_type}  # fmt: skip
+            if not wanted_types:
+                return b""
+        for name, wanted in (("provision_type", wanted_types), ("status", set(f.status))):
+            if wanted:
+                codes = self._prov_codes.get(name)
+                if codes is None:
+                    return b""
+                labels = data.categories(name)
+                keep &= np.isin(codes[cand], [i for i, lab in enumerate(labels) if lab in wanted])
+        cand = cand[keep]
+        if len(cand) == 0:
+            return b""
+        geoms, ok = encode.to_tile_units(pidx.at_zoom(z)[cand], bounds, buffer=POLYGON_BUFFER)
+        cand = cand[ok]
+        if len(cand) == 0:
+            return b""
+        frame = data.provisions.iloc[cand]
+        ids = frame["fid"].to_numpy()
+        names = [a.name for a in layer.attributes if a.name in frame.columns]
+        records = frame[names].astype(object).where(frame[names].notna(), None).to_dict("records")
+        props = [{"id": int(i), **{k: str(v) for k, v in r.items() if v is not None}}
+                 for i, r in zip(ids, records, strict=True)]  # fmt: skip
+        return encode.encode_polygon_layer(layer.id, geoms, ids, props)

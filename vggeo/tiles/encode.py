@@ -1,0 +1,248 @@
+"""Mapbox Vector Tile (MVT 2.1) encoding.
+
+Polygons go through ``mapbox-vector-tile`` (winding order, validity, command encoding), with the
+geometry work done beforehand on whole arrays with shapely 2: clip to the tile plus buffer,
+move into tile units (y down), then the library rounds and encodes.
+
+Points are encoded here, with numpy. Why hand-written: ``mapbox-vector-tile`` builds one
+protobuf object per feature in Python (about 8 µs each), so a 20 000-point tile would take
+0.15 s — ten times the budget of the tile hot path. A point feature is a fixed sequence of
+protobuf varints (id, tags, type, ``MoveTo(1)`` + two zigzag deltas), so a whole layer can be
+written as one varint array. The output is checked in the tests against
+``mapbox_vector_tile.decode`` and GDAL's MVT driver.
+
+A tile is the concatenation of its layers (``Tile.layers`` is field 3, repeated), so layers
+encoded by either path are joined with ``b"".join``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+__all__ = ["Column", "encode_point_layer", "encode_polygon_layer", "to_tile_units", "EXTENT"]
+
+EXTENT = 4096
+_U = np.uint64
+
+
+@dataclass
+class Column:
+    """One property column of a point layer.
+
+    Attributes
+    ----------
+    key
+        Property name.
+    kind
+        ``"int"`` (``values`` int64), ``"str"`` (``values`` are codes into ``labels``; −1 absent)
+        or ``"bool"``.
+    values
+        One value per feature.
+    valid
+        Mask of features that carry the property (``None``: all).
+    labels
+        Labels of a ``"str"`` column.
+    """
+
+    key: str
+    kind: str
+    values: np.ndarray
+    valid: np.ndarray | None = None
+    labels: Sequence[str] | None = None
+
+
+_VARINT_STEPS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+
+
+def _varint_len(v: np.ndarray) -> np.ndarray:
+    """Bytes of each value's varint: 1 + the number of 7-bit thresholds it reaches."""
+    v = np.asarray(v, dtype=np.uint64)
+    return np.searchsorted(_VARINT_STEPS, v.ravel(), side="right").reshape(v.shape) + 1
+
+
+def _varints(v: np.ndarray) -> bytes:
+    """Protobuf base-128 varints of a uint64 array, concatenated."""
+    v = np.ascontiguousarray(v, dtype=np.uint64)
+    if v.size == 0:
+        return b""
+    lengths = _varint_len(v)
+    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    rep = np.repeat(v, lengths)
+    j = (np.arange(total, dtype=np.int64) - np.repeat(ends - lengths, lengths)).astype(np.uint64)
+    out = (rep >> (_U(7) * j)) & _U(0x7F)
+    more = j < np.repeat(lengths - 1, lengths).astype(np.uint64)
+    out[more] |= _U(0x80)
+    return out.astype(np.uint8).tobytes()
+
+
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.int64)
+    return ((v << 1) ^ (v >> 63)).astype(np.uint64)
+
+
+def _varint1(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field_bytes(tag: int, payload: bytes) -> bytes:
+    return _varint1(tag) + _varint1(len(payload)) + payload
+
+
+def _value_fields(column: Column, uniq: np.ndarray) -> bytes:
+    """``Tile.layers.values`` entries (field 4, each a ``Tile.Value``) for unique values."""
+    if column.kind == "str":
+        labels = column.labels or []
+        return b"".join(
+            _field_bytes(0x22, _field_bytes(0x0A, str(labels[int(u)]).encode("utf-8")))
+            for u in uniq
+        )
+    if column.kind == "bool":
+        return b"".join(_field_bytes(0x22, b"\x38" + _varint1(int(bool(u)))) for u in uniq)
+    # sint_value (field 6, zigzag): compact for negatives and positives alike. Each entry is
+    # [0x22, length, 0x30, zigzag] — all varints, so the whole table is one vectorised call.
+    zz = _zigzag(np.asarray(uniq, dtype=np.int64))
+    k = len(zz)
+    rows = np.column_stack([np.full(k, 0x22, np.uint64), (1 + _varint_len(zz)).astype(np.uint64),
+                            np.full(k, 0x30, np.uint64), zz])  # fmt: skip
+    return _varints(rows.ravel())
+
+
+def encode_point_layer(
+    name: str,
+    px: np.ndarray,
+    py: np.ndarray,
+    ids: np.ndarray,
+    columns: Sequence[Column],
+    *,
+    extent: int = EXTENT,
+) -> bytes:
+    """Encode point features as one ``Tile.layers`` entry (field 3, length-delimited).
+
+    Parameters
+    ----------
+    name
+        MVT layer name.
+    px, py
+        Integer tile coordinates (0 … extent; y down), one per feature.
+    ids
+        Non-negative integer feature ids.
+    columns
+        Property columns (see :class:`Column`).
+
+    Returns
+    -------
+    bytes
+        The layer field, ready to be concatenated with other layers; ``b""`` if no features.
+    """
+    n = len(px)
+    if n == 0:
+        return b""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    nvalues = 0
+    tag_cols: list[tuple[np.ndarray, np.ndarray]] = []  # (value index per feature, present)
+    for col in columns:
+        present = np.ones(n, bool) if col.valid is None else np.asarray(col.valid, bool).copy()
+        vals = np.asarray(col.values)
+        if col.kind == "str":
+            present &= vals >= 0
+        if not present.any():
+            tag_cols.append((np.zeros(n, np.uint64), present))
+            keys.append(col.key.encode("utf-8"))
+            continue
+        uniq, inv = np.unique(vals[present], return_inverse=True)
+        vidx = np.zeros(n, dtype=np.uint64)
+        vidx[present] = inv.astype(np.uint64) + _U(nvalues)
+        values.append(_value_fields(col, uniq))
+        nvalues += len(uniq)
+        keys.append(col.key.encode("utf-8"))
+        tag_cols.append((vidx, present))
+
+    # Per feature: tags packed = [key, value]* for present columns.
+    m = len(columns)
+    tag_vals = np.zeros((n, 2 * m), dtype=np.uint64)
+    tag_mask = np.zeros((n, 2 * m), dtype=bool)
+    for k, (vidx, present) in enumerate(tag_cols):
+        tag_vals[:, 2 * k] = k
+        tag_vals[:, 2 * k + 1] = vidx
+        tag_mask[:, 2 * k] = tag_mask[:, 2 * k + 1] = present
+    tags_len = (_varint_len(tag_vals) * tag_mask).sum(axis=1)
+
+    zx = _zigzag(np.asarray(px, dtype=np.int64))
+    zy = _zigzag(np.asarray(py, dtype=np.int64))
+    geom_len = 1 + _varint_len(zx) + _varint_len(zy)
+    ids = np.asarray(ids, dtype=np.uint64)
+    tl = tags_len.astype(np.uint64)
+    gl = geom_len.astype(np.uint64)
+    feat_len = (1 + _varint_len(ids) + 1 + _varint_len(tl) + tags_len + 2 + 1
+                + _varint_len(gl) + geom_len)  # fmt: skip
+
+    # Row layout: [0x12, feat_len, 0x08, id, 0x12, tags_len, tags…, 0x18, 1, 0x22, geom_len,
+    #              9, zx, zy]
+    head = np.column_stack([np.full(n, 0x12, np.uint64), feat_len.astype(np.uint64),
+                            np.full(n, 0x08, np.uint64), ids, np.full(n, 0x12, np.uint64), tl])
+    tail = np.column_stack([np.full(n, 0x18, np.uint64), np.ones(n, np.uint64),
+                            np.full(n, 0x22, np.uint64), gl, np.full(n, 9, np.uint64), zx, zy])
+    rows = np.concatenate([head, tag_vals, tail], axis=1)
+    mask = np.concatenate([np.ones(head.shape, bool), tag_mask, np.ones(tail.shape, bool)], axis=1)
+    features = _varints(rows[mask])  # row-major: feature by feature
+
+    layer = bytearray()
+    layer += b"\x78\x02"  # version = 2
+    layer += _field_bytes(0x0A, name.encode("utf-8"))
+    layer += features
+    for k in keys:
+        layer += _field_bytes(0x1A, k)
+    layer += b"".join(values)
+    layer += b"\x28" + _varint1(extent)
+    return _field_bytes(0x1A, bytes(layer))
+
+
+def to_tile_units(geoms: np.ndarray, bounds, *, extent: int = EXTENT, buffer: int = 64) -> np.ndarray:
+    """Clip geometries to the tile plus ``buffer`` units and move them into tile units (y down).
+
+    ``bounds`` is (west, south, east, north) in the geometries' CRS.
+    """
+    west, south, east, north = bounds
+    size = east - west
+    pad = size * buffer / extent
+    clipped = shapely.clip_by_rect(geoms, west - pad, south - pad, east + pad, north + pad)
+    keep = ~shapely.is_empty(clipped)
+    clipped = clipped[keep]
+    k = extent / size
+    coords = shapely.get_coordinates(clipped)
+    coords = np.column_stack([(coords[:, 0] - west) * k, (north - coords[:, 1]) * k])
+    return shapely.set_coordinates(clipped, coords), keep
+
+
+def encode_polygon_layer(
+    name: str, geoms: np.ndarray, ids: np.ndarray, properties: list[dict], *, extent: int = EXTENT
+) -> bytes:
+    """Encode polygons already in tile units (y down) with mapbox-vector-tile.
+
+    Features whose geometry collapses when rounded to the tile grid are dropped by the library
+    (they would be invisible at this zoom).
+    """
+    import mapbox_vector_tile
+
+    if len(geoms) == 0:
+        return b""
+    features = [
+        {"geometry": g, "properties": p, "id": int(i)}
+        for g, p, i in zip(geoms, properties, ids, strict=True)
+    ]
+    return mapbox_vector_tile.encode(
+        [{"name": name, "features": features}],
+        default_options={"extents": extent, "y_coord_down": True, "quantize_bounds": None,
+                         "on_invalid_geometry": mapbox_vector_tile.encoder.on_invalid_geometry_make_valid},
+    )  # fmt: skip

@@ -1,0 +1,430 @@
+"""The PostGIS backend: ``ST_AsMVT`` over the store's tables, same tiles as the embedded backend.
+
+Same features, ids and attributes as :class:`~vggeo.tiles.embedded.EmbeddedSource`: residences
+are assigned to tiles and cluster cells with the very same floating-point arithmetic (Morton
+cell = ``floor((x − origin) · 2**28 / root) >> shift``, half-open tile bounds), clusters carry
+the same ids and exact counts, provisions get the same 52-bit ids from their UUIDs and the same
+per-zoom simplification tolerance and pixel-size cut.
+
+Unfiltered low-zoom clusters come from a table of precomputed cell aggregates
+(``vggeo_tile_cells``, one row per non-empty cell per depth, rebuilt when the data version
+changes), so a z6 tile over millions of homes reads at most 256 rows instead of aggregating them.
+Filtered tiles are aggregated on the fly. Connections come from a ``psycopg_pool`` pool; every
+query runs as a server-side prepared statement (``prepare=True``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+
+from vggeo.errors import StoreError
+from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
+from vggeo.tiles.encode import EXTENT
+from vggeo.tiles.grids import Grid, get_grid
+from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
+from vggeo.tiles.layers import Filters, Layer, get_layer, members, slug
+
+__all__ = ["PostGISSource", "write_tables"]
+
+log = logging.getLogger(__name__)
+
+POLYGON_BUFFER = 64
+CELLS_TABLE = "vggeo_tile_cells"
+# The tile envelope in EPSG:3006 for the index prefilter (&&). Straight edges in the grid CRS
+# are curves in 3006: densify the edges and pad by 0.1 % so the bounding box covers them; the
+# exact membership test is done afterwards in grid coordinates.
+_ENVELOPE_3006 = ("ST_Transform(ST_Segmentize(ST_Expand(ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, "
+                  "%(n)s, %(srid)s), (%(e)s - %(w)s) / 1000), (%(e)s - %(w)s) / 16), 3006)")
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise StoreError(f"unsafe SQL identifier {name!r}")
+    return f'"{name}"'
+
+
+class PostGISSource:
+    """Tiles rendered by PostGIS from tables ``residences`` and ``provisions`` (EPSG:3006).
+
+    Parameters
+    ----------
+    url
+        ``postgresql://`` URL.
+    options
+        Clustering options (the same as the embedded backend's for the same tiles).
+    pool_size
+        Maximum connections.
+    precompute
+        Build/refresh the cell-aggregate table for unfiltered low-zoom tiles.
+    """
+
+    kind = "postgis"
+
+    def __init__(self, url: str, *, options: ClusterOptions = DEFAULT_OPTIONS, pool_size: int = 8,
+                 precompute: bool = True) -> None:  # fmt: skip
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.options = options
+        try:
+            self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
+                                       kwargs={"autocommit": True})  # fmt: skip
+            self.pool.wait(timeout=30)
+        except Exception as err:
+            raise StoreError(f"cannot connect to PostGIS: {err}") from err
+        self._inspect()
+        self.version = self.current_version()
+        self._cells_ready: dict[str, bool] = {}
+        self.precompute = precompute
+
+    # --- metadata ------------------------------------------------------------------------------
+
+    def _inspect(self) -> None:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT f_table_name, f_geometry_column, srid FROM geometry_columns "
+                "WHERE f_table_name IN ('residences', 'provisions') "
+                "AND f_table_schema = current_schema()").fetchall()  # fmt: skip
+            self.geom = {t: c for t, c, _ in rows}
+            for t, _, srid in rows:
+                if srid != 3006:
+                    raise StoreError(f"table {t} must be in EPSG:3006, found SRID {srid}")
+            cols = conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() "
+                "AND table_name IN ('residences', 'provisions')").fetchall()  # fmt: skip
+            self.columns = {t: {c for tt, c in cols if tt == t} for t in ("residences", "provisions")}
+            self.categories: dict[str, list[str]] = {}
+            for table, col in (("residences", "home_type"), ("residences", "ownership_type"),
+                               ("provisions", "provision_type"), ("provisions", "status")):
+                if table in self.geom and col in self.columns[table]:
+                    vals = [r[0] for r in conn.execute(
+                        f"SELECT DISTINCT {_ident(col)}::text FROM {_ident(table)} "
+                        f"WHERE {_ident(col)} IS NOT NULL").fetchall()]  # fmt: skip
+                    known = list(KNOWN_CATEGORIES.get(col, ()))
+                    self.categories[col] = [k for k in known if k in vals] + sorted(
+                        set(vals) - set(known))
+        if not self.geom:
+            raise StoreError("PostGIS store has neither a 'residences' nor a 'provisions' table")
+
+    def current_version(self) -> str:
+        """Data version from the tables' change counters (inserts, updates, deletes, file)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, "
+                "pg_relation_filenode(relid::regclass) FROM pg_stat_user_tables "
+                "WHERE relname IN ('residences', 'provisions') ORDER BY relname").fetchall()
+        return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
+
+    def allowed_values(self) -> dict[str, list[str]]:
+        return {c: self.categories.get(c, []) for c in Filters.SET_FIELDS}
+
+    def home_types(self) -> list[str]:
+        return list(self.categories.get("home_type", []))
+
+    def bounds_wgs84(self):
+        """(west, south, east, north) of the data in degrees (queried once)."""
+        if not hasattr(self, "_bounds"):
+            self._bounds = self._query_bounds()
+        return self._bounds
+
+    def _query_bounds(self):
+        parts = [f"SELECT ST_Extent({_ident(g)}) AS e FROM {_ident(t)}" for t, g in self.geom.items()]
+        sql = ("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+               "ST_Transform(ST_SetSRID(ST_Extent(e)::geometry, 3006), 4326) b FROM ("
+               + " UNION ALL ".join(parts) + ") u) v")  # fmt: skip
+        with self.pool.connection() as conn:
+            row = conn.execute(sql).fetchone()
+        return None if row is None or row[0] is None else tuple(float(v) for v in row)
+
+    def warm(self) -> None:
+        if self.precompute:
+            self._ensure_cells(get_grid("WebMercatorQuad"))
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # --- tiles ---------------------------------------------------------------------------------
+
+    def tile(self, layer: str | Layer, z: int, x: int, y: int, *,
+             grid: str | Grid = "WebMercatorQuad", filters: Filters | None = None) -> bytes:  # fmt: skip
+        """The uncompressed MVT of a layer or composite; ``b""`` when empty."""
+        g = get_grid(grid) if isinstance(grid, str) else grid
+        g.check(z, x, y)
+        lay = get_layer(layer) if isinstance(layer, str) else layer
+        f = filters or Filters()
+        parts = []
+        for m in members(lay):
+            if z < m.minzoom:
+                continue
+            if m.table == "residences" and "residences" in self.geom:
+                parts.append(self._residences(m, g, z, x, y, f.for_table("residences")))
+            elif m.table == "provisions" and "provisions" in self.geom:
+                parts.append(self._provisions(m, g, z, x, y, f.for_table("provisions")))
+        return b"".join(parts)
+
+    def _fetch(self, sql: str, params: dict) -> bytes:
+        with self.pool.connection() as conn:
+            row = conn.execute(sql, params, prepare=True).fetchone()
+        return bytes(row[0]) if row and row[0] else b""
+
+    def _grid_geom(self, g: Grid, table: str) -> str:
+        col = _ident(self.geom[table])
+        return col if g.epsg == 3006 else f"ST_Transform({col}, {g.epsg})"
+
+    def _res_filter_sql(self) -> str:
+        cols = self.columns["residences"]
+        conds = []
+        for name in ("home_type", "ownership_type"):
+            if name in cols:
+                conds.append(f"(%({name})s::text[] IS NULL OR {name}::text = ANY(%({name})s))")
+        if "construction_year" in cols:
+            conds.append("(%(ymin)s::int IS NULL OR construction_year >= %(ymin)s)")
+            conds.append("(%(ymax)s::int IS NULL OR construction_year <= %(ymax)s)")
+        return " AND ".join(conds) or "TRUE"
+
+    def _res_params(self, f: Filters) -> dict:
+        return {"home_type": sorted(f.home_type) or None,
+                "ownership_type": sorted(f.ownership_type) or None,
+                "ymin": f.construction_year_min, "ymax": f.construction_year_max}  # fmt: skip
+
+    def _points_cte(self, g: Grid) -> str:
+        """Residences inside the tile (half-open bounds, as the Morton index), grid coords."""
+        attrs = [c for c in ("home_type", "ownership_type", "construction_year",
+                             "municipality_code") if c in self.columns["residences"]]  # fmt: skip
+        sel = ", ".join(["id", *[f"{c}::text AS {c}" if c != "construction_year" else c
+                                 for c in attrs]])  # fmt: skip
+        return (
+            f"pts AS (SELECT * FROM (SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM ("
+            f"SELECT *, {self._grid_geom(g, 'residences')} AS gg FROM residences "
+            f"WHERE {_ident(self.geom['residences'])} && {_ENVELOPE_3006} "
+            f"AND {self._res_filter_sql()}) r) r2 "
+            "WHERE gx >= %(w)s AND gx < %(e)s AND gy > %(s)s AND gy <= %(n)s)"
+        ), attrs
+
+    def _tile_params(self, g: Grid, z: int, x: int, y: int) -> dict:
+        b = g.bounds(z, x, y)
+        return {"w": b.west, "s": b.south, "e": b.east, "n": b.north, "srid": g.epsg,
+                "extent": EXTENT}  # fmt: skip
+
+    def _residences(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
+        opt = self.options
+        params = {**self._tile_params(g, z, x, y), **self._res_params(f), "name": layer.id}
+        if z < opt.cluster_maxzoom:
+            if not f and self.precompute:
+                return self._cells_from_table(layer, g, z, x, y, params)
+            return self._clusters(layer, g, z, params, opt.cell_bits)
+        cte, attrs = self._points_cte(g)
+        count = self._count(cte, params)
+        if count > opt.max_points:
+            return self._clusters(layer, g, z, params, opt.overflow_cell_bits)
+        if count == 0:
+            return b""
+        sql = (f"WITH {cte} SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM ("
+               f"SELECT id AS fid, id, {', '.join(attrs)}, ST_AsMVTGeom(ST_SetSRID(ST_MakePoint("
+               "gx, gy), %(srid)s), ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, %(srid)s), "
+               "%(extent)s, 0, false) AS geom FROM pts) q")  # fmt: skip
+        return self._fetch(sql, params)
+
+    def _count(self, cte: str, params: dict) -> int:
+        with self.pool.connection() as conn:
+            return int(conn.execute(f"WITH {cte} SELECT count(*) FROM pts", params,
+                                    prepare=True).fetchone()[0])  # fmt: skip
+
+    def _cluster_select(self, attrs: list[str], depth: int) -> str:
+        """Columns of the cell rows: singletons as the home, clusters with exact counts."""
+        base = CLUSTER_ID_BASE + ((1 << (2 * depth)) - 1) // 3
+        ident = f"CASE WHEN count(*) = 1 THEN min(id) ELSE {base} + (cy << {depth}) + cx END"
+        cols = [f"{ident} AS fid", f"{ident} AS id"]
+        cols += [f"CASE WHEN count(*) = 1 THEN min({a}) END AS {a}" for a in attrs]
+        cols += ["CASE WHEN count(*) > 1 THEN true END AS cluster",
+                 "CASE WHEN count(*) > 1 THEN count(*) END AS point_count"]  # fmt: skip
+        for t in self.home_types():
+            lit = t.replace("'", "''")
+            cols.append(f"CASE WHEN count(*) > 1 THEN NULLIF(count(*) FILTER (WHERE home_type = "
+                        f"'{lit}'), 0) END AS {_ident('count_' + slug(t))}")  # fmt: skip
+        cols += ["CASE WHEN count(*) = 1 THEN min(gx) ELSE sum(gx) / count(*) END AS mx",
+                 "CASE WHEN count(*) = 1 THEN min(gy) ELSE sum(gy) / count(*) END AS my"]
+        return ", ".join(cols)
+
+    def _clusters(self, layer: Layer, g: Grid, z: int, params: dict, bits: int) -> bytes:
+        depth = z + g.root_depth + bits
+        cte, attrs = self._points_cte(g)
+        scale = (1 << DEPTH) / g.root_size
+        params = {**params, "ox": g.origin_east, "oy": g.origin_north, "scale": scale,
+                  "shift": DEPTH - depth}  # fmt: skip
+        cols = list(attrs)
+        sql = (
+            f"WITH {cte}, c AS (SELECT *, (floor((gx - %(ox)s) * %(scale)s)::bigint >> %(shift)s)"
+            " AS cx, (floor((%(oy)s - gy) * %(scale)s)::bigint >> %(shift)s) AS cy FROM pts), "
+            f"cells AS (SELECT {self._cluster_select(cols, depth)} FROM c GROUP BY cx, cy) "
+            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM (SELECT cells.*, "
+            "ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(mx, my), %(srid)s), ST_MakeEnvelope(%(w)s, "
+            "%(s)s, %(e)s, %(n)s, %(srid)s), %(extent)s, 0, false) AS geom FROM cells) q"
+        )  # fmt: skip
+        sql = sql.replace("SELECT cells.*,", "SELECT " + ", ".join(
+            ["fid", "id", *cols, "cluster", "point_count",
+             *[_ident("count_" + slug(t)) for t in self.home_types()]]) + ",")  # fmt: skip
+        return self._fetch(sql, params)
+
+    # --- precomputed cells -------------------------------------------------------------------
+
+    def _cells_table(self, g: Grid) -> str:
+        return f"{CELLS_TABLE}_{g.id.lower()}"
+
+    def _ensure_cells(self, g: Grid) -> None:
+        """Build the aggregate table of unfiltered cells for ``g`` if missing or stale."""
+        if self._cells_ready.get(g.id):
+            return
+        table = self._cells_table(g)
+        opt = self.options
+        tag = f"{self.version}:{opt.cluster_maxzoom}:{opt.cell_bits}"
+        with self.pool.connection() as conn:
+            have = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                                [table]).fetchone()[0]  # fmt: skip
+            if have == tag:
+                self._cells_ready[g.id] = True
+                return
+            log.info("building %s (cluster aggregates)", table)
+            lo = g.minzoom + g.root_depth + opt.cell_bits
+            hi = opt.cluster_maxzoom - 1 + g.root_depth + opt.cell_bits
+            types = self.home_types()
+            tcols = [_ident("n_" + slug(t)) for t in types]
+            scale = (1 << DEPTH) / g.root_size
+            with conn.transaction():
+                conn.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
+                conn.execute(
+                    f"CREATE UNLOGGED TABLE {_ident(table)} AS SELECT {hi}::int AS depth, cx, cy, "
+                    "count(*)::bigint AS n, sum(gx) AS sx, sum(gy) AS sy, min(id) AS one_id, "
+                    "min(gx) AS one_x, min(gy) AS one_y"
+                    + "".join(f", count(*) FILTER (WHERE home_type::text = "
+                              f"'{t.replace(chr(39), chr(39) * 2)}')::bigint AS {c}"
+                              for t, c in zip(types, tcols, strict=True))
+                    + f" FROM (SELECT id, home_type, ST_X(gg) gx, ST_Y(gg) gy, "
+                    f"(floor((ST_X(gg) - {g.origin_east!r}) * {scale!r})::bigint >> {DEPTH - hi})"
+                    f" cx, (floor(({g.origin_north!r} - ST_Y(gg)) * {scale!r})::bigint >> "
+                    f"{DEPTH - hi}) cy FROM (SELECT *, {self._grid_geom(g, 'residences')} gg "
+                    "FROM residences) r) p GROUP BY cx, cy")  # fmt: skip
+                for d in range(hi - 1, lo - 1, -1):
+                    conn.execute(
+                        f"INSERT INTO {_ident(table)} SELECT {d}, cx >> 1, cy >> 1, sum(n), sum(sx), "
+                        "sum(sy), min(one_id), min(one_x), min(one_y)"
+                        + "".join(f", sum({c})" for c in tcols)
+                        + f" FROM {_ident(table)} WHERE depth = {d + 1} GROUP BY cx >> 1, cy >> 1")
+                conn.execute(f"CREATE INDEX ON {_ident(table)} (depth, cy, cx)")
+                conn.execute(f"COMMENT ON TABLE {_ident(table)} IS '{tag}'")
+                conn.execute(f"ANALYZE {_ident(table)}")
+        self._cells_ready[g.id] = True
+
+    def _cells_from_table(self, layer: Layer, g: Grid, z: int, x: int, y: int,
+                          params: dict) -> bytes:  # fmt: skip
+        self._ensure_cells(g)
+        bits = self.options.cell_bits
+        depth = z + g.root_depth + bits
+        base = CLUSTER_ID_BASE + ((1 << (2 * depth)) - 1) // 3
+        attrs = [c for c in ("home_type", "ownership_type", "construction_year",
+                             "municipality_code") if c in self.columns["residences"]]  # fmt: skip
+        types = self.home_types()
+        counts = "".join(f", CASE WHEN c.n > 1 THEN NULLIF(c.{_ident('n_' + slug(t))}, 0) END "
+                         f"AS {_ident('count_' + slug(t))}" for t in types)  # fmt: skip
+        one = "".join(f", CASE WHEN c.n = 1 THEN r.{a}{'::text' if a != 'construction_year' else ''}"
+                      f" END AS {a}" for a in attrs)  # fmt: skip
+        sql = (
+            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM ("
+            f"SELECT CASE WHEN c.n = 1 THEN c.one_id ELSE {base} + (c.cy << {depth}) + c.cx END "
+            f"AS fid, CASE WHEN c.n = 1 THEN c.one_id ELSE {base} + (c.cy << {depth}) + c.cx END "
+            f"AS id{one}, CASE WHEN c.n > 1 THEN true END AS cluster, "
+            f"CASE WHEN c.n > 1 THEN c.n END AS point_count{counts}, "
+            "ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(CASE WHEN c.n = 1 THEN c.one_x ELSE c.sx / c.n "
+            "END, CASE WHEN c.n = 1 THEN c.one_y ELSE c.sy / c.n END), %(srid)s), "
+            "ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, %(srid)s), %(extent)s, 0, false) AS geom "
+            f"FROM {_ident(self._cells_table(g))} c LEFT JOIN residences r ON c.n = 1 AND "
+            "r.id = c.one_id WHERE c.depth = %(depth)s AND c.cx >= %(cx0)s AND c.cx < %(cx1)s "
+            "AND c.cy >= %(cy0)s AND c.cy < %(cy1)s) q"
+        )  # fmt: skip
+        k = 1 << bits
+        return self._fetch(sql, {**params, "depth": depth, "cx0": x * k, "cx1": (x + 1) * k,
+                                 "cy0": y * k, "cy1": (y + 1) * k})  # fmt: skip
+
+    # --- provisions ----------------------------------------------------------------------------
+
+    def _provisions(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
+        cols = self.columns["provisions"]
+        attrs = [a.name for a in layer.attributes if a.name in cols]
+        types = set(f.provision_type)
+        if layer.provision_type is not None:
+            types = ({layer.provision_type} & types) if types else {layer.provision_type}
+            if not types:
+                return b""
+        b = g.bounds(z, x, y)
+        size = b.east - b.west
+        pad = size * POLYGON_BUFFER / EXTENT
+        params = {"w": b.west - pad, "s": b.south - pad, "e": b.east + pad, "n": b.north + pad,
+                  "tw": b.west, "ts": b.south, "te": b.east, "tn": b.north, "srid": g.epsg,
+                  "extent": EXTENT, "buffer": POLYGON_BUFFER, "name": layer.id,
+                  "px": size / g.tile_pixels, "tol": size / g.tile_pixels / 4,
+                  "types": sorted(types) or None, "status": sorted(f.status) or None}  # fmt: skip
+        geom = _ident(self.geom["provisions"])
+        sql = (
+            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM ("
+            "SELECT fid, fid AS id, " + ", ".join(f"{a}::text AS {a}" for a in attrs if a != "id")
+            + ", ST_AsMVTGeom(ST_SimplifyPreserveTopology(gg, %(tol)s), ST_MakeEnvelope(%(tw)s, "
+            "%(ts)s, %(te)s, %(tn)s, %(srid)s), %(extent)s, %(buffer)s, true) AS geom FROM ("
+            "SELECT *, ('x' || substr(replace(provision_id::text, '-', ''), 1, 13))::bit(52)"
+            f"::bigint AS fid, {self._grid_geom(g, 'provisions')} AS gg FROM provisions WHERE "
+            f"{geom} && {_ENVELOPE_3006}"
+            " AND (%(types)s::text[] IS NULL OR provision_type::text = ANY(%(types)s)) "
+            "AND (%(status)s::text[] IS NULL OR status::text = ANY(%(status)s))) p "
+            "WHERE gg && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, %(srid)s) "
+            "AND GREATEST(ST_XMax(gg) - ST_XMin(gg), ST_YMax(gg) - ST_YMin(gg)) >= %(px)s) q "
+            "WHERE geom IS NOT NULL"
+        )  # fmt: skip
+        return self._fetch(sql, params)
+
+
+def write_tables(url: str, residences, provisions, *, progress: bool = False) -> None:
+    """Load residences and provisions GeoDataFrames (EPSG:3006) into PostGIS with COPY.
+
+    A helper for tests and benchmarks (the store library owns production loading): replaces
+    tables ``residences`` and ``provisions`` and indexes their geometry.
+    """
+    import pandas as pd
+    import psycopg
+    import shapely
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table, frame, ddl in (
+            ("residences", residences,
+             "id bigint PRIMARY KEY, home_type text, ownership_type text, construction_year "
+             "smallint, municipality_code text, geom geometry(Point, 3006)"),
+            ("provisions", provisions,
+             "provision_id text PRIMARY KEY, provision_type text, status text, designation "
+             "text, name text, municipality text, plan_type text, "
+             "geom geometry(MultiPolygon, 3006)"),
+        ):  # fmt: skip
+            cols = [c.split()[0] for c in ddl.split(", ") if not c.startswith("geom")]
+            cols = [c for c in cols if c in frame.columns]
+            conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+            conn.execute(f"CREATE TABLE {table} ({ddl})")
+            # CSV built column-wise by pandas, streamed in chunks: no per-row Python.
+            for start in range(0, len(frame), 500_000):
+                part = frame.iloc[start:start + 500_000]
+                out = pd.DataFrame({c: part[c].astype(object).where(part[c].notna(), None)
+                                    for c in cols})  # fmt: skip
+                for c in ("id", "construction_year"):
+                    if c in out.columns:
+                        out[c] = pd.array(part[c], dtype="Int64")
+                wkb = shapely.to_wkb(np.asarray(part.geometry.values), hex=True, include_srid=False)
+                out["geom"] = np.char.add("SRID=3006;", wkb.astype(str))
+                text = out.to_csv(index=False, header=False, na_rep="")
+                with conn.cursor().copy(
+                    f"COPY {table} ({', '.join(cols)}, geom) FROM STDIN WITH (FORMAT csv)"
+                ) as cp:  # fmt: skip
+                    cp.write(text.encode("utf-8"))
+                if progress:
+                    log.info("%s: %d rows loaded", table, start + len(part))
+            conn.execute(f"CREATE INDEX ON {table} USING gist (geom)")
+            conn.execute(f"ANALYZE {table}")

@@ -1,0 +1,102 @@
+"""A tile backend plus the compressed-tile cache, reloaded when the store changes.
+
+:class:`TileService` is what the server holds (one per process) and what ``vggeo tiles export``
+uses: ``service.get(layer, z, x, y, grid=…, filters=…)`` returns a gzip-compressed
+:class:`~vggeo.tiles.cache.CachedTile` with its ETag. :meth:`TileService.refresh` compares the
+store's current data version with the loaded one and swaps in a freshly opened backend when
+they differ (a delivery was applied), so the cache — keyed by data version — never serves a tile
+of the old data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from vggeo.tiles.cache import CachedTile, TileCache, compress
+from vggeo.tiles.grids import Grid, get_grid
+from vggeo.tiles.layers import Filters, get_layer, members
+
+__all__ = ["TileService"]
+
+log = logging.getLogger(__name__)
+
+
+class TileService:
+    """Cached, compressed tiles from a backend that can be reopened.
+
+    Parameters
+    ----------
+    opener
+        Returns a fresh backend (anything with ``tile()``, ``version`` and ``current_version()``).
+    cache_bytes
+        Size bound of the LRU cache (0: no caching).
+    """
+
+    def __init__(self, opener: Callable[[], object], *, cache_bytes: int = 256 * 2**20) -> None:
+        self._opener = opener
+        self.source = opener()
+        self.cache = TileCache(cache_bytes)
+        self._reload_lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return self.source.version
+
+    def get(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+            filters: Filters | None = None) -> CachedTile:  # fmt: skip
+        """The compressed tile (``body == b""`` when empty), from the cache when possible."""
+        source = self.source
+        key = self.key(layer, z, x, y, grid=grid, filters=filters, version=source.version)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        g, lay, f = get_grid(key[1]), get_layer(key[2]), filters or Filters()
+        if hasattr(source, "compressed_tile"):  # archives hold tiles compressed already
+            tile = source.compressed_tile(lay, z, x, y, grid=g, filters=f)
+        else:
+            tile = compress(source.tile(lay, z, x, y, grid=g, filters=f))
+        self.cache.put(key, tile)
+        return tile
+
+    def cached(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+               filters: Filters | None = None) -> CachedTile | None:  # fmt: skip
+        """The tile if it is in the cache, else ``None`` (never renders: safe on an event loop)."""
+        return self.cache.get(self.key(layer, z, x, y, grid=grid, filters=filters))
+
+    def key(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+            filters: Filters | None = None, version: str | None = None) -> tuple:  # fmt: skip
+        """Cache key: data version, grid, layer, z, x, y and the filters the layer uses.
+
+        Raises :class:`~vggeo.errors.TileError` for a tile outside the grid.
+        """
+        g = get_grid(grid) if isinstance(grid, str) else grid
+        g.check(z, x, y)
+        lay = get_layer(layer) if isinstance(layer, str) else layer
+        f = filters or Filters()
+        # Only the filters that concern the layer's tables take part in the key.
+        fkey = "|".join(sorted({f.for_table(m.table).key() for m in members(lay)} - {""}))
+        return (version or self.source.version, g.id, lay.id, z, x, y, fkey)
+
+    def refresh(self) -> bool:
+        """Reopen the backend if the store's data version changed; True if it did."""
+        try:
+            current = self.source.current_version()
+        except Exception:  # a store mid-write: try again next time
+            log.exception("checking the store's data version failed")
+            return False
+        if current == self.source.version:
+            return False
+        with self._reload_lock:
+            if current == self.source.version:
+                return False
+            log.info("store changed (%s → %s); reloading", self.source.version, current)
+            new = self._opener()
+            old, self.source = self.source, new
+            self.cache.clear()
+            old.close()
+            return True
+
+    def close(self) -> None:
+        self.source.close()
