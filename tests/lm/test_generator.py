@@ -77,7 +77,7 @@ def test_reproducible(tmp_path):
 
 def test_sample_data_is_current(sample_data, tmp_path):
     """The shipped sample deliveries verify, and regenerate bit for bit (README's commands)."""
-    for product, n in (("bestammelse", 200), ("inskrivning", 100)):
+    for product, n in (("bestammelse", 1500), ("inskrivning", 100)):
         shipped = sorted((sample_data / "deliveries" / product).glob("*.zip"))
         assert len(shipped) == 3
         fresh = generate_deliveries(tmp_path / product, product=product, n=n, changes=2, seed=1)

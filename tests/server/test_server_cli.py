@@ -20,8 +20,16 @@ def test_serve_without_store_serves_sample_data(tmp_path):
 
         tile = mapbox_vector_tile.decode(r.content)
         assert tile["residences"]["features"] and tile["regulations"]["features"]
-    # the fallback store was built in the cache dir, deterministically named
-    assert list((tmp_path / "vggeo").glob("tiles-sample-v*.gpkg"))
+    # the sample store was built from sample_data/ through the real pipeline, in the cache dir
+    built = list((tmp_path / "vggeo").glob("sample-*.gpkg"))
+    assert len(built) == 1
+    from vggeo.store import open_store
+
+    with open_store(built[0]) as store:
+        counts = store.counts()
+        ledger = store.ledger()
+    assert counts["residences"] == 20_000 and counts["provisions"] > 1_000
+    assert counts["agande"] > 0 and len(ledger) == 7  # residences + 3 extracts of each product
 
 
 def test_serve_with_missing_store_exits_2(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from vggeo.cli import cli
+from vggeo.registry import read_registry
 from vggeo.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,12 +51,15 @@ def test_registry_load_cli_into_a_geopackage_store(registry, tmp_path):
         assert s.ledger().extract_type.tolist() == ["replace"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue-3: `vggeo registry load FILE --store STORE` as the "
-                   "issue writes it still requires -o/--output; remove this mark when it does not")  # fmt: skip
 def test_registry_load_into_store_as_the_issue_writes_it(tmp_path):
     runner = CliRunner()
     r = runner.invoke(cli, ["registry", "load", str(SLICE), "--store", str(tmp_path / "s.gpkg")])
     assert r.exit_code == 0, r.output
+    with open_store(tmp_path / "s.gpkg") as s:
+        assert s.counts()["residences"] == len(read_registry(SLICE))
+    assert not list(tmp_path.glob("*.parquet"))  # no -o: nothing but the store written
+    bad = runner.invoke(cli, ["registry", "load", str(SLICE)])
+    assert bad.exit_code == 2 and "--store" in bad.output
 
 
 def test_load_residences_round_trip_and_upsert(store, registry, monkeypatch):

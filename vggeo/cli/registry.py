@@ -46,7 +46,11 @@ def registry() -> None:
 
 @registry.command("load")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_out_opt
+@click.option(
+    "-o", "--output", "output", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file: .parquet (GeoParquet), .gpkg (GeoPackage), .csv or .jsonl. "
+    "Optional when --store is given.",
+)  # fmt: skip
 @overwrite_opt
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "csv", "parquet", "gpkg"]),
               default=None, help="Input format (default: from the extension).")
@@ -59,27 +63,35 @@ def registry() -> None:
 @click.option("--mode", type=click.Choice(["replace", "upsert"]), default="replace",
               show_default=True, help="How --store takes the rows.")
 @progress_opt
-def load(source: Path, output: Path, overwrite: bool, fmt: str | None, swap_axes: bool,
+def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, swap_axes: bool,
          strict_codes: bool, store: str | None, mode: str, progress: bool) -> None:  # fmt: skip
     """Read SOURCE (API pages, JSON lines, CSV, GeoParquet, GeoPackage) into the canonical form.
 
-    Writes OUTPUT (EPSG:3006, typed columns, coord_source) and prints a one-line summary.
+    Writes OUTPUT (EPSG:3006, typed columns, coord_source) and/or loads the residences into STORE
+    (``--mode replace`` reloads all, ``--mode upsert`` updates by id), and prints a one-line summary.
+    The input is read and checked completely before anything is written.
     """
     from vggeo.registry.readers import read_registry, write_registry
 
-    _check_suffix(output)
-    refuse_overwrite(output, overwrite)
+    if output is None and store is None:
+        raise click.UsageError("give -o/--output, --store, or both")
+    if output is not None:
+        _check_suffix(output)
+        refuse_overwrite(output, overwrite)
     _show_warnings()
     gdf = read_registry(source, format=fmt, swap=swap_axes, strict_codes=strict_codes,
                         progress=progress)  # fmt: skip
-    write_registry(gdf, output, overwrite=True)
+    if output is not None:
+        write_registry(gdf, output, overwrite=True)
     if store is not None:
         from vggeo.store import open_store
 
-        open_store(store, create=True).load_residences(gdf, mode=mode)
+        with open_store(store, create=True) as st:
+            st.load_residences(gdf, mode=mode, progress=progress)
     counts = gdf["coord_source"].value_counts(dropna=False)
     parts = ", ".join(f"{k if isinstance(k, str) else 'none'} {v}" for k, v in counts.items() if v)
-    click.echo(f"{len(gdf)} residences → {output} (coordinates from: {parts or 'none'})")
+    targets = " and ".join(str(t) for t in (output, store) if t is not None)
+    click.echo(f"{len(gdf)} residences → {targets} (coordinates from: {parts or 'none'})")
     if gdf.attrs.get("unknown_fields"):
         click.echo(f"unknown fields kept: {', '.join(gdf.attrs['unknown_fields'])}")
 

@@ -155,17 +155,18 @@ def write_store(path: str | os.PathLike, residences, provisions) -> Path:
 def default_store(n_residences: int = 20_000) -> Path:
     """The store ``vggeo serve`` uses without ``--store``.
 
-    ``sample_data/sample.gpkg`` of the repository (or of the working directory) when present;
-    otherwise a store generated here once and kept in ``$XDG_CACHE_HOME/vggeo`` (default
-    ``~/.cache/vggeo``).
+    ``sample_data/sample.gpkg`` when present; else the store built from the bundled sample data
+    through the real pipeline (:func:`vggeo.sample.bundle.sample_store`); only where no sample data
+    is installed at all, a store from this module's quick generator, cached in
+    ``$XDG_CACHE_HOME/vggeo`` (default ``~/.cache/vggeo``).
     """
-    import vggeo
+    from vggeo.sample.bundle import find_sample_data, sample_store
 
-    for base in (Path(vggeo.__file__).resolve().parent.parent, Path.cwd()):
-        bundled = base / "sample_data" / "sample.gpkg"
-        if bundled.exists():
-            return bundled
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vggeo"
+    sample_dir = find_sample_data()
+    if sample_dir is not None:
+        bundled = sample_dir / "sample.gpkg"
+        return bundled if bundled.exists() else sample_store(sample_dir)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vggeo"
     path = cache / f"tiles-sample-v{GENERATOR_VERSION}-{n_residences}.gpkg"
     if not path.exists():
         write_store(path, *generate(n_residences))
