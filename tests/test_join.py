@@ -6,12 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
 from exports import frames
+
 from vggeo.errors import CRSError, InputError, SchemaError
 from vggeo.join import residences_in
-
-pytestmark = []
 
 
 def _load_postgis(url: str, res, prov) -> None:
