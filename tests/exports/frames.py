@@ -8,10 +8,12 @@ Shared by the join and export tests so they do not depend on the readers' branch
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 
@@ -148,3 +150,14 @@ def edge_cases() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         geometry=[MultiPolygon([a]), b, MultiPolygon([c])], crs="EPSG:3006",
     )  # fmt: skip
     return res, prov
+
+
+def write_store(path: Path, tables: dict[str, pd.DataFrame]) -> Path:
+    """The contract tables as GeoPackage layers (a store as ``vggeo.store`` would leave it)."""
+    for name, df in tables.items():
+        out = df.copy()
+        for col in out.columns:
+            if isinstance(out[col].dtype, pd.CategoricalDtype):
+                out[col] = out[col].astype("string")
+        pyogrio.write_dataframe(out, path, layer=name, driver="GPKG")
+    return path
