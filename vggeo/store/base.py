@@ -1,0 +1,716 @@
+"""The store interface and the rules both backends share.
+
+A :class:`Store` keeps the canonical tables (``docs/contracts.md``) in a GeoPackage
+(:mod:`vggeo.store.gpkg`) or in PostGIS (:mod:`vggeo.store.postgis`). Everything that decides
+*what* to write — the ledger checks, "delete, then add", subset replacement, the inskrivning
+clean-up — lives here, once; the backends only know *how* to delete, insert and commit.
+
+Applying a delivery (FORMATS.md §4)::
+
+    ledger check (read-only)  → no-op if applied, LedgerError if it does not follow
+    delivery.verify()         → IntegrityError before anything is written
+    BEGIN (exclusive for writers)
+      ledger check again, under the lock
+      per information set:
+        base:   empty the set's tables
+        change: delete the identities of the deletion file,
+                delete the identities present in the change file (per subset for provisions)
+        insert the file's rows
+      inskrivning: remove persons who became protected, persons/organisations owning nothing
+      ledger row, new data_version
+    COMMIT                    → or ROLLBACK on any error, Ctrl-C included
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from vggeo.errors import SchemaError, StoreError
+from vggeo.store import ledger as _ledger
+from vggeo.store.ledger import LedgerEntry
+from vggeo.store.schema import (
+    GEOMETRY_COLUMN,
+    PERSONAL_COLUMNS,
+    SET_TABLES,
+    SRID,
+    SUBSET_TABLES,
+    TABLE_ALIASES,
+    TABLES,
+    Column,
+    Table,
+    dtype_name,
+    kind_of,
+)
+
+__all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
+
+PRODUCTS = ("bestammelse", "inskrivning")
+#: Tables whose personal columns are dropped unless personal data was asked for.
+_PERSONAL_TABLES = ("persons", "agande", "forvarv")
+
+
+class DeliveryLike(Protocol):
+    """What :meth:`Store.apply` needs of a delivery (``vggeo.lm.Delivery`` has it)."""
+
+    product: str
+    extract_id: str
+    previous_extract_id: str | None
+    extract_type: str
+    produced_at: datetime
+    crs: int
+    sets: list[str]
+    checksum: str
+
+    def verify(self) -> Any: ...
+    def deletions(self, set_name: str) -> set[str]: ...
+    def read(self, set_name: str, *, personal_data: bool = False) -> Mapping[str, pd.DataFrame]: ...
+
+
+@dataclass
+class MemoryDelivery:
+    """A delivery already parsed into tables: the form :meth:`Store.apply` works on.
+
+    Useful on its own to apply programmatically built changes, and how the store's rules are
+    tested independently of the XML readers.
+
+    Parameters
+    ----------
+    tables
+        ``{set_name: {table_name: DataFrame | GeoDataFrame}}`` in the contract's shapes.
+    removed
+        ``{set_name: identities}`` from the deletion files (change extracts).
+    """
+
+    product: str
+    extract_id: str
+    extract_type: str
+    produced_at: datetime
+    tables: dict[str, dict[str, pd.DataFrame]]
+    removed: dict[str, set[str]] = field(default_factory=dict)
+    previous_extract_id: str | None = None
+    crs: int = SRID
+    checksum: str = ""
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.checksum:
+            import hashlib
+
+            h = hashlib.sha256(f"{self.product}|{self.extract_id}|{self.extract_type}".encode())
+            for s in sorted(self.tables):
+                for t in sorted(self.tables[s]):
+                    frame = self.tables[s][t]
+                    h.update(f"{s}/{t}/{len(frame)}".encode())
+                    h.update(pd.util.hash_pandas_object(
+                        pd.DataFrame(frame).drop(columns="geometry", errors="ignore"), index=False
+                    ).to_numpy().tobytes())  # fmt: skip
+            for s in sorted(self.removed):
+                h.update(f"{s}:{','.join(sorted(self.removed[s]))}".encode())
+            self.checksum = h.hexdigest()
+
+    @property
+    def sets(self) -> list[str]:
+        return list(dict.fromkeys([*self.tables, *self.removed]))
+
+    def verify(self) -> None:
+        """Nothing to check: the tables are already parsed."""
+
+    def deletions(self, set_name: str) -> set[str]:
+        return set(self.removed.get(set_name, set()))
+
+    def read(self, set_name: str, *, personal_data: bool = False) -> dict[str, pd.DataFrame]:
+        return dict(self.tables.get(set_name, {}))
+
+
+@dataclass
+class ApplyResult:
+    """What :meth:`Store.apply` did.
+
+    ``counts`` is ``{set: {table: {"deleted": n, "inserted": n}}}``; ``applied`` is False for a
+    delivery that was applied before (then ``message`` says when).
+    """
+
+    extract_id: str
+    product: str
+    extract_type: str
+    applied: bool
+    message: str
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    data_version: str | None = None
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """``{set: (deleted, inserted)}`` summed over the set's tables."""
+        return {
+            s: (sum(c["deleted"] for c in t.values()), sum(c["inserted"] for c in t.values()))
+            for s, t in self.counts.items()
+        }
+
+
+# --- column conversion shared by the backends -----------------------------------------------
+
+
+def coerce(series: pd.Series, column: Column, *, table: str) -> pd.Series:
+    """Bring an incoming column to the kind the store already holds for it."""
+    k = column.kind
+    try:
+        if k == "int":
+            if kind_of(series) == "int":
+                return series
+            num = pd.to_numeric(series.astype("object").where(series.notna(), None))
+            if (num.dropna() % 1 != 0).any():
+                raise ValueError("non-integral values")
+            return num.astype("Int64")
+        if k == "float":
+            return pd.to_numeric(series.astype("object").where(series.notna(), None)).astype(
+                "float64"
+            )
+        if k == "bool":
+            return series.astype("boolean")
+        if k == "datetime":
+            return series if kind_of(series) == "datetime" else pd.to_datetime(series)
+        if k == "text":
+            return series if kind_of(series) == "text" else series.astype("str")
+    except (ValueError, TypeError) as err:
+        raise SchemaError(f"cannot store values as {k}: {err}", file=table,
+                          field=series.name) from err  # fmt: skip
+    return series
+
+
+def restore(series: pd.Series, column: Column) -> pd.Series:
+    """Give a column read from a database the pandas dtype it was written with."""
+    dt = column.dtype
+    if column.kind == "json":
+        return series.map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
+    if column.kind == "datetime":
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            s = series.astype(object).where(series.notna(), None)
+            s = s.map(lambda v: v[:-1] if isinstance(v, str) and v.endswith("Z") else v)
+            out = pd.to_datetime(s, format="ISO8601")
+        else:
+            out = pd.to_datetime(series)
+        if getattr(out.dtype, "tz", None) is not None:
+            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        if ", " in dt:  # tz-aware: stored as UTC
+            unit, tz = dt[len("datetime64["):-1].split(", ")
+            return out.astype(f"datetime64[{unit}]").dt.tz_localize("UTC").dt.tz_convert(tz)
+        return out.astype(dt)
+    if column.kind == "bool":
+        s = series.astype(object).where(series.notna(), None)
+        s = s.map(lambda v: None if v is None else bool(v))
+        return s.astype("boolean" if dt == "boolean" or s.isna().any() else "bool")
+    if column.kind == "int":
+        s = pd.array(series.astype(object).where(series.notna(), None), dtype="Int64")
+        try:
+            return pd.Series(s, index=series.index, name=series.name).astype(dt)
+        except (ValueError, TypeError):
+            return pd.Series(s, index=series.index, name=series.name)
+    if column.kind == "float":
+        return pd.to_numeric(series.astype(object).where(series.notna(), None)).astype(dt)
+    if dt == "category":
+        return series.astype("str").astype("category")
+    return series.astype("str")
+
+
+def python_values(series: pd.Series, kind: str) -> list:
+    """A column as a list of Python values for a DB-API driver (None for missing)."""
+    mask = series.isna().to_numpy() if kind != "json" else series.map(_is_missing).to_numpy()
+    if kind == "int":
+        values = series.to_numpy(dtype="int64", na_value=0).tolist()
+    elif kind == "float":
+        values = series.to_numpy(dtype="float64", na_value=np.nan).tolist()
+    elif kind == "bool":
+        values = series.to_numpy(dtype="object", na_value=None).tolist()
+        values = [None if v is None else bool(v) for v in values]
+    elif kind == "datetime":
+        values = iso_datetimes(series)
+    elif kind == "json":
+        values = [None if m else json.dumps(_jsonable(v)) for v, m in zip(series, mask, strict=True)]
+    else:
+        values = series.astype(object).to_numpy().tolist()
+        values = [v if isinstance(v, str) else str(v) for v in values]
+    if mask.any():
+        for i in np.flatnonzero(mask):
+            values[i] = None
+    return values
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return v is pd.NA or v is pd.NaT
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if _is_missing(v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def iso_datetimes(series: pd.Series) -> list:
+    """ISO 8601 text (UTC, ``Z``) at the column's own precision, vectorised."""
+    s = series
+    if getattr(s.dtype, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    arr = s.to_numpy(dtype="datetime64[us]")
+    unit = np.datetime_data(s.dtype)[0] if s.dtype.kind == "M" else "us"
+    unit = unit if unit in ("s", "ms", "us") else "us"
+    text = np.datetime_as_string(arr.astype(f"datetime64[{unit}]"), unit=unit)
+    return [None if t == "NaT" else t + "Z" for t in text.tolist()]
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class Store(ABC):
+    """A GeoPackage or PostGIS store of the canonical tables. Open one with :func:`open_store`.
+
+    All writes go through :meth:`apply` (deliveries) and :meth:`load_residences`; each is one
+    transaction. A store is a context manager; closing it releases its connection.
+    """
+
+    #: "gpkg" or "postgis"
+    backend: str = ""
+    location: str = ""
+
+    # -- backend primitives ---------------------------------------------------------------------
+    @abstractmethod
+    def _transaction(self) -> Any:
+        """Context manager: one write transaction, exclusive among writers; rollback on error."""
+
+    @abstractmethod
+    def _read_ledger(self) -> list[LedgerEntry]: ...
+
+    @abstractmethod
+    def _append_ledger(self, entry: LedgerEntry) -> None: ...
+
+    @abstractmethod
+    def _delete_all(self, table: str) -> int: ...
+
+    @abstractmethod
+    def _delete_keys(self, table: str, column: str, keys: Iterable[Any]) -> int: ...
+
+    @abstractmethod
+    def _delete_unreferenced(self, table: str, column: str, ref_table: str, ref_column: str) -> int:
+        """Delete rows of ``table`` whose ``column`` no row of ``ref_table.ref_column`` holds."""
+
+    @abstractmethod
+    def _delete_true(self, table: str, column: str) -> int: ...
+
+    @abstractmethod
+    def _add_column(self, table: str, column: Column) -> None: ...
+
+    @abstractmethod
+    def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
+                    geoms: np.ndarray | None) -> int: ...  # fmt: skip
+
+    @abstractmethod
+    def _get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def _set_meta(self, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def _registered_columns(self, table: str) -> list[Column]: ...
+
+    @abstractmethod
+    def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
+        """Raw column values ``{name: list|array}`` and the geometries (shapely array or None)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Row count of every content table and of the ledger."""
+
+    # -- public API -----------------------------------------------------------------------------
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.location}>"
+
+    @property
+    def data_version(self) -> str:
+        """An opaque token that changes whenever the content changes (tile cache key)."""
+        return self._get_meta("data_version") or "0"
+
+    def ledger(self) -> pd.DataFrame:
+        """Every applied delivery and residences load, oldest first."""
+        rows = [e.as_row() for e in self._read_ledger()]
+        cols = [c for c, _ in _ledger.LEDGER_COLUMNS]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["counts"] = frame["counts"].map(json.loads)
+        for c in ("produced_at", "applied_at"):
+            frame[c] = pd.to_datetime(frame[c], utc=True)
+        return frame.sort_values("seq", ignore_index=True)
+
+    def last_extracts(self) -> dict[str, LedgerEntry]:
+        """The last applied base/change extract per product."""
+        entries = self._read_ledger()
+        out = {}
+        for product in sorted({e.product for e in entries}):
+            last = _ledger.last_extract(entries, product)
+            if last is not None:
+                out[product] = last
+        return out
+
+    def columns(self, name: str) -> list[str]:
+        """Column names of a content table as :meth:`read_table` returns them."""
+        table = _table(name)
+        cols = [c.name for c in self._registered_columns(table.name)]
+        return cols + (["geometry"] if table.geometry_type else [])
+
+    def read_table(
+        self,
+        name: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        columns: list[str] | None = None,
+        where: str | None = None,
+    ) -> pd.DataFrame:
+        """Read a table as a (Geo)DataFrame with the dtypes it was written with.
+
+        Parameters
+        ----------
+        name
+            A table name from the contract (``provisions``, ``residences`` …, ``vggeo_ledger``).
+        bbox
+            ``(min_easting, min_northing, max_easting, max_northing)`` in EPSG:3006; rows whose
+            geometry's bounding box intersects it (spatial index), geometry tables only.
+        columns
+            Attribute columns to return (geometry always comes with geometry tables).
+        where
+            An SQL boolean expression over the table's columns, passed to the database as is
+            (trusted input: do not build it from user text).
+
+        Returns
+        -------
+        GeoDataFrame (EPSG:3006, column ``geometry``) or DataFrame, ordered by insertion.
+        """
+        if name == _ledger_table_name():
+            return self.ledger()
+        table = _table(name)
+        registered = self._registered_columns(table.name)
+        if columns is not None:
+            known = {c.name: c for c in registered}
+            unknown = [c for c in columns if c not in known and c != "geometry"]
+            if unknown:
+                raise StoreError(f"table {name} has no column(s) {', '.join(unknown)}; "
+                                 f"it has {', '.join(known)}")  # fmt: skip
+            registered = [known[c] for c in columns if c != "geometry"]
+        if bbox is not None and not table.geometry_type:
+            raise StoreError(f"table {name} has no geometry; bbox cannot be used")
+        raw, geoms = self._select(table, registered, bbox=bbox, where=where)
+        frame = pd.DataFrame({c.name: restore(pd.Series(raw[c.name], dtype=object), c)
+                              for c in registered})  # fmt: skip
+        if not registered:
+            frame = pd.DataFrame(index=pd.RangeIndex(0 if geoms is None else len(geoms)))
+        if table.geometry_type:
+            import geopandas as gpd
+
+            return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=SRID,
+                                                                  index=frame.index),
+                                    crs=SRID)  # fmt: skip
+        return frame
+
+    def apply(self, delivery: DeliveryLike, *, progress: bool = False,
+              personal_data: bool = False) -> ApplyResult:  # fmt: skip
+        """Apply a base or change delivery in one transaction, and record it in the ledger.
+
+        Parameters
+        ----------
+        delivery
+            A ``vggeo.lm.Delivery`` (from ``open_delivery``) or a :class:`MemoryDelivery`.
+        progress
+            Show a progress bar on stderr.
+        personal_data
+            Keep personnummer, names and addresses (only if the delivery carries them). Without
+            it the store never writes them.
+
+        Returns
+        -------
+        ApplyResult
+            Counts per set and table; ``applied=False`` when the extract was applied before.
+
+        Raises
+        ------
+        LedgerError
+            A change without its base, a missing or out-of-order extract. Nothing is written.
+        IntegrityError, ParseError, UnsafeInputError
+            A delivery that fails its own metadata or cannot be read. Nothing is written.
+        """
+        d = delivery
+        product = str(d.product)
+        if product not in PRODUCTS:
+            raise StoreError(f"extract {d.extract_id}: unknown product {product!r}; "
+                             f"expected one of {', '.join(PRODUCTS)}")  # fmt: skip
+        earlier = _ledger.check_order(self._read_ledger(), d)
+        if earlier is not None:
+            return self._already(d, earlier)
+        d.verify()  # before anything is written
+        from tqdm.auto import tqdm
+
+        sets = list(d.sets)
+        bar = tqdm(total=len(sets) + 1, desc=f"{d.extract_type} {d.extract_id}"[:40], unit="set",
+                   disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
+        counts: dict[str, dict[str, dict[str, int]]] = {}
+        with bar, self._transaction():
+            earlier = _ledger.check_order(self._read_ledger(), d)  # again, under the lock
+            if earlier is not None:
+                return self._already(d, earlier)
+            for set_name in sets:
+                bar.set_postfix_str(set_name)
+                counts[set_name] = self._apply_set(d, set_name, personal_data=personal_data)
+                bar.update()
+            if product == "inskrivning":
+                counts["cleanup"] = self._cleanup_owners()
+            bar.update()
+            version = self._new_version()
+            entries = self._read_ledger()
+            self._append_ledger(LedgerEntry(
+                seq=max((e.seq for e in entries), default=0) + 1, extract_id=str(d.extract_id),
+                product=product, extract_type=str(d.extract_type),
+                previous_extract_id=_str_or_none(d.previous_extract_id),
+                produced_at=_ledger.as_utc(d.produced_at), applied_at=datetime.now(UTC),
+                checksum=_str_or_none(d.checksum), counts=counts,
+                source=_str_or_none(getattr(d, "source", None) or getattr(d, "path", None)),
+                personal_data=personal_data,
+            ))  # fmt: skip
+        result = ApplyResult(str(d.extract_id), product, str(d.extract_type), True,
+                             f"applied {d.extract_type} extract {d.extract_id} of {product}",
+                             counts, version)  # fmt: skip
+        return result
+
+    def load_residences(self, gdf: pd.DataFrame, *, mode: str = "replace",
+                        progress: bool = False) -> ApplyResult:  # fmt: skip
+        """Load the residential registry: ``replace`` everything, or ``upsert`` by ``id``.
+
+        One transaction; recorded in the ledger as product ``residences``.
+        """
+        if mode not in ("replace", "upsert"):
+            raise StoreError(f"unknown mode {mode!r}; expected 'replace' or 'upsert'")
+        if "id" not in gdf.columns:
+            raise SchemaError("residences need an 'id' column", field="id")
+        ids = gdf["id"]
+        if ids.isna().any():
+            raise SchemaError("residences with a missing id", field="id",
+                              row=int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1)  # fmt: skip
+        if ids.duplicated().any():
+            dup = ids[ids.duplicated()].iloc[0]
+            raise SchemaError("residence id occurs more than once", field="id", value=dup)
+        with self._transaction():
+            deleted = (self._delete_all("residences") if mode == "replace"
+                       else self._delete_keys("residences", "id", ids.tolist()))  # fmt: skip
+            inserted = self._insert("residences", gdf)
+            counts = {"residences": {"residences": {"deleted": deleted, "inserted": inserted}}}
+            version = self._new_version()
+            entries = self._read_ledger()
+            now = datetime.now(UTC)
+            self._append_ledger(LedgerEntry(
+                seq=max((e.seq for e in entries), default=0) + 1,
+                extract_id=f"residences-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+                product="residences", extract_type=mode, previous_extract_id=None,
+                produced_at=None, applied_at=now, checksum=None, counts=counts,
+            ))  # fmt: skip
+        return ApplyResult("residences", "residences", mode, True,
+                           f"residences: {mode}, {deleted} deleted, {inserted} inserted",
+                           counts, version)  # fmt: skip
+
+    # -- shared rules ---------------------------------------------------------------------------
+    def _already(self, d: DeliveryLike, earlier: LedgerEntry) -> ApplyResult:
+        return ApplyResult(
+            str(d.extract_id), str(d.product), str(d.extract_type), False,
+            f"{d.extract_type} extract {d.extract_id} of {d.product} was already applied on "
+            f"{earlier.applied_at.isoformat(timespec='seconds')}; nothing to do",
+            {}, self.data_version,
+        )  # fmt: skip
+
+    def _apply_set(self, d: DeliveryLike, set_name: str, *,
+                   personal_data: bool) -> dict[str, dict[str, int]]:  # fmt: skip
+        frames: dict[str, pd.DataFrame] = {}
+        for name, frame in dict(d.read(set_name, personal_data=personal_data)).items():
+            name = TABLE_ALIASES.get(name, name)
+            if frame is None:
+                continue
+            if name != "subsets" and name not in TABLES:
+                raise StoreError(f"set {set_name}: the reader returned table {name!r}, which the "
+                                 f"store does not know")  # fmt: skip
+            frames[name] = frame
+        subsets = frames.pop("subsets", None)
+        tables = list(dict.fromkeys([*SET_TABLES.get(set_name, ()), *frames]))
+        counts = {t: {"deleted": 0, "inserted": 0} for t in tables}
+        if d.extract_type == "base":
+            for t in tables:
+                counts[t]["deleted"] += self._delete_all(t)
+        else:
+            removed = {str(i) for i in d.deletions(set_name)}
+            for t, ids in _changed_identities(tables, frames, subsets).items():
+                gone = removed | ids
+                if gone:
+                    counts[t]["deleted"] += self._delete_keys(t, TABLES[t].key, sorted(gone))
+        for t, frame in frames.items():
+            if t in _PERSONAL_TABLES and not personal_data:
+                frame = frame.drop(columns=[c for c in frame.columns if c in PERSONAL_COLUMNS])
+            counts[t]["inserted"] += self._insert(t, frame, crs=getattr(d, "crs", SRID))
+        return counts
+
+    def _cleanup_owners(self) -> dict[str, dict[str, int]]:
+        """Inskrivning rules after a delivery: no protected persons, no owners owning nothing."""
+        protected = self._delete_true("persons", "protected")
+        persons = self._delete_unreferenced("persons", "owner_key", "agande", "owner_key")
+        orgs = self._delete_unreferenced("organisations", "owner_key", "agande", "owner_key")
+        return {"persons": {"deleted": protected + persons, "inserted": 0},
+                "organisations": {"deleted": orgs, "inserted": 0}}  # fmt: skip
+
+    def _new_version(self) -> str:
+        version = uuid.uuid4().hex
+        self._set_meta("data_version", version)
+        return version
+
+    def _insert(self, name: str, frame: pd.DataFrame, *, crs: Any = SRID) -> int:
+        """Insert a frame's rows, adding columns the table does not have yet."""
+        if frame is None or len(frame) == 0:
+            return 0
+        table = TABLES[name]
+        frame = pd.DataFrame(frame) if not hasattr(frame, "geometry") else frame
+        geoms = None
+        if table.geometry_type:
+            geoms = _canonical_geometries(frame, table, crs)
+        attrs = frame.drop(columns=[c for c in frame.columns if _is_geometry_col(frame, c)])
+        if table.key not in attrs.columns:
+            raise SchemaError(f"table {name}: the identity column {table.key!r} is missing",
+                              field=table.key)  # fmt: skip
+        if attrs[table.key].isna().any():
+            row = int(np.flatnonzero(attrs[table.key].isna().to_numpy())[0]) + 1
+            raise SchemaError(f"table {name}: a row without identity", field=table.key, row=row)
+        registered = {c.name: c for c in self._registered_columns(name)}
+        columns: list[Column] = []
+        data = {}
+        for col in attrs.columns:
+            s = attrs[col]
+            if not isinstance(col, str) or not col or col.lower() in ("fid", GEOMETRY_COLUMN):
+                raise SchemaError(f"table {name}: column name {col!r} is reserved or invalid")
+            if col in registered:
+                c = registered[col]
+                s = coerce(s, c, table=name)
+            else:
+                c = Column(col, kind_of(s), dtype_name(s))
+                self._add_column(name, c)
+            columns.append(c)
+            data[col] = s
+        out = pd.DataFrame(data, index=attrs.index)
+        return self._write_rows(table, columns, out.reset_index(drop=True), geoms)
+
+
+def _str_or_none(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _ledger_table_name() -> str:
+    from vggeo.store.schema import LEDGER_TABLE
+
+    return LEDGER_TABLE
+
+
+def _table(name: str) -> Table:
+    try:
+        return TABLES[TABLE_ALIASES.get(name, name)]
+    except KeyError:
+        raise StoreError(f"no table {name!r} in the store; tables are "
+                         f"{', '.join([*TABLES, _ledger_table_name()])}") from None  # fmt: skip
+
+
+def _is_geometry_col(frame: pd.DataFrame, col: Any) -> bool:
+    if hasattr(frame, "geometry") and col == getattr(frame, "_geometry_column_name", None):
+        return True
+    return str(getattr(frame[col], "dtype", "")) == "geometry" or col == "geometry"
+
+
+def _changed_identities(tables: list[str], frames: dict[str, pd.DataFrame],
+                        subsets: pd.DataFrame | None) -> dict[str, set[str]]:  # fmt: skip
+    """Per table, the identities a change file replaces ("present in the change file").
+
+    Without a ``subsets`` table an object present in any table of the set is replaced in all of
+    them. With one (provisions), only the tables of the subsets it carried — plus any table the
+    file actually has rows for that object in, so that nothing can be duplicated.
+    """
+    present: dict[str, set[str]] = {}
+    for t in tables:
+        f = frames.get(t)
+        present[t] = set() if f is None else set(f[TABLES[t].key].dropna().astype(str))
+    if subsets is None:
+        by_key: dict[str, set[str]] = {}
+        for t in tables:
+            by_key.setdefault(TABLES[t].key, set()).update(present[t])
+        return {t: by_key[TABLES[t].key] for t in tables}
+    out = {t: set(present[t]) for t in tables}
+    for subset, group in subsets.groupby(subsets["subset"].astype(str)):
+        for t in SUBSET_TABLES.get(subset.lower(), ()):
+            if t in out:
+                out[t].update(group["provision_id"].dropna().astype(str))
+    return out
+
+
+def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.ndarray:
+    """Geometries in EPSG:3006, 2-D, promoted to the table's declared multi type."""
+    import shapely
+
+    if hasattr(frame, "geometry"):
+        gs = frame.geometry
+        if gs.crs is not None and gs.crs.to_epsg() != SRID:
+            from vggeo.crs import transform_geoseries
+
+            gs = transform_geoseries(gs, SRID)
+        geoms = np.asarray(gs.values, dtype=object)
+    elif "geometry" in frame.columns:
+        geoms = np.asarray(frame["geometry"], dtype=object)
+    else:
+        return np.full(len(frame), None, dtype=object)
+    geoms = np.asarray(shapely.force_2d(geoms), dtype=object)
+    if table.geometry_type == "MULTIPOLYGON":
+        tid = shapely.get_type_id(geoms)
+        single = np.flatnonzero(tid == 3)
+        if len(single):
+            geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
+        bad = np.flatnonzero((tid != 3) & (tid != 6) & (tid != -1))
+        if len(bad):
+            raise SchemaError(f"table {table.name}: geometry must be (Multi)Polygon",
+                              row=int(bad[0]) + 1, field="geometry",
+                              value=shapely.get_type_id(geoms[bad[0]]))  # fmt: skip
+    elif table.geometry_type == "POINT":
+        tid = shapely.get_type_id(geoms)
+        bad = np.flatnonzero((tid != 0) & (tid != -1))
+        if len(bad):
+            raise SchemaError(f"table {table.name}: geometry must be Point",
+                              row=int(bad[0]) + 1, field="geometry")  # fmt: skip
+    return geoms
+
+
+@contextmanager
+def nothing() -> Iterator[None]:
+    yield

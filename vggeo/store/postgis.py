@@ -1,0 +1,343 @@
+"""The PostGIS backend: the same tables in a PostgreSQL schema, for teams and servers.
+
+Rows are loaded with ``COPY … FROM STDIN`` in PostgreSQL's text format, built column by column
+(geometry as hex EWKB with SRID 3006, the form PostGIS parses directly), as geopandas' ``to_postgis``
+does. Every geometry column has a GiST index. A write holds ``SHARE ROW EXCLUSIVE`` on the ledger
+for its whole transaction: writers queue behind each other, readers (the tile server) carry on and
+see the old content until the commit.
+
+If the writing process dies (SIGKILL, lost connection), the server rolls the open transaction
+back; nothing of it was ever visible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vggeo.errors import StoreError
+from vggeo.store.base import Store, python_values
+from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
+from vggeo.store.schema import (
+    COLUMNS_TABLE,
+    GEOMETRY_COLUMN,
+    LEDGER_TABLE,
+    META_TABLE,
+    SRID,
+    TABLES,
+    Column,
+    Table,
+)
+
+__all__ = ["PostGISStore"]
+
+SQL_TYPES = {"text": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
+             "datetime": "timestamp", "json": "jsonb"}  # fmt: skip
+_PG_GEOMETRY = {"MULTIPOLYGON": "MultiPolygon", "POINT": "Point"}
+SCHEMA_VERSION = "1"
+_COPY_CHUNK = 8 << 20
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _copy_escape(values: list) -> list[str]:
+    """PostgreSQL COPY text format: backslash escapes, ``\\N`` for NULL."""
+    s = pd.Series(values, dtype=object)
+    mask = s.isna().to_numpy()
+    text = s.where(~mask, "").astype(str)
+    text = (text.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
+            .str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False))  # fmt: skip
+    out = text.to_numpy(dtype=object)
+    out[mask] = "\\N"
+    return out.tolist()
+
+
+class PostGISStore(Store):
+    """A store in a PostGIS database.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user@host:port/database``.
+    create
+        Create the PostGIS extension (if allowed), the schema and the tables when absent.
+    schema
+        The PostgreSQL schema holding the tables.
+    """
+
+    backend = "postgis"
+
+    def __init__(self, url: str, *, create: bool = False, schema: str = "public") -> None:
+        import psycopg
+
+        self.url = url
+        self.schema = schema
+        self.location = _redact(url) + ("" if schema == "public" else f" (schema {schema})")
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as err:
+            raise StoreError(f"cannot connect to {_redact(url)}: {err}".strip()) from err
+        self._columns_cache: dict[str, list[Column]] = {}
+        self._in_tx = False
+        try:
+            self._prepare(create)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _prepare(self, create: bool) -> None:
+        import psycopg
+
+        c = self.conn
+        has_schema = c.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                               (self.schema,)).fetchone()  # fmt: skip
+        exists = has_schema and c.execute("SELECT to_regclass(%s)",
+                                          (f"{q(self.schema)}.{META_TABLE}",)).fetchone()[0]  # fmt: skip
+        if not exists and not create:
+            raise StoreError(f"{self.location} is not a vggeo store (no {META_TABLE} table); "
+                             "open it with create=True to create the tables")  # fmt: skip
+        if not exists:
+            with c.transaction():
+                c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"vggeo:{self.schema}",))
+                try:
+                    c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                except psycopg.Error as err:
+                    raise StoreError(f"{self.location}: PostGIS is not available and cannot be "
+                                     f"created here: {err}".strip()) from err  # fmt: skip
+                c.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
+                self._set_search_path()
+                if not c.execute("SELECT to_regclass(%s)",
+                                 (f"{q(self.schema)}.{META_TABLE}",)).fetchone()[0]:  # fmt: skip
+                    self._create()
+        self._set_search_path()
+        if not c.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
+            raise StoreError(f"{self.location}: the PostGIS extension is not installed")
+
+    def _set_search_path(self) -> None:
+        ext_schema = self.conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'postgis'").fetchone()  # fmt: skip
+        path = [self.schema] + ([ext_schema[0]] if ext_schema and ext_schema[0] != self.schema
+                                else [])  # fmt: skip
+        self.conn.execute(f"SET search_path TO {', '.join(q(p) for p in path)}")
+
+    def _create(self) -> None:
+        c = self.conn
+        c.execute(f"CREATE TABLE {q(META_TABLE)} (key text PRIMARY KEY, value text)")
+        c.execute(f"CREATE TABLE {q(COLUMNS_TABLE)} (table_name text NOT NULL, "
+                  "column_name text NOT NULL, kind text NOT NULL, dtype text NOT NULL, "
+                  "position integer NOT NULL, PRIMARY KEY (table_name, column_name))")  # fmt: skip
+        cols = ", ".join(f"{q(n)} {SQL_TYPES[k]}" for n, k in LEDGER_COLUMNS if n != "seq")
+        c.execute(f"CREATE TABLE {q(LEDGER_TABLE)} (fid bigint GENERATED ALWAYS AS IDENTITY "
+                  f"PRIMARY KEY, seq bigint NOT NULL UNIQUE, {cols})")  # fmt: skip
+        for table in TABLES.values():
+            parts = ["fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
+            if table.geometry_type:
+                parts.append(f"{q(GEOMETRY_COLUMN)} geometry("
+                             f"{_PG_GEOMETRY[table.geometry_type]}, {SRID})")  # fmt: skip
+            for col in table.columns:
+                null = " NOT NULL" if col.name == table.key else ""
+                parts.append(f"{q(col.name)} {SQL_TYPES[col.kind]}{null}")
+            c.execute(f"CREATE TABLE {q(table.name)} ({', '.join(parts)})")
+            c.execute(f"COMMENT ON TABLE {q(table.name)} IS %s".replace("%s", _lit(table.description)))
+            c.execute(f"CREATE {'UNIQUE ' if table.unique else ''}INDEX ON {q(table.name)} "
+                      f"({q(table.key)})")  # fmt: skip
+            for extra in table.indexes:
+                c.execute(f"CREATE INDEX ON {q(table.name)} ({q(extra)})")
+            if table.geometry_type:
+                c.execute(f"CREATE INDEX ON {q(table.name)} USING gist ({q(GEOMETRY_COLUMN)})")
+            with c.cursor() as cur:
+                cur.executemany(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
+                                [(table.name, col.name, col.kind, col.dtype, i)
+                                 for i, col in enumerate(table.columns)])  # fmt: skip
+        now = datetime.now(UTC).isoformat()
+        with c.cursor() as cur:
+            cur.executemany(f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s)",
+                            [("schema_version", SCHEMA_VERSION), ("created_at", now),
+                             ("data_version", "0")])  # fmt: skip
+
+    # -- primitives ---------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self._in_tx:
+            raise StoreError("a write is already in progress on this store object")
+        self._in_tx = True
+        self._columns_cache.clear()
+        try:
+            with self.conn.transaction():
+                # writers queue here; readers are not blocked
+                self.conn.execute(f"LOCK TABLE {q(LEDGER_TABLE)} IN SHARE ROW EXCLUSIVE MODE")
+                yield
+        finally:
+            self._in_tx = False
+            self._columns_cache.clear()
+
+    def _read_ledger(self) -> list[LedgerEntry]:
+        names = [n for n, _ in LEDGER_COLUMNS]
+        rows = self.conn.execute(f"SELECT {', '.join(q(n) for n in names)} FROM "
+                                 f"{q(LEDGER_TABLE)} ORDER BY seq").fetchall()  # fmt: skip
+        out = []
+        for r in rows:
+            row = dict(zip(names, r, strict=True))
+            if row["counts"] is not None and not isinstance(row["counts"], str):
+                row["counts"] = json.dumps(row["counts"])
+            out.append(LedgerEntry.from_row(row))
+        return out
+
+    def _append_ledger(self, entry: LedgerEntry) -> None:
+        row = entry.as_row()
+        vals = []
+        for n, k in LEDGER_COLUMNS:
+            v = row[n]
+            if k == "datetime" and v is not None:
+                v = v.astimezone(UTC).replace(tzinfo=None)
+            vals.append(v)
+        names = ", ".join(q(n) for n, _ in LEDGER_COLUMNS)
+        self.conn.execute(f"INSERT INTO {q(LEDGER_TABLE)} ({names}) VALUES "
+                          f"({', '.join(['%s'] * len(vals))})", vals)  # fmt: skip
+
+    def _delete_all(self, table: str) -> int:
+        return self.conn.execute(f"DELETE FROM {q(table)}").rowcount
+
+    def _delete_keys(self, table: str, column: str, keys: Iterable[Any]) -> int:
+        keys = list(keys)
+        if not keys:
+            return 0
+        kind = {c.name: c.kind for c in self._registered_columns(table)}.get(column, "text")
+        cast = "bigint[]" if kind == "int" else "text[]"
+        keys = [int(k) for k in keys] if kind == "int" else [str(k) for k in keys]
+        return self.conn.execute(f"DELETE FROM {q(table)} WHERE {q(column)} = ANY(%s::{cast})",
+                                 (keys,)).rowcount  # fmt: skip
+
+    def _delete_unreferenced(self, table: str, column: str, ref_table: str, ref_column: str) -> int:
+        return self.conn.execute(
+            f"DELETE FROM {q(table)} t WHERE NOT EXISTS (SELECT 1 FROM {q(ref_table)} r "
+            f"WHERE r.{q(ref_column)} = t.{q(column)})"
+        ).rowcount
+
+    def _delete_true(self, table: str, column: str) -> int:
+        return self.conn.execute(f"DELETE FROM {q(table)} WHERE {q(column)}").rowcount
+
+    def _add_column(self, table: str, column: Column) -> None:
+        pos = len(self._registered_columns(table))
+        self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column.name)} "
+                          f"{SQL_TYPES[column.kind]}")  # fmt: skip
+        self.conn.execute(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
+                          (table, column.name, column.kind, column.dtype, pos))  # fmt: skip
+        self._columns_cache.pop(table, None)
+
+    def _registered_columns(self, table: str) -> list[Column]:
+        if not self._in_tx or table not in self._columns_cache:
+            rows = self.conn.execute(f"SELECT column_name, kind, dtype FROM {q(COLUMNS_TABLE)} "
+                                     "WHERE table_name = %s ORDER BY position", (table,)).fetchall()  # fmt: skip
+            self._columns_cache[table] = [Column(*r) for r in rows]
+        return list(self._columns_cache[table])
+
+    def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
+                    geoms: np.ndarray | None) -> int:  # fmt: skip
+        import psycopg
+        import shapely
+
+        n = len(frame)
+        cols = []
+        for c in columns:
+            vals = python_values(frame[c.name], c.kind)
+            if c.kind == "bool":
+                vals = [None if v is None else ("t" if v else "f") for v in vals]
+            elif c.kind == "float":
+                vals = [None if v is None else repr(v) for v in vals]
+            cols.append(_copy_escape(vals))
+        names = [q(c.name) for c in columns]
+        if table.geometry_type:
+            g = np.asarray(geoms if geoms is not None else [None] * n, dtype=object)
+            ewkb = shapely.to_wkb(shapely.set_srid(g, SRID), hex=True, include_srid=True)
+            cols.append(["\\N" if v is None else v for v in ewkb.tolist()])
+            names.append(q(GEOMETRY_COLUMN))
+        try:
+            with self.conn.cursor() as cur:
+                with cur.copy(f"COPY {q(table.name)} ({', '.join(names)}) FROM STDIN") as cp:
+                    buf: list[str] = []
+                    size = 0
+                    for row in zip(*cols, strict=True):
+                        line = "\t".join(row) + "\n"
+                        buf.append(line)
+                        size += len(line)
+                        if size > _COPY_CHUNK:
+                            cp.write("".join(buf))
+                            buf, size = [], 0
+                    if buf:
+                        cp.write("".join(buf))
+        except psycopg.errors.UniqueViolation as err:
+            raise StoreError(f"table {table.name}: {err.diag.message_detail or err} "
+                             "(an identity occurs twice?)") from err  # fmt: skip
+        except psycopg.Error as err:
+            raise StoreError(f"table {table.name}: cannot write rows: {err}") from err
+        return n
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self.conn.execute(f"SELECT value FROM {q(META_TABLE)} WHERE key = %s",
+                                (key,)).fetchone()  # fmt: skip
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s) ON CONFLICT (key) "
+                          "DO UPDATE SET value = EXCLUDED.value", (key, value))  # fmt: skip
+
+    def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
+        import psycopg
+        import shapely
+
+        names = [q(c.name) for c in columns]
+        if table.geometry_type:
+            names.append(f"ST_AsBinary({q(GEOMETRY_COLUMN)})")
+        sql = f"SELECT {', '.join(names) or 'fid'} FROM {q(table.name)}"
+        cond, params = [], []
+        if bbox is not None:
+            cond.append(f"{q(GEOMETRY_COLUMN)} && ST_MakeEnvelope(%s, %s, %s, %s, {SRID})")
+            params += [float(v) for v in bbox]
+        if where:
+            cond.append(f"({where})")
+        if cond:
+            sql += " WHERE " + " AND ".join(cond)
+        sql += " ORDER BY fid"
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+        except psycopg.Error as err:
+            raise StoreError(f"cannot read {table.name}: {err}") from err
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        raw = {c.name: list(cols[i]) for i, c in enumerate(columns)}
+        geoms = None
+        if table.geometry_type:
+            wkb = np.asarray([None if b is None else bytes(b) for b in cols[-1]], dtype=object)
+            geoms = np.asarray(shapely.from_wkb(wkb), dtype=object)
+        return raw, geoms
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.conn.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
+                for name in [*TABLES, LEDGER_TABLE]}  # fmt: skip
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
