@@ -13,7 +13,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 
@@ -153,11 +152,23 @@ def edge_cases() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 
 def write_store(path: Path, tables: dict[str, pd.DataFrame]) -> Path:
-    """The contract tables as GeoPackage layers (a store as ``vggeo.store`` would leave it)."""
-    for name, df in tables.items():
-        out = df.copy()
-        for col in out.columns:
-            if isinstance(out[col].dtype, pd.CategoricalDtype):
-                out[col] = out[col].astype("string")
-        pyogrio.write_dataframe(out, path, layer=name, driver="GPKG")
+    """A real store (``vggeo.store``) holding the contract tables.
+
+    Residences go in with ``load_residences``; the other tables as one base extract of
+    markreglerande bestämmelser (``MemoryDelivery``), as ``vggeo ingest`` would leave them.
+    """
+    from datetime import UTC, datetime
+
+    from vggeo.store import MemoryDelivery, open_store
+
+    with open_store(path, create=True) as store:
+        if "residences" in tables:
+            store.load_residences(tables["residences"])
+        rest = {k: v for k, v in tables.items() if k != "residences"}
+        if rest:
+            store.apply(MemoryDelivery(
+                product="bestammelse", extract_id=f"test-{uuid.uuid4().hex[:8]}",
+                extract_type="base", produced_at=datetime(2025, 1, 6, tzinfo=UTC),
+                tables={"markreglerandebestammelse": rest},
+            ))  # fmt: skip
     return path

@@ -168,10 +168,9 @@ def test_bad_requests_write_nothing(tmp_path, store_gpkg, args, message):
 
 
 def test_store_without_tables_and_missing_store(tmp_path):
-    import pandas as pd
     from exports.frames import write_store
 
-    empty = write_store(tmp_path / "other.gpkg", {"ledger": pd.DataFrame({"a": [1]})})
+    empty = write_store(tmp_path / "other.gpkg", {})
     out = tmp_path / "x.gpkg"
     r = run("export", "gpkg", "--store", str(empty), "-o", str(out))
     assert r.exit_code == 2 and "nothing to export" in r.output
@@ -179,7 +178,7 @@ def test_store_without_tables_and_missing_store(tmp_path):
     assert r.exit_code == 2 and "lacks table(s) residences, provisions" in r.output
     missing = tmp_path / "nope.gpkg"
     r = run("export", "gpkg", "--store", str(missing), "-o", str(out))
-    assert r.exit_code == 2 and "no store at" in r.output
+    assert r.exit_code == 2 and "no store at" in r.output, r.output
     assert not missing.exists() and not out.exists()
     assert {p.name for p in tmp_path.iterdir()} == {"other.gpkg"}
 

@@ -130,11 +130,12 @@ def _plain_columns(df: pd.DataFrame) -> pd.DataFrame:
 def _with_label(df: pd.DataFrame, col: str, labels: Mapping, label_col: str) -> pd.DataFrame:
     if col not in df.columns:
         return df
+    # Codes arrive as integers or as categorical/text ("320"): look both up by their text.
+    by_text = {str(k): v for k, v in labels.items()}
     values = df[col]
     if not isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(values):
-        mapped = pd.Series(pd.array(values, dtype="Int64"), index=df.index).map(labels)
-    else:
-        mapped = values.astype("string").map(labels)
+        values = pd.Series(pd.array(values, dtype="Int64"), index=df.index)
+    mapped = values.astype("string").map(by_text)
     pos = df.columns.get_loc(col) + 1
     df = df.copy()
     df.insert(pos, label_col, mapped.astype("string"))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from vggeo.errors import InputError
 
@@ -72,8 +73,8 @@ def write_parquet(
         frame = transform_geoseries(frame, target.epsg)
     frame = frame.iloc[hilbert_order(frame.geometry)]
     frame = frame.reset_index(drop=True)
-    # Categoricals round-trip through Parquet as dictionaries; list columns stay lists. Only
-    # pandas' extension string dtype needs nothing; everything else is written as is.
+    frame = _arrow_lists_as_objects(frame)
+    # Object columns mixing lists and scalars cannot be typed by Arrow: write those as text.
     frame = _plain_columns(frame) if _has_nested_objects(frame) else frame
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -87,6 +88,22 @@ def write_parquet(
         tmp.unlink(missing_ok=True)
         raise
     return len(frame)
+
+
+def _arrow_lists_as_objects(frame):
+    """Arrow-backed list columns (``number``) as object columns of arrays.
+
+    Parquet stores them as lists either way; but pandas cannot parse the dtype name
+    ``list<item: int64>[pyarrow]`` that would be recorded in the pandas metadata, so GeoPandas
+    could not read the file back.
+    """
+    lists = [c for c in frame.columns if isinstance(frame[c].dtype, pd.ArrowDtype)
+             and pa.types.is_list(frame[c].dtype.pyarrow_dtype)]  # fmt: skip
+    if lists:
+        frame = frame.copy()
+        for col in lists:
+            frame[col] = frame[col].to_numpy(dtype=object)
+    return frame
 
 
 def _has_nested_objects(frame: pd.DataFrame) -> bool:

@@ -1,12 +1,14 @@
-"""Reading the tables of a store: the single seam between exports/joins and ``vggeo.store``.
+"""Reading the tables of a store: the single seam between exports/joins and :mod:`vggeo.store`.
 
-When :mod:`vggeo.store` is available (``open_store(...).read_table``), it is used. Until then, and
-for a plain GeoPackage holding the contract tables as layers, the tables are read with pyogrio.
+Exports and joins never touch a database directly: they ask for tables by name here, and get
+the contract's (Geo)DataFrames back from ``open_store(...).read_table``. Tables without rows
+count as absent, so "a store without the needed tables" is one clear error whatever the backend.
+The store is opened read-only in intent: never with ``create=True``, so a mistyped path cannot
+leave an empty store behind.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -14,45 +16,19 @@ import pandas as pd
 
 from vggeo.errors import StoreError
 
-log = logging.getLogger(__name__)
-
 __all__ = ["read_store_tables", "store_table_names"]
 
 
 def _open(store: str | Path):
-    try:
-        from vggeo.store import open_store  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        return open_store(str(store))  # never create: an export must not make an empty store
-    except TypeError:  # pragma: no cover - signature without defaults
-        return open_store(str(store), create=False)
+    from vggeo.store import open_store
 
-
-def _gpkg_path(store: str | Path) -> Path:
-    path = Path(store)
-    if str(store).startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"{store}: PostGIS stores need vggeo.store, which is not installed")
-    if not path.exists():
-        raise StoreError(f"no store at {path}")
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a GeoPackage store")
-    return path
+    return open_store(str(store))
 
 
 def store_table_names(store: str | Path) -> list[str]:
-    """Names of the tables in a store."""
-    s = _open(store)
-    if s is not None:
-        return sorted(s.counts())
-    import pyogrio
-
-    path = _gpkg_path(store)
-    try:
-        return sorted(str(name) for name, _ in pyogrio.list_layers(path))
-    except Exception as err:  # pyogrio raises DataSourceError and others for non-GeoPackages
-        raise StoreError(f"{path} is not a readable GeoPackage store: {err}") from err
+    """Names of the store's content tables that hold at least one row."""
+    with _open(store) as s:
+        return sorted(name for name, n in s.counts().items() if n > 0)
 
 
 def read_store_tables(
@@ -67,43 +43,28 @@ def read_store_tables(
     Parameters
     ----------
     names
-        Tables wanted; those absent from the store are left out of the result.
+        Tables wanted; those absent or empty in the store are left out of the result.
     required
-        Tables that must be present; their absence raises :class:`StoreError` naming them.
+        Tables that must hold rows; otherwise :class:`~vggeo.errors.StoreError` names them.
     columns
-        Optional column subset per table (geometry is always included for spatial tables).
+        Optional attribute-column subset per table (geometry always comes with spatial tables).
 
     Returns
     -------
-    dict of table name → (Geo)DataFrame, spatial tables in the store's CRS (EPSG:3006).
+    dict of table name → (Geo)DataFrame, spatial tables in EPSG:3006.
     """
     names = list(dict.fromkeys(names))
-    present = set(store_table_names(store))
-    missing = [n for n in required if n not in present]
-    if missing:
-        raise StoreError(
-            f"store {store} lacks table(s) {', '.join(missing)} "
-            f"(it has: {', '.join(sorted(present)) or 'none'})"
-        )
     columns = dict(columns or {})
-    s = _open(store)
-    out: dict[str, pd.DataFrame] = {}
-    for name in names:
-        if name not in present:
-            continue
-        cols = columns.get(name)
-        if s is not None:
-            out[name] = s.read_table(name, columns=cols)
-        else:
-            out[name] = _read_gpkg_layer(_gpkg_path(store), name, cols)
-    return out
-
-
-def _read_gpkg_layer(path: Path, name: str, cols: list[str] | None) -> pd.DataFrame:
-    import pyogrio
-
-    df = pyogrio.read_dataframe(path, layer=name, columns=cols, use_arrow=True)
-    if "geometry" in df.columns and getattr(df, "crs", None) is None:
-        # Attribute tables come back as a GeoDataFrame with an empty geometry column.
-        df = pd.DataFrame(df.drop(columns="geometry"))
-    return df
+    with _open(store) as s:
+        present = {name for name, n in s.counts().items() if n > 0}
+        missing = [n for n in required if n not in present]
+        if missing:
+            raise StoreError(
+                f"store {store} lacks table(s) {', '.join(missing)} (tables with rows: "
+                f"{', '.join(sorted(present - {'vggeo_ledger'})) or 'none'})"
+            )
+        return {
+            name: s.read_table(name, columns=columns.get(name))
+            for name in names
+            if name in present
+        }
