@@ -65,6 +65,27 @@ def main(path):
             "fields": [[p.referencingField(), p.referencedField()] for p in rel.fieldPairs()],
         })
     del meta
+    # The project embedded in the GeoPackage: layers, styles and relations as QGIS opens them.
+    project = QgsProject.instance()
+    project.clear()
+    result["project"] = {"read": project.read(f"geopackage:{path}?projectName=vggeo"),
+                         "crs": project.crs().authid(), "layers": {}, "relations": []}
+    for layer in project.mapLayers().values():
+        result["project"]["layers"][layer.name()] = {
+            "valid": layer.isValid(), "count": layer.featureCount(),
+            "renderer": layer.renderer().type() if layer.isSpatial() else None,
+            "visible": project.layerTreeRoot().findLayer(layer.id()).isVisible(),
+        }
+    for rel in project.relationManager().relations().values():
+        related = {}
+        for feature in rel.referencedLayer().getFeatures():
+            n = sum(1 for _ in rel.getRelatedFeatures(feature))
+            if n:
+                related[feature["provision_id"]] = n
+        result["project"]["relations"].append({
+            "name": rel.name(), "valid": rel.isValid(), "parent": rel.referencedLayer().name(),
+            "child": rel.referencingLayer().name(), "related": related,
+        })
     print(json.dumps(result))
     app.exitQgis()
 

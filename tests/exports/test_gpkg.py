@@ -98,6 +98,23 @@ def test_qgis_applies_default_styles(qgis_view, contract_tables):
     assert all(v["styles_in_db"] >= 1 for v in layers.values() if v["valid"])
 
 
+@pytest.mark.qgis
+def test_qgis_opens_embedded_project_with_relation(qgis_view, contract_tables):
+    project = qgis_view["project"]
+    assert project["read"] and project["crs"] == "EPSG:3011"
+    layers = project["layers"]
+    assert set(layers) == set(qgis_view["layers"]) - {"layer_styles"}
+    assert all(v["valid"] for v in layers.values())
+    assert layers["residences"]["renderer"] == "categorizedSymbol"
+    assert layers["provisions"]["renderer"] == "RuleRenderer"
+    assert layers["provisions"]["visible"] and not layers["provisions_plan"]["visible"]
+    [rel] = project["relations"]
+    assert rel["valid"] and (rel["parent"], rel["child"]) == ("provisions", "affected_properties")
+    # QGIS' "related features" agree with the table, provision by provision.
+    expect = contract_tables["affected_properties"].groupby("provision_id").size().to_dict()
+    assert rel["related"] == expect
+
+
 @pytest.mark.gdal
 def test_gdal_sees_relationship_and_field_docs(exported):
     rel = gdal_json(

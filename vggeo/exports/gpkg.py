@@ -33,6 +33,7 @@ import pandas as pd
 
 from vggeo.errors import InputError, StoreError
 from vggeo.exports import styles as st
+from vggeo.exports.qgis_project import write_project
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,9 @@ def write_gpkg(
                 _write_data_columns(conn, frames)
                 geom_cols = dict(conn.execute(
                     "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())  # fmt: skip
-                _write_styles(conn, frames, geom_cols, relations)
+                layer_styles = _write_styles(conn, frames, geom_cols, relations)
+                write_project(conn, path.name, layer_styles, relations, f"EPSG:{target.epsg}",
+                              now=datetime.now(UTC))  # fmt: skip
             conn.close()
         if not fk_written and relations:
             log.warning("relations written as QGIS relations only (no foreign keys)")
@@ -424,8 +427,12 @@ def _write_data_columns(conn: sqlite3.Connection, frames: Mapping[str, pd.DataFr
 
 
 def _write_styles(conn: sqlite3.Connection, frames: Mapping[str, pd.DataFrame],
-                  geom_cols: Mapping[str, str], relations: list[st.RelationSpec]) -> None:  # fmt: skip
-    """``layer_styles`` exactly as QGIS creates it, one default style per layer."""
+                  geom_cols: Mapping[str, str],
+                  relations: list[st.RelationSpec]) -> list[tuple[str, str | None, st.LayerStyle]]:  # fmt: skip
+    """``layer_styles`` exactly as QGIS creates it, one default style per layer.
+
+    Returns (layer, geometry type or None, style) for the embedded project.
+    """
     conn.execute(
         'CREATE TABLE "layer_styles" ("id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
         '"f_table_catalog" TEXT(256), "f_table_schema" TEXT(256), "f_table_name" TEXT(256), '
@@ -433,7 +440,7 @@ def _write_styles(conn: sqlite3.Connection, frames: Mapping[str, pd.DataFrame],
         '"useAsDefault" BOOLEAN, "description" TEXT, "owner" TEXT(30), "ui" TEXT(30), '
         "\"update_time\" DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
     )
-    rows = []
+    rows, out = [], []
     for name, frame in frames.items():
         columns = [c for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
         rels = [r for r in relations if name in (r.parent, r.child)]
@@ -448,6 +455,10 @@ def _write_styles(conn: sqlite3.Connection, frames: Mapping[str, pd.DataFrame],
             style = st.table_style(name, columns, rels)
         rows.append(("", "", name, geom_cols.get(name, ""), style.name, style.qml, style.sld, 1,
                      style.description, ""))  # fmt: skip
+        geometry = None
+        if name in geom_cols:
+            geometry = "Point" if name == "residences" else "MultiPolygon"
+        out.append((name, geometry, style))
     conn.executemany(
         'INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, '
         'f_geometry_column, "styleName", "styleQML", "styleSLD", "useAsDefault", description, '
@@ -459,3 +470,4 @@ def _write_styles(conn: sqlite3.Connection, frames: Mapping[str, pd.DataFrame],
                  "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
                  "'QGIS default styles (QML, SLD)', ?)", (now,))  # fmt: skip
     _register_ogr_count(conn, "layer_styles", len(rows))
+    return out
