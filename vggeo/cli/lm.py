@@ -1,7 +1,252 @@
-"""CLI commands of this area (see the table in :mod:`vggeo.cli`)."""
+"""``vggeo inspect``, ``vggeo read`` and ``vggeo sample delivery``: Lantmäteriet deliveries."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
 
 import click
+
+from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+
+
+def _inspect_data(path: Path) -> dict:
+    """Everything ``inspect`` reports, as a JSON-able dict (the integrity error kept aside)."""
+    from collections import Counter
+
+    from vggeo.errors import IntegrityError
+    from vggeo.lm import open_delivery
+    from vggeo.lm.bestammelse import read_bestammelser
+    from vggeo.lm.inskrivning import read_inskrivning
+
+    with open_delivery(path) as d:
+        info: dict = {
+            "path": str(path), "form": d.form, "product": d.product,
+            "extract_type": d.extract_type, "extract_id": d.extract_id,
+            "previous_extract_id": d.previous_extract_id,
+            "produced_at": d.produced_at.isoformat() if d.produced_at else None,
+            "crs": f"EPSG:{d.crs}" if d.crs else None, "checksum": d.checksum, "sets": {},
+        }  # fmt: skip
+        problem = None
+        try:
+            counts = d.verify()
+            info["integrity"] = "ok"
+        except IntegrityError as err:
+            problem = err
+            info["integrity"] = f"FAILED: {err}"
+            counts = {}
+        unmapped: Counter = Counter()
+        for s in d.sets:
+            md = d.metadata.get(s)
+            files = {}
+            for f in d.files(s):
+                if f.kind == "metadata":
+                    continue
+                n = counts.get(s, {}).get(f.name)
+                files[f.name] = {"kind": f.kind, "objects": n if n is not None else d.count_objects(f),
+                                 "bytes": f.size}  # fmt: skip
+            entry = {"files": files, "deletions": len(d.deletions(s))}
+            if md is not None:
+                entry["metadata"] = {
+                    "subsets": md.subsets, "selection_type": md.selection_type,
+                    "selection": md.selection, "total_count": md.total_count,
+                    "direct_marketing": md.direct_marketing,
+                    "exclude_personnummer": md.exclude_personnummer,
+                }  # fmt: skip
+                unmapped.update({f"{s}_metadata.xml: {k}": v for k, v in md.unmapped.items()})
+            if d.data_files(s):
+                if d.product == "bestammelse":
+                    data = read_bestammelser(d, set_name=s, on_geometry_error="keep")
+                    entry["tables"] = {k: len(v) for k, v in data.tables().items()}
+                    entry["geometry_errors"] = [f"{i}: {m}" for i, m in data.geometry_errors]
+                else:
+                    data = read_inskrivning(d, sets=[s])
+                    entry["tables"] = {k: len(v) for k, v in data.tables().items()}
+                unmapped.update({f"{s}: {k}": v for k, v in data.unmapped.items()})
+            info["sets"][s] = entry
+        info["unmapped_elements"] = dict(sorted(unmapped.items()))
+    return info, problem
+
+
+def _print_inspect(info: dict) -> None:
+    w = click.echo
+    w(f"delivery:      {info['path']} ({info['form']})")
+    w(f"product:       {info['product']}")
+    w(f"extract type:  {info['extract_type'] or 'unknown'}")
+    w(f"extract id:    {info['extract_id'] or '-'}")
+    w(f"follows:       {info['previous_extract_id'] or '-'}")
+    w(f"produced at:   {info['produced_at'] or '-'}")
+    w(f"crs:           {info['crs'] or '-'}")
+    w(f"checksum:      sha256:{info['checksum']}")
+    w(f"integrity:     {info['integrity']}")
+    w("sets:")
+    for s, e in info["sets"].items():
+        w(f"  {s}:")
+        for name, f in e["files"].items():
+            w(f"    {name:45s} {f['kind']:9s} {f['objects']:>8} objects {f['bytes'] or 0:>12} bytes")
+        if "metadata" in e:
+            m = e["metadata"]
+            w(f"    subsets: {', '.join(m['subsets']) or '-'}; selection: {m['selection_type'] or '-'} "
+              f"({len(m['selection'])} values)")  # fmt: skip
+        w(f"    deletions: {e['deletions']}")
+        for t, n in e.get("tables", {}).items():
+            w(f"    table {t}: {n} rows")
+        for g in e.get("geometry_errors", []):
+            w(f"    geometry error: {g}")
+    un = info["unmapped_elements"]
+    w(f"unmapped elements: {'none' if not un else ''}")
+    for k, v in un.items():
+        w(f"  {k}  ({v}×)")
+
+
+@click.command("inspect")
+@click.argument("delivery", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+def inspect_cmd(delivery: Path, as_json: bool) -> None:
+    """Show what a Lantmäteriet DELIVERY holds: product, extract, sets, counts, CRS, integrity,
+    and every XML element the mapping did not use.
+
+    DELIVERY is the outer ZIP, an unpacked folder, an inner set ZIP or one XML file. Exits with
+    code 2 (after printing) when the delivery does not match its metadata.
+    """
+    info, problem = _inspect_data(delivery)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        _print_inspect(info)
+    if problem is not None:
+        raise problem
+
+
+@click.command("read")
+@click.argument("delivery", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "output", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="OUT.gpkg (one layer per table) or OUT.parquet (one table, GeoParquet).")  # fmt: skip
+@click.option("--table", default=None,
+              help="Parquet only: the table to write (default: provisions; agande for inskrivning).")
+@click.option("--personal-data", is_flag=True,
+              help="Keep personnummer, names and addresses (inskrivning). Default: redacted.")
+@click.option("--keep-bad-geometry", is_flag=True,
+              help="Keep provisions with malformed geometry (empty geometry, listed on stderr) "
+                   "instead of failing.")  # fmt: skip
+@overwrite_opt
+@progress_opt
+def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: bool,
+             keep_bad_geometry: bool, overwrite: bool, progress: bool) -> None:  # fmt: skip
+    """Read a Lantmäteriet DELIVERY (any form, also one data XML file) into OUT.gpkg or OUT.parquet.
+
+    GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
+    EPSG:3006 and the provision_id column. Parquet: the provisions table (or --table).
+    """
+    import pandas as pd
+
+    from vggeo.errors import InputError
+    from vggeo.lm import open_delivery
+    from vggeo.lm.bestammelse import read_bestammelser
+    from vggeo.lm.inskrivning import read_inskrivning
+
+    suffix = output.suffix.lower()
+    if suffix not in (".gpkg", ".parquet"):
+        raise click.UsageError("-o must end in .gpkg or .parquet")
+    refuse_overwrite(output, overwrite)
+    tables: dict[str, pd.DataFrame] = {}
+    with open_delivery(delivery) as d:
+        if d.product == "bestammelse":
+            data = read_bestammelser(d, progress=progress,
+                                     on_geometry_error="keep" if keep_bad_geometry else "raise")  # fmt: skip
+            tables.update(data.tables())
+            for ident, msg in data.geometry_errors:
+                click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
+        else:
+            data = read_inskrivning(d, personal_data=personal_data, progress=progress)
+            tables.update(data.tables())
+        dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
+        if d.extract_type == "change" or dels:
+            tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
+        unmapped = data.unmapped
+        product = d.product
+    if unmapped:
+        click.echo(f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
+                   f"({len(unmapped)} kinds); see `vggeo inspect`", err=True)  # fmt: skip
+    tmp = output.with_name(f".part-{os.getpid()}-{output.name}")  # keeps the extension GDAL checks
+    try:
+        if suffix == ".gpkg":
+            _write_gpkg(tables, tmp)
+        else:
+            name = table or ("provisions" if product == "bestammelse" else "agande")
+            if name not in tables:
+                raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
+            frame = _plain(tables[name])
+            if hasattr(frame, "geometry") and "geometry" in frame:
+                frame.to_parquet(tmp, index=False)
+            else:
+                pd.DataFrame(frame).to_parquet(tmp, index=False)
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    for name, frame in tables.items():
+        click.echo(f"{name}\t{len(frame)}")
+
+
+def _plain(frame):
+    """Categoricals → strings (GDAL and Parquet readers elsewhere expect plain columns)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype("string")
+    return out
+
+
+def _write_gpkg(tables: dict, path: Path) -> None:
+    import pyogrio
+
+    for name, frame in tables.items():
+        frame = _plain(frame)
+        kw = {}
+        if hasattr(frame, "geometry") and "geometry" in frame:
+            kw = {"geometry_type": "MultiPolygon", "promote_to_multi": True}
+        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists(), **kw)
+
+
+@click.command("delivery")
+@click.option("--product", type=click.Choice(["bestammelse", "inskrivning"]), required=True)
+@click.option("--n", "n", type=click.IntRange(1), default=200, show_default=True,
+              help="Provisions (bestammelse) or properties (inskrivning) in the base extract.")
+@click.option("--changes", type=click.IntRange(0), default=2, show_default=True,
+              help="Change extracts after the base.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--crs", "crs", default="EPSG:3006", show_default=True, metavar="CRS",
+              help="Coordinate system of the geometries: EPSG:3006 or a local zone 3007–3018.")
+@click.option("--per-file", type=click.IntRange(1, 50_000), default=50_000, show_default=True,
+              help="Objects per numbered data file.")
+@click.option("-o", "--output", "output", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+def sample_delivery_cmd(product: str, n: int, changes: int, seed: int, crs: str, per_file: int,
+                        output: Path) -> None:  # fmt: skip
+    """Write one base and K change deliveries (ZIPs that sort in application order) to a folder."""
+    from vggeo.crs import get_crs
+    from vggeo.sample.delivery import generate_deliveries
+
+    code = get_crs(crs).epsg
+    if code != 3006 and not 3007 <= code <= 3018:
+        raise click.BadParameter("deliveries use EPSG:3006 or a local zone 3007–3018", param_hint="--crs")
+    paths = generate_deliveries(output, product=product, n=n, changes=changes, seed=seed, crs=code,
+                                per_file=per_file)  # fmt: skip
+    for p in paths:
+        click.echo(str(p))
 
 
 def register(group: click.Group) -> None:
     """Add this area's commands to the main group (and to group.commands['sample'])."""
+    group.add_command(inspect_cmd)
+    group.add_command(read_cmd)
+    group.commands["sample"].add_command(sample_delivery_cmd)
+
+
+_ = sys

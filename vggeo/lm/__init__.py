@@ -1,0 +1,21 @@
+"""Lantmäteriet deliveries: packages, metadata, GML geometry, bestämmelser and inskrivning.
+
+Public surface::
+
+    open_delivery(path) -> Delivery          # outer ZIP, folder, set ZIP or one XML file
+    read_bestammelser(source, *, ...) -> BestammelseData
+    read_inskrivning(source, *, personal_data=False, ...) -> InskrivningData
+"""
+
+from vggeo.lm.bestammelse import BestammelseData, read_bestammelser
+from vggeo.lm.inskrivning import InskrivningData, read_inskrivning
+from vggeo.lm.package import Delivery, open_delivery
+
+__all__ = [
+    "open_delivery",
+    "Delivery",
+    "read_bestammelser",
+    "BestammelseData",
+    "read_inskrivning",
+    "InskrivningData",
+]

@@ -1,0 +1,365 @@
+"""Markreglerande bestämmelser: provisions, affected properties (berörkrets), decisions.
+
+:func:`read_bestammelser` streams the numbered data files of a delivery (or one XML file, or the
+GeoPackage vector product) into the tables of ``docs/contracts.md`` (Provisions): geometry as
+MultiPolygon in EPSG:3006 with x = easting, whatever zone (3006, 3007–3018) and srsName form the
+delivery used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vggeo.errors import CoordinateError, GeometryError, InputError
+from vggeo.lm import mapping as M
+from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, typed_frame
+from vggeo.lm.gml import DEFAULT_ARC_TOLERANCE, geometry_elements, parse_geometry, polygons_of
+
+__all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
+
+PROVISION_TYPES = tuple(dict.fromkeys(M.PROVISION_TYPES.values()))
+PROVISION_COLUMNS = (
+    "provision_id", "provision_type", "object_version", "municipality", "designation", "name",
+    "status", "plan_type", "alt_designation", "last_changed", "implementation_start",
+    "implementation_end", "reference_text",
+)  # fmt: skip
+DECISION_COLUMNS = ("provision_id", "kind", "object_version", "valid_from", "decision_date", "decision_id")
+
+_PROVISION = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
+_AFFECTED = _PROVISION.children[0]
+_DECISION = _PROVISION.children[1]
+
+
+@dataclass
+class BestammelseData:
+    """What :func:`read_bestammelser` returns (contracts.md: Provisions).
+
+    Attributes
+    ----------
+    provisions
+        GeoDataFrame, one row per provision, geometry MultiPolygon in EPSG:3006.
+    affected
+        ``provision_id``, ``register_unit_id`` (the berörkrets).
+    decisions
+        ``provision_id``, ``kind``, ``object_version``, ``valid_from``, ``decision_date``,
+        ``decision_id``.
+    subsets
+        ``provision_id``, ``subset``: which information subsets each provision carried.
+    unmapped
+        ``{element path: count}`` of XML elements the mapping did not use.
+    geometry_errors
+        ``(provision_id, message)`` of features kept with an empty geometry
+        (``on_geometry_error="keep"``).
+    """
+
+    provisions: object
+    affected: pd.DataFrame
+    decisions: pd.DataFrame
+    subsets: pd.DataFrame
+    unmapped: Counter = field(default_factory=Counter)
+    geometry_errors: list[tuple[str, str]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The store's table names → frames."""
+        return {"provisions": self.provisions, "affected_properties": self.affected,
+                "decisions": self.decisions, "subsets": self.subsets}  # fmt: skip
+
+
+class _GeometryCollector:
+    """Parses each ``Yta`` and keeps its polygons as coordinate arrays for one bulk build."""
+
+    def __init__(self, *, default_srs: str | None, arc_tolerance: float, on_error: str, file: str):
+        self.default_srs = default_srs
+        self.tol = arc_tolerance
+        self.on_error = on_error
+        self.file = file
+        self.errors: list[tuple[str, str]] = []
+
+    def __call__(self, element, row: dict):
+        from vggeo.lm._records import ELEMENT_KEY
+        from vggeo.lm.gml import epsg_of
+
+        feature_el = row.get(ELEMENT_KEY)
+        ident = row.get("provision_id") or (
+            feature_el.get("{http://www.opengis.net/gml/3.2}id") if feature_el is not None else None
+        )
+        ident = (ident or "?").strip()
+        polys: list = []
+        epsg = None
+        try:
+            geoms = geometry_elements(element)
+            if not geoms:
+                raise GeometryError(f"feature {ident}: Yta holds no GML geometry", file=self.file,
+                                    row=element.sourceline, element="Yta")  # fmt: skip
+            for g in geoms:
+                explicit = g.get("srsName") or _inherited(g)
+                parsed, srs = parse_geometry(g, axis="auto" if explicit else "file",
+                                             srs_name=self.default_srs, arc_tolerance=self.tol,
+                                             feature=ident, file=self.file)  # fmt: skip
+                try:
+                    part = polygons_of(parsed)
+                except ValueError:
+                    raise GeometryError(f"feature {ident}: provision area is a {parsed.kind}, "
+                                        "not a surface", file=self.file, row=g.sourceline,
+                                        element=g.tag.rpartition('}')[2]) from None  # fmt: skip
+                if not explicit:
+                    part = [[_by_magnitude(r) for r in p] for p in part]
+                code = epsg_of(srs)
+                if code is None:
+                    raise GeometryError(f"feature {ident}: no EPSG code in srsName {srs!r}",
+                                        file=self.file, row=g.sourceline, element="srsName")  # fmt: skip
+                if epsg is not None and code != epsg:
+                    raise GeometryError(f"feature {ident}: mixed coordinate systems in one area",
+                                        file=self.file, row=g.sourceline)  # fmt: skip
+                epsg = code
+                polys.extend(part)
+        except GeometryError as err:
+            if self.on_error != "keep":
+                raise
+            self.errors.append((ident, str(err)))
+            return ([], None)
+        return (polys, epsg)
+
+
+def _inherited(el):
+    node = el.getparent()
+    while node is not None:
+        if node.get("srsName"):
+            return node.get("srsName")
+        node = node.getparent()
+    return None
+
+
+def _by_magnitude(ring: np.ndarray) -> np.ndarray:
+    # No srsName anywhere: Lantmäteriet's convention is northing first; Swedish northings
+    # (> 6 000 000) and eastings (< 1 000 000) never overlap, so the order is read off the values.
+    if ring.shape[0] and ring[0, 0] > 5_000_000 and ring[0, 1] < 2_000_000:
+        ring = ring[:, [1, 0, *range(2, ring.shape[1])]]
+    return ring
+
+
+def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None):
+    """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
+    import shapely
+    from shapely import GeometryType
+
+    from vggeo.crs import transform
+
+    ring_sizes: list[int] = []
+    rings_per_poly: list[int] = []
+    polys_per_geom: list[int] = []
+    chunks: list[np.ndarray] = []
+    epsgs: list[int] = []
+    for polys, epsg in geoms:
+        polys_per_geom.append(len(polys))
+        epsgs.append(epsg or default_epsg or 3006)
+        for rings in polys:
+            rings_per_poly.append(len(rings))
+            for r in rings:
+                ring_sizes.append(r.shape[0])
+                chunks.append(r[:, :2])
+    n_geom = len(geoms)
+    if not chunks:
+        return np.array([shapely.MultiPolygon() for _ in range(n_geom)], dtype=object)
+    coords = np.ascontiguousarray(np.vstack(chunks), dtype=np.float64)
+    geom_offsets = np.concatenate([[0], np.cumsum(polys_per_geom)])
+    poly_offsets = np.concatenate([[0], np.cumsum(rings_per_poly)])
+    ring_offsets = np.concatenate([[0], np.cumsum(ring_sizes)])
+    # Which geometry each coordinate belongs to: via rings → polygons → geometries.
+    ring_geom = np.repeat(np.repeat(np.arange(n_geom), polys_per_geom), rings_per_poly)
+    coord_geom = np.repeat(ring_geom, ring_sizes)
+    coord_epsg = np.asarray(epsgs)[coord_geom]
+    for code in np.unique(coord_epsg):
+        sel = coord_epsg == code
+        try:
+            e, n = transform(coords[sel, 0], coords[sel, 1], src=int(code), dst=3006,
+                             in_order="en", out_order="en", names=("easting", "northing"))  # fmt: skip
+        except CoordinateError as err:
+            # Name the provision, not the coordinate index.
+            idx = np.flatnonzero(sel)[(err.row or 1) - 1]
+            raise type(err)(f"provision {ids[coord_geom[idx]]}: {err.message}", field=err.field,
+                            value=err.value) from err  # fmt: skip
+        coords[sel, 0], coords[sel, 1] = e, n
+    return shapely.from_ragged_array(
+        GeometryType.MULTIPOLYGON, coords, (ring_offsets, poly_offsets, geom_offsets)
+    )
+
+
+def _read_file(f, *, default_srs, arc_tolerance, on_geometry_error):
+    """Parse one data file into raw rows (runs in a worker process for parallel reads)."""
+    from vggeo.lm.package import iter_members
+
+    collector = _GeometryCollector(default_srs=default_srs, arc_tolerance=arc_tolerance,
+                                   on_error=on_geometry_error, file=f.label)  # fmt: skip
+    ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=collector)
+    for member in iter_members(f):
+        ex.feed_member(member)
+    return ex.rows, ex.unmapped, collector.errors
+
+
+def read_bestammelser(
+    source,
+    *,
+    set_name: str | None = None,
+    arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
+    on_geometry_error: str = "raise",
+    progress: bool = False,
+) -> BestammelseData:
+    """Read markreglerande bestämmelser into provisions, affected properties and decisions.
+
+    Parameters
+    ----------
+    source
+        A :class:`~vggeo.lm.package.Delivery`, anything :func:`~vggeo.lm.open_delivery` accepts
+        (outer ZIP, folder, set ZIP, one XML file), or a GeoPackage of the vector product.
+    set_name
+        The information set (default: ``markreglerandebestammelse``).
+    arc_tolerance
+        Maximum deviation of linearised arcs, in metres (default 2 mm).
+    on_geometry_error
+        ``"raise"`` (default): malformed geometry raises :class:`~vggeo.errors.GeometryError`
+        naming the provision and the element. ``"keep"``: keep the provision with an empty
+        geometry and list it in ``geometry_errors``.
+    progress
+        Show a progress bar per file (stderr).
+
+    Returns
+    -------
+    BestammelseData
+    """
+
+    from vggeo.lm.package import Delivery, open_delivery
+
+    if on_geometry_error not in ("raise", "keep"):
+        raise ValueError("on_geometry_error must be 'raise' or 'keep'")
+    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
+        return read_vector_product(source)
+    own = not isinstance(source, Delivery)
+    d = open_delivery(source) if own else source
+    try:
+        if d.product != "bestammelse":
+            raise InputError(f"{d.path} is an {d.product} delivery, not markreglerande bestämmelse")
+        sets = [set_name] if set_name else [s for s in d.sets if d.data_files(s)] or d.sets
+        default_srs = f"urn:ogc:def:crs:EPSG::{d.crs}" if d.crs else None
+        rows: dict[str, list] = {"provisions": [], "affected_properties": [], "decisions": []}
+        unmapped: Counter = Counter()
+        errors: list = []
+        files = [f for s in sets for f in d.data_files(s)]
+        it = files
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(files, desc="provisions", unit="file", disable=None)
+        for f in it:
+            r, u, e = _read_file(f, default_srs=default_srs, arc_tolerance=arc_tolerance,
+                                 on_geometry_error=on_geometry_error)  # fmt: skip
+            for k in rows:
+                rows[k].extend(r.get(k, []))
+            unmapped.update(u)
+            errors.extend(e)
+        return _frames(rows, unmapped, errors, default_epsg=d.crs, files=[f.label for f in files])
+    finally:
+        if own:
+            d.close()
+
+
+def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
+    import geopandas as gpd
+
+    prov_rows = rows["provisions"]
+    prov = typed_frame(prov_rows, _PROVISION.fields)
+    prov.insert(1, "provision_type", pd.Categorical([r.get("provision_type") for r in prov_rows],
+                                                    categories=list(PROVISION_TYPES)))  # fmt: skip
+    missing = prov["provision_id"].isna()
+    if missing.any():
+        raise InputError(f"{int(missing.sum())} provisions have no objektidentitet",
+                         file=files[0] if files else None)  # fmt: skip
+    geoms = [r.get(GEOMETRY_KEY) or ([], None) for r in prov_rows]
+    geometry = _build_geometries(geoms, prov["provision_id"].tolist(), default_epsg=default_epsg)
+    prov = prov[list(PROVISION_COLUMNS)]
+    provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geometry, crs="EPSG:3006"))
+    affected = typed_frame(rows["affected_properties"], _AFFECTED.fields,
+                           extra=("provision_id",))[["provision_id", "register_unit_id"]]  # fmt: skip
+    affected["provision_id"] = affected["provision_id"].astype("string")
+    dec = typed_frame(rows["decisions"], _DECISION.fields, extra=("provision_id", "kind"))
+    dec["provision_id"] = dec["provision_id"].astype("string")
+    dec["kind"] = dec["kind"].astype("string")
+    decisions = dec[list(DECISION_COLUMNS)]
+    sub = [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))]
+    subsets = pd.DataFrame(sub, columns=["provision_id", "subset"]).astype("string")
+    subsets["provision_id"] = subsets["provision_id"].str.strip().str.lower()
+    return BestammelseData(provisions, affected, decisions, subsets, unmapped, errors, files)
+
+
+# --- the vector product ------------------------------------------------------------------------
+
+#: Vector-product column names (lower-cased) → vggeo columns. [inferred]
+VECTOR_COLUMNS = {
+    "objektidentitet": "provision_id", "provision_id": "provision_id",
+    "bestammelsetyp": "provision_type", "typ": "provision_type",
+    "objektversion": "object_version", "kommun": "municipality", "kommunkod": "municipality",
+    "aktbeteckning": "designation", "namn": "name", "status": "status", "plantyp": "plan_type",
+    "alternativaktbeteckning": "alt_designation",
+    "senasteandringallmannadelen": "last_changed",
+    "genomforandetidstart": "implementation_start", "genomforandetidslut": "implementation_end",
+}  # fmt: skip
+_TYPE_NAMES = {"plan": "plan", "naturvårdsbestämmelse": "naturvardsbestammelse",
+               "övrig bestämmelse": "ovrig_bestammelse", "mineralrättighet": "mineralrattighet",
+               "utredning m.m.": "utredning", "fornlämning": "fornlamning"}  # fmt: skip
+
+
+def read_vector_product(path) -> BestammelseData:
+    """Read the GeoPackage vector product of provision areas into the same shape."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    from vggeo.crs import transform_geoseries
+    from vggeo.lm._records import normalise_kommun, parse_dates
+
+    frames = []
+    for name, gtype in pyogrio.list_layers(path):
+        if gtype is None:
+            continue
+        df = pyogrio.read_dataframe(path, layer=name)
+        df = df.rename(columns={c: VECTOR_COLUMNS[c.lower()] for c in df.columns
+                                if c.lower() in VECTOR_COLUMNS})  # fmt: skip
+        if df.crs is None:
+            raise InputError("vector product layer has no CRS", file=path, element=name)
+        df = transform_geoseries(df, 3006)
+        frames.append(df)
+    if not frames:
+        raise InputError("no geometry layer in the GeoPackage", file=path)
+    df = pd.concat(frames, ignore_index=True)
+    out = pd.DataFrame(index=df.index)
+    for col in PROVISION_COLUMNS:
+        out[col] = df[col] if col in df else pd.NA
+    out["provision_id"] = out["provision_id"].astype("string").str.lower()
+    t = out["provision_type"].astype("string").str.lower()
+    out["provision_type"] = pd.Categorical(t.map(lambda v: _TYPE_NAMES.get(v, v) if isinstance(v, str) else v),
+                                           categories=list(PROVISION_TYPES))  # fmt: skip
+    out["object_version"] = pd.to_numeric(out["object_version"], errors="coerce").astype("Int64")
+    out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=path)
+    for c in ("last_changed", "implementation_start", "implementation_end"):
+        out[c] = parse_dates(out[c].astype("string"), column=c, file=path)
+    for c in ("designation", "name", "status", "plan_type", "alt_designation", "reference_text"):
+        out[c] = out[c].astype("string")
+    geom = shapely.get_parts(np.asarray(df.geometry.values))  # noqa: F841 - validity below
+    mp = [g if g is None or g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+          for g in df.geometry.values]  # fmt: skip
+    gdf = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(mp, crs="EPSG:3006"))
+    empty = pd.DataFrame({"provision_id": pd.Series(dtype="string")})
+    return BestammelseData(
+        gdf,
+        empty.assign(register_unit_id=pd.Series(dtype="string")),
+        pd.DataFrame({c: pd.Series(dtype="string") for c in DECISION_COLUMNS}),
+        pd.DataFrame({"provision_id": gdf["provision_id"], "subset": "basinformation"}).astype("string"),
+        files=[str(path)],
+    )

@@ -1,0 +1,825 @@
+"""A strict GML 3.2 / 3.1.1 geometry reader producing shapely geometries.
+
+Hand-written because no maintained Python library reads GML *geometry* from an lxml element
+without GDAL, and GDAL (``ogr.CreateGeometryFromGML``) is too lenient for a delivery reader: it
+reads ``1.5 abc`` as ``POINT (1.5 0)`` and accepts unclosed rings. GDAL serves instead as the
+independent oracle in the tests.
+
+What is read
+    Point, LineString, LinearRing, Polygon, Rectangle, Triangle, Curve (segments LineStringSegment,
+    Arc, ArcString, Circle, ArcByCenterPoint, CircleByCenterPoint), Ring of curveMembers,
+    OrientableCurve, CompositeCurve, OrientableSurface, Surface / PolygonPatch / Triangle /
+    Rectangle patches, PolyhedralSurface, Tin / TriangulatedSurface, CompositeSurface,
+    MultiPoint, MultiCurve, MultiLineString, MultiSurface, MultiPolygon, MultiGeometry, Envelope,
+    Box; coordinates as ``pos``, ``posList``, ``coordinates`` (with ``cs``/``ts``/``decimal``) and
+    ``coord``; ``srsDimension`` 3 (inherited from ancestors). Elements are matched by local name in
+    the GML 3.2 namespace, the GML 3.1.1/2 namespace, or no namespace. Anything else is an error.
+
+Axis order (decided from the ``srsName`` form, see :func:`axis_swap_for`)
+    ``urn:ogc:def:crs:EPSG::3006`` and ``http://www.opengis.net/def/crs/EPSG/0/3006`` mean the
+    CRS's **authority order**: northing first for every Swedish grid (latitude first for EPSG:4326).
+    ``EPSG:3006`` and ``http://www.opengis.net/gml/srs/epsg.xml#3006`` mean GDAL's traditional GIS
+    order: easting (longitude) first. The reader swaps authority-ordered input so that shapely's
+    ``x`` is always the easting/longitude. ``axis="file"`` keeps the document order (what
+    ``ogr.CreateGeometryFromGML`` does; used to compare with GDAL).
+
+Arcs
+    Linearised so that no chord strays more than ``arc_tolerance`` from the true arc
+    (default :data:`DEFAULT_ARC_TOLERANCE` = 2 mm in metre systems; scaled to degrees in geographic
+    systems). Three collinear points make a straight segment.
+
+Errors
+    Malformed geometry raises :class:`~vggeo.errors.GeometryError` naming the feature (when the
+    caller says which), the element, and its line: odd or short coordinate lists, non-numeric or
+    non-finite text, unclosed rings, rings with fewer than four positions, empty geometries where
+    content is required, unknown elements, and nesting deeper than :data:`MAX_DEPTH`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import shapely
+from lxml import etree
+
+from vggeo.errors import GeometryError
+
+__all__ = [
+    "DEFAULT_ARC_TOLERANCE",
+    "GML_NAMESPACES",
+    "MAX_DEPTH",
+    "Geom",
+    "axis_swap_for",
+    "epsg_of",
+    "parse_geometry",
+    "geometry_from_string",
+    "to_shapely",
+    "polygons_of",
+]
+
+GML32 = "http://www.opengis.net/gml/3.2"
+GML3 = "http://www.opengis.net/gml"
+#: Namespaces whose elements are read as GML ("" = no namespace).
+GML_NAMESPACES = frozenset({GML32, GML3, ""})
+#: Maximum deviation of a linearised arc from the true arc, in CRS units (metres here).
+DEFAULT_ARC_TOLERANCE = 0.002
+#: Deepest geometry nesting accepted (a MultiGeometry of MultiGeometries … is refused beyond it).
+MAX_DEPTH = 64
+
+AxisMode = Literal["auto", "file"]
+
+
+# --- the intermediate form ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Geom:
+    """A parsed geometry before it becomes shapely: ``kind`` and ``parts``.
+
+    kind: ``point`` (array (1, d)), ``line`` (array (n, d)), ``polygon`` (list of ring arrays),
+    ``multipoint`` / ``multiline`` (list of arrays), ``multipolygon`` (list of ring lists),
+    ``collection`` (list of Geom). Coordinates are float64 with x = easting/longitude once the
+    axis decision is applied.
+    """
+
+    kind: str
+    parts: object
+    empty: bool = False
+
+
+# --- srsName --------------------------------------------------------------------------------------
+
+_EPSG_URN = re.compile(r"^urn:ogc:def:crs:epsg:[\d.]*:(\d+)$", re.I)
+_EPSG_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/epsg/[\d.]+/(\d+)$", re.I)
+_EPSG_SHORT = re.compile(r"^epsg:{1,2}(\d+)$", re.I)
+_EPSG_XML = re.compile(r"^https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d+)$", re.I)
+_CRS84 = re.compile(r"^(urn:ogc:def:crs:ogc:[\d.]*:crs84|https?://www\.opengis\.net/def/crs/ogc/[\d.]+/crs84)$", re.I)
+
+
+def epsg_of(srs_name: str | None) -> int | None:
+    """The EPSG code in an srsName, or None (CRS84 → 4326)."""
+    if not srs_name:
+        return None
+    s = srs_name.strip()
+    for rx in (_EPSG_URN, _EPSG_URI, _EPSG_SHORT, _EPSG_XML):
+        m = rx.match(s)
+        if m:
+            return int(m.group(1))
+    if _CRS84.match(s):
+        return 4326
+    return None
+
+
+@lru_cache(maxsize=256)
+def _authority_northing_first(code: int) -> bool:
+    import pyproj
+
+    try:
+        crs = pyproj.CRS.from_epsg(code)
+    except pyproj.exceptions.CRSError:
+        return False
+    axes = crs.axis_info
+    return bool(axes) and axes[0].direction.lower() in ("north", "south")
+
+
+@lru_cache(maxsize=256)
+def _is_geographic(code: int) -> bool:
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_epsg(code).is_geographic
+    except pyproj.exceptions.CRSError:
+        return False
+
+
+def axis_swap_for(srs_name: str | None) -> bool:
+    """Whether coordinates written under ``srs_name`` must be swapped to get x = easting.
+
+    True only for the URN (``urn:ogc:def:crs:EPSG::N``) and OGC URI
+    (``http://www.opengis.net/def/crs/EPSG/0/N``) forms of a CRS whose authority order puts
+    northing (latitude) first — every Swedish grid, EPSG:4326. ``EPSG:N``, the
+    ``…/epsg.xml#N`` form, CRS84, unknown names and no srsName at all keep the document order.
+    """
+    if not srs_name:
+        return False
+    s = srs_name.strip()
+    m = _EPSG_URN.match(s) or _EPSG_URI.match(s)
+    if not m:
+        return False
+    return _authority_northing_first(int(m.group(1)))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _local(el) -> str:
+    tag = el.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rpartition("}")[2] if tag[0] == "{" else tag
+
+
+def _ns(el) -> str:
+    tag = el.tag
+    return tag[1:].partition("}")[0] if isinstance(tag, str) and tag[0] == "{" else ""
+
+
+def _children(el):
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+class _Ctx:
+    __slots__ = ("feature", "swap", "tol", "file", "geographic")
+
+    def __init__(self, feature, swap, tol, file, geographic):
+        self.feature = feature
+        self.swap = swap
+        self.tol = tol
+        self.file = file
+        self.geographic = geographic
+
+    def error(self, msg: str, el, value=None) -> GeometryError:
+        prefix = f"feature {self.feature}: " if self.feature else ""
+        return GeometryError(
+            prefix + msg,
+            file=self.file,
+            row=getattr(el, "sourceline", None) if self.file else None,
+            element=_local(el) or str(el.tag),
+            value=value,
+            feature=self.feature,
+        )
+
+
+def _srs_dimension(el) -> int | None:
+    """srsDimension on the element or its nearest ancestor that has one."""
+    node = el
+    while node is not None:
+        v = node.get("srsDimension")
+        if v is not None:
+            return int(v) if v.strip().isdigit() else -1
+        node = node.getparent()
+    return None
+
+
+def _numbers(text: str | None, el, ctx: _Ctx) -> np.ndarray:
+    if text is None or not text.strip():
+        raise ctx.error("no coordinates", el)
+    try:
+        # The main cost of reading a delivery: one split + one C-level conversion per posList.
+        arr = np.array(text.split(), dtype=np.float64)
+    except ValueError:
+        bad = next((t for t in text.split() if not _is_float(t)), None)
+        raise ctx.error("non-numeric coordinate text", el, value=bad) from None
+    if not np.isfinite(arr).all():
+        raise ctx.error("non-finite coordinate (nan/inf)", el)
+    return arr
+
+
+def _is_float(t: str) -> bool:
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False
+
+
+def _shape(arr: np.ndarray, dim: int, el, ctx: _Ctx) -> np.ndarray:
+    if dim not in (2, 3):
+        raise ctx.error(f"unsupported srsDimension {dim}", el)
+    if arr.size % dim:
+        raise ctx.error(
+            f"coordinate count {arr.size} is not a multiple of the dimension {dim}", el
+        )
+    return arr.reshape(-1, dim)
+
+
+def _pos(el, ctx: _Ctx) -> np.ndarray:
+    arr = _numbers(el.text, el, ctx)
+    dim = el.get("srsDimension")
+    if dim is not None:
+        return _shape(arr, int(dim), el, ctx)
+    if arr.size not in (2, 3):
+        raise ctx.error(f"a pos holds {arr.size} numbers; 2 or 3 expected", el)
+    return arr.reshape(1, -1)
+
+
+def _pos_list(el, ctx: _Ctx) -> np.ndarray:
+    arr = _numbers(el.text, el, ctx)
+    dim = _srs_dimension(el) or 2
+    return _shape(arr, dim, el, ctx)
+
+
+def _coordinates(el, ctx: _Ctx) -> np.ndarray:
+    text = el.text or ""
+    cs, ts, dec = el.get("cs", ","), el.get("ts", " "), el.get("decimal", ".")
+    tuples = [t for t in (text.split() if ts.isspace() else text.strip().split(ts)) if t.strip()]
+    if not tuples:
+        raise ctx.error("no coordinates", el)
+    rows = []
+    for t in tuples:
+        vals = t.strip().split(cs) if not cs.isspace() else t.split()
+        if dec != ".":
+            vals = [v.replace(dec, ".") for v in vals]
+        try:
+            nums = [float(v) for v in vals]
+        except ValueError:
+            raise ctx.error("non-numeric coordinate text", el, value=t) from None
+        if len(nums) not in (2, 3):
+            raise ctx.error(f"a coordinate tuple holds {len(nums)} numbers", el, value=t)
+        rows.append(nums)
+    dim = max(len(r) for r in rows)
+    # As GDAL does: a mix of 2-D and 3-D tuples becomes 3-D with Z = 0.
+    out = np.array([r + [0.0] * (dim - len(r)) for r in rows], dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise ctx.error("non-finite coordinate (nan/inf)", el)
+    return out
+
+
+def _coord(el, ctx: _Ctx) -> np.ndarray:
+    vals = []
+    for name in ("X", "Y", "Z"):
+        c = next((c for c in _children(el) if _local(c) == name), None)
+        if c is None:
+            if name == "Z":
+                break
+            raise ctx.error(f"coord without {name}", el)
+        vals.append(_numbers(c.text, c, ctx)[0])
+    return np.array([vals], dtype=np.float64)
+
+
+def _points_of(el, ctx: _Ctx, *, allow_point_members: bool = True) -> np.ndarray:
+    """Coordinates of a line-like element: posList, pos+, coordinates, coord+, pointProperty."""
+    chunks = []
+    for c in _children(el):
+        name = _local(c)
+        if name == "posList":
+            chunks.append(_pos_list(c, ctx))
+        elif name == "pos":
+            chunks.append(_pos(c, ctx))
+        elif name == "coordinates":
+            chunks.append(_coordinates(c, ctx))
+        elif name == "coord":
+            chunks.append(_coord(c, ctx))
+        elif name in ("pointProperty", "pointRep") and allow_point_members:
+            pts = [g for g in _children(c) if _local(g) == "Point"]
+            if not pts:
+                raise ctx.error("pointProperty without Point", c)
+            chunks.append(_point_coords(pts[0], ctx))
+        elif name in ("radius", "startAngle", "endAngle", "name", "description", "metaDataProperty"):
+            continue
+        else:
+            raise ctx.error("unexpected element in coordinate list", c)
+    if not chunks:
+        raise ctx.error("no coordinates", el)
+    if len(chunks) == 1:
+        return chunks[0]
+    dim = max(ch.shape[1] for ch in chunks)
+    return np.vstack([ch if ch.shape[1] == dim else np.pad(ch, ((0, 0), (0, dim - ch.shape[1]))) for ch in chunks])
+
+
+def _point_coords(el, ctx: _Ctx) -> np.ndarray:
+    pts = _points_of(el, ctx, allow_point_members=False)
+    if pts.shape[0] != 1:
+        raise ctx.error(f"a Point holds {pts.shape[0]} positions", el)
+    return pts
+
+
+# --- arcs ---------------------------------------------------------------------------------------
+
+
+def _tolerance_for(ctx: _Ctx) -> float:
+    # Metres → degrees in a geographic system (1° ≈ 111 km); a chord error stays a few mm.
+    return ctx.tol / 111_320.0 if ctx.geographic else ctx.tol
+
+
+def _n_steps(radius: float, sweep: float, ctx: _Ctx) -> int:
+    tol = _tolerance_for(ctx)
+    if radius <= tol:
+        return max(1, math.ceil(abs(sweep) / (math.pi / 2)))
+    # Max deviation of a chord subtending angle a is r (1 - cos(a/2)).
+    step = 2.0 * math.acos(max(-1.0, 1.0 - tol / radius))
+    return max(1, math.ceil(abs(sweep) / step), math.ceil(abs(sweep) / (math.pi / 2)))
+
+
+def _arc_points(cx, cy, r, a0, sweep, ctx: _Ctx) -> np.ndarray:
+    n = _n_steps(r, sweep, ctx)
+    ang = a0 + sweep * np.arange(n + 1) / n
+    return np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)])
+
+
+def _circle_through(p0, p1, p2):
+    """Centre and radius of the circle through three points, or None when collinear."""
+    (x0, y0), (x1, y1), (x2, y2) = p0[:2], p1[:2], p2[:2]
+    d = 2.0 * (x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1))
+    scale = max(abs(x0 - x2), abs(y0 - y2), abs(x1 - x0), abs(y1 - y0), 1e-300)
+    if abs(d) <= 1e-12 * scale * scale:
+        return None
+    s0, s1, s2 = x0 * x0 + y0 * y0, x1 * x1 + y1 * y1, x2 * x2 + y2 * y2
+    cx = (s0 * (y1 - y2) + s1 * (y2 - y0) + s2 * (y0 - y1)) / d
+    cy = (s0 * (x2 - x1) + s1 * (x0 - x2) + s2 * (x1 - x0)) / d
+    return cx, cy, math.hypot(x0 - cx, y0 - cy)
+
+
+def _arc3(p0, p1, p2, ctx: _Ctx, *, full: bool = False) -> np.ndarray:
+    dim = p0.shape[0]
+    if not full and np.array_equal(p0[:2], p2[:2]) and not np.array_equal(p0[:2], p1[:2]):
+        # An arc that returns to its start is a full circle whose diameter is p0–p1 (as GDAL).
+        cx, cy = (p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0
+        r = math.hypot(p0[0] - cx, p0[1] - cy)
+        pts = _arc_points(cx, cy, r, math.atan2(p0[1] - cy, p0[0] - cx), 2 * math.pi, ctx)
+        pts[0] = pts[-1] = p0[:2]
+        return np.column_stack([pts, np.full(len(pts), p0[2])]) if dim == 3 else pts
+    circ = _circle_through(p0, p1, p2)
+    if circ is None:
+        if full:
+            raise GeometryError("a Circle through three collinear points")
+        # Collinear: a straight piece, as GDAL does.
+        return np.vstack([p0, p1, p2])
+    cx, cy, r = circ
+    a0 = math.atan2(p0[1] - cy, p0[0] - cx)
+    a1 = math.atan2(p1[1] - cy, p1[0] - cx)
+    a2 = math.atan2(p2[1] - cy, p2[0] - cx)
+    ccw = (p1[0] - p0[0]) * (p2[1] - p1[1]) - (p1[1] - p0[1]) * (p2[0] - p1[0]) > 0
+    two_pi = 2 * math.pi
+    if full:
+        sweep = two_pi if ccw else -two_pi
+    elif ccw:
+        sweep = (a2 - a0) % two_pi
+    else:
+        sweep = -((a0 - a2) % two_pi)
+    _ = a1
+    pts = _arc_points(cx, cy, r, a0, sweep, ctx)
+    # Exact end points: the arc must join its neighbours bit for bit.
+    pts[0] = p0[:2]
+    pts[-1] = p0[:2] if full else p2[:2]
+    if dim == 3:
+        z = np.linspace(p0[2], p0[2] if full else p2[2], len(pts))
+        pts = np.column_stack([pts, z])
+    return pts
+
+
+def _arc_string(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
+    pts = _points_of(el, ctx)
+    n = pts.shape[0]
+    if full:
+        if n != 3:
+            raise ctx.error(f"a Circle needs 3 positions, got {n}", el)
+        return _arc3(pts[0], pts[1], pts[2], ctx, full=True)
+    if n < 3 or n % 2 == 0:
+        raise ctx.error(f"an arc needs 2k+1 ≥ 3 positions, got {n}", el)
+    if _local(el) == "Arc" and n != 3:
+        raise ctx.error(f"an Arc needs exactly 3 positions, got {n}", el)
+    out = [_arc3(pts[i], pts[i + 1], pts[i + 2], ctx) for i in range(0, n - 2, 2)]
+    return _join([o for o in out])
+
+
+_UOM_TO_M = {"m": 1.0, "metre": 1.0, "meter": 1.0, "km": 1000.0, "ft": 0.3048, "[ft_i]": 0.3048,
+             "urn:ogc:def:uom:epsg::9001": 1.0, "urn:ogc:def:uom:epsg::9002": 0.3048}  # fmt: skip
+
+
+def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
+    kids = {_local(c): c for c in _children(el)}
+    if not any(k in kids for k in ("pos", "posList", "pointProperty", "coordinates")):
+        raise ctx.error("no centre position", el)
+    centre = _points_of(el, ctx)[0]
+    if "radius" not in kids:
+        raise ctx.error("no radius", el)
+    rad_el = kids["radius"]
+    r = float(_numbers(rad_el.text, rad_el, ctx)[0])
+    uom = (rad_el.get("uom") or "").strip().lower()
+    if uom and ctx.geographic:
+        raise ctx.error(f"a radius in {uom!r} in a geographic CRS (geodesic circles are not read)", rad_el)
+    if uom and uom not in _UOM_TO_M:
+        raise ctx.error(f"unknown radius unit {uom!r}", rad_el)
+    if r <= 0:
+        raise ctx.error("radius must be positive", rad_el, value=r)
+    if full:
+        a0, sweep = math.pi, 2 * math.pi
+    else:
+        if "startAngle" not in kids or "endAngle" not in kids:
+            raise ctx.error("ArcByCenterPoint needs startAngle and endAngle", el)
+        s = float(_numbers(kids["startAngle"].text, kids["startAngle"], ctx)[0])
+        e = float(_numbers(kids["endAngle"].text, kids["endAngle"], ctx)[0])
+        a0, sweep = math.radians(s), math.radians(e - s)
+    pts = _arc_points(centre[0], centre[1], r, a0, sweep, ctx)
+    if full:
+        pts[-1] = pts[0]
+    if centre.shape[0] == 3:
+        pts = np.column_stack([pts, np.full(len(pts), centre[2])])
+    return pts
+
+
+def _join(chunks: list[np.ndarray]) -> np.ndarray:
+    """Concatenate line pieces, dropping the repeated point where one piece ends and the next starts."""
+    if len(chunks) == 1:
+        return chunks[0]
+    dim = max(c.shape[1] for c in chunks)
+    out = []
+    for i, c in enumerate(chunks):
+        if c.shape[1] < dim:
+            c = np.pad(c, ((0, 0), (0, dim - c.shape[1])))
+        if i and out and np.array_equal(out[-1][-1], c[0]):
+            c = c[1:]
+        out.append(c)
+    return np.vstack(out)
+
+
+# --- the element handlers -------------------------------------------------------------------------
+
+_SEGMENTS = {"LineStringSegment", "Arc", "ArcString", "Circle", "ArcByCenterPoint",
+             "CircleByCenterPoint", "LineString"}  # fmt: skip
+
+
+def _curve_coords(el, ctx: _Ctx, depth: int) -> np.ndarray:
+    """Coordinates of any curve element (LineString, Curve, OrientableCurve, CompositeCurve, segments)."""
+    if depth > MAX_DEPTH:
+        raise ctx.error(f"geometry nested deeper than {MAX_DEPTH} levels", el)
+    name = _local(el)
+    if _ns(el) not in GML_NAMESPACES:
+        raise ctx.error("element outside the GML namespaces", el)
+    if name in ("LineString", "LineStringSegment"):
+        pts = _points_of(el, ctx)
+        if pts.shape[0] < 2:
+            raise ctx.error(f"a line needs at least 2 positions, got {pts.shape[0]}", el)
+        return pts
+    if name in ("Arc", "ArcString"):
+        return _arc_string(el, ctx, full=False)
+    if name == "Circle":
+        return _arc_string(el, ctx, full=True)
+    if name == "ArcByCenterPoint":
+        return _by_center(el, ctx, full=False)
+    if name == "CircleByCenterPoint":
+        return _by_center(el, ctx, full=True)
+    if name == "Curve":
+        segs = [c for c in _children(el) if _local(c) == "segments"]
+        if not segs:
+            raise ctx.error("a Curve without segments", el)
+        pieces = []
+        for s in _children(segs[0]):
+            if _local(s) not in _SEGMENTS:
+                raise ctx.error("unknown curve segment", s)
+            pieces.append(_curve_coords(s, ctx, depth + 1))
+        if not pieces:
+            raise ctx.error("a Curve with no segments", el)
+        return _join(pieces)
+    if name == "OrientableCurve":
+        base = [c for c in _children(el) if _local(c) == "baseCurve"]
+        inner = _children(base[0]) if base else []
+        if not inner:
+            raise ctx.error("an OrientableCurve without baseCurve", el)
+        pts = _curve_coords(inner[0], ctx, depth + 1)
+        return pts[::-1].copy() if el.get("orientation", "+").strip() == "-" else pts
+    if name == "CompositeCurve":
+        pieces = []
+        for m in _children(el):
+            if _local(m) not in ("curveMember", "curveMembers"):
+                raise ctx.error("unexpected element in CompositeCurve", m)
+            for g in _children(m):
+                pieces.append(_curve_coords(g, ctx, depth + 1))
+        if not pieces:
+            raise ctx.error("an empty CompositeCurve", el)
+        for a, b in zip(pieces, pieces[1:], strict=False):
+            if not np.allclose(a[-1][:2], b[0][:2]):
+                raise ctx.error("CompositeCurve members do not join end to start", el)
+        return _join(pieces)
+    raise ctx.error("unknown curve element", el)
+
+
+def _ring(el, ctx: _Ctx, depth: int) -> np.ndarray:
+    """A closed ring from exterior/interior/outerBoundaryIs/innerBoundaryIs content."""
+    kids = _children(el)
+    if len(kids) != 1:
+        raise ctx.error(f"a boundary must hold one ring, found {len(kids)}", el)
+    r = kids[0]
+    name = _local(r)
+    if name == "LinearRing":
+        pts = _points_of(r, ctx)
+    elif name == "Ring":
+        pieces = []
+        for m in _children(r):
+            if _local(m) != "curveMember":
+                raise ctx.error("unexpected element in Ring", m)
+            for g in _children(m):
+                pieces.append(_curve_coords(g, ctx, depth + 1))
+        if not pieces:
+            raise ctx.error("an empty Ring", r)
+        pts = _join(pieces)
+    elif name in ("CompositeCurve", "Curve", "LineString", "OrientableCurve"):
+        pts = _curve_coords(r, ctx, depth + 1)
+    else:
+        raise ctx.error("unknown ring element", r)
+    if pts.shape[0] < 4:
+        raise ctx.error(f"a ring needs at least 4 positions, got {pts.shape[0]}", r)
+    if not np.array_equal(pts[0], pts[-1]):
+        raise ctx.error("ring is not closed (first and last positions differ)", r,
+                        value=f"{pts[0].tolist()} ≠ {pts[-1].tolist()}")  # fmt: skip
+    return pts
+
+
+def _polygon(el, ctx: _Ctx, depth: int) -> list[np.ndarray] | None:
+    rings: list[np.ndarray] = []
+    ext = None
+    holes = []
+    for c in _children(el):
+        n = _local(c)
+        if n in ("exterior", "outerBoundaryIs"):
+            if ext is not None:
+                raise ctx.error("two exteriors", c)
+            if not _children(c):
+                ext = False  # empty exterior → empty polygon (GDAL's answer as well)
+                continue
+            ext = _ring(c, ctx, depth + 1)
+        elif n in ("interior", "innerBoundaryIs"):
+            holes.append(_ring(c, ctx, depth + 1))
+        elif n in ("name", "description", "metaDataProperty"):
+            continue
+        else:
+            raise ctx.error("unexpected element in polygon", c)
+    if ext is None:
+        raise ctx.error("a polygon without exterior", el)
+    if ext is False:
+        return None
+    rings = [ext, *holes]
+    return rings
+
+
+def _surface_patches(el, ctx: _Ctx, depth: int) -> list[list[np.ndarray]]:
+    polys = []
+    for p in _children(el):
+        if _local(p) not in ("patches", "polygonPatches", "trianglePatches"):
+            raise ctx.error("unexpected element in surface", p)
+        for patch in _children(p):
+            if _local(patch) not in ("PolygonPatch", "Triangle", "Rectangle"):
+                raise ctx.error("unknown surface patch", patch)
+            poly = _polygon(patch, ctx, depth + 1)
+            if poly is not None:
+                polys.append(poly)
+    return polys
+
+
+def _polys_of(g: Geom, el, ctx: _Ctx) -> list[list[np.ndarray]]:
+    if g.kind == "polygon":
+        return [] if g.empty else [g.parts]  # type: ignore[list-item]
+    if g.kind == "multipolygon":
+        return list(g.parts)  # type: ignore[arg-type]
+    raise ctx.error(f"a surface member holds a {g.kind}, not a surface", el)
+
+
+def _parse(el, ctx: _Ctx, depth: int) -> Geom:
+    if depth > MAX_DEPTH:
+        raise ctx.error(f"geometry nested deeper than {MAX_DEPTH} levels", el)
+    if _ns(el) not in GML_NAMESPACES:
+        raise ctx.error("not a GML geometry element", el)
+    name = _local(el)
+    if name == "Point":
+        return Geom("point", _point_coords(el, ctx))
+    if name in ("LineString", "Curve", "OrientableCurve", "CompositeCurve", "Arc", "ArcString",
+                "Circle", "ArcByCenterPoint", "CircleByCenterPoint", "LineStringSegment"):  # fmt: skip
+        return Geom("line", _curve_coords(el, ctx, depth))
+    if name == "LinearRing":
+        pts = _points_of(el, ctx)
+        if pts.shape[0] < 4 or not np.array_equal(pts[0], pts[-1]):
+            raise ctx.error("a LinearRing must be closed with at least 4 positions", el)
+        return Geom("line", pts)
+    if name in ("Polygon", "PolygonPatch", "Triangle", "Rectangle"):
+        rings = _polygon(el, ctx, depth)
+        return Geom("polygon", rings or [], empty=rings is None)
+    if name == "Envelope" or name == "Box":
+        pts = _points_of(el, ctx) if name == "Box" else None
+        if name == "Envelope":
+            kids = {_local(c): c for c in _children(el)}
+            if "lowerCorner" not in kids or "upperCorner" not in kids:
+                raise ctx.error("an Envelope needs lowerCorner and upperCorner", el)
+            lo = _pos(kids["lowerCorner"], ctx)
+            hi = _pos(kids["upperCorner"], ctx)
+            if lo.shape != hi.shape:
+                raise ctx.error("lowerCorner and upperCorner differ in dimension", el)
+            pts = np.vstack([lo, hi])
+        if pts is None or pts.shape[0] != 2:
+            raise ctx.error("a Box needs exactly 2 positions", el)
+        (x0, y0), (x1, y1) = pts[0, :2], pts[1, :2]
+        ring = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
+        return Geom("polygon", [ring])
+    if name in ("Surface", "PolyhedralSurface", "Tin", "TriangulatedSurface"):
+        polys = _surface_patches(el, ctx, depth)
+        if name in ("Tin", "TriangulatedSurface") and not polys:
+            raise ctx.error("a TIN without triangles", el)
+        if name == "Surface" and len(polys) == 1:
+            return Geom("polygon", polys[0])
+        return Geom("multipolygon", polys, empty=not polys)
+    if name == "OrientableSurface":
+        base = [c for c in _children(el) if _local(c) == "baseSurface"]
+        inner = _children(base[0]) if base else []
+        if not inner:
+            raise ctx.error("an OrientableSurface without baseSurface", el)
+        g = _parse(inner[0], ctx, depth + 1)
+        if el.get("orientation", "+").strip() == "-":
+            g = Geom(g.kind, [[r[::-1].copy() for r in p] for p in g.parts] if g.kind == "multipolygon"
+                     else [r[::-1].copy() for r in g.parts], g.empty)  # fmt: skip
+        return g
+    if name in ("MultiSurface", "MultiPolygon", "CompositeSurface", "Shell"):
+        polys = []
+        for m in _children(el):
+            if _local(m) not in ("surfaceMember", "surfaceMembers", "polygonMember", "polygonMembers"):
+                raise ctx.error("unexpected element in a surface collection", m)
+            for g in _children(m):
+                polys.extend(_polys_of(_parse(g, ctx, depth + 1), g, ctx))
+        return Geom("multipolygon", polys, empty=not polys)
+    if name in ("MultiCurve", "MultiLineString"):
+        lines = []
+        for m in _children(el):
+            if _local(m) not in ("curveMember", "curveMembers", "lineStringMember", "lineStringMembers"):
+                raise ctx.error("unexpected element in a curve collection", m)
+            for g in _children(m):
+                lines.append(_curve_coords(g, ctx, depth + 1))
+        return Geom("multiline", lines, empty=not lines)
+    if name == "MultiPoint":
+        pts = []
+        for m in _children(el):
+            if _local(m) not in ("pointMember", "pointMembers"):
+                raise ctx.error("unexpected element in MultiPoint", m)
+            for g in _children(m):
+                if _local(g) != "Point":
+                    raise ctx.error("a MultiPoint member is not a Point", g)
+                pts.append(_point_coords(g, ctx))
+        return Geom("multipoint", pts, empty=not pts)
+    if name == "MultiGeometry":
+        parts = []
+        for m in _children(el):
+            if _local(m) not in ("geometryMember", "geometryMembers"):
+                raise ctx.error("unexpected element in MultiGeometry", m)
+            for g in _children(m):
+                parts.append(_parse(g, ctx, depth + 1))
+        return Geom("collection", parts, empty=not parts)
+    raise ctx.error("unknown or unsupported GML geometry element", el)
+
+
+def _swap_all(g: Geom) -> Geom:
+    def sw(a: np.ndarray) -> np.ndarray:
+        b = a.copy()
+        b[:, [0, 1]] = a[:, [1, 0]]
+        return b
+
+    k = g.kind
+    if k in ("point", "line"):
+        return Geom(k, sw(g.parts), g.empty)  # type: ignore[arg-type]
+    if k == "polygon":
+        return Geom(k, [sw(r) for r in g.parts], g.empty)  # type: ignore[union-attr]
+    if k in ("multipoint", "multiline"):
+        return Geom(k, [sw(r) for r in g.parts], g.empty)  # type: ignore[union-attr]
+    if k == "multipolygon":
+        return Geom(k, [[sw(r) for r in p] for p in g.parts], g.empty)  # type: ignore[union-attr]
+    return Geom(k, [_swap_all(p) for p in g.parts], g.empty)  # type: ignore[union-attr]
+
+
+def _inherited_srs(el) -> str | None:
+    node = el
+    while node is not None:
+        v = node.get("srsName")
+        if v:
+            return v
+        node = node.getparent()
+    return None
+
+
+def parse_geometry(
+    element,
+    *,
+    axis: AxisMode = "auto",
+    srs_name: str | None = None,
+    arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
+    feature: str | None = None,
+    file: str | None = None,
+) -> tuple[Geom, str | None]:
+    """Parse one GML geometry element into the intermediate :class:`Geom`.
+
+    Parameters
+    ----------
+    element
+        An lxml element whose local name is a GML geometry (e.g. ``Polygon``).
+    axis
+        ``"auto"``: swap to x = easting/longitude when the srsName form implies authority order
+        (see :func:`axis_swap_for`). ``"file"``: keep document order (as GDAL's
+        ``CreateGeometryFromGML`` does).
+    srs_name
+        The srsName to assume when neither the element nor an ancestor has one.
+    arc_tolerance
+        Largest deviation of a linearised arc from the true arc, in CRS units (metres; scaled to
+        degrees for geographic systems).
+    feature, file
+        Feature identity and file name used in error messages.
+
+    Returns
+    -------
+    (Geom, srsName in effect or None)
+    """
+    srs = _inherited_srs(element) or srs_name
+    code = epsg_of(srs)
+    geographic = bool(code) and _is_geographic(code)
+    ctx = _Ctx(feature, False, arc_tolerance, file, geographic)
+    g = _parse(element, ctx, 0)
+    if axis == "auto" and axis_swap_for(srs):
+        # Arcs are linearised in document order first, then swapped: the arc is the same set of
+        # points either way, only the labels of the axes change.
+        g = _swap_all(g)
+    return g, srs
+
+
+def geometry_from_string(
+    text: str | bytes, *, axis: AxisMode = "auto", arc_tolerance: float = DEFAULT_ARC_TOLERANCE
+) -> shapely.Geometry:
+    """Parse a GML geometry fragment (safe XML settings) into a shapely geometry."""
+    from vggeo.lm.safety import safe_fromstring
+
+    root = safe_fromstring(text, name="<GML fragment>")
+    g, _ = parse_geometry(root, axis=axis, arc_tolerance=arc_tolerance)
+    return to_shapely(g)
+
+
+def to_shapely(g: Geom) -> shapely.Geometry:
+    """The shapely geometry of a parsed :class:`Geom`."""
+    k = g.kind
+    if k == "point":
+        return shapely.Point(g.parts[0])  # type: ignore[index]
+    if k == "line":
+        return shapely.LineString(g.parts)
+    if k == "polygon":
+        if g.empty or not g.parts:
+            return shapely.Polygon()
+        return shapely.Polygon(g.parts[0], g.parts[1:])  # type: ignore[index]
+    if k == "multipoint":
+        return shapely.MultiPoint([p[0] for p in g.parts]) if g.parts else shapely.MultiPoint()  # type: ignore[union-attr]
+    if k == "multiline":
+        return shapely.MultiLineString(list(g.parts)) if g.parts else shapely.MultiLineString()  # type: ignore[arg-type]
+    if k == "multipolygon":
+        if not g.parts:
+            return shapely.MultiPolygon()
+        return shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in g.parts])  # type: ignore[union-attr]
+    return shapely.GeometryCollection([to_shapely(p) for p in g.parts])  # type: ignore[union-attr]
+
+
+def polygons_of(g: Geom) -> list[list[np.ndarray]]:
+    """The polygons (lists of rings) of an areal geometry; ValueError for points and lines."""
+    if g.kind == "polygon":
+        return [] if g.empty or not g.parts else [g.parts]  # type: ignore[list-item]
+    if g.kind == "multipolygon":
+        return list(g.parts)  # type: ignore[arg-type]
+    if g.kind == "collection":
+        out = []
+        for p in g.parts:  # type: ignore[union-attr]
+            out.extend(polygons_of(p))
+        return out
+    raise ValueError(f"a {g.kind} is not an area")
+
+
+def geometry_elements(parent) -> list:
+    """The GML geometry children of a property element such as ``Yta``."""
+    return [c for c in parent if isinstance(c.tag, str) and _ns(c) in (GML32, GML3)]
+
+
+_ = etree  # lxml is the element type this module reads

@@ -1,0 +1,224 @@
+"""Inskrivning: properties, ownership, acquisitions, rights, mortgages, notes, leaseholds, owners.
+
+:func:`read_inskrivning` streams each information set of an inskrivning delivery into the tables of
+``docs/contracts.md`` (Inskrivning). Every table carries ``object_id`` (the inskrivningsfastighet
+that "delete, then add" works on) and ``property_id`` (``Fastighetsreferens/objektidentitet``).
+
+Personal data
+    Personnummer, names of natural persons and their addresses are **redacted by default** (the
+    columns are present and empty); ``personal_data=True`` keeps them. Owners are linked by
+    ``owner_key``: ``org:<organisationsnummer>`` for organisations (not personal data) and
+    ``pnr:<hash>`` for persons — a keyed SHA-256 of the personnummer, stable across deliveries so
+    the store can find orphans, but not the number itself. It is pseudonymous, not anonymous:
+    treat a store holding it as personal data under GDPR.
+
+Skyddad personuppgift
+    An owner whose surname reads ``SKYDDAD PERSONUPPGIFT`` (and whose personnummer and names were
+    removed) is flagged ``protected=True`` and has no ``owner_key``; the store removes such persons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from vggeo.errors import InputError
+from vggeo.lm import mapping as M
+from vggeo.lm._records import Extractor, typed_frame
+
+__all__ = ["InskrivningData", "read_inskrivning", "owner_key", "TABLES"]
+
+TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
+          "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
+
+#: Set → the tables it fills.
+SET_TABLES = {
+    "inskrivningsfastighet": ("inskrivningsfastighet",),
+    "inskrivet_agande": ("agande", "forvarv"),
+    "avtalsrattighet": ("avtalsrattighet",),
+    "inteckning": ("inteckning",),
+    "anteckning": ("anteckning",),
+    "tomtrattsupplatelse": ("tomtrattsupplatelse",),
+    "folkbokford_person_organisation": ("persons", "organisations"),
+}
+
+_KEY_SALT = b"vggeo owner key v1\0"
+_PERSONAL_KINDS = ("personal", "address")
+
+
+def _records_by_table() -> dict[str, M.Record]:
+    out: dict[str, M.Record] = {}
+
+    def walk(r: M.Record) -> None:
+        out.setdefault(r.table, r)
+        for c in r.children:
+            walk(c)
+
+    for recs in M.INSKRIVNING.records.values():
+        for r in recs:
+            walk(r)
+    return out
+
+
+_RECORDS = _records_by_table()
+
+
+def _is_orgnr(num: str) -> bool:
+    digits = "".join(ch for ch in num if ch.isdigit())
+    # Organisation numbers: 10 digits whose third digit is ≥ 2 (a "month" no person has).
+    return len(digits) == 10 and int(digits[2]) >= 2
+
+
+def owner_key(idnumber: str | None, *, organisation: bool | None = None) -> str | None:
+    """The owner key of a personnummer or organisationsnummer (None for none)."""
+    if idnumber is None or pd.isna(idnumber) or not str(idnumber).strip():
+        return None
+    num = str(idnumber).strip()
+    org = _is_orgnr(num) if organisation is None else organisation
+    if org:
+        digits = "".join(ch for ch in num if ch.isdigit())
+        return f"org:{digits[:6]}-{digits[6:]}"
+    digits = "".join(ch for ch in num if ch.isdigit())
+    if len(digits) == 10:  # YYMMDD-NNNN: no century; hash the 10 digits consistently
+        pass
+    digits = digits[-10:]
+    return "pnr:" + hashlib.sha256(_KEY_SALT + digits.encode()).hexdigest()[:24]
+
+
+@dataclass
+class InskrivningData:
+    """What :func:`read_inskrivning` returns: one frame per table (contracts.md: Inskrivning)."""
+
+    frames: dict[str, pd.DataFrame]
+    unmapped: Counter = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return dict(self.frames)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        frames = self.__dict__.get("frames", {})
+        if name in frames:
+            return frames[name]
+        raise AttributeError(name)
+
+
+def _owners(df: pd.DataFrame, rec: M.Record, *, personal_data: bool,
+            is_org: pd.Series | None) -> pd.DataFrame:
+    """Add ``owner_key`` and ``protected``; redact personal columns unless asked."""
+    last = df.get("last_name")
+    protected = (last.fillna("").str.strip().str.upper() == M.PROTECTED_SURNAME) if last is not None \
+        else pd.Series(False, index=df.index)  # fmt: skip
+    ids = df.get("owner_idnumber", pd.Series(pd.NA, index=df.index, dtype="string"))
+    org = is_org if is_org is not None else pd.Series([None] * len(df), index=df.index)
+    keys = [None if p else owner_key(i, organisation=o if o is not None and not pd.isna(o) else None)
+            for i, p, o in zip(ids, protected, org, strict=True)]  # fmt: skip
+    out = df.copy()
+    out.insert(0, "owner_key", pd.Series(keys, index=df.index, dtype="string"))
+    out["protected"] = protected.astype(bool)
+    person = ~(org.fillna(False).astype(bool)) if is_org is not None else pd.Series(True, index=df.index)
+    if personal_data:
+        out["personnummer"] = ids.where(person)
+    out = out.drop(columns=["owner_idnumber"], errors="ignore")
+    rec_fields = {f.column: f.kind for f in rec.fields}
+    for col in out.columns:
+        kind = rec_fields.get(col)
+        if kind in _PERSONAL_KINDS and not personal_data:
+            if kind == "address":
+                # Addresses of organisations are not personal data; of persons they are.
+                out[col] = out[col].where(~person)
+            else:
+                out[col] = pd.Series(pd.NA, index=out.index, dtype="string")
+    return out
+
+
+def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | None) -> pd.DataFrame:
+    rec = _RECORDS[table]
+    df = typed_frame(rows, rec.fields, extra=rec.inherit, file=file)
+    lead = [c for c in ("object_id", "property_id") if c in df]
+    df = df[lead + [c for c in df.columns if c not in lead]]
+    for c in lead:
+        df[c] = df[c].astype("string")
+    if table == "agande":
+        df = _owners(df, rec, personal_data=personal_data, is_org=df["organisation_name"].notna())
+    elif table == "forvarv":
+        ids = df.pop("owner_idnumber")
+        df["owner_key"] = pd.Series([owner_key(i) for i in ids], index=df.index, dtype="string")
+    elif table == "persons":
+        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(False, index=df.index))
+    elif table == "organisations":
+        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(True, index=df.index))
+        df = df.drop(columns=["protected"])
+    return df.reset_index(drop=True)
+
+
+def read_inskrivning(
+    source,
+    *,
+    personal_data: bool = False,
+    sets: list[str] | None = None,
+    progress: bool = False,
+) -> InskrivningData:
+    """Read an inskrivning delivery into one DataFrame per table.
+
+    Parameters
+    ----------
+    source
+        A :class:`~vggeo.lm.package.Delivery` or anything :func:`~vggeo.lm.open_delivery` accepts.
+    personal_data
+        Keep personnummer, names and addresses of natural persons (default: redacted).
+    sets
+        Information sets to read (default: all in the delivery).
+    progress
+        Show a progress bar per file (stderr).
+
+    Returns
+    -------
+    InskrivningData
+        ``frames`` holds the tables of the sets read (see :data:`SET_TABLES`).
+    """
+    from vggeo.lm.package import Delivery, iter_members, open_delivery
+
+    own = not isinstance(source, (Delivery,))
+    d = open_delivery(source) if own else source
+    try:
+        if d.product != "inskrivning":
+            raise InputError(f"{d.path} is a {d.product} delivery, not inskrivning")
+        chosen = sets or d.sets
+        frames: dict[str, pd.DataFrame] = {}
+        unmapped: Counter = Counter()
+        labels = []
+        for s in chosen:
+            recs = M.INSKRIVNING.records.get(s)
+            if recs is None:
+                raise InputError(f"unknown inskrivning information set {s!r}; known: "
+                                 f"{list(M.INSKRIVNING.records)}", file=d.path)  # fmt: skip
+            ex = Extractor(recs)
+            files = d.data_files(s)
+            it = files
+            if progress:
+                from tqdm import tqdm
+
+                it = tqdm(files, desc=s, unit="file", disable=None)
+            for f in it:
+                labels.append(f.label)
+                for member in iter_members(f):
+                    ex.feed_member(member)
+            unmapped.update(ex.unmapped)
+            for table in SET_TABLES.get(s, ()):
+                frames[table] = _frame(table, ex.rows.get(table, []), personal_data=personal_data,
+                                       file=files[0].label if files else None)  # fmt: skip
+        return InskrivningData(frames, unmapped, labels)
+    finally:
+        if own:
+            d.close()
+
+
+_ = os

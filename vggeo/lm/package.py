@@ -1,0 +1,580 @@
+"""Open a Lantmäteriet delivery in any of its forms, read its metadata, verify it, list deletions.
+
+Forms accepted by :func:`open_delivery` (FORMATS.md §3):
+
+* the **outer ZIP** named by the order UUID: ``<uuid>.zip`` → ``<Informationstyp>/`` folders →
+  ``<set>.zip`` + ``<set>_metadata.xml``;
+* the same **unpacked into a folder** (set ZIPs or their unpacked contents inside);
+* one **inner set ZIP** ``<set>.zip`` (its ``<set>_metadata.xml`` is used when it lies beside it);
+* one **XML file** — a numbered data file ``<set>_<n>.xml``, a deletion file, or any data file
+  whose root identifies the product.
+
+Inside a set: numbered data files ``<set>_1.xml``, ``<set>_2.xml`` …, ``<set>_borttag.xml``
+deletion files in change extracts, and for persons ``folkbokford_person_organisation.xml``.
+Every archive member is checked by :mod:`vggeo.lm.safety` before it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import weakref
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from vggeo.errors import DeliveryError, IntegrityError, ParseError
+from vggeo.lm import mapping as M
+from vggeo.lm._records import Extractor, local, typed_frame
+from vggeo.lm.safety import DEFAULT_LIMITS, ZipLimits, check_zip, open_member, safe_iterparse
+
+__all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile"]
+
+_DATA_RE = re.compile(r"^(?P<set>.+?)(?:_(?P<n>\d+))?\.xml$", re.I)
+_META_SUFFIX = "_metadata.xml"
+_DEL_SUFFIX = "_borttag.xml"
+
+
+@dataclass
+class DataFile:
+    """One XML file of a set: data (numbered), deletion or metadata."""
+
+    name: str
+    set_name: str
+    kind: str  # "data" | "deletion" | "metadata"
+    size: int | None
+    opener: Callable[[], IO[bytes]]
+    label: str  # how errors name it (path!member)
+
+    def open(self) -> IO[bytes]:
+        return self.opener()
+
+
+@dataclass
+class SetMetadata:
+    """What a ``<set>_metadata.xml`` says (element names inferred; see :mod:`vggeo.lm.mapping`)."""
+
+    set_name: str
+    extract_id: str | None = None
+    previous_extract_id: str | None = None
+    produced_at: datetime | None = None
+    extract_type: str | None = None
+    crs: int | None = None
+    information_type: str | None = None
+    subsets: list[str] = field(default_factory=list)
+    selection_type: str | None = None
+    list_reference: str | None = None
+    selection: list[str] = field(default_factory=list)
+    total_count: int | None = None
+    file_size: int | None = None
+    direct_marketing: bool | None = None
+    exclude_personnummer: bool | None = None
+    files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file_name", "count", "file_size"]))
+    unmapped: Counter = field(default_factory=Counter)
+    label: str = ""
+
+
+def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetadata:
+    """Read one metadata file (small: parsed whole, with the safe settings)."""
+    ex = Extractor((M.METADATA,))
+    root = None
+    for _, el in safe_iterparse(stream, events=("end",), name=label):
+        root = el
+    if root is None:  # pragma: no cover - safe_iterparse raises first
+        raise ParseError("empty metadata file", file=label)
+    ex._extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
+    row = ex.rows["metadata"][0]
+    files = typed_frame(ex.rows["files"], M.METADATA.children[0].fields, file=label)
+    top = typed_frame([row], tuple(f for f in M.METADATA.fields if f.kind not in ("list", "datetime")),
+                      file=label).iloc[0]  # fmt: skip
+    md = SetMetadata(set_name=set_name, files=files, unmapped=ex.unmapped, label=label)
+    md.extract_id = _str(top.get("extract_id"))
+    md.previous_extract_id = _str(top.get("previous_extract_id"))
+    md.information_type = _str(top.get("information_type"))
+    md.selection_type = _str(top.get("selection_type"))
+    md.list_reference = _str(top.get("list_reference"))
+    md.total_count = _int(top.get("total_count"))
+    md.file_size = _int(top.get("file_size"))
+    md.direct_marketing = None if pd.isna(top.get("direct_marketing")) else bool(top.get("direct_marketing"))
+    md.exclude_personnummer = (None if pd.isna(top.get("exclude_personnummer"))
+                               else bool(top.get("exclude_personnummer")))  # fmt: skip
+    md.subsets = [s.strip() for s in row.get("subsets", []) if s]
+    md.selection = [s.strip() for s in row.get("selection", []) if s]
+    if row.get("produced_at"):
+        try:
+            md.produced_at = datetime.fromisoformat(row["produced_at"].strip())
+        except ValueError as err:
+            raise ParseError("produced time is not an ISO date-time", file=label,
+                             field="produced_at", value=row["produced_at"]) from err  # fmt: skip
+    if row.get("extract_type"):
+        key = row["extract_type"].strip().lower()
+        if key not in M.EXTRACT_TYPES:
+            raise ParseError("unknown extract type", file=label, field="extract_type", value=key)
+        md.extract_type = M.EXTRACT_TYPES[key]
+    if row.get("crs"):
+        m = re.search(r"(\d{4,5})\s*$", row["crs"].strip())
+        if not m:
+            raise ParseError("coordinate system code not understood", file=label, field="crs",
+                             value=row["crs"])  # fmt: skip
+        md.crs = int(m.group(1))
+    return md
+
+
+def _str(v) -> str | None:
+    return None if v is None or pd.isna(v) else str(v)
+
+
+def _int(v) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)
+
+
+# --- file discovery -------------------------------------------------------------------------------
+
+
+def _classify(name: str) -> tuple[str, str] | None:
+    """(set name, kind) of an XML file name, or None if it is not one."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    low = base.lower()
+    if not low.endswith(".xml"):
+        return None
+    if low.endswith(_META_SUFFIX):
+        return base[: -len(_META_SUFFIX)], "metadata"
+    if low.endswith(_DEL_SUFFIX):
+        return base[: -len(_DEL_SUFFIX)], "deletion"
+    m = _DATA_RE.match(base)
+    if not m:
+        return None
+    return m.group("set"), "data"
+
+
+def _file_sort_key(f: DataFile):
+    m = re.search(r"_(\d+)\.xml$", f.name, re.I)
+    return (0 if f.kind == "data" else 1, int(m.group(1)) if m else 0, f.name)
+
+
+class Delivery:
+    """One Lantmäteriet delivery. Build it with :func:`open_delivery`.
+
+    Attributes
+    ----------
+    path
+        What was opened.
+    form
+        ``"zip"`` (outer delivery ZIP), ``"folder"``, ``"set_zip"`` or ``"xml"``.
+    product
+        ``"bestammelse"`` or ``"inskrivning"``.
+    sets
+        Information-set names present, in a stable order.
+    metadata
+        ``{set name: SetMetadata}`` for the sets whose metadata file was found.
+    """
+
+    def __init__(self, path: Path, form: str, files: list[DataFile], *, tmpdir: str | None,
+                 closers: list) -> None:  # fmt: skip
+        self.path = path
+        self.form = form
+        self._files = files
+        self._tmpdir = tmpdir
+        self._closers = closers
+        self._finalizer = weakref.finalize(self, _cleanup, list(closers), tmpdir)
+        self.metadata: dict[str, SetMetadata] = {}
+        for f in files:
+            if f.kind == "metadata":
+                with f.open() as s:
+                    self.metadata[f.set_name] = parse_metadata(s, set_name=f.set_name, label=f.label)
+        names = {f.set_name for f in files if f.kind != "metadata"} | set(self.metadata)
+        self.product = self._detect_product(names)
+        order = M.PRODUCTS[self.product].sets
+        self.sets: list[str] = sorted(names, key=lambda n: (order.index(n) if n in order else 99, n))
+        self._checksum: str | None = None
+
+    # -- identity ----------------------------------------------------------------------------
+
+    def _detect_product(self, names: set[str]) -> str:
+        found = {M.product_of_set(n) for n in names} - {None}
+        if len(found) == 1:
+            return found.pop()  # type: ignore[return-value]
+        if len(found) > 1:
+            raise DeliveryError(f"delivery mixes products {sorted(found)}", file=self.path)
+        for f in self._files:
+            if f.kind != "data":
+                continue
+            with f.open() as s:
+                head = s.read(4096).decode("utf-8", "replace").lower()
+            for p in M.PRODUCTS.values():
+                if p.namespace_hint in head:
+                    return p.product
+        raise DeliveryError(
+            "cannot tell the product (no known information set, no known namespace); expected "
+            f"sets such as {M.BESTAMMELSE.sets + M.INSKRIVNING.sets}", file=self.path,
+        )  # fmt: skip
+
+    def _meta_values(self, attr: str):
+        vals = {getattr(m, attr) for m in self.metadata.values()} - {None}
+        return vals
+
+    def _one(self, attr: str):
+        vals = self._meta_values(attr)
+        if len(vals) > 1:
+            raise IntegrityError(f"information sets disagree on {attr}: {sorted(map(str, vals))}",
+                                 file=self.path)  # fmt: skip
+        return next(iter(vals), None)
+
+    @property
+    def extract_id(self) -> str | None:
+        """Unique id of the extract (from metadata)."""
+        return self._one("extract_id")
+
+    @property
+    def previous_extract_id(self) -> str | None:
+        """The extract this change follows, where the metadata says so ([inferred] element)."""
+        return self._one("previous_extract_id")
+
+    @property
+    def extract_type(self) -> str | None:
+        """``"base"`` or ``"change"``; from metadata, else inferred from deletion files."""
+        t = self._one("extract_type")
+        if t is None and self._files:
+            t = "change" if any(f.kind == "deletion" for f in self._files) else None
+        return t
+
+    @property
+    def produced_at(self) -> datetime | None:
+        vals = self._meta_values("produced_at")
+        return max(vals) if vals else None
+
+    @property
+    def crs(self) -> int | None:
+        """EPSG code of the geometries (3006, 3007–3018): metadata, else the first srsName seen."""
+        code = self._one("crs")
+        if code is None and self.product == "bestammelse":
+            code = self._sniff_crs()
+        return code
+
+    def _sniff_crs(self) -> int | None:
+        from vggeo.lm.gml import epsg_of
+
+        for f in self.data_files():
+            with f.open() as s:
+                head = s.read(1 << 16).decode("utf-8", "replace")
+            m = re.search(r'srsName="([^"]+)"', head)
+            if m:
+                return epsg_of(m.group(1))
+        return None
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 over the delivery's XML files (names and contents), the same for every form."""
+        if self._checksum is None:
+            h = hashlib.sha256()
+            for f in sorted(self._files, key=lambda f: (f.set_name, f.name)):
+                fh = hashlib.sha256()
+                with f.open() as s:
+                    for chunk in iter(lambda s=s: s.read(1 << 20), b""):
+                        fh.update(chunk)
+                h.update(f"{f.set_name}/{f.name}\0{fh.hexdigest()}\n".encode())
+            self._checksum = h.hexdigest()
+        return self._checksum
+
+    # -- contents ----------------------------------------------------------------------------
+
+    def files(self, set_name: str | None = None) -> list[DataFile]:
+        out = [f for f in self._files if set_name is None or f.set_name == set_name]
+        return sorted(out, key=lambda f: (f.set_name, *_file_sort_key(f)))
+
+    def data_files(self, set_name: str | None = None) -> list[DataFile]:
+        return [f for f in self.files(set_name) if f.kind == "data"]
+
+    def _check_set(self, set_name: str) -> None:
+        if set_name not in self.sets:
+            raise DeliveryError(f"no information set {set_name!r} in this delivery; it holds "
+                                f"{self.sets}", file=self.path)  # fmt: skip
+
+    def deletions(self, set_name: str) -> set[str]:
+        """Identities to delete for one information set (from its ``*_borttag.xml`` files)."""
+        self._check_set(set_name)
+        ids: set[str] = set()
+        for f in self.files(set_name):
+            if f.kind == "deletion":
+                ids |= set(read_deletion_ids(f))
+        return ids
+
+    def read(self, set_name: str, *, personal_data: bool = False, **options) -> dict[str, pd.DataFrame]:
+        """The tables of one information set (contracts.md: Provisions / Inskrivning)."""
+        self._check_set(set_name)
+        if self.product == "bestammelse":
+            from vggeo.lm.bestammelse import read_bestammelser
+
+            data = read_bestammelser(self, set_name=set_name, **options)
+            return data.tables()
+        from vggeo.lm.inskrivning import read_inskrivning
+
+        data = read_inskrivning(self, sets=[set_name], personal_data=personal_data, **options)
+        return data.tables()
+
+    def count_objects(self, f: DataFile) -> int:
+        """Objects in one data or deletion file (members of its root; identities for deletions)."""
+        if f.kind == "deletion":
+            return len(read_deletion_ids(f))
+        n = 0
+        depth = 0
+        with f.open() as s:
+            for ev, el in safe_iterparse(s, events=("start", "end"), name=f.label):
+                if ev == "start":
+                    depth += 1
+                    continue
+                depth -= 1
+                if depth == 1:
+                    n += 1
+                    el.clear()
+                    parent = el.getparent()
+                    while parent is not None and el.getprevious() is not None:
+                        del parent[0]
+        return n
+
+    # -- integrity ---------------------------------------------------------------------------
+
+    def verify(self) -> dict[str, dict[str, int]]:
+        """Check the delivery against its metadata; return ``{set: {file: count}}``.
+
+        Checks, per set: a metadata file exists; every listed file is present and nothing
+        unlisted is; each file's object count (and size, where listed) matches; the total count
+        matches; base extracts carry no deletion file and change extracts at least one; all sets
+        share one extract id, extract type and coordinate system.
+
+        Raises
+        ------
+        IntegrityError
+            Naming the set, the file and the discrepancy.
+        """
+        counts: dict[str, dict[str, int]] = {}
+        for attr in ("extract_id", "extract_type", "crs", "previous_extract_id"):
+            self._one(attr)
+        for s in self.sets:
+            md = self.metadata.get(s)
+            if md is None:
+                raise IntegrityError(f"set {s!r} has no metadata file ({s}{_META_SUFFIX}); the "
+                                     "delivery cannot be verified", file=self.path)  # fmt: skip
+            present = {f.name: f for f in self.files(s) if f.kind != "metadata"}
+            listed = {str(r.file_name): r for r in md.files.itertuples()}
+            missing = sorted(set(listed) - set(present))
+            if missing:
+                raise IntegrityError(f"set {s!r}: files listed in the metadata are missing: "
+                                     f"{missing}", file=md.label)  # fmt: skip
+            extra = sorted(set(present) - set(listed))
+            if extra:
+                raise IntegrityError(f"set {s!r}: files not listed in the metadata: {extra}",
+                                     file=md.label)  # fmt: skip
+            has_del = any(f.kind == "deletion" for f in present.values())
+            if md.extract_type == "change" and not has_del:
+                raise IntegrityError(f"set {s!r}: a change extract without a deletion file "
+                                     f"({s}{_DEL_SUFFIX})", file=md.label)  # fmt: skip
+            if md.extract_type == "base" and has_del:
+                raise IntegrityError(f"set {s!r}: a base extract with a deletion file",
+                                     file=md.label)  # fmt: skip
+            counts[s] = {}
+            total = 0
+            for name, r in listed.items():
+                f = present[name]
+                if pd.notna(r.file_size) and f.size is not None and int(r.file_size) != f.size:
+                    raise IntegrityError(
+                        f"set {s!r}: file {name} has {f.size} bytes, the metadata says "
+                        f"{int(r.file_size)}", file=f.label)  # fmt: skip
+                n = self.count_objects(f)
+                if pd.notna(r.count) and int(r.count) != n:
+                    raise IntegrityError(
+                        f"set {s!r}: file {name} holds {n} objects, the metadata says "
+                        f"{int(r.count)}", file=f.label)  # fmt: skip
+                counts[s][name] = n
+                if f.kind == "data":
+                    total += n
+            if md.total_count is not None and md.total_count != total:
+                raise IntegrityError(f"set {s!r}: {total} objects in the data files, the metadata "
+                                     f"says {md.total_count} in total", file=md.label)  # fmt: skip
+        return counts
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> Delivery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Delivery {self.product} {self.extract_type or '?'} {self.extract_id or '?'} "
+                f"sets={self.sets} form={self.form}>")  # fmt: skip
+
+
+def _cleanup(closers: list, tmpdir: str | None) -> None:
+    for c in closers:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - best effort on shutdown
+            pass
+    if tmpdir:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def read_deletion_ids(f: DataFile) -> list[str]:
+    """Identities listed in a deletion file (every ``objektidentitet`` leaf), lower-cased."""
+    ids: list[str] = []
+    with f.open() as s:
+        for _, el in safe_iterparse(s, events=("end",), name=f.label):
+            if local(el).lower() in M.DELETION_ID_NAMES and len(el) == 0 and el.text and el.text.strip():
+                ids.append(el.text.strip().lower())
+    return ids
+
+
+# --- opening --------------------------------------------------------------------------------------
+
+
+def _zip_opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits: ZipLimits):
+    return lambda: open_member(zf, info, archive=label, limits=limits)
+
+
+def _file_opener(path: Path):
+    return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+
+def _open_zip(path: Path, label: str, closers: list) -> zipfile.ZipFile:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as err:
+        raise DeliveryError(f"not a readable ZIP archive: {err}", file=label) from err
+    closers.append(zf)
+    return zf
+
+
+def _scan_set_zip(zf: zipfile.ZipFile, label: str, depth: int, limits: ZipLimits) -> list[DataFile]:
+    out = []
+    for info in check_zip(zf, archive=label, depth=depth, limits=limits):
+        cls = _classify(info.filename)
+        if cls is None:
+            continue
+        set_name, kind = cls
+        out.append(DataFile(info.filename.rsplit("/", 1)[-1], set_name, kind, info.file_size,
+                            _zip_opener(zf, info, label, limits), f"{label}!{info.filename}"))  # fmt: skip
+    return out
+
+
+def _copy_to_temp(stream: IO[bytes], tmpdir: str, name: str) -> Path:
+    fd, p = tempfile.mkstemp(suffix=".zip", dir=tmpdir)
+    with os.fdopen(fd, "wb") as out, stream:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return Path(p)
+
+
+def _set_name_of_zip(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1][:-4]
+
+
+def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS) -> Delivery:
+    """Open a delivery in any form (outer ZIP, folder, set ZIP, one XML file).
+
+    Raises
+    ------
+    DeliveryError
+        When the path holds no recognisable delivery.
+    UnsafeInputError
+        For hostile archives (see :mod:`vggeo.lm.safety`).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(p))
+    closers: list = []
+    tmpdir: str | None = None
+    files: list[DataFile] = []
+    try:
+        if p.is_dir():
+            form = "folder"
+            for fp in sorted(p.rglob("*")):
+                if fp.is_symlink():
+                    continue
+                if fp.is_file() and fp.suffix.lower() == ".zip":
+                    zf = _open_zip(fp, str(fp), closers)
+                    files += _scan_set_zip(zf, str(fp), 2, limits)
+                elif fp.is_file() and _classify(fp.name):
+                    set_name, kind = _classify(fp.name)  # type: ignore[misc]
+                    files.append(DataFile(fp.name, set_name, kind, fp.stat().st_size,
+                                          _file_opener(fp), str(fp)))  # fmt: skip
+        elif p.suffix.lower() == ".zip":
+            zf = _open_zip(p, str(p), closers)
+            infos = check_zip(zf, archive=str(p), depth=1, limits=limits)
+            inner = [i for i in infos if i.filename.lower().endswith(".zip")]
+            xmls = [i for i in infos if _classify(i.filename)]
+            if inner:
+                form = "zip"
+                tmpdir = tempfile.mkdtemp(prefix="vggeo-delivery-")
+                for info in inner:
+                    label = f"{p}!{info.filename}"
+                    local_copy = _copy_to_temp(open_member(zf, info, archive=str(p), limits=limits),
+                                               tmpdir, info.filename)  # fmt: skip
+                    izf = _open_zip(local_copy, label, closers)
+                    files += _scan_set_zip(izf, label, 2, limits)
+                for info in xmls:
+                    set_name, kind = _classify(info.filename)  # type: ignore[misc]
+                    files.append(DataFile(info.filename.rsplit("/", 1)[-1], set_name, kind,
+                                          info.file_size, _zip_opener(zf, info, str(p), limits),
+                                          f"{p}!{info.filename}"))  # fmt: skip
+            else:
+                form = "set_zip"
+                files += _scan_set_zip(zf, str(p), 1, limits)
+                meta = p.with_name(_set_name_of_zip(p.name) + _META_SUFFIX)
+                if meta.is_file() and not any(f.kind == "metadata" for f in files):
+                    files.append(DataFile(meta.name, _set_name_of_zip(p.name), "metadata",
+                                          meta.stat().st_size, _file_opener(meta), str(meta)))  # fmt: skip
+        elif p.suffix.lower() == ".xml":
+            form = "xml"
+            cls = _classify(p.name)
+            set_name, kind = cls if cls else (p.stem, "data")
+            files.append(DataFile(p.name, set_name, kind, p.stat().st_size, _file_opener(p), str(p)))
+        else:
+            raise DeliveryError("not a delivery: expected a .zip, a folder or an .xml file",
+                                file=p)  # fmt: skip
+        if not any(f.kind in ("data", "deletion") for f in files) and not any(
+            f.kind == "metadata" for f in files
+        ):
+            raise DeliveryError("no Lantmäteriet XML files found (expected <set>_1.xml, "
+                                "<set>_borttag.xml, <set>_metadata.xml …)", file=p)  # fmt: skip
+        return Delivery(p, form, files, tmpdir=tmpdir, closers=closers)
+    except BaseException:
+        _cleanup(closers, tmpdir)
+        raise
+
+
+def iter_members(f: DataFile) -> Iterator:
+    """Stream the members (children of the root) of a data file, clearing each after use.
+
+    Memory stays bounded: each member is yielded once complete, then cleared and detached from
+    the root, so the tree never holds more than one member.
+    """
+    depth = 0
+    with f.open() as s:
+        for ev, el in safe_iterparse(s, events=("start", "end"), name=f.label):
+            if ev == "start":
+                depth += 1
+                continue
+            depth -= 1
+            if depth == 1:
+                yield el
+                el.clear()
+                parent = el.getparent()
+                if parent is not None:
+                    parent.remove(el)
+
+
+_ = io

@@ -1,0 +1,276 @@
+"""Safe XML parsing and safe ZIP reading for Lantmäteriet deliveries.
+
+A delivery is a file from outside: it is parsed as if it were hostile.
+
+XML
+    lxml with ``resolve_entities=False``, ``no_network=True``, ``load_dtd=False`` and
+    ``huge_tree=False``, and any document that carries a DTD (``<!DOCTYPE …>``, hence any entity
+    declaration) is refused outright at its first element, before a single entity could be used.
+    Lantmäteriet's delivery schemas need no DTD, so refusing costs a real delivery nothing, and it
+    closes XXE, external DTDs, parameter entities and billion-laughs in one rule.
+
+ZIP
+    Every member of every archive is checked *before* anything is read from it: absolute paths,
+    drive letters, ``..`` components, symbolic links (Unix mode in ``external_attr``), encrypted
+    members, a declared size above the per-member limit, a compression ratio above the limit,
+    too many members, and archives nested deeper than a delivery needs (outer ZIP → set ZIP →
+    XML). Reading is bounded as well: :class:`BoundedReader` stops a member that inflates beyond
+    its declared size (a lying header) and raises.
+
+Nothing is ever extracted to disk under a member's own name; members are streamed, and inner set
+ZIPs are copied to anonymous temporary files only after their checks pass.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from lxml import etree
+
+from vggeo.errors import ParseError, UnsafeInputError
+
+__all__ = [
+    "ZipLimits",
+    "DEFAULT_LIMITS",
+    "XML_PARSER_OPTIONS",
+    "safe_iterparse",
+    "safe_fromstring",
+    "check_zip",
+    "check_member",
+    "open_member",
+    "BoundedReader",
+]
+
+#: The lxml options every XML parse in vggeo.lm uses.
+XML_PARSER_OPTIONS: dict[str, Any] = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Limits applied to every ZIP archive of a delivery.
+
+    Attributes
+    ----------
+    max_member_bytes
+        Largest declared uncompressed size of one member. Lantmäteriet files hold at most
+        50 000 objects; even geometry-heavy ones stay well below 2 GiB.
+    max_total_bytes
+        Largest sum of declared uncompressed sizes in one archive.
+    max_ratio
+        Largest uncompressed/compressed ratio of a member (XML compresses ~10–30×; a bomb
+        compresses ~1000×).
+    max_members
+        Most members in one archive.
+    max_depth
+        Deepest nesting: 1 = this archive, 2 = a ZIP inside it (outer delivery → set ZIP).
+    """
+
+    max_member_bytes: int = 2 * 1024**3
+    max_total_bytes: int = 16 * 1024**3
+    max_ratio: float = 200.0
+    max_members: int = 10_000
+    max_depth: int = 2
+    # A ratio is only meaningful above some size: a 1 kB file of spaces may compress 100×.
+    ratio_min_bytes: int = 1024 * 1024
+
+
+DEFAULT_LIMITS = ZipLimits()
+
+
+# --- XML ------------------------------------------------------------------------------------------
+
+
+def _refuse_dtd(element: etree._Element, source: str) -> None:
+    info = element.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise UnsafeInputError(
+            "XML document declares a DTD (<!DOCTYPE …>); DTDs and entity declarations are "
+            "refused (XXE / entity-expansion protection)",
+            file=source,
+            value=info.doctype or None,
+        )
+
+
+def safe_iterparse(
+    source: IO[bytes] | str, *, events: tuple[str, ...] = ("end",), tag=None, name: str | None = None
+) -> Iterator[tuple[str, etree._Element]]:
+    """``lxml.etree.iterparse`` with vggeo's safe settings; refuses any DTD.
+
+    Parameters
+    ----------
+    source
+        A binary file object or a path.
+    events, tag
+        As for :func:`lxml.etree.iterparse`. A ``"start"`` event is always requested internally
+        so that the DTD check runs at the first element.
+    name
+        How to name the source in errors (default: the path or ``<stream>``).
+
+    Raises
+    ------
+    UnsafeInputError
+        When the document has a DOCTYPE.
+    ParseError
+        When it is not well-formed XML (translated from lxml's error, with line number).
+    """
+    label = name or (source if isinstance(source, str) else getattr(source, "name", "<stream>"))
+    want_start = "start" in events
+    evs = tuple(dict.fromkeys(("start", *events)))
+    it = etree.iterparse(source, events=evs, tag=tag, **XML_PARSER_OPTIONS)
+    checked = False
+    try:
+        for event, element in it:
+            if not checked:
+                _refuse_dtd(element, str(label))
+                checked = True
+            if event == "start" and not want_start:
+                continue
+            yield event, element
+    except etree.XMLSyntaxError as err:
+        line = err.lineno if getattr(err, "lineno", None) else None
+        raise ParseError(f"malformed XML: {err.msg}", file=str(label), row=line) from err
+    if not checked:
+        raise ParseError("empty XML document", file=str(label))
+
+
+def safe_fromstring(text: str | bytes, *, name: str = "<string>") -> etree._Element:
+    """Parse a whole (small) XML document with the safe settings; refuses any DTD."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    parser = etree.XMLParser(**XML_PARSER_OPTIONS)
+    try:
+        root = etree.fromstring(data, parser=parser)
+    except etree.XMLSyntaxError as err:
+        raise ParseError(f"malformed XML: {err.msg}", file=name, row=err.lineno) from err
+    _refuse_dtd(root, name)
+    return root
+
+
+# --- ZIP ------------------------------------------------------------------------------------------
+
+
+def check_member(info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEFAULT_LIMITS) -> None:
+    """Refuse one member before reading it (path, link, encryption, size, ratio)."""
+    name = info.filename
+    where = f"{archive}!{name}"
+    if "\x00" in name:
+        raise UnsafeInputError("ZIP member name contains a NUL byte", file=where)
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        raise UnsafeInputError("ZIP member has an absolute path (refused)", file=where)
+    if ".." in PurePosixPath(norm).parts:
+        raise UnsafeInputError("ZIP member path contains '..' (ZIP slip; refused)", file=where)
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and stat.S_ISLNK(mode):
+        raise UnsafeInputError("ZIP member is a symbolic link (refused)", file=where)
+    if info.flag_bits & 0x1:
+        raise UnsafeInputError("ZIP member is encrypted (refused)", file=where)
+    if info.file_size > limits.max_member_bytes:
+        raise UnsafeInputError(
+            f"ZIP member declares {info.file_size} bytes, above the limit of "
+            f"{limits.max_member_bytes}",
+            file=where,
+        )
+    if info.file_size >= limits.ratio_min_bytes:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > limits.max_ratio:
+            raise UnsafeInputError(
+                f"ZIP member compression ratio {ratio:.0f}:1 exceeds {limits.max_ratio:.0f}:1 "
+                "(ZIP bomb?)",
+                file=where,
+            )
+
+
+def check_zip(
+    zf: zipfile.ZipFile, *, archive: str, depth: int = 1, limits: ZipLimits = DEFAULT_LIMITS
+) -> list[zipfile.ZipInfo]:
+    """Check every member of an open archive; return the file members (directories dropped).
+
+    ``depth`` is this archive's nesting level (1 = the file the user gave). Members that are
+    themselves ZIPs are refused when they would exceed ``limits.max_depth``.
+    """
+    infos = zf.infolist()
+    if len(infos) > limits.max_members:
+        raise UnsafeInputError(
+            f"ZIP holds {len(infos)} members, above the limit of {limits.max_members}",
+            file=archive,
+        )
+    total = 0
+    files = []
+    for info in infos:
+        check_member(info, archive=archive, limits=limits)
+        total += info.file_size
+        if info.is_dir():
+            continue
+        if info.filename.lower().endswith(".zip") and depth + 1 > limits.max_depth:
+            raise UnsafeInputError(
+                f"ZIP nested deeper than {limits.max_depth} levels (refused)",
+                file=f"{archive}!{info.filename}",
+            )
+        files.append(info)
+    if total > limits.max_total_bytes:
+        raise UnsafeInputError(
+            f"ZIP declares {total} bytes uncompressed in total, above the limit of "
+            f"{limits.max_total_bytes}",
+            file=archive,
+        )
+    return files
+
+
+class BoundedReader(io.RawIOBase):
+    """A read-only stream that refuses to deliver more than ``limit`` bytes.
+
+    zipfile already stops at a member's declared size; this guards the total actually inflated
+    (and any stream whose size is not declared) so a lying header cannot exhaust memory or disk.
+    """
+
+    def __init__(self, raw: IO[bytes], limit: int, *, name: str) -> None:
+        self._raw = raw
+        self._left = limit
+        self._limit = limit
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else None
+        if n is None:
+            data = self._raw.read(len(b))
+            n = len(data)
+            b[:n] = data
+        self._left -= n
+        if self._left < 0:
+            raise UnsafeInputError(
+                f"stream inflates beyond {self._limit} bytes (refused)", file=self.name
+            )
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def open_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEFAULT_LIMITS
+) -> IO[bytes]:
+    """Open a checked member as a bounded, buffered binary stream."""
+    check_member(info, archive=archive, limits=limits)
+    raw = zf.open(info, "r")
+    bounded = BoundedReader(raw, min(info.file_size, limits.max_member_bytes), name=f"{archive}!{info.filename}")
+    return io.BufferedReader(bounded, buffer_size=1024 * 1024)

@@ -1,0 +1,858 @@
+"""Synthetic Lantmäteriet deliveries: one base extract and K change extracts, as ZIPs.
+
+The packaging follows FORMATS.md §3 exactly (outer ZIP named by the order UUID → a folder per
+information type → ``<set>.zip`` + ``<set>_metadata.xml``; inside, ``<set>_1.xml`` … and, in
+change extracts, ``<set>_borttag.xml``). XML element names are the ones :mod:`vggeo.lm.mapping`
+reads — public where FORMATS.md says so, inferred elsewhere. Output file names sort in the order
+the deliveries must be applied: ``000_base_<uuid>.zip``, ``001_change_<uuid>.zip`` …
+
+Markreglerande bestämmelser: all six provision types, both statuses (``gällande``,
+``avregistrerad``); block-scale detailed plans around real towns
+(:func:`vggeo.sample.towns.swedish_towns`, so generated homes fall inside them), large nature
+reserves, shoreline strips, holes, multipart areas, arcs (``gml:Arc`` edges, ``gml:Circle``
+ancient-monument areas); coordinates in EPSG:3006 or a chosen local zone, northing first under
+``urn:ogc:def:crs:EPSG::<code>`` as Lantmäteriet writes them. Change extracts edit (new object
+version, changed geometry or status, new decisions; sometimes only the berörkrets subset), add and
+delete (deletion file) provisions.
+
+Inskrivning: properties with owners (persons and organisations, shares), acquisitions with prices,
+mortgages, easements, notes, site leaseholds; one owner under *skyddad personuppgift* in the base
+and another who becomes protected in the first change; sales and de-registered properties leave
+persons without any ownership (orphans the store must remove).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+__all__ = ["generate_deliveries", "write_bestammelse_file", "MAX_OBJECTS_PER_FILE"]
+
+MAX_OBJECTS_PER_FILE = 50_000
+NS_MB = "http://namespace.lantmateriet.se/distribution/produkter/markreglerandebestammelse/v2"
+NS_IN = "http://namespace.lantmateriet.se/distribution/produkter/inskrivning/v3"
+NS_BT = "http://namespace.lantmateriet.se/distribution/produkter/borttag/v2"
+NS_MD = "http://namespace.lantmateriet.se/distribution/produkter/metadata/v2"
+GML = "http://www.opengis.net/gml/3.2"
+
+_TYPES = ("plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet", "utredning",
+          "fornlamning")  # fmt: skip
+_TYPE_WEIGHTS = np.array([0.62, 0.12, 0.10, 0.04, 0.04, 0.08])
+_ELEMENT = {"plan": "Plan", "naturvardsbestammelse": "Naturvardsbestammelse",
+            "ovrig_bestammelse": "OvrigBestammelse", "mineralrattighet": "Mineralrattighet",
+            "utredning": "Utredning", "fornlamning": "Fornlamning"}  # fmt: skip
+_PLAN_TYPES = ("detaljplan", "detaljplan", "detaljplan", "områdesbestämmelser", "fastighetsplan",
+               "tomtindelning", "byggnadsplan", "stadsplan")  # fmt: skip
+_SUBTYPES = {
+    "naturvardsbestammelse": ("naturreservat", "naturvårdsområde", "biotopskyddsområde",
+                              "djur- och växtskyddsområde"),
+    "ovrig_bestammelse": ("strandskydd", "vattenskyddsområde", "byggnadsminne",
+                          "riksintresse"),
+    "mineralrattighet": ("bearbetningskoncession", "undersökningstillstånd"),
+    "utredning": ("fastighetsbildning pågår", "planläggning pågår"),
+    "fornlamning": ("fornlämning", "fornlämningsområde"),
+}  # fmt: skip
+_NAMES = ("SOLHEM", "ENEBACKEN", "KVARNEN", "STRANDEN", "ÄNGSLYCKAN", "BJÖRKHAGA", "HAMNEN",
+          "CENTRUM", "SKOLAN", "NORRMALM", "SÖDERÄNG", "VÄSTERBY", "ÖSTERMALM", "TALLBACKEN",
+          "LINDEN", "ALMEN", "RÅDHUSET", "STATIONEN", "MAJORSKAN", "GLASBRUKET")  # fmt: skip
+
+
+def _uuid(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Area:
+    """A generated area in EPSG:3006 (x = easting), as polygons of rings, plus arc markers.
+
+    ``arcs`` holds, per polygon, an optional (index of the ring vertex where an arc starts,
+    arc middle point) for the exterior ring — written as a ``gml:Arc`` segment.
+    ``circle`` holds (cx, cy, r) for a provision drawn as a ``gml:Circle``.
+    """
+
+    polygons: list[list[np.ndarray]]
+    arc: tuple[int, tuple[float, float]] | None = None
+    circle: tuple[float, float, float] | None = None
+    style: str = "polygon"  # polygon | multisurface | surface
+
+
+def _blob(rng, cx, cy, r, n, rough=0.25) -> np.ndarray:
+    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+    rad = r * (1 + rough * (rng.random(n) - 0.5)) * (1 + 0.15 * np.sin(3 * ang + rng.random() * 6))
+    pts = np.column_stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)])
+    return np.vstack([pts, pts[:1]])
+
+
+def _block(rng, cx, cy) -> np.ndarray:
+    w, h = rng.uniform(60, 260), rng.uniform(50, 200)
+    a = rng.uniform(0, np.pi)
+    corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
+    # A few extra vertices along the edges: real plans follow property lines.
+    pts = []
+    for i in range(4):
+        p, q = corners[i], corners[(i + 1) % 4]
+        k = int(rng.integers(1, 6))
+        t = np.sort(rng.uniform(0.05, 0.95, k))
+        nrm = np.array([q[1] - p[1], p[0] - q[0]]) / np.linalg.norm(q - p)
+        pts.append(p)
+        # Jitter across the edge only, so the vertices keep their order and never cross.
+        pts.extend(p + (q - p) * tt + nrm * rng.normal(0, 1.5) for tt in t)
+    pts = np.array(pts)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    pts = pts @ rot.T + [cx, cy]
+    return np.vstack([pts, pts[:1]])
+
+
+def _ccw(ring: np.ndarray, ccw: bool = True) -> np.ndarray:
+    x, y = ring[:, 0], ring[:, 1]
+    area = 0.5 * np.sum(x[:-1] * y[1:] - x[1:] * y[:-1])
+    return ring if (area > 0) == ccw else ring[::-1].copy()
+
+
+def _strip(rng, cx, cy) -> np.ndarray:
+    """A shoreline strip: a wavy line buffered 100–300 m on one side."""
+    import shapely
+
+    length = rng.uniform(2000, 9000)
+    n = int(length / 60)
+    heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.08, n))
+    step = length / n
+    xs = cx + np.concatenate([[0], np.cumsum(step * np.cos(heading[:-1]))])
+    ys = cy + np.concatenate([[0], np.cumsum(step * np.sin(heading[:-1]))])
+    line = shapely.LineString(np.column_stack([xs, ys]))
+    poly = line.buffer(rng.uniform(100, 300), quad_segs=2, single_sided=True)
+    poly = shapely.simplify(poly, 1.0)
+    if poly.geom_type != "Polygon":
+        poly = max(poly.geoms, key=lambda g: g.area)
+    return np.asarray(poly.exterior.coords)
+
+
+def _area_for(kind: str, rng, town_e, town_n, pop) -> Area:
+    """A valid area of the kind (redrawn in the rare case a random shape is not valid)."""
+    import shapely
+
+    for _ in range(20):
+        a = _draw_area(kind, rng, town_e, town_n, pop)
+        if a.circle is not None:
+            return a
+        geom = shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in a.polygons])
+        if shapely.is_valid(geom):
+            return a
+    raise RuntimeError("could not draw a valid area")  # pragma: no cover
+
+
+def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
+    spread = 400 + 25 * math.sqrt(pop)
+    if kind == "plan":
+        cx, cy = town_e + rng.normal(0, spread), town_n + rng.normal(0, spread)
+        ext = _ccw(_block(rng, cx, cy))
+        polys = [[ext]]
+        u = rng.random()
+        style = "polygon"
+        if u < 0.12:  # a hole (a courtyard excluded from the plan)
+            polys[0].append(_ccw(_blob(rng, cx, cy, 12, 8, 0.1), ccw=False))
+        elif u < 0.22:  # multipart: two blocks across a street
+            d = rng.uniform(380, 520)
+            polys.append([_ccw(_block(rng, cx + d, cy + rng.uniform(-40, 40)))])
+            style = "multisurface"
+        elif u < 0.27:
+            style = "surface"
+        arc = None
+        if rng.random() < 0.08 and len(polys) == 1 and len(polys[0]) == 1:
+            ring = polys[0][0]
+            i = int(rng.integers(0, len(ring) - 2))
+            p, q = ring[i], ring[i + 1]
+            mid = (p + q) / 2
+            nrm = np.array([q[1] - p[1], p[0] - q[0]])
+            nrm /= max(np.linalg.norm(nrm), 1e-9)
+            bulge = 0.15 * np.linalg.norm(q - p)
+            m = mid + nrm * bulge  # outward for a ccw ring
+            arc = (i, (float(m[0]), float(m[1])))
+        return Area(polys, arc=arc, style=style)
+    if kind == "naturvardsbestammelse":
+        ang = rng.uniform(0, 2 * np.pi)
+        dist = rng.uniform(6000, 30000)
+        cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
+        r = rng.uniform(500, 4000)
+        n = int(np.clip(r / 6, 120, 600))
+        ext = _ccw(_blob(rng, cx, cy, r, n))
+        polys = [[ext]]
+        if rng.random() < 0.3:
+            polys[0].append(_ccw(_blob(rng, cx, cy, r * 0.15, 24, 0.2), ccw=False))
+        if rng.random() < 0.15:
+            polys.append([_ccw(_blob(rng, cx + 2.6 * r, cy, r * 0.4, max(24, n // 4)))])
+            return Area(polys, style="multisurface")
+        return Area(polys)
+    if kind == "ovrig_bestammelse":
+        ang = rng.uniform(0, 2 * np.pi)
+        dist = rng.uniform(1000, 12000)
+        return Area([[_ccw(_strip(rng, town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)))]])
+    if kind == "fornlamning":
+        ang = rng.uniform(0, 2 * np.pi)
+        dist = rng.uniform(500, 15000)
+        cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
+        r = rng.uniform(15, 80)
+        if rng.random() < 0.5:
+            return Area([], circle=(cx, cy, r))
+        return Area([[_ccw(_blob(rng, cx, cy, r, 16, 0.3))]])
+    # mineralrättighet / utredning: medium polygons outside towns
+    ang = rng.uniform(0, 2 * np.pi)
+    dist = rng.uniform(2000, 25000)
+    cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
+    return Area([[_ccw(_blob(rng, cx, cy, rng.uniform(300, 1500), 40, 0.3))]])
+
+
+# --- GML writing ----------------------------------------------------------------------------------
+
+
+class _CoordWriter:
+    """Writes 3006 easting/northing arrays as northing-first text in the delivery CRS."""
+
+    def __init__(self, crs: int) -> None:
+        self.crs = crs
+        self.srs = f"urn:ogc:def:crs:EPSG::{crs}"
+
+    def convert(self, en: np.ndarray) -> np.ndarray:
+        if self.crs == 3006:
+            return en
+        from vggeo.crs import transform
+
+        e, n = transform(en[:, 0], en[:, 1], src=3006, dst=self.crs, in_order="en", out_order="en")
+        return np.column_stack([e, n])
+
+    def text(self, en: np.ndarray) -> str:
+        ne = self.convert(en)[:, ::-1]
+        return " ".join(f"{v:.3f}" for v in ne.ravel())
+
+
+def _ring_xml(cw: _CoordWriter, ring: np.ndarray) -> str:
+    return f"<gml:LinearRing><gml:posList>{cw.text(ring)}</gml:posList></gml:LinearRing>"
+
+
+def _polygon_xml(cw: _CoordWriter, rings, gid: str, *, srs: bool, tag: str = "Polygon") -> str:
+    attrs = f' gml:id="{gid}"' if tag == "Polygon" else ""
+    if srs:
+        attrs += f' srsName="{cw.srs}"'
+    inner = "".join(f"<gml:interior>{_ring_xml(cw, r)}</gml:interior>" for r in rings[1:])
+    return f"<gml:{tag}{attrs}><gml:exterior>{_ring_xml(cw, rings[0])}</gml:exterior>{inner}</gml:{tag}>"
+
+
+def _arc_polygon_xml(cw: _CoordWriter, ring: np.ndarray, i: int, mid, gid: str) -> str:
+    """An exterior Ring: LineStringSegment up to vertex i, an Arc i → mid → i+1, then the rest."""
+    before = ring[: i + 1]
+    after = ring[i + 1 :]
+    arc = np.array([ring[i], mid, ring[i + 1]])
+    segs = []
+    if len(before) >= 2:
+        segs.append(f"<gml:LineStringSegment><gml:posList>{cw.text(before)}</gml:posList></gml:LineStringSegment>")
+    segs.append(f'<gml:Arc><gml:posList>{cw.text(arc)}</gml:posList></gml:Arc>')
+    if len(after) >= 2:
+        segs.append(f"<gml:LineStringSegment><gml:posList>{cw.text(after)}</gml:posList></gml:LineStringSegment>")
+    return (f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
+            f"<gml:Curve><gml:segments>{''.join(segs)}</gml:segments></gml:Curve>"
+            "</gml:curveMember></gml:Ring></gml:exterior></gml:Polygon>")  # fmt: skip
+
+
+def _circle_xml(cw: _CoordWriter, cx, cy, r, gid: str) -> str:
+    pts = np.array([[cx + r, cy], [cx, cy + r], [cx - r, cy]])
+    return (f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
+            f"<gml:Curve><gml:segments><gml:Circle><gml:posList>{cw.text(pts)}</gml:posList>"
+            "</gml:Circle></gml:segments></gml:Curve></gml:curveMember></gml:Ring></gml:exterior>"
+            "</gml:Polygon>")  # fmt: skip
+
+
+def area_xml(cw: _CoordWriter, area: Area, gid: str) -> str:
+    if area.circle is not None:
+        return _circle_xml(cw, *area.circle, gid)
+    if area.arc is not None:
+        return _arc_polygon_xml(cw, area.polygons[0][0], area.arc[0], area.arc[1], gid)
+    if area.style == "multisurface" or len(area.polygons) > 1:
+        members = "".join(
+            f"<gml:surfaceMember>{_polygon_xml(cw, p, f'{gid}_{k}', srs=False)}</gml:surfaceMember>"
+            for k, p in enumerate(area.polygons)
+        )
+        return f'<gml:MultiSurface gml:id="{gid}" srsName="{cw.srs}">{members}</gml:MultiSurface>'
+    if area.style == "surface":
+        patch = _polygon_xml(cw, area.polygons[0], gid, srs=False, tag="PolygonPatch")
+        return f'<gml:Surface gml:id="{gid}" srsName="{cw.srs}"><gml:patches>{patch}</gml:patches></gml:Surface>'
+    return _polygon_xml(cw, area.polygons[0], gid, srs=True)
+
+
+# --- provisions ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Provision:
+    pid: str
+    kind: str
+    version: int
+    municipality: str
+    designation: str
+    name: str
+    status: str
+    plan_type: str
+    alt_designation: str | None
+    last_changed: date
+    impl: tuple[date, date] | None
+    area: Area
+    affected: list[str]
+    decisions: list[tuple[str, int, date, date, str]] = field(default_factory=list)
+    text: str | None = None
+
+
+def _date_forms(rng, d: date, kind: str) -> str:
+    # Dates arrive in three forms (FORMATS.md §5); decision dates often without hyphens.
+    if kind == "decision":
+        return d.strftime("%Y%m%d") if rng.random() < 0.7 else d.isoformat()
+    if rng.random() < 0.1:
+        return f"{d.isoformat()}T00:00:00+0{1 + int(rng.random() < 0.5)}:00"
+    return d.isoformat()
+
+
+def _random_date(rng, start=1930, end=2025) -> date:
+    return date(start, 1, 1) + timedelta(days=int(rng.integers(0, (end - start) * 365)))
+
+
+def _new_provision(rng, towns, weights) -> Provision:
+    t = towns.iloc[int(rng.choice(len(towns), p=weights))]
+    kind = _TYPES[int(rng.choice(6, p=_TYPE_WEIGHTS))]
+    area = _area_for(kind, rng, float(t.easting), float(t.northing), float(t.population))
+    kommun = str(t.municipality_code)
+    created = _random_date(rng)
+    num = int(rng.integers(1, 999))
+    designation = f"{kommun}-P{created.year % 100:02d}/{num}" if kind == "plan" else f"{kommun}-{_ELEMENT[kind][:3].upper()}{num}"
+    status = "avregistrerad" if rng.random() < 0.15 else "gällande"
+    plan_type = (_PLAN_TYPES[int(rng.integers(len(_PLAN_TYPES)))] if kind == "plan"
+                 else _SUBTYPES[kind][int(rng.integers(len(_SUBTYPES[kind])))])  # fmt: skip
+    impl = None
+    if kind == "plan" and plan_type == "detaljplan" and created.year > 1987:
+        impl = (created, created + timedelta(days=365 * int(rng.integers(5, 16))))
+    n_aff = int(rng.integers(1, 12 if kind == "plan" else 30))
+    p = Provision(
+        pid=_uuid(rng), kind=kind, version=1, municipality=kommun, designation=designation,
+        name=_NAMES[int(rng.integers(len(_NAMES)))] if rng.random() < 0.8 else "",
+        status=status, plan_type=plan_type,
+        alt_designation=f"{kommun} ¤ {int(rng.integers(1, 999))}" if rng.random() < 0.2 else None,
+        last_changed=created, impl=impl, area=area,
+        affected=[_uuid(rng) for _ in range(n_aff)],
+        text="Se planhandling." if rng.random() < 0.1 else None,
+    )  # fmt: skip
+    p.decisions.append(("Bildandebeslut", 1, created + timedelta(days=21), created, _uuid(rng)))
+    if status == "avregistrerad":
+        d = _random_date(rng, created.year + 1, 2026)
+        p.decisions.append(("Upphavandebeslut", 1, d + timedelta(days=21), d, _uuid(rng)))
+    return p
+
+
+def provision_xml(rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")) -> str:
+    el = _ELEMENT[p.kind]
+    parts = [f'<{el} gml:id="ID_{p.pid}"><objektidentitet>{p.pid}</objektidentitet>']
+    if "basinformation" in subsets:
+        attr = [f"<objektversion>{p.version}</objektversion>", f"<kommun>{p.municipality}</kommun>",
+                f"<aktbeteckning>{escape(p.designation)}</aktbeteckning>"]  # fmt: skip
+        if p.name:
+            attr.append(f"<namn>{escape(p.name)}</namn>")
+        attr.append(f"<status>{p.status}</status>")
+        attr.append(f"<senasteAndringAllmannaDelen>{_date_forms(rng, p.last_changed, 'attr')}</senasteAndringAllmannaDelen>")
+        tag = "plantyp" if p.kind == "plan" else "bestammelsetyp"
+        attr.append(f"<{tag}>{escape(p.plan_type)}</{tag}>")
+        if p.alt_designation:
+            attr.append(f"<alternativAktbeteckning>{escape(p.alt_designation)}</alternativAktbeteckning>")
+        if p.impl:
+            attr.append(f"<genomforandetidStart>{p.impl[0].isoformat()}</genomforandetidStart>")
+            attr.append(f"<genomforandetidSlut>{p.impl[1].isoformat()}</genomforandetidSlut>")
+        parts.append(f"<{el}attribut>{''.join(attr)}</{el}attribut>")
+    if "berorkrets" in subsets:
+        refs = "".join(f"<Registerenhetsreferens><objektidentitet>{a}</objektidentitet></Registerenhetsreferens>"
+                       for a in p.affected)  # fmt: skip
+        parts.append(f"<Beror>{refs}</Beror>")
+    if "basinformation" in subsets:
+        for kind, ver, valid, decided, did in p.decisions:
+            parts.append(f"<{kind}><objektversion>{ver}</objektversion>"
+                         f"<giltigFran>{valid.isoformat()}</giltigFran>"
+                         f"<beslutsdatum>{_date_forms(rng, decided, 'decision')}</beslutsdatum>"
+                         f"<objektidentitet>{did}</objektidentitet></{kind}>")  # fmt: skip
+        if p.text:
+            parts.append(f"<Hanvisningstext>{escape(p.text)}</Hanvisningstext>")
+        parts.append(f"<Yta>{area_xml(cw, p.area, 'Y_' + p.pid[:8])}</Yta>")
+    parts.append(f"</{el}>")
+    return "".join(parts)
+
+
+def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=None) -> int:
+    """Write one provision data file to a binary stream; return its object count."""
+    out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
+              f'xmlns="{NS_MB}" xmlns:gml="{GML}">\n'.encode())  # fmt: skip
+    n = 0
+    for p in provisions:
+        subs = subsets_of.get(p.pid, ("basinformation", "berorkrets")) if subsets_of else ("basinformation", "berorkrets")
+        out.write(("<MarkreglerandeBestammelseMember>" + provision_xml(rng, cw, p, subsets=subs)
+                   + "</MarkreglerandeBestammelseMember>\n").encode())  # fmt: skip
+        n += 1
+    out.write(b"</MarkreglerandeBestammelseResponse>\n")
+    return n
+
+
+def _deletion_xml(ids) -> bytes:
+    body = "".join(f"<BorttagMember><objektidentitet>{i}</objektidentitet></BorttagMember>\n" for i in ids)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
+            "</BorttagResponse>\n").encode()  # fmt: skip
+
+
+def _metadata_xml(*, set_name, info_type, subsets, extract_id, previous, produced, extract_type,
+                  crs, kommuner, files, personal=None, totals=None) -> bytes:  # fmt: skip
+    total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
+    rows = "".join(f"<Fil><filnamn>{n}</filnamn><antalObjekt>{c}</antalObjekt>"
+                   f"<filstorlek>{s}</filstorlek></Fil>" for n, c, s in files)  # fmt: skip
+    subs = "".join(f"<informationsdelmangd>{s}</informationsdelmangd>" for s in subsets)
+    kom = "".join(f"<kommunkod>{k}</kommunkod>" for k in kommuner)
+    extra = ""
+    if previous:
+        # [inferred] vggeo's own element: the extract this change follows (gap detection).
+        extra += f"<foregaendeUttagsidentitet>{previous}</foregaendeUttagsidentitet>"
+    if crs:
+        extra += f"<koordinatsystem>EPSG:{crs}</koordinatsystem>"
+    if personal:
+        extra += ("<personinformation>"
+                  f"<direktmarknadsforing>{str(personal[0]).lower()}</direktmarknadsforing>"
+                  f"<exkluderaPersonnummer>{str(personal[1]).lower()}</exkluderaPersonnummer>"
+                  "</personinformation>")  # fmt: skip
+    if totals:
+        extra += f"<antalPersoner>{totals[0]}</antalPersoner><antalOrganisationer>{totals[1]}</antalOrganisationer>"
+    size = sum(s for _, _, s in files)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Metadata xmlns="{NS_MD}">'
+            f"<uttagsidentitet>{extract_id}</uttagsidentitet>{extra}"
+            f"<fardigproducerad>{produced.isoformat(timespec='seconds')}</fardigproducerad>"
+            f"<informationstyp>{info_type}</informationstyp>"
+            f"<informationsmangd>{set_name}</informationsmangd>{subs}"
+            f"<urval><urvalstyp>kommunkod</urvalstyp><listreferens>LISTA-{extract_id[:8]}</listreferens>{kom}</urval>"
+            f"<uttagstyp>{'basuttag' if extract_type == 'base' else 'förändringsuttag'}</uttagstyp>"
+            f"<totaltAntalObjekt>{total}</totaltAntalObjekt><filstorlek>{size}</filstorlek>"
+            f"<filer>{rows}</filer></Metadata>\n").encode()  # fmt: skip
+
+
+def _write_set(folder: str, set_name: str, data_files: list[tuple[str, bytes, int]],
+               deletions: list[str] | None, meta_kwargs: dict, outer: zipfile.ZipFile) -> None:  # fmt: skip
+    """Write ``<set>.zip`` + ``<set>_metadata.xml`` into the outer ZIP."""
+    buf = io.BytesIO()
+    listed = []
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as inner:
+        for name, data, count in data_files:
+            inner.writestr(name, data)
+            listed.append((name, count, len(data)))
+        if deletions is not None:
+            d = _deletion_xml(deletions)
+            inner.writestr(f"{set_name}_borttag.xml", d)
+            listed.append((f"{set_name}_borttag.xml", len(deletions), len(d)))
+    outer.writestr(f"{folder}/{set_name}.zip", buf.getvalue(), compress_type=zipfile.ZIP_STORED)
+    outer.writestr(f"{folder}/{set_name}_metadata.xml",
+                   _metadata_xml(set_name=set_name, files=listed, **meta_kwargs))
+
+
+def _chunks(seq, n):
+    for i in range(0, max(len(seq), 1), n):
+        yield seq[i : i + n]
+
+
+def _bestammelse_files(rng, cw, provs, per_file, subsets_of=None) -> list[tuple[str, bytes, int]]:
+    out = []
+    for k, chunk in enumerate(_chunks(provs, per_file), start=1):
+        buf = io.BytesIO()
+        n = write_bestammelse_file(buf, chunk, rng, cw, subsets_of)
+        out.append((f"markreglerandebestammelse_{k}.xml", buf.getvalue(), n))
+    return out
+
+
+def _towns(n_min=1000):
+    from vggeo.sample.towns import swedish_towns
+
+    towns = swedish_towns(n_min)
+    w = towns["population"].to_numpy(float) ** 0.8
+    return towns, w / w.sum()
+
+
+def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
+    """A new version of a provision and the subsets the change carries."""
+    u = rng.random()
+    if u < 0.25:  # only the berörkrets changed
+        p.affected = p.affected[: max(1, len(p.affected) - 1)] + [_uuid(rng)]
+        return p, ("berorkrets",)
+    p.version += 1
+    d = _random_date(rng, 2020, 2026)
+    if p.status == "gällande" and u < 0.45:
+        p.status = "avregistrerad"
+        p.decisions.append(("Upphavandebeslut", p.version, d + timedelta(days=21), d, _uuid(rng)))
+    else:
+        p.decisions.append(("Andringsbeslut", p.version, d + timedelta(days=21), d, _uuid(rng)))
+        if p.area.polygons:
+            shift = rng.uniform(-5, 5, 2)  # a boundary correction: the whole area moves a little
+            p.area.polygons = [[r + shift for r in poly] for poly in p.area.polygons]
+            if p.area.arc is not None:
+                i, (mx, my) = p.area.arc
+                p.area.arc = (i, (mx + shift[0], my + shift[1]))
+    p.last_changed = d
+    return p, ("basinformation", "berorkrets")
+
+
+def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    towns, weights = _towns()
+    cw = _CoordWriter(crs)
+    state = {p.pid: p for p in (_new_provision(rng, towns, weights) for _ in range(n))}
+    paths = []
+    previous = None
+    produced = start
+    for k in range(changes + 1):
+        extract_id = _uuid(rng)
+        order = _uuid(rng)
+        if k == 0:
+            provs = list(state.values())
+            files = _bestammelse_files(rng, cw, provs, per_file)
+            deletions = None
+            subsets_of = None
+        else:
+            ids = list(state)
+            n_edit = max(1, int(0.06 * len(ids)))
+            n_del = max(1, int(0.015 * len(ids)))
+            n_add = max(1, int(0.03 * len(ids)))
+            pick = rng.permutation(len(ids))
+            edit_ids = [ids[i] for i in pick[:n_edit]]
+            del_ids = [ids[i] for i in pick[n_edit : n_edit + n_del]]
+            same_ids = [ids[i] for i in pick[n_edit + n_del : n_edit + n_del + max(1, n_edit // 10)]]
+            subsets_of = {}
+            changed = []
+            for pid in edit_ids:
+                p, subs = _edit_provision(rng, state[pid])
+                subsets_of[pid] = subs
+                changed.append(p)
+            changed += [state[i] for i in same_ids]  # repeated without a new version (allowed)
+            for _ in range(n_add):
+                p = _new_provision(rng, towns, weights)
+                state[p.pid] = p
+                changed.append(p)
+            for pid in del_ids:
+                del state[pid]
+            files = _bestammelse_files(rng, cw, changed, per_file, subsets_of)
+            deletions = del_ids
+        kommuner = sorted({p.municipality for p in state.values()})[:50]
+        path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
+        tmp = path.with_suffix(".zip.part")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
+            _write_set("Markreglerande bestammelse", "markreglerandebestammelse", files, deletions, dict(
+                info_type="Markreglerande bestämmelse", subsets=("Basinformation", "Berörkrets"),
+                extract_id=extract_id, previous=previous, produced=produced,
+                extract_type="base" if k == 0 else "change", crs=crs, kommuner=kommuner,
+            ), outer)  # fmt: skip
+        tmp.replace(path)
+        paths.append(path)
+        previous = extract_id
+        produced = produced + timedelta(days=7)
+    return paths
+
+
+# --- inskrivning --------------------------------------------------------------------------------
+
+_FIRST = ("Anna", "Erik", "Maria", "Lars", "Karin", "Anders", "Eva", "Johan", "Sara", "Per",
+          "Lena", "Mikael", "Emma", "Karl", "Ingrid", "Olof", "Elin", "Nils", "Sofia", "Gustav")  # fmt: skip
+_LAST = ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson",
+         "Persson", "Svensson", "Gustafsson", "Pettersson", "Jonsson", "Lindberg", "Lindqvist")  # fmt: skip
+_STREETS = ("Storgatan", "Kyrkogatan", "Skolvägen", "Björkvägen", "Strandvägen", "Parkgatan")
+_ORGS = ("Fastighets AB", "Bostäder AB", "Förvaltning AB", "HB", "Bostadsrättsförening")
+
+
+def _luhn(digits: str) -> int:
+    s = 0
+    for i, ch in enumerate(digits):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        s += d - 9 if d > 9 else d
+    return (10 - s % 10) % 10
+
+
+def _personnummer(rng) -> str:
+    born = _random_date(rng, 1930, 2004)
+    serial = f"{int(rng.integers(0, 1000)):03d}"
+    core = born.strftime("%y%m%d") + serial
+    return f"{born.strftime('%Y%m%d')}{serial}{_luhn(core)}"
+
+
+def _orgnr(rng) -> str:
+    core = f"55{int(rng.integers(0, 10_000_000)):07d}"
+    return f"{core[:6]}-{core[6:]}{_luhn(core)}"
+
+
+@dataclass
+class Owner:
+    key: str  # personnummer or orgnr
+    org: bool
+    first: str = ""
+    last: str = ""
+    org_name: str = ""
+    address: tuple[str, str, str] = ("", "", "")
+    protected: bool = False
+
+
+@dataclass
+class Property:
+    object_id: str
+    property_id: str
+    designation: str
+    kommun: str
+    version: int
+    owners: list[tuple[Owner, int, int, date, str]]  # owner, num, den, date, dagboksnummer
+    price: int
+    mortgages: list[tuple[str, int, date, str]]
+    rights: list[tuple[str, str, date, str]]
+    notes: list[tuple[str, str, date]]
+    leasehold: tuple[date, int] | None
+
+
+def _new_owner(rng, towns) -> Owner:
+    t = towns.iloc[int(rng.integers(0, min(len(towns), 200)))]
+    addr = (f"{_STREETS[int(rng.integers(len(_STREETS)))]} {int(rng.integers(1, 80))}",
+            f"{int(rng.integers(100, 990)) * 100 + int(rng.integers(0, 99)):05d}", str(t["name"]).upper())  # fmt: skip
+    if rng.random() < 0.15:
+        return Owner(_orgnr(rng), True, org_name=f"{_LAST[int(rng.integers(len(_LAST)))]} {_ORGS[int(rng.integers(len(_ORGS)))]}",
+                     address=addr)  # fmt: skip
+    return Owner(_personnummer(rng), False, first=_FIRST[int(rng.integers(len(_FIRST)))],
+                 last=_LAST[int(rng.integers(len(_LAST)))], address=addr)  # fmt: skip
+
+
+def _new_property(rng, towns, weights, owners_pool) -> Property:
+    t = towns.iloc[int(rng.choice(len(towns), p=weights))]
+    k = int(rng.choice([1, 2, 3], p=[0.55, 0.38, 0.07]))
+    acquired = _random_date(rng, 1970, 2026)
+    owners = []
+    for _ in range(k):
+        o = owners_pool[int(rng.integers(len(owners_pool)))] if rng.random() < 0.1 else _new_owner(rng, towns)
+        if o not in owners_pool:
+            owners_pool.append(o)
+        owners.append((o, 1, k, acquired, f"{acquired.year}/{int(rng.integers(1, 99999))}"))
+    mort = [("Inteckning", int(rng.integers(1, 80)) * 50_000, _random_date(rng, acquired.year, 2026),
+             f"{int(rng.integers(1990, 2026))}/{int(rng.integers(1, 99999))}")
+            for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.3, 0.4, 0.2, 0.1])))]  # fmt: skip
+    rights = [(("Servitut", "Nyttjanderätt", "Ledningsrätt")[int(rng.integers(3))], "väg",
+               _random_date(rng), f"{int(rng.integers(1950, 2026))}/{int(rng.integers(1, 9999))}")
+              for _ in range(int(rng.choice([0, 1, 2], p=[0.7, 0.2, 0.1])))]  # fmt: skip
+    notes = [("Anteckning", "Tvist om gräns", _random_date(rng))] if rng.random() < 0.05 else []
+    lease = (_random_date(rng, 1950, 2000), int(rng.integers(5, 200)) * 1000) if rng.random() < 0.03 else None
+    block = _NAMES[int(rng.integers(len(_NAMES)))]
+    return Property(_uuid(rng), _uuid(rng), f"{str(t['name']).upper()} {block.capitalize()} {int(rng.integers(1, 30))}:{int(rng.integers(1, 200))}",
+                    str(t.municipality_code), 1, owners, int(rng.integers(5, 120)) * 50_000,
+                    mort, rights, notes, lease)  # fmt: skip
+
+
+def _owner_xml(o: Owner) -> str:
+    if o.org:
+        a = o.address
+        return (f"<Agare><InskrivenOrganisation><organisationsnummer>{o.key}</organisationsnummer>"
+                f"<organisationsnamn>{escape(o.org_name)}</organisationsnamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
+                f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
+                "</InskrivenOrganisation></Agare>")  # fmt: skip
+    if o.protected:
+        # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
+        return "<Agare><InskrivenPerson><efternamn>SKYDDAD PERSONUPPGIFT</efternamn></InskrivenPerson></Agare>"
+    a = o.address
+    return (f"<Agare><InskrivenPerson><idnummer>{o.key}</idnummer><fornamn>{escape(o.first)}</fornamn>"
+            f"<efternamn>{escape(o.last)}</efternamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
+            f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
+            "</InskrivenPerson></Agare>")  # fmt: skip
+
+
+def _head(p: Property) -> str:
+    return (f"<Inskrivningsfastighet><objektidentitet>{p.object_id}</objektidentitet>"
+            f"<objektversion>{p.version}</objektversion>"
+            f"<Fastighetsreferens><objektidentitet>{p.property_id}</objektidentitet>"
+            f"<fastighetsbeteckning>{escape(p.designation)}</fastighetsbeteckning>"
+            f"<kommun>{p.kommun}</kommun></Fastighetsreferens>")  # fmt: skip
+
+
+def _set_body(set_name: str, p: Property) -> str:
+    parts = [_head(p)]
+    if set_name == "inskrivet_agande":
+        for o, num, den, d, dbn in p.owners:
+            parts.append(f"<Agande><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
+                         f"<beslut>Beviljad</beslut><dagboksnummer>{dbn}</dagboksnummer>"
+                         f"<beviljadAndel><taljare>{num}</taljare><namnare>{den}</namnare></beviljadAndel>"
+                         f"{_owner_xml(o)}</Agande>")  # fmt: skip
+        d = p.owners[0][3]
+        den = p.owners[0][2]
+        parts.append(f"<Fastighetsagandeforandring><Fang><fangesdag>{(d - timedelta(days=30)).strftime('%Y%m%d')}</fangesdag>"
+                     f"<fangesart>Köp</fangesart><aktnummer>{p.owners[0][4].replace('/', 'A')}</aktnummer>"
+                     f"<andelFang><taljare>1</taljare><namnare>{den}</namnare></andelFang></Fang>"
+                     f"<kopeskilling><kopeskillingFastEgendom><valuta>SEK</valuta><summa>{p.price}</summa>"
+                     "</kopeskillingFastEgendom></kopeskilling></Fastighetsagandeforandring>")  # fmt: skip
+    elif set_name == "inteckning":
+        for typ, amount, d, dbn in p.mortgages:
+            parts.append(f"<Inteckning><inskrivenBelastning><typ>{typ}</typ><belopp><valuta>SEK</valuta>"
+                         f"<summa>{amount}</summa></belopp><pantbrevstyp>Datapantbrev</pantbrevstyp>"
+                         f"</inskrivenBelastning><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
+                         f"<dagboksnummer>{dbn}</dagboksnummer></Inteckning>")  # fmt: skip
+    elif set_name == "avtalsrattighet":
+        for typ, purpose, d, akt in p.rights:
+            parts.append(f"<Avtalsrattighet><typ>{typ}</typ><andamal>{purpose}</andamal>"
+                         f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag><aktnummer>{akt}</aktnummer></Avtalsrattighet>")  # fmt: skip
+    elif set_name == "anteckning":
+        for typ, text, d in p.notes:
+            parts.append(f"<Anteckning><typ>{typ}</typ><text>{escape(text)}</text>"
+                         f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Anteckning>")  # fmt: skip
+    elif set_name == "tomtrattsupplatelse" and p.leasehold:
+        d, fee = p.leasehold
+        parts.append(f"<Tomtrattsupplatelse><upplatelsedag>{d.isoformat()}</upplatelsedag>"
+                     f"<avgald><valuta>SEK</valuta><summa>{fee}</summa></avgald>"
+                     f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Tomtrattsupplatelse>")  # fmt: skip
+    parts.append("</Inskrivningsfastighet>")
+    return "".join(parts)
+
+
+def _inskrivning_file(set_name: str, props: list[Property]) -> tuple[bytes, int]:
+    body = "".join(f"<InskrivningMember>{_set_body(set_name, p)}</InskrivningMember>\n" for p in props)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<InskrivningResponse xmlns="{NS_IN}">\n{body}'
+            "</InskrivningResponse>\n").encode(), len(props)  # fmt: skip
+
+
+def _persons_file(owners: list[Owner]) -> tuple[bytes, int, int, int]:
+    rows = []
+    n_p = n_o = 0
+    for o in owners:
+        a = o.address
+        adr = (f"<adress><utdelningsadress>{escape(a[0])}</utdelningsadress><postnummer>{a[1]}</postnummer>"
+               f"<postort>{escape(a[2])}</postort></adress>")  # fmt: skip
+        if o.org:
+            rows.append(f"<FolkbokfordPersonOrganisationMember><Organisation><organisationsnummer>{o.key}"
+                        f"</organisationsnummer><organisationsnamn>{escape(o.org_name)}</organisationsnamn>{adr}"
+                        "</Organisation></FolkbokfordPersonOrganisationMember>")  # fmt: skip
+            n_o += 1
+        elif not o.protected:
+            rows.append(f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson><idnummer>{o.key}</idnummer>"
+                        f"<fornamn>{escape(o.first)}</fornamn><efternamn>{escape(o.last)}</efternamn>{adr}"
+                        "</FolkbokfordPerson></FolkbokfordPersonOrganisationMember>")  # fmt: skip
+            n_p += 1
+    body = "\n".join(rows)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<FolkbokfordPersonOrganisationResponse xmlns="{NS_IN}">\n'
+            f"{body}\n</FolkbokfordPersonOrganisationResponse>\n").encode(), n_p + n_o, n_p, n_o  # fmt: skip
+
+
+_INSKRIVNING_SETS = ("inskrivningsfastighet", "inskrivet_agande", "avtalsrattighet", "inteckning",
+                     "anteckning", "tomtrattsupplatelse")  # fmt: skip
+
+
+def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    towns, weights = _towns()
+    pool: list[Owner] = []
+    state = {p.object_id: p for p in (_new_property(rng, towns, weights, pool) for _ in range(n))}
+    # One protected owner in the base extract.
+    first = next(iter(state.values()))
+    first.owners[0][0].protected = True
+    paths = []
+    previous = None
+    produced = start
+    for k in range(changes + 1):
+        extract_id, order = _uuid(rng), _uuid(rng)
+        if k == 0:
+            changed = list(state.values())
+            deletions = None
+        else:
+            ids = list(state)
+            pick = rng.permutation(len(ids))
+            n_edit, n_del = max(2, int(0.05 * len(ids))), max(1, int(0.01 * len(ids)))
+            edit = [state[ids[i]] for i in pick[:n_edit]]
+            deletions = [ids[i] for i in pick[n_edit : n_edit + n_del]]
+            for j, p in enumerate(edit):
+                p.version += 1
+                if j == 0 and k == 1:
+                    # An owner gets skyddad personuppgift: re-sent without personnummer or name.
+                    o = next((o for o, *_ in p.owners if not o.org), None)
+                    if o is not None:
+                        o.protected = True
+                elif j % 2 == 0:
+                    # Sold: new owners; the old ones may now own nothing (orphans).
+                    d = _random_date(rng, 2025, 2027)
+                    new = _new_owner(rng, towns)
+                    pool.append(new)
+                    p.owners = [(new, 1, 1, d, f"{d.year}/{int(rng.integers(1, 99999))}")]
+                    p.price = int(rng.integers(10, 150)) * 50_000
+                else:
+                    d = _random_date(rng, 2024, 2027)
+                    p.mortgages.append(("Inteckning", int(rng.integers(1, 40)) * 50_000, d,
+                                        f"{d.year}/{int(rng.integers(1, 99999))}"))  # fmt: skip
+            for oid in deletions:
+                del state[oid]
+            adds = [_new_property(rng, towns, weights, pool) for _ in range(max(1, int(0.02 * n)))]
+            for p in adds:
+                state[p.object_id] = p
+            changed = edit + adds
+        path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
+        tmp = path.with_suffix(".zip.part")
+        kommuner = sorted({p.kommun for p in state.values()})[:50]
+        common = dict(info_type="Inskrivning", extract_id=extract_id, previous=previous, produced=produced,
+                      extract_type="base" if k == 0 else "change", crs=None, kommuner=kommuner,
+                      personal=(False, False))  # fmt: skip
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
+            for set_name in _INSKRIVNING_SETS:
+                files = []
+                for j, chunk in enumerate(_chunks(changed, per_file), start=1):
+                    data, cnt = _inskrivning_file(set_name, chunk)
+                    files.append((f"{set_name}_{j}.xml", data, cnt))
+                subsets = ("Ägare - Aktuella", "Förvärv") if set_name == "inskrivet_agande" else ()
+                _write_set("Inskrivning", set_name, files, deletions, dict(common, subsets=subsets), outer)
+            owners = list({o.key: o for p in changed for o, *_ in p.owners}.values())
+            data, cnt, n_p, n_o = _persons_file(owners)
+            _write_set("Inskrivning", "folkbokford_person_organisation",
+                       [("folkbokford_person_organisation.xml", data, cnt)], None,
+                       dict(common, subsets=(), totals=(n_p, n_o)), outer)  # fmt: skip
+        tmp.replace(path)
+        paths.append(path)
+        previous = extract_id
+        produced = produced + timedelta(days=7)
+    return paths
+
+
+def generate_deliveries(
+    out_dir: str | Path,
+    *,
+    product: str,
+    n: int,
+    changes: int = 0,
+    seed: int = 0,
+    crs: int = 3006,
+    per_file: int = MAX_OBJECTS_PER_FILE,
+    start: datetime | None = None,
+) -> list[Path]:
+    """Write one base and ``changes`` change deliveries; return their paths in application order.
+
+    Parameters
+    ----------
+    product
+        ``"bestammelse"`` or ``"inskrivning"``.
+    n
+        Provisions (bestämmelse) or properties (inskrivning) in the base extract.
+    crs
+        EPSG code of the geometries: 3006 or a local zone 3007–3018 (bestämmelse only).
+    per_file
+        Objects per numbered data file (Lantmäteriet: at most 50 000).
+    """
+    from vggeo.crs import get_crs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = start or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1)))
+    if product == "bestammelse":
+        code = get_crs(crs).epsg
+        if code != 3006 and not 3007 <= code <= 3018:
+            raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
+        return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file, start=start)
+    if product == "inskrivning":
+        return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start)
+    raise ValueError(f"product must be 'bestammelse' or 'inskrivning', not {product!r}")
