@@ -253,6 +253,8 @@ def residences_in(
 
 def _rank(values: np.ndarray) -> np.ndarray:
     """Position of each value in sorted order (stable), as a sort key."""
+    if values.dtype.kind in "iuf" and (len(values) < 2 or bool((values[1:] >= values[:-1]).all())):
+        return np.arange(len(values), dtype=np.int64)  # already sorted (the store's usual order)
     order = np.argsort(values, kind="stable")
     rank = np.empty(len(values), dtype=np.int64)
     rank[order] = np.arange(len(values))
@@ -288,9 +290,15 @@ def _summarise(
         summary[col] = provisions[col].reset_index(drop=True)
     summary["homes"] = np.bincount(prov_pos, minlength=n).astype(np.int64)
     if home_types is not None:
-        cat = pd.Categorical(home_types.astype("string").to_numpy(dtype=object))
-        codes = cat.codes[res_pos].astype(np.int64)
-        labels = list(cat.categories)
+        # Category codes directly (no string conversion of millions of rows): categoricals as
+        # the contract stores them, else factorised once.
+        if isinstance(home_types.dtype, pd.CategoricalDtype):
+            all_codes = home_types.cat.codes.to_numpy()
+            labels = [str(c) for c in home_types.cat.categories]
+        else:
+            all_codes, uniques = pd.factorize(home_types, use_na_sentinel=True)
+            labels = [str(c) for c in uniques]
+        codes = all_codes[res_pos].astype(np.int64)
         if (codes < 0).any():
             labels.append(None)
             codes = np.where(codes < 0, len(labels) - 1, codes)
