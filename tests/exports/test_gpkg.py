@@ -220,3 +220,38 @@ def test_interrupted_export_leaves_nothing(tmp_path, contract_tables, monkeypatc
         write_gpkg(contract_tables, out, overwrite=True)
     assert out.read_bytes() == b"previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["old.gpkg"]
+
+
+@pytest.mark.gdal
+def test_full_registry_fields_export(tmp_path):
+    """Every Valueguard field (vggeo.sample.registry), through a real store, into the GeoPackage."""
+    from exports.frames import write_store
+
+    from vggeo.sample.registry import generate_registry
+
+    reg = generate_registry(400, seed=3)
+    store = write_store(tmp_path / "s.gpkg", {"residences": reg})
+    out = tmp_path / "reg.gpkg"
+    r = run("export", "gpkg", "--store", str(store), "-o", str(out), "--crs", "rt90")
+    assert r.exit_code == 0, r.output
+    v = run_system_python(
+        "import sys; from osgeo_utils.samples import validate_gpkg as v; "
+        "sys.exit(v.main(['validate_gpkg.py', sys.argv[1]]))", str(out),
+    )  # fmt: skip
+    assert v.returncode == 0, v.stdout + v.stderr
+    back = pyogrio.read_dataframe(out, layer="residences").set_index("id").loc[reg["id"]]
+    assert pyogrio.read_info(out, layer="residences")["crs"] == "EPSG:3021"
+    assert set(reg.columns) - {"geometry", "id"} <= set(back.columns)
+    # Lists (house numbers) as GeoPackage JSON text, dates and codes unchanged.
+    with sqlite3.connect(out) as conn:
+        text = dict(conn.execute("SELECT id, number FROM residences").fetchall())
+        mime = conn.execute("SELECT mime_type FROM gpkg_data_columns WHERE table_name = "
+                            "'residences' AND column_name = 'number'").fetchone()[0]  # fmt: skip
+    assert mime == "application/json"
+    got = [None if text[i] is None else json.loads(text[i]) for i in reg["id"].tolist()]
+    want = [None if v is None else list(v) for v in reg["number"].tolist()]
+    assert got == want
+    assert (back["updated_at"].dt.date.to_numpy() == reg["updated_at"].dt.date.to_numpy()).all()
+    assert (back["home_type"].to_numpy() == reg["home_type"].astype(str).to_numpy()).all()
+    labels = back["type_code_label"].dropna()
+    assert len(labels) > 0 and labels.isin(set(gpkg_mod.TYPE_CODE_LABELS.values())).all()
