@@ -83,3 +83,32 @@ def test_bad_requests_write_nothing(tmp_path, store_gpkg, args, message):
 def test_unknown_output_format(tmp_path, store_gpkg):
     r = run("join", "--store", str(store_gpkg), "-o", str(tmp_path / "j.xlsx"))
     assert r.exit_code == 2 and ".parquet, .csv, .gpkg" in r.output
+
+
+@pytest.mark.postgis
+def test_postgis_store_join_and_export(tmp_path, postgis_url, contract_tables):
+    """The same commands on a PostGIS store (vggeo.store's other backend) give the same answers."""
+    import psycopg
+    from exports.frames import write_store
+
+    # A database of its own in the session's cluster: a fresh store, nobody else's tables touched.
+    with psycopg.connect(postgis_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS vggeo_export_test")
+        conn.execute("CREATE DATABASE vggeo_export_test")
+    url = postgis_url.rsplit("/", 1)[0] + "/vggeo_export_test"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    postgis_url = url
+    write_store(postgis_url, contract_tables)
+    out = tmp_path / "pairs.parquet"
+    r = run("join", "--store", postgis_url, "-o", str(out), "--no-progress")
+    assert r.exit_code == 0, r.output
+    expect = residences_in(contract_tables["residences"], contract_tables["provisions"]).pairs
+    assert _key(pd.read_parquet(out)) == _key(expect)
+    gp = tmp_path / "pg.gpkg"
+    r = run("export", "gpkg", "--store", postgis_url, "-o", str(gp), "--layers",
+            "residences,provisions,affected_properties", "--no-progress")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    counts = dict(line.split("\t") for line in r.stdout.strip().splitlines())
+    assert int(counts["provisions"]) == len(contract_tables["provisions"])
+    assert int(counts["affected_properties"]) == len(contract_tables["affected_properties"])
