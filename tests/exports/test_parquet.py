@@ -100,3 +100,19 @@ def test_cli_parquet_with_crs(tmp_path, store_gpkg, contract_tables):
                                  str(tmp_path / "x.parquet"), "--crs", "nowhere"])  # fmt: skip
     assert r.exit_code == 2 and "unknown coordinate reference system" in r.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_registry_fields_round_trip(tmp_path):
+    """Every Valueguard field, including the list column ``number``, survives the round trip."""
+    from vggeo.sample.registry import generate_registry
+
+    reg = generate_registry(500, seed=5)
+    path = tmp_path / "reg.parquet"
+    write_parquet(reg, path)
+    back = gpd.read_parquet(path).set_index("id").loc[reg["id"]]
+    assert [list(v) if v is not None else None for v in back["number"]] == [
+        list(v) if v is not None else None for v in reg["number"].tolist()
+    ]
+    assert (back["updated_at"].to_numpy() == reg["updated_at"].to_numpy()).all()
+    assert back["home_type"].astype(str).tolist() == reg["home_type"].astype(str).tolist()
+    assert shapely.equals_exact(back.geometry.array, reg.geometry.array, tolerance=0).all()
