@@ -111,8 +111,8 @@ def _is_listlike(v: object) -> bool:
 
 
 def _plain_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Columns GeoPackage can hold: categoricals as text, lists as ``a, b`` text."""
-    out = df.copy()
+    """Columns GeoPackage can hold: categoricals as text, lists as Arrow lists (JSON in GPKG)."""
+    out = df.copy(deep=False)  # copy-on-write: columns are replaced, never modified
     for col in out.columns:
         if col == getattr(out, "_geometry_column_name", None):
             continue
@@ -156,7 +156,7 @@ def _with_label(df: pd.DataFrame, col: str, labels: Mapping, label_col: str) -> 
         values = pd.Series(pd.array(values, dtype="Int64"), index=df.index)
     mapped = values.astype("string").map(by_text)
     pos = df.columns.get_loc(col) + 1
-    df = df.copy()
+    df = df.copy(deep=False)
     df.insert(pos, label_col, mapped.astype("string"))
     return df
 

@@ -100,7 +100,7 @@ def _arrow_lists_as_objects(frame):
     lists = [c for c in frame.columns if isinstance(frame[c].dtype, pd.ArrowDtype)
              and pa.types.is_list(frame[c].dtype.pyarrow_dtype)]  # fmt: skip
     if lists:
-        frame = frame.copy()
+        frame = frame.copy(deep=False)
         for col in lists:
             frame[col] = frame[col].to_numpy(dtype=object)
     return frame
