@@ -14,7 +14,8 @@ from exports.frames import write_store
 def contract_tables() -> dict[str, pd.DataFrame]:
     res = frames.residences(3000)
     prov = frames.provisions(120)
-    return {"residences": res, "provisions": prov, "affected_properties": frames.affected(prov)}
+    return {"residences": res, "provisions": prov, "affected_properties": frames.affected(prov),
+            "decisions": frames.decisions(prov)}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,23 @@ def affected(prov: gpd.GeoDataFrame, *, seed: int = 3) -> pd.DataFrame:
     )
 
 
+def decisions(prov: gpd.GeoDataFrame, *, seed: int = 4) -> pd.DataFrame:
+    """One bildandebeslut per provision, an ändringsbeslut for some."""
+    rng = np.random.default_rng(seed)
+    k = 1 + (rng.random(len(prov)) < 0.3)
+    ids = np.repeat(prov["provision_id"].to_numpy(), k)
+    first = np.concatenate([[True], ids[1:] != ids[:-1]])
+    day = pd.to_datetime("1990-01-01") + pd.to_timedelta(rng.integers(0, 12000, len(ids)), unit="D")
+    return pd.DataFrame({
+        "provision_id": ids,
+        "kind": np.where(first, "bildandebeslut", "andringsbeslut"),
+        "object_version": pd.array(np.where(first, 1, 2), dtype="Int64"),
+        "valid_from": (day + pd.Timedelta(days=21)).astype("datetime64[ms]"),
+        "decision_date": day.astype("datetime64[ms]"),
+        "decision_id": [f"{i:06d}" for i in range(len(ids))],
+    })  # fmt: skip
+
+
 def edge_cases() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Points exactly on boundaries, vertices, in holes, in a second part, near an edge.
 

@@ -55,7 +55,8 @@ def test_qgis_loads_every_layer_valid_with_counts_and_crs(qgis_view, contract_ta
     layers = qgis_view["layers"]
     prov = contract_tables["provisions"]
     expected = {"residences": len(contract_tables["residences"]), "provisions": len(prov),
-                "affected_properties": len(contract_tables["affected_properties"])}  # fmt: skip
+                "affected_properties": len(contract_tables["affected_properties"]),
+                "decisions": len(contract_tables["decisions"])}  # fmt: skip
     for t, n in prov["provision_type"].astype(str).value_counts().items():
         expected[f"provisions_{t}"] = n
     assert {k: v["count"] for k, v in layers.items() if k != "layer_styles"} == expected
@@ -108,11 +109,13 @@ def test_qgis_opens_embedded_project_with_relation(qgis_view, contract_tables):
     assert layers["residences"]["renderer"] == "categorizedSymbol"
     assert layers["provisions"]["renderer"] == "RuleRenderer"
     assert layers["provisions"]["visible"] and not layers["provisions_plan"]["visible"]
-    [rel] = project["relations"]
-    assert rel["valid"] and (rel["parent"], rel["child"]) == ("provisions", "affected_properties")
-    # QGIS' "related features" agree with the table, provision by provision.
-    expect = contract_tables["affected_properties"].groupby("provision_id").size().to_dict()
-    assert rel["related"] == expect
+    rels = {r["child"]: r for r in project["relations"]}
+    assert set(rels) == {"affected_properties", "decisions"}
+    for child, rel in rels.items():
+        assert rel["valid"] and rel["parent"] == "provisions"
+        # QGIS' "related features" agree with the table, provision by provision.
+        expect = contract_tables[child].groupby("provision_id").size().to_dict()
+        assert rel["related"] == expect
 
 
 @pytest.mark.gdal
@@ -125,6 +128,7 @@ def test_gdal_sees_relationship_and_field_docs(exported):
         str(exported),
     )  # fmt: skip
     assert ["provisions", "affected_properties", ["provision_id"], ["provision_id"]] in rel.values()
+    assert ["provisions", "decisions", ["provision_id"], ["provision_id"]] in rel.values()
     with sqlite3.connect(exported) as conn:
         docs = dict(conn.execute("SELECT column_name, title FROM gpkg_data_columns "
                                  "WHERE table_name = 'residences'").fetchall())  # fmt: skip
