@@ -63,8 +63,8 @@ class JoinResult(NamedTuple):
     ----------
     pairs
         One row per (residence, provision) pair: ``residence_id``, ``provision_id``,
-        ``provision_type``, ``status``, ``designation`` and, for ``dwithin``, ``distance``
-        (metres; 0 inside). Sorted by residence id, then provision id.
+        ``provision_type``, ``status``, ``designation`` (categoricals) and, for ``dwithin``,
+        ``distance`` (metres; 0 inside). Sorted by residence id, then provision id.
     summary
         One row per selected provision (also those without homes): ``provision_id``,
         ``provision_type``, ``status``, ``designation``, ``homes`` (number of residences) and one
@@ -206,11 +206,15 @@ def residences_in(
     points = _geometries(residences, "residences")
     polygons = _geometries(provisions, "provisions")
 
-    res_parts: list[np.ndarray] = []
-    prov_parts: list[np.ndarray] = []
+    # Deterministic order whatever the input order: by residence id, then provision id. Each
+    # pair becomes one int64 key (residence rank × n + provision rank); sorting one array of keys
+    # is cheaper in time and memory than a lexsort of two arrays followed by gathers.
+    n_prov = len(polygons)
+    res_rank, res_order = _rank(residences["id"].to_numpy())
+    prov_rank, prov_order = _rank(provisions["provision_id"].astype("string").to_numpy(dtype=object))
+    key_parts: list[np.ndarray] = []
     dist_parts: list[np.ndarray] = []
     tree_predicate = _TREE_PREDICATE[predicate]
-    n_prov = len(polygons)
     if len(points) and n_prov:
         tree = shapely.STRtree(points)
         bar = tqdm(total=n_prov, unit="provision", desc=f"join ({predicate})",
@@ -223,42 +227,55 @@ def residences_in(
                     dist_parts.append(shapely.distance(chunk[q], points[t]))
                 else:
                     q, t = tree.query(chunk, predicate=tree_predicate)
-                # int32 halves the memory of the answer; positions fit (< 2**31 rows).
-                prov_parts.append((q + start).astype(np.int32))
-                res_parts.append(t.astype(np.int32))
+                key_parts.append(res_rank[t] * n_prov + prov_rank[q + start])
+                del q, t
                 bar.update(len(chunk))
-    res_pos = np.concatenate(res_parts) if res_parts else np.empty(0, np.int32)
-    prov_pos = np.concatenate(prov_parts) if prov_parts else np.empty(0, np.int32)
-
-    # Deterministic order whatever the input order: by residence id, then provision id.
-    res_rank = _rank(residences["id"].to_numpy())
-    prov_rank = _rank(provisions["provision_id"].astype("string").to_numpy(dtype=object))
-    order = np.lexsort((prov_rank[prov_pos], res_rank[res_pos]))
-    res_pos, prov_pos = res_pos[order], prov_pos[order]
-
-    pairs = pd.DataFrame({
-        "residence_id": residences["id"].to_numpy()[res_pos],
-        "provision_id": provisions["provision_id"].to_numpy()[prov_pos],
-    })  # fmt: skip
-    for col in PAIR_COLUMNS:
-        pairs[col] = provisions[col].iloc[prov_pos].reset_index(drop=True)
+    key = np.concatenate(key_parts) if key_parts else np.empty(0, np.int64)
+    del key_parts
     if predicate == "dwithin":
-        dist = np.concatenate(dist_parts) if dist_parts else np.empty(0)
-        pairs["distance"] = dist[order]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        dist = (np.concatenate(dist_parts) if dist_parts else np.empty(0))[order]
+        del order, dist_parts
+    else:
+        key.sort()
+    r, p = np.divmod(key, max(n_prov, 1))
+    del key
+    res_pos, prov_pos = res_order[r], prov_order[p]
+    del r, p
+
+    pairs = pd.DataFrame({"residence_id": residences["id"].to_numpy()[res_pos]})
+    # Provision attributes as categoricals over the provisions' values: 4 bytes a row instead of
+    # a string per row (tens of millions of pairs are normal for a whole country).
+    for col in ("provision_id", *PAIR_COLUMNS):
+        pairs[col] = _take_categorical(provisions[col], prov_pos)
+    if predicate == "dwithin":
+        pairs["distance"] = dist
 
     home_types = residences["home_type"] if "home_type" in residences.columns else None
     summary = _summarise(provisions, res_pos, prov_pos, home_types)
     return JoinResult(pairs, summary)
 
 
-def _rank(values: np.ndarray) -> np.ndarray:
-    """Position of each value in sorted order (stable), as a sort key."""
-    if values.dtype.kind in "iuf" and (len(values) < 2 or bool((values[1:] >= values[:-1]).all())):
-        return np.arange(len(values), dtype=np.int64)  # already sorted (the store's usual order)
-    order = np.argsort(values, kind="stable")
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[order] = np.arange(len(values))
-    return rank
+def _rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rank of each position in sorted order, position of each rank) — a sort key and its inverse."""
+    n = len(values)
+    if values.dtype.kind in "iuf" and (n < 2 or bool((values[1:] >= values[:-1]).all())):
+        ident = np.arange(n, dtype=np.int64)  # already sorted (the store's usual order)
+        return ident, ident
+    order = np.argsort(values, kind="stable").astype(np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return rank, order
+
+
+def _take_categorical(values: pd.Series, pos: np.ndarray) -> pd.Categorical:
+    """``values[pos]`` as a categorical whose categories are ``values``' distinct values."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, cats = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, cats = pd.factorize(values, use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes.astype(np.int32)[pos], categories=cats)
 
 
 def _same_crs(
