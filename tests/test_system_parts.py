@@ -1,7 +1,6 @@
 """The real parts the other tests rely on are really there and really work."""
 
 import psycopg
-
 from system import gdal_json
 
 

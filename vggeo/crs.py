@@ -350,7 +350,16 @@ def transformer(src: int | str, dst: int | str, route: Route = "direct") -> pypr
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float) if not isinstance(values, np.ndarray) else values
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        # pandas nullable columns (Float64/Int64 with pd.NA): NA becomes NaN, not an error.
+        try:
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise CoordinateRangeError(f"{name} holds non-numeric values", field=name) from err
+    try:
+        arr = np.asarray(values, dtype=float) if not isinstance(values, np.ndarray) else values
+    except (TypeError, ValueError) as err:
+        raise CoordinateRangeError(f"{name} holds non-numeric values", field=name) from err
     if arr.dtype != np.float64:
         try:
             arr = arr.astype(np.float64)
@@ -566,22 +575,25 @@ def transform_geoseries(geoseries, dst: int | str | SwedishCRS, *, route: Route 
     Unlike ``GeoSeries.to_crs`` this honours the RT 90 ``route`` and relabels between the same
     RT 90 zone instead of shifting datums. All coordinates are transformed in one call.
     """
+    import geopandas as gpd
     import shapely
 
     if geoseries.crs is None:
         raise CRSError("the GeoSeries has no CRS; set one before transforming")
     s_crs, d_crs = get_crs(geoseries.crs), get_crs(dst)
-    geoms = np.asarray(geoseries.geometry.values if hasattr(geoseries, "geometry") else geoseries)
-    out = geoseries.copy()
+    is_frame = isinstance(geoseries, gpd.GeoDataFrame)
+    geoms = np.asarray(geoseries.geometry.array if is_frame else geoseries.array)
     s, d = _operation_codes(s_crs, d_crs, route)
     if s != d:
         tr = transformer(s_crs.epsg, d_crs.epsg, route)
-        new = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-        if hasattr(out, "geometry"):
-            out[out.geometry.name] = new
-        else:
-            out[:] = new
-    return out.set_crs(d_crs.srs, allow_override=True)
+        geoms = shapely.transform(
+            geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+        )
+    if is_frame:
+        out = geoseries.copy()
+        out[geoseries.geometry.name] = gpd.GeoSeries(geoms, index=geoseries.index)
+        return out.set_crs(d_crs.srs, allow_override=True)
+    return gpd.GeoSeries(geoms, index=geoseries.index, crs=d_crs.srs, name=geoseries.name)
 
 
 # --- local zones --------------------------------------------------------------------------------

@@ -1,0 +1,423 @@
+"""vggeo.crs against published control points, PROJ built from published parameters, and itself."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+from vggeo import crs as vc
+from vggeo.errors import (
+    CoordinateRangeError,
+    CRSError,
+    SwappedAxesError,
+    SwappedAxesWarning,
+)
+
+DATA = Path(__file__).parent / "data"
+CONTROL = list(csv.DictReader(open(DATA / "crs_control_points.csv", encoding="utf-8")))
+MM = 0.001
+
+LOCAL_ZONES = list(range(3007, 3019))
+RT90_ZONES = list(range(3019, 3025))
+EMULATIONS = list(range(3845, 3851))
+ALL_GRIDS = [3006, *LOCAL_ZONES, *RT90_ZONES, *EMULATIONS]
+
+
+# --- published control points -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "row", CONTROL, ids=[f"{r['source_crs']}->{r['target_crs']}#{i}" for i, r in enumerate(CONTROL)]
+)
+def test_published_control_point_forward_within_1mm(row):
+    n, e = vc.transform([float(row["in_a"])], [float(row["in_b"])], src=row["source_crs"],
+                        dst=row["target_crs"])  # fmt: skip
+    assert abs(n[0] - float(row["out_a"])) <= MM
+    assert abs(e[0] - float(row["out_b"])) <= MM
+
+
+@pytest.mark.parametrize(
+    "row", CONTROL, ids=[f"{r['target_crs']}->{r['source_crs']}#{i}" for i, r in enumerate(CONTROL)]
+)
+def test_published_control_point_inverse(row):
+    a, b = vc.transform([float(row["out_a"])], [float(row["out_b"])], src=row["target_crs"],
+                        dst=row["source_crs"])  # fmt: skip
+    if vc.get_crs(row["source_crs"]).is_geographic:
+        # 1 mm on the ground is ~1e-8 degrees of latitude.
+        assert abs(a[0] - float(row["in_a"])) < 2e-8
+        assert abs(b[0] - float(row["in_b"])) < 4e-8
+    else:
+        assert abs(a[0] - float(row["in_a"])) <= MM
+        assert abs(b[0] - float(row["in_b"])) <= MM
+
+
+def test_control_points_cover_every_zone():
+    targets = {vc.get_crs(r["target_crs"]).epsg for r in CONTROL}
+    assert {3006, *LOCAL_ZONES, *RT90_ZONES} <= targets
+
+
+def test_krueger_worked_example_via_published_parameters():
+    """Lantmäteriet's Krüger-formula example (custom TM), checked through PROJ at 0.1 mm."""
+    tm = pyproj.CRS.from_proj4(
+        "+proj=tmerc +lat_0=0 +lon_0=13.58547 +k=1.00000254 +x_0=84182.879 "
+        "+y_0=-6226307.864 +ellps=GRS80 +units=m +no_defs"
+    )
+    tr = pyproj.Transformer.from_crs(4619, tm, always_xy=True)
+    e, n = tr.transform(24.0, 66.0)
+    assert abs(n - 1135809.4138) < 1e-4 and abs(e - 555304.0166) < 1e-4
+
+
+# --- every zone: derived checks -----------------------------------------------------------------
+
+# Published projection parameters (CRS.md), independent of PROJ's EPSG database definitions.
+_DMS = lambda d, m, s: d + m / 60 + s / 3600  # noqa: E731
+PUBLISHED_TM = {
+    3006: (15.0, 0.9996, 500000.0, 0.0, "GRS80"),
+    **{code: (vc.get_crs(code).central_meridian_deg, 1.0, 150000.0, 0.0, "GRS80")
+       for code in LOCAL_ZONES},
+    3845: (_DMS(11, 18, 22.5), 1.000006, 1500025.141, -667.282, "GRS80"),
+    3846: (_DMS(13, 33, 22.56), 1.0000058, 1500044.695, -667.130, "GRS80"),
+    3847: (_DMS(15, 48, 22.624306), 1.00000561024, 1500064.274, -667.711, "GRS80"),
+    3848: (_DMS(18, 3, 22.68), 1.0000054, 1500083.521, -668.844, "GRS80"),
+    3849: (_DMS(20, 18, 22.74), 1.0000052, 1500102.765, -670.706, "GRS80"),
+    3850: (_DMS(22, 33, 22.8), 1.0000049, 1500121.846, -672.557, "GRS80"),
+}  # fmt: skip
+
+
+def _grid_points(code: int, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    west, south, east, north = vc.get_crs(code).area_of_use
+    lat, lon = np.meshgrid(np.linspace(south + 0.05, north - 0.05, n),
+                           np.linspace(west + 0.05, east - 0.05, n))  # fmt: skip
+    return lat.ravel(), lon.ravel()
+
+
+@pytest.mark.parametrize("code", sorted(PUBLISHED_TM))
+def test_forward_and_inverse_agree_with_proj_from_published_parameters(code):
+    lon0, k, fe, fn, ellps = PUBLISHED_TM[code]
+    reference = pyproj.CRS.from_proj4(
+        f"+proj=tmerc +lat_0=0 +lon_0={lon0!r} +k={k!r} +x_0={fe!r} +y_0={fn!r} "
+        f"+ellps={ellps} +units=m +no_defs"
+    )
+    ref = pyproj.Transformer.from_crs(4619, reference, always_xy=True)
+    lat, lon = _grid_points(code)
+    e_ref, n_ref = ref.transform(lon, lat)
+    n, e = vc.transform(lat, lon, src=4619, dst=code, check="off")
+    np.testing.assert_allclose(n, n_ref, atol=MM, rtol=0)
+    np.testing.assert_allclose(e, e_ref, atol=MM, rtol=0)
+    back_lat, back_lon = vc.transform(n_ref, e_ref, src=code, dst=4619, check="off")
+    np.testing.assert_allclose(back_lat, lat, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(back_lon, lon, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("code", ALL_GRIDS)
+def test_round_trip_to_1e_9_degrees(code):
+    lat, lon = _grid_points(code, n=20)
+    n, e = vc.transform(lat, lon, src=4619, dst=code, check="off")
+    lat2, lon2 = vc.transform(n, e, src=code, dst=4619, check="off")
+    assert np.max(np.abs(lat2 - lat)) < 1e-9
+    assert np.max(np.abs(lon2 - lon)) < 1e-9
+
+
+@pytest.mark.parametrize("code", [3006, *LOCAL_ZONES, *EMULATIONS])
+def test_central_meridian_maps_to_false_easting(code):
+    lon0, k, fe, fn, _ = PUBLISHED_TM[code]
+    lat = np.array([55.5, 58.0, 62.0, 66.0, 68.5])
+    n, e = vc.transform(lat, np.full_like(lat, lon0), src=4619, dst=code, check="off")
+    np.testing.assert_allclose(e, fe, atol=1e-6, rtol=0)
+    # Northing grows with latitude along the meridian and equals k·(meridian arc) + FN.
+    assert np.all(np.diff(n) > 0)
+    arc = pyproj.Geod(ellps="GRS80").inv(lon0 * np.ones(5), 0 * lat, lon0 * np.ones(5), lat)[2]
+    np.testing.assert_allclose(n, k * arc + fn, atol=MM, rtol=0)
+
+
+def test_local_zones_have_false_easting_150000_not_1500000():
+    for code in LOCAL_ZONES:
+        _, e = vc.transform([60.0], [vc.get_crs(code).central_meridian_deg], src=4326, dst=code,
+                            check="off")  # fmt: skip
+        assert e[0] == pytest.approx(150000.0, abs=1e-6)
+
+
+# --- RT 90 routes ------------------------------------------------------------------------------
+
+
+def test_rt90_routes_differ_by_centimetres_not_metres():
+    lat, lon = _grid_points(3021, n=10)
+    n_d, e_d = vc.transform(lat, lon, src=4619, dst="rt90", route="direct", check="off")
+    n_h, e_h = vc.transform(lat, lon, src=4619, dst="rt90", route="helmert", check="off")
+    d = np.hypot(n_d - n_h, e_d - e_h)
+    assert 0.005 < d.max() < 0.3
+    assert d.mean() < 0.2
+
+
+def test_direct_route_matches_emulation_crs_exactly():
+    lat, lon = _grid_points(3021, n=5)
+    a = vc.transform(lat, lon, src=4326, dst=3021, check="off")
+    b = vc.transform(lat, lon, src=4326, dst=3847, check="off")
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("route", ["direct", "helmert"])
+def test_same_rt90_zone_is_relabelled_not_shifted(route):
+    n, e = vc.transform([6580000.0], [1628000.0], src=3021, dst=3847, route=route)
+    assert (n[0], e[0]) == (6580000.0, 1628000.0)
+
+
+def test_helmert_route_from_wgs84_uses_sweref99_shift():
+    """WGS 84 is treated as SWEREF 99 on the datum route: same answer as from EPSG:4619."""
+    a = vc.transform([59.0], [16.0], src=4326, dst=3021, route="helmert")
+    b = vc.transform([59.0], [16.0], src=4619, dst=3021, route="helmert")
+    assert a == b
+
+
+def test_unknown_route_is_refused():
+    with pytest.raises(CRSError, match="route"):
+        vc.transform([59.0], [16.0], src=4326, dst=3021, route="molodensky")  # type: ignore[arg-type]
+
+
+# --- axis order ----------------------------------------------------------------------------------
+
+
+def test_every_axis_order_gives_the_same_point():
+    lat, lon = 59.3293, 18.0686
+    n, e = vc.transform([lat], [lon], src=4326, dst=3006)
+    e2, n2 = vc.transform([lon], [lat], src=4326, dst=3006, in_order="lonlat", out_order="en")
+    assert (n[0], e[0]) == (n2[0], e2[0])
+    assert 6_500_000 < n[0] < 6_700_000 and 600_000 < e[0] < 700_000
+    lat3, lon3 = vc.transform(n, e, src=3006, dst=4326)
+    lon4, lat4 = vc.transform(e, n, src=3006, dst=4326, in_order="en", out_order="lonlat")
+    assert lat3[0] == pytest.approx(lat, abs=1e-10) and lon4[0] == pytest.approx(lon, abs=1e-10)
+    assert (lat3[0], lon3[0]) == (lat4[0], lon4[0])
+
+
+def test_order_that_does_not_fit_the_system_is_refused():
+    with pytest.raises(CRSError, match="latlon"):
+        vc.transform([59.0], [15.0], src=4326, dst=3006, in_order="ne")
+    with pytest.raises(CRSError, match="does not fit"):
+        vc.transform([6.5e6], [5e5], src=3006, dst=4326, in_order="lonlat")
+
+
+def test_swapped_grid_input_is_refused_naming_column_and_value():
+    with pytest.raises(SwappedAxesError) as info:
+        vc.transform([500000.0, 674000.0], [6540052.0, 6580000.0], src=3006, dst=4326,
+                     names=("sweref99x", "sweref99y"))  # fmt: skip
+    msg = str(info.value)
+    assert "sweref99x" in msg and "500000" in msg and "swap" in msg
+    assert info.value.field == "sweref99x"
+
+
+def test_swapped_latlon_is_refused():
+    with pytest.raises(SwappedAxesError, match="latitude"):
+        vc.transform([18.07], [59.33], src=4326, dst=3006)
+
+
+def test_swap_option_exchanges_with_a_warning():
+    with pytest.warns(SwappedAxesWarning):
+        n, e = vc.transform([500000.0, 6540052.0], [6540052.0, 500000.0], src=3006, dst=4326,
+                            swap=True)  # fmt: skip
+    assert n[0] == pytest.approx(n[1]) and e[0] == pytest.approx(e[1])
+
+
+def test_foreign_coordinates_are_refused():
+    # Web Mercator metres passed off as SWEREF 99 TM.
+    with pytest.raises(CoordinateRangeError, match="not plausible"):
+        vc.transform([8_275_000.0], [2_011_000.0], src=3006, dst=4326)
+    # RT 90 values labelled SWEREF 99 TM (PROJ issue 884, the other way round).
+    with pytest.raises(CoordinateRangeError):
+        vc.transform([6_580_000.0], [1_628_000.0], src=3006, dst=4326)
+
+
+def test_check_off_transforms_anything():
+    n, e = vc.transform([8_275_000.0], [2_011_000.0], src=3006, dst=4326, check="off")
+    assert np.isfinite(n[0]) and np.isfinite(e[0])
+
+
+def test_nan_stays_nan_and_does_not_trigger_checks():
+    n, e = vc.transform([59.0, np.nan, 60.0], [15.0, 16.0, np.nan], src=4326, dst=3006)
+    assert np.isfinite(n[0]) and np.isnan(n[1]) and np.isnan(e[1]) and np.isnan(n[2])
+
+
+def test_scalars_lists_and_empty_arrays():
+    n, e = vc.transform(59.0, 15.0, src=4326, dst=3006)
+    assert np.ndim(n) == 0 and float(n) == pytest.approx(6540052.0174, abs=1e-3)
+    n, e = vc.transform([], [], src=4326, dst=3006)
+    assert n.shape == (0,)
+    n, e = vc.transform(np.array([[59.0, 60.0]]), np.array([[15.0, 16.0]]), src=4326, dst=3006)
+    assert n.shape == (1, 2)
+
+
+def test_detect_axis_problems_classifies_each_pair():
+    swapped, foreign = vc.detect_axis_problems(
+        [6.5e6, 5e5, 1.0, np.nan], [5e5, 6.5e6, 2.0, 1.0], 3006
+    )
+    assert swapped.tolist() == [False, True, False, False]
+    assert foreign.tolist() == [False, False, True, False]
+
+
+def test_outside_area_flags_points_beyond_epsg_area_of_use():
+    lat = np.array([57.7, 67.8, 59.0, np.nan])
+    lon = np.array([11.97, 20.2, 30.0, 15.0])  # Göteborg, Kiruna, Russia, NaN
+    n7, e7 = vc.transform(lat, lon, src=4326, dst=3007, check="off")
+    assert vc.outside_area(n7, e7, 3007).tolist() == [False, True, True, False]
+    assert vc.outside_area(lat, lon, 4326).tolist() == [False, False, False, False]  # the world
+    n, e = vc.transform(lat[:2], lon[:2], src=4326, dst=3006)
+    assert vc.outside_area(n, e, 3006).tolist() == [False, False]
+
+
+# --- names --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, code",
+    [
+        ("SWEREF 99 TM", 3006), ("sweref99tm", 3006), ("EPSG:3006", 3006), (3006, 3006),
+        ("urn:ogc:def:crs:EPSG::3006", 3006), ("http://www.opengis.net/def/crs/EPSG/0/3011", 3011),
+        ("sweref99 18 00", 3011), ("SWEREF 99 1800", 3011), ("SWEREF99 12 00", 3007),
+        ("SWEREF 99 23 15", 3018), ("RT 90 2.5 gon V", 3021), ("rt90", 3021),
+        ("RT90 7.5 gon V", 3019), ("RT 90 0 gon", 3022), ("RT 90 5 gon O", 3024),
+        ("RT 90 5 gon Ö", 3024), ("wgs84", 4326), ("WGS 84", 4326), ("SWEREF 99 geographic", 4619),
+        ("EPSG:3847", 3847), ("SWEREF 99 / RT 90 2.5 gon V emulation", 3847),
+    ],
+)  # fmt: skip
+def test_names_users_write(name, code):
+    assert vc.get_crs(name).epsg == code
+
+
+def test_registry_holds_every_required_system():
+    codes = {c.epsg for c in vc.list_crs()}
+    assert codes == {3006, *LOCAL_ZONES, *RT90_ZONES, *EMULATIONS, 4619, 4326}
+    for c in vc.list_crs():
+        assert c.pyproj_crs.to_epsg() == c.epsg
+        # The registry's axis order is the authority's.
+        first = c.pyproj_crs.axis_info[0].direction
+        assert first == "north"
+
+
+@pytest.mark.parametrize("bad", ["EPSG:3857", "sweref 2000", 27700, "", None, 3.5])
+def test_unknown_systems_list_what_is_supported(bad):
+    with pytest.raises(CRSError, match="supported"):
+        vc.get_crs(bad)
+
+
+def test_transformers_are_cached():
+    assert vc.transformer(4326, 3006) is vc.transformer("wgs84", "SWEREF 99 TM")
+
+
+# --- local zones ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, lat, lon, muni, zone",
+    [
+        ("Boden", 65.825, 21.689, "2582", 3017),
+        ("Skellefteå", 64.750, 20.950, "2482", 3016),
+        ("Härnösand", 62.632, 17.938, "2280", 3014),
+        ("Kumla", 59.128, 15.143, "1881", 3009),
+        ("Södertälje", 59.196, 17.626, "0181", 3011),
+        ("Visby", 57.640, 18.296, "0980", 3015),
+    ],
+)
+def test_local_zone_of_published_examples(name, lat, lon, muni, zone):
+    assert int(vc.local_zone_for(lon, lat)[0]) == zone
+    assert vc.local_zone_for_municipality(muni) == zone
+
+
+def test_municipality_lookup_wins_over_rule_and_rule_is_fallback():
+    # Södertälje's published zone, wherever the point is.
+    assert vc.local_zone_for_municipality("181", lon=12.0, lat=57.0) == 3011
+    assert vc.local_zone_for_municipality("1480", lon=11.97, lat=57.7) == 3007
+    with pytest.raises(CRSError, match="no published local zone"):
+        vc.local_zone_for_municipality("1480")
+
+
+def test_local_zone_rule_is_vectorised_and_nan_safe():
+    zones = vc.local_zone_for([11.97, 18.07, np.nan, 22.0], [57.7, 59.33, 60.0, 66.0])
+    assert zones.tolist() == [3007, 3011, 0, 3017]
+
+
+def test_local_zone_keeps_scale_error_small():
+    """Within a zone's own area the chosen meridian is within ~1.1° of the point."""
+    towns = pd.DataFrame({"lon": np.linspace(11.0, 24.0, 60), "lat": np.linspace(55.5, 68.5, 60)})
+    zones = vc.local_zone_for(towns.lon, towns.lat)
+    cms = np.array([vc.get_crs(int(z)).central_meridian_deg for z in zones])
+    assert np.max(np.abs(cms - towns.lon)) <= 1.13
+
+
+# --- Valueguard convention -----------------------------------------------------------------------
+
+
+def _valueguard_frame():
+    lat = np.array([59.3801951334688, 57.70716, 55.60587, 63.82842])
+    lon = np.array([13.4808053113366, 11.96679, 13.00073, 20.25972])
+    n, e = vc.transform(lat, lon, src=4326, dst=3006)
+    rn, re = vc.transform(lat, lon, src=4326, dst=3021)
+    return pd.DataFrame({
+        "id": [1, 2, 3, 4],
+        "sweref99x": [round(n[0]), np.nan, np.nan, np.nan],
+        "sweref99y": [round(e[0]), np.nan, 1.0 * round(e[2]), np.nan],
+        "rt90x": [rn[0], rn[1], np.nan, np.nan],
+        "rt90y": [re[0], re[1], np.nan, np.nan],
+        "wgs84lat": [lat[0], lat[1], lat[2], np.nan],
+        "wgs84lon": [lon[0], lon[1], lon[2], np.nan],
+    }), n, e  # fmt: skip
+
+
+def test_valueguard_points_use_sweref_then_rt90_then_wgs84():
+    frame, n, e = _valueguard_frame()
+    geom, source = vc.valueguard_points(frame)
+    assert geom.crs.to_epsg() == 3006
+    assert source.astype(object).tolist()[:3] == ["sweref99", "rt90", "wgs84"]
+    assert pd.isna(source.iloc[3]) and geom.iloc[3] is None
+    # sweref99x is the northing: shapely y; easting is x. Rounded to integer metres at source.
+    assert geom.iloc[0].x == round(e[0]) and geom.iloc[0].y == round(n[0])
+    for i in (1, 2):  # RT 90 (direct route) and WGS 84 agree with the true point within 1 mm.
+        assert abs(geom.iloc[i].x - e[i]) < MM and abs(geom.iloc[i].y - n[i]) < MM
+
+
+def test_valueguard_swapped_columns_name_the_column_and_row():
+    frame, _, _ = _valueguard_frame()
+    x, y = frame.at[0, "sweref99x"], frame.at[0, "sweref99y"]
+    frame.at[0, "sweref99x"], frame.at[0, "sweref99y"] = y, x
+    with pytest.raises(SwappedAxesError) as info:
+        vc.valueguard_points(frame)
+    assert info.value.field == "sweref99x" and info.value.row == 1
+    assert "sweref99x" in str(info.value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        geom, _ = vc.valueguard_points(frame, swap=True)
+    assert any(issubclass(w.category, SwappedAxesWarning) for w in caught)
+    assert 6_000_000 < geom.iloc[0].y < 7_000_000
+
+
+def test_valueguard_without_any_coordinate_columns():
+    geom, source = vc.valueguard_points(pd.DataFrame({"id": [1, 2]}))
+    assert geom.isna().all() and source.isna().all()
+
+
+def test_transform_geoseries_honours_route_and_keeps_geometry_types():
+    poly = shapely.box(600000, 6500000, 600100, 6500200)
+    gs = gpd.GeoSeries([shapely.Point(674577.7, 6580752.2), poly], crs=3006)
+    out = vc.transform_geoseries(gs, "rt90")
+    assert out.crs.to_epsg() == 3021
+    assert out.iloc[1].geom_type == "Polygon"
+    n, e = vc.transform([6580752.2], [674577.7], src=3006, dst=3021)
+    assert out.iloc[0].x == pytest.approx(e[0], abs=1e-6) and out.iloc[0].y == pytest.approx(n[0])
+    helmert = vc.transform_geoseries(gs, "rt90", route="helmert")
+    assert 0 < out.iloc[0].distance(helmert.iloc[0]) < 0.3
+
+
+def test_pandas_nullable_columns_and_non_numeric_input():
+    lat = pd.Series([59.0, None], dtype="Float64")
+    lon = pd.Series([15.0, 16.0], dtype="Float64")
+    n, e = vc.transform(lat, lon, src=4326, dst=3006)
+    assert np.isfinite(n[0]) and np.isnan(n[1])
+    with pytest.raises(CoordinateRangeError, match="non-numeric"):
+        vc.transform(["59.0", "abc"], [15.0, 16.0], src=4326, dst=3006, names=("lat", "lon"))
