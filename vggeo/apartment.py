@@ -8,9 +8,9 @@ Valueguard's ``apartment_nr`` is a number, so leading zeros may be lost: ``902``
 Examples
 --------
 >>> parse_apartment_numbers([1101, 902, "0902", 1000]).loc[:, ["floor_code", "relative_floor",
-...     "position", "valid"]].to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
-{'floor_code': [11, 9, 9, 10], 'relative_floor': [1, -1, -1, 0], 'position': [1, 2, 2, 0],
- 'valid': [True, True, True, False]}
+...     "position", "valid"]].to_dict("list")  # 1000: position 00 is impossible
+{'floor_code': [11, 9, 9, None], 'relative_floor': [1, -1, -1, None],
+ 'position': [1, 2, 2, None], 'valid': [True, True, True, False]}
 """
 
 from __future__ import annotations

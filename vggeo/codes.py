@@ -9,8 +9,9 @@ Labels: the English text is Valueguard's own wording; the Swedish text is Lantm�
 
 Examples
 --------
->>> decode([1, 2, 7], "kitchen_type").label_en.tolist()
-['kitchen', 'kitchenette', None]
+>>> out = decode([1, 2, 7], "kitchen_type")
+>>> out["label_en"].tolist()[:2], out["label_sv"].tolist()[:2], out["unknown"].tolist()
+(['kitchen', 'kitchenette'], ['kök', 'kokvrå'], [False, False, True])
 """
 
 from __future__ import annotations

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
+
+# the helpers beside these tests (deliveries, crash_worker …) import under any --import-mode
+sys.path.insert(0, str(Path(__file__).parent))
 
 from vggeo.store import open_store
 

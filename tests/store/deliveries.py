@@ -31,34 +31,36 @@ def pid(i: int) -> str:
 
 def provision_rows(ids, rng: np.random.Generator, *, version: int = 1):
     """(provisions, affected, decisions) frames for provisions ``ids`` with random content."""
-    ids = list(ids)
+    ids = np.asarray(list(ids), dtype=object)
     n = len(ids)
     e = rng.uniform(300_000, 900_000, n).round(3)
     nn = rng.uniform(6_200_000, 7_600_000, n).round(3)
     w = rng.uniform(5, 500, n).round(3)
-    geoms = [shapely.MultiPolygon([shapely.box(x, y, x + s, y + s)]) for x, y, s in zip(e, nn, w, strict=True)]
+    boxes = shapely.box(e, nn, e + w, nn + w)
+    geoms = shapely.multipolygons(boxes, indices=np.arange(n)) if n else boxes
+    munis = rng.integers(114, 2584, n)
     prov = gpd.GeoDataFrame({
         "provision_id": pd.array(ids, dtype="str"),
-        "provision_type": pd.Categorical(rng.choice(PROVISION_TYPES, n), categories=PROVISION_TYPES),
+        "provision_type": pd.Categorical.from_codes(rng.integers(0, 6, n), categories=PROVISION_TYPES),
         "object_version": pd.array(rng.integers(1, 5, n) + version, dtype="Int64"),
-        "municipality": pd.array([f"{m:04d}" for m in rng.integers(114, 2584, n)], dtype="str"),
-        "designation": pd.array([f"{m}-P{k}" for m, k in zip(rng.integers(114, 2584, n), rng.integers(1, 999, n), strict=True)], dtype="str"),
-        "name": pd.array(rng.choice(["SOLHEM", "Kvarnen 1", None, "Åsen"], n), dtype="str"),
-        "status": pd.array(rng.choice(["gällande", "avregistrerad"], n), dtype="str"),
+        "municipality": pd.Series(munis).astype(str).str.zfill(4).astype("str").array,
+        "designation": (pd.Series(munis).astype(str) + "-P" + pd.Series(rng.integers(1, 999, n)).astype(str)).astype("str").array,
+        "name": pd.array(np.array(["SOLHEM", "Kvarnen 1", None, "Åsen"], dtype=object)[rng.integers(0, 4, n)], dtype="str"),
+        "status": pd.array(np.array(["gällande", "avregistrerad"], dtype=object)[rng.integers(0, 2, n)], dtype="str"),
         "last_changed": (pd.Timestamp("1988-06-07") + pd.to_timedelta(rng.integers(0, 12000, n), "D")).astype("datetime64[ms]"),
-    }, geometry=geoms, crs=3006)  # fmt: skip
-    aff_p, aff_r, dec_p, dec_k = [], [], [], []
-    for p in ids:
-        for r in rng.choice(12, rng.integers(0, 4), replace=False):
-            aff_p.append(p)
-            aff_r.append(f"909a6a{int(r):02d}-0000-90e0-e040-ed8f66440000")
-        for k in rng.choice(["bildandebeslut", "andringsbeslut", "upphavandebeslut"], rng.integers(0, 3)):
-            dec_p.append(p)
-            dec_k.append(str(k))
+    }, geometry=np.asarray(geoms, dtype=object), crs=3006)  # fmt: skip
+    n_aff = rng.integers(0, 4, n)
+    aff_p = np.repeat(ids, n_aff)
+    aff_r = [f"909a6a{int(r):02d}-0000-90e0-e040-ed8f66440000" for r in rng.integers(0, 12, len(aff_p))]
     affected = pd.DataFrame({"provision_id": pd.array(aff_p, dtype="str"),
-                             "register_unit_id": pd.array(aff_r, dtype="str")})  # fmt: skip
+                             "register_unit_id": pd.array(aff_r, dtype="str")})
+    affected = affected.drop_duplicates(ignore_index=True)
+    n_dec = rng.integers(0, 3, n)
+    dec_p = np.repeat(ids, n_dec)
+    kinds = np.array(["bildandebeslut", "andringsbeslut", "upphavandebeslut"], dtype=object)
     decisions = pd.DataFrame({
-        "provision_id": pd.array(dec_p, dtype="str"), "kind": pd.array(dec_k, dtype="str"),
+        "provision_id": pd.array(dec_p, dtype="str"),
+        "kind": pd.array(kinds[rng.integers(0, 3, len(dec_p))], dtype="str"),
         "object_version": pd.array(rng.integers(1, 4, len(dec_p)), dtype="Int64"),
         "valid_from": pd.Series(pd.Timestamp("2019-04-24") + pd.to_timedelta(rng.integers(0, 900, len(dec_p)), "D")).astype("datetime64[ms]"),
         "decision_date": pd.Series(pd.Timestamp("1940-12-31") + pd.to_timedelta(rng.integers(0, 20000, len(dec_p)), "D")).astype("datetime64[ms]"),
@@ -144,12 +146,16 @@ class BrokenDelivery(MemoryDelivery):
 
 # --- the model ---------------------------------------------------------------------------------
 
+_INSKR = ["inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
+          "anteckning", "tomtrattsupplatelse"]
 KEYS = {"provisions": "provision_id", "affected_properties": "provision_id",
-        "decisions": "provision_id", "inskrivningsfastighet": "object_id", "agande": "object_id",
+        "decisions": "provision_id", **{t: "object_id" for t in _INSKR},
         "persons": "owner_key", "organisations": "owner_key"}  # fmt: skip
 ALIASES = {"affected": "affected_properties"}
 OWNERS = {BEST_SET: ["provisions", "affected_properties", "decisions"],
-          "inskrivningsfastighet": ["inskrivningsfastighet"], "inskrivet_agande": ["agande"],
+          "inskrivningsfastighet": ["inskrivningsfastighet"],
+          "inskrivet_agande": ["agande", "forvarv"],
+          **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
           "folkbokford_person_organisation": ["persons", "organisations"]}  # fmt: skip
 SUBSETS = {"basinformation": ["provisions", "decisions"], "berorkrets": ["affected_properties"]}
 PERSONAL = {"personnummer"}
@@ -162,6 +168,7 @@ class Model:
     tables: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in KEYS})
     applied: dict[str, str] = field(default_factory=dict)  # extract id → checksum
     last: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # product → (id, time)
+    residences: dict[int, dict] = field(default_factory=dict)  # id → row
 
     def check(self, d: MemoryDelivery) -> str:
         """'apply', 'noop', or raise LedgerError like the store must."""
@@ -202,7 +209,7 @@ class Model:
                     else:
                         gone |= set(frames[t][KEYS[t]]) if t in frames else set()
                         for p, sub in zip(subsets.provision_id, subsets.subset, strict=True):
-                            if t in SUBSETS[sub]:
+                            if t in SUBSETS.get(str(sub).lower(), ()):
                                 gone.add(p)
                     new[t] = [r for r in new[t] if r[KEYS[t]] not in gone]
             for t, f in frames.items():
@@ -248,13 +255,25 @@ def store_rows(store, table: str) -> list[dict]:
     return rows_of(frame)
 
 
-def snapshot(store) -> dict[str, list[tuple]]:
-    """Every content table (all columns, geometry as normalised WKB) and the ledger ids."""
+def snapshot(store) -> dict[str, list]:
+    """Every content table (all columns as text, geometry as normalised WKB) sorted, and the ledger.
+
+    Vectorised, so that stores of tens of thousands of rows compare quickly.
+    """
     out = {}
     for t in KEYS:
         frame = store.read_table(t)
-        cols = sorted(frame.columns)
-        out[t] = canonical(rows_of(frame), cols)
+        data = {}
+        for c in sorted(frame.columns):
+            s = frame[c]
+            if c == "geometry":
+                g = np.asarray(s.values, dtype=object)
+                data[c] = pd.Series(shapely.to_wkb(shapely.normalize(g), hex=True), dtype=object).astype(str)
+            else:
+                data[c] = s.astype(object).where(s.notna(), None).astype(str)
+        f = pd.DataFrame(data)
+        f = f.sort_values(list(f.columns), ignore_index=True) if len(f.columns) else f
+        out[t] = [list(f.columns), f.to_numpy().tolist()]
     out["_ledger"] = store.ledger()[["extract_id", "product", "extract_type", "checksum"]].values.tolist()
     return out
 

@@ -15,9 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from deliveries import (
     KEYS,
     BrokenDelivery,
@@ -29,6 +26,10 @@ from deliveries import (
     rows_of,
     schedule,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_apply import residences
+
 from vggeo.errors import IntegrityError, LedgerError, ParseError
 from vggeo.store import open_store
 
@@ -43,7 +44,12 @@ def assert_same(store, model: Model, step: str) -> None:
         got = canonical(rows_of(frame), cols)
         want = canonical(model.tables[t], cols)
         assert got == want, f"{step}: table {t} differs from the model"
-    ids = store.ledger()["extract_id"].tolist()
+    frame = store.read_table("residences")
+    got = canonical(rows_of(frame), sorted(frame.columns))
+    assert got == canonical(list(model.residences.values()), sorted(frame.columns)), \
+        f"{step}: residences differ from the model"
+    ledger = store.ledger()
+    ids = ledger[ledger["product"] != "residences"]["extract_id"].tolist()
     assert ids == [i for i in model.applied], f"{step}: ledger differs"
 
 
@@ -63,7 +69,7 @@ def _open(backend: str, postgis_url: str | None):
     return store, drop
 
 
-STEPS = ["base", "change", "change", "change", "change", "replay", "gap", "broken"]
+STEPS = ["base", "change", "change", "change", "change", "replay", "gap", "broken", "residences"]
 
 
 @pytest.mark.slow
@@ -82,6 +88,18 @@ def test_random_delivery_sequences_match_the_model(backend, request, data):
             op = data.draw(st.sampled_from(STEPS), label="op")
             product = data.draw(st.sampled_from(["bestammelse", "inskrivning"]), label="product")
             rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+            if op == "residences":
+                mode = data.draw(st.sampled_from(["replace", "upsert"]), label="mode")
+                ids = sorted(int(i) for i in rng.choice(12, int(rng.integers(0, 6)), replace=False))
+                frame = residences(ids, seed=int(rng.integers(0, 1000)))
+                version = store.data_version
+                store.load_residences(frame, mode=mode)
+                if mode == "replace":
+                    model.residences = {}
+                model.residences.update({r["id"]: r for r in rows_of(frame)})
+                assert store.data_version != version
+                assert_same(store, model, f"step {step}: residences {mode} {ids}")
+                continue
             eid = f"{product[:4]}-{step}-{uuid.uuid4().hex[:6]}"
             last = model.last.get(product, (None,))[0]
             if op == "replay" and made:

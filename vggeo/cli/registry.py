@@ -58,8 +58,9 @@ def registry() -> None:
               help="Also load the residences into this store (GeoPackage path or postgresql:// URL).")
 @click.option("--mode", type=click.Choice(["replace", "upsert"]), default="replace",
               show_default=True, help="How --store takes the rows.")
+@progress_opt
 def load(source: Path, output: Path, overwrite: bool, fmt: str | None, swap_axes: bool,
-         strict_codes: bool, store: str | None, mode: str) -> None:  # fmt: skip
+         strict_codes: bool, store: str | None, mode: str, progress: bool) -> None:  # fmt: skip
     """Read SOURCE (API pages, JSON lines, CSV, GeoParquet, GeoPackage) into the canonical form.
 
     Writes OUTPUT (EPSG:3006, typed columns, coord_source) and prints a one-line summary.
@@ -69,7 +70,8 @@ def load(source: Path, output: Path, overwrite: bool, fmt: str | None, swap_axes
     _check_suffix(output)
     refuse_overwrite(output, overwrite)
     _show_warnings()
-    gdf = read_registry(source, format=fmt, swap=swap_axes, strict_codes=strict_codes)
+    gdf = read_registry(source, format=fmt, swap=swap_axes, strict_codes=strict_codes,
+                        progress=progress)  # fmt: skip
     write_registry(gdf, output, overwrite=True)
     if store is not None:
         from vggeo.store import open_store
@@ -128,6 +130,7 @@ def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @registry.command("fetch")
+@click.argument("more_criteria", nargs=-1, metavar="[KEY=VALUE]...")
 @_out_opt
 @click.option("--criteria", "-c", "criteria", multiple=True, metavar="KEY=VALUE",
               help="Search criterion (repeatable), e.g. -c county_code=05 -c rooms_min=2.")
@@ -142,10 +145,15 @@ def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--base-url", default=None, envvar="VGGEO_VALUEGUARD_BASE_URL",
               help="API base URL. Env: VGGEO_VALUEGUARD_BASE_URL.")
 @progress_opt
-def fetch(output: Path, criteria: tuple[str, ...], endpoint: str, resume: bool,
+def fetch(more_criteria: tuple[str, ...], output: Path, criteria: tuple[str, ...], endpoint: str,
+          resume: bool,
           incremental: bool, updated_since: str | None, page_size: int | None,
           base_url: str | None, progress: bool) -> None:  # fmt: skip
     """Fetch the registry from Valueguard's API into OUTPUT.
+
+    Search criteria go in as ``--criteria KEY=VALUE`` (repeatable) or as trailing KEY=VALUE
+    arguments: ``--criteria county_code=05 rooms_min=2``. Unknown criteria are refused before
+    any request.
 
     Credentials come from VGGEO_VALUEGUARD_USERNAME and VGGEO_VALUEGUARD_PASSWORD and are never
     printed or logged.
@@ -153,7 +161,7 @@ def fetch(output: Path, criteria: tuple[str, ...], endpoint: str, resume: bool,
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
 
     _check_suffix(output)
-    crit = validate_criteria(_parse_criteria(criteria))  # before any request
+    crit = validate_criteria(_parse_criteria(criteria + more_criteria))  # before any request
     overrides = {k: v for k, v in (("base_url", base_url), ("page_size", page_size)) if v}
     settings = ValueguardSettings(**overrides)
     with ValueguardClient(settings) as client:

@@ -19,7 +19,13 @@ import pandas as pd
 from vggeo.errors import CoordinateError, GeometryError, InputError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, typed_frame
-from vggeo.lm.gml import DEFAULT_ARC_TOLERANCE, geometry_elements, parse_geometry, polygons_of
+from vggeo.lm.gml import (
+    DEFAULT_ARC_TOLERANCE,
+    GML32,
+    geometry_elements,
+    parse_geometry,
+    polygons_of,
+)
 
 __all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
 
@@ -73,7 +79,11 @@ class BestammelseData:
 
 
 class _GeometryCollector:
-    """Parses each ``Yta`` and keeps its polygons as coordinate arrays for one bulk build."""
+    """Parses each ``Yta``; plain polygons are kept as raw text and converted per file in bulk.
+
+    ``__call__`` returns a placeholder per provision; :meth:`resolve` turns every placeholder into
+    ``(polygons as coordinate arrays, EPSG code)`` once the file is read.
+    """
 
     def __init__(self, *, default_srs: str | None, arc_tolerance: float, on_error: str, file: str):
         self.default_srs = default_srs
@@ -81,16 +91,36 @@ class _GeometryCollector:
         self.on_error = on_error
         self.file = file
         self.errors: list[tuple[str, str]] = []
+        self.texts: list[str] = []
+        # per text: (feature ident, line, dim, swap: True/False/None = by magnitude)
+        self.meta: list[tuple[str, int, int, bool | None]] = []
+        self.pending: list[list] = []
+        self._srs_cache: dict[str | None, tuple[int | None, bool | None]] = {}
+
+    def _srs(self, explicit: str | None) -> tuple[int | None, bool | None]:
+        """(EPSG code, swap) for an srsName (None = none given: decide by magnitude)."""
+        got = self._srs_cache.get(explicit)
+        if got is None:
+            from vggeo.lm.gml import axis_swap_for, epsg_of
+
+            code = epsg_of(explicit or self.default_srs)
+            got = self._srs_cache[explicit] = (code, axis_swap_for(explicit) if explicit else None)
+        return got
+
+    def _fail(self, err: GeometryError, ident: str):
+        if self.on_error != "keep":
+            raise err
+        self.errors.append((ident, str(err)))
 
     def __call__(self, element, row: dict):
         from vggeo.lm._records import ELEMENT_KEY
-        from vggeo.lm.gml import epsg_of
+        from vggeo.lm.gml import simple_polygon_texts
 
         feature_el = row.get(ELEMENT_KEY)
         ident = row.get("provision_id") or (
-            feature_el.get("{http://www.opengis.net/gml/3.2}id") if feature_el is not None else None
+            feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
         )
-        ident = (ident or "?").strip()
+        ident = (ident or "?").strip().lower()
         polys: list = []
         epsg = None
         try:
@@ -100,18 +130,8 @@ class _GeometryCollector:
                                     row=element.sourceline, element="Yta")  # fmt: skip
             for g in geoms:
                 explicit = g.get("srsName") or _inherited(g)
-                parsed, srs = parse_geometry(g, axis="auto" if explicit else "file",
-                                             srs_name=self.default_srs, arc_tolerance=self.tol,
-                                             feature=ident, file=self.file)  # fmt: skip
-                try:
-                    part = polygons_of(parsed)
-                except ValueError:
-                    raise GeometryError(f"feature {ident}: provision area is a {parsed.kind}, "
-                                        "not a surface", file=self.file, row=g.sourceline,
-                                        element=g.tag.rpartition('}')[2]) from None  # fmt: skip
-                if not explicit:
-                    part = [[_by_magnitude(r) for r in p] for p in part]
-                code = epsg_of(srs)
+                srs = explicit or self.default_srs
+                code, swap = self._srs(explicit)
                 if code is None:
                     raise GeometryError(f"feature {ident}: no EPSG code in srsName {srs!r}",
                                         file=self.file, row=g.sourceline, element="srsName")  # fmt: skip
@@ -119,13 +139,142 @@ class _GeometryCollector:
                     raise GeometryError(f"feature {ident}: mixed coordinate systems in one area",
                                         file=self.file, row=g.sourceline)  # fmt: skip
                 epsg = code
+                simple = simple_polygon_texts(g)
+                if simple is not None:
+                    for rings in simple:
+                        handles = []
+                        for text, dim, line in rings:
+                            handles.append(len(self.texts))
+                            self.texts.append(text)
+                            self.meta.append((ident, line, dim, swap))
+                        polys.append(handles)
+                    continue
+                parsed, _ = parse_geometry(g, axis="auto" if explicit else "file",
+                                           srs_name=self.default_srs, arc_tolerance=self.tol,
+                                           feature=ident, file=self.file)  # fmt: skip
+                try:
+                    part = polygons_of(parsed)
+                except ValueError:
+                    raise GeometryError(f"feature {ident}: provision area is a {parsed.kind}, "
+                                        "not a surface", file=self.file, row=g.sourceline,
+                                        element=g.tag.rpartition("}")[2]) from None  # fmt: skip
+                if not explicit:
+                    part = [[_by_magnitude(r) for r in p] for p in part]
                 polys.extend(part)
         except GeometryError as err:
+            self._fail(err, ident)
+            polys, epsg = [], None
+        slot = [polys, epsg, ident]
+        self.pending.append(slot)
+        return slot
+
+    def resolve(self) -> None:
+        """Convert every collected text, check the rings, and fill the placeholders in place."""
+        rings = self._convert()
+        for slot in self.pending:
+            polys, epsg, ident = slot
+            try:
+                out = []
+                for p in polys:
+                    if isinstance(p, list) and p and isinstance(p[0], (int, np.integer)):
+                        out.append([rings[h] if not isinstance(rings[h], GeometryError)
+                                    else _raise(rings[h]) for h in p])  # fmt: skip
+                    else:
+                        out.append(p)
+                slot[0] = out
+            except GeometryError as err:
+                self._fail(err, ident)
+                slot[0], slot[1] = [], None
+        self.texts, self.meta = [], []
+
+    def _convert(self) -> list:
+        """Ring arrays (x = easting) for every text, or a GeometryError in its place.
+
+        All checks are vectorised over the batch (counts, dimension, closure, finiteness, axis
+        order); only rings that fail are looked at one by one, to build their error.
+        """
+        from vggeo.lm.gml import convert_texts
+
+        if not self.texts:
+            return []
+        try:
+            values, offsets = convert_texts(self.texts)
+        except ValueError as err:
+            i = int(err.args[0])
+            ident, line, _, _ = self.meta[i]
+            bad = next((t for t in self.texts[i].split() if not _is_number(t)), None)
+            e = GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
+                              row=line, element="posList", value=bad)  # fmt: skip
             if self.on_error != "keep":
-                raise
-            self.errors.append((ident, str(err)))
-            return ([], None)
-        return (polys, epsg)
+                raise e from None
+            # Convert the rest one by one so only the bad features are dropped.
+            return [self._one(i) for i in range(len(self.texts))]
+        n = len(self.texts)
+        dims = np.fromiter((m[2] for m in self.meta), dtype=np.int64, count=n)
+        swaps = [m[3] for m in self.meta]
+        start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+        count = stop - start
+        ok = (count % dims == 0) & (count >= 4 * dims)
+        safe_last = np.where(ok, stop - dims, start)
+        closed = np.ones(n, dtype=bool)
+        for k in range(int(dims.max())):
+            use = ok & (k < dims)
+            closed &= ~use | (values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)])
+        finite = np.isfinite(values)
+        all_finite = finite.all()
+        out: list = [None] * n
+        if (dims == 2).all():
+            xy = values.reshape(-1, 2)
+            for i in range(n):
+                if ok[i] and closed[i] and (all_finite or finite[start[i]:stop[i]].all()):
+                    r = xy[start[i] // 2 : stop[i] // 2]
+                    sw = swaps[i]
+                    out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
+        for i in range(n):
+            if out[i] is None:
+                ident, line, dim, swap = self.meta[i]
+                v = values[start[i]:stop[i]]
+                out[i] = self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
+        return out
+
+    def _one(self, i: int):
+        ident, line, dim, swap = self.meta[i]
+        try:
+            v = np.array(self.texts[i].split(), dtype=np.float64)
+        except ValueError:
+            return GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
+                                 row=line, element="posList")  # fmt: skip
+        return self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
+
+    def _ring(self, v, finite, ident, line, dim, swap):
+        def err(msg):
+            return GeometryError(f"feature {ident}: {msg}", file=self.file, row=line,
+                                 element="posList")  # fmt: skip
+
+        if v.size % dim:
+            return err(f"coordinate count {v.size} is not a multiple of the dimension {dim}")
+        if not finite:
+            return err("non-finite coordinate (nan/inf)")
+        r = v.reshape(-1, dim)
+        if r.shape[0] < 4:
+            return err(f"a ring needs at least 4 positions, got {r.shape[0]}")
+        if not np.array_equal(r[0], r[-1]):
+            return err("ring is not closed (first and last positions differ)")
+        if swap is None:
+            return _by_magnitude(r)
+        return r[:, [1, 0]] if swap else r[:, :2]
+
+
+def _raise(err: GeometryError):
+    raise err
+
+
+def _is_number(t: str) -> bool:
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False
 
 
 def _inherited(el):
@@ -192,16 +341,103 @@ def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, d
     )
 
 
-def _read_file(f, *, default_srs, arc_tolerance, on_geometry_error):
-    """Parse one data file into raw rows (runs in a worker process for parallel reads)."""
+#: Provisions parsed between two conversions into typed frames: bounds memory (raw strings and
+#: row dicts of one batch only) while keeping per-batch overhead small.
+BATCH_SIZE = 4000
+
+
+def _read_file(f, *, default_srs, default_epsg, arc_tolerance, on_geometry_error,
+               batch_size: int = BATCH_SIZE) -> tuple[list[BestammelseData], Counter, list]:  # fmt: skip
+    """Parse one data file into typed frames, batch by batch (bounded memory)."""
+    import gc
+
     from vggeo.lm.package import iter_members
 
     collector = _GeometryCollector(default_srs=default_srs, arc_tolerance=arc_tolerance,
                                    on_error=on_geometry_error, file=f.label)  # fmt: skip
     ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=collector)
-    for member in iter_members(f):
-        ex.feed_member(member)
-    return ex.rows, ex.unmapped, collector.errors
+    parts: list[BestammelseData] = []
+
+    def flush() -> None:
+        collector.resolve()
+        rows = ex.take_rows()
+        for row in rows["provisions"]:
+            slot = row.get(GEOMETRY_KEY)
+            if slot is not None:
+                row[GEOMETRY_KEY] = (slot[0], slot[1])
+        collector.pending = []
+        parts.append(_frames(rows, Counter(), [], default_epsg=default_epsg, files=[f.label]))
+
+    # The parse allocates millions of short-lived objects and no reference cycles; the cyclic
+    # garbage collector would only rescan them, so it is paused while a file is read.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        n = 0
+        for member in iter_members(f):
+            ex.feed_member(member)
+            n += 1
+            if n % batch_size == 0:
+                flush()
+        flush()
+    finally:
+        if was_enabled:
+            gc.enable()
+    return parts, ex.unmapped, collector.errors
+
+
+def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
+    """Worker: read one wrapped chunk of a file (see :mod:`vggeo.lm._parallel`)."""
+    import io
+    import re
+
+    from vggeo.lm.package import DataFile
+
+    f = DataFile(label, M.BESTAMMELSE_SET, "data", len(chunk), lambda: io.BytesIO(chunk), label)
+    parts, unmapped, errors = _read_file(f, **options)
+    # Line numbers in kept-error messages refer to the chunk; make them the file's.
+    rx = re.compile(re.escape(label) + r":(\d+)")
+    errors = [(i, rx.sub(lambda m: f"{label}:{int(m.group(1)) + offset}", msg)) for i, msg in errors]
+    return parts, unmapped, errors
+
+
+def _read_file_parallel(f, *, workers: int, **options):
+    """Read one large file on several cores; None when it must be read sequentially instead."""
+    from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
+
+    from vggeo.errors import VggeoError
+    from vggeo.lm._parallel import ChunkingUnsupported, map_chunks
+    from vggeo.lm.package import _peek_member_tag
+
+    _peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
+    try:
+        with f.open() as stream:
+            results = map_chunks(stream, partial(_read_chunk, label=f.label, **options),
+                                 workers=workers)  # fmt: skip
+    except (ChunkingUnsupported, VggeoError, BrokenProcessPool):
+        # The sequential reader names the exact line of any error, and reads what cannot be split.
+        return None
+    parts, unmapped, errors = [], Counter(), []
+    for p, u, e in results:
+        parts.extend(p)
+        unmapped.update(u)
+        errors.extend(e)
+    return parts, unmapped, errors
+
+
+def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
+    import geopandas as gpd
+
+    parts = [p for p in parts if len(p.provisions)] or parts[:1]
+    if len(parts) == 1:
+        d = parts[0]
+        return BestammelseData(d.provisions, d.affected, d.decisions, d.subsets, unmapped, errors, files)
+    prov = gpd.GeoDataFrame(pd.concat([p.provisions for p in parts], ignore_index=True),
+                            geometry="geometry", crs="EPSG:3006")  # fmt: skip
+    prov["provision_type"] = pd.Categorical(prov["provision_type"], categories=list(PROVISION_TYPES))
+    cat = lambda name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)  # noqa: E731
+    return BestammelseData(prov, cat("affected"), cat("decisions"), cat("subsets"), unmapped, errors, files)
 
 
 def read_bestammelser(
@@ -211,6 +447,7 @@ def read_bestammelser(
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
     on_geometry_error: str = "raise",
     progress: bool = False,
+    workers: int | None = 1,
 ) -> BestammelseData:
     """Read markreglerande bestämmelser into provisions, affected properties and decisions.
 
@@ -229,6 +466,11 @@ def read_bestammelser(
         geometry and list it in ``geometry_errors``.
     progress
         Show a progress bar per file (stderr).
+    workers
+        Processes reading one large file (split at member boundaries): 1 (default) reads in this
+        process; ``None`` uses the cores available (at most 4). Files under 12 MB are always read
+        in-process. Parallel reading pays off on idle cores only, and costs memory (each worker
+        holds its chunk's tree and results); see ``benchmarks/lm.md``.
 
     Returns
     -------
@@ -248,7 +490,7 @@ def read_bestammelser(
             raise InputError(f"{d.path} is an {d.product} delivery, not markreglerande bestämmelse")
         sets = [set_name] if set_name else [s for s in d.sets if d.data_files(s)] or d.sets
         default_srs = f"urn:ogc:def:crs:EPSG::{d.crs}" if d.crs else None
-        rows: dict[str, list] = {"provisions": [], "affected_properties": [], "decisions": []}
+        parts: list[BestammelseData] = []
         unmapped: Counter = Counter()
         errors: list = []
         files = [f for s in sets for f in d.data_files(s)]
@@ -257,14 +499,23 @@ def read_bestammelser(
             from tqdm import tqdm
 
             it = tqdm(files, desc="provisions", unit="file", disable=None)
+        from vggeo.lm._parallel import CHUNK_BYTES, default_workers
+
+        n_workers = default_workers() if workers is None else max(1, int(workers))
+        options = dict(default_srs=default_srs, default_epsg=d.crs, arc_tolerance=arc_tolerance,
+                       on_geometry_error=on_geometry_error)  # fmt: skip
         for f in it:
-            r, u, e = _read_file(f, default_srs=default_srs, arc_tolerance=arc_tolerance,
-                                 on_geometry_error=on_geometry_error)  # fmt: skip
-            for k in rows:
-                rows[k].extend(r.get(k, []))
+            got = None
+            if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
+                got = _read_file_parallel(f, workers=n_workers, **options)
+            p, u, e = got if got is not None else _read_file(f, **options)
+            parts.extend(p)
             unmapped.update(u)
             errors.extend(e)
-        return _frames(rows, unmapped, errors, default_epsg=d.crs, files=[f.label for f in files])
+        if not parts:
+            parts = [_frames({"provisions": [], "affected_properties": [], "decisions": []},
+                             Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip
+        return _concat(parts, unmapped, errors, [f.label for f in files])
     finally:
         if own:
             d.close()
@@ -287,9 +538,9 @@ def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
     provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geometry, crs="EPSG:3006"))
     affected = typed_frame(rows["affected_properties"], _AFFECTED.fields,
                            extra=("provision_id",))[["provision_id", "register_unit_id"]]  # fmt: skip
-    affected["provision_id"] = affected["provision_id"].astype("string")
+    affected["provision_id"] = affected["provision_id"].astype("string").str.strip().str.lower()
     dec = typed_frame(rows["decisions"], _DECISION.fields, extra=("provision_id", "kind"))
-    dec["provision_id"] = dec["provision_id"].astype("string")
+    dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
     dec["kind"] = dec["kind"].astype("string")
     decisions = dec[list(DECISION_COLUMNS)]
     sub = [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))]

@@ -20,7 +20,6 @@ Skyddad personuppgift
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -145,7 +144,7 @@ def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | Non
     lead = [c for c in ("object_id", "property_id") if c in df]
     df = df[lead + [c for c in df.columns if c not in lead]]
     for c in lead:
-        df[c] = df[c].astype("string")
+        df[c] = df[c].astype("string").str.strip().str.lower()
     if table == "agande":
         df = _owners(df, rec, personal_data=personal_data, is_org=df["organisation_name"].notna())
     elif table == "forvarv":
@@ -221,4 +220,3 @@ def read_inskrivning(
             d.close()
 
 
-_ = os

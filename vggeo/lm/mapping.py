@@ -371,6 +371,10 @@ INSKRIVNING = ProductMapping(
     namespace_hint="inskrivning",
 )
 
+#: Sets delivered without deletion files even in change extracts: persons and organisations come
+#: with Inskrivet ägande and are removed by the orphan rule instead (seed 003).
+SETS_WITHOUT_DELETIONS = ("folkbokford_person_organisation",)
+
 #: The surname Lantmäteriet writes for an owner under *skyddad personuppgift* (seed 003).
 PROTECTED_SURNAME = "SKYDDAD PERSONUPPGIFT"
 

@@ -17,7 +17,6 @@ Every archive member is checked by :mod:`vggeo.lm.safety` before it is read.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ from vggeo.lm.safety import DEFAULT_LIMITS, ZipLimits, check_zip, open_member, s
 
 __all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile"]
 
+_PRODUCT_TYPE = {"bestammelse": "Markreglerande bestämmelse", "inskrivning": "Inskrivning"}
 _DATA_RE = re.compile(r"^(?P<set>.+?)(?:_(?P<n>\d+))?\.xml$", re.I)
 _META_SUFFIX = "_metadata.xml"
 _DEL_SUFFIX = "_borttag.xml"
@@ -249,6 +249,12 @@ class Delivery:
         return t
 
     @property
+    def information_types(self) -> list[str]:
+        """Information types (Informationstyp) — from metadata, else the product's own name."""
+        types = sorted({m.information_type for m in self.metadata.values() if m.information_type})
+        return types or [_PRODUCT_TYPE[self.product]]
+
+    @property
     def produced_at(self) -> datetime | None:
         vals = self._meta_values("produced_at")
         return max(vals) if vals else None
@@ -327,19 +333,8 @@ class Delivery:
         if f.kind == "deletion":
             return len(read_deletion_ids(f))
         n = 0
-        depth = 0
-        with f.open() as s:
-            for ev, el in safe_iterparse(s, events=("start", "end"), name=f.label):
-                if ev == "start":
-                    depth += 1
-                    continue
-                depth -= 1
-                if depth == 1:
-                    n += 1
-                    el.clear()
-                    parent = el.getparent()
-                    while parent is not None and el.getprevious() is not None:
-                        del parent[0]
+        for _ in iter_members(f):
+            n += 1
         return n
 
     # -- integrity ---------------------------------------------------------------------------
@@ -376,7 +371,7 @@ class Delivery:
                 raise IntegrityError(f"set {s!r}: files not listed in the metadata: {extra}",
                                      file=md.label)  # fmt: skip
             has_del = any(f.kind == "deletion" for f in present.values())
-            if md.extract_type == "change" and not has_del:
+            if md.extract_type == "change" and not has_del and s not in M.SETS_WITHOUT_DELETIONS:
                 raise IntegrityError(f"set {s!r}: a change extract without a deletion file "
                                      f"({s}{_DEL_SUFFIX})", file=md.label)  # fmt: skip
             if md.extract_type == "base" and has_del:
@@ -471,6 +466,15 @@ def _scan_set_zip(zf: zipfile.ZipFile, label: str, depth: int, limits: ZipLimits
     return out
 
 
+def _holds_zips(path: Path) -> bool:
+    """Whether a ZIP's members include ZIPs (an outer delivery rather than a set ZIP)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.lower().endswith(".zip") for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
 def _copy_to_temp(stream: IO[bytes], tmpdir: str, name: str) -> Path:
     fd, p = tempfile.mkstemp(suffix=".zip", dir=tmpdir)
     with os.fdopen(fd, "wb") as out, stream:
@@ -501,6 +505,16 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
     try:
         if p.is_dir():
             form = "folder"
+            outer = [fp for fp in sorted(p.rglob("*.zip")) if fp.is_file() and _holds_zips(fp)]
+            if outer:
+                # Outer delivery ZIPs in a folder: one is that delivery; several are a queue of
+                # deliveries, to be applied one at a time in name order.
+                if len(outer) > 1:
+                    raise DeliveryError(
+                        f"the folder holds {len(outer)} delivery ZIPs "
+                        f"({', '.join(o.name for o in outer[:3])}{' …' if len(outer) > 3 else ''}); "
+                        "open or apply them one at a time, in name order", file=p)  # fmt: skip
+                return open_delivery(outer[0], limits=limits)
             for fp in sorted(p.rglob("*")):
                 if fp.is_symlink():
                     continue
@@ -545,6 +559,7 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
         else:
             raise DeliveryError("not a delivery: expected a .zip, a folder or an .xml file",
                                 file=p)  # fmt: skip
+        files = _dedupe(files, p)
         if not any(f.kind in ("data", "deletion") for f in files) and not any(
             f.kind == "metadata" for f in files
         ):
@@ -556,25 +571,65 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
         raise
 
 
+def _peek_member_tag(f: DataFile) -> str | None:
+    """The tag of the root's first child (None for an empty root); refuses a DTD on the way."""
+    depth = 0
+    with f.open() as s:
+        for _ev, el in safe_iterparse(s, events=("start",), name=f.label):
+            depth += 1
+            if depth == 2:
+                return el.tag
+    return None
+
+
+def _dedupe(files: list[DataFile], path: Path) -> list[DataFile]:
+    """One file per (set, name): a folder may hold a set ZIP *and* its unpacked XML files."""
+    seen: dict[tuple[str, str], DataFile] = {}
+    for f in files:
+        key = (f.set_name, f.name)
+        other = seen.get(key)
+        if other is None:
+            seen[key] = f
+        elif other.size != f.size:
+            raise DeliveryError(f"two different copies of {f.name}: {other.label} and {f.label}",
+                                file=path)  # fmt: skip
+    return list(seen.values())
+
+
 def iter_members(f: DataFile) -> Iterator:
     """Stream the members (children of the root) of a data file, clearing each after use.
 
-    Memory stays bounded: each member is yielded once complete, then cleared and detached from
-    the root, so the tree never holds more than one member.
+    The first child's tag is read first; the file is then parsed with lxml's tag filter on that
+    tag, so no Python object is made for any other element (the main cost of a naive iterparse).
+    A child with another tag is still yielded (once the next member or the end shows it is
+    complete), so nothing is skipped. Memory stays bounded: each member is cleared and detached
+    from the root after use.
     """
-    depth = 0
+    from lxml import etree
+
+    from vggeo.lm.safety import XML_PARSER_OPTIONS
+
+    tag = _peek_member_tag(f)
+    if tag is None:
+        return
     with f.open() as s:
-        for ev, el in safe_iterparse(s, events=("start", "end"), name=f.label):
-            if ev == "start":
-                depth += 1
-                continue
-            depth -= 1
-            if depth == 1:
+        it = etree.iterparse(s, events=("end",), tag=tag, **XML_PARSER_OPTIONS)
+        try:
+            for _, el in it:
+                parent = el.getparent()
+                prev = el.getprevious()
+                while prev is not None:  # a foreign sibling between members
+                    before = prev.getprevious()
+                    yield prev
+                    parent.remove(prev)
+                    prev = before
                 yield el
                 el.clear()
-                parent = el.getparent()
-                if parent is not None:
-                    parent.remove(el)
-
-
-_ = io
+                parent.remove(el)
+            root = it.root
+            if root is not None:
+                for rest in list(root):
+                    yield rest
+                    root.remove(rest)
+        except etree.XMLSyntaxError as err:
+            raise ParseError(f"malformed XML: {err.msg}", file=f.label, row=err.lineno) from err

@@ -283,7 +283,7 @@ class ValueguardClient:
               data: dict | None = None, auth: bool = True) -> httpx.Response:  # fmt: skip
         """One logical request with bounded retries. Never raises with a secret in the text."""
         s = self.settings
-        refreshed = False
+        just_refreshed = False
         last = "no attempt"
         for attempt in range(s.max_retries + 1):
             if auth:
@@ -296,17 +296,21 @@ class ValueguardClient:
             try:
                 r = self._http.request(method, path, params=params, data=data)
             except httpx.TransportError as err:  # timeouts, refused/dropped connections
+                just_refreshed = False
                 last = f"{type(err).__name__}: {redact(str(err), self._secrets())}"
                 log.warning("%s %s failed (%s); retry %d of %d", method, path, last,
                             attempt + 1, s.max_retries)  # fmt: skip
                 if attempt < s.max_retries:
                     self._wait(attempt)
                 continue
-            if r.status_code == 401 and auth and not refreshed:
-                refreshed = True
+            # A 401 straight after a new token is a real refusal; otherwise the token may simply
+            # have expired (again, during a long run of retries): refresh it and go on.
+            if r.status_code == 401 and auth and not just_refreshed:
                 log.info("401 from %s: refreshing the token", path)
                 self.refresh()
+                just_refreshed = True
                 continue
+            just_refreshed = False
             if r.status_code == 429:
                 ra = _retry_after(r.headers.get("Retry-After"))
                 last = f"429 Too Many Requests (Retry-After: {r.headers.get('Retry-After')})"

@@ -24,7 +24,6 @@ persons without any ownership (orphans the store must remove).
 from __future__ import annotations
 
 import io
-import math
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -153,7 +152,9 @@ def _area_for(kind: str, rng, town_e, town_n, pop) -> Area:
 
 
 def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
-    spread = 400 + 25 * math.sqrt(pop)
+    # Same scale as the registry generator's apartment blocks (150 m · (pop/1000)^0.35), a little
+    # wider: detailed plans cover the built-up area where generated homes stand.
+    spread = 200.0 * (pop / 1000.0) ** 0.35
     if kind == "plan":
         cx, cy = town_e + rng.normal(0, spread), town_n + rng.normal(0, spread)
         ext = _ccw(_block(rng, cx, cy))
@@ -185,7 +186,7 @@ def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
         dist = rng.uniform(6000, 30000)
         cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
         r = rng.uniform(500, 4000)
-        n = int(np.clip(r / 6, 120, 600))
+        n = int(np.clip(r / 7.5, 100, 480))
         ext = _ccw(_blob(rng, cx, cy, r, n))
         polys = [[ext]]
         if rng.random() < 0.3:
@@ -474,10 +475,18 @@ def _bestammelse_files(rng, cw, provs, per_file, subsets_of=None) -> list[tuple[
     return out
 
 
-def _towns(n_min=1000):
+def _towns(n_min=1000, crs: int = 3006):
+    """Towns, weighted by population; for a local zone only those within its band (±1.5°)."""
+    from vggeo.crs import get_crs
     from vggeo.sample.towns import swedish_towns
 
     towns = swedish_towns(n_min)
+    if crs != 3006:
+        cm = get_crs(crs).central_meridian_deg
+        near = towns[(towns["lon"] - cm).abs() <= 1.5].reset_index(drop=True)
+        # Provisions far from a zone's meridian are not delivered in it: a municipality orders
+        # its own zone.
+        towns = near if len(near) else towns
     w = towns["population"].to_numpy(float) ** 0.8
     return towns, w / w.sum()
 
@@ -507,7 +516,7 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
 
 def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime) -> list[Path]:
     rng = np.random.default_rng(seed)
-    towns, weights = _towns()
+    towns, weights = _towns(crs=crs)
     cw = _CoordWriter(crs)
     state = {p.pid: p for p in (_new_provision(rng, towns, weights) for _ in range(n))}
     paths = []
@@ -848,11 +857,19 @@ def generate_deliveries(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = start or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1)))
-    if product == "bestammelse":
-        code = get_crs(crs).epsg
-        if code != 3006 and not 3007 <= code <= 3018:
-            raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
-        return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file, start=start)
-    if product == "inskrivning":
+    if product not in ("bestammelse", "inskrivning"):
+        raise ValueError(f"product must be 'bestammelse' or 'inskrivning', not {product!r}")
+    code = get_crs(crs).epsg
+    if code != 3006 and not 3007 <= code <= 3018:
+        raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
+    before = set(out.glob("*.zip.part"))
+    try:
+        if product == "bestammelse":
+            return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
+                                start=start)  # fmt: skip
         return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start)
-    raise ValueError(f"product must be 'bestammelse' or 'inskrivning', not {product!r}")
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed: no half-written delivery is left behind.
+        for part in set(out.glob("*.zip.part")) - before:
+            part.unlink(missing_ok=True)
+        raise

@@ -181,11 +181,15 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     construction = np.where(rng.random(n_addr) < 0.04, np.where(np.arange(n_addr) < n_b, 1929, 1909),
                             construction)  # fmt: skip
 
-    # Row → address.
-    addr = np.concatenate([b_of_flat, n_b + np.arange(n_house)])
+    # Row → address. Rows are shuffled here, before any per-row column exists, so a file does
+    # not list all flats first (as a real export would not) without reordering every column.
+    perm = rng.permutation(n)
+    addr = np.concatenate([b_of_flat, n_b + np.arange(n_house)])[perm]
     is_apt = np.zeros(n, dtype=bool)
     is_apt[:n_apt] = True
-    home_type_idx = np.concatenate([np.zeros(n_apt, dtype=int), house_type])
+    is_apt = is_apt[perm]
+    home_type_idx = np.concatenate([np.zeros(n_apt, dtype=int), house_type])[perm]
+    apt_nr_row = apt_nr_full(apt_nr_flat, n)[perm]
     # Small jitter within a building footprint; houses are their own address point.
     east = a_east[addr] + np.where(is_apt, rng.normal(0, 4, n), 0)
     north = a_north[addr] + np.where(is_apt, rng.normal(0, 4, n), 0)
@@ -201,7 +205,7 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     house_space = np.clip(rng.normal(128, 38, n), 35, 420)
     living_space = np.where(is_apt, np.clip(18 + 22 * np.nan_to_num(rooms) + rng.normal(0, 9, n),
                                             15, 300), house_space).round()  # fmt: skip
-    floor_rel = np.where(is_apt, apt_nr_full(apt_nr_flat, n) // 100 - 10, np.nan)
+    floor_rel = np.where(is_apt, apt_nr_row // 100 - 10, np.nan)
     # Valueguard's floor is an estimate: about 3 % disagree with the apartment number by a floor.
     off = np.where(rng.random(n) < 0.03, rng.choice([-1, 1], n), 0)
     floor_est = floor_rel + off
@@ -248,9 +252,11 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     number_list = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
                                            pa.array(number[addr]))  # fmt: skip
     entrance = np.where(is_apt & (rng.random(n) < 0.05), "U1", "")
-    apt_nr_all = np.where(is_apt, apt_nr_full(apt_nr_flat, n), -1)
+    apt_nr_all = np.where(is_apt, apt_nr_row, -1)
 
     def s(arr) -> pd.arrays.ArrowStringArray:
+        if isinstance(arr, (pa.Array, pa.ChunkedArray)):
+            return pd.arrays.ArrowStringArray(pc.cast(arr, pa.large_string()))
         return pd.array(arr, dtype="string")
 
     def opt_int(values, mask) -> pd.arrays.IntegerArray:
@@ -258,16 +264,16 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
 
     raw = pd.DataFrame({
         "id": ids,
-        "property_key": pc.utf8_lpad(pc.cast(pa.array(property_key_addr[addr]), pa.string()), 9, "0")
-                          .to_numpy(zero_copy_only=False),
-        "address": s(address.to_numpy(zero_copy_only=False)),
-        "street": s(street_arr.to_numpy(zero_copy_only=False)),
+        "property_key": s(pc.utf8_lpad(pc.cast(pa.array(property_key_addr[addr]), pa.string()),
+                                       9, "0")),
+        "address": s(address),
+        "street": s(street_arr),
         "number": pd.arrays.ArrowExtensionArray(number_list),
-        "letter": s(letter_arr.to_numpy(zero_copy_only=False)),
+        "letter": s(letter_arr),
         "entrance": s(entrance.astype(object)),
         "is_meter_address": _choice(rng, [0, 1], [995, 5], n),
-        "postal_code": s(postal_text.to_numpy(zero_copy_only=False)),
-        "postal_area": s(pc.take(town_names, town_of_row).to_numpy(zero_copy_only=False)),
+        "postal_code": s(postal_text),
+        "postal_area": s(pc.take(town_names, town_of_row)),
         "house_nr": house_nr_addr[addr],
         "apartment_nr": opt_int(apt_nr_all, ~is_apt),
         "living_space": living_space,
@@ -299,7 +305,7 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
         "deleted": deleted,
         "probability_deleted": prob_del,
         "area_id": 1000 + a_town[addr] * 10 + district[addr],
-        "area_name": s(area_name.to_numpy(zero_copy_only=False)),
+        "area_name": s(area_name),
         "updated_at": updated.astype("datetime64[ms]"),
         "updated_from": s(np.full(n, "public_data", dtype=object)),
         "county_code": s(county[a_town[addr]]),
@@ -309,15 +315,19 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
         "person_registered": person_registered,
         "person_registered_date": reg_date.astype("datetime64[ms]"),
         "first_person_registered_date": opt_dates(first_reg, person_registered == 0),
-    })  # fmt: skip
-    # Shuffle rows so files do not list all flats first (as a real export would not).
-    perm = rng.permutation(n)
-    raw = raw.take(perm).reset_index(drop=True)
+    }, copy=False)  # fmt: skip
+    # Free the building blocks before converting: at 5.6 M rows each is tens of MB.
+    del (east, north, sweref_n, sweref_e, lat, lon, rt_n, rt_e, rooms, house_space, living_space,
+         floor_rel, off, floor_est, top, floors, own, building_type, type_code, owner_id, deleted,
+         prob_del, updated, reg_date, first_reg, person_registered, ids, address, area_name,
+         street_arr, num_text, letter_arr, postal_text, town_of_row, number_list, entrance,
+         apt_nr_all, addr, is_apt, home_type_idx, apt_nr_row)  # fmt: skip
     injected = _inject_defects(raw, rng, defects) if defects else {}
     with warnings.catch_warnings():
         # Injected unknown codes are intended; they are listed in attrs["defects"].
         warnings.simplefilter("ignore", CodeWarning)
-        gdf = to_canonical(raw, source="generated")
+        gdf = to_canonical(raw, source="generated", consume=True)
+    del raw
     gdf.attrs["defects"] = injected
     return gdf
 

@@ -27,8 +27,7 @@ import json
 import sys
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import SchemaError, StoreError
+from vggeo.errors import DeliveryError, SchemaError, StoreError
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
 from vggeo.store.schema import (
@@ -51,13 +50,15 @@ from vggeo.store.schema import (
     Table,
     dtype_name,
     kind_of,
+    merge_categories,
+    parse_category,
 )
 
 __all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
 
 PRODUCTS = ("bestammelse", "inskrivning")
-#: Tables whose personal columns are dropped unless personal data was asked for.
-_PERSONAL_TABLES = ("persons", "agande", "forvarv")
+#: Rows converted and written per batch.
+WRITE_CHUNK = 50_000
 
 
 class DeliveryLike(Protocol):
@@ -190,13 +191,14 @@ def coerce(series: pd.Series, column: Column, *, table: str) -> pd.Series:
 def restore(series: pd.Series, column: Column) -> pd.Series:
     """Give a column read from a database the pandas dtype it was written with."""
     dt = column.dtype
+    if dt.startswith("arrow:"):
+        return _restore_arrow(series, column)
     if column.kind == "json":
         return series.map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
     if column.kind == "datetime":
         if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
             s = series.astype(object).where(series.notna(), None)
-            s = s.map(lambda v: v[:-1] if isinstance(v, str) and v.endswith("Z") else v)
-            out = pd.to_datetime(s, format="ISO8601")
+            out = pd.to_datetime(s, format="ISO8601", utc=True)  # text ends in Z: UTC
         else:
             out = pd.to_datetime(series)
         if getattr(out.dtype, "tz", None) is not None:
@@ -205,6 +207,12 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
             unit, tz = dt[len("datetime64["):-1].split(", ")
             return out.astype(f"datetime64[{unit}]").dt.tz_localize("UTC").dt.tz_convert(tz)
         return out.astype(dt)
+    if dt.startswith("category"):
+        plain = Column(column.name, column.kind, {"int": "Int64", "float": "float64",
+                                                  "bool": "boolean"}.get(column.kind, "str"))
+        values = restore(series, plain)
+        cat = parse_category(dt)
+        return values.astype(cat if cat is not None else "category")
     if column.kind == "bool":
         s = series.astype(object).where(series.notna(), None)
         s = s.map(lambda v: None if v is None else bool(v))
@@ -216,14 +224,34 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
         except (ValueError, TypeError):
             return pd.Series(s, index=series.index, name=series.name)
     if column.kind == "float":
-        return pd.to_numeric(series.astype(object).where(series.notna(), None)).astype(dt)
-    if dt == "category":
-        return series.astype("str").astype("category")
-    return series.astype("str")
+        out = pd.to_numeric(series.astype(object).where(series.notna(), None))
+        return out.astype(dt)
+    try:
+        return series.astype(dt if dt in ("str", "string", "object") else "str")
+    except TypeError:
+        return series.astype("str")
+
+
+def _restore_arrow(series: pd.Series, column: Column) -> pd.Series:
+    import base64
+
+    import pyarrow as pa
+
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:"):])))
+    values = series.tolist()
+    if column.kind == "json":
+        values = [json.loads(v) if isinstance(v, str) else v for v in values]
+    values = [None if _is_missing(v) else v for v in values]
+    arr = pa.array(values, type=schema.field("v").type)
+    return pd.Series(pd.array(arr, dtype=pd.ArrowDtype(arr.type)), index=series.index)
 
 
 def python_values(series: pd.Series, kind: str) -> list:
     """A column as a list of Python values for a DB-API driver (None for missing)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object).where(series.notna(), None)
+        if kind == "int":
+            series = pd.Series(pd.array(series, dtype="Int64"))
     mask = series.isna().to_numpy() if kind != "json" else series.map(_is_missing).to_numpy()
     if kind == "int":
         values = series.to_numpy(dtype="int64", na_value=0).tolist()
@@ -332,6 +360,9 @@ class Store(ABC):
 
     @abstractmethod
     def _registered_columns(self, table: str) -> list[Column]: ...
+
+    @abstractmethod
+    def _set_column_dtype(self, table: str, column: Column) -> None: ...
 
     @abstractmethod
     def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
@@ -465,6 +496,11 @@ class Store(ABC):
             A delivery that fails its own metadata or cannot be read. Nothing is written.
         """
         d = delivery
+        for attr in ("product", "extract_id", "extract_type"):
+            if getattr(d, attr, None) in (None, ""):
+                raise DeliveryError(f"the delivery's metadata gives no {attr.replace('_', ' ')}; "
+                                    "it cannot be recorded in the ledger",
+                                    file=getattr(d, "path", None))  # fmt: skip
         product = str(d.product)
         if product not in PRODUCTS:
             raise StoreError(f"extract {d.extract_id}: unknown product {product!r}; "
@@ -523,10 +559,14 @@ class Store(ABC):
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise SchemaError("residence id occurs more than once", field="id", value=dup)
-        with self._transaction():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(gdf), desc=f"residences ({mode})", unit="row", unit_scale=True,
+                   disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
+        with bar, self._transaction():
             deleted = (self._delete_all("residences") if mode == "replace"
                        else self._delete_keys("residences", "id", ids.tolist()))  # fmt: skip
-            inserted = self._insert("residences", gdf)
+            inserted = self._insert("residences", gdf, bar=bar)
             counts = {"residences": {"residences": {"deleted": deleted, "inserted": inserted}}}
             version = self._new_version()
             entries = self._read_ledger()
@@ -574,8 +614,11 @@ class Store(ABC):
                 if gone:
                     counts[t]["deleted"] += self._delete_keys(t, TABLES[t].key, sorted(gone))
         for t, frame in frames.items():
-            if t in _PERSONAL_TABLES and not personal_data:
-                frame = frame.drop(columns=[c for c in frame.columns if c in PERSONAL_COLUMNS])
+            if t in PERSONAL_COLUMNS and not personal_data:
+                frame = frame.drop(columns=[c for c in frame.columns if c in PERSONAL_COLUMNS[t]])
+            if t == "persons" and "protected" in frame.columns:
+                # a protected person is never kept (FORMATS.md §4), and has no identity to key on
+                frame = frame[~frame["protected"].astype("boolean").fillna(False).to_numpy()]
             counts[t]["inserted"] += self._insert(t, frame, crs=getattr(d, "crs", SRID))
         return counts
 
@@ -592,7 +635,7 @@ class Store(ABC):
         self._set_meta("data_version", version)
         return version
 
-    def _insert(self, name: str, frame: pd.DataFrame, *, crs: Any = SRID) -> int:
+    def _insert(self, name: str, frame: pd.DataFrame, *, crs: Any = SRID, bar: Any = None) -> int:
         """Insert a frame's rows, adding columns the table does not have yet."""
         if frame is None or len(frame) == 0:
             return 0
@@ -617,14 +660,26 @@ class Store(ABC):
                 raise SchemaError(f"table {name}: column name {col!r} is reserved or invalid")
             if col in registered:
                 c = registered[col]
+                if isinstance(s.dtype, pd.CategoricalDtype) and c.dtype.startswith("category"):
+                    merged = merge_categories(c.dtype, s.dtype)
+                    if merged is not None:  # keep every category ever written, in order
+                        c = Column(c.name, c.kind, merged)
+                        self._set_column_dtype(name, c)
                 s = coerce(s, c, table=name)
             else:
                 c = Column(col, kind_of(s), dtype_name(s))
                 self._add_column(name, c)
             columns.append(c)
             data[col] = s
-        out = pd.DataFrame(data, index=attrs.index)
-        return self._write_rows(table, columns, out.reset_index(drop=True), geoms)
+        out = pd.DataFrame(data, index=attrs.index).reset_index(drop=True)
+        # in chunks: Python values for one chunk at a time keep memory bounded (5.6 M residences)
+        for start in range(0, len(out), WRITE_CHUNK):
+            stop = min(start + WRITE_CHUNK, len(out))
+            self._write_rows(table, columns, out.iloc[start:stop].reset_index(drop=True),
+                             None if geoms is None else geoms[start:stop])  # fmt: skip
+            if bar is not None:
+                bar.update(stop - start)
+        return len(out)
 
 
 def _str_or_none(v: Any) -> str | None:
@@ -683,9 +738,12 @@ def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.nda
     if hasattr(frame, "geometry"):
         gs = frame.geometry
         if gs.crs is not None and gs.crs.to_epsg() != SRID:
+            import geopandas as gpd
+
             from vggeo.crs import transform_geoseries
 
-            gs = transform_geoseries(gs, SRID)
+            # through a one-column GeoDataFrame: transform_geoseries handles frames best
+            gs = transform_geoseries(gpd.GeoDataFrame(geometry=gs), SRID).geometry
         geoms = np.asarray(gs.values, dtype=object)
     elif "geometry" in frame.columns:
         geoms = np.asarray(frame["geometry"], dtype=object)
@@ -709,8 +767,3 @@ def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.nda
             raise SchemaError(f"table {table.name}: geometry must be Point",
                               row=int(bad[0]) + 1, field="geometry")  # fmt: skip
     return geoms
-
-
-@contextmanager
-def nothing() -> Iterator[None]:
-    yield

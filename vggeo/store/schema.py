@@ -103,7 +103,8 @@ _INSKRIVNING_SETS = (
 )  # fmt: skip
 
 _tables: list[Table] = [
-    Table("residences", "id", (Column("id", "int", "int64"), Column("coord_source", "text", "category")),
+    # only the key is fixed: the registry's own field order (coord_source included) is kept
+    Table("residences", "id", (Column("id", "int", "int64"),),
           geometry_type="POINT", unique=True,
           description="Valueguard residential registry (vggeo.registry)"),  # fmt: skip
     Table("provisions", "provision_id", (
@@ -167,15 +168,24 @@ SUBSET_TABLES: dict[str, tuple[str, ...]] = {
     "berorkrets": ("affected_properties",),
 }
 
-#: Columns that would hold personal data of a natural person. Without ``personal_data=True`` the
-#: store never writes them (the readers already redact; this is the store's own guarantee).
-PERSONAL_COLUMNS: frozenset[str] = frozenset({
-    "personnummer", "personal_number", "idnummer", "id_number", "annat_id", "annatid",
-    "fornamn", "förnamn", "first_name", "given_name", "mellannamn", "middle_name",
-    "efternamn", "last_name", "surname", "name", "full_name",
-    "adress", "address", "utdelningsadress", "co_adress", "care_of", "postnummer",
-    "postal_code", "postort", "city", "street",
+#: Columns that identify a natural person. Without ``personal_data=True`` the store never writes
+#: them, in any owner table (the readers already redact; this is the store's own guarantee).
+IDENTIFYING_COLUMNS: frozenset[str] = frozenset({
+    "personnummer", "personal_number", "idnummer", "id_number", "owner_idnumber",
+    "annat_id", "annatid", "owner_other_id", "fornamn", "förnamn", "first_name", "given_name",
+    "mellannamn", "middle_name", "efternamn", "last_name", "surname", "full_name", "care_of",
+    "co_adress",
 })  # fmt: skip
+#: Further columns that are personal data in the ``persons`` table (a natural person's address).
+PERSON_ADDRESS_COLUMNS: frozenset[str] = frozenset({
+    "name", "adress", "address", "utdelningsadress", "postnummer", "postal_code", "postort",
+    "postal_town", "city", "street",
+})  # fmt: skip
+PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
+    "persons": IDENTIFYING_COLUMNS | PERSON_ADDRESS_COLUMNS,
+    "agande": IDENTIFYING_COLUMNS,
+    "forvarv": IDENTIFYING_COLUMNS,
+}
 
 
 def kind_of(series: pd.Series) -> str:
@@ -203,15 +213,27 @@ def kind_of(series: pd.Series) -> str:
 
 
 def dtype_name(series: pd.Series) -> str:
-    """The pandas dtype to restore on read, as a string ``pandas.Series.astype`` understands."""
+    """The pandas dtype to restore on read, as text kept in ``vggeo_columns``.
+
+    Plain dtypes are their pandas names (``Int16``, ``string``, ``datetime64[ms]`` …);
+    categoricals are ``category:`` + JSON of their categories; Arrow types (``list<int64>``
+    from the registry's ``number``) are ``arrow:`` + the base64 of an Arrow schema.
+    """
     dt = series.dtype
     if isinstance(dt, pd.CategoricalDtype):
-        return "category"
+        return category_dtype_name(dt)
+    if isinstance(dt, pd.ArrowDtype):
+        import base64
+
+        import pyarrow as pa
+
+        schema = pa.schema([pa.field("v", dt.pyarrow_dtype)])
+        return "arrow:" + base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
     k = kind_of(series)
     if k == "json":
         return "json"
     if k == "text":
-        return "str"
+        return str(dt) if pd.api.types.is_string_dtype(dt) and dt != object else "str"  # noqa: E721
     if k == "datetime":
         unit = np.datetime_data(dt.base if hasattr(dt, "base") else dt)[0]
         unit = unit if unit in ("s", "ms", "us") else "us"
@@ -220,3 +242,39 @@ def dtype_name(series: pd.Series) -> str:
     if k == "bool":
         return "boolean" if series.isna().any() or str(dt) == "boolean" else "bool"
     return str(dt)
+
+
+def category_dtype_name(dt: pd.CategoricalDtype) -> str:
+    import json
+
+    cats = dt.categories
+    return "category:" + json.dumps({
+        "categories": [v.item() if hasattr(v, "item") else v for v in cats.tolist()],
+        "dtype": str(cats.dtype), "ordered": bool(dt.ordered),
+    }, ensure_ascii=False)  # fmt: skip
+
+
+def parse_category(name: str) -> pd.CategoricalDtype | None:
+    """The CategoricalDtype of a ``category:`` name (None for a bare ``category``)."""
+    import json
+
+    if not name.startswith("category:"):
+        return None
+    doc = json.loads(name[len("category:"):])
+    try:
+        cats = pd.Index(doc["categories"], dtype=doc["dtype"])
+    except (TypeError, ValueError):
+        cats = pd.Index(doc["categories"])
+    return pd.CategoricalDtype(cats, ordered=doc["ordered"])
+
+
+def merge_categories(registered: str, incoming: pd.CategoricalDtype) -> str | None:
+    """The registered category name extended by new categories, or None if nothing is new."""
+    old = parse_category(registered)
+    if old is None:
+        return category_dtype_name(incoming)
+    new = incoming.categories.difference(old.categories, sort=False)
+    if len(new) == 0:
+        return None
+    cats = old.categories.append(pd.Index(new).astype(old.categories.dtype, copy=False))
+    return category_dtype_name(pd.CategoricalDtype(cats, ordered=old.ordered))

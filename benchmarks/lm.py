@@ -1,0 +1,172 @@
+"""Benchmark: reading one file of 50 000 provisions — vggeo versus GDAL's GML driver, same run.
+
+Not a test. Run it alone, under the shared lock (it takes a few GB of disk and both cores)::
+
+    flock /tmp/vggeo-bench.lock .venv/bin/python benchmarks/lm.py [--n 50000] [--workdir DIR]
+
+What is compared
+    *vggeo*: ``read_bestammelser(file)`` — every provision of every type with its typed
+    attributes, affected properties, decisions and MultiPolygon geometry in EPSG:3006 (shapely).
+    Run with the default worker count and with ``workers=1``.
+    *GDAL* (the GML driver through pyogrio, bundled GDAL): every feature-type layer read
+    completely with ``pyogrio.raw.read_arrow`` (one call per layer; geometry stays WKB — a
+    ``read_dataframe`` would fail on the arcs, which GDAL returns as curves shapely cannot hold).
+    GDAL first scans the file to guess its schema (no ``.gfs`` is left from earlier runs); that is
+    part of reading a file GDAL has not seen, as a user would.
+
+Each reader runs in a fresh subprocess; wall time and peak memory are measured from outside
+(peak of the summed proportional set size, PSS, of the process and its children, sampled every
+20 ms — shared pages counted once). Ratios are printed at the end, with a typing comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+VGGEO = r"""
+import json, sys, time
+t = time.perf_counter()
+from vggeo.lm import read_bestammelser
+t_read = time.perf_counter()
+d = read_bestammelser(sys.argv[1], workers=None if sys.argv[2] == "auto" else int(sys.argv[2]))
+t_read = time.perf_counter() - t_read
+import shapely
+out = {"seconds": time.perf_counter() - t, "read_seconds": t_read, "provisions": len(d.provisions),
+       "affected": len(d.affected), "decisions": len(d.decisions),
+       "vertices": int(shapely.get_num_coordinates(d.provisions.geometry.values).sum()),
+       "dtypes": {c: str(t) for c, t in d.provisions.dtypes.items()},
+       "decision_dtypes": {c: str(t) for c, t in d.decisions.dtypes.items()},
+       "sample_municipality": d.provisions["municipality"].iloc[0]}
+print(json.dumps(out))
+"""
+
+GDAL = r"""
+import json, sys, time
+t = time.perf_counter()
+import pyogrio
+from pyogrio.raw import read_arrow
+f = sys.argv[1]
+n = 0; dtypes = {}
+for name, _ in pyogrio.list_layers(f):
+    meta, table = read_arrow(f, layer=name)
+    n += table.num_rows
+    if name == "Plan":
+        dtypes = {fld.name: str(fld.type) for fld in table.schema}
+print(json.dumps({"seconds": time.perf_counter() - t, "provisions": n, "dtypes": dtypes,
+                  "gdal": pyogrio.__gdal_version_string__}))
+"""
+
+
+def _pss_tree(pid: int) -> int:
+    """Summed PSS (kB) of a process and all its descendants."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def run(code: str, *args: str) -> dict:
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _pss_tree(proc.pid))
+            time.sleep(0.02)
+
+    th = threading.Thread(target=sample, daemon=True)
+    t = time.perf_counter()
+    th.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t
+    stop.set()
+    th.join()
+    if proc.returncode:
+        raise SystemExit(f"benchmark subprocess failed:\n{err}")
+    res = json.loads(out.strip().splitlines()[-1])
+    res["wall"] = wall
+    res["peak_mb"] = peak / 1024
+    return res
+
+
+def prepare(workdir: Path, n: int, seed: int) -> Path:
+    from vggeo.sample.delivery import generate_deliveries
+
+    xml = workdir / f"markreglerandebestammelse_{n}_{seed}.xml"
+    if xml.exists():
+        return xml
+    print(f"generating {n} provisions (seed {seed}) …", file=sys.stderr)
+    [path] = generate_deliveries(workdir / "delivery", product="bestammelse", n=n, changes=0,
+                                 seed=seed, per_file=max(n, 1))  # fmt: skip
+    with zipfile.ZipFile(path) as outer:
+        inner_name = next(i for i in outer.namelist() if i.endswith("markreglerandebestammelse.zip"))
+        with outer.open(inner_name) as fh, tempfile.TemporaryFile() as tmp:
+            tmp.write(fh.read())
+            tmp.seek(0)
+            with zipfile.ZipFile(tmp) as inner, inner.open("markreglerandebestammelse_1.xml") as src:
+                xml.write_bytes(src.read())
+    return xml
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    xml = prepare(args.workdir, args.n, args.seed)
+    size = xml.stat().st_size / 1e6
+    print(f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
+    rows = []
+    for _ in range(args.repeat):
+        for gfs in xml.parent.glob(xml.stem + ".gfs"):
+            gfs.unlink()
+        g = run(GDAL, str(xml))
+        v1 = run(VGGEO, str(xml), "1")
+        va = run(VGGEO, str(xml), "auto")
+        rows.append((g, va, v1))
+        print(f"GDAL {g['gdal']} GML driver: {g['wall']:.2f} s, peak {g['peak_mb']:.0f} MB, "
+              f"{g['provisions']} features")
+        print(f"vggeo (workers=1, default): {v1['wall']:.2f} s (read {v1['read_seconds']:.2f} s after "
+              f"imports), peak {v1['peak_mb']:.0f} MB, {v1['provisions']} provisions, "
+              f"{v1['affected']} affected, {v1['decisions']} decisions, {v1['vertices']} vertices")
+        print(f"vggeo (workers=auto):      {va['wall']:.2f} s (read {va['read_seconds']:.2f} s), "
+              f"peak {va['peak_mb']:.0f} MB")
+        print(f"ratio GDAL/vggeo: {g['wall'] / v1['wall']:.2f}× (1 worker), {g['wall'] / va['wall']:.2f}× (auto)")
+    g, _, va = rows[-1]
+    print("typing (Plan layer in GDAL vs vggeo):")
+    for ours, theirs in (("municipality", "kommun"), ("last_changed", "senasteAndringAllmannaDelen"),
+                         ("object_version", "objektversion")):  # fmt: skip
+        print(f"  {theirs}: GDAL {g['dtypes'].get(theirs)}  |  vggeo {ours}: {va['dtypes'].get(ours)}")
+    print(f"  beslutsdatum: GDAL {g['dtypes'].get('beslutsdatum')}  |  vggeo decision_date: "
+          f"{va['decision_dtypes'].get('decision_date')}")
+
+
+if __name__ == "__main__":
+    main()

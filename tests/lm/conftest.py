@@ -1,0 +1,48 @@
+"""Session fixtures: small synthetic deliveries made by vggeo's own generator (seeded)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from vggeo.sample.delivery import generate_deliveries
+
+
+@pytest.fixture(scope="session")
+def bestammelse_deliveries(tmp_path_factory) -> list[Path]:
+    """Base + 2 changes, 160 provisions, SWEREF 99 TM, 70 objects per file (3 numbered files)."""
+    return generate_deliveries(tmp_path_factory.mktemp("best"), product="bestammelse", n=160,
+                               changes=2, seed=11, per_file=70)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def bestammelse_local_zone(tmp_path_factory) -> list[Path]:
+    """The same provisions (same seed) delivered in SWEREF 99 16 30 (EPSG:3010)."""
+    return generate_deliveries(tmp_path_factory.mktemp("best3010"), product="bestammelse", n=160,
+                               changes=0, seed=11, per_file=70, crs=3010)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def inskrivning_deliveries(tmp_path_factory) -> list[Path]:
+    return generate_deliveries(tmp_path_factory.mktemp("insk"), product="inskrivning", n=120,
+                               changes=2, seed=5)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def unpack():
+    """The function that unpacks an outer delivery ZIP into a folder."""
+    return _unpack
+
+
+def _unpack(outer: Path, dest: Path, *, inner_too: bool = True) -> Path:
+    """Unpack an outer delivery ZIP (and its set ZIPs) into a folder, as a user would."""
+    with zipfile.ZipFile(outer) as z:
+        z.extractall(dest)
+    if inner_too:
+        for inner in list(dest.rglob("*.zip")):
+            with zipfile.ZipFile(inner) as z:
+                z.extractall(inner.parent)
+            inner.unlink()
+    return dest

@@ -1,0 +1,140 @@
+"""Inskrivning: tables per information set, owner links, redaction, protected persons."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from vggeo.errors import InputError
+from vggeo.lm import open_delivery, read_bestammelser, read_inskrivning
+from vggeo.lm.inskrivning import owner_key
+
+TABLES = {"inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
+          "anteckning", "tomtrattsupplatelse", "persons", "organisations"}  # fmt: skip
+PNR = re.compile(r"\b(?:19|20)\d{6}-?\d{4}\b")
+
+
+@pytest.fixture(scope="module")
+def base(inskrivning_deliveries):
+    return read_inskrivning(inskrivning_deliveries[0])
+
+
+def test_every_table_with_keys(base):
+    assert set(base.frames) == TABLES
+    for name, df in base.frames.items():
+        if name in ("persons", "organisations"):
+            assert df["owner_key"].notna().all() and df["owner_key"].is_unique
+            continue
+        assert {"object_id", "property_id"} <= set(df.columns), name
+        assert df["object_id"].str.fullmatch(r"[0-9a-f-]{36}").all()
+    prop = base.inskrivningsfastighet
+    assert prop["object_id"].is_unique and len(prop) == 120
+    for name in ("agande", "forvarv", "inteckning"):
+        assert set(base[name]["object_id"]) <= set(prop["object_id"])
+        # property_id comes from Fastighetsreferens and agrees with the property's own
+        merged = base[name].merge(prop[["object_id", "property_id"]], on="object_id", suffixes=("", "_p"))
+        assert (merged["property_id"] == merged["property_id_p"]).all()
+
+
+def test_types(base):
+    a = base.agande
+    assert str(a["registered_on"].dtype) == "datetime64[ms]"
+    assert str(a["share_numerator"].dtype) == "Int64" and (a["share_denominator"] >= a["share_numerator"]).all()
+    assert str(base.inteckning["amount"].dtype) == "Float64" and (base.inteckning["amount"] > 0).all()
+    assert base.inskrivningsfastighet["municipality"].str.fullmatch(r"\d{4}").all()
+    assert str(base.forvarv["acquired_on"].dtype) == "datetime64[ms]"  # written YYYYMMDD
+
+
+def test_shares_add_up_per_property(base):
+    a = base.agande.dropna(subset=["share_numerator"])
+    total = (a["share_numerator"] / a["share_denominator"]).groupby(a["object_id"]).sum()
+    assert ((total - 1).abs() < 1e-9).all()
+
+
+def test_personal_data_redacted_by_default(base, inskrivning_deliveries):
+    for name, df in base.frames.items():
+        assert "personnummer" not in df.columns
+        for col in df.columns:
+            if df[col].dtype == "string" or df[col].dtype == object:
+                assert not df[col].dropna().astype(str).str.contains(PNR).any(), (name, col)
+    persons = base.persons
+    for col in ("first_name", "last_name", "address", "postal_code", "postal_town", "care_of"):
+        assert persons[col].isna().all(), col
+    owners = base.agande[base.agande["organisation_name"].isna()]
+    assert owners["first_name"].isna().all() and owners["address"].isna().all()
+    # organisations are not natural persons: their names and addresses stay
+    assert base.organisations["organisation_name"].notna().all()
+    assert base.organisations["owner_key"].str.fullmatch(r"org:\d{6}-\d{4}").all()
+
+
+def test_personal_data_on_request(inskrivning_deliveries):
+    full = read_inskrivning(inskrivning_deliveries[0], personal_data=True)
+    p = full.persons
+    assert p["personnummer"].str.fullmatch(r"\d{12}").all()
+    assert p["first_name"].notna().all() and p["address"].notna().all()
+    # the owner key is the same with or without personal data, and matches the number
+    assert (p["owner_key"] == [owner_key(n) for n in p["personnummer"]]).all()
+    # … and is not the number itself
+    assert not any(n[2:8] in k or n[-4:] + n[2:8] in k for n, k in zip(p["personnummer"], p["owner_key"], strict=False))
+
+
+def test_owner_keys_link_ownership_to_persons(base):
+    a = base.agande
+    keys = set(a["owner_key"].dropna())
+    known = set(base.persons["owner_key"]) | set(base.organisations["owner_key"])
+    assert keys == known  # every owner is in the person/organisation file and vice versa
+    assert base.persons["owner_key"].str.startswith("pnr:").all()
+
+
+def test_protected_person_flagged(base, inskrivning_deliveries):
+    a = base.agande
+    prot = a[a["protected"]]
+    assert len(prot) >= 1  # one protected person (who may own several properties)
+    assert prot["owner_key"].isna().all() and prot["last_name"].isna().all()
+    full = read_inskrivning(inskrivning_deliveries[0], personal_data=True, sets=["inskrivet_agande"])
+    assert set(full.agande.loc[full.agande["protected"], "last_name"]) == {"SKYDDAD PERSONUPPGIFT"}
+    assert not base.persons["protected"].any()  # a protected person is not in the person file
+
+
+def test_change_protects_an_owner_and_leaves_orphans(inskrivning_deliveries):
+    base = read_inskrivning(inskrivning_deliveries[0])
+    d = open_delivery(inskrivning_deliveries[1])
+    change = read_inskrivning(d)
+    assert d.extract_type == "change"
+    assert change.agande["protected"].sum() >= 1
+    # Apply "delete, then add" by hand: owners left without any ownership are orphans that the
+    # person file never deletes (seed 003) — the store must remove them.
+    gone = d.deletions("inskrivet_agande") | set(change.agande["object_id"])
+    kept = base.agande[~base.agande["object_id"].isin(gone)]
+    after = pd.concat([kept, change.agande])
+    still = set(after["owner_key"].dropna())
+    orphans = set(base.persons["owner_key"]) - still
+    assert orphans, "the change should leave persons without ownership"
+    assert d.deletions("inskrivet_agande") and d.deletions("inskrivningsfastighet") == d.deletions("inteckning")
+
+
+def test_sets_and_product_checked(inskrivning_deliveries, bestammelse_deliveries):
+    with pytest.raises(InputError, match="not inskrivning"):
+        read_inskrivning(bestammelse_deliveries[0])
+    with pytest.raises(InputError, match="not markreglerande"):
+        read_bestammelser(inskrivning_deliveries[0])
+    one = read_inskrivning(inskrivning_deliveries[0], sets=["inteckning"])
+    assert set(one.frames) == {"inteckning"}
+
+
+def test_delivery_read_per_set(inskrivning_deliveries):
+    with open_delivery(inskrivning_deliveries[0]) as d:
+        t = d.read("inskrivet_agande")
+        assert set(t) == {"agande", "forvarv"}
+        t = d.read("folkbokford_person_organisation", personal_data=True)
+        assert set(t) == {"persons", "organisations"} and "personnummer" in t["persons"]
+
+
+def test_owner_key_forms():
+    assert owner_key("556677-8899") == "org:556677-8899"
+    assert owner_key("5566778899") == "org:556677-8899"
+    k = owner_key("19391231-1234")
+    assert k.startswith("pnr:") and k == owner_key("193912311234") == owner_key("391231-1234")
+    assert owner_key(None) is None and owner_key("  ") is None

@@ -1,0 +1,168 @@
+"""Writers of the canonical registry frame: GeoParquet, GeoPackage, CSV, JSON lines.
+
+Every writer goes to a temporary file beside the target and renames it into place only when
+complete (:func:`atomic_path`), so an error or Ctrl-C never leaves a half-written output. The
+GeoPackage, CSV and JSON-lines writers convert and write in batches, so writing the national
+registry does not need a second copy of it in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vggeo.errors import ParseError
+
+__all__ = ["write_registry", "to_raw", "atomic_path", "FORMATS"]
+
+#: Output/input format by file extension.
+FORMATS = {".parquet": "parquet", ".geoparquet": "parquet", ".gpkg": "gpkg", ".csv": "csv",
+           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}  # fmt: skip
+
+
+
+def _arrow_array(s: pd.Series):
+    """One contiguous Arrow array of an Arrow-backed Series (readers may give several chunks)."""
+    import pyarrow as pa
+
+    arr = pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True):
+    """Yield a temporary path beside ``path``; rename it into place only on success.
+
+    An exception or Ctrl-C removes the temporary file, so ``path`` is either the complete new
+    file or whatever it was before.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(17, "File exists (pass overwrite)", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        for p in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            if p.exists():
+                p.unlink()
+
+
+def to_raw(gdf: pd.DataFrame, *, number_as: str = "list") -> pd.DataFrame:
+    """The canonical frame back in Valueguard's raw shape (codes as values, dates as text).
+
+    ``number_as``: ``"list"`` (Python lists, for JSON), ``"text"`` (``"[1, 3, None]"``, as
+    pandas writes a list to CSV) or ``"json"`` (``"[1,3,null]"``, for GeoPackage).
+    """
+    out = {}
+    for c in gdf.columns:
+        if c == "geometry" or (hasattr(gdf, "geometry") and c == getattr(gdf.geometry, "name", None)):
+            continue
+        s = gdf[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            if pd.api.types.is_integer_dtype(cats.dtype):
+                vals = np.where(s.cat.codes.to_numpy() < 0, 0,
+                                cats.to_numpy()[np.maximum(s.cat.codes.to_numpy(), 0)])
+                s = pd.Series(pd.arrays.IntegerArray(vals.astype(np.int64),
+                                                     s.cat.codes.to_numpy() < 0), index=s.index)  # fmt: skip
+            else:
+                s = s.astype("string")
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            s = s.dt.strftime("%Y-%m-%d").astype("string")
+        elif c == "number" or (isinstance(s.dtype, pd.ArrowDtype) and "list" in str(s.dtype)):
+            s = _number_out(s, number_as)
+        out[c] = s
+    return pd.DataFrame(out, index=gdf.index)
+
+
+def _number_out(s: pd.Series, how: str) -> pd.Series:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _arrow_array(s)
+    if how == "list":
+        return pd.Series(arr.to_pylist(), index=s.index, dtype=object)
+    null_txt = "None" if how == "text" else "null"
+    sep = ", " if how == "text" else ","
+    flat = pc.cast(pc.list_flatten(arr), pa.string())
+    flat = pc.fill_null(flat, null_txt)
+    lists = pa.ListArray.from_arrays(arr.offsets, flat, mask=arr.is_null())
+    joined = pc.binary_join(lists, sep)
+    text = pc.binary_join_element_wise("[", joined, "]", "")
+    return pd.Series(pd.array(text, dtype="string"), index=s.index)
+
+
+def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
+                   layer: str = "residences") -> Path:  # fmt: skip
+    """Write the canonical frame; the extension chooses the format (atomically).
+
+    ``.parquet`` GeoParquet (types kept: categoricals, lists, dates); ``.gpkg`` GeoPackage via
+    pyogrio (codes as integers/text, ``number`` as JSON text); ``.csv`` raw fields plus
+    ``coord_source`` (``number`` as ``[1, 3, None]``, as pandas writes lists); ``.jsonl`` one raw
+    residence per line, as the API delivers them.
+    """
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt not in ("parquet", "gpkg", "csv", "jsonl"):
+        raise ParseError(f"cannot write {path.suffix!r}; use .parquet, .gpkg, .csv or .jsonl",
+                         file=str(path))  # fmt: skip
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if fmt == "parquet":
+            gdf.to_parquet(tmp, index=False, compression="zstd")
+        elif fmt == "gpkg":
+            import pyogrio.raw
+
+            # Streamed in batches through pyogrio's Arrow writer: one layer, one spatial index,
+            # and only one batch of converted columns in memory at a time.
+            reader = _batch_reader(gdf, number_as="json", geometry=True)
+            pyogrio.raw.write_arrow(reader, tmp, layer=layer, driver="GPKG",
+                                    geometry_name="geometry", geometry_type="Point",
+                                    crs="EPSG:3006")  # fmt: skip
+        elif fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            reader = _batch_reader(gdf, number_as="text", geometry=False)
+            with pcsv.CSVWriter(tmp, reader.schema) as w:
+                for batch in reader:
+                    w.write_batch(batch)
+        else:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for start in range(0, len(gdf), _BATCH_ROWS):
+                    raw = to_raw(gdf.iloc[start:start + _BATCH_ROWS], number_as="list")
+                    text = raw.to_json(orient="records", lines=True, force_ascii=False)
+                    fh.write(text if text.endswith("\n") else text + "\n")
+    return path
+
+
+#: Rows converted at a time by the streaming writers.
+_BATCH_ROWS = 500_000
+
+
+def _batch_reader(gdf, *, number_as: str, geometry: bool):
+    """An Arrow RecordBatchReader over the frame's raw form, converted batch by batch."""
+    import pyarrow as pa
+    import shapely
+
+    def convert(part):
+        raw = to_raw(part, number_as=number_as)
+        if geometry:
+            geoms = np.asarray(part.geometry.values)
+            raw["geometry"] = shapely.to_wkb(geoms)  # None stays None
+        return pa.Table.from_pandas(raw, preserve_index=False)
+
+    first = convert(gdf.iloc[:_BATCH_ROWS])
+    schema = first.schema
+
+    def batches():
+        yield from first.to_batches()
+        for start in range(_BATCH_ROWS, len(gdf), _BATCH_ROWS):
+            yield from convert(gdf.iloc[start:start + _BATCH_ROWS]).cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
