@@ -215,3 +215,12 @@ def test_credentials_from_env_and_never_logged(server, raw_records, tmp_path, mo
 def test_redact():
     assert redact("GET /x?access_token=abc123&offset=5") == "GET /x?access_token=***&offset=5"
     assert redact("user=me pw hunter22", ("hunter22",)) == "user=me pw ***"
+
+
+def test_a_server_repeating_an_id_is_reported(raw_records, tmp_path):
+    rows = list(raw_records) + [dict(raw_records[10])]  # the same residence twice
+    with RegistryServer(rows, username=USER, password=PASSWORD) as srv:
+        with make_client(srv) as c, pytest.raises(ClientError, match="distinct rows"):
+            c.fetch_all(tmp_path / "x.parquet", progress=False, max_passes=2)
+        assert not (tmp_path / "x.parquet").exists()
+        assert [p["offset"] for _, p in srv.state.log].count(0) == 2  # fetched twice, then gave up

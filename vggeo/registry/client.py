@@ -406,7 +406,7 @@ class ValueguardClient:
         on_page
             Called with (offset, page) after each page is safely on disk.
         """
-        from vggeo.registry.readers import to_canonical, write_registry
+        from vggeo.registry.writers import write_registry
 
         output = Path(output)
         crit = dict(criteria or {})
@@ -453,8 +453,8 @@ class ValueguardClient:
                     _restart(staging, state)
                     bar.reset(total=ch.after)
                     continue
-                frame = _read_staged(staging, state)
-                n_unique = int(frame["id"].nunique()) if len(frame) else 0
+                gdf = _read_staged(staging, state, source=f"{endpoint} fetch")
+                n_unique = len(gdf)
                 if n_unique != state["total"] and state["pass"] < max_passes:
                     log.warning("%d unique ids but total_nr_records %d: fetching again",
                                 n_unique, state["total"])  # fmt: skip
@@ -466,8 +466,6 @@ class ValueguardClient:
                 break
         finally:
             bar.close()
-        frame = frame.drop_duplicates("id", keep="last", ignore_index=True)
-        gdf = to_canonical(frame, source=f"{endpoint} fetch")
         write_registry(gdf, output)
         result = FetchResult(output=output, rows=len(gdf), total=int(state["total"]),
                              pages=len(state["pages"]), passes=int(state["pass"]),
@@ -592,11 +590,17 @@ def _restart(staging: Path, state: dict) -> None:
     _save_state(staging, state)
 
 
-def _read_staged(staging: Path, state: dict):
-    """All staged pages as one raw frame, through the fast JSON-lines reader."""
-    import pandas as pd
+def _read_staged(staging: Path, state: dict, *, source: str):
+    """All staged pages as one canonical frame, one row per id.
 
-    from vggeo.registry.readers import _read_jsonl
+    The pages are concatenated into one JSON-lines file and read by the streaming reader (the
+    national registry fits in a few GB that way). Should offset paging have repeated a row, the
+    last copy of each id is kept.
+    """
+    import warnings
+
+    from vggeo.errors import SchemaError
+    from vggeo.registry.readers import _read_jsonl, read_registry, to_canonical
 
     pages = sorted(state["pages"], key=lambda p: p["offset"])
     combined = staging / "all.jsonl"
@@ -604,7 +608,13 @@ def _read_staged(staging: Path, state: dict):
         for pg in pages:
             with open(staging / pg["file"], "rb") as fh:
                 shutil.copyfileobj(fh, out)
-    if combined.stat().st_size == 0:
-        return pd.DataFrame(columns=["id"])
+    try:
+        return read_registry(combined, format="jsonl")
+    except SchemaError as err:
+        if err.field != "id" or "not unique" not in err.message:
+            raise
     frame, _ = _read_jsonl(combined)
-    return frame
+    frame = frame.drop_duplicates("id", keep="last", ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # already warned about by the first read
+        return to_canonical(frame, source=source, consume=True)
