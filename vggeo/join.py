@@ -18,11 +18,11 @@ provisions" for millions of homes and hundreds of thousands of provisions in one
   provision, distance)`` (distance ≤ ``distance`` metres, boundary inclusive). The test suite
   checks this against a real PostGIS.
 
-Examples
---------
->>> result = residences_in(residences, provisions, types=["naturvardsbestammelse"])
->>> result.pairs.head()        # residence_id, provision_id, provision_type, status, designation
->>> result.summary.nlargest(5, "homes")
+Example (``residences`` and ``provisions`` as read from a store)::
+
+    result = residences_in(residences, provisions, types=["naturvardsbestammelse"])
+    result.pairs.head()        # residence_id, provision_id, provision_type, status, designation
+    result.summary.nlargest(5, "homes")
 """
 
 from __future__ import annotations
