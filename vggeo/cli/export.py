@@ -1,7 +1,187 @@
-"""CLI commands of this area (see the table in :mod:`vggeo.cli`)."""
+"""``vggeo export gpkg|parquet`` and ``vggeo join``: thin wrappers over :mod:`vggeo.exports` and
+:mod:`vggeo.join` (see the table in :mod:`vggeo.cli`).
+
+Every command reads the store through :func:`vggeo.exports.read_store_tables`, checks its request
+(layers, CRS, predicate) before writing anything, and writes through a temporary file that
+replaces the output only when complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
+from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
+
+#: Spatial and attribute tables an export may read.
+_EXPORT_TABLES = ("residences", "provisions", "affected_properties", "decisions",
+                  "inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
+                  "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
+_JOIN_SUFFIXES = (".parquet", ".csv", ".gpkg")
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """``--types a,b --types c`` → ``[a, b, c]``; nothing given → None (= all)."""
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return out or None
+
+
+def _check_output(path: Path, overwrite: bool, suffixes: tuple[str, ...]) -> None:
+    from vggeo.cli.options import refuse_overwrite
+
+    if path.suffix.lower() not in suffixes:
+        raise click.BadParameter(f"{path}: use one of {', '.join(suffixes)}",
+                                 param_hint="'-o/--output'")  # fmt: skip
+    refuse_overwrite(path, overwrite)
+
+
+def _crs(spec: str):
+    from vggeo.crs import get_crs
+
+    return get_crs(spec)  # CRSError → exit 2 before anything is read or written
+
+
+@click.group("export", context_settings={"help_option_names": ["-h", "--help"]})
+def export_group() -> None:
+    """Export a store for other tools: GeoPackage for QGIS, GeoParquet."""
+
+
+@export_group.command("gpkg")
+@store_opt
+@output_opt
+@crs_opt
+@click.option("--layers", "layers", multiple=True, metavar="NAME[,NAME…]",
+              help="Layers to write (default: all): residences, provisions, provisions_<type>, "
+                   "affected_properties, decisions, inskrivning tables.")  # fmt: skip
+@overwrite_opt
+@progress_opt
+def export_gpkg(store: str, output: Path, crs: str, layers: tuple[str, ...], overwrite: bool,
+                progress: bool) -> None:  # fmt: skip
+    """A QGIS-ready GeoPackage: styled layers, field aliases, relations."""
+    from vggeo.exports import read_store_tables, write_gpkg
+
+    _check_output(output, overwrite, (".gpkg",))
+    target = _crs(crs)
+    tables = read_store_tables(store, _EXPORT_TABLES)
+    counts = write_gpkg(tables, output, crs=target.epsg, layers=_split(layers),
+                        overwrite=overwrite, progress=progress)  # fmt: skip
+    for name, n in counts.items():
+        click.echo(f"{name}\t{n}")
+    click.echo(f"wrote {output} ({target})", err=True)
+
+
+@export_group.command("parquet")
+@store_opt
+@output_opt
+@crs_opt
+@click.option("--layer", "layer", default="residences", show_default=True,
+              type=click.Choice(["residences", "provisions"]),
+              help="Table to write (one GeoParquet file holds one table).")  # fmt: skip
+@overwrite_opt
+def export_parquet(store: str, output: Path, crs: str, layer: str, overwrite: bool) -> None:
+    """GeoParquet 1.1: bbox covering column, Hilbert-sorted row groups."""
+    from vggeo.exports import read_store_tables, write_parquet
+
+    _check_output(output, overwrite, (".parquet",))
+    target = _crs(crs)
+    tables = read_store_tables(store, [layer], required=[layer])
+    n = write_parquet(tables[layer], output, crs=target.epsg, overwrite=overwrite)
+    click.echo(f"{layer}\t{n}")
+    click.echo(f"wrote {output} ({target})", err=True)
+
+
+@click.command("join", context_settings={"help_option_names": ["-h", "--help"]})
+@store_opt
+@click.option("--predicate", default="within", show_default=True,
+              type=click.Choice(["within", "intersects", "dwithin"]),
+              help="within = ST_Within (boundary excluded), intersects = ST_Intersects, "
+                   "dwithin = ST_DWithin with --distance.")  # fmt: skip
+@click.option("--distance", type=float, default=None, metavar="METRES",
+              help="Distance for --predicate dwithin.")  # fmt: skip
+@click.option("--types", "types", multiple=True, metavar="TYPE[,TYPE…]",
+              help="Provision types (default: all): plan, naturvardsbestammelse, "
+                   "ovrig_bestammelse, mineralrattighet, utredning, fornlamning.")  # fmt: skip
+@click.option("--status", "status", multiple=True, metavar="STATUS[,STATUS…]",
+              help="Provision statuses as delivered, e.g. gällande (default: all).")  # fmt: skip
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write homes per provision (.parquet/.csv).")  # fmt: skip
+@output_opt
+@overwrite_opt
+@progress_opt
+def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[str, ...],
+             status: tuple[str, ...], summary_path: Path | None, output: Path, overwrite: bool,
+             progress: bool) -> None:  # fmt: skip
+    """Pair residences with the provisions they lie in: one row per (residence, provision).
+
+    The output's extension picks the format: .parquet, .csv or .gpkg (pairs and a per-provision
+    summary as two tables).
+    """
+    from vggeo.exports import read_store_tables
+    from vggeo.join import filter_provisions, residences_in
+
+    _check_output(output, overwrite, _JOIN_SUFFIXES)
+    if summary_path is not None:
+        _check_output(summary_path, overwrite, (".parquet", ".csv"))
+    if predicate == "dwithin" and distance is None:
+        raise click.BadParameter("--predicate dwithin needs --distance METRES",
+                                 param_hint="'--distance'")  # fmt: skip
+    if predicate != "dwithin" and distance is not None:
+        raise click.BadParameter("--distance applies only to --predicate dwithin",
+                                 param_hint="'--distance'")  # fmt: skip
+    types_, status_ = _split(types), _split(status)
+    tables = read_store_tables(
+        store, ["residences", "provisions"], required=["residences", "provisions"],
+    )  # fmt: skip
+    residences = tables["residences"]
+    keep = [c for c in ("id", "home_type", residences.geometry.name) if c in residences.columns]
+    provisions = filter_provisions(tables["provisions"], types=types_, status=status_)
+    result = residences_in(residences[keep], provisions, predicate=predicate, distance=distance,
+                           progress=progress)  # fmt: skip
+    _write_table(result.pairs, output, table="pairs", extra={"summary": result.summary})
+    if summary_path is not None:
+        _write_table(result.summary, summary_path, table="summary")
+    click.echo(f"{len(result.pairs)} pairs: {result.pairs['residence_id'].nunique()} residences "
+               f"in {int((result.summary['homes'] > 0).sum())} of {len(provisions)} provisions "
+               f"({predicate}) → {output}", err=True)  # fmt: skip
+
+
+def _write_table(frame, path: Path, *, table: str, extra: dict | None = None) -> None:
+    """Write a plain table atomically (temporary file + rename) as Parquet, CSV or GeoPackage."""
+    import os
+    import tempfile
+
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}",
+                                    dir=path.parent)  # fmt: skip
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            import pyogrio
+
+            tmp.unlink()
+            for name, df in {table: frame, **(extra or {})}.items():
+                out = df.copy()
+                for col in out.columns:
+                    if isinstance(out[col].dtype, pd.CategoricalDtype):
+                        out[col] = out[col].astype("string")
+                pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG",
+                                        dataset_options={"VERSION": "1.3"})  # fmt: skip
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
 
 def register(group: click.Group) -> None:
-    """Add this area's commands to the main group (and to group.commands['sample'])."""
+    """Add ``vggeo export gpkg|parquet`` and ``vggeo join`` to the main group."""
+    group.add_command(export_group)
+    group.add_command(join_cmd)
