@@ -4,10 +4,16 @@ import doctest
 
 import pytest
 
+import vggeo
 import vggeo.crs
 
 
-@pytest.mark.parametrize("module", [vggeo.crs])
+def test_public_surface_resolves():
+    for name in vggeo.__all__:
+        assert getattr(vggeo, name) is not None, name
+
+
+@pytest.mark.parametrize("module", [vggeo, vggeo.crs])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
