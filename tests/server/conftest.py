@@ -1,24 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from tiles._store import make_store
-
-from vggeo.tiles.embedded import EmbeddedSource
+from tiles._fixtures import source, store  # noqa: F401 - pytest finds fixtures by name
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory):
-    """(path, residences, provisions) of a 4 000-home store."""
-    return make_store(tmp_path_factory.mktemp("store") / "store.gpkg")
-
-
-@pytest.fixture(scope="session")
-def source(store):
-    return EmbeddedSource.from_store(store[0])
-
-
-@pytest.fixture(scope="session")
-def app(store):
+def app(store):  # noqa: F811 - the fixture imported above
     from server import Settings, create_app
 
     return create_app(Settings(_env_file=None, store=str(store[0]), reload_interval=0))

@@ -39,6 +39,7 @@ from vggeo.errors import DeliveryError, SchemaError, StoreError
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
 from vggeo.store.schema import (
+    COLUMNS_TABLE,
     GEOMETRY_COLUMN,
     PERSONAL_COLUMNS,
     SET_TABLES,
@@ -346,9 +347,6 @@ class Store(ABC):
     def _delete_true(self, table: str, column: str) -> int: ...
 
     @abstractmethod
-    def _add_column(self, table: str, column: Column) -> None: ...
-
-    @abstractmethod
     def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
                     geoms: np.ndarray | None) -> int: ...  # fmt: skip
 
@@ -358,11 +356,41 @@ class Store(ABC):
     @abstractmethod
     def _set_meta(self, key: str, value: str) -> None: ...
 
-    @abstractmethod
-    def _registered_columns(self, table: str) -> list[Column]: ...
+    # --- the column registry (vggeo_columns), the same SQL on both backends -------------------
+    #: The DB-API placeholder of the backend ("?" for sqlite3, "%s" for psycopg).
+    _param: str = "?"
+    #: Column kind → the backend's SQL type.
+    _sql_types: dict[str, str] = {}
 
-    @abstractmethod
-    def _set_column_dtype(self, table: str, column: Column) -> None: ...
+    def _mark_written(self) -> None:  # noqa: B027 - an optional hook, deliberately empty
+        """Hook for a backend that tracks whether a transaction wrote anything (GeoPackage)."""
+
+    def _add_column(self, table: str, column: Column) -> None:
+        self._mark_written()
+        pos = len(self._registered_columns(table))
+        self.conn.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
+                          f"{quote_ident(column.name)} {self._sql_types[column.kind]}")  # fmt: skip
+        self.conn.execute(f"INSERT INTO {quote_ident(COLUMNS_TABLE)} VALUES "
+                          f"({', '.join([self._param] * 5)})",
+                          (table, column.name, column.kind, column.dtype, pos))  # fmt: skip
+        self._columns_cache.pop(table, None)
+
+    def _set_column_dtype(self, table: str, column: Column) -> None:
+        p = self._param
+        self.conn.execute(f"UPDATE {quote_ident(COLUMNS_TABLE)} SET dtype = {p} "
+                          f"WHERE table_name = {p} AND column_name = {p}",
+                          (column.dtype, table, column.name))  # fmt: skip
+        self._columns_cache.pop(table, None)
+
+    def _registered_columns(self, table: str) -> list[Column]:
+        # Outside a transaction another process may have added columns: always re-read then.
+        if not self._in_tx or table not in self._columns_cache:
+            rows = self.conn.execute(
+                f"SELECT column_name, kind, dtype FROM {quote_ident(COLUMNS_TABLE)} "
+                f"WHERE table_name = {self._param} ORDER BY position", (table,)
+            ).fetchall()
+            self._columns_cache[table] = [Column(*r) for r in rows]
+        return list(self._columns_cache[table])
 
     @abstractmethod
     def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
@@ -680,6 +708,11 @@ class Store(ABC):
             if bar is not None:
                 bar.update(stop - start)
         return len(out)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (the same rule in SQLite and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _str_or_none(v: Any) -> str | None:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
-from vggeo.store.base import Store, iso_datetimes, python_values
+from vggeo.store.base import Store, iso_datetimes, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -53,9 +53,7 @@ _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 SCHEMA_VERSION = "1"
 
 
-def q(name: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
+q = quote_ident
 
 
 # --- GeoPackage geometry blobs -------------------------------------------------------------------
@@ -226,6 +224,8 @@ class GeoPackageStore(Store):
     """
 
     backend = "gpkg"
+    _param = "?"
+    _sql_types = SQL_TYPES
 
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
         self.path = Path(path)
@@ -427,26 +427,8 @@ class GeoPackageStore(Store):
         self._wrote = True
         return self.conn.execute(f"DELETE FROM {q(table)} WHERE {q(column)} = 1").rowcount
 
-    def _add_column(self, table: str, column: Column) -> None:
+    def _mark_written(self) -> None:
         self._wrote = True
-        pos = len(self._registered_columns(table))
-        self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column.name)} "
-                          f"{SQL_TYPES[column.kind]}")  # fmt: skip
-        self.conn.execute(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (?, ?, ?, ?, ?)",
-                          (table, column.name, column.kind, column.dtype, pos))  # fmt: skip
-        self._columns_cache.pop(table, None)
-
-    def _set_column_dtype(self, table: str, column: Column) -> None:
-        self.conn.execute(f"UPDATE {q(COLUMNS_TABLE)} SET dtype = ? WHERE table_name = ? "
-                          "AND column_name = ?", (column.dtype, table, column.name))  # fmt: skip
-        self._columns_cache.pop(table, None)
-
-    def _registered_columns(self, table: str) -> list[Column]:
-        if not self._in_tx or table not in self._columns_cache:
-            rows = self.conn.execute(f"SELECT column_name, kind, dtype FROM {q(COLUMNS_TABLE)} "
-                                     "WHERE table_name = ? ORDER BY position", (table,)).fetchall()  # fmt: skip
-            self._columns_cache[table] = [Column(*r) for r in rows]
-        return list(self._columns_cache[table])
 
     def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
                     geoms: np.ndarray | None) -> int:  # fmt: skip

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
-from vggeo.store.base import Store, python_values
+from vggeo.store.base import Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -44,8 +44,7 @@ SCHEMA_VERSION = "1"
 _COPY_CHUNK = 8 << 20
 
 
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+q = quote_ident
 
 
 _SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -80,6 +79,8 @@ class PostGISStore(Store):
     """
 
     backend = "postgis"
+    _param = "%s"
+    _sql_types = SQL_TYPES
 
     def __init__(self, url: str, *, create: bool = False, schema: str = "public") -> None:
         import psycopg
@@ -235,26 +236,6 @@ class PostGISStore(Store):
 
     def _delete_true(self, table: str, column: str) -> int:
         return self.conn.execute(f"DELETE FROM {q(table)} WHERE {q(column)}").rowcount
-
-    def _add_column(self, table: str, column: Column) -> None:
-        pos = len(self._registered_columns(table))
-        self.conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column.name)} "
-                          f"{SQL_TYPES[column.kind]}")  # fmt: skip
-        self.conn.execute(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
-                          (table, column.name, column.kind, column.dtype, pos))  # fmt: skip
-        self._columns_cache.pop(table, None)
-
-    def _set_column_dtype(self, table: str, column: Column) -> None:
-        self.conn.execute(f"UPDATE {q(COLUMNS_TABLE)} SET dtype = %s WHERE table_name = %s "
-                          "AND column_name = %s", (column.dtype, table, column.name))  # fmt: skip
-        self._columns_cache.pop(table, None)
-
-    def _registered_columns(self, table: str) -> list[Column]:
-        if not self._in_tx or table not in self._columns_cache:
-            rows = self.conn.execute(f"SELECT column_name, kind, dtype FROM {q(COLUMNS_TABLE)} "
-                                     "WHERE table_name = %s ORDER BY position", (table,)).fetchall()  # fmt: skip
-            self._columns_cache[table] = [Column(*r) for r in rows]
-        return list(self._columns_cache[table])
 
     def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
                     geoms: np.ndarray | None) -> int:  # fmt: skip
