@@ -94,8 +94,7 @@ def read_api_pages(pages: Iterable[Any], *, source: str | None = None, **kwargs)
 
     Messages name the page (1-based), its offset where known, and the row within the page.
     """
-    records: list = []
-    spans: list[tuple[int, str]] = []  # (first position, page label)
+    labelled = []
     for k, page in enumerate(pages, start=1):
         label = f"{source + ' ' if source else ''}page {k}"
         if isinstance(page, (bytes, str)):
@@ -108,16 +107,8 @@ def read_api_pages(pages: Iterable[Any], *, source: str | None = None, **kwargs)
             off = page["meta_data"].get("offset")
             if off is not None:
                 label = f"{label} (offset {off})"
-        res = _page_residences(page, label)
-        spans.append((len(records), label))
-        records.extend(res)
-    starts = np.array([s for s, _ in spans] or [0])
-
-    def locate(pos: int) -> dict:
-        j = int(np.searchsorted(starts, pos, side="right") - 1)
-        return {"file": spans[j][1] if spans else source, "row": pos - spans[j][0] + 1}
-
-    frame = _records_with_locate(records, locate)
+        labelled.append((label, page))
+    frame, locate = _labelled_pages_frame(labelled, source)
     return to_canonical(frame, source=source, locate=locate, **kwargs)
 
 
@@ -236,10 +227,17 @@ def _read_page_lines(path: Path) -> tuple[pd.DataFrame, Locate]:
 
 
 def _pages_frame(pages: list, source: str) -> tuple[pd.DataFrame, Locate]:
+    return _labelled_pages_frame(
+        [(f"{source} page {k}", page) for k, page in enumerate(pages, start=1)], source
+    )
+
+
+def _labelled_pages_frame(pages: list[tuple[str, Any]], source: str | None
+                          ) -> tuple[pd.DataFrame, Locate]:  # fmt: skip
+    """(label, page) pairs → one frame of residences, and a locator: position → page and row."""
     records: list = []
-    spans: list[tuple[int, str]] = []
-    for k, page in enumerate(pages, start=1):
-        label = f"{source} page {k}"
+    spans: list[tuple[int, str]] = []  # (first position, page label)
+    for label, page in pages:
         res = _page_residences(page, label)
         spans.append((len(records), label))
         records.extend(res)
@@ -247,7 +245,7 @@ def _pages_frame(pages: list, source: str) -> tuple[pd.DataFrame, Locate]:
 
     def locate(pos: int) -> dict:
         j = int(np.searchsorted(starts, pos, side="right") - 1)
-        return {"file": spans[j][1], "row": pos - spans[j][0] + 1}
+        return {"file": spans[j][1] if spans else source, "row": pos - spans[j][0] + 1}
 
     return _records_with_locate(records, locate), locate
 
