@@ -341,11 +341,18 @@ def _draw_area(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
             ring = polys[0][0]
             i = int(rng.integers(0, len(ring) - 2))
             p, q = ring[i], ring[i + 1]
+            c = float(np.linalg.norm(q - p))
+            if c > 60:
+                # Curved boundaries are short (a corner, a curb): the arc spans the first 60 m
+                # of the edge (a collinear vertex is added), radius under 100 m.
+                q = p + (q - p) * (60 / c)
+                ring = polys[0][0] = np.insert(ring, i + 1, q, axis=0)
+                c = 60.0
             mid = (p + q) / 2
             nrm = np.array([q[1] - p[1], p[0] - q[0]])
             nrm /= max(np.linalg.norm(nrm), 1e-9)
             # Outward for a ccw ring; at most the street margin, so it stays off the neighbour.
-            bulge = min(0.15 * np.linalg.norm(q - p), margin)
+            bulge = min(0.15 * c, margin)
             m = mid + nrm * bulge
             arc = (i, (float(m[0]), float(m[1])))
         return Area(polys, arc=arc, style=style)
