@@ -357,12 +357,12 @@ def _draw_area(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
             arc = (i, (float(m[0]), float(m[1])))
         return Area(polys, arc=arc, style=style)
     if kind == "naturvardsbestammelse":
-        # Between the towns (forests, coasts, mountains); one in five touches a town's edge.
+        # Between the towns (forests, coasts, mountains); one in ten touches a town's edge.
         r = tw.scale * float(np.clip(rng.lognormal(np.log(600.0), 0.7), 150.0, 4000.0))
-        if rng.random() < 0.2:
-            cx, cy = _away(rng, tw, t, r, -0.3 * r, -0.1 * r, slack=0.5 * r)
+        if rng.random() < 0.1:
+            cx, cy = _away(rng, tw, t, r, -0.2 * r, 0.0, slack=0.3 * r)
         else:
-            cx, cy = _away(rng, tw, t, r, 300.0, 20000.0)
+            cx, cy = _away(rng, tw, t, r, 1000.0, 30000.0)
         n = int(np.clip(r / 7.5, 100, 480))
         ext = _ccw(_blob(rng, cx, cy, r, n))
         polys = [[ext]]
