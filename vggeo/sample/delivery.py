@@ -7,10 +7,13 @@ reads — public where FORMATS.md says so, inferred elsewhere. Output file names
 the deliveries must be applied: ``000_base_<uuid>.zip``, ``001_change_<uuid>.zip`` …
 
 Markreglerande bestämmelser: all six provision types, both statuses (``gällande``,
-``avregistrerad``); block-scale detailed plans around real towns
-(:func:`vggeo.sample.towns.swedish_towns`, so generated homes fall inside them), large nature
-reserves, shoreline strips, holes, multipart areas, arcs (``gml:Arc`` edges, ``gml:Circle``
-ancient-monument areas); coordinates in EPSG:3006 or a chosen local zone, northing first under
+``avregistrerad``), overlapping generated homes the way real ones do: block- to
+neighbourhood-scale detailed plans tile the built-up areas of real towns
+(:func:`vggeo.sample.towns.swedish_towns`, where :mod:`vggeo.sample.registry` puts its homes),
+nature reserves, mineral rights and utredningar lie between and outside the towns, shoreline
+strips start in their outskirts, small ancient monuments are scattered in and around them
+(``benchmarks/join.md``, "Generator realism", has the measured shares); holes, multipart areas,
+arcs (``gml:Arc`` edges, ``gml:Circle`` ancient-monument areas); coordinates in EPSG:3006 or a chosen local zone, northing first under
 ``urn:ogc:def:crs:EPSG::<code>`` as Lantmäteriet writes them. Change extracts edit (new object
 version, changed geometry or status, new decisions; sometimes only the berörkrets subset), add and
 delete (deletion file) provisions.
