@@ -713,7 +713,8 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
     tw = _Towns.of(*_towns(crs=crs), n)
     cw = _CoordWriter(crs)
     kinds = [_TYPES[i] for i in rng.choice(len(_TYPES), n, p=_TYPE_WEIGHTS)]
-    cells = _plan_cells(rng, tw, kinds.count("plan"))
+    # At least one block, so a plan added by a change extract has one to lie over.
+    cells = _plan_cells(rng, tw, max(1, kinds.count("plan")))
     state = {p.pid: p for p in (_new_provision(rng, tw, k, cells) for k in kinds)}
     paths = []
     previous = None
