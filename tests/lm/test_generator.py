@@ -42,8 +42,9 @@ def test_realistic_provisions(bestammelse_deliveries):
     towns = swedish_towns()
     tree = shapely.STRtree(shapely.points(towns["easting"], towns["northing"]))
     _, dist = tree.query_nearest(plans.geometry.centroid.values, return_distance=True)
-    assert np.median(dist) < 3000  # block-scale plans in towns
-    assert plans.geometry.area.median() < 100_000
+    assert np.median(dist) < 3000  # plans in towns
+    # Block to neighbourhood scale (0.01–0.5 km²): few plans tile the densest parts of towns.
+    assert 10_000 < plans.geometry.area.median() < 500_000
     reserves = p[p["provision_type"] == "naturvardsbestammelse"]
     assert reserves.geometry.area.median() > 500_000  # large nature reserves
     strips = p[(p["provision_type"] == "ovrig_bestammelse") & (p["plan_type"] == "strandskydd")]
@@ -86,3 +87,41 @@ def test_sample_data_is_current(sample_data, tmp_path):
             with open_delivery(a) as da, open_delivery(b) as db:
                 da.verify()
                 assert da.checksum == db.checksum
+
+
+def test_homes_and_provisions_overlap_as_in_sweden(tmp_path):
+    """Generated homes and provisions around the same towns overlap the way real ones do.
+
+    Most homes lie in a detailed plan (plans tile the built-up areas, rarely overlapping); few in
+    nature reserves, mineral rights or utredningar (between and outside towns); and plans are
+    where the homes are. 12 000 provisions: the plans cover the densest two thirds of the homes
+    (20 000 provisions: ~72 %, see benchmarks/join.md).
+    """
+    from vggeo.join import residences_in
+    from vggeo.sample.registry import generate_registry
+
+    homes = generate_registry(60_000, seed=4)[["id", "home_type", "geometry"]]
+    paths = generate_deliveries(tmp_path, product="bestammelse", n=12_000, seed=4)
+    prov = read_bestammelser(paths[0]).provisions
+    pairs, summary = residences_in(homes, prov)
+    n = len(homes)
+
+    def share(*types) -> float:
+        return pairs.loc[pairs["provision_type"].isin(types), "residence_id"].nunique() / n
+
+    assert 0.55 <= share("plan") <= 0.9
+    assert share("naturvardsbestammelse") <= 0.10
+    assert share("mineralrattighet", "utredning") <= 0.05
+    assert 0.0 < share("ovrig_bestammelse") <= 0.25  # shoreline strips hold some homes
+    assert 0.0 < share("fornlamning") < 0.02
+    assert len(pairs) / n <= 2.0  # mean provisions per home
+    # Plans tile: a home rarely lies in two plans at once.
+    in_plans = pairs[pairs["provision_type"] == "plan"].groupby("residence_id").size()
+    assert (in_plans > 1).sum() / n < 0.05
+    # Plans are where the homes are: most hold some (≈ 5 homes per plan on average here).
+    plans = summary[summary["provision_type"] == "plan"]
+    assert (plans["homes"] == 0).mean() < 0.4
+    # Plans cover little land but many homes: homes per km² in plans ≫ Sweden's average
+    # (450 000 km² of land and water).
+    plan_km2 = prov.loc[prov["provision_type"] == "plan"].geometry.area.sum() / 1e6
+    assert (share("plan") / plan_km2) / (1 / 450_000) > 50

@@ -7,10 +7,13 @@ reads — public where FORMATS.md says so, inferred elsewhere. Output file names
 the deliveries must be applied: ``000_base_<uuid>.zip``, ``001_change_<uuid>.zip`` …
 
 Markreglerande bestämmelser: all six provision types, both statuses (``gällande``,
-``avregistrerad``); block-scale detailed plans around real towns
-(:func:`vggeo.sample.towns.swedish_towns`, so generated homes fall inside them), large nature
-reserves, shoreline strips, holes, multipart areas, arcs (``gml:Arc`` edges, ``gml:Circle``
-ancient-monument areas); coordinates in EPSG:3006 or a chosen local zone, northing first under
+``avregistrerad``), overlapping generated homes the way real ones do: block- to
+neighbourhood-scale detailed plans tile the built-up areas of real towns
+(:func:`vggeo.sample.towns.swedish_towns`, where :mod:`vggeo.sample.registry` puts its homes),
+nature reserves, mineral rights and utredningar lie between and outside the towns, shoreline
+strips start in their outskirts, small ancient monuments are scattered in and around them
+(``benchmarks/join.md``, "Generator realism", has the measured shares); holes, multipart areas,
+arcs (``gml:Arc`` edges, ``gml:Circle`` ancient-monument areas); coordinates in EPSG:3006 or a chosen local zone, northing first under
 ``urn:ogc:def:crs:EPSG::<code>`` as Lantmäteriet writes them. Change extracts edit (new object
 version, changed geometry or status, new decisions; sometimes only the berörkrets subset), add and
 delete (deletion file) provisions.
@@ -93,9 +96,11 @@ def _blob(rng, cx, cy, r, n, rough=0.25) -> np.ndarray:
     return np.vstack([pts, pts[:1]])
 
 
-def _block(rng, cx, cy) -> np.ndarray:
-    w, h = rng.uniform(60, 260), rng.uniform(50, 200)
-    a = rng.uniform(0, np.pi)
+def _block(rng, cx, cy, w=None, h=None, a=None) -> np.ndarray:
+    """A block-shaped plan ``w`` × ``h`` m turned by ``a`` (random block size/angle if None)."""
+    w = rng.uniform(60, 260) if w is None else w
+    h = rng.uniform(50, 200) if h is None else h
+    a = rng.uniform(0, np.pi) if a is None else a
     corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
     # A few extra vertices along the edges: real plans follow property lines.
     pts = []
@@ -119,12 +124,12 @@ def _ccw(ring: np.ndarray, ccw: bool = True) -> np.ndarray:
     return ring if (area > 0) == ccw else ring[::-1].copy()
 
 
-def _strip(rng, cx, cy) -> np.ndarray:
-    """A shoreline strip: a wavy line buffered 100–300 m on one side."""
+def _strip(rng, cx, cy, scale: float = 1.0) -> np.ndarray:
+    """A shoreline strip: a wavy line (2–9 km · ``scale``) buffered 100–300 m on one side."""
     import shapely
 
-    length = rng.uniform(2000, 9000)
-    n = int(length / 60)
+    length = scale * rng.uniform(2000, 9000)
+    n = max(int(length / 60), 8)
     heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.08, n))
     step = length / n
     xs = cx + np.concatenate([[0], np.cumsum(step * np.cos(heading[:-1]))])
@@ -137,12 +142,175 @@ def _strip(rng, cx, cy) -> np.ndarray:
     return np.asarray(poly.exterior.coords)
 
 
-def _area_for(kind: str, rng, town_e, town_n, pop) -> Area:
+def _built_up_radius(pop) -> np.ndarray:
+    """Radius (m) of a town's built-up area, matching :mod:`vggeo.sample.registry`'s homes.
+
+    The registry puts houses |N(0, 1)| · 700 · (pop/1000)^0.3 + Exp(400) m from the centre and
+    apartment buildings within N(0, 150 · (pop/1000)^0.35) — much tighter; 1.5 σ of the houses
+    plus the exponential's mean holds about 85 % of a town's homes.
+    """
+    return 1.5 * 700.0 * (np.asarray(pop, dtype=float) / 1000.0) ** 0.3 + 400.0
+
+
+@dataclass
+class _Towns:
+    """Towns as arrays (EPSG:3006) with their built-up radii, for placing provisions."""
+
+    frame: object  # the DataFrame from swedish_towns
+    weights: np.ndarray
+    e: np.ndarray
+    n: np.ndarray
+    pop: np.ndarray
+    r: np.ndarray
+    #: Linear size of the countryside provisions (reserves, strips, mineral rights): 1 up to
+    #: 20 000 provisions, then shrinking as 1/√n, so their total area stays that of one country
+    #: and the share of homes inside them does not grow with n (as plan blocks shrink too).
+    scale: float = 1.0
+
+    @classmethod
+    def of(cls, towns, weights, n: int) -> _Towns:
+        pop = towns["population"].to_numpy(float)
+        return cls(towns, weights, towns["easting"].to_numpy(float),
+                   towns["northing"].to_numpy(float), pop, _built_up_radius(pop),
+                   float(np.sqrt(min(1.0, 20_000 / max(n, 1)))))  # fmt: skip
+
+
+@dataclass
+class _PlanCells:
+    """Where plans go: blocks tiling the towns' built-up areas, densest first (see :func:`_plan_cells`)."""
+
+    town: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    w: np.ndarray
+    h: np.ndarray
+    angle: np.ndarray
+    tiled: int  # the first ``tiled`` entries tile the towns; later ones lie over them
+    used: int = 0
+
+    def take(self, rng) -> tuple[int, tuple[float, float, float, float, float], bool]:
+        """The next plan's (town, block) and whether it tiles; an overlay once all are used."""
+        i = self.used
+        if i < len(self.cx):
+            self.used += 1
+            return int(self.town[i]), (float(self.cx[i]), float(self.cy[i]), float(self.w[i]),
+                                       float(self.h[i]), float(self.angle[i])), i < self.tiled  # fmt: skip
+        return self.overlay(rng)
+
+    def overlay(self, rng) -> tuple[int, tuple[float, float, float, float, float], bool]:
+        """A new block-scale plan over part of an existing one (a plan changing an older plan)."""
+        i = int(rng.integers(0, max(1, min(self.used, self.tiled))))
+        w, h = min(rng.uniform(60, 260), self.w[i]), min(rng.uniform(50, 200), self.h[i])
+        # Inside the tiling block, so the overlay never reaches past the built-up area.
+        du = rng.uniform(-0.5, 0.5) * (self.w[i] - w)
+        dv = rng.uniform(-0.5, 0.5) * (self.h[i] - h)
+        a = self.angle[i]
+        cx = self.cx[i] + du * np.cos(a) - dv * np.sin(a)
+        cy = self.cy[i] + du * np.sin(a) + dv * np.cos(a)
+        return int(self.town[i]), (float(cx), float(cy), float(w), float(h), float(a)), False
+
+
+# Sub-blocks of a grid cell: (offset along w, offset along h, share of w, share of h), so one
+# cell is one, two or four plans and plan sizes vary without gaps or overlaps.
+_SPLITS = {
+    1: np.array([[0.0, 0.0, 1.0, 1.0]]),
+    2: np.array([[-0.25, 0.0, 0.5, 1.0], [0.25, 0.0, 0.5, 1.0]]),
+    4: np.array([[-0.25, -0.25, 0.5, 0.5], [0.25, -0.25, 0.5, 0.5], [-0.25, 0.25, 0.5, 0.5],
+                 [0.25, 0.25, 0.5, 0.5]]),
+}  # fmt: skip
+_SPLIT_K = np.array([1, 2, 4])
+_SPLIT_P = np.array([0.55, 0.30, 0.15])
+
+
+def _plan_cells(rng, tw: _Towns, n_plans: int) -> _PlanCells:
+    """Blocks for ``n_plans`` detailed plans that tile the towns where the homes are.
+
+    Real detailed plans (detaljplan, stadsplan, byggnadsplan) tile a town's built-up area, block
+    to neighbourhood scale, rarely overlapping. Each town gets a grid (its own angle and cell
+    shape) over its built-up disc (:func:`_built_up_radius`), a cell centred on the town
+    centre; each cell is one, two or four plans. The cell size makes ``n_plans`` cover the
+    built-up area of every town, but stays between 150 m and 700 m (0.02–0.5 km² cells): with
+    fewer plans than that needs, cells are taken in order of the homes the registry generator
+    expects in them, so the plans cover the densest parts first. Vectorised: one numpy pass.
+    """
+    import shapely
+
+    mean_k = float(_SPLIT_K @ _SPLIT_P)
+    s = float(np.clip(np.sqrt((np.pi * tw.r**2).sum() * mean_k / max(n_plans, 1)), 150.0, 700.0))
+    nt = len(tw.e)
+    aspect = rng.uniform(0.8, 1.25, nt)
+    sx, sy = s * aspect, s / aspect
+    ang = rng.uniform(0, np.pi / 2, nt)
+    m = np.ceil(tw.r / np.minimum(sx, sy)).astype(np.int64)
+    side = 2 * m + 1
+    counts = side**2
+    town = np.repeat(np.arange(nt), counts)
+    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    u = (local // side[town] - m[town]) * sx[town]
+    v = (local % side[town] - m[town]) * sy[town]
+    r = np.hypot(u, v)
+    keep = r <= tw.r[town]
+    town, u, v, r = town[keep], u[keep], v[keep], r[keep]
+    # Neighbouring towns' built-up discs overlap (Stockholm's suburbs are towns of their own):
+    # a cell belongs to the town it lies relatively nearest (distance / built-up radius), so the
+    # grids of two towns meet at a boundary instead of covering the same ground twice.
+    cx = tw.e[town] + u * np.cos(ang[town]) - v * np.sin(ang[town])
+    cy = tw.n[town] + u * np.sin(ang[town]) + v * np.cos(ang[town])
+    pts = shapely.points(cx, cy)
+    discs = shapely.buffer(shapely.points(tw.e, tw.n), tw.r, quad_segs=16)
+    ci, ti = shapely.STRtree(discs).query(pts, predicate="intersects")
+    rel = np.hypot(cx[ci] - tw.e[ti], cy[ci] - tw.n[ti]) / tw.r[ti]
+    best = np.full(len(cx), np.inf)
+    np.minimum.at(best, ci, rel)
+    keep = r / tw.r[town] <= best + 1e-12
+    town, u, v, r = town[keep], u[keep], v[keep], r[keep]
+    # Homes the registry generator expects in each cell (its two spatial models, by town share).
+    sb = 150.0 * (tw.pop / 1000.0) ** 0.35
+    sh = 700.0 * (tw.pop / 1000.0) ** 0.3 + 400.0
+    w_apt = 0.48 * tw.pop**1.1 / (tw.pop**1.1).sum()
+    w_house = 0.46 * tw.pop**0.85 / (tw.pop**0.85).sum()
+    apt = w_apt[town] * np.exp(-(r**2) / (2 * sb[town] ** 2)) / (2 * np.pi * sb[town] ** 2)
+    house = (w_house[town] * np.sqrt(2 / np.pi) / sh[town] * np.exp(-(r**2) / (2 * sh[town] ** 2))
+             / (2 * np.pi * np.maximum(r, s / 2)))  # fmt: skip
+    order = np.argsort(-(apt + house) * rng.uniform(0.9, 1.1, len(r)), kind="stable")
+    town, u, v = town[order], u[order], v[order]
+    k = rng.choice(_SPLIT_K, len(town), p=_SPLIT_P)
+    n_cells = int(np.searchsorted(np.cumsum(k), n_plans) + 1)
+    town, u, v, k = town[:n_cells], u[:n_cells], v[:n_cells], k[:n_cells]
+    parts = np.concatenate([_SPLITS[int(kk)] for kk in k]) if n_cells else np.zeros((0, 4))
+    town, u, v = np.repeat(town, k), np.repeat(u, k), np.repeat(v, k)
+    cw, ch = sx[town], sy[town]
+    u, v = u + parts[:, 0] * cw, v + parts[:, 1] * ch
+    a = ang[town]
+    cx = tw.e[town] + u * np.cos(a) - v * np.sin(a)
+    cy = tw.n[town] + u * np.sin(a) + v * np.cos(a)
+    cells = _PlanCells(town, cx, cy, parts[:, 2] * cw, parts[:, 3] * ch, a, tiled=len(cx))
+    cells.tiled = min(len(cx), n_plans)
+    # A random order, so files do not list plans densest first; the tiling blocks come first.
+    perm = rng.permutation(cells.tiled)
+    for name in ("town", "cx", "cy", "w", "h", "angle"):
+        setattr(cells, name, getattr(cells, name)[: cells.tiled][perm])
+    return cells
+
+
+def _away(rng, tw: _Towns, t: int, r: float, lo: float, hi: float, slack: float = 0.0):
+    """A centre lo–hi m beyond town ``t``'s built-up edge for a disc of radius ``r`` that stays
+    clear of every town's built-up area (or reaches ``slack`` m into one)."""
+    for _ in range(30):
+        ang = rng.uniform(0, 2 * np.pi)
+        d = tw.r[t] + r + rng.uniform(lo, hi)
+        cx, cy = tw.e[t] + d * np.cos(ang), tw.n[t] + d * np.sin(ang)
+        if (np.hypot(tw.e - cx, tw.n - cy) - tw.r - r).min() >= -slack:
+            break
+    return cx, cy
+
+
+def _area_for(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
     """A valid area of the kind (redrawn in the rare case a random shape is not valid)."""
     import shapely
 
     for _ in range(20):
-        a = _draw_area(kind, rng, town_e, town_n, pop)
+        a = _draw_area(kind, rng, tw, t, block)
         if a.circle is not None:
             return a
         geom = shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in a.polygons])
@@ -151,21 +319,23 @@ def _area_for(kind: str, rng, town_e, town_n, pop) -> Area:
     raise RuntimeError("could not draw a valid area")  # pragma: no cover
 
 
-def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
-    # Same scale as the registry generator's apartment blocks (150 m · (pop/1000)^0.35), a little
-    # wider: detailed plans cover the built-up area where generated homes stand.
-    spread = 200.0 * (pop / 1000.0) ** 0.35
+def _draw_area(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
     if kind == "plan":
-        cx, cy = town_e + rng.normal(0, spread), town_n + rng.normal(0, spread)
-        ext = _ccw(_block(rng, cx, cy))
+        cx, cy, w, h, a = block
+        # Streets between neighbouring plans: each plan keeps 5–12 m off its block's edge.
+        margin = rng.uniform(5, 12)
+        w, h = w - 2 * margin, h - 2 * margin
+        ext = _ccw(_block(rng, cx, cy, w, h, a))
         polys = [[ext]]
         u = rng.random()
         style = "polygon"
         if u < 0.12:  # a hole (a courtyard excluded from the plan)
-            polys[0].append(_ccw(_blob(rng, cx, cy, 12, 8, 0.1), ccw=False))
-        elif u < 0.22:  # multipart: two blocks across a street
-            d = rng.uniform(380, 520)
-            polys.append([_ccw(_block(rng, cx + d, cy + rng.uniform(-40, 40)))])
+            polys[0].append(_ccw(_blob(rng, cx, cy, min(12.0, w / 6, h / 6), 8, 0.1), ccw=False))
+        elif u < 0.22:  # multipart: the block's two halves across a street
+            half = w / 4 + margin / 2
+            dx, dy = half * np.cos(a), half * np.sin(a)
+            polys = [[_ccw(_block(rng, cx - dx, cy - dy, w / 2 - margin, h, a))],
+                     [_ccw(_block(rng, cx + dx, cy + dy, w / 2 - margin, h, a))]]  # fmt: skip
             style = "multisurface"
         elif u < 0.27:
             style = "surface"
@@ -174,18 +344,28 @@ def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
             ring = polys[0][0]
             i = int(rng.integers(0, len(ring) - 2))
             p, q = ring[i], ring[i + 1]
+            c = float(np.linalg.norm(q - p))
+            if c > 60:
+                # Curved boundaries are short (a corner, a curb): the arc spans the first 60 m
+                # of the edge (a collinear vertex is added), radius under 100 m.
+                q = p + (q - p) * (60 / c)
+                ring = polys[0][0] = np.insert(ring, i + 1, q, axis=0)
+                c = 60.0
             mid = (p + q) / 2
             nrm = np.array([q[1] - p[1], p[0] - q[0]])
             nrm /= max(np.linalg.norm(nrm), 1e-9)
-            bulge = 0.15 * np.linalg.norm(q - p)
-            m = mid + nrm * bulge  # outward for a ccw ring
+            # Outward for a ccw ring; at most the street margin, so it stays off the neighbour.
+            bulge = min(0.15 * c, margin)
+            m = mid + nrm * bulge
             arc = (i, (float(m[0]), float(m[1])))
         return Area(polys, arc=arc, style=style)
     if kind == "naturvardsbestammelse":
-        ang = rng.uniform(0, 2 * np.pi)
-        dist = rng.uniform(6000, 30000)
-        cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
-        r = rng.uniform(500, 4000)
+        # Between the towns (forests, coasts, mountains); one in ten touches a town's edge.
+        r = tw.scale * float(np.clip(rng.lognormal(np.log(600.0), 0.7), 150.0, 4000.0))
+        if rng.random() < 0.1:
+            cx, cy = _away(rng, tw, t, r, -0.2 * r, 0.0, slack=0.3 * r)
+        else:
+            cx, cy = _away(rng, tw, t, r, 1000.0, 30000.0)
         n = int(np.clip(r / 7.5, 100, 480))
         ext = _ccw(_blob(rng, cx, cy, r, n))
         polys = [[ext]]
@@ -196,22 +376,32 @@ def _draw_area(kind: str, rng, town_e, town_n, pop) -> Area:
             return Area(polys, style="multisurface")
         return Area(polys)
     if kind == "ovrig_bestammelse":
+        # Shoreline strips start from the town's outskirts out to the countryside.
         ang = rng.uniform(0, 2 * np.pi)
-        dist = rng.uniform(1000, 12000)
-        return Area([[_ccw(_strip(rng, town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)))]])
+        dist = tw.r[t] * rng.uniform(0.7, 3.0)
+        cx, cy = tw.e[t] + dist * np.cos(ang), tw.n[t] + dist * np.sin(ang)
+        return Area([[_ccw(_strip(rng, cx, cy, tw.scale))]])
     if kind == "fornlamning":
+        # Small and scattered; about a third inside towns.
         ang = rng.uniform(0, 2 * np.pi)
-        dist = rng.uniform(500, 15000)
-        cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
+        if rng.random() < 0.3:
+            dist = tw.r[t] * np.sqrt(rng.random())
+        else:
+            dist = tw.r[t] + rng.uniform(0, 12000)
+        cx, cy = tw.e[t] + dist * np.cos(ang), tw.n[t] + dist * np.sin(ang)
         r = rng.uniform(15, 80)
         if rng.random() < 0.5:
             return Area([], circle=(cx, cy, r))
         return Area([[_ccw(_blob(rng, cx, cy, r, 16, 0.3))]])
-    # mineralrättighet / utredning: medium polygons outside towns
-    ang = rng.uniform(0, 2 * np.pi)
-    dist = rng.uniform(2000, 25000)
-    cx, cy = town_e + dist * np.cos(ang), town_n + dist * np.sin(ang)
-    return Area([[_ccw(_blob(rng, cx, cy, rng.uniform(300, 1500), 40, 0.3))]])
+    # mineralrättighet / utredning: medium polygons outside towns; a few utredningar (planning
+    # under way) at a town's edge.
+    if kind == "utredning" and rng.random() < 0.15:
+        r = rng.uniform(150, 500)
+        cx, cy = _away(rng, tw, t, r, -r, 0.0, slack=r)
+    else:
+        r = tw.scale * rng.uniform(300, 1500)
+        cx, cy = _away(rng, tw, t, r, 200.0, 20000.0)
+    return Area([[_ccw(_blob(rng, cx, cy, r, 40, 0.3))]])
 
 
 # --- GML writing ----------------------------------------------------------------------------------
@@ -325,10 +515,14 @@ def _random_date(rng, start=1930, end=2025) -> date:
     return date(start, 1, 1) + timedelta(days=int(rng.integers(0, (end - start) * 365)))
 
 
-def _new_provision(rng, towns, weights) -> Provision:
-    t = towns.iloc[int(rng.choice(len(towns), p=weights))]
-    kind = _TYPES[int(rng.choice(6, p=_TYPE_WEIGHTS))]
-    area = _area_for(kind, rng, float(t.easting), float(t.northing), float(t.population))
+def _new_provision(rng, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool = False) -> Provision:
+    """A provision of ``kind``; a plan takes the next tiling block (an added one overlays)."""
+    if kind == "plan":
+        ti, block, _ = cells.overlay(rng) if added else cells.take(rng)
+    else:
+        ti, block = int(rng.choice(len(tw.e), p=tw.weights)), None
+    t = tw.frame.iloc[ti]
+    area = _area_for(kind, rng, tw, ti, block)
     kommun = str(t.municipality_code)
     created = _random_date(rng)
     num = int(rng.integers(1, 999))
@@ -516,9 +710,12 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
 
 def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime) -> list[Path]:
     rng = np.random.default_rng(seed)
-    towns, weights = _towns(crs=crs)
+    tw = _Towns.of(*_towns(crs=crs), n)
     cw = _CoordWriter(crs)
-    state = {p.pid: p for p in (_new_provision(rng, towns, weights) for _ in range(n))}
+    kinds = [_TYPES[i] for i in rng.choice(len(_TYPES), n, p=_TYPE_WEIGHTS)]
+    # At least one block, so a plan added by a change extract has one to lie over.
+    cells = _plan_cells(rng, tw, max(1, kinds.count("plan")))
+    state = {p.pid: p for p in (_new_provision(rng, tw, k, cells) for k in kinds)}
     paths = []
     previous = None
     produced = start
@@ -547,7 +744,8 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
                 changed.append(p)
             changed += [state[i] for i in same_ids]  # repeated without a new version (allowed)
             for _ in range(n_add):
-                p = _new_provision(rng, towns, weights)
+                kind = _TYPES[int(rng.choice(len(_TYPES), p=_TYPE_WEIGHTS))]
+                p = _new_provision(rng, tw, kind, cells, added=True)
                 state[p.pid] = p
                 changed.append(p)
             for pid in del_ids:
