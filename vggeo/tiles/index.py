@@ -225,32 +225,26 @@ class TileData:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
-    def points(self, grid: Grid | str) -> PointIndex:
-        """The point index of a grid (built on first use, thread-safe)."""
+    def _built(self, cache: dict, grid: Grid | str, build):
+        """``cache[grid.id]``, built once by ``build(grid)`` (double-checked under the lock)."""
         grid = get_grid(grid) if isinstance(grid, str) else grid
-        idx = self._points.get(grid.id)
+        idx = cache.get(grid.id)
         if idx is None:
             with self._lock:
-                idx = self._points.get(grid.id)
+                idx = cache.get(grid.id)
                 if idx is None:
-                    idx = PointIndex.build(
-                        self.residences["east"].to_numpy(), self.residences["north"].to_numpy(),
-                        grid,
-                    )  # fmt: skip
-                    self._points[grid.id] = idx
+                    idx = cache[grid.id] = build(grid)
         return idx
+
+    def points(self, grid: Grid | str) -> PointIndex:
+        """The point index of a grid (built on first use, thread-safe)."""
+        return self._built(self._points, grid, lambda g: PointIndex.build(
+            self.residences["east"].to_numpy(), self.residences["north"].to_numpy(), g))
 
     def polygons(self, grid: Grid | str) -> PolygonIndex:
         """The polygon index of a grid (built on first use, thread-safe)."""
-        grid = get_grid(grid) if isinstance(grid, str) else grid
-        idx = self._polygons.get(grid.id)
-        if idx is None:
-            with self._lock:
-                idx = self._polygons.get(grid.id)
-                if idx is None:
-                    idx = PolygonIndex.build(self.provision_geoms, grid)
-                    self._polygons[grid.id] = idx
-        return idx
+        return self._built(self._polygons, grid,
+                           lambda g: PolygonIndex.build(self.provision_geoms, g))
 
     def categories(self, column: str) -> list[str]:
         """The labels a categorical column can take (for filter validation and counts)."""
