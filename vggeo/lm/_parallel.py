@@ -57,11 +57,14 @@ def _skip_prolog(buf: bytes, pos: int) -> int:
         pos = end + 2
 
 
-def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
+def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES,
+                  first_chunk_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:  # fmt: skip
     """Yield ``(wrapped chunk, newlines before the chunk)`` pieces of one data file.
 
     Each piece is a well-formed document: the root start tag, whole members, the root end tag.
+    The first piece may be given its own (smaller) size.
     """
+    limit = first_chunk_bytes or chunk_bytes
     head = stream.read(max(chunk_bytes, 1 << 16))
     m = _ENCODING.match(head)
     if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
@@ -91,7 +94,7 @@ def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[b
                 buf += more
                 continue
             eof = True
-        cut = buf.rfind(member_end, 0, chunk_bytes if not eof else len(buf))
+        cut = buf.rfind(member_end, 0, limit if not eof else len(buf))
         if cut < 0:
             if eof:
                 tail = buf.strip()
@@ -106,6 +109,7 @@ def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[b
             buf += more
             continue
         cut += len(member_end)
+        limit = chunk_bytes
         piece, buf = buf[:cut], buf[cut:]
         yield prefix + piece + root_end, lines
         lines += piece.count(b"\n")

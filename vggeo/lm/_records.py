@@ -53,8 +53,9 @@ class ColumnRows:
         self.columns: dict[str, list] = {c: [] for c in names}
         self.n = 0
 
-    def column(self, name: str) -> list:
-        return self.columns.get(name) or [None] * self.n
+    def column(self, name: str):
+        c = self.columns.get(name)
+        return c if c is not None else [None] * self.n
 
     def __len__(self) -> int:
         return self.n
@@ -309,7 +310,10 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    raw = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        raw = pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
+    else:
+        raw = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     s = pc.utf8_trim_whitespace(raw)
     s = pc.replace_substring_regex(s, r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3")
     s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
@@ -382,7 +386,7 @@ def typed_frame(rows: list[dict], fields: tuple[Field, ...], *, extra: tuple[str
         if f.column in seen:
             continue
         seen.add(f.column)
-        raw = pd.Series(_column(rows, f.column), dtype=object)
+        raw = _raw(_column(rows, f.column))
         kind = f.kind
         if kind in ("str", "personal", "address", "idnumber"):
             s = raw.astype("string").str.strip()
@@ -403,5 +407,14 @@ def typed_frame(rows: list[dict], fields: tuple[Field, ...], *, extra: tuple[str
             cols[f.column] = raw
     for name in extra:
         if name not in cols:
-            cols[name] = pd.Series(_column(rows, name), dtype=object)
+            cols[name] = _raw(_column(rows, name))
     return pd.DataFrame(cols)
+
+
+def _raw(values) -> pd.Series:
+    """A raw column: Python strings/None (object), or an Arrow string array (kept in Arrow)."""
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pd.Series(values, dtype="string")
+    return pd.Series(values, dtype=object)

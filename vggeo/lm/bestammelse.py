@@ -168,6 +168,28 @@ class _GeometryCollector:
         self.pending.append(slot)
         return slot
 
+    def add_plain(self, ident: str, explicit: str | None, polys: list[list[tuple[str, int]]]) -> list:
+        """A placeholder for a plain area whose posList texts are already known (compiled path).
+
+        ``polys`` holds ``(text, dimension)`` per ring; ``explicit`` is the srsName that applies
+        (None: the delivery's, axis order by magnitude) — as :meth:`__call__` would find them.
+        """
+        code, swap = self._srs(explicit)
+        if code is None:
+            raise GeometryError(f"feature {ident}: no EPSG code in srsName "
+                                f"{explicit or self.default_srs!r}", file=self.file)  # fmt: skip
+        handles = []
+        for rings in polys:
+            hs = []
+            for text, dim in rings:
+                hs.append(len(self.texts))
+                self.texts.append(text)
+                self.meta.append((ident, 0, dim, swap))
+            handles.append(hs)
+        slot = [handles, code, ident]
+        self.pending.append(slot)
+        return slot
+
     def resolve(self) -> None:
         """Convert every collected text, check the rings, and fill the placeholders in place."""
         rings = self._convert()
@@ -294,12 +316,30 @@ def _by_magnitude(ring: np.ndarray) -> np.ndarray:
     return ring
 
 
+def to_3006(coords: np.ndarray, coord_epsg: np.ndarray, ident_of) -> None:
+    """Transform ``coords`` (x = easting) in place to EPSG:3006, one call per source code.
+
+    ``ident_of(i)`` names the provision of coordinate ``i`` in an error.
+    """
+    from vggeo.crs import transform
+
+    for code in np.unique(coord_epsg):
+        sel = coord_epsg == code
+        try:
+            e, n = transform(coords[sel, 0], coords[sel, 1], src=int(code), dst=3006,
+                             in_order="en", out_order="en", names=("easting", "northing"))  # fmt: skip
+        except CoordinateError as err:
+            # Name the provision, not the coordinate index.
+            idx = np.flatnonzero(sel)[(err.row or 1) - 1]
+            raise type(err)(f"provision {ident_of(idx)}: {err.message}", field=err.field,
+                            value=err.value) from err  # fmt: skip
+        coords[sel, 0], coords[sel, 1] = e, n
+
+
 def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None):
     """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
     import shapely
     from shapely import GeometryType
-
-    from vggeo.crs import transform
 
     ring_sizes: list[int] = []
     rings_per_poly: list[int] = []
@@ -324,18 +364,7 @@ def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, d
     # Which geometry each coordinate belongs to: via rings → polygons → geometries.
     ring_geom = np.repeat(np.repeat(np.arange(n_geom), polys_per_geom), rings_per_poly)
     coord_geom = np.repeat(ring_geom, ring_sizes)
-    coord_epsg = np.asarray(epsgs)[coord_geom]
-    for code in np.unique(coord_epsg):
-        sel = coord_epsg == code
-        try:
-            e, n = transform(coords[sel, 0], coords[sel, 1], src=int(code), dst=3006,
-                             in_order="en", out_order="en", names=("easting", "northing"))  # fmt: skip
-        except CoordinateError as err:
-            # Name the provision, not the coordinate index.
-            idx = np.flatnonzero(sel)[(err.row or 1) - 1]
-            raise type(err)(f"provision {ids[coord_geom[idx]]}: {err.message}", field=err.field,
-                            value=err.value) from err  # fmt: skip
-        coords[sel, 0], coords[sel, 1] = e, n
+    to_3006(coords, np.asarray(epsgs)[coord_geom], lambda i: ids[coord_geom[i]])
     return shapely.from_ragged_array(
         GeometryType.MULTIPOLYGON, coords, (ring_offsets, poly_offsets, geom_offsets)
     )
@@ -346,44 +375,80 @@ def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, d
 BATCH_SIZE = 4000
 
 
-def _read_file(f, *, default_srs, default_epsg, arc_tolerance, on_geometry_error,
-               batch_size: int = BATCH_SIZE) -> tuple[list[BestammelseData], Counter, list]:  # fmt: skip
-    """Parse one data file into typed frames, batch by batch (bounded memory)."""
-    import gc
+class _FileReader:
+    """Reads the members of one data file into typed frames, batch by batch (bounded memory).
 
-    from vggeo.lm.package import iter_members
+    Members go in one at a time (:meth:`feed`, the declarative :class:`Extractor`) or a chunk at
+    a time (:mod:`vggeo.lm._compiled`, which hands back to :meth:`feed` every member it cannot
+    read exactly); :meth:`flush` turns what was collected into frames.
+    """
 
-    collector = _GeometryCollector(default_srs=default_srs, arc_tolerance=arc_tolerance,
-                                   on_error=on_geometry_error, file=f.label)  # fmt: skip
-    ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=collector)
-    parts: list[BestammelseData] = []
+    def __init__(self, label: str, *, default_srs, default_epsg, arc_tolerance, on_geometry_error):
+        self.label = label
+        self.default_epsg = default_epsg
+        self.on_geometry_error = on_geometry_error
+        self.collector = _GeometryCollector(default_srs=default_srs, arc_tolerance=arc_tolerance,
+                                            on_error=on_geometry_error, file=label)  # fmt: skip
+        self.ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=self.collector)
+        self.parts: list[BestammelseData] = []
 
-    def flush() -> None:
-        collector.resolve()
-        rows = ex.take_rows()
+    def feed(self, member) -> None:
+        self.ex.feed_member(member)
+
+    def flush(self) -> None:
+        self.collector.resolve()
+        rows = self.ex.take_rows()
         for row in rows["provisions"]:
             slot = row.get(GEOMETRY_KEY)
             if slot is not None:
                 row[GEOMETRY_KEY] = (slot[0], slot[1])
-        collector.pending = []
-        parts.append(_frames(rows, Counter(), [], default_epsg=default_epsg, files=[f.label]))
+        self.collector.pending = []
+        if rows["provisions"]:
+            self.parts.append(_frames(rows, Counter(), [], default_epsg=self.default_epsg,
+                                      files=[self.label]))  # fmt: skip
+
+    def result(self) -> tuple[list[BestammelseData], Counter, list]:
+        return self.parts, self.ex.unmapped, self.collector.errors
+
+
+def _read_file(f, *, batch_size: int | None = None, compiled: bool | None = None,
+               **options) -> tuple[list[BestammelseData], Counter, list]:  # fmt: skip
+    """Parse one data file into typed frames.
+
+    Large files take the compiled path (:mod:`vggeo.lm._compiled`): same result, C-speed
+    extraction. It gives up (returns None) on anything it cannot vouch for, and the file is then
+    read here, member by member, which also names the exact line of any error.
+    """
+    import gc
+
+    from vggeo.lm import _compiled
+    from vggeo.lm.package import iter_members
 
     # The parse allocates millions of short-lived objects and no reference cycles; the cyclic
     # garbage collector would only rescan them, so it is paused while a file is read.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        if compiled is None:
+            compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
+        if compiled:
+            got = _compiled.read_file(f, lambda: _FileReader(f.label, **options),
+                                      default_epsg=options.get("default_epsg"))  # fmt: skip
+            if got is not None:
+                return got
+        reader = _FileReader(f.label, **options)
+        batch_size = batch_size or BATCH_SIZE
         n = 0
         for member in iter_members(f):
-            ex.feed_member(member)
+            reader.feed(member)
             n += 1
             if n % batch_size == 0:
-                flush()
-        flush()
+                reader.flush()
+        reader.flush()
+        return reader.result()
     finally:
         if was_enabled:
             gc.enable()
-    return parts, ex.unmapped, collector.errors
 
 
 def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
@@ -522,31 +587,51 @@ def read_bestammelser(
 
 
 def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
+    """Typed tables from the Extractor's raw rows (one dict per provision)."""
+    prov_rows = rows["provisions"]
+    geoms = [r.get(GEOMETRY_KEY) or ([], None) for r in prov_rows]
+    return assemble(
+        prov_rows,
+        [r.get("provision_type") for r in prov_rows],
+        lambda ids: _build_geometries(geoms, ids, default_epsg=default_epsg),
+        rows["affected_properties"],
+        rows["decisions"],
+        [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))],
+        unmapped=unmapped, errors=errors, files=files,
+    )  # fmt: skip
+
+
+def assemble(prov_rows, types, geometry, affected_rows, decision_rows, subsets, *, unmapped=None,
+             errors=None, files=()) -> BestammelseData:  # fmt: skip
+    """The typed tables of a batch of provisions, whichever reader collected them.
+
+    ``prov_rows``, ``affected_rows`` and ``decision_rows`` are row dicts or
+    :class:`~vggeo.lm._records.ColumnRows` of raw strings; ``types`` the provision type per row;
+    ``geometry`` a function of the provision ids returning the MultiPolygons; ``subsets``
+    ``(raw provision id, subset)`` pairs.
+    """
     import geopandas as gpd
 
-    prov_rows = rows["provisions"]
     prov = typed_frame(prov_rows, _PROVISION.fields)
-    prov.insert(1, "provision_type", pd.Categorical([r.get("provision_type") for r in prov_rows],
-                                                    categories=list(PROVISION_TYPES)))  # fmt: skip
+    prov.insert(1, "provision_type", pd.Categorical(types, categories=list(PROVISION_TYPES)))
     missing = prov["provision_id"].isna()
     if missing.any():
         raise InputError(f"{int(missing.sum())} provisions have no objektidentitet",
                          file=files[0] if files else None)  # fmt: skip
-    geoms = [r.get(GEOMETRY_KEY) or ([], None) for r in prov_rows]
-    geometry = _build_geometries(geoms, prov["provision_id"].tolist(), default_epsg=default_epsg)
+    geom = geometry(prov["provision_id"].tolist())
     prov = prov[list(PROVISION_COLUMNS)]
-    provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geometry, crs="EPSG:3006"))
-    affected = typed_frame(rows["affected_properties"], _AFFECTED.fields,
+    provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geom, crs="EPSG:3006"))
+    affected = typed_frame(affected_rows, _AFFECTED.fields,
                            extra=("provision_id",))[["provision_id", "register_unit_id"]]  # fmt: skip
     affected["provision_id"] = affected["provision_id"].astype("string").str.strip().str.lower()
-    dec = typed_frame(rows["decisions"], _DECISION.fields, extra=("provision_id", "kind"))
+    dec = typed_frame(decision_rows, _DECISION.fields, extra=("provision_id", "kind"))
     dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
     dec["kind"] = dec["kind"].astype("string")
     decisions = dec[list(DECISION_COLUMNS)]
-    sub = [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))]
-    subsets = pd.DataFrame(sub, columns=["provision_id", "subset"]).astype("string")
+    subsets = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
     subsets["provision_id"] = subsets["provision_id"].str.strip().str.lower()
-    return BestammelseData(provisions, affected, decisions, subsets, unmapped, errors, files)
+    return BestammelseData(provisions, affected, decisions, subsets, unmapped if unmapped is not None
+                           else Counter(), errors if errors is not None else [], list(files))  # fmt: skip
 
 
 # --- the vector product ------------------------------------------------------------------------

@@ -1,0 +1,826 @@
+"""The compiled path for large provision files: extraction in C (libxml2 + libxslt), checked per member.
+
+Why
+    Reading a provision file member by member with the declarative :class:`~vggeo.lm._records.
+    Extractor` costs Python work per element (about 45 per provision), which is most of the time
+    on a 50 000-provision file (``benchmarks/lm.md``). No library maps XML to tables by a
+    declarative, case-insensitive, alias-tolerant mapping in C, but lxml exposes libxslt: a
+    stylesheet *generated from the mapping* does the per-element work in C, and lxml releases the
+    GIL while it parses and transforms, so a worker thread does that while this thread builds
+    frames. A hand-written scanner over the bytes would be faster still, but XML parsing is
+    exactly what must not be hand-written here (entities, CDATA, encodings, hostile input).
+
+How
+    1. The file is split at member boundaries (:func:`vggeo.lm._parallel.split_members`); each
+       chunk is a well-formed document parsed with the same safe settings as everything else.
+    2. The members of the first chunk are read by the Extractor (the reference reader). Its
+       caches then hold every qualified tag it met and what it did with it; from those and the
+       mapping, :func:`compile_plan` writes an XSLT stylesheet that emits one text record per
+       member: its fields, affected properties, decisions and geometry (as posList texts and a
+       structural signature), and the number of elements below the feature.
+    3. The records are decoded column-wise with pyarrow (:func:`_decode`). A member is *exact*
+       when the elements its record shows — each non-empty field, container, reference,
+       decision field and geometry element once — are all the elements it has: then nothing in
+       it is unmapped, duplicated, empty or spelt in a way not yet learnt, and both paths read
+       it alike. Every other member is read by the Extractor from the same tree, in its place
+       (rows stay in file order). Plain geometry is recognised by running
+       :func:`vggeo.lm.gml.simple_polygon_texts` on a skeleton rebuilt from the signature, so
+       both paths share one definition of "plain"; other geometry (arcs, curves, 3D) of an exact
+       member is parsed from its element by the member-by-member geometry reader.
+    4. When the Extractor has learnt new spellings in a chunk, the stylesheet is regenerated.
+
+    Anything the compiled path cannot vouch for — an error of any kind, a kept geometry error,
+    a chunk that does not parse, text holding the record separators — makes :func:`read_file`
+    return None, and the caller reads the file member by member from the start: identical
+    results, and errors that name their exact line.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from xml.sax.saxutils import quoteattr
+
+from vggeo.lm.gml import GML3, GML32
+
+__all__ = ["read_file", "compile_plan", "Plan", "MIN_FILE_BYTES", "CHUNK_BYTES", "LEARN_BYTES"]
+
+#: Files smaller than this are read member by member (the stylesheet is not worth compiling).
+MIN_FILE_BYTES = 8 * 1024 * 1024
+#: Bytes per chunk (each is parsed into one tree; two are alive at a time).
+CHUNK_BYTES = 4 * 1024 * 1024
+#: Bytes of the first chunk, read by the Extractor to learn the file's spellings.
+LEARN_BYTES = 512 * 1024
+
+# Separators of the stylesheet's text output: private-use characters. A chunk whose bytes hold
+# any of them (or a character reference to one) is not read by the compiled path.
+FS, RS, LS, DS = "\ue001", "\ue002", "\ue003", "\ue004"
+_SEPARATORS_IN_INPUT = re.compile(rb"\xee\x80[\x81-\x84]|&#(?:[xX]0*[eE]00[1-4]|0*5734[5-8]);")
+_XSL = "http://www.w3.org/1999/XSL/Transform"
+
+
+class Fallback(Exception):
+    """The compiled path cannot vouch for this file; read it member by member."""
+
+
+@dataclass
+class Plan:
+    """A stylesheet generated for one file's spellings, and how to decode its records."""
+
+    stylesheet: bytes
+    version: int
+    columns: tuple[str, ...]
+    feature_types: dict[str, dict[str, str | None]]  # local name → {constant column: value}
+    subset_flags: tuple[str | None, ...]  # per flag digit: the subset its container opens
+    geometry_tags: tuple[str, ...]  # qualified tags of the geometry property (Yta) learnt
+    record_names: tuple[str, ...]  # lower-case local names of top-level records
+    decision_columns: tuple[str, ...]
+    decision_constants: dict[str, dict[str, str | None]]  # local name → {column: value}
+    n_fields: int
+    _compiled: dict[int, object] = field(default_factory=dict, repr=False)
+
+    def transform(self, doc):
+        """Apply the stylesheet (compiled once per thread: lxml's XSLT objects are per thread)."""
+        from lxml import etree
+
+        key = threading.get_ident()
+        xslt = self._compiled.get(key)
+        if xslt is None:
+            xslt = self._compiled[key] = etree.XSLT(
+                etree.fromstring(self.stylesheet), access_control=etree.XSLTAccessControl.DENY_ALL
+            )
+        return str(xslt(doc))
+
+
+# --- generating the stylesheet -------------------------------------------------------------------
+
+
+class _Names:
+    """Namespace prefixes for the qualified tags met in the file (``{uri}local`` → ``nK:local``)."""
+
+    def __init__(self) -> None:
+        self.prefixes: dict[str, str] = {}
+
+    def q(self, tag: str) -> str:
+        if tag[0] != "{":
+            return tag
+        uri, local = tag[1:].split("}", 1)
+        p = self.prefixes.setdefault(uri, f"n{len(self.prefixes)}")
+        return f"{p}:{local}"
+
+
+def _union(exprs) -> str:
+    return " | ".join(exprs)
+
+
+def _leaf(exprs) -> str:
+    """The element a field takes: the first of its aliases (exact members have at most one)."""
+    if len(exprs) == 1:  # a step from the feature or one container: the same node, cheaper
+        return f"{exprs[0]}[1]"
+    return f"({_union(exprs)})[1]"
+
+
+def _learnt(comp) -> dict[str, list[tuple[str, int, object, str]]]:
+    """The Extractor's cache of one record: prefix → [(tag, kind, argument, path)], sorted."""
+    out: dict[str, list] = defaultdict(list)
+    for (prefix, tag), (kind, arg, path) in list(comp.actions.items()):
+        if kind != 4 and isinstance(tag, str):
+            out[prefix].append((tag, kind, arg, path))
+    for v in out.values():
+        v.sort(key=lambda e: (e[3], e[0]))
+    return out
+
+
+def _flat_fields(comp, names: _Names) -> dict[str, list[str]]:
+    """A flat child record's learnt leaves: column → alias expressions."""
+    alts: dict[str, list[str]] = defaultdict(list)
+    for tag, kind, arg, _path in _learnt(comp).get("", ()):
+        if kind == 1 and arg.kind != "list":
+            alts[arg.column].append(names.q(tag))
+    return alts
+
+
+def compile_plan(extractor, version: int = 0) -> Plan | None:
+    """The stylesheet for the provision records the Extractor has met so far (None: not possible).
+
+    Every expression is generated from the mapping as the Extractor applied it to this file
+    (its action caches), so a member the stylesheet calls exact reads the same either way.
+    """
+    comps = {id(c): c for c in extractor.top.values()}
+    if len(comps) != 1:
+        return None
+    comp = next(iter(comps.values()))
+    rec = comp.rec
+    if not comp.names or any(f.kind == "list" for f in rec.fields):
+        return None
+    names = _Names()
+    learnt = _learnt(comp)
+    alts: dict[str, list[str]] = defaultdict(list)
+    variables: list[tuple[str, str]] = []
+    flags: list[tuple[str | None, str]] = []  # (subset or None, count of a container: 0/1)
+    refs: tuple[str, dict[str, list[str]]] | None = None
+    decisions: tuple[str, object] | None = None
+    geometry: str | None = None
+
+    def walk(prefix: str, ctx: str) -> None:
+        nonlocal refs, decisions, geometry
+        groups: dict[tuple[str, int], list] = defaultdict(list)
+        for tag, kind, arg, path in learnt.get(prefix, ()):
+            groups[(path, kind)].append((tag, arg))
+        for (path, kind), members in groups.items():
+            exprs = [ctx + names.q(tag) for tag, _ in members]
+            arg = members[0][1]
+            if kind == 1:
+                alts[arg.column].extend(exprs)
+            elif kind == 0:
+                subset = arg if not prefix else None
+                if path in learnt:  # a container
+                    var = f"v{len(variables)}"
+                    variables.append((var, f"({_union(exprs)})[1]"))
+                    flags.append((subset, f"count(${var})"))
+                    walk(path, f"${var}/")
+                # else: a leaf the mapping does not use — members holding one go to the Extractor
+            elif kind == 5 and refs is None:  # one-field child records, read inline
+                leaf_alts = _flat_fields(arg, names)
+                if len(leaf_alts) == 1:
+                    [a] = leaf_alts.values()
+                    refs = (_union(exprs), {arg.rec.fields[0].column: a})
+            elif kind == 2 and not prefix and (decisions is None or decisions[1] is arg):
+                if arg.flat and not arg.rec.children:
+                    prev = decisions[0] + " | " if decisions else ""
+                    decisions = (prev + _union(exprs), arg)
+            elif kind == 3 and not prefix and geometry is None:
+                geometry = f"({_union(exprs)})[1]"
+
+    walk("", "")
+    if geometry is not None:
+        variables.append(("y", geometry))
+        flags.append((comp.subset_of.get(rec.geometry), "count($y)"))
+    columns = tuple(dict.fromkeys(f.column for f in rec.fields))
+
+    out: list[str] = []
+    sep = lambda s: f"<xsl:text>{s}</xsl:text>"  # noqa: E731
+    val = lambda e: f"<xsl:value-of select={quoteattr(e)}/>"  # noqa: E731
+    if refs is not None:
+        rexpr, (ralts,) = refs[0], list(refs[1].values())
+    if decisions is not None:
+        dexpr, dcomp = decisions
+        dalts = _flat_fields(dcomp, names)
+    for var, expr in variables:
+        out.append(f"<xsl:variable name={quoteattr(var)} select={quoteattr(expr)}/>")
+    # Exactness is checked by the decoder: this count must equal the elements the record shows.
+    out.append(val("count(descendant::*)") + sep(FS))
+    out.append(val("local-name()") + sep(FS))
+    for col in columns:
+        out.append((val(_leaf(alts[col])) if alts.get(col) else "") + sep(FS))
+    out.extend(val(expr) for _, expr in flags)
+    out.append(sep(FS))
+    if refs is not None:
+        out.append(f"<xsl:for-each select={quoteattr(rexpr)}>{val(_leaf(ralts))}{sep(LS)}</xsl:for-each>")
+    out.append(sep(FS))
+    decision_columns: tuple[str, ...] = ()
+    decision_constants: dict[str, dict[str, str | None]] = {}
+    if decisions is not None:
+        decision_columns = tuple(dict.fromkeys(f.column for f in dcomp.rec.fields))
+        body = val("local-name()") + "".join(
+            sep(DS) + (val(_leaf(dalts[c])) if dalts.get(c) else "") for c in decision_columns
+        )
+        out.append(f"<xsl:for-each select={quoteattr(dexpr)}>{body}{sep(LS)}</xsl:for-each>")
+        for tag, (local, low) in list(dcomp.names.items()):
+            decision_constants[local] = {c: v.get(low) for c, v in dcomp.rec.constants.items()}
+    out.append(sep(FS))
+    if geometry is not None:
+        # The nearest srsDimension above the geometry, the srsName that applies to it, its
+        # structure (see _skeleton) and its posList texts in document order.
+        out.append('<xsl:for-each select="$y/*[1]/ancestor::*[@srsDimension][1]">'
+                   f'<xsl:text>#</xsl:text>{val("@srsDimension")}</xsl:for-each>')  # fmt: skip
+        out.append(sep(FS) + val("$y/*[1]/ancestor-or-self::*[@srsName != ''][1]/@srsName") + sep(FS))
+        out.append('<xsl:if test="$y">Y<xsl:apply-templates select="$y/*" mode="s"/></xsl:if>' + sep(FS))
+        out.append('<xsl:for-each select="$y//ga:posList | $y//gb:posList">' + val(".") + sep(LS)
+                   + "</xsl:for-each>")  # fmt: skip
+    else:
+        out.append(sep(FS) * 3)
+    n_fields = _COLS + len(columns) + 1 + 1 + 1 + 4
+    feature_types: dict[str, dict[str, str | None]] = {}
+    for _tag, (local, low) in list(comp.names.items()):
+        feature_types[local] = {c: v.get(low) for c, v in rec.constants.items()}
+    # Per member: its local name and element count (the decoder checks it holds one feature
+    # and is not itself a record), then the feature's record.
+    member = val("local-name()") + sep(FS) + val("count(*)") + sep(FS)
+    empty = sep("-1" + FS * (n_fields - _COLS + 1) + RS)
+    ns = "".join(f" xmlns:{p}={quoteattr(uri)}" for uri, p in names.prefixes.items())
+    sheet = f"""<xsl:stylesheet version="1.0" xmlns:xsl="{_XSL}"{ns} xmlns:ga="{GML32}" xmlns:gb="{GML3}">
+<xsl:output method="text" encoding="UTF-8"/>
+<xsl:template match="/"><xsl:for-each select="/*/*">{member}<xsl:choose>
+<xsl:when test="*"><xsl:for-each select="*[1]">{"".join(out)}{sep(RS)}</xsl:for-each></xsl:when>
+<xsl:otherwise>{empty}</xsl:otherwise></xsl:choose></xsl:for-each></xsl:template>
+{"".join(_SIGNATURE_TEMPLATE.format(match=m, cls=c) for m, c in (("ga:*", "a"), ("gb:*", "b"), ("*", "c")))}
+</xsl:stylesheet>"""  # fmt: skip
+    return Plan(
+        stylesheet=sheet.encode("utf-8"),
+        version=version,
+        columns=columns,
+        feature_types=feature_types,
+        subset_flags=tuple(s for s, _ in flags),
+        record_names=tuple(extractor.top),
+        geometry_tags=tuple(t for (p, t), a in list(comp.actions.items()) if p == "" and a[0] == 3),
+        decision_columns=decision_columns,
+        decision_constants=decision_constants,
+        n_fields=n_fields,
+    )
+
+
+#: Record fields before the feature's columns: member local name, member element count,
+#: elements below the feature, feature local name.
+_COLS = 4
+#: One element of a geometry signature (see :func:`_skeleton`), per namespace class.
+_SIGNATURE_TEMPLATE = (
+    '<xsl:template match="{match}" mode="s">{cls}:<xsl:value-of select="local-name()"/>'
+    '<xsl:if test="@srsDimension">#<xsl:value-of select="translate(@srsDimension, \'(),:#~\', \'xxxxxx\')"/>'
+    '</xsl:if><xsl:if test="not(text())">~</xsl:if>'
+    '<xsl:if test="*">(<xsl:apply-templates select="*" mode="s"/>)</xsl:if>,</xsl:template>'
+)
+
+
+def _learnt_size(extractor) -> int:
+    """How much the Extractor has learnt (grows when it meets a new spelling)."""
+    n = 0
+    todo = list({id(c): c for c in extractor.top.values()}.values())
+    seen = set()
+    while todo:
+        c = todo.pop()
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        n += len(c.actions) + len(c.names)
+        todo.extend(c.child_by_name.values())
+    return n
+
+
+# --- geometry signatures -------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"([abc]):([^#~(),]+)(#[^#~(),]*)?(~)?")
+_NS = {"a": GML32, "b": GML3}
+
+
+@lru_cache(maxsize=1024)
+def _skeleton(signature: str, ancestor_dim: str) -> tuple[tuple[tuple[int, int], ...], ...] | None:
+    """Polygons of a plain geometry as ``((posList index, dimension), …)`` per polygon, or None.
+
+    The signature (written by the stylesheet) gives every element under ``Yta``: namespace class,
+    local name, its srsDimension, whether it has text, and its children. It is rebuilt as a small
+    lxml tree whose posList texts are their indexes, and given to
+    :func:`~vggeo.lm.gml.simple_polygon_texts` — the same function the member-by-member reader
+    uses — so "plain" and the dimensions mean exactly the same on both paths.
+    """
+    from lxml import etree
+
+    from vggeo.lm.gml import simple_polygon_texts
+
+    if not signature.startswith("Y"):
+        return None
+    holder = etree.Element("holder")
+    if ancestor_dim:
+        holder.set("srsDimension", ancestor_dim[1:])
+    stack = [holder]
+    pos, n, k = 1, len(signature), 0
+    last = None
+    while pos < n:
+        ch = signature[pos]
+        if ch == "(":
+            if last is None:
+                return None
+            stack.append(last)
+            pos += 1
+        elif ch == ")":
+            if len(stack) < 2:
+                return None
+            stack.pop()
+            pos += 1
+        elif ch == ",":
+            pos += 1
+        else:
+            m = _TOKEN.match(signature, pos)
+            if m is None:
+                return None
+            if m.group(1) == "c":  # outside GML: left to the geometry reader of the element
+                return None
+            last = etree.SubElement(stack[-1], f"{{{_NS[m.group(1)]}}}{m.group(2)}")
+            if m.group(3) is not None:
+                last.set("srsDimension", m.group(3)[1:])
+            if m.group(2) == "posList":
+                last.text = None if m.group(4) else str(k)
+                k += 1
+            elif not m.group(4):
+                last.text = "x"
+            pos = m.end()
+    if len(stack) != 1 or len(holder) != 1:
+        return None
+    polys = simple_polygon_texts(holder[0])
+    if polys is None:
+        return None
+    return tuple(tuple((int(text), dim) for text, dim, _line in rings) for rings in polys)
+
+
+# --- reading -------------------------------------------------------------------------------------
+#
+# Work is split by what releases the GIL: the worker threads (:func:`_prepare`) parse, transform
+# and decode with lxml, pyarrow and numpy, which run without it; this thread (:func:`_decode`)
+# does what needs Python objects — members for the Extractor, curved geometry — and the typing.
+
+
+def _items(arr, sep: str):
+    """Items of separator-terminated lists, one list per record: (items, parent record, real).
+
+    Each list ends with the separator, so the last item of every list is an empty remainder:
+    ``real`` is False there.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    lists = pc.split_pattern(arr, sep)
+    offsets = lists.offsets.to_numpy()
+    items = lists.flatten()
+    parents = pc.list_parent_indices(lists).to_numpy()
+    real = np.ones(len(items), dtype=bool)
+    real[offsets[1:] - 1] = False
+    return items, parents, real
+
+
+def _nonempty(arr):
+    import pyarrow.compute as pc
+
+    return pc.not_equal(arr, "").to_numpy(zero_copy_only=False)
+
+
+def _nulled(arr):
+    """Empty strings as nulls: an exact member's empty field is one it does not have."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+
+
+def _mapped(arr, mapping: dict, default=None):
+    """Arrow strings mapped through a small dict (per distinct value), as an object array."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(arr)
+    values = np.array([mapping.get(v, default) for v in enc.dictionary.to_pylist()] + [default],
+                      dtype=object)  # fmt: skip
+    idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy()
+    return values[idx]
+
+
+@dataclass
+class _Prepared:
+    """One chunk, parsed, transformed and decoded as far as it goes without Python objects."""
+
+    doc: object
+    plan: Plan
+    n: int
+    exact: object  # bool per member
+    idx: object  # positions of the exact members
+    columns: dict  # column → Arrow array over the exact members (nulls for absent)
+    types: object  # provision type per exact member
+    flags: list  # (subset, Arrow bool array over the exact members)
+    affected: tuple  # (exact member position per reference, Arrow register unit ids)
+    decisions: tuple | None  # (exact member position per decision, {column: Arrow/object array})
+    skeletons: list  # per exact member: () no geometry, tuple plain polygons, None other
+    srs: object  # srsName per exact member
+    rings: tuple | None  # (values, offsets, member per ring) of every posList of the chunk
+
+
+def _prepare(piece: bytes, plan: Plan) -> _Prepared:
+    """Worker thread: parse a chunk, run the stylesheet and decode its records column-wise."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vggeo.lm.gml import convert_texts
+
+    doc = _parse(piece)
+    out = plan.transform(doc)
+    n = len(doc)
+    recs = pc.split_pattern(pa.array([out], pa.large_string()), RS).flatten()
+    del out
+    if len(recs) != n + 1 or recs[n].as_py() != "":
+        raise Fallback("record count")
+    fields = pc.split_pattern(recs.slice(0, n), FS)
+    if n and (pc.list_value_length(fields).to_numpy() != plan.n_fields).any():
+        raise Fallback("field count")
+    col = [pc.list_element(fields, j) for j in range(plan.n_fields)] if n else []
+    if not n:
+        return _Prepared(doc, plan, 0, np.zeros(0, bool), np.zeros(0, np.int64), {}, None, [],
+                         (np.zeros(0, np.int64), pa.array([], pa.large_string())), None, [],
+                         None, None)  # fmt: skip
+    nc = len(plan.columns)
+    at = _COLS + nc  # flags, refs, decisions, ancestor dim, srsName, signature, rings
+
+    # The elements each record shows (see the module docstring, step 3).
+    desc = pc.cast(col[2], pa.int64()).to_numpy()
+    shown = np.zeros(n, dtype=np.int64)
+    for j in range(_COLS, at):
+        shown += _nonempty(col[j])
+    shown += pc.count_substring(col[at], "1").to_numpy()
+    refs, ref_parent, ref_real = _items(col[at + 1], LS)
+    shown += np.bincount(ref_parent, weights=ref_real.astype(np.int64) + (ref_real & _nonempty(refs)),
+                         minlength=n).astype(np.int64)  # fmt: skip
+    decs, dec_parent, dec_real = _items(col[at + 2], LS)
+    dec_fields = pc.split_pattern(decs, DS)
+    dec_shown = np.bincount(pc.list_parent_indices(dec_fields).to_numpy(),
+                            weights=_nonempty(dec_fields.flatten()), minlength=len(decs))  # fmt: skip
+    shown += np.bincount(dec_parent, weights=dec_shown * dec_real, minlength=n).astype(np.int64)
+    shown += pc.count_substring(col[at + 5], ",").to_numpy()
+
+    pid_at = _COLS + plan.columns.index("provision_id")
+    exact = (desc >= 0) & (desc == shown) & _nonempty(col[pid_at])
+    # One element in the member, and the member not a record itself (the Extractor compares
+    # lower-cased local names; only ASCII names are records, so utf8_lower agrees with str.lower).
+    exact &= pc.equal(col[1], "1").to_numpy(zero_copy_only=False)
+    exact &= ~pc.is_in(pc.utf8_lower(col[0]), pa.array(plan.record_names)).to_numpy(zero_copy_only=False)
+    types = _mapped(col[3], {k: v.get("provision_type") for k, v in plan.feature_types.items()},
+                    default=False)  # fmt: skip
+    exact &= types != False  # noqa: E712 - object array: False marks an unlearnt feature name
+
+    idx = np.flatnonzero(exact)
+    sel = pa.array(exact)
+    columns = {c: _nulled(col[_COLS + j].filter(sel)) for j, c in enumerate(plan.columns)}
+    flags_all = col[at].filter(sel)
+    opened: dict = {}  # subset → whether any of its containers is present
+    for j, name in enumerate(plan.subset_flags):
+        if name:
+            hit = pc.equal(pc.utf8_slice_codeunits(flags_all, j, j + 1), "1")
+            opened[name] = pc.or_(opened[name], hit) if name in opened else hit
+    flags = list(opened.items())
+    pos = np.full(n, -1, dtype=np.int64)  # position of each exact member among the exact ones
+    pos[idx] = np.arange(len(idx))
+    keep = ref_real & exact[ref_parent]
+    affected = (pos[ref_parent[keep]], _nulled(refs.filter(pa.array(keep))))
+    decisions = None
+    dkeep = dec_real & exact[dec_parent]
+    if dkeep.any():
+        dsel = dec_fields.filter(pa.array(dkeep))
+        dcols: dict = {}
+        kind_names = pc.list_element(dsel, 0)
+        for cname in sorted({k for c in plan.decision_constants.values() for k in c}):
+            dcols[cname] = _mapped(kind_names, {k: v.get(cname) for k, v in plan.decision_constants.items()})
+        for j, c in enumerate(plan.decision_columns):
+            dcols[c] = _nulled(pc.list_element(dsel, j + 1))
+        decisions = (pos[dec_parent[dkeep]], dcols)
+    sigs = col[at + 5].filter(sel).to_numpy(zero_copy_only=False)
+    ancs = col[at + 3].filter(sel).to_numpy(zero_copy_only=False)
+    skeletons = [_skeleton(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs)]
+    srs = col[at + 4].filter(sel).to_numpy(zero_copy_only=False)
+
+    # Every posList text of the chunk to numbers at once (pyarrow's C++ split and cast).
+    texts, ring_parent, ring_real = _items(col[at + 6], LS)
+    rings = None
+    ring_keep = ring_real & exact[ring_parent]
+    if ring_keep.any():
+        try:
+            values, offsets = convert_texts(texts.filter(pa.array(ring_keep)))
+        except ValueError:
+            raise Fallback("non-numeric coordinates") from None
+        rings = (values, offsets, pos[ring_parent[ring_keep]])
+    return _Prepared(doc, plan, n, exact, idx, columns, types[idx], flags, affected, decisions,
+                     skeletons, srs, rings)  # fmt: skip
+
+
+class _Batch:
+    """What the compiled path collected from a few chunks, typed together at :func:`_flush`."""
+
+    def __init__(self) -> None:
+        self.n = 0  # exact provisions
+        self.seq: list = []  # file position of each exact provision
+        self.columns: dict[str, list] = defaultdict(list)
+        self.types: list = []
+        self.flags: dict[str, list] = defaultdict(list)
+        self.affected: list[tuple] = []  # (batch row per reference, register unit ids)
+        self.decisions: list[tuple] = []  # (batch row per decision, {column: array})
+        # Plain areas: per chunk (batch rows, srsName per row, rings per polygon per row,
+        # coordinates, ring offsets into them).
+        self.plain: list[tuple] = []
+        self.other: list[tuple[int, list]] = []  # (batch row, collector slot)
+        # Members the Extractor read: file position per row of each of its tables.
+        self.slow = {"provisions": [], "affected_properties": [], "decisions": []}
+
+
+def _feed(reader, member, batch: _Batch, seq: int) -> None:
+    ex = reader.ex
+    before = {t: len(ex.rows[t]) for t in batch.slow}
+    reader.feed(member)
+    for t, rows in batch.slow.items():
+        rows.extend([seq] * (len(ex.rows[t]) - before[t]))
+
+
+def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
+    """Add a prepared chunk to the batch; members it could not read go to the Extractor, in place."""
+    import numpy as np
+
+    members = list(p.doc)
+    for i in np.flatnonzero(~p.exact):
+        _feed(reader, members[i], batch, base + int(i))
+    if not len(p.idx):
+        return
+    first = batch.n
+    batch.n += len(p.idx)
+    batch.seq.append(base + p.idx)
+    for c, a in p.columns.items():
+        batch.columns[c].append(a)
+    batch.types.append(p.types)
+    for name, a in p.flags:
+        batch.flags[name].append(a)
+    batch.affected.append((first + p.affected[0], p.affected[1]))
+    if p.decisions is not None:
+        batch.decisions.append((first + p.decisions[0], p.decisions[1]))
+
+    # Geometry: plain polygons in 2D go to the ragged-array build; anything else is parsed from
+    # the member's element by the member-by-member geometry reader.
+    plain = np.zeros(len(p.idx), dtype=bool)
+    polys, srs = [], []
+    pids = None
+    for k, sk in enumerate(p.skeletons):
+        if sk == ():
+            continue
+        if sk is not None and all(d == 2 for rings in sk for _r, d in rings):
+            plain[k] = True
+            polys.append([len(r) for r in sk])
+            srs.append(p.srs[k] or None)
+            continue
+        if pids is None:
+            pids = p.columns["provision_id"].to_pylist()
+        feature = members[p.idx[k]][0]
+        yta = next(el for el in feature if el.tag in p.plan.geometry_tags)
+        batch.other.append((first + k, reader.collector(yta, {"provision_id": pids[k]})))
+    if plain.any():
+        values, offsets, ring_row = p.rings
+        take = plain[ring_row]
+        if int(take.sum()) != sum(sum(c) for c in polys):
+            raise Fallback("ring count")
+        starts, stops = offsets[:-1][take], offsets[1:][take]
+        sizes = stops - starts
+        coords = values[np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+                        + np.arange(int(sizes.sum()))]  # fmt: skip
+        batch.plain.append((first + np.flatnonzero(plain), srs, polys, coords,
+                            np.concatenate([[0], np.cumsum(sizes)])))  # fmt: skip
+
+
+def _plain_geometries(batch: _Batch, collector, default_epsg, pids) -> tuple:
+    """Build every plain area of a batch in one go: (batch rows, MultiPolygons)."""
+    import numpy as np
+    import shapely
+    from shapely import GeometryType
+
+    from vggeo.lm.bestammelse import to_3006
+
+    if not batch.plain:
+        return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
+    rows = np.concatenate([p[0] for p in batch.plain])
+    srs = [s for p in batch.plain for s in p[1]]
+    polys = [c for p in batch.plain for c in p[2]]
+    values = np.concatenate([p[3] for p in batch.plain])
+    shift = np.cumsum([0] + [len(p[3]) for p in batch.plain[:-1]])
+    offsets = np.concatenate([[0]] + [p[4][1:] + s for p, s in zip(batch.plain, shift)])
+    counts = np.diff(offsets)
+    # The checks the member-by-member reader makes; it names the ring of any failure.
+    if (counts % 2).any() or (counts < 8).any() or not np.isfinite(values).all():
+        raise Fallback("ring shape")
+    xy = values.reshape(-1, 2)
+    start, stop = offsets[:-1] // 2, offsets[1:] // 2
+    if not (xy[start] == xy[stop - 1]).all():
+        raise Fallback("ring not closed")
+    codes, swaps = zip(*(collector._srs(s) for s in srs), strict=True)
+    if any(c is None for c in codes):
+        raise Fallback("srsName without an EPSG code")
+    rings_per_row = np.fromiter((sum(p) for p in polys), dtype=np.int64, count=len(polys))
+    ring_row = np.repeat(np.arange(len(rows)), rings_per_row)
+    sizes = counts // 2
+    # Axis order: by the srsName form, or (no srsName) by magnitude ring by ring, as the
+    # member-by-member reader does.
+    swap_row = np.array([s is True for s in swaps])
+    magnitude = np.array([s is None for s in swaps])
+    ring_swap = swap_row[ring_row] | (magnitude[ring_row] & (xy[start, 0] > 5_000_000)
+                                      & (xy[start, 1] < 2_000_000))  # fmt: skip
+    coords = np.where(np.repeat(ring_swap, sizes)[:, None], xy[:, ::-1], xy)
+    coord_row = np.repeat(ring_row, sizes)
+    epsg = np.array([c or default_epsg or 3006 for c in codes])
+    to_3006(coords, epsg[coord_row], lambda i: str(pids[rows[coord_row[i]]]).strip().lower())
+    poly_sizes = np.fromiter((c for p in polys for c in p), dtype=np.int64)
+    geoms = shapely.from_ragged_array(
+        GeometryType.MULTIPOLYGON, np.ascontiguousarray(coords),
+        (np.concatenate([[0], np.cumsum(sizes)]), np.concatenate([[0], np.cumsum(poly_sizes)]),
+         np.concatenate([[0], np.cumsum([len(p) for p in polys])])),
+    )  # fmt: skip
+    return rows, geoms
+
+
+def _flush(batch: _Batch, reader, default_epsg, label: str):
+    """Typed frames of a batch: the exact members' and the Extractor's, merged in file order."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import shapely
+
+    from vggeo.lm._records import SUBSETS_KEY, ColumnRows
+    from vggeo.lm.bestammelse import BestammelseData, _build_geometries, assemble
+
+    slow_rows = reader.ex.rows["provisions"]
+    slow_subset_seq = np.repeat(np.array(batch.slow["provisions"], dtype=np.int64),
+                                [len(r.get(SUBSETS_KEY, ())) for r in slow_rows])  # fmt: skip
+    reader.flush()  # resolves every collector slot too, the exact members' curved areas included
+    parts: list[tuple[BestammelseData, dict]] = []
+    if reader.parts:
+        [slow] = reader.parts
+        reader.parts = []
+        parts.append((slow, {"provisions": batch.slow["provisions"],
+                             "affected": batch.slow["affected_properties"],
+                             "decisions": batch.slow["decisions"], "subsets": slow_subset_seq}))  # fmt: skip
+    if reader.collector.errors:
+        raise Fallback("kept geometry errors")
+    if batch.n:
+        seq = np.concatenate(batch.seq)
+        prov = ColumnRows(())
+        prov.columns = {c: pa.concat_arrays(v) for c, v in batch.columns.items()}
+        prov.n = batch.n
+        pids = prov.columns["provision_id"].to_numpy(zero_copy_only=False)
+        geometry = np.array([shapely.MultiPolygon()] * batch.n, dtype=object)
+        rows, plain = _plain_geometries(batch, reader.collector, default_epsg, pids)
+        geometry[rows] = plain
+        if batch.other:
+            at = [r for r, _ in batch.other]
+            built = _build_geometries([(s[0], s[1]) for _, s in batch.other],
+                                      [str(pids[r]).strip().lower() for r in at],
+                                      default_epsg=default_epsg)  # fmt: skip
+            geometry[at] = built
+        aff_rows = np.concatenate([a[0] for a in batch.affected])
+        aff = ColumnRows(())
+        aff.columns = {"provision_id": pa.array(pids[aff_rows], pa.large_string()),
+                       "register_unit_id": pa.concat_arrays([a[1] for a in batch.affected])}  # fmt: skip
+        aff.n = len(aff_rows)
+        dec = ColumnRows(())
+        dec_rows = np.zeros(0, dtype=np.int64)
+        if batch.decisions:
+            dec_rows = np.concatenate([d[0] for d in batch.decisions])
+            keys = batch.decisions[0][1].keys()
+            dec.columns = {k: (pa.concat_arrays([d[1][k] for d in batch.decisions])
+                               if isinstance(batch.decisions[0][1][k], pa.Array)
+                               else np.concatenate([d[1][k] for d in batch.decisions]))
+                           for k in keys}  # fmt: skip
+            dec.columns["provision_id"] = pa.array(pids[dec_rows], pa.large_string())
+            dec.n = len(dec_rows)
+        # Subsets: per provision its subset names in sorted order, as the Extractor lists them.
+        sub_rows, sub_names = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=object)]
+        for name in sorted(batch.flags):
+            hit = np.flatnonzero(pa.concat_arrays(batch.flags[name]).to_numpy(zero_copy_only=False))
+            sub_rows.append(hit)
+            sub_names.append(np.full(len(hit), name, dtype=object))
+        sub_rows_a = np.concatenate(sub_rows)
+        order = np.argsort(sub_rows_a, kind="stable")
+        sub_rows_a, sub_names_a = sub_rows_a[order], np.concatenate(sub_names)[order]
+        fast = assemble(prov, np.concatenate(batch.types), lambda ids: geometry, aff, dec,
+                        list(zip(pids[sub_rows_a], sub_names_a)), files=[label])  # fmt: skip
+        parts.append((fast, {"provisions": seq, "affected": seq[aff_rows],
+                             "decisions": seq[dec_rows], "subsets": seq[sub_rows_a]}))  # fmt: skip
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0][0]
+    import geopandas as gpd
+
+    def merged(name):
+        keys = np.concatenate([np.asarray(k[name], dtype=np.int64) for _, k in parts])
+        df = pd.concat([getattr(p, name) for p, _ in parts], ignore_index=True)
+        return df.take(np.argsort(keys, kind="stable")).reset_index(drop=True)
+
+    prov = gpd.GeoDataFrame(merged("provisions"), geometry="geometry", crs="EPSG:3006")
+    return BestammelseData(prov, merged("affected"), merged("decisions"), merged("subsets"),
+                           files=[label])  # fmt: skip
+
+
+def _parse(piece: bytes):
+    from lxml import etree
+
+    from vggeo.lm.safety import XML_PARSER_OPTIONS
+
+    # bytes.find first: the regex alone would hold the GIL for a scan of the whole chunk.
+    if (piece.find(b"\xee\x80") >= 0 or piece.find(b"&#") >= 0) and _SEPARATORS_IN_INPUT.search(piece):
+        raise Fallback("separator characters in the input")
+    try:
+        return etree.fromstring(piece, etree.XMLParser(**XML_PARSER_OPTIONS))
+    except etree.XMLSyntaxError as err:
+        raise Fallback(f"chunk does not parse: {err}") from None
+
+
+#: Worker threads preparing chunks, and chunks in flight (each holds its tree until decoded).
+WORKERS = 2
+IN_FLIGHT = 3
+
+
+def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
+    """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
+    member by member."""
+    from collections import deque
+
+    from vggeo.errors import VggeoError
+    from vggeo.lm._parallel import ChunkingUnsupported, split_members
+    from vggeo.lm.package import _peek_member_tag
+
+    reader = new_reader()
+    parts = []
+    try:
+        if _peek_member_tag(f) is None:  # the DTD check and a well-formed head, first
+            return None
+        with f.open() as stream, ThreadPoolExecutor(WORKERS, thread_name_prefix="vggeo-lm") as pool:
+            pieces = split_members(stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES)
+            first = next(pieces, None)
+            if first is None:
+                return None
+            batch = _Batch()
+            doc = _parse(first[0])
+            for i, member in enumerate(doc):
+                _feed(reader, member, batch, i)
+            base = len(doc)
+            del doc
+            learnt = _learnt_size(reader.ex)
+            plan = compile_plan(reader.ex)
+            if plan is None:
+                return None
+            pending: deque = deque()
+            for piece, _lines in pieces:
+                pending.append(pool.submit(_prepare, piece, plan))
+                if len(pending) < IN_FLIGHT:
+                    continue
+                base, batch, plan, learnt = _step(pending.popleft().result(), reader, batch, base,
+                                                  plan, learnt, parts, default_epsg, f.label, batch_rows)  # fmt: skip
+            while pending:
+                base, batch, plan, learnt = _step(pending.popleft().result(), reader, batch, base,
+                                                  plan, learnt, parts, default_epsg, f.label, batch_rows)  # fmt: skip
+            part = _flush(batch, reader, default_epsg, f.label)
+            if part is not None:
+                parts.append(part)
+        return parts, reader.ex.unmapped, []
+    except (Fallback, ChunkingUnsupported, VggeoError):
+        return None
+
+
+def _step(prepared: _Prepared, reader, batch, base, plan, learnt, parts, default_epsg, label, batch_rows):
+    """Decode one prepared chunk; flush the batch when full; relearn when new spellings were met."""
+    _decode(prepared, reader, batch, base)
+    base += prepared.n
+    if batch.n + len(reader.ex.rows["provisions"]) >= batch_rows:
+        part = _flush(batch, reader, default_epsg, label)
+        if part is not None:
+            parts.append(part)
+        batch = _Batch()
+    size = _learnt_size(reader.ex)
+    if size != learnt:  # new spellings met: chunks submitted from now on use them
+        learnt = size
+        plan = compile_plan(reader.ex, plan.version + 1) or plan
+    return base, batch, plan, learnt
