@@ -1,6 +1,7 @@
-from importlib.metadata import PackageNotFoundError, version
+"""The version, in one place: ``pyproject.toml`` reads it from here (``[tool.setuptools.dynamic]``).
 
-try:
-    __version__ = version("vggeo")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+A literal rather than ``importlib.metadata.version("vggeo")``, which scans the installed
+distributions and costs ~30 ms on every ``import vggeo``.
+"""
+
+__version__ = "0.1.0"

@@ -42,7 +42,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from xml.sax.saxutils import quoteattr
 
@@ -53,14 +53,13 @@ __all__ = ["read_file", "compile_plan", "Plan", "MIN_FILE_BYTES", "CHUNK_BYTES",
 #: Files smaller than this are read member by member (the stylesheet is not worth compiling).
 MIN_FILE_BYTES = 8 * 1024 * 1024
 #: Bytes per chunk (each is parsed into one tree; two are alive at a time).
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 2 * 1024 * 1024
 #: Bytes of the first chunk, read by the Extractor to learn the file's spellings.
 LEARN_BYTES = 512 * 1024
 
-# Separators of the stylesheet's text output: private-use characters. A chunk whose bytes hold
-# any of them (or a character reference to one) is not read by the compiled path.
+# Separators of the stylesheet's text output: private-use characters. Should a text hold one,
+# the decoder sees more fields, records or items than the tree has and does not use the record.
 FS, RS, LS, DS = "\ue001", "\ue002", "\ue003", "\ue004"
-_SEPARATORS_IN_INPUT = re.compile(rb"\xee\x80[\x81-\x84]|&#(?:[xX]0*[eE]00[1-4]|0*5734[5-8]);")
 _XSL = "http://www.w3.org/1999/XSL/Transform"
 
 
@@ -82,19 +81,28 @@ class Plan:
     decision_columns: tuple[str, ...]
     decision_constants: dict[str, dict[str, str | None]]  # local name → {column: value}
     n_fields: int
-    _compiled: dict[int, object] = field(default_factory=dict, repr=False)
 
-    def transform(self, doc):
-        """Apply the stylesheet (compiled once per thread: lxml's XSLT objects are per thread)."""
-        from lxml import etree
+    def transform(self, doc) -> bytes:
+        """Apply the stylesheet, UTF-8 out."""
+        return bytes(_xslt(self.stylesheet)(doc))
 
-        key = threading.get_ident()
-        xslt = self._compiled.get(key)
-        if xslt is None:
-            xslt = self._compiled[key] = etree.XSLT(
-                etree.fromstring(self.stylesheet), access_control=etree.XSLTAccessControl.DENY_ALL
-            )
-        return str(xslt(doc))
+
+_XSLT_CACHE: dict[tuple[int, bytes], object] = {}
+
+
+def _xslt(stylesheet: bytes):
+    """The compiled stylesheet for this thread (lxml's XSLT objects belong to one thread)."""
+    from lxml import etree
+
+    key = (threading.get_ident(), stylesheet)
+    xslt = _XSLT_CACHE.get(key)
+    if xslt is None:
+        if len(_XSLT_CACHE) > 64:
+            _XSLT_CACHE.clear()
+        xslt = _XSLT_CACHE[key] = etree.XSLT(
+            etree.fromstring(stylesheet), access_control=etree.XSLTAccessControl.DENY_ALL
+        )
+    return xslt
 
 
 # --- generating the stylesheet -------------------------------------------------------------------
@@ -231,7 +239,7 @@ def compile_plan(extractor, version: int = 0) -> Plan | None:
             sep(DS) + (val(_leaf(dalts[c])) if dalts.get(c) else "") for c in decision_columns
         )
         out.append(f"<xsl:for-each select={quoteattr(dexpr)}>{body}{sep(LS)}</xsl:for-each>")
-        for tag, (local, low) in list(dcomp.names.items()):
+        for _tag, (local, low) in list(dcomp.names.items()):
             decision_constants[local] = {c: v.get(low) for c, v in dcomp.rec.constants.items()}
     out.append(sep(FS))
     if geometry is not None:
@@ -245,7 +253,13 @@ def compile_plan(extractor, version: int = 0) -> Plan | None:
                    + "</xsl:for-each>")  # fmt: skip
     else:
         out.append(sep(FS) * 3)
-    n_fields = _COLS + len(columns) + 1 + 1 + 1 + 4
+    # How many references, decisions and posLists the tree holds: a separator character inside
+    # a text would make the decoder split off more (see _prepare).
+    counted = [f"count({rexpr})" if refs is not None else "0",
+               f"count({dexpr})" if decisions is not None else "0",
+               "count($y//ga:posList | $y//gb:posList)" if geometry is not None else "0"]  # fmt: skip
+    out.append(sep(FS) + val(f"concat({counted[0]}, ':', {counted[1]}, ':', {counted[2]})"))
+    n_fields = _COLS + len(columns) + 1 + 1 + 1 + 4 + 1
     feature_types: dict[str, dict[str, str | None]] = {}
     for _tag, (local, low) in list(comp.names.items()):
         feature_types[local] = {c: v.get(low) for c, v in rec.constants.items()}
@@ -422,7 +436,7 @@ def _mapped(arr, mapping: dict, default=None):
 class _Prepared:
     """One chunk, parsed, transformed and decoded as far as it goes without Python objects."""
 
-    doc: object
+    members: list  # the chunk's member elements
     plan: Plan
     n: int
     exact: object  # bool per member
@@ -438,7 +452,7 @@ class _Prepared:
 
 
 def _prepare(piece: bytes, plan: Plan) -> _Prepared:
-    """Worker thread: parse a chunk, run the stylesheet and decode its records column-wise."""
+    """Parse a chunk, run the stylesheet and decode its records column-wise (any thread)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -448,7 +462,8 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     doc = _parse(piece)
     out = plan.transform(doc)
     n = len(doc)
-    recs = pc.split_pattern(pa.array([out], pa.large_string()), RS).flatten()
+    # The stylesheet wrote UTF-8 (libxml2 checked the input's encoding): view it as strings.
+    recs = pc.split_pattern(pa.array([out], pa.large_binary()).view(pa.large_string()), RS).flatten()
     del out
     if len(recs) != n + 1 or recs[n].as_py() != "":
         raise Fallback("record count")
@@ -457,7 +472,7 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         raise Fallback("field count")
     col = [pc.list_element(fields, j) for j in range(plan.n_fields)] if n else []
     if not n:
-        return _Prepared(doc, plan, 0, np.zeros(0, bool), np.zeros(0, np.int64), {}, None, [],
+        return _Prepared([], plan, 0, np.zeros(0, bool), np.zeros(0, np.int64), {}, None, [],
                          (np.zeros(0, np.int64), pa.array([], pa.large_string())), None, [],
                          None, None)  # fmt: skip
     nc = len(plan.columns)
@@ -481,6 +496,16 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
 
     pid_at = _COLS + plan.columns.index("provision_id")
     exact = (desc >= 0) & (desc == shown) & _nonempty(col[pid_at])
+    # Separator characters in the input (they are private-use characters, so real data has
+    # none) split off more items than the tree has: such members go to the Extractor.
+    counted = pc.split_pattern(pc.if_else(pc.equal(col[at + 7], ""), "0:0:0", col[at + 7]), ":")
+    ring_items = _items(col[at + 6], LS)
+    for j, (parent, real) in enumerate(((ref_parent, ref_real), (dec_parent, dec_real), ring_items[1:])):
+        want = pc.cast(pc.list_element(counted, j), pa.int64()).to_numpy()
+        exact &= np.bincount(parent[real], minlength=n) == want
+    dec_width = pc.list_value_length(dec_fields).to_numpy()
+    bad = dec_real & (dec_width != 1 + len(plan.decision_columns))
+    exact &= np.bincount(dec_parent[bad], minlength=n) == 0
     # One element in the member, and the member not a record itself (the Extractor compares
     # lower-cased local names; only ASCII names are records, so utf8_lower agrees with str.lower).
     exact &= pc.equal(col[1], "1").to_numpy(zero_copy_only=False)
@@ -516,11 +541,11 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         decisions = (pos[dec_parent[dkeep]], dcols)
     sigs = col[at + 5].filter(sel).to_numpy(zero_copy_only=False)
     ancs = col[at + 3].filter(sel).to_numpy(zero_copy_only=False)
-    skeletons = [_skeleton(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs)]
+    skeletons = [_skeleton(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs, strict=True)]
     srs = col[at + 4].filter(sel).to_numpy(zero_copy_only=False)
 
     # Every posList text of the chunk to numbers at once (pyarrow's C++ split and cast).
-    texts, ring_parent, ring_real = _items(col[at + 6], LS)
+    texts, ring_parent, ring_real = ring_items
     rings = None
     ring_keep = ring_real & exact[ring_parent]
     if ring_keep.any():
@@ -529,8 +554,15 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         except ValueError:
             raise Fallback("non-numeric coordinates") from None
         rings = (values, offsets, pos[ring_parent[ring_keep]])
-    return _Prepared(doc, plan, n, exact, idx, columns, types[idx], flags, affected, decisions,
+    return _Prepared(list(doc), plan, n, exact, idx, columns, types[idx], flags, affected, decisions,
                      skeletons, srs, rings)  # fmt: skip
+
+
+def _plain_2d(skeleton) -> bool:
+    return all(d == 2 for rings in skeleton for _r, d in rings)
+
+
+
 
 
 class _Batch:
@@ -564,9 +596,8 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
     """Add a prepared chunk to the batch; members it could not read go to the Extractor, in place."""
     import numpy as np
 
-    members = list(p.doc)
     for i in np.flatnonzero(~p.exact):
-        _feed(reader, members[i], batch, base + int(i))
+        _feed(reader, p.members[i], batch, base + int(i))
     if not len(p.idx):
         return
     first = batch.n
@@ -589,14 +620,14 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
     for k, sk in enumerate(p.skeletons):
         if sk == ():
             continue
-        if sk is not None and all(d == 2 for rings in sk for _r, d in rings):
+        if sk is not None and _plain_2d(sk):
             plain[k] = True
             polys.append([len(r) for r in sk])
             srs.append(p.srs[k] or None)
             continue
         if pids is None:
             pids = p.columns["provision_id"].to_pylist()
-        feature = members[p.idx[k]][0]
+        feature = p.members[p.idx[k]][0]
         yta = next(el for el in feature if el.tag in p.plan.geometry_tags)
         batch.other.append((first + k, reader.collector(yta, {"provision_id": pids[k]})))
     if plain.any():
@@ -627,7 +658,7 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pids) -> tuple:
     polys = [c for p in batch.plain for c in p[2]]
     values = np.concatenate([p[3] for p in batch.plain])
     shift = np.cumsum([0] + [len(p[3]) for p in batch.plain[:-1]])
-    offsets = np.concatenate([[0]] + [p[4][1:] + s for p, s in zip(batch.plain, shift)])
+    offsets = np.concatenate([[0]] + [p[4][1:] + s for p, s in zip(batch.plain, shift, strict=True)])
     counts = np.diff(offsets)
     # The checks the member-by-member reader makes; it names the ring of any failure.
     if (counts % 2).any() or (counts < 8).any() or not np.isfinite(values).all():
@@ -651,7 +682,8 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pids) -> tuple:
     coords = np.where(np.repeat(ring_swap, sizes)[:, None], xy[:, ::-1], xy)
     coord_row = np.repeat(ring_row, sizes)
     epsg = np.array([c or default_epsg or 3006 for c in codes])
-    to_3006(coords, epsg[coord_row], lambda i: str(pids[rows[coord_row[i]]]).strip().lower())
+    to_3006(coords, epsg[0] if (epsg == epsg[0]).all() else epsg[coord_row],
+            lambda i: str(pids[rows[coord_row[i]]]).strip().lower())  # fmt: skip
     poly_sizes = np.fromiter((c for p in polys for c in p), dtype=np.int64)
     geoms = shapely.from_ragged_array(
         GeometryType.MULTIPOLYGON, np.ascontiguousarray(coords),
@@ -725,7 +757,7 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
         order = np.argsort(sub_rows_a, kind="stable")
         sub_rows_a, sub_names_a = sub_rows_a[order], np.concatenate(sub_names)[order]
         fast = assemble(prov, np.concatenate(batch.types), lambda ids: geometry, aff, dec,
-                        list(zip(pids[sub_rows_a], sub_names_a)), files=[label])  # fmt: skip
+                        list(zip(pids[sub_rows_a], sub_names_a, strict=True)), files=[label])  # fmt: skip
         parts.append((fast, {"provisions": seq, "affected": seq[aff_rows],
                              "decisions": seq[dec_rows], "subsets": seq[sub_rows_a]}))  # fmt: skip
     if not parts:
@@ -749,18 +781,31 @@ def _parse(piece: bytes):
 
     from vggeo.lm.safety import XML_PARSER_OPTIONS
 
-    # bytes.find first: the regex alone would hold the GIL for a scan of the whole chunk.
-    if (piece.find(b"\xee\x80") >= 0 or piece.find(b"&#") >= 0) and _SEPARATORS_IN_INPUT.search(piece):
-        raise Fallback("separator characters in the input")
     try:
         return etree.fromstring(piece, etree.XMLParser(**XML_PARSER_OPTIONS))
     except etree.XMLSyntaxError as err:
         raise Fallback(f"chunk does not parse: {err}") from None
 
 
-#: Worker threads preparing chunks, and chunks in flight (each holds its tree until decoded).
-WORKERS = 2
-IN_FLIGHT = 3
+#: Worker threads preparing chunks besides the reading thread (which prepares chunks too
+#: whenever the oldest is not ready: see read_file). lxml and pyarrow release the GIL while
+#: they work; more threads only contend for it on two cores (benchmarks/lm.md).
+WORKERS = 1
+#: Chunks in flight (each holds its tree until decoded).
+IN_FLIGHT = 2
+
+
+class _Ready:
+    """A chunk this thread prepared itself, queued among the pool's futures."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def done(self) -> bool:
+        return True
+
+    def result(self):
+        return self.value
 
 
 def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
@@ -778,7 +823,8 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
         if _peek_member_tag(f) is None:  # the DTD check and a well-formed head, first
             return None
         with f.open() as stream, ThreadPoolExecutor(WORKERS, thread_name_prefix="vggeo-lm") as pool:
-            pieces = split_members(stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES)
+            pieces = split_members(stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES,
+                                   count_lines=False)  # fmt: skip
             first = next(pieces, None)
             if first is None:
                 return None
@@ -792,14 +838,26 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             plan = compile_plan(reader.ex)
             if plan is None:
                 return None
+            # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
+            # thread too ("caller runs"): no core idles while the other is busy.
             pending: deque = deque()
-            for piece, _lines in pieces:
-                pending.append(pool.submit(_prepare, piece, plan))
-                if len(pending) < IN_FLIGHT:
+            more = True
+            while pending or more:
+                while more and len(pending) < IN_FLIGHT:
+                    piece = next(pieces, None)
+                    if piece is None:
+                        more = False
+                    else:
+                        pending.append(pool.submit(_prepare, piece[0], plan))
+                if not pending:
+                    break
+                if more and not pending[0].done() and len(pending) <= IN_FLIGHT:
+                    piece = next(pieces, None)
+                    if piece is None:
+                        more = False
+                    else:
+                        pending.append(_Ready(_prepare(piece[0], plan)))
                     continue
-                base, batch, plan, learnt = _step(pending.popleft().result(), reader, batch, base,
-                                                  plan, learnt, parts, default_epsg, f.label, batch_rows)  # fmt: skip
-            while pending:
                 base, batch, plan, learnt = _step(pending.popleft().result(), reader, batch, base,
                                                   plan, learnt, parts, default_epsg, f.label, batch_rows)  # fmt: skip
             part = _flush(batch, reader, default_epsg, f.label)

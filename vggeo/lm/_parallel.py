@@ -57,8 +57,8 @@ def _skip_prolog(buf: bytes, pos: int) -> int:
         pos = end + 2
 
 
-def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES,
-                  first_chunk_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:  # fmt: skip
+def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES, first_chunk_bytes: int | None = None,
+                  count_lines: bool = True) -> Iterator[tuple[bytes, int]]:  # fmt: skip
     """Yield ``(wrapped chunk, newlines before the chunk)`` pieces of one data file.
 
     Each piece is a well-formed document: the root start tag, whole members, the root end tag.
@@ -85,7 +85,7 @@ def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES,
     # The wrapper's start tag on one line, so chunk line n is original line n + offset.
     prefix = root.group(0).replace(b"\r", b" ").replace(b"\n", b" ")
     lines = head.count(b"\n", 0, body_start)
-    buf = head[body_start:]
+    buf = bytearray(head[body_start:])  # grown in place; each piece is copied out once
     eof = False
     while True:
         if not eof and len(buf) < chunk_bytes:
@@ -110,9 +110,12 @@ def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES,
             continue
         cut += len(member_end)
         limit = chunk_bytes
-        piece, buf = buf[:cut], buf[cut:]
-        yield prefix + piece + root_end, lines
-        lines += piece.count(b"\n")
+        with memoryview(buf) as view:
+            piece = b"".join((prefix, view[:cut], root_end))
+        newlines = buf.count(b"\n", 0, cut) if count_lines else 0
+        del buf[:cut]
+        yield piece, lines
+        lines += newlines
 
 
 def map_chunks(stream, work: Callable[[bytes, int], object], *, workers: int,

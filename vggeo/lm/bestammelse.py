@@ -316,24 +316,28 @@ def _by_magnitude(ring: np.ndarray) -> np.ndarray:
     return ring
 
 
-def to_3006(coords: np.ndarray, coord_epsg: np.ndarray, ident_of) -> None:
+def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
     """Transform ``coords`` (x = easting) in place to EPSG:3006, one call per source code.
 
-    ``ident_of(i)`` names the provision of coordinate ``i`` in an error.
+    ``coord_epsg`` is the code of every coordinate, or one code for all. Coordinates already in
+    3006 are still checked (ranges, swapped axes) but not rewritten. ``ident_of(i)`` names the
+    provision of coordinate ``i`` in an error.
     """
     from vggeo.crs import transform
 
-    for code in np.unique(coord_epsg):
-        sel = coord_epsg == code
+    single = np.ndim(coord_epsg) == 0
+    for code in ([int(coord_epsg)] if single else np.unique(coord_epsg)):
+        sel = slice(None) if single else coord_epsg == code
         try:
             e, n = transform(coords[sel, 0], coords[sel, 1], src=int(code), dst=3006,
                              in_order="en", out_order="en", names=("easting", "northing"))  # fmt: skip
         except CoordinateError as err:
             # Name the provision, not the coordinate index.
-            idx = np.flatnonzero(sel)[(err.row or 1) - 1]
+            idx = (np.arange(len(coords)) if single else np.flatnonzero(sel))[(err.row or 1) - 1]
             raise type(err)(f"provision {ident_of(idx)}: {err.message}", field=err.field,
                             value=err.value) from err  # fmt: skip
-        coords[sel, 0], coords[sel, 1] = e, n
+        if code != 3006:
+            coords[sel, 0], coords[sel, 1] = e, n
 
 
 def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None):
@@ -364,7 +368,9 @@ def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, d
     # Which geometry each coordinate belongs to: via rings → polygons → geometries.
     ring_geom = np.repeat(np.repeat(np.arange(n_geom), polys_per_geom), rings_per_poly)
     coord_geom = np.repeat(ring_geom, ring_sizes)
-    to_3006(coords, np.asarray(epsgs)[coord_geom], lambda i: ids[coord_geom[i]])
+    codes = np.asarray(epsgs)
+    to_3006(coords, codes[0] if (codes == codes[0]).all() else codes[coord_geom],
+            lambda i: ids[coord_geom[i]])  # fmt: skip
     return shapely.from_ragged_array(
         GeometryType.MULTIPOLYGON, coords, (ring_offsets, poly_offsets, geom_offsets)
     )
