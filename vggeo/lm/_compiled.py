@@ -57,8 +57,10 @@ CHUNK_BYTES = 2 * 1024 * 1024
 #: Bytes of the first chunk, read by the Extractor to learn the file's spellings.
 LEARN_BYTES = 512 * 1024
 
-# Separators of the stylesheet's text output: private-use characters. Should a text hold one,
-# the decoder sees more fields, records or items than the tree has and does not use the record.
+# Separators of the stylesheet's text output: private-use characters, which real deliveries do
+# not hold. Should a text hold one anyway, the decoder sees more items than the tree has (that
+# member goes to the Extractor) or a broken record layout (the whole file is read member by
+# member): never a misread value (tests/lm/test_compiled.py).
 FS, RS, LS, DS = "\ue001", "\ue002", "\ue003", "\ue004"
 _XSL = "http://www.w3.org/1999/XSL/Transform"
 
@@ -813,6 +815,9 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
     member by member."""
     from collections import deque
 
+    import pyarrow as pa
+    from lxml import etree
+
     from vggeo.errors import VggeoError
     from vggeo.lm._parallel import ChunkingUnsupported, split_members
     from vggeo.lm.package import _peek_member_tag
@@ -864,7 +869,8 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             if part is not None:
                 parts.append(part)
         return parts, reader.ex.unmapped, []
-    except (Fallback, ChunkingUnsupported, VggeoError):
+    except (Fallback, ChunkingUnsupported, VggeoError, pa.ArrowInvalid, etree.XSLTError):
+        # The member-by-member reader decides, and names the exact place of any error.
         return None
 
 

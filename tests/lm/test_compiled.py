@@ -1,0 +1,233 @@
+"""The compiled path (vggeo.lm._compiled) reads exactly what the member-by-member reader reads.
+
+The oracle is the declarative Extractor itself: every test reads the same file both ways and
+compares every table, every dtype, every geometry, the unmapped report, and errors (type and
+message). Files are forced onto the compiled path with small chunks, so learning, relearning,
+chunk boundaries and the hand-back of members to the Extractor all happen in a small file.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import zipfile
+
+import pandas as pd
+import pytest
+from geopandas.testing import assert_geodataframe_equal
+
+import vggeo.lm._compiled as C
+from vggeo.errors import VggeoError
+from vggeo.lm import read_bestammelser
+from vggeo.sample.delivery import generate_deliveries
+
+MEMBER = re.compile(r"<MarkreglerandeBestammelseMember>.*?</MarkreglerandeBestammelseMember>", re.S)
+
+
+@pytest.fixture(scope="module")
+def xml_text(tmp_path_factory) -> str:
+    """One data file of 700 provisions of every type (arcs, holes, multipart areas) as text."""
+    [outer] = generate_deliveries(tmp_path_factory.mktemp("compiled"), product="bestammelse", n=700,
+                                  changes=0, seed=21, per_file=700)  # fmt: skip
+    with zipfile.ZipFile(outer) as z:
+        inner = next(n for n in z.namelist() if n.endswith("markreglerandebestammelse.zip"))
+        with zipfile.ZipFile(io.BytesIO(z.read(inner))) as zi:
+            return zi.read("markreglerandebestammelse_1.xml").decode("utf-8")
+
+
+class Counted:
+    """How many members the compiled path read itself / handed to the Extractor."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.exact = self.fed = 0
+        decode = C._decode
+
+        def spy(p, reader, batch, base):
+            self.exact += len(p.idx)
+            self.fed += p.n - len(p.idx)
+            return decode(p, reader, batch, base)
+
+        monkeypatch.setattr(C, "_decode", spy)
+
+
+def read_both(text: str, tmp_path, monkeypatch, **options):
+    """(compiled result or exception, member-by-member result or exception, counts)."""
+    path = tmp_path / "markreglerandebestammelse_1.xml"
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    monkeypatch.setattr(C, "CHUNK_BYTES", 40_000)
+    monkeypatch.setattr(C, "LEARN_BYTES", 12_000)
+    counted = Counted(monkeypatch)
+    out = []
+    for threshold in (0, 10**12):  # compiled, then member by member
+        monkeypatch.setattr(C, "MIN_FILE_BYTES", threshold)
+        try:
+            out.append(read_bestammelser(path, **options))
+        except VggeoError as err:
+            out.append(err)
+    return out[0], out[1], counted
+
+
+def assert_same(a, b) -> None:
+    if isinstance(b, Exception):
+        assert type(a) is type(b) and str(a) == str(b)
+        return
+    assert not isinstance(a, Exception), a
+    assert_geodataframe_equal(a.provisions, b.provisions, check_less_precise=False)
+    for table in ("affected", "decisions", "subsets"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table))
+    assert a.unmapped == b.unmapped
+    assert a.geometry_errors == b.geometry_errors
+
+
+def test_same_tables_as_the_member_by_member_reader(xml_text, tmp_path, monkeypatch):
+    a, b, counted = read_both(xml_text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert len(b.provisions) == 700 and len(b.affected) > 5000
+    # The compiled path did read the file: all but the learning chunk's members.
+    assert counted.exact > 600 and counted.exact + counted.fed < 700
+
+
+def _mutations():
+    """Edits of one member each; every one must either be read alike or handed to the Extractor."""
+    return [
+        ("unknown element", lambda m: m.replace("</objektidentitet>", "</objektidentitet><okand>x</okand>", 1)),
+        ("duplicate field", lambda m: re.sub(r"(<kommun>\d+</kommun>)", r"\1\1", m, count=1)),
+        ("empty field", lambda m: re.sub(r"<aktbeteckning>[^<]*</aktbeteckning>", "<aktbeteckning/>", m)),
+        ("other case", lambda m: m.replace("<kommun>", "<Kommun>").replace("</kommun>", "</Kommun>")),
+        ("comment in a value", lambda m: m.replace("<status>g", "<status>g<!-- c -->", 1)),
+        ("CDATA and entities", lambda m: re.sub(r"<aktbeteckning>", "<aktbeteckning><![CDATA[A&B]]>&amp;", m)),
+        ("reference without child", lambda m: m.replace("<Beror>", "<Beror><Registerenhetsreferens/>", 1)),
+        ("reference with two ids", lambda m: re.sub(r"(<objektidentitet>[^<]*</objektidentitet>)(</Registerenhetsreferens>)",
+                                                    r"\1\1\2", m, count=1)),
+        ("decision with unknown child", lambda m: m.replace("</Bildandebeslut>", "<x>1</x></Bildandebeslut>", 1)),
+        ("decision without fields", lambda m: re.sub(r"<Bildandebeslut>.*?</Bildandebeslut>",
+                                                     "<Bildandebeslut/>", m, count=1, flags=re.S)),
+        ("two features in a member", lambda m: re.sub(r"(<MarkreglerandeBestammelseMember>)(.*)(</MarkreglerandeBestammelseMember>)",
+                                                      r"\1\2\2\3", m, flags=re.S)),
+        ("containers reordered", lambda m: re.sub(r"(<\w+attribut>.*?</\w+attribut>)(<Beror>.*?</Beror>)",
+                                                  r"\2\1", m, count=1, flags=re.S)),
+        ("non-GML element in Yta", lambda m: m.replace("<Yta>", "<Yta><annat/>", 1)),
+        ("srsDimension on the ring", lambda m: m.replace("<gml:LinearRing>", '<gml:LinearRing srsDimension="2">', 1)),
+        ("no srsName", lambda m: re.sub(r' srsName="[^"]*"', "", m)),
+        ("attributes ignored", lambda m: m.replace("<Beror>", '<Beror a="1">', 1)),
+        ("whitespace between elements", lambda m: m.replace("><", ">\n  <")),
+        ("text in a container", lambda m: m.replace("<Beror>", "<Beror>text", 1)),
+    ]  # fmt: skip
+
+
+def test_unusual_members_read_alike(xml_text, tmp_path, monkeypatch):
+    """Every mutation on its own member (some in the learning chunk, most after it)."""
+    members = MEMBER.findall(xml_text)
+    rng = random.Random(5)
+    order = rng.sample(range(len(members)), len(members))
+    text, used = xml_text, set()
+    for name, edit in _mutations():
+        # Three members each (one may fall in the learning chunk) that the edit applies to.
+        hits = [i for i in order if i not in used and edit(members[i]) != members[i]][:3]
+        assert len(hits) == 3, name
+        for i in hits:
+            used.add(i)
+            text = text.replace(members[i], edit(members[i]), 1)
+    # A foreign element between members, and one more member spelt in another case late on.
+    text = text.replace(members[-5], "<Annat><x>1</x></Annat>" + members[-5], 1)
+    a, b, counted = read_both(text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert b.unmapped  # the unknown elements are reported, by both
+    assert counted.fed > len(_mutations()) and counted.exact > 500
+
+
+def test_separator_characters_in_texts(xml_text, tmp_path, monkeypatch):
+    """The stylesheet's separators (private-use characters) inside texts: never misread.
+
+    An item separator splits off more items than the tree has, so that member is handed to the
+    Extractor; a record or field separator breaks the chunk's layout, so the whole file is read
+    member by member. Either way the result is the Extractor's.
+    """
+    members = MEMBER.findall(xml_text)
+    cases = {
+        C.LS: lambda m: re.sub(r"(<Registerenhetsreferens><objektidentitet>)", rf"\1{C.LS}", m, count=1),
+        C.DS: lambda m: re.sub(r"(<Bildandebeslut>.*?<objektidentitet>)", rf"\1{C.DS}", m, count=1, flags=re.S),
+        C.FS + C.RS: lambda m: m.replace("<aktbeteckning>", f"<aktbeteckning>{C.FS}{C.RS}", 1),
+    }  # fmt: skip
+    for sep, edit in cases.items():
+        i = next(i for i in range(500, 700) if edit(members[i]) != members[i])
+        a, b, counted = read_both(xml_text.replace(members[i], edit(members[i]), 1), tmp_path, monkeypatch)
+        assert not isinstance(b, Exception), b
+        assert_same(a, b)
+        if sep in (C.LS, C.DS):
+            assert counted.exact > 600  # only that member went to the Extractor
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_mutations(xml_text, tmp_path, monkeypatch, seed):
+    """Random combinations of mutations in random members, compared with the Extractor."""
+    rng = random.Random(seed)
+    members = MEMBER.findall(xml_text)
+    text = xml_text
+    for i in rng.sample(range(len(members)), 40):
+        m = members[i]
+        for _ in range(rng.randint(1, 3)):
+            m = rng.choice(_mutations())[1](m)
+        text = text.replace(members[i], m, 1)
+    a, b, counted = read_both(text, tmp_path, monkeypatch)
+    assert not isinstance(b, Exception), b
+    assert_same(a, b)
+    assert counted.exact > 500
+
+
+FAULTS = [
+    ("not closed", lambda m: re.sub(r"(<gml:posList>[^<]*?) [\d.]+ [\d.]+</gml:posList>",
+                                    r"\1 1 2</gml:posList>", m, count=1)),
+    ("non-numeric", lambda m: m.replace("<gml:posList>", "<gml:posList>\ue003", 1)),
+    ("srsDimension", lambda m: re.sub(r"<Yta><gml:(\w+) ", r'<Yta><gml:\1 srsDimension="2)(" ', m, count=1)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("expected, fault", FAULTS, ids=[f[0] for f in FAULTS])
+def test_errors_are_the_member_by_member_errors(xml_text, tmp_path, monkeypatch, expected, fault):
+    """A malformed area late in the file: the same error naming the same line, or kept alike."""
+    members = MEMBER.findall(xml_text)
+    i = next(i for i in range(600, 700) if fault(members[i]) != members[i])
+    text = xml_text.replace(members[i], fault(members[i]), 1)
+    a, b, _ = read_both(text, tmp_path, monkeypatch)
+    assert isinstance(b, VggeoError) and expected in str(b) and ":" in str(b)
+    assert_same(a, b)
+    a, b, _ = read_both(text, tmp_path, monkeypatch, on_geometry_error="keep")
+    assert len(b.geometry_errors) == 1
+    assert_same(a, b)
+
+
+def test_malformed_xml_late_in_the_file(xml_text, tmp_path, monkeypatch):
+    members = MEMBER.findall(xml_text)
+    text = xml_text.replace(members[650], members[650].replace("</Yta>", "</Ytta>", 1), 1)
+    a, b, _ = read_both(text, tmp_path, monkeypatch)
+    assert isinstance(b, VggeoError) and "malformed XML" in str(b)
+    assert_same(a, b)
+
+
+def test_other_encoding_is_read_member_by_member(xml_text, tmp_path, monkeypatch):
+    latin = xml_text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"', 1).encode("latin-1")
+    a, b, counted = read_both(latin, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert counted.exact == 0  # not split: read by the Extractor alone
+
+
+def test_stylesheet_is_generated_from_the_mapping(xml_text, tmp_path, monkeypatch):
+    """The plan names the file's own spellings, learnt by the Extractor, and denies file access."""
+    from vggeo.lm.bestammelse import _FileReader
+
+    reader = _FileReader("f", default_srs=None, default_epsg=None, arc_tolerance=0.002,
+                         on_geometry_error="raise")  # fmt: skip
+    root = C._parse(xml_text.encode())
+    for member in list(root)[:50]:
+        reader.feed(member)
+    plan = C.compile_plan(reader.ex)
+    sheet = plan.stylesheet.decode()
+    assert "n0:senasteAndringAllmannaDelen" in sheet and "n0:Registerenhetsreferens" in sheet
+    assert set(plan.feature_types) <= {"Plan", "Naturvardsbestammelse", "OvrigBestammelse",
+                                       "Mineralrattighet", "Utredning", "Fornlamning"}  # fmt: skip
+    assert plan.columns[0] == "provision_id"
+    # Its text output for a whole chunk splits into one record per member.
+    out = plan.transform(root)
+    assert out.count(C.RS.encode()) == len(root)
