@@ -14,9 +14,13 @@ What is compared
     GDAL first scans the file to guess its schema (no ``.gfs`` is left from earlier runs); that is
     part of reading a file GDAL has not seen, as a user would.
 
-Each reader runs in a fresh subprocess; wall time and peak memory are measured from outside
-(peak of the summed proportional set size, PSS, of the process and its children, sampled every
-20 ms — shared pages counted once). Ratios are printed at the end, with a typing comparison.
+Each reader runs in a fresh subprocess, twice per repeat: once timed (wall clock from outside,
+nothing else running) and once sampled for memory (peak of the summed proportional set size,
+PSS, of the process and its children, read from /proc every 20 ms — shared pages counted once).
+The two are kept apart because the sampler perturbs what it measures: reading smaps_rollup
+walks the page tables under the process's memory-map lock, which stalls a multi-threaded,
+allocation-heavy reader by ~0.6 s on this machine (and GDAL's single thread hardly at all).
+Ratios are of the timed runs (medians over repeats); a typing comparison follows.
 """
 
 from __future__ import annotations
@@ -86,7 +90,20 @@ def _pss_tree(pid: int) -> int:
     return total
 
 
+def timed(code: str, *args: str) -> dict:
+    """Run a reader alone; its output and wall time."""
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        raise SystemExit(f"benchmark subprocess failed:\n{proc.stderr}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["wall"] = wall
+    return res
+
+
 def run(code: str, *args: str) -> dict:
+    """Run a reader with the PSS sampler; its output, (perturbed) wall time and peak memory."""
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     peak = 0
@@ -137,29 +154,56 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm")
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     xml = prepare(args.workdir, args.n, args.seed)
     size = xml.stat().st_size / 1e6
     print(f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
-    rows = []
-    for _ in range(args.repeat):
-        for gfs in xml.parent.glob(xml.stem + ".gfs"):
+    import statistics
+
+    def fresh_gdal(fn, *a):
+        for gfs in xml.parent.glob(xml.stem + ".gfs"):  # GDAL scans a file it has not seen
             gfs.unlink()
-        g = run(GDAL, str(xml))
-        v1 = run(VGGEO, str(xml), "1")
-        va = run(VGGEO, str(xml), "auto")
-        rows.append((g, va, v1))
-        print(f"GDAL {g['gdal']} GML driver: {g['wall']:.2f} s, peak {g['peak_mb']:.0f} MB, "
-              f"{g['provisions']} features")
-        print(f"vggeo (workers=1, default): {v1['wall']:.2f} s (read {v1['read_seconds']:.2f} s after "
-              f"imports), peak {v1['peak_mb']:.0f} MB, {v1['provisions']} provisions, "
-              f"{v1['affected']} affected, {v1['decisions']} decisions, {v1['vertices']} vertices")
-        print(f"vggeo (workers=auto):      {va['wall']:.2f} s (read {va['read_seconds']:.2f} s), "
-              f"peak {va['peak_mb']:.0f} MB")
-        print(f"ratio GDAL/vggeo: {g['wall'] / v1['wall']:.2f}× (1 worker), {g['wall'] / va['wall']:.2f}× (auto)")
-    g, _, va = rows[-1]
+        return fn(GDAL, *a)
+
+    readers = {
+        "gdal": lambda fn: fresh_gdal(fn, str(xml)),
+        "vggeo": lambda fn: fn(VGGEO, str(xml), "1"),
+        "vggeo_auto": lambda fn: fn(VGGEO, str(xml), "auto"),
+    }
+    walls: dict[str, list[float]] = {k: [] for k in readers}
+    reads: dict[str, list[float]] = {k: [] for k in readers}
+    peaks: dict[str, list[float]] = {k: [] for k in readers}
+    sampled: dict[str, list[float]] = {k: [] for k in readers}
+    last: dict[str, dict] = {}
+    for rep in range(args.repeat):
+        for name, go in readers.items():
+            r = go(timed)
+            walls[name].append(r["wall"])
+            reads[name].append(r.get("read_seconds", float("nan")))
+            last[name] = r
+        for name, go in readers.items():
+            m = go(run)
+            peaks[name].append(m["peak_mb"])
+            sampled[name].append(m["wall"])
+        g, v1, va = last["gdal"], last["vggeo"], last["vggeo_auto"]
+        print(f"repeat {rep + 1}: GDAL {walls['gdal'][-1]:.2f} s | vggeo {walls['vggeo'][-1]:.2f} s "
+              f"(read {reads['vggeo'][-1]:.2f} s after imports) | vggeo workers=auto "
+              f"{walls['vggeo_auto'][-1]:.2f} s | peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo "
+              f"{peaks['vggeo'][-1]:.0f} MB, auto {peaks['vggeo_auto'][-1]:.0f} MB | wall while "
+              f"sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo {sampled['vggeo'][-1]:.2f} s")  # fmt: skip
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    print(f"GDAL {g['gdal']} GML driver: median {med['gdal']:.2f} s, peak {max(peaks['gdal']):.0f} MB, "
+          f"{g['provisions']} features")
+    print(f"vggeo (workers=1, default): median {med['vggeo']:.2f} s (read "
+          f"{statistics.median(reads['vggeo']):.2f} s after imports), peak {max(peaks['vggeo']):.0f} MB, "
+          f"{v1['provisions']} provisions, {v1['affected']} affected, {v1['decisions']} decisions, "
+          f"{v1['vertices']} vertices")
+    print(f"vggeo (workers=auto):       median {med['vggeo_auto']:.2f} s, peak {max(peaks['vggeo_auto']):.0f} MB")
+    print(f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default), "
+          f"{med['gdal'] / med['vggeo_auto']:.2f}× (workers=auto)")
+    va = v1
     print("typing (Plan layer in GDAL vs vggeo):")
     for ours, theirs in (("municipality", "kommun"), ("last_changed", "senasteAndringAllmannaDelen"),
                          ("object_version", "objektversion")):  # fmt: skip
