@@ -5,10 +5,11 @@ Why
     Extractor` costs Python work per element (about 45 per provision), which is most of the time
     on a 50 000-provision file (``benchmarks/lm.md``). No library maps XML to tables by a
     declarative, case-insensitive, alias-tolerant mapping in C, but lxml exposes libxslt: a
-    stylesheet *generated from the mapping* does the per-element work in C, and lxml releases the
-    GIL while it parses and transforms, so a worker thread does that while this thread builds
-    frames. A hand-written scanner over the bytes would be faster still, but XML parsing is
-    exactly what must not be hand-written here (entities, CDATA, encodings, hostile input).
+    stylesheet *generated from the mapping* does the per-element work in C. lxml releases the GIL
+    while it parses and transforms, and pyarrow while it splits and converts, so two threads
+    share that work on two cores. A hand-written scanner over the bytes would be faster still,
+    but XML parsing is exactly what must not be hand-written here (entities, CDATA, encodings,
+    hostile input).
 
 How
     1. The file is split at member boundaries (:func:`vggeo.lm._parallel.split_members`); each
@@ -18,19 +19,21 @@ How
        mapping, :func:`compile_plan` writes an XSLT stylesheet that emits one text record per
        member: its fields, affected properties, decisions and geometry (as posList texts and a
        structural signature), and the number of elements below the feature.
-    3. The records are decoded column-wise with pyarrow (:func:`_decode`). A member is *exact*
+    3. Chunks are parsed, transformed and their records decoded column-wise with pyarrow
+       (:func:`_prepare`) in a worker thread, and in the reading thread whenever the oldest chunk
+       is not ready yet (:func:`read_file`). A member is *exact*
        when the elements its record shows — each non-empty field, container, reference,
        decision field and geometry element once — are all the elements it has: then nothing in
        it is unmapped, duplicated, empty or spelt in a way not yet learnt, and both paths read
        it alike. Every other member is read by the Extractor from the same tree, in its place
-       (rows stay in file order). Plain geometry is recognised by running
+       (:func:`_decode`; rows stay in file order). Plain geometry is recognised by running
        :func:`vggeo.lm.gml.simple_polygon_texts` on a skeleton rebuilt from the signature, so
        both paths share one definition of "plain"; other geometry (arcs, curves, 3D) of an exact
        member is parsed from its element by the member-by-member geometry reader.
     4. When the Extractor has learnt new spellings in a chunk, the stylesheet is regenerated.
 
     Anything the compiled path cannot vouch for — an error of any kind, a kept geometry error,
-    a chunk that does not parse, text holding the record separators — makes :func:`read_file`
+    a chunk that does not parse, another encoding, a broken record layout — makes :func:`read_file`
     return None, and the caller reads the file member by member from the start: identical
     results, and errors that name their exact line.
 """

@@ -168,28 +168,6 @@ class _GeometryCollector:
         self.pending.append(slot)
         return slot
 
-    def add_plain(self, ident: str, explicit: str | None, polys: list[list[tuple[str, int]]]) -> list:
-        """A placeholder for a plain area whose posList texts are already known (compiled path).
-
-        ``polys`` holds ``(text, dimension)`` per ring; ``explicit`` is the srsName that applies
-        (None: the delivery's, axis order by magnitude) — as :meth:`__call__` would find them.
-        """
-        code, swap = self._srs(explicit)
-        if code is None:
-            raise GeometryError(f"feature {ident}: no EPSG code in srsName "
-                                f"{explicit or self.default_srs!r}", file=self.file)  # fmt: skip
-        handles = []
-        for rings in polys:
-            hs = []
-            for text, dim in rings:
-                hs.append(len(self.texts))
-                self.texts.append(text)
-                self.meta.append((ident, 0, dim, swap))
-            handles.append(hs)
-        slot = [handles, code, ident]
-        self.pending.append(slot)
-        return slot
-
     def resolve(self) -> None:
         """Convert every collected text, check the rings, and fill the placeholders in place."""
         rings = self._convert()
