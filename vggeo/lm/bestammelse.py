@@ -514,7 +514,7 @@ def read_bestammelser(
         naming the provision and the element. ``"keep"``: keep the provision with an empty
         geometry and list it in ``geometry_errors``.
     progress
-        Show a progress bar per file (stderr).
+        Show a progress bar (stderr) of the bytes read over all data files.
     workers
         Processes reading one large file (split at member boundaries): 1 (default) reads in this
         process; ``None`` uses the cores available (at most 4). Files under 12 MB are always read
@@ -537,6 +537,7 @@ def read_bestammelser(
         return read_vector_product(source)
     own = not isinstance(source, Delivery)
     d = open_delivery(source) if own else source
+    bar = None
     try:
         if d.product != "bestammelse":
             raise InputError(f"{d.path} is an {d.product} delivery, not markreglerande bestämmelse")
@@ -546,11 +547,8 @@ def read_bestammelser(
         unmapped: Counter = Counter()
         errors: list = []
         files = [f for s in sets for f in d.data_files(s)]
-        it = files
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(files, desc="provisions", unit="file", disable=None)
+        bar = _ByteProgress(files) if progress else None
+        it = [bar.wrap(f) for f in files] if bar else files
         from vggeo.lm._parallel import CHUNK_BYTES, default_workers
 
         n_workers = default_workers() if workers is None else max(1, int(workers))
@@ -569,8 +567,61 @@ def read_bestammelser(
                              Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip
         return _concat(parts, unmapped, errors, [f.label for f in files])
     finally:
+        if bar is not None:
+            bar.close()
         if own:
             d.close()
+
+
+class _ByteProgress:
+    """One progress bar (stderr) in bytes read over the data files of a read.
+
+    A file read again (the compiled path handing a file back to the member-by-member reader)
+    does not count twice: each file advances the bar only past its own high-water mark.
+    """
+
+    def __init__(self, files) -> None:
+        from tqdm import tqdm
+
+        total = sum(f.size or 0 for f in files) or None
+        self.bar = tqdm(total=total, desc="provisions", unit="B", unit_scale=True, disable=None)
+        self.high: dict[str, int] = {}
+
+    def wrap(self, f):
+        import dataclasses
+
+        return dataclasses.replace(f, opener=lambda: _CountedStream(f.open(), self, f.label))
+
+    def advance(self, label: str, pos: int) -> None:
+        gain = pos - self.high.get(label, 0)
+        if gain > 0:
+            self.high[label] = pos
+            self.bar.update(gain)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _CountedStream:
+    """A binary stream that reports how far it has been read."""
+
+    def __init__(self, stream, progress: _ByteProgress, label: str) -> None:
+        self._stream, self._progress, self._label, self._pos = stream, progress, label, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._pos += len(data)
+        self._progress.advance(self._label, self._pos)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
