@@ -246,7 +246,7 @@ def test_progress_counts_each_byte_once(xml_text, tmp_path, monkeypatch):
         with wrapped.open() as s:
             while s.read(4096):
                 pass
-    assert progress.bar.total == progress.bar.n == len(data)
+    assert progress.total == progress.done == len(data)
     progress.close()
     # And a whole read with progress on the compiled path gives the same tables.
     a, b, counted = read_both(xml_text, tmp_path, monkeypatch, progress=True)

@@ -583,8 +583,9 @@ class _ByteProgress:
     def __init__(self, files) -> None:
         from tqdm import tqdm
 
-        total = sum(f.size or 0 for f in files) or None
-        self.bar = tqdm(total=total, desc="provisions", unit="B", unit_scale=True, disable=None)
+        self.total = sum(f.size or 0 for f in files) or None
+        self.done = 0
+        self.bar = tqdm(total=self.total, desc="provisions", unit="B", unit_scale=True, disable=None)
         self.high: dict[str, int] = {}
 
     def wrap(self, f):
@@ -596,6 +597,7 @@ class _ByteProgress:
         gain = pos - self.high.get(label, 0)
         if gain > 0:
             self.high[label] = pos
+            self.done += gain
             self.bar.update(gain)
 
     def close(self) -> None:
