@@ -446,12 +446,12 @@ class _Prepared:
     n: int
     exact: object  # bool per member
     idx: object  # positions of the exact members
-    columns: dict  # column → Arrow array over the exact members (nulls for absent)
+    columns: dict  # column → Arrow array over the exact members ("" for absent)
     types: object  # provision type per exact member
     flags: list  # (subset, Arrow bool array over the exact members)
     affected: tuple  # (exact member position per reference, Arrow register unit ids)
     decisions: tuple | None  # (exact member position per decision, {column: Arrow/object array})
-    skeletons: list  # per exact member: () no geometry, tuple plain polygons, None other
+    shapes: list  # per exact member: () no area, rings per polygon of a plain 2D area, None other
     srs: object  # srsName per exact member
     rings: tuple | None  # (values, offsets, member per ring) of every posList of the chunk
 
@@ -521,7 +521,7 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
 
     idx = np.flatnonzero(exact)
     sel = pa.array(exact)
-    columns = {c: _nulled(col[_COLS + j].filter(sel)) for j, c in enumerate(plan.columns)}
+    columns = {c: col[_COLS + j].filter(sel) for j, c in enumerate(plan.columns)}
     flags_all = col[at].filter(sel)
     opened: dict = {}  # subset → whether any of its containers is present
     for j, name in enumerate(plan.subset_flags):
@@ -532,7 +532,7 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     pos = np.full(n, -1, dtype=np.int64)  # position of each exact member among the exact ones
     pos[idx] = np.arange(len(idx))
     keep = ref_real & exact[ref_parent]
-    affected = (pos[ref_parent[keep]], _nulled(refs.filter(pa.array(keep))))
+    affected = (pos[ref_parent[keep]], refs.filter(pa.array(keep)))
     decisions = None
     dkeep = dec_real & exact[dec_parent]
     if dkeep.any():
@@ -542,11 +542,11 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         for cname in sorted({k for c in plan.decision_constants.values() for k in c}):
             dcols[cname] = _mapped(kind_names, {k: v.get(cname) for k, v in plan.decision_constants.items()})
         for j, c in enumerate(plan.decision_columns):
-            dcols[c] = _nulled(pc.list_element(dsel, j + 1))
+            dcols[c] = pc.list_element(dsel, j + 1)
         decisions = (pos[dec_parent[dkeep]], dcols)
     sigs = col[at + 5].filter(sel).to_numpy(zero_copy_only=False)
     ancs = col[at + 3].filter(sel).to_numpy(zero_copy_only=False)
-    skeletons = [_skeleton(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs, strict=True)]
+    shapes = [_plain_shape(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs, strict=True)]
     srs = col[at + 4].filter(sel).to_numpy(zero_copy_only=False)
 
     # Every posList text of the chunk to numbers at once (pyarrow's C++ split and cast).
@@ -560,11 +560,16 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
             raise Fallback("non-numeric coordinates") from None
         rings = (values, offsets, pos[ring_parent[ring_keep]])
     return _Prepared(list(doc), plan, n, exact, idx, columns, types[idx], flags, affected, decisions,
-                     skeletons, srs, rings)  # fmt: skip
+                     shapes, srs, rings)  # fmt: skip
 
 
-def _plain_2d(skeleton) -> bool:
-    return all(d == 2 for rings in skeleton for _r, d in rings)
+@lru_cache(maxsize=1024)
+def _plain_shape(signature: str, ancestor_dim: str) -> tuple[int, ...] | None:
+    """Rings per polygon of a plain area in 2D, or None (anything else: the geometry reader's)."""
+    skeleton = _skeleton(signature, ancestor_dim)
+    if skeleton is None or any(d != 2 for rings in skeleton for _r, d in rings):
+        return None
+    return tuple(len(rings) for rings in skeleton)
 
 
 
@@ -622,13 +627,12 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
     plain = np.zeros(len(p.idx), dtype=bool)
     polys, srs = [], []
     pids = None
-    for k, sk in enumerate(p.skeletons):
-        if sk == ():
-            continue
-        if sk is not None and _plain_2d(sk):
-            plain[k] = True
-            polys.append([len(r) for r in sk])
-            srs.append(p.srs[k] or None)
+    for k, shape in enumerate(p.shapes):
+        if shape is not None:
+            if shape:
+                plain[k] = True
+                polys.append(shape)
+                srs.append(p.srs[k] or None)
             continue
         if pids is None:
             pids = p.columns["provision_id"].to_pylist()
@@ -648,7 +652,7 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
                             np.concatenate([[0], np.cumsum(sizes)])))  # fmt: skip
 
 
-def _plain_geometries(batch: _Batch, collector, default_epsg, pids) -> tuple:
+def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     """Build every plain area of a batch in one go: (batch rows, MultiPolygons)."""
     import numpy as np
     import shapely
@@ -688,7 +692,7 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pids) -> tuple:
     coord_row = np.repeat(ring_row, sizes)
     epsg = np.array([c or default_epsg or 3006 for c in codes])
     to_3006(coords, epsg[0] if (epsg == epsg[0]).all() else epsg[coord_row],
-            lambda i: str(pids[rows[coord_row[i]]]).strip().lower())  # fmt: skip
+            lambda i: pid(rows[coord_row[i]]))  # fmt: skip
     poly_sizes = np.fromiter((c for p in polys for c in p), dtype=np.int64)
     geoms = shapely.from_ragged_array(
         GeometryType.MULTIPOLYGON, np.ascontiguousarray(coords),
@@ -724,33 +728,38 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
     if batch.n:
         seq = np.concatenate(batch.seq)
         prov = ColumnRows(())
-        prov.columns = {c: pa.concat_arrays(v) for c, v in batch.columns.items()}
+        # Raw strings as the stylesheet wrote them; empty means absent (see _nulled).
+        prov.columns = {c: _nulled(pa.concat_arrays(v)) for c, v in batch.columns.items()}
         prov.n = batch.n
-        pids = prov.columns["provision_id"].to_numpy(zero_copy_only=False)
+        pid_arr = prov.columns["provision_id"]
+
+        def pid(i) -> str:  # the identity that names a provision in an error
+            return str(pid_arr[int(i)].as_py()).strip().lower()
+
         geometry = np.array([shapely.MultiPolygon()] * batch.n, dtype=object)
-        rows, plain = _plain_geometries(batch, reader.collector, default_epsg, pids)
+        rows, plain = _plain_geometries(batch, reader.collector, default_epsg, pid)
         geometry[rows] = plain
         if batch.other:
             at = [r for r, _ in batch.other]
             built = _build_geometries([(s[0], s[1]) for _, s in batch.other],
-                                      [str(pids[r]).strip().lower() for r in at],
+                                      [pid(r) for r in at],
                                       default_epsg=default_epsg)  # fmt: skip
             geometry[at] = built
         aff_rows = np.concatenate([a[0] for a in batch.affected])
         aff = ColumnRows(())
-        aff.columns = {"provision_id": pa.array(pids[aff_rows], pa.large_string()),
-                       "register_unit_id": pa.concat_arrays([a[1] for a in batch.affected])}  # fmt: skip
+        aff.columns = {"provision_id": pid_arr.take(pa.array(aff_rows)),
+                       "register_unit_id": _nulled(pa.concat_arrays([a[1] for a in batch.affected]))}  # fmt: skip
         aff.n = len(aff_rows)
         dec = ColumnRows(())
         dec_rows = np.zeros(0, dtype=np.int64)
         if batch.decisions:
             dec_rows = np.concatenate([d[0] for d in batch.decisions])
             keys = batch.decisions[0][1].keys()
-            dec.columns = {k: (pa.concat_arrays([d[1][k] for d in batch.decisions])
+            dec.columns = {k: (_nulled(pa.concat_arrays([d[1][k] for d in batch.decisions]))
                                if isinstance(batch.decisions[0][1][k], pa.Array)
                                else np.concatenate([d[1][k] for d in batch.decisions]))
                            for k in keys}  # fmt: skip
-            dec.columns["provision_id"] = pa.array(pids[dec_rows], pa.large_string())
+            dec.columns["provision_id"] = pid_arr.take(pa.array(dec_rows))
             dec.n = len(dec_rows)
         # Subsets: per provision its subset names in sorted order, as the Extractor lists them.
         sub_rows, sub_names = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=object)]
@@ -761,8 +770,10 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
         sub_rows_a = np.concatenate(sub_rows)
         order = np.argsort(sub_rows_a, kind="stable")
         sub_rows_a, sub_names_a = sub_rows_a[order], np.concatenate(sub_names)[order]
-        fast = assemble(prov, np.concatenate(batch.types), lambda ids: geometry, aff, dec,
-                        list(zip(pids[sub_rows_a], sub_names_a, strict=True)), files=[label])  # fmt: skip
+        subsets = {"provision_id": pid_arr.take(pa.array(sub_rows_a)),
+                   "subset": pa.array(sub_names_a, pa.large_string())}  # fmt: skip
+        fast = assemble(prov, np.concatenate(batch.types), lambda ids: geometry, aff, dec, subsets,
+                        files=[label])  # fmt: skip
         parts.append((fast, {"provisions": seq, "affected": seq[aff_rows],
                              "decisions": seq[dec_rows], "subsets": seq[sub_rows_a]}))  # fmt: skip
     if not parts:

@@ -648,7 +648,7 @@ def assemble(prov_rows, types, geometry, affected_rows, decision_rows, subsets, 
     ``prov_rows``, ``affected_rows`` and ``decision_rows`` are row dicts or
     :class:`~vggeo.lm._records.ColumnRows` of raw strings; ``types`` the provision type per row;
     ``geometry`` a function of the provision ids returning the MultiPolygons; ``subsets``
-    ``(raw provision id, subset)`` pairs.
+    ``(raw provision id, subset)`` pairs, or those two columns as Arrow arrays.
     """
     import geopandas as gpd
 
@@ -668,7 +668,10 @@ def assemble(prov_rows, types, geometry, affected_rows, decision_rows, subsets, 
     dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
     dec["kind"] = dec["kind"].astype("string")
     decisions = dec[list(DECISION_COLUMNS)]
-    subsets = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
+    if isinstance(subsets, dict):  # columns (Arrow arrays) from the compiled path
+        subsets = pd.DataFrame({k: pd.Series(v, dtype="string") for k, v in subsets.items()})
+    else:
+        subsets = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
     subsets["provision_id"] = subsets["provision_id"].str.strip().str.lower()
     return BestammelseData(provisions, affected, decisions, subsets, unmapped if unmapped is not None
                            else Counter(), errors if errors is not None else [], list(files))  # fmt: skip
