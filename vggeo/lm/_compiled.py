@@ -475,19 +475,25 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     fields = pc.split_pattern(recs.slice(0, n), FS)
     if n and (pc.list_value_length(fields).to_numpy() != plan.n_fields).any():
         raise Fallback("field count")
-    col = [pc.list_element(fields, j) for j in range(plan.n_fields)] if n else []
     if not n:
         return _Prepared([], plan, 0, np.zeros(0, bool), np.zeros(0, np.int64), {}, None, [],
                          (np.zeros(0, np.int64), pa.array([], pa.large_string())), None, [],
                          None, None)  # fmt: skip
-    nc = len(plan.columns)
+    nc, k = len(plan.columns), plan.n_fields
     at = _COLS + nc  # flags, refs, decisions, ancestor dim, srsName, signature, rings
+    # Every record has k fields: the flattened fields are an n × k grid, taken column-wise.
+    grid = fields.flatten()
+    rows_all = np.arange(n, dtype=np.int64) * k
+
+    def column(j: int, rows=None):
+        return grid.take(pa.array((rows_all if rows is None else rows * k) + j))
+
+    col = {j: column(j) for j in (0, 1, 2, 3, at, at + 1, at + 2, at + 3, at + 5, at + 6, at + 7)}
 
     # The elements each record shows (see the module docstring, step 3).
     desc = pc.cast(col[2], pa.int64()).to_numpy()
-    shown = np.zeros(n, dtype=np.int64)
-    for j in range(_COLS, at):
-        shown += _nonempty(col[j])
+    filled = pc.not_equal(grid, "").to_numpy(zero_copy_only=False).reshape(n, k)
+    shown = filled[:, _COLS:at].sum(axis=1, dtype=np.int64)
     shown += pc.count_substring(col[at], "1").to_numpy()
     refs, ref_parent, ref_real = _items(col[at + 1], LS)
     shown += np.bincount(ref_parent, weights=ref_real.astype(np.int64) + (ref_real & _nonempty(refs)),
@@ -500,7 +506,7 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     shown += pc.count_substring(col[at + 5], ",").to_numpy()
 
     pid_at = _COLS + plan.columns.index("provision_id")
-    exact = (desc >= 0) & (desc == shown) & _nonempty(col[pid_at])
+    exact = (desc >= 0) & (desc == shown) & filled[:, pid_at]
     # Separator characters in the input (they are private-use characters, so real data has
     # none) split off more items than the tree has: such members go to the Extractor.
     counted = pc.split_pattern(pc.if_else(pc.equal(col[at + 7], ""), "0:0:0", col[at + 7]), ":")
@@ -520,9 +526,8 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     exact &= types != False  # noqa: E712 - object array: False marks an unlearnt feature name
 
     idx = np.flatnonzero(exact)
-    sel = pa.array(exact)
-    columns = {c: col[_COLS + j].filter(sel) for j, c in enumerate(plan.columns)}
-    flags_all = col[at].filter(sel)
+    columns = {c: column(_COLS + j, idx) for j, c in enumerate(plan.columns)}
+    flags_all = column(at, idx)
     opened: dict = {}  # subset → whether any of its containers is present
     for j, name in enumerate(plan.subset_flags):
         if name:
@@ -544,10 +549,10 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         for j, c in enumerate(plan.decision_columns):
             dcols[c] = pc.list_element(dsel, j + 1)
         decisions = (pos[dec_parent[dkeep]], dcols)
-    sigs = col[at + 5].filter(sel).to_numpy(zero_copy_only=False)
-    ancs = col[at + 3].filter(sel).to_numpy(zero_copy_only=False)
+    sigs = column(at + 5, idx).to_numpy(zero_copy_only=False)
+    ancs = column(at + 3, idx).to_numpy(zero_copy_only=False)
     shapes = [_plain_shape(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs, strict=True)]
-    srs = col[at + 4].filter(sel).to_numpy(zero_copy_only=False)
+    srs = column(at + 4, idx).to_numpy(zero_copy_only=False)
 
     # Every posList text of the chunk to numbers at once (pyarrow's C++ split and cast).
     texts, ring_parent, ring_real = ring_items
