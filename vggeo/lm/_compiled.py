@@ -77,7 +77,6 @@ class Plan:
     """A stylesheet generated for one file's spellings, and how to decode its records."""
 
     stylesheet: bytes
-    version: int
     columns: tuple[str, ...]
     feature_types: dict[str, dict[str, str | None]]  # local name → {constant column: value}
     subset_flags: tuple[str | None, ...]  # per flag digit: the subset its container opens
@@ -158,7 +157,7 @@ def _flat_fields(comp, names: _Names) -> dict[str, list[str]]:
     return alts
 
 
-def compile_plan(extractor, version: int = 0) -> Plan | None:
+def compile_plan(extractor) -> Plan | None:
     """The stylesheet for the provision records the Extractor has met so far (None: not possible).
 
     Every expression is generated from the mapping as the Extractor applied it to this file
@@ -282,7 +281,6 @@ def compile_plan(extractor, version: int = 0) -> Plan | None:
 </xsl:stylesheet>"""  # fmt: skip
     return Plan(
         stylesheet=sheet.encode("utf-8"),
-        version=version,
         columns=columns,
         feature_types=feature_types,
         subset_flags=tuple(s for s, _ in flags),
@@ -905,5 +903,5 @@ def _step(prepared: _Prepared, reader, batch, base, plan, learnt, parts, default
     size = _learnt_size(reader.ex)
     if size != learnt:  # new spellings met: chunks submitted from now on use them
         learnt = size
-        plan = compile_plan(reader.ex, plan.version + 1) or plan
+        plan = compile_plan(reader.ex) or plan
     return base, batch, plan, learnt
