@@ -661,7 +661,7 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     import shapely
     from shapely import GeometryType
 
-    from vggeo.lm.bestammelse import to_3006
+    from vggeo.lm.bestammelse import northing_first, to_3006, valid_rings
 
     if not batch.plain:
         return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
@@ -671,26 +671,22 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     values = np.concatenate([p[3] for p in batch.plain])
     shift = np.cumsum([0] + [len(p[3]) for p in batch.plain[:-1]])
     offsets = np.concatenate([[0]] + [p[4][1:] + s for p, s in zip(batch.plain, shift, strict=True)])
-    counts = np.diff(offsets)
-    # The checks the member-by-member reader makes; it names the ring of any failure.
-    if (counts % 2).any() or (counts < 8).any() or not np.isfinite(values).all():
+    # The member-by-member reader's checks; on any failure it reads the file, naming the ring.
+    if not valid_rings(values, offsets, 2).all():
         raise Fallback("ring shape")
     xy = values.reshape(-1, 2)
-    start, stop = offsets[:-1] // 2, offsets[1:] // 2
-    if not (xy[start] == xy[stop - 1]).all():
-        raise Fallback("ring not closed")
+    start = offsets[:-1] // 2
     codes, swaps = zip(*(collector._srs(s) for s in srs), strict=True)
     if any(c is None for c in codes):
         raise Fallback("srsName without an EPSG code")
     rings_per_row = np.fromiter((sum(p) for p in polys), dtype=np.int64, count=len(polys))
     ring_row = np.repeat(np.arange(len(rows)), rings_per_row)
-    sizes = counts // 2
+    sizes = np.diff(offsets) // 2
     # Axis order: by the srsName form, or (no srsName) by magnitude ring by ring, as the
     # member-by-member reader does.
     swap_row = np.array([s is True for s in swaps])
     magnitude = np.array([s is None for s in swaps])
-    ring_swap = swap_row[ring_row] | (magnitude[ring_row] & (xy[start, 0] > 5_000_000)
-                                      & (xy[start, 1] < 2_000_000))  # fmt: skip
+    ring_swap = swap_row[ring_row] | (magnitude[ring_row] & northing_first(xy[start, 0], xy[start, 1]))
     coords = np.where(np.repeat(ring_swap, sizes)[:, None], xy[:, ::-1], xy)
     coord_row = np.repeat(ring_row, sizes)
     epsg = np.array([c or default_epsg or 3006 for c in codes])

@@ -23,6 +23,7 @@ from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     GML32,
     geometry_elements,
+    is_number,
     parse_geometry,
     polygons_of,
 )
@@ -202,7 +203,7 @@ class _GeometryCollector:
         except ValueError as err:
             i = int(err.args[0])
             ident, line, _, _ = self.meta[i]
-            bad = next((t for t in self.texts[i].split() if not _is_number(t)), None)
+            bad = next((t for t in self.texts[i].split() if not is_number(t)), None)
             e = GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
                               row=line, element="posList", value=bad)  # fmt: skip
             if self.on_error != "keep":
@@ -213,20 +214,12 @@ class _GeometryCollector:
         dims = np.fromiter((m[2] for m in self.meta), dtype=np.int64, count=n)
         swaps = [m[3] for m in self.meta]
         start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
-        count = stop - start
-        ok = (count % dims == 0) & (count >= 4 * dims)
-        safe_last = np.where(ok, stop - dims, start)
-        closed = np.ones(n, dtype=bool)
-        for k in range(int(dims.max())):
-            use = ok & (k < dims)
-            closed &= ~use | (values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)])
-        finite = np.isfinite(values)
-        all_finite = finite.all()
+        valid = valid_rings(values, offsets, dims)
         out: list = [None] * n
         if (dims == 2).all():
             xy = values.reshape(-1, 2)
             for i in range(n):
-                if ok[i] and closed[i] and (all_finite or finite[start[i]:stop[i]].all()):
+                if valid[i]:
                     r = xy[start[i] // 2 : stop[i] // 2]
                     sw = swaps[i]
                     out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
@@ -269,12 +262,35 @@ def _raise(err: GeometryError):
     raise err
 
 
-def _is_number(t: str) -> bool:
-    try:
-        float(t)
-        return True
-    except ValueError:
-        return False
+def valid_rings(values: np.ndarray, offsets: np.ndarray, dims) -> np.ndarray:
+    """Which rings pass the checks of :meth:`_GeometryCollector._ring`, vectorised.
+
+    Ring ``i`` is ``values[offsets[i]:offsets[i + 1]]`` in dimension ``dims`` (one per ring, or
+    one for all): a whole number of positions, at least 4, closed, every value finite.
+    """
+    n = len(offsets) - 1
+    if not values.size:
+        return np.zeros(n, dtype=bool)
+    dims = np.broadcast_to(np.asarray(dims, dtype=np.int64), (n,))
+    start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    count = stop - start
+    ok = (count % dims == 0) & (count >= 4 * dims)
+    safe_last = np.where(ok, stop - dims, start)
+    closed = np.ones(n, dtype=bool)
+    for k in range(int(dims.max(initial=0))):
+        use = ok & (k < dims)
+        closed &= ~use | (values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)])
+    not_finite = np.concatenate([[0], np.cumsum(~np.isfinite(values))])
+    return ok & closed & (not_finite[stop] == not_finite[start])
+
+
+def northing_first(first, second):
+    """Whether positions are written northing first, read off their values (no srsName).
+
+    Lantmäteriet's convention is northing first; Swedish northings (> 6 000 000) and eastings
+    (< 1 000 000) never overlap. Works on scalars and arrays alike.
+    """
+    return (first > 5_000_000) & (second < 2_000_000)
 
 
 def _inherited(el):
@@ -287,9 +303,8 @@ def _inherited(el):
 
 
 def _by_magnitude(ring: np.ndarray) -> np.ndarray:
-    # No srsName anywhere: Lantmäteriet's convention is northing first; Swedish northings
-    # (> 6 000 000) and eastings (< 1 000 000) never overlap, so the order is read off the values.
-    if ring.shape[0] and ring[0, 0] > 5_000_000 and ring[0, 1] < 2_000_000:
+    # No srsName anywhere: the order is read off the values.
+    if ring.shape[0] and northing_first(ring[0, 0], ring[0, 1]):
         ring = ring[:, [1, 0, *range(2, ring.shape[1])]]
     return ring
 

@@ -236,14 +236,15 @@ def _numbers(text: str | None, el, ctx: _Ctx) -> np.ndarray:
         # The main cost of reading a delivery: one split + one C-level conversion per posList.
         arr = np.array(text.split(), dtype=np.float64)
     except ValueError:
-        bad = next((t for t in text.split() if not _is_float(t)), None)
+        bad = next((t for t in text.split() if not is_number(t)), None)
         raise ctx.error("non-numeric coordinate text", el, value=bad) from None
     if not np.isfinite(arr).all():
         raise ctx.error("non-finite coordinate (nan/inf)", el)
     return arr
 
 
-def _is_float(t: str) -> bool:
+def is_number(t: str) -> bool:
+    """Whether a coordinate token parses as a number (to name the first one that does not)."""
     try:
         float(t)
         return True
