@@ -186,6 +186,27 @@ def test_non_numeric_coordinates_refused(tmp_path):
         read_bestammelser(f)
 
 
+def test_pretty_printed_and_blank_poslists(tmp_path):
+    """Whitespace around coordinates adds none; a posList of whitespace only is a named error."""
+    import re
+
+    text = (DATA / "example_provision.xml").read_text()
+    compact = tmp_path / "compact" / f"{SET}_1.xml"
+    pretty = tmp_path / "pretty" / f"{SET}_1.xml"
+    for f, t in ((compact, text), (pretty, re.sub(r"<gml:posList>([^<]*)</gml:posList>",
+                                                  r"<gml:posList>\n      \1\n    </gml:posList>", text))):  # fmt: skip
+        f.parent.mkdir()
+        f.write_text(t)
+    assert pretty.read_text() != text
+    a, b = read_bestammelser(compact).provisions, read_bestammelser(pretty).provisions
+    assert shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0).all()
+    blank = tmp_path / f"{SET}_1.xml"
+    blank.write_text(re.sub(r"<gml:posList>[^<]*</gml:posList>", "<gml:posList> \n </gml:posList>", text, count=1))
+    with pytest.raises(GeometryError, match="af065380.*at least 4 positions, got 0") as info:
+        read_bestammelser(blank)
+    assert "posList" in str(info.value) and f"{blank}:" in str(info.value)
+
+
 def test_swapped_axes_detected(tmp_path):
     # A short EPSG:3006 form means easting first; northing-first values under it are swapped.
     text = (DATA / "example_provision.xml").read_text().replace('srsName="urn:ogc:def:crs:EPSG::3006"', 'srsName="EPSG:3006"')

@@ -112,6 +112,8 @@ def _mutations():
         ("no srsName", lambda m: re.sub(r' srsName="[^"]*"', "", m)),
         ("attributes ignored", lambda m: m.replace("<Beror>", '<Beror a="1">', 1)),
         ("whitespace between elements", lambda m: m.replace("><", ">\n  <")),
+        ("pretty-printed posList", lambda m: re.sub(r"<gml:posList>([^<]*)</gml:posList>",
+                                                    r"<gml:posList>\n  \1\n</gml:posList>", m)),
         ("text in a container", lambda m: m.replace("<Beror>", "<Beror>text", 1)),
     ]  # fmt: skip
 
@@ -181,6 +183,8 @@ FAULTS = [
                                     r"\1 1 2</gml:posList>", m, count=1)),
     ("non-numeric", lambda m: m.replace("<gml:posList>", "<gml:posList>\ue003", 1)),
     ("srsDimension", lambda m: re.sub(r"<Yta><gml:(\w+) ", r'<Yta><gml:\1 srsDimension="2)(" ', m, count=1)),
+    ("at least 4 positions", lambda m: re.sub(r"<gml:posList>[^<]*</gml:posList>", "<gml:posList> \n </gml:posList>",
+                                              m, count=1)),
 ]  # fmt: skip
 
 

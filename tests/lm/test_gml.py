@@ -15,6 +15,7 @@ from vggeo.errors import GeometryError, ParseError, UnsafeInputError, VggeoError
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     axis_swap_for,
+    convert_texts,
     geometry_from_string,
     parse_geometry,
     to_shapely,
@@ -312,3 +313,28 @@ def test_intermediate_to_shapely_multipolygon_with_hole():
 def test_xxe_fragment_refused():
     with pytest.raises(UnsafeInputError):
         geometry_from_string(BY_ID["handmade_xxe_file_passwd"]["gml"])
+
+
+@pytest.mark.parametrize("texts", [
+    ["6580000 674000 6580000 675000", "1 2"],
+    ["\n      6580000 674000\n    6580001 674001\n  ", "\t1\t2\t"],  # pretty-printed
+    ["   ", "", "1 2"],  # nothing but whitespace: no numbers
+    ["1\xa02 3", "1_000 2e3", " +4 -5 "],  # what Python's float reads and Arrow's parser refuses
+])  # fmt: skip
+def test_convert_texts_is_the_per_text_conversion(texts):
+    """The batch conversion gives what ``np.array(text.split(), float)`` gives, text by text."""
+    import pyarrow as pa
+
+    expected = [np.array(t.split(), dtype=np.float64) for t in texts]
+    for given in (texts, pa.array(texts)):
+        values, offsets = convert_texts(given)
+        got = [values[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(g, e)
+
+
+def test_convert_texts_names_the_first_bad_text():
+    with pytest.raises(ValueError) as info:
+        convert_texts(["1 2", " 3 4 ", "5 x6", "y"])
+    assert info.value.args == (2,)

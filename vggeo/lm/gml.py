@@ -931,27 +931,40 @@ def simple_polygon_texts(el, dim: int | None = None) -> list[list[tuple[str, int
     return None
 
 
-def convert_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def convert_texts(texts) -> tuple[np.ndarray, np.ndarray]:
     """All numbers of many coordinate texts in one call: (values, offsets per text).
 
-    pyarrow splits on whitespace and casts with a strict float parser in C++ (about 4× faster
-    than ``np.array(text.split(), float)`` per text). Raises ValueError naming the first bad
-    text's index when any token is not a number.
+    ``texts`` is a list of str or an Arrow string array. pyarrow splits on whitespace and casts
+    with a strict float parser in C++ (about 4× faster than ``np.array(text.split(), float)`` per
+    text). The result is the same as that per-text conversion, which the geometry reader uses:
+    whitespace around a text (a pretty-printed posList) adds no token, and a token Arrow's parser
+    refuses but Python's ``float`` reads (``1_000``, a non-ASCII space) is converted the Python
+    way. Raises ValueError naming the first bad text's index when a token is not a number.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    lists = pc.ascii_split_whitespace(pa.array(texts, type=pa.large_string()))
+    arr = pa.array(texts, type=pa.large_string())
+    lists = pc.ascii_split_whitespace(arr)
+    tokens = lists.flatten()
+    offsets = lists.offsets.to_numpy()
+    empty = pc.equal(tokens, "").to_numpy(zero_copy_only=False)
+    if empty.any():  # whitespace at either end of a text leaves an empty token there
+        parents = pc.list_parent_indices(lists).to_numpy()[~empty]
+        tokens = tokens.filter(pa.array(~empty))
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(parents, minlength=len(arr)))])
     try:
-        values = pc.cast(lists.flatten(), pa.float64()).to_numpy(zero_copy_only=False)
+        return pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False), offsets
     except pa.ArrowInvalid:
-        for i, t in enumerate(texts):
-            try:
-                np.array(t.split(), dtype=np.float64)
-            except ValueError:
-                raise ValueError(i) from None
-        raise  # pragma: no cover - arrow and numpy disagree on a token
-    return values, lists.offsets.to_numpy()
+        pass
+    per_text = []
+    for i, t in enumerate(arr.to_pylist()):
+        try:
+            per_text.append(np.array(t.split(), dtype=np.float64))
+        except ValueError:
+            raise ValueError(i) from None
+    counts = [len(v) for v in per_text]
+    return np.concatenate([np.zeros(0), *per_text]), np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
 
 
 def geometry_elements(parent) -> list:
