@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
-import shapely
+from test_registry_readers import _assert_same
 
 from vggeo.errors import SchemaError
 from vggeo.registry import readers
@@ -35,12 +34,7 @@ def test_batched_read_equals_whole_read(defective, tmp_path, ext, tiny_batches, 
     monkeypatch.setattr(readers, "_STREAM_BLOCK", 1 << 30)
     with pytest.warns(CodeWarning):
         whole = read_registry(path)
-    assert list(batched.columns) == list(whole.columns)
-    for c in whole.columns:
-        if c == "geometry":
-            assert shapely.equals_exact(batched.geometry.values, whole.geometry.values, 0).all()
-        else:
-            pd.testing.assert_series_equal(batched[c], whole[c], check_names=False, obj=c)
+    _assert_same(batched, whole)
     assert batched.attrs["unknown_codes"] == whole.attrs["unknown_codes"]
     assert batched.attrs["unknown_codes"]["kitchen_type"]["count"] == len(defective.attrs["defects"]["unknown_codes"])
 
