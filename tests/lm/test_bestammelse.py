@@ -19,6 +19,17 @@ from vggeo.lm._records import normalise_kommun, parse_dates
 
 DATA = Path(__file__).parent / "data"
 SET = "markreglerandebestammelse"
+
+
+def example_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    """Lantmäteriet's example provision as a data file, with ``old`` replaced by ``new``."""
+    text = (DATA / "example_provision.xml").read_text()
+    if old:
+        assert old in text  # the edit applies
+        text = text.replace(old, new)
+    f = tmp_path / f"{SET}_1.xml"
+    f.write_text(text)
+    return f
 TYPES = {"plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet", "utredning", "fornlamning"}
 
 
@@ -162,10 +173,7 @@ def test_change_delivery_subsets(bestammelse_deliveries):
 
 
 def test_malformed_geometry_raise_or_keep(tmp_path):
-    text = (DATA / "example_provision.xml").read_text()
-    bad = text.replace("7237640.000 781200.000</gml:posList>", "7237641.000 781200.000</gml:posList>")
-    f = tmp_path / f"{SET}_1.xml"
-    f.write_text(bad)
+    f = example_file(tmp_path, "7237640.000 781200.000</gml:posList>", "7237641.000 781200.000</gml:posList>")
     with pytest.raises(GeometryError) as info:
         read_bestammelser(f)
     assert "af065380-11ca-6f58-e040-ed8f65434c76" in str(info.value) and "posList" in str(info.value)
@@ -179,9 +187,7 @@ def test_malformed_geometry_raise_or_keep(tmp_path):
 
 
 def test_non_numeric_coordinates_refused(tmp_path):
-    text = (DATA / "example_provision.xml").read_text().replace("674000 6580000 675000", "674000 6580000 67x000")
-    f = tmp_path / f"{SET}_1.xml"
-    f.write_text(text)
+    f = example_file(tmp_path, "674000 6580000 675000", "674000 6580000 67x000")
     with pytest.raises(GeometryError, match="c0ffee00-0000-4000-8000-000000000002.*non-numeric"):
         read_bestammelser(f)
 
@@ -209,17 +215,13 @@ def test_pretty_printed_and_blank_poslists(tmp_path):
 
 def test_swapped_axes_detected(tmp_path):
     # A short EPSG:3006 form means easting first; northing-first values under it are swapped.
-    text = (DATA / "example_provision.xml").read_text().replace('srsName="urn:ogc:def:crs:EPSG::3006"', 'srsName="EPSG:3006"')
-    f = tmp_path / f"{SET}_1.xml"
-    f.write_text(text)
+    f = example_file(tmp_path, 'srsName="urn:ogc:def:crs:EPSG::3006"', 'srsName="EPSG:3006"')
     with pytest.raises(SwappedAxesError, match="af065380"):
         read_bestammelser(f)
 
 
 def test_geometry_without_srsname_uses_magnitudes(tmp_path):
-    text = (DATA / "example_provision.xml").read_text().replace(' srsName="urn:ogc:def:crs:EPSG::3006"', "")
-    f = tmp_path / f"{SET}_1.xml"
-    f.write_text(text)
+    f = example_file(tmp_path, ' srsName="urn:ogc:def:crs:EPSG::3006"', "")
     p = read_bestammelser(f).provisions.set_index("provision_id")
     assert p.loc["af065380-11ca-6f58-e040-ed8f65434c76"].geometry.bounds == (781200.0, 7237640.0, 781300.0, 7237700.0)
 
@@ -296,9 +298,7 @@ def test_bounded_memory_streaming(bestammelse_deliveries):
 
 
 def test_json_roundtrip_of_unmapped_report(tmp_path):
-    src = (DATA / "example_provision.xml").read_text().replace("<mb:Beror>", "<mb:Beror><mb:extra>1</mb:extra>")
-    f = tmp_path / f"{SET}_1.xml"
-    f.write_text(src)
+    f = example_file(tmp_path, "<mb:Beror>", "<mb:Beror><mb:extra>1</mb:extra>")
     d = read_bestammelser(f)
     assert json.loads(json.dumps(dict(d.unmapped))) == {"Plan/attribut/framtidaelement": 1, "Plan/beror/extra": 1}
     _ = shutil
