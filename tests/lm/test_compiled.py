@@ -18,7 +18,7 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import vggeo.lm._compiled as C
-from vggeo.errors import VggeoError
+from vggeo.errors import UnsafeInputError, VggeoError
 from vggeo.lm import read_bestammelser
 from vggeo.sample.delivery import generate_deliveries
 
@@ -208,6 +208,17 @@ def test_malformed_xml_late_in_the_file(xml_text, tmp_path, monkeypatch):
     a, b, _ = read_both(text, tmp_path, monkeypatch)
     assert isinstance(b, VggeoError) and "malformed XML" in str(b)
     assert_same(a, b)
+
+
+def test_hostile_prolog_refused_alike(xml_text, tmp_path, monkeypatch):
+    """An entity-expansion DTD: refused with the same error, whichever path the file starts on."""
+    dtd = '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>\n'
+    text = xml_text.replace("?>\n", "?>\n" + dtd, 1)
+    assert dtd in text
+    a, b, counted = read_both(text, tmp_path, monkeypatch)
+    assert isinstance(b, UnsafeInputError)
+    assert_same(a, b)
+    assert counted.exact == 0
 
 
 def test_other_encoding_is_read_member_by_member(xml_text, tmp_path, monkeypatch):

@@ -833,13 +833,12 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
 
     from vggeo.errors import VggeoError
     from vggeo.lm._parallel import ChunkingUnsupported, split_members
-    from vggeo.lm.package import _peek_member_tag
 
     reader = new_reader()
     parts = []
     try:
-        if _peek_member_tag(f) is None:  # the DTD check and a well-formed head, first
-            return None
+        # A DOCTYPE, an empty root or a head that does not parse stops split_members
+        # (ChunkingUnsupported): the member-by-member reader then refuses or reads the file.
         with f.open() as stream, ThreadPoolExecutor(WORKERS, thread_name_prefix="vggeo-lm") as pool:
             pieces = split_members(stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES,
                                    count_lines=False)  # fmt: skip
