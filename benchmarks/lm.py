@@ -90,16 +90,20 @@ def _pss_tree(pid: int) -> int:
     return total
 
 
+def _result(returncode: int, out: str, err: str, wall: float) -> dict:
+    """A reader's JSON line (the last of its output), with the wall time added."""
+    if returncode:
+        raise SystemExit(f"benchmark subprocess failed:\n{err}")
+    res = json.loads(out.strip().splitlines()[-1])
+    res["wall"] = wall
+    return res
+
+
 def timed(code: str, *args: str) -> dict:
     """Run a reader alone; its output and wall time."""
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if proc.returncode:
-        raise SystemExit(f"benchmark subprocess failed:\n{proc.stderr}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res["wall"] = wall
-    return res
+    return _result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t)
 
 
 def run(code: str, *args: str) -> dict:
@@ -122,10 +126,7 @@ def run(code: str, *args: str) -> dict:
     wall = time.perf_counter() - t
     stop.set()
     th.join()
-    if proc.returncode:
-        raise SystemExit(f"benchmark subprocess failed:\n{err}")
-    res = json.loads(out.strip().splitlines()[-1])
-    res["wall"] = wall
+    res = _result(proc.returncode, out, err, wall)
     res["peak_mb"] = peak / 1024
     return res
 
