@@ -3,7 +3,11 @@ and the tests alike).
 
 Resources live in the lifespan: the tile backend (embedded index, PostGIS pool or archive) and
 the tile cache are opened on start-up, stored on ``app.state.service``, checked for store
-changes every ``reload_interval`` seconds and closed on shutdown.
+changes every ``reload_interval`` seconds and closed on shutdown; the feature reader (a vggeo
+store opened read-only in use) on ``app.state.features``.
+
+Middleware, outermost first: HEAD as GET (:mod:`server.middleware`), CORS, the cached-tile fast
+path (:mod:`server.fastpath`).
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from server.errors import add_exception_handlers
+from server.errors import add_exception_handlers, document_errors
 from server.fastpath import CachedTileFastPath
+from server.middleware import HeadAsGet
+from server.ogcapi import OGCConfig, ogc_router
 from server.routes import TilesFactory
 from server.settings import Settings
 from vggeo import __version__
+from vggeo.errors import StoreError
 from vggeo.tiles.cluster import ClusterOptions
 from vggeo.tiles.service import TileService
 
@@ -49,6 +56,25 @@ def open_backend(settings: Settings):
     return source
 
 
+def open_features(settings: Settings):
+    """A :class:`~vggeo.features.FeatureReader` over the store, or ``None`` when the store is
+    not a vggeo store (a tile archive, a GeoParquet file, a plain GeoPackage) or features are
+    switched off."""
+    from vggeo.features import FeatureReader
+    from vggeo.store import open_store
+    from vggeo.tiles.sample import default_store
+
+    spec = settings.store or str(default_store())
+    if not settings.features or spec.lower().endswith((".pmtiles", ".mbtiles", ".parquet",
+                                                       ".geoparquet")):
+        return None
+    try:
+        return FeatureReader(open_store(spec))
+    except StoreError as err:
+        log.info("serving tiles only: %s", err)
+        return None
+
+
 async def _watch(service: TileService, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -70,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = await asyncio.to_thread(
             TileService, partial(open_backend, settings), cache_bytes=settings.cache_bytes)
         app.state.service = service
+        app.state.features = await asyncio.to_thread(open_features, settings)
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch(service, settings.reload_interval))
@@ -79,39 +106,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.cancel()
             service.close()
+            if app.state.features is not None:
+                app.state.features.store.close()
 
     app = FastAPI(
         title="vggeo tile server",
         version=__version__,
-        description="Vector tiles of Swedish residences and land-regulating provisions: XYZ "
-        "(Web Mercator) and OGC API – Tiles paths (WebMercatorQuad, and SWEREF99TM matching "
-        "Lantmäteriet's matrix set \"3006\"), TileJSON 3.0.0, a MapLibre style and a map page. "
-        "Empty tiles are answered with 204 No Content.",
+        description="Swedish residences and land-regulating provisions as an OGC API: Tiles "
+        "(WebMercatorQuad, and SWEREF99TM matching Lantmäteriet's matrix set \"3006\") and "
+        "Features (GeoJSON in CRS84 or, by `crs`, EPSG:3006 and the other Swedish systems); "
+        "XYZ tiles with TileJSON 3.0.0, a MapLibre style and a map page. Empty tiles are "
+        "answered with 204 No Content. Every GET path also answers HEAD. Invalid parameters "
+        "are answered with 400 and a JSON body naming the parameter.",
         lifespan=lifespan,
         openapi_tags=[
-            {"name": "Tiles", "description": "Vector tiles and TileJSON."},
-            {"name": "OGC API - Tiles", "description": "OGC API – Tiles paths and matrix sets."},
+            {"name": "OGC API", "description": "Landing page, conformance, collections."},
+            {"name": "OGC API - Tiles", "description": "Tilesets, tiles and matrix sets."},
+            {"name": "OGC API - Features", "description": "Features as GeoJSON."},
+            {"name": "Tiles", "description": "XYZ vector tiles and TileJSON."},
             {"name": "Metadata", "description": "Layers, style, health."},
-            {"name": "Map", "description": "The map page."},
         ],
     )  # fmt: skip
+    app.state.base_url = settings.base_url
     add_exception_handlers(app)
-    # Added first, so it runs inside CORS (Starlette: the last added middleware is outermost).
+    # Starlette: the last added middleware is the outermost. The fast path runs inside CORS, and
+    # HEAD is turned into GET before anything else sees it.
     app.add_middleware(CachedTileFastPath, cache_control=settings.cache_control)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"],
-                           expose_headers=["ETag", "Content-Encoding"])  # fmt: skip
+                           expose_headers=["ETag", "Content-Encoding", "Content-Crs"])  # fmt: skip
+    app.add_middleware(HeadAsGet)
     factory = TilesFactory(cache_control=settings.cache_control, minzoom=settings.minzoom,
                            maxzoom=settings.maxzoom)  # fmt: skip
     app.include_router(factory.router)
+    app.include_router(ogc_router(OGCConfig(
+        title="vggeo", cache_control=settings.cache_control, minzoom=settings.minzoom,
+        maxzoom=settings.maxzoom, default_limit=settings.features_default_limit,
+        max_limit=settings.features_max_limit)))  # fmt: skip
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/", operation_id="getMapPage", tags=["Map"], summary="The map page",
-             response_class=FileResponse)  # fmt: skip
-    def map_page() -> FileResponse:
-        """An HTML page with a MapLibre GL map of residences and regulations, a legend,
-        popups and filter controls (MapLibre is served locally from /static)."""
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes, tags=app.openapi_tags))  # fmt: skip
+        return app.openapi_schema
 
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

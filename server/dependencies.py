@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from server.errors import NotFound
+from server.settings import bind_url
 from vggeo.errors import TileError
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.layers import Composite, Filters, Layer, get_layer
@@ -24,6 +25,18 @@ TILE_FORMATS = ("mvt", "pbf")
 async def get_service(request: Request) -> TileService:
     """The process's tile service (opened in the lifespan)."""
     return request.app.state.service
+
+
+async def base_url(request: Request) -> str:
+    """The public URL links are built from: the configured ``base_url``, else the address the
+    server is bound to (the ASGI ``server`` of the connection). Never the request's ``Host``
+    header, which any client sets at will (and caches would store the result)."""
+    configured = getattr(request.app.state, "base_url", None)
+    if configured:
+        return configured
+    host, port = request.scope.get("server") or ("localhost", 80)
+    url = bind_url(str(host), port or 80).removesuffix(":80")
+    return url + request.scope.get("root_path", "").rstrip("/")
 
 
 async def layer_param(
@@ -49,8 +62,9 @@ async def grid_param(
 
 
 def _int(name: str, text: str) -> int:
-    if not text.isdigit() or len(text) > 9:
-        raise TileError(f"{name} must be a non-negative integer", field=name, value=text)
+    # ASCII only: str.isdigit() also accepts "²" and other Unicode digits int() refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise TileError(f"{name} must be a non-negative integer", field=name, value=text[:50])
     return int(text)
 
 
@@ -115,3 +129,13 @@ async def filters_param(
            "construction_year_max": construction_year_max,
            "provision_type": provision_type, "status": status}  # fmt: skip
     return Filters.parse(raw, allowed=service.source.allowed_values(), accepted=layer.filters)
+
+
+async def get_features(request: Request) -> object:
+    """The process's :class:`~vggeo.features.FeatureReader`, or ``None`` when the store has
+    no features to serve."""
+    return getattr(request.app.state, "features", None)
+
+
+#: The feature reader of the process as a parameter type (``None``: tiles only).
+FeaturesDep = Annotated[object, Depends(get_features)]

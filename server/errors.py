@@ -1,7 +1,14 @@
-"""One table from exception class to HTTP status, and the handlers that apply it.
+"""One table from exception class to HTTP status, the handlers that apply it, and the OpenAPI
+description of those answers.
 
 Every error response is JSON: ``{"detail": "<message>", "type": "<ErrorClass>"}``. Only real
 5xx errors are logged with a traceback.
+
+Invalid requests — a malformed tile address, an unknown filter value, a parameter FastAPI's own
+validation refuses — are all **400 Bad Request** (what OGC API clients expect, and what GDAL and
+QGIS report). FastAPI documents such answers as 422 by default; :func:`document_errors` rewrites
+the OpenAPI document so that it says 400 with this module's schema, so the schema and the server
+agree.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from vggeo.errors import InputError, StoreError, TileError, VggeoError
+from vggeo.errors import CRSError, InputError, StoreError, TileError, VggeoError
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +28,18 @@ class NotFound(LookupError):
     """A layer, collection or tile matrix set that does not exist."""
 
 
+class NotAcceptable(VggeoError):
+    """The client accepts no representation we have (e.g. ``Accept-Encoding: *;q=0``)."""
+
+
 #: Most specific class first.
 STATUS_CODES: dict[type[BaseException], int] = {
     NotFound: 404,
     LookupError: 404,  # a layer the backend does not hold (e.g. not in a tile archive)
+    NotAcceptable: 406,
     TileError: 400,
     InputError: 400,
+    CRSError: 400,
     RequestValidationError: 400,
     StoreError: 503,
     VggeoError: 500,
@@ -61,3 +74,50 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     for cls in STATUS_CODES:
         app.add_exception_handler(cls, handler)
+
+
+#: The JSON Schema of every error body (``components/schemas/Error`` in the OpenAPI document).
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail", "type"],
+    "properties": {
+        "detail": {"type": "string", "description": "What is wrong, naming the parameter."},
+        "type": {"type": "string", "description": "The error class, e.g. `TileError`."},
+    },
+}
+_REF = {"$ref": "#/components/schemas/Error"}
+_DESCRIPTIONS = {
+    400: "Invalid request: a malformed or out-of-range parameter (named in `detail`).",
+    404: "No such layer, collection, feature or tile matrix set.",
+    406: "None of the content codings the client accepts can be served.",
+    503: "The store cannot be read right now.",
+}
+
+
+def error_response(status: int, description: str | None = None) -> dict:
+    """An OpenAPI ``responses`` entry for an error status."""
+    return {"description": description or _DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": _REF}}}  # fmt: skip
+
+
+def document_errors(spec: dict) -> dict:
+    """Make the OpenAPI document say what the server does: 400 (not 422) for invalid requests,
+    503 where a store is read, and the :data:`ERROR_SCHEMA` for every error."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["Error"] = ERROR_SCHEMA
+    for path in spec.get("paths", {}).values():
+        for method, op in list(path.items()):
+            if method != "get":
+                continue
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            if op.get("parameters"):
+                responses.setdefault("400", error_response(400))
+            for code, entry in list(responses.items()):
+                if code.isdigit() and int(code) >= 400:
+                    responses[code] = {**entry, "content": {"application/json": {"schema": _REF}}}
+            responses.setdefault("503", error_response(503))
+    return spec

@@ -2,20 +2,22 @@
 
 A cached tile is a dictionary lookup; FastAPI's routing, dependency resolution and response
 classes cost ten times more. This ASGI middleware recognises the plain tile URL
-(``GET /tiles/{layer}/{z}/{x}/{y}.mvt|.pbf`` without query string, from a client that accepts
-gzip), and answers from the tile cache with exactly the headers the route would send (ETag,
-304, 204, Cache-Control, Vary). Anything else — a miss, a filter, a malformed address — goes to
-the application unchanged, so validation and errors stay in one place.
+(``GET /tiles/{layer}/{z}/{x}/{y}.mvt|.pbf`` without query string, from a client whose
+``Accept-Encoding`` makes gzip the coding to send), and answers from the tile cache with exactly
+the headers the route would send (ETag of the gzip representation, 304, 204, Cache-Control,
+Vary) using the same rules (:mod:`server.http`). Anything else — a miss, a filter, identity, a
+malformed address — goes to the application unchanged, so validation and errors stay in one place.
 """
 
 from __future__ import annotations
 
 import re
 
+from server.http import choose_encoding, etag_for, none_match
 from vggeo.errors import VggeoError
 from vggeo.tiles.layers import COMPOSITES, LAYERS
 
-_TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.(?:mvt|pbf)$")
+_TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.(?:mvt|pbf)$", re.ASCII)
 _MVT = b"application/vnd.mapbox-vector-tile"
 
 
@@ -33,7 +35,9 @@ class CachedTileFastPath:
             if m and m.group(1) in self.layers:
                 service = getattr(scope["app"].state, "service", None)
                 headers = dict(scope["headers"])
-                if service is not None and b"gzip" in headers.get(b"accept-encoding", b""):
+                accept = headers.get(b"accept-encoding")
+                gzip_ok = accept is not None and choose_encoding(accept.decode("latin-1")) == "gzip"
+                if service is not None and gzip_ok:
                     try:
                         tile = service.cached(m.group(1), int(m.group(2)), int(m.group(3)),
                                               int(m.group(4)))  # fmt: skip
@@ -45,11 +49,11 @@ class CachedTileFastPath:
         await self.app(scope, receive, send)
 
     async def _send(self, tile, headers: dict, send) -> None:
-        etag = tile.etag.encode("latin-1")
-        out = [(b"cache-control", self.cache_control), (b"etag", etag),
+        etag = etag_for(tile.etag, "gzip")
+        out = [(b"cache-control", self.cache_control), (b"etag", etag.encode("latin-1")),
                (b"vary", b"Accept-Encoding")]  # fmt: skip
         inm = headers.get(b"if-none-match")
-        if inm in (etag, b"W/" + etag):
+        if inm is not None and none_match(inm.decode("latin-1"), etag):
             status, body = 304, b""
         elif tile.empty:
             status, body = 204, b""

@@ -6,7 +6,9 @@ Every field can be set as an environment variable, e.g. ``VGGEO_STORE=/data/stor
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,9 +32,43 @@ class Settings(BaseSettings):
     maxzoom: int = Field(16, ge=0, le=24, description="Highest zoom advertised in TileJSON.")
     warm: bool = Field(True, description="Build indexes at start-up instead of on first request.")
     pool_size: int = Field(8, ge=1, description="PostGIS connection pool size.")
+    base_url: str | None = Field(
+        None, description="Public URL of the service (scheme, host, port and any path prefix), "
+        "used in every link the server writes: TileJSON tile URLs, the style, OGC API links. "
+        "Default: the bind address (`vggeo serve` sets it from --host/--port). Never taken from "
+        "the request's Host header.")  # fmt: skip
+    features: bool = Field(
+        True, description="Serve OGC API – Features (/collections/{id}/items) when the store is "
+        "a vggeo store (GeoPackage or PostGIS).")  # fmt: skip
+    features_default_limit: int = Field(10, ge=1, description="Features per page by default.")
+    features_max_limit: int = Field(10_000, ge=1, le=10_000,
+                                    description="Largest `limit` accepted.")  # fmt: skip
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"base_url must be an http(s) URL without query, e.g. "
+                             f"https://maps.example/vggeo (got {value!r})")  # fmt: skip
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check_zooms(self) -> Settings:
         if self.minzoom > self.maxzoom:
             raise ValueError(f"minzoom ({self.minzoom}) is greater than maxzoom ({self.maxzoom})")
+        if self.features_default_limit > self.features_max_limit:
+            raise ValueError(f"features_default_limit ({self.features_default_limit}) is greater "
+                             f"than features_max_limit ({self.features_max_limit})")  # fmt: skip
         return self
+
+
+def bind_url(host: str, port: int) -> str:
+    """The base URL of a bind address; a wildcard address is reached as ``localhost``."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -1,9 +1,8 @@
-"""Metadata documents: TileJSON 3.0.0, the MapLibre style, /layers, OGC collections/tilesets."""
+"""Metadata documents: TileJSON 3.0.0, the MapLibre style, /layers (OGC API documents: ogcapi)."""
 
 from __future__ import annotations
 
 from vggeo.tiles.cluster import CLUSTER_ID_BASE
-from vggeo.tiles.grids import tile_matrix_set
 from vggeo.tiles.layers import (
     HOME_TYPES,
     PROVISION_TYPES,
@@ -72,37 +71,6 @@ def layers_doc(layer_ids: list[str], source) -> dict:
     return {"layers": out, "cluster_id_base": CLUSTER_ID_BASE}
 
 
-def collection(layer_id: str, base: str, grids: list[str], source) -> dict:
-    lay = get_layer(layer_id)
-    bounds = source.bounds_wgs84()
-    doc = {
-        "id": lay.id, "title": lay.title, "description": lay.description,
-        "links": [{"href": f"{base}/collections/{lay.id}/tiles", "rel": "http://www.opengis.net/"
-                   "def/rel/ogc/1.0/tilesets-vector", "type": "application/json"}],
-    }  # fmt: skip
-    if bounds:
-        doc["extent"] = {"spatial": {"bbox": [list(bounds)],
-                                     "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
-    return doc
-
-
-def tileset(layer_id: str, grid_id: str, base: str) -> dict:
-    tms = tile_matrix_set(grid_id)
-    return {
-        "title": f"{layer_id} on {grid_id}",
-        "dataType": "vector",
-        "crs": tms.model_dump(mode="json")["crs"],
-        "tileMatrixSetURI": tms.uri or f"{base}/tileMatrixSets/{grid_id}",
-        "links": [
-            {"href": f"{base}/tileMatrixSets/{grid_id}", "rel": "http://www.opengis.net/def/rel/"
-             "ogc/1.0/tiling-scheme", "type": "application/json"},
-            {"href": f"{base}/collections/{layer_id}/tiles/{grid_id}/{{tileMatrix}}/{{tileRow}}/"
-             "{tileCol}", "rel": "item", "type": "application/vnd.mapbox-vector-tile",
-             "templated": True},
-        ],
-    }  # fmt: skip
-
-
 def style(base: str, source) -> dict:
     """A MapLibre GL style (v8) for the composite source."""
     home = ["match", ["get", "home_type"]]
@@ -145,5 +113,4 @@ def style(base: str, source) -> dict:
     }  # fmt: skip
 
 
-__all__ = ["tilejson", "style", "layers_doc", "collection", "tileset", "HOME_TYPES",
-           "PROVISION_TYPES"]
+__all__ = ["tilejson", "style", "layers_doc", "HOME_TYPES", "PROVISION_TYPES"]

@@ -129,7 +129,7 @@ def test_openapi_documents_every_route(client):
     spec = client.get("/openapi.json").json()
     ops = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
     assert {"getTile", "getTileJSON", "getCollectionTile", "getTileMatrixSets", "getStyle",
-            "getLayers", "getHealth", "getMapPage"} <= ops  # fmt: skip
+            "getLayers", "getHealth", "getLandingPage"} <= ops  # fmt: skip
     tile = spec["paths"]["/tiles/{layer}/{z}/{x}/{y}.{fmt}"]["get"]
     assert "204" in tile["responses"] and tile["tags"] == ["Tiles"]
     assert all(p.get("description") for p in tile["parameters"])

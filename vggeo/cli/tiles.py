@@ -25,8 +25,11 @@ def register(group: click.Group) -> None:
               help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (each holds its own index and cache).")
-def serve(store: str | None, host: str, port: int, workers: int) -> None:
-    """Serve vector tiles, TileJSON, OGC API – Tiles paths and the map page (/)."""  # noqa: D401
+@click.option("--base-url", "base_url", envvar="VGGEO_BASE_URL", default=None, metavar="URL",
+              help="Public URL of the service, used in every link it writes (TileJSON, OGC API). "
+              "Default: http://HOST:PORT. Env: VGGEO_BASE_URL.")
+def serve(store: str | None, host: str, port: int, workers: int, base_url: str | None) -> None:
+    """Serve the OGC API (Tiles and Features), XYZ tiles, TileJSON and the map page (/)."""  # noqa: D401
     import uvicorn
 
     if store is None:
@@ -35,16 +38,25 @@ def serve(store: str | None, host: str, port: int, workers: int) -> None:
         store = str(default_store())
     elif not store.startswith(("postgresql://", "postgres://")) and not Path(store).exists():
         raise FileNotFoundError(2, "No such file or directory", store)
-    click.echo(f"vggeo: serving {store} on http://{host}:{port}/", err=True)
+    from server.settings import Settings, bind_url
+
+    base_url = base_url or bind_url(host, port)
+    try:
+        Settings(_env_file=None, base_url=base_url)
+    except ValueError as err:
+        raise click.BadParameter(str(err).splitlines()[-1], param_hint="--base-url") from err
+    click.echo(f"vggeo: serving {store} on http://{host}:{port}/ (public URL {base_url}/)",
+               err=True)  # fmt: skip
     os.environ["VGGEO_STORE"] = store
+    os.environ["VGGEO_BASE_URL"] = base_url
     if workers > 1:
         uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level="info")  # fmt: skip
     else:
         from server.app import create_app
-        from server.settings import Settings
 
-        uvicorn.run(create_app(Settings(store=store)), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(Settings(store=store, base_url=base_url)), host=host, port=port,
+                    log_level="info")  # fmt: skip
 
 
 @click.group()

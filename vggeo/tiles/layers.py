@@ -9,6 +9,7 @@ filters a caller may pass (query parameters in the server, keyword arguments in 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ PROVISION_TYPES = ("plan", "naturvardsbestammelse", "ovrig_bestammelse", "minera
                    "utredning", "fornlamning")  # fmt: skip
 
 Kind = Literal["int", "str", "bool"]
+_YEAR = re.compile(r"-?[0-9]{1,6}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -295,8 +297,11 @@ class Filters:
                     )  # fmt: skip
                 out[name] = frozenset(items)
             elif name in ("construction_year_min", "construction_year_max"):
-                if len(items) != 1 or not items[0].lstrip("-").isdigit():
-                    raise InputError("must be one integer year", field=name, value=value)
+                # ASCII digits, bounded: str.isdigit() also accepts "²", which int() refuses,
+                # and int() of thousands of digits raises too.
+                if len(items) != 1 or not _YEAR.fullmatch(items[0]):
+                    raise InputError("must be one integer year", field=name,
+                                     value=str(value)[:50])  # fmt: skip
                 year = int(items[0])
                 if not 1000 <= year <= 2200:
                     raise InputError("year out of range 1000…2200", field=name, value=year)

@@ -1,0 +1,57 @@
+"""The few facts the OGC API layer asks of the tile and feature backends, in one place.
+
+Routes never reach into a backend's internals: they call these functions, which use the
+backend's public surface only (``bounds_wgs84()``, ``home_types()``, ``kind``; the feature
+reader). When the backends move behind another interface, this module is what changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vggeo.tiles.grids import TileBounds, get_grid
+
+
+def data_bounds(source) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) in degrees of the data, or ``None`` when there is none."""
+    return source.bounds_wgs84()
+
+
+def home_types(source) -> list[str]:
+    return list(source.home_types())
+
+
+def served_grids(source, grids: list[str]) -> list[str]:
+    """The grids a backend can render: archives hold Web Mercator tiles only."""
+    if getattr(source, "kind", None) == "archive":
+        return [g for g in grids if g == "WebMercatorQuad"]
+    return list(grids)
+
+
+def zoom_range(source, grid_id: str, minzoom: int, maxzoom: int) -> tuple[int, int]:
+    """Levels a layer is served on in a grid: the configured range on Web Mercator (or what an
+    archive holds), every level of the SWEREF 99 TM grid down to its finest."""
+    grid = get_grid(grid_id)
+    if grid.id == "WebMercatorQuad":
+        lo = max(minzoom, getattr(source, "minzoom", minzoom) or minzoom, grid.minzoom)
+        hi = min(maxzoom, grid.maxzoom)
+        return lo, max(lo, hi)
+    return grid.minzoom, grid.maxzoom
+
+
+def grid_bounds(bounds_wgs84, grid_id: str) -> TileBounds | None:
+    """The data bounds in a grid's CRS (easting/northing), from a densified outline."""
+    if not bounds_wgs84:
+        return None
+    from vggeo.tiles._proj import from_lonlat
+
+    w, s, e, n = bounds_wgs84
+    t = np.linspace(0.0, 1.0, 21)
+    lon = np.concatenate([w + (e - w) * t, np.full_like(t, e), e - (e - w) * t, np.full_like(t, w)])
+    lat = np.concatenate([np.full_like(t, s), s + (n - s) * t, np.full_like(t, n), n - (n - s) * t])
+    x, y = from_lonlat(lon, lat, get_grid(grid_id).epsg)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return None
+    return TileBounds(float(x[ok].min()), float(y[ok].min()), float(x[ok].max()),
+                      float(y[ok].max()))  # fmt: skip
