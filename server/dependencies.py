@@ -15,11 +15,14 @@ from fastapi import Depends, Path, Query, Request
 from server.errors import NotFound
 from server.settings import bind_url
 from vggeo.errors import TileError
-from vggeo.tiles.grids import Grid, get_grid
-from vggeo.tiles.layers import Composite, Filters, Layer, get_layer
+from vggeo.tiles.grids import Grid, get_grid, grid_ids
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, layer_ids
 from vggeo.tiles.service import TileService
 
 TILE_FORMATS = ("mvt", "pbf")
+#: What the OpenAPI document says a tile index looks like (the parsers below enforce it and more:
+#: FastAPI's own pattern check would answer with its generic message).
+_DIGITS = {"pattern": "^[0-9]{1,9}$"}
 
 
 async def get_service(request: Request) -> TileService:
@@ -40,8 +43,9 @@ async def base_url(request: Request) -> str:
 
 
 async def layer_param(
-    layer: Annotated[str, Path(description="Layer id (see /layers), e.g. `residences`, "
-                               "`regulations`, `regulations_plan`, `composite`.")],
+    layer: Annotated[str, Path(description="Layer (collection) id (see /layers), e.g. "
+                               "`residences`, `regulations`, `regulations_plan`, `composite`.",
+                               json_schema_extra={"enum": layer_ids()})],
 ) -> Layer | Composite:  # fmt: skip
     """Resolve a layer id or raise 404."""
     try:
@@ -52,7 +56,8 @@ async def layer_param(
 
 async def grid_param(
     tms: Annotated[str, Path(description="Tile matrix set: `WebMercatorQuad` or `SWEREF99TM` "
-                             "(alias `3006`, Lantmäteriet's matrix set).")],
+                             "(alias `3006`, Lantmäteriet's matrix set).",
+                             json_schema_extra={"enum": [*grid_ids(), "3006"]})],
 ) -> Grid:  # fmt: skip
     """Resolve a tile matrix set id or raise 404."""
     try:
@@ -79,10 +84,11 @@ class TileParams:
 
 
 async def xyz_tile(
-    z: Annotated[str, Path(description="Zoom level.")],
-    x: Annotated[str, Path(description="Column, from the west.")],
-    y: Annotated[str, Path(description="Row, from the north.")],
-    fmt: Annotated[str, Path(description="`mvt` or `pbf` (same content).")],
+    z: Annotated[str, Path(description="Zoom level.", json_schema_extra=_DIGITS)],
+    x: Annotated[str, Path(description="Column, from the west.", json_schema_extra=_DIGITS)],
+    y: Annotated[str, Path(description="Row, from the north.", json_schema_extra=_DIGITS)],
+    fmt: Annotated[str, Path(description="`mvt` or `pbf` (same content).",
+                             json_schema_extra={"enum": list(TILE_FORMATS)})],
 ) -> TileParams:
     """Parse an XYZ (WebMercatorQuad) tile address; 400 when malformed or out of range."""
     if fmt not in TILE_FORMATS:
@@ -96,9 +102,10 @@ async def xyz_tile(
 
 async def ogc_tile(
     grid: Annotated[Grid, Depends(grid_param)],
-    tileMatrix: Annotated[str, Path(description="Tile matrix (zoom level) id.")],  # noqa: N803
-    tileRow: Annotated[str, Path(description="Row, from the top.")],  # noqa: N803
-    tileCol: Annotated[str, Path(description="Column, from the left.")],  # noqa: N803
+    tileMatrix: Annotated[str, Path(description="Tile matrix (zoom level) id.",  # noqa: N803
+                                    json_schema_extra=_DIGITS)],
+    tileRow: Annotated[str, Path(description="Row, from the top.", json_schema_extra=_DIGITS)],  # noqa: N803
+    tileCol: Annotated[str, Path(description="Column, from the left.", json_schema_extra=_DIGITS)],  # noqa: N803
 ) -> TileParams:
     """Parse an OGC API – Tiles address; 400 when malformed or out of range."""
     t = TileParams(grid, _int("tileMatrix", tileMatrix), _int("tileCol", tileCol),

@@ -11,6 +11,7 @@ lists, tileset metadata with ``tileMatrixSetLimits`` and ``layers``), TMS 2.0 (t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -230,4 +231,40 @@ def tileset(base: str, layer: Layer | Composite, grid_id: str, *, limits: TileMa
     if bounds_wgs84:
         w, s, e, n = (round(float(v), 7) for v in bounds_wgs84)
         doc["boundingBox"] = {"lowerLeft": [w, s], "upperRight": [e, n], "crs": CRS84}
+    return doc
+
+
+def tile_matrix_set_document(grid_id: str) -> dict:
+    """A tile matrix set in OGC TMS 2.0 JSON, with the TMS 1.0 members alongside.
+
+    GDAL before 3.7 (Debian 12's 3.6, hence QGIS there) reads only the 1.0 encoding
+    (``type: TileMatrixSetType``, ``supportedCRS``, ``tileMatrix`` with ``topLeftCorner``) and
+    fails on a 2.0-only document; 2.0 readers (morecantile) ignore members they do not know. Both
+    encodings are written from the same definition, corners in the CRS's axis order.
+    """
+    tms = tile_matrix_set(grid_id)
+    doc = json.loads(tms.model_dump_json(exclude_none=True))
+    m0 = tms.tileMatrices[0]
+    a, b = (float(v) for v in m0.pointOfOrigin)  # CRS axis order
+    span = m0.cellSize * m0.tileWidth
+    north_first = tms._invert_axis  # morecantile's reading of the CRS's axis order
+    # extent of level 0: first axis grows (easting) or the origin is the top (northing)
+    if north_first:
+        lower, upper = [a - span * m0.matrixHeight, b], [a, b + span * m0.matrixWidth]
+    else:
+        lower, upper = [a, b - span * m0.matrixHeight], [a + span * m0.matrixWidth, b]
+    doc.update({
+        "type": "TileMatrixSetType",
+        "identifier": tms.id,
+        "supportedCRS": doc["crs"] if isinstance(doc["crs"], str) else doc["crs"].get("uri"),
+        "boundingBox": {"type": "BoundingBoxType", "crs": doc["crs"], "lowerCorner": lower,
+                        "upperCorner": upper},
+        "tileMatrix": [{
+            "type": "TileMatrixType", "identifier": m.id,
+            "scaleDenominator": m.scaleDenominator,
+            "topLeftCorner": [float(v) for v in m.pointOfOrigin],
+            "tileWidth": m.tileWidth, "tileHeight": m.tileHeight,
+            "matrixWidth": m.matrixWidth, "matrixHeight": m.matrixHeight,
+        } for m in tms.tileMatrices],
+    })  # fmt: skip
     return doc

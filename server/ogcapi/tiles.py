@@ -20,7 +20,7 @@ from server.ogcapi import OGCConfig, catalog, docs
 from server.ogcapi.common import JSON_OK
 from server.responses import json_response
 from server.routes import TILE_RESPONSES, query_string, render_tile
-from vggeo.tiles.grids import Grid, tile_matrix_set
+from vggeo.tiles.grids import Grid
 from vggeo.tiles.layers import Composite, Filters, Layer
 from vggeo.tiles.service import TileService
 
@@ -52,10 +52,10 @@ def register(r: APIRouter, config: OGCConfig) -> None:
            summary="A tile matrix set (OGC TMS 2.0)", responses=NOT_FOUND,
            response_class=Response)  # fmt: skip
     def tms(request: Request, grid: Annotated[Grid, Depends(grid_param)]) -> Response:
-        """The definition in OGC Two Dimensional Tile Matrix Set 2.0 JSON. For `SWEREF99TM`
-        the `pointOfOrigin` is in EPSG:3006 axis order: northing, easting."""
-        body = tile_matrix_set(grid.id).model_dump_json(exclude_none=True).encode()
-        return json_response(request, None, body=body)
+        """The definition in OGC Two Dimensional Tile Matrix Set 2.0 JSON (with the 1.0
+        members alongside, for GDAL < 3.7). For `SWEREF99TM` the `pointOfOrigin` is in
+        EPSG:3006 axis order: northing, easting."""
+        return json_response(request, docs.tile_matrix_set_document(grid.id))
 
     @r.get("/collections/{layer}/tiles", operation_id="getCollectionTilesets",
            tags=["OGC API - Tiles"], summary="Tilesets of a collection", responses=NOT_FOUND,

@@ -17,3 +17,24 @@ def client(app):
 
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def vg_store(tmp_path_factory):
+    """(path, residences, provisions) of a real vggeo GeoPackage store (features are served)."""
+    from vgstore import make_vggeo_store
+
+    return make_vggeo_store(tmp_path_factory.mktemp("vgstore") / "store.gpkg")
+
+
+@pytest.fixture(scope="session")
+def ogc(vg_store):
+    """A TestClient of the app over the vggeo store, with a configured public base URL."""
+    from fastapi.testclient import TestClient
+
+    from server import Settings, create_app
+
+    app = create_app(Settings(_env_file=None, store=str(vg_store[0]), reload_interval=0,
+                              base_url="https://maps.example/vggeo"))  # fmt: skip
+    with TestClient(app) as c:
+        yield c
