@@ -235,36 +235,9 @@ def tileset(base: str, layer: Layer | Composite, grid_id: str, *, limits: TileMa
 
 
 def tile_matrix_set_document(grid_id: str) -> dict:
-    """A tile matrix set in OGC TMS 2.0 JSON, with the TMS 1.0 members alongside.
+    """A tile matrix set in OGC TMS 2.0 JSON (what morecantile and GDAL ≥ 3.7 read).
 
-    GDAL before 3.7 (Debian 12's 3.6, hence QGIS there) reads only the 1.0 encoding
-    (``type: TileMatrixSetType``, ``supportedCRS``, ``tileMatrix`` with ``topLeftCorner``) and
-    fails on a 2.0-only document; 2.0 readers (morecantile) ignore members they do not know. Both
-    encodings are written from the same definition, corners in the CRS's axis order.
+    GDAL before 3.7 reads only TMS 1.0, whose ``supportedCRS`` member morecantile refuses; a
+    document cannot serve both, and 2.0 is what OGC API – Tiles requires.
     """
-    tms = tile_matrix_set(grid_id)
-    doc = json.loads(tms.model_dump_json(exclude_none=True))
-    m0 = tms.tileMatrices[0]
-    a, b = (float(v) for v in m0.pointOfOrigin)  # CRS axis order
-    span = m0.cellSize * m0.tileWidth
-    north_first = tms._invert_axis  # morecantile's reading of the CRS's axis order
-    # extent of level 0: first axis grows (easting) or the origin is the top (northing)
-    if north_first:
-        lower, upper = [a - span * m0.matrixHeight, b], [a, b + span * m0.matrixWidth]
-    else:
-        lower, upper = [a, b - span * m0.matrixHeight], [a + span * m0.matrixWidth, b]
-    doc.update({
-        "type": "TileMatrixSetType",
-        "identifier": tms.id,
-        "supportedCRS": doc["crs"] if isinstance(doc["crs"], str) else doc["crs"].get("uri"),
-        "boundingBox": {"type": "BoundingBoxType", "crs": doc["crs"], "lowerCorner": lower,
-                        "upperCorner": upper},
-        "tileMatrix": [{
-            "type": "TileMatrixType", "identifier": m.id,
-            "scaleDenominator": m.scaleDenominator,
-            "topLeftCorner": [float(v) for v in m.pointOfOrigin],
-            "tileWidth": m.tileWidth, "tileHeight": m.tileHeight,
-            "matrixWidth": m.matrixWidth, "matrixHeight": m.matrixHeight,
-        } for m in tms.tileMatrices],
-    })  # fmt: skip
-    return doc
+    return json.loads(tile_matrix_set(grid_id).model_dump_json(exclude_none=True))

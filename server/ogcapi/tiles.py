@@ -52,9 +52,8 @@ def register(r: APIRouter, config: OGCConfig) -> None:
            summary="A tile matrix set (OGC TMS 2.0)", responses=NOT_FOUND,
            response_class=Response)  # fmt: skip
     def tms(request: Request, grid: Annotated[Grid, Depends(grid_param)]) -> Response:
-        """The definition in OGC Two Dimensional Tile Matrix Set 2.0 JSON (with the 1.0
-        members alongside, for GDAL < 3.7). For `SWEREF99TM` the `pointOfOrigin` is in
-        EPSG:3006 axis order: northing, easting."""
+        """The definition in OGC Two Dimensional Tile Matrix Set 2.0 JSON. For `SWEREF99TM`
+        the `pointOfOrigin` is in EPSG:3006 axis order: northing, easting."""
         return json_response(request, docs.tile_matrix_set_document(grid.id))
 
     @r.get("/collections/{layer}/tiles", operation_id="getCollectionTilesets",
