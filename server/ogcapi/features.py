@@ -104,7 +104,9 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         crs: CrsParam = None,
         limit: Annotated[int | None, Query(
             description=f"Features per page, 1 or more (default {config.default_limit}; more "
-            f"than {config.max_limit} is reduced to {config.max_limit}).", ge=1)] = None,
+            f"than {config.max_limit} is reduced to {config.max_limit}).", ge=1,
+            json_schema_extra={"maximum": config.max_limit, "default": config.default_limit})
+        ] = None,
         offset: Annotated[int, Query(description="Features to skip (paging).", ge=0)] = 0,
         properties: Annotated[str | None, Query(
             description="Comma-separated property names to return (default: all).")] = None,

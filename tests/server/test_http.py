@@ -3,9 +3,9 @@
 import gzip
 
 import pytest
+from tests_support import busy_tile
 
 from server.http import choose_encoding, etag_for, none_match
-from tests_support import busy_tile
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -167,3 +167,21 @@ def test_openapi_documents_400_not_422(client):
     # FastAPI's own validation (a non-integer limit) answers 400 with that schema too
     r = client.get("/collections/residences/items?limit=abc")
     assert r.status_code in (400, 404) and set(r.json()) == {"detail", "type"}
+
+
+@pytest.mark.parametrize("bad", ["ftp://x.example", "maps.example", "https://x.example/?a=1",
+                                 "https://x.example/#top"])  # fmt: skip
+def test_base_url_setting_must_be_an_http_url(bad):
+    from server.settings import Settings
+
+    with pytest.raises(ValueError, match="base_url"):
+        Settings(_env_file=None, base_url=bad)
+    assert Settings(_env_file=None, base_url="https://m.example/v/").base_url == "https://m.example/v"
+
+
+def test_default_base_url_is_the_bind_address():
+    from server.settings import bind_url
+
+    assert bind_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+    assert bind_url("0.0.0.0", 80) == "http://localhost:80"
+    assert bind_url("::1", 8000) == "http://[::1]:8000"

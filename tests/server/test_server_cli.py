@@ -40,5 +40,5 @@ def test_serve_with_missing_store_exits_2(tmp_path):
 def test_serve_help_lists_the_options():
     r = CliRunner().invoke(cli, ["serve", "--help"])
     assert r.exit_code == 0
-    for opt in ("--store", "--host", "--port", "--workers"):
+    for opt in ("--store", "--host", "--port", "--workers", "--base-url"):
         assert opt in r.output
