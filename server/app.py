@@ -3,8 +3,8 @@ and the tests alike).
 
 Resources live in the lifespan: the tile backend (embedded index, PostGIS pool or archive) and
 the tile cache are opened on start-up, stored on ``app.state.service``, checked for store
-changes every ``reload_interval`` seconds and closed on shutdown; the feature reader (a vggeo
-store opened read-only in use) on ``app.state.features``.
+changes every ``reload_interval`` seconds and closed on shutdown; the feature reader (over the
+same store, when it is a vggeo GeoPackage or PostGIS store) on ``app.state.features``.
 
 Middleware, outermost first: HEAD as GET (:mod:`server.middleware`), CORS, the cached-tile fast
 path (:mod:`server.fastpath`).

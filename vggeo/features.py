@@ -324,23 +324,6 @@ class FeatureReader:
         have = set(self.store.columns(ftype.table))
         return [c for c in PUBLIC_COLUMNS[ftype.table] if c in have]
 
-    def property_types(self, ftype: FeatureType) -> dict[str, str]:
-        """Public column → JSON Schema type (``integer``, ``number``, ``string``)."""
-        cols = self.columns(ftype)
-        empty = self.store.read_table(ftype.table, columns=cols, where="1 = 0")
-        out = {}
-        for c in cols:
-            dt = empty[c].dtype
-            if pd.api.types.is_bool_dtype(dt):
-                out[c] = "boolean"
-            elif pd.api.types.is_integer_dtype(dt):
-                out[c] = "integer"
-            elif pd.api.types.is_float_dtype(dt):
-                out[c] = "number"
-            else:
-                out[c] = "string"
-        return out
-
     def _select_properties(self, ftype: FeatureType, properties: Sequence[str] | None) -> list[str]:
         cols = self.columns(ftype)
         if properties is None:

@@ -57,8 +57,7 @@ def register(r: APIRouter, config: OGCConfig) -> None:
 
     def collection_doc(base: str, layer: Layer | Composite, service, features) -> dict:
         return docs.collection(base, layer, bounds_wgs84=catalog.data_bounds(service.source),
-                               features=has_features(features, layer),
-                               grids=catalog.served_grids(service.source, list(config.grids)))
+                               features=has_features(features, layer))  # fmt: skip
 
     @r.get("/", operation_id="getLandingPage", tags=["OGC API"],
            summary="Landing page (JSON), or the map page for browsers",

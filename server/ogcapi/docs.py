@@ -107,8 +107,7 @@ def _extent(bounds_wgs84: Sequence[float] | None) -> dict:
     return {"extent": {"spatial": {"bbox": [bbox], "crs": CRS84}}}
 
 
-def collection(base: str, layer: Layer | Composite, *, bounds_wgs84, features: bool,
-               grids: Sequence[str]) -> dict:  # fmt: skip
+def collection(base: str, layer: Layer | Composite, *, bounds_wgs84, features: bool) -> dict:
     """A collection (``/collections/{id}``): tilesets always, items when ``features``."""
     url = f"{base}/collections/{layer.id}"
     links = [
@@ -141,14 +140,11 @@ def tile_matrix_sets(base: str, grids: Sequence[str]) -> dict:
     out = []
     for g in grids:
         tms = tile_matrix_set(g)
-        out.append({
-            "id": tms.id, "title": tms.title, "crs": tms.model_dump(mode="json")["crs"],
-            "uri": tms.uri,
-            "links": [link(f"{base}/tileMatrixSets/{tms.id}", "self", JSON, tms.title)],
-        } if tms.uri else {
-            "id": tms.id, "title": tms.title, "crs": tms.model_dump(mode="json")["crs"],
-            "links": [link(f"{base}/tileMatrixSets/{tms.id}", "self", JSON, tms.title)],
-        })  # fmt: skip
+        entry = {"id": tms.id, "title": tms.title, "crs": tms.model_dump(mode="json")["crs"],
+                 "links": [link(f"{base}/tileMatrixSets/{tms.id}", "self", JSON, tms.title)]}
+        if tms.uri:
+            entry["uri"] = tms.uri
+        out.append(entry)
     return {"tileMatrixSets": out,
             "links": [link(f"{base}/tileMatrixSets", "self", JSON, "Tile matrix sets")]}  # fmt: skip
 
