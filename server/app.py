@@ -22,8 +22,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from server.basemap import basemap_router
 from server.errors import add_exception_handlers, document_errors
 from server.fastpath import CachedTileFastPath
 from server.middleware import HeadAsGet
@@ -138,12 +140,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            expose_headers=["ETag", "Content-Encoding", "Content-Crs"])  # fmt: skip
     app.add_middleware(HeadAsGet)
     factory = TilesFactory(cache_control=settings.cache_control, minzoom=settings.minzoom,
-                           maxzoom=settings.maxzoom)  # fmt: skip
+                           maxzoom=settings.maxzoom, basemap=settings.basemap)  # fmt: skip
     app.include_router(factory.router)
     app.include_router(ogc_router(OGCConfig(
         title="vggeo", cache_control=settings.cache_control, minzoom=settings.minzoom,
         maxzoom=settings.maxzoom, default_limit=settings.features_default_limit,
         max_limit=settings.features_max_limit)))  # fmt: skip
+    if settings.basemap == "builtin":
+        app.include_router(basemap_router(settings.basemap_archive))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def openapi() -> dict:
@@ -152,6 +156,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 title=app.title, version=app.version, description=app.description,
                 routes=app.routes, tags=app.openapi_tags))  # fmt: skip
         return app.openapi_schema
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -80,13 +80,15 @@ class TilesFactory:
     cache_control: str = "public, max-age=300"
     minzoom: int = 0
     maxzoom: int = 16
+    basemap: str = "builtin"
     router: APIRouter = field(default_factory=APIRouter)
 
     def __post_init__(self) -> None:
         self.register_routes()
 
-    def _served(self, layer: Layer | Composite) -> Layer | Composite:
-        if layer.id not in self.layers:
+    def _served(self, layer: Layer | Composite, service: TileService) -> Layer | Composite:
+        # A tile archive serves only what it holds (see tilejson.served_layer_ids).
+        if layer.id not in tilejson.served_layer_ids(self.layers, service.source):
             raise NotFound(f"layer {layer.id!r} is not served here")
         return layer
 
@@ -107,7 +109,7 @@ class TilesFactory:
             are clustered below the cluster zoom with exact `point_count` and `count_<home
             type>`; every feature carries its id as the `id` property (for `promoteId`). An
             empty tile is answered with **204 No Content**."""
-            return await render_tile(request, service, self._served(layer), t, filters,
+            return await render_tile(request, service, self._served(layer, service), t, filters,
                                      cache_control=self.cache_control)  # fmt: skip
 
         @r.get("/tiles/{layer}.json", operation_id="getTileJSON", tags=["Tiles"],
@@ -122,8 +124,9 @@ class TilesFactory:
         ) -> Response:
             """TileJSON with `vector_layers` (fields), bounds, center and zoom range; filter
             parameters given here are carried into the `tiles` URL, which is built from the
-            configured public base URL."""
-            self._served(layer)
+            configured public base URL. For a tile archive: the archive's own zoom range and
+            layers (clients overzoom past its deepest zoom)."""
+            self._served(layer, service)
             url = f"{base}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt{query_string(request)}"
             doc = tilejson.tilejson(layer, service.source, url, minzoom=self.minzoom,
                                     maxzoom=self.maxzoom)  # fmt: skip
@@ -144,8 +147,10 @@ class TilesFactory:
         def get_style(request: Request, service: Annotated[TileService, Depends(get_service)],
                       base: Annotated[str, Depends(base_url)]) -> Response:  # fmt: skip
             """A MapLibre GL style (v8) drawing regulations by provision type and residences by
-            home type, with clusters sized by `point_count`."""
-            return json_response(request, tilejson.style(base, service.source))
+            home type, with clusters sized and labelled by `point_count`, over the offline
+            basemap (or naming an external basemap style in `metadata`)."""
+            return json_response(request, tilejson.style(base, service.source,
+                                                         basemap=self.basemap))
 
         @r.get("/healthz", operation_id="getHealth", tags=["Metadata"], summary="Health check",
                responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}})

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     features_default_limit: int = Field(10, ge=1, description="Features per page by default.")
     features_max_limit: int = Field(10_000, ge=1, le=10_000,
                                     description="Largest `limit` accepted.")  # fmt: skip
+    basemap: str = Field(
+        "builtin", description="Basemap of the map page: `builtin` (offline, served by vggeo "
+        "itself), `none`, or the URL of a MapLibre style to draw the data on (e.g. "
+        "Lantmäteriet's or an OpenStreetMap style).")
+    basemap_archive: str | None = Field(
+        None, description="PMTiles archive of the built-in basemap (`vggeo tiles basemap`). "
+        "Default: the one shipped with vggeo (Sweden).")
 
     @field_validator("base_url")
     @classmethod
@@ -62,6 +69,9 @@ class Settings(BaseSettings):
         if self.features_default_limit > self.features_max_limit:
             raise ValueError(f"features_default_limit ({self.features_default_limit}) is greater "
                              f"than features_max_limit ({self.features_max_limit})")  # fmt: skip
+        if self.basemap not in ("builtin", "none") and not self.basemap.startswith(
+                ("https://", "http://", "/")):  # fmt: skip
+            raise ValueError("basemap must be 'builtin', 'none' or a style URL (https://…)")
         return self
 
 

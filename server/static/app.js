@@ -1,5 +1,8 @@
-/* vggeo map page: MapLibre GL (served locally), style from /style.json, filters re-point the
-   tile source at a filtered TileJSON (/tiles/composite.json?home_type=…). */
+/* vggeo map page: MapLibre GL (served locally) with the style from /style.json — the data over
+   the offline basemap, or over an external basemap style when the server names one.
+   Filters: a store-backed server filters tiles (the source is re-pointed at a filtered
+   TileJSON, /tiles/composite.json?home_type=…); a tile archive cannot, so the map filters what
+   it draws (/layers says which: "filter_mode"). */
 "use strict";
 
 const HOME_COLOURS = {
@@ -10,16 +13,36 @@ const PROVISION_COLOURS = {
   "plan": "#3182bd", "naturvardsbestammelse": "#31a354", "ovrig_bestammelse": "#756bb1",
   "mineralrattighet": "#636363", "utredning": "#e6550d", "fornlamning": "#b15928",
 };
-const INTERACTIVE = ["residences-points", "residences-clusters", "regulations-fill"];
+const SET_FILTERS = ["home_type", "ownership_type", "provision_type", "status"];
+let INTERACTIVE = ["residences-points", "residences-clusters", "regulations-fill"];
 
 const map = new maplibregl.Map({
-  container: "map", style: "/style.json", center: [15.5, 60.5], zoom: 4, hash: true,
+  container: "map", center: [15.5, 60.5], zoom: 4, hash: true,
+  attributionControl: { compact: false },
 });
 window.vggeoMap = map;
 window.vggeoTilesLoaded = 0;
 map.addControl(new maplibregl.NavigationControl(), "top-left");
 map.addControl(new maplibregl.ScaleControl(), "bottom-left");
 map.on("data", (e) => { if (e.dataType === "source" && e.tile) window.vggeoTilesLoaded += 1; });
+
+/* The data style, drawn on an external basemap style when the server names one. */
+fetch("/style.json").then((r) => r.json()).then((style) => {
+  const meta = style.metadata || {};
+  INTERACTIVE = meta["vggeo:interactive"] || INTERACTIVE;
+  const basemap = meta["vggeo:basemap"];
+  if (basemap && basemap !== "builtin" && basemap !== "none") {
+    map.setStyle(basemap, {
+      transformStyle: (_previous, ext) => ({
+        ...ext,
+        sources: { ...ext.sources, ...style.sources },
+        layers: [...ext.layers, ...style.layers],
+      }),
+    });
+  } else {
+    map.setStyle(style);
+  }
+});
 
 function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -41,13 +64,14 @@ function setHover(f) {
   if (hovered && hovered.id !== undefined) map.setFeatureState(hovered, { hover: true });
 }
 
-map.on("load", () => {
-  for (const id of INTERACTIVE) {
+map.once("load", () => {
+  for (const id of INTERACTIVE.filter((i) => map.getLayer(i))) {
     map.on("mousemove", id, (e) => { map.getCanvas().style.cursor = "pointer"; setHover(e.features[0]); });
     map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; setHover(null); });
   }
   map.on("click", (e) => {
-    const feats = map.queryRenderedFeatures(e.point, { layers: INTERACTIVE });
+    const layers = INTERACTIVE.filter((id) => map.getLayer(id));
+    const feats = map.queryRenderedFeatures(e.point, { layers });
     if (!feats.length) return;
     new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat).setHTML(popupHtml(feats[0])).addTo(map);
     if (feats[0].properties.cluster) map.easeTo({ center: e.lngLat, zoom: map.getZoom() + 2 });
@@ -56,15 +80,16 @@ map.on("load", () => {
 });
 
 function legend() {
-  const rows = [];
-  rows.push("<div><em>Residences</em></div>");
-  for (const [k, c] of Object.entries(HOME_COLOURS))
-    rows.push(`<div class="legend-row"><span class="swatch dot" style="background:${c}"></span>${escapeHtml(k)}</div>`);
-  rows.push(`<div class="legend-row"><span class="swatch dot" style="background:#3f4a5c;opacity:.7"></span>cluster of homes (area grows with log count; click to zoom)</div>`);
-  rows.push("<div><em>Regulations</em></div>");
-  for (const [k, c] of Object.entries(PROVISION_COLOURS))
-    rows.push(`<div class="legend-row"><span class="swatch" style="background:${c};opacity:.6"></span>${escapeHtml(k)}</div>`);
-  document.getElementById("legend").innerHTML = rows.join("");
+  const row = (colour, label, cls, extra = "") =>
+    `<div class="legend-row"><span class="swatch ${cls}" style="background:${colour};${extra}"></span>${escapeHtml(label)}</div>`;
+  const parts = ["<h2>Residences</h2><div class=\"legend-grid\">"];
+  for (const [k, c] of Object.entries(HOME_COLOURS)) parts.push(row(c, k, "dot"));
+  parts.push("</div>");
+  parts.push(`<div class="legend-row wrap"><span class="swatch cluster">12</span>cluster of homes, with their number (click to zoom in)</div>`);
+  parts.push("<h2>Regulations</h2><div class=\"legend-grid\">");
+  for (const [k, c] of Object.entries(PROVISION_COLOURS)) parts.push(row(c, k, "", "opacity:.6"));
+  parts.push("</div>");
+  document.getElementById("legend-body").innerHTML = parts.join("");
 }
 legend();
 
@@ -74,10 +99,14 @@ function checkboxes(name, values) {
     `<label><input type="checkbox" name="${name}" value="${escapeHtml(v)}">${escapeHtml(v)}</label>`).join("");
 }
 
+function checked(name) {
+  return [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+}
+
 function query() {
   const q = new URLSearchParams();
-  for (const name of ["home_type", "ownership_type", "provision_type", "status"]) {
-    const vals = [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+  for (const name of SET_FILTERS) {
+    const vals = checked(name);
     if (vals.length) q.set(name, vals.join(","));
   }
   const lo = document.getElementById("f-year-min").value, hi = document.getElementById("f-year-max").value;
@@ -86,9 +115,10 @@ function query() {
   return q.toString();
 }
 
-async function applyFilters() {
+/* Server-side filtering: re-point the source at a filtered TileJSON (exact cluster counts). */
+async function applyServerFilters(layerId) {
   const q = query();
-  const url = `${location.origin}/tiles/composite.json${q ? "?" + q : ""}`;
+  const url = `${location.origin}/tiles/${layerId}.json${q ? "?" + q : ""}`;
   const err = document.getElementById("f-error");
   const r = await fetch(url);
   if (!r.ok) { err.textContent = (await r.json()).detail; return; }
@@ -96,11 +126,53 @@ async function applyFilters() {
   map.getSource("vggeo").setUrl(url);
 }
 
+/* Client-side filtering (tile archives): filter what is drawn. A cluster counts the selected
+   home types through its count_<home type> fields, so counts stay exact at every zoom. */
+function applyClientFilters(countFields) {
+  const homes = checked("home_type"), types = checked("provision_type"), status = checked("status");
+  const count = homes.length
+    ? ["+", 0, ...homes.map((h) => ["coalesce", ["get", countFields[h] || ""], 0])]
+    : ["get", "point_count"];
+  const set = (id, filter) => { if (map.getLayer(id)) map.setFilter(id, filter); };
+  const isCluster = ["has", "point_count"];
+  set("residences-points", ["all", ["!", isCluster],
+    ...(homes.length ? [["in", ["get", "home_type"], ["literal", homes]]] : [])]);
+  set("residences-clusters", ["all", isCluster, [">", count, 0]]);
+  set("residences-cluster-count", ["all", isCluster, [">", count, 0]]);
+  if (map.getLayer("residences-clusters")) {
+    map.setPaintProperty("residences-clusters", "circle-radius",
+      ["interpolate", ["linear"], ["ln", ["max", count, 1]], 0.6, 8, 12, 26]);
+  }
+  if (map.getLayer("residences-cluster-count")) {
+    map.setLayoutProperty("residences-cluster-count", "text-field", ["case",
+      [">=", count, 10000], ["concat", ["to-string", ["round", ["/", count, 1000]]], "k"],
+      [">=", count, 1000], ["concat", ["number-format", ["/", count, 1000], { "locale": "en", "max-fraction-digits": 1 }], "k"],
+      ["to-string", count]]);
+  }
+  const regs = ["all",
+    ...(types.length ? [["in", ["get", "provision_type"], ["literal", types]]] : []),
+    ...(status.length ? [["in", ["get", "status"], ["literal", status]]] : [])];
+  set("regulations-fill", regs);
+  set("regulations-line", regs);
+}
+
 fetch("/layers").then((r) => r.json()).then((doc) => {
-  const comp = doc.layers.find((l) => l.id === "composite");
-  for (const name of ["home_type", "ownership_type", "provision_type", "status"]) checkboxes(name, comp.filters[name]);
-  document.getElementById("filters").addEventListener("change", applyFilters);
+  const drawn = doc.layers.find((l) => l.id === "composite") || doc.layers[0];
+  const filters = drawn ? drawn.filters : {};
+  const client = doc.filter_mode === "client";
+  for (const name of SET_FILTERS) {
+    const offered = name in filters;
+    document.getElementById(`fs-${name}`).hidden = !offered;
+    if (offered) checkboxes(name, filters[name]);
+  }
+  const years = "construction_year_min" in filters;
+  document.getElementById("fs-year").hidden = !years;
+  document.getElementById("f-note").hidden = !client;
+  const apply = client ? () => applyClientFilters(doc.cluster_count_fields || {})
+    : () => applyServerFilters(drawn.id);
+  document.getElementById("filters").addEventListener("change", apply);
   document.getElementById("f-reset").addEventListener("click", () => {
-    document.getElementById("filters").reset(); applyFilters();
+    document.getElementById("filters").reset(); apply();
   });
+  window.vggeoFilterMode = doc.filter_mode;
 });

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-__all__ = ["Column", "encode_point_layer", "encode_polygon_layer", "to_tile_units", "EXTENT"]
+__all__ = ["Column", "encode_point_layer", "encode_polygon_layer", "encode_features",
+           "to_tile_units", "EXTENT"]
 
 EXTENT = 4096
 _U = np.uint64
@@ -231,18 +232,35 @@ def encode_polygon_layer(
     """Encode polygons already in tile units (y down) with mapbox-vector-tile.
 
     Features whose geometry collapses when rounded to the tile grid are dropped by the library
-    (they would be invisible at this zoom).
+    (they would be invisible at this zoom); when none is left the layer is left out entirely
+    (``b""``): an MVT layer without features is noise to every client and makes a tile that
+    holds nothing look non-empty.
     """
-    import mapbox_vector_tile
-
     if len(geoms) == 0:
         return b""
     features = [
         {"geometry": g, "properties": p, "id": int(i)}
         for g, p, i in zip(geoms, properties, ids, strict=True)
     ]
-    return mapbox_vector_tile.encode(
-        [{"name": name, "features": features}],
-        default_options={"extents": extent, "y_coord_down": True, "quantize_bounds": None,
-                         "on_invalid_geometry": mapbox_vector_tile.encoder.on_invalid_geometry_make_valid},
-    )  # fmt: skip
+    return encode_features([(name, features)], extent=extent)
+
+
+def encode_features(layers: Sequence[tuple[str, list[dict]]], *, extent: int = EXTENT) -> bytes:
+    """Encode ``(layer name, features)`` pairs (geometries in tile units, y down) with
+    mapbox-vector-tile, leaving out every layer that ends up without a feature.
+
+    Each feature is a dict with ``geometry`` (a shapely geometry), ``properties`` and ``id``.
+    Returns ``b""`` when no layer keeps a feature.
+    """
+    from mapbox_vector_tile import encoder
+
+    tile = encoder.VectorTile(default_options={
+        "extents": extent, "y_coord_down": True, "quantize_bounds": None,
+        "on_invalid_geometry": encoder.on_invalid_geometry_make_valid,
+    })  # fmt: skip
+    for name, features in layers:
+        if features:
+            tile.add_layer(name=name, features=features)
+            if not tile.tile.layers[-1].features:
+                del tile.tile.layers[-1]
+    return tile.tile.SerializeToString() if tile.tile.layers else b""

@@ -28,9 +28,9 @@ from vggeo.errors import InputError, StoreError
 from vggeo.tiles.cache import CachedTile, compress, etag
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, demorton
-from vggeo.tiles.layers import Filters, Layer, get_layer, members, vector_layers
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, vector_layers
 
-__all__ = ["export_archive", "ArchiveSource", "tiles_to_render"]
+__all__ = ["export_archive", "ArchiveSource", "tiles_to_render", "open_archive_file", "overzoom"]
 
 _WORKER_STATE: dict = {}
 
@@ -178,6 +178,9 @@ class _ArchiveWriter:
             "vggeo:layer": layer.id, "vggeo:data_version": source.version,
             "vector_layers": vector_layers(layer, source.home_types(), minzoom=minzoom,
                                            maxzoom=maxzoom, types=True),
+            # What a client may filter on (the archive cannot filter): the values the data held.
+            "vggeo:filters": {k: list(v) for k, v in source.allowed_values().items()},
+            "vggeo:home_types": list(source.home_types()),
         }  # fmt: skip
         self.minzoom, self.maxzoom = minzoom, maxzoom
 
@@ -232,7 +235,10 @@ class _ArchiveWriter:
                             "bounds": f"{w},{s},{e},{n}",
                             "center": f"{(w + e) / 2},{(s + n) / 2},{self.minzoom}",
                             "json": json.dumps({"vector_layers": self.metadata["vector_layers"]}),
-                            "description": self.metadata["description"]}  # fmt: skip
+                            "description": self.metadata["description"],
+                            "vggeo:layer": self.metadata["vggeo:layer"],
+                            "vggeo:filters": json.dumps(self.metadata["vggeo:filters"]),
+                            "vggeo:home_types": json.dumps(self.metadata["vggeo:home_types"])}  # fmt: skip
                     self.db.executemany("INSERT INTO metadata VALUES (?, ?)", meta.items())
                     self.db.execute("CREATE UNIQUE INDEX tile_index ON tiles "
                                     "(zoom_level, tile_column, tile_row)")  # fmt: skip
@@ -280,46 +286,79 @@ def _layer_from_tile(tile: bytes, name: str) -> bytes:
     return b"".join(out)
 
 
-class ArchiveSource:
-    """Serve a PMTiles or MBTiles archive written by :func:`export_archive`.
+def overzoom(tile: bytes, levels: int, dx: int, dy: int, *, layers: set[str] | None = None,
+             buffer: int = 64) -> bytes:  # fmt: skip
+    """The part of an MVT that a descendant ``levels`` zooms down covers, at that zoom.
 
-    PMTiles: memory-mapped; all directories decoded once into sorted arrays. MBTiles: sqlite,
-    one indexed lookup per tile. Tiles are served as stored (gzip). Only unfiltered Web Mercator
-    tiles of the archived layer (or, for a composite, of its member layers) exist.
+    ``(dx, dy)`` is the descendant's column and row inside the tile (0 … 2**levels − 1).
+    Coordinates are scaled by ``2**levels`` and clipped to the descendant plus ``buffer`` units
+    (points: to the descendant itself, as tiles hold each point once); ids and properties are
+    kept. Layers not in ``layers`` (when given) and layers left without a feature are dropped;
+    ``b""`` when nothing is left.
+
+    Written here because no Python library overzooms MVT (tippecanoe-overzoom is a program);
+    decoding and encoding are mapbox-vector-tile's, the geometry work shapely's.
     """
+    import mapbox_vector_tile
+    import shapely
 
-    kind = "archive"
+    from vggeo.tiles.encode import encode_features
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise StoreError("archive not found", file=self.path)
-        self.version = self.current_version()
-        self._is_pmtiles = self.path.suffix.lower() == ".pmtiles"
-        if self._is_pmtiles:
-            self._open_pmtiles()
-        else:
-            self._open_mbtiles()
-        self.layer = get_layer(self.metadata.get("vggeo:layer") or self.metadata.get("name"))
-        self.layer_ids = {self.layer.id, *(m.id for m in members(self.layer))}
+    decoded = mapbox_vector_tile.decode(tile, default_options={"y_coord_down": True})
+    scale = 1 << levels
+    out = []
+    extent = 4096
+    for name, layer in decoded.items():
+        if layers is not None and name not in layers:
+            continue
+        extent = layer.get("extent", 4096)
+        feats = layer["features"]
+        if not feats:
+            continue
+        geoms = np.array([shapely.geometry.shape(f["geometry"]) for f in feats], dtype=object)
+        ox, oy = dx * extent, dy * extent
+        geoms = shapely.transform(geoms, lambda c: c * scale - (ox, oy))  # noqa: B023
+        points = shapely.get_type_id(geoms) == 0  # plain points; a tile holds each only once
+        xy = shapely.get_coordinates(geoms[points]) if points.any() else np.empty((0, 2))
+        keep = np.ones(len(geoms), bool)
+        keep[points] = (xy >= 0).all(axis=1) & (xy < extent).all(axis=1)
+        rest = ~points
+        geoms[rest] = shapely.clip_by_rect(geoms[rest], -buffer, -buffer, extent + buffer,
+                                           extent + buffer)  # fmt: skip
+        keep &= ~shapely.is_empty(geoms)
+        kept = [{"geometry": g, "properties": f["properties"], "id": f.get("id")}
+                for g, f, k in zip(geoms, feats, keep, strict=True) if k]  # fmt: skip
+        out.append((name, kept))
+    return encode_features(out, extent=extent)
 
-    def _open_pmtiles(self) -> None:
+
+class _PMTilesFile:
+    """A PMTiles v3 archive, memory-mapped, its directories decoded once into sorted arrays
+    (so a tile is one binary search and one slice)."""
+
+    def __init__(self, path: Path) -> None:
         from pmtiles.tile import Compression, deserialize_directory, deserialize_header
 
-        self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
-        self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
         try:
+            self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
             h = deserialize_header(self._mm[:127])
+            if self._mm[:7] != b"PMTiles" or h["version"] != 3:
+                raise ValueError("no PMTiles v3 header")
         except Exception as err:
-            raise StoreError(f"not a PMTiles v3 archive: {err}", file=self.path) from err
+            self._file.close()
+            raise StoreError(f"not a PMTiles v3 archive: {err}", file=path) from err
         self.header = h
-        gz = h["internal_compression"] == Compression.GZIP
-        if not gz:
-            raise StoreError("PMTiles archives with uncompressed directories are not supported",
-                             file=self.path)  # fmt: skip
+        internal_gzip = h["internal_compression"] == Compression.GZIP
+        if h["internal_compression"] not in (Compression.GZIP, Compression.NONE):
+            self.close()
+            raise StoreError("PMTiles directories must be gzip-compressed or uncompressed",
+                             file=path)  # fmt: skip
 
         def directory(offset: int, length: int):
-            return deserialize_directory(self._mm[offset:offset + length])  # gunzips
+            raw = self._mm[offset:offset + length]
+            # deserialize_directory gunzips; an uncompressed directory is gzipped for it.
+            return deserialize_directory(raw if internal_gzip else gzip.compress(raw))
 
         ids, offs, lens, runs = [], [], [], []
         stack = [(h["root_offset"], h["root_length"])]
@@ -334,89 +373,188 @@ class ArchiveSource:
                     lens.append(e.length)
                     runs.append(e.run_length)
         order = np.argsort(np.array(ids, dtype=np.uint64))
-        self._ids = np.array(ids, dtype=np.uint64)[order]
+        self.ids = np.array(ids, dtype=np.uint64)[order]
         self._offs = np.array(offs, dtype=np.int64)[order] + h["tile_data_offset"]
         self._lens = np.array(lens, dtype=np.int64)[order]
         self._runs = np.array(runs, dtype=np.int64)[order]
         meta = self._mm[h["metadata_offset"]:h["metadata_offset"] + h["metadata_length"]]
-        self.metadata = json.loads(gzip.decompress(meta))
-        self._gzip = h["tile_compression"] == Compression.GZIP
+        self.metadata = json.loads(gzip.decompress(meta) if internal_gzip else meta) if meta else {}
+        self.gzip = h["tile_compression"] == Compression.GZIP
+        self.minzoom, self.maxzoom = h["min_zoom"], h["max_zoom"]
+        self.bounds = (h["min_lon_e7"] / 1e7, h["min_lat_e7"] / 1e7, h["max_lon_e7"] / 1e7,
+                       h["max_lat_e7"] / 1e7)  # fmt: skip
 
-    def _open_mbtiles(self) -> None:
-        self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                   check_same_thread=False)  # fmt: skip
+    def get(self, z: int, x: int, y: int) -> bytes:
+        from pmtiles.tile import zxy_to_tileid
+
+        tid = np.uint64(zxy_to_tileid(z, x, y))
+        i = int(np.searchsorted(self.ids, tid, side="right")) - 1
+        if i < 0 or tid >= self.ids[i] + np.uint64(self._runs[i]):
+            return b""
+        return self._mm[self._offs[i]:self._offs[i] + self._lens[i]]
+
+    def close(self) -> None:
+        self._mm.close()
+        self._file.close()
+
+
+class _MBTilesFile:
+    """An MBTiles 1.3 archive: sqlite, one indexed lookup per tile."""
+
+    gzip = True
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         try:
             meta = dict(self._db.execute("SELECT name, value FROM metadata").fetchall())
+            zooms = self._db.execute("SELECT min(zoom_level), max(zoom_level) FROM tiles").fetchone()
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"not an MBTiles archive: {err}", file=self.path) from err
-        self.metadata = {**meta, **json.loads(meta.get("json", "{}"))}
-        self._gzip = True
+            self._db.close()
+            raise StoreError(f"not an MBTiles archive: {err}", file=path) from err
+        try:
+            self.metadata = {**meta, **json.loads(meta.get("json") or "{}")}
+            b = meta.get("bounds")
+            self.bounds = tuple(float(v) for v in b.split(",")) if b else None
+        except ValueError as err:
+            self._db.close()
+            raise StoreError(f"malformed MBTiles metadata: {err}", file=path) from err
+        self.minzoom, self.maxzoom = (int(zooms[0] or 0), int(zooms[1] or 0))
+
+    def get(self, z: int, x: int, y: int) -> bytes:
+        row = self._db.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column"
+                               " = ? AND tile_row = ?", (z, x, (1 << z) - 1 - y)).fetchone()  # fmt: skip
+        return bytes(row[0]) if row else b""
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_archive_file(path: str | os.PathLike) -> _PMTilesFile | _MBTilesFile:
+    """The raw reader of a ``.pmtiles`` or ``.mbtiles`` file: ``get(z, x, y)`` gives the tile as
+    stored, ``metadata``, ``minzoom``/``maxzoom`` and ``bounds`` describe the archive."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError("archive not found", file=path)
+    return _PMTilesFile(path) if path.suffix.lower() == ".pmtiles" else _MBTilesFile(path)
+
+
+class ArchiveSource:
+    """Serve a PMTiles or MBTiles archive written by :func:`export_archive`.
+
+    PMTiles: memory-mapped; all directories decoded once into sorted arrays. MBTiles: sqlite,
+    one indexed lookup per tile. Tiles are served as stored (gzip). Only unfiltered Web Mercator
+    tiles of the archived layer (or, for a composite, of its member layers) exist; the archive's
+    own metadata says which layers, fields and zooms it holds (:meth:`served_layers`,
+    :meth:`vector_layers`, :attr:`minzoom`, :attr:`maxzoom`). A tile deeper than the archive's
+    deepest zoom is cut out of its ancestor there (:func:`overzoom`), so no zoom is blank.
+
+    Attribute filters cannot be applied to stored tiles: :meth:`allowed_values` names what a
+    client can filter itself (``filter_mode = "client"``), exactly at every zoom.
+    """
+
+    kind = "archive"
+    filter_mode = "client"
+    #: Filters a client can apply to archived tiles exactly, clusters included (home types
+    #: through the clusters' ``count_<home type>`` fields).
+    CLIENT_FILTERS = ("home_type", "provision_type", "status")
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._file = open_archive_file(self.path)
+        self.version = self.current_version()
+        try:
+            meta = self._file.metadata
+            self.layer = get_layer(meta.get("vggeo:layer") or meta.get("name") or "")
+        except KeyError as err:
+            self._file.close()
+            raise StoreError("not a vggeo archive: its metadata names no vggeo layer (write it "
+                             "with `vggeo tiles export`)", file=self.path) from err  # fmt: skip
+        self.metadata = meta
+        held = {vl.get("id") for vl in meta.get("vector_layers", [])}
+        self.layer_ids = {m.id for m in members(self.layer) if not held or m.id in held}
+        if len(self.layer_ids) == len(members(self.layer)):
+            self.layer_ids.add(self.layer.id)
+        self._gzip = self._file.gzip
+        self.minzoom, self.maxzoom = self._file.minzoom, self._file.maxzoom
 
     def current_version(self) -> str:
         st = self.path.stat()
         return f"{st.st_size}:{st.st_mtime_ns}"
 
+    def served_layers(self) -> list[str]:
+        """Ids of the layers this archive answers (the archived one and its members)."""
+        return [lid for lid in (self.layer.id, *(m.id for m in members(self.layer)))
+                if lid in self.layer_ids]  # fmt: skip
+
+    def vector_layers(self, layer: Layer | Composite) -> list[dict]:
+        """The archive's own ``vector_layers`` entries of ``layer`` (its members for a
+        composite): ids, fields and zoom ranges as written into the archive."""
+        wanted = [m.id for m in members(layer)]
+        held = {vl.get("id"): vl for vl in self.metadata.get("vector_layers", [])}
+        return [held[w] for w in wanted if w in held]
+
     def allowed_values(self) -> dict[str, list[str]]:
-        return {c: [] for c in Filters.SET_FIELDS}
+        """Values of the filters a client can apply to this archive's tiles (from the archive's
+        metadata; empty for archives written before it was recorded)."""
+        recorded = self.metadata.get("vggeo:filters") or {}
+        if isinstance(recorded, str):  # MBTiles metadata values are text
+            recorded = json.loads(recorded)
+        return {name: list(recorded.get(name) or []) for name in self.CLIENT_FILTERS}
 
     def home_types(self) -> list[str]:
+        recorded = self.metadata.get("vggeo:home_types")
+        if isinstance(recorded, str):
+            recorded = json.loads(recorded)
+        if recorded:
+            return list(recorded)
         for vl in self.metadata.get("vector_layers", []):
-            if vl["id"] == "residences":
-                return [k[len("count_"):] for k in vl["fields"] if k.startswith("count_")]
-        # (slugs: the archive keeps only field names)
+            if vl.get("id") == "residences":  # older archives keep only the field names (slugs)
+                return [k[len("count_"):] for k in vl.get("fields", {}) if k.startswith("count_")]
         return []
 
     def bounds_wgs84(self):
-        if self._is_pmtiles:
-            h = self.header
-            return (h["min_lon_e7"] / 1e7, h["min_lat_e7"] / 1e7, h["max_lon_e7"] / 1e7,
-                    h["max_lat_e7"] / 1e7)  # fmt: skip
-        b = self.metadata.get("bounds")
-        return tuple(float(v) for v in b.split(",")) if b else None
+        return self._file.bounds
 
     def warm(self) -> None:
         pass
 
     def close(self) -> None:
-        if self._is_pmtiles:
-            self._mm.close()
-            self._file.close()
-        else:
-            self._db.close()
+        self._file.close()
 
-    def _stored(self, z: int, x: int, y: int) -> bytes:
-        if self._is_pmtiles:
-            from pmtiles.tile import zxy_to_tileid
-
-            tid = np.uint64(zxy_to_tileid(z, x, y))
-            i = int(np.searchsorted(self._ids, tid, side="right")) - 1
-            if i < 0 or tid >= self._ids[i] + np.uint64(self._runs[i]):
-                return b""
-            return self._mm[self._offs[i]:self._offs[i] + self._lens[i]]
-        row = self._db.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column"
-                               " = ? AND tile_row = ?", (z, x, (1 << z) - 1 - y)).fetchone()  # fmt: skip
-        return bytes(row[0]) if row else b""
-
-    def _check(self, layer: Layer, grid: Grid, filters: Filters | None) -> None:
+    def _check(self, layer: Layer | Composite, grid: Grid, filters: Filters | None) -> None:
         if grid.id != "WebMercatorQuad":
             raise InputError("an archive holds Web Mercator tiles only", value=grid.id)
         if filters:
-            raise InputError("an archive holds unfiltered tiles only", value=filters.key())
+            raise InputError("an archive holds unfiltered tiles only; filter on the client "
+                             "(see /layers)", value=filters.key())  # fmt: skip
         if layer.id not in self.layer_ids:
             raise LookupError(f"layer {layer.id!r} is not in this archive; it holds "
-                              f"{', '.join(sorted(self.layer_ids))}")  # fmt: skip
+                              f"{', '.join(self.served_layers())}")  # fmt: skip
+
+    def _raw(self, body: bytes) -> bytes:
+        return gzip.decompress(body) if self._gzip else bytes(body)
 
     def compressed_tile(self, layer, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
                         filters: Filters | None = None) -> CachedTile:  # fmt: skip
-        """The stored gzip tile (cut to one member layer when asked)."""
+        """The stored gzip tile (cut to one member layer when asked; cut out of its ancestor at
+        the archive's deepest zoom when deeper)."""
         g = get_grid(grid) if isinstance(grid, str) else grid
         lay = get_layer(layer) if isinstance(layer, str) else layer
         self._check(lay, g, filters)
-        body = self._stored(z, x, y)
+        g.check(z, x, y)
+        if z > self.maxzoom:
+            levels = z - self.maxzoom
+            body = self._file.get(self.maxzoom, x >> levels, y >> levels)
+            if not body:
+                return compress(b"")
+            mask = (1 << levels) - 1
+            names = {m.id for m in members(lay)}
+            return compress(overzoom(self._raw(body), levels, x & mask, y & mask, layers=names))
+        body = self._file.get(z, x, y)
         if not body:
             return compress(b"")
         if lay.id != self.layer.id or not self._gzip:
-            raw = gzip.decompress(body) if self._gzip else body
+            raw = self._raw(body)
             return compress(_layer_from_tile(raw, lay.id) if lay.id != self.layer.id else raw)
         return CachedTile(body, etag(body))  # served as stored
 
