@@ -15,7 +15,8 @@ import gzip
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Path as PathParam, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 
 from server.errors import NotFound
 from vggeo.errors import TileError
