@@ -104,3 +104,19 @@ def test_server_on_postgis_serves_the_same_tiles(pg_source, postgis_url, source)
             assert r.status_code == 200
             _assert_same(source.tile("composite", z, x, y), r.content, f"http {z}/{x}/{y}")
         assert c.get("/tiles/residences/12/0/0.mvt").status_code == 204
+
+
+def test_no_postgis_tile_holds_an_empty_layer(pg_source, source):
+    """ST_AsMVT over no rows gives no layer; a layer without features never reaches a client."""
+    from vggeo.tiles.layers import PROVISION_TYPES, get_layer
+    from vggeo.tiles.pmtiles import tiles_to_render
+
+    n = 0
+    for z in (4, 6, 8):
+        cols, rows = tiles_to_render(source, get_layer("regulations"), z)
+        for x, y in list(zip(cols.tolist(), rows.tolist(), strict=True))[:40]:
+            for lid in ("composite", *(f"regulations_{t}" for t in PROVISION_TYPES)):
+                for name, layer in _decode(pg_source.tile(lid, z, x, y)).items():
+                    assert layer, f"{lid}/{z}/{x}/{y}: layer {name!r} holds no feature"
+                    n += 1
+    assert n > 50

