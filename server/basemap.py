@@ -134,12 +134,13 @@ def label_layers(source: str = "basemap") -> list[dict]:
 
 
 def major_label_layers(source: str = "basemap") -> list[dict]:
-    """The capitals and cities over 250 000 (rank 1–2): always drawn, on top of everything."""
+    """The capitals and cities over 250 000 (rank 1–2), on top of everything: as the top layer
+    they are placed first, so the clusters' counts never hide them (they only give way to each
+    other, as Espoo and Vantaa must)."""
     return [
         {"id": "basemap-places-major", "type": "symbol", "source": source,
          "source-layer": "place", "filter": ["<=", ["get", "rank"], 2],
-         "layout": {**_PLACE_TEXT, "text-anchor": "bottom", "text-offset": [0, -0.8],
-                    "text-allow-overlap": True},
+         "layout": {**_PLACE_TEXT, "text-anchor": "bottom", "text-offset": [0, -0.8]},
          "paint": _PLACE_PAINT},
     ]  # fmt: skip
 

@@ -45,7 +45,7 @@ def test_morton_roundtrip():
 
 def test_library_never_imports_fastapi():
     code = ("import sys, vggeo, vggeo.tiles, vggeo.tiles.embedded, vggeo.tiles.postgis, "
-            "vggeo.tiles.pmtiles, vggeo.tiles.service, vggeo.cli; "
+            "vggeo.tiles.pmtiles, vggeo.tiles.basemap, vggeo.tiles.service, vggeo.cli; "
             "print('fastapi' in sys.modules or 'starlette' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

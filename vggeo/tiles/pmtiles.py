@@ -10,7 +10,9 @@ temporary file beside the target and renamed only when complete: Ctrl-C leaves n
 decoded once, at open, into sorted numpy arrays, so a tile is one binary search and one slice.
 Tiles stay gzip-compressed from disk to socket. A composite archive also serves its member
 layers: an MVT tile is a concatenation of layer messages, so a layer is cut out without
-decoding features.
+decoding features. The archive's own header and metadata say which zooms, layers and fields it
+holds, and that is what the server advertises; a tile deeper than the archive's deepest zoom is
+cut out of its ancestor there (:func:`overzoom`), so a z14 archive is not blank at z15–16.
 """
 
 from __future__ import annotations
