@@ -6,6 +6,7 @@ Every field can be set as an environment variable, e.g. ``VGGEO_STORE=/data/stor
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -72,6 +73,8 @@ class Settings(BaseSettings):
         if self.basemap not in ("builtin", "none") and not self.basemap.startswith(
                 ("https://", "http://", "/")):  # fmt: skip
             raise ValueError("basemap must be 'builtin', 'none' or a style URL (https://…)")
+        if self.basemap_archive and not Path(self.basemap_archive).is_file():
+            raise ValueError(f"basemap_archive {self.basemap_archive!r} is not a file")
         return self
 
 

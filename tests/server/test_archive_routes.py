@@ -63,6 +63,7 @@ def test_every_listed_layer_answers_and_no_other_is_listed(aclient, held):
     assert {c["id"] for c in collections} == set(listed)
     for missing in ("regulations_plan", "regulations_fornlamning"):
         assert aclient.get(f"/tiles/{missing}.json").status_code == 404
+        assert aclient.get(f"/collections/{missing}").status_code == 404
         assert aclient.get(f"/tiles/{missing}/5/17/9.mvt").status_code == 404
 
 

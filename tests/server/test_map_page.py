@@ -93,6 +93,15 @@ def test_basemap_setting_is_checked():
 
     with pytest.raises(ValidationError, match="basemap"):
         Settings(_env_file=None, basemap="ftp://x")
+    with pytest.raises(ValidationError, match="basemap_archive"):
+        Settings(_env_file=None, basemap_archive="no-such-basemap.pmtiles")
+
+
+def test_a_basemap_built_with_the_cli_is_served(store, tmp_path):
+    own = tmp_path / "mine.pmtiles"
+    shutil.copy(shipped_basemap(), own)
+    with _client(store[0], basemap_archive=str(own)) as c:
+        assert c.get("/basemap/5/17/9.mvt").status_code == 200
 
 
 @pytest.fixture(scope="session")
