@@ -15,15 +15,18 @@ import gzip
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
-from server.errors import NotFound
+from server.dependencies import base_url
+from server.errors import NotFound, error_response
+from server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 from vggeo.errors import TileError
 from vggeo.tiles.cache import CachedTile, compress, etag
 from vggeo.tiles.grids import get_grid
 
-MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+#: The basemap changes only with a new archive (a new version of vggeo): cache it for a day.
+CACHE_CONTROL = "public, max-age=86400"
 BUILTIN = "builtin"
 NONE = "none"
 
@@ -156,19 +159,24 @@ def basemap_router(archive: str | None) -> APIRouter:
         except Exception as err:  # a missing or broken archive: the map works without it
             raise NotFound(f"no basemap: {err}") from err
 
-    @router.get("/basemap.json", operation_id="getBasemapTileJSON", tags=["Map"],
-                summary="TileJSON of the offline basemap")  # fmt: skip
-    def basemap_tilejson(request: Request) -> dict:
+    @router.get("/basemap.json", operation_id="getBasemapTileJSON", tags=["Tiles"],
+                summary="TileJSON of the offline basemap", response_class=Response,
+                responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+                           304: {"description": "Not modified."},
+                           404: error_response(404, "No basemap archive.")})  # fmt: skip
+    def basemap_tilejson(request: Request, base: Annotated[str, Depends(base_url)]) -> Response:
         """Land, lakes, national borders and place names around Sweden, served from an archive
         built from GSHHG (LGPL-3.0) and GeoNames (CC BY 4.0) data; works without a network."""
-        base = str(request.base_url).rstrip("/")
-        return tiles().tilejson(f"{base}/basemap/{{z}}/{{x}}/{{y}}.mvt")
+        return json_response(request, tiles().tilejson(f"{base}/basemap/{{z}}/{{x}}/{{y}}.mvt"))
 
-    @router.get("/basemap/{z}/{x}/{y}.{fmt}", operation_id="getBasemapTile", tags=["Map"],
+    @router.get("/basemap/{z}/{x}/{y}.{fmt}", operation_id="getBasemapTile", tags=["Tiles"],
                 summary="A tile of the offline basemap", response_class=Response,
                 responses={200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A tile."},
                            204: {"description": "No basemap feature here."},
-                           400: {"description": "Malformed or out-of-range tile address."}})  # fmt: skip
+                           304: {"description": "Not modified."},
+                           400: error_response(400, "Malformed or out-of-range tile address."),
+                           404: error_response(404, "No basemap archive."),
+                           406: error_response(406)})  # fmt: skip
     def basemap_tile(
         request: Request,
         z: Annotated[str, PathParam(description="Zoom level.")],
@@ -184,16 +192,6 @@ def basemap_router(archive: str | None) -> APIRouter:
             if not (text.isascii() and text.isdigit()) or len(text) > 9:
                 raise TileError(f"{name} must be a non-negative integer", field=name, value=text)
             zxy.append(int(text))
-        tile = tiles().tile(*zxy)
-        headers = {"Cache-Control": "public, max-age=86400", "ETag": tile.etag,
-                   "Vary": "Accept-Encoding"}  # fmt: skip
-        if request.headers.get("if-none-match") in (tile.etag, f"W/{tile.etag}"):
-            return Response(status_code=304, headers=headers)
-        if tile.empty:
-            return Response(status_code=204, headers=headers)
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return Response(tile.body, media_type=MVT_MEDIA_TYPE, headers=headers)
-        return Response(gzip.decompress(tile.body), media_type=MVT_MEDIA_TYPE, headers=headers)
+        return tile_response(request, tiles().tile(*zxy), cache_control=CACHE_CONTROL)
 
     return router

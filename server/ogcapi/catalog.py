@@ -21,6 +21,13 @@ def home_types(source) -> list[str]:
     return list(source.home_types())
 
 
+def served_layers(source, layers) -> list[str]:
+    """The layers of ``layers`` a backend answers: a tile archive only those it holds."""
+    from server.tilejson import served_layer_ids
+
+    return served_layer_ids(list(layers), source)
+
+
 def served_grids(source, grids: list[str]) -> list[str]:
     """The grids a backend can render: archives hold Web Mercator tiles only."""
     if getattr(source, "kind", None) == "archive":

@@ -102,7 +102,8 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     ) -> Response:
         """Every collection: the tile layers (with tilesets) — the plain ones also with features
         (`items`) when the store is a vggeo store."""
-        items = [collection_doc(base, get_layer(lid), service, features) for lid in config.layers]
+        items = [collection_doc(base, get_layer(lid), service, features)
+                 for lid in catalog.served_layers(service.source, config.layers)]
         return json_response(request, docs.collections(base, items, features=features is not None))
 
     @r.get("/collections/{layer}", operation_id="getCollection", tags=["OGC API"],
@@ -118,6 +119,6 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     ) -> Response:
         """A collection: extent (CRS84), links to its tilesets and (plain layers) its items, the
         CRSs its features can be had in and the storage CRS (EPSG:3006)."""
-        if layer.id not in config.layers:
+        if layer.id not in catalog.served_layers(service.source, config.layers):
             raise NotFound(f"collection {layer.id!r} is not served here")
         return json_response(request, collection_doc(base, layer, service, features))

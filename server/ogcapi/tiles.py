@@ -31,7 +31,7 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     """Add ``/tileMatrixSets…`` and ``/collections/{id}/tiles…``."""
 
     def served(layer: Layer | Composite, service: TileService, grid: Grid | None = None) -> None:
-        if layer.id not in config.layers:
+        if layer.id not in catalog.served_layers(service.source, config.layers):
             raise NotFound(f"collection {layer.id!r} is not served here")
         if grid is not None and grid.id not in catalog.served_grids(service.source,
                                                                      list(config.grids)):
