@@ -9,9 +9,12 @@ Hierarchy (each class is also the builtin a caller would naturally catch)::
     │   │   └── CoordinateRangeError     values no Swedish system produces
     │   ├── ParseError                   malformed XML/JSON/CSV/GML
     │   │   └── GeometryError            malformed GML geometry
+    │   │       └── GeometryLimitError   geometry beyond a size limit (also a LimitError)
+    │   ├── LimitError                   input beyond a configured size limit (names the setting)
     │   ├── SchemaError                  a field with the wrong type, a missing required column
     │   └── CodeError                    a value outside a code list (when strict)
     ├── CRSError (ValueError)            an unknown or unsupported coordinate reference system
+    ├── SettingsError (ValueError)       an environment setting with an invalid value
     ├── UnsafeInputError (InputError)    hostile input: XXE, entity expansion, ZIP slip, ZIP bomb
     ├── DeliveryError (InputError)       a Lantmäteriet delivery that does not match its metadata
     │   └── IntegrityError
@@ -21,11 +24,13 @@ Hierarchy (each class is also the builtin a caller would naturally catch)::
     └── ClientError                      the Valueguard API refused or failed after retries
 
 The CLI turns any ``VggeoError`` into a one-line message and exit code 2; the server maps them
-to 4xx responses in one table (``server/errors.py``).
+to 4xx responses in one table (``server/errors.py``). Any other exception is a bug: the CLI names
+the input it was processing (:func:`note_input`, :func:`current_input`) and asks for a report.
 """
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 __all__ = [
@@ -39,6 +44,9 @@ __all__ = [
     "SchemaError",
     "CodeError",
     "CRSError",
+    "SettingsError",
+    "LimitError",
+    "GeometryLimitError",
     "UnsafeInputError",
     "DeliveryError",
     "IntegrityError",
@@ -50,6 +58,8 @@ __all__ = [
     "SwappedAxesWarning",
     "OutsideAreaWarning",
     "UnmappedWarning",
+    "note_input",
+    "current_input",
 ]
 
 
@@ -99,6 +109,21 @@ class VggeoError(Exception):
             text = f"{text} (value: {self.value!r})"
         return f"{', '.join(where)}: {text}" if where else text
 
+    def where(self, **context: Any) -> VggeoError:
+        """The same error with the given context filled in where it was missing.
+
+        Used by a caller that knows more than the raiser: a store knows which delivery it was
+        applying when a table refused a row.
+        """
+        fields = dict(file=self.file, row=self.row, field=self.field, element=self.element,
+                      value=self.value, **self.context)  # fmt: skip
+        for k, v in context.items():
+            if fields.get(k) is None:
+                fields[k] = v
+        err = type(self).__new__(type(self))
+        VggeoError.__init__(err, self.message, **fields)
+        return err
+
 
 class InputError(VggeoError, ValueError):
     """Input data that vggeo cannot accept."""
@@ -124,6 +149,14 @@ class GeometryError(ParseError):
     """Malformed GML geometry (odd coordinate count, unclosed ring, unknown element …)."""
 
 
+class LimitError(InputError):
+    """Input that would exceed a configured size limit; the message names the setting."""
+
+
+class GeometryLimitError(GeometryError, LimitError):
+    """A geometry that would need more vertices than a limit allows (e.g. a huge circle)."""
+
+
 class SchemaError(InputError):
     """A column with the wrong type, or a required column missing."""
 
@@ -134,6 +167,10 @@ class CodeError(InputError):
 
 class CRSError(VggeoError, ValueError):
     """An unknown or unsupported coordinate reference system."""
+
+
+class SettingsError(VggeoError, ValueError):
+    """An environment setting (``VGGEO_…``) whose value is not valid."""
 
 
 class UnsafeInputError(InputError):
@@ -178,3 +215,23 @@ class OutsideAreaWarning(VggeoWarning):
 
 class UnmappedWarning(VggeoWarning):
     """Input elements or fields that vggeo did not map (kept or reported, never silently lost)."""
+
+
+# --- what is being processed (for the CLI's report of an unexpected error) -----------------------
+
+_CURRENT_INPUT: contextvars.ContextVar[str | None] = contextvars.ContextVar("vggeo_input", default=None)
+
+
+def note_input(label: Any) -> None:
+    """Record the input file (or ``archive!member``) being read now.
+
+    Readers call it as they open each file; should anything unexpected happen, the CLI's error
+    line names the last one noted. It is only ever overwritten, never reset: the last file opened
+    is the best guess of where a bug was met.
+    """
+    _CURRENT_INPUT.set(None if label is None else str(label))
+
+
+def current_input() -> str | None:
+    """The last input noted by :func:`note_input` in this context, or None."""
+    return _CURRENT_INPUT.get()

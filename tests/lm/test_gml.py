@@ -11,16 +11,25 @@ import pytest
 import shapely
 from system import gdal_json
 
-from vggeo.errors import GeometryError, ParseError, UnsafeInputError, VggeoError
+from vggeo.errors import (
+    GeometryError,
+    GeometryLimitError,
+    LimitError,
+    ParseError,
+    SettingsError,
+    UnsafeInputError,
+    VggeoError,
+)
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
+    ArcBudget,
     axis_swap_for,
     convert_texts,
     geometry_from_string,
     parse_geometry,
     to_shapely,
 )
-from vggeo.lm.safety import safe_fromstring
+from vggeo.lm.safety import geometry_limits, safe_fromstring
 
 DATA = Path(__file__).parent / "data"
 CASES = [json.loads(line) for line in (DATA / "gml_cases.jsonl").read_text().splitlines()]
@@ -338,3 +347,122 @@ def test_convert_texts_names_the_first_bad_text():
     with pytest.raises(ValueError) as info:
         convert_texts(["1 2", " 3 4 ", "5 x6", "y"])
     assert info.value.args == (2,)
+
+
+# --- bounded arcs ------------------------------------------------------------------------------------
+
+CIRCLE = ('<gml:CircleByCenterPoint xmlns:gml="http://www.opengis.net/gml/3.2" numArc="1">'
+          '<gml:pos>6580000 674000</gml:pos><gml:radius uom="m">{}</gml:radius></gml:CircleByCenterPoint>')  # fmt: skip
+
+
+def _full_circle_vertices(radius: float, tol: float) -> int:
+    """Vertices of a full circle within ``tol``: chords over at most 2·acos(1 - tol/r) (exact)."""
+    from fractions import Fraction
+
+    step = 2 * math.acos(float(1 - Fraction(tol) / Fraction(radius)))
+    return math.ceil(2 * math.pi / step) + 1
+
+
+@pytest.mark.parametrize("radius", ["0", "-5", "nan", "inf", "-inf", "1e15", "1e-300", "1e308", "3e2"])
+def test_no_radius_crashes_the_reader(radius):
+    """Zero, negative, non-finite, astronomical and vanishing radii: an error or a bounded ring."""
+    try:
+        g = geometry_from_string(CIRCLE.format(radius))
+    except GeometryError as err:
+        assert "CircleByCenterPoint" in str(err) or "radius" in str(err)
+        return
+    assert len(shapely.get_coordinates(g)) < 10_000 and np.isfinite(shapely.get_coordinates(g)).all()
+
+
+@pytest.mark.parametrize("tol", [0.0, -0.002, math.nan, math.inf, -math.inf, "2 mm"])
+def test_arc_tolerance_must_be_positive_and_finite(tol):
+    with pytest.raises(ValueError, match="arc tolerance"):
+        geometry_from_string(CIRCLE.format(100), arc_tolerance=tol)
+
+
+@pytest.mark.parametrize("tol", [1e-300, 5e-324])
+def test_vanishing_tolerance_hits_the_arc_cap(tol):
+    with pytest.raises(GeometryLimitError, match="VGGEO_MAX_ARC_VERTICES"):
+        geometry_from_string(CIRCLE.format(100), arc_tolerance=tol)
+
+
+def test_huge_circle_refused_naming_the_setting_and_feature():
+    root = safe_fromstring(CIRCLE.format(1e15))
+    with pytest.raises(GeometryLimitError) as info:
+        parse_geometry(root, feature="c0ffee", file="f.xml")
+    msg = str(info.value)
+    assert "feature c0ffee" in msg and "VGGEO_MAX_ARC_VERTICES" in msg and "10,000 per arc" in msg
+    assert "1,570,796,32" in msg  # the vertices it would have needed (π / (2·sqrt(tol/2r)))
+
+
+def test_arc_cap_is_a_setting(monkeypatch):
+    """300 km is refused by default; raising the cap in the environment reads it, exactly as big."""
+    with pytest.raises(GeometryLimitError):
+        geometry_from_string(CIRCLE.format(300_000))
+    monkeypatch.setenv("VGGEO_MAX_ARC_VERTICES", "30000")
+    g = geometry_from_string(CIRCLE.format(300_000))
+    assert len(shapely.get_coordinates(g)) == _full_circle_vertices(300_000, DEFAULT_ARC_TOLERANCE)
+    monkeypatch.setenv("VGGEO_MAX_ARC_VERTICES", "many")
+    with pytest.raises(SettingsError, match="VGGEO_MAX_ARC_VERTICES"):
+        geometry_from_string(CIRCLE.format(10))
+
+
+def test_feature_cap_counts_every_arc_of_the_feature():
+    # Eleven circles of 36 km: each within the per-arc cap (about 9 400), together above 100 000.
+    members = "".join(
+        '<gml:surfaceMember><gml:Polygon><gml:exterior><gml:Ring><gml:curveMember><gml:Curve>'
+        f'<gml:segments><gml:CircleByCenterPoint numArc="1"><gml:pos>{6_000_000 + 100_000 * i} 500000'
+        '</gml:pos><gml:radius uom="m">36000</gml:radius></gml:CircleByCenterPoint></gml:segments>'
+        "</gml:Curve></gml:curveMember></gml:Ring></gml:exterior></gml:Polygon></gml:surfaceMember>"
+        for i in range(11))  # fmt: skip
+    gml = f'<gml:MultiSurface xmlns:gml="http://www.opengis.net/gml/3.2">{members}</gml:MultiSurface>'
+    with pytest.raises(GeometryLimitError, match="VGGEO_MAX_FEATURE_ARC_VERTICES"):
+        geometry_from_string(gml)
+    assert len(shapely.get_coordinates(geometry_from_string(gml.replace("36000", "3600")))) < 40_000
+
+
+def test_budget_per_file_is_shared_by_features():
+    budget = ArcBudget(geometry_limits(), file_bytes=100 * 1024)  # 100 KiB: 100 000 vertices
+    root = safe_fromstring(CIRCLE.format(30_000))  # about 8 600 vertices
+    for _ in range(11):
+        budget.start_feature()
+        parse_geometry(root, budget=budget)
+    budget.start_feature()
+    with pytest.raises(LimitError, match="VGGEO_MAX_ARC_VERTICES_PER_KIB") as info:
+        parse_geometry(root, budget=budget)
+    assert not isinstance(info.value, GeometryError)  # the file's fault, not one feature's
+
+
+def test_nearly_straight_arc_of_huge_radius_stays_between_chord_and_arc():
+    """Sagitta 1 µm over 2 km (radius 5·10^11 m): every vertex within the sliver chord–arc.
+
+    Computed as centre + r·(cos, sin), the points would scatter by r·2^-53 ≈ 0.06 mm around it.
+    """
+    x0, y0, s = 674000.0, 6580000.0, 1e-6
+    pos = f"{x0!r} {y0!r} {x0 + 1000!r} {y0 + s!r} {x0 + 2000!r} {y0!r}"
+    gml = f'<gml:Arc xmlns:gml="http://www.opengis.net/gml/3.2"><gml:posList>{pos}</gml:posList></gml:Arc>'
+    xy = shapely.get_coordinates(geometry_from_string(gml, axis="file", arc_tolerance=1e-8))
+    assert len(xy) > 5
+    assert (xy[:, 1] - y0 >= -2e-9).all() and (xy[:, 1] - y0 <= s + 2e-9).all()
+    assert (np.diff(xy[:, 0]) > 0).all()
+
+
+@pytest.mark.parametrize("pos", ["0 0 1e200 1e300 1e300 0", "0 0 1e154 1e154 2e154 0"])
+def test_arc_through_astronomical_coordinates_never_overflows(pos):
+    """Either refused or (squares overflow to 'collinear') the straight piece GDAL makes of it."""
+    gml = f'<gml:Arc xmlns:gml="http://www.opengis.net/gml/3.2"><gml:posList>{pos}</gml:posList></gml:Arc>'
+    try:
+        g = geometry_from_string(gml, axis="file")
+    except GeometryError as err:
+        assert "too large" in str(err)
+        return
+    assert np.isfinite(shapely.get_coordinates(g)).all() and len(shapely.get_coordinates(g)) == 3
+
+
+@pytest.mark.parametrize(("dim", "values"), [(2, 9), (3, 10), (3, 14)])
+def test_count_not_a_multiple_of_srs_dimension_refused(dim, values):
+    nums = " ".join(str(i) for i in range(values))
+    gml = (f'<gml:LineString xmlns:gml="http://www.opengis.net/gml/3.2" srsDimension="{dim}">'
+           f"<gml:posList>{nums}</gml:posList></gml:LineString>")  # fmt: skip
+    with pytest.raises(GeometryError, match=f"coordinate count {values} is not a multiple of the dimension {dim}"):
+        geometry_from_string(gml)

@@ -12,21 +12,27 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import CoordinateError, GeometryError, InputError
+from vggeo.errors import CoordinateError, GeometryError, InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, typed_frame
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     GML32,
+    ArcBudget,
+    check_arc_tolerance,
     geometry_elements,
     is_number,
     parse_geometry,
     polygons_of,
 )
+
+if TYPE_CHECKING:
+    from vggeo.lm.safety import GeometryLimits
 
 __all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
 
@@ -86,9 +92,11 @@ class _GeometryCollector:
     ``(polygons as coordinate arrays, EPSG code)`` once the file is read.
     """
 
-    def __init__(self, *, default_srs: str | None, arc_tolerance: float, on_error: str, file: str):
+    def __init__(self, *, default_srs: str | None, arc_tolerance: float, on_error: str, file: str,
+                 budget: ArcBudget | None = None):  # fmt: skip
         self.default_srs = default_srs
         self.tol = arc_tolerance
+        self.budget = budget if budget is not None else ArcBudget()
         self.on_error = on_error
         self.file = file
         self.errors: list[tuple[str, str]] = []
@@ -122,6 +130,7 @@ class _GeometryCollector:
             feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
         )
         ident = (ident or "?").strip().lower()
+        self.budget.start_feature()
         polys: list = []
         epsg = None
         try:
@@ -152,7 +161,7 @@ class _GeometryCollector:
                     continue
                 parsed, _ = parse_geometry(g, axis="auto" if explicit else "file",
                                            srs_name=self.default_srs, arc_tolerance=self.tol,
-                                           feature=ident, file=self.file)  # fmt: skip
+                                           feature=ident, file=self.file, budget=self.budget)  # fmt: skip
                 try:
                     part = polygons_of(parsed)
                 except ValueError:
@@ -216,13 +225,12 @@ class _GeometryCollector:
         start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
         valid = valid_rings(values, offsets, dims)
         out: list = [None] * n
-        if (dims == 2).all():
-            xy = values.reshape(-1, 2)
-            for i in range(n):
-                if valid[i]:
-                    r = xy[start[i] // 2 : stop[i] // 2]
-                    sw = swaps[i]
-                    out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
+        # Each ring is cut from the values by its own offsets: a ring with an odd count (refused,
+        # or kept as an error) never shifts the rings after it by one value.
+        for i in np.flatnonzero(valid & (dims == 2)):
+            r = values[start[i]:stop[i]].reshape(-1, 2)
+            sw = swaps[i]
+            out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
         for i in range(n):
             if out[i] is None:
                 ident, line, dim, swap = self.meta[i]
@@ -382,12 +390,14 @@ class _FileReader:
     read exactly); :meth:`flush` turns what was collected into frames.
     """
 
-    def __init__(self, label: str, *, default_srs, default_epsg, arc_tolerance, on_geometry_error):
+    def __init__(self, label: str, *, default_srs, default_epsg, arc_tolerance, on_geometry_error,
+                 limits=None, file_bytes: int | None = None):  # fmt: skip
         self.label = label
         self.default_epsg = default_epsg
         self.on_geometry_error = on_geometry_error
-        self.collector = _GeometryCollector(default_srs=default_srs, arc_tolerance=arc_tolerance,
-                                            on_error=on_geometry_error, file=label)  # fmt: skip
+        self.collector = _GeometryCollector(
+            default_srs=default_srs, arc_tolerance=arc_tolerance, on_error=on_geometry_error,
+            file=label, budget=ArcBudget(limits, file_bytes=file_bytes or 0))  # fmt: skip
         self.ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=self.collector)
         self.parts: list[BestammelseData] = []
 
@@ -431,11 +441,11 @@ def _read_file(f, *, batch_size: int | None = None, compiled: bool | None = None
         if compiled is None:
             compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
         if compiled:
-            got = _compiled.read_file(f, lambda: _FileReader(f.label, **options),
+            got = _compiled.read_file(f, lambda: _FileReader(f.label, file_bytes=f.size, **options),
                                       default_epsg=options.get("default_epsg"))  # fmt: skip
             if got is not None:
                 return got
-        reader = _FileReader(f.label, **options)
+        reader = _FileReader(f.label, file_bytes=f.size, **options)
         batch_size = batch_size or BATCH_SIZE
         n = 0
         for member in iter_members(f):
@@ -490,6 +500,32 @@ def _read_file_parallel(f, *, workers: int, **options):
     return parts, unmapped, errors
 
 
+def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
+    """Raise IntegrityError when a provision identity occurs more than once in the parts.
+
+    An extract lists each object once (seed 004: a change file holds an object's changed
+    subsets, once); two members with one identity would leave the store to pick one of them.
+    The error names the identity and every file it occurs in.
+    """
+    sizes = [len(p.provisions) for p in parts]
+    if sum(sizes) < 2:
+        return
+    ids = pd.concat([p.provisions["provision_id"] for p in parts], ignore_index=True)
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return
+    labels = np.repeat(np.array([p.files[0] if p.files else "?" for p in parts], dtype=object), sizes)
+    first = ids[repeated].iloc[0]
+    at = (ids == first).to_numpy()
+    where = list(dict.fromkeys(labels[at]))
+    others = ids[repeated].nunique() - 1
+    raise IntegrityError(
+        f"provision {first} occurs {int(at.sum())} times"
+        + (f" (also in {', '.join(where[1:])})" if len(where) > 1 else "")
+        + (f", and {others} more identities occur more than once" if others else "")
+        + "; an extract lists each object once", file=where[0], field="objektidentitet")  # fmt: skip
+
+
 def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
     import geopandas as gpd
 
@@ -512,6 +548,7 @@ def read_bestammelser(
     on_geometry_error: str = "raise",
     progress: bool = False,
     workers: int | None = 1,
+    limits: GeometryLimits | None = None,
 ) -> BestammelseData:
     """Read markreglerande bestämmelser into provisions, affected properties and decisions.
 
@@ -538,16 +575,36 @@ def read_bestammelser(
         thread, pyarrow), which reads exactly what the member-by-member reader reads, about twice
         as fast as GDAL on two cores; see ``benchmarks/lm.md``. Several processes pay off only on
         more, idle cores, and cost memory (each holds its chunk's tree and results).
+    limits
+        Caps on the vertices arcs may be linearised into (default: :func:`~vggeo.lm.safety.
+        geometry_limits`, from the environment). A feature beyond the per-arc or per-feature cap
+        is a geometry error (kept empty with ``on_geometry_error="keep"``); a file beyond its
+        per-file cap is refused whole. With several ``workers`` the per-file cap applies to each
+        process's part of the file.
 
     Returns
     -------
     BestammelseData
+
+    Raises
+    ------
+    GeometryError
+        Malformed geometry (``on_geometry_error="raise"``), naming the provision and the element.
+    LimitError
+        Arcs beyond the per-file cap of ``limits``.
+    IntegrityError
+        A provision identity that occurs more than once in the set (naming it and its files).
     """
 
     from vggeo.lm.package import Delivery, open_delivery
 
     if on_geometry_error not in ("raise", "keep"):
         raise ValueError("on_geometry_error must be 'raise' or 'keep'")
+    check_arc_tolerance(arc_tolerance)
+    if limits is None:
+        from vggeo.lm.safety import geometry_limits
+
+        limits = geometry_limits()
     if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
         return read_vector_product(source)
     own = not isinstance(source, Delivery)
@@ -568,7 +625,7 @@ def read_bestammelser(
 
         n_workers = default_workers() if workers is None else max(1, int(workers))
         options = dict(default_srs=default_srs, default_epsg=d.crs, arc_tolerance=arc_tolerance,
-                       on_geometry_error=on_geometry_error)  # fmt: skip
+                       on_geometry_error=on_geometry_error, limits=limits)  # fmt: skip
         for f in it:
             got = None
             if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
@@ -580,6 +637,7 @@ def read_bestammelser(
         if not parts:
             parts = [_frames({"provisions": [], "affected_properties": [], "decisions": []},
                              Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip
+        refuse_repeated_identities(parts)
         return _concat(parts, unmapped, errors, [f.label for f in files])
     finally:
         if bar is not None:

@@ -26,7 +26,10 @@ Axis order (decided from the ``srsName`` form, see :func:`axis_swap_for`)
 Arcs
     Linearised so that no chord strays more than ``arc_tolerance`` from the true arc
     (default :data:`DEFAULT_ARC_TOLERANCE` = 2 mm in metre systems; scaled to degrees in geographic
-    systems). Three collinear points make a straight segment.
+    systems). Three collinear points make a straight segment. The vertices this produces are
+    capped per arc, per feature and per file (:class:`~vggeo.lm.safety.GeometryLimits`, counted
+    by an :class:`ArcBudget`) *before* any is computed: a circle too large for the caps is refused
+    with :class:`~vggeo.errors.GeometryLimitError` naming the setting, whatever its radius.
 
 Errors
     Malformed geometry raises :class:`~vggeo.errors.GeometryError` naming the feature (when the
@@ -46,10 +49,12 @@ from typing import Literal
 import numpy as np
 import shapely
 
-from vggeo.errors import GeometryError
+from vggeo.errors import GeometryError, GeometryLimitError, LimitError
 
 __all__ = [
     "DEFAULT_ARC_TOLERANCE",
+    "ArcBudget",
+    "check_arc_tolerance",
     "GML_NAMESPACES",
     "MAX_DEPTH",
     "Geom",
@@ -194,10 +199,12 @@ def _children(el):
 
 
 class _Ctx:
-    __slots__ = ("feature", "swap", "tol", "file", "geographic", "unit", "dim", "northing_first")
+    __slots__ = ("feature", "swap", "tol", "file", "geographic", "unit", "dim", "northing_first",
+                 "budget")  # fmt: skip
 
-    def __init__(self, feature, swap, tol, file, geographic, unit=1.0, dim=2):
+    def __init__(self, feature, swap, tol, file, geographic, unit=1.0, dim=2, budget=None):
         self.northing_first = False
+        self.budget = budget
         self.unit = unit
         self.dim = dim
         self.feature = feature
@@ -362,19 +369,105 @@ def _tolerance_for(ctx: _Ctx) -> float:
     return ctx.tol / 111_320.0 if ctx.geographic else ctx.tol
 
 
-def _n_steps(radius: float, sweep: float, ctx: _Ctx) -> int:
+def check_arc_tolerance(tolerance: float) -> float:
+    """``tolerance`` as a float, or ValueError unless it is a positive, finite number."""
+    try:
+        t = float(tolerance)
+    except (TypeError, ValueError):
+        raise ValueError(f"arc tolerance must be a number of metres, not {tolerance!r}") from None
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"arc tolerance must be a positive, finite number of metres, not {t!r}")
+    return t
+
+
+class ArcBudget:
+    """The vertices linearised arcs may still produce: per arc, per feature and per file.
+
+    One budget serves one data file (``file_bytes`` = its size; None: no per-file cap) and is
+    told where each feature starts (:meth:`start_feature`). :meth:`spend` is asked before an arc's
+    vertices are computed, so no cap is ever exceeded in memory, even for a circle of 10^15 m.
+    """
+
+    def __init__(self, limits=None, *, file_bytes: int | None = None) -> None:
+        from vggeo.lm.safety import geometry_limits
+
+        self.limits = limits if limits is not None else geometry_limits()
+        lim = self.limits
+        self.file_cap = (None if file_bytes is None else
+                         max(lim.max_feature_arc_vertices, lim.max_arc_vertices_per_kib * int(file_bytes) // 1024))  # fmt: skip
+        self.file_used = 0
+        self.feature_used = 0
+
+    def start_feature(self) -> None:
+        self.feature_used = 0
+
+    def spend(self, n: float, ctx: _Ctx, el, radius: float) -> int:
+        """Take ``n`` vertices for one arc (a float: may be huge or infinite); return it as int."""
+        lim = self.limits
+        setting = type(lim).setting
+
+        def refuse(what: str, name: str, cls=GeometryLimitError):
+            prefix = f"feature {ctx.feature}: " if ctx.feature else ""
+            return cls(f"{prefix}{what} (setting {setting(name)}; a larger arc tolerance needs fewer "
+                       "vertices)", file=ctx.file, row=getattr(el, "sourceline", None) if ctx.file else None,
+                       element=_local(el) or str(el.tag), feature=ctx.feature)  # fmt: skip
+
+        need = _count_text(n)
+        if not n <= lim.max_arc_vertices:
+            raise refuse(f"an arc of radius {radius:.6g} needs {need} vertices to stay within the "
+                         f"arc tolerance of {ctx.tol:g} m, above the limit of "
+                         f"{lim.max_arc_vertices:,} per arc", "max_arc_vertices")  # fmt: skip
+        k = int(n)
+        if self.feature_used + k > lim.max_feature_arc_vertices:
+            raise refuse(f"the arcs of this feature need more than {lim.max_feature_arc_vertices:,} "
+                         "vertices in all", "max_feature_arc_vertices")  # fmt: skip
+        if self.file_cap is not None and self.file_used + k > self.file_cap:
+            # Not one feature's fault: the whole file is refused, even when bad geometry is kept.
+            raise refuse(f"the arcs of this file need more than {self.file_cap:,} vertices in all, "
+                         f"at {lim.max_arc_vertices_per_kib:,} per KiB of the file",
+                         "max_arc_vertices_per_kib", LimitError)  # fmt: skip
+        self.feature_used += k
+        self.file_used += k
+        return k
+
+
+def _count_text(n: float) -> str:
+    return f"{int(n):,}" if math.isfinite(n) and n < 1e18 else "unboundedly many"
+
+
+def _n_steps(radius: float, sweep: float, ctx: _Ctx, el) -> int:
+    """Chords for an arc of ``radius`` sweeping ``sweep`` radians, charged to the arc budget."""
     tol = _tolerance_for(ctx)
+    if not (math.isfinite(radius) and math.isfinite(sweep)):
+        raise ctx.error("the arc's radius or angles are not finite numbers", el)
+    quarter = abs(sweep) / (math.pi / 2)  # never a chord over more than a quarter turn
     if radius <= tol:
-        return max(1, math.ceil(abs(sweep) / (math.pi / 2)))
-    # Max deviation of a chord subtending angle a is r (1 - cos(a/2)).
-    step = 2.0 * math.acos(max(-1.0, 1.0 - tol / radius))
-    return max(1, math.ceil(abs(sweep) / step), math.ceil(abs(sweep) / (math.pi / 2)))
+        n = float(math.ceil(quarter))
+    else:
+        # A chord over angle a strays r (1 - cos(a/2)) = 2 r sin²(a/4) from the arc: the largest
+        # a within the tolerance is 4 asin(sqrt(tol / 2r)). (The textbook 2 acos(1 - tol/r) loses
+        # everything to rounding once tol/r < 1e-16 and divides by zero.)
+        step = 4.0 * math.asin(math.sqrt(tol / (2.0 * radius)))
+        n = math.ceil(max(abs(sweep) / step, quarter)) if step > 0 else math.inf
+    n = max(1.0, float(n))
+    return ctx.budget.spend(n + 1, ctx, el, radius) - 1
 
 
-def _arc_points(cx, cy, r, a0, sweep, ctx: _Ctx) -> np.ndarray:
-    n = _n_steps(r, sweep, ctx)
-    ang = a0 + sweep * np.arange(n + 1) / n
-    return np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)])
+def _arc_points(x0, y0, cx, cy, r, a0, sweep, ctx: _Ctx, el) -> np.ndarray:
+    """Points from (x0, y0) — on the circle, at angle a0 — along ``sweep`` radians.
+
+    Each point is its chord from the start, ``2 r sin(d/2)`` in direction ``a0 + d/2 + 90°``,
+    rather than centre + r·(cos, sin): with a large radius (a nearly straight arc) the centre is
+    far away and the textbook form would lose millimetres to rounding; chords stay short.
+    """
+    n = _n_steps(r, sweep, ctx, el)
+    d = sweep * np.arange(n + 1) / n
+    chord = 2.0 * r * np.sin(d / 2.0)
+    mid = a0 + d / 2.0
+    pts = np.column_stack([x0 - chord * np.sin(mid), y0 + chord * np.cos(mid)])
+    if not np.isfinite(pts).all():
+        raise ctx.error("the arc's coordinates overflow", el)
+    return pts
 
 
 def _circle_through(p0, p1, p2):
@@ -396,22 +489,25 @@ def _circle_through(p0, p1, p2):
     return cx + ox, cy + oy, math.hypot(cx, cy)
 
 
-def _arc3(p0, p1, p2, ctx: _Ctx, *, full: bool = False) -> np.ndarray:
+def _arc3(p0, p1, p2, ctx: _Ctx, el, *, full: bool = False) -> np.ndarray:
     dim = p0.shape[0]
+    x0, y0 = float(p0[0]), float(p0[1])
     if not full and np.array_equal(p0[:2], p2[:2]) and not np.array_equal(p0[:2], p1[:2]):
         # An arc that returns to its start is a full circle whose diameter is p0–p1 (as GDAL).
         cx, cy = (p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0
         r = math.hypot(p0[0] - cx, p0[1] - cy)
-        pts = _arc_points(cx, cy, r, math.atan2(p0[1] - cy, p0[0] - cx), 2 * math.pi, ctx)
+        pts = _arc_points(x0, y0, cx, cy, r, math.atan2(p0[1] - cy, p0[0] - cx), 2 * math.pi, ctx, el)
         pts[0] = pts[-1] = p0[:2]
         return np.column_stack([pts, np.full(len(pts), p0[2])]) if dim == 3 else pts
     circ = _circle_through(p0, p1, p2)
     if circ is None:
         if full:
-            raise GeometryError("a Circle through three collinear points")
+            raise ctx.error("a Circle through three collinear points", el)
         # Collinear: a straight piece, as GDAL does.
         return np.vstack([p0, p1, p2])
     cx, cy, r = circ
+    if not all(map(math.isfinite, (cx, cy, r))):
+        raise ctx.error("the circle through the arc's points cannot be computed (coordinates too large)", el)
     a0 = math.atan2(p0[1] - cy, p0[0] - cx)
     a1 = math.atan2(p1[1] - cy, p1[0] - cx)
     a2 = math.atan2(p2[1] - cy, p2[0] - cx)
@@ -424,7 +520,7 @@ def _arc3(p0, p1, p2, ctx: _Ctx, *, full: bool = False) -> np.ndarray:
     else:
         sweep = -((a0 - a2) % two_pi)
     _ = a1
-    pts = _arc_points(cx, cy, r, a0, sweep, ctx)
+    pts = _arc_points(x0, y0, cx, cy, r, a0, sweep, ctx, el)
     # Exact end points: the arc must join its neighbours bit for bit.
     pts[0] = p0[:2]
     pts[-1] = p0[:2] if full else p2[:2]
@@ -440,12 +536,12 @@ def _arc_string(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
     if full:
         if n != 3:
             raise ctx.error(f"a Circle needs 3 positions, got {n}", el)
-        return _arc3(pts[0], pts[1], pts[2], ctx, full=True)
+        return _arc3(pts[0], pts[1], pts[2], ctx, el, full=True)
     if n < 3 or n % 2 == 0:
         raise ctx.error(f"an arc needs 2k+1 ≥ 3 positions, got {n}", el)
     if _local(el) == "Arc" and n != 3:
         raise ctx.error(f"an Arc needs exactly 3 positions, got {n}", el)
-    out = [_arc3(pts[i], pts[i + 1], pts[i + 2], ctx) for i in range(0, n - 2, 2)]
+    out = [_arc3(pts[i], pts[i + 1], pts[i + 2], ctx, el) for i in range(0, n - 2, 2)]
     return _join([o for o in out])
 
 
@@ -472,8 +568,8 @@ def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
     if uom:
         # Radius in metres, then in the units of the CRS (metres when no srsName says otherwise).
         r = r * _UOM_TO_M[uom] / ctx.unit
-    if r <= 0:
-        raise ctx.error("radius must be positive", rad_el, value=r)
+    if not (math.isfinite(r) and r > 0):
+        raise ctx.error("radius must be a positive, finite length", rad_el, value=r)
     if full:
         a0, sweep = math.pi, 2 * math.pi
     else:
@@ -485,7 +581,7 @@ def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
     # Angles count anticlockwise from the easting axis; in a northing-first document the centre
     # is swapped for the computation and the points swapped back (as GDAL does).
     cx, cy = (centre[1], centre[0]) if ctx.northing_first else (centre[0], centre[1])
-    pts = _arc_points(cx, cy, r, a0, sweep, ctx)
+    pts = _arc_points(cx + r * math.cos(a0), cy + r * math.sin(a0), cx, cy, r, a0, sweep, ctx, el)
     if ctx.northing_first:
         pts = pts[:, ::-1].copy()
     if full:
@@ -776,6 +872,7 @@ def parse_geometry(
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
     feature: str | None = None,
     file: str | None = None,
+    budget: ArcBudget | None = None,
 ) -> tuple[Geom, str | None]:
     """Parse one GML geometry element into the intermediate :class:`Geom`.
 
@@ -794,16 +891,30 @@ def parse_geometry(
         degrees for geographic systems).
     feature, file
         Feature identity and file name used in error messages.
+    budget
+        The :class:`ArcBudget` arcs are charged to (a reader passes one per file and starts a
+        feature before each). Default: a fresh one with the limits in effect, no per-file cap.
 
     Returns
     -------
     (Geom, srsName in effect or None)
+
+    Raises
+    ------
+    GeometryError
+        Malformed geometry; :class:`~vggeo.errors.GeometryLimitError` for arcs beyond the caps.
+    LimitError
+        The budget's per-file cap is used up.
+    ValueError
+        ``arc_tolerance`` is not a positive, finite number.
     """
+    tol = check_arc_tolerance(arc_tolerance)
     srs = _inherited_srs(element) or srs_name
     code = epsg_of(srs)
     geographic = bool(code) and _is_geographic(code)
-    ctx = _Ctx(feature, False, arc_tolerance, file, geographic,
-               _metres_per_unit(code) if code else 1.0, _crs_dimension(code) if code else 2)
+    ctx = _Ctx(feature, False, tol, file, geographic,
+               _metres_per_unit(code) if code else 1.0, _crs_dimension(code) if code else 2,
+               budget if budget is not None else ArcBudget())
     ctx.northing_first = axis_swap_for(srs)
     g = _parse(element, ctx, 0)
     if axis == "auto" and axis_swap_for(srs):

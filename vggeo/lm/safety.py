@@ -17,6 +17,10 @@ ZIP
     XML). Reading is bounded as well: :class:`BoundedReader` stops a member that inflates beyond
     its declared size (a lying header) and raises.
 
+Geometry
+    :class:`GeometryLimits`: how many vertices the linearisation of arcs may produce, per arc, per
+    feature and per KiB of a data file, so that a few bytes of GML cannot ask for gigabytes.
+
 Nothing is ever extracted to disk under a member's own name; members are streamed, and inner set
 ZIPs are copied to anonymous temporary files only after their checks pass.
 """
@@ -32,10 +36,14 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from lxml import etree
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vggeo.errors import ParseError, UnsafeInputError
+from vggeo.errors import ParseError, SettingsError, UnsafeInputError
 
 __all__ = [
+    "GeometryLimits",
+    "geometry_limits",
     "ZipLimits",
     "DEFAULT_LIMITS",
     "XML_PARSER_OPTIONS",
@@ -89,6 +97,64 @@ class ZipLimits:
 
 
 DEFAULT_LIMITS = ZipLimits()
+
+
+class GeometryLimits(BaseSettings):
+    """Caps on the vertices that linearising arcs may produce (environment: ``VGGEO_<NAME>``).
+
+    A circle costs a few dozen bytes of GML whatever its radius, but the vertices needed to stay
+    within the arc tolerance grow with the square root of the radius over the tolerance: a full
+    circle needs about ``pi * sqrt(radius / (2 * tolerance))`` of them. Without caps, 1 000
+    circles of 300 km in a 10 KB delivery became 27 million stored vertices (2.6 GiB of memory).
+
+    Attributes
+    ----------
+    max_arc_vertices
+        Per arc (an Arc, each arc of an ArcString, a Circle, ArcByCenterPoint,
+        CircleByCenterPoint). 10 000 vertices keep a full circle of 40 km radius within the
+        default 2 mm tolerance. Lantmäteriet's provision areas are polygons; arcs appear only as
+        short curved boundaries and small circles (a protection zone of a few hundred metres
+        needs about 1 000 vertices), and the largest nature reserve in Sweden (Vindelfjällen,
+        5 500 km²) would fit inside a circle of 42 km.
+    max_feature_arc_vertices
+        Per feature (one provision's area, all its arcs): ten arcs at the per-arc cap.
+    max_arc_vertices_per_kib
+        Per data file: ``max_arc_vertices_per_kib`` vertices per KiB of the file's XML (at least
+        ``max_feature_arc_vertices``), so the memory arcs take stays proportional to the input
+        (16 bytes per vertex: at most about 16 times the file's size). A file made only of small
+        circles — half the generator's fornlämningar are circles of 15–80 m, about 300
+        vertices in a member of about 1 KiB — stays well inside it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VGGEO_", extra="ignore", frozen=True)
+
+    max_arc_vertices: int = Field(10_000, ge=4)
+    max_feature_arc_vertices: int = Field(100_000, ge=4)
+    max_arc_vertices_per_kib: int = Field(1_000, ge=0)
+
+    @staticmethod
+    def setting(name: str) -> str:
+        """The environment variable that sets field ``name``."""
+        return f"VGGEO_{name.upper()}"
+
+
+def geometry_limits(**overrides: int) -> GeometryLimits:
+    """The geometry limits in effect: defaults, then the environment, then ``overrides``.
+
+    Raises
+    ------
+    SettingsError
+        An environment variable holds a value that is not a valid limit (named, with the value).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return GeometryLimits(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "?"
+        raise SettingsError(f"{GeometryLimits.setting(name)}: {first['msg']}",
+                            value=first.get("input")) from None  # fmt: skip
 
 
 # --- XML ------------------------------------------------------------------------------------------
