@@ -97,6 +97,17 @@ def local_header_offset(data: bytes, name: str) -> int:
         return z.getinfo(name).header_offset
 
 
+def central_entry_offset(data: bytes, name: str) -> int:
+    """Where the central directory entry of member ``name`` starts."""
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        (n,) = struct.unpack_from("<H", data, at + 28)
+        if data[at + 46 : at + 46 + n] == name.encode():
+            return at
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise KeyError(name)
+
+
 def member_data_offset(data: bytes, name: str) -> int:
     """Where the (compressed) data of member ``name`` starts."""
     at = local_header_offset(data, name)

@@ -31,6 +31,7 @@ the input it was processing (:func:`note_input`, :func:`current_input`) and asks
 from __future__ import annotations
 
 import contextvars
+import unicodedata
 from typing import Any
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "UnmappedWarning",
     "note_input",
     "current_input",
+    "printable",
 ]
 
 
@@ -235,3 +237,22 @@ def note_input(label: Any) -> None:
 def current_input() -> str | None:
     """The last input noted by :func:`note_input` in this context, or None."""
     return _CURRENT_INPUT.get()
+
+
+def printable(text: Any) -> str:
+    """``text`` with every control, formatting or separator character written as an escape.
+
+    Error messages name files and members as they arrived; a newline in a ZIP member's name must
+    not split a one-line error, nor a right-to-left override reorder it on the terminal.
+    """
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in s)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if unicodedata.category(ch) == "Zs":  # other spaces (no-break, thin …) read fine
+        return ch
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

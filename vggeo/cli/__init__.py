@@ -17,18 +17,23 @@ module             commands
 Heavy libraries are imported inside command functions so that ``--help`` stays fast. Results go
 to stdout; logs, progress and errors to stderr. Every :class:`vggeo.errors.VggeoError` (and a
 missing or unreadable input file) becomes a one-line message and exit code 2 — never a traceback.
+Any other exception is a bug: it too becomes one line and exit code 2, naming the input that was
+being read and asking for a report; ``--debug`` (or ``VGGEO_DEBUG=1``) adds the traceback. Ctrl-C
+exits with 130, and every store is left as it was (writes are transactions).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import traceback
 
 import click
 
 from vggeo._version import __version__
-from vggeo.errors import VggeoError
+from vggeo.errors import VggeoError, current_input, note_input, printable
 
 #: Subcommand modules, in help order. Each defines ``register(group: click.Group) -> None``.
 COMMAND_MODULES = ("transform", "registry", "lm", "store", "export", "tiles")
@@ -37,37 +42,98 @@ EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a pipe closed by its reader
+
+#: click's own control flow, which passes through the guard untouched.
+_CLICK_FLOW = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
+
+
 class InputFailure(click.ClickException):
     """A usage or input error: one line on stderr, exit code 2."""
 
     exit_code = EXIT_INPUT
 
     def show(self, file=None) -> None:
-        click.echo(f"vggeo: error: {self.format_message()}", err=True)
+        # One line, whatever the message holds (a newline in a file name, a bidi override).
+        click.echo(f"vggeo: error: {printable(self.format_message())}", err=True)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.find_root().params.get("debug"))
+
+
+def _inputs(ctx: click.Context) -> list[str]:
+    """The command line's arguments that are existing files or folders (what was being read)."""
+    args = ctx.find_root().meta.get("vggeo.args", [])
+    return [a for a in args if not a.startswith("-") and os.path.exists(a)]
+
+
+def bug_report(err: BaseException, ctx: click.Context) -> str:
+    """The one line shown for an exception vggeo did not expect: where, what, and what to do."""
+    where = current_input() or ", ".join(_inputs(ctx)) or "the command line"
+    hint = "" if _debug(ctx) else " (run it again with --debug for the details)"
+    return (f"unexpected {type(err).__name__} while processing {where}: {err}. This is a bug in "
+            f"vggeo {__version__}; please report it with this line{hint}")  # fmt: skip
 
 
 class VggeoGroup(click.Group):
-    """A click group that turns vggeo's errors into one-line messages."""
+    """A click group that turns every error into one line on stderr and an exit code.
+
+    Input errors (:class:`~vggeo.errors.VggeoError`, an unreadable file) and bugs (anything else)
+    alike: exit code 2, one line, no traceback unless ``--debug``. Ctrl-C: exit code 130.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            ctx.meta["vggeo.args"] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _CLICK_FLOW:
+            raise
         except VggeoError as err:
+            self._trace(ctx)
             raise InputFailure(str(err)) from err
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as err:
+            self._trace(ctx)
             raise InputFailure(f"{err.strerror}: {err.filename}") from err
         except KeyboardInterrupt:
             click.echo("vggeo: interrupted; nothing half-written was kept", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader of stdout went away (| head): not an error of ours, nothing to say.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_BROKEN_PIPE)
+        except MemoryError as err:
+            self._trace(ctx)
+            where = current_input() or ", ".join(_inputs(ctx)) or "the input"
+            raise InputFailure(f"out of memory while processing {where}") from err
+        except OSError as err:  # the machine's trouble (disk full …), not a bug of vggeo's
+            self._trace(ctx)
+            raise InputFailure(f"{err.strerror or err}: {err.filename or current_input() or ''}"
+                               .rstrip(": ")) from err  # fmt: skip
+        except Exception as err:  # noqa: BLE001 - the guard: every bug becomes one line and exit 2
+            self._trace(ctx)
+            raise InputFailure(bug_report(err, ctx)) from err
+
+    @staticmethod
+    def _trace(ctx: click.Context) -> None:
+        if _debug(ctx):
+            traceback.print_exc(file=sys.stderr)
 
 
 @click.group(cls=VggeoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="vggeo")
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
 @click.option("-q", "--quiet", count=True, help="Less log output (repeatable).")
+@click.option("--debug", is_flag=True, envvar="VGGEO_DEBUG",
+              help="Show the traceback of an error (to report a bug). Env: VGGEO_DEBUG.")  # fmt: skip
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     """Swedish residences and land-regulating provisions: coordinates, deliveries, stores, tiles."""
+    note_input(None)
     level = logging.WARNING - 10 * (verbose - quiet)
     logging.basicConfig(level=max(logging.DEBUG, min(logging.CRITICAL, level)), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip

@@ -6,6 +6,7 @@ Both are thin wrappers over :mod:`vggeo.store`; the summary goes to stdout, prog
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -52,13 +53,22 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
             opened.append((path, d))
         opened.sort(key=lambda item: _sort_key(item[1]))
         s = stack.enter_context(open_store(store, create=True, schema=schema))
-        for path, delivery in opened:
-            result = s.apply(delivery, progress=progress, personal_data=personal_data)
-            click.echo(f"{path.name}: {result.message}")
-            for set_name, (deleted, inserted) in result.totals().items():
-                detail = ", ".join(f"{t} -{c['deleted']}/+{c['inserted']}"
-                                   for t, c in result.counts[set_name].items())  # fmt: skip
-                click.echo(f"  {set_name}: deleted {deleted}, inserted {inserted} ({detail})")
+        # A bar only on a terminal: in a log or a pipe it would be lines of carriage returns.
+        progress = progress and sys.stderr.isatty()
+        applied = False
+        try:
+            for path, delivery in opened:
+                result = s.apply(delivery, progress=progress, personal_data=personal_data)
+                applied = applied or result.applied
+                click.echo(f"{path.name}: {result.message}")
+                for set_name, (deleted, inserted) in result.totals().items():
+                    detail = ", ".join(f"{t} -{c['deleted']}/+{c['inserted']}"
+                                       for t, c in result.counts[set_name].items())  # fmt: skip
+                    click.echo(f"  {set_name}: deleted {deleted}, inserted {inserted} ({detail})")
+        except BaseException:
+            if not applied:  # a store made for a delivery that was refused: none at all, not an empty one
+                s.remove_if_unused()
+            raise
 
 
 def _sort_key(delivery) -> tuple:

@@ -17,6 +17,7 @@ Every archive member is checked by :mod:`vggeo.lm.safety` before it is read.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -32,10 +33,19 @@ from typing import IO
 
 import pandas as pd
 
-from vggeo.errors import DeliveryError, IntegrityError, ParseError
+from vggeo.errors import DeliveryError, IntegrityError, ParseError, note_input, printable
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, local, typed_frame
-from vggeo.lm.safety import DEFAULT_LIMITS, ZipLimits, check_zip, open_member, safe_iterparse
+from vggeo.lm.safety import (
+    DEFAULT_LIMITS,
+    ZIP_READ_ERRORS,
+    FileWindow,
+    ZipLimits,
+    check_zip,
+    member_data_offset,
+    open_member,
+    safe_iterparse,
+)
 
 __all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile"]
 
@@ -57,6 +67,7 @@ class DataFile:
     label: str  # how errors name it (path!member)
 
     def open(self) -> IO[bytes]:
+        note_input(self.label)
         return self.opener()
 
 
@@ -179,14 +190,12 @@ class Delivery:
         ``{set name: SetMetadata}`` for the sets whose metadata file was found.
     """
 
-    def __init__(self, path: Path, form: str, files: list[DataFile], *, tmpdir: str | None,
-                 closers: list) -> None:  # fmt: skip
+    def __init__(self, path: Path, form: str, files: list[DataFile], *, closers: list) -> None:
         self.path = path
         self.form = form
         self._files = files
-        self._tmpdir = tmpdir
         self._closers = closers
-        self._finalizer = weakref.finalize(self, _cleanup, list(closers), tmpdir)
+        self._finalizer = weakref.finalize(self, _cleanup, list(closers))
         self.metadata: dict[str, SetMetadata] = {}
         for f in files:
             if f.kind == "metadata":
@@ -414,14 +423,12 @@ class Delivery:
                 f"sets={self.sets} form={self.form}>")  # fmt: skip
 
 
-def _cleanup(closers: list, tmpdir: str | None) -> None:
-    for c in closers:
+def _cleanup(closers: list) -> None:
+    for c in reversed(closers):
         try:
             c.close()
         except Exception:  # noqa: BLE001 - best effort on shutdown
             pass
-    if tmpdir:
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def read_deletion_ids(f: DataFile) -> list[str]:
@@ -445,11 +452,15 @@ def _file_opener(path: Path):
     return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
-def _open_zip(path: Path, label: str, closers: list) -> zipfile.ZipFile:
+def _open_zip(source: Path | IO[bytes], label: str, closers: list) -> zipfile.ZipFile:
+    """Open a ZIP archive (a path or a seekable stream); its file handle joins ``closers``."""
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as err:
-        raise DeliveryError(f"not a readable ZIP archive: {err}", file=label) from err
+        zf = zipfile.ZipFile(source)
+    except UnicodeDecodeError as err:
+        raise DeliveryError("not a readable ZIP archive: a member name marked as UTF-8 is not "
+                            f"(byte {err.object[err.start:err.start + 1]!r})", file=label) from None  # fmt: skip
+    except ZIP_READ_ERRORS as err:
+        raise DeliveryError(f"not a readable ZIP archive: {printable(err)}", file=label) from None
     closers.append(zf)
     return zf
 
@@ -471,15 +482,33 @@ def _holds_zips(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
             return any(n.lower().endswith(".zip") for n in z.namelist())
-    except zipfile.BadZipFile:
-        return False
+    except ZIP_READ_ERRORS:
+        return False  # read as a set ZIP, which then names what is wrong with it
 
 
-def _copy_to_temp(stream: IO[bytes], tmpdir: str, name: str) -> Path:
-    fd, p = tempfile.mkstemp(suffix=".zip", dir=tmpdir)
-    with os.fdopen(fd, "wb") as out, stream:
-        shutil.copyfileobj(stream, out, 1 << 20)
-    return Path(p)
+def _open_inner_zip(outer: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str,
+                    closers: list, limits: ZipLimits) -> zipfile.ZipFile:  # fmt: skip
+    """A set ZIP inside the outer ZIP, opened without a named file on disk.
+
+    Stored (Lantmäteriet's outer ZIPs store the set ZIPs, already compressed): read in place
+    through a :class:`~vggeo.lm.safety.FileWindow`, once its CRC-32 has been checked by reading it
+    through. Compressed: inflated into an anonymous temporary file (no name, gone when the
+    process ends — also by SIGKILL). Either way nothing is left behind.
+    """
+    where = f"{outer}!{printable(info.filename)}"
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open_member(zf, info, archive=str(outer), limits=limits) as stream:
+            while stream.read(1 << 20):  # the CRC-32 is checked as the member ends
+                pass
+        source: IO[bytes] = io.BufferedReader(
+            FileWindow(outer, member_data_offset(zf, info), info.compress_size, name=where), 1 << 16)
+    else:
+        source = tempfile.TemporaryFile(prefix="vggeo-set-", suffix=".zip")
+        with open_member(zf, info, archive=str(outer), limits=limits) as stream:
+            shutil.copyfileobj(stream, source, 1 << 20)
+        source.seek(0)
+    closers.append(source)
+    return _open_zip(source, label, closers)
 
 
 def _set_name_of_zip(name: str) -> str:
@@ -497,10 +526,10 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
         For hostile archives (see :mod:`vggeo.lm.safety`).
     """
     p = Path(path)
+    note_input(p)
     if not p.exists():
         raise FileNotFoundError(2, "No such file or directory", str(p))
     closers: list = []
-    tmpdir: str | None = None
     files: list[DataFile] = []
     try:
         if p.is_dir():
@@ -532,12 +561,9 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
             xmls = [i for i in infos if _classify(i.filename)]
             if inner:
                 form = "zip"
-                tmpdir = tempfile.mkdtemp(prefix="vggeo-delivery-")
                 for info in inner:
                     label = f"{p}!{info.filename}"
-                    local_copy = _copy_to_temp(open_member(zf, info, archive=str(p), limits=limits),
-                                               tmpdir, info.filename)  # fmt: skip
-                    izf = _open_zip(local_copy, label, closers)
+                    izf = _open_inner_zip(p, zf, info, label, closers, limits)
                     files += _scan_set_zip(izf, label, 2, limits)
                 for info in xmls:
                     set_name, kind = _classify(info.filename)  # type: ignore[misc]
@@ -565,9 +591,9 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
         ):
             raise DeliveryError("no Lantmäteriet XML files found (expected <set>_1.xml, "
                                 "<set>_borttag.xml, <set>_metadata.xml …)", file=p)  # fmt: skip
-        return Delivery(p, form, files, tmpdir=tmpdir, closers=closers)
+        return Delivery(p, form, files, closers=closers)
     except BaseException:
-        _cleanup(closers, tmpdir)
+        _cleanup(closers)
         raise
 
 

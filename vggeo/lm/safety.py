@@ -13,23 +13,38 @@ ZIP
     Every member of every archive is checked *before* anything is read from it: absolute paths,
     drive letters, ``..`` components, symbolic links (Unix mode in ``external_attr``), encrypted
     members, a declared size above the per-member limit, a compression ratio above the limit,
-    too many members, and archives nested deeper than a delivery needs (outer ZIP → set ZIP →
-    XML). Reading is bounded as well: :class:`BoundedReader` stops a member that inflates beyond
-    its declared size (a lying header) and raises.
+    too many members, archives nested deeper than a delivery needs (outer ZIP → set ZIP → XML),
+    names holding control or formatting characters (a newline, a right-to-left override), and
+    two members whose names are the same once case, Unicode normal form and separators are set
+    aside (other unzip tools keep the last copy, Python's the first: neither may be chosen
+    silently). The archive's layout is checked too (:func:`check_layout`): every member's local
+    header where the central directory says, naming the same file with the same sizes, the
+    members back to back from the first byte to the central directory — so a truncated or
+    concatenated archive, overlapping members (a known ZIP-bomb form) or a local header that
+    disagrees with the directory is refused before a byte is inflated. Reading is bounded as
+    well: :class:`BoundedReader` stops a member that inflates beyond its declared size (a lying
+    header), and turns the errors of a corrupt member (bad CRC-32, a broken deflate stream, an
+    early end) into :class:`~vggeo.errors.DeliveryError` naming it.
 
 Geometry
     :class:`GeometryLimits`: how many vertices the linearisation of arcs may produce, per arc, per
     feature and per KiB of a data file, so that a few bytes of GML cannot ask for gigabytes.
 
-Nothing is ever extracted to disk under a member's own name; members are streamed, and inner set
-ZIPs are copied to anonymous temporary files only after their checks pass.
+Nothing is ever extracted to disk under a member's own name; members are streamed. Inner set ZIPs
+stored uncompressed in the outer ZIP (as Lantmäteriet's are) are read in place
+(:class:`FileWindow`); compressed ones are copied to anonymous temporary files, which have no
+name and vanish with the process, however it ends.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import stat
+import struct
+import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -39,7 +54,7 @@ from lxml import etree
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vggeo.errors import ParseError, SettingsError, UnsafeInputError
+from vggeo.errors import DeliveryError, ParseError, SettingsError, UnsafeInputError, printable
 
 __all__ = [
     "GeometryLimits",
@@ -51,8 +66,12 @@ __all__ = [
     "safe_fromstring",
     "check_zip",
     "check_member",
+    "check_layout",
     "open_member",
+    "member_data_offset",
     "BoundedReader",
+    "FileWindow",
+    "ZIP_READ_ERRORS",
 ]
 
 #: The lxml options every XML parse in vggeo.lm uses.
@@ -228,12 +247,41 @@ def safe_fromstring(text: str | bytes, *, name: str = "<string>") -> etree._Elem
 # --- ZIP ------------------------------------------------------------------------------------------
 
 
+#: What :mod:`zipfile` raises, opening or reading, for an archive that is corrupt or lies.
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError,
+                   NotImplementedError, zipfile.LargeZipFile)  # fmt: skip
+
+#: Unicode categories refused in member names: controls (a newline would split the one-line
+#: error, and hide the rest of a name in a terminal), formatting (right-to-left overrides,
+#: zero-width characters: a name that reads as another), separators, surrogates, private use and
+#: unassigned code points. Lantmäteriet's names are plain ASCII.
+_ODD_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _odd_character(name: str) -> str | None:
+    for ch in name:
+        if unicodedata.category(ch) in _ODD_NAME_CATEGORIES:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def _name_key(name: str) -> str:
+    """A member name as a file system could see it: separators, ``./``, normal form and case."""
+    norm = unicodedata.normalize("NFC", name.replace("\\", "/")).casefold()
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
 def check_member(info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEFAULT_LIMITS) -> None:
-    """Refuse one member before reading it (path, link, encryption, size, ratio)."""
+    """Refuse one member before reading it (name, path, link, encryption, size, ratio)."""
     name = info.filename
-    where = f"{archive}!{name}"
+    where = f"{archive}!{printable(name)}"
     if "\x00" in name:
         raise UnsafeInputError("ZIP member name contains a NUL byte", file=where)
+    odd = _odd_character(name)
+    if odd is not None:
+        raise UnsafeInputError(f"ZIP member name contains a control or formatting character ({odd}); "
+                               "refused", file=where)  # fmt: skip
     norm = name.replace("\\", "/")
     if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
         raise UnsafeInputError("ZIP member has an absolute path (refused)", file=where)
@@ -276,8 +324,16 @@ def check_zip(
         )
     total = 0
     files = []
+    seen: dict[str, str] = {}
     for info in infos:
         check_member(info, archive=archive, limits=limits)
+        key = _name_key(info.filename)
+        if key in seen:
+            same = "twice" if seen[key] == info.filename else f"twice (also as {printable(seen[key])!r})"
+            raise UnsafeInputError(f"ZIP holds member {printable(info.filename)!r} {same}; unzip tools "
+                                   "disagree on which copy is the file, so neither is read",
+                                   file=archive)  # fmt: skip
+        seen[key] = info.filename
         total += info.file_size
         if info.is_dir():
             continue
@@ -293,7 +349,74 @@ def check_zip(
             f"{limits.max_total_bytes}",
             file=archive,
         )
+    check_layout(zf, archive=archive)
     return files
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")  # the 30-byte local file header
+
+
+def _local_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> tuple:
+    fp = zf.fp
+    fp.seek(info.header_offset)
+    head = fp.read(_LOCAL.size)
+    if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
+        raise DeliveryError("no local file header where the central directory puts the member "
+                            "(a truncated or damaged archive)", file=where)  # fmt: skip
+    fields = _LOCAL.unpack(head)
+    name = fp.read(fields[9])
+    return fields, name
+
+
+def member_data_offset(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """Where a member's (compressed) bytes start in the archive file."""
+    fields, _ = _local_header(zf, info, info.filename)
+    return info.header_offset + _LOCAL.size + fields[9] + fields[10]
+
+
+def check_layout(zf: zipfile.ZipFile, *, archive: str) -> None:
+    """Refuse an archive whose bytes are not what its central directory describes.
+
+    The members must lie back to back from the archive's first byte up to the central directory,
+    each local header naming the member the directory names, with the same compression, sizes
+    and CRC (unless a data descriptor follows the data). Python's zipfile forgives data before
+    the archive (it reads a truncated outer delivery as the set ZIP inside it), gaps and
+    overlapping members; a delivery has none of them.
+    """
+    if zf.fp is None:  # pragma: no cover - a closed archive
+        return
+    pos = 0
+    for info in sorted(zf.infolist(), key=lambda i: i.header_offset):
+        where = f"{archive}!{printable(info.filename)}"
+        if info.header_offset != pos:
+            what = ("overlaps the member before it" if info.header_offset < pos else
+                    f"starts {info.header_offset - pos} bytes after the end of the one before it"
+                    if pos else f"is preceded by {info.header_offset} bytes that are not a member")  # fmt: skip
+            raise DeliveryError(f"ZIP member {what} (a truncated, concatenated or crafted "
+                                "archive)", file=where)  # fmt: skip
+        fields, name = _local_header(zf, info, where)
+        _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = fields
+        wanted = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        if name != wanted:
+            raise DeliveryError(f"the local header names {printable(name.decode('utf-8', 'replace'))!r}, "
+                                "the central directory another file", file=where)  # fmt: skip
+        if method != info.compress_type:
+            raise DeliveryError("the local header and the central directory give different "
+                                "compression methods", file=where)  # fmt: skip
+        if not flags & 0x08 and 0xFFFFFFFF not in (csize, usize):
+            if (csize, usize, crc) != (info.compress_size, info.file_size, info.CRC):
+                raise DeliveryError("the local header and the central directory give different "
+                                    "sizes or CRC-32", file=where)  # fmt: skip
+        pos = info.header_offset + _LOCAL.size + nlen + xlen + info.compress_size
+        if flags & 0x08:  # a data descriptor follows: optional signature, CRC, two sizes
+            zf.fp.seek(pos)
+            signed = zf.fp.read(4) == b"PK\x07\x08"
+            wide = info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF
+            pos += (4 if signed else 0) + (20 if wide else 12)
+    if pos != zf.start_dir:
+        what = (f"{zf.start_dir - pos} bytes lie between the last member and the central directory"
+                if pos < zf.start_dir else "the last member runs into the central directory")  # fmt: skip
+        raise DeliveryError(f"{what} (a truncated, concatenated or crafted archive)", file=archive)
 
 
 class BoundedReader(io.RawIOBase):
@@ -313,11 +436,16 @@ class BoundedReader(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:
-        n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else None
-        if n is None:
-            data = self._raw.read(len(b))
-            n = len(data)
-            b[:n] = data
+        try:
+            n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else None
+            if n is None:
+                data = self._raw.read(len(b))
+                n = len(data)
+                b[:n] = data
+        except ZIP_READ_ERRORS as err:
+            # zipfile checks the CRC-32 at the member's end and inflates as it goes: a member
+            # whose sizes lie or whose deflate stream is broken fails here, mid-read.
+            raise DeliveryError(f"corrupt ZIP member: {_reason(err)}", file=self.name) from None
         self._left -= n
         if self._left < 0:
             raise UnsafeInputError(
@@ -332,11 +460,77 @@ class BoundedReader(io.RawIOBase):
             super().close()
 
 
+def _reason(err: BaseException) -> str:
+    text = printable(err) or type(err).__name__
+    if isinstance(err, zlib.error):
+        return f"broken deflate stream ({text})"
+    return f"ends early ({text})" if isinstance(err, EOFError) else text
+
+
 def open_member(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEFAULT_LIMITS
 ) -> IO[bytes]:
-    """Open a checked member as a bounded, buffered binary stream."""
+    """Open a checked member as a bounded, buffered binary stream.
+
+    Raises
+    ------
+    UnsafeInputError
+        The member fails :func:`check_member`, or inflates beyond its declared size.
+    DeliveryError
+        The member cannot be opened or read as the archive describes it (corrupt or lying).
+    """
     check_member(info, archive=archive, limits=limits)
-    raw = zf.open(info, "r")
-    bounded = BoundedReader(raw, min(info.file_size, limits.max_member_bytes), name=f"{archive}!{info.filename}")
+    where = f"{archive}!{printable(info.filename)}"
+    try:
+        raw = zf.open(info, "r")
+    except ZIP_READ_ERRORS as err:
+        raise DeliveryError(f"cannot open ZIP member: {_reason(err)}", file=where) from None
+    bounded = BoundedReader(raw, min(info.file_size, limits.max_member_bytes), name=where)
     return io.BufferedReader(bounded, buffer_size=1024 * 1024)
+
+
+class FileWindow(io.RawIOBase):
+    """Bytes ``[start, start + size)`` of a file as a seekable read-only stream.
+
+    A set ZIP stored uncompressed inside the outer delivery ZIP is read where it lies: no copy,
+    so nothing to clean up when the process is killed. Reads use ``os.pread``: the window's
+    position is its own, whatever else reads the same file.
+    """
+
+    def __init__(self, path: str | os.PathLike, start: int, size: int, *, name: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._start, self._size, self._pos = start, size, 0
+        self.name = name
+        if os.fstat(self._fd).st_size < start + size:
+            os.close(self._fd)
+            raise DeliveryError("ZIP member runs past the end of the archive (truncated)", file=name)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, b) -> int:
+        n = max(0, min(len(b), self._size - self._pos))
+        if not n:
+            return 0
+        data = os.pread(self._fd, n, self._start + self._pos)
+        b[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()

@@ -321,6 +321,8 @@ class Store(ABC):
     #: "gpkg" or "postgis"
     backend: str = ""
     location: str = ""
+    #: Whether opening this object created the store (see :meth:`remove_if_unused`).
+    created: bool = False
 
     # -- backend primitives ---------------------------------------------------------------------
     @abstractmethod
@@ -398,6 +400,21 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def remove_if_unused(self) -> bool:
+        """Undo the creation of a store this object created, if nothing was applied to it since.
+
+        For a command that created a store for a first delivery and then refused that delivery:
+        the user is left with no store rather than an empty one. Closes the store. Returns
+        whether anything was removed; never removes a store that holds a ledger entry or that
+        existed before this object opened it.
+        """
+        if not self.created:
+            return False
+        return self._remove_created()
+
+    def _remove_created(self) -> bool:
+        return False
 
     @abstractmethod
     def counts(self) -> dict[str, int]:

@@ -258,7 +258,15 @@ class GeoPackageStore(Store):
                 self.conn.close()
                 raise StoreError(f"{self.path} is not a vggeo store (no {META_TABLE} table); "
                                  f"open it with create=True to add vggeo's tables")  # fmt: skip
-            self._create()
+            try:
+                self._create()
+            except BaseException:
+                self.conn.close()
+                if not exists:
+                    _unlink_database(self.path)
+                raise
+        # Only a file this object brought into being may be removed again (remove_if_unused).
+        self.created = not exists
 
     # -- setup ------------------------------------------------------------------------------
     def _has_table(self, name: str) -> bool:
@@ -523,4 +531,25 @@ class GeoPackageStore(Store):
         try:
             self.conn.close()
         except sqlite3.Error:  # pragma: no cover
+            pass
+
+    def _remove_created(self) -> bool:
+        try:
+            with self._transaction():  # the write lock: no other writer is half-way through
+                if self.conn.execute(f"SELECT count(*) FROM {q(LEDGER_TABLE)}").fetchone()[0]:
+                    return False
+                _unlink_database(self.path)
+        except (StoreError, sqlite3.Error):
+            return False
+        finally:
+            self.close()
+        return True
+
+
+def _unlink_database(path: Path) -> None:
+    """Remove an SQLite file and the journal files beside it."""
+    for p in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        try:
+            p.unlink()
+        except FileNotFoundError:
             pass

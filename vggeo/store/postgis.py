@@ -114,6 +114,8 @@ class PostGISStore(Store):
         if not exists:
             with c.transaction():
                 c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"vggeo:{self.schema}",))
+                had_extension = c.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'"
+                                          ).fetchone() is not None  # fmt: skip
                 try:
                     c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
                 except psycopg.Error as err:
@@ -124,6 +126,9 @@ class PostGISStore(Store):
                 if not c.execute("SELECT to_regclass(%s)",
                                  (f"{q(self.schema)}.{META_TABLE}",)).fetchone()[0]:  # fmt: skip
                     self._create()
+                    # What remove_if_unused may drop again: only what this object made.
+                    self.created = True
+                    self._made = (not had_extension, not has_schema)
         self._set_search_path()
         if not c.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
             raise StoreError(f"{self.location}: the PostGIS extension is not installed")
@@ -323,6 +328,34 @@ class PostGISStore(Store):
 
     def close(self) -> None:
         self.conn.close()
+
+    def _remove_created(self) -> bool:
+        import psycopg
+
+        made_extension, made_schema = getattr(self, "_made", (False, False))
+        c = self.conn
+        try:
+            with c.transaction():
+                c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"vggeo:{self.schema}",))
+                # Writers hold SHARE ROW EXCLUSIVE on the ledger: wait for any, then look.
+                c.execute(f"LOCK TABLE {q(LEDGER_TABLE)} IN ACCESS EXCLUSIVE MODE")
+                if c.execute(f"SELECT count(*) FROM {q(LEDGER_TABLE)}").fetchone()[0]:
+                    return False
+                names = [META_TABLE, COLUMNS_TABLE, LEDGER_TABLE, *TABLES]
+                c.execute(f"DROP TABLE {', '.join(q(n) for n in names)}")
+                for made, sql in ((made_schema, f"DROP SCHEMA {q(self.schema)}"),
+                                  (made_extension, "DROP EXTENSION postgis")):  # fmt: skip
+                    if made:
+                        try:
+                            with c.transaction():  # a savepoint: kept if something else uses it
+                                c.execute(sql)
+                        except psycopg.Error:
+                            pass
+        except psycopg.Error:
+            return False
+        finally:
+            self.close()
+        return True
 
 
 def _lit(text: str) -> str:
