@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from vggeo.cli.options import progress_opt, store_opt
+from vggeo.errors import VggeoError
 
 
 def register(group: click.Group) -> None:
@@ -58,7 +59,10 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
         applied = False
         try:
             for path, delivery in opened:
-                result = s.apply(delivery, progress=progress, personal_data=personal_data)
+                try:
+                    result = s.apply(delivery, progress=progress, personal_data=personal_data)
+                except VggeoError as err:  # a store's refusal names the delivery it was applying
+                    raise err.where(file=path) from err
                 applied = applied or result.applied
                 click.echo(f"{path.name}: {result.message}")
                 for set_name, (deleted, inserted) in result.totals().items():

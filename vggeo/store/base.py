@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import DeliveryError, SchemaError, StoreError
+from vggeo.errors import DeliveryError, IntegrityError, SchemaError, StoreError
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
 from vggeo.store.schema import (
@@ -696,6 +696,12 @@ class Store(ABC):
         if attrs[table.key].isna().any():
             row = int(np.flatnonzero(attrs[table.key].isna().to_numpy())[0]) + 1
             raise SchemaError(f"table {name}: a row without identity", field=table.key, row=row)
+        if table.unique:
+            repeated = attrs[table.key][attrs[table.key].duplicated()]
+            if len(repeated):  # named here: the database would only say "UNIQUE constraint failed"
+                raise IntegrityError(f"table {name}: identity {repeated.iloc[0]} occurs more than "
+                                     f"once in the delivery ({repeated.nunique()} such identities)",
+                                     field=table.key)  # fmt: skip
         registered = {c.name: c for c in self._registered_columns(name)}
         columns: list[Column] = []
         data = {}

@@ -480,10 +480,16 @@ class GeoPackageStore(Store):
     def _executemany(self, table: Table, names: list[str], values: list[list]) -> None:
         sql = (f"INSERT INTO {q(table.name)} ({', '.join(names)}) "
                f"VALUES ({', '.join('?' * len(names))})")  # fmt: skip
+        done = self.conn.total_changes
         try:
             self.conn.executemany(sql, zip(*values, strict=True))
         except sqlite3.IntegrityError as err:
-            raise StoreError(f"table {table.name}: {err} (an identity occurs twice?)") from err
+            # The rows before the refused one were inserted (one change each, no triggers on
+            # the way: see _write_rows): the refused row's position names its identity.
+            at = self.conn.total_changes - done
+            keys = values[names.index(q(table.key))] if q(table.key) in names else []
+            what = f"identity {keys[at]} is in the store already" if 0 <= at < len(keys) else str(err)
+            raise StoreError(f"table {table.name}: {what} ({err})") from err
 
     def _get_meta(self, key: str) -> str | None:
         with self._lock:
