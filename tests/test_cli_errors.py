@@ -519,3 +519,24 @@ def _reading(pid: int, path: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+# --- the pieces the one line is made of ------------------------------------------------------------
+
+
+def test_printable_escapes_what_would_break_or_disguise_a_line():
+    from vggeo.errors import printable
+
+    assert printable("bestämmelse_1.xml") == "bestämmelse_1.xml"
+    assert printable("a\nb\rc\x00d") == "a\\x0ab\\x0dc\\x00d"
+    assert printable("x\u202ey\u200bz") == "x\\u202ey\\u200bz"
+    assert printable("no\u00a0break") == "no\u00a0break"
+
+
+def test_where_fills_in_only_what_is_missing():
+    from vggeo.errors import GeometryError
+
+    err = GeometryError("bad ring", element="posList", feature="f1")
+    more = err.where(file="d.zip", element="other")
+    assert type(more) is GeometryError and more.context["feature"] == "f1"
+    assert str(more) == "d.zip, element posList: bad ring"

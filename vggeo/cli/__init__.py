@@ -72,7 +72,8 @@ def bug_report(err: BaseException, ctx: click.Context) -> str:
     """The one line shown for an exception vggeo did not expect: where, what, and what to do."""
     where = current_input() or ", ".join(_inputs(ctx)) or "the command line"
     hint = "" if _debug(ctx) else " (run it again with --debug for the details)"
-    return (f"unexpected {type(err).__name__} while processing {where}: {err}. This is a bug in "
+    what = str(err) if len(str(err)) <= 300 else str(err)[:300] + " …"
+    return (f"unexpected {type(err).__name__} while processing {where}: {what}. This is a bug in "
             f"vggeo {__version__}; please report it with this line{hint}")  # fmt: skip
 
 
@@ -112,8 +113,8 @@ class VggeoGroup(click.Group):
             raise InputFailure(f"out of memory while processing {where}") from err
         except OSError as err:  # the machine's trouble (disk full …), not a bug of vggeo's
             self._trace(ctx)
-            raise InputFailure(f"{err.strerror or err}: {err.filename or current_input() or ''}"
-                               .rstrip(": ")) from err  # fmt: skip
+            where = err.filename or current_input()
+            raise InputFailure(f"{err.strerror or err}" + (f": {where}" if where else "")) from err
         except Exception as err:  # noqa: BLE001 - the guard: every bug becomes one line and exit 2
             self._trace(ctx)
             raise InputFailure(bug_report(err, ctx)) from err

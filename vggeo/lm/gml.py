@@ -432,7 +432,7 @@ class ArcBudget:
 
 
 def _count_text(n: float) -> str:
-    return f"{int(n):,}" if math.isfinite(n) and n < 1e18 else "unboundedly many"
+    return f"{int(n):,}" if n < 1e18 else "over 10^18"
 
 
 def _n_steps(radius: float, sweep: float, ctx: _Ctx, el) -> int:
@@ -448,12 +448,13 @@ def _n_steps(radius: float, sweep: float, ctx: _Ctx, el) -> int:
         # a within the tolerance is 4 asin(sqrt(tol / 2r)). (The textbook 2 acos(1 - tol/r) loses
         # everything to rounding once tol/r < 1e-16 and divides by zero.)
         step = 4.0 * math.asin(math.sqrt(tol / (2.0 * radius)))
-        n = math.ceil(max(abs(sweep) / step, quarter)) if step > 0 else math.inf
-    n = max(1.0, float(n))
+        ratio = abs(sweep) / step if step > 0 else math.inf
+        n = float(math.ceil(max(ratio, quarter))) if ratio < 1e18 else math.inf
+    n = max(1.0, n)
     return ctx.budget.spend(n + 1, ctx, el, radius) - 1
 
 
-def _arc_points(x0, y0, cx, cy, r, a0, sweep, ctx: _Ctx, el) -> np.ndarray:
+def _arc_points(x0, y0, r, a0, sweep, ctx: _Ctx, el) -> np.ndarray:
     """Points from (x0, y0) — on the circle, at angle a0 — along ``sweep`` radians.
 
     Each point is its chord from the start, ``2 r sin(d/2)`` in direction ``a0 + d/2 + 90°``,
@@ -496,7 +497,7 @@ def _arc3(p0, p1, p2, ctx: _Ctx, el, *, full: bool = False) -> np.ndarray:
         # An arc that returns to its start is a full circle whose diameter is p0–p1 (as GDAL).
         cx, cy = (p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0
         r = math.hypot(p0[0] - cx, p0[1] - cy)
-        pts = _arc_points(x0, y0, cx, cy, r, math.atan2(p0[1] - cy, p0[0] - cx), 2 * math.pi, ctx, el)
+        pts = _arc_points(x0, y0, r, math.atan2(p0[1] - cy, p0[0] - cx), 2 * math.pi, ctx, el)
         pts[0] = pts[-1] = p0[:2]
         return np.column_stack([pts, np.full(len(pts), p0[2])]) if dim == 3 else pts
     circ = _circle_through(p0, p1, p2)
@@ -520,7 +521,7 @@ def _arc3(p0, p1, p2, ctx: _Ctx, el, *, full: bool = False) -> np.ndarray:
     else:
         sweep = -((a0 - a2) % two_pi)
     _ = a1
-    pts = _arc_points(x0, y0, cx, cy, r, a0, sweep, ctx, el)
+    pts = _arc_points(x0, y0, r, a0, sweep, ctx, el)
     # Exact end points: the arc must join its neighbours bit for bit.
     pts[0] = p0[:2]
     pts[-1] = p0[:2] if full else p2[:2]
@@ -581,7 +582,7 @@ def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
     # Angles count anticlockwise from the easting axis; in a northing-first document the centre
     # is swapped for the computation and the points swapped back (as GDAL does).
     cx, cy = (centre[1], centre[0]) if ctx.northing_first else (centre[0], centre[1])
-    pts = _arc_points(cx + r * math.cos(a0), cy + r * math.sin(a0), cx, cy, r, a0, sweep, ctx, el)
+    pts = _arc_points(cx + r * math.cos(a0), cy + r * math.sin(a0), r, a0, sweep, ctx, el)
     if ctx.northing_first:
         pts = pts[:, ::-1].copy()
     if full:
