@@ -114,8 +114,10 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
              progress: bool) -> None:  # fmt: skip
     """Pair residences with the provisions they lie in: one row per (residence, provision).
 
-    The output's extension picks the format: .parquet, .csv or .gpkg (pairs and a per-provision
-    summary as two tables).
+    The output's extension picks the format: .parquet (GeoParquet: each pair with the home's
+    point, rows in Hilbert order), .gpkg (pairs as a point layer and a per-provision summary as
+    a polygon layer) or .csv (attributes only, sorted by residence id then provision id). A
+    .parquet --summary carries each provision's polygon.
     """
     from vggeo.exports import read_store_tables
     from vggeo.join import filter_provisions, residences_in
@@ -138,47 +140,61 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
     provisions = filter_provisions(tables["provisions"], types=types_, status=status_)
     result = residences_in(residences[keep], provisions, predicate=predicate, distance=distance,
                            progress=progress)  # fmt: skip
-    _write_table(result.pairs, output, table="pairs", extra={"summary": result.summary})
+    pairs = _with_geometry(result.pairs, "residence_id", residences, "id")
+    summary = _summary_with_geometry(result.summary, provisions)
+    _write_table(pairs, output, table="pairs", extra={"summary": summary})
     if summary_path is not None:
-        _write_table(result.summary, summary_path, table="summary")
+        _write_table(summary, summary_path, table="summary")
     click.echo(f"{len(result.pairs)} pairs: {result.pairs['residence_id'].nunique()} residences "
                f"in {int((result.summary['homes'] > 0).sum())} of {len(provisions)} provisions "
                f"({predicate}) → {output}", err=True)  # fmt: skip
 
 
-def _write_table(frame, path: Path, *, table: str, extra: dict | None = None) -> None:
-    """Write a plain table atomically (temporary file + rename) as Parquet, CSV or GeoPackage."""
-    import os
-    import tempfile
-
+def _with_geometry(frame, key: str, source, source_key: str):
+    """``frame`` as a GeoDataFrame carrying the geometry of the ``source`` row its ``key`` names."""
+    import geopandas as gpd
     import pandas as pd
 
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}",
-                                    dir=path.parent)  # fmt: skip
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        elif suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            import pyogrio
+    pos = pd.Index(source[source_key]).get_indexer(frame[key])
+    geometry = source.geometry.values.take(pos) if len(pos) else source.geometry.values[:0]
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=source.crs)
 
-            tmp.unlink()
-            for name, df in {table: frame, **(extra or {})}.items():
-                out = df.copy()
-                for col in out.columns:
-                    if isinstance(out[col].dtype, pd.CategoricalDtype):
-                        out[col] = out[col].astype("string")
-                pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG",
-                                        dataset_options={"VERSION": "1.3"})  # fmt: skip
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+def _summary_with_geometry(summary, provisions):
+    """The per-provision summary with each provision's polygon (rows align with ``provisions``)."""
+    import geopandas as gpd
+
+    assert len(summary) == len(provisions)  # one summary row per provision, in their order
+    return gpd.GeoDataFrame(summary, geometry=provisions.geometry.values, crs=provisions.crs)
+
+
+def _write_table(frame, path: Path, *, table: str, extra: dict | None = None) -> None:
+    """Write a table atomically as GeoParquet, CSV (attributes only) or GeoPackage layers."""
+    import pandas as pd
+
+    from vggeo.atomic import atomic_path
+    from vggeo.exports import write_parquet
+
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        write_parquet(frame, path, overwrite=True)
+        return
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            plain = frame.drop(columns=frame.geometry.name) if hasattr(frame, "geometry") else frame
+            pd.DataFrame(plain).to_csv(tmp, index=False)
+            return
+        import pyogrio
+
+        for name, df in {table: frame, **(extra or {})}.items():
+            out = df.copy()
+            for col in out.columns:
+                if isinstance(out[col].dtype, pd.CategoricalDtype):
+                    out[col] = out[col].astype("string")
+            kinds = set(out.geometry.geom_type.dropna()) if hasattr(out, "geometry") else set()
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG",
+                                    dataset_options={"VERSION": "1.3"},
+                                    promote_to_multi=bool(kinds - {"Point"}))  # fmt: skip
 
 
 def register(group: click.Group) -> None:

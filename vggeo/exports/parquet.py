@@ -1,16 +1,34 @@
-"""GeoParquet 1.1 with a bbox covering column, rows in Hilbert order.
+"""The one GeoParquet writer: GeoParquet 1.1, a ``bbox`` covering column, rows in Hilbert order.
 
-GeoPandas writes the file (``to_parquet(schema_version="1.1.0", write_covering_bbox=True)``):
-the ``geo`` metadata names a ``bbox`` struct column as the geometry's *covering*, so readers
-(DuckDB, GDAL, GeoPandas with ``bbox=``) can skip row groups by their min/max statistics. That only
-pays off when nearby rows share row groups, so rows are first sorted along a Hilbert curve over
-the layer's extent (``GeoSeries.hilbert_distance``) and written in modest row groups.
+Every Parquet file vggeo writes with a geometry goes through :func:`write_parquet`: ``vggeo export
+parquet``, ``vggeo registry load|fetch -o x.parquet``, ``vggeo sample registry``, ``vggeo join``
+and the bundled ``sample_data/registry/registry.parquet``. What it writes:
+
+* **GeoParquet 1.1.0** ``geo`` metadata: WKB encoding (ISO flavour), the geometry types present,
+  the CRS as PROJJSON (with its EPSG id, so DuckDB and GDAL name it), the extent, and a ``bbox``
+  struct column declared as the geometry's ``covering``. Readers (DuckDB, GDAL, GeoPandas with
+  ``bbox=``) skip row groups and pages by the covering's min/max statistics.
+* **Rows in Hilbert order** (``GeoSeries.hilbert_distance`` over the layer's extent), in modest row
+  groups with a page index, so that nearby rows share row groups and the statistics prune: the
+  distribution best practice of the GeoParquet guide.
+* **pandas metadata pandas can read back**: nullable integers, categoricals and dates return as
+  written; Arrow list columns (the registry's house ``number``) are recorded as ``object``,
+  because pandas cannot parse the dtype name ``list<item: int64>[pyarrow]`` it would otherwise
+  record ("data type not understood" in ``pandas.read_parquet``).
+
+Why not ``GeoDataFrame.to_parquet``: GeoPandas (1.2) writes a non-null ``bbox`` struct of nulls
+for a missing geometry, which breaks the covering rule that the bbox is null exactly where the
+geometry is, and it records the unreadable list dtype above. The table is therefore assembled
+with pyarrow here; the ``geo`` metadata is a small documented JSON object.
+
+The file is written through :func:`vggeo.atomic.atomic_path`: complete or not at all, mode 0644
+under the usual umask.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +37,16 @@ import pyarrow as pa
 
 from vggeo.errors import InputError
 
-__all__ = ["write_parquet", "hilbert_order", "ROW_GROUP_SIZE"]
+__all__ = ["write_parquet", "geoparquet_table", "hilbert_order", "ROW_GROUP_SIZE",
+           "GEOPARQUET_VERSION", "COVERING_COLUMN"]  # fmt: skip
 
-#: Rows per row group: small enough that a bbox filter skips most of a national file.
+#: Rows per row group: small enough that a bbox filter skips most of a national file, well below
+#: the 150 000-row ceiling of the GeoParquet distribution guide.
 ROW_GROUP_SIZE = 50_000
+GEOPARQUET_VERSION = "1.1.0"
+#: Name of the bbox covering column (the name GeoPandas, GDAL and DuckDB use).
+COVERING_COLUMN = "bbox"
+_BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def hilbert_order(geometry) -> np.ndarray:
@@ -52,65 +76,154 @@ def write_parquet(
     Parameters
     ----------
     frame
-        A GeoDataFrame (EPSG:3006 in the contract shape).
+        A GeoDataFrame (EPSG:3006 in the contract shape). Its row order is not kept: rows are
+        written in Hilbert order, missing and empty geometries last.
+    path
+        The output file; it appears only when complete (temporary file + rename).
     crs
         Reproject to this system first (anything :func:`vggeo.crs.get_crs` accepts).
     overwrite
         Replace an existing file (otherwise refuse).
+    row_group_size
+        Rows per Parquet row group.
+    compression
+        Parquet codec (``zstd`` as the GeoParquet best practices recommend).
 
     Returns
     -------
-    Number of rows written. The file appears only when complete (temporary file + rename).
-    """
-    from vggeo.crs import get_crs, transform_geoseries
-    from vggeo.exports.gpkg import _plain_columns
+    Number of rows written.
 
-    target = get_crs(crs) if crs is not None else None
+    Raises
+    ------
+    InputError
+        ``path`` exists and ``overwrite`` is false, or ``frame`` has no geometry column.
+    CRSError
+        Unknown ``crs``.
+    """
+    import pyarrow.parquet as pq
+
+    from vggeo.atomic import atomic_path
+    from vggeo.crs import get_crs, transform_geoseries
+
+    target = get_crs(crs) if crs is not None else None  # an unknown CRS fails before writing
     path = Path(path)
     if path.exists() and not overwrite:
-        raise InputError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        raise InputError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it",
+                         file=str(path))  # fmt: skip
     if target is not None:
         frame = transform_geoseries(frame, target.epsg)
-    frame = frame.iloc[hilbert_order(frame.geometry)]
-    frame = frame.reset_index(drop=True)
-    frame = _arrow_lists_as_objects(frame)
+    table = geoparquet_table(frame)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        pq.write_table(table, tmp, row_group_size=row_group_size, compression=compression,
+                       write_statistics=True, write_page_index=True)  # fmt: skip
+    return table.num_rows
+
+
+def geoparquet_table(frame) -> pa.Table:
+    """The Arrow table :func:`write_parquet` writes: Hilbert-sorted rows, WKB, bbox, metadata."""
+    import shapely
+
+    name = getattr(frame, "_geometry_column_name", None)
+    if name is None or name not in frame.columns:
+        raise InputError("GeoParquet needs a geometry column; the frame has none")
+    if COVERING_COLUMN in frame.columns and COVERING_COLUMN != name:
+        raise InputError(f"a column named {COVERING_COLUMN!r} would clash with the bbox covering",
+                         field=COVERING_COLUMN)  # fmt: skip
+    frame = frame.iloc[hilbert_order(frame.geometry)].reset_index(drop=True)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    missing = shapely.is_missing(geoms)
+    attrs = pd.DataFrame(frame.drop(columns=name))
     # Object columns mixing lists and scalars cannot be typed by Arrow: write those as text.
-    frame = _plain_columns(frame) if _has_nested_objects(frame) else frame
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        frame.to_parquet(tmp, index=False, compression=compression, schema_version="1.1.0",
-                         write_covering_bbox=True, row_group_size=row_group_size)  # fmt: skip
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return len(frame)
+    if _has_nested_objects(attrs):
+        from vggeo.exports.gpkg import _plain_columns
+
+        attrs = _plain_columns(attrs)
+    attrs.insert(frame.columns.get_loc(name), name,
+                 pd.Series(shapely.to_wkb(geoms, flavor="iso"), dtype=object))  # fmt: skip
+    table = pa.Table.from_pandas(attrs, preserve_index=False)
+    pos = table.schema.get_field_index(name)
+    if table.schema.field(pos).type != pa.binary():  # all missing: Arrow inferred the null type
+        table = table.set_column(pos, pa.field(name, pa.binary()),
+                                 table.column(pos).cast(pa.binary()))  # fmt: skip
+    table = table.append_column(pa.field(COVERING_COLUMN, _bbox_type()), _bbox_array(geoms, missing))
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"pandas"] = _readable_pandas_metadata(metadata.get(b"pandas"), attrs)
+    metadata[b"geo"] = json.dumps(_geo_metadata(frame, name, geoms, missing)).encode("utf-8")
+    return table.replace_schema_metadata(metadata)
 
 
-def _arrow_lists_as_objects(frame):
-    """Arrow-backed list columns (``number``) as object columns of arrays.
+def _bbox_type() -> pa.DataType:
+    return pa.struct([pa.field(f, pa.float64()) for f in _BBOX_FIELDS])
 
-    Parquet stores them as lists either way; but pandas cannot parse the dtype name
-    ``list<item: int64>[pyarrow]`` that would be recorded in the pandas metadata, so GeoPandas
-    could not read the file back.
+
+def _bbox_array(geoms: np.ndarray, missing: np.ndarray) -> pa.StructArray:
+    """Per-row bounds; null exactly where the geometry is null (the covering rule).
+
+    An empty geometry has no extent: its bbox is a struct of nulls, so no range filter on the
+    covering selects it (as no spatial predicate does).
     """
-    lists = [c for c in frame.columns if isinstance(frame[c].dtype, pd.ArrowDtype)
-             and pa.types.is_list(frame[c].dtype.pyarrow_dtype)]  # fmt: skip
-    if lists:
-        frame = frame.copy(deep=False)
-        for col in lists:
-            frame[col] = frame[col].to_numpy(dtype=object)
-    return frame
+    import shapely
+
+    b = shapely.bounds(geoms)  # (n, 4): xmin, ymin, xmax, ymax; NaN for missing and empty
+    children = [pa.array(b[:, i], pa.float64(), from_pandas=True) for i in range(4)]
+    return pa.StructArray.from_arrays(children, fields=list(_bbox_type()),
+                                      mask=pa.array(missing))  # fmt: skip
+
+
+def _geo_metadata(frame, name: str, geoms: np.ndarray, missing: np.ndarray) -> dict:
+    """The ``geo`` file metadata of GeoParquet 1.1.0 for one WKB geometry column."""
+    import shapely
+
+    present = geoms[~missing]
+    types = set(shapely.get_type_id(present).tolist()) if len(present) else set()
+    names = {0: "Point", 1: "LineString", 2: "LineString", 3: "Polygon", 4: "MultiPoint",
+             5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}  # fmt: skip
+    has_z = bool(shapely.has_z(present).any()) if len(present) else False
+    geometry_types = sorted({names[t] + (" Z" if has_z else "") for t in types})
+    column: dict = {"encoding": "WKB", "geometry_types": geometry_types,
+                    "crs": _projjson(frame.crs)}  # fmt: skip
+    solid = present[~shapely.is_empty(present)] if len(present) else present
+    if len(solid):
+        column["bbox"] = [float(v) for v in shapely.total_bounds(solid)]
+    column["covering"] = {COVERING_COLUMN: {f: [COVERING_COLUMN, f] for f in _BBOX_FIELDS}}
+    return {"version": GEOPARQUET_VERSION, "primary_column": name, "columns": {name: column}}
+
+
+def _projjson(crs) -> dict | None:
+    """The CRS as PROJJSON with its authority id; ``None`` (unknown) when the frame has none.
+
+    Ids inside a datum ensemble's members are dropped: the PROJJSON schema the GeoParquet 1.1
+    schema refers to does not allow them there (GeoPandas does the same).
+    """
+    if crs is None:
+        return None
+    doc = crs.to_json_dict()
+    ensemble = doc.get("base_crs", doc).get("datum_ensemble") or doc.get("datum_ensemble")
+    for member in (ensemble or {}).get("members", []):
+        member.pop("id", None)
+    if "id" not in doc and crs.to_epsg() is not None:
+        doc["id"] = {"authority": "EPSG", "code": int(crs.to_epsg())}
+    return doc
+
+
+def _readable_pandas_metadata(raw: bytes | None, attrs: pd.DataFrame) -> bytes:
+    """pandas metadata in which every dtype name is one pandas can parse when reading back."""
+    if raw is None:
+        return b""
+    meta = json.loads(raw)
+    nested = {c for c in attrs.columns if isinstance(attrs[c].dtype, pd.ArrowDtype)
+              and pa.types.is_nested(attrs[c].dtype.pyarrow_dtype)}  # fmt: skip
+    for col in meta.get("columns", []):
+        if col.get("name") in nested:
+            col["numpy_type"] = "object"
+    return json.dumps(meta).encode("utf-8")
 
 
 def _has_nested_objects(frame: pd.DataFrame) -> bool:
     """Object columns mixing lists and scalars, which Arrow cannot type; plain lists are fine."""
     for col in frame.columns:
         s = frame[col]
-        if s.dtype == object and col != frame.geometry.name:
+        if s.dtype == object:
             kinds = {type(v) for v in s.dropna().head(1000)}
             if len(kinds) > 1:
                 return True

@@ -439,11 +439,25 @@ def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Loca
     return _csv_fixups(_to_frame(table)), _file_locate(path, "csv")
 
 
+def _covering_columns(metadata: dict | None) -> list[str]:
+    """Top-level columns a GeoParquet file's ``geo`` metadata declares as a geometry's covering."""
+    try:
+        geo = json.loads((metadata or {})[b"geo"])
+        return sorted({path[0] for col in geo["columns"].values()
+                       for cover in col.get("covering", {}).values()
+                       for path in cover.values()})  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return []
+
+
 def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
+        # GeoParquet 1.1 bbox covering columns are derived from the geometry, not fields.
+        table = table.drop_columns([c for c in _covering_columns(table.schema.metadata)
+                                    if c in table.column_names])  # fmt: skip
         geo_cols = [c for c in table.column_names if c in ("geometry",)]
         frame = table.to_pandas(types_mapper=_types_mapper)
         if geo_cols and not any(c in frame.columns for c in COORDINATE_FIELDS):

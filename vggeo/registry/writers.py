@@ -1,7 +1,10 @@
 """Writers of the canonical registry frame: GeoParquet, GeoPackage, CSV, JSON lines.
 
 Every writer goes to a temporary file beside the target and renames it into place only when
-complete (:func:`atomic_path`), so an error or Ctrl-C never leaves a half-written output. The
+complete (:func:`vggeo.atomic.atomic_path`), so an error or Ctrl-C never leaves a half-written
+output. GeoParquet is written by vggeo's one GeoParquet writer
+(:func:`vggeo.exports.parquet.write_parquet`: GeoParquet 1.1, bbox covering, Hilbert order), so
+a registry file opens in GeoPandas, pandas, DuckDB and GDAL like every other vggeo output. The
 GeoPackage, CSV and JSON-lines writers convert and write in batches, so writing the national
 registry does not need a second copy of it in memory.
 """
@@ -9,12 +12,12 @@ registry does not need a second copy of it in memory.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
 
 __all__ = ["write_registry", "to_raw", "atomic_path", "FORMATS"]
@@ -31,27 +34,6 @@ def _arrow_array(s: pd.Series):
 
     arr = pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True):
-    """Yield a temporary path beside ``path``; rename it into place only on success.
-
-    An exception or Ctrl-C removes the temporary file, so ``path`` is either the complete new
-    file or whatever it was before.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(17, "File exists (pass overwrite)", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        for p in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            if p.exists():
-                p.unlink()
 
 
 def to_raw(gdf: pd.DataFrame, *, number_as: str = "list") -> pd.DataFrame:
@@ -103,7 +85,8 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
                    layer: str = "residences") -> Path:  # fmt: skip
     """Write the canonical frame; the extension chooses the format (atomically).
 
-    ``.parquet`` GeoParquet (types kept: categoricals, lists, dates); ``.gpkg`` GeoPackage via
+    ``.parquet`` GeoParquet 1.1 (types kept: categoricals, lists, dates; rows in Hilbert order,
+    see :func:`vggeo.exports.parquet.write_parquet`); ``.gpkg`` GeoPackage via
     pyogrio (codes as integers/text, ``number`` as JSON text); ``.csv`` raw fields plus
     ``coord_source`` (``number`` as ``[1, 3, None]``, as pandas writes lists); ``.jsonl`` one raw
     residence per line, as the API delivers them.
@@ -113,18 +96,22 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
     if fmt not in ("parquet", "gpkg", "csv", "jsonl"):
         raise ParseError(f"cannot write {path.suffix!r}; use .parquet, .gpkg, .csv or .jsonl",
                          file=str(path))  # fmt: skip
+    if fmt == "parquet":
+        from vggeo.exports.parquet import write_parquet
+
+        write_parquet(gdf, path, overwrite=overwrite)
+        return path
     with atomic_path(path, overwrite=overwrite) as tmp:
-        if fmt == "parquet":
-            gdf.to_parquet(tmp, index=False, compression="zstd")
-        elif fmt == "gpkg":
+        if fmt == "gpkg":
             import pyogrio.raw
 
             # Streamed in batches through pyogrio's Arrow writer: one layer, one spatial index,
             # and only one batch of converted columns in memory at a time.
             reader = _batch_reader(gdf, number_as="json", geometry=True)
+            # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS, validate_gpkg.py) reads fully.
             pyogrio.raw.write_arrow(reader, tmp, layer=layer, driver="GPKG",
                                     geometry_name="geometry", geometry_type="Point",
-                                    crs="EPSG:3006")  # fmt: skip
+                                    crs="EPSG:3006", dataset_options={"VERSION": "1.3"})  # fmt: skip
         elif fmt == "csv":
             import pyarrow.csv as pcsv
 
