@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -152,7 +151,9 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
     """
     import pandas as pd
 
+    from vggeo.atomic import atomic_path
     from vggeo.errors import InputError
+    from vggeo.exports.parquet import write_parquet
     from vggeo.lm import open_delivery
     from vggeo.lm.bestammelse import read_bestammelser
     from vggeo.lm.inskrivning import read_inskrivning
@@ -180,23 +181,19 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
     if unmapped:
         click.echo(f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
                    f"({len(unmapped)} kinds); see `vggeo inspect`", err=True)  # fmt: skip
-    tmp = output.with_name(f".part-{os.getpid()}-{output.name}")  # keeps the extension GDAL checks
-    try:
-        if suffix == ".gpkg":
+    if suffix == ".gpkg":
+        with atomic_path(output) as tmp:
             _write_gpkg(tables, tmp)
+    else:
+        name = table or ("provisions" if product == "bestammelse" else "agande")
+        if name not in tables:
+            raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
+        frame = _plain(tables[name])
+        if hasattr(frame, "geometry") and "geometry" in frame:
+            write_parquet(frame, output, overwrite=True)  # GeoParquet 1.1, as every vggeo output
         else:
-            name = table or ("provisions" if product == "bestammelse" else "agande")
-            if name not in tables:
-                raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
-            frame = _plain(tables[name])
-            if hasattr(frame, "geometry") and "geometry" in frame:
-                frame.to_parquet(tmp, index=False)
-            else:
+            with atomic_path(output) as tmp:
                 pd.DataFrame(frame).to_parquet(tmp, index=False)
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     for name, frame in tables.items():
         click.echo(f"{name}\t{len(frame)}")
 
@@ -215,12 +212,17 @@ def _plain(frame):
 def _write_gpkg(tables: dict, path: Path) -> None:
     import pyogrio
 
+    from vggeo.exports.gpkg import normalise_datetimes
+
     for name, frame in tables.items():
         frame = _plain(frame)
         kw = {}
         if hasattr(frame, "geometry") and "geometry" in frame:
             kw = {"geometry_type": "MultiPolygon", "promote_to_multi": True}
-        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists(), **kw)
+        # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS and validate_gpkg.py) reads fully.
+        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists(),
+                                dataset_options={"VERSION": "1.3"}, **kw)  # fmt: skip
+    normalise_datetimes(path)
 
 
 @click.command("delivery")

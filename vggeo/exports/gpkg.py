@@ -23,21 +23,23 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vggeo.atomic import atomic_path
 from vggeo.errors import InputError, StoreError
 from vggeo.exports import styles as st
 from vggeo.exports.qgis_project import write_project
 
 log = logging.getLogger(__name__)
 
-__all__ = ["export_layers", "write_gpkg", "INSKRIVNING_TABLES", "TYPE_LABELS", "TYPE_CODE_LABELS"]
+__all__ = ["export_layers", "write_gpkg", "normalise_datetimes", "INSKRIVNING_TABLES",
+           "TYPE_LABELS", "TYPE_CODE_LABELS"]  # fmt: skip
 
 #: Inskrivning tables exported as attribute tables when present (docs/contracts.md).
 INSKRIVNING_TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet",
@@ -247,38 +249,28 @@ def write_gpkg(
     frames = _prepare_layers(tables, names, target.epsg)
     relations = [r for r in RELATIONS if r.parent in frames and r.child in frames]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name ends in .gpkg: GDAL warns about (and QGIS mistrusts) other extensions.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part.gpkg", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # GDAL creates the file itself
     total = sum(len(f) for f in frames.values())
-    try:
-        with tqdm(total=total, unit="row", desc=f"gpkg {path.name}", disable=not progress,
-                  leave=False) as bar:  # fmt: skip
-            fk_children = {r.child for r in relations}
-            for name, frame in frames.items():
-                if name in fk_children:
-                    continue  # written with a foreign key below
-                _write_layer(tmp, name, frame, bar)
-            counts = {n: len(f) for n, f in frames.items()}
-            with sqlite3.connect(tmp) as conn:
-                fk_written = _write_related_tables(conn, frames, relations, bar)
-                _write_data_columns(conn, frames)
-                geom_cols = dict(conn.execute(
-                    "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())  # fmt: skip
-                layer_styles = _write_styles(conn, frames, geom_cols, relations)
-                write_project(conn, path.name, layer_styles, relations, f"EPSG:{target.epsg}",
-                              now=datetime.now(UTC))  # fmt: skip
-            conn.close()
+    # The temporary name ends in .gpkg: GDAL warns about (and QGIS mistrusts) other extensions.
+    with atomic_path(path, overwrite=overwrite) as tmp, \
+            tqdm(total=total, unit="row", desc=f"gpkg {path.name}", disable=not progress,
+                 leave=False) as bar:  # fmt: skip
+        fk_children = {r.child for r in relations}
+        for name, frame in frames.items():
+            if name in fk_children:
+                continue  # written with a foreign key below
+            _write_layer(tmp, name, frame, bar)
+        counts = {n: len(f) for n, f in frames.items()}
+        with closing(sqlite3.connect(tmp)) as conn, conn:  # closed, and committed on success
+            fk_written = _write_related_tables(conn, frames, relations, bar)
+            _write_data_columns(conn, frames)
+            normalise_datetimes(conn)
+            geom_cols = dict(conn.execute(
+                "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())  # fmt: skip
+            layer_styles = _write_styles(conn, frames, geom_cols, relations)
+            write_project(conn, path.name, layer_styles, relations, f"EPSG:{target.epsg}",
+                          now=datetime.now(UTC))  # fmt: skip
         if not fk_written and relations:
             log.warning("relations written as QGIS relations only (no foreign keys)")
-        os.replace(tmp, path)
-    except BaseException:
-        for p in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            p.unlink(missing_ok=True)
-        raise
     return counts
 
 
@@ -401,6 +393,42 @@ def _write_related_tables(conn: sqlite3.Connection, frames: Mapping[str, pd.Data
     return all_fk
 
 
+#: The one DATETIME form the GeoPackage standard allows (Req 5): UTC, milliseconds, ``Z``.
+GPKG_DATETIME_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', {})"
+
+
+def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike) -> None:
+    """Rewrite every DATETIME value of a GeoPackage's tables as ``YYYY-MM-DDTHH:MM:SS.SSSZ``.
+
+    GDAL writes timezone-naive values without ``Z`` and whole seconds without ``.000``; both are
+    outside the standard's one form (Req 5; GDAL's ``validate_gpkg.py`` flags them). vggeo's
+    naive datetimes are UTC by contract, and GDAL keeps milliseconds at most, so SQLite's own
+    formatting (``%f`` = ``SS.SSS``) loses nothing. A value SQLite cannot parse is left as it is
+    rather than lost.
+
+    Parameters
+    ----------
+    target
+        An open connection (the caller commits) or the path of a GeoPackage written by GDAL.
+    """
+    if not isinstance(target, sqlite3.Connection):
+        with closing(sqlite3.connect(target)) as conn, conn:
+            normalise_datetimes(conn)
+        return
+    from vggeo.store.gpkg import register_functions
+
+    conn = target
+    register_functions(conn)  # the R-tree triggers GDAL created name ST_IsEmpty, ST_MinX …
+    tables = [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")]
+    for table in tables:
+        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')
+                if str(r[2]).upper() == "DATETIME"]  # fmt: skip
+        for col in cols:
+            canonical = GPKG_DATETIME_SQL.format(f'"{col}"')
+            conn.execute(f'UPDATE "{table}" SET "{col}" = {canonical} WHERE "{col}" IS NOT NULL '
+                         f'AND {canonical} IS NOT NULL AND "{col}" IS NOT {canonical}')  # fmt: skip
+
+
 def _register_ogr_count(conn: sqlite3.Connection, table: str, count: int) -> None:
     """Keep GDAL's feature-count cache (``gpkg_ogr_contents``) complete when it exists."""
     has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_ogr_contents'").fetchone()
@@ -466,7 +494,8 @@ def _write_styles(conn: sqlite3.Connection, frames: Mapping[str, pd.DataFrame],
     conn.execute(
         'CREATE TABLE "layer_styles" ("id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
         '"f_table_catalog" TEXT(256), "f_table_schema" TEXT(256), "f_table_name" TEXT(256), '
-        '"f_geometry_column" TEXT(256), "styleName" TEXT(30), "styleQML" TEXT, "styleSLD" TEXT, '
+        f'"f_geometry_column" TEXT(256), "styleName" TEXT({st.STYLE_NAME_WIDTH}), "styleQML" TEXT, '
+        '"styleSLD" TEXT, '
         '"useAsDefault" BOOLEAN, "description" TEXT, "owner" TEXT(30), "ui" TEXT(30), '
         "\"update_time\" DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
     )

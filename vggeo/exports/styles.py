@@ -22,6 +22,7 @@ from lxml import etree
 
 __all__ = [
     "LayerStyle",
+    "STYLE_NAME_WIDTH",
     "RelationSpec",
     "field_docs",
     "palette",
@@ -64,6 +65,12 @@ class RelationSpec:
     child_field: str
 
 
+#: Width of ``layer_styles.styleName`` as QGIS declares it (``TEXT(30)``). QGIS lists styles per
+#: layer, so a style's name need not repeat the layer's (``provisions_naturvardsbestammelse``
+#: alone is 32 characters).
+STYLE_NAME_WIDTH = 30
+
+
 @dataclass
 class LayerStyle:
     """One default style: the QML QGIS applies and an SLD for other clients."""
@@ -73,6 +80,11 @@ class LayerStyle:
     sld: str
     description: str = ""
     relations: list[RelationSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.name) > STYLE_NAME_WIDTH:
+            raise ValueError(f"style name {self.name!r} is longer than {STYLE_NAME_WIDTH} "
+                             "characters (layer_styles.styleName is TEXT(30))")  # fmt: skip
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -264,7 +276,7 @@ def residences_style(layer: str, columns: list[str], home_types: list[str],
     _relations(root, layer, list(relations))
     etree.SubElement(root, "layerGeometryType").text = "0"
     return LayerStyle(
-        name=f"{layer} by home type", qml=_qml_text(root), sld=_sld_text(sld),
+        name="vggeo: by home type", qml=_qml_text(root), sld=_sld_text(sld),
         description="vggeo default: residences categorised by home type",
         relations=list(relations),
     )  # fmt: skip
@@ -319,7 +331,7 @@ def provisions_style(layer: str, columns: list[str], type_status: list[tuple[str
     _relations(root, layer, list(relations))
     etree.SubElement(root, "layerGeometryType").text = "2"
     return LayerStyle(
-        name=f"{layer} by type and status", qml=_qml_text(root), sld=_sld_text(sld),
+        name="vggeo: by type and status", qml=_qml_text(root), sld=_sld_text(sld),
         description="vggeo default: provisions by type (colour) and status (fill)",
         relations=list(relations),
     )  # fmt: skip
@@ -333,6 +345,6 @@ def table_style(layer: str, columns: list[str],
     _relations(root, layer, list(relations))
     etree.SubElement(root, "layerGeometryType").text = "4"
     sld, _ = _sld_root(layer)
-    return LayerStyle(name=f"{layer} fields", qml=_qml_text(root), sld=_sld_text(sld),
+    return LayerStyle(name="vggeo: fields", qml=_qml_text(root), sld=_sld_text(sld),
                       description="vggeo default: field aliases and relations",
                       relations=list(relations))  # fmt: skip

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import StoreError
-from vggeo.store.base import Store, iso_datetimes, python_values, quote_ident
+from vggeo.errors import SchemaError, StoreError
+from vggeo.store.base import Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -138,6 +138,36 @@ def _st(i: int):
         return None if env is None else env[i]
 
     return f
+
+
+def gpkg_datetimes(series: pd.Series) -> list[str | None]:
+    """GeoPackage DATETIME text of a datetime column: ``YYYY-MM-DDTHH:MM:SS.SSSZ``, in UTC.
+
+    The standard allows this one form (Req 5; GDAL's ``validate_gpkg.py`` checks it): always
+    milliseconds, always ``Z``. Naive values are UTC by the store's contract.
+
+    Raises
+    ------
+    SchemaError
+        A value finer than a millisecond, or outside the years 0000–9999: the form cannot hold
+        it, and the store refuses rather than rounds.
+    """
+    s = series
+    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = pd.to_datetime(s)
+    if getattr(s.dtype, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    exact = s.to_numpy()
+    ms = exact.astype("datetime64[ms]")
+    present = ~np.isnat(exact)
+    if (ms[present] != exact[present]).any():
+        raise SchemaError("a GeoPackage DATETIME holds milliseconds; this column has finer "
+                          "values", field=series.name)  # fmt: skip
+    text = np.datetime_as_string(ms, unit="ms")
+    if present.any() and (np.char.str_len(text[present].astype(str)) != 23).any():
+        raise SchemaError("a GeoPackage DATETIME holds the years 0000–9999 only",
+                          field=series.name)  # fmt: skip
+    return [t + "Z" if p else None for t, p in zip(text.tolist(), present.tolist(), strict=True)]
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -399,7 +429,8 @@ class GeoPackageStore(Store):
         for n, _ in LEDGER_COLUMNS:
             v = row[n]
             if kinds[n] == "datetime" and v is not None:
-                v = iso_datetimes(pd.Series([pd.Timestamp(v)]))[0]
+                # The ledger keeps milliseconds, the precision of a GeoPackage DATETIME.
+                v = gpkg_datetimes(pd.Series([pd.Timestamp(v).floor("ms")]))[0]
             elif kinds[n] == "bool":
                 v = int(bool(v))
             vals.append(v)
@@ -442,7 +473,8 @@ class GeoPackageStore(Store):
                     geoms: np.ndarray | None) -> int:  # fmt: skip
         self._wrote = True
         n = len(frame)
-        values = [python_values(frame[c.name], c.kind) for c in columns]
+        values = [gpkg_datetimes(frame[c.name]) if c.kind == "datetime"
+                  else python_values(frame[c.name], c.kind) for c in columns]  # fmt: skip
         names = [q(c.name) for c in columns]
         if not table.geometry_type:
             self._executemany(table, names, values)
