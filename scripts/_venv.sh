@@ -14,5 +14,6 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -e "$ROOT[${VGGEO_EXTRAS:-test}]" >&2
   touch "$stamp"
+  echo "vggeo: installed; to use the vggeo command in your shell: source $VENV/bin/activate" >&2
 fi
 export PATH="$VENV/bin:$PATH"
