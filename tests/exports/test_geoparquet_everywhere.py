@@ -301,3 +301,17 @@ def test_a_frame_whose_every_geometry_is_missing_is_still_geoparquet(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert len(pd.read_parquet(path)) == 2
+
+
+def test_rows_keep_their_geometry_whatever_the_frame_index(tmp_path, contract_tables):
+    """A filtered frame (index with gaps, out of order) is written row by row, not by label."""
+    from vggeo.exports import write_parquet
+
+    res = contract_tables["residences"]
+    part = res.iloc[::-3]  # descending labels with gaps
+    path = tmp_path / "part.parquet"
+    assert write_parquet(part, path) == len(part)
+    back = gpd.read_parquet(path).set_index("id")
+    truth = part.set_index("id").geometry
+    assert set(back.index) == set(truth.index)
+    assert all(_same(back.geometry[k], truth[k], 0) for k in truth.index)

@@ -129,7 +129,7 @@ def geoparquet_table(frame) -> pa.Table:
     if COVERING_COLUMN in frame.columns and COVERING_COLUMN != name:
         raise InputError(f"a column named {COVERING_COLUMN!r} would clash with the bbox covering",
                          field=COVERING_COLUMN)  # fmt: skip
-    frame = frame.iloc[hilbert_order(frame.geometry)].reset_index(drop=True)
+    frame = frame.iloc[hilbert_order(frame.geometry)]
     geoms = np.asarray(frame.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms)
     attrs = pd.DataFrame(frame.drop(columns=name))
@@ -138,17 +138,20 @@ def geoparquet_table(frame) -> pa.Table:
         from vggeo.exports.gpkg import _plain_columns
 
         attrs = _plain_columns(attrs)
-    attrs.insert(frame.columns.get_loc(name), name,
-                 pd.Series(shapely.to_wkb(geoms, flavor="iso"), dtype=object))  # fmt: skip
+    # An array, not a Series: inserted by position whatever the frame's index.
+    attrs.insert(frame.columns.get_loc(name), name, shapely.to_wkb(geoms, flavor="iso"))
     table = pa.Table.from_pandas(attrs, preserve_index=False)
     pos = table.schema.get_field_index(name)
     if table.schema.field(pos).type != pa.binary():  # all missing: Arrow inferred the null type
         table = table.set_column(pos, pa.field(name, pa.binary()),
                                  table.column(pos).cast(pa.binary()))  # fmt: skip
-    table = table.append_column(pa.field(COVERING_COLUMN, _bbox_type()), _bbox_array(geoms, missing))
+    bounds = shapely.bounds(geoms)  # (n, 4): xmin, ymin, xmax, ymax; NaN for missing and empty
+    table = table.append_column(pa.field(COVERING_COLUMN, _bbox_type()),
+                                _bbox_array(bounds, missing))  # fmt: skip
     metadata = dict(table.schema.metadata or {})
     metadata[b"pandas"] = _readable_pandas_metadata(metadata.get(b"pandas"), attrs)
-    metadata[b"geo"] = json.dumps(_geo_metadata(frame, name, geoms, missing)).encode("utf-8")
+    geo = _geo_metadata(frame, name, geoms, missing, bounds)
+    metadata[b"geo"] = json.dumps(geo).encode("utf-8")
     return table.replace_schema_metadata(metadata)
 
 
@@ -156,21 +159,19 @@ def _bbox_type() -> pa.DataType:
     return pa.struct([pa.field(f, pa.float64()) for f in _BBOX_FIELDS])
 
 
-def _bbox_array(geoms: np.ndarray, missing: np.ndarray) -> pa.StructArray:
+def _bbox_array(bounds: np.ndarray, missing: np.ndarray) -> pa.StructArray:
     """Per-row bounds; null exactly where the geometry is null (the covering rule).
 
     An empty geometry has no extent: its bbox is a struct of nulls, so no range filter on the
     covering selects it (as no spatial predicate does).
     """
-    import shapely
-
-    b = shapely.bounds(geoms)  # (n, 4): xmin, ymin, xmax, ymax; NaN for missing and empty
-    children = [pa.array(b[:, i], pa.float64(), from_pandas=True) for i in range(4)]
+    children = [pa.array(bounds[:, i], pa.float64(), from_pandas=True) for i in range(4)]
     return pa.StructArray.from_arrays(children, fields=list(_bbox_type()),
                                       mask=pa.array(missing))  # fmt: skip
 
 
-def _geo_metadata(frame, name: str, geoms: np.ndarray, missing: np.ndarray) -> dict:
+def _geo_metadata(frame, name: str, geoms: np.ndarray, missing: np.ndarray,
+                  bounds: np.ndarray) -> dict:  # fmt: skip
     """The ``geo`` file metadata of GeoParquet 1.1.0 for one WKB geometry column."""
     import shapely
 
@@ -182,9 +183,11 @@ def _geo_metadata(frame, name: str, geoms: np.ndarray, missing: np.ndarray) -> d
     geometry_types = sorted({names[t] + (" Z" if has_z else "") for t in types})
     column: dict = {"encoding": "WKB", "geometry_types": geometry_types,
                     "crs": _projjson(frame.crs)}  # fmt: skip
-    solid = present[~shapely.is_empty(present)] if len(present) else present
-    if len(solid):
-        column["bbox"] = [float(v) for v in shapely.total_bounds(solid)]
+    solid = ~np.isnan(bounds[:, 0])  # neither missing nor empty
+    if solid.any():
+        b = bounds[solid]
+        column["bbox"] = [float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
+                          float(b[:, 3].max())]  # fmt: skip
     column["covering"] = {COVERING_COLUMN: {f: [COVERING_COLUMN, f] for f in _BBOX_FIELDS}}
     return {"version": GEOPARQUET_VERSION, "primary_column": name, "columns": {name: column}}
 
