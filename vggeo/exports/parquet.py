@@ -1,8 +1,8 @@
 """The one GeoParquet writer: GeoParquet 1.1, a ``bbox`` covering column, rows in Hilbert order.
 
 Every Parquet file vggeo writes with a geometry goes through :func:`write_parquet`: ``vggeo export
-parquet``, ``vggeo registry load|fetch -o x.parquet``, ``vggeo sample registry``, ``vggeo join``
-and the bundled ``sample_data/registry/registry.parquet``. What it writes:
+parquet``, ``vggeo registry load|fetch -o x.parquet``, ``vggeo sample registry``, ``vggeo read``,
+``vggeo join`` and the bundled ``sample_data/registry/registry.parquet``. What it writes:
 
 * **GeoParquet 1.1.0** ``geo`` metadata: WKB encoding (ISO flavour), the geometry types present,
   the CRS as PROJJSON (with its EPSG id, so DuckDB and GDAL name it), the extent, and a ``bbox``
@@ -149,7 +149,8 @@ def geoparquet_table(frame) -> pa.Table:
     table = table.append_column(pa.field(COVERING_COLUMN, _bbox_type()),
                                 _bbox_array(bounds, missing))  # fmt: skip
     metadata = dict(table.schema.metadata or {})
-    metadata[b"pandas"] = _readable_pandas_metadata(metadata.get(b"pandas"), attrs)
+    if b"pandas" in metadata:
+        metadata[b"pandas"] = _readable_pandas_metadata(metadata[b"pandas"], attrs)
     geo = _geo_metadata(frame, name, geoms, missing, bounds)
     metadata[b"geo"] = json.dumps(geo).encode("utf-8")
     return table.replace_schema_metadata(metadata)
@@ -209,10 +210,8 @@ def _projjson(crs) -> dict | None:
     return doc
 
 
-def _readable_pandas_metadata(raw: bytes | None, attrs: pd.DataFrame) -> bytes:
+def _readable_pandas_metadata(raw: bytes, attrs: pd.DataFrame) -> bytes:
     """pandas metadata in which every dtype name is one pandas can parse when reading back."""
-    if raw is None:
-        return b""
     meta = json.loads(raw)
     nested = {c for c in attrs.columns if isinstance(attrs[c].dtype, pd.ArrowDtype)
               and pa.types.is_nested(attrs[c].dtype.pyarrow_dtype)}  # fmt: skip
