@@ -6,8 +6,11 @@ the tile cache are opened on start-up, stored on ``app.state.service``, checked 
 changes every ``reload_interval`` seconds and closed on shutdown; the feature reader (over the
 same store, when it is a vggeo GeoPackage or PostGIS store) on ``app.state.features``.
 
-Middleware, outermost first: HEAD as GET (:mod:`server.middleware`), CORS, the cached-tile fast
-path (:mod:`server.fastpath`).
+Middleware, outermost first: request id, access log and metrics (:mod:`server.ops`), HEAD as
+GET (:mod:`server.middleware`), CORS, authentication (:mod:`server.auth`, when configured), the
+cached-tile fast path (:mod:`server.fastpath`). Access control sits inside CORS so that
+preflights and refusals carry CORS headers, and outside the fast path so that a cached tile is
+only ever answered to a caller allowed to see it.
 """
 
 from __future__ import annotations
@@ -19,17 +22,31 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from server.auth.middleware import (
+    Authenticator,
+    AuthMiddleware,
+    document_security,
+    install_handlers,
+)
 from server.basemap import basemap_router
 from server.errors import add_exception_handlers, document_errors
 from server.fastpath import CachedTileFastPath
 from server.middleware import HeadAsGet
 from server.ogcapi import OGCConfig, ogc_router
+from server.ops import (
+    Readiness,
+    Telemetry,
+    TelemetryMiddleware,
+    note_route,
+    ops_router,
+    store_checks,
+)
 from server.routes import TilesFactory
 from server.settings import Settings
 from vggeo import __version__
@@ -92,6 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Configuration; default: read from ``VGGEO_*`` environment variables.
     """
     settings = settings or Settings()
+    authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
+    telemetry = Telemetry() if settings.ops.metrics else None
+    readiness = Readiness(settings.ops.ready_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             TileService, partial(open_backend, settings), cache_bytes=settings.cache_bytes)
         app.state.service = service
         app.state.features = await asyncio.to_thread(open_features, settings)
+        if authenticator is not None:
+            await asyncio.to_thread(authenticator.start)
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch(service, settings.reload_interval))
@@ -126,19 +148,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "OGC API - Tiles", "description": "Tilesets, tiles and matrix sets."},
             {"name": "OGC API - Features", "description": "Features as GeoJSON."},
             {"name": "Tiles", "description": "XYZ vector tiles and TileJSON."},
-            {"name": "Metadata", "description": "Layers, style, health."},
+            {"name": "Metadata", "description": "Layers and style."},
+            {"name": "Operations", "description": "Liveness, readiness, metrics."},
         ],
+        dependencies=[Depends(note_route)],
     )  # fmt: skip
     app.state.base_url = settings.base_url
     add_exception_handlers(app)
-    # Starlette: the last added middleware is the outermost. The fast path runs inside CORS, and
-    # HEAD is turned into GET before anything else sees it.
+    install_handlers(app, settings.auth.realm)
+    # Starlette: the last added middleware is the outermost (see the module docstring).
     app.add_middleware(CachedTileFastPath, cache_control=settings.cache_control)
+    if authenticator is not None:
+        app.add_middleware(AuthMiddleware, authenticator=authenticator)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"],
-                           expose_headers=["ETag", "Content-Encoding", "Content-Crs"])  # fmt: skip
+                           expose_headers=["ETag", "Content-Encoding", "Content-Crs",
+                                           "X-Request-ID", "WWW-Authenticate"])  # fmt: skip
     app.add_middleware(HeadAsGet)
+    app.add_middleware(TelemetryMiddleware, telemetry=telemetry,
+                       log_requests=settings.ops.access_log)  # fmt: skip
+    for name, check in store_checks(app, stale_grace=settings.ops.stale_grace).items():
+        readiness.add(name, check)
+    if authenticator is not None:
+        readiness.add("auth", authenticator.readiness)
+    app.include_router(ops_router(settings.ops, readiness=readiness, telemetry=telemetry))
     factory = TilesFactory(cache_control=settings.cache_control, minzoom=settings.minzoom,
                            maxzoom=settings.maxzoom, basemap=settings.basemap)  # fmt: skip
     app.include_router(factory.router)
@@ -152,9 +186,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(get_openapi(
+            spec = document_errors(get_openapi(
                 title=app.title, version=app.version, description=app.description,
                 routes=app.routes, tags=app.openapi_tags))  # fmt: skip
+            if authenticator is not None:
+                spec = document_security(spec, settings.auth)
+            app.openapi_schema = spec
         return app.openapi_schema
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -12,6 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
+from server.auth.middleware import get_access
+from server.auth.policy import Access
+from server.auth.views import layer_view
 from server.errors import NotFound
 from server.settings import bind_url
 from vggeo.errors import TileError
@@ -43,15 +46,18 @@ async def base_url(request: Request) -> str:
 
 
 async def layer_param(
+    request: Request,
     layer: Annotated[str, Path(description="Layer (collection) id (see /layers), e.g. "
                                "`residences`, `regulations`, `regulations_plan`, `composite`.",
                                json_schema_extra={"enum": layer_ids()})],
 ) -> Layer | Composite:  # fmt: skip
-    """Resolve a layer id or raise 404."""
+    """Resolve a layer id or raise 404; 401/403 when the caller may see none of it."""
     try:
-        return get_layer(layer)
+        found = get_layer(layer)
     except KeyError as err:
         raise NotFound(err.args[0]) from err
+    layer_view(await get_access(request), found)
+    return found
 
 
 async def grid_param(
@@ -117,6 +123,7 @@ async def ogc_tile(
 async def filters_param(
     service: Annotated[TileService, Depends(get_service)],
     layer: Annotated[Layer | Composite, Depends(layer_param)],
+    access: Annotated[Access, Depends(get_access)],
     home_type: Annotated[list[str] | None, Query(
         description="Residences: home types to keep (repeat or comma-separate).")] = None,
     ownership_type: Annotated[list[str] | None, Query(
@@ -135,6 +142,9 @@ async def filters_param(
            "construction_year_min": construction_year_min,
            "construction_year_max": construction_year_max,
            "provision_type": provision_type, "status": status}  # fmt: skip
+    # Before parsing: a filter on a hidden attribute would reveal it, and so would the list of
+    # values an invalid one is answered with.
+    access.check_filters(name for name, value in raw.items() if value not in (None, "", []))
     return Filters.parse(raw, allowed=service.source.allowed_values(), accepted=layer.filters)
 
 

@@ -7,18 +7,26 @@ classes cost ten times more. This ASGI middleware recognises the plain tile URL
 the headers the route would send (ETag of the gzip representation, 304, 204, Cache-Control,
 Vary) using the same rules (:mod:`server.http`). Anything else — a miss, a filter, identity, a
 malformed address — goes to the application unchanged, so validation and errors stay in one place.
+
+With access control on, it runs after authentication and answers only from the cache entry of
+the caller's view of the layer (:mod:`server.auth.views`); a caller who may not see the layer
+goes to the application, which refuses.
 """
 
 from __future__ import annotations
 
 import re
 
+from server.auth.policy import FULL_ACCESS, AccessDenied
+from server.auth.views import cached_view_tile, layer_view
 from server.http import choose_encoding, etag_for, none_match
 from vggeo.errors import VggeoError
-from vggeo.tiles.layers import COMPOSITES, LAYERS
+from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
 
 _TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.(?:mvt|pbf)$", re.ASCII)
 _MVT = b"application/vnd.mapbox-vector-tile"
+#: The route template the fast path stands in for (for the access log and the metrics).
+ROUTE = "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
 
 
 class CachedTileFastPath:
@@ -38,15 +46,28 @@ class CachedTileFastPath:
                 accept = headers.get(b"accept-encoding")
                 gzip_ok = accept is not None and choose_encoding(accept.decode("latin-1")) == "gzip"
                 if service is not None and gzip_ok:
-                    try:
-                        tile = service.cached(m.group(1), int(m.group(2)), int(m.group(3)),
-                                              int(m.group(4)))  # fmt: skip
-                    except VggeoError:  # out of range: the route answers with the 400
-                        tile = None
+                    tile = self._cached(service, scope, m)
                     if tile is not None:
+                        state = scope.get("state")
+                        if state is not None:
+                            state["route"], state["cache"] = ROUTE, "hit"
                         await self._send(tile, headers, send)
                         return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _cached(service, scope, m: re.Match):
+        access = scope.get("state", {}).get("access", FULL_ACCESS)
+        z, x, y = int(m.group(2)), int(m.group(3)), int(m.group(4))
+        try:
+            if not access.enforced:
+                return service.cached(m.group(1), z, x, y)
+            layer = get_layer(m.group(1))
+            view = layer_view(access, layer)
+            return cached_view_tile(service, layer, z, x, y, grid="WebMercatorQuad", filters=None,
+                                    view=view)  # fmt: skip
+        except (VggeoError, AccessDenied):  # the route answers with the 400, 401 or 403
+            return None
 
     async def _send(self, tile, headers: dict, send) -> None:
         etag = etag_for(tile.etag, "gzip")

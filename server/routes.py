@@ -14,9 +14,17 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from server import tilejson
+from server.auth.middleware import get_access
+from server.auth.policy import Access
+from server.auth.views import (
+    cached_view_tile,
+    layer_view,
+    restrict_layers_doc,
+    view_tile,
+    visible_style_layers,
+)
 from server.dependencies import (
     TileParams,
     base_url,
@@ -53,12 +61,16 @@ def query_string(request: Request) -> str:
 
 
 async def render_tile(request: Request, service: TileService, layer: Layer | Composite,
-                      t: TileParams, filters: Filters, *, cache_control: str) -> Response:  # fmt: skip
-    """The tile response: a cache hit on the event loop, rendering (CPU-bound) in the pool."""
-    tile = service.cached(layer.id, t.z, t.x, t.y, grid=t.grid, filters=filters)
+                      t: TileParams, filters: Filters, *, cache_control: str,
+                      access: Access) -> Response:  # fmt: skip
+    """The tile response as the caller may see it (see :mod:`server.auth.views`): a cache hit
+    on the event loop, rendering (CPU-bound) in the pool."""
+    view = layer_view(access, layer)
+    tile = cached_view_tile(service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view)
+    request.state.cache = "miss" if tile is None else "hit"
     if tile is None:
-        tile = await run_in_threadpool(service.get, layer.id, t.z, t.x, t.y, grid=t.grid,
-                                       filters=filters)  # fmt: skip
+        tile = await run_in_threadpool(view_tile, service, layer, t.z, t.x, t.y, grid=t.grid,
+                                       filters=filters, view=view)  # fmt: skip
     return tile_response(request, tile, cache_control=cache_control)
 
 
@@ -104,13 +116,14 @@ class TilesFactory:
             layer: Annotated[Layer | Composite, Depends(layer_param)],
             t: Annotated[TileParams, Depends(xyz_tile)],
             filters: Annotated[Filters, Depends(filters_param)],
+            access: Annotated[Access, Depends(get_access)],
         ) -> Response:
             """Mapbox Vector Tile of a layer or the composite at z/x/y (extent 4096). Residences
             are clustered below the cluster zoom with exact `point_count` and `count_<home
             type>`; every feature carries its id as the `id` property (for `promoteId`). An
             empty tile is answered with **204 No Content**."""
             return await render_tile(request, service, self._served(layer, service), t, filters,
-                                     cache_control=self.cache_control)  # fmt: skip
+                                     cache_control=self.cache_control, access=access)  # fmt: skip
 
         @r.get("/tiles/{layer}.json", operation_id="getTileJSON", tags=["Tiles"],
                summary="TileJSON 3.0.0 of a layer", responses={**JSON_RESPONSES,
@@ -121,42 +134,43 @@ class TilesFactory:
             layer: Annotated[Layer | Composite, Depends(layer_param)],
             filters: Annotated[Filters, Depends(filters_param)],
             base: Annotated[str, Depends(base_url)],
+            access: Annotated[Access, Depends(get_access)],
         ) -> Response:
             """TileJSON with `vector_layers` (fields), bounds, center and zoom range; filter
             parameters given here are carried into the `tiles` URL, which is built from the
             configured public base URL. For a tile archive: the archive's own zoom range and
-            layers (clients overzoom past its deepest zoom)."""
+            layers (clients overzoom past its deepest zoom). Lists only the layers and fields the
+            caller may see."""
             self._served(layer, service)
+            view = layer_view(access, layer)
             url = f"{base}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt{query_string(request)}"
             doc = tilejson.tilejson(layer, service.source, url, minzoom=self.minzoom,
                                     maxzoom=self.maxzoom)  # fmt: skip
+            doc["vector_layers"] = view.vector_layers(doc["vector_layers"])
             return json_response(request, doc)
 
         @r.get("/layers", operation_id="getLayers", tags=["Metadata"],
                summary="Layers, their attributes and filters", responses=JSON_RESPONSES,
                response_class=Response)  # fmt: skip
         def get_layers(request: Request,
-                       service: Annotated[TileService, Depends(get_service)]) -> Response:
-            """Every layer and composite with its attributes, accepted filters and the values
-            each set filter accepts in the loaded data."""
-            return json_response(request, tilejson.layers_doc(self.layers, service.source))
+                       service: Annotated[TileService, Depends(get_service)],
+                       access: Annotated[Access, Depends(get_access)]) -> Response:  # fmt: skip
+            """Every layer and composite the caller may see, with its attributes, accepted
+            filters and the values each set filter accepts in the loaded data."""
+            doc = tilejson.layers_doc(self.layers, service.source)
+            doc = restrict_layers_doc(doc, access, service.source.home_types())
+            return json_response(request, doc)
 
         @r.get("/style.json", operation_id="getStyle", tags=["Metadata"],
                summary="MapLibre style of residences and regulations", responses=JSON_RESPONSES,
                response_class=Response)  # fmt: skip
         def get_style(request: Request, service: Annotated[TileService, Depends(get_service)],
-                      base: Annotated[str, Depends(base_url)]) -> Response:  # fmt: skip
+                      base: Annotated[str, Depends(base_url)],
+                      access: Annotated[Access, Depends(get_access)]) -> Response:  # fmt: skip
             """A MapLibre GL style (v8) drawing regulations by provision type and residences by
             home type, with clusters sized and labelled by `point_count`, over the offline
-            basemap (or naming an external basemap style in `metadata`)."""
-            return json_response(request, tilejson.style(base, service.source,
-                                                         basemap=self.basemap))
-
-        @r.get("/healthz", operation_id="getHealth", tags=["Metadata"], summary="Health check",
-               responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}})
-        def healthz(service: Annotated[TileService, Depends(get_service)]) -> JSONResponse:
-            """`ok`, the backend kind, its data version and cache statistics."""
-            return JSONResponse({"status": "ok", "backend": service.source.kind,
-                                 "data_version": service.version,
-                                 "cache": service.cache.stats()},
-                                headers={"Cache-Control": "no-store"})  # fmt: skip
+            basemap (or naming an external basemap style in `metadata`); only the layers the
+            caller may see."""
+            doc = tilejson.style(base, service.source, basemap=self.basemap)
+            doc["layers"] = visible_style_layers(doc["layers"], access)
+            return json_response(request, doc)

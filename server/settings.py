@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.auth.settings import AuthSettings
+from server.ops.settings import OpsSettings
 
 
 class Settings(BaseSettings):
@@ -22,7 +25,9 @@ class Settings(BaseSettings):
         None, description="GeoPackage/GeoParquet path, postgresql:// URL, or a .pmtiles/.mbtiles "
         "archive. Default: the bundled sample store.")  # fmt: skip
     cors_origins: list[str] = Field(
-        default_factory=lambda: ["*"], description="Origins allowed by CORS ([] disables CORS).")
+        default_factory=lambda: ["*"], description="Origins allowed by CORS ([] disables CORS). "
+        "With access control on, name them (`*` is refused: any web page could then use a "
+        "visitor's key).")  # fmt: skip
     cache_bytes: int = Field(256 * 2**20, ge=0, description="Size bound of the tile cache.")
     cache_control: str = Field(
         "public, max-age=300", description="Cache-Control header of tile responses.")
@@ -52,6 +57,12 @@ class Settings(BaseSettings):
         None, description="PMTiles archive of the built-in basemap (`vggeo tiles basemap`). "
         "Default: the one shipped with vggeo (Sweden).")
 
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings, description="Access control (`VGGEO_AUTH_*`; off unless "
+        "a keys file or a JWKS is set).")  # fmt: skip
+    ops: OpsSettings = Field(
+        default_factory=OpsSettings, description="Access log, metrics, probes, shutdown.")
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
@@ -75,7 +86,21 @@ class Settings(BaseSettings):
             raise ValueError("basemap must be 'builtin', 'none' or a style URL (https://…)")
         if self.basemap_archive and not Path(self.basemap_archive).is_file():
             raise ValueError(f"basemap_archive {self.basemap_archive!r} is not a file")
+        if self.auth.enabled and "*" in self.cors_origins:
+            raise ValueError("CORS origin '*' is refused with access control on: set "
+                             "VGGEO_CORS_ORIGINS to the origins of your map pages, e.g. "
+                             "'[\"https://maps.example\"]', or '[]' for none")  # fmt: skip
         return self
+
+
+def settings_error(err: ValidationError) -> str:
+    """One line naming the setting(s) and what is wrong (never the value: it may be a secret)."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid settings"
 
 
 def bind_url(host: str, port: int) -> str:

@@ -21,6 +21,7 @@ Hierarchy (each class is also the builtin a caller would naturally catch)::
     ├── LedgerError                      a delivery out of order, or without its base extract
     ├── StoreError                       a store that cannot be opened or lacks the tables needed
     ├── TileError (ValueError)           tile coordinates out of range or malformed
+    ├── ConfigError (ValueError)         a setting or configuration file that cannot be used
     └── ClientError                      the Valueguard API refused or failed after retries
 
 The CLI turns any ``VggeoError`` into a one-line message and exit code 2; the server maps them
@@ -54,6 +55,7 @@ __all__ = [
     "LedgerError",
     "StoreError",
     "TileError",
+    "ConfigError",
     "ClientError",
     "VggeoWarning",
     "SwappedAxesWarning",
@@ -197,6 +199,11 @@ class StoreError(VggeoError):
 
 class TileError(VggeoError, ValueError):
     """Tile coordinates out of range or malformed, or an unknown tile matrix set."""
+
+
+class ConfigError(VggeoError, ValueError):
+    """A setting or configuration file that cannot be used (an API keys file, a JWKS, CORS
+    origins that contradict access control …); the server refuses to start."""
 
 
 class ClientError(VggeoError):

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from server.auth.middleware import get_access
+from server.auth.policy import Access, AccessDenied
+from server.auth.views import layer_view
 from server.dependencies import FeaturesDep, base_url, get_service, layer_param
 from server.errors import NotFound, error_response
 from server.ogcapi import OGCConfig, catalog, docs
@@ -46,6 +49,14 @@ def wants_json(request: Request, f: str | None) -> bool:
         elif kind in ("application/json", "application/geo+json"):
             best_json = max(best_json, q)
     return best_json > best_html
+
+
+def sees_layer(access: Access, layer: Layer | Composite) -> bool:
+    try:
+        layer_view(access, layer)
+    except AccessDenied:
+        return False
+    return True
 
 
 def has_features(features, layer: Layer | Composite) -> bool:
@@ -98,12 +109,14 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         service: Annotated[TileService, Depends(get_service)],
         base: Annotated[str, Depends(base_url)],
         features: FeaturesDep,
+        access: Annotated[Access, Depends(get_access)],
         f: FormatParam = None,
     ) -> Response:
-        """Every collection: the tile layers (with tilesets) — the plain ones also with features
-        (`items`) when the store is a vggeo store."""
+        """Every collection the caller may see: the tile layers (with tilesets) — the plain
+        ones also with features (`items`) when the store is a vggeo store."""
         items = [collection_doc(base, get_layer(lid), service, features)
-                 for lid in catalog.served_layers(service.source, config.layers)]
+                 for lid in catalog.served_layers(service.source, config.layers)
+                 if sees_layer(access, get_layer(lid))]
         return json_response(request, docs.collections(base, items, features=features is not None))
 
     @r.get("/collections/{layer}", operation_id="getCollection", tags=["OGC API"],

@@ -16,6 +16,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from server.auth.middleware import get_access
+from server.auth.policy import FULL_ACCESS, Access
+from server.auth.views import feature_properties
 from server.dependencies import FeaturesDep, base_url, filters_param, layer_param
 from server.errors import NotFound, error_response
 from server.ogcapi import OGCConfig, docs
@@ -73,6 +76,15 @@ def _feature_collection(page: FeaturePage, links: list[dict]) -> bytes:
     return (text + ',"features":[' + ",".join(page.features_json()) + "]}").encode()
 
 
+def visible_properties(access: Access, layer: Layer, reader: FeatureReader,
+                       requested: list[str] | None) -> list[str] | None:  # fmt: skip
+    """The properties to read: those requested, or every one the caller may see."""
+    if not access.enforced:
+        return requested
+    columns = reader.columns(feature_types()[layer.id])
+    return feature_properties(access, layer.table, requested, columns)
+
+
 def register(r: APIRouter, config: OGCConfig) -> None:
     """Add ``/collections/{id}/items`` and ``/collections/{id}/items/{featureId}``."""
 
@@ -112,16 +124,19 @@ def register(r: APIRouter, config: OGCConfig) -> None:
             description="Comma-separated property names to return (default: all).")] = None,
         f: Annotated[Literal["json", "geojson"] | None, Query(
             description="Response format: GeoJSON.")] = None,
+        access: Annotated[Access, Depends(get_access)] = FULL_ACCESS,
     ) -> Response:
         """GeoJSON features in insertion order, `limit` at a time, with `numberMatched`,
-        `numberReturned` and `next`/`prev` links. The attribute filters are the tiles'."""
+        `numberReturned` and `next`/`prev` links. The attribute filters are the tiles'. Only
+        the properties the caller may see."""
         reader = reader_for(layer, features)
+        props = visible_properties(access, layer, reader, parse_properties(properties))
         size = min(limit or config.default_limit, config.max_limit)
         out_crs = crs_uri(crs) if crs else CRS84
         in_crs = crs_uri(bbox_crs) if bbox_crs else CRS84
         page = await run_in_threadpool(
             reader.page, layer.id, bbox=parse_bbox(bbox), bbox_crs=in_crs, filters=filters,
-            limit=size, offset=offset, properties=parse_properties(properties), crs=out_crs)
+            limit=size, offset=offset, properties=props, crs=out_crs)
         url = f"{base}/collections/{layer.id}/items"
         links = [docs.link(f"{url}?{_link_query(request)}".rstrip("?"), "self",
                            GEOJSON_MEDIA_TYPE, "This page"),
@@ -153,12 +168,15 @@ def register(r: APIRouter, config: OGCConfig) -> None:
             description="Comma-separated property names to return (default: all).")] = None,
         f: Annotated[Literal["json", "geojson"] | None, Query(
             description="Response format: GeoJSON.")] = None,
+        access: Annotated[Access, Depends(get_access)] = FULL_ACCESS,
     ) -> Response:
-        """One feature by id, with `self` and `collection` links."""
+        """One feature by id, with `self` and `collection` links (only the properties the
+        caller may see)."""
         reader = reader_for(layer, features)
+        props = visible_properties(access, layer, reader, parse_properties(properties))
         out_crs = crs_uri(crs) if crs else CRS84
         page = await run_in_threadpool(reader.feature, layer.id, featureId, crs=out_crs,
-                                       properties=parse_properties(properties))  # fmt: skip
+                                       properties=props)  # fmt: skip
         if page is None:
             raise NotFound(f"no feature {featureId[:100]!r} in collection {layer.id!r}")
         url = f"{base}/collections/{layer.id}/items/{featureId}"

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from server.auth.middleware import get_access
+from server.auth.policy import Access
+from server.auth.views import layer_view
 from server.dependencies import (
     TileParams,
     base_url,
@@ -82,15 +85,17 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         grid: Annotated[Grid, Depends(grid_param)],
         filters: Annotated[Filters, Depends(filters_param)],
         base: Annotated[str, Depends(base_url)],
+        access: Annotated[Access, Depends(get_access)],
     ) -> Response:
         """The tileset: `tileMatrixSetLimits` (the rows and columns holding data per level),
-        the MVT layers with their fields, geometry type and zoom range, and the templated tile
-        URL."""
+        the MVT layers with their fields (those the caller may see), geometry type and zoom
+        range, and the templated tile URL."""
         served(layer, service, grid)
         doc = docs.tileset(base, layer, grid.id, limits=limits(service, grid.id),
                            home_types=catalog.home_types(service.source),
                            bounds_wgs84=catalog.data_bounds(service.source),
                            query=query_string(request))  # fmt: skip
+        doc["layers"] = layer_view(access, layer).vector_layers(doc["layers"])
         return json_response(request, doc)
 
     @r.get("/collections/{layer}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}",
@@ -103,9 +108,10 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         layer: Annotated[Layer | Composite, Depends(layer_param)],
         t: Annotated[TileParams, Depends(ogc_tile)],
         filters: Annotated[Filters, Depends(filters_param)],
+        access: Annotated[Access, Depends(get_access)],
     ) -> Response:
         """The same tiles on any served matrix set; `SWEREF99TM` (alias `3006`) matches
         Lantmäteriet's WMTS matrix set "3006" (row from the top, column from the left)."""
         served(layer, service)
         return await render_tile(request, service, layer, t, filters,
-                                 cache_control=config.cache_control)  # fmt: skip
+                                 cache_control=config.cache_control, access=access)  # fmt: skip

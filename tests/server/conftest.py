@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from _auth_fixtures import api_keys, jwks_file, residence_tiles, secured, signing_keys  # noqa: F401
 from tiles._fixtures import source, store  # noqa: F401 - pytest finds fixtures by name
 
 

@@ -12,6 +12,7 @@ module             commands
 ``store``          ``vggeo ingest``, ``vggeo store status``
 ``export``         ``vggeo export gpkg|parquet``, ``vggeo join``
 ``tiles``          ``vggeo serve``, ``vggeo tiles export|basemap``
+``keys``           ``vggeo keys create|list|revoke`` (API keys of the server)
 =================  ==========================================================================
 
 Heavy libraries are imported inside command functions so that ``--help`` stays fast. Results go
@@ -36,7 +37,7 @@ from vggeo._version import __version__
 from vggeo.errors import VggeoError, current_input, note_input, printable
 
 #: Subcommand modules, in help order. Each defines ``register(group: click.Group) -> None``.
-COMMAND_MODULES = ("transform", "registry", "lm", "store", "export", "tiles")
+COMMAND_MODULES = ("transform", "registry", "lm", "store", "export", "tiles", "keys")
 
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130

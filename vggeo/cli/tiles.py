@@ -29,7 +29,13 @@ def register(group: click.Group) -> None:
               help="Public URL of the service, used in every link it writes (TileJSON, OGC API). "
               "Default: http://HOST:PORT. Env: VGGEO_BASE_URL.")
 def serve(store: str | None, host: str, port: int, workers: int, base_url: str | None) -> None:
-    """Serve the OGC API (Tiles and Features), XYZ tiles, TileJSON and the map page (/)."""  # noqa: D401
+    """Serve the OGC API (Tiles and Features), XYZ tiles, TileJSON and the map page (/).
+
+    Every other setting comes from VGGEO_* environment variables (access control: VGGEO_AUTH_*;
+    see the README's "Running it as a service"). One JSON line per request goes to stdout; on
+    SIGTERM or SIGINT the server stops accepting connections, finishes the requests in flight
+    (at most VGGEO_SHUTDOWN_TIMEOUT seconds) and exits 0.
+    """  # noqa: D401
     import uvicorn
 
     if store is None:
@@ -38,25 +44,106 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
         store = str(default_store())
     elif not store.startswith(("postgresql://", "postgres://")) and not Path(store).exists():
         raise FileNotFoundError(2, "No such file or directory", store)
-    from server.settings import Settings, bind_url
-
-    base_url = base_url or bind_url(host, port)
-    try:
-        Settings(_env_file=None, base_url=base_url)
-    except ValueError as err:
-        raise click.BadParameter(str(err).splitlines()[-1], param_hint="--base-url") from err
-    click.echo(f"vggeo: serving {store} on http://{host}:{port}/ (public URL {base_url}/)",
+    settings = _checked_settings(store, base_url or None, host, port)
+    click.echo(f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
+               f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
                err=True)  # fmt: skip
     os.environ["VGGEO_STORE"] = store
-    os.environ["VGGEO_BASE_URL"] = base_url
+    os.environ["VGGEO_BASE_URL"] = settings.base_url
+    options = dict(host=host, port=port, log_level="info", access_log=False,
+                   log_config=_log_config(), timeout_graceful_shutdown=settings.ops.shutdown_timeout)
+    _exit_cleanly_on_signals()
     if workers > 1:
-        uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info")  # fmt: skip
+        with _metrics_dir(settings.ops.metrics):
+            uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
     else:
         from server.app import create_app
 
-        uvicorn.run(create_app(Settings(store=store, base_url=base_url)), host=host, port=port,
-                    log_level="info")  # fmt: skip
+        uvicorn.run(create_app(settings), **options)
+
+
+def _display(store: str) -> str:
+    """The store for a message: a database URL without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(store)
+    if parts.password:
+        return store.replace(f":{parts.password}@", ":***@", 1)
+    return store
+
+
+def _checked_settings(store: str, base_url: str | None, host: str, port: int):
+    """The server settings from the options and VGGEO_* variables, checked before anything
+    starts: a bad setting, keys file or JWKS setting is one line and exit 2."""
+    from pydantic import ValidationError
+
+    from server.settings import Settings, bind_url, settings_error
+    from vggeo.errors import ConfigError
+
+    try:
+        settings = Settings(store=store, base_url=base_url or bind_url(host, port))
+        if settings.auth.enabled:
+            from server.auth import Authenticator
+
+            Authenticator(settings.auth)  # reads the keys file: refuse a bad one now
+    except ValidationError as err:
+        raise ConfigError(f"settings: {settings_error(err)}") from None
+    return settings
+
+
+def _log_config() -> dict:
+    """uvicorn's logging plus the JSON access log on stdout (uvicorn's own access log is off:
+    it would write query strings, keys included)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = {**LOGGING_CONFIG, "handlers": dict(LOGGING_CONFIG["handlers"]),
+              "formatters": dict(LOGGING_CONFIG["formatters"]),
+              "loggers": dict(LOGGING_CONFIG["loggers"])}  # fmt: skip
+    config["formatters"]["vggeo_json"] = {"format": "%(message)s"}
+    config["handlers"]["vggeo_access"] = {"formatter": "vggeo_json", "class": "logging.StreamHandler",
+                                          "stream": "ext://sys.stdout"}  # fmt: skip
+    config["loggers"]["vggeo.access"] = {"handlers": ["vggeo_access"], "level": "INFO",
+                                         "propagate": False}  # fmt: skip
+    return config
+
+
+def _exit_cleanly_on_signals() -> None:
+    """Make SIGTERM/SIGINT end the process with 0 once uvicorn has shut down gracefully.
+
+    uvicorn handles the signal (stop accepting, finish in-flight requests, run the shutdown of
+    the app), then raises it again for the handler that was there before it — by default that
+    kills the process (exit -15) or raises KeyboardInterrupt. A stop that went as planned is a
+    success, so the handler it finds is this one.
+    """
+    import signal
+
+    def done(signum, frame) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, done)
+
+
+class _metrics_dir:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for the workers (unless one is set), removed after, so
+    /metrics sums the counts of every worker."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tmp = None
+
+    def __enter__(self):
+        if self.enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            import tempfile
+
+            self.tmp = tempfile.TemporaryDirectory(prefix="vggeo-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.tmp.name
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.tmp is not None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            self.tmp.cleanup()
 
 
 @click.group()
