@@ -279,3 +279,33 @@ def test_an_external_basemap_style_is_drawn_beneath_the_data(store, tmp_path):
     finally:
         ext.shutdown()
         thread.join(5)
+
+
+def test_map_page_asks_for_a_key_and_sends_it_as_a_header(store, tmp_path):
+    from server.auth.keys import create_key
+
+    keys = tmp_path / "keys.json"
+    key, _ = create_key(keys, name="browser", scopes=["residences", "residences:attributes"])
+    env = {"VGGEO_AUTH_KEYS_FILE": str(keys), "VGGEO_CORS_ORIGINS": "[]"}
+    with live_server(store[0], env=env) as (base, _pid), browser_page() as page:
+        sent = []
+        page.on("request", lambda r: sent.append((r.url, r.headers.get("x-api-key"))))
+        page.goto(f"{base}/#11/59.33/18.06")
+        # without a key: regulations only, and the page asks for one
+        page.wait_for_selector("#vggeo-key", timeout=30_000)
+        page.wait_for_function("window.vggeoReady === true", timeout=60_000)
+        assert page.evaluate("!window.vggeoMap.getLayer('residences-points')")
+        page.fill("#vggeo-key-input", key)
+        page.click("#vggeo-key button[type=submit]")
+        page.wait_for_function("window.vggeoReady === true", timeout=60_000)
+        page.wait_for_function(
+            "window.vggeoMap.getLayer('residences-points') && window.vggeoMap"
+            ".queryRenderedFeatures({layers: ['residences-points', 'residences-clusters']})"
+            ".length > 0", timeout=60_000)  # fmt: skip
+        assert page.query_selector("#vggeo-key") is None
+        ours = [(u, h) for u, h in sent if u.startswith(base)]
+        tiles = [(u, h) for u, h in ours if "/tiles/composite/" in u]
+        assert tiles and all(h == key for _u, h in tiles[-5:])
+        assert all(h is None for u, h in sent if not u.startswith(base))  # other hosts: never
+        assert not [u for u, _ in sent if key in u]  # never in a URL
+        assert not page.errors, page.errors

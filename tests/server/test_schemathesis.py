@@ -26,13 +26,19 @@ def operations(ogc):
     return {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
 
 
-def _run(operation, mode: GenerationMode) -> bool:
+@pytest.fixture(scope="module")
+def secured_operations(secured):
+    schema = schemathesis.openapi.from_asgi("/openapi.json", secured.app)
+    return {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
+
+
+def _run(operation, mode: GenerationMode, headers=None, examples: int = EXAMPLES) -> bool:
     """Run the examples; False when the mode has none (no parameter to make invalid)."""
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     def check(case):
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(checks=CHECKS, headers=headers)
 
     try:
         check()
@@ -48,3 +54,17 @@ def test_every_operation_answers_as_documented(operations, mode):
     assert len(operations) >= 16, sorted(operations)
     ran = [label for label, operation in operations.items() if _run(operation, mode)]
     assert len(ran) >= 10, ran
+
+
+@pytest.mark.parametrize("who", ["anonymous", "locations", "full"])
+def test_with_access_control_every_operation_answers_as_documented(secured_operations, api_keys,
+                                                                   who):  # fmt: skip
+    """Access control on: anonymous callers (401 where data needs a scope), a key that sees
+    residences without their attributes (403 on attribute filters), a key that sees all."""
+    headers = None if who == "anonymous" else {"X-API-Key": getattr(api_keys, who)}
+    ran = [label for label, op in secured_operations.items()
+           if _run(op, GenerationMode.POSITIVE, headers, examples=EXAMPLES // 2)]  # fmt: skip
+    assert len(ran) >= 16, ran
+    negative = [label for label, op in secured_operations.items()
+                if _run(op, GenerationMode.NEGATIVE, headers, examples=EXAMPLES // 3)]  # fmt: skip
+    assert len(negative) >= 10, negative
