@@ -15,9 +15,9 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 
-from server.auth.policy import Access
+from server.auth.policy import FILTER_FIELDS, Access, AccessDenied, table_policy
 from vggeo.tiles.cache import CachedTile, compress
-from vggeo.tiles.layers import Composite, Filters, Layer, members
+from vggeo.tiles.layers import Composite, Filters, Layer, fields, get_layer, members
 from vggeo.tiles.restrict import restrict_tile
 
 __all__ = ["LayerView", "layer_view", "view_tile", "cached_view_tile"]
@@ -102,17 +102,11 @@ def layer_view(access: Access, layer: Layer | Composite) -> LayerView:
         if access.can_read(m.table):
             visible.append((m.id, access.fields(m.table)))
         elif missing is None:
-            missing = access.denial(_table_scope(m.table), f"layer {m.id!r}")
+            missing = access.denial(table_policy(m.table).scope, f"layer {m.id!r}")
     if not visible:
         raise missing or access.denial("unclassified", f"layer {layer.id!r}")
     full = missing is None and all(f is None for _, f in visible)
     return LayerView(tuple(visible), full)
-
-
-def _table_scope(table: str) -> str:
-    from server.auth.policy import table_policy
-
-    return table_policy(table).scope
 
 
 def _view_key(service, layer: Layer | Composite, z: int, x: int, y: int, grid, filters,
@@ -150,17 +144,12 @@ def view_tile(service, layer: Layer | Composite, z: int, x: int, y: int, *, grid
 
 
 def _member_fields(layer: Layer | Composite, home_types) -> dict[str, set[str]]:
-    from vggeo.tiles.layers import fields
-
     return {m.id: set(fields(m, home_types)) for m in members(layer)}
 
 
 def restrict_layers_doc(doc: dict, access: Access, home_types) -> dict:
     """The ``/layers`` document as the caller may see it: layers it cannot see left out, and of
     the others only the visible members, fields and filters."""
-    from server.auth.policy import FILTER_FIELDS, AccessDenied
-    from vggeo.tiles.layers import get_layer
-
     if not access.enforced:
         return doc
     out = []
@@ -186,9 +175,6 @@ def visible_style_layers(layers: list[dict], access: Access, *, source: str = "v
                          composite: str = "composite") -> list[dict]:  # fmt: skip
     """Style layers minus those drawing data of ``source`` (the composite) the caller cannot
     see."""
-    from server.auth.policy import AccessDenied
-    from vggeo.tiles.layers import get_layer
-
     if not access.enforced:
         return layers
     try:
