@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from server.auth.middleware import get_access
-from server.auth.policy import FULL_ACCESS, Access
+from server.auth.policy import Access
 from server.auth.views import feature_properties
 from server.dependencies import FeaturesDep, base_url, filters_param, layer_param
 from server.errors import NotFound, error_response
@@ -108,6 +108,7 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         filters: Annotated[Filters, Depends(filters_param)],
         base: Annotated[str, Depends(base_url)],
         features: FeaturesDep,
+        access: Annotated[Access, Depends(get_access)],
         bbox: Annotated[str | None, Query(
             description="`minx,miny,maxx,maxy` in `bbox-crs`'s axis order (default CRS84: "
             "lon,lat); features whose geometry intersects it.")] = None,
@@ -124,7 +125,6 @@ def register(r: APIRouter, config: OGCConfig) -> None:
             description="Comma-separated property names to return (default: all).")] = None,
         f: Annotated[Literal["json", "geojson"] | None, Query(
             description="Response format: GeoJSON.")] = None,
-        access: Annotated[Access, Depends(get_access)] = FULL_ACCESS,
     ) -> Response:
         """GeoJSON features in insertion order, `limit` at a time, with `numberMatched`,
         `numberReturned` and `next`/`prev` links. The attribute filters are the tiles'. Only
@@ -163,12 +163,12 @@ def register(r: APIRouter, config: OGCConfig) -> None:
                                        "provision's `provision_id`.")],
         base: Annotated[str, Depends(base_url)],
         features: FeaturesDep,
+        access: Annotated[Access, Depends(get_access)],
         crs: CrsParam = None,
         properties: Annotated[str | None, Query(
             description="Comma-separated property names to return (default: all).")] = None,
         f: Annotated[Literal["json", "geojson"] | None, Query(
             description="Response format: GeoJSON.")] = None,
-        access: Annotated[Access, Depends(get_access)] = FULL_ACCESS,
     ) -> Response:
         """One feature by id, with `self` and `collection` links (only the properties the
         caller may see)."""
