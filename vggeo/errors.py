@@ -14,14 +14,13 @@ Hierarchy (each class is also the builtin a caller would naturally catch)::
     │   ├── SchemaError                  a field with the wrong type, a missing required column
     │   └── CodeError                    a value outside a code list (when strict)
     ├── CRSError (ValueError)            an unknown or unsupported coordinate reference system
-    ├── SettingsError (ValueError)       an environment setting with an invalid value
+    ├── SettingsError (ValueError)       a setting, or a file a setting names, that cannot be used
     ├── UnsafeInputError (InputError)    hostile input: XXE, entity expansion, ZIP slip, ZIP bomb
     ├── DeliveryError (InputError)       a Lantmäteriet delivery that does not match its metadata
     │   └── IntegrityError
     ├── LedgerError                      a delivery out of order, or without its base extract
     ├── StoreError                       a store that cannot be opened or lacks the tables needed
     ├── TileError (ValueError)           tile coordinates out of range or malformed
-    ├── ConfigError (ValueError)         a setting or configuration file that cannot be used
     └── ClientError                      the Valueguard API refused or failed after retries
 
 The CLI turns any ``VggeoError`` into a one-line message and exit code 2; the server maps them
@@ -55,7 +54,6 @@ __all__ = [
     "LedgerError",
     "StoreError",
     "TileError",
-    "ConfigError",
     "ClientError",
     "VggeoWarning",
     "SwappedAxesWarning",
@@ -174,7 +172,8 @@ class CRSError(VggeoError, ValueError):
 
 
 class SettingsError(VggeoError, ValueError):
-    """An environment setting (``VGGEO_…``) whose value is not valid."""
+    """An environment setting (``VGGEO_…``) whose value is not valid, or a file it names that
+    cannot be used (an API keys file, a JWKS); the server refuses to start."""
 
 
 class UnsafeInputError(InputError):
@@ -199,11 +198,6 @@ class StoreError(VggeoError):
 
 class TileError(VggeoError, ValueError):
     """Tile coordinates out of range or malformed, or an unknown tile matrix set."""
-
-
-class ConfigError(VggeoError, ValueError):
-    """A setting or configuration file that cannot be used (an API keys file, a JWKS, CORS
-    origins that contradict access control …); the server refuses to start."""
 
 
 class ClientError(VggeoError):

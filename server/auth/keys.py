@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from server.auth.policy import SCOPES
-from vggeo.errors import ConfigError
+from vggeo.errors import SettingsError
 
 __all__ = ["ApiKey", "KeyStore", "create_key", "revoke_key", "read_keys_file", "KEY_PREFIX"]
 
@@ -103,23 +103,23 @@ def looks_like_key(text: str) -> bool:
 def _entry(raw: object, path: Path, n: int) -> ApiKey:
     where = f"{path}: key #{n + 1}"
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: not an object")
+        raise SettingsError(f"{where}: not an object")
     try:
         scopes = frozenset(raw["scopes"])
         unknown = sorted(scopes - set(SCOPES))
         if unknown:
-            raise ConfigError(f"{where}: unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}")
+            raise SettingsError(f"{where}: unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}")
         expires = raw.get("expires")
         entry = ApiKey(id=str(raw["id"]), name=str(raw.get("name", "")), scopes=scopes,
                        salt=bytes.fromhex(raw["salt"]), digest=bytes.fromhex(raw["hash"]),
                        created=str(raw.get("created", "")),
                        expires=None if expires is None else _parse_time(expires))  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
-        if isinstance(err, ConfigError):
+        if isinstance(err, SettingsError):
             raise
-        raise ConfigError(f"{where}: missing or malformed field ({err})") from err
+        raise SettingsError(f"{where}: missing or malformed field ({err})") from err
     if len(entry.digest) != 32 or not re.fullmatch(r"[a-z2-7]{10}", entry.id):
-        raise ConfigError(f"{where}: malformed id or hash")
+        raise SettingsError(f"{where}: malformed id or hash")
     return entry
 
 
@@ -133,25 +133,25 @@ def read_keys_file(path: str | os.PathLike) -> tuple[dict[str, ApiKey], str | No
 
     Raises
     ------
-    ConfigError
+    SettingsError
         For a file that is not a keys file (naming the file and the entry).
     """
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise ConfigError(f"{path}: no such keys file (create one with `vggeo keys create`)") from err
+        raise SettingsError(f"{path}: no such keys file (create one with `vggeo keys create`)") from err
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path}: not a readable JSON keys file ({err})") from err
+        raise SettingsError(f"{path}: not a readable JSON keys file ({err})") from err
     if not isinstance(doc, dict) or doc.get("vggeo_api_keys") != FORMAT_VERSION:
-        raise ConfigError(f"{path}: not a vggeo API keys file (format {FORMAT_VERSION})")
+        raise SettingsError(f"{path}: not a vggeo API keys file (format {FORMAT_VERSION})")
     if not isinstance(doc.get("keys"), list):
-        raise ConfigError(f"{path}: 'keys' must be a list")
+        raise SettingsError(f"{path}: 'keys' must be a list")
     keys: dict[str, ApiKey] = {}
     for n, raw in enumerate(doc["keys"]):
         entry = _entry(raw, path, n)
         if entry.id in keys:
-            raise ConfigError(f"{path}: key id {entry.id!r} twice")
+            raise SettingsError(f"{path}: key id {entry.id!r} twice")
         keys[entry.id] = entry
     return keys, doc.get("pepper_check")
 
@@ -175,9 +175,9 @@ def _write_keys_file(path: Path, keys: dict[str, ApiKey], check: str | None) -> 
 def _check_pepper(path: Path, recorded: str | None, pepper: bytes) -> None:
     if recorded != pepper_check(pepper):
         if recorded is None:
-            raise ConfigError(f"{path}: the keys were made without a pepper, but "
+            raise SettingsError(f"{path}: the keys were made without a pepper, but "
                               "VGGEO_AUTH_KEY_PEPPER is set")  # fmt: skip
-        raise ConfigError(f"{path}: the keys were made with a pepper; VGGEO_AUTH_KEY_PEPPER is "
+        raise SettingsError(f"{path}: the keys were made with a pepper; VGGEO_AUTH_KEY_PEPPER is "
                           "missing or not that pepper")  # fmt: skip
 
 
@@ -190,9 +190,9 @@ def create_key(path: str | os.PathLike, *, name: str, scopes: list[str], pepper:
     path = Path(path)
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise ConfigError(f"unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}")
+        raise SettingsError(f"unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}")
     if not scopes:
-        raise ConfigError("a key needs at least one scope")
+        raise SettingsError("a key needs at least one scope")
     if path.exists():
         keys, check = read_keys_file(path)
         _check_pepper(path, check, pepper)
@@ -216,7 +216,7 @@ def revoke_key(path: str | os.PathLike, key_id: str) -> ApiKey:
     path = Path(path)
     keys, check = read_keys_file(path)
     if key_id not in keys:
-        raise ConfigError(f"{path}: no key with id {key_id!r}")
+        raise SettingsError(f"{path}: no key with id {key_id!r}")
     entry = keys.pop(key_id)
     _write_keys_file(path, keys, check)
     return entry
@@ -266,7 +266,7 @@ class KeyStore:
             try:
                 keys, check = read_keys_file(self.path)
                 _check_pepper(self.path, check, self.pepper)
-            except ConfigError as err:
+            except SettingsError as err:
                 # Keep serving the keys we have: a half-edited file must not lock everyone out.
                 log.error("keys file not reloaded: %s", err)
                 return

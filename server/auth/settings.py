@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.auth.policy import PROVISIONS, SCOPES
 from server.auth.tokens import ALLOWED_ALGORITHMS, check_jwks_source
-from vggeo.errors import ConfigError
+from vggeo.errors import SettingsError
 
 
 class AuthSettings(BaseSettings):
@@ -100,6 +100,6 @@ class AuthSettings(BaseSettings):
                                  "must not be accepted")  # fmt: skip
             try:
                 check_jwks_source(self.jwks)
-            except ConfigError as err:
+            except SettingsError as err:
                 raise ValueError(str(err)) from err
         return self

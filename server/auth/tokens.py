@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from vggeo.errors import ConfigError
+from vggeo.errors import SettingsError
 
 __all__ = ["JWKS", "TokenVerifier", "InvalidToken", "ALLOWED_ALGORITHMS"]
 
@@ -65,7 +65,7 @@ def check_jwks_source(source: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return
-    raise ConfigError(f"JWKS URL must be https:// (http:// only on loopback): {source!r}")
+    raise SettingsError(f"JWKS URL must be https:// (http:// only on loopback): {source!r}")
 
 
 class JWKS:
@@ -204,7 +204,7 @@ class TokenVerifier:
                  cache_size: int = 10_000) -> None:  # fmt: skip
         bad = sorted(set(algorithms) - set(ALLOWED_ALGORITHMS))
         if bad or not algorithms:
-            raise ConfigError(f"JWT algorithm {bad[0] if bad else '(none)'!r} not allowed; use "
+            raise SettingsError(f"JWT algorithm {bad[0] if bad else '(none)'!r} not allowed; use "
                               f"some of {', '.join(ALLOWED_ALGORITHMS)}")  # fmt: skip
         self.jwks = jwks
         self.issuer = issuer

@@ -53,15 +53,15 @@ def test_keys_verify_in_the_store_and_nothing_else_does(tmp_path):
 
 def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
     from server.auth.keys import KeyStore, create_key
-    from vggeo.errors import ConfigError
+    from vggeo.errors import SettingsError
 
     path = tmp_path / "keys.json"
     create_key(path, name="a", scopes=["residences"], pepper=b"one")
-    with pytest.raises(ConfigError, match="pepper"):
+    with pytest.raises(SettingsError, match="pepper"):
         KeyStore(path, pepper=b"two")
-    with pytest.raises(ConfigError, match="pepper"):
+    with pytest.raises(SettingsError, match="pepper"):
         KeyStore(path)
-    with pytest.raises(ConfigError, match="pepper"):
+    with pytest.raises(SettingsError, match="pepper"):
         create_key(path, name="b", scopes=["residences"], pepper=b"two")
 
 
@@ -74,11 +74,11 @@ def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
 ])  # fmt: skip
 def test_a_bad_keys_file_is_named_with_what_is_wrong(tmp_path, content, match):
     from server.auth.keys import KeyStore
-    from vggeo.errors import ConfigError
+    from vggeo.errors import SettingsError
 
     path = tmp_path / "keys.json"
     path.write_text(content)
-    with pytest.raises(ConfigError, match=match) as err:
+    with pytest.raises(SettingsError, match=match) as err:
         KeyStore(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from vggeo.errors import ConfigError
+from vggeo.errors import SettingsError
 
 _FILE = click.option("--file", "path", envvar="VGGEO_AUTH_KEYS_FILE", required=True,
                      type=click.Path(dir_okay=False, path_type=Path), metavar="KEYS_FILE",
@@ -57,10 +57,10 @@ def _expiry(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as err:
-        raise ConfigError("not an ISO 8601 date or time", field="--expires", value=text) from err
+        raise SettingsError("not an ISO 8601 date or time", field="--expires", value=text) from err
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
     if t <= datetime.now(UTC):
-        raise ConfigError("the expiry is in the past", field="--expires", value=text)
+        raise SettingsError("the expiry is in the past", field="--expires", value=text)
     return t
 
 

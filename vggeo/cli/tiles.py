@@ -78,7 +78,7 @@ def _checked_settings(store: str, base_url: str | None, host: str, port: int):
     from pydantic import ValidationError
 
     from server.settings import Settings, bind_url, settings_error
-    from vggeo.errors import ConfigError
+    from vggeo.errors import SettingsError
 
     try:
         settings = Settings(store=store, base_url=base_url or bind_url(host, port))
@@ -87,7 +87,7 @@ def _checked_settings(store: str, base_url: str | None, host: str, port: int):
 
             Authenticator(settings.auth)  # reads the keys file: refuse a bad one now
     except ValidationError as err:
-        raise ConfigError(f"settings: {settings_error(err)}") from None
+        raise SettingsError(f"settings: {settings_error(err)}") from None
     return settings
 
 
