@@ -12,7 +12,8 @@ Hierarchy (each class is also the builtin a caller would naturally catch)::
     │   │       └── GeometryLimitError   geometry beyond a size limit (also a LimitError)
     │   ├── LimitError                   input beyond a configured size limit (names the setting)
     │   ├── SchemaError                  a field with the wrong type, a missing required column
-    │   └── CodeError                    a value outside a code list (when strict)
+    │   ├── CodeError                    a value outside a code list (when strict)
+    │   └── RuleError                    a value breaking a documented rule (when strict)
     ├── CRSError (ValueError)            an unknown or unsupported coordinate reference system
     ├── SettingsError (ValueError)       a setting, or a file a setting names, that cannot be used
     ├── UnsafeInputError (InputError)    hostile input: XXE, entity expansion, ZIP slip, ZIP bomb
@@ -44,6 +45,7 @@ __all__ = [
     "GeometryError",
     "SchemaError",
     "CodeError",
+    "RuleError",
     "CRSError",
     "SettingsError",
     "LimitError",
@@ -165,6 +167,13 @@ class SchemaError(InputError):
 
 class CodeError(InputError):
     """A value outside its code list (raised only in strict mode; otherwise flagged)."""
+
+
+class RuleError(InputError):
+    """A value that breaks a documented rule of its field (raised only in strict mode).
+
+    Otherwise such a value is kept (flagged) or nulled, and listed as a reject with its row.
+    """
 
 
 class CRSError(VggeoError, ValueError):

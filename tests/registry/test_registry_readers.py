@@ -11,6 +11,7 @@ import pytest
 import shapely
 
 from vggeo.errors import CodeError, CoordinateRangeError, ParseError, SchemaError, SwappedAxesError
+from vggeo.registry.canonical import RuleWarning
 from vggeo.registry.readers import (
     CodeWarning,
     read_api_pages,
@@ -105,10 +106,19 @@ def test_wrong_type_names_page_row_field(raw_records):
     recs = [dict(r) for r in raw_records[:50]]
     recs[17]["rooms"] = "three"
     with pytest.raises(SchemaError) as err:
-        read_api_pages([_page(raw_records[50:60]), _page(recs, offset=10)])
+        read_api_pages([_page(raw_records[50:60]), _page(recs, offset=10)], strict=True)
     e = err.value
     assert (e.field, e.row, e.value) == ("rooms", 18, "three")
     assert "page 2 (offset 10)" in str(e) and ":18" in str(e)
+    # Without strict the row is kept, the value nulled and listed where it came from.
+    with pytest.warns(RuleWarning, match="wrong_type"):
+        g, rejects = read_api_pages([_page(raw_records[50:60]), _page(recs, offset=10)],
+                                    with_rejects=True)  # fmt: skip
+    assert len(g) == 60 and np.isnan(g["rooms"].iloc[10 + 17])
+    r = rejects.iloc[0]
+    assert (r["file"], r["row"], r["field"], r["value"], r["rule"], r["action"]) == (
+        "page 2 (offset 10)", 18, "rooms", "three", "wrong_type", "nulled")
+    assert r["id"] == recs[17]["id"] and len(rejects) == 1
 
 
 def test_malformed_page_is_a_parse_error():
@@ -126,8 +136,13 @@ def test_missing_coordinate_pair_is_named(raw_records):
         recs[4].pop(k)
     recs[4]["sweref99y"] = None
     with pytest.raises(SchemaError) as err:
-        read_api_pages([_page(recs)])
+        read_api_pages([_page(recs)], strict=True)
     assert err.value.field == "sweref99y" and err.value.row == 5
+    with pytest.warns(UserWarning, match="incomplete_coordinates"):
+        g, rejects = read_api_pages([_page(recs)], with_rejects=True)
+    assert g.geometry.iloc[4] is None and g["sweref99x"].iloc[4] == recs[4]["sweref99x"]
+    assert rejects[["row", "field", "rule"]].values.tolist() == [[5, "sweref99y",
+                                                                  "incomplete_coordinates"]]
 
 
 def test_rows_without_any_coordinates_have_no_geometry_and_a_warning(raw_records):
@@ -155,8 +170,18 @@ def test_foreign_coordinates_are_refused(raw_records):
     recs = [dict(r) for r in raw_records[:5]]
     recs[3]["sweref99x"] = 51.5
     with pytest.raises(CoordinateRangeError) as err:
-        read_api_pages([_page(recs)])
+        read_api_pages([_page(recs)], strict=True)
     assert err.value.row == 4
+    # One row's stray pair: kept, not used for the geometry (the RT 90 pair is), rejected.
+    with pytest.warns(RuleWarning, match="implausible_coordinates"):
+        g, rejects = read_api_pages([_page(recs)], with_rejects=True)
+    assert g["coord_source"].iloc[3] == "rt90" and g["sweref99x"].iloc[3] == 51.5
+    assert rejects[["row", "rule"]].values.tolist() == [[4, "implausible_coordinates"]]
+    # A whole input of foreign coordinates is the file's convention, not a row's slip: refused.
+    for r in recs:
+        r["sweref99x"], r["rt90x"], r["wgs84lat"] = 51.5, None, None
+    with pytest.raises(CoordinateRangeError):
+        read_api_pages([_page(recs)])
 
 
 def test_unknown_code_is_flagged_or_strict(raw_records):
@@ -188,9 +213,14 @@ def test_jsonl_wrong_type_falls_back_and_names_line(raw_records, tmp_path):
     p = tmp_path / "bad.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in recs))
     with pytest.raises(SchemaError) as err:
-        read_registry(p)
+        read_registry(p, strict=True)
     assert (err.value.field, err.value.row) == ("construction_year", 64)
     assert str(p) in str(err.value)
+    with pytest.warns(RuleWarning):
+        g, rejects = read_registry(p, with_rejects=True)
+    assert len(g) == 100 and pd.isna(g["construction_year"].iloc[63])
+    assert rejects[["row", "field", "value"]].values.tolist() == [[64, "construction_year",
+                                                                   "nineteen-sixty"]]
     p.write_text("\n".join(json.dumps(r) for r in recs[:10]) + "\n{broken\n")
     with pytest.raises(ParseError) as err:
         read_registry(p)
@@ -203,8 +233,13 @@ def test_csv_wrong_type_names_line_and_field(raw_records, tmp_path):
     df.loc[20, "living_space"] = "big"
     df.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(SchemaError) as err:
-        read_registry(tmp_path / "bad.csv")
+        read_registry(tmp_path / "bad.csv", strict=True)
     assert (err.value.field, err.value.row) == ("living_space", 22)  # header is line 1
+    with pytest.warns(RuleWarning):
+        g, rejects = read_registry(tmp_path / "bad.csv", with_rejects=True)
+    assert len(g) == 50 and np.isnan(g["living_space"].iloc[20])
+    assert rejects[["row", "field", "value", "action"]].values.tolist() == [
+        [22, "living_space", "big", "nulled"]]
 
 
 def test_id_as_text_and_numbers_as_text_are_accepted(raw_records):

@@ -7,7 +7,7 @@ import pandas as pd
 
 from vggeo.apartment import parse_apartment_numbers
 from vggeo.codes import unknown_mask
-from vggeo.registry.fields import FIELDS
+from vggeo.registry.fields import DERIVED_COLUMNS, FIELDS
 from vggeo.sample.registry import generate_registry
 from vggeo.sample.towns import swedish_towns
 
@@ -21,7 +21,8 @@ def test_same_seed_same_registry_other_seed_other():
 
 def test_every_field_filled_with_documented_codes():
     g = generate_registry(4000, seed=3)
-    assert [f.name for f in FIELDS] == [c for c in g.columns if c not in ("coord_source", "geometry")]
+    assert [f.name for f in FIELDS] == [c for c in g.columns if c not in DERIVED_COLUMNS]
+    assert list(g.columns[-4:]) == list(DERIVED_COLUMNS)
     for f in FIELDS:
         assert g[f.name].notna().any(), f.name
         if f.kind == "code":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_registry_readers import _assert_same
 
@@ -50,12 +51,19 @@ def test_duplicate_ids_across_batches_name_the_later_row(defective, tmp_path, ti
     assert err.value.row == 1301 and ":4" in str(err.value)
 
 
-def test_wrong_type_in_a_late_batch_is_found(defective, tmp_path, tiny_batches):
-    lines = write_registry(defective, tmp_path / "r.jsonl").read_text().splitlines()
+def test_wrong_type_in_a_late_batch_is_found(tmp_path, tiny_batches):
+    clean = generate_registry(1500, seed=21)  # strict refuses at the first violation of any kind
+    lines = write_registry(clean, tmp_path / "r.jsonl").read_text().splitlines()
     rec = json.loads(lines[1234])
     rec["floor"] = "third"
     lines[1234] = json.dumps(rec)
     (tmp_path / "w.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(SchemaError) as err:
-        read_registry(tmp_path / "w.jsonl")
+        read_registry(tmp_path / "w.jsonl", strict=True)
     assert (err.value.row, err.value.field, err.value.value) == (1235, "floor", "third")
+    # Without strict the file is read again chunk by chunk and only the bad value is lost.
+    with pytest.warns(UserWarning):
+        g, rejects = read_registry(tmp_path / "w.jsonl", with_rejects=True)
+    assert len(g) == len(clean) and np.isnan(g["floor"].iloc[1234])
+    typed = rejects[rejects["rule"] == "wrong_type"]
+    assert typed[["row", "field", "value"]].values.tolist() == [[1235, "floor", "third"]]

@@ -1,14 +1,24 @@
 """The canonical registry frame: every value checked and typed, geometry from the coordinates.
 
-:func:`to_canonical` applies the field list (:mod:`vggeo.registry.fields`) column by column —
-vectorised, naming file/page, row and field on the first bad value — and builds the geometry
-with :func:`vggeo.crs.valueguard_points` (``sweref99x`` = northing, then RT 90, then WGS 84).
+:func:`to_canonical` applies the field list (:mod:`vggeo.registry.fields`) column by column,
+vectorised, then every documented rule (:mod:`vggeo.registry.rules`), derives ``kommunkod`` and
+``construction_year_placeholder``, and builds the geometry with
+:func:`vggeo.crs.valueguard_points` (``sweref99x`` = northing, then RT 90, then WGS 84).
 :func:`canonical_in_batches` does the same over a stream of raw batches, for the national
 registry.
+
+**One bad row never sinks a load.** A value that is not of its documented type, or breaks a
+documented rule, is nulled or kept flagged (the rule says which) and listed as a *reject*:
+file/page, row, id, field, rule, the original value, what was done. ``strict=True`` refuses the
+input at the first such value instead (naming file, row, field and value). What is always
+refused: a row without an ``id``, an ``id`` twice, and a whole input whose coordinates are
+swapped or foreign (more than half the rows of a batch: the file's convention, not a row's
+slip — ``swap=True`` exchanges swapped pairs).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -16,11 +26,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import CodeError, SchemaError, UnmappedWarning, VggeoError, VggeoWarning
+from vggeo.errors import (
+    CodeError,
+    RuleError,
+    SchemaError,
+    UnmappedWarning,
+    VggeoError,
+    VggeoWarning,
+)
 from vggeo.registry.fields import COORDINATE_FIELDS, DERIVED_COLUMNS, FIELD_NAMES, FIELDS, Field
+from vggeo.registry.rules import RULES
 from vggeo.registry.writers import _arrow_array
 
-__all__ = ["to_canonical", "canonical_in_batches", "CodeWarning", "CoordinateWarning"]
+__all__ = ["to_canonical", "canonical_in_batches", "CodeWarning", "CoordinateWarning",
+           "RuleWarning", "REJECT_COLUMNS", "empty_rejects"]  # fmt: skip
 
 Locate = Callable[[int], dict]
 
@@ -28,7 +47,12 @@ _INT_RANGES = {"Int8": (-128, 127), "Int16": (-32768, 32767), "Int32": (-(2**31)
                "Int64": (-(2**63), 2**63 - 1), "int64": (-(2**63), 2**63 - 1)}  # fmt: skip
 # Pandas' index column, when a user saved a frame with ``to_csv()`` without ``index=False``.
 _INDEX_COLUMNS = ("Unnamed: 0", "", "index")
+#: Share of a batch's complete pairs that must be swapped (or foreign) before the whole input is
+#: taken to be in another axis order (or system) and refused, rather than the rows rejected.
+_SYSTEMATIC_SHARE = 0.5
 
+#: Columns of the rejects table, in order.
+REJECT_COLUMNS = ("file", "row", "id", "field", "rule", "value", "action", "detail", "reason")
 
 
 def _default_locate(source: str | None) -> Locate:
@@ -46,6 +70,131 @@ class CodeWarning(VggeoWarning):
     """Values outside their documented code list (kept, flagged)."""
 
 
+class RuleWarning(VggeoWarning):
+    """Values that broke a documented rule (nulled or kept, listed as rejects)."""
+
+
+def empty_rejects() -> pd.DataFrame:
+    """A rejects table without rows (the columns and dtypes of :data:`REJECT_COLUMNS`)."""
+    return pd.DataFrame({c: pd.Series([], dtype="Int64" if c in ("row", "id") else "string")
+                         for c in REJECT_COLUMNS})  # fmt: skip
+
+
+# --- rejects ---------------------------------------------------------------------------------------
+
+
+class _Rejects:
+    """Collects the values of one frame that broke a rule; refuses instead when strict.
+
+    ``add`` takes whole-column masks, so the checks stay vectorised; only rejected rows are
+    turned into Python values (for the table and messages).
+    """
+
+    def __init__(self, locate: Locate, *, strict: bool, strict_codes: bool) -> None:
+        self.locate = locate
+        self.strict = strict
+        self.strict_codes = strict_codes or strict
+        self.parts: list[tuple[str, str, np.ndarray, np.ndarray, Any]] = []
+        self.ids: np.ndarray | None = None
+
+    def refuses(self, rule_id: str) -> bool:
+        return self.strict_codes if rule_id == "unknown_codes" else self.strict
+
+    def add(self, rule_id: str, field_name: str, mask: np.ndarray, values, *, detail=None,
+            message: str | None = None) -> None:  # fmt: skip
+        idx = np.flatnonzero(mask)
+        if not idx.size:
+            return
+        texts = _texts(values, idx)
+        if self.refuses(rule_id):
+            i = int(idx[0])
+            cls = {"wrong_type": SchemaError, "unknown_codes": CodeError}.get(rule_id, RuleError)
+            d = _pick(detail, [0], idx)[0] if detail is not None else None
+            text = message or RULES[rule_id].summary + (f" ({d})" if d else "")
+            more = f"; {idx.size} such value(s) in this part" if idx.size > 1 and not message else ""
+            raise cls(text + more, field=field_name, value=_raw_value(values, i),
+                      **self.locate(i))  # fmt: skip
+        self.parts.append((rule_id, field_name, idx, texts,
+                           None if detail is None else _pick(detail, range(idx.size), idx)))
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rule_id, _, idx, _, _ in self.parts:
+            out[rule_id] = out.get(rule_id, 0) + int(idx.size)
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return empty_rejects()
+        cols: dict[str, list] = {c: [] for c in REJECT_COLUMNS}
+        for rule_id, field_name, idx, texts, detail in self.parts:
+            r = RULES[rule_id]
+            action = {"null": "nulled", "keep": "kept"}.get(r.action, r.action)
+            for k, i in enumerate(idx):
+                where = self.locate(int(i))
+                cols["file"].append(where.get("file"))
+                cols["row"].append(where.get("row"))
+                cols["id"].append(None if self.ids is None else int(self.ids[i]))
+                cols["field"].append(field_name)
+                cols["rule"].append(rule_id)
+                cols["value"].append(texts[k])
+                cols["action"].append(action)
+                cols["detail"].append(None if detail is None else _str_or_none(detail[k]))
+                cols["reason"].append(r.summary)
+        out = pd.DataFrame({c: pd.array(v, dtype="Int64" if c in ("row", "id") else "string")
+                            for c, v in cols.items()})  # fmt: skip
+        return out.sort_values(["row", "field", "rule"], kind="stable", ignore_index=True)
+
+
+def _pick(detail, positions, idx) -> list:
+    if isinstance(detail, str):
+        return [detail] * len(idx)
+    arr = np.asarray(detail, dtype=object)
+    return [arr[idx[p]] for p in positions]
+
+
+def _str_or_none(v) -> str | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+
+
+def _raw_value(values, i: int):
+    if values is None:
+        return None
+    v = values.iloc[i] if isinstance(values, pd.Series) else np.asarray(values, dtype=object)[i]
+    return _py(v)
+
+
+def _texts(values, idx: np.ndarray) -> np.ndarray:
+    """The rejected values as text (``None`` for missing), as a user would write them."""
+    if values is None:
+        return np.full(idx.size, None, dtype=object)
+    if isinstance(values, pd.Series):
+        picked = values.iloc[idx].to_numpy(dtype=object)
+    else:
+        picked = np.asarray(values, dtype=object)[idx]
+    return np.array([_text(v) for v in picked], dtype=object)
+
+
+def _text(v) -> str | None:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (float, np.floating)):
+        if np.isnan(v):
+            return None
+        return str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else repr(float(v))
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return json.dumps([_py(x) for x in v], ensure_ascii=False)
+    if isinstance(v, (np.datetime64, pd.Timestamp)):
+        return str(pd.Timestamp(v).date())
+    return str(_py(v))
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
+
+
 # --- value conversion, one column at a time ------------------------------------------------------
 
 
@@ -53,8 +202,8 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _numeric(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
-    """float64 array of a column; a present value that is not a number is a SchemaError."""
+def _numeric(s: pd.Series, f: Field, rej: _Rejects) -> np.ndarray:
+    """float64 array of a column; a present value that is not a number is a type reject (NaN)."""
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.to_numpy(dtype=float, na_value=np.nan)
     if pd.api.types.is_numeric_dtype(s.dtype):
@@ -71,29 +220,25 @@ def _numeric(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
     bad = ~blank & np.isnan(num) & ~(text.str.lower().isin(["nan", "null", "none"])
                                      .fillna(False).to_numpy(dtype=bool))  # fmt: skip
     if bad.any():
-        i = _first_bad(bad)
-        raise SchemaError(
-            f"expected a number ({f.source_type}); {int(bad.sum())} value(s) are not",
-            field=f.name, value=s.iloc[i], **locate(i),
-        )  # fmt: skip
+        rej.add("wrong_type", f.name, bad, s,
+                message=f"expected a number ({f.source_type}); {int(bad.sum())} value(s) are not")
     return num
 
 
-def _integer(s: pd.Series, f: Field, locate: Locate, dtype: str) -> pd.arrays.IntegerArray:
-    num = _numeric(s, f, locate)
+def _integer(s: pd.Series, f: Field, rej: _Rejects, dtype: str):
+    num = _numeric(s, f, rej)
     with np.errstate(invalid="ignore"):
         frac = ~np.isnan(num) & (num != np.round(num))
     if frac.any():
-        i = _first_bad(frac)
-        raise SchemaError(f"expected a whole number ({f.source_type})", field=f.name,
-                          value=s.iloc[i], **locate(i))  # fmt: skip
+        rej.add("wrong_type", f.name, frac, s, message=f"expected a whole number ({f.source_type})")
+        num = np.where(frac, np.nan, num)
     lo, hi = _INT_RANGES[dtype]
     with np.errstate(invalid="ignore"):
         out = ~np.isnan(num) & ((num < lo) | (num > hi))
     if out.any():
-        i = _first_bad(out)
-        raise SchemaError(f"value outside the range of {f.source_type} ({lo}…{hi})",
-                          field=f.name, value=s.iloc[i], **locate(i))  # fmt: skip
+        rej.add("wrong_type", f.name, out, s,
+                message=f"value outside the range of {f.source_type} ({lo}…{hi})")
+        num = np.where(out, np.nan, num)
     mask = np.isnan(num)
     values = np.where(mask, 0, num).astype(dtype.lower())
     return pd.arrays.IntegerArray(values, mask) if dtype != "int64" else values
@@ -119,18 +264,17 @@ def _padded(s: pd.Series, f: Field) -> pd.Series:
     return text.where(~digits, text.str.zfill(f.width or 0))
 
 
-def _code(s: pd.Series, f: Field, locate: Locate, report: dict) -> pd.Categorical:
+def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical:
     from vggeo.codes import get_code_list
 
     cl = get_code_list(f.codes or f.name)
     if cl.is_numeric:
-        num = _numeric(s, f, locate)
+        num = _numeric(s, f, rej)
         with np.errstate(invalid="ignore"):
             frac = ~np.isnan(num) & (num != np.round(num))
         if frac.any():
-            i = _first_bad(frac)
-            raise SchemaError("expected an integer code", field=f.name, value=s.iloc[i],
-                              **locate(i))  # fmt: skip
+            rej.add("wrong_type", f.name, frac, s, message="expected an integer code")
+            num = np.where(frac, np.nan, num)
         present = ~np.isnan(num)
         ints = np.where(present, num, 0).astype(np.int64)
         documented = np.array(sorted(cl.codes), dtype=np.int64)
@@ -166,22 +310,15 @@ def _code(s: pd.Series, f: Field, locate: Locate, report: dict) -> pd.Categorica
             if unknown.any() else None  # fmt: skip
     if unknown.any():
         i = _first_bad(unknown)
-        where = locate(i)
+        where = rej.locate(i)
         report[f.name] = {"count": int(unknown.sum()), "first": {**where, "value": _py(values_for_msg[i])}}
-        if report.get("_strict"):
-            raise CodeError(
-                f"{int(unknown.sum())} value(s) outside the documented {f.name} codes "
-                f"({', '.join(map(str, cl.values))})",
-                field=f.name, value=_py(values_for_msg[i]), **where,
-            )  # fmt: skip
+        rej.add("unknown_codes", f.name, unknown, values_for_msg,
+                message=f"{int(unknown.sum())} value(s) outside the documented {f.name} codes "
+                        f"({', '.join(map(str, cl.values))})")  # fmt: skip
     return cat
 
 
-def _py(v):
-    return v.item() if hasattr(v, "item") else v
-
-
-def _date(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
+def _date(s: pd.Series, f: Field, rej: _Rejects) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         out = s
         if getattr(s.dtype, "tz", None) is not None:
@@ -198,9 +335,7 @@ def _date(s: pd.Series, f: Field, locate: Locate) -> np.ndarray:
         parsed = parsed.where(~bad, again)
         bad = ~blank & parsed.isna().to_numpy()
     if bad.any():
-        i = _first_bad(bad)
-        raise SchemaError("expected a date YYYY-MM-DD", field=f.name, value=s.iloc[i],
-                          **locate(i))  # fmt: skip
+        rej.add("wrong_type", f.name, bad, s, message="expected a date YYYY-MM-DD")
     return parsed.to_numpy().astype("datetime64[ms]")
 
 
@@ -210,75 +345,165 @@ def _list_dtype():
     return pd.ArrowDtype(pa.list_(pa.int64()))
 
 
-def _number_list(s: pd.Series, f: Field, locate: Locate) -> pd.Series:
-    """``number`` as list<int64>: from lists, Arrow lists, '[1, 3, None]' text or scalars."""
+def _number_list(s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
+    """``number`` as list<int64> from lists, Arrow lists, text or scalars.
+
+    A meter-address number ``"302-12"`` (as text, or as a list item) becomes its parts
+    ``[302, 12]``; see :mod:`vggeo.registry.fields`.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_list(s.dtype.pyarrow_dtype):
         arr = _arrow_array(s)
-        if not pa.types.is_integer(arr.type.value_type):
-            flat = arr.flatten()
-            fnum = pc.cast(flat, pa.float64(), safe=False) if not pa.types.is_string(flat.type) \
-                else None  # fmt: skip
-            if fnum is None or pc.all(pc.equal(pc.round(fnum), fnum)).as_py() not in (True, None):
-                raise SchemaError("expected a list of whole numbers", field=f.name)
-            arr = pa.ListArray.from_arrays(arr.offsets, pc.cast(fnum, pa.int64()), mask=arr.is_null())
-        return pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.list_(pa.int64()))),
-                         index=s.index)  # fmt: skip
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        num = _integer(s, f, locate, "Int64")
+        vt = arr.type.value_type
+        if pa.types.is_integer(vt):
+            return _series(arr.cast(pa.list_(pa.int64())), s.index)
+        if pa.types.is_floating(vt):
+            flat = arr.values.cast(pa.float64())
+            f_np = flat.to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore"):
+                bad_item = ~np.isnan(f_np) & (f_np != np.round(f_np))
+            values = pa.array(np.where(bad_item | np.isnan(f_np), 0, f_np).astype(np.int64),
+                              mask=bad_item | np.isnan(f_np))  # fmt: skip
+            lists = pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())
+            return _reject_bad_rows(lists, _rows_of_items(arr, bad_item), s, f, rej)
+        # Lists of text (or mixed, as Arrow read them): parse every item.
+        items = pa.ListArray.from_arrays(arr.offsets, arr.values.cast(pa.large_string()),
+                                         mask=arr.is_null())  # fmt: skip
+        lists, bad = _parse_items(items)
+        return _reject_bad_rows(lists, bad, s, f, rej)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        num = _integer(s, f, rej, "Int64")
         arr = pa.array(num, type=pa.int64(), from_pandas=True)
         offsets = pa.array(np.arange(len(arr) + 1, dtype=np.int32))
-        lists = pa.ListArray.from_arrays(offsets, arr, mask=pc.is_null(arr))
-        return pd.Series(pd.arrays.ArrowExtensionArray(lists), index=s.index)
+        return _series(pa.ListArray.from_arrays(offsets, arr, mask=pc.is_null(arr)), s.index)
     if s.dtype == object:
         try:
             arr = pa.array(s.to_numpy(), type=pa.list_(pa.int64()), from_pandas=True)
-            return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=s.index)
+            return _series(arr, s.index)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             pass
         # Mixed content: lists, scalars, text. Slow path, reached only for irregular input.
-        values = [_one_number(v, i, f, locate) for i, v in enumerate(s.to_numpy())]
-        return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, type=pa.list_(pa.int64()))),
-                         index=s.index)  # fmt: skip
-    # Text such as "[1, 3, None]" (pandas' str(list)) or "1": parsed by Arrow, vectorised.
+        parsed = [_one_number(v) for v in s.to_numpy()]
+        bad = np.array([p is _BAD for p in parsed], dtype=bool)
+        values = [None if p is _BAD else p for p in parsed]
+        lists = pa.array(values, type=pa.list_(pa.int64()))
+        return _reject_bad_rows(lists, bad, s, f, rej)
+    # Text such as "[1, 3, None]" (pandas' str(list)), "302-12" or "7": parsed by Arrow.
     text = pa.array(s.astype("string").str.strip(), type=pa.large_string(), from_pandas=True)
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     null = pc.or_(pc.is_null(text), pc.equal(text, ""))
     inner = pc.replace_substring_regex(text, r"^\[|\]$|\s+", "")
     parts = pc.split_pattern(inner, ",")
-    flat = pc.list_flatten(parts)
-    nullish = pc.is_in(pc.utf8_lower(flat), value_set=pa.array(["none", "nan", "null", "<na>"]))
-    empty_list = pc.equal(pc.list_value_length(parts), 1)
-    flat = pc.if_else(nullish, pa.scalar(None, pa.large_string()), flat)
+    # "[]" splits to one empty item, which must give an empty list, not [None].
+    empty = np.asarray(pc.fill_null(pc.equal(inner, ""), True).to_numpy(zero_copy_only=False),
+                       dtype=bool)  # fmt: skip
+    parts = pa.ListArray.from_arrays(parts.offsets, parts.values, mask=null)
+    if empty.any():
+        parts = _empty_where(parts, empty & ~np.asarray(null.to_numpy(zero_copy_only=False),
+                                                        dtype=bool))  # fmt: skip
+    lists, bad = _parse_items(parts)
+    return _reject_bad_rows(lists, bad, s, f, rej)
+
+
+def _series(arr, index) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index)
+
+
+def _empty_where(lists, empty: np.ndarray):
+    """``lists`` with the rows in ``empty`` made empty (their items dropped)."""
+    import pyarrow as pa
+
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    lengths[empty] = 0
+    keep_item = np.repeat(~empty, np.diff(offsets))
+    values = lists.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    values = values.filter(pa.array(keep_item))
+    new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(new_offsets), values, mask=lists.is_null())
+
+
+def _rows_of_items(lists, bad_item: np.ndarray) -> np.ndarray:
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    parents = np.repeat(np.arange(len(lists)), np.diff(offsets))
+    bad = np.zeros(len(lists), dtype=bool)
+    bad[parents[bad_item[: len(parents)]]] = True
+    return bad
+
+
+_NULLISH = ("", "none", "nan", "null", "<na>")
+
+
+def _parse_items(items) -> tuple[Any, np.ndarray]:
+    """list<string> of address-number items → (list<int64>, rows with an item that is not one).
+
+    Each item is a whole number, a meter-address number ``302-12`` (two parts), or a null
+    spelling (``None``, ``nan``, ``null``, ``""``), which stays a null element.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(items)
+    offsets = np.asarray(items.offsets, dtype=np.int64)
+    flat = items.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    flat = pc.utf8_trim(pc.utf8_trim_whitespace(flat.cast(pa.large_string())), "'\"")
+    nullish = np.asarray(pc.fill_null(pc.is_in(pc.utf8_lower(flat), value_set=pa.array(
+        list(_NULLISH), type=pa.large_string())), True).to_numpy(zero_copy_only=False), dtype=bool)  # fmt: skip
+    parents = np.repeat(np.arange(n), np.diff(offsets))
+    if pc.any(pc.match_substring(flat, "-")).as_py():
+        # Meter numbers: split each item into its parts.
+        split = pc.split_pattern(pc.if_else(pa.array(nullish), "", flat), "-")
+        per_item = np.asarray(pc.list_value_length(split).to_numpy(zero_copy_only=False))
+        pieces = pc.list_flatten(split)
+        piece_null = np.repeat(nullish, per_item)
+        piece_parent = np.repeat(parents, per_item)
+    else:
+        per_item = np.ones(len(flat), dtype=np.int64)
+        pieces, piece_null, piece_parent = flat, nullish, parents
     try:
-        vals = pc.cast(flat, pa.float64())
-    except pa.ArrowInvalid:
-        vals = None
-    if vals is None or not pc.all(pc.or_(pc.is_null(vals), pc.equal(pc.round(vals), vals))).as_py():
-        # Find the row for the message (rare error path).
-        for i, v in enumerate(s.to_numpy()):
-            _one_number(v, i, f, locate)
-        raise SchemaError("expected a list of whole numbers", field=f.name)
-    offsets = pc.list_parent_indices(parts)
-    del offsets
-    lists = pa.ListArray.from_arrays(pa.array(np.asarray(parts.offsets), type=pa.int32()),
-                                     pc.cast(vals, pa.int64()))  # fmt: skip
-    # "[]" splits to one empty string, which must become an empty list, not [None].
-    is_empty = pc.and_(empty_list, pc.equal(inner, ""))
-    if pc.any(is_empty).as_py():
-        py = lists.to_pylist()
-        empt = np.asarray(is_empty.to_numpy(zero_copy_only=False), dtype=bool)
-        py = [[] if e else v for v, e in zip(py, empt, strict=True)]
-        lists = pa.array(py, type=pa.list_(pa.int64()))
-    lists = pa.ListArray.from_arrays(lists.offsets, lists.values, mask=null)
-    return pd.Series(pd.arrays.ArrowExtensionArray(lists), index=s.index)
+        values = pc.cast(pc.if_else(pa.array(piece_null), pa.scalar(None, pieces.type), pieces),
+                         pa.int64())  # fmt: skip
+        bad_piece = np.zeros(len(pieces), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # Some piece is not an integer: find which (rare; whole numbers written as 3.0 pass).
+        as_float = pc.cast(pc.if_else(
+            pc.and_(pa.array(~piece_null), pc.match_substring_regex(pieces, r"^[+-]?\d+(\.0*)?$")),
+            pieces, pa.scalar(None, pieces.type)), pa.float64())  # fmt: skip
+        ok = np.asarray(pc.is_valid(as_float).to_numpy(zero_copy_only=False), dtype=bool)
+        bad_piece = ~ok & ~piece_null
+        f_np = as_float.to_numpy(zero_copy_only=False)
+        values = pa.array(np.where(ok, np.nan_to_num(f_np), 0).astype(np.int64), mask=~ok)
+    row_len = np.bincount(parents, weights=per_item, minlength=n).astype(np.int64) \
+        if len(parents) else np.zeros(n, dtype=np.int64)  # fmt: skip
+    new_offsets = np.concatenate([[0], np.cumsum(row_len)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(new_offsets), values, mask=items.is_null())
+    bad = np.zeros(n, dtype=bool)
+    if bad_piece.any():
+        bad[piece_parent[bad_piece]] = True
+    return lists, bad
 
 
-def _one_number(v, i: int, f: Field, locate: Locate) -> list | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+def _reject_bad_rows(lists, bad: np.ndarray, s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
+    import pyarrow as pa
+
+    if bad.any():
+        rej.add("wrong_type", f.name, bad, s, message="expected a list of whole numbers (a meter "
+                "address: 302-12)")  # fmt: skip
+        lists = pa.ListArray.from_arrays(lists.offsets, lists.values,
+                                         mask=pa.array(bad | np.asarray(
+                                             lists.is_null().to_numpy(zero_copy_only=False))))  # fmt: skip
+    return _series(lists.cast(pa.list_(pa.int64())), s.index)
+
+
+_BAD = object()
+
+
+def _one_number(v):
+    """One ``number`` value of irregular input → list of ints, None, or _BAD."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
     if isinstance(v, np.ndarray):
         v = v.tolist()
@@ -287,26 +512,139 @@ def _one_number(v, i: int, f: Field, locate: Locate) -> list | None:
         if not t:
             return None
         t = t.strip("[]")
-        items = [x.strip() for x in t.split(",")] if t else []
-        v = [None if x.lower() in ("none", "nan", "null", "") else x for x in items]
+        v = [x.strip().strip("'\"") for x in t.split(",")] if t else []
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         v = [v]
     if not isinstance(v, (list, tuple)):
-        raise SchemaError("expected a list of street numbers", field=f.name, value=v, **locate(i))
-    out = []
+        return _BAD
+    out: list = []
     for x in v:
-        if x is None:
+        if x is None or (isinstance(x, str) and x.strip().lower() in _NULLISH):
             out.append(None)
             continue
-        try:
-            fx = float(x)
-        except (TypeError, ValueError):
-            raise SchemaError("expected a list of whole numbers", field=f.name, value=v,
-                              **locate(i)) from None  # fmt: skip
-        if fx != round(fx):
-            raise SchemaError("expected a list of whole numbers", field=f.name, value=v,
-                              **locate(i))  # fmt: skip
-        out.append(int(fx))
+        for piece in (str(x).split("-") if isinstance(x, str) else [x]):
+            try:
+                fx = float(piece)
+            except (TypeError, ValueError):
+                return _BAD
+            if fx != round(fx) or isinstance(piece, bool):
+                return _BAD
+            out.append(int(fx))
+    return out
+
+
+# --- rules after conversion ----------------------------------------------------------------------------
+
+
+def _null_out(df: pd.DataFrame, name: str, mask: np.ndarray) -> None:
+    """Remove the values at ``mask`` (the originals are in the rejects)."""
+    import pyarrow as pa
+
+    s = df[name]
+    if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_list(s.dtype.pyarrow_dtype):
+        arr = _arrow_array(s)
+        null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) | mask
+        df[name] = _series(pa.ListArray.from_arrays(arr.offsets, arr.values, mask=pa.array(null)),
+                           df.index)  # fmt: skip
+    elif s.dtype == np.float64:
+        df[name] = np.where(mask, np.nan, s.to_numpy())
+    elif isinstance(s.dtype, np.dtype) and np.issubdtype(s.dtype, np.datetime64):
+        df[name] = np.where(mask, np.datetime64("NaT", "ms"), s.to_numpy())
+    else:
+        df[name] = s.mask(mask)
+
+
+def _apply_row_rules(df: pd.DataFrame, rej: _Rejects, endpoint: str) -> None:
+    from vggeo.registry.rules import normalise_owner_ids, normalise_postal_codes, row_rules
+
+    # The documented forms first: "653 41" → "65341", "7696133375" → "769613-3375".
+    invalid = {}
+    for name, normalise in (("owner_id", normalise_owner_ids),
+                            ("postal_code", normalise_postal_codes)):  # fmt: skip
+        if name in df:
+            df[name], invalid[name] = normalise(df[name])
+    for finding in list(row_rules(df, endpoint=endpoint, invalid=invalid)):
+        r = RULES[finding.rule]
+        rej.add(finding.rule, finding.field, finding.mask, df[finding.field], detail=finding.detail)
+        if r.action == "null":
+            _null_out(df, finding.field, finding.mask)
+
+
+def _add_derived(df: pd.DataFrame, given: Mapping[str, Any]) -> None:
+    """``kommunkod`` and ``construction_year_placeholder`` (after the fields, before geometry)."""
+    from vggeo.registry.rules import construction_year_placeholder, kommunkod
+
+    if "county_code" in df and "municipality_code" in df:
+        df["kommunkod"] = kommunkod(df).array
+    elif "kommunkod" in given:
+        df["kommunkod"] = pd.Series(given["kommunkod"]).astype("string").array
+    if "construction_year" in df:
+        df["construction_year_placeholder"] = construction_year_placeholder(df)
+    elif "construction_year_placeholder" in given:
+        df["construction_year_placeholder"] = pd.Series(given["construction_year_placeholder"]) \
+            .fillna(False).astype(bool).to_numpy()  # fmt: skip
+
+
+# --- coordinates -----------------------------------------------------------------------------------------
+
+
+def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> Mapping[str, Any]:
+    """The coordinate columns with each row's unusable pairs blanked (for the geometry only).
+
+    A pair that is swapped (and ``swap`` is off) or fits no Swedish system is a reject (kept in
+    its columns, not used for the geometry; the next complete pair is). When more than half of
+    a batch's complete pairs are so, the input's convention is wrong, not a row: the columns are
+    handed on unchanged, and :func:`vggeo.crs.valueguard_points` refuses them as before.
+    """
+    from vggeo.crs import VALUEGUARD_PAIRS, detect_axis_problems
+
+    n = len(df)
+    cols: dict[str, Any] = {c: df[c] for c in COORDINATE_FIELDS if c in df}
+    complete_any = np.zeros(n, dtype=bool)
+    half = np.zeros(n, dtype=bool)
+    half_field = np.full(n, None, dtype=object)
+    for _, a_col, b_col, code, order in VALUEGUARD_PAIRS:
+        a = df[a_col].to_numpy(dtype=float) if a_col in df else np.full(n, np.nan)
+        b = df[b_col].to_numpy(dtype=float) if b_col in df else np.full(n, np.nan)
+        ok_a, ok_b = ~np.isnan(a), ~np.isnan(b)
+        h = ok_a ^ ok_b
+        half_field = np.where(h & (half_field == None), np.where(ok_a, b_col, a_col), half_field)  # noqa: E711
+        half |= h
+        complete = ok_a & ok_b
+        if not complete.any():
+            continue
+        swapped, foreign = detect_axis_problems(a, b, code, order, names=(a_col, b_col))
+        usable = complete.copy()
+        for rule_id, m, skip in (("swapped_coordinates", swapped, swap),
+                                 ("implausible_coordinates", foreign, False)):  # fmt: skip
+            if skip or not m.any() or m.sum() > _SYSTEMATIC_SHARE * complete.sum():
+                continue  # none, or the input's convention: valueguard_points decides
+            if rej.strict:
+                return cols  # valueguard_points refuses with its own message
+            rej.add(rule_id, a_col, m, _pair_text(a, b, m), detail=f"{a_col}/{b_col}")
+            usable &= ~m
+        if (usable != complete).any():
+            cols[a_col] = np.where(usable | ~complete, a, np.nan)
+            cols[b_col] = np.where(usable | ~complete, b, np.nan)
+        complete_any |= usable
+    bad_half = half & ~complete_any
+    if bad_half.any():
+        if rej.strict:
+            i = _first_bad(bad_half)
+            raise SchemaError(
+                f"incomplete coordinate pair and no other complete pair; {int(bad_half.sum())} "
+                "such row(s)", field=half_field[i], **rej.locate(i),
+            )  # fmt: skip
+        for name in dict.fromkeys(half_field[bad_half]):
+            m = bad_half & (half_field == name)
+            rej.add("incomplete_coordinates", name, m, None, detail=f"{name} missing")
+    return cols
+
+
+def _pair_text(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = np.full(len(a), None, dtype=object)
+    for i in np.flatnonzero(mask):
+        out[i] = f"{_text(a[i])}, {_text(b[i])}"
     return out
 
 
@@ -319,11 +657,14 @@ def to_canonical(
     source: str | None = None,
     locate: Locate | None = None,
     swap: bool = False,
+    strict: bool = False,
     strict_codes: bool = False,
+    endpoint: str = "registry",
     route: str = "direct",
     consume: bool = False,
     warn: bool = True,
     check_ids: bool = True,
+    with_rejects: bool = False,
 ):
     """Turn a raw registry frame into the canonical GeoDataFrame.
 
@@ -332,38 +673,101 @@ def to_canonical(
     frame
         Columns named as Valueguard names them; any subset of the field list, plus unknown
         columns (kept, reported in ``attrs["unknown_fields"]`` and an ``UnmappedWarning``).
-        A ``geometry``/``coord_source`` column from an earlier run is rebuilt from the
-        coordinates when they are present.
+        Derived columns from an earlier run (``geometry``, ``coord_source``, ``kommunkod``,
+        ``construction_year_placeholder``) are rebuilt from the fields when those are present.
     source
         Name used in messages (file name, ``"page 3"``).
     locate
         ``position → {"file": ..., "row": ...}`` for messages (default: ``source`` and the
         1-based position).
     swap
-        Exchange detectably swapped coordinate pairs (with a warning) instead of failing.
+        Exchange detectably swapped coordinate pairs (with a warning) instead of rejecting them.
+    strict
+        Refuse the input at the first value that is not of its type or breaks a documented
+        rule (:class:`~vggeo.errors.SchemaError`, :class:`~vggeo.errors.CodeError`,
+        :class:`~vggeo.errors.RuleError`, or the coordinate errors), instead of nulling or
+        flagging it and listing it as a reject.
     strict_codes
-        Raise :class:`~vggeo.errors.CodeError` on a value outside its code list (default: keep
-        it, flag it in ``attrs["unknown_codes"]`` and warn).
+        Refuse only values outside their code lists (the rest as without ``strict``).
+    endpoint
+        Which API endpoint the rows come from (``registry``, ``markups``, ``valuations``):
+        the registry-only rules (``deleted`` 0 or 2, ``updated_from`` ``public_data``) are not
+        applied to the others.
     consume
         Drop each column from ``frame`` once converted, so that a national-scale load never
         holds the raw and the canonical copy of the whole table at once. ``frame`` is left
         incomplete; readers that own their frame use this.
+    with_rejects
+        Return ``(frame, rejects)``: the rejects table (:data:`REJECT_COLUMNS`) besides the
+        frame. Either way ``attrs["violations"]`` counts them by rule.
 
     Returns
     -------
-    GeoDataFrame in EPSG:3006 (x = easting), declared fields in Valueguard's order with their
-    canonical dtypes, then unknown columns, ``coord_source`` and ``geometry``.
+    GeoDataFrame in EPSG:3006 (x = easting): declared fields in Valueguard's order with their
+    canonical dtypes, then unknown columns, ``kommunkod``, ``construction_year_placeholder``,
+    ``coord_source`` and ``geometry``. With ``with_rejects``, also the rejects table.
 
     Raises
     ------
-    SchemaError, CodeError, SwappedAxesError, CoordinateRangeError, InputError
-        Naming file/page, row and field.
+    SchemaError, CodeError, RuleError, SwappedAxesError, CoordinateRangeError, InputError
+        Naming file/page, row and field: always for a missing or repeated ``id`` and for a whole
+        input in another axis order or system; for any rejected value when ``strict``.
     """
+    gdf, rej = _canonical(frame, source=source, locate=locate, swap=swap, strict=strict,
+                          strict_codes=strict_codes, endpoint=endpoint, route=route,
+                          consume=consume, check_ids=check_ids)  # fmt: skip
+    rejects = rej.frame()
+    extra = _whole_frame_rules(gdf, rej.locate, strict=strict)
+    if len(extra):
+        rejects = _concat_rejects([rejects, extra])
+        _count_into(gdf.attrs, extra)
+    if warn:
+        _warn_from_attrs(gdf.attrs, len(gdf))
+    return (gdf, rejects) if with_rejects else gdf
+
+
+def _whole_frame_rules(gdf: pd.DataFrame, locate: Locate, *, strict: bool) -> pd.DataFrame:
+    """Rules across rows (the same apartment number twice at an address), on the whole frame."""
+    from vggeo.registry.rules import address_rules
+
+    rej = _Rejects(locate, strict=strict, strict_codes=strict)
+    rej.ids = gdf["id"].to_numpy() if "id" in gdf else None
+    for finding in address_rules(gdf):
+        rej.add(finding.rule, finding.field, finding.mask, gdf[finding.field],
+                detail=finding.detail)  # fmt: skip
+    return rej.frame()
+
+
+def _count_into(attrs: dict, rejects: pd.DataFrame) -> None:
+    counts = dict(attrs.get("violations") or {})
+    for rule_id, k in rejects["rule"].value_counts(sort=False).items():
+        counts[str(rule_id)] = counts.get(str(rule_id), 0) + int(k)
+    attrs["violations"] = counts
+    if attrs.get("first_violation") is None:
+        first = rejects[rejects["rule"] != "unknown_codes"].head(1)
+        if len(first):
+            r = first.iloc[0]
+            attrs["first_violation"] = {"file": r["file"] if pd.notna(r["file"]) else None,
+                                        "row": int(r["row"]), "field": r["field"],
+                                        "rule": r["rule"]}  # fmt: skip
+
+
+def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty_rejects()
+    return pd.concat(parts, ignore_index=True)
+
+
+def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_codes, endpoint,
+               route, consume, check_ids):  # fmt: skip
     import geopandas as gpd
 
     from vggeo.crs import valueguard_points
 
     locate = locate or _default_locate(source)
+    rej = _Rejects(locate, strict=strict, strict_codes=strict_codes)
+    key_rej = _Rejects(locate, strict=True, strict_codes=True)  # the key is never optional
     n = len(frame)
     if not isinstance(frame.index, pd.RangeIndex) or not consume:
         frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) \
@@ -373,26 +777,29 @@ def to_canonical(
     dropped_index = [c for c in frame.columns if c in _INDEX_COLUMNS and c not in FIELD_NAMES]
     unknown = [c for c in frame.columns
                if c not in FIELD_NAMES and c not in DERIVED_COLUMNS and c not in dropped_index]  # fmt: skip
-    code_report: dict[str, Any] = {"_strict": strict_codes}
+    given_derived = {c: frame[c].to_numpy() for c in ("kommunkod", "construction_year_placeholder")
+                     if c in frame.columns}  # fmt: skip
+    code_report: dict[str, Any] = {}
     out: dict[str, Any] = {}
     for f in present:
         s = frame[f.name]
         if f.kind == "key":
-            out[f.name] = _key(s, f, locate, check_unique=check_ids)
+            out[f.name] = _key(s, f, key_rej, check_unique=check_ids)
+            rej.ids = out[f.name]
         elif f.kind == "int":
-            out[f.name] = _integer(s, f, locate, f.dtype)
+            out[f.name] = _integer(s, f, rej, f.dtype)
         elif f.kind == "float":
-            out[f.name] = _numeric(s, f, locate)
+            out[f.name] = _numeric(s, f, rej)
         elif f.kind == "string":
             out[f.name] = _string(s, f).array
         elif f.kind == "padded":
             out[f.name] = _padded(s, f).array
         elif f.kind == "code":
-            out[f.name] = _code(s, f, locate, code_report)
+            out[f.name] = _code(s, f, rej, code_report)
         elif f.kind == "date":
-            out[f.name] = _date(s, f, locate)
+            out[f.name] = _date(s, f, rej)
         elif f.kind == "list":
-            out[f.name] = _number_list(s, f, locate).array
+            out[f.name] = _number_list(s, f, rej).array
         else:  # pragma: no cover - the field list is static
             raise AssertionError(f.kind)
         if consume:
@@ -404,9 +811,11 @@ def to_canonical(
     del out
     if consume:
         _release_arrow_memory()
-    _check_half_pairs(df, locate)
+    _apply_row_rules(df, rej, endpoint)
+    _add_derived(df, given_derived)
+    coords = pd.DataFrame(_screened_coordinates(df, rej, swap=swap), index=df.index, copy=False)
     try:
-        geometry, coord_source = valueguard_points(df, swap=swap, route=route)
+        geometry, coord_source = valueguard_points(coords, swap=swap, route=route)
     except VggeoError as err:
         where = locate(err.row - 1) if err.row else {"file": source}
         raise type(err)(err.message, field=err.field, value=err.value, **where) from err
@@ -419,17 +828,31 @@ def to_canonical(
     no_geometry = None
     if no_point.any() and any(c in had for c in COORDINATE_FIELDS):
         no_geometry = {"count": int(no_point.sum()), "first": locate(_first_bad(no_point))}
+    counts = rej.counts()
+    first = _first_reject(rej)
     gdf.attrs.update({"source": source, "unknown_fields": unknown,
                       "absent_fields": [f for f in FIELD_NAMES if f not in had],
-                      "unknown_codes": {k: v for k, v in code_report.items() if k != "_strict"},
-                      "no_geometry": no_geometry})  # fmt: skip
-    if warn:
-        _warn_from_attrs(gdf.attrs, len(gdf))
-    return gdf
+                      "unknown_codes": code_report, "no_geometry": no_geometry,
+                      "violations": counts, "first_violation": first})  # fmt: skip
+    return gdf, rej
+
+
+def _first_reject(rej: _Rejects) -> dict | None:
+    """Where the first non-code reject is (for the warning), as file/row/field/rule."""
+    best = None
+    for rule_id, field_name, idx, _, _ in rej.parts:
+        if rule_id == "unknown_codes":
+            continue
+        i = int(idx[0])
+        if best is None or i < best[0]:
+            best = (i, rule_id, field_name)
+    if best is None:
+        return None
+    return {**rej.locate(best[0]), "field": best[2], "rule": best[1]}
 
 
 def _warn_from_attrs(attrs: Mapping, n: int) -> None:
-    """One warning per kind of finding (rows without geometry, unknown codes, unknown fields)."""
+    """One warning per kind of finding (rows without geometry, unknown codes, rules, fields)."""
     ng = attrs.get("no_geometry")
     if ng:
         warnings.warn(
@@ -449,6 +872,18 @@ def _warn_from_attrs(attrs: Mapping, n: int) -> None:
             CodeWarning,
             stacklevel=3,
         )
+    rules = {k: v for k, v in (attrs.get("violations") or {}).items() if k != "unknown_codes"}
+    if rules:
+        first = attrs.get("first_violation") or {}
+        nulled = sum(v for k, v in rules.items() if RULES[k].action == "null")
+        warnings.warn(
+            f"{sum(rules.values())} value(s) broke documented rules ({nulled} nulled, "
+            f"{sum(rules.values()) - nulled} kept; all listed as rejects): "
+            + ", ".join(f"{k} ×{v}" for k, v in rules.items())
+            + (f"; first: {_where_text(first)}, field {first.get('field')!r}" if first else ""),
+            RuleWarning,
+            stacklevel=3,
+        )
     if attrs.get("unknown_fields"):
         warnings.warn(f"fields not in Valueguard's field list (kept): "
                       f"{', '.join(attrs['unknown_fields'])}", UnmappedWarning, stacklevel=3)  # fmt: skip
@@ -461,15 +896,15 @@ def _where_text(where: Mapping) -> str:
     return f if f is not None else f"row {r}"
 
 
-def _key(s: pd.Series, f: Field, locate: Locate, *, check_unique: bool = True) -> np.ndarray:
-    num = _numeric(s, f, locate)
+def _key(s: pd.Series, f: Field, rej: _Rejects, *, check_unique: bool = True) -> np.ndarray:
+    num = _numeric(s, f, rej)
     missing = np.isnan(num)
     if missing.any():
         i = _first_bad(missing)
-        raise SchemaError("every residence needs an id", field=f.name, **locate(i))
-    ids = _integer(s, f, locate, "int64")
+        raise SchemaError("every residence needs an id", field=f.name, **rej.locate(i))
+    ids = _integer(s, f, rej, "int64")
     if check_unique:
-        _check_unique_ids(ids, f, locate)
+        _check_unique_ids(ids, f, rej.locate)
     return ids
 
 
@@ -483,34 +918,6 @@ def _check_unique_ids(ids: np.ndarray, f: Field, locate: Locate) -> None:
             f"{_where_text(locate(a))}",
             field=f.name, value=int(ids[b]), **locate(b),
         )  # fmt: skip
-
-
-def _check_half_pairs(df: pd.DataFrame, locate: Locate) -> None:
-    """A row holding one coordinate of a pair but not the other, and no complete pair at all."""
-    from vggeo.crs import VALUEGUARD_PAIRS
-
-    n = len(df)
-    complete = np.zeros(n, dtype=bool)
-    half = np.zeros(n, dtype=bool)
-    half_col = np.full(n, -1)
-    names = []
-    for k, (_, a, b, _, _) in enumerate(VALUEGUARD_PAIRS):
-        has_a = ~np.isnan(df[a].to_numpy(float)) if a in df else np.zeros(n, dtype=bool)
-        has_b = ~np.isnan(df[b].to_numpy(float)) if b in df else np.zeros(n, dtype=bool)
-        complete |= has_a & has_b
-        h = has_a ^ has_b
-        half_col = np.where(h & (half_col < 0), np.where(has_a, 2 * k + 1, 2 * k), half_col)
-        half |= h
-        names += [a, b]
-    bad = half & ~complete
-    if bad.any():
-        i = _first_bad(bad)
-        missing_col = names[half_col[i]]
-        raise SchemaError(
-            f"incomplete coordinate pair and no other complete pair; {int(bad.sum())} such row(s)",
-            field=missing_col, **locate(i),
-        )  # fmt: skip
-
 
 
 def _release_arrow_memory() -> None:
@@ -536,16 +943,16 @@ def _malloc_trim() -> None:
 
 # --- national scale: canonicalise in batches ---------------------------------------------------------
 
-_BATCH_WARNINGS = (CodeWarning, CoordinateWarning, UnmappedWarning)
 
 
 def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, locate: Locate,
-                         progress: bool = False, **kwargs):  # fmt: skip
+                         progress: bool = False, with_rejects: bool = False, **kwargs):  # fmt: skip
     """:func:`to_canonical` over a stream of raw frames, merged into one frame.
 
     Only the canonical form of the rows read so far plus one raw batch are in memory at once,
-    which keeps a 5.6-million-row load within a few GB. Messages keep file-wide row numbers,
-    ids are checked for uniqueness across all batches, and warnings are given once.
+    which keeps a 5.6-million-row load within a few GB. Messages and rejects keep file-wide row
+    numbers, ids are checked for uniqueness and apartment numbers per address across all
+    batches, and warnings are given once.
     """
     import sys
 
@@ -553,23 +960,24 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
     from tqdm import tqdm
 
     parts = []
+    rejects = []
     start = 0
+    strict = bool(kwargs.get("strict"))
     bar = tqdm(unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr,
                desc=f"read {source}" if source else "read")  # fmt: skip
     for frame in bar_iter(frames, bar):
         where = (lambda p, off=start: locate(p + off))  # noqa: E731
-        with warnings.catch_warnings():
-            for cat in _BATCH_WARNINGS:
-                warnings.simplefilter("ignore", cat)
-            g = to_canonical(frame, source=source, locate=where, consume=True, warn=False,
-                             check_ids=False, **kwargs)  # fmt: skip
+        g, rej = _canonical(frame, source=source, locate=where, consume=True, check_ids=False,
+                            **_canonical_kwargs(kwargs))  # fmt: skip
         del frame
         parts.append(g)
+        rejects.append(rej.frame())
         start += len(g)
         bar.update(len(g))
     bar.close()
     if not parts:
-        return to_canonical(pd.DataFrame(columns=["id"]), source=source, locate=locate, **kwargs)
+        return to_canonical(pd.DataFrame(columns=["id"]), source=source, locate=locate,
+                            with_rejects=with_rejects, **kwargs)  # fmt: skip
     if len(parts) == 1:
         gdf = parts[0]
     else:
@@ -596,8 +1004,20 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
         from vggeo.registry.fields import field
 
         _check_unique_ids(gdf["id"].to_numpy(), field("id"), locate)
+    extra = _whole_frame_rules(gdf, locate, strict=strict)
+    if len(extra):
+        _count_into(gdf.attrs, extra)
     _warn_from_attrs(gdf.attrs, len(gdf))
+    if with_rejects:
+        return gdf, _concat_rejects([*rejects, extra])
     return gdf
+
+
+def _canonical_kwargs(kwargs: Mapping) -> dict:
+    """The options of :func:`to_canonical` that :func:`_canonical` takes, with their defaults."""
+    return {"swap": kwargs.get("swap", False), "strict": kwargs.get("strict", False),
+            "strict_codes": kwargs.get("strict_codes", False),
+            "endpoint": kwargs.get("endpoint", "registry"), "route": kwargs.get("route", "direct")}
 
 
 def bar_iter(items, bar):
@@ -641,6 +1061,13 @@ def _merge_attrs(all_attrs: list[Mapping]) -> dict:
             else:
                 codes[k] = {"count": v["count"], "first": v["first"]}
     out["unknown_codes"] = codes
+    violations: dict[str, int] = {}
+    for a in all_attrs:
+        for k, v in (a.get("violations") or {}).items():
+            violations[k] = violations.get(k, 0) + v
+    out["violations"] = violations
+    out["first_violation"] = next((a["first_violation"] for a in all_attrs
+                                   if a.get("first_violation")), None)  # fmt: skip
     ng = [a["no_geometry"] for a in all_attrs if a.get("no_geometry")]
     out["no_geometry"] = ({"count": sum(x["count"] for x in ng), "first": ng[0]["first"]}
                           if ng else None)  # fmt: skip

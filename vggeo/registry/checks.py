@@ -2,14 +2,23 @@
 
 What is checked, each vectorised over the whole frame:
 
+* **every documented rule** of the field list (:mod:`vggeo.registry.rules`, each quoted):
+  types, code lists (:mod:`vggeo.codes`), ranges, formats (organisation numbers with their check
+  digit, postal codes, dates, codes), cross-field rules (``floors`` ≥ ``floor``,
+  ``is_meter_address`` ↔ the form of ``number``), impossible lägenhetsnummer
+  (:mod:`vggeo.apartment`) and the same apartment number twice at one address;
 * **coordinates** — every row's SWEREF 99, RT 90 and WGS 84 pairs are transformed to
   EPSG:3006 and compared; the largest distance between any two of them is reported for rows
   beyond ``threshold`` (default 5 m; real rows agree to about a metre). Swapped or implausible
-  pairs and half pairs are reported too.
-* **apartment numbers** — impossible lägenhetsnummer (:mod:`vggeo.apartment`), and rows whose
-  number implies a floor other than Valueguard's ``floor`` estimate.
-* **codes** — values outside their documented code lists (:mod:`vggeo.codes`).
+  pairs and rows without any pair are reported too;
+* **notices** — documented quirks that are not errors: ``construction_year`` 1909/1929
+  placeholders, ``floor`` estimates that differ from the apartment number's floor code, suspected
+  errors and possibly deleted homes as Valueguard marks them …;
 * **fields** — unknown fields kept, documented fields absent.
+
+A report is *ok* when no problem (rule violation or coordinate problem) was found; notices never
+make it fail. ``vggeo registry check`` exits 0 when ok, 1 when problems were found, 2 when the
+input could not be checked.
 """
 
 from __future__ import annotations
@@ -75,12 +84,19 @@ def coordinate_distances(frame, *, route: str = "direct") -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+#: Coordinate problems the check measures itself (beside the rules' violations).
+COORDINATE_PROBLEMS = ("conflicting_coordinates", "swapped_coordinates", "implausible_coordinates",
+                       "no_coordinates")  # fmt: skip
+
+
 @dataclass
 class CheckReport:
     """What :func:`check_registry` found.
 
-    ``summary`` holds counts; each entry of ``details`` is a DataFrame with the rows behind one
-    count (``row`` is the 1-based position in the frame, ``id`` the residence id).
+    ``summary`` holds every count (problems first, then notices); ``problems`` and ``notices``
+    name which is which. Each entry of ``details`` is a DataFrame with the rows behind one count
+    (``row`` is the row number — the file's line where the frame came from a file — and ``id``
+    the residence id).
     """
 
     n_rows: int
@@ -89,27 +105,57 @@ class CheckReport:
     details: dict[str, pd.DataFrame] = field(default_factory=dict)
     fields: dict[str, list[str]] = field(default_factory=dict)
     distance_stats: dict[str, float | None] = field(default_factory=dict)
+    problem_keys: tuple[str, ...] = ()
+    notice_keys: tuple[str, ...] = ()
 
-    #: Counts that make a registry fail the check (the CLI exits non-zero on them with --fail).
-    PROBLEMS = ("conflicting_coordinates", "swapped_coordinates", "implausible_coordinates",
-                "no_coordinates", "bad_apartment_numbers", "unknown_codes")  # fmt: skip
+    @property
+    def PROBLEMS(self) -> tuple[str, ...]:  # noqa: N802 - kept from the earlier class constant
+        return self.problem_keys
+
+    @property
+    def problems(self) -> dict[str, int]:
+        return {k: self.summary.get(k, 0) for k in self.problem_keys}
+
+    @property
+    def notices(self) -> dict[str, int]:
+        return {k: self.summary.get(k, 0) for k in self.notice_keys}
+
+    @property
+    def n_problems(self) -> int:
+        return sum(self.problems.values())
 
     @property
     def ok(self) -> bool:
-        return not any(self.summary.get(k, 0) for k in self.PROBLEMS)
+        return self.n_problems == 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 problems found (``vggeo registry check``; 2 means it could not check)."""
+        return 0 if self.ok else 1
 
     def to_dict(self, *, max_rows: int | None = 100) -> dict:
         """JSON-ready report; at most ``max_rows`` example rows per finding (None: all)."""
+        from vggeo.registry.rules import RULES
 
         def rows(df: pd.DataFrame) -> list[dict]:
             d = df if max_rows is None else df.head(max_rows)
             return json.loads(d.to_json(orient="records", date_format="iso"))
 
+        found = [k for k in (*self.problem_keys, *self.notice_keys)
+                 if self.summary.get(k) and k in RULES]  # fmt: skip
         return {
             "n_rows": self.n_rows,
             "ok": self.ok,
+            "status": "ok" if self.ok else "problems",
+            "exit_code": self.exit_code,
+            "n_problems": self.n_problems,
             "threshold_m": self.threshold_m,
             "summary": dict(self.summary),
+            "problems": self.problems,
+            "notices": self.notices,
+            "rules": {k: {"severity": RULES[k].severity, "action": RULES[k].action,
+                          "summary": RULES[k].summary, "source": RULES[k].source,
+                          "quotes": dict(RULES[k].quotes)} for k in found},
             "distance_m": dict(self.distance_stats),
             "fields": dict(self.fields),
             "details": {k: rows(v) for k, v in self.details.items()},
@@ -119,12 +165,15 @@ class CheckReport:
         return json.dumps(self.to_dict(**kwargs), ensure_ascii=False, indent=2)
 
     def to_table(self, *, max_rows: int = 10) -> str:
-        """A plain-text report: one line per count, then the first rows of each finding."""
+        """A plain-text report: problems, then notices, then the first rows of each finding."""
         lines = [f"{self.n_rows} rows checked (coordinate threshold {self.threshold_m:g} m)"]
         width = max(len(k) for k in self.summary) if self.summary else 0
-        for k, v in self.summary.items():
-            mark = "!" if (k in self.PROBLEMS and v) else " "
-            lines.append(f" {mark} {k.ljust(width)}  {v:>10}")
+        for title, keys in (("problems", self.problem_keys), ("notices", self.notice_keys)):
+            lines.append(f"{title}:")
+            for k in keys:
+                v = self.summary.get(k, 0)
+                mark = "!" if (title == "problems" and v) else " "
+                lines.append(f" {mark} {k.ljust(width)}  {v:>10}")
         if self.distance_stats.get("max") is not None:
             st = self.distance_stats
             lines.append(f"   distance between coordinate pairs: median {st['median']:.3f} m, "
@@ -133,12 +182,12 @@ class CheckReport:
             if self.fields.get(k):
                 lines.append(f"   {k.replace('_', ' ')}: {', '.join(self.fields[k])}")
         for k, df in self.details.items():
-            if len(df):
+            if len(df) and k in self.problem_keys:
                 lines.append("")
                 lines.append(f"{k} (first {min(max_rows, len(df))} of {len(df)}):")
                 lines.append(df.head(max_rows).to_string(index=False))
         lines.append("")
-        lines.append("OK" if self.ok else "PROBLEMS FOUND")
+        lines.append("OK" if self.ok else f"PROBLEMS FOUND ({self.n_problems})")
         return "\n".join(lines)
 
 
@@ -148,6 +197,9 @@ def check_registry(
     threshold: float = 5.0,
     entrance_floor: float = 0.0,
     route: str = "direct",
+    rejects: pd.DataFrame | None = None,
+    endpoint: str = "registry",
+    first_row: int = 1,
 ) -> CheckReport:
     """Check a registry frame (canonical, or raw with Valueguard's columns).
 
@@ -162,20 +214,30 @@ def check_registry(
         :func:`vggeo.apartment.floor_disagreements`).
     route
         RT 90 route used to compare the RT 90 pair (``"direct"`` or ``"helmert"``).
+    rejects
+        The rejects a reader gave with the frame (``read_registry(..., with_rejects=True)``):
+        values it nulled are only there. Without it the rules are applied to the frame itself.
+    endpoint
+        The endpoint the rows come from (registry-only rules are not applied to markups).
+    first_row
+        Row number of the frame's first row in its file (2 for a CSV file with its header).
     """
-    from vggeo.apartment import floor_disagreements, parse_apartment_numbers
-    from vggeo.codes import get_code_list, unknown_mask
-    from vggeo.registry.fields import COORDINATE_FIELDS, FIELD_NAMES, FIELDS
+    from vggeo.registry.fields import COORDINATE_FIELDS, FIELD_NAMES
+    from vggeo.registry.rules import RULES, notices
 
     n = len(gdf)
     rep = CheckReport(n_rows=n, threshold_m=float(threshold))
-    pos = np.arange(1, n + 1)
+    pos = np.arange(first_row, n + first_row)
     ids = gdf["id"].to_numpy() if "id" in gdf else np.full(n, None)
 
     def base(mask: np.ndarray) -> dict:
         return {"row": pos[mask], "id": ids[mask]}
 
-    # Coordinates.
+    if rejects is None:
+        rejects = _rules_of_frame(gdf, endpoint=endpoint, first_row=first_row)
+    frame = gdf
+
+    # Coordinates (measured here; the rules' own coordinate rejects would count them twice).
     dist = coordinate_distances(gdf, route=route)
     d = dist["max_distance"].to_numpy()
     far = ~np.isnan(d) & (d > threshold)
@@ -198,52 +260,86 @@ def check_registry(
         if valid_d.size else {"median": None, "p99": None, "max": None, "compared_rows": 0}
     )
 
-    # Apartment numbers.
-    if "apartment_nr" in gdf:
-        parsed = parse_apartment_numbers(gdf["apartment_nr"])
-        bad = ~parsed["valid"].to_numpy(dtype=bool)
-        rep.summary["bad_apartment_numbers"] = int(bad.sum())
-        rep.details["bad_apartment_numbers"] = pd.DataFrame(
-            {**base(bad), "apartment_nr": gdf["apartment_nr"].astype(object).to_numpy()[bad],
-             "problem": parsed["problem"].astype(object).to_numpy()[bad]}  # fmt: skip
-        )
-        if "floor" in gdf:
-            fd = floor_disagreements(gdf["apartment_nr"], gdf["floor"],
-                                     gdf["floors"] if "floors" in gdf else None,
-                                     entrance_floor=entrance_floor)  # fmt: skip
-            m = fd["disagrees"].to_numpy()
-            rep.summary["floor_disagreements"] = int(m.sum())
-            rep.details["floor_disagreements"] = pd.DataFrame(
-                {**base(m), "apartment_nr": parsed["apartment_nr"].astype(object).to_numpy()[m],
-                 "implied_floor": fd["implied_floor"].astype(object).to_numpy()[m],
-                 "floor": fd["floor"].to_numpy()[m]}  # fmt: skip
-            )
-            a = fd["above_floors"].to_numpy()
-            rep.summary["apartment_above_top_floor"] = int(a.sum())
-            rep.details["apartment_above_top_floor"] = pd.DataFrame(
-                {**base(a), "apartment_nr": parsed["apartment_nr"].astype(object).to_numpy()[a],
-                 "floors": pd.to_numeric(gdf["floors"], errors="coerce").to_numpy()[a]}  # fmt: skip
-            )
+    # Every documented rule, from the rejects.
+    violation_ids = [k for k, r in RULES.items() if r.severity == "violation"
+                     and r.kind != "coordinates" and endpoint in r.endpoints]  # fmt: skip
+    violation_ids.append("incomplete_coordinates")
+    for rule_id in violation_ids:
+        sub = rejects[rejects["rule"] == rule_id]
+        rep.summary[rule_id] = len(sub)
+        rep.details[rule_id] = _detail_of_rejects(rule_id, sub)
 
-    # Codes.
-    frames = []
-    for f in FIELDS:
-        if f.kind != "code" or f.name not in gdf:
-            continue
-        m = unknown_mask(gdf[f.name], f.codes or f.name)
-        if m.any():
-            frames.append(pd.DataFrame({**base(m), "field": f.name,
-                                        "value": gdf[f.name].astype(object).to_numpy()[m]}))  # fmt: skip
-        get_code_list(f.codes or f.name)
-    unk = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {"row": [], "id": [], "field": [], "value": []})  # fmt: skip
-    rep.summary["unknown_codes"] = len(unk)
-    rep.details["unknown_codes"] = unk
+    # Notices.
+    notice_ids = []
+    for finding in notices(frame, entrance_floor=entrance_floor):
+        m = np.asarray(finding.mask, dtype=bool)
+        rep.summary[finding.rule] = int(m.sum())
+        notice_ids.append(finding.rule)
+        detail = {**base(m), finding.field: _as_objects(frame[finding.field])[m]}
+        if finding.rule in ("floor_disagreements", "apartment_above_top_floor"):
+            detail["implied_floor"] = np.asarray(finding.detail, dtype=object)[m]
+            if finding.rule == "apartment_above_top_floor" and "floors" in frame:
+                detail["floors"] = _as_objects(frame["floors"])[m]
+        rep.details[finding.rule] = pd.DataFrame(detail)
 
-    derived = {"coord_source", "geometry"}
+    rep.problem_keys = (*COORDINATE_PROBLEMS, *violation_ids)
+    rep.notice_keys = tuple(notice_ids)
+    rep.summary = {k: rep.summary.get(k, 0) for k in (*rep.problem_keys, *rep.notice_keys)}
+    rep.details = {k: rep.details[k] for k in rep.summary if k in rep.details}
+
+    derived = {"coord_source", "geometry", "kommunkod", "construction_year_placeholder"}
     rep.fields = {
         "unknown_fields": [c for c in gdf.columns if c not in FIELD_NAMES and c not in derived],
         "absent_fields": [c for c in FIELD_NAMES if c not in gdf.columns],
         "coordinate_fields": [c for c in COORDINATE_FIELDS if c in gdf.columns],
     }
     return rep
+
+
+def _as_objects(s: pd.Series) -> np.ndarray:
+    if isinstance(s.dtype, pd.ArrowDtype):
+        return np.array(s.array._pa_array.to_pylist() if hasattr(s.array, "_pa_array")
+                        else list(s), dtype=object)  # fmt: skip
+    return s.astype(object).to_numpy()
+
+
+def _detail_of_rejects(rule_id: str, sub: pd.DataFrame) -> pd.DataFrame:
+    """The rows behind one rule's count, from the rejects table."""
+    out = pd.DataFrame({"row": sub["row"].to_numpy(dtype=object), "id": sub["id"].to_numpy(dtype=object)})
+    if sub["file"].notna().any() and sub["file"].nunique() > 1:
+        out.insert(0, "file", sub["file"].to_numpy(dtype=object))
+    if rule_id == "bad_apartment_numbers":
+        out["apartment_nr"] = sub["value"].to_numpy(dtype=object)
+        out["problem"] = sub["detail"].to_numpy(dtype=object)
+        return out
+    out["field"] = sub["field"].to_numpy(dtype=object)
+    out["value"] = sub["value"].to_numpy(dtype=object)
+    if sub["detail"].notna().any():
+        out["detail"] = sub["detail"].to_numpy(dtype=object)
+    out["action"] = sub["action"].to_numpy(dtype=object)
+    return out
+
+
+def _rules_of_frame(gdf, *, endpoint: str, first_row: int) -> pd.DataFrame:
+    """The rejects of a frame handed over without its reader's rejects (rules applied anew)."""
+    import warnings
+
+    from vggeo.errors import CoordinateError
+    from vggeo.registry.canonical import to_canonical
+
+    raw = pd.DataFrame(gdf.drop(columns=[c for c in ("geometry",) if c in gdf.columns]))
+
+    def locate(p: int) -> dict:
+        return {"file": None, "row": p + first_row}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            _, rejects = to_canonical(raw, locate=locate, endpoint=endpoint, warn=False,
+                                      with_rejects=True)  # fmt: skip
+        except CoordinateError:
+            # A whole frame in another axis order: the coordinate checks report it; the rules
+            # are applied with the pairs exchanged.
+            _, rejects = to_canonical(raw, locate=locate, endpoint=endpoint, warn=False,
+                                      with_rejects=True, swap=True)  # fmt: skip
+    return rejects

@@ -20,6 +20,27 @@ kind          canonical pandas dtype
 ``date``      ``datetime64[ms]`` from ``YYYY-MM-DD``
 ``list``      ``list<int64>`` (pandas ``ArrowDtype``): ``number`` such as ``[1, 3, None]``
 ============  ===============================================================================
+
+``number`` holds the parts of the address number as integers. A meter address (``is_meter_address``
+= 1; seed 000: 'the number of the address is of type "302-12"') has two parts, so ``"302-12"`` —
+as text, inside a list, or as pandas writes a list to CSV — is read as ``[302, 12]``; a plain
+number ``7`` is ``[7]``. Writers give the list back as it is stored (``[302, 12]``).
+
+Columns vggeo derives (:data:`DERIVED_COLUMNS`; recomputed on every read, never trusted from input):
+
+=================================  ==========================================================
+``kommunkod``                      ``string``: the four-digit municipality code, ``county_code``
+                                   + ``municipality_code`` (``"05"`` + ``"13"`` → ``"0513"``) —
+                                   the code Lantmäteriet data carries (``kommun``; the
+                                   provisions' ``municipality``). ``municipality_code`` alone is
+                                   the two-digit code *within* the county.
+``construction_year_placeholder``  ``bool``: ``construction_year`` is 1909 for a house or 1929 for
+                                   a flat, the values Lantmäteriet uses when the year is unknown
+``coord_source``                   ``category``: the pair the geometry came from
+``geometry``                       Point, EPSG:3006
+=================================  ==========================================================
+
+Every documented rule a value can break is declared, quoted, in :mod:`vggeo.registry.rules`.
 """
 
 from __future__ import annotations
@@ -75,7 +96,7 @@ FIELDS: tuple[Field, ...] = (
     _f("property_key", "padded", "string", "int(8)", "unique id of the property (Fastighetsregistret); zero-padded", width=9),
     _f("address", "string", "string", "varchar(60)", "street, number, letter, postal code"),
     _f("street", "string", "string", "varchar(60)", "street name in the address"),
-    _f("number", "list", "list<int64>", "list", "street number(s) of the address, e.g. [1, 3, None]"),
+    _f("number", "list", "list<int64>", "list", "parts of the address number: [7]; a meter address 302-12 is [302, 12]"),
     _f("letter", "string", "string", "char(5)", "letter of the address; '' if none"),
     _f("entrance", "string", "string", "varchar(5)", "entrance of the address; '' if not specified"),
     _f("is_meter_address", "code", "category", "tinyint(1)", "1 = meter address (number like 302-12)", codes="is_meter_address"),
@@ -115,7 +136,7 @@ FIELDS: tuple[Field, ...] = (
     _f("updated_at", "date", "datetime64[ms]", "varchar(10)", "latest update from the sources"),
     _f("updated_from", "string", "string", "varchar(60)", "source of the update (always public_data here)"),
     _f("county_code", "padded", "string", "varchar(2)", "county code (länskod)", width=2),
-    _f("municipality_code", "padded", "string", "varchar(2)", "municipality code", width=2),
+    _f("municipality_code", "padded", "string", "varchar(2)", "municipality code within the county (two digits; kommunkod = county_code + municipality_code)", width=2),
     _f("parish_code", "padded", "string", "varchar(2)", "parish code", width=2),
     _f("vacation_like_home", "code", "category", "tinyint(1)", "1 = estimated to be a vacation home", codes="vacation_like_home"),
     _f("person_registered", "code", "category", "tinyint(1)", "1 = someone is registered at the address", codes="person_registered"),
@@ -129,8 +150,9 @@ _BY_NAME = {f.name: f for f in FIELDS}
 #: Coordinate columns (all three pairs); see :data:`vggeo.crs.VALUEGUARD_PAIRS`.
 COORDINATE_FIELDS = ("sweref99x", "sweref99y", "rt90x", "rt90y", "wgs84lat", "wgs84lon")
 
-#: Columns vggeo adds to the canonical frame (never read from input).
-DERIVED_COLUMNS = ("coord_source", "geometry")
+#: Columns vggeo adds to the canonical frame, in this order after the fields (recomputed from the
+#: fields on every read; an input's own copy is used only where the fields it comes from are absent).
+DERIVED_COLUMNS = ("kommunkod", "construction_year_placeholder", "coord_source", "geometry")
 
 
 def field(name: str) -> Field:

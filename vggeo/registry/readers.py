@@ -365,7 +365,73 @@ def _stream_jsonl(path: Path):
         yield frame.drop(columns=drop) if drop else frame
 
 
-def _stream_csv(path: Path):
+def _jsonl_chunks(path: Path, size: int):
+    """Byte chunks of a JSON-lines file, each ending at a line end."""
+    with open(path, "rb") as fh:
+        rest = b""
+        while True:
+            block = fh.read(size)
+            if not block:
+                if rest.strip():
+                    yield rest
+                return
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            yield block[: cut + 1]
+            rest = block[cut + 1:]
+
+
+def _stream_jsonl_lenient(path: Path):
+    """JSON lines in chunks: Arrow's typed reader where a chunk allows, else line by line.
+
+    Only the chunks holding a value of another type (``"rooms": "many"``, a ``number`` such as
+    ``"302-12"`` among integers) are parsed value by value, so one odd row costs one chunk.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    if path.stat().st_size == 0:
+        return
+    keys = _first_keys(path)
+    schema = _arrow_json_schema()
+    lineno = 0
+    for chunk in _jsonl_chunks(path, _STREAM_BLOCK * 4):
+        lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        try:
+            table = pj.read_json(io.BytesIO(chunk), parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"))  # fmt: skip
+            frame = _to_frame(table)
+            drop = [c for c in frame.columns if c in FIELD_NAMES and c not in keys]
+            frame = frame.drop(columns=drop) if drop else frame
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            frame = _records_frame(chunk.decode("utf-8").splitlines(), path, first_line=lineno + 1)
+        lineno += lines
+        yield frame
+
+
+def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataFrame:
+    records = []
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue  # blank lines carry nothing (as Arrow's reader also treats them)
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ParseError(f"malformed JSON: {err.msg} at column {err.colno}",
+                             file=str(path), row=first_line + k) from None  # fmt: skip
+        if not isinstance(rec, dict):
+            raise ParseError(f"expected one residence object per line, got "
+                             f"{type(rec).__name__}", file=str(path), row=first_line + k)  # fmt: skip
+        records.append(rec)
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
+
+
+def _stream_csv(path: Path, *, all_text: bool = False):
     import csv
 
     import pyarrow as pa
@@ -378,13 +444,20 @@ def _stream_csv(path: Path):
         raise ParseError("empty CSV file: no header", file=str(path))
     try:
         reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK),
-                               convert_options=_csv_convert(header, all_text=False))  # fmt: skip
+                               convert_options=_csv_convert(header, all_text=all_text))  # fmt: skip
     except pa.ArrowInvalid as err:
+        if all_text:
+            raise ParseError(f"malformed CSV: {err}", file=str(path)) from None
         raise _FastPathRefused(str(err)) from None
     empty = True
-    for frame in _grouped(reader, _STREAM_ROWS):
-        empty = False
-        yield _csv_fixups(frame)
+    try:
+        for frame in _grouped(reader, _STREAM_ROWS):
+            empty = False
+            yield _csv_fixups(frame)
+    except _FastPathRefused as err:
+        if all_text:  # as text every value fits: the file itself is malformed
+            raise ParseError(f"malformed CSV: {err}", file=str(path)) from None
+        raise
     if empty:  # a header without rows still tells which fields the account sees
         yield pd.DataFrame({c: pd.Series([], dtype=object) for c in header})
 
@@ -489,7 +562,15 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None,
     progress
         Show a progress bar (rows read) on stderr for JSON lines and CSV.
     **kwargs
-        Passed to :func:`to_canonical` (``swap``, ``strict_codes``, ``route``).
+        Passed to :func:`to_canonical`: ``strict`` (refuse at the first rejected value),
+        ``strict_codes``, ``swap``, ``endpoint``, ``route``, and ``with_rejects=True`` to get
+        ``(frame, rejects)``.
+
+    Returns
+    -------
+    The canonical GeoDataFrame (and the rejects table with ``with_rejects=True``): every row of
+    the input, values that broke a documented rule nulled or kept as the rule says and listed
+    in the rejects with their row (see :mod:`vggeo.registry.canonical`).
     """
     path = Path(source)
     fmt = format or FORMATS.get(path.suffix.lower())
@@ -500,18 +581,18 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None,
         raise FileNotFoundError(2, "No such file", str(path))
     if fmt in ("jsonl", "csv") and not _is_page_lines(path):
         # Streamed: Arrow's typed readers in blocks, canonicalised batch by batch. If the typed
-        # fast path refuses the file, it is read again value by value to name the bad value.
+        # fast path refuses the file (a value of another type somewhere), it is read again: JSON
+        # lines chunk by chunk (Arrow where it can, value by value only in the chunks it cannot),
+        # CSV as text. Bad values then become rejects (or, when strict, the named refusal).
         stream = _stream_jsonl(path) if fmt == "jsonl" else _stream_csv(path)
         try:
             return canonical_in_batches(stream, source=str(path), locate=_file_locate(path, fmt),
                                         progress=progress, **kwargs)  # fmt: skip
         except _FastPathRefused as err:
-            log.info("typed fast path refused %s (%s); reading value by value", path, err)
-            if fmt == "jsonl":
-                frame, locate = _read_jsonl_slow(path), _default_locate(str(path))
-            else:
-                frame, locate = _read_csv(path, all_text=True)
-            return to_canonical(frame, source=str(path), locate=locate, consume=True, **kwargs)
+            log.info("typed fast path refused %s (%s); reading it again", path, err)
+            stream = _stream_jsonl_lenient(path) if fmt == "jsonl" else _stream_csv(path, all_text=True)
+            return canonical_in_batches(stream, source=str(path), locate=_file_locate(path, fmt),
+                                        progress=progress, **kwargs)  # fmt: skip
     if fmt == "jsonl":
         frame, locate = _read_jsonl(path)
     elif fmt == "json":
@@ -523,7 +604,6 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None,
     else:
         raise ParseError(f"unknown registry format {fmt!r}", file=str(path))
     return to_canonical(frame, source=str(path), locate=locate, consume=True, **kwargs)
-
 
 
 #: Rows per batch when a large file is read as a stream.

@@ -20,7 +20,7 @@ import pandas as pd
 from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
 
-__all__ = ["write_registry", "to_raw", "atomic_path", "FORMATS"]
+__all__ = ["write_registry", "write_rejects", "to_raw", "atomic_path", "FORMATS"]
 
 #: Output/input format by file extension.
 FORMATS = {".parquet": "parquet", ".geoparquet": "parquet", ".gpkg": "gpkg", ".csv": "csv",
@@ -36,15 +36,23 @@ def _arrow_array(s: pd.Series):
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def to_raw(gdf: pd.DataFrame, *, number_as: str = "list") -> pd.DataFrame:
+#: Columns derived from the fields (see :mod:`vggeo.registry.fields`) that are not Valueguard's.
+_DERIVED_FIELDS = ("kommunkod", "construction_year_placeholder")
+
+
+def to_raw(gdf: pd.DataFrame, *, number_as: str = "list", derived: bool = True) -> pd.DataFrame:
     """The canonical frame back in Valueguard's raw shape (codes as values, dates as text).
 
     ``number_as``: ``"list"`` (Python lists, for JSON), ``"text"`` (``"[1, 3, None]"``, as
     pandas writes a list to CSV) or ``"json"`` (``"[1,3,null]"``, for GeoPackage).
+    ``derived=False`` leaves out ``kommunkod`` and ``construction_year_placeholder`` (the API's
+    own shape; readers derive them again).
     """
     out = {}
     for c in gdf.columns:
         if c == "geometry" or (hasattr(gdf, "geometry") and c == getattr(gdf.geometry, "name", None)):
+            continue
+        if not derived and c in _DERIVED_FIELDS:
             continue
         s = gdf[c]
         if isinstance(s.dtype, pd.CategoricalDtype):
@@ -122,9 +130,29 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
         else:
             with open(tmp, "w", encoding="utf-8") as fh:
                 for start in range(0, len(gdf), _BATCH_ROWS):
-                    raw = to_raw(gdf.iloc[start:start + _BATCH_ROWS], number_as="list")
+                    raw = to_raw(gdf.iloc[start:start + _BATCH_ROWS], number_as="list",
+                                 derived=False)
                     text = raw.to_json(orient="records", lines=True, force_ascii=False)
                     fh.write(text if text.endswith("\n") else text + "\n")
+    return path
+
+
+def write_rejects(rejects: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write a rejects table (see :data:`vggeo.registry.canonical.REJECT_COLUMNS`), atomically.
+
+    ``.csv`` (default for anything else), ``.jsonl`` (one reject per line) or ``.parquet``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if suffix in (".jsonl", ".ndjson"):
+            text = rejects.to_json(orient="records", lines=True, force_ascii=False)
+            tmp.write_text(text if not text or text.endswith("\n") else text + "\n",
+                           encoding="utf-8")  # fmt: skip
+        elif suffix in (".parquet", ".geoparquet"):
+            pd.DataFrame(rejects).to_parquet(tmp, index=False)
+        else:
+            rejects.to_csv(tmp, index=False, encoding="utf-8")
     return path
 
 

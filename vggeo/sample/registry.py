@@ -95,6 +95,7 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     import pyarrow.compute as pc
 
     from vggeo.crs import transform
+    from vggeo.registry.canonical import RuleWarning
     from vggeo.registry.readers import CodeWarning, to_canonical
     from vggeo.sample.towns import swedish_towns
 
@@ -233,11 +234,24 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     first_reg = reg_date - rng.integers(0, 8000, n).astype("timedelta64[D]")
     person_registered = (rng.random(n) < 0.9).astype(int)
     ids = rng.permutation(np.arange(100_000, 100_000 + n, dtype=np.int64) * 3 + 1)
+    entrance = np.where(is_apt & (rng.random(n) < 0.05), "U1", "")
+    # Drawn here, in the order the generator always drew it (the same seed gives the same rows).
+    meter_draw = _choice(rng, [0, 1], [995, 5], n)
+
+    # Meter addresses (is_meter_address = 1; numbers "302-12", stored as [302, 12]): some
+    # houses, never flats (all flats of a building share its address). Their own generator, so
+    # every other value stays what the seed gave before meter numbers existed.
+    meter_rng = np.random.default_rng([seed, 302])
+    meter = (meter_draw == 1) & ~is_apt
+    meter_main = number[addr] * 10 + meter_rng.integers(0, 10, n)  # unique along the street
+    meter_sub = meter_rng.integers(1, 40, n)
 
     # --- strings via Arrow compute (C++), not Python loops ---------------------------------------
     town_names = pa.array(towns["name"].to_numpy(dtype=object))
     street_arr = pa.array(street_names[street_id[addr]])
-    num_text = pc.cast(pa.array(number[addr]), pa.string())
+    num_text = pc.if_else(pa.array(meter), pc.binary_join_element_wise(
+        pc.cast(pa.array(meter_main), pa.string()), pc.cast(pa.array(meter_sub), pa.string()), "-"),
+        pc.cast(pa.array(number[addr]), pa.string()))  # fmt: skip
     letter_arr = pa.array(letter_pick[addr].astype(object))
     postal_text = pc.cast(pa.array(postal[addr]), pa.string())
     address = pc.binary_join_element_wise(street_arr, pa.scalar(" "), num_text, letter_arr,
@@ -249,9 +263,14 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
         pc.take(pa.array(list(_DISTRICTS)), pa.array(district[addr])), "")  # fmt: skip
     muni = towns["municipality_code"].str[2:].to_numpy(dtype=object)
     county = towns["county_code"].to_numpy(dtype=object)
-    number_list = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
-                                           pa.array(number[addr]))  # fmt: skip
-    entrance = np.where(is_apt & (rng.random(n) < 0.05), "U1", "")
+    parts = 1 + meter
+    firsts = np.where(meter, meter_main, number[addr])
+    flat_numbers = np.empty(int(parts.sum()), dtype=np.int64)
+    starts_n = np.concatenate([[0], np.cumsum(parts)[:-1]])
+    flat_numbers[starts_n] = firsts
+    flat_numbers[starts_n[meter] + 1] = meter_sub[meter]
+    number_list = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(parts)])
+                                                    .astype(np.int32)), pa.array(flat_numbers))  # fmt: skip
     apt_nr_all = np.where(is_apt, apt_nr_row, -1)
 
     def s(arr) -> pd.arrays.ArrowStringArray:
@@ -271,7 +290,7 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
         "number": pd.arrays.ArrowExtensionArray(number_list),
         "letter": s(letter_arr),
         "entrance": s(entrance.astype(object)),
-        "is_meter_address": _choice(rng, [0, 1], [995, 5], n),
+        "is_meter_address": meter.astype(np.int64),
         "postal_code": s(postal_text),
         "postal_area": s(pc.take(town_names, town_of_row)),
         "house_nr": house_nr_addr[addr],
@@ -321,11 +340,13 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
          floor_rel, off, floor_est, top, floors, own, building_type, type_code, owner_id, deleted,
          prob_del, updated, reg_date, first_reg, person_registered, ids, address, area_name,
          street_arr, num_text, letter_arr, postal_text, town_of_row, number_list, entrance,
-         apt_nr_all, addr, is_apt, home_type_idx, apt_nr_row)  # fmt: skip
+         apt_nr_all, addr, is_apt, home_type_idx, apt_nr_row, meter, meter_draw, meter_main,
+         meter_sub, parts, firsts, flat_numbers, starts_n)  # fmt: skip
     injected = _inject_defects(raw, rng, defects) if defects else {}
     with warnings.catch_warnings():
         # Injected unknown codes are intended; they are listed in attrs["defects"].
         warnings.simplefilter("ignore", CodeWarning)
+        warnings.simplefilter("ignore", RuleWarning)
         gdf = to_canonical(raw, source="generated", consume=True)
     del raw
     gdf.attrs["defects"] = injected
