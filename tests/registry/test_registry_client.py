@@ -224,3 +224,174 @@ def test_a_server_repeating_an_id_is_reported(raw_records, tmp_path):
             c.fetch_all(tmp_path / "x.parquet", progress=False, max_passes=2)
         assert not (tmp_path / "x.parquet").exists()
         assert [p["offset"] for _, p in srv.state.log].count(0) == 2  # fetched twice, then gave up
+
+
+# --- failing fast, bounded attempts -------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_host_fails_at_once_with_one_clear_message(caplog):
+    import time
+
+    sleeps = Sleeps()
+    settings = ValueguardSettings(_env_file=None, base_url=f"http://127.0.0.1:{_closed_port()}",
+                                  username=USER, password=PASSWORD, max_retries=6, backoff=1.0)  # fmt: skip
+    caplog.set_level(logging.WARNING)
+    t0 = time.perf_counter()
+    with ValueguardClient(settings, sleep=sleeps) as c, pytest.raises(ClientError) as err:
+        c.count()
+    assert time.perf_counter() - t0 < 3
+    assert "cannot reach http://127.0.0.1:" in str(err.value) and "VGGEO_VALUEGUARD_BASE_URL" in str(err.value)
+    assert sleeps == [] and c.requests == 1  # no retry of a host that never answered
+    assert PASSWORD not in str(err.value) and PASSWORD not in caplog.text
+
+
+def test_attempts_are_bounded_once_and_logged_as_k_of_n(server, tmp_path, caplog):
+    import re
+
+    server.state.errors500[50] = 100  # the second page never comes
+    caplog.set_level(logging.WARNING)
+    with make_client(server, max_retries=3) as c, pytest.raises(ClientError, match="after 4 attempts"):
+        c.fetch_all(tmp_path / "x.parquet", progress=False)
+    assert [p["offset"] for _, p in server.state.log].count(50) == 4  # not (n+1)²
+    said = re.findall(r"attempt (\d+) of (\d+)", caplog.text)
+    assert said == [("1", "4"), ("2", "4"), ("3", "4"), ("4", "4")]
+
+
+def test_broken_bodies_share_the_same_attempt_budget(server, tmp_path):
+    server.state.malformed[50] = 100
+    with make_client(server, max_retries=2) as c, pytest.raises(ParseError):
+        c.fetch_all(tmp_path / "x.parquet", progress=False)
+    assert [p["offset"] for _, p in server.state.log].count(50) == 3
+
+
+def test_retry_after_as_a_date_and_5xx_then_success(server, raw_records, tmp_path):
+    import email.utils
+    import time
+
+    server.state.throttle[0] = 1
+    server.state.retry_after = email.utils.formatdate(time.time() + 2, usegmt=True)
+    server.state.errors500[50] = 1
+    sleeps = Sleeps()
+    with make_client(server, sleeps) as c:
+        res = c.fetch_all(tmp_path / "x.parquet", progress=False)
+    assert res.rows == len(raw_records) and res.retries == 2
+    assert 0.5 < sleeps[0] <= 2.0  # waited until the date the server named
+
+
+def test_tokens_are_an_httpx_auth_refreshed_on_401(server, tmp_path):
+    import httpx
+
+    from vggeo.registry.client import ValueguardAuth
+
+    server.state.expire_every = 1
+    with make_client(server) as c:
+        c.fetch_all(tmp_path / "x.parquet", progress=False)
+        assert isinstance(c.auth, ValueguardAuth) and isinstance(c.auth, httpx.Auth)
+    grants = server.state.token_grants
+    assert grants[0] == "password" and grants.count("refresh_token") >= 5
+
+
+# --- special criteria and address LIKE -----------------------------------------------------------
+
+
+def _luhn_ok(ten: str) -> bool:
+    total = sum((int(c) * (2 - k % 2)) // 10 + (int(c) * (2 - k % 2)) % 10 for k, c in enumerate(ten[:9]))
+    return (10 - total % 10) % 10 == int(ten[9])
+
+
+def test_personnummer_checked_and_written_in_twelve_digits():
+    import datetime as dt
+
+    from vggeo.registry.client import normalise_personnummer
+
+    today = dt.date(2026, 12, 1)
+    assert normalise_personnummer("202005302399", today=today) == "202005302399"  # seed 000
+    assert normalise_personnummer("200530-2399", today=today) == "202005302399"
+    assert normalise_personnummer("20200530-2399", today=today) == "202005302399"
+    assert normalise_personnummer("200530+2399", today=today) == "192005302399"  # 100+ years
+    assert _luhn_ok("2005302399") and not _luhn_ok("2005302398")
+    for bad in ("202005302398", "hello", "20201330-2399", "2005302"):
+        with pytest.raises(InputError) as err:
+            normalise_personnummer(bad, today=today)
+        assert bad not in str(err.value)  # never repeated
+
+
+def test_special_criteria_need_the_flag_and_valid_values():
+    with pytest.raises(InputError, match="special access"):
+        validate_criteria({"sensitive_data": 0})
+    assert validate_criteria({"sensitive_data": "1"}, allow_special=True) == {"sensitive_data": "1"}
+    for bad in (7, "yes", ""):
+        with pytest.raises(InputError, match="0 .* or 1"):
+            validate_criteria({"sensitive_data": bad}, allow_special=True)
+    with pytest.raises(InputError) as err:
+        validate_criteria({"SSN": "hello"}, allow_special=True)
+    assert "hello" not in str(err.value)
+    with pytest.raises(InputError, match="did you mean address"):
+        validate_criteria({"adress": "Torgatan"})
+
+
+def test_ssn_is_never_logged_nor_staged(server, raw_records, tmp_path, caplog, capfd):
+    ssn = "202005302399"
+    server.state.drop[100] = 100
+    caplog.set_level(logging.DEBUG)
+    out = tmp_path / "o.parquet"
+    with make_client(server, max_retries=1) as c, pytest.raises(ClientError):
+        c.fetch_all(out, criteria={"SSN": ssn, "sensitive_data": 0}, allow_special=True,
+                    progress=False)  # fmt: skip
+    assert any("SSN" in p for _, p in server.state.log)  # it did reach the API …
+    staged = tmp_path / ".o.parquet.parts"
+    state = (staged / "state.json").read_text()
+    assert ssn not in state and "SSN" in state  # … but the state names it, never its value
+    assert '"sensitive_data"' in state and '"sensitive_data": "0"' not in state
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert ssn not in logged and "200530" not in logged
+    with make_client(server) as c, pytest.raises(InputError, match="cannot be resumed"):
+        c.fetch_all(out, criteria={"SSN": ssn}, allow_special=True, resume=True, progress=False)
+
+
+def test_address_is_a_like_match_and_exact_keeps_only_the_address(raw_records, tmp_path):
+    rows = [dict(r) for r in raw_records[:12]]
+    for k, (street, nr) in enumerate([("Torgatan", 1), ("Storgatan", 1), ("Torgatan", 12),
+                                      ("torgatan", 1), ("Torgatan", 2)]):  # fmt: skip
+        rows[k].update(street=street, number=[nr], letter="", address=f"{street} {nr}, 65341",
+                       apartment_nr=None)  # fmt: skip
+    with RegistryServer(rows, username=USER, password=PASSWORD) as srv, make_client(srv) as c:
+        like = c.fetch_all(tmp_path / "like.parquet", criteria={"address": "Torgatan 1"},
+                           progress=False)  # fmt: skip
+        exact = c.fetch_all(tmp_path / "exact.parquet", criteria={"address": "Torgatan 1"},
+                            exact_address=True, progress=False)  # fmt: skip
+        street = c.fetch_all(tmp_path / "street.parquet", criteria={"address": "torgatan"},
+                             exact_address=True, progress=False)  # fmt: skip
+    got = lambda p: sorted(read_registry(p)["address"])  # noqa: E731
+    assert got(tmp_path / "like.parquet") == ["Storgatan 1, 65341", "Torgatan 1, 65341",
+                                              "Torgatan 12, 65341", "torgatan 1, 65341"]
+    assert got(tmp_path / "exact.parquet") == ["Torgatan 1, 65341", "torgatan 1, 65341"]
+    assert like.rows == 4 and exact.rows == 2 and exact.dropped_inexact == 2 and exact.total == 4
+    assert got(tmp_path / "street.parquet") == ["Torgatan 1, 65341", "Torgatan 12, 65341",
+                                                "Torgatan 2, 65341", "torgatan 1, 65341"]
+    assert street.rows == 4
+
+
+def test_resume_state_holds_what_the_docstring_says(server, tmp_path):
+    import json as _json
+
+    server.state.drop[100] = 100
+    out = tmp_path / "o.jsonl"
+    with make_client(server, max_retries=0) as c, pytest.raises(ClientError):
+        c.fetch_all(out, criteria={"rooms_min": 2, "sensitive_data": 0}, allow_special=True,
+                    progress=False)  # fmt: skip
+    state = _json.loads((tmp_path / ".o.jsonl.parts" / "state.json").read_text())
+    assert set(state) == {"ident", "pass", "total", "pages"}
+    assert state["ident"] == {"endpoint": "/v1/residential/registry", "page_size": 50,
+                              "criteria": {"rooms_min": "2"},
+                              "private_criteria": ["sensitive_data"]}  # fmt: skip
+    assert [p["offset"] for p in state["pages"]] == [0, 50]
+    assert '"0"' not in _json.dumps(state["ident"])

@@ -2,7 +2,8 @@
 
 Runs in a thread on 127.0.0.1 (``ThreadingHTTPServer`` from the standard library). It keeps a
 list of residences, hands out access/refresh tokens for a password grant, pages with
-``offset``/``limit``, filters on a few criteria, and can be told to misbehave:
+``offset``/``limit``, filters on a few criteria (``address`` as LIKE, as the real API), and
+can be told to misbehave:
 
 * ``drop``: offsets whose next N requests get the connection closed without a response
 * ``errors500``: offsets whose next N requests get a 500
@@ -156,6 +157,11 @@ def _matches(row: dict, params: dict) -> bool:
                 return False
         elif k.endswith("_max"):
             if row.get(k[:-4]) is None or float(row[k[:-4]]) > float(v):
+                return False
+        elif k == "address":
+            # Seed 000: 'NOTE this is treated as a "like", so 'Torgatan' will return both
+            # Torgatan and Storgatan'.
+            if v.lower() not in str(row.get("address") or "").lower():
                 return False
         elif k in row and str(row[k]) != v:
             return False
