@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from vg_server import RegistryServer
@@ -52,11 +55,22 @@ def test_bad_input_exit_2_names_row_field_and_writes_nothing(sample_jsonl, tmp_p
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.gpkg"
-    r = run("registry", "load", bad, "-o", out, "--no-progress")
+    r = run("registry", "load", bad, "-o", out, "--no-progress", "--strict")
     assert r.exit_code == 2
     assert f"{bad}:42" in r.stderr and "'rooms'" in r.stderr and "many" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
+    # Without --strict one bad value does not sink the load: the row is kept, the value nulled
+    # and listed with its line in the rejects file beside the output.
+    r = run("registry", "load", bad, "-o", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "800 residences" in r.stdout and "out.rejects.csv" in r.stdout
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv", dtype=str, keep_default_na=False)
+    typed = rejects[rejects["rule"] == "wrong_type"]
+    assert typed[["file", "row", "field", "value", "action"]].values.tolist() == [
+        [str(bad), "42", "rooms", "many", "nulled"]]
+    g = read_registry(out)
+    assert len(g) == 800 and np.isnan(g.loc[g["id"] == rec["id"], "rooms"]).all()
 
 
 def test_strict_codes_fails(sample_jsonl, tmp_path):
@@ -67,7 +81,7 @@ def test_strict_codes_fails(sample_jsonl, tmp_path):
 
 def test_check_table_json_and_fail(sample_jsonl, tmp_path):
     r = run("registry", "check", sample_jsonl)
-    assert r.exit_code == 0
+    assert r.exit_code == 1  # problems found: a script can tell
     assert "conflicting_coordinates" in r.stdout and "PROBLEMS FOUND" in r.stdout
     r = run("registry", "check", sample_jsonl, "--json", "--report", tmp_path / "rep.json")
     doc = json.loads(r.stdout)
@@ -76,8 +90,11 @@ def test_check_table_json_and_fail(sample_jsonl, tmp_path):
     assert sum(doc["summary"][k] for k in ("conflicting_coordinates", "bad_apartment_numbers",
                                           "unknown_codes")) == n  # fmt: skip
     assert len(full["details"]["conflicting_coordinates"]) == doc["summary"]["conflicting_coordinates"]
+    assert doc["exit_code"] == 1 and doc["ok"] is False and doc["n_problems"] == n
     r = run("registry", "check", sample_jsonl, "--fail")
     assert r.exit_code == 1
+    r = run("registry", "check", sample_jsonl, "--no-fail")
+    assert r.exit_code == 0
 
 
 def test_fetch_through_the_cli(raw_records, tmp_path):
@@ -120,3 +137,116 @@ def test_atomic_path_leaves_nothing_on_interrupt(tmp_path):
         tmp.write_text("half")
         raise KeyboardInterrupt
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+def _edit(sample_jsonl, tmp_path, edits: dict[int, dict], name="edited.jsonl"):
+    lines = sample_jsonl.read_text().splitlines()
+    for k, change in edits.items():
+        rec = json.loads(lines[k])
+        rec.update(change)
+        lines[k] = json.dumps(rec, ensure_ascii=False)
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_load_lists_rule_breakers_and_strict_refuses(sample_jsonl, tmp_path):
+    src = _edit(sample_jsonl, tmp_path, {9: {"deleted": 1, "probability_deleted": 1.5},
+                                         99: {"number": "302-12", "is_meter_address": 1}})  # fmt: skip
+    out, rej = tmp_path / "o.parquet", tmp_path / "my_rejects.jsonl"
+    r = run("registry", "load", src, "-o", out, "--rejects", rej, "--no-progress")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in rej.read_text().splitlines()]
+    mine = {(x["row"], x["rule"], x["action"]) for x in lines if x["row"] == 10}
+    assert mine == {(10, "deleted_in_registry", "kept"), (10, "probability_deleted_range", "nulled")}
+    assert not [x for x in lines if x["row"] == 100]  # the meter number is legal
+    assert "deleted_in_registry 1" in r.stdout and "probability_deleted_range 1" in r.stdout
+    g = read_registry(out)
+    assert len(g) == 800 and list(g["number"].iloc[99]) == [302, 12]
+    # --strict: exit 2, one line naming row and field, nothing written.
+    out2 = tmp_path / "strict.parquet"
+    r = run("registry", "load", src, "-o", out2, "--strict", "--no-progress")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert f"{src}:" in r.stderr and "field '" in r.stderr
+    assert not out2.exists() and not (tmp_path / "strict.rejects.csv").exists()
+
+
+def test_load_as_markups_does_not_apply_registry_only_rules(sample_jsonl, tmp_path):
+    src = _edit(sample_jsonl, tmp_path, {3: {"deleted": 1, "updated_from": "sales"}})
+    r = run("registry", "load", src, "-o", tmp_path / "m.parquet", "--endpoint", "markups",
+            "--no-progress")  # fmt: skip
+    assert r.exit_code == 0
+    assert "deleted_in_registry" not in r.stdout and "updated_from" not in r.stdout
+
+
+def test_check_exit_codes_and_json_counts(sample_jsonl, tmp_path):
+    clean = tmp_path / "clean.jsonl"
+    assert run("sample", "registry", "--n", 300, "--seed", 2, "-o", clean).exit_code == 0
+    r = run("registry", "check", clean)
+    assert r.exit_code == 0 and r.stdout.rstrip().endswith("OK")
+    r = run("registry", "check", clean, "--json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 0 and doc["exit_code"] == 0 and doc["n_problems"] == 0
+    assert doc["notices"]["construction_year_placeholder"] > 0  # counted, not a problem
+    # Problems: exit 1, and --json carries the very counts the table shows.
+    bad = _edit(sample_jsonl, tmp_path, {5: {"standard_points": 70}})
+    table = run("registry", "check", bad)
+    doc = json.loads(run("registry", "check", bad, "--json").stdout)
+    assert table.exit_code == 1 and doc["exit_code"] == 1
+    for key, count in doc["summary"].items():
+        assert re.search(rf"^ [ !] {key}\s+{count}$", table.stdout, re.M), key
+    assert doc["problems"]["standard_points_range"] == 1
+    assert doc["n_problems"] == sum(doc["problems"].values())
+    assert doc["rules"]["standard_points_range"]["quotes"]["standard_points"] == "a number between 0-59"
+    # Could not check: exit 2 with one line.
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(clean.read_text().splitlines()[0] + "\n{not json\n")
+    r = run("registry", "check", broken)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    dup = tmp_path / "dup.jsonl"
+    first = clean.read_text().splitlines()[0]
+    dup.write_text(first + "\n" + first + "\n")
+    assert run("registry", "check", dup).exit_code == 2
+
+
+def test_fetch_special_access_exact_address_and_unreachable(raw_records, tmp_path):
+    import socket
+    import time
+
+    env = {"VGGEO_VALUEGUARD_USERNAME": "u-cli", "VGGEO_VALUEGUARD_PASSWORD": "p-cli-9911",
+           "VGGEO_VALUEGUARD_PAGE_SIZE": "40", "VGGEO_VALUEGUARD_BACKOFF": "0.01"}  # fmt: skip
+    rows = [dict(r) for r in raw_records]
+    rows[0].update(address="Torgatan 1, 65341", street="Torgatan")
+    rows[1].update(address="Storgatan 1, 65341", street="Storgatan")
+    with RegistryServer(rows, username="u-cli", password="p-cli-9911") as srv:
+        env["VGGEO_VALUEGUARD_BASE_URL"] = srv.url
+        # Special criteria need the flag; values are checked before any request.
+        r = run("registry", "fetch", "-o", tmp_path / "s.parquet", "-c", "SSN=202005302399", env=env)
+        assert r.exit_code == 2 and "--special-access" in r.stderr and srv.state.log == []
+        r = run("registry", "fetch", "-o", tmp_path / "s.parquet", "--special-access",
+                "-c", "sensitive_data=7", env=env)  # fmt: skip
+        assert r.exit_code == 2 and "sensitive_data" in r.stderr and srv.state.log == []
+        r = CliRunner().invoke(cli, ["-v", "-v", "registry", "fetch", "-o", str(tmp_path / "s.parquet"),
+                                     "--special-access", "-c", "SSN=-", "-c",
+                                     "sensitive_data=0", "--no-progress"],
+                               env=env, input="200530-2399\n", catch_exceptions=False)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert any(p.get("SSN") == "202005302399" for _, p in srv.state.log)
+        assert "202005302399" not in r.output and "200530" not in r.output
+        # address is LIKE at the API; --exact-address keeps only the address asked for.
+        r = run("registry", "fetch", "-o", tmp_path / "a.parquet", "-c", "address=Torgatan 1",
+                "--exact-address", "--no-progress", env=env)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert read_registry(tmp_path / "a.parquet")["address"].tolist() == ["Torgatan 1, 65341"]
+        assert re.search(r"\d+ inexact address matches left out", r.stdout)
+    # Nothing listens: one line, at once.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env["VGGEO_VALUEGUARD_BASE_URL"] = f"http://127.0.0.1:{port}"
+    env["VGGEO_VALUEGUARD_BACKOFF"] = "1"
+    t0 = time.perf_counter()
+    r = run("registry", "fetch", "-o", tmp_path / "n.parquet", "--no-progress", env=env)
+    assert time.perf_counter() - t0 < 5
+    assert r.exit_code == 2 and "cannot reach" in r.stderr and "attempt" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "n.parquet").exists()

@@ -44,6 +44,46 @@ def registry() -> None:
     """Valueguard's residential registry: load, check, fetch from the API."""
 
 
+_endpoint_opt = click.option(
+    "--endpoint", type=click.Choice(["registry", "markups", "valuations"]), default="registry",
+    show_default=True,
+    help="API endpoint the rows come from: the registry-only rules (deleted 0 or 2, "
+    "updated_from public_data) do not apply to markups.",
+)  # fmt: skip
+_strict_opt = click.option(
+    "--strict", is_flag=True,
+    help="Refuse the input (exit 2, nothing written) at the first value that is not of its "
+    "type or breaks a documented rule, instead of nulling or flagging it.",
+)  # fmt: skip
+_rejects_opt = click.option(
+    "--rejects", "rejects_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to list the rejected values (.csv, .jsonl or .parquet). Default: beside the "
+    "output, <output name>.rejects.csv (with --store only: <source name>.rejects.csv here).",
+)  # fmt: skip
+
+
+def _rejects_path(given: Path | None, output: Path | None, source: Path | None) -> Path:
+    if given is not None:
+        return given
+    if output is not None:
+        return output.with_name(f"{output.stem}.rejects.csv")
+    return Path(f"{source.stem if source else 'registry'}.rejects.csv")
+
+
+def _rejects_line(rejects, path: Path | None) -> str:
+    """One line: how many values were rejected, by rule, and where they are listed."""
+    from vggeo.registry.rules import RULES
+
+    if rejects is None or not len(rejects):
+        return "rejects: none" + (f" → {path}" if path else "")
+    by_rule = rejects["rule"].value_counts(sort=False)
+    nulled = int(sum(v for k, v in by_rule.items() if RULES[k].action == "null"))
+    rows = rejects[["file", "row"]].drop_duplicates().shape[0]
+    parts = ", ".join(f"{k} {v}" for k, v in by_rule.items())
+    return (f"rejects: {len(rejects)} value(s) in {rows} row(s) ({nulled} nulled, "
+            f"{len(rejects) - nulled} kept flagged): {parts}" + (f" → {path}" if path else ""))  # fmt: skip
+
+
 @registry.command("load")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -55,32 +95,49 @@ def registry() -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "csv", "parquet", "gpkg"]),
               default=None, help="Input format (default: from the extension).")
 @click.option("--swap-axes", is_flag=True,
-              help="Exchange detectably swapped coordinate pairs (with a warning) instead of failing.")
+              help="Exchange detectably swapped coordinate pairs (with a warning) instead of "
+              "rejecting them (or, for a whole file in the other order, refusing it).")
+@_strict_opt
 @click.option("--strict-codes", is_flag=True,
-              help="Fail on a value outside its code list (default: keep it and warn).")
+              help="Refuse only values outside their code lists (the other rules as without "
+              "--strict).")
+@_rejects_opt
+@_endpoint_opt
 @click.option("--store", "store", default=None, metavar="STORE",
               help="Also load the residences into this store (GeoPackage path or postgresql:// URL).")
 @click.option("--mode", type=click.Choice(["replace", "upsert"]), default="replace",
               show_default=True, help="How --store takes the rows.")
 @progress_opt
 def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, swap_axes: bool,
-         strict_codes: bool, store: str | None, mode: str, progress: bool) -> None:  # fmt: skip
+         strict: bool, strict_codes: bool, rejects_path: Path | None, endpoint: str,
+         store: str | None, mode: str, progress: bool) -> None:  # fmt: skip
     """Read SOURCE (API pages, JSON lines, CSV, GeoParquet, GeoPackage) into the canonical form.
 
-    Writes OUTPUT (EPSG:3006, typed columns, coord_source) and/or loads the residences into STORE
-    (``--mode replace`` reloads all, ``--mode upsert`` updates by id), and prints a one-line summary.
-    The input is read and checked completely before anything is written.
+    Writes OUTPUT (EPSG:3006, typed columns, kommunkod, construction_year_placeholder,
+    coord_source) and/or loads the residences into STORE (``--mode replace`` reloads all,
+    ``--mode upsert`` updates by id), and prints a summary.
+
+    Every row is kept. A value that is not of its documented type or breaks a documented rule
+    is nulled or kept flagged (the rule says which) and listed in the rejects file with its row,
+    rule and original value; ``--strict`` refuses the input instead. The input is read and
+    checked completely before anything is written.
+
+    Exit codes: 0 loaded (rejects, if any, listed); 2 refused (nothing written).
     """
     from vggeo.registry.readers import read_registry, write_registry
+    from vggeo.registry.writers import write_rejects
 
     if output is None and store is None:
         raise click.UsageError("give -o/--output, --store, or both")
     if output is not None:
         _check_suffix(output)
         refuse_overwrite(output, overwrite)
+    rej_path = _rejects_path(rejects_path, output, source)
+    refuse_overwrite(rej_path, overwrite)
     _show_warnings()
-    gdf = read_registry(source, format=fmt, swap=swap_axes, strict_codes=strict_codes,
-                        progress=progress)  # fmt: skip
+    gdf, rejects = read_registry(source, format=fmt, swap=swap_axes, strict=strict,
+                                 strict_codes=strict_codes, endpoint=endpoint, progress=progress,
+                                 with_rejects=True)  # fmt: skip
     if output is not None:
         write_registry(gdf, output, overwrite=True)
     if store is not None:
@@ -88,10 +145,12 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
 
         with open_store(store, create=True) as st:
             st.load_residences(gdf, mode=mode, progress=progress)
+    write_rejects(rejects, rej_path)
     counts = gdf["coord_source"].value_counts(dropna=False)
     parts = ", ".join(f"{k if isinstance(k, str) else 'none'} {v}" for k, v in counts.items() if v)
     targets = " and ".join(str(t) for t in (output, store) if t is not None)
     click.echo(f"{len(gdf)} residences → {targets} (coordinates from: {parts or 'none'})")
+    click.echo(_rejects_line(rejects, rej_path))
     if gdf.attrs.get("unknown_fields"):
         click.echo(f"unknown fields kept: {', '.join(gdf.attrs['unknown_fields'])}")
 
@@ -102,24 +161,40 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
               help="Metres between coordinate pairs beyond which a row is reported.")
 @click.option("--entrance-floor", type=float, default=0.0, show_default=True,
               help="The 'floor' value of the entrance level when comparing with apartment numbers.")
-@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable report (JSON).")
+@_endpoint_opt
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the machine-readable report (JSON): the same counts, status and "
+              "exit_code.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the JSON report (all rows) to this file.")
 @click.option("--max-rows", type=int, default=10, show_default=True,
               help="Example rows per finding in the printed report.")
-@click.option("--fail/--no-fail", default=False, show_default=True,
-              help="Exit with code 1 when problems are found.")
-def check(source: Path, threshold: float, entrance_floor: float, as_json: bool,
+@click.option("--fail/--no-fail", default=True, show_default=True,
+              help="Exit with code 1 when problems are found (--no-fail: 0 whenever the "
+              "check ran).")
+def check(source: Path, threshold: float, entrance_floor: float, endpoint: str, as_json: bool,
           report_path: Path | None, max_rows: int, fail: bool) -> None:  # fmt: skip
-    """Check SOURCE: conflicting coordinates, bad apartment numbers, unknown codes, fields."""
+    """Check SOURCE against every documented rule, and its coordinates.
+
+    Problems: values of the wrong type or outside their code lists, broken ranges, formats and
+    cross-field rules, impossible apartment numbers, apartment numbers twice at an address,
+    coordinate pairs that disagree, are swapped, implausible or missing. Notices (counted, never
+    a failure): construction years 1909/1929, floor estimates that differ from the apartment
+    number, suspected errors, possibly deleted homes and other documented quirks.
+
+    Exit codes: 0 no problems; 1 problems found; 2 SOURCE could not be checked (unreadable,
+    not a registry, ids missing or repeated).
+    """
     from vggeo.registry.checks import check_registry
-    from vggeo.registry.readers import atomic_path, read_registry
+    from vggeo.registry.readers import FORMATS, atomic_path, read_registry
 
     with warnings.catch_warnings():
-        # The report lists unknown codes, missing coordinates and unknown fields itself.
+        # The report lists unknown codes, rejects, missing coordinates and unknown fields itself.
         warnings.simplefilter("ignore")
-        gdf = read_registry(source)
-    rep = check_registry(gdf, threshold=threshold, entrance_floor=entrance_floor)
+        gdf, rejects = read_registry(source, endpoint=endpoint, with_rejects=True)
+    first_row = 2 if FORMATS.get(source.suffix.lower()) == "csv" else 1
+    rep = check_registry(gdf, threshold=threshold, entrance_floor=entrance_floor,
+                         rejects=rejects, endpoint=endpoint, first_row=first_row)  # fmt: skip
     if report_path is not None:
         with atomic_path(report_path) as tmp:
             tmp.write_text(rep.to_json(max_rows=None), encoding="utf-8")
@@ -128,7 +203,7 @@ def check(source: Path, threshold: float, entrance_floor: float, as_json: bool,
     else:
         click.echo(rep.to_table(max_rows=max_rows))
     if fail and not rep.ok:
-        sys.exit(1)
+        sys.exit(rep.exit_code)
 
 
 def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
@@ -141,76 +216,125 @@ def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _read_private_from_stdin(crit: dict[str, str]) -> None:
+    """``SSN=-`` (or ``owner_id=-``): read the value from stdin, out of argv and shell history."""
+    for name in ("SSN", "owner_id"):
+        if crit.get(name) == "-":
+            line = click.get_text_stream("stdin").readline().strip()
+            if not line:
+                raise click.UsageError(f"{name}=- reads the value from stdin, which was empty")
+            crit[name] = line
+
+
 @registry.command("fetch")
 @click.argument("more_criteria", nargs=-1, metavar="[KEY=VALUE]...")
 @_out_opt
 @click.option("--criteria", "-c", "criteria", multiple=True, metavar="KEY=VALUE",
-              help="Search criterion (repeatable), e.g. -c county_code=05 -c rooms_min=2.")
+              help="Search criterion (repeatable), e.g. -c county_code=05 -c rooms_min=2. "
+              "address is matched as LIKE by the API (see --exact-address).")
+@click.option("--exact-address", is_flag=True,
+              help="Keep only rows whose address matches the address criterion exactly "
+              "(whole address, address without postal code, or street; case and spacing "
+              "ignored): the API's LIKE also returns Storgatan for Torgatan.")
+@click.option("--special-access", is_flag=True,
+              help="Allow the special criteria SSN (a personnummer; SSN=- reads it from stdin) "
+              "and sensitive_data (0 or 1). Needs special access at Valueguard; their values "
+              "are never logged or written to the resume state.")
 @click.option("--endpoint", type=click.Choice(["registry", "markups", "valuations"]),
               default="registry", show_default=True)
-@click.option("--resume", is_flag=True, help="Continue an interrupted fetch from its last page.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted fetch (same endpoint, page size and criteria) from "
+              "its last complete page, staged in .<OUTPUT name>.parts/ beside OUTPUT.")
 @click.option("--incremental", is_flag=True,
               help="Fetch only rows updated since the newest updated_at in OUTPUT and merge them in.")
 @click.option("--updated-since", default=None, metavar="YYYY-MM-DD",
               help="Fetch only rows updated on or after this date (updated_at_min).")
+@_strict_opt
+@_rejects_opt
 @click.option("--page-size", type=int, default=None, help="Rows per request (default 20000).")
 @click.option("--base-url", default=None, envvar="VGGEO_VALUEGUARD_BASE_URL",
-              help="API base URL. Env: VGGEO_VALUEGUARD_BASE_URL.")
+              help="API base URL (default https://api.valueguard.se). "
+              "Env: VGGEO_VALUEGUARD_BASE_URL.")
 @progress_opt
-def fetch(more_criteria: tuple[str, ...], output: Path, criteria: tuple[str, ...], endpoint: str,
-          resume: bool,
-          incremental: bool, updated_since: str | None, page_size: int | None,
-          base_url: str | None, progress: bool) -> None:  # fmt: skip
+def fetch(more_criteria: tuple[str, ...], output: Path,
+          criteria: tuple[str, ...], exact_address: bool, special_access: bool, endpoint: str,
+          resume: bool, incremental: bool, updated_since: str | None, strict: bool,
+          rejects_path: Path | None, page_size: int | None, base_url: str | None,
+          progress: bool) -> None:  # fmt: skip
     """Fetch the registry from Valueguard's API into OUTPUT.
 
     Search criteria go in as ``--criteria KEY=VALUE`` (repeatable) or as trailing KEY=VALUE
     arguments: ``--criteria county_code=05 rooms_min=2``. Unknown criteria are refused before
     any request.
 
-    Credentials come from VGGEO_VALUEGUARD_USERNAME and VGGEO_VALUEGUARD_PASSWORD and are never
-    printed or logged.
+    Settings come from the environment: VGGEO_VALUEGUARD_USERNAME and VGGEO_VALUEGUARD_PASSWORD
+    (required; never printed or logged), VGGEO_VALUEGUARD_BASE_URL, …_PAGE_SIZE, …_TIMEOUT,
+    …_CONNECT_TIMEOUT (10 s), …_MAX_RETRIES (6: seven attempts per request), …_BACKOFF,
+    …_MAX_BACKOFF. A host that cannot be reached fails at once; other failures are retried
+    with backoff, logged as "attempt k of n".
+
+    Rows are checked like ``registry load``: rejected values are listed in the rejects file,
+    ``--strict`` refuses instead. Exit codes: 0 fetched; 2 refused, unreachable or failed after
+    the retries (nothing written; with --resume the complete pages are kept).
     """
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
+    from vggeo.registry.writers import write_rejects
 
     _check_suffix(output)
-    crit = validate_criteria(_parse_criteria(criteria + more_criteria))  # before any request
+    crit = _parse_criteria(criteria + more_criteria)
+    if special_access:
+        _read_private_from_stdin(crit)
+    crit = validate_criteria(crit, allow_special=special_access)  # before any request
+    rej_path = _rejects_path(rejects_path, output, None)
     overrides = {k: v for k, v in (("base_url", base_url), ("page_size", page_size)) if v}
     settings = ValueguardSettings(**overrides)
     with ValueguardClient(settings) as client:
         if incremental:
             result = _incremental(client, output, endpoint=endpoint, criteria=crit,
-                                  resume=resume, progress=progress)  # fmt: skip
+                                  resume=resume, progress=progress, strict=strict,
+                                  allow_special=special_access,
+                                  exact_address=exact_address)  # fmt: skip
         else:
             result = client.fetch_all(output, endpoint=endpoint, criteria=crit, resume=resume,
-                                      updated_since=updated_since, progress=progress)  # fmt: skip
+                                      updated_since=updated_since, progress=progress,
+                                      allow_special=special_access, exact_address=exact_address,
+                                      strict=strict)  # fmt: skip
+    write_rejects(result.rejects, rej_path)
     click.echo(f"{result.rows} rows → {result.output} ({result.pages} pages, {result.passes} "
                f"pass(es), {result.retries} retries"
                + (f", resumed at offset {result.resumed_from}" if result.resumed_from else "")
+               + (f", {result.dropped_inexact} inexact address matches left out"
+                  if result.dropped_inexact else "")
                + ")")  # fmt: skip
+    click.echo(_rejects_line(result.rejects, rej_path))
 
 
-def _incremental(client, output: Path, *, endpoint, criteria, resume, progress):
+def _incremental(client, output: Path, *, endpoint, criteria, resume, progress, strict,
+                 allow_special, exact_address):  # fmt: skip
     """Fetch rows updated since OUTPUT's newest ``updated_at`` and upsert them by id."""
     import pandas as pd
 
     from vggeo.errors import InputError
-    from vggeo.registry.readers import read_registry, write_registry
+    from vggeo.registry.readers import read_registry, to_canonical, write_registry
 
     if not output.exists():
         raise InputError("--incremental needs an existing OUTPUT to update", file=str(output))
-    old = read_registry(output)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # OUTPUT's own rejects were reported when it was made
+        old = read_registry(output, endpoint=endpoint)
     if "updated_at" not in old or old["updated_at"].isna().all():
         raise InputError("OUTPUT has no updated_at dates to continue from", file=str(output))
     since = old["updated_at"].max().date().isoformat()  # inclusive: the boundary day again
     delta_path = output.with_name(f".{output.stem}.delta{output.suffix}")
     result = client.fetch_all(delta_path, endpoint=endpoint, criteria=criteria, resume=resume,
-                              updated_since=since, progress=progress)  # fmt: skip
-    new = read_registry(delta_path)
-    merged = pd.concat([old[~old["id"].isin(new["id"])], new], ignore_index=True)
-    from vggeo.registry.readers import to_canonical
-
-    merged = to_canonical(pd.DataFrame(merged.drop(columns=["geometry", "coord_source"])),
-                          source=str(output))  # fmt: skip
+                              updated_since=since, progress=progress, strict=strict,
+                              allow_special=allow_special, exact_address=exact_address)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the delta's rejects are in result.rejects
+        new = read_registry(delta_path, endpoint=endpoint)
+        merged = pd.concat([old[~old["id"].isin(new["id"])], new], ignore_index=True)
+        merged = to_canonical(pd.DataFrame(merged.drop(columns=["geometry", "coord_source"])),
+                              source=str(output), endpoint=endpoint, warn=False)  # fmt: skip
     write_registry(merged, output)
     delta_path.unlink(missing_ok=True)
     result.output, result.rows = output, len(merged)
