@@ -12,8 +12,10 @@ step's own:
 2. For each input (JSON lines, CSV), two paths, each loading into a GeoDataFrame and writing a
    GeoPackage and a GeoParquet:
 
-   * **vggeo**: ``read_registry`` (Arrow's typed readers, canonical dtypes, categoricals, code
-     checks, geometry from ``sweref99x/y`` via ``vggeo.crs`` with the axis convention) →
+   * **vggeo**: ``read_registry`` (Arrow's typed readers, canonical dtypes, categoricals, every
+     documented rule of the field list with its rejects, ``kommunkod``, the construction-year
+     placeholder flag, geometry from ``sweref99x/y`` via ``vggeo.crs`` with the axis
+     convention) →
      ``write_registry`` (.gpkg via pyogrio's Arrow path, .parquet).
    * **naive**: ``pd.read_json(lines=True)`` / ``pd.read_csv`` → ``gpd.points_from_xy`` →
      ``GeoDataFrame.to_file`` (.gpkg) and ``to_parquet``; ``number`` turned into text first
@@ -108,9 +110,10 @@ def _step(argv: list[str]) -> None:
         from vggeo.registry.readers import read_registry, write_registry
 
         t = time.perf_counter()
-        g = read_registry(src)
+        g, rejects = read_registry(src, with_rejects=True)  # every documented rule checked
         res["load_s"] = time.perf_counter() - t
         res["rows"] = len(g)
+        res["rejects"] = len(rejects)
         t = time.perf_counter()
         write_registry(g, out / f"vggeo_{src.suffix[1:]}.parquet")
         res["parquet_s"] = time.perf_counter() - t
@@ -178,8 +181,8 @@ def main() -> None:
                       f"{r['at_s']:.0f} s (cap {args.naive_cap_gb:g} GB)", flush=True)  # fmt: skip
                 continue
             print(f"{path:5s} {fmt:5s}: load {r['load_s']:6.1f} s, GeoParquet {r['parquet_s']:6.1f} s, "
-                  f"GeoPackage {r['gpkg_s']:6.1f} s, peak {r['peak_mb'] / 1024:5.2f} GB",
-                  flush=True)  # fmt: skip
+                  f"GeoPackage {r['gpkg_s']:6.1f} s, peak {r['peak_mb'] / 1024:5.2f} GB"
+                  + (f", {r['rejects']} rejects" if "rejects" in r else ""), flush=True)  # fmt: skip
     print()
     print("| input | path | load s | GeoParquet s | GeoPackage s | total s | peak GB |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -113,7 +113,8 @@ RESIDENCE_ATTRIBUTES = (
     Attribute("home_type", "str", "Home type: " + ", ".join(HOME_TYPES) + "."),
     Attribute("ownership_type", "str", "Ownership: " + ", ".join(OWNERSHIP_TYPES) + "."),
     Attribute("construction_year", "int", "Building year (1909/1929 often mean unknown)."),
-    Attribute("municipality_code", "str", "Four-digit municipality code."),
+    Attribute("municipality_code", "str", "Valueguard's two-digit municipality code within the "
+              "county (the four-digit kommunkod is county_code + municipality_code)."),
 )
 #: Attributes of cluster features at low zooms (besides ``count_<home type>`` per home type).
 CLUSTER_ATTRIBUTES = (
