@@ -70,3 +70,13 @@ def test_floor_disagreements():
     # A source counting the entrance level as floor 1:
     fd1 = floor_disagreements([1101, 1001], [2, 1], entrance_floor=1)
     assert not fd1["disagrees"].any()
+
+
+def test_problems_without_the_parse_agree_with_the_parse():
+    from vggeo.apartment import apartment_number_problems
+
+    values = pd.Series([1101, 902, "0902", 1000, 5, 12, None, 10000, 601, "11a", 1.5, 701])
+    bad, reasons = apartment_number_problems(values)
+    parsed = parse_apartment_numbers(values)
+    assert bad.tolist() == (~parsed["valid"]).tolist()
+    assert reasons.tolist() == parsed["problem"].astype(object).where(~parsed["valid"], None).tolist()

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["parse_apartment_numbers", "floor_disagreements", "PROBLEMS", "ENTRANCE_CODE"]
+__all__ = ["parse_apartment_numbers", "apartment_number_problems", "floor_disagreements",
+           "PROBLEMS", "ENTRANCE_CODE"]  # fmt: skip
 
 #: Floor code of the entrance level.
 ENTRANCE_CODE = 10
@@ -43,6 +44,43 @@ def _as_numbers(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return num, present, bad
 
 
+def _problem_codes(num: np.ndarray, present: np.ndarray, not_number: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(numbers as int64 with -1 for missing, problem index per row or -1) — the rule itself."""
+    with np.errstate(invalid="ignore"):
+        n = np.where(np.isnan(num), -1, num).astype(np.int64)
+    floor_code = n // 100
+    position = n % 100
+    problem = np.full(len(n), -1, dtype=np.int8)
+    ok = present & ~not_number
+    tests = (
+        not_number,
+        ok & ((n < 0) | (n > 9999)),
+        ok & (floor_code == 0),
+        ok & (position == 0),
+        ok & (floor_code > 0) & (floor_code < MIN_FLOOR_CODE),
+    )
+    for k in range(len(tests) - 1, -1, -1):  # reverse: the first matching test wins
+        problem[tests[k]] = k
+    return n, problem
+
+
+def apartment_number_problems(values) -> tuple[np.ndarray, np.ndarray]:
+    """(impossible, problem) for a column of apartment numbers, without building the parse.
+
+    ``impossible`` is a bool mask; ``problem`` the reason per row (an entry of
+    :data:`PROBLEMS`, None where the number is possible or missing). Same rule as
+    :func:`parse_apartment_numbers`, for checking millions of rows.
+    """
+    num, present, not_number = _as_numbers(values)
+    _, problem = _problem_codes(num, present, not_number)
+    bad = present & (problem >= 0)
+    reasons = np.full(len(problem), None, dtype=object)
+    if bad.any():
+        reasons[bad] = np.array(PROBLEMS, dtype=object)[problem[bad]]
+    return bad, reasons
+
+
 def parse_apartment_numbers(values) -> pd.DataFrame:
     """Parse apartment numbers (vectorised).
 
@@ -65,20 +103,9 @@ def parse_apartment_numbers(values) -> pd.DataFrame:
     """
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     num, present, not_number = _as_numbers(s)
-    with np.errstate(invalid="ignore"):
-        n = np.where(np.isnan(num), -1, num).astype(np.int64)
+    n, problem = _problem_codes(num, present, not_number)
     floor_code = n // 100
     position = n % 100
-    problem = np.full(len(n), -1, dtype=np.int8)
-    tests = (
-        not_number,
-        present & ~not_number & ((n < 0) | (n > 9999)),
-        present & ~not_number & (floor_code == 0),
-        present & ~not_number & (position == 0),
-        present & ~not_number & (floor_code > 0) & (floor_code < MIN_FLOOR_CODE),
-    )
-    for k in range(len(tests) - 1, -1, -1):  # reverse: the first matching test wins
-        problem[tests[k]] = k
     valid = present & (problem < 0)
     ok = valid
     text = pd.Series(n, index=s.index).astype("string").str.zfill(4).where(ok, pd.NA)

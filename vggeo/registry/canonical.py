@@ -448,8 +448,13 @@ def _parse_items(items) -> tuple[Any, np.ndarray]:
 
     n = len(items)
     offsets = np.asarray(items.offsets, dtype=np.int64)
-    flat = items.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
-    flat = pc.utf8_trim(pc.utf8_trim_whitespace(flat.cast(pa.large_string())), "'\"")
+    flat = items.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).cast(pa.large_string())
+    if pc.all(pc.utf8_is_digit(flat)).as_py() is not False:
+        # Plain whole numbers only (the usual case): one cast.
+        lists = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], type=pa.int32()),
+                                         pc.cast(flat, pa.int64()), mask=items.is_null())  # fmt: skip
+        return lists, np.zeros(n, dtype=bool)
+    flat = pc.utf8_trim(pc.utf8_trim_whitespace(flat), "'\"")
     nullish = np.asarray(pc.fill_null(pc.is_in(pc.utf8_lower(flat), value_set=pa.array(
         list(_NULLISH), type=pa.large_string())), True).to_numpy(zero_copy_only=False), dtype=bool)  # fmt: skip
     parents = np.repeat(np.arange(n), np.diff(offsets))

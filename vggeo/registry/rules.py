@@ -339,6 +339,35 @@ def valid_organisation_numbers(digits10: np.ndarray) -> np.ndarray:
 _DOUBLED_DIGIT_SUM = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int16)
 
 
+def _byte_lengths(arr) -> np.ndarray:
+    """UTF-8 byte length of each value of an Arrow string array (-1 where missing)."""
+    import pyarrow as pa
+
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + len(arr) + 1]
+    lengths = np.diff(offsets).astype(np.int64)
+    if arr.null_count:
+        lengths[~_bool(arr.is_valid())] = -1
+    return lengths
+
+
+def _byte_matrix(arr, rows: np.ndarray, width: int) -> np.ndarray:
+    """(k, width) uint8 bytes of the values at ``rows``, each exactly ``width`` bytes long."""
+    import pyarrow as pa
+
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
+        else np.zeros(0, dtype=np.uint8)  # fmt: skip
+    return data[offsets[:-1][rows, None] + np.arange(width)]
+
+
+def _is_digit(b: np.ndarray) -> np.ndarray:
+    return (b >= 48) & (b <= 57)
+
+
 def _digit_matrix(arr, width: int) -> np.ndarray:
     """(n, width) int digits of an Arrow string array whose values are ``width`` ASCII digits."""
     import pyarrow as pa
@@ -362,14 +391,19 @@ def normalise_owner_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     import pyarrow.compute as pc
 
     arr = _arrow_text(values)
-    present = _bool(pc.is_valid(arr)) & ~_bool(pc.equal(arr, ""))
-    formed = _bool(pc.match_substring_regex(arr, r"^\d{6}-\d{4}$"))
+    lengths = _byte_lengths(arr)
+    present = lengths > 0
+    eleven = np.flatnonzero(lengths == 11)
+    formed = np.zeros(len(arr), dtype=bool)
+    ok = np.zeros(len(arr), dtype=bool)
+    if eleven.size:
+        b = _byte_matrix(arr, eleven, 11)
+        shape_ok = _is_digit(np.delete(b, 6, axis=1)).all(axis=1) & (b[:, 6] == ord("-"))
+        formed[eleven] = shape_ok
+        digits = np.delete(b[shape_ok], 6, axis=1).astype(np.int16) - ord("0")
+        ok[eleven[shape_ok]] = valid_organisation_numbers(digits)
     if not (present & ~formed).any():
         # Every number already in the documented form (the usual case): only the check digit.
-        ok = formed.copy()
-        if formed.any():
-            digits = _digit_matrix(arr.filter(pa.array(formed)), 11)
-            ok[formed] = valid_organisation_numbers(np.delete(digits, 6, axis=1))
         return values, present & ~ok
     text = pc.utf8_trim_whitespace(arr)
     bare = pc.replace_substring_regex(text, r"^(?:16)?(\d{6})-?(\d{4})$", r"\1\2")
@@ -390,14 +424,18 @@ def normalise_postal_codes(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     import pyarrow.compute as pc
 
     arr = _arrow_text(values)
-    present = _bool(pc.is_valid(arr)) & ~_bool(pc.equal(arr, ""))
-    ok = _bool(pc.match_substring_regex(arr, r"^\d{5}$"))
+    lengths = _byte_lengths(arr)
+    present = lengths > 0
+    five = np.flatnonzero(lengths == 5)
+    ok = np.zeros(len(arr), dtype=bool)
+    if five.size:
+        ok[five] = _is_digit(_byte_matrix(arr, five, 5)).all(axis=1)
     if not (present & ~ok).any():
         return values, np.zeros(len(values), dtype=bool)
     text = pc.utf8_trim_whitespace(arr)
-    five = pc.replace_substring_regex(text, r"^(\d{3}) ?(\d{2})$", r"\1\2")
-    ok = _bool(pc.match_substring_regex(five, r"^\d{5}$"))
-    out = pc.if_else(pa.array(ok), five, text)
+    spaced = pc.replace_substring_regex(text, r"^(\d{3}) ?(\d{2})$", r"\1\2")
+    ok = _bool(pc.match_substring_regex(spaced, r"^\d{5}$"))
+    out = pc.if_else(pa.array(ok), spaced, text)
     return _as_like(values, out), present & ~ok
 
 
@@ -440,14 +478,13 @@ def kommunkod(df: pd.DataFrame) -> pd.Series:
     n = len(df)
     if "county_code" not in df or "municipality_code" not in df:
         return pd.Series(pd.array([None] * n, dtype="string"), index=df.index)
-    county = _arrow_text(df["county_code"])
-    muni = _arrow_text(df["municipality_code"])
-    ok = pc.and_(pc.match_substring_regex(county, r"^\d{2}$"),
-                 pc.match_substring_regex(muni, r"^\d{2}$"))  # fmt: skip
+    county, c_len, c_digits = _digit_strings(df, "county_code")
+    muni, m_len, m_digits = _digit_strings(df, "municipality_code")
+    ok = c_digits & (c_len == 2) & m_digits & (m_len == 2)
     code = _join(county, muni, sep="")
-    code = pc.if_else(pc.fill_null(ok, False), code, pa.scalar(None, code.type))
-    return pd.Series(pd.arrays.ArrowStringArray(code.cast(pa.large_string())), index=df.index) \
-        .astype("string")  # fmt: skip
+    if not ok.all():
+        code = pc.if_else(pa.array(ok), code, pa.scalar(None, code.type))
+    return pd.Series(pd.arrays.ArrowStringArray(code.cast(pa.large_string())), index=df.index)
 
 
 # --- the checks ---------------------------------------------------------------------------------------
@@ -525,36 +562,48 @@ def row_rules(df: pd.DataFrame, *, endpoint: str = "registry",
         if m.any():
             yield Finding("floor_above_floors", "floor", m)
     if "apartment_nr" in df:
-        from vggeo.apartment import parse_apartment_numbers
+        from vggeo.apartment import apartment_number_problems
 
-        parsed = parse_apartment_numbers(df["apartment_nr"])
-        m = ~parsed["valid"].to_numpy(dtype=bool)
+        m, reasons = apartment_number_problems(df["apartment_nr"])
         if m.any():
-            yield Finding("bad_apartment_numbers", "apartment_nr", m,
-                          parsed["problem"].astype(object).to_numpy())
+            yield Finding("bad_apartment_numbers", "apartment_nr", m, reasons)
     if "number" in df and "is_meter_address" in df:
         m, detail = _meter_mismatch(df)
         if m.any():
             yield Finding("meter_number_form", "number", m, detail)
 
 
-def _code_formats(df: pd.DataFrame) -> Iterator[Finding]:
+def _digit_strings(df: pd.DataFrame, name: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(Arrow text, byte lengths, all-digits mask) of a text column."""
     import pyarrow.compute as pc
 
-    for name, pattern in (("county_code", r"^\d{2}$"), ("municipality_code", r"^\d{2}$"),
-                          ("parish_code", r"^\d{2}$"), ("property_key", r"^\d{1,9}$")):  # fmt: skip
+    arr = _arrow_text(df[name])
+    return arr, _byte_lengths(arr), _bool(pc.utf8_is_digit(arr))
+
+
+def _code_formats(df: pd.DataFrame) -> Iterator[Finding]:
+    widths = {"county_code": (2, 2), "municipality_code": (2, 2), "parish_code": (2, 2),
+              "property_key": (1, 9)}  # fmt: skip
+    for name, (lo, hi) in widths.items():
         if name not in df:
             continue
-        text = _arrow_text(df[name])
-        bad = ~_bool(pc.match_substring_regex(text, pattern)) & _bool(pc.is_valid(text))
+        arr, lengths, digits = _digit_strings(df, name)
+        bad = (lengths >= 0) & ~(digits & (lengths >= lo) & (lengths <= hi))
         if bad.any():
             yield Finding("code_format", name, bad)
-    if "county_code" in df:
-        text = _arrow_text(df["county_code"])
-        two = _bool(pc.match_substring_regex(text, r"^\d{2}$"))
-        unknown = two & ~_bool(pc.is_in(text, value_set=_pa_strings(COUNTY_CODES)))
-        if unknown.any():
-            yield Finding("county_code_known", "county_code", unknown)
+        if name == "county_code":
+            two = np.flatnonzero(digits & (lengths == 2))
+            if two.size:
+                b = _byte_matrix(arr, two, 2).astype(np.int64) - ord("0")
+                known = _KNOWN_COUNTY[b[:, 0] * 10 + b[:, 1]]
+                unknown = np.zeros(len(arr), dtype=bool)
+                unknown[two[~known]] = True
+                if unknown.any():
+                    yield Finding("county_code_known", "county_code", unknown)
+
+
+_KNOWN_COUNTY = np.zeros(100, dtype=bool)
+_KNOWN_COUNTY[[int(c) for c in COUNTY_CODES]] = True
 
 
 def _pa_strings(values):
@@ -570,7 +619,10 @@ def _text_lengths(df: pd.DataFrame) -> Iterator[Finding]:
         if name not in df:
             continue
         limit = _max_length(field(name).source_type)
-        m = _bool(pc.greater(pc.utf8_length(_arrow_text(df[name])), limit))
+        arr = _arrow_text(df[name])
+        if _byte_lengths(arr).max(initial=0) <= limit:
+            continue  # no value has more bytes than the limit allows characters
+        m = _bool(pc.greater(pc.utf8_length(arr), limit))
         if m.any():
             yield Finding("text_length", name, m, f"more than {limit} characters")
 
