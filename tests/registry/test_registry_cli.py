@@ -250,3 +250,15 @@ def test_fetch_special_access_exact_address_and_unreachable(raw_records, tmp_pat
     assert time.perf_counter() - t0 < 5
     assert r.exit_code == 2 and "cannot reach" in r.stderr and "attempt" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "n.parquet").exists()
+
+
+def test_a_clean_load_leaves_no_rejects_file_and_never_a_stale_one(tmp_path):
+    clean = tmp_path / "clean.jsonl"
+    assert run("sample", "registry", "--n", 200, "--seed", 4, "-o", clean).exit_code == 0
+    r = run("registry", "load", clean, "-o", tmp_path / "c.parquet", "--no-progress")
+    assert r.exit_code == 0 and "rejects: none" in r.stdout
+    assert not (tmp_path / "c.rejects.csv").exists()
+    (tmp_path / "c.rejects.csv").write_text("file,row\nold,1\n")  # from an earlier, dirtier run
+    r = run("registry", "load", clean, "-o", tmp_path / "c.parquet", "--overwrite", "--no-progress")
+    assert r.exit_code == 0
+    assert len(pd.read_csv(tmp_path / "c.rejects.csv")) == 0

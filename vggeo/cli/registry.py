@@ -57,8 +57,10 @@ _strict_opt = click.option(
 )  # fmt: skip
 _rejects_opt = click.option(
     "--rejects", "rejects_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to list the rejected values (.csv, .jsonl or .parquet). Default: beside the "
-    "output, <output name>.rejects.csv (with --store only: <source name>.rejects.csv here).",
+    help="Where to list the rejected values (.csv, .jsonl or .parquet; written even when "
+    "there are none). Default: <output name>.rejects.csv beside the output (with --store "
+    "only: <source name>.rejects.csv here), written when there are rejects or that file "
+    "exists from an earlier run (then replaced, so it is never stale).",
 )  # fmt: skip
 
 
@@ -68,6 +70,16 @@ def _rejects_path(given: Path | None, output: Path | None, source: Path | None) 
     if output is not None:
         return output.with_name(f"{output.stem}.rejects.csv")
     return Path(f"{source.stem if source else 'registry'}.rejects.csv")
+
+
+def _write_rejects(rejects, path: Path, *, explicit: bool) -> Path | None:
+    """Write the rejects where asked, or where they are (or were) — never an empty file unasked."""
+    from vggeo.registry.writers import write_rejects
+
+    if explicit or len(rejects) or path.exists():
+        write_rejects(rejects, path)
+        return path
+    return None
 
 
 def _rejects_line(rejects, path: Path | None) -> str:
@@ -125,7 +137,6 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
     Exit codes: 0 loaded (rejects, if any, listed); 2 refused (nothing written).
     """
     from vggeo.registry.readers import read_registry, write_registry
-    from vggeo.registry.writers import write_rejects
 
     if output is None and store is None:
         raise click.UsageError("give -o/--output, --store, or both")
@@ -133,7 +144,8 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
         _check_suffix(output)
         refuse_overwrite(output, overwrite)
     rej_path = _rejects_path(rejects_path, output, source)
-    refuse_overwrite(rej_path, overwrite)
+    if rejects_path is not None:
+        refuse_overwrite(rej_path, overwrite)
     _show_warnings()
     gdf, rejects = read_registry(source, format=fmt, swap=swap_axes, strict=strict,
                                  strict_codes=strict_codes, endpoint=endpoint, progress=progress,
@@ -145,12 +157,12 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
 
         with open_store(store, create=True) as st:
             st.load_residences(gdf, mode=mode, progress=progress)
-    write_rejects(rejects, rej_path)
+    written = _write_rejects(rejects, rej_path, explicit=rejects_path is not None)
     counts = gdf["coord_source"].value_counts(dropna=False)
     parts = ", ".join(f"{k if isinstance(k, str) else 'none'} {v}" for k, v in counts.items() if v)
     targets = " and ".join(str(t) for t in (output, store) if t is not None)
     click.echo(f"{len(gdf)} residences → {targets} (coordinates from: {parts or 'none'})")
-    click.echo(_rejects_line(rejects, rej_path))
+    click.echo(_rejects_line(rejects, written))
     if gdf.attrs.get("unknown_fields"):
         click.echo(f"unknown fields kept: {', '.join(gdf.attrs['unknown_fields'])}")
 
@@ -278,7 +290,6 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
     the retries (nothing written; with --resume the complete pages are kept).
     """
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
-    from vggeo.registry.writers import write_rejects
 
     _check_suffix(output)
     crit = _parse_criteria(criteria + more_criteria)
@@ -299,14 +310,14 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
                                       updated_since=updated_since, progress=progress,
                                       allow_special=special_access, exact_address=exact_address,
                                       strict=strict)  # fmt: skip
-    write_rejects(result.rejects, rej_path)
+    written = _write_rejects(result.rejects, rej_path, explicit=rejects_path is not None)
     click.echo(f"{result.rows} rows → {result.output} ({result.pages} pages, {result.passes} "
                f"pass(es), {result.retries} retries"
                + (f", resumed at offset {result.resumed_from}" if result.resumed_from else "")
                + (f", {result.dropped_inexact} inexact address matches left out"
                   if result.dropped_inexact else "")
                + ")")  # fmt: skip
-    click.echo(_rejects_line(result.rejects, rej_path))
+    click.echo(_rejects_line(result.rejects, written))
 
 
 def _incremental(client, output: Path, *, endpoint, criteria, resume, progress, strict,
