@@ -357,3 +357,17 @@ def test_rejects_table_shape(raw_records):
     _, rejects = _load(recs)
     assert tuple(rejects.columns) == REJECT_COLUMNS
     assert re.fullmatch(r"Int64", str(rejects["row"].dtype))
+
+
+def test_rejects_name_the_page_and_its_row_across_pages(raw_records):
+    a = [dict(r) for r in raw_records[:30]]
+    b = [dict(r) for r in raw_records[30:60]]
+    a[4]["standard_points"], b[2]["standard_points"], b[20]["standard_points"] = 80, 81, 82
+    pages = [{"residences": a, "meta_data": {"offset": 0, "response_rows": 30, "total_nr_records": 60}},
+             {"residences": b, "meta_data": {"offset": 30, "response_rows": 30, "total_nr_records": 60}}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, rejects = read_api_pages(pages, with_rejects=True)
+    assert rejects[["file", "row", "value"]].values.tolist() == [
+        ["page 1 (offset 0)", 5, "80"], ["page 2 (offset 30)", 3, "81"],
+        ["page 2 (offset 30)", 21, "82"]]

@@ -111,9 +111,9 @@ class _Rejects:
             cls = {"wrong_type": SchemaError, "unknown_codes": CodeError}.get(rule_id, RuleError)
             d = _pick(detail, [0], idx)[0] if detail is not None else None
             text = message or RULES[rule_id].summary + (f" ({d})" if d else "")
-            more = f"; {idx.size} such value(s) in this part" if idx.size > 1 and not message else ""
-            raise cls(text + more, field=field_name, value=_raw_value(values, i),
-                      **self.locate(i))  # fmt: skip
+            raise cls(f"{text} [rule {rule_id}; when not strict the value is "
+                      f"{'nulled' if RULES[rule_id].action == 'null' else 'kept'} and listed as a "
+                      "reject]", field=field_name, value=_raw_value(values, i), **self.locate(i))  # fmt: skip
         self.parts.append((rule_id, field_name, idx, texts,
                            None if detail is None else _pick(detail, range(idx.size), idx)))
 
@@ -126,24 +126,43 @@ class _Rejects:
     def frame(self) -> pd.DataFrame:
         if not self.parts:
             return empty_rejects()
-        cols: dict[str, list] = {c: [] for c in REJECT_COLUMNS}
+        parts = []
         for rule_id, field_name, idx, texts, detail in self.parts:
             r = RULES[rule_id]
-            action = {"null": "nulled", "keep": "kept"}.get(r.action, r.action)
-            for k, i in enumerate(idx):
-                where = self.locate(int(i))
-                cols["file"].append(where.get("file"))
-                cols["row"].append(where.get("row"))
-                cols["id"].append(None if self.ids is None else int(self.ids[i]))
-                cols["field"].append(field_name)
-                cols["rule"].append(rule_id)
-                cols["value"].append(texts[k])
-                cols["action"].append(action)
-                cols["detail"].append(None if detail is None else _str_or_none(detail[k]))
-                cols["reason"].append(r.summary)
-        out = pd.DataFrame({c: pd.array(v, dtype="Int64" if c in ("row", "id") else "string")
-                            for c, v in cols.items()})  # fmt: skip
-        return out.sort_values(["row", "field", "rule"], kind="stable", ignore_index=True)
+            files, rows = self._where(idx)
+            parts.append(pd.DataFrame({
+                "_position": idx,
+                "file": pd.array(files, dtype="string"),
+                "row": pd.array(rows, dtype="Int64"),
+                "id": pd.array(self.ids[idx] if self.ids is not None else [None] * idx.size,
+                               dtype="Int64"),
+                "field": pd.array([field_name] * idx.size, dtype="string"),
+                "rule": pd.array([rule_id] * idx.size, dtype="string"),
+                "value": pd.array(texts, dtype="string"),
+                "action": pd.array([{"null": "nulled", "keep": "kept"}.get(r.action, r.action)]
+                                   * idx.size, dtype="string"),
+                "detail": pd.array([None] * idx.size if detail is None
+                                   else [_str_or_none(x) for x in detail], dtype="string"),
+                "reason": pd.array([r.summary] * idx.size, dtype="string"),
+            }))  # fmt: skip
+        out = pd.concat(parts, ignore_index=True)
+        # In input order (rows of API pages restart at 1 on every page).
+        out = out.sort_values(["_position", "field", "rule"], kind="stable", ignore_index=True)
+        return out.drop(columns="_position")
+
+    def _where(self, idx: np.ndarray) -> tuple[list, np.ndarray]:
+        """(file per row, row number per row) of frame positions ``idx`` (sorted).
+
+        A file's rows, and the rows of one API page, number consecutively: when the first and
+        last position lie in the same file or page and their rows are as far apart as their
+        positions, every position between does too, and one call of ``locate`` serves all.
+        """
+        first, last = self.locate(int(idx[0])), self.locate(int(idx[-1]))
+        if first.get("file") == last.get("file") and first.get("row") is not None and \
+                last["row"] - first["row"] == int(idx[-1] - idx[0]):  # fmt: skip
+            return [first.get("file")] * idx.size, first["row"] + (idx - idx[0])
+        where = [self.locate(int(i)) for i in idx]
+        return [w.get("file") for w in where], np.array([w.get("row") for w in where])
 
 
 def _pick(detail, positions, idx) -> list:

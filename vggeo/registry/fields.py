@@ -40,7 +40,9 @@ Columns vggeo derives (:data:`DERIVED_COLUMNS`; recomputed on every read, never 
 ``geometry``                       Point, EPSG:3006
 =================================  ==========================================================
 
-Every documented rule a value can break is declared, quoted, in :mod:`vggeo.registry.rules`.
+Every documented rule a value can break is declared, quoted, in :mod:`vggeo.registry.rules`
+(``rules_of("deleted")`` lists a field's rules with their quotes; code lists quote theirs in
+:mod:`vggeo.codes`).
 """
 
 from __future__ import annotations

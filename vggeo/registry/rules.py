@@ -35,7 +35,7 @@ import pandas as pd
 from vggeo.codes import CODE_LISTS
 from vggeo.registry.fields import FIELDS, field
 
-__all__ = ["Rule", "RULES", "Finding", "rule", "row_rules", "address_rules", "notices",
+__all__ = ["Rule", "RULES", "Finding", "rule", "rules_of", "row_rules", "address_rules", "notices",
            "normalise_owner_ids", "normalise_postal_codes", "valid_organisation_numbers",
            "construction_year_placeholder", "kommunkod", "COUNTY_CODES", "PLACEHOLDER_YEARS",
            "HOUSE_TYPES", "ENDPOINTS_ALL"]  # fmt: skip
@@ -243,6 +243,17 @@ def _build_rules() -> dict[str, Rule]:
 
 #: Every rule by id.
 RULES: dict[str, Rule] = _build_rules()
+
+
+def rules_of(field_name: str) -> list[Rule]:
+    """The rules that constrain ``field_name``, each with its quote (``rule.quote(field_name)``).
+
+    >>> [r.id for r in rules_of("standard_points")]
+    ['wrong_type', 'standard_points_range', 'standard_points_cooperative']
+    >>> rule("standard_points_range").quote("standard_points")
+    'a number between 0-59'
+    """
+    return [r for r in RULES.values() if field_name in r.quotes]
 
 
 def rule(rule_id: str) -> Rule:
