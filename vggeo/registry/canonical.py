@@ -612,29 +612,54 @@ def _add_derived(df: pd.DataFrame, given: Mapping[str, Any]) -> None:
 # --- coordinates -----------------------------------------------------------------------------------------
 
 
-def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> Mapping[str, Any]:
-    """The coordinate columns with each row's unusable pairs blanked (for the geometry only).
-
-    A pair that is swapped (and ``swap`` is off) or fits no Swedish system is a reject (kept in
-    its columns, not used for the geometry; the next complete pair is). When more than half of
-    a batch's complete pairs are so, the input's convention is wrong, not a row: the columns are
-    handed on unchanged, and :func:`vggeo.crs.valueguard_points` refuses them as before.
-    """
-    from vggeo.crs import VALUEGUARD_PAIRS, detect_axis_problems
+def _half_pairs(df: pd.DataFrame, rej: _Rejects) -> None:
+    """Rows holding one coordinate of a pair without the other, and no complete pair at all."""
+    from vggeo.crs import VALUEGUARD_PAIRS
 
     n = len(df)
-    cols: dict[str, Any] = {c: df[c] for c in COORDINATE_FIELDS if c in df}
     complete_any = np.zeros(n, dtype=bool)
     half = np.zeros(n, dtype=bool)
     half_field = np.full(n, None, dtype=object)
-    for _, a_col, b_col, code, order in VALUEGUARD_PAIRS:
-        a = df[a_col].to_numpy(dtype=float) if a_col in df else np.full(n, np.nan)
-        b = df[b_col].to_numpy(dtype=float) if b_col in df else np.full(n, np.nan)
-        ok_a, ok_b = ~np.isnan(a), ~np.isnan(b)
+    for _, a_col, b_col, _, _ in VALUEGUARD_PAIRS:
+        ok_a = ~np.isnan(df[a_col].to_numpy(dtype=float)) if a_col in df else np.zeros(n, dtype=bool)
+        ok_b = ~np.isnan(df[b_col].to_numpy(dtype=float)) if b_col in df else np.zeros(n, dtype=bool)
         h = ok_a ^ ok_b
-        half_field = np.where(h & (half_field == None), np.where(ok_a, b_col, a_col), half_field)  # noqa: E711
-        half |= h
-        complete = ok_a & ok_b
+        if h.any():
+            half_field = np.where(h & (half_field == None), np.where(ok_a, b_col, a_col),  # noqa: E711
+                                  half_field)  # fmt: skip
+            half |= h
+        complete_any |= ok_a & ok_b
+    bad_half = half & ~complete_any
+    if not bad_half.any():
+        return
+    if rej.strict:
+        i = _first_bad(bad_half)
+        raise SchemaError(
+            f"incomplete coordinate pair and no other complete pair; {int(bad_half.sum())} "
+            "such row(s)", field=half_field[i], **rej.locate(i),
+        )  # fmt: skip
+    for name in dict.fromkeys(half_field[bad_half]):
+        m = bad_half & (half_field == name)
+        rej.add("incomplete_coordinates", name, m, None, detail=f"{name} missing")
+
+
+def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> dict[str, Any]:
+    """The coordinate columns with each row's unusable pairs blanked (for the geometry only).
+
+    Called only when :func:`vggeo.crs.valueguard_points` refused the batch. A pair that is
+    swapped (and ``swap`` is off) or fits no Swedish system is a reject (kept in its columns,
+    not used for the geometry; the next complete pair is). When more than half of a batch's
+    complete pairs are so, the input's convention is wrong, not a row: the columns are handed on
+    unchanged, and ``valueguard_points`` refuses them again.
+    """
+    from vggeo.crs import VALUEGUARD_PAIRS, detect_axis_problems
+
+    cols: dict[str, Any] = {c: df[c] for c in COORDINATE_FIELDS if c in df}
+    for _, a_col, b_col, code, order in VALUEGUARD_PAIRS:
+        if a_col not in df or b_col not in df:
+            continue
+        a, b = df[a_col].to_numpy(dtype=float), df[b_col].to_numpy(dtype=float)
+        complete = ~np.isnan(a) & ~np.isnan(b)
         if not complete.any():
             continue
         swapped, foreign = detect_axis_problems(a, b, code, order, names=(a_col, b_col))
@@ -643,26 +668,33 @@ def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> Map
                                  ("implausible_coordinates", foreign, False)):  # fmt: skip
             if skip or not m.any() or m.sum() > _SYSTEMATIC_SHARE * complete.sum():
                 continue  # none, or the input's convention: valueguard_points decides
-            if rej.strict:
-                return cols  # valueguard_points refuses with its own message
             rej.add(rule_id, a_col, m, _pair_text(a, b, m), detail=f"{a_col}/{b_col}")
             usable &= ~m
         if (usable != complete).any():
             cols[a_col] = np.where(usable | ~complete, a, np.nan)
             cols[b_col] = np.where(usable | ~complete, b, np.nan)
-        complete_any |= usable
-    bad_half = half & ~complete_any
-    if bad_half.any():
-        if rej.strict:
-            i = _first_bad(bad_half)
-            raise SchemaError(
-                f"incomplete coordinate pair and no other complete pair; {int(bad_half.sum())} "
-                "such row(s)", field=half_field[i], **rej.locate(i),
-            )  # fmt: skip
-        for name in dict.fromkeys(half_field[bad_half]):
-            m = bad_half & (half_field == name)
-            rej.add("incomplete_coordinates", name, m, None, detail=f"{name} missing")
     return cols
+
+
+def _points(df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: str):
+    """Geometry and source of every row; rows with an unusable pair are rejects, not failures.
+
+    The batch is first handed to :func:`vggeo.crs.valueguard_points` as it is (it checks every
+    pair anyway); only if that refuses are the offending rows found and set aside.
+    """
+    from vggeo.crs import valueguard_points
+    from vggeo.errors import CoordinateError
+
+    _half_pairs(df, rej)
+    coords = pd.DataFrame({c: df[c] for c in COORDINATE_FIELDS if c in df}, index=df.index,
+                          copy=False)  # fmt: skip
+    try:
+        return valueguard_points(coords, swap=swap, route=route)
+    except CoordinateError:
+        if rej.strict:
+            raise
+    coords = pd.DataFrame(_screened_coordinates(df, rej, swap=swap), index=df.index, copy=False)
+    return valueguard_points(coords, swap=swap, route=route)
 
 
 def _pair_text(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -787,8 +819,6 @@ def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_code
                route, consume, check_ids):  # fmt: skip
     import geopandas as gpd
 
-    from vggeo.crs import valueguard_points
-
     locate = locate or _default_locate(source)
     rej = _Rejects(locate, strict=strict, strict_codes=strict_codes)
     key_rej = _Rejects(locate, strict=True, strict_codes=True)  # the key is never optional
@@ -837,9 +867,8 @@ def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_code
         _release_arrow_memory()
     _apply_row_rules(df, rej, endpoint)
     _add_derived(df, given_derived)
-    coords = pd.DataFrame(_screened_coordinates(df, rej, swap=swap), index=df.index, copy=False)
     try:
-        geometry, coord_source = valueguard_points(coords, swap=swap, route=route)
+        geometry, coord_source = _points(df, rej, swap=swap, route=route)
     except VggeoError as err:
         where = locate(err.row - 1) if err.row else {"file": source}
         raise type(err)(err.message, field=err.field, value=err.value, **where) from err

@@ -674,18 +674,18 @@ def address_rules(df: pd.DataFrame) -> Iterator[Finding]:
     Needs the whole frame (rows of one address can be anywhere in a file). The addresses are
     hashed by Arrow (dictionary encoding), so no Python string is made per row.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if "apartment_nr" not in df or "address" not in df:
         return
     number = _num(df, "apartment_nr")
-    text = _arrow_text(df["address"])
-    present = ~np.isnan(number) & _bool(pc.is_valid(text))
+    present = ~np.isnan(number) & df["address"].notna().to_numpy(dtype=bool)
     if not present.any():
         return
     idx = np.flatnonzero(present)
-    codes = pc.dictionary_encode(text.filter(pa.array(present))).indices.to_numpy(zero_copy_only=False)
+    # Only the flats' addresses, hashed by Arrow (no Python string per row, no full copy).
+    text = _arrow_text(df["address"].iloc[idx])
+    codes = pc.dictionary_encode(text).indices.to_numpy(zero_copy_only=False)
     # One integer per (address, number): the number is a smallint, so 2^16 keeps them apart.
     key = codes.astype(np.int64) * 65536 + (number[idx].astype(np.int64) + 32768)
     dup = pd.Series(key).duplicated(keep=False).to_numpy()
