@@ -358,12 +358,6 @@ def _date(s: pd.Series, f: Field, rej: _Rejects) -> np.ndarray:
     return parsed.to_numpy().astype("datetime64[ms]")
 
 
-def _list_dtype():
-    import pyarrow as pa
-
-    return pd.ArrowDtype(pa.list_(pa.int64()))
-
-
 def _number_list(s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
     """``number`` as list<int64> from lists, Arrow lists, text or scalars.
 

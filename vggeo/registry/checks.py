@@ -235,7 +235,6 @@ def check_registry(
 
     if rejects is None:
         rejects = _rules_of_frame(gdf, endpoint=endpoint, first_row=first_row)
-    frame = gdf
 
     # Coordinates (measured here; the rules' own coordinate rejects would count them twice).
     dist = coordinate_distances(gdf, route=route)
@@ -271,15 +270,15 @@ def check_registry(
 
     # Notices.
     notice_ids = []
-    for finding in notices(frame, entrance_floor=entrance_floor):
+    for finding in notices(gdf, entrance_floor=entrance_floor):
         m = np.asarray(finding.mask, dtype=bool)
         rep.summary[finding.rule] = int(m.sum())
         notice_ids.append(finding.rule)
-        detail = {**base(m), finding.field: _as_objects(frame[finding.field])[m]}
+        detail = {**base(m), finding.field: _as_objects(gdf[finding.field])[m]}
         if finding.rule in ("floor_disagreements", "apartment_above_top_floor"):
             detail["implied_floor"] = np.asarray(finding.detail, dtype=object)[m]
-            if finding.rule == "apartment_above_top_floor" and "floors" in frame:
-                detail["floors"] = _as_objects(frame["floors"])[m]
+            if finding.rule == "apartment_above_top_floor" and "floors" in gdf:
+                detail["floors"] = _as_objects(gdf["floors"])[m]
         rep.details[finding.rule] = pd.DataFrame(detail)
 
     rep.problem_keys = (*COORDINATE_PROBLEMS, *violation_ids)

@@ -617,12 +617,6 @@ _KNOWN_COUNTY = np.zeros(100, dtype=bool)
 _KNOWN_COUNTY[[int(c) for c in COUNTY_CODES]] = True
 
 
-def _pa_strings(values):
-    import pyarrow as pa
-
-    return pa.array(list(values), type=pa.large_string())
-
-
 def _text_lengths(df: pd.DataFrame) -> Iterator[Finding]:
     import pyarrow.compute as pc
 
