@@ -27,7 +27,7 @@ import json
 import sys
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -490,6 +490,38 @@ class Store(ABC):
         """
         if name == _ledger_table_name():
             return self.ledger()
+        table, registered = self._read_plan(name, columns, bbox)
+        raw, geoms = self._select(table, registered, bbox=bbox, where=where)
+        return _restored_frame(table, registered, raw, geoms)
+
+    def iter_table(
+        self,
+        name: str,
+        *,
+        batch_size: int = 50_000,
+        bbox: tuple[float, float, float, float] | None = None,
+        columns: list[str] | None = None,
+        where: str | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Read a table in batches of at most ``batch_size`` rows, in insertion order.
+
+        The same frames as :meth:`read_table` (same dtypes, categories included), cut into
+        pieces: for exports of national tables that must not hold the whole table in memory.
+        One query is streamed from the database (an SQLite statement stepped batch by batch, a
+        PostgreSQL server-side cursor), so the batches together are one consistent reading.
+        Parameters as :meth:`read_table`; the table is read up to its end or until the caller
+        stops iterating.
+        """
+        if batch_size < 1:
+            raise StoreError(f"batch_size must be at least 1 (got {batch_size})")
+        table, registered = self._read_plan(name, columns, bbox)
+        for raw, geoms in self._select_batches(table, registered, bbox=bbox, where=where,
+                                               batch_size=batch_size):  # fmt: skip
+            yield _restored_frame(table, registered, raw, geoms)
+
+    def _read_plan(self, name: str, columns: list[str] | None,
+                   bbox: tuple | None) -> tuple[Table, list[Column]]:  # fmt: skip
+        """The table and the registered columns a read returns; bad requests refused."""
         table = _table(name)
         registered = self._registered_columns(table.name)
         if columns is not None:
@@ -501,18 +533,12 @@ class Store(ABC):
             registered = [known[c] for c in columns if c != "geometry"]
         if bbox is not None and not table.geometry_type:
             raise StoreError(f"table {name} has no geometry; bbox cannot be used")
-        raw, geoms = self._select(table, registered, bbox=bbox, where=where)
-        frame = pd.DataFrame({c.name: restore(pd.Series(raw[c.name], dtype=object), c)
-                              for c in registered})  # fmt: skip
-        if not registered:
-            frame = pd.DataFrame(index=pd.RangeIndex(0 if geoms is None else len(geoms)))
-        if table.geometry_type:
-            import geopandas as gpd
+        return table, registered
 
-            return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=SRID,
-                                                                  index=frame.index),
-                                    crs=SRID)  # fmt: skip
-        return frame
+    def _select_batches(self, table: Table, columns: list[Column], *, bbox, where,
+                        batch_size: int) -> Iterator[tuple[dict, Any]]:  # fmt: skip
+        """Raw batches as :meth:`_select` returns them; backends stream, this default does not."""
+        yield self._select(table, columns, bbox=bbox, where=where)
 
     def apply(self, delivery: DeliveryLike, *, progress: bool = False,
               personal_data: bool = False) -> ApplyResult:  # fmt: skip
@@ -731,6 +757,20 @@ class Store(ABC):
             if bar is not None:
                 bar.update(stop - start)
         return len(out)
+
+
+def _restored_frame(table: Table, registered: list[Column], raw: dict, geoms: Any) -> pd.DataFrame:
+    """Raw column values and geometries as the (Geo)DataFrame :meth:`Store.read_table` returns."""
+    frame = pd.DataFrame({c.name: restore(pd.Series(raw[c.name], dtype=object), c)
+                          for c in registered})  # fmt: skip
+    if not registered:
+        frame = pd.DataFrame(index=pd.RangeIndex(0 if geoms is None else len(geoms)))
+    if table.geometry_type:
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=SRID, index=frame.index),
+                                crs=SRID)  # fmt: skip
+    return frame
 
 
 def quote_ident(name: str) -> str:

@@ -13,6 +13,7 @@ back; nothing of it was ever visible.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -295,32 +296,29 @@ class PostGISStore(Store):
 
     def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
         import psycopg
-        import shapely
 
-        names = [q(c.name) for c in columns]
-        if table.geometry_type:
-            names.append(f"ST_AsBinary({q(GEOMETRY_COLUMN)})")
-        sql = f"SELECT {', '.join(names) or 'fid'} FROM {q(table.name)}"
-        cond, params = [], []
-        if bbox is not None:
-            cond.append(f"{q(GEOMETRY_COLUMN)} && ST_MakeEnvelope(%s, %s, %s, %s, {SRID})")
-            params += [float(v) for v in bbox]
-        if where:
-            cond.append(f"({where})")
-        if cond:
-            sql += " WHERE " + " AND ".join(cond)
-        sql += " ORDER BY fid"
+        sql, params = _select_sql(table, columns, bbox=bbox, where=where)
         try:
             rows = self.conn.execute(sql, params).fetchall()
         except psycopg.Error as err:
             raise StoreError(f"cannot read {table.name}: {err}") from err
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-        raw = {c.name: list(cols[i]) for i, c in enumerate(columns)}
-        geoms = None
-        if table.geometry_type:
-            wkb = np.asarray([None if b is None else bytes(b) for b in cols[-1]], dtype=object)
-            geoms = np.asarray(shapely.from_wkb(wkb), dtype=object)
-        return raw, geoms
+        return _raw_columns(table, columns, rows)
+
+    def _select_batches(self, table: Table, columns: list[Column], *, bbox, where,
+                        batch_size: int) -> Iterator[tuple[dict, Any]]:  # fmt: skip
+        import psycopg
+
+        sql, params = _select_sql(table, columns, bbox=bbox, where=where)
+        # A server-side cursor in a read-only transaction: PostgreSQL keeps the result and sends
+        # it batch by batch, and the transaction's snapshot makes the batches one reading.
+        try:
+            with self.conn.transaction(), self.conn.cursor(name=f"vggeo_{uuid.uuid4().hex}") as cur:
+                self.conn.execute("SET TRANSACTION READ ONLY")
+                cur.execute(sql, params)
+                while rows := cur.fetchmany(batch_size):
+                    yield _raw_columns(table, columns, rows)
+        except psycopg.Error as err:
+            raise StoreError(f"cannot read {table.name}: {err}") from err
 
     def counts(self) -> dict[str, int]:
         return {name: self.conn.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
@@ -356,6 +354,36 @@ class PostGISStore(Store):
         finally:
             self.close()
         return True
+
+
+def _select_sql(table: Table, columns: list[Column], *, bbox, where) -> tuple[str, list]:
+    names = [q(c.name) for c in columns]
+    if table.geometry_type:
+        names.append(f"ST_AsBinary({q(GEOMETRY_COLUMN)})")
+    sql = f"SELECT {', '.join(names) or 'fid'} FROM {q(table.name)}"
+    cond, params = [], []
+    if bbox is not None:
+        cond.append(f"{q(GEOMETRY_COLUMN)} && ST_MakeEnvelope(%s, %s, %s, %s, {SRID})")
+        params += [float(v) for v in bbox]
+    if where:
+        cond.append(f"({where})")
+    if cond:
+        sql += " WHERE " + " AND ".join(cond)
+    return sql + " ORDER BY fid", params
+
+
+def _raw_columns(table: Table, columns: list[Column], rows: list[tuple]) -> tuple[dict, Any]:
+    """Rows as ``{column: values}`` and the geometries (last field, WKB) as a shapely array."""
+    import shapely
+
+    n = len(columns) + (1 if table.geometry_type else 0)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * max(n, 1)
+    raw = {c.name: list(cols[i]) for i, c in enumerate(columns)}
+    geoms = None
+    if table.geometry_type:
+        wkb = np.asarray([None if b is None else bytes(b) for b in cols[-1]], dtype=object)
+        geoms = np.asarray(shapely.from_wkb(wkb), dtype=object)
+    return raw, geoms
 
 
 def _lit(text: str) -> str:
