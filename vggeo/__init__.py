@@ -35,6 +35,7 @@ _LAZY = {
     "open_store": "vggeo.store",
     "residences_in": "vggeo.join",
     "write_gpkg": "vggeo.exports",
+    "export_store_gpkg": "vggeo.exports",
     "write_parquet": "vggeo.exports",
     "open_source": "vggeo.tiles",
 }

@@ -1,9 +1,9 @@
 """``vggeo export gpkg|parquet`` and ``vggeo join``: thin wrappers over :mod:`vggeo.exports` and
 :mod:`vggeo.join` (see the table in :mod:`vggeo.cli`).
 
-Every command reads the store through :func:`vggeo.exports.read_store_tables`, checks its request
-(layers, CRS, predicate) before writing anything, and writes through a temporary file that
-replaces the output only when complete.
+Every command reads the store through :mod:`vggeo.exports.source` (``export gpkg`` streams it in
+batches), checks its request (layers, CRS, predicate) before writing anything, and writes through
+a temporary file that replaces the output only when complete.
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ import click
 
 from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
 
-#: Spatial and attribute tables an export may read.
-_EXPORT_TABLES = ("residences", "provisions", "affected_properties", "decisions",
-                  "inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
-                  "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
 _JOIN_SUFFIXES = (".parquet", ".csv", ".gpkg")
 
 
@@ -58,14 +54,17 @@ def export_group() -> None:
 @progress_opt
 def export_gpkg(store: str, output: Path, crs: str, layers: tuple[str, ...], overwrite: bool,
                 progress: bool) -> None:  # fmt: skip
-    """A QGIS-ready GeoPackage: styled layers, field aliases, relations."""
-    from vggeo.exports import read_store_tables, write_gpkg
+    """A QGIS-ready GeoPackage: styled layers, field aliases, relations.
+
+    The store is streamed in batches, so memory stays bounded whatever its size; Ctrl-C leaves
+    no file behind (nor changes an existing one).
+    """
+    from vggeo.exports import export_store_gpkg
 
     _check_output(output, overwrite, (".gpkg",))
     target = _crs(crs)
-    tables = read_store_tables(store, _EXPORT_TABLES)
-    counts = write_gpkg(tables, output, crs=target.epsg, layers=_split(layers),
-                        overwrite=overwrite, progress=progress)  # fmt: skip
+    counts = export_store_gpkg(store, output, crs=target.epsg, layers=_split(layers),
+                               overwrite=overwrite, progress=progress)  # fmt: skip
     for name, n in counts.items():
         click.echo(f"{name}\t{n}")
     click.echo(f"wrote {output} ({target})", err=True)

@@ -5,18 +5,33 @@ the contract's (Geo)DataFrames back from ``open_store(...).read_table``. Tables 
 count as absent, so "a store without the needed tables" is one clear error whatever the backend.
 The store is opened read-only in intent: never with ``create=True``, so a mistyped path cannot
 leave an empty store behind.
+
+National tables (5.6 M homes) do not fit a laptop's memory as one frame, so exports read them as
+:class:`TableSource` objects instead: a table cut into batches of a bounded number of rows, either
+streamed from the store (:class:`StoreSource`, :func:`open_store_sources`) or sliced from a frame
+already in memory (:class:`FrameSource`). A writer holds one batch at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
 
-__all__ = ["read_store_tables", "store_table_names"]
+__all__ = ["read_store_tables", "store_table_names", "TableSource", "FrameSource", "StoreSource",
+           "open_store_sources", "as_source", "BATCH_ROWS"]  # fmt: skip
+
+#: Rows per batch of a streamed export: large enough that per-batch costs vanish (GDAL's and
+#: Arrow's per-call work), small enough that a batch of the registry's 52 columns stays well
+#: under 100 MB in pandas.
+BATCH_ROWS = 50_000
 
 
 def _open(store: str | Path):
@@ -29,6 +44,11 @@ def store_table_names(store: str | Path) -> list[str]:
     """Names of the store's content tables that hold at least one row."""
     with _open(store) as s:
         return sorted(name for name, n in s.counts().items() if n > 0)
+
+
+def _missing_error(store, missing: list[str], present: set[str]) -> StoreError:
+    return StoreError(f"store {store} lacks table(s) {', '.join(missing)} (tables with rows: "
+                      f"{', '.join(sorted(present - {'vggeo_ledger'})) or 'none'})")  # fmt: skip
 
 
 def read_store_tables(
@@ -59,12 +79,148 @@ def read_store_tables(
         present = {name for name, n in s.counts().items() if n > 0}
         missing = [n for n in required if n not in present]
         if missing:
-            raise StoreError(
-                f"store {store} lacks table(s) {', '.join(missing)} (tables with rows: "
-                f"{', '.join(sorted(present - {'vggeo_ledger'})) or 'none'})"
-            )
+            raise _missing_error(store, missing, present)
         return {
             name: s.read_table(name, columns=columns.get(name))
             for name in names
             if name in present
         }
+
+
+# --- tables in batches ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class TableSource(Protocol):
+    """A table that can be read more than once, in batches of at most ``batch_size`` rows.
+
+    ``equals=(column, value)`` keeps the rows whose column's text is ``value`` (the per-type
+    provision layers); ``columns`` reads only some attribute columns (geometry comes with spatial
+    tables). Every batch has the same columns and dtypes.
+    """
+
+    batch_size: int
+
+    def __len__(self) -> int: ...
+
+    def batches(self, *, columns: list[str] | None = None,
+                equals: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]: ...  # fmt: skip
+
+    def empty(self) -> pd.DataFrame:
+        """A frame with no rows and the table's columns and dtypes."""
+        ...
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`~vggeo.errors.StoreError` if the table changed since the source was
+        made (the batches of several readings would not be one state of it)."""
+        ...
+
+
+def value_counts(source: TableSource, column: str) -> Counter:
+    """How often each non-missing value of ``column`` occurs (as text), reading that column only."""
+    counts: Counter = Counter()
+    for batch in source.batches(columns=[column]):
+        counts.update(batch[column].dropna().astype(str).value_counts().to_dict())
+    return counts
+
+
+class FrameSource:
+    """A frame already in memory, handed out in slices (views, not copies)."""
+
+    def __init__(self, frame: pd.DataFrame, batch_size: int = BATCH_ROWS) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        self.frame = frame
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def batches(self, *, columns: list[str] | None = None,
+                equals: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]:  # fmt: skip
+        frame = self.frame
+        if columns is not None:
+            geometry = getattr(frame, "_geometry_column_name", None)
+            keep = [c for c in frame.columns if c in columns or c == geometry]
+            frame = frame[keep]
+        if equals is not None:
+            col, value = equals
+            mask = (frame[col].astype("string") == value).fillna(False).to_numpy(bool)
+            frame = frame.iloc[np.flatnonzero(mask)]
+        for start in range(0, len(frame), self.batch_size):
+            yield frame.iloc[start : start + self.batch_size]
+
+    def empty(self) -> pd.DataFrame:
+        return self.frame.iloc[:0]
+
+    def check_unchanged(self) -> None:
+        """A frame in memory is its own snapshot."""
+
+
+class StoreSource:
+    """One table of an open store, streamed by :meth:`vggeo.store.base.Store.iter_table`."""
+
+    def __init__(self, store, name: str, rows: int, batch_size: int = BATCH_ROWS) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        self.store = store
+        self.name = name
+        self.rows = rows
+        self.batch_size = batch_size
+        self.version = store.data_version
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def batches(self, *, columns: list[str] | None = None,
+                equals: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]:  # fmt: skip
+        where = None
+        if equals is not None:
+            col, value = equals
+            if col not in self.store.columns(self.name):
+                raise StoreError(f"table {self.name} has no column {col}")
+            # A literal both SQLite and PostgreSQL read the same way (quotes doubled).
+            where = f'"{col}" = ' + "'" + str(value).replace("'", "''") + "'"
+        yield from self.store.iter_table(self.name, batch_size=self.batch_size,
+                                         columns=columns, where=where)  # fmt: skip
+
+    def empty(self) -> pd.DataFrame:
+        return self.store.read_table(self.name, where="1 = 0")
+
+    def check_unchanged(self) -> None:
+        # The store's data version changes with every delivery or load it takes.
+        if self.store.data_version != self.version:
+            raise StoreError(f"store {self.store.location} changed while {self.name} was being "
+                             "exported (a delivery or load was applied); nothing was written: "
+                             "run the export again")  # fmt: skip
+
+
+def as_source(table: pd.DataFrame | TableSource, batch_size: int = BATCH_ROWS) -> TableSource:
+    """A frame as a :class:`FrameSource`; a source as it is."""
+    if isinstance(table, pd.DataFrame):
+        return FrameSource(table, batch_size)
+    return table
+
+
+@contextmanager
+def open_store_sources(
+    store: str | Path,
+    names: Iterable[str],
+    *,
+    required: Iterable[str] = (),
+    batch_size: int = BATCH_ROWS,
+) -> Iterator[dict[str, StoreSource]]:
+    """The store's tables as sources to stream, while the store stays open.
+
+    Like :func:`read_store_tables`, tables without rows are left out and ``required`` ones must
+    hold rows; nothing is read until a source's batches are iterated.
+    """
+    names = list(dict.fromkeys(names))
+    with _open(store) as s:
+        counts = s.counts()
+        present = {name for name, n in counts.items() if n > 0}
+        missing = [n for n in required if n not in present]
+        if missing:
+            raise _missing_error(store, missing, present)
+        yield {name: StoreSource(s, name, counts[name], batch_size)
+               for name in names if name in present}  # fmt: skip
