@@ -229,3 +229,18 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert list(work.iterdir()) == []
+
+
+def test_integer_codes_with_gaps_keep_their_text_and_label(tmp_path, contract_tables):
+    """A code list held as an integer categorical with missing values: "320", not "320.0"."""
+    res = contract_tables["residences"].head(200).copy()
+    codes = [320, 213, None, 823] * 50
+    res["type_code"] = pd.Categorical(codes)
+    out = tmp_path / "codes.gpkg"
+    write_gpkg({"residences": res}, out, batch_size=30)
+    back = pyogrio.read_dataframe(out, layer="residences").set_index("id").loc[res["id"]]
+    want = [None if c is None else str(c) for c in codes]
+    assert [None if pd.isna(v) else v for v in back["type_code"]] == want
+    labels = dict(zip(back["type_code"].dropna(), back["type_code_label"].dropna(), strict=True))
+    assert labels == {"320": "rental (residences)", "213": "house (building value < 50000 SEK)",
+                      "823": "special unit"}  # fmt: skip

@@ -127,13 +127,27 @@ def _plain_columns(df: pd.DataFrame) -> pd.DataFrame:
             continue
         s = out[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            out[col] = s.astype("string")
+            out[col] = _categories_as_text(s)
         elif s.dtype == object:
             # Lists in object columns (Arrow-backed list columns are written natively, as JSON).
             sample = s.dropna().head(1000)
             if len(sample) and sample.map(_is_listlike).any():
                 out[col] = _as_arrow_list(s)
     return out
+
+
+def _categories_as_text(s: pd.Series) -> pd.Series:
+    """``s.astype("string")`` of a categorical, decoded by Arrow when its categories are text or
+    integers, whose text Arrow writes as pandas does (the registry has a dozen such columns:
+    pandas' own way is 25 times slower)."""
+    import pyarrow as pa
+
+    arr = pa.array(s, from_pandas=True)
+    kind = arr.type.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
+        return s.astype("string")  # floats, dates …: pandas' text for them
+    text = arr.dictionary_decode().cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=s.index, name=s.name)
 
 
 def _as_arrow_list(s: pd.Series) -> pd.Series:
@@ -161,9 +175,14 @@ def _with_label(df: pd.DataFrame, col: str, labels: Mapping, label_col: str) -> 
     # Codes arrive as integers or as categorical/text ("320"): look both up by their text.
     by_text = {str(k): v for k, v in labels.items()}
     values = df[col]
-    if not isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(values):
-        values = pd.Series(pd.array(values, dtype="Int64"), index=df.index)
-    mapped = values.astype("string").map(by_text)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # Not astype("string"): integer categories with a missing value would read "320.0".
+        text = _categories_as_text(values)
+    elif pd.api.types.is_numeric_dtype(values):
+        text = pd.Series(pd.array(values, dtype="Int64"), index=df.index).astype("string")
+    else:
+        text = values.astype("string")
+    mapped = text.map(by_text)
     pos = df.columns.get_loc(col) + 1
     df = df.copy(deep=False)
     df.insert(pos, label_col, mapped.astype("string"))
