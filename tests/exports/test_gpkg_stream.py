@@ -23,6 +23,7 @@ from vggeo.exports import export_store_gpkg, write_gpkg
 from vggeo.exports import gpkg as gpkg_mod
 from vggeo.exports.source import FrameSource
 
+
 def _layers(path: Path) -> dict[str, pd.DataFrame]:
     """Every layer as GDAL reads it, with its fids, in fid order."""
     out = {}
@@ -197,14 +198,18 @@ def test_a_store_changed_during_the_export_gives_no_file(tmp_path, contract_tabl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.gpkg"]
 
 
-_SLOW_BATCHES = """
-import time
+_WAIT_ON_THE_THIRD_BATCH = """
+import os, pathlib, time
 import vggeo.exports.gpkg as g
 convert = g._arrow_batch
-def slow(*a, **k):
-    time.sleep(0.4)
+calls = []
+def waiting(*a, **k):
+    calls.append(1)
+    if len(calls) == 3:  # the first layer is in the file, GDAL pulls the stream: wait here
+        pathlib.Path(os.environ["MARKER"]).touch()
+        time.sleep(120)
     return convert(*a, **k)
-g._arrow_batch = slow
+g._arrow_batch = waiting
 """
 
 
@@ -212,18 +217,19 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
     """SIGINT to ``vggeo export gpkg`` while it writes: exit 130, no file, no temporary file."""
     hook = tmp_path / "hook"
     hook.mkdir()
-    (hook / "sitecustomize.py").write_text(_SLOW_BATCHES)  # seconds of batches: time to interrupt
+    (hook / "sitecustomize.py").write_text(_WAIT_ON_THE_THIRD_BATCH)
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(hook)}
+    marker = tmp_path / "waiting"
+    env = {**os.environ, "PYTHONPATH": str(hook), "MARKER": str(marker)}
     proc = subprocess.Popen([sys.executable, "-m", "vggeo", "export", "gpkg", "--store",
                              str(store_gpkg), "-o", str(work / "out.gpkg"), "--no-progress"],
                             env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any(p.name.endswith(".part.gpkg") for p in work.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, "no temporary file appeared"
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the export never waited"
         time.sleep(0.01)
-    time.sleep(0.2)  # well inside the first layer's stream
+    assert any(p.name.endswith(".part.gpkg") for p in work.iterdir())  # half written
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
