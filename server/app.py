@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -37,6 +38,7 @@ from server.auth.middleware import (
 from server.basemap import basemap_router
 from server.errors import add_exception_handlers, document_errors
 from server.fastpath import CachedTileFastPath
+from server.http import CacheControlPolicy
 from server.middleware import HeadAsGet
 from server.ogcapi import OGCConfig, ogc_router
 from server.ops import (
@@ -69,6 +71,7 @@ def open_backend(settings: Settings):
         options["options"] = ClusterOptions(cluster_maxzoom=settings.cluster_maxzoom)
     if spec.startswith(("postgresql://", "postgres://")):
         options["pool_size"] = settings.pool_size
+        options["schema"] = settings.store_schema
     source = open_source(spec, **options)
     if settings.warm:
         source.warm()
@@ -88,7 +91,7 @@ def open_features(settings: Settings):
                                                        ".geoparquet")):
         return None
     try:
-        return FeatureReader(open_store(spec))
+        return FeatureReader(open_store(spec, schema=settings.store_schema))
     except StoreError as err:
         log.info("serving tiles only: %s", err)
         return None
@@ -98,6 +101,26 @@ async def _watch(service: TileService, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         await asyncio.to_thread(service.refresh)
+
+
+def _start_listener(service: TileService) -> threading.Event | None:
+    """Reload as soon as an ingest by any process commits (PostGIS NOTIFY), in a daemon thread.
+
+    The version poll (``reload_interval``) stays on as the fallback for a lost notification
+    (e.g. while the listening connection was being re-opened).
+    """
+    source = service.source
+    if not hasattr(source, "listen"):
+        return None
+    stop = threading.Event()
+
+    def on_ingest(version: str) -> None:
+        log.info("ingest committed (data version %s): reloading", version)
+        service.refresh()
+
+    threading.Thread(target=source.listen, args=(on_ingest, stop), name="vggeo-listen",
+                     daemon=True).start()  # fmt: skip
+    return stop
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -124,9 +147,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch(service, settings.reload_interval))
+        listener = _start_listener(service) if settings.listen else None
         try:
             yield
         finally:
+            if listener is not None:
+                listener.set()
             if watcher is not None:
                 watcher.cancel()
             service.close()
@@ -157,7 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     install_handlers(app, settings.auth.realm)
     # Starlette: the last added middleware is the outermost (see the module docstring).
-    app.add_middleware(CachedTileFastPath, cache_control=settings.cache_control)
+    cache_control = CacheControlPolicy(settings.cache_control, settings.cache_control_zooms)
+    app.add_middleware(CachedTileFastPath, cache_control=cache_control)
     if authenticator is not None:
         app.add_middleware(AuthMiddleware, authenticator=authenticator)
     if settings.cors_origins:
@@ -173,11 +200,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if authenticator is not None:
         readiness.add("auth", authenticator.readiness)
     app.include_router(ops_router(settings.ops, readiness=readiness, telemetry=telemetry))
-    factory = TilesFactory(cache_control=settings.cache_control, minzoom=settings.minzoom,
+    factory = TilesFactory(cache_control=cache_control, minzoom=settings.minzoom,
                            maxzoom=settings.maxzoom, basemap=settings.basemap)  # fmt: skip
     app.include_router(factory.router)
     app.include_router(ogc_router(OGCConfig(
-        title="vggeo", cache_control=settings.cache_control, minzoom=settings.minzoom,
+        title="vggeo", cache_control=cache_control, minzoom=settings.minzoom,
         maxzoom=settings.maxzoom, default_limit=settings.features_default_limit,
         max_limit=settings.features_max_limit)))  # fmt: skip
     if settings.basemap == "builtin":

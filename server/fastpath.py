@@ -19,7 +19,7 @@ import re
 
 from server.auth.policy import FULL_ACCESS, AccessDenied
 from server.auth.views import cached_view_tile, layer_view
-from server.http import choose_encoding, etag_for, none_match
+from server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
 from vggeo.errors import VggeoError
 from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
 
@@ -32,9 +32,11 @@ ROUTE = "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
 class CachedTileFastPath:
     """ASGI middleware serving cached tiles (see the module docstring)."""
 
-    def __init__(self, app, *, cache_control: str, layers: set[str] | None = None) -> None:
+    def __init__(self, app, *, cache_control: str | CacheControlPolicy,
+                 layers: set[str] | None = None) -> None:  # fmt: skip
         self.app = app
-        self.cache_control = cache_control.encode("latin-1")
+        self.cache_control = (cache_control if isinstance(cache_control, CacheControlPolicy)
+                              else CacheControlPolicy(cache_control))  # fmt: skip
         self.layers = layers or {*LAYERS, *COMPOSITES}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -51,7 +53,7 @@ class CachedTileFastPath:
                         state = scope.get("state")
                         if state is not None:
                             state["route"], state["cache"] = ROUTE, "hit"
-                        await self._send(tile, headers, send)
+                        await self._send(tile, headers, send, int(m.group(2)))
                         return
         await self.app(scope, receive, send)
 
@@ -69,9 +71,9 @@ class CachedTileFastPath:
         except (VggeoError, AccessDenied):  # the route answers with the 400, 401 or 403
             return None
 
-    async def _send(self, tile, headers: dict, send) -> None:
+    async def _send(self, tile, headers: dict, send, z: int) -> None:
         etag = etag_for(tile.etag, "gzip")
-        out = [(b"cache-control", self.cache_control), (b"etag", etag.encode("latin-1")),
+        out = [(b"cache-control", self.cache_control.encoded(z)), (b"etag", etag.encode("latin-1")),
                (b"vary", b"Accept-Encoding")]  # fmt: skip
         inm = headers.get(b"if-none-match")
         if inm is not None and none_match(inm.decode("latin-1"), etag):

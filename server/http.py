@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["choose_encoding", "none_match", "etag_for", "Encoding"]
+__all__ = ["choose_encoding", "none_match", "etag_for", "Encoding", "CacheControlPolicy"]
 
 Encoding = Literal["gzip", "identity"]
 
@@ -102,3 +102,49 @@ def etag_for(etag: str, encoding: Encoding) -> str:
     if encoding == "gzip":
         return etag
     return etag[:-1] + '-identity"' if etag.endswith('"') else etag + "-identity"
+
+
+class CacheControlPolicy:
+    """``Cache-Control`` of a tile by zoom: a default and inclusive ranges (``"0-8"``, ``"14"``).
+
+    Low zooms change rarely in a weekly update and are the most requested; high zooms are many
+    and each changes with its neighbourhood. Operators want a CDN to keep the former longer and
+    revalidate the latter (with the version-derived ETag a revalidation is a cheap 304).
+
+    Raises
+    ------
+    ValueError
+        A range that is not ``LO-HI`` or ``Z`` within 0…30, or ranges that overlap.
+    """
+
+    def __init__(self, default: str, by_zoom: dict[str, str] | None = None) -> None:
+        self.default = default
+        values = [default] * 31
+        seen: dict[int, str] = {}
+        for spec, value in (by_zoom or {}).items():
+            lo, hi = _zoom_range(spec)
+            for z in range(lo, hi + 1):
+                if z in seen:
+                    raise ValueError(f"cache_control_zooms: zoom {z} is in both {seen[z]!r} "
+                                     f"and {spec!r}")  # fmt: skip
+                seen[z] = spec
+                values[z] = value
+        self._values = values
+        self._encoded = [v.encode("latin-1") for v in values]
+
+    def for_zoom(self, z: int) -> str:
+        return self._values[z] if 0 <= z < len(self._values) else self.default
+
+    def encoded(self, z: int) -> bytes:
+        return self._encoded[z] if 0 <= z < len(self._encoded) else self.default.encode("latin-1")
+
+
+def _zoom_range(spec: str) -> tuple[int, int]:
+    lo, sep, hi = spec.strip().partition("-")
+    try:
+        a, b = int(lo), int(hi) if sep else int(lo)
+    except ValueError:
+        raise ValueError(f"cache_control_zooms: {spec!r} is not a zoom or a range LO-HI") from None
+    if not 0 <= a <= b <= 30:
+        raise ValueError(f"cache_control_zooms: {spec!r} must satisfy 0 <= LO <= HI <= 30")
+    return a, b

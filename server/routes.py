@@ -34,6 +34,7 @@ from server.dependencies import (
     xyz_tile,
 )
 from server.errors import NotFound, error_response
+from server.http import CacheControlPolicy
 from server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 from vggeo.tiles.layers import Composite, Filters, Layer, layer_ids
 from vggeo.tiles.service import TileService
@@ -61,7 +62,8 @@ def query_string(request: Request) -> str:
 
 
 async def render_tile(request: Request, service: TileService, layer: Layer | Composite,
-                      t: TileParams, filters: Filters, *, cache_control: str,
+                      t: TileParams, filters: Filters, *,
+                      cache_control: str | CacheControlPolicy,
                       access: Access) -> Response:  # fmt: skip
     """The tile response as the caller may see it (see :mod:`server.auth.views`): a cache hit
     on the event loop, rendering (CPU-bound) in the pool."""
@@ -71,6 +73,8 @@ async def render_tile(request: Request, service: TileService, layer: Layer | Com
     if tile is None:
         tile = await run_in_threadpool(view_tile, service, layer, t.z, t.x, t.y, grid=t.grid,
                                        filters=filters, view=view)  # fmt: skip
+    if isinstance(cache_control, CacheControlPolicy):
+        cache_control = cache_control.for_zoom(t.z)
     return tile_response(request, tile, cache_control=cache_control)
 
 
@@ -89,7 +93,7 @@ class TilesFactory:
     """
 
     layers: list[str] = field(default_factory=layer_ids)
-    cache_control: str = "public, max-age=300"
+    cache_control: str | CacheControlPolicy = "public, max-age=300"
     minzoom: int = 0
     maxzoom: int = 16
     basemap: str = "builtin"

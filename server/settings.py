@@ -28,11 +28,26 @@ class Settings(BaseSettings):
         default_factory=lambda: ["*"], description="Origins allowed by CORS ([] disables CORS). "
         "With access control on, name them (`*` is refused: any web page could then use a "
         "visitor's key).")  # fmt: skip
+    store_schema: str = Field(
+        "public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="PostGIS only: the database "
+        "schema of the store (as `vggeo ingest --schema`).")  # fmt: skip
     cache_bytes: int = Field(256 * 2**20, ge=0, description="Size bound of the tile cache.")
     cache_control: str = Field(
-        "public, max-age=300", description="Cache-Control header of tile responses.")
+        "public, max-age=300", description="Cache-Control header of tile responses (for zooms "
+        "`cache_control_zooms` does not name).")  # fmt: skip
+    cache_control_zooms: dict[str, str] = Field(
+        default_factory=dict, description="Cache-Control of tile responses per zoom range, e.g. "
+        "`{\"0-8\": \"public, max-age=3600\", \"9-24\": \"public, no-cache\"}` (JSON in "
+        "VGGEO_CACHE_CONTROL_ZOOMS). Ranges are inclusive and may not overlap. `no-cache` (or "
+        "`max-age=0, must-revalidate`) makes a CDN ask again every time; it gets 304 while the "
+        "data version is unchanged, because tile ETags derive from it.")  # fmt: skip
     reload_interval: float = Field(
-        5.0, ge=0, description="Seconds between checks of the store's data version (0: never).")
+        5.0, ge=0, description="Seconds between checks of the store's data version (0: never). "
+        "With PostGIS the server also LISTENs for the ingest's notification and reloads at once; "
+        "this poll is the fallback bound.")  # fmt: skip
+    listen: bool = Field(
+        True, description="PostGIS only: LISTEN for ingests committed by any process "
+        "(PostgreSQL NOTIFY) and reload within about a second.")  # fmt: skip
     cluster_maxzoom: int = Field(14, ge=1, le=24, description="Residences cluster below this zoom.")
     minzoom: int = Field(0, ge=0, le=24, description="Lowest zoom advertised in TileJSON.")
     maxzoom: int = Field(16, ge=0, le=24, description="Highest zoom advertised in TileJSON.")
@@ -86,6 +101,9 @@ class Settings(BaseSettings):
             raise ValueError("basemap must be 'builtin', 'none' or a style URL (https://…)")
         if self.basemap_archive and not Path(self.basemap_archive).is_file():
             raise ValueError(f"basemap_archive {self.basemap_archive!r} is not a file")
+        from server.http import CacheControlPolicy
+
+        CacheControlPolicy(self.cache_control, self.cache_control_zooms)  # refuses bad ranges
         if self.auth.enabled and "*" in self.cors_origins:
             raise ValueError("CORS origin '*' is refused with access control on: set "
                              "VGGEO_CORS_ORIGINS to the origins of your map pages, e.g. "

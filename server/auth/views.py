@@ -134,7 +134,7 @@ def view_tile(service, layer: Layer | Composite, z: int, x: int, y: int, *, grid
         return hit
     full = service.get(layer.id, z, x, y, grid=grid, filters=filters)
     tile = full if full.empty else compress(restrict_tile(gzip.decompress(full.body),
-                                                          view.as_mapping()))  # fmt: skip
+                                                          view.as_mapping()), version=key[0])  # fmt: skip
     if service.version == key[0]:  # not if the store was reloaded meanwhile
         service.cache.put(key, tile)
     return tile

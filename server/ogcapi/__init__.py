@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
+from server.http import CacheControlPolicy
 from vggeo.tiles.grids import grid_ids
 from vggeo.tiles.layers import layer_ids
 
@@ -39,7 +40,7 @@ class OGCConfig:
     description: str = "Swedish residences and land-regulating provisions."
     layers: tuple[str, ...] = field(default_factory=lambda: tuple(layer_ids()))
     grids: tuple[str, ...] = field(default_factory=lambda: tuple(grid_ids()))
-    cache_control: str = "public, max-age=300"
+    cache_control: str | CacheControlPolicy = "public, max-age=300"
     minzoom: int = 0
     maxzoom: int = 16
     default_limit: int = 10

@@ -28,7 +28,10 @@ def register(group: click.Group) -> None:
 @click.option("--base-url", "base_url", envvar="VGGEO_BASE_URL", default=None, metavar="URL",
               help="Public URL of the service, used in every link it writes (TileJSON, OGC API). "
               "Default: http://HOST:PORT. Env: VGGEO_BASE_URL.")
-def serve(store: str | None, host: str, port: int, workers: int, base_url: str | None) -> None:
+@click.option("--schema", envvar="VGGEO_STORE_SCHEMA", default="public", show_default=True,
+              help="PostGIS only: the database schema of the store. Env: VGGEO_STORE_SCHEMA.")
+def serve(store: str | None, host: str, port: int, workers: int, base_url: str | None,
+          schema: str) -> None:  # fmt: skip
     """Serve the OGC API (Tiles and Features), XYZ tiles, TileJSON and the map page (/).
 
     Every other setting comes from VGGEO_* environment variables (access control: VGGEO_AUTH_*;
@@ -44,12 +47,13 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
         store = str(default_store())
     elif not store.startswith(("postgresql://", "postgres://")) and not Path(store).exists():
         raise FileNotFoundError(2, "No such file or directory", store)
-    settings = _checked_settings(store, base_url or None, host, port)
+    settings = _checked_settings(store, base_url or None, host, port, schema)
     click.echo(f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
                f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
                err=True)  # fmt: skip
     os.environ["VGGEO_STORE"] = store
     os.environ["VGGEO_BASE_URL"] = settings.base_url
+    os.environ["VGGEO_STORE_SCHEMA"] = settings.store_schema
     options = dict(host=host, port=port, log_level="info", access_log=False,
                    log_config=_log_config(), timeout_graceful_shutdown=settings.ops.shutdown_timeout)
     _exit_cleanly_on_signals()
@@ -72,7 +76,8 @@ def _display(store: str) -> str:
     return store
 
 
-def _checked_settings(store: str, base_url: str | None, host: str, port: int):
+def _checked_settings(store: str, base_url: str | None, host: str, port: int,
+                      schema: str = "public"):  # fmt: skip
     """The server settings from the options and VGGEO_* variables, checked before anything
     starts: a bad setting, keys file or JWKS setting is one line and exit 2."""
     from pydantic import ValidationError
@@ -81,7 +86,8 @@ def _checked_settings(store: str, base_url: str | None, host: str, port: int):
     from vggeo.errors import SettingsError
 
     try:
-        settings = Settings(store=store, base_url=base_url or bind_url(host, port))
+        settings = Settings(store=store, base_url=base_url or bind_url(host, port),
+                            store_schema=schema)
         if settings.auth.enabled:
             from server.auth import Authenticator
 
@@ -104,6 +110,10 @@ def _log_config() -> dict:
                                           "stream": "ext://sys.stdout"}  # fmt: skip
     config["loggers"]["vggeo.access"] = {"handlers": ["vggeo_access"], "level": "INFO",
                                          "propagate": False}  # fmt: skip
+    # what the server does on its own (derived tables built, reloads after an ingest) is part
+    # of operating it: on stderr beside uvicorn's own messages
+    for name in ("vggeo", "server"):
+        config["loggers"][name] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
 
 

@@ -36,13 +36,17 @@ from vggeo.store.schema import (
     Table,
 )
 
-__all__ = ["PostGISStore"]
+__all__ = ["PostGISStore", "NOTIFY_CHANNEL"]
 
 SQL_TYPES = {"text": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
              "datetime": "timestamp", "json": "jsonb"}  # fmt: skip
 _PG_GEOMETRY = {"MULTIPOLYGON": "MultiPolygon", "POINT": "Point"}
 SCHEMA_VERSION = "1"
 _COPY_CHUNK = 8 << 20
+#: Every write NOTIFYs this channel with ``"<schema> <new data version>"``. It is sent inside the
+#: write transaction, so PostgreSQL delivers it at the commit and never for a rollback: tile
+#: servers LISTENing on it drop their caches as soon as the new data is visible.
+NOTIFY_CHANNEL = "vggeo_data_version"
 
 
 q = quote_ident
@@ -284,6 +288,11 @@ class PostGISStore(Store):
         except psycopg.Error as err:
             raise StoreError(f"table {table.name}: cannot write rows: {err}") from err
         return n
+
+    def _new_version(self) -> str:
+        version = super()._new_version()
+        self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{self.schema} {version}"))
+        return version
 
     def _get_meta(self, key: str) -> str | None:
         row = self.conn.execute(f"SELECT value FROM {q(META_TABLE)} WHERE key = %s",

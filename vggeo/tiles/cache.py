@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["CachedTile", "TileCache", "compress", "etag"]
+__all__ = ["CachedTile", "TileCache", "compress", "etag", "with_version"]
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,28 @@ class CachedTile:
         return not self.body
 
 
-def etag(body: bytes) -> str:
-    """Strong ETag of a response body."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+def etag(body: bytes, version: str = "") -> str:
+    """Strong ETag of a response body, derived from the data version it was rendered from.
+
+    The version takes part so that a tile whose bytes happen to be unchanged by an ingest still
+    gets a new tag — a cache revalidating after the ingest learns the store moved on — and every
+    replica serving the same version answers the same ETag for the same URL.
+    """
+    h = hashlib.blake2b(version.encode() + b"\0", digest_size=12) if version else \
+        hashlib.blake2b(digest_size=12)  # fmt: skip
+    h.update(body)
+    return '"' + h.hexdigest() + '"'
 
 
-def compress(mvt: bytes, *, level: int = 6) -> CachedTile:
+def compress(mvt: bytes, *, level: int = 6, version: str = "") -> CachedTile:
     """gzip an MVT (deterministically: no timestamp) and give it a strong ETag."""
     body = gzip.compress(mvt, compresslevel=level, mtime=0) if mvt else b""
-    return CachedTile(body, etag(body))
+    return CachedTile(body, etag(body, version))
+
+
+def with_version(tile: CachedTile, version: str) -> CachedTile:
+    """The same tile with its ETag derived from ``version``."""
+    return CachedTile(tile.body, etag(tile.body, version))
 
 
 class TileCache:

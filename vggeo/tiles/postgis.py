@@ -17,17 +17,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 
 from vggeo.errors import StoreError
+from vggeo.store.postgis import NOTIFY_CHANNEL
+from vggeo.store.schema import META_TABLE
 from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
 from vggeo.tiles.layers import Filters, Layer, get_layer, members, slug
 
-__all__ = ["PostGISSource", "write_tables"]
+__all__ = ["PostGISSource", "write_tables", "data_version", "listen_versions", "NOTIFY_CHANNEL"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,53 @@ def _ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise StoreError(f"unsafe SQL identifier {name!r}")
     return f'"{name}"'
+
+
+def data_version(conn, schema: str, *, store: bool = True) -> str:
+    """The data version of the tables in ``schema``: one indexed row, cheap enough to poll.
+
+    A vggeo store's own ``data_version`` (:attr:`vggeo.store.Store.data_version`, written in the
+    same transaction as the ledger entry of every ingest). Tables not written by a vggeo store
+    (``store=False``: loaded by other tools) have no such record; their version is taken from
+    PostgreSQL's change counters instead (inserts, updates, deletes and the file node).
+    """
+    if store:
+        row = conn.execute(f"SELECT value FROM {_ident(schema)}.{_ident(META_TABLE)} "
+                           "WHERE key = 'data_version'").fetchone()  # fmt: skip
+        return row[0] if row and row[0] else "0"
+    rows = conn.execute(
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, pg_relation_filenode(relid::regclass) "
+        "FROM pg_stat_user_tables WHERE schemaname = %s AND relname IN ('residences', "
+        "'provisions') ORDER BY relname", [schema]).fetchall()  # fmt: skip
+    return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
+
+
+def listen_versions(url: str, schema: str, callback: Callable[[str], None],
+                    stop: threading.Event, *, wait: float = 1.0) -> None:  # fmt: skip
+    """Call ``callback(version)`` for every ingest committed to ``schema`` until ``stop`` is set.
+
+    LISTENs on :data:`~vggeo.store.postgis.NOTIFY_CHANNEL` on a connection of its own (a pooled
+    connection cannot hold a LISTEN). A lost connection is opened again after a pause; what
+    was missed meanwhile is caught by the caller's version poll. Blocks: run it in a thread.
+    """
+    import psycopg
+
+    pause = wait
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                pause = wait
+                while not stop.is_set():
+                    for note in conn.notifies(timeout=wait):
+                        target, _, version = note.payload.partition(" ")
+                        if target == schema:
+                            callback(version)
+        except Exception as err:  # noqa: BLE001 - keep listening: the poll covers the gap
+            log.warning("listening for ingests failed (%s); again in %.0f s",
+                        type(err).__name__, pause)  # fmt: skip
+            stop.wait(pause)
+            pause = min(pause * 2, 30.0)
 
 
 class PostGISSource:
@@ -64,10 +116,12 @@ class PostGISSource:
     kind = "postgis"
 
     def __init__(self, url: str, *, options: ClusterOptions = DEFAULT_OPTIONS, pool_size: int = 8,
-                 precompute: bool = True) -> None:  # fmt: skip
+                 precompute: bool = True, schema: str = "public") -> None:  # fmt: skip
         from psycopg_pool import ConnectionPool
 
         self.url = url
+        self.schema = schema
+        _ident(schema)  # refuse an unsafe name before it reaches any SQL
         self.options = options
         try:
             self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
@@ -75,10 +129,19 @@ class PostGISSource:
             self.pool.wait(timeout=30)
         except Exception as err:
             raise StoreError(f"cannot connect to PostGIS: {err}") from err
-        self._inspect()
-        self.version = self.current_version()
+        try:
+            self._inspect()
+            self.version = self.current_version()
+        except BaseException:
+            self.pool.close()
+            raise
         self._cells_ready: dict[str, bool] = {}
         self.precompute = precompute
+
+    def _qual(self, table: str) -> str:
+        """``"schema"."table"``: every table is named with the store's schema, never found
+        through the connection's search_path."""
+        return f"{_ident(self.schema)}.{_ident(table)}"
 
     # --- metadata ------------------------------------------------------------------------------
 
@@ -87,37 +150,52 @@ class PostGISSource:
             rows = conn.execute(
                 "SELECT f_table_name, f_geometry_column, srid FROM geometry_columns "
                 "WHERE f_table_name IN ('residences', 'provisions') "
-                "AND f_table_schema = current_schema()").fetchall()  # fmt: skip
+                "AND f_table_schema = %s", [self.schema]).fetchall()  # fmt: skip
             self.geom = {t: c for t, c, _ in rows}
             for t, _, srid in rows:
                 if srid != 3006:
                     raise StoreError(f"table {t} must be in EPSG:3006, found SRID {srid}")
             cols = conn.execute(
                 "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() "
-                "AND table_name IN ('residences', 'provisions')").fetchall()  # fmt: skip
+                "WHERE table_schema = %s "
+                "AND table_name IN ('residences', 'provisions')", [self.schema]).fetchall()  # fmt: skip
             self.columns = {t: {c for tt, c in cols if tt == t} for t in ("residences", "provisions")}
+            self._check_keys()
             self.categories: dict[str, list[str]] = {}
             for table, col in (("residences", "home_type"), ("residences", "ownership_type"),
                                ("provisions", "provision_type"), ("provisions", "status")):
                 if table in self.geom and col in self.columns[table]:
                     vals = [r[0] for r in conn.execute(
-                        f"SELECT DISTINCT {_ident(col)}::text FROM {_ident(table)} "
+                        f"SELECT DISTINCT {_ident(col)}::text FROM {self._qual(table)} "
                         f"WHERE {_ident(col)} IS NOT NULL").fetchall()]  # fmt: skip
                     known = list(KNOWN_CATEGORIES.get(col, ()))
                     self.categories[col] = [k for k in known if k in vals] + sorted(
                         set(vals) - set(known))
+            self._store_meta = conn.execute(
+                "SELECT to_regclass(%s)", [f"{_ident(self.schema)}.{_ident(META_TABLE)}"]
+            ).fetchone()[0] is not None  # fmt: skip
         if not self.geom:
-            raise StoreError("PostGIS store has neither a 'residences' nor a 'provisions' table")
+            where = "" if self.schema == "public" else f" in schema {self.schema!r}"
+            raise StoreError(f"PostGIS store has neither a 'residences' nor a 'provisions' "
+                             f"table{where}")  # fmt: skip
+
+    def _check_keys(self) -> None:
+        """A table without the identity its tiles need is left out (a store holds the tables of
+        every product from creation; one with provisions only has a ``residences`` table that
+        has never received a registry column) — unless it is unusable for another reason."""
+        for table, key in (("residences", "id"), ("provisions", "provision_id")):
+            if table in self.geom and key not in self.columns[table]:
+                log.warning("table %s has no %r column: not served", table, key)
+                del self.geom[table]
 
     def current_version(self) -> str:
-        """Data version from the tables' change counters (inserts, updates, deletes, file)."""
+        """The store's data version (see :func:`data_version`)."""
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, "
-                "pg_relation_filenode(relid::regclass) FROM pg_stat_user_tables "
-                "WHERE relname IN ('residences', 'provisions') ORDER BY relname").fetchall()
-        return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
+            return data_version(conn, self.schema, store=self._store_meta)
+
+    def listen(self, callback: Callable[[str], None], stop: threading.Event) -> None:
+        """Call ``callback(version)`` whenever an ingest commits (see :func:`listen_versions`)."""
+        listen_versions(self.url, self.schema, callback, stop)
 
     def allowed_values(self) -> dict[str, list[str]]:
         return {c: self.categories.get(c, []) for c in Filters.SET_FIELDS}
@@ -132,7 +210,8 @@ class PostGISSource:
         return self._bounds
 
     def _query_bounds(self):
-        parts = [f"SELECT ST_Extent({_ident(g)}) AS e FROM {_ident(t)}" for t, g in self.geom.items()]
+        parts = [f"SELECT ST_Extent({_ident(g)}) AS e FROM {self._qual(t)}"
+                 for t, g in self.geom.items()]
         sql = ("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
                "ST_Transform(ST_SetSRID(ST_Extent(e)::geometry, 3006), 4326) b FROM ("
                + " UNION ALL ".join(parts) + ") u) v")  # fmt: skip
@@ -141,7 +220,7 @@ class PostGISSource:
         return None if row is None or row[0] is None else tuple(float(v) for v in row)
 
     def warm(self) -> None:
-        if self.precompute:
+        if self.precompute and "residences" in self.geom:
             self._ensure_cells(get_grid("WebMercatorQuad"))
 
     def close(self) -> None:
@@ -199,7 +278,7 @@ class PostGISSource:
                                  for c in attrs]])  # fmt: skip
         return (
             f"pts AS (SELECT * FROM (SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM ("
-            f"SELECT *, {self._grid_geom(g, 'residences')} AS gg FROM residences "
+            f"SELECT *, {self._grid_geom(g, 'residences')} AS gg FROM {self._qual('residences')} "
             f"WHERE {_ident(self.geom['residences'])} && {_ENVELOPE_3006} "
             f"AND {self._res_filter_sql()}) r) r2 "
             "WHERE gx >= %(w)s AND gx < %(e)s AND gy > %(s)s AND gy <= %(n)s)"
@@ -276,48 +355,94 @@ class PostGISSource:
         return f"{CELLS_TABLE}_{g.id.lower()}"
 
     def _ensure_cells(self, g: Grid) -> None:
-        """Build the aggregate table of unfiltered cells for ``g`` if missing or stale."""
+        """Build the aggregate table of unfiltered cells for ``g`` if missing or stale.
+
+        Any number of replicas may start at once: the builder holds a PostgreSQL advisory lock
+        (per schema and table), and whoever gets it after a build finds the table tagged with
+        the current data version and leaves it. The tag and the aggregates come from one
+        snapshot (REPEATABLE READ), so a tag never names data the table does not hold.
+        """
         if self._cells_ready.get(g.id):
             return
         table = self._cells_table(g)
-        opt = self.options
-        tag = f"{self.version}:{opt.cluster_maxzoom}:{opt.cell_bits}"
+        lock = f"vggeo:cells:{self.schema}.{table}"
         with self.pool.connection() as conn:
-            have = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                                [table]).fetchone()[0]  # fmt: skip
-            if have == tag:
-                self._cells_ready[g.id] = True
-                return
-            log.info("building %s (cluster aggregates)", table)
-            lo = g.minzoom + g.root_depth + opt.cell_bits
-            hi = opt.cluster_maxzoom - 1 + g.root_depth + opt.cell_bits
-            types = self.home_types()
-            tcols = [_ident("n_" + slug(t)) for t in types]
-            scale = (1 << DEPTH) / g.root_size
-            with conn.transaction():
-                conn.execute(f"DROP TABLE IF EXISTS {_ident(table)}")
-                conn.execute(
-                    f"CREATE UNLOGGED TABLE {_ident(table)} AS SELECT {hi}::int AS depth, cx, cy, "
-                    "count(*)::bigint AS n, sum(gx) AS sx, sum(gy) AS sy, min(id) AS one_id, "
-                    "min(gx) AS one_x, min(gy) AS one_y"
-                    + "".join(f", count(*) FILTER (WHERE home_type::text = "
-                              f"'{t.replace(chr(39), chr(39) * 2)}')::bigint AS {c}"
-                              for t, c in zip(types, tcols, strict=True))
-                    + f" FROM (SELECT id, home_type, ST_X(gg) gx, ST_Y(gg) gy, "
-                    f"(floor((ST_X(gg) - {g.origin_east!r}) * {scale!r})::bigint >> {DEPTH - hi})"
-                    f" cx, (floor(({g.origin_north!r} - ST_Y(gg)) * {scale!r})::bigint >> "
-                    f"{DEPTH - hi}) cy FROM (SELECT *, {self._grid_geom(g, 'residences')} gg "
-                    "FROM residences) r) p GROUP BY cx, cy")  # fmt: skip
-                for d in range(hi - 1, lo - 1, -1):
-                    conn.execute(
-                        f"INSERT INTO {_ident(table)} SELECT {d}, cx >> 1, cy >> 1, sum(n), sum(sx), "
-                        "sum(sy), min(one_id), min(one_x), min(one_y)"
-                        + "".join(f", sum({c})" for c in tcols)
-                        + f" FROM {_ident(table)} WHERE depth = {d + 1} GROUP BY cx >> 1, cy >> 1")
-                conn.execute(f"CREATE INDEX ON {_ident(table)} (depth, cy, cx)")
-                conn.execute(f"COMMENT ON TABLE {_ident(table)} IS '{tag}'")
-                conn.execute(f"ANALYZE {_ident(table)}")
+            # A session lock, taken before the snapshot: a transaction-level lock would be
+            # granted inside a snapshot older than the previous builder's commit.
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [lock])
+            try:
+                conn.autocommit = False
+                try:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    version = data_version(conn, self.schema, store=self._store_meta)
+                    tag = self._cells_tag(version)
+                    have = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                                        [self._qual(table)]).fetchone()[0]  # fmt: skip
+                    if have != tag:
+                        started = time.perf_counter()
+                        self._build_cells(conn, g, table, tag)
+                        log.info("built %s for data version %s in %.1f s", table, version,
+                                 time.perf_counter() - started)  # fmt: skip
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+                finally:
+                    conn.autocommit = True
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [lock])
         self._cells_ready[g.id] = True
+
+    def _cells_tag(self, version: str) -> str:
+        opt = self.options
+        return f"{version}:{opt.cluster_maxzoom}:{opt.cell_bits}:{','.join(self.home_types())}"
+
+    def cells_current(self, g: Grid | str = "WebMercatorQuad") -> bool:
+        """Whether the cell table of ``g`` is tagged with the store's current data version."""
+        g = get_grid(g) if isinstance(g, str) else g
+        if not self.precompute or "residences" not in self.geom:
+            return True
+        with self.pool.connection() as conn:
+            version = data_version(conn, self.schema, store=self._store_meta)
+            have = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                                [self._qual(self._cells_table(g))]).fetchone()[0]  # fmt: skip
+        return have == self._cells_tag(version)
+
+    def _build_cells(self, conn, g: Grid, table: str, tag: str) -> None:
+        """(Re)build the cell table in the open transaction: built under a new name, then
+        swapped in, so readers of the old table wait only for the swap, not for the build."""
+        opt = self.options
+        lo = g.minzoom + g.root_depth + opt.cell_bits
+        hi = opt.cluster_maxzoom - 1 + g.root_depth + opt.cell_bits
+        has_type = "home_type" in self.columns["residences"]
+        types = self.home_types() if has_type else []
+        tcols = [_ident("n_" + slug(t)) for t in types]
+        scale = (1 << DEPTH) / g.root_size
+        new = self._qual(table + "_new")
+        conn.execute(f"DROP TABLE IF EXISTS {new}")
+        conn.execute(
+            f"CREATE UNLOGGED TABLE {new} AS SELECT {hi}::int AS depth, cx, cy, "
+            "count(*)::bigint AS n, sum(gx) AS sx, sum(gy) AS sy, min(id) AS one_id, "
+            "min(gx) AS one_x, min(gy) AS one_y"
+            + "".join(f", count(*) FILTER (WHERE home_type::text = "
+                      f"'{t.replace(chr(39), chr(39) * 2)}')::bigint AS {c}"
+                      for t, c in zip(types, tcols, strict=True))
+            + f" FROM (SELECT id, {'home_type, ' if has_type else ''}ST_X(gg) gx, ST_Y(gg) gy, "
+            f"(floor((ST_X(gg) - {g.origin_east!r}) * {scale!r})::bigint >> {DEPTH - hi})"
+            f" cx, (floor(({g.origin_north!r} - ST_Y(gg)) * {scale!r})::bigint >> "
+            f"{DEPTH - hi}) cy FROM (SELECT *, {self._grid_geom(g, 'residences')} gg "
+            f"FROM {self._qual('residences')}) r) p GROUP BY cx, cy")  # fmt: skip
+        for d in range(hi - 1, lo - 1, -1):
+            conn.execute(
+                f"INSERT INTO {new} SELECT {d}, cx >> 1, cy >> 1, sum(n), sum(sx), "
+                "sum(sy), min(one_id), min(one_x), min(one_y)"
+                + "".join(f", sum({c})" for c in tcols)
+                + f" FROM {new} WHERE depth = {d + 1} GROUP BY cx >> 1, cy >> 1")
+        conn.execute(f"CREATE INDEX ON {new} (depth, cy, cx)")
+        conn.execute(f"COMMENT ON TABLE {new} IS '{tag.replace(chr(39), chr(39) * 2)}'")
+        conn.execute(f"DROP TABLE IF EXISTS {self._qual(table)}")
+        conn.execute(f"ALTER TABLE {new} RENAME TO {_ident(table)}")
+        conn.execute(f"ANALYZE {self._qual(table)}")
 
     def _cells_from_table(self, layer: Layer, g: Grid, z: int, x: int, y: int,
                           params: dict) -> bytes:  # fmt: skip
@@ -341,7 +466,7 @@ class PostGISSource:
             "ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(CASE WHEN c.n = 1 THEN c.one_x ELSE c.sx / c.n "
             "END, CASE WHEN c.n = 1 THEN c.one_y ELSE c.sy / c.n END), %(srid)s), "
             "ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, %(srid)s), %(extent)s, 0, false) AS geom "
-            f"FROM {_ident(self._cells_table(g))} c LEFT JOIN residences r ON c.n = 1 AND "
+            f"FROM {self._qual(self._cells_table(g))} c LEFT JOIN {self._qual('residences')} r ON c.n = 1 AND "
             "r.id = c.one_id WHERE c.depth = %(depth)s AND c.cx >= %(cx0)s AND c.cx < %(cx1)s "
             "AND c.cy >= %(cy0)s AND c.cy < %(cy1)s) q"
         )  # fmt: skip
@@ -370,11 +495,11 @@ class PostGISSource:
         geom = _ident(self.geom["provisions"])
         sql = (
             "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM ("
-            "SELECT fid, fid AS id, " + ", ".join(f"{a}::text AS {a}" for a in attrs if a != "id")
+            "SELECT tile_fid AS fid, tile_fid AS id, " + ", ".join(f"{a}::text AS {a}" for a in attrs if a != "id")
             + ", ST_AsMVTGeom(ST_SimplifyPreserveTopology(gg, %(tol)s), ST_MakeEnvelope(%(tw)s, "
             "%(ts)s, %(te)s, %(tn)s, %(srid)s), %(extent)s, %(buffer)s, true) AS geom FROM ("
             "SELECT *, ('x' || substr(replace(provision_id::text, '-', ''), 1, 13))::bit(52)"
-            f"::bigint AS fid, {self._grid_geom(g, 'provisions')} AS gg FROM provisions WHERE "
+            f"::bigint AS tile_fid, {self._grid_geom(g, 'provisions')} AS gg FROM {self._qual('provisions')} WHERE "
             f"{geom} && {_ENVELOPE_3006}"
             " AND (%(types)s::text[] IS NULL OR provision_type::text = ANY(%(types)s)) "
             "AND (%(status)s::text[] IS NULL OR status::text = ANY(%(status)s))) p "

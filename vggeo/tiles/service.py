@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from vggeo.tiles.cache import CachedTile, TileCache, compress
+from vggeo.tiles.cache import CachedTile, TileCache, compress, with_version
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.layers import Filters, get_layer, members
 
@@ -54,9 +54,9 @@ class TileService:
             return hit
         g, lay, f = get_grid(key[1]), get_layer(key[2]), filters or Filters()
         if hasattr(source, "compressed_tile"):  # archives hold tiles compressed already
-            tile = source.compressed_tile(lay, z, x, y, grid=g, filters=f)
+            tile = with_version(source.compressed_tile(lay, z, x, y, grid=g, filters=f), key[0])
         else:
-            tile = compress(source.tile(lay, z, x, y, grid=g, filters=f))
+            tile = compress(source.tile(lay, z, x, y, grid=g, filters=f), version=key[0])
         self.cache.put(key, tile)
         return tile
 
