@@ -287,18 +287,46 @@ class TileData:
 
 
 def store_version(path: str | os.PathLike) -> str:
-    """A data version for a store file: changes when the file (or its WAL) changes.
+    """The data version of a store file.
 
-    The store library's own ``data_version`` is preferred where available; a file signature
-    (size and modification time of the file and its ``-wal``) is what every writer changes.
+    A vggeo GeoPackage store's own ``data_version`` (:attr:`vggeo.store.Store.data_version`,
+    written with every ingest's ledger entry), so every process and every backend name the same
+    version for the same data. Any other file (a GeoPackage written by other tools, GeoParquet):
+    a signature of the file and its ``-wal`` (size and modification time), which every writer
+    changes.
     """
     p = Path(path)
+    version = _vggeo_store_version(p)
+    if version is not None:
+        return version
     parts = []
     for f in (p, Path(str(p) + "-wal")):
         if f.exists():
             st = f.stat()
             parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+
+
+def _vggeo_store_version(path: Path) -> str | None:
+    """``data_version`` from a vggeo GeoPackage store's meta table; None for other files."""
+    import sqlite3
+
+    from vggeo.store.schema import META_TABLE
+
+    if path.suffix.lower() != ".gpkg" or not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(f'SELECT value FROM "{META_TABLE}" WHERE key = ?',
+                           ("data_version",)).fetchone()  # fmt: skip
+    except sqlite3.Error:  # not a vggeo store (no meta table)
+        return None
+    finally:
+        conn.close()
+    return row[0] if row and row[0] else "0"
 
 
 def _categorical(series: pd.Series, column: str) -> pd.Series:
@@ -390,6 +418,9 @@ def load_store(path: str | os.PathLike, *, version: str | None = None) -> TileDa
     p = Path(path)
     if not p.exists():
         raise StoreError("store not found", file=p)
+    # The version is read before the data: an ingest committed in between then makes the next
+    # version check reload again, instead of leaving new-looking old data in place for good.
+    version = version or store_version(p)
     if p.suffix.lower() in (".parquet", ".geoparquet"):
         import geopandas
 
@@ -407,4 +438,4 @@ def load_store(path: str | os.PathLike, *, version: str | None = None) -> TileDa
                              file=p)  # fmt: skip
     residences = _residences_frame(res)
     provisions, geoms = _provisions_frame(prov)
-    return TileData(residences, provisions, geoms, version or store_version(p), str(p))
+    return TileData(residences, provisions, geoms, version, str(p))

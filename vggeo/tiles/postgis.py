@@ -130,8 +130,14 @@ class PostGISSource:
         except Exception as err:
             raise StoreError(f"cannot connect to PostGIS: {err}") from err
         try:
-            self._inspect()
+            with self.pool.connection() as conn:
+                self._store_meta = conn.execute("SELECT to_regclass(%s)", [
+                    f"{_ident(schema)}.{_ident(META_TABLE)}"]).fetchone()[0] is not None  # fmt: skip
+            # The version before the tables are looked at: an ingest committed in between makes
+            # the next version check reload, instead of leaving old columns under a new version.
             self.version = self.current_version()
+            self._inspect()
+            self._read_categories()
         except BaseException:
             self.pool.close()
             raise
@@ -161,6 +167,13 @@ class PostGISSource:
                 "AND table_name IN ('residences', 'provisions')", [self.schema]).fetchall()  # fmt: skip
             self.columns = {t: {c for tt, c in cols if tt == t} for t in ("residences", "provisions")}
             self._check_keys()
+        if not self.geom:
+            where = "" if self.schema == "public" else f" in schema {self.schema!r}"
+            raise StoreError(f"PostGIS store has neither a 'residences' nor a 'provisions' "
+                             f"table{where}")  # fmt: skip
+
+    def _read_categories(self) -> None:
+        with self.pool.connection() as conn:
             self.categories: dict[str, list[str]] = {}
             for table, col in (("residences", "home_type"), ("residences", "ownership_type"),
                                ("provisions", "provision_type"), ("provisions", "status")):
@@ -171,13 +184,6 @@ class PostGISSource:
                     known = list(KNOWN_CATEGORIES.get(col, ()))
                     self.categories[col] = [k for k in known if k in vals] + sorted(
                         set(vals) - set(known))
-            self._store_meta = conn.execute(
-                "SELECT to_regclass(%s)", [f"{_ident(self.schema)}.{_ident(META_TABLE)}"]
-            ).fetchone()[0] is not None  # fmt: skip
-        if not self.geom:
-            where = "" if self.schema == "public" else f" in schema {self.schema!r}"
-            raise StoreError(f"PostGIS store has neither a 'residences' nor a 'provisions' "
-                             f"table{where}")  # fmt: skip
 
     def _check_keys(self) -> None:
         """A table without the identity its tiles need is left out (a store holds the tables of
