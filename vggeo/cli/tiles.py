@@ -172,9 +172,13 @@ def tiles() -> None:
 @click.option("--layer", "layer", default="composite", show_default=True,
               help="Layer or composite to export.")
 @overwrite_opt
+@click.option("--refresh", is_flag=True, default=False,
+              help="Bring an existing OUTPUT up to date after a delivery: rewrite it (whole, "
+              "atomically) only if the store's data version, the layer or the zooms differ from "
+              "those it was written with; otherwise leave it and say so. Implies --overwrite.")
 @progress_opt
 def export(store: str, output: Path, minzoom: int, maxzoom: int, layer: str, overwrite: bool,
-           progress: bool) -> None:  # fmt: skip
+           refresh: bool, progress: bool) -> None:  # fmt: skip
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
     from vggeo.tiles import open_source
     from vggeo.tiles.pmtiles import export_archive
@@ -183,11 +187,41 @@ def export(store: str, output: Path, minzoom: int, maxzoom: int, layer: str, ove
         raise click.UsageError(f"--minzoom ({minzoom}) is greater than --maxzoom ({maxzoom})")
     if output.suffix.lower() not in (".pmtiles", ".mbtiles"):
         raise click.UsageError("--output must end in .pmtiles or .mbtiles")
-    refuse_overwrite(output, overwrite)
+    if refresh and output.exists():
+        written = _archive_state(output)
+        wanted = (_store_version(store), layer, minzoom, maxzoom)
+        if written == wanted:
+            click.echo(f"{output}	up to date (data version {wanted[0]})")
+            return
+    else:
+        refuse_overwrite(output, overwrite)
     source = open_source(store)
     stats = export_archive(source, output, layer=layer, minzoom=minzoom, maxzoom=maxzoom,
                            progress=progress)  # fmt: skip
     click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")
+
+
+def _store_version(store: str) -> str:
+    from vggeo.tiles.index import store_version
+
+    return store_version(store)
+
+
+def _archive_state(path: Path) -> tuple | None:
+    """(data version, layer, minzoom, maxzoom) an archive was written with; None if unreadable
+    (then it is rewritten)."""
+    from vggeo.errors import VggeoError
+    from vggeo.tiles.pmtiles import ArchiveSource
+
+    try:
+        archive = ArchiveSource(path)
+    except (VggeoError, OSError, ValueError):
+        return None
+    try:
+        return (archive.metadata.get("vggeo:data_version"), archive.layer.id, archive.minzoom,
+                archive.maxzoom)  # fmt: skip
+    finally:
+        archive.close()
 
 
 def _bbox(_ctx, _param, value: str | None):
