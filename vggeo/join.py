@@ -38,7 +38,8 @@ from vggeo.errors import CRSError, InputError, SchemaError
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["PREDICATES", "PROVISION_TYPES", "JoinResult", "residences_in", "filter_provisions"]
+__all__ = ["PREDICATES", "PROVISION_TYPES", "JoinResult", "residences_in", "filter_provisions",
+           "check_predicate"]
 
 Predicate = Literal["within", "intersects", "dwithin"]
 PREDICATES: tuple[str, ...] = ("within", "intersects", "dwithin")
@@ -131,6 +132,31 @@ def _geometries(frame: gpd.GeoDataFrame, what: str) -> np.ndarray:
     return np.asarray(frame.geometry.array, dtype=object)
 
 
+def check_predicate(predicate: str, distance: float | None) -> float | None:
+    """The distance to use for ``predicate`` (None unless ``dwithin``), checked.
+
+    Raises
+    ------
+    InputError
+        Unknown predicate; ``dwithin`` without a finite distance ≥ 0; a distance for another
+        predicate.
+    """
+    if predicate not in PREDICATES:
+        raise InputError(f"unknown predicate {predicate!r}; use one of {', '.join(PREDICATES)}")
+    if predicate == "dwithin":
+        if distance is None:
+            raise InputError("predicate 'dwithin' needs a distance (metres)", field="distance")
+        distance = float(distance)
+        if not np.isfinite(distance) or distance < 0:
+            raise InputError("distance must be a finite number ≥ 0", field="distance",
+                             value=distance)  # fmt: skip
+        return distance
+    if distance is not None:
+        raise InputError(f"a distance applies only to predicate 'dwithin', not {predicate!r}",
+                         field="distance")  # fmt: skip
+    return None
+
+
 def residences_in(
     residences: gpd.GeoDataFrame,
     provisions: gpd.GeoDataFrame,
@@ -183,18 +209,7 @@ def residences_in(
     import shapely
     from tqdm.auto import tqdm
 
-    if predicate not in PREDICATES:
-        raise InputError(f"unknown predicate {predicate!r}; use one of {', '.join(PREDICATES)}")
-    if predicate == "dwithin":
-        if distance is None:
-            raise InputError("predicate 'dwithin' needs a distance (metres)", field="distance")
-        distance = float(distance)
-        if not np.isfinite(distance) or distance < 0:
-            raise InputError("distance must be a finite number ≥ 0", field="distance",
-                             value=distance)  # fmt: skip
-    elif distance is not None:
-        raise InputError(f"a distance applies only to predicate 'dwithin', not {predicate!r}",
-                         field="distance")  # fmt: skip
+    distance = check_predicate(predicate, distance)
     if chunk_size < 1:
         raise InputError("chunk_size must be at least 1", field="chunk_size", value=chunk_size)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
+from vggeo.store import is_postgres_url
 
 _JOIN_SUFFIXES = (".parquet", ".csv", ".gpkg")
 
@@ -105,18 +106,21 @@ def export_parquet(store: str, output: Path, crs: str, layer: str, overwrite: bo
               help="Provision statuses as delivered, e.g. gällande (default: all).")  # fmt: skip
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write homes per provision (.parquet/.csv).")  # fmt: skip
+@click.option("--schema", default="public", show_default=True,
+              help="PostGIS only: the database schema of the store.")  # fmt: skip
 @output_opt
 @overwrite_opt
 @progress_opt
 def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[str, ...],
-             status: tuple[str, ...], summary_path: Path | None, output: Path, overwrite: bool,
-             progress: bool) -> None:  # fmt: skip
+             status: tuple[str, ...], summary_path: Path | None, schema: str, output: Path,
+             overwrite: bool, progress: bool) -> None:  # fmt: skip
     """Pair residences with the provisions they lie in: one row per (residence, provision).
 
     The output's extension picks the format: .parquet (GeoParquet: each pair with the home's
     point, rows in Hilbert order), .gpkg (pairs as a point layer and a per-provision summary as
     a polygon layer) or .csv (attributes only, sorted by residence id then provision id). A
-    .parquet --summary carries each provision's polygon.
+    .parquet --summary carries each provision's polygon. With a postgresql:// store the join
+    runs inside PostGIS (on its GiST index; only the pairs come back).
     """
     from vggeo.exports import read_store_tables
     from vggeo.join import filter_provisions, residences_in
@@ -131,6 +135,17 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
         raise click.BadParameter("--distance applies only to --predicate dwithin",
                                  param_hint="'--distance'")  # fmt: skip
     types_, status_ = _split(types), _split(status)
+    if is_postgres_url(store):
+        from vggeo.join_postgis import residences_in_postgis
+
+        result = residences_in_postgis(store, schema=schema, predicate=predicate,
+                                       distance=distance, types=types_, status=status_,
+                                       geometry=True)  # fmt: skip
+        _write_table(result.pairs, output, table="pairs", extra={"summary": result.summary})
+        if summary_path is not None:
+            _write_table(result.summary, summary_path, table="summary")
+        _report_join(result, len(result.summary), predicate, output)
+        return
     tables = read_store_tables(
         store, ["residences", "provisions"], required=["residences", "provisions"],
     )  # fmt: skip
@@ -144,8 +159,12 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
     _write_table(pairs, output, table="pairs", extra={"summary": summary})
     if summary_path is not None:
         _write_table(summary, summary_path, table="summary")
+    _report_join(result, len(provisions), predicate, output)
+
+
+def _report_join(result, n_provisions: int, predicate: str, output: Path) -> None:
     click.echo(f"{len(result.pairs)} pairs: {result.pairs['residence_id'].nunique()} residences "
-               f"in {int((result.summary['homes'] > 0).sum())} of {len(provisions)} provisions "
+               f"in {int((result.summary['homes'] > 0).sum())} of {n_provisions} provisions "
                f"({predicate}) → {output}", err=True)  # fmt: skip
 
 
