@@ -77,9 +77,9 @@ def prepare(cache: Path, homes: int, provisions: int, seed: int) -> tuple[Path, 
         t = time.perf_counter()
         reg = generate_registry(homes, seed=seed)
         print(f"generated {homes:,} residences in {time.perf_counter() - t:.1f} s", flush=True)
-        from vggeo.exports.parquet import _arrow_lists_as_objects
+        from vggeo.exports import write_parquet
 
-        _arrow_lists_as_objects(reg).to_parquet(full)
+        write_parquet(reg, full, overwrite=True)
         reg[["id", "home_type", "geometry"]].to_parquet(slim)
         del reg
     if not prov.exists():
@@ -200,6 +200,43 @@ def run_postgis(slim: Path, prov: Path, predicate: str, distance: float | None, 
             "checksum": [int(x) for x in row]}
 
 
+def run_vggeo_postgis(slim: Path, prov: Path, predicate: str, distance: float | None,
+                      types: str) -> dict:  # fmt: skip
+    """``vggeo join --store postgresql://…``: the data in a real vggeo PostGIS store (loaded by
+    the store library, not timed), the join run in the database by ``residences_in_postgis``,
+    the pairs returned to Python. Peak memory is this client's; the server's is not counted."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+    from system import postgis_cluster
+
+    from vggeo.join_postgis import residences_in_postgis
+    from vggeo.store import MemoryDelivery, open_store
+
+    res, pro = _load(slim, prov, "all")
+    chosen = _load(slim, prov, types)[1] if types != "all" else pro
+    with postgis_cluster() as url:
+        t0 = time.perf_counter()
+        with open_store(url, create=True) as store:
+            store.load_residences(res)
+            store.apply(MemoryDelivery("bestammelse", "bench", "base", datetime.now(UTC),
+                                       {"bestammelse": {"provisions": pro}}))  # fmt: skip
+            store.conn.execute("ANALYZE")
+        load = time.perf_counter() - t0
+        del res
+        base = _rss_mb()
+        t = time.perf_counter()
+        with PeakSampler() as s:
+            out = residences_in_postgis(url, predicate=predicate, distance=distance,
+                                        types=None if types == "all" else types.split(","))  # fmt: skip
+        wall = time.perf_counter() - t
+    pairs = out.pairs
+    cats = pairs["provision_id"].cat
+    pno = pd.Index(chosen["provision_id"]).get_indexer(cats.categories)[cats.codes.to_numpy()]
+    return {"wall_s": wall, "peak_mb": s.peak, "baseline_mb": base, "load_store_s": load,
+            "pairs": len(pairs), "checksum": _checksum(pairs["residence_id"], pno)}  # fmt: skip
+
+
 def run_gpkg_export(full: Path, out: Path) -> dict:
     import geopandas as gpd
 
@@ -217,7 +254,8 @@ def run_gpkg_export(full: Path, out: Path) -> dict:
             "columns": reg.shape[1], "size_mb": size / 2**20}  # fmt: skip
 
 
-CONTENDERS = {"vggeo": run_vggeo, "geopandas": run_geopandas, "postgis": run_postgis}
+CONTENDERS = {"vggeo": run_vggeo, "vggeo-postgis": run_vggeo_postgis,
+              "geopandas": run_geopandas, "postgis": run_postgis}
 
 
 def child(argv: list[str]) -> None:
@@ -269,7 +307,7 @@ def main() -> None:
     ap.add_argument("--provisions", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vggeo-bench-cache"))
-    ap.add_argument("--types", default="all,plan",
+    ap.add_argument("--types", default="all;plan",
                     help="scenarios: provision types joined, ';'-separated; 'all' = every type")
     ap.add_argument("--mem-cap-gb", type=float, default=12.0,
                     help="stop a contender whose resident memory passes this")

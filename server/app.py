@@ -123,23 +123,30 @@ def _start_listener(service: TileService) -> threading.Event | None:
     return stop
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, service: TileService | None = None) -> FastAPI:
     """Build the tile server.
 
     Parameters
     ----------
     settings
         Configuration; default: read from ``VGGEO_*`` environment variables.
+    service
+        A tile service loaded already (by the parent of forked workers, which share its index:
+        :mod:`server.prefork`); default: opened from the settings at start-up.
     """
     settings = settings or Settings()
+    prebuilt = service
     authenticator = Authenticator(settings.auth) if settings.auth.enabled else None
     telemetry = Telemetry() if settings.ops.metrics else None
     readiness = Readiness(settings.ops.ready_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = await asyncio.to_thread(
-            TileService, partial(open_backend, settings), cache_bytes=settings.cache_bytes)
+        if prebuilt is not None:
+            service = prebuilt
+        else:
+            service = await asyncio.to_thread(
+                TileService, partial(open_backend, settings), cache_bytes=settings.cache_bytes)
         app.state.service = service
         app.state.features = await asyncio.to_thread(open_features, settings)
         if authenticator is not None:

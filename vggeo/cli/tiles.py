@@ -24,7 +24,8 @@ def register(group: click.Group) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (each holds its own index and cache).")
+              help="Worker processes. With a GeoPackage/GeoParquet store they share one "
+              "in-memory index (loaded once, then forked); each keeps its own tile cache.")
 @click.option("--base-url", "base_url", envvar="VGGEO_BASE_URL", default=None, metavar="URL",
               help="Public URL of the service, used in every link it writes (TileJSON, OGC API). "
               "Default: http://HOST:PORT. Env: VGGEO_BASE_URL.")
@@ -57,13 +58,27 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
     options = dict(host=host, port=port, log_level="info", access_log=False,
                    log_config=_log_config(), timeout_graceful_shutdown=settings.ops.shutdown_timeout)
     _exit_cleanly_on_signals()
-    if workers > 1:
+    if workers > 1 and _in_memory(store):
+        from server.prefork import serve_preforked
+
+        with _metrics_dir(settings.ops.metrics):
+            serve_preforked(settings, host=host, port=port, workers=workers,
+                            options={k: v for k, v in options.items()
+                                     if k not in ("host", "port")})  # fmt: skip
+    elif workers > 1:
         with _metrics_dir(settings.ops.metrics):
             uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
     else:
         from server.app import create_app
 
         uvicorn.run(create_app(settings), **options)
+
+
+def _in_memory(store: str) -> bool:
+    """Whether the store is served by the in-memory backend (a GeoPackage or GeoParquet file,
+    not a database or a tile archive): its workers share one index."""
+    return not store.startswith(("postgresql://", "postgres://")) and not store.lower().endswith(
+        (".pmtiles", ".mbtiles"))
 
 
 def _display(store: str) -> str:

@@ -1,0 +1,176 @@
+"""``vggeo serve --workers N`` with the in-memory backend: one index, shared by N processes.
+
+uvicorn's own workers are separate interpreters (``spawn``): each would load the store and
+build the Morton index again, N copies of the same arrays. Here the parent loads and warms the
+index once, freezes the garbage collector's view of it (``gc.freeze``: a collection in a worker
+then never writes to the pages holding it) and ``fork``s the workers, which serve on the socket
+the parent opened. The index's numpy arrays stay shared copy-on-write pages: what a worker
+adds on its own is its tile cache and the objects of the requests it serves.
+
+The parent is the supervisor: a worker that dies is forked again (from the same shared index),
+SIGTERM/SIGINT are passed on (each worker finishes its requests in flight), and when the store's
+data version changes the parent loads the new data once, forks a new generation of workers and
+only then stops the old ones — the socket never stops accepting, and memory is shared again.
+
+gunicorn's ``--preload`` does the same for WSGI/ASGI apps; it is not used because the reload by
+generation needs the parent to own the loaded data (gunicorn's master re-imports the app).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import socket
+import time
+from functools import partial
+
+from server.settings import Settings
+
+__all__ = ["serve_preforked"]
+
+log = logging.getLogger("vggeo.serve")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _load(settings: Settings):
+    from server.app import open_backend
+    from vggeo.tiles.service import TileService
+
+    started = time.perf_counter()
+    service = TileService(partial(open_backend, settings), cache_bytes=settings.cache_bytes)
+    log.info("loaded data version %s in %.1f s (shared by the workers)", service.version,
+             time.perf_counter() - started)  # fmt: skip
+    return service
+
+
+def _worker(settings: Settings, service, sock: socket.socket, options: dict) -> None:
+    """The body of a forked worker: uvicorn on the inherited socket; never returns."""
+    code = 0
+    try:
+        import uvicorn
+
+        from server.app import create_app
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        # The parent watches the store; a worker never reloads on its own (it would build a
+        # private copy of the index).
+        app = create_app(settings.model_copy(update={"reload_interval": 0, "listen": False}),
+                         service=service)  # fmt: skip
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    except BaseException:  # noqa: BLE001 - a worker reports and exits; the parent forks anew
+        log.exception("worker %d failed", os.getpid())
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _fork(settings: Settings, service, sock: socket.socket, options: dict) -> int:
+    pid = os.fork()
+    if pid == 0:
+        _worker(settings, service, sock, options)
+    return pid
+
+
+def serve_preforked(settings: Settings, *, host: str, port: int, workers: int,
+                    options: dict) -> None:  # fmt: skip
+    """Load the store once, fork ``workers`` uvicorn processes on one socket, supervise them.
+
+    ``options`` are uvicorn ``Config`` keywords (log config, graceful shutdown timeout …)."""
+    sock = _listen(host, port)
+    service = _load(settings)
+    gc.freeze()  # everything loaded so far is left alone by the workers' collections
+    generation = {_fork(settings, service, sock, options) for _ in range(workers)}
+    stopping = False
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    next_check = time.monotonic() + settings.reload_interval
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for pid in list(generation):
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done and not stopping:
+                    log.warning("worker %d exited; starting another", pid)
+                    generation.discard(pid)
+                    generation.add(_fork(settings, service, sock, options))
+            if settings.reload_interval > 0 and time.monotonic() >= next_check:
+                next_check = time.monotonic() + settings.reload_interval
+                service, generation = _maybe_reload(settings, service, generation, sock, options,
+                                                    workers)  # fmt: skip
+    finally:
+        for pid in generation:
+            _signal(pid, signal.SIGTERM)
+        for pid in generation:
+            _reap(pid)
+        service.close()
+        sock.close()
+
+
+def _maybe_reload(settings, service, generation: set[int], sock, options, workers):
+    """A new generation of workers over freshly loaded data when the store changed."""
+    try:
+        current = service.source.current_version()
+    except Exception as err:  # noqa: BLE001 - a store mid-write: try again next time
+        log.warning("checking the store's data version failed: %s", err)
+        return service, generation
+    if current == service.version:
+        return service, generation
+    log.info("store changed (%s → %s); loading it once for a new generation of workers",
+             service.version, current)  # fmt: skip
+    gc.unfreeze()
+    try:
+        fresh = _load(settings)
+    except Exception as err:  # noqa: BLE001 - keep serving the old data; retried next time
+        log.warning("loading the changed store failed (%s); still serving %s", err,
+                    service.version)  # fmt: skip
+        gc.freeze()
+        return service, generation
+    gc.freeze()
+    new = {_fork(settings, fresh, sock, options) for _ in range(workers)}
+    for pid in generation:  # the old ones finish their requests in flight and exit
+        _signal(pid, signal.SIGTERM)
+    for pid in generation:
+        _reap(pid)
+    service.close()
+    return fresh, new
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.05)
+    _signal(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
