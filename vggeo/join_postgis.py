@@ -86,17 +86,18 @@ def residences_in_postgis(
     with open_store(url, schema=schema) as store:
         conn = store.conn  # its search_path is the store's schema
         try:
-            provisions = _selected_provisions(conn, types, status, geometry=geometry)
+            provisions, every = _selected_provisions(conn, types, status, geometry=geometry)
             home_cat = _home_type_dtype(store)
-            pairs_raw = _pairs(conn, provisions, predicate, distance, home_cat is not None,
-                               geometry=geometry)  # fmt: skip
+            pairs_raw = _pairs(conn, None if every else provisions, predicate, distance,
+                               home_cat is not None, geometry=geometry)  # fmt: skip
         except psycopg.Error as err:
             raise StoreError(f"{store.location}: the join failed in the database: {err}") from err
     return _result(provisions, pairs_raw, predicate, home_cat, geometry=geometry)
 
 
-def _selected_provisions(conn, types, status, *, geometry: bool) -> pd.DataFrame:
-    """The provisions the filters select, in the store's order, with their row number ``fid``."""
+def _selected_provisions(conn, types, status, *, geometry: bool) -> tuple[pd.DataFrame, bool]:
+    """The provisions the filters select, in the store's order, with their row number ``fid``,
+    and whether that is every provision."""
     cols = ["fid", "provision_id", *PAIR_COLUMNS]
     sel = ", ".join(f'"{c}"' for c in cols)
     if geometry:
@@ -112,8 +113,8 @@ def _selected_provisions(conn, types, status, *, geometry: bool) -> pd.DataFrame
     for c in ("provision_id", *PAIR_COLUMNS):
         frame[c] = frame[c].astype("string")
     # the same selection rules as the in-memory join (types checked, statuses casefolded)
-    return filter_provisions(frame, types=_as_list(types), status=_as_list(status)).reset_index(
-        drop=True)
+    chosen = filter_provisions(frame, types=_as_list(types), status=_as_list(status))
+    return chosen.reset_index(drop=True), len(chosen) == len(frame)
 
 
 def _home_type_dtype(store) -> pd.CategoricalDtype | None:
@@ -128,9 +129,10 @@ def _home_type_dtype(store) -> pd.CategoricalDtype | None:
     return None
 
 
-def _pairs(conn, provisions: pd.DataFrame, predicate: str, distance: float | None,
+def _pairs(conn, provisions: pd.DataFrame | None, predicate: str, distance: float | None,
            home_type: bool, *, geometry: bool) -> pd.DataFrame:  # fmt: skip
-    """The matching (residence id, provision fid, …) rows, streamed by COPY as CSV."""
+    """The matching (residence id, provision fid, …) rows, streamed by COPY as CSV; with
+    ``provisions`` None, of every provision."""
     import pyarrow.csv as pacsv
 
     names = ["residence_id", "fid"]
@@ -152,10 +154,12 @@ def _pairs(conn, provisions: pd.DataFrame, predicate: str, distance: float | Non
                           field="id")  # fmt: skip
     # The fids of the selected provisions go in as one array: a filter the planner applies
     # before probing the residences' GiST index once per provision.
+    where = "" if provisions is None else "WHERE p.fid = ANY(%(fids)s)"
     sql = (f"COPY (SELECT {', '.join(cols)} FROM provisions p JOIN residences r ON "
-           f"{_SQL_PREDICATE[predicate]} WHERE p.fid = ANY(%(fids)s) AND r.geom IS NOT NULL) "
-           "TO STDOUT WITH (FORMAT csv)")  # fmt: skip
-    params = {"fids": provisions["fid"].astype("int64").tolist(), "distance": distance}
+           f"{_SQL_PREDICATE[predicate]} {where}) TO STDOUT WITH (FORMAT csv)")  # fmt: skip
+    params = {"distance": distance}
+    if provisions is not None:
+        params["fids"] = provisions["fid"].astype("int64").tolist()
     buf = io.BytesIO()
     with conn.cursor() as cur, cur.copy(sql, params) as copy:
         for block in copy:
