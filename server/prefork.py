@@ -88,6 +88,10 @@ def serve_preforked(settings: Settings, *, host: str, port: int, workers: int,
     """Load the store once, fork ``workers`` uvicorn processes on one socket, supervise them.
 
     ``options`` are uvicorn ``Config`` keywords (log config, graceful shutdown timeout …)."""
+    if isinstance(options.get("log_config"), dict):  # the parent logs as its workers do
+        import logging.config
+
+        logging.config.dictConfig(options["log_config"])
     sock = _listen(host, port)
     service = _load(settings)
     gc.freeze()  # everything loaded so far is left alone by the workers' collections
