@@ -18,7 +18,9 @@ Measures, on one machine over loopback:
 * time from an ingest's commit to fresh tiles on every replica: two ``vggeo serve`` over one
   PostGIS store, a change delivery applied by this process; per replica, the time until
   ``/healthz`` reports the new data version (NOTIFY path; the poll interval is set to 60 s so it
-  cannot be the poll), five deliveries in a row.
+  cannot be the poll), five deliveries in a row;
+* ``vggeo tiles export`` (z 0…14) of the sample store and of the generated one, and
+  ``--refresh`` after a registry update (a whole rebuild) and once more with nothing changed.
 
 wrk and the servers share the machine's cores: the figures are for comparing configurations on
 the same machine, not absolute capacity.
@@ -287,12 +289,45 @@ def ingest_to_fresh(url: str, cache: Path, rounds: int = 5) -> dict:
     return {"rounds": results, "max_s": max(flat), "median_s": sorted(flat)[len(flat) // 2]}
 
 
+def export_refresh(stores: dict[str, Path], cache: Path, maxzoom: int = 14) -> dict:
+    """``vggeo tiles export`` of a store, then ``--refresh`` after a registry update (a whole
+    rebuild) and ``--refresh`` again (nothing changed: a no-op). Wall seconds of each."""
+    import shutil
+
+    from vggeo.store import open_store
+
+    out = {}
+    for label, src in stores.items():
+        work = cache / f"refresh_{src.stem}.gpkg"
+        shutil.copyfile(src, work)
+        archive = cache / f"refresh_{src.stem}.pmtiles"
+        cmd = [sys.executable, "-m", "vggeo", "tiles", "export", "--store", str(work), "-o",
+               str(archive), "--maxzoom", str(maxzoom), "--no-progress", "--overwrite"]  # fmt: skip
+        times = {}
+        for step in ("first export", "refresh after an update", "refresh, unchanged"):
+            if step == "refresh after an update":
+                with open_store(work) as s:
+                    homes = s.read_table("residences")
+                    s.load_residences(homes.head(1000), mode="upsert")
+            t = time.perf_counter()
+            r = subprocess.run([*cmd, *(["--refresh"] if "refresh" in step else [])],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+            times[step] = round(time.perf_counter() - t, 1)
+            times[step + " output"] = r.stdout.strip()
+        out[label] = times
+        print(f"export z0-{maxzoom} {label}: {json.dumps(times)}", flush=True)
+        archive.unlink(missing_ok=True)
+        work.unlink(missing_ok=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--homes", type=int, default=200_000)
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration per configuration")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vggeo-bench-cache"))
-    ap.add_argument("--skip", default="", help="comma-separated: throughput,memory,ingest")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated: memory,throughput,ingest,export")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -313,6 +348,11 @@ def main() -> None:
                                               urls_file, args.seconds)  # fmt: skip
         if "ingest" not in skip:
             report["ingest_to_fresh"] = ingest_to_fresh(url, args.cache)
+        if "export" not in skip:
+            from vggeo.tiles.sample import default_store
+
+            report["export_refresh"] = export_refresh(
+                {"sample store": Path(default_store()), f"{args.homes:,} homes": gpkg}, args.cache)
     path = args.cache / f"replicas_report_{args.homes}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"report: {path}")
