@@ -21,13 +21,14 @@ import importlib
 from typing import Any
 
 from vggeo._version import __version__
-from vggeo.crs import get_crs, transform, transform_geoseries, valueguard_points
+from vggeo.crs import get_crs, transform, transform_geoseries
 from vggeo.errors import VggeoError
 
 #: Lazily exported names → the module that defines them.
 _LAZY = {
     "read_registry": "vggeo.registry",
     "check_registry": "vggeo.registry",
+    "valueguard_points": "vggeo.registry",
     "write_registry": "vggeo.registry",
     "open_delivery": "vggeo.lm",
     "read_bestammelser": "vggeo.lm",
@@ -40,8 +41,7 @@ _LAZY = {
     "open_source": "vggeo.tiles",
 }
 
-__all__ = ["__version__", "get_crs", "transform", "transform_geoseries", "valueguard_points",
-           "VggeoError", *_LAZY]  # fmt: skip
+__all__ = ["__version__", "get_crs", "transform", "transform_geoseries", "VggeoError", *_LAZY]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

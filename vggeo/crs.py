@@ -57,8 +57,6 @@ __all__ = [
     "outside_area",
     "local_zone_for",
     "local_zone_for_municipality",
-    "valueguard_points",
-    "VALUEGUARD_PAIRS",
     "SWEREF99TM",
     "WGS84",
     "SWEREF99_GEOGRAPHIC",
@@ -649,80 +647,3 @@ def local_zone_for_municipality(code: str, lon: float | None = None, lat: float 
             "longitude rule"
         )
     return int(local_zone_for(lon, lat)[0])
-
-
-# --- Valueguard's convention ---------------------------------------------------------------------
-
-#: Coordinate pairs in a Valueguard registry row, in order of preference:
-#: (source label, first column, second column, system, order of the two columns).
-#: ``sweref99x``/``rt90x`` are **northings** (the RT 90 habit), ``sweref99y``/``rt90y`` eastings.
-VALUEGUARD_PAIRS: tuple[tuple[str, str, str, int, AxisOrder], ...] = (
-    ("sweref99", "sweref99x", "sweref99y", 3006, "ne"),
-    ("rt90", "rt90x", "rt90y", 3021, "ne"),
-    ("wgs84", "wgs84lat", "wgs84lon", 4326, "latlon"),
-)
-
-
-def valueguard_points(frame, *, swap: bool = False, route: Route = "direct"):
-    """EPSG:3006 points from a Valueguard frame, with the source of each point.
-
-    Uses ``sweref99x`` (northing) / ``sweref99y`` (easting); where that pair is missing, falls back
-    to ``rt90x``/``rt90y`` (RT 90 2.5 gon V, northing first), then ``wgs84lat``/``wgs84lon``.
-    Absent columns count as missing.
-
-    Parameters
-    ----------
-    frame
-        A pandas DataFrame (or mapping of column name → array).
-    swap
-        Exchange detectably swapped pairs with a warning instead of raising.
-
-    Returns
-    -------
-    (geometry, source) : a GeoSeries in EPSG:3006 (x = easting) and a pandas Categorical Series
-        with ``"sweref99"``, ``"rt90"``, ``"wgs84"`` or missing where no pair was complete.
-
-    Raises
-    ------
-    SwappedAxesError, CoordinateRangeError
-        Naming the column and an example value (row numbers are 1-based positions).
-    """
-    import geopandas as gpd
-    import pandas as pd
-    import shapely
-
-    n = len(frame)
-    index = getattr(frame, "index", None)
-    easting = np.full(n, np.nan)
-    northing = np.full(n, np.nan)
-    source = np.full(n, -1, dtype=np.int8)
-    todo = np.ones(n, dtype=bool)
-    labels = [p[0] for p in VALUEGUARD_PAIRS]
-    for k, (_, col_a, col_b, code, order) in enumerate(VALUEGUARD_PAIRS):
-        if not todo.any():
-            break
-        if col_a not in frame or col_b not in frame:
-            continue
-        a = pd.to_numeric(pd.Series(np.asarray(frame[col_a])), errors="coerce").to_numpy(float)
-        b = pd.to_numeric(pd.Series(np.asarray(frame[col_b])), errors="coerce").to_numpy(float)
-        use = todo & ~np.isnan(a) & ~np.isnan(b)
-        if not use.any():
-            continue
-        idx = np.flatnonzero(use)
-        try:
-            n_out, e_out = transform(
-                a[idx], b[idx], src=code, dst=3006, in_order=order, out_order="ne",
-                route=route, swap=swap, names=(col_a, col_b),
-            )  # fmt: skip
-        except CoordinateRangeError as err:
-            # Report the row position within the whole frame, not within the subset.
-            row = idx[err.row - 1] + 1 if err.row else None
-            raise type(err)(err.message, field=err.field, value=err.value, row=row) from err
-        northing[idx], easting[idx] = n_out, e_out
-        source[idx] = k
-        todo &= ~use
-    geometry = shapely.points(easting, northing)
-    geometry[np.isnan(easting)] = None
-    geo = gpd.GeoSeries(geometry, crs="EPSG:3006", index=index)
-    src = pd.Series(pd.Categorical.from_codes(source, categories=labels), index=index)
-    return geo, src

@@ -9,11 +9,12 @@ import pytest
 import vggeo.apartment
 import vggeo.codes
 import vggeo.registry
+import vggeo.registry.coordinates
 import vggeo.registry.rules
 
 
 @pytest.mark.parametrize("module", [vggeo.codes, vggeo.apartment, vggeo.registry,
-                                    vggeo.registry.rules])  # fmt: skip
+                                    vggeo.registry.rules, vggeo.registry.coordinates])  # fmt: skip
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -3,7 +3,8 @@
 :func:`to_canonical` applies the field list (:mod:`vggeo.registry.fields`) column by column,
 vectorised, then every documented rule (:mod:`vggeo.registry.rules`), derives ``kommunkod`` and
 ``construction_year_placeholder``, and builds the geometry with
-:func:`vggeo.crs.valueguard_points` (``sweref99x`` = northing, then RT 90, then WGS 84).
+:func:`~vggeo.registry.coordinates.valueguard_points` (``sweref99x`` = northing, then RT 90,
+then WGS 84).
 :func:`canonical_in_batches` does the same over a stream of raw batches, for the national
 registry.
 
@@ -26,14 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vggeo.crs import detect_axis_problems
 from vggeo.errors import (
     CodeError,
+    CoordinateError,
     RuleError,
     SchemaError,
     UnmappedWarning,
     VggeoError,
     VggeoWarning,
 )
+from vggeo.registry.coordinates import VALUEGUARD_PAIRS, valueguard_points
 from vggeo.registry.fields import COORDINATE_FIELDS, DERIVED_COLUMNS, FIELD_NAMES, FIELDS, Field
 from vggeo.registry.rules import RULES
 from vggeo.registry.writers import _arrow_array
@@ -608,8 +612,6 @@ def _add_derived(df: pd.DataFrame, given: Mapping[str, Any]) -> None:
 
 def _half_pairs(df: pd.DataFrame, rej: _Rejects) -> None:
     """Rows holding one coordinate of a pair without the other, and no complete pair at all."""
-    from vggeo.crs import VALUEGUARD_PAIRS
-
     n = len(df)
     complete_any = np.zeros(n, dtype=bool)
     half = np.zeros(n, dtype=bool)
@@ -640,14 +642,12 @@ def _half_pairs(df: pd.DataFrame, rej: _Rejects) -> None:
 def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> dict[str, Any]:
     """The coordinate columns with each row's unusable pairs blanked (for the geometry only).
 
-    Called only when :func:`vggeo.crs.valueguard_points` refused the batch. A pair that is
-    swapped (and ``swap`` is off) or fits no Swedish system is a reject (kept in its columns,
-    not used for the geometry; the next complete pair is). When more than half of a batch's
-    complete pairs are so, the input's convention is wrong, not a row: the columns are handed on
-    unchanged, and ``valueguard_points`` refuses them again.
+    Called only when :func:`~vggeo.registry.coordinates.valueguard_points` refused the batch. A
+    pair that is swapped (and ``swap`` is off) or fits no Swedish system is a reject (kept in its
+    columns, not used for the geometry; the next complete pair is). When more than half of a
+    batch's complete pairs are so, the input's convention is wrong, not a row: the columns are
+    handed on unchanged, and ``valueguard_points`` refuses them again.
     """
-    from vggeo.crs import VALUEGUARD_PAIRS, detect_axis_problems
-
     cols: dict[str, Any] = {c: df[c] for c in COORDINATE_FIELDS if c in df}
     for _, a_col, b_col, code, order in VALUEGUARD_PAIRS:
         if a_col not in df or b_col not in df:
@@ -673,12 +673,9 @@ def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> dic
 def _points(df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: str):
     """Geometry and source of every row; rows with an unusable pair are rejects, not failures.
 
-    The batch is first handed to :func:`vggeo.crs.valueguard_points` as it is (it checks every
-    pair anyway); only if that refuses are the offending rows found and set aside.
+    The batch is first handed to :func:`~vggeo.registry.coordinates.valueguard_points` as it is
+    (it checks every pair anyway); only if that refuses are the offending rows found and set aside.
     """
-    from vggeo.crs import valueguard_points
-    from vggeo.errors import CoordinateError
-
     _half_pairs(df, rej)
     coords = pd.DataFrame({c: df[c] for c in COORDINATE_FIELDS if c in df}, index=df.index,
                           copy=False)  # fmt: skip

@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CheckReport", "check_registry", "coordinate_distances"]
+from vggeo.crs import detect_axis_problems, transform
+from vggeo.registry.coordinates import PAIR_LABELS, VALUEGUARD_PAIRS
 
-PAIR_LABELS = ("sweref99", "rt90", "wgs84")
+__all__ = ["CheckReport", "check_registry", "coordinate_distances"]
 
 
 def coordinate_distances(frame, *, route: str = "direct") -> pd.DataFrame:
@@ -45,8 +46,6 @@ def coordinate_distances(frame, *, route: str = "direct") -> pd.DataFrame:
     (metres, NaN where fewer than two pairs are complete), ``worst_pair`` (e.g.
     ``"sweref99/rt90"``), ``swapped`` and ``implausible`` (the pair names, or missing).
     """
-    from vggeo.crs import VALUEGUARD_PAIRS, detect_axis_problems, transform
-
     n = len(frame)
     out: dict[str, Any] = {}
     east = np.full((3, n), np.nan)

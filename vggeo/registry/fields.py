@@ -149,7 +149,7 @@ FIELDS: tuple[Field, ...] = (
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 _BY_NAME = {f.name: f for f in FIELDS}
 
-#: Coordinate columns (all three pairs); see :data:`vggeo.crs.VALUEGUARD_PAIRS`.
+#: Coordinate columns (all three pairs); see :data:`vggeo.registry.coordinates.VALUEGUARD_PAIRS`.
 COORDINATE_FIELDS = ("sweref99x", "sweref99y", "rt90x", "rt90y", "wgs84lat", "wgs84lon")
 
 #: Columns vggeo adds to the canonical frame, in this order after the fields (recomputed from the

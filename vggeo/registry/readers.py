@@ -4,7 +4,8 @@ Inputs: raw API pages (``{"residences": [...], "meta_data": {...}}``), JSON line
 per line, or one page per line), CSV (as users save it from pandas, or as any tool writes it),
 GeoParquet and GeoPackage. Every path goes through :func:`to_canonical`, which applies the field
 list in :mod:`vggeo.registry.fields`, checks every value's type, and builds the geometry with
-:func:`vggeo.crs.valueguard_points` (``sweref99x`` = northing, then RT 90, then WGS 84).
+:func:`vggeo.registry.coordinates.valueguard_points` (``sweref99x`` = northing, then RT 90,
+then WGS 84).
 
 Speed: JSON lines and CSV are parsed by Arrow's multi-threaded C++ readers with the declared
 types; only when that typed fast path refuses the input (a wrong type somewhere) is the file
