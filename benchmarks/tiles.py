@@ -323,10 +323,10 @@ def stage_export(source, gpkg: Path, n: int, maxzoom: int) -> None:
         # Input for tippecanoe: newline-delimited GeoJSON in WGS 84 (writing it is not timed).
         geojson = OUT / f"points-{n}.geojsonl"
         if not geojson.exists():
-            from vggeo.tiles._proj import to_lonlat
+            from vggeo.crs import en_to_lonlat
 
             r_ = source.data.residences
-            lon, lat = to_lonlat(r_["east"].to_numpy(), r_["north"].to_numpy())
+            lon, lat = en_to_lonlat(r_["east"].to_numpy(), r_["north"].to_numpy())
             with open(geojson, "w") as f:
                 ids = r_["id"].to_numpy()
                 ht = r_["home_type"].astype(str).to_numpy()

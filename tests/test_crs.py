@@ -369,3 +369,96 @@ def test_pandas_nullable_columns_and_non_numeric_input():
     assert np.isfinite(n[0]) and np.isnan(n[1])
     with pytest.raises(CoordinateRangeError, match="non-numeric"):
         vc.transform(["59.0", "abc"], [15.0, 16.0], src=4326, dst=3006, names=("lat", "lon"))
+
+
+# --- web maps and OGC API names ----------------------------------------------------------------------
+
+#: EPSG:3857's definition (spherical Mercator on the WGS 84 semi-major axis): the oracle.
+_R = 6_378_137.0
+
+
+def _spherical_mercator(lon, lat):
+    lon, lat = np.radians(lon), np.radians(lat)
+    return _R * lon, _R * np.log(np.tan(np.pi / 4 + lat / 2))
+
+
+def test_web_mercator_follows_its_definition_from_control_points():
+    rows = [r for r in CONTROL if r["source_crs"] == "EPSG:4619" and r["target_crs"] == "EPSG:3006"]
+    assert rows, "the control points hold SWEREF 99 → SWEREF 99 TM pairs"
+    lat = np.array([float(r["in_a"]) for r in rows])
+    lon = np.array([float(r["in_b"]) for r in rows])
+    north = np.array([float(r["out_a"]) for r in rows])
+    east = np.array([float(r["out_b"]) for r in rows])
+    x, y = vc.en_to_en(east, north, dst=3857)
+    want_x, want_y = _spherical_mercator(lon, lat)
+    np.testing.assert_allclose(x, want_x, atol=MM)
+    np.testing.assert_allclose(y, want_y, atol=MM)
+    back_lon, back_lat = vc.en_to_lonlat(east, north)
+    np.testing.assert_allclose(back_lon, lon, atol=1e-8)
+    np.testing.assert_allclose(back_lat, lat, atol=1e-8)
+    e2, n2 = vc.lonlat_to_en(lon, lat, dst="SWEREF 99 TM")
+    np.testing.assert_allclose(e2, east, atol=MM)
+    np.testing.assert_allclose(n2, north, atol=MM)
+    mx, my = vc.lonlat_to_en(lon, lat, dst=3857)
+    np.testing.assert_allclose(mx, want_x, atol=MM)
+    np.testing.assert_allclose(my, want_y, atol=MM)
+
+
+def test_web_mercator_is_not_a_system_users_transform_into():
+    with pytest.raises(CRSError, match="supported"):
+        vc.transform([59.0], [15.0], src=4326, dst=3857)
+
+
+def test_one_cached_transformer_serves_every_thread():
+    """pyproj keeps per-thread state inside a Transformer; vggeo shares one object per pair."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lat, lon = np.linspace(55.5, 68.5, 2000), np.linspace(11.5, 23.5, 2000)
+    want = vc.transform(lat, lon, src=4326, dst=3006)
+
+    def run(_):
+        return vc.transformer(4326, 3006), vc.transform(lat, lon, src=4326, dst=3006)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(32)))
+    assert len({id(tr) for tr, _ in results}) == 1
+    for _, (n, e) in results:
+        np.testing.assert_array_equal(n, want[0])
+        np.testing.assert_array_equal(e, want[1])
+    assert vc.en_transformer(3006, 3857) is vc.en_transformer("SWEREF 99 TM", "EPSG:3857")
+
+
+@pytest.mark.parametrize(
+    "text, uri",
+    [
+        ("EPSG:3006", "http://www.opengis.net/def/crs/EPSG/0/3006"),
+        ("[EPSG:3011]", "http://www.opengis.net/def/crs/EPSG/0/3011"),
+        ("urn:ogc:def:crs:EPSG::4326", "http://www.opengis.net/def/crs/EPSG/0/4326"),
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
+        ("http://www.opengis.net/def/crs/EPSG/0/3857", "http://www.opengis.net/def/crs/EPSG/0/3857"),
+        ("  https://www.opengis.net/def/crs/OGC/1.3/CRS84 ", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
+    ],
+)  # fmt: skip
+def test_crs_uri_accepts_uris_curies_and_urns(text, uri):
+    assert vc.crs_uri(text) == uri
+    assert uri in vc.supported_crs()
+
+
+@pytest.mark.parametrize("bad", ["EPSG:27700", "OGC:CRS83", "sweref99", "", "EPSG:3006/../x"])
+def test_crs_uri_refuses_others_listing_the_supported(bad):
+    with pytest.raises(CRSError, match="CRS84"):
+        vc.crs_uri(bad)
+
+
+@pytest.mark.parametrize(
+    "text, northing_first, geographic",
+    [("CRS84", False, True), ("EPSG:4326", True, True), ("EPSG:3006", True, False),
+     ("EPSG:3857", False, False), ("EPSG:3021", True, False)],
+)  # fmt: skip
+def test_ogc_crs_axis_order_is_the_authority_s(text, northing_first, geographic):
+    info = vc.ogc_crs(f"OGC:{text}" if text == "CRS84" else text)
+    assert (info.northing_first, info.geographic) == (northing_first, geographic)
+    # The authority's own axis list says the same (PROJ's database, not vggeo's table).
+    if text != "CRS84":
+        first = pyproj.CRS.from_user_input(text).axis_info[0].direction
+        assert (first in ("north", "south")) == northing_first

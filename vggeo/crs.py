@@ -17,6 +17,12 @@ Transformations are done by PROJ (through pyproj). vggeo only chooses the operat
   centimetres up to about 0.2 m. WGS 84 is treated as SWEREF 99 on this route (PROJ's null shift),
   so EPSG:1895 is used rather than the 1 m WGS 84 variant EPSG:1896.
 
+Transformers are pyproj's own, built once per pair of systems (``functools.lru_cache``); pyproj
+keeps their per-thread state itself. The module also settles what web maps and OGC APIs need:
+Web Mercator (:func:`en_to_en`, :func:`en_to_lonlat`, :func:`lonlat_to_en`) and the names and
+authority axis order of CRS URIs (:func:`crs_uri`, :func:`ogc_crs`). Valueguard's convention for
+its three coordinate pairs is the registry's business: :mod:`vggeo.registry.coordinates`.
+
 Examples
 --------
 >>> n, e = transform([59.0], [15.0], src="wgs84", dst="SWEREF 99 TM")
@@ -27,10 +33,9 @@ Examples
 from __future__ import annotations
 
 import re
-import threading
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -53,10 +58,21 @@ __all__ = [
     "transform",
     "transform_geoseries",
     "transformer",
+    "en_transformer",
+    "en_to_en",
+    "en_to_lonlat",
+    "lonlat_to_en",
     "detect_axis_problems",
     "outside_area",
     "local_zone_for",
     "local_zone_for_municipality",
+    "crs_uri",
+    "supported_crs",
+    "ogc_crs",
+    "OGCCRS",
+    "CRS84",
+    "STORAGE_CRS",
+    "WEB_MERCATOR",
     "SWEREF99TM",
     "WGS84",
     "SWEREF99_GEOGRAPHIC",
@@ -325,26 +341,20 @@ def _operation_codes(src: SwedishCRS, dst: SwedishCRS, route: str) -> tuple[int,
     return s, d
 
 
-_local = threading.local()
+@lru_cache(maxsize=128)
+def _from_crs(src: int, dst: int) -> pyproj.Transformer:
+    # pyproj keeps a transformer's native state per thread itself (pyproj >= 3.1), so one cached
+    # object serves every thread of the server.
+    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
 
 
 def transformer(src: int | str, dst: int | str, route: Route = "direct") -> pyproj.Transformer:
     """The cached easting/longitude-first pyproj transformer for a pair of systems.
 
-    Built once per thread (pyproj transformers are not safe to share between threads) and
-    reused; ``always_xy=True``, so it takes and returns (easting, northing) / (lon, lat).
+    Built once per pair and route and reused; ``always_xy=True``, so it takes and returns
+    (easting, northing) / (lon, lat).
     """
-    s_crs, d_crs = get_crs(src), get_crs(dst)
-    key = (s_crs.epsg, d_crs.epsg, route)
-    cache: dict | None = getattr(_local, "cache", None)
-    if cache is None:
-        cache = _local.cache = {}
-    tr = cache.get(key)
-    if tr is None:
-        s, d = _operation_codes(s_crs, d_crs, route)
-        tr = pyproj.Transformer.from_crs(s, d, always_xy=True)
-        cache[key] = tr
-    return tr
+    return _from_crs(*_operation_codes(get_crs(src), get_crs(dst), route))
 
 
 def _as_float_array(values, name: str) -> np.ndarray:
@@ -573,7 +583,7 @@ def transform_geoseries(geoseries, dst: int | str | SwedishCRS, *, route: Route 
     Unlike ``GeoSeries.to_crs`` this honours the RT 90 ``route`` and relabels between the same
     RT 90 zone instead of shifting datums. All coordinates are transformed in one call.
     """
-    import geopandas as gpd
+    import geopandas as gpd  # here, not at the top: keeps `import vggeo` and `vggeo --help` fast
     import shapely
 
     if geoseries.crs is None:
@@ -647,3 +657,145 @@ def local_zone_for_municipality(code: str, lon: float | None = None, lat: float 
             "longitude rule"
         )
     return int(local_zone_for(lon, lat)[0])
+
+
+# --- web maps: Web Mercator and longitude/latitude, easting first ---------------------------------
+
+#: EPSG code of Web Mercator (x east, y north, metres), the grid of web map tiles.
+WEB_MERCATOR = 3857
+
+
+def _tile_epsg(spec: int | str | SwedishCRS) -> int:
+    """EPSG code of a system web clients use: a Swedish one, WGS 84, or Web Mercator."""
+    if isinstance(spec, (int, np.integer)) and int(spec) == WEB_MERCATOR:
+        return WEB_MERCATOR
+    if isinstance(spec, str) and spec.strip().upper() in ("EPSG:3857", "3857"):
+        return WEB_MERCATOR
+    return get_crs(spec).epsg
+
+
+def en_transformer(src: int | str | SwedishCRS, dst: int | str | SwedishCRS) -> pyproj.Transformer:
+    """The cached easting/longitude-first transformer between any two systems that maps and OGC
+    APIs use: the Swedish systems and WGS 84 (vggeo's routes, as :func:`transformer`) and
+    Web Mercator (PROJ's own operation; SWEREF 99 → WGS 84 is a null shift, as in vggeo).
+
+    Takes and returns (easting, northing) or (longitude, latitude), whatever each system's
+    authority order.
+    """
+    s, d = _tile_epsg(src), _tile_epsg(dst)
+    if WEB_MERCATOR in (s, d):
+        return _from_crs(s, d)
+    return transformer(s, d)
+
+
+def _xy_out(tr: pyproj.Transformer, x, y) -> tuple[np.ndarray, np.ndarray]:
+    ox, oy = tr.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
+
+
+def en_to_en(easting, northing, *, src: int | str | SwedishCRS = 3006,
+             dst: int | str | SwedishCRS) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Grid (easting, northing) in ``src`` → (easting, northing) in ``dst``, vectorised.
+
+    For the grids maps draw on, e.g. SWEREF 99 TM → Web Mercator (``dst=3857``). Nothing is
+    range-checked: use :func:`transform` for input from users.
+    """
+    return _xy_out(en_transformer(src, dst), easting, northing)
+
+
+def en_to_lonlat(easting, northing, *, src: int | str | SwedishCRS = 3006,
+                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Grid (easting, northing) in ``src`` → (longitude, latitude) in degrees (WGS 84)."""
+    return _xy_out(en_transformer(src, 4326), easting, northing)
+
+
+def lonlat_to_en(lon, lat, *, dst: int | str | SwedishCRS) -> tuple[np.ndarray, np.ndarray]:
+    """(longitude, latitude) in degrees (WGS 84) → (easting, northing) in ``dst``."""
+    return _xy_out(en_transformer(4326, dst), lon, lat)
+
+
+# --- OGC API names of coordinate systems ----------------------------------------------------------
+
+#: OGC's CRS84: WGS 84 with longitude first, the default of GeoJSON and OGC API – Features.
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+_EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
+#: The URI of the storage CRS (SWEREF 99 TM): every store holds EPSG:3006.
+STORAGE_CRS = _EPSG_URI + "3006"
+
+_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/(EPSG|OGC)/[^/]+/([A-Za-z0-9]+)$")
+_CURIE = re.compile(r"^\[?(EPSG|OGC):(?::)?([A-Za-z0-9]+)\]?$", re.IGNORECASE)
+_URN = re.compile(r"^urn:ogc:def:crs:(EPSG|OGC):[^:]*:([A-Za-z0-9]+)$", re.IGNORECASE)
+
+
+@cache
+def supported_crs() -> tuple[str, ...]:
+    """CRS URIs served: CRS84 first, the storage CRS, the Swedish systems, WGS 84, Web Mercator."""
+    codes = [3006, *[c.epsg for c in list_crs() if c.epsg != 3006], WEB_MERCATOR]
+    return (CRS84, *[f"{_EPSG_URI}{c}" for c in dict.fromkeys(codes)])
+
+
+def crs_uri(text: str) -> str:
+    """The canonical OGC URI of a CRS given as a URI, a (safe) CURIE or a URN.
+
+    ``EPSG:3006``, ``[EPSG:3006]``, ``urn:ogc:def:crs:EPSG::3006`` and
+    ``http://www.opengis.net/def/crs/EPSG/0/3006`` all give the last form.
+
+    Raises
+    ------
+    CRSError
+        For anything that is not one of :func:`supported_crs` (the message lists them).
+
+    Examples
+    --------
+    >>> crs_uri("urn:ogc:def:crs:OGC:1.3:CRS84") == CRS84
+    True
+    """
+    text = text.strip()
+    m = _URI.match(text) or _CURIE.match(text) or _URN.match(text)
+    if m:
+        auth, code = m.group(1).upper(), m.group(2)
+        uri = CRS84 if auth == "OGC" and code.upper() == "CRS84" else f"{_EPSG_URI}{code}"
+        if uri in supported_crs():
+            return uri
+    raise CRSError(f"unsupported CRS; use one of {', '.join(supported_crs())}", value=text[:200])
+
+
+@dataclass(frozen=True)
+class OGCCRS:
+    """A CRS as an OGC API names it, with the axis facts its coordinates need.
+
+    Attributes
+    ----------
+    uri
+        The canonical URI (:func:`crs_uri`).
+    epsg
+        The EPSG code; 4326 for CRS84 (whose axes are longitude, latitude).
+    northing_first
+        The authority's axis order puts northing (or latitude) first: EPSG:3006 is northing,
+        easting and EPSG:4326 latitude, longitude, while CRS84 and Web Mercator are easting first.
+    geographic
+        Degrees rather than metres.
+    """
+
+    uri: str
+    epsg: int
+    northing_first: bool
+    geographic: bool
+
+
+@cache
+def ogc_crs(text: str) -> OGCCRS:
+    """The :class:`OGCCRS` of a CRS given as anything :func:`crs_uri` accepts.
+
+    Examples
+    --------
+    >>> ogc_crs("EPSG:3006").northing_first, ogc_crs(CRS84).northing_first
+    (True, False)
+    """
+    uri = crs_uri(text)
+    if uri == CRS84:
+        return OGCCRS(uri, 4326, northing_first=False, geographic=True)
+    epsg = int(uri.rsplit("/", 1)[1])
+    crs = pyproj.CRS.from_epsg(epsg)
+    first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
+    return OGCCRS(uri, epsg, northing_first=first in ("north", "south"), geographic=crs.is_geographic)

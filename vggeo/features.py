@@ -32,29 +32,22 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from vggeo.errors import CRSError, InputError
+from vggeo.crs import CRS84, crs_uri, en_transformer, ogc_crs
+from vggeo.errors import InputError
 from vggeo.tiles.layers import LAYERS, Filters, Layer
 
 __all__ = [
-    "CRS84",
     "FeatureType",
     "FeaturePage",
     "FeatureReader",
     "feature_types",
-    "crs_uri",
-    "supported_crs",
     "filters_where",
 ]
-
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-_EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
-STORAGE_CRS = _EPSG_URI + "3006"
 
 #: Columns served per store table (an allow-list: see the module docstring). Columns a store
 #: does not hold are left out.
@@ -99,79 +92,15 @@ def feature_types() -> dict[str, FeatureType]:
     return {lid: FeatureType.from_layer(layer) for lid, layer in LAYERS.items()}
 
 
-# --- coordinate reference systems ----------------------------------------------------------------
-
-_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/(EPSG|OGC)/[^/]+/([A-Za-z0-9]+)$")
-_CURIE = re.compile(r"^\[?(EPSG|OGC):(?::)?([A-Za-z0-9]+)\]?$", re.IGNORECASE)
-_URN = re.compile(r"^urn:ogc:def:crs:(EPSG|OGC):[^:]*:([A-Za-z0-9]+)$", re.IGNORECASE)
-
-
-@cache
-def supported_crs() -> tuple[str, ...]:
-    """CRS URIs served: CRS84 first, the storage CRS, the Swedish systems, WGS 84, Web Mercator."""
-    from vggeo.crs import list_crs
-
-    codes = [3006, *[c.epsg for c in list_crs() if c.epsg != 3006], 3857]
-    return (CRS84, *[f"{_EPSG_URI}{c}" for c in dict.fromkeys(codes)])
-
-
-def crs_uri(text: str) -> str:
-    """The canonical OGC URI of a CRS given as a URI, a (safe) CURIE or a URN.
-
-    ``EPSG:3006``, ``[EPSG:3006]``, ``urn:ogc:def:crs:EPSG::3006`` and
-    ``http://www.opengis.net/def/crs/EPSG/0/3006`` all give the last form.
-
-    Raises
-    ------
-    CRSError
-        For anything that is not one of :func:`supported_crs` (the message lists them).
-    """
-    text = text.strip()
-    m = _URI.match(text) or _CURIE.match(text) or _URN.match(text)
-    if m:
-        auth, code = m.group(1).upper(), m.group(2)
-        uri = CRS84 if auth == "OGC" and code.upper() == "CRS84" else f"{_EPSG_URI}{code}"
-        if uri in supported_crs():
-            return uri
-    raise CRSError(f"unsupported CRS; use one of {', '.join(supported_crs())}", value=text[:200])
-
-
-@dataclass(frozen=True)
-class _CRSInfo:
-    epsg: int  # 4326 for CRS84 (then the axes are lon, lat)
-    northing_first: bool
-    geographic: bool
-
-
-@cache
-def _crs_info(uri: str) -> _CRSInfo:
-    import pyproj
-
-    if uri == CRS84:
-        return _CRSInfo(4326, False, True)
-    epsg = int(uri.rsplit("/", 1)[1])
-    crs = pyproj.CRS.from_epsg(epsg)
-    first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
-    return _CRSInfo(epsg, first in ("north", "south"), crs.is_geographic)
-
-
-def _transformer(src: int, dst: int):
-    from vggeo.tiles._proj import _transformer as proj_transformer
-
-    try:  # the Swedish systems and WGS 84 go through vggeo.crs (its datum routes)
-        from vggeo.crs import transformer
-
-        return transformer(src, dst)
-    except (CRSError, KeyError, ValueError):
-        return proj_transformer(src, dst)  # Web Mercator: plain pyproj, easting first
+# --- coordinate reference systems: decided in vggeo.crs ------------------------------------------
 
 
 def _to_crs(geoms: np.ndarray, uri: str) -> np.ndarray:
     """Store geometries (EPSG:3006, easting first) → ``uri``, in its authority axis order."""
-    info = _crs_info(uri)
+    info = ogc_crs(uri)
     if info.epsg == 3006:
         return shapely.transform(geoms, lambda xy: xy[:, ::-1])  # northing, easting
-    tr = _transformer(3006, info.epsg)
+    tr = en_transformer(3006, info.epsg)
 
     def project(xy: np.ndarray) -> np.ndarray:
         x, y = tr.transform(xy[:, 0], xy[:, 1])
@@ -192,7 +121,7 @@ def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Geometry:
         bbox = (bbox[0], bbox[1], bbox[3], bbox[4])
     if not all(math.isfinite(v) for v in bbox):
         raise InputError("bbox numbers must be finite", field="bbox")
-    info = _crs_info(uri)
+    info = ogc_crs(uri)
     a0, b0, a1, b1 = bbox
     if info.northing_first:
         a0, b0, a1, b1 = b0, a0, b1, a1  # to easting/longitude first
@@ -205,7 +134,7 @@ def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Geometry:
     ring = shapely.segmentize(shapely.box(a0, b0, a1, b1), max(a1 - a0, b1 - b0) / 64 or 1.0)
     if info.epsg == 3006:
         return ring
-    tr = _transformer(info.epsg, 3006)
+    tr = en_transformer(info.epsg, 3006)
 
     def project(xy: np.ndarray) -> np.ndarray:
         x, y = tr.transform(xy[:, 0], xy[:, 1])
@@ -399,7 +328,7 @@ class FeatureReader:
             geometry intersects it.
         bbox_crs, crs
             CRS of the bbox and of the returned coordinates (URI or ``EPSG:n``; see
-            :func:`supported_crs`).
+            :func:`vggeo.crs.supported_crs`).
         filters
             Attribute filters, as for tiles.
         limit, offset

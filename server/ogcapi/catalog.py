@@ -50,13 +50,13 @@ def grid_bounds(bounds_wgs84, grid_id: str) -> TileBounds | None:
     """The data bounds in a grid's CRS (easting/northing), from a densified outline."""
     if not bounds_wgs84:
         return None
-    from vggeo.tiles._proj import from_lonlat
+    from vggeo.crs import lonlat_to_en
 
     w, s, e, n = bounds_wgs84
     t = np.linspace(0.0, 1.0, 21)
     lon = np.concatenate([w + (e - w) * t, np.full_like(t, e), e - (e - w) * t, np.full_like(t, w)])
     lat = np.concatenate([np.full_like(t, s), s + (n - s) * t, np.full_like(t, n), n - (n - s) * t])
-    x, y = from_lonlat(lon, lat, get_grid(grid_id).epsg)
+    x, y = lonlat_to_en(lon, lat, dst=get_grid(grid_id).epsg)
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.any():
         return None

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vggeo.features import CRS84, STORAGE_CRS, supported_crs
+from vggeo.crs import CRS84, STORAGE_CRS, supported_crs
 from vggeo.tiles.grids import TileBounds, get_grid, tile_matrix_set
 from vggeo.tiles.layers import Composite, Layer, fields, members
 

@@ -23,8 +23,9 @@ from server.dependencies import FeaturesDep, base_url, filters_param, layer_para
 from server.errors import NotFound, error_response
 from server.ogcapi import OGCConfig, docs
 from server.responses import GEOJSON_MEDIA_TYPE, json_response
+from vggeo.crs import CRS84, crs_uri
 from vggeo.errors import InputError
-from vggeo.features import CRS84, FeaturePage, FeatureReader, crs_uri, feature_types
+from vggeo.features import FeaturePage, FeatureReader, feature_types
 from vggeo.tiles.layers import Composite, Filters, Layer
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from vggeo.crs import en_to_en, en_to_lonlat
 from vggeo.errors import StoreError
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
@@ -106,9 +107,7 @@ def _to_grid_xy(east: np.ndarray, north: np.ndarray, grid: Grid) -> tuple[np.nda
     """SWEREF 99 TM (easting, northing) → the grid CRS, easting first."""
     if grid.epsg == 3006:
         return east, north
-    from vggeo.tiles._proj import to_grid_crs
-
-    return to_grid_crs(east, north, grid.epsg)
+    return en_to_en(east, north, dst=grid.epsg)
 
 
 @dataclass
@@ -179,10 +178,8 @@ class PolygonIndex:
     @classmethod
     def build(cls, geoms: np.ndarray, grid: Grid) -> PolygonIndex:
         if grid.epsg != 3006 and len(geoms):
-            from vggeo.tiles._proj import to_grid_crs
-
             coords = shapely.get_coordinates(geoms)
-            gx, gy = to_grid_crs(coords[:, 0], coords[:, 1], grid.epsg)
+            gx, gy = en_to_en(coords[:, 0], coords[:, 1], dst=grid.epsg)
             geoms = shapely.set_coordinates(geoms.copy(), np.column_stack([gx, gy]))
         return cls(grid, geoms, shapely.STRtree(geoms))
 
@@ -260,8 +257,6 @@ class TileData:
         return self._memo["bounds"]
 
     def _bounds_wgs84(self) -> tuple[float, float, float, float] | None:
-        from vggeo.tiles._proj import to_lonlat
-
         es = [self.residences["east"].to_numpy()]
         ns = [self.residences["north"].to_numpy()]
         if len(self.provision_geoms):
@@ -273,7 +268,7 @@ class TileData:
         if not ok.any():
             return None
         e, n = e[ok], n[ok]
-        lon, lat = to_lonlat(np.array([e.min(), e.max(), e.min(), e.max()]),
+        lon, lat = en_to_lonlat(np.array([e.min(), e.max(), e.min(), e.max()]),
                              np.array([n.min(), n.min(), n.max(), n.max()]))  # fmt: skip
         return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
 
