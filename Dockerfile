@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 
 COPY . /app
-RUN pip install /app \
+RUN pip install '/app[server,postgis]' \
  && useradd --create-home --uid 10001 vggeo \
  && mkdir -p /app/.cache && chown -R vggeo /app/.cache
 USER vggeo

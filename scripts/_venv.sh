@@ -1,5 +1,6 @@
 # Sourced by scripts/*.sh: create .venv beside the repository and install vggeo into it.
-# Re-installs only when pyproject.toml changed since the last install.
+# Re-installs only when pyproject.toml changed since the last install. VGGEO_EXTRAS names the
+# extras to install (each script sets its own: serve.sh `server`, test.sh `server,postgis,test`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VGGEO_VENV:-$ROOT/.venv}"
@@ -8,12 +9,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "vggeo: creating virtual environment $VENV" >&2
   "$PY" -m venv "$VENV"
 fi
-stamp="$VENV/.vggeo-installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+EXTRAS="${VGGEO_EXTRAS:?set by the calling script}"
+stamp="$VENV/.vggeo-installed"  # holds the extras installed, one a line
+missing=0
+for extra in ${EXTRAS//,/ }; do
+  grep -qx -- "$extra" "$stamp" 2>/dev/null || missing=1
+done
+if [ "$missing" = 1 ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   echo "vggeo: installing vggeo and its dependencies into $VENV" >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[${VGGEO_EXTRAS:-test}]" >&2
-  touch "$stamp"
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[$EXTRAS]" >&2
+  tr ',' '\n' <<< "$EXTRAS" > "$stamp"
   echo "vggeo: installed; to use the vggeo command in your shell: source $VENV/bin/activate" >&2
 fi
 export PATH="$VENV/bin:$PATH"

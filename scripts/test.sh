@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run the whole test suite: creates .venv, installs vggeo with its test extras, runs pytest.
+# Run the whole test suite: creates .venv, installs vggeo with the server, postgis and test
+# extras, runs pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k crs -x).
+VGGEO_EXTRAS="${VGGEO_EXTRAS:-server,postgis,test}"
 source "$(dirname "$0")/_venv.sh"
 cd "$ROOT"
 # Playwright drives Debian's Chromium; it must never try to download its own browser.

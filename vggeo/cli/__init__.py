@@ -17,7 +17,8 @@ module             commands
 
 Heavy libraries are imported inside command functions so that ``--help`` stays fast. Results go
 to stdout; logs, progress and errors to stderr. Every :class:`vggeo.errors.VggeoError` (and a
-missing or unreadable input file) becomes a one-line message and exit code 2 — never a traceback.
+missing or unreadable input file, or an optional dependency that is not installed, named with the
+extra that installs it) becomes a one-line message and exit code 2 — never a traceback.
 Any other exception is a bug: it too becomes one line and exit code 2, naming the input that was
 being read and asking for a report; ``--debug`` (or ``VGGEO_DEBUG=1``) adds the traceback. Ctrl-C
 exits with 130, and every store is left as it was (writes are transactions).
@@ -34,7 +35,7 @@ import traceback
 import click
 
 from vggeo._version import __version__
-from vggeo.errors import VggeoError, current_input, note_input, printable
+from vggeo.errors import MissingExtraError, VggeoError, current_input, note_input, printable
 
 #: Subcommand modules, in help order. Each defines ``register(group: click.Group) -> None``.
 COMMAND_MODULES = ("transform", "registry", "lm", "store", "export", "tiles", "keys")
@@ -69,6 +70,26 @@ def _inputs(ctx: click.Context) -> list[str]:
     return [a for a in args if not a.startswith("-") and os.path.exists(a)]
 
 
+def _command_line_path(ctx: click.Context) -> str:
+    """The command being run as the user typed it (``vggeo tiles export``), options left out.
+
+    Found again from the arguments because click has left the subcommands' contexts when the
+    error reaches the root group.
+    """
+    root = ctx.find_root()
+    command: click.Command = root.command
+    words = [root.info_name or "vggeo"]
+    for arg in root.meta.get("vggeo.args", []):
+        if arg.startswith("-"):
+            continue
+        sub = command.get_command(root, arg) if isinstance(command, click.Group) else None
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    return " ".join(words)
+
+
 def bug_report(err: BaseException, ctx: click.Context) -> str:
     """The one line shown for an exception vggeo did not expect: where, what, and what to do."""
     where = current_input() or ", ".join(_inputs(ctx)) or "the command line"
@@ -98,6 +119,10 @@ class VggeoGroup(click.Group):
         except VggeoError as err:
             self._trace(ctx)
             raise InputFailure(str(err)) from err
+        except ModuleNotFoundError as err:
+            self._trace(ctx)
+            missing = MissingExtraError.from_import(err, f"`{_command_line_path(ctx)}`")
+            raise InputFailure(str(missing) if missing else bug_report(err, ctx)) from err
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as err:
             self._trace(ctx)
             raise InputFailure(f"{err.strerror}: {err.filename}") from err
