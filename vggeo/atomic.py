@@ -48,7 +48,8 @@ def default_file_mode() -> int:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
+                mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
     The temporary name keeps the target's extension (GDAL and QGIS look at it) and does not exist
@@ -62,6 +63,9 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     overwrite
         Replace an existing file; otherwise an existing ``path`` is refused before anything is
         written.
+    mode
+        Permission bits of the new file (e.g. ``0o600`` for a file holding secrets); by default
+        those of the file it replaces, or of any new file.
 
     Raises
     ------
@@ -78,7 +82,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(2, "the writer produced no file", str(tmp))
-        os.chmod(tmp, _target_mode(path))
+        os.chmod(tmp, _target_mode(path) if mode is None else mode)
         os.replace(tmp, path)
     finally:
         for p in (tmp, *(Path(f"{tmp}{side}") for side in _SQLITE_SIDE_FILES)):

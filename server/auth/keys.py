@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from server.auth.policy import SCOPES
+from vggeo.atomic import atomic_path
 from vggeo.errors import SettingsError
 
 __all__ = ["ApiKey", "KeyStore", "create_key", "revoke_key", "read_keys_file", "KEY_PREFIX"]
@@ -159,17 +159,11 @@ def read_keys_file(path: str | os.PathLike) -> tuple[dict[str, ApiKey], str | No
 def _write_keys_file(path: Path, keys: dict[str, ApiKey], check: str | None) -> None:
     doc = {"vggeo_api_keys": FORMAT_VERSION, "pepper_check": check,
            "keys": [k.as_json() for k in keys.values()]}  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # 0600 from the first byte: the file holds key hashes, for the server's user only.
+    with atomic_path(path, mode=0o600) as tmp, \
+            open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:  # fmt: skip
+        json.dump(doc, f, indent=1)
+        f.write("\n")
 
 
 def _check_pepper(path: Path, recorded: str | None, pepper: bytes) -> None:

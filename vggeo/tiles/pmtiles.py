@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vggeo.atomic import atomic_path
 from vggeo.errors import InputError, StoreError
 from vggeo.tiles.cache import CachedTile, compress, etag
 from vggeo.tiles.grids import Grid, get_grid
@@ -135,14 +136,14 @@ def export_archive(source, output: str | os.PathLike, *, layer: str = "composite
         order = np.argsort(tid)
         jobs.extend(zip([z] * len(c), c[order].tolist(), r[order].tolist(), strict=True))
 
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     written, max_bytes = 0, 0
     _WORKER_STATE.update(source=source, layer=lay)
     workers = workers or os.cpu_count() or 1
     chunks = [jobs[i:i + 64] for i in range(0, len(jobs), 64)]
     bar = tqdm(total=len(jobs), unit="tile", disable=not progress, desc=output.name)
     try:
-        with _ArchiveWriter(tmp, kind, source, lay, minzoom, maxzoom) as writer:
+        with atomic_path(output) as tmp, _ArchiveWriter(tmp, kind, source, lay, minzoom,
+                                                        maxzoom) as writer:
             if workers > 1 and len(jobs) > 256:
                 ctx = multiprocessing.get_context("fork")
                 with ctx.Pool(workers) as pool:
@@ -160,11 +161,9 @@ def export_archive(source, output: str | os.PathLike, *, layer: str = "composite
                         written += 1
                         max_bytes = max(max_bytes, len(body))
                     bar.update(len(chunk))
-        os.replace(tmp, output)
     finally:
         bar.close()
         _WORKER_STATE.clear()
-        tmp.unlink(missing_ok=True)
     return {"tiles": written, "max_bytes": max_bytes}
 
 

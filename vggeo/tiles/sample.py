@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from vggeo.atomic import atomic_path
+from vggeo.frames import categoricals_as_text
 from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
 
 __all__ = ["generate", "write_store", "default_store"]
@@ -137,18 +139,10 @@ def write_store(path: str | os.PathLike, residences, provisions) -> Path:
     import pyogrio
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.gpkg")
-    try:
+    with atomic_path(path) as tmp:
         for name, frame in (("residences", residences), ("provisions", provisions)):
-            out = frame.copy()
-            for c in out.columns:
-                if isinstance(out[c].dtype, pd.CategoricalDtype):
-                    out[c] = out[c].astype("string")
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            pyogrio.write_dataframe(categoricals_as_text(frame), tmp, layer=name, driver="GPKG",
+                                    append=tmp.exists())  # fmt: skip
     return path
 
 
