@@ -1,9 +1,11 @@
 """``vggeo export gpkg|parquet`` and ``vggeo join``: thin wrappers over :mod:`vggeo.exports` and
 :mod:`vggeo.join` (see the table in :mod:`vggeo.cli`).
 
-Every command reads the store through :mod:`vggeo.exports.source` (``export gpkg`` streams it in
-batches), checks its request (layers, CRS, predicate) before writing anything, and writes through
-a temporary file that replaces the output only when complete.
+Every command checks its request (layers, CRS, predicate) before anything is read or written,
+then calls one library function that reads the store (``export gpkg`` streams it in batches) and
+one that writes the output, complete or not at all: :func:`vggeo.exports.export_store_gpkg`,
+:func:`vggeo.exports.write_parquet`, :func:`vggeo.join.join_store` and
+:func:`vggeo.exports.tables.write_table`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from pathlib import Path
 import click
 
 from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
-from vggeo.store import is_postgres_url
 
 _JOIN_SUFFIXES = (".parquet", ".csv", ".gpkg")
 
@@ -122,8 +123,8 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
     .parquet --summary carries each provision's polygon. With a postgresql:// store the join
     runs inside PostGIS (on its GiST index; only the pairs come back).
     """
-    from vggeo.exports import read_store_tables
-    from vggeo.join import filter_provisions, residences_in
+    from vggeo.exports.tables import write_table
+    from vggeo.join import join_store
 
     _check_output(output, overwrite, _JOIN_SUFFIXES)
     if summary_path is not None:
@@ -134,85 +135,13 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
     if predicate != "dwithin" and distance is not None:
         raise click.BadParameter("--distance applies only to --predicate dwithin",
                                  param_hint="'--distance'")  # fmt: skip
-    types_, status_ = _split(types), _split(status)
-    if is_postgres_url(store):
-        from vggeo.join_postgis import residences_in_postgis
-
-        result = residences_in_postgis(store, schema=schema, predicate=predicate,
-                                       distance=distance, types=types_, status=status_,
-                                       geometry=True)  # fmt: skip
-        _write_table(result.pairs, output, table="pairs", extra={"summary": result.summary})
-        if summary_path is not None:
-            _write_table(result.summary, summary_path, table="summary")
-        _report_join(result, len(result.summary), predicate, output)
-        return
-    tables = read_store_tables(
-        store, ["residences", "provisions"], required=["residences", "provisions"],
-    )  # fmt: skip
-    residences = tables["residences"]
-    keep = [c for c in ("id", "home_type", residences.geometry.name) if c in residences.columns]
-    provisions = filter_provisions(tables["provisions"], types=types_, status=status_)
-    result = residences_in(residences[keep], provisions, predicate=predicate, distance=distance,
-                           progress=progress)  # fmt: skip
-    pairs = _with_geometry(result.pairs, "residence_id", residences, "id")
-    summary = _summary_with_geometry(result.summary, provisions)
-    _write_table(pairs, output, table="pairs", extra={"summary": summary})
+    joined = join_store(store, predicate=predicate, distance=distance, types=_split(types),
+                        status=_split(status), progress=progress,
+                        schema=schema)  # fmt: skip
+    write_table(joined.pairs, output, layer="pairs", extra_layers={"summary": joined.summary})
     if summary_path is not None:
-        _write_table(summary, summary_path, table="summary")
-    _report_join(result, len(provisions), predicate, output)
-
-
-def _report_join(result, n_provisions: int, predicate: str, output: Path) -> None:
-    click.echo(f"{len(result.pairs)} pairs: {result.pairs['residence_id'].nunique()} residences "
-               f"in {int((result.summary['homes'] > 0).sum())} of {n_provisions} provisions "
-               f"({predicate}) → {output}", err=True)  # fmt: skip
-
-
-def _with_geometry(frame, key: str, source, source_key: str):
-    """``frame`` as a GeoDataFrame carrying the geometry of the ``source`` row its ``key`` names."""
-    import geopandas as gpd
-    import pandas as pd
-
-    pos = pd.Index(source[source_key]).get_indexer(frame[key])
-    geometry = source.geometry.values.take(pos) if len(pos) else source.geometry.values[:0]
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=source.crs)
-
-
-def _summary_with_geometry(summary, provisions):
-    """The per-provision summary with each provision's polygon (rows align with ``provisions``)."""
-    import geopandas as gpd
-
-    assert len(summary) == len(provisions)  # one summary row per provision, in their order
-    return gpd.GeoDataFrame(summary, geometry=provisions.geometry.values, crs=provisions.crs)
-
-
-def _write_table(frame, path: Path, *, table: str, extra: dict | None = None) -> None:
-    """Write a table atomically as GeoParquet, CSV (attributes only) or GeoPackage layers."""
-    import pandas as pd
-
-    from vggeo.atomic import atomic_path
-    from vggeo.exports import write_parquet
-
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        write_parquet(frame, path, overwrite=True)
-        return
-    with atomic_path(path) as tmp:
-        if suffix == ".csv":
-            plain = frame.drop(columns=frame.geometry.name) if hasattr(frame, "geometry") else frame
-            pd.DataFrame(plain).to_csv(tmp, index=False)
-            return
-        import pyogrio
-
-        for name, df in {table: frame, **(extra or {})}.items():
-            out = df.copy()
-            for col in out.columns:
-                if isinstance(out[col].dtype, pd.CategoricalDtype):
-                    out[col] = out[col].astype("string")
-            kinds = set(out.geometry.geom_type.dropna()) if hasattr(out, "geometry") else set()
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG",
-                                    dataset_options={"VERSION": "1.3"},
-                                    promote_to_multi=bool(kinds - {"Point"}))  # fmt: skip
+        write_table(joined.summary, summary_path, layer="summary")
+    click.echo(f"{joined.describe()} → {output}", err=True)
 
 
 def register(group: click.Group) -> None:

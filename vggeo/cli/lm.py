@@ -151,9 +151,9 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
     """
     import pandas as pd
 
-    from vggeo.atomic import atomic_path
     from vggeo.errors import InputError
-    from vggeo.exports.parquet import write_parquet
+    from vggeo.exports.tables import write_gpkg_layers, write_table
+    from vggeo.frames import categoricals_as_text
     from vggeo.lm import open_delivery
     from vggeo.lm.bestammelse import read_bestammelser
     from vggeo.lm.inskrivning import read_inskrivning
@@ -182,47 +182,15 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
         click.echo(f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
                    f"({len(unmapped)} kinds); see `vggeo inspect`", err=True)  # fmt: skip
     if suffix == ".gpkg":
-        with atomic_path(output) as tmp:
-            _write_gpkg(tables, tmp)
+        write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
     else:
         name = table or ("provisions" if product == "bestammelse" else "agande")
         if name not in tables:
             raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
-        frame = _plain(tables[name])
-        if hasattr(frame, "geometry") and "geometry" in frame:
-            write_parquet(frame, output, overwrite=True)  # GeoParquet 1.1, as every vggeo output
-        else:
-            with atomic_path(output) as tmp:
-                pd.DataFrame(frame).to_parquet(tmp, index=False)
+        # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.
+        write_table(categoricals_as_text(tables[name]), output)
     for name, frame in tables.items():
         click.echo(f"{name}\t{len(frame)}")
-
-
-def _plain(frame):
-    """Categoricals → strings (GDAL and Parquet readers elsewhere expect plain columns)."""
-    import pandas as pd
-
-    out = frame.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype("string")
-    return out
-
-
-def _write_gpkg(tables: dict, path: Path) -> None:
-    import pyogrio
-
-    from vggeo.exports.gpkg import normalise_datetimes
-
-    for name, frame in tables.items():
-        frame = _plain(frame)
-        kw = {}
-        if hasattr(frame, "geometry") and "geometry" in frame:
-            kw = {"geometry_type": "MultiPolygon", "promote_to_multi": True}
-        # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS and validate_gpkg.py) reads fully.
-        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=path.exists(),
-                                dataset_options={"VERSION": "1.3"}, **kw)  # fmt: skip
-    normalise_datetimes(path)
 
 
 @click.command("delivery")

@@ -74,26 +74,9 @@ def _rejects_path(given: Path | None, output: Path | None, source: Path | None) 
 
 def _write_rejects(rejects, path: Path, *, explicit: bool) -> Path | None:
     """Write the rejects where asked, or where they are (or were) — never an empty file unasked."""
-    from vggeo.registry.writers import write_rejects
+    from vggeo.registry.writers import update_rejects, write_rejects
 
-    if explicit or len(rejects) or path.exists():
-        write_rejects(rejects, path)
-        return path
-    return None
-
-
-def _rejects_line(rejects, path: Path | None) -> str:
-    """One line: how many values were rejected, by rule, and where they are listed."""
-    from vggeo.registry.rules import RULES
-
-    if rejects is None or not len(rejects):
-        return "rejects: none" + (f" → {path}" if path else "")
-    by_rule = rejects["rule"].value_counts(sort=False)
-    nulled = int(sum(v for k, v in by_rule.items() if RULES[k].action == "null"))
-    rows = rejects[["file", "row"]].drop_duplicates().shape[0]
-    parts = ", ".join(f"{k} {v}" for k, v in by_rule.items())
-    return (f"rejects: {len(rejects)} value(s) in {rows} row(s) ({nulled} nulled, "
-            f"{len(rejects) - nulled} kept flagged): {parts}" + (f" → {path}" if path else ""))  # fmt: skip
+    return write_rejects(rejects, path) if explicit else update_rejects(rejects, path)
 
 
 @registry.command("load")
@@ -137,6 +120,7 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
     Exit codes: 0 loaded (rejects, if any, listed); 2 refused (nothing written).
     """
     from vggeo.registry.readers import read_registry, write_registry
+    from vggeo.registry.summary import coordinate_sources, rejects_summary
 
     if output is None and store is None:
         raise click.UsageError("give -o/--output, --store, or both")
@@ -158,11 +142,9 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
         with open_store(store, create=True) as st:
             st.load_residences(gdf, mode=mode, progress=progress)
     written = _write_rejects(rejects, rej_path, explicit=rejects_path is not None)
-    counts = gdf["coord_source"].value_counts(dropna=False)
-    parts = ", ".join(f"{k if isinstance(k, str) else 'none'} {v}" for k, v in counts.items() if v)
     targets = " and ".join(str(t) for t in (output, store) if t is not None)
-    click.echo(f"{len(gdf)} residences → {targets} (coordinates from: {parts or 'none'})")
-    click.echo(_rejects_line(rejects, written))
+    click.echo(f"{len(gdf)} residences → {targets} (coordinates from: {coordinate_sources(gdf)})")
+    click.echo(rejects_summary(rejects, written))
     if gdf.attrs.get("unknown_fields"):
         click.echo(f"unknown fields kept: {', '.join(gdf.attrs['unknown_fields'])}")
 
@@ -197,19 +179,11 @@ def check(source: Path, threshold: float, entrance_floor: float, endpoint: str, 
     Exit codes: 0 no problems; 1 problems found; 2 SOURCE could not be checked (unreadable,
     not a registry, ids missing or repeated).
     """
-    from vggeo.registry.checks import check_registry
-    from vggeo.registry.readers import FORMATS, atomic_path, read_registry
+    from vggeo.registry.checks import check_file
 
-    with warnings.catch_warnings():
-        # The report lists unknown codes, rejects, missing coordinates and unknown fields itself.
-        warnings.simplefilter("ignore")
-        gdf, rejects = read_registry(source, endpoint=endpoint, with_rejects=True)
-    first_row = 2 if FORMATS.get(source.suffix.lower()) == "csv" else 1
-    rep = check_registry(gdf, threshold=threshold, entrance_floor=entrance_floor,
-                         rejects=rejects, endpoint=endpoint, first_row=first_row)  # fmt: skip
+    rep = check_file(source, threshold=threshold, entrance_floor=entrance_floor, endpoint=endpoint)
     if report_path is not None:
-        with atomic_path(report_path) as tmp:
-            tmp.write_text(rep.to_json(max_rows=None), encoding="utf-8")
+        rep.write_json(report_path)
     if as_json:
         click.echo(rep.to_json(max_rows=max_rows))
     else:
@@ -290,6 +264,7 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
     the retries (nothing written; with --resume the complete pages are kept).
     """
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
+    from vggeo.registry.summary import rejects_summary
 
     _check_suffix(output)
     crit = _parse_criteria(criteria + more_criteria)
@@ -301,55 +276,18 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
     settings = ValueguardSettings(**overrides)
     with ValueguardClient(settings) as client:
         if incremental:
-            result = _incremental(client, output, endpoint=endpoint, criteria=crit,
-                                  resume=resume, progress=progress, strict=strict,
-                                  allow_special=special_access,
-                                  exact_address=exact_address)  # fmt: skip
+            result = client.fetch_incremental(output, endpoint=endpoint, criteria=crit,
+                                              resume=resume, progress=progress, strict=strict,
+                                              allow_special=special_access,
+                                              exact_address=exact_address)  # fmt: skip
         else:
             result = client.fetch_all(output, endpoint=endpoint, criteria=crit, resume=resume,
                                       updated_since=updated_since, progress=progress,
                                       allow_special=special_access, exact_address=exact_address,
                                       strict=strict)  # fmt: skip
     written = _write_rejects(result.rejects, rej_path, explicit=rejects_path is not None)
-    click.echo(f"{result.rows} rows → {result.output} ({result.pages} pages, {result.passes} "
-               f"pass(es), {result.retries} retries"
-               + (f", resumed at offset {result.resumed_from}" if result.resumed_from else "")
-               + (f", {result.dropped_inexact} inexact address matches left out"
-                  if result.dropped_inexact else "")
-               + ")")  # fmt: skip
-    click.echo(_rejects_line(result.rejects, written))
-
-
-def _incremental(client, output: Path, *, endpoint, criteria, resume, progress, strict,
-                 allow_special, exact_address):  # fmt: skip
-    """Fetch rows updated since OUTPUT's newest ``updated_at`` and upsert them by id."""
-    import pandas as pd
-
-    from vggeo.errors import InputError
-    from vggeo.registry.readers import read_registry, to_canonical, write_registry
-
-    if not output.exists():
-        raise InputError("--incremental needs an existing OUTPUT to update", file=str(output))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # OUTPUT's own rejects were reported when it was made
-        old = read_registry(output, endpoint=endpoint)
-    if "updated_at" not in old or old["updated_at"].isna().all():
-        raise InputError("OUTPUT has no updated_at dates to continue from", file=str(output))
-    since = old["updated_at"].max().date().isoformat()  # inclusive: the boundary day again
-    delta_path = output.with_name(f".{output.stem}.delta{output.suffix}")
-    result = client.fetch_all(delta_path, endpoint=endpoint, criteria=criteria, resume=resume,
-                              updated_since=since, progress=progress, strict=strict,
-                              allow_special=allow_special, exact_address=exact_address)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the delta's rejects are in result.rejects
-        new = read_registry(delta_path, endpoint=endpoint)
-        merged = pd.concat([old[~old["id"].isin(new["id"])], new], ignore_index=True)
-        merged = to_canonical(pd.DataFrame(merged.drop(columns=["geometry", "coord_source"])),
-                              source=str(output), endpoint=endpoint, warn=False)  # fmt: skip
-    write_registry(merged, output)
-    delta_path.unlink(missing_ok=True)
-    result.output, result.rows = output, len(merged)
-    return result
+    click.echo(result.describe())
+    click.echo(rejects_summary(result.rejects, written))
 
 
 @click.command("registry")

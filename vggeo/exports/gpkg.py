@@ -51,11 +51,12 @@ from vggeo.exports.source import (
     open_store_sources,
     value_counts,
 )
+from vggeo.frames import categorical_as_text, categoricals_as_text
 
 log = logging.getLogger(__name__)
 
 __all__ = ["export_layers", "export_store_gpkg", "write_gpkg", "normalise_datetimes",
-           "INSKRIVNING_TABLES", "EXPORT_TABLES", "TYPE_LABELS", "TYPE_CODE_LABELS"]  # fmt: skip
+           "plain_columns", "INSKRIVNING_TABLES", "EXPORT_TABLES", "TYPE_LABELS", "TYPE_CODE_LABELS"]  # fmt: skip
 
 #: Inskrivning tables exported as attribute tables when present (docs/contracts.md).
 INSKRIVNING_TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet",
@@ -119,35 +120,19 @@ def _is_listlike(v: object) -> bool:
     return isinstance(v, (list, tuple, np.ndarray))
 
 
-def _plain_columns(df: pd.DataFrame) -> pd.DataFrame:
+def plain_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Columns GeoPackage can hold: categoricals as text, lists as Arrow lists (JSON in GPKG)."""
-    out = df.copy(deep=False)  # copy-on-write: columns are replaced, never modified
+    out = categoricals_as_text(df)  # a shallow copy: columns are replaced, never modified
     for col in out.columns:
         if col == getattr(out, "_geometry_column_name", None):
             continue
         s = out[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            out[col] = _categories_as_text(s)
-        elif s.dtype == object:
+        if s.dtype == object:
             # Lists in object columns (Arrow-backed list columns are written natively, as JSON).
             sample = s.dropna().head(1000)
             if len(sample) and sample.map(_is_listlike).any():
                 out[col] = _as_arrow_list(s)
     return out
-
-
-def _categories_as_text(s: pd.Series) -> pd.Series:
-    """``s.astype("string")`` of a categorical, decoded by Arrow when its categories are text or
-    integers, whose text Arrow writes as pandas does (the registry has a dozen such columns:
-    pandas' own way is 25 times slower)."""
-    import pyarrow as pa
-
-    arr = pa.array(s, from_pandas=True)
-    kind = arr.type.value_type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
-        return s.astype("string")  # floats, dates …: pandas' text for them
-    text = arr.dictionary_decode().cast(pa.large_string())
-    return pd.Series(pd.arrays.ArrowStringArray(text), index=s.index, name=s.name)
 
 
 def _as_arrow_list(s: pd.Series) -> pd.Series:
@@ -177,7 +162,7 @@ def _with_label(df: pd.DataFrame, col: str, labels: Mapping, label_col: str) -> 
     values = df[col]
     if isinstance(values.dtype, pd.CategoricalDtype):
         # Not astype("string"): integer categories with a missing value would read "320.0".
-        text = _categories_as_text(values)
+        text = categorical_as_text(values)
     elif pd.api.types.is_numeric_dtype(values):
         text = pd.Series(pd.array(values, dtype="Int64"), index=df.index).astype("string")
     else:
@@ -240,7 +225,7 @@ def _prepare_batch(name: str, batch: pd.DataFrame, crs_epsg: int) -> pd.DataFram
         batch = _with_label(batch, "provision_type", TYPE_LABELS, "provision_type_label")
     else:
         batch = pd.DataFrame(batch)
-    return _plain_columns(batch)
+    return plain_columns(batch)
 
 
 # --- writing -----------------------------------------------------------------------------------

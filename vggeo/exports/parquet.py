@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from vggeo.errors import InputError
+from vggeo.exports.gpkg import plain_columns
 
 __all__ = ["write_parquet", "geoparquet_table", "hilbert_order", "ROW_GROUP_SIZE",
            "GEOPARQUET_VERSION", "COVERING_COLUMN"]  # fmt: skip
@@ -135,9 +136,7 @@ def geoparquet_table(frame) -> pa.Table:
     attrs = pd.DataFrame(frame.drop(columns=name))
     # Object columns mixing lists and scalars cannot be typed by Arrow: write those as text.
     if _has_nested_objects(attrs):
-        from vggeo.exports.gpkg import _plain_columns
-
-        attrs = _plain_columns(attrs)
+        attrs = plain_columns(attrs)
     # An array, not a Series: inserted by position whatever the frame's index.
     attrs.insert(frame.columns.get_loc(name), name, shapely.to_wkb(geoms, flavor="iso"))
     table = pa.Table.from_pandas(attrs, preserve_index=False)

@@ -24,16 +24,22 @@ input could not be checked.
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vggeo.atomic import atomic_path
 from vggeo.crs import detect_axis_problems, transform
 from vggeo.registry.coordinates import PAIR_LABELS, VALUEGUARD_PAIRS
+from vggeo.registry.readers import read_registry
+from vggeo.registry.writers import FORMATS
 
-__all__ = ["CheckReport", "check_registry", "coordinate_distances"]
+__all__ = ["CheckReport", "check_file", "check_registry", "coordinate_distances"]
 
 
 def coordinate_distances(frame, *, route: str = "direct") -> pd.DataFrame:
@@ -162,6 +168,12 @@ class CheckReport:
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(**kwargs), ensure_ascii=False, indent=2)
+
+    def write_json(self, path: str | os.PathLike, *, max_rows: int | None = None) -> Path:
+        """Write :meth:`to_json` (every row by default) to ``path``, atomically."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.to_json(max_rows=max_rows), encoding="utf-8")
+        return Path(path)
 
     def to_table(self, *, max_rows: int = 10) -> str:
         """A plain-text report: problems, then notices, then the first rows of each finding."""
@@ -341,3 +353,24 @@ def _rules_of_frame(gdf, *, endpoint: str, first_row: int) -> pd.DataFrame:
             _, rejects = to_canonical(raw, locate=locate, endpoint=endpoint, warn=False,
                                       with_rejects=True, swap=True)  # fmt: skip
     return rejects
+
+
+def check_file(source: str | os.PathLike, *, threshold: float = 5.0, entrance_floor: float = 0.0,
+               endpoint: str = "registry") -> CheckReport:  # fmt: skip
+    """Read a registry file and check it (:func:`check_registry`): ``vggeo registry check``.
+
+    Row numbers in the report are the file's: lines of JSON lines, lines of a CSV (its header
+    is line 1), rows of GeoParquet and GeoPackage. Reading's own warnings are not shown: the
+    report lists unknown codes, rejects, missing coordinates and unknown fields itself.
+
+    Raises
+    ------
+    VggeoError
+        The file cannot be read as a registry (then it cannot be checked either).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gdf, rejects = read_registry(source, endpoint=endpoint, with_rejects=True)
+    first_row = 2 if FORMATS.get(Path(source).suffix.lower()) == "csv" else 1
+    return check_registry(gdf, threshold=threshold, entrance_floor=entrance_floor,
+                          rejects=rejects, endpoint=endpoint, first_row=first_row)  # fmt: skip

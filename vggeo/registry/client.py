@@ -71,6 +71,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,11 @@ import tenacity
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vggeo.atomic import atomic_path
 from vggeo.errors import ClientError, InputError, ParseError
 from vggeo.registry.fields import SEARCH_CRITERIA, SPECIAL_CRITERIA
+from vggeo.registry.readers import read_registry, to_canonical
+from vggeo.registry.writers import write_registry
 
 __all__ = ["ValueguardSettings", "ValueguardClient", "ValueguardAuth", "FetchResult",
            "validate_criteria", "normalise_personnummer", "exact_address_mask", "ENDPOINTS",
@@ -402,6 +406,15 @@ class FetchResult:
     dropped_inexact: int = 0
     rejects: pd.DataFrame | None = None
 
+    def describe(self) -> str:
+        """One line: rows and where they went, pages, passes, retries, resumption, left-outs."""
+        details = [f"{self.pages} pages", f"{self.passes} pass(es)", f"{self.retries} retries"]
+        if self.resumed_from:
+            details.append(f"resumed at offset {self.resumed_from}")
+        if self.dropped_inexact:
+            details.append(f"{self.dropped_inexact} inexact address matches left out")
+        return f"{self.rows} rows → {self.output} ({', '.join(details)})"
+
 
 class _TotalChanged(Exception):
     def __init__(self, before: int, after: int) -> None:
@@ -582,6 +595,55 @@ class ValueguardClient:
 
     # -- bulk fetch ---------------------------------------------------------------------------
 
+    def fetch_incremental(
+        self,
+        output: str | os.PathLike,
+        *,
+        endpoint: str = "registry",
+        criteria: Mapping[str, Any] | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        allow_special: bool = False,
+        exact_address: bool = False,
+        strict: bool = False,
+    ) -> FetchResult:
+        """Update ``output`` with the rows changed since its newest ``updated_at``.
+
+        Fetches rows updated on or after that day (the boundary day again: ``updated_at`` holds
+        dates) into a staging file beside ``output``, then replaces every row of ``output`` with
+        the same id and adds the new ones; ``output`` is rewritten atomically. The other
+        parameters are those of :meth:`fetch_all`. ``FetchResult.rows`` is the size of the
+        updated file.
+
+        Raises
+        ------
+        InputError
+            ``output`` does not exist or holds no ``updated_at`` dates to continue from.
+        """
+        output = Path(output)
+        if not output.exists():
+            raise InputError("--incremental needs an existing OUTPUT to update", file=str(output))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # OUTPUT's own rejects were reported when it was made
+            old = read_registry(output, endpoint=endpoint)
+        if "updated_at" not in old or old["updated_at"].isna().all():
+            raise InputError("OUTPUT has no updated_at dates to continue from", file=str(output))
+        since = old["updated_at"].max().date().isoformat()  # inclusive: the boundary day again
+        delta_path = output.with_name(f".{output.stem}.delta{output.suffix}")
+        result = self.fetch_all(delta_path, endpoint=endpoint, criteria=criteria, resume=resume,
+                                updated_since=since, progress=progress, strict=strict,
+                                allow_special=allow_special, exact_address=exact_address)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the delta's rejects are in result.rejects
+            new = read_registry(delta_path, endpoint=endpoint)
+            merged = pd.concat([old[~old["id"].isin(new["id"])], new], ignore_index=True)
+            merged = to_canonical(pd.DataFrame(merged.drop(columns=["geometry", "coord_source"])),
+                                  source=str(output), endpoint=endpoint, warn=False)  # fmt: skip
+        write_registry(merged, output)
+        delta_path.unlink(missing_ok=True)
+        result.output, result.rows = output, len(merged)
+        return result
+
     def fetch_all(
         self,
         output: str | os.PathLike,
@@ -622,8 +684,6 @@ class ValueguardClient:
         on_page
             Called with (offset, page) after each page is safely on disk.
         """
-        from vggeo.registry.writers import write_registry
-
         output = Path(output)
         crit = dict(criteria or {})
         if updated_since is not None:
@@ -732,12 +792,10 @@ class ValueguardClient:
                 raise ClientError(f"empty page at offset {offset} although total_nr_records is "
                                   f"{total}")  # fmt: skip
             name = f"page-{offset:012d}.jsonl"
-            tmp = staging / f".{name}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
+            with atomic_path(staging / name) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 for rec in rows:
                     fh.write(json.dumps(rec, ensure_ascii=False))
                     fh.write("\n")
-            os.replace(tmp, staging / name)
             state["pages"].append({"offset": offset, "rows": len(rows), "file": name})
             _save_state(staging, state)
             bar.update(len(rows))
@@ -809,9 +867,8 @@ def _load_state(staging: Path) -> dict | None:
 
 
 def _save_state(staging: Path, state: dict) -> None:
-    tmp = staging / ".state.json.tmp"
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, staging / "state.json")
+    with atomic_path(staging / "state.json") as tmp:
+        tmp.write_text(json.dumps(state))
 
 
 def _next_offset(state: dict) -> int:
@@ -835,10 +892,8 @@ def _read_staged(staging: Path, state: dict, *, source: str, endpoint: str, stri
     national registry fits in a few GB that way). Should offset paging have repeated a row, the
     last copy of each id is kept.
     """
-    import warnings
-
     from vggeo.errors import SchemaError
-    from vggeo.registry.readers import _read_jsonl, read_registry, to_canonical
+    from vggeo.registry.readers import _read_jsonl
 
     pages = sorted(state["pages"], key=lambda p: p["offset"])
     combined = staging / "all.jsonl"

@@ -20,7 +20,7 @@ import pandas as pd
 from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
 
-__all__ = ["write_registry", "write_rejects", "to_raw", "atomic_path", "FORMATS"]
+__all__ = ["write_registry", "write_rejects", "update_rejects", "to_raw", "FORMATS"]
 
 #: Output/input format by file extension.
 FORMATS = {".parquet": "parquet", ".geoparquet": "parquet", ".gpkg": "gpkg", ".csv": "csv",
@@ -154,6 +154,17 @@ def write_rejects(rejects: pd.DataFrame, path: str | os.PathLike, *, overwrite: 
         else:
             rejects.to_csv(tmp, index=False, encoding="utf-8")
     return path
+
+
+def update_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> Path | None:
+    """Keep the rejects file nobody named explicitly up to date; never an empty one unasked.
+
+    Written when there are rejects, or replaced when an earlier run left one at ``path`` (so
+    it never describes another input); otherwise nothing is written and ``None`` returned.
+    """
+    if len(rejects) or Path(path).exists():
+        return write_rejects(rejects, path)
+    return None
 
 
 #: Rows converted at a time by the streaming writers.

@@ -1,0 +1,107 @@
+"""Plain tables to a file the user picked by its extension: GeoParquet, CSV or GeoPackage layers.
+
+What ``vggeo join`` and ``vggeo read`` write (the styled, QGIS-ready export of a whole store is
+:func:`vggeo.exports.write_gpkg`). Every file appears complete or not at all
+(:func:`vggeo.atomic.atomic_path`); categoricals reach GDAL as text
+(:func:`vggeo.frames.categoricals_as_text`); GeoPackages are version 1.3 with DATETIMEs in the
+standard's one form.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from vggeo.atomic import atomic_path
+from vggeo.errors import InputError
+from vggeo.exports.gpkg import normalise_datetimes
+from vggeo.exports.parquet import write_parquet
+from vggeo.frames import categoricals_as_text
+
+__all__ = ["TABLE_SUFFIXES", "write_gpkg_layers", "write_table"]
+
+#: The extensions :func:`write_table` knows.
+TABLE_SUFFIXES = (".parquet", ".csv", ".gpkg")
+
+
+def _geometry_name(frame: pd.DataFrame) -> str | None:
+    """The active geometry column of a GeoDataFrame that has one, else None."""
+    name = getattr(frame, "_geometry_column_name", None)
+    return name if name is not None and name in frame.columns else None
+
+
+def write_gpkg_layers(layers: Mapping[str, pd.DataFrame], path: str | os.PathLike, *,
+                      geometry_type: str | None = None, overwrite: bool = True) -> dict[str, int]:  # fmt: skip
+    """Write each table as a layer of one GeoPackage 1.3, atomically.
+
+    Parameters
+    ----------
+    layers
+        Layer name → (Geo)DataFrame; attribute tables become layers without geometry.
+    path
+        The ``.gpkg`` to write.
+    geometry_type
+        Declared geometry type of every spatial layer (e.g. ``"MultiPolygon"``; single parts are
+        promoted). By default GDAL's choice, with polygons and lines promoted to multi-parts
+        whenever a layer holds anything but points.
+    overwrite
+        Replace an existing file (otherwise it is refused before anything is written).
+
+    Returns
+    -------
+    dict of layer name → rows written.
+    """
+    import pyogrio  # here, not at the top: keeps `import vggeo.exports` and `vggeo --help` fast
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        for name, frame in layers.items():
+            out = categoricals_as_text(frame)
+            options: dict = {}
+            if _geometry_name(out) is not None:
+                kinds = set(out.geometry.geom_type.dropna())
+                options["promote_to_multi"] = geometry_type is not None or bool(kinds - {"Point"})
+                if geometry_type is not None:
+                    options["geometry_type"] = geometry_type
+            # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS and validate_gpkg.py) reads fully.
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists(),
+                                    dataset_options={"VERSION": "1.3"}, **options)  # fmt: skip
+        normalise_datetimes(tmp)
+    return {name: len(frame) for name, frame in layers.items()}
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, layer: str = "data",
+                extra_layers: Mapping[str, pd.DataFrame] | None = None,
+                overwrite: bool = True) -> Path:  # fmt: skip
+    """Write a table in the format its extension names, atomically.
+
+    ``.parquet``: GeoParquet 1.1 for a GeoDataFrame (:func:`vggeo.exports.write_parquet`),
+    plain Parquet otherwise. ``.csv``: the attributes only, without the index. ``.gpkg``: the
+    table as layer ``layer`` plus ``extra_layers`` (:func:`write_gpkg_layers`).
+
+    Raises
+    ------
+    InputError
+        For any other extension, or an existing file without ``overwrite``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"choose the format by extension: {', '.join(TABLE_SUFFIXES)}",
+                         file=path)  # fmt: skip
+    if suffix == ".gpkg":
+        write_gpkg_layers({layer: frame, **(extra_layers or {})}, path, overwrite=overwrite)
+        return path
+    if suffix == ".parquet" and _geometry_name(frame) is not None:
+        write_parquet(frame, path, overwrite=overwrite)
+        return path
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        geometry = _geometry_name(frame)
+        plain = pd.DataFrame(frame.drop(columns=geometry) if geometry else frame)
+        if suffix == ".csv":
+            plain.to_csv(tmp, index=False)
+        else:
+            plain.to_parquet(tmp, index=False)
+    return path
