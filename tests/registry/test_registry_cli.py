@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 from vg_server import RegistryServer
 
+from vggeo.atomic import atomic_path
 from vggeo.cli import cli
-from vggeo.registry.readers import atomic_path, read_registry
+from vggeo.registry.readers import read_registry
 
 
 def run(*args, env=None):

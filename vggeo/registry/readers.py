@@ -38,7 +38,7 @@ from vggeo.registry.canonical import (
     to_canonical,
 )
 from vggeo.registry.fields import COORDINATE_FIELDS, FIELD_NAMES, FIELDS
-from vggeo.registry.writers import FORMATS, atomic_path, to_raw, write_registry
+from vggeo.registry.writers import FORMATS, to_raw, write_registry
 
 __all__ = [
     "read_registry",
@@ -47,7 +47,6 @@ __all__ = [
     "to_canonical",
     "write_registry",
     "to_raw",
-    "atomic_path",
     "FORMATS",
     "CodeWarning",
     "CoordinateWarning",
