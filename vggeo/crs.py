@@ -58,6 +58,8 @@ __all__ = [
     "transform",
     "transform_geoseries",
     "transformer",
+    "crs_records",
+    "crs_table",
     "en_transformer",
     "en_to_en",
     "en_to_lonlat",
@@ -289,6 +291,25 @@ def get_crs(spec: str | int | SwedishCRS | pyproj.CRS) -> SwedishCRS:
 def list_crs() -> list[SwedishCRS]:
     """Every supported system, ordered by EPSG code."""
     return [_REGISTRY[c] for c in sorted(_REGISTRY)]
+
+
+def crs_records() -> list[dict]:
+    """Every supported system as a JSON-ready record (``vggeo crs list --json``): EPSG code,
+    name, family, axis order, central meridian (degrees, None for geographic systems) and area
+    of use (west, south, east, north)."""
+    return [{"epsg": c.epsg, "name": c.name, "family": c.family, "axis_order": c.native_order,
+             "central_meridian_deg": c.central_meridian_deg,
+             "area_of_use_west_south_east_north": list(c.area_of_use)}
+            for c in list_crs()]  # fmt: skip
+
+
+def crs_table() -> str:
+    """Every supported system, one line each: code, name, axis order, central meridian."""
+    lines = []
+    for r in crs_records():
+        cm = "" if r["central_meridian_deg"] is None else f"{r['central_meridian_deg']:.6f}"
+        lines.append(f"EPSG:{r['epsg']:<6} {r['name']:<38} {r['axis_order']:<7} {cm}")
+    return "\n".join(lines)
 
 
 def _supported() -> str:

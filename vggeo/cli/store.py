@@ -1,6 +1,7 @@
 """``vggeo ingest`` and ``vggeo store status``: apply deliveries to a store, and look at it.
 
-Both are thin wrappers over :mod:`vggeo.store`; the summary goes to stdout, progress to stderr.
+Both are thin wrappers over :mod:`vggeo.store` and :mod:`vggeo.status`; the summary goes to
+stdout, progress to stderr.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
     from contextlib import ExitStack
 
     from vggeo.lm import open_delivery
+    from vggeo.status import applied_lines
     from vggeo.store import open_store
 
     with ExitStack() as stack:
@@ -64,11 +66,8 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
                 except VggeoError as err:  # a store's refusal names the delivery it was applying
                     raise err.where(file=path) from err
                 applied = applied or result.applied
-                click.echo(f"{path.name}: {result.message}")
-                for set_name, (deleted, inserted) in result.totals().items():
-                    detail = ", ".join(f"{t} -{c['deleted']}/+{c['inserted']}"
-                                       for t, c in result.counts[set_name].items())  # fmt: skip
-                    click.echo(f"  {set_name}: deleted {deleted}, inserted {inserted} ({detail})")
+                for line in applied_lines(path.name, result):
+                    click.echo(line)
         except BaseException:
             if not applied:  # a store made for a delivery that was refused: none at all, not an empty one
                 s.remove_if_unused()
@@ -94,59 +93,10 @@ def store_group() -> None:
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print one JSON document.")
 def status(store: str, schema: str, as_json: bool) -> None:
     """Show the ledger, row counts and last extract per product of STORE."""
-    from vggeo.store import open_store
+    from vggeo.status import store_status
 
-    with open_store(store, schema=schema) as s:
-        counts = s.counts()
-        ledger = s.ledger()
-        last = s.last_extracts()
-        doc = {
-            "store": s.location, "backend": s.backend, "data_version": s.data_version,
-            "counts": counts,
-            "last_extract": {p: {"extract_id": e.extract_id, "extract_type": e.extract_type,
-                                 "produced_at": _iso(e.produced_at),
-                                 "applied_at": _iso(e.applied_at)} for p, e in last.items()},
-            "ledger": [
-                {"seq": int(r.seq), "extract_id": r.extract_id, "product": r.product,
-                 "extract_type": r.extract_type, "previous_extract_id": r.previous_extract_id,
-                 "produced_at": _iso(r.produced_at), "applied_at": _iso(r.applied_at),
-                 "checksum": r.checksum, "counts": r.counts}
-                for r in ledger.itertuples()
-            ],
-        }  # fmt: skip
+    report = store_status(store, schema=schema)
     if as_json:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
-        return
-    click.echo(f"store: {doc['store']} ({doc['backend']})")
-    click.echo(f"data version: {doc['data_version']}")
-    click.echo("last extract:")
-    if not last:
-        click.echo("  (none applied)")
-    for p, e in doc["last_extract"].items():
-        click.echo(f"  {p}: {e['extract_type']} {e['extract_id']} produced {e['produced_at']}, "
-                   f"applied {e['applied_at']}")  # fmt: skip
-    click.echo("rows:")
-    width = max(len(t) for t in counts)
-    for t, n in counts.items():
-        click.echo(f"  {t:<{width}}  {n:>10}")
-    click.echo("ledger:")
-    if not doc["ledger"]:
-        click.echo("  (empty)")
-    for r in doc["ledger"]:
-        deleted = sum(c["deleted"] for t in r["counts"].values() for c in t.values())
-        inserted = sum(c["inserted"] for t in r["counts"].values() for c in t.values())
-        click.echo(f"  {r['seq']:>4}  {r['applied_at']}  {r['product']:<12} {r['extract_type']:<7} "
-                   f"{r['extract_id']}  -{deleted}/+{inserted}")  # fmt: skip
-
-
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.to_text())
