@@ -462,3 +462,9 @@ def test_ogc_crs_axis_order_is_the_authority_s(text, northing_first, geographic)
     if text != "CRS84":
         first = pyproj.CRS.from_user_input(text).axis_info[0].direction
         assert (first in ("north", "south")) == northing_first
+
+
+def test_ogc_crs_cache_holds_systems_not_spellings():
+    for i in range(200):
+        assert vc.ogc_crs(" " * i + "EPSG:3006").epsg == 3006
+    assert vc._ogc_crs.cache_info().currsize <= len(vc.supported_crs())

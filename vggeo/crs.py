@@ -804,7 +804,6 @@ class OGCCRS:
     geographic: bool
 
 
-@cache
 def ogc_crs(text: str) -> OGCCRS:
     """The :class:`OGCCRS` of a CRS given as anything :func:`crs_uri` accepts.
 
@@ -813,7 +812,13 @@ def ogc_crs(text: str) -> OGCCRS:
     >>> ogc_crs("EPSG:3006").northing_first, ogc_crs(CRS84).northing_first
     (True, False)
     """
-    uri = crs_uri(text)
+    return _ogc_crs(crs_uri(text))
+
+
+@cache
+def _ogc_crs(uri: str) -> OGCCRS:
+    # Cached by canonical URI only: the few supported systems, however many spellings a client
+    # sends (caching the raw text would let requests grow the cache without bound).
     if uri == CRS84:
         return OGCCRS(uri, 4326, northing_first=False, geographic=True)
     epsg = int(uri.rsplit("/", 1)[1])
