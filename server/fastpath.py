@@ -1,12 +1,16 @@
-"""Cache hits answered before routing.
+"""Plain tile requests answered before routing.
 
 A cached tile is a dictionary lookup; FastAPI's routing, dependency resolution and response
-classes cost ten times more. This ASGI middleware recognises the plain tile URL
+classes cost ten times more — and on a miss they cost more than rendering a typical z15 tile
+from PostGIS. This ASGI middleware recognises the plain tile URL
 (``GET /tiles/{layer}/{z}/{x}/{y}.mvt|.pbf`` without query string, from a client whose
-``Accept-Encoding`` makes gzip the coding to send), and answers from the tile cache with exactly
-the headers the route would send (ETag of the gzip representation, 304, 204, Cache-Control,
-Vary) using the same rules (:mod:`server.http`). Anything else — a miss, a filter, identity, a
-malformed address — goes to the application unchanged, so validation and errors stay in one place.
+``Accept-Encoding`` makes gzip the coding to send), answers from the tile cache or, on a miss,
+renders the tile in the thread pool with the very call the route makes
+(:func:`server.auth.views.view_tile`), and sends exactly the headers the route would send (ETag
+of the gzip representation, 304, 204, Cache-Control, Vary) using the same rules
+(:mod:`server.http`). Anything else — a filter, identity, a malformed address, a tile archive's
+layers, a tile whose rendering fails — goes to the application unchanged, so validation and
+errors stay in one place.
 
 With access control on, it runs after authentication and answers only from the cache entry of
 the caller's view of the layer (:mod:`server.auth.views`); a caller who may not see the layer
@@ -16,9 +20,12 @@ goes to the application, which refuses.
 from __future__ import annotations
 
 import re
+from functools import partial
+
+from anyio import to_thread
 
 from server.auth.policy import FULL_ACCESS, AccessDenied
-from server.auth.views import cached_view_tile, layer_view
+from server.auth.views import cached_view_tile, layer_view, view_tile
 from server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
 from vggeo.errors import VggeoError
 from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
@@ -48,11 +55,13 @@ class CachedTileFastPath:
                 accept = headers.get(b"accept-encoding")
                 gzip_ok = accept is not None and choose_encoding(accept.decode("latin-1")) == "gzip"
                 if service is not None and gzip_ok:
-                    tile = self._cached(service, scope, m)
+                    tile, cache = self._cached(service, scope, m), "hit"
+                    if tile is None:
+                        tile, cache = await self._render(service, scope, m), "miss"
                     if tile is not None:
                         state = scope.get("state")
                         if state is not None:
-                            state["route"], state["cache"] = ROUTE, "hit"
+                            state["route"], state["cache"] = ROUTE, cache
                         await self._send(tile, headers, send, int(m.group(2)))
                         return
         await self.app(scope, receive, send)
@@ -69,6 +78,25 @@ class CachedTileFastPath:
             return cached_view_tile(service, layer, z, x, y, grid="WebMercatorQuad", filters=None,
                                     view=view)  # fmt: skip
         except (VggeoError, AccessDenied):  # the route answers with the 400, 401 or 403
+            return None
+
+    @staticmethod
+    async def _render(service, scope, m: re.Match):
+        """The tile rendered as the route renders it, or ``None`` to let the application answer
+        (an archive, an address outside the grid, a caller who may not see the layer, or any
+        failure: the application's handlers turn those into the documented answers)."""
+        if getattr(service.source, "served_layers", None) is not None:
+            return None  # a tile archive: the route knows which layers it holds
+        access = scope.get("state", {}).get("access", FULL_ACCESS)
+        z, x, y = int(m.group(2)), int(m.group(3)), int(m.group(4))
+        try:
+            layer = get_layer(m.group(1))
+            view = layer_view(access, layer)
+            service.key(layer.id, z, x, y)  # checks the address against the grid
+            return await to_thread.run_sync(partial(
+                view_tile, service, layer, z, x, y, grid="WebMercatorQuad", filters=None,
+                view=view))  # fmt: skip
+        except Exception:  # noqa: BLE001 - rendered again by the route, which answers properly
             return None
 
     async def _send(self, tile, headers: dict, send, z: int) -> None:

@@ -52,6 +52,7 @@ class EmbeddedSource:
         self.data = data
         self.options = options
         self._attr_cache: dict[str, encode.Column] = {}
+        self._id_array: np.ndarray | None = None
         self._type_codes, self._type_labels = home_type_codes(data)
         self._prov_codes = {
             c: data.provisions[c].cat.codes.to_numpy().astype(np.int64)
@@ -81,6 +82,7 @@ class EmbeddedSource:
     def warm(self) -> None:
         """Build the Web Mercator indexes and pyramid now."""
         pyramid(self.data, self.data.points("WebMercatorQuad"), self.options)
+        self._ids()
         self.data.polygons("WebMercatorQuad")
 
     def current_version(self) -> str:
@@ -137,6 +139,13 @@ class EmbeddedSource:
                 col = encode.Column(name, "int", s.fillna(0).to_numpy(dtype=np.int64), valid)
             self._attr_cache[name] = col
         return col
+
+    def _ids(self) -> np.ndarray:
+        """Residence ids as one numpy array, converted once: the column may be Arrow-backed,
+        and converting 5.6 M ids on every tile cost more than encoding the tile."""
+        if self._id_array is None:
+            self._id_array = np.asarray(self.data.residences["id"].to_numpy())
+        return self._id_array
 
     def _residence_mask(self, positions: np.ndarray, f: Filters) -> np.ndarray | None:
         """Filter mask for residences at ``positions`` (rows of data.residences), or None."""
@@ -204,7 +213,7 @@ class EmbeddedSource:
             return b""
         rows = idx.order[sel]
         px, py = self._quantise(idx.x[sel], idx.y[sel], bounds)
-        ids = self.data.residences["id"].to_numpy()[rows]
+        ids = self._ids()[rows]
         cols = []
         for name in layer.columns:
             col = self._column(name)
@@ -223,7 +232,7 @@ class EmbeddedSource:
         ex = np.where(single, idx.x[cells.first], cells.sx / cells.count)
         ny = np.where(single, idx.y[cells.first], cells.sy / cells.count)
         px, py = self._quantise(ex, ny, bounds)
-        res_ids = self.data.residences["id"].to_numpy()[rows]
+        res_ids = self._ids()[rows]
         ids = np.where(single, res_ids, cluster_ids(cells.depth, cells.codes))
         cols = []
         for name in layer.columns:

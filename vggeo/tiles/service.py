@@ -22,6 +22,10 @@ __all__ = ["TileService"]
 
 log = logging.getLogger(__name__)
 
+#: gzip level of tiles rendered on request. Measured on z14–z16 tiles of 15–20 KB: level 1
+#: compresses in a quarter of level 6's time (0.23 ms against 1.0 ms) for bodies 4 % larger.
+RENDER_GZIP_LEVEL = 1
+
 
 class TileService:
     """Cached, compressed tiles from a backend that can be reopened.
@@ -56,7 +60,8 @@ class TileService:
         if hasattr(source, "compressed_tile"):  # archives hold tiles compressed already
             tile = with_version(source.compressed_tile(lay, z, x, y, grid=g, filters=f), key[0])
         else:
-            tile = compress(source.tile(lay, z, x, y, grid=g, filters=f), version=key[0])
+            tile = compress(source.tile(lay, z, x, y, grid=g, filters=f), level=RENDER_GZIP_LEVEL,
+                            version=key[0])
         self.cache.put(key, tile)
         return tile
 

@@ -1,0 +1,94 @@
+"""Plain tile requests are answered before routing, uncached ones too, exactly as the route would."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import mapbox_vector_tile
+import pytest
+from tests_support import busy_tile
+
+
+@pytest.fixture(scope="module")
+def uncached(store):
+    """A server without a tile cache: every tile request is a miss."""
+    from fastapi.testclient import TestClient
+
+    from server import Settings, create_app
+
+    app = create_app(Settings(_env_file=None, store=str(store[0]), reload_interval=0,
+                              cache_bytes=0))  # fmt: skip
+    with TestClient(app) as c:
+        yield c
+
+
+def _route_answer(client, url: str):
+    """The same tile through FastAPI's route (a query string keeps the fast path out)."""
+    return client.get(url + "?unused=1", headers={"Accept-Encoding": "gzip"})
+
+
+@pytest.mark.parametrize("layer, z", [("residences", 15), ("residences", 9), ("composite", 14),
+                                      ("regulations", 12)])  # fmt: skip
+def test_a_miss_is_rendered_before_routing_with_the_routes_answer(uncached, source, layer, z):
+    x, y = busy_tile(source, z)
+    url = f"/tiles/{layer}/{z}/{x}/{y}.mvt"
+    fast = uncached.get(url, headers={"Accept-Encoding": "gzip"})
+    routed = _route_answer(uncached, url)
+    assert fast.status_code == routed.status_code == 200
+    for h in ("etag", "content-encoding", "content-type", "cache-control", "vary"):
+        assert fast.headers[h] == routed.headers[h], h
+    assert fast.content == routed.content == source.tile(layer, z, x, y)
+    assert mapbox_vector_tile.decode(fast.content)  # a real tile
+    again = uncached.get(url, headers={"Accept-Encoding": "gzip",
+                                       "If-None-Match": fast.headers["etag"]})  # fmt: skip
+    assert again.status_code == 304
+
+
+def test_an_empty_miss_is_204_and_bad_addresses_still_get_the_routes_4xx(uncached):
+    r = uncached.get("/tiles/residences/12/0/0.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 204 and r.content == b""
+    r = uncached.get("/tiles/residences/3/8/0.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 400 and r.json()["type"] == "TileError"
+    r = uncached.get("/tiles/nope/3/0/0.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 404
+
+
+def test_a_miss_answered_early_is_logged_and_counted_as_a_tile_miss(uncached, source, caplog):
+    x, y = busy_tile(source, 15)
+    with caplog.at_level(logging.INFO, logger="vggeo.access"):
+        r = uncached.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    line = json.loads([rec.getMessage() for rec in caplog.records
+                       if rec.name == "vggeo.access"][-1])  # fmt: skip
+    assert line["route"] == "/tiles/{layer}/{z}/{x}/{y}.{fmt}" and line["cache"] == "miss"
+    metrics = uncached.get("/metrics").text
+    assert 'vggeo_tile_cache_requests_total{result="miss"}' in metrics
+
+
+def test_a_failing_render_is_answered_by_the_application(uncached, source, monkeypatch):
+    from vggeo.errors import StoreError
+
+    service = uncached.app.state.service
+
+    def broken(*args, **kwargs):
+        raise StoreError("store unreachable")
+
+    monkeypatch.setattr(service.source, "tile", broken)
+    x, y = busy_tile(source, 15)
+    r = uncached.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 503  # the application's answer to a StoreError
+    assert r.headers["content-type"].startswith("application/")
+    assert "Traceback" not in r.text
+
+
+def test_the_route_is_not_involved_in_a_plain_miss(uncached, source, monkeypatch):
+    import server.routes
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the route rendered a plain tile request")
+
+    monkeypatch.setattr(server.routes, "render_tile", unreachable)
+    x, y = busy_tile(source, 15)
+    r = uncached.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.content == source.tile("residences", 15, x, y)
