@@ -486,7 +486,8 @@ def main() -> None:
                           "code": str(CODE.name)}  # fmt: skip
     RESULTS["n"] = args.n
     gpkg = build_data(args.n)
-    frames = read_frames(gpkg)
+    # The frames are needed only to draw a list or to load a throwaway PostGIS.
+    frames = None if args.tiles and args.pg else read_frames(gpkg)
     if args.tiles:
         tiles = read_tile_list(args.tiles)
         RESULTS["tile_list"] = str(args.tiles)

@@ -173,8 +173,16 @@ def main() -> None:
     ap.add_argument("--list", type=Path, help="tile list (default: the newest written one)")
     ap.add_argument("--repeat", type=int, default=21)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=["postgis", "raw", "embedded", "http"])
+    ap.add_argument("--only", nargs="*", default=["postgis", "raw", "embedded", "http"],
+                    choices=["postgis", "raw", "embedded", "http", "http-postgis"])  # fmt: skip
+    ap.add_argument("--code", type=Path, help="measure vggeo from this checkout instead")
     args = ap.parse_args()
+    if args.code:
+        bench.CODE = args.code.resolve()
+        sys.path.insert(0, str(bench.CODE))
+        import os
+
+        os.environ["PYTHONPATH"] = str(bench.CODE)
     if args.tile:
         tile = tuple(int(v) for v in args.tile.split("/"))
     else:
@@ -193,8 +201,9 @@ def main() -> None:
         res["raw_st_asmvt"] = raw_parts(args.pg, tile, args.repeat)
     if "embedded" in args.only:
         res["embedded"] = embedded_parts(args.store, tile, args.repeat)
-    if "http" in args.only:
+    if {"http", "http-postgis"} & set(args.only):
         res["http_postgis"] = http_parts(args.pg, tile, args.seconds)
+    if "http" in args.only:
         res["http_embedded"] = http_parts(str(args.store), tile, args.seconds)
     print(json.dumps(res, indent=2))
 
