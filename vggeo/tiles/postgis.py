@@ -343,7 +343,7 @@ class PostGISSource:
         return (
             f"WITH pts AS MATERIALIZED (SELECT {', '.join(['id', *attrs])}, gx, gy FROM ("
             f"SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM (SELECT *, "
-            f"{self._grid_geom(g, 'residences')} AS gg FROM residences WHERE "
+            f"{self._grid_geom(g, 'residences')} AS gg FROM {self._qual('residences')} WHERE "
             f"{_ident(self.geom['residences'])} && {_ENVELOPE_3006} AND {self._res_filter_sql()} "
             "OFFSET 0) r) r2 WHERE gx >= %(w)s AND gx < %(e)s AND gy > %(s)s AND gy <= %(n)s), "
             "n AS (SELECT count(*) AS n FROM pts) "
