@@ -10,6 +10,9 @@ its answer, so a hanging store cannot pile up threads), bounded by ``ready_timeo
 * the data being served is the store's current version, or became stale less than
   ``stale_grace`` seconds ago — a reload in progress is not a failure, a reload that keeps
   failing is (``data``);
+* the derived tables the backend serves from (the PostGIS cluster cells) are tagged with the
+  store's current data version, or became stale less than ``stale_grace`` seconds ago
+  (``derived``);
 * the feature store answers (``features``), when features are served;
 * tokens can be verified: the JWKS is loaded (``auth``), when tokens are accepted.
 
@@ -73,7 +76,8 @@ class Readiness:
 
 def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
     """The checks of the tile store, the data version served and the feature store."""
-    first_stale: dict[str, float] = {}
+    first_stale: dict[str, float] = {}  # data version → when it was first seen unserved
+    cells_stale: dict[str, float] = {}  # "since" → when the cell table was first seen stale
 
     def store() -> str | None:
         service = app.state.service
@@ -95,6 +99,25 @@ def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
                     f"for {age:.0f} s (reloading fails?)")  # fmt: skip
         return None
 
+    def derived() -> str | None:
+        service = app.state.service
+        current = getattr(service.source, "cells_current", None)
+        if current is None:  # backends without derived tables (embedded, archive)
+            return None
+        try:
+            fresh = current()
+        except Exception as err:  # noqa: BLE001
+            log.warning("derived tables unreadable: %s", err)
+            return f"derived tables unreadable ({type(err).__name__})"
+        if fresh:
+            cells_stale.clear()
+            return None
+        age = time.monotonic() - cells_stale.setdefault("since", time.monotonic())
+        if age > stale_grace:
+            return (f"the cluster cell table is not tagged with the store's data version "
+                    f"for {age:.0f} s (rebuild fails?)")  # fmt: skip
+        return None
+
     def features() -> str | None:
         reader = getattr(app.state, "features", None)
         if reader is None:
@@ -106,7 +129,7 @@ def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
             return f"feature store unreachable ({type(err).__name__})"
         return None
 
-    return {"store": store, "features": features}
+    return {"store": store, "derived": derived, "features": features}
 
 
 _JSON = {"application/json": {"schema": {"type": "object"}}}

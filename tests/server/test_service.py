@@ -160,6 +160,31 @@ def test_readyz_reports_an_unreachable_store_and_recovers(pg_store):
             time.sleep(0.5)
 
 
+@pytest.mark.postgis
+def test_readyz_reports_cluster_cells_not_of_the_current_data_version(pg_store):
+    import psycopg
+    from psycopg import sql
+
+    with serve(pg_store, env={"VGGEO_STALE_GRACE": "0"}) as (_proc, base, _out):
+        ready = httpx.get(f"{base}/readyz", timeout=10).json()
+        assert ready["status"] == "ready" and ready["checks"]["derived"] == "ok", ready
+        with psycopg.connect(pg_store, autocommit=True) as conn:
+            table = "vggeo_tile_cells_webmercatorquad"
+            tag = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                               [table]).fetchone()[0]  # fmt: skip
+            assert tag, "the cell table was built and tagged at start-up"
+            conn.execute(f"COMMENT ON TABLE {table} IS 'some older data version'")
+            try:
+                httpx.get(f"{base}/readyz", timeout=10)  # first sight starts the grace (0 s)
+                r = httpx.get(f"{base}/readyz", timeout=10)
+                assert r.status_code == 503 and "cluster cell" in r.json()["reason"], r.json()
+                assert httpx.get(f"{base}/healthz").status_code == 200
+            finally:
+                conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(table),
+                                                                          sql.Literal(tag)))
+        assert httpx.get(f"{base}/readyz", timeout=10).json()["checks"]["derived"] == "ok"
+
+
 def test_access_control_from_the_environment_and_no_secret_in_the_output(store, tmp_path):
     from server.auth.keys import create_key
 
