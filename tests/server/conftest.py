@@ -7,7 +7,7 @@ from tiles._fixtures import source, store  # noqa: F401 - pytest finds fixtures 
 
 @pytest.fixture(scope="session")
 def app(store):  # noqa: F811 - the fixture imported above
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     return create_app(Settings(_env_file=None, store=str(store[0]), reload_interval=0))
 
@@ -33,7 +33,7 @@ def ogc(vg_store):
     """A TestClient of the app over the vggeo store, with a configured public base URL."""
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     app = create_app(Settings(_env_file=None, store=str(vg_store[0]), reload_interval=0,
                               base_url="https://maps.example/vggeo"))  # fmt: skip

@@ -32,7 +32,7 @@ def held(archive):
 
 @pytest.fixture(scope="module")
 def aclient(archive):
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     app = create_app(Settings(_env_file=None, store=str(archive), reload_interval=0))
     with TestClient(app) as c:
@@ -103,7 +103,7 @@ def test_style_draws_only_what_the_archive_holds(aclient):
 
 
 def test_an_archive_of_one_layer_is_drawn_from_that_layer(tmp_path, store):
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     path = tmp_path / "homes.pmtiles"
     r = CliRunner().invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o", str(path),

@@ -259,8 +259,8 @@ def test_keys_in_the_query_string_only_when_allowed_and_never_copied_into_links(
 def test_a_revoked_key_stops_working_without_a_restart(vg_store, tmp_path):
     import time
 
-    from server.auth import AuthSettings
-    from server.auth.keys import create_key, revoke_key
+    from vggeo_server.auth import AuthSettings
+    from vggeo_server.auth.keys import create_key, revoke_key
 
     path = tmp_path / "keys.json"
     k, entry = create_key(path, name="temp", scopes=["residences"])
@@ -281,8 +281,8 @@ def test_a_revoked_key_stops_working_without_a_restart(vg_store, tmp_path):
 def test_an_expired_key_is_refused(vg_store, tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from server.auth import AuthSettings
-    from server.auth.keys import create_key
+    from vggeo_server.auth import AuthSettings
+    from vggeo_server.auth.keys import create_key
 
     path = tmp_path / "keys.json"
     soon = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)  # stored to 1 s
@@ -404,8 +404,8 @@ def test_openapi_documents_the_security_schemes_and_refusals(secured):
 def test_cors_star_is_refused_with_access_control_on(api_keys):
     from pydantic import ValidationError
 
-    from server import Settings
-    from server.settings import settings_error
+    from vggeo_server import Settings
+    from vggeo_server.settings import settings_error
 
     with pytest.raises(ValidationError) as err:
         Settings(_env_file=None, auth=auth_settings(api_keys))  # default origins: *
@@ -439,8 +439,8 @@ def test_cors_preflight_and_refusals_carry_cors_headers(secured):
 def test_unsafe_auth_settings_are_refused(kw, match):
     from pydantic import ValidationError
 
-    from server.auth import AuthSettings
-    from server.settings import settings_error
+    from vggeo_server.auth import AuthSettings
+    from vggeo_server.settings import settings_error
 
     with pytest.raises(ValidationError) as err:
         AuthSettings(_env_file=None, **kw)
@@ -448,7 +448,7 @@ def test_unsafe_auth_settings_are_refused(kw, match):
 
 
 def test_every_table_of_the_store_is_classified():
-    from server.auth.policy import TABLE_POLICIES
+    from vggeo_server.auth.policy import TABLE_POLICIES
     from vggeo.features import PUBLIC_COLUMNS
     from vggeo.store.schema import TABLES
     from vggeo.tiles.layers import LAYERS
@@ -462,7 +462,7 @@ def test_every_table_of_the_store_is_classified():
 
 
 def test_an_unclassified_or_inskrivning_table_is_closed_to_every_key():
-    from server.auth.policy import SCOPES, Access
+    from vggeo_server.auth.policy import SCOPES, Access
 
     everything = Access(frozenset(SCOPES) - {"inskrivning"}, authenticated=True)
     assert not everything.can_read("agande") and not everything.can_read("persons")

@@ -54,7 +54,7 @@ class Issuer:
 
 @contextlib.contextmanager
 def app_on(vg_store, issuer: Issuer, **kw):
-    from server.auth import AuthSettings
+    from vggeo_server.auth import AuthSettings
 
     auth = AuthSettings(_env_file=None, jwks=issuer.url, issuer=ISSUER, audience=AUDIENCE, **kw)
     with make_client(vg_store[0], auth) as c:

@@ -19,7 +19,7 @@ def _entry(path, key_id):
 
 
 def test_the_keys_file_holds_the_documented_digest_and_never_the_key(tmp_path):
-    from server.auth.keys import create_key
+    from vggeo_server.auth.keys import create_key
 
     path = tmp_path / "keys.json"
     pepper = b"server-side secret"
@@ -37,7 +37,7 @@ def test_the_keys_file_holds_the_documented_digest_and_never_the_key(tmp_path):
 
 
 def test_keys_verify_in_the_store_and_nothing_else_does(tmp_path):
-    from server.auth.keys import KeyStore, create_key
+    from vggeo_server.auth.keys import KeyStore, create_key
 
     path = tmp_path / "keys.json"
     a, _ = create_key(path, name="a", scopes=["residences"])
@@ -52,7 +52,7 @@ def test_keys_verify_in_the_store_and_nothing_else_does(tmp_path):
 
 
 def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
-    from server.auth.keys import KeyStore, create_key
+    from vggeo_server.auth.keys import KeyStore, create_key
     from vggeo.errors import SettingsError
 
     path = tmp_path / "keys.json"
@@ -73,7 +73,7 @@ def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
      ' "hash": "00"}]}', "unknown scope 'root'"),
 ])  # fmt: skip
 def test_a_bad_keys_file_is_named_with_what_is_wrong(tmp_path, content, match):
-    from server.auth.keys import KeyStore
+    from vggeo_server.auth.keys import KeyStore
     from vggeo.errors import SettingsError
 
     path = tmp_path / "keys.json"
@@ -97,7 +97,7 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path):
     row = json.loads(listed.stdout)
     assert row["name"] == "analytics" and row["expires"] == "2099-01-01T00:00:00Z"
     assert key not in listed.stdout and "hash" not in row
-    from server.auth.keys import KeyStore
+    from vggeo_server.auth.keys import KeyStore
 
     assert KeyStore(path).verify(key) is not None
     gone = runner.invoke(cli, ["keys", "revoke", "--file", str(path), row["id"]])

@@ -282,7 +282,7 @@ def test_an_external_basemap_style_is_drawn_beneath_the_data(store, tmp_path):
 
 
 def test_map_page_asks_for_a_key_and_sends_it_as_a_header(store, tmp_path):
-    from server.auth.keys import create_key
+    from vggeo_server.auth.keys import create_key
 
     keys = tmp_path / "keys.json"
     key, _ = create_key(keys, name="browser", scopes=["residences", "residences:attributes"])

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from server import Settings, create_app
+from vggeo_server import Settings, create_app
 
 ZOOMS = {"0-5": "public, max-age=3600", "6-9": "public, max-age=60", "14": "no-store"}
 

@@ -15,7 +15,7 @@ def uncached(store):
     """A server without a tile cache: every tile request is a miss."""
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     app = create_app(Settings(_env_file=None, store=str(store[0]), reload_interval=0,
                               cache_bytes=0))  # fmt: skip
@@ -83,12 +83,12 @@ def test_a_failing_render_is_answered_by_the_application(uncached, source, monke
 
 
 def test_the_route_is_not_involved_in_a_plain_miss(uncached, source, monkeypatch):
-    import server.routes
+    import vggeo_server.routes
 
     def unreachable(*args, **kwargs):
         raise AssertionError("the route rendered a plain tile request")
 
-    monkeypatch.setattr(server.routes, "render_tile", unreachable)
+    monkeypatch.setattr(vggeo_server.routes, "render_tile", unreachable)
     x, y = busy_tile(source, 15)
     r = uncached.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.content == source.tile("residences", 15, x, y)

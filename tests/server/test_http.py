@@ -5,7 +5,7 @@ import gzip
 import pytest
 from tests_support import busy_tile
 
-from server.http import choose_encoding, etag_for, none_match
+from vggeo_server.http import choose_encoding, etag_for, none_match
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -172,7 +172,7 @@ def test_openapi_documents_400_not_422(client):
 @pytest.mark.parametrize("bad", ["ftp://x.example", "maps.example", "https://x.example/?a=1",
                                  "https://x.example/#top"])  # fmt: skip
 def test_base_url_setting_must_be_an_http_url(bad):
-    from server.settings import Settings
+    from vggeo_server.settings import Settings
 
     with pytest.raises(ValueError, match="base_url"):
         Settings(_env_file=None, base_url=bad)
@@ -180,7 +180,7 @@ def test_base_url_setting_must_be_an_http_url(bad):
 
 
 def test_default_base_url_is_the_bind_address():
-    from server.settings import bind_url
+    from vggeo_server.settings import bind_url
 
     assert bind_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
     assert bind_url("0.0.0.0", 80) == "http://localhost:80"

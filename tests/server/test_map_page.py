@@ -21,7 +21,7 @@ STYLE_SPEC = "@maplibre/maplibre-gl-style-spec@26"
 
 
 def _client(store, **settings):
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     app = create_app(Settings(_env_file=None, store=str(store), reload_interval=0, **settings))
     return TestClient(app)
@@ -89,7 +89,7 @@ def test_basemap_setting(store, basemap):
 def test_basemap_setting_is_checked():
     from pydantic import ValidationError
 
-    from server import Settings
+    from vggeo_server import Settings
 
     with pytest.raises(ValidationError, match="basemap"):
         Settings(_env_file=None, basemap="ftp://x")

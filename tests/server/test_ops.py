@@ -29,7 +29,7 @@ def fresh(store):
     """A client of a fresh app (its own metrics and cache)."""
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     with TestClient(create_app(Settings(_env_file=None, store=str(store[0]),
                                         reload_interval=0))) as c:  # fmt: skip
@@ -95,8 +95,8 @@ def test_metrics_count_requests_by_route_template_latency_cache_and_tile_bytes(f
 def test_healthz_is_cheap_and_readyz_checks_the_store(tmp_path, store):
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
-    from server.ops import OpsSettings
+    from vggeo_server import Settings, create_app
+    from vggeo_server.ops import OpsSettings
 
     path = tmp_path / "store.gpkg"
     shutil.copy(store[0], path)
@@ -127,8 +127,8 @@ def test_head_answers_on_the_probes(client):
 def test_metrics_can_be_switched_off(store):
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
-    from server.ops import OpsSettings
+    from vggeo_server import Settings, create_app
+    from vggeo_server.ops import OpsSettings
 
     settings = Settings(_env_file=None, store=str(store[0]), reload_interval=0,
                         ops=OpsSettings(_env_file=None, metrics=False, access_log=False))  # fmt: skip

@@ -6,7 +6,7 @@ import mapbox_vector_tile
 from fastapi.testclient import TestClient
 from tiles._store import make_store
 
-from server import Settings, create_app
+from vggeo_server import Settings, create_app
 
 
 def _count(client, url):

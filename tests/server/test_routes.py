@@ -136,8 +136,8 @@ def test_openapi_documents_every_route(client):
 
 
 def test_router_mounts_on_a_bare_app(source):
-    from server.errors import add_exception_handlers
-    from server.routes import TilesFactory
+    from vggeo_server.errors import add_exception_handlers
+    from vggeo_server.routes import TilesFactory
     from vggeo.tiles.service import TileService
 
     app = FastAPI()

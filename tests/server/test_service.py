@@ -186,7 +186,7 @@ def test_readyz_reports_cluster_cells_not_of_the_current_data_version(pg_store):
 
 
 def test_access_control_from_the_environment_and_no_secret_in_the_output(store, tmp_path):
-    from server.auth.keys import create_key
+    from vggeo_server.auth.keys import create_key
 
     keys = tmp_path / "keys.json"
     full, _ = create_key(keys, name="full", scopes=["residences", "residences:attributes",
@@ -218,7 +218,7 @@ def test_access_control_from_the_environment_and_no_secret_in_the_output(store, 
     ({"VGGEO_AUTH_JWKS": "https://idp.example/jwks", "VGGEO_CORS_ORIGINS": "[]"}, "issuer"),
 ])  # fmt: skip
 def test_serve_refuses_to_start_with_unsafe_settings(store, tmp_path, env, match):
-    from server.auth.keys import create_key
+    from vggeo_server.auth.keys import create_key
 
     keys = tmp_path / "keys.json"
     create_key(keys, name="a", scopes=["residences"])

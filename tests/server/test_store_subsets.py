@@ -9,7 +9,7 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
-from server import Settings, create_app
+from vggeo_server import Settings, create_app
 from vggeo.lm import open_delivery
 from vggeo.sample.delivery import generate_deliveries
 from vggeo.store import open_store

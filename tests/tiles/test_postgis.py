@@ -93,7 +93,7 @@ def test_overflow_clustering_matches(pg_source, source, store, postgis_url):
 def test_server_on_postgis_serves_the_same_tiles(pg_source, postgis_url, source):
     from fastapi.testclient import TestClient
 
-    from server import Settings, create_app
+    from vggeo_server import Settings, create_app
 
     app = create_app(Settings(_env_file=None, store=postgis_url, reload_interval=0, pool_size=2))
     with TestClient(app) as c:

@@ -11,8 +11,10 @@ module             commands
 ``lm``             ``vggeo inspect``, ``vggeo read``, ``vggeo sample delivery``
 ``store``          ``vggeo ingest``, ``vggeo store status``
 ``export``         ``vggeo export gpkg|parquet``, ``vggeo join``
-``tiles``          ``vggeo serve``, ``vggeo tiles export|basemap``
-``keys``           ``vggeo keys create|list|revoke`` (API keys of the server)
+``tiles``          ``vggeo tiles export|basemap``
+(entry points)     ``vggeo serve``, ``vggeo keys create|list|revoke``: from the server package,
+                   ``vggeo_server.cli``, through the ``vggeo.commands`` entry point group, so
+                   that nothing in :mod:`vggeo` imports the server
 =================  ==========================================================================
 
 Heavy libraries are imported inside command functions so that ``--help`` stays fast. Results go
@@ -27,6 +29,7 @@ exits with 130, and every store is left as it was (writes are transactions).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -38,7 +41,9 @@ from vggeo._version import __version__
 from vggeo.errors import MissingExtraError, VggeoError, current_input, note_input, printable
 
 #: Subcommand modules, in help order. Each defines ``register(group: click.Group) -> None``.
-COMMAND_MODULES = ("transform", "registry", "lm", "store", "export", "tiles", "keys")
+COMMAND_MODULES = ("transform", "registry", "lm", "store", "export", "tiles")
+#: Entry point group of commands other packages add (each a ``register(group)`` function).
+COMMAND_ENTRY_POINTS = "vggeo.commands"
 
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -175,6 +180,8 @@ def sample() -> None:
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"vggeo.cli.{_name}").register(cli)
+for _entry in importlib.metadata.entry_points(group=COMMAND_ENTRY_POINTS):
+    _entry.load()(cli)
 
 
 def main() -> None:

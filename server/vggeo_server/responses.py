@@ -1,7 +1,7 @@
 """Responses with HTTP done properly: tiles per content coding, JSON documents with ETags.
 
 Both answer ``If-None-Match`` (``*``, lists, weak comparison) with 304 and send a strong ETag per
-representation (see :mod:`server.http`).
+representation (see :mod:`vggeo_server.http`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 
 from fastapi import Request, Response
 
-from server.errors import NotAcceptable
-from server.http import choose_encoding, etag_for, none_match
+from vggeo_server.errors import NotAcceptable
+from vggeo_server.http import choose_encoding, etag_for, none_match
 from vggeo.tiles.cache import CachedTile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"

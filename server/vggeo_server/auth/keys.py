@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from server.auth.policy import SCOPES
+from vggeo_server.auth.policy import SCOPES
 from vggeo.atomic import atomic_path
 from vggeo.errors import SettingsError
 

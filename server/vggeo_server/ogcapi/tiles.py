@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from server.auth.middleware import get_access
-from server.auth.policy import Access
-from server.auth.views import layer_view
-from server.dependencies import (
+from vggeo_server.auth.middleware import get_access
+from vggeo_server.auth.policy import Access
+from vggeo_server.auth.views import layer_view
+from vggeo_server.dependencies import (
     TileParams,
     base_url,
     filters_param,
@@ -18,11 +18,11 @@ from server.dependencies import (
     layer_param,
     ogc_tile,
 )
-from server.errors import NotFound, error_response
-from server.ogcapi import OGCConfig, catalog, docs
-from server.ogcapi.common import JSON_OK
-from server.responses import json_response
-from server.routes import TILE_RESPONSES, query_string, render_tile
+from vggeo_server.errors import NotFound, error_response
+from vggeo_server.ogcapi import OGCConfig, catalog, docs
+from vggeo_server.ogcapi.common import JSON_OK
+from vggeo_server.responses import json_response
+from vggeo_server.routes import TILE_RESPONSES, query_string, render_tile
 from vggeo.tiles.grids import Grid
 from vggeo.tiles.layers import Composite, Filters, Layer
 from vggeo.tiles.service import TileService

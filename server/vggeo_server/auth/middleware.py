@@ -12,7 +12,7 @@ Answers (RFC 6750 §3, every one with ``WWW-Authenticate: Bearer realm="…"``):
   ``error="invalid_token"``, on every path but the probes (so a client notices at once);
 * no credentials where some are needed → **401** without an error code;
 * valid credentials without the scope needed → **403** ``error="insufficient_scope"`` and the
-  scope (raised by the routes, see :mod:`server.auth.views`).
+  scope (raised by the routes, see :mod:`vggeo_server.auth.views`).
 
 Responses then vary on the credentials (``Vary: Authorization, X-API-Key``) and, when the request
 carried any, are ``Cache-Control: private``: a shared cache must never hand one caller's tile to
@@ -30,10 +30,10 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from server.auth.keys import KeyStore, looks_like_key
-from server.auth.policy import FULL_ACCESS, Access, AccessDenied, BadCredentials, Unauthenticated
-from server.auth.settings import AuthSettings
-from server.auth.tokens import JWKS, InvalidToken, TokenVerifier
+from vggeo_server.auth.keys import KeyStore, looks_like_key
+from vggeo_server.auth.policy import FULL_ACCESS, Access, AccessDenied, BadCredentials, Unauthenticated
+from vggeo_server.auth.settings import AuthSettings
+from vggeo_server.auth.tokens import JWKS, InvalidToken, TokenVerifier
 
 __all__ = ["Authenticator", "AuthMiddleware", "get_access", "install_handlers", "document_security",
            "challenge", "QUERY_KEY"]  # fmt: skip

@@ -3,7 +3,7 @@
 :class:`TilesFactory` turns its fields into an :class:`APIRouter` (``factory.router``), which
 can be mounted on a bare ``FastAPI()`` in a test. Route bodies only call the tile service and
 shape the response; tiles come from the same :mod:`vggeo.tiles` calls a Python user makes. The
-OGC API routes (landing page, collections, tilesets, features) live in :mod:`server.ogcapi`.
+OGC API routes (landing page, collections, tilesets, features) live in :mod:`vggeo_server.ogcapi`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from server import tilejson
-from server.auth.middleware import get_access
-from server.auth.policy import Access
-from server.auth.views import (
+from vggeo_server import tilejson
+from vggeo_server.auth.middleware import get_access
+from vggeo_server.auth.policy import Access
+from vggeo_server.auth.views import (
     cached_view_tile,
     layer_view,
     restrict_layers_doc,
     view_tile,
     visible_style_layers,
 )
-from server.dependencies import (
+from vggeo_server.dependencies import (
     TileParams,
     base_url,
     filters_param,
@@ -33,9 +33,9 @@ from server.dependencies import (
     layer_param,
     xyz_tile,
 )
-from server.errors import NotFound, error_response
-from server.http import CacheControlPolicy
-from server.responses import MVT_MEDIA_TYPE, json_response, tile_response
+from vggeo_server.errors import NotFound, error_response
+from vggeo_server.http import CacheControlPolicy
+from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 from vggeo.tiles.layers import Composite, Filters, Layer, layer_ids
 from vggeo.tiles.service import TileService
 
@@ -65,7 +65,7 @@ async def render_tile(request: Request, service: TileService, layer: Layer | Com
                       t: TileParams, filters: Filters, *,
                       cache_control: str | CacheControlPolicy,
                       access: Access) -> Response:  # fmt: skip
-    """The tile response as the caller may see it (see :mod:`server.auth.views`): a cache hit
+    """The tile response as the caller may see it (see :mod:`vggeo_server.auth.views`): a cache hit
     on the event loop, rendering (CPU-bound) in the pool."""
     view = layer_view(access, layer)
     tile = cached_view_tile(service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view)

@@ -116,7 +116,7 @@ def table_policy(table: str) -> TablePolicy:
 
 
 class AccessDenied(Exception):
-    """Base of the answers that refuse a caller (see :mod:`server.auth.middleware`)."""
+    """Base of the answers that refuse a caller (see :mod:`vggeo_server.auth.middleware`)."""
 
     status = 403
 

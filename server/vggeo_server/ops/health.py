@@ -30,10 +30,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from server.auth.middleware import get_access
-from server.auth.policy import METRICS, Access
-from server.ops.settings import OpsSettings
-from server.ops.telemetry import Telemetry
+from vggeo_server.auth.middleware import get_access
+from vggeo_server.auth.policy import METRICS, Access
+from vggeo_server.ops.settings import OpsSettings
+from vggeo_server.ops.telemetry import Telemetry
 
 __all__ = ["Readiness", "ops_router", "store_checks"]
 

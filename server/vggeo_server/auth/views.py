@@ -1,6 +1,6 @@
 """A caller's view of a tile layer, applied to tiles (with their cache) and to metadata documents.
 
-:func:`layer_view` turns an :class:`~server.auth.policy.Access` and a layer (or composite) into a
+:func:`layer_view` turns an :class:`~vggeo_server.auth.policy.Access` and a layer (or composite) into a
 :class:`LayerView`: the MVT layers the caller sees and, of each, the properties. Tiles are
 rendered once for everyone and restricted afterwards (:func:`vggeo.tiles.restrict.restrict_tile`);
 a restricted tile is cached under the full tile's key plus the view's key, so a tile cached for
@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 
-from server.auth.policy import FILTER_FIELDS, Access, AccessDenied, table_policy
+from vggeo_server.auth.policy import FILTER_FIELDS, Access, AccessDenied, table_policy
 from vggeo.tiles.cache import CachedTile, compress
 from vggeo.tiles.layers import Composite, Filters, Layer, fields, get_layer, members
 from vggeo.tiles.restrict import restrict_tile

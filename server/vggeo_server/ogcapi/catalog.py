@@ -23,7 +23,7 @@ def home_types(source) -> list[str]:
 
 def served_layers(source, layers) -> list[str]:
     """The layers of ``layers`` a backend answers: a tile archive only those it holds."""
-    from server.tilejson import served_layer_ids
+    from vggeo_server.tilejson import served_layer_ids
 
     return served_layer_ids(list(layers), source)
 

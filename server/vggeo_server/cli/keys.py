@@ -20,11 +20,6 @@ _FILE = click.option("--file", "path", envvar="VGGEO_AUTH_KEYS_FILE", required=T
                      help="The keys file (created if missing). Env: VGGEO_AUTH_KEYS_FILE.")  # fmt: skip
 
 
-def register(group: click.Group) -> None:
-    """Add the ``keys`` group to the main group."""
-    group.add_command(keys)
-
-
 def _pepper() -> bytes:
     return os.environ.get("VGGEO_AUTH_KEY_PEPPER", "").encode()
 
@@ -44,7 +39,7 @@ def keys() -> None:
               help="Expiry, ISO 8601 (e.g. 2026-12-31 or 2026-12-31T12:00:00Z). Default: never.")
 def create(path: Path, name: str, scopes: tuple[str, ...], expires: str | None) -> None:
     """Create a key and print it (once: only its hash is kept)."""
-    from server.auth.keys import create_key
+    from vggeo_server.auth.keys import create_key
 
     until = _expiry(expires) if expires else None
     key, entry = create_key(path, name=name, scopes=list(scopes), pepper=_pepper(), expires=until)
@@ -69,7 +64,7 @@ def _expiry(text: str) -> datetime:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
 def list_(path: Path, as_json: bool) -> None:
     """List the keys: id, name, scopes, creation and expiry (never a key or its hash)."""
-    from server.auth.keys import read_keys_file
+    from vggeo_server.auth.keys import read_keys_file
 
     entries, _ = read_keys_file(path)
     for e in entries.values():
@@ -87,7 +82,7 @@ def list_(path: Path, as_json: bool) -> None:
 @click.argument("key_id")
 def revoke(path: Path, key_id: str) -> None:
     """Remove the key KEY_ID (running servers stop taking it within a second)."""
-    from server.auth.keys import revoke_key
+    from vggeo_server.auth.keys import revoke_key
 
     entry = revoke_key(path, key_id)
     click.echo(f"vggeo: key {entry.id} ({entry.name}) revoked", err=True)

@@ -2,7 +2,7 @@
 
 Access control is **off** unless a keys file or a JWKS is configured: the local sample needs no
 setting at all. Once on, every request is answered according to the caller's scopes (see
-:mod:`server.auth.policy`); callers without credentials get the ``public_scopes``.
+:mod:`vggeo_server.auth.policy`); callers without credentials get the ``public_scopes``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from server.auth.policy import PROVISIONS, SCOPES
-from server.auth.tokens import ALLOWED_ALGORITHMS, check_jwks_source
+from vggeo_server.auth.policy import PROVISIONS, SCOPES
+from vggeo_server.auth.tokens import ALLOWED_ALGORITHMS, check_jwks_source
 from vggeo.errors import SettingsError
 
 

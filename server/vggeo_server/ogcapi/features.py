@@ -2,7 +2,7 @@
 
 The reading is :class:`vggeo.features.FeatureReader`'s (through the store); a route parses the
 parameters, calls it in the thread pool and writes the GeoJSON with its links. Attribute filters
-are the tiles' (:func:`server.dependencies.filters_param`), so the same query string selects the
+are the tiles' (:func:`vggeo_server.dependencies.filters_param`), so the same query string selects the
 same residences or regulations on both.
 """
 
@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from server.auth.middleware import get_access
-from server.auth.policy import Access
-from server.auth.views import feature_properties
-from server.dependencies import FeaturesDep, base_url, filters_param, layer_param
-from server.errors import NotFound, error_response
-from server.ogcapi import OGCConfig, docs
-from server.responses import GEOJSON_MEDIA_TYPE, json_response
+from vggeo_server.auth.middleware import get_access
+from vggeo_server.auth.policy import Access
+from vggeo_server.auth.views import feature_properties
+from vggeo_server.dependencies import FeaturesDep, base_url, filters_param, layer_param
+from vggeo_server.errors import NotFound, error_response
+from vggeo_server.ogcapi import OGCConfig, docs
+from vggeo_server.responses import GEOJSON_MEDIA_TYPE, json_response
 from vggeo.crs import CRS84, crs_uri
 from vggeo.errors import InputError
 from vggeo.features import FeaturePage, FeatureReader, feature_types

@@ -168,7 +168,7 @@ def style(base: str, source, *, basemap: str = "builtin") -> dict:
     an external MapLibre style; with a URL this style carries only the data layers and names the
     basemap in ``metadata["vggeo:basemap"]`` (the map page draws the data on top of it).
     """
-    from server import basemap as bm
+    from vggeo_server import basemap as bm
 
     home = ["match", ["get", "home_type"]]
     for k, v in HOME_TYPE_COLOURS.items():

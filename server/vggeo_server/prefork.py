@@ -26,7 +26,7 @@ import socket
 import time
 from functools import partial
 
-from server.settings import Settings
+from vggeo_server.settings import Settings
 
 __all__ = ["serve_preforked"]
 
@@ -44,7 +44,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _load(settings: Settings):
-    from server.app import open_backend
+    from vggeo_server.app import open_backend
     from vggeo.tiles.service import TileService
 
     started = time.perf_counter()
@@ -60,7 +60,7 @@ def _worker(settings: Settings, service, sock: socket.socket, options: dict) -> 
     try:
         import uvicorn
 
-        from server.app import create_app
+        from vggeo_server.app import create_app
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)

@@ -6,14 +6,14 @@ from PostGIS. This ASGI middleware recognises the plain tile URL
 (``GET /tiles/{layer}/{z}/{x}/{y}.mvt|.pbf`` without query string, from a client whose
 ``Accept-Encoding`` makes gzip the coding to send), answers from the tile cache or, on a miss,
 renders the tile in the thread pool with the very call the route makes
-(:func:`server.auth.views.view_tile`), and sends exactly the headers the route would send (ETag
+(:func:`vggeo_server.auth.views.view_tile`), and sends exactly the headers the route would send (ETag
 of the gzip representation, 304, 204, Cache-Control, Vary) using the same rules
-(:mod:`server.http`). Anything else — a filter, identity, a malformed address, a tile archive's
+(:mod:`vggeo_server.http`). Anything else — a filter, identity, a malformed address, a tile archive's
 layers, a tile whose rendering fails — goes to the application unchanged, so validation and
 errors stay in one place.
 
 With access control on, it runs after authentication and answers only from the cache entry of
-the caller's view of the layer (:mod:`server.auth.views`); a caller who may not see the layer
+the caller's view of the layer (:mod:`vggeo_server.auth.views`); a caller who may not see the layer
 goes to the application, which refuses.
 """
 
@@ -24,9 +24,9 @@ from functools import partial
 
 from anyio import to_thread
 
-from server.auth.policy import FULL_ACCESS, AccessDenied
-from server.auth.views import cached_view_tile, layer_view, view_tile
-from server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
+from vggeo_server.auth.policy import FULL_ACCESS, AccessDenied
+from vggeo_server.auth.views import cached_view_tile, layer_view, view_tile
+from vggeo_server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
 from vggeo.errors import VggeoError
 from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
 

@@ -6,9 +6,9 @@ the tile cache are opened on start-up, stored on ``app.state.service``, checked 
 changes every ``reload_interval`` seconds and closed on shutdown; the feature reader (over the
 same store, when it is a vggeo GeoPackage or PostGIS store) on ``app.state.features``.
 
-Middleware, outermost first: request id, access log and metrics (:mod:`server.ops`), HEAD as
-GET (:mod:`server.middleware`), CORS, authentication (:mod:`server.auth`, when configured), the
-cached-tile fast path (:mod:`server.fastpath`). Access control sits inside CORS so that
+Middleware, outermost first: request id, access log and metrics (:mod:`vggeo_server.ops`), HEAD as
+GET (:mod:`vggeo_server.middleware`), CORS, authentication (:mod:`vggeo_server.auth`, when configured), the
+cached-tile fast path (:mod:`vggeo_server.fastpath`). Access control sits inside CORS so that
 preflights and refusals carry CORS headers, and outside the fast path so that a cached tile is
 only ever answered to a caller allowed to see it.
 """
@@ -29,19 +29,19 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from server.auth.middleware import (
+from vggeo_server.auth.middleware import (
     Authenticator,
     AuthMiddleware,
     document_security,
     install_handlers,
 )
-from server.basemap import basemap_router
-from server.errors import add_exception_handlers, document_errors
-from server.fastpath import CachedTileFastPath
-from server.http import CacheControlPolicy
-from server.middleware import HeadAsGet
-from server.ogcapi import OGCConfig, ogc_router
-from server.ops import (
+from vggeo_server.basemap import basemap_router
+from vggeo_server.errors import add_exception_handlers, document_errors
+from vggeo_server.fastpath import CachedTileFastPath
+from vggeo_server.http import CacheControlPolicy
+from vggeo_server.middleware import HeadAsGet
+from vggeo_server.ogcapi import OGCConfig, ogc_router
+from vggeo_server.ops import (
     Readiness,
     Telemetry,
     TelemetryMiddleware,
@@ -49,8 +49,8 @@ from server.ops import (
     ops_router,
     store_checks,
 )
-from server.routes import TilesFactory
-from server.settings import Settings
+from vggeo_server.routes import TilesFactory
+from vggeo_server.settings import Settings
 from vggeo import __version__
 from vggeo.errors import StoreError
 from vggeo.tiles.cluster import ClusterOptions
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         Configuration; default: read from ``VGGEO_*`` environment variables.
     service
         A tile service loaded already (by the parent of forked workers, which share its index:
-        :mod:`server.prefork`); default: opened from the settings at start-up.
+        :mod:`vggeo_server.prefork`); default: opened from the settings at start-up.
     """
     settings = settings or Settings()
     prebuilt = service

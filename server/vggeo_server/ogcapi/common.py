@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from server.auth.middleware import get_access
-from server.auth.policy import Access, AccessDenied
-from server.auth.views import layer_view
-from server.dependencies import FeaturesDep, base_url, get_service, layer_param
-from server.errors import NotFound, error_response
-from server.ogcapi import OGCConfig, catalog, docs
-from server.responses import json_response
+from vggeo_server.auth.middleware import get_access
+from vggeo_server.auth.policy import Access, AccessDenied
+from vggeo_server.auth.views import layer_view
+from vggeo_server.dependencies import FeaturesDep, base_url, get_service, layer_param
+from vggeo_server.errors import NotFound, error_response
+from vggeo_server.ogcapi import OGCConfig, catalog, docs
+from vggeo_server.responses import json_response
 from vggeo.tiles.layers import Composite, Layer, get_layer
 from vggeo.tiles.service import TileService
 

@@ -1,10 +1,10 @@
 """OGC API – Common, Tiles and Features over vggeo's tiles and store.
 
 :func:`ogc_router` builds one :class:`~fastapi.APIRouter` from an :class:`OGCConfig`; the three
-modules each add their paths: :mod:`~server.ogcapi.common` (landing page, conformance,
-collections), :mod:`~server.ogcapi.tiles` (tile matrix sets, tilesets, tiles) and
-:mod:`~server.ogcapi.features` (items). Documents are built by :mod:`~server.ogcapi.docs`; what
-the routes need from the backends goes through :mod:`~server.ogcapi.catalog`.
+modules each add their paths: :mod:`~vggeo_server.ogcapi.common` (landing page, conformance,
+collections), :mod:`~vggeo_server.ogcapi.tiles` (tile matrix sets, tilesets, tiles) and
+:mod:`~vggeo_server.ogcapi.features` (items). Documents are built by :mod:`~vggeo_server.ogcapi.docs`; what
+the routes need from the backends goes through :mod:`~vggeo_server.ogcapi.catalog`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
-from server.http import CacheControlPolicy
+from vggeo_server.http import CacheControlPolicy
 from vggeo.tiles.grids import grid_ids
 from vggeo.tiles.layers import layer_ids
 
@@ -49,7 +49,7 @@ class OGCConfig:
 
 def ogc_router(config: OGCConfig | None = None) -> APIRouter:
     """The OGC API paths, as one router."""
-    from server.ogcapi import common, features, tiles
+    from vggeo_server.ogcapi import common, features, tiles
 
     config = config or OGCConfig()
     router = APIRouter()
