@@ -29,6 +29,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from vggeo import __version__
+from vggeo.errors import StoreError
+from vggeo.tiles.cluster import ClusterOptions
+from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import (
     Authenticator,
     AuthMiddleware,
@@ -51,10 +55,6 @@ from vggeo_server.ops import (
 )
 from vggeo_server.routes import TilesFactory
 from vggeo_server.settings import Settings
-from vggeo import __version__
-from vggeo.errors import StoreError
-from vggeo.tiles.cluster import ClusterOptions
-from vggeo.tiles.service import TileService
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

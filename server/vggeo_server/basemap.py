@@ -18,12 +18,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
-from vggeo_server.dependencies import base_url
-from vggeo_server.errors import NotFound, error_response
-from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 from vggeo.errors import TileError
 from vggeo.tiles.cache import CachedTile, compress, etag
 from vggeo.tiles.grids import get_grid
+from vggeo_server.dependencies import base_url
+from vggeo_server.errors import NotFound, error_response
+from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 
 #: The basemap changes only with a new archive (a new version of vggeo): cache it for a day.
 CACHE_CONTROL = "public, max-age=86400"

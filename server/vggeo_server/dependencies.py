@@ -12,15 +12,15 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
+from vggeo.errors import TileError
+from vggeo.tiles.grids import Grid, get_grid, grid_ids
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, layer_ids
+from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import get_access
 from vggeo_server.auth.policy import Access
 from vggeo_server.auth.views import layer_view
 from vggeo_server.errors import NotFound
 from vggeo_server.settings import bind_url
-from vggeo.errors import TileError
-from vggeo.tiles.grids import Grid, get_grid, grid_ids
-from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, layer_ids
-from vggeo.tiles.service import TileService
 
 TILE_FORMATS = ("mvt", "pbf")
 #: What the OpenAPI document says a tile index looks like (the parsers below enforce it and more:

@@ -24,11 +24,11 @@ from functools import partial
 
 from anyio import to_thread
 
+from vggeo.errors import VggeoError
+from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
 from vggeo_server.auth.policy import FULL_ACCESS, AccessDenied
 from vggeo_server.auth.views import cached_view_tile, layer_view, view_tile
 from vggeo_server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
-from vggeo.errors import VggeoError
-from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
 
 _TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.(?:mvt|pbf)$", re.ASCII)
 _MVT = b"application/vnd.mapbox-vector-tile"

@@ -44,8 +44,8 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _load(settings: Settings):
-    from vggeo_server.app import open_backend
     from vggeo.tiles.service import TileService
+    from vggeo_server.app import open_backend
 
     started = time.perf_counter()
     service = TileService(partial(open_backend, settings), cache_bytes=settings.cache_bytes)

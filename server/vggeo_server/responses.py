@@ -12,9 +12,9 @@ import json
 
 from fastapi import Request, Response
 
+from vggeo.tiles.cache import CachedTile
 from vggeo_server.errors import NotAcceptable
 from vggeo_server.http import choose_encoding, etag_for, none_match
-from vggeo.tiles.cache import CachedTile
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 GEOJSON_MEDIA_TYPE = "application/geo+json"

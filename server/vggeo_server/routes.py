@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from vggeo.tiles.layers import Composite, Filters, Layer, layer_ids
+from vggeo.tiles.service import TileService
 from vggeo_server import tilejson
 from vggeo_server.auth.middleware import get_access
 from vggeo_server.auth.policy import Access
@@ -36,8 +38,6 @@ from vggeo_server.dependencies import (
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.http import CacheControlPolicy
 from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
-from vggeo.tiles.layers import Composite, Filters, Layer, layer_ids
-from vggeo.tiles.service import TileService
 
 TILE_RESPONSES = {
     200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A Mapbox Vector Tile (gzip when the "

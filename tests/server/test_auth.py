@@ -448,10 +448,10 @@ def test_unsafe_auth_settings_are_refused(kw, match):
 
 
 def test_every_table_of_the_store_is_classified():
-    from vggeo_server.auth.policy import TABLE_POLICIES
     from vggeo.features import PUBLIC_COLUMNS
     from vggeo.store.schema import TABLES
     from vggeo.tiles.layers import LAYERS
+    from vggeo_server.auth.policy import TABLE_POLICIES
 
     assert set(TABLES) <= set(TABLE_POLICIES)
     assert TABLE_POLICIES["agande"].scope == TABLE_POLICIES["persons"].scope == "inskrivning"

@@ -52,8 +52,8 @@ def test_keys_verify_in_the_store_and_nothing_else_does(tmp_path):
 
 
 def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
-    from vggeo_server.auth.keys import KeyStore, create_key
     from vggeo.errors import SettingsError
+    from vggeo_server.auth.keys import KeyStore, create_key
 
     path = tmp_path / "keys.json"
     create_key(path, name="a", scopes=["residences"], pepper=b"one")
@@ -73,8 +73,8 @@ def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
      ' "hash": "00"}]}', "unknown scope 'root'"),
 ])  # fmt: skip
 def test_a_bad_keys_file_is_named_with_what_is_wrong(tmp_path, content, match):
-    from vggeo_server.auth.keys import KeyStore
     from vggeo.errors import SettingsError
+    from vggeo_server.auth.keys import KeyStore
 
     path = tmp_path / "keys.json"
     path.write_text(content)

@@ -136,9 +136,9 @@ def test_openapi_documents_every_route(client):
 
 
 def test_router_mounts_on_a_bare_app(source):
+    from vggeo.tiles.service import TileService
     from vggeo_server.errors import add_exception_handlers
     from vggeo_server.routes import TilesFactory
-    from vggeo.tiles.service import TileService
 
     app = FastAPI()
     add_exception_handlers(app)

@@ -9,11 +9,11 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
-from vggeo_server import Settings, create_app
 from vggeo.lm import open_delivery
 from vggeo.sample.delivery import generate_deliveries
 from vggeo.store import open_store
 from vggeo.tiles.sample import generate
+from vggeo_server import Settings, create_app
 
 
 @pytest.fixture(scope="module")

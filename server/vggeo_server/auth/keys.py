@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vggeo_server.auth.policy import SCOPES
 from vggeo.atomic import atomic_path
 from vggeo.errors import SettingsError
+from vggeo_server.auth.policy import SCOPES
 
 __all__ = ["ApiKey", "KeyStore", "create_key", "revoke_key", "read_keys_file", "KEY_PREFIX"]
 

@@ -31,7 +31,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from vggeo_server.auth.keys import KeyStore, looks_like_key
-from vggeo_server.auth.policy import FULL_ACCESS, Access, AccessDenied, BadCredentials, Unauthenticated
+from vggeo_server.auth.policy import (
+    FULL_ACCESS,
+    Access,
+    AccessDenied,
+    BadCredentials,
+    Unauthenticated,
+)
 from vggeo_server.auth.settings import AuthSettings
 from vggeo_server.auth.tokens import JWKS, InvalidToken, TokenVerifier
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vggeo.errors import SettingsError
 from vggeo_server.auth.policy import PROVISIONS, SCOPES
 from vggeo_server.auth.tokens import ALLOWED_ALGORITHMS, check_jwks_source
-from vggeo.errors import SettingsError
 
 
 class AuthSettings(BaseSettings):

@@ -15,10 +15,10 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 
-from vggeo_server.auth.policy import FILTER_FIELDS, Access, AccessDenied, table_policy
 from vggeo.tiles.cache import CachedTile, compress
 from vggeo.tiles.layers import Composite, Filters, Layer, fields, get_layer, members
 from vggeo.tiles.restrict import restrict_tile
+from vggeo_server.auth.policy import FILTER_FIELDS, Access, AccessDenied, table_policy
 
 __all__ = ["LayerView", "layer_view", "view_tile", "cached_view_tile"]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+
 @click.command()
 @click.option("--store", "store", envvar="VGGEO_STORE", default=None, metavar="STORE",
               help="GeoPackage/GeoParquet path, postgresql:// URL or .pmtiles/.mbtiles archive. "
@@ -88,8 +89,8 @@ def _checked_settings(store: str, base_url: str | None, host: str, port: int,
     starts: a bad setting, keys file or JWKS setting is one line and exit 2."""
     from pydantic import ValidationError
 
-    from vggeo_server.settings import Settings, bind_url, settings_error
     from vggeo.errors import SettingsError
+    from vggeo_server.settings import Settings, bind_url, settings_error
 
     try:
         settings = Settings(store=store, base_url=base_url or bind_url(host, port),

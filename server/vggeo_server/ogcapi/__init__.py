@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
-from vggeo_server.http import CacheControlPolicy
 from vggeo.tiles.grids import grid_ids
 from vggeo.tiles.layers import layer_ids
+from vggeo_server.http import CacheControlPolicy
 
 __all__ = ["OGCConfig", "ogc_router"]
 

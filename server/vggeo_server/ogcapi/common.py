@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from vggeo.tiles.layers import Composite, Layer, get_layer
+from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import get_access
 from vggeo_server.auth.policy import Access, AccessDenied
 from vggeo_server.auth.views import layer_view
@@ -15,8 +17,6 @@ from vggeo_server.dependencies import FeaturesDep, base_url, get_service, layer_
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.ogcapi import OGCConfig, catalog, docs
 from vggeo_server.responses import json_response
-from vggeo.tiles.layers import Composite, Layer, get_layer
-from vggeo.tiles.service import TileService
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 JSON_OK = {200: {"content": {"application/json": {"schema": {"type": "object"}}},

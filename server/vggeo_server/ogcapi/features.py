@@ -16,6 +16,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from vggeo.crs import CRS84, crs_uri
+from vggeo.errors import InputError
+from vggeo.features import FeaturePage, FeatureReader, feature_types
+from vggeo.tiles.layers import Composite, Filters, Layer
 from vggeo_server.auth.middleware import get_access
 from vggeo_server.auth.policy import Access
 from vggeo_server.auth.views import feature_properties
@@ -23,10 +27,6 @@ from vggeo_server.dependencies import FeaturesDep, base_url, filters_param, laye
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.ogcapi import OGCConfig, docs
 from vggeo_server.responses import GEOJSON_MEDIA_TYPE, json_response
-from vggeo.crs import CRS84, crs_uri
-from vggeo.errors import InputError
-from vggeo.features import FeaturePage, FeatureReader, feature_types
-from vggeo.tiles.layers import Composite, Filters, Layer
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
 _GEOJSON_OK = {"content": {GEOJSON_MEDIA_TYPE: {"schema": {"type": "object"}}},

@@ -6,6 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from vggeo.tiles.grids import Grid
+from vggeo.tiles.layers import Composite, Filters, Layer
+from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import get_access
 from vggeo_server.auth.policy import Access
 from vggeo_server.auth.views import layer_view
@@ -23,9 +26,6 @@ from vggeo_server.ogcapi import OGCConfig, catalog, docs
 from vggeo_server.ogcapi.common import JSON_OK
 from vggeo_server.responses import json_response
 from vggeo_server.routes import TILE_RESPONSES, query_string, render_tile
-from vggeo.tiles.grids import Grid
-from vggeo.tiles.layers import Composite, Filters, Layer
-from vggeo.tiles.service import TileService
 
 NOT_FOUND = {**JSON_OK, 404: error_response(404)}
 
