@@ -36,7 +36,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import pyproj
@@ -326,7 +326,7 @@ _GEOGRAPHIC_ORDERS = ("latlon", "lonlat")
 _GRID_ORDERS = ("ne", "en")
 
 
-def _check_order(order: str | None, crs: SwedishCRS, what: str) -> str:
+def _check_order(order: str | None, crs: SwedishCRS, what: str) -> AxisOrder:
     if order is None:
         return crs.native_order
     if order not in AXIS_ORDERS:
@@ -336,7 +336,7 @@ def _check_order(order: str | None, crs: SwedishCRS, what: str) -> str:
         raise CRSError(
             f"{what} axis order {order!r} does not fit {crs}: use {' or '.join(allowed)}"
         )
-    return order
+    return cast(AxisOrder, order)
 
 
 def _operation_codes(src: SwedishCRS, dst: SwedishCRS, route: str) -> tuple[int, int]:
@@ -452,7 +452,7 @@ def detect_axis_problems(
 
 
 def _raise_for_axis_problems(
-    a: np.ndarray, b: np.ndarray, crs: SwedishCRS, order: str,
+    a: np.ndarray, b: np.ndarray, crs: SwedishCRS, order: AxisOrder,
     names: tuple[str, str] | None, swap: bool,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     swapped, foreign = detect_axis_problems(a, b, crs, order, names=names)

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ import shapely
 from vggeo.crs import CRS84, crs_uri, en_transformer, ogc_crs
 from vggeo.errors import InputError
 from vggeo.tiles.layers import LAYERS, Filters, Layer
+
+if TYPE_CHECKING:
+    from vggeo.store import Store
 
 __all__ = [
     "FeatureType",
@@ -242,7 +246,7 @@ class FeatureReader:
     by the store's data version), so walking a result page by page reads the matches once.
     """
 
-    store: object
+    store: Store
     cache_keys: int = 2_000_000
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _cached: int = 0

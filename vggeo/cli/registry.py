@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -206,7 +207,7 @@ def _read_private_from_stdin(crit: dict[str, str]) -> None:
     """``SSN=-`` (or ``owner_id=-``): read the value from stdin, out of argv and shell history."""
     for name in ("SSN", "owner_id"):
         if crit.get(name) == "-":
-            line = click.get_text_stream("stdin").readline().strip()
+            line = sys.stdin.readline().strip()
             if not line:
                 raise click.UsageError(f"{name}=- reads the value from stdin, which was empty")
             crit[name] = line
@@ -272,7 +273,8 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
         _read_private_from_stdin(crit)
     crit = validate_criteria(crit, allow_special=special_access)  # before any request
     rej_path = _rejects_path(rejects_path, output, None)
-    overrides = {k: v for k, v in (("base_url", base_url), ("page_size", page_size)) if v}
+    overrides: dict[str, Any] = {k: v for k, v in (("base_url", base_url), ("page_size", page_size))
+                                 if v}  # fmt: skip
     settings = ValueguardSettings(**overrides)
     with ValueguardClient(settings) as client:
         if incremental:
@@ -312,4 +314,6 @@ def sample_registry(n: int, seed: int, output: Path, overwrite: bool, defects: f
 def register(group: click.Group) -> None:
     """Add this area's commands to the main group (and to group.commands['sample'])."""
     group.add_command(registry)
-    group.commands["sample"].add_command(sample_registry)
+    sample = group.commands["sample"]
+    assert isinstance(sample, click.Group)
+    sample.add_command(sample_registry)

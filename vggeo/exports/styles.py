@@ -14,6 +14,7 @@ Colours and labels are package data: ``vggeo/data/styles/palette.json`` and ``fi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
@@ -249,7 +250,7 @@ def _sld_text(root: etree._Element) -> str:
 
 
 def residences_style(layer: str, columns: list[str], home_types: list[str],
-                     relations: list[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
+                     relations: Sequence[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
     """Points categorised by ``home_type``: one colour per type present, then "other"."""
     pal = palette()
     known = pal["home_type"]
@@ -283,7 +284,7 @@ def residences_style(layer: str, columns: list[str], home_types: list[str],
 
 
 def provisions_style(layer: str, columns: list[str], type_status: list[tuple[str, str]],
-                     relations: list[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
+                     relations: Sequence[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
     """Polygons by provision type (colour) and status (filled when in force, dashed otherwise).
 
     A rule-based renderer with one rule per type and a child rule per status present, so the
@@ -338,7 +339,7 @@ def provisions_style(layer: str, columns: list[str], type_status: list[tuple[str
 
 
 def table_style(layer: str, columns: list[str],
-                relations: list[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
+                relations: Sequence[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
     """An attribute table: aliases and relations only (nothing to draw)."""
     root = _qml_root()
     _aliases(root, columns)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vggeo.crs import detect_axis_problems
+from vggeo.crs import Route, detect_axis_problems
 from vggeo.errors import (
     CodeError,
     CoordinateError,
@@ -204,7 +204,7 @@ def _text(v) -> str | None:
     if isinstance(v, (float, np.floating)):
         if np.isnan(v):
             return None
-        return str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else repr(float(v))
+        return str(int(v)) if float(v).is_integer() and abs(float(v)) < 2**53 else repr(float(v))
     if isinstance(v, np.ndarray):
         v = v.tolist()
     if isinstance(v, (list, tuple)):
@@ -291,6 +291,8 @@ def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical
     from vggeo.codes import get_code_list
 
     cl = get_code_list(f.codes or f.name)
+    documented: Any  # the documented codes: integers or strings, by the code list's kind
+    values_for_msg: Any
     if cl.is_numeric:
         num = _numeric(s, f, rej)
         with np.errstate(invalid="ignore"):
@@ -670,7 +672,7 @@ def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> dic
     return cols
 
 
-def _points(df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: str):
+def _points(df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: Route):
     """Geometry and source of every row; rows with an unusable pair are rejects, not failures.
 
     The batch is first handed to :func:`~vggeo.registry.coordinates.valueguard_points` as it is
@@ -707,7 +709,7 @@ def to_canonical(
     strict: bool = False,
     strict_codes: bool = False,
     endpoint: str = "registry",
-    route: str = "direct",
+    route: Route = "direct",
     consume: bool = False,
     warn: bool = True,
     check_ids: bool = True,

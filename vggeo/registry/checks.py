@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from vggeo.atomic import atomic_path
-from vggeo.crs import detect_axis_problems, transform
+from vggeo.crs import Route, detect_axis_problems, transform
 from vggeo.registry.coordinates import PAIR_LABELS, VALUEGUARD_PAIRS
 from vggeo.registry.readers import read_registry
 from vggeo.registry.writers import FORMATS
@@ -42,7 +42,7 @@ from vggeo.registry.writers import FORMATS
 __all__ = ["CheckReport", "check_file", "check_registry", "coordinate_distances"]
 
 
-def coordinate_distances(frame, *, route: str = "direct") -> pd.DataFrame:
+def coordinate_distances(frame, *, route: Route = "direct") -> pd.DataFrame:
     """Positions implied by each coordinate pair, and the largest distance between them.
 
     Returns
@@ -207,7 +207,7 @@ def check_registry(
     *,
     threshold: float = 5.0,
     entrance_floor: float = 0.0,
-    route: str = "direct",
+    route: Route = "direct",
     rejects: pd.DataFrame | None = None,
     endpoint: str = "registry",
     first_row: int = 1,

@@ -515,7 +515,7 @@ class ValueguardClient:
             self.retries += 1
             wait = state.next_action.sleep if state.next_action else 0.0
             log.warning("%s %s failed (%s); attempt %d of %d, next in %.1f s", method, path,
-                        state.outcome.exception(), state.attempt_number, n, wait)  # fmt: skip
+                        state.outcome and state.outcome.exception(), state.attempt_number, n, wait)  # fmt: skip
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(n), wait=self._wait, sleep=self._sleep,
@@ -721,6 +721,8 @@ class ValueguardClient:
 
         bar = tqdm(total=state["total"], initial=_next_offset(state), unit="rows",
                    disable=not progress, file=sys.stderr, desc=f"fetch {endpoint}")  # fmt: skip
+        gdf: Any = None  # set by the pass that completes
+        rejects: Any = None
         try:
             while True:
                 try:

@@ -372,7 +372,7 @@ def _byte_matrix(arr, rows: np.ndarray, width: int) -> np.ndarray:
     offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
         else np.zeros(0, dtype=np.uint8)  # fmt: skip
-    return data[offsets[:-1][rows, None] + np.arange(width)]
+    return data[np.asarray(offsets[:-1][rows, None], dtype=np.int64) + np.arange(width)]
 
 
 def _is_digit(b: np.ndarray) -> np.ndarray:
