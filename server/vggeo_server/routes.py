@@ -9,7 +9,7 @@ OGC API routes (landing page, collections, tilesets, features) live in :mod:`vgg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -39,7 +39,7 @@ from vggeo_server.errors import NotFound, error_response
 from vggeo_server.http import CacheControlPolicy
 from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 
-TILE_RESPONSES = {
+TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A Mapbox Vector Tile (gzip when the "
           "client's `Accept-Encoding` prefers it: `Content-Encoding: gzip`; the gzip and the "
           "identity body have different ETags)."},
@@ -49,7 +49,7 @@ TILE_RESPONSES = {
     404: error_response(404, "Unknown layer or tile matrix set."),
     406: error_response(406),
 }  # fmt: skip
-JSON_RESPONSES = {
+JSON_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"schema": {"type": "object"}}}},
     304: {"description": "Not modified (`If-None-Match` matches the ETag)."},
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -19,7 +19,7 @@ from vggeo_server.ogcapi import OGCConfig, catalog, docs
 from vggeo_server.responses import json_response
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-JSON_OK = {200: {"content": {"application/json": {"schema": {"type": "object"}}},
+JSON_OK: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"schema": {"type": "object"}}},
                  "description": "The document."},
            304: {"description": "Not modified (`If-None-Match` matches the ETag)."}}  # fmt: skip
 FormatParam = Annotated[Literal["json"] | None, Query(

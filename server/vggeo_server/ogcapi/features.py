@@ -10,7 +10,7 @@ same residences or regulations on both.
 # configuration (page sizes) of the enclosing function, which FastAPI must see evaluated.
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -32,7 +32,7 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?
 _GEOJSON_OK = {"content": {GEOJSON_MEDIA_TYPE: {"schema": {"type": "object"}}},
                "headers": {"Content-Crs": {"description": "The CRS of the coordinates, as "
                                            "`<URI>`.", "schema": {"type": "string"}}}}  # fmt: skip
-RESPONSES = {
+RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {**_GEOJSON_OK, "description": "GeoJSON."},
     304: {"description": "Not modified (`If-None-Match` matches the ETag)."},
     400: error_response(400),
