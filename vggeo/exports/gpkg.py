@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +57,7 @@ from vggeo.exports.source import (
 from vggeo.frames import categorical_as_text, categoricals_as_text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["export_layers", "export_store_gpkg", "write_gpkg", "normalise_datetimes",
            "plain_columns", "INSKRIVNING_TABLES", "EXPORT_TABLES", "TYPE_LABELS", "TYPE_CODE_LABELS"]  # fmt: skip
@@ -197,6 +201,9 @@ class _Written:
     geometry: str | None = None  # "Point", "MultiPolygon" or None (attribute table)
     home_types: set[str] = field(default_factory=set)
     type_status: set[tuple[str, str]] = field(default_factory=set)
+    #: Columns written as text marked DateTime (values Arrow cannot hold as UTC instants); only
+    #: these need :func:`normalise_datetimes` afterwards.
+    text_datetimes: set[str] = field(default_factory=set)
 
 
 def _layer_plans(sources: Mapping[str, TableSource]) -> list[_LayerPlan]:
@@ -317,7 +324,11 @@ def write_gpkg(
                                                target.epsg, bar)  # fmt: skip
             written = {p.name: written[p.name] for p in plans}  # output order
             _write_data_columns(conn, {n: w.columns for n, w in written.items()})
-            normalise_datetimes(conn)
+            # Only columns GDAL got as text need rewriting: timestamps reach it as UTC instants
+            # and are written in the standard's form (a table-wide UPDATE costs as much as the
+            # whole write on the national registry).
+            normalise_datetimes(conn, {n: w.text_datetimes for n, w in written.items()
+                                       if w.text_datetimes})  # fmt: skip
             geom_cols = dict(conn.execute(
                 "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())  # fmt: skip
             layer_styles = _write_styles(conn, written, geom_cols, relations)
@@ -388,20 +399,24 @@ def _stream_layer(path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: i
     del first
     failure: list[BaseException] = []
 
+    def converted() -> Iterator[pa.RecordBatch]:
+        for frame in batches:
+            _observe(out, frame)
+            yield _conform(_arrow_batch(frame, out, plan.name), schema, plan.name)
+
     def stream() -> Iterator[pa.RecordBatch]:
         nonlocal head
         try:
             rb, head = head, None
-            while rb is not None:
+            out.rows += rb.num_rows
+            bar.update(rb.num_rows)
+            yield rb
+            del rb
+            # The next batches are read and converted while GDAL writes this one.
+            for rb in read_ahead(converted()):
                 out.rows += rb.num_rows
                 bar.update(rb.num_rows)
                 yield rb
-                frame = next(batches, None)
-                if frame is None:
-                    break
-                _observe(out, frame)
-                rb = _conform(_arrow_batch(frame, out, plan.name), schema, plan.name)
-                del frame
         except BaseException as err:  # Ctrl-C included: re-raised below as itself
             failure.append(err)
             raise
@@ -431,6 +446,56 @@ def _stream_layer(path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: i
     return out
 
 
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Yield ``items`` as a worker thread computes them, at most ``depth`` ahead of the consumer.
+
+    The export reads and converts the next batches (GDAL's reader, Arrow and shapely release the
+    GIL for most of it) while GDAL writes the current one, so the two cores work at once; memory
+    stays bounded by ``depth`` batches. Written here because the standard library's executors
+    have no back-pressure on an iterator (``Executor.map`` consumes it whole). An error in the
+    worker is raised in the consumer as itself; when the consumer stops (error, Ctrl-C, done) the
+    worker is told to stop, joined, and ``items`` closed.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
+            put(("error", err))
+
+    worker = threading.Thread(target=work, name="vggeo-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
 def _observe(out: _Written, frame: pd.DataFrame) -> None:
     """Keep what the default styles need from a batch: the values present, never the rows."""
     if out.name == "residences" and "home_type" in frame.columns:
@@ -446,9 +511,11 @@ def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str):
     """A prepared batch as an Arrow record batch GDAL writes: WKB geometry, GDAL-typed columns.
 
     The conversions are those ``pyogrio.write_dataframe`` makes before its own ``write_arrow``
-    (so the file is the one it would write): polygons promoted to multipolygons, datetimes with
-    mixed offsets as text marked ``DateTime``, untypeable object columns as text, all-null columns
-    as text.
+    (so the file is the one it would write): polygons promoted to multipolygons, untypeable
+    object columns as text, all-null columns as text. Datetimes go to GDAL as UTC instants
+    (vggeo's naive datetimes are UTC by contract; aware ones are converted), which GDAL writes in
+    the GeoPackage's one DATETIME form (``YYYY-MM-DDTHH:MM:SS.SSSZ``); only values pandas cannot
+    read as instants go as text marked ``DateTime``, named in ``out.text_datetimes``.
     """
     import pyarrow as pa
     import shapely
@@ -466,16 +533,21 @@ def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str):
         if s.dtype == object:
             inferred = pd.api.types.infer_dtype(s, skipna=True)
             if inferred == "datetime":
-                df[col] = s.astype("string")
-                datetime_cols.append(col)
+                try:  # mixed offsets: one instant each, in UTC
+                    df[col] = pd.to_datetime(s, utc=True)
+                except (ValueError, TypeError, OverflowError):
+                    df[col] = s.astype("string")
+                    datetime_cols.append(col)
             elif inferred not in ("string", "empty"):
                 try:
                     pa.Schema.from_pandas(df[[col]], preserve_index=False)
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
                     df[col] = s.astype("string")
         elif isinstance(s.dtype, pd.DatetimeTZDtype) and str(s.dtype.tz) != "UTC":
-            df[col] = s.astype("string")
-            datetime_cols.append(col)
+            df[col] = s.dt.tz_convert("UTC")
+        elif s.dtype.kind == "M":
+            df[col] = s.dt.tz_localize("UTC")
+    out.text_datetimes.update(datetime_cols)
     rb = pa.RecordBatch.from_pandas(df, preserve_index=False)
     fields, arrays = [], []
     for f, a in zip(rb.schema, rb.columns, strict=True):
@@ -694,7 +766,8 @@ def _drop_foreign_key(conn: sqlite3.Connection, table: str) -> None:
 GPKG_DATETIME_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', {})"
 
 
-def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike) -> None:
+def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike,
+                        columns: Mapping[str, Iterable[str]] | None = None) -> None:
     """Rewrite every DATETIME value of a GeoPackage's tables as ``YYYY-MM-DDTHH:MM:SS.SSSZ``.
 
     GDAL writes timezone-naive values without ``Z`` and whole seconds without ``.000``; both are
@@ -707,10 +780,14 @@ def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike) -> None:
     ----------
     target
         An open connection (the caller commits) or the path of a GeoPackage written by GDAL.
+    columns
+        ``{table: columns}`` to rewrite; by default every DATETIME column of every table.
     """
+    if columns is not None and not columns:
+        return
     if not isinstance(target, sqlite3.Connection):
         with closing(sqlite3.connect(target)) as conn, conn:
-            normalise_datetimes(conn)
+            normalise_datetimes(conn, columns)
         return
     from vggeo.store.gpkg import register_functions
 
@@ -718,8 +795,11 @@ def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike) -> None:
     register_functions(conn)  # the R-tree triggers GDAL created name ST_IsEmpty, ST_MinX …
     tables = [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")]
     for table in tables:
+        if columns is not None and table not in columns:
+            continue
+        wanted = None if columns is None else set(columns[table])
         cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')
-                if str(r[2]).upper() == "DATETIME"]  # fmt: skip
+                if str(r[2]).upper() == "DATETIME" and (wanted is None or r[1] in wanted)]  # fmt: skip
         for col in cols:
             canonical = GPKG_DATETIME_SQL.format(f'"{col}"')
             conn.execute(f'UPDATE "{table}" SET "{col}" = {canonical} WHERE "{col}" IS NOT NULL '
