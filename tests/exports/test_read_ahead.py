@@ -44,8 +44,7 @@ def test_a_consumer_that_stops_early_stops_the_worker_and_closes_the_source():
 
     def items():
         try:
-            for i in range(10_000):
-                yield i
+            yield from range(10_000)
         finally:
             closed.set()
 
