@@ -210,7 +210,7 @@ def run_vggeo_postgis(slim: Path, prov: Path, predicate: str, distance: float | 
     import pandas as pd
     from system import postgis_cluster
 
-    from vggeo.join_postgis import residences_in_postgis
+    from vggeo.join.postgis import residences_in_postgis
     from vggeo.store import MemoryDelivery, open_store
 
     res, pro = _load(slim, prov, "all")

@@ -18,7 +18,7 @@ from exports import frames
 from vggeo.cli import cli
 from vggeo.errors import InputError
 from vggeo.join import residences_in
-from vggeo.join_postgis import residences_in_postgis
+from vggeo.join.postgis import residences_in_postgis
 from vggeo.store import MemoryDelivery, open_store
 
 pytestmark = pytest.mark.postgis

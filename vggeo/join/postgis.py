@@ -1,6 +1,6 @@
 """The residences × provisions join run inside PostGIS, where a server's data already lives.
 
-:func:`residences_in_postgis` answers the same question as :func:`vggeo.join.residences_in`,
+:func:`residences_in_postgis` answers the same question as :func:`vggeo.join.memory.residences_in`,
 with the same pairs, columns and order, but the database does the work: the GiST index of the
 residence points is probed once per selected provision (``ST_Within``, ``ST_Intersects`` and
 ``ST_DWithin`` all use it), and only the answer crosses the wire — the pairs as one ``COPY …
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import SchemaError, StoreError
-from vggeo.join import (
+from vggeo.join.memory import (
     PAIR_COLUMNS,
     JoinResult,
     _as_list,
@@ -58,7 +58,7 @@ def residences_in_postgis(
     url, schema
         The PostGIS store (as :func:`vggeo.store.open_store`).
     predicate, distance, types, status
-        As :func:`vggeo.join.residences_in` (statuses compared case-insensitively as there, by
+        As :func:`vggeo.join.memory.residences_in` (statuses compared case-insensitively as there, by
         Python's ``casefold``, whatever the database's collation).
     geometry
         Also return each pair's home point (``pairs`` as a GeoDataFrame) and each provision's
@@ -67,7 +67,7 @@ def residences_in_postgis(
     Returns
     -------
     JoinResult
-        The same pairs and summary as :func:`vggeo.join.residences_in` on the store's tables.
+        The same pairs and summary as :func:`vggeo.join.memory.residences_in` on the store's tables.
 
     Raises
     ------
