@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +141,7 @@ def test_file_cap_is_a_setting(tmp_path, monkeypatch):
 # ru_maxrss would carry the pytest process's peak over the fork and exec).
 _PEAK = """
 import sys
+from pathlib import Path
 from vggeo.cli import main
 sys.argv = ["vggeo", *sys.argv[1:]]
 try:
@@ -196,3 +198,70 @@ def test_identity_in_two_files_of_a_set_names_both(tmp_path):
         read_bestammelser(zipped)
     msg = str(info.value)
     assert ident(1) in msg and "markreglerandebestammelse_1.xml" in msg and "markreglerandebestammelse_2.xml" in msg
+
+
+# --- inskrivning: one inskrivningsfastighet, one object per set --------------------------------------
+
+
+def _with_member_twice(unpacked: Path, set_name: str, *, second_file: bool) -> Path:
+    """The unpacked delivery with the first member of ``set_name`` written again, either at the end
+    of its own file or as a second file of the set; the metadata's counts and sizes made true."""
+    import re
+
+    data = unpacked / f"{set_name}_1.xml"
+    text = data.read_text(encoding="utf-8")
+    start = text.index("<InskrivningMember>")
+    member = text[start : text.index("</InskrivningMember>", start) + len("</InskrivningMember>")]
+    end = text.rindex("</")
+    files = {data.name: None}
+    if second_file:
+        other = unpacked / f"{set_name}_2.xml"
+        other.write_text(text[:start] + member + "\n" + text[end:], encoding="utf-8")
+        files[other.name] = 1
+    else:
+        data.write_text(text[:end] + member + "\n" + text[end:], encoding="utf-8")
+    meta = unpacked / f"{set_name}_metadata.xml"
+    m = meta.read_text(encoding="utf-8")
+    (n,) = re.findall(r"<antalObjekt>(\d+)</antalObjekt>", m)
+    fil = re.search(r"<Fil>.*?</Fil>", m).group(0)
+    entries = []
+    for name, count in files.items():
+        count = count if count is not None else int(n) + (0 if second_file else 1)
+        size = (unpacked / name).stat().st_size
+        entries.append(re.sub(r"<filstorlek>\d+</filstorlek>", f"<filstorlek>{size}</filstorlek>",
+                              fil.replace(data.name, name).replace(f"<antalObjekt>{n}<", f"<antalObjekt>{count}<")))  # fmt: skip
+    total = int(n) + 1
+    total_size = sum((unpacked / name).stat().st_size for name in files)
+    m = m.replace(fil, "".join(entries)).replace(f"<totaltAntalObjekt>{n}<", f"<totaltAntalObjekt>{total}<")
+    m = re.sub(r"(</totaltAntalObjekt><filstorlek>)\d+", rf"\g<1>{total_size}", m)
+    meta.write_text(m, encoding="utf-8")
+    return unpacked
+
+
+@pytest.mark.parametrize("second_file", [False, True], ids=["same-file", "second-file"])
+@pytest.mark.parametrize("set_name", ["inskrivningsfastighet", "inskrivet_agande", "inteckning"])
+def test_inskrivning_object_twice_in_a_set_refused_naming_it(set_name, second_file, tmp_path,
+                                                             inskrivning_deliveries, unpack):  # fmt: skip
+    """Seed 003: a set's files hold its information per inskrivningsfastighet, counted per file;
+    the same one twice was applied twice (its rows doubled in the store, exit 0)."""
+    from click.testing import CliRunner
+
+    from vggeo.cli import cli
+    from vggeo.lm import read_inskrivning
+    from vggeo.lm.package import open_delivery
+
+    folder = unpack(inskrivning_deliveries[0], tmp_path / "d")
+    unpacked = next(p.parent for p in folder.rglob(f"{set_name}_1.xml"))
+    _with_member_twice(unpacked, set_name, second_file=second_file)
+    with open_delivery(folder) as d:
+        d.verify()  # the metadata is true: the refusal is the repeated object's, not the counts'
+        ident_ = (unpacked / f"{set_name}_1.xml").read_text().split("<objektidentitet>")[1].split("<")[0]
+        with pytest.raises(IntegrityError) as info:
+            read_inskrivning(d, sets=[set_name])
+    msg = str(info.value)
+    assert ident_ in msg and f"{set_name}_1.xml" in msg
+    assert (f"{set_name}_2.xml" in msg) == second_file
+    store = tmp_path / "s.gpkg"
+    r = CliRunner().invoke(cli, ["ingest", str(folder), "--store", str(store), "--no-progress"])
+    assert r.exit_code == 2 and ident_ in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not store.exists()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from vggeo.errors import InputError
+from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, typed_frame
 
@@ -158,6 +158,40 @@ def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | Non
     return df.reset_index(drop=True)
 
 
+def _member_identity(member) -> str | None:
+    """The identity of the inskrivningsfastighet a member carries: its first ``objektidentitet``.
+
+    The object's own identity precedes its property reference (``Fastighetsreferens``) and every
+    record inside it, whatever grouping level wraps it.
+    """
+    for el in member.iter():
+        tag = el.tag
+        if isinstance(tag, str) and tag.rpartition("}")[2].lower() == "objektidentitet":
+            text = (el.text or "").strip().lower()
+            return text or None
+    return None
+
+
+def _refuse_repeated_object(member, seen: dict[str, str], label: str) -> None:
+    """Raise IntegrityError when a member's object was already met in this set (``seen``).
+
+    Seed 003: a set's files hold its information per inskrivningsfastighet, and the metadata
+    counts inskrivningsfastigheter per file; "ta bort – lägg till" works per object. The same
+    object twice would be applied twice (its rows doubled) or leave the store to pick one copy.
+    """
+    ident = _member_identity(member)
+    if ident is None:
+        return
+    first = seen.get(ident)
+    if first is None:
+        seen[ident] = label
+    else:
+        also = "" if first == label else f" (also in {first})"
+        raise IntegrityError(f"inskrivningsfastighet {ident} occurs more than once in the "
+                             f"set{also}; an extract lists each object once", file=label,
+                             row=getattr(member, "sourceline", None), field="objektidentitet")  # fmt: skip
+
+
 def read_inskrivning(
     source,
     *,
@@ -206,9 +240,12 @@ def read_inskrivning(
                 from tqdm import tqdm
 
                 it = tqdm(files, desc=s, unit="file", disable=None)
+            seen: dict[str, str] | None = None if s in M.SETS_WITHOUT_DELETIONS else {}
             for f in it:
                 labels.append(f.label)
                 for member in iter_members(f):
+                    if seen is not None:
+                        _refuse_repeated_object(member, seen, f.label)
                     ex.feed_member(member)
             unmapped.update(ex.unmapped)
             for table in SET_TABLES.get(s, ()):
