@@ -457,8 +457,8 @@ def test_settings_error_is_one_line(tmp_path):
 
 
 def _large_delivery(tmp: Path, *, compress_sets: bool) -> Path:
-    """A base of 20 000 provisions (some seconds to ingest), its set ZIP stored or deflated."""
-    members = [provision(ident(i), polygon()) for i in range(20_000)]
+    """A base of 2 000 provisions, its set ZIP stored or deflated."""
+    members = [provision(ident(i), polygon()) for i in range(2_000)]
     path = one_file_delivery(tmp / "big.zip", members)
     if not compress_sets:
         return path
@@ -469,6 +469,24 @@ def _large_delivery(tmp: Path, *, compress_sets: bool) -> Path:
     return out
 
 
+#: A sitecustomize for the killed process: once the store has written its first rows of the
+#: delivery (inside the delivery's transaction), it says so in a file and waits to be killed —
+#: so the kill always lands mid-write, however fast or loaded the machine.
+_PAUSE_MID_WRITE = """\
+import os, time
+from vggeo.store.base import Store
+_insert = Store._insert
+def _paused(self, *a, **k):
+    out = _insert(self, *a, **k)
+    if not os.environ.get("VGGEO_TEST_ONCE"):
+        os.environ["VGGEO_TEST_ONCE"] = "1"
+        open(os.environ["VGGEO_TEST_MARK"], "w").close()
+        time.sleep(120)
+    return out
+Store._insert = _paused
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("compress_sets", [False, True], ids=["stored-sets", "deflated-sets"])
 def test_sigkill_mid_ingest_leaves_no_temporary_files(compress_sets, tmp_path):
@@ -477,18 +495,22 @@ def test_sigkill_mid_ingest_leaves_no_temporary_files(compress_sets, tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     store = tmp_path / "store.gpkg"
+    hook, mark = tmp_path / "hook", tmp_path / "mid-write"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE_MID_WRITE)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
     env = {"TMPDIR": str(scratch)}
     cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
     proc = subprocess.Popen([*cmd, "ingest", str(big), "--store", str(store), "--no-progress"],
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    journal = store.with_name(store.name + "-journal")
+                            env={**os.environ, **env, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and not journal.exists():
+        while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
             time.sleep(0.01)
-        time.sleep(0.5)  # past the store's creation, inside the delivery's transaction
         assert proc.poll() is None, "the ingest ended before it could be killed"
+        assert mark.exists(), "the ingest never wrote a row"
+        assert store.with_name(store.name + "-journal").exists()  # inside the delivery's transaction
         assert _reading(proc.pid, big)  # the delivery is open, its set ZIP being read
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -502,7 +524,7 @@ def test_sigkill_mid_ingest_leaves_no_temporary_files(compress_sets, tmp_path):
     from vggeo.store import open_store
 
     with open_store(store) as s:
-        assert len(s.read_table("provisions")) == 20_000 and len(s.ledger()) == 1
+        assert len(s.read_table("provisions")) == 2_000 and len(s.ledger()) == 1
     assert list(scratch.iterdir()) == []
 
 
