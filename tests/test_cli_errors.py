@@ -528,6 +528,85 @@ def test_sigkill_mid_ingest_leaves_no_temporary_files(compress_sets, tmp_path):
     assert list(scratch.iterdir()) == []
 
 
+#: A sitecustomize for the killed process: its output is written completely under the temporary
+#: name, then the process says so in a file and waits to be killed before the rename.
+_PAUSE_BEFORE_RENAME = """\
+import os, time
+from contextlib import contextmanager
+import vggeo.atomic as a
+_atomic_path = a.atomic_path
+@contextmanager
+def _paused(path, **k):
+    with _atomic_path(path, **k) as tmp:
+        yield tmp
+        open(os.environ["VGGEO_TEST_MARK"], "w").close()
+        time.sleep(120)
+a.atomic_path = _paused
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_sigkill_before_an_output_is_renamed_leaves_nothing_after_the_next_run(suffix, tmp_path):
+    """A killed ``vggeo read -o`` leaves its half of the output beside it; the next write of the
+    same output removes it once its process is gone and it has gone stale, and keeps others'."""
+    from vggeo.atomic import STALE_AFTER_SECONDS
+
+    good = _good(tmp_path, "base")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / f"out{suffix}"
+    hook, mark = tmp_path / "hook", tmp_path / "written"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE_BEFORE_RENAME)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
+    proc = subprocess.Popen([*cmd, "read", str(good), "-o", str(out)],
+                            env={**os.environ, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
+            time.sleep(0.01)
+        assert mark.exists(), "the read never wrote its output"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = sorted(work.iterdir())
+    assert left and not out.exists() and all(f".{proc.pid}-" in p.name for p in left), left
+    # Another output in the same folder, and a recent leftover: neither is touched.
+    other = work / f".other.{proc.pid}-0123abcd.part{suffix}"
+    other.write_bytes(b"x")
+    old = time.time() - STALE_AFTER_SECONDS - 60
+    r = _vggeo("read", good, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert set(left) <= set(work.iterdir())  # recent: perhaps a writer on another machine
+    for p in left:
+        os.utime(p, (old, old))
+    os.utime(other, (old, old))
+    r = _vggeo("read", good, "-o", out, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(work.iterdir()) == sorted([out, other])
+
+
+def test_sweep_keeps_the_files_of_a_live_process(tmp_path):
+    from vggeo.atomic import STALE_AFTER_SECONDS, sweep_stale
+
+    target = tmp_path / "o.gpkg"
+    mine = tmp_path / f".o.{os.getpid()}-0123abcd.part.gpkg"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    gone = [tmp_path / f".o.{dead}-89abcdef.part.gpkg{side}" for side in ("", "-journal", "-wal")]
+    for p in (mine, *gone):
+        p.write_bytes(b"x")
+        old = time.time() - STALE_AFTER_SECONDS - 1
+        os.utime(p, (old, old))
+    assert sorted(sweep_stale(target)) == sorted(gone)
+    assert mine.exists()
+
+
 def _reading(pid: int, path: Path) -> bool:
     """Whether process ``pid`` has ``path`` open (Linux: /proc/PID/fd)."""
     try:
