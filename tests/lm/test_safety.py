@@ -218,6 +218,31 @@ def test_two_members_with_one_name_refused(tmp_path, other):
         check_zip(z, archive=str(q))
 
 
+@pytest.mark.parametrize("same", [True, False], ids=["identical", "same-size-other-bytes"])
+def test_folder_holding_a_set_zip_and_its_unpacked_file(tmp_path, bestammelse_deliveries, unpack, same):
+    """An unpacked delivery folder may hold a set ZIP and its XML files beside it; the two copies
+    of a file are one file only when they are the same bytes (the size alone was compared, and
+    the copy read was whichever came first)."""
+    import re
+
+    folder = unpack(bestammelse_deliveries[0], tmp_path / "d", inner_too=False)
+    set_zip = next(folder.rglob("markreglerandebestammelse.zip"))
+    with zipfile.ZipFile(set_zip) as z:
+        name = next(n for n in z.namelist() if n.endswith("_1.xml"))
+        data = z.read(name)
+    if not same:  # one digit of the first coordinate changed: the same size, another place
+        m = re.search(rb"<gml:posList[^>]*>(\d)", data)
+        digit = m.group(1)
+        data = data[: m.start(1)] + (b"1" if digit != b"1" else b"2") + data[m.end(1):]
+    (set_zip.parent / name.rsplit("/", 1)[-1]).write_bytes(data)
+    if same:
+        with open_delivery(folder) as d:
+            assert len([f for f in d.data_files() if f.name == name.rsplit("/", 1)[-1]]) == 1
+    else:
+        with pytest.raises(DeliveryError, match="two different copies"):
+            open_delivery(folder)
+
+
 @pytest.mark.parametrize("ch", ["\n", "\r", "\t", "\x1b", "\u202e", "\u200b", "\u2028", "\ufeff", "\udcff"])
 def test_control_and_formatting_characters_in_names_refused(tmp_path, ch):
     info = zipfile.ZipInfo(f"set{ch}_1.xml")

@@ -609,17 +609,30 @@ def _peek_member_tag(f: DataFile) -> str | None:
 
 
 def _dedupe(files: list[DataFile], path: Path) -> list[DataFile]:
-    """One file per (set, name): a folder may hold a set ZIP *and* its unpacked XML files."""
+    """One file per (set, name): a folder may hold a set ZIP *and* its unpacked XML files.
+
+    The copies must be the same bytes: which one another tool would read is anyone's guess (as
+    with a ZIP member named twice), so two copies that differ are refused, whatever their sizes.
+    """
     seen: dict[tuple[str, str], DataFile] = {}
     for f in files:
         key = (f.set_name, f.name)
         other = seen.get(key)
         if other is None:
             seen[key] = f
-        elif other.size != f.size:
+        elif other.size != f.size or _digest(other) != _digest(f):
             raise DeliveryError(f"two different copies of {f.name}: {other.label} and {f.label}",
                                 file=path)  # fmt: skip
     return list(seen.values())
+
+
+def _digest(f: DataFile) -> bytes:
+    """SHA-256 of a data file's bytes, read through (only for a file present twice)."""
+    h = hashlib.sha256()
+    with f.open() as s:
+        while chunk := s.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
 
 
 def iter_members(f: DataFile) -> Iterator:
