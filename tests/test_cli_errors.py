@@ -294,6 +294,29 @@ def test_bad_first_delivery_leaves_no_store(case, build, must_name, tmp_path):
     assert list(store.parent.iterdir()) == []
 
 
+#: The cases whose damage is inside the set ZIP: also met in an unpacked delivery folder, where
+#: the set ZIP is opened from the folder rather than from inside the outer ZIP.
+INNER_CASES = [c for c in CASES if c[0] in (
+    "crc-lie", "size-lie", "broken-deflate", "local-name-differs", "local-size-differs", "method-99",
+    "inner-truncated", "inner-cut-in-half", "duplicate-member", "duplicate-member-other-case",
+    "duplicate-member-other-normal-form", "newline-in-name", "invalid-utf8-name")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "build", "must_name"), INNER_CASES, ids=[c[0] for c in INNER_CASES])
+def test_bad_set_zip_in_a_delivery_folder(case, build, must_name, filled_store, tmp_path):
+    """Outer ZIP unpacked by the user → folder → damaged set ZIP: one line naming the set ZIP
+    and the member, exit 2, the store byte for byte as it was."""
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(build(tmp_path, "change")) as z:
+        z.extractall(folder)
+    before = _digest(filled_store)
+    r = CliRunner().invoke(cli, ["ingest", str(folder), "--store", str(filled_store), "--no-progress"])
+    assert r.exit_code == 2, r.output
+    line = _one_error_line(r.stderr, must_name)
+    assert str(folder) in line and f"{SET}.zip" in line
+    assert _digest(filled_store) == before
+
+
 @pytest.mark.parametrize(("case", "build", "must_name"), CASES, ids=IDS)
 def test_bad_delivery_read_writes_nothing(case, build, must_name, tmp_path):
     out = tmp_path / "out" / "o.gpkg"
