@@ -630,6 +630,35 @@ def test_sweep_keeps_the_files_of_a_live_process(tmp_path):
     assert mine.exists()
 
 
+def test_legacy_delivery_folders_swept_on_start(tmp_path):
+    """Older versions unpacked set ZIPs into TMPDIR/vggeo-delivery-*, left there by every killed
+    ingest; the first delivery opened sweeps the old ones, and only those."""
+    from vggeo.lm.package import LEGACY_TEMP_AGE_SECONDS
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    old = time.time() - LEGACY_TEMP_AGE_SECONDS - 60
+    stale = scratch / "vggeo-delivery-k1ll3d"
+    (stale / "Markreglerande bestammelse").mkdir(parents=True)
+    (stale / "Markreglerande bestammelse" / f"{XML}").write_bytes(b"<r/>")
+    recent = scratch / "vggeo-delivery-running"
+    recent.mkdir()
+    keep = tmp_path / "not-ours"
+    keep.mkdir()
+    (keep / "precious").write_bytes(b"x")
+    link = scratch / "vggeo-delivery-link"
+    link.symlink_to(keep, target_is_directory=True)
+    other = scratch / "other-tool-dir"
+    other.mkdir()
+    for p in (stale, stale / "Markreglerande bestammelse", other):
+        os.utime(p, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    r = _vggeo("inspect", _good(tmp_path, "base"), env={"TMPDIR": str(scratch)})
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([recent.name, link.name, other.name])
+    assert (keep / "precious").exists()
+
+
 def _reading(pid: int, path: Path) -> bool:
     """Whether process ``pid`` has ``path`` open (Linux: /proc/PID/fd)."""
     try:

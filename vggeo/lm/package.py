@@ -511,6 +511,54 @@ def _open_inner_zip(outer: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, lab
     return _open_zip(source, label, closers)
 
 
+#: Folders older versions of vggeo unpacked set ZIPs into (``tempfile.mkdtemp``), which a killed
+#: process left behind for good. Nothing makes them any more; :func:`sweep_legacy_temp` removes
+#: those found, once they are old enough that no running older version can still be using them.
+LEGACY_TEMP_PREFIX = "vggeo-delivery-"
+LEGACY_TEMP_AGE_SECONDS = 6 * 3600
+
+
+def sweep_legacy_temp(root: str | os.PathLike | None = None, *,
+                      older_than: float = LEGACY_TEMP_AGE_SECONDS) -> list[Path]:  # fmt: skip
+    """Remove the ``vggeo-delivery-*`` folders of older versions from the temporary folder.
+
+    Only folders (not symbolic links) of this user, untouched for ``older_than`` seconds, are
+    removed; anything that cannot be removed is left. Returns what was removed.
+    """
+    import time
+
+    base = Path(root if root is not None else tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        found = list(base.glob(LEGACY_TEMP_PREFIX + "*"))
+    except OSError:
+        return removed
+    now = time.time()
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for d in found:
+        try:
+            st = d.lstat()
+            if not os.path.isdir(d) or d.is_symlink() or now - st.st_mtime < older_than:
+                continue
+            if uid is not None and st.st_uid != uid:
+                continue
+            shutil.rmtree(d)  # never follows a symbolic link inside (fd-based on Linux)
+        except OSError:
+            continue
+        removed.append(d)
+    return removed
+
+
+_swept = False
+
+
+def _sweep_once() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_legacy_temp()
+
+
 def _set_name_of_zip(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1][:-4]
 
@@ -527,6 +575,7 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
     """
     p = Path(path)
     note_input(p)
+    _sweep_once()
     if not p.exists():
         raise FileNotFoundError(2, "No such file or directory", str(p))
     closers: list = []
