@@ -551,6 +551,44 @@ def test_sigkill_mid_ingest_leaves_no_temporary_files(compress_sets, tmp_path):
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("new_store", [True, False], ids=["new-store", "filled-store"])
+def test_ctrl_c_mid_ingest_in_a_real_process(new_store, filled_store, tmp_path):
+    """SIGINT while the delivery's rows are being written: exit 130, one line, no traceback; a
+    store made for the delivery is gone, an existing one is byte for byte as it was."""
+    import shutil
+
+    store = tmp_path / "store.gpkg"
+    if not new_store:
+        shutil.copy(filled_store, store)
+        before = _digest(store)
+    hook, mark = tmp_path / "hook", tmp_path / "mid-write"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE_MID_WRITE)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
+    delivery_ = _good(tmp_path, "base" if new_store else "change")
+    proc = subprocess.Popen([*cmd, "ingest", str(delivery_), "--store", str(store), "--no-progress"],
+                            env={**os.environ, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
+            time.sleep(0.01)
+        assert mark.exists(), "the ingest never wrote a row"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "interrupted" in err
+    if new_store:
+        assert list(tmp_path.glob("store.gpkg*")) == []
+    else:
+        assert _digest(store) == before and list(tmp_path.glob("store.gpkg*")) == [store]
+
+
 #: A sitecustomize for the killed process: its output is written completely under the temporary
 #: name, then the process says so in a file and waits to be killed before the rename.
 _PAUSE_BEFORE_RENAME = """\
