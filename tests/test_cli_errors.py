@@ -409,7 +409,7 @@ def test_unexpected_exception_is_one_line_naming_the_file_and_asking_for_a_repor
     assert r.exit_code == 2
     line = _one_error_line(r.stderr, f"{good}!")
     assert XML in line and "ZeroDivisionError" in line and "bug" in line and __version__ in line
-    assert "--debug" in line
+    assert "--debug" in line and "`vggeo read`" in line  # the command, as typed, options left out
     r = CliRunner().invoke(cli, ["--debug", "read", str(good), "-o", str(tmp_path / "o.gpkg")])
     assert r.exit_code == 2 and "Traceback" in r.stderr and "_explode" in r.stderr
     assert r.stderr.splitlines()[-1].startswith("vggeo: error: unexpected ZeroDivisionError")
@@ -423,9 +423,9 @@ def test_unexpected_exception_in_a_store_names_the_delivery(tmp_path, monkeypatc
     monkeypatch.setattr(Store, "_new_version", _explode)
     good = _good(tmp_path, "base")
     store = tmp_path / "s.gpkg"
-    r = CliRunner().invoke(cli, ["ingest", str(good), "--store", str(store), "--no-progress"])
+    r = CliRunner().invoke(cli, ["-v", "ingest", str(good), "--store", str(store), "--no-progress"])
     assert r.exit_code == 2
-    _one_error_line(r.stderr, str(good))
+    assert "`vggeo ingest`" in _one_error_line(r.stderr, str(good))
     assert not store.exists()
 
 

@@ -83,7 +83,7 @@ def _command_line_path(ctx: click.Context) -> str:
     """
     root = ctx.find_root()
     command: click.Command = root.command
-    words = [root.info_name or "vggeo"]
+    words = ["vggeo"]  # the program's name, also when invoked as a function (click's test runner)
     for arg in root.meta.get("vggeo.args", []):
         if arg.startswith("-"):
             continue
@@ -100,8 +100,9 @@ def bug_report(err: BaseException, ctx: click.Context) -> str:
     where = current_input() or ", ".join(_inputs(ctx)) or "the command line"
     hint = "" if _debug(ctx) else " (run it again with --debug for the details)"
     what = str(err) if len(str(err)) <= 300 else str(err)[:300] + " …"
-    return (f"unexpected {type(err).__name__} while processing {where}: {what}. This is a bug in "
-            f"vggeo {__version__}; please report it with this line{hint}")  # fmt: skip
+    return (f"unexpected {type(err).__name__} in `{_command_line_path(ctx)}` while processing "
+            f"{where}: {what}. This is a bug in vggeo {__version__}; please report it with this "
+            f"line{hint}")  # fmt: skip
 
 
 class VggeoGroup(click.Group):
