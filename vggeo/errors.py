@@ -64,6 +64,7 @@ __all__ = [
     "SwappedAxesWarning",
     "OutsideAreaWarning",
     "UnmappedWarning",
+    "LedgerWarning",
     "note_input",
     "current_input",
     "printable",
@@ -267,6 +268,10 @@ class OutsideAreaWarning(VggeoWarning):
 
 class UnmappedWarning(VggeoWarning):
     """Input elements or fields that vggeo did not map (kept or reported, never silently lost)."""
+
+
+class LedgerWarning(VggeoWarning):
+    """A delivery applied although the ledger suggests one may be missing (a long interval)."""
 
 
 # --- what is being processed (for the CLI's report of an unexpected error) -----------------------

@@ -63,10 +63,14 @@ class StoreStatus:
         if not doc["ledger"]:
             lines.append("  (empty)")
         for r in doc["ledger"]:
-            deleted = sum(c["deleted"] for t in r["counts"].values() for c in t.values())
-            inserted = sum(c["inserted"] for t in r["counts"].values() for c in t.values())
+            # "rebase" is a rebase's report, not a set's row counts
+            sets = [t for s, t in r["counts"].items() if s != "rebase"]
+            deleted = sum(c["deleted"] for t in sets for c in t.values())
+            inserted = sum(c["inserted"] for t in sets for c in t.values())
+            rebase = r["counts"].get("rebase")
+            note = f"  rebase of {rebase['replaces']}: {_changes(rebase['tables'])}" if rebase else ""
             lines.append(f"  {r['seq']:>4}  {r['applied_at']}  {r['product']:<12} "
-                         f"{r['extract_type']:<7} {r['extract_id']}  -{deleted}/+{inserted}")  # fmt: skip
+                         f"{r['extract_type']:<7} {r['extract_id']}  -{deleted}/+{inserted}{note}")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -94,12 +98,22 @@ def store_status(store: str | os.PathLike, *, schema: str = "public") -> StoreSt
     return StoreStatus(doc)
 
 
+def _changes(tables: dict[str, dict[str, int]]) -> str:
+    """``provisions +3 -1 ~2, decisions +0 -0 ~1``: a rebase's identities added, removed, changed."""
+    parts = [f"{t} +{c['added']} -{c['removed']} ~{c['changed']}" for t, c in tables.items()
+             if c["added"] or c["removed"] or c["changed"]]  # fmt: skip
+    return ", ".join(parts) or "no differences"
+
+
 def applied_lines(name: str, result: Any) -> list[str]:
     """What applying one delivery did: its message, then per set the rows deleted and inserted
-    with the split by table (``result`` is what ``Store.apply`` returns)."""
+    with the split by table, and for a rebase the identities added (+), removed (-) and changed
+    (~) per table (``result`` is what ``Store.apply`` returns)."""
     lines = [f"{name}: {result.message}"]
     for set_name, (deleted, inserted) in result.totals().items():
         detail = ", ".join(f"{t} -{c['deleted']}/+{c['inserted']}"
                            for t, c in result.counts[set_name].items())  # fmt: skip
         lines.append(f"  {set_name}: deleted {deleted}, inserted {inserted} ({detail})")
+    if getattr(result, "rebase", None) is not None:
+        lines.append(f"  rebase, by identity: {_changes(result.rebase)}")
     return lines

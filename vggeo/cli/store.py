@@ -32,17 +32,33 @@ def register(group: click.Group) -> None:
                    "(default: never stored).")  # fmt: skip
 @click.option("--schema", default="public", show_default=True,
               help="PostGIS only: the database schema of the store.")  # fmt: skip
+@click.option("--rebase", is_flag=True, default=False,
+              help="Let a base extract replace the data of a product the store already holds "
+                   "(the way back from a missed change extract); reports what it added, "
+                   "removed and changed.")  # fmt: skip
+@click.option("--max-interval", "max_interval", type=click.FloatRange(min=0), default=8.0,
+              show_default=True, envvar="VGGEO_MAX_INTERVAL", metavar="DAYS",
+              help="Warn when a change extract was produced more than DAYS after the last "
+                   "applied extract of its product (an extract may be missing); 0 turns the "
+                   "warning off. Env: VGGEO_MAX_INTERVAL.")  # fmt: skip
 def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_data: bool,
-           schema: str) -> None:  # fmt: skip
+           schema: str, rebase: bool, max_interval: float) -> None:  # fmt: skip
     """Apply Lantmäteriet deliveries (base, then changes) to STORE, one transaction each.
 
     DELIVERY is an outer ZIP, an unpacked folder, an inner set ZIP or one XML file. Several are
     applied in the order they were produced. The store (a GeoPackage path or a postgresql:// URL)
     is created if absent. A delivery applied before is skipped with a message; one that does not
-    follow the ledger (no base, a missing extract) is refused and nothing of it is written.
+    follow the ledger (no base, produced no later than the last applied extract) is refused and
+    nothing of it is written. A change produced more than --max-interval days after the last
+    applied extract is applied with a warning: one in between may have been missed. The way back
+    is a new base extract: applied to a store that holds its product it is refused unless
+    --rebase is given, and then replaces that product's data in one transaction.
     """
+    import warnings
     from contextlib import ExitStack
+    from datetime import timedelta
 
+    from vggeo.errors import LedgerWarning
     from vggeo.lm import open_delivery
     from vggeo.status import applied_lines
     from vggeo.store import open_store
@@ -62,10 +78,16 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
         try:
             for path, delivery in opened:
                 try:
-                    result = s.apply(delivery, progress=progress, personal_data=personal_data)
+                    with warnings.catch_warnings():
+                        # shown below as one line each, from the result
+                        warnings.simplefilter("ignore", LedgerWarning)
+                        result = s.apply(delivery, progress=progress, personal_data=personal_data,
+                                         rebase=rebase, max_interval=timedelta(days=max_interval))
                 except VggeoError as err:  # a store's refusal names the delivery it was applying
                     raise err.where(file=path) from err
                 applied = applied or result.applied
+                for line in result.warnings:
+                    click.echo(f"vggeo: warning: {path.name}: {line}", err=True)
                 for line in applied_lines(path.name, result):
                     click.echo(line)
         except BaseException:

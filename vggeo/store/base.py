@@ -7,39 +7,46 @@ clean-up — lives here, once; the backends only know *how* to delete, insert an
 
 Applying a delivery (FORMATS.md §4)::
 
-    ledger check (read-only)  → no-op if applied, LedgerError if it does not follow
+    ledger check (read-only)  → no-op if applied, LedgerError if it does not follow,
+                                a warning if the interval since the last extract is long
     delivery.verify()         → IntegrityError before anything is written
     BEGIN (exclusive for writers)
       ledger check again, under the lock
+      rebase (a base over a product the store holds, asked for): note every identity's
+        content, then empty all of the product's tables
       per information set:
         base:   empty the set's tables
         change: delete the identities of the deletion file,
                 delete the identities present in the change file (per subset for provisions)
         insert the file's rows
       inskrivning: remove persons who became protected, persons/organisations owning nothing
+      rebase: compare with the noted content → added, removed, changed per table
       ledger row, new data_version
     COMMIT                    → or ROLLBACK on any error, Ctrl-C included
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import uuid
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import DeliveryError, IntegrityError, SchemaError, StoreError
+from vggeo.errors import DeliveryError, IntegrityError, LedgerWarning, SchemaError, StoreError
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
+    DELIVERY_TABLES,
     GEOMETRY_COLUMN,
     PERSONAL_COLUMNS,
     SET_TABLES,
@@ -140,7 +147,11 @@ class ApplyResult:
     """What :meth:`Store.apply` did.
 
     ``counts`` is ``{set: {table: {"deleted": n, "inserted": n}}}``; ``applied`` is False for a
-    delivery that was applied before (then ``message`` says when).
+    delivery that was applied before (then ``message`` says when). After a rebase, ``counts``
+    has an entry ``"replaced"`` (the rows of the product's earlier data, all deleted) and
+    ``rebase`` is ``{table: {"added": n, "removed": n, "changed": n}}`` counted by identity:
+    identities only in the new base, only in the earlier data, and in both with other content.
+    ``warnings`` are the lines the ledger check gave (also issued as :class:`LedgerWarning`).
     """
 
     extract_id: str
@@ -150,6 +161,8 @@ class ApplyResult:
     message: str
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     data_version: str | None = None
+    rebase: dict[str, dict[str, int]] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def totals(self) -> dict[str, tuple[int, int]]:
         """``{set: (deleted, inserted)}`` summed over the set's tables."""
@@ -540,8 +553,9 @@ class Store(ABC):
         """Raw batches as :meth:`_select` returns them; backends stream, this default does not."""
         yield self._select(table, columns, bbox=bbox, where=where)
 
-    def apply(self, delivery: DeliveryLike, *, progress: bool = False,
-              personal_data: bool = False) -> ApplyResult:  # fmt: skip
+    def apply(self, delivery: DeliveryLike, *, progress: bool = False, personal_data: bool = False,
+              rebase: bool = False,
+              max_interval: timedelta | None = _ledger.DEFAULT_MAX_INTERVAL) -> ApplyResult:  # fmt: skip
         """Apply a base or change delivery in one transaction, and record it in the ledger.
 
         Parameters
@@ -553,6 +567,16 @@ class Store(ABC):
         personal_data
             Keep personnummer, names and addresses (only if the delivery carries them). Without
             it the store never writes them.
+        rebase
+            Let a base extract replace the data of a product the store already holds: the way
+            back from a missed change extract. Everything of that product (every one of its
+            tables, also those of sets the new base lacks) is replaced in the one transaction,
+            and the result reports what was added, removed and changed. Without it such a base
+            is refused. No effect on change extracts or on a product the store does not hold.
+        max_interval
+            Warn (:class:`~vggeo.errors.LedgerWarning`, and in ``ApplyResult.warnings``) when a
+            change extract was produced longer than this after the last applied extract of its
+            product: one in between may be missing. None turns the warning off.
 
         Returns
         -------
@@ -562,7 +586,9 @@ class Store(ABC):
         Raises
         ------
         LedgerError
-            A change without its base, a missing or out-of-order extract. Nothing is written.
+            A change without its base, an extract produced no later than the last applied one,
+            a base over a product the store holds without ``rebase``, or a change whose metadata
+            names another previous extract than the last applied. Nothing is written.
         IntegrityError, ParseError, UnsafeInputError
             A delivery that fails its own metadata or cannot be read. Nothing is written.
         """
@@ -576,9 +602,13 @@ class Store(ABC):
         if product not in PRODUCTS:
             raise StoreError(f"extract {d.extract_id}: unknown product {product!r}; "
                              f"expected one of {', '.join(PRODUCTS)}")  # fmt: skip
-        earlier = _ledger.check_order(self._read_ledger(), d)
+        entries = self._read_ledger()
+        earlier = _ledger.check_order(entries, d, rebase=rebase)
         if earlier is not None:
             return self._already(d, earlier)
+        notes = [w for w in [_ledger.interval_warning(entries, d, max_interval)] if w]
+        for w in notes:
+            warnings.warn(w, LedgerWarning, stacklevel=2)
         d.verify()  # before anything is written
         from tqdm.auto import tqdm
 
@@ -586,32 +616,46 @@ class Store(ABC):
         bar = tqdm(total=len(sets) + 1, desc=f"{d.extract_type} {d.extract_id}"[:40], unit="set",
                    disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
         counts: dict[str, dict[str, dict[str, int]]] = {}
+        report: dict[str, dict[str, int]] | None = None
         with bar, self._transaction():
-            earlier = _ledger.check_order(self._read_ledger(), d)  # again, under the lock
+            entries = self._read_ledger()
+            earlier = _ledger.check_order(entries, d, rebase=rebase)  # again, under the lock
             if earlier is not None:
                 return self._already(d, earlier)
+            replaces = _ledger.last_extract(entries, product) if d.extract_type == "base" else None
+            if replaces is not None:  # a rebase (check_order let it through)
+                own = _product_tables(product)
+                before = {t: self._identity_digests(t) for t in own}
+                counts["replaced"] = {t: {"deleted": self._delete_all(t), "inserted": 0}
+                                      for t in own}  # fmt: skip
             for set_name in sets:
                 bar.set_postfix_str(set_name)
                 counts[set_name] = self._apply_set(d, set_name, personal_data=personal_data)
                 bar.update()
             if product == "inskrivning":
                 counts["cleanup"] = self._cleanup_owners()
+            recorded: dict[str, Any] = dict(counts)
+            if replaces is not None:
+                report = _compare_digests(before, {t: self._identity_digests(t) for t in own})
+                recorded["rebase"] = {"replaces": replaces.extract_id, "tables": report}
             bar.update()
             version = self._new_version()
             entries = self._read_ledger()
             self._append_ledger(LedgerEntry(
                 seq=max((e.seq for e in entries), default=0) + 1, extract_id=str(d.extract_id),
                 product=product, extract_type=str(d.extract_type),
-                previous_extract_id=_str_or_none(d.previous_extract_id),
+                previous_extract_id=_str_or_none(getattr(d, "previous_extract_id", None)),
                 produced_at=_ledger.as_utc(d.produced_at), applied_at=datetime.now(UTC),
-                checksum=_str_or_none(d.checksum), counts=counts,
+                checksum=_str_or_none(d.checksum), counts=recorded,
                 source=_str_or_none(getattr(d, "source", None) or getattr(d, "path", None)),
                 personal_data=personal_data,
             ))  # fmt: skip
-        result = ApplyResult(str(d.extract_id), product, str(d.extract_type), True,
-                             f"applied {d.extract_type} extract {d.extract_id} of {product}",
-                             counts, version)  # fmt: skip
-        return result
+        message = f"applied {d.extract_type} extract {d.extract_id} of {product}"
+        if replaces is not None:
+            message = (f"rebased {product} on base extract {d.extract_id}, replacing the data up "
+                       f"to {replaces.extract_type} extract {replaces.extract_id}")  # fmt: skip
+        return ApplyResult(str(d.extract_id), product, str(d.extract_type), True, message,
+                           counts, version, rebase=report, warnings=notes)  # fmt: skip
 
     def load_residences(self, gdf: pd.DataFrame, *, mode: str = "replace",
                         progress: bool = False) -> ApplyResult:  # fmt: skip
@@ -692,6 +736,41 @@ class Store(ABC):
                 frame = frame[~frame["protected"].astype("boolean").fillna(False).to_numpy()]
             counts[t]["inserted"] += self._insert(t, frame, crs=getattr(d, "crs", SRID))
         return counts
+
+    def _identity_digests(self, name: str) -> pd.Series:
+        """Per identity of table ``name``, one number for all of its rows' content.
+
+        Read in this store's own transaction (a rebase compares the content before and after
+        it). Each row's values — with its column names, missing values left out so that a
+        column added later does not count as a change — are hashed and mixed into one 64-bit
+        number; an identity's number is the sum of its rows' (the order of rows does not
+        matter, their number and content do). pandas' vectorised hashing instead of a
+        per-row Python digest: base extracts have millions of rows.
+        """
+        table = TABLES[name]
+        registered = self._registered_columns(name)
+        if not registered:
+            return pd.Series([], dtype="uint64")
+        raw, geoms = self._select(table, registered, bbox=None, where=None)
+        keys = pd.Series(raw[table.key], dtype=object).astype(str)
+        row = np.zeros(len(keys), dtype=np.uint64)
+        cells = [(c.name, raw[c.name]) for c in registered]
+        if geoms is not None:
+            import shapely
+
+            cells.append((GEOMETRY_COLUMN, shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True)))
+        for col, values in cells:
+            s = pd.Series(values, dtype=object)
+            missing = s.isna().to_numpy()
+            h = pd.util.hash_pandas_object(s.astype(str), index=False,
+                                           hash_key=_hash_key(col)).to_numpy()  # fmt: skip
+            h[missing] = 0
+            row += h  # wraps modulo 2**64, as intended
+        row = _mix64(row)
+        codes, identities = pd.factorize(keys)
+        sums = np.zeros(len(identities), dtype=np.uint64)
+        np.add.at(sums, codes, row)
+        return pd.Series(sums, index=pd.Index(identities, dtype=object))
 
     def _cleanup_owners(self) -> dict[str, dict[str, int]]:
         """Inskrivning rules after a delivery: no protected persons, no owners owning nothing."""
@@ -776,6 +855,44 @@ def _restored_frame(table: Table, registered: list[Column], raw: dict, geoms: An
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier (the same rule in SQLite and PostgreSQL)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _product_tables(product: str) -> list[str]:
+    """Every table a product's deliveries write (a rebase replaces all of them)."""
+    provisions = set(SET_TABLES["markreglerandebestammelse"])
+    if product == "bestammelse":
+        return [t for t in DELIVERY_TABLES if t in provisions]
+    return [t for t in DELIVERY_TABLES if t not in provisions]
+
+
+def _hash_key(column: str) -> str:
+    """A 16-character hash key per column name: the same value in two columns hashes apart."""
+    return hashlib.blake2b(column.encode(), digest_size=8).hexdigest()[:16]
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a row's summed column hashes become one well-mixed number, so
+    that summing rows per identity cannot trade values between rows."""
+    x = x.astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _compare_digests(before: dict[str, pd.Series],
+                     after: dict[str, pd.Series]) -> dict[str, dict[str, int]]:  # fmt: skip
+    """Per table, the identities added, removed and changed between two readings."""
+    out = {}
+    for t in before:
+        b, a = before[t], after[t]
+        common = a.index.intersection(b.index)
+        out[t] = {"added": int(len(a.index.difference(b.index))),
+                  "removed": int(len(b.index.difference(a.index))),
+                  "changed": int((a.loc[common].to_numpy() != b.loc[common].to_numpy()).sum())}  # fmt: skip
+    return out
 
 
 def _str_or_none(v: Any) -> str | None:

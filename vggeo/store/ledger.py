@@ -1,15 +1,29 @@
 """The ledger: which extracts a store has applied, and whether a new one may follow.
 
-Lantmäteriet keeps only the latest delivery, for 30 days (FORMATS.md §4). A missed or re-ordered
+Lantmäteriet keeps only the latest delivery, for 30 days, and recommends fetching change extracts
+"så ofta som möjligt (minst 1 gång/vecka)" (seed 004; FORMATS.md §4). A missed or re-ordered
 change extract would silently corrupt the local copy, so every applied delivery is recorded and a
-new one is checked against the record *before* anything is written:
+new one is checked against the record *before* anything is written.
+
+What the metadata carries for this (seeds 003/004, "Metadatafil") is the extract's unique
+identity, the time it was produced (*färdigproducerad*) and its type (*basuttag* /
+*förändringsuttag*); it does not name the extract a change follows. So:
 
 * the same extract again → a no-op with a message (a different checksum under the same id is an
   error: the file is not the one that was applied);
 * a change extract with no base extract of its product before it → refused;
-* a change extract that names a previous extract other than the last one applied → refused,
-  naming the missing (or out-of-order) extract;
-* an extract produced no later than the last one applied → refused (older data would win).
+* an extract produced no later than the last one applied → refused, giving both times (older
+  data would win);
+* a change extract produced longer after the last applied extract than a subscription's interval
+  (:data:`DEFAULT_MAX_INTERVAL`, configurable) → applied with a warning giving both times: an
+  extract in between may have been missed, and only the operator can know;
+* a base extract of a product the store already holds → refused unless the caller asks for a
+  *rebase* (the documented way back from a missed extract: a new base replaces that product's
+  data).
+
+A delivery whose metadata names the extract it follows (``previous_extract_id``, an element
+vggeo's own generator once wrote; not in Lantmäteriet's documentation) gets one more check: a
+change that follows another extract than the last one applied is refused, naming both.
 
 Chains are per product (``bestammelse``, ``inskrivning``): they are separate subscriptions.
 """
@@ -18,12 +32,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vggeo.errors import LedgerError
 
-__all__ = ["LedgerEntry", "LEDGER_COLUMNS", "check_order", "as_utc", "last_extract"]
+__all__ = ["LedgerEntry", "LEDGER_COLUMNS", "DEFAULT_MAX_INTERVAL", "check_order", "interval_warning",
+           "as_utc", "last_extract"]
 
 #: Ledger columns and their kinds (see :mod:`vggeo.store.schema`).
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -41,6 +56,10 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 DELIVERY_TYPES = ("base", "change")
+
+#: The longest expected time between two extracts of a weekly subscription, a day of slack
+#: included: a change produced later than this after the last applied extract gets a warning.
+DEFAULT_MAX_INTERVAL = timedelta(days=8)
 
 
 def as_utc(value: Any) -> datetime | None:
@@ -105,8 +124,20 @@ def _when(e: LedgerEntry) -> str:
     return e.produced_at.isoformat() if e.produced_at else "unknown time"
 
 
-def check_order(entries: list[LedgerEntry], delivery: Any) -> LedgerEntry | None:
+def check_order(entries: list[LedgerEntry], delivery: Any, *,
+                rebase: bool = False) -> LedgerEntry | None:
     """Check that ``delivery`` may be applied after ``entries``.
+
+    Parameters
+    ----------
+    entries
+        The store's ledger.
+    delivery
+        Anything with ``extract_id``, ``product``, ``extract_type``, ``produced_at``,
+        ``checksum`` and (optionally) ``previous_extract_id``.
+    rebase
+        Allow a base extract of a product the store already holds (it will replace that
+        product's data). Without it such a base is refused.
 
     Returns
     -------
@@ -117,7 +148,9 @@ def check_order(entries: list[LedgerEntry], delivery: Any) -> LedgerEntry | None
     Raises
     ------
     LedgerError
-        The delivery does not follow: no base, a gap, or older than what the store holds.
+        The delivery does not follow: no base, a base over existing data without ``rebase``,
+        produced no later than the last applied extract, or (when the metadata names it) a
+        change following another extract than the last one applied.
     """
     extract_id = str(delivery.extract_id)
     product = str(delivery.product)
@@ -136,13 +169,27 @@ def check_order(entries: list[LedgerEntry], delivery: Any) -> LedgerEntry | None
             return e
     last = last_extract(entries, product)
     produced = as_utc(delivery.produced_at)
+    if last is not None and produced is not None and last.produced_at is not None:
+        if produced <= last.produced_at:
+            raise LedgerError(
+                f"{kind} extract {extract_id} of {product} was produced {produced.isoformat()}, "
+                f"not after the last applied extract {last.extract_id} (produced "
+                f"{_when(last)}): it is out of order"
+            )
+    if kind == "base" and last is not None and not rebase:
+        raise LedgerError(
+            f"base extract {extract_id} of {product} would replace the {product} data this store "
+            f"already holds (last applied: {last.extract_type} extract {last.extract_id}, produced "
+            f"{_when(last)}); to start again from this base, apply it with --rebase"
+        )
     if kind == "change":
         if last is None:
             raise LedgerError(
                 f"change extract {extract_id} of {product} cannot be applied: no base extract of "
                 f"{product} has been applied to this store; apply the base extract first"
             )
-        previous = delivery.previous_extract_id
+        # Only when the metadata names it (not a documented element): one more check.
+        previous = getattr(delivery, "previous_extract_id", None)
         if previous is not None and str(previous) != last.extract_id:
             applied = {e.extract_id: e for e in entries if e.product == product}
             if str(previous) in applied:
@@ -154,13 +201,57 @@ def check_order(entries: list[LedgerEntry], delivery: Any) -> LedgerEntry | None
             raise LedgerError(
                 f"change extract {extract_id} of {product} follows extract {previous}, which is "
                 f"missing from this store (last applied: {last.extract_id}, produced "
-                f"{_when(last)}); apply {previous} first, or start again from a new base extract"
-            )
-    if last is not None and produced is not None and last.produced_at is not None:
-        if produced <= last.produced_at:
-            raise LedgerError(
-                f"{kind} extract {extract_id} of {product} was produced {produced.isoformat()}, "
-                f"not after the last applied extract {last.extract_id} (produced "
-                f"{_when(last)}): it is out of order"
+                f"{_when(last)}); apply {previous} first, or start again from a new base extract "
+                f"with --rebase"
             )
     return None
+
+
+def interval_warning(entries: list[LedgerEntry], delivery: Any,
+                     max_interval: timedelta | None = DEFAULT_MAX_INTERVAL) -> str | None:  # fmt: skip
+    """A warning when a change extract comes longer after the last applied one than expected.
+
+    The metadata does not say which extract a change follows, so a missed extract shows only as
+    a longer interval between production times. The change is still applied (a subscription may
+    be paused, a delivery late), but the operator is told, with both times, and how to recover.
+
+    Parameters
+    ----------
+    entries
+        The store's ledger.
+    delivery
+        The change about to be applied (its ``product``, ``extract_type``, ``produced_at``).
+    max_interval
+        The longest expected interval; None (or zero) turns the warning off.
+
+    Returns
+    -------
+    str or None
+        One line, or None when the interval is within the limit, the delivery is a base (which
+        replaces everything anyway), or a time is unknown.
+    """
+    if not max_interval or str(delivery.extract_type) != "change":
+        return None
+    product = str(delivery.product)
+    last = last_extract(entries, product)
+    produced = as_utc(delivery.produced_at)
+    if last is None or last.produced_at is None or produced is None:
+        return None
+    gap = produced - last.produced_at
+    if gap <= max_interval:
+        return None
+    return (f"change extract {delivery.extract_id} of {product} was produced {produced.isoformat()}, "
+            f"{_span(gap)} after the last applied extract {last.extract_id} (produced "
+            f"{_when(last)}), more than the expected {_span(max_interval)}: an extract in between "
+            f"may have been missed; if one was, start again from a new base extract (--rebase)")  # fmt: skip
+
+
+def _span(t: timedelta) -> str:
+    """``14 days``, ``8 days 12 h``, ``36 h``: a duration as an operator reads it."""
+    days, rest = divmod(int(t.total_seconds()), 86_400)
+    hours = rest // 3600
+    if days and hours:
+        return f"{days} day{'s' * (days != 1)} {hours} h"
+    if days:
+        return f"{days} day{'s' * (days != 1)}"
+    return f"{hours} h" if hours else f"{int(t.total_seconds())} s"
