@@ -404,7 +404,9 @@ METADATA = Record(
     table="metadata",
     fields=(
         Field("extract_id", ("uttagsidentitet", "uttagsid", "unikidentitet", "identitet"), "str"),
-        # [inferred, vggeo's own addition] The extract a change follows, so a ledger can see gaps.
+        # [vggeo's own, not in Lantmäteriet's documentation] The extract a change follows. Real
+        # metadata does not carry it, so the ledger judges gaps by production time; still read
+        # (older vggeo samples wrote it) and, when present, used as one more check.
         Field("previous_extract_id", ("foregaendeuttagsidentitet", "foregaendeuttagsid"), "str"),
         Field("produced_at", ("fardigproducerad", "tidpunkt", "producerad"), "datetime"),
         Field("total_count", ("totaltantalobjekt", "antalobjekt"), "int"),

@@ -607,8 +607,8 @@ def _deletion_xml(ids) -> bytes:
             "</BorttagResponse>\n").encode()  # fmt: skip
 
 
-def _metadata_xml(*, set_name, info_type, subsets, extract_id, previous, produced, extract_type,
-                  crs, kommuner, files, personal=None, totals=None) -> bytes:  # fmt: skip
+def _metadata_xml(*, set_name, info_type, subsets, extract_id, produced, extract_type, crs,
+                  kommuner, files, personal=None, totals=None, previous=None) -> bytes:  # fmt: skip
     total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
     rows = "".join(f"<Fil><filnamn>{n}</filnamn><antalObjekt>{c}</antalObjekt>"
                    f"<filstorlek>{s}</filstorlek></Fil>" for n, c, s in files)  # fmt: skip
@@ -616,7 +616,9 @@ def _metadata_xml(*, set_name, info_type, subsets, extract_id, previous, produce
     kom = "".join(f"<kommunkod>{k}</kommunkod>" for k in kommuner)
     extra = ""
     if previous:
-        # [inferred] vggeo's own element: the extract this change follows (gap detection).
+        # Not Lantmäteriet's: an element vggeo once invented (the extract a change follows). The
+        # generator no longer writes it; tests pass ``previous`` to see that a reader still uses
+        # it when present.
         extra += f"<foregaendeUttagsidentitet>{previous}</foregaendeUttagsidentitet>"
     if crs:
         extra += f"<koordinatsystem>EPSG:{crs}</koordinatsystem>"
@@ -719,7 +721,6 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
     cells = _plan_cells(rng, tw, max(1, kinds.count("plan")))
     state = {p.pid: p for p in (_new_provision(rng, tw, k, cells) for k in kinds)}
     paths = []
-    previous = None
     produced = start
     for k in range(changes + 1):
         extract_id = _uuid(rng)
@@ -759,11 +760,10 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
             _write_set("Markreglerande bestammelse", "markreglerandebestammelse", files, deletions, dict(
                 info_type="Markreglerande bestämmelse", subsets=("Basinformation", "Berörkrets"),
-                extract_id=extract_id, previous=previous, produced=produced,
+                extract_id=extract_id, produced=produced,
                 extract_type="base" if k == 0 else "change", crs=crs, kommuner=kommuner,
             ), outer)  # fmt: skip
         paths.append(path)
-        previous = extract_id
         produced = produced + timedelta(days=7)
     return paths
 
@@ -963,7 +963,6 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
     first = next(iter(state.values()))
     first.owners[0][0].protected = True
     paths = []
-    previous = None
     produced = start
     for k in range(changes + 1):
         extract_id, order = _uuid(rng), _uuid(rng)
@@ -1002,7 +1001,7 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
             changed = edit + adds
         path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
         kommuner = sorted({p.kommun for p in state.values()})[:50]
-        common = dict(info_type="Inskrivning", extract_id=extract_id, previous=previous, produced=produced,
+        common = dict(info_type="Inskrivning", extract_id=extract_id, produced=produced,
                       extract_type="base" if k == 0 else "change", crs=None, kommuner=kommuner,
                       personal=(False, False))  # fmt: skip
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
@@ -1019,7 +1018,6 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
                        [("folkbokford_person_organisation.xml", data, cnt)], None,
                        dict(common, subsets=(), totals=(n_p, n_o)), outer)  # fmt: skip
         paths.append(path)
-        previous = extract_id
         produced = produced + timedelta(days=7)
     return paths
 
