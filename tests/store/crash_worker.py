@@ -32,7 +32,7 @@ def delivery(phase: str, seed: int):
     options = [{"basinformation"}, {"berorkrets"}, {"basinformation", "berorkrets"}]
     subsets = {p: options[int(k)] for p, k in zip(changed, pick.integers(0, 3, len(changed)), strict=True)}
     return bestammelse("crash-change", "change", datetime(2025, 3, 10, 4), changed, rng,
-                       previous="crash-base", removed=removed, subsets=subsets, version=3)
+                       removed=removed, subsets=subsets, version=3)
 
 
 def range_ids(a: int, b: int) -> list[str]:

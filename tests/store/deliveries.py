@@ -158,6 +158,8 @@ OWNERS = {BEST_SET: ["provisions", "affected_properties", "decisions"],
           **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
           "folkbokford_person_organisation": ["persons", "organisations"]}  # fmt: skip
 SUBSETS = {"basinformation": ["provisions", "decisions"], "berorkrets": ["affected_properties"]}
+#: What a rebase empties: every table of the product, also those of sets the new base lacks.
+PRODUCT_OF = {BEST_SET: "bestammelse"}  # every other set is inskrivning's
 PERSONAL = {"personnummer"}
 
 
@@ -170,7 +172,7 @@ class Model:
     last: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # product → (id, time)
     residences: dict[int, dict] = field(default_factory=dict)  # id → row
 
-    def check(self, d: MemoryDelivery) -> str:
+    def check(self, d: MemoryDelivery, rebase: bool = False) -> str:
         """'apply', 'noop', or raise LedgerError like the store must."""
         if d.extract_id in self.applied:
             if self.applied[d.extract_id] != d.checksum:
@@ -180,18 +182,26 @@ class Model:
         if d.extract_type == "change":
             if last is None:
                 raise LedgerError("no base")
-            if d.previous_extract_id is not None and d.previous_extract_id != last[0]:
+            # only when the metadata names it (not a documented element)
+            if getattr(d, "previous_extract_id", None) is not None and d.previous_extract_id != last[0]:
                 raise LedgerError("gap")
         if last is not None and d.produced_at <= last[1]:
             raise LedgerError("older")
+        if d.extract_type == "base" and last is not None and not rebase:
+            raise LedgerError("a base over data the store holds, without rebase")
         return "apply"
 
-    def apply(self, d: MemoryDelivery) -> str:
-        verdict = self.check(d)
+    def apply(self, d: MemoryDelivery, rebase: bool = False) -> str:
+        verdict = self.check(d, rebase)
         if verdict == "noop":
             return verdict
         d.verify()
         new = {t: list(rows) for t, rows in self.tables.items()}
+        if d.extract_type == "base" and d.product in self.last:
+            for s, tables in OWNERS.items():  # a rebase: the product's earlier data goes, all of it
+                if PRODUCT_OF.get(s, "inskrivning") == d.product:
+                    for t in tables:
+                        new[t] = []
         for s in d.sets:
             frames = {ALIASES.get(k, k): v for k, v in d.read(s).items()}
             subsets = frames.pop("subsets", None)

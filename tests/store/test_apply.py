@@ -34,7 +34,7 @@ def fingerprint(store) -> object:
 def base_and_change(seed=0):
     base = bestammelse("b1", "base", T, [pid(i) for i in range(10)], rng(seed))
     change = bestammelse("c1", "change", T + WEEK, [pid(i) for i in (1, 2, 10)], rng(seed + 1),
-                         previous="b1", removed=[pid(3)])  # fmt: skip
+                         removed=[pid(3)])  # fmt: skip
     return base, change
 
 
@@ -49,7 +49,9 @@ def test_change_without_base_is_refused_and_nothing_written(store):
     assert fingerprint(store) == before
 
 
-def test_missing_extract_is_named(store):
+def test_missing_extract_is_named_when_the_metadata_names_the_previous_one(store):
+    """Not in Lantmäteriet's metadata, but when a delivery names the extract it follows, it is
+    checked too."""
     base, _ = base_and_change()
     store.apply(base)
     gap = bestammelse("c3", "change", T + 3 * WEEK, [pid(1)], rng(), previous="c2")
@@ -59,6 +61,7 @@ def test_missing_extract_is_named(store):
 
 
 def test_out_of_order_and_older_extracts_are_refused(store):
+    """The production times decide; a named previous extract is one more check."""
     base, change = base_and_change()
     store.apply(base)
     store.apply(change)
@@ -82,7 +85,7 @@ def test_same_delivery_twice_is_a_noop_with_a_message(store):
     assert first.applied and not again.applied
     assert "already applied" in again.message and "c1" in again.message
     assert store.data_version == version and fingerprint(store) == before
-    forged = bestammelse("c1", "change", T + WEEK, [pid(4)], rng(9), previous="b1")
+    forged = bestammelse("c1", "change", T + WEEK, [pid(4)], rng(9))
     with pytest.raises(LedgerError, match="not the same delivery"):
         store.apply(forged)
 
@@ -101,7 +104,7 @@ def test_chains_are_per_product(store):
     base, _ = base_and_change()
     store.apply(base)
     with pytest.raises(LedgerError, match="no base extract of inskrivning"):
-        store.apply(inskrivning("i2", "change", T + WEEK, ["o1"], rng(), previous="i1"))
+        store.apply(inskrivning("i2", "change", T + WEEK, ["o1"], rng()))
     store.apply(inskrivning("i1", "base", T + WEEK, ["o1"], rng()))
     assert set(store.last_extracts()) == {"bestammelse", "inskrivning"}
 
@@ -152,7 +155,7 @@ def test_bad_rows_roll_back_the_whole_delivery(store):
     base, _ = base_and_change()
     store.apply(base)
     before = fingerprint(store)
-    bad = bestammelse("c1", "change", T + WEEK, [pid(1), pid(2)], rng(), previous="b1")
+    bad = bestammelse("c1", "change", T + WEEK, [pid(1), pid(2)], rng())
     prov = bad.tables[BEST_SET]["provisions"]
     prov.loc[1, "provision_id"] = None
     with pytest.raises(SchemaError, match="row 2.*provision_id|provision_id.*row"):
@@ -187,7 +190,7 @@ def test_change_replaces_only_the_subsets_it_carries(store):
     store.apply(base)
     old = store.read_table("provisions").set_index("provision_id")
     old_aff = store.read_table("affected_properties")
-    change = bestammelse("c1", "change", T + WEEK, [pid(1), pid(2)], rng(2), previous="b1",
+    change = bestammelse("c1", "change", T + WEEK, [pid(1), pid(2)], rng(2),
                          subsets={pid(1): {"berorkrets"}, pid(2): {"basinformation"}})  # fmt: skip
     store.apply(change)
     prov = store.read_table("provisions").set_index("provision_id")
@@ -204,9 +207,9 @@ def test_change_replaces_only_the_subsets_it_carries(store):
         sorted(old_aff[old_aff.provision_id == pid(2)].register_unit_id)
 
 
-def test_base_replaces_the_set(store):
+def test_base_replaces_the_set_on_rebase(store):
     store.apply(bestammelse("b1", "base", T, [pid(i) for i in range(5)], rng()))
-    store.apply(bestammelse("b2", "base", T + WEEK, [pid(7)], rng()))
+    store.apply(bestammelse("b2", "base", T + WEEK, [pid(7)], rng()), rebase=True)
     assert store.read_table("provisions").provision_id.tolist() == [pid(7)]
     assert set(store.read_table("decisions").provision_id) <= {pid(7)}
 
@@ -214,7 +217,7 @@ def test_base_replaces_the_set(store):
 # --- inskrivning owners ---------------------------------------------------------------------
 
 
-def _owners_delivery(eid, kind, when, agande, persons, orgs, *, previous=None, removed=()):
+def _owners_delivery(eid, kind, when, agande, persons, orgs, *, removed=()):
     objects = sorted({o for o, _ in agande} | set(o for o in ("o1", "o2") if kind == "base"))
     tables = {
         "inskrivningsfastighet": {"inskrivningsfastighet": pd.DataFrame(
@@ -232,7 +235,7 @@ def _owners_delivery(eid, kind, when, agande, persons, orgs, *, previous=None, r
     }  # fmt: skip
     rem = {"inskrivningsfastighet": set(removed), "inskrivet_agande": set(removed)}
     return MemoryDelivery("inskrivning", eid, kind, when, tables,
-                          removed=rem if kind == "change" else {}, previous_extract_id=previous)  # fmt: skip
+                          removed=rem if kind == "change" else {})  # fmt: skip
 
 
 def test_protected_and_orphaned_owners_are_removed(store):
@@ -243,7 +246,7 @@ def test_protected_and_orphaned_owners_are_removed(store):
     assert sorted(store.read_table("organisations").owner_key) == ["org:1", "org:2"]
     # o1's owner gets skyddad personuppgift (key and identity gone); o2 is de-registered
     change = _owners_delivery("i2", "change", T + WEEK, [("o1", None), ("o1", "org:1")],
-                              [(None, True, None)], ["org:1"], previous="i1", removed=["o2"])  # fmt: skip
+                              [(None, True, None)], ["org:1"], removed=["o2"])  # fmt: skip
     result = store.apply(change)
     assert store.read_table("persons").empty
     assert store.read_table("organisations").owner_key.tolist() == ["org:1"]

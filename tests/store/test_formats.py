@@ -65,7 +65,7 @@ def _filled(store) -> None:
 
     store.apply(bestammelse("b1", "base", datetime(2025, 1, 6), [pid(i) for i in range(40)], r))
     store.apply(bestammelse("c1", "change", datetime(2025, 1, 13), [pid(i) for i in range(30, 50)],
-                            r, previous="b1", removed=[pid(1)]))  # fmt: skip
+                            r, removed=[pid(1)]))  # fmt: skip
     store.apply(inskrivning("i1", "base", datetime(2025, 1, 6), ["o1", "o2", "o3"], r))
     store.load_residences(residences(range(1, 31)))
 

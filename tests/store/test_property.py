@@ -1,8 +1,9 @@
 """Random sequences of base and change deliveries, through both backends, against a plain model.
 
-Each example starts an empty store and draws up to eight steps: base extracts, change extracts
-(with deletions, changed subsets of provisions, owners who become protected or own nothing),
-replays of earlier deliveries, changes that skip an extract, and broken deliveries (a failed
+Each example starts an empty store and draws up to eight steps: base extracts (over data the
+store holds: refused, or applied as a rebase), change extracts (with deletions, changed subsets of
+provisions, owners who become protected or own nothing), replays of earlier deliveries, changes
+that skip an extract, and broken deliveries (a failed
 integrity check; a file that breaks halfway through reading). After every step the store's tables
 and ledger must equal the model's, and a refused or broken delivery must leave them as they were.
 """
@@ -119,16 +120,18 @@ def test_random_delivery_sequences_match_the_model(backend, request, data):
                                    fail=data.draw(st.sampled_from(["verify", "read"])))  # fmt: skip
             made.append(d)
             head[product] = d.extract_id
-            label = f"step {step}: {op} {d.extract_type} {d.extract_id} after {d.previous_extract_id}"
+            rebase = d.extract_type == "base" and data.draw(st.booleans(), label="rebase")
+            label = (f"step {step}: {op} {d.extract_type} {d.extract_id} after "
+                     f"{d.previous_extract_id}{' (rebase)' if rebase else ''}")  # fmt: skip
             version = store.data_version
             try:
-                expected = model.apply(d)
+                expected = model.apply(d, rebase)
             except (LedgerError, IntegrityError, ParseError) as err:
                 with pytest.raises(type(err)):
-                    store.apply(d)
+                    store.apply(d, rebase=rebase)
                 assert store.data_version == version, label
             else:
-                result = store.apply(d)
+                result = store.apply(d, rebase=rebase)
                 assert result.applied == (expected == "apply"), label
                 assert (store.data_version != version) == (expected == "apply"), label
             assert_same(store, model, label)

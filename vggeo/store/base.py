@@ -764,8 +764,7 @@ class Store(ABC):
             missing = s.isna().to_numpy()
             h = pd.util.hash_pandas_object(s.astype(str), index=False,
                                            hash_key=_hash_key(col)).to_numpy()  # fmt: skip
-            h[missing] = 0
-            row += h  # wraps modulo 2**64, as intended
+            row += np.where(missing, np.uint64(0), h)  # wraps modulo 2**64, as intended
         row = _mix64(row)
         codes, identities = pd.factorize(keys)
         sums = np.zeros(len(identities), dtype=np.uint64)
