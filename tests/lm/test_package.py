@@ -55,8 +55,9 @@ def test_single_data_file(bestammelse_deliveries, tmp_path, unpack):
 
 def test_metadata_fields(bestammelse_deliveries):
     base, ch1, ch2 = (open_delivery(p) for p in bestammelse_deliveries)
-    assert base.extract_type == "base" and base.previous_extract_id is None
-    assert ch1.previous_extract_id == base.extract_id and ch2.previous_extract_id == ch1.extract_id
+    assert base.extract_type == "base" and ch1.extract_type == ch2.extract_type == "change"
+    # Lantmäteriet's metadata does not name the extract a change follows (seeds 003/004)
+    assert base.previous_extract_id is ch1.previous_extract_id is ch2.previous_extract_id is None
     assert base.produced_at < ch1.produced_at < ch2.produced_at
     md = base.metadata[SET]
     assert md.subsets == ["Basinformation", "Berörkrets"] and md.selection_type == "kommunkod"
@@ -185,3 +186,21 @@ def test_folder_of_deliveries(bestammelse_deliveries, tmp_path):
     assert open_delivery(one).checksum == open_delivery(bestammelse_deliveries[0]).checksum
     with pytest.raises(DeliveryError, match="holds 3 delivery ZIPs"):
         open_delivery(bestammelse_deliveries[0].parent)
+
+
+def test_a_named_previous_extract_is_still_read():
+    """vggeo once invented ``foregaendeUttagsidentitet``; metadata that has it is still read."""
+    import io
+    from datetime import UTC, datetime
+
+    from vggeo.lm.package import parse_metadata
+    from vggeo.sample.delivery import _metadata_xml
+
+    common = dict(set_name=SET, info_type="Markreglerande bestämmelse", subsets=(),
+                  extract_id="e2", produced=datetime(2026, 1, 12, tzinfo=UTC),
+                  extract_type="change", crs=3006, kommuner=["0180"],
+                  files=[("markreglerandebestammelse_1.xml", 1, 10)])  # fmt: skip
+    named = parse_metadata(io.BytesIO(_metadata_xml(**common, previous="e1")), set_name=SET, label="m")
+    plain = parse_metadata(io.BytesIO(_metadata_xml(**common)), set_name=SET, label="m")
+    assert named.previous_extract_id == "e1" and plain.previous_extract_id is None
+    assert b"foregaende" not in _metadata_xml(**common)
