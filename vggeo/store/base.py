@@ -48,6 +48,7 @@ from vggeo.store.schema import (
     COLUMNS_TABLE,
     DELIVERY_TABLES,
     GEOMETRY_COLUMN,
+    MEMBER_COLUMNS,
     PERSONAL_COLUMNS,
     SET_TABLES,
     SRID,
@@ -719,13 +720,20 @@ class Store(ABC):
         subsets = frames.pop("subsets", None)
         tables = list(dict.fromkeys([*SET_TABLES.get(set_name, ()), *frames]))
         counts = {t: {"deleted": 0, "inserted": 0} for t in tables}
+        covered = _covered_identities(tables, frames, subsets)
+        if subsets is not None:
+            # Rows are written only for identities whose carried subsets cover their table: the
+            # identity-only row a Berörkrets-only member yields must not replace the Basinformation.
+            frames = {t: _rows_of(f, TABLES[t].key, covered[t]) for t, f in frames.items()}
+        _refuse_repeated(d, set_name, frames)
         if d.extract_type == "base":
             for t in tables:
                 counts[t]["deleted"] += self._delete_all(t)
         else:
+            # Deletion file: the object with all its information, every subset (seeds 003, 004).
             removed = {str(i) for i in d.deletions(set_name)}
-            for t, ids in _changed_identities(tables, frames, subsets).items():
-                gone = removed | ids
+            for t in tables:
+                gone = removed | covered[t]
                 if gone:
                     counts[t]["deleted"] += self._delete_keys(t, TABLES[t].key, sorted(gone))
         for t, frame in frames.items():
@@ -918,29 +926,128 @@ def _is_geometry_col(frame: pd.DataFrame, col: Any) -> bool:
     return str(getattr(frame[col], "dtype", "")) == "geometry" or col == "geometry"
 
 
-def _changed_identities(tables: list[str], frames: dict[str, pd.DataFrame],
-                        subsets: pd.DataFrame | None) -> dict[str, set[str]]:  # fmt: skip
-    """Per table, the identities a change file replaces ("present in the change file").
+def _subset_tables(subset: str) -> tuple[str, ...]:
+    """The tables a subset owns: a provision subset, or an inskrivning set named as its own subset."""
+    return SUBSET_TABLES.get(subset) or SET_TABLES.get(subset, ())
 
-    Without a ``subsets`` table an object present in any table of the set is replaced in all of
-    them. With one (provisions), only the tables of the subsets it carried — plus any table the
-    file actually has rows for that object in, so that nothing can be duplicated.
+
+def _subset_name(name: Any) -> str:
+    """``Berörkrets``, ``berorkrets``, ``BERÖRKRETS`` → ``berorkrets``."""
+    text = str(name).strip().lower()
+    if text in SUBSET_TABLES or text in SET_TABLES:
+        return text
+    return text.translate(str.maketrans("åäö", "aao", " -"))
+
+
+def _substantive(table: str, frame: pd.DataFrame) -> np.ndarray:
+    """Which rows carry more than a member row without subsets has (:data:`MEMBER_COLUMNS`)."""
+    member = MEMBER_COLUMNS.get(table)
+    if member is None:
+        return np.ones(len(frame), dtype=bool)
+    has = np.zeros(len(frame), dtype=bool)
+    for c in frame.columns:
+        if c in member:
+            continue
+        s = frame[c]
+        if _is_geometry_col(frame, c):
+            import shapely
+
+            g = np.asarray(s.values if hasattr(s, "values") else s, dtype=object)
+            has |= ~(pd.isna(g) | shapely.is_empty(np.where(pd.isna(g), None, g)))
+        else:
+            has |= s.notna().to_numpy(dtype=bool)
+    return has
+
+
+def _covered_identities(tables: list[str], frames: dict[str, pd.DataFrame],
+                        subsets: pd.DataFrame | None) -> dict[str, set[str]]:  # fmt: skip
+    """Per table, the identities a change replaces in it ("present in the change file").
+
+    Without a ``subsets`` frame an object present in any table of the set is replaced in all the
+    set's tables that share its key (every object is delivered whole). With one, an identity is
+    replaced in exactly the tables of the subsets it carried (:data:`SUBSET_TABLES`); a subset
+    also counts as carried when the file has data of it for the identity (a child row, or a member
+    row with a value beyond :data:`MEMBER_COLUMNS`), so that nothing delivered is dropped or
+    duplicated. A table no subset owns is replaced for the identities it has rows for.
     """
-    present: dict[str, set[str]] = {}
+    present: dict[str, pd.Series] = {}
     for t in tables:
         f = frames.get(t)
-        present[t] = set() if f is None else set(f[TABLES[t].key].dropna().astype(str))
+        present[t] = (pd.Series([], dtype=object) if f is None
+                      else f[TABLES[t].key].dropna().astype(str))  # fmt: skip
     if subsets is None:
         by_key: dict[str, set[str]] = {}
         for t in tables:
             by_key.setdefault(TABLES[t].key, set()).update(present[t])
         return {t: by_key[TABLES[t].key] for t in tables}
-    out = {t: set(present[t]) for t in tables}
-    for subset, group in subsets.groupby(subsets["subset"].astype(str)):
-        for t in SUBSET_TABLES.get(subset.lower(), ()):
+    id_col = next((c for c in subsets.columns if c != "subset"), None)
+    carried: dict[str, set[str]] = {}  # subset → identities
+    if id_col is not None and len(subsets):
+        names = subsets["subset"].map(_subset_name)
+        ids = subsets[id_col].astype(str)
+        for name, group in ids.groupby(names.to_numpy()):
+            carried.setdefault(str(name), set()).update(group.dropna())
+    owners: dict[str, list[str]] = {}  # table → the subsets that own it
+    for name in [*SUBSET_TABLES, *carried]:
+        for t in _subset_tables(name):
+            owners.setdefault(t, []).append(name)
+    out = {t: set() for t in tables}
+    for t in tables:
+        f = frames.get(t)
+        if f is None or not len(f):
+            continue
+        if t not in owners:
+            out[t].update(present[t])
+            continue
+        keys = f[TABLES[t].key]
+        implied = keys[_substantive(t, f) & keys.notna().to_numpy()].astype(str)
+        if len(implied):
+            carried.setdefault(owners[t][0], set()).update(implied)
+    for name, ids_ in carried.items():
+        for t in _subset_tables(name):
             if t in out:
-                out[t].update(group["provision_id"].dropna().astype(str))
+                out[t].update(ids_)
     return out
+
+
+def _rows_of(frame: pd.DataFrame, key: str, ids: set[str]) -> pd.DataFrame:
+    """The rows of ``frame`` whose identity is in ``ids`` (rows without identity are kept: the
+    insert refuses them by name)."""
+    k = frame[key]
+    keep = k.isna().to_numpy() | k.astype(str).isin(ids).to_numpy()
+    return frame if keep.all() else frame[keep]
+
+
+def _refuse_repeated(d: Any, set_name: str, frames: dict[str, pd.DataFrame]) -> None:
+    """IntegrityError naming the data file(s) and the identity when a unique identity repeats."""
+    for t, f in frames.items():
+        table = TABLES[t]
+        if not table.unique or f is None or len(f) < 2 or table.key not in f.columns:
+            continue
+        keys = f[table.key].dropna().astype(str)
+        repeated = keys[keys.duplicated()]
+        if not len(repeated):
+            continue
+        first = repeated.iloc[0]
+        more = repeated.nunique() - 1
+        raise IntegrityError(
+            f"identity {first} occurs more than once ({int((keys == first).sum())} times) in "
+            f"table {t} of set {set_name}"
+            + (f", and {more} more identities occur more than once" if more else "")
+            + "; an extract lists each object once", file=_data_file_names(d, set_name),
+            field=table.key)  # fmt: skip
+
+
+def _data_file_names(d: Any, set_name: str) -> str:
+    """How errors name the data files of a set: the delivery's labels, else the set's name."""
+    try:
+        files = d.data_files(set_name)
+        labels = [str(getattr(f, "label", f)) for f in files]
+    except Exception:  # noqa: BLE001 - a delivery without file names (MemoryDelivery …)
+        labels = []
+    if not labels:
+        return str(getattr(d, "source", None) or getattr(d, "path", None) or set_name)
+    return labels[0] if len(labels) == 1 else f"{labels[0]} (or {', '.join(labels[1:])})"
 
 
 def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.ndarray:

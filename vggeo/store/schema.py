@@ -39,6 +39,7 @@ __all__ = [
     "SET_TABLES",
     "TABLE_ALIASES",
     "SUBSET_TABLES",
+    "MEMBER_COLUMNS",
     "PERSONAL_COLUMNS",
     "LEDGER_TABLE",
     "kind_of",
@@ -162,10 +163,22 @@ TABLE_ALIASES: dict[str, str] = {
     "förvärv": "forvarv",
 }
 
-#: Provision subsets (the contract's ``subsets`` table) → the tables a change of it replaces.
+#: Information subsets (the readers' ``subsets`` frame) → the tables a change of it replaces.
+#: Markreglerande bestämmelse has two subsets, orderable and delivered independently (seed 004);
+#: an inskrivning record is replaced per information set, so there the "subset" a reader reports
+#: is the set's own name and resolves through :data:`SET_TABLES` (see ``vggeo.store.base``).
 SUBSET_TABLES: dict[str, tuple[str, ...]] = {
     "basinformation": ("provisions", "decisions"),
     "berorkrets": ("affected_properties",),
+}
+
+#: Tables in which the reader writes one row per delivered member whatever subsets it carried,
+#: and the columns such a row has without any subset: the identity and what the feature element's
+#: own name says (a Berörkrets-only provision still yields a ``provisions`` row of identity and
+#: type). A row with nothing beyond these columns belongs to no subset; any further value (an
+#: attribute, a non-empty geometry) shows the subset that owns the table was delivered.
+MEMBER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "provisions": ("provision_id", "provision_type"),
 }
 
 #: Columns that identify a natural person. Without ``personal_data=True`` the store never writes
