@@ -71,7 +71,11 @@ def provision_rows(ids, rng: np.random.Generator, *, version: int = 1):
 def bestammelse(extract_id: str, kind: str, produced_at: datetime, ids, rng, *,
                 previous: str | None = None, removed=(), subsets: dict[str, set[str]] | None = None,
                 version: int = 1) -> MemoryDelivery:  # fmt: skip
-    """A provisions delivery. ``subsets[pid]`` ⊆ {basinformation, berorkrets} (default: both)."""
+    """A provisions delivery. ``subsets[pid]`` ⊆ {basinformation, berorkrets} (default: both).
+
+    Shaped as the reader returns it: every member has a ``provisions`` row, and a member without
+    Basinformation has one of its identity and type only (every attribute null, geometry empty).
+    """
     ids = list(ids)
     prov, aff, dec = provision_rows(ids, rng, version=version)
     subsets = subsets or {p: {"basinformation", "berorkrets"} for p in ids}
@@ -79,8 +83,15 @@ def bestammelse(extract_id: str, kind: str, produced_at: datetime, ids, rng, *,
     ber_ids = [p for p in ids if "berorkrets" in subsets[p]]
     sub = pd.DataFrame([(p, s) for p in ids for s in sorted(subsets[p])],
                        columns=["provision_id", "subset"]).astype("str")  # fmt: skip
+    bare = ~prov.provision_id.isin(base_ids).to_numpy()
+    if bare.any():  # the identity-only row a Berörkrets-only member yields
+        prov = prov.copy()
+        for c in prov.columns:
+            if c not in ("provision_id", "provision_type", "geometry"):
+                prov.loc[bare, c] = None
+        prov.loc[bare, "geometry"] = shapely.MultiPolygon()
     tables = {
-        "provisions": prov[prov.provision_id.isin(base_ids)].reset_index(drop=True),
+        "provisions": prov.reset_index(drop=True),
         "affected": aff[aff.provision_id.isin(ber_ids)].reset_index(drop=True),
         "decisions": dec[dec.provision_id.isin(base_ids)].reset_index(drop=True),
         "subsets": sub,
@@ -157,6 +168,8 @@ OWNERS = {BEST_SET: ["provisions", "affected_properties", "decisions"],
           "inskrivet_agande": ["agande", "forvarv"],
           **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
           "folkbokford_person_organisation": ["persons", "organisations"]}  # fmt: skip
+#: Seed 004: "Förändringsfiler innehåller endast förändrade informationsdelmängder" — a change
+#: replaces, per provision, only the subsets it carries.
 SUBSETS = {"basinformation": ["provisions", "decisions"], "berorkrets": ["affected_properties"]}
 #: What a rebase empties: every table of the product, also those of sets the new base lacks.
 PRODUCT_OF = {BEST_SET: "bestammelse"}  # every other set is inskrivning's
@@ -217,13 +230,15 @@ class Model:
                             if KEYS[name] == KEYS[t]:
                                 gone |= set(f[KEYS[t]].astype(str))
                     else:
-                        gone |= set(frames[t][KEYS[t]]) if t in frames else set()
-                        for p, sub in zip(subsets.provision_id, subsets.subset, strict=True):
-                            if t in SUBSETS.get(str(sub).lower(), ()):
-                                gone.add(p)
+                        gone |= covered(t, subsets)
                     new[t] = [r for r in new[t] if r[KEYS[t]] not in gone]
             for t, f in frames.items():
-                new[t] += rows_of(f, drop=PERSONAL)
+                rows = rows_of(f, drop=PERSONAL)
+                if subsets is not None:
+                    # only the rows of the subsets each member carried (seed 004)
+                    ids = covered(t, subsets)
+                    rows = [r for r in rows if r[KEYS[t]] in ids]
+                new[t] += rows
         if d.product == "inskrivning":
             owners = {r["owner_key"] for r in new["agande"]}
             new["persons"] = [r for r in new["persons"] if not r["protected"] and r["owner_key"] in owners]
@@ -232,6 +247,14 @@ class Model:
         self.applied[d.extract_id] = d.checksum
         self.last[d.product] = (d.extract_id, d.produced_at)
         return "apply"
+
+
+def covered(table: str, subsets: pd.DataFrame) -> set[str]:
+    """The identities whose carried subsets own ``table``: a provision subset (SUBSETS), or an
+    inskrivning set, whose objects are replaced whole within the set (seed 003)."""
+    id_col = next(c for c in subsets.columns if c != "subset")
+    return {str(i) for i, sub in zip(subsets[id_col], subsets["subset"], strict=True)
+            if table in SUBSETS.get(str(sub).lower(), OWNERS.get(str(sub), ()))}
 
 
 def _py(v):

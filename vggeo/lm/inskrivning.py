@@ -95,9 +95,24 @@ class InskrivningData:
     frames: dict[str, pd.DataFrame]
     unmapped: Counter = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
+    #: Set → the identities (``object_id``) of every exchange object its files held, rows or not:
+    #: a change replaces these objects in the set's tables (seed 003), even one whose set is now
+    #: empty (its last mortgage cancelled, say).
+    members: dict[str, list[str]] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return dict(self.frames)
+
+    @property
+    def subsets(self) -> pd.DataFrame | None:
+        """``object_id``, ``subset`` (the set's name) of every exchange object read, or None.
+
+        The store's ``subsets`` frame: an inskrivning object is replaced per information set.
+        """
+        if not self.members:
+            return None
+        pairs = [(i, s) for s, ids in self.members.items() for i in ids]
+        return pd.DataFrame(pairs, columns=["object_id", "subset"]).astype("string")
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -226,6 +241,7 @@ def read_inskrivning(
             raise InputError(f"{d.path} is a {d.product} delivery, not inskrivning")
         chosen = sets or d.sets
         frames: dict[str, pd.DataFrame] = {}
+        members: dict[str, list[str]] = {}
         unmapped: Counter = Counter()
         labels = []
         for s in chosen:
@@ -248,10 +264,15 @@ def read_inskrivning(
                         _refuse_repeated_object(member, seen, f.label)
                     ex.feed_member(member)
             unmapped.update(ex.unmapped)
+            for r in recs:  # the exchange objects present, whether or not they have rows
+                if any(f.column == "object_id" for f in r.fields):
+                    ids = (str(row.get("object_id") or "").strip().lower()
+                           for row in ex.rows.get(r.table, []))  # fmt: skip
+                    members.setdefault(s, []).extend(i for i in ids if i)
             for table in SET_TABLES.get(s, ()):
                 frames[table] = _frame(table, ex.rows.get(table, []), personal_data=personal_data,
                                        file=files[0].label if files else None)  # fmt: skip
-        return InskrivningData(frames, unmapped, labels)
+        return InskrivningData(frames, unmapped, labels, members)
     finally:
         if own:
             d.close()

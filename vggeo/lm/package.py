@@ -335,7 +335,10 @@ class Delivery:
         from vggeo.lm.inskrivning import read_inskrivning
 
         data = read_inskrivning(self, sets=[set_name], personal_data=personal_data, **options)
-        return data.tables()
+        tables = data.tables()
+        if data.subsets is not None:  # the objects present, for the store's "delete, then add"
+            tables["subsets"] = data.subsets
+        return tables
 
     def count_objects(self, f: DataFile) -> int:
         """Objects in one data or deletion file (members of its root; identities for deletions)."""
