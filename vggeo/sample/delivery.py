@@ -712,7 +712,8 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
     return p, ("basinformation", "berorkrets")
 
 
-def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime) -> list[Path]:
+def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime,
+                 variety: bool = False) -> list[Path]:  # fmt: skip
     rng = np.random.default_rng(seed)
     tw = _Towns.of(*_towns(crs=crs), n)
     cw = _CoordWriter(crs)
@@ -730,6 +731,10 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
             files = _bestammelse_files(rng, cw, provs, per_file)
             deletions = None
             subsets_of = None
+        elif variety and k % 3 == 2:
+            # An extract in which nothing changed: empty change and deletion files (seed 004).
+            files = _bestammelse_files(rng, cw, [], per_file)
+            deletions = []
         else:
             ids = list(state)
             n_edit = max(1, int(0.06 * len(ids)))
@@ -743,6 +748,8 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
             changed = []
             for pid in edit_ids:
                 p, subs = _edit_provision(rng, state[pid])
+                if variety and len(subs) == 2 and rng.random() < 0.4:
+                    subs = ("basinformation",)  # the berörkrets did not change this time
                 subsets_of[pid] = subs
                 changed.append(p)
             changed += [state[i] for i in same_ids]  # repeated without a new version (allowed)
@@ -755,6 +762,8 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
                 del state[pid]
             files = _bestammelse_files(rng, cw, changed, per_file, subsets_of)
             deletions = del_ids
+            if variety:  # provisions the subscriber never held (left before it started)
+                deletions = deletions + [_uuid(rng) for _ in range(2)]
         kommuner = sorted({p.municipality for p in state.values()})[:50]
         path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
@@ -954,7 +963,8 @@ _INSKRIVNING_SETS = ("inskrivningsfastighet", "inskrivet_agande", "avtalsrattigh
                      "anteckning", "tomtrattsupplatelse")  # fmt: skip
 
 
-def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) -> list[Path]:
+def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
+                 variety: bool = False) -> list[Path]:  # fmt: skip
     rng = np.random.default_rng(seed)
     towns, weights = _towns()
     pool: list[Owner] = []
@@ -969,6 +979,8 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
         if k == 0:
             changed = list(state.values())
             deletions = None
+        elif variety and k % 3 == 2:
+            changed, deletions = [], []  # nothing changed: empty files (seed 003)
         else:
             ids = list(state)
             pick = rng.permutation(len(ids))
@@ -989,12 +1001,20 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime) 
                     pool.append(new)
                     p.owners = [(new, 1, 1, d, f"{d.year}/{int(rng.integers(1, 99999))}")]
                     p.price = int(rng.integers(10, 150)) * 50_000
+                elif variety and j % 4 == 1:
+                    # Mortgages and rights cancelled: the property is re-sent in those sets
+                    # without any, and its old rows must go.
+                    p.mortgages, p.rights, p.notes = [], [], []
                 else:
                     d = _random_date(rng, 2024, 2027)
                     p.mortgages.append(("Inteckning", int(rng.integers(1, 40)) * 50_000, d,
                                         f"{d.year}/{int(rng.integers(1, 99999))}"))  # fmt: skip
             for oid in deletions:
                 del state[oid]
+            if variety:  # properties the subscriber never held, and one sent unchanged
+                deletions = deletions + [_uuid(rng)]
+                rest = [q for q in state.values() if q not in edit]
+                edit = edit + rest[:1]
             adds = [_new_property(rng, towns, weights, pool) for _ in range(max(1, int(0.02 * n)))]
             for p in adds:
                 state[p.object_id] = p
@@ -1032,6 +1052,7 @@ def generate_deliveries(
     crs: int = 3006,
     per_file: int = MAX_OBJECTS_PER_FILE,
     start: datetime | None = None,
+    variety: bool = False,
 ) -> list[Path]:
     """Write one base and ``changes`` change deliveries; return their paths in application order.
 
@@ -1045,6 +1066,11 @@ def generate_deliveries(
         EPSG code of the geometries: 3006 or a local zone 3007–3018 (bestämmelse only).
     per_file
         Objects per numbered data file (Lantmäteriet: at most 50 000).
+    variety
+        Also the rarer cases of the rules (for tests): provisions changed in Basinformation only,
+        deletions of identities never delivered, properties whose mortgages and rights are all
+        cancelled, an object re-sent unchanged (inskrivning), and every third extract empty.
+        Off by default, so the bundled sample data stay as they are.
     """
     from vggeo.crs import get_crs
 
@@ -1060,5 +1086,6 @@ def generate_deliveries(
     # delivery is left behind.
     if product == "bestammelse":
         return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
-                            start=start)  # fmt: skip
-    return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start)
+                            start=start, variety=variety)  # fmt: skip
+    return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start,
+                        variety=variety)  # fmt: skip
