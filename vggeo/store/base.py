@@ -16,13 +16,37 @@ Applying a delivery (FORMATS.md §4)::
         content, then empty all of the product's tables
       per information set:
         base:   empty the set's tables
-        change: delete the identities of the deletion file,
-                delete the identities present in the change file (per subset for provisions)
-        insert the file's rows
+        change: delete the identities of the deletion file, from every table of the set,
+                delete the identities present in the change file, per subset (below)
+        insert the file's rows, per subset (below)
       inskrivning: remove persons who became protected, persons/organisations owning nothing
       rebase: compare with the noted content → added, removed, changed per table
       ledger row, new data_version
     COMMIT                    → or ROLLBACK on any error, Ctrl-C included
+
+Per-subset change semantics
+    Markreglerande bestämmelse (seed 004): "Förändringsfiler innehåller endast förändrade
+    informationsdelmängder för respektive markreglerande bestämmelse" and "ta bort – lägg till"
+    applies "när en informationsdelmängd har förändrats". So a change replaces, per provision, only
+    the subsets its member carried (the reader's ``subsets`` frame; :data:`SUBSET_TABLES`):
+    Basinformation → ``provisions`` and ``decisions`` (attributes, geometry, decisions),
+    Berörkrets → ``affected_properties``. A Berörkrets-only member keeps the stored Basinformation
+    and geometry; the identity-only ``provisions`` row the reader gives for it is not written. The
+    same rule holds in a base extract (a member without Basinformation writes no ``provisions``
+    row; its feature type, all such a row holds, is then not stored). A subset also counts as
+    carried when the file holds its data (a child row, or a member row with any value beyond
+    :data:`MEMBER_COLUMNS`), so nothing delivered is dropped. The deletion file removes the
+    provision with all its information, every subset.
+
+    Inskrivning (seed 003): each information set is its own file, and "ta bort objekten inklusive
+    all tillhörande information för de objekt som finns i förändringsfilen; lägga till all
+    information som finns i förändringsfilen". The subsets of Inskrivet ägande (Ägare – Aktuella
+    or – Alla, Förvärv) are not delivered separately: a record is the whole exchange object
+    (Inskrivningsfastighet) within its set. So the unit of replacement is the set: the reader
+    names every exchange object a set's files held (``subsets``: ``object_id``, the set's name),
+    and each is replaced in all of that set's tables — also one now without any rows (a property
+    whose last mortgage was cancelled loses it). Other sets of the property are untouched.
+    Persons and organisations are replaced by ``owner_key`` and otherwise follow the owner rules.
 """
 
 from __future__ import annotations
