@@ -127,7 +127,10 @@ def test_sets_and_product_checked(inskrivning_deliveries, bestammelse_deliveries
 def test_delivery_read_per_set(inskrivning_deliveries):
     with open_delivery(inskrivning_deliveries[0]) as d:
         t = d.read("inskrivet_agande")
-        assert set(t) == {"agande", "forvarv"}
+        assert set(t) == {"agande", "forvarv", "subsets"}
+        # every exchange object the set's file held, for the store's "delete, then add"
+        assert set(t["subsets"]["subset"]) == {"inskrivet_agande"}
+        assert set(t["subsets"]["object_id"]) >= set(t["agande"]["object_id"])
         t = d.read("folkbokford_person_organisation", personal_data=True)
         assert set(t) == {"persons", "organisations"} and "personnummer" in t["persons"]
 
