@@ -744,12 +744,12 @@ class Store(ABC):
         subsets = frames.pop("subsets", None)
         tables = list(dict.fromkeys([*SET_TABLES.get(set_name, ()), *frames]))
         counts = {t: {"deleted": 0, "inserted": 0} for t in tables}
+        _refuse_repeated(d, set_name, frames)
         covered = _covered_identities(tables, frames, subsets)
         if subsets is not None:
             # Rows are written only for identities whose carried subsets cover their table: the
             # identity-only row a Berörkrets-only member yields must not replace the Basinformation.
             frames = {t: _rows_of(f, TABLES[t].key, covered[t]) for t, f in frames.items()}
-        _refuse_repeated(d, set_name, frames)
         if d.extract_type == "base":
             for t in tables:
                 counts[t]["deleted"] += self._delete_all(t)
