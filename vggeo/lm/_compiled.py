@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,7 +51,7 @@ from xml.sax.saxutils import quoteattr
 
 from vggeo.lm.gml import GML3, GML32
 
-__all__ = ["read_file", "compile_plan", "Plan", "MIN_FILE_BYTES", "CHUNK_BYTES", "LEARN_BYTES"]
+__all__ = ["STATS", "read_file", "compile_plan", "Plan", "MIN_FILE_BYTES", "CHUNK_BYTES", "LEARN_BYTES"]
 
 #: Files smaller than this are read member by member (the stylesheet is not worth compiling).
 MIN_FILE_BYTES = 8 * 1024 * 1024
@@ -66,6 +66,12 @@ LEARN_BYTES = 512 * 1024
 # member): never a misread value (tests/lm/test_compiled.py).
 FS, RS, LS, DS = "\ue001", "\ue002", "\ue003", "\ue004"
 _XSL = "http://www.w3.org/1999/XSL/Transform"
+
+
+#: What the compiled path did in this process (cheap counters, for tests and benchmarks):
+#: ``files`` read by it, ``fallbacks`` (files handed back whole to the member-by-member reader),
+#: ``exact`` members read by the stylesheet and ``extractor`` members it handed to the Extractor.
+STATS: Counter[str] = Counter()
 
 
 class Fallback(Exception):
@@ -85,6 +91,7 @@ class Plan:
     decision_columns: tuple[str, ...]
     decision_constants: dict[str, dict[str, str | None]]  # local name → {column: value}
     n_fields: int
+    depth: int = 0  # grouping levels between a member and its feature
 
     def transform(self, doc) -> bytes:
         """Apply the stylesheet, UTF-8 out."""
@@ -269,13 +276,26 @@ def compile_plan(extractor) -> Plan | None:
         feature_types[local] = {c: v.get(low) for c, v in rec.constants.items()}
     # Per member: its local name and element count (the decoder checks it holds one feature
     # and is not itself a record), then the feature's record.
-    member = val("local-name()") + sep(FS) + val("count(*)") + sep(FS)
+    # Grouping levels between member and feature (Markreglerande bestämmelse, FORMATS.md §7):
+    # the chain the Extractor met most often. A member counts as holding one element when each
+    # level holds exactly one element; others go to the Extractor.
+    chain = max(extractor.wrappers, key=extractor.wrappers.get) if extractor.wrappers else ()
+    path = "".join(f"{names.q(t)}/" for t in chain)
+    if chain:
+        steps = ["count(*) = 1"]
+        for i in range(len(chain)):
+            sub = "".join(f"{names.q(t)}/" for t in chain[: i + 1])
+            steps.append(f"count({sub[:-1]}) = 1 and count({sub}*) = 1")
+        one = f"number({' and '.join(steps)})"
+    else:
+        one = "count(*)"
+    member = val("local-name()") + sep(FS) + val(one) + sep(FS)
     empty = sep("-1" + FS * (n_fields - _COLS + 1) + RS)
     ns = "".join(f" xmlns:{p}={quoteattr(uri)}" for uri, p in names.prefixes.items())
     sheet = f"""<xsl:stylesheet version="1.0" xmlns:xsl="{_XSL}"{ns} xmlns:ga="{GML32}" xmlns:gb="{GML3}">
 <xsl:output method="text" encoding="UTF-8"/>
 <xsl:template match="/"><xsl:for-each select="/*/*">{member}<xsl:choose>
-<xsl:when test="*"><xsl:for-each select="*[1]">{"".join(out)}{sep(RS)}</xsl:for-each></xsl:when>
+<xsl:when test="{path}*"><xsl:for-each select="{path}*[1]">{"".join(out)}{sep(RS)}</xsl:for-each></xsl:when>
 <xsl:otherwise>{empty}</xsl:otherwise></xsl:choose></xsl:for-each></xsl:template>
 {"".join(_SIGNATURE_TEMPLATE.format(match=m, cls=c) for m, c in (("ga:*", "a"), ("gb:*", "b"), ("*", "c")))}
 </xsl:stylesheet>"""  # fmt: skip
@@ -289,6 +309,7 @@ def compile_plan(extractor) -> Plan | None:
         decision_columns=decision_columns,
         decision_constants=decision_constants,
         n_fields=n_fields,
+        depth=len(chain),
     )
 
 
@@ -609,7 +630,10 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
     """Add a prepared chunk to the batch; members it could not read go to the Extractor, in place."""
     import numpy as np
 
-    for i in np.flatnonzero(~p.exact):
+    slow = np.flatnonzero(~p.exact)
+    STATS["exact"] += len(p.idx)
+    STATS["extractor"] += len(slow)
+    for i in slow:
         _feed(reader, p.members[i], batch, base + int(i))
     if not len(p.idx):
         return
@@ -640,6 +664,8 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
         if pids is None:
             pids = p.columns["provision_id"].to_pylist()
         feature = p.members[p.idx[k]][0]
+        for _ in range(p.plan.depth):
+            feature = feature[0]
         yta = next(el for el in feature if el.tag in p.plan.geometry_tags)
         batch.other.append((first + k, reader.collector(yta, {"provision_id": pids[k]})))
     if plain.any():
@@ -880,8 +906,10 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             part = _flush(batch, reader, default_epsg, f.label)
             if part is not None:
                 parts.append(part)
+        STATS["files"] += 1
         return parts, reader.ex.unmapped, []
     except (Fallback, ChunkingUnsupported, VggeoError, pa.ArrowInvalid, etree.XSLTError):
+        STATS["fallbacks"] += 1
         # The member-by-member reader decides, and names the exact place of any error.
         return None
 

@@ -134,7 +134,11 @@ class Extractor:
         for r in records:
             self._init_tables(r)
         self.unmapped: Counter[str] = Counter()
+        #: Element paths (from the member) that held no record: what was not understood.
         self.unknown_records: Counter[str] = Counter()
+        #: Records found, and the chains of grouping elements (qualified tags) they sat in.
+        self.recognised = 0
+        self.wrappers: Counter[tuple] = Counter()
 
     def _init_tables(self, r: Record) -> None:
         c = _Compiled(r)
@@ -157,22 +161,41 @@ class Extractor:
         return self.top.get(local(el).lower())
 
     def feed_member(self, member) -> int:
-        """Extract every record element directly inside a member (or the member itself)."""
-        n = 0
+        """Extract every record element inside a member (or the member itself); return how many.
+
+        A record is found at any depth: Lantmäteriet's information model has grouping objects
+        (*Markreglerande bestämmelse*, *Inskrivningsinformation*) that a delivery may show as an
+        element level between the member and the feature (FORMATS.md §7). Elements passed on
+        the way are remembered (:attr:`wrappers`, by qualified tag chain); an element holding no
+        record at all is counted in :attr:`unknown_records` and :attr:`unmapped` by its path.
+        """
         comp = self.top.get(local(member).lower())
         if comp is not None:
             self._extract(member, comp, None)
+            self.recognised += 1
             return 1
-        for el in member:
-            if not isinstance(el.tag, str):
+        n = self._search(member, (), local(member))
+        self.recognised += n
+        return n
+
+    def _search(self, node, chain: tuple, path: str) -> int:
+        n = 0
+        for el in node:
+            tag = el.tag
+            if not isinstance(tag, str):
                 continue
-            comp = self.top.get(local(el).lower())
-            if comp is None:
-                self.unknown_records[local(el)] += 1
-                self.unmapped[f"{local(member)}/{local(el)}"] += 1
+            name = local(el)
+            comp = self.top.get(name.lower())
+            if comp is not None:
+                self.wrappers[chain] += 1
+                self._extract(el, comp, None)
+                n += 1
                 continue
-            self._extract(el, comp, None)
-            n += 1
+            if len(el):
+                n += self._search(el, (*chain, tag), f"{path}/{name}")
+            else:  # a leaf outside any record: reported by its path, deepest first
+                self.unknown_records[f"{path}/{name}"] += 1
+                self.unmapped[f"{path}/{name}"] += 1
         return n
 
     def _extract(self, el, comp: _Compiled, parent: dict | None) -> dict:
