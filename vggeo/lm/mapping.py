@@ -110,9 +110,10 @@ class ProductMapping:
 
 _DECISION_FIELDS = (
     Field("object_version", ("objektversion",), "int"),
-    Field("valid_from", ("giltigfran", "giltigfrom", "giltigtfrom"), "date"),
+    Field("valid_from", ("giltigfran", "giltigfrom", "giltigtfrom", "versiongiltigfran"), "date"),
     Field("decision_date", ("beslutsdatum", "beslutdatum", "datum"), "date"),
-    Field("decision_id", ("objektidentitet", "beslutsidentitet", "identitet"), "uuid"),
+    Field("decision_id", ("objektidentitet", "beslutsidentitet", "identitet",
+                          "bildarobjektidentitet"), "uuid"),  # fmt: skip
 )
 
 #: Provision element local name → ``provision_type`` (all six types of FORMATS.md §5).
@@ -132,11 +133,14 @@ _PROVISION = Record(
     table="provisions",
     constants={"provision_type": PROVISION_TYPES},
     fields=(
-        Field("provision_id", ("objektidentitet",), "uuid"),
+        # Lantmäteriet's example also shows an objektidentitet inside the attribute block.
+        Field("provision_id", ("objektidentitet", "attribut/objektidentitet"), "uuid"),
         Field("object_version", ("attribut/objektversion", "objektversion"), "int"),
         Field("municipality", ("attribut/kommun", "attribut/kommunkod", "kommun"), "kommun"),
-        Field("designation", ("attribut/aktbeteckning", "attribut/beteckning"), "str"),
-        Field("name", ("attribut/namn", "attribut/plannamn"), "str"),
+        # Lantmäteriet's published example labels (FORMATS.md §7), ASCII-folded beside ours.
+        Field("designation", ("attribut/aktbeteckning", "attribut/beteckning",
+                              "attribut/bestammelsebeteckning"), "str"),  # fmt: skip
+        Field("name", ("attribut/namn", "attribut/plannamn", "attribut/bestammelsenamn"), "str"),
         Field("status", ("attribut/status",), "str"),
         # [inferred] the six types carry their own sub-type element; plan uses "plantyp".
         Field("plan_type", ("attribut/plantyp", "attribut/bestammelsetyp", "attribut/typ",
@@ -145,13 +149,19 @@ _PROVISION = Record(
                                   "attribut/alternativbeteckning"), "str"),  # fmt: skip
         Field("last_changed", ("attribut/senasteandringallmannadelen",
                                "attribut/senastandradallmannadelen",
-                               "attribut/senasteandring"), "date"),  # fmt: skip
+                               "attribut/senasteandring",
+                               # [inferred] the version's valid-from in the example
+                               "attribut/versiongiltigfran"), "date"),  # fmt: skip
         Field("implementation_start", ("attribut/genomforandetidstart",
                                        "attribut/genomforandetid/start",
-                                       "attribut/genomforandetidfrom"), "date"),  # fmt: skip
+                                       "attribut/genomforandetidfrom",
+                                       "attribut/genomforandetidborjar",
+                                       "attribut/genomforandetid/borjar"), "date"),  # fmt: skip
         Field("implementation_end", ("attribut/genomforandetidslut",
                                      "attribut/genomforandetid/slut",
-                                     "attribut/genomforandetidtom"), "date"),  # fmt: skip
+                                     "attribut/genomforandetidtom",
+                                     "attribut/genomforandetidslutar",
+                                     "attribut/genomforandetid/slutar"), "date"),  # fmt: skip
         Field("reference_text", ("hanvisningstext",), "str"),
     ),
     geometry="yta",
@@ -177,7 +187,9 @@ _PROVISION = Record(
             fields=_DECISION_FIELDS,
         ),
     ),
-    ignore=("beror",),
+    # Berör's own objektversion (Lantmäteriet's example) versions the berörkrets subset as a
+    # whole; vggeo keeps the references, not that version. Known, deliberately not mapped.
+    ignore=("beror", "beror/objektversion"),
 )
 
 BESTAMMELSE = ProductMapping(
