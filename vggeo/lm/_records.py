@@ -61,6 +61,14 @@ class ColumnRows:
         return self.n
 
 
+class PathCounts(Counter):
+    """Unmapped element paths → count; :attr:`unknown` holds those outside any record."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.unknown: Counter[str] = Counter()
+
+
 class _Compiled:
     __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore", "actions", "flat", "names",
                  "single")
@@ -133,9 +141,9 @@ class Extractor:
         self._columnar: dict[str, tuple[str, ...]] = {}
         for r in records:
             self._init_tables(r)
-        self.unmapped: Counter[str] = Counter()
+        self.unmapped: PathCounts = PathCounts()
         #: Element paths (from the member) that held no record: what was not understood.
-        self.unknown_records: Counter[str] = Counter()
+        self.unknown_records: Counter[str] = self.unmapped.unknown
         #: Records found, and the chains of grouping elements (qualified tags) they sat in.
         self.recognised = 0
         self.wrappers: Counter[tuple] = Counter()
@@ -174,12 +182,18 @@ class Extractor:
             self._extract(member, comp, None)
             self.recognised += 1
             return 1
-        n = self._search(member, (), local(member))
+        n, lost = self._search(member, ())
+        name = local(member)
+        for path in lost:  # the outermost elements that held no record, by path
+            self.unknown_records[f"{name}/{path}"] += 1
+            self.unmapped[f"{name}/{path}"] += 1
         self.recognised += n
         return n
 
-    def _search(self, node, chain: tuple, path: str) -> int:
+    def _search(self, node, chain: tuple) -> tuple[int, list[str]]:
+        """Records found below ``node`` and the paths (from it) of elements that held none."""
         n = 0
+        lost: list[str] = []
         for el in node:
             tag = el.tag
             if not isinstance(tag, str):
@@ -190,13 +204,16 @@ class Extractor:
                 self.wrappers[chain] += 1
                 self._extract(el, comp, None)
                 n += 1
-                continue
-            if len(el):
-                n += self._search(el, (*chain, tag), f"{path}/{name}")
-            else:  # a leaf outside any record: reported by its path, deepest first
-                self.unknown_records[f"{path}/{name}"] += 1
-                self.unmapped[f"{path}/{name}"] += 1
-        return n
+            elif len(el):
+                k, sub = self._search(el, (*chain, tag))
+                if k:
+                    n += k
+                    lost.extend(f"{name}/{p}" for p in sub)
+                else:
+                    lost.append(name)
+            else:
+                lost.append(name)
+        return n, lost
 
     def _extract(self, el, comp: _Compiled, parent: dict | None) -> dict:
         rec = comp.rec

@@ -492,10 +492,13 @@ def _read_file_parallel(f, *, workers: int, **options):
     except (ChunkingUnsupported, VggeoError, BrokenProcessPool):
         # The sequential reader names the exact line of any error, and reads what cannot be split.
         return None
-    parts, unmapped, errors = [], Counter(), []
+    from vggeo.lm._records import PathCounts
+
+    parts, unmapped, errors = [], PathCounts(), []
     for p, u, e in results:
         parts.extend(p)
         unmapped.update(u)
+        unmapped.unknown.update(getattr(u, "unknown", ()))
         errors.extend(e)
     return parts, unmapped, errors
 
@@ -549,6 +552,7 @@ def read_bestammelser(
     progress: bool = False,
     workers: int | None = 1,
     limits: GeometryLimits | None = None,
+    check_counts: bool = True,
 ) -> BestammelseData:
     """Read markreglerande bestämmelser into provisions, affected properties and decisions.
 
@@ -581,6 +585,11 @@ def read_bestammelser(
         is a geometry error (kept empty with ``on_geometry_error="keep"``); a file beyond its
         per-file cap is refused whole. With several ``workers`` the per-file cap applies to each
         process's part of the file.
+    check_counts
+        Refuse (IntegrityError) a data file from which another number of provisions was
+        recognised than its metadata lists — or, without metadata, none from a non-empty file —
+        and a set whose total differs (default). ``vggeo inspect`` reads with False to show
+        what it found.
 
     Returns
     -------
@@ -593,7 +602,9 @@ def read_bestammelser(
     LimitError
         Arcs beyond the per-file cap of ``limits``.
     IntegrityError
-        A provision identity that occurs more than once in the set (naming it and its files).
+        A provision identity that occurs more than once in the set (naming it and its files);
+        provisions recognised not matching the metadata's counts (``check_counts``), naming the
+        element path not understood.
     """
 
     from vggeo.lm.package import Delivery, open_delivery
@@ -619,6 +630,7 @@ def read_bestammelser(
         unmapped: Counter = Counter()
         errors: list = []
         files = [f for s in sets for f in d.data_files(s)]
+        recognised: dict[str, int] = {}
         bar = _ByteProgress(files) if progress else None
         it = [bar.wrap(f) for f in files] if bar else files
         from vggeo.lm._parallel import CHUNK_BYTES, default_workers
@@ -631,9 +643,16 @@ def read_bestammelser(
             if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
                 got = _read_file_parallel(f, workers=n_workers, **options)
             p, u, e = got if got is not None else _read_file(f, **options)
+            n = sum(len(x.provisions) for x in p)
+            if check_counts:
+                d.check_recognised(f, n, getattr(u, "unknown", None) or (u if not n else None))
+            recognised[f.set_name] = recognised.get(f.set_name, 0) + n
             parts.extend(p)
             unmapped.update(u)
             errors.extend(e)
+        if check_counts:
+            for s in sets:
+                d.check_total(s, recognised.get(s, 0))
         if not parts:
             parts = [_frames({"provisions": [], "affected_properties": [], "decisions": []},
                              Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip

@@ -351,6 +351,47 @@ class Delivery:
 
     # -- integrity ---------------------------------------------------------------------------
 
+    def listed_count(self, f: DataFile) -> int | None:
+        """The object count the metadata gives for one file (None: no metadata, or not given)."""
+        md = self.metadata.get(f.set_name)
+        if md is None or md.files.empty:
+            return None
+        hit = md.files[md.files["file_name"].astype("string") == f.name]
+        if not len(hit) or pd.isna(hit["count"].iloc[0]):
+            return None
+        return int(hit["count"].iloc[0])
+
+    def check_recognised(self, f: DataFile, n: int, unknown: Mapping[str, int] | None = None) -> None:
+        """Refuse a data file from which fewer (or more) objects were recognised than it carries.
+
+        The metadata's count for the file is the reference; without metadata, a file whose root
+        holds any element must yield at least one object. ``unknown`` (element path → count)
+        names what was not understood (:attr:`~vggeo.lm._records.Extractor.unknown_records`).
+
+        Raises
+        ------
+        IntegrityError
+            Naming the file, the counts, and the most frequent element path not understood.
+        """
+        want = self.listed_count(f)
+        if want == n or (want is None and (n > 0 or _peek_member_tag(f) is None)):
+            return
+        where = ""
+        if unknown:
+            path, k = max(unknown.items(), key=lambda kv: (kv[1], kv[0]))
+            where = f"; element {path} not understood ({k}×)"
+        said = (f"the metadata says {want}" if want is not None
+                else "the file is not empty")  # fmt: skip
+        raise IntegrityError(f"{n} objects recognised in {f.name}, {said}{where}; see "
+                             f"`vggeo inspect {self.path}` for every element", file=f.label)  # fmt: skip
+
+    def check_total(self, set_name: str, n: int) -> None:
+        """Refuse a set whose recognised objects differ from the metadata's total."""
+        md = self.metadata.get(set_name)
+        if md is not None and md.total_count is not None and md.total_count != n:
+            raise IntegrityError(f"set {set_name!r}: {n} objects recognised in the data files, "
+                                 f"the metadata says {md.total_count} in total", file=md.label)  # fmt: skip
+
     def verify(self) -> dict[str, dict[str, int]]:
         """Check the delivery against its metadata; return ``{set: {file: count}}``.
 
