@@ -184,9 +184,13 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
             tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
         unmapped = data.unmapped
         product = d.product
-    if unmapped:
+    if unmapped:  # data the tables do not keep: every path, with its count
+        from vggeo.lm.package import unmapped_lines
+
         click.echo(f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
-                   f"({len(unmapped)} kinds); see `vggeo inspect`", err=True)  # fmt: skip
+                   f"({len(unmapped)} paths); their data is not in the output:", err=True)  # fmt: skip
+        for line in unmapped_lines(unmapped):
+            click.echo(f"  {line}", err=True)
     if suffix == ".gpkg":
         write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
     else:

@@ -41,8 +41,13 @@ def register(group: click.Group) -> None:
               help="Warn when a change extract was produced more than DAYS after the last "
                    "applied extract of its product (an extract may be missing); 0 turns the "
                    "warning off. Env: VGGEO_MAX_INTERVAL.")  # fmt: skip
+@click.option("--accept-unmapped", "accept_unmapped", multiple=True, metavar="PATH",
+              help="An element path the mapping does not use whose data may be dropped (as "
+                   "listed by `vggeo inspect`; * wildcards allowed; repeatable). Recorded in "
+                   "the ledger. Without it such a delivery is refused.")  # fmt: skip
 def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_data: bool,
-           schema: str, rebase: bool, max_interval: float) -> None:  # fmt: skip
+           schema: str, rebase: bool, max_interval: float,
+           accept_unmapped: tuple[str, ...]) -> None:  # fmt: skip
     """Apply Lantmäteriet deliveries (base, then changes) to STORE, one transaction each.
 
     DELIVERY is an outer ZIP, an unpacked folder, an inner set ZIP or one XML file. Several are
@@ -60,6 +65,7 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
 
     from vggeo.errors import LedgerWarning
     from vggeo.lm import open_delivery
+    from vggeo.lm.package import unmapped_lines
     from vggeo.status import applied_lines
     from vggeo.store import open_store
 
@@ -69,6 +75,7 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
         for path in deliveries:
             d = open_delivery(path)
             stack.callback(getattr(d, "close", lambda: None))
+            d.accept_unmapped = accept_unmapped
             opened.append((path, d))
         opened.sort(key=lambda item: _sort_key(item[1]))
         s = stack.enter_context(open_store(store, create=True, schema=schema))
@@ -84,6 +91,12 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
                         result = s.apply(delivery, progress=progress, personal_data=personal_data,
                                          rebase=rebase, max_interval=timedelta(days=max_interval))
                 except VggeoError as err:  # a store's refusal names the delivery it was applying
+                    lines = unmapped_lines(getattr(err, "paths", None) or {})
+                    if lines:  # every path not accepted, then the error's one line
+                        click.echo("vggeo: element paths not mapped (--accept-unmapped PATH to "
+                                   "drop one):", err=True)  # fmt: skip
+                    for line in lines:
+                        click.echo(f"  {line}", err=True)
                     raise err.where(file=path) from err
                 applied = applied or result.applied
                 for line in result.warnings:

@@ -25,7 +25,7 @@ import tempfile
 import weakref
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +47,8 @@ from vggeo.lm.safety import (
     safe_iterparse,
 )
 
-__all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile"]
+__all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile", "refuse_unmapped", "UnmappedError",
+           "unmapped_lines"]
 
 _PRODUCT_TYPE = {"bestammelse": "Markreglerande bestämmelse", "inskrivning": "Inskrivning"}
 _DATA_RE = re.compile(r"^(?P<set>.+?)(?:_(?P<n>\d+))?\.xml$", re.I)
@@ -206,6 +207,10 @@ class Delivery:
         order = M.PRODUCTS[self.product].sets
         self.sets: list[str] = sorted(names, key=lambda n: (order.index(n) if n in order else 99, n))
         self._checksum: str | None = None
+        #: Unmapped element paths (patterns, see :func:`refuse_unmapped`) the operator agreed to
+        #: drop; and what :meth:`read` dropped under them (path → count), for the ledger.
+        self.accept_unmapped: tuple[str, ...] = ()
+        self.accepted_unmapped: dict[str, int] = {}
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -325,18 +330,28 @@ class Delivery:
         return ids
 
     def read(self, set_name: str, *, personal_data: bool = False, **options) -> dict[str, pd.DataFrame]:
-        """The tables of one information set (contracts.md: Provisions / Inskrivning)."""
+        """The tables of one information set (contracts.md: Provisions / Inskrivning).
+
+        This is what a store applies, so nothing may be lost on the way: element paths the
+        mapping did not use are refused (:func:`refuse_unmapped`) unless named in
+        :attr:`accept_unmapped`; those accepted are kept in :attr:`accepted_unmapped`.
+        """
         self._check_set(set_name)
         if self.product == "bestammelse":
             from vggeo.lm.bestammelse import read_bestammelser
 
             data = read_bestammelser(self, set_name=set_name, **options)
-            return data.tables()
-        from vggeo.lm.inskrivning import read_inskrivning
+        else:
+            from vggeo.lm.inskrivning import read_inskrivning
 
-        data = read_inskrivning(self, sets=[set_name], personal_data=personal_data, **options)
+            data = read_inskrivning(self, sets=[set_name], personal_data=personal_data, **options)
+        accepted = refuse_unmapped(data.unmapped, self.accept_unmapped, set_name=set_name,
+                                   file=self.path)  # fmt: skip
+        for k, v in accepted.items():
+            self.accepted_unmapped[k] = self.accepted_unmapped.get(k, 0) + v
         tables = data.tables()
-        if data.subsets is not None:  # the objects present, for the store's "delete, then add"
+        if getattr(data, "subsets", None) is not None and "subsets" not in tables:
+            # inskrivning: the objects present, for the store's "delete, then add"
             tables["subsets"] = data.subsets
         return tables
 
@@ -473,6 +488,65 @@ def _cleanup(closers: list) -> None:
             c.close()
         except Exception:  # noqa: BLE001 - best effort on shutdown
             pass
+
+
+def unmapped_lines(unmapped: Mapping[str, int]) -> list[str]:
+    """One line per unmapped element path: ``path  (count×)``, most frequent first."""
+    return [f"{k}  ({v}×)" for k, v in sorted(unmapped.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def refuse_unmapped(unmapped: Mapping[str, int], accept: tuple[str, ...] | list[str] = (), *,
+                    set_name: str | None = None, file=None) -> dict[str, int]:  # fmt: skip
+    """Refuse data about to be dropped: every unmapped element path must be accepted by name.
+
+    An element the mapping does not use — a leaf inside a record's blocks, or an element
+    outside any record — holds data the tables would not keep. Each such path must match one
+    of ``accept`` (case-insensitive; shell-style ``*`` wildcards allowed; a ``set: `` prefix as
+    ``vggeo inspect`` shows it may be left out).
+
+    Returns
+    -------
+    dict
+        The accepted paths and their counts (for the ledger).
+
+    Raises
+    ------
+    UnmappedError
+        Naming how many paths were not accepted; ``.paths`` holds them with their counts.
+    """
+    import fnmatch
+
+    pats = [a.strip().lower() for a in accept if a.strip()]
+    pats = [p.split(": ", 1)[1] if set_name and p.startswith(f"{set_name.lower()}: ") else p
+            for p in pats]  # fmt: skip
+    accepted: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    for path, n in unmapped.items():
+        low = path.lower()
+        if any(low == p or fnmatch.fnmatchcase(low, p) for p in pats):
+            accepted[path] = n
+        else:
+            refused[path] = n
+    if refused:
+        raise UnmappedError(
+            f"{len(refused)} element paths ({sum(refused.values())} elements) hold data the "
+            f"mapping does not use{f' in set {set_name!r}' if set_name else ''}; refused rather "
+            "than dropped. Name each path to drop with --accept-unmapped PATH (or correct "
+            "vggeo/lm/mapping.py); see `vggeo inspect`", refused, file=file)  # fmt: skip
+    return accepted
+
+
+class UnmappedError(IntegrityError):
+    """Element paths the mapping does not use, not accepted by the operator (data would be lost)."""
+
+    def __init__(self, message: str, paths: Mapping[str, int] | None = None, **context) -> None:
+        self.paths = dict(paths or {})
+        super().__init__(message, **context)
+
+    def where(self, **context):
+        err = super().where(**context)
+        err.paths = self.paths
+        return err
 
 
 def read_deletion_ids(f: DataFile) -> list[str]:

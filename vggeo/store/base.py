@@ -674,6 +674,7 @@ class Store(ABC):
                 checksum=_str_or_none(d.checksum), counts=recorded,
                 source=_str_or_none(getattr(d, "source", None) or getattr(d, "path", None)),
                 personal_data=personal_data,
+                accepted_unmapped=dict(getattr(d, "accepted_unmapped", None) or {}),
             ))  # fmt: skip
         message = f"applied {d.extract_type} extract {d.extract_id} of {product}"
         if replaces is not None:

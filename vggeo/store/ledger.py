@@ -61,6 +61,9 @@ DELIVERY_TYPES = ("base", "change")
 #: included: a change produced later than this after the last applied extract gets a warning.
 DEFAULT_MAX_INTERVAL = timedelta(days=8)
 
+#: Key of the accepted unmapped paths inside a ledger row's ``counts`` JSON (not a set name).
+ACCEPTED_KEY = "_accepted_unmapped"
+
 
 def as_utc(value: Any) -> datetime | None:
     """A timezone-aware UTC datetime; naive values are taken to be UTC already."""
@@ -90,13 +93,20 @@ class LedgerEntry:
     counts: dict = field(default_factory=dict)
     source: str | None = None
     personal_data: bool = False
+    #: Unmapped element paths the operator chose to drop (``--accept-unmapped``) → count.
+    #: Kept inside the ``counts`` JSON under :data:`ACCEPTED_KEY`, so stores made before this
+    #: field need no new column; :meth:`from_row` takes it out again.
+    accepted_unmapped: dict = field(default_factory=dict)
 
     def as_row(self) -> dict[str, Any]:
+        counts = dict(self.counts)
+        if self.accepted_unmapped:
+            counts[ACCEPTED_KEY] = dict(self.accepted_unmapped)
         return {
             "seq": self.seq, "extract_id": self.extract_id, "product": self.product,
             "extract_type": self.extract_type, "previous_extract_id": self.previous_extract_id,
             "produced_at": self.produced_at, "applied_at": self.applied_at,
-            "checksum": self.checksum, "counts": json.dumps(self.counts, sort_keys=True),
+            "checksum": self.checksum, "counts": json.dumps(counts, sort_keys=True),
             "source": self.source, "personal_data": self.personal_data,
         }  # fmt: skip
 
@@ -105,12 +115,14 @@ class LedgerEntry:
         counts = row.get("counts")
         if isinstance(counts, str):
             counts = json.loads(counts)
+        counts = dict(counts or {})
+        accepted = counts.pop(ACCEPTED_KEY, None) or {}
         return cls(
             seq=int(row["seq"]), extract_id=row["extract_id"], product=row["product"],
             extract_type=row["extract_type"], previous_extract_id=row.get("previous_extract_id"),
             produced_at=as_utc(row.get("produced_at")), applied_at=as_utc(row["applied_at"]),
             checksum=row.get("checksum"), counts=counts or {}, source=row.get("source"),
-            personal_data=bool(row.get("personal_data")),
+            personal_data=bool(row.get("personal_data")), accepted_unmapped=accepted,
         )  # fmt: skip
 
 
