@@ -203,6 +203,8 @@ def compile_plan(extractor) -> Plan | None:
                     variables.append((var, f"({_union(exprs)})[1]"))
                     flags.append((subset, f"count(${var})"))
                     walk(path, f"${var}/")
+                elif path in comp.ignore:  # known and deliberately not mapped: shown, not read
+                    flags.append((None, f"count({_union(exprs)})"))
                 # else: a leaf the mapping does not use — members holding one go to the Extractor
             elif kind == 5 and refs is None:  # one-field child records, read inline
                 leaf_alts = _flat_fields(arg, names)

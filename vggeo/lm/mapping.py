@@ -189,7 +189,9 @@ _PROVISION = Record(
     ),
     # Berör's own objektversion (Lantmäteriet's example) versions the berörkrets subset as a
     # whole; vggeo keeps the references, not that version. Known, deliberately not mapped.
-    ignore=("beror", "beror/objektversion"),
+    # gml:boundedBy is the envelope of the feature's own geometry (derived, not data).
+    ignore=("beror", "beror/objektversion", "boundedby/envelope/lowercorner",
+            "boundedby/envelope/uppercorner"),  # fmt: skip
 )
 
 BESTAMMELSE = ProductMapping(
