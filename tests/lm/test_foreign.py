@@ -207,3 +207,15 @@ def test_count_differing_from_metadata_is_refused(small, tmp_path):
         read_bestammelser(bad)
     r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(tmp_path / "s.gpkg")])
     assert r.exit_code == 2 and not (tmp_path / "s.gpkg").exists()
+
+
+def test_a_required_column_entirely_null_is_an_error(small, tmp_path):
+    src, _ = small
+    bad = tmp_path / "renamed.zip"
+    # every designation spelt in a way no mapping knows, and that path accepted as "dropped"
+    _rewrite(src, bad, lambda d: d.replace("bestammelsebeteckning>", "beteckningX>"))
+    with pytest.raises(IntegrityError, match="designation is null in all 40 provisions"):
+        read_bestammelser(bad)
+    r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(tmp_path / "s.gpkg"),
+                                  "--accept-unmapped", "*/attribut/beteckningx"])  # fmt: skip
+    assert r.exit_code == 2 and "designation is null" in r.output

@@ -503,6 +503,33 @@ def _read_file_parallel(f, *, workers: int, **options):
     return parts, unmapped, errors
 
 
+#: Columns every provision carrying its Basinformation has (Lantmäteriet's example shows them on
+#: every provision; FORMATS.md §5, §7). Entirely null over a set, they were spelt otherwise.
+REQUIRED_WITH_BASINFORMATION = ("designation", "status", "municipality", "object_version")
+
+
+def refuse_empty_columns(data: BestammelseData, path=None) -> None:
+    """Raise IntegrityError when a column that comes with the Basinformation is null for every
+    provision that carried it: its element was there under a spelling the mapping did not catch
+    (or missing from the whole delivery) — an error, not a warning: nothing is read with values
+    silently lost.
+    """
+    sub = data.subsets
+    if not len(sub):
+        return
+    ids = sub.loc[sub["subset"] == "basinformation", "provision_id"]
+    if not len(ids):
+        return
+    prov = data.provisions
+    rows = prov[prov["provision_id"].isin(ids)]
+    for col in REQUIRED_WITH_BASINFORMATION:
+        if len(rows) and rows[col].isna().all():
+            raise IntegrityError(
+                f"{col} is null in all {len(rows)} provisions carrying Basinformation: its "
+                "element is spelt in a way vggeo/lm/mapping.py does not know; see `vggeo inspect`",
+                file=data.files[0] if data.files else path, field=col)  # fmt: skip
+
+
 def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
     """Raise IntegrityError when a provision identity occurs more than once in the parts.
 
@@ -657,7 +684,10 @@ def read_bestammelser(
             parts = [_frames({"provisions": [], "affected_properties": [], "decisions": []},
                              Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip
         refuse_repeated_identities(parts)
-        return _concat(parts, unmapped, errors, [f.label for f in files])
+        data = _concat(parts, unmapped, errors, [f.label for f in files])
+        if check_counts:
+            refuse_empty_columns(data, d.path)
+        return data
     finally:
         if bar is not None:
             bar.close()
