@@ -191,6 +191,8 @@ def test_unmapped_leaves_refuse_ingest_unless_accepted(small, tmp_path):
         [entry] = s._read_ledger()
     assert entry.accepted_unmapped == {"Plan/attribut/nyttfalt": 10}
     assert "_accepted_unmapped" not in entry.counts
+    r = CliRunner().invoke(main, ["store", "status", "--store", str(store)])
+    assert r.exit_code == 0, r.output
 
 
 def test_count_differing_from_metadata_is_refused(small, tmp_path):
@@ -219,3 +221,20 @@ def test_a_required_column_entirely_null_is_an_error(small, tmp_path):
     r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(tmp_path / "s.gpkg"),
                                   "--accept-unmapped", "*/attribut/beteckningx"])  # fmt: skip
     assert r.exit_code == 2 and "designation is null" in r.output
+
+
+def test_ledger_rows_without_the_accepted_field_still_read():
+    import json
+    from datetime import UTC, datetime
+
+    from vggeo.store.ledger import LedgerEntry
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    old = {"seq": 1, "extract_id": "x", "product": "bestammelse", "extract_type": "base",
+           "applied_at": now, "counts": json.dumps({"s": {"t": {"inserted": 1}}})}  # fmt: skip
+    e = LedgerEntry.from_row(old)
+    assert e.accepted_unmapped == {} and e.counts == {"s": {"t": {"inserted": 1}}}
+    e2 = LedgerEntry(1, "x", "bestammelse", "base", None, None, now, None, e.counts,
+                     accepted_unmapped={"Plan/attribut/a": 3})  # fmt: skip
+    back = LedgerEntry.from_row(e2.as_row())
+    assert back.accepted_unmapped == {"Plan/attribut/a": 3} and back.counts == e.counts

@@ -475,10 +475,13 @@ class Store(ABC):
 
     def ledger(self) -> pd.DataFrame:
         """Every applied delivery and residences load, oldest first."""
-        rows = [e.as_row() for e in self._read_ledger()]
+        entries = self._read_ledger()
+        rows = [e.as_row() for e in entries]
         cols = [c for c, _ in _ledger.LEDGER_COLUMNS]
         frame = pd.DataFrame(rows, columns=cols)
-        frame["counts"] = frame["counts"].map(json.loads)
+        # the counts per set and table; the unmapped paths accepted (kept in the same JSON) apart
+        frame["counts"] = pd.Series([e.counts for e in entries], dtype=object)
+        frame["accepted_unmapped"] = pd.Series([e.accepted_unmapped for e in entries], dtype=object)
         for c in ("produced_at", "applied_at"):
             frame[c] = pd.to_datetime(frame[c], utc=True)
         return frame.sort_values("seq", ignore_index=True)
