@@ -75,7 +75,9 @@ def test_personal_data_on_request(inskrivning_deliveries):
     assert p["personnummer"].str.fullmatch(r"\d{12}").all()
     assert p["first_name"].notna().all() and p["address"].notna().all()
     # the owner key is the same with or without personal data, and matches the number
-    assert (p["owner_key"] == [owner_key(n) for n in p["personnummer"]]).all()
+    # (keyed with the secret drawn for this read, which a store would supply instead)
+    again = read_inskrivning(inskrivning_deliveries[0], personal_data=True, owner_secret=b"s" * 32)
+    assert (again.persons["owner_key"] == [owner_key(n, b"s" * 32) for n in again.persons["personnummer"]]).all()
     # … and is not the number itself
     assert not any(n[2:8] in k or n[-4:] + n[2:8] in k for n, k in zip(p["personnummer"], p["owner_key"], strict=False))
 
@@ -99,9 +101,10 @@ def test_protected_person_flagged(base, inskrivning_deliveries):
 
 
 def test_change_protects_an_owner_and_leaves_orphans(inskrivning_deliveries):
-    base = read_inskrivning(inskrivning_deliveries[0])
+    secret = b"one store's secret"
+    base = read_inskrivning(inskrivning_deliveries[0], owner_secret=secret)
     d = open_delivery(inskrivning_deliveries[1])
-    change = read_inskrivning(d)
+    change = read_inskrivning(d, owner_secret=secret)
     assert d.extract_type == "change"
     assert change.agande["protected"].sum() >= 1
     # Apply "delete, then add" by hand: owners left without any ownership are orphans that the
@@ -136,8 +139,15 @@ def test_delivery_read_per_set(inskrivning_deliveries):
 
 
 def test_owner_key_forms():
-    assert owner_key("556677-8899") == "org:556677-8899"
+    s = b"secret"
+    assert owner_key("556677-8899") == "org:556677-8899"  # organisations need no secret
     assert owner_key("5566778899") == "org:556677-8899"
-    k = owner_key("19391231-1234")
-    assert k.startswith("pnr:") and k == owner_key("193912311234") == owner_key("391231-1234")
-    assert owner_key(None) is None and owner_key("  ") is None
+    k = owner_key("19391231-1234", s)
+    assert k.startswith("pnr:") and k == owner_key("193912311234", s) == owner_key("391231-1234", s)
+    # the century is part of the key: '+' (100 years or older) and 12-digit forms tell it
+    assert owner_key("18391231-1234", s) != k and owner_key("391231+1234", s) == owner_key("18391231-1234", s)
+    assert owner_key("20101231-1234", s) == owner_key("101231-1234", s) != owner_key("19101231-1234", s)
+    assert owner_key("19391231-1234", b"another") != k
+    assert owner_key(None, s) is None and owner_key("  ", s) is None
+    with pytest.raises(ValueError, match="secret"):
+        owner_key("19391231-1234")

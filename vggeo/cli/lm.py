@@ -179,6 +179,9 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
         else:
             data = read_inskrivning(d, personal_data=personal_data, progress=progress)
             tables.update(data.tables())
+            click.echo("vggeo: owner keys of persons are keyed with a secret drawn for this run "
+                       "only: they link this file's tables, match no store and cannot be "
+                       "reversed", err=True)  # fmt: skip
         dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
         if d.extract_type == "change" or dels:
             tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")

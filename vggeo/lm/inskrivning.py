@@ -8,9 +8,16 @@ Personal data
     Personnummer, names of natural persons and their addresses are **redacted by default** (the
     columns are present and empty); ``personal_data=True`` keeps them. Owners are linked by
     ``owner_key``: ``org:<organisationsnummer>`` for organisations (not personal data) and
-    ``pnr:<hash>`` for persons — a keyed SHA-256 of the personnummer, stable across deliveries so
-    the store can find orphans, but not the number itself. It is pseudonymous, not anonymous:
-    treat a store holding it as personal data under GDPR.
+    ``pnr:<hash>`` for persons — an HMAC-SHA256 of the personnummer in its 13-character form
+    (``ÅÅÅÅMMDD-NNNN``, the century derived when only 10 digits come) under a **secret** the
+    caller supplies (``owner_secret``). A store generates its secret at creation (or takes the
+    operator's, :data:`OWNER_SECRET_ENV`) and keeps it in its own metadata, so keys are stable
+    across the deliveries of one store, differ between stores, and cannot be reversed by
+    brute force with this source alone (a plain hash of the ~10⁸ plausible numbers can). Without
+    a secret (``vggeo read``) a random one is drawn per run: keys then link rows within that run
+    only. A delivery ordered *without personnummer* keys persons by ``own:<hash>`` of their name
+    and address under the same secret. The keys are pseudonymous, not anonymous: treat a store
+    holding them (and its secret) as personal data under GDPR.
 
 Skyddad personuppgift
     An owner whose surname reads ``SKYDDAD PERSONUPPGIFT`` (and whose personnummer and names were
@@ -20,8 +27,12 @@ Skyddad personuppgift
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 import pandas as pd
 
@@ -29,7 +40,8 @@ from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, typed_frame
 
-__all__ = ["InskrivningData", "read_inskrivning", "owner_key", "TABLES"]
+__all__ = ["InskrivningData", "read_inskrivning", "owner_key", "new_owner_secret",
+           "normalise_personnummer", "OWNER_SECRET_ENV", "TABLES"]
 
 TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
           "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
@@ -45,8 +57,28 @@ SET_TABLES = {
     "folkbokford_person_organisation": ("persons", "organisations"),
 }
 
-_KEY_SALT = b"vggeo owner key v1\0"
+#: Environment variable an operator may set to supply the owner-key secret of a new store
+#: (any string; at least 16 characters). Otherwise a store draws 32 random bytes at creation.
+OWNER_SECRET_ENV = "VGGEO_OWNER_KEY_SECRET"
 _PERSONAL_KINDS = ("personal", "address")
+_KEY_HEX = 32  # 128 bits of the HMAC: collisions are out of reach for any register
+
+
+def new_owner_secret() -> str:
+    """The owner-key secret for a new store: the operator's (:data:`OWNER_SECRET_ENV`) or random.
+
+    Returned as text (stored in the store's metadata table, never exported).
+    """
+    given = os.environ.get(OWNER_SECRET_ENV)
+    if given is not None and given.strip():
+        if len(given.strip()) < 16:
+            raise InputError(f"{OWNER_SECRET_ENV} must hold at least 16 characters")
+        return given.strip()
+    return secrets.token_hex(32)
+
+
+def _secret_bytes(secret: bytes | str) -> bytes:
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
 
 
 def _records_by_table() -> dict[str, M.Record]:
@@ -68,24 +100,79 @@ _RECORDS = _records_by_table()
 
 def _is_orgnr(num: str) -> bool:
     digits = "".join(ch for ch in num if ch.isdigit())
+    if len(digits) == 12 and digits.startswith("16"):  # the 16-prefixed 12-digit orgnr form
+        digits = digits[2:]
     # Organisation numbers: 10 digits whose third digit is ≥ 2 (a "month" no person has).
     return len(digits) == 10 and int(digits[2]) >= 2
 
 
-def owner_key(idnumber: str | None, *, organisation: bool | None = None) -> str | None:
-    """The owner key of a personnummer or organisationsnummer (None for none)."""
+def normalise_personnummer(num: str, *, today: date | None = None) -> str:
+    """A personnummer (or samordningsnummer) in its 13-character form ``ÅÅÅÅMMDD-NNNN``.
+
+    10-digit forms get their century the way Skatteverket writes them: ``-`` means under 100
+    years old, ``+`` means 100 or older (the latest matching year not after ``today``). A form
+    that is neither 10 nor 12 digits is returned as its digits, prefixed ``?`` (still keyed,
+    never merged with a well-formed number).
+    """
+    text = str(num).strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) == 12:
+        return f"{digits[:8]}-{digits[8:]}"
+    if len(digits) == 10:
+        year = (today or date.today()).year
+        yy = int(digits[:2])
+        full = year - ((year - yy) % 100)
+        if "+" in text:
+            full -= 100
+        return f"{full:04d}{digits[2:6]}-{digits[6:]}"
+    return "?" + digits
+
+
+def owner_key(idnumber: str | None, secret: bytes | str | None = None, *,
+              organisation: bool | None = None) -> str | None:  # fmt: skip
+    """The owner key of a personnummer or organisationsnummer (None for none).
+
+    Parameters
+    ----------
+    idnumber
+        Personnummer (10 or 12 digits, with or without separator) or organisationsnummer.
+    secret
+        The store's owner-key secret. Required for persons: keys of persons are an HMAC under
+        it. Organisations are keyed by their number, which is public.
+    organisation
+        Force the kind; by default told apart by the number (third digit ≥ 2).
+    """
     if idnumber is None or pd.isna(idnumber) or not str(idnumber).strip():
         return None
     num = str(idnumber).strip()
     org = _is_orgnr(num) if organisation is None else organisation
     if org:
-        digits = "".join(ch for ch in num if ch.isdigit())
+        digits = "".join(ch for ch in num if ch.isdigit())[-10:]
         return f"org:{digits[:6]}-{digits[6:]}"
-    digits = "".join(ch for ch in num if ch.isdigit())
-    if len(digits) == 10:  # YYMMDD-NNNN: no century; hash the 10 digits consistently
-        pass
-    digits = digits[-10:]
-    return "pnr:" + hashlib.sha256(_KEY_SALT + digits.encode()).hexdigest()[:24]
+    if secret is None:
+        raise ValueError("owner_key needs the store's secret for a personnummer")
+    full = normalise_personnummer(num)
+    mac = hmac.new(_secret_bytes(secret), b"pnr\0" + full.encode(), hashlib.sha256)
+    return "pnr:" + mac.hexdigest()[:_KEY_HEX]
+
+
+def _norm_text(v) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    return " ".join(str(v).split()).casefold()
+
+
+def name_key(parts: tuple, secret: bytes | str) -> str | None:
+    """The key of a person delivered without personnummer: HMAC of name and address.
+
+    ``parts`` are (first name, last name, address, postal code, postal town); None when all
+    are empty (nothing to key on).
+    """
+    norm = [_norm_text(p) for p in parts]
+    if not any(norm):
+        return None
+    mac = hmac.new(_secret_bytes(secret), b"own\0" + "\x1f".join(norm).encode(), hashlib.sha256)
+    return "own:" + mac.hexdigest()[:_KEY_HEX]
 
 
 @dataclass
@@ -125,15 +212,24 @@ class InskrivningData:
 
 
 def _owners(df: pd.DataFrame, rec: M.Record, *, personal_data: bool,
-            is_org: pd.Series | None) -> pd.DataFrame:
+            is_org: pd.Series | None, secret: bytes | str) -> pd.DataFrame:
     """Add ``owner_key`` and ``protected``; redact personal columns unless asked."""
     last = df.get("last_name")
     protected = (last.fillna("").str.strip().str.upper() == M.PROTECTED_SURNAME) if last is not None \
         else pd.Series(False, index=df.index)  # fmt: skip
     ids = df.get("owner_idnumber", pd.Series(pd.NA, index=df.index, dtype="string"))
     org = is_org if is_org is not None else pd.Series([None] * len(df), index=df.index)
-    keys = [None if p else owner_key(i, organisation=o if o is not None and not pd.isna(o) else None)
+    keys = [None if p else owner_key(i, secret, organisation=o if o is not None and not pd.isna(o) else None)
             for i, p, o in zip(ids, protected, org, strict=True)]  # fmt: skip
+    # Without personnummer (an order option, seed 003): key persons by name and address.
+    missing = [k is None and not p and not (o is not None and not pd.isna(o) and o)
+               for k, p, o in zip(keys, protected, org, strict=True)]  # fmt: skip
+    if any(missing):
+        cols = [df[c] if c in df else pd.Series(pd.NA, index=df.index)
+                for c in ("first_name", "last_name", "address", "postal_code", "postal_town")]
+        for i, parts in enumerate(zip(*cols, strict=True)):
+            if missing[i]:
+                keys[i] = name_key(parts, secret)
     out = df.copy()
     out.insert(0, "owner_key", pd.Series(keys, index=df.index, dtype="string"))
     out["protected"] = protected.astype(bool)
@@ -153,7 +249,8 @@ def _owners(df: pd.DataFrame, rec: M.Record, *, personal_data: bool,
     return out
 
 
-def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | None) -> pd.DataFrame:
+def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | None,
+           secret: bytes | str) -> pd.DataFrame:
     rec = _RECORDS[table]
     df = typed_frame(rows, rec.fields, extra=rec.inherit, file=file)
     lead = [c for c in ("object_id", "property_id") if c in df]
@@ -161,14 +258,17 @@ def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | Non
     for c in lead:
         df[c] = df[c].astype("string").str.strip().str.lower()
     if table == "agande":
-        df = _owners(df, rec, personal_data=personal_data, is_org=df["organisation_name"].notna())
+        df = _owners(df, rec, personal_data=personal_data, is_org=df["organisation_name"].notna(),
+                     secret=secret)
     elif table == "forvarv":
         ids = df.pop("owner_idnumber")
-        df["owner_key"] = pd.Series([owner_key(i) for i in ids], index=df.index, dtype="string")
+        df["owner_key"] = pd.Series([owner_key(i, secret) for i in ids], index=df.index, dtype="string")
     elif table == "persons":
-        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(False, index=df.index))
+        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(False, index=df.index),
+                     secret=secret)
     elif table == "organisations":
-        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(True, index=df.index))
+        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(True, index=df.index),
+                     secret=secret)
         df = df.drop(columns=["protected"])
     return df.reset_index(drop=True)
 
@@ -213,6 +313,7 @@ def read_inskrivning(
     personal_data: bool = False,
     sets: list[str] | None = None,
     progress: bool = False,
+    owner_secret: bytes | str | None = None,
 ) -> InskrivningData:
     """Read an inskrivning delivery into one DataFrame per table.
 
@@ -226,6 +327,10 @@ def read_inskrivning(
         Information sets to read (default: all in the delivery).
     progress
         Show a progress bar per file (stderr).
+    owner_secret
+        The secret owner keys of persons are computed under (a store passes its own). Without
+        it a random secret is drawn per opened delivery: keys link the tables read from it and
+        are not comparable with any other read or store (nor reversible).
 
     Returns
     -------
@@ -236,6 +341,16 @@ def read_inskrivning(
 
     own = not isinstance(source, (Delivery,))
     d = open_delivery(source) if own else source
+    secret = owner_secret
+    if secret is None:
+        # One random secret per opened delivery, so that sets read one by one still link.
+        secret = getattr(d, "_run_owner_secret", None)
+        if secret is None:
+            secret = secrets.token_bytes(32)
+            try:
+                d._run_owner_secret = secret
+            except AttributeError:  # a delivery object that takes no attributes: this call only
+                pass
     try:
         if d.product != "inskrivning":
             raise InputError(f"{d.path} is a {d.product} delivery, not inskrivning")
@@ -271,7 +386,8 @@ def read_inskrivning(
                     members.setdefault(s, []).extend(i for i in ids if i)
             for table in SET_TABLES.get(s, ()):
                 frames[table] = _frame(table, ex.rows.get(table, []), personal_data=personal_data,
-                                       file=files[0].label if files else None)  # fmt: skip
+                                       file=files[0].label if files else None,
+                                       secret=secret)  # fmt: skip
         return InskrivningData(frames, unmapped, labels, members)
     finally:
         if own:

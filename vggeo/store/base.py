@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import uuid
 import warnings
@@ -87,6 +88,9 @@ from vggeo.store.schema import (
     parse_category,
 )
 
+#: The vggeo_meta key of the secret owner keys are an HMAC under (vggeo.lm.inskrivning).
+OWNER_SECRET_META = "owner_key_secret"
+
 __all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
 
 PRODUCTS = ("bestammelse", "inskrivning")
@@ -109,6 +113,29 @@ class DeliveryLike(Protocol):
     def verify(self) -> Any: ...
     def deletions(self, set_name: str) -> set[str]: ...
     def read(self, set_name: str, *, personal_data: bool = False) -> Mapping[str, pd.DataFrame]: ...
+
+
+class _OwnerKeyed:
+    """A delivery whose inskrivning tables are keyed with the store's owner-key secret.
+
+    The reader cannot know the store; the store hands its secret to the reader through this
+    wrapper (only readers of LM deliveries take it: a :class:`MemoryDelivery` holds its keys
+    already). Every other attribute is the delivery's own.
+    """
+
+    def __init__(self, delivery: Any, secret: Any) -> None:
+        self._delivery = delivery
+        self._secret = secret
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._delivery, name)
+
+    def read(self, set_name: str, **options: Any) -> Mapping[str, pd.DataFrame]:
+        from vggeo.lm.package import Delivery
+
+        if isinstance(self._delivery, Delivery):
+            options.setdefault("owner_secret", self._secret())
+        return self._delivery.read(set_name, **options)
 
 
 @dataclass
@@ -637,6 +664,8 @@ class Store(ABC):
         notes = [w for w in [_ledger.interval_warning(entries, d, max_interval)] if w]
         for w in notes:
             warnings.warn(w, LedgerWarning, stacklevel=2)
+        if product == "inskrivning":
+            d = _OwnerKeyed(d, self._owner_secret)
         d.verify()  # before anything is written
         from tqdm.auto import tqdm
 
@@ -806,6 +835,25 @@ class Store(ABC):
         sums = np.zeros(len(identities), dtype=np.uint64)
         np.add.at(sums, codes, row)
         return pd.Series(sums, index=pd.Index(identities, dtype=object))
+
+    def _owner_secret(self) -> str:
+        """The store's owner-key secret (vggeo_meta ``owner_key_secret``), made on first use.
+
+        Stores made by this version have it from creation; an older store gets one with its
+        first inskrivning delivery (inside that transaction). Never exported.
+        """
+        from vggeo.lm.inskrivning import OWNER_SECRET_ENV, new_owner_secret
+
+        have = self._get_meta(OWNER_SECRET_META)
+        given = os.environ.get(OWNER_SECRET_ENV, "").strip()
+        if have is None:
+            have = new_owner_secret()
+            self._set_meta(OWNER_SECRET_META, have)
+        elif given and given != have:
+            raise StoreError(f"{OWNER_SECRET_ENV} is set but this store keys its owners with "
+                             "another secret (kept since its creation); unset it to use the "
+                             "store's own")  # fmt: skip
+        return have
 
     def _cleanup_owners(self) -> dict[str, dict[str, int]]:
         """Inskrivning rules after a delivery: no protected persons, no owners owning nothing."""

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import SchemaError, StoreError
-from vggeo.store.base import Store, python_values, quote_ident
+from vggeo.lm.inskrivning import new_owner_secret
+from vggeo.store.base import OWNER_SECRET_META, Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -334,7 +335,8 @@ class GeoPackageStore(Store):
             now = datetime.now(UTC).isoformat()
             c.executemany(f"INSERT INTO {q(META_TABLE)} VALUES (?, ?)",
                           [("schema_version", SCHEMA_VERSION), ("created_at", now),
-                           ("data_version", "0")])  # fmt: skip
+                           ("data_version", "0"),
+                           (OWNER_SECRET_META, new_owner_secret())])  # fmt: skip
 
     def _contents(self, name: str, kind: str, description: str) -> None:
         self.conn.execute(

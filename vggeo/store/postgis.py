@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
-from vggeo.store.base import Store, python_values, quote_ident
+from vggeo.lm.inskrivning import new_owner_secret
+from vggeo.store.base import OWNER_SECRET_META, Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -179,7 +180,8 @@ class PostGISStore(Store):
         with c.cursor() as cur:
             cur.executemany(f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s)",
                             [("schema_version", SCHEMA_VERSION), ("created_at", now),
-                             ("data_version", "0")])  # fmt: skip
+                             ("data_version", "0"),
+                             (OWNER_SECRET_META, new_owner_secret())])  # fmt: skip
 
     # -- primitives ---------------------------------------------------------------------------
     @contextmanager
