@@ -11,7 +11,7 @@ from vggeo.errors import InputError
 from vggeo.lm import open_delivery, read_bestammelser, read_inskrivning
 from vggeo.lm.inskrivning import owner_key
 
-TABLES = {"inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
+TABLES = {"inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet", "inteckning",
           "anteckning", "tomtrattsupplatelse", "persons", "organisations"}  # fmt: skip
 PNR = re.compile(r"\b(?:19|20)\d{6}-?\d{4}\b")
 
@@ -130,7 +130,7 @@ def test_sets_and_product_checked(inskrivning_deliveries, bestammelse_deliveries
 def test_delivery_read_per_set(inskrivning_deliveries):
     with open_delivery(inskrivning_deliveries[0]) as d:
         t = d.read("inskrivet_agande")
-        assert set(t) == {"agande", "forvarv", "subsets"}
+        assert set(t) == {"agande", "forvarv", "fang", "overlatelse", "subsets"}
         # every exchange object the set's file held, for the store's "delete, then add"
         assert set(t["subsets"]["subset"]) == {"inskrivet_agande"}
         assert set(t["subsets"]["object_id"]) >= set(t["agande"]["object_id"])

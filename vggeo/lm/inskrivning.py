@@ -43,13 +43,13 @@ from vggeo.lm._records import Extractor, typed_frame
 __all__ = ["InskrivningData", "read_inskrivning", "owner_key", "new_owner_secret",
            "normalise_personnummer", "OWNER_SECRET_ENV", "TABLES"]
 
-TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
-          "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
+TABLES = ("inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet",
+          "inteckning", "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
 
 #: Set → the tables it fills.
 SET_TABLES = {
     "inskrivningsfastighet": ("inskrivningsfastighet",),
-    "inskrivet_agande": ("agande", "forvarv"),
+    "inskrivet_agande": ("agande", "forvarv", "fang", "overlatelse"),
     "avtalsrattighet": ("avtalsrattighet",),
     "inteckning": ("inteckning",),
     "anteckning": ("anteckning",),
@@ -252,11 +252,21 @@ def _owners(df: pd.DataFrame, rec: M.Record, *, personal_data: bool,
 def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | None,
            secret: bytes | str) -> pd.DataFrame:
     rec = _RECORDS[table]
-    df = typed_frame(rows, rec.fields, extra=rec.inherit, file=file)
+    df = typed_frame(rows, rec.fields, extra=rec.inherit + tuple(rec.constants), file=file)
+    if "current" in rec.constants:  # agande (true) / tidigareAgande (false)
+        df["current"] = df["current"].map({"true": True, "false": False}).astype("boolean")
+    if "_lagfart" in df:
+        for col, kind in (("_lagfart", "Lagfart"), ("_tomtrattsinnehav", "Tomträttsinnehav")):
+            held = df.pop(col)
+            df["ownership_id"] = df["ownership_id"].fillna(held)
+            df["ownership_type"] = df["ownership_type"].mask(df["ownership_type"].isna() & held.notna(),
+                                                             kind)  # fmt: skip
     lead = [c for c in ("object_id", "property_id") if c in df]
     df = df[lead + [c for c in df.columns if c not in lead]]
     for c in lead:
         df[c] = df[c].astype("string").str.strip().str.lower()
+    if "acquisition_id" in rec.inherit:  # fang, overlatelse: the link to their forvarv row
+        df["acquisition_id"] = df["acquisition_id"].astype("string").str.strip().str.lower()
     if table == "agande":
         df = _owners(df, rec, personal_data=personal_data, is_org=df["organisation_name"].notna(),
                      secret=secret)
@@ -305,6 +315,33 @@ def _refuse_repeated_object(member, seen: dict[str, str], label: str) -> None:
         raise IntegrityError(f"inskrivningsfastighet {ident} occurs more than once in the "
                              f"set{also}; an extract lists each object once", file=label,
                              row=getattr(member, "sourceline", None), field="objektidentitet")  # fmt: skip
+
+
+_FANG_COLUMNS = ("acquired_on", "acquisition_kind", "act_number", "share_numerator",
+                 "share_denominator")  # fmt: skip
+
+
+def _first_fang(forvarv: pd.DataFrame, fang: pd.DataFrame) -> pd.DataFrame:
+    """Forvarv's columns of its first Fång (kept from before ``fang`` was a table of its own).
+
+    A Fastighetsägandeförändring holds a list of Fång; every one is in table ``fang``
+    (``acquisition_id`` links them); forvarv repeats the first for simple use.
+    """
+    out = forvarv.copy()
+    if len(fang) and "acquisition_id" in fang and out["acquisition_id"].notna().all() \
+            and out["acquisition_id"].is_unique:  # fmt: skip
+        first = fang.drop_duplicates("acquisition_id").set_index("acquisition_id")
+        for c in _FANG_COLUMNS:
+            out[c] = out["acquisition_id"].map(first[c]).astype(fang[c].dtype)
+    elif len(fang):
+        # No identities to link by: an exchange object with one Fastighetsägandeförändring
+        # (the usual case) takes its first Fång; with several, forvarv leaves them empty and
+        # ``fang`` (whose rows then cannot be told apart by acquisition) keeps every one.
+        single = ~forvarv["object_id"].duplicated(keep=False)
+        first = fang.drop_duplicates("object_id").set_index("object_id")
+        for c in _FANG_COLUMNS:
+            out[c] = out["object_id"].map(first[c]).where(single).astype(fang[c].dtype)
+    return out
 
 
 def read_inskrivning(
@@ -388,6 +425,8 @@ def read_inskrivning(
                 frames[table] = _frame(table, ex.rows.get(table, []), personal_data=personal_data,
                                        file=files[0].label if files else None,
                                        secret=secret)  # fmt: skip
+        if "forvarv" in frames and "fang" in frames:
+            frames["forvarv"] = _first_fang(frames["forvarv"], frames["fang"])
         return InskrivningData(frames, unmapped, labels, members)
     finally:
         if own:

@@ -203,6 +203,11 @@ BESTAMMELSE = ProductMapping(
 
 
 # --- inskrivning --------------------------------------------------------------------------------
+# v3 spellings (FORMATS.md §6, the Direkt API's v3 names, which mirror the XML): records carry
+# their own ``objektidentitet``; Agande holds Lagfart or Tomtrattsinnehav; Agare holds Person,
+# Organisation or UtlandskAgare; addresses are adress{coAdress, utdelningsadress1/2, postnummer,
+# postort}, sarskildAdress and utlandsadress{utdelningsadress1–4, land}. Accepted beside the
+# older names (InskrivenPerson, utdelningsadress …).
 
 _KEYS = (
     Field("object_id", ("objektidentitet",), "uuid"),
@@ -213,39 +218,106 @@ _INSKRIVNING_REF = (
     Field("decision", ("beslut",), "str"),
     Field("diary_number", ("dagboksnummer",), "str"),
     Field("act_number", ("aktnummer",), "str"),
+    Field("version_valid_from", ("versiongiltigfran",), "date"),
 )
 
-#: Owner (Ägare) fields; ``personal`` kinds are redacted by default.
+#: The elements an Agare's content may sit in: none (flat), the older InskrivenPerson /
+#: InskrivenOrganisation, or v3's Person / Organisation / UtlandskAgare.
+_HOLDERS = ("", "inskrivenperson/", "inskrivenorganisation/", "person/", "organisation/",
+            "utlandskagare/")  # fmt: skip
+
+
+def _held(*leaves: str) -> tuple[str, ...]:
+    return tuple(f"{h}{leaf}" for leaf in leaves for h in _HOLDERS)
+
+
+def _address(block: str, *leaves: str) -> tuple[str, ...]:
+    return _held(*(f"{block}/{leaf}" for leaf in leaves))
+
+
+#: Owner (Ägare) fields; ``personal`` kinds are redacted by default, ``address`` kinds for
+#: natural persons only.
 _OWNER_FIELDS = (
-    Field("owner_idnumber", ("inskrivenperson/idnummer", "inskrivenperson/personnummer",
-                             "inskrivenorganisation/idnummer",
-                             "inskrivenorganisation/organisationsnummer",
-                             "idnummer", "personnummer", "organisationsnummer"), "idnumber"),  # fmt: skip
-    Field("owner_other_id", ("utlandskagare/annatid", "annatid"), "personal"),
-    Field("first_name", ("inskrivenperson/fornamn", "fornamn", "utlandskagare/fornamn"), "personal"),
-    Field("last_name", ("inskrivenperson/efternamn", "efternamn", "utlandskagare/efternamn"), "personal"),
-    Field("organisation_name", ("inskrivenorganisation/organisationsnamn", "organisationsnamn",
-                                "utlandskagare/organisationsnamn"), "str"),  # fmt: skip
-    Field("care_of", ("inskrivenperson/adress/coadress", "adress/coadress"), "personal"),
-    Field("address", ("inskrivenperson/adress/utdelningsadress", "adress/utdelningsadress",
-                      "inskrivenorganisation/adress/utdelningsadress"), "address"),  # fmt: skip
-    Field("postal_code", ("inskrivenperson/adress/postnummer", "adress/postnummer",
-                          "inskrivenorganisation/adress/postnummer"), "address"),  # fmt: skip
-    Field("postal_town", ("inskrivenperson/adress/postort", "adress/postort",
-                          "inskrivenorganisation/adress/postort"), "address"),  # fmt: skip
+    Field("owner_idnumber", _held("idnummer", "personnummer", "organisationsnummer"), "idnumber"),
+    Field("owner_other_id", _held("annatid"), "personal"),
+    Field("first_name", _held("fornamn"), "personal"),
+    Field("last_name", _held("efternamn"), "personal"),
+    Field("organisation_name", _held("organisationsnamn"), "str"),
+    Field("care_of", _address("adress", "coadress"), "personal"),
+    Field("address", _address("adress", "utdelningsadress", "utdelningsadress1"), "address"),
+    Field("address_line2", _address("adress", "utdelningsadress2"), "address"),
+    Field("postal_code", _address("adress", "postnummer"), "address"),
+    Field("postal_town", _address("adress", "postort"), "address"),
+    Field("special_care_of", _address("sarskildadress", "coadress"), "personal"),
+    Field("special_address", _address("sarskildadress", "utdelningsadress1", "utdelningsadress")
+          + _held("sarskildadress"), "address"),  # fmt: skip
+    Field("special_address_line2", _address("sarskildadress", "utdelningsadress2"), "address"),
+    Field("special_postal_code", _address("sarskildadress", "postnummer"), "address"),
+    Field("special_postal_town", _address("sarskildadress", "postort"), "address"),
+    *[Field(f"foreign_address{i}", _address("utlandsadress", f"utdelningsadress{i}"), "address")
+      for i in range(1, 5)],  # fmt: skip
+    Field("foreign_country", _address("utlandsadress", "land"), "address"),
 )
 
+#: Where an Agande's content may sit: directly, or inside v3's Lagfart / Tomtrattsinnehav.
+_TENURES = ("", "lagfart/", "tomtrattsinnehav/")
+
+
+def _tenure(f: Field) -> Field:
+    return Field(f.column, tuple(f"{t}{p}" for p in f.paths for t in _TENURES), f.kind)
+
+
+#: Agande (current owners, subset Ägare – Aktuella/Alla) and tidigareAgande (former owners,
+#: only in Ägare – Alla) fill one table; ``current`` tells them apart.
 _AGANDE = Record(
-    names=("agande",),
+    names=("agande", "tidigareagande"),
     table="agande",
     inherit=("object_id", "property_id"),
+    constants={"current": {"agande": "true", "tidigareagande": "false"}},
     fields=(
-        Field("ownership_id", ("agandeidentitet", "identitet"), "uuid"),
-        Field("ownership_type", ("typ",), "str"),  # Lagfart / Tomträttsinnehav
-        *_INSKRIVNING_REF,
-        Field("share_numerator", ("beviljadandel/taljare",), "int"),
-        Field("share_denominator", ("beviljadandel/namnare",), "int"),
-        *[Field(f.column, tuple(f"agare/{p}" for p in f.paths), f.kind) for f in _OWNER_FIELDS],
+        # [inferred] which of v3's two wrappers held it: its identity is the ownership_id, its
+        # name the ownership_type when no typ is given (vggeo.lm.inskrivning fills both)
+        Field("_lagfart", ("lagfart/objektidentitet",), "uuid"),
+        Field("_tomtrattsinnehav", ("tomtrattsinnehav/objektidentitet",), "uuid"),
+        _tenure(Field("ownership_id", ("objektidentitet", "agandeidentitet", "identitet"), "uuid")),
+        _tenure(Field("ownership_type", ("typ",), "str")),  # Lagfart / Tomträttsinnehav
+        *[_tenure(f) for f in _INSKRIVNING_REF],
+        _tenure(Field("share_numerator", ("beviljadandel/taljare",), "int")),
+        _tenure(Field("share_denominator", ("beviljadandel/namnare",), "int")),
+        *[_tenure(Field(f.column, tuple(f"agare/{p}" for p in f.paths), f.kind))
+          for f in _OWNER_FIELDS],  # fmt: skip
+    ),
+)
+
+#: Fång: a list in each Fastighetsägandeförändring (own table ``fang``).
+_FANG = Record(
+    names=("fang",),
+    table="fang",
+    inherit=("object_id", "property_id", "acquisition_id"),
+    fields=(
+        Field("fang_id", ("objektidentitet", "identitet"), "uuid"),
+        Field("acquired_on", ("fangesdag",), "date"),
+        Field("acquisition_kind", ("fangesart",), "str"),
+        Field("acquisition_code", ("fangeskod",), "str"),
+        Field("registered_on", ("inskrivningsdag",), "date"),
+        Field("decision", ("beslut",), "str"),
+        Field("act_number", ("aktnummer",), "str"),
+        Field("share_numerator", ("andelfang/taljare",), "int"),
+        Field("share_denominator", ("andelfang/namnare",), "int"),
+        Field("ownership_id", ("inskrivetagande/objektidentitet", "inskrivetagande"), "uuid"),
+    ),
+)
+
+#: Överlåtelse: what the former owners conveyed (own table ``overlatelse``).
+_OVERLATELSE = Record(
+    names=("overlatelse",),
+    table="overlatelse",
+    inherit=("object_id", "property_id", "acquisition_id"),
+    fields=(
+        Field("conveyance_id", ("objektidentitet", "identitet"), "uuid"),
+        Field("share_numerator", ("andeloverlatelse/taljare",), "int"),
+        Field("share_denominator", ("andeloverlatelse/namnare",), "int"),
+        Field("ownership_id", ("inskrivetagande/objektidentitet", "inskrivetagande"), "uuid"),
     ),
 )
 
@@ -254,16 +326,16 @@ _FORVARV = Record(
     table="forvarv",
     inherit=("object_id", "property_id"),
     fields=(
-        Field("acquisition_id", ("identitet", "forvarvsidentitet"), "uuid"),
-        Field("acquired_on", ("fang/fangesdag", "fangesdag"), "date"),
-        Field("acquisition_kind", ("fang/fangesart", "fangesart"), "str"),
-        Field("act_number", ("fang/aktnummer", "aktnummer"), "str"),
-        Field("share_numerator", ("fang/andelfang/taljare", "andelfang/taljare"), "int"),
-        Field("share_denominator", ("fang/andelfang/namnare", "andelfang/namnare"), "int"),
+        Field("acquisition_id", ("objektidentitet", "identitet", "forvarvsidentitet"), "uuid"),
+        # acquired_on … share_denominator: of the first Fång (every Fång is in table ``fang``)
+        Field("price_id", ("kopeskilling/objektidentitet",), "uuid"),
         Field("price_currency", ("kopeskilling/kopeskillingfastegendom/valuta",), "str"),
         Field("price", ("kopeskilling/kopeskillingfastegendom/summa",), "float"),
+        Field("price_type", ("kopeskilling/kopeskillingstyp",), "str"),
         Field("owner_idnumber", ("forvarvare/idnummer", "idnummer"), "idnumber"),
+        Field("version_valid_from", ("versiongiltigfran",), "date"),
     ),
+    children=(_FANG, _OVERLATELSE),
 )
 
 _AVTALSRATTIGHET = Record(
@@ -271,7 +343,7 @@ _AVTALSRATTIGHET = Record(
     table="avtalsrattighet",
     inherit=("object_id", "property_id"),
     fields=(
-        Field("right_id", ("identitet", "rattighetsidentitet"), "uuid"),
+        Field("right_id", ("objektidentitet", "identitet", "rattighetsidentitet"), "uuid"),
         Field("right_type", ("typ", "rattighetstyp"), "str"),
         Field("purpose", ("andamal",), "str"),
         *_INSKRIVNING_REF,
@@ -283,12 +355,15 @@ _INTECKNING = Record(
     table="inteckning",
     inherit=("object_id", "property_id"),
     fields=(
-        Field("mortgage_id", ("identitet", "inteckningsidentitet"), "uuid"),
+        Field("mortgage_id", ("inskrivenbelastning/objektidentitet", "objektidentitet", "identitet",
+                              "inteckningsidentitet"), "uuid"),  # fmt: skip
+        Field("priority", ("foretradesordning",), "int"),
         Field("mortgage_type", ("inskrivenbelastning/typ", "typ"), "str"),
         Field("amount_currency", ("inskrivenbelastning/belopp/valuta", "belopp/valuta"), "str"),
         Field("amount", ("inskrivenbelastning/belopp/summa", "belopp/summa"), "float"),
         Field("mortgage_deed_type", ("inskrivenbelastning/pantbrevstyp", "pantbrevstyp"), "str"),
-        *_INSKRIVNING_REF,
+        *[Field(f.column, (*f.paths, *(f"inskrivenbelastning/{p}" for p in f.paths)), f.kind)
+          for f in _INSKRIVNING_REF],  # fmt: skip
     ),
 )
 
@@ -297,7 +372,7 @@ _ANTECKNING = Record(
     table="anteckning",
     inherit=("object_id", "property_id"),
     fields=(
-        Field("note_id", ("identitet", "anteckningsidentitet"), "uuid"),
+        Field("note_id", ("objektidentitet", "identitet", "anteckningsidentitet"), "uuid"),
         Field("note_type", ("typ", "anteckningstyp"), "str"),
         Field("text", ("text", "anteckningstext"), "str"),
         *_INSKRIVNING_REF,
@@ -309,7 +384,7 @@ _TOMTRATT = Record(
     table="tomtrattsupplatelse",
     inherit=("object_id", "property_id"),
     fields=(
-        Field("leasehold_id", ("identitet",), "uuid"),
+        Field("leasehold_id", ("objektidentitet", "identitet"), "uuid"),
         Field("granted_on", ("upplatelsedag",), "date"),
         Field("ground_rent_currency", ("avgald/valuta", "tomtrattsavgald/valuta"), "str"),
         Field("ground_rent", ("avgald/summa", "tomtrattsavgald/summa"), "float"),
@@ -326,6 +401,7 @@ def _exchange(children: tuple[Record, ...], table: str = "inskrivningsfastighet"
         fields=(
             *_KEYS,
             Field("object_version", ("objektversion",), "int"),
+            Field("version_valid_from", ("versiongiltigfran",), "date"),
             Field("property_designation", ("fastighetsreferens/fastighetsbeteckning",
                                            "fastighetsbeteckning"), "str"),  # fmt: skip
             Field("municipality", ("fastighetsreferens/kommun", "kommun", "kommunkod"), "kommun"),
@@ -343,9 +419,17 @@ _PERSON = Record(
         Field("middle_name", ("mellannamn",), "personal"),
         Field("last_name", ("efternamn",), "personal"),
         Field("care_of", ("adress/coadress",), "personal"),
-        Field("address", ("adress/utdelningsadress",), "address"),
+        Field("address", ("adress/utdelningsadress", "adress/utdelningsadress1"), "address"),
+        Field("address_line2", ("adress/utdelningsadress2",), "address"),
         Field("postal_code", ("adress/postnummer",), "address"),
         Field("postal_town", ("adress/postort",), "address"),
+        Field("special_address", ("sarskildadress/utdelningsadress1",
+                                  "sarskildadress/utdelningsadress"), "address"),  # fmt: skip
+        Field("special_postal_code", ("sarskildadress/postnummer",), "address"),
+        Field("special_postal_town", ("sarskildadress/postort",), "address"),
+        *[Field(f"foreign_address{i}", (f"utlandsadress/utdelningsadress{i}",), "address")
+          for i in range(1, 5)],  # fmt: skip
+        Field("foreign_country", ("utlandsadress/land",), "address"),
     ),
 )
 _ORGANISATION = Record(
@@ -354,7 +438,9 @@ _ORGANISATION = Record(
     fields=(
         Field("owner_idnumber", ("organisationsnummer", "idnummer"), "idnumber"),
         Field("organisation_name", ("organisationsnamn", "namn"), "str"),
-        Field("address", ("adress/utdelningsadress",), "str"),
+        Field("care_of", ("adress/coadress",), "str"),
+        Field("address", ("adress/utdelningsadress", "adress/utdelningsadress1"), "str"),
+        Field("address_line2", ("adress/utdelningsadress2",), "str"),
         Field("postal_code", ("adress/postnummer",), "str"),
         Field("postal_town", ("adress/postort",), "str"),
     ),

@@ -831,6 +831,7 @@ class Property:
     rights: list[tuple[str, str, date, str]]
     notes: list[tuple[str, str, date]]
     leasehold: tuple[date, int] | None
+    former: list[tuple[Owner, int, int, date, str]] = field(default_factory=list)  # sold off
 
 
 def _new_owner(rng, towns) -> Owner:
@@ -868,7 +869,7 @@ def _new_property(rng, towns, weights, owners_pool) -> Property:
                     mort, rights, notes, lease)  # fmt: skip
 
 
-def _owner_xml(o: Owner) -> str:
+def _owner_xml(o: Owner, pnr: bool = True) -> str:
     if o.org:
         a = o.address
         return (f"<Agare><InskrivenOrganisation><organisationsnummer>{o.key}</organisationsnummer>"
@@ -879,7 +880,8 @@ def _owner_xml(o: Owner) -> str:
         # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
         return "<Agare><InskrivenPerson><efternamn>SKYDDAD PERSONUPPGIFT</efternamn></InskrivenPerson></Agare>"
     a = o.address
-    return (f"<Agare><InskrivenPerson><idnummer>{o.key}</idnummer><fornamn>{escape(o.first)}</fornamn>"
+    ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""  # an order "utan personnummer"
+    return (f"<Agare><InskrivenPerson>{ident}<fornamn>{escape(o.first)}</fornamn>"
             f"<efternamn>{escape(o.last)}</efternamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
             f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
             "</InskrivenPerson></Agare>")  # fmt: skip
@@ -893,14 +895,17 @@ def _head(p: Property) -> str:
             f"<kommun>{p.kommun}</kommun></Fastighetsreferens>")  # fmt: skip
 
 
-def _set_body(set_name: str, p: Property) -> str:
+def _set_body(set_name: str, p: Property, pnr: bool = True, former: bool = False) -> str:
     parts = [_head(p)]
     if set_name == "inskrivet_agande":
-        for o, num, den, d, dbn in p.owners:
-            parts.append(f"<Agande><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
+        held = [("Agande", x) for x in p.owners]
+        if former:  # Ägare – Alla: former owners too, as tidigareAgande
+            held += [("TidigareAgande", x) for x in p.former]
+        for tag, (o, num, den, d, dbn) in held:
+            parts.append(f"<{tag}><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
                          f"<beslut>Beviljad</beslut><dagboksnummer>{dbn}</dagboksnummer>"
                          f"<beviljadAndel><taljare>{num}</taljare><namnare>{den}</namnare></beviljadAndel>"
-                         f"{_owner_xml(o)}</Agande>")  # fmt: skip
+                         f"{_owner_xml(o, pnr)}</{tag}>")  # fmt: skip
         d = p.owners[0][3]
         den = p.owners[0][2]
         parts.append(f"<Fastighetsagandeforandring><Fang><fangesdag>{(d - timedelta(days=30)).strftime('%Y%m%d')}</fangesdag>"
@@ -931,13 +936,15 @@ def _set_body(set_name: str, p: Property) -> str:
     return "".join(parts)
 
 
-def _inskrivning_file(set_name: str, props: list[Property]) -> tuple[bytes, int]:
-    body = "".join(f"<InskrivningMember>{_set_body(set_name, p)}</InskrivningMember>\n" for p in props)
+def _inskrivning_file(set_name: str, props: list[Property], pnr: bool = True,
+                      former: bool = False) -> tuple[bytes, int]:  # fmt: skip
+    body = "".join(f"<InskrivningMember>{_set_body(set_name, p, pnr, former)}</InskrivningMember>\n"
+                   for p in props)  # fmt: skip
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<InskrivningResponse xmlns="{NS_IN}">\n{body}'
             "</InskrivningResponse>\n").encode(), len(props)  # fmt: skip
 
 
-def _persons_file(owners: list[Owner]) -> tuple[bytes, int, int, int]:
+def _persons_file(owners: list[Owner], pnr: bool = True) -> tuple[bytes, int, int, int]:
     rows = []
     n_p = n_o = 0
     for o in owners:
@@ -950,7 +957,8 @@ def _persons_file(owners: list[Owner]) -> tuple[bytes, int, int, int]:
                         "</Organisation></FolkbokfordPersonOrganisationMember>")  # fmt: skip
             n_o += 1
         elif not o.protected:
-            rows.append(f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson><idnummer>{o.key}</idnummer>"
+            ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""
+            rows.append(f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson>{ident}"
                         f"<fornamn>{escape(o.first)}</fornamn><efternamn>{escape(o.last)}</efternamn>{adr}"
                         "</FolkbokfordPerson></FolkbokfordPersonOrganisationMember>")  # fmt: skip
             n_p += 1
@@ -964,7 +972,9 @@ _INSKRIVNING_SETS = ("inskrivningsfastighet", "inskrivet_agande", "avtalsrattigh
 
 
 def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
-                 variety: bool = False) -> list[Path]:  # fmt: skip
+                 variety: bool = False, personnummer: bool = True,
+                 owners: str = "current") -> list[Path]:  # fmt: skip
+    former = owners == "all"
     rng = np.random.default_rng(seed)
     towns, weights = _towns()
     pool: list[Owner] = []
@@ -999,6 +1009,7 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
                     d = _random_date(rng, 2025, 2027)
                     new = _new_owner(rng, towns)
                     pool.append(new)
+                    p.former = p.former + p.owners
                     p.owners = [(new, 1, 1, d, f"{d.year}/{int(rng.integers(1, 99999))}")]
                     p.price = int(rng.integers(10, 150)) * 50_000
                 elif variety and j % 4 == 1:
@@ -1023,17 +1034,19 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
         kommuner = sorted({p.kommun for p in state.values()})[:50]
         common = dict(info_type="Inskrivning", extract_id=extract_id, produced=produced,
                       extract_type="base" if k == 0 else "change", crs=None, kommuner=kommuner,
-                      personal=(False, False))  # fmt: skip
+                      personal=(False, not personnummer))  # fmt: skip
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
             for set_name in _INSKRIVNING_SETS:
                 files = []
                 for j, chunk in enumerate(_chunks(changed, per_file), start=1):
-                    data, cnt = _inskrivning_file(set_name, chunk)
+                    data, cnt = _inskrivning_file(set_name, chunk, personnummer, former)
                     files.append((f"{set_name}_{j}.xml", data, cnt))
-                subsets = ("Ägare - Aktuella", "Förvärv") if set_name == "inskrivet_agande" else ()
+                subsets = ((f"Ägare - {'Alla' if former else 'Aktuella'}", "Förvärv")
+                           if set_name == "inskrivet_agande" else ())  # fmt: skip
                 _write_set("Inskrivning", set_name, files, deletions, dict(common, subsets=subsets), outer)
-            owners = list({o.key: o for p in changed for o, *_ in p.owners}.values())
-            data, cnt, n_p, n_o = _persons_file(owners)
+            held = [x for p in changed for x in (p.owners + p.former if former else p.owners)]
+            owners_now = list({o.key: o for o, *_ in held}.values())
+            data, cnt, n_p, n_o = _persons_file(owners_now, personnummer)
             _write_set("Inskrivning", "folkbokford_person_organisation",
                        [("folkbokford_person_organisation.xml", data, cnt)], None,
                        dict(common, subsets=(), totals=(n_p, n_o)), outer)  # fmt: skip
@@ -1053,6 +1066,8 @@ def generate_deliveries(
     per_file: int = MAX_OBJECTS_PER_FILE,
     start: datetime | None = None,
     variety: bool = False,
+    personnummer: bool = True,
+    owners: str = "current",
 ) -> list[Path]:
     """Write one base and ``changes`` change deliveries; return their paths in application order.
 
@@ -1071,6 +1086,12 @@ def generate_deliveries(
         deletions of identities never delivered, properties whose mortgages and rights are all
         cancelled, an object re-sent unchanged (inskrivning), and every third extract empty.
         Off by default, so the bundled sample data stay as they are.
+    personnummer
+        Inskrivning: deliver personnummer (False: an order "utan personnummer", seed 003 —
+        persons carry names and addresses only; the metadata says so).
+    owners
+        Inskrivning: ``"current"`` (subset Ägare – Aktuella) or ``"all"`` (Ägare – Alla: owners
+        who sold in a change stay as ``TidigareAgande``).
     """
     from vggeo.crs import get_crs
 
@@ -1087,5 +1108,7 @@ def generate_deliveries(
     if product == "bestammelse":
         return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
                             start=start, variety=variety)  # fmt: skip
+    if owners not in ("current", "all"):
+        raise ValueError(f"owners must be 'current' or 'all', not {owners!r}")
     return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start,
-                        variety=variety)  # fmt: skip
+                        variety=variety, personnummer=personnummer, owners=owners)  # fmt: skip

@@ -99,8 +99,8 @@ def _d(name: str) -> Column:
 
 
 _INSKRIVNING_SETS = (
-    "inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning", "anteckning",
-    "tomtrattsupplatelse",
+    "inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet",
+    "inteckning", "anteckning", "tomtrattsupplatelse",
 )  # fmt: skip
 
 _tables: list[Table] = [
@@ -125,8 +125,10 @@ _tables: list[Table] = [
     *[Table(n, "object_id", (_t("object_id"), _t("property_id")),
             description=f"Inskrivning: {n}", indexes=("property_id",))
       for n in _INSKRIVNING_SETS if n != "agande"],  # fmt: skip
-    Table("agande", "object_id", (_t("object_id"), _t("property_id"), _t("owner_key")),
-          description="Inskrivning: ägande", indexes=("property_id", "owner_key")),  # fmt: skip
+    Table("agande", "object_id", (_t("object_id"), _t("property_id"), _t("owner_key"),
+                                  Column("current", "bool", "boolean")),
+          description="Inskrivning: ägande (current = false: tidigareAgande, a former owner)",
+          indexes=("property_id", "owner_key")),  # fmt: skip
     Table("persons", "owner_key", (_t("owner_key"), Column("protected", "bool", "bool")),
           unique=True, description="Folkbokförda personer (owners)"),  # fmt: skip
     Table("organisations", "owner_key", (_t("owner_key"),), unique=True,
@@ -146,8 +148,9 @@ SET_TABLES: dict[str, tuple[str, ...]] = {
     "markreglerandebestammelse": ("provisions", "affected_properties", "decisions"),
     "bestammelse": ("provisions", "affected_properties", "decisions"),
     "inskrivningsfastighet": ("inskrivningsfastighet",),
-    "inskrivet_agande": ("agande", "forvarv"),
-    "agande": ("agande", "forvarv"),
+    "inskrivet_agande": ("agande", "forvarv", "fang", "overlatelse"),
+    "inskrivetagande": ("agande", "forvarv", "fang", "overlatelse"),
+    "agande": ("agande", "forvarv", "fang", "overlatelse"),
     "avtalsrattighet": ("avtalsrattighet",),
     "inteckning": ("inteckning",),
     "anteckning": ("anteckning",),
@@ -198,6 +201,8 @@ PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
     "persons": IDENTIFYING_COLUMNS | PERSON_ADDRESS_COLUMNS,
     "agande": IDENTIFYING_COLUMNS,
     "forvarv": IDENTIFYING_COLUMNS,
+    "fang": IDENTIFYING_COLUMNS,
+    "overlatelse": IDENTIFYING_COLUMNS,
 }
 
 
