@@ -157,15 +157,15 @@ class BrokenDelivery(MemoryDelivery):
 
 # --- the model ---------------------------------------------------------------------------------
 
-_INSKR = ["inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet", "inteckning",
-          "anteckning", "tomtrattsupplatelse"]
+_INSKR = ["inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet",
+          "inteckning", "anteckning", "tomtrattsupplatelse"]
 KEYS = {"provisions": "provision_id", "affected_properties": "provision_id",
         "decisions": "provision_id", **{t: "object_id" for t in _INSKR},
         "persons": "owner_key", "organisations": "owner_key"}  # fmt: skip
 ALIASES = {"affected": "affected_properties"}
 OWNERS = {BEST_SET: ["provisions", "affected_properties", "decisions"],
           "inskrivningsfastighet": ["inskrivningsfastighet"],
-          "inskrivet_agande": ["agande", "forvarv"],
+          "inskrivet_agande": ["agande", "forvarv", "fang", "overlatelse"],
           **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
           "folkbokford_person_organisation": ["persons", "organisations"]}  # fmt: skip
 #: Seed 004: "Förändringsfiler innehåller endast förändrade informationsdelmängder" — a change
