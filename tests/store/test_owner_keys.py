@@ -156,3 +156,56 @@ def test_secret_never_exported(tmp_path, deliveries):
     export_store_gpkg(path, out)
     data = out.read_bytes()
     assert secret.encode() not in data and b"owner_key_secret" not in data
+
+
+# --- an order "utan personnummer" (seed 003) and Ägare – Alla -----------------------------------
+
+@pytest.fixture(scope="module")
+def without_pnr(tmp_path_factory):
+    return generate_deliveries(tmp_path_factory.mktemp("insk-nopnr"), product="inskrivning", n=60,
+                               changes=2, seed=23, personnummer=False, owners="all")  # fmt: skip
+
+
+def test_delivery_without_personnummer_ingests(store_location, without_pnr):
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    # the delivery really carries no personnummer: no idnummer of 12 digits anywhere
+    with zipfile.ZipFile(without_pnr[0]) as outer:
+        inner = next(n for n in outer.namelist() if n.endswith("folkbokford_person_organisation.zip"))
+        import io
+
+        with zipfile.ZipFile(io.BytesIO(outer.read(inner))) as z:
+            xml = z.read(next(n for n in z.namelist() if n.endswith(".xml")))
+    ids = [e.text for e in ET.fromstring(xml).iter() if e.tag.endswith("idnummer")]
+    assert not any(len((t or "").replace("-", "")) == 12 for t in ids)
+    location, schema = store_location
+    with open_store(location, create=True, schema=schema) as store:
+        for i, p in enumerate(without_pnr):
+            with open_delivery(p) as d:
+                assert store.apply(d).applied
+            persons = store.read_table("persons")
+            agande = store.read_table("agande")
+            assert len(persons) > 20 and persons["owner_key"].str.startswith("own:").all()
+            owned = set(agande["owner_key"].dropna())
+            # orphans removed: every person and organisation owns (or owned) something here
+            assert set(persons["owner_key"]) <= owned
+            assert set(store.read_table("organisations")["owner_key"]) <= owned
+            # every natural-person owner links to a person of the person file
+            own = {k for k in owned if k.startswith("own:")}
+            assert own <= set(persons["owner_key"]), p.name
+            if i >= 1:  # owners who sold in a change stay as former owners (Ägare – Alla)
+                assert (~agande["current"].astype(bool)).sum() >= 1
+            assert agande["current"].notna().all()
+
+
+def test_current_and_former_owners(without_pnr):
+    with open_delivery(without_pnr[1]) as d:
+        a = read_inskrivning(d, sets=["inskrivet_agande"]).agande
+    former = a[~a["current"].astype(bool)]
+    assert len(former) >= 1 and a["current"].sum() >= 1
+    # a property whose owners sold: its former owners are not among its current ones
+    for oid, rows in a.groupby("object_id"):
+        now = set(rows.loc[rows["current"].astype(bool), "owner_key"].dropna())
+        was = set(rows.loc[~rows["current"].astype(bool), "owner_key"].dropna())
+        assert not (now & was), oid

@@ -276,6 +276,10 @@ def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | Non
     elif table == "persons":
         df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(False, index=df.index),
                      secret=secret)
+        # Without personnummer two persons of the same name at the same address get one key:
+        # the delivery carries nothing to tell them apart, and their rows are alike.
+        same = df["owner_key"].str.startswith("own:").fillna(False) & df["owner_key"].duplicated()
+        df = df[~same.to_numpy()]
     elif table == "organisations":
         df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(True, index=df.index),
                      secret=secret)
