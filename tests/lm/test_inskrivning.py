@@ -151,3 +151,90 @@ def test_owner_key_forms():
     assert owner_key(None, s) is None and owner_key("  ", s) is None
     with pytest.raises(ValueError, match="secret"):
         owner_key("19391231-1234")
+
+
+# --- v3 spellings (FORMATS.md §6: the Direkt API's v3 names, the older SOAP nesting) -------------
+
+_NS = "http://namespace.lantmateriet.se/distribution/produkter/inskrivning/v3"
+_OID, _PID = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+_HEAD = (f"<Inskrivningsfastighet><objektidentitet>{_OID}</objektidentitet>"
+         f"<versionGiltigFran>2026-01-02T10:00:00+01:00</versionGiltigFran>"
+         f"<Fastighetsreferens><objektidentitet>{_PID}</objektidentitet>"
+         "<fastighetsbeteckning>UPPSALA KUNGSÄNGEN 1:1</fastighetsbeteckning></Fastighetsreferens>")
+_V3_AGANDE = f"""<?xml version="1.0" encoding="UTF-8"?>
+<InskrivningResponse xmlns="{_NS}"><InskrivningMember>{_HEAD}
+<Agande><Lagfart><objektidentitet>aaaaaaaa-0000-4000-8000-000000000001</objektidentitet>
+  <inskrivningsdag>2020-05-04</inskrivningsdag><beslut>Beviljad</beslut><dagboksnummer>2020/123</dagboksnummer>
+  <beviljadAndel><taljare>1</taljare><namnare>2</namnare></beviljadAndel>
+  <Agare><Person><idnummer>19391231-1234</idnummer><fornamn>Anna</fornamn><efternamn>Svensson</efternamn>
+    <adress><coAdress>c/o Berg</coAdress><utdelningsadress1>Storgatan 1</utdelningsadress1>
+    <utdelningsadress2>lgh 1102</utdelningsadress2><postnummer>75310</postnummer><postort>UPPSALA</postort></adress>
+  </Person></Agare></Lagfart></Agande>
+<Agande><objektidentitet>aaaaaaaa-0000-4000-8000-000000000002</objektidentitet><typ>Lagfart</typ>
+  <beviljadAndel><taljare>1</taljare><namnare>2</namnare></beviljadAndel>
+  <Agare><Organisation><idnummer>556677-8899</idnummer><organisationsnamn>Bolaget AB</organisationsnamn>
+    <adress><utdelningsadress1>Box 1</utdelningsadress1><postnummer>75311</postnummer><postort>UPPSALA</postort></adress>
+  </Organisation></Agare></Agande>
+<tidigareAgande><objektidentitet>aaaaaaaa-0000-4000-8000-000000000003</objektidentitet><typ>Lagfart</typ>
+  <Agare><UtlandskAgare><fornamn>John</fornamn><efternamn>Smith</efternamn>
+    <utlandsadress><utdelningsadress1>1 Main St</utdelningsadress1><utdelningsadress2>Springfield</utdelningsadress2>
+    <land>USA</land></utlandsadress></UtlandskAgare></Agare></tidigareAgande>
+<fastighetsagandeforandring><objektidentitet>bbbbbbbb-0000-4000-8000-000000000001</objektidentitet>
+  <fang><objektidentitet>cccccccc-0000-4000-8000-000000000001</objektidentitet><fangesdag>2020-04-01</fangesdag>
+    <fangesart>Köp</fangesart><fangeskod>1</fangeskod><andelFang><taljare>1</taljare><namnare>2</namnare></andelFang>
+    <inskrivetAgande><objektidentitet>aaaaaaaa-0000-4000-8000-000000000001</objektidentitet></inskrivetAgande></fang>
+  <fang><objektidentitet>cccccccc-0000-4000-8000-000000000002</objektidentitet><fangesdag>2020-04-02</fangesdag>
+    <fangesart>Gåva</fangesart><fangeskod>2</fangeskod></fang>
+  <kopeskilling><objektidentitet>dddddddd-0000-4000-8000-000000000001</objektidentitet>
+    <kopeskillingFastEgendom><valuta>SEK</valuta><summa>2500000</summa></kopeskillingFastEgendom>
+    <kopeskillingstyp>Köpeskilling</kopeskillingstyp></kopeskilling>
+  <overlatelse><objektidentitet>eeeeeeee-0000-4000-8000-000000000001</objektidentitet>
+    <andelOverlatelse><taljare>1</taljare><namnare>1</namnare></andelOverlatelse>
+    <inskrivetAgande><objektidentitet>aaaaaaaa-0000-4000-8000-000000000003</objektidentitet></inskrivetAgande></overlatelse>
+</fastighetsagandeforandring></Inskrivningsfastighet></InskrivningMember></InskrivningResponse>
+"""
+_V3_INTECKNING = f"""<?xml version="1.0" encoding="UTF-8"?>
+<InskrivningResponse xmlns="{_NS}"><InskrivningMember>{_HEAD}
+<belastar><foretradesordning>2</foretradesordning><inskrivenBelastning>
+  <objektidentitet>ffffffff-0000-4000-8000-000000000001</objektidentitet><typ>Inteckning</typ>
+  <inskrivningsdag>2021-03-04</inskrivningsdag><dagboksnummer>2021/77</dagboksnummer>
+  <pantbrevstyp>Datapantbrev</pantbrevstyp><belopp><valuta>SEK</valuta><summa>500000</summa></belopp>
+</inskrivenBelastning></belastar></Inskrivningsfastighet></InskrivningMember></InskrivningResponse>
+"""
+
+
+def test_v3_spellings(tmp_path):
+    (tmp_path / "inskrivetagande_1.xml").write_text(_V3_AGANDE, encoding="utf-8")
+    (tmp_path / "inteckning_1.xml").write_text(_V3_INTECKNING, encoding="utf-8")
+    (tmp_path / "inskrivningsfastighet_1.xml").write_text(
+        f'<InskrivningResponse xmlns="{_NS}"><InskrivningMember>{_HEAD}</Inskrivningsfastighet>'
+        "</InskrivningMember></InskrivningResponse>", encoding="utf-8")  # fmt: skip
+    data = read_inskrivning(tmp_path, personal_data=True, owner_secret=b"k" * 32)
+    assert not data.unmapped, data.unmapped
+    a = data.agande.set_index("ownership_id")
+    p = a.loc["aaaaaaaa-0000-4000-8000-000000000001"]
+    assert p["ownership_type"] == "Lagfart" and p["current"] and p["share_denominator"] == 2
+    assert (p["first_name"], p["last_name"], p["care_of"]) == ("Anna", "Svensson", "c/o Berg")
+    assert (p["address"], p["address_line2"], p["postal_code"]) == ("Storgatan 1", "lgh 1102", "75310")
+    assert p["owner_key"] == owner_key("19391231-1234", b"k" * 32)
+    o = a.loc["aaaaaaaa-0000-4000-8000-000000000002"]
+    assert o["owner_key"] == "org:556677-8899" and o["organisation_name"] == "Bolaget AB"
+    f = a.loc["aaaaaaaa-0000-4000-8000-000000000003"]
+    assert not f["current"] and (f["foreign_address1"], f["foreign_country"]) == ("1 Main St", "USA")
+    assert str(data.inskrivningsfastighet["version_valid_from"].iloc[0]).startswith("2026-01-02")
+    fang = data.fang.sort_values("fang_id")
+    assert len(fang) == 2 and fang["acquisition_code"].tolist() == ["1", "2"]
+    assert set(fang["acquisition_id"]) == {"bbbbbbbb-0000-4000-8000-000000000001"}
+    fv = data.forvarv.iloc[0]
+    assert fv["price"] == 2_500_000 and fv["price_type"] == "Köpeskilling"
+    assert fv["acquisition_kind"] == "Köp"  # its first Fång
+    ov = data.overlatelse.iloc[0]
+    assert ov["ownership_id"] == "aaaaaaaa-0000-4000-8000-000000000003" and ov["share_denominator"] == 1
+    m = data.inteckning.iloc[0]
+    assert (m["mortgage_id"], m["priority"], m["amount"]) == ("ffffffff-0000-4000-8000-000000000001", 2, 500_000)
+    assert (m["diary_number"], str(m["registered_on"])[:10]) == ("2021/77", "2021-03-04")
+    # redacted by default: the person's names and address; the foreign owner's too
+    red = read_inskrivning(tmp_path, owner_secret=b"k" * 32).agande
+    person = red[red["organisation_name"].isna()]
+    for col in ("first_name", "last_name", "care_of", "address", "address_line2", "foreign_address1"):
+        assert person[col].isna().all(), col

@@ -50,6 +50,7 @@ TABLES = ("inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "
 SET_TABLES = {
     "inskrivningsfastighet": ("inskrivningsfastighet",),
     "inskrivet_agande": ("agande", "forvarv", "fang", "overlatelse"),
+    "inskrivetagande": ("agande", "forvarv", "fang", "overlatelse"),  # M.SET_ALIASES
     "avtalsrattighet": ("avtalsrattighet",),
     "inteckning": ("inteckning",),
     "anteckning": ("anteckning",),

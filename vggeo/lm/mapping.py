@@ -38,6 +38,7 @@ __all__ = [
     "DELETION_ID_NAMES",
     "PRODUCTS",
     "product_of_set",
+    "SET_ALIASES",
     "EXTRACT_TYPES",
 ]
 
@@ -467,6 +468,7 @@ INSKRIVNING = ProductMapping(
         "anteckning": (_exchange((_ANTECKNING,), table="_exchange"),),
         "tomtrattsupplatelse": (_exchange((_TOMTRATT,), table="_exchange"),),
         "folkbokford_person_organisation": (_PERSON, _ORGANISATION),
+        "inskrivetagande": (_exchange((_AGANDE, _FORVARV), table="_agande_exchange"),),
     },
     namespace_hint="inskrivning",
 )
@@ -481,8 +483,14 @@ PROTECTED_SURNAME = "SKYDDAD PERSONUPPGIFT"
 PRODUCTS = {"bestammelse": BESTAMMELSE, "inskrivning": INSKRIVNING}
 
 
+#: Other spellings of an information set's name, as its files are named (FORMATS.md §6: a vendor
+#: names the ownership file ``inskrivetagande.xml``) → the set. Read with the set's records.
+SET_ALIASES = {"inskrivetagande": "inskrivet_agande"}
+
+
 def product_of_set(set_name: str) -> str | None:
     """``"bestammelse"`` / ``"inskrivning"`` for a known information-set name, else None."""
+    set_name = SET_ALIASES.get(set_name.lower(), set_name)
     for p in PRODUCTS.values():
         if set_name in p.sets:
             return p.product
