@@ -156,6 +156,17 @@ def test_secret_never_exported(tmp_path, deliveries):
     export_store_gpkg(path, out)
     data = out.read_bytes()
     assert secret.encode() not in data and b"owner_key_secret" not in data
+    import sqlite3
+
+    with sqlite3.connect(out) as conn:
+        layers = {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")}
+        assert {"agande", "forvarv", "fang", "persons"} <= layers  # (overlatelse: none in the sample)
+        assert conn.execute("SELECT count(*) FROM fang").fetchone()[0] > 0
+        for t in ("agande", "persons", "fang"):
+            cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')}
+            assert "personnummer" not in cols
+            assert not conn.execute(f'SELECT count(*) FROM "{t}" WHERE owner_key LIKE \'%19%-%\''
+                                    ).fetchone()[0] if "owner_key" in cols else True
 
 
 # --- an order "utan personnummer" (seed 003) and Ägare – Alla -----------------------------------

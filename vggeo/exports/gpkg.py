@@ -63,9 +63,9 @@ __all__ = ["export_layers", "export_store_gpkg", "write_gpkg", "normalise_dateti
            "plain_columns", "INSKRIVNING_TABLES", "EXPORT_TABLES", "TYPE_LABELS", "TYPE_CODE_LABELS"]  # fmt: skip
 
 #: Inskrivning tables exported as attribute tables when present (docs/contracts.md).
-INSKRIVNING_TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet",
-                      "inteckning", "anteckning", "tomtrattsupplatelse", "persons",
-                      "organisations")  # fmt: skip
+INSKRIVNING_TABLES = ("inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse",
+                      "avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse",
+                      "persons", "organisations")  # fmt: skip
 ATTRIBUTE_TABLES = ("affected_properties", "decisions", *INSKRIVNING_TABLES)
 #: Every store table an export may write.
 EXPORT_TABLES = ("residences", "provisions", *ATTRIBUTE_TABLES)
