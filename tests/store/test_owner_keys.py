@@ -220,3 +220,38 @@ def test_current_and_former_owners(without_pnr):
         now = set(rows.loc[rows["current"].astype(bool), "owner_key"].dropna())
         was = set(rows.loc[~rows["current"].astype(bool), "owner_key"].dropna())
         assert not (now & was), oid
+
+
+def _drop_new_tables(location: str, schema: str) -> None:
+    """Make the store look like one an older vggeo created: no fang, no overlatelse."""
+    names = ("fang", "overlatelse")
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            for n in names:
+                conn.execute(f'DROP TABLE "{schema}"."{n}"')
+                conn.execute(f'DELETE FROM "{schema}".vggeo_columns WHERE table_name = %s', [n])
+        return
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(location)) as conn, conn:
+        for n in names:
+            conn.execute(f'DROP TABLE "{n}"')
+            for t in ("gpkg_contents", "vggeo_columns"):
+                conn.execute(f"DELETE FROM {t} WHERE table_name = ?", [n])
+
+
+def test_a_store_from_before_the_new_tables_gets_them_with_its_next_delivery(store_location,
+                                                                             deliveries):  # fmt: skip
+    location, schema = store_location
+    open_store(location, create=True, schema=schema).close()
+    _drop_new_tables(location, schema)
+    store = open_store(location, schema=schema)
+    try:
+        _apply(store, deliveries)
+        assert len(store.read_table("fang")) > 0
+        assert len(store.ledger()) == len(deliveries)
+    finally:
+        store.close()

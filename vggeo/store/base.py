@@ -418,6 +418,11 @@ class Store(ABC):
                     geoms: np.ndarray | None) -> int: ...  # fmt: skip
 
     @abstractmethod
+    def _add_missing_tables(self) -> list[str]:
+        """Create the contract's tables a store made by an older vggeo lacks (in the open write
+        transaction); return their names."""
+
+    @abstractmethod
     def _get_meta(self, key: str) -> str | None: ...
 
     @abstractmethod
@@ -679,6 +684,9 @@ class Store(ABC):
             earlier = _ledger.check_order(entries, d, rebase=rebase)  # again, under the lock
             if earlier is not None:
                 return self._already(d, earlier)
+            # A store made before a table was added to the contract (fang, overlatelse) gets it
+            # here, in this delivery's transaction: undone with it if the delivery fails.
+            self._add_missing_tables()
             replaces = _ledger.last_extract(entries, product) if d.extract_type == "base" else None
             if replaces is not None:  # a rebase (check_order let it through)
                 own = _product_tables(product)

@@ -338,6 +338,12 @@ class GeoPackageStore(Store):
                            ("data_version", "0"),
                            (OWNER_SECRET_META, new_owner_secret())])  # fmt: skip
 
+    def _add_missing_tables(self) -> list[str]:
+        missing = [t for t in TABLES.values() if not self._has_table(t.name)]
+        for table in missing:
+            self._create_table(table)
+        return [t.name for t in missing]
+
     def _contents(self, name: str, kind: str, description: str) -> None:
         self.conn.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "

@@ -157,31 +157,43 @@ class PostGISStore(Store):
         c.execute(f"CREATE TABLE {q(LEDGER_TABLE)} (fid bigint GENERATED ALWAYS AS IDENTITY "
                   f"PRIMARY KEY, seq bigint NOT NULL UNIQUE, {cols})")  # fmt: skip
         for table in TABLES.values():
-            parts = ["fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
-            if table.geometry_type:
-                parts.append(f"{q(GEOMETRY_COLUMN)} geometry("
-                             f"{_PG_GEOMETRY[table.geometry_type]}, {SRID})")  # fmt: skip
-            for col in table.columns:
-                null = " NOT NULL" if col.name == table.key else ""
-                parts.append(f"{q(col.name)} {SQL_TYPES[col.kind]}{null}")
-            c.execute(f"CREATE TABLE {q(table.name)} ({', '.join(parts)})")
-            c.execute(f"COMMENT ON TABLE {q(table.name)} IS %s".replace("%s", _lit(table.description)))
-            c.execute(f"CREATE {'UNIQUE ' if table.unique else ''}INDEX ON {q(table.name)} "
-                      f"({q(table.key)})")  # fmt: skip
-            for extra in table.indexes:
-                c.execute(f"CREATE INDEX ON {q(table.name)} ({q(extra)})")
-            if table.geometry_type:
-                c.execute(f"CREATE INDEX ON {q(table.name)} USING gist ({q(GEOMETRY_COLUMN)})")
-            with c.cursor() as cur:
-                cur.executemany(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
-                                [(table.name, col.name, col.kind, col.dtype, i)
-                                 for i, col in enumerate(table.columns)])  # fmt: skip
+            self._create_table(table)
         now = datetime.now(UTC).isoformat()
         with c.cursor() as cur:
             cur.executemany(f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s)",
                             [("schema_version", SCHEMA_VERSION), ("created_at", now),
                              ("data_version", "0"),
                              (OWNER_SECRET_META, new_owner_secret())])  # fmt: skip
+
+    def _create_table(self, table: Table) -> None:
+        c = self.conn
+        parts = ["fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
+        if table.geometry_type:
+            parts.append(f"{q(GEOMETRY_COLUMN)} geometry("
+                         f"{_PG_GEOMETRY[table.geometry_type]}, {SRID})")  # fmt: skip
+        for col in table.columns:
+            null = " NOT NULL" if col.name == table.key else ""
+            parts.append(f"{q(col.name)} {SQL_TYPES[col.kind]}{null}")
+        c.execute(f"CREATE TABLE {q(table.name)} ({', '.join(parts)})")
+        c.execute(f"COMMENT ON TABLE {q(table.name)} IS %s".replace("%s", _lit(table.description)))
+        c.execute(f"CREATE {'UNIQUE ' if table.unique else ''}INDEX ON {q(table.name)} "
+                  f"({q(table.key)})")  # fmt: skip
+        for extra in table.indexes:
+            c.execute(f"CREATE INDEX ON {q(table.name)} ({q(extra)})")
+        if table.geometry_type:
+            c.execute(f"CREATE INDEX ON {q(table.name)} USING gist ({q(GEOMETRY_COLUMN)})")
+        with c.cursor() as cur:
+            cur.executemany(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
+                            [(table.name, col.name, col.kind, col.dtype, i)
+                             for i, col in enumerate(table.columns)])  # fmt: skip
+
+    def _add_missing_tables(self) -> list[str]:
+        have = {r[0] for r in self.conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", [self.schema])}  # fmt: skip
+        missing = [t for t in TABLES.values() if t.name not in have]
+        for table in missing:
+            self._create_table(table)
+        return [t.name for t in missing]
 
     # -- primitives ---------------------------------------------------------------------------
     @contextmanager
