@@ -467,7 +467,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
     ap.add_argument("--label", default="", help="suffix of the results file")
     ap.add_argument("--pg", help="postgresql:// URL of a database already holding the store's "
-                    "tables (as written by vggeo.tiles.postgis.write_tables); default: a "
+                    "tables (as written by vggeo.tiles.backends.postgis.write_tables); default: a "
                     "throwaway cluster, loaded here")
     ap.add_argument("--code", type=Path, help="run vggeo and its server from this checkout "
                     "instead (a before/after comparison in one session, same data and list)")
@@ -499,16 +499,16 @@ def main() -> None:
     bands = {b: ts for b, ts in by_band(tiles).items() if b in args.bands}
     RESULTS["tiles_per_band"] = {b: len(ts) for b, ts in bands.items()}
     log(f"tiles per band: {RESULTS['tiles_per_band']}")
-    from vggeo.tiles.embedded import EmbeddedSource
+    from vggeo.tiles import open_source
 
     t = time.perf_counter()
-    source = EmbeddedSource.from_store(gpkg)
+    source = open_source(gpkg)
     source.warm()
     log(f"embedded: loaded and indexed in {time.perf_counter() - t:.1f}s")
     if {"inprocess", "http"} & set(args.only):
         from system import postgis_cluster
 
-        from vggeo.tiles.postgis import write_tables
+        from vggeo.tiles.backends.postgis import write_tables
 
         with (nullcontext(args.pg) if args.pg else postgis_cluster()) as url:
             if not args.pg:

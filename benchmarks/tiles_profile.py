@@ -90,9 +90,9 @@ class Recorder:
 
 def postgis_parts(url: str, tile, repeat: int) -> dict:
     from vggeo.tiles.cache import compress
-    from vggeo.tiles.postgis import PostGISSource
+    from vggeo.tiles import open_source
 
-    source = PostGISSource(url)
+    source = open_source(url)
     source.warm()
     z, x, y = tile
     mvt = source.tile("residences", z, x, y)
@@ -136,9 +136,9 @@ def raw_parts(url: str, tile, repeat: int) -> dict:
 
 def embedded_parts(store: Path, tile, repeat: int) -> dict:
     from vggeo.tiles.cache import compress
-    from vggeo.tiles.embedded import EmbeddedSource
+    from vggeo.tiles import open_source
 
-    source = EmbeddedSource.from_store(store)
+    source = open_source(store)
     source.warm()
     z, x, y = tile
     mvt = source.tile("residences", z, x, y)
@@ -188,7 +188,7 @@ def main() -> None:
     else:
         lst = args.list or max(bench.OUT.glob("tiles-*.txt"), key=lambda p: p.stat().st_mtime)
         high = [t for t in bench.read_tile_list(lst) if t[0] >= 14]
-        from vggeo.tiles.index import load_store
+        from vggeo.tiles.backends.memory import load_store
 
         idx = load_store(args.store).points("WebMercatorQuad")
         counts = sorted((int(idx.tile_range(*t)[1] - idx.tile_range(*t)[0]), t) for t in high)

@@ -1,10 +1,12 @@
 """The FastAPI application, built by :func:`create_app` (used by uvicorn ``--factory``, the CLI
 and the tests alike).
 
-Resources live in the lifespan: the tile backend (embedded index, PostGIS pool or archive) and
-the tile cache are opened on start-up, stored on ``app.state.service``, checked for store
-changes every ``reload_interval`` seconds and closed on shutdown; the feature reader (over the
-same store, when it is a vggeo GeoPackage or PostGIS store) on ``app.state.features``.
+Resources live in the lifespan: the store named by the settings (:func:`vggeo.store.open`), its
+tile backend (:func:`vggeo.tiles.source_for`: memory index, PostGIS pool or archive) and the tile
+cache are opened on start-up, stored on ``app.state.service``, checked for a new data version of
+the store every ``reload_interval`` seconds and closed on shutdown; the feature reader (over the
+same store, opened again for it, when it is a vggeo GeoPackage or PostGIS store) on
+``app.state.features``.
 
 Middleware, outermost first: request id, access log and metrics (:mod:`vggeo_server.ops`), HEAD as
 GET (:mod:`vggeo_server.middleware`), CORS, authentication (:mod:`vggeo_server.auth`, when configured), the
@@ -29,8 +31,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+import vggeo.store
 from vggeo import __version__
 from vggeo.errors import StoreError
+from vggeo.store import DataSource, Store
+from vggeo.tiles import TileSource, source_for
 from vggeo.tiles.cluster import ClusterOptions
 from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import (
@@ -60,22 +65,33 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def open_backend(settings: Settings):
-    """Open the backend the settings name (the bundled sample store by default)."""
-    from vggeo.tiles import open_source
+def open_data(settings: Settings) -> DataSource:
+    """The store the settings name (the bundled sample store by default)."""
     from vggeo.tiles.sample import default_store
 
-    spec = settings.store or str(default_store())
-    options = {}
-    if not spec.lower().endswith((".pmtiles", ".mbtiles")):
-        options["options"] = ClusterOptions(cluster_maxzoom=settings.cluster_maxzoom)
-    if spec.startswith(("postgresql://", "postgres://")):
-        options["pool_size"] = settings.pool_size
-        options["schema"] = settings.store_schema
-    source = open_source(spec, **options)
+    return vggeo.store.open(settings.store or str(default_store()), schema=settings.store_schema)
+
+
+def open_backend(settings: Settings, store: DataSource) -> TileSource:
+    """The tile backend of ``store`` with the settings' clustering and pool size, warmed if the
+    settings ask for it."""
+    source = source_for(store, ClusterOptions(cluster_maxzoom=settings.cluster_maxzoom),
+                        pool_size=settings.pool_size)  # fmt: skip
     if settings.warm:
         source.warm()
     return source
+
+
+def open_service(settings: Settings) -> TileService:
+    """The store, its tile backend and the tile cache, as the settings say; closing the service
+    closes the store."""
+    store = open_data(settings)
+    try:
+        return TileService(partial(open_backend, settings, store),
+                           cache_bytes=settings.cache_bytes, store=store)  # fmt: skip
+    except BaseException:
+        store.close()
+        raise
 
 
 def open_features(settings: Settings):
@@ -83,18 +99,20 @@ def open_features(settings: Settings):
     not a vggeo store (a tile archive, a GeoParquet file, a plain GeoPackage) or features are
     switched off."""
     from vggeo.features import FeatureReader
-    from vggeo.store import open_store
-    from vggeo.tiles.sample import default_store
 
-    spec = settings.store or str(default_store())
-    if not settings.features or spec.lower().endswith((".pmtiles", ".mbtiles", ".parquet",
-                                                       ".geoparquet")):
+    if not settings.features or vggeo.store.backend_of(settings.store or "") in ("archive",
+                                                                                 "parquet"):
         return None
     try:
-        return FeatureReader(open_store(spec, schema=settings.store_schema))
+        store = open_data(settings)
     except StoreError as err:
         log.info("serving tiles only: %s", err)
         return None
+    if not isinstance(store, Store):
+        log.info("serving tiles only: %s is not a vggeo store", store.location)
+        store.close()
+        return None
+    return FeatureReader(store)
 
 
 async def _watch(service: TileService, interval: float) -> None:
@@ -145,8 +163,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         if prebuilt is not None:
             service = prebuilt
         else:
-            service = await asyncio.to_thread(
-                TileService, partial(open_backend, settings), cache_bytes=settings.cache_bytes)
+            service = await asyncio.to_thread(open_service, settings)
         app.state.service = service
         app.state.features = await asyncio.to_thread(open_features, settings)
         if authenticator is not None:

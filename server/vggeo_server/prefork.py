@@ -24,13 +24,14 @@ import os
 import signal
 import socket
 import time
-from functools import partial
 
 from vggeo_server.settings import Settings
 
 __all__ = ["serve_preforked"]
 
 log = logging.getLogger("vggeo.serve")
+#: In a worker: the parent's store objects, kept from being closed by garbage collection.
+_inherited: list = []
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -44,11 +45,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _load(settings: Settings):
-    from vggeo.tiles.service import TileService
-    from vggeo_server.app import open_backend
+    from vggeo_server.app import open_service
 
     started = time.perf_counter()
-    service = TileService(partial(open_backend, settings), cache_bytes=settings.cache_bytes)
+    service = open_service(settings)
     log.info("loaded data version %s in %.1f s (shared by the workers)", service.version,
              time.perf_counter() - started)  # fmt: skip
     return service
@@ -64,6 +64,13 @@ def _worker(settings: Settings, service, sock: socket.socket, options: dict) -> 
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        # A database connection must not be used on both sides of a fork (SQLite's rule): the
+        # worker reads the data version (/readyz) through a store of its own. The parent's
+        # objects are kept referenced, never closed here: the parent still uses them.
+        from vggeo_server.app import open_data
+
+        _inherited.append((service.store, service.source.store))
+        service.store = service.source.store = open_data(settings)
         # The parent watches the store; a worker never reloads on its own (it would build a
         # private copy of the index).
         app = create_app(settings.model_copy(update={"reload_interval": 0, "listen": False}),

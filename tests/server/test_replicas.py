@@ -26,7 +26,7 @@ from pyproj import Transformer
 from vggeo.lm import open_delivery
 from vggeo.sample.delivery import generate_deliveries
 from vggeo.store import open_store
-from vggeo.tiles.postgis import PostGISSource
+from vggeo.tiles import open_source
 from vggeo.tiles.sample import generate
 
 pytestmark = pytest.mark.postgis
@@ -86,7 +86,7 @@ def _path(u: tuple[str, int, int, int]) -> str:
 
 def _reference(url: str, schema: str, urls) -> tuple[str, dict]:
     """The data version and uncompressed tiles of a backend opened now (fresh, no cache)."""
-    src = PostGISSource(url, schema=schema, pool_size=2)
+    src = open_source(url, schema=schema, pool_size=2)
     try:
         return src.version, {u: src.tile(u[0], u[1], u[2], u[3]) for u in urls}
     finally:

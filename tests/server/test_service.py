@@ -72,7 +72,7 @@ def pg_store(postgis_url, store):
     """A PostGIS database of its own with the tile tables of the 4 000-home store."""
     import psycopg
 
-    from vggeo.tiles.postgis import write_tables
+    from vggeo.tiles.backends.postgis import write_tables
 
     with psycopg.connect(postgis_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS vggeo_service")

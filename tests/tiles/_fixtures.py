@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tiles._store import make_store
 
-from vggeo.tiles.embedded import EmbeddedSource
+from vggeo.tiles import open_source
 
 
 @pytest.fixture(scope="session")
@@ -16,4 +16,4 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def source(store):
-    return EmbeddedSource.from_store(store[0])
+    return open_source(store[0])

@@ -15,8 +15,10 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from system import gdal_json
 
 from vggeo.cli import cli
+from vggeo.tiles import open_source
+from vggeo.tiles.backends.archive import ArchiveSource
 from vggeo.tiles.layers import PROVISION_TYPES, get_layer
-from vggeo.tiles.pmtiles import ArchiveSource, export_archive, tiles_to_render
+from vggeo.tiles.pmtiles import export_archive, tiles_to_render
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def archives(tmp_path_factory, store):
 
 @pytest.mark.parametrize("ext", ["pmtiles", "mbtiles"])
 def test_archive_serves_the_same_tiles(archives, source, ext):
-    arch = ArchiveSource(archives[ext])
+    arch = open_source(archives[ext])
     try:
         from vggeo.tiles.layers import get_layer
         from vggeo.tiles.pmtiles import tiles_to_render
@@ -104,7 +106,7 @@ def test_interrupted_export_leaves_nothing(tmp_path, source, monkeypatch):
 
 
 def test_pmtiles_directory_decoded_once(archives):
-    arch = ArchiveSource(archives["pmtiles"])
+    arch = open_source(archives["pmtiles"])
     try:
         assert len(arch._file.ids) == arch._file.header["tile_entries_count"]
         assert (arch._file.ids[1:] > arch._file.ids[:-1]).all()
@@ -139,7 +141,7 @@ def _layers(mvt: bytes) -> dict:
 def test_archive_source_reports_the_archives_own_zooms_layers_and_fields(archive14, source):
     rd = _reader(archive14)
     header, meta = rd.header(), rd.metadata()
-    arch = ArchiveSource(archive14)
+    arch = open_source(archive14)
     try:
         assert (arch.minzoom, arch.maxzoom) == (header["min_zoom"], header["max_zoom"]) == (0, 14)
         held = [vl["id"] for vl in meta["vector_layers"]]
@@ -168,7 +170,7 @@ def _residence_points(layers: dict) -> dict[int, tuple[float, float]]:
 def test_tiles_past_the_deepest_zoom_are_cut_from_it(archive14, source, z):
     """z15–16 of a z14 archive hold what the store renders there (same residences within the
     rounding of z14, same regulations up to simplification) — never blank."""
-    arch = ArchiveSource(archive14)
+    arch = open_source(archive14)
     try:
         cols, rows = tiles_to_render(source, get_layer("residences"), z)
         checked = 0

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from vggeo.cli import cli
 from vggeo.store import open_store
-from vggeo.tiles.pmtiles import ArchiveSource
+from vggeo.tiles import open_source
 from vggeo.tiles.sample import generate
 
 
@@ -21,7 +21,7 @@ def _export(store, out, *extra):
 
 
 def _archive(path):
-    a = ArchiveSource(path)
+    a = open_source(path)
     try:
         return a.metadata["vggeo:data_version"], a.compressed_tile(a.layer, 0, 0, 0).body
     finally:

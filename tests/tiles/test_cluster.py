@@ -5,8 +5,8 @@ import numpy as np
 import pyproj
 import pytest
 
+from vggeo.tiles import open_source
 from vggeo.tiles.cluster import CLUSTER_ID_BASE
-from vggeo.tiles.embedded import EmbeddedSource
 from vggeo.tiles.layers import Filters, slug
 
 
@@ -98,7 +98,7 @@ def test_pyramid_and_on_the_fly_aggregation_agree(source):
 def test_overflowing_tiles_cluster_instead_of_dropping(store):
     from vggeo.tiles.cluster import ClusterOptions
 
-    src = EmbeddedSource.from_store(store[0], options=ClusterOptions(max_points=50))
+    src = open_source(store[0], options=ClusterOptions(max_points=50))
     lon, lat = _lonlat(store[1])
     total, clusters = 0, 0
     for x, y in _xyz_tiles(lon, lat, 15):

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 from vggeo.errors import StoreError
-from vggeo.tiles.embedded import EmbeddedSource
-from vggeo.tiles.index import demorton, load_store, morton
+from vggeo.tiles import open_source
+from vggeo.tiles.backends.memory import load_store
+from vggeo.tiles.index import demorton, morton
 
 
 def test_geoparquet_residences_serve_like_the_geopackage(tmp_path, store, source):
     path = tmp_path / "res.parquet"
     store[1].to_parquet(path)
-    pq = EmbeddedSource.from_store(path)
+    pq = open_source(path)
     assert len(pq.data.residences) == len(store[1]) and len(pq.data.provision_geoms) == 0
     for z, x, y in [(0, 0, 0), (6, 35, 18), (9, 281, 150)]:
         assert pq.tile("residences", z, x, y) == source.tile("residences", z, x, y)
@@ -44,7 +45,7 @@ def test_morton_roundtrip():
 
 
 def test_library_never_imports_fastapi():
-    code = ("import sys, vggeo, vggeo.tiles, vggeo.tiles.embedded, vggeo.tiles.postgis, "
+    code = ("import sys, vggeo, vggeo.tiles, vggeo.tiles.backends.memory, vggeo.tiles.backends.postgis, vggeo.tiles.backends.archive, "
             "vggeo.tiles.pmtiles, vggeo.tiles.basemap, vggeo.tiles.service, vggeo.cli; "
             "print('fastapi' in sys.modules or 'starlette' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

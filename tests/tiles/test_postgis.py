@@ -4,7 +4,8 @@ import mapbox_vector_tile
 import numpy as np
 import pytest
 
-from vggeo.tiles.embedded import EmbeddedSource
+from vggeo.tiles import open_source
+from vggeo.tiles.backends.memory import MemorySource
 from vggeo.tiles.index import DEPTH, demorton
 from vggeo.tiles.layers import Filters
 
@@ -13,10 +14,10 @@ pytestmark = pytest.mark.postgis
 
 @pytest.fixture(scope="module")
 def pg_source(postgis_url, store):
-    from vggeo.tiles.postgis import PostGISSource, write_tables
+    from vggeo.tiles.backends.postgis import write_tables
 
     write_tables(postgis_url, store[1], store[2])
-    src = PostGISSource(postgis_url, pool_size=4)
+    src = open_source(postgis_url, pool_size=4)
     yield src
     src.close()
 
@@ -26,7 +27,7 @@ def _decode(data):
             for name, layer in (mapbox_vector_tile.decode(data).items() if data else [])}
 
 
-def _tiles(source: EmbeddedSource, z: int, k: int, grid="WebMercatorQuad"):
+def _tiles(source: MemorySource, z: int, k: int, grid="WebMercatorQuad"):
     idx = source.data.points(grid)
     depth = z + idx.grid.root_depth
     codes, counts = np.unique(idx.codes >> np.uint64(2 * (DEPTH - depth)), return_counts=True)
@@ -76,11 +77,10 @@ def test_same_filtered_and_sweref_tiles(pg_source, source):
 
 def test_overflow_clustering_matches(pg_source, source, store, postgis_url):
     from vggeo.tiles.cluster import ClusterOptions
-    from vggeo.tiles.postgis import PostGISSource
 
     opt = ClusterOptions(max_points=40)
-    emb = EmbeddedSource(source.data, options=opt)
-    pg = PostGISSource(postgis_url, options=opt, pool_size=2)
+    emb = MemorySource(source.data, options=opt)
+    pg = open_source(postgis_url, options=opt, pool_size=2)
     try:
         for x, y in _tiles(source, 15, 2):
             a = emb.tile("residences", 15, x, y)

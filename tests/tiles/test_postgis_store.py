@@ -14,7 +14,8 @@ import pytest
 from vggeo.lm import open_delivery
 from vggeo.sample.delivery import generate_deliveries
 from vggeo.store import open_store
-from vggeo.tiles.postgis import PostGISSource, listen_versions, write_tables
+from vggeo.tiles import open_source
+from vggeo.tiles.backends.postgis import listen_versions, write_tables
 from vggeo.tiles.sample import generate
 
 pytestmark = pytest.mark.postgis
@@ -62,7 +63,7 @@ def test_store_with_provisions_only_serves_its_regulations(postgis_url, schema, 
     with open_store(postgis_url, create=True, schema=schema) as s:
         s.apply(open_delivery(deliveries[0]))
         provisions = s.read_table("provisions")
-    src = PostGISSource(postgis_url, schema=schema)
+    src = open_source(postgis_url, schema=schema)
     try:
         src.warm()  # the residences table exists but never got a registry column
         assert src.tile("residences", 0, 0, 0) == b""
@@ -85,7 +86,7 @@ def test_store_with_provisions_only_serves_its_regulations(postgis_url, schema, 
 def test_store_with_registry_only_serves_its_homes(postgis_url, schema, homes):
     with open_store(postgis_url, create=True, schema=schema) as s:
         s.load_residences(homes)
-    src = PostGISSource(postgis_url, schema=schema)
+    src = open_source(postgis_url, schema=schema)
     try:
         src.warm()
         assert _point_total(src.tile("composite", 0, 0, 0)) == len(homes)
@@ -98,7 +99,7 @@ def test_tables_are_read_from_the_store_schema_not_the_search_path(postgis_url, 
     write_tables(postgis_url, other, _)  # decoys in public, found first by an unqualified name
     with open_store(postgis_url, create=True, schema=schema) as s:
         s.load_residences(homes)
-    src = PostGISSource(postgis_url, schema=schema)
+    src = open_source(postgis_url, schema=schema)
     try:
         assert _point_total(src.tile("residences", 0, 0, 0)) == len(homes)
         assert _point_total(src.tile("residences", 3, 4, 2)) == len(homes)  # the cell table too
@@ -109,7 +110,7 @@ def test_tables_are_read_from_the_store_schema_not_the_search_path(postgis_url, 
 def test_data_version_is_the_stores(postgis_url, schema, homes):
     with open_store(postgis_url, create=True, schema=schema) as s:
         s.load_residences(homes)
-        src = PostGISSource(postgis_url, schema=schema, precompute=False)
+        src = open_source(postgis_url, schema=schema, precompute=False)
         try:
             assert src.version == s.data_version
             s.load_residences(homes.head(100))
@@ -131,11 +132,11 @@ def test_cells_are_built_once_by_concurrent_openers_and_rebuilt_after_an_ingest(
         first = s.data_version
 
     def start(_):
-        src = PostGISSource(postgis_url, schema=schema, pool_size=2)
+        src = open_source(postgis_url, schema=schema, pool_size=2)
         src.warm()
         return src
 
-    caplog.set_level("INFO", logger="vggeo.tiles.postgis")
+    caplog.set_level("INFO", logger="vggeo.tiles.backends.postgis")
     with ThreadPoolExecutor(4) as pool:
         sources = list(pool.map(start, range(4)))
     try:

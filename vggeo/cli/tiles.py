@@ -22,6 +22,8 @@ def tiles() -> None:
 @tiles.command("export")
 @click.option("--store", "store", envvar="VGGEO_STORE", required=True, metavar="STORE",
               help="GeoPackage/GeoParquet path or postgresql:// URL. Env: VGGEO_STORE.")
+@click.option("--schema", envvar="VGGEO_STORE_SCHEMA", default="public", show_default=True,
+              help="PostGIS only: the database schema of the store. Env: VGGEO_STORE_SCHEMA.")
 @click.option("-o", "--output", "output", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Archive to write: .pmtiles or .mbtiles.")
@@ -35,44 +37,39 @@ def tiles() -> None:
               "atomically) only if the store's data version, the layer or the zooms differ from "
               "those it was written with; otherwise leave it and say so. Implies --overwrite.")
 @progress_opt
-def export(store: str, output: Path, minzoom: int, maxzoom: int, layer: str, overwrite: bool,
-           refresh: bool, progress: bool) -> None:  # fmt: skip
+def export(store: str, schema: str, output: Path, minzoom: int, maxzoom: int, layer: str,
+           overwrite: bool, refresh: bool, progress: bool) -> None:  # fmt: skip
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
-    from vggeo.tiles import open_source
+    import vggeo.store
+    from vggeo.tiles import source_for
     from vggeo.tiles.pmtiles import export_archive
 
     if minzoom > maxzoom:
         raise click.UsageError(f"--minzoom ({minzoom}) is greater than --maxzoom ({maxzoom})")
     if output.suffix.lower() not in (".pmtiles", ".mbtiles"):
         raise click.UsageError("--output must end in .pmtiles or .mbtiles")
-    if refresh and output.exists():
-        written = _archive_state(output)
-        wanted = (_store_version(store), layer, minzoom, maxzoom)
-        if written == wanted:
-            click.echo(f"{output}	up to date (data version {wanted[0]})")
-            return
-    else:
+    if not refresh or not output.exists():
         refuse_overwrite(output, overwrite)
-    source = open_source(store)
-    stats = export_archive(source, output, layer=layer, minzoom=minzoom, maxzoom=maxzoom,
-                           progress=progress)  # fmt: skip
+    with vggeo.store.open(store, schema=schema) as data:
+        if refresh and output.exists():
+            wanted = (data.data_version, layer, minzoom, maxzoom)
+            if _archive_state(output) == wanted:
+                click.echo(f"{output}\tup to date (data version {wanted[0]})")
+                return
+        with source_for(data) as source:
+            stats = export_archive(source, output, layer=layer, minzoom=minzoom,
+                                   maxzoom=maxzoom, progress=progress)  # fmt: skip
     click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")
-
-
-def _store_version(store: str) -> str:
-    from vggeo.tiles.index import store_version
-
-    return store_version(store)
 
 
 def _archive_state(path: Path) -> tuple | None:
     """(data version, layer, minzoom, maxzoom) an archive was written with; None if unreadable
     (then it is rewritten)."""
     from vggeo.errors import VggeoError
-    from vggeo.tiles.pmtiles import ArchiveSource
+    from vggeo.tiles import open_source
 
     try:
-        archive = ArchiveSource(path)
+        archive = open_source(path)
     except (VggeoError, OSError, ValueError):
         return None
     try:

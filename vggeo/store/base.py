@@ -505,6 +505,22 @@ class Store(ABC):
         """An opaque token that changes whenever the content changes (tile cache key)."""
         return self._get_meta("data_version") or "0"
 
+    # -- read side for tiles and the server (vggeo.store.open, vggeo.tiles.source_for) ------
+    #: A store can be written to; the read-only sources of :mod:`vggeo.store.readonly` cannot.
+    read_only = False
+    #: PostGIS: the database schema of the tables; None for a GeoPackage.
+    schema: str | None = None
+
+    def pool(self, max_size: int = 8) -> Any:
+        """PostGIS only: a new connection pool to the store's database (``psycopg_pool``,
+        autocommit), for readers serving many requests at once; the caller closes it."""
+        url = getattr(self, "url", None)
+        if url is None:
+            raise StoreError(f"{self.location} is not a database: it has no connection pool")
+        from vggeo.store.pool import open_pool
+
+        return open_pool(url, max_size)
+
     def ledger(self) -> pd.DataFrame:
         """Every applied delivery and residences load, oldest first."""
         entries = self._read_ledger()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vggeo.tiles.index import DEPTH, PointIndex, TileData, demorton
+from vggeo.tiles.index import DEPTH, PointIndex, TileData, demorton, morton
 
 __all__ = ["ClusterOptions", "CellLevel", "pyramid", "aggregate", "cluster_ids", "CLUSTER_ID_BASE"]
 
@@ -162,8 +162,6 @@ def pyramid(
 
 def cells_in_tile(level: CellLevel, index: PointIndex, z: int, x: int, y: int) -> CellLevel:
     """The cells of ``level`` inside tile z/x/y."""
-    from vggeo.tiles.index import morton
-
     bits = level.depth - (z + index.grid.root_depth)
     lo = morton(np.uint64(x), np.uint64(y)) << np.uint64(2 * bits)
     hi = lo + (np.uint64(1) << np.uint64(2 * bits))

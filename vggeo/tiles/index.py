@@ -1,7 +1,7 @@
 """In-memory, spatially sorted indexes of a store's residences and provisions.
 
-:func:`load_store` reads the two tables once (pyogrio, Arrow; a GeoParquet file holds residences
-only) into a :class:`TileData`. For each grid the data get a :class:`PointIndex`: residences
+The memory backend (:mod:`vggeo.tiles.backends.memory`) reads a store's two tables once into a
+:class:`TileData`. For each grid the data get a :class:`PointIndex`: residences
 sorted by the Morton (Z-order) code of their position under the grid's quadtree root, at depth
 :data:`DEPTH`. Because a tile is a quadtree cell, the residences of any tile are one contiguous
 slice of the sorted arrays, found with two binary searches — no per-tile scan, no R-tree. Cluster
@@ -12,19 +12,15 @@ per-zoom simplified copies made on first use.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
 
 from vggeo.crs import en_to_en, en_to_lonlat
-from vggeo.errors import StoreError
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
 
@@ -33,8 +29,6 @@ __all__ = [
     "TileData",
     "PointIndex",
     "PolygonIndex",
-    "load_store",
-    "store_version",
     "morton",
     "demorton",
     "provision_feature_ids",
@@ -271,166 +265,3 @@ class TileData:
         lon, lat = en_to_lonlat(np.array([e.min(), e.max(), e.min(), e.max()]),
                              np.array([n.min(), n.min(), n.max(), n.max()]))  # fmt: skip
         return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
-
-    def warm(self, grids: tuple[str, ...] = ("WebMercatorQuad",)) -> None:
-        """Build the indexes of ``grids`` now (at start-up) instead of on the first request."""
-        from vggeo.tiles.cluster import pyramid
-
-        for g in grids:
-            pyramid(self, self.points(g))
-            self.polygons(g)
-
-
-def store_version(path: str | os.PathLike) -> str:
-    """The data version of a store file.
-
-    A vggeo GeoPackage store's own ``data_version`` (:attr:`vggeo.store.Store.data_version`,
-    written with every ingest's ledger entry), so every process and every backend name the same
-    version for the same data. Any other file (a GeoPackage written by other tools, GeoParquet):
-    a signature of the file and its ``-wal`` (size and modification time), which every writer
-    changes.
-    """
-    p = Path(path)
-    version = _vggeo_store_version(p)
-    if version is not None:
-        return version
-    parts = []
-    for f in (p, Path(str(p) + "-wal")):
-        if f.exists():
-            st = f.stat()
-            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
-
-
-def _vggeo_store_version(path: Path) -> str | None:
-    """``data_version`` from a vggeo GeoPackage store's meta table; None for other files."""
-    import sqlite3
-
-    from vggeo.store.schema import META_TABLE
-
-    if path.suffix.lower() != ".gpkg" or not path.is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
-        return None
-    try:
-        row = conn.execute(f'SELECT value FROM "{META_TABLE}" WHERE key = ?',
-                           ("data_version",)).fetchone()  # fmt: skip
-    except sqlite3.Error:  # not a vggeo store (no meta table)
-        return None
-    finally:
-        conn.close()
-    return row[0] if row and row[0] else "0"
-
-
-def _categorical(series: pd.Series, column: str) -> pd.Series:
-    """A categorical with the known values first (fixed order), then others sorted."""
-    values = series.astype("string")
-    known = list(KNOWN_CATEGORIES.get(column, ()))
-    present = set(values.dropna().unique())
-    cats = [k for k in known if k in present] + sorted(present - set(known))
-    return pd.Series(pd.Categorical(values, categories=cats), index=series.index, name=column)
-
-
-def _read_layer(path: Path, layer: str, wanted: tuple[str, ...]):
-    import pyogrio
-
-    try:
-        layers = {name for name, _ in pyogrio.list_layers(path)}
-    except Exception as err:  # pyogrio raises DataSourceError and friends
-        raise StoreError(f"cannot open store: {err}", file=path) from err
-    if layer not in layers:
-        return None
-    info = pyogrio.read_info(path, layer=layer)
-    present = [c for c in wanted if c in set(info["fields"])]
-    fid = info.get("fid_column") or ""
-    if fid in wanted and fid not in present:
-        # The key column may be the GeoPackage's integer primary key (FID) itself.
-        frame = pyogrio.read_dataframe(path, layer=layer, columns=present, use_arrow=True,
-                                       fid_as_index=True)  # fmt: skip
-        return frame.rename_axis(fid).reset_index()
-    return pyogrio.read_dataframe(path, layer=layer, columns=present, use_arrow=True)
-
-
-def _residences_frame(gdf) -> pd.DataFrame:
-    if gdf is None or len(gdf) == 0:
-        return pd.DataFrame({"id": pd.Series([], dtype="int64"), "east": [], "north": []})
-    if "id" not in gdf.columns:
-        raise StoreError("table residences has no 'id' column", field="id")
-    geom = gdf.geometry.values
-    ok = ~(shapely.is_missing(np.asarray(geom)) | shapely.is_empty(np.asarray(geom)))
-    gdf = gdf[ok]
-    coords = shapely.get_coordinates(np.asarray(gdf.geometry.values))
-    if len(coords) != len(gdf):
-        raise StoreError("table residences must hold single points", field="geometry")
-    out = pd.DataFrame(index=pd.RangeIndex(len(gdf)))
-    ids = pd.to_numeric(gdf["id"], errors="raise").to_numpy(dtype=np.int64)
-    if len(ids) and (ids.min() < 0 or ids.max() >= MAX_RESIDENCE_ID):
-        raise StoreError("residence ids must be in 0 … 2^52 − 1", field="id",
-                         value=int(ids.max()))  # fmt: skip
-    out["id"] = ids
-    for c in ("home_type", "ownership_type", "municipality_code"):
-        if c in gdf.columns:
-            out[c] = _categorical(gdf[c].reset_index(drop=True), c)
-    if "construction_year" in gdf.columns:
-        out["construction_year"] = pd.to_numeric(gdf["construction_year"]).astype("Int64").values
-    out["east"], out["north"] = coords[:, 0], coords[:, 1]
-    return out
-
-
-def _provisions_frame(gdf) -> tuple[pd.DataFrame, np.ndarray]:
-    if gdf is None or len(gdf) == 0:
-        return pd.DataFrame({"fid": pd.Series([], dtype="int64")}), np.array([], dtype=object)
-    geoms = np.asarray(gdf.geometry.values)
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    gdf, geoms = gdf[ok], geoms[ok]
-    out = pd.DataFrame(index=pd.RangeIndex(len(gdf)))
-    out["fid"] = provision_feature_ids(gdf["provision_id"].to_numpy())
-    for c in PROVISION_COLUMNS:
-        if c in gdf.columns:
-            col = gdf[c].reset_index(drop=True)
-            out[c] = _categorical(col, c) if c in ("provision_type", "status") else col.astype(
-                "string")
-    return out, geoms
-
-
-def load_store(path: str | os.PathLike, *, version: str | None = None) -> TileData:
-    """Load a GeoPackage store (tables ``residences``, ``provisions``) or a GeoParquet file.
-
-    Parameters
-    ----------
-    path
-        ``.gpkg`` store, or ``.parquet`` file of residences (canonical form, EPSG:3006).
-    version
-        Data version; default: :func:`store_version` of the file.
-
-    Raises
-    ------
-    StoreError
-        If the file cannot be read or holds neither table.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise StoreError("store not found", file=p)
-    # The version is read before the data: an ingest committed in between then makes the next
-    # version check reload again, instead of leaving new-looking old data in place for good.
-    version = version or store_version(p)
-    if p.suffix.lower() in (".parquet", ".geoparquet"):
-        import geopandas
-
-        res = geopandas.read_parquet(p)
-        res = res[[c for c in (*RESIDENCE_COLUMNS, res.geometry.name) if c in res.columns]]
-        prov = None
-    else:
-        res = _read_layer(p, "residences", RESIDENCE_COLUMNS)
-        prov = _read_layer(p, "provisions", PROVISION_COLUMNS)
-        if res is None and prov is None:
-            raise StoreError("store has neither a 'residences' nor a 'provisions' table", file=p)
-    for g in (res, prov):
-        if g is not None and len(g) and g.crs is not None and g.crs.to_epsg() != 3006:
-            raise StoreError(f"store tables must be in EPSG:3006, found {g.crs.to_string()}",
-                             file=p)  # fmt: skip
-    residences = _residences_frame(res)
-    provisions, geoms = _provisions_frame(prov)
-    return TileData(residences, provisions, geoms, version, str(p))

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
+from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.cache import CachedTile, TileCache, compress, with_version
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.layers import Filters, get_layer, members
@@ -46,13 +48,19 @@ class TileService:
     Parameters
     ----------
     opener
-        Returns a fresh backend (anything with ``tile()``, ``version`` and ``current_version()``).
+        Returns a fresh :class:`~vggeo.tiles.TileSource` of the store, e.g.
+        ``partial(source_for, store)``.
     cache_bytes
         Size bound of the LRU cache (0: no caching).
+    store
+        The store the opener reads, closed with the service (after the source); None when
+        whoever opened it closes it.
     """
 
-    def __init__(self, opener: Callable[[], object], *, cache_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, opener: Callable[[], TileSource], *, cache_bytes: int = 256 * 2**20,
+                 store: Any = None) -> None:  # fmt: skip
         self._opener = opener
+        self.store = store
         self.source = opener()
         self.cache = TileCache(cache_bytes)
         self._reload_lock = threading.Lock()
@@ -117,3 +125,5 @@ class TileService:
 
     def close(self) -> None:
         self.source.close()
+        if self.store is not None:
+            self.store.close()

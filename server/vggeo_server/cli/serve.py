@@ -34,23 +34,24 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
     """  # noqa: D401
     import uvicorn
 
+    from vggeo.store import backend_of, is_postgres_url
+
     if store is None:
         from vggeo.tiles.sample import default_store
 
         store = str(default_store())
-    elif not store.startswith(("postgresql://", "postgres://")) and not Path(store).exists():
+    elif not is_postgres_url(store) and not Path(store).exists():
         raise FileNotFoundError(2, "No such file or directory", store)
     settings = _checked_settings(store, base_url or None, host, port, schema)
     click.echo(f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
                f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
                err=True)  # fmt: skip
-    os.environ["VGGEO_STORE"] = store
-    os.environ["VGGEO_BASE_URL"] = settings.base_url
-    os.environ["VGGEO_STORE_SCHEMA"] = settings.store_schema
     options = dict(host=host, port=port, log_level="info", access_log=False,
                    log_config=_log_config(), timeout_graceful_shutdown=settings.ops.shutdown_timeout)
     _exit_cleanly_on_signals()
-    if workers > 1 and _in_memory(store):
+    # The settings go to the app as an object; only uvicorn's own workers (below) need them
+    # through the environment.
+    if workers > 1 and backend_of(store) in ("gpkg", "parquet"):  # the memory backend
         from vggeo_server.prefork import serve_preforked
 
         with _metrics_dir(settings.ops.metrics):
@@ -58,19 +59,19 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
                             options={k: v for k, v in options.items()
                                      if k not in ("host", "port")})  # fmt: skip
     elif workers > 1:
+        # uvicorn starts each worker as a new interpreter (spawn) that imports the factory by
+        # name and calls it without arguments: no object can be handed over, so the settings
+        # the command line made travel as VGGEO_* variables, read back by Settings() in each
+        # worker (the other settings are there already: they came from the environment).
+        os.environ["VGGEO_STORE"] = store
+        os.environ["VGGEO_BASE_URL"] = settings.base_url
+        os.environ["VGGEO_STORE_SCHEMA"] = settings.store_schema
         with _metrics_dir(settings.ops.metrics):
             uvicorn.run("vggeo_server.app:create_app", factory=True, workers=workers, **options)
     else:
         from vggeo_server.app import create_app
 
         uvicorn.run(create_app(settings), **options)
-
-
-def _in_memory(store: str) -> bool:
-    """Whether the store is served by the in-memory backend (a GeoPackage or GeoParquet file,
-    not a database or a tile archive): its workers share one index."""
-    return not store.startswith(("postgresql://", "postgres://")) and not store.lower().endswith(
-        (".pmtiles", ".mbtiles"))
 
 
 def _display(store: str) -> str:

@@ -1,6 +1,6 @@
-"""The PostGIS backend: ``ST_AsMVT`` over the store's tables, same tiles as the embedded backend.
+"""The PostGIS backend: ``ST_AsMVT`` over the store's tables, same tiles as the memory backend.
 
-Same features, ids and attributes as :class:`~vggeo.tiles.embedded.EmbeddedSource`: residences
+Same features, ids and attributes as :class:`~vggeo.tiles.backends.memory.MemorySource`: residences
 are assigned to tiles and cluster cells with the very same floating-point arithmetic (Morton
 cell = ``floor((x − origin) · 2**28 / root) >> shift``, half-open tile bounds), clusters carry
 the same ids and exact counts, provisions get the same 52-bit ids from their UUIDs and the same
@@ -9,8 +9,9 @@ per-zoom simplification tolerance and pixel-size cut.
 Unfiltered low-zoom clusters come from a table of precomputed cell aggregates
 (``vggeo_tile_cells``, one row per non-empty cell per depth, rebuilt when the data version
 changes), so a z6 tile over millions of homes reads at most 256 rows instead of aggregating them.
-Filtered tiles are aggregated on the fly. Connections come from a ``psycopg_pool`` pool; every
-query runs as a server-side prepared statement (``prepare=True``).
+Filtered tiles are aggregated on the fly. Connections come from the store's pool
+(:meth:`vggeo.store.Store.pool`); every table is named with the store's schema; every query runs
+as a server-side prepared statement (``prepare=True``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from vggeo.errors import StoreError
 from vggeo.store.postgis import NOTIFY_CHANNEL
 from vggeo.store.schema import META_TABLE
+from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
@@ -52,12 +54,12 @@ def _ident(name: str) -> str:
 
 
 def data_version(conn, schema: str, *, store: bool = True) -> str:
-    """The data version of the tables in ``schema``: one indexed row, cheap enough to poll.
+    """The data version of the tables in ``schema``, read on ``conn`` (inside the snapshot the
+    cell table is built from; elsewhere the store's :attr:`~vggeo.store.Store.data_version`).
 
-    A vggeo store's own ``data_version`` (:attr:`vggeo.store.Store.data_version`, written in the
-    same transaction as the ledger entry of every ingest). Tables not written by a vggeo store
-    (``store=False``: loaded by other tools) have no such record; their version is taken from
-    PostgreSQL's change counters instead (inserts, updates, deletes and the file node).
+    The same value as the store gives: a vggeo store's own ``data_version`` (written in the same
+    transaction as the ledger entry of every ingest), or for tables loaded by other tools
+    (``store=False``, :class:`~vggeo.store.PostGISTables`) PostgreSQL's change counters.
     """
     if store:
         row = conn.execute(f"SELECT value FROM {_ident(schema)}.{_ident(META_TABLE)} "
@@ -98,13 +100,15 @@ def listen_versions(url: str, schema: str, callback: Callable[[str], None],
             pause = min(pause * 2, 30.0)
 
 
-class PostGISSource:
+class PostGISSource(TileSource):
     """Tiles rendered by PostGIS from tables ``residences`` and ``provisions`` (EPSG:3006).
 
     Parameters
     ----------
-    url
-        ``postgresql://`` URL.
+    store
+        A PostGIS store (:class:`~vggeo.store.postgis.PostGISStore`, or
+        :class:`~vggeo.store.PostGISTables` for tables loaded by other tools): its URL, schema,
+        pool and data version are used; it stays open (its opener closes it).
     options
         Clustering options (the same as the embedded backend's for the same tiles).
     pool_size
@@ -115,24 +119,19 @@ class PostGISSource:
 
     kind = "postgis"
 
-    def __init__(self, url: str, *, options: ClusterOptions = DEFAULT_OPTIONS, pool_size: int = 8,
-                 precompute: bool = True, schema: str = "public") -> None:  # fmt: skip
-        from psycopg_pool import ConnectionPool
-
-        self.url = url
-        self.schema = schema
+    def __init__(self, store, *, options: ClusterOptions = DEFAULT_OPTIONS, pool_size: int = 8,
+                 precompute: bool = True) -> None:  # fmt: skip
+        if getattr(store, "backend", None) != "postgis":
+            raise StoreError(f"{store.location} is not a PostGIS store")
+        self.store = store
+        self.url = store.url
+        self.schema = schema = store.schema or "public"
         _ident(schema)  # refuse an unsafe name before it reaches any SQL
         self.options = options
+        # a vggeo store versions its data in its meta table; other tables by PostgreSQL's counters
+        self._store_meta = not store.read_only
+        self.pool = store.pool(pool_size)
         try:
-            self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
-                                       kwargs={"autocommit": True})  # fmt: skip
-            self.pool.wait(timeout=30)
-        except Exception as err:
-            raise StoreError(f"cannot connect to PostGIS: {err}") from err
-        try:
-            with self.pool.connection() as conn:
-                self._store_meta = conn.execute("SELECT to_regclass(%s)", [
-                    f"{_ident(schema)}.{_ident(META_TABLE)}"]).fetchone()[0] is not None  # fmt: skip
             # The version before the tables are looked at: an ingest committed in between makes
             # the next version check reload, instead of leaving old columns under a new version.
             self.version = self.current_version()
@@ -195,11 +194,6 @@ class PostGISSource:
                 log.warning("table %s has no %r column: not served", table, key)
                 del self.geom[table]
 
-    def current_version(self) -> str:
-        """The store's data version (see :func:`data_version`)."""
-        with self.pool.connection() as conn:
-            return data_version(conn, self.schema, store=self._store_meta)
-
     def listen(self, callback: Callable[[str], None], stop: threading.Event) -> None:
         """Call ``callback(version)`` whenever an ingest commits (see :func:`listen_versions`)."""
         listen_versions(self.url, self.schema, callback, stop)
@@ -230,7 +224,7 @@ class PostGISSource:
         if self.precompute and "residences" in self.geom:
             self._ensure_cells(get_grid("WebMercatorQuad"))
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self.pool.close()
 
     # --- tiles ---------------------------------------------------------------------------------

@@ -1,20 +1,28 @@
-"""The embedded backend: tiles rendered from a :class:`~vggeo.tiles.index.TileData` in memory.
+"""The memory backend: tiles rendered from the store's tables, held in memory as a
+:class:`~vggeo.tiles.index.TileData` (numpy arrays sorted by Morton code, STRtrees).
 
-:class:`EmbeddedSource` is what the server, ``vggeo tiles export`` and Python users call::
+For GeoPackage stores and GeoParquet files (a PostGIS store gets :mod:`.postgis`)::
 
-    from vggeo.tiles import open_source
-    src = open_source("store.gpkg")
-    mvt = src.tile("residences", 12, 2200, 1190)                  # bytes, b"" if empty
-    mvt = src.tile("regulations", 5, 10, 3, grid="SWEREF99TM")    # Lantmäteriet's 3006 grid
+    import vggeo.store
+    from vggeo.tiles import source_for
+    with vggeo.store.open("store.gpkg") as store:
+        src = source_for(store)
+        mvt = src.tile("residences", 12, 2200, 1190)                  # bytes, b"" if empty
+        mvt = src.tile("regulations", 5, 10, 3, grid="SWEREF99TM")    # Lantmäteriet's 3006 grid
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from vggeo.errors import StoreError
+from vggeo.store import Store
 from vggeo.tiles import encode
+from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.cluster import (
     DEFAULT_OPTIONS,
     CellLevel,
@@ -26,30 +34,44 @@ from vggeo.tiles.cluster import (
     pyramid,
 )
 from vggeo.tiles.grids import Grid, get_grid
-from vggeo.tiles.index import DEPTH, PointIndex, TileData, load_store
+from vggeo.tiles.index import (
+    DEPTH,
+    KNOWN_CATEGORIES,
+    MAX_RESIDENCE_ID,
+    PROVISION_COLUMNS,
+    RESIDENCE_COLUMNS,
+    PointIndex,
+    TileData,
+    provision_feature_ids,
+)
 from vggeo.tiles.layers import Filters, Layer, get_layer, members, slug
 
-__all__ = ["EmbeddedSource"]
+__all__ = ["MemorySource", "load_tables", "load_store"]
 
 EXTENT = encode.EXTENT
 POLYGON_BUFFER = 64
 
 
-class EmbeddedSource:
-    """Tiles from an in-memory index of a GeoPackage/GeoParquet store.
+class MemorySource(TileSource):
+    """Tiles from an in-memory index of a store's tables.
 
     Parameters
     ----------
     data
-        Loaded data (see :func:`vggeo.tiles.index.load_store`).
+        Loaded data (see :func:`load_tables`).
     options
         Clustering options.
+    store
+        The store ``data`` was read from (asked for its data version by
+        :meth:`current_version`); None for data built in memory.
     """
 
-    kind = "embedded"
+    kind = "embedded"  # as /readyz has always reported it
 
-    def __init__(self, data: TileData, *, options: ClusterOptions = DEFAULT_OPTIONS) -> None:
+    def __init__(self, data: TileData, *, options: ClusterOptions = DEFAULT_OPTIONS,
+                 store=None) -> None:  # fmt: skip
         self.data = data
+        self.store = store
         self.options = options
         self._attr_cache: dict[str, encode.Column] = {}
         self._id_array: np.ndarray | None = None
@@ -61,9 +83,9 @@ class EmbeddedSource:
         }
 
     @classmethod
-    def from_store(cls, path, *, options: ClusterOptions = DEFAULT_OPTIONS) -> EmbeddedSource:
-        """Load a store file and wrap it."""
-        return cls(load_store(path), options=options)
+    def from_store(cls, store, *, options: ClusterOptions = DEFAULT_OPTIONS) -> MemorySource:
+        """Read a store's tables (see :func:`load_tables`) and wrap them."""
+        return cls(load_tables(store), options=options, store=store)
 
     @property
     def version(self) -> str:
@@ -87,27 +109,13 @@ class EmbeddedSource:
 
     def current_version(self) -> str:
         """The store's data version now (differs from :attr:`version` once it changed)."""
-        from vggeo.tiles.index import store_version
-
-        return store_version(self.data.source) if self.data.source else self.version
-
-    def close(self) -> None:
-        pass
+        return self.version if self.store is None else self.store.data_version
 
     # --- public tile API -----------------------------------------------------------------------
 
     def tile(self, layer: str | Layer, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
              filters: Filters | None = None) -> bytes:  # fmt: skip
-        """The uncompressed MVT of a layer or composite at z/x/y (column x, row y); ``b""`` if
-        the tile holds no feature.
-
-        Raises
-        ------
-        TileError
-            If z/x/y is not a tile of ``grid``.
-        KeyError
-            For an unknown layer.
-        """
+        """The uncompressed MVT of a layer or composite at z/x/y; see :meth:`TileSource.tile`."""
         g = get_grid(grid) if isinstance(grid, str) else grid
         g.check(z, x, y)
         lay = get_layer(layer) if isinstance(layer, str) else layer
@@ -299,3 +307,115 @@ class EmbeddedSource:
         props = [{"id": int(i), **{k: str(v) for k, v in r.items() if v is not None}}
                  for i, r in zip(ids, records, strict=True)]  # fmt: skip
         return encode.encode_polygon_layer(layer.id, geoms, ids, props)
+
+
+# --- loading a store's tables ---------------------------------------------------------------
+
+def _categorical(series: pd.Series, column: str) -> pd.Series:
+    """A categorical with the known values first (fixed order), then others sorted."""
+    values = series.astype("string")
+    known = list(KNOWN_CATEGORIES.get(column, ()))
+    present = set(values.dropna().unique())
+    cats = [k for k in known if k in present] + sorted(present - set(known))
+    return pd.Series(pd.Categorical(values, categories=cats), index=series.index, name=column)
+
+
+def _read(store, name: str, wanted: tuple[str, ...]):
+    """Table ``name`` of ``store`` with the ``wanted`` columns it has; None without the table.
+
+    A vggeo store is read through :meth:`~vggeo.store.Store.iter_table` in one batch: whole
+    tables go through GDAL's Arrow interface there, where ``read_table`` would make a Python
+    object of every value (seconds per million homes)."""
+    if isinstance(store, Store):
+        have = set(store.columns(name))
+        columns = [c for c in wanted if c in have]
+        frames = list(store.iter_table(name, columns=columns, batch_size=1 << 30))
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat(frames, ignore_index=True) if frames else store.read_table(
+            name, columns=columns)
+    if name not in store.tables():
+        return None
+    return store.read_table(name, columns=list(wanted))
+
+
+def _residences_frame(gdf) -> pd.DataFrame:
+    if gdf is None or len(gdf) == 0:
+        return pd.DataFrame({"id": pd.Series([], dtype="int64"), "east": [], "north": []})
+    if "id" not in gdf.columns:
+        raise StoreError("table residences has no 'id' column", field="id")
+    geom = gdf.geometry.values
+    ok = ~(shapely.is_missing(np.asarray(geom)) | shapely.is_empty(np.asarray(geom)))
+    gdf = gdf[ok]
+    coords = shapely.get_coordinates(np.asarray(gdf.geometry.values))
+    if len(coords) != len(gdf):
+        raise StoreError("table residences must hold single points", field="geometry")
+    out = pd.DataFrame(index=pd.RangeIndex(len(gdf)))
+    ids = pd.to_numeric(gdf["id"], errors="raise").to_numpy(dtype=np.int64)
+    if len(ids) and (ids.min() < 0 or ids.max() >= MAX_RESIDENCE_ID):
+        raise StoreError("residence ids must be in 0 … 2^52 − 1", field="id",
+                         value=int(ids.max()))  # fmt: skip
+    out["id"] = ids
+    for c in ("home_type", "ownership_type", "municipality_code"):
+        if c in gdf.columns:
+            out[c] = _categorical(gdf[c].reset_index(drop=True), c)
+    if "construction_year" in gdf.columns:
+        out["construction_year"] = pd.to_numeric(gdf["construction_year"]).astype("Int64").values
+    out["east"], out["north"] = coords[:, 0], coords[:, 1]
+    return out
+
+
+def _provisions_frame(gdf) -> tuple[pd.DataFrame, np.ndarray]:
+    if gdf is None or len(gdf) == 0:
+        return pd.DataFrame({"fid": pd.Series([], dtype="int64")}), np.array([], dtype=object)
+    geoms = np.asarray(gdf.geometry.values)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    gdf, geoms = gdf[ok], geoms[ok]
+    out = pd.DataFrame(index=pd.RangeIndex(len(gdf)))
+    out["fid"] = provision_feature_ids(gdf["provision_id"].to_numpy())
+    for c in PROVISION_COLUMNS:
+        if c in gdf.columns:
+            col = gdf[c].reset_index(drop=True)
+            out[c] = _categorical(col, c) if c in ("provision_type", "status") else col.astype(
+                "string")
+    return out, geoms
+
+
+def load_tables(store) -> TileData:
+    """Read a store's ``residences`` and ``provisions`` into a :class:`TileData`.
+
+    Parameters
+    ----------
+    store
+        What :func:`vggeo.store.open` returns for a GeoPackage (a vggeo store or one written by
+        other tools) or a GeoParquet file of residences (canonical form, EPSG:3006).
+
+    Raises
+    ------
+    StoreError
+        If a table cannot be read, or the store holds neither table.
+    """
+    # The version is read before the data: an ingest committed in between then makes the next
+    # version check reload again, instead of leaving new-looking old data in place for good.
+    version = store.data_version
+    res = _read(store, "residences", RESIDENCE_COLUMNS)
+    prov = _read(store, "provisions", PROVISION_COLUMNS)
+    if res is None and prov is None:
+        raise StoreError("store has neither a 'residences' nor a 'provisions' table",
+                         file=store.location)  # fmt: skip
+    for g in (res, prov):
+        if g is not None and len(g) and g.crs is not None and g.crs.to_epsg() != 3006:
+            raise StoreError(f"store tables must be in EPSG:3006, found {g.crs.to_string()}",
+                             file=store.location)  # fmt: skip
+    residences = _residences_frame(res)
+    provisions, geoms = _provisions_frame(prov)
+    return TileData(residences, provisions, geoms, version, store.location)
+
+
+def load_store(path: str | os.PathLike) -> TileData:
+    """:func:`load_tables` of the store at ``path`` (opened with :func:`vggeo.store.open`, read
+    and closed again)."""
+    import vggeo.store
+
+    with vggeo.store.open(path) as store:
+        return load_tables(store)

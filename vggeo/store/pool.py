@@ -1,0 +1,35 @@
+"""Connection pools to a PostGIS database, for readers that serve many requests at once (the
+PostGIS tile backend). A store itself holds one connection; a server asks it for a pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vggeo.errors import StoreError
+
+__all__ = ["open_pool", "redact"]
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from vggeo.store.postgis import _redact
+
+    return _redact(url)
+
+
+def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:
+    """An open ``psycopg_pool.ConnectionPool`` of autocommit connections (at least one made
+    within ``timeout`` seconds, else :class:`~vggeo.errors.StoreError`); the caller closes it."""
+    from psycopg_pool import ConnectionPool
+
+    try:
+        pool = ConnectionPool(url, min_size=1, max_size=max_size, open=True,
+                              kwargs={"autocommit": True})  # fmt: skip
+    except Exception as err:
+        raise StoreError(f"cannot connect to PostGIS: {err}") from err
+    try:
+        pool.wait(timeout=timeout)
+    except Exception as err:
+        pool.close()
+        raise StoreError(f"cannot connect to PostGIS: {err}") from err
+    return pool

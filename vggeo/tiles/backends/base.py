@@ -1,0 +1,94 @@
+"""The interface of a tile backend: :class:`TileSource` (as tipg's ``Collection.get_tile``).
+
+A source is built from a store (:func:`vggeo.tiles.source_for`) and renders — or, for an
+archive, looks up — the tiles of the store's data as it was when the source was built:
+:attr:`TileSource.version` is the store's data version then, the key of every cached tile and
+ETag; :meth:`TileSource.current_version` asks the store again, and a difference makes
+:class:`~vggeo.tiles.service.TileService` build a new source.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+from vggeo.tiles.grids import Grid
+from vggeo.tiles.layers import Filters, Layer
+
+if TYPE_CHECKING:
+    from vggeo.store import DataSource
+
+__all__ = ["TileSource"]
+
+
+class TileSource(ABC):
+    """Tiles of one store at one data version.
+
+    Attributes
+    ----------
+    kind
+        ``"memory"``, ``"postgis"`` or ``"archive"`` (reported by ``/readyz``).
+    filter_mode
+        ``"server"`` when :meth:`tile` applies attribute filters, ``"client"`` when the tiles
+        are stored unfiltered and a client filters them itself.
+    store
+        The store the source was built from (it stays open; whoever opened it closes it).
+    version
+        The store's data version when the source was built.
+    """
+
+    kind: str = ""
+    filter_mode: str = "server"
+    #: Close the store with the source (:func:`vggeo.tiles.open_source` opened it for it).
+    owns_store: bool = False
+    store: DataSource
+    version: str
+
+    @abstractmethod
+    def tile(self, layer: str | Layer, z: int, x: int, y: int, *,
+             grid: str | Grid = "WebMercatorQuad", filters: Filters | None = None) -> bytes:  # fmt: skip
+        """The uncompressed MVT of a layer or composite at z/x/y (column x, row y); ``b""`` if
+        the tile holds no feature.
+
+        Raises
+        ------
+        TileError
+            If z/x/y is not a tile of ``grid``.
+        KeyError
+            For an unknown layer.
+        """
+
+    def current_version(self) -> str:
+        """The store's data version now (differs from :attr:`version` once it changed)."""
+        return self.store.data_version
+
+    @abstractmethod
+    def allowed_values(self) -> dict[str, list[str]]:
+        """Values each set filter accepts (the categories present in the data)."""
+
+    @abstractmethod
+    def home_types(self) -> list[str]:
+        """Home types in the data, in the order of the clusters' ``count_<type>`` fields."""
+
+    @abstractmethod
+    def bounds_wgs84(self) -> tuple[float, float, float, float] | None:
+        """(west, south, east, north) of the data in degrees, or ``None`` when empty."""
+
+    def warm(self) -> None:  # noqa: B027 - optional: nothing to build ahead by default
+        """Build indexes now (at start-up) instead of on the first request."""
+
+    def close(self) -> None:
+        """Release what the source holds (a pool, a mapped file); the store only if
+        :attr:`owns_store`."""
+        self._release()
+        if self.owns_store:
+            self.store.close()
+
+    def _release(self) -> None:  # noqa: B027 - optional: nothing held by default
+        """What a backend releases on :meth:`close`."""
+
+    def __enter__(self) -> TileSource:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
