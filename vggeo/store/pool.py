@@ -11,10 +11,13 @@ __all__ = ["open_pool", "redact"]
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from vggeo.store.postgis import _redact
+    """The URL without its password, for messages (as ``vggeo.store.postgis`` writes them)."""
+    from urllib.parse import urlsplit, urlunsplit
 
-    return _redact(url)
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
 
 
 def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:

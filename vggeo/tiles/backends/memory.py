@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+import vggeo.tiles.encode as encode
 from vggeo.errors import StoreError
 from vggeo.store import Store
-from vggeo.tiles import encode
 from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.cluster import (
     DEFAULT_OPTIONS,
