@@ -67,10 +67,14 @@ def _archive_state(path: Path) -> tuple | None:
     (then it is rewritten)."""
     from vggeo.errors import VggeoError
     from vggeo.tiles import open_source
+    from vggeo.tiles.backends.archive import ArchiveSource
 
     try:
         archive = open_source(path)
     except (VggeoError, OSError, ValueError):
+        return None
+    if not isinstance(archive, ArchiveSource):  # not an archive's suffix: nothing to compare
+        archive.close()
         return None
     try:
         return (archive.metadata.get("vggeo:data_version"), archive.layer.id, archive.minzoom,

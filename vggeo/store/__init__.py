@@ -167,8 +167,8 @@ def _postgis_is_store(url: str, schema: str) -> bool:
 
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            return conn.execute("SELECT to_regclass(%s)", [
-                f'"{schema}"."{META_TABLE}"']).fetchone()[0] is not None  # fmt: skip
+            row = conn.execute("SELECT to_regclass(%s)", [f'"{schema}"."{META_TABLE}"']).fetchone()
+            return row is not None and row[0] is not None
     except psycopg.Error:
         return True
 

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from vggeo.tiles.grids import Grid
-from vggeo.tiles.layers import Filters, Layer
+from vggeo.tiles.layers import Composite, Filters, Layer
 
 if TYPE_CHECKING:
     from vggeo.store import DataSource
@@ -45,7 +45,7 @@ class TileSource(ABC):
     version: str
 
     @abstractmethod
-    def tile(self, layer: str | Layer, z: int, x: int, y: int, *,
+    def tile(self, layer: str | Layer | Composite, z: int, x: int, y: int, *,
              grid: str | Grid = "WebMercatorQuad", filters: Filters | None = None) -> bytes:  # fmt: skip
         """The uncompressed MVT of a layer or composite at z/x/y (column x, row y); ``b""`` if
         the tile holds no feature.

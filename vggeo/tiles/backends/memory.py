@@ -44,7 +44,7 @@ from vggeo.tiles.index import (
     TileData,
     provision_feature_ids,
 )
-from vggeo.tiles.layers import Filters, Layer, get_layer, members, slug
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, slug
 
 __all__ = ["MemorySource", "load_tables", "load_store"]
 
@@ -72,6 +72,7 @@ class MemorySource(TileSource):
                  store=None) -> None:  # fmt: skip
         self.data = data
         self.store = store
+        self.version = data.version
         self.options = options
         self._attr_cache: dict[str, encode.Column] = {}
         self._id_array: np.ndarray | None = None
@@ -86,10 +87,6 @@ class MemorySource(TileSource):
     def from_store(cls, store, *, options: ClusterOptions = DEFAULT_OPTIONS) -> MemorySource:
         """Read a store's tables (see :func:`load_tables`) and wrap them."""
         return cls(load_tables(store), options=options, store=store)
-
-    @property
-    def version(self) -> str:
-        return self.data.version
 
     def allowed_values(self) -> dict[str, list[str]]:
         """Values each set filter accepts (the categories present in the data)."""
@@ -113,7 +110,7 @@ class MemorySource(TileSource):
 
     # --- public tile API -----------------------------------------------------------------------
 
-    def tile(self, layer: str | Layer, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
+    def tile(self, layer: str | Layer | Composite, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
              filters: Filters | None = None) -> bytes:  # fmt: skip
         """The uncompressed MVT of a layer or composite at z/x/y; see :meth:`TileSource.tile`."""
         g = get_grid(grid) if isinstance(grid, str) else grid
@@ -171,8 +168,9 @@ class MemorySource(TileSource):
             col = self._column("construction_year")
             if col is None:
                 return np.zeros(len(positions), bool)
-            yrs, ok = col.values[positions], col.valid[positions]
-            mask &= ok
+            yrs = col.values[positions]
+            if col.valid is not None:  # always set for an integer column
+                mask &= col.valid[positions]
             if f.construction_year_min is not None:
                 mask &= yrs >= f.construction_year_min
             if f.construction_year_max is not None:

@@ -32,7 +32,7 @@ from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
-from vggeo.tiles.layers import Filters, Layer, get_layer, members, slug
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, slug
 
 __all__ = ["PostGISSource", "write_tables", "data_version", "listen_versions", "NOTIFY_CHANNEL"]
 
@@ -229,7 +229,7 @@ class PostGISSource(TileSource):
 
     # --- tiles ---------------------------------------------------------------------------------
 
-    def tile(self, layer: str | Layer, z: int, x: int, y: int, *,
+    def tile(self, layer: str | Layer | Composite, z: int, x: int, y: int, *,
              grid: str | Grid = "WebMercatorQuad", filters: Filters | None = None) -> bytes:  # fmt: skip
         """The uncompressed MVT of a layer or composite; ``b""`` when empty."""
         g = get_grid(grid) if isinstance(grid, str) else grid
@@ -271,7 +271,7 @@ class PostGISSource(TileSource):
                 "ownership_type": sorted(f.ownership_type) or None,
                 "ymin": f.construction_year_min, "ymax": f.construction_year_max}  # fmt: skip
 
-    def _points_cte(self, g: Grid) -> str:
+    def _points_cte(self, g: Grid) -> tuple[str, list[str]]:
         """Residences inside the tile (half-open bounds, as the Morton index), grid coords."""
         attrs = [c for c in ("home_type", "ownership_type", "construction_year",
                              "municipality_code") if c in self.columns["residences"]]  # fmt: skip
