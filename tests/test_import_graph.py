@@ -18,7 +18,6 @@ REPO = Path(__file__).resolve().parent.parent
 KNOWN_CYCLES: list[frozenset[str]] = [
     frozenset({"vggeo.lm._compiled", "vggeo.lm.bestammelse", "vggeo.lm.inskrivning",
                "vggeo.lm.package"}),  # fmt: skip
-    frozenset({"vggeo.tiles.cluster", "vggeo.tiles.index"}),
 ]
 
 

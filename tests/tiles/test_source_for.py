@@ -4,7 +4,6 @@ version."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -74,14 +73,6 @@ def test_the_backend_follows_the_store_and_its_data_version(plain, tmp_path):
         assert src.current_version() == s.data_version != src.version
         src.close()
     assert source_for(vggeo.store.open(tmp_path / "v.gpkg")).data.residences.shape[0] == 10
-
-
-def test_no_import_cycle_between_cluster_and_index():
-    imports = set()
-    for node in ast.walk(ast.parse((ROOT / "vggeo/tiles/index.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            imports.add(node.module)
-    assert not any(m.startswith(("vggeo.tiles.cluster", "vggeo.tiles.backends")) for m in imports)
 
 
 def test_no_module_outside_the_store_decides_from_the_location_string():
