@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiles._store import make_store
 
 import vggeo.store
 import vggeo.tiles
-from tiles._store import make_store
 from vggeo.errors import StoreError
 from vggeo.store.gpkg import GeoPackageStore
 from vggeo.tiles import TileSource, source_for
