@@ -89,8 +89,8 @@ class Recorder:
 
 
 def postgis_parts(url: str, tile, repeat: int) -> dict:
-    from vggeo.tiles.cache import compress
     from vggeo.tiles import open_source
+    from vggeo.tiles.cache import compress
 
     source = open_source(url)
     source.warm()
@@ -135,8 +135,8 @@ def raw_parts(url: str, tile, repeat: int) -> dict:
 
 
 def embedded_parts(store: Path, tile, repeat: int) -> dict:
-    from vggeo.tiles.cache import compress
     from vggeo.tiles import open_source
+    from vggeo.tiles.cache import compress
 
     source = open_source(store)
     source.warm()
