@@ -41,8 +41,7 @@ def export(store: str, schema: str, output: Path, minzoom: int, maxzoom: int, la
            overwrite: bool, refresh: bool, progress: bool) -> None:  # fmt: skip
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
     import vggeo.store
-    from vggeo.tiles import source_for
-    from vggeo.tiles.pmtiles import export_archive
+    from vggeo.tiles.pmtiles import export_archive, export_source
 
     if minzoom > maxzoom:
         raise click.UsageError(f"--minzoom ({minzoom}) is greater than --maxzoom ({maxzoom})")
@@ -56,7 +55,7 @@ def export(store: str, schema: str, output: Path, minzoom: int, maxzoom: int, la
             if _archive_state(output) == wanted:
                 click.echo(f"{output}\tup to date (data version {wanted[0]})")
                 return
-        with source_for(data) as source:
+        with export_source(data) as source:
             stats = export_archive(source, output, layer=layer, minzoom=minzoom,
                                    maxzoom=maxzoom, progress=progress)  # fmt: skip
     click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")

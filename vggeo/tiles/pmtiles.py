@@ -34,7 +34,7 @@ from vggeo.tiles.grids import get_grid
 from vggeo.tiles.index import DEPTH, demorton
 from vggeo.tiles.layers import Layer, get_layer, members, vector_layers
 
-__all__ = ["export_archive", "tiles_to_render", "open_archive_file", "overzoom", "layer_from_tile"]
+__all__ = ["export_archive", "export_source", "tiles_to_render", "open_archive_file", "overzoom", "layer_from_tile"]
 
 _WORKER_STATE: dict = {}
 
@@ -100,6 +100,21 @@ def _render_chunk(chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int
         if tile:
             out.append((z, x, y, compress(tile).body))
     return out
+
+
+def export_source(store):
+    """The tile source an archive is rendered from: the memory backend over ``store``'s tables.
+
+    Also for a PostGIS store: an export renders every tile once, which the in-memory index does
+    in forked worker processes without a query per tile; the archive then holds the same tiles
+    as a memory backend over the same data would serve, and names the store's data version.
+    """
+    if getattr(store, "backend", None) == "archive":
+        raise InputError("a tile archive cannot be exported again; export from the store it "
+                         "was made from")  # fmt: skip
+    from vggeo.tiles.backends.memory import MemorySource
+
+    return MemorySource.from_store(store)
 
 
 def export_archive(source, output: str | os.PathLike, *, layer: str = "composite", minzoom: int = 0,
