@@ -238,3 +238,42 @@ def test_v3_spellings(tmp_path):
     person = red[red["organisation_name"].isna()]
     for col in ("first_name", "last_name", "care_of", "address", "address_line2", "foreign_address1"):
         assert person[col].isna().all(), col
+
+
+def _unpacked_with(tmp_path, sample_data, rewrite):
+    """The bundled inskrivning base unpacked into a folder, its inteckning file rewritten."""
+    import zipfile
+
+    base = sorted((sample_data / "deliveries" / "inskrivning").glob("000_base_*.zip"))[0]
+    root = tmp_path / "delivery"
+    with zipfile.ZipFile(base) as outer:
+        outer.extractall(root)
+    folder = next(p for p in root.iterdir() if p.is_dir())
+    set_zip = folder / "inteckning.zip"
+    with zipfile.ZipFile(set_zip) as inner:
+        inner.extractall(folder)
+    set_zip.unlink()
+    xml = folder / "inteckning_1.xml"
+    xml.write_text(rewrite(xml.read_text(encoding="utf-8")), encoding="utf-8")
+    return root
+
+
+def test_a_grouping_level_around_each_object_reads_every_object(tmp_path, sample_data):
+    root = _unpacked_with(tmp_path, sample_data, lambda t: t.replace(
+        "<Inskrivningsfastighet>", "<Inskrivningsinformation><Inskrivningsfastighet>").replace(
+        "</Inskrivningsfastighet>", "</Inskrivningsfastighet></Inskrivningsinformation>"))  # fmt: skip
+    plain = read_inskrivning(_unpacked_with(tmp_path / "plain", sample_data, lambda t: t),
+                             sets=["inteckning"]).frames["inteckning"]  # fmt: skip
+    wrapped = read_inskrivning(root, sets=["inteckning"]).frames["inteckning"]
+    assert len(plain) > 0
+    pd.testing.assert_frame_equal(wrapped, plain)
+
+
+def test_objects_not_recognised_are_refused_naming_the_element(tmp_path, sample_data):
+    from vggeo.errors import IntegrityError
+
+    root = _unpacked_with(tmp_path, sample_data, lambda t: t.replace(
+        "Inskrivningsfastighet>", "Okandfastighet>", 2))  # fmt: skip  # the first object, renamed
+    with pytest.raises(IntegrityError, match=r"99 objects recognised in inteckning_1\.xml, the "
+                                             r"metadata says 100.*Okandfastighet.*vggeo inspect"):
+        read_inskrivning(root, sets=["inteckning"])

@@ -356,6 +356,7 @@ def read_inskrivning(
     sets: list[str] | None = None,
     progress: bool = False,
     owner_secret: bytes | str | None = None,
+    check_counts: bool = True,
 ) -> InskrivningData:
     """Read an inskrivning delivery into one DataFrame per table.
 
@@ -373,6 +374,16 @@ def read_inskrivning(
         The secret owner keys of persons are computed under (a store passes its own). Without
         it a random secret is drawn per opened delivery: keys link the tables read from it and
         are not comparable with any other read or store (nor reversible).
+    check_counts
+        Refuse a data file from which another number of exchange objects was recognised than
+        its metadata lists (or, without metadata, none from a non-empty file), and a set whose
+        total differs (:meth:`~vggeo.lm.package.Delivery.check_recognised`): nothing is read
+        with fewer objects than the delivery carries.
+
+    Raises
+    ------
+    IntegrityError
+        The counts disagree (``check_counts``), naming the file and the element not understood.
 
     Returns
     -------
@@ -414,12 +425,19 @@ def read_inskrivning(
 
                 it = tqdm(files, desc=s, unit="file", disable=None)
             seen: dict[str, str] | None = None if s in M.SETS_WITHOUT_DELETIONS else {}
+            total = 0
             for f in it:
                 labels.append(f.label)
+                n = 0
                 for member in iter_members(f):
                     if seen is not None:
                         _refuse_repeated_object(member, seen, f.label)
-                    ex.feed_member(member)
+                    n += ex.feed_member(member) > 0  # an exchange object, whatever it holds
+                if check_counts:
+                    d.check_recognised(f, n, ex.unknown_records)
+                total += n
+            if check_counts and files:
+                d.check_total(s, total)
             unmapped.update(ex.unmapped)
             for r in recs:  # the exchange objects present, whether or not they have rows
                 if any(f.column == "object_id" for f in r.fields):
