@@ -61,8 +61,10 @@ def main() -> None:
     n_vg, e_vg = vc.transform(rt_n, rt_e, src=3021, dst=3006)
     assert np.array_equal(n_ref, n_vg) and np.array_equal(e_ref, e_vg)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
-          f"pyproj {pyproj.__version__}, PROJ {pyproj.proj_version_str}, n={args.n:,}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
+        f"pyproj {pyproj.__version__}, PROJ {pyproj.proj_version_str}, n={args.n:,}"
+    )
     print(f"{'case':<12} {'pyproj s':>9} {'vggeo s':>9} {'ratio':>7}")
     for name, (bare, ours) in cases.items():
         ours()  # warm caches (transformer construction happens once, like pyproj's)

@@ -65,12 +65,26 @@ def prepare(workdir: Path, n: int, seed: int) -> Path:
     vggeo = [sys.executable, "-m", "vggeo"]
     reg = workdir / f"registry_{n}_{seed}.parquet"
     t = time.perf_counter()
-    subprocess.run([*vggeo, "sample", "registry", "--n", str(n), "--seed", str(seed), "-o",
-                    str(reg), "--overwrite"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            *vggeo,
+            "sample",
+            "registry",
+            "--n",
+            str(n),
+            "--seed",
+            str(seed),
+            "-o",
+            str(reg),
+            "--overwrite",
+        ],
+        check=True,
+    )
     tmp = store.with_name(store.name + ".loading.gpkg")
     tmp.unlink(missing_ok=True)
-    subprocess.run([*vggeo, "registry", "load", str(reg), "--store", str(tmp), "--no-progress"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [*vggeo, "registry", "load", str(reg), "--store", str(tmp), "--no-progress"], check=True
+    )
     tmp.rename(store)
     reg.unlink()
     print(f"store of {n:,} homes made in {time.perf_counter() - t:.0f} s", flush=True)
@@ -87,8 +101,13 @@ def peer(store: str, out: str) -> None:
     t = time.perf_counter()
     pyogrio.write_dataframe(frame, out, layer="residences", driver="GPKG", use_arrow=True)
     write = time.perf_counter() - t
-    print("RESULT " + json.dumps({"read_s": read, "write_s": write, "rows": len(frame),
-                                  "columns": frame.shape[1]}), flush=True)  # fmt: skip
+    print(
+        "RESULT "
+        + json.dumps(
+            {"read_s": read, "write_s": write, "rows": len(frame), "columns": frame.shape[1]}
+        ),
+        flush=True,
+    )
 
 
 def _features(path: Path) -> int:
@@ -107,19 +126,39 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}", flush=True)  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        flush=True,
+    )
     store = args.store or prepare(args.workdir, args.n, args.seed)
     args.workdir.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, args.skip.split(",")))
-    results: dict[str, dict] = {"input": {"kind": "GeoPackage store", "path": str(store),
-                                          "size_gb": store.stat().st_size / 2**30}}  # fmt: skip
+    results: dict[str, dict] = {
+        "input": {
+            "kind": "GeoPackage store",
+            "path": str(store),
+            "size_gb": store.stat().st_size / 2**30,
+        }
+    }
     outputs = {}
     if "vggeo" not in skip:
         out = args.workdir / "vggeo_export.gpkg"
         out.unlink(missing_ok=True)
-        r = _run([sys.executable, "-m", "vggeo", "export", "gpkg", "--store", str(store), "-o",
-                  str(out), "--no-progress"])  # fmt: skip
+        r = _run(
+            [
+                sys.executable,
+                "-m",
+                "vggeo",
+                "export",
+                "gpkg",
+                "--store",
+                str(store),
+                "-o",
+                str(out),
+                "--no-progress",
+            ]
+        )
         r.update(rows=_features(out), size_gb=out.stat().st_size / 2**30)
         results["vggeo"], outputs["vggeo"] = r, out
         print(f"vggeo export gpkg: {json.dumps(r)}", flush=True)
@@ -138,19 +177,28 @@ def main() -> None:
     if not (v and p):
         return
     if v["rows"] != p["rows"]:
-        raise SystemExit(f"the outputs disagree: vggeo wrote {v['rows']} homes, pyogrio "
-                         f"{p['rows']}")  # fmt: skip
+        raise SystemExit(
+            f"the outputs disagree: vggeo wrote {v['rows']} homes, pyogrio {p['rows']}"
+        )
     print(f"\n{v['rows']:,} homes from a {results['input']['size_gb']:.2f} GB GeoPackage store\n")
     print("| | wall | peak RSS | file |")
     print("|---|---:|---:|---:|")
-    print(f"| vggeo export gpkg (read + write) | {v['wall_s']:.1f} s | {v['peak_gb']:.2f} GB | "
-          f"{v['size_gb']:.2f} GB |")  # fmt: skip
-    print(f"| pyogrio write_dataframe (write only) | {p['write_s']:.1f} s | "
-          f"{p['peak_gb']:.2f} GB (with its read) | {p['size_gb']:.2f} GB |")  # fmt: skip
-    print(f"| pyogrio read_dataframe + write_dataframe | {p['read_s'] + p['write_s']:.1f} s | "
-          f"{p['peak_gb']:.2f} GB | |")  # fmt: skip
-    print(f"\nvggeo / pyogrio write alone: time ×{v['wall_s'] / p['write_s']:.2f}, "
-          f"peak memory ×{v['peak_gb'] / p['peak_gb']:.2f}")  # fmt: skip
+    print(
+        f"| vggeo export gpkg (read + write) | {v['wall_s']:.1f} s | {v['peak_gb']:.2f} GB | "
+        f"{v['size_gb']:.2f} GB |"
+    )
+    print(
+        f"| pyogrio write_dataframe (write only) | {p['write_s']:.1f} s | "
+        f"{p['peak_gb']:.2f} GB (with its read) | {p['size_gb']:.2f} GB |"
+    )
+    print(
+        f"| pyogrio read_dataframe + write_dataframe | {p['read_s'] + p['write_s']:.1f} s | "
+        f"{p['peak_gb']:.2f} GB | |"
+    )
+    print(
+        f"\nvggeo / pyogrio write alone: time ×{v['wall_s'] / p['write_s']:.2f}, "
+        f"peak memory ×{v['peak_gb'] / p['peak_gb']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ def overlap(homes, provisions) -> dict:
 
     pairs, summary = residences_in(homes, provisions)
     n = len(homes)
-    out = {"homes": n, "provisions": len(provisions),
-           "mean_per_home": len(pairs) / n}  # fmt: skip
+    out = {"homes": n, "provisions": len(provisions), "mean_per_home": len(pairs) / n}
     for t, grp in pairs.groupby("provision_type", observed=True):
         out[f"in_{t}"] = grp["residence_id"].nunique() / n
     mr = pairs[pairs["provision_type"].isin(["mineralrattighet", "utredning"])]
@@ -60,8 +59,10 @@ def main() -> None:
     t4 = time.perf_counter()
     for k, v in res.items():
         print(f"{k:28s} {v:.4f}" if isinstance(v, float) else f"{k:28s} {v}")
-    print(f"# registry {t1 - t0:.1f} s, deliveries {t2 - t1:.1f} s, read {t3 - t2:.1f} s, "
-          f"join {t4 - t3:.1f} s")  # fmt: skip
+    print(
+        f"# registry {t1 - t0:.1f} s, deliveries {t2 - t1:.1f} s, read {t3 - t2:.1f} s, "
+        f"join {t4 - t3:.1f} s"
+    )
 
 
 if __name__ == "__main__":

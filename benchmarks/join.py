@@ -93,11 +93,14 @@ def prepare(cache: Path, homes: int, provisions: int, seed: int) -> tuple[Path, 
             [path] = generate_deliveries(tmp, product="bestammelse", n=provisions, seed=seed)
             d = open_delivery(path)
             data = d.read(d.sets[0])
-        p = data["provisions"][["provision_id", "provision_type", "status", "designation",
-                                "geometry"]]  # fmt: skip
+        p = data["provisions"][
+            ["provision_id", "provision_type", "status", "designation", "geometry"]
+        ]
         gpd.GeoDataFrame(p).to_parquet(prov)
-        print(f"generated and read {provisions:,} provisions in {time.perf_counter() - t:.1f} s",
-              flush=True)  # fmt: skip
+        print(
+            f"generated and read {provisions:,} provisions in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
     return full, slim, prov
 
 
@@ -140,12 +143,18 @@ def run_vggeo(slim: Path, prov: Path, predicate: str, distance: float | None, ty
     pairs = out.pairs
     cats = pairs["provision_id"].cat
     pno = pd.Index(pro["provision_id"]).get_indexer(cats.categories)[cats.codes.to_numpy()]
-    return {"wall_s": wall, "peak_mb": s.peak, "baseline_mb": base, "pairs": len(pairs),
-            "checksum": _checksum(pairs["residence_id"], pno)}  # fmt: skip
+    return {
+        "wall_s": wall,
+        "peak_mb": s.peak,
+        "baseline_mb": base,
+        "pairs": len(pairs),
+        "checksum": _checksum(pairs["residence_id"], pno),
+    }
 
 
-def run_geopandas(slim: Path, prov: Path, predicate: str, distance: float | None,
-                  types: str) -> dict:  # fmt: skip
+def run_geopandas(
+    slim: Path, prov: Path, predicate: str, distance: float | None, types: str
+) -> dict:
     import geopandas as gpd
 
     res, pro = _load(slim, prov, types)
@@ -155,8 +164,13 @@ def run_geopandas(slim: Path, prov: Path, predicate: str, distance: float | None
         kw = {"distance": distance} if predicate == "dwithin" else {}
         out = gpd.sjoin(res, pro, predicate=predicate, how="inner", **kw)
     wall = time.perf_counter() - t
-    return {"wall_s": wall, "peak_mb": s.peak, "baseline_mb": base, "pairs": len(out),
-            "checksum": _checksum(out["id"], out["index_right"])}  # fmt: skip
+    return {
+        "wall_s": wall,
+        "peak_mb": s.peak,
+        "baseline_mb": base,
+        "pairs": len(out),
+        "checksum": _checksum(out["id"], out["index_right"]),
+    }
 
 
 def run_postgis(slim: Path, prov: Path, predicate: str, distance: float | None, types: str) -> dict:
@@ -165,21 +179,26 @@ def run_postgis(slim: Path, prov: Path, predicate: str, distance: float | None, 
     from system import postgis_cluster
 
     res, pro = _load(slim, prov, types)
-    cond = {"within": "ST_Within(r.geom, p.geom)", "intersects": "ST_Intersects(r.geom, p.geom)",
-            "dwithin": f"ST_DWithin(r.geom, p.geom, {distance})"}[predicate]  # fmt: skip
+    cond = {
+        "within": "ST_Within(r.geom, p.geom)",
+        "intersects": "ST_Intersects(r.geom, p.geom)",
+        "dwithin": f"ST_DWithin(r.geom, p.geom, {distance})",
+    }[predicate]
     with postgis_cluster() as url, psycopg.connect(url, autocommit=True) as conn:
         t0 = time.perf_counter()
         conn.execute("CREATE UNLOGGED TABLE r (id bigint, geom geometry(Point, 3006))")
         conn.execute("CREATE UNLOGGED TABLE p (pno integer, geom geometry(MultiPolygon, 3006))")
         with conn.cursor() as cur:
             with cur.copy("COPY r (id, geom) FROM STDIN") as cp:
-                wkb = shapely.to_wkb(shapely.set_srid(res.geometry.array, 3006), hex=True,
-                                     include_srid=True)  # fmt: skip
+                wkb = shapely.to_wkb(
+                    shapely.set_srid(res.geometry.array, 3006), hex=True, include_srid=True
+                )
                 for row in zip(res["id"].tolist(), wkb.tolist(), strict=True):
                     cp.write_row(row)
             with cur.copy("COPY p (pno, geom) FROM STDIN") as cp:
-                wkb = shapely.to_wkb(shapely.set_srid(pro.geometry.array, 3006), hex=True,
-                                     include_srid=True)  # fmt: skip
+                wkb = shapely.to_wkb(
+                    shapely.set_srid(pro.geometry.array, 3006), hex=True, include_srid=True
+                )
                 for row in zip(range(len(pro)), wkb.tolist(), strict=True):
                     cp.write_row(row)
         conn.execute("CREATE INDEX ON r USING gist (geom)")
@@ -194,14 +213,21 @@ def run_postgis(slim: Path, prov: Path, predicate: str, distance: float | None, 
         # their fingerprint travels.
         conn.execute(f"CREATE UNLOGGED TABLE j AS SELECT r.id, p.pno FROM r JOIN p ON {cond}")
         wall = time.perf_counter() - t
-        row = conn.execute("SELECT count(*), coalesce(sum(id), 0), coalesce(sum(pno), 0), "
-                           "coalesce(sum((id % 100003) * pno), 0) FROM j").fetchone()  # fmt: skip
-    return {"wall_s": wall, "load_index_s": load, "pairs": int(row[0]),
-            "checksum": [int(x) for x in row]}
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(id), 0), coalesce(sum(pno), 0), "
+            "coalesce(sum((id % 100003) * pno), 0) FROM j"
+        ).fetchone()
+    return {
+        "wall_s": wall,
+        "load_index_s": load,
+        "pairs": int(row[0]),
+        "checksum": [int(x) for x in row],
+    }
 
 
-def run_vggeo_postgis(slim: Path, prov: Path, predicate: str, distance: float | None,
-                      types: str) -> dict:  # fmt: skip
+def run_vggeo_postgis(
+    slim: Path, prov: Path, predicate: str, distance: float | None, types: str
+) -> dict:
     """``vggeo join --store postgresql://…``: the data in a real vggeo PostGIS store (loaded by
     the store library, not timed), the join run in the database by ``residences_in_postgis``,
     the pairs returned to Python. Peak memory is this client's; the server's is not counted."""
@@ -219,22 +245,39 @@ def run_vggeo_postgis(slim: Path, prov: Path, predicate: str, distance: float | 
         t0 = time.perf_counter()
         with open_store(url, create=True) as store:
             store.load_residences(res)
-            store.apply(MemoryDelivery("bestammelse", "bench", "base", datetime.now(UTC),
-                                       {"bestammelse": {"provisions": pro}}))  # fmt: skip
+            store.apply(
+                MemoryDelivery(
+                    "bestammelse",
+                    "bench",
+                    "base",
+                    datetime.now(UTC),
+                    {"bestammelse": {"provisions": pro}},
+                )
+            )
             store.conn.execute("ANALYZE")
         load = time.perf_counter() - t0
         del res
         base = _rss_mb()
         t = time.perf_counter()
         with PeakSampler() as s:
-            out = residences_in_postgis(url, predicate=predicate, distance=distance,
-                                        types=None if types == "all" else types.split(","))  # fmt: skip
+            out = residences_in_postgis(
+                url,
+                predicate=predicate,
+                distance=distance,
+                types=None if types == "all" else types.split(","),
+            )
         wall = time.perf_counter() - t
     pairs = out.pairs
     cats = pairs["provision_id"].cat
     pno = pd.Index(chosen["provision_id"]).get_indexer(cats.categories)[cats.codes.to_numpy()]
-    return {"wall_s": wall, "peak_mb": s.peak, "baseline_mb": base, "load_store_s": load,
-            "pairs": len(pairs), "checksum": _checksum(pairs["residence_id"], pno)}  # fmt: skip
+    return {
+        "wall_s": wall,
+        "peak_mb": s.peak,
+        "baseline_mb": base,
+        "load_store_s": load,
+        "pairs": len(pairs),
+        "checksum": _checksum(pairs["residence_id"], pno),
+    }
 
 
 def run_gpkg_export(full: Path, out: Path) -> dict:
@@ -250,12 +293,22 @@ def run_gpkg_export(full: Path, out: Path) -> dict:
     wall = time.perf_counter() - t
     size = out.stat().st_size
     out.unlink()
-    return {"wall_s": wall, "peak_mb": s.peak, "baseline_mb": base, "rows": counts["residences"],
-            "columns": reg.shape[1], "size_mb": size / 2**20}  # fmt: skip
+    return {
+        "wall_s": wall,
+        "peak_mb": s.peak,
+        "baseline_mb": base,
+        "rows": counts["residences"],
+        "columns": reg.shape[1],
+        "size_mb": size / 2**20,
+    }
 
 
-CONTENDERS = {"vggeo": run_vggeo, "vggeo-postgis": run_vggeo_postgis,
-              "geopandas": run_geopandas, "postgis": run_postgis}
+CONTENDERS = {
+    "vggeo": run_vggeo,
+    "vggeo-postgis": run_vggeo_postgis,
+    "geopandas": run_geopandas,
+    "postgis": run_postgis,
+}
 
 
 def child(argv: list[str]) -> None:
@@ -275,8 +328,9 @@ def spawn(*args: str, mem_cap_mb: float) -> dict:
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=out,
-                                stderr=err, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", *args], stdout=out, stderr=err, text=True
+        )
         peak = 0.0
         while proc.poll() is None:
             time.sleep(0.2)
@@ -289,9 +343,11 @@ def spawn(*args: str, mem_cap_mb: float) -> dict:
             if rss > mem_cap_mb:
                 proc.kill()
                 proc.wait()
-                return {"aborted": f"resident memory passed {mem_cap_mb:.0f} MB after "
-                                   f"{time.perf_counter() - t:.0f} s (process incl. loading)",
-                        "peak_mb": peak}  # fmt: skip
+                return {
+                    "aborted": f"resident memory passed {mem_cap_mb:.0f} MB after "
+                    f"{time.perf_counter() - t:.0f} s (process incl. loading)",
+                    "peak_mb": peak,
+                }
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -307,19 +363,30 @@ def main() -> None:
     ap.add_argument("--provisions", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vggeo-bench-cache"))
-    ap.add_argument("--types", default="all;plan",
-                    help="scenarios: provision types joined, ';'-separated; 'all' = every type")
-    ap.add_argument("--mem-cap-gb", type=float, default=12.0,
-                    help="stop a contender whose resident memory passes this")
-    ap.add_argument("--predicates", default="within",
-                    help="comma-separated; 'dwithin' uses --distance")  # fmt: skip
+    ap.add_argument(
+        "--types",
+        default="all;plan",
+        help="scenarios: provision types joined, ';'-separated; 'all' = every type",
+    )
+    ap.add_argument(
+        "--mem-cap-gb",
+        type=float,
+        default=12.0,
+        help="stop a contender whose resident memory passes this",
+    )
+    ap.add_argument(
+        "--predicates", default="within", help="comma-separated; 'dwithin' uses --distance"
+    )
     ap.add_argument("--distance", type=float, default=100.0)
     ap.add_argument("--skip", default="", help="comma-separated contenders to skip")
     ap.add_argument("--no-gpkg", action="store_true", help="skip the GeoPackage export timing")
     args = ap.parse_args()
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}", flush=True)  # fmt: skip
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
     full, slim, prov = prepare(args.cache, args.homes, args.provisions, args.seed)
     skip = set(filter(None, args.skip.split(",")))
     report: dict = {"homes": args.homes, "provisions": args.provisions, "joins": {}}
@@ -332,8 +399,9 @@ def main() -> None:
             for name in CONTENDERS:
                 if name in skip:
                     continue
-                results[name] = spawn(name, str(slim), str(prov), predicate, dist, types,
-                                      mem_cap_mb=cap)  # fmt: skip
+                results[name] = spawn(
+                    name, str(slim), str(prov), predicate, dist, types, mem_cap_mb=cap
+                )
                 print(f"{label:>22} {name:>9}: {json.dumps(results[name])}", flush=True)
             done = {k: r for k, r in results.items() if "aborted" not in r}
             sums = {json.dumps(r["checksum"]) for r in done.values()}
@@ -342,10 +410,15 @@ def main() -> None:
             v = done.get("vggeo")
             for name, r in done.items():
                 if v and name != "vggeo":
-                    mem = (f", peak memory ×{v['peak_mb'] / r['peak_mb']:.2f}"
-                           if "peak_mb" in r else "")  # fmt: skip
-                    print(f"{label:>22} vggeo / {name}: wall ×{v['wall_s'] / r['wall_s']:.2f}{mem}",
-                          flush=True)  # fmt: skip
+                    mem = (
+                        f", peak memory ×{v['peak_mb'] / r['peak_mb']:.2f}"
+                        if "peak_mb" in r
+                        else ""
+                    )
+                    print(
+                        f"{label:>22} vggeo / {name}: wall ×{v['wall_s'] / r['wall_s']:.2f}{mem}",
+                        flush=True,
+                    )
             report["joins"][label] = results
     if not args.no_gpkg:
         out = args.cache / "registry_export.gpkg"

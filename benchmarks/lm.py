@@ -108,8 +108,12 @@ def timed(code: str, *args: str) -> dict:
 
 def run(code: str, *args: str) -> dict:
     """Run a reader with the PSS sampler; its output, (perturbed) wall time and peak memory."""
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = 0
     stop = threading.Event()
 
@@ -138,14 +142,20 @@ def prepare(workdir: Path, n: int, seed: int) -> Path:
     if xml.exists():
         return xml
     print(f"generating {n} provisions (seed {seed}) …", file=sys.stderr)
-    [path] = generate_deliveries(workdir / "delivery", product="bestammelse", n=n, changes=0,
-                                 seed=seed, per_file=max(n, 1))  # fmt: skip
+    [path] = generate_deliveries(
+        workdir / "delivery", product="bestammelse", n=n, changes=0, seed=seed, per_file=max(n, 1)
+    )
     with zipfile.ZipFile(path) as outer:
-        inner_name = next(i for i in outer.namelist() if i.endswith("markreglerandebestammelse.zip"))
+        inner_name = next(
+            i for i in outer.namelist() if i.endswith("markreglerandebestammelse.zip")
+        )
         with outer.open(inner_name) as fh, tempfile.TemporaryFile() as tmp:
             tmp.write(fh.read())
             tmp.seek(0)
-            with zipfile.ZipFile(tmp) as inner, inner.open("markreglerandebestammelse_1.xml") as src:
+            with (
+                zipfile.ZipFile(tmp) as inner,
+                inner.open("markreglerandebestammelse_1.xml") as src,
+            ):
                 xml.write_bytes(src.read())
     return xml
 
@@ -160,7 +170,9 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     xml = prepare(args.workdir, args.n, args.seed)
     size = xml.stat().st_size / 1e6
-    print(f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}"
+    )
     import statistics
 
     def fresh_gdal(fn, *a):
@@ -189,28 +201,45 @@ def main() -> None:
             peaks[name].append(m["peak_mb"])
             sampled[name].append(m["wall"])
         g, v1, va = last["gdal"], last["vggeo"], last["vggeo_auto"]
-        print(f"repeat {rep + 1}: GDAL {walls['gdal'][-1]:.2f} s | vggeo {walls['vggeo'][-1]:.2f} s "
-              f"(read {reads['vggeo'][-1]:.2f} s after imports) | vggeo workers=auto "
-              f"{walls['vggeo_auto'][-1]:.2f} s | peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo "
-              f"{peaks['vggeo'][-1]:.0f} MB, auto {peaks['vggeo_auto'][-1]:.0f} MB | wall while "
-              f"sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo {sampled['vggeo'][-1]:.2f} s")  # fmt: skip
+        print(
+            f"repeat {rep + 1}: GDAL {walls['gdal'][-1]:.2f} s | vggeo {walls['vggeo'][-1]:.2f} s "
+            f"(read {reads['vggeo'][-1]:.2f} s after imports) | vggeo workers=auto "
+            f"{walls['vggeo_auto'][-1]:.2f} s | peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo "
+            f"{peaks['vggeo'][-1]:.0f} MB, auto {peaks['vggeo_auto'][-1]:.0f} MB | wall while "
+            f"sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo {sampled['vggeo'][-1]:.2f} s"
+        )
     med = {k: statistics.median(v) for k, v in walls.items()}
-    print(f"GDAL {g['gdal']} GML driver: median {med['gdal']:.2f} s, peak {max(peaks['gdal']):.0f} MB, "
-          f"{g['provisions']} features")
-    print(f"vggeo (workers=1, default): median {med['vggeo']:.2f} s (read "
-          f"{statistics.median(reads['vggeo']):.2f} s after imports), peak {max(peaks['vggeo']):.0f} MB, "
-          f"{v1['provisions']} provisions, {v1['affected']} affected, {v1['decisions']} decisions, "
-          f"{v1['vertices']} vertices")
-    print(f"vggeo (workers=auto):       median {med['vggeo_auto']:.2f} s, peak {max(peaks['vggeo_auto']):.0f} MB")
-    print(f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default), "
-          f"{med['gdal'] / med['vggeo_auto']:.2f}× (workers=auto)")
+    print(
+        f"GDAL {g['gdal']} GML driver: median {med['gdal']:.2f} s, peak {max(peaks['gdal']):.0f} MB, "
+        f"{g['provisions']} features"
+    )
+    print(
+        f"vggeo (workers=1, default): median {med['vggeo']:.2f} s (read "
+        f"{statistics.median(reads['vggeo']):.2f} s after imports), peak {max(peaks['vggeo']):.0f} MB, "
+        f"{v1['provisions']} provisions, {v1['affected']} affected, {v1['decisions']} decisions, "
+        f"{v1['vertices']} vertices"
+    )
+    print(
+        f"vggeo (workers=auto):       median {med['vggeo_auto']:.2f} s, peak {max(peaks['vggeo_auto']):.0f} MB"
+    )
+    print(
+        f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default), "
+        f"{med['gdal'] / med['vggeo_auto']:.2f}× (workers=auto)"
+    )
     va = v1
     print("typing (Plan layer in GDAL vs vggeo):")
-    for ours, theirs in (("municipality", "kommun"), ("last_changed", "senasteAndringAllmannaDelen"),
-                         ("object_version", "objektversion")):  # fmt: skip
-        print(f"  {theirs}: GDAL {g['dtypes'].get(theirs)}  |  vggeo {ours}: {va['dtypes'].get(ours)}")
-    print(f"  beslutsdatum: GDAL {g['dtypes'].get('beslutsdatum')}  |  vggeo decision_date: "
-          f"{va['decision_dtypes'].get('decision_date')}")
+    for ours, theirs in (
+        ("municipality", "kommun"),
+        ("last_changed", "senasteAndringAllmannaDelen"),
+        ("object_version", "objektversion"),
+    ):
+        print(
+            f"  {theirs}: GDAL {g['dtypes'].get(theirs)}  |  vggeo {ours}: {va['dtypes'].get(ours)}"
+        )
+    print(
+        f"  beslutsdatum: GDAL {g['dtypes'].get('beslutsdatum')}  |  vggeo decision_date: "
+        f"{va['decision_dtypes'].get('decision_date')}"
+    )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ def _child(argv: list[str], *, cap_gb: float | None = None) -> dict:
     import threading
 
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, __file__, "_step", *argv], stdout=subprocess.PIPE,
-                         text=True)  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, __file__, "_step", *argv], stdout=subprocess.PIPE, text=True
+    )
     killed = {}
 
     def watch() -> None:
@@ -127,8 +128,9 @@ def _step(argv: list[str]) -> None:
 
         t = time.perf_counter()
         df = pd.read_json(src, lines=True) if src.suffix == ".jsonl" else pd.read_csv(src)
-        gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["sweref99y"], df["sweref99x"]),
-                               crs="EPSG:3006")  # fmt: skip
+        gdf = gpd.GeoDataFrame(
+            df, geometry=gpd.points_from_xy(df["sweref99y"], df["sweref99x"]), crs="EPSG:3006"
+        )
         res["load_s"] = time.perf_counter() - t
         res["rows"] = len(gdf)
         gdf["number"] = gdf["number"].astype(str)  # a GeoPackage cannot hold lists
@@ -147,15 +149,25 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=HERE / "out" / "registry")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
-    ap.add_argument("--reuse", action="store_true",
-                    help="Reuse registry.jsonl/.csv already in --workdir (same --n).")
-    ap.add_argument("--naive-cap-gb", type=float, default=10.0,
-                    help="Kill the naive path beyond this resident memory (shared machine).")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Reuse registry.jsonl/.csv already in --workdir (same --n).",
+    )
+    ap.add_argument(
+        "--naive-cap-gb",
+        type=float,
+        default=10.0,
+        help="Kill the naive path beyond this resident memory (shared machine).",
+    )
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-          f"Python {platform.python_version()}", flush=True)  # fmt: skip
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
     if args.reuse and (args.workdir / "registry.csv").exists():
         gen = json.loads((args.workdir / "generate.json").read_text())
     else:
@@ -164,50 +176,69 @@ def main() -> None:
         gen = _child(["generate", str(args.n), str(args.workdir)])
         (args.workdir / "generate.json").write_text(json.dumps(gen))
     sizes = {p.suffix: p.stat().st_size / 1e6 for p in args.workdir.glob("registry.*")}
-    print(f"generate {gen['rows']:,} rows: {gen['generate_s']:.1f} s (peak {gen['peak_mb']:.0f} MB); "
-          f"wrote JSON lines {sizes['.jsonl']:.0f} MB in {gen['write_jsonl_s']:.1f} s, "
-          f"CSV {sizes['.csv']:.0f} MB in {gen['write_csv_s']:.1f} s", flush=True)  # fmt: skip
+    print(
+        f"generate {gen['rows']:,} rows: {gen['generate_s']:.1f} s (peak {gen['peak_mb']:.0f} MB); "
+        f"wrote JSON lines {sizes['.jsonl']:.0f} MB in {gen['write_jsonl_s']:.1f} s, "
+        f"CSV {sizes['.csv']:.0f} MB in {gen['write_csv_s']:.1f} s",
+        flush=True,
+    )
     results = {"n": gen["rows"], "generate": gen, "runs": {}}
     for fmt in ("jsonl", "csv"):
         src = args.workdir / f"registry.{fmt}"
         for path in ("vggeo", "naive"):
             if path == "naive" and args.skip_naive:
                 continue
-            r = _child([path, str(src), str(args.workdir)],
-                       cap_gb=args.naive_cap_gb if path == "naive" else None)  # fmt: skip
+            r = _child(
+                [path, str(src), str(args.workdir)],
+                cap_gb=args.naive_cap_gb if path == "naive" else None,
+            )
             results["runs"][f"{path}/{fmt}"] = r
             if r.get("killed"):
-                print(f"{path:5s} {fmt:5s}: killed at {r['peak_mb'] / 1024:.1f} GB resident after "
-                      f"{r['at_s']:.0f} s (cap {args.naive_cap_gb:g} GB)", flush=True)  # fmt: skip
+                print(
+                    f"{path:5s} {fmt:5s}: killed at {r['peak_mb'] / 1024:.1f} GB resident after "
+                    f"{r['at_s']:.0f} s (cap {args.naive_cap_gb:g} GB)",
+                    flush=True,
+                )
                 continue
-            print(f"{path:5s} {fmt:5s}: load {r['load_s']:6.1f} s, GeoParquet {r['parquet_s']:6.1f} s, "
-                  f"GeoPackage {r['gpkg_s']:6.1f} s, peak {r['peak_mb'] / 1024:5.2f} GB"
-                  + (f", {r['rejects']} rejects" if "rejects" in r else ""), flush=True)  # fmt: skip
+            print(
+                f"{path:5s} {fmt:5s}: load {r['load_s']:6.1f} s, GeoParquet {r['parquet_s']:6.1f} s, "
+                f"GeoPackage {r['gpkg_s']:6.1f} s, peak {r['peak_mb'] / 1024:5.2f} GB"
+                + (f", {r['rejects']} rejects" if "rejects" in r else ""),
+                flush=True,
+            )
     print()
     print("| input | path | load s | GeoParquet s | GeoPackage s | total s | peak GB |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for key, r in results["runs"].items():
         path, fmt_ = key.split("/")
         if r.get("killed"):
-            print(f"| {fmt_} | {path} | killed at the {r['peak_mb'] / 1024:.1f} GB cap after "
-                  f"{r['at_s']:.0f} s | | | | > {r['peak_mb'] / 1024:.1f} |")  # fmt: skip
+            print(
+                f"| {fmt_} | {path} | killed at the {r['peak_mb'] / 1024:.1f} GB cap after "
+                f"{r['at_s']:.0f} s | | | | > {r['peak_mb'] / 1024:.1f} |"
+            )
             continue
         total = r["load_s"] + r["parquet_s"] + r["gpkg_s"]
         r["total_s"] = total
-        print(f"| {fmt_} | {path} | {r['load_s']:.1f} | {r['parquet_s']:.1f} | {r['gpkg_s']:.1f} "
-              f"| {total:.1f} | {r['peak_mb'] / 1024:.2f} |")  # fmt: skip
+        print(
+            f"| {fmt_} | {path} | {r['load_s']:.1f} | {r['parquet_s']:.1f} | {r['gpkg_s']:.1f} "
+            f"| {total:.1f} | {r['peak_mb'] / 1024:.2f} |"
+        )
     if not args.skip_naive:
         print()
         for fmt in ("jsonl", "csv"):
             v, nv = results["runs"][f"vggeo/{fmt}"], results["runs"][f"naive/{fmt}"]
             if nv.get("killed"):
-                print(f"{fmt}: naive path did not finish within {args.naive_cap_gb:g} GB; vggeo "
-                      f"loaded and wrote both files in {v['total_s']:.1f} s at "
-                      f"{v['peak_mb'] / 1024:.2f} GB")  # fmt: skip
+                print(
+                    f"{fmt}: naive path did not finish within {args.naive_cap_gb:g} GB; vggeo "
+                    f"loaded and wrote both files in {v['total_s']:.1f} s at "
+                    f"{v['peak_mb'] / 1024:.2f} GB"
+                )
                 continue
-            print(f"{fmt}: naive/vggeo load time ×{nv['load_s'] / v['load_s']:.2f}, "
-                  f"total ×{nv['total_s'] / v['total_s']:.2f}, "
-                  f"peak memory ×{nv['peak_mb'] / v['peak_mb']:.2f}")  # fmt: skip
+            print(
+                f"{fmt}: naive/vggeo load time ×{nv['load_s'] / v['load_s']:.2f}, "
+                f"total ×{nv['total_s'] / v['total_s']:.2f}, "
+                f"peak memory ×{nv['peak_mb'] / v['peak_mb']:.2f}"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

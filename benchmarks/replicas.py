@@ -71,8 +71,13 @@ def make_stores(cache: Path, homes: int, url: str | None):
 
     residences, provisions = generate(homes, seed=7, n_towns=80, provisions_per_town=12)
     provisions = provisions.assign(provision_type=provisions["provision_type"].astype(str))
-    base = MemoryDelivery("bestammelse", "bench-base", "base", datetime(2026, 1, 1, tzinfo=UTC),
-                          {"bestammelse": {"provisions": provisions}})  # fmt: skip
+    base = MemoryDelivery(
+        "bestammelse",
+        "bench-base",
+        "base",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        {"bestammelse": {"provisions": provisions}},
+    )
     gpkg = cache / f"replicas_{homes}.gpkg"
     if not gpkg.exists():
         tmp = gpkg.with_suffix(".tmp.gpkg")
@@ -118,17 +123,46 @@ def server(store: str, *, workers: int, env: dict | None = None, uvicorn_workers
     """``vggeo serve`` (or plain uvicorn workers) on a free port; yields (base URL, pid)."""
     port = _free_port()
     if uvicorn_workers:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "vggeo_server.app:create_app", "--host",
-               "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-               "warning", "--no-access-log"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "vggeo_server.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
     else:
-        cmd = [sys.executable, "-m", "vggeo", "serve", "--store", store, "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "vggeo",
+            "serve",
+            "--store",
+            store,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
     log = tempfile.TemporaryFile("w+")
-    environ = {**os.environ, "VGGEO_STORE": store, "VGGEO_ACCESS_LOG": "false",
-               "VGGEO_RELOAD_INTERVAL": "60", **(env or {})}  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=environ,
-                            cwd=HERE.parent)  # fmt: skip
+    environ = {
+        **os.environ,
+        "VGGEO_STORE": store,
+        "VGGEO_ACCESS_LOG": "false",
+        "VGGEO_RELOAD_INTERVAL": "60",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=environ, cwd=HERE.parent)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600
@@ -173,8 +207,9 @@ def memory(pid: int) -> list[dict]:
         except OSError:
             continue
         vals = {k: int(v) / 1024 for k, v in re.findall(r"^(Rss|Pss):\s+(\d+) kB", text, re.M)}
-        out.append({"pid": p, "rss_mb": round(vals["Rss"]), "pss_mb": round(vals["Pss"]),
-                    "cmd": cmd})  # fmt: skip
+        out.append(
+            {"pid": p, "rss_mb": round(vals["Rss"]), "pss_mb": round(vals["Pss"]), "cmd": cmd}
+        )
     return out
 
 
@@ -184,9 +219,13 @@ def wrk(base: str, urls_file: Path, *, seconds: int, connections: int = 16) -> d
         f.write(WRK_SCRIPT)
         script = f.name
     try:
-        r = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-                            script, base], capture_output=True, text=True,
-                           env={**os.environ, "VGGEO_URLS": str(urls_file)}, check=True)  # fmt: skip
+        r = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, base],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "VGGEO_URLS": str(urls_file)},
+            check=True,
+        )
     finally:
         os.unlink(script)
     text = r.stdout
@@ -194,9 +233,13 @@ def wrk(base: str, urls_file: Path, *, seconds: int, connections: int = 16) -> d
     lat = {q: _ms(v) for q, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", text, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     sock = re.search(r"Socket errors: (.*)", text)
-    return {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": sock.group(1) if sock else None}  # fmt: skip
+    return {
+        "rps": rps,
+        "p50_ms": lat.get("50"),
+        "p99_ms": lat.get("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": sock.group(1) if sock else None,
+    }
 
 
 def _ms(v: str) -> float:
@@ -236,8 +279,10 @@ def throughput(stores: dict[str, str], urls: list[str], urls_file: Path, seconds
 
 def memory_per_worker(gpkg: str, urls: list[str], urls_file: Path) -> dict:
     out = {}
-    for label, kw in (("vggeo serve (forked, shared index)", {}),
-                      ("uvicorn --workers (own index each)", {"uvicorn_workers": True})):  # fmt: skip
+    for label, kw in (
+        ("vggeo serve (forked, shared index)", {}),
+        ("uvicorn --workers (own index each)", {"uvicorn_workers": True}),
+    ):
         for workers in (1, 2):
             if workers == 1 and kw:
                 continue  # one uvicorn worker is the same process as vggeo serve's
@@ -246,8 +291,11 @@ def memory_per_worker(gpkg: str, urls: list[str], urls_file: Path) -> dict:
                 mem = memory(pid)
             key = f"{label}, {workers} worker(s)"
             out[key] = {"processes": mem, "pss_total_mb": sum(m["pss_mb"] for m in mem)}
-            print(f"{key:>48}: PSS total {out[key]['pss_total_mb']} MB "
-                  f"{[(m['rss_mb'], m['pss_mb']) for m in mem]} (RSS, PSS per process)", flush=True)
+            print(
+                f"{key:>48}: PSS total {out[key]['pss_total_mb']} MB "
+                f"{[(m['rss_mb'], m['pss_mb']) for m in mem]} (RSS, PSS per process)",
+                flush=True,
+            )
     return out
 
 
@@ -260,8 +308,9 @@ def ingest_to_fresh(url: str, cache: Path, rounds: int = 5) -> dict:
 
     d = cache / "replica_deliveries"
     d.mkdir(exist_ok=True)
-    paths = generate_deliveries(d / str(time.time_ns()), product="bestammelse", n=2000,
-                                changes=rounds, seed=5)  # fmt: skip
+    paths = generate_deliveries(
+        d / str(time.time_ns()), product="bestammelse", n=2000, changes=rounds, seed=5
+    )
     schema = "ingest_bench"
     with open_store(url, create=True, schema=schema) as s:
         s.apply(open_delivery(paths[0]))
@@ -279,8 +328,10 @@ def ingest_to_fresh(url: str, cache: Path, rounds: int = 5) -> dict:
                 with httpx.Client(timeout=10) as c:
                     while len(seen) < 2 and time.monotonic() - committed < 60:
                         for base in (a, b):
-                            if base not in seen and c.get(
-                                    f"{base}/healthz").json()["data_version"] == version:  # fmt: skip
+                            if (
+                                base not in seen
+                                and c.get(f"{base}/healthz").json()["data_version"] == version
+                            ):
                                 seen[base] = time.monotonic() - committed
                         time.sleep(0.01)
                 results.append(sorted(round(v, 3) for v in seen.values()))
@@ -301,8 +352,21 @@ def export_refresh(stores: dict[str, Path], cache: Path, maxzoom: int = 14) -> d
         work = cache / f"refresh_{src.stem}.gpkg"
         shutil.copyfile(src, work)
         archive = cache / f"refresh_{src.stem}.pmtiles"
-        cmd = [sys.executable, "-m", "vggeo", "tiles", "export", "--store", str(work), "-o",
-               str(archive), "--maxzoom", str(maxzoom), "--no-progress", "--overwrite"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "vggeo",
+            "tiles",
+            "export",
+            "--store",
+            str(work),
+            "-o",
+            str(archive),
+            "--maxzoom",
+            str(maxzoom),
+            "--no-progress",
+            "--overwrite",
+        ]
         times = {}
         for step in ("first export", "refresh after an update", "refresh, unchanged"):
             if step == "refresh after an update":
@@ -310,8 +374,12 @@ def export_refresh(stores: dict[str, Path], cache: Path, maxzoom: int = 14) -> d
                     homes = s.read_table("residences")
                     s.load_residences(homes.head(1000), mode="upsert")
             t = time.perf_counter()
-            r = subprocess.run([*cmd, *(["--refresh"] if "refresh" in step else [])],
-                               capture_output=True, text=True, check=True)  # fmt: skip
+            r = subprocess.run(
+                [*cmd, *(["--refresh"] if "refresh" in step else [])],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             times[step] = round(time.perf_counter() - t, 1)
             times[step + " output"] = r.stdout.strip()
         out[label] = times
@@ -326,13 +394,15 @@ def main() -> None:
     ap.add_argument("--homes", type=int, default=200_000)
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration per configuration")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vggeo-bench-cache"))
-    ap.add_argument("--skip", default="",
-                    help="comma-separated: memory,throughput,ingest,export")
+    ap.add_argument("--skip", default="", help="comma-separated: memory,throughput,ingest,export")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     args.cache.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}", flush=True)  # fmt: skip
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
     report: dict = {"homes": args.homes}
     with postgis_cluster() as url:
         t = time.perf_counter()
@@ -344,15 +414,17 @@ def main() -> None:
         if "memory" not in skip:
             report["memory"] = memory_per_worker(str(gpkg), urls, urls_file)
         if "throughput" not in skip:
-            report["throughput"] = throughput({"in-memory": str(gpkg), "PostGIS": url}, urls,
-                                              urls_file, args.seconds)  # fmt: skip
+            report["throughput"] = throughput(
+                {"in-memory": str(gpkg), "PostGIS": url}, urls, urls_file, args.seconds
+            )
         if "ingest" not in skip:
             report["ingest_to_fresh"] = ingest_to_fresh(url, args.cache)
         if "export" not in skip:
             from vggeo.tiles.sample import default_store
 
             report["export_refresh"] = export_refresh(
-                {"sample store": Path(default_store()), f"{args.homes:,} homes": gpkg}, args.cache)
+                {"sample store": Path(default_store()), f"{args.homes:,} homes": gpkg}, args.cache
+            )
     path = args.cache / f"replicas_report_{args.homes}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"report: {path}")

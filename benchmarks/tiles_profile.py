@@ -96,21 +96,33 @@ def postgis_parts(url: str, tile, repeat: int) -> dict:
     source.warm()
     z, x, y = tile
     mvt = source.tile("residences", z, x, y)
-    out = {"mvt_bytes": len(mvt), "tile_ms": med(lambda: source.tile("residences", z, x, y), repeat),
-           "gzip_ms": med(lambda: compress(mvt), repeat), "gzip_bytes": len(compress(mvt).body)}
+    out = {
+        "mvt_bytes": len(mvt),
+        "tile_ms": med(lambda: source.tile("residences", z, x, y), repeat),
+        "gzip_ms": med(lambda: compress(mvt), repeat),
+        "gzip_bytes": len(compress(mvt).body),
+    }
     with Recorder(source) as rec:
         source.tile("residences", z, x, y)
     statements = []
     with source.pool.connection() as conn:
         for sql, params, _ in rec.calls:
-            client = med(lambda s=sql, p=params: conn.execute(s, p, prepare=True).fetchall(), repeat)
+            client = med(
+                lambda s=sql, p=params: conn.execute(s, p, prepare=True).fetchall(), repeat
+            )
             server = []
             for _ in range(repeat):
-                plan = conn.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + sql,
-                                    params).fetchone()[0][0]  # fmt: skip
+                plan = conn.execute(
+                    "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + sql, params
+                ).fetchone()[0][0]
                 server.append(plan["Execution Time"] + plan["Planning Time"])
-            statements.append({"sql": re.sub(r"\s+", " ", sql)[:160], "client_ms": client,
-                               "server_ms": statistics.median(server)})  # fmt: skip
+            statements.append(
+                {
+                    "sql": re.sub(r"\s+", " ", sql)[:160],
+                    "client_ms": client,
+                    "server_ms": statistics.median(server),
+                }
+            )
     out["statements"] = statements
     out["sql_client_ms"] = sum(s["client_ms"] for s in statements)
     out["python_ms"] = out["tile_ms"] - out["sql_client_ms"]
@@ -127,11 +139,21 @@ def raw_parts(url: str, tile, repeat: int) -> dict:
         client = med(lambda: conn.execute(bench.RAW_SQL, p, prepare=True).fetchone(), repeat)
         body = conn.execute(bench.RAW_SQL, p).fetchone()[0] or b""
         server = statistics.median(
-            [(lambda pl: pl["Execution Time"] + pl["Planning Time"])(conn.execute(
-                "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + bench.RAW_SQL, p).fetchone()[0][0])
-             for _ in range(repeat)])  # fmt: skip
-    return {"client_ms": client, "server_ms": server, "mvt_bytes": len(body),
-            "gzip_ms": med(lambda: gzip.compress(body, 6, mtime=0), repeat)}
+            [
+                (lambda pl: pl["Execution Time"] + pl["Planning Time"])(
+                    conn.execute(
+                        "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + bench.RAW_SQL, p
+                    ).fetchone()[0][0]
+                )
+                for _ in range(repeat)
+            ]
+        )
+    return {
+        "client_ms": client,
+        "server_ms": server,
+        "mvt_bytes": len(body),
+        "gzip_ms": med(lambda: gzip.compress(body, 6, mtime=0), repeat),
+    }
 
 
 def embedded_parts(store: Path, tile, repeat: int) -> dict:
@@ -142,8 +164,11 @@ def embedded_parts(store: Path, tile, repeat: int) -> dict:
     source.warm()
     z, x, y = tile
     mvt = source.tile("residences", z, x, y)
-    return {"tile_ms": med(lambda: source.tile("residences", z, x, y), repeat),
-            "gzip_ms": med(lambda: compress(mvt), repeat), "mvt_bytes": len(mvt)}
+    return {
+        "tile_ms": med(lambda: source.tile("residences", z, x, y), repeat),
+        "gzip_ms": med(lambda: compress(mvt), repeat),
+        "mvt_bytes": len(mvt),
+    }
 
 
 def http_parts(store: str, tile, seconds: int) -> dict:
@@ -151,16 +176,19 @@ def http_parts(store: str, tile, seconds: int) -> dict:
 
     z, x, y = tile
     out = {}
-    for label, env in (("defaults", {}),
-                       ("no access log, no metrics", {"VGGEO_ACCESS_LOG": "false",
-                                                      "VGGEO_METRICS": "false"})):  # fmt: skip
+    for label, env in (
+        ("defaults", {}),
+        ("no access log, no metrics", {"VGGEO_ACCESS_LOG": "false", "VGGEO_METRICS": "false"}),
+    ):
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "vggeo", "serve", "--store", store, "--port", str(port)]
         with bench.process(cmd, base + "/readyz", env={"VGGEO_CACHE_BYTES": "0", **env}):
             bench.wrk_run(base, [f"/tiles/residences/{z}/{x}/{y}.mvt"], 1, 2)
-            runs = [bench.wrk_run(base, [f"/tiles/residences/{z}/{x}/{y}.mvt"], 1, seconds)
-                    for _ in range(3)]  # fmt: skip
+            runs = [
+                bench.wrk_run(base, [f"/tiles/residences/{z}/{x}/{y}.mvt"], 1, seconds)
+                for _ in range(3)
+            ]
             out[label] = bench.median_of(runs)
     return out
 
@@ -173,8 +201,12 @@ def main() -> None:
     ap.add_argument("--list", type=Path, help="tile list (default: the newest written one)")
     ap.add_argument("--repeat", type=int, default=21)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=["postgis", "raw", "embedded", "http"],
-                    choices=["postgis", "raw", "embedded", "http", "http-postgis"])  # fmt: skip
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=["postgis", "raw", "embedded", "http"],
+        choices=["postgis", "raw", "embedded", "http", "http-postgis"],
+    )
     ap.add_argument("--code", type=Path, help="measure vggeo from this checkout instead")
     args = ap.parse_args()
     if args.code:

@@ -27,25 +27,31 @@ SQUARE = "6580000 674000 6580000 674100 6580100 674100 6580100 674000 6580000 67
 
 
 def polygon(pos_list: str = SQUARE, srs: str = SRS) -> str:
-    return (f'<gml:Polygon srsName="{srs}"><gml:exterior><gml:LinearRing>'
-            f"<gml:posList>{pos_list}</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>")  # fmt: skip
+    return (
+        f'<gml:Polygon srsName="{srs}"><gml:exterior><gml:LinearRing>'
+        f"<gml:posList>{pos_list}</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>"
+    )
 
 
 def circle_by_centre(northing: float, easting: float, radius, srs: str = SRS) -> str:
     """A polygon bounded by one CircleByCenterPoint (radius in metres, as text or number)."""
-    return (f'<gml:Polygon srsName="{srs}"><gml:exterior><gml:Ring><gml:curveMember><gml:Curve>'
-            f"<gml:segments><gml:CircleByCenterPoint numArc=\"1\"><gml:pos>{northing} {easting}</gml:pos>"
-            f'<gml:radius uom="m">{radius}</gml:radius></gml:CircleByCenterPoint></gml:segments>'
-            "</gml:Curve></gml:curveMember></gml:Ring></gml:exterior></gml:Polygon>")  # fmt: skip
+    return (
+        f'<gml:Polygon srsName="{srs}"><gml:exterior><gml:Ring><gml:curveMember><gml:Curve>'
+        f'<gml:segments><gml:CircleByCenterPoint numArc="1"><gml:pos>{northing} {easting}</gml:pos>'
+        f'<gml:radius uom="m">{radius}</gml:radius></gml:CircleByCenterPoint></gml:segments>'
+        "</gml:Curve></gml:curveMember></gml:Ring></gml:exterior></gml:Polygon>"
+    )
 
 
 def provision(ident: str, yta: str, *, name: str = "Plan") -> str:
     """One member: a provision of element ``name`` with identity, a few attributes and ``yta``."""
-    return (f'<MarkreglerandeBestammelseMember><{name} gml:id="ID_{ident}">'
-            f"<objektidentitet>{ident}</objektidentitet><Planattribut><objektversion>1</objektversion>"
-            f"<kommun>0180</kommun><aktbeteckning>0180-P{ident[:4]}</aktbeteckning>"
-            f"<status>gällande</status><plantyp>detaljplan</plantyp></Planattribut>"
-            f"<Yta>{yta}</Yta></{name}></MarkreglerandeBestammelseMember>\n")  # fmt: skip
+    return (
+        f'<MarkreglerandeBestammelseMember><{name} gml:id="ID_{ident}">'
+        f"<objektidentitet>{ident}</objektidentitet><Planattribut><objektversion>1</objektversion>"
+        f"<kommun>0180</kommun><aktbeteckning>0180-P{ident[:4]}</aktbeteckning>"
+        f"<status>gällande</status><plantyp>detaljplan</plantyp></Planattribut>"
+        f"<Yta>{yta}</Yta></{name}></MarkreglerandeBestammelseMember>\n"
+    )
 
 
 def ident(i: int) -> str:
@@ -54,24 +60,44 @@ def ident(i: int) -> str:
 
 
 def data_file(members: list[str]) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
-            f'xmlns="{NS_MB}" xmlns:gml="{GML}">\n{"".join(members)}'
-            "</MarkreglerandeBestammelseResponse>\n").encode()  # fmt: skip
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
+        f'xmlns="{NS_MB}" xmlns:gml="{GML}">\n{"".join(members)}'
+        "</MarkreglerandeBestammelseResponse>\n"
+    ).encode()
 
 
-def delivery(path: Path, files: list[tuple[str, bytes, int]], *, extract_type: str = "base",
-             deletions: list[str] | None = None, extract_id: str | None = None,
-             produced: datetime | None = None) -> Path:  # fmt: skip
+def delivery(
+    path: Path,
+    files: list[tuple[str, bytes, int]],
+    *,
+    extract_type: str = "base",
+    deletions: list[str] | None = None,
+    extract_id: str | None = None,
+    produced: datetime | None = None,
+) -> Path:
     """An outer delivery ZIP holding ``files`` (name, bytes, object count) with true metadata."""
     if extract_type == "change" and deletions is None:
         deletions = []
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as outer:
-        _write_set(FOLDER, SET, files, deletions, dict(
-            info_type="Markreglerande bestämmelse", subsets=("Basinformation", "Berörkrets"),
-            extract_id=extract_id or str(uuid.uuid4()), previous=None,
-            produced=produced or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1))),
-            extract_type=extract_type, crs=3006, kommuner=["0180"],
-        ), outer)  # fmt: skip
+        _write_set(
+            FOLDER,
+            SET,
+            files,
+            deletions,
+            dict(
+                info_type="Markreglerande bestämmelse",
+                subsets=("Basinformation", "Berörkrets"),
+                extract_id=extract_id or str(uuid.uuid4()),
+                previous=None,
+                produced=produced
+                or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1))),
+                extract_type=extract_type,
+                crs=3006,
+                kommuner=["0180"],
+            ),
+            outer,
+        )
     return path
 
 
@@ -116,7 +142,7 @@ def member_data_offset(data: bytes, name: str) -> int:
 
 
 def patch_bytes(data: bytes, at: int, new: bytes) -> bytes:
-    return data[:at] + new + data[at + len(new):]
+    return data[:at] + new + data[at + len(new) :]
 
 
 def inner_set_zip(outer: Path) -> tuple[str, bytes]:
@@ -130,5 +156,7 @@ def replace_inner(outer: Path, dest: Path, inner: bytes) -> Path:
     """A copy of ``outer`` whose set ZIP is ``inner`` (the metadata left as it was)."""
     with zipfile.ZipFile(outer) as z, zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as out:
         for info in z.infolist():
-            out.writestr(info.filename, inner if info.filename.endswith(f"{SET}.zip") else z.read(info))
+            out.writestr(
+                info.filename, inner if info.filename.endswith(f"{SET}.zip") else z.read(info)
+            )
     return dest

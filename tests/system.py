@@ -41,20 +41,29 @@ def require_command(cmd: str, packages: str) -> str:
 def _system_python_has(module: str) -> bool:
     if not Path(SYSTEM_PYTHON).exists():
         return False
-    r = subprocess.run([SYSTEM_PYTHON, "-c", f"import {module}"], capture_output=True,
-                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
+    r = subprocess.run(
+        [SYSTEM_PYTHON, "-c", f"import {module}"],
+        capture_output=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     return r.returncode == 0
 
 
-def run_system_python(code: str, *args: str, module: str = "osgeo", packages: str = "python3-gdal",
-                      timeout: float = 300) -> subprocess.CompletedProcess:  # fmt: skip
+def run_system_python(
+    code: str,
+    *args: str,
+    module: str = "osgeo",
+    packages: str = "python3-gdal",
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
     """Run ``code`` in Debian's Python (which has python3-gdal / python3-qgis), not our venv."""
     if not _system_python_has(module):
         missing(f"{module} for {SYSTEM_PYTHON}", packages)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["QT_QPA_PLATFORM"] = "offscreen"
-    return subprocess.run([SYSTEM_PYTHON, "-c", code, *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [SYSTEM_PYTHON, "-c", code, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def gdal_json(code: str, *args: str) -> object:
@@ -107,13 +116,16 @@ def validate_gpkg(path: str | os.PathLike) -> list[str]:
     reported = sum(m == _EMPTY_FLAG_BUG for _, m in doc["errors"])
     with closing(sqlite3.connect(path)) as conn:
         flagged = 0
-        for table, column in conn.execute("SELECT table_name, column_name FROM "
-                                          "gpkg_geometry_columns").fetchall():  # fmt: skip
+        for table, column in conn.execute(
+            "SELECT table_name, column_name FROM gpkg_geometry_columns"
+        ).fetchall():
             blobs = conn.execute(f'SELECT "{column}" FROM "{table}" WHERE "{column}" NOT NULL')
             flagged += sum(bool(blob[3] & 0b10000) for (blob,) in blobs)
     if reported not in (0, doc["empty"]) or flagged != doc["empty"]:
-        problems.append(f"{reported} x '{_EMPTY_FLAG_BUG}', {flagged} blobs flagged empty, "
-                        f"{doc['empty']} geometries GDAL reads as empty")  # fmt: skip
+        problems.append(
+            f"{reported} x '{_EMPTY_FLAG_BUG}', {flagged} blobs flagged empty, "
+            f"{doc['empty']} geometries GDAL reads as empty"
+        )
     return problems
 
 
@@ -165,19 +177,47 @@ def postgis_cluster():
     def run(*cmd: str) -> None:
         subprocess.run([*pre, *cmd], check=True, capture_output=True, text=True)
 
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-        "--no-sync", "-E", "UTF8", "--locale=C")  # fmt: skip
-    opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")  # fmt: skip
+    run(
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--no-sync",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    )
+    opts = (
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
     run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "start")
     try:
         run(str(bindir / "createdb"), "-h", str(sock), "-p", str(port), "-U", "postgres", "vggeo")
-        run(str(bindir / "psql"), "-h", str(sock), "-p", str(port), "-U", "postgres", "-d", "vggeo",
-            "-v", "ON_ERROR_STOP=1", "-c", "CREATE EXTENSION postgis")  # fmt: skip
+        run(
+            str(bindir / "psql"),
+            "-h",
+            str(sock),
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            "vggeo",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "CREATE EXTENSION postgis",
+        )
         yield f"postgresql://postgres@127.0.0.1:{port}/vggeo"
     finally:
-        subprocess.run([*pre, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*pre, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         time.sleep(0.1)
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -12,15 +12,15 @@ from vggeo.apartment import floor_disagreements, parse_apartment_numbers
 @pytest.mark.parametrize(
     ("value", "floor_code", "relative", "position"),
     [
-        (1001, 10, 0, 1),    # entrance level, first flat left of the stairs
-        (1101, 11, 1, 1),    # one floor above the entrance (Lantmäteriet's example)
+        (1001, 10, 0, 1),  # entrance level, first flat left of the stairs
+        (1101, 11, 1, 1),  # one floor above the entrance (Lantmäteriet's example)
         ("0902", 9, -1, 2),  # one floor below, second flat clockwise
-        (902, 9, -1, 2),     # the same with the leading zero lost
+        (902, 9, -1, 2),  # the same with the leading zero lost
         (902.0, 9, -1, 2),
         (1514, 15, 5, 14),
         ("0801", 8, -2, 1),
     ],
-)  # fmt: skip
+)
 def test_valid_numbers(value, floor_code, relative, position):
     out = parse_apartment_numbers(pd.Series([value], dtype=object))
     row = out.iloc[0]
@@ -31,10 +31,17 @@ def test_valid_numbers(value, floor_code, relative, position):
 
 @pytest.mark.parametrize(
     ("value", "problem"),
-    [(1000, "position_00"), (12, "floor_00"), (5, "floor_00"), (12000, "out_of_range"),
-     (-3, "out_of_range"), ("11a", "not_a_number"), (1101.5, "not_a_number"),
-     (601, "deep_below_entrance")],
-)  # fmt: skip
+    [
+        (1000, "position_00"),
+        (12, "floor_00"),
+        (5, "floor_00"),
+        (12000, "out_of_range"),
+        (-3, "out_of_range"),
+        ("11a", "not_a_number"),
+        (1101.5, "not_a_number"),
+        (601, "deep_below_entrance"),
+    ],
+)
 def test_impossible_numbers_are_flagged(value, problem):
     out = parse_apartment_numbers(pd.Series([value], dtype=object))
     assert not out["valid"].iloc[0]
@@ -62,8 +69,9 @@ def test_vectorised_over_a_million_rows_against_digit_arithmetic():
 
 
 def test_floor_disagreements():
-    fd = floor_disagreements([1101, 902, 1203, 1001, None], [1, -1, 1, np.nan, 2],
-                             floors=[5, 5, 1, 3, 3])  # fmt: skip
+    fd = floor_disagreements(
+        [1101, 902, 1203, 1001, None], [1, -1, 1, np.nan, 2], floors=[5, 5, 1, 3, 3]
+    )
     assert fd["disagrees"].tolist() == [False, False, True, False, False]
     assert fd["above_floors"].tolist() == [False, False, True, False, False]
     assert fd["difference"].iloc[2] == -1
@@ -79,4 +87,6 @@ def test_problems_without_the_parse_agree_with_the_parse():
     bad, reasons = apartment_number_problems(values)
     parsed = parse_apartment_numbers(values)
     assert bad.tolist() == (~parsed["valid"]).tolist()
-    assert reasons.tolist() == parsed["problem"].astype(object).where(~parsed["valid"], None).tolist()
+    assert (
+        reasons.tolist() == parsed["problem"].astype(object).where(~parsed["valid"], None).tolist()
+    )

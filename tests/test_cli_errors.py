@@ -106,7 +106,7 @@ def _size_lie(inner: bytes) -> bytes:
 
 def _broken_deflate(inner: bytes) -> bytes:
     at = member_data_offset(inner, XML) + 7
-    return patch_bytes(inner, at, bytes(b ^ 0xFF for b in inner[at:at + 3]))
+    return patch_bytes(inner, at, bytes(b ^ 0xFF for b in inner[at : at + 3]))
 
 
 def _local_name_differs(inner: bytes) -> bytes:
@@ -177,7 +177,11 @@ CASES = [
     ("inner-cut-in-half", _inner_surgery(lambda b: b[: len(b) // 2]), f"{SET}.zip"),
     ("outer-truncated", _outer_surgery(lambda b: b[: len(b) // 2]), "bad.zip"),
     ("outer-last-bytes-missing", _outer_surgery(lambda b: b[:-10]), "bad.zip"),
-    ("outer-stored-set-damaged", _outer_surgery(lambda b: patch_bytes(b, len(b) // 3, b"\0\0\0\0")), "bad.zip"),
+    (
+        "outer-stored-set-damaged",
+        _outer_surgery(lambda b: patch_bytes(b, len(b) // 3, b"\0\0\0\0")),
+        "bad.zip",
+    ),
     ("prepended-stub", _outer_surgery(_prepended), "bad.zip"),
     ("not-a-zip", _outer_surgery(lambda b: os.urandom(len(b))), "bad.zip"),
     ("empty-file", _outer_surgery(lambda b: b""), "bad.zip"),
@@ -190,14 +194,34 @@ CASES = [
     ("invalid-utf8-name", _inner_surgery(_bad_utf8_name), f"{SET}.zip"),
     ("malformed-xml", _xml_delivery(_members(19) + ["<Broken attr=>"]), XML),
     ("xml-truncated", _xml_delivery(data_file(_members())[:-200]), XML),
-    ("invalid-utf8-text", _xml_delivery(data_file(_members()).replace(b"0180-P", b"0180-\xff", 1)), XML),
-    ("dtd", _xml_delivery(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]>' + data_file(_members())[38:]), "DTD"),
+    (
+        "invalid-utf8-text",
+        _xml_delivery(data_file(_members()).replace(b"0180-P", b"0180-\xff", 1)),
+        XML,
+    ),
+    (
+        "dtd",
+        _xml_delivery(
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]>' + data_file(_members())[38:]
+        ),
+        "DTD",
+    ),
     ("identity-twice", _xml_delivery(_members(19) + _members(1, 7)), ident(7)),
-    ("odd-poslist", _xml_delivery(_members(19) + [provision(ident(99), polygon("6580000 674000 1 2 3 4 5 6 7"))]),
-     ident(99)),
-    ("circle-of-1e15-m", _xml_delivery(_members(19) + [provision(ident(99), circle_by_centre(6580000, 674000, "1e15"))]),
-     "VGGEO_MAX_ARC_VERTICES"),
-]  # fmt: skip
+    (
+        "odd-poslist",
+        _xml_delivery(
+            _members(19) + [provision(ident(99), polygon("6580000 674000 1 2 3 4 5 6 7"))]
+        ),
+        ident(99),
+    ),
+    (
+        "circle-of-1e15-m",
+        _xml_delivery(
+            _members(19) + [provision(ident(99), circle_by_centre(6580000, 674000, "1e15"))]
+        ),
+        "VGGEO_MAX_ARC_VERTICES",
+    ),
+]
 IDS = [c[0] for c in CASES]
 
 
@@ -207,7 +231,12 @@ def _metadata_broken(tmp: Path, kind: str) -> Path:
     with zipfile.ZipFile(good) as z, zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as out:
         for info in z.infolist():
             data = z.read(info)
-            out.writestr(info.filename, data.replace(b"</Metadata>", b"") if info.filename.endswith("_metadata.xml") else data)
+            out.writestr(
+                info.filename,
+                data.replace(b"</Metadata>", b"")
+                if info.filename.endswith("_metadata.xml")
+                else data,
+            )
     return bad
 
 
@@ -215,12 +244,17 @@ def _deletions_broken(tmp: Path, kind: str) -> Path:
     good = _good(tmp, "change")
     _, inner = inner_set_zip(good)
     with zipfile.ZipFile(io.BytesIO(inner)) as z:
-        members = [(n, z.read(n) if not n.endswith("_borttag.xml") else b"<BorttagResponse><Borttag") for n in z.namelist()]  # fmt: skip
+        members = [
+            (n, z.read(n) if not n.endswith("_borttag.xml") else b"<BorttagResponse><Borttag")
+            for n in z.namelist()
+        ]
     return replace_inner(good, tmp / "bad.zip", zip_bytes(members))
 
 
-CASES += [("malformed-metadata", _metadata_broken, "_metadata.xml"),
-          ("malformed-deletion-file", _deletions_broken, "_borttag.xml")]  # fmt: skip
+CASES += [
+    ("malformed-metadata", _metadata_broken, "_metadata.xml"),
+    ("malformed-deletion-file", _deletions_broken, "_borttag.xml"),
+]
 IDS += ["malformed-metadata", "malformed-deletion-file"]
 
 
@@ -234,8 +268,13 @@ def _one_error_line(stderr: str, must_name: str) -> str:
 
 def _vggeo(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
     cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
-    return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [*cmd, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _digest(path: Path) -> str:
@@ -247,8 +286,9 @@ def filled_store(tmp_path_factory) -> Path:
     """A GeoPackage store holding a base delivery, ready for a change."""
     tmp = tmp_path_factory.mktemp("filled")
     store = tmp / "store.gpkg"
-    r = CliRunner().invoke(cli, ["ingest", str(_good(tmp, "base", "base.zip")), "--store", str(store),
-                                 "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli, ["ingest", str(_good(tmp, "base", "base.zip")), "--store", str(store), "--no-progress"]
+    )
     assert r.exit_code == 0, r.output
     return store
 
@@ -256,7 +296,9 @@ def filled_store(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(("case", "build", "must_name"), CASES, ids=IDS)
 def test_bad_change_leaves_the_store_byte_for_byte(case, build, must_name, filled_store, tmp_path):
     before = _digest(filled_store)
-    r = CliRunner().invoke(cli, ["ingest", str(build(tmp_path, "change")), "--store", str(filled_store)])
+    r = CliRunner().invoke(
+        cli, ["ingest", str(build(tmp_path, "change")), "--store", str(filled_store)]
+    )
     assert r.exit_code == 2
     _one_error_line(r.stderr, must_name)
     assert _digest(filled_store) == before
@@ -265,13 +307,27 @@ def test_bad_change_leaves_the_store_byte_for_byte(case, build, must_name, fille
 
 #: One case of each kind, run as a user runs them: the installed command in its own process, so
 #: that a warning, a log line or a progress bar on stderr would show.
-IN_A_PROCESS = ("crc-lie", "broken-deflate", "local-name-differs", "outer-truncated", "duplicate-member",
-                "newline-in-name", "malformed-xml", "identity-twice", "odd-poslist", "circle-of-1e15-m",
-                "malformed-metadata", "malformed-deletion-file")  # fmt: skip
+IN_A_PROCESS = (
+    "crc-lie",
+    "broken-deflate",
+    "local-name-differs",
+    "outer-truncated",
+    "duplicate-member",
+    "newline-in-name",
+    "malformed-xml",
+    "identity-twice",
+    "odd-poslist",
+    "circle-of-1e15-m",
+    "malformed-metadata",
+    "malformed-deletion-file",
+)
 
 
-@pytest.mark.parametrize(("case", "build", "must_name"), [c for c in CASES if c[0] in IN_A_PROCESS],
-                         ids=list(IN_A_PROCESS))  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "build", "must_name"),
+    [c for c in CASES if c[0] in IN_A_PROCESS],
+    ids=list(IN_A_PROCESS),
+)
 def test_bad_change_in_a_real_process(case, build, must_name, filled_store, tmp_path):
     before = _digest(filled_store)
     r = _vggeo("ingest", build(tmp_path, "change"), "--store", filled_store)
@@ -287,8 +343,9 @@ BASE_CASES = [c for c in CASES if c[0] != "malformed-deletion-file"]  # a base h
 def test_bad_first_delivery_leaves_no_store(case, build, must_name, tmp_path):
     store = tmp_path / "new" / "store.gpkg"
     store.parent.mkdir()
-    r = CliRunner().invoke(cli, ["ingest", str(build(tmp_path, "base")), "--store", str(store),
-                                 "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli, ["ingest", str(build(tmp_path, "base")), "--store", str(store), "--no-progress"]
+    )
     assert r.exit_code == 2
     _one_error_line(r.stderr, must_name)
     assert list(store.parent.iterdir()) == []
@@ -296,13 +353,31 @@ def test_bad_first_delivery_leaves_no_store(case, build, must_name, tmp_path):
 
 #: The cases whose damage is inside the set ZIP: also met in an unpacked delivery folder, where
 #: the set ZIP is opened from the folder rather than from inside the outer ZIP.
-INNER_CASES = [c for c in CASES if c[0] in (
-    "crc-lie", "size-lie", "broken-deflate", "local-name-differs", "local-size-differs", "method-99",
-    "inner-truncated", "inner-cut-in-half", "duplicate-member", "duplicate-member-other-case",
-    "duplicate-member-other-normal-form", "newline-in-name", "invalid-utf8-name")]  # fmt: skip
+INNER_CASES = [
+    c
+    for c in CASES
+    if c[0]
+    in (
+        "crc-lie",
+        "size-lie",
+        "broken-deflate",
+        "local-name-differs",
+        "local-size-differs",
+        "method-99",
+        "inner-truncated",
+        "inner-cut-in-half",
+        "duplicate-member",
+        "duplicate-member-other-case",
+        "duplicate-member-other-normal-form",
+        "newline-in-name",
+        "invalid-utf8-name",
+    )
+]
 
 
-@pytest.mark.parametrize(("case", "build", "must_name"), INNER_CASES, ids=[c[0] for c in INNER_CASES])
+@pytest.mark.parametrize(
+    ("case", "build", "must_name"), INNER_CASES, ids=[c[0] for c in INNER_CASES]
+)
 def test_bad_set_zip_in_a_delivery_folder(case, build, must_name, filled_store, tmp_path):
     """Outer ZIP unpacked by the user → folder → damaged set ZIP: one line naming the set ZIP
     and the member, exit 2, the store byte for byte as it was."""
@@ -310,7 +385,9 @@ def test_bad_set_zip_in_a_delivery_folder(case, build, must_name, filled_store, 
     with zipfile.ZipFile(build(tmp_path, "change")) as z:
         z.extractall(folder)
     before = _digest(filled_store)
-    r = CliRunner().invoke(cli, ["ingest", str(folder), "--store", str(filled_store), "--no-progress"])
+    r = CliRunner().invoke(
+        cli, ["ingest", str(folder), "--store", str(filled_store), "--no-progress"]
+    )
     assert r.exit_code == 2, r.output
     line = _one_error_line(r.stderr, must_name)
     assert str(folder) in line and f"{SET}.zip" in line
@@ -321,15 +398,19 @@ def test_bad_set_zip_in_a_delivery_folder(case, build, must_name, filled_store, 
 def test_bad_delivery_read_writes_nothing(case, build, must_name, tmp_path):
     out = tmp_path / "out" / "o.gpkg"
     out.parent.mkdir()
-    r = CliRunner().invoke(cli, ["read", str(build(tmp_path, "base")), "-o", str(out), "--no-progress"])
+    r = CliRunner().invoke(
+        cli, ["read", str(build(tmp_path, "base")), "-o", str(out), "--no-progress"]
+    )
     assert r.exit_code == 2
     _one_error_line(r.stderr, must_name)
     assert list(out.parent.iterdir()) == []
 
 
-@pytest.mark.parametrize(("case", "build", "must_name"),
-                         [c for c in CASES if c[0] not in ("identity-twice", "odd-poslist", "circle-of-1e15-m")],
-                         ids=[i for i in IDS if i not in ("identity-twice", "odd-poslist", "circle-of-1e15-m")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "build", "must_name"),
+    [c for c in CASES if c[0] not in ("identity-twice", "odd-poslist", "circle-of-1e15-m")],
+    ids=[i for i in IDS if i not in ("identity-twice", "odd-poslist", "circle-of-1e15-m")],
+)
 def test_bad_delivery_inspected_names_the_problem(case, build, must_name, tmp_path):
     r = CliRunner().invoke(cli, ["inspect", str(build(tmp_path, "base"))])
     assert r.exit_code == 2
@@ -339,7 +420,9 @@ def test_bad_delivery_inspected_names_the_problem(case, build, must_name, tmp_pa
 def test_a_good_delivery_passes_all_the_checks(tmp_path):
     """The control: the same builders without the damage give a delivery that is applied."""
     store = tmp_path / "s.gpkg"
-    r = CliRunner().invoke(cli, ["ingest", str(_good(tmp_path, "base")), "--store", str(store), "--no-progress"])
+    r = CliRunner().invoke(
+        cli, ["ingest", str(_good(tmp_path, "base")), "--store", str(store), "--no-progress"]
+    )
     assert r.exit_code == 0 and r.stderr == ""
 
 
@@ -350,9 +433,13 @@ def _pg_objects(url: str, schema: str) -> tuple:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = %s", (schema,)).fetchall()
-        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                              "WHERE table_name LIKE 'vggeo%%'").fetchall()  # fmt: skip
+        schemas = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchall()
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_name LIKE 'vggeo%%'"
+        ).fetchall()
     return schemas, sorted(tables)
 
 
@@ -364,8 +451,18 @@ def test_postgis_refused_first_delivery_creates_nothing(case, postgis_url, tmp_p
     [(_, build, must_name)] = [c for c in CASES if c[0] == case]
     schema = "t_" + uuid.uuid4().hex[:12]
     before = _pg_objects(postgis_url, schema)
-    r = CliRunner().invoke(cli, ["ingest", str(build(tmp_path, "base")), "--store", postgis_url,
-                                 "--schema", schema, "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "ingest",
+            str(build(tmp_path, "base")),
+            "--store",
+            postgis_url,
+            "--schema",
+            schema,
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 2
     _one_error_line(r.stderr, must_name)
     assert _pg_objects(postgis_url, schema) == before == ([], before[1])
@@ -378,15 +475,35 @@ def test_postgis_refused_change_changes_nothing(postgis_url, tmp_path):
     from vggeo.store import open_store
 
     schema = "t_" + uuid.uuid4().hex[:12]
-    r = CliRunner().invoke(cli, ["ingest", str(_good(tmp_path, "base", "base.zip")), "--store", postgis_url,
-                                 "--schema", schema, "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "ingest",
+            str(_good(tmp_path, "base", "base.zip")),
+            "--store",
+            postgis_url,
+            "--schema",
+            schema,
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     with open_store(postgis_url, schema=schema) as s:
         before = (s.counts(), s.ledger()["extract_id"].tolist(), s.data_version)
     for case in ("identity-twice", "odd-poslist", "size-lie"):
         [(_, build, must_name)] = [c for c in CASES if c[0] == case]
-        r = CliRunner().invoke(cli, ["ingest", str(build(tmp_path, "change")), "--store", postgis_url,
-                                     "--schema", schema, "--no-progress"])  # fmt: skip
+        r = CliRunner().invoke(
+            cli,
+            [
+                "ingest",
+                str(build(tmp_path, "change")),
+                "--store",
+                postgis_url,
+                "--schema",
+                schema,
+                "--no-progress",
+            ],
+        )
         assert r.exit_code == 2
         _one_error_line(r.stderr, must_name)
         with open_store(postgis_url, schema=schema) as s:
@@ -400,7 +517,9 @@ def _explode(*args, **kwargs):
     raise ZeroDivisionError("float division by zero")
 
 
-def test_unexpected_exception_is_one_line_naming_the_file_and_asking_for_a_report(tmp_path, monkeypatch):
+def test_unexpected_exception_is_one_line_naming_the_file_and_asking_for_a_report(
+    tmp_path, monkeypatch
+):
     import vggeo.lm._records as records
 
     monkeypatch.setattr(records.Extractor, "feed_member", _explode)
@@ -436,13 +555,20 @@ def test_guard_in_a_real_process_names_the_input(tmp_path):
     (hook / "sitecustomize.py").write_text(
         "import vggeo.lm._records as r\n"
         "def boom(*a, **k):\n    raise KeyError('no such thing')\n"
-        "r.Extractor.feed_member = boom\n")  # fmt: skip
+        "r.Extractor.feed_member = boom\n"
+    )
     good = _good(tmp_path, "base")
     r = _vggeo("read", good, "-o", tmp_path / "o.parquet", env={"PYTHONPATH": str(hook)})
     assert r.returncode == 2
     line = _one_error_line(r.stderr, XML)
     assert "KeyError" in line and __version__ in line
-    r = _vggeo("read", good, "-o", tmp_path / "o.parquet", env={"PYTHONPATH": str(hook), "VGGEO_DEBUG": "1"})
+    r = _vggeo(
+        "read",
+        good,
+        "-o",
+        tmp_path / "o.parquet",
+        env={"PYTHONPATH": str(hook), "VGGEO_DEBUG": "1"},
+    )
     assert r.returncode == 2 and "Traceback" in r.stderr
 
 
@@ -461,17 +587,28 @@ def test_interrupt_exits_130_and_keeps_the_store(tmp_path, monkeypatch, filled_s
         raise KeyboardInterrupt  # … then Ctrl-C
 
     monkeypatch.setattr(Store, "_insert", interrupted)
-    r = CliRunner().invoke(cli, ["ingest", str(_good(tmp_path, "change")), "--store", str(store), "--no-progress"])
+    r = CliRunner().invoke(
+        cli, ["ingest", str(_good(tmp_path, "change")), "--store", str(store), "--no-progress"]
+    )
     assert r.exit_code == 130 and "interrupted" in r.stderr and "Traceback" not in r.stderr
     assert _digest(store) == before
     new = tmp_path / "new.gpkg"
-    r = CliRunner().invoke(cli, ["ingest", str(_good(tmp_path, "base", "b.zip")), "--store", str(new), "--no-progress"])
+    r = CliRunner().invoke(
+        cli, ["ingest", str(_good(tmp_path, "base", "b.zip")), "--store", str(new), "--no-progress"]
+    )
     assert r.exit_code == 130 and not new.exists()
 
 
 def test_settings_error_is_one_line(tmp_path):
-    r = _vggeo("read", _xml_delivery(_members(19) + [provision(ident(99), circle_by_centre(6580000, 674000, 10))])(tmp_path, "base"),
-               "-o", tmp_path / "o.gpkg", env={"VGGEO_MAX_ARC_VERTICES": "lots"})  # fmt: skip
+    r = _vggeo(
+        "read",
+        _xml_delivery(_members(19) + [provision(ident(99), circle_by_centre(6580000, 674000, 10))])(
+            tmp_path, "base"
+        ),
+        "-o",
+        tmp_path / "o.gpkg",
+        env={"VGGEO_MAX_ARC_VERTICES": "lots"},
+    )
     assert r.returncode == 2
     _one_error_line(r.stderr, "VGGEO_MAX_ARC_VERTICES")
 
@@ -524,16 +661,21 @@ def test_sigkill_mid_ingest_leaves_no_temporary_files(compress_sets, tmp_path):
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
     env = {"TMPDIR": str(scratch)}
     cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
-    proc = subprocess.Popen([*cmd, "ingest", str(big), "--store", str(store), "--no-progress"],
-                            env={**os.environ, **env, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "ingest", str(big), "--store", str(store), "--no-progress"],
+        env={**os.environ, **env, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
             time.sleep(0.01)
         assert proc.poll() is None, "the ingest ended before it could be killed"
         assert mark.exists(), "the ingest never wrote a row"
-        assert store.with_name(store.name + "-journal").exists()  # inside the delivery's transaction
+        assert store.with_name(
+            store.name + "-journal"
+        ).exists()  # inside the delivery's transaction
         assert _reading(proc.pid, big)  # the delivery is open, its set ZIP being read
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -568,9 +710,13 @@ def test_ctrl_c_mid_ingest_in_a_real_process(new_store, filled_store, tmp_path):
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
     cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
     delivery_ = _good(tmp_path, "base" if new_store else "change")
-    proc = subprocess.Popen([*cmd, "ingest", str(delivery_), "--store", str(store), "--no-progress"],
-                            env={**os.environ, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "ingest", str(delivery_), "--store", str(store), "--no-progress"],
+        env={**os.environ, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
@@ -622,9 +768,12 @@ def test_sigkill_before_an_output_is_renamed_leaves_nothing_after_the_next_run(s
     (hook / "sitecustomize.py").write_text(_PAUSE_BEFORE_RENAME)
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
     cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
-    proc = subprocess.Popen([*cmd, "read", str(good), "-o", str(out)],
-                            env={**os.environ, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "read", str(good), "-o", str(out)],
+        env={**os.environ, "PYTHONPATH": path, "VGGEO_TEST_MARK": str(mark)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
@@ -657,8 +806,12 @@ def test_sweep_keeps_the_files_of_a_live_process(tmp_path):
 
     target = tmp_path / "o.gpkg"
     mine = tmp_path / f".o.{os.getpid()}-0123abcd.part.gpkg"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     gone = [tmp_path / f".o.{dead}-89abcdef.part.gpkg{side}" for side in ("", "-journal", "-wal")]
     for p in (mine, *gone):
         p.write_bytes(b"x")

@@ -17,8 +17,14 @@ CONTROL = list(csv.DictReader(open(Path(__file__).parent / "data" / "crs_control
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([VGGEO, *args], input=stdin, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [VGGEO, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=120,
+    )
 
 
 def assert_one_line_error(r: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -62,22 +68,40 @@ def test_transform_rt90_direct_default_and_helmert_option():
     helmert = run("transform", "--from", "rt90", "--to", "3006", "--route", "helmert", stdin=stdin)
     assert direct.returncode == 0 and helmert.returncode == 0
     worst_direct = worst_helmert = 0.0
-    for d, h, row in zip(direct.stdout.splitlines(), helmert.stdout.splitlines(), rows, strict=True):
+    for d, h, row in zip(
+        direct.stdout.splitlines(), helmert.stdout.splitlines(), rows, strict=True
+    ):
         dn, de = map(float, d.split(","))
         hn, he = map(float, h.split(","))
-        worst_direct = max(worst_direct, abs(dn - float(row["out_a"])), abs(de - float(row["out_b"])))
-        worst_helmert = max(worst_helmert, abs(hn - float(row["out_a"])), abs(he - float(row["out_b"])))
+        worst_direct = max(
+            worst_direct, abs(dn - float(row["out_a"])), abs(de - float(row["out_b"]))
+        )
+        worst_helmert = max(
+            worst_helmert, abs(hn - float(row["out_a"])), abs(he - float(row["out_b"]))
+        )
     assert worst_direct <= 0.001
     assert 0.001 < worst_helmert < 0.3
 
 
 def test_transform_orders_and_degrees_precision():
-    r = run("transform", "--from", "3006", "--to", "wgs84", "--in-order", "en",
-            "--out-order", "lonlat", stdin="500000,6540052.017411\n")  # fmt: skip
+    r = run(
+        "transform",
+        "--from",
+        "3006",
+        "--to",
+        "wgs84",
+        "--in-order",
+        "en",
+        "--out-order",
+        "lonlat",
+        stdin="500000,6540052.017411\n",
+    )
     assert r.returncode == 0, r.stderr
     lon, lat = r.stdout.strip().split(",")
     assert len(lon.split(".")[1]) >= 9 and len(lat.split(".")[1]) >= 9
-    assert float(lon) == pytest.approx(15.0, abs=1e-9) and float(lat) == pytest.approx(59.0, abs=1e-9)
+    assert float(lon) == pytest.approx(15.0, abs=1e-9) and float(lat) == pytest.approx(
+        59.0, abs=1e-9
+    )
 
 
 def test_transform_keeps_line_order_and_nan():
@@ -95,8 +119,9 @@ def test_transform_empty_input_is_empty_output():
     assert r.returncode == 0 and r.stdout == ""
 
 
-@pytest.mark.parametrize("bad, line", [("59.0,15.0\n59.1;15.1\n", 2), ("59,15\n60,16\n61,x\n", 3),
-                                       ("1,2,3\n", 1)])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad, line", [("59.0,15.0\n59.1;15.1\n", 2), ("59,15\n60,16\n61,x\n", 3), ("1,2,3\n", 1)]
+)
 def test_malformed_line_names_its_number(bad, line):
     r = run("transform", "--from", "wgs84", "--to", "3006", stdin=bad)
     assert_one_line_error(r, f"<stdin>:{line}")
@@ -119,11 +144,14 @@ def test_foreign_values_refused_and_outside_area_warned():
     assert w.returncode == 0 and "outside the area of use" in w.stderr and "line 1" in w.stderr
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--from", "EPSG:3857", "--to", "3006"], "EPSG code 3857"),
-    (["--from", "sweref 2000", "--to", "3006"], "unknown coordinate reference system"),
-    (["--from", "wgs84", "--to", "3006", "--in-order", "ne"], "axis order"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--from", "EPSG:3857", "--to", "3006"], "EPSG code 3857"),
+        (["--from", "sweref 2000", "--to", "3006"], "unknown coordinate reference system"),
+        (["--from", "wgs84", "--to", "3006", "--in-order", "ne"], "axis order"),
+    ],
+)
 def test_bad_systems_and_orders_are_one_line_errors(args, fragment):
     r = run("transform", *args, stdin="59,15\n")
     assert_one_line_error(r, fragment)

@@ -37,8 +37,9 @@ ALL_GRIDS = [3006, *LOCAL_ZONES, *RT90_ZONES, *EMULATIONS]
     "row", CONTROL, ids=[f"{r['source_crs']}->{r['target_crs']}#{i}" for i, r in enumerate(CONTROL)]
 )
 def test_published_control_point_forward_within_1mm(row):
-    n, e = vc.transform([float(row["in_a"])], [float(row["in_b"])], src=row["source_crs"],
-                        dst=row["target_crs"])  # fmt: skip
+    n, e = vc.transform(
+        [float(row["in_a"])], [float(row["in_b"])], src=row["source_crs"], dst=row["target_crs"]
+    )
     assert abs(n[0] - float(row["out_a"])) <= MM
     assert abs(e[0] - float(row["out_b"])) <= MM
 
@@ -47,8 +48,9 @@ def test_published_control_point_forward_within_1mm(row):
     "row", CONTROL, ids=[f"{r['target_crs']}->{r['source_crs']}#{i}" for i, r in enumerate(CONTROL)]
 )
 def test_published_control_point_inverse(row):
-    a, b = vc.transform([float(row["out_a"])], [float(row["out_b"])], src=row["target_crs"],
-                        dst=row["source_crs"])  # fmt: skip
+    a, b = vc.transform(
+        [float(row["out_a"])], [float(row["out_b"])], src=row["target_crs"], dst=row["source_crs"]
+    )
     if vc.get_crs(row["source_crs"]).is_geographic:
         # 1 mm on the ground is ~1e-8 degrees of latitude.
         assert abs(a[0] - float(row["in_a"])) < 2e-8
@@ -80,21 +82,24 @@ def test_krueger_worked_example_via_published_parameters():
 _DMS = lambda d, m, s: d + m / 60 + s / 3600  # noqa: E731
 PUBLISHED_TM = {
     3006: (15.0, 0.9996, 500000.0, 0.0, "GRS80"),
-    **{code: (vc.get_crs(code).central_meridian_deg, 1.0, 150000.0, 0.0, "GRS80")
-       for code in LOCAL_ZONES},
+    **{
+        code: (vc.get_crs(code).central_meridian_deg, 1.0, 150000.0, 0.0, "GRS80")
+        for code in LOCAL_ZONES
+    },
     3845: (_DMS(11, 18, 22.5), 1.000006, 1500025.141, -667.282, "GRS80"),
     3846: (_DMS(13, 33, 22.56), 1.0000058, 1500044.695, -667.130, "GRS80"),
     3847: (_DMS(15, 48, 22.624306), 1.00000561024, 1500064.274, -667.711, "GRS80"),
     3848: (_DMS(18, 3, 22.68), 1.0000054, 1500083.521, -668.844, "GRS80"),
     3849: (_DMS(20, 18, 22.74), 1.0000052, 1500102.765, -670.706, "GRS80"),
     3850: (_DMS(22, 33, 22.8), 1.0000049, 1500121.846, -672.557, "GRS80"),
-}  # fmt: skip
+}
 
 
 def _grid_points(code: int, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
     west, south, east, north = vc.get_crs(code).area_of_use
-    lat, lon = np.meshgrid(np.linspace(south + 0.05, north - 0.05, n),
-                           np.linspace(west + 0.05, east - 0.05, n))  # fmt: skip
+    lat, lon = np.meshgrid(
+        np.linspace(south + 0.05, north - 0.05, n), np.linspace(west + 0.05, east - 0.05, n)
+    )
     return lat.ravel(), lon.ravel()
 
 
@@ -139,8 +144,9 @@ def test_central_meridian_maps_to_false_easting(code):
 
 def test_local_zones_have_false_easting_150000_not_1500000():
     for code in LOCAL_ZONES:
-        _, e = vc.transform([60.0], [vc.get_crs(code).central_meridian_deg], src=4326, dst=code,
-                            check="off")  # fmt: skip
+        _, e = vc.transform(
+            [60.0], [vc.get_crs(code).central_meridian_deg], src=4326, dst=code, check="off"
+        )
         assert e[0] == pytest.approx(150000.0, abs=1e-6)
 
 
@@ -206,8 +212,13 @@ def test_order_that_does_not_fit_the_system_is_refused():
 
 def test_swapped_grid_input_is_refused_naming_column_and_value():
     with pytest.raises(SwappedAxesError) as info:
-        vc.transform([500000.0, 674000.0], [6540052.0, 6580000.0], src=3006, dst=4326,
-                     names=("sweref99x", "sweref99y"))  # fmt: skip
+        vc.transform(
+            [500000.0, 674000.0],
+            [6540052.0, 6580000.0],
+            src=3006,
+            dst=4326,
+            names=("sweref99x", "sweref99y"),
+        )
     msg = str(info.value)
     assert "sweref99x" in msg and "500000" in msg and "swap" in msg
     assert info.value.field == "sweref99x"
@@ -220,8 +231,9 @@ def test_swapped_latlon_is_refused():
 
 def test_swap_option_exchanges_with_a_warning():
     with pytest.warns(SwappedAxesWarning):
-        n, e = vc.transform([500000.0, 6540052.0], [6540052.0, 500000.0], src=3006, dst=4326,
-                            swap=True)  # fmt: skip
+        n, e = vc.transform(
+            [500000.0, 6540052.0], [6540052.0, 500000.0], src=3006, dst=4326, swap=True
+        )
     assert n[0] == pytest.approx(n[1]) and e[0] == pytest.approx(e[1])
 
 
@@ -277,15 +289,29 @@ def test_outside_area_flags_points_beyond_epsg_area_of_use():
 @pytest.mark.parametrize(
     "name, code",
     [
-        ("SWEREF 99 TM", 3006), ("sweref99tm", 3006), ("EPSG:3006", 3006), (3006, 3006),
-        ("urn:ogc:def:crs:EPSG::3006", 3006), ("http://www.opengis.net/def/crs/EPSG/0/3011", 3011),
-        ("sweref99 18 00", 3011), ("SWEREF 99 1800", 3011), ("SWEREF99 12 00", 3007),
-        ("SWEREF 99 23 15", 3018), ("RT 90 2.5 gon V", 3021), ("rt90", 3021),
-        ("RT90 7.5 gon V", 3019), ("RT 90 0 gon", 3022), ("RT 90 5 gon O", 3024),
-        ("RT 90 5 gon Ö", 3024), ("wgs84", 4326), ("WGS 84", 4326), ("SWEREF 99 geographic", 4619),
-        ("EPSG:3847", 3847), ("SWEREF 99 / RT 90 2.5 gon V emulation", 3847),
+        ("SWEREF 99 TM", 3006),
+        ("sweref99tm", 3006),
+        ("EPSG:3006", 3006),
+        (3006, 3006),
+        ("urn:ogc:def:crs:EPSG::3006", 3006),
+        ("http://www.opengis.net/def/crs/EPSG/0/3011", 3011),
+        ("sweref99 18 00", 3011),
+        ("SWEREF 99 1800", 3011),
+        ("SWEREF99 12 00", 3007),
+        ("SWEREF 99 23 15", 3018),
+        ("RT 90 2.5 gon V", 3021),
+        ("rt90", 3021),
+        ("RT90 7.5 gon V", 3019),
+        ("RT 90 0 gon", 3022),
+        ("RT 90 5 gon O", 3024),
+        ("RT 90 5 gon Ö", 3024),
+        ("wgs84", 4326),
+        ("WGS 84", 4326),
+        ("SWEREF 99 geographic", 4619),
+        ("EPSG:3847", 3847),
+        ("SWEREF 99 / RT 90 2.5 gon V emulation", 3847),
     ],
-)  # fmt: skip
+)
 def test_names_users_write(name, code):
     assert vc.get_crs(name).epsg == code
 
@@ -435,10 +461,16 @@ def test_one_cached_transformer_serves_every_thread():
         ("[EPSG:3011]", "http://www.opengis.net/def/crs/EPSG/0/3011"),
         ("urn:ogc:def:crs:EPSG::4326", "http://www.opengis.net/def/crs/EPSG/0/4326"),
         ("urn:ogc:def:crs:OGC:1.3:CRS84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
-        ("http://www.opengis.net/def/crs/EPSG/0/3857", "http://www.opengis.net/def/crs/EPSG/0/3857"),
-        ("  https://www.opengis.net/def/crs/OGC/1.3/CRS84 ", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
+        (
+            "http://www.opengis.net/def/crs/EPSG/0/3857",
+            "http://www.opengis.net/def/crs/EPSG/0/3857",
+        ),
+        (
+            "  https://www.opengis.net/def/crs/OGC/1.3/CRS84 ",
+            "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        ),
     ],
-)  # fmt: skip
+)
 def test_crs_uri_accepts_uris_curies_and_urns(text, uri):
     assert vc.crs_uri(text) == uri
     assert uri in vc.supported_crs()
@@ -452,9 +484,14 @@ def test_crs_uri_refuses_others_listing_the_supported(bad):
 
 @pytest.mark.parametrize(
     "text, northing_first, geographic",
-    [("CRS84", False, True), ("EPSG:4326", True, True), ("EPSG:3006", True, False),
-     ("EPSG:3857", False, False), ("EPSG:3021", True, False)],
-)  # fmt: skip
+    [
+        ("CRS84", False, True),
+        ("EPSG:4326", True, True),
+        ("EPSG:3006", True, False),
+        ("EPSG:3857", False, False),
+        ("EPSG:3021", True, False),
+    ],
+)
 def test_ogc_crs_axis_order_is_the_authority_s(text, northing_first, geographic):
     info = vc.ogc_crs(f"OGC:{text}" if text == "CRS84" else text)
     assert (info.northing_first, info.geographic) == (northing_first, geographic)

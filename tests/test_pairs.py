@@ -13,14 +13,21 @@ import pytest
 from vggeo.errors import InputError, SwappedAxesError
 from vggeo.pairs import parse_pairs, transform_lines
 
-CONTROL = [r for r in csv.DictReader(open(Path(__file__).parent / "data" / "crs_control_points.csv",
-                                          encoding="utf-8"))
-           if (r["source_crs"], r["target_crs"]) == ("EPSG:4619", "EPSG:3006")]  # fmt: skip
+CONTROL = [
+    r
+    for r in csv.DictReader(
+        open(Path(__file__).parent / "data" / "crs_control_points.csv", encoding="utf-8")
+    )
+    if (r["source_crs"], r["target_crs"]) == ("EPSG:4619", "EPSG:3006")
+]
 
 
 def test_control_points_line_by_line_with_blank_lines_kept():
-    text = "\n".join(f"{r['in_a']},{r['in_b']}" for r in CONTROL[:3]) + "\n\n" + \
-        f"{CONTROL[3]['in_a']},{CONTROL[3]['in_b']}\n"  # fmt: skip
+    text = (
+        "\n".join(f"{r['in_a']},{r['in_b']}" for r in CONTROL[:3])
+        + "\n\n"
+        + f"{CONTROL[3]['in_a']},{CONTROL[3]['in_b']}\n"
+    )
     out = transform_lines(text, src="EPSG:4619", dst="EPSG:3006")
     assert len(out.lines) == 5 and out.lines[3] == "" and out.warnings == []
     for line, row in zip(out.lines[:3] + out.lines[4:], CONTROL[:4], strict=True):
@@ -31,11 +38,14 @@ def test_control_points_line_by_line_with_blank_lines_kept():
 
 def test_degrees_get_ten_decimals_and_orders_are_honoured():
     row = CONTROL[0]
-    out = transform_lines(f"{row['out_b']},{row['out_a']}", src=3006, dst=4326, in_order="en",
-                          out_order="lonlat")  # fmt: skip
+    out = transform_lines(
+        f"{row['out_b']},{row['out_a']}", src=3006, dst=4326, in_order="en", out_order="lonlat"
+    )
     lon, lat = out.lines[0].split(",")
     assert len(lat.split(".")[1]) == 10
-    assert abs(float(lat) - float(row["in_a"])) < 2e-8 and abs(float(lon) - float(row["in_b"])) < 4e-8
+    assert (
+        abs(float(lat) - float(row["in_a"])) < 2e-8 and abs(float(lon) - float(row["in_b"])) < 4e-8
+    )
 
 
 def test_errors_name_the_line():

@@ -22,15 +22,28 @@ def make_vggeo_store(path: Path, n: int = 3000, *, seed: int = 5) -> tuple[Path,
     residences["address"] = [f"Storgatan {i}" for i in range(len(residences))]  # never served
     with open_store(path, create=True) as store:
         store.load_residences(residences)
-        store.apply(MemoryDelivery(
-            product="bestammelse", extract_id="features-test-base", extract_type="base",
-            produced_at=datetime(2025, 1, 6, tzinfo=UTC),
-            tables={"markreglerandebestammelse": {"provisions": provisions}},
-        ))  # fmt: skip
-        store.apply(MemoryDelivery(
-            product="inskrivning", extract_id="features-test-insk", extract_type="base",
-            produced_at=datetime(2025, 1, 6, tzinfo=UTC),
-            tables={"agande": {"agande": pd.DataFrame({
-                "object_id": ["o1"], "property_id": ["p1"], "owner_key": ["k1"]})}},
-        ))  # fmt: skip
+        store.apply(
+            MemoryDelivery(
+                product="bestammelse",
+                extract_id="features-test-base",
+                extract_type="base",
+                produced_at=datetime(2025, 1, 6, tzinfo=UTC),
+                tables={"markreglerandebestammelse": {"provisions": provisions}},
+            )
+        )
+        store.apply(
+            MemoryDelivery(
+                product="inskrivning",
+                extract_id="features-test-insk",
+                extract_type="base",
+                produced_at=datetime(2025, 1, 6, tzinfo=UTC),
+                tables={
+                    "agande": {
+                        "agande": pd.DataFrame(
+                            {"object_id": ["o1"], "property_id": ["p1"], "owner_key": ["k1"]}
+                        )
+                    }
+                },
+            )
+        )
     return path, residences, provisions

@@ -41,7 +41,7 @@ _LAZY = {
     "open_source": "vggeo.tiles",
 }
 
-__all__ = ["__version__", "get_crs", "transform", "transform_geoseries", "VggeoError", *_LAZY]  # fmt: skip
+__all__ = ["__version__", "get_crs", "transform", "transform_geoseries", "VggeoError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

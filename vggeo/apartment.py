@@ -18,8 +18,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["parse_apartment_numbers", "apartment_number_problems", "floor_disagreements",
-           "PROBLEMS", "ENTRANCE_CODE"]  # fmt: skip
+__all__ = [
+    "parse_apartment_numbers",
+    "apartment_number_problems",
+    "floor_disagreements",
+    "PROBLEMS",
+    "ENTRANCE_CODE",
+]
 
 #: Floor code of the entrance level.
 ENTRANCE_CODE = 10
@@ -44,8 +49,9 @@ def _as_numbers(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return num, present, bad
 
 
-def _problem_codes(num: np.ndarray, present: np.ndarray, not_number: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _problem_codes(
+    num: np.ndarray, present: np.ndarray, not_number: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(numbers as int64 with -1 for missing, problem index per row or -1) — the rule itself."""
     with np.errstate(invalid="ignore"):
         n = np.where(np.isnan(num), -1, num).astype(np.int64)
@@ -152,14 +158,26 @@ def floor_disagreements(
     """
     parsed = parse_apartment_numbers(apartment_nr)
     implied = parsed["relative_floor"].astype("Float64") + entrance_floor
-    fl = pd.Series(np.asarray(pd.to_numeric(pd.Series(floor), errors="coerce"), dtype=float),
-                   index=parsed.index)  # fmt: skip
+    fl = pd.Series(
+        np.asarray(pd.to_numeric(pd.Series(floor), errors="coerce"), dtype=float),
+        index=parsed.index,
+    )
     diff = fl - implied
     disagrees = (diff.abs() > tolerance).fillna(False).to_numpy(dtype=bool)
     above = np.zeros(len(parsed), dtype=bool)
     if floors is not None:
-        top = pd.Series(np.asarray(pd.to_numeric(pd.Series(floors), errors="coerce"),
-                                   dtype=float), index=parsed.index)  # fmt: skip
+        top = pd.Series(
+            np.asarray(pd.to_numeric(pd.Series(floors), errors="coerce"), dtype=float),
+            index=parsed.index,
+        )
         above = (implied > top).fillna(False).to_numpy(dtype=bool)
-    return pd.DataFrame({"implied_floor": implied, "floor": fl, "difference": diff,
-                         "disagrees": disagrees, "above_floors": above}, index=parsed.index)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "implied_floor": implied,
+            "floor": fl,
+            "difference": diff,
+            "disagrees": disagrees,
+            "above_floors": above,
+        },
+        index=parsed.index,
+    )

@@ -55,8 +55,9 @@ def default_file_mode() -> int:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
-                mode: int | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, *, overwrite: bool = True, mode: int | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
     The temporary name keeps the target's extension (GDAL and QGIS look at it) and does not exist
@@ -81,8 +82,9 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise InputError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it",
-                         file=str(path))  # fmt: skip
+        raise InputError(
+            f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it", file=str(path)
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.part{path.suffix}")
@@ -105,7 +107,9 @@ def _target_mode(path: Path) -> int:
         return default_file_mode()
 
 
-_PART = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[0-9a-f]{8}\.part(?P<suffix>.*?)(?P<side>-journal|-wal|-shm)?$")
+_PART = re.compile(
+    r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[0-9a-f]{8}\.part(?P<suffix>.*?)(?P<side>-journal|-wal|-shm)?$"
+)
 
 
 def _alive(pid: int) -> bool:

@@ -118,99 +118,147 @@ _BUILDING_TYPE = {
 CODE_LISTS: dict[str, CodeList] = {
     c.name: c
     for c in (
-        _cl("apartment_category", {
-            1: ("vanlig lägenhet", "ordinary apartment"),
-            2: ("specialbostad för äldre eller funktionshindrade",
-                "special apartment customized for elderly or disabled"),
-            3: ("studentbostad", "student residence"),
-            4: ("övrig specialbostad", "other special residence"),
-            9: ("uppgift saknas", "missing"),
-        },
-            quote="apartment_category tinyint(2) 1 1 = ordinary apartment 2 = special apartment customized for elderly or disabled 3 = student residence 4 = other special residence 9 = missing"),
-        _cl("kitchen_type", {
-            1: ("kök", "kitchen"),
-            2: ("kokvrå", "kitchenette"),
-            3: ("kokskåp", "kitchen cabinet"),
-            4: ("ingen köksutrustning", "no kitchen equipment"),
-            9: ("okänd", "unknown"),
-        },
-            quote="kitchen_type tinyint(2) 1 1 = kitchen 2 = kitchenette 3 = kitchen cabinet 4 = no kitchen equipment 9 = unknown"),
-        _cl("building_purpose", {
-            1: ("bostad", "home"),
-            2: ("industri", "industry"),
-            3: ("samhällsfunktion", "society"),
-            4: ("verksamhet", "organization"),
-            5: ("affärsbyggnad", "business building"),
-            6: ("komplementbyggnad", "complement building"),
-            7: ("övrig byggnad", "other building"),
-        },
-            quote="building_purpose tinyint(2) 1 1 = home 2 = industry 3 = society 4 = organization 5 = business building 6 = complement buildning 7 = other buildning"),
-        _cl("building_type", _BUILDING_TYPE,
-            quote="building_type tinyint(2) 33 -1 = missing 1 = bathhouse 2 = fire station"),
-        _cl("type_code", {
-            113: ("lantbruksenhet, byggnadsvärde under 50 000 kr",
-                  "farm unit (building value < 50000 SEK)"),
-            120: ("lantbruksenhet, bebyggd", "farm unit (built-up)"),
-            213: ("småhusenhet, byggnadsvärde under 50 000 kr",
-                  "house (building value < 50000 SEK)"),
-            220: ("småhusenhet, bebyggd", "house (built-up)"),
-            221: ("småhusenhet, fritidshus", "house (cottage)"),
-            222: ("småhusenhet, tre eller fler bostadsbyggnader",
-                  "house (3 or more residence buildings)"),
-            320: ("hyreshusenhet, bostäder", "rental (residences)"),
-            321: ("hyreshusenhet, bostäder och lokaler", "rental (residences & local places)"),
-            325: ("hyreshusenhet, lokaler", "rental (local places)"),
-            823: ("specialenhet", "special unit"),
-        }, note="221 and 222 ended in 2015 but remain in the register (Skatteverket's full list)",
-            quote="type_code smallint(3) 320 113 = farm unit (building value < 50000 SEK) 120 = farm unit (built-up) 213 = house (building value < 50000 SEK) 220 = house (built-up) 221* = house (cottege) 222* = house (3 or more residence buildnings) 320 = rental (residences) 321 = rental (residences & local places) 325 = rental (local places) 823 = special unit."),
-        _cl("home_type", {
-            "radhus": ("radhus", "townhouse"),
-            "lägenhet": ("lägenhet", "apartment"),
-            "kedjehus": ("kedjehus", "terraced house"),
-            "villa": ("villa", "house"),
-            "lantbruk": ("lantbruk", "farm"),
-            "småhus övriga": ("småhus övriga", "other houses"),
-            "lantbruk övriga": ("lantbruk övriga", "other farms"),
-            "okänd": ("okänd", "unknown"),
-        },
-            quote="home_type varchar(20) lägenhet the different types of residence are divided into: radhus (townhouse) lägenhet (apartment) kedjehus (terraced house) villa (house) lantbruk (farm) småhus övriga (other houses) lantbruk övriga (other farms) okänd (unknown)"),
-        _cl("ownership_type", {
-            "äganderätt": ("äganderätt", "property rights"),
-            "bostadsrätt": ("bostadsrätt", "co-operative apartment"),
-            "hyresrätt": ("hyresrätt", "rented apartment"),
-            "tomträtt": ("tomträtt", "site leasehold"),
-            "okänd": ("okänd", "unknown (vast majority rentals)"),
-        },
-            quote="ownership_type varchar(30) bostadsrätt the different types of ownership are divided into: äganderätt (property rights) bostadsrätt (co-operative apartment) hyresrätt (rented apartment) tomträtt (site leasehold) okänd (unknown), vast majority rentals"),
-        _cl("is_meter_address", {
-            0: ("ej metertalsadress", "not a meter address"),
-            1: ("metertalsadress", "meter address (number of the form 302-12)"),
-        },
-            quote="is_meter_address tinyint(1) 1 1 = the address is a meter address (i.e. the number of the address is of type \"302-12\") 0 = the address is not a meter address"),
-        _cl("error_code", {
-            0: ("inget misstänkt fel", "no suspected error in data"),
-            1: ("misstänkt fel", "suspected error in data"),
-        },
-            quote="error_code tinyint(1) 0 1 = suspected error in data 0 = no suspected error in data"),
-        _cl("deleted", {
-            0: ("ej borttagen", "not deleted"),
-            1: ("borttagen", "deleted"),
-            2: ("kanske borttagen", "maybe deleted"),
-        }, note="the registry holds only 0 and 2; deleted objects are in markups",
-            quote="deleted tinyint(1) 0 0 = not deleted 1 = deleted 2 = maybe deleted"),
-        _cl("vacation_like_home", {
-            0: ("bedöms inte vara fritidsbostad", "estimated to not be a vacation home"),
-            1: ("bedöms vara fritidsbostad", "estimated to be a vacation home"),
-        },
-            quote="vacation_like_home tinyiny(1) 1 1 = Estimated to be a vacation home 0 = Estimated to not be a vacation home"),
-        _cl("person_registered", {
-            0: ("ingen folkbokförd (eller ej matchad)",
-                "no one registered at the address, or not matched"),
-            1: ("någon är folkbokförd", "someone is registered at the address"),
-        },
-            quote="person_registered tinyiny(1) 0 1 = Someone is registered at the address 0 = No one is registered at the address, or we have not been able to match the address."),
+        _cl(
+            "apartment_category",
+            {
+                1: ("vanlig lägenhet", "ordinary apartment"),
+                2: (
+                    "specialbostad för äldre eller funktionshindrade",
+                    "special apartment customized for elderly or disabled",
+                ),
+                3: ("studentbostad", "student residence"),
+                4: ("övrig specialbostad", "other special residence"),
+                9: ("uppgift saknas", "missing"),
+            },
+            quote="apartment_category tinyint(2) 1 1 = ordinary apartment 2 = special apartment customized for elderly or disabled 3 = student residence 4 = other special residence 9 = missing",
+        ),
+        _cl(
+            "kitchen_type",
+            {
+                1: ("kök", "kitchen"),
+                2: ("kokvrå", "kitchenette"),
+                3: ("kokskåp", "kitchen cabinet"),
+                4: ("ingen köksutrustning", "no kitchen equipment"),
+                9: ("okänd", "unknown"),
+            },
+            quote="kitchen_type tinyint(2) 1 1 = kitchen 2 = kitchenette 3 = kitchen cabinet 4 = no kitchen equipment 9 = unknown",
+        ),
+        _cl(
+            "building_purpose",
+            {
+                1: ("bostad", "home"),
+                2: ("industri", "industry"),
+                3: ("samhällsfunktion", "society"),
+                4: ("verksamhet", "organization"),
+                5: ("affärsbyggnad", "business building"),
+                6: ("komplementbyggnad", "complement building"),
+                7: ("övrig byggnad", "other building"),
+            },
+            quote="building_purpose tinyint(2) 1 1 = home 2 = industry 3 = society 4 = organization 5 = business building 6 = complement buildning 7 = other buildning",
+        ),
+        _cl(
+            "building_type",
+            _BUILDING_TYPE,
+            quote="building_type tinyint(2) 33 -1 = missing 1 = bathhouse 2 = fire station",
+        ),
+        _cl(
+            "type_code",
+            {
+                113: (
+                    "lantbruksenhet, byggnadsvärde under 50 000 kr",
+                    "farm unit (building value < 50000 SEK)",
+                ),
+                120: ("lantbruksenhet, bebyggd", "farm unit (built-up)"),
+                213: (
+                    "småhusenhet, byggnadsvärde under 50 000 kr",
+                    "house (building value < 50000 SEK)",
+                ),
+                220: ("småhusenhet, bebyggd", "house (built-up)"),
+                221: ("småhusenhet, fritidshus", "house (cottage)"),
+                222: (
+                    "småhusenhet, tre eller fler bostadsbyggnader",
+                    "house (3 or more residence buildings)",
+                ),
+                320: ("hyreshusenhet, bostäder", "rental (residences)"),
+                321: ("hyreshusenhet, bostäder och lokaler", "rental (residences & local places)"),
+                325: ("hyreshusenhet, lokaler", "rental (local places)"),
+                823: ("specialenhet", "special unit"),
+            },
+            note="221 and 222 ended in 2015 but remain in the register (Skatteverket's full list)",
+            quote="type_code smallint(3) 320 113 = farm unit (building value < 50000 SEK) 120 = farm unit (built-up) 213 = house (building value < 50000 SEK) 220 = house (built-up) 221* = house (cottege) 222* = house (3 or more residence buildnings) 320 = rental (residences) 321 = rental (residences & local places) 325 = rental (local places) 823 = special unit.",
+        ),
+        _cl(
+            "home_type",
+            {
+                "radhus": ("radhus", "townhouse"),
+                "lägenhet": ("lägenhet", "apartment"),
+                "kedjehus": ("kedjehus", "terraced house"),
+                "villa": ("villa", "house"),
+                "lantbruk": ("lantbruk", "farm"),
+                "småhus övriga": ("småhus övriga", "other houses"),
+                "lantbruk övriga": ("lantbruk övriga", "other farms"),
+                "okänd": ("okänd", "unknown"),
+            },
+            quote="home_type varchar(20) lägenhet the different types of residence are divided into: radhus (townhouse) lägenhet (apartment) kedjehus (terraced house) villa (house) lantbruk (farm) småhus övriga (other houses) lantbruk övriga (other farms) okänd (unknown)",
+        ),
+        _cl(
+            "ownership_type",
+            {
+                "äganderätt": ("äganderätt", "property rights"),
+                "bostadsrätt": ("bostadsrätt", "co-operative apartment"),
+                "hyresrätt": ("hyresrätt", "rented apartment"),
+                "tomträtt": ("tomträtt", "site leasehold"),
+                "okänd": ("okänd", "unknown (vast majority rentals)"),
+            },
+            quote="ownership_type varchar(30) bostadsrätt the different types of ownership are divided into: äganderätt (property rights) bostadsrätt (co-operative apartment) hyresrätt (rented apartment) tomträtt (site leasehold) okänd (unknown), vast majority rentals",
+        ),
+        _cl(
+            "is_meter_address",
+            {
+                0: ("ej metertalsadress", "not a meter address"),
+                1: ("metertalsadress", "meter address (number of the form 302-12)"),
+            },
+            quote='is_meter_address tinyint(1) 1 1 = the address is a meter address (i.e. the number of the address is of type "302-12") 0 = the address is not a meter address',
+        ),
+        _cl(
+            "error_code",
+            {
+                0: ("inget misstänkt fel", "no suspected error in data"),
+                1: ("misstänkt fel", "suspected error in data"),
+            },
+            quote="error_code tinyint(1) 0 1 = suspected error in data 0 = no suspected error in data",
+        ),
+        _cl(
+            "deleted",
+            {
+                0: ("ej borttagen", "not deleted"),
+                1: ("borttagen", "deleted"),
+                2: ("kanske borttagen", "maybe deleted"),
+            },
+            note="the registry holds only 0 and 2; deleted objects are in markups",
+            quote="deleted tinyint(1) 0 0 = not deleted 1 = deleted 2 = maybe deleted",
+        ),
+        _cl(
+            "vacation_like_home",
+            {
+                0: ("bedöms inte vara fritidsbostad", "estimated to not be a vacation home"),
+                1: ("bedöms vara fritidsbostad", "estimated to be a vacation home"),
+            },
+            quote="vacation_like_home tinyiny(1) 1 1 = Estimated to be a vacation home 0 = Estimated to not be a vacation home",
+        ),
+        _cl(
+            "person_registered",
+            {
+                0: (
+                    "ingen folkbokförd (eller ej matchad)",
+                    "no one registered at the address, or not matched",
+                ),
+                1: ("någon är folkbokförd", "someone is registered at the address"),
+            },
+            quote="person_registered tinyiny(1) 0 1 = Someone is registered at the address 0 = No one is registered at the address, or we have not been able to match the address.",
+        ),
     )
-}  # fmt: skip
+}
 
 
 def get_code_list(name: str) -> CodeList:
@@ -231,7 +279,9 @@ def _normalise(values, code_list: CodeList) -> pd.Series:
         codes = s.cat.codes.to_numpy()
         if pd.api.types.is_numeric_dtype(cats.dtype):
             # Decode through the category codes: no per-value conversion of a large column.
-            vals = np.append(cats.to_numpy(dtype=float), np.nan)[np.where(codes < 0, len(cats), codes)]
+            vals = np.append(cats.to_numpy(dtype=float), np.nan)[
+                np.where(codes < 0, len(cats), codes)
+            ]
             s = pd.Series(vals, index=s.index)
         else:
             s = s.astype(object)
@@ -279,8 +329,10 @@ def decode(values, name: str, *, strict: bool = False) -> pd.DataFrame:
         raise CodeError(
             f"{int(unknown.sum())} value(s) outside the {name} code list "
             f"({', '.join(map(str, cl.values))})",
-            field=name, row=i + 1, value=s.iloc[i],
-        )  # fmt: skip
+            field=name,
+            row=i + 1,
+            value=s.iloc[i],
+        )
     codes = list(cl.codes)
     # One hash lookup for the whole column: position of each value in the list (-1: none).
     if cl.is_numeric:

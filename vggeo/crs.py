@@ -176,10 +176,19 @@ _LAT = Range(54.0, 70.0)
 _LON = Range(9.0, 25.5)
 
 _LOCAL_MERIDIANS = {
-    3007: (12, 0), 3008: (13, 30), 3009: (15, 0), 3010: (16, 30), 3011: (18, 0),
-    3012: (14, 15), 3013: (15, 45), 3014: (17, 15), 3015: (18, 45), 3016: (20, 15),
-    3017: (21, 45), 3018: (23, 15),
-}  # fmt: skip
+    3007: (12, 0),
+    3008: (13, 30),
+    3009: (15, 0),
+    3010: (16, 30),
+    3011: (18, 0),
+    3012: (14, 15),
+    3013: (15, 45),
+    3014: (17, 15),
+    3015: (18, 45),
+    3016: (20, 15),
+    3017: (21, 45),
+    3018: (23, 15),
+}
 _RT90_ZONES = ("7.5 gon V", "5 gon V", "2.5 gon V", "0 gon", "2.5 gon O", "5 gon O")
 # RT 90 central meridians: 11°18'29.8" + n·2°15' (CRS.md).
 _RT90_CM0 = 11 + 18 / 60 + 29.8 / 3600
@@ -188,29 +197,54 @@ _RT90_CM0 = 11 + 18 / 60 + 29.8 / 3600
 def _build_registry() -> dict[int, SwedishCRS]:
     reg: dict[int, SwedishCRS] = {}
     reg[3006] = SwedishCRS(
-        3006, "SWEREF 99 TM", "sweref99tm", 15.0, _NORTHING, _TM_EASTING,
+        3006,
+        "SWEREF 99 TM",
+        "sweref99tm",
+        15.0,
+        _NORTHING,
+        _TM_EASTING,
         aliases=("sweref99", "sweref 99", "sweref99tm", "sweref 99 tm"),
-    )  # fmt: skip
+    )
     for code, (deg, minute) in _LOCAL_MERIDIANS.items():
         label = f"{deg:02d} {minute:02d}"
         reg[code] = SwedishCRS(
-            code, f"SWEREF 99 {label}", "sweref99_local", deg + minute / 60,
-            _NORTHING, _LOCAL_EASTING, aliases=(f"sweref99 {deg:02d}{minute:02d}",),
-        )  # fmt: skip
+            code,
+            f"SWEREF 99 {label}",
+            "sweref99_local",
+            deg + minute / 60,
+            _NORTHING,
+            _LOCAL_EASTING,
+            aliases=(f"sweref99 {deg:02d}{minute:02d}",),
+        )
     for i, zone in enumerate(_RT90_ZONES):
         cm = _RT90_CM0 + i * 2.25
         reg[3019 + i] = SwedishCRS(
-            3019 + i, f"RT 90 {zone}", "rt90", cm, _RT90_NORTHING, _RT90_EASTING,
+            3019 + i,
+            f"RT 90 {zone}",
+            "rt90",
+            cm,
+            _RT90_NORTHING,
+            _RT90_EASTING,
             aliases=("rt90", "rt 90") if i == 2 else (),
-        )  # fmt: skip
+        )
         reg[3845 + i] = SwedishCRS(
-            3845 + i, f"SWEREF 99 / RT 90 {zone} emulation", "rt90_emulation", cm,
-            _RT90_NORTHING, _RT90_EASTING, aliases=(f"rt90 {zone} emulation",),
-        )  # fmt: skip
+            3845 + i,
+            f"SWEREF 99 / RT 90 {zone} emulation",
+            "rt90_emulation",
+            cm,
+            _RT90_NORTHING,
+            _RT90_EASTING,
+            aliases=(f"rt90 {zone} emulation",),
+        )
     reg[4619] = SwedishCRS(
-        4619, "SWEREF 99", "geographic", None, _LAT, _LON,
+        4619,
+        "SWEREF 99",
+        "geographic",
+        None,
+        _LAT,
+        _LON,
         aliases=("sweref99 geographic", "sweref 99 geographic", "sweref99 latlon", "sweref99 geo"),
-    )  # fmt: skip
+    )
     reg[4326] = SwedishCRS(
         4326, "WGS 84", "geographic", None, _LAT, _LON, aliases=("wgs84", "wgs 84", "gps")
     )
@@ -297,10 +331,17 @@ def crs_records() -> list[dict]:
     """Every supported system as a JSON-ready record (``vggeo crs list --json``): EPSG code,
     name, family, axis order, central meridian (degrees, None for geographic systems) and area
     of use (west, south, east, north)."""
-    return [{"epsg": c.epsg, "name": c.name, "family": c.family, "axis_order": c.native_order,
-             "central_meridian_deg": c.central_meridian_deg,
-             "area_of_use_west_south_east_north": list(c.area_of_use)}
-            for c in list_crs()]  # fmt: skip
+    return [
+        {
+            "epsg": c.epsg,
+            "name": c.name,
+            "family": c.family,
+            "axis_order": c.native_order,
+            "central_meridian_deg": c.central_meridian_deg,
+            "area_of_use_west_south_east_north": list(c.area_of_use),
+        }
+        for c in list_crs()
+    ]
 
 
 def crs_table() -> str:
@@ -407,8 +448,12 @@ def _from_xy(x: np.ndarray, y: np.ndarray, order: str) -> tuple[np.ndarray, np.n
 
 
 def _axis_names(crs: SwedishCRS, order: str) -> tuple[str, str]:
-    names = {"ne": ("northing", "easting"), "en": ("easting", "northing"),
-             "latlon": ("latitude", "longitude"), "lonlat": ("longitude", "latitude")}  # fmt: skip
+    names = {
+        "ne": ("northing", "easting"),
+        "en": ("easting", "northing"),
+        "latlon": ("latitude", "longitude"),
+        "lonlat": ("longitude", "latitude"),
+    }
     return names[order]
 
 
@@ -452,9 +497,13 @@ def detect_axis_problems(
 
 
 def _raise_for_axis_problems(
-    a: np.ndarray, b: np.ndarray, crs: SwedishCRS, order: AxisOrder,
-    names: tuple[str, str] | None, swap: bool,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    a: np.ndarray,
+    b: np.ndarray,
+    crs: SwedishCRS,
+    order: AxisOrder,
+    names: tuple[str, str] | None,
+    swap: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     swapped, foreign = detect_axis_problems(a, b, crs, order, names=names)
     names = names or _axis_names(crs, order)
     if swapped.any():
@@ -563,9 +612,7 @@ def transform(
     return _from_xy(ox, oy, out_order)
 
 
-def outside_area(
-    a, b, crs: int | str | SwedishCRS, order: AxisOrder | None = None
-) -> np.ndarray:
+def outside_area(a, b, crs: int | str | SwedishCRS, order: AxisOrder | None = None) -> np.ndarray:
     """Boolean mask of points outside the system's EPSG area of use (NaN → False).
 
     Grid coordinates are converted to longitude/latitude first, so this works for every system.
@@ -665,7 +712,9 @@ def local_zone_for(lon, lat) -> np.ndarray:
     return np.where(np.isnan(lon) | np.isnan(lat), 0, out)
 
 
-def local_zone_for_municipality(code: str, lon: float | None = None, lat: float | None = None) -> int:
+def local_zone_for_municipality(
+    code: str, lon: float | None = None, lat: float | None = None
+) -> int:
     """Zone of a municipality (four-digit code, e.g. ``"0181"``): the published choice where known,
     else the longitude rule at (lon, lat).
     """
@@ -714,8 +763,9 @@ def _xy_out(tr: pyproj.Transformer, x, y) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
 
 
-def en_to_en(easting, northing, *, src: int | str | SwedishCRS = 3006,
-             dst: int | str | SwedishCRS) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def en_to_en(
+    easting, northing, *, src: int | str | SwedishCRS = 3006, dst: int | str | SwedishCRS
+) -> tuple[np.ndarray, np.ndarray]:
     """Grid (easting, northing) in ``src`` → (easting, northing) in ``dst``, vectorised.
 
     For the grids maps draw on, e.g. SWEREF 99 TM → Web Mercator (``dst=3857``). Nothing is
@@ -724,8 +774,12 @@ def en_to_en(easting, northing, *, src: int | str | SwedishCRS = 3006,
     return _xy_out(en_transformer(src, dst), easting, northing)
 
 
-def en_to_lonlat(easting, northing, *, src: int | str | SwedishCRS = 3006,
-                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def en_to_lonlat(
+    easting,
+    northing,
+    *,
+    src: int | str | SwedishCRS = 3006,
+) -> tuple[np.ndarray, np.ndarray]:
     """Grid (easting, northing) in ``src`` → (longitude, latitude) in degrees (WGS 84)."""
     return _xy_out(en_transformer(src, 4326), easting, northing)
 
@@ -824,4 +878,6 @@ def _ogc_crs(uri: str) -> OGCCRS:
     epsg = int(uri.rsplit("/", 1)[1])
     crs = pyproj.CRS.from_epsg(epsg)
     first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
-    return OGCCRS(uri, epsg, northing_first=first in ("north", "south"), geographic=crs.is_geographic)
+    return OGCCRS(
+        uri, epsg, northing_first=first in ("north", "south"), geographic=crs.is_geographic
+    )

@@ -123,8 +123,14 @@ class VggeoError(Exception):
         Used by a caller that knows more than the raiser: a store knows which delivery it was
         applying when a table refused a row.
         """
-        fields = dict(file=self.file, row=self.row, field=self.field, element=self.element,
-                      value=self.value, **self.context)  # fmt: skip
+        fields = dict(
+            file=self.file,
+            row=self.row,
+            field=self.field,
+            element=self.element,
+            value=self.value,
+            **self.context,
+        )
         for k, v in context.items():
             if fields.get(k) is None:
                 fields[k] = v
@@ -250,8 +256,12 @@ class MissingExtraError(VggeoError, ImportError):
         extra = OPTIONAL_MODULES.get(module)
         if extra is None:
             return None
-        return cls(f"{what} needs {module}, from the optional '{extra}' dependencies: "
-                   f"pip install 'vggeo[{extra}]'", module=module, extra=extra)  # fmt: skip
+        return cls(
+            f"{what} needs {module}, from the optional '{extra}' dependencies: "
+            f"pip install 'vggeo[{extra}]'",
+            module=module,
+            extra=extra,
+        )
 
 
 class VggeoWarning(UserWarning):
@@ -276,7 +286,9 @@ class LedgerWarning(VggeoWarning):
 
 # --- what is being processed (for the CLI's report of an unexpected error) -----------------------
 
-_CURRENT_INPUT: contextvars.ContextVar[str | None] = contextvars.ContextVar("vggeo_input", default=None)
+_CURRENT_INPUT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "vggeo_input", default=None
+)
 
 
 def note_input(label: Any) -> None:
@@ -310,4 +322,10 @@ def _escape(ch: str) -> str:
     code = ord(ch)
     if unicodedata.category(ch) == "Zs":  # other spaces (no-break, thin …) read fine
         return ch
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )

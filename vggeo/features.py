@@ -56,13 +56,35 @@ __all__ = [
 #: Columns served per store table (an allow-list: see the module docstring). Columns a store
 #: does not hold are left out.
 PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
-    "residences": ("id", "home_type", "ownership_type", "construction_year", "municipality_code",
-                   "county_code", "building_type", "apartment_category", "living_area",
-                   "living_space", "rooms", "plot_area"),
-    "provisions": ("provision_id", "provision_type", "status", "designation", "name",
-                   "municipality", "plan_type", "alt_designation", "object_version",
-                   "last_changed", "implementation_start", "implementation_end"),
-}  # fmt: skip
+    "residences": (
+        "id",
+        "home_type",
+        "ownership_type",
+        "construction_year",
+        "municipality_code",
+        "county_code",
+        "building_type",
+        "apartment_category",
+        "living_area",
+        "living_space",
+        "rooms",
+        "plot_area",
+    ),
+    "provisions": (
+        "provision_id",
+        "provision_type",
+        "status",
+        "designation",
+        "name",
+        "municipality",
+        "plan_type",
+        "alt_designation",
+        "object_version",
+        "last_changed",
+        "implementation_start",
+        "implementation_end",
+    ),
+}
 #: The column identifying a feature (its GeoJSON ``id``).
 KEY_COLUMNS = {"residences": "id", "provisions": "provision_id"}
 #: Upper bound of ``limit`` and of ``offset + limit`` pages cached per query.
@@ -87,8 +109,15 @@ class FeatureType:
 
     @classmethod
     def from_layer(cls, layer: Layer) -> FeatureType:
-        return cls(layer.id, layer.title, layer.description, layer.table, layer.geometry,
-                   layer.filters, layer.provision_type)  # fmt: skip
+        return cls(
+            layer.id,
+            layer.title,
+            layer.description,
+            layer.table,
+            layer.geometry,
+            layer.filters,
+            layer.provision_type,
+        )
 
 
 def feature_types() -> dict[str, FeatureType]:
@@ -130,11 +159,15 @@ def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Geometry:
     if info.northing_first:
         a0, b0, a1, b1 = b0, a0, b1, a1  # to easting/longitude first
     if a0 > a1 or b0 > b1:
-        raise InputError("bbox must be min, min, max, max (in the CRS's axis order)",
-                         field="bbox", value=list(bbox))  # fmt: skip
+        raise InputError(
+            "bbox must be min, min, max, max (in the CRS's axis order)",
+            field="bbox",
+            value=list(bbox),
+        )
     if info.geographic and not (-180 <= a0 and a1 <= 180 and -90 <= b0 and b1 <= 90):
-        raise InputError("bbox outside longitude −180…180 / latitude −90…90", field="bbox",
-                         value=list(bbox))  # fmt: skip
+        raise InputError(
+            "bbox outside longitude −180…180 / latitude −90…90", field="bbox", value=list(bbox)
+        )
     ring = shapely.segmentize(shapely.box(a0, b0, a1, b1), max(a1 - a0, b1 - b0) / 64 or 1.0)
     if info.epsg == 3006:
         return ring
@@ -146,8 +179,9 @@ def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Geometry:
 
     poly = shapely.transform(ring, project)
     if not np.isfinite(shapely.bounds(poly)).all():
-        raise InputError("bbox cannot be transformed to SWEREF 99 TM", field="bbox",
-                         value=list(bbox))  # fmt: skip
+        raise InputError(
+            "bbox cannot be transformed to SWEREF 99 TM", field="bbox", value=list(bbox)
+        )
     return poly
 
 
@@ -263,8 +297,11 @@ class FeatureReader:
             return [c for c in cols if c != ftype.key]
         unknown = [p for p in properties if p not in cols]
         if unknown:
-            raise InputError(f"unknown property; known: {', '.join(cols)}", field="properties",
-                             value=unknown[0][:100])  # fmt: skip
+            raise InputError(
+                f"unknown property; known: {', '.join(cols)}",
+                field="properties",
+                value=unknown[0][:100],
+            )
         return [p for p in dict.fromkeys(properties) if p != ftype.key]
 
     def _matches(self, ftype: FeatureType, where: str | None, bbox_poly) -> np.ndarray:
@@ -299,8 +336,9 @@ class FeatureReader:
                 listed = ", ".join(str(int(k)) for k in keys)
             else:
                 listed = ", ".join(_literal(str(k)) for k in keys)
-            frame = self.store.read_table(ftype.table, columns=[ftype.key, *props],
-                                          where=f"{_quote(ftype.key)} IN ({listed})")  # fmt: skip
+            frame = self.store.read_table(
+                ftype.table, columns=[ftype.key, *props], where=f"{_quote(ftype.key)} IN ({listed})"
+            )
             # the page keeps the matches' order (read_table orders by insertion as they do)
             order = pd.Index(frame[ftype.key]).get_indexer(keys)
             frame = frame.iloc[order[order >= 0]].reset_index(drop=True)
@@ -357,11 +395,17 @@ class FeatureReader:
         where = filters_where(filters or Filters(), ftype, columns=self.store.columns(ftype.table))
         poly = None if bbox is None else _bbox_polygon(bbox, bbox_crs)
         keys = self._matches(ftype, where, poly)
-        frame = self._rows(ftype, keys[offset:offset + limit], props, crs)
+        frame = self._rows(ftype, keys[offset : offset + limit], props, crs)
         return FeaturePage(frame, len(keys), offset, limit, crs, ftype.key)
 
-    def feature(self, collection: str | FeatureType, feature_id: str, *, crs: str = CRS84,
-                properties: Sequence[str] | None = None) -> FeaturePage | None:  # fmt: skip
+    def feature(
+        self,
+        collection: str | FeatureType,
+        feature_id: str,
+        *,
+        crs: str = CRS84,
+        properties: Sequence[str] | None = None,
+    ) -> FeaturePage | None:
         """The feature with id ``feature_id`` as a one-row page, or ``None`` if there is none."""
         ftype = self._ftype(collection)
         crs = crs_uri(crs)
@@ -383,8 +427,7 @@ class FeatureReader:
             return collection
         types = feature_types()
         if collection not in types:
-            raise KeyError(f"unknown collection {collection!r}; with features: "
-                           f"{', '.join(types)}")  # fmt: skip
+            raise KeyError(f"unknown collection {collection!r}; with features: {', '.join(types)}")
         return types[collection]
 
 
@@ -429,7 +472,13 @@ def _features_json(frame: pd.DataFrame, key: str) -> list[str]:
     for i, g in enumerate(geo_text.tolist()):
         fid = _json_value(columns[key][i])
         p = {c: _json_value(columns[c][i]) for c in props}
-        out.append('{"type":"Feature","id":' + json.dumps(fid) + ',"geometry":'
-                   + (g if g is not None else "null") + ',"properties":'
-                   + json.dumps(p, ensure_ascii=False) + "}")  # fmt: skip
+        out.append(
+            '{"type":"Feature","id":'
+            + json.dumps(fid)
+            + ',"geometry":'
+            + (g if g is not None else "null")
+            + ',"properties":'
+            + json.dumps(p, ensure_ascii=False)
+            + "}"
+        )
     return out

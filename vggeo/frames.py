@@ -28,7 +28,9 @@ def categorical_as_text(s: pd.Series) -> pd.Series:
     """
     arr = pa.array(s, from_pandas=True)
     kind = arr.type.value_type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
+    if not (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
+    ):
         return s.astype("string")  # floats, dates …: pandas' text for them
     text = arr.dictionary_decode().cast(pa.large_string())
     return pd.Series(pd.arrays.ArrowStringArray(text), index=s.index, name=s.name)

@@ -60,8 +60,12 @@ def parse_pairs(text: str, *, source: str = "<stdin>") -> tuple[np.ndarray, np.n
             continue
         parts = s.split(",")
         if len(parts) != 2:
-            raise InputError(f"expected two comma-separated numbers 'a,b', got {len(parts)} "
-                             "field(s)", file=source, row=i + 1, value=line[:80])  # fmt: skip
+            raise InputError(
+                f"expected two comma-separated numbers 'a,b', got {len(parts)} field(s)",
+                file=source,
+                row=i + 1,
+                value=line[:80],
+            )
         try:
             a[i], b[i] = float(parts[0]), float(parts[1])
         except ValueError:
@@ -75,24 +79,37 @@ def _format(values: np.ndarray, geographic: bool) -> list[str]:
     return [fmt.format(v) for v in values.tolist()]
 
 
-def _outside_warnings(a, b, x, y, s_crs: SwedishCRS, d_crs: SwedishCRS, in_order: AxisOrder,
-                      out_order: AxisOrder) -> list[str]:  # fmt: skip
+def _outside_warnings(
+    a, b, x, y, s_crs: SwedishCRS, d_crs: SwedishCRS, in_order: AxisOrder, out_order: AxisOrder
+) -> list[str]:
     """Points outside the area of use of either system (e.g. Skåne into SWEREF 99 23 15)."""
     out = []
-    for system, mask in ((s_crs, vcrs.outside_area(a, b, s_crs, in_order)),
-                         (d_crs, vcrs.outside_area(x, y, d_crs, out_order))):  # fmt: skip
+    for system, mask in (
+        (s_crs, vcrs.outside_area(a, b, s_crs, in_order)),
+        (d_crs, vcrs.outside_area(x, y, d_crs, out_order)),
+    ):
         if mask.any():
             lines = ", ".join(str(i + 1) for i in np.flatnonzero(mask)[:10])
             more = " …" if mask.sum() > 10 else ""
-            out.append(f"{int(mask.sum())} point(s) outside the area of use of {system} "
-                       f"(line {lines}{more})")  # fmt: skip
+            out.append(
+                f"{int(mask.sum())} point(s) outside the area of use of {system} "
+                f"(line {lines}{more})"
+            )
     return out
 
 
-def transform_lines(text: str, *, src: int | str | SwedishCRS, dst: int | str | SwedishCRS,
-                    in_order: AxisOrder | None = None, out_order: AxisOrder | None = None,
-                    route: Route = "direct", swap: bool = False, check: bool = True,
-                    source: str = "<stdin>") -> TransformedLines:  # fmt: skip
+def transform_lines(
+    text: str,
+    *,
+    src: int | str | SwedishCRS,
+    dst: int | str | SwedishCRS,
+    in_order: AxisOrder | None = None,
+    out_order: AxisOrder | None = None,
+    route: Route = "direct",
+    swap: bool = False,
+    check: bool = True,
+    source: str = "<stdin>",
+) -> TransformedLines:
     """Transform ``a,b`` lines from ``src`` to ``dst``.
 
     Parameters
@@ -125,9 +142,17 @@ def transform_lines(text: str, *, src: int | str | SwedishCRS, dst: int | str | 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            x, y = vcrs.transform(a, b, src=s_crs, dst=d_crs, in_order=in_order,
-                                  out_order=out_order, route=route,
-                                  check="raise" if check else "off", swap=swap)  # fmt: skip
+            x, y = vcrs.transform(
+                a,
+                b,
+                src=s_crs,
+                dst=d_crs,
+                in_order=in_order,
+                out_order=out_order,
+                route=route,
+                check="raise" if check else "off",
+                swap=swap,
+            )
     except CoordinateError as err:
         # Positions count non-blank and blank lines alike, so row is the input line number.
         raise type(err)(err.message, file=source, row=err.row, field=None, value=err.value) from err

@@ -49,13 +49,18 @@ class StoreStatus:
     def to_text(self) -> str:
         """The plain-text report of ``vggeo store status``."""
         doc = self.doc
-        lines = [f"store: {doc['store']} ({doc['backend']})",
-                 f"data version: {doc['data_version']}", "last extract:"]  # fmt: skip
+        lines = [
+            f"store: {doc['store']} ({doc['backend']})",
+            f"data version: {doc['data_version']}",
+            "last extract:",
+        ]
         if not doc["last_extract"]:
             lines.append("  (none applied)")
         for p, e in doc["last_extract"].items():
-            lines.append(f"  {p}: {e['extract_type']} {e['extract_id']} produced "
-                         f"{e['produced_at']}, applied {e['applied_at']}")  # fmt: skip
+            lines.append(
+                f"  {p}: {e['extract_type']} {e['extract_id']} produced "
+                f"{e['produced_at']}, applied {e['applied_at']}"
+            )
         lines.append("rows:")
         width = max((len(t) for t in doc["counts"]), default=0)
         lines += [f"  {t:<{width}}  {n:>10}" for t, n in doc["counts"].items()]
@@ -68,9 +73,13 @@ class StoreStatus:
             deleted = sum(c["deleted"] for t in sets for c in t.values())
             inserted = sum(c["inserted"] for t in sets for c in t.values())
             rebase = r["counts"].get("rebase")
-            note = f"  rebase of {rebase['replaces']}: {_changes(rebase['tables'])}" if rebase else ""
-            lines.append(f"  {r['seq']:>4}  {r['applied_at']}  {r['product']:<12} "
-                         f"{r['extract_type']:<7} {r['extract_id']}  -{deleted}/+{inserted}{note}")  # fmt: skip
+            note = (
+                f"  rebase of {rebase['replaces']}: {_changes(rebase['tables'])}" if rebase else ""
+            )
+            lines.append(
+                f"  {r['seq']:>4}  {r['applied_at']}  {r['product']:<12} "
+                f"{r['extract_type']:<7} {r['extract_id']}  -{deleted}/+{inserted}{note}"
+            )
         return "\n".join(lines)
 
 
@@ -82,26 +91,44 @@ def store_status(store: str | os.PathLike, *, schema: str = "public") -> StoreSt
         ledger = s.ledger()
         last = s.last_extracts()
         doc = {
-            "store": s.location, "backend": s.backend, "data_version": s.data_version,
+            "store": s.location,
+            "backend": s.backend,
+            "data_version": s.data_version,
             "counts": counts,
-            "last_extract": {p: {"extract_id": e.extract_id, "extract_type": e.extract_type,
-                                 "produced_at": _iso(e.produced_at),
-                                 "applied_at": _iso(e.applied_at)} for p, e in last.items()},
+            "last_extract": {
+                p: {
+                    "extract_id": e.extract_id,
+                    "extract_type": e.extract_type,
+                    "produced_at": _iso(e.produced_at),
+                    "applied_at": _iso(e.applied_at),
+                }
+                for p, e in last.items()
+            },
             "ledger": [
-                {"seq": int(r.seq), "extract_id": r.extract_id, "product": r.product,
-                 "extract_type": r.extract_type, "previous_extract_id": r.previous_extract_id,
-                 "produced_at": _iso(r.produced_at), "applied_at": _iso(r.applied_at),
-                 "checksum": r.checksum, "counts": r.counts}
+                {
+                    "seq": int(r.seq),
+                    "extract_id": r.extract_id,
+                    "product": r.product,
+                    "extract_type": r.extract_type,
+                    "previous_extract_id": r.previous_extract_id,
+                    "produced_at": _iso(r.produced_at),
+                    "applied_at": _iso(r.applied_at),
+                    "checksum": r.checksum,
+                    "counts": r.counts,
+                }
                 for r in ledger.itertuples()
             ],
-        }  # fmt: skip
+        }
     return StoreStatus(doc)
 
 
 def _changes(tables: dict[str, dict[str, int]]) -> str:
     """``provisions +3 -1 ~2, decisions +0 -0 ~1``: a rebase's identities added, removed, changed."""
-    parts = [f"{t} +{c['added']} -{c['removed']} ~{c['changed']}" for t, c in tables.items()
-             if c["added"] or c["removed"] or c["changed"]]  # fmt: skip
+    parts = [
+        f"{t} +{c['added']} -{c['removed']} ~{c['changed']}"
+        for t, c in tables.items()
+        if c["added"] or c["removed"] or c["changed"]
+    ]
     return ", ".join(parts) or "no differences"
 
 
@@ -111,8 +138,9 @@ def applied_lines(name: str, result: Any) -> list[str]:
     (~) per table (``result`` is what ``Store.apply`` returns)."""
     lines = [f"{name}: {result.message}"]
     for set_name, (deleted, inserted) in result.totals().items():
-        detail = ", ".join(f"{t} -{c['deleted']}/+{c['inserted']}"
-                           for t, c in result.counts[set_name].items())  # fmt: skip
+        detail = ", ".join(
+            f"{t} -{c['deleted']}/+{c['inserted']}" for t, c in result.counts[set_name].items()
+        )
         lines.append(f"  {set_name}: deleted {deleted}, inserted {inserted} ({detail})")
     if getattr(result, "rebase", None) is not None:
         lines.append(f"  rebase, by identity: {_changes(result.rebase)}")

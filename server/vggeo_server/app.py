@@ -75,8 +75,11 @@ def open_data(settings: Settings) -> DataSource:
 def open_backend(settings: Settings, store: DataSource) -> TileSource:
     """The tile backend of ``store`` with the settings' clustering and pool size, warmed if the
     settings ask for it."""
-    source = source_for(store, ClusterOptions(cluster_maxzoom=settings.cluster_maxzoom),
-                        pool_size=settings.pool_size)  # fmt: skip
+    source = source_for(
+        store,
+        ClusterOptions(cluster_maxzoom=settings.cluster_maxzoom),
+        pool_size=settings.pool_size,
+    )
     if settings.warm:
         source.warm()
     return source
@@ -87,8 +90,9 @@ def open_service(settings: Settings) -> TileService:
     closes the store."""
     store = open_data(settings)
     try:
-        return TileService(partial(open_backend, settings, store),
-                           cache_bytes=settings.cache_bytes, store=store)  # fmt: skip
+        return TileService(
+            partial(open_backend, settings, store), cache_bytes=settings.cache_bytes, store=store
+        )
     except BaseException:
         store.close()
         raise
@@ -100,8 +104,10 @@ def open_features(settings: Settings):
     switched off."""
     from vggeo.features import FeatureReader
 
-    if not settings.features or vggeo.store.backend_of(settings.store or "") in ("archive",
-                                                                                 "parquet"):
+    if not settings.features or vggeo.store.backend_of(settings.store or "") in (
+        "archive",
+        "parquet",
+    ):
         return None
     try:
         store = open_data(settings)
@@ -136,8 +142,9 @@ def _start_listener(service: TileService) -> threading.Event | None:
         log.info("ingest committed (data version %s): reloading", version)
         service.refresh()
 
-    threading.Thread(target=source.listen, args=(on_ingest, stop), name="vggeo-listen",
-                     daemon=True).start()  # fmt: skip
+    threading.Thread(
+        target=source.listen, args=(on_ingest, stop), name="vggeo-listen", daemon=True
+    ).start()
     return stop
 
 
@@ -187,7 +194,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         title="vggeo tile server",
         version=__version__,
         description="Swedish residences and land-regulating provisions as an OGC API: Tiles "
-        "(WebMercatorQuad, and SWEREF99TM matching Lantmäteriet's matrix set \"3006\") and "
+        '(WebMercatorQuad, and SWEREF99TM matching Lantmäteriet\'s matrix set "3006") and '
         "Features (GeoJSON in CRS84 or, by `crs`, EPSG:3006 and the other Swedish systems); "
         "XYZ tiles with TileJSON 3.0.0, a MapLibre style and a map page. Empty tiles are "
         "answered with 204 No Content. Every GET path also answers HEAD. Invalid parameters "
@@ -202,7 +209,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
             {"name": "Operations", "description": "Liveness, readiness, metrics."},
         ],
         dependencies=[Depends(note_route)],
-    )  # fmt: skip
+    )
     app.state.base_url = settings.base_url
     add_exception_handlers(app)
     install_handlers(app, settings.auth.realm)
@@ -212,34 +219,62 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
     if authenticator is not None:
         app.add_middleware(AuthMiddleware, authenticator=authenticator)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"],
-                           expose_headers=["ETag", "Content-Encoding", "Content-Crs",
-                                           "X-Request-ID", "WWW-Authenticate"])  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=[
+                "ETag",
+                "Content-Encoding",
+                "Content-Crs",
+                "X-Request-ID",
+                "WWW-Authenticate",
+            ],
+        )
     app.add_middleware(HeadAsGet)
-    app.add_middleware(TelemetryMiddleware, telemetry=telemetry,
-                       log_requests=settings.ops.access_log)  # fmt: skip
+    app.add_middleware(
+        TelemetryMiddleware, telemetry=telemetry, log_requests=settings.ops.access_log
+    )
     for name, check in store_checks(app, stale_grace=settings.ops.stale_grace).items():
         readiness.add(name, check)
     if authenticator is not None:
         readiness.add("auth", authenticator.readiness)
     app.include_router(ops_router(settings.ops, readiness=readiness, telemetry=telemetry))
-    factory = TilesFactory(cache_control=cache_control, minzoom=settings.minzoom,
-                           maxzoom=settings.maxzoom, basemap=settings.basemap)  # fmt: skip
+    factory = TilesFactory(
+        cache_control=cache_control,
+        minzoom=settings.minzoom,
+        maxzoom=settings.maxzoom,
+        basemap=settings.basemap,
+    )
     app.include_router(factory.router)
-    app.include_router(ogc_router(OGCConfig(
-        title="vggeo", cache_control=cache_control, minzoom=settings.minzoom,
-        maxzoom=settings.maxzoom, default_limit=settings.features_default_limit,
-        max_limit=settings.features_max_limit)))  # fmt: skip
+    app.include_router(
+        ogc_router(
+            OGCConfig(
+                title="vggeo",
+                cache_control=cache_control,
+                minzoom=settings.minzoom,
+                maxzoom=settings.maxzoom,
+                default_limit=settings.features_default_limit,
+                max_limit=settings.features_max_limit,
+            )
+        )
+    )
     if settings.basemap == "builtin":
         app.include_router(basemap_router(settings.basemap_archive))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            spec = document_errors(get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes, tags=app.openapi_tags))  # fmt: skip
+            spec = document_errors(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                    tags=app.openapi_tags,
+                )
+            )
             if authenticator is not None:
                 spec = document_security(spec, settings.auth)
             app.openapi_schema = spec

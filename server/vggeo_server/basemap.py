@@ -71,17 +71,26 @@ class BasemapTiles:
     def tilejson(self, url: str) -> dict:
         bounds = self.archive.bounds or (-180.0, -85.0, 180.0, 85.0)
         return {
-            "tilejson": "3.0.0", "name": "basemap", "scheme": "xyz", "tiles": [url],
+            "tilejson": "3.0.0",
+            "name": "basemap",
+            "scheme": "xyz",
+            "tiles": [url],
             "description": self.metadata.get("description", "Offline basemap."),
             "attribution": self.metadata.get("attribution", ""),
-            "minzoom": self.minzoom, "maxzoom": self.maxzoom, "fillzoom": self.maxzoom,
+            "minzoom": self.minzoom,
+            "maxzoom": self.maxzoom,
+            "fillzoom": self.maxzoom,
             "bounds": [round(b, 6) for b in bounds],
-            "center": [round((bounds[0] + bounds[2]) / 2, 5),
-                       round((bounds[1] + bounds[3]) / 2, 5), min(self.maxzoom, 4)],
-            "vector_layers": [{k: vl[k] for k in ("id", "description", "minzoom", "maxzoom",
-                                                  "fields") if k in vl}
-                              for vl in self.metadata.get("vector_layers", [])],
-        }  # fmt: skip
+            "center": [
+                round((bounds[0] + bounds[2]) / 2, 5),
+                round((bounds[1] + bounds[3]) / 2, 5),
+                min(self.maxzoom, 4),
+            ],
+            "vector_layers": [
+                {k: vl[k] for k in ("id", "description", "minzoom", "maxzoom", "fields") if k in vl}
+                for vl in self.metadata.get("vector_layers", [])
+            ],
+        }
 
 
 @functools.cache
@@ -99,41 +108,80 @@ def archive_path(archive: str | None) -> Path:
 def style_layers(source: str = "basemap") -> list[dict]:
     """MapLibre layers of the built-in basemap (drawn beneath the data)."""
     return [
-        {"id": "basemap-water-background", "type": "background",
-         "paint": {"background-color": WATER}},
-        {"id": "basemap-land", "type": "fill", "source": source, "source-layer": "land",
-         "paint": {"fill-color": LAND, "fill-outline-color": "#b9c8d3"}},
-        {"id": "basemap-water", "type": "fill", "source": source, "source-layer": "water",
-         "paint": {"fill-color": WATER, "fill-outline-color": "#a9c2d6"}},
-        {"id": "basemap-boundary", "type": "line", "source": source, "source-layer": "boundary",
-         "paint": {"line-color": BORDER, "line-dasharray": [3, 2],
-                   "line-width": ["interpolate", ["linear"], ["zoom"], 3, 0.6, 10, 1.6]}},
-    ]  # fmt: skip
+        {
+            "id": "basemap-water-background",
+            "type": "background",
+            "paint": {"background-color": WATER},
+        },
+        {
+            "id": "basemap-land",
+            "type": "fill",
+            "source": source,
+            "source-layer": "land",
+            "paint": {"fill-color": LAND, "fill-outline-color": "#b9c8d3"},
+        },
+        {
+            "id": "basemap-water",
+            "type": "fill",
+            "source": source,
+            "source-layer": "water",
+            "paint": {"fill-color": WATER, "fill-outline-color": "#a9c2d6"},
+        },
+        {
+            "id": "basemap-boundary",
+            "type": "line",
+            "source": source,
+            "source-layer": "boundary",
+            "paint": {
+                "line-color": BORDER,
+                "line-dasharray": [3, 2],
+                "line-width": ["interpolate", ["linear"], ["zoom"], 3, 0.6, 10, 1.6],
+            },
+        },
+    ]
 
 
 _PLACE_TEXT = {
     "text-field": ["get", "name"],
     "text-font": ["Noto Sans Regular"],
-    "text-size": ["interpolate", ["linear"], ["zoom"],
-                  4, ["match", ["get", "rank"], 1, 14, 2, 12, 11],
-                  11, ["match", ["get", "rank"], 1, 20, 2, 18, 3, 16, 4, 14, 13]],
+    "text-size": [
+        "interpolate",
+        ["linear"],
+        ["zoom"],
+        4,
+        ["match", ["get", "rank"], 1, 14, 2, 12, 11],
+        11,
+        ["match", ["get", "rank"], 1, 20, 2, 18, 3, 16, 4, 14, 13],
+    ],
     "symbol-sort-key": ["get", "rank"],
     "text-max-width": 8,
-}  # fmt: skip
-_PLACE_PAINT = {"text-color": PLACE_TEXT, "text-halo-color": "rgba(255,255,255,0.9)",
-                "text-halo-width": 1.4}  # fmt: skip
+}
+_PLACE_PAINT = {
+    "text-color": PLACE_TEXT,
+    "text-halo-color": "rgba(255,255,255,0.9)",
+    "text-halo-width": 1.4,
+}
 
 
 def label_layers(source: str = "basemap") -> list[dict]:
     """Place names below the largest: drawn above the data where the clusters' counts leave
     room (beside the place when a count sits on it)."""
     return [
-        {"id": "basemap-places", "type": "symbol", "source": source, "source-layer": "place",
-         "filter": [">", ["get", "rank"], 2],
-         "layout": {**_PLACE_TEXT, "text-variable-anchor": ["top", "bottom", "left", "right"],
-                    "text-radial-offset": 0.9, "text-padding": 4},
-         "paint": _PLACE_PAINT},
-    ]  # fmt: skip
+        {
+            "id": "basemap-places",
+            "type": "symbol",
+            "source": source,
+            "source-layer": "place",
+            "filter": [">", ["get", "rank"], 2],
+            "layout": {
+                **_PLACE_TEXT,
+                "text-variable-anchor": ["top", "bottom", "left", "right"],
+                "text-radial-offset": 0.9,
+                "text-padding": 4,
+            },
+            "paint": _PLACE_PAINT,
+        },
+    ]
 
 
 def major_label_layers(source: str = "basemap") -> list[dict]:
@@ -141,11 +189,16 @@ def major_label_layers(source: str = "basemap") -> list[dict]:
     they are placed first, so the clusters' counts never hide them (they only give way to each
     other, as Espoo and Vantaa must)."""
     return [
-        {"id": "basemap-places-major", "type": "symbol", "source": source,
-         "source-layer": "place", "filter": ["<=", ["get", "rank"], 2],
-         "layout": {**_PLACE_TEXT, "text-anchor": "bottom", "text-offset": [0, -0.8]},
-         "paint": _PLACE_PAINT},
-    ]  # fmt: skip
+        {
+            "id": "basemap-places-major",
+            "type": "symbol",
+            "source": source,
+            "source-layer": "place",
+            "filter": ["<=", ["get", "rank"], 2],
+            "layout": {**_PLACE_TEXT, "text-anchor": "bottom", "text-offset": [0, -0.8]},
+            "paint": _PLACE_PAINT,
+        },
+    ]
 
 
 def basemap_router(archive: str | None) -> APIRouter:
@@ -159,24 +212,38 @@ def basemap_router(archive: str | None) -> APIRouter:
         except Exception as err:  # a missing or broken archive: the map works without it
             raise NotFound(f"no basemap: {err}") from err
 
-    @router.get("/basemap.json", operation_id="getBasemapTileJSON", tags=["Tiles"],
-                summary="TileJSON of the offline basemap", response_class=Response,
-                responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
-                           304: {"description": "Not modified."},
-                           404: error_response(404, "No basemap archive.")})  # fmt: skip
+    @router.get(
+        "/basemap.json",
+        operation_id="getBasemapTileJSON",
+        tags=["Tiles"],
+        summary="TileJSON of the offline basemap",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+            304: {"description": "Not modified."},
+            404: error_response(404, "No basemap archive."),
+        },
+    )
     def basemap_tilejson(request: Request, base: Annotated[str, Depends(base_url)]) -> Response:
         """Land, lakes, national borders and place names around Sweden, served from an archive
         built from GSHHG (LGPL-3.0) and GeoNames (CC BY 4.0) data; works without a network."""
         return json_response(request, tiles().tilejson(f"{base}/basemap/{{z}}/{{x}}/{{y}}.mvt"))
 
-    @router.get("/basemap/{z}/{x}/{y}.{fmt}", operation_id="getBasemapTile", tags=["Tiles"],
-                summary="A tile of the offline basemap", response_class=Response,
-                responses={200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A tile."},
-                           204: {"description": "No basemap feature here."},
-                           304: {"description": "Not modified."},
-                           400: error_response(400, "Malformed or out-of-range tile address."),
-                           404: error_response(404, "No basemap archive."),
-                           406: error_response(406)})  # fmt: skip
+    @router.get(
+        "/basemap/{z}/{x}/{y}.{fmt}",
+        operation_id="getBasemapTile",
+        tags=["Tiles"],
+        summary="A tile of the offline basemap",
+        response_class=Response,
+        responses={
+            200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A tile."},
+            204: {"description": "No basemap feature here."},
+            304: {"description": "Not modified."},
+            400: error_response(400, "Malformed or out-of-range tile address."),
+            404: error_response(404, "No basemap archive."),
+            406: error_response(406),
+        },
+    )
     def basemap_tile(
         request: Request,
         z: Annotated[str, PathParam(description="Zoom level.")],

@@ -47,10 +47,15 @@ async def base_url(request: Request) -> str:
 
 async def layer_param(
     request: Request,
-    layer: Annotated[str, Path(description="Layer (collection) id (see /layers), e.g. "
-                               "`residences`, `regulations`, `regulations_plan`, `composite`.",
-                               json_schema_extra={"enum": layer_ids()})],
-) -> Layer | Composite:  # fmt: skip
+    layer: Annotated[
+        str,
+        Path(
+            description="Layer (collection) id (see /layers), e.g. "
+            "`residences`, `regulations`, `regulations_plan`, `composite`.",
+            json_schema_extra={"enum": layer_ids()},
+        ),
+    ],
+) -> Layer | Composite:
     """Resolve a layer id or raise 404; 401/403 when the caller may see none of it."""
     try:
         found = get_layer(layer)
@@ -61,10 +66,15 @@ async def layer_param(
 
 
 async def grid_param(
-    tms: Annotated[str, Path(description="Tile matrix set: `WebMercatorQuad` or `SWEREF99TM` "
-                             "(alias `3006`, Lantmäteriet's matrix set).",
-                             json_schema_extra={"enum": [*grid_ids(), "3006"]})],
-) -> Grid:  # fmt: skip
+    tms: Annotated[
+        str,
+        Path(
+            description="Tile matrix set: `WebMercatorQuad` or `SWEREF99TM` "
+            "(alias `3006`, Lantmäteriet's matrix set).",
+            json_schema_extra={"enum": [*grid_ids(), "3006"]},
+        ),
+    ],
+) -> Grid:
     """Resolve a tile matrix set id or raise 404."""
     try:
         return get_grid(tms)
@@ -93,13 +103,19 @@ async def xyz_tile(
     z: Annotated[str, Path(description="Zoom level.", json_schema_extra=_DIGITS)],
     x: Annotated[str, Path(description="Column, from the west.", json_schema_extra=_DIGITS)],
     y: Annotated[str, Path(description="Row, from the north.", json_schema_extra=_DIGITS)],
-    fmt: Annotated[str, Path(description="`mvt` or `pbf` (same content).",
-                             json_schema_extra={"enum": list(TILE_FORMATS)})],
+    fmt: Annotated[
+        str,
+        Path(
+            description="`mvt` or `pbf` (same content).",
+            json_schema_extra={"enum": list(TILE_FORMATS)},
+        ),
+    ],
 ) -> TileParams:
     """Parse an XYZ (WebMercatorQuad) tile address; 400 when malformed or out of range."""
     if fmt not in TILE_FORMATS:
-        raise TileError(f"unknown tile format; use one of {', '.join(TILE_FORMATS)}",
-                        field="format", value=fmt)  # fmt: skip
+        raise TileError(
+            f"unknown tile format; use one of {', '.join(TILE_FORMATS)}", field="format", value=fmt
+        )
     grid = get_grid("WebMercatorQuad")
     t = TileParams(grid, _int("z", z), _int("x", x), _int("y", y))
     grid.check(t.z, t.x, t.y)
@@ -108,14 +124,20 @@ async def xyz_tile(
 
 async def ogc_tile(
     grid: Annotated[Grid, Depends(grid_param)],
-    tileMatrix: Annotated[str, Path(description="Tile matrix (zoom level) id.",  # noqa: N803
-                                    json_schema_extra=_DIGITS)],
+    tileMatrix: Annotated[
+        str,
+        Path(
+            description="Tile matrix (zoom level) id.",  # noqa: N803
+            json_schema_extra=_DIGITS,
+        ),
+    ],
     tileRow: Annotated[str, Path(description="Row, from the top.", json_schema_extra=_DIGITS)],  # noqa: N803
     tileCol: Annotated[str, Path(description="Column, from the left.", json_schema_extra=_DIGITS)],  # noqa: N803
 ) -> TileParams:
     """Parse an OGC API – Tiles address; 400 when malformed or out of range."""
-    t = TileParams(grid, _int("tileMatrix", tileMatrix), _int("tileCol", tileCol),
-                   _int("tileRow", tileRow))  # fmt: skip
+    t = TileParams(
+        grid, _int("tileMatrix", tileMatrix), _int("tileCol", tileCol), _int("tileRow", tileRow)
+    )
     grid.check(t.z, t.x, t.y)
     return t
 
@@ -124,24 +146,35 @@ async def filters_param(
     service: Annotated[TileService, Depends(get_service)],
     layer: Annotated[Layer | Composite, Depends(layer_param)],
     access: Annotated[Access, Depends(get_access)],
-    home_type: Annotated[list[str] | None, Query(
-        description="Residences: home types to keep (repeat or comma-separate).")] = None,
-    ownership_type: Annotated[list[str] | None, Query(
-        description="Residences: ownership types to keep.")] = None,
-    construction_year_min: Annotated[str | None, Query(
-        description="Residences: earliest construction year (inclusive).")] = None,
-    construction_year_max: Annotated[str | None, Query(
-        description="Residences: latest construction year (inclusive).")] = None,
-    provision_type: Annotated[list[str] | None, Query(
-        description="Regulations: provision types to keep.")] = None,
-    status: Annotated[list[str] | None, Query(
-        description="Regulations: statuses to keep (e.g. `gällande`).")] = None,
-) -> Filters:  # fmt: skip
+    home_type: Annotated[
+        list[str] | None,
+        Query(description="Residences: home types to keep (repeat or comma-separate)."),
+    ] = None,
+    ownership_type: Annotated[
+        list[str] | None, Query(description="Residences: ownership types to keep.")
+    ] = None,
+    construction_year_min: Annotated[
+        str | None, Query(description="Residences: earliest construction year (inclusive).")
+    ] = None,
+    construction_year_max: Annotated[
+        str | None, Query(description="Residences: latest construction year (inclusive).")
+    ] = None,
+    provision_type: Annotated[
+        list[str] | None, Query(description="Regulations: provision types to keep.")
+    ] = None,
+    status: Annotated[
+        list[str] | None, Query(description="Regulations: statuses to keep (e.g. `gällande`).")
+    ] = None,
+) -> Filters:
     """Validate the attribute filters against the layer and the values in the data."""
-    raw = {"home_type": home_type, "ownership_type": ownership_type,
-           "construction_year_min": construction_year_min,
-           "construction_year_max": construction_year_max,
-           "provision_type": provision_type, "status": status}  # fmt: skip
+    raw = {
+        "home_type": home_type,
+        "ownership_type": ownership_type,
+        "construction_year_min": construction_year_min,
+        "construction_year_max": construction_year_max,
+        "provision_type": provision_type,
+        "status": status,
+    }
     # Before parsing: a filter on a hidden attribute would reveal it, and so would the list of
     # values an invalid one is answered with.
     access.check_filters(name for name, value in raw.items() if value not in (None, "", []))

@@ -97,8 +97,10 @@ _DESCRIPTIONS = {
 
 def error_response(status: int, description: str | None = None) -> dict:
     """An OpenAPI ``responses`` entry for an error status."""
-    return {"description": description or _DESCRIPTIONS[status],
-            "content": {"application/json": {"schema": _REF}}}  # fmt: skip
+    return {
+        "description": description or _DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": _REF}},
+    }
 
 
 def document_errors(spec: dict) -> dict:

@@ -39,11 +39,15 @@ ROUTE = "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
 class CachedTileFastPath:
     """ASGI middleware serving cached tiles (see the module docstring)."""
 
-    def __init__(self, app, *, cache_control: str | CacheControlPolicy,
-                 layers: set[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, app, *, cache_control: str | CacheControlPolicy, layers: set[str] | None = None
+    ) -> None:
         self.app = app
-        self.cache_control = (cache_control if isinstance(cache_control, CacheControlPolicy)
-                              else CacheControlPolicy(cache_control))  # fmt: skip
+        self.cache_control = (
+            cache_control
+            if isinstance(cache_control, CacheControlPolicy)
+            else CacheControlPolicy(cache_control)
+        )
         self.layers = layers or {*LAYERS, *COMPOSITES}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -75,8 +79,9 @@ class CachedTileFastPath:
                 return service.cached(m.group(1), z, x, y)
             layer = get_layer(m.group(1))
             view = layer_view(access, layer)
-            return cached_view_tile(service, layer, z, x, y, grid="WebMercatorQuad", filters=None,
-                                    view=view)  # fmt: skip
+            return cached_view_tile(
+                service, layer, z, x, y, grid="WebMercatorQuad", filters=None, view=view
+            )
         except (VggeoError, AccessDenied):  # the route answers with the 400, 401 or 403
             return None
 
@@ -93,16 +98,29 @@ class CachedTileFastPath:
             layer = get_layer(m.group(1))
             view = layer_view(access, layer)
             service.key(layer.id, z, x, y)  # checks the address against the grid
-            return await to_thread.run_sync(partial(
-                view_tile, service, layer, z, x, y, grid="WebMercatorQuad", filters=None,
-                view=view))  # fmt: skip
+            return await to_thread.run_sync(
+                partial(
+                    view_tile,
+                    service,
+                    layer,
+                    z,
+                    x,
+                    y,
+                    grid="WebMercatorQuad",
+                    filters=None,
+                    view=view,
+                )
+            )
         except Exception:  # noqa: BLE001 - rendered again by the route, which answers properly
             return None
 
     async def _send(self, tile, headers: dict, send, z: int) -> None:
         etag = etag_for(tile.etag, "gzip")
-        out = [(b"cache-control", self.cache_control.encoded(z)), (b"etag", etag.encode("latin-1")),
-               (b"vary", b"Accept-Encoding")]  # fmt: skip
+        out = [
+            (b"cache-control", self.cache_control.encoded(z)),
+            (b"etag", etag.encode("latin-1")),
+            (b"vary", b"Accept-Encoding"),
+        ]
         inm = headers.get(b"if-none-match")
         if inm is not None and none_match(inm.decode("latin-1"), etag):
             status, body = 304, b""
@@ -110,7 +128,10 @@ class CachedTileFastPath:
             status, body = 204, b""
         else:
             status, body = 200, tile.body
-            out += [(b"content-type", _MVT), (b"content-encoding", b"gzip"),
-                    (b"content-length", str(len(body)).encode())]  # fmt: skip
+            out += [
+                (b"content-type", _MVT),
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(body)).encode()),
+            ]
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body})

@@ -125,8 +125,9 @@ class CacheControlPolicy:
             lo, hi = _zoom_range(spec)
             for z in range(lo, hi + 1):
                 if z in seen:
-                    raise ValueError(f"cache_control_zooms: zoom {z} is in both {seen[z]!r} "
-                                     f"and {spec!r}")  # fmt: skip
+                    raise ValueError(
+                        f"cache_control_zooms: zoom {z} is in both {seen[z]!r} and {spec!r}"
+                    )
                 seen[z] = spec
                 values[z] = value
         self._values = values

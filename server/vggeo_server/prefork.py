@@ -49,8 +49,11 @@ def _load(settings: Settings):
 
     started = time.perf_counter()
     service = open_service(settings)
-    log.info("loaded data version %s in %.1f s (shared by the workers)", service.version,
-             time.perf_counter() - started)  # fmt: skip
+    log.info(
+        "loaded data version %s in %.1f s (shared by the workers)",
+        service.version,
+        time.perf_counter() - started,
+    )
     return service
 
 
@@ -73,8 +76,9 @@ def _worker(settings: Settings, service, sock: socket.socket, options: dict) -> 
         service.store = service.source.store = open_data(settings)
         # The parent watches the store; a worker never reloads on its own (it would build a
         # private copy of the index).
-        app = create_app(settings.model_copy(update={"reload_interval": 0, "listen": False}),
-                         service=service)  # fmt: skip
+        app = create_app(
+            settings.model_copy(update={"reload_interval": 0, "listen": False}), service=service
+        )
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     except BaseException:  # noqa: BLE001 - a worker reports and exits; the parent forks anew
         log.exception("worker %d failed", os.getpid())
@@ -90,8 +94,9 @@ def _fork(settings: Settings, service, sock: socket.socket, options: dict) -> in
     return pid
 
 
-def serve_preforked(settings: Settings, *, host: str, port: int, workers: int,
-                    options: dict) -> None:  # fmt: skip
+def serve_preforked(
+    settings: Settings, *, host: str, port: int, workers: int, options: dict
+) -> None:
     """Load the store once, fork ``workers`` uvicorn processes on one socket, supervise them.
 
     ``options`` are uvicorn ``Config`` keywords (log config, graceful shutdown timeout …)."""
@@ -123,8 +128,9 @@ def serve_preforked(settings: Settings, *, host: str, port: int, workers: int,
                     generation.add(_fork(settings, service, sock, options))
             if settings.reload_interval > 0 and time.monotonic() >= next_check:
                 next_check = time.monotonic() + settings.reload_interval
-                service, generation = _maybe_reload(settings, service, generation, sock, options,
-                                                    workers)  # fmt: skip
+                service, generation = _maybe_reload(
+                    settings, service, generation, sock, options, workers
+                )
     finally:
         for pid in generation:
             _signal(pid, signal.SIGTERM)
@@ -143,14 +149,16 @@ def _maybe_reload(settings, service, generation: set[int], sock, options, worker
         return service, generation
     if current == service.version:
         return service, generation
-    log.info("store changed (%s → %s); loading it once for a new generation of workers",
-             service.version, current)  # fmt: skip
+    log.info(
+        "store changed (%s → %s); loading it once for a new generation of workers",
+        service.version,
+        current,
+    )
     gc.unfreeze()
     try:
         fresh = _load(settings)
     except Exception as err:  # noqa: BLE001 - keep serving the old data; retried next time
-        log.warning("loading the changed store failed (%s); still serving %s", err,
-                    service.version)  # fmt: skip
+        log.warning("loading the changed store failed (%s); still serving %s", err, service.version)
         gc.freeze()
         return service, generation
     gc.freeze()

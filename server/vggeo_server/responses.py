@@ -24,8 +24,9 @@ def encoding_of(request: Request) -> str:
     """The content coding to answer ``request`` with; 406 when it accepts none we have."""
     encoding = choose_encoding(request.headers.get("accept-encoding"))
     if encoding is None:
-        raise NotAcceptable("neither gzip nor identity is acceptable (Accept-Encoding)",
-                            field="Accept-Encoding")  # fmt: skip
+        raise NotAcceptable(
+            "neither gzip nor identity is acceptable (Accept-Encoding)", field="Accept-Encoding"
+        )
     return encoding
 
 
@@ -44,8 +45,14 @@ def tile_response(request: Request, tile: CachedTile, *, cache_control: str) -> 
     return Response(gzip.decompress(tile.body), media_type=MVT_MEDIA_TYPE, headers=headers)
 
 
-def json_response(request: Request, doc: object, *, media_type: str = "application/json",
-                  headers: dict[str, str] | None = None, body: bytes | None = None) -> Response:  # fmt: skip
+def json_response(
+    request: Request,
+    doc: object,
+    *,
+    media_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> Response:
     """A JSON document with a strong ETag of its bytes; 304 when ``If-None-Match`` matches."""
     if body is None:
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

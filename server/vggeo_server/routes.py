@@ -40,15 +40,18 @@ from vggeo_server.http import CacheControlPolicy
 from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {MVT_MEDIA_TYPE: {}}, "description": "A Mapbox Vector Tile (gzip when the "
-          "client's `Accept-Encoding` prefers it: `Content-Encoding: gzip`; the gzip and the "
-          "identity body have different ETags)."},
+    200: {
+        "content": {MVT_MEDIA_TYPE: {}},
+        "description": "A Mapbox Vector Tile (gzip when the "
+        "client's `Accept-Encoding` prefers it: `Content-Encoding: gzip`; the gzip and the "
+        "identity body have different ETags).",
+    },
     204: {"description": "The tile holds no feature (empty area or everything filtered out)."},
     304: {"description": "Not modified (`If-None-Match` matches the ETag, or is `*`)."},
     400: error_response(400, "Malformed or out-of-range tile address, or an invalid filter."),
     404: error_response(404, "Unknown layer or tile matrix set."),
     406: error_response(406),
-}  # fmt: skip
+}
 JSON_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"schema": {"type": "object"}}}},
     304: {"description": "Not modified (`If-None-Match` matches the ETag)."},
@@ -61,18 +64,25 @@ def query_string(request: Request) -> str:
     return f"?{q}" if q else ""
 
 
-async def render_tile(request: Request, service: TileService, layer: Layer | Composite,
-                      t: TileParams, filters: Filters, *,
-                      cache_control: str | CacheControlPolicy,
-                      access: Access) -> Response:  # fmt: skip
+async def render_tile(
+    request: Request,
+    service: TileService,
+    layer: Layer | Composite,
+    t: TileParams,
+    filters: Filters,
+    *,
+    cache_control: str | CacheControlPolicy,
+    access: Access,
+) -> Response:
     """The tile response as the caller may see it (see :mod:`vggeo_server.auth.views`): a cache hit
     on the event loop, rendering (CPU-bound) in the pool."""
     view = layer_view(access, layer)
     tile = cached_view_tile(service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view)
     request.state.cache = "miss" if tile is None else "hit"
     if tile is None:
-        tile = await run_in_threadpool(view_tile, service, layer, t.z, t.x, t.y, grid=t.grid,
-                                       filters=filters, view=view)  # fmt: skip
+        tile = await run_in_threadpool(
+            view_tile, service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view
+        )
     if isinstance(cache_control, CacheControlPolicy):
         cache_control = cache_control.for_zoom(t.z)
     return tile_response(request, tile, cache_control=cache_control)
@@ -111,9 +121,14 @@ class TilesFactory:
     def register_routes(self) -> None:
         r = self.router
 
-        @r.get("/tiles/{layer}/{z}/{x}/{y}.{fmt}", operation_id="getTile", tags=["Tiles"],
-               summary="A vector tile (XYZ, Web Mercator)", responses=TILE_RESPONSES,
-               response_class=Response)  # fmt: skip
+        @r.get(
+            "/tiles/{layer}/{z}/{x}/{y}.{fmt}",
+            operation_id="getTile",
+            tags=["Tiles"],
+            summary="A vector tile (XYZ, Web Mercator)",
+            responses=TILE_RESPONSES,
+            response_class=Response,
+        )
         async def get_tile(
             request: Request,
             service: Annotated[TileService, Depends(get_service)],
@@ -126,12 +141,24 @@ class TilesFactory:
             are clustered below the cluster zoom with exact `point_count` and `count_<home
             type>`; every feature carries its id as the `id` property (for `promoteId`). An
             empty tile is answered with **204 No Content**."""
-            return await render_tile(request, service, self._served(layer, service), t, filters,
-                                     cache_control=self.cache_control, access=access)  # fmt: skip
+            return await render_tile(
+                request,
+                service,
+                self._served(layer, service),
+                t,
+                filters,
+                cache_control=self.cache_control,
+                access=access,
+            )
 
-        @r.get("/tiles/{layer}.json", operation_id="getTileJSON", tags=["Tiles"],
-               summary="TileJSON 3.0.0 of a layer", responses={**JSON_RESPONSES,
-               404: error_response(404)}, response_class=Response)  # fmt: skip
+        @r.get(
+            "/tiles/{layer}.json",
+            operation_id="getTileJSON",
+            tags=["Tiles"],
+            summary="TileJSON 3.0.0 of a layer",
+            responses={**JSON_RESPONSES, 404: error_response(404)},
+            response_class=Response,
+        )
         def get_tilejson(
             request: Request,
             service: Annotated[TileService, Depends(get_service)],
@@ -148,29 +175,45 @@ class TilesFactory:
             self._served(layer, service)
             view = layer_view(access, layer)
             url = f"{base}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt{query_string(request)}"
-            doc = tilejson.tilejson(layer, service.source, url, minzoom=self.minzoom,
-                                    maxzoom=self.maxzoom)  # fmt: skip
+            doc = tilejson.tilejson(
+                layer, service.source, url, minzoom=self.minzoom, maxzoom=self.maxzoom
+            )
             doc["vector_layers"] = view.vector_layers(doc["vector_layers"])
             return json_response(request, doc)
 
-        @r.get("/layers", operation_id="getLayers", tags=["Metadata"],
-               summary="Layers, their attributes and filters", responses=JSON_RESPONSES,
-               response_class=Response)  # fmt: skip
-        def get_layers(request: Request,
-                       service: Annotated[TileService, Depends(get_service)],
-                       access: Annotated[Access, Depends(get_access)]) -> Response:  # fmt: skip
+        @r.get(
+            "/layers",
+            operation_id="getLayers",
+            tags=["Metadata"],
+            summary="Layers, their attributes and filters",
+            responses=JSON_RESPONSES,
+            response_class=Response,
+        )
+        def get_layers(
+            request: Request,
+            service: Annotated[TileService, Depends(get_service)],
+            access: Annotated[Access, Depends(get_access)],
+        ) -> Response:
             """Every layer and composite the caller may see, with its attributes, accepted
             filters and the values each set filter accepts in the loaded data."""
             doc = tilejson.layers_doc(self.layers, service.source)
             doc = restrict_layers_doc(doc, access, service.source.home_types())
             return json_response(request, doc)
 
-        @r.get("/style.json", operation_id="getStyle", tags=["Metadata"],
-               summary="MapLibre style of residences and regulations", responses=JSON_RESPONSES,
-               response_class=Response)  # fmt: skip
-        def get_style(request: Request, service: Annotated[TileService, Depends(get_service)],
-                      base: Annotated[str, Depends(base_url)],
-                      access: Annotated[Access, Depends(get_access)]) -> Response:  # fmt: skip
+        @r.get(
+            "/style.json",
+            operation_id="getStyle",
+            tags=["Metadata"],
+            summary="MapLibre style of residences and regulations",
+            responses=JSON_RESPONSES,
+            response_class=Response,
+        )
+        def get_style(
+            request: Request,
+            service: Annotated[TileService, Depends(get_service)],
+            base: Annotated[str, Depends(base_url)],
+            access: Annotated[Access, Depends(get_access)],
+        ) -> Response:
             """A MapLibre GL style (v8) drawing regulations by provision type and residences by
             home type, with clusters sized and labelled by `point_count`, over the offline
             basemap (or naming an external basemap style in `metadata`); only the layers the

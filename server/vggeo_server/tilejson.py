@@ -20,14 +20,23 @@ from vggeo.tiles.layers import (
 
 #: Colours of the map page and style (also used by the legend).
 HOME_TYPE_COLOURS = {
-    "villa": "#1b9e77", "radhus": "#66a61e", "kedjehus": "#a6d854", "lägenhet": "#d95f02",
-    "småhus övriga": "#7570b3", "lantbruk": "#a6761d", "lantbruk övriga": "#e6ab02",
+    "villa": "#1b9e77",
+    "radhus": "#66a61e",
+    "kedjehus": "#a6d854",
+    "lägenhet": "#d95f02",
+    "småhus övriga": "#7570b3",
+    "lantbruk": "#a6761d",
+    "lantbruk övriga": "#e6ab02",
     "okänd": "#999999",
-}  # fmt: skip
+}
 PROVISION_COLOURS = {
-    "plan": "#3182bd", "naturvardsbestammelse": "#31a354", "ovrig_bestammelse": "#756bb1",
-    "mineralrattighet": "#636363", "utredning": "#e6550d", "fornlamning": "#b15928",
-}  # fmt: skip
+    "plan": "#3182bd",
+    "naturvardsbestammelse": "#31a354",
+    "ovrig_bestammelse": "#756bb1",
+    "mineralrattighet": "#636363",
+    "utredning": "#e6550d",
+    "fornlamning": "#b15928",
+}
 
 
 def _fields(layer: Layer, source) -> dict[str, str]:
@@ -60,12 +69,15 @@ def _archive_vector_layers(layer: Layer | Composite, source) -> list[dict]:
         known = {}
         with contextlib.suppress(KeyError):
             known = fields(get_layer(vl["id"]), source.home_types())
-        out.append({
-            "id": vl["id"], "description": vl.get("description", ""),
-            "fields": {k: known.get(k, v) for k, v in vl.get("fields", {}).items()},
-            "minzoom": max(int(vl.get("minzoom", source.minzoom)), source.minzoom),
-            "maxzoom": min(int(vl.get("maxzoom", source.maxzoom)), source.maxzoom),
-        })  # fmt: skip
+        out.append(
+            {
+                "id": vl["id"],
+                "description": vl.get("description", ""),
+                "fields": {k: known.get(k, v) for k, v in vl.get("fields", {}).items()},
+                "minzoom": max(int(vl.get("minzoom", source.minzoom)), source.minzoom),
+                "maxzoom": min(int(vl.get("maxzoom", source.maxzoom)), source.maxzoom),
+            }
+        )
     return out
 
 
@@ -73,8 +85,11 @@ def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoo
     """TileJSON 3.0.0 of a layer or composite (of a tile archive: its own zooms and layers)."""
     bounds = source.bounds_wgs84() or (10.0, 55.0, 24.2, 69.1)
     minzoom, maxzoom = zoom_range(source, minzoom, maxzoom)
-    center = [round((bounds[0] + bounds[2]) / 2, 5), round((bounds[1] + bounds[3]) / 2, 5),
-              max(minzoom, min(maxzoom, 4))]  # fmt: skip
+    center = [
+        round((bounds[0] + bounds[2]) / 2, 5),
+        round((bounds[1] + bounds[3]) / 2, 5),
+        max(minzoom, min(maxzoom, 4)),
+    ]
     if getattr(source, "kind", None) == "archive":
         layers = _archive_vector_layers(layer, source)
     else:
@@ -93,7 +108,7 @@ def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoo
         "center": center,
         "fillzoom": maxzoom,
         "vector_layers": layers,
-    }  # fmt: skip
+    }
 
 
 def cluster_count_fields(source) -> dict[str, str]:
@@ -114,24 +129,32 @@ def layers_doc(layer_ids: list[str], source) -> dict:
     for lid in served_layer_ids(layer_ids, source):
         lay = get_layer(lid)
         if archive:
-            field_map = {k: v for vl in _archive_vector_layers(lay, source)
-                         for k, v in vl["fields"].items()}  # fmt: skip
+            field_map = {
+                k: v for vl in _archive_vector_layers(lay, source) for k, v in vl["fields"].items()
+            }
             filters = {f: allowed[f] for f in lay.filters if f in allowed}
         else:
             field_map = {k: v for m in members(lay) for k, v in _fields(m, source).items()}
             filters = {f: allowed.get(f) for f in lay.filters}
-        out.append({
-            "id": lay.id, "title": lay.title, "description": lay.description,
-            "composite": isinstance(lay, Composite),
-            "layers": [m.id for m in members(lay)],
-            "geometry": sorted({m.geometry for m in members(lay)}),
-            "fields": field_map,
-            "filters": filters,
-            "tilejson": f"/tiles/{lay.id}.json",
-        })  # fmt: skip
-    return {"layers": out, "cluster_id_base": CLUSTER_ID_BASE,
-            "filter_mode": getattr(source, "filter_mode", "server"),
-            "cluster_count_fields": cluster_count_fields(source)}  # fmt: skip
+        out.append(
+            {
+                "id": lay.id,
+                "title": lay.title,
+                "description": lay.description,
+                "composite": isinstance(lay, Composite),
+                "layers": [m.id for m in members(lay)],
+                "geometry": sorted({m.geometry for m in members(lay)}),
+                "fields": field_map,
+                "filters": filters,
+                "tilejson": f"/tiles/{lay.id}.json",
+            }
+        )
+    return {
+        "layers": out,
+        "cluster_id_base": CLUSTER_ID_BASE,
+        "filter_mode": getattr(source, "filter_mode", "server"),
+        "cluster_count_fields": cluster_count_fields(source),
+    }
 
 
 #: Cluster sizes and labels read this count (the map page swaps in a sum of count_<home type>
@@ -148,11 +171,18 @@ def cluster_radius(count: list) -> list:
 
 def cluster_label(count: list) -> list:
     """Text of a cluster: the exact count below 1 000, then 1.2k, 15k …"""
-    return ["case",
-            [">=", count, 10_000], ["concat", ["to-string", ["round", ["/", count, 1000]]], "k"],
-            [">=", count, 1000], ["concat", ["number-format", ["/", count, 1000],
-                                             {"locale": "en", "max-fraction-digits": 1}], "k"],
-            ["to-string", count]]  # fmt: skip
+    return [
+        "case",
+        [">=", count, 10_000],
+        ["concat", ["to-string", ["round", ["/", count, 1000]]], "k"],
+        [">=", count, 1000],
+        [
+            "concat",
+            ["number-format", ["/", count, 1000], {"locale": "en", "max-fraction-digits": 1}],
+            "k",
+        ],
+        ["to-string", count],
+    ]
 
 
 def data_source_layer(source) -> str:
@@ -181,8 +211,9 @@ def style(base: str, source, *, basemap: str = "builtin") -> dict:
     bounds = source.bounds_wgs84() or (10.0, 55.0, 24.2, 69.1)
     drawn = get_layer(data_source_layer(source))
     tables = {m.table: m.id for m in members(drawn)}  # source-layer of each table
-    sources: dict = {"vggeo": {"type": "vector", "promoteId": "id",
-                               "url": f"{base}/tiles/{drawn.id}.json"}}
+    sources: dict = {
+        "vggeo": {"type": "vector", "promoteId": "id", "url": f"{base}/tiles/{drawn.id}.json"}
+    }
     below: list[dict] = []
     labels: list[dict] = []
     top: list[dict] = []
@@ -190,56 +221,108 @@ def style(base: str, source, *, basemap: str = "builtin") -> dict:
         sources["basemap"] = {"type": "vector", "url": f"{base}/basemap.json"}
         below, labels, top = bm.style_layers(), bm.label_layers(), bm.major_label_layers()
     elif basemap == bm.NONE:
-        below = [{"id": "background", "type": "background",
-                  "paint": {"background-color": bm.LAND}}]  # fmt: skip
+        below = [{"id": "background", "type": "background", "paint": {"background-color": bm.LAND}}]
     data = []
     if "provisions" in tables:
         data += [
-            {"id": "regulations-fill", "type": "fill", "source": "vggeo",
-             "source-layer": tables["provisions"],
-             "paint": {"fill-color": prov, "fill-opacity": ["case", ["boolean",
-                       ["feature-state", "hover"], False], 0.55, 0.3]}},
-            {"id": "regulations-line", "type": "line", "source": "vggeo",
-             "source-layer": tables["provisions"],
-             "paint": {"line-color": prov, "line-width": 1}},
-        ]  # fmt: skip
+            {
+                "id": "regulations-fill",
+                "type": "fill",
+                "source": "vggeo",
+                "source-layer": tables["provisions"],
+                "paint": {
+                    "fill-color": prov,
+                    "fill-opacity": [
+                        "case",
+                        ["boolean", ["feature-state", "hover"], False],
+                        0.55,
+                        0.3,
+                    ],
+                },
+            },
+            {
+                "id": "regulations-line",
+                "type": "line",
+                "source": "vggeo",
+                "source-layer": tables["provisions"],
+                "paint": {"line-color": prov, "line-width": 1},
+            },
+        ]
     clusters = []
     if "residences" in tables:
         data += [
-            {"id": "residences-clusters", "type": "circle", "source": "vggeo",
-             "source-layer": "residences", "filter": ["has", "point_count"],
-             "paint": {"circle-color": "#3f4a5c", "circle-opacity": 0.75,
-                       "circle-stroke-color": "#ffffff", "circle-stroke-width": 1,
-                       "circle-radius": cluster_radius(POINT_COUNT)}},
-            {"id": "residences-points", "type": "circle", "source": "vggeo",
-             "source-layer": "residences", "filter": ["!", ["has", "point_count"]],
-             "paint": {"circle-color": home, "circle-stroke-color": "#ffffff",
-                       "circle-stroke-width": ["case", ["boolean", ["feature-state", "hover"],
-                                                        False], 2, 0.5],
-                       "circle-radius": ["interpolate", ["linear"], ["zoom"], 8, 3, 16, 6]}},
-        ]  # fmt: skip
+            {
+                "id": "residences-clusters",
+                "type": "circle",
+                "source": "vggeo",
+                "source-layer": "residences",
+                "filter": ["has", "point_count"],
+                "paint": {
+                    "circle-color": "#3f4a5c",
+                    "circle-opacity": 0.75,
+                    "circle-stroke-color": "#ffffff",
+                    "circle-stroke-width": 1,
+                    "circle-radius": cluster_radius(POINT_COUNT),
+                },
+            },
+            {
+                "id": "residences-points",
+                "type": "circle",
+                "source": "vggeo",
+                "source-layer": "residences",
+                "filter": ["!", ["has", "point_count"]],
+                "paint": {
+                    "circle-color": home,
+                    "circle-stroke-color": "#ffffff",
+                    "circle-stroke-width": [
+                        "case",
+                        ["boolean", ["feature-state", "hover"], False],
+                        2,
+                        0.5,
+                    ],
+                    "circle-radius": ["interpolate", ["linear"], ["zoom"], 8, 3, 16, 6],
+                },
+            },
+        ]
         clusters = [
-            {"id": "residences-cluster-count", "type": "symbol", "source": "vggeo",
-             "source-layer": "residences", "filter": ["has", "point_count"],
-             "layout": {"text-field": cluster_label(POINT_COUNT),
-                        "text-font": ["Noto Sans Bold"], "text-size": 11,
-                        # Always drawn; place names make way for them.
-                        "text-allow-overlap": True, "text-ignore-placement": False},
-             "paint": {"text-color": "#ffffff"}},
-        ]  # fmt: skip
+            {
+                "id": "residences-cluster-count",
+                "type": "symbol",
+                "source": "vggeo",
+                "source-layer": "residences",
+                "filter": ["has", "point_count"],
+                "layout": {
+                    "text-field": cluster_label(POINT_COUNT),
+                    "text-font": ["Noto Sans Bold"],
+                    "text-size": 11,
+                    # Always drawn; place names make way for them.
+                    "text-allow-overlap": True,
+                    "text-ignore-placement": False,
+                },
+                "paint": {"text-color": "#ffffff"},
+            },
+        ]
     doc = {
         "version": 8,
         "name": "vggeo",
-        "metadata": {"vggeo:basemap": basemap,
-                     "vggeo:interactive": [i for i in INTERACTIVE
-                                           if any(d["id"] == i for d in data)]},
+        "metadata": {
+            "vggeo:basemap": basemap,
+            "vggeo:interactive": [i for i in INTERACTIVE if any(d["id"] == i for d in data)],
+        },
         "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2],
         "zoom": 4,
         "sources": sources,
         "layers": [*below, *data, *labels, *clusters, *top],
-    }  # fmt: skip
+    }
     return doc
 
 
-__all__ = ["tilejson", "style", "layers_doc", "served_layer_ids", "zoom_range", "HOME_TYPES",
-           "PROVISION_TYPES"]
+__all__ = [
+    "tilejson",
+    "style",
+    "layers_doc",
+    "served_layer_ids",
+    "zoom_range",
+    "HOME_TYPES",
+    "PROVISION_TYPES",
+]

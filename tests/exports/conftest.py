@@ -14,8 +14,12 @@ from exports.frames import write_store
 def contract_tables() -> dict[str, pd.DataFrame]:
     res = frames.residences(3000)
     prov = frames.provisions(120)
-    return {"residences": res, "provisions": prov, "affected_properties": frames.affected(prov),
-            "decisions": frames.decisions(prov)}  # fmt: skip
+    return {
+        "residences": res,
+        "provisions": prov,
+        "affected_properties": frames.affected(prov),
+        "decisions": frames.decisions(prov),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,24 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 
 from vggeo.sample.towns import swedish_towns
 
-HOME_TYPES = ("lägenhet", "villa", "radhus", "kedjehus", "lantbruk", "småhus övriga",
-              "lantbruk övriga", "okänd")  # fmt: skip
-PROVISION_TYPES = ("plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet",
-                   "utredning", "fornlamning")  # fmt: skip
+HOME_TYPES = (
+    "lägenhet",
+    "villa",
+    "radhus",
+    "kedjehus",
+    "lantbruk",
+    "småhus övriga",
+    "lantbruk övriga",
+    "okänd",
+)
+PROVISION_TYPES = (
+    "plan",
+    "naturvardsbestammelse",
+    "ovrig_bestammelse",
+    "mineralrattighet",
+    "utredning",
+    "fornlamning",
+)
 STATUSES = ("gällande", "avregistrerad", "upphävd")
 
 
@@ -72,8 +86,12 @@ def provisions(m: int = 120, *, seed: int = 2, towns: int = 8) -> gpd.GeoDataFra
         holes = []
         if k % 5 == 0:  # a hole: homes in it are outside the provision
             holes.append(
-                [(cx[k] - r / 8, cy[k] - r / 8), (cx[k] + r / 8, cy[k] - r / 8),
-                 (cx[k] + r / 8, cy[k] + r / 8), (cx[k] - r / 8, cy[k] + r / 8)]  # fmt: skip
+                [
+                    (cx[k] - r / 8, cy[k] - r / 8),
+                    (cx[k] + r / 8, cy[k] - r / 8),
+                    (cx[k] + r / 8, cy[k] + r / 8),
+                    (cx[k] - r / 8, cy[k] + r / 8),
+                ]
             )
         poly = shapely.make_valid(Polygon(ring, holes))
         parts = [g for g in getattr(poly, "geoms", [poly]) if g.geom_type == "Polygon"]
@@ -83,11 +101,14 @@ def provisions(m: int = 120, *, seed: int = 2, towns: int = 8) -> gpd.GeoDataFra
     return gpd.GeoDataFrame(
         {
             "provision_id": [_uuid(rng) for _ in range(m)],
-            "provision_type": pd.Categorical(rng.choice(PROVISION_TYPES, m),
-                                             categories=PROVISION_TYPES),  # fmt: skip
+            "provision_type": pd.Categorical(
+                rng.choice(PROVISION_TYPES, m), categories=PROVISION_TYPES
+            ),
             "object_version": pd.array(rng.integers(1, 4, m), dtype="Int64"),
             "municipality": t["municipality_code"].to_numpy()[i],
-            "designation": [f"{t['municipality_code'].iloc[j]}-P{k:04d}/1" for k, j in enumerate(i)],
+            "designation": [
+                f"{t['municipality_code'].iloc[j]}-P{k:04d}/1" for k, j in enumerate(i)
+            ],
             "name": [f"Bestämmelse {k} vid {t['name'].iloc[j]}" for k, j in enumerate(i)],
             "status": rng.choice(STATUSES, m, p=[0.8, 0.15, 0.05]),
             "last_changed": pd.to_datetime("2024-01-01")
@@ -115,14 +136,16 @@ def decisions(prov: gpd.GeoDataFrame, *, seed: int = 4) -> pd.DataFrame:
     ids = np.repeat(prov["provision_id"].to_numpy(), k)
     first = np.concatenate([[True], ids[1:] != ids[:-1]])
     day = pd.to_datetime("1990-01-01") + pd.to_timedelta(rng.integers(0, 12000, len(ids)), unit="D")
-    return pd.DataFrame({
-        "provision_id": ids,
-        "kind": np.where(first, "bildandebeslut", "andringsbeslut"),
-        "object_version": pd.array(np.where(first, 1, 2), dtype="Int64"),
-        "valid_from": (day + pd.Timedelta(days=21)).astype("datetime64[ms]"),
-        "decision_date": day.astype("datetime64[ms]"),
-        "decision_id": [f"{i:06d}" for i in range(len(ids))],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "provision_id": ids,
+            "kind": np.where(first, "bildandebeslut", "andringsbeslut"),
+            "object_version": pd.array(np.where(first, 1, 2), dtype="Int64"),
+            "valid_from": (day + pd.Timedelta(days=21)).astype("datetime64[ms]"),
+            "decision_date": day.astype("datetime64[ms]"),
+            "decision_id": [f"{i:06d}" for i in range(len(ids))],
+        }
+    )
 
 
 def edge_cases() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -136,35 +159,42 @@ def edge_cases() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         [(x0, y0), (x0 + 100, y0), (x0 + 100, y0 + 100), (x0, y0 + 100)],
         [[(x0 + 40, y0 + 40), (x0 + 60, y0 + 40), (x0 + 60, y0 + 60), (x0 + 40, y0 + 60)]],
     )
-    b = MultiPolygon([shapely.box(x0 + 200, y0, x0 + 250, y0 + 50),
-                      shapely.box(x0 + 300, y0, x0 + 350, y0 + 50)])  # fmt: skip
+    b = MultiPolygon(
+        [shapely.box(x0 + 200, y0, x0 + 250, y0 + 50), shapely.box(x0 + 300, y0, x0 + 350, y0 + 50)]
+    )
     c = Polygon([(x0 + 400, y0), (x0 + 500, y0), (x0 + 400, y0 + 100)])
     pts = {
-        1: (x0 + 10, y0 + 10),      # inside A
-        2: (x0 + 100, y0 + 50),     # on A's outer edge
-        3: (x0, y0),                # on A's vertex
-        4: (x0 + 50, y0 + 50),      # in A's hole
-        5: (x0 + 40, y0 + 50),      # on A's hole edge
-        6: (x0 + 325, y0 + 25),     # inside B's second part
-        7: (x0 + 275, y0 + 25),     # between B's parts (25 m from each)
-        8: (x0 + 450, y0 + 50),     # on C's diagonal edge
-        9: (x0 + 449, y0 + 50),     # just inside C
-        10: (x0 + 103, y0 + 50),    # 3 m outside A
-        11: (x0 + 100, y0 + 100),   # on A's corner and nothing else
-        12: (x0 + 60, y0 + 60),     # on the hole's corner
-    }  # fmt: skip
+        1: (x0 + 10, y0 + 10),  # inside A
+        2: (x0 + 100, y0 + 50),  # on A's outer edge
+        3: (x0, y0),  # on A's vertex
+        4: (x0 + 50, y0 + 50),  # in A's hole
+        5: (x0 + 40, y0 + 50),  # on A's hole edge
+        6: (x0 + 325, y0 + 25),  # inside B's second part
+        7: (x0 + 275, y0 + 25),  # between B's parts (25 m from each)
+        8: (x0 + 450, y0 + 50),  # on C's diagonal edge
+        9: (x0 + 449, y0 + 50),  # just inside C
+        10: (x0 + 103, y0 + 50),  # 3 m outside A
+        11: (x0 + 100, y0 + 100),  # on A's corner and nothing else
+        12: (x0 + 60, y0 + 60),  # on the hole's corner
+    }
     res = gpd.GeoDataFrame(
-        {"id": np.array(list(pts), dtype=np.int64),
-         "home_type": pd.Categorical(["villa"] * 6 + ["lägenhet"] * 6)},
-        geometry=[Point(p) for p in pts.values()], crs="EPSG:3006",
-    )  # fmt: skip
+        {
+            "id": np.array(list(pts), dtype=np.int64),
+            "home_type": pd.Categorical(["villa"] * 6 + ["lägenhet"] * 6),
+        },
+        geometry=[Point(p) for p in pts.values()],
+        crs="EPSG:3006",
+    )
     prov = gpd.GeoDataFrame(
-        {"provision_id": ["a" * 8, "b" * 8, "c" * 8],
-         "provision_type": pd.Categorical(["plan", "naturvardsbestammelse", "plan"]),
-         "status": ["gällande", "gällande", "avregistrerad"],
-         "designation": ["A-1", "B-1", "C-1"]},
-        geometry=[MultiPolygon([a]), b, MultiPolygon([c])], crs="EPSG:3006",
-    )  # fmt: skip
+        {
+            "provision_id": ["a" * 8, "b" * 8, "c" * 8],
+            "provision_type": pd.Categorical(["plan", "naturvardsbestammelse", "plan"]),
+            "status": ["gällande", "gällande", "avregistrerad"],
+            "designation": ["A-1", "B-1", "C-1"],
+        },
+        geometry=[MultiPolygon([a]), b, MultiPolygon([c])],
+        crs="EPSG:3006",
+    )
     return res, prov
 
 
@@ -183,9 +213,13 @@ def write_store(path: Path, tables: dict[str, pd.DataFrame]) -> Path:
             store.load_residences(tables["residences"])
         rest = {k: v for k, v in tables.items() if k != "residences"}
         if rest:
-            store.apply(MemoryDelivery(
-                product="bestammelse", extract_id=f"test-{uuid.uuid4().hex[:8]}",
-                extract_type="base", produced_at=datetime(2025, 1, 6, tzinfo=UTC),
-                tables={"markreglerandebestammelse": rest},
-            ))  # fmt: skip
+            store.apply(
+                MemoryDelivery(
+                    product="bestammelse",
+                    extract_id=f"test-{uuid.uuid4().hex[:8]}",
+                    extract_type="base",
+                    produced_at=datetime(2025, 1, 6, tzinfo=UTC),
+                    tables={"markreglerandebestammelse": rest},
+                )
+            )
     return path

@@ -23,14 +23,19 @@ def describe_renderer(renderer):
     if renderer.type() == "categorizedSymbol":
         out["attribute"] = renderer.classAttribute()
         out["categories"] = [
-            {"value": c.value(), "label": c.label(),
-             "color": c.symbol().color().name()} for c in renderer.categories()
+            {"value": c.value(), "label": c.label(), "color": c.symbol().color().name()}
+            for c in renderer.categories()
         ]
     elif renderer.type() == "RuleRenderer":
+
         def rule(r):
-            return {"label": r.label(), "filter": r.filterExpression(),
-                    "color": r.symbol().color().name() if r.symbol() else None,
-                    "children": [rule(c) for c in r.children()]}
+            return {
+                "label": r.label(),
+                "filter": r.filterExpression(),
+                "color": r.symbol().color().name() if r.symbol() else None,
+                "children": [rule(c) for c in r.children()],
+            }
+
         out["rules"] = [rule(c) for c in renderer.rootRule().children()]
     out["legend"] = [item.label() for item in renderer.legendSymbolItems()]
     return out
@@ -58,21 +63,29 @@ def main(path):
         layers.append(layer)
     QgsProject.instance().addMapLayers(layers)
     for rel in QgsProject.instance().relationManager().relations().values():
-        result["relations"].append({
-            "name": rel.name(), "valid": rel.isValid(),
-            "parent": rel.referencedLayer().name() if rel.referencedLayer() else None,
-            "child": rel.referencingLayer().name() if rel.referencingLayer() else None,
-            "fields": [[p.referencingField(), p.referencedField()] for p in rel.fieldPairs()],
-        })
+        result["relations"].append(
+            {
+                "name": rel.name(),
+                "valid": rel.isValid(),
+                "parent": rel.referencedLayer().name() if rel.referencedLayer() else None,
+                "child": rel.referencingLayer().name() if rel.referencingLayer() else None,
+                "fields": [[p.referencingField(), p.referencedField()] for p in rel.fieldPairs()],
+            }
+        )
     del meta
     # The project embedded in the GeoPackage: layers, styles and relations as QGIS opens them.
     project = QgsProject.instance()
     project.clear()
-    result["project"] = {"read": project.read(f"geopackage:{path}?projectName=vggeo"),
-                         "crs": project.crs().authid(), "layers": {}, "relations": []}
+    result["project"] = {
+        "read": project.read(f"geopackage:{path}?projectName=vggeo"),
+        "crs": project.crs().authid(),
+        "layers": {},
+        "relations": [],
+    }
     for layer in project.mapLayers().values():
         result["project"]["layers"][layer.name()] = {
-            "valid": layer.isValid(), "count": layer.featureCount(),
+            "valid": layer.isValid(),
+            "count": layer.featureCount(),
             "renderer": layer.renderer().type() if layer.isSpatial() else None,
             "visible": project.layerTreeRoot().findLayer(layer.id()).isVisible(),
         }
@@ -82,10 +95,15 @@ def main(path):
             n = sum(1 for _ in rel.getRelatedFeatures(feature))
             if n:
                 related[feature["provision_id"]] = n
-        result["project"]["relations"].append({
-            "name": rel.name(), "valid": rel.isValid(), "parent": rel.referencedLayer().name(),
-            "child": rel.referencingLayer().name(), "related": related,
-        })
+        result["project"]["relations"].append(
+            {
+                "name": rel.name(),
+                "valid": rel.isValid(),
+                "parent": rel.referencedLayer().name(),
+                "child": rel.referencingLayer().name(),
+                "related": related,
+            }
+        )
     print(json.dumps(result))
     app.exitQgis()
 

@@ -31,21 +31,45 @@ def test_defaults_are_within_all_types_all_statuses(tmp_path, store_gpkg, contra
     # Every type and status present in the data occurs: no default filter.
     assert set(got["provision_type"]) == set(expect["provision_type"].astype(str))
     assert set(got["status"]) == set(expect["status"])
-    assert list(got.columns) == ["residence_id", "provision_id", "provision_type", "status",
-                                 "designation"]  # fmt: skip
+    assert list(got.columns) == [
+        "residence_id",
+        "provision_id",
+        "provision_type",
+        "status",
+        "designation",
+    ]
 
 
 def test_parquet_and_gpkg_outputs_with_filters(tmp_path, store_gpkg, contract_tables):
     out = tmp_path / "p.parquet"
     summary = tmp_path / "s.csv"
-    r = run("join", "--store", str(store_gpkg), "-o", str(out), "--predicate", "dwithin",
-            "--distance", "50", "--types", "plan,naturvardsbestammelse", "--status", "gällande",
-            "--summary", str(summary))  # fmt: skip
+    r = run(
+        "join",
+        "--store",
+        str(store_gpkg),
+        "-o",
+        str(out),
+        "--predicate",
+        "dwithin",
+        "--distance",
+        "50",
+        "--types",
+        "plan,naturvardsbestammelse",
+        "--status",
+        "gällande",
+        "--summary",
+        str(summary),
+    )
     assert r.exit_code == 0, r.output
     got = pd.read_parquet(out)
-    expect = residences_in(contract_tables["residences"], contract_tables["provisions"],
-                           predicate="dwithin", distance=50,
-                           types=["plan", "naturvardsbestammelse"], status="gällande").pairs  # fmt: skip
+    expect = residences_in(
+        contract_tables["residences"],
+        contract_tables["provisions"],
+        predicate="dwithin",
+        distance=50,
+        types=["plan", "naturvardsbestammelse"],
+        status="gällande",
+    ).pairs
     assert _key(got) == _key(expect) and len(got) > 0
     assert set(got["provision_type"]) <= {"plan", "naturvardsbestammelse"}
     assert (got["distance"] <= 50).all()
@@ -58,8 +82,9 @@ def test_parquet_and_gpkg_outputs_with_filters(tmp_path, store_gpkg, contract_ta
     layers = {n for n, _ in pyogrio.list_layers(gp)}
     assert layers == {"pairs", "summary"}
     pairs = pyogrio.read_dataframe(gp, layer="pairs")
-    expect = residences_in(contract_tables["residences"], contract_tables["provisions"],
-                           predicate="intersects").pairs  # fmt: skip
+    expect = residences_in(
+        contract_tables["residences"], contract_tables["provisions"], predicate="intersects"
+    ).pairs
     assert _key(pairs) == _key(expect)
 
 
@@ -106,8 +131,17 @@ def test_postgis_store_join_and_export(tmp_path, postgis_url, contract_tables):
     expect = residences_in(contract_tables["residences"], contract_tables["provisions"]).pairs
     assert _key(pd.read_parquet(out)) == _key(expect)
     gp = tmp_path / "pg.gpkg"
-    r = run("export", "gpkg", "--store", postgis_url, "-o", str(gp), "--layers",
-            "residences,provisions,affected_properties", "--no-progress")  # fmt: skip
+    r = run(
+        "export",
+        "gpkg",
+        "--store",
+        postgis_url,
+        "-o",
+        str(gp),
+        "--layers",
+        "residences,provisions,affected_properties",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     counts = dict(line.split("\t") for line in r.stdout.strip().splitlines())
     assert int(counts["provisions"]) == len(contract_tables["provisions"])

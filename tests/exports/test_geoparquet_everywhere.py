@@ -80,13 +80,26 @@ def outputs(tmp_path_factory, store_gpkg, contract_tables) -> dict[str, Written]
     _run("export", "parquet", "--store", store_gpkg, "-o", d / "res.parquet")
     out["export residences"] = Written(d / "res.parquet", "id", res_truth, 3006)
 
-    _run("export", "parquet", "--store", store_gpkg, "-o", d / "prov84.parquet", "--layer",
-         "provisions", "--crs", "wgs84")  # fmt: skip
+    _run(
+        "export",
+        "parquet",
+        "--store",
+        store_gpkg,
+        "-o",
+        d / "prov84.parquet",
+        "--layer",
+        "provisions",
+        "--crs",
+        "wgs84",
+    )
     to84 = pyproj.Transformer.from_crs(3006, 4326, always_xy=True)
-    prov84 = {k: shapely.transform(g, lambda c: np.column_stack(to84.transform(c[:, 0], c[:, 1])))
-              for k, g in prov_truth.items()}  # fmt: skip
-    out["export provisions wgs84"] = Written(d / "prov84.parquet", "provision_id", prov84, 4326,
-                                             tolerance=1e-9)  # fmt: skip
+    prov84 = {
+        k: shapely.transform(g, lambda c: np.column_stack(to84.transform(c[:, 0], c[:, 1])))
+        for k, g in prov_truth.items()
+    }
+    out["export provisions wgs84"] = Written(
+        d / "prov84.parquet", "provision_id", prov84, 4326, tolerance=1e-9
+    )
 
     reg = generate_registry(600, seed=21)
     write_registry(reg, d / "input.csv")
@@ -99,32 +112,55 @@ def outputs(tmp_path_factory, store_gpkg, contract_tables) -> dict[str, Written]
     from vg_server import RegistryServer
 
     with RegistryServer(_raw_records(reg), username="u", password="pw-everywhere") as srv:
-        env = {"VGGEO_VALUEGUARD_USERNAME": "u", "VGGEO_VALUEGUARD_PASSWORD": "pw-everywhere",
-               "VGGEO_VALUEGUARD_BASE_URL": srv.url, "VGGEO_VALUEGUARD_PAGE_SIZE": "250"}  # fmt: skip
+        env = {
+            "VGGEO_VALUEGUARD_USERNAME": "u",
+            "VGGEO_VALUEGUARD_PASSWORD": "pw-everywhere",
+            "VGGEO_VALUEGUARD_BASE_URL": srv.url,
+            "VGGEO_VALUEGUARD_PAGE_SIZE": "250",
+        }
         _run("registry", "fetch", "-o", d / "fetched.parquet", "--no-progress", env=env)
     out["registry fetch"] = Written(d / "fetched.parquet", "id", _registry_truth(reg), 3006)
 
     _run("sample", "registry", "--n", "500", "--seed", "8", "-o", d / "sampled.parquet")
-    out["sample registry"] = Written(d / "sampled.parquet", "id",
-                                     _registry_truth(generate_registry(500, seed=8)), 3006)  # fmt: skip
+    out["sample registry"] = Written(
+        d / "sampled.parquet", "id", _registry_truth(generate_registry(500, seed=8)), 3006
+    )
 
     base = sorted((SAMPLE / "deliveries" / "bestammelse").glob("000_base_*.zip"))[0]
     _run("read", base, "-o", d / "read.parquet", "--no-progress")
     out["read delivery"] = Written(d / "read.parquet", "provision_id", {}, 3006)
 
-    _run("join", "--store", store_gpkg, "-o", d / "pairs.parquet", "--summary",
-         d / "summary.parquet", "--no-progress")  # fmt: skip
+    _run(
+        "join",
+        "--store",
+        store_gpkg,
+        "-o",
+        d / "pairs.parquet",
+        "--summary",
+        d / "summary.parquet",
+        "--no-progress",
+    )
     out["join pairs"] = Written(d / "pairs.parquet", "residence_id", res_truth, 3006)
     out["join summary"] = Written(d / "summary.parquet", "provision_id", prov_truth, 3006)
 
     shipped = pd.read_parquet(SAMPLE / "registry" / "registry.parquet")
-    out["shipped sample"] = Written(SAMPLE / "registry" / "registry.parquet", "id",
-                                    _registry_truth(shipped), 3006)  # fmt: skip
+    out["shipped sample"] = Written(
+        SAMPLE / "registry" / "registry.parquet", "id", _registry_truth(shipped), 3006
+    )
     return out
 
 
-NAMES = ["export residences", "export provisions wgs84", "registry load", "registry fetch",
-         "sample registry", "read delivery", "join pairs", "join summary", "shipped sample"]  # fmt: skip
+NAMES = [
+    "export residences",
+    "export provisions wgs84",
+    "registry load",
+    "registry fetch",
+    "sample registry",
+    "read delivery",
+    "join pairs",
+    "join summary",
+    "shipped sample",
+]
 
 
 def _same(a, b, tolerance: float) -> bool:
@@ -183,8 +219,12 @@ def test_pyarrow_sees_geoparquet_1_1_with_a_bbox_covering(outputs, name):
     # The covering rule: the bbox is null exactly where the geometry is.
     assert (np.asarray(bbox.is_null()) == shapely.is_missing(geoms)).all()
     solid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    got = np.column_stack([bbox.combine_chunks().field(k).to_numpy(zero_copy_only=False)
-                           for k in ("xmin", "ymin", "xmax", "ymax")])  # fmt: skip
+    got = np.column_stack(
+        [
+            bbox.combine_chunks().field(k).to_numpy(zero_copy_only=False)
+            for k in ("xmin", "ymin", "xmax", "ymax")
+        ]
+    )
     assert np.array_equal(got[solid], shapely.bounds(geoms[solid]))
     assert col["bbox"] == pytest.approx(list(shapely.total_bounds(geoms[solid])))
     present = geoms[~shapely.is_missing(geoms)]
@@ -197,11 +237,16 @@ def duck():
     import duckdb
     import duckdb_extension_spatial
 
-    ext = (Path(duckdb_extension_spatial.__file__).parent / "extensions" /
-           f"v{duckdb.__version__}" / "spatial.duckdb_extension")  # fmt: skip
+    ext = (
+        Path(duckdb_extension_spatial.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "spatial.duckdb_extension"
+    )
     assert ext.exists(), f"duckdb-extension-spatial has no build for DuckDB {duckdb.__version__}"
-    con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})  # fmt: skip
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
     con.execute(f"LOAD '{ext}'")
     yield con
     con.close()
@@ -213,25 +258,31 @@ def test_duckdb_spatial_reads_geometries_crs_and_prunes_by_bbox(outputs, name, d
     src = str(w.path).replace("'", "''")
     kind = duck.execute(f"SELECT typeof(geometry) FROM read_parquet('{src}') LIMIT 1").fetchone()
     assert kind[0].startswith("GEOMETRY"), kind
-    rows = duck.execute(f"SELECT {w.key}, ST_AsWKB(geometry), ST_CRS(geometry) "
-                        f"FROM read_parquet('{src}')").fetchall()  # fmt: skip
+    rows = duck.execute(
+        f"SELECT {w.key}, ST_AsWKB(geometry), ST_CRS(geometry) FROM read_parquet('{src}')"
+    ).fetchall()
     assert {r[2] for r in rows if r[1] is not None} == {f"EPSG:{w.epsg}"}
-    geoms = shapely.from_wkb(np.asarray([None if r[1] is None else bytes(r[1]) for r in rows],
-                                        dtype=object))  # fmt: skip
+    geoms = shapely.from_wkb(
+        np.asarray([None if r[1] is None else bytes(r[1]) for r in rows], dtype=object)
+    )
     _check_geometries(w, [r[0] for r in rows], geoms)
     # A window over the south-west quarter: the covering columns answer what the geometries do.
     solid = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     x0, y0, x1, y1 = shapely.total_bounds(solid)
     window = (x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
-    n = duck.execute(f"SELECT count(*) FROM read_parquet('{src}') WHERE bbox.xmin <= ? AND "
-                     "bbox.xmax >= ? AND bbox.ymin <= ? AND bbox.ymax >= ?",
-                     [window[2], window[0], window[3], window[1]]).fetchone()[0]  # fmt: skip
+    n = duck.execute(
+        f"SELECT count(*) FROM read_parquet('{src}') WHERE bbox.xmin <= ? AND "
+        "bbox.xmax >= ? AND bbox.ymin <= ? AND bbox.ymax >= ?",
+        [window[2], window[0], window[3], window[1]],
+    ).fetchone()[0]
     box = shapely.box(*window)
     expect = int((shapely.intersects(shapely.envelope(solid), box)).sum())
     assert n == expect and n > 0
-    exact = duck.execute(f"SELECT count(*) FROM read_parquet('{src}') WHERE ST_Intersects("
-                         "ST_SetCRS(geometry, ''), ST_MakeEnvelope(?, ?, ?, ?))",
-                         list(window)).fetchone()[0]  # fmt: skip
+    exact = duck.execute(
+        f"SELECT count(*) FROM read_parquet('{src}') WHERE ST_Intersects("
+        "ST_SetCRS(geometry, ''), ST_MakeEnvelope(?, ?, ?, ?))",
+        list(window),
+    ).fetchone()[0]
     assert exact == int(shapely.intersects(solid, box).sum())
 
 

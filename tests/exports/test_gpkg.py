@@ -27,26 +27,37 @@ def run(*args: str):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, store_gpkg) -> Path:
     out = tmp_path_factory.mktemp("gpkg") / "vggeo.gpkg"
-    r = run("export", "gpkg", "--store", str(store_gpkg), "-o", str(out), "--crs",
-            "SWEREF 99 18 00", "--no-progress")  # fmt: skip
+    r = run(
+        "export",
+        "gpkg",
+        "--store",
+        str(store_gpkg),
+        "-o",
+        str(out),
+        "--crs",
+        "SWEREF 99 18 00",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     return out
 
 
 @pytest.fixture(scope="module")
 def qgis_view(exported) -> dict:
-    r = run_system_python(PROBE.read_text(), str(exported), module="qgis.core",
-                          packages="python3-qgis")  # fmt: skip
+    r = run_system_python(
+        PROBE.read_text(), str(exported), module="qgis.core", packages="python3-qgis"
+    )
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout[r.stdout.index("{"):])
+    return json.loads(r.stdout[r.stdout.index("{") :])
 
 
 @pytest.mark.gdal
 def test_gdal_validator_accepts(exported):
     r = run_system_python(
         "import sys; from osgeo_utils.samples import validate_gpkg as v; "
-        "sys.exit(v.main(['validate_gpkg.py', sys.argv[1]]))", str(exported),
-    )  # fmt: skip
+        "sys.exit(v.main(['validate_gpkg.py', sys.argv[1]]))",
+        str(exported),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -54,9 +65,12 @@ def test_gdal_validator_accepts(exported):
 def test_qgis_loads_every_layer_valid_with_counts_and_crs(qgis_view, contract_tables):
     layers = qgis_view["layers"]
     prov = contract_tables["provisions"]
-    expected = {"residences": len(contract_tables["residences"]), "provisions": len(prov),
-                "affected_properties": len(contract_tables["affected_properties"]),
-                "decisions": len(contract_tables["decisions"])}  # fmt: skip
+    expected = {
+        "residences": len(contract_tables["residences"]),
+        "provisions": len(prov),
+        "affected_properties": len(contract_tables["affected_properties"]),
+        "decisions": len(contract_tables["decisions"]),
+    }
     for t, n in prov["provision_type"].astype(str).value_counts().items():
         expected[f"provisions_{t}"] = n
     assert {k: v["count"] for k, v in layers.items() if k != "layer_styles"} == expected
@@ -126,14 +140,19 @@ def test_gdal_sees_relationship_and_field_docs(exported):
         " ds.GetRelationship(n).GetLeftTableFields(), ds.GetRelationship(n).GetRightTableFields()]"
         " for n in (ds.GetRelationshipNames() or [])}; print(json.dumps(out))",
         str(exported),
-    )  # fmt: skip
+    )
     assert ["provisions", "affected_properties", ["provision_id"], ["provision_id"]] in rel.values()
     assert ["provisions", "decisions", ["provision_id"], ["provision_id"]] in rel.values()
     with sqlite3.connect(exported) as conn:
-        docs = dict(conn.execute("SELECT column_name, title FROM gpkg_data_columns "
-                                 "WHERE table_name = 'residences'").fetchall())  # fmt: skip
+        docs = dict(
+            conn.execute(
+                "SELECT column_name, title FROM gpkg_data_columns WHERE table_name = 'residences'"
+            ).fetchall()
+        )
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        styles_rows = conn.execute("SELECT f_table_name, useAsDefault, styleSLD FROM layer_styles").fetchall()
+        styles_rows = conn.execute(
+            "SELECT f_table_name, useAsDefault, styleSLD FROM layer_styles"
+        ).fetchall()
     assert docs["home_type"] == "Bostadstyp"
     assert len({r[0] for r in styles_rows}) == len(styles_rows)  # one default per layer
     assert all(r[1] == 1 and "StyledLayerDescriptor" in r[2] for r in styles_rows)
@@ -158,14 +177,25 @@ def test_labels_beside_codes(exported):
     prov = pyogrio.read_dataframe(exported, layer="provisions")
     cols = list(prov.columns)
     assert cols.index("provision_type_label") == cols.index("provision_type") + 1
-    assert (prov.loc[prov["provision_type"] == "naturvardsbestammelse", "provision_type_label"]
-            == "Naturvårdsbestämmelse").all()  # fmt: skip
+    assert (
+        prov.loc[prov["provision_type"] == "naturvardsbestammelse", "provision_type_label"]
+        == "Naturvårdsbestämmelse"
+    ).all()
 
 
 def test_layers_option_and_default_crs(tmp_path, store_gpkg):
     out = tmp_path / "two.gpkg"
-    r = run("export", "gpkg", "--store", str(store_gpkg), "-o", str(out),
-            "--layers", "residences,provisions_plan", "--no-progress")  # fmt: skip
+    r = run(
+        "export",
+        "gpkg",
+        "--store",
+        str(store_gpkg),
+        "-o",
+        str(out),
+        "--layers",
+        "residences,provisions_plan",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     names = {n for n, _ in pyogrio.list_layers(out)}
     assert names == {"residences", "provisions_plan", "layer_styles"}
@@ -240,8 +270,9 @@ def test_full_registry_fields_export(tmp_path):
     assert r.exit_code == 0, r.output
     v = run_system_python(
         "import sys; from osgeo_utils.samples import validate_gpkg as v; "
-        "sys.exit(v.main(['validate_gpkg.py', sys.argv[1]]))", str(out),
-    )  # fmt: skip
+        "sys.exit(v.main(['validate_gpkg.py', sys.argv[1]]))",
+        str(out),
+    )
     assert v.returncode == 0, v.stdout + v.stderr
     back = pyogrio.read_dataframe(out, layer="residences").set_index("id").loc[reg["id"]]
     assert pyogrio.read_info(out, layer="residences")["crs"] == "EPSG:3021"
@@ -249,8 +280,10 @@ def test_full_registry_fields_export(tmp_path):
     # Lists (house numbers) as GeoPackage JSON text, dates and codes unchanged.
     with sqlite3.connect(out) as conn:
         text = dict(conn.execute("SELECT id, number FROM residences").fetchall())
-        mime = conn.execute("SELECT mime_type FROM gpkg_data_columns WHERE table_name = "
-                            "'residences' AND column_name = 'number'").fetchone()[0]  # fmt: skip
+        mime = conn.execute(
+            "SELECT mime_type FROM gpkg_data_columns WHERE table_name = "
+            "'residences' AND column_name = 'number'"
+        ).fetchone()[0]
     assert mime == "application/json"
     got = [None if text[i] is None else json.loads(text[i]) for i in reg["id"].tolist()]
     want = [None if v is None else list(v) for v in reg["number"].tolist()]

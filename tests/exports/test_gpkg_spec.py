@@ -43,18 +43,38 @@ def pipeline_store(tmp_path_factory) -> Path:
     """The store the README builds: every bundled delivery, then the registry."""
     store = tmp_path_factory.mktemp("spec") / "store.gpkg"
     for product in ("bestammelse", "inskrivning"):
-        _run("ingest", *sorted((SAMPLE / "deliveries" / product).glob("*.zip")), "--store", store,
-             "--no-progress")  # fmt: skip
-    _run("registry", "load", SAMPLE / "registry" / "registry.parquet", "--store", store,
-         "--no-progress")  # fmt: skip
+        _run(
+            "ingest",
+            *sorted((SAMPLE / "deliveries" / product).glob("*.zip")),
+            "--store",
+            store,
+            "--no-progress",
+        )
+    _run(
+        "registry",
+        "load",
+        SAMPLE / "registry" / "registry.parquet",
+        "--store",
+        store,
+        "--no-progress",
+    )
     return store
 
 
 @pytest.fixture(scope="module")
 def qgis_export(pipeline_store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("spec") / "for_qgis.gpkg"
-    _run("export", "gpkg", "--store", pipeline_store, "-o", out, "--crs", "SWEREF 99 18 00",
-         "--no-progress")  # fmt: skip
+    _run(
+        "export",
+        "gpkg",
+        "--store",
+        pipeline_store,
+        "-o",
+        out,
+        "--crs",
+        "SWEREF 99 18 00",
+        "--no-progress",
+    )
     return out
 
 
@@ -66,16 +86,23 @@ def _datetime_values(path: Path) -> dict[str, list[str]]:
         for t in tables:
             for _, col, kind, *_ in conn.execute(f'PRAGMA table_info("{t}")').fetchall():
                 if str(kind).upper() == "DATETIME":
-                    out[f"{t}.{col}"] = [v for (v,) in conn.execute(
-                        f'SELECT "{col}" FROM "{t}" WHERE "{col}" IS NOT NULL')]  # fmt: skip
+                    out[f"{t}.{col}"] = [
+                        v
+                        for (v,) in conn.execute(
+                            f'SELECT "{col}" FROM "{t}" WHERE "{col}" IS NOT NULL'
+                        )
+                    ]
     return out
 
 
 def _empty_geometries(path: Path) -> int:
     with closing(sqlite3.connect(path)) as conn:
         cols = conn.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall()
-        return sum(bool(blob[3] & 0b10000) for t, c in cols
-                   for (blob,) in conn.execute(f'SELECT "{c}" FROM "{t}" WHERE "{c}" NOT NULL'))  # fmt: skip
+        return sum(
+            bool(blob[3] & 0b10000)
+            for t, c in cols
+            for (blob,) in conn.execute(f'SELECT "{c}" FROM "{t}" WHERE "{c}" NOT NULL')
+        )
 
 
 def test_pipeline_store_passes_the_validator(pipeline_store):
@@ -93,11 +120,24 @@ def test_a_store_holding_empty_geometries_passes_the_validator(tmp_path):
     from vggeo.store import MemoryDelivery, open_store
 
     provisions = gpd.GeoDataFrame(
-        {"provision_id": ["a1", "b2"], "provision_type": ["plan", "plan"], "status": ["gällande"] * 2},
-        geometry=[shapely.MultiPolygon(), shapely.MultiPolygon([shapely.box(0, 6e6, 10, 6e6 + 10)])],
-        crs=3006)  # fmt: skip
-    delivery = MemoryDelivery("bestammelse", "e1", "base", datetime(2026, 1, 1, tzinfo=UTC),
-                              {"markreglerandebestammelse": {"provisions": provisions}})  # fmt: skip
+        {
+            "provision_id": ["a1", "b2"],
+            "provision_type": ["plan", "plan"],
+            "status": ["gällande"] * 2,
+        },
+        geometry=[
+            shapely.MultiPolygon(),
+            shapely.MultiPolygon([shapely.box(0, 6e6, 10, 6e6 + 10)]),
+        ],
+        crs=3006,
+    )
+    delivery = MemoryDelivery(
+        "bestammelse",
+        "e1",
+        "base",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        {"markreglerandebestammelse": {"provisions": provisions}},
+    )
     path = tmp_path / "store.gpkg"
     with open_store(path, create=True) as store:
         store.apply(delivery)
@@ -107,8 +147,11 @@ def test_a_store_holding_empty_geometries_passes_the_validator(tmp_path):
 
 def test_store_and_ledger_datetimes_have_the_standard_form(pipeline_store):
     values = _datetime_values(pipeline_store)
-    assert {"vggeo_ledger.produced_at", "vggeo_ledger.applied_at",
-            "provisions.last_changed"} <= set(values)  # fmt: skip
+    assert {
+        "vggeo_ledger.produced_at",
+        "vggeo_ledger.applied_at",
+        "provisions.last_changed",
+    } <= set(values)
     for column, texts in values.items():
         bad = [t for t in texts if not DATETIME.fullmatch(t)]
         assert not bad, f"{column}: {bad[:3]}"
@@ -135,7 +178,9 @@ def test_qgis_export_datetimes_keep_their_day(qgis_export, pipeline_store):
 
 def test_style_names_fit_their_declared_width(qgis_export):
     with closing(sqlite3.connect(qgis_export)) as conn:
-        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'layer_styles'").fetchone()[0]
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'layer_styles'").fetchone()[
+            0
+        ]
         width = int(re.search(r'"styleName" TEXT\((\d+)\)', ddl).group(1))
         rows = conn.execute("SELECT f_table_name, styleName FROM layer_styles").fetchall()
     assert width == 30 and len(rows) > 10
@@ -171,12 +216,21 @@ def test_store_refuses_a_datetime_finer_than_a_millisecond(tmp_path):
     from vggeo.store import MemoryDelivery, open_store
 
     path = tmp_path / "s.gpkg"
-    gdf = gpd.GeoDataFrame({"provision_id": ["a"],
-                            "last_changed": pd.to_datetime(["2024-05-06T07:08:09.123456"])},
-                           geometry=[shapely.box(6e5, 6.6e6, 6.1e5, 6.61e6)], crs=3006)  # fmt: skip
+    gdf = gpd.GeoDataFrame(
+        {"provision_id": ["a"], "last_changed": pd.to_datetime(["2024-05-06T07:08:09.123456"])},
+        geometry=[shapely.box(6e5, 6.6e6, 6.1e5, 6.61e6)],
+        crs=3006,
+    )
     with open_store(path, create=True) as store:
         before = store.counts()
         with pytest.raises(SchemaError, match="milliseconds"):
-            store.apply(MemoryDelivery("bestammelse", "e", "base", datetime(2025, 1, 1),
-                                       {"markreglerandebestammelse": {"provisions": gdf}}))  # fmt: skip
+            store.apply(
+                MemoryDelivery(
+                    "bestammelse",
+                    "e",
+                    "base",
+                    datetime(2025, 1, 1),
+                    {"markreglerandebestammelse": {"provisions": gdf}},
+                )
+            )
         assert store.counts() == before

@@ -96,8 +96,11 @@ def test_frames_in_memory_stream_like_the_store(tmp_path, contract_tables, one_b
 
 def test_the_cli_streams_and_gdal_counts_every_row(tmp_path, store_gpkg, contract_tables):
     out = tmp_path / "cli.gpkg"
-    r = CliRunner().invoke(cli, ["export", "gpkg", "--store", str(store_gpkg), "-o", str(out),
-                                 "--no-progress"], catch_exceptions=False)  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        ["export", "gpkg", "--store", str(store_gpkg), "-o", str(out), "--no-progress"],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     info = {n: pyogrio.read_info(out, layer=n)["features"] for n, _ in pyogrio.list_layers(out)}
     prov = contract_tables["provisions"]
@@ -107,10 +110,12 @@ def test_the_cli_streams_and_gdal_counts_every_row(tmp_path, store_gpkg, contrac
         assert info[f"provisions_{t}"] == n
     assert info["affected_properties"] == len(contract_tables["affected_properties"])
     # gpkg_contents' extent covers every feature (the R-tree's bounds; GDAL fills both).
-    (minx, miny, maxx, maxy), = _sql(out, "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents "
-                                          "WHERE table_name = 'residences'")  # fmt: skip
-    (rminx, rminy, rmaxx, rmaxy), = _sql(out, "SELECT min(minx), min(miny), max(maxx), max(maxy) "
-                                              "FROM rtree_residences_geom")  # fmt: skip
+    ((minx, miny, maxx, maxy),) = _sql(
+        out, "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = 'residences'"
+    )
+    ((rminx, rminy, rmaxx, rmaxy),) = _sql(
+        out, "SELECT min(minx), min(miny), max(maxx), max(maxy) FROM rtree_residences_geom"
+    )
     assert minx <= rminx and miny <= rminy and maxx >= rmaxx and maxy >= rmaxy
 
 
@@ -142,8 +147,9 @@ def test_the_writer_holds_at_most_one_earlier_batch(tmp_path, contract_tables):
     assert res.most_alive <= 1 and prov.most_alive <= 1
 
 
-def test_interrupted_mid_stream_leaves_nothing_and_a_rerun_works(tmp_path, store_gpkg, one_batch,
-                                                                 monkeypatch):  # fmt: skip
+def test_interrupted_mid_stream_leaves_nothing_and_a_rerun_works(
+    tmp_path, store_gpkg, one_batch, monkeypatch
+):
     out = tmp_path / "old.gpkg"
     out.write_bytes(b"previous export")
     convert = gpkg_mod._arrow_batch
@@ -156,14 +162,39 @@ def test_interrupted_mid_stream_leaves_nothing_and_a_rerun_works(tmp_path, store
         return convert(*a, **k)
 
     monkeypatch.setattr(gpkg_mod, "_arrow_batch", ctrl_c_on_the_third_batch)
-    r = CliRunner().invoke(cli, ["export", "gpkg", "--store", str(store_gpkg), "-o", str(out),
-                                 "--crs", "SWEREF 99 18 00", "--overwrite"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "gpkg",
+            "--store",
+            str(store_gpkg),
+            "-o",
+            str(out),
+            "--crs",
+            "SWEREF 99 18 00",
+            "--overwrite",
+        ],
+    )
     assert r.exit_code == 130, r.output
     assert out.read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.gpkg"]
     monkeypatch.undo()
-    r = CliRunner().invoke(cli, ["export", "gpkg", "--store", str(store_gpkg), "-o", str(out),
-                                 "--crs", "SWEREF 99 18 00", "--overwrite", "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "gpkg",
+            "--store",
+            str(store_gpkg),
+            "-o",
+            str(out),
+            "--crs",
+            "SWEREF 99 18 00",
+            "--overwrite",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     _same_file(out, one_batch)
 
@@ -222,9 +253,23 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
     work.mkdir()
     marker = tmp_path / "waiting"
     env = {**os.environ, "PYTHONPATH": str(hook), "MARKER": str(marker)}
-    proc = subprocess.Popen([sys.executable, "-m", "vggeo", "export", "gpkg", "--store",
-                             str(store_gpkg), "-o", str(work / "out.gpkg"), "--no-progress"],
-                            env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vggeo",
+            "export",
+            "gpkg",
+            "--store",
+            str(store_gpkg),
+            "-o",
+            str(work / "out.gpkg"),
+            "--no-progress",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the export never waited"
@@ -248,5 +293,8 @@ def test_integer_codes_with_gaps_keep_their_text_and_label(tmp_path, contract_ta
     want = [None if c is None else str(c) for c in codes]
     assert [None if pd.isna(v) else v for v in back["type_code"]] == want
     labels = dict(zip(back["type_code"].dropna(), back["type_code_label"].dropna(), strict=True))
-    assert labels == {"320": "rental (residences)", "213": "house (building value < 50000 SEK)",
-                      "823": "special unit"}  # fmt: skip
+    assert labels == {
+        "320": "rental (residences)",
+        "213": "house (building value < 50000 SEK)",
+        "823": "special unit",
+    }

@@ -31,8 +31,14 @@ def test_geo_metadata_is_geoparquet_1_1_with_bbox_covering(written, contract_tab
     assert geo["version"] == "1.1.0"
     col = geo["columns"][geo["primary_column"]]
     assert col["encoding"] == "WKB"
-    assert col["covering"] == {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"],
-                                        "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}}  # fmt: skip
+    assert col["covering"] == {
+        "bbox": {
+            "xmin": ["bbox", "xmin"],
+            "ymin": ["bbox", "ymin"],
+            "xmax": ["bbox", "xmax"],
+            "ymax": ["bbox", "ymax"],
+        }
+    }
     assert col["crs"]["id"] == {"authority": "EPSG", "code": 3006}
     schema = pq.read_schema(path)
     assert [f.name for f in schema.field("bbox").type] == ["xmin", "ymin", "xmax", "ymax"]
@@ -48,11 +54,18 @@ def test_round_trip_and_order(written, contract_tables):
     b = res.set_index("id").sort_index()
     assert a["home_type"].astype(str).equals(b["home_type"].astype(str))
     assert a["rooms"].equals(b["rooms"])
-    assert shapely.equals_exact(a.geometry.array, b.geometry.array, tolerance=0).sum() == b.geometry.notna().sum()
+    assert (
+        shapely.equals_exact(a.geometry.array, b.geometry.array, tolerance=0).sum()
+        == b.geometry.notna().sum()
+    )
     # Hilbert order: distances along the curve never decrease; missing geometries last.
     present = back.geometry.notna().to_numpy()
-    assert not present[present.argmin():].any() or present.all()
-    d = back.geometry[present].hilbert_distance(total_bounds=back.geometry[present].total_bounds).to_numpy()
+    assert not present[present.argmin() :].any() or present.all()
+    d = (
+        back.geometry[present]
+        .hilbert_distance(total_bounds=back.geometry[present].total_bounds)
+        .to_numpy()
+    )
     assert (np.diff(d) >= 0).all()
 
 
@@ -66,7 +79,9 @@ def test_row_group_statistics_let_readers_skip(written):
     areas = []
     for i in range(f.num_row_groups):
         rg = f.metadata.row_group(i)
-        stats = {rg.column(j).path_in_schema: rg.column(j).statistics for j in range(rg.num_columns)}
+        stats = {
+            rg.column(j).path_in_schema: rg.column(j).statistics for j in range(rg.num_columns)
+        }
         xmin, xmax = stats["bbox.xmin"].min, stats["bbox.xmax"].max
         ymin, ymax = stats["bbox.ymin"].min, stats["bbox.ymax"].max
         areas.append((xmax - xmin) * (ymax - ymin))
@@ -85,19 +100,43 @@ def test_hilbert_order_puts_missing_last(contract_tables):
     g = contract_tables["residences"].geometry
     order = hilbert_order(g)
     assert sorted(order) == list(range(len(g)))
-    assert g.iloc[order].isna().to_numpy()[-g.isna().sum():].all()
+    assert g.iloc[order].isna().to_numpy()[-g.isna().sum() :].all()
 
 
 def test_cli_parquet_with_crs(tmp_path, store_gpkg, contract_tables):
     out = tmp_path / "prov.parquet"
-    r = CliRunner().invoke(cli, ["export", "parquet", "--store", str(store_gpkg), "-o", str(out),
-                                 "--layer", "provisions", "--crs", "wgs84"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "parquet",
+            "--store",
+            str(store_gpkg),
+            "-o",
+            str(out),
+            "--layer",
+            "provisions",
+            "--crs",
+            "wgs84",
+        ],
+    )
     assert r.exit_code == 0, r.output
     back = gpd.read_parquet(out)
     assert back.crs.to_epsg() == 4326 and len(back) == len(contract_tables["provisions"])
     assert json.loads(pq.read_schema(out).metadata[b"geo"])["version"] == "1.1.0"
-    r = CliRunner().invoke(cli, ["export", "parquet", "--store", str(store_gpkg), "-o",
-                                 str(tmp_path / "x.parquet"), "--crs", "nowhere"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "parquet",
+            "--store",
+            str(store_gpkg),
+            "-o",
+            str(tmp_path / "x.parquet"),
+            "--crs",
+            "nowhere",
+        ],
+    )
     assert r.exit_code == 2 and "unknown coordinate reference system" in r.output
     assert not (tmp_path / "x.parquet").exists()
 

@@ -19,13 +19,19 @@ from vggeo.join import join_store, residences_in
 
 
 def _points() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"id": [1, 2, 3], "kind": pd.Categorical(["a", None, "b"])},
-                            geometry=shapely.points([(1, 2), (3, 4), (5, 6)]), crs=3006)  # fmt: skip
+    return gpd.GeoDataFrame(
+        {"id": [1, 2, 3], "kind": pd.Categorical(["a", None, "b"])},
+        geometry=shapely.points([(1, 2), (3, 4), (5, 6)]),
+        crs=3006,
+    )
 
 
 def _polygons() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"pid": ["x", "y"]}, crs=3006, geometry=[
-        shapely.box(0, 0, 1, 1), shapely.MultiPolygon([shapely.box(2, 2, 3, 3)])])  # fmt: skip
+    return gpd.GeoDataFrame(
+        {"pid": ["x", "y"]},
+        crs=3006,
+        geometry=[shapely.box(0, 0, 1, 1), shapely.MultiPolygon([shapely.box(2, 2, 3, 3)])],
+    )
 
 
 def test_categoricals_become_text_and_the_rest_is_shared():
@@ -38,8 +44,9 @@ def test_categoricals_become_text_and_the_rest_is_shared():
 
 def test_gpkg_layers_as_gdal_reads_them(tmp_path):
     path = tmp_path / "t.gpkg"
-    counts = write_gpkg_layers({"points": _points(), "areas": _polygons(),
-                                "attrs": pd.DataFrame({"n": [1, 2]})}, path)  # fmt: skip
+    counts = write_gpkg_layers(
+        {"points": _points(), "areas": _polygons(), "attrs": pd.DataFrame({"n": [1, 2]})}, path
+    )
     assert counts == {"points": 3, "areas": 2, "attrs": 2}
     layers = dict(pyogrio.list_layers(path).tolist())
     assert layers == {"points": "Point", "areas": "MultiPolygon", "attrs": None}

@@ -13,21 +13,35 @@ from vggeo.sample.delivery import generate_deliveries
 @pytest.fixture(scope="session")
 def bestammelse_deliveries(tmp_path_factory) -> list[Path]:
     """Base + 2 changes, 160 provisions, SWEREF 99 TM, 70 objects per file (3 numbered files)."""
-    return generate_deliveries(tmp_path_factory.mktemp("best"), product="bestammelse", n=160,
-                               changes=2, seed=11, per_file=70)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("best"),
+        product="bestammelse",
+        n=160,
+        changes=2,
+        seed=11,
+        per_file=70,
+    )
 
 
 @pytest.fixture(scope="session")
 def bestammelse_local_zone(tmp_path_factory) -> list[Path]:
     """The same provisions (same seed) delivered in SWEREF 99 16 30 (EPSG:3010)."""
-    return generate_deliveries(tmp_path_factory.mktemp("best3010"), product="bestammelse", n=160,
-                               changes=0, seed=11, per_file=70, crs=3010)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("best3010"),
+        product="bestammelse",
+        n=160,
+        changes=0,
+        seed=11,
+        per_file=70,
+        crs=3010,
+    )
 
 
 @pytest.fixture(scope="session")
 def inskrivning_deliveries(tmp_path_factory) -> list[Path]:
-    return generate_deliveries(tmp_path_factory.mktemp("insk"), product="inskrivning", n=120,
-                               changes=2, seed=5)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("insk"), product="inskrivning", n=120, changes=2, seed=5
+    )
 
 
 @pytest.fixture(scope="session")

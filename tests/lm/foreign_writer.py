@@ -52,8 +52,12 @@ class Truth:
     implementation_end: str | None
     object_version: int
     affected: list[str] = field(default_factory=list)
-    decisions: list[dict] = field(default_factory=list)  # kind, object_version, valid_from, decision_date, decision_id
-    polygons: list[list[list[tuple[float, float]]]] = field(default_factory=list)  # (easting, northing)
+    decisions: list[dict] = field(
+        default_factory=list
+    )  # kind, object_version, valid_from, decision_date, decision_id
+    polygons: list[list[list[tuple[float, float]]]] = field(
+        default_factory=list
+    )  # (easting, northing)
 
 
 def _uid(rng: random.Random) -> str:
@@ -84,25 +88,30 @@ def make_truth(n: int, seed: int = 1) -> list[Truth]:
         start = f"{rng.randint(1960, 2020)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
         has_impl = rng.random() < 0.7
         t = Truth(
-            provision_id=_uid(rng), provision_type=ptype,
+            provision_id=_uid(rng),
+            provision_type=ptype,
             designation=f"{kommun}-{rng.randint(1, 999)}{rng.choice('ABCD')}/BH",
             name=rng.choice(["SOLHEM", "ÅKERBÄRET", "Norra Ängen 2", "KV. MÅSEN & TÄRNAN"]),
-            status=rng.choice(["gällande", "upphävd"]), municipality=kommun,
+            status=rng.choice(["gällande", "upphävd"]),
+            municipality=kommun,
             plan_type=rng.choice(["detaljplan", "byggnadsplan", "stadsplan"]),
             alt_designation=f"ALT-{i}",
             last_changed=f"{rng.randint(1990, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
             implementation_start=start if has_impl else None,
             implementation_end=(f"{int(start[:4]) + 10}{start[4:]}" if has_impl else None),
             object_version=rng.randint(1, 5),
-        )  # fmt: skip
+        )
         t.affected = [_uid(rng) for _ in range(rng.randint(0, 6))]
         for kind in ["bildandebeslut"] + (["andringsbeslut"] if rng.random() < 0.3 else []):
-            t.decisions.append({
-                "kind": kind, "object_version": rng.randint(1, 3),
-                "valid_from": f"{rng.randint(1950, 2020)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                "decision_date": f"{rng.randint(1950, 2020)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
-                "decision_id": _uid(rng),
-            })  # fmt: skip
+            t.decisions.append(
+                {
+                    "kind": kind,
+                    "object_version": rng.randint(1, 3),
+                    "valid_from": f"{rng.randint(1950, 2020)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    "decision_date": f"{rng.randint(1950, 2020)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
+                    "decision_id": _uid(rng),
+                }
+            )
         e0, n0 = rng.uniform(300_000, 800_000), rng.uniform(6_200_000, 7_500_000)
         for p in range(rng.choice([1, 1, 2])):
             outer = _ring(rng, e0 + p * 5000, n0, 800)
@@ -150,11 +159,18 @@ def _feature(t: Truth, i: int, st: Style) -> str:
         f"<{p}objektversion>{t.object_version}</{p}objektversion>",
     ]
     if t.implementation_start:
-        a.append(f"<{p}genomforandetidBorjar>{t.implementation_start}T00:00:00+01:00</{p}genomforandetidBorjar>")
-        a.append(f"<{p}genomforandetidSlutar>{t.implementation_end.replace('-', '')}</{p}genomforandetidSlutar>")
+        a.append(
+            f"<{p}genomforandetidBorjar>{t.implementation_start}T00:00:00+01:00</{p}genomforandetidBorjar>"
+        )
+        a.append(
+            f"<{p}genomforandetidSlutar>{t.implementation_end.replace('-', '')}</{p}genomforandetidSlutar>"
+        )
     blocks = [f"<{p}{attr}>{''.join(a)}</{p}{attr}>"]
-    refs = "".join(f"<{p}Registerenhetsreferens><{p}objektidentitet>{r.upper()}</{p}objektidentitet>"
-                   f"</{p}Registerenhetsreferens>" for r in t.affected)  # fmt: skip
+    refs = "".join(
+        f"<{p}Registerenhetsreferens><{p}objektidentitet>{r.upper()}</{p}objektidentitet>"
+        f"</{p}Registerenhetsreferens>"
+        for r in t.affected
+    )
     if t.affected:
         blocks.append(f"<{p}Beror>{refs}</{p}Beror>")
     for d in t.decisions:
@@ -163,7 +179,8 @@ def _feature(t: Truth, i: int, st: Style) -> str:
             f"<{p}{name}><{p}beslutsdatum>{d['decision_date']}</{p}beslutsdatum>"
             f"<{p}bildarObjektidentitet>{d['decision_id']}</{p}bildarObjektidentitet>"
             f"<{p}giltigFran>{d['valid_from']}</{p}giltigFran>"
-            f"<{p}objektversion>{d['object_version']}</{p}objektversion></{p}{name}>")  # fmt: skip
+            f"<{p}objektversion>{d['object_version']}</{p}objektversion></{p}{name}>"
+        )
     dim = ' srsDimension="2"' if st.srs_dimension else ""
     surfaces = []
     for k, poly in enumerate(t.polygons):
@@ -171,23 +188,31 @@ def _feature(t: Truth, i: int, st: Style) -> str:
         for j, ring in enumerate(poly):
             pos = " ".join(f"{n:.3f} {e:.3f}" for e, n in ring)  # northing first (EPSG:3006)
             tag = "exterior" if j == 0 else "interior"
-            rings.append(f"<{g}:{tag}><{g}:LinearRing><{g}:posList{dim}>{pos}</{g}:posList>"
-                         f"</{g}:LinearRing></{g}:{tag}>")  # fmt: skip
-        surfaces.append(f'<{g}:surfaceMember><{g}:Polygon {g}:id="p{i}-{k}">{"".join(rings)}'
-                        f"</{g}:Polygon></{g}:surfaceMember>")  # fmt: skip
-    blocks.append(f'<{st.geo_prefix}:Yta><{g}:MultiSurface {g}:id="ms-{i}" '
-                  f'srsName="urn:ogc:def:crs:EPSG::3006"{dim}>{"".join(surfaces)}</{g}:MultiSurface>'
-                  f"</{st.geo_prefix}:Yta>")  # fmt: skip
+            rings.append(
+                f"<{g}:{tag}><{g}:LinearRing><{g}:posList{dim}>{pos}</{g}:posList>"
+                f"</{g}:LinearRing></{g}:{tag}>"
+            )
+        surfaces.append(
+            f'<{g}:surfaceMember><{g}:Polygon {g}:id="p{i}-{k}">{"".join(rings)}'
+            f"</{g}:Polygon></{g}:surfaceMember>"
+        )
+    blocks.append(
+        f'<{st.geo_prefix}:Yta><{g}:MultiSurface {g}:id="ms-{i}" '
+        f'srsName="urn:ogc:def:crs:EPSG::3006"{dim}>{"".join(surfaces)}</{g}:MultiSurface>'
+        f"</{st.geo_prefix}:Yta>"
+    )
     if st.reverse_order:
         blocks.reverse()
     head = ""
     if st.bounded_by:
         es = [e for poly in t.polygons for e, _ in poly[0]]
         ns = [n for poly in t.polygons for _, n in poly[0]]
-        head = (f'<{g}:boundedBy><{g}:Envelope srsName="urn:ogc:def:crs:EPSG::3006">'
-                f"<{g}:lowerCorner>{min(ns):.3f} {min(es):.3f}</{g}:lowerCorner>"
-                f"<{g}:upperCorner>{max(ns):.3f} {max(es):.3f}</{g}:upperCorner></{g}:Envelope>"
-                f"</{g}:boundedBy>")  # fmt: skip
+        head = (
+            f'<{g}:boundedBy><{g}:Envelope srsName="urn:ogc:def:crs:EPSG::3006">'
+            f"<{g}:lowerCorner>{min(ns):.3f} {min(es):.3f}</{g}:lowerCorner>"
+            f"<{g}:upperCorner>{max(ns):.3f} {max(es):.3f}</{g}:upperCorner></{g}:Envelope>"
+            f"</{g}:boundedBy>"
+        )
     body = f'<{p}{elem} {g}:id="{gid}">{head}{"".join(blocks)}</{p}{elem}>'
     if st.wrap:
         body = f"<{p}MarkreglerandeBestammelse>{body}</{p}MarkreglerandeBestammelse>"
@@ -200,8 +225,10 @@ def write_data(truth: list[Truth], st: Style) -> bytes:
     xmlns = f'xmlns:{st.prefix}="{DATA_NS}"' if st.prefix else f'xmlns="{DATA_NS}"'
     nl = "\r\n" if st.crlf else "\n"
     sep = nl if st.pretty else ""
-    parts = [f'<?xml version="1.0" encoding="UTF-8"?>{nl}',
-             f'<{p}FeatureCollection {xmlns} xmlns:{st.gml_prefix}="{GML}" xmlns:{st.geo_prefix}="{GEO}">{sep}']  # fmt: skip
+    parts = [
+        f'<?xml version="1.0" encoding="UTF-8"?>{nl}',
+        f'<{p}FeatureCollection {xmlns} xmlns:{st.gml_prefix}="{GML}" xmlns:{st.geo_prefix}="{GEO}">{sep}',
+    ]
     for i, t in enumerate(truth):
         f = _feature(t, i, st)
         if st.pretty:  # a line break and indentation between every element
@@ -220,16 +247,18 @@ def write_delivery(path: Path, n: int, *, seed: int = 1, style: Style | None = N
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(name, data)
-    meta = (f'<?xml version="1.0" encoding="UTF-8"?><md:Leveransmetadata xmlns:md="{META_NS}">'
-            f"<md:uttagsidentitet>{uuid.UUID(int=seed, version=4)}</md:uttagsidentitet>"
-            "<md:uttagstyp>Basuttag</md:uttagstyp>"
-            "<md:fardigproducerad>2026-11-30T05:00:00+01:00</md:fardigproducerad>"
-            "<md:koordinatsystem>urn:ogc:def:crs:EPSG::3006</md:koordinatsystem>"
-            "<md:informationsmangd>markreglerandebestammelse</md:informationsmangd>"
-            f"<md:totaltAntalObjekt>{n}</md:totaltAntalObjekt>"
-            f"<md:filer><md:Fil><md:filnamn>{name}</md:filnamn><md:antalObjekt>{n}</md:antalObjekt>"
-            f"<md:filstorlek>{len(data)}</md:filstorlek></md:Fil></md:filer>"
-            "</md:Leveransmetadata>").encode()  # fmt: skip
+    meta = (
+        f'<?xml version="1.0" encoding="UTF-8"?><md:Leveransmetadata xmlns:md="{META_NS}">'
+        f"<md:uttagsidentitet>{uuid.UUID(int=seed, version=4)}</md:uttagsidentitet>"
+        "<md:uttagstyp>Basuttag</md:uttagstyp>"
+        "<md:fardigproducerad>2026-11-30T05:00:00+01:00</md:fardigproducerad>"
+        "<md:koordinatsystem>urn:ogc:def:crs:EPSG::3006</md:koordinatsystem>"
+        "<md:informationsmangd>markreglerandebestammelse</md:informationsmangd>"
+        f"<md:totaltAntalObjekt>{n}</md:totaltAntalObjekt>"
+        f"<md:filer><md:Fil><md:filnamn>{name}</md:filnamn><md:antalObjekt>{n}</md:antalObjekt>"
+        f"<md:filstorlek>{len(data)}</md:filstorlek></md:Fil></md:filer>"
+        "</md:Leveransmetadata>"
+    ).encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("Markreglerande bestammelse/markreglerandebestammelse.zip", inner.getvalue())
         z.writestr("Markreglerande bestammelse/markreglerandebestammelse_metadata.xml", meta)

@@ -30,7 +30,16 @@ def example_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
     f = tmp_path / f"{SET}_1.xml"
     f.write_text(text)
     return f
-TYPES = {"plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet", "utredning", "fornlamning"}
+
+
+TYPES = {
+    "plan",
+    "naturvardsbestammelse",
+    "ovrig_bestammelse",
+    "mineralrattighet",
+    "utredning",
+    "fornlamning",
+}
 
 
 def test_lantmateriets_example_provision():
@@ -39,7 +48,12 @@ def test_lantmateriets_example_provision():
     row = p.loc["af065380-11ca-6f58-e040-ed8f65434c76"]  # identity lower-cased
     assert row.provision_type == "plan" and row.object_version == 1
     assert (row.municipality, row.designation, row["name"], row.status, row.plan_type) == (
-        "2883", "2883-117B/BH", "SOLHEM", "gällande", "tomtindelning")
+        "2883",
+        "2883-117B/BH",
+        "SOLHEM",
+        "gällande",
+        "tomtindelning",
+    )
     assert row.alt_designation == "2883 ¤ 421"
     assert row.last_changed == pd.Timestamp("1988-06-07")
     # A date-time with an offset keeps its date (GDAL would move it to UTC, the day before).
@@ -52,9 +66,15 @@ def test_lantmateriets_example_provision():
     assert nat.geometry.area == 1000 * 1000 - 200 * 200 + 100 * 100 / 2  # hole and triangle
     dec = d.decisions.iloc[0]
     assert (dec.kind, dec.object_version, dec.valid_from, dec.decision_date) == (
-        "bildandebeslut", 1, pd.Timestamp("2019-04-24"), pd.Timestamp("1940-12-31"))
-    assert sorted(d.affected["register_unit_id"]) == ["909a6a63-5b0d-90ec-e040-ed8f66444c3f",
-                                                      "909a6a63-5b0e-90ec-e040-ed8f66444c3f"]
+        "bildandebeslut",
+        1,
+        pd.Timestamp("2019-04-24"),
+        pd.Timestamp("1940-12-31"),
+    )
+    assert sorted(d.affected["register_unit_id"]) == [
+        "909a6a63-5b0d-90ec-e040-ed8f66444c3f",
+        "909a6a63-5b0e-90ec-e040-ed8f66444c3f",
+    ]
     assert set(d.affected["provision_id"]) == {"af065380-11ca-6f58-e040-ed8f65434c76"}
     subs = d.subsets.groupby("provision_id")["subset"].apply(set).to_dict()
     assert subs["af065380-11ca-6f58-e040-ed8f65434c76"] == {"basinformation", "berorkrets"}
@@ -67,7 +87,10 @@ def test_types(bestammelse_deliveries):
     d = read_bestammelser(bestammelse_deliveries[0])
     p = d.provisions
     assert p.crs.to_epsg() == 3006
-    assert str(p["provision_type"].dtype) == "category" and set(p["provision_type"].cat.categories) == TYPES
+    assert (
+        str(p["provision_type"].dtype) == "category"
+        and set(p["provision_type"].cat.categories) == TYPES
+    )
     assert str(p["object_version"].dtype) == "Int64"
     for c in ("last_changed", "implementation_start", "implementation_end"):
         assert str(p[c].dtype) == "datetime64[ms]"
@@ -107,9 +130,14 @@ def test_agrees_with_gdal_gml_driver(bestammelse_deliveries, tmp_path, unpack):
     mine = read_bestammelser(xml).provisions.set_index("provision_id")
     theirs = gdal_json(_GDAL_READ, str(xml))
     assert set(theirs) == set(mine.index)
-    layer_of = {"plan": "Plan", "naturvardsbestammelse": "Naturvardsbestammelse",
-                "ovrig_bestammelse": "OvrigBestammelse", "mineralrattighet": "Mineralrattighet",
-                "utredning": "Utredning", "fornlamning": "Fornlamning"}  # fmt: skip
+    layer_of = {
+        "plan": "Plan",
+        "naturvardsbestammelse": "Naturvardsbestammelse",
+        "ovrig_bestammelse": "OvrigBestammelse",
+        "mineralrattighet": "Mineralrattighet",
+        "utredning": "Utredning",
+        "fornlamning": "Fornlamning",
+    }
     for ident, t in theirs.items():
         row = mine.loc[ident]
         assert layer_of[row.provision_type] == t["layer"]
@@ -155,7 +183,10 @@ def test_local_zone_becomes_3006(bestammelse_local_zone, tmp_path, unpack):
     for xml in sorted(folder.rglob(f"{SET}_[0-9]*.xml")):
         theirs.update(gdal_json(_GDAL_ZONE, str(xml), "3010"))
     assert set(theirs) == set(mine.index)
-    dist = [shapely.hausdorff_distance(mine.loc[i].geometry, shapely.from_wkt(w)) for i, w in theirs.items()]
+    dist = [
+        shapely.hausdorff_distance(mine.loc[i].geometry, shapely.from_wkt(w))
+        for i, w in theirs.items()
+    ]
     assert max(dist) < 0.01
     # the 3006 values are real SWEREF 99 TM eastings near the 16°30' meridian
     x0, y0, x1, y1 = mine.total_bounds
@@ -173,10 +204,14 @@ def test_change_delivery_subsets(bestammelse_deliveries):
 
 
 def test_malformed_geometry_raise_or_keep(tmp_path):
-    f = example_file(tmp_path, "7237640.000 781200.000</gml:posList>", "7237641.000 781200.000</gml:posList>")
+    f = example_file(
+        tmp_path, "7237640.000 781200.000</gml:posList>", "7237641.000 781200.000</gml:posList>"
+    )
     with pytest.raises(GeometryError) as info:
         read_bestammelser(f)
-    assert "af065380-11ca-6f58-e040-ed8f65434c76" in str(info.value) and "posList" in str(info.value)
+    assert "af065380-11ca-6f58-e040-ed8f65434c76" in str(info.value) and "posList" in str(
+        info.value
+    )
     d = read_bestammelser(f, on_geometry_error="keep")
     p = d.provisions.set_index("provision_id")
     assert p.loc["af065380-11ca-6f58-e040-ed8f65434c76"].geometry.is_empty
@@ -199,15 +234,28 @@ def test_pretty_printed_and_blank_poslists(tmp_path):
     text = (DATA / "example_provision.xml").read_text()
     compact = tmp_path / "compact" / f"{SET}_1.xml"
     pretty = tmp_path / "pretty" / f"{SET}_1.xml"
-    for f, t in ((compact, text), (pretty, re.sub(r"<gml:posList>([^<]*)</gml:posList>",
-                                                  r"<gml:posList>\n      \1\n    </gml:posList>", text))):  # fmt: skip
+    for f, t in (
+        (compact, text),
+        (
+            pretty,
+            re.sub(
+                r"<gml:posList>([^<]*)</gml:posList>",
+                r"<gml:posList>\n      \1\n    </gml:posList>",
+                text,
+            ),
+        ),
+    ):
         f.parent.mkdir()
         f.write_text(t)
     assert pretty.read_text() != text
     a, b = read_bestammelser(compact).provisions, read_bestammelser(pretty).provisions
     assert shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0).all()
     blank = tmp_path / f"{SET}_1.xml"
-    blank.write_text(re.sub(r"<gml:posList>[^<]*</gml:posList>", "<gml:posList> \n </gml:posList>", text, count=1))
+    blank.write_text(
+        re.sub(
+            r"<gml:posList>[^<]*</gml:posList>", "<gml:posList> \n </gml:posList>", text, count=1
+        )
+    )
     with pytest.raises(GeometryError, match="af065380.*at least 4 positions, got 0") as info:
         read_bestammelser(blank)
     assert "posList" in str(info.value) and f"{blank}:" in str(info.value)
@@ -223,7 +271,12 @@ def test_swapped_axes_detected(tmp_path):
 def test_geometry_without_srsname_uses_magnitudes(tmp_path):
     f = example_file(tmp_path, ' srsName="urn:ogc:def:crs:EPSG::3006"', "")
     p = read_bestammelser(f).provisions.set_index("provision_id")
-    assert p.loc["af065380-11ca-6f58-e040-ed8f65434c76"].geometry.bounds == (781200.0, 7237640.0, 781300.0, 7237700.0)
+    assert p.loc["af065380-11ca-6f58-e040-ed8f65434c76"].geometry.bounds == (
+        781200.0,
+        7237640.0,
+        781300.0,
+        7237700.0,
+    )
 
 
 def test_parallel_equals_sequential(tmp_path, monkeypatch):
@@ -245,17 +298,25 @@ def test_parallel_equals_sequential(tmp_path, monkeypatch):
 
 
 def test_dates_in_three_forms():
-    s = pd.Series(["19401231", "2019-04-24", "2019-04-24T23:30:00+02:00", "2019-04-24T00:00:00Z", None])
+    s = pd.Series(
+        ["19401231", "2019-04-24", "2019-04-24T23:30:00+02:00", "2019-04-24T00:00:00Z", None]
+    )
     out = parse_dates(s, column="d")
-    assert out.tolist()[:4] == [pd.Timestamp("1940-12-31"), pd.Timestamp("2019-04-24"),
-                                pd.Timestamp("2019-04-24 23:30"), pd.Timestamp("2019-04-24")]
+    assert out.tolist()[:4] == [
+        pd.Timestamp("1940-12-31"),
+        pd.Timestamp("2019-04-24"),
+        pd.Timestamp("2019-04-24 23:30"),
+        pd.Timestamp("2019-04-24"),
+    ]
     assert pd.isna(out.iloc[4]) and str(out.dtype) == "datetime64[ms]"
     with pytest.raises(SchemaError, match="'24/4 2019'"):
         parse_dates(pd.Series(["24/4 2019"]), column="d")
 
 
 def test_kommun_codes_keep_leading_zero():
-    assert normalise_kommun(pd.Series(["180", "0180", " 2883 ", None]), column="k").tolist()[:3] == ["0180", "0180", "2883"]
+    assert normalise_kommun(pd.Series(["180", "0180", " 2883 ", None]), column="k").tolist()[
+        :3
+    ] == ["0180", "0180", "2883"]
     with pytest.raises(SchemaError):
         normalise_kommun(pd.Series(["18O0"]), column="k")
 
@@ -264,12 +325,18 @@ def test_vector_product_geopackage(tmp_path, bestammelse_deliveries):
     import geopandas as gpd
 
     ref = read_bestammelser(bestammelse_deliveries[0]).provisions
-    swedish = pd.DataFrame({
-        "objektidentitet": ref["provision_id"].str.upper(), "typ": ref["provision_type"].astype(str),
-        "objektversion": ref["object_version"], "kommun": ref["municipality"],
-        "aktbeteckning": ref["designation"], "namn": ref["name"], "status": ref["status"],
-        "senasteAndringAllmannaDelen": ref["last_changed"].dt.strftime("%Y%m%d"),
-    })  # fmt: skip
+    swedish = pd.DataFrame(
+        {
+            "objektidentitet": ref["provision_id"].str.upper(),
+            "typ": ref["provision_type"].astype(str),
+            "objektversion": ref["object_version"],
+            "kommun": ref["municipality"],
+            "aktbeteckning": ref["designation"],
+            "namn": ref["name"],
+            "status": ref["status"],
+            "senasteAndringAllmannaDelen": ref["last_changed"].dt.strftime("%Y%m%d"),
+        }
+    )
     gdf = gpd.GeoDataFrame(swedish, geometry=ref.geometry.values, crs="EPSG:3006").to_crs(3010)
     path = tmp_path / "bestammelser.gpkg"
     pyogrio.write_dataframe(gdf, path, layer="markreglerande_bestammelse")
@@ -300,5 +367,8 @@ def test_bounded_memory_streaming(bestammelse_deliveries):
 def test_json_roundtrip_of_unmapped_report(tmp_path):
     f = example_file(tmp_path, "<mb:Beror>", "<mb:Beror><mb:extra>1</mb:extra>")
     d = read_bestammelser(f)
-    assert json.loads(json.dumps(dict(d.unmapped))) == {"Plan/attribut/framtidaelement": 1, "Plan/beror/extra": 1}
+    assert json.loads(json.dumps(dict(d.unmapped))) == {
+        "Plan/attribut/framtidaelement": 1,
+        "Plan/beror/extra": 1,
+    }
     _ = shutil

@@ -28,8 +28,14 @@ MEMBER = re.compile(r"<MarkreglerandeBestammelseMember>.*?</MarkreglerandeBestam
 @pytest.fixture(scope="module")
 def xml_text(tmp_path_factory) -> str:
     """One data file of 700 provisions of every type (arcs, holes, multipart areas) as text."""
-    [outer] = generate_deliveries(tmp_path_factory.mktemp("compiled"), product="bestammelse", n=700,
-                                  changes=0, seed=21, per_file=700)  # fmt: skip
+    [outer] = generate_deliveries(
+        tmp_path_factory.mktemp("compiled"),
+        product="bestammelse",
+        n=700,
+        changes=0,
+        seed=21,
+        per_file=700,
+    )
     with zipfile.ZipFile(outer) as z:
         inner = next(n for n in z.namelist() if n.endswith("markreglerandebestammelse.zip"))
         with zipfile.ZipFile(io.BytesIO(z.read(inner))) as zi:
@@ -90,41 +96,91 @@ def test_same_tables_as_the_member_by_member_reader(xml_text, tmp_path, monkeypa
 
 def _two_features(member: str) -> str:
     """The member's feature twice; the copy under another identity (one identity is one object)."""
-    m = re.fullmatch(r"(<MarkreglerandeBestammelseMember>)(.*)(</MarkreglerandeBestammelseMember>)", member, re.S)
+    m = re.fullmatch(
+        r"(<MarkreglerandeBestammelseMember>)(.*)(</MarkreglerandeBestammelseMember>)", member, re.S
+    )
     if m is None:
         return member
-    copy = re.sub(r"<objektidentitet>([0-9a-fA-F])",
-                  lambda h: "<objektidentitet>" + ("0" if h.group(1) != "0" else "1"), m.group(2), count=1)
+    copy = re.sub(
+        r"<objektidentitet>([0-9a-fA-F])",
+        lambda h: "<objektidentitet>" + ("0" if h.group(1) != "0" else "1"),
+        m.group(2),
+        count=1,
+    )
     return m.group(1) + m.group(2) + copy + m.group(3)
 
 
 def _mutations():
     """Edits of one member each; every one must either be read alike or handed to the Extractor."""
     return [
-        ("unknown element", lambda m: m.replace("</objektidentitet>", "</objektidentitet><okand>x</okand>", 1)),
+        (
+            "unknown element",
+            lambda m: m.replace("</objektidentitet>", "</objektidentitet><okand>x</okand>", 1),
+        ),
         ("duplicate field", lambda m: re.sub(r"(<kommun>\d+</kommun>)", r"\1\1", m, count=1)),
-        ("empty field", lambda m: re.sub(r"<aktbeteckning>[^<]*</aktbeteckning>", "<aktbeteckning/>", m)),
-        ("other case", lambda m: m.replace("<kommun>", "<Kommun>").replace("</kommun>", "</Kommun>")),
+        (
+            "empty field",
+            lambda m: re.sub(r"<aktbeteckning>[^<]*</aktbeteckning>", "<aktbeteckning/>", m),
+        ),
+        (
+            "other case",
+            lambda m: m.replace("<kommun>", "<Kommun>").replace("</kommun>", "</Kommun>"),
+        ),
         ("comment in a value", lambda m: m.replace("<status>g", "<status>g<!-- c -->", 1)),
-        ("CDATA and entities", lambda m: re.sub(r"<aktbeteckning>", "<aktbeteckning><![CDATA[A&B]]>&amp;", m)),
-        ("reference without child", lambda m: m.replace("<Beror>", "<Beror><Registerenhetsreferens/>", 1)),
-        ("reference with two ids", lambda m: re.sub(r"(<objektidentitet>[^<]*</objektidentitet>)(</Registerenhetsreferens>)",
-                                                    r"\1\1\2", m, count=1)),
-        ("decision with unknown child", lambda m: m.replace("</Bildandebeslut>", "<x>1</x></Bildandebeslut>", 1)),
-        ("decision without fields", lambda m: re.sub(r"<Bildandebeslut>.*?</Bildandebeslut>",
-                                                     "<Bildandebeslut/>", m, count=1, flags=re.S)),
+        (
+            "CDATA and entities",
+            lambda m: re.sub(r"<aktbeteckning>", "<aktbeteckning><![CDATA[A&B]]>&amp;", m),
+        ),
+        (
+            "reference without child",
+            lambda m: m.replace("<Beror>", "<Beror><Registerenhetsreferens/>", 1),
+        ),
+        (
+            "reference with two ids",
+            lambda m: re.sub(
+                r"(<objektidentitet>[^<]*</objektidentitet>)(</Registerenhetsreferens>)",
+                r"\1\1\2",
+                m,
+                count=1,
+            ),
+        ),
+        (
+            "decision with unknown child",
+            lambda m: m.replace("</Bildandebeslut>", "<x>1</x></Bildandebeslut>", 1),
+        ),
+        (
+            "decision without fields",
+            lambda m: re.sub(
+                r"<Bildandebeslut>.*?</Bildandebeslut>", "<Bildandebeslut/>", m, count=1, flags=re.S
+            ),
+        ),
         ("two features in a member", _two_features),
-        ("containers reordered", lambda m: re.sub(r"(<\w+attribut>.*?</\w+attribut>)(<Beror>.*?</Beror>)",
-                                                  r"\2\1", m, count=1, flags=re.S)),
+        (
+            "containers reordered",
+            lambda m: re.sub(
+                r"(<\w+attribut>.*?</\w+attribut>)(<Beror>.*?</Beror>)",
+                r"\2\1",
+                m,
+                count=1,
+                flags=re.S,
+            ),
+        ),
         ("non-GML element in Yta", lambda m: m.replace("<Yta>", "<Yta><annat/>", 1)),
-        ("srsDimension on the ring", lambda m: m.replace("<gml:LinearRing>", '<gml:LinearRing srsDimension="2">', 1)),
+        (
+            "srsDimension on the ring",
+            lambda m: m.replace("<gml:LinearRing>", '<gml:LinearRing srsDimension="2">', 1),
+        ),
         ("no srsName", lambda m: re.sub(r' srsName="[^"]*"', "", m)),
         ("attributes ignored", lambda m: m.replace("<Beror>", '<Beror a="1">', 1)),
         ("whitespace between elements", lambda m: m.replace("><", ">\n  <")),
-        ("pretty-printed posList", lambda m: re.sub(r"<gml:posList>([^<]*)</gml:posList>",
-                                                    r"<gml:posList>\n  \1\n</gml:posList>", m)),
+        (
+            "pretty-printed posList",
+            lambda m: re.sub(
+                r"<gml:posList>([^<]*)</gml:posList>", r"<gml:posList>\n  \1\n</gml:posList>", m
+            ),
+        ),
         ("text in a container", lambda m: m.replace("<Beror>", "<Beror>text", 1)),
-    ]  # fmt: skip
+    ]
 
 
 def test_unusual_members_read_alike(xml_text, tmp_path, monkeypatch):
@@ -157,13 +213,19 @@ def test_separator_characters_in_texts(xml_text, tmp_path, monkeypatch):
     """
     members = MEMBER.findall(xml_text)
     cases = {
-        C.LS: lambda m: re.sub(r"(<Registerenhetsreferens><objektidentitet>)", rf"\1{C.LS}", m, count=1),
-        C.DS: lambda m: re.sub(r"(<Bildandebeslut>.*?<objektidentitet>)", rf"\1{C.DS}", m, count=1, flags=re.S),
+        C.LS: lambda m: re.sub(
+            r"(<Registerenhetsreferens><objektidentitet>)", rf"\1{C.LS}", m, count=1
+        ),
+        C.DS: lambda m: re.sub(
+            r"(<Bildandebeslut>.*?<objektidentitet>)", rf"\1{C.DS}", m, count=1, flags=re.S
+        ),
         C.FS + C.RS: lambda m: m.replace("<aktbeteckning>", f"<aktbeteckning>{C.FS}{C.RS}", 1),
-    }  # fmt: skip
+    }
     for sep, edit in cases.items():
         i = next(i for i in range(500, 700) if edit(members[i]) != members[i])
-        a, b, counted = read_both(xml_text.replace(members[i], edit(members[i]), 1), tmp_path, monkeypatch)
+        a, b, counted = read_both(
+            xml_text.replace(members[i], edit(members[i]), 1), tmp_path, monkeypatch
+        )
         assert not isinstance(b, Exception), b
         assert_same(a, b)
         if sep in (C.LS, C.DS):
@@ -188,13 +250,27 @@ def test_random_mutations(xml_text, tmp_path, monkeypatch, seed):
 
 
 FAULTS = [
-    ("not closed", lambda m: re.sub(r"(<gml:posList>[^<]*?) [\d.]+ [\d.]+</gml:posList>",
-                                    r"\1 1 2</gml:posList>", m, count=1)),
+    (
+        "not closed",
+        lambda m: re.sub(
+            r"(<gml:posList>[^<]*?) [\d.]+ [\d.]+</gml:posList>",
+            r"\1 1 2</gml:posList>",
+            m,
+            count=1,
+        ),
+    ),
     ("non-numeric", lambda m: m.replace("<gml:posList>", "<gml:posList>\ue003", 1)),
-    ("srsDimension", lambda m: re.sub(r"<Yta><gml:(\w+) ", r'<Yta><gml:\1 srsDimension="2)(" ', m, count=1)),
-    ("at least 4 positions", lambda m: re.sub(r"<gml:posList>[^<]*</gml:posList>", "<gml:posList> \n </gml:posList>",
-                                              m, count=1)),
-]  # fmt: skip
+    (
+        "srsDimension",
+        lambda m: re.sub(r"<Yta><gml:(\w+) ", r'<Yta><gml:\1 srsDimension="2)(" ', m, count=1),
+    ),
+    (
+        "at least 4 positions",
+        lambda m: re.sub(
+            r"<gml:posList>[^<]*</gml:posList>", "<gml:posList> \n </gml:posList>", m, count=1
+        ),
+    ),
+]
 
 
 @pytest.mark.parametrize("expected, fault", FAULTS, ids=[f[0] for f in FAULTS])
@@ -241,16 +317,23 @@ def test_stylesheet_is_generated_from_the_mapping(xml_text, tmp_path, monkeypatc
     """The plan names the file's own spellings, learnt by the Extractor, and denies file access."""
     from vggeo.lm.bestammelse import _FileReader
 
-    reader = _FileReader("f", default_srs=None, default_epsg=None, arc_tolerance=0.002,
-                         on_geometry_error="raise")  # fmt: skip
+    reader = _FileReader(
+        "f", default_srs=None, default_epsg=None, arc_tolerance=0.002, on_geometry_error="raise"
+    )
     root = C._parse(xml_text.encode())
     for member in list(root)[:50]:
         reader.feed(member)
     plan = C.compile_plan(reader.ex)
     sheet = plan.stylesheet.decode()
     assert "n0:senasteAndringAllmannaDelen" in sheet and "n0:Registerenhetsreferens" in sheet
-    assert set(plan.feature_types) <= {"Plan", "Naturvardsbestammelse", "OvrigBestammelse",
-                                       "Mineralrattighet", "Utredning", "Fornlamning"}  # fmt: skip
+    assert set(plan.feature_types) <= {
+        "Plan",
+        "Naturvardsbestammelse",
+        "OvrigBestammelse",
+        "Mineralrattighet",
+        "Utredning",
+        "Fornlamning",
+    }
     assert plan.columns[0] == "provision_id"
     # Its text output for a whole chunk splits into one record per member.
     out = plan.transform(root)
@@ -263,7 +346,9 @@ def test_progress_counts_each_byte_once(xml_text, tmp_path, monkeypatch):
     from vggeo.lm.package import DataFile
 
     data = xml_text.encode()
-    f = DataFile("a.xml", "markreglerandebestammelse", "data", len(data), lambda: io.BytesIO(data), "a.xml")
+    f = DataFile(
+        "a.xml", "markreglerandebestammelse", "data", len(data), lambda: io.BytesIO(data), "a.xml"
+    )
     progress = _ByteProgress([f])
     wrapped = progress.wrap(f)
     for _ in range(2):

@@ -28,9 +28,15 @@ import foreign_writer as fw  # noqa: E402
 
 STYLES = {
     "prefixed-wrapped-pretty": fw.Style(),
-    "default-ns-flat-crlf-reordered": fw.Style(prefix=None, pretty=False, crlf=True, wrap=False,
-                                               reverse_order=True, bounded_by=False,
-                                               srs_dimension=False),  # fmt: skip
+    "default-ns-flat-crlf-reordered": fw.Style(
+        prefix=None,
+        pretty=False,
+        crlf=True,
+        wrap=False,
+        reverse_order=True,
+        bounded_by=False,
+        srs_dimension=False,
+    ),
     "other-prefixes-crlf": fw.Style(gml_prefix="g", geo_prefix="geo", crlf=True, prefix="x"),
 }
 
@@ -47,9 +53,14 @@ def _check(data, truth: list[fw.Truth]) -> None:
     for t in truth:
         r = prov.loc[t.provision_id]
         assert str(r["provision_type"]) == t.provision_type
-        assert (r["designation"], r["name"], r["status"], r["municipality"], r["plan_type"],
-                r["alt_designation"]) == (t.designation, t.name, t.status, t.municipality,
-                                          t.plan_type, t.alt_designation)  # fmt: skip
+        assert (
+            r["designation"],
+            r["name"],
+            r["status"],
+            r["municipality"],
+            r["plan_type"],
+            r["alt_designation"],
+        ) == (t.designation, t.name, t.status, t.municipality, t.plan_type, t.alt_designation)
         assert int(r["object_version"]) == t.object_version
         assert _date(r["last_changed"]) == t.last_changed
         assert _date(r["implementation_start"]) == t.implementation_start
@@ -57,7 +68,9 @@ def _check(data, truth: list[fw.Truth]) -> None:
         g = r["geometry"]
         assert g.geom_type == "MultiPolygon" and len(g.geoms) == len(t.polygons)
         for poly, want in zip(g.geoms, t.polygons, strict=True):
-            np.testing.assert_allclose(np.asarray(poly.exterior.coords), np.asarray(want[0]), atol=1e-6)
+            np.testing.assert_allclose(
+                np.asarray(poly.exterior.coords), np.asarray(want[0]), atol=1e-6
+            )
             assert len(poly.interiors) == len(want) - 1
             for got_i, want_i in zip(poly.interiors, want[1:], strict=True):
                 np.testing.assert_allclose(np.asarray(got_i.coords), np.asarray(want_i), atol=1e-6)
@@ -65,12 +78,30 @@ def _check(data, truth: list[fw.Truth]) -> None:
     got_aff = sorted(zip(aff["provision_id"], aff["register_unit_id"], strict=True))
     assert got_aff == sorted((t.provision_id, a) for t in truth for a in t.affected)
     dec = data.decisions
-    got_dec = sorted((p, k, int(v), _date(f), _date(d), i) for p, k, v, f, d, i in zip(
-        dec["provision_id"], dec["kind"], dec["object_version"], dec["valid_from"],
-        dec["decision_date"], dec["decision_id"], strict=True))  # fmt: skip
-    want_dec = sorted((t.provision_id, d["kind"], d["object_version"], d["valid_from"],
-                       f"{d['decision_date'][:4]}-{d['decision_date'][4:6]}-{d['decision_date'][6:]}",
-                       d["decision_id"]) for t in truth for d in t.decisions)  # fmt: skip
+    got_dec = sorted(
+        (p, k, int(v), _date(f), _date(d), i)
+        for p, k, v, f, d, i in zip(
+            dec["provision_id"],
+            dec["kind"],
+            dec["object_version"],
+            dec["valid_from"],
+            dec["decision_date"],
+            dec["decision_id"],
+            strict=True,
+        )
+    )
+    want_dec = sorted(
+        (
+            t.provision_id,
+            d["kind"],
+            d["object_version"],
+            d["valid_from"],
+            f"{d['decision_date'][:4]}-{d['decision_date'][4:6]}-{d['decision_date'][6:]}",
+            d["decision_id"],
+        )
+        for t in truth
+        for d in t.decisions
+    )
     assert got_dec == want_dec
     assert not data.unmapped
     assert shapely.is_valid(data.provisions.geometry.values).all()
@@ -125,7 +156,9 @@ def _rewrite(src: Path, dst: Path, edit) -> None:
             data = edit(iz.read(data_name).decode())
         meta = z.read(meta_name).decode()
     data_b = data.encode()
-    meta = re.sub(r"<md:filstorlek>\d+</md:filstorlek>", f"<md:filstorlek>{len(data_b)}</md:filstorlek>", meta)
+    meta = re.sub(
+        r"<md:filstorlek>\d+</md:filstorlek>", f"<md:filstorlek>{len(data_b)}</md:filstorlek>", meta
+    )
     import io
 
     inner = io.BytesIO()
@@ -146,8 +179,11 @@ def test_unknown_feature_elements_are_refused_naming_the_path(small, tmp_path):
     src, _ = small
     bad = tmp_path / "bad.zip"
     _rewrite(src, bad, lambda d: re.sub(r"<(/?)mb:(Plan|Fornlamning)\b", r"<\1mb:Okand\2", d))
-    with pytest.raises(IntegrityError, match=r"recognised in .*the metadata says 40.*"
-                                             r"member/MarkreglerandeBestammelse.*vggeo inspect"):
+    with pytest.raises(
+        IntegrityError,
+        match=r"recognised in .*the metadata says 40.*"
+        r"member/MarkreglerandeBestammelse.*vggeo inspect",
+    ):
         read_bestammelser(bad)
     store = tmp_path / "s.gpkg"
     r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(store)])
@@ -161,11 +197,20 @@ def test_unknown_feature_elements_are_refused_naming_the_path(small, tmp_path):
 
 def test_a_bare_file_yielding_nothing_exits_non_zero(small, tmp_path):
     src, _ = small
-    with zipfile.ZipFile(src) as z, zipfile.ZipFile(z.open(next(n for n in z.namelist() if n.endswith(".zip")))) as iz:
+    with (
+        zipfile.ZipFile(src) as z,
+        zipfile.ZipFile(z.open(next(n for n in z.namelist() if n.endswith(".zip")))) as iz,
+    ):
         data = iz.read(iz.namelist()[0]).decode()
     bare = tmp_path / "markreglerandebestammelse_1.xml"
-    bare.write_text(re.sub(r"<(/?)mb:(Plan|Naturvardsbestammelse|OvrigBestammelse|Fornlamning)\b",
-                           r"<\1mb:X\2", data), encoding="utf-8")  # fmt: skip
+    bare.write_text(
+        re.sub(
+            r"<(/?)mb:(Plan|Naturvardsbestammelse|OvrigBestammelse|Fornlamning)\b",
+            r"<\1mb:X\2",
+            data,
+        ),
+        encoding="utf-8",
+    )
     r = CliRunner().invoke(main, ["read", str(bare), "-o", str(tmp_path / "o.parquet")])
     assert r.exit_code == 2 and "0 objects recognised" in r.output
 
@@ -173,7 +218,11 @@ def test_a_bare_file_yielding_nothing_exits_non_zero(small, tmp_path):
 def test_unmapped_leaves_refuse_ingest_unless_accepted(small, tmp_path):
     src, truth = small
     bad = tmp_path / "extra.zip"
-    _rewrite(src, bad, lambda d: d.replace("</mb:PlanAttribut>", "<mb:nyttFalt>v</mb:nyttFalt></mb:PlanAttribut>"))
+    _rewrite(
+        src,
+        bad,
+        lambda d: d.replace("</mb:PlanAttribut>", "<mb:nyttFalt>v</mb:nyttFalt></mb:PlanAttribut>"),
+    )
     store = tmp_path / "s.gpkg"
     r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(store)])
     assert r.exit_code == 2
@@ -182,8 +231,10 @@ def test_unmapped_leaves_refuse_ingest_unless_accepted(small, tmp_path):
     # read lists the path too (and writes what it could read)
     r = CliRunner().invoke(main, ["read", str(bad), "-o", str(tmp_path / "o.parquet")])
     assert r.exit_code == 0 and "Plan/attribut/nyttfalt  (10×)" in r.output
-    r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(store),
-                                  "--accept-unmapped", "Plan/attribut/nyttFalt"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        ["ingest", str(bad), "--store", str(store), "--accept-unmapped", "Plan/attribut/nyttFalt"],
+    )
     assert r.exit_code == 0, r.output
     from vggeo.store import open_store
 
@@ -218,8 +269,17 @@ def test_a_required_column_entirely_null_is_an_error(small, tmp_path):
     _rewrite(src, bad, lambda d: d.replace("bestammelsebeteckning>", "beteckningX>"))
     with pytest.raises(IntegrityError, match="designation is null in all 40 provisions"):
         read_bestammelser(bad)
-    r = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(tmp_path / "s.gpkg"),
-                                  "--accept-unmapped", "*/attribut/beteckningx"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "ingest",
+            str(bad),
+            "--store",
+            str(tmp_path / "s.gpkg"),
+            "--accept-unmapped",
+            "*/attribut/beteckningx",
+        ],
+    )
     assert r.exit_code == 2 and "designation is null" in r.output
 
 
@@ -230,11 +290,27 @@ def test_ledger_rows_without_the_accepted_field_still_read():
     from vggeo.store.ledger import LedgerEntry
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    old = {"seq": 1, "extract_id": "x", "product": "bestammelse", "extract_type": "base",
-           "applied_at": now, "counts": json.dumps({"s": {"t": {"inserted": 1}}})}  # fmt: skip
+    old = {
+        "seq": 1,
+        "extract_id": "x",
+        "product": "bestammelse",
+        "extract_type": "base",
+        "applied_at": now,
+        "counts": json.dumps({"s": {"t": {"inserted": 1}}}),
+    }
     e = LedgerEntry.from_row(old)
     assert e.accepted_unmapped == {} and e.counts == {"s": {"t": {"inserted": 1}}}
-    e2 = LedgerEntry(1, "x", "bestammelse", "base", None, None, now, None, e.counts,
-                     accepted_unmapped={"Plan/attribut/a": 3})  # fmt: skip
+    e2 = LedgerEntry(
+        1,
+        "x",
+        "bestammelse",
+        "base",
+        None,
+        None,
+        now,
+        None,
+        e.counts,
+        accepted_unmapped={"Plan/attribut/a": 3},
+    )
     back = LedgerEntry.from_row(e2.as_row())
     assert back.accepted_unmapped == {"Plan/attribut/a": 3} and back.counts == e.counts

@@ -62,7 +62,10 @@ def test_changes_edit_add_delete(bestammelse_deliveries):
     edited = ch.index.intersection(base.index)
     added = ch.index.difference(base.index)
     assert len(edited) and len(added) and gone and gone <= set(base.index)
-    newer = ch.loc[edited, "object_version"].dropna() > base.loc[ch.loc[edited, "object_version"].dropna().index, "object_version"]
+    newer = (
+        ch.loc[edited, "object_version"].dropna()
+        > base.loc[ch.loc[edited, "object_version"].dropna().index, "object_version"]
+    )
     assert newer.any()
     assert not gone & set(ch.index)
 

@@ -77,10 +77,14 @@ def test_three_d_ring_with_a_missing_value_kept_alone(tmp_path, monkeypatch):
     v = SQUARE.split()
     pos = " ".join(f"{n} {e} 7" for n, e in zip(v[::2], v[1::2], strict=True))  # 15 values
     in_3d = '<gml:posList srsDimension="3">'
-    members = [provision(ident(0), polygon(pos).replace("<gml:posList>", in_3d)),
-               provision(ident(1), polygon(pos.removesuffix(" 7")).replace("<gml:posList>", in_3d)),
-               provision(ident(2), polygon())]  # fmt: skip
-    a, b, _ = read_both(data_file(members).decode(), tmp_path, monkeypatch, on_geometry_error="keep")
+    members = [
+        provision(ident(0), polygon(pos).replace("<gml:posList>", in_3d)),
+        provision(ident(1), polygon(pos.removesuffix(" 7")).replace("<gml:posList>", in_3d)),
+        provision(ident(2), polygon()),
+    ]
+    a, b, _ = read_both(
+        data_file(members).decode(), tmp_path, monkeypatch, on_geometry_error="keep"
+    )
     assert_same(a, b)
     [(who, msg)] = b.geometry_errors
     assert who == ident(1) and "not a multiple of the dimension 3" in msg
@@ -89,14 +93,19 @@ def test_three_d_ring_with_a_missing_value_kept_alone(tmp_path, monkeypatch):
 
 
 def _circles(radius, n: int = 1000) -> str:
-    return data_file([provision(ident(i), circle_by_centre(6_580_000 + i, 674_000, radius))
-                      for i in range(n)]).decode()  # fmt: skip
+    return data_file(
+        [provision(ident(i), circle_by_centre(6_580_000 + i, 674_000, radius)) for i in range(n)]
+    ).decode()
 
 
 def test_thousand_huge_circles_refused_by_the_arc_cap(tmp_path, monkeypatch):
     a, b, _ = read_both(_circles(300_000), tmp_path, monkeypatch)
     assert_same(a, b)
-    assert isinstance(b, GeometryLimitError) and ident(0) in str(b) and "VGGEO_MAX_ARC_VERTICES" in str(b)
+    assert (
+        isinstance(b, GeometryLimitError)
+        and ident(0) in str(b)
+        and "VGGEO_MAX_ARC_VERTICES" in str(b)
+    )
     a, b, _ = read_both(_circles(300_000), tmp_path, monkeypatch, on_geometry_error="keep")
     assert_same(a, b)
     assert len(b.geometry_errors) == 1000 and b.provisions.geometry.is_empty.all()
@@ -156,12 +165,27 @@ print("PEAK", hwm, code)
 @pytest.mark.slow
 def test_peak_memory_of_the_thousand_circle_delivery_stays_small(tmp_path):
     """The issue's case: 1 000 circles of 300 km, a 10 KB delivery. Was a 2.2 GiB peak."""
-    members = [provision(ident(i), circle_by_centre(6_580_000, 674_000, 300_000)) for i in range(1000)]
+    members = [
+        provision(ident(i), circle_by_centre(6_580_000, 674_000, 300_000)) for i in range(1000)
+    ]
     zipped = one_file_delivery(tmp_path / "circles.zip", members)
     assert zipped.stat().st_size < 20_000
     store = tmp_path / "store.gpkg"
-    r = subprocess.run([sys.executable, "-c", _PEAK, "ingest", str(zipped), "--store", str(store),
-                        "--no-progress"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PEAK,
+            "ingest",
+            str(zipped),
+            "--store",
+            str(store),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     peak_kib, code = r.stdout.split("PEAK")[1].split()
     assert code == "2" and "VGGEO_MAX_ARC_VERTICES" in r.stderr, r.stderr
     assert int(peak_kib) < 400 * 1024, f"peak {int(peak_kib) // 1024} MiB"
@@ -169,8 +193,14 @@ def test_peak_memory_of_the_thousand_circle_delivery_stays_small(tmp_path):
 
 def test_file_with_one_huge_circle_names_the_file(tmp_path):
     f = tmp_path / "markreglerandebestammelse_1.xml"
-    f.write_bytes(data_file([provision(ident(0), polygon()),
-                             provision(ident(1), circle_by_centre(6_580_000, 674_000, "1e15"))]))  # fmt: skip
+    f.write_bytes(
+        data_file(
+            [
+                provision(ident(0), polygon()),
+                provision(ident(1), circle_by_centre(6_580_000, 674_000, "1e15")),
+            ]
+        )
+    )
     with pytest.raises(GeometryLimitError) as info:
         read_bestammelser(f)
     assert str(f) in str(info.value) and ident(1) in str(info.value)
@@ -182,22 +212,35 @@ def test_file_with_one_huge_circle_names_the_file(tmp_path):
 def test_identity_twice_in_a_file_refused_naming_it(tmp_path, monkeypatch):
     text, _ = _plain_file(300, {})
     twin = provision(ident(17), polygon(_square(250)[0]))
-    text = text.replace("</MarkreglerandeBestammelseResponse>", twin + "</MarkreglerandeBestammelseResponse>")
+    text = text.replace(
+        "</MarkreglerandeBestammelseResponse>", twin + "</MarkreglerandeBestammelseResponse>"
+    )
     a, b, _ = read_both(text, tmp_path, monkeypatch)
     assert_same(a, b)
     assert isinstance(b, IntegrityError)
-    assert f"provision {ident(17)} occurs 2 times" in str(b) and "markreglerandebestammelse_1.xml" in str(b)
+    assert f"provision {ident(17)} occurs 2 times" in str(
+        b
+    ) and "markreglerandebestammelse_1.xml" in str(b)
 
 
 def test_identity_in_two_files_of_a_set_names_both(tmp_path):
     first = data_file([provision(ident(i), polygon(_square(i)[0])) for i in range(3)])
     second = data_file([provision(ident(i), polygon(_square(i)[0])) for i in (3, 1)])
-    zipped = delivery(tmp_path / "d.zip", [("markreglerandebestammelse_1.xml", first, 3),
-                                          ("markreglerandebestammelse_2.xml", second, 2)])  # fmt: skip
+    zipped = delivery(
+        tmp_path / "d.zip",
+        [
+            ("markreglerandebestammelse_1.xml", first, 3),
+            ("markreglerandebestammelse_2.xml", second, 2),
+        ],
+    )
     with pytest.raises(IntegrityError) as info:
         read_bestammelser(zipped)
     msg = str(info.value)
-    assert ident(1) in msg and "markreglerandebestammelse_1.xml" in msg and "markreglerandebestammelse_2.xml" in msg
+    assert (
+        ident(1) in msg
+        and "markreglerandebestammelse_1.xml" in msg
+        and "markreglerandebestammelse_2.xml" in msg
+    )
 
 
 # --- inskrivning: one inskrivningsfastighet, one object per set --------------------------------------
@@ -228,11 +271,20 @@ def _with_member_twice(unpacked: Path, set_name: str, *, second_file: bool) -> P
     for name, count in files.items():
         count = count if count is not None else int(n) + (0 if second_file else 1)
         size = (unpacked / name).stat().st_size
-        entries.append(re.sub(r"<filstorlek>\d+</filstorlek>", f"<filstorlek>{size}</filstorlek>",
-                              fil.replace(data.name, name).replace(f"<antalObjekt>{n}<", f"<antalObjekt>{count}<")))  # fmt: skip
+        entries.append(
+            re.sub(
+                r"<filstorlek>\d+</filstorlek>",
+                f"<filstorlek>{size}</filstorlek>",
+                fil.replace(data.name, name).replace(
+                    f"<antalObjekt>{n}<", f"<antalObjekt>{count}<"
+                ),
+            )
+        )
     total = int(n) + 1
     total_size = sum((unpacked / name).stat().st_size for name in files)
-    m = m.replace(fil, "".join(entries)).replace(f"<totaltAntalObjekt>{n}<", f"<totaltAntalObjekt>{total}<")
+    m = m.replace(fil, "".join(entries)).replace(
+        f"<totaltAntalObjekt>{n}<", f"<totaltAntalObjekt>{total}<"
+    )
     m = re.sub(r"(</totaltAntalObjekt><filstorlek>)\d+", rf"\g<1>{total_size}", m)
     meta.write_text(m, encoding="utf-8")
     return unpacked
@@ -240,8 +292,9 @@ def _with_member_twice(unpacked: Path, set_name: str, *, second_file: bool) -> P
 
 @pytest.mark.parametrize("second_file", [False, True], ids=["same-file", "second-file"])
 @pytest.mark.parametrize("set_name", ["inskrivningsfastighet", "inskrivet_agande", "inteckning"])
-def test_inskrivning_object_twice_in_a_set_refused_naming_it(set_name, second_file, tmp_path,
-                                                             inskrivning_deliveries, unpack):  # fmt: skip
+def test_inskrivning_object_twice_in_a_set_refused_naming_it(
+    set_name, second_file, tmp_path, inskrivning_deliveries, unpack
+):
     """Seed 003: a set's files hold its information per inskrivningsfastighet, counted per file;
     the same one twice was applied twice (its rows doubled in the store, exit 0)."""
     from click.testing import CliRunner
@@ -255,7 +308,9 @@ def test_inskrivning_object_twice_in_a_set_refused_naming_it(set_name, second_fi
     _with_member_twice(unpacked, set_name, second_file=second_file)
     with open_delivery(folder) as d:
         d.verify()  # the metadata is true: the refusal is the repeated object's, not the counts'
-        ident_ = (unpacked / f"{set_name}_1.xml").read_text().split("<objektidentitet>")[1].split("<")[0]
+        ident_ = (
+            (unpacked / f"{set_name}_1.xml").read_text().split("<objektidentitet>")[1].split("<")[0]
+        )
         with pytest.raises(IntegrityError) as info:
             read_inskrivning(d, sets=[set_name])
     msg = str(info.value)

@@ -11,8 +11,19 @@ from vggeo.errors import InputError
 from vggeo.lm import open_delivery, read_bestammelser, read_inskrivning
 from vggeo.lm.inskrivning import owner_key
 
-TABLES = {"inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet", "inteckning",
-          "anteckning", "tomtrattsupplatelse", "persons", "organisations"}  # fmt: skip
+TABLES = {
+    "inskrivningsfastighet",
+    "agande",
+    "forvarv",
+    "fang",
+    "overlatelse",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+    "persons",
+    "organisations",
+}
 PNR = re.compile(r"\b(?:19|20)\d{6}-?\d{4}\b")
 
 
@@ -34,15 +45,22 @@ def test_every_table_with_keys(base):
     for name in ("agande", "forvarv", "inteckning"):
         assert set(base[name]["object_id"]) <= set(prop["object_id"])
         # property_id comes from Fastighetsreferens and agrees with the property's own
-        merged = base[name].merge(prop[["object_id", "property_id"]], on="object_id", suffixes=("", "_p"))
+        merged = base[name].merge(
+            prop[["object_id", "property_id"]], on="object_id", suffixes=("", "_p")
+        )
         assert (merged["property_id"] == merged["property_id_p"]).all()
 
 
 def test_types(base):
     a = base.agande
     assert str(a["registered_on"].dtype) == "datetime64[ms]"
-    assert str(a["share_numerator"].dtype) == "Int64" and (a["share_denominator"] >= a["share_numerator"]).all()
-    assert str(base.inteckning["amount"].dtype) == "Float64" and (base.inteckning["amount"] > 0).all()
+    assert (
+        str(a["share_numerator"].dtype) == "Int64"
+        and (a["share_denominator"] >= a["share_numerator"]).all()
+    )
+    assert (
+        str(base.inteckning["amount"].dtype) == "Float64" and (base.inteckning["amount"] > 0).all()
+    )
     assert base.inskrivningsfastighet["municipality"].str.fullmatch(r"\d{4}").all()
     assert str(base.forvarv["acquired_on"].dtype) == "datetime64[ms]"  # written YYYYMMDD
 
@@ -77,9 +95,15 @@ def test_personal_data_on_request(inskrivning_deliveries):
     # the owner key is the same with or without personal data, and matches the number
     # (keyed with the secret drawn for this read, which a store would supply instead)
     again = read_inskrivning(inskrivning_deliveries[0], personal_data=True, owner_secret=b"s" * 32)
-    assert (again.persons["owner_key"] == [owner_key(n, b"s" * 32) for n in again.persons["personnummer"]]).all()
+    assert (
+        again.persons["owner_key"]
+        == [owner_key(n, b"s" * 32) for n in again.persons["personnummer"]]
+    ).all()
     # … and is not the number itself
-    assert not any(n[2:8] in k or n[-4:] + n[2:8] in k for n, k in zip(p["personnummer"], p["owner_key"], strict=False))
+    assert not any(
+        n[2:8] in k or n[-4:] + n[2:8] in k
+        for n, k in zip(p["personnummer"], p["owner_key"], strict=False)
+    )
 
 
 def test_owner_keys_link_ownership_to_persons(base):
@@ -95,7 +119,9 @@ def test_protected_person_flagged(base, inskrivning_deliveries):
     prot = a[a["protected"]]
     assert len(prot) >= 1  # one protected person (who may own several properties)
     assert prot["owner_key"].isna().all() and prot["last_name"].isna().all()
-    full = read_inskrivning(inskrivning_deliveries[0], personal_data=True, sets=["inskrivet_agande"])
+    full = read_inskrivning(
+        inskrivning_deliveries[0], personal_data=True, sets=["inskrivet_agande"]
+    )
     assert set(full.agande.loc[full.agande["protected"], "last_name"]) == {"SKYDDAD PERSONUPPGIFT"}
     assert not base.persons["protected"].any()  # a protected person is not in the person file
 
@@ -115,7 +141,9 @@ def test_change_protects_an_owner_and_leaves_orphans(inskrivning_deliveries):
     still = set(after["owner_key"].dropna())
     orphans = set(base.persons["owner_key"]) - still
     assert orphans, "the change should leave persons without ownership"
-    assert d.deletions("inskrivet_agande") and d.deletions("inskrivningsfastighet") == d.deletions("inteckning")
+    assert d.deletions("inskrivet_agande") and d.deletions("inskrivningsfastighet") == d.deletions(
+        "inteckning"
+    )
 
 
 def test_sets_and_product_checked(inskrivning_deliveries, bestammelse_deliveries):
@@ -145,8 +173,14 @@ def test_owner_key_forms():
     k = owner_key("19391231-1234", s)
     assert k.startswith("pnr:") and k == owner_key("193912311234", s) == owner_key("391231-1234", s)
     # the century is part of the key: '+' (100 years or older) and 12-digit forms tell it
-    assert owner_key("18391231-1234", s) != k and owner_key("391231+1234", s) == owner_key("18391231-1234", s)
-    assert owner_key("20101231-1234", s) == owner_key("101231-1234", s) != owner_key("19101231-1234", s)
+    assert owner_key("18391231-1234", s) != k and owner_key("391231+1234", s) == owner_key(
+        "18391231-1234", s
+    )
+    assert (
+        owner_key("20101231-1234", s)
+        == owner_key("101231-1234", s)
+        != owner_key("19101231-1234", s)
+    )
     assert owner_key("19391231-1234", b"another") != k
     assert owner_key(None, s) is None and owner_key("  ", s) is None
     with pytest.raises(ValueError, match="secret"):
@@ -157,10 +191,12 @@ def test_owner_key_forms():
 
 _NS = "http://namespace.lantmateriet.se/distribution/produkter/inskrivning/v3"
 _OID, _PID = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
-_HEAD = (f"<Inskrivningsfastighet><objektidentitet>{_OID}</objektidentitet>"
-         f"<versionGiltigFran>2026-01-02T10:00:00+01:00</versionGiltigFran>"
-         f"<Fastighetsreferens><objektidentitet>{_PID}</objektidentitet>"
-         "<fastighetsbeteckning>UPPSALA KUNGSÄNGEN 1:1</fastighetsbeteckning></Fastighetsreferens>")
+_HEAD = (
+    f"<Inskrivningsfastighet><objektidentitet>{_OID}</objektidentitet>"
+    f"<versionGiltigFran>2026-01-02T10:00:00+01:00</versionGiltigFran>"
+    f"<Fastighetsreferens><objektidentitet>{_PID}</objektidentitet>"
+    "<fastighetsbeteckning>UPPSALA KUNGSÄNGEN 1:1</fastighetsbeteckning></Fastighetsreferens>"
+)
 _V3_AGANDE = f"""<?xml version="1.0" encoding="UTF-8"?>
 <InskrivningResponse xmlns="{_NS}"><InskrivningMember>{_HEAD}
 <Agande><Lagfart><objektidentitet>aaaaaaaa-0000-4000-8000-000000000001</objektidentitet>
@@ -208,19 +244,28 @@ def test_v3_spellings(tmp_path):
     (tmp_path / "inteckning_1.xml").write_text(_V3_INTECKNING, encoding="utf-8")
     (tmp_path / "inskrivningsfastighet_1.xml").write_text(
         f'<InskrivningResponse xmlns="{_NS}"><InskrivningMember>{_HEAD}</Inskrivningsfastighet>'
-        "</InskrivningMember></InskrivningResponse>", encoding="utf-8")  # fmt: skip
+        "</InskrivningMember></InskrivningResponse>",
+        encoding="utf-8",
+    )
     data = read_inskrivning(tmp_path, personal_data=True, owner_secret=b"k" * 32)
     assert not data.unmapped, data.unmapped
     a = data.agande.set_index("ownership_id")
     p = a.loc["aaaaaaaa-0000-4000-8000-000000000001"]
     assert p["ownership_type"] == "Lagfart" and p["current"] and p["share_denominator"] == 2
     assert (p["first_name"], p["last_name"], p["care_of"]) == ("Anna", "Svensson", "c/o Berg")
-    assert (p["address"], p["address_line2"], p["postal_code"]) == ("Storgatan 1", "lgh 1102", "75310")
+    assert (p["address"], p["address_line2"], p["postal_code"]) == (
+        "Storgatan 1",
+        "lgh 1102",
+        "75310",
+    )
     assert p["owner_key"] == owner_key("19391231-1234", b"k" * 32)
     o = a.loc["aaaaaaaa-0000-4000-8000-000000000002"]
     assert o["owner_key"] == "org:556677-8899" and o["organisation_name"] == "Bolaget AB"
     f = a.loc["aaaaaaaa-0000-4000-8000-000000000003"]
-    assert not f["current"] and (f["foreign_address1"], f["foreign_country"]) == ("1 Main St", "USA")
+    assert not f["current"] and (f["foreign_address1"], f["foreign_country"]) == (
+        "1 Main St",
+        "USA",
+    )
     assert str(data.inskrivningsfastighet["version_valid_from"].iloc[0]).startswith("2026-01-02")
     fang = data.fang.sort_values("fang_id")
     assert len(fang) == 2 and fang["acquisition_code"].tolist() == ["1", "2"]
@@ -229,14 +274,28 @@ def test_v3_spellings(tmp_path):
     assert fv["price"] == 2_500_000 and fv["price_type"] == "Köpeskilling"
     assert fv["acquisition_kind"] == "Köp"  # its first Fång
     ov = data.overlatelse.iloc[0]
-    assert ov["ownership_id"] == "aaaaaaaa-0000-4000-8000-000000000003" and ov["share_denominator"] == 1
+    assert (
+        ov["ownership_id"] == "aaaaaaaa-0000-4000-8000-000000000003"
+        and ov["share_denominator"] == 1
+    )
     m = data.inteckning.iloc[0]
-    assert (m["mortgage_id"], m["priority"], m["amount"]) == ("ffffffff-0000-4000-8000-000000000001", 2, 500_000)
+    assert (m["mortgage_id"], m["priority"], m["amount"]) == (
+        "ffffffff-0000-4000-8000-000000000001",
+        2,
+        500_000,
+    )
     assert (m["diary_number"], str(m["registered_on"])[:10]) == ("2021/77", "2021-03-04")
     # redacted by default: the person's names and address; the foreign owner's too
     red = read_inskrivning(tmp_path, owner_secret=b"k" * 32).agande
     person = red[red["organisation_name"].isna()]
-    for col in ("first_name", "last_name", "care_of", "address", "address_line2", "foreign_address1"):
+    for col in (
+        "first_name",
+        "last_name",
+        "care_of",
+        "address",
+        "address_line2",
+        "foreign_address1",
+    ):
         assert person[col].isna().all(), col
 
 
@@ -259,11 +318,16 @@ def _unpacked_with(tmp_path, sample_data, rewrite):
 
 
 def test_a_grouping_level_around_each_object_reads_every_object(tmp_path, sample_data):
-    root = _unpacked_with(tmp_path, sample_data, lambda t: t.replace(
-        "<Inskrivningsfastighet>", "<Inskrivningsinformation><Inskrivningsfastighet>").replace(
-        "</Inskrivningsfastighet>", "</Inskrivningsfastighet></Inskrivningsinformation>"))  # fmt: skip
-    plain = read_inskrivning(_unpacked_with(tmp_path / "plain", sample_data, lambda t: t),
-                             sets=["inteckning"]).frames["inteckning"]  # fmt: skip
+    root = _unpacked_with(
+        tmp_path,
+        sample_data,
+        lambda t: t.replace(
+            "<Inskrivningsfastighet>", "<Inskrivningsinformation><Inskrivningsfastighet>"
+        ).replace("</Inskrivningsfastighet>", "</Inskrivningsfastighet></Inskrivningsinformation>"),
+    )
+    plain = read_inskrivning(
+        _unpacked_with(tmp_path / "plain", sample_data, lambda t: t), sets=["inteckning"]
+    ).frames["inteckning"]
     wrapped = read_inskrivning(root, sets=["inteckning"]).frames["inteckning"]
     assert len(plain) > 0
     pd.testing.assert_frame_equal(wrapped, plain)
@@ -272,8 +336,12 @@ def test_a_grouping_level_around_each_object_reads_every_object(tmp_path, sample
 def test_objects_not_recognised_are_refused_naming_the_element(tmp_path, sample_data):
     from vggeo.errors import IntegrityError
 
-    root = _unpacked_with(tmp_path, sample_data, lambda t: t.replace(
-        "Inskrivningsfastighet>", "Okandfastighet>", 2))  # fmt: skip  # the first object, renamed
-    with pytest.raises(IntegrityError, match=r"99 objects recognised in inteckning_1\.xml, the "
-                                             r"metadata says 100.*Okandfastighet.*vggeo inspect"):
+    root = _unpacked_with(
+        tmp_path, sample_data, lambda t: t.replace("Inskrivningsfastighet>", "Okandfastighet>", 2)
+    )  # the first object, renamed
+    with pytest.raises(
+        IntegrityError,
+        match=r"99 objects recognised in inteckning_1\.xml, the "
+        r"metadata says 100.*Okandfastighet.*vggeo inspect",
+    ):
         read_inskrivning(root, sets=["inteckning"])

@@ -24,9 +24,14 @@ def test_inspect_outer_zip(bestammelse_deliveries):
     r = run("inspect", bestammelse_deliveries[1])
     assert r.exit_code == 0, r.output
     out = r.output
-    for line in ("product:       bestammelse", "types:         Markreglerande bestämmelse",
-                 "extract type:  change", "crs:           EPSG:3006",
-                 "integrity:     ok", "unmapped elements: none"):  # fmt: skip
+    for line in (
+        "product:       bestammelse",
+        "types:         Markreglerande bestämmelse",
+        "extract type:  change",
+        "crs:           EPSG:3006",
+        "integrity:     ok",
+        "unmapped elements: none",
+    ):
         assert line in out
     assert "markreglerandebestammelse_borttag.xml" in out and "deletions:" in out
     assert "table provisions:" in out
@@ -52,7 +57,9 @@ def test_inspect_refuses_a_delivery_that_does_not_match(bestammelse_deliveries, 
 def test_inspect_inskrivning(inskrivning_deliveries):
     r = run("inspect", inskrivning_deliveries[2])
     assert r.exit_code == 0, r.output
-    assert "product:       inskrivning" in r.output and "folkbokford_person_organisation" in r.output
+    assert (
+        "product:       inskrivning" in r.output and "folkbokford_person_organisation" in r.output
+    )
     assert "crs:           -" in r.output
 
 
@@ -88,7 +95,10 @@ def test_read_to_geopackage_checked_by_gdal(bestammelse_deliveries, tmp_path):
     x0, x1, y0, y1 = p["extent"]
     assert 200_000 < x0 < x1 < 1_000_000 and 6_000_000 < y0 < y1 < 7_800_000  # easting first
     counts = dict(line.split("\t") for line in r.output.strip().splitlines())
-    assert int(counts["provisions"]) == p["count"] and int(counts["deletions"]) == layers["deletions"]["count"] > 0
+    assert (
+        int(counts["provisions"]) == p["count"]
+        and int(counts["deletions"]) == layers["deletions"]["count"] > 0
+    )
 
 
 def test_read_single_xml_to_parquet(tmp_path):
@@ -128,25 +138,55 @@ def test_read_refuses_overwrite_and_hostile_zip(tmp_path, bestammelse_deliveries
 
 
 def test_read_bad_geometry_exit_2_or_kept(tmp_path):
-    text = (DATA / "example_provision.xml").read_text().replace(
-        "7237640.000 781200.000</gml:posList>", "7237641.000 781200.000</gml:posList>")
+    text = (
+        (DATA / "example_provision.xml")
+        .read_text()
+        .replace("7237640.000 781200.000</gml:posList>", "7237641.000 781200.000</gml:posList>")
+    )
     f = tmp_path / "markreglerandebestammelse_1.xml"
     f.write_text(text)
     r = CliRunner().invoke(cli, ["read", str(f), "-o", str(tmp_path / "a.gpkg")])
     assert r.exit_code == 2 and "af065380-11ca-6f58-e040-ed8f65434c76" in r.output
-    r = CliRunner().invoke(cli, ["read", str(f), "-o", str(tmp_path / "b.gpkg"), "--keep-bad-geometry"])
+    r = CliRunner().invoke(
+        cli, ["read", str(f), "-o", str(tmp_path / "b.gpkg"), "--keep-bad-geometry"]
+    )
     assert r.exit_code == 0 and "kept af065380" in r.output
 
 
 def test_sample_delivery_command(tmp_path):
-    r = run("sample", "delivery", "--product", "bestammelse", "--n", "30", "--changes", "2",
-            "--seed", "4", "--crs", "SWEREF 99 18 00", "-o", tmp_path / "d")  # fmt: skip
+    r = run(
+        "sample",
+        "delivery",
+        "--product",
+        "bestammelse",
+        "--n",
+        "30",
+        "--changes",
+        "2",
+        "--seed",
+        "4",
+        "--crs",
+        "SWEREF 99 18 00",
+        "-o",
+        tmp_path / "d",
+    )
     assert r.exit_code == 0, r.output
     paths = [Path(p) for p in r.output.split()]
     assert len(paths) == 3 and [p.name for p in paths] == sorted(p.name for p in paths)
     r = run("inspect", "--json", paths[0])
     info = json.loads(r.output)
     assert info["crs"] == "EPSG:3011" and info["integrity"] == "ok"
-    r = CliRunner().invoke(cli, ["sample", "delivery", "--product", "bestammelse", "--crs", "4326",
-                                 "-o", str(tmp_path / "e")])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            "delivery",
+            "--product",
+            "bestammelse",
+            "--crs",
+            "4326",
+            "-o",
+            str(tmp_path / "e"),
+        ],
+    )
     assert r.exit_code == 2

@@ -33,7 +33,12 @@ def test_every_form_gives_the_same_delivery(bestammelse_deliveries, tmp_path, un
     for name in ("folder", "half", "set_zip"):
         d = open_delivery(forms[name])
         assert (d.extract_id, d.previous_extract_id, d.extract_type, d.produced_at, d.crs) == (
-            ref.extract_id, ref.previous_extract_id, ref.extract_type, ref.produced_at, ref.crs)
+            ref.extract_id,
+            ref.previous_extract_id,
+            ref.extract_type,
+            ref.produced_at,
+            ref.crs,
+        )
         assert d.checksum == ref.checksum, name
         assert d.verify() == ref.verify()
         assert d.deletions(SET) == ref.deletions(SET)
@@ -94,7 +99,12 @@ def _meta(folder: Path) -> Path:
 
 
 def test_missing_file_named(bestammelse_deliveries, tmp_path, unpack):
-    folder = _tamper(unpack, bestammelse_deliveries[0], tmp_path, lambda f: next(f.rglob(f"{SET}_2.xml")).unlink())
+    folder = _tamper(
+        unpack,
+        bestammelse_deliveries[0],
+        tmp_path,
+        lambda f: next(f.rglob(f"{SET}_2.xml")).unlink(),
+    )
     with pytest.raises(IntegrityError, match=f"missing: \\['{SET}_2.xml'\\]"):
         open_delivery(folder).verify()
 
@@ -102,7 +112,12 @@ def test_missing_file_named(bestammelse_deliveries, tmp_path, unpack):
 def test_wrong_count_named(bestammelse_deliveries, tmp_path, unpack):
     def edit(f):
         m = _meta(f)
-        m.write_text(m.read_text().replace("<antalObjekt>70</antalObjekt>", "<antalObjekt>71</antalObjekt>", 1))
+        m.write_text(
+            m.read_text().replace(
+                "<antalObjekt>70</antalObjekt>", "<antalObjekt>71</antalObjekt>", 1
+            )
+        )
+
     folder = _tamper(unpack, bestammelse_deliveries[0], tmp_path, edit)
     with pytest.raises(IntegrityError, match=f"{SET}_1.xml holds 70 objects, the metadata says 71"):
         open_delivery(folder).verify()
@@ -112,6 +127,7 @@ def test_unlisted_file_named(bestammelse_deliveries, tmp_path, unpack):
     def edit(f):
         src = next(f.rglob(f"{SET}_3.xml"))
         shutil.copy(src, src.with_name(f"{SET}_4.xml"))
+
     folder = _tamper(unpack, bestammelse_deliveries[0], tmp_path, edit)
     with pytest.raises(IntegrityError, match="not listed"):
         open_delivery(folder).verify()
@@ -121,6 +137,7 @@ def test_size_mismatch_named(bestammelse_deliveries, tmp_path, unpack):
     def edit(f):
         x = next(f.rglob(f"{SET}_3.xml"))
         x.write_bytes(x.read_bytes() + b"\n")
+
     folder = _tamper(unpack, bestammelse_deliveries[0], tmp_path, edit)
     with pytest.raises(IntegrityError, match="bytes, the metadata says"):
         open_delivery(folder).verify()
@@ -132,7 +149,8 @@ def test_change_without_deletion_file(bestammelse_deliveries, tmp_path, unpack):
         m = _meta(f)
         text = m.read_text()
         start = text.index(f"<Fil><filnamn>{SET}_borttag.xml")
-        m.write_text(text[:start] + text[text.index("</Fil>", start) + 6:])
+        m.write_text(text[:start] + text[text.index("</Fil>", start) + 6 :])
+
     folder = _tamper(unpack, bestammelse_deliveries[1], tmp_path, edit)
     with pytest.raises(IntegrityError, match="change extract without a deletion file"):
         open_delivery(folder).verify()
@@ -142,6 +160,7 @@ def test_extract_type_contradiction(bestammelse_deliveries, tmp_path, unpack):
     def edit(f):
         m = _meta(f)
         m.write_text(m.read_text().replace("förändringsuttag", "basuttag"))
+
     folder = _tamper(unpack, bestammelse_deliveries[1], tmp_path, edit)
     with pytest.raises(IntegrityError, match="base extract with a deletion file"):
         open_delivery(folder).verify()
@@ -152,7 +171,8 @@ def test_sets_disagreeing_on_extract_id(inskrivning_deliveries, tmp_path, unpack
         m = next(f.rglob("inteckning_metadata.xml"))
         t = m.read_text()
         i = t.index("<uttagsidentitet>") + len("<uttagsidentitet>")
-        m.write_text(t[:i] + "00000000-0000-4000-8000-000000000000" + t[i + 36:])
+        m.write_text(t[:i] + "00000000-0000-4000-8000-000000000000" + t[i + 36 :])
+
     folder = _tamper(unpack, inskrivning_deliveries[0], tmp_path, edit)
     with pytest.raises(IntegrityError, match="disagree on extract_id"):
         open_delivery(folder).verify()
@@ -196,11 +216,20 @@ def test_a_named_previous_extract_is_still_read():
     from vggeo.lm.package import parse_metadata
     from vggeo.sample.delivery import _metadata_xml
 
-    common = dict(set_name=SET, info_type="Markreglerande bestämmelse", subsets=(),
-                  extract_id="e2", produced=datetime(2026, 1, 12, tzinfo=UTC),
-                  extract_type="change", crs=3006, kommuner=["0180"],
-                  files=[("markreglerandebestammelse_1.xml", 1, 10)])  # fmt: skip
-    named = parse_metadata(io.BytesIO(_metadata_xml(**common, previous="e1")), set_name=SET, label="m")
+    common = dict(
+        set_name=SET,
+        info_type="Markreglerande bestämmelse",
+        subsets=(),
+        extract_id="e2",
+        produced=datetime(2026, 1, 12, tzinfo=UTC),
+        extract_type="change",
+        crs=3006,
+        kommuner=["0180"],
+        files=[("markreglerandebestammelse_1.xml", 1, 10)],
+    )
+    named = parse_metadata(
+        io.BytesIO(_metadata_xml(**common, previous="e1")), set_name=SET, label="m"
+    )
     plain = parse_metadata(io.BytesIO(_metadata_xml(**common)), set_name=SET, label="m")
     assert named.previous_extract_id == "e1" and plain.previous_extract_id is None
     assert b"foregaende" not in _metadata_xml(**common)

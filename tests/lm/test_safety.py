@@ -25,21 +25,26 @@ from vggeo.lm.safety import (
 
 POINT = '<gml:Point xmlns:gml="http://www.opengis.net/gml/3.2"><gml:pos>{}</gml:pos></gml:Point>'
 
-XXE = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-       "<r>&xxe;</r>")  # fmt: skip
-XXE_NETWORK = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]>'
-               "<r>&xxe;</r>")  # fmt: skip
+XXE = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><r>&xxe;</r>'
+XXE_NETWORK = (
+    '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "http://127.0.0.1:9/x">]><r>&xxe;</r>'
+)
 EXTERNAL_DTD = '<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd"><r/>'
-LAUGHS = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
-          '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]><r>&d;</r>')  # fmt: skip
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+    '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]><r>&d;</r>'
+)
 PLAIN_DTD = '<?xml version="1.0"?><!DOCTYPE r [<!ELEMENT r ANY>]><r/>'
-PARAM_ENTITY = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd">%p;]>'
-                "<r/>")  # fmt: skip
+PARAM_ENTITY = (
+    '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd">%p;]><r/>'
+)
 
 
-@pytest.mark.parametrize("doc", [XXE, XXE_NETWORK, EXTERNAL_DTD, LAUGHS, PLAIN_DTD, PARAM_ENTITY],
-                         ids=["xxe-file", "xxe-network", "external-dtd", "billion-laughs", "dtd",
-                              "parameter-entity"])  # fmt: skip
+@pytest.mark.parametrize(
+    "doc",
+    [XXE, XXE_NETWORK, EXTERNAL_DTD, LAUGHS, PLAIN_DTD, PARAM_ENTITY],
+    ids=["xxe-file", "xxe-network", "external-dtd", "billion-laughs", "dtd", "parameter-entity"],
+)
 def test_xml_with_dtd_refused(doc):
     with pytest.raises((UnsafeInputError, ParseError)) as info:
         safe_fromstring(doc)
@@ -63,9 +68,14 @@ def test_undeclared_entity_is_a_parse_error():
 
 def test_xxe_in_a_data_file_refused(tmp_path):
     f = tmp_path / "markreglerandebestammelse_1.xml"
-    f.write_text(XXE.replace("<r>&xxe;</r>", '<MarkreglerandeBestammelseResponse xmlns="http://namespace.'
-                 'lantmateriet.se/distribution/produkter/markreglerandebestammelse/v2">&xxe;'
-                 "</MarkreglerandeBestammelseResponse>"))  # fmt: skip
+    f.write_text(
+        XXE.replace(
+            "<r>&xxe;</r>",
+            '<MarkreglerandeBestammelseResponse xmlns="http://namespace.'
+            'lantmateriet.se/distribution/produkter/markreglerandebestammelse/v2">&xxe;'
+            "</MarkreglerandeBestammelseResponse>",
+        )
+    )
     from vggeo.lm import read_bestammelser
 
     with pytest.raises(UnsafeInputError):
@@ -74,14 +84,18 @@ def test_xxe_in_a_data_file_refused(tmp_path):
 
 def test_no_network_even_for_xinclude_like_content():
     # lxml never fetches anything: an xi:include stays an ordinary element.
-    root = safe_fromstring('<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="http://127.0.0.1:9/x"/></r>')
+    root = safe_fromstring(
+        '<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="http://127.0.0.1:9/x"/></r>'
+    )
     assert len(root) == 1
 
 
 # --- ZIP -------------------------------------------------------------------------------------------
 
 
-def _zip(path: Path, members: list[tuple[zipfile.ZipInfo | str, bytes]], compression=zipfile.ZIP_DEFLATED):
+def _zip(
+    path: Path, members: list[tuple[zipfile.ZipInfo | str, bytes]], compression=zipfile.ZIP_DEFLATED
+):
     with zipfile.ZipFile(path, "w", compression) as z:
         for info, data in members:
             z.writestr(info, data)
@@ -117,13 +131,18 @@ def test_symlink_member_refused(tmp_path):
 
 
 def test_bomb_ratio_refused(tmp_path):
-    p = _zip(tmp_path / "d.zip", [("markreglerandebestammelse_1.xml", b"<r>" + b" " * (20 * 1024 * 1024) + b"</r>")])
+    p = _zip(
+        tmp_path / "d.zip",
+        [("markreglerandebestammelse_1.xml", b"<r>" + b" " * (20 * 1024 * 1024) + b"</r>")],
+    )
     with pytest.raises(UnsafeInputError, match="ratio"):
         open_delivery(p)
 
 
 def test_declared_size_limit(tmp_path):
-    p = _zip(tmp_path / "d.zip", [("markreglerandebestammelse_1.xml", b"<r>" + b"x" * 5000 + b"</r>")])
+    p = _zip(
+        tmp_path / "d.zip", [("markreglerandebestammelse_1.xml", b"<r>" + b"x" * 5000 + b"</r>")]
+    )
     with zipfile.ZipFile(p) as z, pytest.raises(UnsafeInputError, match="limit"):
         check_zip(z, archive=str(p), limits=ZipLimits(max_member_bytes=1000))
 
@@ -182,12 +201,17 @@ def test_nothing_extracted_to_disk(tmp_path, bestammelse_deliveries, monkeypatch
     outer = bestammelse_deliveries[0]
     if deflated:
         outer = tmp_path / "deflated.zip"
-        with zipfile.ZipFile(bestammelse_deliveries[0]) as z, zipfile.ZipFile(outer, "w", zipfile.ZIP_DEFLATED) as o:
+        with (
+            zipfile.ZipFile(bestammelse_deliveries[0]) as z,
+            zipfile.ZipFile(outer, "w", zipfile.ZIP_DEFLATED) as o,
+        ):
             for info in z.infolist():
                 o.writestr(info.filename, z.read(info))
     opened = []
     real = tempfile.TemporaryFile
-    monkeypatch.setattr(tempfile, "TemporaryFile", lambda *a, **k: opened.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        tempfile, "TemporaryFile", lambda *a, **k: opened.append(1) or real(*a, **k)
+    )
     with open_delivery(outer) as d:
         d.read("markreglerandebestammelse")
         assert os.listdir(scratch) == []
@@ -219,7 +243,9 @@ def test_two_members_with_one_name_refused(tmp_path, other):
 
 
 @pytest.mark.parametrize("same", [True, False], ids=["identical", "same-size-other-bytes"])
-def test_folder_holding_a_set_zip_and_its_unpacked_file(tmp_path, bestammelse_deliveries, unpack, same):
+def test_folder_holding_a_set_zip_and_its_unpacked_file(
+    tmp_path, bestammelse_deliveries, unpack, same
+):
     """An unpacked delivery folder may hold a set ZIP and its XML files beside it; the two copies
     of a file are one file only when they are the same bytes (the size alone was compared, and
     the copy read was whichever came first)."""
@@ -233,7 +259,7 @@ def test_folder_holding_a_set_zip_and_its_unpacked_file(tmp_path, bestammelse_de
     if not same:  # one digit of the first coordinate changed: the same size, another place
         m = re.search(rb"<gml:posList[^>]*>(\d)", data)
         digit = m.group(1)
-        data = data[: m.start(1)] + (b"1" if digit != b"1" else b"2") + data[m.end(1):]
+        data = data[: m.start(1)] + (b"1" if digit != b"1" else b"2") + data[m.end(1) :]
     (set_zip.parent / name.rsplit("/", 1)[-1]).write_bytes(data)
     if same:
         with open_delivery(folder) as d:
@@ -243,7 +269,9 @@ def test_folder_holding_a_set_zip_and_its_unpacked_file(tmp_path, bestammelse_de
             open_delivery(folder)
 
 
-@pytest.mark.parametrize("ch", ["\n", "\r", "\t", "\x1b", "\u202e", "\u200b", "\u2028", "\ufeff", "\udcff"])
+@pytest.mark.parametrize(
+    "ch", ["\n", "\r", "\t", "\x1b", "\u202e", "\u200b", "\u2028", "\ufeff", "\udcff"]
+)
 def test_control_and_formatting_characters_in_names_refused(tmp_path, ch):
     info = zipfile.ZipInfo(f"set{ch}_1.xml")
     with pytest.raises(UnsafeInputError, match=f"U\\+{ord(ch):04X}") as err:
@@ -252,7 +280,10 @@ def test_control_and_formatting_characters_in_names_refused(tmp_path, ch):
 
 
 def test_ordinary_swedish_names_pass(tmp_path):
-    for name in ("Markreglerande bestämmelse/markreglerandebestammelse.zip", "Inskrivning/ägare_1.xml"):
+    for name in (
+        "Markreglerande bestämmelse/markreglerandebestammelse.zip",
+        "Inskrivning/ägare_1.xml",
+    ):
         check_member(zipfile.ZipInfo(name), archive="d.zip")
 
 
@@ -341,7 +372,10 @@ def test_corrupt_members_are_delivery_errors_naming_them(tmp_path):
     data[60:64] = b"\xff\xff\xff\xff"  # inside the deflate stream
     p = tmp_path / "d.zip"
     p.write_bytes(bytes(data))
-    with zipfile.ZipFile(p) as z, pytest.raises(DeliveryError, match=r"d\.zip!a\.xml: corrupt ZIP member"):
+    with (
+        zipfile.ZipFile(p) as z,
+        pytest.raises(DeliveryError, match=r"d\.zip!a\.xml: corrupt ZIP member"),
+    ):
         open_member(z, z.getinfo("a.xml"), archive=str(p)).read()
 
 

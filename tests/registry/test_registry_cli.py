@@ -69,7 +69,8 @@ def test_bad_input_exit_2_names_row_field_and_writes_nothing(sample_jsonl, tmp_p
     rejects = pd.read_csv(tmp_path / "out.rejects.csv", dtype=str, keep_default_na=False)
     typed = rejects[rejects["rule"] == "wrong_type"]
     assert typed[["file", "row", "field", "value", "action"]].values.tolist() == [
-        [str(bad), "42", "rooms", "many", "nulled"]]
+        [str(bad), "42", "rooms", "many", "nulled"]
+    ]
     g = read_registry(out)
     assert len(g) == 800 and np.isnan(g.loc[g["id"] == rec["id"], "rooms"]).all()
 
@@ -88,9 +89,16 @@ def test_check_table_json_and_fail(sample_jsonl, tmp_path):
     doc = json.loads(r.stdout)
     full = json.loads((tmp_path / "rep.json").read_text())
     n = round(800 * 0.02)
-    assert sum(doc["summary"][k] for k in ("conflicting_coordinates", "bad_apartment_numbers",
-                                          "unknown_codes")) == n  # fmt: skip
-    assert len(full["details"]["conflicting_coordinates"]) == doc["summary"]["conflicting_coordinates"]
+    assert (
+        sum(
+            doc["summary"][k]
+            for k in ("conflicting_coordinates", "bad_apartment_numbers", "unknown_codes")
+        )
+        == n
+    )
+    assert (
+        len(full["details"]["conflicting_coordinates"]) == doc["summary"]["conflicting_coordinates"]
+    )
     assert doc["exit_code"] == 1 and doc["ok"] is False and doc["n_problems"] == n
     r = run("registry", "check", sample_jsonl, "--fail")
     assert r.exit_code == 1
@@ -99,21 +107,37 @@ def test_check_table_json_and_fail(sample_jsonl, tmp_path):
 
 
 def test_fetch_through_the_cli(raw_records, tmp_path):
-    env = {"VGGEO_VALUEGUARD_USERNAME": "u-cli", "VGGEO_VALUEGUARD_PASSWORD": "p-cli-9911",
-           "VGGEO_VALUEGUARD_PAGE_SIZE": "40", "VGGEO_VALUEGUARD_BACKOFF": "0.01"}  # fmt: skip
+    env = {
+        "VGGEO_VALUEGUARD_USERNAME": "u-cli",
+        "VGGEO_VALUEGUARD_PASSWORD": "p-cli-9911",
+        "VGGEO_VALUEGUARD_PAGE_SIZE": "40",
+        "VGGEO_VALUEGUARD_BACKOFF": "0.01",
+    }
     with RegistryServer(raw_records, username="u-cli", password="p-cli-9911") as srv:
         env["VGGEO_VALUEGUARD_BASE_URL"] = srv.url
         out = tmp_path / "f.parquet"
-        r = run("registry", "fetch", "-o", out, "--criteria", "rooms_min=2", "--no-progress", env=env)
+        r = run(
+            "registry", "fetch", "-o", out, "--criteria", "rooms_min=2", "--no-progress", env=env
+        )
         assert r.exit_code == 0, r.output
         expected = {x["id"] for x in raw_records if (x["rooms"] or 0) >= 2}
         assert set(read_registry(out)["id"]) == expected
         # Several criteria after one --criteria.
-        r = run("registry", "fetch", "-o", tmp_path / "two.parquet", "--no-progress", "--criteria",
-                "rooms_min=2", "rooms_max=3", env=env)  # fmt: skip
+        r = run(
+            "registry",
+            "fetch",
+            "-o",
+            tmp_path / "two.parquet",
+            "--no-progress",
+            "--criteria",
+            "rooms_min=2",
+            "rooms_max=3",
+            env=env,
+        )
         assert r.exit_code == 0, r.output
         assert set(read_registry(tmp_path / "two.parquet")["id"]) == {
-            x["id"] for x in raw_records if 2 <= (x["rooms"] or 0) <= 3}
+            x["id"] for x in raw_records if 2 <= (x["rooms"] or 0) <= 3
+        }
         assert "p-cli-9911" not in r.output
         # Unknown criterion: refused before any request.
         srv.state.log.clear()
@@ -122,8 +146,17 @@ def test_fetch_through_the_cli(raw_records, tmp_path):
         # Incremental: a row changes on the server and is merged in by id.
         changed = dict(raw_records[5], updated_at="2030-01-01", rooms=9)
         srv.state.rows[5] = changed
-        r = run("registry", "fetch", "-o", out, "-c", "rooms_min=2", "--incremental",
-                "--no-progress", env=env)  # fmt: skip
+        r = run(
+            "registry",
+            "fetch",
+            "-o",
+            out,
+            "-c",
+            "rooms_min=2",
+            "--incremental",
+            "--no-progress",
+            env=env,
+        )
         assert r.exit_code == 0, r.output
         g = read_registry(out)
         assert g["id"].is_unique
@@ -152,14 +185,23 @@ def _edit(sample_jsonl, tmp_path, edits: dict[int, dict], name="edited.jsonl"):
 
 
 def test_load_lists_rule_breakers_and_strict_refuses(sample_jsonl, tmp_path):
-    src = _edit(sample_jsonl, tmp_path, {9: {"deleted": 1, "probability_deleted": 1.5},
-                                         99: {"number": "302-12", "is_meter_address": 1}})  # fmt: skip
+    src = _edit(
+        sample_jsonl,
+        tmp_path,
+        {
+            9: {"deleted": 1, "probability_deleted": 1.5},
+            99: {"number": "302-12", "is_meter_address": 1},
+        },
+    )
     out, rej = tmp_path / "o.parquet", tmp_path / "my_rejects.jsonl"
     r = run("registry", "load", src, "-o", out, "--rejects", rej, "--no-progress")
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in rej.read_text().splitlines()]
     mine = {(x["row"], x["rule"], x["action"]) for x in lines if x["row"] == 10}
-    assert mine == {(10, "deleted_in_registry", "kept"), (10, "probability_deleted_range", "nulled")}
+    assert mine == {
+        (10, "deleted_in_registry", "kept"),
+        (10, "probability_deleted_range", "nulled"),
+    }
     assert not [x for x in lines if x["row"] == 100]  # the meter number is legal
     assert "deleted_in_registry 1" in r.stdout and "probability_deleted_range 1" in r.stdout
     g = read_registry(out)
@@ -175,8 +217,16 @@ def test_load_lists_rule_breakers_and_strict_refuses(sample_jsonl, tmp_path):
 
 def test_load_as_markups_does_not_apply_registry_only_rules(sample_jsonl, tmp_path):
     src = _edit(sample_jsonl, tmp_path, {3: {"deleted": 1, "updated_from": "sales"}})
-    r = run("registry", "load", src, "-o", tmp_path / "m.parquet", "--endpoint", "markups",
-            "--no-progress")  # fmt: skip
+    r = run(
+        "registry",
+        "load",
+        src,
+        "-o",
+        tmp_path / "m.parquet",
+        "--endpoint",
+        "markups",
+        "--no-progress",
+    )
     assert r.exit_code == 0
     assert "deleted_in_registry" not in r.stdout and "updated_from" not in r.stdout
 
@@ -199,7 +249,10 @@ def test_check_exit_codes_and_json_counts(sample_jsonl, tmp_path):
         assert re.search(rf"^ [ !] {key}\s+{count}$", table.stdout, re.M), key
     assert doc["problems"]["standard_points_range"] == 1
     assert doc["n_problems"] == sum(doc["problems"].values())
-    assert doc["rules"]["standard_points_range"]["quotes"]["standard_points"] == "a number between 0-59"
+    assert (
+        doc["rules"]["standard_points_range"]["quotes"]["standard_points"]
+        == "a number between 0-59"
+    )
     # Could not check: exit 2 with one line.
     broken = tmp_path / "broken.jsonl"
     broken.write_text(clean.read_text().splitlines()[0] + "\n{not json\n")
@@ -215,29 +268,68 @@ def test_fetch_special_access_exact_address_and_unreachable(raw_records, tmp_pat
     import socket
     import time
 
-    env = {"VGGEO_VALUEGUARD_USERNAME": "u-cli", "VGGEO_VALUEGUARD_PASSWORD": "p-cli-9911",
-           "VGGEO_VALUEGUARD_PAGE_SIZE": "40", "VGGEO_VALUEGUARD_BACKOFF": "0.01"}  # fmt: skip
+    env = {
+        "VGGEO_VALUEGUARD_USERNAME": "u-cli",
+        "VGGEO_VALUEGUARD_PASSWORD": "p-cli-9911",
+        "VGGEO_VALUEGUARD_PAGE_SIZE": "40",
+        "VGGEO_VALUEGUARD_BACKOFF": "0.01",
+    }
     rows = [dict(r) for r in raw_records]
     rows[0].update(address="Torgatan 1, 65341", street="Torgatan")
     rows[1].update(address="Storgatan 1, 65341", street="Storgatan")
     with RegistryServer(rows, username="u-cli", password="p-cli-9911") as srv:
         env["VGGEO_VALUEGUARD_BASE_URL"] = srv.url
         # Special criteria need the flag; values are checked before any request.
-        r = run("registry", "fetch", "-o", tmp_path / "s.parquet", "-c", "SSN=202005302399", env=env)
+        r = run(
+            "registry", "fetch", "-o", tmp_path / "s.parquet", "-c", "SSN=202005302399", env=env
+        )
         assert r.exit_code == 2 and "--special-access" in r.stderr and srv.state.log == []
-        r = run("registry", "fetch", "-o", tmp_path / "s.parquet", "--special-access",
-                "-c", "sensitive_data=7", env=env)  # fmt: skip
+        r = run(
+            "registry",
+            "fetch",
+            "-o",
+            tmp_path / "s.parquet",
+            "--special-access",
+            "-c",
+            "sensitive_data=7",
+            env=env,
+        )
         assert r.exit_code == 2 and "sensitive_data" in r.stderr and srv.state.log == []
-        r = CliRunner().invoke(cli, ["-v", "-v", "registry", "fetch", "-o", str(tmp_path / "s.parquet"),
-                                     "--special-access", "-c", "SSN=-", "-c",
-                                     "sensitive_data=0", "--no-progress"],
-                               env=env, input="200530-2399\n", catch_exceptions=False)  # fmt: skip
+        r = CliRunner().invoke(
+            cli,
+            [
+                "-v",
+                "-v",
+                "registry",
+                "fetch",
+                "-o",
+                str(tmp_path / "s.parquet"),
+                "--special-access",
+                "-c",
+                "SSN=-",
+                "-c",
+                "sensitive_data=0",
+                "--no-progress",
+            ],
+            env=env,
+            input="200530-2399\n",
+            catch_exceptions=False,
+        )
         assert r.exit_code == 0, r.output
         assert any(p.get("SSN") == "202005302399" for _, p in srv.state.log)
         assert "202005302399" not in r.output and "200530" not in r.output
         # address is LIKE at the API; --exact-address keeps only the address asked for.
-        r = run("registry", "fetch", "-o", tmp_path / "a.parquet", "-c", "address=Torgatan 1",
-                "--exact-address", "--no-progress", env=env)  # fmt: skip
+        r = run(
+            "registry",
+            "fetch",
+            "-o",
+            tmp_path / "a.parquet",
+            "-c",
+            "address=Torgatan 1",
+            "--exact-address",
+            "--no-progress",
+            env=env,
+        )
         assert r.exit_code == 0, r.output
         assert read_registry(tmp_path / "a.parquet")["address"].tolist() == ["Torgatan 1, 65341"]
         assert re.search(r"\d+ inexact address matches left out", r.stdout)

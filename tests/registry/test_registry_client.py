@@ -32,10 +32,16 @@ class Sleeps(list):
 
 def make_client(srv, sleeps=None, **kw) -> ValueguardClient:
     settings = ValueguardSettings(
-        _env_file=None, base_url=srv.url, username=USER, password=PASSWORD, page_size=50,
-        timeout=kw.pop("timeout", 2.0), max_retries=kw.pop("max_retries", 4), backoff=0.01,
+        _env_file=None,
+        base_url=srv.url,
+        username=USER,
+        password=PASSWORD,
+        page_size=50,
+        timeout=kw.pop("timeout", 2.0),
+        max_retries=kw.pop("max_retries", 4),
+        backoff=0.01,
         **kw,
-    )  # fmt: skip
+    )
     return ValueguardClient(settings, sleep=sleeps if sleeps is not None else Sleeps())
 
 
@@ -56,21 +62,21 @@ def test_plain_fetch_every_row_once(server, raw_records, tmp_path):
 
 def test_faults_every_row_exactly_once(server, raw_records, small_registry, tmp_path):
     st = server.state
-    st.drop[50] = 2          # dropped connections
-    st.errors500[100] = 2    # server errors
-    st.slow[150] = 1         # slower than the client's timeout once
+    st.drop[50] = 2  # dropped connections
+    st.errors500[100] = 2  # server errors
+    st.slow[150] = 1  # slower than the client's timeout once
     st.slow_seconds = 1.0
-    st.throttle[200] = 1     # 429 with Retry-After
+    st.throttle[200] = 1  # 429 with Retry-After
     st.retry_after = "3"
-    st.expire_every = 2      # tokens die every two requests → 401 → refresh
-    st.malformed[250] = 1    # a truncated body once
+    st.expire_every = 2  # tokens die every two requests → 401 → refresh
+    st.malformed[250] = 1  # a truncated body once
     sleeps = Sleeps()
     with make_client(server, sleeps, timeout=0.5) as c:
         res = c.fetch_all(tmp_path / "out.gpkg", progress=False)
     ids = _ids(tmp_path / "out.gpkg")
     assert len(ids) == len(set(ids)) == len(raw_records)
     assert set(ids) == set(small_registry["id"])
-    assert 3.0 in sleeps                      # honoured Retry-After
+    assert 3.0 in sleeps  # honoured Retry-After
     assert "refresh_token" in st.token_grants  # refreshed after a 401
     assert res.retries >= 2 + 2 + 1 + 1 + 1
 
@@ -91,12 +97,18 @@ def test_resume_after_failure_starts_at_last_complete_page(server, raw_records, 
     st = server.state
     st.drop[150] = 100  # the network dies at the fourth page
     out = tmp_path / "out.parquet"
-    with make_client(server, max_retries=2) as c, pytest.raises(ClientError, match="after 3 attempts"):
+    with (
+        make_client(server, max_retries=2) as c,
+        pytest.raises(ClientError, match="after 3 attempts"),
+    ):
         c.fetch_all(out, progress=False)
     assert not out.exists()
     staged = sorted(p.name for p in (tmp_path / ".out.parquet.parts").glob("page-*.jsonl"))
-    assert staged == ["page-000000000000.jsonl", "page-000000000050.jsonl",
-                      "page-000000000100.jsonl"]  # fmt: skip
+    assert staged == [
+        "page-000000000000.jsonl",
+        "page-000000000050.jsonl",
+        "page-000000000100.jsonl",
+    ]
     st.drop.clear()
     st.log.clear()
     with make_client(server) as c:
@@ -139,11 +151,15 @@ def test_without_resume_a_new_fetch_starts_over(server, raw_records, tmp_path):
 def test_incremental_and_criteria_reach_the_server(server, raw_records, tmp_path):
     since = sorted(r["updated_at"] for r in raw_records)[200]
     with make_client(server) as c:
-        c.fetch_all(tmp_path / "inc.parquet", updated_since=since, criteria={"rooms_min": 2},
-                    progress=False)  # fmt: skip
+        c.fetch_all(
+            tmp_path / "inc.parquet", updated_since=since, criteria={"rooms_min": 2}, progress=False
+        )
     g = read_registry(tmp_path / "inc.parquet")
-    expected = {r["id"] for r in raw_records
-                if r["updated_at"] >= since and r["rooms"] is not None and r["rooms"] >= 2}  # fmt: skip
+    expected = {
+        r["id"]
+        for r in raw_records
+        if r["updated_at"] >= since and r["rooms"] is not None and r["rooms"] >= 2
+    }
     assert set(g["id"]) == expected and len(g) == len(expected) > 0
     assert all(p.get("updated_at_min") == since for _, p in server.state.log)
 
@@ -156,8 +172,10 @@ def test_unknown_criterion_is_refused_before_any_request(server, tmp_path):
 
 
 def test_criteria_validation():
-    assert validate_criteria({"rooms_min": 2, "county_code": "05"}) == {"rooms_min": "2",
-                                                                        "county_code": "05"}
+    assert validate_criteria({"rooms_min": 2, "county_code": "05"}) == {
+        "rooms_min": "2",
+        "county_code": "05",
+    }
     with pytest.raises(InputError, match="greater than"):
         validate_criteria({"rooms_min": 5, "rooms_max": 2})
     with pytest.raises(InputError, match="date"):
@@ -176,18 +194,27 @@ def test_malformed_pages_beyond_retries_name_the_offset(server, tmp_path):
 
 
 def test_bad_credentials_and_missing_credentials(server, tmp_path):
-    settings = ValueguardSettings(_env_file=None, base_url=server.url, username=USER,
-                                  password="wrong-password-123", max_retries=1, backoff=0.01)  # fmt: skip
+    settings = ValueguardSettings(
+        _env_file=None,
+        base_url=server.url,
+        username=USER,
+        password="wrong-password-123",
+        max_retries=1,
+        backoff=0.01,
+    )
     with ValueguardClient(settings) as c, pytest.raises(ClientError) as err:
         c.count()
     assert "401" in str(err.value) and "wrong-password-123" not in str(err.value)
-    with ValueguardClient(ValueguardSettings(_env_file=None, base_url=server.url)) as c, \
-            pytest.raises(ClientError, match="VGGEO_VALUEGUARD_USERNAME"):  # fmt: skip
+    with (
+        ValueguardClient(ValueguardSettings(_env_file=None, base_url=server.url)) as c,
+        pytest.raises(ClientError, match="VGGEO_VALUEGUARD_USERNAME"),
+    ):
         c.count()
 
 
-def test_credentials_from_env_and_never_logged(server, raw_records, tmp_path, monkeypatch,
-                                               caplog, capfd):  # fmt: skip
+def test_credentials_from_env_and_never_logged(
+    server, raw_records, tmp_path, monkeypatch, caplog, capfd
+):
     monkeypatch.setenv("VGGEO_VALUEGUARD_USERNAME", USER)
     monkeypatch.setenv("VGGEO_VALUEGUARD_PASSWORD", PASSWORD)
     monkeypatch.setenv("VGGEO_VALUEGUARD_BASE_URL", server.url)
@@ -241,14 +268,22 @@ def test_an_unreachable_host_fails_at_once_with_one_clear_message(caplog):
     import time
 
     sleeps = Sleeps()
-    settings = ValueguardSettings(_env_file=None, base_url=f"http://127.0.0.1:{_closed_port()}",
-                                  username=USER, password=PASSWORD, max_retries=6, backoff=1.0)  # fmt: skip
+    settings = ValueguardSettings(
+        _env_file=None,
+        base_url=f"http://127.0.0.1:{_closed_port()}",
+        username=USER,
+        password=PASSWORD,
+        max_retries=6,
+        backoff=1.0,
+    )
     caplog.set_level(logging.WARNING)
     t0 = time.perf_counter()
     with ValueguardClient(settings, sleep=sleeps) as c, pytest.raises(ClientError) as err:
         c.count()
     assert time.perf_counter() - t0 < 3
-    assert "cannot reach http://127.0.0.1:" in str(err.value) and "VGGEO_VALUEGUARD_BASE_URL" in str(err.value)
+    assert "cannot reach http://127.0.0.1:" in str(
+        err.value
+    ) and "VGGEO_VALUEGUARD_BASE_URL" in str(err.value)
     assert sleeps == [] and c.requests == 1  # no retry of a host that never answered
     assert PASSWORD not in str(err.value) and PASSWORD not in caplog.text
 
@@ -258,7 +293,10 @@ def test_attempts_are_bounded_once_and_logged_as_k_of_n(server, tmp_path, caplog
 
     server.state.errors500[50] = 100  # the second page never comes
     caplog.set_level(logging.WARNING)
-    with make_client(server, max_retries=3) as c, pytest.raises(ClientError, match="after 4 attempts"):
+    with (
+        make_client(server, max_retries=3) as c,
+        pytest.raises(ClientError, match="after 4 attempts"),
+    ):
         c.fetch_all(tmp_path / "x.parquet", progress=False)
     assert [p["offset"] for _, p in server.state.log].count(50) == 4  # not (n+1)²
     said = re.findall(r"attempt (\d+) of (\d+)", caplog.text)
@@ -303,7 +341,9 @@ def test_tokens_are_an_httpx_auth_refreshed_on_401(server, tmp_path):
 
 
 def _luhn_ok(ten: str) -> bool:
-    total = sum((int(c) * (2 - k % 2)) // 10 + (int(c) * (2 - k % 2)) % 10 for k, c in enumerate(ten[:9]))
+    total = sum(
+        (int(c) * (2 - k % 2)) // 10 + (int(c) * (2 - k % 2)) % 10 for k, c in enumerate(ten[:9])
+    )
     return (10 - total % 10) % 10 == int(ten[9])
 
 
@@ -344,8 +384,9 @@ def test_ssn_is_never_logged_nor_staged(server, raw_records, tmp_path, caplog, c
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "o.parquet"
     with make_client(server, max_retries=1) as c, pytest.raises(ClientError):
-        c.fetch_all(out, criteria={"SSN": ssn, "sensitive_data": 0}, allow_special=True,
-                    progress=False)  # fmt: skip
+        c.fetch_all(
+            out, criteria={"SSN": ssn, "sensitive_data": 0}, allow_special=True, progress=False
+        )
     assert any("SSN" in p for _, p in server.state.log)  # it did reach the API …
     staged = tmp_path / ".o.parquet.parts"
     state = (staged / "state.json").read_text()
@@ -359,24 +400,47 @@ def test_ssn_is_never_logged_nor_staged(server, raw_records, tmp_path, caplog, c
 
 def test_address_is_a_like_match_and_exact_keeps_only_the_address(raw_records, tmp_path):
     rows = [dict(r) for r in raw_records[:12]]
-    for k, (street, nr) in enumerate([("Torgatan", 1), ("Storgatan", 1), ("Torgatan", 12),
-                                      ("torgatan", 1), ("Torgatan", 2)]):  # fmt: skip
-        rows[k].update(street=street, number=[nr], letter="", address=f"{street} {nr}, 65341",
-                       apartment_nr=None)  # fmt: skip
+    for k, (street, nr) in enumerate(
+        [("Torgatan", 1), ("Storgatan", 1), ("Torgatan", 12), ("torgatan", 1), ("Torgatan", 2)]
+    ):
+        rows[k].update(
+            street=street,
+            number=[nr],
+            letter="",
+            address=f"{street} {nr}, 65341",
+            apartment_nr=None,
+        )
     with RegistryServer(rows, username=USER, password=PASSWORD) as srv, make_client(srv) as c:
-        like = c.fetch_all(tmp_path / "like.parquet", criteria={"address": "Torgatan 1"},
-                           progress=False)  # fmt: skip
-        exact = c.fetch_all(tmp_path / "exact.parquet", criteria={"address": "Torgatan 1"},
-                            exact_address=True, progress=False)  # fmt: skip
-        street = c.fetch_all(tmp_path / "street.parquet", criteria={"address": "torgatan"},
-                             exact_address=True, progress=False)  # fmt: skip
+        like = c.fetch_all(
+            tmp_path / "like.parquet", criteria={"address": "Torgatan 1"}, progress=False
+        )
+        exact = c.fetch_all(
+            tmp_path / "exact.parquet",
+            criteria={"address": "Torgatan 1"},
+            exact_address=True,
+            progress=False,
+        )
+        street = c.fetch_all(
+            tmp_path / "street.parquet",
+            criteria={"address": "torgatan"},
+            exact_address=True,
+            progress=False,
+        )
     got = lambda p: sorted(read_registry(p)["address"])  # noqa: E731
-    assert got(tmp_path / "like.parquet") == ["Storgatan 1, 65341", "Torgatan 1, 65341",
-                                              "Torgatan 12, 65341", "torgatan 1, 65341"]
+    assert got(tmp_path / "like.parquet") == [
+        "Storgatan 1, 65341",
+        "Torgatan 1, 65341",
+        "Torgatan 12, 65341",
+        "torgatan 1, 65341",
+    ]
     assert got(tmp_path / "exact.parquet") == ["Torgatan 1, 65341", "torgatan 1, 65341"]
     assert like.rows == 4 and exact.rows == 2 and exact.dropped_inexact == 2 and exact.total == 4
-    assert got(tmp_path / "street.parquet") == ["Torgatan 1, 65341", "Torgatan 12, 65341",
-                                                "Torgatan 2, 65341", "torgatan 1, 65341"]
+    assert got(tmp_path / "street.parquet") == [
+        "Torgatan 1, 65341",
+        "Torgatan 12, 65341",
+        "Torgatan 2, 65341",
+        "torgatan 1, 65341",
+    ]
     assert street.rows == 4
 
 
@@ -386,12 +450,16 @@ def test_resume_state_holds_what_the_docstring_says(server, tmp_path):
     server.state.drop[100] = 100
     out = tmp_path / "o.jsonl"
     with make_client(server, max_retries=0) as c, pytest.raises(ClientError):
-        c.fetch_all(out, criteria={"rooms_min": 2, "sensitive_data": 0}, allow_special=True,
-                    progress=False)  # fmt: skip
+        c.fetch_all(
+            out, criteria={"rooms_min": 2, "sensitive_data": 0}, allow_special=True, progress=False
+        )
     state = _json.loads((tmp_path / ".o.jsonl.parts" / "state.json").read_text())
     assert set(state) == {"ident", "pass", "total", "pages"}
-    assert state["ident"] == {"endpoint": "/v1/residential/registry", "page_size": 50,
-                              "criteria": {"rooms_min": "2"},
-                              "private_criteria": ["sensitive_data"]}  # fmt: skip
+    assert state["ident"] == {
+        "endpoint": "/v1/residential/registry",
+        "page_size": 50,
+        "criteria": {"rooms_min": "2"},
+        "private_criteria": ["sensitive_data"],
+    }
     assert [p["offset"] for p in state["pages"]] == [0, 50]
     assert '"0"' not in _json.dumps(state["ident"])

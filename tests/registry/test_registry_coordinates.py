@@ -24,15 +24,21 @@ def _valueguard_frame():
     lon = np.array([13.4808053113366, 11.96679, 13.00073, 20.25972])
     n, e = vc.transform(lat, lon, src=4326, dst=3006)
     rn, re = vc.transform(lat, lon, src=4326, dst=3021)
-    return pd.DataFrame({
-        "id": [1, 2, 3, 4],
-        "sweref99x": [round(n[0]), np.nan, np.nan, np.nan],
-        "sweref99y": [round(e[0]), np.nan, 1.0 * round(e[2]), np.nan],
-        "rt90x": [rn[0], rn[1], np.nan, np.nan],
-        "rt90y": [re[0], re[1], np.nan, np.nan],
-        "wgs84lat": [lat[0], lat[1], lat[2], np.nan],
-        "wgs84lon": [lon[0], lon[1], lon[2], np.nan],
-    }), n, e  # fmt: skip
+    return (
+        pd.DataFrame(
+            {
+                "id": [1, 2, 3, 4],
+                "sweref99x": [round(n[0]), np.nan, np.nan, np.nan],
+                "sweref99y": [round(e[0]), np.nan, 1.0 * round(e[2]), np.nan],
+                "rt90x": [rn[0], rn[1], np.nan, np.nan],
+                "rt90y": [re[0], re[1], np.nan, np.nan],
+                "wgs84lat": [lat[0], lat[1], lat[2], np.nan],
+                "wgs84lon": [lon[0], lon[1], lon[2], np.nan],
+            }
+        ),
+        n,
+        e,
+    )
 
 
 def test_valueguard_points_use_sweref_then_rt90_then_wgs84():

@@ -13,8 +13,16 @@ import vggeo.registry.coordinates
 import vggeo.registry.rules
 
 
-@pytest.mark.parametrize("module", [vggeo.codes, vggeo.apartment, vggeo.registry,
-                                    vggeo.registry.rules, vggeo.registry.coordinates])  # fmt: skip
+@pytest.mark.parametrize(
+    "module",
+    [
+        vggeo.codes,
+        vggeo.apartment,
+        vggeo.registry,
+        vggeo.registry.rules,
+        vggeo.registry.coordinates,
+    ],
+)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

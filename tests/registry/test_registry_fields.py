@@ -36,6 +36,9 @@ def test_only_id_is_required_and_code_fields_have_lists():
 
 
 def test_search_criteria_match_the_documented_list():
-    doc = [ln for ln in (DATA / "search_criteria.txt").read_text().splitlines()
-           if ln and not ln.startswith("#")]  # fmt: skip
+    doc = [
+        ln
+        for ln in (DATA / "search_criteria.txt").read_text().splitlines()
+        if ln and not ln.startswith("#")
+    ]
     assert sorted(SEARCH_CRITERIA) == sorted(doc)

@@ -60,10 +60,17 @@ def test_round_trip_every_format(small_registry, tmp_path, ext):
 
 
 def test_api_pages_and_json_documents(raw_records, small_registry, tmp_path):
-    pages = [{"residences": raw_records[i:i + 100],
-              "meta_data": {"offset": i, "response_rows": len(raw_records[i:i + 100]),
-                            "total_nr_records": len(raw_records)}}
-             for i in range(0, len(raw_records), 100)]  # fmt: skip
+    pages = [
+        {
+            "residences": raw_records[i : i + 100],
+            "meta_data": {
+                "offset": i,
+                "response_rows": len(raw_records[i : i + 100]),
+                "total_nr_records": len(raw_records),
+            },
+        }
+        for i in range(0, len(raw_records), 100)
+    ]
     _assert_same(read_api_pages(pages), small_registry)
     _assert_same(read_api_pages([json.dumps(p) for p in pages]), small_registry)
     (tmp_path / "pages.json").write_text(json.dumps(pages))
@@ -85,9 +92,11 @@ def test_csv_as_pandas_saves_it(raw_records, small_registry, tmp_path):
 
 
 def test_fields_may_be_absent_and_unknown_fields_are_kept(raw_records):
-    recs = [{k: v for k, v in r.items() if k not in ("rooms", "owner_id", "sweref99x",
-                                                      "sweref99y")} | {"shoe_size": 42}
-            for r in raw_records[:20]]  # fmt: skip
+    recs = [
+        {k: v for k, v in r.items() if k not in ("rooms", "owner_id", "sweref99x", "sweref99y")}
+        | {"shoe_size": 42}
+        for r in raw_records[:20]
+    ]
     with pytest.warns(UserWarning, match="shoe_size"):
         g = read_api_pages([{"residences": recs}])
     assert "rooms" not in g.columns and "shoe_size" in g.columns
@@ -98,8 +107,10 @@ def test_fields_may_be_absent_and_unknown_fields_are_kept(raw_records):
 
 
 def _page(records, offset=0):
-    return {"residences": records, "meta_data": {"offset": offset, "response_rows": len(records),
-                                                 "total_nr_records": 10_000}}  # fmt: skip
+    return {
+        "residences": records,
+        "meta_data": {"offset": offset, "response_rows": len(records), "total_nr_records": 10_000},
+    }
 
 
 def test_wrong_type_names_page_row_field(raw_records):
@@ -112,12 +123,19 @@ def test_wrong_type_names_page_row_field(raw_records):
     assert "page 2 (offset 10)" in str(e) and ":18" in str(e)
     # Without strict the row is kept, the value nulled and listed where it came from.
     with pytest.warns(RuleWarning, match="wrong_type"):
-        g, rejects = read_api_pages([_page(raw_records[50:60]), _page(recs, offset=10)],
-                                    with_rejects=True)  # fmt: skip
+        g, rejects = read_api_pages(
+            [_page(raw_records[50:60]), _page(recs, offset=10)], with_rejects=True
+        )
     assert len(g) == 60 and np.isnan(g["rooms"].iloc[10 + 17])
     r = rejects.iloc[0]
     assert (r["file"], r["row"], r["field"], r["value"], r["rule"], r["action"]) == (
-        "page 2 (offset 10)", 18, "rooms", "three", "wrong_type", "nulled")
+        "page 2 (offset 10)",
+        18,
+        "rooms",
+        "three",
+        "wrong_type",
+        "nulled",
+    )
     assert r["id"] == recs[17]["id"] and len(rejects) == 1
 
 
@@ -141,8 +159,9 @@ def test_missing_coordinate_pair_is_named(raw_records):
     with pytest.warns(UserWarning, match="incomplete_coordinates"):
         g, rejects = read_api_pages([_page(recs)], with_rejects=True)
     assert g.geometry.iloc[4] is None and g["sweref99x"].iloc[4] == recs[4]["sweref99x"]
-    assert rejects[["row", "field", "rule"]].values.tolist() == [[5, "sweref99y",
-                                                                  "incomplete_coordinates"]]
+    assert rejects[["row", "field", "rule"]].values.tolist() == [
+        [5, "sweref99y", "incomplete_coordinates"]
+    ]
 
 
 def test_rows_without_any_coordinates_have_no_geometry_and_a_warning(raw_records):
@@ -219,8 +238,9 @@ def test_jsonl_wrong_type_falls_back_and_names_line(raw_records, tmp_path):
     with pytest.warns(RuleWarning):
         g, rejects = read_registry(p, with_rejects=True)
     assert len(g) == 100 and pd.isna(g["construction_year"].iloc[63])
-    assert rejects[["row", "field", "value"]].values.tolist() == [[64, "construction_year",
-                                                                   "nineteen-sixty"]]
+    assert rejects[["row", "field", "value"]].values.tolist() == [
+        [64, "construction_year", "nineteen-sixty"]
+    ]
     p.write_text("\n".join(json.dumps(r) for r in recs[:10]) + "\n{broken\n")
     with pytest.raises(ParseError) as err:
         read_registry(p)
@@ -239,7 +259,8 @@ def test_csv_wrong_type_names_line_and_field(raw_records, tmp_path):
         g, rejects = read_registry(tmp_path / "bad.csv", with_rejects=True)
     assert len(g) == 50 and np.isnan(g["living_space"].iloc[20])
     assert rejects[["row", "field", "value", "action"]].values.tolist() == [
-        [22, "living_space", "big", "nulled"]]
+        [22, "living_space", "big", "nulled"]
+    ]
 
 
 def test_id_as_text_and_numbers_as_text_are_accepted(raw_records):
@@ -279,8 +300,9 @@ print(json.dumps({"name": lyr.GetName(), "count": lyr.GetFeatureCount(),
     for i in (0, 17, len(g) - 1):
         x, y, sx, sy, kt, upd = out["pts"][str(g["id"].iloc[i])]
         assert (x, y) == (g["sweref99y"].iloc[i], g["sweref99x"].iloc[i]) == (sy, sx)
-        assert upd.startswith(g["updated_at"].iloc[i].strftime("%Y/%m/%d").replace("/", "-")) or \
-            upd.replace("/", "-").startswith(g["updated_at"].iloc[i].strftime("%Y-%m-%d"))  # fmt: skip
+        assert upd.startswith(
+            g["updated_at"].iloc[i].strftime("%Y/%m/%d").replace("/", "-")
+        ) or upd.replace("/", "-").startswith(g["updated_at"].iloc[i].strftime("%Y-%m-%d"))
         exp_kt = g["kitchen_type"].iloc[i]
         assert (kt is None and pd.isna(exp_kt)) or kt == exp_kt
 

@@ -40,8 +40,10 @@ def test_every_rule_quotes_its_source_word_for_word():
 
 
 def _page(records):
-    return {"residences": records, "meta_data": {"offset": 0, "response_rows": len(records),
-                                                 "total_nr_records": len(records)}}  # fmt: skip
+    return {
+        "residences": records,
+        "meta_data": {"offset": 0, "response_rows": len(records), "total_nr_records": len(records)},
+    }
 
 
 def _load(records, **kw):
@@ -98,8 +100,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule_id", "field", "value", "action", "held"), CASES,
-                         ids=[f"{c[0]}-{c[1]}-{c[2]!r}"[:60] for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rule_id", "field", "value", "action", "held"),
+    CASES,
+    ids=[f"{c[0]}-{c[1]}-{c[2]!r}"[:60] for c in CASES],
+)
 def test_a_broken_rule_is_a_reject_not_a_failure(raw_records, rule_id, field, value, action, held):
     recs, i = _flat(raw_records)
     recs[i][field] = value
@@ -117,8 +122,9 @@ def test_a_broken_rule_is_a_reject_not_a_failure(raw_records, rule_id, field, va
     else:
         assert float(got) == float(held)
     # The original value is in the rejects, as text.
-    assert mine["value"].iloc[0].strip("[]\"") == str(value).strip() or float(
-        mine["value"].iloc[0]) == float(value)  # fmt: skip
+    assert mine["value"].iloc[0].strip('[]"') == str(value).strip() or float(
+        mine["value"].iloc[0]
+    ) == float(value)
     # check counts it as a problem; strict refuses naming the row and field.
     rep = check_registry(g, rejects=rejects)
     assert rep.summary[rule_id] >= 1 and not rep.ok and rep.exit_code == 1
@@ -135,16 +141,21 @@ def test_the_clean_rows_around_a_reject_are_untouched(raw_records, small_registr
     g, _ = _load(recs)
     clean = small_registry.iloc[:40]
     others = np.arange(len(recs)) != i
-    assert g["probability_deleted"].to_numpy()[others].tolist() == \
-        clean["probability_deleted"].to_numpy()[others].tolist()  # fmt: skip
+    assert (
+        g["probability_deleted"].to_numpy()[others].tolist()
+        == clean["probability_deleted"].to_numpy()[others].tolist()
+    )
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("769613-3375", "769613-3375"),  # seed 000's example
-    ("7696133375", "769613-3375"),
-    ("16769613-3375", "769613-3375"),
-    ("782600-0312", "782600-0312"),  # the search-criteria example
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("769613-3375", "769613-3375"),  # seed 000's example
+        ("7696133375", "769613-3375"),
+        ("16769613-3375", "769613-3375"),
+        ("782600-0312", "782600-0312"),  # the search-criteria example
+    ],
+)
 def test_organisation_numbers_take_the_documented_form(raw_records, value, expected):
     recs, i = _flat(raw_records)
     recs[i]["owner_id"] = value
@@ -163,9 +174,11 @@ def _luhn_ok(ten_digits: str) -> bool:
 
 def test_every_single_digit_slip_in_an_organisation_number_is_caught(raw_records):
     base = "7696133375"
-    variants = sorted({base[:k] + str(d) + base[k + 1:] for k in range(10) for d in range(10)})
-    recs = [dict(raw_records[0], id=10_000_000 + j, owner_id=f"{v[:6]}-{v[6:]}")
-            for j, v in enumerate(variants)]  # fmt: skip
+    variants = sorted({base[:k] + str(d) + base[k + 1 :] for k in range(10) for d in range(10)})
+    recs = [
+        dict(raw_records[0], id=10_000_000 + j, owner_id=f"{v[:6]}-{v[6:]}")
+        for j, v in enumerate(variants)
+    ]
     g, rejects = _load(recs)
     bad_rows = set(rejects.loc[rejects["rule"] == "owner_id_format", "row"].tolist())
     for j, v in enumerate(variants):
@@ -264,11 +277,21 @@ def test_meter_numbers_in_a_national_style_file(raw_records, tmp_path):
 # --- placeholders and notices ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("home_type", "year", "placeholder"), [
-    ("villa", 1909, True), ("radhus", 1909, True), ("lantbruk", 1909, True),
-    ("lägenhet", 1929, True), ("lägenhet", 1909, False), ("villa", 1929, False),
-    ("okänd", 1909, True), ("okänd", 1929, True), ("villa", 1910, False), ("villa", None, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("home_type", "year", "placeholder"),
+    [
+        ("villa", 1909, True),
+        ("radhus", 1909, True),
+        ("lantbruk", 1909, True),
+        ("lägenhet", 1929, True),
+        ("lägenhet", 1909, False),
+        ("villa", 1929, False),
+        ("okänd", 1909, True),
+        ("okänd", 1929, True),
+        ("villa", 1910, False),
+        ("villa", None, False),
+    ],
+)
 def test_construction_year_placeholders(raw_records, home_type, year, placeholder):
     recs, i = _flat(raw_records)
     recs[i]["home_type"], recs[i]["construction_year"] = home_type, year
@@ -277,8 +300,9 @@ def test_construction_year_placeholders(raw_records, home_type, year, placeholde
             r["construction_year"] = 1950
     g, rejects = _load(recs)
     assert g["construction_year_placeholder"].dtype == bool
-    assert g["construction_year_placeholder"].tolist() == [k == i and placeholder
-                                                          for k in range(len(recs))]
+    assert g["construction_year_placeholder"].tolist() == [
+        k == i and placeholder for k in range(len(recs))
+    ]
     assert "construction_year_placeholder" not in set(rejects["rule"])  # a notice, not an error
     rep = check_registry(g, rejects=rejects)
     assert rep.summary["construction_year_placeholder"] == int(placeholder)
@@ -289,7 +313,9 @@ def test_notices_are_counted_but_never_problems(raw_records):
     recs = [dict(r) for r in raw_records[:60]]
     flats = [k for k, r in enumerate(recs) if r["home_type"] == "lägenhet"]
     houses = [k for k, r in enumerate(recs) if r["home_type"] == "villa"]
-    recs[flats[0]]["floor"] = (recs[flats[0]]["apartment_nr"] // 100 - 10) + 1  # estimate off by one
+    recs[flats[0]]["floor"] = (
+        recs[flats[0]]["apartment_nr"] // 100 - 10
+    ) + 1  # estimate off by one
     recs[flats[1]]["ownership_type"], recs[flats[1]]["standard_points"] = "bostadsrätt", 30
     recs[houses[0]]["rooms"] = 4.0
     recs[houses[1]]["person_registered_date"] = "2019-01-01"
@@ -303,10 +329,15 @@ def test_notices_are_counted_but_never_problems(raw_records):
     g, rejects = _load(recs)
     rep = check_registry(g, rejects=rejects)
     assert rep.ok, rep.to_table()
-    expected = {"floor_disagreements": [flats[0]], "standard_points_cooperative": [flats[1]],
-                "rooms_for_house": [houses[0]], "person_registered_date_early": [houses[1]],
-                "first_registered_without_person": [houses[2]], "suspected_errors": [houses[3]],
-                "maybe_deleted": [houses[4]]}  # fmt: skip
+    expected = {
+        "floor_disagreements": [flats[0]],
+        "standard_points_cooperative": [flats[1]],
+        "rooms_for_house": [houses[0]],
+        "person_registered_date_early": [houses[1]],
+        "first_registered_without_person": [houses[2]],
+        "suspected_errors": [houses[3]],
+        "maybe_deleted": [houses[4]],
+    }
     for key, rows in expected.items():
         assert (rep.details[key]["row"] - 1).tolist() == rows, key
 
@@ -322,8 +353,15 @@ def test_kommunkod_is_county_and_municipality_code(raw_records):
     g, _ = _load(recs)
     assert g["kommunkod"].iloc[0] == "0513" and g["kommunkod"].iloc[1] == "0180"
     assert pd.isna(g["kommunkod"].iloc[2])
-    assert all(k == c + m for k, c, m in zip(g["kommunkod"].iloc[3:], g["county_code"].iloc[3:],
-                                             g["municipality_code"].iloc[3:], strict=True))
+    assert all(
+        k == c + m
+        for k, c, m in zip(
+            g["kommunkod"].iloc[3:],
+            g["county_code"].iloc[3:],
+            g["municipality_code"].iloc[3:],
+            strict=True,
+        )
+    )
 
 
 def test_kommunkod_joins_registry_rows_to_provisions(sample_data):
@@ -333,8 +371,11 @@ def test_kommunkod_joins_registry_rows_to_provisions(sample_data):
     base = sorted((sample_data / "deliveries" / "bestammelse").glob("000_base_*.zip"))[0]
     provisions = vggeo.read_bestammelser(base).provisions
     assert provisions["municipality"].str.fullmatch(r"\d{4}").all()
-    joined = homes.merge(pd.DataFrame(provisions[["municipality"]]).drop_duplicates(),
-                         left_on="kommunkod", right_on="municipality")  # fmt: skip
+    joined = homes.merge(
+        pd.DataFrame(provisions[["municipality"]]).drop_duplicates(),
+        left_on="kommunkod",
+        right_on="municipality",
+    )
     assert len(joined) > 0
     # The two-digit municipality_code alone matches nothing: it is the code within the county.
     assert not set(homes["municipality_code"]) & set(provisions["municipality"])
@@ -364,11 +405,15 @@ def test_rejects_name_the_page_and_its_row_across_pages(raw_records):
     a = [dict(r) for r in raw_records[:30]]
     b = [dict(r) for r in raw_records[30:60]]
     a[4]["standard_points"], b[2]["standard_points"], b[20]["standard_points"] = 80, 81, 82
-    pages = [{"residences": a, "meta_data": {"offset": 0, "response_rows": 30, "total_nr_records": 60}},
-             {"residences": b, "meta_data": {"offset": 30, "response_rows": 30, "total_nr_records": 60}}]
+    pages = [
+        {"residences": a, "meta_data": {"offset": 0, "response_rows": 30, "total_nr_records": 60}},
+        {"residences": b, "meta_data": {"offset": 30, "response_rows": 30, "total_nr_records": 60}},
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, rejects = read_api_pages(pages, with_rejects=True)
     assert rejects[["file", "row", "value"]].values.tolist() == [
-        ["page 1 (offset 0)", 5, "80"], ["page 2 (offset 30)", 3, "81"],
-        ["page 2 (offset 30)", 21, "82"]]
+        ["page 1 (offset 0)", 5, "80"],
+        ["page 2 (offset 30)", 3, "81"],
+        ["page 2 (offset 30)", 21, "82"],
+    ]

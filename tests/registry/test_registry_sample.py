@@ -14,8 +14,9 @@ from vggeo.sample.towns import swedish_towns
 
 def test_same_seed_same_registry_other_seed_other():
     a, b, c = (generate_registry(500, seed=s) for s in (1, 1, 2))
-    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
-                                  pd.DataFrame(b.drop(columns="geometry")))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+    )
     assert not a["sweref99x"].equals(c["sweref99x"])
 
 
@@ -62,6 +63,9 @@ def test_homes_cluster_around_real_towns_by_size():
     expected = towns["population"].iloc[0] / towns["population"].sum()
     assert 0.5 * expected < share < 2.5 * expected
     # Everything lies in Sweden's SWEREF 99 TM envelope.
-    assert g.geometry.x.between(250_000, 930_000).all() and g.geometry.y.between(6_100_000, 7_700_000).all()
+    assert (
+        g.geometry.x.between(250_000, 930_000).all()
+        and g.geometry.y.between(6_100_000, 7_700_000).all()
+    )
     # County codes come from the towns: the homes near Stockholm are in county 01.
     assert (g.loc[d < 5000, "county_code"] == "01").mean() > 0.95

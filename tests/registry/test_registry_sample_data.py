@@ -29,5 +29,10 @@ def test_defects_slice_reports_its_defects(sample_data):
         g = read_registry(sample_data / "registry" / "registry_with_defects.jsonl")
     rep = check_registry(g)
     assert len(g) == 1000
-    assert sum(rep.summary[k] for k in ("conflicting_coordinates", "bad_apartment_numbers",
-                                        "unknown_codes")) == 10  # fmt: skip
+    assert (
+        sum(
+            rep.summary[k]
+            for k in ("conflicting_coordinates", "bad_apartment_numbers", "unknown_codes")
+        )
+        == 10
+    )

@@ -37,7 +37,9 @@ def test_batched_read_equals_whole_read(defective, tmp_path, ext, tiny_batches, 
         whole = read_registry(path)
     _assert_same(batched, whole)
     assert batched.attrs["unknown_codes"] == whole.attrs["unknown_codes"]
-    assert batched.attrs["unknown_codes"]["kitchen_type"]["count"] == len(defective.attrs["defects"]["unknown_codes"])
+    assert batched.attrs["unknown_codes"]["kitchen_type"]["count"] == len(
+        defective.attrs["defects"]["unknown_codes"]
+    )
 
 
 def test_duplicate_ids_across_batches_name_the_later_row(defective, tmp_path, tiny_batches):

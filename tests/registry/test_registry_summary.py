@@ -14,13 +14,25 @@ from vggeo.registry.readers import read_registry
 from vggeo.registry.summary import coordinate_sources, rejects_summary
 from vggeo.registry.writers import update_rejects
 
-REJECT = {"file": "r.csv", "row": 3, "id": 7, "field": "rooms", "rule": "bad_apartment_numbers",
-          "value": "x", "message": "m"}  # fmt: skip
+REJECT = {
+    "file": "r.csv",
+    "row": 3,
+    "id": 7,
+    "field": "rooms",
+    "rule": "bad_apartment_numbers",
+    "value": "x",
+    "message": "m",
+}
 
 
 def test_coordinate_sources_counts_every_row():
-    frame = pd.DataFrame({"coord_source": pd.Categorical(["rt90", "sweref99", None, "sweref99"],
-                                                         categories=["sweref99", "rt90", "wgs84"])})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "coord_source": pd.Categorical(
+                ["rt90", "sweref99", None, "sweref99"], categories=["sweref99", "rt90", "wgs84"]
+            )
+        }
+    )
     assert coordinate_sources(frame) == "sweref99 2, rt90 1, none 1"
     assert coordinate_sources(frame.iloc[:0]) == "none"
 
@@ -62,7 +74,17 @@ def test_check_file_numbers_csv_rows_as_lines_and_writes_every_row(tmp_path, raw
 
 
 def test_fetch_result_describes_itself():
-    r = FetchResult(output=Path("o.parquet"), rows=10, total=12, pages=2, passes=1, retries=3,
-                    resumed_from=5, dropped_inexact=2)  # fmt: skip
-    assert r.describe() == ("10 rows → o.parquet (2 pages, 1 pass(es), 3 retries, resumed at "
-                            "offset 5, 2 inexact address matches left out)")  # fmt: skip
+    r = FetchResult(
+        output=Path("o.parquet"),
+        rows=10,
+        total=12,
+        pages=2,
+        passes=1,
+        retries=3,
+        resumed_from=5,
+        dropped_inexact=2,
+    )
+    assert r.describe() == (
+        "10 rows → o.parquet (2 pages, 1 pass(es), 3 retries, resumed at "
+        "offset 5, 2 inexact address matches left out)"
+    )

@@ -62,7 +62,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
-    def _send(self, code: int, body: bytes | str, *, ctype="application/json", headers=None) -> None:
+    def _send(
+        self, code: int, body: bytes | str, *, ctype="application/json", headers=None
+    ) -> None:
         data = body.encode() if isinstance(body, str) else body
         self.send_response(code)
         self.send_header("Content-Type", ctype)
@@ -96,8 +98,10 @@ class Handler(BaseHTTPRequestHandler):
             access, refresh = secrets.token_hex(16), secrets.token_hex(16)
             st.access[access] = 0
             st.refresh.add(refresh)
-        self._send(200, json.dumps({"access_token": access, "refresh_token": refresh,
-                                    "token_type": "bearer"}))  # fmt: skip
+        self._send(
+            200,
+            json.dumps({"access_token": access, "refresh_token": refresh, "token_type": "bearer"}),
+        )
 
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
@@ -127,15 +131,22 @@ class Handler(BaseHTTPRequestHandler):
         if _take(st.errors500, offset):
             return self._send(500, "internal error", ctype="text/plain")
         if _take(st.throttle, offset):
-            return self._send(429, "slow down", ctype="text/plain",
-                              headers={"Retry-After": st.retry_after})  # fmt: skip
+            return self._send(
+                429, "slow down", ctype="text/plain", headers={"Retry-After": st.retry_after}
+            )
         if _take(st.slow, offset):
             time.sleep(st.slow_seconds)
         with st.lock:
             rows = [r for r in st.rows if _matches(r, params)]
-            page = rows[offset: offset + limit] if limit > 0 else []
-            body = {"residences": page, "meta_data": {"offset": offset, "response_rows": len(page),
-                                                      "total_nr_records": len(rows)}}  # fmt: skip
+            page = rows[offset : offset + limit] if limit > 0 else []
+            body = {
+                "residences": page,
+                "meta_data": {
+                    "offset": offset,
+                    "response_rows": len(page),
+                    "total_nr_records": len(rows),
+                },
+            }
             if limit > 0:
                 st.pages_served += 1
                 if st.insert_after_pages and st.pages_served == st.insert_after_pages:

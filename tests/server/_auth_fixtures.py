@@ -32,9 +32,13 @@ def api_keys(tmp_path_factory) -> Keys:
     def make(name, *scopes):
         return create_key(path, name=name, scopes=list(scopes))[0]
 
-    return Keys(path, make("locations", "residences"),
-                make("full", "residences", "residences:attributes"), make("ops", "metrics"),
-                make("provisions", "provisions"))  # fmt: skip
+    return Keys(
+        path,
+        make("locations", "residences"),
+        make("full", "residences", "residences:attributes"),
+        make("ops", "metrics"),
+        make("provisions", "provisions"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +67,15 @@ def make_client(store_path: Path, auth, **extra):
 
     from vggeo_server import Settings, create_app
 
-    settings = Settings(_env_file=None, store=str(store_path), reload_interval=0, auth=auth,
-                        cors_origins=[ORIGIN], base_url="https://maps.example/vggeo", **extra)
+    settings = Settings(
+        _env_file=None,
+        store=str(store_path),
+        reload_interval=0,
+        auth=auth,
+        cors_origins=[ORIGIN],
+        base_url="https://maps.example/vggeo",
+        **extra,
+    )
     return TestClient(create_app(settings))
 
 

@@ -28,8 +28,15 @@ class Replica:
 
 
 @contextlib.contextmanager
-def replicas(n: int, store: str, *, schema: str = "public", env: dict | None = None,
-             workers: int = 1, ready_within: float = 120):  # fmt: skip
+def replicas(
+    n: int,
+    store: str,
+    *,
+    schema: str = "public",
+    env: dict | None = None,
+    workers: int = 1,
+    ready_within: float = 120,
+):
     """Start ``n`` ``vggeo serve`` processes at the same moment; yield them once every one
     answers ``/readyz`` with 200. Each is stopped with SIGINT (then killed) afterwards."""
     tmp = Path(tempfile.mkdtemp(prefix="vggeo-replicas-"))
@@ -38,11 +45,26 @@ def replicas(n: int, store: str, *, schema: str = "public", env: dict | None = N
         for i in range(n):
             port = _free_port()
             log = tmp / f"replica{i}.log"
-            cmd = [sys.executable, "-m", "vggeo", "serve", "--host", "127.0.0.1", "--port",
-                   str(port), "--store", store, "--schema", schema, "--workers", str(workers)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "vggeo",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--store",
+                store,
+                "--schema",
+                schema,
+                "--workers",
+                str(workers),
+            ]
             with log.open("w") as out:
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **(env or {})})  # fmt: skip
+                proc = subprocess.Popen(
+                    cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+                )
             started.append(Replica(f"http://127.0.0.1:{port}", proc, log))
         deadline = time.monotonic() + ready_within
         waiting = list(started)
@@ -56,7 +78,9 @@ def replicas(n: int, store: str, *, schema: str = "public", env: dict | None = N
                 except httpx.TransportError:
                     pass
             if time.monotonic() > deadline:
-                raise AssertionError("not ready in time:\n" + "\n".join(r.output() for r in waiting))
+                raise AssertionError(
+                    "not ready in time:\n" + "\n".join(r.output() for r in waiting)
+                )
             time.sleep(0.2)
         yield started
     finally:

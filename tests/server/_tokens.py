@@ -58,8 +58,9 @@ class SigningKey:
     def sign(self, claims: dict, *, header: dict | None = None) -> str:
         head = {"alg": self.alg, "typ": "JWT", "kid": self.kid, **(header or {})}
         head = {k: v for k, v in head.items() if v is not None}
-        signing_input = (b64url(json.dumps(head).encode()) + "." +
-                         b64url(json.dumps(claims).encode())).encode()  # fmt: skip
+        signing_input = (
+            b64url(json.dumps(head).encode()) + "." + b64url(json.dumps(claims).encode())
+        ).encode()
         if self.alg == "RS256":
             sig = self.private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         else:
@@ -74,8 +75,15 @@ def jwks(*keys: SigningKey) -> dict:
 
 def claims(scope: str = "residences", *, lifetime: float = 300, **extra) -> dict:
     now = int(time.time())
-    out = {"iss": ISSUER, "aud": AUDIENCE, "sub": "analyst@bank.example", "iat": now,
-           "nbf": now, "exp": now + int(lifetime), "scope": scope}  # fmt: skip
+    out = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "analyst@bank.example",
+        "iat": now,
+        "nbf": now,
+        "exp": now + int(lifetime),
+        "scope": scope,
+    }
     out.update(extra)
     return {k: v for k, v in out.items() if v is not None}
 

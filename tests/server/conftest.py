@@ -35,7 +35,13 @@ def ogc(vg_store):
 
     from vggeo_server import Settings, create_app
 
-    app = create_app(Settings(_env_file=None, store=str(vg_store[0]), reload_interval=0,
-                              base_url="https://maps.example/vggeo"))  # fmt: skip
+    app = create_app(
+        Settings(
+            _env_file=None,
+            store=str(vg_store[0]),
+            reload_interval=0,
+            base_url="https://maps.example/vggeo",
+        )
+    )
     with TestClient(app) as c:
         yield c

@@ -26,15 +26,21 @@ def main(base, names):
         info = {"valid": layer.isValid()}
         if layer.isValid():
             features = list(layer.getFeatures(QgsFeatureRequest()))
-            info.update({
-                "count": layer.featureCount(),
-                "iterated": len(features),
-                "crs": layer.crs().authid(),
-                "fields": [f.name() for f in layer.fields()],
-                "sample": [{k: (v if isinstance(v, (int, float, str)) else None)
-                            for k, v in zip(layer.fields().names(), f.attributes(), strict=True)}
-                           for f in features[:5]],
-            })
+            info.update(
+                {
+                    "count": layer.featureCount(),
+                    "iterated": len(features),
+                    "crs": layer.crs().authid(),
+                    "fields": [f.name() for f in layer.fields()],
+                    "sample": [
+                        {
+                            k: (v if isinstance(v, (int, float, str)) else None)
+                            for k, v in zip(layer.fields().names(), f.attributes(), strict=True)
+                        }
+                        for f in features[:5]
+                    ],
+                }
+            )
         out[name] = info
     print(json.dumps(out), flush=True)
     # QGIS 3.22 can crash while tearing down the OAPIF provider's threads: the result is out,

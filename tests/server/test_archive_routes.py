@@ -17,8 +17,20 @@ from vggeo.cli import cli
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory, store):
     path = tmp_path_factory.mktemp("served") / "sweden.pmtiles"
-    r = CliRunner().invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o", str(path),
-                                 "--maxzoom", "12", "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(store[0]),
+            "-o",
+            str(path),
+            "--maxzoom",
+            "12",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return path
 
@@ -90,8 +102,9 @@ def test_deeper_zooms_are_served_not_blank(aclient, source):
     x, y = int(cols[len(cols) // 2]), int(rows[len(rows) // 2])
     r = aclient.get(f"/tiles/composite/16/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
-    layers = mapbox_vector_tile.decode(r.content if r.content[:2] != b"\x1f\x8b"
-                                       else gzip.decompress(r.content))  # fmt: skip
+    layers = mapbox_vector_tile.decode(
+        r.content if r.content[:2] != b"\x1f\x8b" else gzip.decompress(r.content)
+    )
     assert layers["residences"]["features"]
 
 
@@ -106,8 +119,22 @@ def test_an_archive_of_one_layer_is_drawn_from_that_layer(tmp_path, store):
     from vggeo_server import Settings, create_app
 
     path = tmp_path / "homes.pmtiles"
-    r = CliRunner().invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o", str(path),
-                                 "--maxzoom", "6", "--layer", "residences", "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(store[0]),
+            "-o",
+            str(path),
+            "--maxzoom",
+            "6",
+            "--layer",
+            "residences",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     app = create_app(Settings(_env_file=None, store=str(path), reload_interval=0))
     with TestClient(app) as c:

@@ -74,9 +74,13 @@ def test_anonymous_callers_get_the_public_scopes_only(secured, residence_tiles):
     assert secured.get(tile_url("regulations", z15)).status_code in (200, 204)
     composite = decode(secured.get(tile_url("composite", residence_tiles[10])))
     assert "residences" not in composite
-    for path in ("/collections/residences", "/collections/residences/items",
-                 "/tiles/residences.json", "/collections/residences/tiles/WebMercatorQuad",
-                 "/collections/residences/items/1"):  # fmt: skip
+    for path in (
+        "/collections/residences",
+        "/collections/residences/items",
+        "/tiles/residences.json",
+        "/collections/residences/tiles/WebMercatorQuad",
+        "/collections/residences/items/1",
+    ):
         assert secured.get(path).status_code == 401, path
 
 
@@ -106,14 +110,17 @@ def test_metadata_does_not_advertise_what_the_caller_cannot_see(secured, api_key
     style = secured.get("/style.json", headers=h).json()
     assert [la for la in style["layers"] if la.get("source-layer") == "residences"]
     # with attributes: everything
-    full = {la["id"]: la for la in secured.get("/layers", headers=key(api_keys.full)).json()["layers"]}
+    full = {
+        la["id"]: la for la in secured.get("/layers", headers=key(api_keys.full)).json()["layers"]
+    }
     assert RESIDENCE_ATTRIBUTES <= set(full["residences"]["fields"])
     assert full["residences"]["filters"]["home_type"]
 
 
 @pytest.mark.parametrize("zoom", [10, 15])
-def test_residences_without_the_attributes_scope_are_locations_only(secured, ogc, api_keys,
-                                                                     residence_tiles, zoom):  # fmt: skip
+def test_residences_without_the_attributes_scope_are_locations_only(
+    secured, ogc, api_keys, residence_tiles, zoom
+):
     url = tile_url("residences", residence_tiles[zoom])
     full = secured.get(url, headers=key(api_keys.full))
     bare = secured.get(url, headers=key(api_keys.locations))
@@ -125,7 +132,9 @@ def test_residences_without_the_attributes_scope_are_locations_only(secured, ogc
     for ff, bb in zip(f, b, strict=True):
         assert ff["id"] == bb["id"] and ff["geometry"] == bb["geometry"]
         assert set(bb["properties"]) <= LOCATION_FIELDS
-        assert {k: v for k, v in ff["properties"].items() if k in LOCATION_FIELDS} == bb["properties"]
+        assert {k: v for k, v in ff["properties"].items() if k in LOCATION_FIELDS} == bb[
+            "properties"
+        ]
     assert any(set(ff["properties"]) & RESIDENCE_ATTRIBUTES for ff in f)
     # nothing of the attributes is left in the tile's value table either
     raw = gzip.decompress(bare.content) if bare.content[:2] == b"\x1f\x8b" else bare.content
@@ -138,8 +147,11 @@ def test_attribute_filters_need_the_attributes_scope(secured, api_keys, residenc
     url = tile_url("residences", residence_tiles[10]) + "?home_type=villa"
     r = secured.get(url, headers=key(api_keys.locations))
     assert r.status_code == 403
-    assert challenge(r) == {"realm": "vggeo", "error": "insufficient_scope",
-                            "scope": "residences:attributes"}  # fmt: skip
+    assert challenge(r) == {
+        "realm": "vggeo",
+        "error": "insufficient_scope",
+        "scope": "residences:attributes",
+    }
     assert "home_type" in r.json()["detail"]
     # even an invalid value: its 400 would list the home types in the data
     bad = secured.get(url.replace("villa", "castle"), headers=key(api_keys.locations))
@@ -172,8 +184,9 @@ def test_features_carry_only_the_visible_properties(secured, api_keys, vg_store)
 
 
 @pytest.mark.parametrize("first", ["full", "locations"])
-def test_a_cached_tile_never_reaches_a_caller_of_another_scope(vg_store, api_keys, residence_tiles,
-                                                               first):  # fmt: skip
+def test_a_cached_tile_never_reaches_a_caller_of_another_scope(
+    vg_store, api_keys, residence_tiles, first
+):
     # a fresh app per order: the first caller fills the cache, the fast path answers the next
     with make_client(vg_store[0], auth_settings(api_keys)) as c:
         url = tile_url("composite", residence_tiles[15])
@@ -198,7 +211,9 @@ def test_a_cached_tile_never_reaches_a_caller_of_another_scope(vg_store, api_key
         assert c.get("/healthz").json()["cache"]["hits"] > 0
 
 
-def test_responses_vary_on_credentials_and_are_private_with_them(secured, api_keys, residence_tiles):
+def test_responses_vary_on_credentials_and_are_private_with_them(
+    secured, api_keys, residence_tiles
+):
     url = tile_url("regulations", residence_tiles[10])
     anon = secured.get(url)
     assert "Authorization" in anon.headers["vary"] and "X-API-Key" in anon.headers["vary"]
@@ -212,15 +227,18 @@ def test_responses_vary_on_credentials_and_are_private_with_them(secured, api_ke
 # --- credentials ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers, status, error", [
-    ({"X-API-Key": "vgk_aaaaaaaaaa_" + "A" * 43}, 401, "invalid_token"),
-    ({"X-API-Key": "not-a-key"}, 401, "invalid_token"),
-    ({"Authorization": "Bearer vgk_bbbbbbbbbb_" + "B" * 43}, 401, "invalid_token"),
-    ({"Authorization": "Bearer not.a.jwt"}, 401, "invalid_token"),
-    ({"Authorization": "Basic dXNlcjpwYXNz"}, 400, "invalid_request"),
-    ({"Authorization": "Bearer"}, 400, "invalid_request"),
-    ({"Authorization": "Bearer a b"}, 400, "invalid_request"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers, status, error",
+    [
+        ({"X-API-Key": "vgk_aaaaaaaaaa_" + "A" * 43}, 401, "invalid_token"),
+        ({"X-API-Key": "not-a-key"}, 401, "invalid_token"),
+        ({"Authorization": "Bearer vgk_bbbbbbbbbb_" + "B" * 43}, 401, "invalid_token"),
+        ({"Authorization": "Bearer not.a.jwt"}, 401, "invalid_token"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 400, "invalid_request"),
+        ({"Authorization": "Bearer"}, 400, "invalid_request"),
+        ({"Authorization": "Bearer a b"}, 400, "invalid_request"),
+    ],
+)
 def test_bad_credentials_are_refused_everywhere_but_the_probes(secured, headers, status, error):
     for path in ("/tiles/regulations/3/4/2.mvt", "/collections", "/", "/conformance"):
         r = secured.get(path, headers=headers | {"Accept": "application/json"})
@@ -238,7 +256,8 @@ def test_one_credential_per_request(secured, api_keys):
 
 
 def test_keys_in_the_query_string_only_when_allowed_and_never_copied_into_links(
-        vg_store, api_keys, secured, residence_tiles, caplog):  # fmt: skip
+    vg_store, api_keys, secured, residence_tiles, caplog
+):
     url = tile_url("residences", residence_tiles[15])
     r = secured.get(f"{url}?api_key={api_keys.full}")
     assert r.status_code == 400 and challenge(r)["error"] == "invalid_request"
@@ -308,7 +327,9 @@ def test_signed_tokens_grant_their_scopes(secured, signing_keys, residence_tiles
     props = {k for f in decode(r)["residences"]["features"] for k in f["properties"]}
     assert props & RESIDENCE_ATTRIBUTES
     only = secured.get(url, headers=bearer(sk.sign(claims("residences"))))
-    assert {k for f in decode(only)["residences"]["features"] for k in f["properties"]} <= LOCATION_FIELDS
+    assert {
+        k for f in decode(only)["residences"]["features"] for k in f["properties"]
+    } <= LOCATION_FIELDS
     # a list claim (Azure's `scp`) works as well
     scp = sk.sign(claims(None, scp=["residences", "residences:attributes"]))
     assert secured.get(url + "?home_type=villa", headers=bearer(scp)).status_code == 200
@@ -323,7 +344,9 @@ def _bad_tokens(keys: dict[str, SigningKey]) -> dict[str, str]:
     pub = rsa.private.public_key()
     from cryptography.hazmat.primitives import serialization
 
-    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return {
         "expired": rsa.sign(claims(lifetime=-120)),
         "not yet valid": rsa.sign(claims(nbf=int(__import__("time").time()) + 600)),
@@ -364,8 +387,9 @@ def test_metrics_need_their_own_scope(secured, api_keys):
     assert ok.status_code == 200 and "vggeo_http_requests_total" in ok.text
 
 
-def test_keys_and_tokens_never_reach_the_logs(vg_store, api_keys, jwks_file, signing_keys,
-                                              residence_tiles, caplog):  # fmt: skip
+def test_keys_and_tokens_never_reach_the_logs(
+    vg_store, api_keys, jwks_file, signing_keys, residence_tiles, caplog
+):
     token = signing_keys["rsa"].sign(claims("residences"))
     bad_token = signing_keys["rsa"].sign(claims(lifetime=-100))
     secrets = [api_keys.full, api_keys.locations, token, bad_token, "vgk_cccccccccc_" + "C" * 43]
@@ -379,8 +403,9 @@ def test_keys_and_tokens_never_reach_the_logs(vg_store, api_keys, jwks_file, sig
         c.get(url, headers=key(secrets[-1]))
         c.get(f"{url}?api_key={api_keys.full}&home_type=villa")
         c.get(f"/nope?api_key={api_keys.locations}")
-    text = "\n".join(f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}"
-                     for r in server_records(caplog))  # fmt: skip
+    text = "\n".join(
+        f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in server_records(caplog)
+    )
     assert "vggeo.access" in text
     for s in secrets:
         assert s not in text
@@ -416,9 +441,14 @@ def test_cors_star_is_refused_with_access_control_on(api_keys):
 
 
 def test_cors_preflight_and_refusals_carry_cors_headers(secured):
-    pre = secured.options("/tiles/residences/1/1/1.mvt", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "x-api-key"})  # fmt: skip
+    pre = secured.options(
+        "/tiles/residences/1/1/1.mvt",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
+    )
     assert pre.status_code == 200
     assert pre.headers["access-control-allow-origin"] == ORIGIN
     assert "x-api-key" in pre.headers["access-control-allow-headers"].lower()
@@ -429,13 +459,16 @@ def test_cors_preflight_and_refusals_carry_cors_headers(secured):
     assert "access-control-allow-origin" not in other.headers
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"jwks": "jwks.json"}, "issuer"),
-    ({"jwks": "http://idp.example/jwks", "issuer": "i", "audience": "a"}, "https"),
-    ({"algorithms": ["HS256"]}, "HS256"),
-    ({"algorithms": ["none"]}, "none"),
-    ({"public_scopes": ["everything"]}, "everything"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"jwks": "jwks.json"}, "issuer"),
+        ({"jwks": "http://idp.example/jwks", "issuer": "i", "audience": "a"}, "https"),
+        ({"algorithms": ["HS256"]}, "HS256"),
+        ({"algorithms": ["none"]}, "none"),
+        ({"public_scopes": ["everything"]}, "everything"),
+    ],
+)
 def test_unsafe_auth_settings_are_refused(kw, match):
     from pydantic import ValidationError
 

@@ -89,8 +89,10 @@ def test_rotated_keys_are_fetched_but_unknown_kids_cannot_hammer_the_issuer(vg_s
         # a burst of tokens with made-up key ids: at most one more fetch per bound (0.5 s). The
         # keys are made first (RSA key generation is slow on a loaded machine) and the burst is
         # timed, so the test states the bound itself rather than how fast the machine is.
-        forged = [SigningKey.rsa(f"made-up-{i}") if i < 3 else SigningKey.ec(f"made-up-{i}")
-                  for i in range(30)]  # fmt: skip
+        forged = [
+            SigningKey.rsa(f"made-up-{i}") if i < 3 else SigningKey.ec(f"made-up-{i}")
+            for i in range(30)
+        ]
         tokens = [k.sign(claims()) for k in forged]
         start = time.monotonic()
         for token in tokens:
@@ -104,8 +106,10 @@ def test_rotated_keys_are_fetched_but_unknown_kids_cannot_hammer_the_issuer(vg_s
 
 def test_an_issuer_that_goes_down_does_not_lock_out_known_keys(vg_store):
     k = SigningKey.rsa("k1")
-    with Issuer(k) as issuer, app_on(vg_store, issuer, jwks_cache_seconds=1,
-                                     jwks_min_refresh_seconds=0) as c:  # fmt: skip
+    with (
+        Issuer(k) as issuer,
+        app_on(vg_store, issuer, jwks_cache_seconds=1, jwks_min_refresh_seconds=0) as c,
+    ):
         assert c.get("/collections", headers=bearer(k.sign(claims()))).status_code == 200
         issuer.up = False
         import time

@@ -46,8 +46,15 @@ def test_keys_verify_in_the_store_and_nothing_else_does(tmp_path):
     assert store.verify(a).scopes == {"residences"} and store.verify(b).scopes == {"provisions"}
     prefix, kid, secret = a.split("_", 2)
     flipped = secret[:-1] + ("A" if secret[-1] != "A" else "B")
-    for wrong in (f"{prefix}_{kid}_{flipped}", b.replace(b.split("_", 2)[1], kid), a + "x",
-                  a.upper(), "", "vgk_", a[:-1]):  # fmt: skip
+    for wrong in (
+        f"{prefix}_{kid}_{flipped}",
+        b.replace(b.split("_", 2)[1], kid),
+        a + "x",
+        a.upper(),
+        "",
+        "vgk_",
+        a[:-1],
+    ):
         assert store.verify(wrong) is None, wrong
 
 
@@ -65,13 +72,19 @@ def test_a_wrong_or_missing_pepper_is_refused_at_start(tmp_path):
         create_key(path, name="b", scopes=["residences"], pepper=b"two")
 
 
-@pytest.mark.parametrize("content, match", [
-    ("{", "JSON"),
-    ('{"keys": []}', "not a vggeo API keys file"),
-    ('{"vggeo_api_keys": 1, "keys": [{"id": "abcdefghij"}]}', "key #1"),
-    ('{"vggeo_api_keys": 1, "keys": [{"id": "abcdefghij", "scopes": ["root"], "salt": "00",'
-     ' "hash": "00"}]}', "unknown scope 'root'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{", "JSON"),
+        ('{"keys": []}', "not a vggeo API keys file"),
+        ('{"vggeo_api_keys": 1, "keys": [{"id": "abcdefghij"}]}', "key #1"),
+        (
+            '{"vggeo_api_keys": 1, "keys": [{"id": "abcdefghij", "scopes": ["root"], "salt": "00",'
+            ' "hash": "00"}]}',
+            "unknown scope 'root'",
+        ),
+    ],
+)
 def test_a_bad_keys_file_is_named_with_what_is_wrong(tmp_path, content, match):
     from vggeo.errors import SettingsError
     from vggeo_server.auth.keys import KeyStore
@@ -86,9 +99,23 @@ def test_a_bad_keys_file_is_named_with_what_is_wrong(tmp_path, content, match):
 def test_cli_creates_lists_and_revokes_keys(tmp_path):
     path = tmp_path / "keys.json"
     runner = CliRunner()
-    r = runner.invoke(cli, ["keys", "create", "--file", str(path), "--name", "analytics",
-                            "--scope", "residences", "--scope", "residences:attributes",
-                            "--expires", "2099-01-01"])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        [
+            "keys",
+            "create",
+            "--file",
+            str(path),
+            "--name",
+            "analytics",
+            "--scope",
+            "residences",
+            "--scope",
+            "residences:attributes",
+            "--expires",
+            "2099-01-01",
+        ],
+    )
     assert r.exit_code == 0, r.output
     key = r.stdout.strip()
     assert key.startswith("vgk_") and "\n" not in key
@@ -104,14 +131,18 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path):
     assert gone.exit_code == 0 and KeyStore(path).verify(key) is None
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--scope", "admin"], "unknown scope 'admin'"),
-    (["--scope", "residences", "--expires", "yesterday"], "--expires"),
-    (["--scope", "residences", "--expires", "2001-01-01"], "past"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--scope", "admin"], "unknown scope 'admin'"),
+        (["--scope", "residences", "--expires", "yesterday"], "--expires"),
+        (["--scope", "residences", "--expires", "2001-01-01"], "past"),
+    ],
+)
 def test_cli_refuses_with_one_line_and_exit_2(tmp_path, args, match):
-    r = CliRunner().invoke(cli, ["keys", "create", "--file", str(tmp_path / "k.json"),
-                                 "--name", "x", *args])  # fmt: skip
+    r = CliRunner().invoke(
+        cli, ["keys", "create", "--file", str(tmp_path / "k.json"), "--name", "x", *args]
+    )
     assert r.exit_code == 2, r.output
     assert match in r.output and len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "k.json").exists()

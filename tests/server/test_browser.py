@@ -25,8 +25,14 @@ from vggeo.cli import cli
 
 pytestmark = pytest.mark.browser
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LAND, WATER = (0xF4, 0xF1, 0xEA), (0xC9, 0xDC, 0xEB)  # server/basemap.py's colours
 
 
@@ -42,10 +48,18 @@ def browser_page(viewport=(1100, 800)):
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
             page.errors, page.failed, page.tile_urls = [], [], []  # type: ignore[attr-defined]
             page.on("pageerror", lambda e: page.errors.append(str(e)))
-            page.on("response", lambda r: page.failed.append(f"{r.status} {r.url}")
-                    if r.status >= 400 else None)  # fmt: skip
-            page.on("request", lambda r: page.tile_urls.append(r.url) if "/tiles/" in r.url
-                    and r.url.endswith(".mvt") else None)  # fmt: skip
+            page.on(
+                "response",
+                lambda r: page.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
+            page.on(
+                "request",
+                lambda r: (
+                    page.tile_urls.append(r.url)
+                    if "/tiles/" in r.url and r.url.endswith(".mvt")
+                    else None
+                ),
+            )
             yield page
         finally:
             browser.close()
@@ -55,16 +69,20 @@ def show(page, base: str, where: str) -> None:
     """Open the map at ``where`` (#zoom/lat/lon) and wait until everything is drawn."""
     page.goto(f"{base}/#{where}")
     page.wait_for_function("window.vggeoReady === true", timeout=60_000)
-    page.wait_for_function("window.vggeoMap.loaded() && window.vggeoMap.areTilesLoaded()",
-                           timeout=60_000)  # fmt: skip
+    page.wait_for_function(
+        "window.vggeoMap.loaded() && window.vggeoMap.areTilesLoaded()", timeout=60_000
+    )
     page.evaluate("""() => new Promise((done) => {
         const m = window.vggeoMap; m.once('idle', done); m.triggerRepaint(); })""")
 
 
 def rendered(page, layers: list[str]) -> list[dict]:
-    return page.evaluate("""(layers) => window.vggeoMap.queryRenderedFeatures({layers:
+    return page.evaluate(
+        """(layers) => window.vggeoMap.queryRenderedFeatures({layers:
         layers.filter((l) => window.vggeoMap.getLayer(l))}).map((f) => ({layer: f.layer.id,
-        properties: f.properties, geometry: f.geometry}))""", layers)  # fmt: skip
+        properties: f.properties, geometry: f.geometry}))""",
+        layers,
+    )
 
 
 def screenshot(page, tmp_path, name: str) -> bytes:
@@ -78,13 +96,19 @@ def screenshot(page, tmp_path, name: str) -> bytes:
 
 def pixels(page, png: bytes, points: list[tuple[float, float]]) -> list[tuple[int, int, int]]:
     """Colours of a screenshot at ``points``, decoded by the browser's PNG decoder."""
-    return [tuple(p[:3]) for p in page.evaluate("""async ([b64, pts]) => {
+    return [
+        tuple(p[:3])
+        for p in page.evaluate(
+            """async ([b64, pts]) => {
         const blob = await (await fetch('data:image/png;base64,' + b64)).blob();
         const bmp = await createImageBitmap(blob);
         const ctx = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d');
         ctx.drawImage(bmp, 0, 0);
         return pts.map(([x, y]) => Array.from(ctx.getImageData(x, y, 1, 1).data));
-    }""", [base64.b64encode(png).decode(), [[int(x), int(y)] for x, y in points]])]
+    }""",
+            [base64.b64encode(png).decode(), [[int(x), int(y)] for x, y in points]],
+        )
+    ]
 
 
 def near(colour, want, tol: int = 8) -> bool:
@@ -145,7 +169,9 @@ def test_map_loads_renders_and_pops_up(store):
         show(page, base, "11/59.33/18.06")
         page.wait_for_function(
             "window.vggeoMap.queryRenderedFeatures({layers: ['residences-points', "
-            "'residences-clusters']}).length > 0", timeout=30_000)
+            "'residences-clusters']}).length > 0",
+            timeout=30_000,
+        )
         assert rendered(page, ["regulations-fill"])
         # Click a rendered residence: a popup with its attributes appears.
         point = page.evaluate("""() => {
@@ -162,7 +188,8 @@ def test_map_loads_renders_and_pops_up(store):
         # A filter re-points the source at filtered tiles (the store filters them).
         page.check("input[name=home_type][value=villa]")
         page.wait_for_function(
-            "window.vggeoMap.getSource('vggeo').url.includes('home_type=villa')", timeout=10_000)
+            "window.vggeoMap.getSource('vggeo').url.includes('home_type=villa')", timeout=10_000
+        )
         assert not page.errors, page.errors
         assert not page.failed, page.failed
 
@@ -177,8 +204,10 @@ def test_screenshots_at_z5_z11_z16_show_basemap_clusters_and_regulations(store, 
         assert rendered(page, ["basemap-water"]), "no lake drawn at z5"
         assert rendered(page, ["basemap-boundary"]), "no national border drawn at z5"
         assert cluster_has_label(page, png), "no cluster with a readable count at z5"
-        names = {f["properties"]["name"] for f in rendered(page, ["basemap-places",
-                                                                  "basemap-places-major"])}
+        names = {
+            f["properties"]["name"]
+            for f in rendered(page, ["basemap-places", "basemap-places-major"])
+        }
         assert "Stockholm" in names, names
 
         show(page, base, "11/59.33/18.06")
@@ -216,8 +245,20 @@ def test_legend_fits_a_900_px_window_and_nothing_404s(store):
 
 def test_archive_server_in_the_browser_overzooms_and_filters_on_the_client(store, spot, tmp_path):
     archive = tmp_path / "sweden.pmtiles"
-    r = CliRunner().invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o", str(archive),
-                                 "--maxzoom", "14", "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(store[0]),
+            "-o",
+            str(archive),
+            "--maxzoom",
+            "14",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     with live_server(archive) as (base, _pid), browser_page(viewport=(1280, 900)) as page:
         for z in (15, 16):
@@ -246,9 +287,20 @@ class _StyleHandler(BaseHTTPRequestHandler):
     """An "external" basemap style: a magenta background (nothing leaves this machine)."""
 
     def do_GET(self):  # noqa: N802 - the http.server API
-        body = json.dumps({"version": 8, "name": "external", "sources": {}, "layers": [
-            {"id": "external-background", "type": "background",
-             "paint": {"background-color": "#ff00ff"}}]}).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "version": 8,
+                "name": "external",
+                "sources": {},
+                "layers": [
+                    {
+                        "id": "external-background",
+                        "type": "background",
+                        "paint": {"background-color": "#ff00ff"},
+                    }
+                ],
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Access-Control-Allow-Origin", "*")
@@ -265,8 +317,10 @@ def test_an_external_basemap_style_is_drawn_beneath_the_data(store, tmp_path):
     thread.start()
     url = f"http://127.0.0.1:{ext.server_address[1]}/style.json"
     try:
-        with live_server(store[0], env={"VGGEO_BASEMAP": url}) as (base, _pid), \
-                browser_page() as page:  # fmt: skip
+        with (
+            live_server(store[0], env={"VGGEO_BASEMAP": url}) as (base, _pid),
+            browser_page() as page,
+        ):
             show(page, base, "11/59.33/18.06")
             ids = page.evaluate("window.vggeoMap.getStyle().layers.map((l) => l.id)")
             assert ids[0] == "external-background" and "residences-clusters" in ids
@@ -301,7 +355,9 @@ def test_map_page_asks_for_a_key_and_sends_it_as_a_header(store, tmp_path):
         page.wait_for_function(
             "window.vggeoMap.getLayer('residences-points') && window.vggeoMap"
             ".queryRenderedFeatures({layers: ['residences-points', 'residences-clusters']})"
-            ".length > 0", timeout=60_000)  # fmt: skip
+            ".length > 0",
+            timeout=60_000,
+        )
         assert page.query_selector("#vggeo-key") is None
         ours = [(u, h) for u, h in sent if u.startswith(base)]
         tiles = [(u, h) for u, h in ours if "/tiles/composite/" in u]

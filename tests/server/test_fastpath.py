@@ -17,8 +17,9 @@ def uncached(store):
 
     from vggeo_server import Settings, create_app
 
-    app = create_app(Settings(_env_file=None, store=str(store[0]), reload_interval=0,
-                              cache_bytes=0))  # fmt: skip
+    app = create_app(
+        Settings(_env_file=None, store=str(store[0]), reload_interval=0, cache_bytes=0)
+    )
     with TestClient(app) as c:
         yield c
 
@@ -28,8 +29,9 @@ def _route_answer(client, url: str):
     return client.get(url + "?unused=1", headers={"Accept-Encoding": "gzip"})
 
 
-@pytest.mark.parametrize("layer, z", [("residences", 15), ("residences", 9), ("composite", 14),
-                                      ("regulations", 12)])  # fmt: skip
+@pytest.mark.parametrize(
+    "layer, z", [("residences", 15), ("residences", 9), ("composite", 14), ("regulations", 12)]
+)
 def test_a_miss_is_rendered_before_routing_with_the_routes_answer(uncached, source, layer, z):
     x, y = busy_tile(source, z)
     url = f"/tiles/{layer}/{z}/{x}/{y}.mvt"
@@ -40,8 +42,9 @@ def test_a_miss_is_rendered_before_routing_with_the_routes_answer(uncached, sour
         assert fast.headers[h] == routed.headers[h], h
     assert fast.content == routed.content == source.tile(layer, z, x, y)
     assert mapbox_vector_tile.decode(fast.content)  # a real tile
-    again = uncached.get(url, headers={"Accept-Encoding": "gzip",
-                                       "If-None-Match": fast.headers["etag"]})  # fmt: skip
+    again = uncached.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": fast.headers["etag"]}
+    )
     assert again.status_code == 304
 
 
@@ -59,8 +62,9 @@ def test_a_miss_answered_early_is_logged_and_counted_as_a_tile_miss(uncached, so
     with caplog.at_level(logging.INFO, logger="vggeo.access"):
         r = uncached.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
-    line = json.loads([rec.getMessage() for rec in caplog.records
-                       if rec.name == "vggeo.access"][-1])  # fmt: skip
+    line = json.loads(
+        [rec.getMessage() for rec in caplog.records if rec.name == "vggeo.access"][-1]
+    )
     assert line["route"] == "/tiles/{layer}/{z}/{x}/{y}.{fmt}" and line["cache"] == "miss"
     metrics = uncached.get("/metrics").text
     assert 'vggeo_tile_cache_requests_total{result="miss"}' in metrics

@@ -10,39 +10,45 @@ from vggeo_server.http import choose_encoding, etag_for, none_match
 MVT = "application/vnd.mapbox-vector-tile"
 
 
-@pytest.mark.parametrize("header, expected", [
-    (None, "identity"),
-    ("", "identity"),
-    ("gzip", "gzip"),
-    ("gzip, deflate, br", "gzip"),
-    ("gzip;q=0", "identity"),
-    ("GZIP;Q=0", "identity"),
-    ("gzip;q=0.5, identity;q=1", "identity"),
-    ("identity;q=0, gzip", "gzip"),
-    ("br", "identity"),
-    ("*", "gzip"),
-    ("*;q=0, identity", "identity"),
-    ("*;q=0", None),
-    ("identity;q=0", None),
-    ("gzip;q=0, identity;q=0", None),
-    ("gzip;q=abc", "identity"),
-    ("gzip;q=2", "identity"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (None, "identity"),
+        ("", "identity"),
+        ("gzip", "gzip"),
+        ("gzip, deflate, br", "gzip"),
+        ("gzip;q=0", "identity"),
+        ("GZIP;Q=0", "identity"),
+        ("gzip;q=0.5, identity;q=1", "identity"),
+        ("identity;q=0, gzip", "gzip"),
+        ("br", "identity"),
+        ("*", "gzip"),
+        ("*;q=0, identity", "identity"),
+        ("*;q=0", None),
+        ("identity;q=0", None),
+        ("gzip;q=0, identity;q=0", None),
+        ("gzip;q=abc", "identity"),
+        ("gzip;q=2", "identity"),
+    ],
+)
 def test_content_coding_follows_q_values(header, expected):
     assert choose_encoding(header) == expected
 
 
-@pytest.mark.parametrize("header, match", [
-    ('"abc"', True),
-    ('W/"abc"', True),
-    ('"x", "abc"', True),
-    ('"x",W/"abc" ,"y"', True),
-    ("*", True),
-    ('"x", "y"', False),
-    ('"abcd"', False),
-    ("", False),
-    (None, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        ('"abc"', True),
+        ('W/"abc"', True),
+        ('"x", "abc"', True),
+        ('"x",W/"abc" ,"y"', True),
+        ("*", True),
+        ('"x", "y"', False),
+        ('"abcd"', False),
+        ("", False),
+        (None, False),
+    ],
+)
 def test_if_none_match_uses_weak_comparison_lists_and_star(header, match):
     assert none_match(header, '"abc"') is match
 
@@ -62,10 +68,14 @@ def test_tile_encodings_have_their_own_etags(client, source):
     assert gz.headers["etag"] != plain.headers["etag"]
     assert gz.content == plain.content  # httpx decodes the gzip body
     # each ETag validates only its own representation
-    r = client.get(url, headers={"Accept-Encoding": "gzip;q=0", "If-None-Match": gz.headers["etag"]})
+    r = client.get(
+        url, headers={"Accept-Encoding": "gzip;q=0", "If-None-Match": gz.headers["etag"]}
+    )
     assert r.status_code == 200
-    r = client.get(url, headers={"Accept-Encoding": "identity",
-                                 "If-None-Match": f'"x", W/{plain.headers["etag"]}'})  # fmt: skip
+    r = client.get(
+        url,
+        headers={"Accept-Encoding": "identity", "If-None-Match": f'"x", W/{plain.headers["etag"]}'},
+    )
     assert r.status_code == 304 and r.headers["etag"] == plain.headers["etag"]
     r = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": "*"})
     assert r.status_code == 304
@@ -84,11 +94,24 @@ def test_q_zero_is_respected_on_cache_hits_too(client, source):
     assert r.status_code == 406 and r.json()["type"] == "NotAcceptable"
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/", "/?f=json", "/collections", "/conformance",
-                                  "/tiles/residences.json", "/tileMatrixSets/SWEREF99TM",
-                                  "/layers", "/style.json", "/tiles/residences/0/0/0.mvt",
-                                  "/tiles/residences/10/0/0.mvt", "/tiles/nope/0/0/0.mvt",
-                                  "/static/app.css"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/healthz",
+        "/",
+        "/?f=json",
+        "/collections",
+        "/conformance",
+        "/tiles/residences.json",
+        "/tileMatrixSets/SWEREF99TM",
+        "/layers",
+        "/style.json",
+        "/tiles/residences/0/0/0.mvt",
+        "/tiles/residences/10/0/0.mvt",
+        "/tiles/nope/0/0/0.mvt",
+        "/static/app.css",
+    ],
+)
 def test_head_answers_wherever_get_does(client, path):
     get = client.get(path, headers={"Accept-Encoding": "gzip"})
     head = client.head(path, headers={"Accept-Encoding": "gzip"})
@@ -103,7 +126,9 @@ def test_head_answers_wherever_get_does(client, path):
 def test_json_documents_are_conditional(client):
     r = client.get("/collections")
     etag = r.headers["etag"]
-    assert client.get("/collections", headers={"If-None-Match": f'"other", {etag}'}).status_code == 304
+    assert (
+        client.get("/collections", headers={"If-None-Match": f'"other", {etag}'}).status_code == 304
+    )
     assert client.get("/collections", headers={"If-None-Match": "*"}).status_code == 304
     assert client.get("/collections", headers={"If-None-Match": '"other"'}).status_code == 200
 
@@ -111,44 +136,53 @@ def test_json_documents_are_conditional(client):
 def test_links_never_come_from_the_host_header(client, ogc):
     evil = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
     for c in (client, ogc):
-        for path in ("/tiles/composite.json", "/style.json", "/collections", "/?f=json",
-                     "/collections/residences/tiles/WebMercatorQuad"):  # fmt: skip
+        for path in (
+            "/tiles/composite.json",
+            "/style.json",
+            "/collections",
+            "/?f=json",
+            "/collections/residences/tiles/WebMercatorQuad",
+        ):
             assert "evil.example" not in c.get(path, headers=evil).text, path
     tj = ogc.get("/tiles/composite.json", headers=evil).json()
     assert tj["tiles"][0].startswith("https://maps.example/vggeo/tiles/composite/")
     assert ogc.get("/style.json").json()["sources"]["vggeo"]["url"] == (
-        "https://maps.example/vggeo/tiles/composite.json")
+        "https://maps.example/vggeo/tiles/composite.json"
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "/tiles/residences/%C2%B2/0/0.mvt",
-    "/tiles/residences/0/%D9%A1/0.mvt",
-    "/tiles/residences/" + "9" * 5000 + "/0/0.mvt",
-    "/tiles/residences/5/17/9.mvt?construction_year_min=%C2%B2",
-    "/tiles/residences/5/17/9.mvt?construction_year_max=" + "1" * 5000,
-    "/tiles/residences/5/17/9.mvt?construction_year_min=-" + "1" * 5000,
-    "/tiles/residences/5/17/9.mvt?home_type=" + "x" * 5000,
-    "/collections/residences/tiles/3006/%C2%B2/0/0",
-    "/collections/residences/items?limit=" + "9" * 5000,
-    "/collections/residences/items?limit=%C2%B2",
-    "/collections/residences/items?offset=-1",
-    "/collections/residences/items?bbox=%C2%B2,1,2,3",
-    "/collections/residences/items?bbox=1,2,3",
-    "/collections/residences/items?bbox=nan,1,2,3",
-    "/collections/residences/items?bbox=1e999,1,2,3",
-    "/collections/residences/items?bbox=20,60,10,50",
-    "/collections/residences/items?bbox=0,0,1,100",
-    "/collections/residences/items?crs=EPSG:99999",
-    "/collections/residences/items?crs=%00",
-    "/collections/residences/items?bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3006&bbox=1,2,3,4,5",
-    "/collections/residences/items?properties=address",
-    "/collections/residences/items?construction_year_min=%C2%B2",
-    "/collections/residences/items/%C2%B2",
-    "/collections/residences/items/" + "1" * 5000,
-    "/collections/regulations/items/'%20OR%201=1--",
-    "/collections/composite/items",
-    "/collections/agande/items",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/tiles/residences/%C2%B2/0/0.mvt",
+        "/tiles/residences/0/%D9%A1/0.mvt",
+        "/tiles/residences/" + "9" * 5000 + "/0/0.mvt",
+        "/tiles/residences/5/17/9.mvt?construction_year_min=%C2%B2",
+        "/tiles/residences/5/17/9.mvt?construction_year_max=" + "1" * 5000,
+        "/tiles/residences/5/17/9.mvt?construction_year_min=-" + "1" * 5000,
+        "/tiles/residences/5/17/9.mvt?home_type=" + "x" * 5000,
+        "/collections/residences/tiles/3006/%C2%B2/0/0",
+        "/collections/residences/items?limit=" + "9" * 5000,
+        "/collections/residences/items?limit=%C2%B2",
+        "/collections/residences/items?offset=-1",
+        "/collections/residences/items?bbox=%C2%B2,1,2,3",
+        "/collections/residences/items?bbox=1,2,3",
+        "/collections/residences/items?bbox=nan,1,2,3",
+        "/collections/residences/items?bbox=1e999,1,2,3",
+        "/collections/residences/items?bbox=20,60,10,50",
+        "/collections/residences/items?bbox=0,0,1,100",
+        "/collections/residences/items?crs=EPSG:99999",
+        "/collections/residences/items?crs=%00",
+        "/collections/residences/items?bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3006&bbox=1,2,3,4,5",
+        "/collections/residences/items?properties=address",
+        "/collections/residences/items?construction_year_min=%C2%B2",
+        "/collections/residences/items/%C2%B2",
+        "/collections/residences/items/" + "1" * 5000,
+        "/collections/regulations/items/'%20OR%201=1--",
+        "/collections/composite/items",
+        "/collections/agande/items",
+    ],
+)
 def test_odd_input_is_a_4xx_never_a_5xx(ogc, url):
     r = ogc.get(url)
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
@@ -163,20 +197,24 @@ def test_openapi_documents_400_not_422(client):
             assert "422" not in op["responses"], path
             if op.get("parameters"):
                 assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/Error"}, path
+                    "$ref": "#/components/schemas/Error"
+                }, path
     # FastAPI's own validation (a non-integer limit) answers 400 with that schema too
     r = client.get("/collections/residences/items?limit=abc")
     assert r.status_code in (400, 404) and set(r.json()) == {"detail", "type"}
 
 
-@pytest.mark.parametrize("bad", ["ftp://x.example", "maps.example", "https://x.example/?a=1",
-                                 "https://x.example/#top"])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad", ["ftp://x.example", "maps.example", "https://x.example/?a=1", "https://x.example/#top"]
+)
 def test_base_url_setting_must_be_an_http_url(bad):
     from vggeo_server.settings import Settings
 
     with pytest.raises(ValueError, match="base_url"):
         Settings(_env_file=None, base_url=bad)
-    assert Settings(_env_file=None, base_url="https://m.example/v/").base_url == "https://m.example/v"
+    assert (
+        Settings(_env_file=None, base_url="https://m.example/v/").base_url == "https://m.example/v"
+    )
 
 
 def test_default_base_url_is_the_bind_address():

@@ -39,6 +39,7 @@ def test_concurrent_load_has_no_errors_and_flat_memory(store, source):
     lock = threading.Lock()
 
     with live_server(store[0]) as (base, pid):
+
         def worker(seed: int, until: float) -> None:
             r = np.random.default_rng(seed)
             with httpx.Client(base_url=base, timeout=10) as c:
@@ -47,7 +48,8 @@ def test_concurrent_load_has_no_errors_and_flat_memory(store, source):
                     try:
                         resp = c.get(url, headers={"Accept-Encoding": "gzip"})
                         ok = resp.status_code == expected.get(url, resp.status_code) and (
-                            resp.status_code in (200, 204) or url in expected)
+                            resp.status_code in (200, 204) or url in expected
+                        )
                     except httpx.HTTPError as err:
                         ok, resp = False, err
                     with lock:

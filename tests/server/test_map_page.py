@@ -42,11 +42,15 @@ def test_basemap_tiles_are_served_as_stored_and_overzoomed(client):
     with open(shipped_basemap(), "rb") as f:
         stored = Reader(MmapSource(f)).get(5, 17, 9)
     r = client.get("/basemap/5/17/9.mvt", headers={"Accept-Encoding": "gzip"})
-    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert (
+        r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    )
     body = r.content if r.content[:2] != b"\x1f\x8b" else gzip.decompress(r.content)
     assert body == gzip.decompress(stored)
-    assert client.get("/basemap/5/17/9.mvt", headers={"If-None-Match": r.headers["etag"]}
-                      ).status_code == 304  # fmt: skip
+    assert (
+        client.get("/basemap/5/17/9.mvt", headers={"If-None-Match": r.headers["etag"]}).status_code
+        == 304
+    )
     plain = client.get("/basemap/5/17/9.pbf", headers={"Accept-Encoding": "identity"})
     assert plain.content == body
     # Deeper than the archive (z10): cut from the z10 tile, land over Stockholm.
@@ -54,8 +58,13 @@ def test_basemap_tiles_are_served_as_stored_and_overzoomed(client):
     assert deep.status_code == 200
     assert mapbox_vector_tile.decode(deep.content)["land"]["features"]
     assert client.get("/basemap/3/0/0.mvt").status_code == 204  # nothing there
-    for bad in ("/basemap/5/99/9.mvt", "/basemap/x/1/1.mvt", "/basemap/5/17/9.png",
-                "/basemap/%C2%B2/0/0.mvt", "/basemap/99999999999/0/0.mvt"):  # fmt: skip
+    for bad in (
+        "/basemap/5/99/9.mvt",
+        "/basemap/x/1/1.mvt",
+        "/basemap/5/17/9.png",
+        "/basemap/%C2%B2/0/0.mvt",
+        "/basemap/99999999999/0/0.mvt",
+    ):
         assert client.get(bad).status_code in (400, 404), bad
 
 
@@ -70,8 +79,12 @@ def test_style_draws_data_over_the_basemap_with_cluster_counts(client):
     style = client.get("/style.json").json()
     ids = [lay["id"] for lay in style["layers"]]
     assert style["sources"]["basemap"]["url"].endswith("/basemap.json")
-    assert ids.index("basemap-land") < ids.index("regulations-fill") < ids.index(
-        "residences-clusters") < ids.index("residences-cluster-count")  # fmt: skip
+    assert (
+        ids.index("basemap-land")
+        < ids.index("regulations-fill")
+        < ids.index("residences-clusters")
+        < ids.index("residences-cluster-count")
+    )
     count = next(lay for lay in style["layers"] if lay["id"] == "residences-cluster-count")
     assert "point_count" in json.dumps(count["layout"]["text-field"])
 
@@ -111,9 +124,21 @@ def style_validator(tmp_path_factory) -> str:
     if npm is None or shutil.which("node") is None:
         missing("node and npm (for MapLibre's style validator)", "nodejs npm")
     prefix = tmp_path_factory.mktemp("style-spec")
-    r = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                        "--loglevel=error", STYLE_SPEC], capture_output=True, text=True,
-                       timeout=300)  # fmt: skip
+    r = subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            STYLE_SPEC,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if r.returncode != 0:
         pytest.fail(f"npm install {STYLE_SPEC} failed:\n{r.stderr[-2000:]}")
     return str(prefix / "node_modules" / ".bin" / "gl-style-validate")

@@ -76,9 +76,11 @@ def test_gdal_ogcapi_lists_collections_and_reads_features(live, vg_store):
     for fid, f in list(out["features"].items())[:50]:
         row = res.loc[int(fid)]
         assert f["home_type"] == row["home_type"]
-        assert f["construction_year"] == (None if row["construction_year"] is None
-                                          or str(row["construction_year"]) == "<NA>"
-                                          else int(row["construction_year"]))  # fmt: skip
+        assert f["construction_year"] == (
+            None
+            if row["construction_year"] is None or str(row["construction_year"]) == "<NA>"
+            else int(row["construction_year"])
+        )
         lon, lat = tr.transform(row.geometry.x, row.geometry.y)
         assert f["xy"] == pytest.approx([lon, lat], abs=1e-8)
     prov = vg_store[2]
@@ -92,12 +94,18 @@ def test_gdal_reads_the_ogc_tiles(live, vg_store, tmp_path):
     template = next(link["href"] for link in tileset["links"] if link["rel"] == "item")
     res = vg_store[1]
     lon, lat = pyproj.Transformer.from_crs(3006, 4326, always_xy=True).transform(
-        res.geometry.x.iloc[0], res.geometry.y.iloc[0])  # fmt: skip
+        res.geometry.x.iloc[0], res.geometry.y.iloc[0]
+    )
     t = tms.tile(lon, lat, 15)
-    url = (template.replace("{tileMatrix}", "15").replace("{tileRow}", str(t.y))
-           .replace("{tileCol}", str(t.x)))  # fmt: skip
+    url = (
+        template.replace("{tileMatrix}", "15")
+        .replace("{tileRow}", str(t.y))
+        .replace("{tileCol}", str(t.x))
+    )
     r = httpx.get(url)  # GDAL 3.6's OGCAPI driver reads TMS 1.0 only: fetch, then decode
-    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert (
+        r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    )
     path = tmp_path / "tile.mvt"
     path.write_bytes(r.content)
     out = gdal_json(GDAL_MVT, str(path), str(t.x), str(t.y), "15")
@@ -115,10 +123,16 @@ def test_every_tile_matrix_set_parses_with_morecantile(live):
 
 @pytest.mark.qgis
 def test_qgis_loads_features_layers(live, vg_store):
-    r = run_system_python(PROBE.read_text(), live, "residences", "regulations_plan",
-                          module="qgis.core", packages="python3-qgis")  # fmt: skip
+    r = run_system_python(
+        PROBE.read_text(),
+        live,
+        "residences",
+        "regulations_plan",
+        module="qgis.core",
+        packages="python3-qgis",
+    )
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout[r.stdout.index("{"):])
+    out = json.loads(r.stdout[r.stdout.index("{") :])
     res, prov = vg_store[1], vg_store[2]
     assert out["residences"]["valid"]
     assert out["residences"]["count"] == out["residences"]["iterated"] == len(res)

@@ -22,14 +22,22 @@ def rels(doc):
 # --- landing page, conformance, collections -------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs", [{"params": {"f": "json"}},
-                                    {"headers": {"Accept": "application/json"}}])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs", [{"params": {"f": "json"}}, {"headers": {"Accept": "application/json"}}]
+)
 def test_landing_page_is_json_for_api_clients(ogc, kwargs):
     r = ogc.get("/", **kwargs)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     links = rels(r.json())
-    for rel in ("self", "alternate", "service-desc", "service-doc", "conformance", "data",
-                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"):  # fmt: skip
+    for rel in (
+        "self",
+        "alternate",
+        "service-desc",
+        "service-doc",
+        "conformance",
+        "data",
+        "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+    ):
         assert links[rel]["href"].startswith(BASE), rel
     assert links["service-desc"]["href"] == f"{BASE}/openapi.json"
     assert links["data"]["href"] == f"{BASE}/collections"
@@ -43,9 +51,14 @@ def test_landing_page_is_the_map_for_browsers(ogc):
 
 def test_conformance_declares_tiles_and_features(ogc, client):
     classes = set(ogc.get("/conformance").json()["conformsTo"])
-    for c in ("ogcapi-common-1/1.0/conf/core", "ogcapi-tiles-1/1.0/conf/tileset",
-              "ogcapi-tiles-1/1.0/conf/tilesets-list", "ogcapi-features-1/1.0/conf/core",
-              "ogcapi-features-1/1.0/conf/geojson", "ogcapi-features-2/1.0/conf/crs"):  # fmt: skip
+    for c in (
+        "ogcapi-common-1/1.0/conf/core",
+        "ogcapi-tiles-1/1.0/conf/tileset",
+        "ogcapi-tiles-1/1.0/conf/tilesets-list",
+        "ogcapi-features-1/1.0/conf/core",
+        "ogcapi-features-1/1.0/conf/geojson",
+        "ogcapi-features-2/1.0/conf/crs",
+    ):
         assert f"http://www.opengis.net/spec/{c}" in classes, c
     # a plain GeoPackage (not a vggeo store) serves tiles only, and says so
     tiles_only = set(client.get("/conformance").json()["conformsTo"])
@@ -84,7 +97,9 @@ def test_tile_matrix_sets_parse_with_morecantile(ogc, grid):
     tms = morecantile.TileMatrixSet.model_validate(doc)
     if grid == "WebMercatorQuad":
         ref = morecantile.tms.get("WebMercatorQuad")
-        assert [m.model_dump() for m in tms.tileMatrices] == [m.model_dump() for m in ref.tileMatrices]
+        assert [m.model_dump() for m in tms.tileMatrices] == [
+            m.model_dump() for m in ref.tileMatrices
+        ]
     else:
         # Lantmäteriet's "3006": top-left E −1 200 000, N 8 500 000, 4096 m/px at level 0
         assert tms.crs.to_epsg() == 3006
@@ -102,15 +117,19 @@ def test_tileset_limits_cover_every_residence(ogc, vg_store, grid):
     doc = ogc.get(rels(entry)["self"]["href"].removeprefix(BASE)).json()
     links = rels(doc)
     assert links["http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"]["href"] == (
-        f"{BASE}/tileMatrixSets/{grid}")
+        f"{BASE}/tileMatrixSets/{grid}"
+    )
     assert "{tileMatrix}/{tileRow}/{tileCol}" in links["item"]["href"]
     layer = doc["layers"][0]
     assert layer["id"] == "residences" and layer["geometryDimension"] == 0
-    assert {"home_type", "construction_year", "point_count"} <= set(layer["propertiesSchema"]["properties"])
+    assert {"home_type", "construction_year", "point_count"} <= set(
+        layer["propertiesSchema"]["properties"]
+    )
     tms = morecantile.TileMatrixSet.model_validate(ogc.get(f"/tileMatrixSets/{grid}").json())
     res = vg_store[1]
     lon, lat = pyproj.Transformer.from_crs(3006, 4326, always_xy=True).transform(
-        res.geometry.x.to_numpy(), res.geometry.y.to_numpy())  # fmt: skip
+        res.geometry.x.to_numpy(), res.geometry.y.to_numpy()
+    )
     limits = {lim["tileMatrix"]: lim for lim in doc["tileMatrixSetLimits"]}
     assert int(layer["minTileMatrix"]) == min(map(int, limits))
     assert int(layer["maxTileMatrix"]) == max(map(int, limits))
@@ -126,7 +145,8 @@ def test_ogc_tile_holds_what_the_tileset_describes(ogc, vg_store):
     tms = morecantile.tms.get("WebMercatorQuad")
     res = vg_store[1]
     lon, lat = pyproj.Transformer.from_crs(3006, 4326, always_xy=True).transform(
-        res.geometry.x.iloc[0], res.geometry.y.iloc[0])  # fmt: skip
+        res.geometry.x.iloc[0], res.geometry.y.iloc[0]
+    )
     t = tms.tile(lon, lat, 15)
     r = ogc.get(f"/collections/residences/tiles/WebMercatorQuad/15/{t.y}/{t.x}")
     assert r.status_code == 200
@@ -189,25 +209,38 @@ def test_bbox_selects_what_intersects_it(ogc, vg_store):
     res = vg_store[1]
     tr = pyproj.Transformer.from_crs(3006, 4326, always_xy=True)
     lon, lat = tr.transform(res.geometry.x.to_numpy(), res.geometry.y.to_numpy())
-    box = (float(np.median(lon)) - 0.2, float(np.median(lat)) - 0.1,
-           float(np.median(lon)) + 0.2, float(np.median(lat)) + 0.1)  # fmt: skip
+    box = (
+        float(np.median(lon)) - 0.2,
+        float(np.median(lat)) - 0.1,
+        float(np.median(lon)) + 0.2,
+        float(np.median(lat)) + 0.1,
+    )
     inside = (lon >= box[0]) & (lon <= box[2]) & (lat >= box[1]) & (lat <= box[3])
-    feats, matched = _all_pages(ogc, "/collections/residences/items?limit=1000&bbox="
-                                + ",".join(map(str, box)))  # fmt: skip
+    feats, matched = _all_pages(
+        ogc, "/collections/residences/items?limit=1000&bbox=" + ",".join(map(str, box))
+    )
     assert 0 < matched == inside.sum()
     assert {f["id"] for f in feats} == set(res["id"][inside].tolist())
     # the same area as a bbox in EPSG:3006 (northing, easting axis order)
     e0, n0 = tr.transform(box[0], box[1], direction="INVERSE")
     e1, n1 = tr.transform(box[2], box[3], direction="INVERSE")
-    r = ogc.get("/collections/residences/items", params={
-        "bbox": f"{n0},{e0},{n1},{e1}", "bbox-crs": "EPSG:3006", "limit": 1})
-    in_box = ((res.geometry.x >= e0) & (res.geometry.x <= e1) & (res.geometry.y >= n0)
-              & (res.geometry.y <= n1))  # fmt: skip
+    r = ogc.get(
+        "/collections/residences/items",
+        params={"bbox": f"{n0},{e0},{n1},{e1}", "bbox-crs": "EPSG:3006", "limit": 1},
+    )
+    in_box = (
+        (res.geometry.x >= e0)
+        & (res.geometry.x <= e1)
+        & (res.geometry.y >= n0)
+        & (res.geometry.y <= n1)
+    )
     assert r.json()["numberMatched"] == in_box.sum() > 0
 
 
 def test_properties_select_and_personal_data_never_leaves(ogc):
-    doc = ogc.get("/collections/residences/items?limit=5&properties=home_type,construction_year").json()
+    doc = ogc.get(
+        "/collections/residences/items?limit=5&properties=home_type,construction_year"
+    ).json()
     assert all(set(f["properties"]) == {"home_type", "construction_year"} for f in doc["features"])
     full = ogc.get("/collections/residences/items?limit=200").text
     assert "Storgatan" not in full and "address" not in full
@@ -228,9 +261,14 @@ def test_a_feature_by_id(ogc, vg_store):
     assert ogc.get("/collections/residences/items/1").status_code == 404
 
 
-@pytest.mark.parametrize("query", ["home_type=villa&construction_year_min=1950",
-                                   "ownership_type=bostadsrätt,hyresrätt",
-                                   "construction_year_max=1930"])  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        "home_type=villa&construction_year_min=1950",
+        "ownership_type=bostadsrätt,hyresrätt",
+        "construction_year_max=1930",
+    ],
+)
 def test_filters_select_alike_on_tiles_and_features(ogc, vg_store, query):
     res = vg_store[1]
     expected = np.ones(len(res), bool)
@@ -250,7 +288,9 @@ def test_filters_select_alike_on_tiles_and_features(ogc, vg_store, query):
 
 
 def test_plan_collection_holds_plans_only(ogc, vg_store):
-    feats, matched = _all_pages(ogc, "/collections/regulations_plan/items?limit=1000&status=gällande")
+    feats, matched = _all_pages(
+        ogc, "/collections/regulations_plan/items?limit=1000&status=gällande"
+    )
     prov = vg_store[2]
     want = prov[(prov["provision_type"] == "plan") & (prov["status"] == "gällande")]
     assert matched == len(want) == len(feats)

@@ -31,8 +31,9 @@ def fresh(store):
 
     from vggeo_server import Settings, create_app
 
-    with TestClient(create_app(Settings(_env_file=None, store=str(store[0]),
-                                        reload_interval=0))) as c:  # fmt: skip
+    with TestClient(
+        create_app(Settings(_env_file=None, store=str(store[0]), reload_interval=0))
+    ) as c:
         yield c
 
 
@@ -79,12 +80,23 @@ def test_metrics_count_requests_by_route_template_latency_cache_and_tile_bytes(f
         fresh.get(f"/no/such/path/{i}")
     m = metrics(fresh)
     tile = "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
-    assert m[("vggeo_http_requests_total", (("method", "GET"), ("route", tile),
-                                            ("status", "200")))] == 3  # fmt: skip
-    assert m[("vggeo_http_requests_total", (("method", "GET"), ("route", tile),
-                                            ("status", "400")))] == 1  # fmt: skip
-    assert m[("vggeo_http_requests_total", (("method", "GET"), ("route", "(unmatched)"),
-                                            ("status", "404")))] == 5  # fmt: skip
+    assert (
+        m[("vggeo_http_requests_total", (("method", "GET"), ("route", tile), ("status", "200")))]
+        == 3
+    )
+    assert (
+        m[("vggeo_http_requests_total", (("method", "GET"), ("route", tile), ("status", "400")))]
+        == 1
+    )
+    assert (
+        m[
+            (
+                "vggeo_http_requests_total",
+                (("method", "GET"), ("route", "(unmatched)"), ("status", "404")),
+            )
+        ]
+        == 5
+    )
     assert not [k for k in m if "/no/such" in str(k)]
     assert m[("vggeo_http_request_duration_seconds_count", (("route", tile),))] == 4
     assert m[("vggeo_tile_cache_requests_total", (("result", "miss"),))] == 1
@@ -100,8 +112,12 @@ def test_healthz_is_cheap_and_readyz_checks_the_store(tmp_path, store):
 
     path = tmp_path / "store.gpkg"
     shutil.copy(store[0], path)
-    settings = Settings(_env_file=None, store=str(path), reload_interval=0,
-                        ops=OpsSettings(_env_file=None, stale_grace=0))  # fmt: skip
+    settings = Settings(
+        _env_file=None,
+        store=str(path),
+        reload_interval=0,
+        ops=OpsSettings(_env_file=None, stale_grace=0),
+    )
     with TestClient(create_app(settings)) as c:
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.headers["cache-control"] == "no-store"
@@ -130,8 +146,12 @@ def test_metrics_can_be_switched_off(store):
     from vggeo_server import Settings, create_app
     from vggeo_server.ops import OpsSettings
 
-    settings = Settings(_env_file=None, store=str(store[0]), reload_interval=0,
-                        ops=OpsSettings(_env_file=None, metrics=False, access_log=False))  # fmt: skip
+    settings = Settings(
+        _env_file=None,
+        store=str(store[0]),
+        reload_interval=0,
+        ops=OpsSettings(_env_file=None, metrics=False, access_log=False),
+    )
     with TestClient(create_app(settings)) as c:
         assert c.get("/metrics").status_code == 404
         assert "/metrics" not in c.get("/openapi.json").json()["paths"]

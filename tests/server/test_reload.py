@@ -13,8 +13,10 @@ def _count(client, url):
     r = client.get(url)
     if r.status_code == 204:
         return 0
-    return sum(f["properties"].get("point_count", 1)
-               for f in mapbox_vector_tile.decode(r.content)["residences"]["features"])
+    return sum(
+        f["properties"].get("point_count", 1)
+        for f in mapbox_vector_tile.decode(r.content)["residences"]["features"]
+    )
 
 
 def test_store_change_invalidates_cache(tmp_path):

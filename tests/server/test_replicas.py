@@ -39,8 +39,9 @@ BUILT = "built vggeo_tile_cells_webmercatorquad"
 
 @pytest.fixture(scope="module")
 def deliveries(tmp_path_factory):
-    return generate_deliveries(tmp_path_factory.mktemp("best"), product="bestammelse", n=150,
-                               changes=1, seed=21)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("best"), product="bestammelse", n=150, changes=1, seed=21
+    )
 
 
 @pytest.fixture
@@ -101,7 +102,8 @@ def _body(r: httpx.Response) -> bytes:
 
 
 def test_three_replicas_started_at_once_on_a_fresh_store_build_the_cells_once(
-        postgis_url, store_schema):  # fmt: skip
+    postgis_url, store_schema
+):
     env = {"VGGEO_RELOAD_INTERVAL": "60"}
     with replicas(3, postgis_url, schema=store_schema, env=env) as rs:
         for r in rs:
@@ -112,7 +114,8 @@ def test_three_replicas_started_at_once_on_a_fresh_store_build_the_cells_once(
 
 
 def test_ingest_during_load_reaches_every_replica_within_the_bound(
-        postgis_url, store_schema, deliveries):  # fmt: skip
+    postgis_url, store_schema, deliveries
+):
     urls = _urls(postgis_url, store_schema)
     before_version, before = _reference(postgis_url, store_schema, urls)
     # A long poll interval: the NOTIFY sent by the ingest's transaction must do the work.
@@ -145,9 +148,21 @@ def test_ingest_during_load_reaches_every_replica_within_the_bound(
         try:
             time.sleep(1.5)
             ingest = subprocess.run(
-                [sys.executable, "-m", "vggeo", "ingest", str(deliveries[1]), "--store",
-                 postgis_url, "--schema", store_schema], capture_output=True, text=True,
-                timeout=120)  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "vggeo",
+                    "ingest",
+                    str(deliveries[1]),
+                    "--store",
+                    postgis_url,
+                    "--schema",
+                    store_schema,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             committed = time.monotonic()  # the commit precedes the exit
             assert ingest.returncode == 0, ingest.stderr
             with open_store(postgis_url, schema=store_schema) as s:
@@ -156,8 +171,10 @@ def test_ingest_during_load_reaches_every_replica_within_the_bound(
             noticed = {}
             while len(noticed) < 2 and time.monotonic() - committed < 30:
                 for r in rs:
-                    if r.base not in noticed and httpx.get(
-                            f"{r.base}/healthz").json()["data_version"] == after_version:  # fmt: skip
+                    if (
+                        r.base not in noticed
+                        and httpx.get(f"{r.base}/healthz").json()["data_version"] == after_version
+                    ):
                         noticed[r.base] = time.monotonic() - committed
                 time.sleep(0.05)
             time.sleep(0.5)  # load keeps running on the new version
@@ -182,5 +199,7 @@ def test_ingest_during_load_reaches_every_replica_within_the_bound(
                 # a CDN revalidating with the current ETag gets a 304, with the old one the tile
                 stale = client.get(rs[1].base + _path(u), headers={"If-None-Match": old_etags[u]})
                 assert stale.status_code in (200, 204)
-                again = client.get(rs[0].base + _path(u), headers={"If-None-Match": a.headers["etag"]})
+                again = client.get(
+                    rs[0].base + _path(u), headers={"If-None-Match": a.headers["etag"]}
+                )
                 assert again.status_code == 304

@@ -37,7 +37,8 @@ def test_tile_is_gzip_with_etag_and_304(client, source):
     assert r2.status_code == 304 and r2.content == b""
     r3 = client.get(f"/tiles/residences/12/{x}/{y}.mvt", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in r3.headers and r3.content == gzip.decompress(
-        client.app.state.service.get("residences", 12, x, y).body)
+        client.app.state.service.get("residences", 12, x, y).body
+    )
 
 
 def test_empty_area_is_204(client):
@@ -45,21 +46,27 @@ def test_empty_area_is_204(client):
     assert r.status_code == 204 and r.content == b""
 
 
-@pytest.mark.parametrize("url, status, text", [
-    ("/tiles/nope/0/0/0.mvt", 404, "unknown layer 'nope'"),
-    ("/tiles/residences/3/8/0.mvt", 400, "column (x) must be in 0…7"),
-    ("/tiles/residences/3/0/-1.mvt", 400, "non-negative integer"),
-    ("/tiles/residences/x/0/0.mvt", 400, "non-negative integer"),
-    ("/tiles/residences/30/0/0.mvt", 400, "zoom 30 outside"),
-    ("/tiles/residences/1/0/0.png", 400, "unknown tile format"),
-    ("/tiles/residences/5/17/9.mvt?home_type=slott", 400, "allowed: "),
-    ("/tiles/residences/5/17/9.mvt?construction_year_min=abc", 400, "one integer year"),
-    ("/tiles/residences/5/17/9.mvt?construction_year_min=2000&construction_year_max=1990", 400,
-     "greater than"),
-    ("/tiles/regulations/5/17/9.mvt?home_type=villa", 400, "not accepted by this layer"),
-    ("/collections/residences/tiles/EPSG4326/0/0/0", 404, "unknown tile matrix set"),
-    ("/collections/residences/tiles/3006/2/20/0", 400, "outside SWEREF99TM"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url, status, text",
+    [
+        ("/tiles/nope/0/0/0.mvt", 404, "unknown layer 'nope'"),
+        ("/tiles/residences/3/8/0.mvt", 400, "column (x) must be in 0…7"),
+        ("/tiles/residences/3/0/-1.mvt", 400, "non-negative integer"),
+        ("/tiles/residences/x/0/0.mvt", 400, "non-negative integer"),
+        ("/tiles/residences/30/0/0.mvt", 400, "zoom 30 outside"),
+        ("/tiles/residences/1/0/0.png", 400, "unknown tile format"),
+        ("/tiles/residences/5/17/9.mvt?home_type=slott", 400, "allowed: "),
+        ("/tiles/residences/5/17/9.mvt?construction_year_min=abc", 400, "one integer year"),
+        (
+            "/tiles/residences/5/17/9.mvt?construction_year_min=2000&construction_year_max=1990",
+            400,
+            "greater than",
+        ),
+        ("/tiles/regulations/5/17/9.mvt?home_type=villa", 400, "not accepted by this layer"),
+        ("/collections/residences/tiles/EPSG4326/0/0/0", 404, "unknown tile matrix set"),
+        ("/collections/residences/tiles/3006/2/20/0", 400, "outside SWEREF99TM"),
+    ],
+)
 def test_errors_are_json_with_status(client, url, status, text):
     r = client.get(url)
     assert r.status_code == status
@@ -76,8 +83,10 @@ def test_filtered_tiles_are_cached_apart(client, source):
     n_all = sum(f["properties"].get("point_count", 1) for f in full)
     n_villa = sum(f["properties"].get("point_count", 1) for f in villas)
     assert 0 < n_villa < n_all
-    assert n_villa == sum(f["properties"].get("count_villa", int(f["properties"].get(
-        "home_type") == "villa")) for f in full)  # fmt: skip
+    assert n_villa == sum(
+        f["properties"].get("count_villa", int(f["properties"].get("home_type") == "villa"))
+        for f in full
+    )
     again = mapbox_vector_tile.decode(client.get(url).content)["residences"]["features"]
     assert again == full
 
@@ -96,7 +105,8 @@ def test_tilejson_and_style(client):
     assert style["version"] == 8
     assert style["sources"]["vggeo"]["url"].endswith("/tiles/composite.json")
     assert {"residences-points", "residences-clusters", "regulations-fill"} <= {
-        la["id"] for la in style["layers"]}
+        la["id"] for la in style["layers"]
+    }
     layers = client.get("/layers").json()["layers"]
     res = next(la for la in layers if la["id"] == "residences")
     assert "villa" in res["filters"]["home_type"]
@@ -115,7 +125,9 @@ def test_ogc_paths_serve_the_sweref_grid(client, source, store):
     r = client.get(f"/collections/residences/tiles/3006/{z}/{row}/{col}")
     assert r.status_code == 200 and r.headers["content-type"] == MVT
     assert client.get(f"/collections/residences/tiles/SWEREF99TM/{z}/{col}/{row}").status_code in (
-        204, 200)  # the swapped address is another tile (or empty)
+        204,
+        200,
+    )  # the swapped address is another tile (or empty)
     ts = client.get("/collections/composite/tiles/SWEREF99TM").json()
     assert ts["crs"].endswith("/EPSG/0/3006")
 
@@ -128,8 +140,16 @@ def test_cors_and_healthz(client):
 def test_openapi_documents_every_route(client):
     spec = client.get("/openapi.json").json()
     ops = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
-    assert {"getTile", "getTileJSON", "getCollectionTile", "getTileMatrixSets", "getStyle",
-            "getLayers", "getHealth", "getLandingPage"} <= ops  # fmt: skip
+    assert {
+        "getTile",
+        "getTileJSON",
+        "getCollectionTile",
+        "getTileMatrixSets",
+        "getStyle",
+        "getLayers",
+        "getHealth",
+        "getLandingPage",
+    } <= ops
     tile = spec["paths"]["/tiles/{layer}/{z}/{x}/{y}.{fmt}"]["get"]
     assert "204" in tile["responses"] and tile["tags"] == ["Tiles"]
     assert all(p.get("description") for p in tile["parameters"])
@@ -163,11 +183,19 @@ def test_cache_hits_from_the_fast_path_equal_the_route(client, source):
     first = client.get(url, headers={"Accept-Encoding": "gzip", "Origin": "https://a.example"})
     again = client.get(url, headers={"Accept-Encoding": "gzip", "Origin": "https://a.example"})
     assert client.app.state.service.cached("composite", 11, x, y) is not None
-    for k in ("content-type", "content-encoding", "etag", "cache-control", "vary",
-              "access-control-allow-origin"):
+    for k in (
+        "content-type",
+        "content-encoding",
+        "etag",
+        "cache-control",
+        "vary",
+        "access-control-allow-origin",
+    ):
         assert first.headers[k] == again.headers[k], k
     assert first.content == again.content
-    r304 = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": again.headers["etag"]})
+    r304 = client.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": again.headers["etag"]}
+    )
     assert r304.status_code == 304
     empty = "/tiles/residences/10/0/0.mvt"
     assert client.get(empty).status_code == 204 and client.get(empty).status_code == 204

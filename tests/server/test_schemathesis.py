@@ -15,8 +15,12 @@ from schemathesis import GenerationMode, checks
 
 pytestmark = pytest.mark.slow
 
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
-          checks.content_type_conformance, checks.response_schema_conformance]  # fmt: skip
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 EXAMPLES = 30
 
 
@@ -34,9 +38,11 @@ def secured_operations(secured):
 
 def _run(operation, mode: GenerationMode, headers=None, examples: int = EXAMPLES) -> bool:
     """Run the examples; False when the mode has none (no parameter to make invalid)."""
+
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def check(case):
         case.call_and_validate(checks=CHECKS, headers=headers)
 
@@ -57,14 +63,21 @@ def test_every_operation_answers_as_documented(operations, mode):
 
 
 @pytest.mark.parametrize("who", ["anonymous", "locations", "full"])
-def test_with_access_control_every_operation_answers_as_documented(secured_operations, api_keys,
-                                                                   who):  # fmt: skip
+def test_with_access_control_every_operation_answers_as_documented(
+    secured_operations, api_keys, who
+):
     """Access control on: anonymous callers (401 where data needs a scope), a key that sees
     residences without their attributes (403 on attribute filters), a key that sees all."""
     headers = None if who == "anonymous" else {"X-API-Key": getattr(api_keys, who)}
-    ran = [label for label, op in secured_operations.items()
-           if _run(op, GenerationMode.POSITIVE, headers, examples=EXAMPLES // 2)]  # fmt: skip
+    ran = [
+        label
+        for label, op in secured_operations.items()
+        if _run(op, GenerationMode.POSITIVE, headers, examples=EXAMPLES // 2)
+    ]
     assert len(ran) >= 16, ran
-    negative = [label for label, op in secured_operations.items()
-                if _run(op, GenerationMode.NEGATIVE, headers, examples=EXAMPLES // 3)]  # fmt: skip
+    negative = [
+        label
+        for label, op in secured_operations.items()
+        if _run(op, GenerationMode.NEGATIVE, headers, examples=EXAMPLES // 3)
+    ]
     assert len(negative) >= 10, negative

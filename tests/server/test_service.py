@@ -28,12 +28,29 @@ pytestmark = pytest.mark.slow
 def serve(store, *, env: dict | None = None, workers: int = 1, wait: bool = True):
     """A ``vggeo serve`` process; yields (process, base URL, path of its combined output)."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "vggeo", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--store", str(store)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "vggeo",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--store",
+        str(store),
+    ]
     out = Path(tempfile.mkdtemp(prefix="vggeo-serve-")) / "output.log"
     with open(out, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "VGGEO_RELOAD_INTERVAL": "0", **(env or {})})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "VGGEO_RELOAD_INTERVAL": "0", **(env or {})},
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -128,8 +145,10 @@ def _wait_for_lock_waiter(url: str) -> None:
     deadline = time.monotonic() + 30
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                             "AND datname = current_database()").fetchone()[0]  # fmt: skip
+            n = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).fetchone()[0]
             if n:
                 return
             time.sleep(0.05)
@@ -145,8 +164,10 @@ def test_readyz_reports_an_unreachable_store_and_recovers(pg_store):
         admin = pg_store.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("ALTER DATABASE vggeo_service ALLOW_CONNECTIONS false")
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = 'vggeo_service'")  # fmt: skip
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = 'vggeo_service'"
+            )
             try:
                 r = httpx.get(f"{base}/readyz", timeout=10)
                 assert r.status_code == 503 and r.json()["status"] == "not ready"
@@ -170,8 +191,9 @@ def test_readyz_reports_cluster_cells_not_of_the_current_data_version(pg_store):
         assert ready["status"] == "ready" and ready["checks"]["derived"] == "ok", ready
         with psycopg.connect(pg_store, autocommit=True) as conn:
             table = "vggeo_tile_cells_webmercatorquad"
-            tag = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                               [table]).fetchone()[0]  # fmt: skip
+            tag = conn.execute(
+                "SELECT obj_description(to_regclass(%s), 'pg_class')", [table]
+            ).fetchone()[0]
             assert tag, "the cell table was built and tagged at start-up"
             conn.execute(f"COMMENT ON TABLE {table} IS 'some older data version'")
             try:
@@ -180,8 +202,11 @@ def test_readyz_reports_cluster_cells_not_of_the_current_data_version(pg_store):
                 assert r.status_code == 503 and "cluster cell" in r.json()["reason"], r.json()
                 assert httpx.get(f"{base}/healthz").status_code == 200
             finally:
-                conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(table),
-                                                                          sql.Literal(tag)))
+                conn.execute(
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        sql.Identifier(table), sql.Literal(tag)
+                    )
+                )
         assert httpx.get(f"{base}/readyz", timeout=10).json()["checks"]["derived"] == "ok"
 
 
@@ -189,10 +214,18 @@ def test_access_control_from_the_environment_and_no_secret_in_the_output(store, 
     from vggeo_server.auth.keys import create_key
 
     keys = tmp_path / "keys.json"
-    full, _ = create_key(keys, name="full", scopes=["residences", "residences:attributes",
-                                                     "metrics"], pepper=b"pepper!")  # fmt: skip
-    env = {"VGGEO_AUTH_KEYS_FILE": str(keys), "VGGEO_AUTH_KEY_PEPPER": "pepper!",
-           "VGGEO_AUTH_QUERY_KEY": "true", "VGGEO_CORS_ORIGINS": '["https://maps.example"]'}
+    full, _ = create_key(
+        keys,
+        name="full",
+        scopes=["residences", "residences:attributes", "metrics"],
+        pepper=b"pepper!",
+    )
+    env = {
+        "VGGEO_AUTH_KEYS_FILE": str(keys),
+        "VGGEO_AUTH_KEY_PEPPER": "pepper!",
+        "VGGEO_AUTH_QUERY_KEY": "true",
+        "VGGEO_CORS_ORIGINS": '["https://maps.example"]',
+    }
     z, x, y = point_tile(store[1], 15)
     tile = f"/tiles/residences/{z}/{x}/{y}.mvt"
     with serve(store[0], env=env) as (proc, base, out):
@@ -200,7 +233,10 @@ def test_access_control_from_the_environment_and_no_secret_in_the_output(store, 
         assert httpx.get(base + tile, headers={"X-API-Key": full}).status_code == 200
         assert httpx.get(f"{base}{tile}?api_key={full}").status_code == 200
         assert httpx.get(f"{base}{tile}?api_key={full[:-2]}xx").status_code == 401
-        assert httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {full}"}).status_code == 200
+        assert (
+            httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {full}"}).status_code
+            == 200
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     text = out.read_text()
@@ -212,20 +248,36 @@ def test_access_control_from_the_environment_and_no_secret_in_the_output(store, 
     assert "with access control" in text
 
 
-@pytest.mark.parametrize("env, match", [
-    ({"VGGEO_AUTH_KEYS_FILE": "{keys}"}, "CORS origin '*' is refused"),
-    ({"VGGEO_AUTH_KEYS_FILE": "{missing}", "VGGEO_CORS_ORIGINS": "[]"}, "no such keys file"),
-    ({"VGGEO_AUTH_JWKS": "https://idp.example/jwks", "VGGEO_CORS_ORIGINS": "[]"}, "issuer"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "env, match",
+    [
+        ({"VGGEO_AUTH_KEYS_FILE": "{keys}"}, "CORS origin '*' is refused"),
+        ({"VGGEO_AUTH_KEYS_FILE": "{missing}", "VGGEO_CORS_ORIGINS": "[]"}, "no such keys file"),
+        ({"VGGEO_AUTH_JWKS": "https://idp.example/jwks", "VGGEO_CORS_ORIGINS": "[]"}, "issuer"),
+    ],
+)
 def test_serve_refuses_to_start_with_unsafe_settings(store, tmp_path, env, match):
     from vggeo_server.auth.keys import create_key
 
     keys = tmp_path / "keys.json"
     create_key(keys, name="a", scopes=["residences"])
     env = {k: v.format(keys=keys, missing=tmp_path / "nope.json") for k, v in env.items()}
-    r = subprocess.run([sys.executable, "-m", "vggeo", "serve", "--store", str(store[0]),
-                        "--port", str(_free_port())], capture_output=True, text=True,
-                       env={**os.environ, **env}, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vggeo",
+            "serve",
+            "--store",
+            str(store[0]),
+            "--port",
+            str(_free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
     assert r.returncode == 2, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and match in errors[0] and "Traceback" not in r.stderr, r.stderr
@@ -241,9 +293,14 @@ def test_metrics_are_summed_over_workers(store, tmp_path):
         for i in range(n):  # a connection each: the kernel spreads them over the workers
             httpx.get(f"{base}/tiles/residences/3/{4 + i % 2}/2.mvt")
         families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
-        total = sum(s.value for f in families if f.name == "vggeo_http_requests"
-                    for s in f.samples if s.name == "vggeo_http_requests_total"
-                    and s.labels["route"] == "/tiles/{layer}/{z}/{x}/{y}.{fmt}")  # fmt: skip
+        total = sum(
+            s.value
+            for f in families
+            if f.name == "vggeo_http_requests"
+            for s in f.samples
+            if s.name == "vggeo_http_requests_total"
+            and s.labels["route"] == "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
+        )
         pids = {p.name.split("_")[-1] for p in mdir.glob("counter_*.db")}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

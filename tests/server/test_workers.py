@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 def _tree_pss_mb(pid: int) -> float:
     """PSS of a process and its descendants: shared pages are split between the sharers, so the
     sum is what the whole service costs."""
+
     def kids(p: int) -> list[int]:
         try:
             direct = [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]

@@ -30,9 +30,19 @@ def delivery(phase: str, seed: int):
     changed = [pid(int(i)) for i in pick.choice(N_BASE + N_CHANGED, N_CHANGED, replace=False)]
     removed = [pid(int(i)) for i in pick.choice(N_BASE, N_REMOVED, replace=False)]
     options = [{"basinformation"}, {"berorkrets"}, {"basinformation", "berorkrets"}]
-    subsets = {p: options[int(k)] for p, k in zip(changed, pick.integers(0, 3, len(changed)), strict=True)}
-    return bestammelse("crash-change", "change", datetime(2025, 3, 10, 4), changed, rng,
-                       removed=removed, subsets=subsets, version=3)
+    subsets = {
+        p: options[int(k)] for p, k in zip(changed, pick.integers(0, 3, len(changed)), strict=True)
+    }
+    return bestammelse(
+        "crash-change",
+        "change",
+        datetime(2025, 3, 10, 4),
+        changed,
+        rng,
+        removed=removed,
+        subsets=subsets,
+        version=3,
+    )
 
 
 def range_ids(a: int, b: int) -> list[str]:

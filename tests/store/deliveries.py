@@ -21,8 +21,14 @@ from vggeo.store import MemoryDelivery
 BEST_SET = "markreglerandebestammelse"
 T0 = datetime(2025, 1, 6, 4, 0, 0)
 
-PROVISION_TYPES = ["plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet",
-                   "utredning", "fornlamning"]  # fmt: skip
+PROVISION_TYPES = [
+    "plan",
+    "naturvardsbestammelse",
+    "ovrig_bestammelse",
+    "mineralrattighet",
+    "utredning",
+    "fornlamning",
+]
 
 
 def pid(i: int) -> str:
@@ -39,38 +45,80 @@ def provision_rows(ids, rng: np.random.Generator, *, version: int = 1):
     boxes = shapely.box(e, nn, e + w, nn + w)
     geoms = shapely.multipolygons(boxes, indices=np.arange(n)) if n else boxes
     munis = rng.integers(114, 2584, n)
-    prov = gpd.GeoDataFrame({
-        "provision_id": pd.array(ids, dtype="str"),
-        "provision_type": pd.Categorical.from_codes(rng.integers(0, 6, n), categories=PROVISION_TYPES),
-        "object_version": pd.array(rng.integers(1, 5, n) + version, dtype="Int64"),
-        "municipality": pd.Series(munis).astype(str).str.zfill(4).astype("str").array,
-        "designation": (pd.Series(munis).astype(str) + "-P" + pd.Series(rng.integers(1, 999, n)).astype(str)).astype("str").array,
-        "name": pd.array(np.array(["SOLHEM", "Kvarnen 1", None, "Åsen"], dtype=object)[rng.integers(0, 4, n)], dtype="str"),
-        "status": pd.array(np.array(["gällande", "avregistrerad"], dtype=object)[rng.integers(0, 2, n)], dtype="str"),
-        "last_changed": (pd.Timestamp("1988-06-07") + pd.to_timedelta(rng.integers(0, 12000, n), "D")).astype("datetime64[ms]"),
-    }, geometry=np.asarray(geoms, dtype=object), crs=3006)  # fmt: skip
+    prov = gpd.GeoDataFrame(
+        {
+            "provision_id": pd.array(ids, dtype="str"),
+            "provision_type": pd.Categorical.from_codes(
+                rng.integers(0, 6, n), categories=PROVISION_TYPES
+            ),
+            "object_version": pd.array(rng.integers(1, 5, n) + version, dtype="Int64"),
+            "municipality": pd.Series(munis).astype(str).str.zfill(4).astype("str").array,
+            "designation": (
+                pd.Series(munis).astype(str) + "-P" + pd.Series(rng.integers(1, 999, n)).astype(str)
+            )
+            .astype("str")
+            .array,
+            "name": pd.array(
+                np.array(["SOLHEM", "Kvarnen 1", None, "Åsen"], dtype=object)[
+                    rng.integers(0, 4, n)
+                ],
+                dtype="str",
+            ),
+            "status": pd.array(
+                np.array(["gällande", "avregistrerad"], dtype=object)[rng.integers(0, 2, n)],
+                dtype="str",
+            ),
+            "last_changed": (
+                pd.Timestamp("1988-06-07") + pd.to_timedelta(rng.integers(0, 12000, n), "D")
+            ).astype("datetime64[ms]"),
+        },
+        geometry=np.asarray(geoms, dtype=object),
+        crs=3006,
+    )
     n_aff = rng.integers(0, 4, n)
     aff_p = np.repeat(ids, n_aff)
-    aff_r = [f"909a6a{int(r):02d}-0000-90e0-e040-ed8f66440000" for r in rng.integers(0, 12, len(aff_p))]
-    affected = pd.DataFrame({"provision_id": pd.array(aff_p, dtype="str"),
-                             "register_unit_id": pd.array(aff_r, dtype="str")})
+    aff_r = [
+        f"909a6a{int(r):02d}-0000-90e0-e040-ed8f66440000" for r in rng.integers(0, 12, len(aff_p))
+    ]
+    affected = pd.DataFrame(
+        {
+            "provision_id": pd.array(aff_p, dtype="str"),
+            "register_unit_id": pd.array(aff_r, dtype="str"),
+        }
+    )
     affected = affected.drop_duplicates(ignore_index=True)
     n_dec = rng.integers(0, 3, n)
     dec_p = np.repeat(ids, n_dec)
     kinds = np.array(["bildandebeslut", "andringsbeslut", "upphavandebeslut"], dtype=object)
-    decisions = pd.DataFrame({
-        "provision_id": pd.array(dec_p, dtype="str"),
-        "kind": pd.array(kinds[rng.integers(0, 3, len(dec_p))], dtype="str"),
-        "object_version": pd.array(rng.integers(1, 4, len(dec_p)), dtype="Int64"),
-        "valid_from": pd.Series(pd.Timestamp("2019-04-24") + pd.to_timedelta(rng.integers(0, 900, len(dec_p)), "D")).astype("datetime64[ms]"),
-        "decision_date": pd.Series(pd.Timestamp("1940-12-31") + pd.to_timedelta(rng.integers(0, 20000, len(dec_p)), "D")).astype("datetime64[ms]"),
-    })  # fmt: skip
+    decisions = pd.DataFrame(
+        {
+            "provision_id": pd.array(dec_p, dtype="str"),
+            "kind": pd.array(kinds[rng.integers(0, 3, len(dec_p))], dtype="str"),
+            "object_version": pd.array(rng.integers(1, 4, len(dec_p)), dtype="Int64"),
+            "valid_from": pd.Series(
+                pd.Timestamp("2019-04-24") + pd.to_timedelta(rng.integers(0, 900, len(dec_p)), "D")
+            ).astype("datetime64[ms]"),
+            "decision_date": pd.Series(
+                pd.Timestamp("1940-12-31")
+                + pd.to_timedelta(rng.integers(0, 20000, len(dec_p)), "D")
+            ).astype("datetime64[ms]"),
+        }
+    )
     return prov, affected, decisions
 
 
-def bestammelse(extract_id: str, kind: str, produced_at: datetime, ids, rng, *,
-                previous: str | None = None, removed=(), subsets: dict[str, set[str]] | None = None,
-                version: int = 1) -> MemoryDelivery:  # fmt: skip
+def bestammelse(
+    extract_id: str,
+    kind: str,
+    produced_at: datetime,
+    ids,
+    rng,
+    *,
+    previous: str | None = None,
+    removed=(),
+    subsets: dict[str, set[str]] | None = None,
+    version: int = 1,
+) -> MemoryDelivery:
     """A provisions delivery. ``subsets[pid]`` ⊆ {basinformation, berorkrets} (default: both).
 
     Shaped as the reader returns it: every member has a ``provisions`` row, and a member without
@@ -81,8 +129,9 @@ def bestammelse(extract_id: str, kind: str, produced_at: datetime, ids, rng, *,
     subsets = subsets or {p: {"basinformation", "berorkrets"} for p in ids}
     base_ids = [p for p in ids if "basinformation" in subsets[p]]
     ber_ids = [p for p in ids if "berorkrets" in subsets[p]]
-    sub = pd.DataFrame([(p, s) for p in ids for s in sorted(subsets[p])],
-                       columns=["provision_id", "subset"]).astype("str")  # fmt: skip
+    sub = pd.DataFrame(
+        [(p, s) for p in ids for s in sorted(subsets[p])], columns=["provision_id", "subset"]
+    ).astype("str")
     bare = ~prov.provision_id.isin(base_ids).to_numpy()
     if bare.any():  # the identity-only row a Berörkrets-only member yields
         prov = prov.copy()
@@ -96,46 +145,89 @@ def bestammelse(extract_id: str, kind: str, produced_at: datetime, ids, rng, *,
         "decisions": dec[dec.provision_id.isin(base_ids)].reset_index(drop=True),
         "subsets": sub,
     }
-    return MemoryDelivery("bestammelse", extract_id, kind, produced_at, {BEST_SET: tables},
-                          removed={BEST_SET: set(removed)} if kind == "change" else {},
-                          previous_extract_id=previous)  # fmt: skip
+    return MemoryDelivery(
+        "bestammelse",
+        extract_id,
+        kind,
+        produced_at,
+        {BEST_SET: tables},
+        removed={BEST_SET: set(removed)} if kind == "change" else {},
+        previous_extract_id=previous,
+    )
 
 
-def inskrivning(extract_id: str, kind: str, produced_at: datetime, objects, rng, *,
-                previous: str | None = None, removed=(), orphan_persons: int = 0) -> MemoryDelivery:  # fmt: skip
+def inskrivning(
+    extract_id: str,
+    kind: str,
+    produced_at: datetime,
+    objects,
+    rng,
+    *,
+    previous: str | None = None,
+    removed=(),
+    orphan_persons: int = 0,
+) -> MemoryDelivery:
     """An inskrivning delivery: per object one inskrivningsfastighet row and 0–2 owners."""
     objects = list(objects)
-    fast = pd.DataFrame({"object_id": pd.array(objects, dtype="str"),
-                         "property_id": pd.array([f"prop-{o}" for o in objects], dtype="str"),
-                         "registered": pd.array(rng.integers(0, 2, len(objects)).astype(bool))})  # fmt: skip
+    fast = pd.DataFrame(
+        {
+            "object_id": pd.array(objects, dtype="str"),
+            "property_id": pd.array([f"prop-{o}" for o in objects], dtype="str"),
+            "registered": pd.array(rng.integers(0, 2, len(objects)).astype(bool)),
+        }
+    )
     ag_o, ag_k, share = [], [], []
     for o in objects:
         for k in rng.choice(6, rng.integers(0, 3), replace=False):
             ag_o.append(o)
             ag_k.append(f"k{int(k)}")
             share.append(f"1/{int(rng.integers(1, 4))}")
-    agande = pd.DataFrame({"object_id": pd.array(ag_o, dtype="str"),
-                           "property_id": pd.array([f"prop-{o}" for o in ag_o], dtype="str"),
-                           "owner_key": pd.array(ag_k, dtype="str"),
-                           "share": pd.array(share, dtype="str")})  # fmt: skip
+    agande = pd.DataFrame(
+        {
+            "object_id": pd.array(ag_o, dtype="str"),
+            "property_id": pd.array([f"prop-{o}" for o in ag_o], dtype="str"),
+            "owner_key": pd.array(ag_k, dtype="str"),
+            "share": pd.array(share, dtype="str"),
+        }
+    )
     keys = sorted(set(ag_k)) + [f"k{6 + i}" for i in range(orphan_persons)]
     pkeys = [k for k in keys if int(k[1:]) % 2 == 0 or int(k[1:]) >= 6]
     okeys = [k for k in keys if k not in pkeys]
-    persons = pd.DataFrame({
-        "owner_key": pd.array(pkeys, dtype="str"),
-        "protected": rng.random(len(pkeys)) < 0.25,
-        "personnummer": pd.array([f"19{int(x):02d}0101-1234" for x in rng.integers(10, 99, len(pkeys))], dtype="str"),
-        "born": pd.array(rng.integers(1930, 2005, len(pkeys)), dtype="Int64"),
-    })  # fmt: skip
-    orgs = pd.DataFrame({"owner_key": pd.array(okeys, dtype="str"),
-                         "organisationsnamn": pd.array([f"AB {k}" for k in okeys], dtype="str")})  # fmt: skip
-    tables = {"inskrivningsfastighet": {"inskrivningsfastighet": fast},
-              "inskrivet_agande": {"agande": agande},
-              "folkbokford_person_organisation": {"persons": persons, "organisations": orgs}}  # fmt: skip
-    rem = ({"inskrivningsfastighet": set(removed), "inskrivet_agande": set(removed)}
-           if kind == "change" else {})  # fmt: skip
-    return MemoryDelivery("inskrivning", extract_id, kind, produced_at, tables, removed=rem,
-                          previous_extract_id=previous)  # fmt: skip
+    persons = pd.DataFrame(
+        {
+            "owner_key": pd.array(pkeys, dtype="str"),
+            "protected": rng.random(len(pkeys)) < 0.25,
+            "personnummer": pd.array(
+                [f"19{int(x):02d}0101-1234" for x in rng.integers(10, 99, len(pkeys))], dtype="str"
+            ),
+            "born": pd.array(rng.integers(1930, 2005, len(pkeys)), dtype="Int64"),
+        }
+    )
+    orgs = pd.DataFrame(
+        {
+            "owner_key": pd.array(okeys, dtype="str"),
+            "organisationsnamn": pd.array([f"AB {k}" for k in okeys], dtype="str"),
+        }
+    )
+    tables = {
+        "inskrivningsfastighet": {"inskrivningsfastighet": fast},
+        "inskrivet_agande": {"agande": agande},
+        "folkbokford_person_organisation": {"persons": persons, "organisations": orgs},
+    }
+    rem = (
+        {"inskrivningsfastighet": set(removed), "inskrivet_agande": set(removed)}
+        if kind == "change"
+        else {}
+    )
+    return MemoryDelivery(
+        "inskrivning",
+        extract_id,
+        kind,
+        produced_at,
+        tables,
+        removed=rem,
+        previous_extract_id=previous,
+    )
 
 
 @dataclass
@@ -146,8 +238,10 @@ class BrokenDelivery(MemoryDelivery):
 
     def verify(self) -> None:
         if self.fail == "verify":
-            raise IntegrityError("file markreglerandebestammelse_2.xml listed in the metadata is "
-                                 "missing from the delivery")  # fmt: skip
+            raise IntegrityError(
+                "file markreglerandebestammelse_2.xml listed in the metadata is "
+                "missing from the delivery"
+            )
 
     def read(self, set_name: str, *, personal_data: bool = False):
         if self.fail == "read" and set_name == self.sets[min(1, len(self.sets) - 1)]:
@@ -157,17 +251,33 @@ class BrokenDelivery(MemoryDelivery):
 
 # --- the model ---------------------------------------------------------------------------------
 
-_INSKR = ["inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet",
-          "inteckning", "anteckning", "tomtrattsupplatelse"]
-KEYS = {"provisions": "provision_id", "affected_properties": "provision_id",
-        "decisions": "provision_id", **{t: "object_id" for t in _INSKR},
-        "persons": "owner_key", "organisations": "owner_key"}  # fmt: skip
+_INSKR = [
+    "inskrivningsfastighet",
+    "agande",
+    "forvarv",
+    "fang",
+    "overlatelse",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+]
+KEYS = {
+    "provisions": "provision_id",
+    "affected_properties": "provision_id",
+    "decisions": "provision_id",
+    **{t: "object_id" for t in _INSKR},
+    "persons": "owner_key",
+    "organisations": "owner_key",
+}
 ALIASES = {"affected": "affected_properties"}
-OWNERS = {BEST_SET: ["provisions", "affected_properties", "decisions"],
-          "inskrivningsfastighet": ["inskrivningsfastighet"],
-          "inskrivet_agande": ["agande", "forvarv", "fang", "overlatelse"],
-          **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
-          "folkbokford_person_organisation": ["persons", "organisations"]}  # fmt: skip
+OWNERS = {
+    BEST_SET: ["provisions", "affected_properties", "decisions"],
+    "inskrivningsfastighet": ["inskrivningsfastighet"],
+    "inskrivet_agande": ["agande", "forvarv", "fang", "overlatelse"],
+    **{t: [t] for t in ["avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse"]},
+    "folkbokford_person_organisation": ["persons", "organisations"],
+}
 #: Seed 004: "Förändringsfiler innehåller endast förändrade informationsdelmängder" — a change
 #: replaces, per provision, only the subsets it carries.
 SUBSETS = {"basinformation": ["provisions", "decisions"], "berorkrets": ["affected_properties"]}
@@ -196,7 +306,10 @@ class Model:
             if last is None:
                 raise LedgerError("no base")
             # only when the metadata names it (not a documented element)
-            if getattr(d, "previous_extract_id", None) is not None and d.previous_extract_id != last[0]:
+            if (
+                getattr(d, "previous_extract_id", None) is not None
+                and d.previous_extract_id != last[0]
+            ):
                 raise LedgerError("gap")
         if last is not None and d.produced_at <= last[1]:
             raise LedgerError("older")
@@ -241,7 +354,9 @@ class Model:
                 new[t] += rows
         if d.product == "inskrivning":
             owners = {r["owner_key"] for r in new["agande"]}
-            new["persons"] = [r for r in new["persons"] if not r["protected"] and r["owner_key"] in owners]
+            new["persons"] = [
+                r for r in new["persons"] if not r["protected"] and r["owner_key"] in owners
+            ]
             new["organisations"] = [r for r in new["organisations"] if r["owner_key"] in owners]
         self.tables = new
         self.applied[d.extract_id] = d.checksum
@@ -253,8 +368,11 @@ def covered(table: str, subsets: pd.DataFrame) -> set[str]:
     """The identities whose carried subsets own ``table``: a provision subset (SUBSETS), or an
     inskrivning set, whose objects are replaced whole within the set (seed 003)."""
     id_col = next(c for c in subsets.columns if c != "subset")
-    return {str(i) for i, sub in zip(subsets[id_col], subsets["subset"], strict=True)
-            if table in SUBSETS.get(str(sub).lower(), OWNERS.get(str(sub), ()))}
+    return {
+        str(i)
+        for i, sub in zip(subsets[id_col], subsets["subset"], strict=True)
+        if table in SUBSETS.get(str(sub).lower(), OWNERS.get(str(sub), ()))
+    }
 
 
 def _py(v):
@@ -273,8 +391,10 @@ def _py(v):
 
 def rows_of(frame: pd.DataFrame, *, drop=()) -> list[dict]:
     cols = [c for c in frame.columns if c not in drop]
-    return [{c: _py(v) for c, v in zip(cols, vals, strict=True)}
-            for vals in zip(*(frame[c] for c in cols), strict=True)]  # fmt: skip
+    return [
+        {c: _py(v) for c, v in zip(cols, vals, strict=True)}
+        for vals in zip(*(frame[c] for c in cols), strict=True)
+    ]
 
 
 def canonical(rows: list[dict], columns: list[str]) -> list[tuple]:
@@ -301,13 +421,17 @@ def snapshot(store) -> dict[str, list]:
             s = frame[c]
             if c == "geometry":
                 g = np.asarray(s.values, dtype=object)
-                data[c] = pd.Series(shapely.to_wkb(shapely.normalize(g), hex=True), dtype=object).astype(str)
+                data[c] = pd.Series(
+                    shapely.to_wkb(shapely.normalize(g), hex=True), dtype=object
+                ).astype(str)
             else:
                 data[c] = s.astype(object).where(s.notna(), None).astype(str)
         f = pd.DataFrame(data)
         f = f.sort_values(list(f.columns), ignore_index=True) if len(f.columns) else f
         out[t] = [list(f.columns), f.to_numpy().tolist()]
-    out["_ledger"] = store.ledger()[["extract_id", "product", "extract_type", "checksum"]].values.tolist()
+    out["_ledger"] = store.ledger()[
+        ["extract_id", "product", "extract_type", "checksum"]
+    ].values.tolist()
     return out
 
 

@@ -44,22 +44,35 @@ def read_zip(path) -> list[dict]:
             set_name = inner_name.rsplit("/", 1)[-1][: -len(".zip")]
             meta = etree.fromstring(outer.read(inner_name[: -len(".zip")] + "_metadata.xml"))
             kind = next(e.text for e in meta.iter() if local(e) == "uttagstyp").strip().lower()
-            listed = {next(x.text for x in f if local(x) == "filnamn"):
-                      int(next(x.text for x in f if local(x) == "antalobjekt"))
-                      for f in meta.iter() if local(f) == "fil"}  # fmt: skip
+            listed = {
+                next(x.text for x in f if local(x) == "filnamn"): int(
+                    next(x.text for x in f if local(x) == "antalobjekt")
+                )
+                for f in meta.iter()
+                if local(f) == "fil"
+            }
             members, deleted = [], []
             with zipfile.ZipFile(io.BytesIO(outer.read(inner_name))) as inner:
                 for name in sorted(inner.namelist()):
                     root = etree.fromstring(inner.read(name))
                     if name.endswith("_borttag.xml"):
-                        deleted += [e.text.strip().lower() for e in root.iter()
-                                    if local(e) == "objektidentitet"]  # fmt: skip
+                        deleted += [
+                            e.text.strip().lower()
+                            for e in root.iter()
+                            if local(e) == "objektidentitet"
+                        ]
                     else:
                         got = [m for m in root if isinstance(m.tag, str)]
                         assert len(got) == listed[name], f"{name}: metadata count"
                         members += got
-            sets.append({"set": set_name, "base": kind.startswith("bas"), "members": members,
-                         "deleted": deleted})  # fmt: skip
+            sets.append(
+                {
+                    "set": set_name,
+                    "base": kind.startswith("bas"),
+                    "members": members,
+                    "deleted": deleted,
+                }
+            )
     return sets
 
 
@@ -78,23 +91,29 @@ def provision(member) -> tuple[str, str, dict]:
         # "Markreglerande bestämmelse … håller samman och grupperar informationsdelmängderna
         # Basinformation och Berörkrets" (seed 004): attributes, decisions and area are Basinformation.
         yta = child(feature, "yta")
-        nums = [float(v) for e in (yta.iter() if yta is not None else ()) if local(e) in ("poslist", "pos")
-                for v in e.text.split()]  # fmt: skip
+        nums = [
+            float(v)
+            for e in (yta.iter() if yta is not None else ())
+            if local(e) in ("poslist", "pos")
+            for v in e.text.split()
+        ]
         subsets["basinformation"] = {
             "status": text(attr, "status") if attr is not None else None,
             "designation": text(attr, "aktbeteckning") if attr is not None else None,
             "name": text(attr, "namn") if attr is not None else None,
             "municipality": text(attr, "kommun") if attr is not None else None,
             "object_version": int(text(attr, "objektversion")) if attr is not None else None,
-            "decisions": sorted(text(c, "objektidentitet").lower() for c in feature
-                                if local(c).endswith("beslut")),  # fmt: skip
+            "decisions": sorted(
+                text(c, "objektidentitet").lower() for c in feature if local(c).endswith("beslut")
+            ),
             # urn:ogc:def:crs:EPSG::3006 is northing first: (easting, northing) = (2nd, 1st)
             "points": [(nums[i + 1], nums[i]) for i in range(0, len(nums) - 1, 2)],
         }
     beror = child(feature, "beror")
     if beror is not None:
-        subsets["berorkrets"] = sorted(e.text.strip().lower() for e in beror.iter()
-                                       if local(e) == "objektidentitet")  # fmt: skip
+        subsets["berorkrets"] = sorted(
+            e.text.strip().lower() for e in beror.iter() if local(e) == "objektidentitet"
+        )
     return ident, local(feature), subsets
 
 
@@ -165,5 +184,6 @@ def apply_inskrivning(state: dict, path) -> dict:
 
 def counts(state: dict) -> Counter:
     """Rows per (set, child) over all objects: a quick summary for messages."""
-    return Counter({(s, c): len(v) for s, objs in state.items() for o in objs.values()
-                    for c, v in o.items()})  # fmt: skip
+    return Counter(
+        {(s, c): len(v) for s, objs in state.items() for o in objs.values() for c, v in o.items()}
+    )

@@ -33,8 +33,9 @@ def fingerprint(store) -> object:
 
 def base_and_change(seed=0):
     base = bestammelse("b1", "base", T, [pid(i) for i in range(10)], rng(seed))
-    change = bestammelse("c1", "change", T + WEEK, [pid(i) for i in (1, 2, 10)], rng(seed + 1),
-                         removed=[pid(3)])  # fmt: skip
+    change = bestammelse(
+        "c1", "change", T + WEEK, [pid(i) for i in (1, 2, 10)], rng(seed + 1), removed=[pid(3)]
+    )
     return base, change
 
 
@@ -55,7 +56,9 @@ def test_missing_extract_is_named_when_the_metadata_names_the_previous_one(store
     base, _ = base_and_change()
     store.apply(base)
     gap = bestammelse("c3", "change", T + 3 * WEEK, [pid(1)], rng(), previous="c2")
-    with pytest.raises(LedgerError, match=r"follows extract c2, which is missing .*last applied: b1"):
+    with pytest.raises(
+        LedgerError, match=r"follows extract c2, which is missing .*last applied: b1"
+    ):
         store.apply(gap)
     assert store.ledger()["extract_id"].tolist() == ["b1"]
 
@@ -117,8 +120,9 @@ def test_broken_delivery_leaves_store_unchanged(store, fail):
     base, change = base_and_change()
     store.apply(base)
     ins = inskrivning("i1", "base", T, ["o1", "o2"], rng())
-    broken = BrokenDelivery(ins.product, ins.extract_id, ins.extract_type, ins.produced_at,
-                            ins.tables, fail=fail)  # fmt: skip
+    broken = BrokenDelivery(
+        ins.product, ins.extract_id, ins.extract_type, ins.produced_at, ins.tables, fail=fail
+    )
     before, version = fingerprint(store), store.data_version
     err = IntegrityError if fail == "verify" else ParseError
     with pytest.raises(err, match="missing from the delivery|inskrivet_agande_1.xml.*mismatched"):
@@ -190,8 +194,14 @@ def test_change_replaces_only_the_subsets_it_carries(store):
     store.apply(base)
     old = store.read_table("provisions").set_index("provision_id")
     old_aff = store.read_table("affected_properties")
-    change = bestammelse("c1", "change", T + WEEK, [pid(1), pid(2)], rng(2),
-                         subsets={pid(1): {"berorkrets"}, pid(2): {"basinformation"}})  # fmt: skip
+    change = bestammelse(
+        "c1",
+        "change",
+        T + WEEK,
+        [pid(1), pid(2)],
+        rng(2),
+        subsets={pid(1): {"berorkrets"}, pid(2): {"basinformation"}},
+    )
     store.apply(change)
     prov = store.read_table("provisions").set_index("provision_id")
     aff = store.read_table("affected_properties")
@@ -199,12 +209,14 @@ def test_change_replaces_only_the_subsets_it_carries(store):
     c_prov = change.tables[BEST_SET]["provisions"].set_index("provision_id")
     # pid(1): Berörkrets replaced, Basinformation kept
     assert prov.loc[pid(1), "designation"] == old.loc[pid(1), "designation"]
-    assert sorted(aff[aff.provision_id == pid(1)].register_unit_id) == \
-        sorted(c_aff[c_aff.provision_id == pid(1)].register_unit_id)
+    assert sorted(aff[aff.provision_id == pid(1)].register_unit_id) == sorted(
+        c_aff[c_aff.provision_id == pid(1)].register_unit_id
+    )
     # pid(2): Basinformation replaced, Berörkrets kept
     assert prov.loc[pid(2), "designation"] == c_prov.loc[pid(2), "designation"]
-    assert sorted(aff[aff.provision_id == pid(2)].register_unit_id) == \
-        sorted(old_aff[old_aff.provision_id == pid(2)].register_unit_id)
+    assert sorted(aff[aff.provision_id == pid(2)].register_unit_id) == sorted(
+        old_aff[old_aff.provision_id == pid(2)].register_unit_id
+    )
 
 
 def test_base_replaces_the_set_on_rebase(store):
@@ -220,33 +232,62 @@ def test_base_replaces_the_set_on_rebase(store):
 def _owners_delivery(eid, kind, when, agande, persons, orgs, *, removed=()):
     objects = sorted({o for o, _ in agande} | set(o for o in ("o1", "o2") if kind == "base"))
     tables = {
-        "inskrivningsfastighet": {"inskrivningsfastighet": pd.DataFrame(
-            {"object_id": objects, "property_id": [f"p-{o}" for o in objects]})},
-        "inskrivet_agande": {"agande": pd.DataFrame(
-            {"object_id": [o for o, _ in agande], "property_id": [f"p-{o}" for o, _ in agande],
-             "owner_key": [k for _, k in agande]})},
+        "inskrivningsfastighet": {
+            "inskrivningsfastighet": pd.DataFrame(
+                {"object_id": objects, "property_id": [f"p-{o}" for o in objects]}
+            )
+        },
+        "inskrivet_agande": {
+            "agande": pd.DataFrame(
+                {
+                    "object_id": [o for o, _ in agande],
+                    "property_id": [f"p-{o}" for o, _ in agande],
+                    "owner_key": [k for _, k in agande],
+                }
+            )
+        },
         "folkbokford_person_organisation": {
-            "persons": pd.DataFrame({"owner_key": [k for k, _, _ in persons],
-                                     "protected": [p for _, p, _ in persons],
-                                     "personnummer": [n for _, _, n in persons],
-                                     "first_name": ["Anna"] * len(persons)}),
-            "organisations": pd.DataFrame({"owner_key": orgs,
-                                           "organisation_name": [f"AB {k}" for k in orgs]})},
-    }  # fmt: skip
+            "persons": pd.DataFrame(
+                {
+                    "owner_key": [k for k, _, _ in persons],
+                    "protected": [p for _, p, _ in persons],
+                    "personnummer": [n for _, _, n in persons],
+                    "first_name": ["Anna"] * len(persons),
+                }
+            ),
+            "organisations": pd.DataFrame(
+                {"owner_key": orgs, "organisation_name": [f"AB {k}" for k in orgs]}
+            ),
+        },
+    }
     rem = {"inskrivningsfastighet": set(removed), "inskrivet_agande": set(removed)}
-    return MemoryDelivery("inskrivning", eid, kind, when, tables,
-                          removed=rem if kind == "change" else {})  # fmt: skip
+    return MemoryDelivery(
+        "inskrivning", eid, kind, when, tables, removed=rem if kind == "change" else {}
+    )
 
 
 def test_protected_and_orphaned_owners_are_removed(store):
-    base = _owners_delivery("i1", "base", T, [("o1", "pnr:a"), ("o1", "org:1"), ("o2", "org:2")],
-                            [("pnr:a", False, "19500101-1234")], ["org:1", "org:2"])  # fmt: skip
+    base = _owners_delivery(
+        "i1",
+        "base",
+        T,
+        [("o1", "pnr:a"), ("o1", "org:1"), ("o2", "org:2")],
+        [("pnr:a", False, "19500101-1234")],
+        ["org:1", "org:2"],
+    )
     store.apply(base)
     assert store.read_table("persons").owner_key.tolist() == ["pnr:a"]
     assert sorted(store.read_table("organisations").owner_key) == ["org:1", "org:2"]
     # o1's owner gets skyddad personuppgift (key and identity gone); o2 is de-registered
-    change = _owners_delivery("i2", "change", T + WEEK, [("o1", None), ("o1", "org:1")],
-                              [(None, True, None)], ["org:1"], removed=["o2"])  # fmt: skip
+    change = _owners_delivery(
+        "i2",
+        "change",
+        T + WEEK,
+        [("o1", None), ("o1", "org:1")],
+        [(None, True, None)],
+        ["org:1"],
+        removed=["o2"],
+    )
     result = store.apply(change)
     assert store.read_table("persons").empty
     assert store.read_table("organisations").owner_key.tolist() == ["org:1"]
@@ -257,8 +298,9 @@ def test_protected_and_orphaned_owners_are_removed(store):
 
 def test_personnummer_is_never_stored_unless_asked(store_location):
     location, schema = store_location
-    base = _owners_delivery("i1", "base", T, [("o1", "pnr:a")],
-                            [("pnr:a", False, "19500101-1234")], [])  # fmt: skip
+    base = _owners_delivery(
+        "i1", "base", T, [("o1", "pnr:a")], [("pnr:a", False, "19500101-1234")], []
+    )
     with open_store(location, create=True, schema=schema) as store:
         store.apply(base)
         persons = store.read_table("persons")
@@ -269,8 +311,9 @@ def test_personnummer_is_never_stored_unless_asked(store_location):
 
 
 def test_personal_data_kept_when_asked(store):
-    base = _owners_delivery("i1", "base", T, [("o1", "pnr:a")],
-                            [("pnr:a", False, "19500101-1234")], [])  # fmt: skip
+    base = _owners_delivery(
+        "i1", "base", T, [("o1", "pnr:a")], [("pnr:a", False, "19500101-1234")], []
+    )
     store.apply(base, personal_data=True)
     assert store.read_table("persons").personnummer.tolist() == ["19500101-1234"]
     assert store.ledger().personal_data.tolist() == [True]
@@ -298,12 +341,15 @@ def test_read_table_bbox_columns_where(store):
     g = everything.geometry.iloc[4]
     box = g.buffer(1).bounds
     near = store.read_table("provisions", bbox=box)
-    expected = everything[everything.geometry.intersects(shapely.box(*box).envelope) |
-                          everything.geometry.envelope.intersects(shapely.box(*box))]  # fmt: skip
+    expected = everything[
+        everything.geometry.intersects(shapely.box(*box).envelope)
+        | everything.geometry.envelope.intersects(shapely.box(*box))
+    ]
     assert set(near.provision_id) == set(expected.provision_id)
     assert everything.provision_id.iloc[4] in set(near.provision_id)
-    some = store.read_table("provisions", columns=["provision_id", "status"],
-                            where="status = 'gällande'")  # fmt: skip
+    some = store.read_table(
+        "provisions", columns=["provision_id", "status"], where="status = 'gällande'"
+    )
     assert list(some.columns) == ["provision_id", "status", "geometry"]
     assert set(some.provision_id) == set(everything[everything.status == "gällande"].provision_id)
     with pytest.raises(StoreError, match="no column"):
@@ -321,24 +367,33 @@ def test_round_trip_keeps_dtypes(store):
         if col == "geometry":
             continue
         assert got[col].dtype == sent[col].dtype or (col == "provision_type"), col
-        pd.testing.assert_series_equal(got[col].astype(object), sent[col].astype(object),
-                                       check_names=False, check_dtype=False)  # fmt: skip
+        pd.testing.assert_series_equal(
+            got[col].astype(object), sent[col].astype(object), check_names=False, check_dtype=False
+        )
     assert all(a.equals_exact(b, 0) for a, b in zip(got.geometry, sent.geometry, strict=True))
 
 
 def residences(ids, seed=0):
     r = rng(seed)
     n = len(ids)
-    return gpd.GeoDataFrame({
-        "id": np.asarray(ids, dtype="int64"),
-        "municipality_code": pd.array([f"{m:04d}" for m in r.integers(114, 2584, n)], dtype="str"),
-        "rooms": pd.array(r.integers(1, 7, n), dtype="Int16"),
-        "living_area": r.uniform(20, 200, n).round(1),
-        "kitchen_type": pd.Categorical(r.choice(["kök", "kokvrå"], n)),
-        "number": [[1, 3, None], [], [7]] * (n // 3) + [[2]] * (n % 3),
-        "updated_at": pd.to_datetime(["2024-05-01"] * n).astype("datetime64[ms]"),
-        "coord_source": pd.Categorical(["sweref99"] * n, categories=["sweref99", "rt90", "wgs84"]),
-    }, geometry=shapely.points(r.uniform(3e5, 9e5, n), r.uniform(6.2e6, 7.6e6, n)), crs=3006)  # fmt: skip
+    return gpd.GeoDataFrame(
+        {
+            "id": np.asarray(ids, dtype="int64"),
+            "municipality_code": pd.array(
+                [f"{m:04d}" for m in r.integers(114, 2584, n)], dtype="str"
+            ),
+            "rooms": pd.array(r.integers(1, 7, n), dtype="Int16"),
+            "living_area": r.uniform(20, 200, n).round(1),
+            "kitchen_type": pd.Categorical(r.choice(["kök", "kokvrå"], n)),
+            "number": [[1, 3, None], [], [7]] * (n // 3) + [[2]] * (n % 3),
+            "updated_at": pd.to_datetime(["2024-05-01"] * n).astype("datetime64[ms]"),
+            "coord_source": pd.Categorical(
+                ["sweref99"] * n, categories=["sweref99", "rt90", "wgs84"]
+            ),
+        },
+        geometry=shapely.points(r.uniform(3e5, 9e5, n), r.uniform(6.2e6, 7.6e6, n)),
+        crs=3006,
+    )
 
 
 def test_residences_replace_and_upsert(store):

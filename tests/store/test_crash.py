@@ -28,8 +28,12 @@ KILLS = 3
 
 
 def _worker(location: str, schema: str, phase: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HERE / "crash_worker.py"), location, schema, "7",
-                             phase], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "crash_worker.py"), location, schema, "7", phase],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _rollbacks(url: str) -> int:
@@ -37,8 +41,9 @@ def _rollbacks(url: str) -> int:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
-        return conn.execute("SELECT xact_rollback FROM pg_stat_database "
-                            "WHERE datname = current_database()").fetchone()[0]  # fmt: skip
+        return conn.execute(
+            "SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
 
 
 def _server_rolled_back(url: str, before: int) -> bool:
@@ -52,8 +57,9 @@ def _server_rolled_back(url: str, before: int) -> bool:
 
 
 @pytest.mark.slow
-def test_sigkill_during_change_leaves_before_state_and_rerun_reaches_after(store_location, backend,
-                                                                           tmp_path):
+def test_sigkill_during_change_leaves_before_state_and_rerun_reaches_after(
+    store_location, backend, tmp_path
+):
     location, schema = store_location
     with open_store(location, create=True, schema=schema) as store:
         store.apply(delivery("base", 7))

@@ -64,8 +64,16 @@ def _filled(store) -> None:
     from datetime import datetime
 
     store.apply(bestammelse("b1", "base", datetime(2025, 1, 6), [pid(i) for i in range(40)], r))
-    store.apply(bestammelse("c1", "change", datetime(2025, 1, 13), [pid(i) for i in range(30, 50)],
-                            r, removed=[pid(1)]))  # fmt: skip
+    store.apply(
+        bestammelse(
+            "c1",
+            "change",
+            datetime(2025, 1, 13),
+            [pid(i) for i in range(30, 50)],
+            r,
+            removed=[pid(1)],
+        )
+    )
     store.apply(inskrivning("i1", "base", datetime(2025, 1, 6), ["o1", "o2", "o3"], r))
     store.load_residences(residences(range(1, 31)))
 
@@ -80,8 +88,13 @@ def _check_against_store(store, seen: dict) -> None:
     assert seen["provisions"]["epsg"] == "3006" and seen["residences"]["epsg"] == "3006"
     for name, key in (("provisions", "provision_id"), ("residences", "id")):
         frame = store.read_table(name)
-        ours = dict(zip(frame[key].astype(str), shapely.to_wkb(frame.geometry.values, hex=True,
-                                                                flavor="iso"), strict=True))  # fmt: skip
+        ours = dict(
+            zip(
+                frame[key].astype(str),
+                shapely.to_wkb(frame.geometry.values, hex=True, flavor="iso"),
+                strict=True,
+            )
+        )
         theirs = {k: (v.upper() if v else v) for k, v in seen[name]["geoms"].items()}
         assert theirs == ours, f"{name}: GDAL reads other geometries than vggeo wrote"
 
@@ -102,12 +115,16 @@ def test_geopackage_as_gdal_reads_it(tmp_path):
             assert rx0 <= x0 and rx1 >= x1 and ry0 <= y0 and ry1 >= y1
             assert max(x0 - rx0, rx1 - x1, y0 - ry0, ry1 - y1) < 1.0
     # GDAL's validator of the GeoPackage specification
-    r = run_system_python("import sys; from osgeo_utils.samples import validate_gpkg as v; "
-                          "sys.exit(v.main(['validate_gpkg', sys.argv[1]]))", str(path))  # fmt: skip
+    r = run_system_python(
+        "import sys; from osgeo_utils.samples import validate_gpkg as v; "
+        "sys.exit(v.main(['validate_gpkg', sys.argv[1]]))",
+        str(path),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     ogrinfo = require_command("ogrinfo", "gdal-bin")
-    out = subprocess.run([ogrinfo, "-ro", "-so", str(path), "provisions"], capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [ogrinfo, "-ro", "-so", str(path), "provisions"], capture_output=True, text=True, check=True
+    ).stdout
     assert "Geometry: Multi Polygon" in out and 'ID["EPSG",3006]' in out
     assert f"Feature Count: {seen['provisions']['count']}" in out
 
@@ -122,14 +139,23 @@ def test_empty_geometry_blob_follows_the_specification(tmp_path):
     from vggeo.store import MemoryDelivery
 
     path = tmp_path / "e.gpkg"
-    gdf = gpd.GeoDataFrame({"provision_id": ["a", "b"]},
-                           geometry=[shapely.from_wkt("MULTIPOLYGON EMPTY"),
-                                     shapely.box(6e5, 6.6e6, 6.1e5, 6.61e6)], crs=3006)  # fmt: skip
+    gdf = gpd.GeoDataFrame(
+        {"provision_id": ["a", "b"]},
+        geometry=[shapely.from_wkt("MULTIPOLYGON EMPTY"), shapely.box(6e5, 6.6e6, 6.1e5, 6.61e6)],
+        crs=3006,
+    )
     from datetime import datetime
 
     with open_store(path, create=True) as store:
-        store.apply(MemoryDelivery("bestammelse", "e", "base", datetime(2025, 1, 1),
-                                   {"markreglerandebestammelse": {"provisions": gdf}}))  # fmt: skip
+        store.apply(
+            MemoryDelivery(
+                "bestammelse",
+                "e",
+                "base",
+                datetime(2025, 1, 1),
+                {"markreglerandebestammelse": {"provisions": gdf}},
+            )
+        )
         assert store.read_table("provisions").geometry.is_empty.tolist() == [True, False]
     seen = gdal_json(_READ, str(path), "gpkg")
     assert seen["provisions"]["envelopes"] == {"1": None, "2": [6e5, 6.1e5, 6.6e6, 6.61e6]}
@@ -148,25 +174,38 @@ def test_postgis_as_postgis_and_gdal_read_it(postgis_url):
     with open_store(postgis_url, create=True, schema=schema) as store:
         _filled(store)
         with psycopg.connect(postgis_url) as conn:
-            cols = conn.execute("SELECT f_table_name, type, srid FROM geometry_columns "
-                                "WHERE f_table_schema = %s ORDER BY 1", (schema,)).fetchall()  # fmt: skip
+            cols = conn.execute(
+                "SELECT f_table_name, type, srid FROM geometry_columns "
+                "WHERE f_table_schema = %s ORDER BY 1",
+                (schema,),
+            ).fetchall()
             assert cols == [("provisions", "MULTIPOLYGON", 3006), ("residences", "POINT", 3006)]
-            gist = conn.execute("SELECT tablename FROM pg_indexes WHERE schemaname = %s AND "
-                                "indexdef ILIKE '%%USING gist (geom)%%' ORDER BY 1", (schema,)).fetchall()  # fmt: skip
+            gist = conn.execute(
+                "SELECT tablename FROM pg_indexes WHERE schemaname = %s AND "
+                "indexdef ILIKE '%%USING gist (geom)%%' ORDER BY 1",
+                (schema,),
+            ).fetchall()
             assert gist == [("provisions",), ("residences",)]
-            invalid = conn.execute(f'SELECT count(*) FROM "{schema}".provisions WHERE NOT '
-                                   "ST_IsValid(geom) OR ST_SRID(geom) <> 3006").fetchone()[0]  # fmt: skip
+            invalid = conn.execute(
+                f'SELECT count(*) FROM "{schema}".provisions WHERE NOT '
+                "ST_IsValid(geom) OR ST_SRID(geom) <> 3006"
+            ).fetchone()[0]
             assert invalid == 0
             # the GiST index answers the same bbox query as read_table
             frame = store.read_table("provisions")
             b = frame.geometry.iloc[3].bounds
             conn.execute("SET enable_seqscan = off")  # a table this small would be scanned
-            plan = conn.execute(f'EXPLAIN SELECT fid FROM "{schema}".provisions WHERE geom && '
-                                "ST_MakeEnvelope(%s, %s, %s, %s, 3006)", b).fetchall()  # fmt: skip
+            plan = conn.execute(
+                f'EXPLAIN SELECT fid FROM "{schema}".provisions WHERE geom && '
+                "ST_MakeEnvelope(%s, %s, %s, %s, 3006)",
+                b,
+            ).fetchall()
             assert any("provisions_geom_idx" in str(row) for row in plan), plan
         u = urlsplit(postgis_url)
-        dsn = (f"PG:host={u.hostname} port={u.port} user={u.username} dbname={u.path[1:]} "
-               f"active_schema={schema} tables={','.join(TABLES)}")  # fmt: skip
+        dsn = (
+            f"PG:host={u.hostname} port={u.port} user={u.username} dbname={u.path[1:]} "
+            f"active_schema={schema} tables={','.join(TABLES)}"
+        )
         r = run_system_python(_READ, dsn, "postgis")
         if r.returncode != 0 and "PG" in r.stderr and "driver" in r.stderr.lower():
             pytest.skip("GDAL was built without its PostgreSQL driver")
@@ -206,4 +245,6 @@ ds = None
         everything = store.read_table("provisions")
         assert deleted not in set(everything.provision_id)
         box = everything.geometry.iloc[0].bounds
-        assert everything.provision_id.iloc[0] in set(store.read_table("provisions", bbox=box).provision_id)
+        assert everything.provision_id.iloc[0] in set(
+            store.read_table("provisions", bbox=box).provision_id
+        )

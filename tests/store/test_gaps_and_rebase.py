@@ -56,14 +56,20 @@ def test_weekly_changes_give_no_warning(store):
     with warnings.catch_warnings():
         warnings.simplefilter("error", LedgerWarning)
         for k in (1, 2):
-            r = store.apply(bestammelse(f"c{k}", "change", T + k * WEEK + timedelta(hours=20),
-                                        [pid(k)], rng(k)))  # fmt: skip
+            r = store.apply(
+                bestammelse(f"c{k}", "change", T + k * WEEK + timedelta(hours=20), [pid(k)], rng(k))
+            )
             assert r.applied and r.warnings == []
 
 
-@pytest.mark.parametrize(("after", "limit", "warns"), [(2 * WEEK, timedelta(days=15), False),
-                                                       (2 * WEEK, None, False),
-                                                       (WEEK, timedelta(days=3), True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("after", "limit", "warns"),
+    [
+        (2 * WEEK, timedelta(days=15), False),
+        (2 * WEEK, None, False),
+        (WEEK, timedelta(days=3), True),
+    ],
+)
 def test_the_interval_limit_is_configurable(store, after, limit, warns):
     store.apply(bestammelse("b1", "base", T, [pid(0)], rng()))
     change = bestammelse("c2", "change", T + after, [pid(1)], rng(1))
@@ -79,8 +85,12 @@ def test_a_base_after_a_long_pause_gives_no_interval_warning(store):
     store.apply(bestammelse("b1", "base", T, [pid(0)], rng()))
     with warnings.catch_warnings():
         warnings.simplefilter("error", LedgerWarning)
-        assert store.apply(bestammelse("b2", "base", T + 9 * WEEK, [pid(1)], rng()),
-                           rebase=True).warnings == []  # fmt: skip
+        assert (
+            store.apply(
+                bestammelse("b2", "base", T + 9 * WEEK, [pid(1)], rng()), rebase=True
+            ).warnings
+            == []
+        )
 
 
 @pytest.mark.parametrize("offset", [timedelta(days=3), WEEK], ids=["earlier", "same-time"])
@@ -106,7 +116,9 @@ def test_a_named_previous_extract_is_still_checked(store):
     with pytest.raises(LedgerError, match="follows extract c1, which is missing"):
         store.apply(bestammelse("c2", "change", T + WEEK, [pid(1)], rng(), previous="c1"))
     assert fingerprint(store) == before
-    assert store.apply(bestammelse("c1", "change", T + WEEK, [pid(1)], rng(), previous="b1")).applied
+    assert store.apply(
+        bestammelse("c1", "change", T + WEEK, [pid(1)], rng(), previous="b1")
+    ).applied
 
 
 # --- a base over data the store holds --------------------------------------------------------
@@ -135,8 +147,14 @@ def test_a_rebase_older_than_the_store_or_broken_leaves_it_untouched(store):
     with pytest.raises(LedgerError, match="out of order"):
         store.apply(bestammelse("b0", "base", T + timedelta(days=2), [pid(7)], rng()), rebase=True)
     b2 = bestammelse("b2", "base", T + 3 * WEEK, [pid(7), pid(8)], rng(3))
-    broken = BrokenDelivery(b2.product, b2.extract_id, b2.extract_type, b2.produced_at,
-                            {**b2.tables, "extra": b2.tables[BEST_SET]}, fail="read")  # fmt: skip
+    broken = BrokenDelivery(
+        b2.product,
+        b2.extract_id,
+        b2.extract_type,
+        b2.produced_at,
+        {**b2.tables, "extra": b2.tables[BEST_SET]},
+        fail="read",
+    )
     with pytest.raises(ParseError):
         store.apply(broken, rebase=True)
     assert fingerprint(store) == before and store.data_version == version
@@ -172,8 +190,10 @@ def _by_identity(store, table: str) -> dict[str, list]:
     out: dict[str, list] = {}
     for row in frame[cols].astype(object).itertuples(index=False):
         values = dict(zip(cols, row, strict=True))
-        cells = tuple((c, None if _missing(v) else (v.wkt if hasattr(v, "wkt") else str(v)))
-                      for c, v in values.items())  # fmt: skip
+        cells = tuple(
+            (c, None if _missing(v) else (v.wkt if hasattr(v, "wkt") else str(v)))
+            for c, v in values.items()
+        )
         out.setdefault(str(values[key]), []).append(cells)
     return {k: sorted(v) for k, v in out.items()}
 
@@ -186,8 +206,11 @@ def _missing(v) -> bool:
 
 
 def _expected_report(before: dict, after: dict) -> dict:
-    return {"added": len(after.keys() - before.keys()), "removed": len(before.keys() - after.keys()),
-            "changed": sum(before[k] != after[k] for k in before.keys() & after.keys())}  # fmt: skip
+    return {
+        "added": len(after.keys() - before.keys()),
+        "removed": len(before.keys() - after.keys()),
+        "changed": sum(before[k] != after[k] for k in before.keys() & after.keys()),
+    }
 
 
 def _tables_of(store, like=None) -> dict:
@@ -202,15 +225,21 @@ def _tables_of(store, like=None) -> dict:
         keep = [i for i, c in enumerate(cols) if c in ref[t][0]]
         extra = [i for i, c in enumerate(cols) if c not in ref[t][0]]
         assert all(row[i] == "None" for row in rows for i in extra), f"{t}: values in {extra}"
-        snap[t] = [[cols[i] for i in keep], sorted(([row[i] for i in keep] for row in rows), key=repr)]
+        snap[t] = [
+            [cols[i] for i in keep],
+            sorted(([row[i] for i in keep] for row in rows), key=repr),
+        ]
     return snap
 
 
 def test_rebase_equals_a_fresh_store_of_that_base_and_reports_the_differences(store, other_store):
     b1 = bestammelse("b1", "base", T, [pid(i) for i in range(10)], rng(1))
     store.apply(b1)
-    store.apply(bestammelse("c1", "change", T + WEEK, [pid(i) for i in (1, 2, 10)], rng(2),
-                            removed=[pid(3)]))  # fmt: skip
+    store.apply(
+        bestammelse(
+            "c1", "change", T + WEEK, [pid(i) for i in (1, 2, 10)], rng(2), removed=[pid(3)]
+        )
+    )
     # the store now holds 0–2 and 4–10 (3 deleted, 10 added by c1). c2 was missed; the new base
     # holds 4–6 unchanged (the very rows of b1), 7–10 with new content and 11–13 new
     b2 = bestammelse("b2", "base", T + 4 * WEEK, [pid(i) for i in range(4, 14)], rng(3))
@@ -277,8 +306,9 @@ def test_rebase_on_a_store_without_the_product_is_a_plain_base(store):
 def chain(tmp_path_factory) -> list[Path]:
     from vggeo.sample.delivery import generate_deliveries
 
-    return generate_deliveries(tmp_path_factory.mktemp("chain"), product="bestammelse", n=40,
-                               changes=2, seed=21)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("chain"), product="bestammelse", n=40, changes=2, seed=21
+    )
 
 
 @pytest.fixture(scope="module")
@@ -286,8 +316,9 @@ def later_base(tmp_path_factory) -> Path:
     from vggeo.sample.delivery import generate_deliveries
 
     start = datetime(2026, 3, 2, 4, 30, tzinfo=timezone(timedelta(hours=1)))
-    return generate_deliveries(tmp_path_factory.mktemp("later"), product="bestammelse", n=30,
-                               seed=22, start=start)[0]  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("later"), product="bestammelse", n=30, seed=22, start=start
+    )[0]
 
 
 def _ingest(*args):

@@ -26,8 +26,13 @@ def _tables(tmp_path: Path, n: int = 5) -> dict[str, pd.DataFrame]:
 
 
 def _delivery(tables, extract_id: str, kind: str = "base", day: int = 5) -> MemoryDelivery:
-    return MemoryDelivery(product="bestammelse", extract_id=extract_id, extract_type=kind,
-                          produced_at=datetime(2026, 1, day, 4), tables={"markreglerandebestammelse": tables})  # fmt: skip
+    return MemoryDelivery(
+        product="bestammelse",
+        extract_id=extract_id,
+        extract_type=kind,
+        produced_at=datetime(2026, 1, day, 4),
+        tables={"markreglerandebestammelse": tables},
+    )
 
 
 def test_identity_twice_in_the_tables_is_named_and_nothing_written(store, tmp_path):
@@ -35,7 +40,9 @@ def test_identity_twice_in_the_tables_is_named_and_nothing_written(store, tmp_pa
     store.apply(_delivery(tables, "b1"))
     before = (store.counts(), store.data_version)
     twice = dict(tables)
-    twice["provisions"] = pd.concat([tables["provisions"], tables["provisions"].iloc[[2]]], ignore_index=True)
+    twice["provisions"] = pd.concat(
+        [tables["provisions"], tables["provisions"].iloc[[2]]], ignore_index=True
+    )
     with pytest.raises(IntegrityError, match=f"identity {ident(2)} occurs more than once"):
         store.apply(_delivery(twice, "c1", "change", 12))
     assert (store.counts(), store.data_version) == before

@@ -27,7 +27,8 @@ def _odd_columns(reg: pd.DataFrame) -> pd.DataFrame:
     out["flag"] = pd.array(np.where(missing, None, rng.random(n) < 0.5), dtype="boolean")
     out["small"] = pd.array(np.where(missing, None, rng.integers(-100, 100, n)), dtype="Int8")
     when = pd.Timestamp("2024-03-31 00:30", tz="Europe/Stockholm") + pd.to_timedelta(
-        rng.integers(0, 10**6, n), unit="s")  # fmt: skip
+        rng.integers(0, 10**6, n), unit="s"
+    )
     out["seen_at"] = pd.Series(when).where(~missing).to_numpy()
     out["tags"] = [None if m else ["a", {"k": int(i)}] for i, m in enumerate(missing)]
     out["grade"] = pd.Categorical(rng.choice([3, 1, 2], n))
@@ -46,12 +47,20 @@ def filled(store):
     from exports.frames import affected, provisions
 
     prov = provisions(40)
-    store.apply(MemoryDelivery(
-        product="bestammelse", extract_id="it-1", extract_type="base",
-        produced_at=datetime(2025, 1, 6, tzinfo=UTC),
-        tables={"markreglerandebestammelse": {"provisions": prov,
-                                               "affected_properties": affected(prov)}},
-    ))  # fmt: skip
+    store.apply(
+        MemoryDelivery(
+            product="bestammelse",
+            extract_id="it-1",
+            extract_type="base",
+            produced_at=datetime(2025, 1, 6, tzinfo=UTC),
+            tables={
+                "markreglerandebestammelse": {
+                    "provisions": prov,
+                    "affected_properties": affected(prov),
+                }
+            },
+        )
+    )
     return store
 
 

@@ -23,8 +23,9 @@ from vggeo.store.base import OWNER_SECRET_META
 
 @pytest.fixture(scope="module")
 def deliveries(tmp_path_factory):
-    return generate_deliveries(tmp_path_factory.mktemp("insk-keys"), product="inskrivning", n=60,
-                               changes=2, seed=23)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("insk-keys"), product="inskrivning", n=60, changes=2, seed=23
+    )
 
 
 def _apply(store, paths, **kw):
@@ -48,8 +49,15 @@ def _true_numbers(paths) -> set[str]:
 
 
 # --- the attacker: public code and constants only -----------------------------------------------
-_GUESSED_SECRETS = (b"", b"\0" * 32, b"vggeo owner key v1\0", b"vggeo", OWNER_SECRET_ENV.encode(),
-                    b"0" * 64, b"secret")  # fmt: skip
+_GUESSED_SECRETS = (
+    b"",
+    b"\0" * 32,
+    b"vggeo owner key v1\0",
+    b"vggeo",
+    OWNER_SECRET_ENV.encode(),
+    b"0" * 64,
+    b"secret",
+)
 
 
 def _forms(num: str) -> set[str]:
@@ -102,8 +110,16 @@ def test_brute_force_with_the_source_recovers_no_key(tmp_path, deliveries):
     # 2. a brute force over birth dates around the true ones (every valid serial)
     births = sorted({date(int(n[:4]), int(n[4:6]), int(n[6:8])) for n in truth})[:3]
     cands = [c for b in births for dd in (-1, 0, 1) for c in _plausible(b + timedelta(days=dd))]
-    hits = {c for c in cands if owner_key(c, b"vggeo owner key v1\0") in stored
-            or "pnr:" + hashlib.sha256(b"vggeo owner key v1\0" + c.replace("-", "")[-10:].encode()).hexdigest()[:24] in stored}  # fmt: skip
+    hits = {
+        c
+        for c in cands
+        if owner_key(c, b"vggeo owner key v1\0") in stored
+        or "pnr:"
+        + hashlib.sha256(b"vggeo owner key v1\0" + c.replace("-", "")[-10:].encode()).hexdigest()[
+            :24
+        ]
+        in stored
+    }
     assert not hits
 
 
@@ -117,7 +133,9 @@ def test_keys_stable_within_a_store_and_differ_between_stores(store_location, tm
         secret_a = a._get_meta(OWNER_SECRET_META)
         # every ownership row points at a person or organisation of the same store
         owners = set(a.read_table("agande")["owner_key"].dropna())
-        known = set(a.read_table("persons")["owner_key"]) | set(a.read_table("organisations")["owner_key"])
+        known = set(a.read_table("persons")["owner_key"]) | set(
+            a.read_table("organisations")["owner_key"]
+        )
         assert owners <= known
     common = set(first) & set(later)
     assert len(common) > 10
@@ -136,8 +154,10 @@ def test_operator_secret_and_its_mismatch(tmp_path, deliveries, monkeypatch):
     with open_store(tmp_path / "a.gpkg", create=True) as a:
         _apply(a, deliveries[:1], personal_data=True)
         p = a.read_table("persons")
-    assert (p["owner_key"] == [owner_key(n, "an operator's secret, 32+ chars long")
-                               for n in p["personnummer"]]).all()  # fmt: skip
+    assert (
+        p["owner_key"]
+        == [owner_key(n, "an operator's secret, 32+ chars long") for n in p["personnummer"]]
+    ).all()
     monkeypatch.delenv(OWNER_SECRET_ENV)
     with open_store(tmp_path / "b.gpkg", create=True) as b:
         monkeypatch.setenv(OWNER_SECRET_ENV, "a different secret, also long enough")
@@ -160,21 +180,39 @@ def test_secret_never_exported(tmp_path, deliveries):
 
     with sqlite3.connect(out) as conn:
         layers = {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")}
-        assert {"agande", "forvarv", "fang", "persons"} <= layers  # (overlatelse: none in the sample)
+        assert {
+            "agande",
+            "forvarv",
+            "fang",
+            "persons",
+        } <= layers  # (overlatelse: none in the sample)
         assert conn.execute("SELECT count(*) FROM fang").fetchone()[0] > 0
         for t in ("agande", "persons", "fang"):
             cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')}
             assert "personnummer" not in cols
-            assert not conn.execute(f'SELECT count(*) FROM "{t}" WHERE owner_key LIKE \'%19%-%\''
-                                    ).fetchone()[0] if "owner_key" in cols else True
+            assert (
+                not conn.execute(
+                    f"SELECT count(*) FROM \"{t}\" WHERE owner_key LIKE '%19%-%'"
+                ).fetchone()[0]
+                if "owner_key" in cols
+                else True
+            )
 
 
 # --- an order "utan personnummer" (seed 003) and Ägare – Alla -----------------------------------
 
+
 @pytest.fixture(scope="module")
 def without_pnr(tmp_path_factory):
-    return generate_deliveries(tmp_path_factory.mktemp("insk-nopnr"), product="inskrivning", n=60,
-                               changes=2, seed=23, personnummer=False, owners="all")  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("insk-nopnr"),
+        product="inskrivning",
+        n=60,
+        changes=2,
+        seed=23,
+        personnummer=False,
+        owners="all",
+    )
 
 
 def test_delivery_without_personnummer_ingests(store_location, without_pnr):
@@ -183,7 +221,9 @@ def test_delivery_without_personnummer_ingests(store_location, without_pnr):
 
     # the delivery really carries no personnummer: no idnummer of 12 digits anywhere
     with zipfile.ZipFile(without_pnr[0]) as outer:
-        inner = next(n for n in outer.namelist() if n.endswith("folkbokford_person_organisation.zip"))
+        inner = next(
+            n for n in outer.namelist() if n.endswith("folkbokford_person_organisation.zip")
+        )
         import io
 
         with zipfile.ZipFile(io.BytesIO(outer.read(inner))) as z:
@@ -243,8 +283,9 @@ def _drop_new_tables(location: str, schema: str) -> None:
                 conn.execute(f"DELETE FROM {t} WHERE table_name = ?", [n])
 
 
-def test_a_store_from_before_the_new_tables_gets_them_with_its_next_delivery(store_location,
-                                                                             deliveries):  # fmt: skip
+def test_a_store_from_before_the_new_tables_gets_them_with_its_next_delivery(
+    store_location, deliveries
+):
     location, schema = store_location
     open_store(location, create=True, schema=schema).close()
     _drop_new_tables(location, schema)

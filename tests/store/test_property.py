@@ -47,8 +47,9 @@ def assert_same(store, model: Model, step: str) -> None:
         assert got == want, f"{step}: table {t} differs from the model"
     frame = store.read_table("residences")
     got = canonical(rows_of(frame), sorted(frame.columns))
-    assert got == canonical(list(model.residences.values()), sorted(frame.columns)), \
+    assert got == canonical(list(model.residences.values()), sorted(frame.columns)), (
         f"{step}: residences differ from the model"
+    )
     ledger = store.ledger()
     ids = ledger[ledger["product"] != "residences"]["extract_id"].tolist()
     assert ids == [i for i in model.applied], f"{step}: ledger differs"
@@ -74,8 +75,12 @@ STEPS = ["base", "change", "change", "change", "change", "replay", "gap", "broke
 
 
 @pytest.mark.slow
-@settings(max_examples=20, deadline=None, derandomize=False,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_random_delivery_sequences_match_the_model(backend, request, data):
     postgis_url = request.getfixturevalue("postgis_url") if backend == "postgis" else None
@@ -105,7 +110,9 @@ def test_random_delivery_sequences_match_the_model(backend, request, data):
             last = model.last.get(product, (None,))[0]
             if op == "replay" and made:
                 d = made[data.draw(st.integers(0, len(made) - 1), label="which")]
-            elif op == "base" or (op in ("change", "broken") and last is None and rng.random() < 0.7):
+            elif op == "base" or (
+                op in ("change", "broken") and last is None and rng.random() < 0.7
+            ):
                 d = _make(product, eid, "base", next(clock), rng, previous=None)
             else:
                 previous = last if op != "gap" else "missing-" + uuid.uuid4().hex[:6]
@@ -115,14 +122,23 @@ def test_random_delivery_sequences_match_the_model(backend, request, data):
                     previous = head.get(product)  # follows whatever came last, applied or not
                 d = _make(product, eid, "change", next(clock), rng, previous=previous)
             if op == "broken":
-                d = BrokenDelivery(d.product, d.extract_id, d.extract_type, d.produced_at,
-                                   d.tables, d.removed, d.previous_extract_id,
-                                   fail=data.draw(st.sampled_from(["verify", "read"])))  # fmt: skip
+                d = BrokenDelivery(
+                    d.product,
+                    d.extract_id,
+                    d.extract_type,
+                    d.produced_at,
+                    d.tables,
+                    d.removed,
+                    d.previous_extract_id,
+                    fail=data.draw(st.sampled_from(["verify", "read"])),
+                )
             made.append(d)
             head[product] = d.extract_id
             rebase = d.extract_type == "base" and data.draw(st.booleans(), label="rebase")
-            label = (f"step {step}: {op} {d.extract_type} {d.extract_id} after "
-                     f"{d.previous_extract_id}{' (rebase)' if rebase else ''}")  # fmt: skip
+            label = (
+                f"step {step}: {op} {d.extract_type} {d.extract_id} after "
+                f"{d.previous_extract_id}{' (rebase)' if rebase else ''}"
+            )
             version = store.data_version
             try:
                 expected = model.apply(d, rebase)
@@ -148,9 +164,26 @@ def _make(product, eid, kind, when, rng, *, previous):
         subsets = {p: options[int(rng.integers(0, 3))] for p in ids}
         if kind == "base":
             subsets = None
-        return bestammelse(eid, kind, when, ids, rng, previous=previous, removed=removed,
-                           subsets=subsets, version=int(rng.integers(1, 9)))  # fmt: skip
+        return bestammelse(
+            eid,
+            kind,
+            when,
+            ids,
+            rng,
+            previous=previous,
+            removed=removed,
+            subsets=subsets,
+            version=int(rng.integers(1, 9)),
+        )
     objs = list(rng.choice(OBJECT_POOL, int(rng.integers(0, 5)), replace=False))
     removed = list(rng.choice(OBJECT_POOL, int(rng.integers(0, 3)), replace=False))
-    return inskrivning(eid, kind, when, objs, rng, previous=previous, removed=removed,
-                       orphan_persons=int(rng.integers(0, 2)))  # fmt: skip
+    return inskrivning(
+        eid,
+        kind,
+        when,
+        objs,
+        rng,
+        previous=previous,
+        removed=removed,
+        orphan_persons=int(rng.integers(0, 2)),
+    )

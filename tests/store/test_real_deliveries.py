@@ -26,14 +26,16 @@ from vggeo.store import open_store
 
 @pytest.fixture(scope="module")
 def bestammelse_files(tmp_path_factory) -> list[Path]:
-    return generate_deliveries(tmp_path_factory.mktemp("best"), product="bestammelse", n=60,
-                               changes=2, seed=11)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("best"), product="bestammelse", n=60, changes=2, seed=11
+    )
 
 
 @pytest.fixture(scope="module")
 def inskrivning_files(tmp_path_factory) -> list[Path]:
-    return generate_deliveries(tmp_path_factory.mktemp("insk"), product="inskrivning", n=40,
-                               changes=2, seed=12)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("insk"), product="inskrivning", n=40, changes=2, seed=12
+    )
 
 
 def fingerprint(store) -> object:
@@ -93,8 +95,10 @@ def _rewrite(src: Path, dst: Path, change) -> Path:
             data = outer.read(info)
             if info.filename.endswith(".zip"):
                 buf = io.BytesIO()
-                with zipfile.ZipFile(io.BytesIO(data)) as inner, \
-                        zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as new:  # fmt: skip
+                with (
+                    zipfile.ZipFile(io.BytesIO(data)) as inner,
+                    zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as new,
+                ):
                     for member in inner.infolist():
                         new.writestr(member.filename, change(member.filename, inner.read(member)))
                 data = buf.getvalue()
@@ -106,7 +110,7 @@ def _malformed(name: str, data: bytes) -> bytes:
     if name.endswith("_1.xml"):
         cut = len(data) // 2  # same size, so only the XML itself can give it away
         junk = b"<broken attr='>"
-        return data[:cut] + junk + data[cut + len(junk):]
+        return data[:cut] + junk + data[cut + len(junk) :]
     return data
 
 
@@ -115,7 +119,10 @@ def test_malformed_xml_halfway_leaves_store_unchanged(store, bestammelse_files, 
         store.apply(d)
     bad = _rewrite(bestammelse_files[1], tmp_path / "bad.zip", _malformed)
     before, version = fingerprint(store), store.data_version
-    with open_delivery(bad) as d, pytest.raises(ParseError, match=r"markreglerandebestammelse_1\.xml"):
+    with (
+        open_delivery(bad) as d,
+        pytest.raises(ParseError, match=r"markreglerandebestammelse_1\.xml"),
+    ):
         store.apply(d)
     assert fingerprint(store) == before and store.data_version == version
     with open_delivery(bestammelse_files[1]) as d:  # the good file still applies afterwards
@@ -139,12 +146,23 @@ def _zip_bomb(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("make", [_zip_slip, _zip_bomb], ids=["zip-slip", "zip-bomb"])
-def test_hostile_zip_is_refused_by_ingest_and_store_unchanged(store_location, backend, tmp_path,
-                                                              bestammelse_files, make):  # fmt: skip
+def test_hostile_zip_is_refused_by_ingest_and_store_unchanged(
+    store_location, backend, tmp_path, bestammelse_files, make
+):
     location, schema = store_location
     runner = CliRunner()
-    ok = runner.invoke(cli, ["ingest", str(bestammelse_files[0]), "--store", location,
-                             "--schema", schema, "--no-progress"])  # fmt: skip
+    ok = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(bestammelse_files[0]),
+            "--store",
+            location,
+            "--schema",
+            schema,
+            "--no-progress",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     with open_store(location, schema=schema) as s:
         before = fingerprint(s)

@@ -28,14 +28,26 @@ from vggeo.store import MemoryDelivery, open_store
 
 @pytest.fixture(scope="module")
 def bestammelse_weeks(tmp_path_factory) -> list[Path]:
-    return generate_deliveries(tmp_path_factory.mktemp("refb"), product="bestammelse", n=150,
-                               changes=4, seed=21, variety=True)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("refb"),
+        product="bestammelse",
+        n=150,
+        changes=4,
+        seed=21,
+        variety=True,
+    )
 
 
 @pytest.fixture(scope="module")
 def inskrivning_weeks(tmp_path_factory) -> list[Path]:
-    return generate_deliveries(tmp_path_factory.mktemp("refi"), product="inskrivning", n=100,
-                               changes=4, seed=22, variety=True)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("refi"),
+        product="inskrivning",
+        n=100,
+        changes=4,
+        seed=22,
+        variety=True,
+    )
 
 
 def _none(v):
@@ -51,10 +63,16 @@ def assert_bestammelse(store, want: dict, step: str) -> None:
         b = e["basinformation"]
         got = {k: _none(getattr(row, k)) for k in ("status", "designation", "name", "municipality")}
         assert got == {k: b[k] for k in got}, f"{step}: {row.provision_id} attributes"
-        assert _none(row.object_version) == b["object_version"], f"{step}: {row.provision_id} version"
-        assert str(row.provision_type).replace("_", "") == e["type"], f"{step}: {row.provision_id} type"
+        assert _none(row.object_version) == b["object_version"], (
+            f"{step}: {row.provision_id} version"
+        )
+        assert str(row.provision_type).replace("_", "") == e["type"], (
+            f"{step}: {row.provision_id} type"
+        )
         g = row.geometry
-        assert (g is not None and not g.is_empty) == bool(b["points"]), f"{step}: {row.provision_id} geometry"
+        assert (g is not None and not g.is_empty) == bool(b["points"]), (
+            f"{step}: {row.provision_id} geometry"
+        )
         if b["points"]:
             pts = shapely.points(np.asarray(b["points"]))
             far = shapely.distance(g.boundary, pts).max()
@@ -63,23 +81,36 @@ def assert_bestammelse(store, want: dict, step: str) -> None:
     got = defaultdict(list)
     for p, d in zip(dec["provision_id"], dec["decision_id"], strict=True):
         got[p].append(d)
-    assert {p: sorted(v) for p, v in got.items()} == \
-        {i: b["basinformation"]["decisions"] for i, b in base.items() if b["basinformation"]["decisions"]}, \
-        f"{step}: decisions"  # fmt: skip
+    assert {p: sorted(v) for p, v in got.items()} == {
+        i: b["basinformation"]["decisions"]
+        for i, b in base.items()
+        if b["basinformation"]["decisions"]
+    }, f"{step}: decisions"
     aff = store.read_table("affected_properties")
     got = defaultdict(list)
     for p, r in zip(aff["provision_id"], aff["register_unit_id"], strict=True):
         got[p].append(r)
-    assert {p: sorted(v) for p, v in got.items()} == \
-        {i: e["berorkrets"] for i, e in want.items() if e.get("berorkrets")}, f"{step}: berörkrets"  # fmt: skip
+    assert {p: sorted(v) for p, v in got.items()} == {
+        i: e["berorkrets"] for i, e in want.items() if e.get("berorkrets")
+    }, f"{step}: berörkrets"
 
 
-_TABLE = {"agande": "agande", "fastighetsagandeforandring": "forvarv", "inteckning": "inteckning",
-          "avtalsrattighet": "avtalsrattighet", "anteckning": "anteckning",
-          "tomtrattsupplatelse": "tomtrattsupplatelse"}  # fmt: skip
-_COLUMN = {"agande": "diary_number", "forvarv": "act_number", "inteckning": "diary_number",
-           "avtalsrattighet": "act_number", "anteckning": "registered_on",
-           "tomtrattsupplatelse": "granted_on"}  # fmt: skip
+_TABLE = {
+    "agande": "agande",
+    "fastighetsagandeforandring": "forvarv",
+    "inteckning": "inteckning",
+    "avtalsrattighet": "avtalsrattighet",
+    "anteckning": "anteckning",
+    "tomtrattsupplatelse": "tomtrattsupplatelse",
+}
+_COLUMN = {
+    "agande": "diary_number",
+    "forvarv": "act_number",
+    "inteckning": "diary_number",
+    "avtalsrattighet": "act_number",
+    "anteckning": "registered_on",
+    "tomtrattsupplatelse": "granted_on",
+}
 
 
 def _as_text(v) -> str:
@@ -91,7 +122,9 @@ def _as_text(v) -> str:
 
 def assert_inskrivning(store, want: dict, step: str) -> None:
     fast = store.read_table("inskrivningsfastighet")
-    assert sorted(fast["object_id"]) == sorted(want.get("inskrivningsfastighet", {})), f"{step}: properties"
+    assert sorted(fast["object_id"]) == sorted(want.get("inskrivningsfastighet", {})), (
+        f"{step}: properties"
+    )
     for s, objs in want.items():
         for child, table in ((c, _TABLE[c]) for c in reference.INSKRIVNING_CHILDREN[s]):
             frame = store.read_table(table)
@@ -118,17 +151,27 @@ def test_generated_weeks_have_the_cases(bestammelse_weeks, inskrivning_weeks):
             seen.add("unknown deletion")
         before = state
         state = reference.apply_bestammelse(state, path)
-        if any(before.get(i) == state.get(i) for i in (reference.provision(m)[0] for m in s["members"])):
+        if any(
+            before.get(i) == state.get(i) for i in (reference.provision(m)[0] for m in s["members"])
+        ):
             seen.add("unchanged re-sent")
-    assert {"berorkrets", "basinformation", "basinformation+berorkrets", "empty change",
-            "unknown deletion", "unchanged re-sent"} <= seen  # fmt: skip
+    assert {
+        "berorkrets",
+        "basinformation",
+        "basinformation+berorkrets",
+        "empty change",
+        "unknown deletion",
+        "unchanged re-sent",
+    } <= seen
     state = {}
     emptied = False
     for path in inskrivning_weeks:
         before = state
         state = reference.apply_inskrivning(state, path)
-        emptied |= any(before.get("inteckning", {}).get(o, {}).get("inteckning") and not v["inteckning"]
-                       for o, v in state.get("inteckning", {}).items())  # fmt: skip
+        emptied |= any(
+            before.get("inteckning", {}).get(o, {}).get("inteckning") and not v["inteckning"]
+            for o, v in state.get("inteckning", {}).items()
+        )
     assert emptied, "no property lost all its mortgages"
 
 
@@ -182,15 +225,24 @@ def test_bundled_sample_keeps_every_provision_whole(sample_data, tmp_path):
 
 def test_a_repeated_identity_is_named_with_its_file(store):
     """Two rows of one owner key in the persons file: one line naming the file and the identity."""
-    persons = pd.DataFrame({"owner_key": pd.array(["pnr:aa", "pnr:bb", "pnr:aa"], dtype="string"),
-                            "protected": [False, False, False]})  # fmt: skip
+    persons = pd.DataFrame(
+        {
+            "owner_key": pd.array(["pnr:aa", "pnr:bb", "pnr:aa"], dtype="string"),
+            "protected": [False, False, False],
+        }
+    )
 
     class Named(MemoryDelivery):
         def data_files(self, set_name):
             return [type("F", (), {"label": "x.zip!folkbokford_person_organisation.xml"})()]
 
-    d = Named("inskrivning", "e1", "base", pd.Timestamp("2026-01-05", tz="UTC").to_pydatetime(),
-              {"folkbokford_person_organisation": {"persons": persons}})  # fmt: skip
+    d = Named(
+        "inskrivning",
+        "e1",
+        "base",
+        pd.Timestamp("2026-01-05", tz="UTC").to_pydatetime(),
+        {"folkbokford_person_organisation": {"persons": persons}},
+    )
     with pytest.raises(IntegrityError) as err:
         store.apply(d)
     msg = str(err.value)

@@ -43,8 +43,10 @@ def test_registry_load_cli_into_a_geopackage_store(registry, tmp_path):
     # (the CLI has no --schema; PostGIS gets the same frames through the API test below)
     location = str(tmp_path / "store.gpkg")
     runner = CliRunner()
-    r = runner.invoke(cli, ["registry", "load", str(SLICE), "-o", str(tmp_path / "out.parquet"),
-                            "--store", location])  # fmt: skip
+    r = runner.invoke(
+        cli,
+        ["registry", "load", str(SLICE), "-o", str(tmp_path / "out.parquet"), "--store", location],
+    )
     assert r.exit_code == 0, r.output
     with open_store(location) as s:
         assert_same_residences(s.read_table("residences"), registry)
@@ -77,8 +79,9 @@ def test_load_residences_round_trip_and_upsert(store, registry, monkeypatch):
     want = pd.concat([registry.iloc[:2000], upd])
     assert_same_residences(store.read_table("residences"), want)
     # a bounding-box read uses the spatial index and agrees with shapely
-    box = tuple(want.total_bounds[:2] + (want.total_bounds[2:] - want.total_bounds[:2]) * 0.3) + \
-        tuple(want.total_bounds[:2] + (want.total_bounds[2:] - want.total_bounds[:2]) * 0.6)
+    box = tuple(
+        want.total_bounds[:2] + (want.total_bounds[2:] - want.total_bounds[:2]) * 0.3
+    ) + tuple(want.total_bounds[:2] + (want.total_bounds[2:] - want.total_bounds[:2]) * 0.6)
     near = store.read_table("residences", bbox=box)
-    expected = want.cx[box[0]:box[2], box[1]:box[3]]
+    expected = want.cx[box[0] : box[2], box[1] : box[3]]
     assert sorted(near.id) == sorted(expected.id) and len(near) > 0

@@ -19,15 +19,26 @@ from system import _free_port
 def live_server(store: Path | None, *, workers: int = 1, env: dict | None = None):
     """Start ``vggeo serve`` and yield (base_url, pid); stopped (SIGINT, then kill) after."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "vggeo", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "vggeo",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if store is not None:
         cmd += ["--store", str(store)]
     # The server logs every request: write to a file, never to an unread pipe (it would fill up
     # and block the server).
     log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -28,8 +28,22 @@ def archives(tmp_path_factory, store):
     out = {}
     for ext in ("pmtiles", "mbtiles"):
         path = d / f"tiles.{ext}"
-        r = runner.invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o", str(path),
-                                "--minzoom", "0", "--maxzoom", "11", "--no-progress"])
+        r = runner.invoke(
+            cli,
+            [
+                "tiles",
+                "export",
+                "--store",
+                str(store[0]),
+                "-o",
+                str(path),
+                "--minzoom",
+                "0",
+                "--maxzoom",
+                "11",
+                "--no-progress",
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert "tiles" in r.stdout
         out[ext] = path
@@ -60,7 +74,8 @@ def test_archive_serves_the_same_tiles(archives, source, ext):
 
 
 def test_gdal_reads_the_mbtiles_with_exact_counts(archives, store):
-    out = gdal_json(r"""
+    out = gdal_json(
+        r"""
 import json, sys
 from osgeo import gdal
 gdal.UseExceptions()
@@ -68,21 +83,43 @@ ds = gdal.OpenEx(sys.argv[1], open_options=["ZOOM_LEVEL=6"])
 lyr = ds.GetLayerByName("residences")
 total = sum((f.GetField("point_count") or 1) for f in lyr)
 print(json.dumps({"total": total, "layers": [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]}))
-""", str(archives["mbtiles"]))
+""",
+        str(archives["mbtiles"]),
+    )
     assert out["total"] == len(store[1])
     assert {"residences", "regulations"} <= set(out["layers"])
 
 
 def test_export_refuses_overwrite_and_bad_input(tmp_path, store, archives):
     runner = CliRunner()
-    r = runner.invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o",
-                            str(archives["pmtiles"]), "--no-progress"])
+    r = runner.invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(store[0]),
+            "-o",
+            str(archives["pmtiles"]),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 2 and "--overwrite" in r.output
-    r = runner.invoke(cli, ["tiles", "export", "--store", str(tmp_path / "missing.gpkg"), "-o",
-                            str(tmp_path / "x.pmtiles")])
+    r = runner.invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(tmp_path / "missing.gpkg"),
+            "-o",
+            str(tmp_path / "x.pmtiles"),
+        ],
+    )
     assert r.exit_code == 2 and "not found" in r.output
-    r = runner.invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o",
-                            str(tmp_path / "x.zip")])
+    r = runner.invoke(
+        cli, ["tiles", "export", "--store", str(store[0]), "-o", str(tmp_path / "x.zip")]
+    )
     assert r.exit_code == 2 and ".pmtiles or .mbtiles" in r.output
     assert not list(tmp_path.iterdir())  # nothing half-written
 
@@ -123,8 +160,20 @@ def test_pmtiles_directory_decoded_once(archives):
 def archive14(tmp_path_factory, store):
     """The README's path: export to z14, the deepest zoom of `tiles export` by default."""
     path = tmp_path_factory.mktemp("archive14") / "sweden.pmtiles"
-    r = CliRunner().invoke(cli, ["tiles", "export", "--store", str(store[0]), "-o", str(path),
-                                 "--maxzoom", "14", "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(store[0]),
+            "-o",
+            str(path),
+            "--maxzoom",
+            "14",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return path
 
@@ -147,10 +196,14 @@ def test_archive_source_reports_the_archives_own_zooms_layers_and_fields(archive
         held = [vl["id"] for vl in meta["vector_layers"]]
         assert sorted(held) == ["regulations", "residences"]
         assert arch.served_layers() == ["composite", *held] or set(arch.served_layers()) == {
-            "composite", *held}  # fmt: skip
+            "composite",
+            *held,
+        }
         for vl in arch.vector_layers(get_layer("composite")):
-            assert vl["fields"] == next(m for m in meta["vector_layers"] if m["id"] == vl["id"])[
-                "fields"]  # fmt: skip
+            assert (
+                vl["fields"]
+                == next(m for m in meta["vector_layers"] if m["id"] == vl["id"])["fields"]
+            )
         # What a map can filter itself, with the values the store held.
         assert arch.filter_mode == "client"
         allowed = source.allowed_values()
@@ -162,8 +215,10 @@ def test_archive_source_reports_the_archives_own_zooms_layers_and_fields(archive
 
 
 def _residence_points(layers: dict) -> dict[int, tuple[float, float]]:
-    return {f["id"]: tuple(f["geometry"]["coordinates"])
-            for f in layers.get("residences", {}).get("features", [])}  # fmt: skip
+    return {
+        f["id"]: tuple(f["geometry"]["coordinates"])
+        for f in layers.get("residences", {}).get("features", [])
+    }
 
 
 @pytest.mark.parametrize("z", [15, 16])
@@ -174,8 +229,13 @@ def test_tiles_past_the_deepest_zoom_are_cut_from_it(archive14, source, z):
     try:
         cols, rows = tiles_to_render(source, get_layer("residences"), z)
         checked = 0
-        for x, y in list(zip(cols.tolist(), rows.tolist(), strict=True))[::max(1, len(cols) // 25)]:
-            want, got = _layers(source.tile("composite", z, x, y)), _layers(arch.tile("composite", z, x, y))
+        for x, y in list(zip(cols.tolist(), rows.tolist(), strict=True))[
+            :: max(1, len(cols) // 25)
+        ]:
+            want, got = (
+                _layers(source.tile("composite", z, x, y)),
+                _layers(arch.tile("composite", z, x, y)),
+            )
             wp, gp = _residence_points(want), _residence_points(got)
             assert set(wp) == set(gp), f"{z}/{x}/{y}"
             step = 1 << (z - 14)  # z14 positions are multiples of this at z
@@ -183,12 +243,20 @@ def test_tiles_past_the_deepest_zoom_are_cut_from_it(archive14, source, z):
                 bx, by = gp[fid]
                 assert abs(ax - bx) <= step and abs(ay - by) <= step, (fid, z, x, y)
             for f in got.get("residences", {}).get("features", []):
-                assert f["properties"] == next(w for w in want["residences"]["features"]
-                                               if w["id"] == f["id"])["properties"]  # fmt: skip
-            wr = {f["id"]: shapely.geometry.shape(f["geometry"])
-                  for f in want.get("regulations", {}).get("features", [])}  # fmt: skip
-            gr = {f["id"]: shapely.geometry.shape(f["geometry"])
-                  for f in got.get("regulations", {}).get("features", [])}  # fmt: skip
+                assert (
+                    f["properties"]
+                    == next(w for w in want["residences"]["features"] if w["id"] == f["id"])[
+                        "properties"
+                    ]
+                )
+            wr = {
+                f["id"]: shapely.geometry.shape(f["geometry"])
+                for f in want.get("regulations", {}).get("features", [])
+            }
+            gr = {
+                f["id"]: shapely.geometry.shape(f["geometry"])
+                for f in got.get("regulations", {}).get("features", [])
+            }
             assert set(gr) <= set(wr), "an overzoomed tile invented a regulation"
             for fid, g in gr.items():
                 if wr[fid].area > 4096 * 64:  # big enough for simplification not to matter

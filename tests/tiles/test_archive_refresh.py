@@ -16,8 +16,21 @@ from vggeo.tiles.sample import generate
 
 
 def _export(store, out, *extra):
-    r = CliRunner().invoke(cli, ["tiles", "export", "--store", str(store), "-o", str(out),
-                                 "--maxzoom", "8", "--no-progress", *extra])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "tiles",
+            "export",
+            "--store",
+            str(store),
+            "-o",
+            str(out),
+            "--maxzoom",
+            "8",
+            "--no-progress",
+            *extra,
+        ],
+    )
     assert r.exit_code == 0, r.output
     return r.output
 

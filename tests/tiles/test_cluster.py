@@ -60,10 +60,16 @@ def test_counts_add_up_at_every_zoom(source, store, z):
 
 def test_filtered_clusters_count_exactly_the_filtered_homes(source, store):
     residences = store[1]
-    f = Filters.parse({"home_type": "villa,radhus", "construction_year_min": "1950",
-                       "construction_year_max": "1990"}, allowed=source.allowed_values())
+    f = Filters.parse(
+        {
+            "home_type": "villa,radhus",
+            "construction_year_min": "1950",
+            "construction_year_max": "1990",
+        },
+        allowed=source.allowed_values(),
+    )
     year = residences["construction_year"]
-    want = (residences["home_type"].isin(["villa", "radhus"]) & (year >= 1950) & (year <= 1990))
+    want = residences["home_type"].isin(["villa", "radhus"]) & (year >= 1950) & (year <= 1990)
     lon, lat = _lonlat(residences)
     for z in (5, 11, 15):
         total = 0
@@ -113,8 +119,16 @@ def test_sweref_grid_counts_add_up(source, store):
     e, n = residences.geometry.x.to_numpy(), residences.geometry.y.to_numpy()
     for z in (0, 3, 8):
         size = 4096 * 256 / 2**z
-        tiles = set(zip(((e + 1_200_000) // size).astype(int).tolist(),
-                        ((8_500_000 - n) // size).astype(int).tolist(), strict=True))
-        total = sum(f["properties"].get("point_count", 1) for x, y in tiles
-                    for f in _features(source, z, x, y, grid="SWEREF99TM"))
+        tiles = set(
+            zip(
+                ((e + 1_200_000) // size).astype(int).tolist(),
+                ((8_500_000 - n) // size).astype(int).tolist(),
+                strict=True,
+            )
+        )
+        total = sum(
+            f["properties"].get("point_count", 1)
+            for x, y in tiles
+            for f in _features(source, z, x, y, grid="SWEREF99TM")
+        )
         assert total == len(residences)

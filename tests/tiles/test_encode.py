@@ -16,10 +16,18 @@ def test_points_roundtrip_through_mapbox_vector_tile():
     labels = ["villa", "lägenhet", "småhus övriga"]
     kind = rng.integers(-1, 3, n)
     flag = rng.random(n) > 0.5
-    tile = encode_point_layer("residences", px, py, ids, [
-        Column("id", "int", ids), Column("home_type", "str", kind, labels=labels),
-        Column("year", "int", year, year_ok), Column("cluster", "bool", np.ones(n, bool), flag),
-    ])
+    tile = encode_point_layer(
+        "residences",
+        px,
+        py,
+        ids,
+        [
+            Column("id", "int", ids),
+            Column("home_type", "str", kind, labels=labels),
+            Column("year", "int", year, year_ok),
+            Column("cluster", "bool", np.ones(n, bool), flag),
+        ],
+    )
     layer = mapbox_vector_tile.decode(tile, default_options={"y_coord_down": True})["residences"]
     assert layer["extent"] == 4096
     feats = layer["features"]

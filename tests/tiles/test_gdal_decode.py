@@ -59,15 +59,18 @@ def test_points_and_clusters_decode_to_the_source(tmp_path, source, store):
     e, n = tr.transform(residences.geometry.x.to_numpy(), residences.geometry.y.to_numpy())
     x15, y15, c15, r15 = _busiest_tile(e, n, 15)
     x10, y10, c10, r10 = _busiest_tile(e, n, 10)
-    feats = _decode_with_gdal(tmp_path, source, [("residences", 15, x15, y15),
-                                                 ("residences", 10, x10, y10)])
+    feats = _decode_with_gdal(
+        tmp_path, source, [("residences", 15, x15, y15), ("residences", 10, x10, y10)]
+    )
 
     inside = (c15 == x15) & (r15 == y15)
     want = residences[inside].set_index("id")
     got = [f for f in feats if f["tile"] == 0]
     assert sorted(f["fid"] for f in got) == sorted(want.index.tolist())
     unit = get_grid("WebMercatorQuad").tile_size(15) / 4096
-    pos = dict(zip(residences["id"].tolist(), zip(e.tolist(), n.tolist(), strict=True), strict=True))
+    pos = dict(
+        zip(residences["id"].tolist(), zip(e.tolist(), n.tolist(), strict=True), strict=True)
+    )
     for f in got:
         row = want.loc[f["fid"]]
         p = f["props"]
@@ -75,7 +78,9 @@ def test_points_and_clusters_decode_to_the_source(tmp_path, source, store):
         assert p["ownership_type"] == row["ownership_type"]
         assert p["municipality_code"] == row["municipality_code"]
         year = row["construction_year"]
-        assert p.get("construction_year") == (None if year is None or str(year) == "<NA>" else int(year))
+        assert p.get("construction_year") == (
+            None if year is None or str(year) == "<NA>" else int(year)
+        )
         gx, gy = shapely.from_wkt(f["wkt"]).coords[0]
         sx, sy = pos[f["fid"]]
         assert abs(gx - sx) <= unit and abs(gy - sy) <= unit  # half a unit + float slack
@@ -98,7 +103,10 @@ def test_polygons_decode_to_the_source(tmp_path, source, store):
     feats = [f for f in _decode_with_gdal(tmp_path, source, [("regulations", z, x, y)])]
     b = g.bounds(z, x, y)
     box = shapely.box(*b)
-    hits = provisions[shapely.intersects(geoms, box) & (shapely.area(shapely.intersection(geoms, box)) > (size / 256) ** 2)]
+    hits = provisions[
+        shapely.intersects(geoms, box)
+        & (shapely.area(shapely.intersection(geoms, box)) > (size / 256) ** 2)
+    ]
     got = {f["fid"]: f for f in feats}
     assert set(hits["fid"]) <= set(got), "a provision visibly inside the tile is missing"
     unit = size / 4096
@@ -108,6 +116,8 @@ def test_polygons_decode_to_the_source(tmp_path, source, store):
         for col in ("provision_id", "provision_type", "status", "designation", "name"):
             assert f["props"][col] == src[col]
         ours = shapely.intersection(shapely.from_wkt(f["wkt"]), box)
-        theirs = shapely.intersection(geoms[np.flatnonzero(provisions["fid"].to_numpy() == fid)[0]], box)
+        theirs = shapely.intersection(
+            geoms[np.flatnonzero(provisions["fid"].to_numpy() == fid)[0]], box
+        )
         # quantisation (½ unit) + simplification (¼ pixel = 4 units)
         assert shapely.hausdorff_distance(ours, theirs) <= 6 * unit

@@ -26,7 +26,12 @@ def test_sweref_grid_matches_lantmateriet_3006():
     g = get_grid("3006")
     assert g.id == "SWEREF99TM" and g.epsg == 3006
     # Level 0: 4096 m/pixel × 256 px; the top-left corner is E −1 200 000, N 8 500 000.
-    assert g.bounds(0, 0, 0) == (-1_200_000, 8_500_000 - 1_048_576, -1_200_000 + 1_048_576, 8_500_000)
+    assert g.bounds(0, 0, 0) == (
+        -1_200_000,
+        8_500_000 - 1_048_576,
+        -1_200_000 + 1_048_576,
+        8_500_000,
+    )
     assert g.tile_size(3) == 4096 / 8 * 256
     # Stockholm (E 674 577, N 6 580 752): column from the west, row from the north — not swapped.
     e, n = 674_577.7, 6_580_752.2
@@ -36,7 +41,10 @@ def test_sweref_grid_matches_lantmateriet_3006():
         b = g.bounds(z, col, row)
         assert b.west <= e < b.east and b.south < n <= b.north
     # The JSON holds pointOfOrigin in EPSG:3006 axis order: northing first.
-    assert tuple(tile_matrix_set("SWEREF99TM").tileMatrices[0].pointOfOrigin) == (8_500_000, -1_200_000)
+    assert tuple(tile_matrix_set("SWEREF99TM").tileMatrices[0].pointOfOrigin) == (
+        8_500_000,
+        -1_200_000,
+    )
 
 
 def test_out_of_range_tiles_are_refused():

@@ -26,8 +26,9 @@ def test_store_errors_name_the_problem(tmp_path, store):
     with pytest.raises(StoreError, match="store not found"):
         load_store(tmp_path / "missing.gpkg")
     bad = tmp_path / "other.gpkg"
-    geopandas.GeoDataFrame({"a": [1]}, geometry=geopandas.points_from_xy([1], [2]),
-                           crs=3006).to_file(bad, layer="something")  # fmt: skip
+    geopandas.GeoDataFrame(
+        {"a": [1]}, geometry=geopandas.points_from_xy([1], [2]), crs=3006
+    ).to_file(bad, layer="something")
     with pytest.raises(StoreError, match="neither a 'residences' nor a 'provisions'"):
         load_store(bad)
     wrong_crs = tmp_path / "wgs.gpkg"
@@ -41,13 +42,18 @@ def test_morton_roundtrip():
     c, r = rng.integers(0, 2**28, 1000), rng.integers(0, 2**28, 1000)
     cc, rr = demorton(morton(c, r))
     assert (cc == c).all() and (rr == r).all()
-    assert int(morton(np.uint64(1), np.uint64(0))) == 1 and int(morton(np.uint64(0), np.uint64(1))) == 2
+    assert (
+        int(morton(np.uint64(1), np.uint64(0))) == 1
+        and int(morton(np.uint64(0), np.uint64(1))) == 2
+    )
 
 
 def test_library_never_imports_fastapi():
-    code = ("import sys, vggeo, vggeo.tiles, vggeo.tiles.backends.memory, vggeo.tiles.backends.postgis, vggeo.tiles.backends.archive, "
-            "vggeo.tiles.pmtiles, vggeo.tiles.basemap, vggeo.tiles.service, vggeo.cli; "
-            "print('fastapi' in sys.modules or 'starlette' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys, vggeo, vggeo.tiles, vggeo.tiles.backends.memory, vggeo.tiles.backends.postgis, vggeo.tiles.backends.archive, "
+        "vggeo.tiles.pmtiles, vggeo.tiles.basemap, vggeo.tiles.service, vggeo.cli; "
+        "print('fastapi' in sys.modules or 'starlette' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -58,8 +64,12 @@ def test_residence_id_may_be_the_geopackage_fid(tmp_path, store):
     path = tmp_path / "fid.gpkg"
     res = store[1].head(300)
     # GDAL's GPKG driver takes the values of a column named like the FID column as FIDs.
-    pyogrio.write_dataframe(res.astype({"home_type": "string", "ownership_type": "string"}),
-                            path, layer="residences", layer_options={"FID": "id"})  # fmt: skip
+    pyogrio.write_dataframe(
+        res.astype({"home_type": "string", "ownership_type": "string"}),
+        path,
+        layer="residences",
+        layer_options={"FID": "id"},
+    )
     assert pyogrio.read_info(path, layer="residences")["fid_column"] == "id"
     data = load_store(path)
     assert sorted(data.residences["id"]) == sorted(res["id"])

@@ -23,8 +23,10 @@ def pg_source(postgis_url, store):
 
 
 def _decode(data):
-    return {name: {f["id"]: f for f in layer["features"]}
-            for name, layer in (mapbox_vector_tile.decode(data).items() if data else [])}
+    return {
+        name: {f["id"]: f for f in layer["features"]}
+        for name, layer in (mapbox_vector_tile.decode(data).items() if data else [])
+    }
 
 
 def _tiles(source: MemorySource, z: int, k: int, grid="WebMercatorQuad"):
@@ -44,7 +46,10 @@ def _assert_same(a: bytes, b: bytes, what: str, *, polygons_subset=False):
             assert set(fa) == set(fb), f"{what}: residence/cluster ids differ"
             for fid, f in fa.items():
                 assert f["properties"] == fb[fid]["properties"], f"{what}: {fid}"
-                (ax, ay), (bx, by) = f["geometry"]["coordinates"], fb[fid]["geometry"]["coordinates"]
+                (ax, ay), (bx, by) = (
+                    f["geometry"]["coordinates"],
+                    fb[fid]["geometry"]["coordinates"],
+                )
                 assert abs(ax - bx) <= 1 and abs(ay - by) <= 1, f"{what}: {fid} moved"
         else:
             # Both drop polygons that collapse when rounded; the rest must agree.
@@ -57,22 +62,30 @@ def _assert_same(a: bytes, b: bytes, what: str, *, polygons_subset=False):
 @pytest.mark.parametrize("z", [3, 8, 12, 14, 16])
 def test_same_tiles_as_embedded(pg_source, source, z):
     for x, y in _tiles(source, z, 3):
-        _assert_same(source.tile("composite", z, x, y), pg_source.tile("composite", z, x, y),
-                     f"{z}/{x}/{y}")
+        _assert_same(
+            source.tile("composite", z, x, y), pg_source.tile("composite", z, x, y), f"{z}/{x}/{y}"
+        )
 
 
 def test_same_filtered_and_sweref_tiles(pg_source, source):
-    f = Filters.parse({"home_type": "villa,lägenhet", "construction_year_min": "1960",
-                       "status": "gällande"}, allowed=source.allowed_values())
+    f = Filters.parse(
+        {"home_type": "villa,lägenhet", "construction_year_min": "1960", "status": "gällande"},
+        allowed=source.allowed_values(),
+    )
     for z in (6, 11, 15):
         for x, y in _tiles(source, z, 2):
-            _assert_same(source.tile("composite", z, x, y, filters=f),
-                         pg_source.tile("composite", z, x, y, filters=f), f"filtered {z}/{x}/{y}")
+            _assert_same(
+                source.tile("composite", z, x, y, filters=f),
+                pg_source.tile("composite", z, x, y, filters=f),
+                f"filtered {z}/{x}/{y}",
+            )
     for z in (2, 7, 12):
         for x, y in _tiles(source, z, 2, grid="SWEREF99TM"):
-            _assert_same(source.tile("composite", z, x, y, grid="SWEREF99TM"),
-                         pg_source.tile("composite", z, x, y, grid="SWEREF99TM"),
-                         f"3006 {z}/{x}/{y}")
+            _assert_same(
+                source.tile("composite", z, x, y, grid="SWEREF99TM"),
+                pg_source.tile("composite", z, x, y, grid="SWEREF99TM"),
+                f"3006 {z}/{x}/{y}",
+            )
 
 
 def test_overflow_clustering_matches(pg_source, source, store, postgis_url):

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.postgis
 
 @pytest.fixture(scope="module")
 def deliveries(tmp_path_factory):
-    return generate_deliveries(tmp_path_factory.mktemp("best"), product="bestammelse", n=120,
-                               changes=1, seed=3)  # fmt: skip
+    return generate_deliveries(
+        tmp_path_factory.mktemp("best"), product="bestammelse", n=120, changes=1, seed=3
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,11 @@ def schema(postgis_url):
 
 
 def _features(data: bytes) -> dict[str, list]:
-    return {name: layer["features"] for name, layer in mapbox_vector_tile.decode(data).items()} \
-        if data else {}  # fmt: skip
+    return (
+        {name: layer["features"] for name, layer in mapbox_vector_tile.decode(data).items()}
+        if data
+        else {}
+    )
 
 
 def _point_total(data: bytes) -> int:
@@ -76,8 +80,10 @@ def test_store_with_provisions_only_serves_its_regulations(postgis_url, schema, 
         for pid, geom in zip(provisions["provision_id"][big], geoms[big], strict=True):
             p = shapely.point_on_surface(geom)
             t = tms.tile(*to_wgs84.transform(p.x, p.y), 12)
-            got = {f["properties"]["provision_id"]
-                   for f in _features(src.tile("regulations", 12, t.x, t.y)).get("regulations", [])}
+            got = {
+                f["properties"]["provision_id"]
+                for f in _features(src.tile("regulations", 12, t.x, t.y)).get("regulations", [])
+            }
             assert pid in got, f"provision {pid} missing from its tile 12/{t.x}/{t.y}"
     finally:
         src.close()
@@ -121,12 +127,15 @@ def test_data_version_is_the_stores(postgis_url, schema, homes):
 
 def _cells_tag(url: str, schema: str) -> str | None:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                            [f'"{schema}"."vggeo_tile_cells_webmercatorquad"']).fetchone()[0]  # fmt: skip
+        return conn.execute(
+            "SELECT obj_description(to_regclass(%s), 'pg_class')",
+            [f'"{schema}"."vggeo_tile_cells_webmercatorquad"'],
+        ).fetchone()[0]
 
 
 def test_cells_are_built_once_by_concurrent_openers_and_rebuilt_after_an_ingest(
-        postgis_url, schema, homes, caplog):  # fmt: skip
+    postgis_url, schema, homes, caplog
+):
     with open_store(postgis_url, create=True, schema=schema) as s:
         s.load_residences(homes)
         first = s.data_version
@@ -171,8 +180,12 @@ def test_an_ingest_notifies_listeners_at_commit_only(postgis_url, schema, homes,
         got.set()
 
     with open_store(postgis_url, create=True, schema=schema) as s:
-        t = threading.Thread(target=listen_versions, args=(postgis_url, schema, note, stop),
-                             kwargs={"wait": 0.1}, daemon=True)  # fmt: skip
+        t = threading.Thread(
+            target=listen_versions,
+            args=(postgis_url, schema, note, stop),
+            kwargs={"wait": 0.1},
+            daemon=True,
+        )
         t.start()
         try:
             import time

@@ -46,8 +46,12 @@ def test_dropped_properties_leave_features_ids_and_geometry_alone(tiles):
             assert (x["id"], x["geometry"], x["type"]) == (y["id"], y["geometry"], y["type"])
             assert y["properties"] == {k: v for k, v in x["properties"].items() if k in KEEP}
         dropped = {k.encode() for f in fa for k in f["properties"] if k not in KEEP}
-        dropped |= {v.encode() for f in fa for k, v in f["properties"].items()
-                    if k not in KEEP and isinstance(v, str)}  # fmt: skip
+        dropped |= {
+            v.encode()
+            for f in fa
+            for k, v in f["properties"].items()
+            if k not in KEEP and isinstance(v, str)
+        }
         assert b"home_type" in dropped and all(word in full for word in dropped)
         residences_part = cut.split(b"regulations")[0]
         assert not [word for word in dropped if word in residences_part]

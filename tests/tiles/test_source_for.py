@@ -78,8 +78,11 @@ def test_the_backend_follows_the_store_and_its_data_version(plain, tmp_path):
 def test_no_module_outside_the_store_decides_from_the_location_string():
     """``postgresql://`` and the archive suffixes are read in :mod:`vggeo.store` only (messages
     and help texts aside)."""
-    for path in [*(ROOT / "vggeo/tiles").rglob("*.py"), *(ROOT / "server").rglob("*.py"),
-                 ROOT / "vggeo/cli/tiles.py"]:  # fmt: skip
+    for path in [
+        *(ROOT / "vggeo/tiles").rglob("*.py"),
+        *(ROOT / "server").rglob("*.py"),
+        ROOT / "vggeo/cli/tiles.py",
+    ]:
         text = path.read_text(encoding="utf-8")
         assert 'startswith(("postgresql://"' not in text, path
         assert 'endswith((".pmtiles", ".mbtiles"))' not in text, path

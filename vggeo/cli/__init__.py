@@ -100,9 +100,11 @@ def bug_report(err: BaseException, ctx: click.Context) -> str:
     where = current_input() or ", ".join(_inputs(ctx)) or "the command line"
     hint = "" if _debug(ctx) else " (run it again with --debug for the details)"
     what = str(err) if len(str(err)) <= 300 else str(err)[:300] + " …"
-    return (f"unexpected {type(err).__name__} in `{_command_line_path(ctx)}` while processing "
-            f"{where}: {what}. This is a bug in vggeo {__version__}; please report it with this "
-            f"line{hint}")  # fmt: skip
+    return (
+        f"unexpected {type(err).__name__} in `{_command_line_path(ctx)}` while processing "
+        f"{where}: {what}. This is a bug in vggeo {__version__}; please report it with this "
+        f"line{hint}"
+    )
 
 
 class VggeoGroup(click.Group):
@@ -161,15 +163,22 @@ class VggeoGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="vggeo")
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
 @click.option("-q", "--quiet", count=True, help="Less log output (repeatable).")
-@click.option("--debug", is_flag=True, envvar="VGGEO_DEBUG",
-              help="Show the traceback of an error (to report a bug). Env: VGGEO_DEBUG.")  # fmt: skip
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="VGGEO_DEBUG",
+    help="Show the traceback of an error (to report a bug). Env: VGGEO_DEBUG.",
+)
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     """Swedish residences and land-regulating provisions: coordinates, deliveries, stores, tiles."""
     note_input(None)
     level = logging.WARNING - 10 * (verbose - quiet)
-    logging.basicConfig(level=max(logging.DEBUG, min(logging.CRITICAL, level)), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=max(logging.DEBUG, min(logging.CRITICAL, level)),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     ctx.ensure_object(dict)
     ctx.obj["verbosity"] = verbose - quiet
 

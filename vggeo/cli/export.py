@@ -29,8 +29,9 @@ def _check_output(path: Path, overwrite: bool, suffixes: tuple[str, ...]) -> Non
     from vggeo.cli.options import refuse_overwrite
 
     if path.suffix.lower() not in suffixes:
-        raise click.BadParameter(f"{path}: use one of {', '.join(suffixes)}",
-                                 param_hint="'-o/--output'")  # fmt: skip
+        raise click.BadParameter(
+            f"{path}: use one of {', '.join(suffixes)}", param_hint="'-o/--output'"
+        )
     refuse_overwrite(path, overwrite)
 
 
@@ -49,13 +50,19 @@ def export_group() -> None:
 @store_opt
 @output_opt
 @crs_opt
-@click.option("--layers", "layers", multiple=True, metavar="NAME[,NAME…]",
-              help="Layers to write (default: all): residences, provisions, provisions_<type>, "
-                   "affected_properties, decisions, inskrivning tables.")  # fmt: skip
+@click.option(
+    "--layers",
+    "layers",
+    multiple=True,
+    metavar="NAME[,NAME…]",
+    help="Layers to write (default: all): residences, provisions, provisions_<type>, "
+    "affected_properties, decisions, inskrivning tables.",
+)
 @overwrite_opt
 @progress_opt
-def export_gpkg(store: str, output: Path, crs: str, layers: tuple[str, ...], overwrite: bool,
-                progress: bool) -> None:  # fmt: skip
+def export_gpkg(
+    store: str, output: Path, crs: str, layers: tuple[str, ...], overwrite: bool, progress: bool
+) -> None:
     """A QGIS-ready GeoPackage: styled layers, field aliases, relations.
 
     The store is streamed in batches, so memory stays bounded whatever its size; Ctrl-C leaves
@@ -65,8 +72,14 @@ def export_gpkg(store: str, output: Path, crs: str, layers: tuple[str, ...], ove
 
     _check_output(output, overwrite, (".gpkg",))
     target = _crs(crs)
-    counts = export_store_gpkg(store, output, crs=target.epsg, layers=_split(layers),
-                               overwrite=overwrite, progress=progress)  # fmt: skip
+    counts = export_store_gpkg(
+        store,
+        output,
+        crs=target.epsg,
+        layers=_split(layers),
+        overwrite=overwrite,
+        progress=progress,
+    )
     for name, n in counts.items():
         click.echo(f"{name}\t{n}")
     click.echo(f"wrote {output} ({target})", err=True)
@@ -76,9 +89,14 @@ def export_gpkg(store: str, output: Path, crs: str, layers: tuple[str, ...], ove
 @store_opt
 @output_opt
 @crs_opt
-@click.option("--layer", "layer", default="residences", show_default=True,
-              type=click.Choice(["residences", "provisions"]),
-              help="Table to write (one GeoParquet file holds one table).")  # fmt: skip
+@click.option(
+    "--layer",
+    "layer",
+    default="residences",
+    show_default=True,
+    type=click.Choice(["residences", "provisions"]),
+    help="Table to write (one GeoParquet file holds one table).",
+)
 @overwrite_opt
 def export_parquet(store: str, output: Path, crs: str, layer: str, overwrite: bool) -> None:
     """GeoParquet 1.1: bbox covering column, Hilbert-sorted row groups."""
@@ -94,27 +112,64 @@ def export_parquet(store: str, output: Path, crs: str, layer: str, overwrite: bo
 
 @click.command("join", context_settings={"help_option_names": ["-h", "--help"]})
 @store_opt
-@click.option("--predicate", default="within", show_default=True,
-              type=click.Choice(["within", "intersects", "dwithin"]),
-              help="within = ST_Within (boundary excluded), intersects = ST_Intersects, "
-                   "dwithin = ST_DWithin with --distance.")  # fmt: skip
-@click.option("--distance", type=float, default=None, metavar="METRES",
-              help="Distance for --predicate dwithin.")  # fmt: skip
-@click.option("--types", "types", multiple=True, metavar="TYPE[,TYPE…]",
-              help="Provision types (default: all): plan, naturvardsbestammelse, "
-                   "ovrig_bestammelse, mineralrattighet, utredning, fornlamning.")  # fmt: skip
-@click.option("--status", "status", multiple=True, metavar="STATUS[,STATUS…]",
-              help="Provision statuses as delivered, e.g. gällande (default: all).")  # fmt: skip
-@click.option("--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write homes per provision (.parquet/.csv).")  # fmt: skip
-@click.option("--schema", default="public", show_default=True,
-              help="PostGIS only: the database schema of the store.")  # fmt: skip
+@click.option(
+    "--predicate",
+    default="within",
+    show_default=True,
+    type=click.Choice(["within", "intersects", "dwithin"]),
+    help="within = ST_Within (boundary excluded), intersects = ST_Intersects, "
+    "dwithin = ST_DWithin with --distance.",
+)
+@click.option(
+    "--distance",
+    type=float,
+    default=None,
+    metavar="METRES",
+    help="Distance for --predicate dwithin.",
+)
+@click.option(
+    "--types",
+    "types",
+    multiple=True,
+    metavar="TYPE[,TYPE…]",
+    help="Provision types (default: all): plan, naturvardsbestammelse, "
+    "ovrig_bestammelse, mineralrattighet, utredning, fornlamning.",
+)
+@click.option(
+    "--status",
+    "status",
+    multiple=True,
+    metavar="STATUS[,STATUS…]",
+    help="Provision statuses as delivered, e.g. gällande (default: all).",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write homes per provision (.parquet/.csv).",
+)
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="PostGIS only: the database schema of the store.",
+)
 @output_opt
 @overwrite_opt
 @progress_opt
-def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[str, ...],
-             status: tuple[str, ...], summary_path: Path | None, schema: str, output: Path,
-             overwrite: bool, progress: bool) -> None:  # fmt: skip
+def join_cmd(
+    store: str,
+    predicate: str,
+    distance: float | None,
+    types: tuple[str, ...],
+    status: tuple[str, ...],
+    summary_path: Path | None,
+    schema: str,
+    output: Path,
+    overwrite: bool,
+    progress: bool,
+) -> None:
     """Pair residences with the provisions they lie in: one row per (residence, provision).
 
     The output's extension picks the format: .parquet (GeoParquet: each pair with the home's
@@ -130,14 +185,22 @@ def join_cmd(store: str, predicate: str, distance: float | None, types: tuple[st
     if summary_path is not None:
         _check_output(summary_path, overwrite, (".parquet", ".csv"))
     if predicate == "dwithin" and distance is None:
-        raise click.BadParameter("--predicate dwithin needs --distance METRES",
-                                 param_hint="'--distance'")  # fmt: skip
+        raise click.BadParameter(
+            "--predicate dwithin needs --distance METRES", param_hint="'--distance'"
+        )
     if predicate != "dwithin" and distance is not None:
-        raise click.BadParameter("--distance applies only to --predicate dwithin",
-                                 param_hint="'--distance'")  # fmt: skip
-    joined = join_store(store, predicate=predicate, distance=distance, types=_split(types),
-                        status=_split(status), progress=progress,
-                        schema=schema)  # fmt: skip
+        raise click.BadParameter(
+            "--distance applies only to --predicate dwithin", param_hint="'--distance'"
+        )
+    joined = join_store(
+        store,
+        predicate=predicate,
+        distance=distance,
+        types=_split(types),
+        status=_split(status),
+        progress=progress,
+        schema=schema,
+    )
     write_table(joined.pairs, output, layer="pairs", extra_layers={"summary": joined.summary})
     if summary_path is not None:
         write_table(joined.summary, summary_path, layer="summary")

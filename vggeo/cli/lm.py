@@ -21,13 +21,18 @@ def _inspect_data(path: Path) -> dict:
 
     with open_delivery(path) as d:
         info: dict = {
-            "path": str(path), "form": d.form, "product": d.product,
+            "path": str(path),
+            "form": d.form,
+            "product": d.product,
             "information_types": d.information_types,
-            "extract_type": d.extract_type, "extract_id": d.extract_id,
+            "extract_type": d.extract_type,
+            "extract_id": d.extract_id,
             "previous_extract_id": d.previous_extract_id,
             "produced_at": d.produced_at.isoformat() if d.produced_at else None,
-            "crs": f"EPSG:{d.crs}" if d.crs else None, "checksum": d.checksum, "sets": {},
-        }  # fmt: skip
+            "crs": f"EPSG:{d.crs}" if d.crs else None,
+            "checksum": d.checksum,
+            "sets": {},
+        }
         problem = None
         counts: dict = {}
         if not d.metadata:
@@ -48,16 +53,21 @@ def _inspect_data(path: Path) -> dict:
                 if f.kind == "metadata":
                     continue
                 n = counts.get(s, {}).get(f.name)
-                files[f.name] = {"kind": f.kind, "objects": n if n is not None else d.count_objects(f),
-                                 "bytes": f.size}  # fmt: skip
+                files[f.name] = {
+                    "kind": f.kind,
+                    "objects": n if n is not None else d.count_objects(f),
+                    "bytes": f.size,
+                }
             entry = {"files": files, "deletions": len(d.deletions(s))}
             if md is not None:
                 entry["metadata"] = {
-                    "subsets": md.subsets, "selection_type": md.selection_type,
-                    "selection": md.selection, "total_count": md.total_count,
+                    "subsets": md.subsets,
+                    "selection_type": md.selection_type,
+                    "selection": md.selection,
+                    "total_count": md.total_count,
                     "direct_marketing": md.direct_marketing,
                     "exclude_personnummer": md.exclude_personnummer,
-                }  # fmt: skip
+                }
                 unmapped.update({f"{s}_metadata.xml: {k}": v for k, v in md.unmapped.items()})
             if d.data_files(s):
                 if d.product == "bestammelse":
@@ -66,8 +76,9 @@ def _inspect_data(path: Path) -> dict:
                     except IntegrityError as err:
                         problem = problem or err
                         info["integrity"] = f"FAILED: {err}"
-                        data = read_bestammelser(d, set_name=s, on_geometry_error="keep",
-                                                 check_counts=False)  # fmt: skip
+                        data = read_bestammelser(
+                            d, set_name=s, on_geometry_error="keep", check_counts=False
+                        )
                     entry["tables"] = {k: len(v) for k, v in data.tables().items()}
                     entry["geometry_errors"] = [f"{i}: {m}" for i, m in data.geometry_errors]
                 else:
@@ -95,11 +106,15 @@ def _print_inspect(info: dict) -> None:
     for s, e in info["sets"].items():
         w(f"  {s}:")
         for name, f in e["files"].items():
-            w(f"    {name:45s} {f['kind']:9s} {f['objects']:>8} objects {f['bytes'] or 0:>12} bytes")
+            w(
+                f"    {name:45s} {f['kind']:9s} {f['objects']:>8} objects {f['bytes'] or 0:>12} bytes"
+            )
         if "metadata" in e:
             m = e["metadata"]
-            w(f"    subsets: {', '.join(m['subsets']) or '-'}; selection: {m['selection_type'] or '-'} "
-              f"({len(m['selection'])} values)")  # fmt: skip
+            w(
+                f"    subsets: {', '.join(m['subsets']) or '-'}; selection: {m['selection_type'] or '-'} "
+                f"({len(m['selection'])} values)"
+            )
         w(f"    deletions: {e['deletions']}")
         for t, n in e.get("tables", {}).items():
             w(f"    table {t}: {n} rows")
@@ -132,24 +147,51 @@ def inspect_cmd(delivery: Path, as_json: bool) -> None:
 
 @click.command("read")
 @click.argument("delivery", type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", "output", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="OUT.gpkg (one layer per table) or OUT.parquet (one table, GeoParquet).")  # fmt: skip
-@click.option("--table", default=None,
-              help="Parquet only: the table to write (default: provisions; agande for inskrivning).")
-@click.option("--personal-data", is_flag=True,
-              help="Keep personnummer, names and addresses (inskrivning). Default: redacted.")
-@click.option("--keep-bad-geometry", is_flag=True,
-              help="Keep provisions with malformed geometry (empty geometry, listed on stderr) "
-                   "instead of failing.")  # fmt: skip
-@click.option("--workers", type=click.IntRange(0), default=1, show_default=True,
-              help="Processes per large data file (0 = one per core, at most 4). The default "
-                   "already uses two cores on files of 8 MB or more; more processes pay off only "
-                   "on more idle cores, and cost memory.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="OUT.gpkg (one layer per table) or OUT.parquet (one table, GeoParquet).",
+)
+@click.option(
+    "--table",
+    default=None,
+    help="Parquet only: the table to write (default: provisions; agande for inskrivning).",
+)
+@click.option(
+    "--personal-data",
+    is_flag=True,
+    help="Keep personnummer, names and addresses (inskrivning). Default: redacted.",
+)
+@click.option(
+    "--keep-bad-geometry",
+    is_flag=True,
+    help="Keep provisions with malformed geometry (empty geometry, listed on stderr) "
+    "instead of failing.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Processes per large data file (0 = one per core, at most 4). The default "
+    "already uses two cores on files of 8 MB or more; more processes pay off only "
+    "on more idle cores, and cost memory.",
+)
 @overwrite_opt
 @progress_opt
-def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: bool,
-             keep_bad_geometry: bool, workers: int, overwrite: bool, progress: bool) -> None:  # fmt: skip
+def read_cmd(
+    delivery: Path,
+    output: Path,
+    table: str | None,
+    personal_data: bool,
+    keep_bad_geometry: bool,
+    workers: int,
+    overwrite: bool,
+    progress: bool,
+) -> None:
     """Read a Lantmäteriet DELIVERY (any form, also one data XML file) into OUT.gpkg or OUT.parquet.
 
     GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
@@ -171,17 +213,24 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
     tables: dict[str, pd.DataFrame] = {}
     with open_delivery(delivery) as d:
         if d.product == "bestammelse":
-            data = read_bestammelser(d, progress=progress, workers=workers or None,
-                                     on_geometry_error="keep" if keep_bad_geometry else "raise")  # fmt: skip
+            data = read_bestammelser(
+                d,
+                progress=progress,
+                workers=workers or None,
+                on_geometry_error="keep" if keep_bad_geometry else "raise",
+            )
             tables.update(data.tables())
             for ident, msg in data.geometry_errors:
                 click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
         else:
             data = read_inskrivning(d, personal_data=personal_data, progress=progress)
             tables.update(data.tables())
-            click.echo("vggeo: owner keys of persons are keyed with a secret drawn for this run "
-                       "only: they link this file's tables, match no store and cannot be "
-                       "reversed", err=True)  # fmt: skip
+            click.echo(
+                "vggeo: owner keys of persons are keyed with a secret drawn for this run "
+                "only: they link this file's tables, match no store and cannot be "
+                "reversed",
+                err=True,
+            )
         dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
         if d.extract_type == "change" or dels:
             tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
@@ -190,8 +239,11 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
     if unmapped:  # data the tables do not keep: every path, with its count
         from vggeo.lm.package import unmapped_lines
 
-        click.echo(f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
-                   f"({len(unmapped)} paths); their data is not in the output:", err=True)  # fmt: skip
+        click.echo(
+            f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
+            f"({len(unmapped)} paths); their data is not in the output:",
+            err=True,
+        )
         for line in unmapped_lines(unmapped):
             click.echo(f"  {line}", err=True)
     if suffix == ".gpkg":
@@ -208,28 +260,60 @@ def read_cmd(delivery: Path, output: Path, table: str | None, personal_data: boo
 
 @click.command("delivery")
 @click.option("--product", type=click.Choice(["bestammelse", "inskrivning"]), required=True)
-@click.option("--n", "n", type=click.IntRange(1), default=200, show_default=True,
-              help="Provisions (bestammelse) or properties (inskrivning) in the base extract.")
-@click.option("--changes", type=click.IntRange(0), default=2, show_default=True,
-              help="Change extracts after the base.")
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Provisions (bestammelse) or properties (inskrivning) in the base extract.",
+)
+@click.option(
+    "--changes",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="Change extracts after the base.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--crs", "crs", default="EPSG:3006", show_default=True, metavar="CRS",
-              help="Coordinate system of the geometries: EPSG:3006 or a local zone 3007–3018.")
-@click.option("--per-file", type=click.IntRange(1, 50_000), default=50_000, show_default=True,
-              help="Objects per numbered data file.")
-@click.option("-o", "--output", "output", required=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
-def sample_delivery_cmd(product: str, n: int, changes: int, seed: int, crs: str, per_file: int,
-                        output: Path) -> None:  # fmt: skip
+@click.option(
+    "--crs",
+    "crs",
+    default="EPSG:3006",
+    show_default=True,
+    metavar="CRS",
+    help="Coordinate system of the geometries: EPSG:3006 or a local zone 3007–3018.",
+)
+@click.option(
+    "--per-file",
+    type=click.IntRange(1, 50_000),
+    default=50_000,
+    show_default=True,
+    help="Objects per numbered data file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory.",
+)
+def sample_delivery_cmd(
+    product: str, n: int, changes: int, seed: int, crs: str, per_file: int, output: Path
+) -> None:
     """Write one base and K change deliveries (ZIPs that sort in application order) to a folder."""
     from vggeo.crs import get_crs
     from vggeo.sample.delivery import generate_deliveries
 
     code = get_crs(crs).epsg
     if code != 3006 and not 3007 <= code <= 3018:
-        raise click.BadParameter("deliveries use EPSG:3006 or a local zone 3007–3018", param_hint="--crs")
-    paths = generate_deliveries(output, product=product, n=n, changes=changes, seed=seed, crs=code,
-                                per_file=per_file)  # fmt: skip
+        raise click.BadParameter(
+            "deliveries use EPSG:3006 or a local zone 3007–3018", param_hint="--crs"
+        )
+    paths = generate_deliveries(
+        output, product=product, n=n, changes=changes, seed=seed, crs=code, per_file=per_file
+    )
     for p in paths:
         click.echo(str(p))
 
@@ -239,5 +323,3 @@ def register(group: click.Group) -> None:
     group.add_command(inspect_cmd)
     group.add_command(read_cmd)
     group.commands["sample"].add_command(sample_delivery_cmd)
-
-

@@ -14,20 +14,32 @@ from pathlib import Path
 import click
 
 output_opt = click.option(
-    "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Output file; its extension chooses the format.",
-)  # fmt: skip
+)
 overwrite_opt = click.option(
     "--overwrite", is_flag=True, default=False, help="Replace an existing output file."
 )
 store_opt = click.option(
-    "--store", "store", envvar="VGGEO_STORE", required=True, metavar="STORE",
+    "--store",
+    "store",
+    envvar="VGGEO_STORE",
+    required=True,
+    metavar="STORE",
     help="GeoPackage path (created if absent) or postgresql:// URL. Env: VGGEO_STORE.",
-)  # fmt: skip
+)
 crs_opt = click.option(
-    "--crs", "crs", default="EPSG:3006", show_default=True, metavar="CRS",
+    "--crs",
+    "crs",
+    default="EPSG:3006",
+    show_default=True,
+    metavar="CRS",
     help="Output coordinate system: EPSG code or Swedish name ('SWEREF 99 18 00', 'rt90' …).",
-)  # fmt: skip
+)
 progress_opt = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
 )

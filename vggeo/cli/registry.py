@@ -17,9 +17,13 @@ import click
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
 
 _out_opt = click.option(
-    "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Output file: .parquet (GeoParquet), .gpkg (GeoPackage), .csv or .jsonl.",
-)  # fmt: skip
+)
 _OUT_SUFFIXES = (".parquet", ".geoparquet", ".gpkg", ".csv", ".jsonl", ".ndjson")
 
 
@@ -46,23 +50,29 @@ def registry() -> None:
 
 
 _endpoint_opt = click.option(
-    "--endpoint", type=click.Choice(["registry", "markups", "valuations"]), default="registry",
+    "--endpoint",
+    type=click.Choice(["registry", "markups", "valuations"]),
+    default="registry",
     show_default=True,
     help="API endpoint the rows come from: the registry-only rules (deleted 0 or 2, "
     "updated_from public_data) do not apply to markups.",
-)  # fmt: skip
+)
 _strict_opt = click.option(
-    "--strict", is_flag=True,
+    "--strict",
+    is_flag=True,
     help="Refuse the input (exit 2, nothing written) at the first value that is not of its "
     "type or breaks a documented rule, instead of nulling or flagging it.",
-)  # fmt: skip
+)
 _rejects_opt = click.option(
-    "--rejects", "rejects_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    "--rejects",
+    "rejects_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Where to list the rejected values (.csv, .jsonl or .parquet; written even when "
     "there are none). Default: <output name>.rejects.csv beside the output (with --store "
     "only: <source name>.rejects.csv here), written when there are rejects or that file "
     "exists from an earlier run (then replaced, so it is never stale).",
-)  # fmt: skip
+)
 
 
 def _rejects_path(given: Path | None, output: Path | None, source: Path | None) -> Path:
@@ -83,30 +93,65 @@ def _write_rejects(rejects, path: Path, *, explicit: bool) -> Path | None:
 @registry.command("load")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "-o", "--output", "output", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    "output",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Output file: .parquet (GeoParquet), .gpkg (GeoPackage), .csv or .jsonl. "
     "Optional when --store is given.",
-)  # fmt: skip
+)
 @overwrite_opt
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "csv", "parquet", "gpkg"]),
-              default=None, help="Input format (default: from the extension).")
-@click.option("--swap-axes", is_flag=True,
-              help="Exchange detectably swapped coordinate pairs (with a warning) instead of "
-              "rejecting them (or, for a whole file in the other order, refusing it).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "json", "csv", "parquet", "gpkg"]),
+    default=None,
+    help="Input format (default: from the extension).",
+)
+@click.option(
+    "--swap-axes",
+    is_flag=True,
+    help="Exchange detectably swapped coordinate pairs (with a warning) instead of "
+    "rejecting them (or, for a whole file in the other order, refusing it).",
+)
 @_strict_opt
-@click.option("--strict-codes", is_flag=True,
-              help="Refuse only values outside their code lists (the other rules as without "
-              "--strict).")
+@click.option(
+    "--strict-codes",
+    is_flag=True,
+    help="Refuse only values outside their code lists (the other rules as without --strict).",
+)
 @_rejects_opt
 @_endpoint_opt
-@click.option("--store", "store", default=None, metavar="STORE",
-              help="Also load the residences into this store (GeoPackage path or postgresql:// URL).")
-@click.option("--mode", type=click.Choice(["replace", "upsert"]), default="replace",
-              show_default=True, help="How --store takes the rows.")
+@click.option(
+    "--store",
+    "store",
+    default=None,
+    metavar="STORE",
+    help="Also load the residences into this store (GeoPackage path or postgresql:// URL).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["replace", "upsert"]),
+    default="replace",
+    show_default=True,
+    help="How --store takes the rows.",
+)
 @progress_opt
-def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, swap_axes: bool,
-         strict: bool, strict_codes: bool, rejects_path: Path | None, endpoint: str,
-         store: str | None, mode: str, progress: bool) -> None:  # fmt: skip
+def load(
+    source: Path,
+    output: Path | None,
+    overwrite: bool,
+    fmt: str | None,
+    swap_axes: bool,
+    strict: bool,
+    strict_codes: bool,
+    rejects_path: Path | None,
+    endpoint: str,
+    store: str | None,
+    mode: str,
+    progress: bool,
+) -> None:
     """Read SOURCE (API pages, JSON lines, CSV, GeoParquet, GeoPackage) into the canonical form.
 
     Writes OUTPUT (EPSG:3006, typed columns, kommunkod, construction_year_placeholder,
@@ -132,9 +177,16 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
     if rejects_path is not None:
         refuse_overwrite(rej_path, overwrite)
     _show_warnings()
-    gdf, rejects = read_registry(source, format=fmt, swap=swap_axes, strict=strict,
-                                 strict_codes=strict_codes, endpoint=endpoint, progress=progress,
-                                 with_rejects=True)  # fmt: skip
+    gdf, rejects = read_registry(
+        source,
+        format=fmt,
+        swap=swap_axes,
+        strict=strict,
+        strict_codes=strict_codes,
+        endpoint=endpoint,
+        progress=progress,
+        with_rejects=True,
+    )
     if output is not None:
         write_registry(gdf, output, overwrite=True)
     if store is not None:
@@ -152,23 +204,57 @@ def load(source: Path, output: Path | None, overwrite: bool, fmt: str | None, sw
 
 @registry.command("check")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--threshold", type=float, default=5.0, show_default=True,
-              help="Metres between coordinate pairs beyond which a row is reported.")
-@click.option("--entrance-floor", type=float, default=0.0, show_default=True,
-              help="The 'floor' value of the entrance level when comparing with apartment numbers.")
+@click.option(
+    "--threshold",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Metres between coordinate pairs beyond which a row is reported.",
+)
+@click.option(
+    "--entrance-floor",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="The 'floor' value of the entrance level when comparing with apartment numbers.",
+)
 @_endpoint_opt
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the machine-readable report (JSON): the same counts, status and "
-              "exit_code.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the JSON report (all rows) to this file.")
-@click.option("--max-rows", type=int, default=10, show_default=True,
-              help="Example rows per finding in the printed report.")
-@click.option("--fail/--no-fail", default=True, show_default=True,
-              help="Exit with code 1 when problems are found (--no-fail: 0 whenever the "
-              "check ran).")
-def check(source: Path, threshold: float, entrance_floor: float, endpoint: str, as_json: bool,
-          report_path: Path | None, max_rows: int, fail: bool) -> None:  # fmt: skip
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the machine-readable report (JSON): the same counts, status and exit_code.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON report (all rows) to this file.",
+)
+@click.option(
+    "--max-rows",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Example rows per finding in the printed report.",
+)
+@click.option(
+    "--fail/--no-fail",
+    default=True,
+    show_default=True,
+    help="Exit with code 1 when problems are found (--no-fail: 0 whenever the check ran).",
+)
+def check(
+    source: Path,
+    threshold: float,
+    entrance_floor: float,
+    endpoint: str,
+    as_json: bool,
+    report_path: Path | None,
+    max_rows: int,
+    fail: bool,
+) -> None:
     """Check SOURCE against every documented rule, and its coordinates.
 
     Problems: values of the wrong type or outside their code lists, broken ranges, formats and
@@ -197,7 +283,9 @@ def _parse_criteria(items: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise click.BadParameter(f"{item!r}: write criteria as key=value", param_hint="--criteria")
+            raise click.BadParameter(
+                f"{item!r}: write criteria as key=value", param_hint="--criteria"
+            )
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -216,38 +304,78 @@ def _read_private_from_stdin(crit: dict[str, str]) -> None:
 @registry.command("fetch")
 @click.argument("more_criteria", nargs=-1, metavar="[KEY=VALUE]...")
 @_out_opt
-@click.option("--criteria", "-c", "criteria", multiple=True, metavar="KEY=VALUE",
-              help="Search criterion (repeatable), e.g. -c county_code=05 -c rooms_min=2. "
-              "address is matched as LIKE by the API (see --exact-address).")
-@click.option("--exact-address", is_flag=True,
-              help="Keep only rows whose address matches the address criterion exactly "
-              "(whole address, address without postal code, or street; case and spacing "
-              "ignored): the API's LIKE also returns Storgatan for Torgatan.")
-@click.option("--special-access", is_flag=True,
-              help="Allow the special criteria SSN (a personnummer; SSN=- reads it from stdin) "
-              "and sensitive_data (0 or 1). Needs special access at Valueguard; their values "
-              "are never logged or written to the resume state.")
-@click.option("--endpoint", type=click.Choice(["registry", "markups", "valuations"]),
-              default="registry", show_default=True)
-@click.option("--resume", is_flag=True,
-              help="Continue an interrupted fetch (same endpoint, page size and criteria) from "
-              "its last complete page, staged in .<OUTPUT name>.parts/ beside OUTPUT.")
-@click.option("--incremental", is_flag=True,
-              help="Fetch only rows updated since the newest updated_at in OUTPUT and merge them in.")
-@click.option("--updated-since", default=None, metavar="YYYY-MM-DD",
-              help="Fetch only rows updated on or after this date (updated_at_min).")
+@click.option(
+    "--criteria",
+    "-c",
+    "criteria",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Search criterion (repeatable), e.g. -c county_code=05 -c rooms_min=2. "
+    "address is matched as LIKE by the API (see --exact-address).",
+)
+@click.option(
+    "--exact-address",
+    is_flag=True,
+    help="Keep only rows whose address matches the address criterion exactly "
+    "(whole address, address without postal code, or street; case and spacing "
+    "ignored): the API's LIKE also returns Storgatan for Torgatan.",
+)
+@click.option(
+    "--special-access",
+    is_flag=True,
+    help="Allow the special criteria SSN (a personnummer; SSN=- reads it from stdin) "
+    "and sensitive_data (0 or 1). Needs special access at Valueguard; their values "
+    "are never logged or written to the resume state.",
+)
+@click.option(
+    "--endpoint",
+    type=click.Choice(["registry", "markups", "valuations"]),
+    default="registry",
+    show_default=True,
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted fetch (same endpoint, page size and criteria) from "
+    "its last complete page, staged in .<OUTPUT name>.parts/ beside OUTPUT.",
+)
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="Fetch only rows updated since the newest updated_at in OUTPUT and merge them in.",
+)
+@click.option(
+    "--updated-since",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Fetch only rows updated on or after this date (updated_at_min).",
+)
 @_strict_opt
 @_rejects_opt
 @click.option("--page-size", type=int, default=None, help="Rows per request (default 20000).")
-@click.option("--base-url", default=None, envvar="VGGEO_VALUEGUARD_BASE_URL",
-              help="API base URL (default https://api.valueguard.se). "
-              "Env: VGGEO_VALUEGUARD_BASE_URL.")
+@click.option(
+    "--base-url",
+    default=None,
+    envvar="VGGEO_VALUEGUARD_BASE_URL",
+    help="API base URL (default https://api.valueguard.se). Env: VGGEO_VALUEGUARD_BASE_URL.",
+)
 @progress_opt
-def fetch(more_criteria: tuple[str, ...], output: Path,
-          criteria: tuple[str, ...], exact_address: bool, special_access: bool, endpoint: str,
-          resume: bool, incremental: bool, updated_since: str | None, strict: bool,
-          rejects_path: Path | None, page_size: int | None, base_url: str | None,
-          progress: bool) -> None:  # fmt: skip
+def fetch(
+    more_criteria: tuple[str, ...],
+    output: Path,
+    criteria: tuple[str, ...],
+    exact_address: bool,
+    special_access: bool,
+    endpoint: str,
+    resume: bool,
+    incremental: bool,
+    updated_since: str | None,
+    strict: bool,
+    rejects_path: Path | None,
+    page_size: int | None,
+    base_url: str | None,
+    progress: bool,
+) -> None:
     """Fetch the registry from Valueguard's API into OUTPUT.
 
     Search criteria go in as ``--criteria KEY=VALUE`` (repeatable) or as trailing KEY=VALUE
@@ -273,20 +401,34 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
         _read_private_from_stdin(crit)
     crit = validate_criteria(crit, allow_special=special_access)  # before any request
     rej_path = _rejects_path(rejects_path, output, None)
-    overrides: dict[str, Any] = {k: v for k, v in (("base_url", base_url), ("page_size", page_size))
-                                 if v}  # fmt: skip
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("base_url", base_url), ("page_size", page_size)) if v
+    }
     settings = ValueguardSettings(**overrides)
     with ValueguardClient(settings) as client:
         if incremental:
-            result = client.fetch_incremental(output, endpoint=endpoint, criteria=crit,
-                                              resume=resume, progress=progress, strict=strict,
-                                              allow_special=special_access,
-                                              exact_address=exact_address)  # fmt: skip
+            result = client.fetch_incremental(
+                output,
+                endpoint=endpoint,
+                criteria=crit,
+                resume=resume,
+                progress=progress,
+                strict=strict,
+                allow_special=special_access,
+                exact_address=exact_address,
+            )
         else:
-            result = client.fetch_all(output, endpoint=endpoint, criteria=crit, resume=resume,
-                                      updated_since=updated_since, progress=progress,
-                                      allow_special=special_access, exact_address=exact_address,
-                                      strict=strict)  # fmt: skip
+            result = client.fetch_all(
+                output,
+                endpoint=endpoint,
+                criteria=crit,
+                resume=resume,
+                updated_since=updated_since,
+                progress=progress,
+                allow_special=special_access,
+                exact_address=exact_address,
+                strict=strict,
+            )
     written = _write_rejects(result.rejects, rej_path, explicit=rejects_path is not None)
     click.echo(result.describe())
     click.echo(rejects_summary(result.rejects, written))
@@ -297,8 +439,13 @@ def fetch(more_criteria: tuple[str, ...], output: Path,
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @_out_opt
 @overwrite_opt
-@click.option("--defects", type=click.FloatRange(0, 0.1), default=0.0, show_default=True,
-              help="Share of rows given a known problem (for trying out 'registry check').")
+@click.option(
+    "--defects",
+    type=click.FloatRange(0, 0.1),
+    default=0.0,
+    show_default=True,
+    help="Share of rows given a known problem (for trying out 'registry check').",
+)
 def sample_registry(n: int, seed: int, output: Path, overwrite: bool, defects: float) -> None:
     """Generate a realistic synthetic registry of N homes around real Swedish towns."""
     from vggeo.registry.readers import write_registry

@@ -23,31 +23,66 @@ def register(group: click.Group) -> None:
 
 
 @click.command("ingest")
-@click.argument("deliveries", nargs=-1, required=True, metavar="DELIVERY...",
-                type=click.Path(exists=True, path_type=Path))  # fmt: skip
+@click.argument(
+    "deliveries",
+    nargs=-1,
+    required=True,
+    metavar="DELIVERY...",
+    type=click.Path(exists=True, path_type=Path),
+)
 @store_opt
 @progress_opt
-@click.option("--personal-data", is_flag=True, default=False,
-              help="Keep personnummer, names and addresses the delivery carries "
-                   "(default: never stored).")  # fmt: skip
-@click.option("--schema", default="public", show_default=True,
-              help="PostGIS only: the database schema of the store.")  # fmt: skip
-@click.option("--rebase", is_flag=True, default=False,
-              help="Let a base extract replace the data of a product the store already holds "
-                   "(the way back from a missed change extract); reports what it added, "
-                   "removed and changed.")  # fmt: skip
-@click.option("--max-interval", "max_interval", type=click.FloatRange(min=0), default=8.0,
-              show_default=True, envvar="VGGEO_MAX_INTERVAL", metavar="DAYS",
-              help="Warn when a change extract was produced more than DAYS after the last "
-                   "applied extract of its product (an extract may be missing); 0 turns the "
-                   "warning off. Env: VGGEO_MAX_INTERVAL.")  # fmt: skip
-@click.option("--accept-unmapped", "accept_unmapped", multiple=True, metavar="PATH",
-              help="An element path the mapping does not use whose data may be dropped (as "
-                   "listed by `vggeo inspect`; * wildcards allowed; repeatable). Recorded in "
-                   "the ledger. Without it such a delivery is refused.")  # fmt: skip
-def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_data: bool,
-           schema: str, rebase: bool, max_interval: float,
-           accept_unmapped: tuple[str, ...]) -> None:  # fmt: skip
+@click.option(
+    "--personal-data",
+    is_flag=True,
+    default=False,
+    help="Keep personnummer, names and addresses the delivery carries (default: never stored).",
+)
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="PostGIS only: the database schema of the store.",
+)
+@click.option(
+    "--rebase",
+    is_flag=True,
+    default=False,
+    help="Let a base extract replace the data of a product the store already holds "
+    "(the way back from a missed change extract); reports what it added, "
+    "removed and changed.",
+)
+@click.option(
+    "--max-interval",
+    "max_interval",
+    type=click.FloatRange(min=0),
+    default=8.0,
+    show_default=True,
+    envvar="VGGEO_MAX_INTERVAL",
+    metavar="DAYS",
+    help="Warn when a change extract was produced more than DAYS after the last "
+    "applied extract of its product (an extract may be missing); 0 turns the "
+    "warning off. Env: VGGEO_MAX_INTERVAL.",
+)
+@click.option(
+    "--accept-unmapped",
+    "accept_unmapped",
+    multiple=True,
+    metavar="PATH",
+    help="An element path the mapping does not use whose data may be dropped (as "
+    "listed by `vggeo inspect`; * wildcards allowed; repeatable). Recorded in "
+    "the ledger. Without it such a delivery is refused.",
+)
+def ingest(
+    deliveries: tuple[Path, ...],
+    store: str,
+    progress: bool,
+    personal_data: bool,
+    schema: str,
+    rebase: bool,
+    max_interval: float,
+    accept_unmapped: tuple[str, ...],
+) -> None:
     """Apply Lantmäteriet deliveries (base, then changes) to STORE, one transaction each.
 
     DELIVERY is an outer ZIP, an unpacked folder, an inner set ZIP or one XML file. Several are
@@ -88,13 +123,20 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
                     with warnings.catch_warnings():
                         # shown below as one line each, from the result
                         warnings.simplefilter("ignore", LedgerWarning)
-                        result = s.apply(delivery, progress=progress, personal_data=personal_data,
-                                         rebase=rebase, max_interval=timedelta(days=max_interval))
+                        result = s.apply(
+                            delivery,
+                            progress=progress,
+                            personal_data=personal_data,
+                            rebase=rebase,
+                            max_interval=timedelta(days=max_interval),
+                        )
                 except VggeoError as err:  # a store's refusal names the delivery it was applying
                     lines = unmapped_lines(getattr(err, "paths", None) or {})
                     if lines:  # every path not accepted, then the error's one line
-                        click.echo("vggeo: element paths not mapped (--accept-unmapped PATH to "
-                                   "drop one):", err=True)  # fmt: skip
+                        click.echo(
+                            "vggeo: element paths not mapped (--accept-unmapped PATH to drop one):",
+                            err=True,
+                        )
                     for line in lines:
                         click.echo(f"  {line}", err=True)
                     raise err.where(file=path) from err
@@ -104,7 +146,9 @@ def ingest(deliveries: tuple[Path, ...], store: str, progress: bool, personal_da
                 for line in applied_lines(path.name, result):
                     click.echo(line)
         except BaseException:
-            if not applied:  # a store made for a delivery that was refused: none at all, not an empty one
+            if (
+                not applied
+            ):  # a store made for a delivery that was refused: none at all, not an empty one
                 s.remove_if_unused()
             raise
 
@@ -123,8 +167,12 @@ def store_group() -> None:
 
 @store_group.command("status")
 @store_opt
-@click.option("--schema", default="public", show_default=True,
-              help="PostGIS only: the database schema of the store.")  # fmt: skip
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="PostGIS only: the database schema of the store.",
+)
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print one JSON document.")
 def status(store: str, schema: str, as_json: bool) -> None:
     """Show the ledger, row counts and last extract per product of STORE."""

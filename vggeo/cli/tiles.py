@@ -20,25 +20,55 @@ def tiles() -> None:
 
 
 @tiles.command("export")
-@click.option("--store", "store", envvar="VGGEO_STORE", required=True, metavar="STORE",
-              help="GeoPackage/GeoParquet path or postgresql:// URL. Env: VGGEO_STORE.")
-@click.option("--schema", envvar="VGGEO_STORE_SCHEMA", default="public", show_default=True,
-              help="PostGIS only: the database schema of the store. Env: VGGEO_STORE_SCHEMA.")
-@click.option("-o", "--output", "output", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Archive to write: .pmtiles or .mbtiles.")
+@click.option(
+    "--store",
+    "store",
+    envvar="VGGEO_STORE",
+    required=True,
+    metavar="STORE",
+    help="GeoPackage/GeoParquet path or postgresql:// URL. Env: VGGEO_STORE.",
+)
+@click.option(
+    "--schema",
+    envvar="VGGEO_STORE_SCHEMA",
+    default="public",
+    show_default=True,
+    help="PostGIS only: the database schema of the store. Env: VGGEO_STORE_SCHEMA.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archive to write: .pmtiles or .mbtiles.",
+)
 @click.option("--minzoom", default=0, show_default=True, type=click.IntRange(0, 24))
 @click.option("--maxzoom", default=14, show_default=True, type=click.IntRange(0, 24))
-@click.option("--layer", "layer", default="composite", show_default=True,
-              help="Layer or composite to export.")
+@click.option(
+    "--layer", "layer", default="composite", show_default=True, help="Layer or composite to export."
+)
 @overwrite_opt
-@click.option("--refresh", is_flag=True, default=False,
-              help="Bring an existing OUTPUT up to date after a delivery: rewrite it (whole, "
-              "atomically) only if the store's data version, the layer or the zooms differ from "
-              "those it was written with; otherwise leave it and say so. Implies --overwrite.")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    default=False,
+    help="Bring an existing OUTPUT up to date after a delivery: rewrite it (whole, "
+    "atomically) only if the store's data version, the layer or the zooms differ from "
+    "those it was written with; otherwise leave it and say so. Implies --overwrite.",
+)
 @progress_opt
-def export(store: str, schema: str, output: Path, minzoom: int, maxzoom: int, layer: str,
-           overwrite: bool, refresh: bool, progress: bool) -> None:  # fmt: skip
+def export(
+    store: str,
+    schema: str,
+    output: Path,
+    minzoom: int,
+    maxzoom: int,
+    layer: str,
+    overwrite: bool,
+    refresh: bool,
+    progress: bool,
+) -> None:
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
     import vggeo.store
     from vggeo.tiles.pmtiles import export_archive, export_source
@@ -56,8 +86,9 @@ def export(store: str, schema: str, output: Path, minzoom: int, maxzoom: int, la
                 click.echo(f"{output}\tup to date (data version {wanted[0]})")
                 return
         with export_source(data) as source:
-            stats = export_archive(source, output, layer=layer, minzoom=minzoom,
-                                   maxzoom=maxzoom, progress=progress)  # fmt: skip
+            stats = export_archive(
+                source, output, layer=layer, minzoom=minzoom, maxzoom=maxzoom, progress=progress
+            )
     click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")
 
 
@@ -76,8 +107,12 @@ def _archive_state(path: Path) -> tuple | None:
         archive.close()
         return None
     try:
-        return (archive.metadata.get("vggeo:data_version"), archive.layer.id, archive.minzoom,
-                archive.maxzoom)  # fmt: skip
+        return (
+            archive.metadata.get("vggeo:data_version"),
+            archive.layer.id,
+            archive.minzoom,
+            archive.maxzoom,
+        )
     finally:
         archive.close()
 
@@ -95,22 +130,60 @@ def _bbox(_ctx, _param, value: str | None):
 
 
 @tiles.command("basemap")
-@click.option("-o", "--output", "output", required=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Archive to write (.pmtiles).")
-@click.option("--bbox", callback=_bbox, default=None, metavar="W,S,E,N",
-              help="Detailed area in degrees. Default: Sweden with a margin.")
-@click.option("--context-bbox", callback=_bbox, default=None, metavar="W,S,E,N",
-              help="Wider area drawn at low zooms. Default: northern Europe.")
-@click.option("--resolution", type=click.Choice(["f", "h", "i", "l", "c"]), default="h",
-              show_default=True, help="GSHHG resolution of the detailed area (f: full, h: high …).")
-@click.option("--maxzoom", default=10, show_default=True, type=click.IntRange(1, 16),
-              help="Deepest zoom (MapLibre overzooms beyond).")
-@click.option("--country", default="SE", show_default=True,
-              help="Country whose places down to 1 000 inhabitants are labelled.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archive to write (.pmtiles).",
+)
+@click.option(
+    "--bbox",
+    callback=_bbox,
+    default=None,
+    metavar="W,S,E,N",
+    help="Detailed area in degrees. Default: Sweden with a margin.",
+)
+@click.option(
+    "--context-bbox",
+    callback=_bbox,
+    default=None,
+    metavar="W,S,E,N",
+    help="Wider area drawn at low zooms. Default: northern Europe.",
+)
+@click.option(
+    "--resolution",
+    type=click.Choice(["f", "h", "i", "l", "c"]),
+    default="h",
+    show_default=True,
+    help="GSHHG resolution of the detailed area (f: full, h: high …).",
+)
+@click.option(
+    "--maxzoom",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Deepest zoom (MapLibre overzooms beyond).",
+)
+@click.option(
+    "--country",
+    default="SE",
+    show_default=True,
+    help="Country whose places down to 1 000 inhabitants are labelled.",
+)
 @overwrite_opt
 @progress_opt
-def basemap(output: Path, bbox, context_bbox, resolution: str, maxzoom: int, country: str,
-            overwrite: bool, progress: bool) -> None:  # fmt: skip
+def basemap(
+    output: Path,
+    bbox,
+    context_bbox,
+    resolution: str,
+    maxzoom: int,
+    country: str,
+    overwrite: bool,
+    progress: bool,
+) -> None:
     """Build the offline basemap (land, lakes, borders, places) as PMTiles.
 
     Needs the ``basemap`` extra (pip install 'vggeo[basemap]': GSHHG data from
@@ -124,12 +197,16 @@ def basemap(output: Path, bbox, context_bbox, resolution: str, maxzoom: int, cou
         raise click.UsageError("--output must end in .pmtiles")
     refuse_overwrite(output, overwrite)
     spec = dataclasses.replace(
-        DEFAULT_SPEC, resolution=resolution, maxzoom=maxzoom, country=country.upper(),
+        DEFAULT_SPEC,
+        resolution=resolution,
+        maxzoom=maxzoom,
+        country=country.upper(),
         # coarser than "h": the context area needs no finer data than the detail
         context_resolution=resolution if resolution in "ilc" else "h",
         context_maxzoom=min(DEFAULT_SPEC.context_maxzoom, maxzoom - 1),
         **({"detail_bbox": bbox} if bbox else {}),
-        **({"context_bbox": context_bbox} if context_bbox else {}))  # fmt: skip
+        **({"context_bbox": context_bbox} if context_bbox else {}),
+    )
     stats = build_basemap(output, spec, progress=progress)
     counts = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "bytes")
     click.echo(f"{output}\t{stats['bytes']} bytes\t{counts}")

@@ -8,21 +8,44 @@ import click
 
 
 @click.command("transform")
-@click.option("--from", "src", required=True, metavar="SRC",
-              help="Source system: EPSG:NNNN or a name ('SWEREF 99 TM', 'rt90', 'wgs84' …).")
+@click.option(
+    "--from",
+    "src",
+    required=True,
+    metavar="SRC",
+    help="Source system: EPSG:NNNN or a name ('SWEREF 99 TM', 'rt90', 'wgs84' …).",
+)
 @click.option("--to", "dst", required=True, metavar="DST", help="Target system, as --from.")
-@click.option("--in-order", type=click.Choice(["ne", "en", "latlon", "lonlat"]), default=None,
-              help="Order of the input pair. Default: the source system's own (ne for Swedish "
-                   "grids, latlon for geographic systems).")
-@click.option("--out-order", type=click.Choice(["ne", "en", "latlon", "lonlat"]), default=None,
-              help="Order of the output pair. Default: the target system's own.")
-@click.option("--route", type=click.Choice(["direct", "helmert"]), default="direct",
-              show_default=True,
-              help="RT 90 only: Lantmäteriet's direct projection, or Bessel + Helmert (EPSG:1895).")
-@click.option("--swap-axes", is_flag=True,
-              help="Exchange pairs that are detectably swapped (with a warning) instead of failing.")
-@click.option("--no-check", is_flag=True,
-              help="Do not refuse values outside the plausible Swedish range of the source system.")
+@click.option(
+    "--in-order",
+    type=click.Choice(["ne", "en", "latlon", "lonlat"]),
+    default=None,
+    help="Order of the input pair. Default: the source system's own (ne for Swedish "
+    "grids, latlon for geographic systems).",
+)
+@click.option(
+    "--out-order",
+    type=click.Choice(["ne", "en", "latlon", "lonlat"]),
+    default=None,
+    help="Order of the output pair. Default: the target system's own.",
+)
+@click.option(
+    "--route",
+    type=click.Choice(["direct", "helmert"]),
+    default="direct",
+    show_default=True,
+    help="RT 90 only: Lantmäteriet's direct projection, or Bessel + Helmert (EPSG:1895).",
+)
+@click.option(
+    "--swap-axes",
+    is_flag=True,
+    help="Exchange pairs that are detectably swapped (with a warning) instead of failing.",
+)
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Do not refuse values outside the plausible Swedish range of the source system.",
+)
 def transform_cmd(src, dst, in_order, out_order, route, swap_axes, no_check) -> None:
     """Transform 'a,b' lines from stdin to 'a,b' lines on stdout, in the same order.
 
@@ -35,8 +58,16 @@ def transform_cmd(src, dst, in_order, out_order, route, swap_axes, no_check) -> 
     """
     from vggeo.pairs import transform_lines
 
-    result = transform_lines(sys.stdin.read(), src=src, dst=dst, in_order=in_order,
-                             out_order=out_order, route=route, swap=swap_axes, check=not no_check)  # fmt: skip
+    result = transform_lines(
+        sys.stdin.read(),
+        src=src,
+        dst=dst,
+        in_order=in_order,
+        out_order=out_order,
+        route=route,
+        swap=swap_axes,
+        check=not no_check,
+    )
     for message in result.warnings:
         click.echo(f"vggeo: warning: {message}", err=True)
     sys.stdout.write(result.text)

@@ -14,5 +14,11 @@ from vggeo.exports.gpkg import export_layers, export_store_gpkg, write_gpkg
 from vggeo.exports.parquet import write_parquet
 from vggeo.exports.source import open_store_sources, read_store_tables
 
-__all__ = ["export_layers", "export_store_gpkg", "open_store_sources", "read_store_tables",
-           "write_gpkg", "write_parquet"]
+__all__ = [
+    "export_layers",
+    "export_store_gpkg",
+    "open_store_sources",
+    "read_store_tables",
+    "write_gpkg",
+    "write_parquet",
+]

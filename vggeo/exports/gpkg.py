@@ -59,40 +59,80 @@ from vggeo.frames import categorical_as_text, categoricals_as_text
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["export_layers", "export_store_gpkg", "write_gpkg", "normalise_datetimes",
-           "plain_columns", "INSKRIVNING_TABLES", "EXPORT_TABLES", "TYPE_LABELS", "TYPE_CODE_LABELS"]  # fmt: skip
+__all__ = [
+    "export_layers",
+    "export_store_gpkg",
+    "write_gpkg",
+    "normalise_datetimes",
+    "plain_columns",
+    "INSKRIVNING_TABLES",
+    "EXPORT_TABLES",
+    "TYPE_LABELS",
+    "TYPE_CODE_LABELS",
+]
 
 #: Inskrivning tables exported as attribute tables when present (docs/contracts.md).
-INSKRIVNING_TABLES = ("inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse",
-                      "avtalsrattighet", "inteckning", "anteckning", "tomtrattsupplatelse",
-                      "persons", "organisations")  # fmt: skip
+INSKRIVNING_TABLES = (
+    "inskrivningsfastighet",
+    "agande",
+    "forvarv",
+    "fang",
+    "overlatelse",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+    "persons",
+    "organisations",
+)
 ATTRIBUTE_TABLES = ("affected_properties", "decisions", *INSKRIVNING_TABLES)
 #: Every store table an export may write.
 EXPORT_TABLES = ("residences", "provisions", *ATTRIBUTE_TABLES)
 
 #: provision_type code → readable label (the ``provision_type_label`` column).
 TYPE_LABELS = {
-    "plan": "Plan", "naturvardsbestammelse": "Naturvårdsbestämmelse",
-    "ovrig_bestammelse": "Övrig bestämmelse", "mineralrattighet": "Mineralrättighet",
-    "utredning": "Utredning", "fornlamning": "Fornlämning",
-}  # fmt: skip
+    "plan": "Plan",
+    "naturvardsbestammelse": "Naturvårdsbestämmelse",
+    "ovrig_bestammelse": "Övrig bestämmelse",
+    "mineralrattighet": "Mineralrättighet",
+    "utredning": "Utredning",
+    "fornlamning": "Fornlämning",
+}
 
 #: Valueguard ``type_code`` (taxation unit type) → label, from Valueguard's field list.
 TYPE_CODE_LABELS = {
-    113: "farm unit (building value < 50000 SEK)", 120: "farm unit (built-up)",
-    213: "house (building value < 50000 SEK)", 220: "house (built-up)", 221: "house (cottage)",
-    222: "house (3 or more residence buildings)", 320: "rental (residences)",
-    321: "rental (residences & local places)", 325: "rental (local places)",
+    113: "farm unit (building value < 50000 SEK)",
+    120: "farm unit (built-up)",
+    213: "house (building value < 50000 SEK)",
+    220: "house (built-up)",
+    221: "house (cottage)",
+    222: "house (3 or more residence buildings)",
+    320: "rental (residences)",
+    321: "rental (residences & local places)",
+    325: "rental (local places)",
     823: "special unit",
-}  # fmt: skip
+}
 
 #: Relations child.child_field → parent.parent_field (written as FKs and QGIS relations).
 RELATIONS = (
-    st.RelationSpec("provisions_affected_properties", "Affected properties (berörkrets)",
-                    "provisions", "provision_id", "affected_properties", "provision_id"),
-    st.RelationSpec("provisions_decisions", "Decisions", "provisions", "provision_id",
-                    "decisions", "provision_id"),
-)  # fmt: skip
+    st.RelationSpec(
+        "provisions_affected_properties",
+        "Affected properties (berörkrets)",
+        "provisions",
+        "provision_id",
+        "affected_properties",
+        "provision_id",
+    ),
+    st.RelationSpec(
+        "provisions_decisions",
+        "Decisions",
+        "provisions",
+        "provision_id",
+        "decisions",
+        "provision_id",
+    ),
+)
+
 
 def export_layers(tables: Mapping[str, pd.DataFrame | TableSource]) -> list[str]:
     """The layer names a GeoPackage export of these tables can contain, in output order."""
@@ -110,8 +150,10 @@ def _select_layers(available: list[str], layers: Iterable[str] | None) -> list[s
     wanted = [x.strip() for x in layers if x.strip()]
     unknown = [x for x in wanted if x not in available]
     if unknown:
-        raise InputError(f"unknown layer(s) {', '.join(unknown)}; "
-                         f"available: {', '.join(available) or 'none'}", field="layers")  # fmt: skip
+        raise InputError(
+            f"unknown layer(s) {', '.join(unknown)}; available: {', '.join(available) or 'none'}",
+            field="layers",
+        )
     if not wanted:
         raise InputError("no layers selected", field="layers")
     return list(dict.fromkeys(wanted))
@@ -146,8 +188,12 @@ def _as_arrow_list(s: pd.Series) -> pd.Series:
 
     import pyarrow as pa
 
-    values = [None if v is None or (not _is_listlike(v) and pd.isna(v)) else
-              (list(v) if _is_listlike(v) else v) for v in s.tolist()]  # fmt: skip
+    values = [
+        None
+        if v is None or (not _is_listlike(v) and pd.isna(v))
+        else (list(v) if _is_listlike(v) else v)
+        for v in s.tolist()
+    ]
     try:
         arr = pa.array(values)
         if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
@@ -214,8 +260,10 @@ def _layer_plans(sources: Mapping[str, TableSource]) -> list[_LayerPlan]:
         prov = sources["provisions"]
         plans.append(_LayerPlan("provisions", "provisions", None, len(prov)))
         counts = value_counts(prov, "provision_type")
-        plans += [_LayerPlan(f"provisions_{t}", "provisions", ("provision_type", t), counts[t])
-                  for t in _ordered_types(counts)]  # fmt: skip
+        plans += [
+            _LayerPlan(f"provisions_{t}", "provisions", ("provision_type", t), counts[t])
+            for t in _ordered_types(counts)
+        ]
     plans += [_LayerPlan(t, t, None, len(sources[t])) for t in ATTRIBUTE_TABLES if t in sources]
     return plans
 
@@ -301,8 +349,10 @@ def write_gpkg(
     sources = {name: as_source(t, batch_size) for name, t in tables.items()}
     plans = _layer_plans(sources)
     if not plans:
-        raise StoreError("nothing to export: no residences, provisions or related tables "
-                         f"(got: {', '.join(tables) or 'none'})")  # fmt: skip
+        raise StoreError(
+            "nothing to export: no residences, provisions or related tables "
+            f"(got: {', '.join(tables) or 'none'})"
+        )
     names = _select_layers([p.name for p in plans], layers)
     plans = sorted((p for p in plans if p.name in names), key=lambda p: names.index(p.name))
     relations = [r for r in RELATIONS if r.parent in names and r.child in names]
@@ -310,9 +360,17 @@ def write_gpkg(
 
     total = sum(p.rows for p in plans)
     # The temporary name ends in .gpkg: GDAL warns about (and QGIS mistrusts) other extensions.
-    with atomic_path(path, overwrite=overwrite) as tmp, \
-            tqdm(total=total, unit="row", unit_scale=True, desc=f"gpkg {path.name}",
-                 disable=not progress, leave=False) as bar:  # fmt: skip
+    with (
+        atomic_path(path, overwrite=overwrite) as tmp,
+        tqdm(
+            total=total,
+            unit="row",
+            unit_scale=True,
+            desc=f"gpkg {path.name}",
+            disable=not progress,
+            leave=False,
+        ) as bar,
+    ):
         written: dict[str, _Written] = {}
         for plan in plans:
             if plan.name in fk_children:
@@ -320,20 +378,29 @@ def write_gpkg(
             written[plan.name] = _stream_layer(tmp, plan, sources[plan.table], target.epsg, bar)
         with closing(sqlite3.connect(tmp)) as conn, conn:  # closed, and committed on success
             children = [p for p in plans if p.name in fk_children]
-            fk_written = _write_related_tables(conn, children, sources, relations, written,
-                                               target.epsg, bar)  # fmt: skip
+            fk_written = _write_related_tables(
+                conn, children, sources, relations, written, target.epsg, bar
+            )
             written = {p.name: written[p.name] for p in plans}  # output order
             _write_data_columns(conn, {n: w.columns for n, w in written.items()})
             # Only columns GDAL got as text need rewriting: timestamps reach it as UTC instants
             # and are written in the standard's form (a table-wide UPDATE costs as much as the
             # whole write on the national registry).
-            normalise_datetimes(conn, {n: w.text_datetimes for n, w in written.items()
-                                       if w.text_datetimes})  # fmt: skip
-            geom_cols = dict(conn.execute(
-                "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())  # fmt: skip
+            normalise_datetimes(
+                conn, {n: w.text_datetimes for n, w in written.items() if w.text_datetimes}
+            )
+            geom_cols = dict(
+                conn.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall()
+            )
             layer_styles = _write_styles(conn, written, geom_cols, relations)
-            write_project(conn, path.name, layer_styles, relations, f"EPSG:{target.epsg}",
-                          now=datetime.now(UTC))  # fmt: skip
+            write_project(
+                conn,
+                path.name,
+                layer_styles,
+                relations,
+                f"EPSG:{target.epsg}",
+                now=datetime.now(UTC),
+            )
         # A store written to while it was read gives a file of no single state: refuse it.
         for source in sources.values():
             source.check_unchanged()
@@ -362,16 +429,24 @@ def export_store_gpkg(
 
     get_crs(crs)  # an unknown CRS fails before the store is opened
     with open_store_sources(store, EXPORT_TABLES, batch_size=batch_size) as sources:
-        return write_gpkg(sources, path, crs=crs, layers=layers, overwrite=overwrite,
-                          progress=progress, batch_size=batch_size)  # fmt: skip
+        return write_gpkg(
+            sources,
+            path,
+            crs=crs,
+            layers=layers,
+            overwrite=overwrite,
+            progress=progress,
+            batch_size=batch_size,
+        )
 
 
 def _spatial(frame: pd.DataFrame) -> bool:
     return hasattr(frame, "geometry") and getattr(frame, "crs", None) is not None
 
 
-def _stream_layer(path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int,
-                  bar) -> _Written:  # fmt: skip
+def _stream_layer(
+    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar
+) -> _Written:
     """Write one layer through GDAL from a stream of Arrow batches, one batch in memory at a time.
 
     One ``write_arrow`` call per layer: GDAL creates the layer, appends every batch and builds
@@ -383,8 +458,7 @@ def _stream_layer(path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: i
     import pyogrio
 
     out = _Written(plan.name)
-    batches = (_prepare_batch(plan.name, b, crs_epsg)
-               for b in source.batches(equals=plan.equals))  # fmt: skip
+    batches = (_prepare_batch(plan.name, b, crs_epsg) for b in source.batches(equals=plan.equals))
     first = next(batches, None)
     if first is None:  # no rows: the layer still gets its columns
         first = _prepare_batch(plan.name, source.empty(), crs_epsg)
@@ -425,14 +499,18 @@ def _stream_layer(path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: i
     reader = pa.RecordBatchReader.from_batches(schema, stream())
     try:
         pyogrio.write_arrow(
-            reader, path, driver="GPKG", layer=plan.name,
-            geometry_name=geometry_name, geometry_type=out.geometry,
+            reader,
+            path,
+            driver="GPKG",
+            layer=plan.name,
+            geometry_name=geometry_name,
+            geometry_type=out.geometry,
             crs=f"EPSG:{crs_epsg}" if spatial else None,
             layer_options={"IDENTIFIER": alias, "DESCRIPTION": description},
             # GeoPackage 1.3, not GDAL 3.12's default 1.4: GDAL 3.6 (Debian 12, and the QGIS
             # built on it) reads 1.4 only "partially" and expects the 1.3 R-tree triggers.
             dataset_options={"VERSION": "1.3"},
-        )  # fmt: skip
+        )
     except Exception:
         if failure:
             raise failure[0] from None
@@ -440,9 +518,11 @@ def _stream_layer(path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: i
     if failure:
         raise failure[0]
     if out.rows != plan.rows:
-        raise StoreError(f"layer {plan.name}: {out.rows} rows read, {plan.rows} expected; the "
-                         "store changed while it was being exported. Nothing was written; run "
-                         "the export again")  # fmt: skip
+        raise StoreError(
+            f"layer {plan.name}: {out.rows} rows read, {plan.rows} expected; the "
+            "store changed while it was being exported. Nothing was written; run "
+            "the export again"
+        )
     return out
 
 
@@ -580,13 +660,24 @@ def _as_layer_type(geoms: np.ndarray, layer_type: str, layer: str) -> np.ndarray
     bad = np.flatnonzero((ids != wanted) & (ids != -1) & ~empty)
     if len(bad):
         kind = shapely.get_type_id(geoms[bad[0]])
-        raise SchemaError(f"layer {layer} holds {layer_type} geometries, but a row has a "
-                          f"{_TYPE_NAMES.get(int(kind), kind)}", field="geometry")  # fmt: skip
+        raise SchemaError(
+            f"layer {layer} holds {layer_type} geometries, but a row has a "
+            f"{_TYPE_NAMES.get(int(kind), kind)}",
+            field="geometry",
+        )
     return geoms
 
 
-_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
-               5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}  # fmt: skip
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
 
 
 def _conform(rb, schema, layer: str):
@@ -603,8 +694,9 @@ def _conform(rb, schema, layer: str):
     if rb.schema.equals(schema):
         return rb
     if rb.schema.names != schema.names:
-        raise SchemaError(f"layer {layer}: batches with different columns "
-                          f"({rb.schema.names} vs {schema.names})")  # fmt: skip
+        raise SchemaError(
+            f"layer {layer}: batches with different columns ({rb.schema.names} vs {schema.names})"
+        )
     arrays = []
     for f, a in zip(schema, rb.columns, strict=True):
         if a.type != f.type:
@@ -612,10 +704,15 @@ def _conform(rb, schema, layer: str):
                 a = a.cast(f.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
                 if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
-                    raise SchemaError(f"layer {layer}: column {f.name} holds {a.type} in one "
-                                      f"batch and {f.type} in another", field=f.name) from err  # fmt: skip
-                a = pa.array([None if v is None else json.dumps(v, default=str)
-                              for v in a.to_pylist()], f.type)  # fmt: skip
+                    raise SchemaError(
+                        f"layer {layer}: column {f.name} holds {a.type} in one "
+                        f"batch and {f.type} in another",
+                        field=f.name,
+                    ) from err
+                a = pa.array(
+                    [None if v is None else json.dumps(v, default=str) for v in a.to_pylist()],
+                    f.type,
+                )
         arrays.append(a)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -650,8 +747,9 @@ def _sql_column(s: pd.Series) -> tuple[str, list]:
         vals = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z"
         values = vals.astype(object).tolist()
     elif kind in "iub":
-        values = [int(v) for v in s.fillna(0).to_numpy()] if mask.any() else s.astype(
-            "int64").tolist()
+        values = (
+            [int(v) for v in s.fillna(0).to_numpy()] if mask.any() else s.astype("int64").tolist()
+        )
     elif kind == "f":
         values = s.astype(float).tolist()
     else:
@@ -659,9 +757,15 @@ def _sql_column(s: pd.Series) -> tuple[str, list]:
     return sql, [None if m else v for v, m in zip(values, mask, strict=True)]
 
 
-def _write_related_tables(conn: sqlite3.Connection, plans: list[_LayerPlan],
-                          sources: Mapping[str, TableSource], relations: list[st.RelationSpec],
-                          written: dict[str, _Written], crs_epsg: int, bar) -> bool:  # fmt: skip
+def _write_related_tables(
+    conn: sqlite3.Connection,
+    plans: list[_LayerPlan],
+    sources: Mapping[str, TableSource],
+    relations: list[st.RelationSpec],
+    written: dict[str, _Written],
+    crs_epsg: int,
+    bar,
+) -> bool:
     """Attribute tables with a foreign key to their parent (GDAL cannot declare one), streamed.
 
     The parent's key gets a UNIQUE index, which SQLite requires of a referenced column. If the
@@ -676,8 +780,10 @@ def _write_related_tables(conn: sqlite3.Connection, plans: list[_LayerPlan],
         rel = by_child[plan.name]
         unique = f"uq_{rel.parent}_{rel.parent_field}"
         try:
-            conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{unique}" '
-                         f'ON "{rel.parent}" ("{rel.parent_field}")')  # fmt: skip
+            conn.execute(
+                f'CREATE UNIQUE INDEX IF NOT EXISTS "{unique}" '
+                f'ON "{rel.parent}" ("{rel.parent_field}")'
+            )
             fk = True
         except sqlite3.IntegrityError:
             log.warning("%s.%s is not unique; no foreign key", rel.parent, rel.parent_field)
@@ -687,16 +793,22 @@ def _write_related_tables(conn: sqlite3.Connection, plans: list[_LayerPlan],
             orphans = conn.execute(
                 f'SELECT count(*) FROM "{rel.child}" c WHERE c."{rel.child_field}" IS NULL OR '
                 f'NOT EXISTS (SELECT 1 FROM "{rel.parent}" p '
-                f'WHERE p."{rel.parent_field}" = c."{rel.child_field}")').fetchone()[0]  # fmt: skip
+                f'WHERE p."{rel.parent_field}" = c."{rel.child_field}")'
+            ).fetchone()[0]
             if orphans:
-                log.warning("%d %s rows refer to provisions not exported; no foreign key",
-                            orphans, rel.child)  # fmt: skip
+                log.warning(
+                    "%d %s rows refer to provisions not exported; no foreign key",
+                    orphans,
+                    rel.child,
+                )
                 _drop_foreign_key(conn, rel.child)
                 fk = False
         if fk:
             keyed.add(unique)
-        conn.execute(f'CREATE INDEX "idx_{rel.child}_{rel.child_field}" ON "{rel.child}" '
-                     f'("{rel.child_field}")')  # fmt: skip
+        conn.execute(
+            f'CREATE INDEX "idx_{rel.child}_{rel.child_field}" ON "{rel.child}" '
+            f'("{rel.child_field}")'
+        )
         written[plan.name] = out
         all_fk &= fk
     for rel in relations:  # an index no foreign key needs is not left behind
@@ -706,8 +818,15 @@ def _write_related_tables(conn: sqlite3.Connection, plans: list[_LayerPlan],
     return all_fk
 
 
-def _insert_child(conn: sqlite3.Connection, plan: _LayerPlan, source: TableSource,
-                  rel: st.RelationSpec, fk: bool, crs_epsg: int, bar) -> _Written:  # fmt: skip
+def _insert_child(
+    conn: sqlite3.Connection,
+    plan: _LayerPlan,
+    source: TableSource,
+    rel: st.RelationSpec,
+    fk: bool,
+    crs_epsg: int,
+    bar,
+) -> _Written:
     out = _Written(plan.name)
     insert = None
     for batch in source.batches(equals=plan.equals):
@@ -724,20 +843,25 @@ def _insert_child(conn: sqlite3.Connection, plan: _LayerPlan, source: TableSourc
         out.columns = list(frame.columns)
         _create_child(conn, rel, out.columns, [_sql_column(frame[c])[0] for c in out.columns], fk)
     if out.rows != plan.rows:
-        raise StoreError(f"layer {plan.name}: {out.rows} rows read, {plan.rows} expected; the "
-                         "store changed while it was being exported. Nothing was written; run "
-                         "the export again")  # fmt: skip
+        raise StoreError(
+            f"layer {plan.name}: {out.rows} rows read, {plan.rows} expected; the "
+            "store changed while it was being exported. Nothing was written; run "
+            "the export again"
+        )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
     alias, description = _layer_doc(plan.name)
-    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
-                 "last_change) VALUES (?, 'attributes', ?, ?, ?)",
-                 (plan.name, alias, description, now))  # fmt: skip
+    conn.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
+        "last_change) VALUES (?, 'attributes', ?, ?, ?)",
+        (plan.name, alias, description, now),
+    )
     _register_ogr_count(conn, plan.name, out.rows)
     return out
 
 
-def _create_child(conn: sqlite3.Connection, rel: st.RelationSpec, columns: list[str],
-                  types: list[str], fk: bool) -> str:  # fmt: skip
+def _create_child(
+    conn: sqlite3.Connection, rel: st.RelationSpec, columns: list[str], types: list[str], fk: bool
+) -> str:
     """Create the child table (with the foreign key if ``fk``); return its INSERT statement."""
     cols = []
     for col, sql in zip(columns, types, strict=True):
@@ -745,16 +869,19 @@ def _create_child(conn: sqlite3.Connection, rel: st.RelationSpec, columns: list[
         if fk and col == rel.child_field:
             ref = f' REFERENCES "{rel.parent}" ("{rel.parent_field}")'
         cols.append(f'"{col}" {sql}{ref}')
-    conn.execute(f'CREATE TABLE "{rel.child}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT '
-                 f'NOT NULL, {", ".join(cols)})')  # fmt: skip
+    conn.execute(
+        f'CREATE TABLE "{rel.child}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT '
+        f"NOT NULL, {', '.join(cols)})"
+    )
     names = ", ".join(f'"{c}"' for c in columns)
     return f'INSERT INTO "{rel.child}" ({names}) VALUES ({", ".join("?" * len(columns))})'
 
 
 def _drop_foreign_key(conn: sqlite3.Connection, table: str) -> None:
     """Rebuild ``table`` without its REFERENCES clause (SQLite cannot drop a constraint)."""
-    ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                       (table,)).fetchone()[0]  # fmt: skip
+    ddl = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
     plain = re.sub(r'\s+REFERENCES\s+"[^"]+"\s*\("[^"]+"\)', "", ddl)
     conn.execute(f'ALTER TABLE "{table}" RENAME TO "{table}__with_fk"')
     conn.execute(plain)
@@ -766,8 +893,10 @@ def _drop_foreign_key(conn: sqlite3.Connection, table: str) -> None:
 GPKG_DATETIME_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ', {})"
 
 
-def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike,
-                        columns: Mapping[str, Iterable[str]] | None = None) -> None:
+def normalise_datetimes(
+    target: sqlite3.Connection | str | os.PathLike,
+    columns: Mapping[str, Iterable[str]] | None = None,
+) -> None:
     """Rewrite every DATETIME value of a GeoPackage's tables as ``YYYY-MM-DDTHH:MM:SS.SSSZ``.
 
     GDAL writes timezone-naive values without ``Z`` and whole seconds without ``.000``; both are
@@ -798,34 +927,53 @@ def normalise_datetimes(target: sqlite3.Connection | str | os.PathLike,
         if columns is not None and table not in columns:
             continue
         wanted = None if columns is None else set(columns[table])
-        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')
-                if str(r[2]).upper() == "DATETIME" and (wanted is None or r[1] in wanted)]  # fmt: skip
+        cols = [
+            r[1]
+            for r in conn.execute(f'PRAGMA table_info("{table}")')
+            if str(r[2]).upper() == "DATETIME" and (wanted is None or r[1] in wanted)
+        ]
         for col in cols:
             canonical = GPKG_DATETIME_SQL.format(f'"{col}"')
-            conn.execute(f'UPDATE "{table}" SET "{col}" = {canonical} WHERE "{col}" IS NOT NULL '
-                         f'AND {canonical} IS NOT NULL AND "{col}" IS NOT {canonical}')  # fmt: skip
+            conn.execute(
+                f'UPDATE "{table}" SET "{col}" = {canonical} WHERE "{col}" IS NOT NULL '
+                f'AND {canonical} IS NOT NULL AND "{col}" IS NOT {canonical}'
+            )
 
 
 def _register_ogr_count(conn: sqlite3.Connection, table: str, count: int) -> None:
     """Keep GDAL's feature-count cache (``gpkg_ogr_contents``) complete when it exists."""
     has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_ogr_contents'").fetchone()
     if has:
-        conn.execute("INSERT OR REPLACE INTO gpkg_ogr_contents (table_name, feature_count) "
-                     "VALUES (?, ?)", (table, count))  # fmt: skip
+        conn.execute(
+            "INSERT OR REPLACE INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, ?)",
+            (table, count),
+        )
 
 
-def _ensure_extension(conn: sqlite3.Connection, table: str | None, name: str, definition: str,
-                      scope: str = "read-write") -> None:  # fmt: skip
-    conn.execute("CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, "
-                 "extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, "
-                 "CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))")  # fmt: skip
+def _ensure_extension(
+    conn: sqlite3.Connection,
+    table: str | None,
+    name: str,
+    definition: str,
+    scope: str = "read-write",
+) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, "
+        "extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, "
+        "CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))"
+    )
     # Not INSERT OR IGNORE: with column_name NULL the UNIQUE constraint never fires, and GDAL
     # may have registered the extension already (it does for JSON list columns).
-    seen = conn.execute("SELECT 1 FROM gpkg_extensions WHERE table_name IS ? AND "
-                        "column_name IS NULL AND extension_name = ?", (table, name)).fetchone()  # fmt: skip
+    seen = conn.execute(
+        "SELECT 1 FROM gpkg_extensions WHERE table_name IS ? AND "
+        "column_name IS NULL AND extension_name = ?",
+        (table, name),
+    ).fetchone()
     if not seen:
-        conn.execute("INSERT INTO gpkg_extensions VALUES (?, NULL, ?, ?, ?)",
-                     (table, name, definition, scope))  # fmt: skip
+        conn.execute(
+            "INSERT INTO gpkg_extensions VALUES (?, NULL, ?, ?, ?)",
+            (table, name, definition, scope),
+        )
 
 
 def _write_data_columns(conn: sqlite3.Connection, columns: Mapping[str, list[str]]) -> None:
@@ -861,9 +1009,12 @@ def _write_data_columns(conn: sqlite3.Connection, columns: Mapping[str, list[str
     )
 
 
-def _write_styles(conn: sqlite3.Connection, layers: Mapping[str, _Written],
-                  geom_cols: Mapping[str, str],
-                  relations: list[st.RelationSpec]) -> list[tuple[str, str | None, st.LayerStyle]]:  # fmt: skip
+def _write_styles(
+    conn: sqlite3.Connection,
+    layers: Mapping[str, _Written],
+    geom_cols: Mapping[str, str],
+    relations: list[st.RelationSpec],
+) -> list[tuple[str, str | None, st.LayerStyle]]:
     """``layer_styles`` exactly as QGIS creates it, one default style per layer.
 
     Returns (layer, geometry type or None, style) for the embedded project.
@@ -886,21 +1037,36 @@ def _write_styles(conn: sqlite3.Connection, layers: Mapping[str, _Written],
             style = st.provisions_style(name, columns, sorted(layer.type_status), rels)
         else:
             style = st.table_style(name, columns, rels)
-        rows.append(("", "", name, geom_cols.get(name, ""), style.name, style.qml, style.sld, 1,
-                     style.description, ""))  # fmt: skip
+        rows.append(
+            (
+                "",
+                "",
+                name,
+                geom_cols.get(name, ""),
+                style.name,
+                style.qml,
+                style.sld,
+                1,
+                style.description,
+                "",
+            )
+        )
         geometry = None
         if name in geom_cols:
             geometry = "Point" if name == "residences" else "MultiPolygon"
         out.append((name, geometry, style))
     conn.executemany(
-        'INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, '
+        "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
         'f_geometry_column, "styleName", "styleQML", "styleSLD", "useAsDefault", description, '
         "owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
-    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
-                 "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
-                 "'QGIS default styles (QML, SLD)', ?)", (now,))  # fmt: skip
+    conn.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
+        "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', "
+        "'QGIS default styles (QML, SLD)', ?)",
+        (now,),
+    )
     _register_ogr_count(conn, "layer_styles", len(rows))
     return out

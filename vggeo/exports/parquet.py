@@ -38,8 +38,14 @@ import pyarrow as pa
 from vggeo.errors import InputError
 from vggeo.exports.gpkg import plain_columns
 
-__all__ = ["write_parquet", "geoparquet_table", "hilbert_order", "ROW_GROUP_SIZE",
-           "GEOPARQUET_VERSION", "COVERING_COLUMN"]  # fmt: skip
+__all__ = [
+    "write_parquet",
+    "geoparquet_table",
+    "hilbert_order",
+    "ROW_GROUP_SIZE",
+    "GEOPARQUET_VERSION",
+    "COVERING_COLUMN",
+]
 
 #: Rows per row group: small enough that a bbox filter skips most of a national file, well below
 #: the 150 000-row ceiling of the GeoParquet distribution guide.
@@ -109,14 +115,21 @@ def write_parquet(
     target = get_crs(crs) if crs is not None else None  # an unknown CRS fails before writing
     path = Path(path)
     if path.exists() and not overwrite:
-        raise InputError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it",
-                         file=str(path))  # fmt: skip
+        raise InputError(
+            f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it", file=str(path)
+        )
     if target is not None:
         frame = transform_geoseries(frame, target.epsg)
     table = geoparquet_table(frame)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        pq.write_table(table, tmp, row_group_size=row_group_size, compression=compression,
-                       write_statistics=True, write_page_index=True)  # fmt: skip
+        pq.write_table(
+            table,
+            tmp,
+            row_group_size=row_group_size,
+            compression=compression,
+            write_statistics=True,
+            write_page_index=True,
+        )
     return table.num_rows
 
 
@@ -128,8 +141,10 @@ def geoparquet_table(frame) -> pa.Table:
     if name is None or name not in frame.columns:
         raise InputError("GeoParquet needs a geometry column; the frame has none")
     if COVERING_COLUMN in frame.columns and COVERING_COLUMN != name:
-        raise InputError(f"a column named {COVERING_COLUMN!r} would clash with the bbox covering",
-                         field=COVERING_COLUMN)  # fmt: skip
+        raise InputError(
+            f"a column named {COVERING_COLUMN!r} would clash with the bbox covering",
+            field=COVERING_COLUMN,
+        )
     frame = frame.iloc[hilbert_order(frame.geometry)]
     geoms = np.asarray(frame.geometry.values, dtype=object)
     missing = shapely.is_missing(geoms)
@@ -142,11 +157,13 @@ def geoparquet_table(frame) -> pa.Table:
     table = pa.Table.from_pandas(attrs, preserve_index=False)
     pos = table.schema.get_field_index(name)
     if table.schema.field(pos).type != pa.binary():  # all missing: Arrow inferred the null type
-        table = table.set_column(pos, pa.field(name, pa.binary()),
-                                 table.column(pos).cast(pa.binary()))  # fmt: skip
+        table = table.set_column(
+            pos, pa.field(name, pa.binary()), table.column(pos).cast(pa.binary())
+        )
     bounds = shapely.bounds(geoms)  # (n, 4): xmin, ymin, xmax, ymax; NaN for missing and empty
-    table = table.append_column(pa.field(COVERING_COLUMN, _bbox_type()),
-                                _bbox_array(bounds, missing))  # fmt: skip
+    table = table.append_column(
+        pa.field(COVERING_COLUMN, _bbox_type()), _bbox_array(bounds, missing)
+    )
     metadata = dict(table.schema.metadata or {})
     if b"pandas" in metadata:
         metadata[b"pandas"] = _readable_pandas_metadata(metadata[b"pandas"], attrs)
@@ -166,28 +183,43 @@ def _bbox_array(bounds: np.ndarray, missing: np.ndarray) -> pa.StructArray:
     covering selects it (as no spatial predicate does).
     """
     children = [pa.array(bounds[:, i], pa.float64(), from_pandas=True) for i in range(4)]
-    return pa.StructArray.from_arrays(children, fields=list(_bbox_type()),
-                                      mask=pa.array(missing))  # fmt: skip
+    return pa.StructArray.from_arrays(children, fields=list(_bbox_type()), mask=pa.array(missing))
 
 
-def _geo_metadata(frame, name: str, geoms: np.ndarray, missing: np.ndarray,
-                  bounds: np.ndarray) -> dict:  # fmt: skip
+def _geo_metadata(
+    frame, name: str, geoms: np.ndarray, missing: np.ndarray, bounds: np.ndarray
+) -> dict:
     """The ``geo`` file metadata of GeoParquet 1.1.0 for one WKB geometry column."""
     import shapely
 
     present = geoms[~missing]
     types = set(shapely.get_type_id(present).tolist()) if len(present) else set()
-    names = {0: "Point", 1: "LineString", 2: "LineString", 3: "Polygon", 4: "MultiPoint",
-             5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}  # fmt: skip
+    names = {
+        0: "Point",
+        1: "LineString",
+        2: "LineString",
+        3: "Polygon",
+        4: "MultiPoint",
+        5: "MultiLineString",
+        6: "MultiPolygon",
+        7: "GeometryCollection",
+    }
     has_z = bool(shapely.has_z(present).any()) if len(present) else False
     geometry_types = sorted({names[t] + (" Z" if has_z else "") for t in types})
-    column: dict = {"encoding": "WKB", "geometry_types": geometry_types,
-                    "crs": _projjson(frame.crs)}  # fmt: skip
+    column: dict = {
+        "encoding": "WKB",
+        "geometry_types": geometry_types,
+        "crs": _projjson(frame.crs),
+    }
     solid = ~np.isnan(bounds[:, 0])  # neither missing nor empty
     if solid.any():
         b = bounds[solid]
-        column["bbox"] = [float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
-                          float(b[:, 3].max())]  # fmt: skip
+        column["bbox"] = [
+            float(b[:, 0].min()),
+            float(b[:, 1].min()),
+            float(b[:, 2].max()),
+            float(b[:, 3].max()),
+        ]
     column["covering"] = {COVERING_COLUMN: {f: [COVERING_COLUMN, f] for f in _BBOX_FIELDS}}
     return {"version": GEOPARQUET_VERSION, "primary_column": name, "columns": {name: column}}
 
@@ -212,8 +244,12 @@ def _projjson(crs) -> dict | None:
 def _readable_pandas_metadata(raw: bytes, attrs: pd.DataFrame) -> bytes:
     """pandas metadata in which every dtype name is one pandas can parse when reading back."""
     meta = json.loads(raw)
-    nested = {c for c in attrs.columns if isinstance(attrs[c].dtype, pd.ArrowDtype)
-              and pa.types.is_nested(attrs[c].dtype.pyarrow_dtype)}  # fmt: skip
+    nested = {
+        c
+        for c in attrs.columns
+        if isinstance(attrs[c].dtype, pd.ArrowDtype)
+        and pa.types.is_nested(attrs[c].dtype.pyarrow_dtype)
+    }
     for col in meta.get("columns", []):
         if col.get("name") in nested:
             col["numpy_type"] = "object"

@@ -53,8 +53,12 @@ def layer_id(name: str) -> str:
     return f"vggeo_{name}"
 
 
-def build_project(file_name: str, layers: Sequence[tuple[str, str | None, LayerStyle]],
-                  relations: Sequence[RelationSpec], crs_authid: str) -> str:  # fmt: skip
+def build_project(
+    file_name: str,
+    layers: Sequence[tuple[str, str | None, LayerStyle]],
+    relations: Sequence[RelationSpec],
+    crs_authid: str,
+) -> str:
     """The ``.qgs`` XML for ``layers`` (name, geometry type or None, style) of ``file_name``."""
     root = etree.Element("qgis", projectname=PROJECT_NAME, version="3.22.0")
     etree.SubElement(root, "title").text = "vggeo export"
@@ -66,18 +70,32 @@ def build_project(file_name: str, layers: Sequence[tuple[str, str | None, LayerS
     etree.SubElement(root, "relations")
     rel_parent = root.find("relations")
     for rel in relations:
-        el = etree.SubElement(rel_parent, "relation", id=rel.id, name=rel.name,
-                              strength="Association", referencingLayer=layer_id(rel.child),
-                              referencedLayer=layer_id(rel.parent))  # fmt: skip
-        etree.SubElement(el, "fieldRef", referencingField=rel.child_field,
-                         referencedField=rel.parent_field)  # fmt: skip
+        el = etree.SubElement(
+            rel_parent,
+            "relation",
+            id=rel.id,
+            name=rel.name,
+            strength="Association",
+            referencingLayer=layer_id(rel.child),
+            referencedLayer=layer_id(rel.parent),
+        )
+        etree.SubElement(
+            el, "fieldRef", referencingField=rel.child_field, referencedField=rel.parent_field
+        )
     project_layers = etree.SubElement(root, "projectlayers")
     for name, geometry, style in layers:
         source = f"./{file_name}|layername={name}"
         visible = not name.startswith("provisions_")
-        etree.SubElement(tree, "layer-tree-layer", id=layer_id(name), name=name, source=source,
-                         providerKey="ogr", expanded="0" if geometry is None else "1",
-                         checked="Qt::Checked" if visible else "Qt::Unchecked")  # fmt: skip
+        etree.SubElement(
+            tree,
+            "layer-tree-layer",
+            id=layer_id(name),
+            name=name,
+            source=source,
+            providerKey="ogr",
+            expanded="0" if geometry is None else "1",
+            checked="Qt::Checked" if visible else "Qt::Unchecked",
+        )
         attrs = {"type": "vector", "styleCategories": "AllStyleCategories"}
         if geometry is None:
             attrs.update(geometry="No geometry", wkbType="NoGeometry")
@@ -98,18 +116,29 @@ def build_project(file_name: str, layers: Sequence[tuple[str, str | None, LayerS
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 
 
-def write_project(conn: sqlite3.Connection, file_name: str,
-                  layers: Sequence[tuple[str, str | None, LayerStyle]],
-                  relations: Sequence[RelationSpec], crs_authid: str,
-                  *, now: datetime) -> None:  # fmt: skip
+def write_project(
+    conn: sqlite3.Connection,
+    file_name: str,
+    layers: Sequence[tuple[str, str | None, LayerStyle]],
+    relations: Sequence[RelationSpec],
+    crs_authid: str,
+    *,
+    now: datetime,
+) -> None:
     """Store the project in ``qgis_projects`` the way QGIS does (zipped ``.qgs``, hex text)."""
     qgs = build_project(file_name, layers, relations, crs_authid)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr(f"{PROJECT_NAME}.qgs", qgs)
-    meta: Mapping[str, str] = {"last_modified_time": now.strftime("%Y-%m-%dT%H:%M:%S"),
-                               "last_modified_user": "vggeo"}  # fmt: skip
-    conn.execute("CREATE TABLE IF NOT EXISTS qgis_projects(name TEXT PRIMARY KEY, metadata BLOB, "
-                 "content BLOB)")  # fmt: skip
-    conn.execute("INSERT OR REPLACE INTO qgis_projects VALUES (?, ?, ?)",
-                 (PROJECT_NAME, json.dumps(meta), buf.getvalue().hex()))  # fmt: skip
+    meta: Mapping[str, str] = {
+        "last_modified_time": now.strftime("%Y-%m-%dT%H:%M:%S"),
+        "last_modified_user": "vggeo",
+    }
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS qgis_projects(name TEXT PRIMARY KEY, metadata BLOB, "
+        "content BLOB)"
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO qgis_projects VALUES (?, ?, ?)",
+        (PROJECT_NAME, json.dumps(meta), buf.getvalue().hex()),
+    )

@@ -25,8 +25,16 @@ import pandas as pd
 
 from vggeo.errors import StoreError
 
-__all__ = ["read_store_tables", "store_table_names", "TableSource", "FrameSource", "StoreSource",
-           "open_store_sources", "as_source", "BATCH_ROWS"]  # fmt: skip
+__all__ = [
+    "read_store_tables",
+    "store_table_names",
+    "TableSource",
+    "FrameSource",
+    "StoreSource",
+    "open_store_sources",
+    "as_source",
+    "BATCH_ROWS",
+]
 
 #: Rows per batch of a streamed export: large enough that per-batch costs vanish (GDAL's and
 #: Arrow's per-call work), small enough that a batch of the registry's 52 columns stays well
@@ -47,8 +55,10 @@ def store_table_names(store: str | Path) -> list[str]:
 
 
 def _missing_error(store, missing: list[str], present: set[str]) -> StoreError:
-    return StoreError(f"store {store} lacks table(s) {', '.join(missing)} (tables with rows: "
-                      f"{', '.join(sorted(present - {'vggeo_ledger'})) or 'none'})")  # fmt: skip
+    return StoreError(
+        f"store {store} lacks table(s) {', '.join(missing)} (tables with rows: "
+        f"{', '.join(sorted(present - {'vggeo_ledger'})) or 'none'})"
+    )
 
 
 def read_store_tables(
@@ -81,9 +91,7 @@ def read_store_tables(
         if missing:
             raise _missing_error(store, missing, present)
         return {
-            name: s.read_table(name, columns=columns.get(name))
-            for name in names
-            if name in present
+            name: s.read_table(name, columns=columns.get(name)) for name in names if name in present
         }
 
 
@@ -103,8 +111,9 @@ class TableSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def batches(self, *, columns: list[str] | None = None,
-                equals: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]: ...  # fmt: skip
+    def batches(
+        self, *, columns: list[str] | None = None, equals: tuple[str, str] | None = None
+    ) -> Iterator[pd.DataFrame]: ...
 
     def empty(self) -> pd.DataFrame:
         """A frame with no rows and the table's columns and dtypes."""
@@ -136,8 +145,9 @@ class FrameSource:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def batches(self, *, columns: list[str] | None = None,
-                equals: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]:  # fmt: skip
+    def batches(
+        self, *, columns: list[str] | None = None, equals: tuple[str, str] | None = None
+    ) -> Iterator[pd.DataFrame]:
         frame = self.frame
         if columns is not None:
             geometry = getattr(frame, "_geometry_column_name", None)
@@ -172,8 +182,9 @@ class StoreSource:
     def __len__(self) -> int:
         return self.rows
 
-    def batches(self, *, columns: list[str] | None = None,
-                equals: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]:  # fmt: skip
+    def batches(
+        self, *, columns: list[str] | None = None, equals: tuple[str, str] | None = None
+    ) -> Iterator[pd.DataFrame]:
         where = None
         if equals is not None:
             col, value = equals
@@ -181,8 +192,9 @@ class StoreSource:
                 raise StoreError(f"table {self.name} has no column {col}")
             # A literal both SQLite and PostgreSQL read the same way (quotes doubled).
             where = f'"{col}" = ' + "'" + str(value).replace("'", "''") + "'"
-        yield from self.store.iter_table(self.name, batch_size=self.batch_size,
-                                         columns=columns, where=where)  # fmt: skip
+        yield from self.store.iter_table(
+            self.name, batch_size=self.batch_size, columns=columns, where=where
+        )
 
     def empty(self) -> pd.DataFrame:
         return self.store.read_table(self.name, where="1 = 0")
@@ -190,9 +202,11 @@ class StoreSource:
     def check_unchanged(self) -> None:
         # The store's data version changes with every delivery or load it takes.
         if self.store.data_version != self.version:
-            raise StoreError(f"store {self.store.location} changed while {self.name} was being "
-                             "exported (a delivery or load was applied); nothing was written: "
-                             "run the export again")  # fmt: skip
+            raise StoreError(
+                f"store {self.store.location} changed while {self.name} was being "
+                "exported (a delivery or load was applied); nothing was written: "
+                "run the export again"
+            )
 
 
 def as_source(table: pd.DataFrame | TableSource, batch_size: int = BATCH_ROWS) -> TableSource:
@@ -222,5 +236,8 @@ def open_store_sources(
         missing = [n for n in required if n not in present]
         if missing:
             raise _missing_error(store, missing, present)
-        yield {name: StoreSource(s, name, counts[name], batch_size)
-               for name in names if name in present}  # fmt: skip
+        yield {
+            name: StoreSource(s, name, counts[name], batch_size)
+            for name in names
+            if name in present
+        }

@@ -37,8 +37,12 @@ _QGIS_VERSION = "3.22.0"
 _SLD_NS = "http://www.opengis.net/sld"
 _SE_NS = "http://www.opengis.net/se"
 _OGC_NS = "http://www.opengis.net/ogc"
-_NSMAP = {None: _SLD_NS, "se": _SE_NS, "ogc": _OGC_NS,
-          "xsi": "http://www.w3.org/2001/XMLSchema-instance"}  # fmt: skip
+_NSMAP = {
+    None: _SLD_NS,
+    "se": _SE_NS,
+    "ogc": _OGC_NS,
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+}
 
 
 @lru_cache(maxsize=1)
@@ -84,8 +88,10 @@ class LayerStyle:
 
     def __post_init__(self) -> None:
         if len(self.name) > STYLE_NAME_WIDTH:
-            raise ValueError(f"style name {self.name!r} is longer than {STYLE_NAME_WIDTH} "
-                             "characters (layer_styles.styleName is TEXT(30))")  # fmt: skip
+            raise ValueError(
+                f"style name {self.name!r} is longer than {STYLE_NAME_WIDTH} "
+                "characters (layer_styles.styleName is TEXT(30))"
+            )
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -105,35 +111,62 @@ def _options(parent: etree._Element, values: dict[str, str]) -> None:
 
 def _qml_root() -> etree._Element:
     return etree.Element(
-        "qgis", version=_QGIS_VERSION, styleCategories="AllStyleCategories",
-        hasScaleBasedVisibilityFlag="0", minScale="100000000", maxScale="0",
-    )  # fmt: skip
+        "qgis",
+        version=_QGIS_VERSION,
+        styleCategories="AllStyleCategories",
+        hasScaleBasedVisibilityFlag="0",
+        minScale="100000000",
+        maxScale="0",
+    )
 
 
 def _marker_symbol(symbols: etree._Element, name: str, color: str) -> None:
-    sym = etree.SubElement(symbols, "symbol", name=name, type="marker", alpha="1",
-                           clip_to_extent="1", force_rhr="0")  # fmt: skip
-    layer = etree.SubElement(sym, "layer", {"class": "SimpleMarker", "enabled": "1",
-                                            "locked": "0", "pass": "0"})  # fmt: skip
-    _options(layer, {"name": "circle", "color": _rgba(color), "outline_color": "35,35,35,255",
-                     "outline_style": "solid", "outline_width": "0.2",
-                     "outline_width_unit": "MM", "size": "2", "size_unit": "MM",
-                     "angle": "0", "joinstyle": "bevel", "scale_method": "diameter"})  # fmt: skip
+    sym = etree.SubElement(
+        symbols, "symbol", name=name, type="marker", alpha="1", clip_to_extent="1", force_rhr="0"
+    )
+    layer = etree.SubElement(
+        sym, "layer", {"class": "SimpleMarker", "enabled": "1", "locked": "0", "pass": "0"}
+    )
+    _options(
+        layer,
+        {
+            "name": "circle",
+            "color": _rgba(color),
+            "outline_color": "35,35,35,255",
+            "outline_style": "solid",
+            "outline_width": "0.2",
+            "outline_width_unit": "MM",
+            "size": "2",
+            "size_unit": "MM",
+            "angle": "0",
+            "joinstyle": "bevel",
+            "scale_method": "diameter",
+        },
+    )
 
 
-def _fill_symbol(symbols: etree._Element, name: str, color: str, in_force: bool,
-                 alpha: float) -> None:  # fmt: skip
-    sym = etree.SubElement(symbols, "symbol", name=name, type="fill", alpha="1",
-                           clip_to_extent="1", force_rhr="0")  # fmt: skip
-    layer = etree.SubElement(sym, "layer", {"class": "SimpleFill", "enabled": "1",
-                                            "locked": "0", "pass": "0"})  # fmt: skip
-    _options(layer, {
-        "color": _rgba(color, alpha if in_force else 0.0),
-        "style": "solid" if in_force else "no",
-        "outline_color": _rgba(color), "outline_style": "solid" if in_force else "dash",
-        "outline_width": "0.4" if in_force else "0.6", "outline_width_unit": "MM",
-        "joinstyle": "bevel", "border_width_unit": "MM",
-    })  # fmt: skip
+def _fill_symbol(
+    symbols: etree._Element, name: str, color: str, in_force: bool, alpha: float
+) -> None:
+    sym = etree.SubElement(
+        symbols, "symbol", name=name, type="fill", alpha="1", clip_to_extent="1", force_rhr="0"
+    )
+    layer = etree.SubElement(
+        sym, "layer", {"class": "SimpleFill", "enabled": "1", "locked": "0", "pass": "0"}
+    )
+    _options(
+        layer,
+        {
+            "color": _rgba(color, alpha if in_force else 0.0),
+            "style": "solid" if in_force else "no",
+            "outline_color": _rgba(color),
+            "outline_style": "solid" if in_force else "dash",
+            "outline_width": "0.4" if in_force else "0.6",
+            "outline_width_unit": "MM",
+            "joinstyle": "bevel",
+            "border_width_unit": "MM",
+        },
+    )
 
 
 def _aliases(root: etree._Element, columns: list[str]) -> None:
@@ -155,14 +188,24 @@ def _relations(root: etree._Element, layer: str, relations: list[RelationSpec]) 
             parent_el, other = referencing, rel.child
         else:
             continue
-        el = etree.SubElement(parent_el, "relation", {
-            "id": rel.id, "name": rel.name, "strength": "Association",
-            "referencingLayer": rel.child, "referencedLayer": rel.parent,
-            "layerId": other, "layerName": other, "providerKey": "ogr",
-            "dataSource": f"|layername={other}",
-        })  # fmt: skip
-        etree.SubElement(el, "fieldRef", referencingField=rel.child_field,
-                         referencedField=rel.parent_field)  # fmt: skip
+        el = etree.SubElement(
+            parent_el,
+            "relation",
+            {
+                "id": rel.id,
+                "name": rel.name,
+                "strength": "Association",
+                "referencingLayer": rel.child,
+                "referencedLayer": rel.parent,
+                "layerId": other,
+                "layerName": other,
+                "providerKey": "ogr",
+                "dataSource": f"|layername={other}",
+            },
+        )
+        etree.SubElement(
+            el, "fieldRef", referencingField=rel.child_field, referencedField=rel.parent_field
+        )
 
 
 def _qml_text(root: etree._Element) -> str:
@@ -179,9 +222,10 @@ def _qgis_quote(value: str) -> str:
 
 def _sld_root(layer: str) -> tuple[etree._Element, etree._Element]:
     root = etree.Element(f"{{{_SLD_NS}}}StyledLayerDescriptor", nsmap=_NSMAP, version="1.1.0")
-    root.set("{http://www.w3.org/2001/XMLSchema-instance}schemaLocation",
-             "http://www.opengis.net/sld "
-             "http://schemas.opengis.net/sld/1.1.0/StyledLayerDescriptor.xsd")  # fmt: skip
+    root.set(
+        "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation",
+        "http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/StyledLayerDescriptor.xsd",
+    )
     nl = etree.SubElement(root, f"{{{_SLD_NS}}}NamedLayer")
     etree.SubElement(nl, f"{{{_SE_NS}}}Name").text = layer
     us = etree.SubElement(nl, f"{{{_SLD_NS}}}UserStyle")
@@ -190,8 +234,9 @@ def _sld_root(layer: str) -> tuple[etree._Element, etree._Element]:
     return root, fts
 
 
-def _sld_rule(fts: etree._Element, title: str,
-              equals: list[tuple[str, str]] | None, else_rule: bool = False) -> etree._Element:  # fmt: skip
+def _sld_rule(
+    fts: etree._Element, title: str, equals: list[tuple[str, str]] | None, else_rule: bool = False
+) -> etree._Element:
     rule = etree.SubElement(fts, f"{{{_SE_NS}}}Rule")
     etree.SubElement(rule, f"{{{_SE_NS}}}Name").text = title
     desc = etree.SubElement(rule, f"{{{_SE_NS}}}Description")
@@ -242,22 +287,31 @@ def _sld_polygon(rule: etree._Element, color: str, in_force: bool, alpha: float)
 
 
 def _sld_text(root: etree._Element) -> str:
-    return etree.tostring(root, pretty_print=True, xml_declaration=True,
-                          encoding="UTF-8").decode("utf-8")  # fmt: skip
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8").decode(
+        "utf-8"
+    )
 
 
 # --- the styles --------------------------------------------------------------------------------
 
 
-def residences_style(layer: str, columns: list[str], home_types: list[str],
-                     relations: Sequence[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
+def residences_style(
+    layer: str, columns: list[str], home_types: list[str], relations: Sequence[RelationSpec] = ()
+) -> LayerStyle:
     """Points categorised by ``home_type``: one colour per type present, then "other"."""
     pal = palette()
     known = pal["home_type"]
     ordered = [h for h in known if h in home_types] + sorted(set(home_types) - set(known))
     root = _qml_root()
-    renderer = etree.SubElement(root, "renderer-v2", type="categorizedSymbol", attr="home_type",
-                                symbollevels="0", enableorderby="0", forceraster="0")  # fmt: skip
+    renderer = etree.SubElement(
+        root,
+        "renderer-v2",
+        type="categorizedSymbol",
+        attr="home_type",
+        symbollevels="0",
+        enableorderby="0",
+        forceraster="0",
+    )
     cats = etree.SubElement(renderer, "categories")
     symbols = etree.SubElement(renderer, "symbols")
     sld, fts = _sld_root(layer)
@@ -277,14 +331,20 @@ def residences_style(layer: str, columns: list[str], home_types: list[str],
     _relations(root, layer, list(relations))
     etree.SubElement(root, "layerGeometryType").text = "0"
     return LayerStyle(
-        name="vggeo: by home type", qml=_qml_text(root), sld=_sld_text(sld),
+        name="vggeo: by home type",
+        qml=_qml_text(root),
+        sld=_sld_text(sld),
         description="vggeo default: residences categorised by home type",
         relations=list(relations),
-    )  # fmt: skip
+    )
 
 
-def provisions_style(layer: str, columns: list[str], type_status: list[tuple[str, str]],
-                     relations: Sequence[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
+def provisions_style(
+    layer: str,
+    columns: list[str],
+    type_status: list[tuple[str, str]],
+    relations: Sequence[RelationSpec] = (),
+) -> LayerStyle:
     """Polygons by provision type (colour) and status (filled when in force, dashed otherwise).
 
     A rule-based renderer with one rule per type and a child rule per status present, so the
@@ -301,8 +361,14 @@ def provisions_style(layer: str, columns: list[str], type_status: list[tuple[str
             by_type[t].append(s)
     types = [t for t in known if t in by_type] + sorted(set(by_type) - set(known))
     root = _qml_root()
-    renderer = etree.SubElement(root, "renderer-v2", type="RuleRenderer", symbollevels="0",
-                                enableorderby="0", forceraster="0")  # fmt: skip
+    renderer = etree.SubElement(
+        root,
+        "renderer-v2",
+        type="RuleRenderer",
+        symbollevels="0",
+        enableorderby="0",
+        forceraster="0",
+    )
     rules = etree.SubElement(renderer, "rules", key="root")
     symbols = etree.SubElement(renderer, "symbols")
     sld, fts = _sld_root(layer)
@@ -310,42 +376,58 @@ def provisions_style(layer: str, columns: list[str], type_status: list[tuple[str
     for ti, t in enumerate(types):
         spec = known.get(t, pal["provision_type_other"])
         label = spec["label"] if t in known else t
-        trule = etree.SubElement(rules, "rule", key=f"type_{ti}", label=label,
-                                 filter=f'"provision_type" = {_qgis_quote(t)}')  # fmt: skip
+        trule = etree.SubElement(
+            rules,
+            "rule",
+            key=f"type_{ti}",
+            label=label,
+            filter=f'"provision_type" = {_qgis_quote(t)}',
+        )
         # In force first, then the other statuses alphabetically.
         statuses = sorted(by_type[t], key=lambda s: (s.casefold() not in in_force, s))
         for si, s in enumerate(statuses):
             force = s.casefold() in in_force
-            etree.SubElement(trule, "rule", key=f"type_{ti}_status_{si}", symbol=str(k),
-                             label=s or "(no status)",
-                             filter=f'"status" = {_qgis_quote(s)}' if s else '"status" IS NULL')  # fmt: skip
+            etree.SubElement(
+                trule,
+                "rule",
+                key=f"type_{ti}_status_{si}",
+                symbol=str(k),
+                label=s or "(no status)",
+                filter=f'"status" = {_qgis_quote(s)}' if s else '"status" IS NULL',
+            )
             _fill_symbol(symbols, str(k), spec["color"], force, alpha)
             rule = _sld_rule(fts, f"{label}: {s}", [("provision_type", t), ("status", s)])
             _sld_polygon(rule, spec["color"], force, alpha)
             k += 1
     other = pal["provision_type_other"]
-    etree.SubElement(rules, "rule", key="other", symbol=str(k), label=other["label"],
-                     filter="ELSE")  # fmt: skip
+    etree.SubElement(rules, "rule", key="other", symbol=str(k), label=other["label"], filter="ELSE")
     _fill_symbol(symbols, str(k), other["color"], False, alpha)
     _sld_polygon(_sld_rule(fts, other["label"], None, else_rule=True), other["color"], False, alpha)
     _aliases(root, columns)
     _relations(root, layer, list(relations))
     etree.SubElement(root, "layerGeometryType").text = "2"
     return LayerStyle(
-        name="vggeo: by type and status", qml=_qml_text(root), sld=_sld_text(sld),
+        name="vggeo: by type and status",
+        qml=_qml_text(root),
+        sld=_sld_text(sld),
         description="vggeo default: provisions by type (colour) and status (fill)",
         relations=list(relations),
-    )  # fmt: skip
+    )
 
 
-def table_style(layer: str, columns: list[str],
-                relations: Sequence[RelationSpec] = ()) -> LayerStyle:  # fmt: skip
+def table_style(
+    layer: str, columns: list[str], relations: Sequence[RelationSpec] = ()
+) -> LayerStyle:
     """An attribute table: aliases and relations only (nothing to draw)."""
     root = _qml_root()
     _aliases(root, columns)
     _relations(root, layer, list(relations))
     etree.SubElement(root, "layerGeometryType").text = "4"
     sld, _ = _sld_root(layer)
-    return LayerStyle(name="vggeo: fields", qml=_qml_text(root), sld=_sld_text(sld),
-                      description="vggeo default: field aliases and relations",
-                      relations=list(relations))  # fmt: skip
+    return LayerStyle(
+        name="vggeo: fields",
+        qml=_qml_text(root),
+        sld=_sld_text(sld),
+        description="vggeo default: field aliases and relations",
+        relations=list(relations),
+    )

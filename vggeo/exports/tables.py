@@ -33,8 +33,13 @@ def _geometry_name(frame: pd.DataFrame) -> str | None:
     return name if name is not None and name in frame.columns else None
 
 
-def write_gpkg_layers(layers: Mapping[str, pd.DataFrame], path: str | os.PathLike, *,
-                      geometry_type: str | None = None, overwrite: bool = True) -> dict[str, int]:  # fmt: skip
+def write_gpkg_layers(
+    layers: Mapping[str, pd.DataFrame],
+    path: str | os.PathLike,
+    *,
+    geometry_type: str | None = None,
+    overwrite: bool = True,
+) -> dict[str, int]:
     """Write each table as a layer of one GeoPackage 1.3, atomically.
 
     Parameters
@@ -66,15 +71,27 @@ def write_gpkg_layers(layers: Mapping[str, pd.DataFrame], path: str | os.PathLik
                 if geometry_type is not None:
                     options["geometry_type"] = geometry_type
             # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS and validate_gpkg.py) reads fully.
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", append=tmp.exists(),
-                                    dataset_options={"VERSION": "1.3"}, **options)  # fmt: skip
+            pyogrio.write_dataframe(
+                out,
+                tmp,
+                layer=name,
+                driver="GPKG",
+                append=tmp.exists(),
+                dataset_options={"VERSION": "1.3"},
+                **options,
+            )
         normalise_datetimes(tmp)
     return {name: len(frame) for name, frame in layers.items()}
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, layer: str = "data",
-                extra_layers: Mapping[str, pd.DataFrame] | None = None,
-                overwrite: bool = True) -> Path:  # fmt: skip
+def write_table(
+    frame: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    layer: str = "data",
+    extra_layers: Mapping[str, pd.DataFrame] | None = None,
+    overwrite: bool = True,
+) -> Path:
     """Write a table in the format its extension names, atomically.
 
     ``.parquet``: GeoParquet 1.1 for a GeoDataFrame (:func:`vggeo.exports.write_parquet`),
@@ -89,8 +106,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, layer: str = "d
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"choose the format by extension: {', '.join(TABLE_SUFFIXES)}",
-                         file=path)  # fmt: skip
+        raise InputError(f"choose the format by extension: {', '.join(TABLE_SUFFIXES)}", file=path)
     if suffix == ".gpkg":
         write_gpkg_layers({layer: frame, **(extra_layers or {})}, path, overwrite=overwrite)
         return path

@@ -19,5 +19,14 @@ from vggeo.join.memory import (
 )
 from vggeo.join.store import StoreJoin, join_store
 
-__all__ = ["PREDICATES", "PROVISION_TYPES", "Predicate", "JoinResult", "StoreJoin",
-           "residences_in", "filter_provisions", "join_store", "check_predicate"]
+__all__ = [
+    "PREDICATES",
+    "PROVISION_TYPES",
+    "Predicate",
+    "JoinResult",
+    "StoreJoin",
+    "residences_in",
+    "filter_provisions",
+    "join_store",
+    "check_predicate",
+]

@@ -36,17 +36,28 @@ import pandas as pd
 
 from vggeo.errors import CRSError, InputError, SchemaError
 
-__all__ = ["PREDICATES", "PROVISION_TYPES", "Predicate", "JoinResult", "residences_in",
-           "filter_provisions", "check_predicate"]
+__all__ = [
+    "PREDICATES",
+    "PROVISION_TYPES",
+    "Predicate",
+    "JoinResult",
+    "residences_in",
+    "filter_provisions",
+    "check_predicate",
+]
 
 Predicate = Literal["within", "intersects", "dwithin"]
 PREDICATES: tuple[str, ...] = ("within", "intersects", "dwithin")
 
 #: The provision types of the contract (``docs/contracts.md``), in display order.
 PROVISION_TYPES: tuple[str, ...] = (
-    "plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet", "utredning",
+    "plan",
+    "naturvardsbestammelse",
+    "ovrig_bestammelse",
+    "mineralrattighet",
+    "utredning",
     "fornlamning",
-)  # fmt: skip
+)
 
 #: STRtree predicate to ask with the provision as the query geometry (see module docstring).
 _TREE_PREDICATE = {"within": "contains", "intersects": "intersects", "dwithin": "dwithin"}
@@ -146,12 +157,14 @@ def check_predicate(predicate: str, distance: float | None) -> float | None:
             raise InputError("predicate 'dwithin' needs a distance (metres)", field="distance")
         distance = float(distance)
         if not np.isfinite(distance) or distance < 0:
-            raise InputError("distance must be a finite number ≥ 0", field="distance",
-                             value=distance)  # fmt: skip
+            raise InputError(
+                "distance must be a finite number ≥ 0", field="distance", value=distance
+            )
         return distance
     if distance is not None:
-        raise InputError(f"a distance applies only to predicate 'dwithin', not {predicate!r}",
-                         field="distance")  # fmt: skip
+        raise InputError(
+            f"a distance applies only to predicate 'dwithin', not {predicate!r}", field="distance"
+        )
     return None
 
 
@@ -224,14 +237,21 @@ def residences_in(
     # is cheaper in time and memory than a lexsort of two arrays followed by gathers.
     n_prov = len(polygons)
     res_rank, res_order = _rank(residences["id"].to_numpy())
-    prov_rank, prov_order = _rank(provisions["provision_id"].astype("string").to_numpy(dtype=object))
+    prov_rank, prov_order = _rank(
+        provisions["provision_id"].astype("string").to_numpy(dtype=object)
+    )
     key_parts: list[np.ndarray] = []
     dist_parts: list[np.ndarray] = []
     tree_predicate = _TREE_PREDICATE[predicate]
     if len(points) and n_prov:
         tree = shapely.STRtree(points)
-        bar = tqdm(total=n_prov, unit="provision", desc=f"join ({predicate})",
-                   disable=not progress, leave=False)  # fmt: skip
+        bar = tqdm(
+            total=n_prov,
+            unit="provision",
+            desc=f"join ({predicate})",
+            disable=not progress,
+            leave=False,
+        )
         with bar:
             for start in range(0, n_prov, chunk_size):
                 chunk = polygons[start : start + chunk_size]

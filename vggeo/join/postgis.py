@@ -88,8 +88,14 @@ def residences_in_postgis(
         try:
             provisions, every = _selected_provisions(conn, types, status, geometry=geometry)
             home_cat = _home_type_dtype(store)
-            pairs_raw = _pairs(conn, None if every else provisions, predicate, distance,
-                               home_cat is not None, geometry=geometry)  # fmt: skip
+            pairs_raw = _pairs(
+                conn,
+                None if every else provisions,
+                predicate,
+                distance,
+                home_cat is not None,
+                geometry=geometry,
+            )
         except psycopg.Error as err:
             raise StoreError(f"{store.location}: the join failed in the database: {err}") from err
     return _result(provisions, pairs_raw, predicate, home_cat, geometry=geometry)
@@ -103,7 +109,7 @@ def _selected_provisions(conn, types, status, *, geometry: bool) -> tuple[pd.Dat
     if geometry:
         sel += ", ST_AsBinary(geom)"
     rows = conn.execute(f"SELECT {sel} FROM provisions ORDER BY fid").fetchall()
-    frame = pd.DataFrame([r[:len(cols)] for r in rows], columns=cols)
+    frame = pd.DataFrame([r[: len(cols)] for r in rows], columns=cols)
     if geometry:
         import geopandas as gpd
         import shapely
@@ -129,8 +135,15 @@ def _home_type_dtype(store) -> pd.CategoricalDtype | None:
     return None
 
 
-def _pairs(conn, provisions: pd.DataFrame | None, predicate: str, distance: float | None,
-           home_type: bool, *, geometry: bool) -> pd.DataFrame:  # fmt: skip
+def _pairs(
+    conn,
+    provisions: pd.DataFrame | None,
+    predicate: str,
+    distance: float | None,
+    home_type: bool,
+    *,
+    geometry: bool,
+) -> pd.DataFrame:
     """The matching (residence id, provision fid, …) rows, streamed by COPY as CSV; with
     ``provisions`` None, of every provision."""
     import pyarrow.csv as pacsv
@@ -146,17 +159,21 @@ def _pairs(conn, provisions: pd.DataFrame | None, predicate: str, distance: floa
     if geometry:
         names += ["x", "y"]
         cols += ["ST_X(r.geom)", "ST_Y(r.geom)"]
-    has_id = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = "
-                          "current_schema() AND table_name = 'residences' AND column_name = 'id'"
-                          ).fetchone()  # fmt: skip
+    has_id = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = 'residences' AND column_name = 'id'"
+    ).fetchone()
     if has_id is None:
-        raise SchemaError("the store holds no residences (table residences has no id column)",
-                          field="id")  # fmt: skip
+        raise SchemaError(
+            "the store holds no residences (table residences has no id column)", field="id"
+        )
     # The fids of the selected provisions go in as one array: a filter the planner applies
     # before probing the residences' GiST index once per provision.
     where = "" if provisions is None else "WHERE p.fid = ANY(%(fids)s)"
-    sql = (f"COPY (SELECT {', '.join(cols)} FROM provisions p JOIN residences r ON "
-           f"{_SQL_PREDICATE[predicate]} {where}) TO STDOUT WITH (FORMAT csv)")  # fmt: skip
+    sql = (
+        f"COPY (SELECT {', '.join(cols)} FROM provisions p JOIN residences r ON "
+        f"{_SQL_PREDICATE[predicate]} {where}) TO STDOUT WITH (FORMAT csv)"
+    )
     params = {"distance": distance}
     if provisions is not None:
         params["fids"] = provisions["fid"].astype("int64").tolist()
@@ -164,24 +181,41 @@ def _pairs(conn, provisions: pd.DataFrame | None, predicate: str, distance: floa
     with conn.cursor() as cur, cur.copy(sql, params) as copy:
         for block in copy:
             buf.write(block)
-    types = {"residence_id": "int64", "fid": "int64", "home_type": "string", "distance": "float64",
-             "x": "float64", "y": "float64"}  # fmt: skip
+    types = {
+        "residence_id": "int64",
+        "fid": "int64",
+        "home_type": "string",
+        "distance": "float64",
+        "x": "float64",
+        "y": "float64",
+    }
     if not buf.tell():
         return pd.DataFrame({n: pd.Series([], dtype=types[n]) for n in names})
     buf.seek(0)
     import pyarrow as pa
 
-    table = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=names),
-                           convert_options=pacsv.ConvertOptions(
-                               column_types={n: pa.string() if types[n] == "string" else
-                                             pa.from_numpy_dtype(np.dtype(types[n]))
-                                             for n in names},
-                               strings_can_be_null=True))  # fmt: skip
+    table = pacsv.read_csv(
+        buf,
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                n: pa.string() if types[n] == "string" else pa.from_numpy_dtype(np.dtype(types[n]))
+                for n in names
+            },
+            strings_can_be_null=True,
+        ),
+    )
     return table.to_pandas()
 
 
-def _result(provisions: pd.DataFrame, raw: pd.DataFrame, predicate: str,
-            home_cat: pd.CategoricalDtype | None, *, geometry: bool) -> JoinResult:  # fmt: skip
+def _result(
+    provisions: pd.DataFrame,
+    raw: pd.DataFrame,
+    predicate: str,
+    home_cat: pd.CategoricalDtype | None,
+    *,
+    geometry: bool,
+) -> JoinResult:
     """Pairs in the in-memory join's order (residence id, then provision id) and its summary."""
     prov_pos_of_fid = pd.Index(provisions["fid"].to_numpy())
     prov_pos = prov_pos_of_fid.get_indexer(raw["fid"].to_numpy()).astype(np.int64)
@@ -199,8 +233,9 @@ def _result(provisions: pd.DataFrame, raw: pd.DataFrame, predicate: str,
         pairs["distance"] = raw["distance"].to_numpy()[order]
     home_types = None
     if home_cat is not None:
-        home_types = pd.Series(pd.Categorical(raw["home_type"].to_numpy(dtype=object)[order],
-                                              dtype=home_cat))  # fmt: skip
+        home_types = pd.Series(
+            pd.Categorical(raw["home_type"].to_numpy(dtype=object)[order], dtype=home_cat)
+        )
     attrs = pd.DataFrame({c: provisions[c] for c in ("provision_id", *PAIR_COLUMNS)})
     summary = _summarise(attrs, np.arange(len(pairs)), prov_pos, home_types)
     if geometry:

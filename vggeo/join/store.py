@@ -41,14 +41,22 @@ class StoreJoin(NamedTuple):
     def describe(self) -> str:
         """One line: pairs, residences, provisions holding homes, provisions considered."""
         homes = int((self.summary["homes"] > 0).sum())
-        return (f"{len(self.pairs)} pairs: {self.pairs['residence_id'].nunique()} residences in "
-                f"{homes} of {len(self.summary)} provisions ({self.predicate})")  # fmt: skip
+        return (
+            f"{len(self.pairs)} pairs: {self.pairs['residence_id'].nunique()} residences in "
+            f"{homes} of {len(self.summary)} provisions ({self.predicate})"
+        )
 
 
-def join_store(store: str | os.PathLike, *, predicate: Predicate = "within",
-               distance: float | None = None, types: str | Iterable[str] | None = None,
-               status: str | Iterable[str] | None = None, progress: bool = False,
-               schema: str = "public") -> StoreJoin:  # fmt: skip
+def join_store(
+    store: str | os.PathLike,
+    *,
+    predicate: Predicate = "within",
+    distance: float | None = None,
+    types: str | Iterable[str] | None = None,
+    status: str | Iterable[str] | None = None,
+    progress: bool = False,
+    schema: str = "public",
+) -> StoreJoin:
     """Join a store's residences with its provisions (:func:`residences_in`), with geometries.
 
     Parameters
@@ -73,26 +81,36 @@ def join_store(store: str | os.PathLike, *, predicate: Predicate = "within",
     if is_postgres_url(store):
         from vggeo.join.postgis import residences_in_postgis  # psycopg: the postgis extra
 
-        result = residences_in_postgis(str(store), schema=schema, predicate=predicate,
-                                       distance=distance, types=types, status=status,
-                                       geometry=True)  # fmt: skip
+        result = residences_in_postgis(
+            str(store),
+            schema=schema,
+            predicate=predicate,
+            distance=distance,
+            types=types,
+            status=status,
+            geometry=True,
+        )
         return StoreJoin(result.pairs, result.summary, predicate)
-    tables = read_store_tables(store, ["residences", "provisions"],
-                               required=["residences", "provisions"])  # fmt: skip
+    tables = read_store_tables(
+        store, ["residences", "provisions"], required=["residences", "provisions"]
+    )
     residences = tables["residences"]
     keep = [c for c in ("id", "home_type", residences.geometry.name) if c in residences.columns]
     provisions = filter_provisions(tables["provisions"], types=types, status=status)
-    result = residences_in(residences[keep], provisions, predicate=predicate, distance=distance,
-                           progress=progress)  # fmt: skip
+    result = residences_in(
+        residences[keep], provisions, predicate=predicate, distance=distance, progress=progress
+    )
     pairs = _with_geometry(result.pairs, "residence_id", residences, "id")
     # One summary row per selected provision, in their order: the polygons align.
-    summary = gpd.GeoDataFrame(result.summary, geometry=provisions.geometry.values,
-                               crs=provisions.crs)  # fmt: skip
+    summary = gpd.GeoDataFrame(
+        result.summary, geometry=provisions.geometry.values, crs=provisions.crs
+    )
     return StoreJoin(pairs, summary, predicate)
 
 
-def _with_geometry(frame: pd.DataFrame, key: str, source: gpd.GeoDataFrame,
-                   source_key: str) -> gpd.GeoDataFrame:  # fmt: skip
+def _with_geometry(
+    frame: pd.DataFrame, key: str, source: gpd.GeoDataFrame, source_key: str
+) -> gpd.GeoDataFrame:
     """``frame`` as a GeoDataFrame carrying the geometry of the ``source`` row its ``key`` names."""
     pos = pd.Index(source[source_key]).get_indexer(frame[key])
     geometry = source.geometry.values.take(pos) if len(pos) else source.geometry.values[:0]

@@ -51,7 +51,15 @@ from xml.sax.saxutils import quoteattr
 
 from vggeo.lm.gml import GML3, GML32
 
-__all__ = ["STATS", "read_file", "compile_plan", "Plan", "MIN_FILE_BYTES", "CHUNK_BYTES", "LEARN_BYTES"]
+__all__ = [
+    "STATS",
+    "read_file",
+    "compile_plan",
+    "Plan",
+    "MIN_FILE_BYTES",
+    "CHUNK_BYTES",
+    "LEARN_BYTES",
+]
 
 #: Files smaller than this are read member by member (the stylesheet is not worth compiling).
 MIN_FILE_BYTES = 8 * 1024 * 1024
@@ -242,7 +250,9 @@ def compile_plan(extractor) -> Plan | None:
     out.extend(val(expr) for _, expr in flags)
     out.append(sep(FS))
     if refs is not None:
-        out.append(f"<xsl:for-each select={quoteattr(rexpr)}>{val(_leaf(ralts))}{sep(LS)}</xsl:for-each>")
+        out.append(
+            f"<xsl:for-each select={quoteattr(rexpr)}>{val(_leaf(ralts))}{sep(LS)}</xsl:for-each>"
+        )
     out.append(sep(FS))
     decision_columns: tuple[str, ...] = ()
     decision_constants: dict[str, dict[str, str | None]] = {}
@@ -258,19 +268,31 @@ def compile_plan(extractor) -> Plan | None:
     if geometry is not None:
         # The nearest srsDimension above the geometry, the srsName that applies to it, its
         # structure (see _skeleton) and its posList texts in document order.
-        out.append('<xsl:for-each select="$y/*[1]/ancestor::*[@srsDimension][1]">'
-                   f'<xsl:text>#</xsl:text>{val("@srsDimension")}</xsl:for-each>')  # fmt: skip
-        out.append(sep(FS) + val("$y/*[1]/ancestor-or-self::*[@srsName != ''][1]/@srsName") + sep(FS))
-        out.append('<xsl:if test="$y">Y<xsl:apply-templates select="$y/*" mode="s"/></xsl:if>' + sep(FS))
-        out.append('<xsl:for-each select="$y//ga:posList | $y//gb:posList">' + val(".") + sep(LS)
-                   + "</xsl:for-each>")  # fmt: skip
+        out.append(
+            '<xsl:for-each select="$y/*[1]/ancestor::*[@srsDimension][1]">'
+            f"<xsl:text>#</xsl:text>{val('@srsDimension')}</xsl:for-each>"
+        )
+        out.append(
+            sep(FS) + val("$y/*[1]/ancestor-or-self::*[@srsName != ''][1]/@srsName") + sep(FS)
+        )
+        out.append(
+            '<xsl:if test="$y">Y<xsl:apply-templates select="$y/*" mode="s"/></xsl:if>' + sep(FS)
+        )
+        out.append(
+            '<xsl:for-each select="$y//ga:posList | $y//gb:posList">'
+            + val(".")
+            + sep(LS)
+            + "</xsl:for-each>"
+        )
     else:
         out.append(sep(FS) * 3)
     # How many references, decisions and posLists the tree holds: a separator character inside
     # a text would make the decoder split off more (see _prepare).
-    counted = [f"count({rexpr})" if refs is not None else "0",
-               f"count({dexpr})" if decisions is not None else "0",
-               "count($y//ga:posList | $y//gb:posList)" if geometry is not None else "0"]  # fmt: skip
+    counted = [
+        f"count({rexpr})" if refs is not None else "0",
+        f"count({dexpr})" if decisions is not None else "0",
+        "count($y//ga:posList | $y//gb:posList)" if geometry is not None else "0",
+    ]
     out.append(sep(FS) + val(f"concat({counted[0]}, ':', {counted[1]}, ':', {counted[2]})"))
     n_fields = _COLS + len(columns) + 1 + 1 + 1 + 4 + 1
     feature_types: dict[str, dict[str, str | None]] = {}
@@ -300,7 +322,7 @@ def compile_plan(extractor) -> Plan | None:
 <xsl:when test="{path}*"><xsl:for-each select="{path}*[1]">{"".join(out)}{sep(RS)}</xsl:for-each></xsl:when>
 <xsl:otherwise>{empty}</xsl:otherwise></xsl:choose></xsl:for-each></xsl:template>
 {"".join(_SIGNATURE_TEMPLATE.format(match=m, cls=c) for m, c in (("ga:*", "a"), ("gb:*", "b"), ("*", "c")))}
-</xsl:stylesheet>"""  # fmt: skip
+</xsl:stylesheet>"""
     return Plan(
         stylesheet=sheet.encode("utf-8"),
         columns=columns,
@@ -321,7 +343,7 @@ _COLS = 4
 #: One element of a geometry signature (see :func:`_skeleton`), per namespace class.
 _SIGNATURE_TEMPLATE = (
     '<xsl:template match="{match}" mode="s">{cls}:<xsl:value-of select="local-name()"/>'
-    '<xsl:if test="@srsDimension">#<xsl:value-of select="translate(@srsDimension, \'(),:#~\', \'xxxxxx\')"/>'
+    "<xsl:if test=\"@srsDimension\">#<xsl:value-of select=\"translate(@srsDimension, '(),:#~', 'xxxxxx')\"/>"
     '</xsl:if><xsl:if test="not(text())">~</xsl:if>'
     '<xsl:if test="*">(<xsl:apply-templates select="*" mode="s"/>)</xsl:if>,</xsl:template>'
 )
@@ -452,8 +474,9 @@ def _mapped(arr, mapping: dict, default=None):
     import pyarrow.compute as pc
 
     enc = pc.dictionary_encode(arr)
-    values = np.array([mapping.get(v, default) for v in enc.dictionary.to_pylist()] + [default],
-                      dtype=object)  # fmt: skip
+    values = np.array(
+        [mapping.get(v, default) for v in enc.dictionary.to_pylist()] + [default], dtype=object
+    )
     idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy()
     return values[idx]
 
@@ -489,7 +512,9 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     out = plan.transform(doc)
     n = len(doc)
     # The stylesheet wrote UTF-8 (libxml2 checked the input's encoding): view it as strings.
-    recs = pc.split_pattern(pa.array([out], pa.large_binary()).view(pa.large_string()), RS).flatten()
+    recs = pc.split_pattern(
+        pa.array([out], pa.large_binary()).view(pa.large_string()), RS
+    ).flatten()
     del out
     if len(recs) != n + 1 or recs[n].as_py() != "":
         raise Fallback("record count")
@@ -497,9 +522,21 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     if n and (pc.list_value_length(fields).to_numpy() != plan.n_fields).any():
         raise Fallback("field count")
     if not n:
-        return _Prepared([], plan, 0, np.zeros(0, bool), np.zeros(0, np.int64), {}, None, [],
-                         (np.zeros(0, np.int64), pa.array([], pa.large_string())), None, [],
-                         None, None)  # fmt: skip
+        return _Prepared(
+            [],
+            plan,
+            0,
+            np.zeros(0, bool),
+            np.zeros(0, np.int64),
+            {},
+            None,
+            [],
+            (np.zeros(0, np.int64), pa.array([], pa.large_string())),
+            None,
+            [],
+            None,
+            None,
+        )
     nc, k = len(plan.columns), plan.n_fields
     at = _COLS + nc  # flags, refs, decisions, ancestor dim, srsName, signature, rings
     # Every record has k fields: the flattened fields are an n × k grid, taken column-wise.
@@ -517,12 +554,16 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     shown = filled[:, _COLS:at].sum(axis=1, dtype=np.int64)
     shown += pc.count_substring(col[at], "1").to_numpy()
     refs, ref_parent, ref_real = _items(col[at + 1], LS)
-    shown += np.bincount(ref_parent, weights=ref_real.astype(np.int64) + (ref_real & _nonempty(refs)),
-                         minlength=n).astype(np.int64)  # fmt: skip
+    shown += np.bincount(
+        ref_parent, weights=ref_real.astype(np.int64) + (ref_real & _nonempty(refs)), minlength=n
+    ).astype(np.int64)
     decs, dec_parent, dec_real = _items(col[at + 2], LS)
     dec_fields = pc.split_pattern(decs, DS)
-    dec_shown = np.bincount(pc.list_parent_indices(dec_fields).to_numpy(),
-                            weights=_nonempty(dec_fields.flatten()), minlength=len(decs))  # fmt: skip
+    dec_shown = np.bincount(
+        pc.list_parent_indices(dec_fields).to_numpy(),
+        weights=_nonempty(dec_fields.flatten()),
+        minlength=len(decs),
+    )
     shown += np.bincount(dec_parent, weights=dec_shown * dec_real, minlength=n).astype(np.int64)
     shown += pc.count_substring(col[at + 5], ",").to_numpy()
 
@@ -532,7 +573,9 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     # none) split off more items than the tree has: such members go to the Extractor.
     counted = pc.split_pattern(pc.if_else(pc.equal(col[at + 7], ""), "0:0:0", col[at + 7]), ":")
     ring_items = _items(col[at + 6], LS)
-    for j, (parent, real) in enumerate(((ref_parent, ref_real), (dec_parent, dec_real), ring_items[1:])):
+    for j, (parent, real) in enumerate(
+        ((ref_parent, ref_real), (dec_parent, dec_real), ring_items[1:])
+    ):
         want = pc.cast(pc.list_element(counted, j), pa.int64()).to_numpy()
         exact &= np.bincount(parent[real], minlength=n) == want
     dec_width = pc.list_value_length(dec_fields).to_numpy()
@@ -541,9 +584,12 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     # One element in the member, and the member not a record itself (the Extractor compares
     # lower-cased local names; only ASCII names are records, so utf8_lower agrees with str.lower).
     exact &= pc.equal(col[1], "1").to_numpy(zero_copy_only=False)
-    exact &= ~pc.is_in(pc.utf8_lower(col[0]), pa.array(plan.record_names)).to_numpy(zero_copy_only=False)
-    types = _mapped(col[3], {k: v.get("provision_type") for k, v in plan.feature_types.items()},
-                    default=False)  # fmt: skip
+    exact &= ~pc.is_in(pc.utf8_lower(col[0]), pa.array(plan.record_names)).to_numpy(
+        zero_copy_only=False
+    )
+    types = _mapped(
+        col[3], {k: v.get("provision_type") for k, v in plan.feature_types.items()}, default=False
+    )
     exact &= types != False  # noqa: E712 - object array: False marks an unlearnt feature name
 
     idx = np.flatnonzero(exact)
@@ -566,7 +612,9 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         dcols: dict = {}
         kind_names = pc.list_element(dsel, 0)
         for cname in sorted({k for c in plan.decision_constants.values() for k in c}):
-            dcols[cname] = _mapped(kind_names, {k: v.get(cname) for k, v in plan.decision_constants.items()})
+            dcols[cname] = _mapped(
+                kind_names, {k: v.get(cname) for k, v in plan.decision_constants.items()}
+            )
         for j, c in enumerate(plan.decision_columns):
             dcols[c] = pc.list_element(dsel, j + 1)
         decisions = (pos[dec_parent[dkeep]], dcols)
@@ -585,8 +633,21 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         except ValueError:
             raise Fallback("non-numeric coordinates") from None
         rings = (values, offsets, pos[ring_parent[ring_keep]])
-    return _Prepared(list(doc), plan, n, exact, idx, columns, types[idx], flags, affected, decisions,
-                     shapes, srs, rings)  # fmt: skip
+    return _Prepared(
+        list(doc),
+        plan,
+        n,
+        exact,
+        idx,
+        columns,
+        types[idx],
+        flags,
+        affected,
+        decisions,
+        shapes,
+        srs,
+        rings,
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -596,9 +657,6 @@ def _plain_shape(signature: str, ancestor_dim: str) -> tuple[int, ...] | None:
     if skeleton is None or any(d != 2 for rings in skeleton for _r, d in rings):
         return None
     return tuple(len(rings) for rings in skeleton)
-
-
-
 
 
 class _Batch:
@@ -677,10 +735,19 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
             raise Fallback("ring count")
         starts, stops = offsets[:-1][take], offsets[1:][take]
         sizes = stops - starts
-        coords = values[np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-                        + np.arange(int(sizes.sum()))]  # fmt: skip
-        batch.plain.append((first + np.flatnonzero(plain), srs, polys, coords,
-                            np.concatenate([[0], np.cumsum(sizes)])))  # fmt: skip
+        coords = values[
+            np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+            + np.arange(int(sizes.sum()))
+        ]
+        batch.plain.append(
+            (
+                first + np.flatnonzero(plain),
+                srs,
+                polys,
+                coords,
+                np.concatenate([[0], np.cumsum(sizes)]),
+            )
+        )
 
 
 def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
@@ -698,7 +765,9 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     polys = [c for p in batch.plain for c in p[2]]
     values = np.concatenate([p[3] for p in batch.plain])
     shift = np.cumsum([0] + [len(p[3]) for p in batch.plain[:-1]])
-    offsets = np.concatenate([[0]] + [p[4][1:] + s for p, s in zip(batch.plain, shift, strict=True)])
+    offsets = np.concatenate(
+        [[0]] + [p[4][1:] + s for p, s in zip(batch.plain, shift, strict=True)]
+    )
     # The member-by-member reader's checks; on any failure it reads the file, naming the ring.
     if not valid_rings(values, offsets, 2).all():
         raise Fallback("ring shape")
@@ -714,18 +783,27 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     # member-by-member reader does.
     swap_row = np.array([s is True for s in swaps])
     magnitude = np.array([s is None for s in swaps])
-    ring_swap = swap_row[ring_row] | (magnitude[ring_row] & northing_first(xy[start, 0], xy[start, 1]))
+    ring_swap = swap_row[ring_row] | (
+        magnitude[ring_row] & northing_first(xy[start, 0], xy[start, 1])
+    )
     coords = np.where(np.repeat(ring_swap, sizes)[:, None], xy[:, ::-1], xy)
     coord_row = np.repeat(ring_row, sizes)
     epsg = np.array([c or default_epsg or 3006 for c in codes])
-    to_3006(coords, epsg[0] if (epsg == epsg[0]).all() else epsg[coord_row],
-            lambda i: pid(rows[coord_row[i]]))  # fmt: skip
+    to_3006(
+        coords,
+        epsg[0] if (epsg == epsg[0]).all() else epsg[coord_row],
+        lambda i: pid(rows[coord_row[i]]),
+    )
     poly_sizes = np.fromiter((c for p in polys for c in p), dtype=np.int64)
     geoms = shapely.from_ragged_array(
-        GeometryType.MULTIPOLYGON, np.ascontiguousarray(coords),
-        (np.concatenate([[0], np.cumsum(sizes)]), np.concatenate([[0], np.cumsum(poly_sizes)]),
-         np.concatenate([[0], np.cumsum([len(p) for p in polys])])),
-    )  # fmt: skip
+        GeometryType.MULTIPOLYGON,
+        np.ascontiguousarray(coords),
+        (
+            np.concatenate([[0], np.cumsum(sizes)]),
+            np.concatenate([[0], np.cumsum(poly_sizes)]),
+            np.concatenate([[0], np.cumsum([len(p) for p in polys])]),
+        ),
+    )
     return rows, geoms
 
 
@@ -740,16 +818,26 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
     from vggeo.lm.bestammelse import BestammelseData, _build_geometries, assemble
 
     slow_rows = reader.ex.rows["provisions"]
-    slow_subset_seq = np.repeat(np.array(batch.slow["provisions"], dtype=np.int64),
-                                [len(r.get(SUBSETS_KEY, ())) for r in slow_rows])  # fmt: skip
+    slow_subset_seq = np.repeat(
+        np.array(batch.slow["provisions"], dtype=np.int64),
+        [len(r.get(SUBSETS_KEY, ())) for r in slow_rows],
+    )
     reader.flush()  # resolves every collector slot too, the exact members' curved areas included
     parts: list[tuple[BestammelseData, dict]] = []
     if reader.parts:
         [slow] = reader.parts
         reader.parts = []
-        parts.append((slow, {"provisions": batch.slow["provisions"],
-                             "affected": batch.slow["affected_properties"],
-                             "decisions": batch.slow["decisions"], "subsets": slow_subset_seq}))  # fmt: skip
+        parts.append(
+            (
+                slow,
+                {
+                    "provisions": batch.slow["provisions"],
+                    "affected": batch.slow["affected_properties"],
+                    "decisions": batch.slow["decisions"],
+                    "subsets": slow_subset_seq,
+                },
+            )
+        )
     if reader.collector.errors:
         raise Fallback("kept geometry errors")
     if batch.n:
@@ -768,24 +856,32 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
         geometry[rows] = plain
         if batch.other:
             at = [r for r, _ in batch.other]
-            built = _build_geometries([(s[0], s[1]) for _, s in batch.other],
-                                      [pid(r) for r in at],
-                                      default_epsg=default_epsg)  # fmt: skip
+            built = _build_geometries(
+                [(s[0], s[1]) for _, s in batch.other],
+                [pid(r) for r in at],
+                default_epsg=default_epsg,
+            )
             geometry[at] = built
         aff_rows = np.concatenate([a[0] for a in batch.affected])
         aff = ColumnRows(())
-        aff.columns = {"provision_id": pid_arr.take(pa.array(aff_rows)),
-                       "register_unit_id": _nulled(pa.concat_arrays([a[1] for a in batch.affected]))}  # fmt: skip
+        aff.columns = {
+            "provision_id": pid_arr.take(pa.array(aff_rows)),
+            "register_unit_id": _nulled(pa.concat_arrays([a[1] for a in batch.affected])),
+        }
         aff.n = len(aff_rows)
         dec = ColumnRows(())
         dec_rows = np.zeros(0, dtype=np.int64)
         if batch.decisions:
             dec_rows = np.concatenate([d[0] for d in batch.decisions])
             keys = batch.decisions[0][1].keys()
-            dec.columns = {k: (_nulled(pa.concat_arrays([d[1][k] for d in batch.decisions]))
-                               if isinstance(batch.decisions[0][1][k], pa.Array)
-                               else np.concatenate([d[1][k] for d in batch.decisions]))
-                           for k in keys}  # fmt: skip
+            dec.columns = {
+                k: (
+                    _nulled(pa.concat_arrays([d[1][k] for d in batch.decisions]))
+                    if isinstance(batch.decisions[0][1][k], pa.Array)
+                    else np.concatenate([d[1][k] for d in batch.decisions])
+                )
+                for k in keys
+            }
             dec.columns["provision_id"] = pid_arr.take(pa.array(dec_rows))
             dec.n = len(dec_rows)
         # Subsets: per provision its subset names in sorted order, as the Extractor lists them.
@@ -797,12 +893,30 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
         sub_rows_a = np.concatenate(sub_rows)
         order = np.argsort(sub_rows_a, kind="stable")
         sub_rows_a, sub_names_a = sub_rows_a[order], np.concatenate(sub_names)[order]
-        subsets = {"provision_id": pid_arr.take(pa.array(sub_rows_a)),
-                   "subset": pa.array(sub_names_a, pa.large_string())}  # fmt: skip
-        fast = assemble(prov, np.concatenate(batch.types), lambda ids: geometry, aff, dec, subsets,
-                        files=[label])  # fmt: skip
-        parts.append((fast, {"provisions": seq, "affected": seq[aff_rows],
-                             "decisions": seq[dec_rows], "subsets": seq[sub_rows_a]}))  # fmt: skip
+        subsets = {
+            "provision_id": pid_arr.take(pa.array(sub_rows_a)),
+            "subset": pa.array(sub_names_a, pa.large_string()),
+        }
+        fast = assemble(
+            prov,
+            np.concatenate(batch.types),
+            lambda ids: geometry,
+            aff,
+            dec,
+            subsets,
+            files=[label],
+        )
+        parts.append(
+            (
+                fast,
+                {
+                    "provisions": seq,
+                    "affected": seq[aff_rows],
+                    "decisions": seq[dec_rows],
+                    "subsets": seq[sub_rows_a],
+                },
+            )
+        )
     if not parts:
         return None
     if len(parts) == 1:
@@ -815,8 +929,9 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
         return df.take(np.argsort(keys, kind="stable")).reset_index(drop=True)
 
     prov = gpd.GeoDataFrame(merged("provisions"), geometry="geometry", crs="EPSG:3006")
-    return BestammelseData(prov, merged("affected"), merged("decisions"), merged("subsets"),
-                           files=[label])  # fmt: skip
+    return BestammelseData(
+        prov, merged("affected"), merged("decisions"), merged("subsets"), files=[label]
+    )
 
 
 def _parse(piece: bytes):
@@ -868,8 +983,9 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
         # A DOCTYPE, an empty root or a head that does not parse stops split_members
         # (ChunkingUnsupported): the member-by-member reader then refuses or reads the file.
         with f.open() as stream, ThreadPoolExecutor(WORKERS, thread_name_prefix="vggeo-lm") as pool:
-            pieces = split_members(stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES,
-                                   count_lines=False)  # fmt: skip
+            pieces = split_members(
+                stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES, count_lines=False
+            )
             first = next(pieces, None)
             if first is None:
                 return None
@@ -903,8 +1019,18 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
                     else:
                         pending.append(_Ready(_prepare(piece[0], plan)))
                     continue
-                base, batch, plan, learnt = _step(pending.popleft().result(), reader, batch, base,
-                                                  plan, learnt, parts, default_epsg, f.label, batch_rows)  # fmt: skip
+                base, batch, plan, learnt = _step(
+                    pending.popleft().result(),
+                    reader,
+                    batch,
+                    base,
+                    plan,
+                    learnt,
+                    parts,
+                    default_epsg,
+                    f.label,
+                    batch_rows,
+                )
             part = _flush(batch, reader, default_epsg, f.label)
             if part is not None:
                 parts.append(part)
@@ -916,7 +1042,9 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
         return None
 
 
-def _step(prepared: _Prepared, reader, batch, base, plan, learnt, parts, default_epsg, label, batch_rows):
+def _step(
+    prepared: _Prepared, reader, batch, base, plan, learnt, parts, default_epsg, label, batch_rows
+):
     """Decode one prepared chunk; flush the batch when full; relearn when new spellings were met."""
     _decode(prepared, reader, batch, base)
     base += prepared.n

@@ -57,8 +57,13 @@ def _skip_prolog(buf: bytes, pos: int) -> int:
         pos = end + 2
 
 
-def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES, first_chunk_bytes: int | None = None,
-                  count_lines: bool = True) -> Iterator[tuple[bytes, int]]:  # fmt: skip
+def split_members(
+    stream,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    first_chunk_bytes: int | None = None,
+    count_lines: bool = True,
+) -> Iterator[tuple[bytes, int]]:
     """Yield ``(wrapped chunk, newlines before the chunk)`` pieces of one data file.
 
     Each piece is a well-formed document: the root start tag, whole members, the root end tag.
@@ -67,7 +72,12 @@ def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES, first_chunk_bytes: 
     limit = first_chunk_bytes or chunk_bytes
     head = stream.read(max(chunk_bytes, 1 << 16))
     m = _ENCODING.match(head)
-    if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
+    if m and m.group(1).lower().replace(b"_", b"-") not in (
+        b"utf-8",
+        b"utf8",
+        b"us-ascii",
+        b"ascii",
+    ):
         raise ChunkingUnsupported("encoding")
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
@@ -118,8 +128,9 @@ def split_members(stream, *, chunk_bytes: int = CHUNK_BYTES, first_chunk_bytes: 
         lines += newlines
 
 
-def map_chunks(stream, work: Callable[[bytes, int], object], *, workers: int,
-               chunk_bytes: int = CHUNK_BYTES) -> list:  # fmt: skip
+def map_chunks(
+    stream, work: Callable[[bytes, int], object], *, workers: int, chunk_bytes: int = CHUNK_BYTES
+) -> list:
     """Run ``work(chunk, line_offset)`` over the chunks of a file in worker processes; ordered results.
 
     At most ``2 × workers`` chunks are in flight, so memory stays bounded. Any exception in a
@@ -146,5 +157,3 @@ def map_chunks(stream, work: Callable[[bytes, int], object], *, workers: int,
                 fut.cancel()
             raise
     return [results[i] for i in sorted(results)]
-
-

@@ -70,8 +70,17 @@ class PathCounts(Counter):
 
 
 class _Compiled:
-    __slots__ = ("rec", "index", "child_by_name", "subset_of", "ignore", "actions", "flat", "names",
-                 "single")
+    __slots__ = (
+        "rec",
+        "index",
+        "child_by_name",
+        "subset_of",
+        "ignore",
+        "actions",
+        "flat",
+        "names",
+        "single",
+    )
 
     def __init__(self, rec: Record) -> None:
         self.rec = rec
@@ -90,8 +99,12 @@ class _Compiled:
         self.names: dict[str, tuple[str, str]] = {}
         # A "flat" record (only direct leaf fields, e.g. Registerenhetsreferens) takes a shorter
         # path: most child records of a provision are of this kind.
-        self.flat = (not rec.children and rec.geometry is None and not rec.subsets
-                     and all("/" not in p for f in rec.fields for p in f.paths))  # fmt: skip
+        self.flat = (
+            not rec.children
+            and rec.geometry is None
+            and not rec.subsets
+            and all("/" not in p for f in rec.fields for p in f.paths)
+        )
         # A flat record of one field and no constants (Registerenhetsreferens → objektidentitet)
         # is read inline by its parent: no call, no walk of its own.
         self.single = self.flat and len(rec.fields) == 1 and not rec.constants
@@ -358,16 +371,24 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
     s = pc.replace_substring_regex(s, r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3")
     s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
     # Keep "YYYY-MM-DDTHH:MM:SS" (wall clock); drop fractions and the offset.
-    s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", r"\1")
+    s = pc.replace_substring_regex(
+        s, r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", r"\1"
+    )
     out = pc.strptime(s, format="%Y-%m-%dT%H:%M:%S", unit="ms", error_is_null=True)
-    bad = pc.and_(pc.is_null(out), pc.and_(pc.is_valid(s), pc.not_equal(s, ""))).to_numpy(zero_copy_only=False)
+    bad = pc.and_(pc.is_null(out), pc.and_(pc.is_valid(s), pc.not_equal(s, ""))).to_numpy(
+        zero_copy_only=False
+    )
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise SchemaError(
-            "not a date (YYYY-MM-DD, YYYYMMDD or xs:dateTime)", field=column,
-            value=str(values.iloc[i]), file=file,
-        )  # fmt: skip
-    return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index).astype("datetime64[ms]")
+            "not a date (YYYY-MM-DD, YYYYMMDD or xs:dateTime)",
+            field=column,
+            value=str(values.iloc[i]),
+            file=file,
+        )
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index).astype(
+        "datetime64[ms]"
+    )
 
 
 def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None) -> pd.Series:
@@ -377,8 +398,12 @@ def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None)
     bad = s.notna() & ~s.str.fullmatch(r"\d{4}").fillna(False)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError("municipality code is not four digits", field=column,
-                          value=str(values.iloc[i]), file=file)  # fmt: skip
+        raise SchemaError(
+            "municipality code is not four digits",
+            field=column,
+            value=str(values.iloc[i]),
+            file=file,
+        )
     return s
 
 
@@ -392,8 +417,9 @@ def _to_int(values: pd.Series, column: str, file) -> pd.Series:
 
 
 def _to_float(values: pd.Series, column: str, file) -> pd.Series:
-    num = pd.to_numeric(values.astype("string").str.strip().str.replace(",", ".", regex=False),
-                        errors="coerce")  # fmt: skip
+    num = pd.to_numeric(
+        values.astype("string").str.strip().str.replace(",", ".", regex=False), errors="coerce"
+    )
     bad = num.isna() & values.notna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -417,8 +443,13 @@ def _column(rows, name: str) -> list:
     return [r.get(name) for r in rows]
 
 
-def typed_frame(rows: list[dict], fields: tuple[Field, ...], *, extra: tuple[str, ...] = (),
-                file: str | None = None) -> pd.DataFrame:  # fmt: skip
+def typed_frame(
+    rows: list[dict],
+    fields: tuple[Field, ...],
+    *,
+    extra: tuple[str, ...] = (),
+    file: str | None = None,
+) -> pd.DataFrame:
     """A DataFrame with one typed column per field (in mapping order), plus ``extra`` raw columns."""
     cols: dict[str, pd.Series] = {}
     seen: set[str] = set()

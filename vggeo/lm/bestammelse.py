@@ -38,11 +38,28 @@ __all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
 
 PROVISION_TYPES = tuple(dict.fromkeys(M.PROVISION_TYPES.values()))
 PROVISION_COLUMNS = (
-    "provision_id", "provision_type", "object_version", "municipality", "designation", "name",
-    "status", "plan_type", "alt_designation", "last_changed", "implementation_start",
-    "implementation_end", "reference_text",
-)  # fmt: skip
-DECISION_COLUMNS = ("provision_id", "kind", "object_version", "valid_from", "decision_date", "decision_id")
+    "provision_id",
+    "provision_type",
+    "object_version",
+    "municipality",
+    "designation",
+    "name",
+    "status",
+    "plan_type",
+    "alt_designation",
+    "last_changed",
+    "implementation_start",
+    "implementation_end",
+    "reference_text",
+)
+DECISION_COLUMNS = (
+    "provision_id",
+    "kind",
+    "object_version",
+    "valid_from",
+    "decision_date",
+    "decision_id",
+)
 
 _PROVISION = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
 _AFFECTED = _PROVISION.children[0]
@@ -81,8 +98,12 @@ class BestammelseData:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The store's table names → frames."""
-        return {"provisions": self.provisions, "affected_properties": self.affected,
-                "decisions": self.decisions, "subsets": self.subsets}  # fmt: skip
+        return {
+            "provisions": self.provisions,
+            "affected_properties": self.affected,
+            "decisions": self.decisions,
+            "subsets": self.subsets,
+        }
 
 
 class _GeometryCollector:
@@ -92,8 +113,15 @@ class _GeometryCollector:
     ``(polygons as coordinate arrays, EPSG code)`` once the file is read.
     """
 
-    def __init__(self, *, default_srs: str | None, arc_tolerance: float, on_error: str, file: str,
-                 budget: ArcBudget | None = None):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        default_srs: str | None,
+        arc_tolerance: float,
+        on_error: str,
+        file: str,
+        budget: ArcBudget | None = None,
+    ):
         self.default_srs = default_srs
         self.tol = arc_tolerance
         self.budget = budget if budget is not None else ArcBudget()
@@ -136,18 +164,29 @@ class _GeometryCollector:
         try:
             geoms = geometry_elements(element)
             if not geoms:
-                raise GeometryError(f"feature {ident}: Yta holds no GML geometry", file=self.file,
-                                    row=element.sourceline, element="Yta")  # fmt: skip
+                raise GeometryError(
+                    f"feature {ident}: Yta holds no GML geometry",
+                    file=self.file,
+                    row=element.sourceline,
+                    element="Yta",
+                )
             for g in geoms:
                 explicit = g.get("srsName") or _inherited(g)
                 srs = explicit or self.default_srs
                 code, swap = self._srs(explicit)
                 if code is None:
-                    raise GeometryError(f"feature {ident}: no EPSG code in srsName {srs!r}",
-                                        file=self.file, row=g.sourceline, element="srsName")  # fmt: skip
+                    raise GeometryError(
+                        f"feature {ident}: no EPSG code in srsName {srs!r}",
+                        file=self.file,
+                        row=g.sourceline,
+                        element="srsName",
+                    )
                 if epsg is not None and code != epsg:
-                    raise GeometryError(f"feature {ident}: mixed coordinate systems in one area",
-                                        file=self.file, row=g.sourceline)  # fmt: skip
+                    raise GeometryError(
+                        f"feature {ident}: mixed coordinate systems in one area",
+                        file=self.file,
+                        row=g.sourceline,
+                    )
                 epsg = code
                 simple = simple_polygon_texts(g)
                 if simple is not None:
@@ -159,15 +198,24 @@ class _GeometryCollector:
                             self.meta.append((ident, line, dim, swap))
                         polys.append(handles)
                     continue
-                parsed, _ = parse_geometry(g, axis="auto" if explicit else "file",
-                                           srs_name=self.default_srs, arc_tolerance=self.tol,
-                                           feature=ident, file=self.file, budget=self.budget)  # fmt: skip
+                parsed, _ = parse_geometry(
+                    g,
+                    axis="auto" if explicit else "file",
+                    srs_name=self.default_srs,
+                    arc_tolerance=self.tol,
+                    feature=ident,
+                    file=self.file,
+                    budget=self.budget,
+                )
                 try:
                     part = polygons_of(parsed)
                 except ValueError:
-                    raise GeometryError(f"feature {ident}: provision area is a {parsed.kind}, "
-                                        "not a surface", file=self.file, row=g.sourceline,
-                                        element=g.tag.rpartition("}")[2]) from None  # fmt: skip
+                    raise GeometryError(
+                        f"feature {ident}: provision area is a {parsed.kind}, not a surface",
+                        file=self.file,
+                        row=g.sourceline,
+                        element=g.tag.rpartition("}")[2],
+                    ) from None
                 if not explicit:
                     part = [[_by_magnitude(r) for r in p] for p in part]
                 polys.extend(part)
@@ -187,8 +235,14 @@ class _GeometryCollector:
                 out = []
                 for p in polys:
                     if isinstance(p, list) and p and isinstance(p[0], (int, np.integer)):
-                        out.append([rings[h] if not isinstance(rings[h], GeometryError)
-                                    else _raise(rings[h]) for h in p])  # fmt: skip
+                        out.append(
+                            [
+                                rings[h]
+                                if not isinstance(rings[h], GeometryError)
+                                else _raise(rings[h])
+                                for h in p
+                            ]
+                        )
                     else:
                         out.append(p)
                 slot[0] = out
@@ -213,8 +267,13 @@ class _GeometryCollector:
             i = int(err.args[0])
             ident, line, _, _ = self.meta[i]
             bad = next((t for t in self.texts[i].split() if not is_number(t)), None)
-            e = GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
-                              row=line, element="posList", value=bad)  # fmt: skip
+            e = GeometryError(
+                f"feature {ident}: non-numeric coordinate text",
+                file=self.file,
+                row=line,
+                element="posList",
+                value=bad,
+            )
             if self.on_error != "keep":
                 raise e from None
             # Convert the rest one by one so only the bad features are dropped.
@@ -228,13 +287,13 @@ class _GeometryCollector:
         # Each ring is cut from the values by its own offsets: a ring with an odd count (refused,
         # or kept as an error) never shifts the rings after it by one value.
         for i in np.flatnonzero(valid & (dims == 2)):
-            r = values[start[i]:stop[i]].reshape(-1, 2)
+            r = values[start[i] : stop[i]].reshape(-1, 2)
             sw = swaps[i]
             out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
         for i in range(n):
             if out[i] is None:
                 ident, line, dim, swap = self.meta[i]
-                v = values[start[i]:stop[i]]
+                v = values[start[i] : stop[i]]
                 out[i] = self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
         return out
 
@@ -243,14 +302,19 @@ class _GeometryCollector:
         try:
             v = np.array(self.texts[i].split(), dtype=np.float64)
         except ValueError:
-            return GeometryError(f"feature {ident}: non-numeric coordinate text", file=self.file,
-                                 row=line, element="posList")  # fmt: skip
+            return GeometryError(
+                f"feature {ident}: non-numeric coordinate text",
+                file=self.file,
+                row=line,
+                element="posList",
+            )
         return self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
 
     def _ring(self, v, finite, ident, line, dim, swap):
         def err(msg):
-            return GeometryError(f"feature {ident}: {msg}", file=self.file, row=line,
-                                 element="posList")  # fmt: skip
+            return GeometryError(
+                f"feature {ident}: {msg}", file=self.file, row=line, element="posList"
+            )
 
         if v.size % dim:
             return err(f"coordinate count {v.size} is not a multiple of the dimension {dim}")
@@ -287,7 +351,9 @@ def valid_rings(values: np.ndarray, offsets: np.ndarray, dims) -> np.ndarray:
     closed = np.ones(n, dtype=bool)
     for k in range(int(dims.max(initial=0))):
         use = ok & (k < dims)
-        closed &= ~use | (values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)])
+        closed &= ~use | (
+            values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)]
+        )
     not_finite = np.concatenate([[0], np.cumsum(~np.isfinite(values))])
     return ok & closed & (not_finite[stop] == not_finite[start])
 
@@ -327,21 +393,31 @@ def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
     from vggeo.crs import transform
 
     single = np.ndim(coord_epsg) == 0
-    for code in ([int(coord_epsg)] if single else np.unique(coord_epsg)):
+    for code in [int(coord_epsg)] if single else np.unique(coord_epsg):
         sel = slice(None) if single else coord_epsg == code
         try:
-            e, n = transform(coords[sel, 0], coords[sel, 1], src=int(code), dst=3006,
-                             in_order="en", out_order="en", names=("easting", "northing"))  # fmt: skip
+            e, n = transform(
+                coords[sel, 0],
+                coords[sel, 1],
+                src=int(code),
+                dst=3006,
+                in_order="en",
+                out_order="en",
+                names=("easting", "northing"),
+            )
         except CoordinateError as err:
             # Name the provision, not the coordinate index.
             idx = (np.arange(len(coords)) if single else np.flatnonzero(sel))[(err.row or 1) - 1]
-            raise type(err)(f"provision {ident_of(idx)}: {err.message}", field=err.field,
-                            value=err.value) from err  # fmt: skip
+            raise type(err)(
+                f"provision {ident_of(idx)}: {err.message}", field=err.field, value=err.value
+            ) from err
         if code != 3006:
             coords[sel, 0], coords[sel, 1] = e, n
 
 
-def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None):
+def _build_geometries(
+    geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None
+):
     """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
     import shapely
     from shapely import GeometryType
@@ -370,8 +446,11 @@ def _build_geometries(geoms: list[tuple[list, int | None]], ids: list[str], *, d
     ring_geom = np.repeat(np.repeat(np.arange(n_geom), polys_per_geom), rings_per_poly)
     coord_geom = np.repeat(ring_geom, ring_sizes)
     codes = np.asarray(epsgs)
-    to_3006(coords, codes[0] if (codes == codes[0]).all() else codes[coord_geom],
-            lambda i: ids[coord_geom[i]])  # fmt: skip
+    to_3006(
+        coords,
+        codes[0] if (codes == codes[0]).all() else codes[coord_geom],
+        lambda i: ids[coord_geom[i]],
+    )
     return shapely.from_ragged_array(
         GeometryType.MULTIPOLYGON, coords, (ring_offsets, poly_offsets, geom_offsets)
     )
@@ -390,14 +469,27 @@ class _FileReader:
     read exactly); :meth:`flush` turns what was collected into frames.
     """
 
-    def __init__(self, label: str, *, default_srs, default_epsg, arc_tolerance, on_geometry_error,
-                 limits=None, file_bytes: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        label: str,
+        *,
+        default_srs,
+        default_epsg,
+        arc_tolerance,
+        on_geometry_error,
+        limits=None,
+        file_bytes: int | None = None,
+    ):
         self.label = label
         self.default_epsg = default_epsg
         self.on_geometry_error = on_geometry_error
         self.collector = _GeometryCollector(
-            default_srs=default_srs, arc_tolerance=arc_tolerance, on_error=on_geometry_error,
-            file=label, budget=ArcBudget(limits, file_bytes=file_bytes or 0))  # fmt: skip
+            default_srs=default_srs,
+            arc_tolerance=arc_tolerance,
+            on_error=on_geometry_error,
+            file=label,
+            budget=ArcBudget(limits, file_bytes=file_bytes or 0),
+        )
         self.ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=self.collector)
         self.parts: list[BestammelseData] = []
 
@@ -413,15 +505,17 @@ class _FileReader:
                 row[GEOMETRY_KEY] = (slot[0], slot[1])
         self.collector.pending = []
         if rows["provisions"]:
-            self.parts.append(_frames(rows, Counter(), [], default_epsg=self.default_epsg,
-                                      files=[self.label]))  # fmt: skip
+            self.parts.append(
+                _frames(rows, Counter(), [], default_epsg=self.default_epsg, files=[self.label])
+            )
 
     def result(self) -> tuple[list[BestammelseData], Counter, list]:
         return self.parts, self.ex.unmapped, self.collector.errors
 
 
-def _read_file(f, *, batch_size: int | None = None, compiled: bool | None = None,
-               **options) -> tuple[list[BestammelseData], Counter, list]:  # fmt: skip
+def _read_file(
+    f, *, batch_size: int | None = None, compiled: bool | None = None, **options
+) -> tuple[list[BestammelseData], Counter, list]:
     """Parse one data file into typed frames.
 
     Large files take the compiled path (:mod:`vggeo.lm._compiled`): same result, C-speed
@@ -441,8 +535,11 @@ def _read_file(f, *, batch_size: int | None = None, compiled: bool | None = None
         if compiled is None:
             compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
         if compiled:
-            got = _compiled.read_file(f, lambda: _FileReader(f.label, file_bytes=f.size, **options),
-                                      default_epsg=options.get("default_epsg"))  # fmt: skip
+            got = _compiled.read_file(
+                f,
+                lambda: _FileReader(f.label, file_bytes=f.size, **options),
+                default_epsg=options.get("default_epsg"),
+            )
             if got is not None:
                 return got
         reader = _FileReader(f.label, file_bytes=f.size, **options)
@@ -471,7 +568,9 @@ def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
     parts, unmapped, errors = _read_file(f, **options)
     # Line numbers in kept-error messages refer to the chunk; make them the file's.
     rx = re.compile(re.escape(label) + r":(\d+)")
-    errors = [(i, rx.sub(lambda m: f"{label}:{int(m.group(1)) + offset}", msg)) for i, msg in errors]
+    errors = [
+        (i, rx.sub(lambda m: f"{label}:{int(m.group(1)) + offset}", msg)) for i, msg in errors
+    ]
     return parts, unmapped, errors
 
 
@@ -487,8 +586,9 @@ def _read_file_parallel(f, *, workers: int, **options):
     _peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
     try:
         with f.open() as stream:
-            results = map_chunks(stream, partial(_read_chunk, label=f.label, **options),
-                                 workers=workers)  # fmt: skip
+            results = map_chunks(
+                stream, partial(_read_chunk, label=f.label, **options), workers=workers
+            )
     except (ChunkingUnsupported, VggeoError, BrokenProcessPool):
         # The sequential reader names the exact line of any error, and reads what cannot be split.
         return None
@@ -527,7 +627,9 @@ def refuse_empty_columns(data: BestammelseData, path=None) -> None:
             raise IntegrityError(
                 f"{col} is null in all {len(rows)} provisions carrying Basinformation: its "
                 "element is spelt in a way vggeo/lm/mapping.py does not know; see `vggeo inspect`",
-                file=data.files[0] if data.files else path, field=col)  # fmt: skip
+                file=data.files[0] if data.files else path,
+                field=col,
+            )
 
 
 def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
@@ -544,7 +646,9 @@ def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
     repeated = ids.duplicated(keep=False).to_numpy()
     if not repeated.any():
         return
-    labels = np.repeat(np.array([p.files[0] if p.files else "?" for p in parts], dtype=object), sizes)
+    labels = np.repeat(
+        np.array([p.files[0] if p.files else "?" for p in parts], dtype=object), sizes
+    )
     first = ids[repeated].iloc[0]
     at = (ids == first).to_numpy()
     where = list(dict.fromkeys(labels[at]))
@@ -553,7 +657,10 @@ def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
         f"provision {first} occurs {int(at.sum())} times"
         + (f" (also in {', '.join(where[1:])})" if len(where) > 1 else "")
         + (f", and {others} more identities occur more than once" if others else "")
-        + "; an extract lists each object once", file=where[0], field="objektidentitet")  # fmt: skip
+        + "; an extract lists each object once",
+        file=where[0],
+        field="objektidentitet",
+    )
 
 
 def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
@@ -562,12 +669,21 @@ def _concat(parts: list[BestammelseData], unmapped, errors, files) -> Bestammels
     parts = [p for p in parts if len(p.provisions)] or parts[:1]
     if len(parts) == 1:
         d = parts[0]
-        return BestammelseData(d.provisions, d.affected, d.decisions, d.subsets, unmapped, errors, files)
-    prov = gpd.GeoDataFrame(pd.concat([p.provisions for p in parts], ignore_index=True),
-                            geometry="geometry", crs="EPSG:3006")  # fmt: skip
-    prov["provision_type"] = pd.Categorical(prov["provision_type"], categories=list(PROVISION_TYPES))
+        return BestammelseData(
+            d.provisions, d.affected, d.decisions, d.subsets, unmapped, errors, files
+        )
+    prov = gpd.GeoDataFrame(
+        pd.concat([p.provisions for p in parts], ignore_index=True),
+        geometry="geometry",
+        crs="EPSG:3006",
+    )
+    prov["provision_type"] = pd.Categorical(
+        prov["provision_type"], categories=list(PROVISION_TYPES)
+    )
     cat = lambda name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)  # noqa: E731
-    return BestammelseData(prov, cat("affected"), cat("decisions"), cat("subsets"), unmapped, errors, files)
+    return BestammelseData(
+        prov, cat("affected"), cat("decisions"), cat("subsets"), unmapped, errors, files
+    )
 
 
 def read_bestammelser(
@@ -663,8 +779,13 @@ def read_bestammelser(
         from vggeo.lm._parallel import CHUNK_BYTES, default_workers
 
         n_workers = default_workers() if workers is None else max(1, int(workers))
-        options = dict(default_srs=default_srs, default_epsg=d.crs, arc_tolerance=arc_tolerance,
-                       on_geometry_error=on_geometry_error, limits=limits)  # fmt: skip
+        options = dict(
+            default_srs=default_srs,
+            default_epsg=d.crs,
+            arc_tolerance=arc_tolerance,
+            on_geometry_error=on_geometry_error,
+            limits=limits,
+        )
         for f in it:
             got = None
             if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
@@ -681,8 +802,15 @@ def read_bestammelser(
             for s in sets:
                 d.check_total(s, recognised.get(s, 0))
         if not parts:
-            parts = [_frames({"provisions": [], "affected_properties": [], "decisions": []},
-                             Counter(), [], default_epsg=d.crs, files=[])]  # fmt: skip
+            parts = [
+                _frames(
+                    {"provisions": [], "affected_properties": [], "decisions": []},
+                    Counter(),
+                    [],
+                    default_epsg=d.crs,
+                    files=[],
+                )
+            ]
         refuse_repeated_identities(parts)
         data = _concat(parts, unmapped, errors, [f.label for f in files])
         if check_counts:
@@ -707,7 +835,9 @@ class _ByteProgress:
 
         self.total = sum(f.size or 0 for f in files) or None
         self.done = 0
-        self.bar = tqdm(total=self.total, desc="provisions", unit="B", unit_scale=True, disable=None)
+        self.bar = tqdm(
+            total=self.total, desc="provisions", unit="B", unit_scale=True, disable=None
+        )
         self.high: dict[str, int] = {}
 
     def wrap(self, f):
@@ -759,12 +889,24 @@ def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
         rows["affected_properties"],
         rows["decisions"],
         [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))],
-        unmapped=unmapped, errors=errors, files=files,
-    )  # fmt: skip
+        unmapped=unmapped,
+        errors=errors,
+        files=files,
+    )
 
 
-def assemble(prov_rows, types, geometry, affected_rows, decision_rows, subsets, *, unmapped=None,
-             errors=None, files=()) -> BestammelseData:  # fmt: skip
+def assemble(
+    prov_rows,
+    types,
+    geometry,
+    affected_rows,
+    decision_rows,
+    subsets,
+    *,
+    unmapped=None,
+    errors=None,
+    files=(),
+) -> BestammelseData:
     """The typed tables of a batch of provisions, whichever reader collected them.
 
     ``prov_rows``, ``affected_rows`` and ``decision_rows`` are row dicts or
@@ -778,13 +920,16 @@ def assemble(prov_rows, types, geometry, affected_rows, decision_rows, subsets, 
     prov.insert(1, "provision_type", pd.Categorical(types, categories=list(PROVISION_TYPES)))
     missing = prov["provision_id"].isna()
     if missing.any():
-        raise InputError(f"{int(missing.sum())} provisions have no objektidentitet",
-                         file=files[0] if files else None)  # fmt: skip
+        raise InputError(
+            f"{int(missing.sum())} provisions have no objektidentitet",
+            file=files[0] if files else None,
+        )
     geom = geometry(prov["provision_id"].tolist())
     prov = prov[list(PROVISION_COLUMNS)]
     provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geom, crs="EPSG:3006"))
-    affected = typed_frame(affected_rows, _AFFECTED.fields,
-                           extra=("provision_id",))[["provision_id", "register_unit_id"]]  # fmt: skip
+    affected = typed_frame(affected_rows, _AFFECTED.fields, extra=("provision_id",))[
+        ["provision_id", "register_unit_id"]
+    ]
     affected["provision_id"] = affected["provision_id"].astype("string").str.strip().str.lower()
     dec = typed_frame(decision_rows, _DECISION.fields, extra=("provision_id", "kind"))
     dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
@@ -795,25 +940,45 @@ def assemble(prov_rows, types, geometry, affected_rows, decision_rows, subsets, 
     else:
         subsets = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
     subsets["provision_id"] = subsets["provision_id"].str.strip().str.lower()
-    return BestammelseData(provisions, affected, decisions, subsets, unmapped if unmapped is not None
-                           else Counter(), errors if errors is not None else [], list(files))  # fmt: skip
+    return BestammelseData(
+        provisions,
+        affected,
+        decisions,
+        subsets,
+        unmapped if unmapped is not None else Counter(),
+        errors if errors is not None else [],
+        list(files),
+    )
 
 
 # --- the vector product ------------------------------------------------------------------------
 
 #: Vector-product column names (lower-cased) → vggeo columns. [inferred]
 VECTOR_COLUMNS = {
-    "objektidentitet": "provision_id", "provision_id": "provision_id",
-    "bestammelsetyp": "provision_type", "typ": "provision_type",
-    "objektversion": "object_version", "kommun": "municipality", "kommunkod": "municipality",
-    "aktbeteckning": "designation", "namn": "name", "status": "status", "plantyp": "plan_type",
+    "objektidentitet": "provision_id",
+    "provision_id": "provision_id",
+    "bestammelsetyp": "provision_type",
+    "typ": "provision_type",
+    "objektversion": "object_version",
+    "kommun": "municipality",
+    "kommunkod": "municipality",
+    "aktbeteckning": "designation",
+    "namn": "name",
+    "status": "status",
+    "plantyp": "plan_type",
     "alternativaktbeteckning": "alt_designation",
     "senasteandringallmannadelen": "last_changed",
-    "genomforandetidstart": "implementation_start", "genomforandetidslut": "implementation_end",
-}  # fmt: skip
-_TYPE_NAMES = {"plan": "plan", "naturvårdsbestämmelse": "naturvardsbestammelse",
-               "övrig bestämmelse": "ovrig_bestammelse", "mineralrättighet": "mineralrattighet",
-               "utredning m.m.": "utredning", "fornlämning": "fornlamning"}  # fmt: skip
+    "genomforandetidstart": "implementation_start",
+    "genomforandetidslut": "implementation_end",
+}
+_TYPE_NAMES = {
+    "plan": "plan",
+    "naturvårdsbestämmelse": "naturvardsbestammelse",
+    "övrig bestämmelse": "ovrig_bestammelse",
+    "mineralrättighet": "mineralrattighet",
+    "utredning m.m.": "utredning",
+    "fornlämning": "fornlamning",
+}
 
 
 def read_vector_product(path) -> BestammelseData:
@@ -830,8 +995,11 @@ def read_vector_product(path) -> BestammelseData:
         if gtype is None:
             continue
         df = pyogrio.read_dataframe(path, layer=name)
-        df = df.rename(columns={c: VECTOR_COLUMNS[c.lower()] for c in df.columns
-                                if c.lower() in VECTOR_COLUMNS})  # fmt: skip
+        df = df.rename(
+            columns={
+                c: VECTOR_COLUMNS[c.lower()] for c in df.columns if c.lower() in VECTOR_COLUMNS
+            }
+        )
         if df.crs is None:
             raise InputError("vector product layer has no CRS", file=path, element=name)
         df = transform_geoseries(df, 3006)
@@ -844,8 +1012,10 @@ def read_vector_product(path) -> BestammelseData:
         out[col] = df[col] if col in df else pd.NA
     out["provision_id"] = out["provision_id"].astype("string").str.lower()
     t = out["provision_type"].astype("string").str.lower()
-    out["provision_type"] = pd.Categorical(t.map(lambda v: _TYPE_NAMES.get(v, v) if isinstance(v, str) else v),
-                                           categories=list(PROVISION_TYPES))  # fmt: skip
+    out["provision_type"] = pd.Categorical(
+        t.map(lambda v: _TYPE_NAMES.get(v, v) if isinstance(v, str) else v),
+        categories=list(PROVISION_TYPES),
+    )
     out["object_version"] = pd.to_numeric(out["object_version"], errors="coerce").astype("Int64")
     out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=path)
     for c in ("last_changed", "implementation_start", "implementation_end"):
@@ -853,14 +1023,18 @@ def read_vector_product(path) -> BestammelseData:
     for c in ("designation", "name", "status", "plan_type", "alt_designation", "reference_text"):
         out[c] = out[c].astype("string")
     geom = shapely.get_parts(np.asarray(df.geometry.values))  # noqa: F841 - validity below
-    mp = [g if g is None or g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
-          for g in df.geometry.values]  # fmt: skip
+    mp = [
+        g if g is None or g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+        for g in df.geometry.values
+    ]
     gdf = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(mp, crs="EPSG:3006"))
     empty = pd.DataFrame({"provision_id": pd.Series(dtype="string")})
     return BestammelseData(
         gdf,
         empty.assign(register_unit_id=pd.Series(dtype="string")),
         pd.DataFrame({c: pd.Series(dtype="string") for c in DECISION_COLUMNS}),
-        pd.DataFrame({"provision_id": gdf["provision_id"], "subset": "basinformation"}).astype("string"),
+        pd.DataFrame({"provision_id": gdf["provision_id"], "subset": "basinformation"}).astype(
+            "string"
+        ),
         files=[str(path)],
     )

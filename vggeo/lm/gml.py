@@ -102,7 +102,10 @@ _EPSG_URN = re.compile(r"^urn:ogc:def:crs:epsg:[\d.]*:(\d+)$", re.I)
 _EPSG_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/epsg/[\d.]+/(\d+)$", re.I)
 _EPSG_SHORT = re.compile(r"^epsg:{1,2}(\d+)$", re.I)
 _EPSG_XML = re.compile(r"^https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d+)$", re.I)
-_CRS84 = re.compile(r"^(urn:ogc:def:crs:ogc:[\d.]*:crs84|https?://www\.opengis\.net/def/crs/ogc/[\d.]+/crs84)$", re.I)
+_CRS84 = re.compile(
+    r"^(urn:ogc:def:crs:ogc:[\d.]*:crs84|https?://www\.opengis\.net/def/crs/ogc/[\d.]+/crs84)$",
+    re.I,
+)
 
 
 def epsg_of(srs_name: str | None) -> int | None:
@@ -199,8 +202,17 @@ def _children(el):
 
 
 class _Ctx:
-    __slots__ = ("feature", "swap", "tol", "file", "geographic", "unit", "dim", "northing_first",
-                 "budget")  # fmt: skip
+    __slots__ = (
+        "feature",
+        "swap",
+        "tol",
+        "file",
+        "geographic",
+        "unit",
+        "dim",
+        "northing_first",
+        "budget",
+    )
 
     def __init__(self, feature, swap, tol, file, geographic, unit=1.0, dim=2, budget=None):
         self.northing_first = False
@@ -263,9 +275,7 @@ def _shape(arr: np.ndarray, dim: int, el, ctx: _Ctx) -> np.ndarray:
     if dim not in (2, 3):
         raise ctx.error(f"unsupported srsDimension {dim}", el)
     if arr.size % dim:
-        raise ctx.error(
-            f"coordinate count {arr.size} is not a multiple of the dimension {dim}", el
-        )
+        raise ctx.error(f"coordinate count {arr.size} is not a multiple of the dimension {dim}", el)
     return arr.reshape(-1, dim)
 
 
@@ -342,7 +352,14 @@ def _points_of(el, ctx: _Ctx, *, allow_point_members: bool = True) -> np.ndarray
             if not pts:
                 raise ctx.error("pointProperty without Point", c)
             chunks.append(_point_coords(pts[0], ctx))
-        elif name in ("radius", "startAngle", "endAngle", "name", "description", "metaDataProperty"):
+        elif name in (
+            "radius",
+            "startAngle",
+            "endAngle",
+            "name",
+            "description",
+            "metaDataProperty",
+        ):
             continue
         else:
             raise ctx.error("unexpected element in coordinate list", c)
@@ -351,7 +368,12 @@ def _points_of(el, ctx: _Ctx, *, allow_point_members: bool = True) -> np.ndarray
     if len(chunks) == 1:
         return chunks[0]
     dim = max(ch.shape[1] for ch in chunks)
-    return np.vstack([ch if ch.shape[1] == dim else np.pad(ch, ((0, 0), (0, dim - ch.shape[1]))) for ch in chunks])
+    return np.vstack(
+        [
+            ch if ch.shape[1] == dim else np.pad(ch, ((0, 0), (0, dim - ch.shape[1])))
+            for ch in chunks
+        ]
+    )
 
 
 def _point_coords(el, ctx: _Ctx) -> np.ndarray:
@@ -393,8 +415,13 @@ class ArcBudget:
 
         self.limits = limits if limits is not None else geometry_limits()
         lim = self.limits
-        self.file_cap = (None if file_bytes is None else
-                         max(lim.max_feature_arc_vertices, lim.max_arc_vertices_per_kib * int(file_bytes) // 1024))  # fmt: skip
+        self.file_cap = (
+            None
+            if file_bytes is None
+            else max(
+                lim.max_feature_arc_vertices, lim.max_arc_vertices_per_kib * int(file_bytes) // 1024
+            )
+        )
         self.file_used = 0
         self.feature_used = 0
 
@@ -408,24 +435,38 @@ class ArcBudget:
 
         def refuse(what: str, name: str, cls=GeometryLimitError):
             prefix = f"feature {ctx.feature}: " if ctx.feature else ""
-            return cls(f"{prefix}{what} (setting {setting(name)}; a larger arc tolerance needs fewer "
-                       "vertices)", file=ctx.file, row=getattr(el, "sourceline", None) if ctx.file else None,
-                       element=_local(el) or str(el.tag), feature=ctx.feature)  # fmt: skip
+            return cls(
+                f"{prefix}{what} (setting {setting(name)}; a larger arc tolerance needs fewer "
+                "vertices)",
+                file=ctx.file,
+                row=getattr(el, "sourceline", None) if ctx.file else None,
+                element=_local(el) or str(el.tag),
+                feature=ctx.feature,
+            )
 
         need = _count_text(n)
         if not n <= lim.max_arc_vertices:
-            raise refuse(f"an arc of radius {radius:.6g} needs {need} vertices to stay within the "
-                         f"arc tolerance of {ctx.tol:g} m, above the limit of "
-                         f"{lim.max_arc_vertices:,} per arc", "max_arc_vertices")  # fmt: skip
+            raise refuse(
+                f"an arc of radius {radius:.6g} needs {need} vertices to stay within the "
+                f"arc tolerance of {ctx.tol:g} m, above the limit of "
+                f"{lim.max_arc_vertices:,} per arc",
+                "max_arc_vertices",
+            )
         k = int(n)
         if self.feature_used + k > lim.max_feature_arc_vertices:
-            raise refuse(f"the arcs of this feature need more than {lim.max_feature_arc_vertices:,} "
-                         "vertices in all", "max_feature_arc_vertices")  # fmt: skip
+            raise refuse(
+                f"the arcs of this feature need more than {lim.max_feature_arc_vertices:,} "
+                "vertices in all",
+                "max_feature_arc_vertices",
+            )
         if self.file_cap is not None and self.file_used + k > self.file_cap:
             # Not one feature's fault: the whole file is refused, even when bad geometry is kept.
-            raise refuse(f"the arcs of this file need more than {self.file_cap:,} vertices in all, "
-                         f"at {lim.max_arc_vertices_per_kib:,} per KiB of the file",
-                         "max_arc_vertices_per_kib", LimitError)  # fmt: skip
+            raise refuse(
+                f"the arcs of this file need more than {self.file_cap:,} vertices in all, "
+                f"at {lim.max_arc_vertices_per_kib:,} per KiB of the file",
+                "max_arc_vertices_per_kib",
+                LimitError,
+            )
         self.feature_used += k
         self.file_used += k
         return k
@@ -508,7 +549,9 @@ def _arc3(p0, p1, p2, ctx: _Ctx, el, *, full: bool = False) -> np.ndarray:
         return np.vstack([p0, p1, p2])
     cx, cy, r = circ
     if not all(map(math.isfinite, (cx, cy, r))):
-        raise ctx.error("the circle through the arc's points cannot be computed (coordinates too large)", el)
+        raise ctx.error(
+            "the circle through the arc's points cannot be computed (coordinates too large)", el
+        )
     a0 = math.atan2(p0[1] - cy, p0[0] - cx)
     a1 = math.atan2(p1[1] - cy, p1[0] - cx)
     a2 = math.atan2(p2[1] - cy, p2[0] - cx)
@@ -546,8 +589,16 @@ def _arc_string(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
     return _join([o for o in out])
 
 
-_UOM_TO_M = {"m": 1.0, "metre": 1.0, "meter": 1.0, "km": 1000.0, "ft": 0.3048, "[ft_i]": 0.3048,
-             "urn:ogc:def:uom:epsg::9001": 1.0, "urn:ogc:def:uom:epsg::9002": 0.3048}  # fmt: skip
+_UOM_TO_M = {
+    "m": 1.0,
+    "metre": 1.0,
+    "meter": 1.0,
+    "km": 1000.0,
+    "ft": 0.3048,
+    "[ft_i]": 0.3048,
+    "urn:ogc:def:uom:epsg::9001": 1.0,
+    "urn:ogc:def:uom:epsg::9002": 0.3048,
+}
 
 
 def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
@@ -561,7 +612,9 @@ def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
     r = float(_numbers(rad_el.text, rad_el, ctx)[0])
     uom = (rad_el.get("uom") or "").strip().lower()
     if uom and ctx.geographic:
-        raise ctx.error(f"a radius in {uom!r} in a geographic CRS (geodesic circles are not read)", rad_el)
+        raise ctx.error(
+            f"a radius in {uom!r} in a geographic CRS (geodesic circles are not read)", rad_el
+        )
     if uom and epsg_of(uom) is not None:
         uom = ""  # a CRS named as the unit: the radius is in that CRS's own units
     if uom and uom not in _UOM_TO_M:
@@ -609,8 +662,15 @@ def _join(chunks: list[np.ndarray]) -> np.ndarray:
 
 # --- the element handlers -------------------------------------------------------------------------
 
-_SEGMENTS = {"LineStringSegment", "Arc", "ArcString", "Circle", "ArcByCenterPoint",
-             "CircleByCenterPoint", "LineString"}  # fmt: skip
+_SEGMENTS = {
+    "LineStringSegment",
+    "Arc",
+    "ArcString",
+    "Circle",
+    "ArcByCenterPoint",
+    "CircleByCenterPoint",
+    "LineString",
+}
 
 
 def _curve_coords(el, ctx: _Ctx, depth: int) -> np.ndarray:
@@ -694,8 +754,11 @@ def _ring(el, ctx: _Ctx, depth: int) -> np.ndarray:
     if pts.shape[0] < 4:
         raise ctx.error(f"a ring needs at least 4 positions, got {pts.shape[0]}", r)
     if not np.array_equal(pts[0], pts[-1]):
-        raise ctx.error("ring is not closed (first and last positions differ)", r,
-                        value=f"{pts[0].tolist()} ≠ {pts[-1].tolist()}")  # fmt: skip
+        raise ctx.error(
+            "ring is not closed (first and last positions differ)",
+            r,
+            value=f"{pts[0].tolist()} ≠ {pts[-1].tolist()}",
+        )
     return pts
 
 
@@ -756,8 +819,18 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
     name = _local(el)
     if name == "Point":
         return Geom("point", _point_coords(el, ctx))
-    if name in ("LineString", "Curve", "OrientableCurve", "CompositeCurve", "Arc", "ArcString",
-                "Circle", "ArcByCenterPoint", "CircleByCenterPoint", "LineStringSegment"):  # fmt: skip
+    if name in (
+        "LineString",
+        "Curve",
+        "OrientableCurve",
+        "CompositeCurve",
+        "Arc",
+        "ArcString",
+        "Circle",
+        "ArcByCenterPoint",
+        "CircleByCenterPoint",
+        "LineStringSegment",
+    ):
         return Geom("line", _curve_coords(el, ctx, depth))
     if name == "LinearRing":
         pts = _points_of(el, ctx)
@@ -797,13 +870,23 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
             raise ctx.error("an OrientableSurface without baseSurface", el)
         g = _parse(inner[0], ctx, depth + 1)
         if el.get("orientation", "+").strip() == "-":
-            g = Geom(g.kind, [[r[::-1].copy() for r in p] for p in g.parts] if g.kind == "multipolygon"
-                     else [r[::-1].copy() for r in g.parts], g.empty)  # fmt: skip
+            g = Geom(
+                g.kind,
+                [[r[::-1].copy() for r in p] for p in g.parts]
+                if g.kind == "multipolygon"
+                else [r[::-1].copy() for r in g.parts],
+                g.empty,
+            )
         return g
     if name in ("MultiSurface", "MultiPolygon", "CompositeSurface", "Shell"):
         polys = []
         for m in _children(el):
-            if _local(m) not in ("surfaceMember", "surfaceMembers", "polygonMember", "polygonMembers"):
+            if _local(m) not in (
+                "surfaceMember",
+                "surfaceMembers",
+                "polygonMember",
+                "polygonMembers",
+            ):
                 raise ctx.error("unexpected element in a surface collection", m)
             for g in _children(m):
                 polys.extend(_polys_of(_parse(g, ctx, depth + 1), g, ctx))
@@ -811,7 +894,12 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
     if name in ("MultiCurve", "MultiLineString"):
         lines = []
         for m in _children(el):
-            if _local(m) not in ("curveMember", "curveMembers", "lineStringMember", "lineStringMembers"):
+            if _local(m) not in (
+                "curveMember",
+                "curveMembers",
+                "lineStringMember",
+                "lineStringMembers",
+            ):
                 raise ctx.error("unexpected element in a curve collection", m)
             for g in _children(m):
                 lines.append(_curve_coords(g, ctx, depth + 1))
@@ -913,9 +1001,16 @@ def parse_geometry(
     srs = _inherited_srs(element) or srs_name
     code = epsg_of(srs)
     geographic = bool(code) and _is_geographic(code)
-    ctx = _Ctx(feature, False, tol, file, geographic,
-               _metres_per_unit(code) if code else 1.0, _crs_dimension(code) if code else 2,
-               budget if budget is not None else ArcBudget())
+    ctx = _Ctx(
+        feature,
+        False,
+        tol,
+        file,
+        geographic,
+        _metres_per_unit(code) if code else 1.0,
+        _crs_dimension(code) if code else 2,
+        budget if budget is not None else ArcBudget(),
+    )
     ctx.northing_first = axis_swap_for(srs)
     g = _parse(element, ctx, 0)
     if axis == "auto" and axis_swap_for(srs):
@@ -994,7 +1089,9 @@ def simple_polygon_texts(el, dim: int | None = None) -> list[list[tuple[str, int
     if dim not in (2, 3):
         return None
     tag = el.tag
-    if not isinstance(tag, str) or not (tag.startswith("{" + GML32 + "}") or tag.startswith("{" + GML3 + "}")):
+    if not isinstance(tag, str) or not (
+        tag.startswith("{" + GML32 + "}") or tag.startswith("{" + GML3 + "}")
+    ):
         return None
     name = tag.rpartition("}")[2]
     if name == "Polygon" or name == "PolygonPatch":
@@ -1076,11 +1173,11 @@ def convert_texts(texts) -> tuple[np.ndarray, np.ndarray]:
         except ValueError:
             raise ValueError(i) from None
     counts = [len(v) for v in per_text]
-    return np.concatenate([np.zeros(0), *per_text]), np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+    return np.concatenate([np.zeros(0), *per_text]), np.concatenate(
+        [[0], np.cumsum(counts, dtype=np.int64)]
+    )
 
 
 def geometry_elements(parent) -> list:
     """The GML geometry children of a property element such as ``Yta``."""
     return [c for c in parent if isinstance(c.tag, str) and _ns(c) in (GML32, GML3)]
-
-

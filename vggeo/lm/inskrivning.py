@@ -40,11 +40,29 @@ from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, typed_frame
 
-__all__ = ["InskrivningData", "read_inskrivning", "owner_key", "new_owner_secret",
-           "normalise_personnummer", "OWNER_SECRET_ENV", "TABLES"]
+__all__ = [
+    "InskrivningData",
+    "read_inskrivning",
+    "owner_key",
+    "new_owner_secret",
+    "normalise_personnummer",
+    "OWNER_SECRET_ENV",
+    "TABLES",
+]
 
-TABLES = ("inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet",
-          "inteckning", "anteckning", "tomtrattsupplatelse", "persons", "organisations")  # fmt: skip
+TABLES = (
+    "inskrivningsfastighet",
+    "agande",
+    "forvarv",
+    "fang",
+    "overlatelse",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+    "persons",
+    "organisations",
+)
 
 #: Set → the tables it fills.
 SET_TABLES = {
@@ -129,8 +147,9 @@ def normalise_personnummer(num: str, *, today: date | None = None) -> str:
     return "?" + digits
 
 
-def owner_key(idnumber: str | None, secret: bytes | str | None = None, *,
-              organisation: bool | None = None) -> str | None:  # fmt: skip
+def owner_key(
+    idnumber: str | None, secret: bytes | str | None = None, *, organisation: bool | None = None
+) -> str | None:
     """The owner key of a personnummer or organisationsnummer (None for none).
 
     Parameters
@@ -212,29 +231,48 @@ class InskrivningData:
         raise AttributeError(name)
 
 
-def _owners(df: pd.DataFrame, rec: M.Record, *, personal_data: bool,
-            is_org: pd.Series | None, secret: bytes | str) -> pd.DataFrame:
+def _owners(
+    df: pd.DataFrame,
+    rec: M.Record,
+    *,
+    personal_data: bool,
+    is_org: pd.Series | None,
+    secret: bytes | str,
+) -> pd.DataFrame:
     """Add ``owner_key`` and ``protected``; redact personal columns unless asked."""
     last = df.get("last_name")
-    protected = (last.fillna("").str.strip().str.upper() == M.PROTECTED_SURNAME) if last is not None \
-        else pd.Series(False, index=df.index)  # fmt: skip
+    protected = (
+        (last.fillna("").str.strip().str.upper() == M.PROTECTED_SURNAME)
+        if last is not None
+        else pd.Series(False, index=df.index)
+    )
     ids = df.get("owner_idnumber", pd.Series(pd.NA, index=df.index, dtype="string"))
     org = is_org if is_org is not None else pd.Series([None] * len(df), index=df.index)
-    keys = [None if p else owner_key(i, secret, organisation=o if o is not None and not pd.isna(o) else None)
-            for i, p, o in zip(ids, protected, org, strict=True)]  # fmt: skip
+    keys = [
+        None
+        if p
+        else owner_key(i, secret, organisation=o if o is not None and not pd.isna(o) else None)
+        for i, p, o in zip(ids, protected, org, strict=True)
+    ]
     # Without personnummer (an order option, seed 003): key persons by name and address.
-    missing = [k is None and not p and not (o is not None and not pd.isna(o) and o)
-               for k, p, o in zip(keys, protected, org, strict=True)]  # fmt: skip
+    missing = [
+        k is None and not p and not (o is not None and not pd.isna(o) and o)
+        for k, p, o in zip(keys, protected, org, strict=True)
+    ]
     if any(missing):
-        cols = [df[c] if c in df else pd.Series(pd.NA, index=df.index)
-                for c in ("first_name", "last_name", "address", "postal_code", "postal_town")]
+        cols = [
+            df[c] if c in df else pd.Series(pd.NA, index=df.index)
+            for c in ("first_name", "last_name", "address", "postal_code", "postal_town")
+        ]
         for i, parts in enumerate(zip(*cols, strict=True)):
             if missing[i]:
                 keys[i] = name_key(parts, secret)
     out = df.copy()
     out.insert(0, "owner_key", pd.Series(keys, index=df.index, dtype="string"))
     out["protected"] = protected.astype(bool)
-    person = ~(org.fillna(False).astype(bool)) if is_org is not None else pd.Series(True, index=df.index)
+    person = (
+        ~(org.fillna(False).astype(bool)) if is_org is not None else pd.Series(True, index=df.index)
+    )
     if personal_data:
         out["personnummer"] = ids.where(person)
     out = out.drop(columns=["owner_idnumber"], errors="ignore")
@@ -250,8 +288,9 @@ def _owners(df: pd.DataFrame, rec: M.Record, *, personal_data: bool,
     return out
 
 
-def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | None,
-           secret: bytes | str) -> pd.DataFrame:
+def _frame(
+    table: str, rows: list[dict], *, personal_data: bool, file: str | None, secret: bytes | str
+) -> pd.DataFrame:
     rec = _RECORDS[table]
     df = typed_frame(rows, rec.fields, extra=rec.inherit + tuple(rec.constants), file=file)
     if "current" in rec.constants:  # agande (true) / tidigareAgande (false)
@@ -260,8 +299,9 @@ def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | Non
         for col, kind in (("_lagfart", "Lagfart"), ("_tomtrattsinnehav", "Tomträttsinnehav")):
             held = df.pop(col)
             df["ownership_id"] = df["ownership_id"].fillna(held)
-            df["ownership_type"] = df["ownership_type"].mask(df["ownership_type"].isna() & held.notna(),
-                                                             kind)  # fmt: skip
+            df["ownership_type"] = df["ownership_type"].mask(
+                df["ownership_type"].isna() & held.notna(), kind
+            )
     lead = [c for c in ("object_id", "property_id") if c in df]
     df = df[lead + [c for c in df.columns if c not in lead]]
     for c in lead:
@@ -269,21 +309,38 @@ def _frame(table: str, rows: list[dict], *, personal_data: bool, file: str | Non
     if "acquisition_id" in rec.inherit:  # fang, overlatelse: the link to their forvarv row
         df["acquisition_id"] = df["acquisition_id"].astype("string").str.strip().str.lower()
     if table == "agande":
-        df = _owners(df, rec, personal_data=personal_data, is_org=df["organisation_name"].notna(),
-                     secret=secret)
+        df = _owners(
+            df,
+            rec,
+            personal_data=personal_data,
+            is_org=df["organisation_name"].notna(),
+            secret=secret,
+        )
     elif table == "forvarv":
         ids = df.pop("owner_idnumber")
-        df["owner_key"] = pd.Series([owner_key(i, secret) for i in ids], index=df.index, dtype="string")
+        df["owner_key"] = pd.Series(
+            [owner_key(i, secret) for i in ids], index=df.index, dtype="string"
+        )
     elif table == "persons":
-        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(False, index=df.index),
-                     secret=secret)
+        df = _owners(
+            df,
+            rec,
+            personal_data=personal_data,
+            is_org=pd.Series(False, index=df.index),
+            secret=secret,
+        )
         # Without personnummer two persons of the same name at the same address get one key:
         # the delivery carries nothing to tell them apart, and their rows are alike.
         same = df["owner_key"].str.startswith("own:").fillna(False) & df["owner_key"].duplicated()
         df = df[~same.to_numpy()]
     elif table == "organisations":
-        df = _owners(df, rec, personal_data=personal_data, is_org=pd.Series(True, index=df.index),
-                     secret=secret)
+        df = _owners(
+            df,
+            rec,
+            personal_data=personal_data,
+            is_org=pd.Series(True, index=df.index),
+            secret=secret,
+        )
         df = df.drop(columns=["protected"])
     return df.reset_index(drop=True)
 
@@ -317,13 +374,22 @@ def _refuse_repeated_object(member, seen: dict[str, str], label: str) -> None:
         seen[ident] = label
     else:
         also = "" if first == label else f" (also in {first})"
-        raise IntegrityError(f"inskrivningsfastighet {ident} occurs more than once in the "
-                             f"set{also}; an extract lists each object once", file=label,
-                             row=getattr(member, "sourceline", None), field="objektidentitet")  # fmt: skip
+        raise IntegrityError(
+            f"inskrivningsfastighet {ident} occurs more than once in the "
+            f"set{also}; an extract lists each object once",
+            file=label,
+            row=getattr(member, "sourceline", None),
+            field="objektidentitet",
+        )
 
 
-_FANG_COLUMNS = ("acquired_on", "acquisition_kind", "act_number", "share_numerator",
-                 "share_denominator")  # fmt: skip
+_FANG_COLUMNS = (
+    "acquired_on",
+    "acquisition_kind",
+    "act_number",
+    "share_numerator",
+    "share_denominator",
+)
 
 
 def _first_fang(forvarv: pd.DataFrame, fang: pd.DataFrame) -> pd.DataFrame:
@@ -333,8 +399,12 @@ def _first_fang(forvarv: pd.DataFrame, fang: pd.DataFrame) -> pd.DataFrame:
     (``acquisition_id`` links them); forvarv repeats the first for simple use.
     """
     out = forvarv.copy()
-    if len(fang) and "acquisition_id" in fang and out["acquisition_id"].notna().all() \
-            and out["acquisition_id"].is_unique:  # fmt: skip
+    if (
+        len(fang)
+        and "acquisition_id" in fang
+        and out["acquisition_id"].notna().all()
+        and out["acquisition_id"].is_unique
+    ):
         first = fang.drop_duplicates("acquisition_id").set_index("acquisition_id")
         for c in _FANG_COLUMNS:
             out[c] = out["acquisition_id"].map(first[c]).astype(fang[c].dtype)
@@ -415,8 +485,11 @@ def read_inskrivning(
         for s in chosen:
             recs = M.INSKRIVNING.records.get(s)
             if recs is None:
-                raise InputError(f"unknown inskrivning information set {s!r}; known: "
-                                 f"{list(M.INSKRIVNING.records)}", file=d.path)  # fmt: skip
+                raise InputError(
+                    f"unknown inskrivning information set {s!r}; known: "
+                    f"{list(M.INSKRIVNING.records)}",
+                    file=d.path,
+                )
             ex = Extractor(recs)
             files = d.data_files(s)
             it = files
@@ -441,18 +514,22 @@ def read_inskrivning(
             unmapped.update(ex.unmapped)
             for r in recs:  # the exchange objects present, whether or not they have rows
                 if any(f.column == "object_id" for f in r.fields):
-                    ids = (str(row.get("object_id") or "").strip().lower()
-                           for row in ex.rows.get(r.table, []))  # fmt: skip
+                    ids = (
+                        str(row.get("object_id") or "").strip().lower()
+                        for row in ex.rows.get(r.table, [])
+                    )
                     members.setdefault(s, []).extend(i for i in ids if i)
             for table in SET_TABLES.get(s, ()):
-                frames[table] = _frame(table, ex.rows.get(table, []), personal_data=personal_data,
-                                       file=files[0].label if files else None,
-                                       secret=secret)  # fmt: skip
+                frames[table] = _frame(
+                    table,
+                    ex.rows.get(table, []),
+                    personal_data=personal_data,
+                    file=files[0].label if files else None,
+                    secret=secret,
+                )
         if "forvarv" in frames and "fang" in frames:
             frames["forvarv"] = _first_fang(frames["forvarv"], frames["fang"])
         return InskrivningData(frames, unmapped, labels, members)
     finally:
         if own:
             d.close()
-
-

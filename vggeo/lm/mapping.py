@@ -113,8 +113,11 @@ _DECISION_FIELDS = (
     Field("object_version", ("objektversion",), "int"),
     Field("valid_from", ("giltigfran", "giltigfrom", "giltigtfrom", "versiongiltigfran"), "date"),
     Field("decision_date", ("beslutsdatum", "beslutdatum", "datum"), "date"),
-    Field("decision_id", ("objektidentitet", "beslutsidentitet", "identitet",
-                          "bildarobjektidentitet"), "uuid"),  # fmt: skip
+    Field(
+        "decision_id",
+        ("objektidentitet", "beslutsidentitet", "identitet", "bildarobjektidentitet"),
+        "uuid",
+    ),
 )
 
 #: Provision element local name → ``provision_type`` (all six types of FORMATS.md §5).
@@ -139,36 +142,75 @@ _PROVISION = Record(
         Field("object_version", ("attribut/objektversion", "objektversion"), "int"),
         Field("municipality", ("attribut/kommun", "attribut/kommunkod", "kommun"), "kommun"),
         # Lantmäteriet's published example labels (FORMATS.md §7), ASCII-folded beside ours.
-        Field("designation", ("attribut/aktbeteckning", "attribut/beteckning",
-                              "attribut/bestammelsebeteckning"), "str"),  # fmt: skip
+        Field(
+            "designation",
+            ("attribut/aktbeteckning", "attribut/beteckning", "attribut/bestammelsebeteckning"),
+            "str",
+        ),
         Field("name", ("attribut/namn", "attribut/plannamn", "attribut/bestammelsenamn"), "str"),
         Field("status", ("attribut/status",), "str"),
         # [inferred] the six types carry their own sub-type element; plan uses "plantyp".
-        Field("plan_type", ("attribut/plantyp", "attribut/bestammelsetyp", "attribut/typ",
-                            "attribut/naturvardstyp", "attribut/rattighetstyp"), "str"),  # fmt: skip
-        Field("alt_designation", ("attribut/alternativaktbeteckning",
-                                  "attribut/alternativbeteckning"), "str"),  # fmt: skip
-        Field("last_changed", ("attribut/senasteandringallmannadelen",
-                               "attribut/senastandradallmannadelen",
-                               "attribut/senasteandring",
-                               # [inferred] the version's valid-from in the example
-                               "attribut/versiongiltigfran"), "date"),  # fmt: skip
-        Field("implementation_start", ("attribut/genomforandetidstart",
-                                       "attribut/genomforandetid/start",
-                                       "attribut/genomforandetidfrom",
-                                       "attribut/genomforandetidborjar",
-                                       "attribut/genomforandetid/borjar"), "date"),  # fmt: skip
-        Field("implementation_end", ("attribut/genomforandetidslut",
-                                     "attribut/genomforandetid/slut",
-                                     "attribut/genomforandetidtom",
-                                     "attribut/genomforandetidslutar",
-                                     "attribut/genomforandetid/slutar"), "date"),  # fmt: skip
+        Field(
+            "plan_type",
+            (
+                "attribut/plantyp",
+                "attribut/bestammelsetyp",
+                "attribut/typ",
+                "attribut/naturvardstyp",
+                "attribut/rattighetstyp",
+            ),
+            "str",
+        ),
+        Field(
+            "alt_designation",
+            ("attribut/alternativaktbeteckning", "attribut/alternativbeteckning"),
+            "str",
+        ),
+        Field(
+            "last_changed",
+            (
+                "attribut/senasteandringallmannadelen",
+                "attribut/senastandradallmannadelen",
+                "attribut/senasteandring",
+                # [inferred] the version's valid-from in the example
+                "attribut/versiongiltigfran",
+            ),
+            "date",
+        ),
+        Field(
+            "implementation_start",
+            (
+                "attribut/genomforandetidstart",
+                "attribut/genomforandetid/start",
+                "attribut/genomforandetidfrom",
+                "attribut/genomforandetidborjar",
+                "attribut/genomforandetid/borjar",
+            ),
+            "date",
+        ),
+        Field(
+            "implementation_end",
+            (
+                "attribut/genomforandetidslut",
+                "attribut/genomforandetid/slut",
+                "attribut/genomforandetidtom",
+                "attribut/genomforandetidslutar",
+                "attribut/genomforandetid/slutar",
+            ),
+            "date",
+        ),
         Field("reference_text", ("hanvisningstext",), "str"),
     ),
     geometry="yta",
     subsets={
-        "basinformation": ("attribut", "yta", "bildandebeslut", "andringsbeslut",
-                           "upphavandebeslut", "hanvisningstext"),  # fmt: skip
+        "basinformation": (
+            "attribut",
+            "yta",
+            "bildandebeslut",
+            "andringsbeslut",
+            "upphavandebeslut",
+            "hanvisningstext",
+        ),
         "berorkrets": ("beror",),
     },
     children=(
@@ -182,17 +224,25 @@ _PROVISION = Record(
             names=("bildandebeslut", "andringsbeslut", "upphavandebeslut"),
             table="decisions",
             inherit=("provision_id",),
-            constants={"kind": {"bildandebeslut": "bildandebeslut",
-                                "andringsbeslut": "andringsbeslut",
-                                "upphavandebeslut": "upphavandebeslut"}},  # fmt: skip
+            constants={
+                "kind": {
+                    "bildandebeslut": "bildandebeslut",
+                    "andringsbeslut": "andringsbeslut",
+                    "upphavandebeslut": "upphavandebeslut",
+                }
+            },
             fields=_DECISION_FIELDS,
         ),
     ),
     # Berör's own objektversion (Lantmäteriet's example) versions the berörkrets subset as a
     # whole; vggeo keeps the references, not that version. Known, deliberately not mapped.
     # gml:boundedBy is the envelope of the feature's own geometry (derived, not data).
-    ignore=("beror", "beror/objektversion", "boundedby/envelope/lowercorner",
-            "boundedby/envelope/uppercorner"),  # fmt: skip
+    ignore=(
+        "beror",
+        "beror/objektversion",
+        "boundedby/envelope/lowercorner",
+        "boundedby/envelope/uppercorner",
+    ),
 )
 
 BESTAMMELSE = ProductMapping(
@@ -224,8 +274,14 @@ _INSKRIVNING_REF = (
 
 #: The elements an Agare's content may sit in: none (flat), the older InskrivenPerson /
 #: InskrivenOrganisation, or v3's Person / Organisation / UtlandskAgare.
-_HOLDERS = ("", "inskrivenperson/", "inskrivenorganisation/", "person/", "organisation/",
-            "utlandskagare/")  # fmt: skip
+_HOLDERS = (
+    "",
+    "inskrivenperson/",
+    "inskrivenorganisation/",
+    "person/",
+    "organisation/",
+    "utlandskagare/",
+)
 
 
 def _held(*leaves: str) -> tuple[str, ...]:
@@ -250,13 +306,19 @@ _OWNER_FIELDS = (
     Field("postal_code", _address("adress", "postnummer"), "address"),
     Field("postal_town", _address("adress", "postort"), "address"),
     Field("special_care_of", _address("sarskildadress", "coadress"), "personal"),
-    Field("special_address", _address("sarskildadress", "utdelningsadress1", "utdelningsadress")
-          + _held("sarskildadress"), "address"),  # fmt: skip
+    Field(
+        "special_address",
+        _address("sarskildadress", "utdelningsadress1", "utdelningsadress")
+        + _held("sarskildadress"),
+        "address",
+    ),
     Field("special_address_line2", _address("sarskildadress", "utdelningsadress2"), "address"),
     Field("special_postal_code", _address("sarskildadress", "postnummer"), "address"),
     Field("special_postal_town", _address("sarskildadress", "postort"), "address"),
-    *[Field(f"foreign_address{i}", _address("utlandsadress", f"utdelningsadress{i}"), "address")
-      for i in range(1, 5)],  # fmt: skip
+    *[
+        Field(f"foreign_address{i}", _address("utlandsadress", f"utdelningsadress{i}"), "address")
+        for i in range(1, 5)
+    ],
     Field("foreign_country", _address("utlandsadress", "land"), "address"),
 )
 
@@ -285,8 +347,10 @@ _AGANDE = Record(
         *[_tenure(f) for f in _INSKRIVNING_REF],
         _tenure(Field("share_numerator", ("beviljadandel/taljare",), "int")),
         _tenure(Field("share_denominator", ("beviljadandel/namnare",), "int")),
-        *[_tenure(Field(f.column, tuple(f"agare/{p}" for p in f.paths), f.kind))
-          for f in _OWNER_FIELDS],  # fmt: skip
+        *[
+            _tenure(Field(f.column, tuple(f"agare/{p}" for p in f.paths), f.kind))
+            for f in _OWNER_FIELDS
+        ],
     ),
 )
 
@@ -356,15 +420,25 @@ _INTECKNING = Record(
     table="inteckning",
     inherit=("object_id", "property_id"),
     fields=(
-        Field("mortgage_id", ("inskrivenbelastning/objektidentitet", "objektidentitet", "identitet",
-                              "inteckningsidentitet"), "uuid"),  # fmt: skip
+        Field(
+            "mortgage_id",
+            (
+                "inskrivenbelastning/objektidentitet",
+                "objektidentitet",
+                "identitet",
+                "inteckningsidentitet",
+            ),
+            "uuid",
+        ),
         Field("priority", ("foretradesordning",), "int"),
         Field("mortgage_type", ("inskrivenbelastning/typ", "typ"), "str"),
         Field("amount_currency", ("inskrivenbelastning/belopp/valuta", "belopp/valuta"), "str"),
         Field("amount", ("inskrivenbelastning/belopp/summa", "belopp/summa"), "float"),
         Field("mortgage_deed_type", ("inskrivenbelastning/pantbrevstyp", "pantbrevstyp"), "str"),
-        *[Field(f.column, (*f.paths, *(f"inskrivenbelastning/{p}" for p in f.paths)), f.kind)
-          for f in _INSKRIVNING_REF],  # fmt: skip
+        *[
+            Field(f.column, (*f.paths, *(f"inskrivenbelastning/{p}" for p in f.paths)), f.kind)
+            for f in _INSKRIVNING_REF
+        ],
     ),
 )
 
@@ -403,8 +477,11 @@ def _exchange(children: tuple[Record, ...], table: str = "inskrivningsfastighet"
             *_KEYS,
             Field("object_version", ("objektversion",), "int"),
             Field("version_valid_from", ("versiongiltigfran",), "date"),
-            Field("property_designation", ("fastighetsreferens/fastighetsbeteckning",
-                                           "fastighetsbeteckning"), "str"),  # fmt: skip
+            Field(
+                "property_designation",
+                ("fastighetsreferens/fastighetsbeteckning", "fastighetsbeteckning"),
+                "str",
+            ),
             Field("municipality", ("fastighetsreferens/kommun", "kommun", "kommunkod"), "kommun"),
         ),
         children=children,
@@ -424,12 +501,17 @@ _PERSON = Record(
         Field("address_line2", ("adress/utdelningsadress2",), "address"),
         Field("postal_code", ("adress/postnummer",), "address"),
         Field("postal_town", ("adress/postort",), "address"),
-        Field("special_address", ("sarskildadress/utdelningsadress1",
-                                  "sarskildadress/utdelningsadress"), "address"),  # fmt: skip
+        Field(
+            "special_address",
+            ("sarskildadress/utdelningsadress1", "sarskildadress/utdelningsadress"),
+            "address",
+        ),
         Field("special_postal_code", ("sarskildadress/postnummer",), "address"),
         Field("special_postal_town", ("sarskildadress/postort",), "address"),
-        *[Field(f"foreign_address{i}", (f"utlandsadress/utdelningsadress{i}",), "address")
-          for i in range(1, 5)],  # fmt: skip
+        *[
+            Field(f"foreign_address{i}", (f"utlandsadress/utdelningsadress{i}",), "address")
+            for i in range(1, 5)
+        ],
         Field("foreign_country", ("utlandsadress/land",), "address"),
     ),
 )
@@ -524,15 +606,25 @@ METADATA = Record(
         Field("crs", ("koordinatsystem", "kodforkoordinatsystem", "koordinatsystemkod"), "str"),
         Field("information_type", ("informationstyp",), "str"),
         Field("information_set", ("informationsmangd",), "str"),
-        Field("subsets", ("informationsdelmangd", "informationsdelmangder/informationsdelmangd"), "list"),
+        Field(
+            "subsets",
+            ("informationsdelmangd", "informationsdelmangder/informationsdelmangd"),
+            "list",
+        ),
         Field("selection_type", ("urval/urvalstyp", "urvalstyp"), "str"),
         Field("list_reference", ("urval/listreferens", "listreferens"), "str"),
         Field("selection", ("urval/kommunkod", "urval/registerenhet", "urval/varde"), "list"),
         Field("extract_type", ("uttagstyp",), "str"),
-        Field("direct_marketing", ("personinformation/direktmarknadsforing",
-                                   "personinformationdirektmarknadsforing"), "bool"),  # fmt: skip
-        Field("exclude_personnummer", ("personinformation/exkluderapersonnummer",
-                                       "personinformationexkluderapersonnummer"), "bool"),  # fmt: skip
+        Field(
+            "direct_marketing",
+            ("personinformation/direktmarknadsforing", "personinformationdirektmarknadsforing"),
+            "bool",
+        ),
+        Field(
+            "exclude_personnummer",
+            ("personinformation/exkluderapersonnummer", "personinformationexkluderapersonnummer"),
+            "bool",
+        ),
     ),
     children=(
         Record(

@@ -47,8 +47,15 @@ from vggeo.lm.safety import (
     safe_iterparse,
 )
 
-__all__ = ["open_delivery", "Delivery", "SetMetadata", "DataFile", "refuse_unmapped", "UnmappedError",
-           "unmapped_lines"]
+__all__ = [
+    "open_delivery",
+    "Delivery",
+    "SetMetadata",
+    "DataFile",
+    "refuse_unmapped",
+    "UnmappedError",
+    "unmapped_lines",
+]
 
 _PRODUCT_TYPE = {"bestammelse": "Markreglerande bestämmelse", "inskrivning": "Inskrivning"}
 _DATA_RE = re.compile(r"^(?P<set>.+?)(?:_(?P<n>\d+))?\.xml$", re.I)
@@ -91,7 +98,9 @@ class SetMetadata:
     file_size: int | None = None
     direct_marketing: bool | None = None
     exclude_personnummer: bool | None = None
-    files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file_name", "count", "file_size"]))
+    files: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["file_name", "count", "file_size"])
+    )
     unmapped: Counter = field(default_factory=Counter)
     label: str = ""
 
@@ -107,8 +116,9 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
     ex._extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
     row = ex.rows["metadata"][0]
     files = typed_frame(ex.rows["files"], M.METADATA.children[0].fields, file=label)
-    top = typed_frame([row], tuple(f for f in M.METADATA.fields if f.kind not in ("list", "datetime")),
-                      file=label).iloc[0]  # fmt: skip
+    top = typed_frame(
+        [row], tuple(f for f in M.METADATA.fields if f.kind not in ("list", "datetime")), file=label
+    ).iloc[0]
     md = SetMetadata(set_name=set_name, files=files, unmapped=ex.unmapped, label=label)
     md.extract_id = _str(top.get("extract_id"))
     md.previous_extract_id = _str(top.get("previous_extract_id"))
@@ -117,17 +127,24 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
     md.list_reference = _str(top.get("list_reference"))
     md.total_count = _int(top.get("total_count"))
     md.file_size = _int(top.get("file_size"))
-    md.direct_marketing = None if pd.isna(top.get("direct_marketing")) else bool(top.get("direct_marketing"))
-    md.exclude_personnummer = (None if pd.isna(top.get("exclude_personnummer"))
-                               else bool(top.get("exclude_personnummer")))  # fmt: skip
+    md.direct_marketing = (
+        None if pd.isna(top.get("direct_marketing")) else bool(top.get("direct_marketing"))
+    )
+    md.exclude_personnummer = (
+        None if pd.isna(top.get("exclude_personnummer")) else bool(top.get("exclude_personnummer"))
+    )
     md.subsets = [s.strip() for s in row.get("subsets", []) if s]
     md.selection = [s.strip() for s in row.get("selection", []) if s]
     if row.get("produced_at"):
         try:
             md.produced_at = datetime.fromisoformat(row["produced_at"].strip())
         except ValueError as err:
-            raise ParseError("produced time is not an ISO date-time", file=label,
-                             field="produced_at", value=row["produced_at"]) from err  # fmt: skip
+            raise ParseError(
+                "produced time is not an ISO date-time",
+                file=label,
+                field="produced_at",
+                value=row["produced_at"],
+            ) from err
     if row.get("extract_type"):
         key = row["extract_type"].strip().lower()
         if key not in M.EXTRACT_TYPES:
@@ -136,8 +153,9 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
     if row.get("crs"):
         m = re.search(r"(\d{4,5})\s*$", row["crs"].strip())
         if not m:
-            raise ParseError("coordinate system code not understood", file=label, field="crs",
-                             value=row["crs"])  # fmt: skip
+            raise ParseError(
+                "coordinate system code not understood", file=label, field="crs", value=row["crs"]
+            )
         md.crs = int(m.group(1))
     return md
 
@@ -201,11 +219,15 @@ class Delivery:
         for f in files:
             if f.kind == "metadata":
                 with f.open() as s:
-                    self.metadata[f.set_name] = parse_metadata(s, set_name=f.set_name, label=f.label)
+                    self.metadata[f.set_name] = parse_metadata(
+                        s, set_name=f.set_name, label=f.label
+                    )
         names = {f.set_name for f in files if f.kind != "metadata"} | set(self.metadata)
         self.product = self._detect_product(names)
         order = M.PRODUCTS[self.product].sets
-        self.sets: list[str] = sorted(names, key=lambda n: (order.index(n) if n in order else 99, n))
+        self.sets: list[str] = sorted(
+            names, key=lambda n: (order.index(n) if n in order else 99, n)
+        )
         self._checksum: str | None = None
         #: Unmapped element paths (patterns, see :func:`refuse_unmapped`) the operator agreed to
         #: drop; and what :meth:`read` dropped under them (path → count), for the ledger.
@@ -230,8 +252,9 @@ class Delivery:
                     return p.product
         raise DeliveryError(
             "cannot tell the product (no known information set, no known namespace); expected "
-            f"sets such as {M.BESTAMMELSE.sets + M.INSKRIVNING.sets}", file=self.path,
-        )  # fmt: skip
+            f"sets such as {M.BESTAMMELSE.sets + M.INSKRIVNING.sets}",
+            file=self.path,
+        )
 
     def _meta_values(self, attr: str):
         vals = {getattr(m, attr) for m in self.metadata.values()} - {None}
@@ -240,8 +263,9 @@ class Delivery:
     def _one(self, attr: str):
         vals = self._meta_values(attr)
         if len(vals) > 1:
-            raise IntegrityError(f"information sets disagree on {attr}: {sorted(map(str, vals))}",
-                                 file=self.path)  # fmt: skip
+            raise IntegrityError(
+                f"information sets disagree on {attr}: {sorted(map(str, vals))}", file=self.path
+            )
         return next(iter(vals), None)
 
     @property
@@ -317,8 +341,10 @@ class Delivery:
 
     def _check_set(self, set_name: str) -> None:
         if set_name not in self.sets:
-            raise DeliveryError(f"no information set {set_name!r} in this delivery; it holds "
-                                f"{self.sets}", file=self.path)  # fmt: skip
+            raise DeliveryError(
+                f"no information set {set_name!r} in this delivery; it holds {self.sets}",
+                file=self.path,
+            )
 
     def deletions(self, set_name: str) -> set[str]:
         """Identities to delete for one information set (from its ``*_borttag.xml`` files)."""
@@ -329,7 +355,9 @@ class Delivery:
                 ids |= set(read_deletion_ids(f))
         return ids
 
-    def read(self, set_name: str, *, personal_data: bool = False, **options) -> dict[str, pd.DataFrame]:
+    def read(
+        self, set_name: str, *, personal_data: bool = False, **options
+    ) -> dict[str, pd.DataFrame]:
         """The tables of one information set (contracts.md: Provisions / Inskrivning).
 
         This is what a store applies, so nothing may be lost on the way: element paths the
@@ -345,8 +373,9 @@ class Delivery:
             from vggeo.lm.inskrivning import read_inskrivning
 
             data = read_inskrivning(self, sets=[set_name], personal_data=personal_data, **options)
-        accepted = refuse_unmapped(data.unmapped, self.accept_unmapped, set_name=set_name,
-                                   file=self.path)  # fmt: skip
+        accepted = refuse_unmapped(
+            data.unmapped, self.accept_unmapped, set_name=set_name, file=self.path
+        )
         for k, v in accepted.items():
             self.accepted_unmapped[k] = self.accepted_unmapped.get(k, 0) + v
         tables = data.tables()
@@ -376,7 +405,9 @@ class Delivery:
             return None
         return int(hit["count"].iloc[0])
 
-    def check_recognised(self, f: DataFile, n: int, unknown: Mapping[str, int] | None = None) -> None:
+    def check_recognised(
+        self, f: DataFile, n: int, unknown: Mapping[str, int] | None = None
+    ) -> None:
         """Refuse a data file from which fewer (or more) objects were recognised than it carries.
 
         The metadata's count for the file is the reference; without metadata, a file whose root
@@ -395,17 +426,22 @@ class Delivery:
         if unknown:
             path, k = max(unknown.items(), key=lambda kv: (kv[1], kv[0]))
             where = f"; element {path} not understood ({k}×)"
-        said = (f"the metadata says {want}" if want is not None
-                else "the file is not empty")  # fmt: skip
-        raise IntegrityError(f"{n} objects recognised in {f.name}, {said}{where}; see "
-                             f"`vggeo inspect {self.path}` for every element", file=f.label)  # fmt: skip
+        said = f"the metadata says {want}" if want is not None else "the file is not empty"
+        raise IntegrityError(
+            f"{n} objects recognised in {f.name}, {said}{where}; see "
+            f"`vggeo inspect {self.path}` for every element",
+            file=f.label,
+        )
 
     def check_total(self, set_name: str, n: int) -> None:
         """Refuse a set whose recognised objects differ from the metadata's total."""
         md = self.metadata.get(set_name)
         if md is not None and md.total_count is not None and md.total_count != n:
-            raise IntegrityError(f"set {set_name!r}: {n} objects recognised in the data files, "
-                                 f"the metadata says {md.total_count} in total", file=md.label)  # fmt: skip
+            raise IntegrityError(
+                f"set {set_name!r}: {n} objects recognised in the data files, "
+                f"the metadata says {md.total_count} in total",
+                file=md.label,
+            )
 
     def verify(self) -> dict[str, dict[str, int]]:
         """Check the delivery against its metadata; return ``{set: {file: count}}``.
@@ -426,25 +462,33 @@ class Delivery:
         for s in self.sets:
             md = self.metadata.get(s)
             if md is None:
-                raise IntegrityError(f"set {s!r} has no metadata file ({s}{_META_SUFFIX}); the "
-                                     "delivery cannot be verified", file=self.path)  # fmt: skip
+                raise IntegrityError(
+                    f"set {s!r} has no metadata file ({s}{_META_SUFFIX}); the "
+                    "delivery cannot be verified",
+                    file=self.path,
+                )
             present = {f.name: f for f in self.files(s) if f.kind != "metadata"}
             listed = {str(r.file_name): r for r in md.files.itertuples()}
             missing = sorted(set(listed) - set(present))
             if missing:
-                raise IntegrityError(f"set {s!r}: files listed in the metadata are missing: "
-                                     f"{missing}", file=md.label)  # fmt: skip
+                raise IntegrityError(
+                    f"set {s!r}: files listed in the metadata are missing: {missing}", file=md.label
+                )
             extra = sorted(set(present) - set(listed))
             if extra:
-                raise IntegrityError(f"set {s!r}: files not listed in the metadata: {extra}",
-                                     file=md.label)  # fmt: skip
+                raise IntegrityError(
+                    f"set {s!r}: files not listed in the metadata: {extra}", file=md.label
+                )
             has_del = any(f.kind == "deletion" for f in present.values())
             if md.extract_type == "change" and not has_del and s not in M.SETS_WITHOUT_DELETIONS:
-                raise IntegrityError(f"set {s!r}: a change extract without a deletion file "
-                                     f"({s}{_DEL_SUFFIX})", file=md.label)  # fmt: skip
+                raise IntegrityError(
+                    f"set {s!r}: a change extract without a deletion file ({s}{_DEL_SUFFIX})",
+                    file=md.label,
+                )
             if md.extract_type == "base" and has_del:
-                raise IntegrityError(f"set {s!r}: a base extract with a deletion file",
-                                     file=md.label)  # fmt: skip
+                raise IntegrityError(
+                    f"set {s!r}: a base extract with a deletion file", file=md.label
+                )
             counts[s] = {}
             total = 0
             for name, r in listed.items():
@@ -452,18 +496,25 @@ class Delivery:
                 if pd.notna(r.file_size) and f.size is not None and int(r.file_size) != f.size:
                     raise IntegrityError(
                         f"set {s!r}: file {name} has {f.size} bytes, the metadata says "
-                        f"{int(r.file_size)}", file=f.label)  # fmt: skip
+                        f"{int(r.file_size)}",
+                        file=f.label,
+                    )
                 n = self.count_objects(f)
                 if pd.notna(r.count) and int(r.count) != n:
                     raise IntegrityError(
                         f"set {s!r}: file {name} holds {n} objects, the metadata says "
-                        f"{int(r.count)}", file=f.label)  # fmt: skip
+                        f"{int(r.count)}",
+                        file=f.label,
+                    )
                 counts[s][name] = n
                 if f.kind == "data":
                     total += n
             if md.total_count is not None and md.total_count != total:
-                raise IntegrityError(f"set {s!r}: {total} objects in the data files, the metadata "
-                                     f"says {md.total_count} in total", file=md.label)  # fmt: skip
+                raise IntegrityError(
+                    f"set {s!r}: {total} objects in the data files, the metadata "
+                    f"says {md.total_count} in total",
+                    file=md.label,
+                )
         return counts
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -478,8 +529,10 @@ class Delivery:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<Delivery {self.product} {self.extract_type or '?'} {self.extract_id or '?'} "
-                f"sets={self.sets} form={self.form}>")  # fmt: skip
+        return (
+            f"<Delivery {self.product} {self.extract_type or '?'} {self.extract_id or '?'} "
+            f"sets={self.sets} form={self.form}>"
+        )
 
 
 def _cleanup(closers: list) -> None:
@@ -495,8 +548,13 @@ def unmapped_lines(unmapped: Mapping[str, int]) -> list[str]:
     return [f"{k}  ({v}×)" for k, v in sorted(unmapped.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def refuse_unmapped(unmapped: Mapping[str, int], accept: tuple[str, ...] | list[str] = (), *,
-                    set_name: str | None = None, file=None) -> dict[str, int]:  # fmt: skip
+def refuse_unmapped(
+    unmapped: Mapping[str, int],
+    accept: tuple[str, ...] | list[str] = (),
+    *,
+    set_name: str | None = None,
+    file=None,
+) -> dict[str, int]:
     """Refuse data about to be dropped: every unmapped element path must be accepted by name.
 
     An element the mapping does not use — a leaf inside a record's blocks, or an element
@@ -517,8 +575,10 @@ def refuse_unmapped(unmapped: Mapping[str, int], accept: tuple[str, ...] | list[
     import fnmatch
 
     pats = [a.strip().lower() for a in accept if a.strip()]
-    pats = [p.split(": ", 1)[1] if set_name and p.startswith(f"{set_name.lower()}: ") else p
-            for p in pats]  # fmt: skip
+    pats = [
+        p.split(": ", 1)[1] if set_name and p.startswith(f"{set_name.lower()}: ") else p
+        for p in pats
+    ]
     accepted: dict[str, int] = {}
     refused: dict[str, int] = {}
     for path, n in unmapped.items():
@@ -532,7 +592,10 @@ def refuse_unmapped(unmapped: Mapping[str, int], accept: tuple[str, ...] | list[
             f"{len(refused)} element paths ({sum(refused.values())} elements) hold data the "
             f"mapping does not use{f' in set {set_name!r}' if set_name else ''}; refused rather "
             "than dropped. Name each path to drop with --accept-unmapped PATH (or correct "
-            "vggeo/lm/mapping.py); see `vggeo inspect`", refused, file=file)  # fmt: skip
+            "vggeo/lm/mapping.py); see `vggeo inspect`",
+            refused,
+            file=file,
+        )
     return accepted
 
 
@@ -554,7 +617,12 @@ def read_deletion_ids(f: DataFile) -> list[str]:
     ids: list[str] = []
     with f.open() as s:
         for _, el in safe_iterparse(s, events=("end",), name=f.label):
-            if local(el).lower() in M.DELETION_ID_NAMES and len(el) == 0 and el.text and el.text.strip():
+            if (
+                local(el).lower() in M.DELETION_ID_NAMES
+                and len(el) == 0
+                and el.text
+                and el.text.strip()
+            ):
                 ids.append(el.text.strip().lower())
     return ids
 
@@ -575,8 +643,11 @@ def _open_zip(source: Path | IO[bytes], label: str, closers: list) -> zipfile.Zi
     try:
         zf = zipfile.ZipFile(source)
     except UnicodeDecodeError as err:
-        raise DeliveryError("not a readable ZIP archive: a member name marked as UTF-8 is not "
-                            f"(byte {err.object[err.start:err.start + 1]!r})", file=label) from None  # fmt: skip
+        raise DeliveryError(
+            "not a readable ZIP archive: a member name marked as UTF-8 is not "
+            f"(byte {err.object[err.start : err.start + 1]!r})",
+            file=label,
+        ) from None
     except ZIP_READ_ERRORS as err:
         raise DeliveryError(f"not a readable ZIP archive: {printable(err)}", file=label) from None
     closers.append(zf)
@@ -590,8 +661,16 @@ def _scan_set_zip(zf: zipfile.ZipFile, label: str, depth: int, limits: ZipLimits
         if cls is None:
             continue
         set_name, kind = cls
-        out.append(DataFile(info.filename.rsplit("/", 1)[-1], set_name, kind, info.file_size,
-                            _zip_opener(zf, info, label, limits), f"{label}!{info.filename}"))  # fmt: skip
+        out.append(
+            DataFile(
+                info.filename.rsplit("/", 1)[-1],
+                set_name,
+                kind,
+                info.file_size,
+                _zip_opener(zf, info, label, limits),
+                f"{label}!{info.filename}",
+            )
+        )
     return out
 
 
@@ -604,8 +683,14 @@ def _holds_zips(path: Path) -> bool:
         return False  # read as a set ZIP, which then names what is wrong with it
 
 
-def _open_inner_zip(outer: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str,
-                    closers: list, limits: ZipLimits) -> zipfile.ZipFile:  # fmt: skip
+def _open_inner_zip(
+    outer: Path,
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    label: str,
+    closers: list,
+    limits: ZipLimits,
+) -> zipfile.ZipFile:
     """A set ZIP inside the outer ZIP, opened without a named file on disk.
 
     Stored (Lantmäteriet's outer ZIPs store the set ZIPs, already compressed): read in place
@@ -619,7 +704,8 @@ def _open_inner_zip(outer: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, lab
             while stream.read(1 << 20):  # the CRC-32 is checked as the member ends
                 pass
         source: IO[bytes] = io.BufferedReader(
-            FileWindow(outer, member_data_offset(zf, info), info.compress_size, name=where), 1 << 16)
+            FileWindow(outer, member_data_offset(zf, info), info.compress_size, name=where), 1 << 16
+        )
     else:
         source = tempfile.TemporaryFile(prefix="vggeo-set-", suffix=".zip")
         with open_member(zf, info, archive=str(outer), limits=limits) as stream:
@@ -636,8 +722,9 @@ LEGACY_TEMP_PREFIX = "vggeo-delivery-"
 LEGACY_TEMP_AGE_SECONDS = 6 * 3600
 
 
-def sweep_legacy_temp(root: str | os.PathLike | None = None, *,
-                      older_than: float = LEGACY_TEMP_AGE_SECONDS) -> list[Path]:  # fmt: skip
+def sweep_legacy_temp(
+    root: str | os.PathLike | None = None, *, older_than: float = LEGACY_TEMP_AGE_SECONDS
+) -> list[Path]:
     """Remove the ``vggeo-delivery-*`` folders of older versions from the temporary folder.
 
     Only folders (not symbolic links) of this user, untouched for ``older_than`` seconds, are
@@ -709,7 +796,9 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
                     raise DeliveryError(
                         f"the folder holds {len(outer)} delivery ZIPs "
                         f"({', '.join(o.name for o in outer[:3])}{' …' if len(outer) > 3 else ''}); "
-                        "open or apply them one at a time, in name order", file=p)  # fmt: skip
+                        "open or apply them one at a time, in name order",
+                        file=p,
+                    )
                 return open_delivery(outer[0], limits=limits)
             for fp in sorted(p.rglob("*")):
                 if fp.is_symlink():
@@ -719,8 +808,11 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
                     files += _scan_set_zip(zf, str(fp), 2, limits)
                 elif fp.is_file() and _classify(fp.name):
                     set_name, kind = _classify(fp.name)  # type: ignore[misc]
-                    files.append(DataFile(fp.name, set_name, kind, fp.stat().st_size,
-                                          _file_opener(fp), str(fp)))  # fmt: skip
+                    files.append(
+                        DataFile(
+                            fp.name, set_name, kind, fp.stat().st_size, _file_opener(fp), str(fp)
+                        )
+                    )
         elif p.suffix.lower() == ".zip":
             zf = _open_zip(p, str(p), closers)
             infos = check_zip(zf, archive=str(p), depth=1, limits=limits)
@@ -734,30 +826,49 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
                     files += _scan_set_zip(izf, label, 2, limits)
                 for info in xmls:
                     set_name, kind = _classify(info.filename)  # type: ignore[misc]
-                    files.append(DataFile(info.filename.rsplit("/", 1)[-1], set_name, kind,
-                                          info.file_size, _zip_opener(zf, info, str(p), limits),
-                                          f"{p}!{info.filename}"))  # fmt: skip
+                    files.append(
+                        DataFile(
+                            info.filename.rsplit("/", 1)[-1],
+                            set_name,
+                            kind,
+                            info.file_size,
+                            _zip_opener(zf, info, str(p), limits),
+                            f"{p}!{info.filename}",
+                        )
+                    )
             else:
                 form = "set_zip"
                 files += _scan_set_zip(zf, str(p), 1, limits)
                 meta = p.with_name(_set_name_of_zip(p.name) + _META_SUFFIX)
                 if meta.is_file() and not any(f.kind == "metadata" for f in files):
-                    files.append(DataFile(meta.name, _set_name_of_zip(p.name), "metadata",
-                                          meta.stat().st_size, _file_opener(meta), str(meta)))  # fmt: skip
+                    files.append(
+                        DataFile(
+                            meta.name,
+                            _set_name_of_zip(p.name),
+                            "metadata",
+                            meta.stat().st_size,
+                            _file_opener(meta),
+                            str(meta),
+                        )
+                    )
         elif p.suffix.lower() == ".xml":
             form = "xml"
             cls = _classify(p.name)
             set_name, kind = cls if cls else (p.stem, "data")
-            files.append(DataFile(p.name, set_name, kind, p.stat().st_size, _file_opener(p), str(p)))
+            files.append(
+                DataFile(p.name, set_name, kind, p.stat().st_size, _file_opener(p), str(p))
+            )
         else:
-            raise DeliveryError("not a delivery: expected a .zip, a folder or an .xml file",
-                                file=p)  # fmt: skip
+            raise DeliveryError("not a delivery: expected a .zip, a folder or an .xml file", file=p)
         files = _dedupe(files, p)
         if not any(f.kind in ("data", "deletion") for f in files) and not any(
             f.kind == "metadata" for f in files
         ):
-            raise DeliveryError("no Lantmäteriet XML files found (expected <set>_1.xml, "
-                                "<set>_borttag.xml, <set>_metadata.xml …)", file=p)  # fmt: skip
+            raise DeliveryError(
+                "no Lantmäteriet XML files found (expected <set>_1.xml, "
+                "<set>_borttag.xml, <set>_metadata.xml …)",
+                file=p,
+            )
         return Delivery(p, form, files, closers=closers)
     except BaseException:
         _cleanup(closers)
@@ -788,8 +899,9 @@ def _dedupe(files: list[DataFile], path: Path) -> list[DataFile]:
         if other is None:
             seen[key] = f
         elif other.size != f.size or _digest(other) != _digest(f):
-            raise DeliveryError(f"two different copies of {f.name}: {other.label} and {f.label}",
-                                file=path)  # fmt: skip
+            raise DeliveryError(
+                f"two different copies of {f.name}: {other.label} and {f.label}", file=path
+            )
     return list(seen.values())
 
 

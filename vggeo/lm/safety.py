@@ -172,8 +172,9 @@ def geometry_limits(**overrides: int) -> GeometryLimits:
     except ValidationError as err:
         first = err.errors()[0]
         name = str(first["loc"][0]) if first.get("loc") else "?"
-        raise SettingsError(f"{GeometryLimits.setting(name)}: {first['msg']}",
-                            value=first.get("input")) from None  # fmt: skip
+        raise SettingsError(
+            f"{GeometryLimits.setting(name)}: {first['msg']}", value=first.get("input")
+        ) from None
 
 
 # --- XML ------------------------------------------------------------------------------------------
@@ -191,7 +192,11 @@ def _refuse_dtd(element: etree._Element, source: str) -> None:
 
 
 def safe_iterparse(
-    source: IO[bytes] | str, *, events: tuple[str, ...] = ("end",), tag=None, name: str | None = None
+    source: IO[bytes] | str,
+    *,
+    events: tuple[str, ...] = ("end",),
+    tag=None,
+    name: str | None = None,
 ) -> Iterator[tuple[str, etree._Element]]:
     """``lxml.etree.iterparse`` with vggeo's safe settings; refuses any DTD.
 
@@ -248,8 +253,15 @@ def safe_fromstring(text: str | bytes, *, name: str = "<string>") -> etree._Elem
 
 
 #: What :mod:`zipfile` raises, opening or reading, for an archive that is corrupt or lies.
-ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError,
-                   NotImplementedError, zipfile.LargeZipFile)  # fmt: skip
+ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    struct.error,
+    ValueError,
+    NotImplementedError,
+    zipfile.LargeZipFile,
+)
 
 #: Unicode categories refused in member names: controls (a newline would split the one-line
 #: error, and hide the rest of a name in a terminal), formatting (right-to-left overrides,
@@ -272,7 +284,9 @@ def _name_key(name: str) -> str:
     return "/".join(parts)
 
 
-def check_member(info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEFAULT_LIMITS) -> None:
+def check_member(
+    info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEFAULT_LIMITS
+) -> None:
     """Refuse one member before reading it (name, path, link, encryption, size, ratio)."""
     name = info.filename
     where = f"{archive}!{printable(name)}"
@@ -280,8 +294,10 @@ def check_member(info: zipfile.ZipInfo, *, archive: str, limits: ZipLimits = DEF
         raise UnsafeInputError("ZIP member name contains a NUL byte", file=where)
     odd = _odd_character(name)
     if odd is not None:
-        raise UnsafeInputError(f"ZIP member name contains a control or formatting character ({odd}); "
-                               "refused", file=where)  # fmt: skip
+        raise UnsafeInputError(
+            f"ZIP member name contains a control or formatting character ({odd}); refused",
+            file=where,
+        )
     norm = name.replace("\\", "/")
     if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
         raise UnsafeInputError("ZIP member has an absolute path (refused)", file=where)
@@ -329,10 +345,16 @@ def check_zip(
         check_member(info, archive=archive, limits=limits)
         key = _name_key(info.filename)
         if key in seen:
-            same = "twice" if seen[key] == info.filename else f"twice (also as {printable(seen[key])!r})"
-            raise UnsafeInputError(f"ZIP holds member {printable(info.filename)!r} {same}; unzip tools "
-                                   "disagree on which copy is the file, so neither is read",
-                                   file=archive)  # fmt: skip
+            same = (
+                "twice"
+                if seen[key] == info.filename
+                else f"twice (also as {printable(seen[key])!r})"
+            )
+            raise UnsafeInputError(
+                f"ZIP holds member {printable(info.filename)!r} {same}; unzip tools "
+                "disagree on which copy is the file, so neither is read",
+                file=archive,
+            )
         seen[key] = info.filename
         total += info.file_size
         if info.is_dir():
@@ -361,8 +383,11 @@ def _local_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> tup
     fp.seek(info.header_offset)
     head = fp.read(_LOCAL.size)
     if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
-        raise DeliveryError("no local file header where the central directory puts the member "
-                            "(a truncated or damaged archive)", file=where)  # fmt: skip
+        raise DeliveryError(
+            "no local file header where the central directory puts the member "
+            "(a truncated or damaged archive)",
+            file=where,
+        )
     fields = _LOCAL.unpack(head)
     name = fp.read(fields[9])
     return fields, name
@@ -389,24 +414,36 @@ def check_layout(zf: zipfile.ZipFile, *, archive: str) -> None:
     for info in sorted(zf.infolist(), key=lambda i: i.header_offset):
         where = f"{archive}!{printable(info.filename)}"
         if info.header_offset != pos:
-            what = ("overlaps the member before it" if info.header_offset < pos else
-                    f"starts {info.header_offset - pos} bytes after the end of the one before it"
-                    if pos else f"is preceded by {info.header_offset} bytes that are not a member")  # fmt: skip
-            raise DeliveryError(f"ZIP member {what} (a truncated, concatenated or crafted "
-                                "archive)", file=where)  # fmt: skip
+            what = (
+                "overlaps the member before it"
+                if info.header_offset < pos
+                else f"starts {info.header_offset - pos} bytes after the end of the one before it"
+                if pos
+                else f"is preceded by {info.header_offset} bytes that are not a member"
+            )
+            raise DeliveryError(
+                f"ZIP member {what} (a truncated, concatenated or crafted archive)", file=where
+            )
         fields, name = _local_header(zf, info, where)
         _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = fields
         wanted = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
         if name != wanted:
-            raise DeliveryError(f"the local header names {printable(name.decode('utf-8', 'replace'))!r}, "
-                                "the central directory another file", file=where)  # fmt: skip
+            raise DeliveryError(
+                f"the local header names {printable(name.decode('utf-8', 'replace'))!r}, "
+                "the central directory another file",
+                file=where,
+            )
         if method != info.compress_type:
-            raise DeliveryError("the local header and the central directory give different "
-                                "compression methods", file=where)  # fmt: skip
+            raise DeliveryError(
+                "the local header and the central directory give different compression methods",
+                file=where,
+            )
         if not flags & 0x08 and 0xFFFFFFFF not in (csize, usize):
             if (csize, usize, crc) != (info.compress_size, info.file_size, info.CRC):
-                raise DeliveryError("the local header and the central directory give different "
-                                    "sizes or CRC-32", file=where)  # fmt: skip
+                raise DeliveryError(
+                    "the local header and the central directory give different sizes or CRC-32",
+                    file=where,
+                )
         pos = info.header_offset + _LOCAL.size + nlen + xlen + info.compress_size
         if flags & 0x08:  # a data descriptor follows: optional signature, CRC, two sizes
             zf.fp.seek(pos)
@@ -414,8 +451,11 @@ def check_layout(zf: zipfile.ZipFile, *, archive: str) -> None:
             wide = info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF
             pos += (4 if signed else 0) + (20 if wide else 12)
     if pos != zf.start_dir:
-        what = (f"{zf.start_dir - pos} bytes lie between the last member and the central directory"
-                if pos < zf.start_dir else "the last member runs into the central directory")  # fmt: skip
+        what = (
+            f"{zf.start_dir - pos} bytes lie between the last member and the central directory"
+            if pos < zf.start_dir
+            else "the last member runs into the central directory"
+        )
         raise DeliveryError(f"{what} (a truncated, concatenated or crafted archive)", file=archive)
 
 
@@ -503,7 +543,9 @@ class FileWindow(io.RawIOBase):
         self.name = name
         if os.fstat(self._fd).st_size < start + size:
             os.close(self._fd)
-            raise DeliveryError("ZIP member runs past the end of the archive (truncated)", file=name)
+            raise DeliveryError(
+                "ZIP member runs past the end of the archive (truncated)", file=name
+            )
 
     def readable(self) -> bool:
         return True

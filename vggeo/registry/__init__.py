@@ -24,6 +24,19 @@ from vggeo.registry.readers import read_api_pages, read_registry, to_canonical
 from vggeo.registry.rules import RULES, Rule
 from vggeo.registry.writers import write_registry, write_rejects
 
-__all__ = ["FIELDS", "FIELD_NAMES", "Field", "RULES", "Rule", "read_registry", "read_api_pages",
-           "to_canonical", "write_registry", "write_rejects", "check_registry", "CheckReport",
-           "valueguard_points", "VALUEGUARD_PAIRS"]  # fmt: skip
+__all__ = [
+    "FIELDS",
+    "FIELD_NAMES",
+    "Field",
+    "RULES",
+    "Rule",
+    "read_registry",
+    "read_api_pages",
+    "to_canonical",
+    "write_registry",
+    "write_rejects",
+    "check_registry",
+    "CheckReport",
+    "valueguard_points",
+    "VALUEGUARD_PAIRS",
+]

@@ -42,13 +42,25 @@ from vggeo.registry.fields import COORDINATE_FIELDS, DERIVED_COLUMNS, FIELD_NAME
 from vggeo.registry.rules import RULES
 from vggeo.registry.writers import _arrow_array
 
-__all__ = ["to_canonical", "canonical_in_batches", "CodeWarning", "CoordinateWarning",
-           "RuleWarning", "REJECT_COLUMNS", "empty_rejects"]  # fmt: skip
+__all__ = [
+    "to_canonical",
+    "canonical_in_batches",
+    "CodeWarning",
+    "CoordinateWarning",
+    "RuleWarning",
+    "REJECT_COLUMNS",
+    "empty_rejects",
+]
 
 Locate = Callable[[int], dict]
 
-_INT_RANGES = {"Int8": (-128, 127), "Int16": (-32768, 32767), "Int32": (-(2**31), 2**31 - 1),
-               "Int64": (-(2**63), 2**63 - 1), "int64": (-(2**63), 2**63 - 1)}  # fmt: skip
+_INT_RANGES = {
+    "Int8": (-128, 127),
+    "Int16": (-32768, 32767),
+    "Int32": (-(2**31), 2**31 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+}
 # Pandas' index column, when a user saved a frame with ``to_csv()`` without ``index=False``.
 _INDEX_COLUMNS = ("Unnamed: 0", "", "index")
 #: Share of a batch's complete pairs that must be swapped (or foreign) before the whole input is
@@ -80,8 +92,12 @@ class RuleWarning(VggeoWarning):
 
 def empty_rejects() -> pd.DataFrame:
     """A rejects table without rows (the columns and dtypes of :data:`REJECT_COLUMNS`)."""
-    return pd.DataFrame({c: pd.Series([], dtype="Int64" if c in ("row", "id") else "string")
-                         for c in REJECT_COLUMNS})  # fmt: skip
+    return pd.DataFrame(
+        {
+            c: pd.Series([], dtype="Int64" if c in ("row", "id") else "string")
+            for c in REJECT_COLUMNS
+        }
+    )
 
 
 # --- rejects ---------------------------------------------------------------------------------------
@@ -104,8 +120,16 @@ class _Rejects:
     def refuses(self, rule_id: str) -> bool:
         return self.strict_codes if rule_id == "unknown_codes" else self.strict
 
-    def add(self, rule_id: str, field_name: str, mask: np.ndarray, values, *, detail=None,
-            message: str | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        rule_id: str,
+        field_name: str,
+        mask: np.ndarray,
+        values,
+        *,
+        detail=None,
+        message: str | None = None,
+    ) -> None:
         idx = np.flatnonzero(mask)
         if not idx.size:
             return
@@ -115,11 +139,23 @@ class _Rejects:
             cls = {"wrong_type": SchemaError, "unknown_codes": CodeError}.get(rule_id, RuleError)
             d = _pick(detail, [0], idx)[0] if detail is not None else None
             text = message or RULES[rule_id].summary + (f" ({d})" if d else "")
-            raise cls(f"{text} [rule {rule_id}; when not strict the value is "
-                      f"{'nulled' if RULES[rule_id].action == 'null' else 'kept'} and listed as a "
-                      "reject]", field=field_name, value=_raw_value(values, i), **self.locate(i))  # fmt: skip
-        self.parts.append((rule_id, field_name, idx, texts,
-                           None if detail is None else _pick(detail, range(idx.size), idx)))
+            raise cls(
+                f"{text} [rule {rule_id}; when not strict the value is "
+                f"{'nulled' if RULES[rule_id].action == 'null' else 'kept'} and listed as a "
+                "reject]",
+                field=field_name,
+                value=_raw_value(values, i),
+                **self.locate(i),
+            )
+        self.parts.append(
+            (
+                rule_id,
+                field_name,
+                idx,
+                texts,
+                None if detail is None else _pick(detail, range(idx.size), idx),
+            )
+        )
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -134,21 +170,33 @@ class _Rejects:
         for rule_id, field_name, idx, texts, detail in self.parts:
             r = RULES[rule_id]
             files, rows = self._where(idx)
-            parts.append(pd.DataFrame({
-                "_position": idx,
-                "file": pd.array(files, dtype="string"),
-                "row": pd.array(rows, dtype="Int64"),
-                "id": pd.array(self.ids[idx] if self.ids is not None else [None] * idx.size,
-                               dtype="Int64"),
-                "field": pd.array([field_name] * idx.size, dtype="string"),
-                "rule": pd.array([rule_id] * idx.size, dtype="string"),
-                "value": pd.array(texts, dtype="string"),
-                "action": pd.array([{"null": "nulled", "keep": "kept"}.get(r.action, r.action)]
-                                   * idx.size, dtype="string"),
-                "detail": pd.array([None] * idx.size if detail is None
-                                   else [_str_or_none(x) for x in detail], dtype="string"),
-                "reason": pd.array([r.summary] * idx.size, dtype="string"),
-            }))  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "_position": idx,
+                        "file": pd.array(files, dtype="string"),
+                        "row": pd.array(rows, dtype="Int64"),
+                        "id": pd.array(
+                            self.ids[idx] if self.ids is not None else [None] * idx.size,
+                            dtype="Int64",
+                        ),
+                        "field": pd.array([field_name] * idx.size, dtype="string"),
+                        "rule": pd.array([rule_id] * idx.size, dtype="string"),
+                        "value": pd.array(texts, dtype="string"),
+                        "action": pd.array(
+                            [{"null": "nulled", "keep": "kept"}.get(r.action, r.action)] * idx.size,
+                            dtype="string",
+                        ),
+                        "detail": pd.array(
+                            [None] * idx.size
+                            if detail is None
+                            else [_str_or_none(x) for x in detail],
+                            dtype="string",
+                        ),
+                        "reason": pd.array([r.summary] * idx.size, dtype="string"),
+                    }
+                )
+            )
         out = pd.concat(parts, ignore_index=True)
         # In input order (rows of API pages restart at 1 on every page).
         out = out.sort_values(["_position", "field", "rule"], kind="stable", ignore_index=True)
@@ -162,8 +210,11 @@ class _Rejects:
         positions, every position between does too, and one call of ``locate`` serves all.
         """
         first, last = self.locate(int(idx[0])), self.locate(int(idx[-1]))
-        if first.get("file") == last.get("file") and first.get("row") is not None and \
-                last["row"] - first["row"] == int(idx[-1] - idx[0]):  # fmt: skip
+        if (
+            first.get("file") == last.get("file")
+            and first.get("row") is not None
+            and last["row"] - first["row"] == int(idx[-1] - idx[0])
+        ):
             return [first.get("file")] * idx.size, first["row"] + (idx - idx[0])
         where = [self.locate(int(i)) for i in idx]
         return [w.get("file") for w in where], np.array([w.get("row") for w in where])
@@ -235,16 +286,26 @@ def _numeric(s: pd.Series, f: Field, rej: _Rejects) -> np.ndarray:
         cats, codes = s.cat.categories, s.cat.codes.to_numpy()
         if pd.api.types.is_numeric_dtype(cats.dtype):
             # Through the category codes: never a per-value conversion of a large column.
-            return np.append(cats.to_numpy(dtype=float), np.nan)[np.where(codes < 0, len(cats), codes)]
+            return np.append(cats.to_numpy(dtype=float), np.nan)[
+                np.where(codes < 0, len(cats), codes)
+            ]
         s = s.astype(object)
     text = s.astype("string").str.strip()
     blank = (text == "").fillna(True).to_numpy(dtype=bool)
     num = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = ~blank & np.isnan(num) & ~(text.str.lower().isin(["nan", "null", "none"])
-                                     .fillna(False).to_numpy(dtype=bool))  # fmt: skip
+    bad = (
+        ~blank
+        & np.isnan(num)
+        & ~(text.str.lower().isin(["nan", "null", "none"]).fillna(False).to_numpy(dtype=bool))
+    )
     if bad.any():
-        rej.add("wrong_type", f.name, bad, s,
-                message=f"expected a number ({f.source_type}); {int(bad.sum())} value(s) are not")
+        rej.add(
+            "wrong_type",
+            f.name,
+            bad,
+            s,
+            message=f"expected a number ({f.source_type}); {int(bad.sum())} value(s) are not",
+        )
     return num
 
 
@@ -259,8 +320,13 @@ def _integer(s: pd.Series, f: Field, rej: _Rejects, dtype: str):
     with np.errstate(invalid="ignore"):
         out = ~np.isnan(num) & ((num < lo) | (num > hi))
     if out.any():
-        rej.add("wrong_type", f.name, out, s,
-                message=f"value outside the range of {f.source_type} ({lo}…{hi})")
+        rej.add(
+            "wrong_type",
+            f.name,
+            out,
+            s,
+            message=f"value outside the range of {f.source_type} ({lo}…{hi})",
+        )
         num = np.where(out, np.nan, num)
     mask = np.isnan(num)
     values = np.where(mask, 0, num).astype(dtype.lower())
@@ -273,9 +339,14 @@ def _string(s: pd.Series, f: Field) -> pd.Series:
         num = s.to_numpy(dtype=float, na_value=np.nan)
         integral = np.isnan(num) | (num == np.round(num))
         if integral.all():
-            return pd.Series(pd.array(np.where(np.isnan(num), 0, num).astype(np.int64),
-                                      dtype="Int64"), index=s.index).where(~np.isnan(num)) \
-                .astype("string")  # fmt: skip
+            return (
+                pd.Series(
+                    pd.array(np.where(np.isnan(num), 0, num).astype(np.int64), dtype="Int64"),
+                    index=s.index,
+                )
+                .where(~np.isnan(num))
+                .astype("string")
+            )
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
     return s.astype("string")
@@ -305,8 +376,9 @@ def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical
         documented = np.array(sorted(cl.codes), dtype=np.int64)
         seen = pd.unique(ints[present])  # hash-based: no sort of the whole column
         categories = np.union1d(documented, seen)
-        codes = np.searchsorted(categories, ints).astype(np.int32 if len(categories) > 127
-                                                          else np.int8)  # fmt: skip
+        codes = np.searchsorted(categories, ints).astype(
+            np.int32 if len(categories) > 127 else np.int8
+        )
         codes[~present] = -1
         # Unknown-ness is decided once per category, then looked up per row.
         undocumented = np.append(~np.isin(categories, documented), False)
@@ -318,10 +390,14 @@ def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical
         import pyarrow.compute as pc
 
         # Dictionary-encode in Arrow (C++), then map the few distinct values to categories.
-        arr = pc.utf8_trim_whitespace(pa.array(_string(s, f), type=pa.large_string(),
-                                               from_pandas=True))  # fmt: skip
-        enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) \
-            else pc.dictionary_encode(arr)  # fmt: skip
+        arr = pc.utf8_trim_whitespace(
+            pa.array(_string(s, f), type=pa.large_string(), from_pandas=True)
+        )
+        enc = (
+            pc.dictionary_encode(arr).combine_chunks()
+            if isinstance(arr, pa.ChunkedArray)
+            else pc.dictionary_encode(arr)
+        )
         distinct = enc.dictionary.to_pylist()
         documented = list(cl.codes)
         categories = documented + sorted(v for v in distinct if v not in cl.codes)
@@ -331,15 +407,26 @@ def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical
         codes = to_cat[np.where(present, np.nan_to_num(idx, nan=0).astype(np.int64), len(distinct))]
         cat = pd.Categorical.from_codes(codes, categories=categories)
         unknown = present & (codes >= len(documented))
-        values_for_msg = np.array(categories + [None], dtype=object)[np.where(codes < 0, len(categories), codes)] \
-            if unknown.any() else None  # fmt: skip
+        values_for_msg = (
+            np.array(categories + [None], dtype=object)[np.where(codes < 0, len(categories), codes)]
+            if unknown.any()
+            else None
+        )
     if unknown.any():
         i = _first_bad(unknown)
         where = rej.locate(i)
-        report[f.name] = {"count": int(unknown.sum()), "first": {**where, "value": _py(values_for_msg[i])}}
-        rej.add("unknown_codes", f.name, unknown, values_for_msg,
-                message=f"{int(unknown.sum())} value(s) outside the documented {f.name} codes "
-                        f"({', '.join(map(str, cl.values))})")  # fmt: skip
+        report[f.name] = {
+            "count": int(unknown.sum()),
+            "first": {**where, "value": _py(values_for_msg[i])},
+        }
+        rej.add(
+            "unknown_codes",
+            f.name,
+            unknown,
+            values_for_msg,
+            message=f"{int(unknown.sum())} value(s) outside the documented {f.name} codes "
+            f"({', '.join(map(str, cl.values))})",
+        )
     return cat
 
 
@@ -383,13 +470,16 @@ def _number_list(s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
             f_np = flat.to_numpy(zero_copy_only=False)
             with np.errstate(invalid="ignore"):
                 bad_item = ~np.isnan(f_np) & (f_np != np.round(f_np))
-            values = pa.array(np.where(bad_item | np.isnan(f_np), 0, f_np).astype(np.int64),
-                              mask=bad_item | np.isnan(f_np))  # fmt: skip
+            values = pa.array(
+                np.where(bad_item | np.isnan(f_np), 0, f_np).astype(np.int64),
+                mask=bad_item | np.isnan(f_np),
+            )
             lists = pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())
             return _reject_bad_rows(lists, _rows_of_items(arr, bad_item), s, f, rej)
         # Lists of text (or mixed, as Arrow read them): parse every item.
-        items = pa.ListArray.from_arrays(arr.offsets, arr.values.cast(pa.large_string()),
-                                         mask=arr.is_null())  # fmt: skip
+        items = pa.ListArray.from_arrays(
+            arr.offsets, arr.values.cast(pa.large_string()), mask=arr.is_null()
+        )
         lists, bad = _parse_items(items)
         return _reject_bad_rows(lists, bad, s, f, rej)
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
@@ -417,12 +507,14 @@ def _number_list(s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
     inner = pc.replace_substring_regex(text, r"^\[|\]$|\s+", "")
     parts = pc.split_pattern(inner, ",")
     # "[]" splits to one empty item, which must give an empty list, not [None].
-    empty = np.asarray(pc.fill_null(pc.equal(inner, ""), True).to_numpy(zero_copy_only=False),
-                       dtype=bool)  # fmt: skip
+    empty = np.asarray(
+        pc.fill_null(pc.equal(inner, ""), True).to_numpy(zero_copy_only=False), dtype=bool
+    )
     parts = pa.ListArray.from_arrays(parts.offsets, parts.values, mask=null)
     if empty.any():
-        parts = _empty_where(parts, empty & ~np.asarray(null.to_numpy(zero_copy_only=False),
-                                                        dtype=bool))  # fmt: skip
+        parts = _empty_where(
+            parts, empty & ~np.asarray(null.to_numpy(zero_copy_only=False), dtype=bool)
+        )
     lists, bad = _parse_items(parts)
     return _reject_bad_rows(lists, bad, s, f, rej)
 
@@ -467,15 +559,27 @@ def _parse_items(items) -> tuple[Any, np.ndarray]:
 
     n = len(items)
     offsets = np.asarray(items.offsets, dtype=np.int64)
-    flat = items.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).cast(pa.large_string())
+    flat = items.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).cast(
+        pa.large_string()
+    )
     if pc.all(pc.utf8_is_digit(flat)).as_py() is not False:
         # Plain whole numbers only (the usual case): one cast.
-        lists = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], type=pa.int32()),
-                                         pc.cast(flat, pa.int64()), mask=items.is_null())  # fmt: skip
+        lists = pa.ListArray.from_arrays(
+            pa.array(offsets - offsets[0], type=pa.int32()),
+            pc.cast(flat, pa.int64()),
+            mask=items.is_null(),
+        )
         return lists, np.zeros(n, dtype=bool)
     flat = pc.utf8_trim(pc.utf8_trim_whitespace(flat), "'\"")
-    nullish = np.asarray(pc.fill_null(pc.is_in(pc.utf8_lower(flat), value_set=pa.array(
-        list(_NULLISH), type=pa.large_string())), True).to_numpy(zero_copy_only=False), dtype=bool)  # fmt: skip
+    nullish = np.asarray(
+        pc.fill_null(
+            pc.is_in(
+                pc.utf8_lower(flat), value_set=pa.array(list(_NULLISH), type=pa.large_string())
+            ),
+            True,
+        ).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
     parents = np.repeat(np.arange(n), np.diff(offsets))
     if pc.any(pc.match_substring(flat, "-")).as_py():
         # Meter numbers: split each item into its parts.
@@ -488,20 +592,31 @@ def _parse_items(items) -> tuple[Any, np.ndarray]:
         per_item = np.ones(len(flat), dtype=np.int64)
         pieces, piece_null, piece_parent = flat, nullish, parents
     try:
-        values = pc.cast(pc.if_else(pa.array(piece_null), pa.scalar(None, pieces.type), pieces),
-                         pa.int64())  # fmt: skip
+        values = pc.cast(
+            pc.if_else(pa.array(piece_null), pa.scalar(None, pieces.type), pieces), pa.int64()
+        )
         bad_piece = np.zeros(len(pieces), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # Some piece is not an integer: find which (rare; whole numbers written as 3.0 pass).
-        as_float = pc.cast(pc.if_else(
-            pc.and_(pa.array(~piece_null), pc.match_substring_regex(pieces, r"^[+-]?\d+(\.0*)?$")),
-            pieces, pa.scalar(None, pieces.type)), pa.float64())  # fmt: skip
+        as_float = pc.cast(
+            pc.if_else(
+                pc.and_(
+                    pa.array(~piece_null), pc.match_substring_regex(pieces, r"^[+-]?\d+(\.0*)?$")
+                ),
+                pieces,
+                pa.scalar(None, pieces.type),
+            ),
+            pa.float64(),
+        )
         ok = np.asarray(pc.is_valid(as_float).to_numpy(zero_copy_only=False), dtype=bool)
         bad_piece = ~ok & ~piece_null
         f_np = as_float.to_numpy(zero_copy_only=False)
         values = pa.array(np.where(ok, np.nan_to_num(f_np), 0).astype(np.int64), mask=~ok)
-    row_len = np.bincount(parents, weights=per_item, minlength=n).astype(np.int64) \
-        if len(parents) else np.zeros(n, dtype=np.int64)  # fmt: skip
+    row_len = (
+        np.bincount(parents, weights=per_item, minlength=n).astype(np.int64)
+        if len(parents)
+        else np.zeros(n, dtype=np.int64)
+    )
     new_offsets = np.concatenate([[0], np.cumsum(row_len)]).astype(np.int32)
     lists = pa.ListArray.from_arrays(pa.array(new_offsets), values, mask=items.is_null())
     bad = np.zeros(n, dtype=bool)
@@ -514,11 +629,18 @@ def _reject_bad_rows(lists, bad: np.ndarray, s: pd.Series, f: Field, rej: _Rejec
     import pyarrow as pa
 
     if bad.any():
-        rej.add("wrong_type", f.name, bad, s, message="expected a list of whole numbers (a meter "
-                "address: 302-12)")  # fmt: skip
-        lists = pa.ListArray.from_arrays(lists.offsets, lists.values,
-                                         mask=pa.array(bad | np.asarray(
-                                             lists.is_null().to_numpy(zero_copy_only=False))))  # fmt: skip
+        rej.add(
+            "wrong_type",
+            f.name,
+            bad,
+            s,
+            message="expected a list of whole numbers (a meter address: 302-12)",
+        )
+        lists = pa.ListArray.from_arrays(
+            lists.offsets,
+            lists.values,
+            mask=pa.array(bad | np.asarray(lists.is_null().to_numpy(zero_copy_only=False))),
+        )
     return _series(lists.cast(pa.list_(pa.int64())), s.index)
 
 
@@ -546,7 +668,7 @@ def _one_number(v):
         if x is None or (isinstance(x, str) and x.strip().lower() in _NULLISH):
             out.append(None)
             continue
-        for piece in (str(x).split("-") if isinstance(x, str) else [x]):
+        for piece in str(x).split("-") if isinstance(x, str) else [x]:
             try:
                 fx = float(piece)
             except (TypeError, ValueError):
@@ -568,8 +690,9 @@ def _null_out(df: pd.DataFrame, name: str, mask: np.ndarray) -> None:
     if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_list(s.dtype.pyarrow_dtype):
         arr = _arrow_array(s)
         null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool) | mask
-        df[name] = _series(pa.ListArray.from_arrays(arr.offsets, arr.values, mask=pa.array(null)),
-                           df.index)  # fmt: skip
+        df[name] = _series(
+            pa.ListArray.from_arrays(arr.offsets, arr.values, mask=pa.array(null)), df.index
+        )
     elif s.dtype == np.float64:
         df[name] = np.where(mask, np.nan, s.to_numpy())
     elif isinstance(s.dtype, np.dtype) and np.issubdtype(s.dtype, np.datetime64):
@@ -583,8 +706,10 @@ def _apply_row_rules(df: pd.DataFrame, rej: _Rejects, endpoint: str) -> None:
 
     # The documented forms first: "653 41" → "65341", "7696133375" → "769613-3375".
     invalid = {}
-    for name, normalise in (("owner_id", normalise_owner_ids),
-                            ("postal_code", normalise_postal_codes)):  # fmt: skip
+    for name, normalise in (
+        ("owner_id", normalise_owner_ids),
+        ("postal_code", normalise_postal_codes),
+    ):
         if name in df:
             df[name], invalid[name] = normalise(df[name])
     for finding in list(row_rules(df, endpoint=endpoint, invalid=invalid)):
@@ -605,8 +730,9 @@ def _add_derived(df: pd.DataFrame, given: Mapping[str, Any]) -> None:
     if "construction_year" in df:
         df["construction_year_placeholder"] = construction_year_placeholder(df)
     elif "construction_year_placeholder" in given:
-        df["construction_year_placeholder"] = pd.Series(given["construction_year_placeholder"]) \
-            .fillna(False).astype(bool).to_numpy()  # fmt: skip
+        df["construction_year_placeholder"] = (
+            pd.Series(given["construction_year_placeholder"]).fillna(False).astype(bool).to_numpy()
+        )
 
 
 # --- coordinates -----------------------------------------------------------------------------------------
@@ -619,12 +745,19 @@ def _half_pairs(df: pd.DataFrame, rej: _Rejects) -> None:
     half = np.zeros(n, dtype=bool)
     half_field = np.full(n, None, dtype=object)
     for _, a_col, b_col, _, _ in VALUEGUARD_PAIRS:
-        ok_a = ~np.isnan(df[a_col].to_numpy(dtype=float)) if a_col in df else np.zeros(n, dtype=bool)
-        ok_b = ~np.isnan(df[b_col].to_numpy(dtype=float)) if b_col in df else np.zeros(n, dtype=bool)
+        ok_a = (
+            ~np.isnan(df[a_col].to_numpy(dtype=float)) if a_col in df else np.zeros(n, dtype=bool)
+        )
+        ok_b = (
+            ~np.isnan(df[b_col].to_numpy(dtype=float)) if b_col in df else np.zeros(n, dtype=bool)
+        )
         h = ok_a ^ ok_b
         if h.any():
-            half_field = np.where(h & (half_field == None), np.where(ok_a, b_col, a_col),  # noqa: E711
-                                  half_field)  # fmt: skip
+            half_field = np.where(
+                h & (half_field == None),  # noqa: E711 - elementwise, on an object array
+                np.where(ok_a, b_col, a_col),
+                half_field,
+            )
             half |= h
         complete_any |= ok_a & ok_b
     bad_half = half & ~complete_any
@@ -634,8 +767,10 @@ def _half_pairs(df: pd.DataFrame, rej: _Rejects) -> None:
         i = _first_bad(bad_half)
         raise SchemaError(
             f"incomplete coordinate pair and no other complete pair; {int(bad_half.sum())} "
-            "such row(s)", field=half_field[i], **rej.locate(i),
-        )  # fmt: skip
+            "such row(s)",
+            field=half_field[i],
+            **rej.locate(i),
+        )
     for name in dict.fromkeys(half_field[bad_half]):
         m = bad_half & (half_field == name)
         rej.add("incomplete_coordinates", name, m, None, detail=f"{name} missing")
@@ -660,8 +795,10 @@ def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> dic
             continue
         swapped, foreign = detect_axis_problems(a, b, code, order, names=(a_col, b_col))
         usable = complete.copy()
-        for rule_id, m, skip in (("swapped_coordinates", swapped, swap),
-                                 ("implausible_coordinates", foreign, False)):  # fmt: skip
+        for rule_id, m, skip in (
+            ("swapped_coordinates", swapped, swap),
+            ("implausible_coordinates", foreign, False),
+        ):
             if skip or not m.any() or m.sum() > _SYSTEMATIC_SHARE * complete.sum():
                 continue  # none, or the input's convention: valueguard_points decides
             rej.add(rule_id, a_col, m, _pair_text(a, b, m), detail=f"{a_col}/{b_col}")
@@ -679,8 +816,9 @@ def _points(df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: Route):
     (it checks every pair anyway); only if that refuses are the offending rows found and set aside.
     """
     _half_pairs(df, rej)
-    coords = pd.DataFrame({c: df[c] for c in COORDINATE_FIELDS if c in df}, index=df.index,
-                          copy=False)  # fmt: skip
+    coords = pd.DataFrame(
+        {c: df[c] for c in COORDINATE_FIELDS if c in df}, index=df.index, copy=False
+    )
     try:
         return valueguard_points(coords, swap=swap, route=route)
     except CoordinateError:
@@ -762,9 +900,18 @@ def to_canonical(
         Naming file/page, row and field: always for a missing or repeated ``id`` and for a whole
         input in another axis order or system; for any rejected value when ``strict``.
     """
-    gdf, rej = _canonical(frame, source=source, locate=locate, swap=swap, strict=strict,
-                          strict_codes=strict_codes, endpoint=endpoint, route=route,
-                          consume=consume, check_ids=check_ids)  # fmt: skip
+    gdf, rej = _canonical(
+        frame,
+        source=source,
+        locate=locate,
+        swap=swap,
+        strict=strict,
+        strict_codes=strict_codes,
+        endpoint=endpoint,
+        route=route,
+        consume=consume,
+        check_ids=check_ids,
+    )
     rejects = rej.frame()
     extra = _whole_frame_rules(gdf, rej.locate, strict=strict)
     if len(extra):
@@ -782,8 +929,9 @@ def _whole_frame_rules(gdf: pd.DataFrame, locate: Locate, *, strict: bool) -> pd
     rej = _Rejects(locate, strict=strict, strict_codes=strict)
     rej.ids = gdf["id"].to_numpy() if "id" in gdf else None
     for finding in address_rules(gdf):
-        rej.add(finding.rule, finding.field, finding.mask, gdf[finding.field],
-                detail=finding.detail)  # fmt: skip
+        rej.add(
+            finding.rule, finding.field, finding.mask, gdf[finding.field], detail=finding.detail
+        )
     return rej.frame()
 
 
@@ -796,9 +944,12 @@ def _count_into(attrs: dict, rejects: pd.DataFrame) -> None:
         first = rejects[rejects["rule"] != "unknown_codes"].head(1)
         if len(first):
             r = first.iloc[0]
-            attrs["first_violation"] = {"file": r["file"] if pd.notna(r["file"]) else None,
-                                        "row": int(r["row"]), "field": r["field"],
-                                        "rule": r["rule"]}  # fmt: skip
+            attrs["first_violation"] = {
+                "file": r["file"] if pd.notna(r["file"]) else None,
+                "row": int(r["row"]),
+                "field": r["field"],
+                "rule": r["rule"],
+            }
 
 
 def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -808,8 +959,19 @@ def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_codes, endpoint,
-               route, consume, check_ids):  # fmt: skip
+def _canonical(
+    frame: pd.DataFrame,
+    *,
+    source,
+    locate,
+    swap,
+    strict,
+    strict_codes,
+    endpoint,
+    route,
+    consume,
+    check_ids,
+):
     import geopandas as gpd
 
     locate = locate or _default_locate(source)
@@ -817,15 +979,24 @@ def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_code
     key_rej = _Rejects(locate, strict=True, strict_codes=True)  # the key is never optional
     n = len(frame)
     if not isinstance(frame.index, pd.RangeIndex) or not consume:
-        frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) \
-            else frame.copy(deep=False)  # fmt: skip
+        frame = (
+            frame.reset_index(drop=True)
+            if not isinstance(frame.index, pd.RangeIndex)
+            else frame.copy(deep=False)
+        )
     had = set(frame.columns)
     present = [f for f in FIELDS if f.name in frame.columns]
     dropped_index = [c for c in frame.columns if c in _INDEX_COLUMNS and c not in FIELD_NAMES]
-    unknown = [c for c in frame.columns
-               if c not in FIELD_NAMES and c not in DERIVED_COLUMNS and c not in dropped_index]  # fmt: skip
-    given_derived = {c: frame[c].to_numpy() for c in ("kommunkod", "construction_year_placeholder")
-                     if c in frame.columns}  # fmt: skip
+    unknown = [
+        c
+        for c in frame.columns
+        if c not in FIELD_NAMES and c not in DERIVED_COLUMNS and c not in dropped_index
+    ]
+    given_derived = {
+        c: frame[c].to_numpy()
+        for c in ("kommunkod", "construction_year_placeholder")
+        if c in frame.columns
+    }
     code_report: dict[str, Any] = {}
     out: dict[str, Any] = {}
     for f in present:
@@ -852,8 +1023,11 @@ def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_code
         if consume:
             del frame[f.name], s
     for c in unknown:
-        out[c] = frame[c].to_numpy() if not isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype) \
-            else frame[c].array  # fmt: skip
+        out[c] = (
+            frame[c].to_numpy()
+            if not isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype)
+            else frame[c].array
+        )
     df = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
     del out
     if consume:
@@ -876,10 +1050,17 @@ def _canonical(frame: pd.DataFrame, *, source, locate, swap, strict, strict_code
         no_geometry = {"count": int(no_point.sum()), "first": locate(_first_bad(no_point))}
     counts = rej.counts()
     first = _first_reject(rej)
-    gdf.attrs.update({"source": source, "unknown_fields": unknown,
-                      "absent_fields": [f for f in FIELD_NAMES if f not in had],
-                      "unknown_codes": code_report, "no_geometry": no_geometry,
-                      "violations": counts, "first_violation": first})  # fmt: skip
+    gdf.attrs.update(
+        {
+            "source": source,
+            "unknown_fields": unknown,
+            "absent_fields": [f for f in FIELD_NAMES if f not in had],
+            "unknown_codes": code_report,
+            "no_geometry": no_geometry,
+            "violations": counts,
+            "first_violation": first,
+        }
+    )
     return gdf, rej
 
 
@@ -931,8 +1112,11 @@ def _warn_from_attrs(attrs: Mapping, n: int) -> None:
             stacklevel=3,
         )
     if attrs.get("unknown_fields"):
-        warnings.warn(f"fields not in Valueguard's field list (kept): "
-                      f"{', '.join(attrs['unknown_fields'])}", UnmappedWarning, stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"fields not in Valueguard's field list (kept): {', '.join(attrs['unknown_fields'])}",
+            UnmappedWarning,
+            stacklevel=3,
+        )
 
 
 def _where_text(where: Mapping) -> str:
@@ -962,8 +1146,10 @@ def _check_unique_ids(ids: np.ndarray, f: Field, locate: Locate) -> None:
         raise SchemaError(
             f"id is not unique: {int(dup.size)} duplicate(s); the first also at "
             f"{_where_text(locate(a))}",
-            field=f.name, value=int(ids[b]), **locate(b),
-        )  # fmt: skip
+            field=f.name,
+            value=int(ids[b]),
+            **locate(b),
+        )
 
 
 def _release_arrow_memory() -> None:
@@ -986,13 +1172,18 @@ def _malloc_trim() -> None:
             pass
 
 
-
 # --- national scale: canonicalise in batches ---------------------------------------------------------
 
 
-
-def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, locate: Locate,
-                         progress: bool = False, with_rejects: bool = False, **kwargs):  # fmt: skip
+def canonical_in_batches(
+    frames: Iterable[pd.DataFrame],
+    *,
+    source: str | None,
+    locate: Locate,
+    progress: bool = False,
+    with_rejects: bool = False,
+    **kwargs,
+):
     """:func:`to_canonical` over a stream of raw frames, merged into one frame.
 
     Only the canonical form of the rows read so far plus one raw batch are in memory at once,
@@ -1009,12 +1200,23 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
     rejects = []
     start = 0
     strict = bool(kwargs.get("strict"))
-    bar = tqdm(unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr,
-               desc=f"read {source}" if source else "read")  # fmt: skip
+    bar = tqdm(
+        unit=" rows",
+        unit_scale=True,
+        disable=not progress,
+        file=sys.stderr,
+        desc=f"read {source}" if source else "read",
+    )
     for frame in bar_iter(frames, bar):
-        where = (lambda p, off=start: locate(p + off))  # noqa: E731
-        g, rej = _canonical(frame, source=source, locate=where, consume=True, check_ids=False,
-                            **_canonical_kwargs(kwargs))  # fmt: skip
+        where = lambda p, off=start: locate(p + off)  # noqa: E731
+        g, rej = _canonical(
+            frame,
+            source=source,
+            locate=where,
+            consume=True,
+            check_ids=False,
+            **_canonical_kwargs(kwargs),
+        )
         del frame
         parts.append(g)
         rejects.append(rej.frame())
@@ -1022,8 +1224,13 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
         bar.update(len(g))
     bar.close()
     if not parts:
-        return to_canonical(pd.DataFrame(columns=["id"]), source=source, locate=locate,
-                            with_rejects=with_rejects, **kwargs)  # fmt: skip
+        return to_canonical(
+            pd.DataFrame(columns=["id"]),
+            source=source,
+            locate=locate,
+            with_rejects=with_rejects,
+            **kwargs,
+        )
     if len(parts) == 1:
         gdf = parts[0]
     else:
@@ -1043,8 +1250,11 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
             del pieces
         n = len(geometry)
         del parts
-        gdf = gpd.GeoDataFrame(pd.DataFrame(merged, index=pd.RangeIndex(n), copy=False), geometry=geometry,
-                               crs="EPSG:3006")  # fmt: skip
+        gdf = gpd.GeoDataFrame(
+            pd.DataFrame(merged, index=pd.RangeIndex(n), copy=False),
+            geometry=geometry,
+            crs="EPSG:3006",
+        )
         gdf.attrs.update(attrs)
     if "id" in gdf.columns:
         from vggeo.registry.fields import field
@@ -1061,9 +1271,13 @@ def canonical_in_batches(frames: Iterable[pd.DataFrame], *, source: str | None, 
 
 def _canonical_kwargs(kwargs: Mapping) -> dict:
     """The options of :func:`to_canonical` that :func:`_canonical` takes, with their defaults."""
-    return {"swap": kwargs.get("swap", False), "strict": kwargs.get("strict", False),
-            "strict_codes": kwargs.get("strict_codes", False),
-            "endpoint": kwargs.get("endpoint", "registry"), "route": kwargs.get("route", "direct")}
+    return {
+        "swap": kwargs.get("swap", False),
+        "strict": kwargs.get("strict", False),
+        "strict_codes": kwargs.get("strict_codes", False),
+        "endpoint": kwargs.get("endpoint", "registry"),
+        "route": kwargs.get("route", "direct"),
+    }
 
 
 def bar_iter(items, bar):
@@ -1086,7 +1300,9 @@ def _concat_categoricals(pieces: list[pd.Series]) -> pd.Categorical:
                 seen.add(v)
     if len(cats) > len(first) and pd.api.types.is_integer_dtype(first.dtype):
         cats = sorted(cats)  # numeric code lists are kept in order
-    index = pd.Index(cats, dtype=first.dtype if pd.api.types.is_integer_dtype(first.dtype) else None)
+    index = pd.Index(
+        cats, dtype=first.dtype if pd.api.types.is_integer_dtype(first.dtype) else None
+    )
     codes = []
     for x in pieces:
         remap = np.append(index.get_indexer(x.cat.categories), -1).astype(np.int32)
@@ -1098,7 +1314,9 @@ def _concat_categoricals(pieces: list[pd.Series]) -> pd.Categorical:
 def _merge_attrs(all_attrs: list[Mapping]) -> dict:
     out = dict(all_attrs[0])
     out["unknown_fields"] = list(dict.fromkeys(f for a in all_attrs for f in a["unknown_fields"]))
-    out["absent_fields"] = [f for f in FIELD_NAMES if all(f in a["absent_fields"] for a in all_attrs)]
+    out["absent_fields"] = [
+        f for f in FIELD_NAMES if all(f in a["absent_fields"] for a in all_attrs)
+    ]
     codes: dict[str, Any] = {}
     for a in all_attrs:
         for k, v in (a.get("unknown_codes") or {}).items():
@@ -1112,9 +1330,11 @@ def _merge_attrs(all_attrs: list[Mapping]) -> dict:
         for k, v in (a.get("violations") or {}).items():
             violations[k] = violations.get(k, 0) + v
     out["violations"] = violations
-    out["first_violation"] = next((a["first_violation"] for a in all_attrs
-                                   if a.get("first_violation")), None)  # fmt: skip
+    out["first_violation"] = next(
+        (a["first_violation"] for a in all_attrs if a.get("first_violation")), None
+    )
     ng = [a["no_geometry"] for a in all_attrs if a.get("no_geometry")]
-    out["no_geometry"] = ({"count": sum(x["count"] for x in ng), "first": ng[0]["first"]}
-                          if ng else None)  # fmt: skip
+    out["no_geometry"] = (
+        {"count": sum(x["count"] for x in ng), "first": ng[0]["first"]} if ng else None
+    )
     return out

@@ -68,8 +68,16 @@ def coordinate_distances(frame, *, route: Route = "direct") -> pd.DataFrame:
         implausible = np.where(fo & (implausible == None), label, implausible)  # noqa: E711
         use = ~np.isnan(a) & ~np.isnan(b) & ~sw & ~fo
         if use.any():
-            nn, ee = transform(a[use], b[use], src=code, dst=3006, in_order=order,
-                               out_order="ne", route=route, check="off")  # fmt: skip
+            nn, ee = transform(
+                a[use],
+                b[use],
+                src=code,
+                dst=3006,
+                in_order=order,
+                out_order="ne",
+                route=route,
+                check="off",
+            )
             north[k, use], east[k, use] = nn, ee
     best = np.full(n, np.nan)
     worst = np.full(n, None, dtype=object)
@@ -82,16 +90,21 @@ def coordinate_distances(frame, *, route: Route = "direct") -> pd.DataFrame:
         out[f"easting_{label}"] = east[k]
         out[f"northing_{label}"] = north[k]
     out["max_distance"] = best
-    out["worst_pair"] = pd.Categorical(worst, categories=[
-        "sweref99/rt90", "sweref99/wgs84", "rt90/wgs84"])  # fmt: skip
+    out["worst_pair"] = pd.Categorical(
+        worst, categories=["sweref99/rt90", "sweref99/wgs84", "rt90/wgs84"]
+    )
     out["swapped"] = pd.Categorical(swapped, categories=list(PAIR_LABELS))
     out["implausible"] = pd.Categorical(implausible, categories=list(PAIR_LABELS))
     return pd.DataFrame(out, index=frame.index)
 
 
 #: Coordinate problems the check measures itself (beside the rules' violations).
-COORDINATE_PROBLEMS = ("conflicting_coordinates", "swapped_coordinates", "implausible_coordinates",
-                       "no_coordinates")  # fmt: skip
+COORDINATE_PROBLEMS = (
+    "conflicting_coordinates",
+    "swapped_coordinates",
+    "implausible_coordinates",
+    "no_coordinates",
+)
 
 
 @dataclass
@@ -146,8 +159,9 @@ class CheckReport:
             d = df if max_rows is None else df.head(max_rows)
             return json.loads(d.to_json(orient="records", date_format="iso"))
 
-        found = [k for k in (*self.problem_keys, *self.notice_keys)
-                 if self.summary.get(k) and k in RULES]  # fmt: skip
+        found = [
+            k for k in (*self.problem_keys, *self.notice_keys) if self.summary.get(k) and k in RULES
+        ]
         return {
             "n_rows": self.n_rows,
             "ok": self.ok,
@@ -158,9 +172,16 @@ class CheckReport:
             "summary": dict(self.summary),
             "problems": self.problems,
             "notices": self.notices,
-            "rules": {k: {"severity": RULES[k].severity, "action": RULES[k].action,
-                          "summary": RULES[k].summary, "source": RULES[k].source,
-                          "quotes": dict(RULES[k].quotes)} for k in found},
+            "rules": {
+                k: {
+                    "severity": RULES[k].severity,
+                    "action": RULES[k].action,
+                    "summary": RULES[k].summary,
+                    "source": RULES[k].source,
+                    "quotes": dict(RULES[k].quotes),
+                }
+                for k in found
+            },
             "distance_m": dict(self.distance_stats),
             "fields": dict(self.fields),
             "details": {k: rows(v) for k, v in self.details.items()},
@@ -187,8 +208,10 @@ class CheckReport:
                 lines.append(f" {mark} {k.ljust(width)}  {v:>10}")
         if self.distance_stats.get("max") is not None:
             st = self.distance_stats
-            lines.append(f"   distance between coordinate pairs: median {st['median']:.3f} m, "
-                         f"p99 {st['p99']:.3f} m, max {st['max']:.3f} m")  # fmt: skip
+            lines.append(
+                f"   distance between coordinate pairs: median {st['median']:.3f} m, "
+                f"p99 {st['p99']:.3f} m, max {st['max']:.3f} m"
+            )
         for k in ("unknown_fields", "absent_fields"):
             if self.fields.get(k):
                 lines.append(f"   {k.replace('_', ' ')}: {', '.join(self.fields[k])}")
@@ -253,10 +276,16 @@ def check_registry(
     far = ~np.isnan(d) & (d > threshold)
     rep.summary["conflicting_coordinates"] = int(far.sum())
     rep.details["conflicting_coordinates"] = pd.DataFrame(
-        {**base(far), "distance_m": np.round(d[far], 3),
-         "pairs": dist["worst_pair"].to_numpy()[far]}  # fmt: skip
+        {
+            **base(far),
+            "distance_m": np.round(d[far], 3),
+            "pairs": dist["worst_pair"].to_numpy()[far],
+        }
     ).sort_values("distance_m", ascending=False, kind="stable")
-    for key, col in (("swapped_coordinates", "swapped"), ("implausible_coordinates", "implausible")):
+    for key, col in (
+        ("swapped_coordinates", "swapped"),
+        ("implausible_coordinates", "implausible"),
+    ):
         m = dist[col].notna().to_numpy()
         rep.summary[key] = int(m.sum())
         rep.details[key] = pd.DataFrame({**base(m), "pair": dist[col].astype(object).to_numpy()[m]})
@@ -265,14 +294,22 @@ def check_registry(
     rep.details["no_coordinates"] = pd.DataFrame(base(~complete))
     valid_d = d[~np.isnan(d)]
     rep.distance_stats = (
-        {"median": float(np.median(valid_d)), "p99": float(np.percentile(valid_d, 99)),
-         "max": float(valid_d.max()), "compared_rows": int(valid_d.size)}  # fmt: skip
-        if valid_d.size else {"median": None, "p99": None, "max": None, "compared_rows": 0}
+        {
+            "median": float(np.median(valid_d)),
+            "p99": float(np.percentile(valid_d, 99)),
+            "max": float(valid_d.max()),
+            "compared_rows": int(valid_d.size),
+        }
+        if valid_d.size
+        else {"median": None, "p99": None, "max": None, "compared_rows": 0}
     )
 
     # Every documented rule, from the rejects.
-    violation_ids = [k for k, r in RULES.items() if r.severity == "violation"
-                     and r.kind != "coordinates" and endpoint in r.endpoints]  # fmt: skip
+    violation_ids = [
+        k
+        for k, r in RULES.items()
+        if r.severity == "violation" and r.kind != "coordinates" and endpoint in r.endpoints
+    ]
     violation_ids.append("incomplete_coordinates")
     for rule_id in violation_ids:
         sub = rejects[rejects["rule"] == rule_id]
@@ -308,14 +345,18 @@ def check_registry(
 
 def _as_objects(s: pd.Series) -> np.ndarray:
     if isinstance(s.dtype, pd.ArrowDtype):
-        return np.array(s.array._pa_array.to_pylist() if hasattr(s.array, "_pa_array")
-                        else list(s), dtype=object)  # fmt: skip
+        return np.array(
+            s.array._pa_array.to_pylist() if hasattr(s.array, "_pa_array") else list(s),
+            dtype=object,
+        )
     return s.astype(object).to_numpy()
 
 
 def _detail_of_rejects(rule_id: str, sub: pd.DataFrame) -> pd.DataFrame:
     """The rows behind one rule's count, from the rejects table."""
-    out = pd.DataFrame({"row": sub["row"].to_numpy(dtype=object), "id": sub["id"].to_numpy(dtype=object)})
+    out = pd.DataFrame(
+        {"row": sub["row"].to_numpy(dtype=object), "id": sub["id"].to_numpy(dtype=object)}
+    )
     if sub["file"].notna().any() and sub["file"].nunique() > 1:
         out.insert(0, "file", sub["file"].to_numpy(dtype=object))
     if rule_id == "bad_apartment_numbers":
@@ -345,18 +386,25 @@ def _rules_of_frame(gdf, *, endpoint: str, first_row: int) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            _, rejects = to_canonical(raw, locate=locate, endpoint=endpoint, warn=False,
-                                      with_rejects=True)  # fmt: skip
+            _, rejects = to_canonical(
+                raw, locate=locate, endpoint=endpoint, warn=False, with_rejects=True
+            )
         except CoordinateError:
             # A whole frame in another axis order: the coordinate checks report it; the rules
             # are applied with the pairs exchanged.
-            _, rejects = to_canonical(raw, locate=locate, endpoint=endpoint, warn=False,
-                                      with_rejects=True, swap=True)  # fmt: skip
+            _, rejects = to_canonical(
+                raw, locate=locate, endpoint=endpoint, warn=False, with_rejects=True, swap=True
+            )
     return rejects
 
 
-def check_file(source: str | os.PathLike, *, threshold: float = 5.0, entrance_floor: float = 0.0,
-               endpoint: str = "registry") -> CheckReport:  # fmt: skip
+def check_file(
+    source: str | os.PathLike,
+    *,
+    threshold: float = 5.0,
+    entrance_floor: float = 0.0,
+    endpoint: str = "registry",
+) -> CheckReport:
     """Read a registry file and check it (:func:`check_registry`): ``vggeo registry check``.
 
     Row numbers in the report are the file's: lines of JSON lines, lines of a CSV (its header
@@ -372,5 +420,11 @@ def check_file(source: str | os.PathLike, *, threshold: float = 5.0, entrance_fl
         warnings.simplefilter("ignore")
         gdf, rejects = read_registry(source, endpoint=endpoint, with_rejects=True)
     first_row = 2 if FORMATS.get(Path(source).suffix.lower()) == "csv" else 1
-    return check_registry(gdf, threshold=threshold, entrance_floor=entrance_floor,
-                          rejects=rejects, endpoint=endpoint, first_row=first_row)  # fmt: skip
+    return check_registry(
+        gdf,
+        threshold=threshold,
+        entrance_floor=entrance_floor,
+        rejects=rejects,
+        endpoint=endpoint,
+        first_row=first_row,
+    )

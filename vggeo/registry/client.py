@@ -90,9 +90,18 @@ from vggeo.registry.fields import SEARCH_CRITERIA, SPECIAL_CRITERIA
 from vggeo.registry.readers import read_registry, to_canonical
 from vggeo.registry.writers import write_registry
 
-__all__ = ["ValueguardSettings", "ValueguardClient", "ValueguardAuth", "FetchResult",
-           "validate_criteria", "normalise_personnummer", "exact_address_mask", "ENDPOINTS",
-           "PRIVATE_CRITERIA", "redact"]  # fmt: skip
+__all__ = [
+    "ValueguardSettings",
+    "ValueguardClient",
+    "ValueguardAuth",
+    "FetchResult",
+    "validate_criteria",
+    "normalise_personnummer",
+    "exact_address_mask",
+    "ENDPOINTS",
+    "PRIVATE_CRITERIA",
+    "redact",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +114,14 @@ ENDPOINTS = {
 #: Criteria whose values are never logged nor written to the resume state: the special ones,
 #: and owner_id (a sole trader's organisation number is his personnummer).
 PRIVATE_CRITERIA = ("SSN", "sensitive_data", "owner_id")
-_SECRET_PARAMS = ("access_token", "refresh_token", "password", "username", "client_secret",
-                  *PRIVATE_CRITERIA)  # fmt: skip
+_SECRET_PARAMS = (
+    "access_token",
+    "refresh_token",
+    "password",
+    "username",
+    "client_secret",
+    *PRIVATE_CRITERIA,
+)
 _SECRET_RE = re.compile("((?:" + "|".join(_SECRET_PARAMS) + r")=)[^&\s\"']+", re.IGNORECASE)
 
 
@@ -199,7 +214,9 @@ def normalise_personnummer(value: Any, *, today: dt.date | None = None) -> str:
     return f"{year:04d}{date6[2:]}{last4}"
 
 
-def validate_criteria(criteria: Mapping[str, Any] | None, *, allow_special: bool = False) -> dict[str, str]:
+def validate_criteria(
+    criteria: Mapping[str, Any] | None, *, allow_special: bool = False
+) -> dict[str, str]:
     """Check search criteria against the documented list before any request is made.
 
     Returns the criteria as query strings (``SSN`` as 12 digits). Raises
@@ -218,28 +235,37 @@ def validate_criteria(criteria: Mapping[str, Any] | None, *, allow_special: bool
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise InputError(f"unknown search criterion{hint}", field=name, value=shown)
         if name in SPECIAL_CRITERIA and not allow_special:
-            raise InputError("this criterion needs special access: pass allow_special=True "
-                             "(CLI: --special-access)", field=name)  # fmt: skip
+            raise InputError(
+                "this criterion needs special access: pass allow_special=True "
+                "(CLI: --special-access)",
+                field=name,
+            )
         kind = known[name]
         text = str(value).strip()
         if name == "SSN":
             text = normalise_personnummer(text)
         elif name == "sensitive_data" and text not in ("0", "1"):
-            raise InputError("sensitive_data is 0 (only non-sensitive homes) or 1 (only "
-                             "sensitive ones); leave it out for all", field=name)  # fmt: skip
+            raise InputError(
+                "sensitive_data is 0 (only non-sensitive homes) or 1 (only "
+                "sensitive ones); leave it out for all",
+                field=name,
+            )
         elif kind == "int" and not re.fullmatch(r"-?\d+", text):
             raise InputError("search criterion needs a whole number", field=name, value=shown)
         elif kind == "number":
             try:
                 float(text)
             except ValueError:
-                raise InputError("search criterion needs a number", field=name, value=shown) from None
+                raise InputError(
+                    "search criterion needs a number", field=name, value=shown
+                ) from None
         elif kind == "date":
             try:
                 dt.date.fromisoformat(text)
             except ValueError:
-                raise InputError("search criterion needs a date YYYY-MM-DD", field=name,
-                                 value=shown) from None  # fmt: skip
+                raise InputError(
+                    "search criterion needs a date YYYY-MM-DD", field=name, value=shown
+                ) from None
         out[name] = text
     for name in out:
         if name.endswith("_min") and f"{name[:-4]}_max" in out:
@@ -320,19 +346,30 @@ class ValueguardAuth(httpx.Auth):
     def _password_grant(self) -> Generator[httpx.Request, httpx.Response, None]:
         s = self.settings
         if s.username is None or s.password is None:
-            raise ClientError("no Valueguard credentials: set VGGEO_VALUEGUARD_USERNAME and "
-                              "VGGEO_VALUEGUARD_PASSWORD")  # fmt: skip
-        response = yield self._token_request({
-            "client_id": s.client_id, "grant_type": "password",
-            "username": s.username.get_secret_value(), "password": s.password.get_secret_value()})  # fmt: skip
+            raise ClientError(
+                "no Valueguard credentials: set VGGEO_VALUEGUARD_USERNAME and "
+                "VGGEO_VALUEGUARD_PASSWORD"
+            )
+        response = yield self._token_request(
+            {
+                "client_id": s.client_id,
+                "grant_type": "password",
+                "username": s.username.get_secret_value(),
+                "password": s.password.get_secret_value(),
+            }
+        )
         self._take(response, "password")
         log.info("authenticated with Valueguard at %s", s.base_url)
 
     def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self.refresh_token:
-            response = yield self._token_request({
-                "client_id": self.settings.client_id, "grant_type": "refresh_token",
-                "refresh_token": self.refresh_token})  # fmt: skip
+            response = yield self._token_request(
+                {
+                    "client_id": self.settings.client_id,
+                    "grant_type": "refresh_token",
+                    "refresh_token": self.refresh_token,
+                }
+            )
             if response.status_code == 200:
                 self._take(response, "refresh_token")
                 log.info("refreshed the access token")
@@ -345,8 +382,10 @@ class ValueguardAuth(httpx.Auth):
         self.grants.append(grant)
         _raise_if_retryable(response, "POST /oauth/token")
         if response.status_code != 200:
-            raise ClientError(f"POST /oauth/token refused: {response.status_code} "
-                              f"{redact(response.text[:300], _secrets(self.settings)).strip()}")  # fmt: skip
+            raise ClientError(
+                f"POST /oauth/token refused: {response.status_code} "
+                f"{redact(response.text[:300], _secrets(self.settings)).strip()}"
+            )
         try:
             body = response.json()
             access, refresh = body["access_token"], body.get("refresh_token")
@@ -375,8 +414,10 @@ class _Retryable(Exception):
 
 def _raise_if_retryable(r: httpx.Response, what: str) -> None:
     if r.status_code == 429:
-        raise _Retryable(f"429 Too Many Requests (Retry-After: {r.headers.get('Retry-After')})",
-                         _retry_after(r.headers.get("Retry-After")))  # fmt: skip
+        raise _Retryable(
+            f"429 Too Many Requests (Retry-After: {r.headers.get('Retry-After')})",
+            _retry_after(r.headers.get("Retry-After")),
+        )
     if r.status_code >= 500:
         raise _Retryable(f"{r.status_code} {redact(r.text[:200]).strip()}")
 
@@ -434,18 +475,24 @@ class ValueguardClient:
         Function used to wait between retries (``time.sleep``).
     """
 
-    def __init__(self, settings: ValueguardSettings | None = None, *,
-                 transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: ValueguardSettings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings or ValueguardSettings()
         s = self.settings
         self.auth = ValueguardAuth(s)
         self._http = httpx.Client(
-            base_url=s.base_url.rstrip("/"), auth=self.auth, transport=transport,
+            base_url=s.base_url.rstrip("/"),
+            auth=self.auth,
+            transport=transport,
             timeout=httpx.Timeout(s.timeout, connect=min(s.connect_timeout, s.timeout)),
             follow_redirects=False,
             event_hooks={"request": [self._count], "response": [self._answered]},
-        )  # fmt: skip
+        )
         self._sleep = sleep
         self._contacted = False
         self.requests = 0
@@ -514,14 +561,24 @@ class ValueguardClient:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.retries += 1
             wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning("%s %s failed (%s); attempt %d of %d, next in %.1f s", method, path,
-                        state.outcome and state.outcome.exception(), state.attempt_number, n, wait)  # fmt: skip
+            log.warning(
+                "%s %s failed (%s); attempt %d of %d, next in %.1f s",
+                method,
+                path,
+                state.outcome and state.outcome.exception(),
+                state.attempt_number,
+                n,
+                wait,
+            )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(n), wait=self._wait, sleep=self._sleep,
-            retry=tenacity.retry_if_exception_type(_Retryable), before_sleep=before_sleep,
+            stop=tenacity.stop_after_attempt(n),
+            wait=self._wait,
+            sleep=self._sleep,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            before_sleep=before_sleep,
             reraise=True,
-        )  # fmt: skip
+        )
         try:
             return retrying(attempt_fn)
         except _Retryable as err:
@@ -535,7 +592,7 @@ class ValueguardClient:
             return ClientError(
                 f"cannot reach {self.settings.base_url} ({reason}); check the network and "
                 "VGGEO_VALUEGUARD_BASE_URL (CLI: --base-url)"
-            )  # fmt: skip
+            )
         return _Retryable(reason)
 
     def _attempt(self, method: str, path: str, params: dict | None, *, as_json: bool):
@@ -545,8 +602,10 @@ class ValueguardClient:
             raise self._transport_failure(method, path, err) from None
         _raise_if_retryable(r, f"{method} {path}")
         if r.status_code >= 400:
-            raise ClientError(f"{method} {path} refused: {r.status_code} "
-                              f"{redact(r.text[:300], tuple(_FILTER.secrets)).strip()}")  # fmt: skip
+            raise ClientError(
+                f"{method} {path} refused: {r.status_code} "
+                f"{redact(r.text[:300], tuple(_FILTER.secrets)).strip()}"
+            )
         if not as_json:
             return r
         try:
@@ -558,8 +617,15 @@ class ValueguardClient:
     def _get_json(self, path: str, params: dict) -> Any:
         return self._run("GET", path, lambda: self._attempt("GET", path, params, as_json=True))
 
-    def page(self, endpoint: str = "registry", *, offset: int = 0, limit: int | None = None,
-             criteria: Mapping[str, Any] | None = None, allow_special: bool = False) -> dict:  # fmt: skip
+    def page(
+        self,
+        endpoint: str = "registry",
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        criteria: Mapping[str, Any] | None = None,
+        allow_special: bool = False,
+    ) -> dict:
         """One page as the API returns it, checked: ``residences`` list and ``meta_data``."""
         path = _endpoint(endpoint)
         crit = validate_criteria(criteria, allow_special=allow_special)
@@ -575,17 +641,27 @@ class ValueguardClient:
 
     def count(self, endpoint: str = "registry", *, criteria=None, allow_special=False) -> int:
         """``total_nr_records`` for the criteria (a ``limit=0`` request)."""
-        body = self.page(endpoint, offset=0, limit=0, criteria=criteria, allow_special=allow_special)
+        body = self.page(
+            endpoint, offset=0, limit=0, criteria=criteria, allow_special=allow_special
+        )
         return int(body["meta_data"]["total_nr_records"])
 
-    def iter_pages(self, endpoint: str = "registry", *, criteria=None, start: int = 0,
-                   limit: int | None = None, allow_special: bool = False) -> Iterator[dict]:  # fmt: skip
+    def iter_pages(
+        self,
+        endpoint: str = "registry",
+        *,
+        criteria=None,
+        start: int = 0,
+        limit: int | None = None,
+        allow_special: bool = False,
+    ) -> Iterator[dict]:
         """Pages from ``start`` until ``total_nr_records`` is reached."""
         offset = start
         limit = self.settings.page_size if limit is None else limit
         while True:
-            body = self.page(endpoint, offset=offset, limit=limit, criteria=criteria,
-                             allow_special=allow_special)  # fmt: skip
+            body = self.page(
+                endpoint, offset=offset, limit=limit, criteria=criteria, allow_special=allow_special
+            )
             yield body
             meta = body["meta_data"]
             rows = int(meta["response_rows"])
@@ -630,15 +706,27 @@ class ValueguardClient:
             raise InputError("OUTPUT has no updated_at dates to continue from", file=str(output))
         since = old["updated_at"].max().date().isoformat()  # inclusive: the boundary day again
         delta_path = output.with_name(f".{output.stem}.delta{output.suffix}")
-        result = self.fetch_all(delta_path, endpoint=endpoint, criteria=criteria, resume=resume,
-                                updated_since=since, progress=progress, strict=strict,
-                                allow_special=allow_special, exact_address=exact_address)  # fmt: skip
+        result = self.fetch_all(
+            delta_path,
+            endpoint=endpoint,
+            criteria=criteria,
+            resume=resume,
+            updated_since=since,
+            progress=progress,
+            strict=strict,
+            allow_special=allow_special,
+            exact_address=exact_address,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the delta's rejects are in result.rejects
             new = read_registry(delta_path, endpoint=endpoint)
             merged = pd.concat([old[~old["id"].isin(new["id"])], new], ignore_index=True)
-            merged = to_canonical(pd.DataFrame(merged.drop(columns=["geometry", "coord_source"])),
-                                  source=str(output), endpoint=endpoint, warn=False)  # fmt: skip
+            merged = to_canonical(
+                pd.DataFrame(merged.drop(columns=["geometry", "coord_source"])),
+                source=str(output),
+                endpoint=endpoint,
+                warn=False,
+            )
         write_registry(merged, output)
         delta_path.unlink(missing_ok=True)
         result.output, result.rows = output, len(merged)
@@ -693,15 +781,21 @@ class ValueguardClient:
             raise InputError("exact_address needs an address criterion", field="address")
         private = sorted(k for k in crit if k in PRIVATE_CRITERIA)
         if resume and private:
-            raise InputError("a fetch with " + ", ".join(private) + " cannot be resumed: their "
-                             "values are never written to disk, so the staged pages could not "
-                             "be checked to belong to the same search; fetch again without "
-                             "--resume", field=private[0])  # fmt: skip
+            raise InputError(
+                "a fetch with " + ", ".join(private) + " cannot be resumed: their "
+                "values are never written to disk, so the staged pages could not "
+                "be checked to belong to the same search; fetch again without "
+                "--resume",
+                field=private[0],
+            )
         path = _endpoint(endpoint)
         staging = output.with_name(f".{output.name}.parts")
-        ident = {"endpoint": path, "page_size": self.settings.page_size,
-                 "criteria": {k: v for k, v in crit.items() if k not in PRIVATE_CRITERIA},
-                 "private_criteria": private}  # fmt: skip
+        ident = {
+            "endpoint": path,
+            "page_size": self.settings.page_size,
+            "criteria": {k: v for k, v in crit.items() if k not in PRIVATE_CRITERIA},
+            "private_criteria": private,
+        }
         state = _load_state(staging)
         resumed_from = None
         if state is not None and (not resume or state.get("ident") != ident):
@@ -715,19 +809,30 @@ class ValueguardClient:
             _save_state(staging, state)
         else:
             resumed_from = _next_offset(state)
-            log.info("resuming %s from offset %d (%d pages on disk)", path, resumed_from,
-                     len(state["pages"]))  # fmt: skip
+            log.info(
+                "resuming %s from offset %d (%d pages on disk)",
+                path,
+                resumed_from,
+                len(state["pages"]),
+            )
         from tqdm import tqdm
 
-        bar = tqdm(total=state["total"], initial=_next_offset(state), unit="rows",
-                   disable=not progress, file=sys.stderr, desc=f"fetch {endpoint}")  # fmt: skip
+        bar = tqdm(
+            total=state["total"],
+            initial=_next_offset(state),
+            unit="rows",
+            disable=not progress,
+            file=sys.stderr,
+            desc=f"fetch {endpoint}",
+        )
         gdf: Any = None  # set by the pass that completes
         rejects: Any = None
         try:
             while True:
                 try:
-                    self._fetch_pass(path, crit, staging, state, bar, on_page, endpoint,
-                                     allow_special)  # fmt: skip
+                    self._fetch_pass(
+                        path, crit, staging, state, bar, on_page, endpoint, allow_special
+                    )
                 except _TotalChanged as ch:
                     if state["pass"] >= max_passes:
                         raise ClientError(
@@ -735,23 +840,33 @@ class ValueguardClient:
                             f"{ch.after}) after {max_passes} passes; try again later or fetch "
                             "incrementally (updated_since)"
                         ) from None
-                    log.warning("total_nr_records changed %d → %d mid-fetch; offset paging may "
-                                "have skipped or repeated rows, so fetching again (pass %d)",
-                                ch.before, ch.after, state["pass"] + 1)  # fmt: skip
+                    log.warning(
+                        "total_nr_records changed %d → %d mid-fetch; offset paging may "
+                        "have skipped or repeated rows, so fetching again (pass %d)",
+                        ch.before,
+                        ch.after,
+                        state["pass"] + 1,
+                    )
                     _restart(staging, state)
                     bar.reset(total=ch.after)
                     continue
-                gdf, rejects = _read_staged(staging, state, source=f"{endpoint} fetch",
-                                            endpoint=endpoint, strict=strict)  # fmt: skip
+                gdf, rejects = _read_staged(
+                    staging, state, source=f"{endpoint} fetch", endpoint=endpoint, strict=strict
+                )
                 n_unique = len(gdf)
                 if n_unique != state["total"] and state["pass"] < max_passes:
-                    log.warning("%d unique ids but total_nr_records %d: fetching again",
-                                n_unique, state["total"])  # fmt: skip
+                    log.warning(
+                        "%d unique ids but total_nr_records %d: fetching again",
+                        n_unique,
+                        state["total"],
+                    )
                     _restart(staging, state)
                     continue
                 if n_unique != state["total"]:
-                    raise ClientError(f"fetched {n_unique} distinct rows but the API reports "
-                                      f"{state['total']} after {max_passes} passes")  # fmt: skip
+                    raise ClientError(
+                        f"fetched {n_unique} distinct rows but the API reports "
+                        f"{state['total']} after {max_passes} passes"
+                    )
                 break
         finally:
             bar.close()
@@ -760,27 +875,39 @@ class ValueguardClient:
             keep = exact_address_mask(gdf, crit["address"])
             dropped = int((~keep).sum())
             if dropped:
-                log.info("kept %d of %d rows whose address matches exactly", int(keep.sum()), len(gdf))
+                log.info(
+                    "kept %d of %d rows whose address matches exactly", int(keep.sum()), len(gdf)
+                )
                 kept_ids = set(gdf["id"].to_numpy()[keep].tolist())
                 gdf = gdf[keep].reset_index(drop=True)
                 rejects = rejects[rejects["id"].isin(kept_ids)].reset_index(drop=True)
         write_registry(gdf, output)
         shown = {k: ("***" if k in PRIVATE_CRITERIA else v) for k, v in crit.items()}
-        result = FetchResult(output=output, rows=len(gdf), total=int(state["total"]),
-                             pages=len(state["pages"]), passes=int(state["pass"]),
-                             resumed_from=resumed_from, requests=self.requests,
-                             retries=self.retries, criteria=shown, dropped_inexact=dropped,
-                             rejects=rejects)  # fmt: skip
+        result = FetchResult(
+            output=output,
+            rows=len(gdf),
+            total=int(state["total"]),
+            pages=len(state["pages"]),
+            passes=int(state["pass"]),
+            resumed_from=resumed_from,
+            requests=self.requests,
+            retries=self.retries,
+            criteria=shown,
+            dropped_inexact=dropped,
+            rejects=rejects,
+        )
         shutil.rmtree(staging, ignore_errors=True)
         return result
 
-    def _fetch_pass(self, path, crit, staging: Path, state: dict, bar, on_page, endpoint,
-                    allow_special) -> None:  # fmt: skip
+    def _fetch_pass(
+        self, path, crit, staging: Path, state: dict, bar, on_page, endpoint, allow_special
+    ) -> None:
         limit = self.settings.page_size
         offset = _next_offset(state)
         while state["total"] is None or offset < state["total"]:
-            body = self.page(endpoint, offset=offset, limit=limit, criteria=crit,
-                             allow_special=allow_special)  # fmt: skip
+            body = self.page(
+                endpoint, offset=offset, limit=limit, criteria=crit, allow_special=allow_special
+            )
             meta = body["meta_data"]
             total = int(meta["total_nr_records"])
             if state["total"] is None:
@@ -791,8 +918,9 @@ class ValueguardClient:
                 raise _TotalChanged(state["total"], total)
             rows = body["residences"]
             if not rows and offset < total:
-                raise ClientError(f"empty page at offset {offset} although total_nr_records is "
-                                  f"{total}")  # fmt: skip
+                raise ClientError(
+                    f"empty page at offset {offset} although total_nr_records is {total}"
+                )
             name = f"page-{offset:012d}.jsonl"
             with atomic_path(staging / name) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 for rec in rows:
@@ -812,7 +940,9 @@ def _endpoint(name: str) -> str:
     try:
         return ENDPOINTS[name]
     except KeyError:
-        raise InputError(f"unknown endpoint; use one of {', '.join(ENDPOINTS)}", value=name) from None
+        raise InputError(
+            f"unknown endpoint; use one of {', '.join(ENDPOINTS)}", value=name
+        ) from None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -835,18 +965,29 @@ def _check_page(body: Any, where: str, *, offset: int, limit: int) -> dict:
         raise ParseError("API page without 'meta_data'", file=where, field="meta_data")
     for k in ("offset", "response_rows", "total_nr_records"):
         if not isinstance(meta.get(k), int) or isinstance(meta.get(k), bool):
-            raise ParseError("meta_data field missing or not an integer", file=where,
-                             field=f"meta_data.{k}", value=meta.get(k))  # fmt: skip
+            raise ParseError(
+                "meta_data field missing or not an integer",
+                file=where,
+                field=f"meta_data.{k}",
+                value=meta.get(k),
+            )
     if meta["offset"] != offset:
-        raise ParseError(f"asked for offset {offset}, got a page at {meta['offset']}", file=where,
-                         field="meta_data.offset")  # fmt: skip
+        raise ParseError(
+            f"asked for offset {offset}, got a page at {meta['offset']}",
+            file=where,
+            field="meta_data.offset",
+        )
     if meta["response_rows"] != len(body["residences"]):
-        raise ParseError(f"meta_data.response_rows is {meta['response_rows']} but the page holds "
-                         f"{len(body['residences'])} residences", file=where,
-                         field="meta_data.response_rows")  # fmt: skip
+        raise ParseError(
+            f"meta_data.response_rows is {meta['response_rows']} but the page holds "
+            f"{len(body['residences'])} residences",
+            file=where,
+            field="meta_data.response_rows",
+        )
     if limit and meta["response_rows"] > limit:
-        raise ParseError(f"page holds {meta['response_rows']} rows, more than limit {limit}",
-                         file=where)  # fmt: skip
+        raise ParseError(
+            f"page holds {meta['response_rows']} rows, more than limit {limit}", file=where
+        )
     for i, rec in enumerate(body["residences"]):
         if not isinstance(rec, dict):
             raise ParseError("a residence that is not an object", file=where, row=i + 1)
@@ -904,8 +1045,9 @@ def _read_staged(staging: Path, state: dict, *, source: str, endpoint: str, stri
             with open(staging / pg["file"], "rb") as fh:
                 shutil.copyfileobj(fh, out)
     try:
-        return read_registry(combined, format="jsonl", endpoint=endpoint, strict=strict,
-                             with_rejects=True)  # fmt: skip
+        return read_registry(
+            combined, format="jsonl", endpoint=endpoint, strict=strict, with_rejects=True
+        )
     except SchemaError as err:
         if err.field != "id" or "not unique" not in err.message:
             raise
@@ -913,5 +1055,6 @@ def _read_staged(staging: Path, state: dict, *, source: str, endpoint: str, stri
     frame = frame.drop_duplicates("id", keep="last", ignore_index=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already warned about by the first read
-        return to_canonical(frame, source=source, consume=True, endpoint=endpoint, strict=strict,
-                            with_rejects=True)  # fmt: skip
+        return to_canonical(
+            frame, source=source, consume=True, endpoint=endpoint, strict=strict, with_rejects=True
+        )

@@ -31,8 +31,9 @@ VALUEGUARD_PAIRS: tuple[tuple[str, str, str, int, AxisOrder], ...] = (
 PAIR_LABELS: tuple[str, ...] = tuple(p[0] for p in VALUEGUARD_PAIRS)
 
 
-def valueguard_points(frame, *, swap: bool = False,
-                      route: Route = "direct") -> tuple[gpd.GeoSeries, pd.Series]:  # fmt: skip
+def valueguard_points(
+    frame, *, swap: bool = False, route: Route = "direct"
+) -> tuple[gpd.GeoSeries, pd.Series]:
     """EPSG:3006 points from a Valueguard frame, with the source of each point.
 
     Uses ``sweref99x`` (northing) / ``sweref99y`` (easting); where that pair is missing, falls back
@@ -86,9 +87,16 @@ def valueguard_points(frame, *, swap: bool = False,
         idx = np.flatnonzero(use)
         try:
             n_out, e_out = transform(
-                a[idx], b[idx], src=code, dst=3006, in_order=order, out_order="ne",
-                route=route, swap=swap, names=(col_a, col_b),
-            )  # fmt: skip
+                a[idx],
+                b[idx],
+                src=code,
+                dst=3006,
+                in_order=order,
+                out_order="ne",
+                route=route,
+                swap=swap,
+                names=(col_a, col_b),
+            )
         except CoordinateRangeError as err:
             # Report the row position within the whole frame, not within the subset.
             row = idx[err.row - 1] + 1 if err.row else None

@@ -62,17 +62,21 @@ def records_to_frame(records: list[Mapping], *, where: str = "") -> pd.DataFrame
     """Residence dicts (from the API or JSON) → a raw DataFrame, keeping every key."""
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
-            raise ParseError(f"expected a residence object, got {type(r).__name__}",
-                             file=where or None, row=i + 1)  # fmt: skip
+            raise ParseError(
+                f"expected a residence object, got {type(r).__name__}",
+                file=where or None,
+                row=i + 1,
+            )
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
 def _page_residences(page: Any, where: str) -> list:
     if not isinstance(page, Mapping):
-        raise ParseError(f"an API page must be a JSON object, got {type(page).__name__}", file=where)
+        raise ParseError(
+            f"an API page must be a JSON object, got {type(page).__name__}", file=where
+        )
     if "residences" not in page:
-        raise ParseError("an API page must hold 'residences'", file=where,
-                         value=sorted(page)[:10])  # fmt: skip
+        raise ParseError("an API page must hold 'residences'", file=where, value=sorted(page)[:10])
     res = page["residences"]
     if not isinstance(res, list):
         raise ParseError("'residences' must be a list", file=where, field="residences")
@@ -84,8 +88,10 @@ def _page_residences(page: Any, where: str) -> list:
         if rows is not None and rows != len(res):
             raise ParseError(
                 f"meta_data.response_rows says {rows} but the page holds {len(res)} residences",
-                file=where, field="meta_data.response_rows", value=rows,
-            )  # fmt: skip
+                file=where,
+                field="meta_data.response_rows",
+                value=rows,
+            )
     return res
 
 
@@ -101,8 +107,9 @@ def read_api_pages(pages: Iterable[Any], *, source: str | None = None, **kwargs)
             try:
                 page = json.loads(page)
             except json.JSONDecodeError as err:
-                raise ParseError(f"malformed JSON: {err.msg} at line {err.lineno} column "
-                                 f"{err.colno}", file=label) from None  # fmt: skip
+                raise ParseError(
+                    f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}", file=label
+                ) from None
         if isinstance(page, Mapping) and isinstance(page.get("meta_data"), Mapping):
             off = page["meta_data"].get("offset")
             if off is not None:
@@ -115,16 +122,22 @@ def read_api_pages(pages: Iterable[Any], *, source: str | None = None, **kwargs)
 def _records_with_locate(records: list, locate: Locate) -> pd.DataFrame:
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
-            raise ParseError(f"expected a residence object, got {type(r).__name__}",
-                             **locate(i))  # fmt: skip
+            raise ParseError(f"expected a residence object, got {type(r).__name__}", **locate(i))
     return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
 
 
 def _arrow_json_schema():
     import pyarrow as pa
 
-    types = {"key": pa.int64(), "int": pa.float64(), "float": pa.float64(), "date": pa.string(),
-             "list": pa.list_(pa.int64()), "string": pa.string(), "padded": pa.string()}  # fmt: skip
+    types = {
+        "key": pa.int64(),
+        "int": pa.float64(),
+        "float": pa.float64(),
+        "date": pa.string(),
+        "list": pa.list_(pa.int64()),
+        "string": pa.string(),
+        "padded": pa.string(),
+    }
     fields = []
     for f in FIELDS:
         if f.kind == "code":
@@ -144,7 +157,9 @@ def _read_jsonl(path: Path, *, progress: bool = False) -> tuple[pd.DataFrame, Lo
 
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip()
-    if head.startswith(b'{"residences"') or head[:200].replace(b" ", b"").startswith(b'{"meta_data"'):
+    if head.startswith(b'{"residences"') or head[:200].replace(b" ", b"").startswith(
+        b'{"meta_data"'
+    ):
         return _read_page_lines(path)
     locate = _default_locate(str(path))
     if path.stat().st_size == 0:
@@ -153,8 +168,9 @@ def _read_jsonl(path: Path, *, progress: bool = False) -> tuple[pd.DataFrame, Lo
         table = pj.read_json(
             path,
             read_options=pj.ReadOptions(block_size=16 << 20),
-            parse_options=pj.ParseOptions(explicit_schema=_arrow_json_schema(),
-                                          unexpected_field_behavior="infer"),  # fmt: skip
+            parse_options=pj.ParseOptions(
+                explicit_schema=_arrow_json_schema(), unexpected_field_behavior="infer"
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         log.info("typed JSON fast path refused %s (%s); reading value by value", path, err)
@@ -203,11 +219,15 @@ def _read_jsonl_slow(path: Path) -> pd.DataFrame:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ParseError(f"malformed JSON: {err.msg} at column {err.colno}",
-                                 file=str(path), row=lineno) from None  # fmt: skip
+                raise ParseError(
+                    f"malformed JSON: {err.msg} at column {err.colno}", file=str(path), row=lineno
+                ) from None
             if not isinstance(rec, dict):
-                raise ParseError(f"expected one residence object per line, got "
-                                 f"{type(rec).__name__}", file=str(path), row=lineno)  # fmt: skip
+                raise ParseError(
+                    f"expected one residence object per line, got {type(rec).__name__}",
+                    file=str(path),
+                    row=lineno,
+                )
             records.append(rec)
     return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
 
@@ -221,8 +241,11 @@ def _read_page_lines(path: Path) -> tuple[pd.DataFrame, Locate]:
             try:
                 pages.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ParseError(f"malformed JSON page: {err.msg} at column {err.colno}",
-                                 file=str(path), row=lineno) from None  # fmt: skip
+                raise ParseError(
+                    f"malformed JSON page: {err.msg} at column {err.colno}",
+                    file=str(path),
+                    row=lineno,
+                ) from None
     return _pages_frame(pages, str(path))
 
 
@@ -232,8 +255,9 @@ def _pages_frame(pages: list, source: str) -> tuple[pd.DataFrame, Locate]:
     )
 
 
-def _labelled_pages_frame(pages: list[tuple[str, Any]], source: str | None
-                          ) -> tuple[pd.DataFrame, Locate]:  # fmt: skip
+def _labelled_pages_frame(
+    pages: list[tuple[str, Any]], source: str | None
+) -> tuple[pd.DataFrame, Locate]:
     """(label, page) pairs → one frame of residences, and a locator: position → page and row."""
     records: list = []
     spans: list[tuple[int, str]] = []  # (first position, page label)
@@ -256,8 +280,9 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, Locate]:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except json.JSONDecodeError as err:
-        raise ParseError(f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                         file=str(path)) from None  # fmt: skip
+        raise ParseError(
+            f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}", file=str(path)
+        ) from None
     if isinstance(doc, Mapping):
         return _pages_frame([doc], str(path))
     if isinstance(doc, list) and doc and isinstance(doc[0], Mapping) and "residences" in doc[0]:
@@ -294,7 +319,8 @@ def _is_page_lines(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip()
     return head.startswith(b'{"residences"') or head[:200].replace(b" ", b"").startswith(
-        b'{"meta_data"')  # fmt: skip
+        b'{"meta_data"'
+    )
 
 
 def _file_locate(path: Path, fmt: str) -> Locate:
@@ -353,8 +379,9 @@ def _stream_jsonl(path: Path):
         reader = pj.open_json(
             path,
             read_options=pj.ReadOptions(block_size=_STREAM_BLOCK),
-            parse_options=pj.ParseOptions(explicit_schema=_arrow_json_schema(),
-                                          unexpected_field_behavior="infer"),  # fmt: skip
+            parse_options=pj.ParseOptions(
+                explicit_schema=_arrow_json_schema(), unexpected_field_behavior="infer"
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         raise _FastPathRefused(str(err)) from None
@@ -381,7 +408,7 @@ def _jsonl_chunks(path: Path, size: int):
                 rest = block
                 continue
             yield block[: cut + 1]
-            rest = block[cut + 1:]
+            rest = block[cut + 1 :]
 
 
 def _stream_jsonl_lenient(path: Path):
@@ -403,8 +430,12 @@ def _stream_jsonl_lenient(path: Path):
     for chunk in _jsonl_chunks(path, _STREAM_BLOCK * 4):
         lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         try:
-            table = pj.read_json(io.BytesIO(chunk), parse_options=pj.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="infer"))  # fmt: skip
+            table = pj.read_json(
+                io.BytesIO(chunk),
+                parse_options=pj.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="infer"
+                ),
+            )
             frame = _to_frame(table)
             drop = [c for c in frame.columns if c in FIELD_NAMES and c not in keys]
             frame = frame.drop(columns=drop) if drop else frame
@@ -422,11 +453,17 @@ def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataF
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ParseError(f"malformed JSON: {err.msg} at column {err.colno}",
-                             file=str(path), row=first_line + k) from None  # fmt: skip
+            raise ParseError(
+                f"malformed JSON: {err.msg} at column {err.colno}",
+                file=str(path),
+                row=first_line + k,
+            ) from None
         if not isinstance(rec, dict):
-            raise ParseError(f"expected one residence object per line, got "
-                             f"{type(rec).__name__}", file=str(path), row=first_line + k)  # fmt: skip
+            raise ParseError(
+                f"expected one residence object per line, got {type(rec).__name__}",
+                file=str(path),
+                row=first_line + k,
+            )
         records.append(rec)
     return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
 
@@ -443,8 +480,11 @@ def _stream_csv(path: Path, *, all_text: bool = False):
     if not header:
         raise ParseError("empty CSV file: no header", file=str(path))
     try:
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK),
-                               convert_options=_csv_convert(header, all_text=all_text))  # fmt: skip
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK),
+            convert_options=_csv_convert(header, all_text=all_text),
+        )
     except pa.ArrowInvalid as err:
         if all_text:
             raise ParseError(f"malformed CSV: {err}", file=str(path)) from None
@@ -496,8 +536,11 @@ def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Loca
         raise ParseError("empty CSV file: no header", file=str(path))
 
     def read(text: bool):
-        return pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=16 << 20),
-                             convert_options=_csv_convert(header, all_text=text))  # fmt: skip
+        return pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=16 << 20),
+            convert_options=_csv_convert(header, all_text=text),
+        )
 
     try:
         table = read(all_text)
@@ -516,9 +559,14 @@ def _covering_columns(metadata: dict | None) -> list[str]:
     """Top-level columns a GeoParquet file's ``geo`` metadata declares as a geometry's covering."""
     try:
         geo = json.loads((metadata or {})[b"geo"])
-        return sorted({path[0] for col in geo["columns"].values()
-                       for cover in col.get("covering", {}).values()
-                       for path in cover.values()})  # fmt: skip
+        return sorted(
+            {
+                path[0]
+                for col in geo["columns"].values()
+                for cover in col.get("covering", {}).values()
+                for path in cover.values()
+            }
+        )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return []
 
@@ -529,8 +577,9 @@ def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
 
         table = pq.read_table(path)
         # GeoParquet 1.1 bbox covering columns are derived from the geometry, not fields.
-        table = table.drop_columns([c for c in _covering_columns(table.schema.metadata)
-                                    if c in table.column_names])  # fmt: skip
+        table = table.drop_columns(
+            [c for c in _covering_columns(table.schema.metadata) if c in table.column_names]
+        )
         geo_cols = [c for c in table.column_names if c in ("geometry",)]
         frame = table.to_pandas(types_mapper=_types_mapper)
         if geo_cols and not any(c in frame.columns for c in COORDINATE_FIELDS):
@@ -546,8 +595,9 @@ def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
     return frame, _default_locate(str(path))
 
 
-def read_registry(source: str | os.PathLike, *, format: str | None = None,
-                  progress: bool = False, **kwargs):  # fmt: skip
+def read_registry(
+    source: str | os.PathLike, *, format: str | None = None, progress: bool = False, **kwargs
+):
     """Read a registry file into the canonical GeoDataFrame.
 
     Parameters
@@ -575,8 +625,11 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None,
     path = Path(source)
     fmt = format or FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ParseError(f"unknown registry format {path.suffix!r}; use one of "
-                         f"{', '.join(sorted(FORMATS))} or pass format=", file=str(path))  # fmt: skip
+        raise ParseError(
+            f"unknown registry format {path.suffix!r}; use one of "
+            f"{', '.join(sorted(FORMATS))} or pass format=",
+            file=str(path),
+        )
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
     if fmt in ("jsonl", "csv") and not _is_page_lines(path):
@@ -586,13 +639,25 @@ def read_registry(source: str | os.PathLike, *, format: str | None = None,
         # CSV as text. Bad values then become rejects (or, when strict, the named refusal).
         stream = _stream_jsonl(path) if fmt == "jsonl" else _stream_csv(path)
         try:
-            return canonical_in_batches(stream, source=str(path), locate=_file_locate(path, fmt),
-                                        progress=progress, **kwargs)  # fmt: skip
+            return canonical_in_batches(
+                stream,
+                source=str(path),
+                locate=_file_locate(path, fmt),
+                progress=progress,
+                **kwargs,
+            )
         except _FastPathRefused as err:
             log.info("typed fast path refused %s (%s); reading it again", path, err)
-            stream = _stream_jsonl_lenient(path) if fmt == "jsonl" else _stream_csv(path, all_text=True)
-            return canonical_in_batches(stream, source=str(path), locate=_file_locate(path, fmt),
-                                        progress=progress, **kwargs)  # fmt: skip
+            stream = (
+                _stream_jsonl_lenient(path) if fmt == "jsonl" else _stream_csv(path, all_text=True)
+            )
+            return canonical_in_batches(
+                stream,
+                source=str(path),
+                locate=_file_locate(path, fmt),
+                progress=progress,
+                **kwargs,
+            )
     if fmt == "jsonl":
         frame, locate = _read_jsonl(path)
     elif fmt == "json":

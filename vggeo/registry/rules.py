@@ -35,17 +35,53 @@ import pandas as pd
 from vggeo.codes import CODE_LISTS
 from vggeo.registry.fields import FIELDS, field
 
-__all__ = ["Rule", "RULES", "Finding", "rule", "rules_of", "row_rules", "address_rules", "notices",
-           "normalise_owner_ids", "normalise_postal_codes", "valid_organisation_numbers",
-           "construction_year_placeholder", "kommunkod", "COUNTY_CODES", "PLACEHOLDER_YEARS",
-           "HOUSE_TYPES", "ENDPOINTS_ALL"]  # fmt: skip
+__all__ = [
+    "Rule",
+    "RULES",
+    "Finding",
+    "rule",
+    "rules_of",
+    "row_rules",
+    "address_rules",
+    "notices",
+    "normalise_owner_ids",
+    "normalise_postal_codes",
+    "valid_organisation_numbers",
+    "construction_year_placeholder",
+    "kommunkod",
+    "COUNTY_CODES",
+    "PLACEHOLDER_YEARS",
+    "HOUSE_TYPES",
+    "ENDPOINTS_ALL",
+]
 
 ENDPOINTS_ALL = ("registry", "markups", "valuations")
 
 #: The 21 county codes (länskoder) in use since 1998 (Statistics Sweden, SCB). Not in seed 000,
 #: which only says "County code"; a code outside this list cannot be joined to anything.
-COUNTY_CODES = ("01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14", "17",
-                "18", "19", "20", "21", "22", "23", "24", "25")  # fmt: skip
+COUNTY_CODES = (
+    "01",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "08",
+    "09",
+    "10",
+    "12",
+    "13",
+    "14",
+    "17",
+    "18",
+    "19",
+    "20",
+    "21",
+    "22",
+    "23",
+    "24",
+    "25",
+)
 
 #: ``construction_year`` values Lantmäteriet uses for "unknown": houses 1909, flats 1929.
 PLACEHOLDER_YEARS = {"house": 1909, "flat": 1929}
@@ -109,9 +145,13 @@ def _type_quotes() -> dict[str, str]:
 
 
 def _length_quotes() -> dict[str, str]:
-    return {f.name: f"{f.name} {f.source_type}" for f in FIELDS
-            if f.kind == "string" and _max_length(f.source_type) is not None
-            and f.name not in ("owner_id", "postal_code")}  # fmt: skip
+    return {
+        f.name: f"{f.name} {f.source_type}"
+        for f in FIELDS
+        if f.kind == "string"
+        and _max_length(f.source_type) is not None
+        and f.name not in ("owner_id", "postal_code")
+    }
 
 
 def _max_length(source_type: str) -> int | None:
@@ -125,118 +165,291 @@ def _code_quotes() -> dict[str, str]:
 
 def _build_rules() -> dict[str, Rule]:
     r = [
-        Rule("wrong_type", "type", "violation", "null", _type_quotes(),
-             "not of the documented type"),
-        Rule("unknown_codes", "value_set", "violation", "keep", _code_quotes(),
-             "outside the documented code list"),
-        Rule("deleted_in_registry", "value_set", "violation", "keep",
-             {"deleted": "OBS! This registry only contains objects with deleted 0 or 2."},
-             "deleted = 1 in the registry, which holds only 0 (not deleted) and 2 (maybe "
-             "deleted)", endpoints=("registry",)),
-        Rule("updated_from_public_data", "value_set", "violation", "keep",
-             {"updated_from": "OBS! Only public_data in this registry!"},
-             "an update source other than public_data in the registry", endpoints=("registry",)),
-        Rule("probability_deleted_range", "range", "violation", "null",
-             {"probability_deleted": "probability_deleted decimal(3,2) 0.00 sometimes we know "
-                                     "3/4 out of a group of homes are deleted, but we do not "
-                                     "know which 3. Then all get 0.75 here"},
-             "a probability is 0.00–1.00 with two decimals (decimal(3,2))"),
-        Rule("standard_points_range", "range", "violation", "null",
-             {"standard_points": "a number between 0-59"}, "standard points are 0–59"),
-        Rule("owner_id_format", "format", "violation", "null",
-             {"owner_id": "owner_id char(11) 769613-3375 organizational number"},
-             "an organisation number is NNNNNN-NNNN with a valid check digit (Luhn)"),
-        Rule("postal_code_format", "format", "violation", "null",
-             {"postal_code": "postal_code varchar(7) 65341 postal code"},
-             "a Swedish postal code is five digits (written 65341 or 653 41)"),
-        Rule("code_format", "format", "violation", "null",
-             {"county_code": "county_code varchar(2) 05 County code",
-              "municipality_code": "municipality_code varchar(2) 13 Municipality code",
-              "parish_code": "parish_code varchar(2) 02 Parish code",
-              "property_key": "property_key int(8) 170053749 unique id for all properties"},
-             "county, municipality and parish codes are two digits; property_key at most nine"),
-        Rule("county_code_known", "value_set", "violation", "keep",
-             {"county_code": "county_code varchar(2) 05 County code"},
-             "not one of Sweden's 21 county codes (SCB: 01, 03–10, 12–14, 17–25)"),
-        Rule("text_length", "length", "violation", "keep", _length_quotes(),
-             "longer than the documented varchar/char length"),
-        Rule("house_nr_min", "range", "violation", "null",
-             {"house_nr": "The numbering is for each building on the property with 1, 2 etc."},
-             "building numbers start at 1", source=_LM),
-        Rule("non_negative", "range", "violation", "null",
-             {"living_space": "living_space double 137 area of residence in sqm",
-              "apartment_area": "apartment_area smallint(4) 137 area of residence in sqm",
-              "living_area": "living_area smallint(5) 130 area of residence in sqm",
-              "ancillary_area": "ancillary_area smallint(5) 40 ancillary area in sqm",
-              "plot_area": "plot_area int(9) 896 area of the plot belonging to the residence in "
-                           "sqm",
-              "rooms": "rooms double 5 number of rooms for areas above 7sqm"},
-             "areas and room counts cannot be negative"),
-        Rule("floor_above_floors", "cross_field", "violation", "keep",
-             {"floor": "floors double 2 the highest floor on the address"},
-             "floor is above floors, the highest floor on the address"),
-        Rule("bad_apartment_numbers", "format", "violation", "keep",
-             {"apartment_nr": "The dwelling unit number is four digits. The first two digits "
-                              "indicate which floor the home is on. The entrance level is set "
-                              "to 10."},
-             "not a possible lägenhetsnummer (floor code 07–99, position 01–99)", source=_LM),
-        Rule("meter_number_form", "cross_field", "violation", "keep",
-             {"number": '1 = the address is a meter address (i.e. the number of the address is '
-                        'of type "302-12")'},
-             "is_meter_address and the form of number disagree (a meter address has a number "
-             "like 302-12, stored as [302, 12]; another address has a single number)"),
-        Rule("apartment_nr_unique", "uniqueness", "violation", "keep",
-             {"apartment_nr": "unique number on every apartment at the same address"},
-             "the same apartment number twice at one address"),
-        Rule("swapped_coordinates", "coordinates", "violation", "keep",
-             {"sweref99x": "sweref99x int(7) 6583373 X-coordinate (latitude) from SWEREF.",
-              "rt90x": "rt90x double 6586700 X-coordinate (latitude) from RT90.",
-              "wgs84lat": "wgs84lat double 59.3801951334688 Y-coordinate (latitude) from WGS84."},
-             "a coordinate pair given in the wrong order (not used for the geometry)"),
-        Rule("implausible_coordinates", "coordinates", "violation", "keep",
-             {"sweref99x": "sweref99x int(7) 6583373 X-coordinate (latitude) from SWEREF.",
-              "rt90x": "rt90x double 6586700 X-coordinate (latitude) from RT90.",
-              "wgs84lat": "wgs84lat double 59.3801951334688 Y-coordinate (latitude) from WGS84."},
-             "a coordinate pair no Swedish position has (not used for the geometry)"),
-        Rule("incomplete_coordinates", "coordinates", "violation", "keep",
-             {"sweref99y": "sweref99y int(7) 413689 Y-coordinate (longitude) from SWEREF.",
-              "rt90y": "rt90y double 1367905 Y-coordinate (longitude) from RT90.",
-              "wgs84lon": "wgs84lon double 13.4808053113366 X-coordinate (longitude) from "
-                          "WGS84."},
-             "one coordinate of a pair without the other, and no other complete pair"),
+        Rule(
+            "wrong_type", "type", "violation", "null", _type_quotes(), "not of the documented type"
+        ),
+        Rule(
+            "unknown_codes",
+            "value_set",
+            "violation",
+            "keep",
+            _code_quotes(),
+            "outside the documented code list",
+        ),
+        Rule(
+            "deleted_in_registry",
+            "value_set",
+            "violation",
+            "keep",
+            {"deleted": "OBS! This registry only contains objects with deleted 0 or 2."},
+            "deleted = 1 in the registry, which holds only 0 (not deleted) and 2 (maybe deleted)",
+            endpoints=("registry",),
+        ),
+        Rule(
+            "updated_from_public_data",
+            "value_set",
+            "violation",
+            "keep",
+            {"updated_from": "OBS! Only public_data in this registry!"},
+            "an update source other than public_data in the registry",
+            endpoints=("registry",),
+        ),
+        Rule(
+            "probability_deleted_range",
+            "range",
+            "violation",
+            "null",
+            {
+                "probability_deleted": "probability_deleted decimal(3,2) 0.00 sometimes we know "
+                "3/4 out of a group of homes are deleted, but we do not "
+                "know which 3. Then all get 0.75 here"
+            },
+            "a probability is 0.00–1.00 with two decimals (decimal(3,2))",
+        ),
+        Rule(
+            "standard_points_range",
+            "range",
+            "violation",
+            "null",
+            {"standard_points": "a number between 0-59"},
+            "standard points are 0–59",
+        ),
+        Rule(
+            "owner_id_format",
+            "format",
+            "violation",
+            "null",
+            {"owner_id": "owner_id char(11) 769613-3375 organizational number"},
+            "an organisation number is NNNNNN-NNNN with a valid check digit (Luhn)",
+        ),
+        Rule(
+            "postal_code_format",
+            "format",
+            "violation",
+            "null",
+            {"postal_code": "postal_code varchar(7) 65341 postal code"},
+            "a Swedish postal code is five digits (written 65341 or 653 41)",
+        ),
+        Rule(
+            "code_format",
+            "format",
+            "violation",
+            "null",
+            {
+                "county_code": "county_code varchar(2) 05 County code",
+                "municipality_code": "municipality_code varchar(2) 13 Municipality code",
+                "parish_code": "parish_code varchar(2) 02 Parish code",
+                "property_key": "property_key int(8) 170053749 unique id for all properties",
+            },
+            "county, municipality and parish codes are two digits; property_key at most nine",
+        ),
+        Rule(
+            "county_code_known",
+            "value_set",
+            "violation",
+            "keep",
+            {"county_code": "county_code varchar(2) 05 County code"},
+            "not one of Sweden's 21 county codes (SCB: 01, 03–10, 12–14, 17–25)",
+        ),
+        Rule(
+            "text_length",
+            "length",
+            "violation",
+            "keep",
+            _length_quotes(),
+            "longer than the documented varchar/char length",
+        ),
+        Rule(
+            "house_nr_min",
+            "range",
+            "violation",
+            "null",
+            {"house_nr": "The numbering is for each building on the property with 1, 2 etc."},
+            "building numbers start at 1",
+            source=_LM,
+        ),
+        Rule(
+            "non_negative",
+            "range",
+            "violation",
+            "null",
+            {
+                "living_space": "living_space double 137 area of residence in sqm",
+                "apartment_area": "apartment_area smallint(4) 137 area of residence in sqm",
+                "living_area": "living_area smallint(5) 130 area of residence in sqm",
+                "ancillary_area": "ancillary_area smallint(5) 40 ancillary area in sqm",
+                "plot_area": "plot_area int(9) 896 area of the plot belonging to the residence in "
+                "sqm",
+                "rooms": "rooms double 5 number of rooms for areas above 7sqm",
+            },
+            "areas and room counts cannot be negative",
+        ),
+        Rule(
+            "floor_above_floors",
+            "cross_field",
+            "violation",
+            "keep",
+            {"floor": "floors double 2 the highest floor on the address"},
+            "floor is above floors, the highest floor on the address",
+        ),
+        Rule(
+            "bad_apartment_numbers",
+            "format",
+            "violation",
+            "keep",
+            {
+                "apartment_nr": "The dwelling unit number is four digits. The first two digits "
+                "indicate which floor the home is on. The entrance level is set "
+                "to 10."
+            },
+            "not a possible lägenhetsnummer (floor code 07–99, position 01–99)",
+            source=_LM,
+        ),
+        Rule(
+            "meter_number_form",
+            "cross_field",
+            "violation",
+            "keep",
+            {
+                "number": "1 = the address is a meter address (i.e. the number of the address is "
+                'of type "302-12")'
+            },
+            "is_meter_address and the form of number disagree (a meter address has a number "
+            "like 302-12, stored as [302, 12]; another address has a single number)",
+        ),
+        Rule(
+            "apartment_nr_unique",
+            "uniqueness",
+            "violation",
+            "keep",
+            {"apartment_nr": "unique number on every apartment at the same address"},
+            "the same apartment number twice at one address",
+        ),
+        Rule(
+            "swapped_coordinates",
+            "coordinates",
+            "violation",
+            "keep",
+            {
+                "sweref99x": "sweref99x int(7) 6583373 X-coordinate (latitude) from SWEREF.",
+                "rt90x": "rt90x double 6586700 X-coordinate (latitude) from RT90.",
+                "wgs84lat": "wgs84lat double 59.3801951334688 Y-coordinate (latitude) from WGS84.",
+            },
+            "a coordinate pair given in the wrong order (not used for the geometry)",
+        ),
+        Rule(
+            "implausible_coordinates",
+            "coordinates",
+            "violation",
+            "keep",
+            {
+                "sweref99x": "sweref99x int(7) 6583373 X-coordinate (latitude) from SWEREF.",
+                "rt90x": "rt90x double 6586700 X-coordinate (latitude) from RT90.",
+                "wgs84lat": "wgs84lat double 59.3801951334688 Y-coordinate (latitude) from WGS84.",
+            },
+            "a coordinate pair no Swedish position has (not used for the geometry)",
+        ),
+        Rule(
+            "incomplete_coordinates",
+            "coordinates",
+            "violation",
+            "keep",
+            {
+                "sweref99y": "sweref99y int(7) 413689 Y-coordinate (longitude) from SWEREF.",
+                "rt90y": "rt90y double 1367905 Y-coordinate (longitude) from RT90.",
+                "wgs84lon": "wgs84lon double 13.4808053113366 X-coordinate (longitude) from WGS84.",
+            },
+            "one coordinate of a pair without the other, and no other complete pair",
+        ),
         # --- notices --------------------------------------------------------------------------
-        Rule("construction_year_placeholder", "value_set", "notice", "none",
-             {"construction_year": "The construction_year = 1909 for houses and 1929 for "
-                                   "flats/apartments are in some cases used by Lantmäteriet when "
-                                   "the true year of construction is unknown."},
-             "1909 (houses) or 1929 (flats): possibly 'unknown'; see construction_year_placeholder"),
-        Rule("floor_disagreements", "cross_field", "notice", "none",
-             {"floor": "The first two digits indicate which floor the home is on. The entrance "
-                       "level is set to 10."},
-             "floor differs from the floor the apartment number gives (Valueguard's floor is an "
-             "estimate)", source=_LM),
-        Rule("apartment_above_top_floor", "cross_field", "notice", "none",
-             {"apartment_nr": "floors double 2 the highest floor on the address"},
-             "the apartment number's floor is above floors"),
-        Rule("standard_points_cooperative", "cross_field", "notice", "none",
-             {"standard_points": "(not available for co-operative apartments)"},
-             "standard points given for a co-operative apartment (bostadsrätt)"),
-        Rule("rooms_for_house", "cross_field", "notice", "none",
-             {"rooms": "excluding kitchen and bathroom (not available for houses)"},
-             "rooms given for a house"),
-        Rule("person_registered_date_early", "range", "notice", "none",
-             {"person_registered_date": "Objects that never have had someone registered will "
-                                        "have the date of our first information of "
-                                        "person_registerd(2020-11-16)"},
-             "person_registered_date before Valueguard's first information (2020-11-16)"),
-        Rule("first_registered_without_person", "cross_field", "notice", "none",
-             {"first_person_registered_date": "The date when the first person currently living "
-                                              "there was registered"},
-             "first_person_registered_date given although person_registered = 0"),
-        Rule("suspected_errors", "value_set", "notice", "none",
-             {"error_code": "1 = suspected error in data"}, "Valueguard suspects an error"),
-        Rule("maybe_deleted", "value_set", "notice", "none",
-             {"deleted": "2 = maybe deleted"}, "possibly deleted (see probability_deleted)"),
+        Rule(
+            "construction_year_placeholder",
+            "value_set",
+            "notice",
+            "none",
+            {
+                "construction_year": "The construction_year = 1909 for houses and 1929 for "
+                "flats/apartments are in some cases used by Lantmäteriet when "
+                "the true year of construction is unknown."
+            },
+            "1909 (houses) or 1929 (flats): possibly 'unknown'; see construction_year_placeholder",
+        ),
+        Rule(
+            "floor_disagreements",
+            "cross_field",
+            "notice",
+            "none",
+            {
+                "floor": "The first two digits indicate which floor the home is on. The entrance "
+                "level is set to 10."
+            },
+            "floor differs from the floor the apartment number gives (Valueguard's floor is an "
+            "estimate)",
+            source=_LM,
+        ),
+        Rule(
+            "apartment_above_top_floor",
+            "cross_field",
+            "notice",
+            "none",
+            {"apartment_nr": "floors double 2 the highest floor on the address"},
+            "the apartment number's floor is above floors",
+        ),
+        Rule(
+            "standard_points_cooperative",
+            "cross_field",
+            "notice",
+            "none",
+            {"standard_points": "(not available for co-operative apartments)"},
+            "standard points given for a co-operative apartment (bostadsrätt)",
+        ),
+        Rule(
+            "rooms_for_house",
+            "cross_field",
+            "notice",
+            "none",
+            {"rooms": "excluding kitchen and bathroom (not available for houses)"},
+            "rooms given for a house",
+        ),
+        Rule(
+            "person_registered_date_early",
+            "range",
+            "notice",
+            "none",
+            {
+                "person_registered_date": "Objects that never have had someone registered will "
+                "have the date of our first information of "
+                "person_registerd(2020-11-16)"
+            },
+            "person_registered_date before Valueguard's first information (2020-11-16)",
+        ),
+        Rule(
+            "first_registered_without_person",
+            "cross_field",
+            "notice",
+            "none",
+            {
+                "first_person_registered_date": "The date when the first person currently living "
+                "there was registered"
+            },
+            "first_person_registered_date given although person_registered = 0",
+        ),
+        Rule(
+            "suspected_errors",
+            "value_set",
+            "notice",
+            "none",
+            {"error_code": "1 = suspected error in data"},
+            "Valueguard suspects an error",
+        ),
+        Rule(
+            "maybe_deleted",
+            "value_set",
+            "notice",
+            "none",
+            {"deleted": "2 = maybe deleted"},
+            "possibly deleted (see probability_deleted)",
+        ),
     ]
     return {x.id: x for x in r}
 
@@ -357,7 +570,9 @@ def _byte_lengths(arr) -> np.ndarray:
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + len(arr) + 1]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[
+        arr.offset : arr.offset + len(arr) + 1
+    ]
     lengths = np.diff(offsets).astype(np.int64)
     if arr.null_count:
         lengths[~_bool(arr.is_valid())] = -1
@@ -369,9 +584,14 @@ def _byte_matrix(arr, rows: np.ndarray, width: int) -> np.ndarray:
     import pyarrow as pa
 
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
-        else np.zeros(0, dtype=np.uint8)  # fmt: skip
+    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[
+        arr.offset : arr.offset + len(arr) + 1
+    ]
+    data = (
+        np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+        if arr.buffers()[2] is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
     return data[np.asarray(offsets[:-1][rows, None], dtype=np.int64) + np.arange(width)]
 
 
@@ -387,7 +607,9 @@ def _digit_matrix(arr, width: int) -> np.ndarray:
         return np.zeros((0, width), dtype=np.int64)
     filled = arr.fill_null("0" * width).cast(pa.binary())
     data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)
-    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int32)[filled.offset:filled.offset + len(arr) + 1]
+    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int32)[
+        filled.offset : filled.offset + len(arr) + 1
+    ]
     idx = offsets[:-1, None] + np.arange(width)
     return data[idx].astype(np.int64) - ord("0")
 
@@ -423,8 +645,9 @@ def normalise_owner_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if ten.any():
         digits = _digit_matrix(bare.filter(pa.array(ten)), 10)
         ok[ten] = valid_organisation_numbers(digits)
-    formatted = _join(pc.utf8_slice_codeunits(bare, 0, 6), pc.utf8_slice_codeunits(bare, 6, 10),
-                      sep="-")  # fmt: skip
+    formatted = _join(
+        pc.utf8_slice_codeunits(bare, 0, 6), pc.utf8_slice_codeunits(bare, 6, 10), sep="-"
+    )
     out = pc.if_else(pa.array(ok), formatted, text)
     return _as_like(values, out), present & ~ok
 
@@ -505,8 +728,9 @@ def _present(df, name) -> np.ndarray:
     return df[name].notna().to_numpy(dtype=bool)
 
 
-def row_rules(df: pd.DataFrame, *, endpoint: str = "registry",
-              invalid: Mapping[str, np.ndarray] | None = None) -> Iterator[Finding]:
+def row_rules(
+    df: pd.DataFrame, *, endpoint: str = "registry", invalid: Mapping[str, np.ndarray] | None = None
+) -> Iterator[Finding]:
     """Violations of the row-level rules in a canonical frame (types and codes excepted).
 
     Yields one :class:`Finding` per rule and field that some row breaks. Values are not
@@ -514,6 +738,7 @@ def row_rules(df: pd.DataFrame, *, endpoint: str = "registry",
     the masks :func:`normalise_owner_ids` / :func:`normalise_postal_codes` already gave, by field.
     """
     invalid = invalid or {}
+
     def applies(rule_id: str) -> bool:
         return endpoint in RULES[rule_id].endpoints
 
@@ -550,8 +775,11 @@ def row_rules(df: pd.DataFrame, *, endpoint: str = "registry",
         if m.any():
             yield Finding("owner_id_format", "owner_id", m)
     if "postal_code" in df:
-        m = invalid["postal_code"] if "postal_code" in invalid \
-            else normalise_postal_codes(df["postal_code"])[1]  # fmt: skip
+        m = (
+            invalid["postal_code"]
+            if "postal_code" in invalid
+            else normalise_postal_codes(df["postal_code"])[1]
+        )
         if m.any():
             yield Finding("postal_code_format", "postal_code", m)
     yield from _code_formats(df)
@@ -593,8 +821,12 @@ def _digit_strings(df: pd.DataFrame, name: str) -> tuple[Any, np.ndarray, np.nda
 
 
 def _code_formats(df: pd.DataFrame) -> Iterator[Finding]:
-    widths = {"county_code": (2, 2), "municipality_code": (2, 2), "parish_code": (2, 2),
-              "property_key": (1, 9)}  # fmt: skip
+    widths = {
+        "county_code": (2, 2),
+        "municipality_code": (2, 2),
+        "parish_code": (2, 2),
+        "property_key": (1, 9),
+    }
     for name, (lo, hi) in widths.items():
         if name not in df:
             continue
@@ -641,8 +873,11 @@ def number_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.diff(offsets)
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     lengths = np.where(valid, lengths, 0)
-    values_valid = np.asarray(arr.values.is_valid().to_numpy(zero_copy_only=False), dtype=bool) \
-        if len(arr.values) else np.zeros(0, dtype=bool)  # fmt: skip
+    values_valid = (
+        np.asarray(arr.values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if len(arr.values)
+        else np.zeros(0, dtype=bool)
+    )
     second = np.zeros(len(arr), dtype=bool)
     two = lengths >= 2
     if two.any():
@@ -699,23 +934,38 @@ def notices(df: pd.DataFrame, *, entrance_floor: float = 0.0) -> Iterator[Findin
     if "apartment_nr" in df and "floor" in df:
         from vggeo.apartment import floor_disagreements
 
-        fd = floor_disagreements(df["apartment_nr"], df["floor"],
-                                 df["floors"] if "floors" in df else None,
-                                 entrance_floor=entrance_floor)  # fmt: skip
-        yield Finding("floor_disagreements", "floor", fd["disagrees"].to_numpy(),
-                      fd["implied_floor"].astype(object).to_numpy())
-        yield Finding("apartment_above_top_floor", "apartment_nr", fd["above_floors"].to_numpy(),
-                      fd["implied_floor"].astype(object).to_numpy())
+        fd = floor_disagreements(
+            df["apartment_nr"],
+            df["floor"],
+            df["floors"] if "floors" in df else None,
+            entrance_floor=entrance_floor,
+        )
+        yield Finding(
+            "floor_disagreements",
+            "floor",
+            fd["disagrees"].to_numpy(),
+            fd["implied_floor"].astype(object).to_numpy(),
+        )
+        yield Finding(
+            "apartment_above_top_floor",
+            "apartment_nr",
+            fd["above_floors"].to_numpy(),
+            fd["implied_floor"].astype(object).to_numpy(),
+        )
     if "standard_points" in df and "ownership_type" in df:
-        m = _present(df, "standard_points") & (df["ownership_type"] == "bostadsrätt") \
-            .fillna(False).to_numpy(dtype=bool)  # fmt: skip
+        m = _present(df, "standard_points") & (df["ownership_type"] == "bostadsrätt").fillna(
+            False
+        ).to_numpy(dtype=bool)
         yield Finding("standard_points_cooperative", "standard_points", m)
     if "rooms" in df and "home_type" in df:
         yield Finding("rooms_for_house", "rooms", _present(df, "rooms") & _home_is(df, HOUSE_TYPES))
     if "person_registered_date" in df:
         d = df["person_registered_date"].to_numpy(dtype="datetime64[ms]")
-        yield Finding("person_registered_date_early", "person_registered_date",
-                      ~np.isnat(d) & (d < FIRST_PERSON_INFORMATION))
+        yield Finding(
+            "person_registered_date_early",
+            "person_registered_date",
+            ~np.isnat(d) & (d < FIRST_PERSON_INFORMATION),
+        )
     if "first_person_registered_date" in df and "person_registered" in df:
         m = _present(df, "first_person_registered_date") & (_num(df, "person_registered") == 0)
         yield Finding("first_registered_without_person", "first_person_registered_date", m)

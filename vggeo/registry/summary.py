@@ -42,5 +42,7 @@ def rejects_summary(rejects: pd.DataFrame | None, path: str | os.PathLike | None
     nulled = int(sum(v for k, v in by_rule.items() if RULES[k].action == "null"))
     rows = rejects[["file", "row"]].drop_duplicates().shape[0]
     parts = ", ".join(f"{k} {v}" for k, v in by_rule.items())
-    return (f"rejects: {len(rejects)} value(s) in {rows} row(s) ({nulled} nulled, "
-            f"{len(rejects) - nulled} kept flagged): {parts}{where}")  # fmt: skip
+    return (
+        f"rejects: {len(rejects)} value(s) in {rows} row(s) ({nulled} nulled, "
+        f"{len(rejects) - nulled} kept flagged): {parts}{where}"
+    )

@@ -23,9 +23,15 @@ from vggeo.errors import ParseError
 __all__ = ["write_registry", "write_rejects", "update_rejects", "to_raw", "FORMATS"]
 
 #: Output/input format by file extension.
-FORMATS = {".parquet": "parquet", ".geoparquet": "parquet", ".gpkg": "gpkg", ".csv": "csv",
-           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}  # fmt: skip
-
+FORMATS = {
+    ".parquet": "parquet",
+    ".geoparquet": "parquet",
+    ".gpkg": "gpkg",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
 
 
 def _arrow_array(s: pd.Series):
@@ -50,7 +56,9 @@ def to_raw(gdf: pd.DataFrame, *, number_as: str = "list", derived: bool = True) 
     """
     out = {}
     for c in gdf.columns:
-        if c == "geometry" or (hasattr(gdf, "geometry") and c == getattr(gdf.geometry, "name", None)):
+        if c == "geometry" or (
+            hasattr(gdf, "geometry") and c == getattr(gdf.geometry, "name", None)
+        ):
             continue
         if not derived and c in _DERIVED_FIELDS:
             continue
@@ -58,10 +66,15 @@ def to_raw(gdf: pd.DataFrame, *, number_as: str = "list", derived: bool = True) 
         if isinstance(s.dtype, pd.CategoricalDtype):
             cats = s.cat.categories
             if pd.api.types.is_integer_dtype(cats.dtype):
-                vals = np.where(s.cat.codes.to_numpy() < 0, 0,
-                                cats.to_numpy()[np.maximum(s.cat.codes.to_numpy(), 0)])
-                s = pd.Series(pd.arrays.IntegerArray(vals.astype(np.int64),
-                                                     s.cat.codes.to_numpy() < 0), index=s.index)  # fmt: skip
+                vals = np.where(
+                    s.cat.codes.to_numpy() < 0,
+                    0,
+                    cats.to_numpy()[np.maximum(s.cat.codes.to_numpy(), 0)],
+                )
+                s = pd.Series(
+                    pd.arrays.IntegerArray(vals.astype(np.int64), s.cat.codes.to_numpy() < 0),
+                    index=s.index,
+                )
             else:
                 s = s.astype("string")
         elif pd.api.types.is_datetime64_any_dtype(s.dtype):
@@ -89,8 +102,9 @@ def _number_out(s: pd.Series, how: str) -> pd.Series:
     return pd.Series(pd.array(text, dtype="string"), index=s.index)
 
 
-def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
-                   layer: str = "residences") -> Path:  # fmt: skip
+def write_registry(
+    gdf, path: str | os.PathLike, *, overwrite: bool = True, layer: str = "residences"
+) -> Path:
     """Write the canonical frame; the extension chooses the format (atomically).
 
     ``.parquet`` GeoParquet 1.1 (types kept: categoricals, lists, dates; rows in Hilbert order,
@@ -102,8 +116,9 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt not in ("parquet", "gpkg", "csv", "jsonl"):
-        raise ParseError(f"cannot write {path.suffix!r}; use .parquet, .gpkg, .csv or .jsonl",
-                         file=str(path))  # fmt: skip
+        raise ParseError(
+            f"cannot write {path.suffix!r}; use .parquet, .gpkg, .csv or .jsonl", file=str(path)
+        )
     if fmt == "parquet":
         from vggeo.exports.parquet import write_parquet
 
@@ -117,9 +132,16 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
             # and only one batch of converted columns in memory at a time.
             reader = _batch_reader(gdf, number_as="json", geometry=True)
             # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS, validate_gpkg.py) reads fully.
-            pyogrio.raw.write_arrow(reader, tmp, layer=layer, driver="GPKG",
-                                    geometry_name="geometry", geometry_type="Point",
-                                    crs="EPSG:3006", dataset_options={"VERSION": "1.3"})  # fmt: skip
+            pyogrio.raw.write_arrow(
+                reader,
+                tmp,
+                layer=layer,
+                driver="GPKG",
+                geometry_name="geometry",
+                geometry_type="Point",
+                crs="EPSG:3006",
+                dataset_options={"VERSION": "1.3"},
+            )
         elif fmt == "csv":
             import pyarrow.csv as pcsv
 
@@ -130,14 +152,17 @@ def write_registry(gdf, path: str | os.PathLike, *, overwrite: bool = True,
         else:
             with open(tmp, "w", encoding="utf-8") as fh:
                 for start in range(0, len(gdf), _BATCH_ROWS):
-                    raw = to_raw(gdf.iloc[start:start + _BATCH_ROWS], number_as="list",
-                                 derived=False)
+                    raw = to_raw(
+                        gdf.iloc[start : start + _BATCH_ROWS], number_as="list", derived=False
+                    )
                     text = raw.to_json(orient="records", lines=True, force_ascii=False)
                     fh.write(text if text.endswith("\n") else text + "\n")
     return path
 
 
-def write_rejects(rejects: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+def write_rejects(
+    rejects: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = True
+) -> Path:
     """Write a rejects table (see :data:`vggeo.registry.canonical.REJECT_COLUMNS`), atomically.
 
     ``.csv`` (default for anything else), ``.jsonl`` (one reject per line) or ``.parquet``.
@@ -147,8 +172,9 @@ def write_rejects(rejects: pd.DataFrame, path: str | os.PathLike, *, overwrite: 
     with atomic_path(path, overwrite=overwrite) as tmp:
         if suffix in (".jsonl", ".ndjson"):
             text = rejects.to_json(orient="records", lines=True, force_ascii=False)
-            tmp.write_text(text if not text or text.endswith("\n") else text + "\n",
-                           encoding="utf-8")  # fmt: skip
+            tmp.write_text(
+                text if not text or text.endswith("\n") else text + "\n", encoding="utf-8"
+            )
         elif suffix in (".parquet", ".geoparquet"):
             pd.DataFrame(rejects).to_parquet(tmp, index=False)
         else:
@@ -189,6 +215,6 @@ def _batch_reader(gdf, *, number_as: str, geometry: bool):
     def batches():
         yield from first.to_batches()
         for start in range(_BATCH_ROWS, len(gdf), _BATCH_ROWS):
-            yield from convert(gdf.iloc[start:start + _BATCH_ROWS]).cast(schema).to_batches()
+            yield from convert(gdf.iloc[start : start + _BATCH_ROWS]).cast(schema).to_batches()
 
     return pa.RecordBatchReader.from_batches(schema, batches())

@@ -28,8 +28,10 @@ def find_sample_data() -> Path | None:
     import vggeo
 
     candidates = [os.environ.get("VGGEO_SAMPLE_DATA")]
-    candidates += [Path(vggeo.__file__).resolve().parent.parent / "sample_data",
-                   Path.cwd() / "sample_data"]  # fmt: skip
+    candidates += [
+        Path(vggeo.__file__).resolve().parent.parent / "sample_data",
+        Path.cwd() / "sample_data",
+    ]
     for c in candidates:
         if c and (Path(c) / REGISTRY).exists():
             return Path(c)
@@ -43,8 +45,9 @@ def _inputs(sample_dir: Path) -> list[Path]:
     return files
 
 
-def build_sample_store(path: str | os.PathLike, *, sample_dir: str | os.PathLike,
-                       progress: bool = False) -> Path:  # fmt: skip
+def build_sample_store(
+    path: str | os.PathLike, *, sample_dir: str | os.PathLike, progress: bool = False
+) -> Path:
     """Build a GeoPackage store from a sample-data folder (atomically: :func:`atomic_path`)."""
     from vggeo.lm import open_delivery
     from vggeo.registry import read_registry
@@ -71,8 +74,9 @@ def sample_store(sample_dir: str | os.PathLike | None = None) -> Path:
 
     sample_dir = Path(sample_dir) if sample_dir is not None else find_sample_data()
     if sample_dir is None:
-        raise FileNotFoundError(2, "no sample_data folder found (set VGGEO_SAMPLE_DATA)",
-                                "sample_data")  # fmt: skip
+        raise FileNotFoundError(
+            2, "no sample_data folder found (set VGGEO_SAMPLE_DATA)", "sample_data"
+        )
     digest = hashlib.sha256(__version__.encode())
     for f in _inputs(sample_dir):
         digest.update(f.name.encode())

@@ -47,26 +47,67 @@ NS_BT = "http://namespace.lantmateriet.se/distribution/produkter/borttag/v2"
 NS_MD = "http://namespace.lantmateriet.se/distribution/produkter/metadata/v2"
 GML = "http://www.opengis.net/gml/3.2"
 
-_TYPES = ("plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet", "utredning",
-          "fornlamning")  # fmt: skip
+_TYPES = (
+    "plan",
+    "naturvardsbestammelse",
+    "ovrig_bestammelse",
+    "mineralrattighet",
+    "utredning",
+    "fornlamning",
+)
 _TYPE_WEIGHTS = np.array([0.62, 0.12, 0.10, 0.04, 0.04, 0.08])
-_ELEMENT = {"plan": "Plan", "naturvardsbestammelse": "Naturvardsbestammelse",
-            "ovrig_bestammelse": "OvrigBestammelse", "mineralrattighet": "Mineralrattighet",
-            "utredning": "Utredning", "fornlamning": "Fornlamning"}  # fmt: skip
-_PLAN_TYPES = ("detaljplan", "detaljplan", "detaljplan", "områdesbestämmelser", "fastighetsplan",
-               "tomtindelning", "byggnadsplan", "stadsplan")  # fmt: skip
+_ELEMENT = {
+    "plan": "Plan",
+    "naturvardsbestammelse": "Naturvardsbestammelse",
+    "ovrig_bestammelse": "OvrigBestammelse",
+    "mineralrattighet": "Mineralrattighet",
+    "utredning": "Utredning",
+    "fornlamning": "Fornlamning",
+}
+_PLAN_TYPES = (
+    "detaljplan",
+    "detaljplan",
+    "detaljplan",
+    "områdesbestämmelser",
+    "fastighetsplan",
+    "tomtindelning",
+    "byggnadsplan",
+    "stadsplan",
+)
 _SUBTYPES = {
-    "naturvardsbestammelse": ("naturreservat", "naturvårdsområde", "biotopskyddsområde",
-                              "djur- och växtskyddsområde"),
-    "ovrig_bestammelse": ("strandskydd", "vattenskyddsområde", "byggnadsminne",
-                          "riksintresse"),
+    "naturvardsbestammelse": (
+        "naturreservat",
+        "naturvårdsområde",
+        "biotopskyddsområde",
+        "djur- och växtskyddsområde",
+    ),
+    "ovrig_bestammelse": ("strandskydd", "vattenskyddsområde", "byggnadsminne", "riksintresse"),
     "mineralrattighet": ("bearbetningskoncession", "undersökningstillstånd"),
     "utredning": ("fastighetsbildning pågår", "planläggning pågår"),
     "fornlamning": ("fornlämning", "fornlämningsområde"),
-}  # fmt: skip
-_NAMES = ("SOLHEM", "ENEBACKEN", "KVARNEN", "STRANDEN", "ÄNGSLYCKAN", "BJÖRKHAGA", "HAMNEN",
-          "CENTRUM", "SKOLAN", "NORRMALM", "SÖDERÄNG", "VÄSTERBY", "ÖSTERMALM", "TALLBACKEN",
-          "LINDEN", "ALMEN", "RÅDHUSET", "STATIONEN", "MAJORSKAN", "GLASBRUKET")  # fmt: skip
+}
+_NAMES = (
+    "SOLHEM",
+    "ENEBACKEN",
+    "KVARNEN",
+    "STRANDEN",
+    "ÄNGSLYCKAN",
+    "BJÖRKHAGA",
+    "HAMNEN",
+    "CENTRUM",
+    "SKOLAN",
+    "NORRMALM",
+    "SÖDERÄNG",
+    "VÄSTERBY",
+    "ÖSTERMALM",
+    "TALLBACKEN",
+    "LINDEN",
+    "ALMEN",
+    "RÅDHUSET",
+    "STATIONEN",
+    "MAJORSKAN",
+    "GLASBRUKET",
+)
 
 
 def _uuid(rng: np.random.Generator) -> str:
@@ -172,9 +213,15 @@ class _Towns:
     @classmethod
     def of(cls, towns, weights, n: int) -> _Towns:
         pop = towns["population"].to_numpy(float)
-        return cls(towns, weights, towns["easting"].to_numpy(float),
-                   towns["northing"].to_numpy(float), pop, _built_up_radius(pop),
-                   float(np.sqrt(min(1.0, 20_000 / max(n, 1)))))  # fmt: skip
+        return cls(
+            towns,
+            weights,
+            towns["easting"].to_numpy(float),
+            towns["northing"].to_numpy(float),
+            pop,
+            _built_up_radius(pop),
+            float(np.sqrt(min(1.0, 20_000 / max(n, 1)))),
+        )
 
 
 @dataclass
@@ -195,8 +242,17 @@ class _PlanCells:
         i = self.used
         if i < len(self.cx):
             self.used += 1
-            return int(self.town[i]), (float(self.cx[i]), float(self.cy[i]), float(self.w[i]),
-                                       float(self.h[i]), float(self.angle[i])), i < self.tiled  # fmt: skip
+            return (
+                int(self.town[i]),
+                (
+                    float(self.cx[i]),
+                    float(self.cy[i]),
+                    float(self.w[i]),
+                    float(self.h[i]),
+                    float(self.angle[i]),
+                ),
+                i < self.tiled,
+            )
         return self.overlay(rng)
 
     def overlay(self, rng) -> tuple[int, tuple[float, float, float, float, float], bool]:
@@ -217,9 +273,15 @@ class _PlanCells:
 _SPLITS = {
     1: np.array([[0.0, 0.0, 1.0, 1.0]]),
     2: np.array([[-0.25, 0.0, 0.5, 1.0], [0.25, 0.0, 0.5, 1.0]]),
-    4: np.array([[-0.25, -0.25, 0.5, 0.5], [0.25, -0.25, 0.5, 0.5], [-0.25, 0.25, 0.5, 0.5],
-                 [0.25, 0.25, 0.5, 0.5]]),
-}  # fmt: skip
+    4: np.array(
+        [
+            [-0.25, -0.25, 0.5, 0.5],
+            [0.25, -0.25, 0.5, 0.5],
+            [-0.25, 0.25, 0.5, 0.5],
+            [0.25, 0.25, 0.5, 0.5],
+        ]
+    ),
+}
 _SPLIT_K = np.array([1, 2, 4])
 _SPLIT_P = np.array([0.55, 0.30, 0.15])
 
@@ -272,8 +334,13 @@ def _plan_cells(rng, tw: _Towns, n_plans: int) -> _PlanCells:
     w_apt = 0.48 * tw.pop**1.1 / (tw.pop**1.1).sum()
     w_house = 0.46 * tw.pop**0.85 / (tw.pop**0.85).sum()
     apt = w_apt[town] * np.exp(-(r**2) / (2 * sb[town] ** 2)) / (2 * np.pi * sb[town] ** 2)
-    house = (w_house[town] * np.sqrt(2 / np.pi) / sh[town] * np.exp(-(r**2) / (2 * sh[town] ** 2))
-             / (2 * np.pi * np.maximum(r, s / 2)))  # fmt: skip
+    house = (
+        w_house[town]
+        * np.sqrt(2 / np.pi)
+        / sh[town]
+        * np.exp(-(r**2) / (2 * sh[town] ** 2))
+        / (2 * np.pi * np.maximum(r, s / 2))
+    )
     order = np.argsort(-(apt + house) * rng.uniform(0.9, 1.1, len(r)), kind="stable")
     town, u, v = town[order], u[order], v[order]
     k = rng.choice(_SPLIT_K, len(town), p=_SPLIT_P)
@@ -336,8 +403,10 @@ def _draw_area(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
         elif u < 0.22:  # multipart: the block's two halves across a street
             half = w / 4 + margin / 2
             dx, dy = half * np.cos(a), half * np.sin(a)
-            polys = [[_ccw(_block(rng, cx - dx, cy - dy, w / 2 - margin, h, a))],
-                     [_ccw(_block(rng, cx + dx, cy + dy, w / 2 - margin, h, a))]]  # fmt: skip
+            polys = [
+                [_ccw(_block(rng, cx - dx, cy - dy, w / 2 - margin, h, a))],
+                [_ccw(_block(rng, cx + dx, cy + dy, w / 2 - margin, h, a))],
+            ]
             style = "multisurface"
         elif u < 0.27:
             style = "surface"
@@ -448,21 +517,29 @@ def _arc_polygon_xml(cw: _CoordWriter, ring: np.ndarray, i: int, mid, gid: str) 
     arc = np.array([ring[i], mid, ring[i + 1]])
     segs = []
     if len(before) >= 2:
-        segs.append(f"<gml:LineStringSegment><gml:posList>{cw.text(before)}</gml:posList></gml:LineStringSegment>")
-    segs.append(f'<gml:Arc><gml:posList>{cw.text(arc)}</gml:posList></gml:Arc>')
+        segs.append(
+            f"<gml:LineStringSegment><gml:posList>{cw.text(before)}</gml:posList></gml:LineStringSegment>"
+        )
+    segs.append(f"<gml:Arc><gml:posList>{cw.text(arc)}</gml:posList></gml:Arc>")
     if len(after) >= 2:
-        segs.append(f"<gml:LineStringSegment><gml:posList>{cw.text(after)}</gml:posList></gml:LineStringSegment>")
-    return (f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
-            f"<gml:Curve><gml:segments>{''.join(segs)}</gml:segments></gml:Curve>"
-            "</gml:curveMember></gml:Ring></gml:exterior></gml:Polygon>")  # fmt: skip
+        segs.append(
+            f"<gml:LineStringSegment><gml:posList>{cw.text(after)}</gml:posList></gml:LineStringSegment>"
+        )
+    return (
+        f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
+        f"<gml:Curve><gml:segments>{''.join(segs)}</gml:segments></gml:Curve>"
+        "</gml:curveMember></gml:Ring></gml:exterior></gml:Polygon>"
+    )
 
 
 def _circle_xml(cw: _CoordWriter, cx, cy, r, gid: str) -> str:
     pts = np.array([[cx + r, cy], [cx, cy + r], [cx - r, cy]])
-    return (f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
-            f"<gml:Curve><gml:segments><gml:Circle><gml:posList>{cw.text(pts)}</gml:posList>"
-            "</gml:Circle></gml:segments></gml:Curve></gml:curveMember></gml:Ring></gml:exterior>"
-            "</gml:Polygon>")  # fmt: skip
+    return (
+        f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
+        f"<gml:Curve><gml:segments><gml:Circle><gml:posList>{cw.text(pts)}</gml:posList>"
+        "</gml:Circle></gml:segments></gml:Curve></gml:curveMember></gml:Ring></gml:exterior>"
+        "</gml:Polygon>"
+    )
 
 
 def area_xml(cw: _CoordWriter, area: Area, gid: str) -> str:
@@ -517,7 +594,9 @@ def _random_date(rng, start=1930, end=2025) -> date:
     return date(start, 1, 1) + timedelta(days=int(rng.integers(0, (end - start) * 365)))
 
 
-def _new_provision(rng, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool = False) -> Provision:
+def _new_provision(
+    rng, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool = False
+) -> Provision:
     """A provision of ``kind``; a plan takes the next tiling block (an added one overlays)."""
     if kind == "plan":
         ti, block, _ = cells.overlay(rng) if added else cells.take(rng)
@@ -528,23 +607,37 @@ def _new_provision(rng, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool
     kommun = str(t.municipality_code)
     created = _random_date(rng)
     num = int(rng.integers(1, 999))
-    designation = f"{kommun}-P{created.year % 100:02d}/{num}" if kind == "plan" else f"{kommun}-{_ELEMENT[kind][:3].upper()}{num}"
+    designation = (
+        f"{kommun}-P{created.year % 100:02d}/{num}"
+        if kind == "plan"
+        else f"{kommun}-{_ELEMENT[kind][:3].upper()}{num}"
+    )
     status = "avregistrerad" if rng.random() < 0.15 else "gällande"
-    plan_type = (_PLAN_TYPES[int(rng.integers(len(_PLAN_TYPES)))] if kind == "plan"
-                 else _SUBTYPES[kind][int(rng.integers(len(_SUBTYPES[kind])))])  # fmt: skip
+    plan_type = (
+        _PLAN_TYPES[int(rng.integers(len(_PLAN_TYPES)))]
+        if kind == "plan"
+        else _SUBTYPES[kind][int(rng.integers(len(_SUBTYPES[kind])))]
+    )
     impl = None
     if kind == "plan" and plan_type == "detaljplan" and created.year > 1987:
         impl = (created, created + timedelta(days=365 * int(rng.integers(5, 16))))
     n_aff = int(rng.integers(1, 12 if kind == "plan" else 30))
     p = Provision(
-        pid=_uuid(rng), kind=kind, version=1, municipality=kommun, designation=designation,
+        pid=_uuid(rng),
+        kind=kind,
+        version=1,
+        municipality=kommun,
+        designation=designation,
         name=_NAMES[int(rng.integers(len(_NAMES)))] if rng.random() < 0.8 else "",
-        status=status, plan_type=plan_type,
+        status=status,
+        plan_type=plan_type,
         alt_designation=f"{kommun} ¤ {int(rng.integers(1, 999))}" if rng.random() < 0.2 else None,
-        last_changed=created, impl=impl, area=area,
+        last_changed=created,
+        impl=impl,
+        area=area,
         affected=[_uuid(rng) for _ in range(n_aff)],
         text="Se planhandling." if rng.random() < 0.1 else None,
-    )  # fmt: skip
+    )
     p.decisions.append(("Bildandebeslut", 1, created + timedelta(days=21), created, _uuid(rng)))
     if status == "avregistrerad":
         d = _random_date(rng, created.year + 1, 2026)
@@ -552,34 +645,47 @@ def _new_provision(rng, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool
     return p
 
 
-def provision_xml(rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")) -> str:
+def provision_xml(
+    rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")
+) -> str:
     el = _ELEMENT[p.kind]
     parts = [f'<{el} gml:id="ID_{p.pid}"><objektidentitet>{p.pid}</objektidentitet>']
     if "basinformation" in subsets:
-        attr = [f"<objektversion>{p.version}</objektversion>", f"<kommun>{p.municipality}</kommun>",
-                f"<aktbeteckning>{escape(p.designation)}</aktbeteckning>"]  # fmt: skip
+        attr = [
+            f"<objektversion>{p.version}</objektversion>",
+            f"<kommun>{p.municipality}</kommun>",
+            f"<aktbeteckning>{escape(p.designation)}</aktbeteckning>",
+        ]
         if p.name:
             attr.append(f"<namn>{escape(p.name)}</namn>")
         attr.append(f"<status>{p.status}</status>")
-        attr.append(f"<senasteAndringAllmannaDelen>{_date_forms(rng, p.last_changed, 'attr')}</senasteAndringAllmannaDelen>")
+        attr.append(
+            f"<senasteAndringAllmannaDelen>{_date_forms(rng, p.last_changed, 'attr')}</senasteAndringAllmannaDelen>"
+        )
         tag = "plantyp" if p.kind == "plan" else "bestammelsetyp"
         attr.append(f"<{tag}>{escape(p.plan_type)}</{tag}>")
         if p.alt_designation:
-            attr.append(f"<alternativAktbeteckning>{escape(p.alt_designation)}</alternativAktbeteckning>")
+            attr.append(
+                f"<alternativAktbeteckning>{escape(p.alt_designation)}</alternativAktbeteckning>"
+            )
         if p.impl:
             attr.append(f"<genomforandetidStart>{p.impl[0].isoformat()}</genomforandetidStart>")
             attr.append(f"<genomforandetidSlut>{p.impl[1].isoformat()}</genomforandetidSlut>")
         parts.append(f"<{el}attribut>{''.join(attr)}</{el}attribut>")
     if "berorkrets" in subsets:
-        refs = "".join(f"<Registerenhetsreferens><objektidentitet>{a}</objektidentitet></Registerenhetsreferens>"
-                       for a in p.affected)  # fmt: skip
+        refs = "".join(
+            f"<Registerenhetsreferens><objektidentitet>{a}</objektidentitet></Registerenhetsreferens>"
+            for a in p.affected
+        )
         parts.append(f"<Beror>{refs}</Beror>")
     if "basinformation" in subsets:
         for kind, ver, valid, decided, did in p.decisions:
-            parts.append(f"<{kind}><objektversion>{ver}</objektversion>"
-                         f"<giltigFran>{valid.isoformat()}</giltigFran>"
-                         f"<beslutsdatum>{_date_forms(rng, decided, 'decision')}</beslutsdatum>"
-                         f"<objektidentitet>{did}</objektidentitet></{kind}>")  # fmt: skip
+            parts.append(
+                f"<{kind}><objektversion>{ver}</objektversion>"
+                f"<giltigFran>{valid.isoformat()}</giltigFran>"
+                f"<beslutsdatum>{_date_forms(rng, decided, 'decision')}</beslutsdatum>"
+                f"<objektidentitet>{did}</objektidentitet></{kind}>"
+            )
         if p.text:
             parts.append(f"<Hanvisningstext>{escape(p.text)}</Hanvisningstext>")
         parts.append(f"<Yta>{area_xml(cw, p.area, 'Y_' + p.pid[:8])}</Yta>")
@@ -589,29 +695,60 @@ def provision_xml(rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformati
 
 def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=None) -> int:
     """Write one provision data file to a binary stream; return its object count."""
-    out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
-              f'xmlns="{NS_MB}" xmlns:gml="{GML}">\n'.encode())  # fmt: skip
+    out.write(
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
+        f'xmlns="{NS_MB}" xmlns:gml="{GML}">\n'.encode()
+    )
     n = 0
     for p in provisions:
-        subs = subsets_of.get(p.pid, ("basinformation", "berorkrets")) if subsets_of else ("basinformation", "berorkrets")
-        out.write(("<MarkreglerandeBestammelseMember>" + provision_xml(rng, cw, p, subsets=subs)
-                   + "</MarkreglerandeBestammelseMember>\n").encode())  # fmt: skip
+        subs = (
+            subsets_of.get(p.pid, ("basinformation", "berorkrets"))
+            if subsets_of
+            else ("basinformation", "berorkrets")
+        )
+        out.write(
+            (
+                "<MarkreglerandeBestammelseMember>"
+                + provision_xml(rng, cw, p, subsets=subs)
+                + "</MarkreglerandeBestammelseMember>\n"
+            ).encode()
+        )
         n += 1
     out.write(b"</MarkreglerandeBestammelseResponse>\n")
     return n
 
 
 def _deletion_xml(ids) -> bytes:
-    body = "".join(f"<BorttagMember><objektidentitet>{i}</objektidentitet></BorttagMember>\n" for i in ids)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
-            "</BorttagResponse>\n").encode()  # fmt: skip
+    body = "".join(
+        f"<BorttagMember><objektidentitet>{i}</objektidentitet></BorttagMember>\n" for i in ids
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
+        "</BorttagResponse>\n"
+    ).encode()
 
 
-def _metadata_xml(*, set_name, info_type, subsets, extract_id, produced, extract_type, crs,
-                  kommuner, files, personal=None, totals=None, previous=None) -> bytes:  # fmt: skip
+def _metadata_xml(
+    *,
+    set_name,
+    info_type,
+    subsets,
+    extract_id,
+    produced,
+    extract_type,
+    crs,
+    kommuner,
+    files,
+    personal=None,
+    totals=None,
+    previous=None,
+) -> bytes:
     total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
-    rows = "".join(f"<Fil><filnamn>{n}</filnamn><antalObjekt>{c}</antalObjekt>"
-                   f"<filstorlek>{s}</filstorlek></Fil>" for n, c, s in files)  # fmt: skip
+    rows = "".join(
+        f"<Fil><filnamn>{n}</filnamn><antalObjekt>{c}</antalObjekt>"
+        f"<filstorlek>{s}</filstorlek></Fil>"
+        for n, c, s in files
+    )
     subs = "".join(f"<informationsdelmangd>{s}</informationsdelmangd>" for s in subsets)
     kom = "".join(f"<kommunkod>{k}</kommunkod>" for k in kommuner)
     extra = ""
@@ -623,26 +760,36 @@ def _metadata_xml(*, set_name, info_type, subsets, extract_id, produced, extract
     if crs:
         extra += f"<koordinatsystem>EPSG:{crs}</koordinatsystem>"
     if personal:
-        extra += ("<personinformation>"
-                  f"<direktmarknadsforing>{str(personal[0]).lower()}</direktmarknadsforing>"
-                  f"<exkluderaPersonnummer>{str(personal[1]).lower()}</exkluderaPersonnummer>"
-                  "</personinformation>")  # fmt: skip
+        extra += (
+            "<personinformation>"
+            f"<direktmarknadsforing>{str(personal[0]).lower()}</direktmarknadsforing>"
+            f"<exkluderaPersonnummer>{str(personal[1]).lower()}</exkluderaPersonnummer>"
+            "</personinformation>"
+        )
     if totals:
         extra += f"<antalPersoner>{totals[0]}</antalPersoner><antalOrganisationer>{totals[1]}</antalOrganisationer>"
     size = sum(s for _, _, s in files)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Metadata xmlns="{NS_MD}">'
-            f"<uttagsidentitet>{extract_id}</uttagsidentitet>{extra}"
-            f"<fardigproducerad>{produced.isoformat(timespec='seconds')}</fardigproducerad>"
-            f"<informationstyp>{info_type}</informationstyp>"
-            f"<informationsmangd>{set_name}</informationsmangd>{subs}"
-            f"<urval><urvalstyp>kommunkod</urvalstyp><listreferens>LISTA-{extract_id[:8]}</listreferens>{kom}</urval>"
-            f"<uttagstyp>{'basuttag' if extract_type == 'base' else 'förändringsuttag'}</uttagstyp>"
-            f"<totaltAntalObjekt>{total}</totaltAntalObjekt><filstorlek>{size}</filstorlek>"
-            f"<filer>{rows}</filer></Metadata>\n").encode()  # fmt: skip
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Metadata xmlns="{NS_MD}">'
+        f"<uttagsidentitet>{extract_id}</uttagsidentitet>{extra}"
+        f"<fardigproducerad>{produced.isoformat(timespec='seconds')}</fardigproducerad>"
+        f"<informationstyp>{info_type}</informationstyp>"
+        f"<informationsmangd>{set_name}</informationsmangd>{subs}"
+        f"<urval><urvalstyp>kommunkod</urvalstyp><listreferens>LISTA-{extract_id[:8]}</listreferens>{kom}</urval>"
+        f"<uttagstyp>{'basuttag' if extract_type == 'base' else 'förändringsuttag'}</uttagstyp>"
+        f"<totaltAntalObjekt>{total}</totaltAntalObjekt><filstorlek>{size}</filstorlek>"
+        f"<filer>{rows}</filer></Metadata>\n"
+    ).encode()
 
 
-def _write_set(folder: str, set_name: str, data_files: list[tuple[str, bytes, int]],
-               deletions: list[str] | None, meta_kwargs: dict, outer: zipfile.ZipFile) -> None:  # fmt: skip
+def _write_set(
+    folder: str,
+    set_name: str,
+    data_files: list[tuple[str, bytes, int]],
+    deletions: list[str] | None,
+    meta_kwargs: dict,
+    outer: zipfile.ZipFile,
+) -> None:
     """Write ``<set>.zip`` + ``<set>_metadata.xml`` into the outer ZIP."""
     buf = io.BytesIO()
     listed = []
@@ -655,8 +802,10 @@ def _write_set(folder: str, set_name: str, data_files: list[tuple[str, bytes, in
             inner.writestr(f"{set_name}_borttag.xml", d)
             listed.append((f"{set_name}_borttag.xml", len(deletions), len(d)))
     outer.writestr(f"{folder}/{set_name}.zip", buf.getvalue(), compress_type=zipfile.ZIP_STORED)
-    outer.writestr(f"{folder}/{set_name}_metadata.xml",
-                   _metadata_xml(set_name=set_name, files=listed, **meta_kwargs))
+    outer.writestr(
+        f"{folder}/{set_name}_metadata.xml",
+        _metadata_xml(set_name=set_name, files=listed, **meta_kwargs),
+    )
 
 
 def _chunks(seq, n):
@@ -712,8 +861,9 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
     return p, ("basinformation", "berorkrets")
 
 
-def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime,
-                 variety: bool = False) -> list[Path]:  # fmt: skip
+def _bestammelse(
+    out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime, variety: bool = False
+) -> list[Path]:
     rng = np.random.default_rng(seed)
     tw = _Towns.of(*_towns(crs=crs), n)
     cw = _CoordWriter(crs)
@@ -743,7 +893,9 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
             pick = rng.permutation(len(ids))
             edit_ids = [ids[i] for i in pick[:n_edit]]
             del_ids = [ids[i] for i in pick[n_edit : n_edit + n_del]]
-            same_ids = [ids[i] for i in pick[n_edit + n_del : n_edit + n_del + max(1, n_edit // 10)]]
+            same_ids = [
+                ids[i] for i in pick[n_edit + n_del : n_edit + n_del + max(1, n_edit // 10)]
+            ]
             subsets_of = {}
             changed = []
             for pid in edit_ids:
@@ -767,11 +919,22 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
         kommuner = sorted({p.municipality for p in state.values()})[:50]
         path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
-            _write_set("Markreglerande bestammelse", "markreglerandebestammelse", files, deletions, dict(
-                info_type="Markreglerande bestämmelse", subsets=("Basinformation", "Berörkrets"),
-                extract_id=extract_id, produced=produced,
-                extract_type="base" if k == 0 else "change", crs=crs, kommuner=kommuner,
-            ), outer)  # fmt: skip
+            _write_set(
+                "Markreglerande bestammelse",
+                "markreglerandebestammelse",
+                files,
+                deletions,
+                dict(
+                    info_type="Markreglerande bestämmelse",
+                    subsets=("Basinformation", "Berörkrets"),
+                    extract_id=extract_id,
+                    produced=produced,
+                    extract_type="base" if k == 0 else "change",
+                    crs=crs,
+                    kommuner=kommuner,
+                ),
+                outer,
+            )
         paths.append(path)
         produced = produced + timedelta(days=7)
     return paths
@@ -779,10 +942,44 @@ def _bestammelse(out_dir: Path, *, n, changes, seed, crs, per_file, start: datet
 
 # --- inskrivning --------------------------------------------------------------------------------
 
-_FIRST = ("Anna", "Erik", "Maria", "Lars", "Karin", "Anders", "Eva", "Johan", "Sara", "Per",
-          "Lena", "Mikael", "Emma", "Karl", "Ingrid", "Olof", "Elin", "Nils", "Sofia", "Gustav")  # fmt: skip
-_LAST = ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson",
-         "Persson", "Svensson", "Gustafsson", "Pettersson", "Jonsson", "Lindberg", "Lindqvist")  # fmt: skip
+_FIRST = (
+    "Anna",
+    "Erik",
+    "Maria",
+    "Lars",
+    "Karin",
+    "Anders",
+    "Eva",
+    "Johan",
+    "Sara",
+    "Per",
+    "Lena",
+    "Mikael",
+    "Emma",
+    "Karl",
+    "Ingrid",
+    "Olof",
+    "Elin",
+    "Nils",
+    "Sofia",
+    "Gustav",
+)
+_LAST = (
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Gustafsson",
+    "Pettersson",
+    "Jonsson",
+    "Lindberg",
+    "Lindqvist",
+)
 _STREETS = ("Storgatan", "Kyrkogatan", "Skolvägen", "Björkvägen", "Strandvägen", "Parkgatan")
 _ORGS = ("Fastighets AB", "Bostäder AB", "Förvaltning AB", "HB", "Bostadsrättsförening")
 
@@ -836,13 +1033,25 @@ class Property:
 
 def _new_owner(rng, towns) -> Owner:
     t = towns.iloc[int(rng.integers(0, min(len(towns), 200)))]
-    addr = (f"{_STREETS[int(rng.integers(len(_STREETS)))]} {int(rng.integers(1, 80))}",
-            f"{int(rng.integers(100, 990)) * 100 + int(rng.integers(0, 99)):05d}", str(t["name"]).upper())  # fmt: skip
+    addr = (
+        f"{_STREETS[int(rng.integers(len(_STREETS)))]} {int(rng.integers(1, 80))}",
+        f"{int(rng.integers(100, 990)) * 100 + int(rng.integers(0, 99)):05d}",
+        str(t["name"]).upper(),
+    )
     if rng.random() < 0.15:
-        return Owner(_orgnr(rng), True, org_name=f"{_LAST[int(rng.integers(len(_LAST)))]} {_ORGS[int(rng.integers(len(_ORGS)))]}",
-                     address=addr)  # fmt: skip
-    return Owner(_personnummer(rng), False, first=_FIRST[int(rng.integers(len(_FIRST)))],
-                 last=_LAST[int(rng.integers(len(_LAST)))], address=addr)  # fmt: skip
+        return Owner(
+            _orgnr(rng),
+            True,
+            org_name=f"{_LAST[int(rng.integers(len(_LAST)))]} {_ORGS[int(rng.integers(len(_ORGS)))]}",
+            address=addr,
+        )
+    return Owner(
+        _personnummer(rng),
+        False,
+        first=_FIRST[int(rng.integers(len(_FIRST)))],
+        last=_LAST[int(rng.integers(len(_LAST)))],
+        address=addr,
+    )
 
 
 def _new_property(rng, towns, weights, owners_pool) -> Property:
@@ -851,48 +1060,84 @@ def _new_property(rng, towns, weights, owners_pool) -> Property:
     acquired = _random_date(rng, 1970, 2026)
     owners = []
     for _ in range(k):
-        o = owners_pool[int(rng.integers(len(owners_pool)))] if rng.random() < 0.1 else _new_owner(rng, towns)
+        o = (
+            owners_pool[int(rng.integers(len(owners_pool)))]
+            if rng.random() < 0.1
+            else _new_owner(rng, towns)
+        )
         if o not in owners_pool:
             owners_pool.append(o)
         owners.append((o, 1, k, acquired, f"{acquired.year}/{int(rng.integers(1, 99999))}"))
-    mort = [("Inteckning", int(rng.integers(1, 80)) * 50_000, _random_date(rng, acquired.year, 2026),
-             f"{int(rng.integers(1990, 2026))}/{int(rng.integers(1, 99999))}")
-            for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.3, 0.4, 0.2, 0.1])))]  # fmt: skip
-    rights = [(("Servitut", "Nyttjanderätt", "Ledningsrätt")[int(rng.integers(3))], "väg",
-               _random_date(rng), f"{int(rng.integers(1950, 2026))}/{int(rng.integers(1, 9999))}")
-              for _ in range(int(rng.choice([0, 1, 2], p=[0.7, 0.2, 0.1])))]  # fmt: skip
+    mort = [
+        (
+            "Inteckning",
+            int(rng.integers(1, 80)) * 50_000,
+            _random_date(rng, acquired.year, 2026),
+            f"{int(rng.integers(1990, 2026))}/{int(rng.integers(1, 99999))}",
+        )
+        for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.3, 0.4, 0.2, 0.1])))
+    ]
+    rights = [
+        (
+            ("Servitut", "Nyttjanderätt", "Ledningsrätt")[int(rng.integers(3))],
+            "väg",
+            _random_date(rng),
+            f"{int(rng.integers(1950, 2026))}/{int(rng.integers(1, 9999))}",
+        )
+        for _ in range(int(rng.choice([0, 1, 2], p=[0.7, 0.2, 0.1])))
+    ]
     notes = [("Anteckning", "Tvist om gräns", _random_date(rng))] if rng.random() < 0.05 else []
-    lease = (_random_date(rng, 1950, 2000), int(rng.integers(5, 200)) * 1000) if rng.random() < 0.03 else None
+    lease = (
+        (_random_date(rng, 1950, 2000), int(rng.integers(5, 200)) * 1000)
+        if rng.random() < 0.03
+        else None
+    )
     block = _NAMES[int(rng.integers(len(_NAMES)))]
-    return Property(_uuid(rng), _uuid(rng), f"{str(t['name']).upper()} {block.capitalize()} {int(rng.integers(1, 30))}:{int(rng.integers(1, 200))}",
-                    str(t.municipality_code), 1, owners, int(rng.integers(5, 120)) * 50_000,
-                    mort, rights, notes, lease)  # fmt: skip
+    return Property(
+        _uuid(rng),
+        _uuid(rng),
+        f"{str(t['name']).upper()} {block.capitalize()} {int(rng.integers(1, 30))}:{int(rng.integers(1, 200))}",
+        str(t.municipality_code),
+        1,
+        owners,
+        int(rng.integers(5, 120)) * 50_000,
+        mort,
+        rights,
+        notes,
+        lease,
+    )
 
 
 def _owner_xml(o: Owner, pnr: bool = True) -> str:
     if o.org:
         a = o.address
-        return (f"<Agare><InskrivenOrganisation><organisationsnummer>{o.key}</organisationsnummer>"
-                f"<organisationsnamn>{escape(o.org_name)}</organisationsnamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
-                f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
-                "</InskrivenOrganisation></Agare>")  # fmt: skip
+        return (
+            f"<Agare><InskrivenOrganisation><organisationsnummer>{o.key}</organisationsnummer>"
+            f"<organisationsnamn>{escape(o.org_name)}</organisationsnamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
+            f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
+            "</InskrivenOrganisation></Agare>"
+        )
     if o.protected:
         # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
         return "<Agare><InskrivenPerson><efternamn>SKYDDAD PERSONUPPGIFT</efternamn></InskrivenPerson></Agare>"
     a = o.address
     ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""  # an order "utan personnummer"
-    return (f"<Agare><InskrivenPerson>{ident}<fornamn>{escape(o.first)}</fornamn>"
-            f"<efternamn>{escape(o.last)}</efternamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
-            f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
-            "</InskrivenPerson></Agare>")  # fmt: skip
+    return (
+        f"<Agare><InskrivenPerson>{ident}<fornamn>{escape(o.first)}</fornamn>"
+        f"<efternamn>{escape(o.last)}</efternamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
+        f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
+        "</InskrivenPerson></Agare>"
+    )
 
 
 def _head(p: Property) -> str:
-    return (f"<Inskrivningsfastighet><objektidentitet>{p.object_id}</objektidentitet>"
-            f"<objektversion>{p.version}</objektversion>"
-            f"<Fastighetsreferens><objektidentitet>{p.property_id}</objektidentitet>"
-            f"<fastighetsbeteckning>{escape(p.designation)}</fastighetsbeteckning>"
-            f"<kommun>{p.kommun}</kommun></Fastighetsreferens>")  # fmt: skip
+    return (
+        f"<Inskrivningsfastighet><objektidentitet>{p.object_id}</objektidentitet>"
+        f"<objektversion>{p.version}</objektversion>"
+        f"<Fastighetsreferens><objektidentitet>{p.property_id}</objektidentitet>"
+        f"<fastighetsbeteckning>{escape(p.designation)}</fastighetsbeteckning>"
+        f"<kommun>{p.kommun}</kommun></Fastighetsreferens>"
+    )
 
 
 def _set_body(set_name: str, p: Property, pnr: bool = True, former: bool = False) -> str:
@@ -902,46 +1147,63 @@ def _set_body(set_name: str, p: Property, pnr: bool = True, former: bool = False
         if former:  # Ägare – Alla: former owners too, as tidigareAgande
             held += [("TidigareAgande", x) for x in p.former]
         for tag, (o, num, den, d, dbn) in held:
-            parts.append(f"<{tag}><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
-                         f"<beslut>Beviljad</beslut><dagboksnummer>{dbn}</dagboksnummer>"
-                         f"<beviljadAndel><taljare>{num}</taljare><namnare>{den}</namnare></beviljadAndel>"
-                         f"{_owner_xml(o, pnr)}</{tag}>")  # fmt: skip
+            parts.append(
+                f"<{tag}><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
+                f"<beslut>Beviljad</beslut><dagboksnummer>{dbn}</dagboksnummer>"
+                f"<beviljadAndel><taljare>{num}</taljare><namnare>{den}</namnare></beviljadAndel>"
+                f"{_owner_xml(o, pnr)}</{tag}>"
+            )
         d = p.owners[0][3]
         den = p.owners[0][2]
-        parts.append(f"<Fastighetsagandeforandring><Fang><fangesdag>{(d - timedelta(days=30)).strftime('%Y%m%d')}</fangesdag>"
-                     f"<fangesart>Köp</fangesart><aktnummer>{p.owners[0][4].replace('/', 'A')}</aktnummer>"
-                     f"<andelFang><taljare>1</taljare><namnare>{den}</namnare></andelFang></Fang>"
-                     f"<kopeskilling><kopeskillingFastEgendom><valuta>SEK</valuta><summa>{p.price}</summa>"
-                     "</kopeskillingFastEgendom></kopeskilling></Fastighetsagandeforandring>")  # fmt: skip
+        parts.append(
+            f"<Fastighetsagandeforandring><Fang><fangesdag>{(d - timedelta(days=30)).strftime('%Y%m%d')}</fangesdag>"
+            f"<fangesart>Köp</fangesart><aktnummer>{p.owners[0][4].replace('/', 'A')}</aktnummer>"
+            f"<andelFang><taljare>1</taljare><namnare>{den}</namnare></andelFang></Fang>"
+            f"<kopeskilling><kopeskillingFastEgendom><valuta>SEK</valuta><summa>{p.price}</summa>"
+            "</kopeskillingFastEgendom></kopeskilling></Fastighetsagandeforandring>"
+        )
     elif set_name == "inteckning":
         for typ, amount, d, dbn in p.mortgages:
-            parts.append(f"<Inteckning><inskrivenBelastning><typ>{typ}</typ><belopp><valuta>SEK</valuta>"
-                         f"<summa>{amount}</summa></belopp><pantbrevstyp>Datapantbrev</pantbrevstyp>"
-                         f"</inskrivenBelastning><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
-                         f"<dagboksnummer>{dbn}</dagboksnummer></Inteckning>")  # fmt: skip
+            parts.append(
+                f"<Inteckning><inskrivenBelastning><typ>{typ}</typ><belopp><valuta>SEK</valuta>"
+                f"<summa>{amount}</summa></belopp><pantbrevstyp>Datapantbrev</pantbrevstyp>"
+                f"</inskrivenBelastning><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
+                f"<dagboksnummer>{dbn}</dagboksnummer></Inteckning>"
+            )
     elif set_name == "avtalsrattighet":
         for typ, purpose, d, akt in p.rights:
-            parts.append(f"<Avtalsrattighet><typ>{typ}</typ><andamal>{purpose}</andamal>"
-                         f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag><aktnummer>{akt}</aktnummer></Avtalsrattighet>")  # fmt: skip
+            parts.append(
+                f"<Avtalsrattighet><typ>{typ}</typ><andamal>{purpose}</andamal>"
+                f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag><aktnummer>{akt}</aktnummer></Avtalsrattighet>"
+            )
     elif set_name == "anteckning":
         for typ, text, d in p.notes:
-            parts.append(f"<Anteckning><typ>{typ}</typ><text>{escape(text)}</text>"
-                         f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Anteckning>")  # fmt: skip
+            parts.append(
+                f"<Anteckning><typ>{typ}</typ><text>{escape(text)}</text>"
+                f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Anteckning>"
+            )
     elif set_name == "tomtrattsupplatelse" and p.leasehold:
         d, fee = p.leasehold
-        parts.append(f"<Tomtrattsupplatelse><upplatelsedag>{d.isoformat()}</upplatelsedag>"
-                     f"<avgald><valuta>SEK</valuta><summa>{fee}</summa></avgald>"
-                     f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Tomtrattsupplatelse>")  # fmt: skip
+        parts.append(
+            f"<Tomtrattsupplatelse><upplatelsedag>{d.isoformat()}</upplatelsedag>"
+            f"<avgald><valuta>SEK</valuta><summa>{fee}</summa></avgald>"
+            f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Tomtrattsupplatelse>"
+        )
     parts.append("</Inskrivningsfastighet>")
     return "".join(parts)
 
 
-def _inskrivning_file(set_name: str, props: list[Property], pnr: bool = True,
-                      former: bool = False) -> tuple[bytes, int]:  # fmt: skip
-    body = "".join(f"<InskrivningMember>{_set_body(set_name, p, pnr, former)}</InskrivningMember>\n"
-                   for p in props)  # fmt: skip
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<InskrivningResponse xmlns="{NS_IN}">\n{body}'
-            "</InskrivningResponse>\n").encode(), len(props)  # fmt: skip
+def _inskrivning_file(
+    set_name: str, props: list[Property], pnr: bool = True, former: bool = False
+) -> tuple[bytes, int]:
+    body = "".join(
+        f"<InskrivningMember>{_set_body(set_name, p, pnr, former)}</InskrivningMember>\n"
+        for p in props
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<InskrivningResponse xmlns="{NS_IN}">\n{body}'
+        "</InskrivningResponse>\n"
+    ).encode(), len(props)
 
 
 def _persons_file(owners: list[Owner], pnr: bool = True) -> tuple[bytes, int, int, int]:
@@ -949,31 +1211,59 @@ def _persons_file(owners: list[Owner], pnr: bool = True) -> tuple[bytes, int, in
     n_p = n_o = 0
     for o in owners:
         a = o.address
-        adr = (f"<adress><utdelningsadress>{escape(a[0])}</utdelningsadress><postnummer>{a[1]}</postnummer>"
-               f"<postort>{escape(a[2])}</postort></adress>")  # fmt: skip
+        adr = (
+            f"<adress><utdelningsadress>{escape(a[0])}</utdelningsadress><postnummer>{a[1]}</postnummer>"
+            f"<postort>{escape(a[2])}</postort></adress>"
+        )
         if o.org:
-            rows.append(f"<FolkbokfordPersonOrganisationMember><Organisation><organisationsnummer>{o.key}"
-                        f"</organisationsnummer><organisationsnamn>{escape(o.org_name)}</organisationsnamn>{adr}"
-                        "</Organisation></FolkbokfordPersonOrganisationMember>")  # fmt: skip
+            rows.append(
+                f"<FolkbokfordPersonOrganisationMember><Organisation><organisationsnummer>{o.key}"
+                f"</organisationsnummer><organisationsnamn>{escape(o.org_name)}</organisationsnamn>{adr}"
+                "</Organisation></FolkbokfordPersonOrganisationMember>"
+            )
             n_o += 1
         elif not o.protected:
             ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""
-            rows.append(f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson>{ident}"
-                        f"<fornamn>{escape(o.first)}</fornamn><efternamn>{escape(o.last)}</efternamn>{adr}"
-                        "</FolkbokfordPerson></FolkbokfordPersonOrganisationMember>")  # fmt: skip
+            rows.append(
+                f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson>{ident}"
+                f"<fornamn>{escape(o.first)}</fornamn><efternamn>{escape(o.last)}</efternamn>{adr}"
+                "</FolkbokfordPerson></FolkbokfordPersonOrganisationMember>"
+            )
             n_p += 1
     body = "\n".join(rows)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<FolkbokfordPersonOrganisationResponse xmlns="{NS_IN}">\n'
-            f"{body}\n</FolkbokfordPersonOrganisationResponse>\n").encode(), n_p + n_o, n_p, n_o  # fmt: skip
+    return (
+        (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<FolkbokfordPersonOrganisationResponse xmlns="{NS_IN}">\n'
+            f"{body}\n</FolkbokfordPersonOrganisationResponse>\n"
+        ).encode(),
+        n_p + n_o,
+        n_p,
+        n_o,
+    )
 
 
-_INSKRIVNING_SETS = ("inskrivningsfastighet", "inskrivet_agande", "avtalsrattighet", "inteckning",
-                     "anteckning", "tomtrattsupplatelse")  # fmt: skip
+_INSKRIVNING_SETS = (
+    "inskrivningsfastighet",
+    "inskrivet_agande",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+)
 
 
-def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
-                 variety: bool = False, personnummer: bool = True,
-                 owners: str = "current") -> list[Path]:  # fmt: skip
+def _inskrivning(
+    out_dir: Path,
+    *,
+    n,
+    changes,
+    seed,
+    per_file,
+    start: datetime,
+    variety: bool = False,
+    personnummer: bool = True,
+    owners: str = "current",
+) -> list[Path]:
     former = owners == "all"
     rng = np.random.default_rng(seed)
     towns, weights = _towns()
@@ -1018,8 +1308,14 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
                     p.mortgages, p.rights, p.notes = [], [], []
                 else:
                     d = _random_date(rng, 2024, 2027)
-                    p.mortgages.append(("Inteckning", int(rng.integers(1, 40)) * 50_000, d,
-                                        f"{d.year}/{int(rng.integers(1, 99999))}"))  # fmt: skip
+                    p.mortgages.append(
+                        (
+                            "Inteckning",
+                            int(rng.integers(1, 40)) * 50_000,
+                            d,
+                            f"{d.year}/{int(rng.integers(1, 99999))}",
+                        )
+                    )
             for oid in deletions:
                 del state[oid]
             if variety:  # properties the subscriber never held, and one sent unchanged
@@ -1032,24 +1328,40 @@ def _inskrivning(out_dir: Path, *, n, changes, seed, per_file, start: datetime,
             changed = edit + adds
         path = out_dir / f"{k:03d}_{'base' if k == 0 else 'change'}_{order}.zip"
         kommuner = sorted({p.kommun for p in state.values()})[:50]
-        common = dict(info_type="Inskrivning", extract_id=extract_id, produced=produced,
-                      extract_type="base" if k == 0 else "change", crs=None, kommuner=kommuner,
-                      personal=(False, not personnummer))  # fmt: skip
+        common = dict(
+            info_type="Inskrivning",
+            extract_id=extract_id,
+            produced=produced,
+            extract_type="base" if k == 0 else "change",
+            crs=None,
+            kommuner=kommuner,
+            personal=(False, not personnummer),
+        )
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as outer:
             for set_name in _INSKRIVNING_SETS:
                 files = []
                 for j, chunk in enumerate(_chunks(changed, per_file), start=1):
                     data, cnt = _inskrivning_file(set_name, chunk, personnummer, former)
                     files.append((f"{set_name}_{j}.xml", data, cnt))
-                subsets = ((f"Ägare - {'Alla' if former else 'Aktuella'}", "Förvärv")
-                           if set_name == "inskrivet_agande" else ())  # fmt: skip
-                _write_set("Inskrivning", set_name, files, deletions, dict(common, subsets=subsets), outer)
+                subsets = (
+                    (f"Ägare - {'Alla' if former else 'Aktuella'}", "Förvärv")
+                    if set_name == "inskrivet_agande"
+                    else ()
+                )
+                _write_set(
+                    "Inskrivning", set_name, files, deletions, dict(common, subsets=subsets), outer
+                )
             held = [x for p in changed for x in (p.owners + p.former if former else p.owners)]
             owners_now = list({o.key: o for o, *_ in held}.values())
             data, cnt, n_p, n_o = _persons_file(owners_now, personnummer)
-            _write_set("Inskrivning", "folkbokford_person_organisation",
-                       [("folkbokford_person_organisation.xml", data, cnt)], None,
-                       dict(common, subsets=(), totals=(n_p, n_o)), outer)  # fmt: skip
+            _write_set(
+                "Inskrivning",
+                "folkbokford_person_organisation",
+                [("folkbokford_person_organisation.xml", data, cnt)],
+                None,
+                dict(common, subsets=(), totals=(n_p, n_o)),
+                outer,
+            )
         paths.append(path)
         produced = produced + timedelta(days=7)
     return paths
@@ -1106,9 +1418,26 @@ def generate_deliveries(
     # Each ZIP is written through atomic_path: interrupted (Ctrl-C) or failed, no half-written
     # delivery is left behind.
     if product == "bestammelse":
-        return _bestammelse(out, n=n, changes=changes, seed=seed, crs=code, per_file=per_file,
-                            start=start, variety=variety)  # fmt: skip
+        return _bestammelse(
+            out,
+            n=n,
+            changes=changes,
+            seed=seed,
+            crs=code,
+            per_file=per_file,
+            start=start,
+            variety=variety,
+        )
     if owners not in ("current", "all"):
         raise ValueError(f"owners must be 'current' or 'all', not {owners!r}")
-    return _inskrivning(out, n=n, changes=changes, seed=seed, per_file=per_file, start=start,
-                        variety=variety, personnummer=personnummer, owners=owners)  # fmt: skip
+    return _inskrivning(
+        out,
+        n=n,
+        changes=changes,
+        seed=seed,
+        per_file=per_file,
+        start=start,
+        variety=variety,
+        personnummer=personnummer,
+        owners=owners,
+    )

@@ -29,17 +29,68 @@ __all__ = ["generate_registry", "HOME_TYPE_SHARES"]
 
 #: Share of each home type (≈ 2.7 M apartments and ≈ 2.1 M houses of 5.6 M, FORMATS.md §1).
 HOME_TYPE_SHARES = {
-    "lägenhet": 0.48, "villa": 0.29, "radhus": 0.08, "kedjehus": 0.04, "lantbruk": 0.03,
-    "småhus övriga": 0.04, "lantbruk övriga": 0.02, "okänd": 0.02,
-}  # fmt: skip
+    "lägenhet": 0.48,
+    "villa": 0.29,
+    "radhus": 0.08,
+    "kedjehus": 0.04,
+    "lantbruk": 0.03,
+    "småhus övriga": 0.04,
+    "lantbruk övriga": 0.02,
+    "okänd": 0.02,
+}
 
 _STREET_STEMS = (
-    "Stor", "Kyrk", "Skol", "Ång", "Björk", "Ek", "Lind", "Park", "Strand", "Sjö", "Berg",
-    "Back", "Tall", "Gran", "Rosen", "Vinter", "Sommar", "Drottning", "Kungs", "Prins", "Hamn",
-    "Järnvägs", "Torg", "Kvarn", "Smedje", "Bruks", "Mejeri", "Stations", "Skogs", "Äng",
-    "Hag", "Lärk", "Asp", "Al", "Rönn", "Hassel", "Sälg", "Vide", "Syren", "Fläder", "Klöver",
-    "Blåbärs", "Lingon", "Hjortron", "Tranbärs", "Uggle", "Örn", "Falk", "Svan", "Trast",
-)  # fmt: skip
+    "Stor",
+    "Kyrk",
+    "Skol",
+    "Ång",
+    "Björk",
+    "Ek",
+    "Lind",
+    "Park",
+    "Strand",
+    "Sjö",
+    "Berg",
+    "Back",
+    "Tall",
+    "Gran",
+    "Rosen",
+    "Vinter",
+    "Sommar",
+    "Drottning",
+    "Kungs",
+    "Prins",
+    "Hamn",
+    "Järnvägs",
+    "Torg",
+    "Kvarn",
+    "Smedje",
+    "Bruks",
+    "Mejeri",
+    "Stations",
+    "Skogs",
+    "Äng",
+    "Hag",
+    "Lärk",
+    "Asp",
+    "Al",
+    "Rönn",
+    "Hassel",
+    "Sälg",
+    "Vide",
+    "Syren",
+    "Fläder",
+    "Klöver",
+    "Blåbärs",
+    "Lingon",
+    "Hjortron",
+    "Tranbärs",
+    "Uggle",
+    "Örn",
+    "Falk",
+    "Svan",
+    "Trast",
+)
 _STREET_ENDS = ("gatan", "vägen", "stigen", "backen", "gränd", "allén", "torget", "slingan")
 _DISTRICTS = ("Centrum", "Norr", "Öster", "Söder", "Väster", "Gamla stan", "Hagen", "Berga")
 
@@ -62,8 +113,10 @@ def _org_numbers(rng, size) -> np.ndarray:
     s = (prod // 10 + prod % 10).sum(axis=1)
     digits[:, 9] = (10 - s % 10) % 10
     text = digits.astype("U1")
-    first = np.char.add(np.char.add(np.char.add(text[:, 0], text[:, 1]), text[:, 2]),
-                        np.char.add(np.char.add(text[:, 3], text[:, 4]), text[:, 5]))  # fmt: skip
+    first = np.char.add(
+        np.char.add(np.char.add(text[:, 0], text[:, 1]), text[:, 2]),
+        np.char.add(np.char.add(text[:, 3], text[:, 4]), text[:, 5]),
+    )
     last = np.char.add(np.char.add(text[:, 6], text[:, 7]), np.char.add(text[:, 8], text[:, 9]))
     return np.char.add(np.char.add(first, "-"), last)
 
@@ -116,7 +169,9 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     n_apt = int(counts[0])
     # Buildings: floors × flats per floor, generated with margin and cut at n_apt flats.
     n_b = max(1, int(n_apt / 12) + 16)
-    floors_b = rng.choice(np.arange(1, 11), n_b, p=np.array([4, 10, 16, 18, 14, 10, 8, 8, 6, 6]) / 100)
+    floors_b = rng.choice(
+        np.arange(1, 11), n_b, p=np.array([4, 10, 16, 18, 14, 10, 8, 8, 6, 6]) / 100
+    )
     per_floor = rng.integers(2, 7, n_b)
     size_b = floors_b * per_floor
     cum = np.cumsum(size_b)
@@ -146,9 +201,12 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     house_type = np.repeat(np.arange(1, len(types)), counts[1:])
     h_town = rng.choice(len(towns), n_house, p=pop**0.85 / (pop**0.85).sum())
     farm = np.isin(house_type, [types.index("lantbruk"), types.index("lantbruk övriga")])
-    radius = np.where(farm, rng.uniform(3000, 25000, n_house),
-                      np.abs(rng.normal(0, 1, n_house)) * 700.0 * (pop[h_town] / 1000.0) ** 0.3
-                      + rng.exponential(400.0, n_house))  # fmt: skip
+    radius = np.where(
+        farm,
+        rng.uniform(3000, 25000, n_house),
+        np.abs(rng.normal(0, 1, n_house)) * 700.0 * (pop[h_town] / 1000.0) ** 0.3
+        + rng.exponential(400.0, n_house),
+    )
     angle = rng.uniform(0, 2 * np.pi, n_house)
     h_east = t_east[h_town] + radius * np.cos(angle)
     h_north = t_north[h_town] + radius * np.sin(angle)
@@ -158,7 +216,9 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     a_east = np.concatenate([b_east, h_east])
     a_north = np.concatenate([b_north, h_north])
     n_addr = len(a_town)
-    n_streets = np.minimum(4 + pop[a_town] // 400, len(_STREET_STEMS) * len(_STREET_ENDS)).astype(int)
+    n_streets = np.minimum(4 + pop[a_town] // 400, len(_STREET_STEMS) * len(_STREET_ENDS)).astype(
+        int
+    )
     street_k = (rng.random(n_addr) * n_streets).astype(int)
     street_id = (a_town * 7919 + street_k * 131) % (len(_STREET_STEMS) * len(_STREET_ENDS))
     order = np.lexsort((street_id, a_town))
@@ -172,15 +232,23 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     street_names = np.array([s[0] + s[1:].lower() for s in street_names], dtype=object)
     postal_base = 10000 + (np.random.default_rng(seed + 1).permutation(len(towns)) * 97) % 88000
     postal = (postal_base[a_town] + street_k % 40).astype(np.int64)
-    district = (np.floor(np.arctan2(a_north - t_north[a_town], a_east - t_east[a_town])
-                         / (np.pi / 2)).astype(int) % 4 + 1)  # fmt: skip
+    district = (
+        np.floor(
+            np.arctan2(a_north - t_north[a_town], a_east - t_east[a_town]) / (np.pi / 2)
+        ).astype(int)
+        % 4
+        + 1
+    )
     central = np.hypot(a_north - t_north[a_town], a_east - t_east[a_town]) < 400
     district = np.where(central, 0, district)
     house_nr_addr = rng.choice([1, 1, 1, 2, 3], n_addr)
-    property_key_addr = rng.permutation(np.arange(10_000_000, 10_000_000 + n_addr)) * 7 % 999_999_999
+    property_key_addr = (
+        rng.permutation(np.arange(10_000_000, 10_000_000 + n_addr)) * 7 % 999_999_999
+    )
     construction = np.clip(rng.normal(1962, 28, n_addr).round(), 1700, 2024).astype(int)
-    construction = np.where(rng.random(n_addr) < 0.04, np.where(np.arange(n_addr) < n_b, 1929, 1909),
-                            construction)  # fmt: skip
+    construction = np.where(
+        rng.random(n_addr) < 0.04, np.where(np.arange(n_addr) < n_b, 1929, 1909), construction
+    )
 
     # Row → address. Rows are shuffled here, before any per-row column exists, so a file does
     # not list all flats first (as a real export would not) without reordering every column.
@@ -204,29 +272,51 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     # --- per-home values ------------------------------------------------------------------------
     rooms = np.where(is_apt, _choice(rng, [1, 2, 3, 4, 5, 6], [14, 33, 30, 15, 6, 2], n), np.nan)
     house_space = np.clip(rng.normal(128, 38, n), 35, 420)
-    living_space = np.where(is_apt, np.clip(18 + 22 * np.nan_to_num(rooms) + rng.normal(0, 9, n),
-                                            15, 300), house_space).round()  # fmt: skip
+    living_space = np.where(
+        is_apt, np.clip(18 + 22 * np.nan_to_num(rooms) + rng.normal(0, 9, n), 15, 300), house_space
+    ).round()
     floor_rel = np.where(is_apt, apt_nr_row // 100 - 10, np.nan)
     # Valueguard's floor is an estimate: about 3 % disagree with the apartment number by a floor.
     off = np.where(rng.random(n) < 0.03, rng.choice([-1, 1], n), 0)
     floor_est = floor_rel + off
-    top = np.where(is_apt, np.r_[top_code, np.zeros(n_house, int)][np.minimum(addr, n_addr - 1)] - 10,
-                   rng.choice([1, 1, 2], n))  # fmt: skip
+    top = np.where(
+        is_apt,
+        np.r_[top_code, np.zeros(n_house, int)][np.minimum(addr, n_addr - 1)] - 10,
+        rng.choice([1, 1, 2], n),
+    )
     floors = np.maximum(top, np.nan_to_num(floor_est, nan=0)).astype(float)
-    own = np.where(is_apt, _choice(rng, [0, 1, 2, 3], [2, 45, 45, 8], n),
-                   _choice(rng, [0, 3, 4], [92, 5, 3], n))  # fmt: skip
-    ownership_names = np.array(["äganderätt", "bostadsrätt", "hyresrätt", "okänd", "tomträtt"],
-                               dtype=object)  # fmt: skip
-    building_type = np.where(is_apt, _choice(rng, [33, 35], [90, 10], n),
-                             np.select([home_type_idx == types.index("radhus"),
-                                        home_type_idx == types.index("kedjehus")],
-                                       [32, 31], 30))  # fmt: skip
-    type_code = np.where(is_apt, _choice(rng, [320, 321], [80, 20], n),
-                         np.where(farm_rows(home_type_idx, types), _choice(rng, [120, 113], [90, 10], n),
-                                  _choice(rng, [220, 213, 221, 222], [93, 3, 3, 1], n)))  # fmt: skip
+    own = np.where(
+        is_apt,
+        _choice(rng, [0, 1, 2, 3], [2, 45, 45, 8], n),
+        _choice(rng, [0, 3, 4], [92, 5, 3], n),
+    )
+    ownership_names = np.array(
+        ["äganderätt", "bostadsrätt", "hyresrätt", "okänd", "tomträtt"], dtype=object
+    )
+    building_type = np.where(
+        is_apt,
+        _choice(rng, [33, 35], [90, 10], n),
+        np.select(
+            [home_type_idx == types.index("radhus"), home_type_idx == types.index("kedjehus")],
+            [32, 31],
+            30,
+        ),
+    )
+    type_code = np.where(
+        is_apt,
+        _choice(rng, [320, 321], [80, 20], n),
+        np.where(
+            farm_rows(home_type_idx, types),
+            _choice(rng, [120, 113], [90, 10], n),
+            _choice(rng, [220, 213, 221, 222], [93, 3, 3, 1], n),
+        ),
+    )
     org = _org_numbers(rng, n_b) if n_b else np.zeros(0, dtype="U11")
-    owner_id = np.where(is_apt & (own == 1), np.r_[org, np.full(n_house, "", dtype="U11")][
-        np.minimum(addr, n_addr - 1)], None)  # fmt: skip
+    owner_id = np.where(
+        is_apt & (own == 1),
+        np.r_[org, np.full(n_house, "", dtype="U11")][np.minimum(addr, n_addr - 1)],
+        None,
+    )
     deleted = _choice(rng, [0, 2], [99, 1], n)
     prob_del = np.where(deleted == 2, _choice(rng, [0.25, 0.5, 0.75], [1, 1, 1], n), 0.0)
     updated = _dates(rng, n, "2015-01-01", "2024-06-01")
@@ -249,18 +339,28 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     # --- strings via Arrow compute (C++), not Python loops ---------------------------------------
     town_names = pa.array(towns["name"].to_numpy(dtype=object))
     street_arr = pa.array(street_names[street_id[addr]])
-    num_text = pc.if_else(pa.array(meter), pc.binary_join_element_wise(
-        pc.cast(pa.array(meter_main), pa.string()), pc.cast(pa.array(meter_sub), pa.string()), "-"),
-        pc.cast(pa.array(number[addr]), pa.string()))  # fmt: skip
+    num_text = pc.if_else(
+        pa.array(meter),
+        pc.binary_join_element_wise(
+            pc.cast(pa.array(meter_main), pa.string()),
+            pc.cast(pa.array(meter_sub), pa.string()),
+            "-",
+        ),
+        pc.cast(pa.array(number[addr]), pa.string()),
+    )
     letter_arr = pa.array(letter_pick[addr].astype(object))
     postal_text = pc.cast(pa.array(postal[addr]), pa.string())
-    address = pc.binary_join_element_wise(street_arr, pa.scalar(" "), num_text, letter_arr,
-                                          pa.scalar(", "), postal_text, "")  # fmt: skip
+    address = pc.binary_join_element_wise(
+        street_arr, pa.scalar(" "), num_text, letter_arr, pa.scalar(", "), postal_text, ""
+    )
     address = pc.replace_substring(address, " ,", ",")
     town_of_row = pa.array(a_town[addr])
     area_name = pc.binary_join_element_wise(
-        pc.take(town_names, town_of_row), pa.scalar("_"),
-        pc.take(pa.array(list(_DISTRICTS)), pa.array(district[addr])), "")  # fmt: skip
+        pc.take(town_names, town_of_row),
+        pa.scalar("_"),
+        pc.take(pa.array(list(_DISTRICTS)), pa.array(district[addr])),
+        "",
+    )
     muni = towns["municipality_code"].str[2:].to_numpy(dtype=object)
     county = towns["county_code"].to_numpy(dtype=object)
     parts = 1 + meter
@@ -269,8 +369,9 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     starts_n = np.concatenate([[0], np.cumsum(parts)[:-1]])
     flat_numbers[starts_n] = firsts
     flat_numbers[starts_n[meter] + 1] = meter_sub[meter]
-    number_list = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(parts)])
-                                                    .astype(np.int32)), pa.array(flat_numbers))  # fmt: skip
+    number_list = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(parts)]).astype(np.int32)), pa.array(flat_numbers)
+    )
     apt_nr_all = np.where(is_apt, apt_nr_row, -1)
 
     def s(arr) -> pd.arrays.ArrowStringArray:
@@ -281,67 +382,124 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     def opt_int(values, mask) -> pd.arrays.IntegerArray:
         return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), np.asarray(mask))
 
-    raw = pd.DataFrame({
-        "id": ids,
-        "property_key": s(pc.utf8_lpad(pc.cast(pa.array(property_key_addr[addr]), pa.string()),
-                                       9, "0")),
-        "address": s(address),
-        "street": s(street_arr),
-        "number": pd.arrays.ArrowExtensionArray(number_list),
-        "letter": s(letter_arr),
-        "entrance": s(entrance.astype(object)),
-        "is_meter_address": meter.astype(np.int64),
-        "postal_code": s(postal_text),
-        "postal_area": s(pc.take(town_names, town_of_row)),
-        "house_nr": house_nr_addr[addr],
-        "apartment_nr": opt_int(apt_nr_all, ~is_apt),
-        "living_space": living_space,
-        "apartment_area": opt_int(living_space, np.zeros(n, bool)),
-        "rooms": rooms,
-        "floor": floor_est,
-        "floors": floors,
-        "apartment_category": opt_int(_choice(rng, [1, 2, 3, 4, 9], [92, 3, 3, 1, 1], n), ~is_apt),
-        "kitchen_type": opt_int(_choice(rng, [1, 2, 3, 4, 9], [85, 11, 2, 1, 1], n), ~is_apt),
-        "building_purpose": np.ones(n, dtype=np.int64),
-        "sweref99x": sweref_n,
-        "sweref99y": sweref_e,
-        "rt90x": np.round(rt_n),
-        "rt90y": np.round(rt_e),
-        "wgs84lat": np.round(lat, 6),
-        "wgs84lon": np.round(lon, 6),
-        "construction_year": construction[addr],
-        "owner_id": s(owner_id),
-        "building_type": building_type,
-        "type_code": type_code,
-        "home_type": s(np.array(types, dtype=object)[home_type_idx]),
-        "ownership_type": s(ownership_names[own]),
-        "living_area": opt_int(living_space, is_apt),
-        "ancillary_area": opt_int(rng.integers(0, 80, n), is_apt),
-        "standard_points": opt_int(rng.integers(12, 50, n), is_apt & (own == 1)),
-        "plot_area": opt_int(np.where(farm_rows(home_type_idx, types), rng.integers(5000, 200000, n),
-                                      rng.integers(250, 2200, n)), is_apt),
-        "error_code": _choice(rng, [0, 1], [99, 1], n),
-        "deleted": deleted,
-        "probability_deleted": prob_del,
-        "area_id": 1000 + a_town[addr] * 10 + district[addr],
-        "area_name": s(area_name),
-        "updated_at": updated.astype("datetime64[ms]"),
-        "updated_from": s(np.full(n, "public_data", dtype=object)),
-        "county_code": s(county[a_town[addr]]),
-        "municipality_code": s(muni[a_town[addr]]),
-        "parish_code": s(np.char.zfill(rng.integers(1, 21, n).astype("U2"), 2).astype(object)),
-        "vacation_like_home": (rng.random(n) < np.where(is_apt, 0.01, 0.1)).astype(np.int64),
-        "person_registered": person_registered,
-        "person_registered_date": reg_date.astype("datetime64[ms]"),
-        "first_person_registered_date": opt_dates(first_reg, person_registered == 0),
-    }, copy=False)  # fmt: skip
+    raw = pd.DataFrame(
+        {
+            "id": ids,
+            "property_key": s(
+                pc.utf8_lpad(pc.cast(pa.array(property_key_addr[addr]), pa.string()), 9, "0")
+            ),
+            "address": s(address),
+            "street": s(street_arr),
+            "number": pd.arrays.ArrowExtensionArray(number_list),
+            "letter": s(letter_arr),
+            "entrance": s(entrance.astype(object)),
+            "is_meter_address": meter.astype(np.int64),
+            "postal_code": s(postal_text),
+            "postal_area": s(pc.take(town_names, town_of_row)),
+            "house_nr": house_nr_addr[addr],
+            "apartment_nr": opt_int(apt_nr_all, ~is_apt),
+            "living_space": living_space,
+            "apartment_area": opt_int(living_space, np.zeros(n, bool)),
+            "rooms": rooms,
+            "floor": floor_est,
+            "floors": floors,
+            "apartment_category": opt_int(
+                _choice(rng, [1, 2, 3, 4, 9], [92, 3, 3, 1, 1], n), ~is_apt
+            ),
+            "kitchen_type": opt_int(_choice(rng, [1, 2, 3, 4, 9], [85, 11, 2, 1, 1], n), ~is_apt),
+            "building_purpose": np.ones(n, dtype=np.int64),
+            "sweref99x": sweref_n,
+            "sweref99y": sweref_e,
+            "rt90x": np.round(rt_n),
+            "rt90y": np.round(rt_e),
+            "wgs84lat": np.round(lat, 6),
+            "wgs84lon": np.round(lon, 6),
+            "construction_year": construction[addr],
+            "owner_id": s(owner_id),
+            "building_type": building_type,
+            "type_code": type_code,
+            "home_type": s(np.array(types, dtype=object)[home_type_idx]),
+            "ownership_type": s(ownership_names[own]),
+            "living_area": opt_int(living_space, is_apt),
+            "ancillary_area": opt_int(rng.integers(0, 80, n), is_apt),
+            "standard_points": opt_int(rng.integers(12, 50, n), is_apt & (own == 1)),
+            "plot_area": opt_int(
+                np.where(
+                    farm_rows(home_type_idx, types),
+                    rng.integers(5000, 200000, n),
+                    rng.integers(250, 2200, n),
+                ),
+                is_apt,
+            ),
+            "error_code": _choice(rng, [0, 1], [99, 1], n),
+            "deleted": deleted,
+            "probability_deleted": prob_del,
+            "area_id": 1000 + a_town[addr] * 10 + district[addr],
+            "area_name": s(area_name),
+            "updated_at": updated.astype("datetime64[ms]"),
+            "updated_from": s(np.full(n, "public_data", dtype=object)),
+            "county_code": s(county[a_town[addr]]),
+            "municipality_code": s(muni[a_town[addr]]),
+            "parish_code": s(np.char.zfill(rng.integers(1, 21, n).astype("U2"), 2).astype(object)),
+            "vacation_like_home": (rng.random(n) < np.where(is_apt, 0.01, 0.1)).astype(np.int64),
+            "person_registered": person_registered,
+            "person_registered_date": reg_date.astype("datetime64[ms]"),
+            "first_person_registered_date": opt_dates(first_reg, person_registered == 0),
+        },
+        copy=False,
+    )
     # Free the building blocks before converting: at 5.6 M rows each is tens of MB.
-    del (east, north, sweref_n, sweref_e, lat, lon, rt_n, rt_e, rooms, house_space, living_space,
-         floor_rel, off, floor_est, top, floors, own, building_type, type_code, owner_id, deleted,
-         prob_del, updated, reg_date, first_reg, person_registered, ids, address, area_name,
-         street_arr, num_text, letter_arr, postal_text, town_of_row, number_list, entrance,
-         apt_nr_all, addr, is_apt, home_type_idx, apt_nr_row, meter, meter_draw, meter_main,
-         meter_sub, parts, firsts, flat_numbers, starts_n)  # fmt: skip
+    del (
+        east,
+        north,
+        sweref_n,
+        sweref_e,
+        lat,
+        lon,
+        rt_n,
+        rt_e,
+        rooms,
+        house_space,
+        living_space,
+        floor_rel,
+        off,
+        floor_est,
+        top,
+        floors,
+        own,
+        building_type,
+        type_code,
+        owner_id,
+        deleted,
+        prob_del,
+        updated,
+        reg_date,
+        first_reg,
+        person_registered,
+        ids,
+        address,
+        area_name,
+        street_arr,
+        num_text,
+        letter_arr,
+        postal_text,
+        town_of_row,
+        number_list,
+        entrance,
+        apt_nr_all,
+        addr,
+        is_apt,
+        home_type_idx,
+        apt_nr_row,
+        meter,
+        meter_draw,
+        meter_main,
+        meter_sub,
+        parts,
+        firsts,
+        flat_numbers,
+        starts_n,
+    )
     injected = _inject_defects(raw, rng, defects) if defects else {}
     with warnings.catch_warnings():
         # Injected unknown codes are intended; they are listed in attrs["defects"].
@@ -379,10 +537,15 @@ def _inject_defects(raw: pd.DataFrame, rng, rate: float) -> dict[str, list[int]]
     kinds = np.array_split(rows, 3)
     conflict, bad_apt, bad_code = (np.sort(x) for x in kinds)
     # Conflicting coordinates: the RT 90 pair moved 20–500 m (a stale geocode).
-    raw.loc[conflict, "rt90x"] = raw.loc[conflict, "rt90x"] + rng.uniform(20, 500, len(conflict)).round()
+    raw.loc[conflict, "rt90x"] = (
+        raw.loc[conflict, "rt90x"] + rng.uniform(20, 500, len(conflict)).round()
+    )
     # Impossible apartment numbers: position 00 or a floor code 00.
     raw.loc[bad_apt, "apartment_nr"] = rng.choice([1000, 1100, 5, 12], len(bad_apt))
     # Unknown codes: kitchen type 7 does not exist.
     raw.loc[bad_code, "kitchen_type"] = 7
-    return {"conflicting_coordinates": conflict.tolist(), "bad_apartment_numbers": bad_apt.tolist(),
-            "unknown_codes": bad_code.tolist()}  # fmt: skip
+    return {
+        "conflicting_coordinates": conflict.tolist(),
+        "bad_apartment_numbers": bad_apt.tolist(),
+        "unknown_codes": bad_code.tolist(),
+    }

@@ -22,10 +22,28 @@ from vggeo.crs import transform
 
 #: GeoNames admin1 code (Sweden) → county code (länskod).
 GEONAMES_TO_COUNTY = {
-    "26": "01", "21": "03", "18": "04", "16": "05", "08": "06", "12": "07", "09": "08",
-    "05": "09", "02": "10", "27": "12", "06": "13", "28": "14", "22": "17", "15": "18",
-    "25": "19", "10": "20", "03": "21", "24": "22", "07": "23", "23": "24", "14": "25",
-}  # fmt: skip
+    "26": "01",
+    "21": "03",
+    "18": "04",
+    "16": "05",
+    "08": "06",
+    "12": "07",
+    "09": "08",
+    "05": "09",
+    "02": "10",
+    "27": "12",
+    "06": "13",
+    "28": "14",
+    "22": "17",
+    "15": "18",
+    "25": "19",
+    "10": "20",
+    "03": "21",
+    "24": "22",
+    "07": "23",
+    "23": "24",
+    "14": "25",
+}
 
 
 @lru_cache(maxsize=4)
@@ -66,6 +84,10 @@ def _shipped_towns() -> pd.DataFrame:
     """Every Swedish row of the four GeoNames lists, with the lists it appears in."""
     source = resources.files("vggeo") / "data" / "towns" / "towns_se.csv"
     with source.open("rb") as f:
-        df = pd.read_csv(f, dtype={"name": str, "admin1code": str, "lists": str},
-                         keep_default_na=False, encoding="utf-8")  # fmt: skip
+        df = pd.read_csv(
+            f,
+            dtype={"name": str, "admin1code": str, "lists": str},
+            keep_default_na=False,
+            encoding="utf-8",
+        )
     return df.rename(columns={"latitude": "lat", "longitude": "lon", "admin1code": "admin1"})

@@ -74,9 +74,12 @@ def backend_of(spec: str | os.PathLike) -> str:
 
 
 def open(  # noqa: A001 - vggeo.store.open, as io.open: the module's entry point
-    spec: str | os.PathLike, *, create: bool = False, schema: str = "public",
+    spec: str | os.PathLike,
+    *,
+    create: bool = False,
+    schema: str = "public",
     writable: bool = False,
-) -> DataSource:  # fmt: skip
+) -> DataSource:
     """Open the data source a string names.
 
     Parameters
@@ -119,8 +122,9 @@ def open(  # noqa: A001 - vggeo.store.open, as io.open: the module's entry point
     return GeoPackageStore(path)
 
 
-def open_store(location: str | os.PathLike, *, create: bool = False,
-               schema: str = "public") -> Store:  # fmt: skip
+def open_store(
+    location: str | os.PathLike, *, create: bool = False, schema: str = "public"
+) -> Store:
     """Open (or with ``create=True`` create) a vggeo store: :func:`open` with ``writable=True``.
 
     Parameters
@@ -152,8 +156,12 @@ def _gpkg_is_store(path: Path) -> bool:
     except sqlite3.Error:
         return False
     try:
-        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                            (META_TABLE,)).fetchone() is not None  # fmt: skip
+        return (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,)
+            ).fetchone()
+            is not None
+        )
     except sqlite3.Error:  # not an SQLite file
         return False
     finally:
@@ -171,4 +179,3 @@ def _postgis_is_store(url: str, schema: str) -> bool:
             return row is not None and row[0] is not None
     except psycopg.Error:
         return True
-

@@ -173,9 +173,14 @@ class MemoryDelivery:
                 for t in sorted(self.tables[s]):
                     frame = self.tables[s][t]
                     h.update(f"{s}/{t}/{len(frame)}".encode())
-                    h.update(pd.util.hash_pandas_object(
-                        pd.DataFrame(frame).drop(columns="geometry", errors="ignore"), index=False
-                    ).to_numpy().tobytes())  # fmt: skip
+                    h.update(
+                        pd.util.hash_pandas_object(
+                            pd.DataFrame(frame).drop(columns="geometry", errors="ignore"),
+                            index=False,
+                        )
+                        .to_numpy()
+                        .tobytes()
+                    )
             for s in sorted(self.removed):
                 h.update(f"{s}:{','.join(sorted(self.removed[s]))}".encode())
             self.checksum = h.hexdigest()
@@ -249,8 +254,9 @@ def coerce(series: pd.Series, column: Column, *, table: str) -> pd.Series:
         if k == "text":
             return series if kind_of(series) == "text" else series.astype("str")
     except (ValueError, TypeError) as err:
-        raise SchemaError(f"cannot store values as {k}: {err}", file=table,
-                          field=series.name) from err  # fmt: skip
+        raise SchemaError(
+            f"cannot store values as {k}: {err}", file=table, field=series.name
+        ) from err
     return series
 
 
@@ -270,12 +276,15 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
         if getattr(out.dtype, "tz", None) is not None:
             out = out.dt.tz_convert("UTC").dt.tz_localize(None)
         if ", " in dt:  # tz-aware: stored as UTC
-            unit, tz = dt[len("datetime64["):-1].split(", ")
+            unit, tz = dt[len("datetime64[") : -1].split(", ")
             return out.astype(f"datetime64[{unit}]").dt.tz_localize("UTC").dt.tz_convert(tz)
         return out.astype(dt)
     if dt.startswith("category"):
-        plain = Column(column.name, column.kind, {"int": "Int64", "float": "float64",
-                                                  "bool": "boolean"}.get(column.kind, "str"))
+        plain = Column(
+            column.name,
+            column.kind,
+            {"int": "Int64", "float": "float64", "bool": "boolean"}.get(column.kind, "str"),
+        )
         values = restore(series, plain)
         cat = parse_category(dt)
         return values.astype(cat if cat is not None else "category")
@@ -303,7 +312,7 @@ def _restore_arrow(series: pd.Series, column: Column) -> pd.Series:
 
     import pyarrow as pa
 
-    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:"):])))
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:") :])))
     values = series.tolist()
     if column.kind == "json":
         values = [json.loads(v) if isinstance(v, str) else v for v in values]
@@ -329,7 +338,9 @@ def python_values(series: pd.Series, kind: str) -> list:
     elif kind == "datetime":
         values = iso_datetimes(series)
     elif kind == "json":
-        values = [None if m else json.dumps(_jsonable(v)) for v, m in zip(series, mask, strict=True)]
+        values = [
+            None if m else json.dumps(_jsonable(v)) for v, m in zip(series, mask, strict=True)
+        ]
     else:
         values = series.astype(object).to_numpy().tolist()
         values = [v if isinstance(v, str) else str(v) for v in values]
@@ -414,8 +425,9 @@ class Store(ABC):
     def _delete_true(self, table: str, column: str) -> int: ...
 
     @abstractmethod
-    def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
-                    geoms: np.ndarray | None) -> int: ...  # fmt: skip
+    def _write_rows(
+        self, table: Table, columns: list[Column], frame: pd.DataFrame, geoms: np.ndarray | None
+    ) -> int: ...
 
     @abstractmethod
     def _add_missing_tables(self) -> list[str]:
@@ -440,18 +452,23 @@ class Store(ABC):
     def _add_column(self, table: str, column: Column) -> None:
         self._mark_written()
         pos = len(self._registered_columns(table))
-        self.conn.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
-                          f"{quote_ident(column.name)} {self._sql_types[column.kind]}")  # fmt: skip
-        self.conn.execute(f"INSERT INTO {quote_ident(COLUMNS_TABLE)} VALUES "
-                          f"({', '.join([self._param] * 5)})",
-                          (table, column.name, column.kind, column.dtype, pos))  # fmt: skip
+        self.conn.execute(
+            f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
+            f"{quote_ident(column.name)} {self._sql_types[column.kind]}"
+        )
+        self.conn.execute(
+            f"INSERT INTO {quote_ident(COLUMNS_TABLE)} VALUES ({', '.join([self._param] * 5)})",
+            (table, column.name, column.kind, column.dtype, pos),
+        )
         self._columns_cache.pop(table, None)
 
     def _set_column_dtype(self, table: str, column: Column) -> None:
         p = self._param
-        self.conn.execute(f"UPDATE {quote_ident(COLUMNS_TABLE)} SET dtype = {p} "
-                          f"WHERE table_name = {p} AND column_name = {p}",
-                          (column.dtype, table, column.name))  # fmt: skip
+        self.conn.execute(
+            f"UPDATE {quote_ident(COLUMNS_TABLE)} SET dtype = {p} "
+            f"WHERE table_name = {p} AND column_name = {p}",
+            (column.dtype, table, column.name),
+        )
         self._columns_cache.pop(table, None)
 
     def _registered_columns(self, table: str) -> list[Column]:
@@ -459,7 +476,8 @@ class Store(ABC):
         if not self._in_tx or table not in self._columns_cache:
             rows = self.conn.execute(
                 f"SELECT column_name, kind, dtype FROM {quote_ident(COLUMNS_TABLE)} "
-                f"WHERE table_name = {self._param} ORDER BY position", (table,)
+                f"WHERE table_name = {self._param} ORDER BY position",
+                (table,),
             ).fetchall()
             self._columns_cache[table] = [Column(*r) for r in rows]
         return list(self._columns_cache[table])
@@ -604,12 +622,14 @@ class Store(ABC):
         if batch_size < 1:
             raise StoreError(f"batch_size must be at least 1 (got {batch_size})")
         table, registered = self._read_plan(name, columns, bbox)
-        for raw, geoms in self._select_batches(table, registered, bbox=bbox, where=where,
-                                               batch_size=batch_size):  # fmt: skip
+        for raw, geoms in self._select_batches(
+            table, registered, bbox=bbox, where=where, batch_size=batch_size
+        ):
             yield _restored_frame(table, registered, raw, geoms)
 
-    def _read_plan(self, name: str, columns: list[str] | None,
-                   bbox: tuple | None) -> tuple[Table, list[Column]]:  # fmt: skip
+    def _read_plan(
+        self, name: str, columns: list[str] | None, bbox: tuple | None
+    ) -> tuple[Table, list[Column]]:
         """The table and the registered columns a read returns; bad requests refused."""
         table = _table(name)
         registered = self._registered_columns(table.name)
@@ -617,21 +637,29 @@ class Store(ABC):
             known = {c.name: c for c in registered}
             unknown = [c for c in columns if c not in known and c != "geometry"]
             if unknown:
-                raise StoreError(f"table {name} has no column(s) {', '.join(unknown)}; "
-                                 f"it has {', '.join(known)}")  # fmt: skip
+                raise StoreError(
+                    f"table {name} has no column(s) {', '.join(unknown)}; it has {', '.join(known)}"
+                )
             registered = [known[c] for c in columns if c != "geometry"]
         if bbox is not None and not table.geometry_type:
             raise StoreError(f"table {name} has no geometry; bbox cannot be used")
         return table, registered
 
-    def _select_batches(self, table: Table, columns: list[Column], *, bbox, where,
-                        batch_size: int) -> Iterator[tuple[dict, Any]]:  # fmt: skip
+    def _select_batches(
+        self, table: Table, columns: list[Column], *, bbox, where, batch_size: int
+    ) -> Iterator[tuple[dict, Any]]:
         """Raw batches as :meth:`_select` returns them; backends stream, this default does not."""
         yield self._select(table, columns, bbox=bbox, where=where)
 
-    def apply(self, delivery: DeliveryLike, *, progress: bool = False, personal_data: bool = False,
-              rebase: bool = False,
-              max_interval: timedelta | None = _ledger.DEFAULT_MAX_INTERVAL) -> ApplyResult:  # fmt: skip
+    def apply(
+        self,
+        delivery: DeliveryLike,
+        *,
+        progress: bool = False,
+        personal_data: bool = False,
+        rebase: bool = False,
+        max_interval: timedelta | None = _ledger.DEFAULT_MAX_INTERVAL,
+    ) -> ApplyResult:
         """Apply a base or change delivery in one transaction, and record it in the ledger.
 
         Parameters
@@ -671,13 +699,17 @@ class Store(ABC):
         d = delivery
         for attr in ("product", "extract_id", "extract_type"):
             if getattr(d, attr, None) in (None, ""):
-                raise DeliveryError(f"the delivery's metadata gives no {attr.replace('_', ' ')}; "
-                                    "it cannot be recorded in the ledger",
-                                    file=getattr(d, "path", None))  # fmt: skip
+                raise DeliveryError(
+                    f"the delivery's metadata gives no {attr.replace('_', ' ')}; "
+                    "it cannot be recorded in the ledger",
+                    file=getattr(d, "path", None),
+                )
         product = str(d.product)
         if product not in PRODUCTS:
-            raise StoreError(f"extract {d.extract_id}: unknown product {product!r}; "
-                             f"expected one of {', '.join(PRODUCTS)}")  # fmt: skip
+            raise StoreError(
+                f"extract {d.extract_id}: unknown product {product!r}; "
+                f"expected one of {', '.join(PRODUCTS)}"
+            )
         entries = self._read_ledger()
         earlier = _ledger.check_order(entries, d, rebase=rebase)
         if earlier is not None:
@@ -691,8 +723,14 @@ class Store(ABC):
         from tqdm.auto import tqdm
 
         sets = list(d.sets)
-        bar = tqdm(total=len(sets) + 1, desc=f"{d.extract_type} {d.extract_id}"[:40], unit="set",
-                   disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
+        bar = tqdm(
+            total=len(sets) + 1,
+            desc=f"{d.extract_type} {d.extract_id}"[:40],
+            unit="set",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        )
         counts: dict[str, dict[str, dict[str, int]]] = {}
         report: dict[str, dict[str, int]] | None = None
         with bar, self._transaction():
@@ -707,8 +745,9 @@ class Store(ABC):
             if replaces is not None:  # a rebase (check_order let it through)
                 own = _product_tables(product)
                 before = {t: self._identity_digests(t) for t in own}
-                counts["replaced"] = {t: {"deleted": self._delete_all(t), "inserted": 0}
-                                      for t in own}  # fmt: skip
+                counts["replaced"] = {
+                    t: {"deleted": self._delete_all(t), "inserted": 0} for t in own
+                }
             for set_name in sets:
                 bar.set_postfix_str(set_name)
                 counts[set_name] = self._apply_set(d, set_name, personal_data=personal_data)
@@ -722,25 +761,43 @@ class Store(ABC):
             bar.update()
             version = self._new_version()
             entries = self._read_ledger()
-            self._append_ledger(LedgerEntry(
-                seq=max((e.seq for e in entries), default=0) + 1, extract_id=str(d.extract_id),
-                product=product, extract_type=str(d.extract_type),
-                previous_extract_id=_str_or_none(getattr(d, "previous_extract_id", None)),
-                produced_at=_ledger.as_utc(d.produced_at), applied_at=datetime.now(UTC),
-                checksum=_str_or_none(d.checksum), counts=recorded,
-                source=_str_or_none(getattr(d, "source", None) or getattr(d, "path", None)),
-                personal_data=personal_data,
-                accepted_unmapped=dict(getattr(d, "accepted_unmapped", None) or {}),
-            ))  # fmt: skip
+            self._append_ledger(
+                LedgerEntry(
+                    seq=max((e.seq for e in entries), default=0) + 1,
+                    extract_id=str(d.extract_id),
+                    product=product,
+                    extract_type=str(d.extract_type),
+                    previous_extract_id=_str_or_none(getattr(d, "previous_extract_id", None)),
+                    produced_at=_ledger.as_utc(d.produced_at),
+                    applied_at=datetime.now(UTC),
+                    checksum=_str_or_none(d.checksum),
+                    counts=recorded,
+                    source=_str_or_none(getattr(d, "source", None) or getattr(d, "path", None)),
+                    personal_data=personal_data,
+                    accepted_unmapped=dict(getattr(d, "accepted_unmapped", None) or {}),
+                )
+            )
         message = f"applied {d.extract_type} extract {d.extract_id} of {product}"
         if replaces is not None:
-            message = (f"rebased {product} on base extract {d.extract_id}, replacing the data up "
-                       f"to {replaces.extract_type} extract {replaces.extract_id}")  # fmt: skip
-        return ApplyResult(str(d.extract_id), product, str(d.extract_type), True, message,
-                           counts, version, rebase=report, warnings=notes)  # fmt: skip
+            message = (
+                f"rebased {product} on base extract {d.extract_id}, replacing the data up "
+                f"to {replaces.extract_type} extract {replaces.extract_id}"
+            )
+        return ApplyResult(
+            str(d.extract_id),
+            product,
+            str(d.extract_type),
+            True,
+            message,
+            counts,
+            version,
+            rebase=report,
+            warnings=notes,
+        )
 
-    def load_residences(self, gdf: pd.DataFrame, *, mode: str = "replace",
-                        progress: bool = False) -> ApplyResult:  # fmt: skip
+    def load_residences(
+        self, gdf: pd.DataFrame, *, mode: str = "replace", progress: bool = False
+    ) -> ApplyResult:
         """Load the residential registry: ``replace`` everything, or ``upsert`` by ``id``.
 
         One transaction; recorded in the ledger as product ``residences``.
@@ -751,52 +808,85 @@ class Store(ABC):
             raise SchemaError("residences need an 'id' column", field="id")
         ids = gdf["id"]
         if ids.isna().any():
-            raise SchemaError("residences with a missing id", field="id",
-                              row=int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1)  # fmt: skip
+            raise SchemaError(
+                "residences with a missing id",
+                field="id",
+                row=int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1,
+            )
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise SchemaError("residence id occurs more than once", field="id", value=dup)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(gdf), desc=f"residences ({mode})", unit="row", unit_scale=True,
-                   disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
+        bar = tqdm(
+            total=len(gdf),
+            desc=f"residences ({mode})",
+            unit="row",
+            unit_scale=True,
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        )
         with bar, self._transaction():
-            deleted = (self._delete_all("residences") if mode == "replace"
-                       else self._delete_keys("residences", "id", ids.tolist()))  # fmt: skip
+            deleted = (
+                self._delete_all("residences")
+                if mode == "replace"
+                else self._delete_keys("residences", "id", ids.tolist())
+            )
             inserted = self._insert("residences", gdf, bar=bar)
             counts = {"residences": {"residences": {"deleted": deleted, "inserted": inserted}}}
             version = self._new_version()
             entries = self._read_ledger()
             now = datetime.now(UTC)
-            self._append_ledger(LedgerEntry(
-                seq=max((e.seq for e in entries), default=0) + 1,
-                extract_id=f"residences-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
-                product="residences", extract_type=mode, previous_extract_id=None,
-                produced_at=None, applied_at=now, checksum=None, counts=counts,
-            ))  # fmt: skip
-        return ApplyResult("residences", "residences", mode, True,
-                           f"residences: {mode}, {deleted} deleted, {inserted} inserted",
-                           counts, version)  # fmt: skip
+            self._append_ledger(
+                LedgerEntry(
+                    seq=max((e.seq for e in entries), default=0) + 1,
+                    extract_id=f"residences-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+                    product="residences",
+                    extract_type=mode,
+                    previous_extract_id=None,
+                    produced_at=None,
+                    applied_at=now,
+                    checksum=None,
+                    counts=counts,
+                )
+            )
+        return ApplyResult(
+            "residences",
+            "residences",
+            mode,
+            True,
+            f"residences: {mode}, {deleted} deleted, {inserted} inserted",
+            counts,
+            version,
+        )
 
     # -- shared rules ---------------------------------------------------------------------------
     def _already(self, d: DeliveryLike, earlier: LedgerEntry) -> ApplyResult:
         return ApplyResult(
-            str(d.extract_id), str(d.product), str(d.extract_type), False,
+            str(d.extract_id),
+            str(d.product),
+            str(d.extract_type),
+            False,
             f"{d.extract_type} extract {d.extract_id} of {d.product} was already applied on "
             f"{earlier.applied_at.isoformat(timespec='seconds')}; nothing to do",
-            {}, self.data_version,
-        )  # fmt: skip
+            {},
+            self.data_version,
+        )
 
-    def _apply_set(self, d: DeliveryLike, set_name: str, *,
-                   personal_data: bool) -> dict[str, dict[str, int]]:  # fmt: skip
+    def _apply_set(
+        self, d: DeliveryLike, set_name: str, *, personal_data: bool
+    ) -> dict[str, dict[str, int]]:
         frames: dict[str, pd.DataFrame] = {}
         for name, frame in dict(d.read(set_name, personal_data=personal_data)).items():
             name = TABLE_ALIASES.get(name, name)
             if frame is None:
                 continue
             if name != "subsets" and name not in TABLES:
-                raise StoreError(f"set {set_name}: the reader returned table {name!r}, which the "
-                                 f"store does not know")  # fmt: skip
+                raise StoreError(
+                    f"set {set_name}: the reader returned table {name!r}, which the "
+                    f"store does not know"
+                )
             frames[name] = frame
         subsets = frames.pop("subsets", None)
         tables = list(dict.fromkeys([*SET_TABLES.get(set_name, ()), *frames]))
@@ -847,12 +937,15 @@ class Store(ABC):
         if geoms is not None:
             import shapely
 
-            cells.append((GEOMETRY_COLUMN, shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True)))
+            cells.append(
+                (GEOMETRY_COLUMN, shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True))
+            )
         for col, values in cells:
             s = pd.Series(values, dtype=object)
             missing = s.isna().to_numpy()
-            h = pd.util.hash_pandas_object(s.astype(str), index=False,
-                                           hash_key=_hash_key(col)).to_numpy()  # fmt: skip
+            h = pd.util.hash_pandas_object(
+                s.astype(str), index=False, hash_key=_hash_key(col)
+            ).to_numpy()
             row += np.where(missing, np.uint64(0), h)  # wraps modulo 2**64, as intended
         row = _mix64(row)
         codes, identities = pd.factorize(keys)
@@ -874,9 +967,11 @@ class Store(ABC):
             have = new_owner_secret()
             self._set_meta(OWNER_SECRET_META, have)
         elif given and given != have:
-            raise StoreError(f"{OWNER_SECRET_ENV} is set but this store keys its owners with "
-                             "another secret (kept since its creation); unset it to use the "
-                             "store's own")  # fmt: skip
+            raise StoreError(
+                f"{OWNER_SECRET_ENV} is set but this store keys its owners with "
+                "another secret (kept since its creation); unset it to use the "
+                "store's own"
+            )
         return have
 
     def _cleanup_owners(self) -> dict[str, dict[str, int]]:
@@ -884,8 +979,10 @@ class Store(ABC):
         protected = self._delete_true("persons", "protected")
         persons = self._delete_unreferenced("persons", "owner_key", "agande", "owner_key")
         orgs = self._delete_unreferenced("organisations", "owner_key", "agande", "owner_key")
-        return {"persons": {"deleted": protected + persons, "inserted": 0},
-                "organisations": {"deleted": orgs, "inserted": 0}}  # fmt: skip
+        return {
+            "persons": {"deleted": protected + persons, "inserted": 0},
+            "organisations": {"deleted": orgs, "inserted": 0},
+        }
 
     def _new_version(self) -> str:
         version = uuid.uuid4().hex
@@ -903,17 +1000,20 @@ class Store(ABC):
             geoms = _canonical_geometries(frame, table, crs)
         attrs = frame.drop(columns=[c for c in frame.columns if _is_geometry_col(frame, c)])
         if table.key not in attrs.columns:
-            raise SchemaError(f"table {name}: the identity column {table.key!r} is missing",
-                              field=table.key)  # fmt: skip
+            raise SchemaError(
+                f"table {name}: the identity column {table.key!r} is missing", field=table.key
+            )
         if attrs[table.key].isna().any():
             row = int(np.flatnonzero(attrs[table.key].isna().to_numpy())[0]) + 1
             raise SchemaError(f"table {name}: a row without identity", field=table.key, row=row)
         if table.unique:
             repeated = attrs[table.key][attrs[table.key].duplicated()]
             if len(repeated):  # named here: the database would only say "UNIQUE constraint failed"
-                raise IntegrityError(f"table {name}: identity {repeated.iloc[0]} occurs more than "
-                                     f"once in the delivery ({repeated.nunique()} such identities)",
-                                     field=table.key)  # fmt: skip
+                raise IntegrityError(
+                    f"table {name}: identity {repeated.iloc[0]} occurs more than "
+                    f"once in the delivery ({repeated.nunique()} such identities)",
+                    field=table.key,
+                )
         registered = {c.name: c for c in self._registered_columns(name)}
         columns: list[Column] = []
         data = {}
@@ -938,8 +1038,12 @@ class Store(ABC):
         # in chunks: Python values for one chunk at a time keep memory bounded (5.6 M residences)
         for start in range(0, len(out), WRITE_CHUNK):
             stop = min(start + WRITE_CHUNK, len(out))
-            self._write_rows(table, columns, out.iloc[start:stop].reset_index(drop=True),
-                             None if geoms is None else geoms[start:stop])  # fmt: skip
+            self._write_rows(
+                table,
+                columns,
+                out.iloc[start:stop].reset_index(drop=True),
+                None if geoms is None else geoms[start:stop],
+            )
             if bar is not None:
                 bar.update(stop - start)
         return len(out)
@@ -947,15 +1051,17 @@ class Store(ABC):
 
 def _restored_frame(table: Table, registered: list[Column], raw: dict, geoms: Any) -> pd.DataFrame:
     """Raw column values and geometries as the (Geo)DataFrame :meth:`Store.read_table` returns."""
-    frame = pd.DataFrame({c.name: restore(pd.Series(raw[c.name], dtype=object), c)
-                          for c in registered})  # fmt: skip
+    frame = pd.DataFrame(
+        {c.name: restore(pd.Series(raw[c.name], dtype=object), c) for c in registered}
+    )
     if not registered:
         frame = pd.DataFrame(index=pd.RangeIndex(0 if geoms is None else len(geoms)))
     if table.geometry_type:
         import geopandas as gpd
 
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=SRID, index=frame.index),
-                                crs=SRID)  # fmt: skip
+        return gpd.GeoDataFrame(
+            frame, geometry=gpd.GeoSeries(geoms, crs=SRID, index=frame.index), crs=SRID
+        )
     return frame
 
 
@@ -989,16 +1095,19 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _compare_digests(before: dict[str, pd.Series],
-                     after: dict[str, pd.Series]) -> dict[str, dict[str, int]]:  # fmt: skip
+def _compare_digests(
+    before: dict[str, pd.Series], after: dict[str, pd.Series]
+) -> dict[str, dict[str, int]]:
     """Per table, the identities added, removed and changed between two readings."""
     out = {}
     for t in before:
         b, a = before[t], after[t]
         common = a.index.intersection(b.index)
-        out[t] = {"added": int(len(a.index.difference(b.index))),
-                  "removed": int(len(b.index.difference(a.index))),
-                  "changed": int((a.loc[common].to_numpy() != b.loc[common].to_numpy()).sum())}  # fmt: skip
+        out[t] = {
+            "added": int(len(a.index.difference(b.index))),
+            "removed": int(len(b.index.difference(a.index))),
+            "changed": int((a.loc[common].to_numpy() != b.loc[common].to_numpy()).sum()),
+        }
     return out
 
 
@@ -1016,8 +1125,10 @@ def _table(name: str) -> Table:
     try:
         return TABLES[TABLE_ALIASES.get(name, name)]
     except KeyError:
-        raise StoreError(f"no table {name!r} in the store; tables are "
-                         f"{', '.join([*TABLES, _ledger_table_name()])}") from None  # fmt: skip
+        raise StoreError(
+            f"no table {name!r} in the store; tables are "
+            f"{', '.join([*TABLES, _ledger_table_name()])}"
+        ) from None
 
 
 def _is_geometry_col(frame: pd.DataFrame, col: Any) -> bool:
@@ -1059,8 +1170,9 @@ def _substantive(table: str, frame: pd.DataFrame) -> np.ndarray:
     return has
 
 
-def _covered_identities(tables: list[str], frames: dict[str, pd.DataFrame],
-                        subsets: pd.DataFrame | None) -> dict[str, set[str]]:  # fmt: skip
+def _covered_identities(
+    tables: list[str], frames: dict[str, pd.DataFrame], subsets: pd.DataFrame | None
+) -> dict[str, set[str]]:
     """Per table, the identities a change replaces in it ("present in the change file").
 
     Without a ``subsets`` frame an object present in any table of the set is replaced in all the
@@ -1073,8 +1185,9 @@ def _covered_identities(tables: list[str], frames: dict[str, pd.DataFrame],
     present: dict[str, pd.Series] = {}
     for t in tables:
         f = frames.get(t)
-        present[t] = (pd.Series([], dtype=object) if f is None
-                      else f[TABLES[t].key].dropna().astype(str))  # fmt: skip
+        present[t] = (
+            pd.Series([], dtype=object) if f is None else f[TABLES[t].key].dropna().astype(str)
+        )
     if subsets is None:
         by_key: dict[str, set[str]] = {}
         for t in tables:
@@ -1134,8 +1247,10 @@ def _refuse_repeated(d: Any, set_name: str, frames: dict[str, pd.DataFrame]) -> 
             f"identity {first} occurs more than once ({int((keys == first).sum())} times) in "
             f"table {t} of set {set_name}"
             + (f", and {more} more identities occur more than once" if more else "")
-            + "; an extract lists each object once", file=_data_file_names(d, set_name),
-            field=table.key)  # fmt: skip
+            + "; an extract lists each object once",
+            file=_data_file_names(d, set_name),
+            field=table.key,
+        )
 
 
 def _data_file_names(d: Any, set_name: str) -> str:
@@ -1176,13 +1291,17 @@ def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.nda
             geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
         bad = np.flatnonzero((tid != 3) & (tid != 6) & (tid != -1))
         if len(bad):
-            raise SchemaError(f"table {table.name}: geometry must be (Multi)Polygon",
-                              row=int(bad[0]) + 1, field="geometry",
-                              value=shapely.get_type_id(geoms[bad[0]]))  # fmt: skip
+            raise SchemaError(
+                f"table {table.name}: geometry must be (Multi)Polygon",
+                row=int(bad[0]) + 1,
+                field="geometry",
+                value=shapely.get_type_id(geoms[bad[0]]),
+            )
     elif table.geometry_type == "POINT":
         tid = shapely.get_type_id(geoms)
         bad = np.flatnonzero((tid != 0) & (tid != -1))
         if len(bad):
-            raise SchemaError(f"table {table.name}: geometry must be Point",
-                              row=int(bad[0]) + 1, field="geometry")  # fmt: skip
+            raise SchemaError(
+                f"table {table.name}: geometry must be Point", row=int(bad[0]) + 1, field="geometry"
+            )
     return geoms

@@ -48,8 +48,14 @@ __all__ = ["GeoPackageStore", "to_gpkg_blobs", "from_gpkg_blobs"]
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10300  # GeoPackage 1.3
-SQL_TYPES = {"text": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "BOOLEAN",
-             "datetime": "DATETIME", "json": "TEXT"}  # fmt: skip
+SQL_TYPES = {
+    "text": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "bool": "BOOLEAN",
+    "datetime": "DATETIME",
+    "json": "TEXT",
+}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 SCHEMA_VERSION = "1"
 
@@ -59,8 +65,15 @@ q = quote_ident
 
 # --- GeoPackage geometry blobs -------------------------------------------------------------------
 
-_HEADER = np.dtype([("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs_id", "<i4"),
-                    ("envelope", "<f8", (4,))])  # fmt: skip
+_HEADER = np.dtype(
+    [
+        ("magic", "S2"),
+        ("version", "u1"),
+        ("flags", "u1"),
+        ("srs_id", "<i4"),
+        ("envelope", "<f8", (4,)),
+    ]
+)
 
 
 def to_gpkg_blobs(geoms: np.ndarray, srs_id: int = SRID) -> list[bytes | None]:
@@ -103,7 +116,7 @@ def from_gpkg_blobs(blobs: Iterable[bytes | None]) -> np.ndarray:
     """Shapely geometries from GeoPackage blobs (None stays None)."""
     import shapely
 
-    wkb = [None if b is None else b[_wkb_offset(b):] for b in blobs]
+    wkb = [None if b is None else b[_wkb_offset(b) :] for b in blobs]
     return np.asarray(shapely.from_wkb(np.asarray(wkb, dtype=object)), dtype=object)
 
 
@@ -117,7 +130,7 @@ def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
         return struct.unpack_from("<dddd" if blob[3] & 1 else ">dddd", blob, 8)
     import shapely
 
-    g = shapely.from_wkb(blob[_wkb_offset(blob):])
+    g = shapely.from_wkb(blob[_wkb_offset(blob) :])
     if g.is_empty:
         return None
     x0, y0, x1, y1 = g.bounds
@@ -162,12 +175,13 @@ def gpkg_datetimes(series: pd.Series) -> list[str | None]:
     ms = exact.astype("datetime64[ms]")
     present = ~np.isnat(exact)
     if (ms[present] != exact[present]).any():
-        raise SchemaError("a GeoPackage DATETIME holds milliseconds; this column has finer "
-                          "values", field=series.name)  # fmt: skip
+        raise SchemaError(
+            "a GeoPackage DATETIME holds milliseconds; this column has finer values",
+            field=series.name,
+        )
     text = np.datetime_as_string(ms, unit="ms")
     if present.any() and (np.char.str_len(text[present].astype(str)) != 23).any():
-        raise SchemaError("a GeoPackage DATETIME holds the years 0000–9999 only",
-                          field=series.name)  # fmt: skip
+        raise SchemaError("a GeoPackage DATETIME holds the years 0000–9999 only", field=series.name)
     return [t + "Z" if p else None for t, p in zip(text.tolist(), present.tolist(), strict=True)]
 
 
@@ -210,19 +224,39 @@ def _srs_rows() -> list[tuple]:
     wkt = pyproj.CRS.from_epsg(SRID).to_wkt("WKT1_GDAL")
     wgs = pyproj.CRS.from_epsg(4326).to_wkt("WKT1_GDAL")
     return [
-        ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
-        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
-        ("WGS 84 geodetic", 4326, "EPSG", 4326, wgs, "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+        (
+            "Undefined cartesian SRS",
+            -1,
+            "NONE",
+            -1,
+            "undefined",
+            "undefined cartesian coordinate reference system",
+        ),
+        (
+            "Undefined geographic SRS",
+            0,
+            "NONE",
+            0,
+            "undefined",
+            "undefined geographic coordinate reference system",
+        ),
+        (
+            "WGS 84 geodetic",
+            4326,
+            "EPSG",
+            4326,
+            wgs,
+            "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid",
+        ),
         ("SWEREF99 TM", SRID, "EPSG", SRID, wkt, "SWEREF 99 TM (Sweden)"),
-    ]  # fmt: skip
+    ]
 
 
 def _rtree_triggers(t: str, c: str, i: str = "fid") -> list[str]:
     """The R-tree maintenance triggers of the GeoPackage 1.3 rtree extension (Annex F.3)."""
     r = q(f"rtree_{t}_{c}")
     tq, cq = q(t), q(c)
-    vals = (f"(NEW.{i}, ST_MinX(NEW.{cq}), ST_MaxX(NEW.{cq}), ST_MinY(NEW.{cq}), "
-            f"ST_MaxY(NEW.{cq}))")  # fmt: skip
+    vals = f"(NEW.{i}, ST_MinX(NEW.{cq}), ST_MaxX(NEW.{cq}), ST_MinY(NEW.{cq}), ST_MaxY(NEW.{cq}))"
     has = f"(NEW.{cq} NOTNULL AND NOT ST_IsEmpty(NEW.{cq}))"
     hasnt = f"(NEW.{cq} ISNULL OR ST_IsEmpty(NEW.{cq}))"
     return [
@@ -263,8 +297,9 @@ class GeoPackageStore(Store):
         self.location = str(self.path)
         exists = self.path.exists()
         if not exists and not create:
-            raise StoreError(f"no store at {self.path}; create one with create=True "
-                             f"(the CLI's ingest does)")  # fmt: skip
+            raise StoreError(
+                f"no store at {self.path}; create one with create=True (the CLI's ingest does)"
+            )
         if exists and self.path.is_dir():
             raise StoreError(f"{self.path} is a directory, not a GeoPackage")
         if exists and self.path.stat().st_size > 0:
@@ -272,8 +307,9 @@ class GeoPackageStore(Store):
                 if fh.read(16) != b"SQLite format 3\x00":
                     raise StoreError(f"{self.path} is not a GeoPackage (not an SQLite file)")
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60,
-                                        check_same_thread=False)  # fmt: skip
+            self.conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=60, check_same_thread=False
+            )
         except sqlite3.Error as err:
             raise StoreError(f"cannot open {self.path}: {err}") from err
         register_functions(self.conn)
@@ -287,8 +323,10 @@ class GeoPackageStore(Store):
         if not have:
             if not create:
                 self.conn.close()
-                raise StoreError(f"{self.path} is not a vggeo store (no {META_TABLE} table); "
-                                 f"open it with create=True to add vggeo's tables")  # fmt: skip
+                raise StoreError(
+                    f"{self.path} is not a vggeo store (no {META_TABLE} table); "
+                    f"open it with create=True to add vggeo's tables"
+                )
             try:
                 self._create()
             except BaseException:
@@ -301,8 +339,9 @@ class GeoPackageStore(Store):
 
     # -- setup ------------------------------------------------------------------------------
     def _has_table(self, name: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table','view') "
-                                "AND name = ?", (name,)).fetchone()  # fmt: skip
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name = ?", (name,)
+        ).fetchone()
         return row is not None
 
     def _create(self) -> None:
@@ -312,31 +351,45 @@ class GeoPackageStore(Store):
                 return
             app = c.execute("PRAGMA application_id").fetchone()[0]
             if app not in (0, GPKG_APPLICATION_ID):
-                raise StoreError(f"{self.path} is an SQLite file of another application "
-                                 f"(application_id {app:#x}), not a GeoPackage")  # fmt: skip
+                raise StoreError(
+                    f"{self.path} is an SQLite file of another application "
+                    f"(application_id {app:#x}), not a GeoPackage"
+                )
             c.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
             if c.execute("PRAGMA user_version").fetchone()[0] == 0:
                 c.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
             for stmt in _CORE_DDL.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
-            c.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)",
-                          _srs_rows())  # fmt: skip
+            c.executemany(
+                "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _srs_rows()
+            )
             c.execute(f"CREATE TABLE {q(META_TABLE)} (key TEXT PRIMARY KEY, value TEXT)")
-            c.execute(f"CREATE TABLE {q(COLUMNS_TABLE)} (table_name TEXT NOT NULL, "
-                      "column_name TEXT NOT NULL, kind TEXT NOT NULL, dtype TEXT NOT NULL, "
-                      "position INTEGER NOT NULL, PRIMARY KEY (table_name, column_name))")  # fmt: skip
-            ledger_cols = ", ".join(f"{q(n)} {SQL_TYPES[k]}" for n, k in LEDGER_COLUMNS if n != "seq")
-            c.execute(f"CREATE TABLE {q(LEDGER_TABLE)} (fid INTEGER PRIMARY KEY AUTOINCREMENT "
-                      f"NOT NULL, seq INTEGER NOT NULL UNIQUE, {ledger_cols})")  # fmt: skip
+            c.execute(
+                f"CREATE TABLE {q(COLUMNS_TABLE)} (table_name TEXT NOT NULL, "
+                "column_name TEXT NOT NULL, kind TEXT NOT NULL, dtype TEXT NOT NULL, "
+                "position INTEGER NOT NULL, PRIMARY KEY (table_name, column_name))"
+            )
+            ledger_cols = ", ".join(
+                f"{q(n)} {SQL_TYPES[k]}" for n, k in LEDGER_COLUMNS if n != "seq"
+            )
+            c.execute(
+                f"CREATE TABLE {q(LEDGER_TABLE)} (fid INTEGER PRIMARY KEY AUTOINCREMENT "
+                f"NOT NULL, seq INTEGER NOT NULL UNIQUE, {ledger_cols})"
+            )
             self._contents(LEDGER_TABLE, "attributes", "vggeo: applied deliveries")
             for table in TABLES.values():
                 self._create_table(table)
             now = datetime.now(UTC).isoformat()
-            c.executemany(f"INSERT INTO {q(META_TABLE)} VALUES (?, ?)",
-                          [("schema_version", SCHEMA_VERSION), ("created_at", now),
-                           ("data_version", "0"),
-                           (OWNER_SECRET_META, new_owner_secret())])  # fmt: skip
+            c.executemany(
+                f"INSERT INTO {q(META_TABLE)} VALUES (?, ?)",
+                [
+                    ("schema_version", SCHEMA_VERSION),
+                    ("created_at", now),
+                    ("data_version", "0"),
+                    (OWNER_SECRET_META, new_owner_secret()),
+                ],
+            )
 
     def _add_missing_tables(self) -> list[str]:
         missing = [t for t in TABLES.values() if not self._has_table(t.name)]
@@ -360,26 +413,37 @@ class GeoPackageStore(Store):
             null = " NOT NULL" if col.name == table.key else ""
             cols.append(f"{q(col.name)} {SQL_TYPES[col.kind]}{null}")
         c.execute(f"CREATE TABLE {q(table.name)} ({', '.join(cols)})")
-        c.execute(f"CREATE {'UNIQUE ' if table.unique else ''}INDEX "
-                  f"{q(f'idx_{table.name}_{table.key}')} ON {q(table.name)} ({q(table.key)})")  # fmt: skip
+        c.execute(
+            f"CREATE {'UNIQUE ' if table.unique else ''}INDEX "
+            f"{q(f'idx_{table.name}_{table.key}')} ON {q(table.name)} ({q(table.key)})"
+        )
         for extra in table.indexes:
-            c.execute(f"CREATE INDEX {q(f'idx_{table.name}_{extra}')} ON {q(table.name)} "
-                      f"({q(extra)})")  # fmt: skip
-        self._contents(table.name, "features" if table.geometry_type else "attributes",
-                       table.description)  # fmt: skip
+            c.execute(
+                f"CREATE INDEX {q(f'idx_{table.name}_{extra}')} ON {q(table.name)} ({q(extra)})"
+            )
+        self._contents(
+            table.name, "features" if table.geometry_type else "attributes", table.description
+        )
         if table.geometry_type:
-            c.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)",
-                      (table.name, GEOMETRY_COLUMN, table.geometry_type, SRID))  # fmt: skip
-            c.execute(f"CREATE VIRTUAL TABLE {q(f'rtree_{table.name}_{GEOMETRY_COLUMN}')} "
-                      "USING rtree(id, minx, maxx, miny, maxy)")  # fmt: skip
-            c.execute("INSERT INTO gpkg_extensions VALUES (?, ?, 'gpkg_rtree_index', "
-                      "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
-                      (table.name, GEOMETRY_COLUMN))  # fmt: skip
+            c.execute(
+                "INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)",
+                (table.name, GEOMETRY_COLUMN, table.geometry_type, SRID),
+            )
+            c.execute(
+                f"CREATE VIRTUAL TABLE {q(f'rtree_{table.name}_{GEOMETRY_COLUMN}')} "
+                "USING rtree(id, minx, maxx, miny, maxy)"
+            )
+            c.execute(
+                "INSERT INTO gpkg_extensions VALUES (?, ?, 'gpkg_rtree_index', "
+                "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+                (table.name, GEOMETRY_COLUMN),
+            )
             for trig in _rtree_triggers(table.name, GEOMETRY_COLUMN):
                 c.execute(trig)
-        c.executemany(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (?, ?, ?, ?, ?)",
-                      [(table.name, col.name, col.kind, col.dtype, i)
-                       for i, col in enumerate(table.columns)])  # fmt: skip
+        c.executemany(
+            f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (?, ?, ?, ?, ?)",
+            [(table.name, col.name, col.kind, col.dtype, i) for i, col in enumerate(table.columns)],
+        )
 
     # -- primitives ---------------------------------------------------------------------------
     @contextmanager
@@ -415,8 +479,9 @@ class GeoPackageStore(Store):
             if not table.geometry_type:
                 continue
             r = q(f"rtree_{table.name}_{GEOMETRY_COLUMN}")
-            ext = self.conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {r}"
-                                    ).fetchone()  # fmt: skip
+            ext = self.conn.execute(
+                f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {r}"
+            ).fetchone()
             self.conn.execute(
                 "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?, "
                 "last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
@@ -425,8 +490,9 @@ class GeoPackageStore(Store):
 
     def _read_ledger(self) -> list[LedgerEntry]:
         names = [n for n, _ in LEDGER_COLUMNS]
-        rows = self.conn.execute(f"SELECT {', '.join(q(n) for n in names)} FROM "
-                                 f"{q(LEDGER_TABLE)} ORDER BY seq").fetchall()  # fmt: skip
+        rows = self.conn.execute(
+            f"SELECT {', '.join(q(n) for n in names)} FROM {q(LEDGER_TABLE)} ORDER BY seq"
+        ).fetchall()
         return [LedgerEntry.from_row(dict(zip(names, r, strict=True))) for r in rows]
 
     def _append_ledger(self, entry: LedgerEntry) -> None:
@@ -442,8 +508,11 @@ class GeoPackageStore(Store):
             elif kinds[n] == "bool":
                 v = int(bool(v))
             vals.append(v)
-        self.conn.execute(f"INSERT INTO {q(LEDGER_TABLE)} ({', '.join(q(n) for n, _ in LEDGER_COLUMNS)}) "
-                          f"VALUES ({', '.join('?' * len(vals))})", vals)  # fmt: skip
+        self.conn.execute(
+            f"INSERT INTO {q(LEDGER_TABLE)} ({', '.join(q(n) for n, _ in LEDGER_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(vals))})",
+            vals,
+        )
 
     def _delete_all(self, table: str) -> int:
         self._wrote = True
@@ -458,8 +527,9 @@ class GeoPackageStore(Store):
         c.execute("CREATE TEMP TABLE IF NOT EXISTS _vggeo_keys (k PRIMARY KEY) WITHOUT ROWID")
         c.execute("DELETE FROM _vggeo_keys")
         c.executemany("INSERT OR IGNORE INTO _vggeo_keys VALUES (?)", [(k,) for k in keys])
-        n = c.execute(f"DELETE FROM {q(table)} WHERE {q(column)} IN (SELECT k FROM _vggeo_keys)"
-                      ).rowcount  # fmt: skip
+        n = c.execute(
+            f"DELETE FROM {q(table)} WHERE {q(column)} IN (SELECT k FROM _vggeo_keys)"
+        ).rowcount
         c.execute("DELETE FROM _vggeo_keys")
         return n
 
@@ -477,12 +547,17 @@ class GeoPackageStore(Store):
     def _mark_written(self) -> None:
         self._wrote = True
 
-    def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
-                    geoms: np.ndarray | None) -> int:  # fmt: skip
+    def _write_rows(
+        self, table: Table, columns: list[Column], frame: pd.DataFrame, geoms: np.ndarray | None
+    ) -> int:
         self._wrote = True
         n = len(frame)
-        values = [gpkg_datetimes(frame[c.name]) if c.kind == "datetime"
-                  else python_values(frame[c.name], c.kind) for c in columns]  # fmt: skip
+        values = [
+            gpkg_datetimes(frame[c.name])
+            if c.kind == "datetime"
+            else python_values(frame[c.name], c.kind)
+            for c in columns
+        ]
         names = [q(c.name) for c in columns]
         if not table.geometry_type:
             self._executemany(table, names, values)
@@ -504,22 +579,33 @@ class GeoPackageStore(Store):
         self._executemany(table, names, values)
         has = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
         b = shapely.bounds(geoms[has])
-        self.conn.executemany(f"INSERT INTO {rtree} VALUES (?, ?, ?, ?, ?)",
-                              zip((start + has).tolist(), b[:, 0].tolist(), b[:, 2].tolist(),
-                                  b[:, 1].tolist(), b[:, 3].tolist(), strict=True))  # fmt: skip
+        self.conn.executemany(
+            f"INSERT INTO {rtree} VALUES (?, ?, ?, ?, ?)",
+            zip(
+                (start + has).tolist(),
+                b[:, 0].tolist(),
+                b[:, 2].tolist(),
+                b[:, 1].tolist(),
+                b[:, 3].tolist(),
+                strict=True,
+            ),
+        )
         self.conn.execute(trigger)
         return n
 
     def _next_fid(self, table: str) -> int:
         """The next AUTOINCREMENT fid: never reuses one, as SQLite itself would not."""
-        seq = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?",
-                                (table,)).fetchone()  # fmt: skip
+        seq = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+        ).fetchone()
         top = self.conn.execute(f"SELECT max(fid) FROM {q(table)}").fetchone()[0]
         return max(seq[0] if seq else 0, top or 0) + 1
 
     def _executemany(self, table: Table, names: list[str], values: list[list]) -> None:
-        sql = (f"INSERT INTO {q(table.name)} ({', '.join(names)}) "
-               f"VALUES ({', '.join('?' * len(names))})")  # fmt: skip
+        sql = (
+            f"INSERT INTO {q(table.name)} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
         done = self.conn.total_changes
         try:
             self.conn.executemany(sql, zip(*values, strict=True))
@@ -528,13 +614,16 @@ class GeoPackageStore(Store):
             # the way: see _write_rows): the refused row's position names its identity.
             at = self.conn.total_changes - done
             keys = values[names.index(q(table.key))] if q(table.key) in names else []
-            what = f"identity {keys[at]} is in the store already" if 0 <= at < len(keys) else str(err)
+            what = (
+                f"identity {keys[at]} is in the store already" if 0 <= at < len(keys) else str(err)
+            )
             raise StoreError(f"table {table.name}: {what} ({err})") from err
 
     def _get_meta(self, key: str) -> str | None:
         with self._lock:
-            row = self.conn.execute(f"SELECT value FROM {q(META_TABLE)} WHERE key = ?",
-                                    (key,)).fetchone()  # fmt: skip
+            row = self.conn.execute(
+                f"SELECT value FROM {q(META_TABLE)} WHERE key = ?", (key,)
+            ).fetchone()
         return None if row is None else row[0]
 
     def _set_meta(self, key: str, value: str) -> None:
@@ -550,37 +639,49 @@ class GeoPackageStore(Store):
             raise StoreError(f"cannot read {table.name}: {err}") from err
         return _raw_columns(table, columns, rows)
 
-    def iter_table(self, name: str, *, batch_size: int = 50_000,
-                   bbox: tuple[float, float, float, float] | None = None,
-                   columns: list[str] | None = None,
-                   where: str | None = None) -> Iterator[pd.DataFrame]:  # fmt: skip
+    def iter_table(
+        self,
+        name: str,
+        *,
+        batch_size: int = 50_000,
+        bbox: tuple[float, float, float, float] | None = None,
+        columns: list[str] | None = None,
+        where: str | None = None,
+    ) -> Iterator[pd.DataFrame]:
         """As :meth:`Store.iter_table`; whole tables and filtered ones are read by GDAL.
 
         ``where`` is then GDAL's attribute filter, which the GeoPackage driver hands to SQLite.
         """
         if bbox is not None:
-            yield from super().iter_table(name, batch_size=batch_size, bbox=bbox,
-                                          columns=columns, where=where)  # fmt: skip
+            yield from super().iter_table(
+                name, batch_size=batch_size, bbox=bbox, columns=columns, where=where
+            )
             return
         if batch_size < 1:
             raise StoreError(f"batch_size must be at least 1 (got {batch_size})")
         table, registered = self._read_plan(name, columns, bbox)
         # GDAL sets aside room for a whole batch: never ask for more rows than the table can hold.
         with self._lock:
-            low, high = self.conn.execute(f"SELECT min(fid), max(fid) FROM {q(table.name)}"
-                                          ).fetchone()  # fmt: skip
+            low, high = self.conn.execute(
+                f"SELECT min(fid), max(fid) FROM {q(table.name)}"
+            ).fetchone()
         span = 1 if low is None else high - low + 1
         yield from _gdal_batches(self.path, table, registered, where, min(batch_size, span))
 
-    def _select_batches(self, table: Table, columns: list[Column], *, bbox, where,
-                        batch_size: int) -> Iterator[tuple[dict, Any]]:  # fmt: skip
+    def _select_batches(
+        self, table: Table, columns: list[Column], *, bbox, where, batch_size: int
+    ) -> Iterator[tuple[dict, Any]]:
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
         # A read-only connection of its own: the statement stays open between batches (holding
         # SQLite's shared lock, as one long read would), while this store's connection stays
         # free for other threads.
         try:
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                   timeout=60, check_same_thread=False)  # fmt: skip
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=60,
+                check_same_thread=False,
+            )
         except sqlite3.Error as err:
             raise StoreError(f"cannot read {table.name}: {err}") from err
         try:
@@ -625,8 +726,10 @@ def _select_sql(table: Table, columns: list[Column], *, bbox, where) -> tuple[st
     cond, params = [], []
     if bbox is not None:
         minx, miny, maxx, maxy = map(float, bbox)
-        cond.append(f"fid IN (SELECT id FROM {q(f'rtree_{table.name}_{GEOMETRY_COLUMN}')} "
-                    "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")  # fmt: skip
+        cond.append(
+            f"fid IN (SELECT id FROM {q(f'rtree_{table.name}_{GEOMETRY_COLUMN}')} "
+            "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
+        )
         params += [maxx, minx, maxy, miny]
     if where:
         cond.append(f"({where})")
@@ -656,8 +759,9 @@ def _unlink_database(path: Path) -> None:
 # --- streaming reads through GDAL ----------------------------------------------------------------
 
 
-def _gdal_batches(path: Path, table: Table, columns: list[Column], where: str | None,
-                  batch_size: int) -> Iterator[pd.DataFrame]:  # fmt: skip
+def _gdal_batches(
+    path: Path, table: Table, columns: list[Column], where: str | None, batch_size: int
+) -> Iterator[pd.DataFrame]:
     """A table's rows in batches read by GDAL's Arrow interface, restored to their dtypes.
 
     Why GDAL and not :mod:`sqlite3` here: stepping a statement through :mod:`sqlite3` makes a
@@ -669,9 +773,14 @@ def _gdal_batches(path: Path, table: Table, columns: list[Column], where: str | 
     import pyogrio
     import shapely
 
-    kwargs = {"columns": [c.name for c in columns], "read_geometry": bool(table.geometry_type),
-              "where": where, "batch_size": batch_size, "return_fids": True,
-              "use_pyarrow": True}  # fmt: skip
+    kwargs = {
+        "columns": [c.name for c in columns],
+        "read_geometry": bool(table.geometry_type),
+        "where": where,
+        "batch_size": batch_size,
+        "return_fids": True,
+        "use_pyarrow": True,
+    }
     last = -1
     try:
         with pyogrio.open_arrow(path, layer=table.name, **kwargs) as (meta, reader):
@@ -680,11 +789,13 @@ def _gdal_batches(path: Path, table: Table, columns: list[Column], where: str | 
                 # Insertion order, as read_table gives it (a filter on an indexed column could
                 # have SQLite walk the index instead; the export's filters never do).
                 if len(fids) and (fids[0] <= last or (np.diff(fids) <= 0).any()):
-                    raise StoreError(f"cannot stream {table.name} in insertion order "
-                                     f"with the filter {where!r}")  # fmt: skip
+                    raise StoreError(
+                        f"cannot stream {table.name} in insertion order with the filter {where!r}"
+                    )
                 last = int(fids[-1]) if len(fids) else last
-                frame = pd.DataFrame({c.name: _restore_arrow_column(rb.column(c.name), c)
-                                      for c in columns})  # fmt: skip
+                frame = pd.DataFrame(
+                    {c.name: _restore_arrow_column(rb.column(c.name), c) for c in columns}
+                )
                 if not columns:
                     frame = pd.DataFrame(index=pd.RangeIndex(rb.num_rows))
                 if table.geometry_type:
@@ -692,8 +803,9 @@ def _gdal_batches(path: Path, table: Table, columns: list[Column], where: str | 
 
                     wkb = rb.column(meta["geometry_name"] or "wkb_geometry")
                     geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
-                    frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(
-                        geoms, crs=SRID, index=frame.index), crs=SRID)  # fmt: skip
+                    frame = gpd.GeoDataFrame(
+                        frame, geometry=gpd.GeoSeries(geoms, crs=SRID, index=frame.index), crs=SRID
+                    )
                 yield frame
     except pyogrio.errors.DataSourceError as err:
         raise StoreError(f"cannot read {table.name}: {err}") from err
@@ -710,8 +822,11 @@ def _restore_arrow_column(arr, column: Column) -> pd.Series:
     if dt.startswith("arrow:"):
         return _arrow_dtype_from_json(arr, column)
     if dt.startswith("category"):
-        plain = Column(column.name, kind, {"int": "Int64", "float": "float64",
-                                           "bool": "boolean"}.get(kind, "str"))  # fmt: skip
+        plain = Column(
+            column.name,
+            kind,
+            {"int": "Int64", "float": "float64", "bool": "boolean"}.get(kind, "str"),
+        )
         cat = parse_category(dt)
         return _restore_arrow_column(arr, plain).astype(cat if cat is not None else "category")
     if kind == "text" and pa.types.is_string(arr.type) | pa.types.is_large_string(arr.type):
@@ -732,7 +847,7 @@ def _restore_arrow_column(arr, column: Column) -> pd.Series:
         if values.dt.tz is not None:  # the store's text ends in Z: UTC
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         if ", " in dt:  # tz-aware: stored as UTC
-            unit, tz = dt[len("datetime64["):-1].split(", ")
+            unit, tz = dt[len("datetime64[") : -1].split(", ")
             return values.astype(f"datetime64[{unit}]").dt.tz_localize("UTC").dt.tz_convert(tz)
         return values.astype(dt)
     return restore(pd.Series(arr.to_pylist(), dtype=object), column)
@@ -747,12 +862,13 @@ def _arrow_dtype_from_json(arr, column: Column) -> pd.Series:
     import pyarrow as pa
     import pyarrow.json as pj
 
-    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:"):])))
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:") :])))
     texts = arr.to_pylist()
     lines = "\n".join('{"v":' + ("null" if t is None else t) + "}" for t in texts)
     try:
-        table = pj.read_json(io.BytesIO(lines.encode("utf-8")),
-                             parse_options=pj.ParseOptions(explicit_schema=schema))  # fmt: skip
+        table = pj.read_json(
+            io.BytesIO(lines.encode("utf-8")), parse_options=pj.ParseOptions(explicit_schema=schema)
+        )
         values = table.column("v").combine_chunks() if len(texts) else pa.array([], schema[0].type)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         from vggeo.store.base import restore

@@ -37,8 +37,15 @@ from typing import Any
 
 from vggeo.errors import LedgerError
 
-__all__ = ["LedgerEntry", "LEDGER_COLUMNS", "DEFAULT_MAX_INTERVAL", "check_order", "interval_warning",
-           "as_utc", "last_extract"]
+__all__ = [
+    "LedgerEntry",
+    "LEDGER_COLUMNS",
+    "DEFAULT_MAX_INTERVAL",
+    "check_order",
+    "interval_warning",
+    "as_utc",
+    "last_extract",
+]
 
 #: Ledger columns and their kinds (see :mod:`vggeo.store.schema`).
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -103,12 +110,18 @@ class LedgerEntry:
         if self.accepted_unmapped:
             counts[ACCEPTED_KEY] = dict(self.accepted_unmapped)
         return {
-            "seq": self.seq, "extract_id": self.extract_id, "product": self.product,
-            "extract_type": self.extract_type, "previous_extract_id": self.previous_extract_id,
-            "produced_at": self.produced_at, "applied_at": self.applied_at,
-            "checksum": self.checksum, "counts": json.dumps(counts, sort_keys=True),
-            "source": self.source, "personal_data": self.personal_data,
-        }  # fmt: skip
+            "seq": self.seq,
+            "extract_id": self.extract_id,
+            "product": self.product,
+            "extract_type": self.extract_type,
+            "previous_extract_id": self.previous_extract_id,
+            "produced_at": self.produced_at,
+            "applied_at": self.applied_at,
+            "checksum": self.checksum,
+            "counts": json.dumps(counts, sort_keys=True),
+            "source": self.source,
+            "personal_data": self.personal_data,
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> LedgerEntry:
@@ -118,12 +131,19 @@ class LedgerEntry:
         counts = dict(counts or {})
         accepted = counts.pop(ACCEPTED_KEY, None) or {}
         return cls(
-            seq=int(row["seq"]), extract_id=row["extract_id"], product=row["product"],
-            extract_type=row["extract_type"], previous_extract_id=row.get("previous_extract_id"),
-            produced_at=as_utc(row.get("produced_at")), applied_at=as_utc(row["applied_at"]),
-            checksum=row.get("checksum"), counts=counts or {}, source=row.get("source"),
-            personal_data=bool(row.get("personal_data")), accepted_unmapped=accepted,
-        )  # fmt: skip
+            seq=int(row["seq"]),
+            extract_id=row["extract_id"],
+            product=row["product"],
+            extract_type=row["extract_type"],
+            previous_extract_id=row.get("previous_extract_id"),
+            produced_at=as_utc(row.get("produced_at")),
+            applied_at=as_utc(row["applied_at"]),
+            checksum=row.get("checksum"),
+            counts=counts or {},
+            source=row.get("source"),
+            personal_data=bool(row.get("personal_data")),
+            accepted_unmapped=accepted,
+        )
 
 
 def last_extract(entries: list[LedgerEntry], product: str) -> LedgerEntry | None:
@@ -136,8 +156,9 @@ def _when(e: LedgerEntry) -> str:
     return e.produced_at.isoformat() if e.produced_at else "unknown time"
 
 
-def check_order(entries: list[LedgerEntry], delivery: Any, *,
-                rebase: bool = False) -> LedgerEntry | None:
+def check_order(
+    entries: list[LedgerEntry], delivery: Any, *, rebase: bool = False
+) -> LedgerEntry | None:
     """Check that ``delivery`` may be applied after ``entries``.
 
     Parameters
@@ -168,8 +189,10 @@ def check_order(entries: list[LedgerEntry], delivery: Any, *,
     product = str(delivery.product)
     kind = str(delivery.extract_type)
     if kind not in DELIVERY_TYPES:
-        raise LedgerError(f"extract {extract_id}: unknown extract type {kind!r}; "
-                          f"expected one of {', '.join(DELIVERY_TYPES)}")  # fmt: skip
+        raise LedgerError(
+            f"extract {extract_id}: unknown extract type {kind!r}; "
+            f"expected one of {', '.join(DELIVERY_TYPES)}"
+        )
     for e in entries:
         if e.extract_id == extract_id and e.product == product:
             if e.checksum and delivery.checksum and e.checksum != delivery.checksum:
@@ -219,8 +242,9 @@ def check_order(entries: list[LedgerEntry], delivery: Any, *,
     return None
 
 
-def interval_warning(entries: list[LedgerEntry], delivery: Any,
-                     max_interval: timedelta | None = DEFAULT_MAX_INTERVAL) -> str | None:  # fmt: skip
+def interval_warning(
+    entries: list[LedgerEntry], delivery: Any, max_interval: timedelta | None = DEFAULT_MAX_INTERVAL
+) -> str | None:
     """A warning when a change extract comes longer after the last applied one than expected.
 
     The metadata does not say which extract a change follows, so a missed extract shows only as
@@ -252,10 +276,12 @@ def interval_warning(entries: list[LedgerEntry], delivery: Any,
     gap = produced - last.produced_at
     if gap <= max_interval:
         return None
-    return (f"change extract {delivery.extract_id} of {product} was produced {produced.isoformat()}, "
-            f"{_span(gap)} after the last applied extract {last.extract_id} (produced "
-            f"{_when(last)}), more than the expected {_span(max_interval)}: an extract in between "
-            f"may have been missed; if one was, start again from a new base extract (--rebase)")  # fmt: skip
+    return (
+        f"change extract {delivery.extract_id} of {product} was produced {produced.isoformat()}, "
+        f"{_span(gap)} after the last applied extract {last.extract_id} (produced "
+        f"{_when(last)}), more than the expected {_span(max_interval)}: an extract in between "
+        f"may have been missed; if one was, start again from a new base extract (--rebase)"
+    )
 
 
 def _span(t: timedelta) -> str:

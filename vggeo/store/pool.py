@@ -26,8 +26,9 @@ def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:
     from psycopg_pool import ConnectionPool
 
     try:
-        pool = ConnectionPool(url, min_size=1, max_size=max_size, open=True,
-                              kwargs={"autocommit": True})  # fmt: skip
+        pool = ConnectionPool(
+            url, min_size=1, max_size=max_size, open=True, kwargs={"autocommit": True}
+        )
     except Exception as err:
         raise StoreError(f"cannot connect to PostGIS: {err}") from err
     try:

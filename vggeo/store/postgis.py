@@ -39,8 +39,14 @@ from vggeo.store.schema import (
 
 __all__ = ["PostGISStore", "NOTIFY_CHANNEL"]
 
-SQL_TYPES = {"text": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
-             "datetime": "timestamp", "json": "jsonb"}  # fmt: skip
+SQL_TYPES = {
+    "text": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "bool": "boolean",
+    "datetime": "timestamp",
+    "json": "jsonb",
+}
 _PG_GEOMETRY = {"MULTIPOLYGON": "MultiPolygon", "POINT": "Point"}
 SCHEMA_VERSION = "1"
 _COPY_CHUNK = 8 << 20
@@ -110,27 +116,39 @@ class PostGISStore(Store):
         import psycopg
 
         c = self.conn
-        has_schema = c.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
-                               (self.schema,)).fetchone()  # fmt: skip
-        exists = has_schema and c.execute("SELECT to_regclass(%s)",
-                                          (f"{q(self.schema)}.{META_TABLE}",)).fetchone()[0]  # fmt: skip
+        has_schema = c.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+        ).fetchone()
+        exists = (
+            has_schema
+            and c.execute("SELECT to_regclass(%s)", (f"{q(self.schema)}.{META_TABLE}",)).fetchone()[
+                0
+            ]
+        )
         if not exists and not create:
-            raise StoreError(f"{self.location} is not a vggeo store (no {META_TABLE} table); "
-                             "open it with create=True to create the tables")  # fmt: skip
+            raise StoreError(
+                f"{self.location} is not a vggeo store (no {META_TABLE} table); "
+                "open it with create=True to create the tables"
+            )
         if not exists:
             with c.transaction():
                 c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"vggeo:{self.schema}",))
-                had_extension = c.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'"
-                                          ).fetchone() is not None  # fmt: skip
+                had_extension = (
+                    c.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
+                    is not None
+                )
                 try:
                     c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
                 except psycopg.Error as err:
-                    raise StoreError(f"{self.location}: PostGIS is not available and cannot be "
-                                     f"created here: {err}".strip()) from err  # fmt: skip
+                    raise StoreError(
+                        f"{self.location}: PostGIS is not available and cannot be "
+                        f"created here: {err}".strip()
+                    ) from err
                 c.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
                 self._set_search_path()
-                if not c.execute("SELECT to_regclass(%s)",
-                                 (f"{q(self.schema)}.{META_TABLE}",)).fetchone()[0]:  # fmt: skip
+                if not c.execute(
+                    "SELECT to_regclass(%s)", (f"{q(self.schema)}.{META_TABLE}",)
+                ).fetchone()[0]:
                     self._create()
                     # What remove_if_unused may drop again: only what this object made.
                     self.created = True
@@ -142,54 +160,75 @@ class PostGISStore(Store):
     def _set_search_path(self) -> None:
         ext_schema = self.conn.execute(
             "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-            "WHERE e.extname = 'postgis'").fetchone()  # fmt: skip
-        path = [self.schema] + ([ext_schema[0]] if ext_schema and ext_schema[0] != self.schema
-                                else [])  # fmt: skip
+            "WHERE e.extname = 'postgis'"
+        ).fetchone()
+        path = [self.schema] + (
+            [ext_schema[0]] if ext_schema and ext_schema[0] != self.schema else []
+        )
         self.conn.execute(f"SET search_path TO {', '.join(q(p) for p in path)}")
 
     def _create(self) -> None:
         c = self.conn
         c.execute(f"CREATE TABLE {q(META_TABLE)} (key text PRIMARY KEY, value text)")
-        c.execute(f"CREATE TABLE {q(COLUMNS_TABLE)} (table_name text NOT NULL, "
-                  "column_name text NOT NULL, kind text NOT NULL, dtype text NOT NULL, "
-                  "position integer NOT NULL, PRIMARY KEY (table_name, column_name))")  # fmt: skip
+        c.execute(
+            f"CREATE TABLE {q(COLUMNS_TABLE)} (table_name text NOT NULL, "
+            "column_name text NOT NULL, kind text NOT NULL, dtype text NOT NULL, "
+            "position integer NOT NULL, PRIMARY KEY (table_name, column_name))"
+        )
         cols = ", ".join(f"{q(n)} {SQL_TYPES[k]}" for n, k in LEDGER_COLUMNS if n != "seq")
-        c.execute(f"CREATE TABLE {q(LEDGER_TABLE)} (fid bigint GENERATED ALWAYS AS IDENTITY "
-                  f"PRIMARY KEY, seq bigint NOT NULL UNIQUE, {cols})")  # fmt: skip
+        c.execute(
+            f"CREATE TABLE {q(LEDGER_TABLE)} (fid bigint GENERATED ALWAYS AS IDENTITY "
+            f"PRIMARY KEY, seq bigint NOT NULL UNIQUE, {cols})"
+        )
         for table in TABLES.values():
             self._create_table(table)
         now = datetime.now(UTC).isoformat()
         with c.cursor() as cur:
-            cur.executemany(f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s)",
-                            [("schema_version", SCHEMA_VERSION), ("created_at", now),
-                             ("data_version", "0"),
-                             (OWNER_SECRET_META, new_owner_secret())])  # fmt: skip
+            cur.executemany(
+                f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s)",
+                [
+                    ("schema_version", SCHEMA_VERSION),
+                    ("created_at", now),
+                    ("data_version", "0"),
+                    (OWNER_SECRET_META, new_owner_secret()),
+                ],
+            )
 
     def _create_table(self, table: Table) -> None:
         c = self.conn
         parts = ["fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
         if table.geometry_type:
-            parts.append(f"{q(GEOMETRY_COLUMN)} geometry("
-                         f"{_PG_GEOMETRY[table.geometry_type]}, {SRID})")  # fmt: skip
+            parts.append(
+                f"{q(GEOMETRY_COLUMN)} geometry({_PG_GEOMETRY[table.geometry_type]}, {SRID})"
+            )
         for col in table.columns:
             null = " NOT NULL" if col.name == table.key else ""
             parts.append(f"{q(col.name)} {SQL_TYPES[col.kind]}{null}")
         c.execute(f"CREATE TABLE {q(table.name)} ({', '.join(parts)})")
         c.execute(f"COMMENT ON TABLE {q(table.name)} IS %s".replace("%s", _lit(table.description)))
-        c.execute(f"CREATE {'UNIQUE ' if table.unique else ''}INDEX ON {q(table.name)} "
-                  f"({q(table.key)})")  # fmt: skip
+        c.execute(
+            f"CREATE {'UNIQUE ' if table.unique else ''}INDEX ON {q(table.name)} ({q(table.key)})"
+        )
         for extra in table.indexes:
             c.execute(f"CREATE INDEX ON {q(table.name)} ({q(extra)})")
         if table.geometry_type:
             c.execute(f"CREATE INDEX ON {q(table.name)} USING gist ({q(GEOMETRY_COLUMN)})")
         with c.cursor() as cur:
-            cur.executemany(f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
-                            [(table.name, col.name, col.kind, col.dtype, i)
-                             for i, col in enumerate(table.columns)])  # fmt: skip
+            cur.executemany(
+                f"INSERT INTO {q(COLUMNS_TABLE)} VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (table.name, col.name, col.kind, col.dtype, i)
+                    for i, col in enumerate(table.columns)
+                ],
+            )
 
     def _add_missing_tables(self) -> list[str]:
-        have = {r[0] for r in self.conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", [self.schema])}  # fmt: skip
+        have = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", [self.schema]
+            )
+        }
         missing = [t for t in TABLES.values() if t.name not in have]
         for table in missing:
             self._create_table(table)
@@ -217,8 +256,9 @@ class PostGISStore(Store):
 
     def _read_ledger(self) -> list[LedgerEntry]:
         names = [n for n, _ in LEDGER_COLUMNS]
-        rows = self.conn.execute(f"SELECT {', '.join(q(n) for n in names)} FROM "
-                                 f"{q(LEDGER_TABLE)} ORDER BY seq").fetchall()  # fmt: skip
+        rows = self.conn.execute(
+            f"SELECT {', '.join(q(n) for n in names)} FROM {q(LEDGER_TABLE)} ORDER BY seq"
+        ).fetchall()
         out = []
         for r in rows:
             row = dict(zip(names, r, strict=True))
@@ -236,8 +276,10 @@ class PostGISStore(Store):
                 v = v.astimezone(UTC).replace(tzinfo=None)
             vals.append(v)
         names = ", ".join(q(n) for n, _ in LEDGER_COLUMNS)
-        self.conn.execute(f"INSERT INTO {q(LEDGER_TABLE)} ({names}) VALUES "
-                          f"({', '.join(['%s'] * len(vals))})", vals)  # fmt: skip
+        self.conn.execute(
+            f"INSERT INTO {q(LEDGER_TABLE)} ({names}) VALUES ({', '.join(['%s'] * len(vals))})",
+            vals,
+        )
 
     def _delete_all(self, table: str) -> int:
         return self.conn.execute(f"DELETE FROM {q(table)}").rowcount
@@ -249,8 +291,9 @@ class PostGISStore(Store):
         kind = {c.name: c.kind for c in self._registered_columns(table)}.get(column, "text")
         cast = "bigint[]" if kind == "int" else "text[]"
         keys = [int(k) for k in keys] if kind == "int" else [str(k) for k in keys]
-        return self.conn.execute(f"DELETE FROM {q(table)} WHERE {q(column)} = ANY(%s::{cast})",
-                                 (keys,)).rowcount  # fmt: skip
+        return self.conn.execute(
+            f"DELETE FROM {q(table)} WHERE {q(column)} = ANY(%s::{cast})", (keys,)
+        ).rowcount
 
     def _delete_unreferenced(self, table: str, column: str, ref_table: str, ref_column: str) -> int:
         return self.conn.execute(
@@ -261,8 +304,9 @@ class PostGISStore(Store):
     def _delete_true(self, table: str, column: str) -> int:
         return self.conn.execute(f"DELETE FROM {q(table)} WHERE {q(column)}").rowcount
 
-    def _write_rows(self, table: Table, columns: list[Column], frame: pd.DataFrame,
-                    geoms: np.ndarray | None) -> int:  # fmt: skip
+    def _write_rows(
+        self, table: Table, columns: list[Column], frame: pd.DataFrame, geoms: np.ndarray | None
+    ) -> int:
         import psycopg
         import shapely
 
@@ -297,8 +341,9 @@ class PostGISStore(Store):
                     if buf:
                         cp.write("".join(buf))
         except psycopg.errors.UniqueViolation as err:
-            raise StoreError(f"table {table.name}: {err.diag.message_detail or err} "
-                             "(an identity occurs twice?)") from err  # fmt: skip
+            raise StoreError(
+                f"table {table.name}: {err.diag.message_detail or err} (an identity occurs twice?)"
+            ) from err
         except psycopg.Error as err:
             raise StoreError(f"table {table.name}: cannot write rows: {err}") from err
         return n
@@ -309,13 +354,17 @@ class PostGISStore(Store):
         return version
 
     def _get_meta(self, key: str) -> str | None:
-        row = self.conn.execute(f"SELECT value FROM {q(META_TABLE)} WHERE key = %s",
-                                (key,)).fetchone()  # fmt: skip
+        row = self.conn.execute(
+            f"SELECT value FROM {q(META_TABLE)} WHERE key = %s", (key,)
+        ).fetchone()
         return None if row is None else row[0]
 
     def _set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s) ON CONFLICT (key) "
-                          "DO UPDATE SET value = EXCLUDED.value", (key, value))  # fmt: skip
+        self.conn.execute(
+            f"INSERT INTO {q(META_TABLE)} VALUES (%s, %s) ON CONFLICT (key) "
+            "DO UPDATE SET value = EXCLUDED.value",
+            (key, value),
+        )
 
     def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
         import psycopg
@@ -327,8 +376,9 @@ class PostGISStore(Store):
             raise StoreError(f"cannot read {table.name}: {err}") from err
         return _raw_columns(table, columns, rows)
 
-    def _select_batches(self, table: Table, columns: list[Column], *, bbox, where,
-                        batch_size: int) -> Iterator[tuple[dict, Any]]:  # fmt: skip
+    def _select_batches(
+        self, table: Table, columns: list[Column], *, bbox, where, batch_size: int
+    ) -> Iterator[tuple[dict, Any]]:
         import psycopg
 
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
@@ -344,8 +394,10 @@ class PostGISStore(Store):
             raise StoreError(f"cannot read {table.name}: {err}") from err
 
     def counts(self) -> dict[str, int]:
-        return {name: self.conn.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
-                for name in [*TABLES, LEDGER_TABLE]}  # fmt: skip
+        return {
+            name: self.conn.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
+            for name in [*TABLES, LEDGER_TABLE]
+        }
 
     def close(self) -> None:
         self.conn.close()
@@ -364,8 +416,10 @@ class PostGISStore(Store):
                     return False
                 names = [META_TABLE, COLUMNS_TABLE, LEDGER_TABLE, *TABLES]
                 c.execute(f"DROP TABLE {', '.join(q(n) for n in names)}")
-                for made, sql in ((made_schema, f"DROP SCHEMA {q(self.schema)}"),
-                                  (made_extension, "DROP EXTENSION postgis")):  # fmt: skip
+                for made, sql in (
+                    (made_schema, f"DROP SCHEMA {q(self.schema)}"),
+                    (made_extension, "DROP EXTENSION postgis"),
+                ):
                     if made:
                         try:
                             with c.transaction():  # a savepoint: kept if something else uses it

@@ -21,8 +21,15 @@ import pandas as pd
 
 from vggeo.errors import StoreError
 
-__all__ = ["ReadOnlySource", "FileTables", "TileArchive", "PostGISTables", "file_signature",
-           "PARQUET_SUFFIXES", "ARCHIVE_SUFFIXES"]  # fmt: skip
+__all__ = [
+    "ReadOnlySource",
+    "FileTables",
+    "TileArchive",
+    "PostGISTables",
+    "file_signature",
+    "PARQUET_SUFFIXES",
+    "ARCHIVE_SUFFIXES",
+]
 
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 ARCHIVE_SUFFIXES = (".pmtiles", ".mbtiles")
@@ -54,8 +61,13 @@ class ReadOnlySource:
         """An opaque token that changes whenever the content changes (tile cache key)."""
         raise NotImplementedError
 
-    def read_table(self, name: str, *, bbox: tuple[float, float, float, float] | None = None,
-                   columns: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    def read_table(
+        self,
+        name: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
         """The table ``name`` as a (Geo)DataFrame; see :meth:`vggeo.store.Store.read_table`."""
         raise StoreError(f"{self.location} holds no tables (a {self.backend} source)")
 
@@ -129,8 +141,13 @@ class FileTables(ReadOnlySource):
         fid = info.get("fid_column") or ""
         return [*([fid] if fid else []), *info["fields"], "geometry"]
 
-    def read_table(self, name: str, *, bbox: tuple[float, float, float, float] | None = None,
-                   columns: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    def read_table(
+        self,
+        name: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
         """The table as a GeoDataFrame; ``columns`` not in the table are left out (files written
         by other tools carry what they carry). A GeoPackage's integer primary key is returned as
         a column when asked for by name (a table may use ``id`` as its FID)."""
@@ -210,7 +227,9 @@ class PostGISTables(ReadOnlySource):
                 "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, "
                 "pg_relation_filenode(relid::regclass) FROM pg_stat_user_tables "
                 "WHERE schemaname = %s AND relname IN ('residences', 'provisions') "
-                "ORDER BY relname", [self.schema]).fetchall()  # fmt: skip
+                "ORDER BY relname",
+                [self.schema],
+            ).fetchall()
         except psycopg.Error as err:
             self.close()  # opened again on the next call
             raise StoreError(f"cannot connect to {self.location}: {err}".strip()) from err

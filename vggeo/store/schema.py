@@ -99,40 +99,100 @@ def _d(name: str) -> Column:
 
 
 _INSKRIVNING_SETS = (
-    "inskrivningsfastighet", "agande", "forvarv", "fang", "overlatelse", "avtalsrattighet",
-    "inteckning", "anteckning", "tomtrattsupplatelse",
-)  # fmt: skip
+    "inskrivningsfastighet",
+    "agande",
+    "forvarv",
+    "fang",
+    "overlatelse",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+)
 
 _tables: list[Table] = [
     # only the key is fixed: the registry's own field order (coord_source included) is kept
-    Table("residences", "id", (Column("id", "int", "int64"),),
-          geometry_type="POINT", unique=True,
-          description="Valueguard residential registry (vggeo.registry)"),  # fmt: skip
-    Table("provisions", "provision_id", (
-        _t("provision_id"), Column("provision_type", "text", "category"), _i("object_version"),
-        _t("municipality"), _t("designation"), _t("name"), _t("status"), _t("plan_type"),
-        _t("alt_designation"), _d("last_changed"), _d("implementation_start"),
-        _d("implementation_end"),
-    ), geometry_type="MULTIPOLYGON", unique=True,
-        description="Markreglerande bestämmelser (Lantmäteriet)"),  # fmt: skip
-    Table("affected_properties", "provision_id", (_t("provision_id"), _t("register_unit_id")),
-          description="Berörkrets: register units a provision affects",
-          indexes=("register_unit_id",)),  # fmt: skip
-    Table("decisions", "provision_id", (
-        _t("provision_id"), _t("kind"), _i("object_version"), _d("valid_from"), _d("decision_date"),
-        _t("decision_id"),
-    ), description="Bildande-, ändrings- and upphävandebeslut of provisions"),  # fmt: skip
-    *[Table(n, "object_id", (_t("object_id"), _t("property_id")),
-            description=f"Inskrivning: {n}", indexes=("property_id",))
-      for n in _INSKRIVNING_SETS if n != "agande"],  # fmt: skip
-    Table("agande", "object_id", (_t("object_id"), _t("property_id"), _t("owner_key"),
-                                  Column("current", "bool", "boolean")),
-          description="Inskrivning: ägande (current = false: tidigareAgande, a former owner)",
-          indexes=("property_id", "owner_key")),  # fmt: skip
-    Table("persons", "owner_key", (_t("owner_key"), Column("protected", "bool", "bool")),
-          unique=True, description="Folkbokförda personer (owners)"),  # fmt: skip
-    Table("organisations", "owner_key", (_t("owner_key"),), unique=True,
-          description="Organisations (owners)"),  # fmt: skip
+    Table(
+        "residences",
+        "id",
+        (Column("id", "int", "int64"),),
+        geometry_type="POINT",
+        unique=True,
+        description="Valueguard residential registry (vggeo.registry)",
+    ),
+    Table(
+        "provisions",
+        "provision_id",
+        (
+            _t("provision_id"),
+            Column("provision_type", "text", "category"),
+            _i("object_version"),
+            _t("municipality"),
+            _t("designation"),
+            _t("name"),
+            _t("status"),
+            _t("plan_type"),
+            _t("alt_designation"),
+            _d("last_changed"),
+            _d("implementation_start"),
+            _d("implementation_end"),
+        ),
+        geometry_type="MULTIPOLYGON",
+        unique=True,
+        description="Markreglerande bestämmelser (Lantmäteriet)",
+    ),
+    Table(
+        "affected_properties",
+        "provision_id",
+        (_t("provision_id"), _t("register_unit_id")),
+        description="Berörkrets: register units a provision affects",
+        indexes=("register_unit_id",),
+    ),
+    Table(
+        "decisions",
+        "provision_id",
+        (
+            _t("provision_id"),
+            _t("kind"),
+            _i("object_version"),
+            _d("valid_from"),
+            _d("decision_date"),
+            _t("decision_id"),
+        ),
+        description="Bildande-, ändrings- and upphävandebeslut of provisions",
+    ),
+    *[
+        Table(
+            n,
+            "object_id",
+            (_t("object_id"), _t("property_id")),
+            description=f"Inskrivning: {n}",
+            indexes=("property_id",),
+        )
+        for n in _INSKRIVNING_SETS
+        if n != "agande"
+    ],
+    Table(
+        "agande",
+        "object_id",
+        (_t("object_id"), _t("property_id"), _t("owner_key"), Column("current", "bool", "boolean")),
+        description="Inskrivning: ägande (current = false: tidigareAgande, a former owner)",
+        indexes=("property_id", "owner_key"),
+    ),
+    Table(
+        "persons",
+        "owner_key",
+        (_t("owner_key"), Column("protected", "bool", "bool")),
+        unique=True,
+        description="Folkbokförda personer (owners)",
+    ),
+    Table(
+        "organisations",
+        "owner_key",
+        (_t("owner_key"),),
+        unique=True,
+        description="Organisations (owners)",
+    ),
 ]
 
 #: Every content table by name (the ledger and meta tables are kept apart).
@@ -186,17 +246,45 @@ MEMBER_COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: Columns that identify a natural person. Without ``personal_data=True`` the store never writes
 #: them, in any owner table (the readers already redact; this is the store's own guarantee).
-IDENTIFYING_COLUMNS: frozenset[str] = frozenset({
-    "personnummer", "personal_number", "idnummer", "id_number", "owner_idnumber",
-    "annat_id", "annatid", "owner_other_id", "fornamn", "förnamn", "first_name", "given_name",
-    "mellannamn", "middle_name", "efternamn", "last_name", "surname", "full_name", "care_of",
-    "co_adress",
-})  # fmt: skip
+IDENTIFYING_COLUMNS: frozenset[str] = frozenset(
+    {
+        "personnummer",
+        "personal_number",
+        "idnummer",
+        "id_number",
+        "owner_idnumber",
+        "annat_id",
+        "annatid",
+        "owner_other_id",
+        "fornamn",
+        "förnamn",
+        "first_name",
+        "given_name",
+        "mellannamn",
+        "middle_name",
+        "efternamn",
+        "last_name",
+        "surname",
+        "full_name",
+        "care_of",
+        "co_adress",
+    }
+)
 #: Further columns that are personal data in the ``persons`` table (a natural person's address).
-PERSON_ADDRESS_COLUMNS: frozenset[str] = frozenset({
-    "name", "adress", "address", "utdelningsadress", "postnummer", "postal_code", "postort",
-    "postal_town", "city", "street",
-})  # fmt: skip
+PERSON_ADDRESS_COLUMNS: frozenset[str] = frozenset(
+    {
+        "name",
+        "adress",
+        "address",
+        "utdelningsadress",
+        "postnummer",
+        "postal_code",
+        "postort",
+        "postal_town",
+        "city",
+        "street",
+    }
+)
 PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
     "persons": IDENTIFYING_COLUMNS | PERSON_ADDRESS_COLUMNS,
     "agande": IDENTIFYING_COLUMNS,
@@ -266,10 +354,14 @@ def category_dtype_name(dt: pd.CategoricalDtype) -> str:
     import json
 
     cats = dt.categories
-    return "category:" + json.dumps({
-        "categories": [v.item() if hasattr(v, "item") else v for v in cats.tolist()],
-        "dtype": str(cats.dtype), "ordered": bool(dt.ordered),
-    }, ensure_ascii=False)  # fmt: skip
+    return "category:" + json.dumps(
+        {
+            "categories": [v.item() if hasattr(v, "item") else v for v in cats.tolist()],
+            "dtype": str(cats.dtype),
+            "ordered": bool(dt.ordered),
+        },
+        ensure_ascii=False,
+    )
 
 
 def parse_category(name: str) -> pd.CategoricalDtype | None:
@@ -278,7 +370,7 @@ def parse_category(name: str) -> pd.CategoricalDtype | None:
 
     if not name.startswith("category:"):
         return None
-    doc = json.loads(name[len("category:"):])
+    doc = json.loads(name[len("category:") :])
     try:
         cats = pd.Index(doc["categories"], dtype=doc["dtype"])
     except (TypeError, ValueError):

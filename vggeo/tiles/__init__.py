@@ -29,8 +29,16 @@ from vggeo.tiles.backends import TileSource, source_for
 from vggeo.tiles.grids import get_grid, grid_ids
 from vggeo.tiles.layers import Filters, get_layer, layer_ids
 
-__all__ = ["source_for", "open_source", "TileSource", "Filters", "get_grid", "grid_ids",
-           "get_layer", "layer_ids"]  # fmt: skip
+__all__ = [
+    "source_for",
+    "open_source",
+    "TileSource",
+    "Filters",
+    "get_grid",
+    "grid_ids",
+    "get_layer",
+    "layer_ids",
+]
 
 
 def open_source(spec: str | os.PathLike, *, schema: str = "public", **options) -> TileSource:

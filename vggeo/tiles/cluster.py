@@ -67,8 +67,15 @@ class CellLevel:
         return len(self.codes)
 
     def take(self, sl: slice | np.ndarray) -> CellLevel:
-        return CellLevel(self.depth, self.codes[sl], self.count[sl], self.sx[sl], self.sy[sl],
-                         self.first[sl], self.types[sl])  # fmt: skip
+        return CellLevel(
+            self.depth,
+            self.codes[sl],
+            self.count[sl],
+            self.sx[sl],
+            self.sy[sl],
+            self.first[sl],
+            self.types[sl],
+        )
 
 
 def cluster_ids(depth: int, codes: np.ndarray) -> np.ndarray:
@@ -94,17 +101,32 @@ def aggregate(
     n = len(cell_codes)
     if n == 0:
         e = np.array([], dtype=np.int64)
-        return CellLevel(depth, cell_codes[:0], e, e.astype(float), e.astype(float), e,
-                         np.zeros((0, ntypes), np.int64))  # fmt: skip
+        return CellLevel(
+            depth,
+            cell_codes[:0],
+            e,
+            e.astype(float),
+            e.astype(float),
+            e,
+            np.zeros((0, ntypes), np.int64),
+        )
     starts = np.flatnonzero(np.r_[True, cell_codes[1:] != cell_codes[:-1]])
     count = np.diff(np.r_[starts, n])
     cell_of = np.repeat(np.arange(len(starts)), count)
     has = type_codes >= 0
     # bincount over (cell, type) pairs: one pass in C (np.add.at is ~20× slower).
-    types = np.bincount(cell_of[has] * ntypes + type_codes[has],
-                        minlength=len(starts) * ntypes).reshape(len(starts), ntypes)
-    return CellLevel(depth, cell_codes[starts], count, np.add.reduceat(x, starts),
-                     np.add.reduceat(y, starts), positions[starts], types)  # fmt: skip
+    types = np.bincount(
+        cell_of[has] * ntypes + type_codes[has], minlength=len(starts) * ntypes
+    ).reshape(len(starts), ntypes)
+    return CellLevel(
+        depth,
+        cell_codes[starts],
+        count,
+        np.add.reduceat(x, starts),
+        np.add.reduceat(y, starts),
+        positions[starts],
+        types,
+    )
 
 
 def coarsen(level: CellLevel) -> CellLevel:
@@ -112,14 +134,19 @@ def coarsen(level: CellLevel) -> CellLevel:
     codes = level.codes >> np.uint64(2)
     n = len(codes)
     if n == 0:
-        return CellLevel(level.depth - 1, codes, level.count, level.sx, level.sy, level.first,
-                         level.types)  # fmt: skip
+        return CellLevel(
+            level.depth - 1, codes, level.count, level.sx, level.sy, level.first, level.types
+        )
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     return CellLevel(
-        level.depth - 1, codes[starts], np.add.reduceat(level.count, starts),
-        np.add.reduceat(level.sx, starts), np.add.reduceat(level.sy, starts),
-        level.first[starts], np.add.reduceat(level.types, starts, axis=0),
-    )  # fmt: skip
+        level.depth - 1,
+        codes[starts],
+        np.add.reduceat(level.count, starts),
+        np.add.reduceat(level.sx, starts),
+        np.add.reduceat(level.sy, starts),
+        level.first[starts],
+        np.add.reduceat(level.types, starts, axis=0),
+    )
 
 
 def home_type_codes(data: TileData) -> tuple[np.ndarray, list[str]]:
@@ -150,8 +177,15 @@ def pyramid(
         if hi >= lo:
             types, labels = home_type_codes(data)
             shift = np.uint64(2 * (DEPTH - hi))
-            level = aggregate(index.codes >> shift, index.x, index.y, types[index.order],
-                              len(labels), np.arange(len(index.codes)), hi)  # fmt: skip
+            level = aggregate(
+                index.codes >> shift,
+                index.x,
+                index.y,
+                types[index.order],
+                len(labels),
+                np.arange(len(index.codes)),
+                hi,
+            )
             levels[hi] = level
             for d in range(hi - 1, lo - 1, -1):
                 level = coarsen(level)

@@ -23,8 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-__all__ = ["Column", "encode_point_layer", "encode_polygon_layer", "encode_features",
-           "to_tile_units", "EXTENT"]
+__all__ = [
+    "Column",
+    "encode_point_layer",
+    "encode_polygon_layer",
+    "encode_features",
+    "to_tile_units",
+    "EXTENT",
+]
 
 EXTENT = 4096
 _U = np.uint64
@@ -113,8 +119,14 @@ def _value_fields(column: Column, uniq: np.ndarray) -> bytes:
     # [0x22, length, 0x30, zigzag] — all varints, so the whole table is one vectorised call.
     zz = _zigzag(np.asarray(uniq, dtype=np.int64))
     k = len(zz)
-    rows = np.column_stack([np.full(k, 0x22, np.uint64), (1 + _varint_len(zz)).astype(np.uint64),
-                            np.full(k, 0x30, np.uint64), zz])  # fmt: skip
+    rows = np.column_stack(
+        [
+            np.full(k, 0x22, np.uint64),
+            (1 + _varint_len(zz)).astype(np.uint64),
+            np.full(k, 0x30, np.uint64),
+            zz,
+        ]
+    )
     return _varints(rows.ravel())
 
 
@@ -185,15 +197,33 @@ def encode_point_layer(
     ids = np.asarray(ids, dtype=np.uint64)
     tl = tags_len.astype(np.uint64)
     gl = geom_len.astype(np.uint64)
-    feat_len = (1 + _varint_len(ids) + 1 + _varint_len(tl) + tags_len + 2 + 1
-                + _varint_len(gl) + geom_len)  # fmt: skip
+    feat_len = (
+        1 + _varint_len(ids) + 1 + _varint_len(tl) + tags_len + 2 + 1 + _varint_len(gl) + geom_len
+    )
 
     # Row layout: [0x12, feat_len, 0x08, id, 0x12, tags_len, tags…, 0x18, 1, 0x22, geom_len,
     #              9, zx, zy]
-    head = np.column_stack([np.full(n, 0x12, np.uint64), feat_len.astype(np.uint64),
-                            np.full(n, 0x08, np.uint64), ids, np.full(n, 0x12, np.uint64), tl])
-    tail = np.column_stack([np.full(n, 0x18, np.uint64), np.ones(n, np.uint64),
-                            np.full(n, 0x22, np.uint64), gl, np.full(n, 9, np.uint64), zx, zy])
+    head = np.column_stack(
+        [
+            np.full(n, 0x12, np.uint64),
+            feat_len.astype(np.uint64),
+            np.full(n, 0x08, np.uint64),
+            ids,
+            np.full(n, 0x12, np.uint64),
+            tl,
+        ]
+    )
+    tail = np.column_stack(
+        [
+            np.full(n, 0x18, np.uint64),
+            np.ones(n, np.uint64),
+            np.full(n, 0x22, np.uint64),
+            gl,
+            np.full(n, 9, np.uint64),
+            zx,
+            zy,
+        ]
+    )
     rows = np.concatenate([head, tag_vals, tail], axis=1)
     mask = np.concatenate([np.ones(head.shape, bool), tag_mask, np.ones(tail.shape, bool)], axis=1)
     features = _varints(rows[mask])  # row-major: feature by feature
@@ -209,7 +239,9 @@ def encode_point_layer(
     return _field_bytes(0x1A, bytes(layer))
 
 
-def to_tile_units(geoms: np.ndarray, bounds, *, extent: int = EXTENT, buffer: int = 64) -> np.ndarray:
+def to_tile_units(
+    geoms: np.ndarray, bounds, *, extent: int = EXTENT, buffer: int = 64
+) -> np.ndarray:
     """Clip geometries to the tile plus ``buffer`` units and move them into tile units (y down).
 
     ``bounds`` is (west, south, east, north) in the geometries' CRS.
@@ -254,10 +286,14 @@ def encode_features(layers: Sequence[tuple[str, list[dict]]], *, extent: int = E
     """
     from mapbox_vector_tile import encoder
 
-    tile = encoder.VectorTile(default_options={
-        "extents": extent, "y_coord_down": True, "quantize_bounds": None,
-        "on_invalid_geometry": encoder.on_invalid_geometry_make_valid,
-    })  # fmt: skip
+    tile = encoder.VectorTile(
+        default_options={
+            "extents": extent,
+            "y_coord_down": True,
+            "quantize_bounds": None,
+            "on_invalid_geometry": encoder.on_invalid_geometry_make_valid,
+        }
+    )
     for name, features in layers:
         if features:
             tile.add_layer(name=name, features=features)

@@ -44,8 +44,15 @@ DEPTH = 28
 MAX_RESIDENCE_ID = 1 << 52
 
 RESIDENCE_COLUMNS = ("id", "home_type", "ownership_type", "construction_year", "municipality_code")
-PROVISION_COLUMNS = ("provision_id", "provision_type", "status", "designation", "name",
-                     "municipality", "plan_type")  # fmt: skip
+PROVISION_COLUMNS = (
+    "provision_id",
+    "provision_type",
+    "status",
+    "designation",
+    "name",
+    "municipality",
+    "plan_type",
+)
 # Columns read as categories (codes + labels); the order of known values is fixed so every
 # backend numbers them alike.
 KNOWN_CATEGORIES = {
@@ -54,8 +61,17 @@ KNOWN_CATEGORIES = {
     "provision_type": PROVISION_TYPES,
 }
 
-_M = [np.uint64(m) for m in (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F,
-                             0x00FF00FF00FF00FF, 0x0000FFFF0000FFFF, 0x00000000FFFFFFFF)]  # fmt: skip
+_M = [
+    np.uint64(m)
+    for m in (
+        0x5555555555555555,
+        0x3333333333333333,
+        0x0F0F0F0F0F0F0F0F,
+        0x00FF00FF00FF00FF,
+        0x0000FFFF0000FFFF,
+        0x00000000FFFFFFFF,
+    )
+]
 
 
 def _spread(v: np.ndarray) -> np.ndarray:
@@ -146,8 +162,10 @@ class PointIndex:
         shift = np.uint64(2 * (DEPTH - depth))
         lo = morton(np.uint64(x), np.uint64(y)) << shift
         hi = lo + (np.uint64(1) << shift)
-        return (int(np.searchsorted(self.codes, lo, "left")),
-                int(np.searchsorted(self.codes, hi, "left")))  # fmt: skip
+        return (
+            int(np.searchsorted(self.codes, lo, "left")),
+            int(np.searchsorted(self.codes, hi, "left")),
+        )
 
 
 @dataclass
@@ -229,13 +247,19 @@ class TileData:
 
     def points(self, grid: Grid | str) -> PointIndex:
         """The point index of a grid (built on first use, thread-safe)."""
-        return self._built(self._points, grid, lambda g: PointIndex.build(
-            self.residences["east"].to_numpy(), self.residences["north"].to_numpy(), g))
+        return self._built(
+            self._points,
+            grid,
+            lambda g: PointIndex.build(
+                self.residences["east"].to_numpy(), self.residences["north"].to_numpy(), g
+            ),
+        )
 
     def polygons(self, grid: Grid | str) -> PolygonIndex:
         """The polygon index of a grid (built on first use, thread-safe)."""
-        return self._built(self._polygons, grid,
-                           lambda g: PolygonIndex.build(self.provision_geoms, g))
+        return self._built(
+            self._polygons, grid, lambda g: PolygonIndex.build(self.provision_geoms, g)
+        )
 
     def categories(self, column: str) -> list[str]:
         """The labels a categorical column can take (for filter validation and counts)."""
@@ -262,6 +286,8 @@ class TileData:
         if not ok.any():
             return None
         e, n = e[ok], n[ok]
-        lon, lat = en_to_lonlat(np.array([e.min(), e.max(), e.min(), e.max()]),
-                             np.array([n.min(), n.min(), n.max(), n.max()]))  # fmt: skip
+        lon, lat = en_to_lonlat(
+            np.array([e.min(), e.max(), e.min(), e.max()]),
+            np.array([n.min(), n.min(), n.max(), n.max()]),
+        )
         return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))

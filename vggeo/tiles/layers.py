@@ -33,13 +33,27 @@ __all__ = [
 ]
 
 #: Valueguard's home types (seed 000, "Field list"), in the order legends show them.
-HOME_TYPES = ("villa", "radhus", "kedjehus", "lägenhet", "småhus övriga", "lantbruk",
-              "lantbruk övriga", "okänd")  # fmt: skip
+HOME_TYPES = (
+    "villa",
+    "radhus",
+    "kedjehus",
+    "lägenhet",
+    "småhus övriga",
+    "lantbruk",
+    "lantbruk övriga",
+    "okänd",
+)
 #: Valueguard's ownership types.
 OWNERSHIP_TYPES = ("äganderätt", "bostadsrätt", "hyresrätt", "tomträtt", "okänd")
 #: Provision types of ``docs/contracts.md`` (Lantmäteriet's markreglerande bestämmelser).
-PROVISION_TYPES = ("plan", "naturvardsbestammelse", "ovrig_bestammelse", "mineralrattighet",
-                   "utredning", "fornlamning")  # fmt: skip
+PROVISION_TYPES = (
+    "plan",
+    "naturvardsbestammelse",
+    "ovrig_bestammelse",
+    "mineralrattighet",
+    "utredning",
+    "fornlamning",
+)
 
 Kind = Literal["int", "str", "bool"]
 _YEAR = re.compile(r"-?[0-9]{1,6}", re.ASCII)
@@ -113,8 +127,12 @@ RESIDENCE_ATTRIBUTES = (
     Attribute("home_type", "str", "Home type: " + ", ".join(HOME_TYPES) + "."),
     Attribute("ownership_type", "str", "Ownership: " + ", ".join(OWNERSHIP_TYPES) + "."),
     Attribute("construction_year", "int", "Building year (1909/1929 often mean unknown)."),
-    Attribute("municipality_code", "str", "Valueguard's two-digit municipality code within the "
-              "county (the four-digit kommunkod is county_code + municipality_code)."),
+    Attribute(
+        "municipality_code",
+        "str",
+        "Valueguard's two-digit municipality code within the "
+        "county (the four-digit kommunkod is county_code + municipality_code).",
+    ),
 )
 #: Attributes of cluster features at low zooms (besides ``count_<home type>`` per home type).
 CLUSTER_ATTRIBUTES = (
@@ -133,32 +151,54 @@ PROVISION_ATTRIBUTES = (
     Attribute("plan_type", "str", "Plan type (plans only)."),
 )
 
-RESIDENCE_FILTERS = ("home_type", "ownership_type", "construction_year_min",
-                     "construction_year_max")  # fmt: skip
+RESIDENCE_FILTERS = (
+    "home_type",
+    "ownership_type",
+    "construction_year_min",
+    "construction_year_max",
+)
 PROVISION_FILTERS = ("provision_type", "status")
 
 LAYERS: dict[str, Layer] = {
     "residences": Layer(
-        "residences", "Residences", "Homes of Valueguard's registry; clustered at low zooms with "
-        "exact counts (point_count, count_<home type>).", "residences", "point",
-        RESIDENCE_ATTRIBUTES, RESIDENCE_FILTERS, maxzoom=16,
+        "residences",
+        "Residences",
+        "Homes of Valueguard's registry; clustered at low zooms with "
+        "exact counts (point_count, count_<home type>).",
+        "residences",
+        "point",
+        RESIDENCE_ATTRIBUTES,
+        RESIDENCE_FILTERS,
+        maxzoom=16,
     ),
     "regulations": Layer(
-        "regulations", "Regulations", "All land-regulating provisions (markreglerande "
-        "bestämmelser), simplified per zoom.", "provisions", "polygon", PROVISION_ATTRIBUTES,
+        "regulations",
+        "Regulations",
+        "All land-regulating provisions (markreglerande bestämmelser), simplified per zoom.",
+        "provisions",
+        "polygon",
+        PROVISION_ATTRIBUTES,
         PROVISION_FILTERS,
     ),
-}  # fmt: skip
+}
 for _t in PROVISION_TYPES:
     LAYERS[f"regulations_{_t}"] = Layer(
-        f"regulations_{_t}", f"Regulations: {_t}", f"Provisions of type {_t!r} only.",
-        "provisions", "polygon", PROVISION_ATTRIBUTES, ("status",), provision_type=_t,
-    )  # fmt: skip
+        f"regulations_{_t}",
+        f"Regulations: {_t}",
+        f"Provisions of type {_t!r} only.",
+        "provisions",
+        "polygon",
+        PROVISION_ATTRIBUTES,
+        ("status",),
+        provision_type=_t,
+    )
 
 COMPOSITES: dict[str, Composite] = {
     "composite": Composite(
-        "composite", "Residences and regulations",
-        "The residences and regulations layers in one tile.", ("residences", "regulations"),
+        "composite",
+        "Residences and regulations",
+        "The residences and regulations layers in one tile.",
+        ("residences", "regulations"),
     ),
 }
 
@@ -194,17 +234,31 @@ def fields(layer: Layer, home_types: Sequence[str] = (), *, types: bool = False)
     out = {a.name: _MBTILES_TYPES[a.kind] if types else a.description for a in attrs}
     if layer.table == "residences":
         for t in home_types:
-            out[f"count_{slug(t)}"] = "Number" if types else (
-                f"Clusters: residences of home type {t!r} (omitted if 0).")  # fmt: skip
+            out[f"count_{slug(t)}"] = (
+                "Number" if types else (f"Clusters: residences of home type {t!r} (omitted if 0).")
+            )
     return out
 
 
-def vector_layers(layer: Layer | Composite, home_types: Sequence[str] = (), *, minzoom: int = 0,
-                  maxzoom: int = 16, types: bool = False) -> list[dict]:  # fmt: skip
+def vector_layers(
+    layer: Layer | Composite,
+    home_types: Sequence[str] = (),
+    *,
+    minzoom: int = 0,
+    maxzoom: int = 16,
+    types: bool = False,
+) -> list[dict]:
     """TileJSON (or, with ``types=True``, MBTiles) ``vector_layers`` of a layer or composite."""
-    return [{"id": m.id, "description": m.description, "fields": fields(m, home_types, types=types),
-             "minzoom": max(minzoom, m.minzoom), "maxzoom": maxzoom}
-            for m in members(layer)]  # fmt: skip
+    return [
+        {
+            "id": m.id,
+            "description": m.description,
+            "fields": fields(m, home_types, types=types),
+            "minzoom": max(minzoom, m.minzoom),
+            "maxzoom": maxzoom,
+        }
+        for m in members(layer)
+    ]
 
 
 def slug(value: str) -> str:
@@ -232,8 +286,14 @@ class Filters:
     def key(self) -> str:
         """Canonical text of the active filters ("" when none) — part of the cache key."""
         parts = []
-        for name in ("home_type", "ownership_type", "construction_year_min",
-                     "construction_year_max", "provision_type", "status"):  # fmt: skip
+        for name in (
+            "home_type",
+            "ownership_type",
+            "construction_year_min",
+            "construction_year_max",
+            "provision_type",
+            "status",
+        ):
             v = getattr(self, name)
             if isinstance(v, frozenset):
                 if v:
@@ -248,8 +308,12 @@ class Filters:
     def for_table(self, table: str) -> Filters:
         """Only the filters that concern ``table`` (so unrelated filters share cache entries)."""
         if table == "residences":
-            return Filters(self.home_type, self.ownership_type, self.construction_year_min,
-                           self.construction_year_max)  # fmt: skip
+            return Filters(
+                self.home_type,
+                self.ownership_type,
+                self.construction_year_min,
+                self.construction_year_max,
+            )
         return Filters(provision_type=self.provision_type, status=self.status)
 
     @classmethod
@@ -294,15 +358,15 @@ class Filters:
                 if bad:
                     raise InputError(
                         f"unknown value; allowed: {', '.join(sorted(ok)) or '(none in data)'}",
-                        field=name, value=bad[0],
-                    )  # fmt: skip
+                        field=name,
+                        value=bad[0],
+                    )
                 out[name] = frozenset(items)
             elif name in ("construction_year_min", "construction_year_max"):
                 # ASCII digits, bounded: str.isdigit() also accepts "²", which int() refuses,
                 # and int() of thousands of digits raises too.
                 if len(items) != 1 or not _YEAR.fullmatch(items[0]):
-                    raise InputError("must be one integer year", field=name,
-                                     value=str(value)[:50])  # fmt: skip
+                    raise InputError("must be one integer year", field=name, value=str(value)[:50])
                 year = int(items[0])
                 if not 1000 <= year <= 2200:
                     raise InputError("year out of range 1000…2200", field=name, value=year)

@@ -34,7 +34,14 @@ from vggeo.tiles.grids import get_grid
 from vggeo.tiles.index import DEPTH, demorton
 from vggeo.tiles.layers import Layer, get_layer, members, vector_layers
 
-__all__ = ["export_archive", "export_source", "tiles_to_render", "open_archive_file", "overzoom", "layer_from_tile"]
+__all__ = [
+    "export_archive",
+    "export_source",
+    "tiles_to_render",
+    "open_archive_file",
+    "overzoom",
+    "layer_from_tile",
+]
 
 _WORKER_STATE: dict = {}
 
@@ -45,8 +52,9 @@ def _hilbert_ids(z: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     # Vectorised port of the reference algorithm would be faster; the per-tile call costs
     # ~2 µs, negligible next to rendering.
-    return np.array([zxy_to_tileid(z, int(a), int(b)) for a, b in zip(x, y, strict=True)],
-                    dtype=np.uint64)  # fmt: skip
+    return np.array(
+        [zxy_to_tileid(z, int(a), int(b)) for a, b in zip(x, y, strict=True)], dtype=np.uint64
+    )
 
 
 def tiles_to_render(source, layer: Layer, z: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,15 +118,24 @@ def export_source(store):
     as a memory backend over the same data would serve, and names the store's data version.
     """
     if getattr(store, "backend", None) == "archive":
-        raise InputError("a tile archive cannot be exported again; export from the store it "
-                         "was made from")  # fmt: skip
+        raise InputError(
+            "a tile archive cannot be exported again; export from the store it was made from"
+        )
     from vggeo.tiles.backends.memory import MemorySource
 
     return MemorySource.from_store(store)
 
 
-def export_archive(source, output: str | os.PathLike, *, layer: str = "composite", minzoom: int = 0,
-                   maxzoom: int = 14, progress: bool = True, workers: int | None = None) -> dict:  # fmt: skip
+def export_archive(
+    source,
+    output: str | os.PathLike,
+    *,
+    layer: str = "composite",
+    minzoom: int = 0,
+    maxzoom: int = 14,
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict:
     """Write every non-empty tile of ``layer`` from ``minzoom`` to ``maxzoom`` into an archive.
 
     Parameters
@@ -155,11 +172,13 @@ def export_archive(source, output: str | os.PathLike, *, layer: str = "composite
     written, max_bytes = 0, 0
     _WORKER_STATE.update(source=source, layer=lay)
     workers = workers or os.cpu_count() or 1
-    chunks = [jobs[i:i + 64] for i in range(0, len(jobs), 64)]
+    chunks = [jobs[i : i + 64] for i in range(0, len(jobs), 64)]
     bar = tqdm(total=len(jobs), unit="tile", disable=not progress, desc=output.name)
     try:
-        with atomic_path(output) as tmp, _ArchiveWriter(tmp, kind, source, lay, minzoom,
-                                                        maxzoom) as writer:
+        with (
+            atomic_path(output) as tmp,
+            _ArchiveWriter(tmp, kind, source, lay, minzoom, maxzoom) as writer,
+        ):
             if workers > 1 and len(jobs) > 256:
                 ctx = multiprocessing.get_context("fork")
                 with ctx.Pool(workers) as pool:
@@ -191,14 +210,18 @@ class _ArchiveWriter:
         bounds = source.bounds_wgs84() or (10.0, 55.0, 24.2, 69.1)
         self.bounds = bounds
         self.metadata = {
-            "name": layer.id, "description": layer.description, "format": "pbf",
-            "vggeo:layer": layer.id, "vggeo:data_version": source.version,
-            "vector_layers": vector_layers(layer, source.home_types(), minzoom=minzoom,
-                                           maxzoom=maxzoom, types=True),
+            "name": layer.id,
+            "description": layer.description,
+            "format": "pbf",
+            "vggeo:layer": layer.id,
+            "vggeo:data_version": source.version,
+            "vector_layers": vector_layers(
+                layer, source.home_types(), minzoom=minzoom, maxzoom=maxzoom, types=True
+            ),
             # What a client may filter on (the archive cannot filter): the values the data held.
             "vggeo:filters": {k: list(v) for k, v in source.allowed_values().items()},
             "vggeo:home_types": list(source.home_types()),
-        }  # fmt: skip
+        }
         self.minzoom, self.maxzoom = minzoom, maxzoom
 
     def __enter__(self) -> _ArchiveWriter:
@@ -213,7 +236,8 @@ class _ArchiveWriter:
             self.db.executescript(
                 "CREATE TABLE metadata (name TEXT, value TEXT);"
                 "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER,"
-                " tile_data BLOB);")  # fmt: skip
+                " tile_data BLOB);"
+            )
         return self
 
     def add(self, z: int, x: int, y: int, body: bytes) -> None:
@@ -234,31 +258,43 @@ class _ArchiveWriter:
                         raise StoreError("nothing to export: the store holds no features")
                     from pmtiles.tile import Compression, TileType
 
-                    self.writer.finalize({
-                        "tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
-                        "min_lon_e7": int(w * 1e7), "min_lat_e7": int(s * 1e7),
-                        "max_lon_e7": int(e * 1e7), "max_lat_e7": int(n * 1e7),
-                        "center_zoom": max(self.minzoom, min(self.maxzoom, 6)),
-                        "center_lon_e7": int((w + e) / 2 * 1e7),
-                        "center_lat_e7": int((s + n) / 2 * 1e7),
-                    }, self.metadata)  # fmt: skip
+                    self.writer.finalize(
+                        {
+                            "tile_type": TileType.MVT,
+                            "tile_compression": Compression.GZIP,
+                            "min_lon_e7": int(w * 1e7),
+                            "min_lat_e7": int(s * 1e7),
+                            "max_lon_e7": int(e * 1e7),
+                            "max_lat_e7": int(n * 1e7),
+                            "center_zoom": max(self.minzoom, min(self.maxzoom, 6)),
+                            "center_lon_e7": int((w + e) / 2 * 1e7),
+                            "center_lat_e7": int((s + n) / 2 * 1e7),
+                        },
+                        self.metadata,
+                    )
             finally:
                 self.file.close()
         else:
             try:
                 if exc_type is None:
-                    meta = {"name": self.metadata["name"], "format": "pbf",
-                            "minzoom": str(self.minzoom), "maxzoom": str(self.maxzoom),
-                            "bounds": f"{w},{s},{e},{n}",
-                            "center": f"{(w + e) / 2},{(s + n) / 2},{self.minzoom}",
-                            "json": json.dumps({"vector_layers": self.metadata["vector_layers"]}),
-                            "description": self.metadata["description"],
-                            "vggeo:layer": self.metadata["vggeo:layer"],
-                            "vggeo:filters": json.dumps(self.metadata["vggeo:filters"]),
-                            "vggeo:home_types": json.dumps(self.metadata["vggeo:home_types"])}  # fmt: skip
+                    meta = {
+                        "name": self.metadata["name"],
+                        "format": "pbf",
+                        "minzoom": str(self.minzoom),
+                        "maxzoom": str(self.maxzoom),
+                        "bounds": f"{w},{s},{e},{n}",
+                        "center": f"{(w + e) / 2},{(s + n) / 2},{self.minzoom}",
+                        "json": json.dumps({"vector_layers": self.metadata["vector_layers"]}),
+                        "description": self.metadata["description"],
+                        "vggeo:layer": self.metadata["vggeo:layer"],
+                        "vggeo:filters": json.dumps(self.metadata["vggeo:filters"]),
+                        "vggeo:home_types": json.dumps(self.metadata["vggeo:home_types"]),
+                    }
                     self.db.executemany("INSERT INTO metadata VALUES (?, ?)", meta.items())
-                    self.db.execute("CREATE UNIQUE INDEX tile_index ON tiles "
-                                    "(zoom_level, tile_column, tile_row)")  # fmt: skip
+                    self.db.execute(
+                        "CREATE UNIQUE INDEX tile_index ON tiles "
+                        "(zoom_level, tile_column, tile_row)"
+                    )
                     self.db.commit()
             finally:
                 self.db.close()
@@ -291,7 +327,7 @@ def layer_from_tile(tile: bytes, name: str) -> bytes:
             if t & 7 == 2:
                 n, p = _read_varint(layer, p)
                 if t == 0x0A:
-                    if layer[p:p + n] == key:
+                    if layer[p : p + n] == key:
                         out.append(tile[field_start:end])
                     break
                 p += n
@@ -303,8 +339,9 @@ def layer_from_tile(tile: bytes, name: str) -> bytes:
     return b"".join(out)
 
 
-def overzoom(tile: bytes, levels: int, dx: int, dy: int, *, layers: set[str] | None = None,
-             buffer: int = 64) -> bytes:  # fmt: skip
+def overzoom(
+    tile: bytes, levels: int, dx: int, dy: int, *, layers: set[str] | None = None, buffer: int = 64
+) -> bytes:
     """The part of an MVT that a descendant ``levels`` zooms down covers, at that zoom.
 
     ``(dx, dy)`` is the descendant's column and row inside the tile (0 … 2**levels − 1).
@@ -340,11 +377,15 @@ def overzoom(tile: bytes, levels: int, dx: int, dy: int, *, layers: set[str] | N
         keep = np.ones(len(geoms), bool)
         keep[points] = (xy >= 0).all(axis=1) & (xy < extent).all(axis=1)
         rest = ~points
-        geoms[rest] = shapely.clip_by_rect(geoms[rest], -buffer, -buffer, extent + buffer,
-                                           extent + buffer)  # fmt: skip
+        geoms[rest] = shapely.clip_by_rect(
+            geoms[rest], -buffer, -buffer, extent + buffer, extent + buffer
+        )
         keep &= ~shapely.is_empty(geoms)
-        kept = [{"geometry": g, "properties": f["properties"], "id": f.get("id")}
-                for g, f, k in zip(geoms, feats, keep, strict=True) if k]  # fmt: skip
+        kept = [
+            {"geometry": g, "properties": f["properties"], "id": f.get("id")}
+            for g, f, k in zip(geoms, feats, keep, strict=True)
+            if k
+        ]
         out.append((name, kept))
     return encode_features(out, extent=extent)
 
@@ -369,11 +410,12 @@ class _PMTilesFile:
         internal_gzip = h["internal_compression"] == Compression.GZIP
         if h["internal_compression"] not in (Compression.GZIP, Compression.NONE):
             self.close()
-            raise StoreError("PMTiles directories must be gzip-compressed or uncompressed",
-                             file=path)  # fmt: skip
+            raise StoreError(
+                "PMTiles directories must be gzip-compressed or uncompressed", file=path
+            )
 
         def directory(offset: int, length: int):
-            raw = self._mm[offset:offset + length]
+            raw = self._mm[offset : offset + length]
             # deserialize_directory gunzips; an uncompressed directory is gzipped for it.
             return deserialize_directory(raw if internal_gzip else gzip.compress(raw))
 
@@ -394,12 +436,16 @@ class _PMTilesFile:
         self._offs = np.array(offs, dtype=np.int64)[order] + h["tile_data_offset"]
         self._lens = np.array(lens, dtype=np.int64)[order]
         self._runs = np.array(runs, dtype=np.int64)[order]
-        meta = self._mm[h["metadata_offset"]:h["metadata_offset"] + h["metadata_length"]]
+        meta = self._mm[h["metadata_offset"] : h["metadata_offset"] + h["metadata_length"]]
         self.metadata = json.loads(gzip.decompress(meta) if internal_gzip else meta) if meta else {}
         self.gzip = h["tile_compression"] == Compression.GZIP
         self.minzoom, self.maxzoom = h["min_zoom"], h["max_zoom"]
-        self.bounds = (h["min_lon_e7"] / 1e7, h["min_lat_e7"] / 1e7, h["max_lon_e7"] / 1e7,
-                       h["max_lat_e7"] / 1e7)  # fmt: skip
+        self.bounds = (
+            h["min_lon_e7"] / 1e7,
+            h["min_lat_e7"] / 1e7,
+            h["max_lon_e7"] / 1e7,
+            h["max_lat_e7"] / 1e7,
+        )
 
     def get(self, z: int, x: int, y: int) -> bytes:
         from pmtiles.tile import zxy_to_tileid
@@ -408,7 +454,7 @@ class _PMTilesFile:
         i = int(np.searchsorted(self.ids, tid, side="right")) - 1
         if i < 0 or tid >= self.ids[i] + np.uint64(self._runs[i]):
             return b""
-        return self._mm[self._offs[i]:self._offs[i] + self._lens[i]]
+        return self._mm[self._offs[i] : self._offs[i] + self._lens[i]]
 
     def close(self) -> None:
         self._mm.close()
@@ -424,7 +470,9 @@ class _MBTilesFile:
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         try:
             meta = dict(self._db.execute("SELECT name, value FROM metadata").fetchall())
-            zooms = self._db.execute("SELECT min(zoom_level), max(zoom_level) FROM tiles").fetchone()
+            zooms = self._db.execute(
+                "SELECT min(zoom_level), max(zoom_level) FROM tiles"
+            ).fetchone()
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise StoreError(f"not an MBTiles archive: {err}", file=path) from err
@@ -438,8 +486,10 @@ class _MBTilesFile:
         self.minzoom, self.maxzoom = (int(zooms[0] or 0), int(zooms[1] or 0))
 
     def get(self, z: int, x: int, y: int) -> bytes:
-        row = self._db.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column"
-                               " = ? AND tile_row = ?", (z, x, (1 << z) - 1 - y)).fetchone()  # fmt: skip
+        row = self._db.execute(
+            "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+            (z, x, (1 << z) - 1 - y),
+        ).fetchone()
         return bytes(row[0]) if row else b""
 
     def close(self) -> None:

@@ -27,12 +27,25 @@ __all__ = ["generate", "write_store", "default_store"]
 
 #: Bump when the generator's output changes (the cached default store is rebuilt).
 GENERATOR_VERSION = 2
-PLAN_NAMES = ("SOLHEM", "CENTRUM", "ÄNGEN", "BJÖRKEN", "HAMNEN", "KVARNEN", "STRANDEN", "LINDEN",
-              "SKOLAN", "TALLEN", "ÖSTRA", "VÄSTRA")  # fmt: skip
+PLAN_NAMES = (
+    "SOLHEM",
+    "CENTRUM",
+    "ÄNGEN",
+    "BJÖRKEN",
+    "HAMNEN",
+    "KVARNEN",
+    "STRANDEN",
+    "LINDEN",
+    "SKOLAN",
+    "TALLEN",
+    "ÖSTRA",
+    "VÄSTRA",
+)
 
 
-def generate(n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80,
-             provisions_per_town: int = 12):  # fmt: skip
+def generate(
+    n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80, provisions_per_town: int = 12
+):
     """Generate (residences, provisions) GeoDataFrames in EPSG:3006.
 
     Parameters
@@ -68,13 +81,18 @@ def generate(n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80,
         lead = np.repeat(bld[first], np.diff(np.r_[first, len(bld)]))
         east[bld], north[bld] = east[lead], north[lead]
     house_types = np.array(["villa", "radhus", "kedjehus", "småhus övriga", "lantbruk", "okänd"])
-    home_type = np.where(apartment, "lägenhet",
-                         house_types[rng.choice(6, n_residences, p=[.62, .16, .1, .06, .04, .02])])
+    home_type = np.where(
+        apartment,
+        "lägenhet",
+        house_types[rng.choice(6, n_residences, p=[0.62, 0.16, 0.1, 0.06, 0.04, 0.02])],
+    )
     ownership = np.where(
         apartment,
-        np.array(["bostadsrätt", "hyresrätt", "okänd"])[rng.choice(3, n_residences, p=[.5, .4, .1])],
-        np.array(["äganderätt", "tomträtt"])[rng.choice(2, n_residences, p=[.95, .05])],
-    )  # fmt: skip
+        np.array(["bostadsrätt", "hyresrätt", "okänd"])[
+            rng.choice(3, n_residences, p=[0.5, 0.4, 0.1])
+        ],
+        np.array(["äganderätt", "tomträtt"])[rng.choice(2, n_residences, p=[0.95, 0.05])],
+    )
     year = rng.integers(1880, 2025, n_residences).astype("int64")
     ids = rng.permutation(n_residences).astype(np.int64) + 100_000
     residences = geopandas.GeoDataFrame(
@@ -82,22 +100,24 @@ def generate(n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80,
             "id": ids,
             "home_type": pd.Categorical(home_type, categories=HOME_TYPES),
             "ownership_type": pd.Categorical(ownership, categories=OWNERSHIP_TYPES),
-            "construction_year": pd.array(np.where(rng.random(n_residences) < 0.03, -1, year),
-                                          dtype="Int16").astype("Int16"),
+            "construction_year": pd.array(
+                np.where(rng.random(n_residences) < 0.03, -1, year), dtype="Int16"
+            ).astype("Int16"),
             "municipality_code": towns["municipality_code"].to_numpy()[town_of],
             "county_code": towns["county_code"].to_numpy()[town_of],
         },
         geometry=shapely.points(np.round(east), np.round(north)),
         crs="EPSG:3006",
-    )  # fmt: skip
+    )
     residences.loc[residences["construction_year"] == -1, "construction_year"] = pd.NA
 
     # Provisions: rotated rectangles; plans near the centre, other types around the town.
     k = n_towns * provisions_per_town
     t = np.repeat(np.arange(n_towns), provisions_per_town)
     is_plan = rng.random(k) < 0.6
-    ptype = np.where(is_plan, "plan",
-                     np.array(PROVISION_TYPES[1:])[rng.integers(0, len(PROVISION_TYPES) - 1, k)])
+    ptype = np.where(
+        is_plan, "plan", np.array(PROVISION_TYPES[1:])[rng.integers(0, len(PROVISION_TYPES) - 1, k)]
+    )
     dist = np.where(is_plan, 0.6, 1.8) * spread[t] * np.sqrt(rng.random(k))
     ang = rng.uniform(0, 2 * np.pi, k)
     cx = towns["easting"].to_numpy()[t] + dist * np.cos(ang)
@@ -115,7 +135,7 @@ def generate(n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80,
     geoms = shapely.multipolygons(polys.reshape(-1, 1))
     muni = towns["municipality_code"].to_numpy()[t]
     raw = rng.bytes(16 * k)
-    pid = [str(uuid.UUID(bytes=raw[16 * i:16 * i + 16], version=4)) for i in range(k)]
+    pid = [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4)) for i in range(k)]
     status = np.where(rng.random(k) < 0.9, "gällande", "avregistrerad")
     provisions = geopandas.GeoDataFrame(
         {
@@ -130,7 +150,7 @@ def generate(n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80,
         },
         geometry=geoms,
         crs="EPSG:3006",
-    )  # fmt: skip
+    )
     return residences, provisions
 
 
@@ -141,8 +161,9 @@ def write_store(path: str | os.PathLike, residences, provisions) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         for name, frame in (("residences", residences), ("provisions", provisions)):
-            pyogrio.write_dataframe(categoricals_as_text(frame), tmp, layer=name, driver="GPKG",
-                                    append=tmp.exists())  # fmt: skip
+            pyogrio.write_dataframe(
+                categoricals_as_text(frame), tmp, layer=name, driver="GPKG", append=tmp.exists()
+            )
     return path
 
 

@@ -57,8 +57,9 @@ class TileService:
         whoever opened it closes it.
     """
 
-    def __init__(self, opener: Callable[[], TileSource], *, cache_bytes: int = 256 * 2**20,
-                 store: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self, opener: Callable[[], TileSource], *, cache_bytes: int = 256 * 2**20, store: Any = None
+    ) -> None:
         self._opener = opener
         self.store = store
         self.source = opener()
@@ -69,8 +70,16 @@ class TileService:
     def version(self) -> str:
         return self.source.version
 
-    def get(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
-            filters: Filters | None = None) -> CachedTile:  # fmt: skip
+    def get(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> CachedTile:
         """The compressed tile (``body == b""`` when empty), from the cache when possible."""
         source = self.source
         key = self.key(layer, z, x, y, grid=grid, filters=filters, version=source.version)
@@ -85,13 +94,30 @@ class TileService:
         self.cache.put(key, tile)
         return tile
 
-    def cached(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
-               filters: Filters | None = None) -> CachedTile | None:  # fmt: skip
+    def cached(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> CachedTile | None:
         """The tile if it is in the cache, else ``None`` (never renders: safe on an event loop)."""
         return self.cache.get(self.key(layer, z, x, y, grid=grid, filters=filters))
 
-    def key(self, layer: str, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
-            filters: Filters | None = None, version: str | None = None) -> tuple:  # fmt: skip
+    def key(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+        version: str | None = None,
+    ) -> tuple:
         """Cache key: data version, grid, layer, z, x, y and the filters the layer uses.
 
         Raises :class:`~vggeo.errors.TileError` for a tile outside the grid.

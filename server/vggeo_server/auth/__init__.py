@@ -17,5 +17,15 @@ from vggeo_server.auth.policy import FULL_ACCESS, SCOPES, Access, AccessDenied
 from vggeo_server.auth.settings import AuthSettings
 from vggeo_server.auth.views import LayerView, layer_view
 
-__all__ = ["AuthSettings", "Authenticator", "AuthMiddleware", "Access", "AccessDenied",
-           "FULL_ACCESS", "SCOPES", "LayerView", "layer_view", "get_access"]
+__all__ = [
+    "AuthSettings",
+    "Authenticator",
+    "AuthMiddleware",
+    "Access",
+    "AccessDenied",
+    "FULL_ACCESS",
+    "SCOPES",
+    "LayerView",
+    "layer_view",
+    "get_access",
+]

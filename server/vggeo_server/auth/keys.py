@@ -67,9 +67,15 @@ class ApiKey:
         return self.expires is not None and (now or datetime.now(UTC)) >= self.expires
 
     def as_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "scopes": sorted(self.scopes),
-                "salt": self.salt.hex(), "hash": self.digest.hex(), "created": self.created,
-                "expires": None if self.expires is None else _iso(self.expires)}  # fmt: skip
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": sorted(self.scopes),
+            "salt": self.salt.hex(),
+            "hash": self.digest.hex(),
+            "created": self.created,
+            "expires": None if self.expires is None else _iso(self.expires),
+        }
 
 
 def _iso(t: datetime) -> str:
@@ -108,12 +114,19 @@ def _entry(raw: object, path: Path, n: int) -> ApiKey:
         scopes = frozenset(raw["scopes"])
         unknown = sorted(scopes - set(SCOPES))
         if unknown:
-            raise SettingsError(f"{where}: unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}")
+            raise SettingsError(
+                f"{where}: unknown scope {unknown[0]!r}; known: {', '.join(SCOPES)}"
+            )
         expires = raw.get("expires")
-        entry = ApiKey(id=str(raw["id"]), name=str(raw.get("name", "")), scopes=scopes,
-                       salt=bytes.fromhex(raw["salt"]), digest=bytes.fromhex(raw["hash"]),
-                       created=str(raw.get("created", "")),
-                       expires=None if expires is None else _parse_time(expires))  # fmt: skip
+        entry = ApiKey(
+            id=str(raw["id"]),
+            name=str(raw.get("name", "")),
+            scopes=scopes,
+            salt=bytes.fromhex(raw["salt"]),
+            digest=bytes.fromhex(raw["hash"]),
+            created=str(raw.get("created", "")),
+            expires=None if expires is None else _parse_time(expires),
+        )
     except (KeyError, TypeError, ValueError) as err:
         if isinstance(err, SettingsError):
             raise
@@ -140,7 +153,9 @@ def read_keys_file(path: str | os.PathLike) -> tuple[dict[str, ApiKey], str | No
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise SettingsError(f"{path}: no such keys file (create one with `vggeo keys create`)") from err
+        raise SettingsError(
+            f"{path}: no such keys file (create one with `vggeo keys create`)"
+        ) from err
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SettingsError(f"{path}: not a readable JSON keys file ({err})") from err
     if not isinstance(doc, dict) or doc.get("vggeo_api_keys") != FORMAT_VERSION:
@@ -157,11 +172,16 @@ def read_keys_file(path: str | os.PathLike) -> tuple[dict[str, ApiKey], str | No
 
 
 def _write_keys_file(path: Path, keys: dict[str, ApiKey], check: str | None) -> None:
-    doc = {"vggeo_api_keys": FORMAT_VERSION, "pepper_check": check,
-           "keys": [k.as_json() for k in keys.values()]}  # fmt: skip
+    doc = {
+        "vggeo_api_keys": FORMAT_VERSION,
+        "pepper_check": check,
+        "keys": [k.as_json() for k in keys.values()],
+    }
     # 0600 from the first byte: the file holds key hashes, for the server's user only.
-    with atomic_path(path, mode=0o600) as tmp, \
-            open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:  # fmt: skip
+    with (
+        atomic_path(path, mode=0o600) as tmp,
+        open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f,
+    ):
         json.dump(doc, f, indent=1)
         f.write("\n")
 
@@ -169,14 +189,23 @@ def _write_keys_file(path: Path, keys: dict[str, ApiKey], check: str | None) -> 
 def _check_pepper(path: Path, recorded: str | None, pepper: bytes) -> None:
     if recorded != pepper_check(pepper):
         if recorded is None:
-            raise SettingsError(f"{path}: the keys were made without a pepper, but "
-                              "VGGEO_AUTH_KEY_PEPPER is set")  # fmt: skip
-        raise SettingsError(f"{path}: the keys were made with a pepper; VGGEO_AUTH_KEY_PEPPER is "
-                          "missing or not that pepper")  # fmt: skip
+            raise SettingsError(
+                f"{path}: the keys were made without a pepper, but VGGEO_AUTH_KEY_PEPPER is set"
+            )
+        raise SettingsError(
+            f"{path}: the keys were made with a pepper; VGGEO_AUTH_KEY_PEPPER is "
+            "missing or not that pepper"
+        )
 
 
-def create_key(path: str | os.PathLike, *, name: str, scopes: list[str], pepper: bytes = b"",
-               expires: datetime | None = None) -> tuple[str, ApiKey]:  # fmt: skip
+def create_key(
+    path: str | os.PathLike,
+    *,
+    name: str,
+    scopes: list[str],
+    pepper: bytes = b"",
+    expires: datetime | None = None,
+) -> tuple[str, ApiKey]:
     """Add a new key to the keys file (created if missing) and return (key, entry).
 
     The key itself is returned once and stored nowhere.
@@ -198,8 +227,15 @@ def create_key(path: str | os.PathLike, *, name: str, scopes: list[str], pepper:
             break
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
-    entry = ApiKey(kid, name, frozenset(scopes), salt, _digest(secret, salt, pepper),
-                   _iso(datetime.now(UTC)), expires)  # fmt: skip
+    entry = ApiKey(
+        kid,
+        name,
+        frozenset(scopes),
+        salt,
+        _digest(secret, salt, pepper),
+        _iso(datetime.now(UTC)),
+        expires,
+    )
     keys[kid] = entry
     _write_keys_file(path, keys, check)
     return f"{KEY_PREFIX}{kid}_{secret}", entry
@@ -229,7 +265,9 @@ class KeyStore:
         Seconds between checks of the file for changes.
     """
 
-    def __init__(self, path: str | os.PathLike, *, pepper: bytes = b"", recheck: float = 1.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, pepper: bytes = b"", recheck: float = 1.0
+    ) -> None:
         self.path = Path(path)
         self.pepper = pepper
         self.recheck = recheck

@@ -41,8 +41,15 @@ from vggeo_server.auth.policy import (
 from vggeo_server.auth.settings import AuthSettings
 from vggeo_server.auth.tokens import JWKS, InvalidToken, TokenVerifier
 
-__all__ = ["Authenticator", "AuthMiddleware", "get_access", "install_handlers", "document_security",
-           "challenge", "QUERY_KEY"]  # fmt: skip
+__all__ = [
+    "Authenticator",
+    "AuthMiddleware",
+    "get_access",
+    "install_handlers",
+    "document_security",
+    "challenge",
+    "QUERY_KEY",
+]
 
 QUERY_KEY = "api_key"
 #: Paths answered without looking at credentials: probes must not depend on a key or the IdP.
@@ -63,15 +70,25 @@ class Authenticator:
         self.settings = settings
         self.public = frozenset(settings.public_scopes)
         self.anonymous = Access(self.public, enforced=True)
-        self.keys = KeyStore(settings.keys_file, pepper=settings.pepper) if settings.keys_file else None
+        self.keys = (
+            KeyStore(settings.keys_file, pepper=settings.pepper) if settings.keys_file else None
+        )
         self.tokens = None
         if settings.jwks:
-            jwks = JWKS(settings.jwks, ttl=settings.jwks_cache_seconds,
-                        min_refresh=settings.jwks_min_refresh_seconds)  # fmt: skip
+            jwks = JWKS(
+                settings.jwks,
+                ttl=settings.jwks_cache_seconds,
+                min_refresh=settings.jwks_min_refresh_seconds,
+            )
             self.tokens = TokenVerifier(
-                jwks, issuer=settings.issuer, audience=settings.audience,
-                algorithms=settings.algorithms, leeway=settings.leeway,
-                scope_claim=settings.scope_claim, scope_prefix=settings.scope_prefix)
+                jwks,
+                issuer=settings.issuer,
+                audience=settings.audience,
+                algorithms=settings.algorithms,
+                leeway=settings.leeway,
+                scope_claim=settings.scope_claim,
+                scope_prefix=settings.scope_prefix,
+            )
 
     def start(self) -> None:
         """Load the JWKS (a failure is logged and reported by /readyz, not fatal)."""
@@ -100,29 +117,37 @@ class Authenticator:
         if raw_query:  # parsed, not searched: ``api%5Fkey`` is an api_key too
             pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
             if any(k == "access_token" for k, _ in pairs):
-                raise BadCredentials("send tokens in the Authorization header, not the query",
-                                     error="invalid_request")  # fmt: skip
+                raise BadCredentials(
+                    "send tokens in the Authorization header, not the query",
+                    error="invalid_request",
+                )
             keys = [v for k, v in pairs if k == QUERY_KEY]
             if keys:
                 if not self.settings.query_key:
-                    raise BadCredentials(f"`{QUERY_KEY}` in the query string is not accepted "
-                                         "here; send the key as the X-API-Key header",
-                                         error="invalid_request")  # fmt: skip
+                    raise BadCredentials(
+                        f"`{QUERY_KEY}` in the query string is not accepted "
+                        "here; send the key as the X-API-Key header",
+                        error="invalid_request",
+                    )
                 found += [("query", v) for v in keys]
                 query = urlencode([(k, v) for k, v in pairs if k != QUERY_KEY]).encode("latin-1")
         if not found:
             return None, query
         if len(found) > 1:
-            raise BadCredentials("credentials sent more than once (use one of Authorization, "
-                                 "X-API-Key, api_key)", error="invalid_request")  # fmt: skip
+            raise BadCredentials(
+                "credentials sent more than once (use one of Authorization, X-API-Key, api_key)",
+                error="invalid_request",
+            )
         how, value = found[0]
         value = value.strip()
         if how == "authorization":
             scheme, _, value = value.partition(" ")
             value = value.strip()
             if scheme.lower() != "bearer" or not value or not _TOKEN68.match(value):
-                raise BadCredentials("the Authorization header must be `Bearer <token or key>`",
-                                     error="invalid_request")  # fmt: skip
+                raise BadCredentials(
+                    "the Authorization header must be `Bearer <token or key>`",
+                    error="invalid_request",
+                )
         if not value:
             raise BadCredentials("empty API key", error="invalid_request")
         if looks_like_key(value) or how != "authorization":
@@ -163,8 +188,9 @@ class Authenticator:
 
     @staticmethod
     def _invalid(why: str) -> Unauthenticated:
-        return Unauthenticated(f"invalid credentials: {why}", error="invalid_token",
-                               description=why)  # fmt: skip
+        return Unauthenticated(
+            f"invalid credentials: {why}", error="invalid_token", description=why
+        )
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -225,7 +251,9 @@ def _private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
             seen = True
             parts = [p.strip() for p in v.split(b",") if p.strip()]
             if b"no-store" not in parts:
-                parts = [b"private"] + [p for p in parts if p.lower() not in (b"public", b"private")]
+                parts = [b"private"] + [
+                    p for p in parts if p.lower() not in (b"public", b"private")
+                ]
             v = b", ".join(parts)
         out.append((k, v))
     if not seen:
@@ -280,8 +308,11 @@ class AuthMiddleware:
     async def _refuse(self, exc: AccessDenied, send) -> None:
         status, headers, body = challenge(exc, self.realm)
         raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"vary", self.VARY)]  # fmt: skip
+        raw += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"vary", self.VARY),
+        ]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
 
@@ -293,10 +324,13 @@ def document_security(spec: dict, settings: AuthSettings) -> dict:
     """Add the security schemes and the 400/401/403 answers access control gives to the
     OpenAPI document (every path but the probes)."""
     schemes = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "A JWT from the "
-                   "configured issuer, or an API key (`vgk_…`)."},
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A JWT from the configured issuer, or an API key (`vgk_…`).",
+        },
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-    }  # fmt: skip
+    }
     if settings.query_key:
         schemes["apiKeyQuery"] = {"type": "apiKey", "in": "query", "name": QUERY_KEY}
     spec.setdefault("components", {})["securitySchemes"] = schemes
@@ -304,10 +338,10 @@ def document_security(spec: dict, settings: AuthSettings) -> dict:
     spec["security"] = [{}, *({name: []} for name in schemes)]
     answers = {
         "400": "Credentials in a form not taken (RFC 6750 `invalid_request`), or an invalid "
-               "parameter.",
+        "parameter.",
         "401": "Credentials needed, or not valid (`WWW-Authenticate` says which).",
         "403": "The credentials lack a scope this needs (`WWW-Authenticate` names it).",
-    }  # fmt: skip
+    }
     for path, item in spec.get("paths", {}).items():
         if path in PROBES:
             item.get("get", {})["security"] = []
@@ -318,6 +352,8 @@ def document_security(spec: dict, settings: AuthSettings) -> dict:
             responses = op.setdefault("responses", {})
             for code, text in answers.items():
                 if code not in responses:
-                    responses[code] = {"description": text,
-                                       "content": {"application/json": {"schema": _ERROR_REF}}}
+                    responses[code] = {
+                        "description": text,
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    }
     return spec

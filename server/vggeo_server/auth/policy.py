@@ -84,13 +84,24 @@ class TablePolicy:
     fields_scope: str | None = None
 
 
-_INSKRIVNING_TABLES = ("inskrivningsfastighet", "agande", "forvarv", "avtalsrattighet",
-                       "inteckning", "anteckning", "tomtrattsupplatelse", "fang", "overlatelse",
-                       "persons", "organisations")  # fmt: skip
+_INSKRIVNING_TABLES = (
+    "inskrivningsfastighet",
+    "agande",
+    "forvarv",
+    "avtalsrattighet",
+    "inteckning",
+    "anteckning",
+    "tomtrattsupplatelse",
+    "fang",
+    "overlatelse",
+    "persons",
+    "organisations",
+)
 
 TABLE_POLICIES: dict[str, TablePolicy] = {
-    "residences": TablePolicy(RESIDENCES, frozenset({"id", "cluster", "point_count"}),
-                              RESIDENCE_ATTRIBUTES),  # fmt: skip
+    "residences": TablePolicy(
+        RESIDENCES, frozenset({"id", "cluster", "point_count"}), RESIDENCE_ATTRIBUTES
+    ),
     "provisions": TablePolicy(PROVISIONS),
     "affected_properties": TablePolicy(PROVISIONS),
     "decisions": TablePolicy(PROVISIONS),
@@ -120,8 +131,14 @@ class AccessDenied(Exception):
 
     status = 403
 
-    def __init__(self, detail: str, *, error: str | None = None, scope: str | None = None,
-                 description: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        detail: str,
+        *,
+        error: str | None = None,
+        scope: str | None = None,
+        description: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.error = error
@@ -174,8 +191,11 @@ class Access:
         would help), 403 for an authenticated one."""
         if not self.authenticated:
             return Unauthenticated(f"{what} needs credentials (scope {scope!r})", scope=scope)
-        return Forbidden(f"{what} needs scope {scope!r}, which your credentials do not grant",
-                         error="insufficient_scope", scope=scope)  # fmt: skip
+        return Forbidden(
+            f"{what} needs scope {scope!r}, which your credentials do not grant",
+            error="insufficient_scope",
+            scope=scope,
+        )
 
     def require(self, scope: str, what: str) -> None:
         if not self.has(scope):
@@ -213,8 +233,11 @@ class Access:
         the caller cannot see: a filter on a hidden attribute would reveal it by elimination,
         and the answer to an invalid value lists the values the data holds."""
         if isinstance(filters, Filters):
-            names = [f.name for f in fields(filters)
-                     if getattr(filters, f.name) not in (None, frozenset())]  # fmt: skip
+            names = [
+                f.name
+                for f in fields(filters)
+                if getattr(filters, f.name) not in (None, frozenset())
+            ]
         else:
             names = list(filters)
         for name in names:

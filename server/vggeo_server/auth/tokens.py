@@ -38,8 +38,18 @@ __all__ = ["JWKS", "TokenVerifier", "InvalidToken", "ALLOWED_ALGORITHMS"]
 log = logging.getLogger(__name__)
 
 #: The algorithms a JWKS of public keys can verify; nothing else is ever accepted.
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-                      "ES512", "EdDSA")  # fmt: skip
+ALLOWED_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 MAX_JWKS_BYTES = 1 << 20
 
 
@@ -83,8 +93,9 @@ class JWKS:
         Seconds a fetch may take.
     """
 
-    def __init__(self, source: str, *, ttl: float = 300.0, min_refresh: float = 30.0,
-                 timeout: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self, source: str, *, ttl: float = 300.0, min_refresh: float = 30.0, timeout: float = 5.0
+    ) -> None:
         check_jwks_source(source)
         self.source = source
         self.ttl = ttl
@@ -102,7 +113,7 @@ class JWKS:
 
     def _read(self) -> dict:
         if "://" not in self.source:
-            data = Path(self.source).read_bytes()[:MAX_JWKS_BYTES + 1]
+            data = Path(self.source).read_bytes()[: MAX_JWKS_BYTES + 1]
         else:
             import httpx
 
@@ -199,13 +210,24 @@ class TokenVerifier:
         Prefix the issuer puts before vggeo's scope names (e.g. ``vggeo:``), removed.
     """
 
-    def __init__(self, jwks: JWKS, *, issuer: str, audience: str, algorithms: list[str],
-                 leeway: float = 30.0, scope_claim: str = "scope", scope_prefix: str = "",
-                 cache_size: int = 10_000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        jwks: JWKS,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: list[str],
+        leeway: float = 30.0,
+        scope_claim: str = "scope",
+        scope_prefix: str = "",
+        cache_size: int = 10_000,
+    ) -> None:
         bad = sorted(set(algorithms) - set(ALLOWED_ALGORITHMS))
         if bad or not algorithms:
-            raise SettingsError(f"JWT algorithm {bad[0] if bad else '(none)'!r} not allowed; use "
-                              f"some of {', '.join(ALLOWED_ALGORITHMS)}")  # fmt: skip
+            raise SettingsError(
+                f"JWT algorithm {bad[0] if bad else '(none)'!r} not allowed; use "
+                f"some of {', '.join(ALLOWED_ALGORITHMS)}"
+            )
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
@@ -251,8 +273,14 @@ class TokenVerifier:
             raise InvalidToken("the token's algorithm is not its key's")
         try:
             claims = jwt.decode(
-                token, jwk.key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
-                leeway=self.leeway, options={"require": ["exp", "iss", "aud"]})
+                token,
+                jwk.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
         except jwt.ExpiredSignatureError as err:
             raise InvalidToken("the token has expired") from err
         except jwt.ImmatureSignatureError as err:
@@ -267,8 +295,9 @@ class TokenVerifier:
             raise InvalidToken("the token's signature does not verify") from err
         except (jwt.PyJWTError, ValueError, TypeError) as err:
             raise InvalidToken("invalid token") from err
-        verified = VerifiedToken(self._scopes(claims), self._principal(claims),
-                                 float(claims["exp"]))  # fmt: skip
+        verified = VerifiedToken(
+            self._scopes(claims), self._principal(claims), float(claims["exp"])
+        )
         self._remember(token, verified)
         return verified
 
@@ -278,7 +307,7 @@ class TokenVerifier:
         out = set()
         for s in items:
             if isinstance(s, str) and s.startswith(self.scope_prefix):
-                out.add(s[len(self.scope_prefix):])
+                out.add(s[len(self.scope_prefix) :])
         return frozenset(out)
 
     @staticmethod
@@ -288,8 +317,11 @@ class TokenVerifier:
         return "jwt:" + hashlib.sha256(who).hexdigest()[:12]
 
     def _remember(self, token: str, verified: VerifiedToken) -> None:
-        entry = VerifiedToken(verified.scopes, verified.principal,
-                              min(verified.expires + self.leeway, time.time() + 60))  # fmt: skip
+        entry = VerifiedToken(
+            verified.scopes,
+            verified.principal,
+            min(verified.expires + self.leeway, time.time() + 60),
+        )
         with self._lock:
             self._cache[self._digest(token)] = entry
             while len(self._cache) > self.cache_size:

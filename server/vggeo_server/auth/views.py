@@ -41,8 +41,9 @@ class LayerView:
     @property
     def key(self) -> str:
         """Canonical text of the view: part of a restricted tile's cache key."""
-        return ";".join(f"{lid}:{'*' if f is None else ','.join(sorted(f))}"
-                        for lid, f in self.layers)  # fmt: skip
+        return ";".join(
+            f"{lid}:{'*' if f is None else ','.join(sorted(f))}" for lid, f in self.layers
+        )
 
     def as_mapping(self) -> dict[str, frozenset[str] | None]:
         return dict(self.layers)
@@ -71,12 +72,17 @@ class LayerView:
                 continue
             entry = dict(entry)
             if isinstance(entry.get("fields"), dict):
-                entry["fields"] = {k: v for k, v in entry["fields"].items()
-                                   if self.sees_field(lid, k)}  # fmt: skip
+                entry["fields"] = {
+                    k: v for k, v in entry["fields"].items() if self.sees_field(lid, k)
+                }
             schema = entry.get("propertiesSchema")
             if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
-                entry["propertiesSchema"] = {**schema, "properties": {
-                    k: v for k, v in schema["properties"].items() if self.sees_field(lid, k)}}
+                entry["propertiesSchema"] = {
+                    **schema,
+                    "properties": {
+                        k: v for k, v in schema["properties"].items() if self.sees_field(lid, k)
+                    },
+                }
             out.append(entry)
         return out
 
@@ -84,8 +90,9 @@ class LayerView:
         """Style layers minus those drawing an MVT layer of ``source`` the caller cannot see."""
         if self.full:
             return layers
-        return [la for la in layers
-                if la.get("source") != source or self.sees(la.get("source-layer"))]  # fmt: skip
+        return [
+            la for la in layers if la.get("source") != source or self.sees(la.get("source-layer"))
+        ]
 
 
 def layer_view(access: Access, layer: Layer | Composite) -> LayerView:
@@ -109,21 +116,40 @@ def layer_view(access: Access, layer: Layer | Composite) -> LayerView:
     return LayerView(tuple(visible), full)
 
 
-def _view_key(service, layer: Layer | Composite, z: int, x: int, y: int, grid, filters,
-              view: LayerView) -> tuple:  # fmt: skip
+def _view_key(
+    service, layer: Layer | Composite, z: int, x: int, y: int, grid, filters, view: LayerView
+) -> tuple:
     return (*service.key(layer.id, z, x, y, grid=grid, filters=filters), "view", view.key)
 
 
-def cached_view_tile(service, layer: Layer | Composite, z: int, x: int, y: int, *, grid,
-                     filters: Filters | None, view: LayerView) -> CachedTile | None:  # fmt: skip
+def cached_view_tile(
+    service,
+    layer: Layer | Composite,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    grid,
+    filters: Filters | None,
+    view: LayerView,
+) -> CachedTile | None:
     """The caller's tile if the cache holds it (never renders: safe on the event loop)."""
     if view.full:
         return service.cached(layer.id, z, x, y, grid=grid, filters=filters)
     return service.cache.get(_view_key(service, layer, z, x, y, grid, filters, view))
 
 
-def view_tile(service, layer: Layer | Composite, z: int, x: int, y: int, *, grid,
-              filters: Filters | None, view: LayerView) -> CachedTile:  # fmt: skip
+def view_tile(
+    service,
+    layer: Layer | Composite,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    grid,
+    filters: Filters | None,
+    view: LayerView,
+) -> CachedTile:
     """The caller's tile: the full tile (rendered and cached once for everyone), restricted to
     the view and cached under the view's key."""
     if view.full:
@@ -133,8 +159,11 @@ def view_tile(service, layer: Layer | Composite, z: int, x: int, y: int, *, grid
     if hit is not None:
         return hit
     full = service.get(layer.id, z, x, y, grid=grid, filters=filters)
-    tile = full if full.empty else compress(restrict_tile(gzip.decompress(full.body),
-                                                          view.as_mapping()), version=key[0])  # fmt: skip
+    tile = (
+        full
+        if full.empty
+        else compress(restrict_tile(gzip.decompress(full.body), view.as_mapping()), version=key[0])
+    )
     if service.version == key[0]:  # not if the store was reloaded meanwhile
         service.cache.put(key, tile)
     return tile
@@ -162,17 +191,23 @@ def restrict_layers_doc(doc: dict, access: Access, home_types) -> dict:
         if not view.full:
             owners = _member_fields(layer, home_types)
             entry = {**entry, "layers": [m for m in entry["layers"] if view.sees(m)]}
-            entry["fields"] = {k: v for k, v in entry["fields"].items()
-                               if any(k in owned and view.sees_field(m, k)
-                                      for m, owned in owners.items())}  # fmt: skip
-        entry["filters"] = {k: v for k, v in entry["filters"].items()
-                            if access.field_scope(*FILTER_FIELDS[k]) is None}  # fmt: skip
+            entry["fields"] = {
+                k: v
+                for k, v in entry["fields"].items()
+                if any(k in owned and view.sees_field(m, k) for m, owned in owners.items())
+            }
+        entry["filters"] = {
+            k: v
+            for k, v in entry["filters"].items()
+            if access.field_scope(*FILTER_FIELDS[k]) is None
+        }
         out.append(entry)
     return {**doc, "layers": out}
 
 
-def visible_style_layers(layers: list[dict], access: Access, *, source: str = "vggeo",
-                         composite: str = "composite") -> list[dict]:  # fmt: skip
+def visible_style_layers(
+    layers: list[dict], access: Access, *, source: str = "vggeo", composite: str = "composite"
+) -> list[dict]:
     """Style layers minus those drawing data of ``source`` (the composite) the caller cannot
     see."""
     if not access.enforced:
@@ -184,8 +219,9 @@ def visible_style_layers(layers: list[dict], access: Access, *, source: str = "v
     return view.style_layers(layers, source)
 
 
-def feature_properties(access: Access, table: str, requested: list[str] | None,
-                       columns: list[str]) -> list[str] | None:  # fmt: skip
+def feature_properties(
+    access: Access, table: str, requested: list[str] | None, columns: list[str]
+) -> list[str] | None:
     """The properties to read for a features request: those asked for (403 when one is hidden
     from the caller), or, when none were named, every one the caller may see (``None``: all)."""
     allowed = access.fields(table)
@@ -195,6 +231,7 @@ def feature_properties(access: Access, table: str, requested: list[str] | None,
         return [c for c in columns if c in allowed]
     for name in requested:
         if name in columns and name not in allowed:
-            raise access.denial(access.field_scope(table, name) or "unclassified",
-                                f"the property {name!r}")  # fmt: skip
+            raise access.denial(
+                access.field_scope(table, name) or "unclassified", f"the property {name!r}"
+            )
     return requested

@@ -15,9 +15,15 @@ import click
 
 from vggeo.errors import SettingsError
 
-_FILE = click.option("--file", "path", envvar="VGGEO_AUTH_KEYS_FILE", required=True,
-                     type=click.Path(dir_okay=False, path_type=Path), metavar="KEYS_FILE",
-                     help="The keys file (created if missing). Env: VGGEO_AUTH_KEYS_FILE.")  # fmt: skip
+_FILE = click.option(
+    "--file",
+    "path",
+    envvar="VGGEO_AUTH_KEYS_FILE",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="KEYS_FILE",
+    help="The keys file (created if missing). Env: VGGEO_AUTH_KEYS_FILE.",
+)
 
 
 def _pepper() -> bytes:
@@ -32,19 +38,32 @@ def keys() -> None:
 @keys.command("create")
 @_FILE
 @click.option("--name", required=True, help="Who or what the key is for (shown by `list`).")
-@click.option("--scope", "scopes", multiple=True, required=True, metavar="SCOPE",
-              help="A scope the key grants (repeatable): residences, residences:attributes, "
-              "provisions, inskrivning, metrics.")  # fmt: skip
-@click.option("--expires", default=None, metavar="DATE",
-              help="Expiry, ISO 8601 (e.g. 2026-12-31 or 2026-12-31T12:00:00Z). Default: never.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    metavar="SCOPE",
+    help="A scope the key grants (repeatable): residences, residences:attributes, "
+    "provisions, inskrivning, metrics.",
+)
+@click.option(
+    "--expires",
+    default=None,
+    metavar="DATE",
+    help="Expiry, ISO 8601 (e.g. 2026-12-31 or 2026-12-31T12:00:00Z). Default: never.",
+)
 def create(path: Path, name: str, scopes: tuple[str, ...], expires: str | None) -> None:
     """Create a key and print it (once: only its hash is kept)."""
     from vggeo_server.auth.keys import create_key
 
     until = _expiry(expires) if expires else None
     key, entry = create_key(path, name=name, scopes=list(scopes), pepper=_pepper(), expires=until)
-    click.echo(f"vggeo: key {entry.id} ({name}: {', '.join(sorted(entry.scopes))}) added to "
-               f"{path}; it is shown once, here:", err=True)  # fmt: skip
+    click.echo(
+        f"vggeo: key {entry.id} ({name}: {', '.join(sorted(entry.scopes))}) added to "
+        f"{path}; it is shown once, here:",
+        err=True,
+    )
     click.echo(key)
 
 
@@ -68,13 +87,22 @@ def list_(path: Path, as_json: bool) -> None:
 
     entries, _ = read_keys_file(path)
     for e in entries.values():
-        row = {"id": e.id, "name": e.name, "scopes": sorted(e.scopes), "created": e.created,
-               "expires": e.as_json()["expires"], "expired": e.expired()}  # fmt: skip
+        row = {
+            "id": e.id,
+            "name": e.name,
+            "scopes": sorted(e.scopes),
+            "created": e.created,
+            "expires": e.as_json()["expires"],
+            "expired": e.expired(),
+        }
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
-            click.echo("\t".join([e.id, e.name, ",".join(row["scopes"]), e.created,
-                                  row["expires"] or "never"]))  # fmt: skip
+            click.echo(
+                "\t".join(
+                    [e.id, e.name, ",".join(row["scopes"]), e.created, row["expires"] or "never"]
+                )
+            )
 
 
 @keys.command("revoke")

@@ -9,22 +9,46 @@ import click
 
 
 @click.command()
-@click.option("--store", "store", envvar="VGGEO_STORE", default=None, metavar="STORE",
-              help="GeoPackage/GeoParquet path, postgresql:// URL or .pmtiles/.mbtiles archive. "
-              "Default: the bundled sample data. Env: VGGEO_STORE.")
+@click.option(
+    "--store",
+    "store",
+    envvar="VGGEO_STORE",
+    default=None,
+    metavar="STORE",
+    help="GeoPackage/GeoParquet path, postgresql:// URL or .pmtiles/.mbtiles archive. "
+    "Default: the bundled sample data. Env: VGGEO_STORE.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes. With a GeoPackage/GeoParquet store they share one "
-              "in-memory index (loaded once, then forked); each keeps its own tile cache.")
-@click.option("--base-url", "base_url", envvar="VGGEO_BASE_URL", default=None, metavar="URL",
-              help="Public URL of the service, used in every link it writes (TileJSON, OGC API). "
-              "Default: http://HOST:PORT. Env: VGGEO_BASE_URL.")
-@click.option("--schema", envvar="VGGEO_STORE_SCHEMA", default="public", show_default=True,
-              help="PostGIS only: the database schema of the store. Env: VGGEO_STORE_SCHEMA.")
-def serve(store: str | None, host: str, port: int, workers: int, base_url: str | None,
-          schema: str) -> None:  # fmt: skip
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes. With a GeoPackage/GeoParquet store they share one "
+    "in-memory index (loaded once, then forked); each keeps its own tile cache.",
+)
+@click.option(
+    "--base-url",
+    "base_url",
+    envvar="VGGEO_BASE_URL",
+    default=None,
+    metavar="URL",
+    help="Public URL of the service, used in every link it writes (TileJSON, OGC API). "
+    "Default: http://HOST:PORT. Env: VGGEO_BASE_URL.",
+)
+@click.option(
+    "--schema",
+    envvar="VGGEO_STORE_SCHEMA",
+    default="public",
+    show_default=True,
+    help="PostGIS only: the database schema of the store. Env: VGGEO_STORE_SCHEMA.",
+)
+def serve(
+    store: str | None, host: str, port: int, workers: int, base_url: str | None, schema: str
+) -> None:
     """Serve the OGC API (Tiles and Features), XYZ tiles, TileJSON and the map page (/).
 
     Every other setting comes from VGGEO_* environment variables (access control: VGGEO_AUTH_*;
@@ -43,11 +67,19 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
     elif not is_postgres_url(store) and not Path(store).exists():
         raise FileNotFoundError(2, "No such file or directory", store)
     settings = _checked_settings(store, base_url or None, host, port, schema)
-    click.echo(f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
-               f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
-               err=True)  # fmt: skip
-    options = dict(host=host, port=port, log_level="info", access_log=False,
-                   log_config=_log_config(), timeout_graceful_shutdown=settings.ops.shutdown_timeout)
+    click.echo(
+        f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
+        f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
+        err=True,
+    )
+    options = dict(
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        log_config=_log_config(),
+        timeout_graceful_shutdown=settings.ops.shutdown_timeout,
+    )
     _exit_cleanly_on_signals()
     # The settings go to the app as an object; only uvicorn's own workers (below) need them
     # through the environment.
@@ -55,9 +87,13 @@ def serve(store: str | None, host: str, port: int, workers: int, base_url: str |
         from vggeo_server.prefork import serve_preforked
 
         with _metrics_dir(settings.ops.metrics):
-            serve_preforked(settings, host=host, port=port, workers=workers,
-                            options={k: v for k, v in options.items()
-                                     if k not in ("host", "port")})  # fmt: skip
+            serve_preforked(
+                settings,
+                host=host,
+                port=port,
+                workers=workers,
+                options={k: v for k, v in options.items() if k not in ("host", "port")},
+            )
     elif workers > 1:
         # uvicorn starts each worker as a new interpreter (spawn) that imports the factory by
         # name and calls it without arguments: no object can be handed over, so the settings
@@ -84,8 +120,9 @@ def _display(store: str) -> str:
     return store
 
 
-def _checked_settings(store: str, base_url: str | None, host: str, port: int,
-                      schema: str = "public"):  # fmt: skip
+def _checked_settings(
+    store: str, base_url: str | None, host: str, port: int, schema: str = "public"
+):
     """The server settings from the options and VGGEO_* variables, checked before anything
     starts: a bad setting, keys file or JWKS setting is one line and exit 2."""
     from pydantic import ValidationError
@@ -94,8 +131,9 @@ def _checked_settings(store: str, base_url: str | None, host: str, port: int,
     from vggeo_server.settings import Settings, bind_url, settings_error
 
     try:
-        settings = Settings(store=store, base_url=base_url or bind_url(host, port),
-                            store_schema=schema)
+        settings = Settings(
+            store=store, base_url=base_url or bind_url(host, port), store_schema=schema
+        )
         if settings.auth.enabled:
             from vggeo_server.auth import Authenticator
 
@@ -110,14 +148,23 @@ def _log_config() -> dict:
     it would write query strings, keys included)."""
     from uvicorn.config import LOGGING_CONFIG
 
-    config = {**LOGGING_CONFIG, "handlers": dict(LOGGING_CONFIG["handlers"]),
-              "formatters": dict(LOGGING_CONFIG["formatters"]),
-              "loggers": dict(LOGGING_CONFIG["loggers"])}  # fmt: skip
+    config = {
+        **LOGGING_CONFIG,
+        "handlers": dict(LOGGING_CONFIG["handlers"]),
+        "formatters": dict(LOGGING_CONFIG["formatters"]),
+        "loggers": dict(LOGGING_CONFIG["loggers"]),
+    }
     config["formatters"]["vggeo_json"] = {"format": "%(message)s"}
-    config["handlers"]["vggeo_access"] = {"formatter": "vggeo_json", "class": "logging.StreamHandler",
-                                          "stream": "ext://sys.stdout"}  # fmt: skip
-    config["loggers"]["vggeo.access"] = {"handlers": ["vggeo_access"], "level": "INFO",
-                                         "propagate": False}  # fmt: skip
+    config["handlers"]["vggeo_access"] = {
+        "formatter": "vggeo_json",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["vggeo.access"] = {
+        "handlers": ["vggeo_access"],
+        "level": "INFO",
+        "propagate": False,
+    }
     # what the server does on its own (derived tables built, reloads after an ingest) is part
     # of operating it: on stderr beside uvicorn's own messages
     for name in ("vggeo", "vggeo_server"):
@@ -162,5 +209,3 @@ class _metrics_dir:
         if self.tmp is not None:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             self.tmp.cleanup()
-
-

@@ -60,5 +60,6 @@ def grid_bounds(bounds_wgs84, grid_id: str) -> TileBounds | None:
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.any():
         return None
-    return TileBounds(float(x[ok].min()), float(y[ok].min()), float(x[ok].max()),
-                      float(y[ok].max()))  # fmt: skip
+    return TileBounds(
+        float(x[ok].min()), float(y[ok].min()), float(x[ok].max()), float(y[ok].max())
+    )

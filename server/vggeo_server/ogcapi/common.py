@@ -19,11 +19,16 @@ from vggeo_server.ogcapi import OGCConfig, catalog, docs
 from vggeo_server.responses import json_response
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-JSON_OK: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"schema": {"type": "object"}}},
-                 "description": "The document."},
-           304: {"description": "Not modified (`If-None-Match` matches the ETag)."}}  # fmt: skip
-FormatParam = Annotated[Literal["json"] | None, Query(
-    description="Response format: `json` (the default of this path).")]  # fmt: skip
+JSON_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": "The document.",
+    },
+    304: {"description": "Not modified (`If-None-Match` matches the ETag)."},
+}
+FormatParam = Annotated[
+    Literal["json"] | None, Query(description="Response format: `json` (the default of this path).")
+]
 
 
 def wants_json(request: Request, f: str | None) -> bool:
@@ -67,43 +72,74 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     """Add ``/``, ``/conformance``, ``/collections`` and ``/collections/{id}``."""
 
     def collection_doc(base: str, layer: Layer | Composite, service, features) -> dict:
-        return docs.collection(base, layer, bounds_wgs84=catalog.data_bounds(service.source),
-                               features=has_features(features, layer))  # fmt: skip
+        return docs.collection(
+            base,
+            layer,
+            bounds_wgs84=catalog.data_bounds(service.source),
+            features=has_features(features, layer),
+        )
 
-    @r.get("/", operation_id="getLandingPage", tags=["OGC API"],
-           summary="Landing page (JSON), or the map page for browsers",
-           responses={200: {"content": {"application/json": {"schema": {"type": "object"}},
-                                        "text/html": {"schema": {"type": "string"}}},
-                            "description": "JSON for API clients, the map page for browsers."},
-                      304: JSON_OK[304]},
-           response_class=Response)  # fmt: skip
+    @r.get(
+        "/",
+        operation_id="getLandingPage",
+        tags=["OGC API"],
+        summary="Landing page (JSON), or the map page for browsers",
+        responses={
+            200: {
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/html": {"schema": {"type": "string"}},
+                },
+                "description": "JSON for API clients, the map page for browsers.",
+            },
+            304: JSON_OK[304],
+        },
+        response_class=Response,
+    )
     def landing(
         request: Request,
         base: Annotated[str, Depends(base_url)],
         features: FeaturesDep,
-        f: Annotated[Literal["json", "html"] | None, Query(
-            description="`json` or `html`; without it, the `Accept` header decides "
-            "(`application/json` gets JSON, a browser the map page).")] = None,
-    ) -> Response:  # fmt: skip
+        f: Annotated[
+            Literal["json", "html"] | None,
+            Query(
+                description="`json` or `html`; without it, the `Accept` header decides "
+                "(`application/json` gets JSON, a browser the map page)."
+            ),
+        ] = None,
+    ) -> Response:
         """The OGC API landing page: links to the API definition, the conformance declaration,
         the collections and the tile matrix sets. A browser (or `f=html`) gets the map page: a
         MapLibre GL map of residences and regulations, served locally from /static."""
         if not wants_json(request, f):
-            return FileResponse(STATIC / "index.html", media_type="text/html",
-                                headers={"Vary": "Accept"})  # fmt: skip
-        doc = docs.landing(base, title=config.title, description=config.description,
-                           features=features is not None)  # fmt: skip
+            return FileResponse(
+                STATIC / "index.html", media_type="text/html", headers={"Vary": "Accept"}
+            )
+        doc = docs.landing(
+            base, title=config.title, description=config.description, features=features is not None
+        )
         return json_response(request, doc, headers={"Vary": "Accept"})
 
-    @r.get("/conformance", operation_id="getConformance", tags=["OGC API"],
-           summary="Conformance classes", responses=JSON_OK, response_class=Response)
-    def conformance(request: Request, features: FeaturesDep,
-                    f: FormatParam = None) -> Response:  # fmt: skip
+    @r.get(
+        "/conformance",
+        operation_id="getConformance",
+        tags=["OGC API"],
+        summary="Conformance classes",
+        responses=JSON_OK,
+        response_class=Response,
+    )
+    def conformance(request: Request, features: FeaturesDep, f: FormatParam = None) -> Response:
         """The OGC API conformance classes this service implements."""
         return json_response(request, docs.conformance(features=features is not None))
 
-    @r.get("/collections", operation_id="getCollections", tags=["OGC API"],
-           summary="Collections (one per layer)", responses=JSON_OK, response_class=Response)
+    @r.get(
+        "/collections",
+        operation_id="getCollections",
+        tags=["OGC API"],
+        summary="Collections (one per layer)",
+        responses=JSON_OK,
+        response_class=Response,
+    )
     def collections(
         request: Request,
         service: Annotated[TileService, Depends(get_service)],
@@ -114,14 +150,21 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     ) -> Response:
         """Every collection the caller may see: the tile layers (with tilesets) — the plain
         ones also with features (`items`) when the store is a vggeo store."""
-        items = [collection_doc(base, get_layer(lid), service, features)
-                 for lid in catalog.served_layers(service.source, config.layers)
-                 if sees_layer(access, get_layer(lid))]
+        items = [
+            collection_doc(base, get_layer(lid), service, features)
+            for lid in catalog.served_layers(service.source, config.layers)
+            if sees_layer(access, get_layer(lid))
+        ]
         return json_response(request, docs.collections(base, items, features=features is not None))
 
-    @r.get("/collections/{layer}", operation_id="getCollection", tags=["OGC API"],
-           summary="A collection", response_class=Response,
-           responses={**JSON_OK, 404: error_response(404)})  # fmt: skip
+    @r.get(
+        "/collections/{layer}",
+        operation_id="getCollection",
+        tags=["OGC API"],
+        summary="A collection",
+        response_class=Response,
+        responses={**JSON_OK, 404: error_response(404)},
+    )
     def collection(
         request: Request,
         service: Annotated[TileService, Depends(get_service)],

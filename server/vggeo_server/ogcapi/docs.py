@@ -53,8 +53,9 @@ CONFORMANCE_FEATURES = [
 ]
 
 
-def link(href: str, rel: str, type_: str | None = None, title: str | None = None,
-         **extra: object) -> dict:  # fmt: skip
+def link(
+    href: str, rel: str, type_: str | None = None, title: str | None = None, **extra: object
+) -> dict:
     """One OGC API link object."""
     out: dict = {"href": href, "rel": rel}
     if type_:
@@ -119,8 +120,7 @@ def collection(base: str, layer: Layer | Composite, *, bounds_wgs84, features: b
     doc.update(_extent(bounds_wgs84))
     if features:
         links.append(link(f"{url}/items?f=json", "items", GEOJSON, "Features (GeoJSON)"))
-        doc.update({"itemType": "feature", "crs": list(supported_crs()),
-                    "storageCrs": STORAGE_CRS})  # fmt: skip
+        doc.update({"itemType": "feature", "crs": list(supported_crs()), "storageCrs": STORAGE_CRS})
     doc["dataType"] = "vector"
     doc["links"] = links
     return doc
@@ -128,8 +128,10 @@ def collection(base: str, layer: Layer | Composite, *, bounds_wgs84, features: b
 
 def collections(base: str, docs: list[dict], *, features: bool) -> dict:
     """The collections list (``/collections``)."""
-    out: dict = {"links": [link(f"{base}/collections?f=json", "self", JSON, "Collections")],
-                 "collections": docs}  # fmt: skip
+    out: dict = {
+        "links": [link(f"{base}/collections?f=json", "self", JSON, "Collections")],
+        "collections": docs,
+    }
     if features:
         out["crs"] = list(supported_crs())
     return out
@@ -140,13 +142,19 @@ def tile_matrix_sets(base: str, grids: Sequence[str]) -> dict:
     out = []
     for g in grids:
         tms = tile_matrix_set(g)
-        entry = {"id": tms.id, "title": tms.title, "crs": tms.model_dump(mode="json")["crs"],
-                 "links": [link(f"{base}/tileMatrixSets/{tms.id}", "self", JSON, tms.title)]}
+        entry = {
+            "id": tms.id,
+            "title": tms.title,
+            "crs": tms.model_dump(mode="json")["crs"],
+            "links": [link(f"{base}/tileMatrixSets/{tms.id}", "self", JSON, tms.title)],
+        }
         if tms.uri:
             entry["uri"] = tms.uri
         out.append(entry)
-    return {"tileMatrixSets": out,
-            "links": [link(f"{base}/tileMatrixSets", "self", JSON, "Tile matrix sets")]}  # fmt: skip
+    return {
+        "tileMatrixSets": out,
+        "links": [link(f"{base}/tileMatrixSets", "self", JSON, "Tile matrix sets")],
+    }
 
 
 def _tileset_links(base: str, layer_id: str, grid_id: str, query: str) -> list[dict]:
@@ -155,17 +163,25 @@ def _tileset_links(base: str, layer_id: str, grid_id: str, query: str) -> list[d
         link(url + query, "self", JSON, f"{layer_id} tiles on {grid_id}"),
         link(f"{base}/tileMatrixSets/{grid_id}", f"{OGC_REL}tiling-scheme", JSON, grid_id),
         link(f"{base}/collections/{layer_id}", f"{OGC_REL}geodata", JSON, layer_id),
-        link(url + "/{tileMatrix}/{tileRow}/{tileCol}" + query, "item", MVT,
-             "Mapbox vector tile", templated=True),
+        link(
+            url + "/{tileMatrix}/{tileRow}/{tileCol}" + query,
+            "item",
+            MVT,
+            "Mapbox vector tile",
+            templated=True,
+        ),
     ]
 
 
 def tileset_summary(base: str, layer_id: str, grid_id: str, query: str = "") -> dict:
     """One entry of a tileset list."""
     tms = tile_matrix_set(grid_id)
-    out = {"title": f"{layer_id} on {grid_id}", "dataType": "vector",
-           "crs": tms.model_dump(mode="json")["crs"],
-           "links": _tileset_links(base, layer_id, grid_id, query)}  # fmt: skip
+    out = {
+        "title": f"{layer_id} on {grid_id}",
+        "dataType": "vector",
+        "crs": tms.model_dump(mode="json")["crs"],
+        "links": _tileset_links(base, layer_id, grid_id, query),
+    }
     if tms.uri:
         out["tileMatrixSetURI"] = tms.uri
     return out
@@ -173,8 +189,10 @@ def tileset_summary(base: str, layer_id: str, grid_id: str, query: str = "") -> 
 
 def tilesets(base: str, layer_id: str, grids: Sequence[str], query: str = "") -> dict:
     """A collection's tileset list (``/collections/{id}/tiles``)."""
-    return {"tilesets": [tileset_summary(base, layer_id, g, query) for g in grids],
-            "links": [link(f"{base}/collections/{layer_id}/tiles{query}", "self", JSON)]}  # fmt: skip
+    return {
+        "tilesets": [tileset_summary(base, layer_id, g, query) for g in grids],
+        "links": [link(f"{base}/collections/{layer_id}/tiles{query}", "self", JSON)],
+    }
 
 
 def matrix_limits(grid_id: str, limits: TileMatrixLimits) -> list[dict]:
@@ -189,41 +207,64 @@ def matrix_limits(grid_id: str, limits: TileMatrixLimits) -> list[dict]:
             cols, rows = grid.tiles_for_bounds(z, limits.bounds)
         if len(cols) == 0 or len(rows) == 0:
             continue
-        out.append({"tileMatrix": str(z), "minTileRow": rows.start, "maxTileRow": rows.stop - 1,
-                    "minTileCol": cols.start, "maxTileCol": cols.stop - 1})  # fmt: skip
+        out.append(
+            {
+                "tileMatrix": str(z),
+                "minTileRow": rows.start,
+                "maxTileRow": rows.stop - 1,
+                "minTileCol": cols.start,
+                "maxTileCol": cols.stop - 1,
+            }
+        )
     return out
 
 
 _JSON_TYPES = {"Number": "number", "String": "string", "Boolean": "boolean"}
 
 
-def layer_descriptions(layer: Layer | Composite, home_types: Sequence[str], *, minzoom: int,
-                       maxzoom: int) -> list[dict]:  # fmt: skip
+def layer_descriptions(
+    layer: Layer | Composite, home_types: Sequence[str], *, minzoom: int, maxzoom: int
+) -> list[dict]:
     """Tiles Part 1 ``layers``: every MVT layer with its fields, geometry and zoom range."""
     out = []
     for m in members(layer):
         typed = fields(m, home_types, types=True)
         described = fields(m, home_types)
         props = {k: {"type": _JSON_TYPES[t], "description": described[k]} for k, t in typed.items()}
-        out.append({
-            "id": m.id, "title": m.title, "description": m.description, "dataType": "vector",
-            "geometryDimension": 0 if m.geometry == "point" else 2,
-            "featureType": m.table,
-            "minTileMatrix": str(max(minzoom, m.minzoom)), "maxTileMatrix": str(maxzoom),
-            "propertiesSchema": {"type": "object", "properties": props},
-        })  # fmt: skip
+        out.append(
+            {
+                "id": m.id,
+                "title": m.title,
+                "description": m.description,
+                "dataType": "vector",
+                "geometryDimension": 0 if m.geometry == "point" else 2,
+                "featureType": m.table,
+                "minTileMatrix": str(max(minzoom, m.minzoom)),
+                "maxTileMatrix": str(maxzoom),
+                "propertiesSchema": {"type": "object", "properties": props},
+            }
+        )
     return out
 
 
-def tileset(base: str, layer: Layer | Composite, grid_id: str, *, limits: TileMatrixLimits,
-            home_types: Sequence[str], bounds_wgs84, query: str = "") -> dict:  # fmt: skip
+def tileset(
+    base: str,
+    layer: Layer | Composite,
+    grid_id: str,
+    *,
+    limits: TileMatrixLimits,
+    home_types: Sequence[str],
+    bounds_wgs84,
+    query: str = "",
+) -> dict:
     """Tileset metadata (``/collections/{id}/tiles/{tileMatrixSetId}``)."""
     doc = tileset_summary(base, layer.id, grid_id, query)
     doc["title"] = f"{layer.title} ({grid_id})"
     doc["description"] = layer.description
     doc["tileMatrixSetLimits"] = matrix_limits(grid_id, limits)
-    doc["layers"] = layer_descriptions(layer, home_types, minzoom=limits.minzoom,
-                                       maxzoom=limits.maxzoom)  # fmt: skip
+    doc["layers"] = layer_descriptions(
+        layer, home_types, minzoom=limits.minzoom, maxzoom=limits.maxzoom
+    )
     if bounds_wgs84:
         w, s, e, n = (round(float(v), 7) for v in bounds_wgs84)
         doc["boundingBox"] = {"lowerLeft": [w, s], "upperRight": [e, n], "crs": CRS84}

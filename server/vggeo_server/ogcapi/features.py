@@ -29,9 +29,15 @@ from vggeo_server.ogcapi import OGCConfig, docs
 from vggeo_server.responses import GEOJSON_MEDIA_TYPE, json_response
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
-_GEOJSON_OK = {"content": {GEOJSON_MEDIA_TYPE: {"schema": {"type": "object"}}},
-               "headers": {"Content-Crs": {"description": "The CRS of the coordinates, as "
-                                           "`<URI>`.", "schema": {"type": "string"}}}}  # fmt: skip
+_GEOJSON_OK = {
+    "content": {GEOJSON_MEDIA_TYPE: {"schema": {"type": "object"}}},
+    "headers": {
+        "Content-Crs": {
+            "description": "The CRS of the coordinates, as `<URI>`.",
+            "schema": {"type": "string"},
+        }
+    },
+}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {**_GEOJSON_OK, "description": "GeoJSON."},
     304: {"description": "Not modified (`If-None-Match` matches the ETag)."},
@@ -39,10 +45,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: error_response(404, "No such collection (or it has no features), or no such feature."),
 }
 
-CrsParam = Annotated[str | None, Query(
-    description="CRS of the returned coordinates (OGC API – Features Part 2), as a URI or "
-    "`EPSG:n`; one of the collection's `crs` list. Default CRS84 (longitude, latitude). "
-    "Coordinates are in the CRS's own axis order: `EPSG:3006` is northing, easting.")]  # fmt: skip
+CrsParam = Annotated[
+    str | None,
+    Query(
+        description="CRS of the returned coordinates (OGC API – Features Part 2), as a URI or "
+        "`EPSG:n`; one of the collection's `crs` list. Default CRS84 (longitude, latitude). "
+        "Coordinates are in the CRS's own axis order: `EPSG:3006` is northing, easting."
+    ),
+]
 
 
 def parse_bbox(text: str | None) -> list[float] | None:
@@ -51,8 +61,9 @@ def parse_bbox(text: str | None) -> list[float] | None:
         return None
     parts = text.split(",")
     if len(parts) not in (4, 6) or not all(_NUMBER.fullmatch(p.strip()) for p in parts):
-        raise InputError("bbox must be 4 (or 6) comma-separated numbers", field="bbox",
-                         value=text[:100])  # fmt: skip
+        raise InputError(
+            "bbox must be 4 (or 6) comma-separated numbers", field="bbox", value=text[:100]
+        )
     return [float(p) for p in parts]
 
 
@@ -71,14 +82,19 @@ def _link_query(request: Request, **changes: object) -> str:
 def _feature_collection(page: FeaturePage, links: list[dict]) -> bytes:
     import json
 
-    head = {"type": "FeatureCollection", "numberMatched": page.number_matched,
-            "numberReturned": page.number_returned, "links": links}  # fmt: skip
+    head = {
+        "type": "FeatureCollection",
+        "numberMatched": page.number_matched,
+        "numberReturned": page.number_returned,
+        "links": links,
+    }
     text = json.dumps(head, ensure_ascii=False)[:-1]
     return (text + ',"features":[' + ",".join(page.features_json()) + "]}").encode()
 
 
-def visible_properties(access: Access, layer: Layer, reader: FeatureReader,
-                       requested: list[str] | None) -> list[str] | None:  # fmt: skip
+def visible_properties(
+    access: Access, layer: Layer, reader: FeatureReader, requested: list[str] | None
+) -> list[str] | None:
     """The properties to read: those requested, or every one the caller may see."""
     if not access.enforced:
         return requested
@@ -93,16 +109,24 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         if layer.id not in config.layers:
             raise NotFound(f"collection {layer.id!r} is not served here")
         if features is None:
-            raise NotFound("this store serves tiles only (features need a vggeo GeoPackage or "
-                           "PostGIS store)")  # fmt: skip
+            raise NotFound(
+                "this store serves tiles only (features need a vggeo GeoPackage or PostGIS store)"
+            )
         if layer.id not in feature_types():
-            raise NotFound(f"collection {layer.id!r} has tiles only; its features are in "
-                           f"the collections of its layers")  # fmt: skip
+            raise NotFound(
+                f"collection {layer.id!r} has tiles only; its features are in "
+                f"the collections of its layers"
+            )
         return features
 
-    @r.get("/collections/{layer}/items", operation_id="getFeatures",
-           tags=["OGC API - Features"], summary="Features of a collection (GeoJSON)",
-           responses=RESPONSES, response_class=Response)  # fmt: skip
+    @r.get(
+        "/collections/{layer}/items",
+        operation_id="getFeatures",
+        tags=["OGC API - Features"],
+        summary="Features of a collection (GeoJSON)",
+        responses=RESPONSES,
+        response_class=Response,
+    )
     async def items(
         request: Request,
         layer: Annotated[Layer | Composite, Depends(layer_param)],
@@ -110,22 +134,35 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         base: Annotated[str, Depends(base_url)],
         features: FeaturesDep,
         access: Annotated[Access, Depends(get_access)],
-        bbox: Annotated[str | None, Query(
-            description="`minx,miny,maxx,maxy` in `bbox-crs`'s axis order (default CRS84: "
-            "lon,lat); features whose geometry intersects it.")] = None,
-        bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of `bbox` "
-                                              "(Part 2); default CRS84.")] = None,  # fmt: skip
+        bbox: Annotated[
+            str | None,
+            Query(
+                description="`minx,miny,maxx,maxy` in `bbox-crs`'s axis order (default CRS84: "
+                "lon,lat); features whose geometry intersects it."
+            ),
+        ] = None,
+        bbox_crs: Annotated[
+            str | None,
+            Query(alias="bbox-crs", description="CRS of `bbox` (Part 2); default CRS84."),
+        ] = None,
         crs: CrsParam = None,
-        limit: Annotated[int | None, Query(
-            description=f"Features per page, 1 or more (default {config.default_limit}; more "
-            f"than {config.max_limit} is reduced to {config.max_limit}).", ge=1,
-            json_schema_extra={"maximum": config.max_limit, "default": config.default_limit})
+        limit: Annotated[
+            int | None,
+            Query(
+                description=f"Features per page, 1 or more (default {config.default_limit}; more "
+                f"than {config.max_limit} is reduced to {config.max_limit}).",
+                ge=1,
+                json_schema_extra={"maximum": config.max_limit, "default": config.default_limit},
+            ),
         ] = None,
         offset: Annotated[int, Query(description="Features to skip (paging).", ge=0)] = 0,
-        properties: Annotated[str | None, Query(
-            description="Comma-separated property names to return (default: all).")] = None,
-        f: Annotated[Literal["json", "geojson"] | None, Query(
-            description="Response format: GeoJSON.")] = None,
+        properties: Annotated[
+            str | None,
+            Query(description="Comma-separated property names to return (default: all)."),
+        ] = None,
+        f: Annotated[
+            Literal["json", "geojson"] | None, Query(description="Response format: GeoJSON.")
+        ] = None,
     ) -> Response:
         """GeoJSON features in insertion order, `limit` at a time, with `numberMatched`,
         `numberReturned` and `next`/`prev` links. The attribute filters are the tiles'. Only
@@ -136,57 +173,104 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         out_crs = crs_uri(crs) if crs else CRS84
         in_crs = crs_uri(bbox_crs) if bbox_crs else CRS84
         page = await run_in_threadpool(
-            reader.page, layer.id, bbox=parse_bbox(bbox), bbox_crs=in_crs, filters=filters,
-            limit=size, offset=offset, properties=props, crs=out_crs)
+            reader.page,
+            layer.id,
+            bbox=parse_bbox(bbox),
+            bbox_crs=in_crs,
+            filters=filters,
+            limit=size,
+            offset=offset,
+            properties=props,
+            crs=out_crs,
+        )
         url = f"{base}/collections/{layer.id}/items"
-        links = [docs.link(f"{url}?{_link_query(request)}".rstrip("?"), "self",
-                           GEOJSON_MEDIA_TYPE, "This page"),
-                 docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON,
-                           layer.title)]  # fmt: skip
+        links = [
+            docs.link(
+                f"{url}?{_link_query(request)}".rstrip("?"), "self", GEOJSON_MEDIA_TYPE, "This page"
+            ),
+            docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON, layer.title),
+        ]
         if offset + size < page.number_matched:
-            links.append(docs.link(f"{url}?{_link_query(request, offset=offset + size, limit=size)}",
-                                   "next", GEOJSON_MEDIA_TYPE, "Next page"))  # fmt: skip
+            links.append(
+                docs.link(
+                    f"{url}?{_link_query(request, offset=offset + size, limit=size)}",
+                    "next",
+                    GEOJSON_MEDIA_TYPE,
+                    "Next page",
+                )
+            )
         if offset > 0:
             prev = max(0, offset - size)
-            links.append(docs.link(f"{url}?{_link_query(request, offset=prev, limit=size)}",
-                                   "prev", GEOJSON_MEDIA_TYPE, "Previous page"))  # fmt: skip
+            links.append(
+                docs.link(
+                    f"{url}?{_link_query(request, offset=prev, limit=size)}",
+                    "prev",
+                    GEOJSON_MEDIA_TYPE,
+                    "Previous page",
+                )
+            )
         body = _feature_collection(page, links)
-        return json_response(request, None, body=body, media_type=GEOJSON_MEDIA_TYPE,
-                             headers={"Content-Crs": f"<{page.crs}>"})  # fmt: skip
+        return json_response(
+            request,
+            None,
+            body=body,
+            media_type=GEOJSON_MEDIA_TYPE,
+            headers={"Content-Crs": f"<{page.crs}>"},
+        )
 
-    @r.get("/collections/{layer}/items/{featureId}", operation_id="getFeature",
-           tags=["OGC API - Features"], summary="One feature (GeoJSON)", responses=RESPONSES,
-           response_class=Response)  # fmt: skip
+    @r.get(
+        "/collections/{layer}/items/{featureId}",
+        operation_id="getFeature",
+        tags=["OGC API - Features"],
+        summary="One feature (GeoJSON)",
+        responses=RESPONSES,
+        response_class=Response,
+    )
     async def item(
         request: Request,
         layer: Annotated[Layer | Composite, Depends(layer_param)],
-        featureId: Annotated[str, Path(description="The feature's id: a residence id, or a "  # noqa: N803
-                                       "provision's `provision_id`.")],
+        featureId: Annotated[
+            str,
+            Path(
+                description="The feature's id: a residence id, or a "  # noqa: N803
+                "provision's `provision_id`."
+            ),
+        ],
         base: Annotated[str, Depends(base_url)],
         features: FeaturesDep,
         access: Annotated[Access, Depends(get_access)],
         crs: CrsParam = None,
-        properties: Annotated[str | None, Query(
-            description="Comma-separated property names to return (default: all).")] = None,
-        f: Annotated[Literal["json", "geojson"] | None, Query(
-            description="Response format: GeoJSON.")] = None,
+        properties: Annotated[
+            str | None,
+            Query(description="Comma-separated property names to return (default: all)."),
+        ] = None,
+        f: Annotated[
+            Literal["json", "geojson"] | None, Query(description="Response format: GeoJSON.")
+        ] = None,
     ) -> Response:
         """One feature by id, with `self` and `collection` links (only the properties the
         caller may see)."""
         reader = reader_for(layer, features)
         props = visible_properties(access, layer, reader, parse_properties(properties))
         out_crs = crs_uri(crs) if crs else CRS84
-        page = await run_in_threadpool(reader.feature, layer.id, featureId, crs=out_crs,
-                                       properties=props)  # fmt: skip
+        page = await run_in_threadpool(
+            reader.feature, layer.id, featureId, crs=out_crs, properties=props
+        )
         if page is None:
             raise NotFound(f"no feature {featureId[:100]!r} in collection {layer.id!r}")
         url = f"{base}/collections/{layer.id}/items/{featureId}"
-        links = [docs.link(url, "self", GEOJSON_MEDIA_TYPE, "This feature"),
-                 docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON,
-                           layer.title)]  # fmt: skip
+        links = [
+            docs.link(url, "self", GEOJSON_MEDIA_TYPE, "This feature"),
+            docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON, layer.title),
+        ]
         text = page.features_json()[0]
         import json
 
         body = (text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}").encode()
-        return json_response(request, None, body=body, media_type=GEOJSON_MEDIA_TYPE,
-                             headers={"Content-Crs": f"<{page.crs}>"})  # fmt: skip
+        return json_response(
+            request,
+            None,
+            body=body,
+            media_type=GEOJSON_MEDIA_TYPE,
+            headers={"Content-Crs": f"<{page.crs}>"},
+        )

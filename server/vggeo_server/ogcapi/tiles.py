@@ -36,8 +36,9 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     def served(layer: Layer | Composite, service: TileService, grid: Grid | None = None) -> None:
         if layer.id not in catalog.served_layers(service.source, config.layers):
             raise NotFound(f"collection {layer.id!r} is not served here")
-        if grid is not None and grid.id not in catalog.served_grids(service.source,
-                                                                     list(config.grids)):
+        if grid is not None and grid.id not in catalog.served_grids(
+            service.source, list(config.grids)
+        ):
             raise NotFound(f"tile matrix set {grid.id!r} is not served for this store")
 
     def limits(service: TileService, grid_id: str) -> docs.TileMatrixLimits:
@@ -45,23 +46,39 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         bounds = catalog.grid_bounds(catalog.data_bounds(service.source), grid_id)
         return docs.TileMatrixLimits(lo, hi, bounds)
 
-    @r.get("/tileMatrixSets", operation_id="getTileMatrixSets", tags=["OGC API - Tiles"],
-           summary="Tile matrix sets served", responses=JSON_OK, response_class=Response)
+    @r.get(
+        "/tileMatrixSets",
+        operation_id="getTileMatrixSets",
+        tags=["OGC API - Tiles"],
+        summary="Tile matrix sets served",
+        responses=JSON_OK,
+        response_class=Response,
+    )
     def tms_list(request: Request, base: Annotated[str, Depends(base_url)]) -> Response:
         """WebMercatorQuad and SWEREF99TM (Lantmäteriet's matrix set "3006"), with links."""
         return json_response(request, docs.tile_matrix_sets(base, config.grids))
 
-    @r.get("/tileMatrixSets/{tms}", operation_id="getTileMatrixSet", tags=["OGC API - Tiles"],
-           summary="A tile matrix set (OGC TMS 2.0)", responses=NOT_FOUND,
-           response_class=Response)  # fmt: skip
+    @r.get(
+        "/tileMatrixSets/{tms}",
+        operation_id="getTileMatrixSet",
+        tags=["OGC API - Tiles"],
+        summary="A tile matrix set (OGC TMS 2.0)",
+        responses=NOT_FOUND,
+        response_class=Response,
+    )
     def tms(request: Request, grid: Annotated[Grid, Depends(grid_param)]) -> Response:
         """The definition in OGC Two Dimensional Tile Matrix Set 2.0 JSON. For `SWEREF99TM`
         the `pointOfOrigin` is in EPSG:3006 axis order: northing, easting."""
         return json_response(request, docs.tile_matrix_set_document(grid.id))
 
-    @r.get("/collections/{layer}/tiles", operation_id="getCollectionTilesets",
-           tags=["OGC API - Tiles"], summary="Tilesets of a collection", responses=NOT_FOUND,
-           response_class=Response)  # fmt: skip
+    @r.get(
+        "/collections/{layer}/tiles",
+        operation_id="getCollectionTilesets",
+        tags=["OGC API - Tiles"],
+        summary="Tilesets of a collection",
+        responses=NOT_FOUND,
+        response_class=Response,
+    )
     def tilesets(
         request: Request,
         service: Annotated[TileService, Depends(get_service)],
@@ -75,9 +92,14 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         grids = catalog.served_grids(service.source, list(config.grids))
         return json_response(request, docs.tilesets(base, layer.id, grids, query_string(request)))
 
-    @r.get("/collections/{layer}/tiles/{tms}", operation_id="getCollectionTileset",
-           tags=["OGC API - Tiles"], summary="Tileset metadata of a collection",
-           responses=NOT_FOUND, response_class=Response)  # fmt: skip
+    @r.get(
+        "/collections/{layer}/tiles/{tms}",
+        operation_id="getCollectionTileset",
+        tags=["OGC API - Tiles"],
+        summary="Tileset metadata of a collection",
+        responses=NOT_FOUND,
+        response_class=Response,
+    )
     def tileset(
         request: Request,
         service: Annotated[TileService, Depends(get_service)],
@@ -91,17 +113,26 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         the MVT layers with their fields (those the caller may see), geometry type and zoom
         range, and the templated tile URL."""
         served(layer, service, grid)
-        doc = docs.tileset(base, layer, grid.id, limits=limits(service, grid.id),
-                           home_types=catalog.home_types(service.source),
-                           bounds_wgs84=catalog.data_bounds(service.source),
-                           query=query_string(request))  # fmt: skip
+        doc = docs.tileset(
+            base,
+            layer,
+            grid.id,
+            limits=limits(service, grid.id),
+            home_types=catalog.home_types(service.source),
+            bounds_wgs84=catalog.data_bounds(service.source),
+            query=query_string(request),
+        )
         doc["layers"] = layer_view(access, layer).vector_layers(doc["layers"])
         return json_response(request, doc)
 
-    @r.get("/collections/{layer}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}",
-           operation_id="getCollectionTile", tags=["OGC API - Tiles"],
-           summary="A vector tile (OGC API – Tiles)", responses=TILE_RESPONSES,
-           response_class=Response)  # fmt: skip
+    @r.get(
+        "/collections/{layer}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}",
+        operation_id="getCollectionTile",
+        tags=["OGC API - Tiles"],
+        summary="A vector tile (OGC API – Tiles)",
+        responses=TILE_RESPONSES,
+        response_class=Response,
+    )
     async def tile(
         request: Request,
         service: Annotated[TileService, Depends(get_service)],
@@ -113,5 +144,6 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         """The same tiles on any served matrix set; `SWEREF99TM` (alias `3006`) matches
         Lantmäteriet's WMTS matrix set "3006" (row from the top, column from the left)."""
         served(layer, service)
-        return await render_tile(request, service, layer, t, filters,
-                                 cache_control=config.cache_control, access=access)  # fmt: skip
+        return await render_tile(
+            request, service, layer, t, filters, cache_control=config.cache_control, access=access
+        )

@@ -10,5 +10,12 @@ from vggeo_server.ops.health import Readiness, ops_router, store_checks
 from vggeo_server.ops.settings import OpsSettings
 from vggeo_server.ops.telemetry import Telemetry, TelemetryMiddleware, note_route
 
-__all__ = ["OpsSettings", "Readiness", "Telemetry", "TelemetryMiddleware", "note_route",
-           "ops_router", "store_checks"]
+__all__ = [
+    "OpsSettings",
+    "Readiness",
+    "Telemetry",
+    "TelemetryMiddleware",
+    "note_route",
+    "ops_router",
+    "store_checks",
+]

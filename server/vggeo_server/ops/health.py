@@ -66,7 +66,11 @@ class Readiness:
 
     async def run(self) -> dict[str, str | None]:
         running = self._running
-        if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
+        if (
+            running is None
+            or running.done()
+            or running.get_loop() is not asyncio.get_running_loop()
+        ):
             running = self._running = asyncio.ensure_future(asyncio.to_thread(self._run_all))
         try:
             return await asyncio.wait_for(asyncio.shield(running), self.timeout)
@@ -95,8 +99,10 @@ def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
         since = first_stale.setdefault(current, time.monotonic())
         age = time.monotonic() - since
         if age > stale_grace:
-            return (f"serving data version {loaded} while the store has been at {current} "
-                    f"for {age:.0f} s (reloading fails?)")  # fmt: skip
+            return (
+                f"serving data version {loaded} while the store has been at {current} "
+                f"for {age:.0f} s (reloading fails?)"
+            )
         return None
 
     def derived() -> str | None:
@@ -114,8 +120,10 @@ def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
             return None
         age = time.monotonic() - cells_stale.setdefault("since", time.monotonic())
         if age > stale_grace:
-            return (f"the cluster cell table is not tagged with the store's data version "
-                    f"for {age:.0f} s (rebuild fails?)")  # fmt: skip
+            return (
+                f"the cluster cell table is not tagged with the store's data version "
+                f"for {age:.0f} s (rebuild fails?)"
+            )
         return None
 
     def features() -> str | None:
@@ -135,26 +143,42 @@ def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 
 
-def ops_router(settings: OpsSettings, *, readiness: Readiness,
-               telemetry: Telemetry | None) -> APIRouter:  # fmt: skip
+def ops_router(
+    settings: OpsSettings, *, readiness: Readiness, telemetry: Telemetry | None
+) -> APIRouter:
     """``/healthz``, ``/readyz`` and (with a telemetry) ``/metrics``."""
     r = APIRouter()
 
-    @r.get("/healthz", operation_id="getHealth", tags=["Operations"], summary="Liveness",
-           responses={200: {"content": _JSON, "description": "The process is up."}})
+    @r.get(
+        "/healthz",
+        operation_id="getHealth",
+        tags=["Operations"],
+        summary="Liveness",
+        responses={200: {"content": _JSON, "description": "The process is up."}},
+    )
     def healthz(request: Request) -> JSONResponse:
         """`ok` when the process answers (no I/O: cheap enough to call every second), with the
         backend kind, the data version served and the tile cache's statistics."""
         service = getattr(request.app.state, "service", None)
         doc = {"status": "ok"}
         if service is not None:
-            doc |= {"backend": service.source.kind, "data_version": service.version,
-                    "cache": service.cache.stats()}  # fmt: skip
+            doc |= {
+                "backend": service.source.kind,
+                "data_version": service.version,
+                "cache": service.cache.stats(),
+            }
         return JSONResponse(doc, headers={"Cache-Control": "no-store"})
 
-    @r.get("/readyz", operation_id="getReadiness", tags=["Operations"], summary="Readiness",
-           responses={200: {"content": _JSON, "description": "Ready to serve current data."},
-                      503: {"content": _JSON, "description": "Not ready: `reason` says why."}})
+    @r.get(
+        "/readyz",
+        operation_id="getReadiness",
+        tags=["Operations"],
+        summary="Readiness",
+        responses={
+            200: {"content": _JSON, "description": "Ready to serve current data."},
+            503: {"content": _JSON, "description": "Not ready: `reason` says why."},
+        },
+    )
     async def readyz(request: Request) -> JSONResponse:
         """Whether this process can serve current data: the store answers, its data version is
         readable and is the one served (or a reload is under way), the JWKS is loaded. 503 with
@@ -162,8 +186,10 @@ def ops_router(settings: OpsSettings, *, readiness: Readiness,
         results = await readiness.run()
         failed = [reason for reason in results.values() if reason]
         service = getattr(request.app.state, "service", None)
-        doc: dict = {"status": "not ready" if failed else "ready",
-                     "checks": {k: v or "ok" for k, v in results.items()}}  # fmt: skip
+        doc: dict = {
+            "status": "not ready" if failed else "ready",
+            "checks": {k: v or "ok" for k, v in results.items()},
+        }
         if service is not None:
             doc["data_version"] = service.version
         if failed:
@@ -171,10 +197,19 @@ def ops_router(settings: OpsSettings, *, readiness: Readiness,
         return JSONResponse(doc, 503 if failed else 200, headers={"Cache-Control": "no-store"})
 
     if telemetry is not None:
-        @r.get("/metrics", operation_id="getMetrics", tags=["Operations"],
-               summary="Prometheus metrics",
-               responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                "description": "The Prometheus text format."}})  # fmt: skip
+
+        @r.get(
+            "/metrics",
+            operation_id="getMetrics",
+            tags=["Operations"],
+            summary="Prometheus metrics",
+            responses={
+                200: {
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                    "description": "The Prometheus text format.",
+                }
+            },
+        )
         def metrics(access: Annotated[Access, Depends(get_access)]) -> Response:
             """Requests by route template and status, a latency histogram, tile cache hits and
             misses, tile bytes sent. With access control on, needs the `metrics` scope."""

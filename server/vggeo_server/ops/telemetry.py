@@ -40,8 +40,12 @@ access_log = logging.getLogger("vggeo.access")
 REQUEST_ID = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$", re.ASCII)
 SECRET_PARAMS = frozenset({"api_key", "access_token"})
-TILE_ROUTES = frozenset({"/tiles/{layer}/{z}/{x}/{y}.{fmt}",
-                         "/collections/{layer}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}"})  # fmt: skip
+TILE_ROUTES = frozenset(
+    {
+        "/tiles/{layer}/{z}/{x}/{y}.{fmt}",
+        "/collections/{layer}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol}",
+    }
+)
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -65,25 +69,49 @@ class Telemetry:
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("vggeo_http_requests", "HTTP requests answered.",
-                                ["method", "route", "status"], registry=r)  # fmt: skip
-        self.latency = Histogram("vggeo_http_request_duration_seconds", "Time to answer a "
-                                 "request, by route template.", ["route"], buckets=_BUCKETS,
-                                 registry=r)  # fmt: skip
-        self.in_flight = Gauge("vggeo_http_requests_in_flight", "Requests being answered.",
-                               registry=r, multiprocess_mode="livesum")  # fmt: skip
-        self.cache = Counter("vggeo_tile_cache_requests", "Tile requests by tile cache result.",
-                             ["result"], registry=r)  # fmt: skip
-        self.tile_bytes = Counter("vggeo_tile_bytes", "Body bytes of tile responses sent.",
-                                  registry=r)  # fmt: skip
+        self.requests = Counter(
+            "vggeo_http_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "vggeo_http_request_duration_seconds",
+            "Time to answer a request, by route template.",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "vggeo_http_requests_in_flight",
+            "Requests being answered.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.cache = Counter(
+            "vggeo_tile_cache_requests",
+            "Tile requests by tile cache result.",
+            ["result"],
+            registry=r,
+        )
+        self.tile_bytes = Counter(
+            "vggeo_tile_bytes", "Body bytes of tile responses sent.", registry=r
+        )
         # Labelled children, looked up once: ``labels()`` validates and locks on every call,
         # which would be a good part of a cached tile's answer time.
         self._cache_children = {result: self.cache.labels(result) for result in ("hit", "miss")}
         self._request_children: dict[tuple[str, str, int], object] = {}
         self._latency_children: dict[str, object] = {}
 
-    def observe(self, method: str, route: str, status: int, seconds: float, cache: str | None,
-                tile_bytes: int | None) -> None:  # fmt: skip
+    def observe(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        cache: str | None,
+        tile_bytes: int | None,
+    ) -> None:
         """Count one answered request."""
         key = (method, route, status)
         child = self._request_children.get(key)
@@ -157,8 +185,9 @@ class TelemetryMiddleware:
             nonlocal status, size
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != b"x-request-id"]  # fmt: skip
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
                 headers.append((b"x-request-id", rid_header))
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
@@ -184,23 +213,31 @@ class TelemetryMiddleware:
                 break
         return os.urandom(16).hex()  # as random as a UUID 4, and a third of its cost
 
-    def _record(self, scope: dict, state: dict, rid: str, status: int, size: int,
-                seconds: float) -> None:  # fmt: skip
+    def _record(
+        self, scope: dict, state: dict, rid: str, status: int, size: int, seconds: float
+    ) -> None:
         route = _route_of(scope, state)
         cache = state.get("cache")
         if self.telemetry is not None:
             tile = route in TILE_ROUTES and status == 200 and scope["method"] == "GET"
-            self.telemetry.observe(scope["method"], route, status, seconds, cache,
-                                   size if tile else None)  # fmt: skip
+            self.telemetry.observe(
+                scope["method"], route, status, seconds, cache, size if tile else None
+            )
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
             access = state.get("access")
             client = scope.get("client")
             line = {
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "request_id": rid, "method": scope["method"], "path": scope["path"],
-                "query": redact_query(scope.get("query_string", b"")), "route": route,
-                "status": status, "bytes": size, "duration_ms": round(seconds * 1000, 3),
-                "cache": cache, "principal": getattr(access, "principal", None),
+                "request_id": rid,
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": redact_query(scope.get("query_string", b"")),
+                "route": route,
+                "status": status,
+                "bytes": size,
+                "duration_ms": round(seconds * 1000, 3),
+                "cache": cache,
+                "principal": getattr(access, "principal", None),
                 "client": client[0] if client else None,
-            }  # fmt: skip
+            }
             access_log.info(json.dumps(line, ensure_ascii=False))

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["TileSource", "source_for"]
 
 
-def source_for(store: DataSource, options: ClusterOptions = DEFAULT_OPTIONS, *,
-               pool_size: int = 8, precompute: bool = True) -> TileSource:  # fmt: skip
+def source_for(
+    store: DataSource,
+    options: ClusterOptions = DEFAULT_OPTIONS,
+    *,
+    pool_size: int = 8,
+    precompute: bool = True,
+) -> TileSource:
     """The tile backend of a store (what :func:`vggeo.store.open` returned).
 
     Parameters

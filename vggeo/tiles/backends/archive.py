@@ -49,8 +49,11 @@ class ArchiveSource(TileSource):
             self.layer = get_layer(meta.get("vggeo:layer") or meta.get("name") or "")
         except KeyError as err:
             self._file.close()
-            raise StoreError("not a vggeo archive: its metadata names no vggeo layer (write it "
-                             "with `vggeo tiles export`)", file=self.path) from err  # fmt: skip
+            raise StoreError(
+                "not a vggeo archive: its metadata names no vggeo layer (write it "
+                "with `vggeo tiles export`)",
+                file=self.path,
+            ) from err
         self.metadata = meta
         held = {vl.get("id") for vl in meta.get("vector_layers", [])}
         self.layer_ids = {m.id for m in members(self.layer) if not held or m.id in held}
@@ -61,8 +64,11 @@ class ArchiveSource(TileSource):
 
     def served_layers(self) -> list[str]:
         """Ids of the layers this archive answers (the archived one and its members)."""
-        return [lid for lid in (self.layer.id, *(m.id for m in members(self.layer)))
-                if lid in self.layer_ids]  # fmt: skip
+        return [
+            lid
+            for lid in (self.layer.id, *(m.id for m in members(self.layer)))
+            if lid in self.layer_ids
+        ]
 
     def vector_layers(self, layer: Layer | Composite) -> list[dict]:
         """The archive's own ``vector_layers`` entries of ``layer`` (its members for a
@@ -87,7 +93,7 @@ class ArchiveSource(TileSource):
             return list(recorded)
         for vl in self.metadata.get("vector_layers", []):
             if vl.get("id") == "residences":  # older archives keep only the field names (slugs)
-                return [k[len("count_"):] for k in vl.get("fields", {}) if k.startswith("count_")]
+                return [k[len("count_") :] for k in vl.get("fields", {}) if k.startswith("count_")]
         return []
 
     def bounds_wgs84(self):
@@ -100,17 +106,29 @@ class ArchiveSource(TileSource):
         if grid.id != "WebMercatorQuad":
             raise InputError("an archive holds Web Mercator tiles only", value=grid.id)
         if filters:
-            raise InputError("an archive holds unfiltered tiles only; filter on the client "
-                             "(see /layers)", value=filters.key())  # fmt: skip
+            raise InputError(
+                "an archive holds unfiltered tiles only; filter on the client (see /layers)",
+                value=filters.key(),
+            )
         if layer.id not in self.layer_ids:
-            raise LookupError(f"layer {layer.id!r} is not in this archive; it holds "
-                              f"{', '.join(self.served_layers())}")  # fmt: skip
+            raise LookupError(
+                f"layer {layer.id!r} is not in this archive; it holds "
+                f"{', '.join(self.served_layers())}"
+            )
 
     def _raw(self, body: bytes) -> bytes:
         return gzip.decompress(body) if self._gzip else bytes(body)
 
-    def compressed_tile(self, layer, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
-                        filters: Filters | None = None) -> CachedTile:  # fmt: skip
+    def compressed_tile(
+        self,
+        layer,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> CachedTile:
         """The stored gzip tile (cut to one member layer when asked; cut out of its ancestor at
         the archive's deepest zoom when deeper)."""
         g = get_grid(grid) if isinstance(grid, str) else grid
@@ -133,8 +151,16 @@ class ArchiveSource(TileSource):
             return compress(layer_from_tile(raw, lay.id) if lay.id != self.layer.id else raw)
         return CachedTile(body, etag(body))  # served as stored
 
-    def tile(self, layer, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
-             filters: Filters | None = None) -> bytes:  # fmt: skip
+    def tile(
+        self,
+        layer,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes:
         """The uncompressed MVT (``b""`` when the archive has no such tile)."""
         body = self.compressed_tile(layer, z, x, y, grid=grid, filters=filters).body
         return gzip.decompress(body) if body else b""

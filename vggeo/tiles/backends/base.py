@@ -45,8 +45,16 @@ class TileSource(ABC):
     version: str
 
     @abstractmethod
-    def tile(self, layer: str | Layer | Composite, z: int, x: int, y: int, *,
-             grid: str | Grid = "WebMercatorQuad", filters: Filters | None = None) -> bytes:  # fmt: skip
+    def tile(
+        self,
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes:
         """The uncompressed MVT of a layer or composite at z/x/y (column x, row y); ``b""`` if
         the tile holds no feature.
 

@@ -68,8 +68,9 @@ class MemorySource(TileSource):
 
     kind = "embedded"  # as /readyz has always reported it
 
-    def __init__(self, data: TileData, *, options: ClusterOptions = DEFAULT_OPTIONS,
-                 store=None) -> None:  # fmt: skip
+    def __init__(
+        self, data: TileData, *, options: ClusterOptions = DEFAULT_OPTIONS, store=None
+    ) -> None:
         self.data = data
         self.store = store
         self.version = data.version
@@ -110,8 +111,16 @@ class MemorySource(TileSource):
 
     # --- public tile API -----------------------------------------------------------------------
 
-    def tile(self, layer: str | Layer | Composite, z: int, x: int, y: int, *, grid: str | Grid = "WebMercatorQuad",
-             filters: Filters | None = None) -> bytes:  # fmt: skip
+    def tile(
+        self,
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes:
         """The uncompressed MVT of a layer or composite at z/x/y; see :meth:`TileSource.tile`."""
         g = get_grid(grid) if isinstance(grid, str) else grid
         g.check(z, x, y)
@@ -137,8 +146,12 @@ class MemorySource(TileSource):
                 return None
             s = r[name]
             if isinstance(s.dtype, pd.CategoricalDtype):
-                col = encode.Column(name, "str", s.cat.codes.to_numpy().astype(np.int64),
-                                    labels=[str(c) for c in s.cat.categories])  # fmt: skip
+                col = encode.Column(
+                    name,
+                    "str",
+                    s.cat.codes.to_numpy().astype(np.int64),
+                    labels=[str(c) for c in s.cat.categories],
+                )
             else:
                 valid = s.notna().to_numpy()
                 col = encode.Column(name, "int", s.fillna(0).to_numpy(dtype=np.int64), valid)
@@ -177,8 +190,7 @@ class MemorySource(TileSource):
                 mask &= yrs <= f.construction_year_max
         return mask
 
-    def _residence_layer(self, layer: Layer, g: Grid, z: int, x: int, y: int,
-                         f: Filters) -> bytes:  # fmt: skip
+    def _residence_layer(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
         idx = self.data.points(g)
         opt = self.options
         bounds = g.bounds(z, x, y)
@@ -204,15 +216,22 @@ class MemorySource(TileSource):
         if mask is not None:
             sel = sel[mask]
         depth = z + idx.grid.root_depth + bits
-        cells = aggregate(idx.codes[sel] >> np.uint64(2 * (DEPTH - depth)), idx.x[sel],
-                          idx.y[sel], self._type_codes[idx.order[sel]], len(self._type_labels),
-                          sel, depth)  # fmt: skip
+        cells = aggregate(
+            idx.codes[sel] >> np.uint64(2 * (DEPTH - depth)),
+            idx.x[sel],
+            idx.y[sel],
+            self._type_codes[idx.order[sel]],
+            len(self._type_labels),
+            sel,
+            depth,
+        )
         return self._cells_layer(layer, idx, cells, bounds)
 
     def _quantise(self, ex: np.ndarray, ny: np.ndarray, bounds) -> tuple[np.ndarray, np.ndarray]:
         k = EXTENT / (bounds.east - bounds.west)
         return np.rint((ex - bounds.west) * k).astype(np.int64), np.rint(
-            (bounds.north - ny) * k).astype(np.int64)  # fmt: skip
+            (bounds.north - ny) * k
+        ).astype(np.int64)
 
     def _points_layer(self, layer: Layer, idx: PointIndex, sel: np.ndarray, bounds) -> bytes:
         if len(sel) == 0:
@@ -224,9 +243,15 @@ class MemorySource(TileSource):
         for name in layer.columns:
             col = self._column(name)
             if col is not None:
-                cols.append(encode.Column(name, col.kind, col.values[rows],
-                                          None if col.valid is None else col.valid[rows],
-                                          col.labels))  # fmt: skip
+                cols.append(
+                    encode.Column(
+                        name,
+                        col.kind,
+                        col.values[rows],
+                        None if col.valid is None else col.valid[rows],
+                        col.labels,
+                    )
+                )
         return encode.encode_point_layer(layer.id, px, py, ids, cols)
 
     def _cells_layer(self, layer: Layer, idx: PointIndex, cells: CellLevel, bounds) -> bytes:
@@ -262,16 +287,18 @@ class MemorySource(TileSource):
 
     # --- provisions ----------------------------------------------------------------------------
 
-    def _provision_layer(self, layer: Layer, g: Grid, z: int, x: int, y: int,
-                         f: Filters) -> bytes:  # fmt: skip
+    def _provision_layer(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
         data = self.data
         if len(data.provision_geoms) == 0:
             return b""
         pidx = data.polygons(g)
         bounds = g.bounds(z, x, y)
         pad = (bounds.east - bounds.west) * POLYGON_BUFFER / EXTENT
-        cand = pidx.tree.query(shapely.box(bounds.west - pad, bounds.south - pad,
-                                           bounds.east + pad, bounds.north + pad))  # fmt: skip
+        cand = pidx.tree.query(
+            shapely.box(
+                bounds.west - pad, bounds.south - pad, bounds.east + pad, bounds.north + pad
+            )
+        )
         if len(cand) == 0:
             return b""
         cand = np.sort(cand)
@@ -280,8 +307,9 @@ class MemorySource(TileSource):
         keep = pidx.extent[cand] >= (bounds.east - bounds.west) / g.tile_pixels
         wanted_types = set(f.provision_type)
         if layer.provision_type is not None:
-            wanted_types = ({layer.provision_type} & wanted_types) if wanted_types else {
-                layer.provision_type}  # fmt: skip
+            wanted_types = (
+                ({layer.provision_type} & wanted_types) if wanted_types else {layer.provision_type}
+            )
             if not wanted_types:
                 return b""
         for name, wanted in (("provision_type", wanted_types), ("status", set(f.status))):
@@ -302,12 +330,15 @@ class MemorySource(TileSource):
         ids = frame["fid"].to_numpy()
         names = [a.name for a in layer.attributes if a.name in frame.columns]
         records = frame[names].astype(object).where(frame[names].notna(), None).to_dict("records")
-        props = [{"id": int(i), **{k: str(v) for k, v in r.items() if v is not None}}
-                 for i, r in zip(ids, records, strict=True)]  # fmt: skip
+        props = [
+            {"id": int(i), **{k: str(v) for k, v in r.items() if v is not None}}
+            for i, r in zip(ids, records, strict=True)
+        ]
         return encode.encode_polygon_layer(layer.id, geoms, ids, props)
 
 
 # --- loading a store's tables ---------------------------------------------------------------
+
 
 def _categorical(series: pd.Series, column: str) -> pd.Series:
     """A categorical with the known values first (fixed order), then others sorted."""
@@ -330,8 +361,11 @@ def _read(store, name: str, wanted: tuple[str, ...]):
         frames = list(store.iter_table(name, columns=columns, batch_size=1 << 30))
         if len(frames) == 1:
             return frames[0]
-        return pd.concat(frames, ignore_index=True) if frames else store.read_table(
-            name, columns=columns)
+        return (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else store.read_table(name, columns=columns)
+        )
     if name not in store.tables():
         return None
     return store.read_table(name, columns=list(wanted))
@@ -351,8 +385,7 @@ def _residences_frame(gdf) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(len(gdf)))
     ids = pd.to_numeric(gdf["id"], errors="raise").to_numpy(dtype=np.int64)
     if len(ids) and (ids.min() < 0 or ids.max() >= MAX_RESIDENCE_ID):
-        raise StoreError("residence ids must be in 0 … 2^52 − 1", field="id",
-                         value=int(ids.max()))  # fmt: skip
+        raise StoreError("residence ids must be in 0 … 2^52 − 1", field="id", value=int(ids.max()))
     out["id"] = ids
     for c in ("home_type", "ownership_type", "municipality_code"):
         if c in gdf.columns:
@@ -374,8 +407,9 @@ def _provisions_frame(gdf) -> tuple[pd.DataFrame, np.ndarray]:
     for c in PROVISION_COLUMNS:
         if c in gdf.columns:
             col = gdf[c].reset_index(drop=True)
-            out[c] = _categorical(col, c) if c in ("provision_type", "status") else col.astype(
-                "string")
+            out[c] = (
+                _categorical(col, c) if c in ("provision_type", "status") else col.astype("string")
+            )
     return out, geoms
 
 
@@ -399,12 +433,14 @@ def load_tables(store) -> TileData:
     res = _read(store, "residences", RESIDENCE_COLUMNS)
     prov = _read(store, "provisions", PROVISION_COLUMNS)
     if res is None and prov is None:
-        raise StoreError("store has neither a 'residences' nor a 'provisions' table",
-                         file=store.location)  # fmt: skip
+        raise StoreError(
+            "store has neither a 'residences' nor a 'provisions' table", file=store.location
+        )
     for g in (res, prov):
         if g is not None and len(g) and g.crs is not None and g.crs.to_epsg() != 3006:
-            raise StoreError(f"store tables must be in EPSG:3006, found {g.crs.to_string()}",
-                             file=store.location)  # fmt: skip
+            raise StoreError(
+                f"store tables must be in EPSG:3006, found {g.crs.to_string()}", file=store.location
+            )
     residences = _residences_frame(res)
     provisions, geoms = _provisions_frame(prov)
     return TileData(residences, provisions, geoms, version, store.location)

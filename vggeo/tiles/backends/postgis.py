@@ -43,8 +43,10 @@ CELLS_TABLE = "vggeo_tile_cells"
 # The tile envelope in EPSG:3006 for the index prefilter (&&). Straight edges in the grid CRS
 # are curves in 3006: densify the edges and pad by 0.1 % so the bounding box covers them; the
 # exact membership test is done afterwards in grid coordinates.
-_ENVELOPE_3006 = ("ST_Transform(ST_Segmentize(ST_Expand(ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, "
-                  "%(n)s, %(srid)s), (%(e)s - %(w)s) / 1000), (%(e)s - %(w)s) / 16), 3006)")
+_ENVELOPE_3006 = (
+    "ST_Transform(ST_Segmentize(ST_Expand(ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, "
+    "%(n)s, %(srid)s), (%(e)s - %(w)s) / 1000), (%(e)s - %(w)s) / 16), 3006)"
+)
 
 
 def _ident(name: str) -> str:
@@ -62,18 +64,27 @@ def data_version(conn, schema: str, *, store: bool = True) -> str:
     (``store=False``, :class:`~vggeo.store.PostGISTables`) PostgreSQL's change counters.
     """
     if store:
-        row = conn.execute(f"SELECT value FROM {_ident(schema)}.{_ident(META_TABLE)} "
-                           "WHERE key = 'data_version'").fetchone()  # fmt: skip
+        row = conn.execute(
+            f"SELECT value FROM {_ident(schema)}.{_ident(META_TABLE)} WHERE key = 'data_version'"
+        ).fetchone()
         return row[0] if row and row[0] else "0"
     rows = conn.execute(
         "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, pg_relation_filenode(relid::regclass) "
         "FROM pg_stat_user_tables WHERE schemaname = %s AND relname IN ('residences', "
-        "'provisions') ORDER BY relname", [schema]).fetchall()  # fmt: skip
+        "'provisions') ORDER BY relname",
+        [schema],
+    ).fetchall()
     return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
-def listen_versions(url: str, schema: str, callback: Callable[[str], None],
-                    stop: threading.Event, *, wait: float = 1.0) -> None:  # fmt: skip
+def listen_versions(
+    url: str,
+    schema: str,
+    callback: Callable[[str], None],
+    stop: threading.Event,
+    *,
+    wait: float = 1.0,
+) -> None:
     """Call ``callback(version)`` for every ingest committed to ``schema`` until ``stop`` is set.
 
     LISTENs on :data:`~vggeo.store.postgis.NOTIFY_CHANNEL` on a connection of its own (a pooled
@@ -94,8 +105,9 @@ def listen_versions(url: str, schema: str, callback: Callable[[str], None],
                         if target == schema:
                             callback(version)
         except Exception as err:  # noqa: BLE001 - keep listening: the poll covers the gap
-            log.warning("listening for ingests failed (%s); again in %.0f s",
-                        type(err).__name__, pause)  # fmt: skip
+            log.warning(
+                "listening for ingests failed (%s); again in %.0f s", type(err).__name__, pause
+            )
             stop.wait(pause)
             pause = min(pause * 2, 30.0)
 
@@ -119,8 +131,14 @@ class PostGISSource(TileSource):
 
     kind = "postgis"
 
-    def __init__(self, store, *, options: ClusterOptions = DEFAULT_OPTIONS, pool_size: int = 8,
-                 precompute: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store,
+        *,
+        options: ClusterOptions = DEFAULT_OPTIONS,
+        pool_size: int = 8,
+        precompute: bool = True,
+    ) -> None:
         if getattr(store, "backend", None) != "postgis":
             raise StoreError(f"{store.location} is not a PostGIS store")
         self.store = store
@@ -156,7 +174,9 @@ class PostGISSource(TileSource):
             rows = conn.execute(
                 "SELECT f_table_name, f_geometry_column, srid FROM geometry_columns "
                 "WHERE f_table_name IN ('residences', 'provisions') "
-                "AND f_table_schema = %s", [self.schema]).fetchall()  # fmt: skip
+                "AND f_table_schema = %s",
+                [self.schema],
+            ).fetchall()
             self.geom = {t: c for t, c, _ in rows}
             for t, _, srid in rows:
                 if srid != 3006:
@@ -164,26 +184,40 @@ class PostGISSource(TileSource):
             cols = conn.execute(
                 "SELECT table_name, column_name FROM information_schema.columns "
                 "WHERE table_schema = %s "
-                "AND table_name IN ('residences', 'provisions')", [self.schema]).fetchall()  # fmt: skip
-            self.columns = {t: {c for tt, c in cols if tt == t} for t in ("residences", "provisions")}
+                "AND table_name IN ('residences', 'provisions')",
+                [self.schema],
+            ).fetchall()
+            self.columns = {
+                t: {c for tt, c in cols if tt == t} for t in ("residences", "provisions")
+            }
             self._check_keys()
         if not self.geom:
             where = "" if self.schema == "public" else f" in schema {self.schema!r}"
-            raise StoreError(f"PostGIS store has neither a 'residences' nor a 'provisions' "
-                             f"table{where}")  # fmt: skip
+            raise StoreError(
+                f"PostGIS store has neither a 'residences' nor a 'provisions' table{where}"
+            )
 
     def _read_categories(self) -> None:
         with self.pool.connection() as conn:
             self.categories: dict[str, list[str]] = {}
-            for table, col in (("residences", "home_type"), ("residences", "ownership_type"),
-                               ("provisions", "provision_type"), ("provisions", "status")):
+            for table, col in (
+                ("residences", "home_type"),
+                ("residences", "ownership_type"),
+                ("provisions", "provision_type"),
+                ("provisions", "status"),
+            ):
                 if table in self.geom and col in self.columns[table]:
-                    vals = [r[0] for r in conn.execute(
-                        f"SELECT DISTINCT {_ident(col)}::text FROM {self._qual(table)} "
-                        f"WHERE {_ident(col)} IS NOT NULL").fetchall()]  # fmt: skip
+                    vals = [
+                        r[0]
+                        for r in conn.execute(
+                            f"SELECT DISTINCT {_ident(col)}::text FROM {self._qual(table)} "
+                            f"WHERE {_ident(col)} IS NOT NULL"
+                        ).fetchall()
+                    ]
                     known = list(KNOWN_CATEGORIES.get(col, ()))
                     self.categories[col] = [k for k in known if k in vals] + sorted(
-                        set(vals) - set(known))
+                        set(vals) - set(known)
+                    )
 
     def _check_keys(self) -> None:
         """A table without the identity its tiles need is left out (a store holds the tables of
@@ -211,11 +245,15 @@ class PostGISSource(TileSource):
         return self._bounds
 
     def _query_bounds(self):
-        parts = [f"SELECT ST_Extent({_ident(g)}) AS e FROM {self._qual(t)}"
-                 for t, g in self.geom.items()]
-        sql = ("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
-               "ST_Transform(ST_SetSRID(ST_Extent(e)::geometry, 3006), 4326) b FROM ("
-               + " UNION ALL ".join(parts) + ") u) v")  # fmt: skip
+        parts = [
+            f"SELECT ST_Extent({_ident(g)}) AS e FROM {self._qual(t)}" for t, g in self.geom.items()
+        ]
+        sql = (
+            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+            "ST_Transform(ST_SetSRID(ST_Extent(e)::geometry, 3006), 4326) b FROM ("
+            + " UNION ALL ".join(parts)
+            + ") u) v"
+        )
         with self.pool.connection() as conn:
             row = conn.execute(sql).fetchone()
         return None if row is None or row[0] is None else tuple(float(v) for v in row)
@@ -229,8 +267,16 @@ class PostGISSource(TileSource):
 
     # --- tiles ---------------------------------------------------------------------------------
 
-    def tile(self, layer: str | Layer | Composite, z: int, x: int, y: int, *,
-             grid: str | Grid = "WebMercatorQuad", filters: Filters | None = None) -> bytes:  # fmt: skip
+    def tile(
+        self,
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes:
         """The uncompressed MVT of a layer or composite; ``b""`` when empty."""
         g = get_grid(grid) if isinstance(grid, str) else grid
         g.check(z, x, y)
@@ -267,16 +313,23 @@ class PostGISSource(TileSource):
         return " AND ".join(conds) or "TRUE"
 
     def _res_params(self, f: Filters) -> dict:
-        return {"home_type": sorted(f.home_type) or None,
-                "ownership_type": sorted(f.ownership_type) or None,
-                "ymin": f.construction_year_min, "ymax": f.construction_year_max}  # fmt: skip
+        return {
+            "home_type": sorted(f.home_type) or None,
+            "ownership_type": sorted(f.ownership_type) or None,
+            "ymin": f.construction_year_min,
+            "ymax": f.construction_year_max,
+        }
 
     def _points_cte(self, g: Grid) -> tuple[str, list[str]]:
         """Residences inside the tile (half-open bounds, as the Morton index), grid coords."""
-        attrs = [c for c in ("home_type", "ownership_type", "construction_year",
-                             "municipality_code") if c in self.columns["residences"]]  # fmt: skip
-        sel = ", ".join(["id", *[f"{c}::text AS {c}" if c != "construction_year" else c
-                                 for c in attrs]])  # fmt: skip
+        attrs = [
+            c
+            for c in ("home_type", "ownership_type", "construction_year", "municipality_code")
+            if c in self.columns["residences"]
+        ]
+        sel = ", ".join(
+            ["id", *[f"{c}::text AS {c}" if c != "construction_year" else c for c in attrs]]
+        )
         return (
             f"pts AS (SELECT * FROM (SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM ("
             f"SELECT *, {self._grid_geom(g, 'residences')} AS gg FROM {self._qual('residences')} "
@@ -287,8 +340,14 @@ class PostGISSource(TileSource):
 
     def _tile_params(self, g: Grid, z: int, x: int, y: int) -> dict:
         b = g.bounds(z, x, y)
-        return {"w": b.west, "s": b.south, "e": b.east, "n": b.north, "srid": g.epsg,
-                "extent": EXTENT}  # fmt: skip
+        return {
+            "w": b.west,
+            "s": b.south,
+            "e": b.east,
+            "n": b.north,
+            "srid": g.epsg,
+            "extent": EXTENT,
+        }
 
     def _residences(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
         opt = self.options
@@ -319,8 +378,9 @@ class PostGISSource(TileSource):
             sql = self._points_sql[g.id] = self._points_layer_sql(g)
         k = EXTENT / (params["e"] - params["w"])
         with self.pool.connection() as conn:
-            n, mvt = conn.execute(sql, {**params, "k": k, "max_points": self.options.max_points},
-                                  prepare=True).fetchone()  # fmt: skip
+            n, mvt = conn.execute(
+                sql, {**params, "k": k, "max_points": self.options.max_points}, prepare=True
+            ).fetchone()
         return int(n), bytes(mvt) if mvt else b""
 
     def _points_layer_sql(self, g: Grid) -> str:
@@ -330,10 +390,14 @@ class PostGISSource(TileSource):
         inline (``OFFSET 0``): inlined, every comparison of the half-open bounds test repeats
         the ``ST_Transform``.
         """
-        attrs = [c for c in ("home_type", "ownership_type", "construction_year",
-                             "municipality_code") if c in self.columns["residences"]]  # fmt: skip
-        sel = ", ".join(["id", *[f"{c}::text AS {c}" if c != "construction_year" else c
-                                 for c in attrs]])  # fmt: skip
+        attrs = [
+            c
+            for c in ("home_type", "ownership_type", "construction_year", "municipality_code")
+            if c in self.columns["residences"]
+        ]
+        sel = ", ".join(
+            ["id", *[f"{c}::text AS {c}" if c != "construction_year" else c for c in attrs]]
+        )
         return (
             f"WITH pts AS MATERIALIZED (SELECT {', '.join(['id', *attrs])}, gx, gy FROM ("
             f"SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM (SELECT *, "
@@ -346,7 +410,7 @@ class PostGISSource(TileSource):
             f"SELECT id AS fid, {', '.join(['id', *attrs])}, ST_MakePoint("
             "round((gx - %(w)s) * %(k)s), round((%(n)s - gy) * %(k)s)) AS geom FROM pts) q)"
             " END FROM n"
-        )  # fmt: skip
+        )
 
     def _cluster_select(self, attrs: list[str], depth: int) -> str:
         """Columns of the cell rows: singletons as the home, clusters with exact counts."""
@@ -354,22 +418,33 @@ class PostGISSource(TileSource):
         ident = f"CASE WHEN count(*) = 1 THEN min(id) ELSE {base} + (cy << {depth}) + cx END"
         cols = [f"{ident} AS fid", f"{ident} AS id"]
         cols += [f"CASE WHEN count(*) = 1 THEN min({a}) END AS {a}" for a in attrs]
-        cols += ["CASE WHEN count(*) > 1 THEN true END AS cluster",
-                 "CASE WHEN count(*) > 1 THEN count(*) END AS point_count"]  # fmt: skip
+        cols += [
+            "CASE WHEN count(*) > 1 THEN true END AS cluster",
+            "CASE WHEN count(*) > 1 THEN count(*) END AS point_count",
+        ]
         for t in self.home_types():
             lit = t.replace("'", "''")
-            cols.append(f"CASE WHEN count(*) > 1 THEN NULLIF(count(*) FILTER (WHERE home_type = "
-                        f"'{lit}'), 0) END AS {_ident('count_' + slug(t))}")  # fmt: skip
-        cols += ["CASE WHEN count(*) = 1 THEN min(gx) ELSE sum(gx) / count(*) END AS mx",
-                 "CASE WHEN count(*) = 1 THEN min(gy) ELSE sum(gy) / count(*) END AS my"]
+            cols.append(
+                f"CASE WHEN count(*) > 1 THEN NULLIF(count(*) FILTER (WHERE home_type = "
+                f"'{lit}'), 0) END AS {_ident('count_' + slug(t))}"
+            )
+        cols += [
+            "CASE WHEN count(*) = 1 THEN min(gx) ELSE sum(gx) / count(*) END AS mx",
+            "CASE WHEN count(*) = 1 THEN min(gy) ELSE sum(gy) / count(*) END AS my",
+        ]
         return ", ".join(cols)
 
     def _clusters(self, layer: Layer, g: Grid, z: int, params: dict, bits: int) -> bytes:
         depth = z + g.root_depth + bits
         cte, attrs = self._points_cte(g)
         scale = (1 << DEPTH) / g.root_size
-        params = {**params, "ox": g.origin_east, "oy": g.origin_north, "scale": scale,
-                  "shift": DEPTH - depth}  # fmt: skip
+        params = {
+            **params,
+            "ox": g.origin_east,
+            "oy": g.origin_north,
+            "scale": scale,
+            "shift": DEPTH - depth,
+        }
         cols = list(attrs)
         sql = (
             f"WITH {cte}, c AS (SELECT *, (floor((gx - %(ox)s) * %(scale)s)::bigint >> %(shift)s)"
@@ -378,10 +453,22 @@ class PostGISSource(TileSource):
             "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM (SELECT cells.*, "
             "ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(mx, my), %(srid)s), ST_MakeEnvelope(%(w)s, "
             "%(s)s, %(e)s, %(n)s, %(srid)s), %(extent)s, 0, false) AS geom FROM cells) q"
-        )  # fmt: skip
-        sql = sql.replace("SELECT cells.*,", "SELECT " + ", ".join(
-            ["fid", "id", *cols, "cluster", "point_count",
-             *[_ident("count_" + slug(t)) for t in self.home_types()]]) + ",")  # fmt: skip
+        )
+        sql = sql.replace(
+            "SELECT cells.*,",
+            "SELECT "
+            + ", ".join(
+                [
+                    "fid",
+                    "id",
+                    *cols,
+                    "cluster",
+                    "point_count",
+                    *[_ident("count_" + slug(t)) for t in self.home_types()],
+                ]
+            )
+            + ",",
+        )
         return self._fetch(sql, params)
 
     # --- precomputed cells -------------------------------------------------------------------
@@ -411,13 +498,18 @@ class PostGISSource(TileSource):
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     version = data_version(conn, self.schema, store=self._store_meta)
                     tag = self._cells_tag(version)
-                    have = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                                        [self._qual(table)]).fetchone()[0]  # fmt: skip
+                    have = conn.execute(
+                        "SELECT obj_description(to_regclass(%s), 'pg_class')", [self._qual(table)]
+                    ).fetchone()[0]
                     if have != tag:
                         started = time.perf_counter()
                         self._build_cells(conn, g, table, tag)
-                        log.info("built %s for data version %s in %.1f s", table, version,
-                                 time.perf_counter() - started)  # fmt: skip
+                        log.info(
+                            "built %s for data version %s in %.1f s",
+                            table,
+                            version,
+                            time.perf_counter() - started,
+                        )
                     conn.commit()
                 except BaseException:
                     conn.rollback()
@@ -439,8 +531,10 @@ class PostGISSource(TileSource):
             return True
         with self.pool.connection() as conn:
             version = data_version(conn, self.schema, store=self._store_meta)
-            have = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                                [self._qual(self._cells_table(g))]).fetchone()[0]  # fmt: skip
+            have = conn.execute(
+                "SELECT obj_description(to_regclass(%s), 'pg_class')",
+                [self._qual(self._cells_table(g))],
+            ).fetchone()[0]
         return have == self._cells_tag(version)
 
     def _build_cells(self, conn, g: Grid, table: str, tag: str) -> None:
@@ -459,39 +553,53 @@ class PostGISSource(TileSource):
             f"CREATE UNLOGGED TABLE {new} AS SELECT {hi}::int AS depth, cx, cy, "
             "count(*)::bigint AS n, sum(gx) AS sx, sum(gy) AS sy, min(id) AS one_id, "
             "min(gx) AS one_x, min(gy) AS one_y"
-            + "".join(f", count(*) FILTER (WHERE home_type::text = "
-                      f"'{t.replace(chr(39), chr(39) * 2)}')::bigint AS {c}"
-                      for t, c in zip(types, tcols, strict=True))
+            + "".join(
+                f", count(*) FILTER (WHERE home_type::text = "
+                f"'{t.replace(chr(39), chr(39) * 2)}')::bigint AS {c}"
+                for t, c in zip(types, tcols, strict=True)
+            )
             + f" FROM (SELECT id, {'home_type, ' if has_type else ''}ST_X(gg) gx, ST_Y(gg) gy, "
             f"(floor((ST_X(gg) - {g.origin_east!r}) * {scale!r})::bigint >> {DEPTH - hi})"
             f" cx, (floor(({g.origin_north!r} - ST_Y(gg)) * {scale!r})::bigint >> "
             f"{DEPTH - hi}) cy FROM (SELECT *, {self._grid_geom(g, 'residences')} gg "
-            f"FROM {self._qual('residences')}) r) p GROUP BY cx, cy")  # fmt: skip
+            f"FROM {self._qual('residences')}) r) p GROUP BY cx, cy"
+        )
         for d in range(hi - 1, lo - 1, -1):
             conn.execute(
                 f"INSERT INTO {new} SELECT {d}, cx >> 1, cy >> 1, sum(n), sum(sx), "
                 "sum(sy), min(one_id), min(one_x), min(one_y)"
                 + "".join(f", sum({c})" for c in tcols)
-                + f" FROM {new} WHERE depth = {d + 1} GROUP BY cx >> 1, cy >> 1")
+                + f" FROM {new} WHERE depth = {d + 1} GROUP BY cx >> 1, cy >> 1"
+            )
         conn.execute(f"CREATE INDEX ON {new} (depth, cy, cx)")
         conn.execute(f"COMMENT ON TABLE {new} IS '{tag.replace(chr(39), chr(39) * 2)}'")
         conn.execute(f"DROP TABLE IF EXISTS {self._qual(table)}")
         conn.execute(f"ALTER TABLE {new} RENAME TO {_ident(table)}")
         conn.execute(f"ANALYZE {self._qual(table)}")
 
-    def _cells_from_table(self, layer: Layer, g: Grid, z: int, x: int, y: int,
-                          params: dict) -> bytes:  # fmt: skip
+    def _cells_from_table(
+        self, layer: Layer, g: Grid, z: int, x: int, y: int, params: dict
+    ) -> bytes:
         self._ensure_cells(g)
         bits = self.options.cell_bits
         depth = z + g.root_depth + bits
         base = CLUSTER_ID_BASE + ((1 << (2 * depth)) - 1) // 3
-        attrs = [c for c in ("home_type", "ownership_type", "construction_year",
-                             "municipality_code") if c in self.columns["residences"]]  # fmt: skip
+        attrs = [
+            c
+            for c in ("home_type", "ownership_type", "construction_year", "municipality_code")
+            if c in self.columns["residences"]
+        ]
         types = self.home_types()
-        counts = "".join(f", CASE WHEN c.n > 1 THEN NULLIF(c.{_ident('n_' + slug(t))}, 0) END "
-                         f"AS {_ident('count_' + slug(t))}" for t in types)  # fmt: skip
-        one = "".join(f", CASE WHEN c.n = 1 THEN r.{a}{'::text' if a != 'construction_year' else ''}"
-                      f" END AS {a}" for a in attrs)  # fmt: skip
+        counts = "".join(
+            f", CASE WHEN c.n > 1 THEN NULLIF(c.{_ident('n_' + slug(t))}, 0) END "
+            f"AS {_ident('count_' + slug(t))}"
+            for t in types
+        )
+        one = "".join(
+            f", CASE WHEN c.n = 1 THEN r.{a}{'::text' if a != 'construction_year' else ''}"
+            f" END AS {a}"
+            for a in attrs
+        )
         sql = (
             "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM ("
             f"SELECT CASE WHEN c.n = 1 THEN c.one_id ELSE {base} + (c.cy << {depth}) + c.cx END "
@@ -504,10 +612,19 @@ class PostGISSource(TileSource):
             f"FROM {self._qual(self._cells_table(g))} c LEFT JOIN {self._qual('residences')} r ON c.n = 1 AND "
             "r.id = c.one_id WHERE c.depth = %(depth)s AND c.cx >= %(cx0)s AND c.cx < %(cx1)s "
             "AND c.cy >= %(cy0)s AND c.cy < %(cy1)s) q"
-        )  # fmt: skip
+        )
         k = 1 << bits
-        return self._fetch(sql, {**params, "depth": depth, "cx0": x * k, "cx1": (x + 1) * k,
-                                 "cy0": y * k, "cy1": (y + 1) * k})  # fmt: skip
+        return self._fetch(
+            sql,
+            {
+                **params,
+                "depth": depth,
+                "cx0": x * k,
+                "cx1": (x + 1) * k,
+                "cy0": y * k,
+                "cy1": (y + 1) * k,
+            },
+        )
 
     # --- provisions ----------------------------------------------------------------------------
 
@@ -522,15 +639,29 @@ class PostGISSource(TileSource):
         b = g.bounds(z, x, y)
         size = b.east - b.west
         pad = size * POLYGON_BUFFER / EXTENT
-        params = {"w": b.west - pad, "s": b.south - pad, "e": b.east + pad, "n": b.north + pad,
-                  "tw": b.west, "ts": b.south, "te": b.east, "tn": b.north, "srid": g.epsg,
-                  "extent": EXTENT, "buffer": POLYGON_BUFFER, "name": layer.id,
-                  "px": size / g.tile_pixels, "tol": size / g.tile_pixels / 4,
-                  "types": sorted(types) or None, "status": sorted(f.status) or None}  # fmt: skip
+        params = {
+            "w": b.west - pad,
+            "s": b.south - pad,
+            "e": b.east + pad,
+            "n": b.north + pad,
+            "tw": b.west,
+            "ts": b.south,
+            "te": b.east,
+            "tn": b.north,
+            "srid": g.epsg,
+            "extent": EXTENT,
+            "buffer": POLYGON_BUFFER,
+            "name": layer.id,
+            "px": size / g.tile_pixels,
+            "tol": size / g.tile_pixels / 4,
+            "types": sorted(types) or None,
+            "status": sorted(f.status) or None,
+        }
         geom = _ident(self.geom["provisions"])
         sql = (
             "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid') FROM ("
-            "SELECT tile_fid AS fid, tile_fid AS id, " + ", ".join(f"{a}::text AS {a}" for a in attrs if a != "id")
+            "SELECT tile_fid AS fid, tile_fid AS id, "
+            + ", ".join(f"{a}::text AS {a}" for a in attrs if a != "id")
             + ", ST_AsMVTGeom(ST_SimplifyPreserveTopology(gg, %(tol)s), ST_MakeEnvelope(%(tw)s, "
             "%(ts)s, %(te)s, %(tn)s, %(srid)s), %(extent)s, %(buffer)s, true) AS geom FROM ("
             "SELECT *, ('x' || substr(replace(provision_id::text, '-', ''), 1, 13))::bit(52)"
@@ -541,7 +672,7 @@ class PostGISSource(TileSource):
             "WHERE gg && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, %(srid)s) "
             "AND GREATEST(ST_XMax(gg) - ST_XMin(gg), ST_YMax(gg) - ST_YMin(gg)) >= %(px)s) q "
             "WHERE geom IS NOT NULL"
-        )  # fmt: skip
+        )
         return self._fetch(sql, params)
 
 
@@ -557,23 +688,30 @@ def write_tables(url: str, residences, provisions, *, progress: bool = False) ->
 
     with psycopg.connect(url, autocommit=True) as conn:
         for table, frame, ddl in (
-            ("residences", residences,
-             "id bigint PRIMARY KEY, home_type text, ownership_type text, construction_year "
-             "smallint, municipality_code text, geom geometry(Point, 3006)"),
-            ("provisions", provisions,
-             "provision_id text PRIMARY KEY, provision_type text, status text, designation "
-             "text, name text, municipality text, plan_type text, "
-             "geom geometry(MultiPolygon, 3006)"),
-        ):  # fmt: skip
+            (
+                "residences",
+                residences,
+                "id bigint PRIMARY KEY, home_type text, ownership_type text, construction_year "
+                "smallint, municipality_code text, geom geometry(Point, 3006)",
+            ),
+            (
+                "provisions",
+                provisions,
+                "provision_id text PRIMARY KEY, provision_type text, status text, designation "
+                "text, name text, municipality text, plan_type text, "
+                "geom geometry(MultiPolygon, 3006)",
+            ),
+        ):
             cols = [c.split()[0] for c in ddl.split(", ") if not c.startswith("geom")]
             cols = [c for c in cols if c in frame.columns]
             conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
             conn.execute(f"CREATE TABLE {table} ({ddl})")
             # CSV built column-wise by pandas, streamed in chunks: no per-row Python.
             for start in range(0, len(frame), 500_000):
-                part = frame.iloc[start:start + 500_000]
-                out = pd.DataFrame({c: part[c].astype(object).where(part[c].notna(), None)
-                                    for c in cols})  # fmt: skip
+                part = frame.iloc[start : start + 500_000]
+                out = pd.DataFrame(
+                    {c: part[c].astype(object).where(part[c].notna(), None) for c in cols}
+                )
                 for c in ("id", "construction_year"):
                     if c in out.columns:
                         out[c] = pd.array(part[c], dtype="Int64")
@@ -582,7 +720,7 @@ def write_tables(url: str, residences, provisions, *, progress: bool = False) ->
                 text = out.to_csv(index=False, header=False, na_rep="")
                 with conn.cursor().copy(
                     f"COPY {table} ({', '.join(cols)}, geom) FROM STDIN WITH (FORMAT csv)"
-                ) as cp:  # fmt: skip
+                ) as cp:
                     cp.write(text.encode("utf-8"))
                 if progress:
                     log.info("%s: %d rows loaded", table, start + len(part))

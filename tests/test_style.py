@@ -1,0 +1,45 @@
+"""ruff owns the layout and the lint rules (pyproject.toml): the tree is formatted and clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PATHS = ["vggeo", "server", "tests", "benchmarks"]
+#: The formatter's escape comments (spelled apart, so that this file holds neither).
+MARKERS = ("fmt" + ": skip", "fmt" + ": off")
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess:
+    exe = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if exe is None:
+        pytest.skip("ruff is not installed (the test extra installs it)")
+    return subprocess.run(
+        [exe, *args, *PATHS], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_code_is_formatted_by_ruff():
+    r = _ruff("format", "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ruff_finds_nothing():
+    r = _ruff("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_no_formatter_escapes():
+    skips = [
+        f"{p.relative_to(REPO)}:{i}"
+        for d in PATHS
+        for p in (REPO / d).rglob("*.py")
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if any(marker in line for marker in MARKERS)
+    ]
+    assert skips == []
