@@ -756,7 +756,7 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     import shapely
     from shapely import GeometryType
 
-    from vggeo.lm.bestammelse import northing_first, to_3006, valid_rings
+    from vggeo.lm.provisions import northing_first, to_3006, valid_rings
 
     if not batch.plain:
         return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
@@ -815,7 +815,7 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
     import shapely
 
     from vggeo.lm._records import SUBSETS_KEY, ColumnRows
-    from vggeo.lm.bestammelse import BestammelseData, _build_geometries, assemble
+    from vggeo.lm.provisions import BestammelseData, assemble, build_geometries
 
     slow_rows = reader.ex.rows["provisions"]
     slow_subset_seq = np.repeat(
@@ -856,7 +856,7 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
         geometry[rows] = plain
         if batch.other:
             at = [r for r, _ in batch.other]
-            built = _build_geometries(
+            built = build_geometries(
                 [(s[0], s[1]) for _, s in batch.other],
                 [pid(r) for r in at],
                 default_epsg=default_epsg,

@@ -10,454 +10,44 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from vggeo.errors import CoordinateError, GeometryError, InputError, IntegrityError
+from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
-from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, typed_frame
+from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
-    GML32,
     ArcBudget,
     check_arc_tolerance,
-    geometry_elements,
-    is_number,
-    parse_geometry,
-    polygons_of,
+)
+from vggeo.lm.package import (
+    SET_READERS,
+    DataFile,
+    Delivery,
+    iter_members,
+    open_delivery,
+    peek_member_tag,
 )
 
 if TYPE_CHECKING:
     from vggeo.lm.safety import GeometryLimits
 
+from vggeo.lm.provisions import (
+    DECISION_COLUMNS,
+    PROVISION_COLUMNS,
+    PROVISION_TYPES,
+    BestammelseData,
+    GeometryCollector,
+    assemble,
+    build_geometries,
+)
+
 __all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
 
-PROVISION_TYPES = tuple(dict.fromkeys(M.PROVISION_TYPES.values()))
-PROVISION_COLUMNS = (
-    "provision_id",
-    "provision_type",
-    "object_version",
-    "municipality",
-    "designation",
-    "name",
-    "status",
-    "plan_type",
-    "alt_designation",
-    "last_changed",
-    "implementation_start",
-    "implementation_end",
-    "reference_text",
-)
-DECISION_COLUMNS = (
-    "provision_id",
-    "kind",
-    "object_version",
-    "valid_from",
-    "decision_date",
-    "decision_id",
-)
-
-_PROVISION = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
-_AFFECTED = _PROVISION.children[0]
-_DECISION = _PROVISION.children[1]
-
-
-@dataclass
-class BestammelseData:
-    """What :func:`read_bestammelser` returns (contracts.md: Provisions).
-
-    Attributes
-    ----------
-    provisions
-        GeoDataFrame, one row per provision, geometry MultiPolygon in EPSG:3006.
-    affected
-        ``provision_id``, ``register_unit_id`` (the berörkrets).
-    decisions
-        ``provision_id``, ``kind``, ``object_version``, ``valid_from``, ``decision_date``,
-        ``decision_id``.
-    subsets
-        ``provision_id``, ``subset``: which information subsets each provision carried.
-    unmapped
-        ``{element path: count}`` of XML elements the mapping did not use.
-    geometry_errors
-        ``(provision_id, message)`` of features kept with an empty geometry
-        (``on_geometry_error="keep"``).
-    """
-
-    provisions: object
-    affected: pd.DataFrame
-    decisions: pd.DataFrame
-    subsets: pd.DataFrame
-    unmapped: Counter = field(default_factory=Counter)
-    geometry_errors: list[tuple[str, str]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The store's table names → frames."""
-        return {
-            "provisions": self.provisions,
-            "affected_properties": self.affected,
-            "decisions": self.decisions,
-            "subsets": self.subsets,
-        }
-
-
-class _GeometryCollector:
-    """Parses each ``Yta``; plain polygons are kept as raw text and converted per file in bulk.
-
-    ``__call__`` returns a placeholder per provision; :meth:`resolve` turns every placeholder into
-    ``(polygons as coordinate arrays, EPSG code)`` once the file is read.
-    """
-
-    def __init__(
-        self,
-        *,
-        default_srs: str | None,
-        arc_tolerance: float,
-        on_error: str,
-        file: str,
-        budget: ArcBudget | None = None,
-    ):
-        self.default_srs = default_srs
-        self.tol = arc_tolerance
-        self.budget = budget if budget is not None else ArcBudget()
-        self.on_error = on_error
-        self.file = file
-        self.errors: list[tuple[str, str]] = []
-        self.texts: list[str] = []
-        # per text: (feature ident, line, dim, swap: True/False/None = by magnitude)
-        self.meta: list[tuple[str, int, int, bool | None]] = []
-        self.pending: list[list] = []
-        self._srs_cache: dict[str | None, tuple[int | None, bool | None]] = {}
-
-    def _srs(self, explicit: str | None) -> tuple[int | None, bool | None]:
-        """(EPSG code, swap) for an srsName (None = none given: decide by magnitude)."""
-        got = self._srs_cache.get(explicit)
-        if got is None:
-            from vggeo.lm.gml import axis_swap_for, epsg_of
-
-            code = epsg_of(explicit or self.default_srs)
-            got = self._srs_cache[explicit] = (code, axis_swap_for(explicit) if explicit else None)
-        return got
-
-    def _fail(self, err: GeometryError, ident: str):
-        if self.on_error != "keep":
-            raise err
-        self.errors.append((ident, str(err)))
-
-    def __call__(self, element, row: dict):
-        from vggeo.lm._records import ELEMENT_KEY
-        from vggeo.lm.gml import simple_polygon_texts
-
-        feature_el = row.get(ELEMENT_KEY)
-        ident = row.get("provision_id") or (
-            feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
-        )
-        ident = (ident or "?").strip().lower()
-        self.budget.start_feature()
-        polys: list = []
-        epsg = None
-        try:
-            geoms = geometry_elements(element)
-            if not geoms:
-                raise GeometryError(
-                    f"feature {ident}: Yta holds no GML geometry",
-                    file=self.file,
-                    row=element.sourceline,
-                    element="Yta",
-                )
-            for g in geoms:
-                explicit = g.get("srsName") or _inherited(g)
-                srs = explicit or self.default_srs
-                code, swap = self._srs(explicit)
-                if code is None:
-                    raise GeometryError(
-                        f"feature {ident}: no EPSG code in srsName {srs!r}",
-                        file=self.file,
-                        row=g.sourceline,
-                        element="srsName",
-                    )
-                if epsg is not None and code != epsg:
-                    raise GeometryError(
-                        f"feature {ident}: mixed coordinate systems in one area",
-                        file=self.file,
-                        row=g.sourceline,
-                    )
-                epsg = code
-                simple = simple_polygon_texts(g)
-                if simple is not None:
-                    for rings in simple:
-                        handles = []
-                        for text, dim, line in rings:
-                            handles.append(len(self.texts))
-                            self.texts.append(text)
-                            self.meta.append((ident, line, dim, swap))
-                        polys.append(handles)
-                    continue
-                parsed, _ = parse_geometry(
-                    g,
-                    axis="auto" if explicit else "file",
-                    srs_name=self.default_srs,
-                    arc_tolerance=self.tol,
-                    feature=ident,
-                    file=self.file,
-                    budget=self.budget,
-                )
-                try:
-                    part = polygons_of(parsed)
-                except ValueError:
-                    raise GeometryError(
-                        f"feature {ident}: provision area is a {parsed.kind}, not a surface",
-                        file=self.file,
-                        row=g.sourceline,
-                        element=g.tag.rpartition("}")[2],
-                    ) from None
-                if not explicit:
-                    part = [[_by_magnitude(r) for r in p] for p in part]
-                polys.extend(part)
-        except GeometryError as err:
-            self._fail(err, ident)
-            polys, epsg = [], None
-        slot = [polys, epsg, ident]
-        self.pending.append(slot)
-        return slot
-
-    def resolve(self) -> None:
-        """Convert every collected text, check the rings, and fill the placeholders in place."""
-        rings = self._convert()
-        for slot in self.pending:
-            polys, epsg, ident = slot
-            try:
-                out = []
-                for p in polys:
-                    if isinstance(p, list) and p and isinstance(p[0], (int, np.integer)):
-                        out.append(
-                            [
-                                rings[h]
-                                if not isinstance(rings[h], GeometryError)
-                                else _raise(rings[h])
-                                for h in p
-                            ]
-                        )
-                    else:
-                        out.append(p)
-                slot[0] = out
-            except GeometryError as err:
-                self._fail(err, ident)
-                slot[0], slot[1] = [], None
-        self.texts, self.meta = [], []
-
-    def _convert(self) -> list:
-        """Ring arrays (x = easting) for every text, or a GeometryError in its place.
-
-        All checks are vectorised over the batch (counts, dimension, closure, finiteness, axis
-        order); only rings that fail are looked at one by one, to build their error.
-        """
-        from vggeo.lm.gml import convert_texts
-
-        if not self.texts:
-            return []
-        try:
-            values, offsets = convert_texts(self.texts)
-        except ValueError as err:
-            i = int(err.args[0])
-            ident, line, _, _ = self.meta[i]
-            bad = next((t for t in self.texts[i].split() if not is_number(t)), None)
-            e = GeometryError(
-                f"feature {ident}: non-numeric coordinate text",
-                file=self.file,
-                row=line,
-                element="posList",
-                value=bad,
-            )
-            if self.on_error != "keep":
-                raise e from None
-            # Convert the rest one by one so only the bad features are dropped.
-            return [self._one(i) for i in range(len(self.texts))]
-        n = len(self.texts)
-        dims = np.fromiter((m[2] for m in self.meta), dtype=np.int64, count=n)
-        swaps = [m[3] for m in self.meta]
-        start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
-        valid = valid_rings(values, offsets, dims)
-        out: list = [None] * n
-        # Each ring is cut from the values by its own offsets: a ring with an odd count (refused,
-        # or kept as an error) never shifts the rings after it by one value.
-        for i in np.flatnonzero(valid & (dims == 2)):
-            r = values[start[i] : stop[i]].reshape(-1, 2)
-            sw = swaps[i]
-            out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
-        for i in range(n):
-            if out[i] is None:
-                ident, line, dim, swap = self.meta[i]
-                v = values[start[i] : stop[i]]
-                out[i] = self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
-        return out
-
-    def _one(self, i: int):
-        ident, line, dim, swap = self.meta[i]
-        try:
-            v = np.array(self.texts[i].split(), dtype=np.float64)
-        except ValueError:
-            return GeometryError(
-                f"feature {ident}: non-numeric coordinate text",
-                file=self.file,
-                row=line,
-                element="posList",
-            )
-        return self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
-
-    def _ring(self, v, finite, ident, line, dim, swap):
-        def err(msg):
-            return GeometryError(
-                f"feature {ident}: {msg}", file=self.file, row=line, element="posList"
-            )
-
-        if v.size % dim:
-            return err(f"coordinate count {v.size} is not a multiple of the dimension {dim}")
-        if not finite:
-            return err("non-finite coordinate (nan/inf)")
-        r = v.reshape(-1, dim)
-        if r.shape[0] < 4:
-            return err(f"a ring needs at least 4 positions, got {r.shape[0]}")
-        if not np.array_equal(r[0], r[-1]):
-            return err("ring is not closed (first and last positions differ)")
-        if swap is None:
-            return _by_magnitude(r)
-        return r[:, [1, 0]] if swap else r[:, :2]
-
-
-def _raise(err: GeometryError):
-    raise err
-
-
-def valid_rings(values: np.ndarray, offsets: np.ndarray, dims) -> np.ndarray:
-    """Which rings pass the checks of :meth:`_GeometryCollector._ring`, vectorised.
-
-    Ring ``i`` is ``values[offsets[i]:offsets[i + 1]]`` in dimension ``dims`` (one per ring, or
-    one for all): a whole number of positions, at least 4, closed, every value finite.
-    """
-    n = len(offsets) - 1
-    if not values.size:
-        return np.zeros(n, dtype=bool)
-    dims = np.broadcast_to(np.asarray(dims, dtype=np.int64), (n,))
-    start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
-    count = stop - start
-    ok = (count % dims == 0) & (count >= 4 * dims)
-    safe_last = np.where(ok, stop - dims, start)
-    closed = np.ones(n, dtype=bool)
-    for k in range(int(dims.max(initial=0))):
-        use = ok & (k < dims)
-        closed &= ~use | (
-            values[np.where(use, start + k, 0)] == values[np.where(use, safe_last + k, 0)]
-        )
-    not_finite = np.concatenate([[0], np.cumsum(~np.isfinite(values))])
-    return ok & closed & (not_finite[stop] == not_finite[start])
-
-
-def northing_first(first, second):
-    """Whether positions are written northing first, read off their values (no srsName).
-
-    Lantmäteriet's convention is northing first; Swedish northings (> 6 000 000) and eastings
-    (< 1 000 000) never overlap. Works on scalars and arrays alike.
-    """
-    return (first > 5_000_000) & (second < 2_000_000)
-
-
-def _inherited(el):
-    node = el.getparent()
-    while node is not None:
-        if node.get("srsName"):
-            return node.get("srsName")
-        node = node.getparent()
-    return None
-
-
-def _by_magnitude(ring: np.ndarray) -> np.ndarray:
-    # No srsName anywhere: the order is read off the values.
-    if ring.shape[0] and northing_first(ring[0, 0], ring[0, 1]):
-        ring = ring[:, [1, 0, *range(2, ring.shape[1])]]
-    return ring
-
-
-def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
-    """Transform ``coords`` (x = easting) in place to EPSG:3006, one call per source code.
-
-    ``coord_epsg`` is the code of every coordinate, or one code for all. Coordinates already in
-    3006 are still checked (ranges, swapped axes) but not rewritten. ``ident_of(i)`` names the
-    provision of coordinate ``i`` in an error.
-    """
-    from vggeo.crs import transform
-
-    single = np.ndim(coord_epsg) == 0
-    for code in [int(coord_epsg)] if single else np.unique(coord_epsg):
-        sel = slice(None) if single else coord_epsg == code
-        try:
-            e, n = transform(
-                coords[sel, 0],
-                coords[sel, 1],
-                src=int(code),
-                dst=3006,
-                in_order="en",
-                out_order="en",
-                names=("easting", "northing"),
-            )
-        except CoordinateError as err:
-            # Name the provision, not the coordinate index.
-            idx = (np.arange(len(coords)) if single else np.flatnonzero(sel))[(err.row or 1) - 1]
-            raise type(err)(
-                f"provision {ident_of(idx)}: {err.message}", field=err.field, value=err.value
-            ) from err
-        if code != 3006:
-            coords[sel, 0], coords[sel, 1] = e, n
-
-
-def _build_geometries(
-    geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None
-):
-    """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
-    import shapely
-    from shapely import GeometryType
-
-    ring_sizes: list[int] = []
-    rings_per_poly: list[int] = []
-    polys_per_geom: list[int] = []
-    chunks: list[np.ndarray] = []
-    epsgs: list[int] = []
-    for polys, epsg in geoms:
-        polys_per_geom.append(len(polys))
-        epsgs.append(epsg or default_epsg or 3006)
-        for rings in polys:
-            rings_per_poly.append(len(rings))
-            for r in rings:
-                ring_sizes.append(r.shape[0])
-                chunks.append(r[:, :2])
-    n_geom = len(geoms)
-    if not chunks:
-        return np.array([shapely.MultiPolygon() for _ in range(n_geom)], dtype=object)
-    coords = np.ascontiguousarray(np.vstack(chunks), dtype=np.float64)
-    geom_offsets = np.concatenate([[0], np.cumsum(polys_per_geom)])
-    poly_offsets = np.concatenate([[0], np.cumsum(rings_per_poly)])
-    ring_offsets = np.concatenate([[0], np.cumsum(ring_sizes)])
-    # Which geometry each coordinate belongs to: via rings → polygons → geometries.
-    ring_geom = np.repeat(np.repeat(np.arange(n_geom), polys_per_geom), rings_per_poly)
-    coord_geom = np.repeat(ring_geom, ring_sizes)
-    codes = np.asarray(epsgs)
-    to_3006(
-        coords,
-        codes[0] if (codes == codes[0]).all() else codes[coord_geom],
-        lambda i: ids[coord_geom[i]],
-    )
-    return shapely.from_ragged_array(
-        GeometryType.MULTIPOLYGON, coords, (ring_offsets, poly_offsets, geom_offsets)
-    )
-
-
-#: Provisions parsed between two conversions into typed frames: bounds memory (raw strings and
-#: row dicts of one batch only) while keeping per-batch overhead small.
 BATCH_SIZE = 4000
 
 
@@ -483,7 +73,7 @@ class _FileReader:
         self.label = label
         self.default_epsg = default_epsg
         self.on_geometry_error = on_geometry_error
-        self.collector = _GeometryCollector(
+        self.collector = GeometryCollector(
             default_srs=default_srs,
             arc_tolerance=arc_tolerance,
             on_error=on_geometry_error,
@@ -525,7 +115,6 @@ def _read_file(
     import gc
 
     from vggeo.lm import _compiled
-    from vggeo.lm.package import iter_members
 
     # The parse allocates millions of short-lived objects and no reference cycles; the cyclic
     # garbage collector would only rescan them, so it is paused while a file is read.
@@ -562,8 +151,6 @@ def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
     import io
     import re
 
-    from vggeo.lm.package import DataFile
-
     f = DataFile(label, M.BESTAMMELSE_SET, "data", len(chunk), lambda: io.BytesIO(chunk), label)
     parts, unmapped, errors = _read_file(f, **options)
     # Line numbers in kept-error messages refer to the chunk; make them the file's.
@@ -581,9 +168,8 @@ def _read_file_parallel(f, *, workers: int, **options):
 
     from vggeo.errors import VggeoError
     from vggeo.lm._parallel import ChunkingUnsupported, map_chunks
-    from vggeo.lm.package import _peek_member_tag
 
-    _peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
+    peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
     try:
         with f.open() as stream:
             results = map_chunks(
@@ -750,8 +336,6 @@ def read_bestammelser(
         element path not understood.
     """
 
-    from vggeo.lm.package import Delivery, open_delivery
-
     if on_geometry_error not in ("raise", "keep"):
         raise ValueError("on_geometry_error must be 'raise' or 'keep'")
     check_arc_tolerance(arc_tolerance)
@@ -885,7 +469,7 @@ def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
     return assemble(
         prov_rows,
         [r.get("provision_type") for r in prov_rows],
-        lambda ids: _build_geometries(geoms, ids, default_epsg=default_epsg),
+        lambda ids: build_geometries(geoms, ids, default_epsg=default_epsg),
         rows["affected_properties"],
         rows["decisions"],
         [(r["provision_id"], s) for r in prov_rows for s in sorted(r.get(SUBSETS_KEY, ()))],
@@ -895,65 +479,6 @@ def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
     )
 
 
-def assemble(
-    prov_rows,
-    types,
-    geometry,
-    affected_rows,
-    decision_rows,
-    subsets,
-    *,
-    unmapped=None,
-    errors=None,
-    files=(),
-) -> BestammelseData:
-    """The typed tables of a batch of provisions, whichever reader collected them.
-
-    ``prov_rows``, ``affected_rows`` and ``decision_rows`` are row dicts or
-    :class:`~vggeo.lm._records.ColumnRows` of raw strings; ``types`` the provision type per row;
-    ``geometry`` a function of the provision ids returning the MultiPolygons; ``subsets``
-    ``(raw provision id, subset)`` pairs, or those two columns as Arrow arrays.
-    """
-    import geopandas as gpd
-
-    prov = typed_frame(prov_rows, _PROVISION.fields)
-    prov.insert(1, "provision_type", pd.Categorical(types, categories=list(PROVISION_TYPES)))
-    missing = prov["provision_id"].isna()
-    if missing.any():
-        raise InputError(
-            f"{int(missing.sum())} provisions have no objektidentitet",
-            file=files[0] if files else None,
-        )
-    geom = geometry(prov["provision_id"].tolist())
-    prov = prov[list(PROVISION_COLUMNS)]
-    provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geom, crs="EPSG:3006"))
-    affected = typed_frame(affected_rows, _AFFECTED.fields, extra=("provision_id",))[
-        ["provision_id", "register_unit_id"]
-    ]
-    affected["provision_id"] = affected["provision_id"].astype("string").str.strip().str.lower()
-    dec = typed_frame(decision_rows, _DECISION.fields, extra=("provision_id", "kind"))
-    dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
-    dec["kind"] = dec["kind"].astype("string")
-    decisions = dec[list(DECISION_COLUMNS)]
-    if isinstance(subsets, dict):  # columns (Arrow arrays) from the compiled path
-        subsets = pd.DataFrame({k: pd.Series(v, dtype="string") for k, v in subsets.items()})
-    else:
-        subsets = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
-    subsets["provision_id"] = subsets["provision_id"].str.strip().str.lower()
-    return BestammelseData(
-        provisions,
-        affected,
-        decisions,
-        subsets,
-        unmapped if unmapped is not None else Counter(),
-        errors if errors is not None else [],
-        list(files),
-    )
-
-
-# --- the vector product ------------------------------------------------------------------------
-
-#: Vector-product column names (lower-cased) → vggeo columns. [inferred]
 VECTOR_COLUMNS = {
     "objektidentitet": "provision_id",
     "provision_id": "provision_id",
@@ -1038,3 +563,11 @@ def read_vector_product(path) -> BestammelseData:
         ),
         files=[str(path)],
     )
+
+
+def _read_set(delivery, set_name: str, *, personal_data: bool = False, **options):
+    """:attr:`vggeo.lm.package.SET_READERS` entry: provisions hold no personal data."""
+    return read_bestammelser(delivery, set_name=set_name, **options)
+
+
+SET_READERS["bestammelse"] = _read_set

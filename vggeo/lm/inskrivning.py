@@ -39,6 +39,7 @@ import pandas as pd
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, typed_frame
+from vggeo.lm.package import SET_READERS, Delivery, iter_members, open_delivery
 
 __all__ = [
     "InskrivningData",
@@ -460,7 +461,6 @@ def read_inskrivning(
     InskrivningData
         ``frames`` holds the tables of the sets read (see :data:`SET_TABLES`).
     """
-    from vggeo.lm.package import Delivery, iter_members, open_delivery
 
     own = not isinstance(source, (Delivery,))
     d = open_delivery(source) if own else source
@@ -533,3 +533,11 @@ def read_inskrivning(
     finally:
         if own:
             d.close()
+
+
+def _read_set(delivery, set_name: str, *, personal_data: bool = False, **options):
+    """:attr:`vggeo.lm.package.SET_READERS` entry."""
+    return read_inskrivning(delivery, sets=[set_name], personal_data=personal_data, **options)
+
+
+SET_READERS["inskrivning"] = _read_set

@@ -29,11 +29,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
-from vggeo.errors import DeliveryError, IntegrityError, ParseError, note_input, printable
+from vggeo.errors import (
+    DeliveryError,
+    InputError,
+    IntegrityError,
+    ParseError,
+    note_input,
+    printable,
+)
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, local, typed_frame
 from vggeo.lm.safety import (
@@ -190,6 +197,14 @@ def _classify(name: str) -> tuple[str, str] | None:
 def _file_sort_key(f: DataFile):
     m = re.search(r"_(\d+)\.xml$", f.name, re.I)
     return (0 if f.kind == "data" else 1, int(m.group(1)) if m else 0, f.name)
+
+
+#: The reader of one information set, per product: ``reader(delivery, set_name, *,
+#: personal_data, **options)`` → an object with ``unmapped`` and ``tables()``. The product
+#: modules (:mod:`vggeo.lm.bestammelse`, :mod:`vggeo.lm.inskrivning`) register theirs when
+#: imported, and :mod:`vggeo.lm` imports both: this format layer never imports a product
+#: reader, so the package has no import cycle (tests/test_import_graph.py).
+SET_READERS: dict[str, Callable[..., Any]] = {}
 
 
 class Delivery:
@@ -365,14 +380,13 @@ class Delivery:
         :attr:`accept_unmapped`; those accepted are kept in :attr:`accepted_unmapped`.
         """
         self._check_set(set_name)
-        if self.product == "bestammelse":
-            from vggeo.lm.bestammelse import read_bestammelser
-
-            data = read_bestammelser(self, set_name=set_name, **options)
-        else:
-            from vggeo.lm.inskrivning import read_inskrivning
-
-            data = read_inskrivning(self, sets=[set_name], personal_data=personal_data, **options)
+        reader = SET_READERS.get(str(self.product))
+        if reader is None:
+            raise InputError(
+                f"no reader for product {self.product!r}; known: {', '.join(SET_READERS)}",
+                file=self.path,
+            )
+        data = reader(self, set_name, personal_data=personal_data, **options)
         accepted = refuse_unmapped(
             data.unmapped, self.accept_unmapped, set_name=set_name, file=self.path
         )
@@ -420,7 +434,7 @@ class Delivery:
             Naming the file, the counts, and the most frequent element path not understood.
         """
         want = self.listed_count(f)
-        if want == n or (want is None and (n > 0 or _peek_member_tag(f) is None)):
+        if want == n or (want is None and (n > 0 or peek_member_tag(f) is None)):
             return
         where = ""
         if unknown:
@@ -875,7 +889,7 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
         raise
 
 
-def _peek_member_tag(f: DataFile) -> str | None:
+def peek_member_tag(f: DataFile) -> str | None:
     """The tag of the root's first child (None for an empty root); refuses a DTD on the way."""
     depth = 0
     with f.open() as s:
@@ -927,7 +941,7 @@ def iter_members(f: DataFile) -> Iterator:
 
     from vggeo.lm.safety import XML_PARSER_OPTIONS
 
-    tag = _peek_member_tag(f)
+    tag = peek_member_tag(f)
     if tag is None:
         return
     with f.open() as s:
