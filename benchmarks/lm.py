@@ -135,6 +135,23 @@ def run(code: str, *args: str) -> dict:
     return res
 
 
+def prepare_foreign(workdir: Path, n: int, seed: int, style: str) -> Path:
+    """A file from the test suite's second, independent writer (tests/lm/foreign_writer.py):
+    other prefixes, the grouping level, Lantmäteriet's labels, envelopes, srsDimension …"""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lm"))
+    from foreign_writer import Style, make_truth, write_data
+
+    styles = {
+        "pretty": Style(),
+        "single-line": Style(prefix=None, pretty=False, crlf=True, reverse_order=True),
+    }
+    xml = workdir / f"foreign_{style}_{n}_{seed}.xml"
+    if not xml.exists():
+        print(f"writing {n} provisions with the foreign writer ({style}) …", file=sys.stderr)
+        xml.write_bytes(write_data(make_truth(n, seed), styles[style]))
+    return xml
+
+
 def prepare(workdir: Path, n: int, seed: int) -> Path:
     from vggeo.sample.delivery import generate_deliveries
 
@@ -166,9 +183,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--writer",
+        choices=["generator", "foreign-pretty", "foreign-single-line"],
+        default="generator",
+        help="who writes the file: the project's generator, or the test suite's independent "
+        "second writer in one of its two styles",
+    )
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    xml = prepare(args.workdir, args.n, args.seed)
+    if args.writer == "generator":
+        xml = prepare(args.workdir, args.n, args.seed)
+    else:
+        xml = prepare_foreign(args.workdir, args.n, args.seed, args.writer.removeprefix("foreign-"))
     size = xml.stat().st_size / 1e6
     print(
         f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}"
