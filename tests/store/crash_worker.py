@@ -2,7 +2,9 @@
 
 ``python crash_worker.py LOCATION SCHEMA SEED base|change`` — the crash test kills this process
 with SIGKILL at random points while it applies the change. It prints ``applying`` just before the
-transaction starts and ``done`` after it committed.
+transaction starts, ``writing`` just before its first write (so the test can aim its kills at
+the writes, whatever the machine's load does to the reading before them) and ``done`` after it
+committed.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ def main() -> None:
     d = delivery(phase, seed)
     with open_store(location, create=True, schema=schema) as store:
         print("applying", flush=True)
+        delete = store._delete_keys
+
+        def announced(*args, **kwargs):  # the first write of the transaction: say so, once
+            if not getattr(announced, "said", False):
+                announced.said = True
+                print("writing", flush=True)
+            return delete(*args, **kwargs)
+
+        store._delete_keys = announced
         result = store.apply(d)
         print("done" if result.applied else "noop", flush=True)
 
