@@ -15,10 +15,11 @@ from datetime import date, timedelta
 import pytest
 
 from vggeo.lm import open_delivery, read_inskrivning
-from vggeo.lm.inskrivning import OWNER_SECRET_ENV, owner_key
+from vggeo.lm.inskrivning import owner_key
 from vggeo.sample.delivery import generate_deliveries
 from vggeo.store import open_store
 from vggeo.store.base import OWNER_SECRET_META
+from vggeo.store.secret import OWNER_SECRET_ENV
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ Personal data
     ``pnr:<hash>`` for persons — an HMAC-SHA256 of the personnummer in its 13-character form
     (``ÅÅÅÅMMDD-NNNN``, the century derived when only 10 digits come) under a **secret** the
     caller supplies (``owner_secret``). A store generates its secret at creation (or takes the
-    operator's, :data:`OWNER_SECRET_ENV`) and keeps it in its own metadata, so keys are stable
+    operator's, :data:`vggeo.store.secret.OWNER_SECRET_ENV`) and keeps it in its own metadata, so keys are stable
     across the deliveries of one store, differ between stores, and cannot be reversed by
     brute force with this source alone (a plain hash of the ~10⁸ plausible numbers can). Without
     a secret (``vggeo read``) a random one is drawn per run: keys then link rows within that run
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,9 +44,7 @@ __all__ = [
     "InskrivningData",
     "read_inskrivning",
     "owner_key",
-    "new_owner_secret",
     "normalise_personnummer",
-    "OWNER_SECRET_ENV",
     "TABLES",
 ]
 
@@ -79,22 +76,8 @@ SET_TABLES = {
 
 #: Environment variable an operator may set to supply the owner-key secret of a new store
 #: (any string; at least 16 characters). Otherwise a store draws 32 random bytes at creation.
-OWNER_SECRET_ENV = "VGGEO_OWNER_KEY_SECRET"
 _PERSONAL_KINDS = ("personal", "address")
 _KEY_HEX = 32  # 128 bits of the HMAC: collisions are out of reach for any register
-
-
-def new_owner_secret() -> str:
-    """The owner-key secret for a new store: the operator's (:data:`OWNER_SECRET_ENV`) or random.
-
-    Returned as text (stored in the store's metadata table, never exported).
-    """
-    given = os.environ.get(OWNER_SECRET_ENV)
-    if given is not None and given.strip():
-        if len(given.strip()) < 16:
-            raise InputError(f"{OWNER_SECRET_ENV} must hold at least 16 characters")
-        return given.strip()
-    return secrets.token_hex(32)
 
 
 def _secret_bytes(secret: bytes | str) -> bytes:

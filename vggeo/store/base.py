@@ -87,6 +87,7 @@ from vggeo.store.schema import (
     merge_categories,
     parse_category,
 )
+from vggeo.store.secret import OWNER_SECRET_ENV, new_owner_secret
 
 #: The vggeo_meta key of the secret owner keys are an HMAC under (vggeo.lm.inskrivning).
 OWNER_SECRET_META = "owner_key_secret"
@@ -959,8 +960,6 @@ class Store(ABC):
         Stores made by this version have it from creation; an older store gets one with its
         first inskrivning delivery (inside that transaction). Never exported.
         """
-        from vggeo.lm.inskrivning import OWNER_SECRET_ENV, new_owner_secret
-
         have = self._get_meta(OWNER_SECRET_META)
         given = os.environ.get(OWNER_SECRET_ENV, "").strip()
         if have is None:

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import SchemaError, StoreError
-from vggeo.lm.inskrivning import new_owner_secret
 from vggeo.store.base import OWNER_SECRET_META, Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
@@ -43,6 +42,7 @@ from vggeo.store.schema import (
     Column,
     Table,
 )
+from vggeo.store.secret import new_owner_secret
 
 __all__ = ["GeoPackageStore", "to_gpkg_blobs", "from_gpkg_blobs"]
 

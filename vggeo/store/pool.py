@@ -11,7 +11,7 @@ __all__ = ["open_pool", "redact"]
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages (as ``vggeo.store.postgis`` writes them)."""
+    """The URL without its password, for messages."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
-from vggeo.lm.inskrivning import new_owner_secret
 from vggeo.store.base import OWNER_SECRET_META, Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
+from vggeo.store.pool import redact
 from vggeo.store.schema import (
     COLUMNS_TABLE,
     GEOMETRY_COLUMN,
@@ -36,6 +36,7 @@ from vggeo.store.schema import (
     Column,
     Table,
 )
+from vggeo.store.secret import new_owner_secret
 
 __all__ = ["PostGISStore", "NOTIFY_CHANNEL"]
 
@@ -99,11 +100,11 @@ class PostGISStore(Store):
 
         self.url = url
         self.schema = schema
-        self.location = _redact(url) + ("" if schema == "public" else f" (schema {schema})")
+        self.location = redact(url) + ("" if schema == "public" else f" (schema {schema})")
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.Error as err:
-            raise StoreError(f"cannot connect to {_redact(url)}: {err}".strip()) from err
+            raise StoreError(f"cannot connect to {redact(url)}: {err}".strip()) from err
         self._columns_cache: dict[str, list[Column]] = {}
         self._in_tx = False
         try:
@@ -465,14 +466,3 @@ def _raw_columns(table: Table, columns: list[Column], rows: list[tuple]) -> tupl
 
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
