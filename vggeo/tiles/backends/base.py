@@ -12,13 +12,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from vggeo.tiles.grids import Grid
-from vggeo.tiles.layers import Composite, Filters, Layer
+from vggeo.tiles.grids import Grid, get_grid
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members
 
 if TYPE_CHECKING:
     from vggeo.store import DataSource
 
-__all__ = ["TileSource"]
+__all__ = ["TileSource", "RenderingSource"]
 
 
 class TileSource(ABC):
@@ -100,3 +100,33 @@ class TileSource(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class RenderingSource(TileSource):
+    """A source that renders its tiles (memory, PostGIS): the tile request is checked and split
+    into its member layers here, once; each backend renders one member layer."""
+
+    def tile(
+        self,
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes:
+        """The uncompressed MVT of a layer or composite at z/x/y; see :meth:`TileSource.tile`."""
+        g = get_grid(grid) if isinstance(grid, str) else grid
+        g.check(z, x, y)
+        lay = get_layer(layer) if isinstance(layer, str) else layer
+        f = filters or Filters()
+        return b"".join(
+            self._member_tile(m, g, z, x, y, f.for_table(m.table))
+            for m in members(lay)
+            if z >= m.minzoom
+        )
+
+    @abstractmethod
+    def _member_tile(self, member: Layer, g: Grid, z: int, x: int, y: int, filters) -> bytes:
+        """One member layer's encoded MVT layer (``b""`` when it holds nothing here)."""

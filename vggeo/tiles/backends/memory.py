@@ -22,7 +22,7 @@ import shapely
 import vggeo.tiles.encode as encode
 from vggeo.errors import StoreError
 from vggeo.store import Store
-from vggeo.tiles.backends.base import TileSource
+from vggeo.tiles.backends.base import RenderingSource
 from vggeo.tiles.cluster import (
     DEFAULT_OPTIONS,
     CellLevel,
@@ -33,7 +33,7 @@ from vggeo.tiles.cluster import (
     home_type_codes,
     pyramid,
 )
-from vggeo.tiles.grids import Grid, get_grid
+from vggeo.tiles.grids import Grid
 from vggeo.tiles.index import (
     DEPTH,
     KNOWN_CATEGORIES,
@@ -44,7 +44,7 @@ from vggeo.tiles.index import (
     TileData,
     provision_feature_ids,
 )
-from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, slug
+from vggeo.tiles.layers import Filters, Layer, slug
 
 __all__ = ["MemorySource", "load_tables", "load_store"]
 
@@ -52,7 +52,7 @@ EXTENT = encode.EXTENT
 POLYGON_BUFFER = 64
 
 
-class MemorySource(TileSource):
+class MemorySource(RenderingSource):
     """Tiles from an in-memory index of a store's tables.
 
     Parameters
@@ -111,30 +111,10 @@ class MemorySource(TileSource):
 
     # --- public tile API -----------------------------------------------------------------------
 
-    def tile(
-        self,
-        layer: str | Layer | Composite,
-        z: int,
-        x: int,
-        y: int,
-        *,
-        grid: str | Grid = "WebMercatorQuad",
-        filters: Filters | None = None,
-    ) -> bytes:
-        """The uncompressed MVT of a layer or composite at z/x/y; see :meth:`TileSource.tile`."""
-        g = get_grid(grid) if isinstance(grid, str) else grid
-        g.check(z, x, y)
-        lay = get_layer(layer) if isinstance(layer, str) else layer
-        filters = filters or Filters()
-        parts = []
-        for m in members(lay):
-            if z < m.minzoom:
-                continue
-            if m.table == "residences":
-                parts.append(self._residence_layer(m, g, z, x, y, filters.for_table("residences")))
-            else:
-                parts.append(self._provision_layer(m, g, z, x, y, filters.for_table("provisions")))
-        return b"".join(parts)
+    def _member_tile(self, member: Layer, g: Grid, z: int, x: int, y: int, filters) -> bytes:
+        if member.table == "residences":
+            return self._residence_layer(member, g, z, x, y, filters)
+        return self._provision_layer(member, g, z, x, y, filters)
 
     # --- residences ----------------------------------------------------------------------------
 

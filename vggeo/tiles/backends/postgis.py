@@ -27,12 +27,12 @@ import numpy as np
 from vggeo.errors import StoreError
 from vggeo.store.postgis import NOTIFY_CHANNEL
 from vggeo.store.schema import META_TABLE
-from vggeo.tiles.backends.base import TileSource
+from vggeo.tiles.backends.base import RenderingSource
 from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
-from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, slug
+from vggeo.tiles.layers import Filters, Layer, slug
 
 __all__ = ["PostGISSource", "write_tables", "data_version", "listen_versions", "NOTIFY_CHANNEL"]
 
@@ -112,7 +112,7 @@ def listen_versions(
             pause = min(pause * 2, 30.0)
 
 
-class PostGISSource(TileSource):
+class PostGISSource(RenderingSource):
     """Tiles rendered by PostGIS from tables ``residences`` and ``provisions`` (EPSG:3006).
 
     Parameters
@@ -267,30 +267,12 @@ class PostGISSource(TileSource):
 
     # --- tiles ---------------------------------------------------------------------------------
 
-    def tile(
-        self,
-        layer: str | Layer | Composite,
-        z: int,
-        x: int,
-        y: int,
-        *,
-        grid: str | Grid = "WebMercatorQuad",
-        filters: Filters | None = None,
-    ) -> bytes:
-        """The uncompressed MVT of a layer or composite; ``b""`` when empty."""
-        g = get_grid(grid) if isinstance(grid, str) else grid
-        g.check(z, x, y)
-        lay = get_layer(layer) if isinstance(layer, str) else layer
-        f = filters or Filters()
-        parts = []
-        for m in members(lay):
-            if z < m.minzoom:
-                continue
-            if m.table == "residences" and "residences" in self.geom:
-                parts.append(self._residences(m, g, z, x, y, f.for_table("residences")))
-            elif m.table == "provisions" and "provisions" in self.geom:
-                parts.append(self._provisions(m, g, z, x, y, f.for_table("provisions")))
-        return b"".join(parts)
+    def _member_tile(self, member: Layer, g: Grid, z: int, x: int, y: int, filters) -> bytes:
+        if member.table not in self.geom:  # a store without that table serves what it has
+            return b""
+        if member.table == "residences":
+            return self._residences(member, g, z, x, y, filters)
+        return self._provisions(member, g, z, x, y, filters)
 
     def _fetch(self, sql: str, params: dict) -> bytes:
         with self.pool.connection() as conn:
