@@ -55,6 +55,7 @@ from vggeo.exports.source import (
     value_counts,
 )
 from vggeo.frames import categorical_as_text, categoricals_as_text
+from vggeo.lm import inskrivning
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,20 +72,9 @@ __all__ = [
     "TYPE_CODE_LABELS",
 ]
 
-#: Inskrivning tables exported as attribute tables when present (docs/contracts.md).
-INSKRIVNING_TABLES = (
-    "inskrivningsfastighet",
-    "agande",
-    "forvarv",
-    "fang",
-    "overlatelse",
-    "avtalsrattighet",
-    "inteckning",
-    "anteckning",
-    "tomtrattsupplatelse",
-    "persons",
-    "organisations",
-)
+#: Inskrivning tables exported as attribute tables when present: the reader's tables, in the
+#: order of docs/contracts.md.
+INSKRIVNING_TABLES = inskrivning.TABLES
 ATTRIBUTE_TABLES = ("affected_properties", "decisions", *INSKRIVNING_TABLES)
 #: Every store table an export may write.
 EXPORT_TABLES = ("residences", "provisions", *ATTRIBUTE_TABLES)
