@@ -386,6 +386,11 @@ def main() -> None:
     )
     results: dict[str, dict] = {}
     backends = args.backends.split(",")
+    # A reused --workdir holds the stores of the last run: start from none, or the base phases
+    # would find their base already applied.
+    for name in ("vggeo.gpkg", "peer.gpkg", "peer-before-change.gpkg", "ingest.gpkg"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            (workdir / f"{name}{suffix}").unlink(missing_ok=True)
     if "gpkg" in backends:
         store = workdir / "vggeo.gpkg"
         results["gpkg base"] = run_phase("vggeo-base", workdir, str(store))
