@@ -147,8 +147,8 @@ class VggeoGroup(click.Group):
             raise InputFailure(f"out of memory while processing {where}") from err
         except OSError as err:  # the machine's trouble (disk full …), not a bug of vggeo's
             self._trace(ctx)
-            where = err.filename or current_input()
-            raise InputFailure(f"{err.strerror or err}" + (f": {where}" if where else "")) from err
+            name = err.filename or current_input()
+            raise InputFailure(f"{err.strerror or err}" + (f": {name}" if name else "")) from err
         except Exception as err:  # noqa: BLE001 - the guard: every bug becomes one line and exit 2
             self._trace(ctx)
             raise InputFailure(bug_report(err, ctx)) from err

@@ -11,10 +11,14 @@ one that writes the output, complete or not at all: :func:`vggeo.exports.export_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
+
+if TYPE_CHECKING:
+    from vggeo.join import Predicate
 
 _JOIN_SUFFIXES = (".parquet", ".csv", ".gpkg")
 
@@ -160,7 +164,7 @@ def export_parquet(store: str, output: Path, crs: str, layer: str, overwrite: bo
 @progress_opt
 def join_cmd(
     store: str,
-    predicate: str,
+    predicate: Predicate,  # click.Choice above admits only these
     distance: float | None,
     types: tuple[str, ...],
     status: tuple[str, ...],

@@ -14,16 +14,19 @@ already in memory (:class:`FrameSource`). A writer holds one batch at a time.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
+
+if TYPE_CHECKING:
+    from vggeo.store.base import Store
 
 __all__ = [
     "read_store_tables",
@@ -42,19 +45,21 @@ __all__ = [
 BATCH_ROWS = 50_000
 
 
-def _open(store: str | Path):
+def _open(store: str | os.PathLike[str]) -> Store:
     from vggeo.store import open_store
 
     return open_store(str(store))
 
 
-def store_table_names(store: str | Path) -> list[str]:
+def store_table_names(store: str | os.PathLike[str]) -> list[str]:
     """Names of the store's content tables that hold at least one row."""
     with _open(store) as s:
         return sorted(name for name, n in s.counts().items() if n > 0)
 
 
-def _missing_error(store, missing: list[str], present: set[str]) -> StoreError:
+def _missing_error(
+    store: str | os.PathLike[str], missing: list[str], present: set[str]
+) -> StoreError:
     return StoreError(
         f"store {store} lacks table(s) {', '.join(missing)} (tables with rows: "
         f"{', '.join(sorted(present - {'vggeo_ledger'})) or 'none'})"
@@ -62,7 +67,7 @@ def _missing_error(store, missing: list[str], present: set[str]) -> StoreError:
 
 
 def read_store_tables(
-    store: str | Path,
+    store: str | os.PathLike[str],
     names: Iterable[str],
     *,
     required: Iterable[str] = (),
@@ -218,7 +223,7 @@ def as_source(table: pd.DataFrame | TableSource, batch_size: int = BATCH_ROWS) -
 
 @contextmanager
 def open_store_sources(
-    store: str | Path,
+    store: str | os.PathLike[str],
     names: Iterable[str],
     *,
     required: Iterable[str] = (),

@@ -60,7 +60,11 @@ PROVISION_TYPES: tuple[str, ...] = (
 )
 
 #: STRtree predicate to ask with the provision as the query geometry (see module docstring).
-_TREE_PREDICATE = {"within": "contains", "intersects": "intersects", "dwithin": "dwithin"}
+#: ``dwithin`` is asked as itself, with the distance.
+_TREE_PREDICATE: dict[str, Literal["contains", "intersects"]] = {
+    "within": "contains",
+    "intersects": "intersects",
+}
 
 #: Provision columns carried into every pair.
 PAIR_COLUMNS = ("provision_type", "status", "designation")
@@ -242,7 +246,6 @@ def residences_in(
     )
     key_parts: list[np.ndarray] = []
     dist_parts: list[np.ndarray] = []
-    tree_predicate = _TREE_PREDICATE[predicate]
     if len(points) and n_prov:
         tree = shapely.STRtree(points)
         bar = tqdm(
@@ -255,11 +258,11 @@ def residences_in(
         with bar:
             for start in range(0, n_prov, chunk_size):
                 chunk = polygons[start : start + chunk_size]
-                if predicate == "dwithin":
-                    q, t = tree.query(chunk, predicate=tree_predicate, distance=distance)
+                if distance is not None:  # dwithin: check_predicate gives it alone a distance
+                    q, t = tree.query(chunk, predicate="dwithin", distance=distance)
                     dist_parts.append(shapely.distance(chunk[q], points[t]))
                 else:
-                    q, t = tree.query(chunk, predicate=tree_predicate)
+                    q, t = tree.query(chunk, predicate=_TREE_PREDICATE[predicate])
                 key_parts.append(res_rank[t] * n_prov + prov_rank[q + start])
                 del q, t
                 bar.update(len(chunk))
@@ -344,7 +347,7 @@ def _summarise(
         # the contract stores them, else factorised once.
         if isinstance(home_types.dtype, pd.CategoricalDtype):
             all_codes = home_types.cat.codes.to_numpy()
-            labels = [str(c) for c in home_types.cat.categories]
+            labels: list[str | None] = [str(c) for c in home_types.cat.categories]
         else:
             all_codes, uniques = pd.factorize(home_types, use_na_sentinel=True)
             labels = [str(c) for c in uniques]

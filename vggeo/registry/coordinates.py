@@ -104,7 +104,7 @@ def valueguard_points(
         northing[idx], easting[idx] = n_out, e_out
         source[idx] = k
         todo &= ~use
-    geometry = shapely.points(easting, northing)
+    geometry: np.ndarray = np.asarray(shapely.points(easting, northing))  # 1-D: no copy
     geometry[np.isnan(easting)] = None
     geo = gpd.GeoSeries(geometry, crs="EPSG:3006", index=index)
     src = pd.Series(pd.Categorical.from_codes(source, categories=list(PAIR_LABELS)), index=index)

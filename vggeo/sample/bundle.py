@@ -27,7 +27,7 @@ def find_sample_data() -> Path | None:
     """The sample-data folder: ``$VGGEO_SAMPLE_DATA``, the source tree's, or the working dir's."""
     import vggeo
 
-    candidates = [os.environ.get("VGGEO_SAMPLE_DATA")]
+    candidates: list[str | Path | None] = [os.environ.get("VGGEO_SAMPLE_DATA")]
     candidates += [
         Path(vggeo.__file__).resolve().parent.parent / "sample_data",
         Path.cwd() / "sample_data",

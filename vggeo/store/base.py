@@ -61,7 +61,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -100,16 +100,28 @@ WRITE_CHUNK = 50_000
 
 
 class DeliveryLike(Protocol):
-    """What :meth:`Store.apply` needs of a delivery (``vggeo.lm.Delivery`` has it)."""
+    """What :meth:`Store.apply` needs of a delivery (``vggeo.lm.Delivery`` has it).
 
-    product: str
-    extract_id: str
-    previous_extract_id: str | None
-    extract_type: str
-    produced_at: datetime
-    crs: int
-    sets: list[str]
-    checksum: str
+    Metadata a delivery may lack is optional here: :meth:`Store.apply` refuses a delivery
+    without a product, extract id or extract type before anything is written.
+    """
+
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def extract_id(self) -> str | None: ...
+    @property
+    def previous_extract_id(self) -> str | None: ...
+    @property
+    def extract_type(self) -> str | None: ...
+    @property
+    def produced_at(self) -> datetime | None: ...
+    @property
+    def crs(self) -> int | None: ...
+    @property
+    def sets(self) -> list[str]: ...
+    @property
+    def checksum(self) -> str: ...
 
     def verify(self) -> Any: ...
     def deletions(self, set_name: str) -> set[str]: ...
@@ -373,14 +385,17 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+#: The precisions ISO text keeps as they are; any other becomes microseconds.
+_ISO_UNITS: dict[str, Literal["s", "ms", "us"]] = {"s": "s", "ms": "ms", "us": "us"}
+
+
 def iso_datetimes(series: pd.Series) -> list:
     """ISO 8601 text (UTC, ``Z``) at the column's own precision, vectorised."""
     s = series
     if getattr(s.dtype, "tz", None) is not None:
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     arr = s.to_numpy(dtype="datetime64[us]")
-    unit = np.datetime_data(s.dtype)[0] if s.dtype.kind == "M" else "us"
-    unit = unit if unit in ("s", "ms", "us") else "us"
+    unit = _ISO_UNITS.get(np.datetime_data(s.dtype)[0] if s.dtype.kind == "M" else "us", "us")
     text = np.datetime_as_string(arr.astype(f"datetime64[{unit}]"), unit=unit)
     return [None if t == "NaT" else t + "Z" for t in text.tolist()]
 
@@ -400,6 +415,12 @@ class Store(ABC):
     location: str = ""
     #: Whether opening this object created the store (see :meth:`remove_if_unused`).
     created: bool = False
+    #: The open connection: ``sqlite3.Connection`` or ``psycopg.Connection`` (both ``execute``).
+    conn: Any
+    #: Whether a write transaction is open (the column registry is cached only inside one).
+    _in_tx: bool
+    #: table → its registered columns, valid inside the open write transaction.
+    _columns_cache: dict[str, list[Column]]
 
     # -- backend primitives ---------------------------------------------------------------------
     @abstractmethod
@@ -1163,7 +1184,10 @@ def _substantive(table: str, frame: pd.DataFrame) -> np.ndarray:
             import shapely
 
             g = np.asarray(s.values if hasattr(s, "values") else s, dtype=object)
-            has |= ~(pd.isna(g) | shapely.is_empty(np.where(pd.isna(g), None, g)))
+            missing = pd.isna(g)
+            present = g.copy()
+            present[missing] = None
+            has |= ~(missing | shapely.is_empty(present))
         else:
             has |= s.notna().to_numpy(dtype=bool)
     return has
@@ -1203,7 +1227,7 @@ def _covered_identities(
     for name in [*SUBSET_TABLES, *carried]:
         for t in _subset_tables(name):
             owners.setdefault(t, []).append(name)
-    out = {t: set() for t in tables}
+    out: dict[str, set[str]] = {t: set() for t in tables}
     for t in tables:
         f = frames.get(t)
         if f is None or not len(f):

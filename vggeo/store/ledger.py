@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vggeo.errors import LedgerError
+from vggeo.errors import LedgerError, StoreError
 
 __all__ = [
     "LedgerEntry",
@@ -130,6 +130,9 @@ class LedgerEntry:
             counts = json.loads(counts)
         counts = dict(counts or {})
         accepted = counts.pop(ACCEPTED_KEY, None) or {}
+        applied_at = as_utc(row["applied_at"])
+        if applied_at is None:  # the column is nullable in SQL; vggeo always writes it
+            raise StoreError(f"ledger entry {row['seq']} has no applied_at")
         return cls(
             seq=int(row["seq"]),
             extract_id=row["extract_id"],
@@ -137,7 +140,7 @@ class LedgerEntry:
             extract_type=row["extract_type"],
             previous_extract_id=row.get("previous_extract_id"),
             produced_at=as_utc(row.get("produced_at")),
-            applied_at=as_utc(row["applied_at"]),
+            applied_at=applied_at,
             checksum=row.get("checksum"),
             counts=counts or {},
             source=row.get("source"),

@@ -92,6 +92,8 @@ class PostGISStore(Store):
     """
 
     backend = "postgis"
+    #: Always set: "public" unless another schema was asked for.
+    schema: str
     _param = "%s"
     _sql_types = SQL_TYPES
 
