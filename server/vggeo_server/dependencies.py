@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from vggeo.errors import TileError
+from vggeo.features import FeatureReader
 from vggeo.tiles.grids import Grid, get_grid, grid_ids
 from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, layer_ids
 from vggeo.tiles.service import TileService
@@ -181,11 +182,11 @@ async def filters_param(
     return Filters.parse(raw, allowed=service.source.allowed_values(), accepted=layer.filters)
 
 
-async def get_features(request: Request) -> object:
+async def get_features(request: Request) -> FeatureReader | None:
     """The process's :class:`~vggeo.features.FeatureReader`, or ``None`` when the store has
     no features to serve."""
     return getattr(request.app.state, "features", None)
 
 
 #: The feature reader of the process as a parameter type (``None``: tiles only).
-FeaturesDep = Annotated[object, Depends(get_features)]
+FeaturesDep = Annotated[FeatureReader | None, Depends(get_features)]

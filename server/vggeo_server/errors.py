@@ -33,7 +33,7 @@ class NotAcceptable(VggeoError):
 
 
 #: Most specific class first.
-STATUS_CODES: dict[type[BaseException], int] = {
+STATUS_CODES: dict[type[Exception], int] = {
     NotFound: 404,
     LookupError: 404,  # a layer the backend does not hold (e.g. not in a tile archive)
     NotAcceptable: 406,

@@ -14,13 +14,13 @@ from fastapi import Request, Response
 
 from vggeo.tiles.cache import CachedTile
 from vggeo_server.errors import NotAcceptable
-from vggeo_server.http import choose_encoding, etag_for, none_match
+from vggeo_server.http import Encoding, choose_encoding, etag_for, none_match
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 
-def encoding_of(request: Request) -> str:
+def encoding_of(request: Request) -> Encoding:
     """The content coding to answer ``request`` with; 406 when it accepts none we have."""
     encoding = choose_encoding(request.headers.get("accept-encoding"))
     if encoding is None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from vggeo.tiles.cluster import CLUSTER_ID_BASE
 from vggeo.tiles.layers import (
     HOME_TYPES,
+    LAYERS,
     PROVISION_TYPES,
     Composite,
     Layer,
@@ -68,7 +70,7 @@ def _archive_vector_layers(layer: Layer | Composite, source) -> list[dict]:
     for vl in source.vector_layers(layer):
         known = {}
         with contextlib.suppress(KeyError):
-            known = fields(get_layer(vl["id"]), source.home_types())
+            known = fields(LAYERS[vl["id"]], source.home_types())
         out.append(
             {
                 "id": vl["id"],
@@ -222,7 +224,7 @@ def style(base: str, source, *, basemap: str = "builtin") -> dict:
         below, labels, top = bm.style_layers(), bm.label_layers(), bm.major_label_layers()
     elif basemap == bm.NONE:
         below = [{"id": "background", "type": "background", "paint": {"background-color": bm.LAND}}]
-    data = []
+    data: list[dict[str, Any]] = []
     if "provisions" in tables:
         data += [
             {
@@ -248,7 +250,7 @@ def style(base: str, source, *, basemap: str = "builtin") -> dict:
                 "paint": {"line-color": prov, "line-width": 1},
             },
         ]
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     if "residences" in tables:
         data += [
             {

@@ -75,6 +75,8 @@ class Authenticator:
         )
         self.tokens = None
         if settings.jwks:
+            if not settings.issuer or not settings.audience:  # AuthSettings refuses this
+                raise ValueError("a JWKS needs `issuer` and `audience`")
             jwks = JWKS(
                 settings.jwks,
                 ttl=settings.jwks_cache_seconds,
@@ -285,9 +287,11 @@ class AuthMiddleware:
             if creds is None:
                 access = self.auth.anonymous
             else:
-                access = self.auth.cached(creds)
-                if access is None:
+                cached = self.auth.cached(creds)
+                if cached is None:
                     access = await to_thread.run_sync(self.auth.authenticate, creds)
+                else:
+                    access = cached
         except AccessDenied as exc:
             await self._refuse(exc, send)
             return

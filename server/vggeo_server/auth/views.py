@@ -48,10 +48,10 @@ class LayerView:
     def as_mapping(self) -> dict[str, frozenset[str] | None]:
         return dict(self.layers)
 
-    def sees(self, layer_id: str) -> bool:
+    def sees(self, layer_id: str | None) -> bool:  # None: a document entry without an id
         return layer_id in self.as_mapping()
 
-    def sees_field(self, layer_id: str, field: str) -> bool:
+    def sees_field(self, layer_id: str | None, field: str) -> bool:
         mapping = self.as_mapping()
         if layer_id not in mapping:
             return False

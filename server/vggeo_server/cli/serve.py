@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -195,12 +196,10 @@ class _metrics_dir:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.tmp = None
+        self.tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self):
         if self.enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            import tempfile
-
             self.tmp = tempfile.TemporaryDirectory(prefix="vggeo-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.tmp.name
         return self

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vggeo.crs import CRS84, STORAGE_CRS, supported_crs
 from vggeo.tiles.grids import TileBounds, get_grid, tile_matrix_set
@@ -88,7 +89,7 @@ def landing(base: str, *, title: str, description: str, features: bool) -> dict:
         link(f"{base}/collections", f"{OGC_REL}data", JSON, "Collections"),
         link(f"{base}/tileMatrixSets", f"{OGC_REL}tiling-schemes", JSON, "Tile matrix sets"),
     ]
-    doc = {"title": title, "description": description, "links": links}
+    doc: dict[str, Any] = {"title": title, "description": description, "links": links}
     if features:
         doc["description"] += " Features of residences and regulations as GeoJSON (CRS84 or a "
         doc["description"] += "Swedish CRS)."

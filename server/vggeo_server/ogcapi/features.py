@@ -105,19 +105,22 @@ def visible_properties(
 def register(r: APIRouter, config: OGCConfig) -> None:
     """Add ``/collections/{id}/items`` and ``/collections/{id}/items/{featureId}``."""
 
-    def reader_for(layer: Layer | Composite, features: FeatureReader | None) -> FeatureReader:
+    def reader_for(
+        layer: Layer | Composite, features: FeatureReader | None
+    ) -> tuple[Layer, FeatureReader]:
+        """The plain layer and the reader of a collection with features; 404 otherwise."""
         if layer.id not in config.layers:
             raise NotFound(f"collection {layer.id!r} is not served here")
         if features is None:
             raise NotFound(
                 "this store serves tiles only (features need a vggeo GeoPackage or PostGIS store)"
             )
-        if layer.id not in feature_types():
+        if layer.id not in feature_types() or not isinstance(layer, Layer):
             raise NotFound(
                 f"collection {layer.id!r} has tiles only; its features are in "
                 f"the collections of its layers"
             )
-        return features
+        return layer, features
 
     @r.get(
         "/collections/{layer}/items",
@@ -167,8 +170,8 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         """GeoJSON features in insertion order, `limit` at a time, with `numberMatched`,
         `numberReturned` and `next`/`prev` links. The attribute filters are the tiles'. Only
         the properties the caller may see."""
-        reader = reader_for(layer, features)
-        props = visible_properties(access, layer, reader, parse_properties(properties))
+        plain, reader = reader_for(layer, features)
+        props = visible_properties(access, plain, reader, parse_properties(properties))
         size = min(limit or config.default_limit, config.max_limit)
         out_crs = crs_uri(crs) if crs else CRS84
         in_crs = crs_uri(bbox_crs) if bbox_crs else CRS84
@@ -250,8 +253,8 @@ def register(r: APIRouter, config: OGCConfig) -> None:
     ) -> Response:
         """One feature by id, with `self` and `collection` links (only the properties the
         caller may see)."""
-        reader = reader_for(layer, features)
-        props = visible_properties(access, layer, reader, parse_properties(properties))
+        plain, reader = reader_for(layer, features)
+        props = visible_properties(access, plain, reader, parse_properties(properties))
         out_crs = crs_uri(crs) if crs else CRS84
         page = await run_in_threadpool(
             reader.feature, layer.id, featureId, crs=out_crs, properties=props

@@ -29,9 +29,13 @@ import os
 import re
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Histogram
 
 __all__ = ["Telemetry", "TelemetryMiddleware", "note_route", "redact_query", "REQUEST_ID"]
 
@@ -100,8 +104,8 @@ class Telemetry:
         # Labelled children, looked up once: ``labels()`` validates and locks on every call,
         # which would be a good part of a cached tile's answer time.
         self._cache_children = {result: self.cache.labels(result) for result in ("hit", "miss")}
-        self._request_children: dict[tuple[str, str, int], object] = {}
-        self._latency_children: dict[str, object] = {}
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
 
     def observe(
         self,
