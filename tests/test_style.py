@@ -1,4 +1,5 @@
-"""ruff owns the layout and the lint rules (pyproject.toml): the tree is formatted and clean."""
+"""ruff owns the layout and the lint rules, mypy the types (pyproject.toml): the tree is formatted,
+clean and type-checks."""
 
 from __future__ import annotations
 
@@ -43,3 +44,19 @@ def test_no_formatter_escapes():
         if any(marker in line for marker in MARKERS)
     ]
     assert skips == []
+
+
+def test_mypy_finds_nothing():
+    """mypy over the files ``[tool.mypy]`` names (vggeo/ and the server), with its settings."""
+    exe = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    if exe is None:
+        pytest.skip("mypy is not installed (the test extra installs it)")
+    r = subprocess.run(
+        [exe, "--no-error-summary", "--hide-error-context"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    errors = [line for line in r.stdout.splitlines() if ": error:" in line]
+    assert r.returncode == 0 and not errors, "\n".join(errors) or r.stdout + r.stderr
