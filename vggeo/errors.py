@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import unicodedata
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "VggeoError",
@@ -117,7 +117,7 @@ class VggeoError(Exception):
             text = f"{text} (value: {self.value!r})"
         return f"{', '.join(where)}: {text}" if where else text
 
-    def where(self, **context: Any) -> VggeoError:
+    def where(self, **context: Any) -> Self:
         """The same error with the given context filled in where it was missing.
 
         Used by a caller that knows more than the raiser: a store knows which delivery it was

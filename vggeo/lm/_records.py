@@ -151,6 +151,10 @@ class Extractor:
                 self.top[n] = c
         self.geometry = geometry
         self.rows: dict[str, list[dict] | ColumnRows] = {}
+        # The same objects as in ``rows``, by kind: records of several fields append dicts,
+        # single-field records append to columns.
+        self._dicts: dict[str, list[dict]] = {}
+        self._columns: dict[str, ColumnRows] = {}
         self._columnar: dict[str, tuple[str, ...]] = {}
         for r in records:
             self._init_tables(r)
@@ -166,16 +170,25 @@ class Extractor:
         if c.single:
             names = (*r.inherit, r.fields[0].column)
             self._columnar[r.table] = names
-            self.rows.setdefault(r.table, ColumnRows(names))
+            self.rows.setdefault(r.table, self._columns.setdefault(r.table, ColumnRows(names)))
         else:
-            self.rows.setdefault(r.table, [])
+            self.rows.setdefault(r.table, self._dicts.setdefault(r.table, []))
         for ch in r.children:
             self._init_tables(ch)
 
     def take_rows(self) -> dict[str, list[dict] | ColumnRows]:
         """The rows collected so far; the extractor starts afresh."""
         rows = self.rows
-        self.rows = {k: ColumnRows(self._columnar[k]) if k in self._columnar else [] for k in rows}
+        self._columns = {k: ColumnRows(names) for k, names in self._columnar.items() if k in rows}
+        self._dicts = {k: [] for k in rows if k not in self._columnar}
+        self.rows = {k: self._columns[k] if k in self._columnar else self._dicts[k] for k in rows}
+        return rows
+
+    def dict_rows(self, table: str) -> list[dict]:
+        """The rows of ``table`` as dicts (of a table fed by records of several fields)."""
+        rows = self.rows.get(table, [])
+        if isinstance(rows, ColumnRows):
+            raise TypeError(f"table {table} is kept by column (ColumnRows)")
         return rows
 
     def record_for(self, el) -> _Compiled | None:
@@ -257,7 +270,7 @@ class Extractor:
                 elif act[0] != 4 and act[2] not in comp.ignore:
                     self.unmapped[f"{top_name}/{act[2]}"] += 1
             del row[ELEMENT_KEY]
-            self.rows[rec.table].append(row)
+            self._dicts[rec.table].append(row)
             return row
         deferred: list[tuple] = []
         singles: list[tuple] = []
@@ -325,10 +338,10 @@ class Extractor:
         if subsets is not None:
             row[SUBSETS_KEY] = subsets
         row.pop(ELEMENT_KEY, None)
-        self.rows[rec.table].append(row)
+        self._dicts[rec.table].append(row)
         for comp_c, value in singles:
             crec = comp_c.rec
-            target = self.rows[crec.table]
+            target = self._columns[crec.table]
             cols = target.columns
             for k in crec.inherit:
                 cols[k].append(row.get(k))

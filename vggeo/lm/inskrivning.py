@@ -499,13 +499,13 @@ def read_inskrivning(
                 if any(f.column == "object_id" for f in r.fields):
                     ids = (
                         str(row.get("object_id") or "").strip().lower()
-                        for row in ex.rows.get(r.table, [])
+                        for row in ex.dict_rows(r.table)
                     )
                     members.setdefault(s, []).extend(i for i in ids if i)
             for table in SET_TABLES.get(s, ()):
                 frames[table] = _frame(
                     table,
-                    ex.rows.get(table, []),
+                    ex.dict_rows(table),
                     personal_data=personal_data,
                     file=files[0].label if files else None,
                     secret=secret,

@@ -16,6 +16,7 @@ Every archive member is checked by :mod:`vggeo.lm.safety` before it is read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import pandas as pd
 
@@ -121,8 +122,8 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
     if root is None:  # pragma: no cover - safe_iterparse raises first
         raise ParseError("empty metadata file", file=label)
     ex._extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
-    row = ex.rows["metadata"][0]
-    files = typed_frame(ex.rows["files"], M.METADATA.children[0].fields, file=label)
+    row = ex.dict_rows("metadata")[0]
+    files = typed_frame(ex.dict_rows("files"), M.METADATA.children[0].fields, file=label)
     top = typed_frame(
         [row], tuple(f for f in M.METADATA.fields if f.kind not in ("list", "datetime")), file=label
     ).iloc[0]
@@ -224,6 +225,10 @@ class Delivery:
         ``{set name: SetMetadata}`` for the sets whose metadata file was found.
     """
 
+    #: The owner-key secret drawn for this opened delivery by :mod:`vggeo.lm.inskrivning` when
+    #: no store gave one, so that its sets read one by one still link.
+    _run_owner_secret: bytes | None = None
+
     def __init__(self, path: Path, form: str, files: list[DataFile], *, closers: list) -> None:
         self.path = path
         self.form = form
@@ -252,9 +257,9 @@ class Delivery:
     # -- identity ----------------------------------------------------------------------------
 
     def _detect_product(self, names: set[str]) -> str:
-        found = {M.product_of_set(n) for n in names} - {None}
+        found = {name for n in names if (name := M.product_of_set(n)) is not None}
         if len(found) == 1:
-            return found.pop()  # type: ignore[return-value]
+            return found.pop()
         if len(found) > 1:
             raise DeliveryError(f"delivery mixes products {sorted(found)}", file=self.path)
         for f in self._files:
@@ -339,7 +344,7 @@ class Delivery:
             for f in sorted(self._files, key=lambda f: (f.set_name, f.name)):
                 fh = hashlib.sha256()
                 with f.open() as s:
-                    for chunk in iter(lambda s=s: s.read(1 << 20), b""):
+                    for chunk in iter(functools.partial(s.read, 1 << 20), b""):
                         fh.update(chunk)
                 h.update(f"{f.set_name}/{f.name}\0{fh.hexdigest()}\n".encode())
             self._checksum = h.hexdigest()
@@ -620,7 +625,7 @@ class UnmappedError(IntegrityError):
         self.paths = dict(paths or {})
         super().__init__(message, **context)
 
-    def where(self, **context):
+    def where(self, **context: Any) -> Self:
         err = super().where(**context)
         err.paths = self.paths
         return err

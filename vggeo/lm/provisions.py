@@ -293,10 +293,10 @@ class GeometryCollector:
         out: list = [None] * n
         # Each ring is cut from the values by its own offsets: a ring with an odd count (refused,
         # or kept as an error) never shifts the rings after it by one value.
-        for i in np.flatnonzero(valid & (dims == 2)):
-            r = values[start[i] : stop[i]].reshape(-1, 2)
-            sw = swaps[i]
-            out[i] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
+        for k in np.flatnonzero(valid & (dims == 2)):
+            r = values[start[k] : stop[k]].reshape(-1, 2)
+            sw = swaps[k]
+            out[k] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
         for i in range(n):
             if out[i] is None:
                 ident, line, dim, swap = self.meta[i]
@@ -414,7 +414,8 @@ def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
             )
         except CoordinateError as err:
             # Name the provision, not the coordinate index.
-            idx = (np.arange(len(coords)) if single else np.flatnonzero(sel))[(err.row or 1) - 1]
+            rows = np.arange(len(coords)) if single else np.flatnonzero(coord_epsg == code)
+            idx = rows[(err.row or 1) - 1]
             raise type(err)(
                 f"provision {ident_of(idx)}: {err.message}", field=err.field, value=err.value
             ) from err

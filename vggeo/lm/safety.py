@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, TypedDict, Unpack
 
 from lxml import etree
 from pydantic import Field
@@ -157,7 +157,15 @@ class GeometryLimits(BaseSettings):
         return f"VGGEO_{name.upper()}"
 
 
-def geometry_limits(**overrides: int) -> GeometryLimits:
+class LimitOverrides(TypedDict, total=False):
+    """The fields of :class:`GeometryLimits` a caller may set (:func:`geometry_limits`)."""
+
+    max_arc_vertices: int
+    max_feature_arc_vertices: int
+    max_arc_vertices_per_kib: int
+
+
+def geometry_limits(**overrides: Unpack[LimitOverrides]) -> GeometryLimits:
     """The geometry limits in effect: defaults, then the environment, then ``overrides``.
 
     Raises
@@ -182,12 +190,13 @@ def geometry_limits(**overrides: int) -> GeometryLimits:
 
 def _refuse_dtd(element: etree._Element, source: str) -> None:
     info = element.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+    doctype = info.doctype  # type: ignore[attr-defined]  # lxml has it; lxml-stubs 0.5 lack it
+    if doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise UnsafeInputError(
             "XML document declares a DTD (<!DOCTYPE …>); DTDs and entity declarations are "
             "refused (XXE / entity-expansion protection)",
             file=source,
-            value=info.doctype or None,
+            value=doctype or None,
         )
 
 
@@ -380,6 +389,8 @@ _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # the 30-byte local file header
 
 def _local_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> tuple:
     fp = zf.fp
+    if fp is None:  # a closed archive: the caller's mistake, not the archive's
+        raise ValueError(f"{where}: the archive is closed")
     fp.seek(info.header_offset)
     head = fp.read(_LOCAL.size)
     if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
