@@ -232,19 +232,20 @@ def encode_point_layer(
     layer += b"\x78\x02"  # version = 2
     layer += _field_bytes(0x0A, name.encode("utf-8"))
     layer += features
-    for k in keys:
-        layer += _field_bytes(0x1A, k)
+    for key in keys:
+        layer += _field_bytes(0x1A, key)
     layer += b"".join(values)
     layer += b"\x28" + _varint1(extent)
     return _field_bytes(0x1A, bytes(layer))
 
 
 def to_tile_units(
-    geoms: np.ndarray, bounds, *, extent: int = EXTENT, buffer: int = 64
-) -> np.ndarray:
+    geoms: np.ndarray, bounds: Sequence[float], *, extent: int = EXTENT, buffer: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Clip geometries to the tile plus ``buffer`` units and move them into tile units (y down).
 
-    ``bounds`` is (west, south, east, north) in the geometries' CRS.
+    ``bounds`` is (west, south, east, north) in the geometries' CRS. Returns the geometries
+    that keep something and the mask of those (over ``geoms``).
     """
     west, south, east, north = bounds
     size = east - west

@@ -161,9 +161,12 @@ def _quadtree_from(tms: morecantile.TileMatrixSet, root_depth: int) -> Grid:
             or (m.matrixWidth, m.matrixHeight) != (m0.matrixWidth << z, m0.matrixHeight << z)
         ):
             raise TileError(f"tile matrix set {tms.id} is not a quadtree at level {z}")
+    epsg = tms.crs.to_epsg()
+    if tms.id is None or epsg is None:
+        raise TileError(f"tile matrix set {tms.id} has no id or no EPSG code")
     return Grid(
         id=tms.id,
-        epsg=tms.crs.to_epsg(),
+        epsg=epsg,
         origin_east=float(east),
         origin_north=float(north),
         root_size=m0.cellSize * m0.tileWidth * 2**root_depth,

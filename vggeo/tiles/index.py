@@ -92,8 +92,9 @@ def _compact(v: np.ndarray) -> np.ndarray:
     return (v | (v >> np.uint64(16))) & _M[5]
 
 
-def morton(col: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Interleave column (even bits) and row (odd bits) into Z-order codes (uint64)."""
+def morton(col: np.ndarray | np.uint64, row: np.ndarray | np.uint64) -> np.ndarray:
+    """Interleave column (even bits) and row (odd bits) into Z-order codes (uint64; a numpy
+    scalar for scalar input)."""
     return _spread(np.asarray(col)) | (_spread(np.asarray(row)) << np.uint64(1))
 
 

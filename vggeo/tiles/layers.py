@@ -374,7 +374,7 @@ class Filters:
             else:
                 raise InputError("unknown filter", field=name)
         lo, hi = out.get("construction_year_min"), out.get("construction_year_max")
-        if lo is not None and hi is not None and lo > hi:
+        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
             raise InputError(
                 f"construction_year_min ({lo}) is greater than construction_year_max ({hi})",
                 field="construction_year_min",

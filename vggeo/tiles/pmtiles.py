@@ -32,7 +32,7 @@ from vggeo.errors import InputError, StoreError
 from vggeo.tiles.cache import compress
 from vggeo.tiles.grids import get_grid
 from vggeo.tiles.index import DEPTH, demorton
-from vggeo.tiles.layers import Layer, get_layer, members, vector_layers
+from vggeo.tiles.layers import Composite, Layer, get_layer, members, vector_layers
 
 __all__ = [
     "export_archive",
@@ -57,7 +57,7 @@ def _hilbert_ids(z: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     )
 
 
-def tiles_to_render(source, layer: Layer, z: int) -> tuple[np.ndarray, np.ndarray]:
+def tiles_to_render(source, layer: Layer | Composite, z: int) -> tuple[np.ndarray, np.ndarray]:
     """Columns and rows of the tiles at ``z`` that may hold a feature of ``layer``."""
     g = get_grid("WebMercatorQuad")
     cols, rows = [], []

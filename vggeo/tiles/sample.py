@@ -131,7 +131,7 @@ def generate(
     xs = cx[:, None] + ux * np.cos(rot)[:, None] - uy * np.sin(rot)[:, None]
     ys = cy[:, None] + ux * np.sin(rot)[:, None] + uy * np.cos(rot)[:, None]
     rings = np.stack([np.round(xs, 3), np.round(ys, 3)], axis=-1)
-    polys = shapely.polygons(rings)
+    polys: np.ndarray = np.asarray(shapely.polygons(rings))  # an array: one per ring
     geoms = shapely.multipolygons(polys.reshape(-1, 1))
     muni = towns["municipality_code"].to_numpy()[t]
     raw = rng.bytes(16 * k)
@@ -146,7 +146,8 @@ def generate(
             "designation": [f"{m}-P{i:04d}" for i, m in enumerate(muni)],
             "name": np.array(PLAN_NAMES)[rng.integers(0, len(PLAN_NAMES), k)],
             "status": status,
-            "plan_type": np.where(is_plan, "detaljplan", None),
+            # numpy takes None as an object scalar; its stubs know no such argument
+            "plan_type": np.where(is_plan, "detaljplan", None),  # type: ignore[call-overload]
         },
         geometry=geoms,
         crs="EPSG:3006",
