@@ -67,8 +67,7 @@ def build_project(
     etree.SubElement(props, "ProjectionsEnabled", type="int").text = "1"
     _srs(etree.SubElement(root, "projectCrs"), crs_authid)
     tree = etree.SubElement(root, "layer-tree-group")
-    etree.SubElement(root, "relations")
-    rel_parent = root.find("relations")
+    rel_parent = etree.SubElement(root, "relations")
     for rel in relations:
         el = etree.SubElement(
             rel_parent,

@@ -221,7 +221,12 @@ def _qgis_quote(value: str) -> str:
 
 
 def _sld_root(layer: str) -> tuple[etree._Element, etree._Element]:
-    root = etree.Element(f"{{{_SLD_NS}}}StyledLayerDescriptor", nsmap=_NSMAP, version="1.1.0")
+    # lxml takes None for the default namespace; lxml-stubs want str keys
+    root = etree.Element(
+        f"{{{_SLD_NS}}}StyledLayerDescriptor",
+        nsmap=_NSMAP,  # type: ignore[arg-type]
+        version="1.1.0",
+    )
     root.set(
         "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation",
         "http://www.opengis.net/sld http://schemas.opengis.net/sld/1.1.0/StyledLayerDescriptor.xsd",
