@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 __all__ = [
     "parse_apartment_numbers",
@@ -35,7 +36,7 @@ MIN_FLOOR_CODE = 7
 PROBLEMS = ("not_a_number", "out_of_range", "floor_00", "position_00", "deep_below_entrance")
 
 
-def _as_numbers(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _as_numbers(values: pd.Series | ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(numbers as float, present mask, not-a-number mask) for ints, floats or digit strings."""
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     present = s.notna().to_numpy()
@@ -71,7 +72,7 @@ def _problem_codes(
     return n, problem
 
 
-def apartment_number_problems(values) -> tuple[np.ndarray, np.ndarray]:
+def apartment_number_problems(values: pd.Series | ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(impossible, problem) for a column of apartment numbers, without building the parse.
 
     ``impossible`` is a bool mask; ``problem`` the reason per row (an entry of
@@ -87,7 +88,7 @@ def apartment_number_problems(values) -> tuple[np.ndarray, np.ndarray]:
     return bad, reasons
 
 
-def parse_apartment_numbers(values) -> pd.DataFrame:
+def parse_apartment_numbers(values: pd.Series | ArrayLike) -> pd.DataFrame:
     """Parse apartment numbers (vectorised).
 
     Parameters
@@ -133,7 +134,12 @@ def parse_apartment_numbers(values) -> pd.DataFrame:
 
 
 def floor_disagreements(
-    apartment_nr, floor, floors=None, *, entrance_floor: float = 0.0, tolerance: float = 0.0
+    apartment_nr: pd.Series | ArrayLike,
+    floor: pd.Series | ArrayLike,
+    floors: pd.Series | ArrayLike | None = None,
+    *,
+    entrance_floor: float = 0.0,
+    tolerance: float = 0.0,
 ) -> pd.DataFrame:
     """Compare the floor implied by ``apartment_nr`` with Valueguard's ``floor`` estimate.
 

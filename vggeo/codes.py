@@ -16,13 +16,17 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from vggeo.errors import CodeError
+
+T = TypeVar("T")
 
 __all__ = ["CodeList", "CODE_LISTS", "get_code_list", "decode", "unknown_mask"]
 
@@ -58,7 +62,7 @@ class CodeList:
     def values(self) -> list:
         return list(self.codes)
 
-    def label(self, code, lang: str = "en") -> str | None:
+    def label(self, code: Any, lang: str = "en") -> str | None:
         pair = self.codes.get(code)
         return None if pair is None else pair[0 if lang == "sv" else 1]
 
@@ -271,7 +275,7 @@ def get_code_list(name: str) -> CodeList:
         ) from None
 
 
-def _normalise(values, code_list: CodeList) -> pd.Series:
+def _normalise(values: pd.Series | ArrayLike, code_list: CodeList) -> pd.Series:
     """Values as a Series comparable with the list's codes (ints or stripped strings)."""
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -292,7 +296,7 @@ def _normalise(values, code_list: CodeList) -> pd.Series:
     return s.astype("string").str.strip()
 
 
-def unknown_mask(values, name: str) -> np.ndarray:
+def unknown_mask(values: pd.Series | ArrayLike, name: str) -> np.ndarray:
     """Boolean mask: present (non-null) values that are not in the code list ``name``."""
     cl = get_code_list(name)
     s = values if isinstance(values, pd.Series) else pd.Series(values)
@@ -302,7 +306,7 @@ def unknown_mask(values, name: str) -> np.ndarray:
     return present & ~known
 
 
-def decode(values, name: str, *, strict: bool = False) -> pd.DataFrame:
+def decode(values: pd.Series | ArrayLike, name: str, *, strict: bool = False) -> pd.DataFrame:
     """Decode a column of codes.
 
     Parameters
@@ -356,5 +360,5 @@ def decode(values, name: str, *, strict: bool = False) -> pd.DataFrame:
     return out
 
 
-def _dedup(items) -> list:
+def _dedup(items: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(items))

@@ -36,10 +36,14 @@ import re
 import warnings
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
-from typing import Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 import numpy as np
 import pyproj
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from geopandas import GeoDataFrame, GeoSeries
 
 from vggeo.errors import (
     CoordinateRangeError,
@@ -419,7 +423,7 @@ def transformer(src: int | str, dst: int | str, route: Route = "direct") -> pypr
     return _from_crs(*_operation_codes(get_crs(src), get_crs(dst), route))
 
 
-def _as_float_array(values, name: str) -> np.ndarray:
+def _as_float_array(values: ArrayLike, name: str) -> np.ndarray:
     if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
         # pandas nullable columns (Float64/Int64 with pd.NA): NA becomes NaN, not an error.
         try:
@@ -458,8 +462,8 @@ def _axis_names(crs: SwedishCRS, order: str) -> tuple[str, str]:
 
 
 def detect_axis_problems(
-    a,
-    b,
+    a: ArrayLike,
+    b: ArrayLike,
     crs: int | str | SwedishCRS,
     order: AxisOrder | None = None,
     *,
@@ -546,8 +550,8 @@ def _range_for(crs: SwedishCRS, order: str, pos: int) -> str:
 
 
 def transform(
-    a,
-    b,
+    a: ArrayLike,
+    b: ArrayLike,
     *,
     src: int | str | SwedishCRS,
     dst: int | str | SwedishCRS,
@@ -612,7 +616,9 @@ def transform(
     return _from_xy(ox, oy, out_order)
 
 
-def outside_area(a, b, crs: int | str | SwedishCRS, order: AxisOrder | None = None) -> np.ndarray:
+def outside_area(
+    a: ArrayLike, b: ArrayLike, crs: int | str | SwedishCRS, order: AxisOrder | None = None
+) -> np.ndarray:
     """Boolean mask of points outside the system's EPSG area of use (NaN → False).
 
     Grid coordinates are converted to longitude/latitude first, so this works for every system.
@@ -631,7 +637,9 @@ def outside_area(a, b, crs: int | str | SwedishCRS, order: AxisOrder | None = No
     return ~inside & ~(np.isnan(lon) | np.isnan(lat))
 
 
-def warn_outside_area(a, b, crs, order: AxisOrder | None = None) -> np.ndarray:
+def warn_outside_area(
+    a: ArrayLike, b: ArrayLike, crs: int | str | SwedishCRS, order: AxisOrder | None = None
+) -> np.ndarray:
     """:func:`outside_area`, with an :class:`OutsideAreaWarning` when any point is outside."""
     mask = outside_area(a, b, crs, order)
     if mask.any():
@@ -645,7 +653,9 @@ def warn_outside_area(a, b, crs, order: AxisOrder | None = None) -> np.ndarray:
     return mask
 
 
-def transform_geoseries(geoseries, dst: int | str | SwedishCRS, *, route: Route = "direct"):
+def transform_geoseries(
+    geoseries: GeoSeries | GeoDataFrame, dst: int | str | SwedishCRS, *, route: Route = "direct"
+) -> GeoSeries | GeoDataFrame:
     """Reproject a GeoSeries/GeoDataFrame (x = easting/longitude) with vggeo's route choice.
 
     Unlike ``GeoSeries.to_crs`` this honours the RT 90 ``route`` and relabels between the same
@@ -693,7 +703,7 @@ MUNICIPALITY_ZONES: dict[str, int] = {
 }
 
 
-def local_zone_for(lon, lat) -> np.ndarray:
+def local_zone_for(lon: ArrayLike, lat: ArrayLike) -> np.ndarray:
     """EPSG code of the local SWEREF 99 zone by the longitude rule (vectorised).
 
     The nearest central meridian from the southern set (12 00, 13 30, 15 00, 16 30, 18 00) below
@@ -758,13 +768,17 @@ def en_transformer(src: int | str | SwedishCRS, dst: int | str | SwedishCRS) -> 
     return transformer(s, d)
 
 
-def _xy_out(tr: pyproj.Transformer, x, y) -> tuple[np.ndarray, np.ndarray]:
+def _xy_out(tr: pyproj.Transformer, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     ox, oy = tr.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
 
 
 def en_to_en(
-    easting, northing, *, src: int | str | SwedishCRS = 3006, dst: int | str | SwedishCRS
+    easting: ArrayLike,
+    northing: ArrayLike,
+    *,
+    src: int | str | SwedishCRS = 3006,
+    dst: int | str | SwedishCRS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grid (easting, northing) in ``src`` → (easting, northing) in ``dst``, vectorised.
 
@@ -775,8 +789,8 @@ def en_to_en(
 
 
 def en_to_lonlat(
-    easting,
-    northing,
+    easting: ArrayLike,
+    northing: ArrayLike,
     *,
     src: int | str | SwedishCRS = 3006,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -784,7 +798,9 @@ def en_to_lonlat(
     return _xy_out(en_transformer(src, 4326), easting, northing)
 
 
-def lonlat_to_en(lon, lat, *, dst: int | str | SwedishCRS) -> tuple[np.ndarray, np.ndarray]:
+def lonlat_to_en(
+    lon: ArrayLike, lat: ArrayLike, *, dst: int | str | SwedishCRS
+) -> tuple[np.ndarray, np.ndarray]:
     """(longitude, latitude) in degrees (WGS 84) → (easting, northing) in ``dst``."""
     return _xy_out(en_transformer(4326, dst), lon, lat)
 

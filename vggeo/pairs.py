@@ -80,7 +80,14 @@ def _format(values: np.ndarray, geographic: bool) -> list[str]:
 
 
 def _outside_warnings(
-    a, b, x, y, s_crs: SwedishCRS, d_crs: SwedishCRS, in_order: AxisOrder, out_order: AxisOrder
+    a: np.ndarray,
+    b: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    s_crs: SwedishCRS,
+    d_crs: SwedishCRS,
+    in_order: AxisOrder,
+    out_order: AxisOrder,
 ) -> list[str]:
     """Points outside the area of use of either system (e.g. Skåne into SWEREF 99 23 15)."""
     out = []

@@ -92,6 +92,9 @@ from vggeo.store.secret import OWNER_SECRET_ENV, new_owner_secret
 #: The vggeo_meta key of the secret owner keys are an HMAC under (vggeo.lm.inskrivning).
 OWNER_SECRET_META = "owner_key_secret"
 
+#: A rectangle (minx, miny, maxx, maxy) in the store's CRS.
+BBox = tuple[float, float, float, float]
+
 __all__ = ["Store", "ApplyResult", "DeliveryLike", "MemoryDelivery", "PRODUCTS"]
 
 PRODUCTS = ("bestammelse", "inskrivning")
@@ -505,7 +508,9 @@ class Store(ABC):
         return list(self._columns_cache[table])
 
     @abstractmethod
-    def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
+    def _select(
+        self, table: Table, columns: list[Column], *, bbox: BBox | None, where: str | None
+    ) -> tuple[dict, Any]:
         """Raw column values ``{name: list|array}`` and the geometries (shapely array or None)."""
 
     @abstractmethod
@@ -594,7 +599,7 @@ class Store(ABC):
         self,
         name: str,
         *,
-        bbox: tuple[float, float, float, float] | None = None,
+        bbox: BBox | None = None,
         columns: list[str] | None = None,
         where: str | None = None,
     ) -> pd.DataFrame:
@@ -628,7 +633,7 @@ class Store(ABC):
         name: str,
         *,
         batch_size: int = 50_000,
-        bbox: tuple[float, float, float, float] | None = None,
+        bbox: BBox | None = None,
         columns: list[str] | None = None,
         where: str | None = None,
     ) -> Iterator[pd.DataFrame]:
@@ -668,7 +673,13 @@ class Store(ABC):
         return table, registered
 
     def _select_batches(
-        self, table: Table, columns: list[Column], *, bbox, where, batch_size: int
+        self,
+        table: Table,
+        columns: list[Column],
+        *,
+        bbox: BBox | None,
+        where: str | None,
+        batch_size: int,
     ) -> Iterator[tuple[dict, Any]]:
         """Raw batches as :meth:`_select` returns them; backends stream, this default does not."""
         yield self._select(table, columns, bbox=bbox, where=where)

@@ -20,17 +20,20 @@ from __future__ import annotations
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 from vggeo.errors import SchemaError, StoreError
-from vggeo.store.base import OWNER_SECRET_META, Store, python_values, quote_ident
+from vggeo.store.base import OWNER_SECRET_META, BBox, Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -146,7 +149,7 @@ def _st_is_empty(blob: bytes | None) -> int | None:
     return 0 if _envelope(blob) is not None else 1
 
 
-def _st(i: int):
+def _st(i: int) -> Callable[[bytes | None], float | None]:
     def f(blob: bytes | None) -> float | None:
         env = _envelope(blob)
         return None if env is None else env[i]
@@ -630,7 +633,9 @@ class GeoPackageStore(Store):
         self._wrote = True
         self.conn.execute(f"INSERT OR REPLACE INTO {q(META_TABLE)} VALUES (?, ?)", (key, value))
 
-    def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
+    def _select(
+        self, table: Table, columns: list[Column], *, bbox: BBox | None, where: str | None
+    ) -> tuple[dict, Any]:
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
         try:
             with self._lock:
@@ -669,7 +674,13 @@ class GeoPackageStore(Store):
         yield from _gdal_batches(self.path, table, registered, where, min(batch_size, span))
 
     def _select_batches(
-        self, table: Table, columns: list[Column], *, bbox, where, batch_size: int
+        self,
+        table: Table,
+        columns: list[Column],
+        *,
+        bbox: BBox | None,
+        where: str | None,
+        batch_size: int,
     ) -> Iterator[tuple[dict, Any]]:
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
         # A read-only connection of its own: the statement stays open between batches (holding
@@ -718,7 +729,9 @@ class GeoPackageStore(Store):
         return True
 
 
-def _select_sql(table: Table, columns: list[Column], *, bbox, where) -> tuple[str, list]:
+def _select_sql(
+    table: Table, columns: list[Column], *, bbox: BBox | None, where: str | None
+) -> tuple[str, list]:
     names = [q(c.name) for c in columns]
     if table.geometry_type:
         names.append(q(GEOMETRY_COLUMN))
@@ -811,7 +824,7 @@ def _gdal_batches(
         raise StoreError(f"cannot read {table.name}: {err}") from err
 
 
-def _restore_arrow_column(arr, column: Column) -> pd.Series:
+def _restore_arrow_column(arr: pa.Array, column: Column) -> pd.Series:
     """An Arrow column GDAL read from the store as the pandas column :func:`restore` gives."""
     import pyarrow as pa
 
@@ -853,7 +866,7 @@ def _restore_arrow_column(arr, column: Column) -> pd.Series:
     return restore(pd.Series(arr.to_pylist(), dtype=object), column)
 
 
-def _arrow_dtype_from_json(arr, column: Column) -> pd.Series:
+def _arrow_dtype_from_json(arr: pa.Array, column: Column) -> pd.Series:
     """A JSON text column stored for an Arrow dtype (the registry's ``number``), parsed by
     Arrow's JSON reader against that type instead of value by value."""
     import base64

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
-from vggeo.store.base import OWNER_SECRET_META, Store, python_values, quote_ident
+from vggeo.store.base import OWNER_SECRET_META, BBox, Store, python_values, quote_ident
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.pool import redact
 from vggeo.store.schema import (
@@ -369,7 +369,9 @@ class PostGISStore(Store):
             (key, value),
         )
 
-    def _select(self, table: Table, columns: list[Column], *, bbox, where) -> tuple[dict, Any]:
+    def _select(
+        self, table: Table, columns: list[Column], *, bbox: BBox | None, where: str | None
+    ) -> tuple[dict, Any]:
         import psycopg
 
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
@@ -380,7 +382,13 @@ class PostGISStore(Store):
         return _raw_columns(table, columns, rows)
 
     def _select_batches(
-        self, table: Table, columns: list[Column], *, bbox, where, batch_size: int
+        self,
+        table: Table,
+        columns: list[Column],
+        *,
+        bbox: BBox | None,
+        where: str | None,
+        batch_size: int,
     ) -> Iterator[tuple[dict, Any]]:
         import psycopg
 
@@ -436,7 +444,9 @@ class PostGISStore(Store):
         return True
 
 
-def _select_sql(table: Table, columns: list[Column], *, bbox, where) -> tuple[str, list]:
+def _select_sql(
+    table: Table, columns: list[Column], *, bbox: BBox | None, where: str | None
+) -> tuple[str, list]:
     names = [q(c.name) for c in columns]
     if table.geometry_type:
         names.append(f"ST_AsBinary({q(GEOMETRY_COLUMN)})")
