@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,8 @@ from vggeo.errors import InputError
 from vggeo.tiles.layers import LAYERS, Filters, Layer
 
 if TYPE_CHECKING:
+    from geopandas import GeoDataFrame
+
     from vggeo.store import Store
 
 __all__ = [
@@ -145,7 +147,7 @@ def _to_crs(geoms: np.ndarray, uri: str) -> np.ndarray:
     return shapely.transform(geoms, project)
 
 
-def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Geometry:
+def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Polygon:
     """The bbox (in ``uri``'s axis order) as a polygon in EPSG:3006, densified so that its
     edges stay straight lines of the source CRS."""
     if len(bbox) not in (4, 6):
@@ -304,7 +306,9 @@ class FeatureReader:
             )
         return [p for p in dict.fromkeys(properties) if p != ftype.key]
 
-    def _matches(self, ftype: FeatureType, where: str | None, bbox_poly) -> np.ndarray:
+    def _matches(
+        self, ftype: FeatureType, where: str | None, bbox_poly: shapely.Polygon | None
+    ) -> np.ndarray:
         version = self.store.data_version
         ck = (ftype.table, version, where, None if bbox_poly is None else bbox_poly.wkb)
         with self._lock:
@@ -328,7 +332,9 @@ class FeatureReader:
                     self._cached -= len(old.keys)
         return keys
 
-    def _rows(self, ftype: FeatureType, keys: np.ndarray, props: list[str], crs: str):
+    def _rows(
+        self, ftype: FeatureType, keys: np.ndarray, props: list[str], crs: str
+    ) -> GeoDataFrame:
         if len(keys) == 0:
             frame = self.store.read_table(ftype.table, columns=[ftype.key, *props], where="1 = 0")
         else:
@@ -443,7 +449,7 @@ def _parse_key(ftype: FeatureType, text: str) -> str | None:
     return _literal(text) if _UUIDISH.match(text) else None
 
 
-def _json_value(v):
+def _json_value(v: Any) -> Any:
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, float | np.floating):

@@ -34,6 +34,7 @@ import logging
 import os
 import sys
 import traceback
+from typing import IO, Any
 
 import click
 
@@ -60,7 +61,7 @@ class InputFailure(click.ClickException):
 
     exit_code = EXIT_INPUT
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         # One line, whatever the message holds (a newline in a file name, a bidi override).
         click.echo(f"vggeo: error: {printable(self.format_message())}", err=True)
 
@@ -119,7 +120,7 @@ class VggeoGroup(click.Group):
             ctx.meta["vggeo.args"] = list(args)
         return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except _CLICK_FLOW:

@@ -18,6 +18,7 @@ import click
 from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
 
 if TYPE_CHECKING:
+    from vggeo.crs import SwedishCRS
     from vggeo.join import Predicate
 
 _JOIN_SUFFIXES = (".parquet", ".csv", ".gpkg")
@@ -39,7 +40,7 @@ def _check_output(path: Path, overwrite: bool, suffixes: tuple[str, ...]) -> Non
     refuse_overwrite(path, overwrite)
 
 
-def _crs(spec: str):
+def _crs(spec: str) -> SwedishCRS:
     from vggeo.crs import get_crs
 
     return get_crs(spec)  # CRSError → exit 2 before anything is read or written

@@ -10,11 +10,14 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _out_opt = click.option(
     "-o",
@@ -35,10 +38,17 @@ def _check_suffix(path: Path) -> None:
         )
 
 
-def _show_warnings():
+def _show_warnings() -> None:
     """Print vggeo warnings as one 'vggeo: warning: …' line each on stderr."""
 
-    def show(message, category, filename, lineno, file=None, line=None):
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         click.echo(f"vggeo: warning: {message}", err=True)
 
     warnings.showwarning = show
@@ -83,7 +93,7 @@ def _rejects_path(given: Path | None, output: Path | None, source: Path | None) 
     return Path(f"{source.stem if source else 'registry'}.rejects.csv")
 
 
-def _write_rejects(rejects, path: Path, *, explicit: bool) -> Path | None:
+def _write_rejects(rejects: pd.DataFrame, path: Path, *, explicit: bool) -> Path | None:
     """Write the rejects where asked, or where they are (or were) — never an empty file unasked."""
     from vggeo.registry.writers import update_rejects, write_rejects
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -153,7 +154,7 @@ def ingest(
             raise
 
 
-def _sort_key(delivery) -> tuple:
+def _sort_key(delivery: Any) -> tuple[bool, str]:
     from vggeo.store.ledger import as_utc
 
     produced = as_utc(getattr(delivery, "produced_at", None))

@@ -117,7 +117,9 @@ def _archive_state(path: Path) -> tuple | None:
         archive.close()
 
 
-def _bbox(_ctx, _param, value: str | None):
+def _bbox(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
     try:
@@ -126,7 +128,8 @@ def _bbox(_ctx, _param, value: str | None):
         parts = ()
     if len(parts) != 4:
         raise click.BadParameter("give west,south,east,north in degrees, e.g. 10.5,55,24.5,69.5")
-    return parts
+    west, south, east, north = parts
+    return west, south, east, north
 
 
 @tiles.command("basemap")
@@ -176,8 +179,8 @@ def _bbox(_ctx, _param, value: str | None):
 @progress_opt
 def basemap(
     output: Path,
-    bbox,
-    context_bbox,
+    bbox: tuple[float, float, float, float] | None,
+    context_bbox: tuple[float, float, float, float] | None,
     resolution: str,
     maxzoom: int,
     country: str,
@@ -204,9 +207,11 @@ def basemap(
         # coarser than "h": the context area needs no finer data than the detail
         context_resolution=resolution if resolution in "ilc" else "h",
         context_maxzoom=min(DEFAULT_SPEC.context_maxzoom, maxzoom - 1),
-        **({"detail_bbox": bbox} if bbox else {}),
-        **({"context_bbox": context_bbox} if context_bbox else {}),
     )
+    if bbox:
+        spec = dataclasses.replace(spec, detail_bbox=bbox)
+    if context_bbox:
+        spec = dataclasses.replace(spec, context_bbox=context_bbox)
     stats = build_basemap(output, spec, progress=progress)
     counts = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "bytes")
     click.echo(f"{output}\t{stats['bytes']} bytes\t{counts}")

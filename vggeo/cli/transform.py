@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from vggeo.crs import AxisOrder, Route
 
 
 @click.command("transform")
@@ -46,7 +50,15 @@ import click
     is_flag=True,
     help="Do not refuse values outside the plausible Swedish range of the source system.",
 )
-def transform_cmd(src, dst, in_order, out_order, route, swap_axes, no_check) -> None:
+def transform_cmd(
+    src: str,
+    dst: str,
+    in_order: AxisOrder | None,
+    out_order: AxisOrder | None,
+    route: Route,
+    swap_axes: bool,
+    no_check: bool,
+) -> None:
     """Transform 'a,b' lines from stdin to 'a,b' lines on stdout, in the same order.
 
     Metres are written with 6 decimals, degrees with 10. A malformed line is an error naming its
@@ -101,12 +113,12 @@ def crs_zone(municipality: str | None, lat: float | None, lon: float | None) -> 
     from vggeo import crs as vcrs
     from vggeo.errors import InputError
 
-    if municipality is None and (lat is None or lon is None):
-        raise InputError("give --municipality CODE, or --lat and --lon")
     if municipality is not None:
         code = vcrs.local_zone_for_municipality(municipality, lon=lon, lat=lat)
-    else:
+    elif lat is not None and lon is not None:
         code = int(vcrs.local_zone_for(lon, lat)[0])
+    else:
+        raise InputError("give --municipality CODE, or --lat and --lon")
     click.echo(f"EPSG:{code} {vcrs.get_crs(code).name}")
 
 

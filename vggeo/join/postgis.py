@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,11 @@ from vggeo.join.memory import (
     check_predicate,
     filter_provisions,
 )
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from vggeo.store import Store
 
 __all__ = ["residences_in_postgis"]
 
@@ -101,7 +107,13 @@ def residences_in_postgis(
     return _result(provisions, pairs_raw, predicate, home_cat, geometry=geometry)
 
 
-def _selected_provisions(conn, types, status, *, geometry: bool) -> tuple[pd.DataFrame, bool]:
+def _selected_provisions(
+    conn: psycopg.Connection,
+    types: str | Iterable[str] | None,
+    status: str | Iterable[str] | None,
+    *,
+    geometry: bool,
+) -> tuple[pd.DataFrame, bool]:
     """The provisions the filters select, in the store's order, with their row number ``fid``,
     and whether that is every provision."""
     cols = ["fid", "provision_id", *PAIR_COLUMNS]
@@ -123,7 +135,7 @@ def _selected_provisions(conn, types, status, *, geometry: bool) -> tuple[pd.Dat
     return chosen.reset_index(drop=True), len(chosen) == len(frame)
 
 
-def _home_type_dtype(store) -> pd.CategoricalDtype | None:
+def _home_type_dtype(store: Store) -> pd.CategoricalDtype | None:
     """The registered categories of ``residences.home_type`` (the order the in-memory join sees
     after reading the store), or None when the registry has no home types."""
     from vggeo.store.schema import parse_category
@@ -136,7 +148,7 @@ def _home_type_dtype(store) -> pd.CategoricalDtype | None:
 
 
 def _pairs(
-    conn,
+    conn: psycopg.Connection,
     provisions: pd.DataFrame | None,
     predicate: str,
     distance: float | None,
