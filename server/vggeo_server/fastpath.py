@@ -23,9 +23,12 @@ import re
 from functools import partial
 
 from anyio import to_thread
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vggeo.errors import VggeoError
+from vggeo.tiles.cache import CachedTile
 from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
+from vggeo.tiles.service import TileService
 from vggeo_server.auth.policy import FULL_ACCESS, AccessDenied
 from vggeo_server.auth.views import cached_view_tile, layer_view, view_tile
 from vggeo_server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
@@ -40,7 +43,11 @@ class CachedTileFastPath:
     """ASGI middleware serving cached tiles (see the module docstring)."""
 
     def __init__(
-        self, app, *, cache_control: str | CacheControlPolicy, layers: set[str] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        cache_control: str | CacheControlPolicy,
+        layers: set[str] | None = None,
     ) -> None:
         self.app = app
         self.cache_control = (
@@ -50,7 +57,7 @@ class CachedTileFastPath:
         )
         self.layers = layers or {*LAYERS, *COMPOSITES}
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string"):
             m = _TILE.match(scope["path"])
             if m and m.group(1) in self.layers:
@@ -71,7 +78,7 @@ class CachedTileFastPath:
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _cached(service, scope, m: re.Match):
+    def _cached(service: TileService, scope: Scope, m: re.Match) -> CachedTile | None:
         access = scope.get("state", {}).get("access", FULL_ACCESS)
         z, x, y = int(m.group(2)), int(m.group(3)), int(m.group(4))
         try:
@@ -86,7 +93,7 @@ class CachedTileFastPath:
             return None
 
     @staticmethod
-    async def _render(service, scope, m: re.Match):
+    async def _render(service: TileService, scope: Scope, m: re.Match) -> CachedTile | None:
         """The tile rendered as the route renders it, or ``None`` to let the application answer
         (an archive, an address outside the grid, a caller who may not see the layer, or any
         failure: the application's handlers turn those into the documented answers)."""
@@ -114,7 +121,7 @@ class CachedTileFastPath:
         except Exception:  # noqa: BLE001 - rendered again by the route, which answers properly
             return None
 
-    async def _send(self, tile, headers: dict, send, z: int) -> None:
+    async def _send(self, tile: CachedTile, headers: dict, send: Send, z: int) -> None:
         etag = etag_for(tile.etag, "gzip")
         out = [
             (b"cache-control", self.cache_control.encoded(z)),

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vggeo_server.auth.keys import KeyStore, looks_like_key
 from vggeo_server.auth.policy import (
@@ -105,7 +106,7 @@ class Authenticator:
 
     # --- credentials -----------------------------------------------------------------------------
 
-    def extract(self, scope: dict) -> tuple[Credentials | None, bytes | None]:
+    def extract(self, scope: Scope) -> tuple[Credentials | None, bytes | None]:
         """The request's credentials and, when a key came in the query, the query string
         without it. Raises :class:`BadCredentials` for a form we do not take."""
         found: list[tuple[str, str]] = []
@@ -268,12 +269,12 @@ class AuthMiddleware:
 
     VARY = b"Authorization, X-API-Key"
 
-    def __init__(self, app, *, authenticator: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, *, authenticator: Authenticator) -> None:
         self.app = app
         self.auth = authenticator
         self.realm = authenticator.settings.realm
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -299,7 +300,7 @@ class AuthMiddleware:
         if query is not None:
             scope = {**scope, "query_string": query}
 
-        async def marked(message) -> None:
+        async def marked(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = _merge_vary(list(message.get("headers", [])), self.VARY)
                 if creds is not None:
@@ -309,7 +310,7 @@ class AuthMiddleware:
 
         await self.app(scope, receive, marked)
 
-    async def _refuse(self, exc: AccessDenied, send) -> None:
+    async def _refuse(self, exc: AccessDenied, send: Send) -> None:
         status, headers, body = challenge(exc, self.realm)
         raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         raw += [

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from prometheus_client import Counter, Histogram
@@ -152,7 +153,7 @@ async def note_route(request: Request) -> None:
         request.scope.setdefault("state", {})["route"] = path
 
 
-def _route_of(scope: dict, state: dict) -> str:
+def _route_of(scope: Scope, state: dict) -> str:
     route = state.get("route")
     if route:
         return route
@@ -169,12 +170,12 @@ class TelemetryMiddleware:
     (``state["access"]``).
     """
 
-    def __init__(self, app, *, telemetry: Telemetry | None, log_requests: bool) -> None:
+    def __init__(self, app: ASGIApp, *, telemetry: Telemetry | None, log_requests: bool) -> None:
         self.app = app
         self.telemetry = telemetry
         self.log_requests = log_requests
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -185,7 +186,7 @@ class TelemetryMiddleware:
         rid_header = rid.encode("latin-1")
         status, size = 500, 0
 
-        async def tracked(message) -> None:
+        async def tracked(message: Message) -> None:
             nonlocal status, size
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -208,7 +209,7 @@ class TelemetryMiddleware:
             self._record(scope, state, rid, status, size, time.perf_counter() - start)
 
     @staticmethod
-    def _request_id(scope: dict) -> str:
+    def _request_id(scope: Scope) -> str:
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 text = value.decode("latin-1").strip()
@@ -218,7 +219,7 @@ class TelemetryMiddleware:
         return os.urandom(16).hex()  # as random as a UUID 4, and a third of its cost
 
     def _record(
-        self, scope: dict, state: dict, rid: str, status: int, size: int, seconds: float
+        self, scope: Scope, state: dict, rid: str, status: int, size: int, seconds: float
     ) -> None:
         route = _route_of(scope, state)
         cache = state.get("cache")
