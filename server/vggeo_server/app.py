@@ -34,6 +34,7 @@ from fastapi.staticfiles import StaticFiles
 import vggeo.store
 from vggeo import __version__
 from vggeo.errors import StoreError
+from vggeo.features import FeatureReader
 from vggeo.store import DataSource, Store
 from vggeo.tiles import TileSource, source_for
 from vggeo.tiles.cluster import ClusterOptions
@@ -98,7 +99,7 @@ def open_service(settings: Settings) -> TileService:
         raise
 
 
-def open_features(settings: Settings):
+def open_features(settings: Settings) -> FeatureReader | None:
     """A :class:`~vggeo.features.FeatureReader` over the store, or ``None`` when the store is
     not a vggeo store (a tile archive, a GeoParquet file, a plain GeoPackage) or features are
     switched off."""

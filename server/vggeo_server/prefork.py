@@ -24,7 +24,9 @@ import os
 import signal
 import socket
 import time
+from types import FrameType
 
+from vggeo.tiles.service import TileService
 from vggeo_server.settings import Settings
 
 __all__ = ["serve_preforked"]
@@ -44,7 +46,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _load(settings: Settings):
+def _load(settings: Settings) -> TileService:
     from vggeo_server.app import open_service
 
     started = time.perf_counter()
@@ -57,7 +59,7 @@ def _load(settings: Settings):
     return service
 
 
-def _worker(settings: Settings, service, sock: socket.socket, options: dict) -> None:
+def _worker(settings: Settings, service: TileService, sock: socket.socket, options: dict) -> None:
     """The body of a forked worker: uvicorn on the inherited socket; never returns."""
     code = 0
     try:
@@ -87,7 +89,7 @@ def _worker(settings: Settings, service, sock: socket.socket, options: dict) -> 
         os._exit(code)
 
 
-def _fork(settings: Settings, service, sock: socket.socket, options: dict) -> int:
+def _fork(settings: Settings, service: TileService, sock: socket.socket, options: dict) -> int:
     pid = os.fork()
     if pid == 0:
         _worker(settings, service, sock, options)
@@ -110,7 +112,7 @@ def serve_preforked(
     generation = {_fork(settings, service, sock, options) for _ in range(workers)}
     stopping = False
 
-    def stop(signum, frame) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
@@ -140,7 +142,14 @@ def serve_preforked(
         sock.close()
 
 
-def _maybe_reload(settings, service, generation: set[int], sock, options, workers):
+def _maybe_reload(
+    settings: Settings,
+    service: TileService,
+    generation: set[int],
+    sock: socket.socket,
+    options: dict,
+    workers: int,
+) -> tuple[TileService, set[int]]:
     """A new generation of workers over freshly loaded data when the store changed."""
     try:
         current = service.source.current_version()

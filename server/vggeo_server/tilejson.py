@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from vggeo.tiles.backends.archive import ArchiveSource
+from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.cluster import CLUSTER_ID_BASE
 from vggeo.tiles.layers import (
     HOME_TYPES,
@@ -41,11 +43,11 @@ PROVISION_COLOURS = {
 }
 
 
-def _fields(layer: Layer, source) -> dict[str, str]:
+def _fields(layer: Layer, source: TileSource) -> dict[str, str]:
     return fields(layer, source.home_types())
 
 
-def served_layer_ids(layer_ids: list[str], source) -> list[str]:
+def served_layer_ids(layer_ids: list[str], source: TileSource) -> list[str]:
     """The layers of ``layer_ids`` the backend answers: all of them, except for a tile archive,
     which answers only what it holds (so nothing listed here ever 404s)."""
     served = getattr(source, "served_layers", None)
@@ -55,15 +57,15 @@ def served_layer_ids(layer_ids: list[str], source) -> list[str]:
     return [lid for lid in layer_ids if lid in held]
 
 
-def zoom_range(source, minzoom: int, maxzoom: int) -> tuple[int, int]:
+def zoom_range(source: TileSource, minzoom: int, maxzoom: int) -> tuple[int, int]:
     """Zooms to advertise: the configured range, or an archive's own (clients overzoom past
     its deepest zoom, which is what keeps z15–16 of a z14 archive from going blank)."""
-    if getattr(source, "kind", None) == "archive":
+    if isinstance(source, ArchiveSource):
         return source.minzoom, source.maxzoom
     return minzoom, maxzoom
 
 
-def _archive_vector_layers(layer: Layer | Composite, source) -> list[dict]:
+def _archive_vector_layers(layer: Layer | Composite, source: ArchiveSource) -> list[dict]:
     """An archive's own vector_layers, with TileJSON's field descriptions where vggeo knows
     the field (the archive records MBTiles types)."""
     out = []
@@ -83,7 +85,9 @@ def _archive_vector_layers(layer: Layer | Composite, source) -> list[dict]:
     return out
 
 
-def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoom: int) -> dict:
+def tilejson(
+    layer: Layer | Composite, source: TileSource, url: str, *, minzoom: int, maxzoom: int
+) -> dict:
     """TileJSON 3.0.0 of a layer or composite (of a tile archive: its own zooms and layers)."""
     bounds = source.bounds_wgs84() or (10.0, 55.0, 24.2, 69.1)
     minzoom, maxzoom = zoom_range(source, minzoom, maxzoom)
@@ -92,7 +96,7 @@ def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoo
         round((bounds[1] + bounds[3]) / 2, 5),
         max(minzoom, min(maxzoom, 4)),
     ]
-    if getattr(source, "kind", None) == "archive":
+    if isinstance(source, ArchiveSource):
         layers = _archive_vector_layers(layer, source)
     else:
         layers = vector_layers(layer, source.home_types(), minzoom=minzoom, maxzoom=maxzoom)
@@ -113,12 +117,12 @@ def tilejson(layer: Layer | Composite, source, url: str, *, minzoom: int, maxzoo
     }
 
 
-def cluster_count_fields(source) -> dict[str, str]:
+def cluster_count_fields(source: TileSource) -> dict[str, str]:
     """Home type → the clusters' ``count_<home type>`` field that counts it."""
     return {t: f"count_{slug(t)}" for t in source.home_types()}
 
 
-def layers_doc(layer_ids: list[str], source) -> dict:
+def layers_doc(layer_ids: list[str], source: TileSource) -> dict:
     """The /layers document: the layers the backend answers, their fields and filters.
 
     ``filter_mode`` says who filters: ``server`` (filter parameters on tile URLs) or, for a
@@ -126,11 +130,11 @@ def layers_doc(layer_ids: list[str], source) -> dict:
     every zoom are offered).
     """
     allowed = source.allowed_values()
-    archive = getattr(source, "kind", None) == "archive"
     out = []
     for lid in served_layer_ids(layer_ids, source):
         lay = get_layer(lid)
-        if archive:
+        filters: dict[str, list[str] | None]
+        if isinstance(source, ArchiveSource):
             field_map = {
                 k: v for vl in _archive_vector_layers(lay, source) for k, v in vl["fields"].items()
             }
@@ -187,13 +191,13 @@ def cluster_label(count: list) -> list:
     ]
 
 
-def data_source_layer(source) -> str:
+def data_source_layer(source: TileSource) -> str:
     """The layer the map draws: the composite, or what an archive holds instead."""
     served = served_layer_ids([*layer_ids()], source)
     return "composite" if "composite" in served else served[0]
 
 
-def style(base: str, source, *, basemap: str = "builtin") -> dict:
+def style(base: str, source: TileSource, *, basemap: str = "builtin") -> dict:
     """A MapLibre GL style (v8): residences and regulations over a basemap.
 
     ``basemap`` is ``builtin`` (the offline basemap this server serves), ``none``, or the URL of

@@ -13,11 +13,14 @@ would not get.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vggeo.tiles.cache import CachedTile, compress
+from vggeo.tiles.grids import Grid
 from vggeo.tiles.layers import Composite, Filters, Layer, fields, get_layer, members
 from vggeo.tiles.restrict import restrict_tile
+from vggeo.tiles.service import TileService
 from vggeo_server.auth.policy import FILTER_FIELDS, Access, AccessDenied, table_policy
 
 __all__ = ["LayerView", "layer_view", "view_tile", "cached_view_tile"]
@@ -117,19 +120,26 @@ def layer_view(access: Access, layer: Layer | Composite) -> LayerView:
 
 
 def _view_key(
-    service, layer: Layer | Composite, z: int, x: int, y: int, grid, filters, view: LayerView
+    service: TileService,
+    layer: Layer | Composite,
+    z: int,
+    x: int,
+    y: int,
+    grid: str | Grid,
+    filters: Filters | None,
+    view: LayerView,
 ) -> tuple:
     return (*service.key(layer.id, z, x, y, grid=grid, filters=filters), "view", view.key)
 
 
 def cached_view_tile(
-    service,
+    service: TileService,
     layer: Layer | Composite,
     z: int,
     x: int,
     y: int,
     *,
-    grid,
+    grid: str | Grid,
     filters: Filters | None,
     view: LayerView,
 ) -> CachedTile | None:
@@ -140,13 +150,13 @@ def cached_view_tile(
 
 
 def view_tile(
-    service,
+    service: TileService,
     layer: Layer | Composite,
     z: int,
     x: int,
     y: int,
     *,
-    grid,
+    grid: str | Grid,
     filters: Filters | None,
     view: LayerView,
 ) -> CachedTile:
@@ -172,11 +182,11 @@ def view_tile(
 # --- metadata documents ----------------------------------------------------------------------
 
 
-def _member_fields(layer: Layer | Composite, home_types) -> dict[str, set[str]]:
+def _member_fields(layer: Layer | Composite, home_types: Sequence[str]) -> dict[str, set[str]]:
     return {m.id: set(fields(m, home_types)) for m in members(layer)}
 
 
-def restrict_layers_doc(doc: dict, access: Access, home_types) -> dict:
+def restrict_layers_doc(doc: dict, access: Access, home_types: Sequence[str]) -> dict:
     """The ``/layers`` document as the caller may see it: layers it cannot see left out, and of
     the others only the visible members, fields and filters."""
     if not access.enforced:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Self
 
 import click
+
+if TYPE_CHECKING:
+    from vggeo_server.settings import Settings
 
 
 @click.command()
@@ -60,6 +65,7 @@ def serve(
     import uvicorn
 
     from vggeo.store import backend_of, is_postgres_url
+    from vggeo_server.settings import bind_url
 
     if store is None:
         from vggeo.tiles.sample import default_store
@@ -73,7 +79,7 @@ def serve(
         f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
         err=True,
     )
-    options = dict(
+    options: dict[str, Any] = dict(
         host=host,
         port=port,
         log_level="info",
@@ -101,7 +107,7 @@ def serve(
         # the command line made travel as VGGEO_* variables, read back by Settings() in each
         # worker (the other settings are there already: they came from the environment).
         os.environ["VGGEO_STORE"] = store
-        os.environ["VGGEO_BASE_URL"] = settings.base_url
+        os.environ["VGGEO_BASE_URL"] = settings.base_url or bind_url(host, port)
         os.environ["VGGEO_STORE_SCHEMA"] = settings.store_schema
         with _metrics_dir(settings.ops.metrics):
             uvicorn.run("vggeo_server.app:create_app", factory=True, workers=workers, **options)
@@ -123,7 +129,7 @@ def _display(store: str) -> str:
 
 def _checked_settings(
     store: str, base_url: str | None, host: str, port: int, schema: str = "public"
-):
+) -> Settings:
     """The server settings from the options and VGGEO_* variables, checked before anything
     starts: a bad setting, keys file or JWKS setting is one line and exit 2."""
     from pydantic import ValidationError
@@ -183,7 +189,7 @@ def _exit_cleanly_on_signals() -> None:
     """
     import signal
 
-    def done(signum, frame) -> None:
+    def done(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -198,13 +204,13 @@ class _metrics_dir:
         self.enabled = enabled
         self.tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         if self.enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             self.tmp = tempfile.TemporaryDirectory(prefix="vggeo-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.tmp.name
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.tmp is not None:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             self.tmp.cleanup()

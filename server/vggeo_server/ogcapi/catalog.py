@@ -7,35 +7,39 @@ reader). When the backends move behind another interface, this module is what ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 
+from vggeo.tiles.backends.archive import ArchiveSource
+from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.grids import TileBounds, get_grid
 
 
-def data_bounds(source) -> tuple[float, float, float, float] | None:
+def data_bounds(source: TileSource) -> tuple[float, float, float, float] | None:
     """(west, south, east, north) in degrees of the data, or ``None`` when there is none."""
     return source.bounds_wgs84()
 
 
-def home_types(source) -> list[str]:
+def home_types(source: TileSource) -> list[str]:
     return list(source.home_types())
 
 
-def served_layers(source, layers) -> list[str]:
+def served_layers(source: TileSource, layers: Iterable[str]) -> list[str]:
     """The layers of ``layers`` a backend answers: a tile archive only those it holds."""
     from vggeo_server.tilejson import served_layer_ids
 
     return served_layer_ids(list(layers), source)
 
 
-def served_grids(source, grids: list[str]) -> list[str]:
+def served_grids(source: TileSource, grids: list[str]) -> list[str]:
     """The grids a backend can render: archives hold Web Mercator tiles only."""
-    if getattr(source, "kind", None) == "archive":
+    if isinstance(source, ArchiveSource):
         return [g for g in grids if g == "WebMercatorQuad"]
     return list(grids)
 
 
-def zoom_range(source, grid_id: str, minzoom: int, maxzoom: int) -> tuple[int, int]:
+def zoom_range(source: TileSource, grid_id: str, minzoom: int, maxzoom: int) -> tuple[int, int]:
     """Levels a layer is served on in a grid: the configured range on Web Mercator (or what an
     archive holds), every level of the SWEREF 99 TM grid down to its finest."""
     grid = get_grid(grid_id)
@@ -46,7 +50,7 @@ def zoom_range(source, grid_id: str, minzoom: int, maxzoom: int) -> tuple[int, i
     return grid.minzoom, grid.maxzoom
 
 
-def grid_bounds(bounds_wgs84, grid_id: str) -> TileBounds | None:
+def grid_bounds(bounds_wgs84: Sequence[float] | None, grid_id: str) -> TileBounds | None:
     """The data bounds in a grid's CRS (easting/northing), from a densified outline."""
     if not bounds_wgs84:
         return None

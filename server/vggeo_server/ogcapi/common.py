@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from vggeo.features import FeatureReader
 from vggeo.tiles.layers import Composite, Layer, get_layer
 from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import get_access
@@ -64,14 +65,16 @@ def sees_layer(access: Access, layer: Layer | Composite) -> bool:
     return True
 
 
-def has_features(features, layer: Layer | Composite) -> bool:
+def has_features(features: FeatureReader | None, layer: Layer | Composite) -> bool:
     return features is not None and isinstance(layer, Layer)
 
 
 def register(r: APIRouter, config: OGCConfig) -> None:
     """Add ``/``, ``/conformance``, ``/collections`` and ``/collections/{id}``."""
 
-    def collection_doc(base: str, layer: Layer | Composite, service, features) -> dict:
+    def collection_doc(
+        base: str, layer: Layer | Composite, service: TileService, features: FeatureReader | None
+    ) -> dict:
         return docs.collection(
             base,
             layer,

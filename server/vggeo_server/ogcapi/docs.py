@@ -109,7 +109,9 @@ def _extent(bounds_wgs84: Sequence[float] | None) -> dict:
     return {"extent": {"spatial": {"bbox": [bbox], "crs": CRS84}}}
 
 
-def collection(base: str, layer: Layer | Composite, *, bounds_wgs84, features: bool) -> dict:
+def collection(
+    base: str, layer: Layer | Composite, *, bounds_wgs84: Sequence[float] | None, features: bool
+) -> dict:
     """A collection (``/collections/{id}``): tilesets always, items when ``features``."""
     url = f"{base}/collections/{layer.id}"
     links = [
@@ -255,7 +257,7 @@ def tileset(
     *,
     limits: TileMatrixLimits,
     home_types: Sequence[str],
-    bounds_wgs84,
+    bounds_wgs84: Sequence[float] | None,
     query: str = "",
 ) -> dict:
     """Tileset metadata (``/collections/{id}/tiles/{tileMatrixSetId}``)."""

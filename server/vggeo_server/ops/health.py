@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from vggeo_server.auth.middleware import get_access
@@ -78,7 +78,7 @@ class Readiness:
             return {name: f"no answer within {self.timeout:g} s" for name in self.checks}
 
 
-def store_checks(app, *, stale_grace: float) -> dict[str, Check]:
+def store_checks(app: FastAPI, *, stale_grace: float) -> dict[str, Check]:
     """The checks of the tile store, the data version served and the feature store."""
     first_stale: dict[str, float] = {}  # data version → when it was first seen unserved
     cells_stale: dict[str, float] = {}  # "since" → when the cell table was first seen stale
