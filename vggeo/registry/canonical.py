@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from vggeo.crs import Route, detect_axis_problems
 from vggeo.errors import (
@@ -52,6 +53,16 @@ __all__ = [
     "empty_rejects",
 ]
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pyarrow as pa
+    from tqdm import tqdm
+
+T = TypeVar("T")
+#: What the readers return: the canonical GeoDataFrame, or ``(frame, rejects)`` with
+#: ``with_rejects=True``. Any: the shape follows a flag, and geopandas has no types to check the
+#: frame against.
+CanonicalResult = Any
 Locate = Callable[[int], dict]
 
 _INT_RANGES = {
@@ -125,9 +136,9 @@ class _Rejects:
         rule_id: str,
         field_name: str,
         mask: np.ndarray,
-        values,
+        values: pd.Series | ArrayLike | None,
         *,
-        detail=None,
+        detail: str | ArrayLike | None = None,
         message: str | None = None,
     ) -> None:
         idx = np.flatnonzero(mask)
@@ -220,25 +231,25 @@ class _Rejects:
         return [w.get("file") for w in where], np.array([w.get("row") for w in where])
 
 
-def _pick(detail, positions, idx) -> list:
+def _pick(detail: str | ArrayLike, positions: Iterable[int], idx: np.ndarray) -> list:
     if isinstance(detail, str):
         return [detail] * len(idx)
     arr = np.asarray(detail, dtype=object)
     return [arr[idx[p]] for p in positions]
 
 
-def _str_or_none(v) -> str | None:
+def _str_or_none(v: object) -> str | None:
     return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
 
 
-def _raw_value(values, i: int):
+def _raw_value(values: pd.Series | ArrayLike | None, i: int) -> Any:
     if values is None:
         return None
     v = values.iloc[i] if isinstance(values, pd.Series) else np.asarray(values, dtype=object)[i]
     return _py(v)
 
 
-def _texts(values, idx: np.ndarray) -> np.ndarray:
+def _texts(values: pd.Series | ArrayLike | None, idx: np.ndarray) -> np.ndarray:
     """The rejected values as text (``None`` for missing), as a user would write them."""
     if values is None:
         return np.full(idx.size, None, dtype=object)
@@ -249,7 +260,7 @@ def _texts(values, idx: np.ndarray) -> np.ndarray:
     return np.array([_text(v) for v in picked], dtype=object)
 
 
-def _text(v) -> str | None:
+def _text(v: Any) -> str | None:
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, (float, np.floating)):
@@ -265,7 +276,8 @@ def _text(v) -> str | None:
     return str(_py(v))
 
 
-def _py(v):
+def _py(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds; anything else as it is."""
     return v.item() if hasattr(v, "item") else v
 
 
@@ -309,7 +321,7 @@ def _numeric(s: pd.Series, f: Field, rej: _Rejects) -> np.ndarray:
     return num
 
 
-def _integer(s: pd.Series, f: Field, rej: _Rejects, dtype: str):
+def _integer(s: pd.Series, f: Field, rej: _Rejects, dtype: str) -> pd.Series:
     num = _numeric(s, f, rej)
     with np.errstate(invalid="ignore"):
         frac = ~np.isnan(num) & (num != np.round(num))
@@ -519,11 +531,11 @@ def _number_list(s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
     return _reject_bad_rows(lists, bad, s, f, rej)
 
 
-def _series(arr, index) -> pd.Series:
+def _series(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index)
 
 
-def _empty_where(lists, empty: np.ndarray):
+def _empty_where(lists: pa.ListArray, empty: np.ndarray) -> pa.ListArray:
     """``lists`` with the rows in ``empty`` made empty (their items dropped)."""
     import pyarrow as pa
 
@@ -537,7 +549,7 @@ def _empty_where(lists, empty: np.ndarray):
     return pa.ListArray.from_arrays(pa.array(new_offsets), values, mask=lists.is_null())
 
 
-def _rows_of_items(lists, bad_item: np.ndarray) -> np.ndarray:
+def _rows_of_items(lists: pa.ListArray, bad_item: np.ndarray) -> np.ndarray:
     offsets = np.asarray(lists.offsets, dtype=np.int64)
     parents = np.repeat(np.arange(len(lists)), np.diff(offsets))
     bad = np.zeros(len(lists), dtype=bool)
@@ -548,7 +560,7 @@ def _rows_of_items(lists, bad_item: np.ndarray) -> np.ndarray:
 _NULLISH = ("", "none", "nan", "null", "<na>")
 
 
-def _parse_items(items) -> tuple[Any, np.ndarray]:
+def _parse_items(items: pa.ListArray) -> tuple[pa.ListArray, np.ndarray]:
     """list<string> of address-number items → (list<int64>, rows with an item that is not one).
 
     Each item is a whole number, a meter-address number ``302-12`` (two parts), or a null
@@ -625,7 +637,9 @@ def _parse_items(items) -> tuple[Any, np.ndarray]:
     return lists, bad
 
 
-def _reject_bad_rows(lists, bad: np.ndarray, s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
+def _reject_bad_rows(
+    lists: pa.ListArray, bad: np.ndarray, s: pd.Series, f: Field, rej: _Rejects
+) -> pd.Series:
     import pyarrow as pa
 
     if bad.any():
@@ -647,7 +661,7 @@ def _reject_bad_rows(lists, bad: np.ndarray, s: pd.Series, f: Field, rej: _Rejec
 _BAD = object()
 
 
-def _one_number(v):
+def _one_number(v: Any) -> list[int] | object | None:
     """One ``number`` value of irregular input → list of ints, None, or _BAD."""
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
@@ -809,7 +823,9 @@ def _screened_coordinates(df: pd.DataFrame, rej: _Rejects, *, swap: bool) -> dic
     return cols
 
 
-def _points(df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: Route):
+def _points(
+    df: pd.DataFrame, rej: _Rejects, *, swap: bool, route: Route
+) -> tuple[gpd.GeoSeries, pd.Series]:
     """Geometry and source of every row; rows with an unusable pair are rejects, not failures.
 
     The batch is first handed to :func:`~vggeo.registry.coordinates.valueguard_points` as it is
@@ -852,7 +868,7 @@ def to_canonical(
     warn: bool = True,
     check_ids: bool = True,
     with_rejects: bool = False,
-):
+) -> CanonicalResult:
     """Turn a raw registry frame into the canonical GeoDataFrame.
 
     Parameters
@@ -962,16 +978,16 @@ def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
 def _canonical(
     frame: pd.DataFrame,
     *,
-    source,
-    locate,
-    swap,
-    strict,
-    strict_codes,
-    endpoint,
-    route,
-    consume,
-    check_ids,
-):
+    source: str | None,
+    locate: Locate | None,
+    swap: bool,
+    strict: bool,
+    strict_codes: bool,
+    endpoint: str,
+    route: Route,
+    consume: bool,
+    check_ids: bool,
+) -> tuple[gpd.GeoDataFrame, _Rejects]:
     import geopandas as gpd
 
     locate = locate or _default_locate(source)
@@ -1182,8 +1198,8 @@ def canonical_in_batches(
     locate: Locate,
     progress: bool = False,
     with_rejects: bool = False,
-    **kwargs,
-):
+    **kwargs: Any,
+) -> CanonicalResult:
     """:func:`to_canonical` over a stream of raw frames, merged into one frame.
 
     Only the canonical form of the rows read so far plus one raw batch are in memory at once,
@@ -1280,7 +1296,7 @@ def _canonical_kwargs(kwargs: Mapping) -> dict:
     }
 
 
-def bar_iter(items, bar):
+def bar_iter(items: Iterable[T], bar: tqdm) -> Iterator[T]:
     """Iterate, closing the progress bar if the consumer stops early (errors, Ctrl-C)."""
     try:
         yield from items

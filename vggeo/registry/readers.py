@@ -20,15 +20,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from vggeo.errors import ParseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
 from vggeo.registry.canonical import (
+    CanonicalResult,
     CodeWarning,
     CoordinateWarning,
     Locate,
@@ -95,7 +100,9 @@ def _page_residences(page: Any, where: str) -> list:
     return res
 
 
-def read_api_pages(pages: Iterable[Any], *, source: str | None = None, **kwargs):
+def read_api_pages(
+    pages: Iterable[Any], *, source: str | None = None, **kwargs: Any
+) -> CanonicalResult:
     """Raw API pages (dicts, or JSON text/bytes) → the canonical GeoDataFrame.
 
     Messages name the page (1-based), its offset where known, and the row within the page.
@@ -126,7 +133,7 @@ def _records_with_locate(records: list, locate: Locate) -> pd.DataFrame:
     return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
 
 
-def _arrow_json_schema():
+def _arrow_json_schema() -> pa.Schema:
     import pyarrow as pa
 
     types = {
@@ -202,7 +209,7 @@ def _restore_present_columns(path: Path, frame: pd.DataFrame, nulls: list[str]) 
     return frame
 
 
-def _types_mapper(t):
+def _types_mapper(t: pa.DataType) -> pd.ArrowDtype | None:
     import pyarrow as pa
 
     if pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -293,7 +300,7 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, Locate]:
     raise ParseError(f"expected an API page or a list, got {type(doc).__name__}", file=str(path))
 
 
-def _csv_types(header: list[str], all_text: bool):
+def _csv_types(header: list[str], all_text: bool) -> dict[str, pa.DataType]:
     import pyarrow as pa
 
     from vggeo.codes import get_code_list
@@ -343,7 +350,7 @@ def _first_keys(path: Path, lines: int = 100) -> set[str]:
     return keys
 
 
-def _grouped(batches, rows: int):
+def _grouped(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pd.DataFrame]:
     """Record batches → pandas frames of about ``rows`` rows (Arrow memory freed as it goes)."""
     import pyarrow as pa
 
@@ -361,14 +368,14 @@ def _grouped(batches, rows: int):
         yield _to_frame(pa.Table.from_batches(group))
 
 
-def _to_frame(table) -> pd.DataFrame:
+def _to_frame(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas(types_mapper=_types_mapper, split_blocks=True, self_destruct=True)
     del table
     _release_arrow_memory()
     return frame
 
 
-def _stream_jsonl(path: Path):
+def _stream_jsonl(path: Path) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -392,7 +399,7 @@ def _stream_jsonl(path: Path):
         yield frame.drop(columns=drop) if drop else frame
 
 
-def _jsonl_chunks(path: Path, size: int):
+def _jsonl_chunks(path: Path, size: int) -> Iterator[bytes]:
     """Byte chunks of a JSON-lines file, each ending at a line end."""
     with open(path, "rb") as fh:
         rest = b""
@@ -411,7 +418,7 @@ def _jsonl_chunks(path: Path, size: int):
             rest = block[cut + 1 :]
 
 
-def _stream_jsonl_lenient(path: Path):
+def _stream_jsonl_lenient(path: Path) -> Iterator[pd.DataFrame]:
     """JSON lines in chunks: Arrow's typed reader where a chunk allows, else line by line.
 
     Only the chunks holding a value of another type (``"rooms": "many"``, a ``number`` such as
@@ -468,7 +475,7 @@ def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataF
     return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
 
 
-def _stream_csv(path: Path, *, all_text: bool = False):
+def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]:
     import csv
 
     import pyarrow as pa
@@ -502,7 +509,7 @@ def _stream_csv(path: Path, *, all_text: bool = False):
         yield pd.DataFrame({c: pd.Series([], dtype=object) for c in header})
 
 
-def _csv_convert(header: list[str], *, all_text: bool):
+def _csv_convert(header: list[str], *, all_text: bool) -> pcsv.ConvertOptions:
     import pyarrow.csv as pcsv
 
     return pcsv.ConvertOptions(
@@ -535,7 +542,7 @@ def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Loca
     if not header:
         raise ParseError("empty CSV file: no header", file=str(path))
 
-    def read(text: bool):
+    def read(text: bool) -> pa.Table:
         return pcsv.read_csv(
             path,
             read_options=pcsv.ReadOptions(block_size=16 << 20),
@@ -596,8 +603,12 @@ def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
 
 
 def read_registry(
-    source: str | os.PathLike, *, format: str | None = None, progress: bool = False, **kwargs
-):
+    source: str | os.PathLike,
+    *,
+    format: str | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> CanonicalResult:
     """Read a registry file into the canonical GeoDataFrame.
 
     Parameters
