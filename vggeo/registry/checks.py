@@ -42,7 +42,7 @@ from vggeo.registry.writers import FORMATS
 __all__ = ["CheckReport", "check_file", "check_registry", "coordinate_distances"]
 
 
-def coordinate_distances(frame, *, route: Route = "direct") -> pd.DataFrame:
+def coordinate_distances(frame: pd.DataFrame, *, route: Route = "direct") -> pd.DataFrame:
     """Positions implied by each coordinate pair, and the largest distance between them.
 
     Returns
@@ -187,8 +187,8 @@ class CheckReport:
             "details": {k: rows(v) for k, v in self.details.items()},
         }
 
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(**kwargs), ensure_ascii=False, indent=2)
+    def to_json(self, *, max_rows: int | None = 100) -> str:
+        return json.dumps(self.to_dict(max_rows=max_rows), ensure_ascii=False, indent=2)
 
     def write_json(self, path: str | os.PathLike, *, max_rows: int | None = None) -> Path:
         """Write :meth:`to_json` (every row by default) to ``path``, atomically."""
@@ -226,7 +226,7 @@ class CheckReport:
 
 
 def check_registry(
-    gdf,
+    gdf: pd.DataFrame,
     *,
     threshold: float = 5.0,
     entrance_floor: float = 0.0,
@@ -371,7 +371,7 @@ def _detail_of_rejects(rule_id: str, sub: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _rules_of_frame(gdf, *, endpoint: str, first_row: int) -> pd.DataFrame:
+def _rules_of_frame(gdf: pd.DataFrame, *, endpoint: str, first_row: int) -> pd.DataFrame:
     """The rejects of a frame handed over without its reader's rejects (rules applied anew)."""
     import warnings
 

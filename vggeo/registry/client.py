@@ -75,7 +75,7 @@ import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -89,6 +89,10 @@ from vggeo.errors import ClientError, InputError, ParseError
 from vggeo.registry.fields import SEARCH_CRITERIA, SPECIAL_CRITERIA
 from vggeo.registry.readers import read_registry, to_canonical
 from vggeo.registry.writers import write_registry
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from tqdm import tqdm
 
 __all__ = [
     "ValueguardSettings",
@@ -502,7 +506,7 @@ class ValueguardClient:
     def __enter__(self) -> ValueguardClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -534,7 +538,7 @@ class ValueguardClient:
         """Refresh the access token; a new password grant if the refresh token is refused."""
         self._run("POST", "/oauth/token", lambda: self._drive(self.auth._renew()))
 
-    def _drive(self, flow) -> None:
+    def _drive(self, flow: Generator[httpx.Request, httpx.Response, None]) -> None:
         """Run a token flow of :class:`ValueguardAuth` outside a request."""
         try:
             req = next(flow)
@@ -595,7 +599,10 @@ class ValueguardClient:
             )
         return _Retryable(reason)
 
-    def _attempt(self, method: str, path: str, params: dict | None, *, as_json: bool):
+    def _attempt(
+        self, method: str, path: str, params: dict | None, *, as_json: bool
+    ) -> httpx.Response | Any:
+        """The response (or with ``as_json`` its JSON body) of one attempt."""
         try:
             r = self._http.request(method, path, params=params)
         except httpx.TransportError as err:  # timeouts, refused/dropped connections
@@ -639,7 +646,13 @@ class ValueguardClient:
             raise
         return _check_page(body, where, offset=offset, limit=limit)
 
-    def count(self, endpoint: str = "registry", *, criteria=None, allow_special=False) -> int:
+    def count(
+        self,
+        endpoint: str = "registry",
+        *,
+        criteria: Mapping[str, Any] | None = None,
+        allow_special: bool = False,
+    ) -> int:
         """``total_nr_records`` for the criteria (a ``limit=0`` request)."""
         body = self.page(
             endpoint, offset=0, limit=0, criteria=criteria, allow_special=allow_special
@@ -650,7 +663,7 @@ class ValueguardClient:
         self,
         endpoint: str = "registry",
         *,
-        criteria=None,
+        criteria: Mapping[str, Any] | None = None,
         start: int = 0,
         limit: int | None = None,
         allow_special: bool = False,
@@ -900,7 +913,15 @@ class ValueguardClient:
         return result
 
     def _fetch_pass(
-        self, path, crit, staging: Path, state: dict, bar, on_page, endpoint, allow_special
+        self,
+        path: str,
+        crit: Mapping[str, Any] | None,
+        staging: Path,
+        state: dict,
+        bar: tqdm,
+        on_page: Callable[[int, dict], None] | None,
+        endpoint: str,
+        allow_special: bool,
     ) -> None:
         limit = self.settings.page_size
         offset = _next_offset(state)
@@ -1028,7 +1049,9 @@ def _restart(staging: Path, state: dict) -> None:
     _save_state(staging, state)
 
 
-def _read_staged(staging: Path, state: dict, *, source: str, endpoint: str, strict: bool):
+def _read_staged(
+    staging: Path, state: dict, *, source: str, endpoint: str, strict: bool
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """All staged pages as one canonical frame, one row per id, and its rejects.
 
     The pages are concatenated into one JSON-lines file and read by the streaming reader (the

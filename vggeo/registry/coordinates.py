@@ -9,10 +9,13 @@ and datum decision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import ArrayLike
 
 from vggeo.crs import AxisOrder, Route, transform
 from vggeo.errors import CoordinateRangeError
@@ -32,7 +35,7 @@ PAIR_LABELS: tuple[str, ...] = tuple(p[0] for p in VALUEGUARD_PAIRS)
 
 
 def valueguard_points(
-    frame, *, swap: bool = False, route: Route = "direct"
+    frame: pd.DataFrame | Mapping[str, ArrayLike], *, swap: bool = False, route: Route = "direct"
 ) -> tuple[gpd.GeoSeries, pd.Series]:
     """EPSG:3006 points from a Valueguard frame, with the source of each point.
 

@@ -96,7 +96,17 @@ class Field:
     width: int | None = None
 
 
-def _f(name, kind, dtype, source_type, description, *, codes=None, width=None, nullable=True):
+def _f(
+    name: str,
+    kind: str,
+    dtype: str,
+    source_type: str,
+    description: str,
+    *,
+    codes: str | None = None,
+    width: int | None = None,
+    nullable: bool = True,
+) -> Field:
     return Field(name, kind, dtype, nullable, source_type, description, codes, width)
 
 

@@ -25,15 +25,18 @@ Everything here is vectorised (numpy / pyarrow compute): no Python loop over row
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from vggeo.codes import CODE_LISTS
 from vggeo.registry.fields import FIELDS, field
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "Rule",
@@ -502,7 +505,7 @@ def _num(df: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _arrow_text(s: pd.Series):
+def _arrow_text(s: pd.Series) -> pa.Array:
     import pyarrow as pa
 
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -519,7 +522,7 @@ def _arrow_text(s: pd.Series):
     return arr
 
 
-def _join(*arrays, sep: str):
+def _join(*arrays: pa.Array, sep: str) -> pa.Array:
     """Element-wise concatenation of Arrow string arrays with ``sep`` between them."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -528,14 +531,14 @@ def _join(*arrays, sep: str):
     return pc.binary_join_element_wise(*(a.cast(t) for a in arrays), pa.scalar(sep, t))
 
 
-def _bool(arr) -> np.ndarray:
+def _bool(arr: pa.Array) -> np.ndarray:
     """A pyarrow boolean array as a numpy bool array (null → False)."""
     import pyarrow.compute as pc
 
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _home_is(df: pd.DataFrame, kinds) -> np.ndarray:
+def _home_is(df: pd.DataFrame, kinds: Iterable[str]) -> np.ndarray:
     if "home_type" not in df:
         return np.zeros(len(df), dtype=bool)
     return df["home_type"].isin(list(kinds)).to_numpy(dtype=bool)
@@ -563,7 +566,7 @@ def valid_organisation_numbers(digits10: np.ndarray) -> np.ndarray:
 _DOUBLED_DIGIT_SUM = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int16)
 
 
-def _byte_lengths(arr) -> np.ndarray:
+def _byte_lengths(arr: pa.Array) -> np.ndarray:
     """UTF-8 byte length of each value of an Arrow string array (-1 where missing)."""
     import pyarrow as pa
 
@@ -579,7 +582,7 @@ def _byte_lengths(arr) -> np.ndarray:
     return lengths
 
 
-def _byte_matrix(arr, rows: np.ndarray, width: int) -> np.ndarray:
+def _byte_matrix(arr: pa.Array, rows: np.ndarray, width: int) -> np.ndarray:
     """(k, width) uint8 bytes of the values at ``rows``, each exactly ``width`` bytes long."""
     import pyarrow as pa
 
@@ -599,7 +602,7 @@ def _is_digit(b: np.ndarray) -> np.ndarray:
     return (b >= 48) & (b <= 57)
 
 
-def _digit_matrix(arr, width: int) -> np.ndarray:
+def _digit_matrix(arr: pa.Array, width: int) -> np.ndarray:
     """(n, width) int digits of an Arrow string array whose values are ``width`` ASCII digits."""
     import pyarrow as pa
 
@@ -673,7 +676,7 @@ def normalise_postal_codes(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return _as_like(values, out), present & ~ok
 
 
-def _as_like(values: pd.Series, arr) -> pd.Series:
+def _as_like(values: pd.Series, arr: pa.Array) -> pd.Series:
     """An Arrow string array as a Series like ``values`` (same index, pandas ``string``)."""
     import pyarrow as pa
 
@@ -724,7 +727,7 @@ def kommunkod(df: pd.DataFrame) -> pd.Series:
 # --- the checks ---------------------------------------------------------------------------------------
 
 
-def _present(df, name) -> np.ndarray:
+def _present(df: pd.DataFrame, name: str) -> np.ndarray:
     return df[name].notna().to_numpy(dtype=bool)
 
 

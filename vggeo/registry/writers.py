@@ -12,13 +12,18 @@ registry does not need a second copy of it in memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["write_registry", "write_rejects", "update_rejects", "to_raw", "FORMATS"]
 
@@ -34,7 +39,7 @@ FORMATS = {
 }
 
 
-def _arrow_array(s: pd.Series):
+def _arrow_array(s: pd.Series) -> pa.Array:
     """One contiguous Arrow array of an Arrow-backed Series (readers may give several chunks)."""
     import pyarrow as pa
 
@@ -103,7 +108,7 @@ def _number_out(s: pd.Series, how: str) -> pd.Series:
 
 
 def write_registry(
-    gdf, path: str | os.PathLike, *, overwrite: bool = True, layer: str = "residences"
+    gdf: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = True, layer: str = "residences"
 ) -> Path:
     """Write the canonical frame; the extension chooses the format (atomically).
 
@@ -197,12 +202,12 @@ def update_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> Path | Non
 _BATCH_ROWS = 500_000
 
 
-def _batch_reader(gdf, *, number_as: str, geometry: bool):
+def _batch_reader(gdf: pd.DataFrame, *, number_as: str, geometry: bool) -> pa.RecordBatchReader:
     """An Arrow RecordBatchReader over the frame's raw form, converted batch by batch."""
     import pyarrow as pa
     import shapely
 
-    def convert(part):
+    def convert(part: pd.DataFrame) -> pa.Table:
         raw = to_raw(part, number_as=number_as)
         if geometry:
             geoms = np.asarray(part.geometry.values)
@@ -212,7 +217,7 @@ def _batch_reader(gdf, *, number_as: str, geometry: bool):
     first = convert(gdf.iloc[:_BATCH_ROWS])
     schema = first.schema
 
-    def batches():
+    def batches() -> Iterator[pa.RecordBatch]:
         yield from first.to_batches()
         for start in range(_BATCH_ROWS, len(gdf), _BATCH_ROWS):
             yield from convert(gdf.iloc[start : start + _BATCH_ROWS]).cast(schema).to_batches()
