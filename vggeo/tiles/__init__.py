@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from vggeo.tiles.backends import TileSource, source_for
 from vggeo.tiles.grids import get_grid, grid_ids
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-def open_source(spec: str | os.PathLike, *, schema: str = "public", **options) -> TileSource:
+def open_source(spec: str | os.PathLike, *, schema: str = "public", **options: Any) -> TileSource:
     """:func:`vggeo.store.open` then :func:`source_for`, for a source used on its own: closing
     the source closes the store too. ``options`` go to :func:`source_for`."""
     import vggeo.store

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,8 @@ import shapely
 from vggeo.crs import en_to_en, en_to_lonlat
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
+
+T = TypeVar("T")
 
 __all__ = [
     "DEPTH",
@@ -235,7 +239,7 @@ class TileData:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
-    def _built(self, cache: dict, grid: Grid | str, build):
+    def _built(self, cache: dict[str, T], grid: Grid | str, build: Callable[[Grid], T]) -> T:
         """``cache[grid.id]``, built once by ``build(grid)`` (double-checked under the lock)."""
         grid = get_grid(grid) if isinstance(grid, str) else grid
         idx = cache.get(grid.id)

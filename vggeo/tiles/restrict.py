@@ -17,6 +17,7 @@ protobuf does the decoding and encoding).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import Any
 
 __all__ = ["restrict_tile"]
 
@@ -55,7 +56,8 @@ def restrict_tile(mvt: bytes, layers: Mapping[str, Collection[str] | None]) -> b
     return out.SerializeToString()
 
 
-def _copy_restricted(src, dst, keep: frozenset[str]) -> None:
+def _copy_restricted(src: Any, dst: Any, keep: frozenset[str]) -> None:
+    # src, dst: vector_tile_pb2.tile.Layer messages (mapbox-vector-tile has no types)
     """Copy layer ``src`` into ``dst`` with only the properties named in ``keep``."""
     dst.version = src.version
     dst.name = src.name

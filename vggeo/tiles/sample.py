@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ import shapely
 from vggeo.atomic import atomic_path
 from vggeo.frames import categoricals_as_text
 from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["generate", "write_store", "default_store"]
 
@@ -45,7 +49,7 @@ PLAN_NAMES = (
 
 def generate(
     n_residences: int = 20_000, *, seed: int = 7, n_towns: int = 80, provisions_per_town: int = 12
-):
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Generate (residences, provisions) GeoDataFrames in EPSG:3006.
 
     Parameters
@@ -155,7 +159,9 @@ def generate(
     return residences, provisions
 
 
-def write_store(path: str | os.PathLike, residences, provisions) -> Path:
+def write_store(
+    path: str | os.PathLike, residences: gpd.GeoDataFrame, provisions: gpd.GeoDataFrame
+) -> Path:
     """Write a GeoPackage store with tables ``residences`` and ``provisions`` atomically."""
     import pyogrio
 
