@@ -44,7 +44,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import shapely
@@ -92,7 +92,8 @@ class Geom:
     """
 
     kind: str
-    parts: object
+    #: The shape follows ``kind`` (above): Any, since a tagged union by a string is not a type.
+    parts: Any
     empty: bool = False
 
 
@@ -650,7 +651,7 @@ def _join(chunks: list[np.ndarray]) -> np.ndarray:
     if len(chunks) == 1:
         return chunks[0]
     dim = max(c.shape[1] for c in chunks)
-    out = []
+    out: list[np.ndarray] = []
     for i, c in enumerate(chunks):
         if c.shape[1] < dim:
             c = np.pad(c, ((0, 0), (0, dim - c.shape[1])))
@@ -763,16 +764,16 @@ def _ring(el, ctx: _Ctx, depth: int) -> np.ndarray:
 
 
 def _polygon(el, ctx: _Ctx, depth: int) -> list[np.ndarray] | None:
-    rings: list[np.ndarray] = []
-    ext = None
-    holes = []
+    ext: np.ndarray | None = None
+    empty_exterior = False
+    holes: list[np.ndarray] = []
     for c in _children(el):
         n = _local(c)
         if n in ("exterior", "outerBoundaryIs"):
-            if ext is not None:
+            if ext is not None or empty_exterior:
                 raise ctx.error("two exteriors", c)
             if not _children(c):
-                ext = False  # empty exterior → empty polygon (GDAL's answer as well)
+                empty_exterior = True  # empty exterior → empty polygon (GDAL's answer as well)
                 continue
             ext = _ring(c, ctx, depth + 1)
         elif n in ("interior", "innerBoundaryIs"):
@@ -781,12 +782,11 @@ def _polygon(el, ctx: _Ctx, depth: int) -> list[np.ndarray] | None:
             continue
         else:
             raise ctx.error("unexpected element in polygon", c)
+    if empty_exterior:
+        return None
     if ext is None:
         raise ctx.error("a polygon without exterior", el)
-    if ext is False:
-        return None
-    rings = [ext, *holes]
-    return rings
+    return [ext, *holes]
 
 
 def _surface_patches(el, ctx: _Ctx, depth: int) -> list[list[np.ndarray]]:
@@ -805,9 +805,9 @@ def _surface_patches(el, ctx: _Ctx, depth: int) -> list[list[np.ndarray]]:
 
 def _polys_of(g: Geom, el, ctx: _Ctx) -> list[list[np.ndarray]]:
     if g.kind == "polygon":
-        return [] if g.empty else [g.parts]  # type: ignore[list-item]
+        return [] if g.empty else [g.parts]
     if g.kind == "multipolygon":
-        return list(g.parts)  # type: ignore[arg-type]
+        return list(g.parts)
     raise ctx.error(f"a surface member holds a {g.kind}, not a surface", el)
 
 
@@ -841,7 +841,7 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
         rings = _polygon(el, ctx, depth)
         return Geom("polygon", rings or [], empty=rings is None)
     if name == "Envelope" or name == "Box":
-        pts = _points_of(el, ctx) if name == "Box" else None
+        corners = _points_of(el, ctx) if name == "Box" else None
         if name == "Envelope":
             kids = {_local(c): c for c in _children(el)}
             if "lowerCorner" not in kids or "upperCorner" not in kids:
@@ -850,10 +850,10 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
             hi = _pos(kids["upperCorner"], ctx)
             if lo.shape != hi.shape:
                 raise ctx.error("lowerCorner and upperCorner differ in dimension", el)
-            pts = np.vstack([lo, hi])
-        if pts is None or pts.shape[0] != 2:
+            corners = np.vstack([lo, hi])
+        if corners is None or corners.shape[0] != 2:
             raise ctx.error("a Box needs exactly 2 positions", el)
-        (x0, y0), (x1, y1) = pts[0, :2], pts[1, :2]
+        (x0, y0), (x1, y1) = corners[0, :2], corners[1, :2]
         ring = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
         return Geom("polygon", [ring])
     if name in ("Surface", "PolyhedralSurface", "Tin", "TriangulatedSurface"):
@@ -905,15 +905,15 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
                 lines.append(_curve_coords(g, ctx, depth + 1))
         return Geom("multiline", lines, empty=not lines)
     if name == "MultiPoint":
-        pts = []
+        points = []
         for m in _children(el):
             if _local(m) not in ("pointMember", "pointMembers"):
                 raise ctx.error("unexpected element in MultiPoint", m)
             for g in _children(m):
                 if _local(g) != "Point":
                     raise ctx.error("a MultiPoint member is not a Point", g)
-                pts.append(_point_coords(g, ctx))
-        return Geom("multipoint", pts, empty=not pts)
+                points.append(_point_coords(g, ctx))
+        return Geom("multipoint", points, empty=not points)
     if name == "MultiGeometry":
         parts = []
         for m in _children(el):
@@ -933,14 +933,14 @@ def _swap_all(g: Geom) -> Geom:
 
     k = g.kind
     if k in ("point", "line"):
-        return Geom(k, sw(g.parts), g.empty)  # type: ignore[arg-type]
+        return Geom(k, sw(g.parts), g.empty)
     if k == "polygon":
-        return Geom(k, [sw(r) for r in g.parts], g.empty)  # type: ignore[union-attr]
+        return Geom(k, [sw(r) for r in g.parts], g.empty)
     if k in ("multipoint", "multiline"):
-        return Geom(k, [sw(r) for r in g.parts], g.empty)  # type: ignore[union-attr]
+        return Geom(k, [sw(r) for r in g.parts], g.empty)
     if k == "multipolygon":
-        return Geom(k, [[sw(r) for r in p] for p in g.parts], g.empty)  # type: ignore[union-attr]
-    return Geom(k, [_swap_all(p) for p in g.parts], g.empty)  # type: ignore[union-attr]
+        return Geom(k, [[sw(r) for r in p] for p in g.parts], g.empty)
+    return Geom(k, [_swap_all(p) for p in g.parts], g.empty)
 
 
 def _inherited_srs(el) -> str | None:
@@ -1035,33 +1035,33 @@ def to_shapely(g: Geom) -> shapely.Geometry:
     """The shapely geometry of a parsed :class:`Geom`."""
     k = g.kind
     if k == "point":
-        return shapely.Point(g.parts[0])  # type: ignore[index]
+        return shapely.Point(g.parts[0])
     if k == "line":
         return shapely.LineString(g.parts)
     if k == "polygon":
         if g.empty or not g.parts:
             return shapely.Polygon()
-        return shapely.Polygon(g.parts[0], g.parts[1:])  # type: ignore[index]
+        return shapely.Polygon(g.parts[0], g.parts[1:])
     if k == "multipoint":
-        return shapely.MultiPoint([p[0] for p in g.parts]) if g.parts else shapely.MultiPoint()  # type: ignore[union-attr]
+        return shapely.MultiPoint([p[0] for p in g.parts]) if g.parts else shapely.MultiPoint()
     if k == "multiline":
-        return shapely.MultiLineString(list(g.parts)) if g.parts else shapely.MultiLineString()  # type: ignore[arg-type]
+        return shapely.MultiLineString(list(g.parts)) if g.parts else shapely.MultiLineString()
     if k == "multipolygon":
         if not g.parts:
             return shapely.MultiPolygon()
-        return shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in g.parts])  # type: ignore[union-attr]
-    return shapely.GeometryCollection([to_shapely(p) for p in g.parts])  # type: ignore[union-attr]
+        return shapely.MultiPolygon([shapely.Polygon(p[0], p[1:]) for p in g.parts])
+    return shapely.GeometryCollection([to_shapely(p) for p in g.parts])
 
 
 def polygons_of(g: Geom) -> list[list[np.ndarray]]:
     """The polygons (lists of rings) of an areal geometry; ValueError for points and lines."""
     if g.kind == "polygon":
-        return [] if g.empty or not g.parts else [g.parts]  # type: ignore[list-item]
+        return [] if g.empty or not g.parts else [g.parts]
     if g.kind == "multipolygon":
-        return list(g.parts)  # type: ignore[arg-type]
+        return list(g.parts)
     if g.kind == "collection":
         out = []
-        for p in g.parts:  # type: ignore[union-attr]
+        for p in g.parts:
             out.extend(polygons_of(p))
         return out
     raise ValueError(f"a {g.kind} is not an area")
