@@ -175,7 +175,7 @@ class FrameSource:
 class StoreSource:
     """One table of an open store, streamed by :meth:`vggeo.store.base.Store.iter_table`."""
 
-    def __init__(self, store, name: str, rows: int, batch_size: int = BATCH_ROWS) -> None:
+    def __init__(self, store: Store, name: str, rows: int, batch_size: int = BATCH_ROWS) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
         self.store = store

@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import IO
 
 __all__ = ["split_members", "map_chunks", "default_workers", "ChunkingUnsupported"]
 
@@ -58,7 +59,7 @@ def _skip_prolog(buf: bytes, pos: int) -> int:
 
 
 def split_members(
-    stream,
+    stream: IO[bytes],
     *,
     chunk_bytes: int = CHUNK_BYTES,
     first_chunk_bytes: int | None = None,
@@ -129,7 +130,11 @@ def split_members(
 
 
 def map_chunks(
-    stream, work: Callable[[bytes, int], object], *, workers: int, chunk_bytes: int = CHUNK_BYTES
+    stream: IO[bytes],
+    work: Callable[[bytes, int], object],
+    *,
+    workers: int,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> list:
     """Run ``work(chunk, line_offset)`` over the chunks of a file in worker processes; ordered results.
 

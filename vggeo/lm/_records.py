@@ -10,12 +10,17 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from vggeo.errors import SchemaError
 from vggeo.lm.mapping import SEGMENT_ALIASES, Field, Record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from lxml import etree
 
 __all__ = ["local", "Extractor", "typed_frame", "parse_dates", "normalise_kommun"]
 
@@ -24,7 +29,7 @@ SUBSETS_KEY = "__subsets"
 ELEMENT_KEY = "__element"
 
 
-def local(el) -> str:
+def local(el: etree._Element) -> str:
     tag = el.tag
     if not isinstance(tag, str):
         return ""
@@ -53,7 +58,7 @@ class ColumnRows:
         self.columns: dict[str, list] = {c: [] for c in names}
         self.n = 0
 
-    def column(self, name: str):
+    def column(self, name: str) -> list:
         c = self.columns.get(name)
         return c if c is not None else [None] * self.n
 
@@ -64,7 +69,7 @@ class ColumnRows:
 class PathCounts(Counter):
     """Unmapped element paths → count; :attr:`unknown` holds those outside any record."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unknown: Counter[str] = Counter()
 
@@ -109,7 +114,7 @@ class _Compiled:
         # is read inline by its parent: no call, no walk of its own.
         self.single = self.flat and len(rec.fields) == 1 and not rec.constants
 
-    def action(self, prefix: str, tag) -> tuple:
+    def action(self, prefix: str, tag: str) -> tuple:
         """What to do with an element of this tag under this path: (kind, argument, path).
 
         0 container or unmapped leaf (argument: the subset it opens, if any), 1 mapped leaf
@@ -191,10 +196,10 @@ class Extractor:
             raise TypeError(f"table {table} is kept by column (ColumnRows)")
         return rows
 
-    def record_for(self, el) -> _Compiled | None:
+    def record_for(self, el: etree._Element) -> _Compiled | None:
         return self.top.get(local(el).lower())
 
-    def feed_member(self, member) -> int:
+    def feed_member(self, member: etree._Element) -> int:
         """Extract every record element inside a member (or the member itself); return how many.
 
         A record is found at any depth: Lantmäteriet's information model has grouping objects
@@ -216,7 +221,7 @@ class Extractor:
         self.recognised += n
         return n
 
-    def _search(self, node, chain: tuple) -> tuple[int, list[str]]:
+    def _search(self, node: etree._Element, chain: tuple) -> tuple[int, list[str]]:
         """Records found below ``node`` and the paths (from it) of elements that held none."""
         n = 0
         lost: list[str] = []
@@ -241,7 +246,7 @@ class Extractor:
                 lost.append(name)
         return n, lost
 
-    def _extract(self, el, comp: _Compiled, parent: dict | None) -> dict:
+    def _extract(self, el: etree._Element, comp: _Compiled, parent: dict | None) -> dict:
         rec = comp.rec
         row: dict = {ELEMENT_KEY: el}
         if parent is not None:
@@ -352,7 +357,7 @@ class Extractor:
         return row
 
 
-def _set(row: dict, f: Field, text) -> None:
+def _set(row: dict, f: Field, text: str | None) -> None:
     if f.kind == "list":
         row.setdefault(f.column, []).append(text)
     elif row.get(f.column) is None:
@@ -420,7 +425,7 @@ def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None)
     return s
 
 
-def _to_int(values: pd.Series, column: str, file) -> pd.Series:
+def _to_int(values: pd.Series, column: str, file: str | None) -> pd.Series:
     num = pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
     bad = num.isna() & values.notna()
     if bad.any() or ((num.dropna() % 1) != 0).any():
@@ -429,7 +434,7 @@ def _to_int(values: pd.Series, column: str, file) -> pd.Series:
     return num.astype("Int64")
 
 
-def _to_float(values: pd.Series, column: str, file) -> pd.Series:
+def _to_float(values: pd.Series, column: str, file: str | None) -> pd.Series:
     num = pd.to_numeric(
         values.astype("string").str.strip().str.replace(",", ".", regex=False), errors="coerce"
     )
@@ -440,7 +445,7 @@ def _to_float(values: pd.Series, column: str, file) -> pd.Series:
     return num.astype("Float64")
 
 
-def _to_bool(values: pd.Series, column: str, file) -> pd.Series:
+def _to_bool(values: pd.Series, column: str, file: str | None) -> pd.Series:
     s = values.astype("string").str.strip().str.lower()
     m = s.map({"true": True, "1": True, "ja": True, "false": False, "0": False, "nej": False})
     bad = m.isna() & s.notna()
@@ -450,7 +455,7 @@ def _to_bool(values: pd.Series, column: str, file) -> pd.Series:
     return m.astype("boolean")
 
 
-def _column(rows, name: str) -> list:
+def _column(rows: list[dict] | ColumnRows, name: str) -> list:
     if isinstance(rows, ColumnRows):
         return rows.column(name)
     return [r.get(name) for r in rows]
@@ -495,7 +500,7 @@ def typed_frame(
     return pd.DataFrame(cols)
 
 
-def _raw(values) -> pd.Series:
+def _raw(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
     """A raw column: Python strings/None (object), or an Arrow string array (kept in Arrow)."""
     import pyarrow as pa
 

@@ -28,17 +28,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, typed_frame
-from vggeo.lm.package import SET_READERS, Delivery, iter_members, open_delivery
+from vggeo.lm.package import SET_READERS, DataFile, Delivery, iter_members, open_delivery
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = [
     "InskrivningData",
@@ -160,7 +166,7 @@ def owner_key(
     return "pnr:" + mac.hexdigest()[:_KEY_HEX]
 
 
-def _norm_text(v) -> str:
+def _norm_text(v: object) -> str:
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return ""
     return " ".join(str(v).split()).casefold()
@@ -329,7 +335,7 @@ def _frame(
     return df.reset_index(drop=True)
 
 
-def _member_identity(member) -> str | None:
+def _member_identity(member: etree._Element) -> str | None:
     """The identity of the inskrivningsfastighet a member carries: its first ``objektidentitet``.
 
     The object's own identity precedes its property reference (``Fastighetsreferens``) and every
@@ -343,7 +349,7 @@ def _member_identity(member) -> str | None:
     return None
 
 
-def _refuse_repeated_object(member, seen: dict[str, str], label: str) -> None:
+def _refuse_repeated_object(member: etree._Element, seen: dict[str, str], label: str) -> None:
     """Raise IntegrityError when a member's object was already met in this set (``seen``).
 
     Seed 003: a set's files hold its information per inskrivningsfastighet, and the metadata
@@ -404,7 +410,7 @@ def _first_fang(forvarv: pd.DataFrame, fang: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_inskrivning(
-    source,
+    source: Delivery | str | os.PathLike,
     *,
     personal_data: bool = False,
     sets: list[str] | None = None,
@@ -445,8 +451,8 @@ def read_inskrivning(
         ``frames`` holds the tables of the sets read (see :data:`SET_TABLES`).
     """
 
-    own = not isinstance(source, (Delivery,))
-    d = open_delivery(source) if own else source
+    own = not isinstance(source, Delivery)
+    d = source if isinstance(source, Delivery) else open_delivery(source)
     secret = owner_secret
     if secret is None:
         # One random secret per opened delivery, so that sets read one by one still link.
@@ -475,7 +481,7 @@ def read_inskrivning(
                 )
             ex = Extractor(recs)
             files = d.data_files(s)
-            it = files
+            it: Iterable[DataFile] = files
             if progress:
                 from tqdm import tqdm
 
@@ -518,7 +524,9 @@ def read_inskrivning(
             d.close()
 
 
-def _read_set(delivery, set_name: str, *, personal_data: bool = False, **options):
+def _read_set(
+    delivery: Delivery, set_name: str, *, personal_data: bool = False, **options: Any
+) -> InskrivningData:
     """:attr:`vggeo.lm.package.SET_READERS` entry."""
     return read_inskrivning(delivery, sets=[set_name], personal_data=personal_data, **options)
 

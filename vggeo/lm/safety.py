@@ -45,14 +45,17 @@ import struct
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import IO, Any, TypedDict, Unpack
+from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 from lxml import etree
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 from vggeo.errors import DeliveryError, ParseError, SettingsError, UnsafeInputError, printable
 
@@ -204,7 +207,7 @@ def safe_iterparse(
     source: IO[bytes] | str,
     *,
     events: tuple[str, ...] = ("end",),
-    tag=None,
+    tag: str | Sequence[str] | None = None,
     name: str | None = None,
 ) -> Iterator[tuple[str, etree._Element]]:
     """``lxml.etree.iterparse`` with vggeo's safe settings; refuses any DTD.
@@ -486,13 +489,14 @@ class BoundedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         try:
             n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else None
             if n is None:
-                data = self._raw.read(len(b))
+                buf = memoryview(b)
+                data = self._raw.read(len(buf))
                 n = len(data)
-                b[:n] = data
+                buf[:n] = data
         except ZIP_READ_ERRORS as err:
             # zipfile checks the CRC-32 at the member's end and inflates as it goes: a member
             # whose sizes lie or whose deflate stream is broken fails here, mid-read.
@@ -574,12 +578,13 @@ class FileWindow(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
-    def readinto(self, b) -> int:
-        n = max(0, min(len(b), self._size - self._pos))
+    def readinto(self, b: WriteableBuffer) -> int:
+        buf = memoryview(b)
+        n = max(0, min(len(buf), self._size - self._pos))
         if not n:
             return 0
         data = os.pread(self._fd, n, self._start + self._pos)
-        b[: len(data)] = data
+        buf[: len(data)] = data
         self._pos += len(data)
         return len(data)
 

@@ -21,9 +21,16 @@ the real registry).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pyarrow as pa
 
 __all__ = ["generate_registry", "HOME_TYPE_SHARES"]
 
@@ -95,12 +102,14 @@ _STREET_ENDS = ("gatan", "vägen", "stigen", "backen", "gränd", "allén", "torg
 _DISTRICTS = ("Centrum", "Norr", "Öster", "Söder", "Väster", "Gamla stan", "Hagen", "Berga")
 
 
-def _choice(rng, values, p, size):
-    p = np.asarray(p, dtype=float)
-    return np.asarray(values)[rng.choice(len(p), size=size, p=p / p.sum())]
+def _choice(
+    rng: np.random.Generator, values: Sequence[Any], p: Sequence[float], size: int
+) -> np.ndarray:
+    weights = np.asarray(p, dtype=float)
+    return np.asarray(values)[rng.choice(len(weights), size=size, p=weights / weights.sum())]
 
 
-def _org_numbers(rng, size) -> np.ndarray:
+def _org_numbers(rng: np.random.Generator, size: int) -> np.ndarray:
     """Swedish organisation numbers NNNNNN-NNNN with a valid Luhn check digit (76/71/55 …)."""
     prefix = _choice(rng, [716, 769, 556, 702], [0.2, 0.5, 0.2, 0.1], size)
     digits = np.zeros((size, 10), dtype=np.int64)
@@ -121,13 +130,13 @@ def _org_numbers(rng, size) -> np.ndarray:
     return np.char.add(np.char.add(first, "-"), last)
 
 
-def _dates(rng, size, start: str, end: str) -> np.ndarray:
+def _dates(rng: np.random.Generator, size: int, start: str, end: str) -> np.ndarray:
     lo = np.datetime64(start, "D").astype(np.int64)
     hi = np.datetime64(end, "D").astype(np.int64)
     return rng.integers(lo, hi, size).astype("datetime64[D]")
 
 
-def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
+def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0) -> gpd.GeoDataFrame:
     """Generate ``n`` residences as the canonical GeoDataFrame (EPSG:3006).
 
     Parameters
@@ -374,12 +383,12 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0):
     )
     apt_nr_all = np.where(is_apt, apt_nr_row, -1)
 
-    def s(arr) -> pd.arrays.ArrowStringArray:
+    def s(arr: pa.Array | pa.ChunkedArray | ArrayLike) -> pd.arrays.ArrowStringArray:
         if isinstance(arr, (pa.Array, pa.ChunkedArray)):
             return pd.arrays.ArrowStringArray(pc.cast(arr, pa.large_string()))
         return pd.array(arr, dtype="string")
 
-    def opt_int(values, mask) -> pd.arrays.IntegerArray:
+    def opt_int(values: np.ndarray, mask: np.ndarray) -> pd.arrays.IntegerArray:
         return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), np.asarray(mask))
 
     raw = pd.DataFrame(
@@ -527,7 +536,9 @@ def opt_dates(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _inject_defects(raw: pd.DataFrame, rng, rate: float) -> dict[str, list[int]]:
+def _inject_defects(
+    raw: pd.DataFrame, rng: np.random.Generator, rate: float
+) -> dict[str, list[int]]:
     """Give a share of rows one known problem each; returns {problem: [row positions]}."""
     n = len(raw)
     k = int(round(n * rate))
