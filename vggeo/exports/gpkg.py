@@ -38,7 +38,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,10 @@ from vggeo.exports.source import (
 )
 from vggeo.frames import categorical_as_text, categoricals_as_text
 from vggeo.lm import inskrivning
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -435,7 +439,7 @@ def _spatial(frame: pd.DataFrame) -> bool:
 
 
 def _stream_layer(
-    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar
+    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar: tqdm
 ) -> _Written:
     """Write one layer through GDAL from a stream of Arrow batches, one batch in memory at a time.
 
@@ -577,7 +581,7 @@ def _observe(out: _Written, frame: pd.DataFrame) -> None:
             out.type_status.update(map(tuple, pairs.to_numpy().tolist()))
 
 
-def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str):
+def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str) -> pa.RecordBatch:
     """A prepared batch as an Arrow record batch GDAL writes: WKB geometry, GDAL-typed columns.
 
     The conversions are those ``pyogrio.write_dataframe`` makes before its own ``write_arrow``
@@ -670,7 +674,7 @@ _TYPE_NAMES = {
 }
 
 
-def _conform(rb, schema, layer: str):
+def _conform(rb: pa.RecordBatch, schema: pa.Schema, layer: str) -> pa.RecordBatch:
     """A record batch with exactly the layer's schema (the first batch's), or a clear refusal.
 
     Store tables keep their dtypes, so batches agree; only object columns can differ (a batch
@@ -754,7 +758,7 @@ def _write_related_tables(
     relations: list[st.RelationSpec],
     written: dict[str, _Written],
     crs_epsg: int,
-    bar,
+    bar: tqdm,
 ) -> bool:
     """Attribute tables with a foreign key to their parent (GDAL cannot declare one), streamed.
 
@@ -815,7 +819,7 @@ def _insert_child(
     rel: st.RelationSpec,
     fk: bool,
     crs_epsg: int,
-    bar,
+    bar: tqdm,
 ) -> _Written:
     out = _Written(plan.name)
     insert = None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,10 @@ import pyarrow as pa
 
 from vggeo.errors import InputError
 from vggeo.exports.gpkg import plain_columns
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pyproj
 
 __all__ = [
     "write_parquet",
@@ -56,7 +61,7 @@ COVERING_COLUMN = "bbox"
 _BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
 
-def hilbert_order(geometry) -> np.ndarray:
+def hilbert_order(geometry: gpd.GeoSeries) -> np.ndarray:
     """Row positions in Hilbert-curve order of the geometries' bbox centres; missing ones last."""
     gs = geometry
     missing = (gs.isna() | gs.is_empty).to_numpy()
@@ -70,7 +75,7 @@ def hilbert_order(geometry) -> np.ndarray:
 
 
 def write_parquet(
-    frame,
+    frame: pd.DataFrame,
     path: str | os.PathLike,
     *,
     crs: str | int | None = None,
@@ -133,7 +138,7 @@ def write_parquet(
     return table.num_rows
 
 
-def geoparquet_table(frame) -> pa.Table:
+def geoparquet_table(frame: gpd.GeoDataFrame) -> pa.Table:
     """The Arrow table :func:`write_parquet` writes: Hilbert-sorted rows, WKB, bbox, metadata."""
     import shapely
 
@@ -187,7 +192,7 @@ def _bbox_array(bounds: np.ndarray, missing: np.ndarray) -> pa.StructArray:
 
 
 def _geo_metadata(
-    frame, name: str, geoms: np.ndarray, missing: np.ndarray, bounds: np.ndarray
+    frame: gpd.GeoDataFrame, name: str, geoms: np.ndarray, missing: np.ndarray, bounds: np.ndarray
 ) -> dict:
     """The ``geo`` file metadata of GeoParquet 1.1.0 for one WKB geometry column."""
     import shapely
@@ -224,7 +229,7 @@ def _geo_metadata(
     return {"version": GEOPARQUET_VERSION, "primary_column": name, "columns": {name: column}}
 
 
-def _projjson(crs) -> dict | None:
+def _projjson(crs: pyproj.CRS | None) -> dict | None:
     """The CRS as PROJJSON with its authority id; ``None`` (unknown) when the frame has none.
 
     Ids inside a datum ensemble's members are dropped: the PROJJSON schema the GeoParquet 1.1
@@ -236,8 +241,9 @@ def _projjson(crs) -> dict | None:
     ensemble = doc.get("base_crs", doc).get("datum_ensemble") or doc.get("datum_ensemble")
     for member in (ensemble or {}).get("members", []):
         member.pop("id", None)
-    if "id" not in doc and crs.to_epsg() is not None:
-        doc["id"] = {"authority": "EPSG", "code": int(crs.to_epsg())}
+    epsg = crs.to_epsg()
+    if "id" not in doc and epsg is not None:
+        doc["id"] = {"authority": "EPSG", "code": int(epsg)}
     return doc
 
 
