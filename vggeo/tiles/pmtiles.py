@@ -24,6 +24,8 @@ import mmap
 import os
 import sqlite3
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +35,11 @@ from vggeo.tiles.cache import compress
 from vggeo.tiles.grids import get_grid
 from vggeo.tiles.index import DEPTH, demorton
 from vggeo.tiles.layers import Composite, Layer, get_layer, members, vector_layers
+
+if TYPE_CHECKING:
+    from vggeo.store import DataSource
+    from vggeo.tiles.backends.base import TileSource
+    from vggeo.tiles.backends.memory import MemorySource
 
 __all__ = [
     "export_archive",
@@ -57,7 +64,9 @@ def _hilbert_ids(z: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     )
 
 
-def tiles_to_render(source, layer: Layer | Composite, z: int) -> tuple[np.ndarray, np.ndarray]:
+def tiles_to_render(
+    source: MemorySource, layer: Layer | Composite, z: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Columns and rows of the tiles at ``z`` that may hold a feature of ``layer``."""
     g = get_grid("WebMercatorQuad")
     cols, rows = [], []
@@ -110,7 +119,7 @@ def _render_chunk(chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int
     return out
 
 
-def export_source(store):
+def export_source(store: DataSource) -> MemorySource:
     """The tile source an archive is rendered from: the memory backend over ``store``'s tables.
 
     Also for a PostGIS store: an export renders every tile once, which the in-memory index does
@@ -127,7 +136,7 @@ def export_source(store):
 
 
 def export_archive(
-    source,
+    source: TileSource,
     output: str | os.PathLike,
     *,
     layer: str = "composite",
@@ -159,7 +168,9 @@ def export_archive(
     kind = output.suffix.lower()
     if kind not in (".pmtiles", ".mbtiles"):
         raise InputError("output must end in .pmtiles or .mbtiles", file=output)
-    if not hasattr(source, "data"):
+    from vggeo.tiles.backends.memory import MemorySource
+
+    if not isinstance(source, MemorySource):
         raise InputError("export needs the embedded backend (a GeoPackage or GeoParquet store)")
     lay = get_layer(layer)
     jobs: list[tuple[int, int, int]] = []
@@ -205,7 +216,15 @@ def export_archive(
 class _ArchiveWriter:
     """PMTiles (via the ``pmtiles`` package) or MBTiles (sqlite) writer of gzip tiles."""
 
-    def __init__(self, path: Path, kind: str, source, layer, minzoom: int, maxzoom: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        source: TileSource,
+        layer: Layer | Composite,
+        minzoom: int,
+        maxzoom: int,
+    ) -> None:
         self.path, self.kind = path, kind
         bounds = source.bounds_wgs84() or (10.0, 55.0, 24.2, 69.1)
         self.bounds = bounds
@@ -249,7 +268,12 @@ class _ArchiveWriter:
         else:  # MBTiles rows are TMS: y counted from the south
             self.db.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (z, x, (1 << z) - 1 - y, body))
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         w, s, e, n = self.bounds
         if self.kind == ".pmtiles":
             try:
@@ -414,7 +438,7 @@ class _PMTilesFile:
                 "PMTiles directories must be gzip-compressed or uncompressed", file=path
             )
 
-        def directory(offset: int, length: int):
+        def directory(offset: int, length: int) -> Any:  # pmtiles has no types
             raw = self._mm[offset : offset + length]
             # deserialize_directory gunzips; an uncompressed directory is gzipped for it.
             return deserialize_directory(raw if internal_gzip else gzip.compress(raw))

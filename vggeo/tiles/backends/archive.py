@@ -96,8 +96,9 @@ class ArchiveSource(TileSource):
                 return [k[len("count_") :] for k in vl.get("fields", {}) if k.startswith("count_")]
         return []
 
-    def bounds_wgs84(self):
-        return self._file.bounds
+    def bounds_wgs84(self) -> tuple[float, float, float, float] | None:
+        b = self._file.bounds  # from the archive's metadata: not four numbers means none
+        return None if b is None or len(b) != 4 else (b[0], b[1], b[2], b[3])
 
     def _release(self) -> None:
         self._file.close()
@@ -121,7 +122,7 @@ class ArchiveSource(TileSource):
 
     def compressed_tile(
         self,
-        layer,
+        layer: str | Layer | Composite,
         z: int,
         x: int,
         y: int,
@@ -153,7 +154,7 @@ class ArchiveSource(TileSource):
 
     def tile(
         self,
-        layer,
+        layer: str | Layer | Composite,
         z: int,
         x: int,
         y: int,

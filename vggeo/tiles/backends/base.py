@@ -41,7 +41,8 @@ class TileSource(ABC):
     filter_mode: str = "server"
     #: Close the store with the source (:func:`vggeo.tiles.open_source` opened it for it).
     owns_store: bool = False
-    store: DataSource
+    #: None: data made in memory, not read from a store (a MemorySource of generated data).
+    store: DataSource | None
     version: str
 
     @abstractmethod
@@ -68,7 +69,7 @@ class TileSource(ABC):
 
     def current_version(self) -> str:
         """The store's data version now (differs from :attr:`version` once it changed)."""
-        return self.store.data_version
+        return self.version if self.store is None else self.store.data_version
 
     @abstractmethod
     def allowed_values(self) -> dict[str, list[str]]:
@@ -89,7 +90,7 @@ class TileSource(ABC):
         """Release what the source holds (a pool, a mapped file); the store only if
         :attr:`owns_store`."""
         self._release()
-        if self.owns_store:
+        if self.owns_store and self.store is not None:
             self.store.close()
 
     def _release(self) -> None:  # noqa: B027 - optional: nothing held by default
@@ -128,5 +129,7 @@ class RenderingSource(TileSource):
         )
 
     @abstractmethod
-    def _member_tile(self, member: Layer, g: Grid, z: int, x: int, y: int, filters) -> bytes:
+    def _member_tile(
+        self, member: Layer, g: Grid, z: int, x: int, y: int, filters: Filters
+    ) -> bytes:
         """One member layer's encoded MVT layer (``b""`` when it holds nothing here)."""

@@ -21,7 +21,7 @@ import shapely
 
 import vggeo.tiles.encode as encode
 from vggeo.errors import StoreError
-from vggeo.store import Store
+from vggeo.store import DataSource, Store
 from vggeo.tiles.backends.base import RenderingSource
 from vggeo.tiles.cluster import (
     DEFAULT_OPTIONS,
@@ -33,7 +33,7 @@ from vggeo.tiles.cluster import (
     home_type_codes,
     pyramid,
 )
-from vggeo.tiles.grids import Grid
+from vggeo.tiles.grids import Grid, TileBounds
 from vggeo.tiles.index import (
     DEPTH,
     KNOWN_CATEGORIES,
@@ -69,10 +69,14 @@ class MemorySource(RenderingSource):
     kind = "embedded"  # as /readyz has always reported it
 
     def __init__(
-        self, data: TileData, *, options: ClusterOptions = DEFAULT_OPTIONS, store=None
+        self,
+        data: TileData,
+        *,
+        options: ClusterOptions = DEFAULT_OPTIONS,
+        store: DataSource | None = None,
     ) -> None:
         self.data = data
-        self.store = store
+        self.store: DataSource | None = store  # None: data made in memory, not read from a store
         self.version = data.version
         self.options = options
         self._attr_cache: dict[str, encode.Column] = {}
@@ -85,7 +89,9 @@ class MemorySource(RenderingSource):
         }
 
     @classmethod
-    def from_store(cls, store, *, options: ClusterOptions = DEFAULT_OPTIONS) -> MemorySource:
+    def from_store(
+        cls, store: DataSource, *, options: ClusterOptions = DEFAULT_OPTIONS
+    ) -> MemorySource:
         """Read a store's tables (see :func:`load_tables`) and wrap them."""
         return cls(load_tables(store), options=options, store=store)
 
@@ -96,7 +102,7 @@ class MemorySource(RenderingSource):
     def home_types(self) -> list[str]:
         return list(self._type_labels)
 
-    def bounds_wgs84(self):
+    def bounds_wgs84(self) -> tuple[float, float, float, float] | None:
         return self.data.bounds_wgs84()
 
     def warm(self) -> None:
@@ -111,7 +117,9 @@ class MemorySource(RenderingSource):
 
     # --- public tile API -----------------------------------------------------------------------
 
-    def _member_tile(self, member: Layer, g: Grid, z: int, x: int, y: int, filters) -> bytes:
+    def _member_tile(
+        self, member: Layer, g: Grid, z: int, x: int, y: int, filters: Filters
+    ) -> bytes:
         if member.table == "residences":
             return self._residence_layer(member, g, z, x, y, filters)
         return self._provision_layer(member, g, z, x, y, filters)
@@ -189,7 +197,17 @@ class MemorySource(RenderingSource):
             return self._aggregate_layer(layer, idx, z, x, y, f, opt.overflow_cell_bits, bounds)
         return self._points_layer(layer, idx, sel, bounds)
 
-    def _aggregate_layer(self, layer, idx: PointIndex, z, x, y, f: Filters, bits: int, bounds):
+    def _aggregate_layer(
+        self,
+        layer: Layer,
+        idx: PointIndex,
+        z: int,
+        x: int,
+        y: int,
+        f: Filters,
+        bits: int,
+        bounds: TileBounds,
+    ) -> bytes:
         i0, i1 = idx.tile_range(z, x, y)
         sel = np.arange(i0, i1)
         mask = self._residence_mask(idx.order[sel], f)
@@ -207,13 +225,17 @@ class MemorySource(RenderingSource):
         )
         return self._cells_layer(layer, idx, cells, bounds)
 
-    def _quantise(self, ex: np.ndarray, ny: np.ndarray, bounds) -> tuple[np.ndarray, np.ndarray]:
+    def _quantise(
+        self, ex: np.ndarray, ny: np.ndarray, bounds: TileBounds
+    ) -> tuple[np.ndarray, np.ndarray]:
         k = EXTENT / (bounds.east - bounds.west)
         return np.rint((ex - bounds.west) * k).astype(np.int64), np.rint(
             (bounds.north - ny) * k
         ).astype(np.int64)
 
-    def _points_layer(self, layer: Layer, idx: PointIndex, sel: np.ndarray, bounds) -> bytes:
+    def _points_layer(
+        self, layer: Layer, idx: PointIndex, sel: np.ndarray, bounds: TileBounds
+    ) -> bytes:
         if len(sel) == 0:
             return b""
         rows = idx.order[sel]
@@ -234,7 +256,9 @@ class MemorySource(RenderingSource):
                 )
         return encode.encode_point_layer(layer.id, px, py, ids, cols)
 
-    def _cells_layer(self, layer: Layer, idx: PointIndex, cells: CellLevel, bounds) -> bytes:
+    def _cells_layer(
+        self, layer: Layer, idx: PointIndex, cells: CellLevel, bounds: TileBounds
+    ) -> bytes:
         n = len(cells)
         if n == 0:
             return b""
@@ -329,7 +353,7 @@ def _categorical(series: pd.Series, column: str) -> pd.Series:
     return pd.Series(pd.Categorical(values, categories=cats), index=series.index, name=column)
 
 
-def _read(store, name: str, wanted: tuple[str, ...]):
+def _read(store: DataSource, name: str, wanted: tuple[str, ...]) -> pd.DataFrame | None:
     """Table ``name`` of ``store`` with the ``wanted`` columns it has; None without the table.
 
     A vggeo store is read through :meth:`~vggeo.store.Store.iter_table` in one batch: whole
@@ -351,7 +375,7 @@ def _read(store, name: str, wanted: tuple[str, ...]):
     return store.read_table(name, columns=list(wanted))
 
 
-def _residences_frame(gdf) -> pd.DataFrame:
+def _residences_frame(gdf: pd.DataFrame | None) -> pd.DataFrame:
     if gdf is None or len(gdf) == 0:
         return pd.DataFrame({"id": pd.Series([], dtype="int64"), "east": [], "north": []})
     if "id" not in gdf.columns:
@@ -376,7 +400,7 @@ def _residences_frame(gdf) -> pd.DataFrame:
     return out
 
 
-def _provisions_frame(gdf) -> tuple[pd.DataFrame, np.ndarray]:
+def _provisions_frame(gdf: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
     if gdf is None or len(gdf) == 0:
         return pd.DataFrame({"fid": pd.Series([], dtype="int64")}), np.array([], dtype=object)
     geoms = np.asarray(gdf.geometry.values)
@@ -393,7 +417,7 @@ def _provisions_frame(gdf) -> tuple[pd.DataFrame, np.ndarray]:
     return out, geoms
 
 
-def load_tables(store) -> TileData:
+def load_tables(store: DataSource) -> TileData:
     """Read a store's ``residences`` and ``provisions`` into a :class:`TileData`.
 
     Parameters

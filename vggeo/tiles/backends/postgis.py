@@ -21,11 +21,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vggeo.errors import StoreError
-from vggeo.store.postgis import NOTIFY_CHANNEL
+from vggeo.store.postgis import NOTIFY_CHANNEL, PostGISStore
+from vggeo.store.readonly import PostGISTables
 from vggeo.store.schema import META_TABLE
 from vggeo.tiles.backends.base import RenderingSource
 from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
@@ -33,6 +35,12 @@ from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
 from vggeo.tiles.layers import Filters, Layer, slug
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import psycopg
+
+    from vggeo.store import DataSource
 
 __all__ = ["PostGISSource", "write_tables", "data_version", "listen_versions", "NOTIFY_CHANNEL"]
 
@@ -55,7 +63,7 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-def data_version(conn, schema: str, *, store: bool = True) -> str:
+def data_version(conn: psycopg.Connection, schema: str, *, store: bool = True) -> str:
     """The data version of the tables in ``schema``, read on ``conn`` (inside the snapshot the
     cell table is built from; elsewhere the store's :attr:`~vggeo.store.Store.data_version`).
 
@@ -133,13 +141,13 @@ class PostGISSource(RenderingSource):
 
     def __init__(
         self,
-        store,
+        store: DataSource,
         *,
         options: ClusterOptions = DEFAULT_OPTIONS,
         pool_size: int = 8,
         precompute: bool = True,
     ) -> None:
-        if getattr(store, "backend", None) != "postgis":
+        if not isinstance(store, PostGISStore | PostGISTables):
             raise StoreError(f"{store.location} is not a PostGIS store")
         self.store = store
         self.url = store.url
@@ -238,13 +246,13 @@ class PostGISSource(RenderingSource):
     def home_types(self) -> list[str]:
         return list(self.categories.get("home_type", []))
 
-    def bounds_wgs84(self):
+    def bounds_wgs84(self) -> tuple[float, float, float, float] | None:
         """(west, south, east, north) of the data in degrees (queried once)."""
         if not hasattr(self, "_bounds"):
             self._bounds = self._query_bounds()
         return self._bounds
 
-    def _query_bounds(self):
+    def _query_bounds(self) -> tuple[float, float, float, float] | None:
         parts = [
             f"SELECT ST_Extent({_ident(g)}) AS e FROM {self._qual(t)}" for t, g in self.geom.items()
         ]
@@ -256,7 +264,10 @@ class PostGISSource(RenderingSource):
         )
         with self.pool.connection() as conn:
             row = conn.execute(sql).fetchone()
-        return None if row is None or row[0] is None else tuple(float(v) for v in row)
+        if row is None or row[0] is None:
+            return None
+        west, south, east, north = (float(v) for v in row)
+        return west, south, east, north
 
     def warm(self) -> None:
         if self.precompute and "residences" in self.geom:
@@ -267,7 +278,9 @@ class PostGISSource(RenderingSource):
 
     # --- tiles ---------------------------------------------------------------------------------
 
-    def _member_tile(self, member: Layer, g: Grid, z: int, x: int, y: int, filters) -> bytes:
+    def _member_tile(
+        self, member: Layer, g: Grid, z: int, x: int, y: int, filters: Filters
+    ) -> bytes:
         if member.table not in self.geom:  # a store without that table serves what it has
             return b""
         if member.table == "residences":
@@ -519,7 +532,7 @@ class PostGISSource(RenderingSource):
             ).fetchone()[0]
         return have == self._cells_tag(version)
 
-    def _build_cells(self, conn, g: Grid, table: str, tag: str) -> None:
+    def _build_cells(self, conn: psycopg.Connection, g: Grid, table: str, tag: str) -> None:
         """(Re)build the cell table in the open transaction: built under a new name, then
         swapped in, so readers of the old table wait only for the swap, not for the build."""
         opt = self.options
@@ -658,7 +671,9 @@ class PostGISSource(RenderingSource):
         return self._fetch(sql, params)
 
 
-def write_tables(url: str, residences, provisions, *, progress: bool = False) -> None:
+def write_tables(
+    url: str, residences: gpd.GeoDataFrame, provisions: gpd.GeoDataFrame, *, progress: bool = False
+) -> None:
     """Load residences and provisions GeoDataFrames (EPSG:3006) into PostGIS with COPY.
 
     A helper for tests and benchmarks (the store library owns production loading): replaces
