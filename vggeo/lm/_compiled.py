@@ -47,7 +47,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
 from xml.sax.saxutils import quoteattr
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vggeo.lm._records import Extractor
+    from vggeo.lm.provisions import BestammelseData, GeometryCollector
 
 from vggeo.lm.gml import GML3, GML32
 
@@ -119,7 +126,9 @@ def _xslt(stylesheet: bytes):
         if len(_XSLT_CACHE) > 64:
             _XSLT_CACHE.clear()
         xslt = _XSLT_CACHE[key] = etree.XSLT(
-            etree.fromstring(stylesheet), access_control=etree.XSLTAccessControl.DENY_ALL
+            etree.fromstring(stylesheet),
+            # lxml has DENY_ALL; lxml-stubs 0.5 do not declare it
+            access_control=etree.XSLTAccessControl.DENY_ALL,  # type: ignore[attr-defined]
         )
     return xslt
 
@@ -152,8 +161,11 @@ def _leaf(exprs) -> str:
     return f"({_union(exprs)})[1]"
 
 
-def _learnt(comp) -> dict[str, list[tuple[str, int, object, str]]]:
-    """The Extractor's cache of one record: prefix → [(tag, kind, argument, path)], sorted."""
+def _learnt(comp) -> dict[str, list[tuple[str, int, Any, str]]]:
+    """The Extractor's cache of one record: prefix → [(tag, kind, argument, path)], sorted.
+
+    The argument's type follows the kind (a Field for a leaf, a child record's compiled form for
+    a nested record), as the Extractor's action cache holds it."""
     out: dict[str, list] = defaultdict(list)
     for (prefix, tag), (kind, arg, path) in list(comp.actions.items()):
         if kind != 4 and isinstance(tag, str):
@@ -191,7 +203,7 @@ def compile_plan(extractor) -> Plan | None:
     variables: list[tuple[str, str]] = []
     flags: list[tuple[str | None, str]] = []  # (subset or None, count of a container: 0/1)
     refs: tuple[str, dict[str, list[str]]] | None = None
-    decisions: tuple[str, object] | None = None
+    decisions: tuple[str, Any] | None = None  # (expression, the record's compiled form)
     geometry: str | None = None
 
     def walk(prefix: str, ctx: str) -> None:
@@ -488,15 +500,15 @@ class _Prepared:
     members: list  # the chunk's member elements
     plan: Plan
     n: int
-    exact: object  # bool per member
-    idx: object  # positions of the exact members
+    exact: np.ndarray  # bool per member
+    idx: np.ndarray  # positions of the exact members
     columns: dict  # column → Arrow array over the exact members ("" for absent)
-    types: object  # provision type per exact member
+    types: Any  # provision type per exact member (an Arrow array)
     flags: list  # (subset, Arrow bool array over the exact members)
     affected: tuple  # (exact member position per reference, Arrow register unit ids)
     decisions: tuple | None  # (exact member position per decision, {column: Arrow/object array})
     shapes: list  # per exact member: () no area, rings per polygon of a plain 2D area, None other
-    srs: object  # srsName per exact member
+    srs: Any  # srsName per exact member (an Arrow array)
     rings: tuple | None  # (values, offsets, member per ring) of every posList of the chunk
 
 
@@ -659,6 +671,18 @@ def _plain_shape(signature: str, ancestor_dim: str) -> tuple[int, ...] | None:
     return tuple(len(rings) for rings in skeleton)
 
 
+class _MemberReader(Protocol):
+    """The member-by-member reader the compiled path hands what it cannot vouch for
+    (:class:`vggeo.lm.bestammelse._FileReader`)."""
+
+    ex: Extractor
+    collector: GeometryCollector
+    parts: list[BestammelseData]
+
+    def feed(self, member: Any) -> None: ...
+    def flush(self) -> None: ...
+
+
 class _Batch:
     """What the compiled path collected from a few chunks, typed together at :func:`_flush`."""
 
@@ -675,7 +699,11 @@ class _Batch:
         self.plain: list[tuple] = []
         self.other: list[tuple[int, list]] = []  # (batch row, collector slot)
         # Members the Extractor read: file position per row of each of its tables.
-        self.slow = {"provisions": [], "affected_properties": [], "decisions": []}
+        self.slow: dict[str, list[int]] = {
+            "provisions": [],
+            "affected_properties": [],
+            "decisions": [],
+        }
 
 
 def _feed(reader, member, batch: _Batch, seq: int) -> None:
@@ -729,6 +757,8 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
         yta = next(el for el in feature if el.tag in p.plan.geometry_tags)
         batch.other.append((first + k, reader.collector(yta, {"provision_id": pids[k]})))
     if plain.any():
+        if p.rings is None:
+            raise Fallback("plain areas without rings")
         values, offsets, ring_row = p.rings
         take = plain[ring_row]
         if int(take.sum()) != sum(sum(c) for c in polys):
@@ -807,7 +837,7 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     return rows, geoms
 
 
-def _flush(batch: _Batch, reader, default_epsg, label: str):
+def _flush(batch: _Batch, reader: _MemberReader, default_epsg, label: str):
     """Typed frames of a batch: the exact members' and the Extractor's, merged in file order."""
     import numpy as np
     import pandas as pd
@@ -817,7 +847,7 @@ def _flush(batch: _Batch, reader, default_epsg, label: str):
     from vggeo.lm._records import SUBSETS_KEY, ColumnRows
     from vggeo.lm.provisions import BestammelseData, assemble, build_geometries
 
-    slow_rows = reader.ex.rows["provisions"]
+    slow_rows = reader.ex.dict_rows("provisions")
     slow_subset_seq = np.repeat(
         np.array(batch.slow["provisions"], dtype=np.int64),
         [len(r.get(SUBSETS_KEY, ())) for r in slow_rows],
@@ -966,7 +996,9 @@ class _Ready:
         return self.value
 
 
-def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
+def read_file(
+    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int = 4000
+):
     """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
     member by member."""
     from collections import deque
@@ -978,7 +1010,7 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
     from vggeo.lm._parallel import ChunkingUnsupported, split_members
 
     reader = new_reader()
-    parts = []
+    parts: list[BestammelseData] = []
     try:
         # A DOCTYPE, an empty root or a head that does not parse stops split_members
         # (ChunkingUnsupported): the member-by-member reader then refuses or reads the file.

@@ -55,7 +55,8 @@ class ColumnRows:
     __slots__ = ("columns", "n")
 
     def __init__(self, names: tuple[str, ...]) -> None:
-        self.columns: dict[str, list] = {c: [] for c in names}
+        # lists as rows are fed; the compiled path puts whole (Arrow or numpy) arrays here
+        self.columns: dict[str, Any] = {c: [] for c in names}
         self.n = 0
 
     def column(self, name: str) -> list:
@@ -64,6 +65,13 @@ class ColumnRows:
 
     def __len__(self) -> int:
         return self.n
+
+
+def as_dicts(rows: list[dict] | ColumnRows, table: str) -> list[dict]:
+    """Rows of a table fed by records of several fields: one dict per row (never by column)."""
+    if isinstance(rows, ColumnRows):
+        raise TypeError(f"table {table} is kept by column (ColumnRows)")
+    return rows
 
 
 class PathCounts(Counter):
@@ -191,10 +199,7 @@ class Extractor:
 
     def dict_rows(self, table: str) -> list[dict]:
         """The rows of ``table`` as dicts (of a table fed by records of several fields)."""
-        rows = self.rows.get(table, [])
-        if isinstance(rows, ColumnRows):
-            raise TypeError(f"table {table} is kept by column (ColumnRows)")
-        return rows
+        return as_dicts(self.rows.get(table, []), table)
 
     def record_for(self, el: etree._Element) -> _Compiled | None:
         return self.top.get(local(el).lower())

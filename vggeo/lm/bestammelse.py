@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
-from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor
+from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, as_dicts
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     ArcBudget,
@@ -89,7 +89,7 @@ class _FileReader:
     def flush(self) -> None:
         self.collector.resolve()
         rows = self.ex.take_rows()
-        for row in rows["provisions"]:
+        for row in as_dicts(rows["provisions"], "provisions"):
             slot = row.get(GEOMETRY_KEY)
             if slot is not None:
                 row[GEOMETRY_KEY] = (slot[0], slot[1])
@@ -346,7 +346,7 @@ def read_bestammelser(
     if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
         return read_vector_product(source)
     own = not isinstance(source, Delivery)
-    d = open_delivery(source) if own else source
+    d = source if isinstance(source, Delivery) else open_delivery(source)
     bar = None
     try:
         if d.product != "bestammelse":
@@ -363,7 +363,7 @@ def read_bestammelser(
         from vggeo.lm._parallel import CHUNK_BYTES, default_workers
 
         n_workers = default_workers() if workers is None else max(1, int(workers))
-        options = dict(
+        options: dict[str, Any] = dict(
             default_srs=default_srs,
             default_epsg=d.crs,
             arc_tolerance=arc_tolerance,
@@ -464,8 +464,8 @@ class _CountedStream:
 
 def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
     """Typed tables from the Extractor's raw rows (one dict per provision)."""
-    prov_rows = rows["provisions"]
-    geoms = [r.get(GEOMETRY_KEY) or ([], None) for r in prov_rows]
+    prov_rows = as_dicts(rows["provisions"], "provisions")
+    geoms: list[tuple[list, int | None]] = [r.get(GEOMETRY_KEY) or ([], None) for r in prov_rows]
     return assemble(
         prov_rows,
         [r.get("provision_type") for r in prov_rows],

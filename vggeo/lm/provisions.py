@@ -28,7 +28,7 @@ from vggeo.lm.gml import (
 )
 
 if TYPE_CHECKING:
-    pass
+    import geopandas as gpd
 
 __all__ = [
     "GeometryCollector",
@@ -95,7 +95,7 @@ class BestammelseData:
         (``on_geometry_error="keep"``).
     """
 
-    provisions: object
+    provisions: gpd.GeoDataFrame
     affected: pd.DataFrame
     decisions: pd.DataFrame
     subsets: pd.DataFrame
