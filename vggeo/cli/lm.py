@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
 
+if TYPE_CHECKING:
+    from vggeo.errors import IntegrityError
+    from vggeo.lm.inskrivning import InskrivningData
+    from vggeo.lm.provisions import BestammelseData
 
-def _inspect_data(path: Path) -> dict:
+
+def _inspect_data(path: Path) -> tuple[dict, IntegrityError | None]:
     """Everything ``inspect`` reports, as a JSON-able dict (the integrity error kept aside)."""
     from collections import Counter
 
@@ -71,6 +77,7 @@ def _inspect_data(path: Path) -> dict:
                 unmapped.update({f"{s}_metadata.xml: {k}": v for k, v in md.unmapped.items()})
             if d.data_files(s):
                 if d.product == "bestammelse":
+                    data: BestammelseData | InskrivningData
                     try:  # objects recognised against the metadata's counts
                         data = read_bestammelser(d, set_name=s, on_geometry_error="keep")
                     except IntegrityError as err:
@@ -212,6 +219,7 @@ def read_cmd(
     refuse_overwrite(output, overwrite)
     tables: dict[str, pd.DataFrame] = {}
     with open_delivery(delivery) as d:
+        data: BestammelseData | InskrivningData
         if d.product == "bestammelse":
             data = read_bestammelser(
                 d,
@@ -322,4 +330,7 @@ def register(group: click.Group) -> None:
     """Add this area's commands to the main group (and to group.commands['sample'])."""
     group.add_command(inspect_cmd)
     group.add_command(read_cmd)
-    group.commands["sample"].add_command(sample_delivery_cmd)
+    sample = group.commands["sample"]
+    if not isinstance(sample, click.Group):
+        raise TypeError("the vggeo command's 'sample' is not a group")
+    sample.add_command(sample_delivery_cmd)

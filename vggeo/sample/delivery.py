@@ -32,9 +32,13 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from vggeo.atomic import atomic_path
 
@@ -146,7 +150,7 @@ def _block(rng, cx, cy, w=None, h=None, a=None) -> np.ndarray:
     a = rng.uniform(0, np.pi) if a is None else a
     corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
     # A few extra vertices along the edges: real plans follow property lines.
-    pts = []
+    pts: list[np.ndarray] = []
     for i in range(4):
         p, q = corners[i], corners[(i + 1) % 4]
         k = int(rng.integers(1, 6))
@@ -155,10 +159,9 @@ def _block(rng, cx, cy, w=None, h=None, a=None) -> np.ndarray:
         pts.append(p)
         # Jitter across the edge only, so the vertices keep their order and never cross.
         pts.extend(p + (q - p) * tt + nrm * rng.normal(0, 1.5) for tt in t)
-    pts = np.array(pts)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    pts = pts @ rot.T + [cx, cy]
-    return np.vstack([pts, pts[:1]])
+    ring = np.array(pts) @ rot.T + [cx, cy]
+    return np.vstack([ring, ring[:1]])
 
 
 def _ccw(ring: np.ndarray, ccw: bool = True) -> np.ndarray:
@@ -199,7 +202,7 @@ def _built_up_radius(pop) -> np.ndarray:
 class _Towns:
     """Towns as arrays (EPSG:3006) with their built-up radii, for placing provisions."""
 
-    frame: object  # the DataFrame from swedish_towns
+    frame: pd.DataFrame  # from swedish_towns
     weights: np.ndarray
     e: np.ndarray
     n: np.ndarray
@@ -211,7 +214,7 @@ class _Towns:
     scale: float = 1.0
 
     @classmethod
-    def of(cls, towns, weights, n: int) -> _Towns:
+    def of(cls, towns: pd.DataFrame, weights: np.ndarray, n: int) -> _Towns:
         pop = towns["population"].to_numpy(float)
         return cls(
             towns,
@@ -822,7 +825,7 @@ def _bestammelse_files(rng, cw, provs, per_file, subsets_of=None) -> list[tuple[
     return out
 
 
-def _towns(n_min=1000, crs: int = 3006):
+def _towns(n_min: int = 1000, crs: int = 3006) -> tuple[pd.DataFrame, np.ndarray]:
     """Towns, weighted by population; for a local zone only those within its band (±1.5°)."""
     from vggeo.crs import get_crs
     from vggeo.sample.towns import swedish_towns
