@@ -168,11 +168,11 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
     return md
 
 
-def _str(v) -> str | None:
+def _str(v: object) -> str | None:
     return None if v is None or pd.isna(v) else str(v)
 
 
-def _int(v) -> int | None:
+def _int(v: Any) -> int | None:
     return None if v is None or pd.isna(v) else int(v)
 
 
@@ -195,7 +195,7 @@ def _classify(name: str) -> tuple[str, str] | None:
     return m.group("set"), "data"
 
 
-def _file_sort_key(f: DataFile):
+def _file_sort_key(f: DataFile) -> tuple[int, int, str]:
     m = re.search(r"_(\d+)\.xml$", f.name, re.I)
     return (0 if f.kind == "data" else 1, int(m.group(1)) if m else 0, f.name)
 
@@ -276,11 +276,11 @@ class Delivery:
             file=self.path,
         )
 
-    def _meta_values(self, attr: str):
+    def _meta_values(self, attr: str) -> set[Any]:
         vals = {getattr(m, attr) for m in self.metadata.values()} - {None}
         return vals
 
-    def _one(self, attr: str):
+    def _one(self, attr: str) -> Any:
         vals = self._meta_values(attr)
         if len(vals) > 1:
             raise IntegrityError(
@@ -376,7 +376,7 @@ class Delivery:
         return ids
 
     def read(
-        self, set_name: str, *, personal_data: bool = False, **options
+        self, set_name: str, *, personal_data: bool = False, **options: Any
     ) -> dict[str, pd.DataFrame]:
         """The tables of one information set (contracts.md: Provisions / Inskrivning).
 
@@ -544,7 +544,7 @@ class Delivery:
     def __enter__(self) -> Delivery:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -572,7 +572,7 @@ def refuse_unmapped(
     accept: tuple[str, ...] | list[str] = (),
     *,
     set_name: str | None = None,
-    file=None,
+    file: str | os.PathLike | None = None,
 ) -> dict[str, int]:
     """Refuse data about to be dropped: every unmapped element path must be accepted by name.
 
@@ -621,7 +621,9 @@ def refuse_unmapped(
 class UnmappedError(IntegrityError):
     """Element paths the mapping does not use, not accepted by the operator (data would be lost)."""
 
-    def __init__(self, message: str, paths: Mapping[str, int] | None = None, **context) -> None:
+    def __init__(
+        self, message: str, paths: Mapping[str, int] | None = None, **context: Any
+    ) -> None:
         self.paths = dict(paths or {})
         super().__init__(message, **context)
 
@@ -649,11 +651,13 @@ def read_deletion_ids(f: DataFile) -> list[str]:
 # --- opening --------------------------------------------------------------------------------------
 
 
-def _zip_opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits: ZipLimits):
+def _zip_opener(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits: ZipLimits
+) -> Callable[[], IO[bytes]]:
     return lambda: open_member(zf, info, archive=label, limits=limits)
 
 
-def _file_opener(path: Path):
+def _file_opener(path: Path) -> Callable[[], IO[bytes]]:
     return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
 
 
