@@ -44,12 +44,18 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import shapely
 
 from vggeo.errors import GeometryError, GeometryLimitError, LimitError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from lxml import etree
+
+    from vggeo.lm.safety import GeometryLimits
 
 __all__ = [
     "DEFAULT_ARC_TOLERANCE",
@@ -186,19 +192,19 @@ def axis_swap_for(srs_name: str | None) -> bool:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _local(el) -> str:
+def _local(el: etree._Element) -> str:
     tag = el.tag
     if not isinstance(tag, str):
         return ""
     return tag.rpartition("}")[2] if tag[0] == "{" else tag
 
 
-def _ns(el) -> str:
+def _ns(el: etree._Element) -> str:
     tag = el.tag
     return tag[1:].partition("}")[0] if isinstance(tag, str) and tag[0] == "{" else ""
 
 
-def _children(el):
+def _children(el: etree._Element) -> list[etree._Element]:
     return [c for c in el if isinstance(c.tag, str)]
 
 
@@ -215,9 +221,20 @@ class _Ctx:
         "budget",
     )
 
-    def __init__(self, feature, swap, tol, file, geographic, unit=1.0, dim=2, budget=None):
+    def __init__(
+        self,
+        feature: str | None,
+        swap: bool,
+        tol: float,
+        file: str | None,
+        geographic: bool,
+        unit: float = 1.0,
+        dim: int = 2,
+        budget: ArcBudget | None = None,
+    ) -> None:
         self.northing_first = False
-        self.budget = budget
+        # parse_geometry always gives one; a context made without gets the default caps
+        self.budget = budget if budget is not None else ArcBudget()
         self.unit = unit
         self.dim = dim
         self.feature = feature
@@ -226,7 +243,7 @@ class _Ctx:
         self.file = file
         self.geographic = geographic
 
-    def error(self, msg: str, el, value=None) -> GeometryError:
+    def error(self, msg: str, el: etree._Element, value: Any = None) -> GeometryError:
         prefix = f"feature {self.feature}: " if self.feature else ""
         return GeometryError(
             prefix + msg,
@@ -238,9 +255,9 @@ class _Ctx:
         )
 
 
-def _srs_dimension(el) -> int | None:
+def _srs_dimension(el: etree._Element) -> int | None:
     """srsDimension on the element or its nearest ancestor that has one."""
-    node = el
+    node: etree._Element | None = el
     while node is not None:
         v = node.get("srsDimension")
         if v is not None:
@@ -249,7 +266,7 @@ def _srs_dimension(el) -> int | None:
     return None
 
 
-def _numbers(text: str | None, el, ctx: _Ctx) -> np.ndarray:
+def _numbers(text: str | None, el: etree._Element, ctx: _Ctx) -> np.ndarray:
     if text is None or not text.strip():
         raise ctx.error("no coordinates", el)
     try:
@@ -272,7 +289,7 @@ def is_number(t: str) -> bool:
         return False
 
 
-def _shape(arr: np.ndarray, dim: int, el, ctx: _Ctx) -> np.ndarray:
+def _shape(arr: np.ndarray, dim: int, el: etree._Element, ctx: _Ctx) -> np.ndarray:
     if dim not in (2, 3):
         raise ctx.error(f"unsupported srsDimension {dim}", el)
     if arr.size % dim:
@@ -280,7 +297,7 @@ def _shape(arr: np.ndarray, dim: int, el, ctx: _Ctx) -> np.ndarray:
     return arr.reshape(-1, dim)
 
 
-def _pos(el, ctx: _Ctx) -> np.ndarray:
+def _pos(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     arr = _numbers(el.text, el, ctx)
     dim = el.get("srsDimension")
     if dim is not None:
@@ -290,14 +307,14 @@ def _pos(el, ctx: _Ctx) -> np.ndarray:
     return arr.reshape(1, -1)
 
 
-def _pos_list(el, ctx: _Ctx) -> np.ndarray:
+def _pos_list(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     arr = _numbers(el.text, el, ctx)
     # srsDimension on the posList or an ancestor; else the CRS's own dimension (EPSG:4979 is 3-D).
     dim = _srs_dimension(el) or ctx.dim
     return _shape(arr, dim, el, ctx)
 
 
-def _coordinates(el, ctx: _Ctx) -> np.ndarray:
+def _coordinates(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     text = el.text or ""
     cs, ts, dec = el.get("cs", ","), el.get("ts", " "), el.get("decimal", ".")
     tuples = [t for t in (text.split() if ts.isspace() else text.strip().split(ts)) if t.strip()]
@@ -323,7 +340,7 @@ def _coordinates(el, ctx: _Ctx) -> np.ndarray:
     return out
 
 
-def _coord(el, ctx: _Ctx) -> np.ndarray:
+def _coord(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     vals = []
     for name in ("X", "Y", "Z"):
         c = next((c for c in _children(el) if _local(c) == name), None)
@@ -335,7 +352,7 @@ def _coord(el, ctx: _Ctx) -> np.ndarray:
     return np.array([vals], dtype=np.float64)
 
 
-def _points_of(el, ctx: _Ctx, *, allow_point_members: bool = True) -> np.ndarray:
+def _points_of(el: etree._Element, ctx: _Ctx, *, allow_point_members: bool = True) -> np.ndarray:
     """Coordinates of a line-like element: posList, pos+, coordinates, coord+, pointProperty."""
     chunks = []
     for c in _children(el):
@@ -377,7 +394,7 @@ def _points_of(el, ctx: _Ctx, *, allow_point_members: bool = True) -> np.ndarray
     )
 
 
-def _point_coords(el, ctx: _Ctx) -> np.ndarray:
+def _point_coords(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     pts = _points_of(el, ctx, allow_point_members=False)
     if pts.shape[0] != 1:
         raise ctx.error(f"a Point holds {pts.shape[0]} positions", el)
@@ -411,7 +428,9 @@ class ArcBudget:
     vertices are computed, so no cap is ever exceeded in memory, even for a circle of 10^15 m.
     """
 
-    def __init__(self, limits=None, *, file_bytes: int | None = None) -> None:
+    def __init__(
+        self, limits: GeometryLimits | None = None, *, file_bytes: int | None = None
+    ) -> None:
         from vggeo.lm.safety import geometry_limits
 
         self.limits = limits if limits is not None else geometry_limits()
@@ -429,12 +448,12 @@ class ArcBudget:
     def start_feature(self) -> None:
         self.feature_used = 0
 
-    def spend(self, n: float, ctx: _Ctx, el, radius: float) -> int:
+    def spend(self, n: float, ctx: _Ctx, el: etree._Element, radius: float) -> int:
         """Take ``n`` vertices for one arc (a float: may be huge or infinite); return it as int."""
         lim = self.limits
         setting = type(lim).setting
 
-        def refuse(what: str, name: str, cls=GeometryLimitError):
+        def refuse(what: str, name: str, cls: type[LimitError] = GeometryLimitError) -> LimitError:
             prefix = f"feature {ctx.feature}: " if ctx.feature else ""
             return cls(
                 f"{prefix}{what} (setting {setting(name)}; a larger arc tolerance needs fewer "
@@ -477,7 +496,7 @@ def _count_text(n: float) -> str:
     return f"{int(n):,}" if n < 1e18 else "over 10^18"
 
 
-def _n_steps(radius: float, sweep: float, ctx: _Ctx, el) -> int:
+def _n_steps(radius: float, sweep: float, ctx: _Ctx, el: etree._Element) -> int:
     """Chords for an arc of ``radius`` sweeping ``sweep`` radians, charged to the arc budget."""
     tol = _tolerance_for(ctx)
     if not (math.isfinite(radius) and math.isfinite(sweep)):
@@ -496,7 +515,9 @@ def _n_steps(radius: float, sweep: float, ctx: _Ctx, el) -> int:
     return ctx.budget.spend(n + 1, ctx, el, radius) - 1
 
 
-def _arc_points(x0, y0, r, a0, sweep, ctx: _Ctx, el) -> np.ndarray:
+def _arc_points(
+    x0: float, y0: float, r: float, a0: float, sweep: float, ctx: _Ctx, el: etree._Element
+) -> np.ndarray:
     """Points from (x0, y0) — on the circle, at angle a0 — along ``sweep`` radians.
 
     Each point is its chord from the start, ``2 r sin(d/2)`` in direction ``a0 + d/2 + 90°``,
@@ -513,7 +534,9 @@ def _arc_points(x0, y0, r, a0, sweep, ctx: _Ctx, el) -> np.ndarray:
     return pts
 
 
-def _circle_through(p0, p1, p2):
+def _circle_through(
+    p0: np.ndarray, p1: np.ndarray, p2: np.ndarray
+) -> tuple[float, float, float] | None:
     """Centre and radius of the circle through three points, or None when collinear.
 
     Computed relative to ``p0``: with Swedish grid coordinates (~6.5e6) the textbook formula
@@ -532,7 +555,15 @@ def _circle_through(p0, p1, p2):
     return cx + ox, cy + oy, math.hypot(cx, cy)
 
 
-def _arc3(p0, p1, p2, ctx: _Ctx, el, *, full: bool = False) -> np.ndarray:
+def _arc3(
+    p0: np.ndarray,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    ctx: _Ctx,
+    el: etree._Element,
+    *,
+    full: bool = False,
+) -> np.ndarray:
     dim = p0.shape[0]
     x0, y0 = float(p0[0]), float(p0[1])
     if not full and np.array_equal(p0[:2], p2[:2]) and not np.array_equal(p0[:2], p1[:2]):
@@ -575,7 +606,7 @@ def _arc3(p0, p1, p2, ctx: _Ctx, el, *, full: bool = False) -> np.ndarray:
     return pts
 
 
-def _arc_string(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
+def _arc_string(el: etree._Element, ctx: _Ctx, *, full: bool) -> np.ndarray:
     pts = _points_of(el, ctx)
     n = pts.shape[0]
     if full:
@@ -602,7 +633,7 @@ _UOM_TO_M = {
 }
 
 
-def _by_center(el, ctx: _Ctx, *, full: bool) -> np.ndarray:
+def _by_center(el: etree._Element, ctx: _Ctx, *, full: bool) -> np.ndarray:
     kids = {_local(c): c for c in _children(el)}
     if not any(k in kids for k in ("pos", "posList", "pointProperty", "coordinates")):
         raise ctx.error("no centre position", el)
@@ -674,7 +705,7 @@ _SEGMENTS = {
 }
 
 
-def _curve_coords(el, ctx: _Ctx, depth: int) -> np.ndarray:
+def _curve_coords(el: etree._Element, ctx: _Ctx, depth: int) -> np.ndarray:
     """Coordinates of any curve element (LineString, Curve, OrientableCurve, CompositeCurve, segments)."""
     if depth > MAX_DEPTH:
         raise ctx.error(f"geometry nested deeper than {MAX_DEPTH} levels", el)
@@ -729,7 +760,7 @@ def _curve_coords(el, ctx: _Ctx, depth: int) -> np.ndarray:
     raise ctx.error("unknown curve element", el)
 
 
-def _ring(el, ctx: _Ctx, depth: int) -> np.ndarray:
+def _ring(el: etree._Element, ctx: _Ctx, depth: int) -> np.ndarray:
     """A closed ring from exterior/interior/outerBoundaryIs/innerBoundaryIs content."""
     kids = _children(el)
     if len(kids) != 1:
@@ -763,7 +794,7 @@ def _ring(el, ctx: _Ctx, depth: int) -> np.ndarray:
     return pts
 
 
-def _polygon(el, ctx: _Ctx, depth: int) -> list[np.ndarray] | None:
+def _polygon(el: etree._Element, ctx: _Ctx, depth: int) -> list[np.ndarray] | None:
     ext: np.ndarray | None = None
     empty_exterior = False
     holes: list[np.ndarray] = []
@@ -789,7 +820,7 @@ def _polygon(el, ctx: _Ctx, depth: int) -> list[np.ndarray] | None:
     return [ext, *holes]
 
 
-def _surface_patches(el, ctx: _Ctx, depth: int) -> list[list[np.ndarray]]:
+def _surface_patches(el: etree._Element, ctx: _Ctx, depth: int) -> list[list[np.ndarray]]:
     polys = []
     for p in _children(el):
         if _local(p) not in ("patches", "polygonPatches", "trianglePatches"):
@@ -803,7 +834,7 @@ def _surface_patches(el, ctx: _Ctx, depth: int) -> list[list[np.ndarray]]:
     return polys
 
 
-def _polys_of(g: Geom, el, ctx: _Ctx) -> list[list[np.ndarray]]:
+def _polys_of(g: Geom, el: etree._Element, ctx: _Ctx) -> list[list[np.ndarray]]:
     if g.kind == "polygon":
         return [] if g.empty else [g.parts]
     if g.kind == "multipolygon":
@@ -811,7 +842,7 @@ def _polys_of(g: Geom, el, ctx: _Ctx) -> list[list[np.ndarray]]:
     raise ctx.error(f"a surface member holds a {g.kind}, not a surface", el)
 
 
-def _parse(el, ctx: _Ctx, depth: int) -> Geom:
+def _parse(el: etree._Element, ctx: _Ctx, depth: int) -> Geom:
     if depth > MAX_DEPTH:
         raise ctx.error(f"geometry nested deeper than {MAX_DEPTH} levels", el)
     if _ns(el) not in GML_NAMESPACES:
@@ -888,8 +919,8 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
                 "polygonMembers",
             ):
                 raise ctx.error("unexpected element in a surface collection", m)
-            for g in _children(m):
-                polys.extend(_polys_of(_parse(g, ctx, depth + 1), g, ctx))
+            for child in _children(m):
+                polys.extend(_polys_of(_parse(child, ctx, depth + 1), child, ctx))
         return Geom("multipolygon", polys, empty=not polys)
     if name in ("MultiCurve", "MultiLineString"):
         lines = []
@@ -901,26 +932,26 @@ def _parse(el, ctx: _Ctx, depth: int) -> Geom:
                 "lineStringMembers",
             ):
                 raise ctx.error("unexpected element in a curve collection", m)
-            for g in _children(m):
-                lines.append(_curve_coords(g, ctx, depth + 1))
+            for child in _children(m):
+                lines.append(_curve_coords(child, ctx, depth + 1))
         return Geom("multiline", lines, empty=not lines)
     if name == "MultiPoint":
         points = []
         for m in _children(el):
             if _local(m) not in ("pointMember", "pointMembers"):
                 raise ctx.error("unexpected element in MultiPoint", m)
-            for g in _children(m):
-                if _local(g) != "Point":
-                    raise ctx.error("a MultiPoint member is not a Point", g)
-                points.append(_point_coords(g, ctx))
+            for child in _children(m):
+                if _local(child) != "Point":
+                    raise ctx.error("a MultiPoint member is not a Point", child)
+                points.append(_point_coords(child, ctx))
         return Geom("multipoint", points, empty=not points)
     if name == "MultiGeometry":
         parts = []
         for m in _children(el):
             if _local(m) not in ("geometryMember", "geometryMembers"):
                 raise ctx.error("unexpected element in MultiGeometry", m)
-            for g in _children(m):
-                parts.append(_parse(g, ctx, depth + 1))
+            for child in _children(m):
+                parts.append(_parse(child, ctx, depth + 1))
         return Geom("collection", parts, empty=not parts)
     raise ctx.error("unknown or unsupported GML geometry element", el)
 
@@ -1070,7 +1101,9 @@ def polygons_of(g: Geom) -> list[list[np.ndarray]]:
 # --- the fast path: plain polygons, coordinates converted in bulk -----------------------------
 
 
-def simple_polygon_texts(el, dim: int | None = None) -> list[list[tuple[str, int, int]]] | None:
+def simple_polygon_texts(
+    el: etree._Element, dim: int | None = None
+) -> list[list[tuple[str, int, int]]] | None:
     """Polygons of a *plain* areal geometry as raw posList texts, without converting numbers.
 
     Plain means: Polygon, Surface of PolygonPatches, or MultiSurface/MultiPolygon/CompositeSurface
@@ -1112,7 +1145,8 @@ def simple_polygon_texts(el, dim: int | None = None) -> list[list[tuple[str, int
             rdim = dim if pd is None else (int(pd) if pd.isdigit() else 0)
             if rdim not in (2, 3):
                 return None
-            rings.append((pl.text, rdim, pl.sourceline or 0))
+            line: int | None = pl.sourceline  # type: ignore[assignment]  # lxml-stubs: "..."
+            rings.append((pl.text, rdim, line or 0))
         return [rings] if rings else None
     if name == "Surface":
         if len(el) != 1 or _local(el[0]) not in ("patches", "polygonPatches"):
@@ -1140,7 +1174,7 @@ def simple_polygon_texts(el, dim: int | None = None) -> list[list[tuple[str, int
     return None
 
 
-def convert_texts(texts) -> tuple[np.ndarray, np.ndarray]:
+def convert_texts(texts: list[str] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """All numbers of many coordinate texts in one call: (values, offsets per text).
 
     ``texts`` is a list of str or an Arrow string array. pyarrow splits on whitespace and casts
@@ -1178,6 +1212,6 @@ def convert_texts(texts) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def geometry_elements(parent) -> list:
+def geometry_elements(parent: etree._Element) -> list:
     """The GML geometry children of a property element such as ``Yta``."""
     return [c for c in parent if isinstance(c.tag, str) and _ns(c) in (GML32, GML3)]
