@@ -467,7 +467,7 @@ def _column(rows: list[dict] | ColumnRows, name: str) -> list:
 
 
 def typed_frame(
-    rows: list[dict],
+    rows: list[dict] | ColumnRows,
     fields: tuple[Field, ...],
     *,
     extra: tuple[str, ...] = (),

@@ -28,7 +28,12 @@ from vggeo.lm.gml import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     import geopandas as gpd
+    import pyarrow as pa
+
+    from vggeo.lm._records import ColumnRows
 
 __all__ = [
     "GeometryCollector",
@@ -304,7 +309,7 @@ class GeometryCollector:
                 out[i] = self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
         return out
 
-    def _one(self, i: int):
+    def _one(self, i: int) -> np.ndarray | GeometryError:
         ident, line, dim, swap = self.meta[i]
         try:
             v = np.array(self.texts[i].split(), dtype=np.float64)
@@ -317,8 +322,16 @@ class GeometryCollector:
             )
         return self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
 
-    def _ring(self, v, finite, ident, line, dim, swap):
-        def err(msg):
+    def _ring(
+        self,
+        v: np.ndarray,
+        finite: bool | np.bool_,
+        ident: str,
+        line: int | None,
+        dim: int,
+        swap: bool | None,
+    ) -> np.ndarray | GeometryError:
+        def err(msg: str) -> GeometryError:
             return GeometryError(
                 f"feature {ident}: {msg}", file=self.file, row=line, element="posList"
             )
@@ -341,7 +354,7 @@ def _raise(err: GeometryError):
     raise err
 
 
-def valid_rings(values: np.ndarray, offsets: np.ndarray, dims) -> np.ndarray:
+def valid_rings(values: np.ndarray, offsets: np.ndarray, dims: np.ndarray | int) -> np.ndarray:
     """Which rings pass the checks of :meth:`GeometryCollector._ring`, vectorised.
 
     Ring ``i`` is ``values[offsets[i]:offsets[i + 1]]`` in dimension ``dims`` (one per ring, or
@@ -425,7 +438,7 @@ def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
 
 def build_geometries(
     geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None
-):
+) -> np.ndarray:
     """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
     import shapely
     from shapely import GeometryType
@@ -469,16 +482,16 @@ def build_geometries(
 
 
 def assemble(
-    prov_rows,
-    types,
-    geometry,
-    affected_rows,
-    decision_rows,
-    subsets,
+    prov_rows: list[dict] | ColumnRows,
+    types: Sequence[str | None] | pa.Array,
+    geometry: Callable[[list[str]], np.ndarray],
+    affected_rows: list[dict] | ColumnRows,
+    decision_rows: list[dict] | ColumnRows,
+    subsets: list[tuple[str, str]] | dict[str, pa.Array],
     *,
-    unmapped=None,
-    errors=None,
-    files=(),
+    unmapped: Counter | None = None,
+    errors: list[tuple[str, str]] | None = None,
+    files: Sequence[str] = (),
 ) -> BestammelseData:
     """The typed tables of a batch of provisions, whichever reader collected them.
 
@@ -509,15 +522,15 @@ def assemble(
     dec["kind"] = dec["kind"].astype("string")
     decisions = dec[list(DECISION_COLUMNS)]
     if isinstance(subsets, dict):  # columns (Arrow arrays) from the compiled path
-        subsets = pd.DataFrame({k: pd.Series(v, dtype="string") for k, v in subsets.items()})
+        sub = pd.DataFrame({k: pd.Series(v, dtype="string") for k, v in subsets.items()})
     else:
-        subsets = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
-    subsets["provision_id"] = subsets["provision_id"].str.strip().str.lower()
+        sub = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
+    sub["provision_id"] = sub["provision_id"].str.strip().str.lower()
     return BestammelseData(
         provisions,
         affected,
         decisions,
-        subsets,
+        sub,
         unmapped if unmapped is not None else Counter(),
         errors if errors is not None else [],
         list(files),
