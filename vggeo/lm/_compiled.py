@@ -47,13 +47,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, SupportsInt
 from xml.sax.saxutils import quoteattr
 
 if TYPE_CHECKING:
-    import numpy as np
+    from collections.abc import Iterable
 
-    from vggeo.lm._records import Extractor
+    import numpy as np
+    import pyarrow as pa
+    from lxml import etree
+
+    from vggeo.lm._records import Extractor, _Compiled
     from vggeo.lm.provisions import BestammelseData, GeometryCollector
 
 from vggeo.lm.gml import GML3, GML32
@@ -108,15 +112,15 @@ class Plan:
     n_fields: int
     depth: int = 0  # grouping levels between a member and its feature
 
-    def transform(self, doc) -> bytes:
+    def transform(self, doc: etree._Element) -> bytes:
         """Apply the stylesheet, UTF-8 out."""
         return bytes(_xslt(self.stylesheet)(doc))
 
 
-_XSLT_CACHE: dict[tuple[int, bytes], object] = {}
+_XSLT_CACHE: dict[tuple[int, bytes], etree.XSLT] = {}
 
 
-def _xslt(stylesheet: bytes):
+def _xslt(stylesheet: bytes) -> etree.XSLT:
     """The compiled stylesheet for this thread (lxml's XSLT objects belong to one thread)."""
     from lxml import etree
 
@@ -150,18 +154,18 @@ class _Names:
         return f"{p}:{local}"
 
 
-def _union(exprs) -> str:
+def _union(exprs: Iterable[str]) -> str:
     return " | ".join(exprs)
 
 
-def _leaf(exprs) -> str:
+def _leaf(exprs: list[str]) -> str:
     """The element a field takes: the first of its aliases (exact members have at most one)."""
     if len(exprs) == 1:  # a step from the feature or one container: the same node, cheaper
         return f"{exprs[0]}[1]"
     return f"({_union(exprs)})[1]"
 
 
-def _learnt(comp) -> dict[str, list[tuple[str, int, Any, str]]]:
+def _learnt(comp: _Compiled) -> dict[str, list[tuple[str, int, Any, str]]]:
     """The Extractor's cache of one record: prefix → [(tag, kind, argument, path)], sorted.
 
     The argument's type follows the kind (a Field for a leaf, a child record's compiled form for
@@ -175,7 +179,7 @@ def _learnt(comp) -> dict[str, list[tuple[str, int, Any, str]]]:
     return out
 
 
-def _flat_fields(comp, names: _Names) -> dict[str, list[str]]:
+def _flat_fields(comp: _Compiled, names: _Names) -> dict[str, list[str]]:
     """A flat child record's learnt leaves: column → alias expressions."""
     alts: dict[str, list[str]] = defaultdict(list)
     for tag, kind, arg, _path in _learnt(comp).get("", ()):
@@ -184,7 +188,7 @@ def _flat_fields(comp, names: _Names) -> dict[str, list[str]]:
     return alts
 
 
-def compile_plan(extractor) -> Plan | None:
+def compile_plan(extractor: Extractor) -> Plan | None:
     """The stylesheet for the provision records the Extractor has met so far (None: not possible).
 
     Every expression is generated from the mapping as the Extractor applied it to this file
@@ -241,7 +245,8 @@ def compile_plan(extractor) -> Plan | None:
     walk("", "")
     if geometry is not None:
         variables.append(("y", geometry))
-        flags.append((comp.subset_of.get(rec.geometry), "count($y)"))
+        subset = comp.subset_of.get(rec.geometry) if rec.geometry is not None else None
+        flags.append((subset, "count($y)"))
     columns = tuple(dict.fromkeys(f.column for f in rec.fields))
 
     out: list[str] = []
@@ -315,7 +320,8 @@ def compile_plan(extractor) -> Plan | None:
     # Grouping levels between member and feature (Markreglerande bestämmelse, FORMATS.md §7):
     # the chain the Extractor met most often. A member counts as holding one element when each
     # level holds exactly one element; others go to the Extractor.
-    chain = max(extractor.wrappers, key=extractor.wrappers.get) if extractor.wrappers else ()
+    wrappers = extractor.wrappers
+    chain = max(wrappers, key=lambda c: wrappers[c]) if wrappers else ()
     path = "".join(f"{names.q(t)}/" for t in chain)
     if chain:
         steps = ["count(*) = 1"]
@@ -341,7 +347,11 @@ def compile_plan(extractor) -> Plan | None:
         feature_types=feature_types,
         subset_flags=tuple(s for s, _ in flags),
         record_names=tuple(extractor.top),
-        geometry_tags=tuple(t for (p, t), a in list(comp.actions.items()) if p == "" and a[0] == 3),
+        geometry_tags=tuple(
+            t
+            for (p, t), a in list(comp.actions.items())
+            if p == "" and a[0] == 3 and isinstance(t, str)
+        ),
         decision_columns=decision_columns,
         decision_constants=decision_constants,
         n_fields=n_fields,
@@ -361,7 +371,7 @@ _SIGNATURE_TEMPLATE = (
 )
 
 
-def _learnt_size(extractor) -> int:
+def _learnt_size(extractor: Extractor) -> int:
     """How much the Extractor has learnt (grows when it meets a new spelling)."""
     n = 0
     todo = list({id(c): c for c in extractor.top.values()}.values())
@@ -448,7 +458,7 @@ def _skeleton(signature: str, ancestor_dim: str) -> tuple[tuple[tuple[int, int],
 # does what needs Python objects — members for the Extractor, curved geometry — and the typing.
 
 
-def _items(arr, sep: str):
+def _items(arr: pa.Array, sep: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Items of separator-terminated lists, one list per record: (items, parent record, real).
 
     Each list ends with the separator, so the last item of every list is an empty remainder:
@@ -466,13 +476,13 @@ def _items(arr, sep: str):
     return items, parents, real
 
 
-def _nonempty(arr):
+def _nonempty(arr: pa.Array) -> np.ndarray:
     import pyarrow.compute as pc
 
     return pc.not_equal(arr, "").to_numpy(zero_copy_only=False)
 
 
-def _nulled(arr):
+def _nulled(arr: pa.Array) -> pa.Array:
     """Empty strings as nulls: an exact member's empty field is one it does not have."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -480,7 +490,7 @@ def _nulled(arr):
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
-def _mapped(arr, mapping: dict, default=None):
+def _mapped(arr: pa.Array, mapping: dict, default: Any = None) -> np.ndarray:
     """Arrow strings mapped through a small dict (per distinct value), as an object array."""
     import numpy as np
     import pyarrow.compute as pc
@@ -555,7 +565,7 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     grid = fields.flatten()
     rows_all = np.arange(n, dtype=np.int64) * k
 
-    def column(j: int, rows=None):
+    def column(j: int, rows: np.ndarray | None = None) -> pa.Array:
         return grid.take(pa.array((rows_all if rows is None else rows * k) + j))
 
     col = {j: column(j) for j in (0, 1, 2, 3, at, at + 1, at + 2, at + 3, at + 5, at + 6, at + 7)}
@@ -706,7 +716,7 @@ class _Batch:
         }
 
 
-def _feed(reader, member, batch: _Batch, seq: int) -> None:
+def _feed(reader: _MemberReader, member: etree._Element, batch: _Batch, seq: int) -> None:
     ex = reader.ex
     before = {t: len(ex.rows[t]) for t in batch.slow}
     reader.feed(member)
@@ -714,7 +724,7 @@ def _feed(reader, member, batch: _Batch, seq: int) -> None:
         rows.extend([seq] * (len(ex.rows[t]) - before[t]))
 
 
-def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
+def _decode(p: _Prepared, reader: _MemberReader, batch: _Batch, base: int) -> None:
     """Add a prepared chunk to the batch; members it could not read go to the Extractor, in place."""
     import numpy as np
 
@@ -780,7 +790,12 @@ def _decode(p: _Prepared, reader, batch: _Batch, base: int) -> None:
         )
 
 
-def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
+def _plain_geometries(
+    batch: _Batch,
+    collector: GeometryCollector,
+    default_epsg: int | None,
+    pid: Callable[[SupportsInt], str],
+) -> tuple[np.ndarray, np.ndarray]:
     """Build every plain area of a batch in one go: (batch rows, MultiPolygons)."""
     import numpy as np
     import shapely
@@ -837,7 +852,9 @@ def _plain_geometries(batch: _Batch, collector, default_epsg, pid) -> tuple:
     return rows, geoms
 
 
-def _flush(batch: _Batch, reader: _MemberReader, default_epsg, label: str):
+def _flush(
+    batch: _Batch, reader: _MemberReader, default_epsg: int | None, label: str
+) -> BestammelseData | None:
     """Typed frames of a batch: the exact members' and the Extractor's, merged in file order."""
     import numpy as np
     import pandas as pd
@@ -878,7 +895,7 @@ def _flush(batch: _Batch, reader: _MemberReader, default_epsg, label: str):
         prov.n = batch.n
         pid_arr = prov.columns["provision_id"]
 
-        def pid(i) -> str:  # the identity that names a provision in an error
+        def pid(i: SupportsInt) -> str:  # the identity that names a provision in an error
             return str(pid_arr[int(i)].as_py()).strip().lower()
 
         geometry = np.array([shapely.MultiPolygon()] * batch.n, dtype=object)
