@@ -34,6 +34,13 @@ from vggeo.lm.package import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO, Self
+
+    from lxml import etree
+
+    from vggeo.lm._records import ColumnRows
+    from vggeo.lm.package import DataFile
     from vggeo.lm.safety import GeometryLimits
 
 from vggeo.lm.provisions import (
@@ -63,13 +70,13 @@ class _FileReader:
         self,
         label: str,
         *,
-        default_srs,
-        default_epsg,
-        arc_tolerance,
-        on_geometry_error,
-        limits=None,
+        default_srs: str | None,
+        default_epsg: int | None,
+        arc_tolerance: float,
+        on_geometry_error: str,
+        limits: GeometryLimits | None = None,
         file_bytes: int | None = None,
-    ):
+    ) -> None:
         self.label = label
         self.default_epsg = default_epsg
         self.on_geometry_error = on_geometry_error
@@ -83,7 +90,7 @@ class _FileReader:
         self.ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET], geometry=self.collector)
         self.parts: list[BestammelseData] = []
 
-    def feed(self, member) -> None:
+    def feed(self, member: etree._Element) -> None:
         self.ex.feed_member(member)
 
     def flush(self) -> None:
@@ -414,7 +421,7 @@ class _ByteProgress:
     does not count twice: each file advances the bar only past its own high-water mark.
     """
 
-    def __init__(self, files) -> None:
+    def __init__(self, files: list[DataFile]) -> None:
         from tqdm import tqdm
 
         self.total = sum(f.size or 0 for f in files) or None
@@ -443,7 +450,7 @@ class _ByteProgress:
 class _CountedStream:
     """A binary stream that reports how far it has been read."""
 
-    def __init__(self, stream, progress: _ByteProgress, label: str) -> None:
+    def __init__(self, stream: IO[bytes], progress: _ByteProgress, label: str) -> None:
         self._stream, self._progress, self._label, self._pos = stream, progress, label, 0
 
     def read(self, n: int = -1) -> bytes:
@@ -455,14 +462,21 @@ class _CountedStream:
     def close(self) -> None:
         self._stream.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _frames(rows, unmapped, errors, *, default_epsg, files) -> BestammelseData:
+def _frames(
+    rows: Mapping[str, list[dict] | ColumnRows],
+    unmapped: Counter,
+    errors: list[tuple[str, str]],
+    *,
+    default_epsg: int | None,
+    files: list[str],
+) -> BestammelseData:
     """Typed tables from the Extractor's raw rows (one dict per provision)."""
     prov_rows = as_dicts(rows["provisions"], "provisions")
     geoms: list[tuple[list, int | None]] = [r.get(GEOMETRY_KEY) or ([], None) for r in prov_rows]
@@ -565,7 +579,9 @@ def read_vector_product(path) -> BestammelseData:
     )
 
 
-def _read_set(delivery, set_name: str, *, personal_data: bool = False, **options):
+def _read_set(
+    delivery: Delivery, set_name: str, *, personal_data: bool = False, **options: Any
+) -> BestammelseData:
     """:attr:`vggeo.lm.package.SET_READERS` entry: provisions hold no personal data."""
     return read_bestammelser(delivery, set_name=set_name, **options)
 
