@@ -32,15 +32,21 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pandas as pd
+    from numpy.typing import ArrayLike
+
 
 from vggeo.atomic import atomic_path
+
+T = TypeVar("T")
 
 __all__ = ["generate_deliveries", "write_bestammelse_file", "MAX_OBJECTS_PER_FILE"]
 
@@ -136,14 +142,23 @@ class Area:
     style: str = "polygon"  # polygon | multisurface | surface
 
 
-def _blob(rng, cx, cy, r, n, rough=0.25) -> np.ndarray:
+def _blob(
+    rng: np.random.Generator, cx: float, cy: float, r: float, n: int, rough: float = 0.25
+) -> np.ndarray:
     ang = np.sort(rng.uniform(0, 2 * np.pi, n))
     rad = r * (1 + rough * (rng.random(n) - 0.5)) * (1 + 0.15 * np.sin(3 * ang + rng.random() * 6))
     pts = np.column_stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)])
     return np.vstack([pts, pts[:1]])
 
 
-def _block(rng, cx, cy, w=None, h=None, a=None) -> np.ndarray:
+def _block(
+    rng: np.random.Generator,
+    cx: float,
+    cy: float,
+    w: float | None = None,
+    h: float | None = None,
+    a: float | None = None,
+) -> np.ndarray:
     """A block-shaped plan ``w`` × ``h`` m turned by ``a`` (random block size/angle if None)."""
     w = rng.uniform(60, 260) if w is None else w
     h = rng.uniform(50, 200) if h is None else h
@@ -170,7 +185,7 @@ def _ccw(ring: np.ndarray, ccw: bool = True) -> np.ndarray:
     return ring if (area > 0) == ccw else ring[::-1].copy()
 
 
-def _strip(rng, cx, cy, scale: float = 1.0) -> np.ndarray:
+def _strip(rng: np.random.Generator, cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
     """A shoreline strip: a wavy line (2–9 km · ``scale``) buffered 100–300 m on one side."""
     import shapely
 
@@ -188,7 +203,7 @@ def _strip(rng, cx, cy, scale: float = 1.0) -> np.ndarray:
     return np.asarray(poly.exterior.coords)
 
 
-def _built_up_radius(pop) -> np.ndarray:
+def _built_up_radius(pop: ArrayLike) -> np.ndarray:
     """Radius (m) of a town's built-up area, matching :mod:`vggeo.sample.registry`'s homes.
 
     The registry puts houses |N(0, 1)| · 700 · (pop/1000)^0.3 + Exp(400) m from the centre and
@@ -240,7 +255,9 @@ class _PlanCells:
     tiled: int  # the first ``tiled`` entries tile the towns; later ones lie over them
     used: int = 0
 
-    def take(self, rng) -> tuple[int, tuple[float, float, float, float, float], bool]:
+    def take(
+        self, rng: np.random.Generator
+    ) -> tuple[int, tuple[float, float, float, float, float], bool]:
         """The next plan's (town, block) and whether it tiles; an overlay once all are used."""
         i = self.used
         if i < len(self.cx):
@@ -258,7 +275,9 @@ class _PlanCells:
             )
         return self.overlay(rng)
 
-    def overlay(self, rng) -> tuple[int, tuple[float, float, float, float, float], bool]:
+    def overlay(
+        self, rng: np.random.Generator
+    ) -> tuple[int, tuple[float, float, float, float, float], bool]:
         """A new block-scale plan over part of an existing one (a plan changing an older plan)."""
         i = int(rng.integers(0, max(1, min(self.used, self.tiled))))
         w, h = min(rng.uniform(60, 260), self.w[i]), min(rng.uniform(50, 200), self.h[i])
@@ -289,7 +308,7 @@ _SPLIT_K = np.array([1, 2, 4])
 _SPLIT_P = np.array([0.55, 0.30, 0.15])
 
 
-def _plan_cells(rng, tw: _Towns, n_plans: int) -> _PlanCells:
+def _plan_cells(rng: np.random.Generator, tw: _Towns, n_plans: int) -> _PlanCells:
     """Blocks for ``n_plans`` detailed plans that tile the towns where the homes are.
 
     Real detailed plans (detaljplan, stadsplan, byggnadsplan) tile a town's built-up area, block
@@ -365,7 +384,9 @@ def _plan_cells(rng, tw: _Towns, n_plans: int) -> _PlanCells:
     return cells
 
 
-def _away(rng, tw: _Towns, t: int, r: float, lo: float, hi: float, slack: float = 0.0):
+def _away(
+    rng: np.random.Generator, tw: _Towns, t: int, r: float, lo: float, hi: float, slack: float = 0.0
+) -> tuple[float, float]:
     """A centre lo–hi m beyond town ``t``'s built-up edge for a disc of radius ``r`` that stays
     clear of every town's built-up area (or reaches ``slack`` m into one)."""
     for _ in range(30):
@@ -377,7 +398,13 @@ def _away(rng, tw: _Towns, t: int, r: float, lo: float, hi: float, slack: float 
     return cx, cy
 
 
-def _area_for(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
+def _area_for(
+    kind: str,
+    rng: np.random.Generator,
+    tw: _Towns,
+    t: int,
+    block: tuple[float, float, float, float, float] | None = None,
+) -> Area:
     """A valid area of the kind (redrawn in the rare case a random shape is not valid)."""
     import shapely
 
@@ -391,8 +418,16 @@ def _area_for(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
     raise RuntimeError("could not draw a valid area")  # pragma: no cover
 
 
-def _draw_area(kind: str, rng, tw: _Towns, t: int, block=None) -> Area:
+def _draw_area(
+    kind: str,
+    rng: np.random.Generator,
+    tw: _Towns,
+    t: int,
+    block: tuple[float, float, float, float, float] | None = None,
+) -> Area:
     if kind == "plan":
+        if block is None:
+            raise ValueError("a plan is drawn in its block")
         cx, cy, w, h, a = block
         # Streets between neighbouring plans: each plan keeps 5–12 m off its block's edge.
         margin = rng.uniform(5, 12)
@@ -505,7 +540,9 @@ def _ring_xml(cw: _CoordWriter, ring: np.ndarray) -> str:
     return f"<gml:LinearRing><gml:posList>{cw.text(ring)}</gml:posList></gml:LinearRing>"
 
 
-def _polygon_xml(cw: _CoordWriter, rings, gid: str, *, srs: bool, tag: str = "Polygon") -> str:
+def _polygon_xml(
+    cw: _CoordWriter, rings: list[np.ndarray], gid: str, *, srs: bool, tag: str = "Polygon"
+) -> str:
     attrs = f' gml:id="{gid}"' if tag == "Polygon" else ""
     if srs:
         attrs += f' srsName="{cw.srs}"'
@@ -513,7 +550,9 @@ def _polygon_xml(cw: _CoordWriter, rings, gid: str, *, srs: bool, tag: str = "Po
     return f"<gml:{tag}{attrs}><gml:exterior>{_ring_xml(cw, rings[0])}</gml:exterior>{inner}</gml:{tag}>"
 
 
-def _arc_polygon_xml(cw: _CoordWriter, ring: np.ndarray, i: int, mid, gid: str) -> str:
+def _arc_polygon_xml(
+    cw: _CoordWriter, ring: np.ndarray, i: int, mid: tuple[float, float], gid: str
+) -> str:
     """An exterior Ring: LineStringSegment up to vertex i, an Arc i → mid → i+1, then the rest."""
     before = ring[: i + 1]
     after = ring[i + 1 :]
@@ -535,7 +574,7 @@ def _arc_polygon_xml(cw: _CoordWriter, ring: np.ndarray, i: int, mid, gid: str) 
     )
 
 
-def _circle_xml(cw: _CoordWriter, cx, cy, r, gid: str) -> str:
+def _circle_xml(cw: _CoordWriter, cx: float, cy: float, r: float, gid: str) -> str:
     pts = np.array([[cx + r, cy], [cx, cy + r], [cx - r, cy]])
     return (
         f'<gml:Polygon gml:id="{gid}" srsName="{cw.srs}"><gml:exterior><gml:Ring><gml:curveMember>'
@@ -584,7 +623,7 @@ class Provision:
     text: str | None = None
 
 
-def _date_forms(rng, d: date, kind: str) -> str:
+def _date_forms(rng: np.random.Generator, d: date, kind: str) -> str:
     # Dates arrive in three forms (FORMATS.md §5); decision dates often without hyphens.
     if kind == "decision":
         return d.strftime("%Y%m%d") if rng.random() < 0.7 else d.isoformat()
@@ -593,12 +632,12 @@ def _date_forms(rng, d: date, kind: str) -> str:
     return d.isoformat()
 
 
-def _random_date(rng, start=1930, end=2025) -> date:
+def _random_date(rng: np.random.Generator, start: int = 1930, end: int = 2025) -> date:
     return date(start, 1, 1) + timedelta(days=int(rng.integers(0, (end - start) * 365)))
 
 
 def _new_provision(
-    rng, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool = False
+    rng: np.random.Generator, tw: _Towns, kind: str, cells: _PlanCells, *, added: bool = False
 ) -> Provision:
     """A provision of ``kind``; a plan takes the next tiling block (an added one overlays)."""
     if kind == "plan":
@@ -811,12 +850,18 @@ def _write_set(
     )
 
 
-def _chunks(seq, n):
+def _chunks(seq: list[T], n: int) -> Iterator[list[T]]:
     for i in range(0, max(len(seq), 1), n):
         yield seq[i : i + n]
 
 
-def _bestammelse_files(rng, cw, provs, per_file, subsets_of=None) -> list[tuple[str, bytes, int]]:
+def _bestammelse_files(
+    rng: np.random.Generator,
+    cw: _CoordWriter,
+    provs: list[Provision],
+    per_file: int,
+    subsets_of: dict[str, tuple[str, ...]] | None = None,
+) -> list[tuple[str, bytes, int]]:
     out = []
     for k, chunk in enumerate(_chunks(provs, per_file), start=1):
         buf = io.BytesIO()
@@ -841,7 +886,7 @@ def _towns(n_min: int = 1000, crs: int = 3006) -> tuple[pd.DataFrame, np.ndarray
     return towns, w / w.sum()
 
 
-def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
+def _edit_provision(rng: np.random.Generator, p: Provision) -> tuple[Provision, tuple[str, ...]]:
     """A new version of a provision and the subsets the change carries."""
     u = rng.random()
     if u < 0.25:  # only the berörkrets changed
@@ -865,7 +910,15 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
 
 
 def _bestammelse(
-    out_dir: Path, *, n, changes, seed, crs, per_file, start: datetime, variety: bool = False
+    out_dir: Path,
+    *,
+    n: int,
+    changes: int,
+    seed: int,
+    crs: int,
+    per_file: int,
+    start: datetime,
+    variety: bool = False,
 ) -> list[Path]:
     rng = np.random.default_rng(seed)
     tw = _Towns.of(*_towns(crs=crs), n)
@@ -995,14 +1048,14 @@ def _luhn(digits: str) -> int:
     return (10 - s % 10) % 10
 
 
-def _personnummer(rng) -> str:
+def _personnummer(rng: np.random.Generator) -> str:
     born = _random_date(rng, 1930, 2004)
     serial = f"{int(rng.integers(0, 1000)):03d}"
     core = born.strftime("%y%m%d") + serial
     return f"{born.strftime('%Y%m%d')}{serial}{_luhn(core)}"
 
 
-def _orgnr(rng) -> str:
+def _orgnr(rng: np.random.Generator) -> str:
     core = f"55{int(rng.integers(0, 10_000_000)):07d}"
     return f"{core[:6]}-{core[6:]}{_luhn(core)}"
 
@@ -1034,7 +1087,7 @@ class Property:
     former: list[tuple[Owner, int, int, date, str]] = field(default_factory=list)  # sold off
 
 
-def _new_owner(rng, towns) -> Owner:
+def _new_owner(rng: np.random.Generator, towns: pd.DataFrame) -> Owner:
     t = towns.iloc[int(rng.integers(0, min(len(towns), 200)))]
     addr = (
         f"{_STREETS[int(rng.integers(len(_STREETS)))]} {int(rng.integers(1, 80))}",
@@ -1057,7 +1110,9 @@ def _new_owner(rng, towns) -> Owner:
     )
 
 
-def _new_property(rng, towns, weights, owners_pool) -> Property:
+def _new_property(
+    rng: np.random.Generator, towns: pd.DataFrame, weights: np.ndarray, owners_pool: list[Owner]
+) -> Property:
     t = towns.iloc[int(rng.choice(len(towns), p=weights))]
     k = int(rng.choice([1, 2, 3], p=[0.55, 0.38, 0.07]))
     acquired = _random_date(rng, 1970, 2026)
@@ -1258,10 +1313,10 @@ _INSKRIVNING_SETS = (
 def _inskrivning(
     out_dir: Path,
     *,
-    n,
-    changes,
-    seed,
-    per_file,
+    n: int,
+    changes: int,
+    seed: int,
+    per_file: int,
     start: datetime,
     variety: bool = False,
     personnummer: bool = True,
