@@ -183,9 +183,15 @@ class Extractor:
         if c.single:
             names = (*r.inherit, r.fields[0].column)
             self._columnar[r.table] = names
-            self.rows.setdefault(r.table, self._columns.setdefault(r.table, ColumnRows(names)))
+            columns = self.rows.setdefault(r.table, ColumnRows(names))
+            if not isinstance(columns, ColumnRows):
+                raise SchemaError(f"table {r.table} is fed by records of one and of several fields")
+            self._columns[r.table] = columns
         else:
-            self.rows.setdefault(r.table, self._dicts.setdefault(r.table, []))
+            dicts = self.rows.setdefault(r.table, [])
+            if isinstance(dicts, ColumnRows):
+                raise SchemaError(f"table {r.table} is fed by records of one and of several fields")
+            self._dicts[r.table] = dicts
         for ch in r.children:
             self._init_tables(ch)
 
