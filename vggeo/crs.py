@@ -394,10 +394,10 @@ def _operation_codes(src: SwedishCRS, dst: SwedishCRS, route: str) -> tuple[int,
         return d, d
     if route == "direct":
         # RT 90 grids are relabelled as Lantmäteriet's direct projection of the same zone.
-        if src.family == "rt90":
-            s = 3845 + src.rt90_zone_index  # type: ignore[operator]
-        if dst.family == "rt90":
-            d = 3845 + dst.rt90_zone_index  # type: ignore[operator]
+        if src.family == "rt90" and src.rt90_zone_index is not None:
+            s = 3845 + src.rt90_zone_index
+        if dst.family == "rt90" and dst.rt90_zone_index is not None:
+            d = 3845 + dst.rt90_zone_index
     else:
         # Datum route via SWEREF 99 (EPSG:1895, 0.1 m): WGS 84 relabelled as SWEREF 99.
         if src.family == "rt90" and d == 4326:

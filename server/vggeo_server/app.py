@@ -285,5 +285,6 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
     def favicon() -> FileResponse:
         return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
 
+    # FastAPI's documented way to replace the schema generator is assigning the method
     app.openapi = openapi  # type: ignore[method-assign]
     return app

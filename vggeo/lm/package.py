@@ -829,8 +829,8 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
                 if fp.is_file() and fp.suffix.lower() == ".zip":
                     zf = _open_zip(fp, str(fp), closers)
                     files += _scan_set_zip(zf, str(fp), 2, limits)
-                elif fp.is_file() and _classify(fp.name):
-                    set_name, kind = _classify(fp.name)  # type: ignore[misc]
+                elif fp.is_file() and (found := _classify(fp.name)) is not None:
+                    set_name, kind = found
                     files.append(
                         DataFile(
                             fp.name, set_name, kind, fp.stat().st_size, _file_opener(fp), str(fp)
@@ -848,7 +848,10 @@ def open_delivery(path: str | os.PathLike, *, limits: ZipLimits = DEFAULT_LIMITS
                     izf = _open_inner_zip(p, zf, info, label, closers, limits)
                     files += _scan_set_zip(izf, label, 2, limits)
                 for info in xmls:
-                    set_name, kind = _classify(info.filename)  # type: ignore[misc]
+                    classified = _classify(info.filename)
+                    if classified is None:  # xmls holds only classified names
+                        continue
+                    set_name, kind = classified
                     files.append(
                         DataFile(
                             info.filename.rsplit("/", 1)[-1],

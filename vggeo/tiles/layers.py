@@ -379,4 +379,5 @@ class Filters:
                 f"construction_year_min ({lo}) is greater than construction_year_max ({hi})",
                 field="construction_year_min",
             )
+        # each value was parsed and checked for its field above; the dict cannot say so
         return cls(**out)  # type: ignore[arg-type]

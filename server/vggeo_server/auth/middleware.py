@@ -222,7 +222,9 @@ def install_handlers(app: FastAPI, realm: str) -> None:
     """Answer :class:`AccessDenied` raised by routes and dependencies (401/403 with a challenge)."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        status, headers, body = challenge(exc, realm)  # type: ignore[arg-type]
+        if not isinstance(exc, AccessDenied):  # registered for AccessDenied alone
+            raise exc
+        status, headers, body = challenge(exc, realm)
         return JSONResponse(json.loads(body), status, headers=headers)
 
     app.add_exception_handler(AccessDenied, handler)

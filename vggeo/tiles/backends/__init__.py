@@ -53,6 +53,7 @@ def source_for(
     if store.backend == "archive":
         from vggeo.tiles.backends.archive import ArchiveSource
 
+        # backend "archive" is a TileArchive; an isinstance check would import vggeo.store here
         return ArchiveSource(store)  # type: ignore[arg-type]
     if store.backend == "postgis":
         # psycopg and psycopg_pool are the postgis extra's: imported only for a PostGIS store
