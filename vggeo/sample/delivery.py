@@ -37,24 +37,99 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from vggeo.atomic import atomic_path
+from vggeo.lm import mapping as M
+from vggeo.lm.gml import GML32
 
 __all__ = ["generate_deliveries", "write_bestammelse_file", "MAX_OBJECTS_PER_FILE"]
 
 MAX_OBJECTS_PER_FILE = 50_000
-NS_MB = "http://namespace.lantmateriet.se/distribution/produkter/markreglerandebestammelse/v2"
-NS_IN = "http://namespace.lantmateriet.se/distribution/produkter/inskrivning/v3"
-NS_BT = "http://namespace.lantmateriet.se/distribution/produkter/borttag/v2"
-NS_MD = "http://namespace.lantmateriet.se/distribution/produkter/metadata/v2"
-GML = "http://www.opengis.net/gml/3.2"
+# Namespaces and element names come from the mapping the reader uses (vggeo.lm.mapping): the
+# namespaces as they are, every element name through M.reads, which refuses (at import) a name the
+# reader would not read. What stays here is how names are capitalised (the reader matches local
+# names case-insensitively, so casing is the writer's alone) and the wrapper elements around the
+# records (…Response, …Member): the reader accepts any grouping levels, so they are no reading
+# concern.
+NS_MB = M.BESTAMMELSE.namespace
+NS_IN = M.INSKRIVNING.namespace
+NS_BT = M.DELETION_NAMESPACE
+NS_MD = M.METADATA_NAMESPACE
+GML = GML32
 
-_TYPES = (
-    "plan",
-    "naturvardsbestammelse",
-    "ovrig_bestammelse",
-    "mineralrattighet",
-    "utredning",
-    "fornlamning",
+_PROVISION = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
+_AFFECTED, _DECISION = _PROVISION.children
+_FILE = M.METADATA.children[0]
+#: Word boundaries a lower-case local name of M.PROVISION_TYPES loses (the rest are capitalised).
+_CASING = {"ovrigbestammelse": "OvrigBestammelse"}
+#: provision_type → the element that holds such a provision.
+_ELEMENT = {t: _CASING.get(n, n.capitalize()) for n, t in M.PROVISION_TYPES.items()}
+_TYPES = tuple(_ELEMENT)
+_BILDANDE, _ANDRING, _UPPHAVANDE = (
+    M.reads(_PROVISION, n) for n in ("Bildandebeslut", "Andringsbeslut", "Upphavandebeslut")
 )
+
+
+def _names(record: M.Record, *paths: str) -> dict[str, str]:
+    """``{last name, lower-case: the name as written}`` for paths the mapping reads below ``record``."""
+    return {p.rpartition("/")[2].lower(): M.reads(record, p) for p in paths}
+
+
+#: Element names of a provision (``attribut/…``: inside its ``<Type>attribut`` block).
+_PV = _names(
+    _PROVISION,
+    "objektidentitet",
+    "attribut/objektversion",
+    "attribut/kommun",
+    "attribut/aktbeteckning",
+    "attribut/namn",
+    "attribut/status",
+    "attribut/senasteAndringAllmannaDelen",
+    "attribut/plantyp",
+    "attribut/bestammelsetyp",
+    "attribut/alternativAktbeteckning",
+    "attribut/genomforandetidStart",
+    "attribut/genomforandetidSlut",
+    "Beror",
+    "Registerenhetsreferens",
+    "Hanvisningstext",
+    "Yta",
+)
+_AFFECTED_ID = M.reads(_AFFECTED, "objektidentitet")
+_DV = _names(_DECISION, "objektversion", "giltigFran", "beslutsdatum", "objektidentitet")
+#: Element names of a metadata file.
+_MD = _names(
+    M.METADATA,
+    "uttagsidentitet",
+    "foregaendeUttagsidentitet",
+    "koordinatsystem",
+    "personinformation/direktmarknadsforing",
+    "personinformation/exkluderaPersonnummer",
+    "antalPersoner",
+    "antalOrganisationer",
+    "fardigproducerad",
+    "informationstyp",
+    "informationsmangd",
+    "informationsdelmangd",
+    "urval/urvalstyp",
+    "urval/listreferens",
+    "urval/kommunkod",
+    "uttagstyp",
+    "totaltAntalObjekt",
+    "filstorlek",
+    "filer",
+)
+_MD_ROOT = M.METADATA.names[0].capitalize()
+_FV = _names(_FILE, "filnamn", "antalObjekt", "filstorlek")
+_FV["fil"] = M.reads(M.METADATA, "Fil")
+_DELETION_ID = "objektidentitet"
+assert _DELETION_ID in M.DELETION_ID_NAMES
+_EXTRACT_TYPE = {"base": "basuttag", "change": "förändringsuttag"}
+assert all(M.EXTRACT_TYPES[v] == k for k, v in _EXTRACT_TYPE.items())
+
+
+def _el(name: str, text: object) -> str:
+    return f"<{name}>{text}</{name}>"
+
+
 _TYPE_WEIGHTS = np.array([0.62, 0.12, 0.10, 0.04, 0.04, 0.08])
 _ELEMENT = {
     "plan": "Plan",
@@ -638,10 +713,10 @@ def _new_provision(
         affected=[_uuid(rng) for _ in range(n_aff)],
         text="Se planhandling." if rng.random() < 0.1 else None,
     )
-    p.decisions.append(("Bildandebeslut", 1, created + timedelta(days=21), created, _uuid(rng)))
+    p.decisions.append((_BILDANDE, 1, created + timedelta(days=21), created, _uuid(rng)))
     if status == "avregistrerad":
         d = _random_date(rng, created.year + 1, 2026)
-        p.decisions.append(("Upphavandebeslut", 1, d + timedelta(days=21), d, _uuid(rng)))
+        p.decisions.append((_UPPHAVANDE, 1, d + timedelta(days=21), d, _uuid(rng)))
     return p
 
 
@@ -649,46 +724,42 @@ def provision_xml(
     rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")
 ) -> str:
     el = _ELEMENT[p.kind]
-    parts = [f'<{el} gml:id="ID_{p.pid}"><objektidentitet>{p.pid}</objektidentitet>']
+    parts = [f'<{el} gml:id="ID_{p.pid}">', _el(_PV["objektidentitet"], p.pid)]
     if "basinformation" in subsets:
         attr = [
-            f"<objektversion>{p.version}</objektversion>",
-            f"<kommun>{p.municipality}</kommun>",
-            f"<aktbeteckning>{escape(p.designation)}</aktbeteckning>",
+            _el(_PV["objektversion"], p.version),
+            _el(_PV["kommun"], p.municipality),
+            _el(_PV["aktbeteckning"], escape(p.designation)),
         ]
         if p.name:
-            attr.append(f"<namn>{escape(p.name)}</namn>")
-        attr.append(f"<status>{p.status}</status>")
+            attr.append(_el(_PV["namn"], escape(p.name)))
+        attr.append(_el(_PV["status"], p.status))
         attr.append(
-            f"<senasteAndringAllmannaDelen>{_date_forms(rng, p.last_changed, 'attr')}</senasteAndringAllmannaDelen>"
+            _el(_PV["senasteandringallmannadelen"], _date_forms(rng, p.last_changed, "attr"))
         )
-        tag = "plantyp" if p.kind == "plan" else "bestammelsetyp"
-        attr.append(f"<{tag}>{escape(p.plan_type)}</{tag}>")
+        tag = _PV["plantyp"] if p.kind == "plan" else _PV["bestammelsetyp"]
+        attr.append(_el(tag, escape(p.plan_type)))
         if p.alt_designation:
-            attr.append(
-                f"<alternativAktbeteckning>{escape(p.alt_designation)}</alternativAktbeteckning>"
-            )
+            attr.append(_el(_PV["alternativaktbeteckning"], escape(p.alt_designation)))
         if p.impl:
-            attr.append(f"<genomforandetidStart>{p.impl[0].isoformat()}</genomforandetidStart>")
-            attr.append(f"<genomforandetidSlut>{p.impl[1].isoformat()}</genomforandetidSlut>")
-        parts.append(f"<{el}attribut>{''.join(attr)}</{el}attribut>")
+            attr.append(_el(_PV["genomforandetidstart"], p.impl[0].isoformat()))
+            attr.append(_el(_PV["genomforandetidslut"], p.impl[1].isoformat()))
+        parts.append(_el(f"{el}attribut", "".join(attr)))
     if "berorkrets" in subsets:
-        refs = "".join(
-            f"<Registerenhetsreferens><objektidentitet>{a}</objektidentitet></Registerenhetsreferens>"
-            for a in p.affected
-        )
-        parts.append(f"<Beror>{refs}</Beror>")
+        refs = "".join(_el(_PV["registerenhetsreferens"], _el(_AFFECTED_ID, a)) for a in p.affected)
+        parts.append(_el(_PV["beror"], refs))
     if "basinformation" in subsets:
         for kind, ver, valid, decided, did in p.decisions:
-            parts.append(
-                f"<{kind}><objektversion>{ver}</objektversion>"
-                f"<giltigFran>{valid.isoformat()}</giltigFran>"
-                f"<beslutsdatum>{_date_forms(rng, decided, 'decision')}</beslutsdatum>"
-                f"<objektidentitet>{did}</objektidentitet></{kind}>"
+            body = (
+                _el(_DV["objektversion"], ver)
+                + _el(_DV["giltigfran"], valid.isoformat())
+                + _el(_DV["beslutsdatum"], _date_forms(rng, decided, "decision"))
+                + _el(_DV["objektidentitet"], did)
             )
+            parts.append(_el(kind, body))
         if p.text:
-            parts.append(f"<Hanvisningstext>{escape(p.text)}</Hanvisningstext>")
-        parts.append(f"<Yta>{area_xml(cw, p.area, 'Y_' + p.pid[:8])}</Yta>")
+            parts.append(_el(_PV["hanvisningstext"], escape(p.text)))
+        parts.append(_el(_PV["yta"], area_xml(cw, p.area, "Y_" + p.pid[:8])))
     parts.append(f"</{el}>")
     return "".join(parts)
 
@@ -719,9 +790,7 @@ def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=No
 
 
 def _deletion_xml(ids) -> bytes:
-    body = "".join(
-        f"<BorttagMember><objektidentitet>{i}</objektidentitet></BorttagMember>\n" for i in ids
-    )
+    body = "".join(f"<BorttagMember>{_el(_DELETION_ID, i)}</BorttagMember>\n" for i in ids)
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
         "</BorttagResponse>\n"
@@ -745,40 +814,50 @@ def _metadata_xml(
 ) -> bytes:
     total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
     rows = "".join(
-        f"<Fil><filnamn>{n}</filnamn><antalObjekt>{c}</antalObjekt>"
-        f"<filstorlek>{s}</filstorlek></Fil>"
+        _el(
+            _FV["fil"],
+            _el(_FV["filnamn"], n) + _el(_FV["antalobjekt"], c) + _el(_FV["filstorlek"], s),
+        )
         for n, c, s in files
     )
-    subs = "".join(f"<informationsdelmangd>{s}</informationsdelmangd>" for s in subsets)
-    kom = "".join(f"<kommunkod>{k}</kommunkod>" for k in kommuner)
+    subs = "".join(_el(_MD["informationsdelmangd"], s) for s in subsets)
+    kom = "".join(_el(_MD["kommunkod"], k) for k in kommuner)
     extra = ""
     if previous:
         # Not Lantmäteriet's: an element vggeo once invented (the extract a change follows). The
         # generator no longer writes it; tests pass ``previous`` to see that a reader still uses
         # it when present.
-        extra += f"<foregaendeUttagsidentitet>{previous}</foregaendeUttagsidentitet>"
+        extra += _el(_MD["foregaendeuttagsidentitet"], previous)
     if crs:
-        extra += f"<koordinatsystem>EPSG:{crs}</koordinatsystem>"
+        extra += _el(_MD["koordinatsystem"], f"EPSG:{crs}")
     if personal:
-        extra += (
-            "<personinformation>"
-            f"<direktmarknadsforing>{str(personal[0]).lower()}</direktmarknadsforing>"
-            f"<exkluderaPersonnummer>{str(personal[1]).lower()}</exkluderaPersonnummer>"
-            "</personinformation>"
+        extra += _el(
+            "personinformation",
+            _el(_MD["direktmarknadsforing"], str(personal[0]).lower())
+            + _el(_MD["exkluderapersonnummer"], str(personal[1]).lower()),
         )
     if totals:
-        extra += f"<antalPersoner>{totals[0]}</antalPersoner><antalOrganisationer>{totals[1]}</antalOrganisationer>"
+        extra += _el(_MD["antalpersoner"], totals[0]) + _el(_MD["antalorganisationer"], totals[1])
     size = sum(s for _, _, s in files)
+    selection = (
+        _el(_MD["urvalstyp"], "kommunkod")
+        + _el(_MD["listreferens"], f"LISTA-{extract_id[:8]}")
+        + kom
+    )
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Metadata xmlns="{NS_MD}">'
-        f"<uttagsidentitet>{extract_id}</uttagsidentitet>{extra}"
-        f"<fardigproducerad>{produced.isoformat(timespec='seconds')}</fardigproducerad>"
-        f"<informationstyp>{info_type}</informationstyp>"
-        f"<informationsmangd>{set_name}</informationsmangd>{subs}"
-        f"<urval><urvalstyp>kommunkod</urvalstyp><listreferens>LISTA-{extract_id[:8]}</listreferens>{kom}</urval>"
-        f"<uttagstyp>{'basuttag' if extract_type == 'base' else 'förändringsuttag'}</uttagstyp>"
-        f"<totaltAntalObjekt>{total}</totaltAntalObjekt><filstorlek>{size}</filstorlek>"
-        f"<filer>{rows}</filer></Metadata>\n"
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{_MD_ROOT} xmlns="{NS_MD}">'
+        + _el(_MD["uttagsidentitet"], extract_id)
+        + extra
+        + _el(_MD["fardigproducerad"], produced.isoformat(timespec="seconds"))
+        + _el(_MD["informationstyp"], info_type)
+        + _el(_MD["informationsmangd"], set_name)
+        + subs
+        + _el("urval", selection)
+        + _el(_MD["uttagstyp"], _EXTRACT_TYPE["base" if extract_type == "base" else "change"])
+        + _el(_MD["totaltantalobjekt"], total)
+        + _el(_MD["filstorlek"], size)
+        + _el(_MD["filer"], rows)
+        + f"</{_MD_ROOT}>\n"
     ).encode()
 
 
@@ -848,9 +927,9 @@ def _edit_provision(rng, p: Provision) -> tuple[Provision, tuple[str, ...]]:
     d = _random_date(rng, 2020, 2026)
     if p.status == "gällande" and u < 0.45:
         p.status = "avregistrerad"
-        p.decisions.append(("Upphavandebeslut", p.version, d + timedelta(days=21), d, _uuid(rng)))
+        p.decisions.append((_UPPHAVANDE, p.version, d + timedelta(days=21), d, _uuid(rng)))
     else:
-        p.decisions.append(("Andringsbeslut", p.version, d + timedelta(days=21), d, _uuid(rng)))
+        p.decisions.append((_ANDRING, p.version, d + timedelta(days=21), d, _uuid(rng)))
         if p.area.polygons:
             shift = rng.uniform(-5, 5, 2)  # a boundary correction: the whole area moves a little
             p.area.polygons = [[r + shift for r in poly] for poly in p.area.polygons]
