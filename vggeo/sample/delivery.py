@@ -58,10 +58,22 @@ GML = GML32
 _PROVISION = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
 _AFFECTED, _DECISION = _PROVISION.children
 _FILE = M.METADATA.children[0]
-#: Word boundaries a lower-case local name of M.PROVISION_TYPES loses (the rest are capitalised).
-_CASING = {"ovrigbestammelse": "OvrigBestammelse"}
+#: Record elements whose capitalisation marks a word boundary the mapping's lower-case local name
+#: loses; other record elements are written capitalised (``plan`` → ``Plan``).
+_CASING = {
+    "ovrigbestammelse": "OvrigBestammelse",
+    "tidigareagande": "TidigareAgande",
+    "folkbokfordperson": "FolkbokfordPerson",
+}
+
+
+def _cased(name: str) -> str:
+    """A record element's local name (lower-case, from the mapping) as the generator writes it."""
+    return _CASING.get(name, name.capitalize())
+
+
 #: provision_type → the element that holds such a provision.
-_ELEMENT = {t: _CASING.get(n, n.capitalize()) for n, t in M.PROVISION_TYPES.items()}
+_ELEMENT = {t: _cased(n) for n, t in M.PROVISION_TYPES.items()}
 _TYPES = tuple(_ELEMENT)
 _BILDANDE, _ANDRING, _UPPHAVANDE = (
     M.reads(_PROVISION, n) for n in ("Bildandebeslut", "Andringsbeslut", "Upphavandebeslut")
@@ -69,8 +81,13 @@ _BILDANDE, _ANDRING, _UPPHAVANDE = (
 
 
 def _names(record: M.Record, *paths: str) -> dict[str, str]:
-    """``{last name, lower-case: the name as written}`` for paths the mapping reads below ``record``."""
-    return {p.rpartition("/")[2].lower(): M.reads(record, p) for p in paths}
+    """``{name, lower-case: the name as written}`` for every element of ``paths``, each path one
+    the mapping reads below ``record``."""
+    out = {}
+    for p in paths:
+        M.reads(record, p)
+        out |= {seg.lower(): seg for seg in p.split("/")}
+    return out
 
 
 #: Element names of a provision (``attribut/…``: inside its ``<Type>attribut`` block).
@@ -124,6 +141,69 @@ _DELETION_ID = "objektidentitet"
 assert _DELETION_ID in M.DELETION_ID_NAMES
 _EXTRACT_TYPE = {"base": "basuttag", "change": "förändringsuttag"}
 assert all(M.EXTRACT_TYPES[v] == k for k, v in _EXTRACT_TYPE.items())
+
+
+_INSK = M.INSKRIVNING.records
+_EXCHANGE = _INSK["inskrivningsfastighet"][0]
+_AGANDE, _FORVARV = _INSK["inskrivet_agande"][0].children
+(_FANG, _) = _FORVARV.children
+(_INTECKNING,) = _INSK["inteckning"][0].children
+(_AVTALSRATT,) = _INSK["avtalsrattighet"][0].children
+(_ANTECKNING,) = _INSK["anteckning"][0].children
+(_TOMTRATT,) = _INSK["tomtrattsupplatelse"][0].children
+_PERSON, _ORGANISATION = _INSK["folkbokford_person_organisation"]
+#: Element names of an Inskrivningsfastighet (the exchange object of every inskrivning set).
+_EX = _names(
+    _EXCHANGE,
+    "objektidentitet",
+    "objektversion",
+    "Fastighetsreferens/objektidentitet",
+    "Fastighetsreferens/fastighetsbeteckning",
+    "Fastighetsreferens/kommun",
+)
+_EX["inskrivningsfastighet"] = _cased(_EXCHANGE.names[0])
+_ADDRESS = ("adress/utdelningsadress", "adress/postnummer", "adress/postort")
+#: Element names of an Agande / TidigareAgande with its Agare.
+_AG = _names(
+    _AGANDE,
+    "typ",
+    "inskrivningsdag",
+    "beslut",
+    "dagboksnummer",
+    "beviljadAndel/taljare",
+    "beviljadAndel/namnare",
+    *(f"Agare/InskrivenOrganisation/{p}" for p in ("organisationsnummer", "organisationsnamn")),
+    *(f"Agare/InskrivenOrganisation/{p}" for p in _ADDRESS),
+    *(f"Agare/InskrivenPerson/{p}" for p in ("idnummer", "fornamn", "efternamn", *_ADDRESS)),
+)
+_AG_TAGS = {n: _cased(n) for n in _AGANDE.names}  # agande, tidigareagande
+_FO = _names(
+    _FORVARV,
+    "Fang",
+    "kopeskilling/kopeskillingFastEgendom/valuta",
+    "kopeskilling/kopeskillingFastEgendom/summa",
+)
+_FO["fastighetsagandeforandring"] = _cased(_FORVARV.names[0])
+_FA = _names(_FANG, "fangesdag", "fangesart", "aktnummer", "andelFang/taljare", "andelFang/namnare")
+_IN = _names(
+    _INTECKNING,
+    "inskrivenBelastning/typ",
+    "inskrivenBelastning/belopp/valuta",
+    "inskrivenBelastning/belopp/summa",
+    "inskrivenBelastning/pantbrevstyp",
+    "inskrivningsdag",
+    "dagboksnummer",
+)
+_AV = _names(_AVTALSRATT, "typ", "andamal", "inskrivningsdag", "aktnummer")
+_AN = _names(_ANTECKNING, "typ", "text", "inskrivningsdag")
+_TO = _names(_TOMTRATT, "upplatelsedag", "avgald/valuta", "avgald/summa", "inskrivningsdag")
+#: The record elements of the other sets, as written.
+_RECORD = {
+    r.names[0]: _cased(r.names[0])
+    for r in (_INTECKNING, _AVTALSRATT, _ANTECKNING, _TOMTRATT, _PERSON, _ORGANISATION)
+}
+_PE = _names(_PERSON, "idnummer", "fornamn", "efternamn", *_ADDRESS)
+_OR = _names(_ORGANISATION, "organisationsnummer", "organisationsnamn", *_ADDRESS)
 
 
 def _el(name: str, text: object) -> str:
@@ -1187,88 +1267,134 @@ def _new_property(rng, towns, weights, owners_pool) -> Property:
     )
 
 
-def _owner_xml(o: Owner, pnr: bool = True) -> str:
-    if o.org:
-        a = o.address
-        return (
-            f"<Agare><InskrivenOrganisation><organisationsnummer>{o.key}</organisationsnummer>"
-            f"<organisationsnamn>{escape(o.org_name)}</organisationsnamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
-            f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
-            "</InskrivenOrganisation></Agare>"
-        )
-    if o.protected:
-        # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
-        return "<Agare><InskrivenPerson><efternamn>SKYDDAD PERSONUPPGIFT</efternamn></InskrivenPerson></Agare>"
-    a = o.address
-    ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""  # an order "utan personnummer"
-    return (
-        f"<Agare><InskrivenPerson>{ident}<fornamn>{escape(o.first)}</fornamn>"
-        f"<efternamn>{escape(o.last)}</efternamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
-        f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
-        "</InskrivenPerson></Agare>"
+def _address_xml(names: dict[str, str], a) -> str:
+    return _el(
+        names["adress"],
+        _el(names["utdelningsadress"], escape(a[0]))
+        + _el(names["postnummer"], a[1])
+        + _el(names["postort"], escape(a[2])),
     )
 
 
+def _owner_xml(o: Owner, pnr: bool = True) -> str:
+    if o.org:
+        body = (
+            _el(_AG["organisationsnummer"], o.key)
+            + _el(_AG["organisationsnamn"], escape(o.org_name))
+            + _address_xml(_AG, o.address)
+        )
+        return _el(_AG["agare"], _el(_AG["inskrivenorganisation"], body))
+    if o.protected:
+        # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
+        body = _el(_AG["efternamn"], M.PROTECTED_SURNAME)
+        return _el(_AG["agare"], _el(_AG["inskrivenperson"], body))
+    ident = _el(_AG["idnummer"], o.key) if pnr else ""  # an order "utan personnummer"
+    body = (
+        ident
+        + _el(_AG["fornamn"], escape(o.first))
+        + _el(_AG["efternamn"], escape(o.last))
+        + _address_xml(_AG, o.address)
+    )
+    return _el(_AG["agare"], _el(_AG["inskrivenperson"], body))
+
+
 def _head(p: Property) -> str:
+    ref = (
+        _el(_EX["objektidentitet"], p.property_id)
+        + _el(_EX["fastighetsbeteckning"], escape(p.designation))
+        + _el(_EX["kommun"], p.kommun)
+    )
     return (
-        f"<Inskrivningsfastighet><objektidentitet>{p.object_id}</objektidentitet>"
-        f"<objektversion>{p.version}</objektversion>"
-        f"<Fastighetsreferens><objektidentitet>{p.property_id}</objektidentitet>"
-        f"<fastighetsbeteckning>{escape(p.designation)}</fastighetsbeteckning>"
-        f"<kommun>{p.kommun}</kommun></Fastighetsreferens>"
+        f"<{_EX['inskrivningsfastighet']}>"
+        + _el(_EX["objektidentitet"], p.object_id)
+        + _el(_EX["objektversion"], p.version)
+        + _el(_EX["fastighetsreferens"], ref)
     )
 
 
 def _set_body(set_name: str, p: Property, pnr: bool = True, former: bool = False) -> str:
     parts = [_head(p)]
     if set_name == "inskrivet_agande":
-        held = [("Agande", x) for x in p.owners]
+        held = [(_AG_TAGS["agande"], x) for x in p.owners]
         if former:  # Ägare – Alla: former owners too, as tidigareAgande
-            held += [("TidigareAgande", x) for x in p.former]
+            held += [(_AG_TAGS["tidigareagande"], x) for x in p.former]
         for tag, (o, num, den, d, dbn) in held:
+            share = _el(_AG["taljare"], num) + _el(_AG["namnare"], den)
             parts.append(
-                f"<{tag}><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
-                f"<beslut>Beviljad</beslut><dagboksnummer>{dbn}</dagboksnummer>"
-                f"<beviljadAndel><taljare>{num}</taljare><namnare>{den}</namnare></beviljadAndel>"
-                f"{_owner_xml(o, pnr)}</{tag}>"
+                _el(
+                    tag,
+                    _el(_AG["typ"], "Lagfart")
+                    + _el(_AG["inskrivningsdag"], d.isoformat())
+                    + _el(_AG["beslut"], "Beviljad")
+                    + _el(_AG["dagboksnummer"], dbn)
+                    + _el(_AG["beviljadandel"], share)
+                    + _owner_xml(o, pnr),
+                )
             )
         d = p.owners[0][3]
         den = p.owners[0][2]
+        fang = (
+            _el(_FA["fangesdag"], (d - timedelta(days=30)).strftime("%Y%m%d"))
+            + _el(_FA["fangesart"], "Köp")
+            + _el(_FA["aktnummer"], p.owners[0][4].replace("/", "A"))
+            + _el(_FA["andelfang"], _el(_FA["taljare"], 1) + _el(_FA["namnare"], den))
+        )
+        price = _el(_FO["valuta"], "SEK") + _el(_FO["summa"], p.price)
         parts.append(
-            f"<Fastighetsagandeforandring><Fang><fangesdag>{(d - timedelta(days=30)).strftime('%Y%m%d')}</fangesdag>"
-            f"<fangesart>Köp</fangesart><aktnummer>{p.owners[0][4].replace('/', 'A')}</aktnummer>"
-            f"<andelFang><taljare>1</taljare><namnare>{den}</namnare></andelFang></Fang>"
-            f"<kopeskilling><kopeskillingFastEgendom><valuta>SEK</valuta><summa>{p.price}</summa>"
-            "</kopeskillingFastEgendom></kopeskilling></Fastighetsagandeforandring>"
+            _el(
+                _FO["fastighetsagandeforandring"],
+                _el(_FO["fang"], fang)
+                + _el(_FO["kopeskilling"], _el(_FO["kopeskillingfastegendom"], price)),
+            )
         )
     elif set_name == "inteckning":
         for typ, amount, d, dbn in p.mortgages:
+            amount_xml = _el(_IN["valuta"], "SEK") + _el(_IN["summa"], amount)
+            burden = (
+                _el(_IN["typ"], typ)
+                + _el(_IN["belopp"], amount_xml)
+                + _el(_IN["pantbrevstyp"], "Datapantbrev")
+            )
             parts.append(
-                f"<Inteckning><inskrivenBelastning><typ>{typ}</typ><belopp><valuta>SEK</valuta>"
-                f"<summa>{amount}</summa></belopp><pantbrevstyp>Datapantbrev</pantbrevstyp>"
-                f"</inskrivenBelastning><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
-                f"<dagboksnummer>{dbn}</dagboksnummer></Inteckning>"
+                _el(
+                    _RECORD["inteckning"],
+                    _el(_IN["inskrivenbelastning"], burden)
+                    + _el(_IN["inskrivningsdag"], d.isoformat())
+                    + _el(_IN["dagboksnummer"], dbn),
+                )
             )
     elif set_name == "avtalsrattighet":
         for typ, purpose, d, akt in p.rights:
             parts.append(
-                f"<Avtalsrattighet><typ>{typ}</typ><andamal>{purpose}</andamal>"
-                f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag><aktnummer>{akt}</aktnummer></Avtalsrattighet>"
+                _el(
+                    _RECORD["avtalsrattighet"],
+                    _el(_AV["typ"], typ)
+                    + _el(_AV["andamal"], purpose)
+                    + _el(_AV["inskrivningsdag"], d.isoformat())
+                    + _el(_AV["aktnummer"], akt),
+                )
             )
     elif set_name == "anteckning":
         for typ, text, d in p.notes:
             parts.append(
-                f"<Anteckning><typ>{typ}</typ><text>{escape(text)}</text>"
-                f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Anteckning>"
+                _el(
+                    _RECORD["anteckning"],
+                    _el(_AN["typ"], typ)
+                    + _el(_AN["text"], escape(text))
+                    + _el(_AN["inskrivningsdag"], d.isoformat()),
+                )
             )
     elif set_name == "tomtrattsupplatelse" and p.leasehold:
         d, fee = p.leasehold
         parts.append(
-            f"<Tomtrattsupplatelse><upplatelsedag>{d.isoformat()}</upplatelsedag>"
-            f"<avgald><valuta>SEK</valuta><summa>{fee}</summa></avgald>"
-            f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Tomtrattsupplatelse>"
+            _el(
+                _RECORD["tomtrattsupplatelse"],
+                _el(_TO["upplatelsedag"], d.isoformat())
+                + _el(_TO["avgald"], _el(_TO["valuta"], "SEK") + _el(_TO["summa"], fee))
+                + _el(_TO["inskrivningsdag"], d.isoformat()),
+            )
         )
-    parts.append("</Inskrivningsfastighet>")
+    parts.append(f"</{_EX['inskrivningsfastighet']}>")
     return "".join(parts)
 
 
@@ -1289,24 +1415,26 @@ def _persons_file(owners: list[Owner], pnr: bool = True) -> tuple[bytes, int, in
     rows = []
     n_p = n_o = 0
     for o in owners:
-        a = o.address
-        adr = (
-            f"<adress><utdelningsadress>{escape(a[0])}</utdelningsadress><postnummer>{a[1]}</postnummer>"
-            f"<postort>{escape(a[2])}</postort></adress>"
-        )
         if o.org:
+            body = (
+                _el(_OR["organisationsnummer"], o.key)
+                + _el(_OR["organisationsnamn"], escape(o.org_name))
+                + _address_xml(_OR, o.address)
+            )
             rows.append(
-                f"<FolkbokfordPersonOrganisationMember><Organisation><organisationsnummer>{o.key}"
-                f"</organisationsnummer><organisationsnamn>{escape(o.org_name)}</organisationsnamn>{adr}"
-                "</Organisation></FolkbokfordPersonOrganisationMember>"
+                _el("FolkbokfordPersonOrganisationMember", _el(_RECORD["organisation"], body))
             )
             n_o += 1
         elif not o.protected:
-            ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""
+            ident = _el(_PE["idnummer"], o.key) if pnr else ""
+            body = (
+                ident
+                + _el(_PE["fornamn"], escape(o.first))
+                + _el(_PE["efternamn"], escape(o.last))
+                + _address_xml(_PE, o.address)
+            )
             rows.append(
-                f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson>{ident}"
-                f"<fornamn>{escape(o.first)}</fornamn><efternamn>{escape(o.last)}</efternamn>{adr}"
-                "</FolkbokfordPerson></FolkbokfordPersonOrganisationMember>"
+                _el("FolkbokfordPersonOrganisationMember", _el(_RECORD["folkbokfordperson"], body))
             )
             n_p += 1
     body = "\n".join(rows)
