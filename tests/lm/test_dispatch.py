@@ -88,3 +88,16 @@ def test_read_delivery_tables_and_deletions(inskrivning_deliveries, which):
         assert len(out.tables["deletions"]) == listed > 0
     # personal data redacted by default
     assert out.tables["persons"]["last_name"].isna().all()
+
+
+def test_application_key_orders_deliveries_as_their_names_do(bestammelse_deliveries):
+    # The generator names its ZIPs 000_base_…, 001_change_… in the order they must be applied.
+    from vggeo.store.ledger import application_key
+
+    opened = [open_delivery(p) for p in reversed(bestammelse_deliveries)]
+    try:
+        order = sorted(opened, key=application_key)
+        assert [d.path.name for d in order] == sorted(p.name for p in bestammelse_deliveries)
+    finally:
+        for d in opened:
+            d.close()
