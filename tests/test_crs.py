@@ -505,3 +505,60 @@ def test_ogc_crs_cache_holds_systems_not_spellings():
     for i in range(200):
         assert vc.ogc_crs(" " * i + "EPSG:3006").epsg == 3006
     assert vc._ogc_crs.cache_info().currsize <= len(vc.supported_crs())
+
+
+# --- srsName in GML (the one place the GML readers ask) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "srs",
+    [
+        "urn:ogc:def:crs:EPSG::3006",
+        "urn:ogc:def:crs:EPSG:6.6:3010",
+        "http://www.opengis.net/def/crs/EPSG/0/3006",
+        "EPSG:3021",
+        "urn:ogc:def:crs:OGC:1.3:CRS84",
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    ],
+)
+def test_epsg_from_srs_name_reads_what_proj_reads(srs):
+    code = vc.epsg_from_srs_name(f" {srs.lower()} ")
+    # PROJ's own parser of the same name (CRS84 is WGS 84 with longitude first: EPSG 4326's datum).
+    ref = pyproj.CRS.from_user_input(srs)
+    assert code == (4326 if "CRS84" in srs else ref.to_epsg())
+
+
+def test_epsg_from_srs_name_reads_the_gml2_form():
+    # PROJ does not read this form; GML 2's srsName convention (OGC 02-069) gives the code after '#'.
+    assert vc.epsg_from_srs_name("http://www.opengis.net/gml/srs/epsg.xml#3006") == 3006
+
+
+@pytest.mark.parametrize("srs", [None, "", "SWEREF 99 TM", "urn:ogc:def:crs:EPSG::", "EPSG:abc"])
+def test_epsg_from_srs_name_is_none_for_what_names_no_code(srs):
+    assert vc.epsg_from_srs_name(srs) is None
+
+
+@pytest.mark.parametrize("code", [3006, 3010, 3021, 4326, 4619, 3857])
+def test_epsg_axes_match_proj_s_axis_list(code):
+    axes = vc.epsg_axes(code)
+    info = pyproj.CRS.from_epsg(code).axis_info
+    assert axes.northing_first == (info[0].direction in ("north", "south"))
+    assert axes.geographic == (info[0].unit_name == "degree")
+    assert axes.dimension == len(info)
+
+
+def test_epsg_axes_of_an_unknown_code_are_easting_first_metres():
+    assert vc.epsg_axes(99999) == vc.EPSGAxes(False, False, 1.0, 2)
+
+
+def test_northing_first_by_magnitude_on_swedish_values():
+    # Kungsträdgården in SWEREF 99 TM: northing 6 580 752, easting 674 577.
+    assert bool(vc.northing_first_by_magnitude(6580752.2, 674577.7))
+    assert not bool(vc.northing_first_by_magnitude(674577.7, 6580752.2))
+    ring = np.array([[6580752.2, 674577.7, 5.0], [6580753.2, 674578.7, 6.0]])
+    assert vc.easting_first_by_magnitude(ring).tolist() == [
+        [674577.7, 6580752.2, 5.0],
+        [674578.7, 6580753.2, 6.0],
+    ]
+    already = ring[:, [1, 0, 2]]
+    assert vc.easting_first_by_magnitude(already) is already

@@ -20,8 +20,12 @@ Transformations are done by PROJ (through pyproj). vggeo only chooses the operat
 Transformers are pyproj's own, built once per pair of systems (``functools.lru_cache``); pyproj
 keeps their per-thread state itself. The module also settles what web maps and OGC APIs need:
 Web Mercator (:func:`en_to_en`, :func:`en_to_lonlat`, :func:`lonlat_to_en`) and the names and
-authority axis order of CRS URIs (:func:`crs_uri`, :func:`ogc_crs`). Valueguard's convention for
-its three coordinate pairs is the registry's business: :mod:`vggeo.registry.coordinates`.
+authority axis order of CRS URIs (:func:`crs_uri`, :func:`ogc_crs`), and what GML readers need
+from an ``srsName``: its EPSG code (:func:`epsg_from_srs_name`), whether its form means the
+authority's axis order (:func:`gml_axis_swap`), the axes of a code (:func:`epsg_axes`) and, for
+files without any srsName, the order read off the values (:func:`northing_first_by_magnitude`).
+Valueguard's convention for its three coordinate pairs is the registry's business:
+:mod:`vggeo.registry.coordinates`.
 
 Examples
 --------
@@ -36,7 +40,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
-from typing import TYPE_CHECKING, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import numpy as np
 import pyproj
@@ -69,6 +73,13 @@ __all__ = [
     "en_to_lonlat",
     "lonlat_to_en",
     "detect_axis_problems",
+    "epsg_from_srs_name",
+    "epsg_from_code_text",
+    "EPSGAxes",
+    "epsg_axes",
+    "gml_axis_swap",
+    "northing_first_by_magnitude",
+    "easting_first_by_magnitude",
     "outside_area",
     "local_zone_for",
     "local_zone_for_municipality",
@@ -892,8 +903,155 @@ def _ogc_crs(uri: str) -> OGCCRS:
     if uri == CRS84:
         return OGCCRS(uri, 4326, northing_first=False, geographic=True)
     epsg = int(uri.rsplit("/", 1)[1])
-    crs = pyproj.CRS.from_epsg(epsg)
-    first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
-    return OGCCRS(
-        uri, epsg, northing_first=first in ("north", "south"), geographic=crs.is_geographic
+    axes = epsg_axes(epsg)
+    return OGCCRS(uri, epsg, northing_first=axes.northing_first, geographic=axes.geographic)
+
+
+# --- srsName in GML: the EPSG code, the axis order, the units --------------------------------------
+# The GML readers (vggeo.lm.gml, vggeo.lm.provisions and the compiled reader) ask these; none of
+# them reads an srsName or looks a code up in PROJ itself.
+
+_SRS_URN = re.compile(r"^urn:ogc:def:crs:epsg:[\d.]*:(\d+)$", re.I)
+_SRS_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/epsg/[\d.]+/(\d+)$", re.I)
+_SRS_SHORT = re.compile(r"^epsg:{1,2}(\d+)$", re.I)
+_SRS_XML = re.compile(r"^https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d+)$", re.I)
+_SRS_CRS84 = re.compile(
+    r"^(urn:ogc:def:crs:ogc:[\d.]*:crs84|https?://www\.opengis\.net/def/crs/ogc/[\d.]+/crs84)$",
+    re.I,
+)
+_CODE_AT_END = re.compile(r"(\d{4,5})\s*$")
+
+
+def epsg_from_srs_name(srs_name: str | None) -> int | None:
+    """The EPSG code an srsName names, or None.
+
+    Read: ``urn:ogc:def:crs:EPSG::N`` (any version), ``http://www.opengis.net/def/crs/EPSG/0/N``,
+    ``EPSG:N`` (or ``EPSG::N``), ``http://www.opengis.net/gml/srs/epsg.xml#N``; CRS84 (URN or
+    URI) gives 4326. Case and surrounding blanks do not matter. Any code is returned, supported
+    by vggeo or not: whether it is transformable is :func:`get_crs`'s decision.
+
+    Examples
+    --------
+    >>> epsg_from_srs_name("urn:ogc:def:crs:EPSG::3006"), epsg_from_srs_name("SWEREF 99 TM")
+    (3006, None)
+    """
+    if not srs_name:
+        return None
+    s = srs_name.strip()
+    for rx in (_SRS_URN, _SRS_URI, _SRS_SHORT, _SRS_XML):
+        m = rx.match(s)
+        if m:
+            return int(m.group(1))
+    if _SRS_CRS84.match(s):
+        return 4326
+    return None
+
+
+def epsg_from_code_text(text: str) -> int | None:
+    """The EPSG code a metadata coordinate-system field ends in (``"EPSG:3006"``, ``"3006"``,
+    ``"SWEREF 99 TM 3006"``), or None when it does not end in a four- or five-digit code."""
+    m = _CODE_AT_END.search(text.strip())
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class EPSGAxes:
+    """What a reader of coordinates needs to know about an EPSG code, from PROJ's database.
+
+    Attributes
+    ----------
+    northing_first
+        The authority's first axis points north or south (every Swedish grid, EPSG:4326).
+    geographic
+        Degrees rather than a grid.
+    metres_per_unit
+        Length of the first axis' unit in metres (1.0 for metres and for degrees).
+    dimension
+        Number of axes (2, or 3 with heights).
+    """
+
+    northing_first: bool
+    geographic: bool
+    metres_per_unit: float
+    dimension: int
+
+
+#: The facts assumed for a code PROJ does not know: easting first, metres, two axes.
+_UNKNOWN_AXES = EPSGAxes(northing_first=False, geographic=False, metres_per_unit=1.0, dimension=2)
+
+
+@lru_cache(maxsize=256)
+def epsg_axes(code: int) -> EPSGAxes:
+    """The :class:`EPSGAxes` of an EPSG code (cached); for a code PROJ does not know, easting
+    first, metres and two axes.
+
+    Examples
+    --------
+    >>> epsg_axes(3006).northing_first, epsg_axes(3857).northing_first
+    (True, False)
+    """
+    try:
+        crs = pyproj.CRS.from_epsg(code)
+    except pyproj.exceptions.CRSError:
+        return _UNKNOWN_AXES
+    axes = crs.axis_info
+    metres = (
+        float(axes[0].unit_conversion_factor) if axes and axes[0].unit_name != "degree" else 1.0
     )
+    return EPSGAxes(
+        northing_first=bool(axes) and axes[0].direction.lower() in ("north", "south"),
+        geographic=crs.is_geographic,
+        metres_per_unit=metres,
+        dimension=len(axes) or 2,
+    )
+
+
+def gml_axis_swap(srs_name: str | None) -> bool:
+    """Whether GML coordinates written under ``srs_name`` must be swapped to get x = easting.
+
+    True only for the URN (``urn:ogc:def:crs:EPSG::N``) and OGC URI
+    (``http://www.opengis.net/def/crs/EPSG/0/N``) forms of a CRS whose authority order puts
+    northing (latitude) first — every Swedish grid, EPSG:4326: these forms mean the authority's
+    order. ``EPSG:N`` and the ``…/epsg.xml#N`` form mean GDAL's traditional GIS order (easting
+    first); they, CRS84, unknown names and no srsName at all keep the document order.
+
+    Examples
+    --------
+    >>> gml_axis_swap("urn:ogc:def:crs:EPSG::3006"), gml_axis_swap("EPSG:3006")
+    (True, False)
+    """
+    if not srs_name:
+        return False
+    s = srs_name.strip()
+    m = _SRS_URN.match(s) or _SRS_URI.match(s)
+    if not m:
+        return False
+    return epsg_axes(int(m.group(1))).northing_first
+
+
+# --- no srsName at all: the axis order read off the values ----------------------------------------
+# Lantmäteriet's convention is northing first; a file without any srsName says nothing, so the
+# order is read off the magnitudes: Swedish northings (> 6 000 000 in every Swedish grid) and
+# eastings (< 2 000 000, RT 90's included) never overlap.
+
+
+def northing_first_by_magnitude(first: Any, second: Any) -> Any:
+    """Whether positions are written northing first, read off their values (no srsName).
+
+    True where the first value is above 5 000 000 and the second below 2 000 000. Works on
+    scalars and arrays alike.
+
+    Examples
+    --------
+    >>> bool(northing_first_by_magnitude(6580752.2, 674577.7))
+    True
+    """
+    return (first > 5_000_000) & (second < 2_000_000)
+
+
+def easting_first_by_magnitude(ring: np.ndarray) -> np.ndarray:
+    """``ring`` (positions as rows) with its first two columns exchanged when its first position
+    is northing first by :func:`northing_first_by_magnitude`; otherwise ``ring`` itself."""
+    if ring.shape[0] and northing_first_by_magnitude(ring[0, 0], ring[0, 1]):
+        ring = ring[:, [1, 0, *range(2, ring.shape[1])]]
+    return ring

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
+import pytest
 import shapely
 
 from vggeo.lm import open_delivery, read_bestammelser
@@ -128,3 +129,14 @@ def test_homes_and_provisions_overlap_as_in_sweden(tmp_path):
     # (450 000 km² of land and water).
     plan_km2 = prov.loc[prov["provision_type"] == "plan"].geometry.area.sum() / 1e6
     assert (share("plan") / plan_km2) / (1 / 450_000) > 50
+
+
+def test_the_generator_names_only_what_the_mapping_reads():
+    from vggeo.lm import mapping as M
+
+    provision = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
+    assert M.reads(provision, "Naturvardsbestammelseattribut/kommun") == "kommun"
+    with pytest.raises(KeyError, match="attribut/kommunnamn"):
+        M.reads(provision, "attribut/kommunnamn")
+    with pytest.raises(ValueError, match="namespace"):
+        M.ProductMapping("x", (), {}, namespace_hint="x", namespace="http://example.com/x")

@@ -11,6 +11,7 @@ import pytest
 import shapely
 from system import gdal_json
 
+from vggeo.crs import gml_axis_swap
 from vggeo.errors import (
     GeometryError,
     GeometryLimitError,
@@ -23,7 +24,6 @@ from vggeo.errors import (
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     ArcBudget,
-    axis_swap_for,
     convert_texts,
     geometry_from_string,
     parse_geometry,
@@ -250,7 +250,7 @@ def test_circle_is_closed_and_round():
     ],
 )
 def test_axis_order_from_srsname_form(srs, swap):
-    assert axis_swap_for(srs) is swap
+    assert gml_axis_swap(srs) is swap
 
 
 def test_urn_3006_is_read_northing_first():

@@ -4,133 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
-
-if TYPE_CHECKING:
-    from vggeo.errors import IntegrityError
-    from vggeo.lm.inskrivning import InskrivningData
-    from vggeo.lm.provisions import BestammelseData
-
-
-def _inspect_data(path: Path) -> tuple[dict, IntegrityError | None]:
-    """Everything ``inspect`` reports, as a JSON-able dict (the integrity error kept aside)."""
-    from collections import Counter
-
-    from vggeo.errors import IntegrityError
-    from vggeo.lm import open_delivery
-    from vggeo.lm.bestammelse import read_bestammelser
-    from vggeo.lm.inskrivning import read_inskrivning
-
-    with open_delivery(path) as d:
-        info: dict = {
-            "path": str(path),
-            "form": d.form,
-            "product": d.product,
-            "information_types": d.information_types,
-            "extract_type": d.extract_type,
-            "extract_id": d.extract_id,
-            "previous_extract_id": d.previous_extract_id,
-            "produced_at": d.produced_at.isoformat() if d.produced_at else None,
-            "crs": f"EPSG:{d.crs}" if d.crs else None,
-            "checksum": d.checksum,
-            "sets": {},
-        }
-        problem = None
-        counts: dict = {}
-        if not d.metadata:
-            # A bare data file or set ZIP: nothing to verify against, which is not a failure.
-            info["integrity"] = "not checked: no metadata file in this delivery"
-        else:
-            try:
-                counts = d.verify()
-                info["integrity"] = "ok"
-            except IntegrityError as err:
-                problem = err
-                info["integrity"] = f"FAILED: {err}"
-        unmapped: Counter = Counter()
-        for s in d.sets:
-            md = d.metadata.get(s)
-            files = {}
-            for f in d.files(s):
-                if f.kind == "metadata":
-                    continue
-                n = counts.get(s, {}).get(f.name)
-                files[f.name] = {
-                    "kind": f.kind,
-                    "objects": n if n is not None else d.count_objects(f),
-                    "bytes": f.size,
-                }
-            entry = {"files": files, "deletions": len(d.deletions(s))}
-            if md is not None:
-                entry["metadata"] = {
-                    "subsets": md.subsets,
-                    "selection_type": md.selection_type,
-                    "selection": md.selection,
-                    "total_count": md.total_count,
-                    "direct_marketing": md.direct_marketing,
-                    "exclude_personnummer": md.exclude_personnummer,
-                }
-                unmapped.update({f"{s}_metadata.xml: {k}": v for k, v in md.unmapped.items()})
-            if d.data_files(s):
-                if d.product == "bestammelse":
-                    data: BestammelseData | InskrivningData
-                    try:  # objects recognised against the metadata's counts
-                        data = read_bestammelser(d, set_name=s, on_geometry_error="keep")
-                    except IntegrityError as err:
-                        problem = problem or err
-                        info["integrity"] = f"FAILED: {err}"
-                        data = read_bestammelser(
-                            d, set_name=s, on_geometry_error="keep", check_counts=False
-                        )
-                    entry["tables"] = {k: len(v) for k, v in data.tables().items()}
-                    entry["geometry_errors"] = [f"{i}: {m}" for i, m in data.geometry_errors]
-                else:
-                    data = read_inskrivning(d, sets=[s])
-                    entry["tables"] = {k: len(v) for k, v in data.tables().items()}
-                unmapped.update({f"{s}: {k}": v for k, v in data.unmapped.items()})
-            info["sets"][s] = entry
-        info["unmapped_elements"] = dict(sorted(unmapped.items()))
-    return info, problem
-
-
-def _print_inspect(info: dict) -> None:
-    w = click.echo
-    w(f"delivery:      {info['path']} ({info['form']})")
-    w(f"product:       {info['product']}")
-    w(f"types:         {', '.join(info['information_types'])}")
-    w(f"extract type:  {info['extract_type'] or 'unknown'}")
-    w(f"extract id:    {info['extract_id'] or '-'}")
-    w(f"follows:       {info['previous_extract_id'] or '-'}")
-    w(f"produced at:   {info['produced_at'] or '-'}")
-    w(f"crs:           {info['crs'] or '-'}")
-    w(f"checksum:      sha256:{info['checksum']}")
-    w(f"integrity:     {info['integrity']}")
-    w("sets:")
-    for s, e in info["sets"].items():
-        w(f"  {s}:")
-        for name, f in e["files"].items():
-            w(
-                f"    {name:45s} {f['kind']:9s} {f['objects']:>8} objects {f['bytes'] or 0:>12} bytes"
-            )
-        if "metadata" in e:
-            m = e["metadata"]
-            w(
-                f"    subsets: {', '.join(m['subsets']) or '-'}; selection: {m['selection_type'] or '-'} "
-                f"({len(m['selection'])} values)"
-            )
-        w(f"    deletions: {e['deletions']}")
-        for t, n in e.get("tables", {}).items():
-            w(f"    table {t}: {n} rows")
-        for g in e.get("geometry_errors", []):
-            w(f"    geometry error: {g}")
-    un = info["unmapped_elements"]
-    w(f"unmapped elements: {'none' if not un else ''}")
-    for k, v in un.items():
-        w(f"  {k}  ({v}×)")
 
 
 @click.command("inspect")
@@ -143,13 +20,15 @@ def inspect_cmd(delivery: Path, as_json: bool) -> None:
     DELIVERY is the outer ZIP, an unpacked folder, an inner set ZIP or one XML file. Exits with
     code 2 (after printing) when the delivery does not match its metadata.
     """
-    info, problem = _inspect_data(delivery)
+    from vggeo.lm import inspect
+
+    report = inspect(delivery)
     if as_json:
-        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        _print_inspect(info)
-    if problem is not None:
-        raise problem
+        click.echo(report.to_text())
+    if report.problem is not None:
+        raise report.problem
 
 
 @click.command("read")
@@ -204,60 +83,45 @@ def read_cmd(
     GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
     EPSG:3006 and the provision_id column. Parquet: the provisions table (or --table).
     """
-    import pandas as pd
-
     from vggeo.errors import InputError
     from vggeo.exports.tables import write_gpkg_layers, write_table
     from vggeo.frames import categoricals_as_text
-    from vggeo.lm import open_delivery
-    from vggeo.lm.bestammelse import read_bestammelser
-    from vggeo.lm.inskrivning import read_inskrivning
+    from vggeo.lm import read_delivery
+    from vggeo.lm.package import unmapped_lines
 
     suffix = output.suffix.lower()
     if suffix not in (".gpkg", ".parquet"):
         raise click.UsageError("-o must end in .gpkg or .parquet")
     refuse_overwrite(output, overwrite)
-    tables: dict[str, pd.DataFrame] = {}
-    with open_delivery(delivery) as d:
-        data: BestammelseData | InskrivningData
-        if d.product == "bestammelse":
-            data = read_bestammelser(
-                d,
-                progress=progress,
-                workers=workers or None,
-                on_geometry_error="keep" if keep_bad_geometry else "raise",
-            )
-            tables.update(data.tables())
-            for ident, msg in data.geometry_errors:
-                click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
-        else:
-            data = read_inskrivning(d, personal_data=personal_data, progress=progress)
-            tables.update(data.tables())
-            click.echo(
-                "vggeo: owner keys of persons are keyed with a secret drawn for this run "
-                "only: they link this file's tables, match no store and cannot be "
-                "reversed",
-                err=True,
-            )
-        dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
-        if d.extract_type == "change" or dels:
-            tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
-        unmapped = data.unmapped
-        product = d.product
-    if unmapped:  # data the tables do not keep: every path, with its count
-        from vggeo.lm.package import unmapped_lines
-
+    data = read_delivery(
+        delivery,
+        personal_data=personal_data,
+        on_geometry_error="keep" if keep_bad_geometry else "raise",
+        workers=workers or None,
+        progress=progress,
+    )
+    for ident, msg in data.geometry_errors:
+        click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
+    if data.product == "inskrivning":
         click.echo(
-            f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
-            f"({len(unmapped)} paths); their data is not in the output:",
+            "vggeo: owner keys of persons are keyed with a secret drawn for this run "
+            "only: they link this file's tables, match no store and cannot be "
+            "reversed",
             err=True,
         )
-        for line in unmapped_lines(unmapped):
+    if data.unmapped:  # data the tables do not keep: every path, with its count
+        click.echo(
+            f"vggeo: {sum(data.unmapped.values())} XML elements were not mapped "
+            f"({len(data.unmapped)} paths); their data is not in the output:",
+            err=True,
+        )
+        for line in unmapped_lines(data.unmapped):
             click.echo(f"  {line}", err=True)
+    tables = data.tables
     if suffix == ".gpkg":
         write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
     else:
-        name = table or ("provisions" if product == "bestammelse" else "agande")
+        name = table or data.default_table
         if name not in tables:
             raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
         # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.

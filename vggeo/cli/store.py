@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -104,6 +103,7 @@ def ingest(
     from vggeo.lm.package import unmapped_lines
     from vggeo.status import applied_lines
     from vggeo.store import open_store
+    from vggeo.store.ledger import application_key
 
     with ExitStack() as stack:
         # open (and check the packaging of) every delivery before the store is touched
@@ -113,7 +113,7 @@ def ingest(
             stack.callback(getattr(d, "close", lambda: None))
             d.accept_unmapped = accept_unmapped
             opened.append((path, d))
-        opened.sort(key=lambda item: _sort_key(item[1]))
+        opened.sort(key=lambda item: application_key(item[1]))
         s = stack.enter_context(open_store(store, create=True, schema=schema))
         # A bar only on a terminal: in a log or a pipe it would be lines of carriage returns.
         progress = progress and sys.stderr.isatty()
@@ -152,13 +152,6 @@ def ingest(
             ):  # a store made for a delivery that was refused: none at all, not an empty one
                 s.remove_if_unused()
             raise
-
-
-def _sort_key(delivery: Any) -> tuple[bool, str]:
-    from vggeo.store.ledger import as_utc
-
-    produced = as_utc(getattr(delivery, "produced_at", None))
-    return (produced is None, produced.isoformat() if produced else "")
 
 
 @click.group("store")

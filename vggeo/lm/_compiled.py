@@ -801,7 +801,8 @@ def _plain_geometries(
     import shapely
     from shapely import GeometryType
 
-    from vggeo.lm.provisions import northing_first, to_3006, valid_rings
+    from vggeo.crs import northing_first_by_magnitude
+    from vggeo.lm.provisions import to_3006, valid_rings
 
     if not batch.plain:
         return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
@@ -829,7 +830,7 @@ def _plain_geometries(
     swap_row = np.array([s is True for s in swaps])
     magnitude = np.array([s is None for s in swaps])
     ring_swap = swap_row[ring_row] | (
-        magnitude[ring_row] & northing_first(xy[start, 0], xy[start, 1])
+        magnitude[ring_row] & northing_first_by_magnitude(xy[start, 0], xy[start, 1])
     )
     coords = np.where(np.repeat(ring_swap, sizes)[:, None], xy[:, ::-1], xy)
     coord_row = np.repeat(ring_row, sizes)

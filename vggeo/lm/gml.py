@@ -15,7 +15,7 @@ What is read
     ``coord``; ``srsDimension`` 3 (inherited from ancestors). Elements are matched by local name in
     the GML 3.2 namespace, the GML 3.1.1/2 namespace, or no namespace. Anything else is an error.
 
-Axis order (decided from the ``srsName`` form, see :func:`axis_swap_for`)
+Axis order (decided from the ``srsName`` form by :func:`vggeo.crs.gml_axis_swap`)
     ``urn:ogc:def:crs:EPSG::3006`` and ``http://www.opengis.net/def/crs/EPSG/0/3006`` mean the
     CRS's **authority order**: northing first for every Swedish grid (latitude first for EPSG:4326).
     ``EPSG:3006`` and ``http://www.opengis.net/gml/srs/epsg.xml#3006`` mean GDAL's traditional GIS
@@ -41,14 +41,13 @@ Errors
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import shapely
 
+from vggeo.crs import epsg_axes, epsg_from_srs_name, gml_axis_swap
 from vggeo.errors import GeometryError, GeometryLimitError, LimitError
 
 if TYPE_CHECKING:
@@ -64,8 +63,7 @@ __all__ = [
     "GML_NAMESPACES",
     "MAX_DEPTH",
     "Geom",
-    "axis_swap_for",
-    "epsg_of",
+    "inherited_srs_name",
     "parse_geometry",
     "geometry_from_string",
     "to_shapely",
@@ -103,90 +101,18 @@ class Geom:
     empty: bool = False
 
 
-# --- srsName --------------------------------------------------------------------------------------
-
-_EPSG_URN = re.compile(r"^urn:ogc:def:crs:epsg:[\d.]*:(\d+)$", re.I)
-_EPSG_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/epsg/[\d.]+/(\d+)$", re.I)
-_EPSG_SHORT = re.compile(r"^epsg:{1,2}(\d+)$", re.I)
-_EPSG_XML = re.compile(r"^https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d+)$", re.I)
-_CRS84 = re.compile(
-    r"^(urn:ogc:def:crs:ogc:[\d.]*:crs84|https?://www\.opengis\.net/def/crs/ogc/[\d.]+/crs84)$",
-    re.I,
-)
+# --- srsName: decided in vggeo.crs ----------------------------------------------------------------
 
 
-def epsg_of(srs_name: str | None) -> int | None:
-    """The EPSG code in an srsName, or None (CRS84 → 4326)."""
-    if not srs_name:
-        return None
-    s = srs_name.strip()
-    for rx in (_EPSG_URN, _EPSG_URI, _EPSG_SHORT, _EPSG_XML):
-        m = rx.match(s)
-        if m:
-            return int(m.group(1))
-    if _CRS84.match(s):
-        return 4326
+def inherited_srs_name(element) -> str | None:
+    """The srsName that applies to ``element``: its own, else its nearest ancestor's, else None."""
+    node = element
+    while node is not None:
+        v = node.get("srsName")
+        if v:
+            return v
+        node = node.getparent()
     return None
-
-
-@lru_cache(maxsize=256)
-def _authority_northing_first(code: int) -> bool:
-    import pyproj
-
-    try:
-        crs = pyproj.CRS.from_epsg(code)
-    except pyproj.exceptions.CRSError:
-        return False
-    axes = crs.axis_info
-    return bool(axes) and axes[0].direction.lower() in ("north", "south")
-
-
-@lru_cache(maxsize=256)
-def _metres_per_unit(code: int) -> float:
-    import pyproj
-
-    try:
-        axes = pyproj.CRS.from_epsg(code).axis_info
-    except pyproj.exceptions.CRSError:
-        return 1.0
-    return float(axes[0].unit_conversion_factor) if axes and axes[0].unit_name != "degree" else 1.0
-
-
-@lru_cache(maxsize=256)
-def _crs_dimension(code: int) -> int:
-    import pyproj
-
-    try:
-        return len(pyproj.CRS.from_epsg(code).axis_info) or 2
-    except pyproj.exceptions.CRSError:
-        return 2
-
-
-@lru_cache(maxsize=256)
-def _is_geographic(code: int) -> bool:
-    import pyproj
-
-    try:
-        return pyproj.CRS.from_epsg(code).is_geographic
-    except pyproj.exceptions.CRSError:
-        return False
-
-
-def axis_swap_for(srs_name: str | None) -> bool:
-    """Whether coordinates written under ``srs_name`` must be swapped to get x = easting.
-
-    True only for the URN (``urn:ogc:def:crs:EPSG::N``) and OGC URI
-    (``http://www.opengis.net/def/crs/EPSG/0/N``) forms of a CRS whose authority order puts
-    northing (latitude) first — every Swedish grid, EPSG:4326. ``EPSG:N``, the
-    ``…/epsg.xml#N`` form, CRS84, unknown names and no srsName at all keep the document order.
-    """
-    if not srs_name:
-        return False
-    s = srs_name.strip()
-    m = _EPSG_URN.match(s) or _EPSG_URI.match(s)
-    if not m:
-        return False
-    return _authority_northing_first(int(m.group(1)))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -647,7 +573,7 @@ def _by_center(el: etree._Element, ctx: _Ctx, *, full: bool) -> np.ndarray:
         raise ctx.error(
             f"a radius in {uom!r} in a geographic CRS (geodesic circles are not read)", rad_el
         )
-    if uom and epsg_of(uom) is not None:
+    if uom and epsg_from_srs_name(uom) is not None:
         uom = ""  # a CRS named as the unit: the radius is in that CRS's own units
     if uom and uom not in _UOM_TO_M:
         raise ctx.error(f"unknown radius unit {uom!r}", rad_el)
@@ -974,16 +900,6 @@ def _swap_all(g: Geom) -> Geom:
     return Geom(k, [_swap_all(p) for p in g.parts], g.empty)
 
 
-def _inherited_srs(el) -> str | None:
-    node = el
-    while node is not None:
-        v = node.get("srsName")
-        if v:
-            return v
-        node = node.getparent()
-    return None
-
-
 def parse_geometry(
     element,
     *,
@@ -1002,7 +918,7 @@ def parse_geometry(
         An lxml element whose local name is a GML geometry (e.g. ``Polygon``).
     axis
         ``"auto"``: swap to x = easting/longitude when the srsName form implies authority order
-        (see :func:`axis_swap_for`). ``"file"``: keep document order (as GDAL's
+        (:func:`vggeo.crs.gml_axis_swap`). ``"file"``: keep document order (as GDAL's
         ``CreateGeometryFromGML`` does).
     srs_name
         The srsName to assume when neither the element nor an ancestor has one.
@@ -1029,22 +945,22 @@ def parse_geometry(
         ``arc_tolerance`` is not a positive, finite number.
     """
     tol = check_arc_tolerance(arc_tolerance)
-    srs = _inherited_srs(element) or srs_name
-    code = epsg_of(srs)
-    geographic = bool(code) and _is_geographic(code)
+    srs = inherited_srs_name(element) or srs_name
+    code = epsg_from_srs_name(srs)
+    axes = epsg_axes(code) if code else None
     ctx = _Ctx(
         feature,
         False,
         tol,
         file,
-        geographic,
-        _metres_per_unit(code) if code else 1.0,
-        _crs_dimension(code) if code else 2,
+        axes.geographic if axes else False,
+        axes.metres_per_unit if axes else 1.0,
+        axes.dimension if axes else 2,
         budget if budget is not None else ArcBudget(),
     )
-    ctx.northing_first = axis_swap_for(srs)
+    ctx.northing_first = gml_axis_swap(srs)
     g = _parse(element, ctx, 0)
-    if axis == "auto" and axis_swap_for(srs):
+    if axis == "auto" and ctx.northing_first:
         # Arcs are linearised in document order first, then swapped: the arc is the same set of
         # points either way, only the labels of the axes change.
         g = _swap_all(g)

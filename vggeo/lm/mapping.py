@@ -36,6 +36,9 @@ __all__ = [
     "INSKRIVNING",
     "METADATA",
     "DELETION_ID_NAMES",
+    "DELETION_NAMESPACE",
+    "METADATA_NAMESPACE",
+    "reads",
     "PRODUCTS",
     "product_of_set",
     "SET_ALIASES",
@@ -105,6 +108,17 @@ class ProductMapping:
     sets: tuple[str, ...]
     records: dict[str, tuple[Record, ...]]  # set name → top-level records of its data files
     namespace_hint: str  # a substring of the data namespace that identifies the product
+    #: The namespace of the product's schema, as vggeo's sample deliveries declare it. The reader
+    #: accepts any namespace under :data:`LM_NAMESPACE_PREFIX` that holds ``namespace_hint``.
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if not (
+            self.namespace.startswith(LM_NAMESPACE_PREFIX) and self.namespace_hint in self.namespace
+        ):
+            raise ValueError(
+                f"{self.product}: namespace {self.namespace!r} is not one the reader accepts"
+            )
 
 
 # --- markreglerande bestämmelse ---------------------------------------------------------------
@@ -250,6 +264,7 @@ BESTAMMELSE = ProductMapping(
     sets=(BESTAMMELSE_SET,),
     records={BESTAMMELSE_SET: (_PROVISION,)},
     namespace_hint="markreglerandebestammelse",
+    namespace=LM_NAMESPACE_PREFIX + "produkter/markreglerandebestammelse/v2",
 )
 
 
@@ -553,6 +568,7 @@ INSKRIVNING = ProductMapping(
         "inskrivetagande": (_exchange((_AGANDE, _FORVARV), table="_agande_exchange"),),
     },
     namespace_hint="inskrivning",
+    namespace=LM_NAMESPACE_PREFIX + "produkter/inskrivning/v3",
 )
 
 #: Sets delivered without deletion files even in change extracts: persons and organisations come
@@ -583,11 +599,18 @@ def product_of_set(set_name: str) -> str | None:
 
 #: Local names (lower-case) whose text is an identity to delete. [inferred]
 DELETION_ID_NAMES = ("objektidentitet", "identitet")
+#: The namespace of borttag-2.0.0.xsd as vggeo's sample deliveries declare it (deletion files are
+#: read by local name, in any namespace).
+DELETION_NAMESPACE = LM_NAMESPACE_PREFIX + "produkter/borttag/v2"
 
 
 # --- metadata files (metadata-2.0.0.xsd) -------------------------------------------------------
 # Every name below is [inferred]: the seed documents list the *content* of a metadata file
 # (seed 003/004 "Metadatafil"), not its element names.
+
+#: The namespace of metadata-2.0.0.xsd as vggeo's sample deliveries declare it (metadata files
+#: are read by local name, in any namespace).
+METADATA_NAMESPACE = LM_NAMESPACE_PREFIX + "produkter/metadata/v2"
 
 METADATA = Record(
     names=("metadata", "uttagsmetadata", "leveransmetadata"),
@@ -651,3 +674,44 @@ EXTRACT_TYPES = {
     "förändring": "change",
     "change": "change",
 }
+
+
+# --- what the reader reads, for writers ----------------------------------------------------------
+
+
+def _segment(name: str) -> str:
+    low = name.lower()
+    for rx, repl in SEGMENT_ALIASES:
+        if rx.match(low):
+            return repl
+    return low
+
+
+def reads(record: Record, path: str) -> str:
+    """``path``'s last element name, as given, once checked to be one the reader reads below
+    ``record``: a field alias, the geometry element, a child record, an element of a subset or
+    a path deliberately ignored. A writer (:mod:`vggeo.sample.delivery`) names its elements
+    through this, so it cannot write a name this mapping does not read.
+
+    The casing is the caller's: local names match case-insensitively, so how a name is
+    capitalised is not a reading concern. Path segments are renamed by
+    :data:`SEGMENT_ALIASES` as the reader does (``Planattribut/kommun`` is ``attribut/kommun``).
+
+    Raises
+    ------
+    KeyError
+        For a path the mapping does not read below ``record``.
+
+    Examples
+    --------
+    >>> reads(BESTAMMELSE.records[BESTAMMELSE_SET][0], "Planattribut/senasteAndringAllmannaDelen")
+    'senasteAndringAllmannaDelen'
+    """
+    key = "/".join(_segment(s) for s in path.split("/"))
+    known = {p for f in record.fields for p in f.paths}
+    known |= set(record.ignore) | {n for c in record.children for n in c.names}
+    known |= {n for names in record.subsets.values() for n in names}
+    known |= {record.geometry} if record.geometry else set()
+    if key not in known:
+        raise KeyError(f"{path!r} is not read below {record.names[0]!r}")
+    return path.rpartition("/")[2]

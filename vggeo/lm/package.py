@@ -34,6 +34,7 @@ from typing import IO, Any, Self
 
 import pandas as pd
 
+from vggeo.crs import epsg_from_code_text, epsg_from_srs_name
 from vggeo.errors import (
     DeliveryError,
     InputError,
@@ -159,12 +160,12 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
             raise ParseError("unknown extract type", file=label, field="extract_type", value=key)
         md.extract_type = M.EXTRACT_TYPES[key]
     if row.get("crs"):
-        m = re.search(r"(\d{4,5})\s*$", row["crs"].strip())
-        if not m:
+        code = epsg_from_code_text(row["crs"])
+        if code is None:
             raise ParseError(
                 "coordinate system code not understood", file=label, field="crs", value=row["crs"]
             )
-        md.crs = int(m.group(1))
+        md.crs = code
     return md
 
 
@@ -326,14 +327,12 @@ class Delivery:
         return code
 
     def _sniff_crs(self) -> int | None:
-        from vggeo.lm.gml import epsg_of
-
         for f in self.data_files():
             with f.open() as s:
                 head = s.read(1 << 16).decode("utf-8", "replace")
             m = re.search(r'srsName="([^"]+)"', head)
             if m:
-                return epsg_of(m.group(1))
+                return epsg_from_srs_name(m.group(1))
         return None
 
     @property

@@ -15,16 +15,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from vggeo.crs import easting_first_by_magnitude, epsg_from_srs_name, gml_axis_swap, transform
 from vggeo.errors import CoordinateError, GeometryError, InputError
 from vggeo.lm import mapping as M
-from vggeo.lm._records import typed_frame
+from vggeo.lm._records import ELEMENT_KEY, typed_frame
 from vggeo.lm.gml import (
     GML32,
     ArcBudget,
+    convert_texts,
     geometry_elements,
+    inherited_srs_name,
     is_number,
     parse_geometry,
     polygons_of,
+    simple_polygon_texts,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +47,6 @@ __all__ = [
     "DECISION_COLUMNS",
     "BestammelseData",
     "valid_rings",
-    "northing_first",
     "to_3006",
     "assemble",
 ]
@@ -150,10 +153,8 @@ class GeometryCollector:
         """(EPSG code, swap) for an srsName (None = none given: decide by magnitude)."""
         got = self._srs_cache.get(explicit)
         if got is None:
-            from vggeo.lm.gml import axis_swap_for, epsg_of
-
-            code = epsg_of(explicit or self.default_srs)
-            got = self._srs_cache[explicit] = (code, axis_swap_for(explicit) if explicit else None)
+            code = epsg_from_srs_name(explicit or self.default_srs)
+            got = self._srs_cache[explicit] = (code, gml_axis_swap(explicit) if explicit else None)
         return got
 
     def _fail(self, err: GeometryError, ident: str):
@@ -162,9 +163,6 @@ class GeometryCollector:
         self.errors.append((ident, str(err)))
 
     def __call__(self, element, row: dict):
-        from vggeo.lm._records import ELEMENT_KEY
-        from vggeo.lm.gml import simple_polygon_texts
-
         feature_el = row.get(ELEMENT_KEY)
         ident = row.get("provision_id") or (
             feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
@@ -183,7 +181,7 @@ class GeometryCollector:
                     element="Yta",
                 )
             for g in geoms:
-                explicit = g.get("srsName") or _inherited(g)
+                explicit = inherited_srs_name(g)
                 srs = explicit or self.default_srs
                 code, swap = self._srs(explicit)
                 if code is None:
@@ -229,7 +227,7 @@ class GeometryCollector:
                         element=g.tag.rpartition("}")[2],
                     ) from None
                 if not explicit:
-                    part = [[_by_magnitude(r) for r in p] for p in part]
+                    part = [[easting_first_by_magnitude(r) for r in p] for p in part]
                 polys.extend(part)
         except GeometryError as err:
             self._fail(err, ident)
@@ -269,8 +267,6 @@ class GeometryCollector:
         All checks are vectorised over the batch (counts, dimension, closure, finiteness, axis
         order); only rings that fail are looked at one by one, to build their error.
         """
-        from vggeo.lm.gml import convert_texts
-
         if not self.texts:
             return []
         try:
@@ -301,7 +297,7 @@ class GeometryCollector:
         for k in np.flatnonzero(valid & (dims == 2)):
             r = values[start[k] : stop[k]].reshape(-1, 2)
             sw = swaps[k]
-            out[k] = r[:, ::-1] if sw else (r if sw is False else _by_magnitude(r))
+            out[k] = r[:, ::-1] if sw else (r if sw is False else easting_first_by_magnitude(r))
         for i in range(n):
             if out[i] is None:
                 ident, line, dim, swap = self.meta[i]
@@ -346,7 +342,7 @@ class GeometryCollector:
         if not np.array_equal(r[0], r[-1]):
             return err("ring is not closed (first and last positions differ)")
         if swap is None:
-            return _by_magnitude(r)
+            return easting_first_by_magnitude(r)
         return r[:, [1, 0]] if swap else r[:, :2]
 
 
@@ -378,31 +374,6 @@ def valid_rings(values: np.ndarray, offsets: np.ndarray, dims: np.ndarray | int)
     return ok & closed & (not_finite[stop] == not_finite[start])
 
 
-def northing_first(first, second):
-    """Whether positions are written northing first, read off their values (no srsName).
-
-    Lantmäteriet's convention is northing first; Swedish northings (> 6 000 000) and eastings
-    (< 1 000 000) never overlap. Works on scalars and arrays alike.
-    """
-    return (first > 5_000_000) & (second < 2_000_000)
-
-
-def _inherited(el):
-    node = el.getparent()
-    while node is not None:
-        if node.get("srsName"):
-            return node.get("srsName")
-        node = node.getparent()
-    return None
-
-
-def _by_magnitude(ring: np.ndarray) -> np.ndarray:
-    # No srsName anywhere: the order is read off the values.
-    if ring.shape[0] and northing_first(ring[0, 0], ring[0, 1]):
-        ring = ring[:, [1, 0, *range(2, ring.shape[1])]]
-    return ring
-
-
 def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
     """Transform ``coords`` (x = easting) in place to EPSG:3006, one call per source code.
 
@@ -410,8 +381,6 @@ def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
     3006 are still checked (ranges, swapped axes) but not rewritten. ``ident_of(i)`` names the
     provision of coordinate ``i`` in an error.
     """
-    from vggeo.crs import transform
-
     single = np.ndim(coord_epsg) == 0
     for code in [int(coord_epsg)] if single else np.unique(coord_epsg):
         sel = slice(None) if single else coord_epsg == code

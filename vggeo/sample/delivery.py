@@ -45,26 +45,181 @@ if TYPE_CHECKING:
 
 
 from vggeo.atomic import atomic_path
+from vggeo.lm import mapping as M
+from vggeo.lm.gml import GML32
 
 T = TypeVar("T")
 
 __all__ = ["generate_deliveries", "write_bestammelse_file", "MAX_OBJECTS_PER_FILE"]
 
 MAX_OBJECTS_PER_FILE = 50_000
-NS_MB = "http://namespace.lantmateriet.se/distribution/produkter/markreglerandebestammelse/v2"
-NS_IN = "http://namespace.lantmateriet.se/distribution/produkter/inskrivning/v3"
-NS_BT = "http://namespace.lantmateriet.se/distribution/produkter/borttag/v2"
-NS_MD = "http://namespace.lantmateriet.se/distribution/produkter/metadata/v2"
-GML = "http://www.opengis.net/gml/3.2"
+# Namespaces and element names come from the mapping the reader uses (vggeo.lm.mapping): the
+# namespaces as they are, every element name through M.reads, which refuses (at import) a name the
+# reader would not read. What stays here is how names are capitalised (the reader matches local
+# names case-insensitively, so casing is the writer's alone) and the wrapper elements around the
+# records (…Response, …Member): the reader accepts any grouping levels, so they are no reading
+# concern.
+NS_MB = M.BESTAMMELSE.namespace
+NS_IN = M.INSKRIVNING.namespace
+NS_BT = M.DELETION_NAMESPACE
+NS_MD = M.METADATA_NAMESPACE
+GML = GML32
 
-_TYPES = (
-    "plan",
-    "naturvardsbestammelse",
-    "ovrig_bestammelse",
-    "mineralrattighet",
-    "utredning",
-    "fornlamning",
+_PROVISION = M.BESTAMMELSE.records[M.BESTAMMELSE_SET][0]
+_AFFECTED, _DECISION = _PROVISION.children
+_FILE = M.METADATA.children[0]
+#: Record elements whose capitalisation marks a word boundary the mapping's lower-case local name
+#: loses; other record elements are written capitalised (``plan`` → ``Plan``).
+_CASING = {
+    "ovrigbestammelse": "OvrigBestammelse",
+    "tidigareagande": "TidigareAgande",
+    "folkbokfordperson": "FolkbokfordPerson",
+}
+
+
+def _cased(name: str) -> str:
+    """A record element's local name (lower-case, from the mapping) as the generator writes it."""
+    return _CASING.get(name, name.capitalize())
+
+
+#: provision_type → the element that holds such a provision.
+_ELEMENT = {t: _cased(n) for n, t in M.PROVISION_TYPES.items()}
+_TYPES = tuple(_ELEMENT)
+_BILDANDE, _ANDRING, _UPPHAVANDE = (
+    M.reads(_PROVISION, n) for n in ("Bildandebeslut", "Andringsbeslut", "Upphavandebeslut")
 )
+
+
+def _names(record: M.Record, *paths: str) -> dict[str, str]:
+    """``{name, lower-case: the name as written}`` for every element of ``paths``, each path one
+    the mapping reads below ``record``."""
+    out: dict[str, str] = {}
+    for p in paths:
+        M.reads(record, p)
+        out |= {seg.lower(): seg for seg in p.split("/")}
+    return out
+
+
+#: Element names of a provision (``attribut/…``: inside its ``<Type>attribut`` block).
+_PV = _names(
+    _PROVISION,
+    "objektidentitet",
+    "attribut/objektversion",
+    "attribut/kommun",
+    "attribut/aktbeteckning",
+    "attribut/namn",
+    "attribut/status",
+    "attribut/senasteAndringAllmannaDelen",
+    "attribut/plantyp",
+    "attribut/bestammelsetyp",
+    "attribut/alternativAktbeteckning",
+    "attribut/genomforandetidStart",
+    "attribut/genomforandetidSlut",
+    "Beror",
+    "Registerenhetsreferens",
+    "Hanvisningstext",
+    "Yta",
+)
+_AFFECTED_ID = M.reads(_AFFECTED, "objektidentitet")
+_DV = _names(_DECISION, "objektversion", "giltigFran", "beslutsdatum", "objektidentitet")
+#: Element names of a metadata file.
+_MD = _names(
+    M.METADATA,
+    "uttagsidentitet",
+    "foregaendeUttagsidentitet",
+    "koordinatsystem",
+    "personinformation/direktmarknadsforing",
+    "personinformation/exkluderaPersonnummer",
+    "antalPersoner",
+    "antalOrganisationer",
+    "fardigproducerad",
+    "informationstyp",
+    "informationsmangd",
+    "informationsdelmangd",
+    "urval/urvalstyp",
+    "urval/listreferens",
+    "urval/kommunkod",
+    "uttagstyp",
+    "totaltAntalObjekt",
+    "filstorlek",
+    "filer",
+)
+_MD_ROOT = M.METADATA.names[0].capitalize()
+_FV = _names(_FILE, "filnamn", "antalObjekt", "filstorlek")
+_FV["fil"] = M.reads(M.METADATA, "Fil")
+_DELETION_ID = "objektidentitet"
+assert _DELETION_ID in M.DELETION_ID_NAMES
+_EXTRACT_TYPE = {"base": "basuttag", "change": "förändringsuttag"}
+assert all(M.EXTRACT_TYPES[v] == k for k, v in _EXTRACT_TYPE.items())
+
+
+_INSK = M.INSKRIVNING.records
+_EXCHANGE = _INSK["inskrivningsfastighet"][0]
+_AGANDE, _FORVARV = _INSK["inskrivet_agande"][0].children
+(_FANG, _) = _FORVARV.children
+(_INTECKNING,) = _INSK["inteckning"][0].children
+(_AVTALSRATT,) = _INSK["avtalsrattighet"][0].children
+(_ANTECKNING,) = _INSK["anteckning"][0].children
+(_TOMTRATT,) = _INSK["tomtrattsupplatelse"][0].children
+_PERSON, _ORGANISATION = _INSK["folkbokford_person_organisation"]
+#: Element names of an Inskrivningsfastighet (the exchange object of every inskrivning set).
+_EX = _names(
+    _EXCHANGE,
+    "objektidentitet",
+    "objektversion",
+    "Fastighetsreferens/objektidentitet",
+    "Fastighetsreferens/fastighetsbeteckning",
+    "Fastighetsreferens/kommun",
+)
+_EX["inskrivningsfastighet"] = _cased(_EXCHANGE.names[0])
+_ADDRESS = ("adress/utdelningsadress", "adress/postnummer", "adress/postort")
+#: Element names of an Agande / TidigareAgande with its Agare.
+_AG = _names(
+    _AGANDE,
+    "typ",
+    "inskrivningsdag",
+    "beslut",
+    "dagboksnummer",
+    "beviljadAndel/taljare",
+    "beviljadAndel/namnare",
+    *(f"Agare/InskrivenOrganisation/{p}" for p in ("organisationsnummer", "organisationsnamn")),
+    *(f"Agare/InskrivenOrganisation/{p}" for p in _ADDRESS),
+    *(f"Agare/InskrivenPerson/{p}" for p in ("idnummer", "fornamn", "efternamn", *_ADDRESS)),
+)
+_AG_TAGS = {n: _cased(n) for n in _AGANDE.names}  # agande, tidigareagande
+_FO = _names(
+    _FORVARV,
+    "Fang",
+    "kopeskilling/kopeskillingFastEgendom/valuta",
+    "kopeskilling/kopeskillingFastEgendom/summa",
+)
+_FO["fastighetsagandeforandring"] = _cased(_FORVARV.names[0])
+_FA = _names(_FANG, "fangesdag", "fangesart", "aktnummer", "andelFang/taljare", "andelFang/namnare")
+_IN = _names(
+    _INTECKNING,
+    "inskrivenBelastning/typ",
+    "inskrivenBelastning/belopp/valuta",
+    "inskrivenBelastning/belopp/summa",
+    "inskrivenBelastning/pantbrevstyp",
+    "inskrivningsdag",
+    "dagboksnummer",
+)
+_AV = _names(_AVTALSRATT, "typ", "andamal", "inskrivningsdag", "aktnummer")
+_AN = _names(_ANTECKNING, "typ", "text", "inskrivningsdag")
+_TO = _names(_TOMTRATT, "upplatelsedag", "avgald/valuta", "avgald/summa", "inskrivningsdag")
+#: The record elements of the other sets, as written.
+_RECORD = {
+    r.names[0]: _cased(r.names[0])
+    for r in (_INTECKNING, _AVTALSRATT, _ANTECKNING, _TOMTRATT, _PERSON, _ORGANISATION)
+}
+_PE = _names(_PERSON, "idnummer", "fornamn", "efternamn", *_ADDRESS)
+_OR = _names(_ORGANISATION, "organisationsnummer", "organisationsnamn", *_ADDRESS)
+
+
+def _el(name: str, text: object) -> str:
+    return f"<{name}>{text}</{name}>"
+
+
 _TYPE_WEIGHTS = np.array([0.62, 0.12, 0.10, 0.04, 0.04, 0.08])
 _ELEMENT = {
     "plan": "Plan",
@@ -680,10 +835,10 @@ def _new_provision(
         affected=[_uuid(rng) for _ in range(n_aff)],
         text="Se planhandling." if rng.random() < 0.1 else None,
     )
-    p.decisions.append(("Bildandebeslut", 1, created + timedelta(days=21), created, _uuid(rng)))
+    p.decisions.append((_BILDANDE, 1, created + timedelta(days=21), created, _uuid(rng)))
     if status == "avregistrerad":
         d = _random_date(rng, created.year + 1, 2026)
-        p.decisions.append(("Upphavandebeslut", 1, d + timedelta(days=21), d, _uuid(rng)))
+        p.decisions.append((_UPPHAVANDE, 1, d + timedelta(days=21), d, _uuid(rng)))
     return p
 
 
@@ -691,46 +846,42 @@ def provision_xml(
     rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")
 ) -> str:
     el = _ELEMENT[p.kind]
-    parts = [f'<{el} gml:id="ID_{p.pid}"><objektidentitet>{p.pid}</objektidentitet>']
+    parts = [f'<{el} gml:id="ID_{p.pid}">', _el(_PV["objektidentitet"], p.pid)]
     if "basinformation" in subsets:
         attr = [
-            f"<objektversion>{p.version}</objektversion>",
-            f"<kommun>{p.municipality}</kommun>",
-            f"<aktbeteckning>{escape(p.designation)}</aktbeteckning>",
+            _el(_PV["objektversion"], p.version),
+            _el(_PV["kommun"], p.municipality),
+            _el(_PV["aktbeteckning"], escape(p.designation)),
         ]
         if p.name:
-            attr.append(f"<namn>{escape(p.name)}</namn>")
-        attr.append(f"<status>{p.status}</status>")
+            attr.append(_el(_PV["namn"], escape(p.name)))
+        attr.append(_el(_PV["status"], p.status))
         attr.append(
-            f"<senasteAndringAllmannaDelen>{_date_forms(rng, p.last_changed, 'attr')}</senasteAndringAllmannaDelen>"
+            _el(_PV["senasteandringallmannadelen"], _date_forms(rng, p.last_changed, "attr"))
         )
-        tag = "plantyp" if p.kind == "plan" else "bestammelsetyp"
-        attr.append(f"<{tag}>{escape(p.plan_type)}</{tag}>")
+        tag = _PV["plantyp"] if p.kind == "plan" else _PV["bestammelsetyp"]
+        attr.append(_el(tag, escape(p.plan_type)))
         if p.alt_designation:
-            attr.append(
-                f"<alternativAktbeteckning>{escape(p.alt_designation)}</alternativAktbeteckning>"
-            )
+            attr.append(_el(_PV["alternativaktbeteckning"], escape(p.alt_designation)))
         if p.impl:
-            attr.append(f"<genomforandetidStart>{p.impl[0].isoformat()}</genomforandetidStart>")
-            attr.append(f"<genomforandetidSlut>{p.impl[1].isoformat()}</genomforandetidSlut>")
-        parts.append(f"<{el}attribut>{''.join(attr)}</{el}attribut>")
+            attr.append(_el(_PV["genomforandetidstart"], p.impl[0].isoformat()))
+            attr.append(_el(_PV["genomforandetidslut"], p.impl[1].isoformat()))
+        parts.append(_el(f"{el}attribut", "".join(attr)))
     if "berorkrets" in subsets:
-        refs = "".join(
-            f"<Registerenhetsreferens><objektidentitet>{a}</objektidentitet></Registerenhetsreferens>"
-            for a in p.affected
-        )
-        parts.append(f"<Beror>{refs}</Beror>")
+        refs = "".join(_el(_PV["registerenhetsreferens"], _el(_AFFECTED_ID, a)) for a in p.affected)
+        parts.append(_el(_PV["beror"], refs))
     if "basinformation" in subsets:
         for kind, ver, valid, decided, did in p.decisions:
-            parts.append(
-                f"<{kind}><objektversion>{ver}</objektversion>"
-                f"<giltigFran>{valid.isoformat()}</giltigFran>"
-                f"<beslutsdatum>{_date_forms(rng, decided, 'decision')}</beslutsdatum>"
-                f"<objektidentitet>{did}</objektidentitet></{kind}>"
+            body = (
+                _el(_DV["objektversion"], ver)
+                + _el(_DV["giltigfran"], valid.isoformat())
+                + _el(_DV["beslutsdatum"], _date_forms(rng, decided, "decision"))
+                + _el(_DV["objektidentitet"], did)
             )
+            parts.append(_el(kind, body))
         if p.text:
-            parts.append(f"<Hanvisningstext>{escape(p.text)}</Hanvisningstext>")
-        parts.append(f"<Yta>{area_xml(cw, p.area, 'Y_' + p.pid[:8])}</Yta>")
+            parts.append(_el(_PV["hanvisningstext"], escape(p.text)))
+        parts.append(_el(_PV["yta"], area_xml(cw, p.area, "Y_" + p.pid[:8])))
     parts.append(f"</{el}>")
     return "".join(parts)
 
@@ -761,9 +912,7 @@ def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=No
 
 
 def _deletion_xml(ids) -> bytes:
-    body = "".join(
-        f"<BorttagMember><objektidentitet>{i}</objektidentitet></BorttagMember>\n" for i in ids
-    )
+    body = "".join(f"<BorttagMember>{_el(_DELETION_ID, i)}</BorttagMember>\n" for i in ids)
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
         "</BorttagResponse>\n"
@@ -787,40 +936,50 @@ def _metadata_xml(
 ) -> bytes:
     total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
     rows = "".join(
-        f"<Fil><filnamn>{n}</filnamn><antalObjekt>{c}</antalObjekt>"
-        f"<filstorlek>{s}</filstorlek></Fil>"
+        _el(
+            _FV["fil"],
+            _el(_FV["filnamn"], n) + _el(_FV["antalobjekt"], c) + _el(_FV["filstorlek"], s),
+        )
         for n, c, s in files
     )
-    subs = "".join(f"<informationsdelmangd>{s}</informationsdelmangd>" for s in subsets)
-    kom = "".join(f"<kommunkod>{k}</kommunkod>" for k in kommuner)
+    subs = "".join(_el(_MD["informationsdelmangd"], s) for s in subsets)
+    kom = "".join(_el(_MD["kommunkod"], k) for k in kommuner)
     extra = ""
     if previous:
         # Not Lantmäteriet's: an element vggeo once invented (the extract a change follows). The
         # generator no longer writes it; tests pass ``previous`` to see that a reader still uses
         # it when present.
-        extra += f"<foregaendeUttagsidentitet>{previous}</foregaendeUttagsidentitet>"
+        extra += _el(_MD["foregaendeuttagsidentitet"], previous)
     if crs:
-        extra += f"<koordinatsystem>EPSG:{crs}</koordinatsystem>"
+        extra += _el(_MD["koordinatsystem"], f"EPSG:{crs}")
     if personal:
-        extra += (
-            "<personinformation>"
-            f"<direktmarknadsforing>{str(personal[0]).lower()}</direktmarknadsforing>"
-            f"<exkluderaPersonnummer>{str(personal[1]).lower()}</exkluderaPersonnummer>"
-            "</personinformation>"
+        extra += _el(
+            "personinformation",
+            _el(_MD["direktmarknadsforing"], str(personal[0]).lower())
+            + _el(_MD["exkluderapersonnummer"], str(personal[1]).lower()),
         )
     if totals:
-        extra += f"<antalPersoner>{totals[0]}</antalPersoner><antalOrganisationer>{totals[1]}</antalOrganisationer>"
+        extra += _el(_MD["antalpersoner"], totals[0]) + _el(_MD["antalorganisationer"], totals[1])
     size = sum(s for _, _, s in files)
+    selection = (
+        _el(_MD["urvalstyp"], "kommunkod")
+        + _el(_MD["listreferens"], f"LISTA-{extract_id[:8]}")
+        + kom
+    )
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Metadata xmlns="{NS_MD}">'
-        f"<uttagsidentitet>{extract_id}</uttagsidentitet>{extra}"
-        f"<fardigproducerad>{produced.isoformat(timespec='seconds')}</fardigproducerad>"
-        f"<informationstyp>{info_type}</informationstyp>"
-        f"<informationsmangd>{set_name}</informationsmangd>{subs}"
-        f"<urval><urvalstyp>kommunkod</urvalstyp><listreferens>LISTA-{extract_id[:8]}</listreferens>{kom}</urval>"
-        f"<uttagstyp>{'basuttag' if extract_type == 'base' else 'förändringsuttag'}</uttagstyp>"
-        f"<totaltAntalObjekt>{total}</totaltAntalObjekt><filstorlek>{size}</filstorlek>"
-        f"<filer>{rows}</filer></Metadata>\n"
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{_MD_ROOT} xmlns="{NS_MD}">'
+        + _el(_MD["uttagsidentitet"], extract_id)
+        + extra
+        + _el(_MD["fardigproducerad"], produced.isoformat(timespec="seconds"))
+        + _el(_MD["informationstyp"], info_type)
+        + _el(_MD["informationsmangd"], set_name)
+        + subs
+        + _el("urval", selection)
+        + _el(_MD["uttagstyp"], _EXTRACT_TYPE["base" if extract_type == "base" else "change"])
+        + _el(_MD["totaltantalobjekt"], total)
+        + _el(_MD["filstorlek"], size)
+        + _el(_MD["filer"], rows)
+        + f"</{_MD_ROOT}>\n"
     ).encode()
 
 
@@ -896,9 +1055,9 @@ def _edit_provision(rng: np.random.Generator, p: Provision) -> tuple[Provision, 
     d = _random_date(rng, 2020, 2026)
     if p.status == "gällande" and u < 0.45:
         p.status = "avregistrerad"
-        p.decisions.append(("Upphavandebeslut", p.version, d + timedelta(days=21), d, _uuid(rng)))
+        p.decisions.append((_UPPHAVANDE, p.version, d + timedelta(days=21), d, _uuid(rng)))
     else:
-        p.decisions.append(("Andringsbeslut", p.version, d + timedelta(days=21), d, _uuid(rng)))
+        p.decisions.append((_ANDRING, p.version, d + timedelta(days=21), d, _uuid(rng)))
         if p.area.polygons:
             shift = rng.uniform(-5, 5, 2)  # a boundary correction: the whole area moves a little
             p.area.polygons = [[r + shift for r in poly] for poly in p.area.polygons]
@@ -1166,88 +1325,134 @@ def _new_property(
     )
 
 
-def _owner_xml(o: Owner, pnr: bool = True) -> str:
-    if o.org:
-        a = o.address
-        return (
-            f"<Agare><InskrivenOrganisation><organisationsnummer>{o.key}</organisationsnummer>"
-            f"<organisationsnamn>{escape(o.org_name)}</organisationsnamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
-            f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
-            "</InskrivenOrganisation></Agare>"
-        )
-    if o.protected:
-        # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
-        return "<Agare><InskrivenPerson><efternamn>SKYDDAD PERSONUPPGIFT</efternamn></InskrivenPerson></Agare>"
-    a = o.address
-    ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""  # an order "utan personnummer"
-    return (
-        f"<Agare><InskrivenPerson>{ident}<fornamn>{escape(o.first)}</fornamn>"
-        f"<efternamn>{escape(o.last)}</efternamn><adress><utdelningsadress>{escape(a[0])}</utdelningsadress>"
-        f"<postnummer>{a[1]}</postnummer><postort>{escape(a[2])}</postort></adress>"
-        "</InskrivenPerson></Agare>"
+def _address_xml(names: dict[str, str], a) -> str:
+    return _el(
+        names["adress"],
+        _el(names["utdelningsadress"], escape(a[0]))
+        + _el(names["postnummer"], a[1])
+        + _el(names["postort"], escape(a[2])),
     )
 
 
+def _owner_xml(o: Owner, pnr: bool = True) -> str:
+    if o.org:
+        body = (
+            _el(_AG["organisationsnummer"], o.key)
+            + _el(_AG["organisationsnamn"], escape(o.org_name))
+            + _address_xml(_AG, o.address)
+        )
+        return _el(_AG["agare"], _el(_AG["inskrivenorganisation"], body))
+    if o.protected:
+        # Personnummer and names removed; the surname reads SKYDDAD PERSONUPPGIFT (seed 003).
+        body = _el(_AG["efternamn"], M.PROTECTED_SURNAME)
+        return _el(_AG["agare"], _el(_AG["inskrivenperson"], body))
+    ident = _el(_AG["idnummer"], o.key) if pnr else ""  # an order "utan personnummer"
+    body = (
+        ident
+        + _el(_AG["fornamn"], escape(o.first))
+        + _el(_AG["efternamn"], escape(o.last))
+        + _address_xml(_AG, o.address)
+    )
+    return _el(_AG["agare"], _el(_AG["inskrivenperson"], body))
+
+
 def _head(p: Property) -> str:
+    ref = (
+        _el(_EX["objektidentitet"], p.property_id)
+        + _el(_EX["fastighetsbeteckning"], escape(p.designation))
+        + _el(_EX["kommun"], p.kommun)
+    )
     return (
-        f"<Inskrivningsfastighet><objektidentitet>{p.object_id}</objektidentitet>"
-        f"<objektversion>{p.version}</objektversion>"
-        f"<Fastighetsreferens><objektidentitet>{p.property_id}</objektidentitet>"
-        f"<fastighetsbeteckning>{escape(p.designation)}</fastighetsbeteckning>"
-        f"<kommun>{p.kommun}</kommun></Fastighetsreferens>"
+        f"<{_EX['inskrivningsfastighet']}>"
+        + _el(_EX["objektidentitet"], p.object_id)
+        + _el(_EX["objektversion"], p.version)
+        + _el(_EX["fastighetsreferens"], ref)
     )
 
 
 def _set_body(set_name: str, p: Property, pnr: bool = True, former: bool = False) -> str:
     parts = [_head(p)]
     if set_name == "inskrivet_agande":
-        held = [("Agande", x) for x in p.owners]
+        held = [(_AG_TAGS["agande"], x) for x in p.owners]
         if former:  # Ägare – Alla: former owners too, as tidigareAgande
-            held += [("TidigareAgande", x) for x in p.former]
+            held += [(_AG_TAGS["tidigareagande"], x) for x in p.former]
         for tag, (o, num, den, d, dbn) in held:
+            share = _el(_AG["taljare"], num) + _el(_AG["namnare"], den)
             parts.append(
-                f"<{tag}><typ>Lagfart</typ><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
-                f"<beslut>Beviljad</beslut><dagboksnummer>{dbn}</dagboksnummer>"
-                f"<beviljadAndel><taljare>{num}</taljare><namnare>{den}</namnare></beviljadAndel>"
-                f"{_owner_xml(o, pnr)}</{tag}>"
+                _el(
+                    tag,
+                    _el(_AG["typ"], "Lagfart")
+                    + _el(_AG["inskrivningsdag"], d.isoformat())
+                    + _el(_AG["beslut"], "Beviljad")
+                    + _el(_AG["dagboksnummer"], dbn)
+                    + _el(_AG["beviljadandel"], share)
+                    + _owner_xml(o, pnr),
+                )
             )
         d = p.owners[0][3]
         den = p.owners[0][2]
+        fang = (
+            _el(_FA["fangesdag"], (d - timedelta(days=30)).strftime("%Y%m%d"))
+            + _el(_FA["fangesart"], "Köp")
+            + _el(_FA["aktnummer"], p.owners[0][4].replace("/", "A"))
+            + _el(_FA["andelfang"], _el(_FA["taljare"], 1) + _el(_FA["namnare"], den))
+        )
+        price = _el(_FO["valuta"], "SEK") + _el(_FO["summa"], p.price)
         parts.append(
-            f"<Fastighetsagandeforandring><Fang><fangesdag>{(d - timedelta(days=30)).strftime('%Y%m%d')}</fangesdag>"
-            f"<fangesart>Köp</fangesart><aktnummer>{p.owners[0][4].replace('/', 'A')}</aktnummer>"
-            f"<andelFang><taljare>1</taljare><namnare>{den}</namnare></andelFang></Fang>"
-            f"<kopeskilling><kopeskillingFastEgendom><valuta>SEK</valuta><summa>{p.price}</summa>"
-            "</kopeskillingFastEgendom></kopeskilling></Fastighetsagandeforandring>"
+            _el(
+                _FO["fastighetsagandeforandring"],
+                _el(_FO["fang"], fang)
+                + _el(_FO["kopeskilling"], _el(_FO["kopeskillingfastegendom"], price)),
+            )
         )
     elif set_name == "inteckning":
         for typ, amount, d, dbn in p.mortgages:
+            amount_xml = _el(_IN["valuta"], "SEK") + _el(_IN["summa"], amount)
+            burden = (
+                _el(_IN["typ"], typ)
+                + _el(_IN["belopp"], amount_xml)
+                + _el(_IN["pantbrevstyp"], "Datapantbrev")
+            )
             parts.append(
-                f"<Inteckning><inskrivenBelastning><typ>{typ}</typ><belopp><valuta>SEK</valuta>"
-                f"<summa>{amount}</summa></belopp><pantbrevstyp>Datapantbrev</pantbrevstyp>"
-                f"</inskrivenBelastning><inskrivningsdag>{d.isoformat()}</inskrivningsdag>"
-                f"<dagboksnummer>{dbn}</dagboksnummer></Inteckning>"
+                _el(
+                    _RECORD["inteckning"],
+                    _el(_IN["inskrivenbelastning"], burden)
+                    + _el(_IN["inskrivningsdag"], d.isoformat())
+                    + _el(_IN["dagboksnummer"], dbn),
+                )
             )
     elif set_name == "avtalsrattighet":
         for typ, purpose, d, akt in p.rights:
             parts.append(
-                f"<Avtalsrattighet><typ>{typ}</typ><andamal>{purpose}</andamal>"
-                f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag><aktnummer>{akt}</aktnummer></Avtalsrattighet>"
+                _el(
+                    _RECORD["avtalsrattighet"],
+                    _el(_AV["typ"], typ)
+                    + _el(_AV["andamal"], purpose)
+                    + _el(_AV["inskrivningsdag"], d.isoformat())
+                    + _el(_AV["aktnummer"], akt),
+                )
             )
     elif set_name == "anteckning":
         for typ, text, d in p.notes:
             parts.append(
-                f"<Anteckning><typ>{typ}</typ><text>{escape(text)}</text>"
-                f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Anteckning>"
+                _el(
+                    _RECORD["anteckning"],
+                    _el(_AN["typ"], typ)
+                    + _el(_AN["text"], escape(text))
+                    + _el(_AN["inskrivningsdag"], d.isoformat()),
+                )
             )
     elif set_name == "tomtrattsupplatelse" and p.leasehold:
         d, fee = p.leasehold
         parts.append(
-            f"<Tomtrattsupplatelse><upplatelsedag>{d.isoformat()}</upplatelsedag>"
-            f"<avgald><valuta>SEK</valuta><summa>{fee}</summa></avgald>"
-            f"<inskrivningsdag>{d.isoformat()}</inskrivningsdag></Tomtrattsupplatelse>"
+            _el(
+                _RECORD["tomtrattsupplatelse"],
+                _el(_TO["upplatelsedag"], d.isoformat())
+                + _el(_TO["avgald"], _el(_TO["valuta"], "SEK") + _el(_TO["summa"], fee))
+                + _el(_TO["inskrivningsdag"], d.isoformat()),
+            )
         )
-    parts.append("</Inskrivningsfastighet>")
+    parts.append(f"</{_EX['inskrivningsfastighet']}>")
     return "".join(parts)
 
 
@@ -1268,24 +1473,26 @@ def _persons_file(owners: list[Owner], pnr: bool = True) -> tuple[bytes, int, in
     rows = []
     n_p = n_o = 0
     for o in owners:
-        a = o.address
-        adr = (
-            f"<adress><utdelningsadress>{escape(a[0])}</utdelningsadress><postnummer>{a[1]}</postnummer>"
-            f"<postort>{escape(a[2])}</postort></adress>"
-        )
         if o.org:
+            body = (
+                _el(_OR["organisationsnummer"], o.key)
+                + _el(_OR["organisationsnamn"], escape(o.org_name))
+                + _address_xml(_OR, o.address)
+            )
             rows.append(
-                f"<FolkbokfordPersonOrganisationMember><Organisation><organisationsnummer>{o.key}"
-                f"</organisationsnummer><organisationsnamn>{escape(o.org_name)}</organisationsnamn>{adr}"
-                "</Organisation></FolkbokfordPersonOrganisationMember>"
+                _el("FolkbokfordPersonOrganisationMember", _el(_RECORD["organisation"], body))
             )
             n_o += 1
         elif not o.protected:
-            ident = f"<idnummer>{o.key}</idnummer>" if pnr else ""
+            ident = _el(_PE["idnummer"], o.key) if pnr else ""
+            body = (
+                ident
+                + _el(_PE["fornamn"], escape(o.first))
+                + _el(_PE["efternamn"], escape(o.last))
+                + _address_xml(_PE, o.address)
+            )
             rows.append(
-                f"<FolkbokfordPersonOrganisationMember><FolkbokfordPerson>{ident}"
-                f"<fornamn>{escape(o.first)}</fornamn><efternamn>{escape(o.last)}</efternamn>{adr}"
-                "</FolkbokfordPerson></FolkbokfordPersonOrganisationMember>"
+                _el("FolkbokfordPersonOrganisationMember", _el(_RECORD["folkbokfordperson"], body))
             )
             n_p += 1
     body = "\n".join(rows)

@@ -44,6 +44,7 @@ __all__ = [
     "check_order",
     "interval_warning",
     "as_utc",
+    "application_key",
     "last_extract",
 ]
 
@@ -70,6 +71,14 @@ DEFAULT_MAX_INTERVAL = timedelta(days=8)
 
 #: Key of the accepted unmapped paths inside a ledger row's ``counts`` JSON (not a set name).
 ACCEPTED_KEY = "_accepted_unmapped"
+
+
+def application_key(delivery: Any) -> tuple[bool, str]:
+    """Sort key putting deliveries in the order a store applies them: by production time
+    (``delivery.produced_at``), those without one last. ``sorted(deliveries,
+    key=application_key)`` is the order ``vggeo ingest`` applies several in."""
+    produced = as_utc(getattr(delivery, "produced_at", None))
+    return (produced is None, produced.isoformat() if produced else "")
 
 
 def as_utc(value: Any) -> datetime | None:
