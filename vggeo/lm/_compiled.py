@@ -633,8 +633,11 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         except ValueError:
             raise Fallback("non-numeric coordinates") from None
         rings = (values, offsets, pos[ring_parent[ring_keep]])
+    # The tree is kept only when a member of it is read from its element (the Extractor's
+    # members, curved areas); otherwise it is freed here, in the preparing thread.
+    needed = not exact.all() or any(s_ is None for s_ in shapes)
     return _Prepared(
-        list(doc),
+        list(doc) if needed else [],
         plan,
         n,
         exact,
@@ -949,8 +952,14 @@ def _parse(piece: bytes):
 #: whenever the oldest is not ready: see read_file). lxml and pyarrow release the GIL while
 #: they work; more threads only contend for it on two cores (benchmarks/lm.md).
 WORKERS = 1
-#: Chunks in flight (each holds its tree until decoded).
-IN_FLIGHT = 2
+#: Chunks in flight: prepared or being prepared, not yet decoded (a prepared chunk holds its
+#: tree only when some member of it is read from its element).
+IN_FLIGHT = 4
+
+
+def _busy(pending) -> int:
+    """Chunks the pool is working on or has queued."""
+    return sum(1 for p in pending if not isinstance(p, _Ready) and not p.done())
 
 
 class _Ready:
@@ -1004,7 +1013,9 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             pending: deque = deque()
             more = True
             while pending or more:
-                while more and len(pending) < IN_FLIGHT:
+                # The worker always has a chunk waiting in its queue besides the one it works
+                # on, so it never idles while this thread decodes or prepares a chunk itself.
+                while more and len(pending) < IN_FLIGHT and _busy(pending) < 2:
                     piece = next(pieces, None)
                     if piece is None:
                         more = False
@@ -1012,7 +1023,7 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
                         pending.append(pool.submit(_prepare, piece[0], plan))
                 if not pending:
                     break
-                if more and not pending[0].done() and len(pending) <= IN_FLIGHT:
+                if more and not pending[0].done() and len(pending) < IN_FLIGHT:
                     piece = next(pieces, None)
                     if piece is None:
                         more = False
