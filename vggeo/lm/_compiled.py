@@ -54,6 +54,7 @@ from vggeo.lm.gml import GML3, GML32
 __all__ = [
     "STATS",
     "read_file",
+    "iter_file",
     "compile_plan",
     "Plan",
     "MIN_FILE_BYTES",
@@ -978,6 +979,24 @@ class _Ready:
 def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
     """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
     member by member."""
+    parts: list = []
+    gen = iter_file(f, new_reader, default_epsg=default_epsg, batch_rows=batch_rows)
+    while True:
+        try:
+            parts.append(next(gen))
+        except StopIteration as stop:
+            unmapped, errors, _done = stop.value
+            return None if unmapped is None else (parts, unmapped, errors)
+
+
+def iter_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
+    """Read one data file on the compiled path, yielding its typed parts as they are complete.
+
+    Returns (as the generator's value) ``(unmapped, errors, members)`` when the whole file was
+    read, or ``(None, None, members)`` when the member-by-member reader must read it: the parts
+    yielded so far hold exactly the file's first ``members`` members (each part ends at a chunk
+    boundary), so that reader can skip them (:func:`vggeo.lm.bestammelse._read_file`).
+    """
     from collections import deque
 
     import pyarrow as pa
@@ -987,7 +1006,7 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
     from vggeo.lm._parallel import ChunkingUnsupported, split_members
 
     reader = new_reader()
-    parts = []
+    done = 0  # members of the parts yielded so far
     try:
         # A DOCTYPE, an empty root or a head that does not parse stops split_members
         # (ChunkingUnsupported): the member-by-member reader then refuses or reads the file.
@@ -997,7 +1016,7 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             )
             first = next(pieces, None)
             if first is None:
-                return None
+                return None, None, done
             batch = _Batch()
             doc = _parse(first[0])
             for i, member in enumerate(doc):
@@ -1007,7 +1026,7 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             learnt = _learnt_size(reader.ex)
             plan = compile_plan(reader.ex)
             if plan is None:
-                return None
+                return None, None, done
             # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
             # thread too ("caller runs"): no core idles while the other is busy.
             pending: deque = deque()
@@ -1030,42 +1049,26 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
                     else:
                         pending.append(_Ready(_prepare(piece[0], plan)))
                     continue
-                base, batch, plan, learnt = _step(
-                    pending.popleft().result(),
-                    reader,
-                    batch,
-                    base,
-                    plan,
-                    learnt,
-                    parts,
-                    default_epsg,
-                    f.label,
-                    batch_rows,
-                )
+                prepared = pending.popleft().result()
+                _decode(prepared, reader, batch, base)
+                base += prepared.n
+                if batch.n + len(reader.ex.rows["provisions"]) >= batch_rows:
+                    part = _flush(batch, reader, default_epsg, f.label)
+                    batch = _Batch()
+                    if part is not None:
+                        yield part
+                    done = base
+                size = _learnt_size(reader.ex)
+                if size != learnt:  # new spellings met: chunks submitted from now on use them
+                    learnt = size
+                    plan = compile_plan(reader.ex) or plan
             part = _flush(batch, reader, default_epsg, f.label)
             if part is not None:
-                parts.append(part)
+                yield part
+            done = base
         STATS["files"] += 1
-        return parts, reader.ex.unmapped, []
+        return reader.ex.unmapped, [], done
     except (Fallback, ChunkingUnsupported, VggeoError, pa.ArrowInvalid, etree.XSLTError):
         STATS["fallbacks"] += 1
         # The member-by-member reader decides, and names the exact place of any error.
-        return None
-
-
-def _step(
-    prepared: _Prepared, reader, batch, base, plan, learnt, parts, default_epsg, label, batch_rows
-):
-    """Decode one prepared chunk; flush the batch when full; relearn when new spellings were met."""
-    _decode(prepared, reader, batch, base)
-    base += prepared.n
-    if batch.n + len(reader.ex.rows["provisions"]) >= batch_rows:
-        part = _flush(batch, reader, default_epsg, label)
-        if part is not None:
-            parts.append(part)
-        batch = _Batch()
-    size = _learnt_size(reader.ex)
-    if size != learnt:  # new spellings met: chunks submitted from now on use them
-        learnt = size
-        plan = compile_plan(reader.ex) or plan
-    return base, batch, plan, learnt
+        return None, None, done
