@@ -953,6 +953,8 @@ def _parse(piece: bytes):
 #: whenever the oldest is not ready: see read_file). lxml and pyarrow release the GIL while
 #: they work; more threads only contend for it on two cores (benchmarks/lm.md).
 WORKERS = 1
+#: Provisions per typed part (a part is yielded at the first chunk boundary past this).
+BATCH_ROWS = 4000
 #: Chunks in flight: prepared or being prepared, not yet decoded (a prepared chunk holds its
 #: tree only when some member of it is read from its element).
 IN_FLIGHT = 4
@@ -976,7 +978,9 @@ class _Ready:
         return self.value
 
 
-def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
+def read_file(
+    f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int | None = None
+):
     """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
     member by member."""
     parts: list = []
@@ -989,7 +993,9 @@ def read_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
             return None if unmapped is None else (parts, unmapped, errors)
 
 
-def iter_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int = 4000):
+def iter_file(
+    f, new_reader: Callable[[], object], *, default_epsg=None, batch_rows: int | None = None
+):
     """Read one data file on the compiled path, yielding its typed parts as they are complete.
 
     Returns (as the generator's value) ``(unmapped, errors, members)`` when the whole file was
@@ -1005,6 +1011,7 @@ def iter_file(f, new_reader: Callable[[], object], *, default_epsg=None, batch_r
     from vggeo.errors import VggeoError
     from vggeo.lm._parallel import ChunkingUnsupported, split_members
 
+    batch_rows = batch_rows or BATCH_ROWS
     reader = new_reader()
     done = 0  # members of the parts yielded so far
     try:
