@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _inspect_data(path: Path) -> dict:
@@ -145,6 +149,16 @@ def inspect_cmd(delivery: Path, as_json: bool) -> None:
         raise problem
 
 
+def _deletions(d) -> pd.DataFrame | None:
+    """The deletions table of a change extract (or of any delivery listing deletions)."""
+    import pandas as pd
+
+    dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
+    if d.extract_type == "change" or dels:
+        return pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
+    return None
+
+
 @click.command("read")
 @click.argument("delivery", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -197,13 +211,12 @@ def read_cmd(
     GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
     EPSG:3006 and the provision_id column. Parquet: the provisions table (or --table).
     """
-    import pandas as pd
 
     from vggeo.errors import InputError
-    from vggeo.exports.tables import write_gpkg_layers, write_table
+    from vggeo.exports.tables import GpkgLayers, write_gpkg_layers, write_table
     from vggeo.frames import categoricals_as_text
     from vggeo.lm import open_delivery
-    from vggeo.lm.bestammelse import read_bestammelser
+    from vggeo.lm.bestammelse import iter_bestammelser, read_bestammelser
     from vggeo.lm.inskrivning import read_inskrivning
 
     suffix = output.suffix.lower()
@@ -211,31 +224,55 @@ def read_cmd(
         raise click.UsageError("-o must end in .gpkg or .parquet")
     refuse_overwrite(output, overwrite)
     tables: dict[str, pd.DataFrame] = {}
+    rows: dict[str, int] = {}
     with open_delivery(delivery) as d:
-        if d.product == "bestammelse":
-            data = read_bestammelser(
+        streamed = d.product == "bestammelse" and suffix == ".gpkg"
+        if streamed:
+            # Part by part into the GeoPackage: memory bounded by a part, not by the delivery.
+            # The file appears only if the whole read (its final checks included) succeeds.
+            stream = iter_bestammelser(
                 d,
                 progress=progress,
                 workers=workers or None,
                 on_geometry_error="keep" if keep_bad_geometry else "raise",
             )
-            tables.update(data.tables())
-            for ident, msg in data.geometry_errors:
+            with GpkgLayers(output, geometry_type="MultiPolygon") as gpkg:
+                for part in stream:
+                    for name, frame in part.tables().items():
+                        gpkg.append(name, frame)
+                dels = _deletions(d)
+                if dels is not None:
+                    gpkg.append("deletions", dels)
+            rows = dict(gpkg.rows)
+            for ident, msg in stream.geometry_errors:
                 click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
+            unmapped = stream.unmapped
+            product = d.product
         else:
-            data = read_inskrivning(d, personal_data=personal_data, progress=progress)
-            tables.update(data.tables())
-            click.echo(
-                "vggeo: owner keys of persons are keyed with a secret drawn for this run "
-                "only: they link this file's tables, match no store and cannot be "
-                "reversed",
-                err=True,
-            )
-        dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
-        if d.extract_type == "change" or dels:
-            tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
-        unmapped = data.unmapped
-        product = d.product
+            if d.product == "bestammelse":
+                data = read_bestammelser(
+                    d,
+                    progress=progress,
+                    workers=workers or None,
+                    on_geometry_error="keep" if keep_bad_geometry else "raise",
+                )
+                tables.update(data.tables())
+                for ident, msg in data.geometry_errors:
+                    click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
+            else:
+                data = read_inskrivning(d, personal_data=personal_data, progress=progress)
+                tables.update(data.tables())
+                click.echo(
+                    "vggeo: owner keys of persons are keyed with a secret drawn for this run "
+                    "only: they link this file's tables, match no store and cannot be "
+                    "reversed",
+                    err=True,
+                )
+            dels = _deletions(d)
+            if dels is not None:
+                tables["deletions"] = dels
+            unmapped = data.unmapped
+            product = d.product
     if unmapped:  # data the tables do not keep: every path, with its count
         from vggeo.lm.package import unmapped_lines
 
@@ -246,7 +283,9 @@ def read_cmd(
         )
         for line in unmapped_lines(unmapped):
             click.echo(f"  {line}", err=True)
-    if suffix == ".gpkg":
+    if streamed:
+        pass  # written already, part by part
+    elif suffix == ".gpkg":
         write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
     else:
         name = table or ("provisions" if product == "bestammelse" else "agande")
@@ -255,7 +294,9 @@ def read_cmd(
         # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.
         write_table(categoricals_as_text(tables[name]), output)
     for name, frame in tables.items():
-        click.echo(f"{name}\t{len(frame)}")
+        rows[name] = len(frame)
+    for name, n in rows.items():
+        click.echo(f"{name}\t{n}")
 
 
 @click.command("delivery")
