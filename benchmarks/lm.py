@@ -114,10 +114,22 @@ def _result(returncode: int, out: str, err: str, wall: float) -> dict:
 
 
 def timed(code: str, *args: str) -> dict:
-    """Run a reader alone; its output and wall time."""
+    """Run a reader alone; its output, wall time and CPU time (user + system, all threads).
+
+    CPU time is the steadier figure on a shared machine: other work stretches a reader's wall
+    time (a two-threaded reader more than a single-threaded one) but not its CPU time.
+    """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    return _result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True
+    )
+    res = _result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return res
 
 
 def run(code: str, *args: str) -> dict:
@@ -161,7 +173,10 @@ def prepare_foreign(workdir: Path, n: int, seed: int, style: str) -> Path:
     }
     xml = workdir / f"foreign_{style}_{n}_{seed}.xml"
     if not xml.exists():
-        print(f"writing {n} provisions with the foreign writer ({style}) …", file=sys.stderr)
+        print(
+            f"writing {n} provisions with the foreign writer ({style}) …",
+            file=sys.stderr,
+        )
         xml.write_bytes(write_data(make_truth(n, seed), styles[style]))
     return xml
 
@@ -174,7 +189,12 @@ def prepare(workdir: Path, n: int, seed: int) -> Path:
         return xml
     print(f"generating {n} provisions (seed {seed}) …", file=sys.stderr)
     [path] = generate_deliveries(
-        workdir / "delivery", product="bestammelse", n=n, changes=0, seed=seed, per_file=max(n, 1)
+        workdir / "delivery",
+        product="bestammelse",
+        n=n,
+        changes=0,
+        seed=seed,
+        per_file=max(n, 1),
     )
     with zipfile.ZipFile(path) as outer:
         inner_name = next(
@@ -195,7 +215,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm")
+    ap.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
         "--writer",
@@ -209,13 +231,17 @@ def main() -> None:
         action="store_true",
         help="also run `vggeo read FILE -o OUT.gpkg` (time and peak memory of the command)",
     )
-    ap.add_argument("--no-auto", action="store_true", help="skip the workers=None reader")
+    ap.add_argument(
+        "--no-auto", action="store_true", help="skip the workers=None reader"
+    )
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.writer == "generator":
         xml = prepare(args.workdir, args.n, args.seed)
     else:
-        xml = prepare_foreign(args.workdir, args.n, args.seed, args.writer.removeprefix("foreign-"))
+        xml = prepare_foreign(
+            args.workdir, args.n, args.seed, args.writer.removeprefix("foreign-")
+        )
     size = xml.stat().st_size / 1e6
     print(
         f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}"
@@ -223,7 +249,9 @@ def main() -> None:
     import statistics
 
     def fresh_gdal(fn, *a):
-        for gfs in xml.parent.glob(xml.stem + ".gfs"):  # GDAL scans a file it has not seen
+        for gfs in xml.parent.glob(
+            xml.stem + ".gfs"
+        ):  # GDAL scans a file it has not seen
             gfs.unlink()
         return fn(GDAL, *a)
 
@@ -238,6 +266,7 @@ def main() -> None:
         out = args.workdir / "read.gpkg"
         readers["vggeo_gpkg"] = lambda fn: fn(VGGEO_GPKG, str(xml), str(out))
     walls: dict[str, list[float]] = {k: [] for k in readers}
+    cpus: dict[str, list[float]] = {k: [] for k in readers}
     reads: dict[str, list[float]] = {k: [] for k in readers}
     peaks: dict[str, list[float]] = {k: [] for k in readers}
     sampled: dict[str, list[float]] = {k: [] for k in readers}
@@ -246,6 +275,7 @@ def main() -> None:
         for name, go in readers.items():
             r = go(timed)
             walls[name].append(r["wall"])
+            cpus[name].append(r["cpu"])
             reads[name].append(r.get("read_seconds", float("nan")))
             last[name] = r
         for name, go in readers.items():
@@ -257,14 +287,19 @@ def main() -> None:
             f"repeat {rep + 1}: GDAL {walls['gdal'][-1]:.2f} s | vggeo {walls['vggeo'][-1]:.2f} s "
             f"(read {reads['vggeo'][-1]:.2f} s after imports) | "
             + "".join(
-                f"{k} {walls[k][-1]:.2f} s | " for k in ("vggeo_auto", "vggeo_gpkg") if k in walls
+                f"{k} {walls[k][-1]:.2f} s | "
+                for k in ("vggeo_auto", "vggeo_gpkg")
+                if k in walls
             )
             + f"peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo {peaks['vggeo'][-1]:.0f} MB"
             + "".join(
-                f", {k} {peaks[k][-1]:.0f} MB" for k in ("vggeo_auto", "vggeo_gpkg") if k in peaks
+                f", {k} {peaks[k][-1]:.0f} MB"
+                for k in ("vggeo_auto", "vggeo_gpkg")
+                if k in peaks
             )
             + f" | wall while sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo "
-            f"{sampled['vggeo'][-1]:.2f} s"
+            f"{sampled['vggeo'][-1]:.2f} s | CPU GDAL {cpus['gdal'][-1]:.2f} s, vggeo "
+            f"{cpus['vggeo'][-1]:.2f} s | load {os.getloadavg()[0]:.1f}"
         )
     med = {k: statistics.median(v) for k, v in walls.items()}
     print(
@@ -289,6 +324,12 @@ def main() -> None:
             f"{max(peaks['vggeo_gpkg']):.0f} MB"
         )
     print(f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default)")
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
+    print(
+        f"CPU seconds (medians): GDAL {cpu['gdal']:.2f}, vggeo {cpu['vggeo']:.2f}; vggeo's wall "
+        f"time if its CPU time were shared perfectly by {os.cpu_count()} cores: "
+        f"{cpu['vggeo'] / min(2, os.cpu_count() or 1):.2f} s (GDAL's reader is single-threaded)"
+    )
     va = v1
     print("typing (Plan layer in GDAL vs vggeo):")
     for ours, theirs in (
