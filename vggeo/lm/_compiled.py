@@ -20,8 +20,9 @@ How
        member: its fields, affected properties, decisions and geometry (as posList texts and a
        structural signature), and the number of elements below the feature.
     3. Chunks are parsed, transformed and their records decoded column-wise with pyarrow
-       (:func:`_prepare`) in a worker thread, and in the reading thread whenever the oldest chunk
-       is not ready yet (:func:`read_file`). A member is *exact*
+       (:func:`_prepare`) in a worker thread, which always has one chunk queued besides the one
+       it works on, and in the reading thread whenever the oldest chunk is not ready yet
+       (:func:`iter_file`). A member is *exact*
        when the elements its record shows — each non-empty field, container, reference,
        decision field and geometry element once — are all the elements it has: then nothing in
        it is unmapped, duplicated, empty or spelt in a way not yet learnt, and both paths read
@@ -31,11 +32,14 @@ How
        both paths share one definition of "plain"; other geometry (arcs, curves, 3D) of an exact
        member is parsed from its element by the member-by-member geometry reader.
     4. When the Extractor has learnt new spellings in a chunk, the stylesheet is regenerated.
+    5. Every ~:data:`BATCH_ROWS` provisions (at a chunk boundary) the batch is typed and yielded
+       as one part (:func:`iter_file`): memory is bounded by a part, not by the file.
 
     Anything the compiled path cannot vouch for — an error of any kind, a kept geometry error,
-    a chunk that does not parse, another encoding, a broken record layout — makes :func:`read_file`
-    return None, and the caller reads the file member by member from the start: identical
-    results, and errors that name their exact line.
+    a chunk that does not parse, another encoding, a broken record layout — makes :func:`iter_file`
+    give up, and the caller reads the file member by member from the start, yielding only the
+    members after the parts already yielded: identical results, and errors that name their
+    exact line.
 """
 
 from __future__ import annotations
