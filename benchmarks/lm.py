@@ -123,9 +123,7 @@ def timed(code: str, *args: str) -> dict:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     res = _result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     res["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -215,9 +213,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument(
-        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm"
-    )
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vggeo-bench-lm")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
         "--writer",
@@ -231,17 +227,13 @@ def main() -> None:
         action="store_true",
         help="also run `vggeo read FILE -o OUT.gpkg` (time and peak memory of the command)",
     )
-    ap.add_argument(
-        "--no-auto", action="store_true", help="skip the workers=None reader"
-    )
+    ap.add_argument("--no-auto", action="store_true", help="skip the workers=None reader")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.writer == "generator":
         xml = prepare(args.workdir, args.n, args.seed)
     else:
-        xml = prepare_foreign(
-            args.workdir, args.n, args.seed, args.writer.removeprefix("foreign-")
-        )
+        xml = prepare_foreign(args.workdir, args.n, args.seed, args.writer.removeprefix("foreign-"))
     size = xml.stat().st_size / 1e6
     print(
         f"file: {xml} ({size:.0f} MB); machine: {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}"
@@ -249,9 +241,7 @@ def main() -> None:
     import statistics
 
     def fresh_gdal(fn, *a):
-        for gfs in xml.parent.glob(
-            xml.stem + ".gfs"
-        ):  # GDAL scans a file it has not seen
+        for gfs in xml.parent.glob(xml.stem + ".gfs"):  # GDAL scans a file it has not seen
             gfs.unlink()
         return fn(GDAL, *a)
 
@@ -287,15 +277,11 @@ def main() -> None:
             f"repeat {rep + 1}: GDAL {walls['gdal'][-1]:.2f} s | vggeo {walls['vggeo'][-1]:.2f} s "
             f"(read {reads['vggeo'][-1]:.2f} s after imports) | "
             + "".join(
-                f"{k} {walls[k][-1]:.2f} s | "
-                for k in ("vggeo_auto", "vggeo_gpkg")
-                if k in walls
+                f"{k} {walls[k][-1]:.2f} s | " for k in ("vggeo_auto", "vggeo_gpkg") if k in walls
             )
             + f"peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo {peaks['vggeo'][-1]:.0f} MB"
             + "".join(
-                f", {k} {peaks[k][-1]:.0f} MB"
-                for k in ("vggeo_auto", "vggeo_gpkg")
-                if k in peaks
+                f", {k} {peaks[k][-1]:.0f} MB" for k in ("vggeo_auto", "vggeo_gpkg") if k in peaks
             )
             + f" | wall while sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo "
             f"{sampled['vggeo'][-1]:.2f} s | CPU GDAL {cpus['gdal'][-1]:.2f} s, vggeo "
