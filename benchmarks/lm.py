@@ -20,7 +20,12 @@ PSS, of the process and its children, read from /proc every 20 ms — shared pag
 The two are kept apart because the sampler perturbs what it measures: reading smaps_rollup
 walks the page tables under the process's memory-map lock, which stalls a multi-threaded,
 allocation-heavy reader by ~0.6 s on this machine (and GDAL's single thread hardly at all).
-Ratios are of the timed runs (medians over repeats); a typing comparison follows.
+Ratios are of the timed runs (medians over repeats); each reader's CPU seconds are printed too
+(steadier than wall time when other work shares the machine); a typing comparison follows.
+
+``--gpkg`` adds ``vggeo read FILE -o OUT.gpkg`` (which writes provisions part by part); with
+``--n 200000`` it shows how peak memory grows with the file. ``--writer foreign-…`` reads a file
+of the test suite's independent second writer instead of the generator's.
 """
 
 from __future__ import annotations
