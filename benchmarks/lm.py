@@ -20,7 +20,12 @@ PSS, of the process and its children, read from /proc every 20 ms — shared pag
 The two are kept apart because the sampler perturbs what it measures: reading smaps_rollup
 walks the page tables under the process's memory-map lock, which stalls a multi-threaded,
 allocation-heavy reader by ~0.6 s on this machine (and GDAL's single thread hardly at all).
-Ratios are of the timed runs (medians over repeats); a typing comparison follows.
+Ratios are of the timed runs (medians over repeats); each reader's CPU seconds are printed too
+(steadier than wall time when other work shares the machine); a typing comparison follows.
+
+``--gpkg`` adds ``vggeo read FILE -o OUT.gpkg`` (which writes provisions part by part); with
+``--n 200000`` it shows how peak memory grows with the file. ``--writer foreign-…`` reads a file
+of the test suite's independent second writer instead of the generator's.
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ out = {"seconds": time.perf_counter() - t, "read_seconds": t_read, "provisions":
        "decision_dtypes": {c: str(t) for c, t in d.decisions.dtypes.items()},
        "sample_municipality": d.provisions["municipality"].iloc[0]}
 print(json.dumps(out))
+"""
+
+# `vggeo read FILE -o OUT.gpkg`: the command a user runs; provisions are written part by part.
+VGGEO_GPKG = r"""
+import json, sys, time
+t = time.perf_counter()
+from vggeo.cli import main
+sys.argv = ["vggeo", "read", sys.argv[1], "-o", sys.argv[2], "--overwrite"]
+try:
+    main()
+except SystemExit as e:
+    if e.code:
+        raise
+print(json.dumps({"seconds": time.perf_counter() - t}))
 """
 
 GDAL = r"""
@@ -100,10 +119,20 @@ def _result(returncode: int, out: str, err: str, wall: float) -> dict:
 
 
 def timed(code: str, *args: str) -> dict:
-    """Run a reader alone; its output and wall time."""
+    """Run a reader alone; its output, wall time and CPU time (user + system, all threads).
+
+    CPU time is the steadier figure on a shared machine: other work stretches a reader's wall
+    time (a two-threaded reader more than a single-threaded one) but not its CPU time.
+    """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    return _result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t)
+    res = _result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return res
 
 
 def run(code: str, *args: str) -> dict:
@@ -147,7 +176,10 @@ def prepare_foreign(workdir: Path, n: int, seed: int, style: str) -> Path:
     }
     xml = workdir / f"foreign_{style}_{n}_{seed}.xml"
     if not xml.exists():
-        print(f"writing {n} provisions with the foreign writer ({style}) …", file=sys.stderr)
+        print(
+            f"writing {n} provisions with the foreign writer ({style}) …",
+            file=sys.stderr,
+        )
         xml.write_bytes(write_data(make_truth(n, seed), styles[style]))
     return xml
 
@@ -160,7 +192,12 @@ def prepare(workdir: Path, n: int, seed: int) -> Path:
         return xml
     print(f"generating {n} provisions (seed {seed}) …", file=sys.stderr)
     [path] = generate_deliveries(
-        workdir / "delivery", product="bestammelse", n=n, changes=0, seed=seed, per_file=max(n, 1)
+        workdir / "delivery",
+        product="bestammelse",
+        n=n,
+        changes=0,
+        seed=seed,
+        per_file=max(n, 1),
     )
     with zipfile.ZipFile(path) as outer:
         inner_name = next(
@@ -190,6 +227,12 @@ def main() -> None:
         help="who writes the file: the project's generator, or the test suite's independent "
         "second writer in one of its two styles",
     )
+    ap.add_argument(
+        "--gpkg",
+        action="store_true",
+        help="also run `vggeo read FILE -o OUT.gpkg` (time and peak memory of the command)",
+    )
+    ap.add_argument("--no-auto", action="store_true", help="skip the workers=None reader")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.writer == "generator":
@@ -212,7 +255,13 @@ def main() -> None:
         "vggeo": lambda fn: fn(VGGEO, str(xml), "1"),
         "vggeo_auto": lambda fn: fn(VGGEO, str(xml), "auto"),
     }
+    if args.no_auto:
+        del readers["vggeo_auto"]
+    if args.gpkg:
+        out = args.workdir / "read.gpkg"
+        readers["vggeo_gpkg"] = lambda fn: fn(VGGEO_GPKG, str(xml), str(out))
     walls: dict[str, list[float]] = {k: [] for k in readers}
+    cpus: dict[str, list[float]] = {k: [] for k in readers}
     reads: dict[str, list[float]] = {k: [] for k in readers}
     peaks: dict[str, list[float]] = {k: [] for k in readers}
     sampled: dict[str, list[float]] = {k: [] for k in readers}
@@ -221,19 +270,27 @@ def main() -> None:
         for name, go in readers.items():
             r = go(timed)
             walls[name].append(r["wall"])
+            cpus[name].append(r["cpu"])
             reads[name].append(r.get("read_seconds", float("nan")))
             last[name] = r
         for name, go in readers.items():
             m = go(run)
             peaks[name].append(m["peak_mb"])
             sampled[name].append(m["wall"])
-        g, v1, va = last["gdal"], last["vggeo"], last["vggeo_auto"]
+        g, v1 = last["gdal"], last["vggeo"]
         print(
             f"repeat {rep + 1}: GDAL {walls['gdal'][-1]:.2f} s | vggeo {walls['vggeo'][-1]:.2f} s "
-            f"(read {reads['vggeo'][-1]:.2f} s after imports) | vggeo workers=auto "
-            f"{walls['vggeo_auto'][-1]:.2f} s | peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo "
-            f"{peaks['vggeo'][-1]:.0f} MB, auto {peaks['vggeo_auto'][-1]:.0f} MB | wall while "
-            f"sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo {sampled['vggeo'][-1]:.2f} s"
+            f"(read {reads['vggeo'][-1]:.2f} s after imports) | "
+            + "".join(
+                f"{k} {walls[k][-1]:.2f} s | " for k in ("vggeo_auto", "vggeo_gpkg") if k in walls
+            )
+            + f"peak PSS GDAL {peaks['gdal'][-1]:.0f} MB, vggeo {peaks['vggeo'][-1]:.0f} MB"
+            + "".join(
+                f", {k} {peaks[k][-1]:.0f} MB" for k in ("vggeo_auto", "vggeo_gpkg") if k in peaks
+            )
+            + f" | wall while sampled: GDAL {sampled['gdal'][-1]:.2f} s, vggeo "
+            f"{sampled['vggeo'][-1]:.2f} s | CPU GDAL {cpus['gdal'][-1]:.2f} s, vggeo "
+            f"{cpus['vggeo'][-1]:.2f} s | load {os.getloadavg()[0]:.1f}"
         )
     med = {k: statistics.median(v) for k, v in walls.items()}
     print(
@@ -246,12 +303,23 @@ def main() -> None:
         f"{v1['provisions']} provisions, {v1['affected']} affected, {v1['decisions']} decisions, "
         f"{v1['vertices']} vertices"
     )
+    if "vggeo_auto" in med:
+        print(
+            f"vggeo (workers=auto):       median {med['vggeo_auto']:.2f} s, peak "
+            f"{max(peaks['vggeo_auto']):.0f} MB, ratio GDAL/vggeo "
+            f"{med['gdal'] / med['vggeo_auto']:.2f}×"
+        )
+    if "vggeo_gpkg" in med:
+        print(
+            f"vggeo read -o OUT.gpkg:     median {med['vggeo_gpkg']:.2f} s, peak "
+            f"{max(peaks['vggeo_gpkg']):.0f} MB"
+        )
+    print(f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default)")
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     print(
-        f"vggeo (workers=auto):       median {med['vggeo_auto']:.2f} s, peak {max(peaks['vggeo_auto']):.0f} MB"
-    )
-    print(
-        f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default), "
-        f"{med['gdal'] / med['vggeo_auto']:.2f}× (workers=auto)"
+        f"CPU seconds (medians): GDAL {cpu['gdal']:.2f}, vggeo {cpu['vggeo']:.2f}; vggeo's wall "
+        f"time if its CPU time were shared perfectly by {os.cpu_count()} cores: "
+        f"{cpu['vggeo'] / min(2, os.cpu_count() or 1):.2f} s (GDAL's reader is single-threaded)"
     )
     va = v1
     print("typing (Plan layer in GDAL vs vggeo):")

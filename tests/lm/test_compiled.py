@@ -361,3 +361,50 @@ def test_progress_counts_each_byte_once(xml_text, tmp_path, monkeypatch):
     a, b, counted = read_both(xml_text, tmp_path, monkeypatch, progress=True)
     assert_same(a, b)
     assert counted.exact > 600
+
+
+def test_handed_back_after_parts_were_yielded(xml_text, tmp_path, monkeypatch):
+    """The compiled path gives up after it has yielded parts (small parts, a broken record
+    layout or a kept geometry error late in the file): the member-by-member reader reads the
+    file again and yields only the members not yielded yet — the result is still the Extractor's,
+    each provision once."""
+    monkeypatch.setattr(C, "BATCH_ROWS", 60)
+    members = MEMBER.findall(xml_text)
+    broken = next(
+        i for i in range(600, 700) if "<aktbeteckning>" in members[i]
+    )  # a record separator in a text breaks the chunk's layout
+    layout = xml_text.replace(
+        members[broken],
+        members[broken].replace("<aktbeteckning>", f"<aktbeteckning>{C.FS}{C.RS}", 1),
+        1,
+    )
+    expected, fault = FAULTS[0]
+    i = next(i for i in range(600, 700) if fault(members[i]) != members[i])
+    kept = xml_text.replace(members[i], fault(members[i]), 1)
+    for text, options in ((layout, {}), (kept, {"on_geometry_error": "keep"})):
+        before = C.STATS["fallbacks"]
+        a, b, counted = read_both(text, tmp_path, monkeypatch, **options)
+        assert C.STATS["fallbacks"] == before + 1  # the compiled path did give up
+        assert counted.exact > 300  # … after reading (and yielding) several parts
+        assert not isinstance(b, Exception), b
+        assert_same(a, b)
+        assert a.provisions["provision_id"].is_unique and len(a.provisions) == 700
+
+
+def test_parts_are_the_whole_read(xml_text, tmp_path, monkeypatch):
+    """iter_bestammelser's parts, concatenated, are read_bestammelser's tables; each part is
+    small."""
+    from vggeo.lm import iter_bestammelser
+
+    monkeypatch.setattr(C, "BATCH_ROWS", 100)
+    a, _b, _ = read_both(xml_text, tmp_path, monkeypatch)
+    monkeypatch.setattr(C, "MIN_FILE_BYTES", 0)
+    stream = iter_bestammelser(tmp_path / "markreglerandebestammelse_1.xml")
+    parts = list(stream)
+    assert len(parts) > 3 and max(len(p.provisions) for p in parts) < 300
+    provisions = pd.concat([p.provisions for p in parts], ignore_index=True)
+    assert_geodataframe_equal(provisions, a.provisions, check_less_precise=False)
+    for table in ("affected", "decisions", "subsets"):
+        whole = pd.concat([getattr(p, table) for p in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(whole, getattr(a, table))
+    assert stream.unmapped == a.unmapped and stream.files == a.files

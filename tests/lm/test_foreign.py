@@ -314,3 +314,31 @@ def test_ledger_rows_without_the_accepted_field_still_read():
     )
     back = LedgerEntry.from_row(e2.as_row())
     assert back.accepted_unmapped == {"Plan/attribut/a": 3} and back.counts == e.counts
+
+
+def test_read_to_geopackage_in_parts_as_gdal_reads_it(foreign, tmp_path, monkeypatch):
+    """``vggeo read -o x.gpkg`` writes part by part (here parts of ~100 provisions on the
+    compiled path): GDAL reads back what the independent writer wrote, each provision once."""
+    from types import SimpleNamespace
+
+    import pyogrio
+
+    path, truth = foreign
+    monkeypatch.setattr(C, "MIN_FILE_BYTES", 0)
+    monkeypatch.setattr(C, "LEARN_BYTES", 64 * 1024)
+    monkeypatch.setattr(C, "CHUNK_BYTES", 64 * 1024)
+    monkeypatch.setattr(C, "BATCH_ROWS", 100)
+    out = tmp_path / "parts.gpkg"
+    r = CliRunner().invoke(main, ["read", str(path), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"provisions\t{len(truth)}" in r.output
+    layers = {name: pyogrio.read_dataframe(out, layer=name) for name, _ in pyogrio.list_layers(out)}
+    _check(
+        SimpleNamespace(
+            provisions=layers["provisions"],
+            affected=layers["affected_properties"],
+            decisions=layers["decisions"],
+            unmapped={},
+        ),
+        truth,
+    )

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
 
 
 @click.command("inspect")
@@ -84,50 +90,83 @@ def read_cmd(
     EPSG:3006 and the provision_id column. Parquet: the provisions table (or --table).
     """
     from vggeo.errors import InputError
-    from vggeo.exports.tables import write_gpkg_layers, write_table
+    from vggeo.exports.tables import GpkgLayers, write_gpkg_layers, write_table
     from vggeo.frames import categoricals_as_text
-    from vggeo.lm import read_delivery
+    from vggeo.lm import open_delivery, read_delivery
+    from vggeo.lm.bestammelse import iter_bestammelser
+    from vggeo.lm.dispatch import deletions_table
     from vggeo.lm.package import unmapped_lines
 
     suffix = output.suffix.lower()
     if suffix not in (".gpkg", ".parquet"):
         raise click.UsageError("-o must end in .gpkg or .parquet")
     refuse_overwrite(output, overwrite)
-    data = read_delivery(
-        delivery,
-        personal_data=personal_data,
-        on_geometry_error="keep" if keep_bad_geometry else "raise",
-        workers=workers or None,
-        progress=progress,
-    )
-    for ident, msg in data.geometry_errors:
+    on_error = "keep" if keep_bad_geometry else "raise"
+    tables: dict[str, pd.DataFrame] = {}
+    rows: dict[str, int] = {}
+    with open_delivery(delivery) as d:
+        product = str(d.product)
+        streamed = product == "bestammelse" and suffix == ".gpkg"
+        if streamed:
+            # Part by part into the GeoPackage: memory bounded by a part, not by the delivery.
+            # The file appears only if the whole read (its final checks included) succeeds.
+            stream = iter_bestammelser(
+                d, progress=progress, workers=workers or None, on_geometry_error=on_error
+            )
+            with GpkgLayers(output, geometry_type="MultiPolygon") as gpkg:
+                for part in stream:
+                    for name, frame in part.tables().items():
+                        gpkg.append(name, frame)
+                dels = deletions_table(d)
+                if dels is not None:
+                    gpkg.append("deletions", dels)
+            rows = dict(gpkg.rows)
+            unmapped: Mapping[str, int] = stream.unmapped
+            geometry_errors = list(stream.geometry_errors)
+            default_table = "provisions"
+        else:
+            data = read_delivery(
+                d,
+                personal_data=personal_data,
+                on_geometry_error=on_error,
+                workers=workers or None,
+                progress=progress,
+            )
+            tables = data.tables
+            unmapped = data.unmapped
+            geometry_errors = data.geometry_errors
+            default_table = data.default_table
+    for ident, msg in geometry_errors:
         click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
-    if data.product == "inskrivning":
+    if product == "inskrivning":
         click.echo(
             "vggeo: owner keys of persons are keyed with a secret drawn for this run "
             "only: they link this file's tables, match no store and cannot be "
             "reversed",
             err=True,
         )
-    if data.unmapped:  # data the tables do not keep: every path, with its count
+    if unmapped:  # data the tables do not keep: every path, with its count
         click.echo(
-            f"vggeo: {sum(data.unmapped.values())} XML elements were not mapped "
-            f"({len(data.unmapped)} paths); their data is not in the output:",
+            f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
+            f"({len(unmapped)} paths); their data is not in the output:",
             err=True,
         )
-        for line in unmapped_lines(data.unmapped):
+        for line in unmapped_lines(unmapped):
             click.echo(f"  {line}", err=True)
-    tables = data.tables
-    if suffix == ".gpkg":
+    if streamed:
+        pass  # written already, part by part
+    elif suffix == ".gpkg":
         write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
     else:
-        name = table or data.default_table
+        name = table or default_table
         if name not in tables:
             raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
         # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.
         write_table(categoricals_as_text(tables[name]), output)
     for name, frame in tables.items():
-        click.echo(f"{name}\t{len(frame)}")
+        rows[name] = len(frame)
+    for name, n in rows.items():
+        click.echo(f"{name}\t{n}")
 
 
 @click.command("delivery")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,7 +22,7 @@ from vggeo.exports.gpkg import normalise_datetimes
 from vggeo.exports.parquet import write_parquet
 from vggeo.frames import categoricals_as_text
 
-__all__ = ["TABLE_SUFFIXES", "write_gpkg_layers", "write_table"]
+__all__ = ["TABLE_SUFFIXES", "GpkgLayers", "write_gpkg_layers", "write_table"]
 
 #: The extensions :func:`write_table` knows.
 TABLE_SUFFIXES = (".parquet", ".csv", ".gpkg")
@@ -59,29 +60,83 @@ def write_gpkg_layers(
     -------
     dict of layer name → rows written.
     """
-    import pyogrio  # here, not at the top: keeps `import vggeo.exports` and `vggeo --help` fast
-
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    with GpkgLayers(path, geometry_type=geometry_type, overwrite=overwrite) as out:
         for name, frame in layers.items():
-            out = categoricals_as_text(frame)
-            options: dict = {}
-            if _geometry_name(out) is not None:
-                kinds = set(out.geometry.geom_type.dropna())
-                options["promote_to_multi"] = geometry_type is not None or bool(kinds - {"Point"})
-                if geometry_type is not None:
-                    options["geometry_type"] = geometry_type
-            # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS and validate_gpkg.py) reads fully.
-            pyogrio.write_dataframe(
-                out,
-                tmp,
-                layer=name,
-                driver="GPKG",
-                append=tmp.exists(),
-                dataset_options={"VERSION": "1.3"},
-                **options,
-            )
-        normalise_datetimes(tmp)
-    return {name: len(frame) for name, frame in layers.items()}
+            out.append(name, frame)
+    return out.rows
+
+
+#: GDAL's block cache while vggeo writes a GeoPackage, unless the user set GDAL_CACHEMAX: GDAL's
+#: default (5 % of RAM, 1.2 GB on a 24 GB machine) fills with the written file's pages, so a
+#: streamed write of 200 000 provisions peaked at 926 MB instead of 352 MB, no faster
+#: (benchmarks/lm.md).
+GDAL_CACHE_MB = 64
+
+
+def _cap_gdal_cache() -> None:
+    """Cap GDAL's block cache at :data:`GDAL_CACHE_MB` unless GDAL_CACHEMAX is set already."""
+    import pyogrio
+
+    if os.environ.get("GDAL_CACHEMAX") or pyogrio.get_gdal_config_option("GDAL_CACHEMAX"):
+        return
+    pyogrio.set_gdal_config_options({"GDAL_CACHEMAX": str(GDAL_CACHE_MB)})
+
+
+class GpkgLayers:
+    """A GeoPackage 1.3 written layer by layer and part by part, atomically (a context manager).
+
+    :func:`write_gpkg_layers` for data that comes in parts (``vggeo read`` streams a delivery:
+    memory bounded by a part): :meth:`append` adds rows to a layer, creating it on first use.
+    The file appears at ``path`` only when the ``with`` block ends without an exception.
+    Parameters as :func:`write_gpkg_layers`; ``rows`` counts the rows written per layer.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, *, geometry_type: str | None = None, overwrite: bool = True
+    ) -> None:
+        self.path = path
+        self.geometry_type = geometry_type
+        self.overwrite = overwrite
+        self.rows: dict[str, int] = {}
+
+    def __enter__(self) -> GpkgLayers:
+        _cap_gdal_cache()
+        self._atomic = atomic_path(self.path, overwrite=self.overwrite)
+        self.tmp = self._atomic.__enter__()
+        return self
+
+    def append(self, name: str, frame: pd.DataFrame) -> None:
+        """Add ``frame``'s rows to layer ``name`` (the first call creates the layer)."""
+        import pyogrio  # here, not at the top: keeps `import vggeo.exports` and `vggeo --help` fast
+
+        out = categoricals_as_text(frame)
+        options: dict = {}
+        if _geometry_name(out) is not None:
+            kinds = set(out.geometry.geom_type.dropna())
+            options["promote_to_multi"] = self.geometry_type is not None or bool(kinds - {"Point"})
+            if self.geometry_type is not None:
+                options["geometry_type"] = self.geometry_type
+        # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS and validate_gpkg.py) reads fully.
+        # append: the file exists after the first layer; a new layer name creates that layer.
+        pyogrio.write_dataframe(
+            out,
+            self.tmp,
+            layer=name,
+            driver="GPKG",
+            append=self.tmp.exists(),
+            dataset_options={"VERSION": "1.3"},
+            **options,
+        )
+        self.rows[name] = self.rows.get(name, 0) + len(frame)
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        if exc[0] is None:
+            try:
+                normalise_datetimes(self.tmp)
+            except BaseException as err:
+                self._atomic.__exit__(type(err), err, err.__traceback__)
+                raise
+        return self._atomic.__exit__(*exc)
 
 
 def write_table(

@@ -20,8 +20,9 @@ How
        member: its fields, affected properties, decisions and geometry (as posList texts and a
        structural signature), and the number of elements below the feature.
     3. Chunks are parsed, transformed and their records decoded column-wise with pyarrow
-       (:func:`_prepare`) in a worker thread, and in the reading thread whenever the oldest chunk
-       is not ready yet (:func:`read_file`). A member is *exact*
+       (:func:`_prepare`) in a worker thread, which always has one chunk queued besides the one
+       it works on, and in the reading thread whenever the oldest chunk is not ready yet
+       (:func:`iter_file`). A member is *exact*
        when the elements its record shows — each non-empty field, container, reference,
        decision field and geometry element once — are all the elements it has: then nothing in
        it is unmapped, duplicated, empty or spelt in a way not yet learnt, and both paths read
@@ -31,11 +32,14 @@ How
        both paths share one definition of "plain"; other geometry (arcs, curves, 3D) of an exact
        member is parsed from its element by the member-by-member geometry reader.
     4. When the Extractor has learnt new spellings in a chunk, the stylesheet is regenerated.
+    5. Every ~:data:`BATCH_ROWS` provisions (at a chunk boundary) the batch is typed and yielded
+       as one part (:func:`iter_file`): memory is bounded by a part, not by the file.
 
     Anything the compiled path cannot vouch for — an error of any kind, a kept geometry error,
-    a chunk that does not parse, another encoding, a broken record layout — makes :func:`read_file`
-    return None, and the caller reads the file member by member from the start: identical
-    results, and errors that name their exact line.
+    a chunk that does not parse, another encoding, a broken record layout — makes :func:`iter_file`
+    give up, and the caller reads the file member by member from the start, yielding only the
+    members after the parts already yielded: identical results, and errors that name their
+    exact line.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from vggeo.lm.gml import GML3, GML32
 __all__ = [
     "STATS",
     "read_file",
+    "iter_file",
     "compile_plan",
     "Plan",
     "MIN_FILE_BYTES",
@@ -655,8 +660,11 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         except ValueError:
             raise Fallback("non-numeric coordinates") from None
         rings = (values, offsets, pos[ring_parent[ring_keep]])
+    # The tree is kept only when a member of it is read from its element (the Extractor's
+    # members, curved areas); otherwise it is freed here, in the preparing thread.
+    needed = not exact.all() or any(s_ is None for s_ in shapes)
     return _Prepared(
-        list(doc),
+        list(doc) if needed else [],
         plan,
         n,
         exact,
@@ -997,8 +1005,16 @@ def _parse(piece: bytes):
 #: whenever the oldest is not ready: see read_file). lxml and pyarrow release the GIL while
 #: they work; more threads only contend for it on two cores (benchmarks/lm.md).
 WORKERS = 1
-#: Chunks in flight (each holds its tree until decoded).
-IN_FLIGHT = 2
+#: Provisions per typed part (a part is yielded at the first chunk boundary past this).
+BATCH_ROWS = 4000
+#: Chunks in flight: prepared or being prepared, not yet decoded (a prepared chunk holds its
+#: tree only when some member of it is read from its element).
+IN_FLIGHT = 4
+
+
+def _busy(pending) -> int:
+    """Chunks the pool is working on or has queued."""
+    return sum(1 for p in pending if not isinstance(p, _Ready) and not p.done())
 
 
 class _Ready:
@@ -1015,10 +1031,30 @@ class _Ready:
 
 
 def read_file(
-    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int = 4000
+    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int | None = None
 ):
     """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
     member by member."""
+    parts: list = []
+    gen = iter_file(f, new_reader, default_epsg=default_epsg, batch_rows=batch_rows)
+    while True:
+        try:
+            parts.append(next(gen))
+        except StopIteration as stop:
+            unmapped, errors, _done = stop.value
+            return None if unmapped is None else (parts, unmapped, errors)
+
+
+def iter_file(
+    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int | None = None
+):
+    """Read one data file on the compiled path, yielding its typed parts as they are complete.
+
+    Returns (as the generator's value) ``(unmapped, errors, members)`` when the whole file was
+    read, or ``(None, None, members)`` when the member-by-member reader must read it: the parts
+    yielded so far hold exactly the file's first ``members`` members (each part ends at a chunk
+    boundary), so that reader can skip them (:func:`vggeo.lm.bestammelse._read_file`).
+    """
     from collections import deque
 
     import pyarrow as pa
@@ -1027,8 +1063,9 @@ def read_file(
     from vggeo.errors import VggeoError
     from vggeo.lm._parallel import ChunkingUnsupported, split_members
 
+    batch_rows = batch_rows or BATCH_ROWS
     reader = new_reader()
-    parts: list[BestammelseData] = []
+    done = 0  # members of the parts yielded so far
     try:
         # A DOCTYPE, an empty root or a head that does not parse stops split_members
         # (ChunkingUnsupported): the member-by-member reader then refuses or reads the file.
@@ -1038,7 +1075,7 @@ def read_file(
             )
             first = next(pieces, None)
             if first is None:
-                return None
+                return None, None, done
             batch = _Batch()
             doc = _parse(first[0])
             for i, member in enumerate(doc):
@@ -1048,13 +1085,15 @@ def read_file(
             learnt = _learnt_size(reader.ex)
             plan = compile_plan(reader.ex)
             if plan is None:
-                return None
+                return None, None, done
             # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
             # thread too ("caller runs"): no core idles while the other is busy.
             pending: deque = deque()
             more = True
             while pending or more:
-                while more and len(pending) < IN_FLIGHT:
+                # The worker always has a chunk waiting in its queue besides the one it works
+                # on, so it never idles while this thread decodes or prepares a chunk itself.
+                while more and len(pending) < IN_FLIGHT and _busy(pending) < 2:
                     piece = next(pieces, None)
                     if piece is None:
                         more = False
@@ -1062,49 +1101,33 @@ def read_file(
                         pending.append(pool.submit(_prepare, piece[0], plan))
                 if not pending:
                     break
-                if more and not pending[0].done() and len(pending) <= IN_FLIGHT:
+                if more and not pending[0].done() and len(pending) < IN_FLIGHT:
                     piece = next(pieces, None)
                     if piece is None:
                         more = False
                     else:
                         pending.append(_Ready(_prepare(piece[0], plan)))
                     continue
-                base, batch, plan, learnt = _step(
-                    pending.popleft().result(),
-                    reader,
-                    batch,
-                    base,
-                    plan,
-                    learnt,
-                    parts,
-                    default_epsg,
-                    f.label,
-                    batch_rows,
-                )
+                prepared = pending.popleft().result()
+                _decode(prepared, reader, batch, base)
+                base += prepared.n
+                if batch.n + len(reader.ex.rows["provisions"]) >= batch_rows:
+                    part = _flush(batch, reader, default_epsg, f.label)
+                    batch = _Batch()
+                    if part is not None:
+                        yield part
+                    done = base
+                size = _learnt_size(reader.ex)
+                if size != learnt:  # new spellings met: chunks submitted from now on use them
+                    learnt = size
+                    plan = compile_plan(reader.ex) or plan
             part = _flush(batch, reader, default_epsg, f.label)
             if part is not None:
-                parts.append(part)
+                yield part
+            done = base
         STATS["files"] += 1
-        return parts, reader.ex.unmapped, []
+        return reader.ex.unmapped, [], done
     except (Fallback, ChunkingUnsupported, VggeoError, pa.ArrowInvalid, etree.XSLTError):
         STATS["fallbacks"] += 1
         # The member-by-member reader decides, and names the exact place of any error.
-        return None
-
-
-def _step(
-    prepared: _Prepared, reader, batch, base, plan, learnt, parts, default_epsg, label, batch_rows
-):
-    """Decode one prepared chunk; flush the batch when full; relearn when new spellings were met."""
-    _decode(prepared, reader, batch, base)
-    base += prepared.n
-    if batch.n + len(reader.ex.rows["provisions"]) >= batch_rows:
-        part = _flush(batch, reader, default_epsg, label)
-        if part is not None:
-            parts.append(part)
-        batch = _Batch()
-    size = _learnt_size(reader.ex)
-    if size != learnt:  # new spellings met: chunks submitted from now on use them
-        learnt = size
-        plan = compile_plan(reader.ex) or plan
-    return base, batch, plan, learnt
+        return None, None, done

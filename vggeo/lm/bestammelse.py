@@ -53,7 +53,13 @@ from vggeo.lm.provisions import (
     build_geometries,
 )
 
-__all__ = ["BestammelseData", "read_bestammelser", "PROVISION_COLUMNS"]
+__all__ = [
+    "BestammelseData",
+    "BestammelseParts",
+    "iter_bestammelser",
+    "read_bestammelser",
+    "PROVISION_COLUMNS",
+]
 
 BATCH_SIZE = 4000
 
@@ -113,44 +119,95 @@ class _FileReader:
 def _read_file(
     f, *, batch_size: int | None = None, compiled: bool | None = None, **options
 ) -> tuple[list[BestammelseData], Counter, list]:
-    """Parse one data file into typed frames.
+    """Parse one data file into typed frames: ``(parts, unmapped, errors)``."""
+    return _collect(_iter_file(f, batch_size=batch_size, compiled=compiled, **options))
+
+
+def _collect(gen) -> tuple[list, Counter, list]:
+    """The parts a file generator yields, and what it returns: ``(parts, unmapped, errors)``."""
+    parts: list = []
+    while True:
+        try:
+            parts.append(next(gen))
+        except StopIteration as stop:
+            return (parts, *stop.value)
+
+
+class _GcPaused:
+    """The cyclic garbage collector paused while a file is parsed (not while the caller works).
+
+    The parse allocates millions of short-lived objects and no reference cycles; the collector
+    would only rescan them.
+    """
+
+    def __enter__(self):
+        import gc
+
+        self.was = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import gc
+
+        if self.was:
+            gc.enable()
+
+
+def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None, **options):
+    """Parse one data file, yielding typed parts of a few thousand provisions in file order;
+    returns ``(unmapped, errors)``. Memory is bounded by the parts, not the file.
 
     Large files take the compiled path (:mod:`vggeo.lm._compiled`): same result, C-speed
-    extraction. It gives up (returns None) on anything it cannot vouch for, and the file is then
-    read here, member by member, which also names the exact line of any error.
+    extraction. It gives up on anything it cannot vouch for, and the file is then read here,
+    member by member, which also names the exact line of any error; the members whose parts the
+    compiled path already yielded are read again (same budget, same errors) but not yielded.
     """
-    import gc
-
     from vggeo.lm import _compiled
 
-    # The parse allocates millions of short-lived objects and no reference cycles; the cyclic
-    # garbage collector would only rescan them, so it is paused while a file is read.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if compiled is None:
-            compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
-        if compiled:
-            got = _compiled.read_file(
-                f,
-                lambda: _FileReader(f.label, file_bytes=f.size, **options),
-                default_epsg=options.get("default_epsg"),
-            )
-            if got is not None:
-                return got
-        reader = _FileReader(f.label, file_bytes=f.size, **options)
-        batch_size = batch_size or BATCH_SIZE
-        n = 0
-        for member in iter_members(f):
-            reader.feed(member)
-            n += 1
-            if n % batch_size == 0:
+    if compiled is None:
+        compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
+    skip = 0
+    if compiled:
+        gen = _compiled.iter_file(
+            f,
+            lambda: _FileReader(f.label, file_bytes=f.size, **options),
+            default_epsg=options.get("default_epsg"),
+        )
+        while True:
+            with _GcPaused():
+                try:
+                    part = next(gen)
+                except StopIteration as stop:
+                    unmapped, errors, skip = stop.value
+                    break
+            yield part
+        if unmapped is not None:
+            return unmapped, errors
+    reader = _FileReader(f.label, file_bytes=f.size, **options)
+    batch_size = batch_size or BATCH_SIZE
+    n = 0
+    members = iter_members(f)
+    while True:
+        with _GcPaused():
+            member = next(members, None)
+            while member is not None:
+                reader.feed(member)
+                n += 1
+                if n <= skip:
+                    if n == skip or n % batch_size == 0:
+                        reader.flush()
+                        reader.parts.clear()  # yielded already by the compiled path
+                elif n % batch_size == 0:
+                    reader.flush()
+                    break
+                member = next(members, None)
+            if member is None:
                 reader.flush()
-        reader.flush()
-        return reader.result()
-    finally:
-        if was_enabled:
-            gc.enable()
+        yield from reader.parts
+        reader.parts.clear()
+        if member is None:
+            return reader.ex.unmapped, reader.collector.errors
 
 
 def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
@@ -207,22 +264,9 @@ def refuse_empty_columns(data: BestammelseData, path=None) -> None:
     (or missing from the whole delivery) — an error, not a warning: nothing is read with values
     silently lost.
     """
-    sub = data.subsets
-    if not len(sub):
-        return
-    ids = sub.loc[sub["subset"] == "basinformation", "provision_id"]
-    if not len(ids):
-        return
-    prov = data.provisions
-    rows = prov[prov["provision_id"].isin(ids)]
-    for col in REQUIRED_WITH_BASINFORMATION:
-        if len(rows) and rows[col].isna().all():
-            raise IntegrityError(
-                f"{col} is null in all {len(rows)} provisions carrying Basinformation: its "
-                "element is spelt in a way vggeo/lm/mapping.py does not know; see `vggeo inspect`",
-                file=data.files[0] if data.files else path,
-                field=col,
-            )
+    columns = _BasinformationColumns()
+    columns.update(data)
+    columns.check(path, data.files)
 
 
 def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
@@ -257,23 +301,40 @@ def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
 
 
 def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
+    """One BestammelseData of the parts, which are emptied on the way (``parts`` is cleared).
+
+    Column by column, each part's column dropped once copied: the peak is the output plus one
+    column of the parts, not the output twice.
+    """
     import geopandas as gpd
 
-    parts = [p for p in parts if len(p.provisions)] or parts[:1]
-    if len(parts) == 1:
-        d = parts[0]
+    kept = [p for p in parts if len(p.provisions)] or parts[:1]
+    parts.clear()
+    if len(kept) == 1:
+        d = kept[0]
         return BestammelseData(
             d.provisions, d.affected, d.decisions, d.subsets, unmapped, errors, files
         )
-    prov = gpd.GeoDataFrame(
-        pd.concat([p.provisions for p in parts], ignore_index=True),
-        geometry="geometry",
-        crs="EPSG:3006",
-    )
+
+    def cat(name: str) -> pd.DataFrame:
+        frames = [getattr(p, name) for p in kept]
+        for p in kept:
+            setattr(p, name, None)
+        columns = list(frames[0].columns)
+        out = {}
+        for c in columns:
+            pieces = [f[c] for f in frames]
+            for f in frames:
+                del f[c]
+            out[c] = pd.concat(pieces, ignore_index=True)
+            del pieces
+        return pd.DataFrame(out)
+
+    prov = cat("provisions")
+    prov = gpd.GeoDataFrame(prov, geometry="geometry", crs="EPSG:3006")
     prov["provision_type"] = pd.Categorical(
         prov["provision_type"], categories=list(PROVISION_TYPES)
     )
-    cat = lambda name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)  # noqa: E731
     return BestammelseData(
         prov, cat("affected"), cat("decisions"), cat("subsets"), unmapped, errors, files
     )
@@ -343,6 +404,45 @@ def read_bestammelser(
         element path not understood.
     """
 
+    stream = iter_bestammelser(
+        source,
+        set_name=set_name,
+        arc_tolerance=arc_tolerance,
+        on_geometry_error=on_geometry_error,
+        progress=progress,
+        workers=workers,
+        limits=limits,
+        check_counts=check_counts,
+    )
+    parts = list(stream)
+    return _concat(parts, stream.unmapped, stream.geometry_errors, stream.files)
+
+
+def iter_bestammelser(
+    source,
+    *,
+    set_name: str | None = None,
+    arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
+    on_geometry_error: str = "raise",
+    progress: bool = False,
+    workers: int | None = 1,
+    limits: GeometryLimits | None = None,
+    check_counts: bool = True,
+) -> BestammelseParts:
+    """:func:`read_bestammelser`, part by part: memory bounded by a part, not by the delivery.
+
+    Parameters are those of :func:`read_bestammelser`. The parts (:class:`BestammelseData` of
+    a few thousand provisions each, in file order; at least one, maybe empty) come as they are
+    read. The checks over the whole set — counts against the metadata, repeated identities,
+    columns null throughout — run when the last part has been taken, so a consumer must treat
+    what it wrote as provisional until the iteration ends without an exception (``vggeo read``
+    writes to a temporary file, renamed at the end).
+
+    Returns
+    -------
+    BestammelseParts
+        Iterable once; ``unmapped``, ``geometry_errors`` and ``files`` are complete after it.
+    """
     if on_geometry_error not in ("raise", "keep"):
         raise ValueError("on_geometry_error must be 'raise' or 'keep'")
     check_arc_tolerance(arc_tolerance)
@@ -350,68 +450,174 @@ def read_bestammelser(
         from vggeo.lm.safety import geometry_limits
 
         limits = geometry_limits()
-    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
-        return read_vector_product(source)
-    own = not isinstance(source, Delivery)
-    d = source if isinstance(source, Delivery) else open_delivery(source)
-    bar = None
-    try:
-        if d.product != "bestammelse":
-            raise InputError(f"{d.path} is an {d.product} delivery, not markreglerande bestämmelse")
-        sets = [set_name] if set_name else [s for s in d.sets if d.data_files(s)] or d.sets
-        default_srs = f"urn:ogc:def:crs:EPSG::{d.crs}" if d.crs else None
-        parts: list[BestammelseData] = []
-        unmapped: Counter = Counter()
-        errors: list = []
-        files = [f for s in sets for f in d.data_files(s)]
-        recognised: dict[str, int] = {}
-        bar = _ByteProgress(files) if progress else None
-        it = [bar.wrap(f) for f in files] if bar else files
-        from vggeo.lm._parallel import CHUNK_BYTES, default_workers
+    return BestammelseParts(
+        source,
+        set_name=set_name,
+        arc_tolerance=arc_tolerance,
+        on_geometry_error=on_geometry_error,
+        progress=progress,
+        workers=workers,
+        limits=limits,
+        check_counts=check_counts,
+    )
 
-        n_workers = default_workers() if workers is None else max(1, int(workers))
-        options: dict[str, Any] = dict(
-            default_srs=default_srs,
-            default_epsg=d.crs,
-            arc_tolerance=arc_tolerance,
-            on_geometry_error=on_geometry_error,
-            limits=limits,
-        )
-        for f in it:
-            got = None
-            if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
-                got = _read_file_parallel(f, workers=n_workers, **options)
-            p, u, e = got if got is not None else _read_file(f, **options)
-            n = sum(len(x.provisions) for x in p)
+
+class BestammelseParts:
+    """The parts of a read (:func:`iter_bestammelser`); what the whole read found, after it.
+
+    Attributes
+    ----------
+    unmapped
+        ``{element path: count}`` of XML elements the mapping did not use.
+    geometry_errors
+        ``(provision_id, message)`` of features kept with an empty geometry.
+    files
+        Labels of the data files read.
+    """
+
+    def __init__(self, source, **options) -> None:
+        self.source = source
+        self.options = options
+        self.unmapped: Counter = Counter()
+        self.geometry_errors: list = []
+        self.files: list[str] = []
+        self._started = False
+
+    def __iter__(self):
+        if self._started:
+            raise RuntimeError("the parts of a read can be iterated once")
+        self._started = True
+        return self._parts(**self.options)
+
+    def _parts(
+        self,
+        *,
+        set_name,
+        arc_tolerance,
+        on_geometry_error,
+        progress,
+        workers,
+        limits,
+        check_counts,
+    ):
+        source = self.source
+        if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
+            data = read_vector_product(source)
+            self.files = list(data.files)
+            self.unmapped.update(data.unmapped)
+            self.geometry_errors.extend(data.geometry_errors)
+            yield data
+            return
+        own = not isinstance(source, Delivery)
+        d = open_delivery(source) if own else source
+        bar = None
+        try:
+            if d.product != "bestammelse":
+                raise InputError(
+                    f"{d.path} is an {d.product} delivery, not markreglerande bestämmelse"
+                )
+            sets = [set_name] if set_name else [s for s in d.sets if d.data_files(s)] or d.sets
+            default_srs = f"urn:ogc:def:crs:EPSG::{d.crs}" if d.crs else None
+            files = [f for s in sets for f in d.data_files(s)]
+            self.files = [f.label for f in files]
+            recognised: dict[str, int] = {}
+            bar = _ByteProgress(files) if progress else None
+            it = [bar.wrap(f) for f in files] if bar else files
+            from vggeo.lm._parallel import CHUNK_BYTES, default_workers
+
+            n_workers = default_workers() if workers is None else max(1, int(workers))
+            options = dict(
+                default_srs=default_srs,
+                default_epsg=d.crs,
+                arc_tolerance=arc_tolerance,
+                on_geometry_error=on_geometry_error,
+                limits=limits,
+            )
+            ids: list = []  # per part: its identities and file, for the repeated-identity check
+            basinformation = _BasinformationColumns()
+            yielded = False
+            for f in it:
+                got = None
+                if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
+                    got = _read_file_parallel(f, workers=n_workers, **options)
+                gen = iter(got[0]) if got is not None else _iter_file(f, **options)
+                n = 0
+                while True:
+                    try:
+                        part = next(gen)
+                    except StopIteration as stop:
+                        u, e = got[1:] if got is not None else stop.value
+                        break
+                    n += len(part.provisions)
+                    ids.append(_Identities(part))
+                    basinformation.update(part)
+                    if len(part.provisions):
+                        yielded = True
+                        yield part
+                if check_counts:
+                    d.check_recognised(f, n, getattr(u, "unknown", None) or (u if not n else None))
+                recognised[f.set_name] = recognised.get(f.set_name, 0) + n
+                self.unmapped.update(u)
+                self.geometry_errors.extend(e)
             if check_counts:
-                d.check_recognised(f, n, getattr(u, "unknown", None) or (u if not n else None))
-            recognised[f.set_name] = recognised.get(f.set_name, 0) + n
-            parts.extend(p)
-            unmapped.update(u)
-            errors.extend(e)
-        if check_counts:
-            for s in sets:
-                d.check_total(s, recognised.get(s, 0))
-        if not parts:
-            parts = [
-                _frames(
+                for s in sets:
+                    d.check_total(s, recognised.get(s, 0))
+            refuse_repeated_identities(ids)
+            if check_counts:
+                basinformation.check(d.path, self.files)
+            if not yielded:
+                yield _frames(
                     {"provisions": [], "affected_properties": [], "decisions": []},
                     Counter(),
                     [],
                     default_epsg=d.crs,
                     files=[],
                 )
-            ]
-        refuse_repeated_identities(parts)
-        data = _concat(parts, unmapped, errors, [f.label for f in files])
-        if check_counts:
-            refuse_empty_columns(data, d.path)
-        return data
-    finally:
-        if bar is not None:
-            bar.close()
-        if own:
-            d.close()
+        finally:
+            if bar is not None:
+                bar.close()
+            if own:
+                d.close()
+
+
+class _Identities:
+    """What :func:`refuse_repeated_identities` needs of a part, without its data."""
+
+    def __init__(self, part: BestammelseData) -> None:
+        self.provisions = pd.DataFrame({"provision_id": part.provisions["provision_id"]})
+        self.files = part.files
+
+
+class _BasinformationColumns:
+    """:func:`refuse_empty_columns` over a stream of parts: which columns were ever filled."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.filled = dict.fromkeys(REQUIRED_WITH_BASINFORMATION, False)
+
+    def update(self, part: BestammelseData) -> None:
+        sub = part.subsets
+        if not len(sub):
+            return
+        ids = sub.loc[sub["subset"] == "basinformation", "provision_id"]
+        if not len(ids):
+            return
+        prov = part.provisions
+        rows = prov[prov["provision_id"].isin(ids)]
+        self.rows += len(rows)
+        for col in self.filled:
+            self.filled[col] = self.filled[col] or bool(rows[col].notna().any())
+
+    def check(self, path, files) -> None:
+        for col, filled in self.filled.items():
+            if self.rows and not filled:
+                raise IntegrityError(
+                    f"{col} is null in all {self.rows} provisions carrying Basinformation: its "
+                    "element is spelt in a way vggeo/lm/mapping.py does not know; see "
+                    "`vggeo inspect`",
+                    file=files[0] if files else path,
+                    field=col,
+                )
 
 
 class _ByteProgress:

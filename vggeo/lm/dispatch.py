@@ -382,7 +382,16 @@ def _read(
     else:
         data = read_inskrivning(d, personal_data=personal_data, progress=progress)
     tables = dict(data.tables())
+    dels = deletions_table(d)
+    if dels is not None:
+        tables["deletions"] = dels
+    return DeliveryTables(str(d.product), tables, data.unmapped, errors)
+
+
+def deletions_table(d: Delivery) -> pd.DataFrame | None:
+    """The ``deletions`` table (``set``, ``object_id``) of a change extract or of any delivery
+    that lists deletions; None otherwise."""
     dels = [(s, i) for s in d.sets for i in sorted(d.deletions(s))]
     if d.extract_type == "change" or dels:
-        tables["deletions"] = pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
-    return DeliveryTables(str(d.product), tables, data.unmapped, errors)
+        return pd.DataFrame(dels, columns=["set", "object_id"]).astype("string")
+    return None
