@@ -58,6 +58,7 @@ from vggeo_server.ops import (
     ops_router,
     store_checks,
 )
+from vggeo_server.render import RenderQueue
 from vggeo_server.routes import TilesFactory
 from vggeo_server.settings import Settings
 
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         dependencies=[Depends(note_route)],
     )
     app.state.base_url = settings.base_url
+    app.state.render = RenderQueue(settings.render_threads)
     add_exception_handlers(app)
     install_handlers(app, settings.auth.realm)
     # Starlette: the last added middleware is the outermost (see the module docstring).
