@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         else:
             service = await asyncio.to_thread(open_service, settings)
         app.state.service = service
+        app.state.render.fit(service.source)
         app.state.features = await asyncio.to_thread(open_features, settings)
         if authenticator is not None:
             await asyncio.to_thread(authenticator.start)

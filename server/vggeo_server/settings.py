@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Tiles rendered at once by one worker (more wait their turn, first come "
-        "first served). Default: the number of cores, at least 2.",
+        "first served). Default: the number of cores (at least 2), twice that with PostGIS.",
     )
     base_url: str | None = Field(
         None,

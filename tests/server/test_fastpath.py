@@ -157,3 +157,19 @@ def test_render_threads_setting_sizes_the_queue(store):
     app = create_app(Settings(_env_file=None, store=str(store[0]), render_threads=3))
     assert app.state.render.threads == 3
     assert create_app(Settings(_env_file=None, store=str(store[0]))).state.render.threads >= 2
+
+
+def test_a_postgis_backend_renders_twice_as_many_at_once():
+    from types import SimpleNamespace
+
+    from vggeo_server.render import RenderQueue, default_threads
+
+    queue = RenderQueue()
+    queue.fit(SimpleNamespace(kind="postgis"))
+    assert queue.threads == 2 * default_threads()
+    queue = RenderQueue()
+    queue.fit(SimpleNamespace(kind="memory"))
+    assert queue.threads == default_threads()
+    queue = RenderQueue(3)  # chosen: kept
+    queue.fit(SimpleNamespace(kind="postgis"))
+    assert queue.threads == 3
