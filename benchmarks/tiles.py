@@ -367,7 +367,9 @@ def check_pass(base: str, paths: list[str], layer: str) -> dict:
     }
 
 
-def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: float) -> None:
+def stage_http(
+    source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: float, vggeo_env: dict
+) -> None:
     from system import _free_port
 
     idx = source.data.points("WebMercatorQuad")
@@ -385,7 +387,7 @@ def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: 
             [sys.executable, "-m", "vggeo", "serve", "--store", url, "--port"],
             "/tiles/residences/{z}/{x}/{y}.mvt",
             "residences",
-            {"VGGEO_CACHE_BYTES": "0"},
+            {"VGGEO_CACHE_BYTES": "0", **vggeo_env},
             "/readyz",
         ),
         (
@@ -393,7 +395,7 @@ def stage_http(source, url: str, gpkg: Path, bands: dict, repeat: int, seconds: 
             [sys.executable, "-m", "vggeo", "serve", "--store", str(gpkg), "--port"],
             "/tiles/residences/{z}/{x}/{y}.mvt",
             "residences",
-            {"VGGEO_CACHE_BYTES": "0"},
+            {"VGGEO_CACHE_BYTES": "0", **vggeo_env},
             "/readyz",
         ),
     ]
@@ -593,6 +595,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
     ap.add_argument("--label", default="", help="suffix of the results file")
     ap.add_argument(
+        "--render-threads",
+        type=int,
+        help="VGGEO_RENDER_THREADS of the vggeo servers (default: theirs, the number of cores)",
+    )
+    ap.add_argument(
         "--pg",
         help="postgresql:// URL of a database already holding the store's "
         "tables (as written by vggeo.tiles.backends.postgis.write_tables); default: a "
@@ -656,7 +663,12 @@ def main() -> None:
             if "inprocess" in args.only:
                 stage_inprocess(source, url, bands, args.repeat)
             if "http" in args.only:
-                stage_http(source, url, gpkg, bands, args.repeat, args.seconds)
+                env = (
+                    {"VGGEO_RENDER_THREADS": str(args.render_threads)}
+                    if args.render_threads
+                    else {}
+                )
+                stage_http(source, url, gpkg, bands, args.repeat, args.seconds, env)
     frames = None
     if "cached" in args.only:
         stage_cached(gpkg, bands)

@@ -13,7 +13,8 @@ times, each as the median of ``--repeat`` calls:
 * embedded backend in process: ``source.tile()`` and gzip;
 * over HTTP (one vggeo worker, cache off, wrk with one connection on that one tile): the
   defaults, and with the JSON access log and the metrics switched off — the difference from the
-  in-process time is the framework's and the middleware's share.
+  in-process time is the framework's and the middleware's share; and the same tile with the
+  cache on (every request a hit): what HTTP, uvicorn and the middleware cost without rendering.
 """
 
 from __future__ import annotations
@@ -179,6 +180,9 @@ def http_parts(store: str, tile, seconds: int) -> dict:
     for label, env in (
         ("defaults", {}),
         ("no access log, no metrics", {"VGGEO_ACCESS_LOG": "false", "VGGEO_METRICS": "false"}),
+        # The same tile from the cache: HTTP, uvicorn, the middleware and wrk without rendering
+        # — the floor the server's own path costs; uncached minus this is render + gzip + hop.
+        ("cached (HTTP floor)", {"VGGEO_CACHE_BYTES": str(64 * 2**20)}),
     ):
         port = _free_port()
         base = f"http://127.0.0.1:{port}"

@@ -59,6 +59,7 @@ from vggeo_server.ops import (
     ops_router,
     store_checks,
 )
+from vggeo_server.render import RenderQueue
 from vggeo_server.routes import TilesFactory
 from vggeo_server.settings import Settings
 
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         else:
             service = await asyncio.to_thread(open_service, settings)
         app.state.service = service
+        app.state.render.fit(service.source)
         app.state.features = await asyncio.to_thread(open_features, settings)
         if authenticator is not None:
             await asyncio.to_thread(authenticator.start)
@@ -212,6 +214,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
         dependencies=[Depends(note_route)],
     )
     app.state.base_url = settings.base_url
+    app.state.render = RenderQueue(settings.render_threads)
     add_exception_handlers(app)
     install_handlers(app, settings.auth.realm)
     # Starlette: the last added middleware is the outermost (see the module docstring).

@@ -5,7 +5,7 @@ classes cost ten times more — and on a miss they cost more than rendering a ty
 from PostGIS. This ASGI middleware recognises the plain tile URL
 (``GET /tiles/{layer}/{z}/{x}/{y}.mvt|.pbf`` without query string, from a client whose
 ``Accept-Encoding`` makes gzip the coding to send), answers from the tile cache or, on a miss,
-renders the tile in the thread pool with the very call the route makes
+renders the tile in the application's render queue (:mod:`vggeo_server.render`) with the very call the route makes
 (:func:`vggeo_server.auth.views.view_tile`), and sends exactly the headers the route would send (ETag
 of the gzip representation, 304, 204, Cache-Control, Vary) using the same rules
 (:mod:`vggeo_server.http`). Anything else — a filter, identity, a malformed address, a tile archive's
@@ -20,9 +20,7 @@ goes to the application, which refuses.
 from __future__ import annotations
 
 import re
-from functools import partial
 
-from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vggeo.errors import VggeoError
@@ -32,6 +30,7 @@ from vggeo.tiles.service import TileService
 from vggeo_server.auth.policy import FULL_ACCESS, AccessDenied
 from vggeo_server.auth.views import cached_view_tile, layer_view, view_tile
 from vggeo_server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
+from vggeo_server.render import RenderQueue
 
 _TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.(?:mvt|pbf)$", re.ASCII)
 _MVT = b"application/vnd.mapbox-vector-tile"
@@ -105,18 +104,12 @@ class CachedTileFastPath:
             layer = get_layer(m.group(1))
             view = layer_view(access, layer)
             service.key(layer.id, z, x, y)  # checks the address against the grid
-            return await to_thread.run_sync(
-                partial(
-                    view_tile,
-                    service,
-                    layer,
-                    z,
-                    x,
-                    y,
-                    grid="WebMercatorQuad",
-                    filters=None,
-                    view=view,
-                )
+            state = scope["app"].state
+            queue = getattr(state, "render", None)
+            if queue is None:  # an application built without one
+                queue = state.render = RenderQueue()
+            return await queue.run(
+                view_tile, service, layer, z, x, y, grid="WebMercatorQuad", filters=None, view=view
             )
         except Exception:  # noqa: BLE001 - rendered again by the route, which answers properly
             return None

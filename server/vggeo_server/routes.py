@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from vggeo.tiles.layers import Composite, Filters, Layer, layer_ids
 from vggeo.tiles.service import TileService
@@ -37,6 +36,7 @@ from vggeo_server.dependencies import (
 )
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.http import CacheControlPolicy
+from vggeo_server.render import RenderQueue
 from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -64,6 +64,14 @@ def query_string(request: Request) -> str:
     return f"?{q}" if q else ""
 
 
+def render_queue(request: Request) -> RenderQueue:
+    """The application's render queue (one made here for an application built without one)."""
+    queue = getattr(request.app.state, "render", None)
+    if queue is None:
+        queue = request.app.state.render = RenderQueue()
+    return queue
+
+
 async def render_tile(
     request: Request,
     service: TileService,
@@ -80,7 +88,7 @@ async def render_tile(
     tile = cached_view_tile(service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view)
     request.state.cache = "miss" if tile is None else "hit"
     if tile is None:
-        tile = await run_in_threadpool(
+        tile = await render_queue(request).run(
             view_tile, service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view
         )
     if isinstance(cache_control, CacheControlPolicy):

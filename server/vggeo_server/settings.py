@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     maxzoom: int = Field(16, ge=0, le=24, description="Highest zoom advertised in TileJSON.")
     warm: bool = Field(True, description="Build indexes at start-up instead of on first request.")
     pool_size: int = Field(8, ge=1, description="PostGIS connection pool size.")
+    render_threads: int | None = Field(
+        None,
+        ge=1,
+        description="Tiles rendered at once by one worker (more wait their turn, first come "
+        "first served). Default: the number of cores (at least 2), twice that with PostGIS.",
+    )
     base_url: str | None = Field(
         None,
         description="Public URL of the service (scheme, host, port and any path prefix), "

@@ -96,3 +96,80 @@ def test_the_route_is_not_involved_in_a_plain_miss(uncached, source, monkeypatch
     x, y = busy_tile(source, 15)
     r = uncached.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.content == source.tile("residences", 15, x, y)
+
+
+def _run_renders(threads: int, n: int = 8) -> tuple[int, list[int], list[int]]:
+    """``n`` concurrent renders asked for in order on a queue of ``threads``: the most running at
+    once, the order they started in, their results."""
+    import threading
+    import time
+
+    import anyio
+
+    from vggeo_server.render import RenderQueue
+
+    queue = RenderQueue(threads)
+    lock = threading.Lock()
+    running, most, started = [0], [0], []
+
+    def render(i: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            started.append(i)
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return i
+
+    async def main() -> list[int]:
+        done: list[int] = []
+
+        async def ask(i: int) -> None:
+            done.append(await queue.run(render, i))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(ask, i)
+                await anyio.sleep(0.001)  # asked in this order
+        return done
+
+    done = anyio.run(main)
+    return most[0], started, sorted(done)
+
+
+def test_renders_run_at_most_threads_at_once():
+    most, _, done = _run_renders(2)
+    assert done == list(range(8))
+    assert most == 2
+
+
+def test_renders_waiting_their_turn_start_first_come_first_served():
+    most, started, done = _run_renders(1)  # one at a time: the start order is exact
+    assert done == list(range(8))
+    assert most == 1
+    assert started == list(range(8))
+
+
+def test_render_threads_setting_sizes_the_queue(store):
+    from vggeo_server import Settings, create_app
+
+    app = create_app(Settings(_env_file=None, store=str(store[0]), render_threads=3))
+    assert app.state.render.threads == 3
+    assert create_app(Settings(_env_file=None, store=str(store[0]))).state.render.threads >= 2
+
+
+def test_a_postgis_backend_renders_twice_as_many_at_once():
+    from types import SimpleNamespace
+
+    from vggeo_server.render import RenderQueue, default_threads
+
+    queue = RenderQueue()
+    queue.fit(SimpleNamespace(kind="postgis"))
+    assert queue.threads == 2 * default_threads()
+    queue = RenderQueue()
+    queue.fit(SimpleNamespace(kind="memory"))
+    assert queue.threads == default_threads()
+    queue = RenderQueue(3)  # chosen: kept
+    queue.fit(SimpleNamespace(kind="postgis"))
+    assert queue.threads == 3

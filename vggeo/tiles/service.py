@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 #: gzip level of tiles rendered on request. Measured on z14–z16 tiles of 15–20 KB: level 1
 #: compresses in a quarter of level 6's time (0.23 ms against 1.0 ms) for bodies 4 % larger.
 RENDER_GZIP_LEVEL = 1
-#: A body larger than this after level 1 is compressed again at level 6: such tiles are rare
-#: (the densest z14 centres), and level 1 would make them up to 14 % larger (358 KB → 407 KB
-#: for the largest of 5.6 M homes), eating into the 500 KB bound.
-RECOMPRESS_ABOVE = 128 * 1024
+#: A body larger than this after level 1 is compressed again at level 6, so that no tile comes
+#: near the 500 KB bound (level 6 is 10–14 % smaller on the densest tiles: 407 KB → 358 KB for
+#: the largest composite of 5.6 M homes). Not lower: level 6 of a 1 MB MVT costs 30–45 ms — three
+#: to four times level 1 — and at 128 KB every dense z14 tile paid both passes, which made them
+#: the slowest requests of the z14–z16 list (p99) on top of rendering. Below 400 KB a body stays
+#: at level 1 (e.g. 394 KB rather than 344 KB for the densest residences tile of 5.6 M homes).
+RECOMPRESS_ABOVE = 400 * 1024
 
 
 def compress_rendered(mvt: bytes, *, version: str = "") -> CachedTile:
