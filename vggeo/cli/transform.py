@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
+
+from vggeo import crs as vcrs
+from vggeo.crs import crs_records, crs_table
+from vggeo.errors import InputError
+from vggeo.pairs import transform_lines
 
 
 @click.command("transform")
@@ -56,8 +62,6 @@ def transform_cmd(src, dst, in_order, out_order, route, swap_axes, no_check) -> 
     Example:
       echo 59.0,15.0 | vggeo transform --from wgs84 --to "SWEREF 99 TM"
     """
-    from vggeo.pairs import transform_lines
-
     result = transform_lines(
         sys.stdin.read(),
         src=src,
@@ -82,10 +86,6 @@ def crs_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def crs_list(as_json: bool) -> None:
     """Every supported system with its EPSG code, axis order and area of use."""
-    import json
-
-    from vggeo.crs import crs_records, crs_table
-
     if as_json:
         click.echo(json.dumps(crs_records(), ensure_ascii=False, indent=1))
     else:
@@ -98,9 +98,6 @@ def crs_list(as_json: bool) -> None:
 @click.option("--lon", type=float, help="Longitude (degrees).")
 def crs_zone(municipality: str | None, lat: float | None, lon: float | None) -> None:
     """The local SWEREF 99 zone for a municipality (published choice) or a position (rule)."""
-    from vggeo import crs as vcrs
-    from vggeo.errors import InputError
-
     if municipality is None and (lat is None or lon is None):
         raise InputError("give --municipality CODE, or --lat and --lon")
     if municipality is not None:
