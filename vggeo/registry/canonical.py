@@ -24,7 +24,7 @@ import json
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -75,10 +75,6 @@ __all__ = [
     "empty_rejects",
 ]
 
-if TYPE_CHECKING:
-    import geopandas as gpd
-    import pyarrow as pa
-    from tqdm import tqdm
 
 T = TypeVar("T")
 #: What the readers return: the canonical GeoDataFrame, or ``(frame, rejects)`` with

@@ -94,7 +94,6 @@ from vggeo.registry.writers import write_registry
 
 if TYPE_CHECKING:
     import geopandas as gpd
-    from tqdm import tqdm
 
 __all__ = [
     "ValueguardSettings",

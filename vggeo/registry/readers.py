@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,10 +37,6 @@ import shapely
 
 from vggeo.codes import get_code_list
 from vggeo.errors import ParseError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
 from vggeo.registry.canonical import (
     CanonicalResult,
     CodeWarning,

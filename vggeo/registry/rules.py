@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,9 +38,6 @@ from vggeo.apartment import apartment_number_problems, floor_disagreements
 from vggeo.codes import CODE_LISTS
 from vggeo.registry.fields import FIELDS, field
 from vggeo.registry.writers import _arrow_array
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = [
     "Rule",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,9 +26,6 @@ import shapely
 from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
 from vggeo.exports.parquet import write_parquet
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = ["write_registry", "write_rejects", "update_rejects", "to_raw", "FORMATS"]
 
