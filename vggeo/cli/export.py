@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vggeo.cli.options import crs_opt, output_opt, overwrite_opt, progress_opt, store_opt
+from vggeo.cli.options import (
+    crs_opt,
+    output_opt,
+    overwrite_opt,
+    progress_opt,
+    refuse_overwrite,
+    store_opt,
+)
+from vggeo.crs import get_crs
 
 if TYPE_CHECKING:
     from vggeo.crs import SwedishCRS
@@ -31,8 +39,6 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 
 
 def _check_output(path: Path, overwrite: bool, suffixes: tuple[str, ...]) -> None:
-    from vggeo.cli.options import refuse_overwrite
-
     if path.suffix.lower() not in suffixes:
         raise click.BadParameter(
             f"{path}: use one of {', '.join(suffixes)}", param_hint="'-o/--output'"
@@ -41,8 +47,6 @@ def _check_output(path: Path, overwrite: bool, suffixes: tuple[str, ...]) -> Non
 
 
 def _crs(spec: str) -> SwedishCRS:
-    from vggeo.crs import get_crs
-
     return get_crs(spec)  # CRSError → exit 2 before anything is read or written
 
 
@@ -73,6 +77,7 @@ def export_gpkg(
     The store is streamed in batches, so memory stays bounded whatever its size; Ctrl-C leaves
     no file behind (nor changes an existing one).
     """
+    # lazy: keeps vggeo --help fast
     from vggeo.exports import export_store_gpkg
 
     _check_output(output, overwrite, (".gpkg",))
@@ -105,6 +110,7 @@ def export_gpkg(
 @overwrite_opt
 def export_parquet(store: str, output: Path, crs: str, layer: str, overwrite: bool) -> None:
     """GeoParquet 1.1: bbox covering column, Hilbert-sorted row groups."""
+    # lazy: keeps vggeo --help fast
     from vggeo.exports import read_store_tables, write_parquet
 
     _check_output(output, overwrite, (".parquet",))
@@ -183,6 +189,7 @@ def join_cmd(
     .parquet --summary carries each provision's polygon. With a postgresql:// store the join
     runs inside PostGIS (on its GiST index; only the pairs come back).
     """
+    # lazy: keeps vggeo --help fast
     from vggeo.exports.tables import write_table
     from vggeo.join import join_store
 

@@ -95,6 +95,7 @@ def _rejects_path(given: Path | None, output: Path | None, source: Path | None) 
 
 def _write_rejects(rejects: pd.DataFrame, path: Path, *, explicit: bool) -> Path | None:
     """Write the rejects where asked, or where they are (or were) — never an empty file unasked."""
+    # lazy: keeps vggeo --help fast
     from vggeo.registry.writers import update_rejects, write_rejects
 
     return write_rejects(rejects, path) if explicit else update_rejects(rejects, path)
@@ -175,6 +176,7 @@ def load(
 
     Exit codes: 0 loaded (rejects, if any, listed); 2 refused (nothing written).
     """
+    # lazy: keeps vggeo --help fast
     from vggeo.registry.readers import read_registry, write_registry
     from vggeo.registry.summary import coordinate_sources, rejects_summary
 
@@ -200,6 +202,7 @@ def load(
     if output is not None:
         write_registry(gdf, output, overwrite=True)
     if store is not None:
+        # lazy: keeps vggeo --help fast
         from vggeo.store import open_store
 
         with open_store(store, create=True) as st:
@@ -276,6 +279,7 @@ def check(
     Exit codes: 0 no problems; 1 problems found; 2 SOURCE could not be checked (unreadable,
     not a registry, ids missing or repeated).
     """
+    # lazy: keeps vggeo --help fast
     from vggeo.registry.checks import check_file
 
     rep = check_file(source, threshold=threshold, entrance_floor=entrance_floor, endpoint=endpoint)
@@ -402,6 +406,7 @@ def fetch(
     ``--strict`` refuses instead. Exit codes: 0 fetched; 2 refused, unreachable or failed after
     the retries (nothing written; with --resume the complete pages are kept).
     """
+    # lazy: keeps vggeo --help fast
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
     from vggeo.registry.summary import rejects_summary
 
@@ -458,6 +463,7 @@ def fetch(
 )
 def sample_registry(n: int, seed: int, output: Path, overwrite: bool, defects: float) -> None:
     """Generate a realistic synthetic registry of N homes around real Swedish towns."""
+    # lazy: keeps vggeo --help fast
     from vggeo.registry.readers import write_registry
     from vggeo.sample.registry import generate_registry
 

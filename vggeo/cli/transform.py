@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,10 @@ import click
 
 if TYPE_CHECKING:
     from vggeo.crs import AxisOrder, Route
+from vggeo import crs as vcrs
+from vggeo.crs import crs_records, crs_table
+from vggeo.errors import InputError
+from vggeo.pairs import transform_lines
 
 
 @click.command("transform")
@@ -68,8 +73,6 @@ def transform_cmd(
     Example:
       echo 59.0,15.0 | vggeo transform --from wgs84 --to "SWEREF 99 TM"
     """
-    from vggeo.pairs import transform_lines
-
     result = transform_lines(
         sys.stdin.read(),
         src=src,
@@ -94,10 +97,6 @@ def crs_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def crs_list(as_json: bool) -> None:
     """Every supported system with its EPSG code, axis order and area of use."""
-    import json
-
-    from vggeo.crs import crs_records, crs_table
-
     if as_json:
         click.echo(json.dumps(crs_records(), ensure_ascii=False, indent=1))
     else:
@@ -110,9 +109,6 @@ def crs_list(as_json: bool) -> None:
 @click.option("--lon", type=float, help="Longitude (degrees).")
 def crs_zone(municipality: str | None, lat: float | None, lon: float | None) -> None:
     """The local SWEREF 99 zone for a municipality (published choice) or a position (rule)."""
-    from vggeo import crs as vcrs
-    from vggeo.errors import InputError
-
     if municipality is not None:
         code = vcrs.local_zone_for_municipality(municipality, lon=lon, lat=lat)
     elif lat is not None and lon is not None:

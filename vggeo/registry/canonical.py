@@ -19,15 +19,22 @@ slip — ``swap=True`` exchanges swapped pairs).
 
 from __future__ import annotations
 
+import ctypes
 import json
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import ArrayLike
+from tqdm import tqdm
 
+from vggeo.codes import get_code_list
 from vggeo.crs import Route, detect_axis_problems
 from vggeo.errors import (
     CodeError,
@@ -39,8 +46,23 @@ from vggeo.errors import (
     VggeoWarning,
 )
 from vggeo.registry.coordinates import VALUEGUARD_PAIRS, valueguard_points
-from vggeo.registry.fields import COORDINATE_FIELDS, DERIVED_COLUMNS, FIELD_NAMES, FIELDS, Field
-from vggeo.registry.rules import RULES
+from vggeo.registry.fields import (
+    COORDINATE_FIELDS,
+    DERIVED_COLUMNS,
+    FIELD_NAMES,
+    FIELDS,
+    Field,
+    field,
+)
+from vggeo.registry.rules import (
+    RULES,
+    address_rules,
+    construction_year_placeholder,
+    kommunkod,
+    normalise_owner_ids,
+    normalise_postal_codes,
+    row_rules,
+)
 from vggeo.registry.writers import _arrow_array
 
 __all__ = [
@@ -53,10 +75,6 @@ __all__ = [
     "empty_rejects",
 ]
 
-if TYPE_CHECKING:
-    import geopandas as gpd
-    import pyarrow as pa
-    from tqdm import tqdm
 
 T = TypeVar("T")
 #: What the readers return: the canonical GeoDataFrame, or ``(frame, rejects)`` with
@@ -371,8 +389,6 @@ def _padded(s: pd.Series, f: Field) -> pd.Series:
 
 
 def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical:
-    from vggeo.codes import get_code_list
-
     cl = get_code_list(f.codes or f.name)
     documented: Any  # the documented codes: integers or strings, by the code list's kind
     values_for_msg: Any
@@ -398,9 +414,6 @@ def _code(s: pd.Series, f: Field, rej: _Rejects, report: dict) -> pd.Categorical
         cat = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="int64"))
         values_for_msg = ints
     else:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         # Dictionary-encode in Arrow (C++), then map the few distinct values to categories.
         arr = pc.utf8_trim_whitespace(
             pa.array(_string(s, f), type=pa.large_string(), from_pandas=True)
@@ -469,9 +482,6 @@ def _number_list(s: pd.Series, f: Field, rej: _Rejects) -> pd.Series:
     A meter-address number ``"302-12"`` (as text, or as a list item) becomes its parts
     ``[302, 12]``; see :mod:`vggeo.registry.fields`.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_list(s.dtype.pyarrow_dtype):
         arr = _arrow_array(s)
         vt = arr.type.value_type
@@ -537,8 +547,6 @@ def _series(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
 
 def _empty_where(lists: pa.ListArray, empty: np.ndarray) -> pa.ListArray:
     """``lists`` with the rows in ``empty`` made empty (their items dropped)."""
-    import pyarrow as pa
-
     offsets = np.asarray(lists.offsets, dtype=np.int64)
     lengths = np.diff(offsets)
     lengths[empty] = 0
@@ -566,9 +574,6 @@ def _parse_items(items: pa.ListArray) -> tuple[pa.ListArray, np.ndarray]:
     Each item is a whole number, a meter-address number ``302-12`` (two parts), or a null
     spelling (``None``, ``nan``, ``null``, ``""``), which stays a null element.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     n = len(items)
     offsets = np.asarray(items.offsets, dtype=np.int64)
     flat = items.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).cast(
@@ -640,8 +645,6 @@ def _parse_items(items: pa.ListArray) -> tuple[pa.ListArray, np.ndarray]:
 def _reject_bad_rows(
     lists: pa.ListArray, bad: np.ndarray, s: pd.Series, f: Field, rej: _Rejects
 ) -> pd.Series:
-    import pyarrow as pa
-
     if bad.any():
         rej.add(
             "wrong_type",
@@ -698,8 +701,6 @@ def _one_number(v: Any) -> list[int] | object | None:
 
 def _null_out(df: pd.DataFrame, name: str, mask: np.ndarray) -> None:
     """Remove the values at ``mask`` (the originals are in the rejects)."""
-    import pyarrow as pa
-
     s = df[name]
     if isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_list(s.dtype.pyarrow_dtype):
         arr = _arrow_array(s)
@@ -716,8 +717,6 @@ def _null_out(df: pd.DataFrame, name: str, mask: np.ndarray) -> None:
 
 
 def _apply_row_rules(df: pd.DataFrame, rej: _Rejects, endpoint: str) -> None:
-    from vggeo.registry.rules import normalise_owner_ids, normalise_postal_codes, row_rules
-
     # The documented forms first: "653 41" → "65341", "7696133375" → "769613-3375".
     invalid = {}
     for name, normalise in (
@@ -735,8 +734,6 @@ def _apply_row_rules(df: pd.DataFrame, rej: _Rejects, endpoint: str) -> None:
 
 def _add_derived(df: pd.DataFrame, given: Mapping[str, Any]) -> None:
     """``kommunkod`` and ``construction_year_placeholder`` (after the fields, before geometry)."""
-    from vggeo.registry.rules import construction_year_placeholder, kommunkod
-
     if "county_code" in df and "municipality_code" in df:
         df["kommunkod"] = kommunkod(df).array
     elif "kommunkod" in given:
@@ -940,8 +937,6 @@ def to_canonical(
 
 def _whole_frame_rules(gdf: pd.DataFrame, locate: Locate, *, strict: bool) -> pd.DataFrame:
     """Rules across rows (the same apartment number twice at an address), on the whole frame."""
-    from vggeo.registry.rules import address_rules
-
     rej = _Rejects(locate, strict=strict, strict_codes=strict)
     rej.ids = gdf["id"].to_numpy() if "id" in gdf else None
     for finding in address_rules(gdf):
@@ -988,8 +983,6 @@ def _canonical(
     consume: bool,
     check_ids: bool,
 ) -> tuple[gpd.GeoDataFrame, _Rejects]:
-    import geopandas as gpd
-
     locate = locate or _default_locate(source)
     rej = _Rejects(locate, strict=strict, strict_codes=strict_codes)
     key_rej = _Rejects(locate, strict=True, strict_codes=True)  # the key is never optional
@@ -1170,17 +1163,12 @@ def _check_unique_ids(ids: np.ndarray, f: Field, locate: Locate) -> None:
 
 def _release_arrow_memory() -> None:
     """Hand memory freed by Arrow back to the system (its allocator keeps it otherwise)."""
-    import pyarrow as pa
-
     pa.default_memory_pool().release_unused()
     _malloc_trim()
 
 
 def _malloc_trim() -> None:
     """Return freed C heap to the system on glibc (numpy/pandas temporaries); no-op elsewhere."""
-    import ctypes
-    import sys
-
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -1207,11 +1195,6 @@ def canonical_in_batches(
     numbers, ids are checked for uniqueness and apartment numbers per address across all
     batches, and warnings are given once.
     """
-    import sys
-
-    import geopandas as gpd
-    from tqdm import tqdm
-
     parts = []
     rejects = []
     start = 0
@@ -1273,8 +1256,6 @@ def canonical_in_batches(
         )
         gdf.attrs.update(attrs)
     if "id" in gdf.columns:
-        from vggeo.registry.fields import field
-
         _check_unique_ids(gdf["id"].to_numpy(), field("id"), locate)
     extra = _whole_frame_rules(gdf, locate, strict=strict)
     if len(extra):

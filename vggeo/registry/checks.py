@@ -35,8 +35,12 @@ import pandas as pd
 
 from vggeo.atomic import atomic_path
 from vggeo.crs import Route, detect_axis_problems, transform
+from vggeo.errors import CoordinateError
+from vggeo.registry.canonical import to_canonical
 from vggeo.registry.coordinates import PAIR_LABELS, VALUEGUARD_PAIRS
+from vggeo.registry.fields import COORDINATE_FIELDS, FIELD_NAMES
 from vggeo.registry.readers import read_registry
+from vggeo.registry.rules import RULES, notices
 from vggeo.registry.writers import FORMATS
 
 __all__ = ["CheckReport", "check_file", "check_registry", "coordinate_distances"]
@@ -153,7 +157,6 @@ class CheckReport:
 
     def to_dict(self, *, max_rows: int | None = 100) -> dict:
         """JSON-ready report; at most ``max_rows`` example rows per finding (None: all)."""
-        from vggeo.registry.rules import RULES
 
         def rows(df: pd.DataFrame) -> list[dict]:
             d = df if max_rows is None else df.head(max_rows)
@@ -256,9 +259,6 @@ def check_registry(
     first_row
         Row number of the frame's first row in its file (2 for a CSV file with its header).
     """
-    from vggeo.registry.fields import COORDINATE_FIELDS, FIELD_NAMES
-    from vggeo.registry.rules import RULES, notices
-
     n = len(gdf)
     rep = CheckReport(n_rows=n, threshold_m=float(threshold))
     pos = np.arange(first_row, n + first_row)
@@ -373,11 +373,6 @@ def _detail_of_rejects(rule_id: str, sub: pd.DataFrame) -> pd.DataFrame:
 
 def _rules_of_frame(gdf: pd.DataFrame, *, endpoint: str, first_row: int) -> pd.DataFrame:
     """The rejects of a frame handed over without its reader's rejects (rules applied anew)."""
-    import warnings
-
-    from vggeo.errors import CoordinateError
-    from vggeo.registry.canonical import to_canonical
-
     raw = pd.DataFrame(gdf.drop(columns=[c for c in ("geometry",) if c in gdf.columns]))
 
     def locate(p: int) -> dict:

@@ -83,16 +83,17 @@ import pandas as pd
 import tenacity
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from tqdm import tqdm
 
 from vggeo.atomic import atomic_path
-from vggeo.errors import ClientError, InputError, ParseError
+from vggeo.errors import ClientError, InputError, ParseError, SchemaError
 from vggeo.registry.fields import SEARCH_CRITERIA, SPECIAL_CRITERIA
-from vggeo.registry.readers import read_registry, to_canonical
+from vggeo.registry.readers import _read_jsonl, read_registry, to_canonical
+from vggeo.registry.rules import valid_organisation_numbers
 from vggeo.registry.writers import write_registry
 
 if TYPE_CHECKING:
     import geopandas as gpd
-    from tqdm import tqdm
 
 __all__ = [
     "ValueguardSettings",
@@ -192,8 +193,6 @@ def normalise_personnummer(value: Any, *, today: dt.date | None = None) -> str:
     and the check digit (Luhn over the ten digits, Skatteverket). The error never repeats the
     value.
     """
-    from vggeo.registry.rules import valid_organisation_numbers
-
     text = str(value).strip().replace(" ", "")
     m = re.fullmatch(r"(\d{2})?(\d{6})([-+]?)(\d{4})", text)
     if not m:
@@ -828,7 +827,6 @@ class ValueguardClient:
                 resumed_from,
                 len(state["pages"]),
             )
-        from tqdm import tqdm
 
         bar = tqdm(
             total=state["total"],
@@ -1058,9 +1056,6 @@ def _read_staged(
     national registry fits in a few GB that way). Should offset paging have repeated a row, the
     last copy of each id is kept.
     """
-    from vggeo.errors import SchemaError
-    from vggeo.registry.readers import _read_jsonl
-
     pages = sorted(state["pages"], key=lambda p: p["offset"])
     combined = staging / "all.jsonl"
     with open(combined, "wb") as out:

@@ -17,21 +17,26 @@ Errors name the file (or API page), the row and the field. Writers live in
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+import pyogrio
+import shapely
 
+from vggeo.codes import get_code_list
 from vggeo.errors import ParseError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
 from vggeo.registry.canonical import (
     CanonicalResult,
     CodeWarning,
@@ -134,8 +139,6 @@ def _records_with_locate(records: list, locate: Locate) -> pd.DataFrame:
 
 
 def _arrow_json_schema() -> pa.Schema:
-    import pyarrow as pa
-
     types = {
         "key": pa.int64(),
         "int": pa.float64(),
@@ -148,8 +151,6 @@ def _arrow_json_schema() -> pa.Schema:
     fields = []
     for f in FIELDS:
         if f.kind == "code":
-            from vggeo.codes import get_code_list
-
             t = pa.float64() if get_code_list(f.codes or f.name).is_numeric else pa.string()
         else:
             t = types[f.kind]
@@ -159,9 +160,6 @@ def _arrow_json_schema() -> pa.Schema:
 
 def _read_jsonl(path: Path, *, progress: bool = False) -> tuple[pd.DataFrame, Locate]:
     """JSON lines: one residence per line (or one API page per line)."""
-    import pyarrow as pa
-    import pyarrow.json as pj
-
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip()
     if head.startswith(b'{"residences"') or head[:200].replace(b" ", b"").startswith(
@@ -210,8 +208,6 @@ def _restore_present_columns(path: Path, frame: pd.DataFrame, nulls: list[str]) 
 
 
 def _types_mapper(t: pa.DataType) -> pd.ArrowDtype | None:
-    import pyarrow as pa
-
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return pd.ArrowDtype(t)
     return None
@@ -301,10 +297,6 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, Locate]:
 
 
 def _csv_types(header: list[str], all_text: bool) -> dict[str, pa.DataType]:
-    import pyarrow as pa
-
-    from vggeo.codes import get_code_list
-
     types = {}
     for f in FIELDS:
         if f.name not in header:
@@ -352,8 +344,6 @@ def _first_keys(path: Path, lines: int = 100) -> set[str]:
 
 def _grouped(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pd.DataFrame]:
     """Record batches → pandas frames of about ``rows`` rows (Arrow memory freed as it goes)."""
-    import pyarrow as pa
-
     group, n = [], 0
     try:
         for b in batches:
@@ -376,9 +366,6 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def _stream_jsonl(path: Path) -> Iterator[pd.DataFrame]:
-    import pyarrow as pa
-    import pyarrow.json as pj
-
     if path.stat().st_size == 0:
         return
     keys = _first_keys(path)
@@ -424,11 +411,6 @@ def _stream_jsonl_lenient(path: Path) -> Iterator[pd.DataFrame]:
     Only the chunks holding a value of another type (``"rooms": "many"``, a ``number`` such as
     ``"302-12"`` among integers) are parsed value by value, so one odd row costs one chunk.
     """
-    import io
-
-    import pyarrow as pa
-    import pyarrow.json as pj
-
     if path.stat().st_size == 0:
         return
     keys = _first_keys(path)
@@ -476,11 +458,6 @@ def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataF
 
 
 def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]:
-    import csv
-
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
     with open(path, encoding="utf-8", newline="") as fh:
         first = fh.readline()
     header = next(csv.reader([first])) if first else []
@@ -510,8 +487,6 @@ def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]
 
 
 def _csv_convert(header: list[str], *, all_text: bool) -> pcsv.ConvertOptions:
-    import pyarrow.csv as pcsv
-
     return pcsv.ConvertOptions(
         column_types=_csv_types(header, all_text),
         strings_can_be_null=True,
@@ -531,11 +506,6 @@ def _csv_fixups(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Locate]:
     """A whole CSV file as one raw frame (typed, or every declared column as text)."""
-    import csv
-
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
     with open(path, encoding="utf-8", newline="") as fh:
         first = fh.readline()
     header = next(csv.reader([first])) if first else []
@@ -580,8 +550,6 @@ def _covering_columns(metadata: dict | None) -> list[str]:
 
 def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
         table = pq.read_table(path)
         # GeoParquet 1.1 bbox covering columns are derived from the geometry, not fields.
         table = table.drop_columns(
@@ -590,12 +558,8 @@ def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
         geo_cols = [c for c in table.column_names if c in ("geometry",)]
         frame = table.to_pandas(types_mapper=_types_mapper)
         if geo_cols and not any(c in frame.columns for c in COORDINATE_FIELDS):
-            import shapely
-
             frame["geometry"] = shapely.from_wkb(frame["geometry"].to_numpy())
     else:
-        import pyogrio
-
         frame = pyogrio.read_dataframe(path, read_geometry=True)
         if "geometry" in frame.columns and any(c in frame.columns for c in COORDINATE_FIELDS):
             frame = pd.DataFrame(frame.drop(columns="geometry"))

@@ -27,16 +27,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from vggeo.apartment import apartment_number_problems, floor_disagreements
 from vggeo.codes import CODE_LISTS
 from vggeo.registry.fields import FIELDS, field
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from vggeo.registry.writers import _arrow_array
 
 __all__ = [
     "Rule",
@@ -506,8 +507,6 @@ def _num(df: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _arrow_text(s: pd.Series) -> pa.Array:
-    import pyarrow as pa
-
     if isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype(object)
     if not hasattr(s.array, "_pa_array"):
@@ -524,17 +523,12 @@ def _arrow_text(s: pd.Series) -> pa.Array:
 
 def _join(*arrays: pa.Array, sep: str) -> pa.Array:
     """Element-wise concatenation of Arrow string arrays with ``sep`` between them."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     t = arrays[0].type
     return pc.binary_join_element_wise(*(a.cast(t) for a in arrays), pa.scalar(sep, t))
 
 
 def _bool(arr: pa.Array) -> np.ndarray:
     """A pyarrow boolean array as a numpy bool array (null → False)."""
-    import pyarrow.compute as pc
-
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -568,8 +562,6 @@ _DOUBLED_DIGIT_SUM = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int16)
 
 def _byte_lengths(arr: pa.Array) -> np.ndarray:
     """UTF-8 byte length of each value of an Arrow string array (-1 where missing)."""
-    import pyarrow as pa
-
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
@@ -584,8 +576,6 @@ def _byte_lengths(arr: pa.Array) -> np.ndarray:
 
 def _byte_matrix(arr: pa.Array, rows: np.ndarray, width: int) -> np.ndarray:
     """(k, width) uint8 bytes of the values at ``rows``, each exactly ``width`` bytes long."""
-    import pyarrow as pa
-
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[
         arr.offset : arr.offset + len(arr) + 1
@@ -604,8 +594,6 @@ def _is_digit(b: np.ndarray) -> np.ndarray:
 
 def _digit_matrix(arr: pa.Array, width: int) -> np.ndarray:
     """(n, width) int digits of an Arrow string array whose values are ``width`` ASCII digits."""
-    import pyarrow as pa
-
     if len(arr) == 0:
         return np.zeros((0, width), dtype=np.int64)
     filled = arr.fill_null("0" * width).cast(pa.binary())
@@ -623,9 +611,6 @@ def normalise_owner_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     Accepts ``NNNNNN-NNNN``, ``NNNNNNNNNN`` and the twelve-digit ``16NNNNNNNNNN`` form; any other
     text, or a wrong check digit, is invalid. Missing and ``""`` stay as they are, not invalid.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     arr = _arrow_text(values)
     lengths = _byte_lengths(arr)
     present = lengths > 0
@@ -657,9 +642,6 @@ def normalise_owner_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def normalise_postal_codes(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Postal codes as five digits (``"653 41"`` → ``"65341"``), and a mask of invalid ones."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     arr = _arrow_text(values)
     lengths = _byte_lengths(arr)
     present = lengths > 0
@@ -678,8 +660,6 @@ def normalise_postal_codes(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def _as_like(values: pd.Series, arr: pa.Array) -> pd.Series:
     """An Arrow string array as a Series like ``values`` (same index, pandas ``string``)."""
-    import pyarrow as pa
-
     series = pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())), index=values.index)
     return series.astype(values.dtype) if values.dtype == "string" else series
 
@@ -709,9 +689,6 @@ def kommunkod(df: pd.DataFrame) -> pd.Series:
     This is the code Lantmäteriet data carries (``kommun``; vggeo's provisions column
     ``municipality``). Missing where either part is missing or not two digits.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     n = len(df)
     if "county_code" not in df or "municipality_code" not in df:
         return pd.Series(pd.array([None] * n, dtype="string"), index=df.index)
@@ -751,7 +728,6 @@ def row_rules(
             yield Finding("deleted_in_registry", "deleted", m)
     if "updated_from" in df and applies("updated_from_public_data"):
         text = _arrow_text(df["updated_from"])
-        import pyarrow.compute as pc
 
         m = _bool(pc.not_equal(text, "public_data"))
         if m.any():
@@ -804,8 +780,6 @@ def row_rules(
         if m.any():
             yield Finding("floor_above_floors", "floor", m)
     if "apartment_nr" in df:
-        from vggeo.apartment import apartment_number_problems
-
         m, reasons = apartment_number_problems(df["apartment_nr"])
         if m.any():
             yield Finding("bad_apartment_numbers", "apartment_nr", m, reasons)
@@ -817,8 +791,6 @@ def row_rules(
 
 def _digit_strings(df: pd.DataFrame, name: str) -> tuple[Any, np.ndarray, np.ndarray]:
     """(Arrow text, byte lengths, all-digits mask) of a text column."""
-    import pyarrow.compute as pc
-
     arr = _arrow_text(df[name])
     return arr, _byte_lengths(arr), _bool(pc.utf8_is_digit(arr))
 
@@ -853,8 +825,6 @@ _KNOWN_COUNTY[[int(c) for c in COUNTY_CODES]] = True
 
 
 def _text_lengths(df: pd.DataFrame) -> Iterator[Finding]:
-    import pyarrow.compute as pc
-
     for name in RULES["text_length"].fields:
         if name not in df:
             continue
@@ -869,8 +839,6 @@ def _text_lengths(df: pd.DataFrame) -> Iterator[Finding]:
 
 def number_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(parts per row, second part present) of the ``number`` lists; null lists count 0."""
-    from vggeo.registry.writers import _arrow_array
-
     arr = _arrow_array(df["number"])
     offsets = np.asarray(arr.offsets)
     lengths = np.diff(offsets)
@@ -906,8 +874,6 @@ def address_rules(df: pd.DataFrame) -> Iterator[Finding]:
     Needs the whole frame (rows of one address can be anywhere in a file). The addresses are
     hashed by Arrow (dictionary encoding), so no Python string is made per row.
     """
-    import pyarrow.compute as pc
-
     if "apartment_nr" not in df or "address" not in df:
         return
     number = _num(df, "apartment_nr")
@@ -935,8 +901,6 @@ def notices(df: pd.DataFrame, *, entrance_floor: float = 0.0) -> Iterator[Findin
         m = construction_year_placeholder(df)
     yield Finding("construction_year_placeholder", "construction_year", m)
     if "apartment_nr" in df and "floor" in df:
-        from vggeo.apartment import floor_disagreements
-
         fd = floor_disagreements(
             df["apartment_nr"],
             df["floor"],

@@ -14,16 +14,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyogrio.raw
+import shapely
 
 from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from vggeo.exports.parquet import write_parquet
 
 __all__ = ["write_registry", "write_rejects", "update_rejects", "to_raw", "FORMATS"]
 
@@ -41,8 +43,6 @@ FORMATS = {
 
 def _arrow_array(s: pd.Series) -> pa.Array:
     """One contiguous Arrow array of an Arrow-backed Series (readers may give several chunks)."""
-    import pyarrow as pa
-
     arr = pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
@@ -91,9 +91,6 @@ def to_raw(gdf: pd.DataFrame, *, number_as: str = "list", derived: bool = True) 
 
 
 def _number_out(s: pd.Series, how: str) -> pd.Series:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     arr = _arrow_array(s)
     if how == "list":
         return pd.Series(arr.to_pylist(), index=s.index, dtype=object)
@@ -125,14 +122,10 @@ def write_registry(
             f"cannot write {path.suffix!r}; use .parquet, .gpkg, .csv or .jsonl", file=str(path)
         )
     if fmt == "parquet":
-        from vggeo.exports.parquet import write_parquet
-
         write_parquet(gdf, path, overwrite=overwrite)
         return path
     with atomic_path(path, overwrite=overwrite) as tmp:
         if fmt == "gpkg":
-            import pyogrio.raw
-
             # Streamed in batches through pyogrio's Arrow writer: one layer, one spatial index,
             # and only one batch of converted columns in memory at a time.
             reader = _batch_reader(gdf, number_as="json", geometry=True)
@@ -148,8 +141,6 @@ def write_registry(
                 dataset_options={"VERSION": "1.3"},
             )
         elif fmt == "csv":
-            import pyarrow.csv as pcsv
-
             reader = _batch_reader(gdf, number_as="text", geometry=False)
             with pcsv.CSVWriter(tmp, reader.schema) as w:
                 for batch in reader:
@@ -204,8 +195,6 @@ _BATCH_ROWS = 500_000
 
 def _batch_reader(gdf: pd.DataFrame, *, number_as: str, geometry: bool) -> pa.RecordBatchReader:
     """An Arrow RecordBatchReader over the frame's raw form, converted batch by batch."""
-    import pyarrow as pa
-    import shapely
 
     def convert(part: pd.DataFrame) -> pa.Table:
         raw = to_raw(part, number_as=number_as)
