@@ -1277,9 +1277,12 @@ def _new_property(
     acquired = _random_date(rng, 1970, 2026)
     owners = []
     for _ in range(k):
+        # The draw comes first whatever the pool holds, so every seed that generated before
+        # generates the same; an empty pool (the first owner) always gets a new owner.
+        reuse = rng.random() < 0.1
         o = (
             owners_pool[int(rng.integers(len(owners_pool)))]
-            if rng.random() < 0.1
+            if reuse and owners_pool
             else _new_owner(rng, towns)
         )
         if o not in owners_pool:
