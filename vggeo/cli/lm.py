@@ -94,7 +94,7 @@ def read_cmd(
     from vggeo.frames import categoricals_as_text
     from vggeo.lm import open_delivery, read_delivery
     from vggeo.lm.bestammelse import iter_bestammelser
-    from vggeo.lm.dispatch import deletions_table
+    from vggeo.lm.dispatch import DEFAULT_TABLE, deletions_table
     from vggeo.lm.package import unmapped_lines
 
     suffix = output.suffix.lower()
@@ -123,7 +123,6 @@ def read_cmd(
             rows = dict(gpkg.rows)
             unmapped: Mapping[str, int] = stream.unmapped
             geometry_errors = list(stream.geometry_errors)
-            default_table = "provisions"
         else:
             data = read_delivery(
                 d,
@@ -135,7 +134,6 @@ def read_cmd(
             tables = data.tables
             unmapped = data.unmapped
             geometry_errors = data.geometry_errors
-            default_table = data.default_table
     for ident, msg in geometry_errors:
         click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
     if product == "inskrivning":
@@ -158,7 +156,7 @@ def read_cmd(
     elif suffix == ".gpkg":
         write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
     else:
-        name = table or default_table
+        name = table or DEFAULT_TABLE[product]
         if name not in tables:
             raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
         # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from vggeo.crs import AxisOrder, Route
 from vggeo import crs as vcrs
-from vggeo.crs import crs_records, crs_table
+from vggeo.crs import AxisOrder, Route, crs_records, crs_table
 from vggeo.errors import InputError
 from vggeo.pairs import transform_lines
 
