@@ -289,7 +289,9 @@ class PostGISSource(RenderingSource):
 
     def _fetch(self, sql: str, params: dict) -> bytes:
         with self.pool.connection() as conn:
-            row = conn.execute(sql, params, prepare=True).fetchone()
+            # binary: the MVT comes as its bytes, not as hex text twice its size that PostgreSQL
+            # encodes and psycopg decodes (0.1–0.25 ms of a median z15 tile of 15 KB)
+            row = conn.execute(sql, params, prepare=True, binary=True).fetchone()
         return bytes(row[0]) if row and row[0] else b""
 
     def _grid_geom(self, g: Grid, table: str) -> str:
@@ -373,8 +375,11 @@ class PostGISSource(RenderingSource):
             sql = self._points_sql[g.id] = self._points_layer_sql(g)
         k = EXTENT / (params["e"] - params["w"])
         with self.pool.connection() as conn:
-            n, mvt = conn.execute(
-                sql, {**params, "k": k, "max_points": self.options.max_points}, prepare=True
+            n, mvt = conn.execute(  # binary: see _fetch
+                sql,
+                {**params, "k": k, "max_points": self.options.max_points},
+                prepare=True,
+                binary=True,
             ).fetchone()
         return int(n), bytes(mvt) if mvt else b""
 
