@@ -615,8 +615,10 @@ def main() -> None:
     if args.code:
         global CODE
         CODE = args.code.resolve()
-        sys.path.insert(0, str(CODE))
-        os.environ["PYTHONPATH"] = str(CODE)
+        # both packages of the checkout: vggeo and the server (else the server would come from
+        # wherever the environment installed it)
+        sys.path[:0] = [str(CODE), str(CODE / "server")]
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(CODE), str(CODE / "server")])
     if not shutil.which("wrk") and {"http", "cached"} & set(args.only):
         sys.exit("wrk is needed for the HTTP stages (Debian: apt-get install wrk)")
     import vggeo

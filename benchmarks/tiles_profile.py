@@ -215,10 +215,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.code:
         bench.CODE = args.code.resolve()
-        sys.path.insert(0, str(bench.CODE))
+        sys.path[:0] = [str(bench.CODE), str(bench.CODE / "server")]
         import os
 
-        os.environ["PYTHONPATH"] = str(bench.CODE)
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(bench.CODE), str(bench.CODE / "server")])
     if args.tile:
         tile = tuple(int(v) for v in args.tile.split("/"))
     else:
