@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    import pandas as pd
 
 
 @click.command("inspect")
@@ -89,81 +83,44 @@ def read_cmd(
     GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
     EPSG:3006 and the provision_id column. Parquet: the provisions table (or --table).
     """
-    from vggeo.errors import InputError
-    from vggeo.exports.tables import GpkgLayers, write_gpkg_layers, write_table
-    from vggeo.frames import categoricals_as_text
-    from vggeo.lm import open_delivery, read_delivery
-    from vggeo.lm.bestammelse import iter_bestammelser
-    from vggeo.lm.dispatch import DEFAULT_TABLE, deletions_table
+    # lazy: keeps vggeo --help fast
+    from vggeo.exports.delivery import DELIVERY_SUFFIXES, DeliveryWritten, write_delivery
     from vggeo.lm.package import unmapped_lines
 
-    suffix = output.suffix.lower()
-    if suffix not in (".gpkg", ".parquet"):
+    if output.suffix.lower() not in DELIVERY_SUFFIXES:
         raise click.UsageError("-o must end in .gpkg or .parquet")
     refuse_overwrite(output, overwrite)
-    on_error = "keep" if keep_bad_geometry else "raise"
-    tables: dict[str, pd.DataFrame] = {}
-    rows: dict[str, int] = {}
-    with open_delivery(delivery) as d:
-        product = str(d.product)
-        streamed = product == "bestammelse" and suffix == ".gpkg"
-        if streamed:
-            # Part by part into the GeoPackage: memory bounded by a part, not by the delivery.
-            # The file appears only if the whole read (its final checks included) succeeds.
-            stream = iter_bestammelser(
-                d, progress=progress, workers=workers or None, on_geometry_error=on_error
+
+    def report(read: DeliveryWritten) -> None:
+        for ident, msg in read.geometry_errors:
+            click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
+        if read.product == "inskrivning":
+            click.echo(
+                "vggeo: owner keys of persons are keyed with a secret drawn for this run "
+                "only: they link this file's tables, match no store and cannot be "
+                "reversed",
+                err=True,
             )
-            with GpkgLayers(output, geometry_type="MultiPolygon") as gpkg:
-                for part in stream:
-                    for name, frame in part.tables().items():
-                        gpkg.append(name, frame)
-                dels = deletions_table(d)
-                if dels is not None:
-                    gpkg.append("deletions", dels)
-            rows = dict(gpkg.rows)
-            unmapped: Mapping[str, int] = stream.unmapped
-            geometry_errors = list(stream.geometry_errors)
-        else:
-            data = read_delivery(
-                d,
-                personal_data=personal_data,
-                on_geometry_error=on_error,
-                workers=workers or None,
-                progress=progress,
+        if read.unmapped:  # data the tables do not keep: every path, with its count
+            click.echo(
+                f"vggeo: {sum(read.unmapped.values())} XML elements were not mapped "
+                f"({len(read.unmapped)} paths); their data is not in the output:",
+                err=True,
             )
-            tables = data.tables
-            unmapped = data.unmapped
-            geometry_errors = data.geometry_errors
-    for ident, msg in geometry_errors:
-        click.echo(f"vggeo: kept {ident} with an empty geometry: {msg}", err=True)
-    if product == "inskrivning":
-        click.echo(
-            "vggeo: owner keys of persons are keyed with a secret drawn for this run "
-            "only: they link this file's tables, match no store and cannot be "
-            "reversed",
-            err=True,
-        )
-    if unmapped:  # data the tables do not keep: every path, with its count
-        click.echo(
-            f"vggeo: {sum(unmapped.values())} XML elements were not mapped "
-            f"({len(unmapped)} paths); their data is not in the output:",
-            err=True,
-        )
-        for line in unmapped_lines(unmapped):
-            click.echo(f"  {line}", err=True)
-    if streamed:
-        pass  # written already, part by part
-    elif suffix == ".gpkg":
-        write_gpkg_layers(tables, output, geometry_type="MultiPolygon")
-    else:
-        name = table or DEFAULT_TABLE[product]
-        if name not in tables:
-            raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
-        # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.
-        write_table(categoricals_as_text(tables[name]), output)
-    for name, frame in tables.items():
-        rows[name] = len(frame)
-    for name, n in rows.items():
+            for line in unmapped_lines(read.unmapped):
+                click.echo(f"  {line}", err=True)
+
+    written = write_delivery(
+        delivery,
+        output,
+        table=table,
+        personal_data=personal_data,
+        on_geometry_error="keep" if keep_bad_geometry else "raise",
+        workers=workers or None,
+        progress=progress,
+        on_read=report,
+    )
+    for name, n in written.rows.items():
         click.echo(f"{name}\t{n}")
 
 
