@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
-from vggeo.errors import VggeoError
 
 
 def register(group: click.Group) -> None:
@@ -73,8 +72,7 @@ def export(
 ) -> None:
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
     # lazy: keeps vggeo --help fast
-    import vggeo.store
-    from vggeo.tiles.pmtiles import export_archive, export_source
+    from vggeo.tiles.export import export_store_archive
 
     if minzoom > maxzoom:
         raise click.UsageError(f"--minzoom ({minzoom}) is greater than --maxzoom ({maxzoom})")
@@ -82,42 +80,20 @@ def export(
         raise click.UsageError("--output must end in .pmtiles or .mbtiles")
     if not refresh or not output.exists():
         refuse_overwrite(output, overwrite)
-    with vggeo.store.open(store, schema=schema) as data:
-        if refresh and output.exists():
-            wanted = (data.data_version, layer, minzoom, maxzoom)
-            if _archive_state(output) == wanted:
-                click.echo(f"{output}\tup to date (data version {wanted[0]})")
-                return
-        with export_source(data) as source:
-            stats = export_archive(
-                source, output, layer=layer, minzoom=minzoom, maxzoom=maxzoom, progress=progress
-            )
-    click.echo(f"{output}\t{stats['tiles']} tiles\tlargest {stats['max_bytes']} bytes")
-
-
-def _archive_state(path: Path) -> tuple | None:
-    """(data version, layer, minzoom, maxzoom) an archive was written with; None if unreadable
-    (then it is rewritten)."""
-    # lazy: keeps vggeo --help fast
-    from vggeo.tiles import open_source
-    from vggeo.tiles.backends.archive import ArchiveSource
-
-    try:
-        archive = open_source(path)
-    except (VggeoError, OSError, ValueError):
-        return None
-    if not isinstance(archive, ArchiveSource):  # not an archive's suffix: nothing to compare
-        archive.close()
-        return None
-    try:
-        return (
-            archive.metadata.get("vggeo:data_version"),
-            archive.layer.id,
-            archive.minzoom,
-            archive.maxzoom,
-        )
-    finally:
-        archive.close()
+    done = export_store_archive(
+        store,
+        output,
+        schema=schema,
+        layer=layer,
+        minzoom=minzoom,
+        maxzoom=maxzoom,
+        refresh=refresh,
+        progress=progress,
+    )
+    if not done.written:
+        click.echo(f"{output}\tup to date (data version {done.state.data_version})")
+        return
+    click.echo(f"{output}\t{done.tiles} tiles\tlargest {done.max_bytes} bytes")
 
 
 def _bbox(
