@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
-from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vggeo.cli.options import progress_opt, store_opt
-from vggeo.errors import LedgerWarning, VggeoError
+from vggeo.errors import VggeoError
+
+if TYPE_CHECKING:
+    from vggeo.store.base import ApplyResult
 
 
 def register(group: click.Group) -> None:
@@ -98,59 +100,38 @@ def ingest(
     --rebase is given, and then replaces that product's data in one transaction.
     """
     # lazy: keeps vggeo --help fast
-    from vggeo.lm import open_delivery
     from vggeo.lm.package import unmapped_lines
     from vggeo.status import applied_lines
-    from vggeo.store import open_store
-    from vggeo.store.ledger import application_key
+    from vggeo.store.ingest import ingest_deliveries
 
-    with ExitStack() as stack:
-        # open (and check the packaging of) every delivery before the store is touched
-        opened = []
-        for path in deliveries:
-            d = open_delivery(path)
-            stack.callback(getattr(d, "close", lambda: None))
-            d.accept_unmapped = accept_unmapped
-            opened.append((path, d))
-        opened.sort(key=lambda item: application_key(item[1]))
-        s = stack.enter_context(open_store(store, create=True, schema=schema))
-        # A bar only on a terminal: in a log or a pipe it would be lines of carriage returns.
-        progress = progress and sys.stderr.isatty()
-        applied = False
-        try:
-            for path, delivery in opened:
-                try:
-                    with warnings.catch_warnings():
-                        # shown below as one line each, from the result
-                        warnings.simplefilter("ignore", LedgerWarning)
-                        result = s.apply(
-                            delivery,
-                            progress=progress,
-                            personal_data=personal_data,
-                            rebase=rebase,
-                            max_interval=timedelta(days=max_interval),
-                        )
-                except VggeoError as err:  # a store's refusal names the delivery it was applying
-                    lines = unmapped_lines(getattr(err, "paths", None) or {})
-                    if lines:  # every path not accepted, then the error's one line
-                        click.echo(
-                            "vggeo: element paths not mapped (--accept-unmapped PATH to drop one):",
-                            err=True,
-                        )
-                    for line in lines:
-                        click.echo(f"  {line}", err=True)
-                    raise err.where(file=path) from err
-                applied = applied or result.applied
-                for line in result.warnings:
-                    click.echo(f"vggeo: warning: {path.name}: {line}", err=True)
-                for line in applied_lines(path.name, result):
-                    click.echo(line)
-        except BaseException:
-            if (
-                not applied
-            ):  # a store made for a delivery that was refused: none at all, not an empty one
-                s.remove_if_unused()
-            raise
+    def report(path: Path, result: ApplyResult) -> None:
+        for line in result.warnings:
+            click.echo(f"vggeo: warning: {path.name}: {line}", err=True)
+        for line in applied_lines(path.name, result):
+            click.echo(line)
+
+    try:
+        ingest_deliveries(
+            deliveries,
+            store,
+            schema=schema,
+            personal_data=personal_data,
+            rebase=rebase,
+            max_interval=timedelta(days=max_interval),
+            accept_unmapped=accept_unmapped,
+            # A bar only on a terminal: in a log or a pipe it would be lines of carriage returns.
+            progress=progress and sys.stderr.isatty(),
+            on_applied=report,
+        )
+    except VggeoError as err:
+        lines = unmapped_lines(getattr(err, "paths", None) or {})
+        if lines:  # every path not accepted, then the error's one line
+            click.echo(
+                "vggeo: element paths not mapped (--accept-unmapped PATH to drop one):", err=True
+            )
+        for line in lines:
+            click.echo(f"  {line}", err=True)
+        raise
 
 
 @click.group("store")
