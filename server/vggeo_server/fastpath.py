@@ -29,11 +29,10 @@ from vggeo.tiles.layers import COMPOSITES, LAYERS, get_layer
 from vggeo.tiles.service import TileService
 from vggeo_server.auth.policy import FULL_ACCESS, AccessDenied
 from vggeo_server.auth.views import cached_view_tile, layer_view, view_tile
-from vggeo_server.http import CacheControlPolicy, choose_encoding, etag_for, none_match
-from vggeo_server.render import RenderQueue
+from vggeo_server.http import CacheControlPolicy, choose_encoding, tile_answer
+from vggeo_server.render import render_queue
 
 _TILE = re.compile(r"^/tiles/([A-Za-z0-9_]+)/(\d{1,2})/(\d{1,9})/(\d{1,9})\.(?:mvt|pbf)$", re.ASCII)
-_MVT = b"application/vnd.mapbox-vector-tile"
 #: The route template the fast path stands in for (for the access log and the metrics).
 ROUTE = "/tiles/{layer}/{z}/{x}/{y}.{fmt}"
 
@@ -104,34 +103,19 @@ class CachedTileFastPath:
             layer = get_layer(m.group(1))
             view = layer_view(access, layer)
             service.key(layer.id, z, x, y)  # checks the address against the grid
-            state = scope["app"].state
-            queue = getattr(state, "render", None)
-            if queue is None:  # an application built without one
-                queue = state.render = RenderQueue()
-            return await queue.run(
+            return await render_queue(scope["app"].state).run(
                 view_tile, service, layer, z, x, y, grid="WebMercatorQuad", filters=None, view=view
             )
         except Exception:  # noqa: BLE001 - rendered again by the route, which answers properly
             return None
 
     async def _send(self, tile: CachedTile, headers: dict, send: Send, z: int) -> None:
-        etag = etag_for(tile.etag, "gzip")
-        out = [
-            (b"cache-control", self.cache_control.encoded(z)),
-            (b"etag", etag.encode("latin-1")),
-            (b"vary", b"Accept-Encoding"),
-        ]
         inm = headers.get(b"if-none-match")
-        if inm is not None and none_match(inm.decode("latin-1"), etag):
-            status, body = 304, b""
-        elif tile.empty:
-            status, body = 204, b""
-        else:
-            status, body = 200, tile.body
-            out += [
-                (b"content-type", _MVT),
-                (b"content-encoding", b"gzip"),
-                (b"content-length", str(len(body)).encode()),
-            ]
+        status, out, body = tile_answer(
+            tile,
+            "gzip",
+            self.cache_control.encoded(z),
+            None if inm is None else inm.decode("latin-1"),
+        )
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body})

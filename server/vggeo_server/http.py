@@ -17,11 +17,24 @@ q-values nor ETag lists), hence the small parsers here.
 
 from __future__ import annotations
 
+import gzip
 from typing import Literal
 
-__all__ = ["choose_encoding", "none_match", "etag_for", "Encoding", "CacheControlPolicy"]
+from vggeo.tiles.cache import CachedTile
+
+__all__ = [
+    "choose_encoding",
+    "none_match",
+    "etag_for",
+    "tile_answer",
+    "Encoding",
+    "CacheControlPolicy",
+    "MVT_MEDIA_TYPE",
+]
 
 Encoding = Literal["gzip", "identity"]
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+_MVT = MVT_MEDIA_TYPE.encode("latin-1")
 
 
 def _codings(header: str) -> dict[str, float]:
@@ -102,6 +115,35 @@ def etag_for(etag: str, encoding: Encoding) -> str:
     if encoding == "gzip":
         return etag
     return etag[:-1] + '-identity"' if etag.endswith('"') else etag + "-identity"
+
+
+def tile_answer(
+    tile: CachedTile, encoding: Encoding, cache_control: bytes, if_none_match: str | None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, ASGI headers and body of the answer with a finished tile, for the routes and the
+    fast path alike: 304 when ``If-None-Match`` matches the ETag of this encoding, 204 for an
+    empty tile, else 200 with the gzip body as stored or, for identity, decompressed.
+
+    Every answer carries ``Cache-Control``, the encoding's ``ETag`` and ``Vary: Accept-Encoding``;
+    a 200 also ``Content-Type``, ``Content-Encoding: gzip`` when gzip, and ``Content-Length``.
+    """
+    etag = etag_for(tile.etag, encoding)
+    headers = [
+        (b"cache-control", cache_control),
+        (b"etag", etag.encode("latin-1")),
+        (b"vary", b"Accept-Encoding"),
+    ]
+    if none_match(if_none_match, etag):
+        return 304, headers, b""
+    if tile.empty:
+        return 204, headers, b""
+    if encoding == "gzip":
+        body = tile.body
+        headers.append((b"content-encoding", b"gzip"))
+    else:
+        body = gzip.decompress(tile.body)
+    headers += [(b"content-type", _MVT), (b"content-length", str(len(body)).encode())]
+    return 200, headers, body
 
 
 class CacheControlPolicy:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 
@@ -67,3 +67,12 @@ class RenderQueue:
     async def run(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """``fn(*args, **kwargs)`` in a worker thread, once one of the ``threads`` places is free."""
         return await to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
+
+
+def render_queue(state: Any) -> RenderQueue:
+    """The application's render queue (``app.state.render``; one is made there for an application
+    built without one)."""
+    queue = getattr(state, "render", None)
+    if queue is None:
+        queue = state.render = RenderQueue()
+    return queue

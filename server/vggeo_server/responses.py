@@ -6,7 +6,6 @@ representation (see :mod:`vggeo_server.http`).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 
@@ -14,9 +13,10 @@ from fastapi import Request, Response
 
 from vggeo.tiles.cache import CachedTile
 from vggeo_server.errors import NotAcceptable
-from vggeo_server.http import Encoding, choose_encoding, etag_for, none_match
+from vggeo_server.http import MVT_MEDIA_TYPE, Encoding, choose_encoding, none_match, tile_answer
 
-MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+__all__ = ["GEOJSON_MEDIA_TYPE", "MVT_MEDIA_TYPE", "encoding_of", "json_response", "tile_response"]
+
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 
@@ -31,18 +31,17 @@ def encoding_of(request: Request) -> Encoding:
 
 
 def tile_response(request: Request, tile: CachedTile, *, cache_control: str) -> Response:
-    """200 (gzip or identity body), 204 (empty tile) or 304 for a finished tile."""
-    encoding = encoding_of(request)
-    etag = etag_for(tile.etag, encoding)
-    headers = {"Cache-Control": cache_control, "ETag": etag, "Vary": "Accept-Encoding"}
-    if none_match(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    if tile.empty:
-        return Response(status_code=204, headers=headers)
-    if encoding == "gzip":
-        headers["Content-Encoding"] = "gzip"
-        return Response(tile.body, media_type=MVT_MEDIA_TYPE, headers=headers)
-    return Response(gzip.decompress(tile.body), media_type=MVT_MEDIA_TYPE, headers=headers)
+    """200 (gzip or identity body), 204 (empty tile) or 304 for a finished tile
+    (:func:`vggeo_server.http.tile_answer`, as the fast path sends it)."""
+    status, headers, body = tile_answer(
+        tile,
+        encoding_of(request),
+        cache_control.encode("latin-1"),
+        request.headers.get("if-none-match"),
+    )
+    response = Response(body, status_code=status)
+    response.raw_headers = headers  # complete: Content-Length and Content-Type included
+    return response
 
 
 def json_response(

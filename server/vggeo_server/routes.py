@@ -36,7 +36,7 @@ from vggeo_server.dependencies import (
 )
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.http import CacheControlPolicy
-from vggeo_server.render import RenderQueue
+from vggeo_server.render import render_queue
 from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
 
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -64,14 +64,6 @@ def query_string(request: Request) -> str:
     return f"?{q}" if q else ""
 
 
-def render_queue(request: Request) -> RenderQueue:
-    """The application's render queue (one made here for an application built without one)."""
-    queue = getattr(request.app.state, "render", None)
-    if queue is None:
-        queue = request.app.state.render = RenderQueue()
-    return queue
-
-
 async def render_tile(
     request: Request,
     service: TileService,
@@ -88,7 +80,7 @@ async def render_tile(
     tile = cached_view_tile(service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view)
     request.state.cache = "miss" if tile is None else "hit"
     if tile is None:
-        tile = await render_queue(request).run(
+        tile = await render_queue(request.app.state).run(
             view_tile, service, layer, t.z, t.x, t.y, grid=t.grid, filters=filters, view=view
         )
     if isinstance(cache_control, CacheControlPolicy):

@@ -5,7 +5,8 @@ import gzip
 import pytest
 from tests_support import busy_tile
 
-from vggeo_server.http import choose_encoding, etag_for, none_match
+from vggeo.tiles.cache import CachedTile, compress
+from vggeo_server.http import choose_encoding, etag_for, none_match, tile_answer
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -223,3 +224,20 @@ def test_default_base_url_is_the_bind_address():
     assert bind_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
     assert bind_url("0.0.0.0", 80) == "http://localhost:80"
     assert bind_url("::1", 8000) == "http://[::1]:8000"
+
+
+def test_tile_answer_is_one_rule_for_route_and_fast_path():
+    tile = compress(b"\x1a\x02x\x01", version="v1")
+    cc = b"public, max-age=60"
+    status, headers, body = tile_answer(tile, "gzip", cc, None)
+    h = dict(headers)
+    assert status == 200 and body == tile.body and h[b"content-encoding"] == b"gzip"
+    assert h[b"cache-control"] == cc and h[b"vary"] == b"Accept-Encoding"
+    assert h[b"content-type"] == MVT.encode() and h[b"content-length"] == str(len(body)).encode()
+    status, headers, body = tile_answer(tile, "identity", cc, None)
+    h = dict(headers)
+    assert status == 200 and body == gzip.decompress(tile.body) and b"content-encoding" not in h
+    assert h[b"etag"].decode() == etag_for(tile.etag, "identity")
+    status, headers, body = tile_answer(tile, "gzip", cc, f'W/{tile.etag}, "other"')
+    assert status == 304 and body == b"" and b"content-length" not in dict(headers)
+    assert tile_answer(CachedTile(b"", '"e"'), "gzip", cc, None)[0] == 204
