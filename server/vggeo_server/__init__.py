@@ -17,10 +17,12 @@ __all__ = ["create_app", "Settings"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
+        # lazy: FastAPI is in the server extra; the package's commands list without it
         from vggeo_server.app import create_app
 
         return create_app
     if name == "Settings":
+        # lazy: the settings' modules load FastAPI too
         from vggeo_server.settings import Settings
 
         return Settings

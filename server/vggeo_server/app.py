@@ -38,6 +38,7 @@ from vggeo.features import FeatureReader
 from vggeo.store import DataSource, Store
 from vggeo.tiles import TileSource, source_for
 from vggeo.tiles.cluster import ClusterOptions
+from vggeo.tiles.sample import default_store
 from vggeo.tiles.service import TileService
 from vggeo_server.auth.middleware import (
     Authenticator,
@@ -69,8 +70,6 @@ STATIC = Path(__file__).parent / "static"
 
 def open_data(settings: Settings) -> DataSource:
     """The store the settings name (the bundled sample store by default)."""
-    from vggeo.tiles.sample import default_store
-
     return vggeo.store.open(settings.store or str(default_store()), schema=settings.store_schema)
 
 
@@ -104,8 +103,6 @@ def open_features(settings: Settings) -> FeatureReader | None:
     """A :class:`~vggeo.features.FeatureReader` over the store, or ``None`` when the store is
     not a vggeo store (a tile archive, a GeoParquet file, a plain GeoPackage) or features are
     switched off."""
-    from vggeo.features import FeatureReader
-
     if not settings.features or vggeo.store.backend_of(settings.store or "") in (
         "archive",
         "parquet",

@@ -19,8 +19,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
 from vggeo.errors import TileError
+from vggeo.tiles.basemap import shipped_basemap
 from vggeo.tiles.cache import CachedTile, compress, etag
 from vggeo.tiles.grids import get_grid
+from vggeo.tiles.pmtiles import open_archive_file, overzoom
 from vggeo_server.dependencies import base_url
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.responses import MVT_MEDIA_TYPE, json_response, tile_response
@@ -41,8 +43,6 @@ class BasemapTiles:
     """Tiles of a basemap archive, gzip as stored, overzoomed past its deepest zoom."""
 
     def __init__(self, path: str | Path) -> None:
-        from vggeo.tiles.pmtiles import open_archive_file
-
         self.path = Path(path)
         self.archive = open_archive_file(self.path)
         self.metadata = self.archive.metadata
@@ -50,8 +50,6 @@ class BasemapTiles:
 
     def tile(self, z: int, x: int, y: int) -> CachedTile:
         """The gzip tile (``body == b""`` where the archive has none)."""
-        from vggeo.tiles.pmtiles import overzoom
-
         get_grid("WebMercatorQuad").check(z, x, y)
         if z > self.maxzoom:
             levels = z - self.maxzoom
@@ -100,8 +98,6 @@ def _open(path: str) -> BasemapTiles:
 
 def archive_path(archive: str | None) -> Path:
     """The basemap archive to serve: the configured one or the shipped one."""
-    from vggeo.tiles.basemap import shipped_basemap
-
     return Path(archive) if archive else shipped_basemap()
 
 

@@ -18,9 +18,10 @@ q-values nor ETag lists), hence the small parsers here.
 from __future__ import annotations
 
 import gzip
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from vggeo.tiles.cache import CachedTile
+if TYPE_CHECKING:
+    from vggeo.tiles.cache import CachedTile
 
 __all__ = [
     "choose_encoding",

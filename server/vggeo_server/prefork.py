@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import logging.config
 import os
 import signal
 import socket
 import time
 from types import FrameType
 
+import uvicorn
+
 from vggeo.tiles.service import TileService
+from vggeo_server.app import create_app, open_data, open_service
 from vggeo_server.settings import Settings
 
 __all__ = ["serve_preforked"]
@@ -47,8 +51,6 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _load(settings: Settings) -> TileService:
-    from vggeo_server.app import open_service
-
     started = time.perf_counter()
     service = open_service(settings)
     log.info(
@@ -63,17 +65,11 @@ def _worker(settings: Settings, service: TileService, sock: socket.socket, optio
     """The body of a forked worker: uvicorn on the inherited socket; never returns."""
     code = 0
     try:
-        import uvicorn
-
-        from vggeo_server.app import create_app
-
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         # A database connection must not be used on both sides of a fork (SQLite's rule): the
         # worker reads the data version (/readyz) through a store of its own. The parent's
         # objects are kept referenced, never closed here: the parent still uses them.
-        from vggeo_server.app import open_data
-
         _inherited.append((service.store, service.source.store))
         service.store = service.source.store = open_data(settings)
         # The parent watches the store; a worker never reloads on its own (it would build a
@@ -103,8 +99,6 @@ def serve_preforked(
 
     ``options`` are uvicorn ``Config`` keywords (log config, graceful shutdown timeout …)."""
     if isinstance(options.get("log_config"), dict):  # the parent logs as its workers do
-        import logging.config
-
         logging.config.dictConfig(options["log_config"])
     sock = _listen(host, port)
     service = _load(settings)

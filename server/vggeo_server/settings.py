@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vggeo_server.auth.settings import AuthSettings
+from vggeo_server.http import CacheControlPolicy
 from vggeo_server.ops.settings import OpsSettings
 
 
@@ -143,8 +144,6 @@ class Settings(BaseSettings):
             raise ValueError("basemap must be 'builtin', 'none' or a style URL (https://…)")
         if self.basemap_archive and not Path(self.basemap_archive).is_file():
             raise ValueError(f"basemap_archive {self.basemap_archive!r} is not a file")
-        from vggeo_server.http import CacheControlPolicy
-
         CacheControlPolicy(self.cache_control, self.cache_control_zooms)  # refuses bad ranges
         if self.auth.enabled and "*" in self.cors_origins:
             raise ValueError(

@@ -21,6 +21,7 @@ from vggeo.tiles.layers import (
     slug,
     vector_layers,
 )
+from vggeo_server import basemap as bm
 
 #: Colours of the map page and style (also used by the legend).
 HOME_TYPE_COLOURS = {
@@ -204,8 +205,6 @@ def style(base: str, source: TileSource, *, basemap: str = "builtin") -> dict:
     an external MapLibre style; with a URL this style carries only the data layers and names the
     basemap in ``metadata["vggeo:basemap"]`` (the map page draws the data on top of it).
     """
-    from vggeo_server import basemap as bm
-
     home = ["match", ["get", "home_type"]]
     for k, v in HOME_TYPE_COLOURS.items():
         home += [k, v]

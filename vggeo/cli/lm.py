@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
+from vggeo.crs import get_crs
 
 
 @click.command("inspect")
@@ -20,6 +21,7 @@ def inspect_cmd(delivery: Path, as_json: bool) -> None:
     DELIVERY is the outer ZIP, an unpacked folder, an inner set ZIP or one XML file. Exits with
     code 2 (after printing) when the delivery does not match its metadata.
     """
+    # lazy: keeps vggeo --help fast
     from vggeo.lm import inspect
 
     report = inspect(delivery)
@@ -169,7 +171,7 @@ def sample_delivery_cmd(
     product: str, n: int, changes: int, seed: int, crs: str, per_file: int, output: Path
 ) -> None:
     """Write one base and K change deliveries (ZIPs that sort in application order) to a folder."""
-    from vggeo.crs import get_crs
+    # lazy: keeps vggeo --help fast
     from vggeo.sample.delivery import generate_deliveries
 
     code = get_crs(crs).epsg

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import jwt
 
 from vggeo.errors import SettingsError
@@ -115,8 +116,6 @@ class JWKS:
         if "://" not in self.source:
             data = Path(self.source).read_bytes()[: MAX_JWKS_BYTES + 1]
         else:
-            import httpx
-
             with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
                 with client.stream("GET", self.source, headers={"Accept": "application/json"}) as r:
                     r.raise_for_status()

@@ -13,10 +13,11 @@ import click
 __all__ = ["register"]
 
 
+from vggeo_server.cli.keys import keys
+from vggeo_server.cli.serve import serve
+
+
 def register(group: click.Group) -> None:
     """Add ``serve`` and the ``keys`` group to the main group."""
-    from vggeo_server.cli.keys import keys
-    from vggeo_server.cli.serve import serve
-
     group.add_command(serve)
     group.add_command(keys)

@@ -55,6 +55,7 @@ def keys() -> None:
 )
 def create(path: Path, name: str, scopes: tuple[str, ...], expires: str | None) -> None:
     """Create a key and print it (once: only its hash is kept)."""
+    # lazy: vggeo_server.auth loads FastAPI (server extra); keeps vggeo --help fast
     from vggeo_server.auth.keys import create_key
 
     until = _expiry(expires) if expires else None
@@ -83,6 +84,7 @@ def _expiry(text: str) -> datetime:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
 def list_(path: Path, as_json: bool) -> None:
     """List the keys: id, name, scopes, creation and expiry (never a key or its hash)."""
+    # lazy: vggeo_server.auth loads FastAPI (server extra); keeps vggeo --help fast
     from vggeo_server.auth.keys import read_keys_file
 
     entries, _ = read_keys_file(path)
@@ -110,6 +112,7 @@ def list_(path: Path, as_json: bool) -> None:
 @click.argument("key_id")
 def revoke(path: Path, key_id: str) -> None:
     """Remove the key KEY_ID (running servers stop taking it within a second)."""
+    # lazy: vggeo_server.auth loads FastAPI (server extra); keeps vggeo --help fast
     from vggeo_server.auth.keys import revoke_key
 
     entry = revoke_key(path, key_id)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 import click
+
+from vggeo.errors import SettingsError
 
 if TYPE_CHECKING:
     from vggeo_server.settings import Settings
@@ -62,12 +66,15 @@ def serve(
     SIGTERM or SIGINT the server stops accepting connections, finishes the requests in flight
     (at most VGGEO_SHUTDOWN_TIMEOUT seconds) and exits 0.
     """  # noqa: D401
+    # lazy: uvicorn is in the server extra
     import uvicorn
 
+    # lazy: keeps vggeo --help fast
     from vggeo.store import backend_of, is_postgres_url
     from vggeo_server.settings import bind_url
 
     if store is None:
+        # lazy: keeps vggeo --help fast
         from vggeo.tiles.sample import default_store
 
         store = str(default_store())
@@ -91,6 +98,7 @@ def serve(
     # The settings go to the app as an object; only uvicorn's own workers (below) need them
     # through the environment.
     if workers > 1 and backend_of(store) in ("gpkg", "parquet"):  # the memory backend
+        # lazy: FastAPI and uvicorn are in the server extra
         from vggeo_server.prefork import serve_preforked
 
         with _metrics_dir(settings.ops.metrics):
@@ -112,6 +120,7 @@ def serve(
         with _metrics_dir(settings.ops.metrics):
             uvicorn.run("vggeo_server.app:create_app", factory=True, workers=workers, **options)
     else:
+        # lazy: FastAPI is in the server extra
         from vggeo_server.app import create_app
 
         uvicorn.run(create_app(settings), **options)
@@ -119,8 +128,6 @@ def serve(
 
 def _display(store: str) -> str:
     """The store for a message: a database URL without its password."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(store)
     if parts.password:
         return store.replace(f":{parts.password}@", ":***@", 1)
@@ -132,9 +139,10 @@ def _checked_settings(
 ) -> Settings:
     """The server settings from the options and VGGEO_* variables, checked before anything
     starts: a bad setting, keys file or JWKS setting is one line and exit 2."""
+    # lazy: keeps vggeo --help fast
     from pydantic import ValidationError
 
-    from vggeo.errors import SettingsError
+    # lazy: the settings' modules load FastAPI (server extra)
     from vggeo_server.settings import Settings, bind_url, settings_error
 
     try:
@@ -142,6 +150,7 @@ def _checked_settings(
             store=store, base_url=base_url or bind_url(host, port), store_schema=schema
         )
         if settings.auth.enabled:
+            # lazy: vggeo_server.auth loads FastAPI and PyJWT (server extra)
             from vggeo_server.auth import Authenticator
 
             Authenticator(settings.auth)  # reads the keys file: refuse a bad one now
@@ -153,6 +162,7 @@ def _checked_settings(
 def _log_config() -> dict:
     """uvicorn's logging plus the JSON access log on stdout (uvicorn's own access log is off:
     it would write query strings, keys included)."""
+    # lazy: uvicorn is in the server extra
     from uvicorn.config import LOGGING_CONFIG
 
     config = {
@@ -187,7 +197,6 @@ def _exit_cleanly_on_signals() -> None:
     kills the process (exit -15) or raises KeyboardInterrupt. A stop that went as planned is a
     success, so the handler it finds is this one.
     """
-    import signal
 
     def done(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)

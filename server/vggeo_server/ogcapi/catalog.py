@@ -11,9 +11,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from vggeo.crs import lonlat_to_en
 from vggeo.tiles.backends.archive import ArchiveSource
 from vggeo.tiles.backends.base import TileSource
 from vggeo.tiles.grids import TileBounds, get_grid
+from vggeo_server.tilejson import served_layer_ids
 
 
 def data_bounds(source: TileSource) -> tuple[float, float, float, float] | None:
@@ -27,8 +29,6 @@ def home_types(source: TileSource) -> list[str]:
 
 def served_layers(source: TileSource, layers: Iterable[str]) -> list[str]:
     """The layers of ``layers`` a backend answers: a tile archive only those it holds."""
-    from vggeo_server.tilejson import served_layer_ids
-
     return served_layer_ids(list(layers), source)
 
 
@@ -54,8 +54,6 @@ def grid_bounds(bounds_wgs84: Sequence[float] | None, grid_id: str) -> TileBound
     """The data bounds in a grid's CRS (easting/northing), from a densified outline."""
     if not bounds_wgs84:
         return None
-    from vggeo.crs import lonlat_to_en
-
     w, s, e, n = bounds_wgs84
     t = np.linspace(0.0, 1.0, 21)
     lon = np.concatenate([w + (e - w) * t, np.full_like(t, e), e - (e - w) * t, np.full_like(t, w)])

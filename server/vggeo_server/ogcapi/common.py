@@ -16,7 +16,8 @@ from vggeo_server.auth.policy import Access, AccessDenied
 from vggeo_server.auth.views import layer_view
 from vggeo_server.dependencies import FeaturesDep, base_url, get_service, layer_param
 from vggeo_server.errors import NotFound, error_response
-from vggeo_server.ogcapi import OGCConfig, catalog, docs
+from vggeo_server.ogcapi import catalog, docs
+from vggeo_server.ogcapi.config import OGCConfig
 from vggeo_server.responses import json_response
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

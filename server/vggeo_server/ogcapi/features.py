@@ -9,6 +9,7 @@ same residences or regulations on both.
 # No ``from __future__ import annotations``: the route parameters' annotations use the
 # configuration (page sizes) of the enclosing function, which FastAPI must see evaluated.
 
+import json
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -25,7 +26,8 @@ from vggeo_server.auth.policy import Access
 from vggeo_server.auth.views import feature_properties
 from vggeo_server.dependencies import FeaturesDep, base_url, filters_param, layer_param
 from vggeo_server.errors import NotFound, error_response
-from vggeo_server.ogcapi import OGCConfig, docs
+from vggeo_server.ogcapi import docs
+from vggeo_server.ogcapi.config import OGCConfig
 from vggeo_server.responses import GEOJSON_MEDIA_TYPE, json_response
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
@@ -80,8 +82,6 @@ def _link_query(request: Request, **changes: object) -> str:
 
 
 def _feature_collection(page: FeaturePage, links: list[dict]) -> bytes:
-    import json
-
     head = {
         "type": "FeatureCollection",
         "numberMatched": page.number_matched,
@@ -267,8 +267,6 @@ def register(r: APIRouter, config: OGCConfig) -> None:
             docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON, layer.title),
         ]
         text = page.features_json()[0]
-        import json
-
         body = (text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}").encode()
         return json_response(
             request,

@@ -22,8 +22,9 @@ from vggeo_server.dependencies import (
     ogc_tile,
 )
 from vggeo_server.errors import NotFound, error_response
-from vggeo_server.ogcapi import OGCConfig, catalog, docs
+from vggeo_server.ogcapi import catalog, docs
 from vggeo_server.ogcapi.common import JSON_OK
+from vggeo_server.ogcapi.config import OGCConfig
 from vggeo_server.responses import json_response
 from vggeo_server.routes import TILE_RESPONSES, query_string, render_tile
 

@@ -70,6 +70,8 @@ class Telemetry:
     """The metrics of one app (its own registry: several apps may live in one process)."""
 
     def __init__(self) -> None:
+        # lazy: prometheus_client chooses its value store (one process or PROMETHEUS_MULTIPROC_DIR)
+        # when first imported, which must come after `vggeo serve --workers` has set that folder
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -134,10 +136,11 @@ class Telemetry:
 
     def exposition(self) -> tuple[bytes, str]:
         """The metrics in the Prometheus text format, and its content type."""
+        # lazy: as in __init__
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
         if multiprocess_dir():
-            from prometheus_client import multiprocess
+            from prometheus_client import multiprocess  # lazy: as in __init__
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
