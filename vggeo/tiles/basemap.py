@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ from vggeo.errors import InputError, StoreError
 __all__ = [
     "BasemapSpec",
     "DEFAULT_SPEC",
+    "basemap_spec",
     "build_basemap",
     "shipped_basemap",
     "ATTRIBUTION",
@@ -474,3 +475,30 @@ def _tile_id(z: int, x: int, y: int) -> int:
     from pmtiles.tile import zxy_to_tileid
 
     return zxy_to_tileid(z, x, y)
+
+
+def basemap_spec(
+    *,
+    resolution: str = DEFAULT_SPEC.resolution,
+    maxzoom: int = DEFAULT_SPEC.maxzoom,
+    country: str = DEFAULT_SPEC.country,
+    detail_bbox: Bbox | None = None,
+    context_bbox: Bbox | None = None,
+) -> BasemapSpec:
+    """:data:`DEFAULT_SPEC` at another resolution, deepest zoom, country or area (``vggeo tiles
+    basemap``): the context area is drawn no finer than the detail (at most ``"h"``) and
+    at most down to the zoom above ``maxzoom``."""
+    spec = replace(
+        DEFAULT_SPEC,
+        resolution=resolution,
+        maxzoom=maxzoom,
+        country=country.upper(),
+        # coarser than "h": the context area needs no finer data than the detail
+        context_resolution=resolution if resolution in "ilc" else "h",
+        context_maxzoom=min(DEFAULT_SPEC.context_maxzoom, maxzoom - 1),
+    )
+    if detail_bbox:
+        spec = replace(spec, detail_bbox=detail_bbox)
+    if context_bbox:
+        spec = replace(spec, context_bbox=context_bbox)
+    return spec
