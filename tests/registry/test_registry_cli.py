@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from vg_server import RegistryServer
 from vggeo.atomic import atomic_path
 from vggeo.cli import cli
 from vggeo.registry.readers import read_registry
+from vggeo.registry.writers import default_rejects_path, save_rejects
 
 
 def run(*args, env=None):
@@ -356,3 +358,14 @@ def test_a_clean_load_leaves_no_rejects_file_and_never_a_stale_one(tmp_path):
     r = run("registry", "load", clean, "-o", tmp_path / "c.parquet", "--overwrite", "--no-progress")
     assert r.exit_code == 0
     assert len(pd.read_csv(tmp_path / "c.rejects.csv")) == 0
+
+
+def test_the_rejects_file_rules_are_library_functions(tmp_path):
+    assert default_rejects_path(tmp_path / "out.parquet") == tmp_path / "out.rejects.csv"
+    assert default_rejects_path(None, tmp_path / "api.jsonl") == Path("api.rejects.csv")
+    assert default_rejects_path(None) == Path("registry.rejects.csv")
+    none = pd.DataFrame({"row": pd.Series([], dtype="int64")})
+    target = tmp_path / "r.csv"
+    assert save_rejects(none, target, explicit=False) is None and not target.exists()
+    assert save_rejects(none, target, explicit=True) == target and target.exists()
+    assert save_rejects(none, target, explicit=False) == target  # replaced: never stale

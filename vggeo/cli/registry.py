@@ -10,14 +10,11 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import click
 
 from vggeo.cli.options import overwrite_opt, progress_opt, refuse_overwrite
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 _out_opt = click.option(
     "-o",
@@ -83,22 +80,6 @@ _rejects_opt = click.option(
     "only: <source name>.rejects.csv here), written when there are rejects or that file "
     "exists from an earlier run (then replaced, so it is never stale).",
 )
-
-
-def _rejects_path(given: Path | None, output: Path | None, source: Path | None) -> Path:
-    if given is not None:
-        return given
-    if output is not None:
-        return output.with_name(f"{output.stem}.rejects.csv")
-    return Path(f"{source.stem if source else 'registry'}.rejects.csv")
-
-
-def _write_rejects(rejects: pd.DataFrame, path: Path, *, explicit: bool) -> Path | None:
-    """Write the rejects where asked, or where they are (or were) — never an empty file unasked."""
-    # lazy: keeps vggeo --help fast
-    from vggeo.registry.writers import update_rejects, write_rejects
-
-    return write_rejects(rejects, path) if explicit else update_rejects(rejects, path)
 
 
 @registry.command("load")
@@ -179,13 +160,14 @@ def load(
     # lazy: keeps vggeo --help fast
     from vggeo.registry.readers import read_registry, write_registry
     from vggeo.registry.summary import coordinate_sources, rejects_summary
+    from vggeo.registry.writers import default_rejects_path, save_rejects
 
     if output is None and store is None:
         raise click.UsageError("give -o/--output, --store, or both")
     if output is not None:
         _check_suffix(output)
         refuse_overwrite(output, overwrite)
-    rej_path = _rejects_path(rejects_path, output, source)
+    rej_path = rejects_path or default_rejects_path(output, source)
     if rejects_path is not None:
         refuse_overwrite(rej_path, overwrite)
     _show_warnings()
@@ -207,7 +189,7 @@ def load(
 
         with open_store(store, create=True) as st:
             st.load_residences(gdf, mode=mode, progress=progress)
-    written = _write_rejects(rejects, rej_path, explicit=rejects_path is not None)
+    written = save_rejects(rejects, rej_path, explicit=rejects_path is not None)
     targets = " and ".join(str(t) for t in (output, store) if t is not None)
     click.echo(f"{len(gdf)} residences → {targets} (coordinates from: {coordinate_sources(gdf)})")
     click.echo(rejects_summary(rejects, written))
@@ -409,13 +391,14 @@ def fetch(
     # lazy: keeps vggeo --help fast
     from vggeo.registry.client import ValueguardClient, ValueguardSettings, validate_criteria
     from vggeo.registry.summary import rejects_summary
+    from vggeo.registry.writers import default_rejects_path, save_rejects
 
     _check_suffix(output)
     crit = _parse_criteria(criteria + more_criteria)
     if special_access:
         _read_private_from_stdin(crit)
     crit = validate_criteria(crit, allow_special=special_access)  # before any request
-    rej_path = _rejects_path(rejects_path, output, None)
+    rej_path = rejects_path or default_rejects_path(output)
     overrides: dict[str, Any] = {
         k: v for k, v in (("base_url", base_url), ("page_size", page_size)) if v
     }
@@ -444,7 +427,7 @@ def fetch(
                 exact_address=exact_address,
                 strict=strict,
             )
-    written = _write_rejects(result.rejects, rej_path, explicit=rejects_path is not None)
+    written = save_rejects(result.rejects, rej_path, explicit=rejects_path is not None)
     click.echo(result.describe())
     click.echo(rejects_summary(result.rejects, written))
 

@@ -27,7 +27,15 @@ from vggeo.atomic import atomic_path
 from vggeo.errors import ParseError
 from vggeo.exports.parquet import write_parquet
 
-__all__ = ["write_registry", "write_rejects", "update_rejects", "to_raw", "FORMATS"]
+__all__ = [
+    "write_registry",
+    "write_rejects",
+    "update_rejects",
+    "save_rejects",
+    "default_rejects_path",
+    "to_raw",
+    "FORMATS",
+]
 
 #: Output/input format by file extension.
 FORMATS = {
@@ -187,6 +195,23 @@ def update_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> Path | Non
     if len(rejects) or Path(path).exists():
         return write_rejects(rejects, path)
     return None
+
+
+def default_rejects_path(
+    output: str | os.PathLike | None, source: str | os.PathLike | None = None
+) -> Path:
+    """Where the rejects go unless named: ``<output name>.rejects.csv`` beside the output, else
+    (rows loaded into a store only) ``<source name>.rejects.csv`` in the working folder."""
+    if output is not None:
+        return Path(output).with_name(f"{Path(output).stem}.rejects.csv")
+    return Path(f"{Path(source).stem if source else 'registry'}.rejects.csv")
+
+
+def save_rejects(rejects: pd.DataFrame, path: str | os.PathLike, *, explicit: bool) -> Path | None:
+    """The rejects where the user named them (always written, :func:`write_rejects`), or at the
+    default place (:func:`update_rejects`: never an empty file unasked); the path written or
+    None."""
+    return write_rejects(rejects, path) if explicit else update_rejects(rejects, path)
 
 
 #: Rows converted at a time by the streaming writers.
