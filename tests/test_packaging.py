@@ -153,6 +153,28 @@ def test_the_core_imports_and_generates_without_any_extra(tmp_path):
     assert int(r.stdout) > 500
 
 
+def test_the_tiles_import_without_the_postgis_extra(tmp_path):
+    """A tile server over a GeoPackage needs the server extra only: the PostGIS backend is
+    imported with the others, and needs psycopg only when it is used."""
+    hide_postgis = _HIDE.replace(f"HIDDEN = {HIDDEN!r}", "HIDDEN = ('psycopg', 'psycopg_pool')")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            hide_postgis + "import vggeo.tiles, vggeo.tiles.backends.postgis, vggeo.tiles.service\n"
+            "print(sorted(m for m in ('pmtiles', 'mapbox_vector_tile') if m in sys.modules))",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    # archives and MVT encoding load their libraries when first used
+    assert r.stdout.strip() == "[]"
+
+
 def test_core_commands_run_without_any_extra(tmp_path, sample_data):
     registry = sample_data / "registry" / "registry.parquet"
     base = sorted((sample_data / "deliveries" / "bestammelse").glob("000_base_*.zip"))[0]

@@ -672,7 +672,9 @@ def transform_geoseries(
     Unlike ``GeoSeries.to_crs`` this honours the RT 90 ``route`` and relabels between the same
     RT 90 zone instead of shifting datums. All coordinates are transformed in one call.
     """
-    import geopandas as gpd  # here, not at the top: keeps `import vggeo` and `vggeo --help` fast
+    # lazy: geopandas and shapely are slow to import; at the top they would slow `import vggeo`
+    # and `vggeo --help` (which import this module)
+    import geopandas as gpd
     import shapely
 
     if geoseries.crs is None:

@@ -33,7 +33,10 @@ from typing import Literal, NamedTuple
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from tqdm.auto import tqdm
 
+from vggeo.crs import get_crs, transform_geoseries
 from vggeo.errors import CRSError, InputError, SchemaError
 
 __all__ = [
@@ -221,9 +224,6 @@ def residences_in(
     CRSError
         A frame has no CRS, or ``dwithin`` is asked in degrees.
     """
-    import shapely
-    from tqdm.auto import tqdm
-
     distance = check_predicate(predicate, distance)
     if chunk_size < 1:
         raise InputError("chunk_size must be at least 1", field="chunk_size", value=chunk_size)
@@ -317,8 +317,6 @@ def _take_categorical(values: pd.Series, pos: np.ndarray) -> pd.Categorical:
 def _same_crs(
     residences: gpd.GeoDataFrame, provisions: gpd.GeoDataFrame, *, metric: bool
 ) -> gpd.GeoDataFrame:
-    from vggeo.crs import get_crs, transform_geoseries
-
     if residences.crs is None or provisions.crs is None:
         which = "residences" if residences.crs is None else "provisions"
         raise CRSError(f"{which} have no CRS; the contract is EPSG:3006")

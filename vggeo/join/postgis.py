@@ -19,8 +19,12 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import shapely
 
 from vggeo.errors import SchemaError, StoreError
 from vggeo.join.memory import (
@@ -32,11 +36,11 @@ from vggeo.join.memory import (
     check_predicate,
     filter_provisions,
 )
+from vggeo.store import Store, open_store
+from vggeo.store.schema import parse_category
 
 if TYPE_CHECKING:
     import psycopg
-
-    from vggeo.store import Store
 
 __all__ = ["residences_in_postgis"]
 
@@ -84,9 +88,8 @@ def residences_in_postgis(
     StoreError
         The store cannot be opened or queried.
     """
+    # lazy: psycopg is in the postgis extra
     import psycopg
-
-    from vggeo.store import open_store
 
     distance = check_predicate(predicate, distance)
     with open_store(url, schema=schema) as store:
@@ -123,9 +126,6 @@ def _selected_provisions(
     rows = conn.execute(f"SELECT {sel} FROM provisions ORDER BY fid").fetchall()
     frame = pd.DataFrame([r[: len(cols)] for r in rows], columns=cols)
     if geometry:
-        import geopandas as gpd
-        import shapely
-
         wkb = np.asarray([None if r[-1] is None else bytes(r[-1]) for r in rows], dtype=object)
         frame = gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=3006)
     for c in ("provision_id", *PAIR_COLUMNS):
@@ -138,8 +138,6 @@ def _selected_provisions(
 def _home_type_dtype(store: Store) -> pd.CategoricalDtype | None:
     """The registered categories of ``residences.home_type`` (the order the in-memory join sees
     after reading the store), or None when the registry has no home types."""
-    from vggeo.store.schema import parse_category
-
     for col in store._registered_columns("residences"):
         if col.name == "home_type":
             dtype = parse_category(col.dtype)
@@ -158,8 +156,6 @@ def _pairs(
 ) -> pd.DataFrame:
     """The matching (residence id, provision fid, …) rows, streamed by COPY as CSV; with
     ``provisions`` None, of every provision."""
-    import pyarrow.csv as pacsv
-
     names = ["residence_id", "fid"]
     cols = ["r.id", "p.fid"]
     if home_type:
@@ -204,7 +200,6 @@ def _pairs(
     if not buf.tell():
         return pd.DataFrame({n: pd.Series([], dtype=types[n]) for n in names})
     buf.seek(0)
-    import pyarrow as pa
 
     table = pacsv.read_csv(
         buf,
@@ -251,9 +246,6 @@ def _result(
     attrs = pd.DataFrame({c: provisions[c] for c in ("provision_id", *PAIR_COLUMNS)})
     summary = _summarise(attrs, np.arange(len(pairs)), prov_pos, home_types)
     if geometry:
-        import geopandas as gpd
-        import shapely
-
         points = shapely.points(raw["x"].to_numpy()[order], raw["y"].to_numpy()[order])
         pairs = gpd.GeoDataFrame(pairs, geometry=points, crs=3006)
         summary = gpd.GeoDataFrame(summary, geometry=provisions.geometry.values, crs=3006)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from vggeo.exports.source import read_store_tables
 from vggeo.join.memory import Predicate, check_predicate, filter_provisions, residences_in
+from vggeo.join.postgis import residences_in_postgis
 from vggeo.store import is_postgres_url
 
 __all__ = ["StoreJoin", "join_store"]
@@ -79,8 +80,6 @@ def join_store(
     """
     distance = check_predicate(predicate, distance)
     if is_postgres_url(store):
-        from vggeo.join.postgis import residences_in_postgis  # psycopg: the postgis extra
-
         result = residences_in_postgis(
             str(store),
             schema=schema,

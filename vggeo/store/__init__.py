@@ -20,7 +20,9 @@ import sqlite3
 from pathlib import Path
 
 from vggeo.store.base import PRODUCTS, ApplyResult, DeliveryLike, MemoryDelivery, Store
+from vggeo.store.gpkg import GeoPackageStore
 from vggeo.store.ledger import LedgerEntry
+from vggeo.store.postgis import PostGISStore
 from vggeo.store.readonly import (
     ARCHIVE_SUFFIXES,
     PARQUET_SUFFIXES,
@@ -104,20 +106,15 @@ def open(  # noqa: A001 - vggeo.store.open, as io.open: the module's entry point
     if kind == "postgis":
         url = str(spec)
         if create or writable or _postgis_is_store(url, schema):
-            from vggeo.store.postgis import PostGISStore
-
             return PostGISStore(url, create=create, schema=schema)
         return PostGISTables(url, schema=schema)
     path = Path(spec)
     if create or writable:
-        from vggeo.store.gpkg import GeoPackageStore
-
         return GeoPackageStore(path, create=create)
     if kind == "archive":
         return TileArchive(path)
     if kind == "parquet" or not _gpkg_is_store(path):
         return FileTables(path)
-    from vggeo.store.gpkg import GeoPackageStore
 
     return GeoPackageStore(path)
 
@@ -171,6 +168,7 @@ def _gpkg_is_store(path: Path) -> bool:
 def _postgis_is_store(url: str, schema: str) -> bool:
     """Whether ``schema`` holds vggeo's meta table (a connection error is left to the store,
     which reports it)."""
+    # lazy: psycopg is in the postgis extra
     import psycopg
 
     try:

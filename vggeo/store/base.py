@@ -51,6 +51,7 @@ Per-subset change semantics
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -63,16 +64,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import shapely
+from tqdm.auto import tqdm
 
+from vggeo.crs import transform_geoseries
 from vggeo.errors import DeliveryError, IntegrityError, LedgerWarning, SchemaError, StoreError
+from vggeo.lm.package import Delivery
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
+from vggeo.store.pool import open_pool
 from vggeo.store.schema import (
     COLUMNS_TABLE,
     DELIVERY_TABLES,
     GEOMETRY_COLUMN,
+    LEDGER_TABLE,
     MEMBER_COLUMNS,
     PERSONAL_COLUMNS,
     SET_TABLES,
@@ -147,8 +156,6 @@ class _OwnerKeyed:
         return getattr(self._delivery, name)
 
     def read(self, set_name: str, **options: Any) -> Mapping[str, pd.DataFrame]:
-        from vggeo.lm.package import Delivery
-
         if isinstance(self._delivery, Delivery):
             options.setdefault("owner_secret", self._secret())
         return self._delivery.read(set_name, **options)
@@ -182,8 +189,6 @@ class MemoryDelivery:
 
     def __post_init__(self) -> None:
         if not self.checksum:
-            import hashlib
-
             h = hashlib.sha256(f"{self.product}|{self.extract_id}|{self.extract_type}".encode())
             for s in sorted(self.tables):
                 for t in sorted(self.tables[s]):
@@ -324,10 +329,6 @@ def restore(series: pd.Series, column: Column) -> pd.Series:
 
 
 def _restore_arrow(series: pd.Series, column: Column) -> pd.Series:
-    import base64
-
-    import pyarrow as pa
-
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:") :])))
     values = series.tolist()
     if column.kind == "json":
@@ -562,7 +563,6 @@ class Store(ABC):
         url = getattr(self, "url", None)
         if url is None:
             raise StoreError(f"{self.location} is not a database: it has no connection pool")
-        from vggeo.store.pool import open_pool
 
         return open_pool(url, max_size)
 
@@ -622,7 +622,7 @@ class Store(ABC):
         -------
         GeoDataFrame (EPSG:3006, column ``geometry``) or DataFrame, ordered by insertion.
         """
-        if name == _ledger_table_name():
+        if name == LEDGER_TABLE:
             return self.ledger()
         table, registered = self._read_plan(name, columns, bbox)
         raw, geoms = self._select(table, registered, bbox=bbox, where=where)
@@ -753,7 +753,6 @@ class Store(ABC):
         if product == "inskrivning":
             d = _OwnerKeyed(d, self._owner_secret)
         d.verify()  # before anything is written
-        from tqdm.auto import tqdm
 
         sets = list(d.sets)
         bar = tqdm(
@@ -849,7 +848,6 @@ class Store(ABC):
         if ids.duplicated().any():
             dup = ids[ids.duplicated()].iloc[0]
             raise SchemaError("residence id occurs more than once", field="id", value=dup)
-        from tqdm.auto import tqdm
 
         bar = tqdm(
             total=len(gdf),
@@ -968,8 +966,6 @@ class Store(ABC):
         row = np.zeros(len(keys), dtype=np.uint64)
         cells = [(c.name, raw[c.name]) for c in registered]
         if geoms is not None:
-            import shapely
-
             cells.append(
                 (GEOMETRY_COLUMN, shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True))
             )
@@ -1088,8 +1084,6 @@ def _restored_frame(table: Table, registered: list[Column], raw: dict, geoms: An
     if not registered:
         frame = pd.DataFrame(index=pd.RangeIndex(0 if geoms is None else len(geoms)))
     if table.geometry_type:
-        import geopandas as gpd
-
         return gpd.GeoDataFrame(
             frame, geometry=gpd.GeoSeries(geoms, crs=SRID, index=frame.index), crs=SRID
         )
@@ -1146,19 +1140,12 @@ def _str_or_none(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-def _ledger_table_name() -> str:
-    from vggeo.store.schema import LEDGER_TABLE
-
-    return LEDGER_TABLE
-
-
 def _table(name: str) -> Table:
     try:
         return TABLES[TABLE_ALIASES.get(name, name)]
     except KeyError:
         raise StoreError(
-            f"no table {name!r} in the store; tables are "
-            f"{', '.join([*TABLES, _ledger_table_name()])}"
+            f"no table {name!r} in the store; tables are {', '.join([*TABLES, LEDGER_TABLE])}"
         ) from None
 
 
@@ -1192,8 +1179,6 @@ def _substantive(table: str, frame: pd.DataFrame) -> np.ndarray:
             continue
         s = frame[c]
         if _is_geometry_col(frame, c):
-            import shapely
-
             g = np.asarray(s.values if hasattr(s, "values") else s, dtype=object)
             missing = pd.isna(g)
             present = g.copy()
@@ -1301,15 +1286,9 @@ def _data_file_names(d: Any, set_name: str) -> str:
 
 def _canonical_geometries(frame: pd.DataFrame, table: Table, crs: Any) -> np.ndarray:
     """Geometries in EPSG:3006, 2-D, promoted to the table's declared multi type."""
-    import shapely
-
     if hasattr(frame, "geometry"):
         gs = frame.geometry
         if gs.crs is not None and gs.crs.to_epsg() != SRID:
-            import geopandas as gpd
-
-            from vggeo.crs import transform_geoseries
-
             # through a one-column GeoDataFrame: transform_geoseries handles frames best
             gs = transform_geoseries(gpd.GeoDataFrame(geometry=gs), SRID).geometry
         geoms = np.asarray(gs.values, dtype=object)

@@ -17,6 +17,8 @@ power loss with ``synchronous=FULL``) roll back when the file is next opened.
 
 from __future__ import annotations
 
+import base64
+import io
 import sqlite3
 import struct
 import threading
@@ -24,16 +26,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+import pyarrow as pa
+import pyarrow.json as pj
+import pyogrio
+import pyproj
+import shapely
 
 from vggeo.errors import SchemaError, StoreError
-from vggeo.store.base import OWNER_SECRET_META, BBox, Store, python_values, quote_ident
+from vggeo.store.base import OWNER_SECRET_META, BBox, Store, python_values, quote_ident, restore
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.schema import (
     COLUMNS_TABLE,
@@ -44,6 +49,7 @@ from vggeo.store.schema import (
     TABLES,
     Column,
     Table,
+    parse_category,
 )
 from vggeo.store.secret import new_owner_secret
 
@@ -84,8 +90,6 @@ def to_gpkg_blobs(geoms: np.ndarray, srs_id: int = SRID) -> list[bytes | None]:
 
     Headers are built as one numpy structured array; only the final concatenation is per row.
     """
-    import shapely
-
     geoms = np.asarray(geoms, dtype=object)
     missing = shapely.is_missing(geoms)
     empty = shapely.is_empty(geoms) & ~missing
@@ -117,8 +121,6 @@ def _wkb_offset(blob: bytes) -> int:
 
 def from_gpkg_blobs(blobs: Iterable[bytes | None]) -> np.ndarray:
     """Shapely geometries from GeoPackage blobs (None stays None)."""
-    import shapely
-
     wkb = [None if b is None else b[_wkb_offset(b) :] for b in blobs]
     return np.asarray(shapely.from_wkb(np.asarray(wkb, dtype=object)), dtype=object)
 
@@ -131,7 +133,6 @@ def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
     env = (blob[3] >> 1) & 0b111
     if env:
         return struct.unpack_from("<dddd" if blob[3] & 1 else ">dddd", blob, 8)
-    import shapely
 
     g = shapely.from_wkb(blob[_wkb_offset(blob) :])
     if g.is_empty:
@@ -222,8 +223,6 @@ CREATE TABLE IF NOT EXISTS gpkg_extensions (
 
 
 def _srs_rows() -> list[tuple]:
-    import pyproj
-
     wkt = pyproj.CRS.from_epsg(SRID).to_wkt("WKT1_GDAL")
     wgs = pyproj.CRS.from_epsg(4326).to_wkt("WKT1_GDAL")
     return [
@@ -565,7 +564,6 @@ class GeoPackageStore(Store):
         if not table.geometry_type:
             self._executemany(table, names, values)
             return n
-        import shapely
 
         geoms = np.asarray(geoms if geoms is not None else [None] * n, dtype=object)
         # Bulk path: the R-tree insert trigger costs half the load time, row by row through SQL
@@ -783,9 +781,6 @@ def _gdal_batches(
     whose kinds have no cast here (JSON lists and dicts) go through :func:`restore`, as
     :meth:`read_table` does.
     """
-    import pyogrio
-    import shapely
-
     kwargs = {
         "columns": [c.name for c in columns],
         "read_geometry": bool(table.geometry_type),
@@ -812,8 +807,6 @@ def _gdal_batches(
                 if not columns:
                     frame = pd.DataFrame(index=pd.RangeIndex(rb.num_rows))
                 if table.geometry_type:
-                    import geopandas as gpd
-
                     wkb = rb.column(meta["geometry_name"] or "wkb_geometry")
                     geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
                     frame = gpd.GeoDataFrame(
@@ -826,11 +819,6 @@ def _gdal_batches(
 
 def _restore_arrow_column(arr: pa.Array, column: Column) -> pd.Series:
     """An Arrow column GDAL read from the store as the pandas column :func:`restore` gives."""
-    import pyarrow as pa
-
-    from vggeo.store.base import restore
-    from vggeo.store.schema import parse_category
-
     dt, kind = column.dtype, column.kind
     if dt.startswith("arrow:"):
         return _arrow_dtype_from_json(arr, column)
@@ -869,12 +857,6 @@ def _restore_arrow_column(arr: pa.Array, column: Column) -> pd.Series:
 def _arrow_dtype_from_json(arr: pa.Array, column: Column) -> pd.Series:
     """A JSON text column stored for an Arrow dtype (the registry's ``number``), parsed by
     Arrow's JSON reader against that type instead of value by value."""
-    import base64
-    import io
-
-    import pyarrow as pa
-    import pyarrow.json as pj
-
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(column.dtype[len("arrow:") :])))
     texts = arr.to_pylist()
     lines = "\n".join('{"v":' + ("null" if t is None else t) + "}" for t in texts)
@@ -884,7 +866,5 @@ def _arrow_dtype_from_json(arr: pa.Array, column: Column) -> pd.Series:
         )
         values = table.column("v").combine_chunks() if len(texts) else pa.array([], schema[0].type)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        from vggeo.store.base import restore
-
         return restore(pd.Series(texts, dtype=object), column)
     return pd.Series(pd.array(values, dtype=pd.ArrowDtype(values.type)))

@@ -4,6 +4,7 @@ PostGIS tile backend). A store itself holds one connection; a server asks it for
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from vggeo.errors import StoreError
 
@@ -12,8 +13,6 @@ __all__ = ["open_pool", "redact"]
 
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.password:
         parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
@@ -23,6 +22,7 @@ def redact(url: str) -> str:
 def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:
     """An open ``psycopg_pool.ConnectionPool`` of autocommit connections (at least one made
     within ``timeout`` seconds, else :class:`~vggeo.errors.StoreError`); the caller closes it."""
+    # lazy: psycopg_pool is in the postgis extra
     from psycopg_pool import ConnectionPool
 
     try:

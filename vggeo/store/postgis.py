@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from vggeo.errors import StoreError
 from vggeo.store.base import OWNER_SECRET_META, BBox, Store, python_values, quote_ident
@@ -98,6 +99,7 @@ class PostGISStore(Store):
     _sql_types = SQL_TYPES
 
     def __init__(self, url: str, *, create: bool = False, schema: str = "public") -> None:
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         self.url = url
@@ -116,6 +118,7 @@ class PostGISStore(Store):
             raise
 
     def _prepare(self, create: bool) -> None:
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         c = self.conn
@@ -244,6 +247,7 @@ class PostGISStore(Store):
             raise StoreError("a write is already in progress on this store object")
         self._in_tx = True
         self._columns_cache.clear()
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         try:
@@ -310,8 +314,8 @@ class PostGISStore(Store):
     def _write_rows(
         self, table: Table, columns: list[Column], frame: pd.DataFrame, geoms: np.ndarray | None
     ) -> int:
+        # lazy: psycopg is in the postgis extra
         import psycopg
-        import shapely
 
         n = len(frame)
         cols = []
@@ -372,6 +376,7 @@ class PostGISStore(Store):
     def _select(
         self, table: Table, columns: list[Column], *, bbox: BBox | None, where: str | None
     ) -> tuple[dict, Any]:
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
@@ -390,6 +395,7 @@ class PostGISStore(Store):
         where: str | None,
         batch_size: int,
     ) -> Iterator[tuple[dict, Any]]:
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         sql, params = _select_sql(table, columns, bbox=bbox, where=where)
@@ -414,6 +420,7 @@ class PostGISStore(Store):
         self.conn.close()
 
     def _remove_created(self) -> bool:
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         made_extension, made_schema = getattr(self, "_made", (False, False))
@@ -464,8 +471,6 @@ def _select_sql(
 
 def _raw_columns(table: Table, columns: list[Column], rows: list[tuple]) -> tuple[dict, Any]:
     """Rows as ``{column: values}`` and the geometries (last field, WKB) as a shapely array."""
-    import shapely
-
     n = len(columns) + (1 if table.geometry_type else 0)
     cols = list(zip(*rows, strict=True)) if rows else [()] * max(n, 1)
     raw = {c.name: list(cols[i]) for i, c in enumerate(columns)}

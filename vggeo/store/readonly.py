@@ -17,9 +17,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import geopandas
 import pandas as pd
+import pyarrow.parquet as pq
+import pyogrio
 
 from vggeo.errors import StoreError
+from vggeo.store.pool import open_pool, redact
 
 __all__ = [
     "ReadOnlySource",
@@ -114,7 +118,6 @@ class FileTables(ReadOnlySource):
         if self.parquet:
             self._layers = {"residences"}
             return
-        import pyogrio
 
         try:
             self._layers = {name for name, _ in pyogrio.list_layers(self.path)}
@@ -132,10 +135,7 @@ class FileTables(ReadOnlySource):
         if name not in self._layers:
             raise StoreError(f"{self.location} has no table {name!r}")
         if self.parquet:
-            import pyarrow.parquet as pq
-
             return list(pq.read_schema(self.path).names)
-        import pyogrio
 
         info = pyogrio.read_info(self.path, layer=name)
         fid = info.get("fid_column") or ""
@@ -154,13 +154,10 @@ class FileTables(ReadOnlySource):
         if name not in self._layers:
             raise StoreError(f"{self.location} has no table {name!r}")
         if self.parquet:
-            import geopandas
-
             frame = geopandas.read_parquet(self.path, bbox=bbox)
             if columns is not None:
                 frame = frame[[c for c in (*columns, frame.geometry.name) if c in frame.columns]]
             return frame
-        import pyogrio
 
         info = pyogrio.read_info(self.path, layer=name)
         wanted = list(info["fields"]) if columns is None else columns
@@ -209,8 +206,6 @@ class PostGISTables(ReadOnlySource):
     backend = "postgis"
 
     def __init__(self, url: str, *, schema: str = "public") -> None:
-        from vggeo.store.pool import redact
-
         super().__init__(redact(url) + ("" if schema == "public" else f" (schema {schema})"))
         self.url = url
         self.schema = schema
@@ -218,6 +213,7 @@ class PostGISTables(ReadOnlySource):
 
     @property
     def data_version(self) -> str:
+        # lazy: psycopg is in the postgis extra
         import psycopg
 
         try:
@@ -243,6 +239,4 @@ class PostGISTables(ReadOnlySource):
     def pool(self, max_size: int = 8) -> Any:
         """A new ``psycopg_pool.ConnectionPool`` (autocommit) of at most ``max_size``
         connections to the database; the caller closes it."""
-        from vggeo.store.pool import open_pool
-
         return open_pool(self.url, max_size)

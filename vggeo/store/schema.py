@@ -24,10 +24,13 @@ geometry   shapely           GPKG geometry blob + R-tree    geometry(type, 3006)
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "SRID",
@@ -329,10 +332,6 @@ def dtype_name(series: pd.Series) -> str:
     if isinstance(dt, pd.CategoricalDtype):
         return category_dtype_name(dt)
     if isinstance(dt, pd.ArrowDtype):
-        import base64
-
-        import pyarrow as pa
-
         schema = pa.schema([pa.field("v", dt.pyarrow_dtype)])
         return "arrow:" + base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
     k = kind_of(series)
@@ -351,8 +350,6 @@ def dtype_name(series: pd.Series) -> str:
 
 
 def category_dtype_name(dt: pd.CategoricalDtype) -> str:
-    import json
-
     cats = dt.categories
     return "category:" + json.dumps(
         {
@@ -366,8 +363,6 @@ def category_dtype_name(dt: pd.CategoricalDtype) -> str:
 
 def parse_category(name: str) -> pd.CategoricalDtype | None:
     """The CategoricalDtype of a ``category:`` name (None for a bare ``category``)."""
-    import json
-
     if not name.startswith("category:"):
         return None
     doc = json.loads(name[len("category:") :])

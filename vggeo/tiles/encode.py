@@ -285,6 +285,7 @@ def encode_features(layers: Sequence[tuple[str, list[dict]]], *, extent: int = E
     Each feature is a dict with ``geometry`` (a shapely geometry), ``properties`` and ``id``.
     Returns ``b""`` when no layer keeps a feature.
     """
+    # lazy: mapbox_vector_tile is in the server extra
     from mapbox_vector_tile import encoder
 
     tile = encoder.VectorTile(

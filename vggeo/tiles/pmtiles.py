@@ -21,25 +21,27 @@ from __future__ import annotations
 import gzip
 import json
 import mmap
+import multiprocessing
 import os
 import sqlite3
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import shapely
+from tqdm import tqdm
 
 from vggeo.atomic import atomic_path
 from vggeo.errors import InputError, StoreError
+from vggeo.store import DataSource
+from vggeo.tiles.backends.base import TileSource
+from vggeo.tiles.backends.memory import MemorySource
 from vggeo.tiles.cache import compress
+from vggeo.tiles.encode import encode_features
 from vggeo.tiles.grids import get_grid
 from vggeo.tiles.index import DEPTH, demorton
 from vggeo.tiles.layers import Composite, Layer, get_layer, members, vector_layers
-
-if TYPE_CHECKING:
-    from vggeo.store import DataSource
-    from vggeo.tiles.backends.base import TileSource
-    from vggeo.tiles.backends.memory import MemorySource
 
 __all__ = [
     "export_archive",
@@ -55,6 +57,7 @@ _WORKER_STATE: dict = {}
 
 def _hilbert_ids(z: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """PMTiles tile ids (Hilbert curve per zoom, zooms stacked), vectorised."""
+    # lazy: pmtiles is in the server extra
     from pmtiles.tile import zxy_to_tileid
 
     # Vectorised port of the reference algorithm would be faster; the per-tile call costs
@@ -81,8 +84,6 @@ def tiles_to_render(
             cols.append(c)
             rows.append(r)
         elif m.table == "provisions" and len(data.provision_geoms):
-            import shapely
-
             pidx = data.polygons(g)
             size = g.tile_size(z)
             big = pidx.extent >= size / g.tile_pixels
@@ -130,7 +131,6 @@ def export_source(store: DataSource) -> MemorySource:
         raise InputError(
             "a tile archive cannot be exported again; export from the store it was made from"
         )
-    from vggeo.tiles.backends.memory import MemorySource
 
     return MemorySource.from_store(store)
 
@@ -160,15 +160,10 @@ def export_archive(
     -------
     dict with ``tiles`` (number written) and ``max_bytes`` (largest compressed tile).
     """
-    import multiprocessing
-
-    from tqdm import tqdm
-
     output = Path(output)
     kind = output.suffix.lower()
     if kind not in (".pmtiles", ".mbtiles"):
         raise InputError("output must end in .pmtiles or .mbtiles", file=output)
-    from vggeo.tiles.backends.memory import MemorySource
 
     if not isinstance(source, MemorySource):
         raise InputError("export needs the embedded backend (a GeoPackage or GeoParquet store)")
@@ -245,6 +240,7 @@ class _ArchiveWriter:
 
     def __enter__(self) -> _ArchiveWriter:
         if self.kind == ".pmtiles":
+            # lazy: pmtiles is in the server extra
             from pmtiles.writer import Writer
 
             self.file = open(self.path, "wb")  # noqa: SIM115 - closed in __exit__
@@ -261,6 +257,7 @@ class _ArchiveWriter:
 
     def add(self, z: int, x: int, y: int, body: bytes) -> None:
         if self.kind == ".pmtiles":
+            # lazy: pmtiles is in the server extra
             from pmtiles.tile import zxy_to_tileid
 
             self.writer.write_tile(zxy_to_tileid(z, x, y), body)
@@ -280,6 +277,7 @@ class _ArchiveWriter:
                 if exc_type is None:
                     if self.count == 0:
                         raise StoreError("nothing to export: the store holds no features")
+                    # lazy: pmtiles is in the server extra
                     from pmtiles.tile import Compression, TileType
 
                     self.writer.finalize(
@@ -377,10 +375,8 @@ def overzoom(
     Written here because no Python library overzooms MVT (tippecanoe-overzoom is a program);
     decoding and encoding are mapbox-vector-tile's, the geometry work shapely's.
     """
+    # lazy: mapbox_vector_tile is in the server extra
     import mapbox_vector_tile
-    import shapely
-
-    from vggeo.tiles.encode import encode_features
 
     decoded = mapbox_vector_tile.decode(tile, default_options={"y_coord_down": True})
     scale = 1 << levels
@@ -419,6 +415,7 @@ class _PMTilesFile:
     (so a tile is one binary search and one slice)."""
 
     def __init__(self, path: Path) -> None:
+        # lazy: pmtiles is in the server extra
         from pmtiles.tile import Compression, deserialize_directory, deserialize_header
 
         self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
@@ -472,6 +469,7 @@ class _PMTilesFile:
         )
 
     def get(self, z: int, x: int, y: int) -> bytes:
+        # lazy: pmtiles is in the server extra
         from pmtiles.tile import zxy_to_tileid
 
         tid = np.uint64(zxy_to_tileid(z, x, y))

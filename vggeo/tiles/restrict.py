@@ -40,6 +40,7 @@ def restrict_tile(mvt: bytes, layers: Mapping[str, Collection[str] | None]) -> b
     """
     if not mvt:
         return b""
+    # lazy: mapbox_vector_tile is in the server extra
     from mapbox_vector_tile.Mapbox import vector_tile_pb2
 
     tile = vector_tile_pb2.tile()

@@ -14,18 +14,18 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from vggeo.atomic import atomic_path
 from vggeo.frames import categoricals_as_text
+from vggeo.sample.bundle import find_sample_data, sample_store
+from vggeo.sample.towns import swedish_towns
 from vggeo.tiles.layers import HOME_TYPES, OWNERSHIP_TYPES, PROVISION_TYPES
-
-if TYPE_CHECKING:
-    import geopandas as gpd
 
 __all__ = ["generate", "write_store", "default_store"]
 
@@ -63,10 +63,6 @@ def generate(
     provisions_per_town
         Provisions per town (plans near the centre, other types around).
     """
-    import geopandas
-
-    from vggeo.sample.towns import swedish_towns
-
     rng = np.random.default_rng(seed)
     towns = swedish_towns(1000).head(n_towns).reset_index(drop=True)
     pop = towns["population"].to_numpy(float)
@@ -99,7 +95,7 @@ def generate(
     )
     year = rng.integers(1880, 2025, n_residences).astype("int64")
     ids = rng.permutation(n_residences).astype(np.int64) + 100_000
-    residences = geopandas.GeoDataFrame(
+    residences = gpd.GeoDataFrame(
         {
             "id": ids,
             "home_type": pd.Categorical(home_type, categories=HOME_TYPES),
@@ -141,7 +137,7 @@ def generate(
     raw = rng.bytes(16 * k)
     pid = [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4)) for i in range(k)]
     status = np.where(rng.random(k) < 0.9, "gällande", "avregistrerad")
-    provisions = geopandas.GeoDataFrame(
+    provisions = gpd.GeoDataFrame(
         {
             "provision_id": pid,
             "provision_type": pd.Categorical(ptype, categories=PROVISION_TYPES),
@@ -163,8 +159,6 @@ def write_store(
     path: str | os.PathLike, residences: gpd.GeoDataFrame, provisions: gpd.GeoDataFrame
 ) -> Path:
     """Write a GeoPackage store with tables ``residences`` and ``provisions`` atomically."""
-    import pyogrio
-
     path = Path(path)
     with atomic_path(path) as tmp:
         for name, frame in (("residences", residences), ("provisions", provisions)):
@@ -182,8 +176,6 @@ def default_store(n_residences: int = 20_000) -> Path:
     is installed at all, a store from this module's quick generator, cached in
     ``$XDG_CACHE_HOME/vggeo`` (default ``~/.cache/vggeo``).
     """
-    from vggeo.sample.bundle import find_sample_data, sample_store
-
     sample_dir = find_sample_data()
     if sample_dir is not None:
         bundled = sample_dir / "sample.gpkg"

@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from vggeo.store import DataSource
+from vggeo.tiles.backends.archive import ArchiveSource
 from vggeo.tiles.backends.base import TileSource
+from vggeo.tiles.backends.memory import MemorySource
+from vggeo.tiles.backends.postgis import PostGISSource
 from vggeo.tiles.cluster import DEFAULT_OPTIONS, ClusterOptions
-
-if TYPE_CHECKING:
-    from vggeo.store import DataSource
 
 __all__ = ["TileSource", "source_for"]
 
@@ -51,15 +50,8 @@ def source_for(
         The store's tables cannot be served (missing, wrong CRS, unreadable).
     """
     if store.backend == "archive":
-        from vggeo.tiles.backends.archive import ArchiveSource
-
-        # backend "archive" is a TileArchive; an isinstance check would import vggeo.store here
+        # backend "archive" is a TileArchive
         return ArchiveSource(store)  # type: ignore[arg-type]
     if store.backend == "postgis":
-        # psycopg and psycopg_pool are the postgis extra's: imported only for a PostGIS store
-        from vggeo.tiles.backends.postgis import PostGISSource
-
         return PostGISSource(store, options=options, pool_size=pool_size, precompute=precompute)
-    from vggeo.tiles.backends.memory import MemorySource
-
     return MemorySource.from_store(store, options=options)

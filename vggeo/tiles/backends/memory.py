@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+import vggeo.store
 import vggeo.tiles.encode as encode
 from vggeo.errors import StoreError
 from vggeo.store import DataSource, Store
@@ -453,7 +454,5 @@ def load_tables(store: DataSource) -> TileData:
 def load_store(path: str | os.PathLike) -> TileData:
     """:func:`load_tables` of the store at ``path`` (opened with :func:`vggeo.store.open`, read
     and closed again)."""
-    import vggeo.store
-
     with vggeo.store.open(path) as store:
         return load_tables(store)

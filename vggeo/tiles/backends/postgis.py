@@ -24,6 +24,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+import shapely
 
 from vggeo.errors import StoreError
 from vggeo.store.postgis import NOTIFY_CHANNEL, PostGISStore
@@ -99,6 +101,7 @@ def listen_versions(
     connection cannot hold a LISTEN). A lost connection is opened again after a pause; what
     was missed meanwhile is caught by the caller's version poll. Blocks: run it in a thread.
     """
+    # lazy: psycopg is in the postgis extra
     import psycopg
 
     pause = wait
@@ -684,9 +687,8 @@ def write_tables(
     A helper for tests and benchmarks (the store library owns production loading): replaces
     tables ``residences`` and ``provisions`` and indexes their geometry.
     """
-    import pandas as pd
+    # lazy: psycopg is in the postgis extra
     import psycopg
-    import shapely
 
     with psycopg.connect(url, autocommit=True) as conn:
         for table, frame, ddl in (
