@@ -46,25 +46,40 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, SupportsInt
 from xml.sax.saxutils import quoteattr
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from lxml import etree
+from shapely import GeometryType
+
+from vggeo.crs import northing_first_by_magnitude
+from vggeo.errors import VggeoError
+from vggeo.lm._parallel import ChunkingUnsupported, split_members
+from vggeo.lm._records import SUBSETS_KEY, ColumnRows
+from vggeo.lm.gml import GML3, GML32, convert_texts, simple_polygon_texts
+from vggeo.lm.provisions import (
+    BestammelseData,
+    assemble,
+    build_geometries,
+    to_3006,
+    valid_rings,
+)
+from vggeo.lm.safety import XML_PARSER_OPTIONS
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    import numpy as np
-    import pyarrow as pa
-    from lxml import etree
-
     from vggeo.lm._records import Extractor, _Compiled
-    from vggeo.lm.provisions import BestammelseData, GeometryCollector
-
-from vggeo.lm.gml import GML3, GML32
+    from vggeo.lm.provisions import GeometryCollector
 
 __all__ = [
     "STATS",
@@ -127,8 +142,6 @@ _XSLT_CACHE: dict[tuple[int, bytes], etree.XSLT] = {}
 
 def _xslt(stylesheet: bytes) -> etree.XSLT:
     """The compiled stylesheet for this thread (lxml's XSLT objects belong to one thread)."""
-    from lxml import etree
-
     key = (threading.get_ident(), stylesheet)
     xslt = _XSLT_CACHE.get(key)
     if xslt is None:
@@ -407,10 +420,6 @@ def _skeleton(signature: str, ancestor_dim: str) -> tuple[tuple[tuple[int, int],
     :func:`~vggeo.lm.gml.simple_polygon_texts` — the same function the member-by-member reader
     uses — so "plain" and the dimensions mean exactly the same on both paths.
     """
-    from lxml import etree
-
-    from vggeo.lm.gml import simple_polygon_texts
-
     if not signature.startswith("Y"):
         return None
     holder = etree.Element("holder")
@@ -469,9 +478,6 @@ def _items(arr: pa.Array, sep: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     Each list ends with the separator, so the last item of every list is an empty remainder:
     ``real`` is False there.
     """
-    import numpy as np
-    import pyarrow.compute as pc
-
     lists = pc.split_pattern(arr, sep)
     offsets = lists.offsets.to_numpy()
     items = lists.flatten()
@@ -482,24 +488,16 @@ def _items(arr: pa.Array, sep: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 
 def _nonempty(arr: pa.Array) -> np.ndarray:
-    import pyarrow.compute as pc
-
     return pc.not_equal(arr, "").to_numpy(zero_copy_only=False)
 
 
 def _nulled(arr: pa.Array) -> pa.Array:
     """Empty strings as nulls: an exact member's empty field is one it does not have."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
 def _mapped(arr: pa.Array, mapping: dict, default: Any = None) -> np.ndarray:
     """Arrow strings mapped through a small dict (per distinct value), as an object array."""
-    import numpy as np
-    import pyarrow.compute as pc
-
     enc = pc.dictionary_encode(arr)
     values = np.array(
         [mapping.get(v, default) for v in enc.dictionary.to_pylist()] + [default], dtype=object
@@ -529,12 +527,6 @@ class _Prepared:
 
 def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     """Parse a chunk, run the stylesheet and decode its records column-wise (any thread)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from vggeo.lm.gml import convert_texts
-
     doc = _parse(piece)
     out = plan.transform(doc)
     n = len(doc)
@@ -734,8 +726,6 @@ def _feed(reader: _MemberReader, member: etree._Element, batch: _Batch, seq: int
 
 def _decode(p: _Prepared, reader: _MemberReader, batch: _Batch, base: int) -> None:
     """Add a prepared chunk to the batch; members it could not read go to the Extractor, in place."""
-    import numpy as np
-
     slow = np.flatnonzero(~p.exact)
     STATS["exact"] += len(p.idx)
     STATS["extractor"] += len(slow)
@@ -805,13 +795,6 @@ def _plain_geometries(
     pid: Callable[[SupportsInt], str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Build every plain area of a batch in one go: (batch rows, MultiPolygons)."""
-    import numpy as np
-    import shapely
-    from shapely import GeometryType
-
-    from vggeo.crs import northing_first_by_magnitude
-    from vggeo.lm.provisions import to_3006, valid_rings
-
     if not batch.plain:
         return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
     rows = np.concatenate([p[0] for p in batch.plain])
@@ -865,14 +848,6 @@ def _flush(
     batch: _Batch, reader: _MemberReader, default_epsg: int | None, label: str
 ) -> BestammelseData | None:
     """Typed frames of a batch: the exact members' and the Extractor's, merged in file order."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import shapely
-
-    from vggeo.lm._records import SUBSETS_KEY, ColumnRows
-    from vggeo.lm.provisions import BestammelseData, assemble, build_geometries
-
     slow_rows = reader.ex.dict_rows("provisions")
     slow_subset_seq = np.repeat(
         np.array(batch.slow["provisions"], dtype=np.int64),
@@ -977,7 +952,6 @@ def _flush(
         return None
     if len(parts) == 1:
         return parts[0][0]
-    import geopandas as gpd
 
     def merged(name):
         keys = np.concatenate([np.asarray(k[name], dtype=np.int64) for _, k in parts])
@@ -991,10 +965,6 @@ def _flush(
 
 
 def _parse(piece: bytes):
-    from lxml import etree
-
-    from vggeo.lm.safety import XML_PARSER_OPTIONS
-
     try:
         return etree.fromstring(piece, etree.XMLParser(**XML_PARSER_OPTIONS))
     except etree.XMLSyntaxError as err:
@@ -1055,14 +1025,6 @@ def iter_file(
     yielded so far hold exactly the file's first ``members`` members (each part ends at a chunk
     boundary), so that reader can skip them (:func:`vggeo.lm.bestammelse._read_file`).
     """
-    from collections import deque
-
-    import pyarrow as pa
-    from lxml import etree
-
-    from vggeo.errors import VggeoError
-    from vggeo.lm._parallel import ChunkingUnsupported, split_members
-
     batch_rows = batch_rows or BATCH_ROWS
     reader = new_reader()
     done = 0  # members of the parts yielded so far

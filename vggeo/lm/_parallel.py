@@ -14,6 +14,7 @@ the caller fall back to the sequential reader, which also gives exact line numbe
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -141,8 +142,6 @@ def map_chunks(
     At most ``2 × workers`` chunks are in flight, so memory stays bounded. Any exception in a
     worker cancels the rest and is re-raised.
     """
-    import multiprocessing as mp
-
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     results: dict[int, object] = {}
     pending: dict[Future, int] = {}

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vggeo.errors import SchemaError
 from vggeo.lm.mapping import SEGMENT_ALIASES, Field, Record
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from lxml import etree
 
 __all__ = ["local", "Extractor", "typed_frame", "parse_dates", "normalise_kommun"]
@@ -389,9 +390,6 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
     the 23rd). Vectorised with pyarrow compute: one regex rewrite to ``YYYY-MM-DD HH:MM:SS``,
     one strict parse.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         raw = pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
     else:
@@ -513,8 +511,6 @@ def typed_frame(
 
 def _raw(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
     """A raw column: Python strings/None (object), or an Arrow string array (kept in Arrow)."""
-    import pyarrow as pa
-
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return pd.Series(values, dtype="string")
     return pd.Series(values, dtype=object)

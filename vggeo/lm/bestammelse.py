@@ -8,17 +8,38 @@ delivery used.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import io
 import os
+import re
 from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from tqdm import tqdm
 
-from vggeo.errors import InputError, IntegrityError
+from vggeo.crs import transform_geoseries
+from vggeo.errors import InputError, IntegrityError, VggeoError
+from vggeo.lm import _compiled, _parallel
 from vggeo.lm import mapping as M
-from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, as_dicts
+from vggeo.lm._records import (
+    GEOMETRY_KEY,
+    SUBSETS_KEY,
+    ColumnRows,
+    Extractor,
+    PathCounts,
+    as_dicts,
+    normalise_kommun,
+    parse_dates,
+)
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     ArcBudget,
@@ -32,17 +53,6 @@ from vggeo.lm.package import (
     open_delivery,
     peek_member_tag,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import IO, Self
-
-    from lxml import etree
-
-    from vggeo.lm._records import ColumnRows
-    from vggeo.lm.package import DataFile
-    from vggeo.lm.safety import GeometryLimits
-
 from vggeo.lm.provisions import (
     DECISION_COLUMNS,
     PROVISION_COLUMNS,
@@ -52,6 +62,10 @@ from vggeo.lm.provisions import (
     assemble,
     build_geometries,
 )
+from vggeo.lm.safety import GeometryLimits, geometry_limits
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = [
     "BestammelseData",
@@ -141,15 +155,11 @@ class _GcPaused:
     """
 
     def __enter__(self):
-        import gc
-
         self.was = gc.isenabled()
         gc.disable()
         return self
 
     def __exit__(self, *exc) -> None:
-        import gc
-
         if self.was:
             gc.enable()
 
@@ -163,8 +173,6 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
     member by member, which also names the exact line of any error; the members whose parts the
     compiled path already yielded are read again (same budget, same errors) but not yielded.
     """
-    from vggeo.lm import _compiled
-
     if compiled is None:
         compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
     skip = 0
@@ -212,9 +220,6 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
 
 def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
     """Worker: read one wrapped chunk of a file (see :mod:`vggeo.lm._parallel`)."""
-    import io
-    import re
-
     f = DataFile(label, M.BESTAMMELSE_SET, "data", len(chunk), lambda: io.BytesIO(chunk), label)
     parts, unmapped, errors = _read_file(f, **options)
     # Line numbers in kept-error messages refer to the chunk; make them the file's.
@@ -227,23 +232,15 @@ def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
 
 def _read_file_parallel(f, *, workers: int, **options):
     """Read one large file on several cores; None when it must be read sequentially instead."""
-    from concurrent.futures.process import BrokenProcessPool
-    from functools import partial
-
-    from vggeo.errors import VggeoError
-    from vggeo.lm._parallel import ChunkingUnsupported, map_chunks
-
     peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
     try:
         with f.open() as stream:
-            results = map_chunks(
+            results = _parallel.map_chunks(
                 stream, partial(_read_chunk, label=f.label, **options), workers=workers
             )
-    except (ChunkingUnsupported, VggeoError, BrokenProcessPool):
+    except (_parallel.ChunkingUnsupported, VggeoError, BrokenProcessPool):
         # The sequential reader names the exact line of any error, and reads what cannot be split.
         return None
-    from vggeo.lm._records import PathCounts
-
     parts, unmapped, errors = [], PathCounts(), []
     for p, u, e in results:
         parts.extend(p)
@@ -306,8 +303,6 @@ def _concat(parts: list[BestammelseData], unmapped, errors, files) -> Bestammels
     Column by column, each part's column dropped once copied: the peak is the output plus one
     column of the parts, not the output twice.
     """
-    import geopandas as gpd
-
     kept = [p for p in parts if len(p.provisions)] or parts[:1]
     parts.clear()
     if len(kept) == 1:
@@ -447,8 +442,6 @@ def iter_bestammelser(
         raise ValueError("on_geometry_error must be 'raise' or 'keep'")
     check_arc_tolerance(arc_tolerance)
     if limits is None:
-        from vggeo.lm.safety import geometry_limits
-
         limits = geometry_limits()
     return BestammelseParts(
         source,
@@ -523,9 +516,7 @@ class BestammelseParts:
             recognised: dict[str, int] = {}
             bar = _ByteProgress(files) if progress else None
             it = [bar.wrap(f) for f in files] if bar else files
-            from vggeo.lm._parallel import CHUNK_BYTES, default_workers
-
-            n_workers = default_workers() if workers is None else max(1, int(workers))
+            n_workers = _parallel.default_workers() if workers is None else max(1, int(workers))
             options = dict(
                 default_srs=default_srs,
                 default_epsg=d.crs,
@@ -538,7 +529,7 @@ class BestammelseParts:
             yielded = False
             for f in it:
                 got = None
-                if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
+                if n_workers > 1 and (f.size or 0) > 2 * _parallel.CHUNK_BYTES:
                     got = _read_file_parallel(f, workers=n_workers, **options)
                 gen = iter(got[0]) if got is not None else _iter_file(f, **options)
                 n = 0
@@ -628,8 +619,6 @@ class _ByteProgress:
     """
 
     def __init__(self, files: list[DataFile]) -> None:
-        from tqdm import tqdm
-
         self.total = sum(f.size or 0 for f in files) or None
         self.done = 0
         self.bar = tqdm(
@@ -638,8 +627,6 @@ class _ByteProgress:
         self.high: dict[str, int] = {}
 
     def wrap(self, f):
-        import dataclasses
-
         return dataclasses.replace(f, opener=lambda: _CountedStream(f.open(), self, f.label))
 
     def advance(self, label: str, pos: int) -> None:
@@ -728,18 +715,11 @@ _TYPE_NAMES = {
 
 def read_vector_product(path) -> BestammelseData:
     """Read the GeoPackage vector product of provision areas into the same shape."""
-    import geopandas as gpd
-    import pyogrio
-    import shapely
-
-    from vggeo.crs import transform_geoseries
-    from vggeo.lm._records import normalise_kommun, parse_dates
-
     frames = []
-    for name, gtype in pyogrio.list_layers(path):
-        if gtype is None:
-            continue
-        df = pyogrio.read_dataframe(path, layer=name)
+    # geopandas' own listing and reading: pyogrio underneath, imported by geopandas when used
+    layers = gpd.list_layers(path)
+    for name in layers.loc[layers["geometry_type"].notna(), "name"]:  # tables without geometry
+        df = gpd.read_file(path, layer=name, engine="pyogrio")
         df = df.rename(
             columns={
                 c: VECTOR_COLUMNS[c.lower()] for c in df.columns if c.lower() in VECTOR_COLUMNS

@@ -37,6 +37,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
@@ -483,8 +484,6 @@ def read_inskrivning(
             files = d.data_files(s)
             it: Iterable[DataFile] = files
             if progress:
-                from tqdm import tqdm
-
                 it = tqdm(files, desc=s, unit="file", disable=None)
             seen: dict[str, str] | None = None if s in M.SETS_WITHOUT_DELETIONS else {}
             total = 0

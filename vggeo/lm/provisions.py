@@ -12,8 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from shapely import GeometryType
 
 from vggeo.crs import easting_first_by_magnitude, epsg_from_srs_name, gml_axis_swap, transform
 from vggeo.errors import CoordinateError, GeometryError, InputError
@@ -34,7 +37,6 @@ from vggeo.lm.gml import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    import geopandas as gpd
     import pyarrow as pa
 
     from vggeo.lm._records import ColumnRows
@@ -409,9 +411,6 @@ def build_geometries(
     geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None
 ) -> np.ndarray:
     """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
-    import shapely
-    from shapely import GeometryType
-
     ring_sizes: list[int] = []
     rings_per_poly: list[int] = []
     polys_per_geom: list[int] = []
@@ -469,8 +468,6 @@ def assemble(
     ``geometry`` a function of the provision ids returning the MultiPolygons; ``subsets``
     ``(raw provision id, subset)`` pairs, or those two columns as Arrow arrays.
     """
-    import geopandas as gpd
-
     prov = typed_frame(prov_rows, _PROVISION.fields)
     prov.insert(1, "provision_type", pd.Categorical(types, categories=list(PROVISION_TYPES)))
     missing = prov["provision_id"].isna()
