@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, TypeVar
 from xml.sax.saxutils import escape
 
 import numpy as np
+import shapely
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,8 +46,10 @@ if TYPE_CHECKING:
 
 
 from vggeo.atomic import atomic_path
+from vggeo.crs import get_crs, transform
 from vggeo.lm import mapping as M
 from vggeo.lm.gml import GML32
+from vggeo.sample.towns import swedish_towns
 
 T = TypeVar("T")
 
@@ -342,8 +345,6 @@ def _ccw(ring: np.ndarray, ccw: bool = True) -> np.ndarray:
 
 def _strip(rng: np.random.Generator, cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
     """A shoreline strip: a wavy line (2–9 km · ``scale``) buffered 100–300 m on one side."""
-    import shapely
-
     length = scale * rng.uniform(2000, 9000)
     n = max(int(length / 60), 8)
     heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.08, n))
@@ -474,8 +475,6 @@ def _plan_cells(rng: np.random.Generator, tw: _Towns, n_plans: int) -> _PlanCell
     fewer plans than that needs, cells are taken in order of the homes the registry generator
     expects in them, so the plans cover the densest parts first. Vectorised: one numpy pass.
     """
-    import shapely
-
     mean_k = float(_SPLIT_K @ _SPLIT_P)
     s = float(np.clip(np.sqrt((np.pi * tw.r**2).sum() * mean_k / max(n_plans, 1)), 150.0, 700.0))
     nt = len(tw.e)
@@ -561,8 +560,6 @@ def _area_for(
     block: tuple[float, float, float, float, float] | None = None,
 ) -> Area:
     """A valid area of the kind (redrawn in the rare case a random shape is not valid)."""
-    import shapely
-
     for _ in range(20):
         a = _draw_area(kind, rng, tw, t, block)
         if a.circle is not None:
@@ -681,8 +678,6 @@ class _CoordWriter:
     def convert(self, en: np.ndarray) -> np.ndarray:
         if self.crs == 3006:
             return en
-        from vggeo.crs import transform
-
         e, n = transform(en[:, 0], en[:, 1], src=3006, dst=self.crs, in_order="en", out_order="en")
         return np.column_stack([e, n])
 
@@ -1031,9 +1026,6 @@ def _bestammelse_files(
 
 def _towns(n_min: int = 1000, crs: int = 3006) -> tuple[pd.DataFrame, np.ndarray]:
     """Towns, weighted by population; for a local zone only those within its band (±1.5°)."""
-    from vggeo.crs import get_crs
-    from vggeo.sample.towns import swedish_towns
-
     towns = swedish_towns(n_min)
     if crs != 3006:
         cm = get_crs(crs).central_meridian_deg
@@ -1673,8 +1665,6 @@ def generate_deliveries(
         Inskrivning: ``"current"`` (subset Ägare – Aktuella) or ``"all"`` (Ägare – Alla: owners
         who sold in a change stay as ``TidigareAgande``).
     """
-    from vggeo.crs import get_crs
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = start or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1)))
