@@ -47,8 +47,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, SupportsInt
@@ -79,7 +79,8 @@ from vggeo.lm.safety import XML_PARSER_OPTIONS
 
 if TYPE_CHECKING:
     from vggeo.lm._records import Extractor, _Compiled
-    from vggeo.lm.provisions import GeometryCollector
+    from vggeo.lm.package import DataFile
+    from vggeo.lm.provisions import AreaSlot, GeometryCollector
 
 __all__ = [
     "STATS",
@@ -516,12 +517,12 @@ class _Prepared:
     exact: np.ndarray  # bool per member
     idx: np.ndarray  # positions of the exact members
     columns: dict  # column → Arrow array over the exact members ("" for absent)
-    types: Any  # provision type per exact member (an Arrow array)
+    types: np.ndarray  # provision type per exact member
     flags: list  # (subset, Arrow bool array over the exact members)
     affected: tuple  # (exact member position per reference, Arrow register unit ids)
     decisions: tuple | None  # (exact member position per decision, {column: Arrow/object array})
     shapes: list  # per exact member: () no area, rings per polygon of a plain 2D area, None other
-    srs: Any  # srsName per exact member (an Arrow array)
+    srs: np.ndarray  # srsName per exact member
     rings: tuple | None  # (values, offsets, member per ring) of every posList of the chunk
 
 
@@ -548,12 +549,12 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
             np.zeros(0, bool),
             np.zeros(0, np.int64),
             {},
-            None,
+            np.empty(0, object),
             [],
             (np.zeros(0, np.int64), pa.array([], pa.large_string())),
             None,
             [],
-            None,
+            np.empty(0, object),
             None,
         )
     nc, k = len(plan.columns), plan.n_fields
@@ -689,7 +690,7 @@ class _MemberReader(Protocol):
     collector: GeometryCollector
     parts: list[BestammelseData]
 
-    def feed(self, member: Any) -> None: ...
+    def feed(self, member: etree._Element) -> None: ...
     def flush(self) -> None: ...
 
 
@@ -707,7 +708,7 @@ class _Batch:
         # Plain areas: per chunk (batch rows, srsName per row, rings per polygon per row,
         # coordinates, ring offsets into them).
         self.plain: list[tuple] = []
-        self.other: list[tuple[int, list]] = []  # (batch row, collector slot)
+        self.other: list[tuple[int, AreaSlot]] = []  # (batch row, collector slot)
         # Members the Extractor read: file position per row of each of its tables.
         self.slow: dict[str, list[int]] = {
             "provisions": [],
@@ -810,7 +811,7 @@ def _plain_geometries(
         raise Fallback("ring shape")
     xy = values.reshape(-1, 2)
     start = offsets[:-1] // 2
-    codes, swaps = zip(*(collector._srs(s) for s in srs), strict=True)
+    codes, swaps = zip(*(collector.srs(s) for s in srs), strict=True)
     if any(c is None for c in codes):
         raise Fallback("srsName without an EPSG code")
     rings_per_row = np.fromiter((sum(p) for p in polys), dtype=np.int64, count=len(polys))
@@ -888,7 +889,7 @@ def _flush(
         if batch.other:
             at = [r for r, _ in batch.other]
             built = build_geometries(
-                [(s[0], s[1]) for _, s in batch.other],
+                [s.area() for _, s in batch.other],
                 [pid(r) for r in at],
                 default_epsg=default_epsg,
             )
@@ -953,7 +954,7 @@ def _flush(
     if len(parts) == 1:
         return parts[0][0]
 
-    def merged(name):
+    def merged(name: str) -> pd.DataFrame:
         keys = np.concatenate([np.asarray(k[name], dtype=np.int64) for _, k in parts])
         df = pd.concat([getattr(p, name) for p, _ in parts], ignore_index=True)
         return df.take(np.argsort(keys, kind="stable")).reset_index(drop=True)
@@ -964,7 +965,7 @@ def _flush(
     )
 
 
-def _parse(piece: bytes):
+def _parse(piece: bytes) -> etree._Element:
     try:
         return etree.fromstring(piece, etree.XMLParser(**XML_PARSER_OPTIONS))
     except etree.XMLSyntaxError as err:
@@ -982,7 +983,7 @@ BATCH_ROWS = 4000
 IN_FLIGHT = 4
 
 
-def _busy(pending) -> int:
+def _busy(pending: Iterable[Future[_Prepared] | _Ready]) -> int:
     """Chunks the pool is working on or has queued."""
     return sum(1 for p in pending if not isinstance(p, _Ready) and not p.done())
 
@@ -990,34 +991,50 @@ def _busy(pending) -> int:
 class _Ready:
     """A chunk this thread prepared itself, queued among the pool's futures."""
 
-    def __init__(self, value) -> None:
+    def __init__(self, value: _Prepared) -> None:
         self.value = value
 
     def done(self) -> bool:
         return True
 
-    def result(self):
+    def result(self) -> _Prepared:
         return self.value
 
 
+#: What :func:`iter_file` returns: elements the mapping did not use (by path) and the geometry
+#: errors kept — both None when the member-by-member reader must read the file — and how many
+#: members the parts yielded hold.
+FileEnd = tuple[Counter[str] | None, list[tuple[str, str]] | None, int]
+
+
 def read_file(
-    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int | None = None
-):
+    f: DataFile,
+    new_reader: Callable[[], _MemberReader],
+    *,
+    default_epsg: int | None = None,
+    batch_rows: int | None = None,
+) -> tuple[list[BestammelseData], Counter[str], list[tuple[str, str]]] | None:
     """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
     member by member."""
-    parts: list = []
+    parts: list[BestammelseData] = []
     gen = iter_file(f, new_reader, default_epsg=default_epsg, batch_rows=batch_rows)
     while True:
         try:
             parts.append(next(gen))
         except StopIteration as stop:
             unmapped, errors, _done = stop.value
-            return None if unmapped is None else (parts, unmapped, errors)
+            if unmapped is None or errors is None:
+                return None
+            return parts, unmapped, errors
 
 
 def iter_file(
-    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int | None = None
-):
+    f: DataFile,
+    new_reader: Callable[[], _MemberReader],
+    *,
+    default_epsg: int | None = None,
+    batch_rows: int | None = None,
+) -> Generator[BestammelseData, None, FileEnd]:
     """Read one data file on the compiled path, yielding its typed parts as they are complete.
 
     Returns (as the generator's value) ``(unmapped, errors, members)`` when the whole file was
@@ -1050,7 +1067,7 @@ def iter_file(
                 return None, None, done
             # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
             # thread too ("caller runs"): no core idles while the other is busy.
-            pending: deque = deque()
+            pending: deque[Future[_Prepared] | _Ready] = deque()
             more = True
             while pending or more:
                 # The worker always has a chunk waiting in its queue besides the one it works

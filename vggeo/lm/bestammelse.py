@@ -14,11 +14,11 @@ import io
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self, TypedDict, Unpack, cast
 
 import geopandas as gpd
 import numpy as np
@@ -77,6 +77,36 @@ __all__ = [
 
 BATCH_SIZE = 4000
 
+#: What reading one data file yields as parts and returns: elements the mapping did not use
+#: (by path) and the geometry errors kept, ``(provision_id, message)``.
+FileEnd = tuple[Counter[str], list[tuple[str, str]]]
+#: One data file read whole: its parts, then :data:`FileEnd`.
+FileResult = tuple[list[BestammelseData], Counter[str], list[tuple[str, str]]]
+#: Source of a read: an opened delivery, a path :func:`open_delivery` accepts, or a GeoPackage.
+Source = Delivery | str | os.PathLike[str]
+
+
+class ReadOptions(TypedDict):
+    """The options of :func:`iter_bestammelser`, as :class:`BestammelseParts` keeps them."""
+
+    set_name: str | None
+    arc_tolerance: float
+    on_geometry_error: str
+    progress: bool
+    workers: int | None
+    limits: GeometryLimits
+    check_counts: bool
+
+
+class ReaderOptions(TypedDict):
+    """How the data files of a set are read (:class:`_FileReader`)."""
+
+    default_srs: str | None
+    default_epsg: int | None
+    arc_tolerance: float
+    on_geometry_error: str
+    limits: GeometryLimits | None
+
 
 class _FileReader:
     """Reads the members of one data file into typed frames, batch by batch (bounded memory).
@@ -119,27 +149,31 @@ class _FileReader:
         for row in as_dicts(rows["provisions"], "provisions"):
             slot = row.get(GEOMETRY_KEY)
             if slot is not None:
-                row[GEOMETRY_KEY] = (slot[0], slot[1])
+                row[GEOMETRY_KEY] = slot.area()
         self.collector.pending = []
         if rows["provisions"]:
             self.parts.append(
                 _frames(rows, Counter(), [], default_epsg=self.default_epsg, files=[self.label])
             )
 
-    def result(self) -> tuple[list[BestammelseData], Counter, list]:
+    def result(self) -> FileResult:
         return self.parts, self.ex.unmapped, self.collector.errors
 
 
 def _read_file(
-    f, *, batch_size: int | None = None, compiled: bool | None = None, **options
-) -> tuple[list[BestammelseData], Counter, list]:
+    f: DataFile,
+    *,
+    batch_size: int | None = None,
+    compiled: bool | None = None,
+    **options: Unpack[ReaderOptions],
+) -> FileResult:
     """Parse one data file into typed frames: ``(parts, unmapped, errors)``."""
     return _collect(_iter_file(f, batch_size=batch_size, compiled=compiled, **options))
 
 
-def _collect(gen) -> tuple[list, Counter, list]:
+def _collect(gen: Generator[BestammelseData, None, FileEnd]) -> FileResult:
     """The parts a file generator yields, and what it returns: ``(parts, unmapped, errors)``."""
-    parts: list = []
+    parts: list[BestammelseData] = []
     while True:
         try:
             parts.append(next(gen))
@@ -154,17 +188,23 @@ class _GcPaused:
     would only rescan them.
     """
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.was = gc.isenabled()
         gc.disable()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.was:
             gc.enable()
 
 
-def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None, **options):
+def _iter_file(
+    f: DataFile,
+    *,
+    batch_size: int | None = None,
+    compiled: bool | None = None,
+    **options: Unpack[ReaderOptions],
+) -> Generator[BestammelseData, None, FileEnd]:
     """Parse one data file, yielding typed parts of a few thousand provisions in file order;
     returns ``(unmapped, errors)``. Memory is bounded by the parts, not the file.
 
@@ -180,7 +220,7 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
         gen = _compiled.iter_file(
             f,
             lambda: _FileReader(f.label, file_bytes=f.size, **options),
-            default_epsg=options.get("default_epsg"),
+            default_epsg=options["default_epsg"],
         )
         while True:
             with _GcPaused():
@@ -218,7 +258,9 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
             return reader.ex.unmapped, reader.collector.errors
 
 
-def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
+def _read_chunk(
+    chunk: bytes, offset: int, *, label: str, **options: Unpack[ReaderOptions]
+) -> FileResult:
     """Worker: read one wrapped chunk of a file (see :mod:`vggeo.lm._parallel`)."""
     f = DataFile(label, M.BESTAMMELSE_SET, "data", len(chunk), lambda: io.BytesIO(chunk), label)
     parts, unmapped, errors = _read_file(f, **options)
@@ -230,7 +272,9 @@ def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
     return parts, unmapped, errors
 
 
-def _read_file_parallel(f, *, workers: int, **options):
+def _read_file_parallel(
+    f: DataFile, *, workers: int, **options: Unpack[ReaderOptions]
+) -> FileResult | None:
     """Read one large file on several cores; None when it must be read sequentially instead."""
     peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
     try:
@@ -241,7 +285,9 @@ def _read_file_parallel(f, *, workers: int, **options):
     except (_parallel.ChunkingUnsupported, VggeoError, BrokenProcessPool):
         # The sequential reader names the exact line of any error, and reads what cannot be split.
         return None
-    parts, unmapped, errors = [], PathCounts(), []
+    parts: list[BestammelseData] = []
+    unmapped = PathCounts()
+    errors: list[tuple[str, str]] = []
     for p, u, e in results:
         parts.extend(p)
         unmapped.update(u)
@@ -255,7 +301,7 @@ def _read_file_parallel(f, *, workers: int, **options):
 REQUIRED_WITH_BASINFORMATION = ("designation", "status", "municipality", "object_version")
 
 
-def refuse_empty_columns(data: BestammelseData, path=None) -> None:
+def refuse_empty_columns(data: BestammelseData, path: str | os.PathLike[str] | None = None) -> None:
     """Raise IntegrityError when a column that comes with the Basinformation is null for every
     provision that carried it: its element was there under a spelling the mapping did not catch
     (or missing from the whole delivery) — an error, not a warning: nothing is read with values
@@ -297,7 +343,12 @@ def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
     )
 
 
-def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
+def _concat(
+    parts: list[BestammelseData],
+    unmapped: Counter[str],
+    errors: list[tuple[str, str]],
+    files: list[str],
+) -> BestammelseData:
     """One BestammelseData of the parts, which are emptied on the way (``parts`` is cleared).
 
     Column by column, each part's column dropped once copied: the peak is the output plus one
@@ -336,7 +387,7 @@ def _concat(parts: list[BestammelseData], unmapped, errors, files) -> Bestammels
 
 
 def read_bestammelser(
-    source,
+    source: Source,
     *,
     set_name: str | None = None,
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
@@ -414,7 +465,7 @@ def read_bestammelser(
 
 
 def iter_bestammelser(
-    source,
+    source: Source,
     *,
     set_name: str | None = None,
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
@@ -468,15 +519,15 @@ class BestammelseParts:
         Labels of the data files read.
     """
 
-    def __init__(self, source, **options) -> None:
+    def __init__(self, source: Source, **options: Unpack[ReadOptions]) -> None:
         self.source = source
         self.options = options
-        self.unmapped: Counter = Counter()
-        self.geometry_errors: list = []
+        self.unmapped: Counter[str] = Counter()
+        self.geometry_errors: list[tuple[str, str]] = []
         self.files: list[str] = []
         self._started = False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[BestammelseData]:
         if self._started:
             raise RuntimeError("the parts of a read can be iterated once")
         self._started = True
@@ -485,14 +536,14 @@ class BestammelseParts:
     def _parts(
         self,
         *,
-        set_name,
-        arc_tolerance,
-        on_geometry_error,
-        progress,
-        workers,
-        limits,
-        check_counts,
-    ):
+        set_name: str | None,
+        arc_tolerance: float,
+        on_geometry_error: str,
+        progress: bool,
+        workers: int | None,
+        limits: GeometryLimits,
+        check_counts: bool,
+    ) -> Iterator[BestammelseData]:
         source = self.source
         if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
             data = read_vector_product(source)
@@ -502,7 +553,7 @@ class BestammelseParts:
             yield data
             return
         own = not isinstance(source, Delivery)
-        d = open_delivery(source) if own else source
+        d = source if isinstance(source, Delivery) else open_delivery(source)
         bar = None
         try:
             if d.product != "bestammelse":
@@ -517,7 +568,7 @@ class BestammelseParts:
             bar = _ByteProgress(files) if progress else None
             it = [bar.wrap(f) for f in files] if bar else files
             n_workers = _parallel.default_workers() if workers is None else max(1, int(workers))
-            options = dict(
+            options = ReaderOptions(
                 default_srs=default_srs,
                 default_epsg=d.crs,
                 arc_tolerance=arc_tolerance,
@@ -599,7 +650,7 @@ class _BasinformationColumns:
         for col in self.filled:
             self.filled[col] = self.filled[col] or bool(rows[col].notna().any())
 
-    def check(self, path, files) -> None:
+    def check(self, path: str | os.PathLike[str] | None, files: list[str]) -> None:
         for col, filled in self.filled.items():
             if self.rows and not filled:
                 raise IntegrityError(
@@ -626,8 +677,11 @@ class _ByteProgress:
         )
         self.high: dict[str, int] = {}
 
-    def wrap(self, f):
-        return dataclasses.replace(f, opener=lambda: _CountedStream(f.open(), self, f.label))
+    def wrap(self, f: DataFile) -> DataFile:
+        # The readers call read() and close() of the stream only, which _CountedStream has.
+        return dataclasses.replace(
+            f, opener=lambda: cast(IO[bytes], _CountedStream(f.open(), self, f.label))
+        )
 
     def advance(self, label: str, pos: int) -> None:
         gain = pos - self.high.get(label, 0)
@@ -713,7 +767,7 @@ _TYPE_NAMES = {
 }
 
 
-def read_vector_product(path) -> BestammelseData:
+def read_vector_product(path: str | os.PathLike[str]) -> BestammelseData:
     """Read the GeoPackage vector product of provision areas into the same shape."""
     frames = []
     # geopandas' own listing and reading: pyogrio underneath, imported by geopandas when used
@@ -742,9 +796,10 @@ def read_vector_product(path) -> BestammelseData:
         categories=list(PROVISION_TYPES),
     )
     out["object_version"] = pd.to_numeric(out["object_version"], errors="coerce").astype("Int64")
-    out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=path)
+    name = str(path)
+    out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=name)
     for c in ("last_changed", "implementation_start", "implementation_end"):
-        out[c] = parse_dates(out[c].astype("string"), column=c, file=path)
+        out[c] = parse_dates(out[c].astype("string"), column=c, file=name)
     for c in ("designation", "name", "status", "plan_type", "alt_designation", "reference_text"):
         out[c] = out[c].astype("string")
     geom = shapely.get_parts(np.asarray(df.geometry.values))  # noqa: F841 - validity below

@@ -64,6 +64,7 @@ __all__ = [
     "MAX_DEPTH",
     "Geom",
     "inherited_srs_name",
+    "source_line",
     "parse_geometry",
     "geometry_from_string",
     "to_shapely",
@@ -104,9 +105,9 @@ class Geom:
 # --- srsName: decided in vggeo.crs ----------------------------------------------------------------
 
 
-def inherited_srs_name(element) -> str | None:
+def inherited_srs_name(element: etree._Element) -> str | None:
     """The srsName that applies to ``element``: its own, else its nearest ancestor's, else None."""
-    node = element
+    node: etree._Element | None = element
     while node is not None:
         v = node.get("srsName")
         if v:
@@ -116,6 +117,12 @@ def inherited_srs_name(element) -> str | None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def source_line(element: etree._Element) -> int | None:
+    """The line ``element`` starts on, if the parser recorded it."""
+    line: int | None = element.sourceline  # type: ignore[assignment]  # lxml-stubs: "..."
+    return line
 
 
 def _local(el: etree._Element) -> str:
@@ -899,7 +906,7 @@ def _swap_all(g: Geom) -> Geom:
 
 
 def parse_geometry(
-    element,
+    element: etree._Element,
     *,
     axis: AxisMode = "auto",
     srs_name: str | None = None,

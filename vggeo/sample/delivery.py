@@ -32,14 +32,14 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 from xml.sax.saxutils import escape
 
 import numpy as np
 import shapely
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection, Iterable, Iterator, Mapping
 
     import pandas as pd
     from numpy.typing import ArrayLike
@@ -838,7 +838,11 @@ def _new_provision(
 
 
 def provision_xml(
-    rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")
+    rng: np.random.Generator,
+    cw: _CoordWriter,
+    p: Provision,
+    *,
+    subsets: Collection[str] = ("basinformation", "berorkrets"),
 ) -> str:
     el = _ELEMENT[p.kind]
     parts = [f'<{el} gml:id="ID_{p.pid}">', _el(_PV["objektidentitet"], p.pid)]
@@ -881,7 +885,13 @@ def provision_xml(
     return "".join(parts)
 
 
-def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=None) -> int:
+def write_bestammelse_file(
+    out: IO[bytes],
+    provisions: Iterable[Provision],
+    rng: np.random.Generator,
+    cw: _CoordWriter,
+    subsets_of: Mapping[str, tuple[str, ...]] | None = None,
+) -> int:
     """Write one provision data file to a binary stream; return its object count."""
     out.write(
         f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
@@ -906,7 +916,7 @@ def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=No
     return n
 
 
-def _deletion_xml(ids) -> bytes:
+def _deletion_xml(ids: Iterable[str]) -> bytes:
     body = "".join(f"<BorttagMember>{_el(_DELETION_ID, i)}</BorttagMember>\n" for i in ids)
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
@@ -916,18 +926,18 @@ def _deletion_xml(ids) -> bytes:
 
 def _metadata_xml(
     *,
-    set_name,
-    info_type,
-    subsets,
-    extract_id,
-    produced,
-    extract_type,
-    crs,
-    kommuner,
-    files,
-    personal=None,
-    totals=None,
-    previous=None,
+    set_name: str,
+    info_type: str,
+    subsets: Iterable[str],
+    extract_id: str,
+    produced: datetime,
+    extract_type: str,
+    crs: int | None,
+    kommuner: Iterable[str],
+    files: list[tuple[str, int, int]],
+    personal: tuple[bool, bool] | None = None,
+    totals: tuple[int, int] | None = None,
+    previous: str | None = None,
 ) -> bytes:
     total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
     rows = "".join(
@@ -1320,7 +1330,7 @@ def _new_property(
     )
 
 
-def _address_xml(names: dict[str, str], a) -> str:
+def _address_xml(names: dict[str, str], a: tuple[str, str, str]) -> str:
     return _el(
         names["adress"],
         _el(names["utdelningsadress"], escape(a[0]))
