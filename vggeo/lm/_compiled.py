@@ -78,7 +78,7 @@ from vggeo.lm.provisions import (
 from vggeo.lm.safety import XML_PARSER_OPTIONS
 
 if TYPE_CHECKING:
-    from vggeo.lm._records import Extractor, _Compiled
+    from vggeo.lm._records import CompiledRecord, Extractor
     from vggeo.lm.package import DataFile
     from vggeo.lm.provisions import AreaSlot, GeometryCollector
 
@@ -184,7 +184,7 @@ def _leaf(exprs: list[str]) -> str:
     return f"({_union(exprs)})[1]"
 
 
-def _learnt(comp: _Compiled) -> dict[str, list[tuple[str, int, Any, str]]]:
+def _learnt(comp: CompiledRecord) -> dict[str, list[tuple[str, int, Any, str]]]:
     """The Extractor's cache of one record: prefix → [(tag, kind, argument, path)], sorted.
 
     The argument's type follows the kind (a Field for a leaf, a child record's compiled form for
@@ -198,7 +198,7 @@ def _learnt(comp: _Compiled) -> dict[str, list[tuple[str, int, Any, str]]]:
     return out
 
 
-def _flat_fields(comp: _Compiled, names: _Names) -> dict[str, list[str]]:
+def _flat_fields(comp: CompiledRecord, names: _Names) -> dict[str, list[str]]:
     """A flat child record's learnt leaves: column → alias expressions."""
     alts: dict[str, list[str]] = defaultdict(list)
     for tag, kind, arg, _path in _learnt(comp).get("", ()):

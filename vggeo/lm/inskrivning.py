@@ -457,11 +457,11 @@ def read_inskrivning(
     secret = owner_secret
     if secret is None:
         # One random secret per opened delivery, so that sets read one by one still link.
-        secret = getattr(d, "_run_owner_secret", None)
+        secret = getattr(d, "run_owner_secret", None)
         if secret is None:
             secret = secrets.token_bytes(32)
             try:
-                d._run_owner_secret = secret
+                d.run_owner_secret = secret
             except AttributeError:  # a delivery object that takes no attributes: this call only
                 pass
     try:

@@ -126,7 +126,7 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
         root = el
     if root is None:  # pragma: no cover - safe_iterparse raises first
         raise ParseError("empty metadata file", file=label)
-    ex._extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
+    ex.extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
     row = ex.dict_rows("metadata")[0]
     files = typed_frame(ex.dict_rows("files"), M.METADATA.children[0].fields, file=label)
     top = typed_frame(
@@ -232,7 +232,7 @@ class Delivery:
 
     #: The owner-key secret drawn for this opened delivery by :mod:`vggeo.lm.inskrivning` when
     #: no store gave one, so that its sets read one by one still link.
-    _run_owner_secret: bytes | None = None
+    run_owner_secret: bytes | None = None
 
     def __init__(self, path: Path, form: str, files: list[DataFile], *, closers: list) -> None:
         self.path = path
