@@ -95,3 +95,45 @@ def test_vggeo_and_the_server_have_no_import_cycles():
     cycles = set(_cycles(graph))
     assert cycles - set(KNOWN_CYCLES) == set(), "new import cycle(s)"
     assert set(KNOWN_CYCLES) - cycles == set(), "a listed cycle is gone: remove it from the list"
+
+
+#: vggeo.lm in layers (issue: "lm has layers without a loop"): the product readers and the
+#: dispatch above them; every other module of the package is below both.
+LM_PRODUCTS = {"vggeo.lm.bestammelse", "vggeo.lm.inskrivning"}
+LM_DISPATCH = {"vggeo.lm.dispatch", "vggeo.lm"}
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for w in graph.get(todo.pop(), ()):
+            if w not in seen:
+                seen.add(w)
+                todo.append(w)
+    return seen
+
+
+def test_lm_format_layer_reaches_no_product_reader():
+    modules = _modules(REPO / "vggeo")
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    lm = {m for m in modules if m == "vggeo.lm" or m.startswith("vggeo.lm.")}
+    for m in sorted(lm - LM_PRODUCTS - LM_DISPATCH):
+        assert not _reach(graph, m) & (LM_PRODUCTS | LM_DISPATCH), m
+    for m in sorted(LM_PRODUCTS):
+        assert not _reach(graph, m) & (LM_DISPATCH | LM_PRODUCTS - {m}), m
+
+
+def test_lm_imports_no_private_name_of_another_module():
+    """``from vggeo.lm.x import _y`` would make ``_y`` part of two modules; a private module of
+    the package (``vggeo.lm._records``) is the package's own and may be imported."""
+    modules = _modules(REPO / "vggeo")
+    found = []
+    for path in sorted((REPO / "vggeo" / "lm").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vggeo"):
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and f"{node.module}.{alias.name}" not in modules:
+                        found.append(f"{path.name}:{node.lineno} {node.module}.{alias.name}")
+    assert found == []

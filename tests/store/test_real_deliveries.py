@@ -61,7 +61,7 @@ def _keyed_as(store, d):
     """The model reads owner keys under the store's secret (the reader's per-delivery secret)."""
     from vggeo.store.base import OWNER_SECRET_META
 
-    d._run_owner_secret = store._get_meta(OWNER_SECRET_META)
+    d.run_owner_secret = store._get_meta(OWNER_SECRET_META)
     return d
 
 

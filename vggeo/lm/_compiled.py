@@ -46,25 +46,41 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, SupportsInt
 from xml.sax.saxutils import quoteattr
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from lxml import etree
+from shapely import GeometryType
+
+from vggeo.crs import northing_first_by_magnitude
+from vggeo.errors import VggeoError
+from vggeo.lm._parallel import ChunkingUnsupported, split_members
+from vggeo.lm._records import SUBSETS_KEY, ColumnRows
+from vggeo.lm.gml import GML3, GML32, convert_texts, simple_polygon_texts
+from vggeo.lm.provisions import (
+    BestammelseData,
+    assemble,
+    build_geometries,
+    to_3006,
+    valid_rings,
+)
+from vggeo.lm.safety import XML_PARSER_OPTIONS
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    import numpy as np
-    import pyarrow as pa
-    from lxml import etree
-
-    from vggeo.lm._records import Extractor, _Compiled
-    from vggeo.lm.provisions import BestammelseData, GeometryCollector
-
-from vggeo.lm.gml import GML3, GML32
+    from vggeo.lm._records import CompiledRecord, Extractor
+    from vggeo.lm.package import DataFile
+    from vggeo.lm.provisions import AreaSlot, GeometryCollector
 
 __all__ = [
     "STATS",
@@ -127,8 +143,6 @@ _XSLT_CACHE: dict[tuple[int, bytes], etree.XSLT] = {}
 
 def _xslt(stylesheet: bytes) -> etree.XSLT:
     """The compiled stylesheet for this thread (lxml's XSLT objects belong to one thread)."""
-    from lxml import etree
-
     key = (threading.get_ident(), stylesheet)
     xslt = _XSLT_CACHE.get(key)
     if xslt is None:
@@ -170,7 +184,7 @@ def _leaf(exprs: list[str]) -> str:
     return f"({_union(exprs)})[1]"
 
 
-def _learnt(comp: _Compiled) -> dict[str, list[tuple[str, int, Any, str]]]:
+def _learnt(comp: CompiledRecord) -> dict[str, list[tuple[str, int, Any, str]]]:
     """The Extractor's cache of one record: prefix → [(tag, kind, argument, path)], sorted.
 
     The argument's type follows the kind (a Field for a leaf, a child record's compiled form for
@@ -184,7 +198,7 @@ def _learnt(comp: _Compiled) -> dict[str, list[tuple[str, int, Any, str]]]:
     return out
 
 
-def _flat_fields(comp: _Compiled, names: _Names) -> dict[str, list[str]]:
+def _flat_fields(comp: CompiledRecord, names: _Names) -> dict[str, list[str]]:
     """A flat child record's learnt leaves: column → alias expressions."""
     alts: dict[str, list[str]] = defaultdict(list)
     for tag, kind, arg, _path in _learnt(comp).get("", ()):
@@ -407,10 +421,6 @@ def _skeleton(signature: str, ancestor_dim: str) -> tuple[tuple[tuple[int, int],
     :func:`~vggeo.lm.gml.simple_polygon_texts` — the same function the member-by-member reader
     uses — so "plain" and the dimensions mean exactly the same on both paths.
     """
-    from lxml import etree
-
-    from vggeo.lm.gml import simple_polygon_texts
-
     if not signature.startswith("Y"):
         return None
     holder = etree.Element("holder")
@@ -469,9 +479,6 @@ def _items(arr: pa.Array, sep: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     Each list ends with the separator, so the last item of every list is an empty remainder:
     ``real`` is False there.
     """
-    import numpy as np
-    import pyarrow.compute as pc
-
     lists = pc.split_pattern(arr, sep)
     offsets = lists.offsets.to_numpy()
     items = lists.flatten()
@@ -482,24 +489,16 @@ def _items(arr: pa.Array, sep: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 
 def _nonempty(arr: pa.Array) -> np.ndarray:
-    import pyarrow.compute as pc
-
     return pc.not_equal(arr, "").to_numpy(zero_copy_only=False)
 
 
 def _nulled(arr: pa.Array) -> pa.Array:
     """Empty strings as nulls: an exact member's empty field is one it does not have."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
 def _mapped(arr: pa.Array, mapping: dict, default: Any = None) -> np.ndarray:
     """Arrow strings mapped through a small dict (per distinct value), as an object array."""
-    import numpy as np
-    import pyarrow.compute as pc
-
     enc = pc.dictionary_encode(arr)
     values = np.array(
         [mapping.get(v, default) for v in enc.dictionary.to_pylist()] + [default], dtype=object
@@ -518,23 +517,17 @@ class _Prepared:
     exact: np.ndarray  # bool per member
     idx: np.ndarray  # positions of the exact members
     columns: dict  # column → Arrow array over the exact members ("" for absent)
-    types: Any  # provision type per exact member (an Arrow array)
+    types: np.ndarray  # provision type per exact member
     flags: list  # (subset, Arrow bool array over the exact members)
     affected: tuple  # (exact member position per reference, Arrow register unit ids)
     decisions: tuple | None  # (exact member position per decision, {column: Arrow/object array})
     shapes: list  # per exact member: () no area, rings per polygon of a plain 2D area, None other
-    srs: Any  # srsName per exact member (an Arrow array)
+    srs: np.ndarray  # srsName per exact member
     rings: tuple | None  # (values, offsets, member per ring) of every posList of the chunk
 
 
 def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     """Parse a chunk, run the stylesheet and decode its records column-wise (any thread)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from vggeo.lm.gml import convert_texts
-
     doc = _parse(piece)
     out = plan.transform(doc)
     n = len(doc)
@@ -556,12 +549,12 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
             np.zeros(0, bool),
             np.zeros(0, np.int64),
             {},
-            None,
+            np.empty(0, object),
             [],
             (np.zeros(0, np.int64), pa.array([], pa.large_string())),
             None,
             [],
-            None,
+            np.empty(0, object),
             None,
         )
     nc, k = len(plan.columns), plan.n_fields
@@ -697,7 +690,7 @@ class _MemberReader(Protocol):
     collector: GeometryCollector
     parts: list[BestammelseData]
 
-    def feed(self, member: Any) -> None: ...
+    def feed(self, member: etree._Element) -> None: ...
     def flush(self) -> None: ...
 
 
@@ -715,7 +708,7 @@ class _Batch:
         # Plain areas: per chunk (batch rows, srsName per row, rings per polygon per row,
         # coordinates, ring offsets into them).
         self.plain: list[tuple] = []
-        self.other: list[tuple[int, list]] = []  # (batch row, collector slot)
+        self.other: list[tuple[int, AreaSlot]] = []  # (batch row, collector slot)
         # Members the Extractor read: file position per row of each of its tables.
         self.slow: dict[str, list[int]] = {
             "provisions": [],
@@ -734,8 +727,6 @@ def _feed(reader: _MemberReader, member: etree._Element, batch: _Batch, seq: int
 
 def _decode(p: _Prepared, reader: _MemberReader, batch: _Batch, base: int) -> None:
     """Add a prepared chunk to the batch; members it could not read go to the Extractor, in place."""
-    import numpy as np
-
     slow = np.flatnonzero(~p.exact)
     STATS["exact"] += len(p.idx)
     STATS["extractor"] += len(slow)
@@ -805,13 +796,6 @@ def _plain_geometries(
     pid: Callable[[SupportsInt], str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Build every plain area of a batch in one go: (batch rows, MultiPolygons)."""
-    import numpy as np
-    import shapely
-    from shapely import GeometryType
-
-    from vggeo.crs import northing_first_by_magnitude
-    from vggeo.lm.provisions import to_3006, valid_rings
-
     if not batch.plain:
         return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
     rows = np.concatenate([p[0] for p in batch.plain])
@@ -827,7 +811,7 @@ def _plain_geometries(
         raise Fallback("ring shape")
     xy = values.reshape(-1, 2)
     start = offsets[:-1] // 2
-    codes, swaps = zip(*(collector._srs(s) for s in srs), strict=True)
+    codes, swaps = zip(*(collector.srs(s) for s in srs), strict=True)
     if any(c is None for c in codes):
         raise Fallback("srsName without an EPSG code")
     rings_per_row = np.fromiter((sum(p) for p in polys), dtype=np.int64, count=len(polys))
@@ -865,14 +849,6 @@ def _flush(
     batch: _Batch, reader: _MemberReader, default_epsg: int | None, label: str
 ) -> BestammelseData | None:
     """Typed frames of a batch: the exact members' and the Extractor's, merged in file order."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import shapely
-
-    from vggeo.lm._records import SUBSETS_KEY, ColumnRows
-    from vggeo.lm.provisions import BestammelseData, assemble, build_geometries
-
     slow_rows = reader.ex.dict_rows("provisions")
     slow_subset_seq = np.repeat(
         np.array(batch.slow["provisions"], dtype=np.int64),
@@ -913,7 +889,7 @@ def _flush(
         if batch.other:
             at = [r for r, _ in batch.other]
             built = build_geometries(
-                [(s[0], s[1]) for _, s in batch.other],
+                [s.area() for _, s in batch.other],
                 [pid(r) for r in at],
                 default_epsg=default_epsg,
             )
@@ -977,9 +953,8 @@ def _flush(
         return None
     if len(parts) == 1:
         return parts[0][0]
-    import geopandas as gpd
 
-    def merged(name):
+    def merged(name: str) -> pd.DataFrame:
         keys = np.concatenate([np.asarray(k[name], dtype=np.int64) for _, k in parts])
         df = pd.concat([getattr(p, name) for p, _ in parts], ignore_index=True)
         return df.take(np.argsort(keys, kind="stable")).reset_index(drop=True)
@@ -990,11 +965,7 @@ def _flush(
     )
 
 
-def _parse(piece: bytes):
-    from lxml import etree
-
-    from vggeo.lm.safety import XML_PARSER_OPTIONS
-
+def _parse(piece: bytes) -> etree._Element:
     try:
         return etree.fromstring(piece, etree.XMLParser(**XML_PARSER_OPTIONS))
     except etree.XMLSyntaxError as err:
@@ -1012,7 +983,7 @@ BATCH_ROWS = 4000
 IN_FLIGHT = 4
 
 
-def _busy(pending) -> int:
+def _busy(pending: Iterable[Future[_Prepared] | _Ready]) -> int:
     """Chunks the pool is working on or has queued."""
     return sum(1 for p in pending if not isinstance(p, _Ready) and not p.done())
 
@@ -1020,34 +991,50 @@ def _busy(pending) -> int:
 class _Ready:
     """A chunk this thread prepared itself, queued among the pool's futures."""
 
-    def __init__(self, value) -> None:
+    def __init__(self, value: _Prepared) -> None:
         self.value = value
 
     def done(self) -> bool:
         return True
 
-    def result(self):
+    def result(self) -> _Prepared:
         return self.value
 
 
+#: What :func:`iter_file` returns: elements the mapping did not use (by path) and the geometry
+#: errors kept — both None when the member-by-member reader must read the file — and how many
+#: members the parts yielded hold.
+FileEnd = tuple[Counter[str] | None, list[tuple[str, str]] | None, int]
+
+
 def read_file(
-    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int | None = None
-):
+    f: DataFile,
+    new_reader: Callable[[], _MemberReader],
+    *,
+    default_epsg: int | None = None,
+    batch_rows: int | None = None,
+) -> tuple[list[BestammelseData], Counter[str], list[tuple[str, str]]] | None:
     """Read one data file on the compiled path: ``(parts, unmapped, errors)``, or None to read it
     member by member."""
-    parts: list = []
+    parts: list[BestammelseData] = []
     gen = iter_file(f, new_reader, default_epsg=default_epsg, batch_rows=batch_rows)
     while True:
         try:
             parts.append(next(gen))
         except StopIteration as stop:
             unmapped, errors, _done = stop.value
-            return None if unmapped is None else (parts, unmapped, errors)
+            if unmapped is None or errors is None:
+                return None
+            return parts, unmapped, errors
 
 
 def iter_file(
-    f, new_reader: Callable[[], _MemberReader], *, default_epsg=None, batch_rows: int | None = None
-):
+    f: DataFile,
+    new_reader: Callable[[], _MemberReader],
+    *,
+    default_epsg: int | None = None,
+    batch_rows: int | None = None,
+) -> Generator[BestammelseData, None, FileEnd]:
     """Read one data file on the compiled path, yielding its typed parts as they are complete.
 
     Returns (as the generator's value) ``(unmapped, errors, members)`` when the whole file was
@@ -1055,14 +1042,6 @@ def iter_file(
     yielded so far hold exactly the file's first ``members`` members (each part ends at a chunk
     boundary), so that reader can skip them (:func:`vggeo.lm.bestammelse._read_file`).
     """
-    from collections import deque
-
-    import pyarrow as pa
-    from lxml import etree
-
-    from vggeo.errors import VggeoError
-    from vggeo.lm._parallel import ChunkingUnsupported, split_members
-
     batch_rows = batch_rows or BATCH_ROWS
     reader = new_reader()
     done = 0  # members of the parts yielded so far
@@ -1088,7 +1067,7 @@ def iter_file(
                 return None, None, done
             # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
             # thread too ("caller runs"): no core idles while the other is busy.
-            pending: deque = deque()
+            pending: deque[Future[_Prepared] | _Ready] = deque()
             more = True
             while pending or more:
                 # The worker always has a chunk waiting in its queue besides the one it works

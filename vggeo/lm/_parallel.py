@@ -14,13 +14,16 @@ the caller fall back to the sequential reader, which also gives exact line numbe
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import IO
+from typing import IO, TypeVar
 
 __all__ = ["split_members", "map_chunks", "default_workers", "ChunkingUnsupported"]
+
+T = TypeVar("T")
 
 CHUNK_BYTES = 6 * 1024 * 1024
 _START_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)(\s[^>]*)?>")
@@ -131,21 +134,19 @@ def split_members(
 
 def map_chunks(
     stream: IO[bytes],
-    work: Callable[[bytes, int], object],
+    work: Callable[[bytes, int], T],
     *,
     workers: int,
     chunk_bytes: int = CHUNK_BYTES,
-) -> list:
+) -> list[T]:
     """Run ``work(chunk, line_offset)`` over the chunks of a file in worker processes; ordered results.
 
     At most ``2 × workers`` chunks are in flight, so memory stays bounded. Any exception in a
     worker cancels the rest and is re-raised.
     """
-    import multiprocessing as mp
-
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    results: dict[int, object] = {}
-    pending: dict[Future, int] = {}
+    results: dict[int, T] = {}
+    pending: dict[Future[T], int] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         try:
             for i, (chunk, offset) in enumerate(split_members(stream, chunk_bytes=chunk_bytes)):

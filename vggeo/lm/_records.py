@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vggeo.errors import SchemaError
 from vggeo.lm.mapping import SEGMENT_ALIASES, Field, Record
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from lxml import etree
 
 __all__ = ["local", "Extractor", "typed_frame", "parse_dates", "normalise_kommun"]
@@ -82,7 +83,11 @@ class PathCounts(Counter):
         self.unknown: Counter[str] = Counter()
 
 
-class _Compiled:
+class CompiledRecord:
+    """A :class:`~vggeo.lm.mapping.Record` prepared for the :class:`Extractor`: its fields by
+    path, child records by name, and the caches of what it did with each tag met (which the
+    compiled path reads to generate its stylesheet)."""
+
     __slots__ = (
         "rec",
         "index",
@@ -101,9 +106,9 @@ class _Compiled:
         for f in rec.fields:
             for p in f.paths:
                 self.index.setdefault(p, f)
-        self.child_by_name: dict[str, _Compiled] = {}
+        self.child_by_name: dict[str, CompiledRecord] = {}
         for ch in rec.children:
-            c = _Compiled(ch)
+            c = CompiledRecord(ch)
             for n in ch.names:
                 self.child_by_name[n] = c
         self.subset_of = {n: s for s, names in rec.subsets.items() for n in names}
@@ -157,9 +162,9 @@ class Extractor:
     """
 
     def __init__(self, records: tuple[Record, ...], *, geometry: Callable | None = None) -> None:
-        self.top: dict[str, _Compiled] = {}
+        self.top: dict[str, CompiledRecord] = {}
         for r in records:
-            c = _Compiled(r)
+            c = CompiledRecord(r)
             for n in r.names:
                 self.top[n] = c
         self.geometry = geometry
@@ -179,7 +184,7 @@ class Extractor:
         self.wrappers: Counter[tuple] = Counter()
 
     def _init_tables(self, r: Record) -> None:
-        c = _Compiled(r)
+        c = CompiledRecord(r)
         if c.single:
             names = (*r.inherit, r.fields[0].column)
             self._columnar[r.table] = names
@@ -207,7 +212,7 @@ class Extractor:
         """The rows of ``table`` as dicts (of a table fed by records of several fields)."""
         return as_dicts(self.rows.get(table, []), table)
 
-    def record_for(self, el: etree._Element) -> _Compiled | None:
+    def record_for(self, el: etree._Element) -> CompiledRecord | None:
         return self.top.get(local(el).lower())
 
     def feed_member(self, member: etree._Element) -> int:
@@ -221,7 +226,7 @@ class Extractor:
         """
         comp = self.top.get(local(member).lower())
         if comp is not None:
-            self._extract(member, comp, None)
+            self.extract(member, comp, None)
             self.recognised += 1
             return 1
         n, lost = self._search(member, ())
@@ -244,7 +249,7 @@ class Extractor:
             comp = self.top.get(name.lower())
             if comp is not None:
                 self.wrappers[chain] += 1
-                self._extract(el, comp, None)
+                self.extract(el, comp, None)
                 n += 1
             elif len(el):
                 k, sub = self._search(el, (*chain, tag))
@@ -257,7 +262,9 @@ class Extractor:
                 lost.append(name)
         return n, lost
 
-    def _extract(self, el: etree._Element, comp: _Compiled, parent: dict | None) -> dict:
+    def extract(self, el: etree._Element, comp: CompiledRecord, parent: dict | None) -> dict:
+        """Read ``el`` as a record of ``comp`` into a row of its table (its child records into
+        theirs, ``parent`` the row they inherit from); return the row."""
         rec = comp.rec
         row: dict = {ELEMENT_KEY: el}
         if parent is not None:
@@ -364,7 +371,7 @@ class Extractor:
             cols[crec.fields[0].column].append(value)
             target.n += 1
         for node, child in deferred:
-            self._extract(node, child, row)
+            self.extract(node, child, row)
         return row
 
 
@@ -389,9 +396,6 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
     the 23rd). Vectorised with pyarrow compute: one regex rewrite to ``YYYY-MM-DD HH:MM:SS``,
     one strict parse.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         raw = pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
     else:
@@ -513,8 +517,6 @@ def typed_frame(
 
 def _raw(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
     """A raw column: Python strings/None (object), or an Arrow string array (kept in Arrow)."""
-    import pyarrow as pa
-
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return pd.Series(values, dtype="string")
     return pd.Series(values, dtype=object)

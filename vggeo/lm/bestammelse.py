@@ -8,17 +8,38 @@ delivery used.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import io
 import os
+import re
 from collections import Counter
+from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self, TypedDict, Unpack, cast
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from tqdm import tqdm
 
-from vggeo.errors import InputError, IntegrityError
+from vggeo.crs import transform_geoseries
+from vggeo.errors import InputError, IntegrityError, VggeoError
+from vggeo.lm import _compiled, _parallel
 from vggeo.lm import mapping as M
-from vggeo.lm._records import GEOMETRY_KEY, SUBSETS_KEY, Extractor, as_dicts
+from vggeo.lm._records import (
+    GEOMETRY_KEY,
+    SUBSETS_KEY,
+    ColumnRows,
+    Extractor,
+    PathCounts,
+    as_dicts,
+    normalise_kommun,
+    parse_dates,
+)
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
     ArcBudget,
@@ -32,17 +53,6 @@ from vggeo.lm.package import (
     open_delivery,
     peek_member_tag,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import IO, Self
-
-    from lxml import etree
-
-    from vggeo.lm._records import ColumnRows
-    from vggeo.lm.package import DataFile
-    from vggeo.lm.safety import GeometryLimits
-
 from vggeo.lm.provisions import (
     DECISION_COLUMNS,
     PROVISION_COLUMNS,
@@ -52,6 +62,10 @@ from vggeo.lm.provisions import (
     assemble,
     build_geometries,
 )
+from vggeo.lm.safety import GeometryLimits, geometry_limits
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = [
     "BestammelseData",
@@ -62,6 +76,36 @@ __all__ = [
 ]
 
 BATCH_SIZE = 4000
+
+#: What reading one data file yields as parts and returns: elements the mapping did not use
+#: (by path) and the geometry errors kept, ``(provision_id, message)``.
+FileEnd = tuple[Counter[str], list[tuple[str, str]]]
+#: One data file read whole: its parts, then :data:`FileEnd`.
+FileResult = tuple[list[BestammelseData], Counter[str], list[tuple[str, str]]]
+#: Source of a read: an opened delivery, a path :func:`open_delivery` accepts, or a GeoPackage.
+Source = Delivery | str | os.PathLike[str]
+
+
+class ReadOptions(TypedDict):
+    """The options of :func:`iter_bestammelser`, as :class:`BestammelseParts` keeps them."""
+
+    set_name: str | None
+    arc_tolerance: float
+    on_geometry_error: str
+    progress: bool
+    workers: int | None
+    limits: GeometryLimits
+    check_counts: bool
+
+
+class ReaderOptions(TypedDict):
+    """How the data files of a set are read (:class:`_FileReader`)."""
+
+    default_srs: str | None
+    default_epsg: int | None
+    arc_tolerance: float
+    on_geometry_error: str
+    limits: GeometryLimits | None
 
 
 class _FileReader:
@@ -105,27 +149,31 @@ class _FileReader:
         for row in as_dicts(rows["provisions"], "provisions"):
             slot = row.get(GEOMETRY_KEY)
             if slot is not None:
-                row[GEOMETRY_KEY] = (slot[0], slot[1])
+                row[GEOMETRY_KEY] = slot.area()
         self.collector.pending = []
         if rows["provisions"]:
             self.parts.append(
                 _frames(rows, Counter(), [], default_epsg=self.default_epsg, files=[self.label])
             )
 
-    def result(self) -> tuple[list[BestammelseData], Counter, list]:
+    def result(self) -> FileResult:
         return self.parts, self.ex.unmapped, self.collector.errors
 
 
 def _read_file(
-    f, *, batch_size: int | None = None, compiled: bool | None = None, **options
-) -> tuple[list[BestammelseData], Counter, list]:
+    f: DataFile,
+    *,
+    batch_size: int | None = None,
+    compiled: bool | None = None,
+    **options: Unpack[ReaderOptions],
+) -> FileResult:
     """Parse one data file into typed frames: ``(parts, unmapped, errors)``."""
     return _collect(_iter_file(f, batch_size=batch_size, compiled=compiled, **options))
 
 
-def _collect(gen) -> tuple[list, Counter, list]:
+def _collect(gen: Generator[BestammelseData, None, FileEnd]) -> FileResult:
     """The parts a file generator yields, and what it returns: ``(parts, unmapped, errors)``."""
-    parts: list = []
+    parts: list[BestammelseData] = []
     while True:
         try:
             parts.append(next(gen))
@@ -140,21 +188,23 @@ class _GcPaused:
     would only rescan them.
     """
 
-    def __enter__(self):
-        import gc
-
+    def __enter__(self) -> Self:
         self.was = gc.isenabled()
         gc.disable()
         return self
 
-    def __exit__(self, *exc) -> None:
-        import gc
-
+    def __exit__(self, *exc: object) -> None:
         if self.was:
             gc.enable()
 
 
-def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None, **options):
+def _iter_file(
+    f: DataFile,
+    *,
+    batch_size: int | None = None,
+    compiled: bool | None = None,
+    **options: Unpack[ReaderOptions],
+) -> Generator[BestammelseData, None, FileEnd]:
     """Parse one data file, yielding typed parts of a few thousand provisions in file order;
     returns ``(unmapped, errors)``. Memory is bounded by the parts, not the file.
 
@@ -163,8 +213,6 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
     member by member, which also names the exact line of any error; the members whose parts the
     compiled path already yielded are read again (same budget, same errors) but not yielded.
     """
-    from vggeo.lm import _compiled
-
     if compiled is None:
         compiled = (f.size or 0) >= _compiled.MIN_FILE_BYTES
     skip = 0
@@ -172,7 +220,7 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
         gen = _compiled.iter_file(
             f,
             lambda: _FileReader(f.label, file_bytes=f.size, **options),
-            default_epsg=options.get("default_epsg"),
+            default_epsg=options["default_epsg"],
         )
         while True:
             with _GcPaused():
@@ -210,11 +258,10 @@ def _iter_file(f, *, batch_size: int | None = None, compiled: bool | None = None
             return reader.ex.unmapped, reader.collector.errors
 
 
-def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
+def _read_chunk(
+    chunk: bytes, offset: int, *, label: str, **options: Unpack[ReaderOptions]
+) -> FileResult:
     """Worker: read one wrapped chunk of a file (see :mod:`vggeo.lm._parallel`)."""
-    import io
-    import re
-
     f = DataFile(label, M.BESTAMMELSE_SET, "data", len(chunk), lambda: io.BytesIO(chunk), label)
     parts, unmapped, errors = _read_file(f, **options)
     # Line numbers in kept-error messages refer to the chunk; make them the file's.
@@ -225,26 +272,22 @@ def _read_chunk(chunk: bytes, offset: int, *, label: str, **options):
     return parts, unmapped, errors
 
 
-def _read_file_parallel(f, *, workers: int, **options):
+def _read_file_parallel(
+    f: DataFile, *, workers: int, **options: Unpack[ReaderOptions]
+) -> FileResult | None:
     """Read one large file on several cores; None when it must be read sequentially instead."""
-    from concurrent.futures.process import BrokenProcessPool
-    from functools import partial
-
-    from vggeo.errors import VggeoError
-    from vggeo.lm._parallel import ChunkingUnsupported, map_chunks
-
     peek_member_tag(f)  # the DTD check and well-formed head, on the whole file, first
     try:
         with f.open() as stream:
-            results = map_chunks(
+            results = _parallel.map_chunks(
                 stream, partial(_read_chunk, label=f.label, **options), workers=workers
             )
-    except (ChunkingUnsupported, VggeoError, BrokenProcessPool):
+    except (_parallel.ChunkingUnsupported, VggeoError, BrokenProcessPool):
         # The sequential reader names the exact line of any error, and reads what cannot be split.
         return None
-    from vggeo.lm._records import PathCounts
-
-    parts, unmapped, errors = [], PathCounts(), []
+    parts: list[BestammelseData] = []
+    unmapped = PathCounts()
+    errors: list[tuple[str, str]] = []
     for p, u, e in results:
         parts.extend(p)
         unmapped.update(u)
@@ -258,7 +301,7 @@ def _read_file_parallel(f, *, workers: int, **options):
 REQUIRED_WITH_BASINFORMATION = ("designation", "status", "municipality", "object_version")
 
 
-def refuse_empty_columns(data: BestammelseData, path=None) -> None:
+def refuse_empty_columns(data: BestammelseData, path: str | os.PathLike[str] | None = None) -> None:
     """Raise IntegrityError when a column that comes with the Basinformation is null for every
     provision that carried it: its element was there under a spelling the mapping did not catch
     (or missing from the whole delivery) — an error, not a warning: nothing is read with values
@@ -300,14 +343,17 @@ def refuse_repeated_identities(parts: list[BestammelseData]) -> None:
     )
 
 
-def _concat(parts: list[BestammelseData], unmapped, errors, files) -> BestammelseData:
+def _concat(
+    parts: list[BestammelseData],
+    unmapped: Counter[str],
+    errors: list[tuple[str, str]],
+    files: list[str],
+) -> BestammelseData:
     """One BestammelseData of the parts, which are emptied on the way (``parts`` is cleared).
 
     Column by column, each part's column dropped once copied: the peak is the output plus one
     column of the parts, not the output twice.
     """
-    import geopandas as gpd
-
     kept = [p for p in parts if len(p.provisions)] or parts[:1]
     parts.clear()
     if len(kept) == 1:
@@ -341,7 +387,7 @@ def _concat(parts: list[BestammelseData], unmapped, errors, files) -> Bestammels
 
 
 def read_bestammelser(
-    source,
+    source: Source,
     *,
     set_name: str | None = None,
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
@@ -419,7 +465,7 @@ def read_bestammelser(
 
 
 def iter_bestammelser(
-    source,
+    source: Source,
     *,
     set_name: str | None = None,
     arc_tolerance: float = DEFAULT_ARC_TOLERANCE,
@@ -447,8 +493,6 @@ def iter_bestammelser(
         raise ValueError("on_geometry_error must be 'raise' or 'keep'")
     check_arc_tolerance(arc_tolerance)
     if limits is None:
-        from vggeo.lm.safety import geometry_limits
-
         limits = geometry_limits()
     return BestammelseParts(
         source,
@@ -475,15 +519,15 @@ class BestammelseParts:
         Labels of the data files read.
     """
 
-    def __init__(self, source, **options) -> None:
+    def __init__(self, source: Source, **options: Unpack[ReadOptions]) -> None:
         self.source = source
         self.options = options
-        self.unmapped: Counter = Counter()
-        self.geometry_errors: list = []
+        self.unmapped: Counter[str] = Counter()
+        self.geometry_errors: list[tuple[str, str]] = []
         self.files: list[str] = []
         self._started = False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[BestammelseData]:
         if self._started:
             raise RuntimeError("the parts of a read can be iterated once")
         self._started = True
@@ -492,14 +536,14 @@ class BestammelseParts:
     def _parts(
         self,
         *,
-        set_name,
-        arc_tolerance,
-        on_geometry_error,
-        progress,
-        workers,
-        limits,
-        check_counts,
-    ):
+        set_name: str | None,
+        arc_tolerance: float,
+        on_geometry_error: str,
+        progress: bool,
+        workers: int | None,
+        limits: GeometryLimits,
+        check_counts: bool,
+    ) -> Iterator[BestammelseData]:
         source = self.source
         if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
             data = read_vector_product(source)
@@ -509,7 +553,7 @@ class BestammelseParts:
             yield data
             return
         own = not isinstance(source, Delivery)
-        d = open_delivery(source) if own else source
+        d = source if isinstance(source, Delivery) else open_delivery(source)
         bar = None
         try:
             if d.product != "bestammelse":
@@ -523,10 +567,8 @@ class BestammelseParts:
             recognised: dict[str, int] = {}
             bar = _ByteProgress(files) if progress else None
             it = [bar.wrap(f) for f in files] if bar else files
-            from vggeo.lm._parallel import CHUNK_BYTES, default_workers
-
-            n_workers = default_workers() if workers is None else max(1, int(workers))
-            options = dict(
+            n_workers = _parallel.default_workers() if workers is None else max(1, int(workers))
+            options = ReaderOptions(
                 default_srs=default_srs,
                 default_epsg=d.crs,
                 arc_tolerance=arc_tolerance,
@@ -538,7 +580,7 @@ class BestammelseParts:
             yielded = False
             for f in it:
                 got = None
-                if n_workers > 1 and (f.size or 0) > 2 * CHUNK_BYTES:
+                if n_workers > 1 and (f.size or 0) > 2 * _parallel.CHUNK_BYTES:
                     got = _read_file_parallel(f, workers=n_workers, **options)
                 gen = iter(got[0]) if got is not None else _iter_file(f, **options)
                 n = 0
@@ -608,7 +650,7 @@ class _BasinformationColumns:
         for col in self.filled:
             self.filled[col] = self.filled[col] or bool(rows[col].notna().any())
 
-    def check(self, path, files) -> None:
+    def check(self, path: str | os.PathLike[str] | None, files: list[str]) -> None:
         for col, filled in self.filled.items():
             if self.rows and not filled:
                 raise IntegrityError(
@@ -628,8 +670,6 @@ class _ByteProgress:
     """
 
     def __init__(self, files: list[DataFile]) -> None:
-        from tqdm import tqdm
-
         self.total = sum(f.size or 0 for f in files) or None
         self.done = 0
         self.bar = tqdm(
@@ -637,10 +677,11 @@ class _ByteProgress:
         )
         self.high: dict[str, int] = {}
 
-    def wrap(self, f):
-        import dataclasses
-
-        return dataclasses.replace(f, opener=lambda: _CountedStream(f.open(), self, f.label))
+    def wrap(self, f: DataFile) -> DataFile:
+        # The readers call read() and close() of the stream only, which _CountedStream has.
+        return dataclasses.replace(
+            f, opener=lambda: cast(IO[bytes], _CountedStream(f.open(), self, f.label))
+        )
 
     def advance(self, label: str, pos: int) -> None:
         gain = pos - self.high.get(label, 0)
@@ -726,20 +767,13 @@ _TYPE_NAMES = {
 }
 
 
-def read_vector_product(path) -> BestammelseData:
+def read_vector_product(path: str | os.PathLike[str]) -> BestammelseData:
     """Read the GeoPackage vector product of provision areas into the same shape."""
-    import geopandas as gpd
-    import pyogrio
-    import shapely
-
-    from vggeo.crs import transform_geoseries
-    from vggeo.lm._records import normalise_kommun, parse_dates
-
     frames = []
-    for name, gtype in pyogrio.list_layers(path):
-        if gtype is None:
-            continue
-        df = pyogrio.read_dataframe(path, layer=name)
+    # geopandas' own listing and reading: pyogrio underneath, imported by geopandas when used
+    layers = gpd.list_layers(path)
+    for name in layers.loc[layers["geometry_type"].notna(), "name"]:  # tables without geometry
+        df = gpd.read_file(path, layer=name, engine="pyogrio")
         df = df.rename(
             columns={
                 c: VECTOR_COLUMNS[c.lower()] for c in df.columns if c.lower() in VECTOR_COLUMNS
@@ -762,9 +796,10 @@ def read_vector_product(path) -> BestammelseData:
         categories=list(PROVISION_TYPES),
     )
     out["object_version"] = pd.to_numeric(out["object_version"], errors="coerce").astype("Int64")
-    out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=path)
+    name = str(path)
+    out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=name)
     for c in ("last_changed", "implementation_start", "implementation_end"):
-        out[c] = parse_dates(out[c].astype("string"), column=c, file=path)
+        out[c] = parse_dates(out[c].astype("string"), column=c, file=name)
     for c in ("designation", "name", "status", "plan_type", "alt_designation", "reference_text"):
         out[c] = out[c].astype("string")
     geom = shapely.get_parts(np.asarray(df.geometry.values))  # noqa: F841 - validity below

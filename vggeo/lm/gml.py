@@ -45,16 +45,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from vggeo.crs import epsg_axes, epsg_from_srs_name, gml_axis_swap
 from vggeo.errors import GeometryError, GeometryLimitError, LimitError
+from vggeo.lm.safety import GeometryLimits, geometry_limits, safe_fromstring
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from lxml import etree
-
-    from vggeo.lm.safety import GeometryLimits
 
 __all__ = [
     "DEFAULT_ARC_TOLERANCE",
@@ -64,6 +64,7 @@ __all__ = [
     "MAX_DEPTH",
     "Geom",
     "inherited_srs_name",
+    "source_line",
     "parse_geometry",
     "geometry_from_string",
     "to_shapely",
@@ -104,9 +105,9 @@ class Geom:
 # --- srsName: decided in vggeo.crs ----------------------------------------------------------------
 
 
-def inherited_srs_name(element) -> str | None:
+def inherited_srs_name(element: etree._Element) -> str | None:
     """The srsName that applies to ``element``: its own, else its nearest ancestor's, else None."""
-    node = element
+    node: etree._Element | None = element
     while node is not None:
         v = node.get("srsName")
         if v:
@@ -116,6 +117,12 @@ def inherited_srs_name(element) -> str | None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def source_line(element: etree._Element) -> int | None:
+    """The line ``element`` starts on, if the parser recorded it."""
+    line: int | None = element.sourceline  # type: ignore[assignment]  # lxml-stubs: "..."
+    return line
 
 
 def _local(el: etree._Element) -> str:
@@ -357,8 +364,6 @@ class ArcBudget:
     def __init__(
         self, limits: GeometryLimits | None = None, *, file_bytes: int | None = None
     ) -> None:
-        from vggeo.lm.safety import geometry_limits
-
         self.limits = limits if limits is not None else geometry_limits()
         lim = self.limits
         self.file_cap = (
@@ -901,7 +906,7 @@ def _swap_all(g: Geom) -> Geom:
 
 
 def parse_geometry(
-    element,
+    element: etree._Element,
     *,
     axis: AxisMode = "auto",
     srs_name: str | None = None,
@@ -971,8 +976,6 @@ def geometry_from_string(
     text: str | bytes, *, axis: AxisMode = "auto", arc_tolerance: float = DEFAULT_ARC_TOLERANCE
 ) -> shapely.Geometry:
     """Parse a GML geometry fragment (safe XML settings) into a shapely geometry."""
-    from vggeo.lm.safety import safe_fromstring
-
     root = safe_fromstring(text, name="<GML fragment>")
     g, _ = parse_geometry(root, axis=axis, arc_tolerance=arc_tolerance)
     return to_shapely(g)
@@ -1100,9 +1103,6 @@ def convert_texts(texts: list[str] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     refuses but Python's ``float`` reads (``1_000``, a non-ASCII space) is converted the Python
     way. Raises ValueError naming the first bad text's index when a token is not a number.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     arr = pa.array(texts, type=pa.large_string())
     lists = pc.ascii_split_whitespace(arr)
     tokens = lists.flatten()

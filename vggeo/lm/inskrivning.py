@@ -37,6 +37,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
@@ -456,11 +457,11 @@ def read_inskrivning(
     secret = owner_secret
     if secret is None:
         # One random secret per opened delivery, so that sets read one by one still link.
-        secret = getattr(d, "_run_owner_secret", None)
+        secret = getattr(d, "run_owner_secret", None)
         if secret is None:
             secret = secrets.token_bytes(32)
             try:
-                d._run_owner_secret = secret
+                d.run_owner_secret = secret
             except AttributeError:  # a delivery object that takes no attributes: this call only
                 pass
     try:
@@ -483,8 +484,6 @@ def read_inskrivning(
             files = d.data_files(s)
             it: Iterable[DataFile] = files
             if progress:
-                from tqdm import tqdm
-
                 it = tqdm(files, desc=s, unit="file", disable=None)
             seen: dict[str, str] | None = None if s in M.SETS_WITHOUT_DELETIONS else {}
             total = 0

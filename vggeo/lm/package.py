@@ -16,6 +16,7 @@ Every archive member is checked by :mod:`vggeo.lm.safety` before it is read.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import io
@@ -23,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import weakref
 import zipfile
 from collections import Counter
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 import pandas as pd
+from lxml import etree
 
 from vggeo.crs import epsg_from_code_text, epsg_from_srs_name
 from vggeo.errors import (
@@ -47,6 +50,7 @@ from vggeo.lm import mapping as M
 from vggeo.lm._records import Extractor, local, typed_frame
 from vggeo.lm.safety import (
     DEFAULT_LIMITS,
+    XML_PARSER_OPTIONS,
     ZIP_READ_ERRORS,
     FileWindow,
     ZipLimits,
@@ -122,7 +126,7 @@ def parse_metadata(stream: IO[bytes], *, set_name: str, label: str) -> SetMetada
         root = el
     if root is None:  # pragma: no cover - safe_iterparse raises first
         raise ParseError("empty metadata file", file=label)
-    ex._extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
+    ex.extract(root, ex.top.get(local(root).lower()) or next(iter(ex.top.values())), None)
     row = ex.dict_rows("metadata")[0]
     files = typed_frame(ex.dict_rows("files"), M.METADATA.children[0].fields, file=label)
     top = typed_frame(
@@ -228,7 +232,7 @@ class Delivery:
 
     #: The owner-key secret drawn for this opened delivery by :mod:`vggeo.lm.inskrivning` when
     #: no store gave one, so that its sets read one by one still link.
-    _run_owner_secret: bytes | None = None
+    run_owner_secret: bytes | None = None
 
     def __init__(self, path: Path, form: str, files: list[DataFile], *, closers: list) -> None:
         self.path = path
@@ -590,8 +594,6 @@ def refuse_unmapped(
     UnmappedError
         Naming how many paths were not accepted; ``.paths`` holds them with their counts.
     """
-    import fnmatch
-
     pats = [a.strip().lower() for a in accept if a.strip()]
     pats = [
         p.split(": ", 1)[1] if set_name and p.startswith(f"{set_name.lower()}: ") else p
@@ -752,8 +754,6 @@ def sweep_legacy_temp(
     Only folders (not symbolic links) of this user, untouched for ``older_than`` seconds, are
     removed; anything that cannot be removed is left. Returns what was removed.
     """
-    import time
-
     base = Path(root if root is not None else tempfile.gettempdir())
     removed: list[Path] = []
     try:
@@ -948,10 +948,6 @@ def iter_members(f: DataFile) -> Iterator:
     complete), so nothing is skipped. Memory stays bounded: each member is cleared and detached
     from the root after use.
     """
-    from lxml import etree
-
-    from vggeo.lm.safety import XML_PARSER_OPTIONS
-
     tag = peek_member_tag(f)
     if tag is None:
         return

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from shapely import GeometryType
 
 from vggeo.crs import easting_first_by_magnitude, epsg_from_srs_name, gml_axis_swap, transform
 from vggeo.errors import CoordinateError, GeometryError, InputError
@@ -29,18 +32,21 @@ from vggeo.lm.gml import (
     parse_geometry,
     polygons_of,
     simple_polygon_texts,
+    source_line,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    import geopandas as gpd
     import pyarrow as pa
+    from lxml import etree
 
     from vggeo.lm._records import ColumnRows
 
 __all__ = [
     "GeometryCollector",
+    "AreaSlot",
+    "Area",
     "build_geometries",
     "PROVISION_TYPES",
     "PROVISION_COLUMNS",
@@ -121,11 +127,35 @@ class BestammelseData:
         }
 
 
+#: A provision's area as read: polygons (each a list of rings, a ring an (n, 2) coordinate array
+#: with x = easting) and the EPSG code of their coordinates (None: the delivery's).
+Area = tuple[list[list[np.ndarray]], int | None]
+
+
+@dataclass(slots=True)
+class AreaSlot:
+    """One provision's area as :class:`GeometryCollector` collects it, filled in by
+    :meth:`~GeometryCollector.resolve`.
+
+    Until then ``parts`` holds each polygon as it was read: a plain polygon as the indexes of
+    its ring texts (converted per file in bulk), any other as its rings.
+    """
+
+    ident: str
+    epsg: int | None
+    parts: list[list[int] | list[np.ndarray]]
+    polygons: list[list[np.ndarray]] = field(default_factory=list)
+
+    def area(self) -> Area:
+        """The resolved area."""
+        return self.polygons, self.epsg
+
+
 class GeometryCollector:
     """Parses each ``Yta``; plain polygons are kept as raw text and converted per file in bulk.
 
-    ``__call__`` returns a placeholder per provision; :meth:`resolve` turns every placeholder into
-    ``(polygons as coordinate arrays, EPSG code)`` once the file is read.
+    ``__call__`` returns an :class:`AreaSlot` per provision; :meth:`resolve` fills every slot in
+    (polygons as coordinate arrays, EPSG code) once the file is read.
     """
 
     def __init__(
@@ -146,10 +176,10 @@ class GeometryCollector:
         self.texts: list[str] = []
         # per text: (feature ident, line, dim, swap: True/False/None = by magnitude)
         self.meta: list[tuple[str, int, int, bool | None]] = []
-        self.pending: list[list] = []
+        self.pending: list[AreaSlot] = []
         self._srs_cache: dict[str | None, tuple[int | None, bool | None]] = {}
 
-    def _srs(self, explicit: str | None) -> tuple[int | None, bool | None]:
+    def srs(self, explicit: str | None) -> tuple[int | None, bool | None]:
         """(EPSG code, swap) for an srsName (None = none given: decide by magnitude)."""
         got = self._srs_cache.get(explicit)
         if got is None:
@@ -157,19 +187,19 @@ class GeometryCollector:
             got = self._srs_cache[explicit] = (code, gml_axis_swap(explicit) if explicit else None)
         return got
 
-    def _fail(self, err: GeometryError, ident: str):
+    def _fail(self, err: GeometryError, ident: str) -> None:
         if self.on_error != "keep":
             raise err
         self.errors.append((ident, str(err)))
 
-    def __call__(self, element, row: dict):
+    def __call__(self, element: etree._Element, row: dict[str, Any]) -> AreaSlot:
         feature_el = row.get(ELEMENT_KEY)
         ident = row.get("provision_id") or (
             feature_el.get(f"{{{GML32}}}id") if feature_el is not None else None
         )
         ident = (ident or "?").strip().lower()
         self.budget.start_feature()
-        polys: list = []
+        polys: list[list[int] | list[np.ndarray]] = []
         epsg = None
         try:
             geoms = geometry_elements(element)
@@ -177,13 +207,13 @@ class GeometryCollector:
                 raise GeometryError(
                     f"feature {ident}: Yta holds no GML geometry",
                     file=self.file,
-                    row=element.sourceline,
+                    row=source_line(element),
                     element="Yta",
                 )
             for g in geoms:
                 explicit = inherited_srs_name(g)
                 srs = explicit or self.default_srs
-                code, swap = self._srs(explicit)
+                code, swap = self.srs(explicit)
                 if code is None:
                     raise GeometryError(
                         f"feature {ident}: no EPSG code in srsName {srs!r}",
@@ -232,36 +262,28 @@ class GeometryCollector:
         except GeometryError as err:
             self._fail(err, ident)
             polys, epsg = [], None
-        slot = [polys, epsg, ident]
+        slot = AreaSlot(ident, epsg, polys)
         self.pending.append(slot)
         return slot
 
     def resolve(self) -> None:
-        """Convert every collected text, check the rings, and fill the placeholders in place."""
+        """Convert every collected text, check the rings, and fill every pending slot in."""
         rings = self._convert()
         for slot in self.pending:
-            polys, epsg, ident = slot
             try:
-                out = []
-                for p in polys:
-                    if isinstance(p, list) and p and isinstance(p[0], (int, np.integer)):
-                        out.append(
-                            [
-                                rings[h]
-                                if not isinstance(rings[h], GeometryError)
-                                else _raise(rings[h])
-                                for h in p
-                            ]
-                        )
-                    else:
-                        out.append(p)
-                slot[0] = out
+                out: list[list[np.ndarray]] = []
+                for p in slot.parts:
+                    out.append(
+                        [_ring_of(rings, h) if isinstance(h, (int, np.integer)) else h for h in p]
+                    )
+                slot.polygons = out
             except GeometryError as err:
-                self._fail(err, ident)
-                slot[0], slot[1] = [], None
+                self._fail(err, slot.ident)
+                slot.polygons, slot.epsg = [], None
+            slot.parts = []
         self.texts, self.meta = [], []
 
-    def _convert(self) -> list:
+    def _convert(self) -> list[np.ndarray | GeometryError]:
         """Ring arrays (x = easting) for every text, or a GeometryError in its place.
 
         All checks are vectorised over the batch (counts, dimension, closure, finiteness, axis
@@ -291,19 +313,21 @@ class GeometryCollector:
         swaps = [m[3] for m in self.meta]
         start, stop = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
         valid = valid_rings(values, offsets, dims)
-        out: list = [None] * n
+        out: list[np.ndarray | GeometryError | None] = [None] * n
         # Each ring is cut from the values by its own offsets: a ring with an odd count (refused,
         # or kept as an error) never shifts the rings after it by one value.
         for k in np.flatnonzero(valid & (dims == 2)):
             r = values[start[k] : stop[k]].reshape(-1, 2)
             sw = swaps[k]
             out[k] = r[:, ::-1] if sw else (r if sw is False else easting_first_by_magnitude(r))
-        for i in range(n):
-            if out[i] is None:
-                ident, line, dim, swap = self.meta[i]
-                v = values[start[i] : stop[i]]
-                out[i] = self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
-        return out
+
+        def checked(i: int) -> np.ndarray | GeometryError:
+            """A ring the vectorised checks did not pass, checked alone (its error built)."""
+            ident, line, dim, swap = self.meta[i]
+            v = values[start[i] : stop[i]]
+            return self._ring(v, np.isfinite(v).all(), ident, line, dim, swap)
+
+        return [r if r is not None else checked(i) for i, r in enumerate(out)]
 
     def _one(self, i: int) -> np.ndarray | GeometryError:
         ident, line, dim, swap = self.meta[i]
@@ -346,8 +370,12 @@ class GeometryCollector:
         return r[:, [1, 0]] if swap else r[:, :2]
 
 
-def _raise(err: GeometryError):
-    raise err
+def _ring_of(rings: list[np.ndarray | GeometryError], handle: int | np.integer) -> np.ndarray:
+    """The converted ring of a text handle; its GeometryError raised."""
+    ring = rings[handle]
+    if isinstance(ring, GeometryError):
+        raise ring
+    return ring
 
 
 def valid_rings(values: np.ndarray, offsets: np.ndarray, dims: np.ndarray | int) -> np.ndarray:
@@ -374,7 +402,11 @@ def valid_rings(values: np.ndarray, offsets: np.ndarray, dims: np.ndarray | int)
     return ok & closed & (not_finite[stop] == not_finite[start])
 
 
-def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
+def to_3006(
+    coords: np.ndarray,
+    coord_epsg: int | np.integer | np.ndarray,
+    ident_of: Callable[[int], str],
+) -> None:
     """Transform ``coords`` (x = easting) in place to EPSG:3006, one call per source code.
 
     ``coord_epsg`` is the code of every coordinate, or one code for all. Coordinates already in
@@ -406,12 +438,9 @@ def to_3006(coords: np.ndarray, coord_epsg, ident_of) -> None:
 
 
 def build_geometries(
-    geoms: list[tuple[list, int | None]], ids: list[str], *, default_epsg: int | None
+    geoms: Sequence[Area], ids: list[str], *, default_epsg: int | None
 ) -> np.ndarray:
     """One ragged-array build of every MultiPolygon, then one transform per source CRS."""
-    import shapely
-    from shapely import GeometryType
-
     ring_sizes: list[int] = []
     rings_per_poly: list[int] = []
     polys_per_geom: list[int] = []
@@ -469,8 +498,6 @@ def assemble(
     ``geometry`` a function of the provision ids returning the MultiPolygons; ``subsets``
     ``(raw provision id, subset)`` pairs, or those two columns as Arrow arrays.
     """
-    import geopandas as gpd
-
     prov = typed_frame(prov_rows, _PROVISION.fields)
     prov.insert(1, "provision_type", pd.Categorical(types, categories=list(PROVISION_TYPES)))
     missing = prov["provision_id"].isna()

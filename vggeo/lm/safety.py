@@ -51,7 +51,7 @@ from pathlib import PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 from lxml import etree
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -176,8 +176,6 @@ def geometry_limits(**overrides: Unpack[LimitOverrides]) -> GeometryLimits:
     SettingsError
         An environment variable holds a value that is not a valid limit (named, with the value).
     """
-    from pydantic import ValidationError
-
     try:
         return GeometryLimits(**overrides)
     except ValidationError as err:

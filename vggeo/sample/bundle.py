@@ -14,7 +14,12 @@ import hashlib
 import os
 from pathlib import Path
 
+import vggeo
+from vggeo import __version__
 from vggeo.atomic import atomic_path
+from vggeo.lm import open_delivery
+from vggeo.registry import read_registry
+from vggeo.store import open_store
 
 __all__ = ["find_sample_data", "build_sample_store", "sample_store"]
 
@@ -25,8 +30,6 @@ DELIVERIES = (Path("deliveries") / "bestammelse", Path("deliveries") / "inskrivn
 
 def find_sample_data() -> Path | None:
     """The sample-data folder: ``$VGGEO_SAMPLE_DATA``, the source tree's, or the working dir's."""
-    import vggeo
-
     candidates: list[str | Path | None] = [os.environ.get("VGGEO_SAMPLE_DATA")]
     candidates += [
         Path(vggeo.__file__).resolve().parent.parent / "sample_data",
@@ -49,10 +52,6 @@ def build_sample_store(
     path: str | os.PathLike, *, sample_dir: str | os.PathLike, progress: bool = False
 ) -> Path:
     """Build a GeoPackage store from a sample-data folder (atomically: :func:`atomic_path`)."""
-    from vggeo.lm import open_delivery
-    from vggeo.registry import read_registry
-    from vggeo.store import open_store
-
     path, sample_dir = Path(path), Path(sample_dir)
     with atomic_path(path) as tmp, open_store(tmp, create=True) as store:
         store.load_residences(read_registry(sample_dir / REGISTRY), mode="replace")
@@ -70,8 +69,6 @@ def sample_store(sample_dir: str | os.PathLike | None = None) -> Path:
     FileNotFoundError
         No sample-data folder was found (an installed package without the source tree).
     """
-    from vggeo import __version__
-
     sample_dir = Path(sample_dir) if sample_dir is not None else find_sample_data()
     if sample_dir is None:
         raise FileNotFoundError(

@@ -32,21 +32,24 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 from xml.sax.saxutils import escape
 
 import numpy as np
+import shapely
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection, Iterable, Iterator, Mapping
 
     import pandas as pd
     from numpy.typing import ArrayLike
 
 
 from vggeo.atomic import atomic_path
+from vggeo.crs import get_crs, transform
 from vggeo.lm import mapping as M
 from vggeo.lm.gml import GML32
+from vggeo.sample.towns import swedish_towns
 
 T = TypeVar("T")
 
@@ -342,8 +345,6 @@ def _ccw(ring: np.ndarray, ccw: bool = True) -> np.ndarray:
 
 def _strip(rng: np.random.Generator, cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
     """A shoreline strip: a wavy line (2–9 km · ``scale``) buffered 100–300 m on one side."""
-    import shapely
-
     length = scale * rng.uniform(2000, 9000)
     n = max(int(length / 60), 8)
     heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.08, n))
@@ -474,8 +475,6 @@ def _plan_cells(rng: np.random.Generator, tw: _Towns, n_plans: int) -> _PlanCell
     fewer plans than that needs, cells are taken in order of the homes the registry generator
     expects in them, so the plans cover the densest parts first. Vectorised: one numpy pass.
     """
-    import shapely
-
     mean_k = float(_SPLIT_K @ _SPLIT_P)
     s = float(np.clip(np.sqrt((np.pi * tw.r**2).sum() * mean_k / max(n_plans, 1)), 150.0, 700.0))
     nt = len(tw.e)
@@ -561,8 +560,6 @@ def _area_for(
     block: tuple[float, float, float, float, float] | None = None,
 ) -> Area:
     """A valid area of the kind (redrawn in the rare case a random shape is not valid)."""
-    import shapely
-
     for _ in range(20):
         a = _draw_area(kind, rng, tw, t, block)
         if a.circle is not None:
@@ -681,8 +678,6 @@ class _CoordWriter:
     def convert(self, en: np.ndarray) -> np.ndarray:
         if self.crs == 3006:
             return en
-        from vggeo.crs import transform
-
         e, n = transform(en[:, 0], en[:, 1], src=3006, dst=self.crs, in_order="en", out_order="en")
         return np.column_stack([e, n])
 
@@ -843,7 +838,11 @@ def _new_provision(
 
 
 def provision_xml(
-    rng, cw: _CoordWriter, p: Provision, *, subsets=("basinformation", "berorkrets")
+    rng: np.random.Generator,
+    cw: _CoordWriter,
+    p: Provision,
+    *,
+    subsets: Collection[str] = ("basinformation", "berorkrets"),
 ) -> str:
     el = _ELEMENT[p.kind]
     parts = [f'<{el} gml:id="ID_{p.pid}">', _el(_PV["objektidentitet"], p.pid)]
@@ -886,7 +885,13 @@ def provision_xml(
     return "".join(parts)
 
 
-def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=None) -> int:
+def write_bestammelse_file(
+    out: IO[bytes],
+    provisions: Iterable[Provision],
+    rng: np.random.Generator,
+    cw: _CoordWriter,
+    subsets_of: Mapping[str, tuple[str, ...]] | None = None,
+) -> int:
     """Write one provision data file to a binary stream; return its object count."""
     out.write(
         f'<?xml version="1.0" encoding="UTF-8"?>\n<MarkreglerandeBestammelseResponse '
@@ -911,7 +916,7 @@ def write_bestammelse_file(out, provisions, rng, cw: _CoordWriter, subsets_of=No
     return n
 
 
-def _deletion_xml(ids) -> bytes:
+def _deletion_xml(ids: Iterable[str]) -> bytes:
     body = "".join(f"<BorttagMember>{_el(_DELETION_ID, i)}</BorttagMember>\n" for i in ids)
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<BorttagResponse xmlns="{NS_BT}">\n{body}'
@@ -921,18 +926,18 @@ def _deletion_xml(ids) -> bytes:
 
 def _metadata_xml(
     *,
-    set_name,
-    info_type,
-    subsets,
-    extract_id,
-    produced,
-    extract_type,
-    crs,
-    kommuner,
-    files,
-    personal=None,
-    totals=None,
-    previous=None,
+    set_name: str,
+    info_type: str,
+    subsets: Iterable[str],
+    extract_id: str,
+    produced: datetime,
+    extract_type: str,
+    crs: int | None,
+    kommuner: Iterable[str],
+    files: list[tuple[str, int, int]],
+    personal: tuple[bool, bool] | None = None,
+    totals: tuple[int, int] | None = None,
+    previous: str | None = None,
 ) -> bytes:
     total = sum(c for name, c, _ in files if not name.endswith("_borttag.xml"))
     rows = "".join(
@@ -1031,9 +1036,6 @@ def _bestammelse_files(
 
 def _towns(n_min: int = 1000, crs: int = 3006) -> tuple[pd.DataFrame, np.ndarray]:
     """Towns, weighted by population; for a local zone only those within its band (±1.5°)."""
-    from vggeo.crs import get_crs
-    from vggeo.sample.towns import swedish_towns
-
     towns = swedish_towns(n_min)
     if crs != 3006:
         cm = get_crs(crs).central_meridian_deg
@@ -1328,7 +1330,7 @@ def _new_property(
     )
 
 
-def _address_xml(names: dict[str, str], a) -> str:
+def _address_xml(names: dict[str, str], a: tuple[str, str, str]) -> str:
     return _el(
         names["adress"],
         _el(names["utdelningsadress"], escape(a[0]))
@@ -1673,8 +1675,6 @@ def generate_deliveries(
         Inskrivning: ``"current"`` (subset Ägare – Aktuella) or ``"all"`` (Ägare – Alla: owners
         who sold in a change stay as ``TidigareAgande``).
     """
-    from vggeo.crs import get_crs
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = start or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1)))

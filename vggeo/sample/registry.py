@@ -26,11 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import ArrayLike
+
+from vggeo.crs import transform
+from vggeo.registry.canonical import RuleWarning
+from vggeo.registry.readers import CodeWarning, to_canonical
+from vggeo.sample.towns import swedish_towns
 
 if TYPE_CHECKING:
     import geopandas as gpd
-    import pyarrow as pa
 
 __all__ = ["generate_registry", "HOME_TYPE_SHARES"]
 
@@ -153,14 +159,6 @@ def generate_registry(n: int, *, seed: int = 0, defects: float = 0.0) -> gpd.Geo
     -------
     GeoDataFrame with every documented field (see :mod:`vggeo.registry.fields`).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from vggeo.crs import transform
-    from vggeo.registry.canonical import RuleWarning
-    from vggeo.registry.readers import CodeWarning, to_canonical
-    from vggeo.sample.towns import swedish_towns
-
     if n < 0:
         raise ValueError("n must be ≥ 0")
     if not 0 <= defects <= 0.1:
