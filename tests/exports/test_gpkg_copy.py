@@ -9,7 +9,12 @@ are read back by SQLite, GDAL (pyogrio), geopandas, GDAL's validator and QGIS, n
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -177,3 +182,45 @@ def test_columns_outside_the_proven_list_are_refused():
     assert gpkg_copy.column_expressions(schema, {"a": "json"}, {}, None) is None
     schema = pa.schema([pa.field("a", pa.int64())])
     assert gpkg_copy.column_expressions(schema, {"a": "int"}, {}, None) == ['"a"']
+
+
+_WAIT_IN_THE_COPY = """
+import os, pathlib, time
+import vggeo.exports.gpkg_copy as gc
+def waiting():
+    pathlib.Path(os.environ["MARKER"]).touch()
+    time.sleep(120)
+    return 0
+gc._no_op = waiting
+gc.PROGRESS_EVERY = 100  # the test store is small: wait in the first statement
+"""
+
+
+def test_ctrl_c_stops_the_copy_at_once(tmp_path, store_gpkg):
+    """SIGINT while SQLite copies: exit 130 within seconds, no file, no temporary file."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_WAIT_IN_THE_COPY)
+    work = tmp_path / "work"
+    work.mkdir()
+    marker = tmp_path / "waiting"
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "MARKER": str(marker)}
+    argv = [sys.executable, "-m", "vggeo", "export", "gpkg", "--store", str(store_gpkg)]
+    proc = subprocess.Popen(
+        [*argv, "-o", str(work / "out.gpkg"), "--no-progress"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the copy never waited"
+        time.sleep(0.01)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 30  # not the 120 s the statement would have taken
+    assert "Traceback" not in err
+    assert list(work.iterdir()) == []

@@ -259,7 +259,9 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
     work = tmp_path / "work"
     work.mkdir()
     marker = tmp_path / "waiting"
-    env = {**os.environ, "PYTHONPATH": str(hook), "MARKER": str(marker)}
+    # The code under test stays importable (PYTHONPATH may name a working copy).
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "MARKER": str(marker)}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -271,6 +273,8 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
             str(store_gpkg),
             "-o",
             str(work / "out.gpkg"),
+            "--crs",  # the frame route, whose batches GDAL pulls (the SQL copy: test_gpkg_copy)
+            "SWEREF 99 18 00",
             "--no-progress",
         ],
         env=env,

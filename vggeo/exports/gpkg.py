@@ -602,7 +602,8 @@ def _copy_layer(
                 "store changed while it was being exported. Nothing was written; run "
                 "the export again"
             )
-        _observe_sql(conn, out)
+        with gc.interruptible(conn):
+            _observe_sql(conn, out)
     out.rows = rows
     bar.update(rows)
     return out

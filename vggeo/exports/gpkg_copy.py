@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,9 +153,10 @@ def geometry_expression(geometry: str) -> tuple[str, str]:
 def copyable_geometries(conn: sqlite3.Connection, table: str, where: str, geometry: str) -> bool:
     """Whether every selected blob is one :func:`geometry_expression` knows GDAL's form of."""
     _, known = geometry_expression(geometry)
-    bad = conn.execute(
-        f"SELECT 1 FROM {SRC}.{q(table)} WHERE ({where}) AND NOT ({known}) LIMIT 1"
-    ).fetchone()
+    with interruptible(conn):
+        bad = conn.execute(
+            f"SELECT 1 FROM {SRC}.{q(table)} WHERE ({where}) AND NOT ({known}) LIMIT 1"
+        ).fetchone()
     return bad is None
 
 
@@ -182,14 +184,15 @@ def copy_rows(
         names.append(q(GEOMETRY_COLUMN))
         values.append(geometry_expression(geometry)[0])
     before = conn.total_changes
-    conn.execute(
-        f"INSERT INTO {q(layer)} ({', '.join(names)}) SELECT {', '.join(values)} "
-        f"FROM {SRC}.{q(table)} WHERE ({where}) ORDER BY fid"
-    )
-    rows = conn.total_changes - before
-    if geometry is not None:
-        _copy_rtree(conn, layer, table, where, rows)
-        _set_extent(conn, layer)
+    with interruptible(conn):
+        conn.execute(
+            f"INSERT INTO {q(layer)} ({', '.join(names)}) SELECT {', '.join(values)} "
+            f"FROM {SRC}.{q(table)} WHERE ({where}) ORDER BY fid"
+        )
+        rows = conn.total_changes - before
+        if geometry is not None:
+            _copy_rtree(conn, layer, table, where, rows)
+            _set_extent(conn, layer)
     for _, sql in triggers:
         conn.execute(sql)
     conn.execute(
@@ -197,6 +200,34 @@ def copy_rows(
         (rows, layer),
     )
     return rows
+
+
+@contextmanager
+def interruptible(conn: sqlite3.Connection) -> Iterator[None]:
+    """Ctrl-C stops a long statement at once, as :class:`KeyboardInterrupt`.
+
+    Python runs its signal handlers only between bytecodes, never inside one ``execute``; a
+    progress handler gives it that chance every million SQLite instructions. The
+    :class:`KeyboardInterrupt` raised there makes SQLite abandon the statement (the sqlite3
+    module swallows the exception itself and reports "interrupted"), so it is raised again here.
+    """
+    conn.set_progress_handler(_no_op, PROGRESS_EVERY)
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        if str(err) == "interrupted":  # nothing else interrupts this connection
+            raise KeyboardInterrupt from err
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+#: SQLite instructions between two chances for Python's signal handlers (a few ms of work).
+PROGRESS_EVERY = 1_000_000
+
+
+def _no_op() -> int:
+    return 0
 
 
 def _copy_rtree(conn: sqlite3.Connection, layer: str, table: str, where: str, rows: int) -> None:
