@@ -32,6 +32,7 @@ from system import run_system_python
 
 from vggeo.exports import export_store_gpkg, gpkg_copy
 from vggeo.exports import gpkg as gpkg_mod
+from vggeo.sample.registry import generate_registry
 from vggeo.store.gpkg import register_functions, to_gpkg_blobs
 
 #: Tables whose whole content is compared (timestamps of gpkg_contents and the styles aside).
@@ -224,3 +225,17 @@ def test_ctrl_c_stops_the_copy_at_once(tmp_path, store_gpkg):
     assert time.monotonic() - sent < 30  # not the 120 s the statement would have taken
     assert "Traceback" not in err
     assert list(work.iterdir()) == []
+
+
+def test_every_registry_field_through_the_copy(tmp_path, monkeypatch):
+    """The generator's registry (JSON house-number lists, integer code categories, nullable
+    integers, datetimes, booleans): copied, not streamed, into the frame route's file."""
+    reg = generate_registry(400, seed=3)
+    prov = frames.provisions(20, seed=9)
+    store = write_store(tmp_path / "s.gpkg", {"residences": reg, "provisions": prov})
+    sql, _, streamed = _both(store, tmp_path, monkeypatch)
+    assert streamed == []
+    with sqlite3.connect(sql) as conn:
+        numbers = [r[0] for r in conn.execute("SELECT number FROM residences")]
+    assert any(n is not None for n in numbers)
+    assert all(n is None or (n.startswith("[ ") and n.endswith(" ]")) for n in numbers)

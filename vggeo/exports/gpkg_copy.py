@@ -89,10 +89,16 @@ def column_expressions(
         text = pa.types.is_string(t) or pa.types.is_large_string(t)
         if f.name in labels:
             spec = labels[f.name]
-            if kinds.get(spec.source) not in ("int", "text"):
+            source = kinds.get(spec.source)
+            if source == "int" and all(isinstance(k, int) for k in spec.labels):
+                # An INTEGER column holds integers: compared as such, without a cast per row.
+                cases = " ".join(f"WHEN {int(k)} THEN {_text(v)}" for k, v in spec.labels.items())
+                exprs.append(f"CASE {q(spec.source)} {cases} END")
+            elif source in ("int", "text"):
+                cases = " ".join(f"WHEN {_text(k)} THEN {_text(v)}" for k, v in spec.labels.items())
+                exprs.append(f"CASE CAST({q(spec.source)} AS TEXT) {cases} END")
+            else:
                 return None
-            cases = " ".join(f"WHEN {_text(k)} THEN {_text(v)}" for k, v in spec.labels.items())
-            exprs.append(f"CASE CAST({q(spec.source)} AS TEXT) {cases} END")
             continue
         kind = kinds.get(f.name)
         col = q(f.name)
@@ -100,8 +106,10 @@ def column_expressions(
             exprs.append(col)
         elif kind == "int" and pa.types.is_integer(t):
             exprs.append(col)
-        elif kind == "int" and text:  # integer categories, written as text
-            exprs.append(f"CAST({col} AS TEXT)")
+        elif kind == "int" and text:
+            # Integer categories, which GDAL gets as text: the output column's TEXT affinity
+            # stores an integer as its text ("320"), as CAST would, at no cost.
+            exprs.append(col)
         elif kind == "float" and pa.types.is_float64(t):
             exprs.append(col)
         elif kind == "bool" and pa.types.is_boolean(t):
@@ -118,8 +126,8 @@ def column_expressions(
             # spelling of them, which json() makes compact first.
             j = f"json({col})"
             exprs.append(
-                f"CASE WHEN {col} IS NULL THEN NULL WHEN {j} = '[]' THEN '[ ]' "
-                f"ELSE '[ ' || replace(substr({j}, 2, length({j}) - 2), ',', ', ') || ' ]' END"
+                f"CASE {j} WHEN '[]' THEN '[ ]' "
+                f"ELSE '[ ' || replace(trim({j}, '[]'), ',', ', ') || ' ]' END"
             )
         else:
             return None
