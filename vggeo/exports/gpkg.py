@@ -21,6 +21,12 @@ rather than of the whole table; GDAL builds each R-tree once, after the layer's 
 styles and relations need of the data (the values present, key checks) is gathered on the way
 or asked of the file being written in SQL, never by keeping rows.
 
+From a GeoPackage store exported in its own CRS (EPSG:3006), layers are not read as frames at
+all: SQLite copies the rows from the attached store into the layer GDAL created
+(:mod:`vggeo.exports.gpkg_copy`): the same file, without the read through GDAL that cost the
+streamed route most of its time (benchmarks/export.md); a layer the copy cannot prove the same
+for takes the streamed route.
+
 Writing goes to a temporary file beside the output that replaces it only when complete, so an
 error or Ctrl-C leaves any existing file untouched and nothing half-written.
 """
@@ -419,7 +425,9 @@ def export_store_gpkg(
 
     :func:`write_gpkg` over the store's tables read in batches of ``batch_size`` rows: memory
     stays bounded by a few batches whatever the size of the store (the national registry's 5.6 M
-    homes included). Parameters, result and errors as :func:`write_gpkg`.
+    homes included). A GeoPackage store exported in EPSG:3006 has its layers copied by SQLite
+    instead (:mod:`vggeo.exports.gpkg_copy`: the same file, no rows in Python at all).
+    Parameters, result and errors as :func:`write_gpkg`.
     """
 
     get_crs(crs)  # an unknown CRS fails before the store is opened
