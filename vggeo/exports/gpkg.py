@@ -600,9 +600,16 @@ def _copy_layer(
     _gdal_write(empty, path, plan.name, geometry_name, out.geometry, crs_epsg)
     with closing(sqlite3.connect(path.resolve().as_uri(), uri=True)) as conn:
         gc.attach(conn, store_path)
+        shown = 0
+
+        def advance(copied: int) -> None:
+            nonlocal shown
+            bar.update(min(copied, plan.rows) - shown)
+            shown = min(copied, plan.rows)
+
         with conn:
             rows = gc.copy_rows(
-                conn, plan.name, plan.table, where, out.columns, exprs, out.geometry
+                conn, plan.name, plan.table, where, out.columns, exprs, out.geometry, advance
             )
         if rows != plan.rows:
             raise StoreError(
@@ -613,7 +620,7 @@ def _copy_layer(
         with gc.interruptible(conn):
             _observe_sql(conn, out)
     out.rows = rows
-    bar.update(rows)
+    bar.update(rows - shown)
     return out
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,10 +176,12 @@ def copy_rows(
     columns: list[str],
     exprs: list[str],
     geometry: str | None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Copy the selected store rows into the (empty) layer GDAL created; return their number.
 
-    ``conn`` is the output with the store attached as ``src``, inside a transaction.
+    ``conn`` is the output with the store attached as ``src``, inside a transaction;
+    ``progress`` is told the rows copied so far, now and then.
     """
     triggers = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,)
@@ -192,13 +194,14 @@ def copy_rows(
         names.append(q(GEOMETRY_COLUMN))
         values.append(geometry_expression(geometry)[0])
     before = conn.total_changes
-    with interruptible(conn):
+    with interruptible(conn, progress):
         conn.execute(
             f"INSERT INTO {q(layer)} ({', '.join(names)}) SELECT {', '.join(values)} "
             f"FROM {SRC}.{q(table)} WHERE ({where}) ORDER BY fid"
         )
-        rows = conn.total_changes - before
-        if geometry is not None:
+    rows = conn.total_changes - before
+    if geometry is not None:
+        with interruptible(conn):
             _copy_rtree(conn, layer, table, where, rows)
             _set_extent(conn, layer)
     for _, sql in triggers:
@@ -211,15 +214,26 @@ def copy_rows(
 
 
 @contextmanager
-def interruptible(conn: sqlite3.Connection) -> Iterator[None]:
+def interruptible(
+    conn: sqlite3.Connection, progress: Callable[[int], None] | None = None
+) -> Iterator[None]:
     """Ctrl-C stops a long statement at once, as :class:`KeyboardInterrupt`.
 
     Python runs its signal handlers only between bytecodes, never inside one ``execute``; a
     progress handler gives it that chance every million SQLite instructions. The
     :class:`KeyboardInterrupt` raised there makes SQLite abandon the statement (the sqlite3
     module swallows the exception itself and reports "interrupted"), so it is raised again here.
+    ``progress``, if given, is told the rows written so far (a progress bar moves during a copy).
     """
-    conn.set_progress_handler(_no_op, PROGRESS_EVERY)
+    start = conn.total_changes
+
+    def handler() -> int:
+        _no_op()
+        if progress is not None:
+            progress(conn.total_changes - start)
+        return 0
+
+    conn.set_progress_handler(handler, PROGRESS_EVERY)
     try:
         yield
     except sqlite3.OperationalError as err:
@@ -234,8 +248,8 @@ def interruptible(conn: sqlite3.Connection) -> Iterator[None]:
 PROGRESS_EVERY = 1_000_000
 
 
-def _no_op() -> int:
-    return 0
+def _no_op() -> None:
+    """Called by the progress handler: a bytecode for Python's signal handlers to run at."""
 
 
 def _copy_rtree(conn: sqlite3.Connection, layer: str, table: str, where: str, rows: int) -> None:
