@@ -32,7 +32,10 @@ from system import run_system_python
 
 from vggeo.exports import export_store_gpkg, gpkg_copy
 from vggeo.exports import gpkg as gpkg_mod
+from vggeo.lm import open_delivery, read_inskrivning
+from vggeo.sample.delivery import generate_deliveries
 from vggeo.sample.registry import generate_registry
+from vggeo.store import open_store
 from vggeo.store.gpkg import register_functions, to_gpkg_blobs
 
 #: Tables whose whole content is compared (timestamps of gpkg_contents and the styles aside).
@@ -238,3 +241,32 @@ def test_every_registry_field_through_the_copy(tmp_path, monkeypatch):
         numbers = [r[0] for r in conn.execute("SELECT number FROM residences")]
     assert any(n is not None for n in numbers)
     assert all(n is None or (n.startswith("[ ") and n.endswith(" ]")) for n in numbers)
+
+
+def test_inskrivning_tables_through_the_copy_keep_the_redaction(tmp_path, monkeypatch):
+    """A store with inskrivning deliveries (a base and changes: rows deleted on the way) beside
+    the registry: its attribute tables copied into the frame route's file, and no personnummer
+    column or value in it (the store never held them: the export adds nothing)."""
+    store = write_store(
+        tmp_path / "s.gpkg",
+        {"residences": frames.residences(200, seed=10), "provisions": frames.provisions(10)},
+    )
+    paths = generate_deliveries(tmp_path / "insk", product="inskrivning", n=60, changes=2, seed=23)
+    with open_store(store) as s:
+        for p in paths:
+            with open_delivery(p) as d:
+                s.apply(d)
+    sql, _, streamed = _both(store, tmp_path, monkeypatch)
+    assert streamed == []
+    numbers = set()
+    for p in paths:
+        persons = read_inskrivning(p, personal_data=True).persons
+        numbers |= {str(n) for n in persons["personnummer"].dropna()}
+    data = sql.read_bytes()
+    assert numbers and not any(n.encode() in data for n in numbers)
+    with sqlite3.connect(sql) as conn:
+        layers = {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")}
+        assert {"agande", "forvarv", "persons"} <= layers
+        for t in layers:
+            cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')}
+            assert "personnummer" not in cols, t
