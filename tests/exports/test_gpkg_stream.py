@@ -219,7 +219,7 @@ def test_a_store_changed_during_the_export_gives_no_file(
     store = write_store(tmp_path / "s.gpkg", {"residences": contract_tables["residences"]})
     out = tmp_path / "x.gpkg"
     # Frames: the load lands between two batches; SQL: right after the layer's copy.
-    hook = "_observe" if route == "frames" else "_observe_sql"
+    hook = "_observe" if route == "frames" else "_observe_copied"
     if route == "frames":
         monkeypatch.setattr(gpkg_mod, "_copy_layer", lambda *a, **k: None)
     observe = getattr(gpkg_mod, hook)

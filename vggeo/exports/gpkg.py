@@ -590,12 +590,25 @@ def _copy_layer(
         col, value = plan.equals
         where = f'"{col}" = ' + "'" + str(value).replace("'", "''") + "'"
     store_path = Path(source.store.path)
-    if out.geometry is not None:
+    facts: list[str] = []  # the columns whose values the default style needs (as _observe)
+    if plan.table == "residences" and "home_type" in out.columns:
+        facts = ["home_type"]
+    elif plan.table == "provisions" and {"provision_type", "status"} <= set(out.columns):
+        facts = ["provision_type", "status"]
+    values: set[tuple] = set()
+    if out.geometry is not None or facts:
         with closing(sqlite3.connect(":memory:")) as probe:
             gc.attach(probe, store_path)
-            if not gc.copyable_geometries(probe, plan.table, where, out.geometry):
-                log.info("layer %s: geometries the SQL copy does not know; streamed", plan.name)
-                return None
+            known, values = gc.survey(
+                probe,
+                plan.table,
+                where,
+                out.geometry,
+                [exprs[out.columns.index(c)] for c in facts],
+            )
+        if not known:
+            log.info("layer %s: geometries the SQL copy does not know; streamed", plan.name)
+            return None
     empty = pa.RecordBatchReader.from_batches(schema, iter(()))
     _gdal_write(empty, path, plan.name, geometry_name, out.geometry, crs_epsg)
     with closing(sqlite3.connect(path.resolve().as_uri(), uri=True)) as conn:
@@ -617,34 +630,19 @@ def _copy_layer(
                 "store changed while it was being exported. Nothing was written; run "
                 "the export again"
             )
-        with gc.interruptible(conn):
-            _observe_sql(conn, out)
+    _observe_copied(out, values)
     out.rows = rows
     bar.update(rows - shown)
     return out
 
 
-def _observe_sql(conn: sqlite3.Connection, out: _Written) -> None:
-    """:func:`_observe` of a layer written in SQL, asked of the file."""
-    cols = set(out.columns)
-    layer = f'"{out.name}"'
-    if out.name == "residences" and "home_type" in cols:
-        out.home_types.update(
-            str(v)
-            for (v,) in conn.execute(
-                f'SELECT DISTINCT "home_type" FROM {layer} WHERE "home_type" IS NOT NULL'
-            )
-        )
-    elif (out.name == "provisions" or out.name.startswith("provisions_")) and {
-        "provision_type",
-        "status",
-    } <= cols:
+def _observe_copied(out: _Written, values: set[tuple]) -> None:
+    """:func:`_observe` of a copied layer, from the distinct values of its style columns."""
+    if out.name == "residences":
+        out.home_types.update(str(v) for (v,) in values if v is not None)
+    elif out.name == "provisions" or out.name.startswith("provisions_"):
         out.type_status.update(
-            (str(a), str(b))
-            for a, b in conn.execute(
-                "SELECT DISTINCT coalesce(\"provision_type\", ''), coalesce(\"status\", '') "
-                f"FROM {layer}"
-            )
+            ("" if a is None else str(a), "" if b is None else str(b)) for a, b in values
         )
 
 

@@ -158,14 +158,18 @@ def geometry_expression(geometry: str) -> tuple[str, str]:
     return value, known
 
 
-def copyable_geometries(conn: sqlite3.Connection, table: str, where: str, geometry: str) -> bool:
-    """Whether every selected blob is one :func:`geometry_expression` knows GDAL's form of."""
-    _, known = geometry_expression(geometry)
+def survey(
+    conn: sqlite3.Connection, table: str, where: str, geometry: str | None, exprs: list[str]
+) -> tuple[bool, set[tuple]]:
+    """One scan of the selected store rows: whether every geometry blob is one
+    :func:`geometry_expression` knows GDAL's form of, and the distinct values of ``exprs``."""
+    known = geometry_expression(geometry)[1] if geometry is not None else "1"
+    columns = ", ".join([*exprs, f"NOT ({known})"])
     with interruptible(conn):
-        bad = conn.execute(
-            f"SELECT 1 FROM {SRC}.{q(table)} WHERE ({where}) AND NOT ({known}) LIMIT 1"
-        ).fetchone()
-    return bad is None
+        rows = conn.execute(
+            f"SELECT DISTINCT {columns} FROM {SRC}.{q(table)} WHERE ({where})"
+        ).fetchall()
+    return not any(r[-1] for r in rows), {tuple(r[:-1]) for r in rows}
 
 
 def copy_rows(
