@@ -1,24 +1,26 @@
 """A GeoPackage store's layer copied into the export by SQLite, without reading it as frames.
 
-Reading the national registry through GDAL into (Geo)DataFrames and handing it back to GDAL costs
-about twice GDAL's own write (benchmarks/export.md); SQLite copies the same rows from the attached
-store in a fraction of that. This module is that copy, used by :mod:`vggeo.exports.gpkg` for the
+Reading the national registry through GDAL into (Geo)DataFrames costs more than GDAL's whole
+write of it (benchmarks/export.md); SQLite copies the same rows from the attached store without
+any of that. This module is that copy, used by :mod:`vggeo.exports.gpkg` for the
 layers it can prove give the file the frame route writes:
 
 * GDAL creates the layer, empty, from the Arrow schema of the frame route's prepared (empty)
   batch: the same column types, ``gpkg_contents``, ``gpkg_geometry_columns``, R-tree, triggers.
 * ``INSERT … SELECT`` from the store, in fid order (the output's fids are 1…n, as GDAL gives
   them), with each column's value in the form GDAL would have written: integers of text columns
-  as text, the ``*_label`` columns by a ``CASE`` over the code's text, JSON integer lists in
+  as text, the ``*_label`` columns by a ``CASE`` over the code, JSON integer lists in
   GDAL's spacing (``[ 1, 2 ]``), point blobs without the envelope GDAL leaves out of points.
   Only columns whose store kind and output type are in :func:`column_expressions`'s list are
   copied; a layer with any other column, or a geometry blob this module does not know the GDAL
-  form of (a polygon in a multipolygon layer, say), is left to the frame route.
+  form of (a polygon in a multipolygon layer, say), is left to the frame route. One scan of the
+  store before the copy checks the blobs (:func:`survey`).
 * The R-tree: when the output's fids are the store's (a whole table whose fids run 1…n, the usual
-  case after a load), the store's R-tree is copied node for node into the output's (the same
-  entries give the same tree; SQLite's R-tree keeps its nodes in ordinary shadow tables, and
-  both files have the same page size, which fixes the node size); otherwise the store's R-tree
-  rows are inserted under the new fids.
+  case after a load), the store's R-tree is copied node for node into the output's: it holds
+  exactly the entries the output's must hold (SQLite's R-tree keeps its nodes in ordinary
+  shadow tables, and both files have the same page size, which fixes the node size; the tree's
+  shape may differ from the one GDAL would build, its answers do not). Otherwise the store's
+  R-tree rows are inserted under the new fids.
 
 The R-tree and feature-count triggers GDAL created are set aside during the copy (they would
 call ``ST_MinX`` … per row, which only GDAL provides natively) and put back, as they were, after.
@@ -26,7 +28,6 @@ call ``ST_MinX`` … per row, which only GDAL provides natively) and put back, a
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,10 +42,17 @@ from vggeo.store.base import quote_ident
 from vggeo.store.gpkg import from_gpkg_blobs
 from vggeo.store.schema import GEOMETRY_COLUMN, SRID
 
-log = logging.getLogger(__name__)
 q = quote_ident
 
-__all__ = ["LabelSpec", "column_expressions", "geometry_expression", "copy_rows"]
+__all__ = [
+    "LabelSpec",
+    "attach",
+    "column_expressions",
+    "copy_rows",
+    "geometry_expression",
+    "interruptible",
+    "survey",
+]
 
 #: Store schema "src" is the attached store.
 SRC = "src"
