@@ -208,22 +208,29 @@ def test_an_error_in_a_batch_is_raised_as_itself(tmp_path, contract_tables):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_store_changed_during_the_export_gives_no_file(tmp_path, contract_tables, monkeypatch):
+@pytest.mark.parametrize("route", ["frames", "sql"])
+def test_a_store_changed_during_the_export_gives_no_file(
+    tmp_path, contract_tables, monkeypatch, route
+):
     from exports.frames import write_store
 
     from vggeo.store import open_store
 
     store = write_store(tmp_path / "s.gpkg", {"residences": contract_tables["residences"]})
     out = tmp_path / "x.gpkg"
-    observe = gpkg_mod._observe
+    # Frames: the load lands between two batches; SQL: right after the layer's copy.
+    hook = "_observe" if route == "frames" else "_observe_copied"
+    if route == "frames":
+        monkeypatch.setattr(gpkg_mod, "_copy_layer", lambda *a, **k: None)
+    observe = getattr(gpkg_mod, hook)
 
     def load_again_meanwhile(*a, **k):
-        monkeypatch.setattr(gpkg_mod, "_observe", observe)
+        monkeypatch.setattr(gpkg_mod, hook, observe)
         with open_store(store) as s:  # another process loads the registry again
             s.load_residences(contract_tables["residences"], mode="upsert")
         return observe(*a, **k)
 
-    monkeypatch.setattr(gpkg_mod, "_observe", load_again_meanwhile)
+    monkeypatch.setattr(gpkg_mod, hook, load_again_meanwhile)
     with pytest.raises(gpkg_mod.StoreError, match="changed while residences was being exported"):
         export_store_gpkg(store, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.gpkg"]
@@ -252,7 +259,9 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
     work = tmp_path / "work"
     work.mkdir()
     marker = tmp_path / "waiting"
-    env = {**os.environ, "PYTHONPATH": str(hook), "MARKER": str(marker)}
+    # The code under test stays importable (PYTHONPATH may name a working copy).
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "MARKER": str(marker)}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -264,6 +273,8 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
             str(store_gpkg),
             "-o",
             str(work / "out.gpkg"),
+            "--crs",  # the frame route, whose batches GDAL pulls (the SQL copy: test_gpkg_copy)
+            "SWEREF 99 18 00",
             "--no-progress",
         ],
         env=env,

@@ -21,12 +21,19 @@ rather than of the whole table; GDAL builds each R-tree once, after the layer's 
 styles and relations need of the data (the values present, key checks) is gathered on the way
 or asked of the file being written in SQL, never by keeping rows.
 
+From a GeoPackage store exported in its own CRS (EPSG:3006), layers are not read as frames at
+all: SQLite copies the rows from the attached store into the layer GDAL created
+(:mod:`vggeo.exports.gpkg_copy`): the same file, without the read through GDAL that cost the
+streamed route most of its time (benchmarks/export.md); a layer the copy cannot prove the same
+for takes the streamed route.
+
 Writing goes to a temporary file beside the output that replaces it only when complete, so an
 error or Ctrl-C leaves any existing file untouched and nothing half-written.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -42,13 +49,20 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyogrio
+import shapely
+from tqdm.auto import tqdm
 
 from vggeo.atomic import atomic_path
+from vggeo.crs import get_crs, transform_geoseries
 from vggeo.errors import InputError, SchemaError, StoreError
+from vggeo.exports import gpkg_copy as gc
 from vggeo.exports import styles as st
 from vggeo.exports.qgis_project import write_project
 from vggeo.exports.source import (
     BATCH_ROWS,
+    StoreSource,
     TableSource,
     as_source,
     open_store_sources,
@@ -56,10 +70,11 @@ from vggeo.exports.source import (
 )
 from vggeo.frames import categorical_as_text, categoricals_as_text
 from vggeo.lm import inskrivning
+from vggeo.store.gpkg import GeoPackageStore, register_functions
+from vggeo.store.schema import SRID
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-    from tqdm import tqdm
+    from tqdm import tqdm as Bar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -178,9 +193,6 @@ def plain_columns(df: pd.DataFrame) -> pd.DataFrame:
 def _as_arrow_list(s: pd.Series) -> pd.Series:
     """An object column of lists as an Arrow list column, which GDAL writes as JSON text
     (``gpkg_data_columns.mime_type = application/json``); mixed content as JSON strings."""
-    import json
-
-    import pyarrow as pa
 
     values = [
         None
@@ -264,7 +276,6 @@ def _layer_plans(sources: Mapping[str, TableSource]) -> list[_LayerPlan]:
 
 def _prepare_batch(name: str, batch: pd.DataFrame, crs_epsg: int) -> pd.DataFrame:
     """One batch of a layer as written: target CRS, ``*_label`` columns, GeoPackage-able types."""
-    from vggeo.crs import transform_geoseries
 
     if name == "residences":
         batch = transform_geoseries(batch, crs_epsg) if batch.crs is not None else batch
@@ -332,9 +343,6 @@ def write_gpkg(
         Nothing to export (no residences or provisions), or a source that changed while it was
         being written (nothing is written then).
     """
-    from tqdm.auto import tqdm
-
-    from vggeo.crs import get_crs
 
     target = get_crs(crs)  # an unknown CRS fails here, before anything is written
     path = Path(path)
@@ -369,7 +377,7 @@ def write_gpkg(
         for plan in plans:
             if plan.name in fk_children:
                 continue  # written with a foreign key below
-            written[plan.name] = _stream_layer(tmp, plan, sources[plan.table], target.epsg, bar)
+            written[plan.name] = _write_layer(tmp, plan, sources[plan.table], target.epsg, bar)
         with closing(sqlite3.connect(tmp)) as conn, conn:  # closed, and committed on success
             children = [p for p in plans if p.name in fk_children]
             fk_written = _write_related_tables(
@@ -417,9 +425,10 @@ def export_store_gpkg(
 
     :func:`write_gpkg` over the store's tables read in batches of ``batch_size`` rows: memory
     stays bounded by a few batches whatever the size of the store (the national registry's 5.6 M
-    homes included). Parameters, result and errors as :func:`write_gpkg`.
+    homes included). A GeoPackage store exported in EPSG:3006 has its layers copied by SQLite
+    instead (:mod:`vggeo.exports.gpkg_copy`: the same file, no rows in Python at all).
+    Parameters, result and errors as :func:`write_gpkg`.
     """
-    from vggeo.crs import get_crs
 
     get_crs(crs)  # an unknown CRS fails before the store is opened
     with open_store_sources(store, EXPORT_TABLES, batch_size=batch_size) as sources:
@@ -439,7 +448,7 @@ def _spatial(frame: pd.DataFrame) -> bool:
 
 
 def _stream_layer(
-    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar: tqdm
+    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar: Bar
 ) -> _Written:
     """Write one layer through GDAL from a stream of Arrow batches, one batch in memory at a time.
 
@@ -448,8 +457,6 @@ def _stream_layer(
     Ctrl-C raised while a batch is prepared reaches the caller as itself, not as GDAL's
     "error while accessing batch from stream".
     """
-    import pyarrow as pa
-    import pyogrio
 
     out = _Written(plan.name)
     batches = (_prepare_batch(plan.name, b, crs_epsg) for b in source.batches(equals=plan.equals))
@@ -489,22 +496,9 @@ def _stream_layer(
             failure.append(err)
             raise
 
-    alias, description = _layer_doc(plan.name)
     reader = pa.RecordBatchReader.from_batches(schema, stream())
     try:
-        pyogrio.write_arrow(
-            reader,
-            path,
-            driver="GPKG",
-            layer=plan.name,
-            geometry_name=geometry_name,
-            geometry_type=out.geometry,
-            crs=f"EPSG:{crs_epsg}" if spatial else None,
-            layer_options={"IDENTIFIER": alias, "DESCRIPTION": description},
-            # GeoPackage 1.3, not GDAL 3.12's default 1.4: GDAL 3.6 (Debian 12, and the QGIS
-            # built on it) reads 1.4 only "partially" and expects the 1.3 R-tree triggers.
-            dataset_options={"VERSION": "1.3"},
-        )
+        _gdal_write(reader, path, plan.name, geometry_name, out.geometry, crs_epsg)
     except Exception:
         if failure:
             raise failure[0] from None
@@ -518,6 +512,138 @@ def _stream_layer(
             "the export again"
         )
     return out
+
+
+def _gdal_write(
+    reader: pa.RecordBatchReader,
+    path: Path,
+    layer: str,
+    geometry_name: str | None,
+    geometry: str | None,
+    crs_epsg: int,
+) -> None:
+    """One layer written by GDAL from an Arrow stream, with the export's options."""
+    alias, description = _layer_doc(layer)
+    pyogrio.write_arrow(
+        reader,
+        path,
+        driver="GPKG",
+        layer=layer,
+        geometry_name=geometry_name,
+        geometry_type=geometry,
+        crs=f"EPSG:{crs_epsg}" if geometry is not None else None,
+        layer_options={"IDENTIFIER": alias, "DESCRIPTION": description},
+        # GeoPackage 1.3, not GDAL 3.12's default 1.4: GDAL 3.6 (Debian 12, and the QGIS
+        # built on it) reads 1.4 only "partially" and expects the 1.3 R-tree triggers.
+        dataset_options={"VERSION": "1.3"},
+    )
+
+
+#: ``*_label`` columns per layer kind, for the SQL copy (the frame route adds them in
+#: :func:`_prepare_batch`).
+_LABELS = {
+    "residences": {"type_code_label": gc.LabelSpec("type_code", TYPE_CODE_LABELS)},
+    "provisions": {"provision_type_label": gc.LabelSpec("provision_type", TYPE_LABELS)},
+}
+
+
+def _write_layer(
+    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar: Bar
+) -> _Written:
+    """One layer: copied in SQL from a GeoPackage store when that gives the frame route's file
+    (:mod:`vggeo.exports.gpkg_copy`), streamed as frames otherwise."""
+    out = _copy_layer(path, plan, source, crs_epsg, bar)
+    return out if out is not None else _stream_layer(path, plan, source, crs_epsg, bar)
+
+
+def _copy_layer(
+    path: Path, plan: _LayerPlan, source: TableSource, crs_epsg: int, bar: Bar
+) -> _Written | None:
+    """The SQL copy of a layer, or None (nothing written) when it cannot give the same file."""
+    if not (
+        isinstance(source, StoreSource)
+        and isinstance(source.store, GeoPackageStore)
+        and crs_epsg == SRID
+    ):
+        return None
+    first = _prepare_batch(plan.name, source.empty(), crs_epsg)
+    if any(
+        first[c].dtype == object
+        for c in first.columns
+        if c != getattr(first, "_geometry_column_name", None)
+    ):
+        return None  # the frame route types these from their values, which an empty frame lacks
+    out = _Written(plan.name)
+    spatial = _spatial(first)
+    if spatial:
+        out.geometry = "Point" if plan.table == "residences" else "MultiPolygon"
+    geometry_name = first.geometry.name if spatial else None
+    out.columns = [c for c in first.columns if c != geometry_name]
+    schema = _arrow_batch(first, out, plan.name).schema
+    exprs = gc.column_expressions(
+        schema, source.store.column_kinds(plan.table), _LABELS.get(plan.table, {}), out.geometry
+    )
+    if exprs is None or out.text_datetimes:
+        return None
+    where = "1 = 1"
+    if plan.equals is not None:
+        col, value = plan.equals
+        where = f'"{col}" = ' + "'" + str(value).replace("'", "''") + "'"
+    store_path = Path(source.store.path)
+    facts: list[str] = []  # the columns whose values the default style needs (as _observe)
+    if plan.table == "residences" and "home_type" in out.columns:
+        facts = ["home_type"]
+    elif plan.table == "provisions" and {"provision_type", "status"} <= set(out.columns):
+        facts = ["provision_type", "status"]
+    values: set[tuple] = set()
+    if out.geometry is not None or facts:
+        with closing(sqlite3.connect(":memory:")) as probe:
+            gc.attach(probe, store_path)
+            known, values = gc.survey(
+                probe,
+                plan.table,
+                where,
+                out.geometry,
+                [exprs[out.columns.index(c)] for c in facts],
+            )
+        if not known:
+            log.info("layer %s: geometries the SQL copy does not know; streamed", plan.name)
+            return None
+    empty = pa.RecordBatchReader.from_batches(schema, iter(()))
+    _gdal_write(empty, path, plan.name, geometry_name, out.geometry, crs_epsg)
+    with closing(sqlite3.connect(path.resolve().as_uri(), uri=True)) as conn:
+        gc.attach(conn, store_path)
+        shown = 0
+
+        def advance(copied: int) -> None:
+            nonlocal shown
+            bar.update(min(copied, plan.rows) - shown)
+            shown = min(copied, plan.rows)
+
+        with conn:
+            rows = gc.copy_rows(
+                conn, plan.name, plan.table, where, out.columns, exprs, out.geometry, advance
+            )
+        if rows != plan.rows:
+            raise StoreError(
+                f"layer {plan.name}: {rows} rows read, {plan.rows} expected; the "
+                "store changed while it was being exported. Nothing was written; run "
+                "the export again"
+            )
+    _observe_copied(out, values)
+    out.rows = rows
+    bar.update(rows - shown)
+    return out
+
+
+def _observe_copied(out: _Written, values: set[tuple]) -> None:
+    """:func:`_observe` of a copied layer, from the distinct values of its style columns."""
+    if out.name == "residences":
+        out.home_types.update(str(v) for (v,) in values if v is not None)
+    elif out.name == "provisions" or out.name.startswith("provisions_"):
+        out.type_status.update(
+            ("" if a is None else str(a), "" if b is None else str(b)) for a, b in values
+        )
 
 
 def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -591,8 +717,6 @@ def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str) -> pa.RecordBat
     the GeoPackage's one DATETIME form (``YYYY-MM-DDTHH:MM:SS.SSSZ``); only values pandas cannot
     read as instants go as text marked ``DateTime``, named in ``out.text_datetimes``.
     """
-    import pyarrow as pa
-    import shapely
 
     df = pd.DataFrame(frame, copy=False)
     wkb = None
@@ -639,7 +763,6 @@ def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str) -> pa.RecordBat
 
 def _as_layer_type(geoms: np.ndarray, layer_type: str, layer: str) -> np.ndarray:
     """Geometries of the layer's one type: polygons promoted; anything else refused by name."""
-    import shapely
 
     ids = shapely.get_type_id(geoms)
     wanted = {"Point": 0, "MultiPolygon": 6}[layer_type]
@@ -681,9 +804,6 @@ def _conform(rb: pa.RecordBatch, schema: pa.Schema, layer: str) -> pa.RecordBatc
     whose values are all missing, lists in one batch and none in another). Those are cast, and
     nested values become JSON text when the layer's column is text.
     """
-    import json
-
-    import pyarrow as pa
 
     if rb.schema.equals(schema):
         return rb
@@ -758,7 +878,7 @@ def _write_related_tables(
     relations: list[st.RelationSpec],
     written: dict[str, _Written],
     crs_epsg: int,
-    bar: tqdm,
+    bar: Bar,
 ) -> bool:
     """Attribute tables with a foreign key to their parent (GDAL cannot declare one), streamed.
 
@@ -819,7 +939,7 @@ def _insert_child(
     rel: st.RelationSpec,
     fk: bool,
     crs_epsg: int,
-    bar: tqdm,
+    bar: Bar,
 ) -> _Written:
     out = _Written(plan.name)
     insert = None
@@ -912,7 +1032,6 @@ def normalise_datetimes(
         with closing(sqlite3.connect(target)) as conn, conn:
             normalise_datetimes(conn, columns)
         return
-    from vggeo.store.gpkg import register_functions
 
     conn = target
     register_functions(conn)  # the R-tree triggers GDAL created name ST_IsEmpty, ST_MinX …

@@ -35,7 +35,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
 
+from vggeo.atomic import atomic_path
+from vggeo.crs import get_crs, transform_geoseries
 from vggeo.errors import InputError
 from vggeo.exports.gpkg import plain_columns
 
@@ -112,11 +116,6 @@ def write_parquet(
     CRSError
         Unknown ``crs``.
     """
-    import pyarrow.parquet as pq
-
-    from vggeo.atomic import atomic_path
-    from vggeo.crs import get_crs, transform_geoseries
-
     target = get_crs(crs) if crs is not None else None  # an unknown CRS fails before writing
     path = Path(path)
     if path.exists() and not overwrite:
@@ -140,8 +139,6 @@ def write_parquet(
 
 def geoparquet_table(frame: gpd.GeoDataFrame) -> pa.Table:
     """The Arrow table :func:`write_parquet` writes: Hilbert-sorted rows, WKB, bbox, metadata."""
-    import shapely
-
     name = getattr(frame, "_geometry_column_name", None)
     if name is None or name not in frame.columns:
         raise InputError("GeoParquet needs a geometry column; the frame has none")
@@ -195,8 +192,6 @@ def _geo_metadata(
     frame: gpd.GeoDataFrame, name: str, geoms: np.ndarray, missing: np.ndarray, bounds: np.ndarray
 ) -> dict:
     """The ``geo`` file metadata of GeoParquet 1.1.0 for one WKB geometry column."""
-    import shapely
-
     present = geoms[~missing]
     types = set(shapely.get_type_id(present).tolist()) if len(present) else set()
     names = {

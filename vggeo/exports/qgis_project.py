@@ -24,6 +24,7 @@ from datetime import datetime
 
 from lxml import etree
 
+from vggeo.crs import get_crs
 from vggeo.exports.styles import LayerStyle, RelationSpec
 
 __all__ = ["PROJECT_NAME", "write_project"]
@@ -37,8 +38,6 @@ _GEOMETRY = {"Point": ("Point", "Point"), "MultiPolygon": ("Polygon", "MultiPoly
 
 def _srs(parent: etree._Element, authid: str) -> None:
     """A ``spatialrefsys`` QGIS accepts: WKT (from PROJ, via vggeo.crs) plus the EPSG id."""
-    from vggeo.crs import get_crs
-
     crs = get_crs(authid)
     srs = etree.SubElement(parent, "spatialrefsys")
     etree.SubElement(srs, "wkt").text = crs.pyproj_crs.to_wkt()

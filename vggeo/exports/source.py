@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vggeo.errors import StoreError
+from vggeo.store import open_store
 
 if TYPE_CHECKING:
     from vggeo.store.base import Store
@@ -46,8 +47,6 @@ BATCH_ROWS = 50_000
 
 
 def _open(store: str | os.PathLike[str]) -> Store:
-    from vggeo.store import open_store
-
     return open_store(str(store))
 
 

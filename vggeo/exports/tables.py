@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyogrio
 
 from vggeo.atomic import atomic_path
 from vggeo.errors import InputError
@@ -75,8 +76,6 @@ GDAL_CACHE_MB = 64
 
 def _cap_gdal_cache() -> None:
     """Cap GDAL's block cache at :data:`GDAL_CACHE_MB` unless GDAL_CACHEMAX is set already."""
-    import pyogrio
-
     if os.environ.get("GDAL_CACHEMAX") or pyogrio.get_gdal_config_option("GDAL_CACHEMAX"):
         return
     pyogrio.set_gdal_config_options({"GDAL_CACHEMAX": str(GDAL_CACHE_MB)})
@@ -107,8 +106,6 @@ class GpkgLayers:
 
     def append(self, name: str, frame: pd.DataFrame) -> None:
         """Add ``frame``'s rows to layer ``name`` (the first call creates the layer)."""
-        import pyogrio  # here, not at the top: keeps `import vggeo.exports` and `vggeo --help` fast
-
         out = categoricals_as_text(frame)
         options: dict = {}
         if _geometry_name(out) is not None:

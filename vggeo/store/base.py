@@ -595,6 +595,10 @@ class Store(ABC):
         cols = [c.name for c in self._registered_columns(table.name)]
         return cols + (["geometry"] if table.geometry_type else [])
 
+    def column_kinds(self, name: str) -> dict[str, str]:
+        """Attribute column name → its kind (``text``, ``int`` …, see :mod:`vggeo.store.schema`)."""
+        return {c.name: c.kind for c in self._registered_columns(_table(name).name)}
+
     def read_table(
         self,
         name: str,
