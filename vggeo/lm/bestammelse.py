@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
@@ -603,7 +605,10 @@ class _BasinformationColumns:
         if not len(ids):
             return
         prov = part.provisions
-        rows = prov[prov["provision_id"].isin(ids)]
+        # pyarrow's hash lookup: pandas' isin on Arrow strings builds a Python list of the values
+        # (a third of a second per 50 000 provisions); nulls match nulls, as in pandas.
+        hit = pc.is_in(pa.array(prov["provision_id"]), value_set=pa.array(ids), skip_nulls=False)
+        rows = prov[hit.to_numpy(zero_copy_only=False)]
         self.rows += len(rows)
         for col in self.filled:
             self.filled[col] = self.filled[col] or bool(rows[col].notna().any())
