@@ -323,11 +323,14 @@ def _concat(parts: list[BestammelseData], unmapped, errors, files) -> Bestammels
         for p in kept:
             setattr(p, name, None)
         columns = list(frames[0].columns)
+        # The parts' columns as Series (views, no copies), the frames released: popping a Series
+        # releases its column as deleting it from its frame did, without the frame's block
+        # bookkeeping (`del frame[c]` on a GeoDataFrame took ≈ 3 ms a column).
+        series = [dict(f.items()) for f in frames]
+        del frames
         out = {}
         for c in columns:
-            pieces = [f[c] for f in frames]
-            for f in frames:
-                del f[c]
+            pieces = [s.pop(c) for s in series]
             out[c] = pd.concat(pieces, ignore_index=True)
             del pieces
         return pd.DataFrame(out)
