@@ -45,6 +45,7 @@ How
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Generator, Iterable
@@ -381,12 +382,14 @@ def compile_plan(extractor: Extractor) -> Plan | None:
 #: Record fields before the feature's columns: member local name, member element count,
 #: elements below the feature, feature local name.
 _COLS = 4
-#: One element of a geometry signature (see :func:`_skeleton`), per namespace class.
+#: One element of a geometry signature (see :func:`_skeleton`), per namespace class. Its
+#: children are always bracketed, "()" for none: testing for children first cost more (≈ 4 % of
+#: the stylesheet's instructions on a file of multi-part areas) than the empty brackets.
 _SIGNATURE_TEMPLATE = (
     '<xsl:template match="{match}" mode="s">{cls}:<xsl:value-of select="local-name()"/>'
     "<xsl:if test=\"@srsDimension\">#<xsl:value-of select=\"translate(@srsDimension, '(),:#~', 'xxxxxx')\"/>"
     '</xsl:if><xsl:if test="not(text())">~</xsl:if>'
-    '<xsl:if test="*">(<xsl:apply-templates select="*" mode="s"/>)</xsl:if>,</xsl:template>'
+    '(<xsl:apply-templates select="*" mode="s"/>),</xsl:template>'
 )
 
 
@@ -981,6 +984,29 @@ BATCH_ROWS = 4000
 #: Chunks in flight: prepared or being prepared, not yet decoded (a prepared chunk holds its
 #: tree only when some member of it is read from its element).
 IN_FLIGHT = 4
+#: The interpreter's thread switch interval while a file is read (seconds; CPython's default is
+#: 0.005). The worker needs the GIL for a moment between its C calls (a chunk's decoding is ~30
+#: pyarrow calls); while this thread runs Python (typing a batch) each such moment waited up to
+#: the whole interval, stalling the worker for about a fifth of its time (benchmarks/lm.md).
+SWITCH_INTERVAL = 0.0005
+
+
+class _ShortSwitch:
+    """The switch interval shortened to :data:`SWITCH_INTERVAL` while the reader works, and the
+    caller's restored whenever a part is handed out (:func:`iter_file` is a generator)."""
+
+    def __init__(self) -> None:
+        self.saved: float | None = None
+
+    def __enter__(self) -> _ShortSwitch:
+        self.saved = sys.getswitchinterval()
+        sys.setswitchinterval(min(self.saved, SWITCH_INTERVAL))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            sys.setswitchinterval(self.saved)
+            self.saved = None
 
 
 def _busy(pending: Iterable[Future[_Prepared] | _Ready]) -> int:
@@ -1048,7 +1074,11 @@ def iter_file(
     try:
         # A DOCTYPE, an empty root or a head that does not parse stops split_members
         # (ChunkingUnsupported): the member-by-member reader then refuses or reads the file.
-        with f.open() as stream, ThreadPoolExecutor(WORKERS, thread_name_prefix="vggeo-lm") as pool:
+        with (
+            _ShortSwitch() as switch,
+            f.open() as stream,
+            ThreadPoolExecutor(WORKERS, thread_name_prefix="vggeo-lm") as pool,
+        ):
             pieces = split_members(
                 stream, chunk_bytes=CHUNK_BYTES, first_chunk_bytes=LEARN_BYTES, count_lines=False
             )
@@ -1094,13 +1124,16 @@ def iter_file(
                     part = _flush(batch, reader, default_epsg, f.label)
                     batch = _Batch()
                     if part is not None:
+                        switch.__exit__()
                         yield part
+                        switch.__enter__()
                     done = base
                 size = _learnt_size(reader.ex)
                 if size != learnt:  # new spellings met: chunks submitted from now on use them
                     learnt = size
                     plan = compile_plan(reader.ex) or plan
             part = _flush(batch, reader, default_epsg, f.label)
+            switch.__exit__()
             if part is not None:
                 yield part
             done = base

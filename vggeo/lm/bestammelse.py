@@ -23,6 +23,8 @@ from typing import IO, TYPE_CHECKING, Any, Self, TypedDict, Unpack, cast
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from tqdm import tqdm
 
@@ -367,11 +369,14 @@ def _concat(
         for p in kept:
             setattr(p, name, None)
         columns = list(frames[0].columns)
+        # The parts' columns as Series (views, no copies), the frames released: popping a Series
+        # releases its column as deleting it from its frame did, without the frame's block
+        # bookkeeping (`del frame[c]` on a GeoDataFrame took ≈ 3 ms a column).
+        series = [dict(f.items()) for f in frames]
+        del frames
         out = {}
         for c in columns:
-            pieces = [f[c] for f in frames]
-            for f in frames:
-                del f[c]
+            pieces = [s.pop(c) for s in series]
             out[c] = pd.concat(pieces, ignore_index=True)
             del pieces
         return pd.DataFrame(out)
@@ -645,7 +650,10 @@ class _BasinformationColumns:
         if not len(ids):
             return
         prov = part.provisions
-        rows = prov[prov["provision_id"].isin(ids)]
+        # pyarrow's hash lookup: pandas' isin on Arrow strings builds a Python list of the values
+        # (a third of a second per 50 000 provisions); nulls match nulls, as in pandas.
+        hit = pc.is_in(pa.array(prov["provision_id"]), value_set=pa.array(ids), skip_nulls=False)
+        rows = prov[hit.to_numpy(zero_copy_only=False)]
         self.rows += len(rows)
         for col in self.filled:
             self.filled[col] = self.filled[col] or bool(rows[col].notna().any())
