@@ -20,8 +20,10 @@ Stages (``--only`` picks some; default ``inprocess http``):
                region — millions — and is not a product to compare with).
 ``http``       uncached, over HTTP, one server process each, on the same PostGIS tables: tipg
                (defaults), vggeo's PostGIS backend and vggeo's embedded backend (cache off, its
-               default access log and metrics on). wrk cycles through the band's
-               list for ``--seconds``, with 1 client (sequential) and with 8: req/s, p50, p99. An
+               default access log and metrics on). A keep-alive Python client passes once
+               through the band's list, each request timed (the sequential p50, which the
+               server's overhead over raw ``ST_AsMVT`` is read from); wrk cycles through it
+               for ``--seconds``, with 1 client and with 8: req/s, p50, p99. An
                untimed pass first checks every response (status, size on the wire, homes in
                the tile: features plus clusters' ``point_count``) and warms the servers.
 ``cached``     one vggeo worker serving cached tiles (wrk, 16 connections, 20 s);
@@ -292,8 +294,9 @@ request = function()
 end
 done = function(summary, latency, requests)
   io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, ' ..
-    '"p99_us": %%d, "max_us": %%d, "socket_errors": %%d, "non2xx": %%d}\\n', summary.requests,
-    summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    '"p99_us": %%d, "max_us": %%d, "mean_us": %%d, "socket_errors": %%d, "non2xx": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, latency.mean,
     summary.errors.connect + summary.errors.read + summary.errors.write +
     summary.errors.timeout, summary.errors.status))
 end
@@ -333,9 +336,40 @@ def wrk_run(base: str, paths: list[str], clients: int, seconds: float) -> dict:
         "p50_ms": d["p50_us"] / 1e3,
         "p99_ms": d["p99_us"] / 1e3,
         "max_ms": d["max_us"] / 1e3,
+        "mean_ms": d["mean_us"] / 1e3,
+        # the most the mean latency can be: the run's time per request per connection
+        "mean_bound_ms": round(d["duration_us"] / 1e3 / max(1, d["requests"]) * clients, 3),
         "requests": d["requests"],
         "errors": d["socket_errors"] + d["non2xx"],
     }
+
+
+def sequential_run(base: str, paths: list[str]) -> dict:
+    """One pass over ``paths`` by one keep-alive client (``http.client``, body read, not
+    decompressed), each request timed on its own: the c=1 p50 the server overhead is read from.
+
+    wrk 4.1.0 is kept for throughput and for 8 clients, but its latency figures at one connection
+    do not add up on this list: in one run it reported a mean of 12.7 ms where 1 376 sequential
+    requests took 10.02 s in all (a mean of at most 7.3 ms), and a p50 about 2 ms above the
+    server's own median time per request (benchmarks/tiles.md, fourth pass).
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    times, bad = [], 0
+    t0 = time.perf_counter()
+    for p in paths:
+        t = time.perf_counter()
+        conn.request("GET", p, headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        r.read()
+        times.append(time.perf_counter() - t)
+        bad += r.status not in (200, 204)
+    wall = time.perf_counter() - t0
+    conn.close()
+    return {**stats(times), "per_s": round(len(paths) / wall, 1), "errors": bad}
 
 
 def check_pass(base: str, paths: list[str], layer: str) -> dict:
@@ -412,12 +446,14 @@ def stage_http(
                     sum(max(0, t - h) for t, h in zip(truth, check.pop("homes"), strict=True))
                 )
                 res = {"check": {**check, "homes_lost": lost, "homes_on_list": int(sum(truth))}}
+                res["seq"] = median_of([sequential_run(base, paths) for _ in range(repeat)])
                 for clients in (1, 8):
                     runs = [wrk_run(base, paths, clients, seconds) for _ in range(repeat)]
                     res[f"c{clients}"] = median_of(runs)
                 out[band][name] = res
                 log(
-                    f"{name} {band}: c1 {res['c1']['per_s']}/s p50 {res['c1']['p50_ms']} ms; c8 "
+                    f"{name} {band}: sequential p50 {res['seq']['p50_ms']} ms; "
+                    f"c1 {res['c1']['per_s']}/s p50 {res['c1']['p50_ms']} ms; c8 "
                     f"{res['c8']['per_s']}/s p99 {res['c8']['p99_ms']} ms; {res['check']}"
                 )
     RESULTS["http"] = out
@@ -553,14 +589,16 @@ def print_tables() -> None:
             d = http[band]
             print(f"\n{band}, over HTTP, uncached")
             print(
-                "| server | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=8 req/s | c=8 p50 ms | "
-                "c=8 p99 ms | largest KB | homes lost | errors |"
+                "| server | sequential p50 ms | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=8 req/s | "
+                "c=8 p50 ms | c=8 p99 ms | largest KB | homes lost | errors |"
             )
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for name, s in d.items():
                 c1, c8, ch = s["c1"], s["c8"], s["check"]
+                seq = s.get("seq", {}).get("p50_ms", float("nan"))
                 print(
-                    f"| {name} | {c1['per_s']:.1f} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
+                    f"| {name} | {seq:.2f} | {c1['per_s']:.1f} | {c1['p50_ms']:.2f} | "
+                    f"{c1['p99_ms']:.2f} | "
                     f"{c8['per_s']:.1f} | {c8['p50_ms']:.2f} | {c8['p99_ms']:.2f} | "
                     f"{ch['max_kb']} | {ch['homes_lost']} of {ch['homes_on_list']} | "
                     f"{int(c1['errors'] + c8['errors'] + ch['errors'])} |"
@@ -573,9 +611,17 @@ def print_tables() -> None:
             if band in inp:
                 raw = inp[band]["raw_st_asmvt"]["p50_ms"]
                 for name in (n for n in d if n.startswith("vggeo")):
+                    seq = d[name].get("seq", {}).get("p50_ms", float("nan"))
                     print(
-                        f"{name} c=1 p50 − raw ST_AsMVT p50 (in process): "
-                        f"{d[name]['c1']['p50_ms'] - raw:+.2f} ms"
+                        f"{name} p50 − raw ST_AsMVT p50 (in process): {seq - raw:+.2f} ms "
+                        f"(sequential client), {d[name]['c1']['p50_ms'] - raw:+.2f} ms (wrk, c=1)"
+                    )
+            for name, s in d.items():
+                c1 = s["c1"]
+                if c1.get("mean_ms", 0) > c1.get("mean_bound_ms", float("inf")) * 1.05:
+                    print(
+                        f"{name}: wrk's c=1 mean latency {c1['mean_ms']:.2f} ms exceeds the run's "
+                        f"time per request {c1['mean_bound_ms']:.2f} ms: its latencies are off"
                     )
 
 

@@ -1,7 +1,8 @@
 """The server's side of one uncached tile, timed inside the running server (run on demand).
 
     flock /tmp/vggeo-bench.lock nice .venv/bin/python benchmarks/tiles_trace.py \\
-        --store postgresql://… [--tile 15/17825/10172] [--seconds 5] [--profile FILE]
+        --store postgresql://… [--tile 15/17825/10172 | --tiles FILE] [--seconds 5]
+        [--profile FILE] [--verbose]
 
 Starts ``vggeo serve``'s application (its logging, one worker, tile cache off) in this process
 with timestamps around the parts of a request, sends one tile with wrk and one connection for
@@ -14,6 +15,8 @@ with timestamps around the parts of a request, sends one tile with wrk and one c
                   worker thread, and from its end to the event loop resuming;
 ``tile``, ``gzip`` the backend's ``source.tile()`` and the compression;
 ``post``          from resuming to the application's end (headers, body, access log, metrics).
+``recv``          from uvicorn receiving the request's bytes to the application's start;
+``idle``          from the previous request's end to this one's bytes (wrk's turn-around).
 
 wrk's p50 minus ``app`` is what uvicorn, the kernel and wrk add. ``--profile`` writes a cProfile
 of the event loop's thread (the worker threads are not in it).
@@ -37,9 +40,10 @@ from pathlib import Path
 import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from system import _free_port  # noqa: E402
+from tiles import WRK_SCRIPT  # noqa: E402
 
 import vggeo.tiles.service as service_mod  # noqa: E402
 import vggeo_server.render as render  # noqa: E402
@@ -47,7 +51,7 @@ from vggeo_server.app import create_app  # noqa: E402
 from vggeo_server.cli.serve import _log_config  # noqa: E402
 from vggeo_server.settings import Settings  # noqa: E402
 
-PARTS = ("app", "pre", "hop in", "work", "hop out", "tile", "gzip", "post")
+PARTS = ("idle", "recv", "app", "pre", "hop in", "work", "hop out", "tile", "gzip", "post")
 T: dict[str, list[float]] = {k: [] for k in PARTS}
 _now: dict[str, float] = {}  # the request in flight (wrk with one connection: one at a time)
 pc = time.perf_counter
@@ -78,6 +82,17 @@ def instrument(app) -> object:
         return out
 
     render.RenderQueue.run = timed_run  # type: ignore[method-assign]
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    received = HttpToolsProtocol.data_received
+
+    def timed_received(self, data: bytes) -> None:
+        _now["recv"] = pc()
+        if "end" in _now:
+            T["idle"].append(_now["recv"] - _now["end"])
+        received(self, data)
+
+    HttpToolsProtocol.data_received = timed_received  # type: ignore[method-assign]
     compress = service_mod.compress_rendered
 
     def timed_compress(mvt, **kw):
@@ -104,11 +119,15 @@ def instrument(app) -> object:
                 return out
 
             source.tile = timed_tile
-        _now.clear()
+        recv = _now.get("recv")
+        _now.clear()  # (also "end": an idle gap is measured from the previous request's end)
         _now["in"] = t0 = pc()
+        if recv is not None:
+            T["recv"].append(t0 - recv)
         await app(scope, receive, send)
         t1 = pc()
         T["app"].append(t1 - t0)
+        _now["end"] = t1
         if "resume" in _now:
             T["post"].append(t1 - _now["resume"])
 
@@ -119,7 +138,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", required=True, help="postgresql:// URL or the GeoPackage")
     ap.add_argument("--tile", default="15/17825/10172")
+    ap.add_argument(
+        "--tiles", type=Path, help="cycle through this list of z/x/y lines instead of one tile"
+    )
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument(
+        "--verbose", action="store_true", help="also wrk's report and the spread of app and idle"
+    )
     ap.add_argument("--profile", type=Path, help="cProfile of the event loop's thread")
     args = ap.parse_args()
     os.environ.update({"VGGEO_STORE": args.store, "VGGEO_CACHE_BYTES": "0"})
@@ -131,12 +156,20 @@ def main() -> None:
         app, host="127.0.0.1", port=port, access_log=False, log_config=_log_config()
     )
     server = uvicorn.Server(config)
-    url = f"http://127.0.0.1:{port}/tiles/residences/{args.tile}.mvt"
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/tiles/residences/{args.tile}.mvt"
+    script: list[str] = []
+    if args.tiles:
+        # the same list a benchmarks/tiles.py run replays, cycled by wrk's script
+        paths = [f"/tiles/residences/{line.strip()}.mvt" for line in args.tiles.read_text().split()]
+        lua = Path(tempfile.mkdtemp()) / "paths.lua"
+        lua.write_text(WRK_SCRIPT % ",".join(json.dumps(p) for p in paths))
+        script, url = ["-s", str(lua)], base
 
     def drive() -> None:
         while not server.started:
             time.sleep(0.2)
-        wrk = ["wrk", "-t1", "-c1", "--latency", "-H", "Accept-Encoding: gzip"]
+        wrk = ["wrk", "-t1", "-c1", "--latency", "-H", "Accept-Encoding: gzip", *script]
         subprocess.run([*wrk, "-d2s", url], capture_output=True, check=True)  # warm
         for v in T.values():
             v.clear()
@@ -147,6 +180,18 @@ def main() -> None:
         res = {"wrk_p50": p50, "requests": len(T["app"])}
         res |= {k: round(statistics.median(v) * 1e3, 3) for k, v in T.items() if v}
         print(json.dumps(res), file=sys.__stdout__, flush=True)
+        if args.verbose:
+            print(out, file=sys.__stdout__)
+            for k in ("app", "idle"):
+                v = sorted(T[k])
+                print(
+                    k,
+                    "mean",
+                    round(statistics.mean(v) * 1e3, 3),
+                    "p25/50/75/90",
+                    [round(v[int(len(v) * q)] * 1e3, 3) for q in (0.25, 0.5, 0.75, 0.9)],
+                    file=sys.__stdout__,
+                )
         server.should_exit = True
 
     threading.Thread(target=drive, daemon=True).start()
