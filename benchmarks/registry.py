@@ -85,6 +85,14 @@ def _child(argv: list[str], *, cap_gb: float | None = None) -> dict:
     return res
 
 
+def _peak_so_far_mb() -> float:
+    """This process's peak resident memory so far (the peak of a step is the first step whose
+    figure reaches the process's peak)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
 def _step(argv: list[str]) -> None:
     import warnings
 
@@ -113,11 +121,13 @@ def _step(argv: list[str]) -> None:
         t = time.perf_counter()
         g, rejects = read_registry(src, with_rejects=True)  # every documented rule checked
         res["load_s"] = time.perf_counter() - t
+        res["load_peak_mb"] = _peak_so_far_mb()
         res["rows"] = len(g)
         res["rejects"] = len(rejects)
         t = time.perf_counter()
         write_registry(g, out / f"vggeo_{src.suffix[1:]}.parquet")
         res["parquet_s"] = time.perf_counter() - t
+        res["parquet_peak_mb"] = _peak_so_far_mb()
         t = time.perf_counter()
         write_registry(g, out / f"vggeo_{src.suffix[1:]}.gpkg")
         res["gpkg_s"] = time.perf_counter() - t
@@ -203,6 +213,12 @@ def main() -> None:
             print(
                 f"{path:5s} {fmt:5s}: load {r['load_s']:6.1f} s, GeoParquet {r['parquet_s']:6.1f} s, "
                 f"GeoPackage {r['gpkg_s']:6.1f} s, peak {r['peak_mb'] / 1024:5.2f} GB"
+                + (
+                    f" (after the load {r['load_peak_mb'] / 1024:.2f} GB, after GeoParquet "
+                    f"{r['parquet_peak_mb'] / 1024:.2f} GB)"
+                    if "load_peak_mb" in r
+                    else ""
+                )
                 + (f", {r['rejects']} rejects" if "rejects" in r else ""),
                 flush=True,
             )
