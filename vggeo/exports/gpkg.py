@@ -612,6 +612,7 @@ def _copy_layer(
     empty = pa.RecordBatchReader.from_batches(schema, iter(()))
     _gdal_write(empty, path, plan.name, geometry_name, out.geometry, crs_epsg)
     with closing(sqlite3.connect(path.resolve().as_uri(), uri=True)) as conn:
+        gc.fast_writes(conn)
         gc.attach(conn, store_path)
         shown = 0
 
