@@ -18,10 +18,13 @@ generation needs the parent to own the loaded data (gunicorn's master re-imports
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import logging.config
 import os
+import select
 import signal
 import socket
 import time
@@ -38,6 +41,42 @@ __all__ = ["serve_preforked"]
 log = logging.getLogger("vggeo.serve")
 #: In a worker: the parent's store objects, kept from being closed by garbage collection.
 _inherited: list = []
+
+
+#: Seconds a stopping worker keeps the connections it has accepted but not yet read a request
+#: from, after it stops accepting: the client's request is already on its way.
+_DRAIN_S = 0.5
+#: Seconds the supervisor waits for a new generation to accept before stopping the old one.
+_READY_TIMEOUT_S = 60.0
+
+
+class _WorkerServer(uvicorn.Server):
+    """uvicorn in a forked worker: says when it accepts, and stops accepting before it drains.
+
+    uvicorn's shutdown closes the listening socket and, at once, every connection that has no
+    request in progress. On a socket shared by workers, a connection the kernel handed to this
+    worker a moment before the stop has its request still in flight: closing it then leaves the
+    client with a connection closed unanswered. So: stop accepting, give such connections
+    ``_DRAIN_S`` to deliver their request, then uvicorn's own graceful shutdown (which answers
+    requests in progress and closes the idle keep-alive connections)."""
+
+    def __init__(self, config: uvicorn.Config, ready_fd: int) -> None:
+        super().__init__(config)
+        self._ready_fd = ready_fd
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # A worker forked as a replacement has nobody waiting: its pipe is already closed.
+        with contextlib.suppress(BrokenPipeError):
+            if self.started:
+                os.write(self._ready_fd, b"1")
+        os.close(self._ready_fd)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(_DRAIN_S)
+        await super().shutdown(sockets)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -61,7 +100,9 @@ def _load(settings: Settings) -> TileService:
     return service
 
 
-def _worker(settings: Settings, service: TileService, sock: socket.socket, options: dict) -> None:
+def _worker(
+    settings: Settings, service: TileService, sock: socket.socket, options: dict, ready_fd: int
+) -> None:
     """The body of a forked worker: uvicorn on the inherited socket; never returns."""
     code = 0
     try:
@@ -77,7 +118,7 @@ def _worker(settings: Settings, service: TileService, sock: socket.socket, optio
         app = create_app(
             settings.model_copy(update={"reload_interval": 0, "listen": False}), service=service
         )
-        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+        _WorkerServer(uvicorn.Config(app, **options), ready_fd).run(sockets=[sock])
     except BaseException:  # noqa: BLE001 - a worker reports and exits; the parent forks anew
         log.exception("worker %d failed", os.getpid())
         code = 1
@@ -85,10 +126,42 @@ def _worker(settings: Settings, service: TileService, sock: socket.socket, optio
         os._exit(code)
 
 
-def _fork(settings: Settings, service: TileService, sock: socket.socket, options: dict) -> int:
+def _fork(
+    settings: Settings, service: TileService, sock: socket.socket, options: dict
+) -> tuple[int, int]:
+    """A worker's pid and the read end of the pipe on which it says it accepts."""
+    ready_read, ready_write = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _worker(settings, service, sock, options)
+        os.close(ready_read)
+        _worker(settings, service, sock, options, ready_write)
+    os.close(ready_write)
+    return pid, ready_read
+
+
+def _await_ready(ready: list[int], timeout: float = _READY_TIMEOUT_S) -> bool:
+    """Whether every worker of a generation said it accepts within ``timeout`` (closes the
+    pipes). A worker that fails before it accepts closes its pipe without a word."""
+    deadline = time.monotonic() + timeout
+    ok = True
+    for fd in ready:
+        try:
+            while ok:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    ok = False
+                    break
+                ok = os.read(fd, 1) == b"1"
+                break
+        finally:
+            os.close(fd)
+    return ok
+
+
+def _spawn(settings: Settings, service: TileService, sock: socket.socket, options: dict) -> int:
+    """Fork one worker without waiting for it (a replacement, or the first generation)."""
+    pid, ready = _fork(settings, service, sock, options)
+    os.close(ready)
     return pid
 
 
@@ -103,7 +176,7 @@ def serve_preforked(
     sock = _listen(host, port)
     service = _load(settings)
     gc.freeze()  # everything loaded so far is left alone by the workers' collections
-    generation = {_fork(settings, service, sock, options) for _ in range(workers)}
+    generation = {_spawn(settings, service, sock, options) for _ in range(workers)}
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -121,7 +194,7 @@ def serve_preforked(
                 if done and not stopping:
                     log.warning("worker %d exited; starting another", pid)
                     generation.discard(pid)
-                    generation.add(_fork(settings, service, sock, options))
+                    generation.add(_spawn(settings, service, sock, options))
             if settings.reload_interval > 0 and time.monotonic() >= next_check:
                 next_check = time.monotonic() + settings.reload_interval
                 service, generation = _maybe_reload(
@@ -165,7 +238,12 @@ def _maybe_reload(
         gc.freeze()
         return service, generation
     gc.freeze()
-    new = {_fork(settings, fresh, sock, options) for _ in range(workers)}
+    forked = [_fork(settings, fresh, sock, options) for _ in range(workers)]
+    new = {pid for pid, _ in forked}
+    # The old generation goes on accepting until the new one does: no gap in which connections
+    # wait in the backlog for a worker still starting up.
+    if not _await_ready([ready for _, ready in forked]):
+        log.warning("a worker of the new generation did not come up; replacing it as it exits")
     for pid in generation:  # the old ones finish their requests in flight and exit
         _signal(pid, signal.SIGTERM)
     for pid in generation:

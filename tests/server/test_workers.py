@@ -89,3 +89,50 @@ def test_workers_reload_together_after_an_ingest(vg_gpkg, tmp_path):
         assert r.status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_no_request_is_dropped_while_generations_switch(vg_gpkg, tmp_path):
+    """Clients on fresh connections all through several reloads: every request gets an answer.
+
+    A connection the kernel handed to an old worker just before it was told to stop used to be
+    closed unanswered (uvicorn closes connections with no request yet when it shuts down)."""
+    import threading
+
+    src, homes = vg_gpkg
+    path = tmp_path / "store.gpkg"
+    path.write_bytes(src.read_bytes())
+    errors: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def client() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:  # a fresh connection each time: any worker may accept it
+                r = httpx.get(f"{base}/healthz", timeout=30)
+                if r.status_code != 200:
+                    errors.append(f"status {r.status_code}")
+                answered += 1
+            except httpx.TransportError as err:
+                errors.append(repr(err))
+
+    with serve(path, workers=2, env={"VGGEO_RELOAD_INTERVAL": "0.2"}) as (proc, base, out):
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(3):
+                with open_store(path) as s:
+                    s.load_residences(homes.iloc[i * 100 : i * 100 + 100])
+                    version = s.data_version
+                deadline = time.monotonic() + 60
+                while httpx.get(f"{base}/healthz").json()["data_version"] != version:
+                    assert time.monotonic() < deadline, out.read_text()[-2000:]
+                    time.sleep(0.1)
+                time.sleep(1.0)  # the old generation drains and exits under load
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+    assert answered > 100
+    assert not errors, (len(errors), errors[:3])
