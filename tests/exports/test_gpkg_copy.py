@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -270,3 +271,58 @@ def test_inskrivning_tables_through_the_copy_keep_the_redaction(tmp_path, monkey
         for t in layers:
             cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')}
             assert "personnummer" not in cols, t
+
+
+@pytest.mark.parametrize("n", [0, 1, 50, 20_000])
+def test_rtree_bounds_from_the_root_are_sqlites_min_and_max(n):
+    """The root node's boxes bound the tree: the same as SQLite's own min/max over every entry,
+    for an empty tree, a one-node tree and a tree several levels deep."""
+    rng = np.random.default_rng(n)
+    with sqlite3.connect(":memory:") as conn:
+        conn.execute("CREATE VIRTUAL TABLE rtree_t_geom USING rtree(id, minx, maxx, miny, maxy)")
+        x = rng.uniform(200_000, 950_000, n)
+        y = rng.uniform(6_100_000, 7_700_000, n)
+        w = rng.uniform(0, 500, (2, n))
+        conn.executemany(
+            "INSERT INTO rtree_t_geom VALUES (?, ?, ?, ?, ?)",
+            zip(range(1, n + 1), x, x + w[0], y, y + w[1], strict=True),
+        )
+        depth = struct.unpack(
+            ">H", conn.execute("SELECT data FROM rtree_t_geom_node").fetchone()[0][:2]
+        )
+        expected = conn.execute(
+            "SELECT min(minx), min(miny), max(maxx), max(maxy) FROM rtree_t_geom"
+        ).fetchone()
+        got = gpkg_copy._rtree_bounds(conn, "rtree_t_geom")
+    assert got == (None if n == 0 else expected)
+    assert n < 20_000 or depth[0] >= 2
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        "point z",  # a 3-D point: GDAL writes its own envelope form
+        "big endian",
+        "text",
+    ],
+)
+def test_blobs_the_survey_does_not_know(blob):
+    """The survey refuses what the copy cannot spell as GDAL does, so the frame route takes it."""
+    good = to_gpkg_blobs([shapely.Point(500_000, 6_500_000)])[0]
+    value = {
+        "point z": to_gpkg_blobs([shapely.Point(500_000, 6_500_000, 12)])[0],
+        "big endian": good[:3] + bytes([good[3] & 0xFE]) + good[4:],
+        "text": "POINT (1 2)",
+    }[blob]
+    with sqlite3.connect(":memory:") as conn:
+        conn.execute("ATTACH DATABASE ':memory:' AS src")
+        conn.execute("CREATE TABLE src.t (fid INTEGER PRIMARY KEY, kind TEXT, geom BLOB)")
+        conn.executemany(
+            "INSERT INTO src.t (kind, geom) VALUES (?, ?)",
+            [("a", good), ("b", None), ("a", value)],
+        )
+        known, values = gpkg_copy.survey(conn, "t", "1 = 1", "Point", ['"kind"'])
+        assert not known
+        conn.execute("DELETE FROM src.t WHERE fid = 3")
+        known, values = gpkg_copy.survey(conn, "t", "1 = 1", "Point", ['"kind"'])
+        assert known and values == {("a",), ("b",)}
