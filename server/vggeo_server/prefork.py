@@ -146,13 +146,11 @@ def _await_ready(ready: list[int], timeout: float = _READY_TIMEOUT_S) -> bool:
     ok = True
     for fd in ready:
         try:
-            while ok:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    ok = False
-                    break
-                ok = os.read(fd, 1) == b"1"
-                break
+            left = deadline - time.monotonic()
+            if ok and (
+                left <= 0 or not select.select([fd], [], [], left)[0] or os.read(fd, 1) != b"1"
+            ):
+                ok = False
         finally:
             os.close(fd)
     return ok
