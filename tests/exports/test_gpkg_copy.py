@@ -9,12 +9,9 @@ are read back by SQLite, GDAL (pyogrio), geopandas, GDAL's validator and QGIS, n
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +25,7 @@ import shapely
 from exports import frames
 from exports.frames import write_store
 from exports.test_gpkg import PROBE
-from exports.test_gpkg_stream import _same_file
+from exports.test_gpkg_stream import _same_file, export_waiting
 from system import run_system_python
 
 from vggeo.exports import export_store_gpkg, gpkg_copy
@@ -202,25 +199,7 @@ gc.PROGRESS_EVERY = 100  # the test store is small: wait in the first statement
 
 def test_ctrl_c_stops_the_copy_at_once(tmp_path, store_gpkg):
     """SIGINT while SQLite copies: exit 130 within seconds, no file, no temporary file."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(_WAIT_IN_THE_COPY)
-    work = tmp_path / "work"
-    work.mkdir()
-    marker = tmp_path / "waiting"
-    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "MARKER": str(marker)}
-    argv = [sys.executable, "-m", "vggeo", "export", "gpkg", "--store", str(store_gpkg)]
-    proc = subprocess.Popen(
-        [*argv, "-o", str(work / "out.gpkg"), "--no-progress"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the copy never waited"
-        time.sleep(0.01)
+    proc, work = export_waiting(tmp_path, store_gpkg, _WAIT_IN_THE_COPY)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -251,32 +251,23 @@ g._arrow_batch = waiting
 """
 
 
-def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
-    """SIGINT to ``vggeo export gpkg`` while it writes: exit 130, no file, no temporary file."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(_WAIT_ON_THE_THIRD_BATCH)
+def export_waiting(
+    tmp_path: Path, store: Path, hook: str, *options: str
+) -> tuple[subprocess.Popen, Path]:
+    """``vggeo export gpkg`` of ``store`` in a real process, ``hook`` as its ``sitecustomize``;
+    returned (process, output folder) once the hook has touched ``$MARKER``, i.e. waits."""
+    folder = tmp_path / "hook"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(hook)
     work = tmp_path / "work"
     work.mkdir()
     marker = tmp_path / "waiting"
     # The code under test stays importable (PYTHONPATH may name a working copy).
-    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "MARKER": str(marker)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vggeo",
-            "export",
-            "gpkg",
-            "--store",
-            str(store_gpkg),
-            "-o",
-            str(work / "out.gpkg"),
-            "--crs",  # the frame route, whose batches GDAL pulls (the SQL copy: test_gpkg_copy)
-            "SWEREF 99 18 00",
-            "--no-progress",
-        ],
+        [sys.executable, "-m", "vggeo", "export", "gpkg", "--store", str(store)]
+        + ["-o", str(work / "out.gpkg"), *options, "--no-progress"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -285,6 +276,15 @@ def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the export never waited"
         time.sleep(0.01)
+    return proc, work
+
+
+def test_ctrl_c_in_a_real_process(tmp_path, store_gpkg):
+    """SIGINT to ``vggeo export gpkg`` while it writes: exit 130, no file, no temporary file."""
+    # The frame route, whose batches GDAL pulls (the SQL copy: test_gpkg_copy).
+    proc, work = export_waiting(
+        tmp_path, store_gpkg, _WAIT_ON_THE_THIRD_BATCH, "--crs", "SWEREF 99 18 00"
+    )
     assert any(p.name.endswith(".part.gpkg") for p in work.iterdir())  # half written
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
