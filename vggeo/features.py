@@ -40,6 +40,7 @@ import shapely
 
 from vggeo.crs import CRS84, crs_uri, en_transformer, ogc_crs
 from vggeo.errors import InputError
+from vggeo.store.base import quote_literal
 from vggeo.tiles.layers import LAYERS, Filters, Layer
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def _literal(value: str) -> str:
     if "\x00" in value or "%" in value:
         # NUL cannot be stored; '%' would be read as a placeholder by the PostGIS driver.
         raise InputError("filter values may not contain NUL or '%'", value=value[:50])
-    return "'" + value.replace("'", "''") + "'"
+    return quote_literal(value)
 
 
 def _quote(name: str) -> str:

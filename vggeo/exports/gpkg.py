@@ -585,10 +585,7 @@ def _copy_layer(
     )
     if exprs is None or out.text_datetimes:
         return None
-    where = "1 = 1"
-    if plan.equals is not None:
-        col, value = plan.equals
-        where = f'"{col}" = ' + "'" + str(value).replace("'", "''") + "'"
+    where = source.where(plan.equals) or "1 = 1"
     store_path = Path(source.store.path)
     facts: list[str] = []  # the columns whose values the default style needs (as _observe)
     if plan.table == "residences" and "home_type" in out.columns:

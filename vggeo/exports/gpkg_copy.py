@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from vggeo.store.base import quote_ident
+from vggeo.store.base import quote_ident, quote_literal
 from vggeo.store.gpkg import from_gpkg_blobs
 from vggeo.store.schema import GEOMETRY_COLUMN, SRID
 
@@ -75,10 +75,6 @@ class LabelSpec:
     labels: Mapping
 
 
-def _text(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def column_expressions(
     schema: pa.Schema,
     kinds: Mapping[str, str],
@@ -102,10 +98,15 @@ def column_expressions(
             source = kinds.get(spec.source)
             if source == "int" and all(isinstance(k, int) for k in spec.labels):
                 # An INTEGER column holds integers: compared as such, without a cast per row.
-                cases = " ".join(f"WHEN {int(k)} THEN {_text(v)}" for k, v in spec.labels.items())
+                cases = " ".join(
+                    f"WHEN {int(k)} THEN {quote_literal(v)}" for k, v in spec.labels.items()
+                )
                 exprs.append(f"CASE {q(spec.source)} {cases} END")
             elif source in ("int", "text"):
-                cases = " ".join(f"WHEN {_text(k)} THEN {_text(v)}" for k, v in spec.labels.items())
+                cases = " ".join(
+                    f"WHEN {quote_literal(k)} THEN {quote_literal(v)}"
+                    for k, v in spec.labels.items()
+                )
                 exprs.append(f"CASE CAST({q(spec.source)} AS TEXT) {cases} END")
             else:
                 return None

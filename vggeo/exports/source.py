@@ -25,6 +25,7 @@ import pandas as pd
 
 from vggeo.errors import StoreError
 from vggeo.store import open_store
+from vggeo.store.base import quote_ident, quote_literal
 
 if TYPE_CHECKING:
     from vggeo.store.base import Store
@@ -189,16 +190,19 @@ class StoreSource:
     def batches(
         self, *, columns: list[str] | None = None, equals: tuple[str, str] | None = None
     ) -> Iterator[pd.DataFrame]:
-        where = None
-        if equals is not None:
-            col, value = equals
-            if col not in self.store.columns(self.name):
-                raise StoreError(f"table {self.name} has no column {col}")
-            # A literal both SQLite and PostgreSQL read the same way (quotes doubled).
-            where = f'"{col}" = ' + "'" + str(value).replace("'", "''") + "'"
         yield from self.store.iter_table(
-            self.name, batch_size=self.batch_size, columns=columns, where=where
+            self.name, batch_size=self.batch_size, columns=columns, where=self.where(equals)
         )
+
+    def where(self, equals: tuple[str, str] | None) -> str | None:
+        """The SQL condition (SQLite and PostgreSQL alike) selecting the rows whose column
+        ``equals[0]`` holds ``equals[1]``; None for every row."""
+        if equals is None:
+            return None
+        col, value = equals
+        if col not in self.store.columns(self.name):
+            raise StoreError(f"table {self.name} has no column {col}")
+        return f"{quote_ident(col)} = {quote_literal(value)}"
 
     def empty(self) -> pd.DataFrame:
         return self.store.read_table(self.name, where="1 = 0")

@@ -1099,6 +1099,12 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(value: object) -> str:
+    """An SQL string literal of ``str(value)``, quotes doubled: read the same way by SQLite and
+    PostgreSQL (standard_conforming_strings)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _product_tables(product: str) -> list[str]:
     """Every table a product's deliveries write (a rebase replaces all of them)."""
     provisions = set(SET_TABLES["markreglerandebestammelse"])

@@ -24,7 +24,14 @@ import pandas as pd
 import shapely
 
 from vggeo.errors import StoreError
-from vggeo.store.base import OWNER_SECRET_META, BBox, Store, python_values, quote_ident
+from vggeo.store.base import (
+    OWNER_SECRET_META,
+    BBox,
+    Store,
+    python_values,
+    quote_ident,
+    quote_literal,
+)
 from vggeo.store.ledger import LEDGER_COLUMNS, LedgerEntry
 from vggeo.store.pool import redact
 from vggeo.store.schema import (
@@ -211,7 +218,7 @@ class PostGISStore(Store):
             null = " NOT NULL" if col.name == table.key else ""
             parts.append(f"{q(col.name)} {SQL_TYPES[col.kind]}{null}")
         c.execute(f"CREATE TABLE {q(table.name)} ({', '.join(parts)})")
-        c.execute(f"COMMENT ON TABLE {q(table.name)} IS %s".replace("%s", _lit(table.description)))
+        c.execute(f"COMMENT ON TABLE {q(table.name)} IS {quote_literal(table.description)}")
         c.execute(
             f"CREATE {'UNIQUE ' if table.unique else ''}INDEX ON {q(table.name)} ({q(table.key)})"
         )
@@ -479,7 +486,3 @@ def _raw_columns(table: Table, columns: list[Column], rows: list[tuple]) -> tupl
         wkb = np.asarray([None if b is None else bytes(b) for b in cols[-1]], dtype=object)
         geoms = np.asarray(shapely.from_wkb(wkb), dtype=object)
     return raw, geoms
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
