@@ -91,7 +91,7 @@ class Recorder:
 
 def postgis_parts(url: str, tile, repeat: int) -> dict:
     from vggeo.tiles import open_source
-    from vggeo.tiles.cache import compress
+    from vggeo.tiles.service import compress_rendered as compress  # as the server gzips
 
     source = open_source(url)
     source.warm()
@@ -159,7 +159,7 @@ def raw_parts(url: str, tile, repeat: int) -> dict:
 
 def embedded_parts(store: Path, tile, repeat: int) -> dict:
     from vggeo.tiles import open_source
-    from vggeo.tiles.cache import compress
+    from vggeo.tiles.service import compress_rendered as compress  # as the server gzips
 
     source = open_source(store)
     source.warm()

@@ -13,6 +13,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+# ISA-L's deflate (python-isal): a tile's gzip at level 2 takes a third of zlib's level 1 for
+# the same size (z14–z16 tiles of 5.6 M homes: p50 0.06 ms against 0.19 ms, both 48.8 % of the
+# MVT). zlib stays for the tight level, where ISA-L's best (3) is 9 % larger than zlib's 6.
+from isal import igzip
+
 __all__ = ["CachedTile", "TileCache", "compress", "etag", "with_version"]
 
 
@@ -44,9 +49,22 @@ def etag(body: bytes, version: str = "") -> str:
     return '"' + h.hexdigest() + '"'
 
 
-def compress(mvt: bytes, *, level: int = 6, version: str = "") -> CachedTile:
-    """gzip an MVT (deterministically: no timestamp) and give it a strong ETag."""
-    body = gzip.compress(mvt, compresslevel=level, mtime=0) if mvt else b""
+#: ISA-L level of :func:`compress` ``fast=True`` (0–3; 2 is as small as zlib's 1).
+FAST_LEVEL = 2
+
+
+def compress(mvt: bytes, *, fast: bool = False, version: str = "") -> CachedTile:
+    """gzip an MVT (deterministically: no timestamp) and give it a strong ETag.
+
+    ``fast``: ISA-L at :data:`FAST_LEVEL` (for tiles rendered on request), else zlib at level 6
+    (the tighter body, for archives and the few large tiles).
+    """
+    if not mvt:
+        body = b""
+    elif fast:
+        body = igzip.compress(mvt, FAST_LEVEL, mtime=0)
+    else:
+        body = gzip.compress(mvt, compresslevel=6, mtime=0)
     return CachedTile(body, etag(body, version))
 
 

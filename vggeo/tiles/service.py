@@ -24,22 +24,20 @@ __all__ = ["TileService"]
 
 log = logging.getLogger(__name__)
 
-#: gzip level of tiles rendered on request. Measured on z14–z16 tiles of 15–20 KB: level 1
-#: compresses in a quarter of level 6's time (0.23 ms against 1.0 ms) for bodies 4 % larger.
-RENDER_GZIP_LEVEL = 1
-#: A body larger than this after level 1 is compressed again at level 6, so that no tile comes
-#: near the 500 KB bound (level 6 is 10–14 % smaller on the densest tiles: 407 KB → 358 KB for
-#: the largest composite of 5.6 M homes). Not lower: level 6 of a 1 MB MVT costs 30–45 ms — three
-#: to four times level 1 — and at 128 KB every dense z14 tile paid both passes, which made them
-#: the slowest requests of the z14–z16 list (p99) on top of rendering. Below 400 KB a body stays
-#: at level 1 (e.g. 394 KB rather than 344 KB for the densest residences tile of 5.6 M homes).
+#: A tile rendered on request is gzipped fast (ISA-L level 2, :func:`~vggeo.tiles.cache.compress`
+#: ``fast=True``: 0.06 ms for the median z14–z16 tile of 15 KB, zlib's level 6 took 0.5 ms, its
+#: level 1 0.19 ms). A body larger than this is compressed again at zlib's level 6, so that no
+#: tile comes near the 500 KB bound (level 6 is 10–14 % smaller on the densest tiles: 407 KB →
+#: 358 KB for the largest composite of 5.6 M homes). Not lower: level 6 of a 1 MB MVT costs
+#: 30–45 ms, and at 128 KB every dense z14 tile paid both passes, which made them the slowest
+#: requests of the z14–z16 list (p99) on top of rendering.
 RECOMPRESS_ABOVE = 400 * 1024
 
 
 def compress_rendered(mvt: bytes, *, version: str = "") -> CachedTile:
     """gzip a freshly rendered tile: fast for the many small ones, tight for the few large.
     ``version`` (the data version) goes into the ETag."""
-    tile = compress(mvt, level=RENDER_GZIP_LEVEL, version=version)
+    tile = compress(mvt, fast=True, version=version)
     if len(tile.body) > RECOMPRESS_ABOVE:
         tile = compress(mvt, version=version)
     return tile
