@@ -9,12 +9,15 @@ with timestamps around the parts of a request, sends one tile with wrk and one c
 ``--seconds``, and prints wrk's p50 beside the medians of:
 
 ``app``           the whole ASGI application (every middleware, the fast path, the render);
-``pre``           from the application's start to handing the render to the render queue
-                  (request id, HEAD, CORS, the fast path's cache lookup and checks);
+``pre``           from the application's start to handing the render to the render queue, or to
+                  ``source.tile_async()`` (request id, HEAD, CORS, the fast path's cache lookup
+                  and checks);
 ``hop in/out``    the render queue's thread hand-off: from submitting to the call starting in a
-                  worker thread, and from its end to the event loop resuming;
-``tile``, ``gzip`` the backend's ``source.tile()`` and the compression;
-``post``          from resuming to the application's end (headers, body, access log, metrics).
+                  worker thread, and from its end to the event loop resuming (none when the
+                  backend renders on the loop: PostGIS);
+``tile``, ``gzip`` the backend's ``source.tile()`` or ``tile_async()``, and the compression;
+``post``          from the render's end to the application's end (gzip, headers, body, access
+                  log, metrics).
 ``recv``          from uvicorn receiving the request's bytes to the application's start;
 ``idle``          from the previous request's end to this one's bytes (wrk's turn-around).
 
@@ -119,6 +122,19 @@ def instrument(app) -> object:
                 return out
 
             source.tile = timed_tile
+            tile_async = source.tile_async
+
+            async def timed_tile_async(*a, **k):
+                t = pc()
+                if "in" in _now:
+                    T["pre"].append(t - _now["in"])
+                out = await tile_async(*a, **k)
+                _now["resume"] = t1 = pc()
+                if out is not None:
+                    T["tile"].append(t1 - t)
+                return out
+
+            source.tile_async = timed_tile_async
         recv = _now.get("recv")
         _now.clear()  # (also "end": an idle gap is measured from the previous request's end)
         _now["in"] = t0 = pc()

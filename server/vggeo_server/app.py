@@ -186,7 +186,8 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
                 listener.set()
             if watcher is not None:
                 watcher.cancel()
-            service.close()
+            # in a thread: a backend closes its asyncio pool on this loop (tile_async)
+            await asyncio.to_thread(service.close)
             if app.state.features is not None:
                 app.state.features.store.close()
 

@@ -5,8 +5,10 @@ classes cost ten times more — and on a miss they cost more than rendering a ty
 from PostGIS. This ASGI middleware recognises the plain tile URL
 (``GET /tiles/{layer}/{z}/{x}/{y}.mvt|.pbf`` without query string, from a client whose
 ``Accept-Encoding`` makes gzip the coding to send), answers from the tile cache or, on a miss,
-renders the tile in the application's render queue (:mod:`vggeo_server.render`) with the very call the route makes
-(:func:`vggeo_server.auth.views.view_tile`), and sends exactly the headers the route would send (ETag
+renders the tile — on the event loop where the backend can (:meth:`TileService.get_async`: the
+PostGIS backend's asyncio pool, no thread hand-off), else in the application's render queue
+(:mod:`vggeo_server.render`) with the very call the route makes
+(:func:`vggeo_server.auth.views.view_tile`) — and sends exactly the headers the route would send (ETag
 of the gzip representation, 304, 204, Cache-Control, Vary) using the same rules
 (:mod:`vggeo_server.http`). Anything else — a filter, identity, a malformed address, a tile archive's
 layers, a tile whose rendering fails — goes to the application unchanged, so validation and
@@ -103,6 +105,10 @@ class CachedTileFastPath:
             layer = get_layer(m.group(1))
             view = layer_view(access, layer)
             service.key(layer.id, z, x, y)  # checks the address against the grid
+            if view.full:  # rendered on this loop where the backend can (PostGIS)
+                tile = await service.get_async(layer.id, z, x, y)
+                if tile is not None:
+                    return tile
             return await render_queue(scope["app"].state).run(
                 view_tile, service, layer, z, x, y, grid="WebMercatorQuad", filters=None, view=view
             )

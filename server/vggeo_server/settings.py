@@ -68,7 +68,11 @@ class Settings(BaseSettings):
     minzoom: int = Field(0, ge=0, le=24, description="Lowest zoom advertised in TileJSON.")
     maxzoom: int = Field(16, ge=0, le=24, description="Highest zoom advertised in TileJSON.")
     warm: bool = Field(True, description="Build indexes at start-up instead of on first request.")
-    pool_size: int = Field(8, ge=1, description="PostGIS connection pool size.")
+    pool_size: int = Field(
+        8,
+        ge=1,
+        description="PostGIS: connections of each of a worker's two pools (event loop, threads).",
+    )
     render_threads: int | None = Field(
         None,
         ge=1,

@@ -133,3 +133,90 @@ def test_no_postgis_tile_holds_an_empty_layer(pg_source, source):
                     assert layer, f"{lid}/{z}/{x}/{y}: layer {name!r} holds no feature"
                     n += 1
     assert n > 50
+
+
+def test_tiles_rendered_on_an_event_loop_are_the_threads_tiles(pg_source, source, postgis_url):
+    """tile_async runs the same plans on an asyncio pool: the same bytes as tile(), at every
+    kind of tile (cells, clusters, points, overflow clusters, provisions, filters, 3006)."""
+    import asyncio
+
+    from vggeo.tiles.cluster import ClusterOptions
+
+    f = Filters.parse({"home_type": "villa", "status": "gällande"}, allowed=source.allowed_values())
+    cases = [
+        (layer, z, x, y, grid, filters)
+        for layer in ("composite", "residences", "regulations")
+        for z in (3, 8, 12, 14, 16)
+        for x, y in _tiles(source, z, 2)
+        for grid, filters in (("WebMercatorQuad", None), ("WebMercatorQuad", f))
+    ]
+    cases += [
+        ("composite", z, x, y, "SWEREF99TM", None)
+        for z in (4, 9)
+        for x, y in _tiles(source, z, 2, grid="SWEREF99TM")
+    ]
+    pg = open_source(postgis_url, options=ClusterOptions(max_points=40), pool_size=2)
+    try:
+        pg.warm()  # the cells of WebMercatorQuad; SWEREF99TM's are built by tile() below
+        want = [pg.tile(lay, z, x, y, grid=g, filters=ff) for lay, z, x, y, g, ff in cases]
+
+        async def on_a_loop():
+            got = [
+                await pg.tile_async(lay, z, x, y, grid=g, filters=ff)
+                for lay, z, x, y, g, ff in cases
+            ]
+            await asyncio.to_thread(pg.close)  # closes the asyncio pool on this loop
+            return got
+
+        got = asyncio.run(on_a_loop())
+    finally:
+        pg.close()
+    assert sum(bool(w) for w in want) > len(cases) // 2
+    assert got == want
+
+
+def test_tile_async_leaves_unbuilt_cells_and_other_loops_to_a_thread(postgis_url, source):
+    import asyncio
+
+    pg = open_source(postgis_url, pool_size=1)
+    x, y = _tiles(source, 8, 1)[0]
+    a, b = _tiles(source, 15, 1)[0]
+    try:
+
+        async def first():
+            unbuilt = await pg.tile_async("residences", 8, x, y)  # would block on a DDL build
+            points = await pg.tile_async("residences", 15, a, b)  # needs no cells
+            return unbuilt, points
+
+        unbuilt, points = asyncio.run(first())
+        assert unbuilt is None
+        assert points == pg.tile("residences", 15, a, b) and points
+        # the pool belongs to the first loop, now closed: another loop renders in a thread
+        assert asyncio.run(pg.tile_async("residences", 15, a, b)) is None
+    finally:
+        pg.close()
+
+
+def test_the_server_renders_plain_postgis_tiles_on_its_event_loop(pg_source, postgis_url, source):
+    """A plain tile miss is rendered on the server's loop (the asyncio pool opens), and answers
+    the same body and ETag as the same tile rendered in a thread."""
+    import gzip
+
+    from fastapi.testclient import TestClient
+
+    from vggeo.tiles.service import TileService
+    from vggeo_server import Settings, create_app
+
+    x, y = _tiles(source, 15, 1)[0]
+    app = create_app(
+        Settings(_env_file=None, store=postgis_url, reload_interval=0, pool_size=2, cache_bytes=0)
+    )
+    with TestClient(app) as c:
+        r = c.get(f"/tiles/residences/15/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+        pool = app.state.service.source._apool
+        assert pool is not None, "rendered in a thread, not on the loop"
+    threaded = TileService(lambda: pg_source, cache_bytes=0).get("residences", 15, x, y)
+    assert r.status_code == 200
+    assert r.headers["etag"] == threaded.etag
+    assert gzip.decompress(threaded.body) == pg_source.tile("residences", 15, x, y)
+    assert pool.closed  # closed on its loop when the server stopped

@@ -76,7 +76,7 @@ from vggeo.errors import DeliveryError, IntegrityError, LedgerWarning, SchemaErr
 from vggeo.lm.package import Delivery
 from vggeo.store import ledger as _ledger
 from vggeo.store.ledger import LedgerEntry
-from vggeo.store.pool import open_pool
+from vggeo.store.pool import new_async_pool, open_pool
 from vggeo.store.schema import (
     COLUMNS_TABLE,
     DELIVERY_TABLES,
@@ -565,6 +565,14 @@ class Store(ABC):
             raise StoreError(f"{self.location} is not a database: it has no connection pool")
 
         return open_pool(url, max_size)
+
+    def async_pool(self, max_size: int = 8) -> Any:
+        """PostGIS only: a new, unopened asyncio pool to the store's database (see
+        :func:`vggeo.store.pool.new_async_pool`); the caller opens and closes it in its loop."""
+        url = getattr(self, "url", None)
+        if url is None:
+            raise StoreError(f"{self.location} is not a database: it has no connection pool")
+        return new_async_pool(url, max_size)
 
     def ledger(self) -> pd.DataFrame:
         """Every applied delivery and residences load, oldest first."""

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vggeo.errors import StoreError
 
-__all__ = ["open_pool", "redact"]
+__all__ = ["new_async_pool", "open_pool", "redact"]
 
 
 def redact(url: str) -> str:
@@ -37,3 +37,16 @@ def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:
         pool.close()
         raise StoreError(f"cannot connect to PostGIS: {err}") from err
     return pool
+
+
+def new_async_pool(url: str, max_size: int = 8) -> Any:
+    """A new, unopened ``psycopg_pool.AsyncConnectionPool`` of autocommit connections.
+
+    Its connections belong to one event loop: the caller opens it in that loop
+    (``await pool.open(wait=True, timeout=…)``) and closes it there."""
+    # lazy: psycopg_pool is in the postgis extra
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(
+        url, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True}
+    )

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from vggeo.errors import StoreError
-from vggeo.store.pool import open_pool, redact
+from vggeo.store.pool import new_async_pool, open_pool, redact
 
 __all__ = [
     "ReadOnlySource",
@@ -240,3 +240,7 @@ class PostGISTables(ReadOnlySource):
         """A new ``psycopg_pool.ConnectionPool`` (autocommit) of at most ``max_size``
         connections to the database; the caller closes it."""
         return open_pool(self.url, max_size)
+
+    def async_pool(self, max_size: int = 8) -> Any:
+        """A new, unopened asyncio pool (see :func:`vggeo.store.pool.new_async_pool`)."""
+        return new_async_pool(self.url, max_size)

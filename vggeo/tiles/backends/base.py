@@ -67,6 +67,21 @@ class TileSource(ABC):
             For an unknown layer.
         """
 
+    async def tile_async(
+        self,
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes | None:
+        """:meth:`tile` awaited on the running event loop, where a backend can render without
+        blocking it (PostGIS: an asyncio connection pool); ``None`` where it cannot — the
+        default — and the caller runs :meth:`tile` in a thread."""
+        return None
+
     def current_version(self) -> str:
         """The store's data version now (differs from :attr:`version` once it changed)."""
         return self.version if self.store is None else self.store.data_version

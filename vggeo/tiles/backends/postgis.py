@@ -12,16 +12,23 @@ changes), so a z6 tile over millions of homes reads at most 256 rows instead of 
 Filtered tiles are aggregated on the fly. Connections come from the store's pool
 (:meth:`vggeo.store.Store.pool`); every table is named with the store's schema; every query runs
 as a server-side prepared statement (``prepare=True``).
+
+A tile is planned once and run by either of two drivers: each member layer's plan is a
+generator that yields its statements (``(sql, params)``) and receives each one's row, so the
+same SQL and the same decisions (points, or clusters when a tile holds too many) serve
+:meth:`PostGISSource.tile` (a thread, the store's pool) and :meth:`PostGISSource.tile_async`
+(an event loop, an asyncio pool of its own: no thread hand-off per tile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +43,7 @@ from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
-from vggeo.tiles.layers import Filters, Layer, slug
+from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, slug
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -46,7 +53,14 @@ if TYPE_CHECKING:
 
 __all__ = ["PostGISSource", "write_tables", "data_version", "listen_versions", "NOTIFY_CHANNEL"]
 
+# closings of asyncio pools scheduled on their loop (kept referenced until done)
+_closing: set[asyncio.Task[None]] = set()
+
 log = logging.getLogger(__name__)
+
+#: A member layer's plan: yields ``(sql, params)``, receives the statement's row, returns the
+#: encoded MVT layer (``b""`` when it holds nothing).
+Plan = Generator[tuple[str, dict], Any, bytes]
 
 POLYGON_BUFFER = 64
 CELLS_TABLE = "vggeo_tile_cells"
@@ -172,6 +186,12 @@ class PostGISSource(RenderingSource):
         self._cells_ready: dict[str, bool] = {}
         self.precompute = precompute
         self._points_sql: dict[str, str] = {}
+        self.pool_size = pool_size
+        # tile_async's pool: made in the first event loop that asks (see _async_pool)
+        self._apool: Any = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._aopening: asyncio.Future[Any] | None = None
+        self._closed = False
 
     def _qual(self, table: str) -> str:
         """``"schema"."table"``: every table is named with the store's schema, never found
@@ -278,23 +298,143 @@ class PostGISSource(RenderingSource):
 
     def _release(self) -> None:
         self.pool.close()
+        self._close_async_pool()
+
+    # --- rendering on an event loop ------------------------------------------------------------
+
+    async def tile_async(
+        self,
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        grid: str | Grid = "WebMercatorQuad",
+        filters: Filters | None = None,
+    ) -> bytes | None:
+        """:meth:`tile`, awaited on the running event loop: the same plans, run on an asyncio
+        connection pool (at most ``pool_size`` connections, made on first use).
+
+        ``None`` where this loop cannot render without blocking — the precomputed cells of
+        ``grid`` are not built yet (a DDL build of seconds), or the source's asyncio pool
+        belongs to another event loop — and the caller renders with :meth:`tile` in a thread.
+        """
+        g = get_grid(grid) if isinstance(grid, str) else grid
+        g.check(z, x, y)
+        lay = get_layer(layer) if isinstance(layer, str) else layer
+        f = filters or Filters()
+        todo = [(m, f.for_table(m.table)) for m in members(lay) if z >= m.minzoom]
+        for m, mf in todo:
+            if m.table == "residences" and self._needs_cells(g, z, mf):
+                return None
+        pool = await self._async_pool()
+        if pool is None:
+            return None
+        parts = [await self._run_async(pool, self._plan(m, g, z, x, y, mf)) for m, mf in todo]
+        return b"".join(parts)
+
+    def _needs_cells(self, g: Grid, z: int, f: Filters) -> bool:
+        """Whether a residences tile reads cells of ``g`` that are not built yet."""
+        unbuilt = self.precompute and not self._cells_ready.get(g.id)
+        return unbuilt and not f and z < self.options.cluster_maxzoom and "residences" in self.geom
+
+    async def _run_async(self, pool: Any, plan: Plan) -> bytes:
+        """Drive ``plan`` on the asyncio pool (see :meth:`_run`)."""
+        try:
+            query = next(plan)
+            while True:
+                async with pool.connection() as conn:
+                    cur = await conn.execute(*query, prepare=True, binary=True)
+                    row = await cur.fetchone()
+                query = plan.send(row)
+        except StopIteration as done:
+            return done.value
+
+    async def _async_pool(self) -> Any:
+        """The asyncio pool of this source, opened in the running loop on first use; ``None``
+        when another loop made it (a pool's connections belong to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            return None
+        if self._aloop is None:
+            self._aloop = loop
+            self._aopening = loop.create_task(self._open_async_pool())
+        elif self._aloop is not loop:
+            return None
+        assert self._aopening is not None
+        # shielded: a cancelled request does not cancel the opening the others wait for
+        return await asyncio.shield(self._aopening)
+
+    async def _open_async_pool(self) -> Any:
+        store = self.store
+        assert isinstance(store, PostGISStore | PostGISTables)
+        pool = store.async_pool(self.pool_size)
+        try:
+            await pool.open(wait=True, timeout=30)
+        except BaseException as err:
+            await pool.close()
+            self._aloop = self._aopening = None  # the next request tries again
+            if isinstance(err, Exception):
+                raise StoreError(f"cannot connect to PostGIS: {err}") from err
+            raise
+        if self._closed:  # closed while the pool was opening
+            await pool.close()
+            return None
+        self._apool = pool
+        return pool
+
+    def _close_async_pool(self) -> None:
+        """Close the asyncio pool on its own loop, from whichever thread closes the source (a
+        reload closes the old source in a thread while the loop serves)."""
+        self._closed = True
+        pool, loop, self._apool = self._apool, self._aloop, None
+        if pool is None or loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(pool.close())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+        elif loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(pool.close(), loop).result(timeout=10)
+            except Exception:  # noqa: BLE001 - the loop is ending: its connections go with it
+                log.warning("the PostGIS source's asyncio pool did not close in time")
 
     # --- tiles ---------------------------------------------------------------------------------
 
     def _member_tile(
         self, member: Layer, g: Grid, z: int, x: int, y: int, filters: Filters
     ) -> bytes:
+        return self._run(self._plan(member, g, z, x, y, filters))
+
+    def _run(self, plan: Plan) -> bytes:
+        """Drive ``plan`` on the store's pool: each statement on a pooled connection."""
+        try:
+            query = next(plan)
+            while True:
+                with self.pool.connection() as conn:
+                    # binary: the MVT comes as its bytes, not as hex text twice its size that
+                    # PostgreSQL encodes and psycopg decodes (0.1–0.25 ms of a median z15 tile)
+                    row = conn.execute(*query, prepare=True, binary=True).fetchone()
+                query = plan.send(row)
+        except StopIteration as done:
+            return done.value
+
+    def _plan(self, member: Layer, g: Grid, z: int, x: int, y: int, filters: Filters) -> Plan:
         if member.table not in self.geom:  # a store without that table serves what it has
             return b""
         if member.table == "residences":
-            return self._residences(member, g, z, x, y, filters)
-        return self._provisions(member, g, z, x, y, filters)
+            return (yield from self._residences(member, g, z, x, y, filters))
+        return (yield from self._provisions(member, g, z, x, y, filters))
 
-    def _fetch(self, sql: str, params: dict) -> bytes:
-        with self.pool.connection() as conn:
-            # binary: the MVT comes as its bytes, not as hex text twice its size that PostgreSQL
-            # encodes and psycopg decodes (0.1–0.25 ms of a median z15 tile of 15 KB)
-            row = conn.execute(sql, params, prepare=True, binary=True).fetchone()
+    @staticmethod
+    def _fetch(sql: str, params: dict) -> Plan:
+        """One statement whose row is the MVT layer."""
+        row = yield sql, params
         return bytes(row[0]) if row and row[0] else b""
 
     def _grid_geom(self, g: Grid, table: str) -> str:
@@ -349,21 +489,23 @@ class PostGISSource(RenderingSource):
             "extent": EXTENT,
         }
 
-    def _residences(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
+    def _residences(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> Plan:
         opt = self.options
         params = {**self._tile_params(g, z, x, y), **self._res_params(f), "name": layer.id}
         if z < opt.cluster_maxzoom:
             if not f and self.precompute:
-                return self._cells_from_table(layer, g, z, x, y, params)
-            return self._clusters(layer, g, z, params, opt.cell_bits)
-        count, mvt = self._points_or_count(g, params)
+                return (yield from self._cells_from_table(layer, g, z, x, y, params))
+            return (yield from self._clusters(layer, g, z, params, opt.cell_bits))
+        count, mvt = yield from self._points_or_count(g, params)
         if count > opt.max_points:
-            return self._clusters(layer, g, z, params, opt.overflow_cell_bits)
+            return (yield from self._clusters(layer, g, z, params, opt.overflow_cell_bits))
         return mvt
 
     # --- the hot path: residences one by one (z ≥ cluster_maxzoom) ------------------------------
 
-    def _points_or_count(self, g: Grid, params: dict) -> tuple[int, bytes]:
+    def _points_or_count(
+        self, g: Grid, params: dict
+    ) -> Generator[tuple[str, dict], Any, tuple[int, bytes]]:
         """(homes in the tile, their MVT layer or ``b""`` when more than ``max_points``).
 
         One statement, one scan: the tile's points are read once into a materialised CTE that
@@ -377,13 +519,7 @@ class PostGISSource(RenderingSource):
         if sql is None:
             sql = self._points_sql[g.id] = self._points_layer_sql(g)
         k = EXTENT / (params["e"] - params["w"])
-        with self.pool.connection() as conn:
-            n, mvt = conn.execute(  # binary: see _fetch
-                sql,
-                {**params, "k": k, "max_points": self.options.max_points},
-                prepare=True,
-                binary=True,
-            ).fetchone()
+        n, mvt = yield sql, {**params, "k": k, "max_points": self.options.max_points}
         return int(n), bytes(mvt) if mvt else b""
 
     def _points_layer_sql(self, g: Grid) -> str:
@@ -437,7 +573,7 @@ class PostGISSource(RenderingSource):
         ]
         return ", ".join(cols)
 
-    def _clusters(self, layer: Layer, g: Grid, z: int, params: dict, bits: int) -> bytes:
+    def _clusters(self, layer: Layer, g: Grid, z: int, params: dict, bits: int) -> Plan:
         depth = z + g.root_depth + bits
         cte, attrs = self._points_cte(g)
         scale = (1 << DEPTH) / g.root_size
@@ -472,7 +608,7 @@ class PostGISSource(RenderingSource):
             )
             + ",",
         )
-        return self._fetch(sql, params)
+        return (yield from self._fetch(sql, params))
 
     # --- precomputed cells -------------------------------------------------------------------
 
@@ -582,8 +718,8 @@ class PostGISSource(RenderingSource):
 
     def _cells_from_table(
         self, layer: Layer, g: Grid, z: int, x: int, y: int, params: dict
-    ) -> bytes:
-        self._ensure_cells(g)
+    ) -> Plan:
+        self._ensure_cells(g)  # blocking (a build): tile_async leaves unbuilt cells to tile()
         bits = self.options.cell_bits
         depth = z + g.root_depth + bits
         base = CLUSTER_ID_BASE + ((1 << (2 * depth)) - 1) // 3
@@ -617,21 +753,23 @@ class PostGISSource(RenderingSource):
             "AND c.cy >= %(cy0)s AND c.cy < %(cy1)s) q"
         )
         k = 1 << bits
-        return self._fetch(
-            sql,
-            {
-                **params,
-                "depth": depth,
-                "cx0": x * k,
-                "cx1": (x + 1) * k,
-                "cy0": y * k,
-                "cy1": (y + 1) * k,
-            },
+        return (
+            yield from self._fetch(
+                sql,
+                {
+                    **params,
+                    "depth": depth,
+                    "cx0": x * k,
+                    "cx1": (x + 1) * k,
+                    "cy0": y * k,
+                    "cy1": (y + 1) * k,
+                },
+            )
         )
 
     # --- provisions ----------------------------------------------------------------------------
 
-    def _provisions(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> bytes:
+    def _provisions(self, layer: Layer, g: Grid, z: int, x: int, y: int, f: Filters) -> Plan:
         cols = self.columns["provisions"]
         attrs = [a.name for a in layer.attributes if a.name in cols]
         types = set(f.provision_type)
@@ -676,7 +814,7 @@ class PostGISSource(RenderingSource):
             "AND GREATEST(ST_XMax(gg) - ST_XMin(gg), ST_YMax(gg) - ST_YMin(gg)) >= %(px)s) q "
             "WHERE geom IS NOT NULL"
         )
-        return self._fetch(sql, params)
+        return (yield from self._fetch(sql, params))
 
 
 def write_tables(
