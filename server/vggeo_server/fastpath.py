@@ -105,11 +105,12 @@ class CachedTileFastPath:
             layer = get_layer(m.group(1))
             view = layer_view(access, layer)
             service.key(layer.id, z, x, y)  # checks the address against the grid
-            if view.full:  # rendered on this loop where the backend can (PostGIS)
-                tile = await service.get_async(layer.id, z, x, y)
+            queue = render_queue(scope["app"].state)
+            if view.full and service.source.renders_on_loop:  # PostGIS: on this loop
+                tile = await queue.run_on_loop(service.get_async, layer.id, z, x, y)
                 if tile is not None:
                     return tile
-            return await render_queue(scope["app"].state).run(
+            return await queue.run(
                 view_tile, service, layer, z, x, y, grid="WebMercatorQuad", filters=None, view=view
             )
         except Exception:  # noqa: BLE001 - rendered again by the route, which answers properly

@@ -98,9 +98,12 @@ def test_the_route_is_not_involved_in_a_plain_miss(uncached, source, monkeypatch
     assert r.status_code == 200 and r.content == source.tile("residences", 15, x, y)
 
 
-def _run_renders(threads: int, n: int = 8) -> tuple[int, list[int], list[int]]:
+def _run_renders(
+    threads: int, n: int = 8, *, on_loop: bool = False
+) -> tuple[int, list[int], list[int]]:
     """``n`` concurrent renders asked for in order on a queue of ``threads``: the most running at
-    once, the order they started in, their results."""
+    once, the order they started in, their results. ``on_loop``: every other render runs on the
+    event loop (as the PostGIS backend's), the others in threads."""
     import threading
     import time
 
@@ -125,8 +128,21 @@ def _run_renders(threads: int, n: int = 8) -> tuple[int, list[int], list[int]]:
     async def main() -> list[int]:
         done: list[int] = []
 
+        async def render_on_loop(i: int) -> int:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                started.append(i)
+            await anyio.sleep(0.02)
+            with lock:
+                running[0] -= 1
+            return i
+
         async def ask(i: int) -> None:
-            done.append(await queue.run(render, i))
+            if on_loop and i % 2:
+                done.append(await queue.run_on_loop(render_on_loop, i))
+            else:
+                done.append(await queue.run(render, i))
 
         async with anyio.create_task_group() as tg:
             for i in range(n):
@@ -149,6 +165,14 @@ def test_renders_waiting_their_turn_start_first_come_first_served():
     assert done == list(range(8))
     assert most == 1
     assert started == list(range(8))
+
+
+def test_renders_on_the_event_loop_take_the_same_places_in_the_same_order():
+    most, _, done = _run_renders(2, on_loop=True)
+    assert done == list(range(8))
+    assert most == 2
+    most, started, done = _run_renders(1, on_loop=True)
+    assert (most, started, done) == (1, list(range(8)), list(range(8)))
 
 
 def test_render_threads_setting_sizes_the_queue(store):

@@ -41,6 +41,8 @@ class TileSource(ABC):
     filter_mode: str = "server"
     #: Close the store with the source (:func:`vggeo.tiles.open_source` opened it for it).
     owns_store: bool = False
+    #: :meth:`tile_async` renders on the event loop (else it always answers ``None``).
+    renders_on_loop: bool = False
     #: None: data made in memory, not read from a store (a MemorySource of generated data).
     store: DataSource | None
     version: str

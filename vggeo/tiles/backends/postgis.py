@@ -155,6 +155,7 @@ class PostGISSource(RenderingSource):
     """
 
     kind = "postgis"
+    renders_on_loop = True
 
     def __init__(
         self,
