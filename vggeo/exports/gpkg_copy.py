@@ -316,8 +316,9 @@ def _copy_rtree(conn: sqlite3.Connection, layer: str, table: str, where: str, ro
 def _set_extent(conn: sqlite3.Connection, layer: str) -> None:
     """``gpkg_contents``' extent, exact: the R-tree's boxes are floats rounded outwards, so the
     rows on each edge of its extent are read and their geometries' own bounds taken."""
-    rtree = q(f"rtree_{layer}_{GEOMETRY_COLUMN}")
-    edge = _rtree_bounds(conn, f"rtree_{layer}_{GEOMETRY_COLUMN}")
+    name = f"rtree_{layer}_{GEOMETRY_COLUMN}"
+    rtree = q(name)
+    edge = _rtree_bounds(conn, name)
     if edge is None:
         return
     fids = conn.execute(

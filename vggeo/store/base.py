@@ -560,19 +560,18 @@ class Store(ABC):
     def pool(self, max_size: int = 8) -> Any:
         """PostGIS only: a new connection pool to the store's database (``psycopg_pool``,
         autocommit), for readers serving many requests at once; the caller closes it."""
-        url = getattr(self, "url", None)
-        if url is None:
-            raise StoreError(f"{self.location} is not a database: it has no connection pool")
-
-        return open_pool(url, max_size)
+        return open_pool(self._database_url(), max_size)
 
     def async_pool(self, max_size: int = 8) -> Any:
         """PostGIS only: a new, unopened asyncio pool to the store's database (see
         :func:`vggeo.store.pool.new_async_pool`); the caller opens and closes it in its loop."""
-        url = getattr(self, "url", None)
+        return new_async_pool(self._database_url(), max_size)
+
+    def _database_url(self) -> str:
+        url: str | None = getattr(self, "url", None)
         if url is None:
             raise StoreError(f"{self.location} is not a database: it has no connection pool")
-        return new_async_pool(url, max_size)
+        return url
 
     def ledger(self) -> pd.DataFrame:
         """Every applied delivery and residences load, oldest first."""

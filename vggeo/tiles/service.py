@@ -88,9 +88,7 @@ class TileService:
         filters: Filters | None = None,
     ) -> CachedTile:
         """The compressed tile (``body == b""`` when empty), from the cache when possible."""
-        source = self.source
-        key = self.key(layer, z, x, y, grid=grid, filters=filters, version=source.version)
-        hit = self.cache.get(key)
+        source, key, hit = self._lookup(layer, z, x, y, grid, filters)
         if hit is not None:
             return hit
         g, lay, f = get_grid(key[1]), get_layer(key[2]), filters or Filters()
@@ -115,9 +113,7 @@ class TileService:
         (:meth:`~vggeo.tiles.TileSource.tile_async`); ``None`` where it does not, and the caller
         runs :meth:`get` in a thread. A body over :data:`GZIP_ON_LOOP_MAX` is compressed in a
         thread, so that a dense tile does not hold up the loop."""
-        source = self.source
-        key = self.key(layer, z, x, y, grid=grid, filters=filters, version=source.version)
-        hit = self.cache.get(key)
+        source, key, hit = self._lookup(layer, z, x, y, grid, filters)
         if hit is not None:
             return hit
         g, lay, f = get_grid(key[1]), get_layer(key[2]), filters or Filters()
@@ -130,6 +126,14 @@ class TileService:
             tile = compress_rendered(mvt, version=key[0])
         self.cache.put(key, tile)
         return tile
+
+    def _lookup(
+        self, layer: str, z: int, x: int, y: int, grid: str | Grid, filters: Filters | None
+    ) -> tuple[TileSource, tuple, CachedTile | None]:
+        """The source now, the tile's cache key under its version, and the cached tile if any."""
+        source = self.source
+        key = self.key(layer, z, x, y, grid=grid, filters=filters, version=source.version)
+        return source, key, self.cache.get(key)
 
     def cached(
         self,

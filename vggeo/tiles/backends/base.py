@@ -135,15 +135,25 @@ class RenderingSource(TileSource):
         filters: Filters | None = None,
     ) -> bytes:
         """The uncompressed MVT of a layer or composite at z/x/y; see :meth:`TileSource.tile`."""
+        g, todo = self._members_at(layer, z, x, y, grid, filters)
+        return b"".join(self._member_tile(m, g, z, x, y, mf) for m, mf in todo)
+
+    @staticmethod
+    def _members_at(
+        layer: str | Layer | Composite,
+        z: int,
+        x: int,
+        y: int,
+        grid: str | Grid,
+        filters: Filters | None,
+    ) -> tuple[Grid, list[tuple[Layer, Filters]]]:
+        """The request checked against its grid, and the member layers shown at ``z``, each with
+        the filters on its table (for :meth:`tile` and a backend's :meth:`tile_async`)."""
         g = get_grid(grid) if isinstance(grid, str) else grid
         g.check(z, x, y)
         lay = get_layer(layer) if isinstance(layer, str) else layer
         f = filters or Filters()
-        return b"".join(
-            self._member_tile(m, g, z, x, y, f.for_table(m.table))
-            for m in members(lay)
-            if z >= m.minzoom
-        )
+        return g, [(m, f.for_table(m.table)) for m in members(lay) if z >= m.minzoom]
 
     @abstractmethod
     def _member_tile(

@@ -43,7 +43,7 @@ from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
 from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
-from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, members, slug
+from vggeo.tiles.layers import Composite, Filters, Layer, slug
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -320,11 +320,7 @@ class PostGISSource(RenderingSource):
         ``grid`` are not built yet (a DDL build of seconds), or the source's asyncio pool
         belongs to another event loop — and the caller renders with :meth:`tile` in a thread.
         """
-        g = get_grid(grid) if isinstance(grid, str) else grid
-        g.check(z, x, y)
-        lay = get_layer(layer) if isinstance(layer, str) else layer
-        f = filters or Filters()
-        todo = [(m, f.for_table(m.table)) for m in members(lay) if z >= m.minzoom]
+        g, todo = self._members_at(layer, z, x, y, grid, filters)
         for m, mf in todo:
             if m.table == "residences" and self._needs_cells(g, z, mf):
                 return None
