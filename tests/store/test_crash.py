@@ -70,13 +70,21 @@ def test_sigkill_during_change_leaves_before_state_and_rerun_reaches_after(
         shutil.copy(location, ref_loc)
     else:
         ref_loc, ref_schema = location, "r_" + uuid.uuid4().hex[:10]
-    with open_store(ref_loc, create=True, schema=ref_schema) as ref:
-        if backend == "postgis":
+    if backend == "postgis":
+        with open_store(ref_loc, create=True, schema=ref_schema) as ref:
             ref.apply(delivery("base", 7))
-        change = delivery("change", 7)
-        t0 = time.perf_counter()
-        ref.apply(change)
-        duration = time.perf_counter() - t0
+    # The change applied by a worker like the ones killed below, uninterrupted: its write phase
+    # (from "writing" to the commit's "done") is the span the kills aim at. Aimed at a share of
+    # the whole apply instead, a kill could come after the commit whenever reading the delivery
+    # took most of the time, and then no kill landed inside the transaction.
+    proc = _worker(ref_loc, ref_schema, "change")
+    assert proc.stdout.readline().strip() == "applying", proc.stderr.read()
+    assert proc.stdout.readline().strip() == "writing", proc.stderr.read()
+    t0 = time.perf_counter()
+    assert proc.stdout.readline().strip() == "done", proc.stderr.read()
+    writing = time.perf_counter() - t0
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    with open_store(ref_loc, schema=ref_schema) as ref:
         after = snapshot(ref)
     assert after != before
 
@@ -90,7 +98,7 @@ def test_sigkill_during_change_leaves_before_state_and_rerun_reaches_after(
         assert line.strip() == "applying", proc.stderr.read()
         line = proc.stdout.readline()
         assert line.strip() == "writing", proc.stderr.read()
-        delay = rnd.uniform(0.02 * duration, 0.4 * duration)
+        delay = rnd.uniform(0.05 * writing, 0.7 * writing)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
