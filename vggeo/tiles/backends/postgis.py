@@ -84,6 +84,23 @@ _ENVELOPE_3006 = (
 _AS_MVT = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q.fid)"
 _AS_MVT_PROVISIONS = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q.fid, q.geom)"
 
+#: The residences' filter parameters (:meth:`PostGISSource._res_params`).
+_RES_FILTER_PARAMS = ("home_type", "ownership_type", "ymin", "ymax")
+
+
+def _with_literals(sql: str, **values: str | int) -> str:
+    """``sql`` with the placeholders ``%(key)s`` of ``values`` written in as literals: integers,
+    and names made of letters, digits and ``_`` only (layer ids)."""
+    for key, value in values.items():
+        if isinstance(value, int):
+            text = str(int(value))
+        elif value.replace("_", "").isalnum() and value.isascii():
+            text = f"'{value}'"
+        else:
+            raise StoreError(f"unsafe SQL literal {value!r}")
+        sql = sql.replace(f"%({key})s", text)
+    return sql
+
 
 def _ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
@@ -198,7 +215,7 @@ class PostGISSource(RenderingSource):
             raise
         self._cells_ready: dict[str, bool] = {}
         self.precompute = precompute
-        self._points_sql: dict[str, str] = {}
+        self._points_sql: dict[tuple[str, str, bool], str] = {}
         self.pool_size = pool_size
         # tile_async's pool: made in the first event loop that asks (see _async_pool)
         self._apool: Any = None
@@ -524,19 +541,27 @@ class PostGISSource(RenderingSource):
         ``ST_AsMVTGeom``'s clipping and validation would only cost time. ``round()`` on
         ``float8`` rounds half to even, as the embedded backend's ``numpy.rint``.
         """
-        sql = self._points_sql.get(g.id)
+        filtered = any(params[k] is not None for k in _RES_FILTER_PARAMS)
+        which = (g.id, params["name"], filtered)
+        sql = self._points_sql.get(which)
         if sql is None:
-            sql = self._points_sql[g.id] = self._points_layer_sql(g)
-        k = EXTENT / (params["e"] - params["w"])
-        n, mvt = yield sql, {**params, "k": k, "max_points": self.options.max_points}
+            sql = self._points_sql[which] = self._points_layer_sql(g, params["name"], filtered)
+        args = {k: params[k] for k in ("w", "s", "e", "n")}
+        args["k"] = EXTENT / (params["e"] - params["w"])
+        if filtered:
+            args.update((k, params[k]) for k in _RES_FILTER_PARAMS)
+        n, mvt = yield sql, args
         return int(n), bytes(mvt) if mvt else b""
 
-    def _points_layer_sql(self, g: Grid) -> str:
-        """The statement of :meth:`_points_or_count` for grid ``g``.
+    def _points_layer_sql(self, g: Grid, name: str, filtered: bool) -> str:
+        """The statement of :meth:`_points_or_count` for grid ``g`` and layer ``name``.
 
         The grid coordinates are computed once per point, in a subquery the planner may not
         inline (``OFFSET 0``): inlined, every comparison of the half-open bounds test repeats
-        the ``ST_Transform``.
+        the ``ST_Transform``. What is the same for every tile of the grid and layer (the layer's
+        name, extent, SRID, the point limit) is written into the text, and an unfiltered tile —
+        nearly every request — gets a text without the filter's conditions: five parameters to
+        bind instead of thirteen (−0.03 ms a tile; benchmarks/tiles.md).
         """
         attrs = [
             c
@@ -546,11 +571,12 @@ class PostGISSource(RenderingSource):
         sel = ", ".join(
             ["id", *[f"{c}::text AS {c}" if c != "construction_year" else c for c in attrs]]
         )
-        return (
+        sql = (
             f"WITH pts AS MATERIALIZED (SELECT {', '.join(['id', *attrs])}, gx, gy FROM ("
             f"SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM (SELECT *, "
             f"{self._grid_geom(g, 'residences')} AS gg FROM {self._qual('residences')} WHERE "
-            f"{_ident(self.geom['residences'])} && {_ENVELOPE_3006} AND {self._res_filter_sql()} "
+            f"{_ident(self.geom['residences'])} && {_ENVELOPE_3006} AND "
+            f"{self._res_filter_sql() if filtered else 'TRUE'} "
             "OFFSET 0) r) r2 WHERE gx >= %(w)s AND gx < %(e)s AND gy > %(s)s AND gy <= %(n)s), "
             "n AS (SELECT count(*) AS n FROM pts) "
             "SELECT n.n, CASE WHEN n.n BETWEEN 1 AND %(max_points)s THEN ("
@@ -558,6 +584,9 @@ class PostGISSource(RenderingSource):
             f"SELECT id AS fid, {', '.join(['id', *attrs])}, ST_MakePoint("
             "round((gx - %(w)s) * %(k)s), round((%(n)s - gy) * %(k)s)) AS geom FROM pts) q)"
             " END FROM n"
+        )
+        return _with_literals(
+            sql, name=name, extent=EXTENT, srid=g.epsg, max_points=self.options.max_points
         )
 
     def _cluster_select(self, attrs: list[str], depth: int) -> str:
