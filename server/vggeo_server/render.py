@@ -15,7 +15,12 @@ many as the cores, 8 clients got 35 % fewer tiles per second from it than with t
 
 A backend that renders on the event loop (PostGIS: :meth:`~vggeo.tiles.TileSource.tile_async`)
 takes the same places (:meth:`RenderQueue.run_on_loop`): unbounded, 8 concurrent misses made 8
-concurrent statements on 2 cores, and the p99 at 8 clients doubled (benchmarks/tiles.md).
+concurrent statements on 2 cores, and the p99 at 8 clients doubled (benchmarks/tiles.md). Such a
+render has no Python work to overlap with its wait (the loop does it between statements), so at
+most as many as the cores run at once: with twice that, 8 clients of the z14–z16 list got no more
+tiles per second and a p99 twice as long (190 against 70–80 ms: the densest tiles' statements
+shared the cores with three others); filtered tiles, in threads, keep twice the cores (a third
+more tiles per second than with the cores).
 """
 
 from __future__ import annotations
@@ -52,14 +57,19 @@ class RenderQueue:
     def __init__(self, threads: int | None = None) -> None:
         self.chosen = threads is not None
         self.threads = threads or default_threads()
+        #: Of the ``threads`` places, how many renders on the event loop may hold at once.
+        self.loop_threads = self.threads
         self._limiter: CapacityLimiter | None = None
+        self._loop_limiter: CapacityLimiter | None = None
 
     def fit(self, source: object) -> None:
         """Size the queue for the backend (unless ``threads`` was given): twice the cores for a
-        backend that renders in a database (PostGIS), the cores otherwise."""
+        backend that renders in a database (PostGIS), the cores otherwise; renders on the event
+        loop (:meth:`run_on_loop`) at most the cores."""
         if not self.chosen and self._limiter is None:
             waits = getattr(source, "kind", None) == "postgis"
             self.threads = default_threads() * (2 if waits else 1)
+            self.loop_threads = default_threads()
 
     @property
     def limiter(self) -> CapacityLimiter:
@@ -67,6 +77,12 @@ class RenderQueue:
         if self._limiter is None:
             self._limiter = CapacityLimiter(self.threads)
         return self._limiter
+
+    @property
+    def loop_limiter(self) -> CapacityLimiter:
+        if self._loop_limiter is None:
+            self._loop_limiter = CapacityLimiter(min(self.loop_threads, self.threads))
+        return self._loop_limiter
 
     async def run(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """``fn(*args, **kwargs)`` in a worker thread, once one of the ``threads`` places is free."""
@@ -76,8 +92,10 @@ class RenderQueue:
         self, fn: Callable[..., Awaitable[T]], /, *args: object, **kwargs: object
     ) -> T:
         """``await fn(*args, **kwargs)`` on the event loop, once one of the same ``threads``
-        places is free (a render that waits on the database takes a place as in :meth:`run`)."""
-        async with self.limiter:
+        places is free (a render that waits on the database takes a place as in :meth:`run`)
+        and fewer than ``loop_threads`` other renders run on the loop. The place is taken first,
+        so renders start in the order they were asked for whichever way they run."""
+        async with self.limiter, self.loop_limiter:
             return await fn(*args, **kwargs)
 
 

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Tiles rendered at once by one worker (more wait their turn, first come "
-        "first served). Default: the number of cores (at least 2), twice that with PostGIS.",
+        "first served). Default: the number of cores (at least 2); with PostGIS twice that, of "
+        "which at most the cores on the event loop (plain misses).",
     )
     base_url: str | None = Field(
         None,

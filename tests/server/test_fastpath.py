@@ -191,9 +191,66 @@ def test_a_postgis_backend_renders_twice_as_many_at_once():
     queue = RenderQueue()
     queue.fit(SimpleNamespace(kind="postgis"))
     assert queue.threads == 2 * default_threads()
+    assert queue.loop_threads == default_threads()  # on the event loop: the cores
     queue = RenderQueue()
     queue.fit(SimpleNamespace(kind="memory"))
-    assert queue.threads == default_threads()
-    queue = RenderQueue(3)  # chosen: kept
+    assert queue.threads == queue.loop_threads == default_threads()
+    queue = RenderQueue(3)  # chosen: kept, for both
     queue.fit(SimpleNamespace(kind="postgis"))
-    assert queue.threads == 3
+    assert queue.threads == queue.loop_threads == 3
+
+
+def test_renders_on_the_event_loop_run_at_most_loop_threads_at_once():
+    """Of 4 places, 2 for renders on the loop: 8 renders on the loop run 2 at a time, in order;
+    mixed with renders in threads, 4 run at once and never more than 2 on the loop."""
+    import threading
+    import time
+
+    import anyio
+
+    from vggeo_server.render import RenderQueue
+
+    async def main(kinds: str) -> tuple[int, int, list[int]]:
+        queue = RenderQueue(4)
+        queue.loop_threads = 2
+        lock = threading.Lock()
+        running, on_loop, most, most_loop, started = [0], [0], [0], [0], []
+
+        def begin(i: int, loop: bool) -> None:
+            with lock:
+                running[0] += 1
+                on_loop[0] += loop
+                most[0], most_loop[0] = max(most[0], running[0]), max(most_loop[0], on_loop[0])
+                started.append(i)
+
+        def end(loop: bool) -> None:
+            with lock:
+                running[0] -= 1
+                on_loop[0] -= loop
+
+        def in_thread(i: int) -> None:
+            begin(i, False)
+            time.sleep(0.02)
+            end(False)
+
+        async def on_the_loop(i: int) -> None:
+            begin(i, True)
+            await anyio.sleep(0.02)
+            end(True)
+
+        async def ask(i: int, kind: str) -> None:
+            if kind == "l":
+                await queue.run_on_loop(on_the_loop, i)
+            else:
+                await queue.run(in_thread, i)
+
+        async with anyio.create_task_group() as tg:
+            for i, kind in enumerate(kinds):
+                tg.start_soon(ask, i, kind)
+                await anyio.sleep(0.001)  # asked in this order
+        return most[0], most_loop[0], started
+
+    most, most_loop, started = anyio.run(main, "llllllll")
+    assert (most, most_loop, started) == (2, 2, list(range(8)))
+    most, most_loop, _ = anyio.run(main, "ltltltltltlt")
+    assert (most, most_loop) == (4, 2)

@@ -280,3 +280,30 @@ def test_postgis_tiles_are_the_same_bytes_whatever_the_plan(postgis_url, pg_sour
         for case, w, g, ga in zip(cases, want, got, got_async, strict=True):
             assert g == w, f"{what}: {case[:4]} has other bytes in a thread"
             assert ga is None or ga == w, f"{what}: {case[:4]} has other bytes on a loop"
+
+
+def test_tile_connections_on_the_loop_run_no_parallel_workers_unless_the_url_says(postgis_url):
+    """The asyncio pool's sessions turn parallel plans off (TILE_SESSION); a URL's own
+    ``options`` come after and win."""
+    import asyncio
+    from urllib.parse import quote
+
+    from vggeo.tiles.backends.postgis import TILE_SESSION
+
+    async def setting(url: str) -> str:
+        pg = open_source(url, pool_size=1)
+        try:
+            pool = await pg._async_pool()
+            async with pool.connection() as conn:
+                cur = await conn.execute("SHOW max_parallel_workers_per_gather")
+                row = await cur.fetchone()
+            await asyncio.to_thread(pg.close)
+        finally:
+            pg.close()
+        return row[0]
+
+    assert "max_parallel_workers_per_gather=0" in TILE_SESSION
+    assert asyncio.run(setting(postgis_url)) == "0"
+    sep = "&" if "?" in postgis_url else "?"
+    theirs = f"{postgis_url}{sep}options={quote('-c max_parallel_workers_per_gather=3')}"
+    assert asyncio.run(setting(theirs)) == "3"

@@ -562,10 +562,10 @@ class Store(ABC):
         autocommit), for readers serving many requests at once; the caller closes it."""
         return open_pool(self._database_url(), max_size)
 
-    def async_pool(self, max_size: int = 8) -> Any:
+    def async_pool(self, max_size: int = 8, *, settings: str = "") -> Any:
         """PostGIS only: a new, unopened asyncio pool to the store's database (see
         :func:`vggeo.store.pool.new_async_pool`); the caller opens and closes it in its loop."""
-        return new_async_pool(self._database_url(), max_size)
+        return new_async_pool(self._database_url(), max_size, settings=settings)
 
     def _database_url(self) -> str:
         url: str | None = getattr(self, "url", None)

@@ -3,6 +3,7 @@ PostGIS tile backend). A store itself holds one connection; a server asks it for
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,14 +40,29 @@ def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:
     return pool
 
 
-def new_async_pool(url: str, max_size: int = 8) -> Any:
+def new_async_pool(url: str, max_size: int = 8, *, settings: str = "") -> Any:
     """A new, unopened ``psycopg_pool.AsyncConnectionPool`` of autocommit connections.
 
     Its connections belong to one event loop: the caller opens it in that loop
-    (``await pool.open(wait=True, timeout=…)``) and closes it there."""
+    (``await pool.open(wait=True, timeout=…)``) and closes it there. ``settings``: server
+    settings for its sessions, in libpq's ``options`` form (``-c name=value …``); those of the
+    URL's ``options`` (or of ``PGOPTIONS``) come after them, so the user's win."""
     # lazy: psycopg_pool is in the postgis extra
     from psycopg_pool import AsyncConnectionPool
 
-    return AsyncConnectionPool(
-        url, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True}
-    )
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if settings:
+        kwargs["options"] = " ".join(filter(None, [settings, _options(url)]))
+    return AsyncConnectionPool(url, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
+
+
+def _options(url: str) -> str:
+    """The libpq ``options`` the URL would connect with (its own, else ``PGOPTIONS``)."""
+    # lazy: psycopg is in the postgis extra
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        theirs = conninfo_to_dict(url).get("options")
+    except Exception:  # noqa: BLE001 - a malformed URL fails where the pool connects, with its message
+        theirs = None
+    return str(theirs) if theirs else os.environ.get("PGOPTIONS", "")

@@ -241,6 +241,6 @@ class PostGISTables(ReadOnlySource):
         connections to the database; the caller closes it."""
         return open_pool(self.url, max_size)
 
-    def async_pool(self, max_size: int = 8) -> Any:
+    def async_pool(self, max_size: int = 8, *, settings: str = "") -> Any:
         """A new, unopened asyncio pool (see :func:`vggeo.store.pool.new_async_pool`)."""
-        return new_async_pool(self.url, max_size)
+        return new_async_pool(self.url, max_size, settings=settings)

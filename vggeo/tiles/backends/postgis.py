@@ -84,6 +84,13 @@ _ENVELOPE_3006 = (
 _AS_MVT = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q.fid)"
 _AS_MVT_PROVISIONS = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q.fid, q.geom)"
 
+#: Server settings of the tile connections on the event loop. No parallel workers: a tile is a
+#: short statement and concurrent requests keep the cores busy already; a parallel plan (which
+#: PostgreSQL picks for the densest tiles) starts two more processes per statement: with 8
+#: clients of the z14–z16 list on 2 cores, p99 67 ms and 396 tiles/s without them, 71–80 ms and
+#: 336–384 tiles/s with them (benchmarks/tiles.md). A URL's own ``options`` come after, and win.
+TILE_SESSION = "-c max_parallel_workers_per_gather=0"
+
 #: The residences' filter parameters (:meth:`PostGISSource._res_params`).
 _RES_FILTER_PARAMS = ("home_type", "ownership_type", "ymin", "ymax")
 
@@ -394,7 +401,7 @@ class PostGISSource(RenderingSource):
     async def _open_async_pool(self) -> Any:
         store = self.store
         assert isinstance(store, PostGISStore | PostGISTables)
-        pool = store.async_pool(self.pool_size)
+        pool = store.async_pool(self.pool_size, settings=TILE_SESSION)
         try:
             await pool.open(wait=True, timeout=30)
         except BaseException as err:
