@@ -282,28 +282,34 @@ def test_postgis_tiles_are_the_same_bytes_whatever_the_plan(postgis_url, pg_sour
             assert ga is None or ga == w, f"{what}: {case[:4]} has other bytes on a loop"
 
 
-def test_tile_connections_on_the_loop_run_no_parallel_workers_unless_the_url_says(postgis_url):
-    """The asyncio pool's sessions turn parallel plans off (TILE_SESSION); a URL's own
-    ``options`` come after and win."""
+def test_tile_connections_run_generic_plans_and_on_the_loop_no_parallel_workers(postgis_url):
+    """The source's pools: generic plans on both (GENERIC_PLANS), no parallel workers on the
+    asyncio pool's sessions (TILE_SESSION); a URL's own ``options`` come after and win."""
     import asyncio
     from urllib.parse import quote
 
-    from vggeo.tiles.backends.postgis import TILE_SESSION
+    names = ("plan_cache_mode", "max_parallel_workers_per_gather")
 
-    async def setting(url: str) -> str:
+    async def settings(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         pg = open_source(url, pool_size=1)
         try:
+            with pg.pool.connection() as conn:
+                threads = tuple(conn.execute(f"SHOW {n}").fetchone()[0] for n in names)
             pool = await pg._async_pool()
             async with pool.connection() as conn:
-                cur = await conn.execute("SHOW max_parallel_workers_per_gather")
-                row = await cur.fetchone()
+                loop = []
+                for n in names:
+                    cur = await conn.execute(f"SHOW {n}")
+                    loop.append((await cur.fetchone())[0])
             await asyncio.to_thread(pg.close)
         finally:
             pg.close()
-        return row[0]
+        return threads, tuple(loop)
 
-    assert "max_parallel_workers_per_gather=0" in TILE_SESSION
-    assert asyncio.run(setting(postgis_url)) == "0"
+    threads, loop = asyncio.run(settings(postgis_url))
+    assert threads[0] == loop[0] == "force_generic_plan"
+    assert loop[1] == "0" and threads[1] != "0"  # the server's default in threads
     sep = "&" if "?" in postgis_url else "?"
-    theirs = f"{postgis_url}{sep}options={quote('-c max_parallel_workers_per_gather=3')}"
-    assert asyncio.run(setting(theirs)) == "3"
+    theirs = quote("-c max_parallel_workers_per_gather=3 -c plan_cache_mode=auto")
+    threads, loop = asyncio.run(settings(f"{postgis_url}{sep}options={theirs}"))
+    assert threads == loop == ("auto", "3")

@@ -557,10 +557,10 @@ class Store(ABC):
     #: PostGIS: the database schema of the tables; None for a GeoPackage.
     schema: str | None = None
 
-    def pool(self, max_size: int = 8) -> Any:
+    def pool(self, max_size: int = 8, *, settings: str = "") -> Any:
         """PostGIS only: a new connection pool to the store's database (``psycopg_pool``,
         autocommit), for readers serving many requests at once; the caller closes it."""
-        return open_pool(self._database_url(), max_size)
+        return open_pool(self._database_url(), max_size, settings=settings)
 
     def async_pool(self, max_size: int = 8, *, settings: str = "") -> Any:
         """PostGIS only: a new, unopened asyncio pool to the store's database (see

@@ -20,15 +20,16 @@ def redact(url: str) -> str:
     return urlunsplit(parts)
 
 
-def open_pool(url: str, max_size: int = 8, *, timeout: float = 30) -> Any:
+def open_pool(url: str, max_size: int = 8, *, timeout: float = 30, settings: str = "") -> Any:
     """An open ``psycopg_pool.ConnectionPool`` of autocommit connections (at least one made
-    within ``timeout`` seconds, else :class:`~vggeo.errors.StoreError`); the caller closes it."""
+    within ``timeout`` seconds, else :class:`~vggeo.errors.StoreError`); the caller closes it.
+    ``settings``: as for :func:`new_async_pool`."""
     # lazy: psycopg_pool is in the postgis extra
     from psycopg_pool import ConnectionPool
 
     try:
         pool = ConnectionPool(
-            url, min_size=1, max_size=max_size, open=True, kwargs={"autocommit": True}
+            url, min_size=1, max_size=max_size, open=True, kwargs=_connect_kwargs(url, settings)
         )
     except Exception as err:
         raise StoreError(f"cannot connect to PostGIS: {err}") from err
@@ -50,10 +51,16 @@ def new_async_pool(url: str, max_size: int = 8, *, settings: str = "") -> Any:
     # lazy: psycopg_pool is in the postgis extra
     from psycopg_pool import AsyncConnectionPool
 
+    return AsyncConnectionPool(
+        url, min_size=1, max_size=max_size, open=False, kwargs=_connect_kwargs(url, settings)
+    )
+
+
+def _connect_kwargs(url: str, settings: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"autocommit": True}
     if settings:
         kwargs["options"] = " ".join(filter(None, [settings, _options(url)]))
-    return AsyncConnectionPool(url, min_size=1, max_size=max_size, open=False, kwargs=kwargs)
+    return kwargs
 
 
 def _options(url: str) -> str:

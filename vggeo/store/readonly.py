@@ -236,10 +236,10 @@ class PostGISTables(ReadOnlySource):
             self._conn.close()
             self._conn = None
 
-    def pool(self, max_size: int = 8) -> Any:
+    def pool(self, max_size: int = 8, *, settings: str = "") -> Any:
         """A new ``psycopg_pool.ConnectionPool`` (autocommit) of at most ``max_size``
         connections to the database; the caller closes it."""
-        return open_pool(self.url, max_size)
+        return open_pool(self.url, max_size, settings=settings)
 
     def async_pool(self, max_size: int = 8, *, settings: str = "") -> Any:
         """A new, unopened asyncio pool (see :func:`vggeo.store.pool.new_async_pool`)."""
