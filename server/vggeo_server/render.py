@@ -17,10 +17,10 @@ A backend that renders on the event loop (PostGIS: :meth:`~vggeo.tiles.TileSourc
 takes the same places (:meth:`RenderQueue.run_on_loop`): unbounded, 8 concurrent misses made 8
 concurrent statements on 2 cores, and the p99 at 8 clients doubled (benchmarks/tiles.md). Such a
 render has no Python work to overlap with its wait (the loop does it between statements), so at
-most as many as the cores run at once: with twice that, 8 clients of the z14–z16 list got no more
-tiles per second and a p99 twice as long (190 against 70–80 ms: the densest tiles' statements
-shared the cores with three others); filtered tiles, in threads, keep twice the cores (a third
-more tiles per second than with the cores).
+most as many as the cores run at once: with twice that, 8 clients of the z14–z16 list got about
+as many tiles per second and a p99 twice as long (131 ms, 190 with parallel workers, against
+67–77 ms: the densest tiles' statements shared the cores with three others); filtered tiles, in
+threads, keep twice the cores (a third more tiles per second than with the cores).
 """
 
 from __future__ import annotations

@@ -77,9 +77,10 @@ _ENVELOPE_3006 = (
 # parallel workers), which a generic plan, new statistics or a busier table can change from one
 # execution to the next; the same tile would then be other bytes, and get another ETag, on
 # another replica or after a cache eviction. The aggregate's own ORDER BY is the form SQL
-# guarantees (a sorted subquery "usually" works). Its cost is the sort: nothing measurable at
-# the median z14–z16 tile (paired per tile, 600 tiles of 5.6 M homes: −0.02 ms; the sorted
-# subquery +0.05 ms), about 15 % of the densest tiles' statements (24 000 homes: 40 → 46 ms).
+# guarantees (a sorted subquery "usually" works). Its cost is the sort: +0.07 ms at the median
+# z14–z16 tile with generic plans (paired per tile, 600 tiles of 5.6 M homes; see TILE_SESSION
+# for what it cost without them), about 15 % of the densest tiles' statements (24 000 homes:
+# 40 → 46 ms).
 # Provisions' 52-bit ids come from their UUIDs, so two could in principle be equal: their
 # geometries break such a tie.
 _AS_MVT = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q.fid)"
@@ -579,7 +580,7 @@ class PostGISSource(RenderingSource):
         the ``ST_Transform``. What is the same for every tile of the grid and layer (the layer's
         name, extent, SRID, the point limit) is written into the text, and an unfiltered tile —
         nearly every request — gets a text without the filter's conditions: five parameters to
-        bind instead of thirteen (−0.03 ms a tile; benchmarks/tiles.md).
+        bind instead of thirteen (−0.06 to −0.10 ms a tile; benchmarks/tiles.md).
         """
         attrs = [
             c
