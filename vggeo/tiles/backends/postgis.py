@@ -103,9 +103,6 @@ _AS_MVT_PROVISIONS = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q
 GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 TILE_SESSION = f"-c max_parallel_workers_per_gather=0 {GENERIC_PLANS}"
 
-#: The residences' filter parameters (:meth:`PostGISSource._res_params`).
-_RES_FILTER_PARAMS = ("home_type", "ownership_type", "ymin", "ymax")
-
 
 def _with_literals(sql: str, **values: str | int) -> str:
     """``sql`` with the placeholders ``%(key)s`` of ``values`` written in as literals: integers,
@@ -541,7 +538,7 @@ class PostGISSource(RenderingSource):
             if not f and self.precompute:
                 return (yield from self._cells_from_table(layer, g, z, x, y, params))
             return (yield from self._clusters(layer, g, z, params, opt.cell_bits))
-        count, mvt = yield from self._points_or_count(g, params)
+        count, mvt = yield from self._points_or_count(g, params, filtered=bool(f))
         if count > opt.max_points:
             return (yield from self._clusters(layer, g, z, params, opt.overflow_cell_bits))
         return mvt
@@ -549,7 +546,7 @@ class PostGISSource(RenderingSource):
     # --- the hot path: residences one by one (z ≥ cluster_maxzoom) ------------------------------
 
     def _points_or_count(
-        self, g: Grid, params: dict
+        self, g: Grid, params: dict, *, filtered: bool
     ) -> Generator[tuple[str, dict], Any, tuple[int, bytes]]:
         """(homes in the tile, their MVT layer or ``b""`` when more than ``max_points``).
 
@@ -560,16 +557,13 @@ class PostGISSource(RenderingSource):
         ``ST_AsMVTGeom``'s clipping and validation would only cost time. ``round()`` on
         ``float8`` rounds half to even, as the embedded backend's ``numpy.rint``.
         """
-        filtered = any(params[k] is not None for k in _RES_FILTER_PARAMS)
         which = (g.id, params["name"], filtered)
         sql = self._points_sql.get(which)
         if sql is None:
             sql = self._points_sql[which] = self._points_layer_sql(g, params["name"], filtered)
-        args = {k: params[k] for k in ("w", "s", "e", "n")}
-        args["k"] = EXTENT / (params["e"] - params["w"])
-        if filtered:
-            args.update((k, params[k]) for k in _RES_FILTER_PARAMS)
-        n, mvt = yield sql, args
+        # psycopg binds only the parameters the text names: the others in params cost nothing
+        k = EXTENT / (params["e"] - params["w"])
+        n, mvt = yield sql, {**params, "k": k}
         return int(n), bytes(mvt) if mvt else b""
 
     def _points_layer_sql(self, g: Grid, name: str, filtered: bool) -> str:
