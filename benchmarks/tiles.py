@@ -498,11 +498,12 @@ def stage_http(
                 # machine (benchmarks/tiles.md, fifth pass). Below z14 raw ST_AsMVT ships every
                 # home of the tile — millions at z0–z10, minutes a pass — and is no reference.
                 seq, raw = [], []
+                alternate = band == OVERHEAD_BAND
                 with psycopg.connect(url) as conn:
-                    if band == OVERHEAD_BAND:
-                        time_raw(conn, tiles[:50])
+                    if alternate:
+                        time_raw(conn, tiles[:50])  # plans prepared, pages cached
                     for _ in range(repeat):
-                        if band == OVERHEAD_BAND:
+                        if alternate:
                             raw.append(time_raw(conn, tiles)[0])
                         seq.append(sequential_run(base, paths))
                 res["seq"] = median_of(seq)
