@@ -48,3 +48,40 @@ def test_points_roundtrip_through_mapbox_vector_tile():
 def test_empty_layer_is_empty_bytes():
     e = np.array([], dtype=np.int64)
     assert encode_point_layer("x", e, e, e, []) == b""
+
+
+def test_varints_are_protobufs_own():
+    """Every length class, its edges and the full uint64 range, against protobuf's encoder."""
+    from google.protobuf.internal.encoder import _VarintBytes
+
+    from vggeo.tiles.encode import _varints
+
+    rng = np.random.default_rng(11)
+    edges = [v for k in range(1, 10) for v in ((1 << 7 * k) - 1, 1 << 7 * k)]
+    values = np.array([0, 1, 127, *edges, (1 << 63) - 1, 1 << 63, (1 << 64) - 1], dtype=np.uint64)
+    for shift in range(0, 64, 3):
+        mixed = rng.integers(0, 1 << 63, 500, dtype=np.uint64) >> np.uint64(shift)
+        for v in (values, mixed, np.r_[mixed, values], np.zeros(3, np.uint64), values[:1]):
+            rng.shuffle(v)
+            assert _varints(v) == b"".join(_VarintBytes(int(x)) for x in v)
+    assert _varints(np.zeros(0, np.uint64)) == b""
+
+
+def test_unique_inverse_is_numpys():
+    from vggeo.tiles.encode import _unique_inverse
+
+    rng = np.random.default_rng(12)
+    cases = [
+        rng.integers(-1, 12, 400),  # category codes
+        rng.integers(1700, 2026, 3000).astype(np.int32),  # years
+        rng.integers(-128, 128, 300).astype(np.int8),  # a span that overflows int8
+        rng.integers(0, 2**52, 50),  # ids: too wide to count, sorted instead
+        np.array([2**64 - 1, 2**64 - 2, 5], dtype=np.uint64),
+        np.array([7]),
+    ]
+    for v in cases:
+        uniq, inv = _unique_inverse(v)
+        want_uniq, want_inv = np.unique(v, return_inverse=True)
+        assert uniq.dtype == want_uniq.dtype
+        np.testing.assert_array_equal(uniq, want_uniq)
+        np.testing.assert_array_equal(inv, want_inv)

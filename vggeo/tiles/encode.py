@@ -66,25 +66,47 @@ _VARINT_STEPS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 
 
 def _varint_len(v: np.ndarray) -> np.ndarray:
-    """Bytes of each value's varint: 1 + the number of 7-bit thresholds it reaches."""
+    """Bytes of each value's varint: 1 + the number of 7-bit thresholds it reaches (only the
+    thresholds up to the largest value are compared)."""
     v = np.asarray(v, dtype=np.uint64)
-    return np.searchsorted(_VARINT_STEPS, v.ravel(), side="right").reshape(v.shape) + 1
+    out = np.ones(v.shape, dtype=np.int64)
+    top = int(v.max()) if v.size else 0
+    for step in _VARINT_STEPS:
+        if int(step) > top:
+            break
+        out += v >= step
+    return out
 
 
 def _varints(v: np.ndarray) -> bytes:
-    """Protobuf base-128 varints of a uint64 array, concatenated."""
-    v = np.ascontiguousarray(v, dtype=np.uint64)
+    """Protobuf base-128 varints of a uint64 array, concatenated.
+
+    Written byte by byte of the values' 7-bit groups: every value's first byte at once, then
+    the second byte of the values that have one, and so on. Most values of a tile (tags,
+    commands, lengths) take one byte, so the later rounds touch few values.
+    """
+    v = np.ascontiguousarray(v, dtype=np.uint64).ravel()
     if v.size == 0:
         return b""
+    more = v >= _U(0x80)
+    if not more.any():
+        return v.astype(np.uint8).tobytes()
     lengths = _varint_len(v)
-    total = int(lengths.sum())
     ends = np.cumsum(lengths)
-    rep = np.repeat(v, lengths)
-    j = (np.arange(total, dtype=np.int64) - np.repeat(ends - lengths, lengths)).astype(np.uint64)
-    out = (rep >> (_U(7) * j)) & _U(0x7F)
-    more = j < np.repeat(lengths - 1, lengths).astype(np.uint64)
-    out[more] |= _U(0x80)
-    return out.astype(np.uint8).tobytes()
+    at = ends - lengths  # where each value's varint starts
+    out = np.empty(int(ends[-1]), dtype=np.uint8)
+    out[at] = (v & _U(0x7F)).astype(np.uint8) | (more.view(np.uint8) << np.uint8(7))
+    rest = np.flatnonzero(more)
+    k = 1
+    while rest.size:
+        group = v[rest] >> _U(7 * k)
+        more = group >= _U(0x80)
+        out[at[rest] + k] = (group & _U(0x7F)).astype(np.uint8) | (
+            more.view(np.uint8) << np.uint8(7)
+        )
+        rest = rest[more]
+        k += 1
+    return out.tobytes()
 
 
 def _zigzag(v: np.ndarray) -> np.ndarray:
@@ -130,6 +152,19 @@ def _value_fields(column: Column, uniq: np.ndarray) -> bytes:
     return _varints(rows.ravel())
 
 
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, by counting where the values span a small
+    range (category codes, years: the usual property columns) instead of sorting."""
+    if values.dtype.kind in "iu" and values.size:
+        low, high = int(values.min()), int(values.max())
+        if high - low <= max(4 * values.size, 1024) and high < 1 << 63:
+            shifted = (values.astype(np.int64) - low).astype(np.intp)  # no wrap-around
+            used = np.bincount(shifted, minlength=high - low + 1) > 0
+            rank = np.cumsum(used) - 1  # position of each present value among the unique ones
+            return (np.flatnonzero(used) + low).astype(values.dtype), rank[shifted]
+    return np.unique(values, return_inverse=True)
+
+
 def encode_point_layer(
     name: str,
     px: np.ndarray,
@@ -173,7 +208,7 @@ def encode_point_layer(
             tag_cols.append((np.zeros(n, np.uint64), present))
             keys.append(col.key.encode("utf-8"))
             continue
-        uniq, inv = np.unique(vals[present], return_inverse=True)
+        uniq, inv = _unique_inverse(vals[present])
         vidx = np.zeros(n, dtype=np.uint64)
         vidx[present] = inv.astype(np.uint64) + _U(nvalues)
         values.append(_value_fields(col, uniq))
