@@ -83,8 +83,8 @@ def main() -> None:
     import shapely
     from pyproj import Transformer
 
-    table = pyogrio.raw.read_arrow(args.store, layer="residences", columns=[])[1]
-    points = shapely.from_wkb(np.asarray(table.column(table.schema.names[-1])))
+    meta, table = pyogrio.raw.read_arrow(args.store, layer="residences", columns=[])
+    points = shapely.from_wkb(np.asarray(table.column(meta["geometry_name"] or "wkb_geometry")))
     crs = pyogrio.read_info(args.store, layer="residences")["crs"]
     to_merc = Transformer.from_crs(crs, 3857, always_xy=True)
     rng = np.random.default_rng(args.seed)
