@@ -42,7 +42,7 @@ from vggeo.tiles.backends.base import RenderingSource
 from vggeo.tiles.cluster import CLUSTER_ID_BASE, DEFAULT_OPTIONS, ClusterOptions
 from vggeo.tiles.encode import EXTENT
 from vggeo.tiles.grids import Grid, get_grid
-from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES
+from vggeo.tiles.index import DEPTH, KNOWN_CATEGORIES, RESIDENCE_COLUMNS
 from vggeo.tiles.layers import Composite, Filters, Layer, slug
 
 if TYPE_CHECKING:
@@ -102,6 +102,14 @@ _AS_MVT_PROVISIONS = "ST_AsMVT(q, %(name)s, %(extent)s, 'geom', 'fid' ORDER BY q
 #:   41 against 46 ms; in process, 600 z14–z16 tiles, paired; benchmarks/tiles.md).
 GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 TILE_SESSION = f"-c max_parallel_workers_per_gather=0 {GENERIC_PLANS}"
+
+
+def _res_select(attrs: list[str]) -> str:
+    """The select list of a residence row in a tile: the id, then the properties, as text but the
+    construction year."""
+    return ", ".join(
+        ["id", *[c if c == "construction_year" else f"{c}::text AS {c}" for c in attrs]]
+    )
 
 
 def _with_literals(sql: str, **values: str | int) -> str:
@@ -483,6 +491,10 @@ class PostGISSource(RenderingSource):
         col = _ident(self.geom[table])
         return col if g.epsg == 3006 else f"ST_Transform({col}, {g.epsg})"
 
+    def _res_attrs(self) -> list[str]:
+        """The residences' tile properties this table has (the embedded backend's columns)."""
+        return [c for c in RESIDENCE_COLUMNS[1:] if c in self.columns["residences"]]
+
     def _res_filter_sql(self) -> str:
         cols = self.columns["residences"]
         conds = []
@@ -504,14 +516,8 @@ class PostGISSource(RenderingSource):
 
     def _points_cte(self, g: Grid) -> tuple[str, list[str]]:
         """Residences inside the tile (half-open bounds, as the Morton index), grid coords."""
-        attrs = [
-            c
-            for c in ("home_type", "ownership_type", "construction_year", "municipality_code")
-            if c in self.columns["residences"]
-        ]
-        sel = ", ".join(
-            ["id", *[f"{c}::text AS {c}" if c != "construction_year" else c for c in attrs]]
-        )
+        attrs = self._res_attrs()
+        sel = _res_select(attrs)
         return (
             f"pts AS (SELECT * FROM (SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM ("
             f"SELECT *, {self._grid_geom(g, 'residences')} AS gg FROM {self._qual('residences')} "
@@ -576,14 +582,8 @@ class PostGISSource(RenderingSource):
         nearly every request — gets a text without the filter's conditions: five parameters to
         bind instead of thirteen (−0.06 to −0.10 ms a tile; benchmarks/tiles.md).
         """
-        attrs = [
-            c
-            for c in ("home_type", "ownership_type", "construction_year", "municipality_code")
-            if c in self.columns["residences"]
-        ]
-        sel = ", ".join(
-            ["id", *[f"{c}::text AS {c}" if c != "construction_year" else c for c in attrs]]
-        )
+        attrs = self._res_attrs()
+        sel = _res_select(attrs)
         sql = (
             f"WITH pts AS MATERIALIZED (SELECT {', '.join(['id', *attrs])}, gx, gy FROM ("
             f"SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM (SELECT *, "
@@ -774,11 +774,7 @@ class PostGISSource(RenderingSource):
         bits = self.options.cell_bits
         depth = z + g.root_depth + bits
         base = CLUSTER_ID_BASE + ((1 << (2 * depth)) - 1) // 3
-        attrs = [
-            c
-            for c in ("home_type", "ownership_type", "construction_year", "municipality_code")
-            if c in self.columns["residences"]
-        ]
+        attrs = self._res_attrs()
         types = self.home_types()
         counts = "".join(
             f", CASE WHEN c.n > 1 THEN NULLIF(c.{_ident('n_' + slug(t))}, 0) END "
