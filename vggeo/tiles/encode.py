@@ -88,10 +88,10 @@ def _varints(v: np.ndarray) -> bytes:
     v = np.ascontiguousarray(v, dtype=np.uint64).ravel()
     if v.size == 0:
         return b""
-    more = v >= _U(0x80)
+    lengths = _varint_len(v)
+    more = lengths > 1
     if not more.any():
         return v.astype(np.uint8).tobytes()
-    lengths = _varint_len(v)
     ends = np.cumsum(lengths)
     at = ends - lengths  # where each value's varint starts
     out = np.empty(int(ends[-1]), dtype=np.uint8)
