@@ -7,7 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 
 COPY . /app
-RUN pip install '/app[server,postgis]' \
+# A C compiler only while vggeo builds its one compiled module (vggeo/lm/_walk.pyx), then removed.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && pip install '/app[server,postgis]' \
+ && python -c "import vggeo.lm._walk" \
+ && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 vggeo \
  && mkdir -p /app/.cache && chown -R vggeo /app/.cache
 USER vggeo

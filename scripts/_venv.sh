@@ -1,6 +1,7 @@
 # Sourced by scripts/*.sh: create .venv beside the repository and install vggeo into it.
-# Re-installs only when pyproject.toml changed since the last install. VGGEO_EXTRAS names the
-# extras to install (each script sets its own: serve.sh `server`, test.sh `server,postgis,test`).
+# Re-installs only when pyproject.toml, setup.py or the compiled module's source changed since
+# the last install. VGGEO_EXTRAS names the extras to install (each script sets its own: serve.sh
+# `server`, test.sh `server,postgis,test`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VGGEO_VENV:-$ROOT/.venv}"
@@ -15,7 +16,9 @@ missing=0
 for extra in ${EXTRAS//,/ }; do
   grep -qx -- "$extra" "$stamp" 2>/dev/null || missing=1
 done
-if [ "$missing" = 1 ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+# setup.py and the .pyx: the compiled module is rebuilt by the install
+if [ "$missing" = 1 ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] \
+  || [ "$ROOT/vggeo/lm/_walk.pyx" -nt "$stamp" ]; then
   echo "vggeo: installing vggeo and its dependencies into $VENV" >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -e "$ROOT[$EXTRAS]" >&2

@@ -7,7 +7,32 @@ from pathlib import Path
 
 import pytest
 
+import vggeo.lm._compiled as compiled
 from vggeo.sample.delivery import generate_deliveries
+
+
+@pytest.fixture(autouse=True)
+def walk_is_the_stylesheet(monkeypatch):
+    """Every chunk the compiled path transforms in these tests, written both ways: the tree walk
+    (vggeo/lm/_walk.pyx) must write byte for byte what the stylesheet writes for the same tree.
+
+    So every unusual member, mutation, separator and writer these tests generate checks the walk
+    against libxslt, which evaluates the stylesheet's XPath independently of our code."""
+    differ: list[tuple[bytes, bytes]] = []
+    transform = compiled.Plan.transform
+
+    def both(self, doc):
+        real = compiled._walk is not None and isinstance(self.walker, compiled._walk.Program)
+        walked = self.walker.run(doc) if real else None
+        if walked is not None:
+            reference = bytes(compiled._xslt(self.stylesheet)(doc))
+            if walked != reference:
+                differ.append((walked, reference))
+        return transform(self, doc)
+
+    monkeypatch.setattr(compiled.Plan, "transform", both)
+    yield
+    assert not differ, f"the walk differs from the stylesheet in {len(differ)} chunk(s)"
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,11 @@ from vggeo.lm.provisions import (
 )
 from vggeo.lm.safety import XML_PARSER_OPTIONS
 
+try:  # the stylesheet as a walk in C, when vggeo was installed with its compiled module
+    from vggeo.lm import _walk
+except ImportError:  # pragma: no cover - installed without a C compiler
+    _walk = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from vggeo.lm._records import CompiledRecord, Extractor
     from vggeo.lm.package import DataFile
@@ -111,7 +116,10 @@ _XSL = "http://www.w3.org/1999/XSL/Transform"
 
 #: What the compiled path did in this process (cheap counters, for tests and benchmarks):
 #: ``files`` read by it, ``fallbacks`` (files handed back whole to the member-by-member reader),
-#: ``exact`` members read by the stylesheet and ``extractor`` members it handed to the Extractor.
+#: ``exact`` members read by the stylesheet and ``extractor`` members it handed to the Extractor;
+#: chunks whose records were written by the tree walk (``walked_chunks``) or the stylesheet
+#: (``stylesheet_chunks``), and plans whose walk differed from their stylesheet
+#: (``walk_mismatch``; none is expected).
 STATS: Counter[str] = Counter()
 
 
@@ -124,6 +132,7 @@ class Plan:
     """A stylesheet generated for one file's spellings, and how to decode its records."""
 
     stylesheet: bytes
+    walker: Any  # the same records by a walk over the tree (vggeo.lm._walk.Program), or None
     columns: tuple[str, ...]
     feature_types: dict[str, dict[str, str | None]]  # local name → {constant column: value}
     subset_flags: tuple[str | None, ...]  # per flag digit: the subset its container opens
@@ -133,11 +142,32 @@ class Plan:
     decision_constants: dict[str, dict[str, str | None]]  # local name → {column: value}
     n_fields: int
     depth: int = 0  # grouping levels between a member and its feature
+    checked: bool = False  # the walk's records of a first chunk compared with the stylesheet's
 
     def transform(self, doc: etree._Element) -> bytes:
-        """Apply the stylesheet, UTF-8 out."""
-        return bytes(_xslt(self.stylesheet)(doc))
+        """The records of a chunk, UTF-8: written by the walk where it can, else the stylesheet.
 
+        The first chunk a plan transforms is transformed both ways; should they ever differ, this
+        plan uses the stylesheet from then on (and ``STATS["walk_mismatch"]`` counts it)."""
+        walker = self.walker if WALK else None
+        out = walker.run(doc) if walker is not None else None
+        if out is None:
+            STATS["stylesheet_chunks"] += 1
+            return bytes(_xslt(self.stylesheet)(doc))
+        if not self.checked:
+            self.checked = True
+            reference = bytes(_xslt(self.stylesheet)(doc))
+            if out != reference:
+                STATS["walk_mismatch"] += 1
+                self.walker = None
+                return reference
+        STATS["walked_chunks"] += 1
+        return out
+
+
+#: Whether plans write their records by the tree walk (when the compiled module is built);
+#: False: by the stylesheet alone (the reference the walk is tested against).
+WALK = True
 
 _XSLT_CACHE: dict[tuple[int, bytes], etree.XSLT] = {}
 
@@ -199,13 +229,21 @@ def _learnt(comp: CompiledRecord) -> dict[str, list[tuple[str, int, Any, str]]]:
     return out
 
 
-def _flat_fields(comp: CompiledRecord, names: _Names) -> dict[str, list[str]]:
-    """A flat child record's learnt leaves: column → alias expressions."""
+def _flat_fields(comp: CompiledRecord) -> dict[str, list[str]]:
+    """A flat child record's learnt leaves: column → alias tags."""
     alts: dict[str, list[str]] = defaultdict(list)
     for tag, kind, arg, _path in _learnt(comp).get("", ()):
         if kind == 1 and arg.kind != "list":
-            alts[arg.column].append(names.q(tag))
+            alts[arg.column].append(tag)
     return alts
+
+
+def _name(tag: str) -> tuple[str | None, str]:
+    """``{uri}local`` (or ``local``) as the walk's (uri or None, local)."""
+    if tag[0] != "{":
+        return None, tag
+    uri, local = tag[1:].split("}", 1)
+    return uri, local
 
 
 def compile_plan(extractor: Extractor) -> Plan | None:
@@ -229,44 +267,62 @@ def compile_plan(extractor: Extractor) -> Plan | None:
     refs: tuple[str, dict[str, list[str]]] | None = None
     decisions: tuple[str, Any] | None = None  # (expression, the record's compiled form)
     geometry: str | None = None
+    # The same expressions as data for the tree walk (vggeo.lm._walk.Program): a step is
+    # (context, uri, local), context -1 for the feature and k for variable k.
+    w_alts: dict[str, list[tuple]] = defaultdict(list)
+    w_vars: list[list[tuple]] = []
+    w_flags: list[tuple[int, list[tuple]]] = []  # (variable, or -1 and the steps counted)
+    w_refs: tuple[list[tuple], list[tuple]] | None = None
+    w_decisions: list[tuple] = []
 
-    def walk(prefix: str, ctx: str) -> None:
-        nonlocal refs, decisions, geometry
+    def walk(prefix: str, ctx: str, cid: int) -> None:
+        nonlocal refs, decisions, geometry, w_refs
         groups: dict[tuple[str, int], list] = defaultdict(list)
         for tag, kind, arg, path in learnt.get(prefix, ()):
             groups[(path, kind)].append((tag, arg))
         for (path, kind), members in groups.items():
             exprs = [ctx + names.q(tag) for tag, _ in members]
+            steps = [(cid, *_name(tag)) for tag, _ in members]
             arg = members[0][1]
             if kind == 1:
                 alts[arg.column].extend(exprs)
+                w_alts[arg.column].extend(steps)
             elif kind == 0:
                 subset = arg if not prefix else None
                 if path in learnt:  # a container
                     var = f"v{len(variables)}"
                     variables.append((var, f"({_union(exprs)})[1]"))
                     flags.append((subset, f"count(${var})"))
-                    walk(path, f"${var}/")
+                    w_flags.append((len(w_vars), []))
+                    w_vars.append(steps)
+                    walk(path, f"${var}/", len(w_vars) - 1)
                 elif path in comp.ignore:  # known and deliberately not mapped: shown, not read
                     flags.append((None, f"count({_union(exprs)})"))
+                    w_flags.append((-1, steps))
                 # else: a leaf the mapping does not use — members holding one go to the Extractor
             elif kind == 5 and refs is None:  # one-field child records, read inline
-                leaf_alts = _flat_fields(arg, names)
+                leaf_alts = _flat_fields(arg)
                 if len(leaf_alts) == 1:
                     [a] = leaf_alts.values()
-                    refs = (_union(exprs), {arg.rec.fields[0].column: a})
+                    refs = (_union(exprs), {arg.rec.fields[0].column: [names.q(t) for t in a]})
+                    w_refs = (steps, [_name(t) for t in a])
             elif kind == 2 and not prefix and (decisions is None or decisions[1] is arg):
                 if arg.flat and not arg.rec.children:
                     prev = decisions[0] + " | " if decisions else ""
                     decisions = (prev + _union(exprs), arg)
+                    w_decisions.extend(_name(tag) for tag, _ in members)
             elif kind == 3 and not prefix and geometry is None:
                 geometry = f"({_union(exprs)})[1]"
+                w_geometry.extend(steps)
 
-    walk("", "")
+    w_geometry: list[tuple] = []
+    walk("", "", -1)
     if geometry is not None:
         variables.append(("y", geometry))
         subset = comp.subset_of.get(rec.geometry) if rec.geometry is not None else None
         flags.append((subset, "count($y)"))
+        w_flags.append((len(w_vars), []))
+        w_vars.append(w_geometry)
     columns = tuple(dict.fromkeys(f.column for f in rec.fields))
 
     out: list[str] = []
@@ -276,7 +332,7 @@ def compile_plan(extractor: Extractor) -> Plan | None:
         rexpr, (ralts,) = refs[0], list(refs[1].values())
     if decisions is not None:
         dexpr, dcomp = decisions
-        dalts = _flat_fields(dcomp, names)
+        dalts = {c: [names.q(t) for t in a] for c, a in _flat_fields(dcomp).items()}
     for var, expr in variables:
         out.append(f"<xsl:variable name={quoteattr(var)} select={quoteattr(expr)}/>")
     # Exactness is checked by the decoder: this count must equal the elements the record shows.
@@ -361,8 +417,28 @@ def compile_plan(extractor: Extractor) -> Plan | None:
 <xsl:otherwise>{empty}</xsl:otherwise></xsl:choose></xsl:for-each></xsl:template>
 {"".join(_SIGNATURE_TEMPLATE.format(match=m, cls=c) for m, c in (("ga:*", "a"), ("gb:*", "b"), ("*", "c")))}
 </xsl:stylesheet>"""
+    walker = None
+    if _walk is not None:
+        dcols = _flat_fields(dcomp) if decisions is not None else {}
+        try:
+            walker = _walk.Program(
+                chain=[_name(t) for t in chain],
+                variables=w_vars,
+                columns=[w_alts.get(c, []) for c in columns],
+                flags=w_flags,
+                refs=w_refs,
+                decisions=w_decisions if decisions is not None else None,
+                decision_columns=[[_name(t) for t in dcols.get(c, [])] for c in decision_columns],
+                geometry=len(w_vars) - 1 if geometry is not None else None,
+                gml=(GML32, GML3),
+                separators=(FS, RS, LS, DS),
+                empty=("-1" + FS * (n_fields - _COLS + 1) + RS).encode("utf-8"),
+            )
+        except ValueError:  # expressions the walk does not model: the stylesheet alone
+            walker = None
     return Plan(
         stylesheet=sheet.encode("utf-8"),
+        walker=walker,
         columns=columns,
         feature_types=feature_types,
         subset_flags=tuple(s for s, _ in flags),
