@@ -268,3 +268,57 @@ def test_a_field_under_two_contexts_takes_the_first_in_document_order(seed):
         fields = rec.split(C.FS)
         assert fields[4] == (first[0].xpath("string(.)") if first else ""), etree.tostring(f)
         assert fields[5] == f"{int(bool(v0))}{int(bool(v1))}"
+
+
+def _program(**changes):
+    spec = dict(
+        chain=[],
+        variables=[[(-1, None, "c")]],
+        columns=[[(-1, None, "b"), (0, None, "b")]],
+        flags=[(0, [])],
+        refs=None,
+        decisions=None,
+        decision_columns=[],
+        geometry=None,
+        gml=(GML32, GML3),
+        separators=(C.FS, C.RS, C.LS, C.DS),
+        empty=b"-",
+    )
+    spec.update(changes)
+    return C._walk.Program(**spec)
+
+
+@needs_walk
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"columns": [[(3, None, "b")]]},  # no variable 3
+        {"variables": [[(0, None, "c")]]},  # a variable in its own context
+        {"flags": [(7, [])]},
+        {"geometry": 4},
+    ],
+)
+def test_a_malformed_program_is_refused(changes):
+    with pytest.raises(ValueError):
+        _program(**changes)
+
+
+@needs_walk
+def test_deeper_than_the_walk_follows_is_left_to_the_stylesheet():
+    """Document order between two candidates below 1 024 levels (grouping levels no parser
+    here builds: libxml2 stops at 256) is not told, so the walk writes no records."""
+
+    def member(levels: int) -> etree._Element:
+        root = etree.Element("r")
+        node = etree.SubElement(root, "m")
+        for _ in range(levels):
+            node = etree.SubElement(node, "w")
+        f = etree.SubElement(node, "f")
+        etree.SubElement(etree.SubElement(f, "c"), "b").text = "1"
+        etree.SubElement(f, "b").text = "2"
+        return root
+
+    deep = _program(chain=[(None, "w")] * 1100)
+    assert deep.run(member(1100)) is None
+    shallow = _program(chain=[(None, "w")] * 3)
+    assert shallow.run(member(3)).split(C.FS.encode())[4] == b"1"

@@ -38,6 +38,9 @@ cetree.import_lxml__etree()
 
 # --- the program ---------------------------------------------------------------------------------
 
+cdef enum:
+    MAX_DEPTH = 1024  # levels followed up from a node (libxml2 builds 256 at most without huge_tree)
+
 
 cdef struct Name:
     const char* uri  # NULL: no namespace
@@ -91,6 +94,7 @@ cdef class Program:
     """
 
     cdef Prog p
+    cdef int _n_vars  # for checking the steps' contexts
     cdef list _keep  # the bytes objects the program's pointers point into
     cdef list _blocks  # malloc'd arrays
 
@@ -130,6 +134,8 @@ cdef class Program:
         u.ctx = -1
         cdef int i
         for i, (ctx, uri, local) in enumerate(steps):
+            if not -1 <= ctx < self._n_vars:
+                raise ValueError("a step's context must be the feature or a variable")
             u.ctxs[i] = ctx
             self._name(&u.names[i], (uri, local))
             if i == 0:
@@ -153,6 +159,7 @@ cdef class Program:
         empty,
     ):
         cdef int i
+        self._n_vars = len(variables)
         self.p.n_chain = len(chain)
         self.p.chain = <Name*>self._alloc(sizeof(Name) * len(chain))
         for i, name in enumerate(chain):
@@ -170,6 +177,8 @@ cdef class Program:
         self.p.n_flags = len(flags)
         self.p.flags = <Flag*>self._alloc(sizeof(Flag) * len(flags))
         for i, (var, steps) in enumerate(flags):
+            if not -1 <= var < self.p.n_vars:
+                raise ValueError("a flag must name a variable or count steps")
             self.p.flags[i].var = var
             self._union(&self.p.flags[i].u, steps)
             if var < 0 and self.p.flags[i].u.ctx < -1:
@@ -197,7 +206,7 @@ cdef class Program:
         self.p.ds = self._str(ds)
         self.p.empty = self._str(empty)
 
-    def run(self, cetree._Element root):
+    def run(self, cetree._Element root not None):
         """The records of every member of the document ``root`` belongs to (UTF-8), or None
         when the tree holds something the walk does not model."""
         cdef xmlNode* top = root._c_node
@@ -317,18 +326,23 @@ cdef inline xmlNode* context(xmlNode* feature, xmlNode** vars, int ctx) noexcept
     return feature if ctx == -1 else vars[ctx]
 
 
-cdef bint before(xmlNode* a, xmlNode* b) noexcept nogil:
-    """Whether ``a`` comes before ``b`` in document order (both in one document)."""
-    cdef xmlNode* pa[64]
-    cdef xmlNode* pb[64]
+cdef int before(xmlNode* a, xmlNode* b) noexcept nogil:
+    """1 when ``a`` comes before ``b`` in document order (both in one document), 0 when not,
+    -1 when they lie deeper than the walk follows (libxml2 parses at most 256 levels)."""
+    cdef xmlNode* pa[MAX_DEPTH]
+    cdef xmlNode* pb[MAX_DEPTH]
     cdef int na = 0, nb = 0
     cdef xmlNode* n = a
-    while n != NULL and na < 64:
+    while n != NULL:
+        if na == MAX_DEPTH:
+            return -1
         pa[na] = n
         na += 1
         n = n.parent
     n = b
-    while n != NULL and nb < 64:
+    while n != NULL:
+        if nb == MAX_DEPTH:
+            return -1
         pb[nb] = n
         nb += 1
         n = n.parent
@@ -348,12 +362,13 @@ cdef bint before(xmlNode* a, xmlNode* b) noexcept nogil:
     return False
 
 
-cdef xmlNode* first(Union* u, xmlNode* feature, xmlNode** vars) noexcept nogil:
-    """``(step | step | …)[1]``: the first node in document order that one of the steps selects."""
+cdef xmlNode* first(Union* u, xmlNode* feature, xmlNode** vars, int* bad) noexcept nogil:
+    """``(step | step | …)[1]``: the first node in document order that one of the steps selects
+    (``bad`` set when document order could not be told)."""
     cdef xmlNode* ctxnode
     cdef xmlNode* best = NULL
     cdef xmlNode* hit
-    cdef int i, j
+    cdef int i, j, order
     if u.n == 0:
         return NULL
     if u.ctx >= -1:
@@ -368,7 +383,15 @@ cdef xmlNode* first(Union* u, xmlNode* feature, xmlNode** vars) noexcept nogil:
             if ctxnode == NULL:
                 continue
             hit = first_child(ctxnode, u, u.ctxs[i])
-            if hit != NULL and (best == NULL or before(hit, best)):
+            if hit == NULL:
+                continue
+            if best == NULL:
+                best = hit
+                continue
+            order = before(hit, best)
+            if order < 0:
+                bad[0] = 1
+            elif order:
                 best = hit
     return best
 
@@ -526,16 +549,17 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
     cdef xmlAttr* a
     cdef long nrefs = 0, ndec = 0, npos = 0, k
     cdef int i, j, rc
+    cdef int bad = 0
     if p.n_vars > 256:
         return 1
     for i in range(p.n_vars):
-        vars[i] = first(&p.vars[i], f, vars)
+        vars[i] = first(&p.vars[i], f, vars, &bad)
     if putn(b, descendants(f)) or puts(b, p.fs):
         return -1
     if puts(b, <const char*>f.name) or puts(b, p.fs):
         return -1
     for i in range(p.n_cols):
-        n = first(&p.cols[i], f, vars)
+        n = first(&p.cols[i], f, vars, &bad)
         if n != NULL:
             rc = text_of(b, n)
             if rc:
@@ -648,7 +672,7 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
         return -1
     if putn(b, npos) or puts(b, p.rs):
         return -1
-    return 0
+    return 1 if bad else 0
 
 
 cdef int features(Prog* p, Buf* b, xmlNode* n, int level, bint* any) noexcept nogil:
