@@ -1,15 +1,19 @@
-"""The compiled path for large provision files: extraction in C (libxml2 + libxslt), checked per member.
+"""The compiled path for large provision files: extraction in C (libxml2, and a walk or libxslt), checked per member.
 
 Why
     Reading a provision file member by member with the declarative :class:`~vggeo.lm._records.
     Extractor` costs Python work per element (about 45 per provision), which is most of the time
     on a 50 000-provision file (``benchmarks/lm.md``). No library maps XML to tables by a
     declarative, case-insensitive, alias-tolerant mapping in C, but lxml exposes libxslt: a
-    stylesheet *generated from the mapping* does the per-element work in C. lxml releases the GIL
-    while it parses and transforms, and pyarrow while it splits and converts, so two threads
+    stylesheet *generated from the mapping* does the per-element work in C. The same records
+    are written faster by :mod:`vggeo.lm._walk`, a walk in C over the tree lxml parsed, which
+    evaluates the stylesheet's expressions directly (libxslt spent ~2 000 instructions per
+    XPath evaluation); the stylesheet stays the reference it is checked against, and is used
+    where vggeo was installed without a C compiler. lxml releases the GIL while it parses, the
+    walk and libxslt while they run, and pyarrow while it splits and converts, so two threads
     share that work on two cores. A hand-written scanner over the bytes would be faster still,
     but XML parsing is exactly what must not be hand-written here (entities, CDATA, encodings,
-    hostile input).
+    hostile input): the walk reads libxml2's tree and parses nothing.
 
 How
     1. The file is split at member boundaries (:func:`vggeo.lm._parallel.split_members`); each
@@ -18,7 +22,9 @@ How
        caches then hold every qualified tag it met and what it did with it; from those and the
        mapping, :func:`compile_plan` writes an XSLT stylesheet that emits one text record per
        member: its fields, affected properties, decisions and geometry (as posList texts and a
-       structural signature), and the number of elements below the feature.
+       structural signature), and the number of elements below the feature; and the same
+       expressions as a program for the walk (:class:`vggeo.lm._walk.Program`), which writes
+       those records byte for byte (:meth:`Plan.transform`).
     3. Chunks are parsed, transformed and their records decoded column-wise with pyarrow
        (:func:`_prepare`) in a worker thread, which always has one chunk queued besides the one
        it works on, and in the reading thread whenever the oldest chunk is not ready yet
