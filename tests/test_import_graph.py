@@ -19,11 +19,12 @@ KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 def _modules(root: Path) -> dict[str, Path]:
+    """Module name → source; a compiled module (vggeo/lm/_walk.pyx) by its interface stub."""
     out = {}
-    for path in root.rglob("*.py"):
+    for path in [*root.rglob("*.py"), *root.rglob("*.pyi")]:
         parts = path.relative_to(root.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        out[name] = path
+        out.setdefault(name, path)
     return out
 
 
