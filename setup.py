@@ -1,15 +1,22 @@
 """The one compiled module of vggeo: the compiled path's tree walk (vggeo/lm/_walk.pyx).
 
 Everything else is declared in pyproject.toml. The module is optional: where it cannot be built
-(no C compiler), vggeo installs without it and applies the equivalent XSLT stylesheet instead.
+(no C compiler; Cython or lxml missing from a build without isolation), vggeo installs without it
+and the compiled path applies the equivalent XSLT stylesheet instead.
 """
 
-import lxml
-from Cython.Build import cythonize
+import sys
+
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=cythonize(
+try:
+    import lxml
+    from Cython.Build import cythonize
+except ImportError as err:  # pyproject.toml's build requirements were not installed
+    print(f"vggeo: building without its compiled module ({err})", file=sys.stderr)
+    ext_modules = []
+else:
+    ext_modules = cythonize(
         [
             Extension(
                 "vggeo.lm._walk",
@@ -21,4 +28,5 @@ setup(
         ],
         compiler_directives={"language_level": "3"},
     )
-)
+
+setup(ext_modules=ext_modules)

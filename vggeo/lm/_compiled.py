@@ -86,7 +86,9 @@ from vggeo.lm.safety import XML_PARSER_OPTIONS
 
 try:  # the stylesheet as a walk in C, when vggeo was installed with its compiled module
     from vggeo.lm import _walk
-except ImportError:  # pragma: no cover - installed without a C compiler
+# ImportError: installed without a C compiler; ValueError: built against an lxml whose element
+# type differs from the one installed now (Cython's binary compatibility check)
+except (ImportError, ValueError):  # pragma: no cover
     _walk = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
@@ -122,7 +124,7 @@ _XSL = "http://www.w3.org/1999/XSL/Transform"
 
 #: What the compiled path did in this process (cheap counters, for tests and benchmarks):
 #: ``files`` read by it, ``fallbacks`` (files handed back whole to the member-by-member reader),
-#: ``exact`` members read by the stylesheet and ``extractor`` members it handed to the Extractor;
+#: ``exact`` members read on the compiled path and ``extractor`` members it handed to the Extractor;
 #: chunks whose records were written by the tree walk (``walked_chunks``) or the stylesheet
 #: (``stylesheet_chunks``), and plans whose walk differed from their stylesheet
 #: (``walk_mismatch``; none is expected).
@@ -280,6 +282,7 @@ def compile_plan(extractor: Extractor) -> Plan | None:
     w_flags: list[tuple[int, list[tuple]]] = []  # (variable, or -1 and the steps counted)
     w_refs: tuple[list[tuple], list[tuple]] | None = None
     w_decisions: list[tuple] = []
+    w_geometry: list[tuple] = []
 
     def walk(prefix: str, ctx: str, cid: int) -> None:
         nonlocal refs, decisions, geometry, w_refs
@@ -321,7 +324,6 @@ def compile_plan(extractor: Extractor) -> Plan | None:
                 geometry = f"({_union(exprs)})[1]"
                 w_geometry.extend(steps)
 
-    w_geometry: list[tuple] = []
     walk("", "", -1)
     if geometry is not None:
         variables.append(("y", geometry))
@@ -414,7 +416,8 @@ def compile_plan(extractor: Extractor) -> Plan | None:
     else:
         one = "count(*)"
     member = val("local-name()") + sep(FS) + val(one) + sep(FS)
-    empty = sep("-1" + FS * (n_fields - _COLS + 1) + RS)
+    empty_record = "-1" + FS * (n_fields - _COLS + 1) + RS  # a member without a feature
+    empty = sep(empty_record)
     ns = "".join(f" xmlns:{p}={quoteattr(uri)}" for uri, p in names.prefixes.items())
     sheet = f"""<xsl:stylesheet version="1.0" xmlns:xsl="{_XSL}"{ns} xmlns:ga="{GML32}" xmlns:gb="{GML3}">
 <xsl:output method="text" encoding="UTF-8"/>
@@ -438,7 +441,7 @@ def compile_plan(extractor: Extractor) -> Plan | None:
                 geometry=len(w_vars) - 1 if geometry is not None else None,
                 gml=(GML32, GML3),
                 separators=(FS, RS, LS, DS),
-                empty=("-1" + FS * (n_fields - _COLS + 1) + RS).encode("utf-8"),
+                empty=empty_record.encode("utf-8"),
             )
         except ValueError:  # expressions the walk does not model: the stylesheet alone
             walker = None
