@@ -304,6 +304,12 @@ def test_a_malformed_program_is_refused(changes):
 
 
 @needs_walk
+def test_an_uninitialised_program_is_refused():
+    with pytest.raises(ValueError):
+        C._walk.Program.__new__(C._walk.Program).run(etree.fromstring("<r><m/></r>"))
+
+
+@needs_walk
 def test_deeper_than_the_walk_follows_is_left_to_the_stylesheet():
     """Document order between two candidates below 1 024 levels (grouping levels no parser
     here builds: libxml2 stops at 256) is not told, so the walk writes no records."""

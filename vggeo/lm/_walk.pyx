@@ -94,6 +94,7 @@ cdef class Program:
     """
 
     cdef Prog p
+    cdef bint _ready  # __init__ completed
     cdef int _n_vars  # for checking the steps' contexts
     cdef list _keep  # the bytes objects the program's pointers point into
     cdef list _blocks  # malloc'd arrays
@@ -205,10 +206,13 @@ cdef class Program:
         self.p.ls = self._str(ls)
         self.p.ds = self._str(ds)
         self.p.empty = self._str(empty)
+        self._ready = True
 
     def run(self, cetree._Element root not None):
         """The records of every member of the document ``root`` belongs to (UTF-8), or None
         when the tree holds something the walk does not model."""
+        if not self._ready:
+            raise ValueError("the program was not initialised")
         cdef xmlNode* top = root._c_node
         while top.parent != NULL and top.parent.type == XML_ELEMENT_NODE:
             top = top.parent
