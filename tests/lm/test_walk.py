@@ -224,16 +224,12 @@ def test_srsname_left_empty_defers_to_the_ancestor(files):
     assert plan.walker.run(root) == reference(plan, root)
 
 
-@needs_walk
-@pytest.mark.parametrize("seed", range(20))
-def test_a_field_under_two_contexts_takes_the_first_in_document_order(seed):
-    """A column spelt both directly under the feature and inside a container: XPath's
-    ``(b | $v0/b)[1]`` is the first in document order, evaluated here by lxml's XPath."""
-    program = C._walk.Program(
+def _program(**changes):
+    spec = dict(
         chain=[],
-        variables=[[(-1, None, "c"), (-1, "urn:x", "c")], [(0, None, "d")]],
-        columns=[[(-1, None, "b"), (0, None, "b"), (1, "urn:x", "b")]],
-        flags=[(0, []), (1, [])],
+        variables=[[(-1, None, "c")]],
+        columns=[[(-1, None, "b"), (0, None, "b")]],
+        flags=[(0, [])],
         refs=None,
         decisions=None,
         decision_columns=[],
@@ -241,6 +237,20 @@ def test_a_field_under_two_contexts_takes_the_first_in_document_order(seed):
         gml=(GML32, GML3),
         separators=(C.FS, C.RS, C.LS, C.DS),
         empty=b"-",
+    )
+    spec.update(changes)
+    return C._walk.Program(**spec)
+
+
+@needs_walk
+@pytest.mark.parametrize("seed", range(20))
+def test_a_field_under_two_contexts_takes_the_first_in_document_order(seed):
+    """A column spelt both directly under the feature and inside a container: XPath's
+    ``(b | $v0/b)[1]`` is the first in document order, evaluated here by lxml's XPath."""
+    program = _program(
+        variables=[[(-1, None, "c"), (-1, "urn:x", "c")], [(0, None, "d")]],
+        columns=[[(-1, None, "b"), (0, None, "b"), (1, "urn:x", "b")]],
+        flags=[(0, []), (1, [])],
     )
     rng = random.Random(seed)
 
@@ -268,24 +278,6 @@ def test_a_field_under_two_contexts_takes_the_first_in_document_order(seed):
         fields = rec.split(C.FS)
         assert fields[4] == (first[0].xpath("string(.)") if first else ""), etree.tostring(f)
         assert fields[5] == f"{int(bool(v0))}{int(bool(v1))}"
-
-
-def _program(**changes):
-    spec = dict(
-        chain=[],
-        variables=[[(-1, None, "c")]],
-        columns=[[(-1, None, "b"), (0, None, "b")]],
-        flags=[(0, [])],
-        refs=None,
-        decisions=None,
-        decision_columns=[],
-        geometry=None,
-        gml=(GML32, GML3),
-        separators=(C.FS, C.RS, C.LS, C.DS),
-        empty=b"-",
-    )
-    spec.update(changes)
-    return C._walk.Program(**spec)
 
 
 @needs_walk

@@ -448,22 +448,19 @@ cdef long descendants(xmlNode* n) noexcept nogil:
     return k
 
 
-cdef long children_named(xmlNode* n, Name* name) noexcept nogil:
-    cdef long k = 0
-    cdef xmlNode* c = n.children
-    while c != NULL:
-        if named(c, name):
-            k += 1
-        c = c.next
-    return k
-
-
-cdef long element_children(xmlNode* n) noexcept nogil:
+cdef long count_children(xmlNode* n, Name* name, Union* u) noexcept nogil:
+    """Element children of ``n``: of one name, or matching one of a union's steps, or (both
+    NULL) all of them."""
     cdef long k = 0
     cdef xmlNode* c = n.children
     while c != NULL:
         if c.type == XML_ELEMENT_NODE:
-            k += 1
+            if name != NULL:
+                k += named(c, name)
+            elif u != NULL:
+                k += in_union(c, u, -3)
+            else:
+                k += 1
         c = c.next
     return k
 
@@ -551,7 +548,7 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
     cdef xmlNode* y
     cdef xmlNode* ctxnode
     cdef xmlAttr* a
-    cdef long nrefs = 0, ndec = 0, npos = 0, k
+    cdef long nrefs = 0, ndec = 0, npos = 0
     cdef int i, j, rc
     cdef int bad = 0
     if p.n_vars > 256:
@@ -574,15 +571,8 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
         if p.flags[i].var >= 0:
             rc = puts(b, "1") if vars[p.flags[i].var] != NULL else puts(b, "0")
         else:
-            k = 0
             ctxnode = context(f, vars, p.flags[i].u.ctx) if p.flags[i].u.n else NULL
-            if ctxnode != NULL:
-                c = ctxnode.children
-                while c != NULL:
-                    if c.type == XML_ELEMENT_NODE and in_union(c, &p.flags[i].u, -3):
-                        k += 1
-                    c = c.next
-            rc = putn(b, k)
+            rc = putn(b, count_children(ctxnode, NULL, &p.flags[i].u) if ctxnode != NULL else 0)
         if rc:
             return -1
     if puts(b, p.fs):
@@ -704,15 +694,15 @@ cdef bint one_feature(Prog* p, xmlNode* m) noexcept nogil:
     cdef xmlNode* n = m
     cdef xmlNode* c
     cdef int i
-    if element_children(m) != 1:
+    if count_children(m, NULL, NULL) != 1:
         return False
     for i in range(p.n_chain):
-        if children_named(n, &p.chain[i]) != 1:
+        if count_children(n, &p.chain[i], NULL) != 1:
             return False
         c = first_element(n)
         while not named(c, &p.chain[i]):
             c = next_element(c)
-        if element_children(c) != 1:
+        if count_children(c, NULL, NULL) != 1:
             return False
         n = c
     return True
@@ -726,7 +716,7 @@ cdef int _run(Prog* p, xmlNode* top, Buf* b) noexcept nogil:
         if puts(b, <const char*>m.name) or puts(b, p.fs):
             return -1
         if p.n_chain == 0:
-            rc = putn(b, element_children(m))
+            rc = putn(b, count_children(m, NULL, NULL))
         else:
             rc = puts(b, "1") if one_feature(p, m) else puts(b, "0")
         if rc or puts(b, p.fs):
