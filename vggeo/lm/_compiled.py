@@ -338,9 +338,13 @@ def compile_plan(extractor: Extractor) -> Plan | None:
     val = lambda e: f"<xsl:value-of select={quoteattr(e)}/>"  # noqa: E731
     if refs is not None:
         rexpr, (ralts,) = refs[0], list(refs[1].values())
+    dflat: dict[str, list[str]] = {}
     if decisions is not None:
         dexpr, dcomp = decisions
-        dalts = {c: [names.q(t) for t in a] for c, a in _flat_fields(dcomp).items()}
+        dflat = _flat_fields(
+            dcomp
+        )  # decision column → alias tags (the stylesheet's and the walk's)
+        dalts = {c: [names.q(t) for t in a] for c, a in dflat.items()}
     for var, expr in variables:
         out.append(f"<xsl:variable name={quoteattr(var)} select={quoteattr(expr)}/>")
     # Exactness is checked by the decoder: this count must equal the elements the record shows.
@@ -428,7 +432,6 @@ def compile_plan(extractor: Extractor) -> Plan | None:
 </xsl:stylesheet>"""
     walker = None
     if _walk is not None:
-        dcols = _flat_fields(dcomp) if decisions is not None else {}
         try:
             walker = _walk.Program(
                 chain=[_name(t) for t in chain],
@@ -437,7 +440,7 @@ def compile_plan(extractor: Extractor) -> Plan | None:
                 flags=w_flags,
                 refs=w_refs,
                 decisions=w_decisions if decisions is not None else None,
-                decision_columns=[[_name(t) for t in dcols.get(c, [])] for c in decision_columns],
+                decision_columns=[[_name(t) for t in dflat.get(c, [])] for c in decision_columns],
                 geometry=len(w_vars) - 1 if geometry is not None else None,
                 gml=(GML32, GML3),
                 separators=(FS, RS, LS, DS),
