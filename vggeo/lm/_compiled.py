@@ -1071,7 +1071,11 @@ WORKERS = 1
 BATCH_ROWS = 4000
 #: Chunks in flight: prepared or being prepared, not yet decoded (a prepared chunk holds its
 #: tree only when some member of it is read from its element).
-IN_FLIGHT = 4
+IN_FLIGHT = 8
+#: Chunks the pool works on or has queued. A chunk takes the worker ~20 ms; typing a batch takes
+#: this thread ~50 ms, during which nobody submits: with two queued the worker idled a quarter
+#: of the read (benchmarks/lm.md, "fourth pass").
+QUEUED = 4
 #: The interpreter's thread switch interval while a file is read (seconds; CPython's default is
 #: 0.005). The worker needs the GIL for a moment between its C calls (a chunk's decoding is ~30
 #: pyarrow calls); while this thread runs Python (typing a batch) each such moment waited up to
@@ -1188,9 +1192,9 @@ def iter_file(
             pending: deque[Future[_Prepared] | _Ready] = deque()
             more = True
             while pending or more:
-                # The worker always has a chunk waiting in its queue besides the one it works
-                # on, so it never idles while this thread decodes or prepares a chunk itself.
-                while more and len(pending) < IN_FLIGHT and _busy(pending) < 2:
+                # The worker always has chunks waiting in its queue besides the one it works
+                # on, so it does not idle while this thread types a batch or prepares a chunk.
+                while more and len(pending) < IN_FLIGHT and _busy(pending) < QUEUED:
                     piece = next(pieces, None)
                     if piece is None:
                         more = False
