@@ -321,6 +321,77 @@ def test_kommun_codes_keep_leading_zero():
         normalise_kommun(pd.Series(["18O0"]), column="k")
 
 
+# Columns in one form take a one-match, one-parse route; a column with one value in another
+# form takes the general route. Both must give the same values, nulls, dtypes and refusals.
+_ONE_FORM_DATES = {
+    "dashed": ["2019-04-24", " 2019-04-24 ", "1900-01-01", "2024-02-29", None],
+    "digits": ["19401231", "20190424", " 20240229", None, "00010101"],
+    "date-times": [
+        "2019-04-24T23:30:00+02:00",
+        "2019-04-24T00:00:00Z",
+        "2019-04-24T00:00:00.125-0130",
+        "2019-04-24T12:00:00",
+        None,
+    ],
+}
+_OTHER_FORM = {"dashed": "20190101", "digits": "2019-01-01", "date-times": "2019-01-01"}
+
+
+@pytest.mark.parametrize("form", sorted(_ONE_FORM_DATES))
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_dates_in_one_form_parse_as_in_mixed_columns(form, dtype):
+    values = _ONE_FORM_DATES[form]
+    one = parse_dates(pd.Series(values, dtype=dtype), column="d")
+    mixed = parse_dates(pd.Series([*values, _OTHER_FORM[form]], dtype=dtype), column="d")
+    pd.testing.assert_series_equal(one, mixed.iloc[:-1])
+    assert str(one.dtype) == "datetime64[ms]" and one.isna().sum() == values.count(None)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "2019-02-30",  # the C library's strptime takes it, and the timestamp rolls to 2 March
+        "20190229",
+        "2019-04-24T23:59:60",
+        "20191301",
+        "2019-04-24T25:00:00",
+        "2019-4-24",
+        "٢٠١٩-04-24",
+        "2019-04-24T12:00",
+    ],
+)
+def test_a_date_that_names_no_day_is_refused_by_name(bad):
+    for good in ("2019-04-24", "20190424", "2019-04-24T00:00:00"):
+        with pytest.raises(SchemaError, match="not a date") as err:
+            parse_dates(pd.Series([good, bad, good]), column="d")
+        assert err.value.value == bad
+    with pytest.raises(SchemaError, match="not a date"):
+        parse_dates(pd.Series([bad]), column="d")
+
+
+def test_plain_integers_type_as_pandas_reads_them():
+    from vggeo.lm._records import _to_int
+
+    plain = ["1", " 2 ", "-3", "0042", None, "999999999999999999"]
+    out = _to_int(pd.Series(plain), "n", None)
+    # "1.0" sends the column to pandas' route: the same values, nulls and dtype.
+    general = _to_int(pd.Series([*plain[:-1], "1.0"]), "n", None)
+    pd.testing.assert_series_equal(out.iloc[:-1], general.iloc[:-1])
+    assert out.iloc[-1] == 999_999_999_999_999_999 and str(out.dtype) == "Int64"
+    for bad in ("0x10", "1.5", "1e", "٣", ""):
+        with pytest.raises(SchemaError, match="not an integer"):
+            _to_int(pd.Series(["1", bad]), "n", None)
+
+
+def test_kommun_codes_of_digits_pad_as_before():
+    out = normalise_kommun(pd.Series(["1", "12", "123", "1234", None]), column="k")
+    assert out.tolist()[:4] == ["0001", "0012", "0123", "1234"] and pd.isna(out.iloc[4])
+    assert out.dtype == pd.Series(["x"]).astype("string").dtype
+    for bad in ("12345", "", "١٨٠", "18 0"):
+        with pytest.raises(SchemaError, match="four digits"):
+            normalise_kommun(pd.Series(["0180", bad]), column="k")
+
+
 def test_vector_product_geopackage(tmp_path, bestammelse_deliveries):
     import geopandas as gpd
 

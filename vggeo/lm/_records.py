@@ -393,21 +393,22 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
 
     A date-time keeps its wall-clock time as written; its UTC offset is dropped, not applied (a
     decision dated ``2019-04-24T00:00:00+02:00`` stays on the 24th — GDAL would move it to UTC,
-    the 23rd). Vectorised with pyarrow compute: one regex rewrite to ``YYYY-MM-DD HH:MM:SS``,
-    one strict parse.
+    the 23rd). A value that names no day (2019-02-30, 23:59:60) is refused, not rolled over.
+    Vectorised with pyarrow compute: each form is recognised by a regex, rewritten to
+    ``YYYY-MM-DD[THH:MM:SS]`` and parsed by Arrow's ISO 8601 parser, which checks the calendar.
     """
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        raw = pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
-    else:
-        raw = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    s = pc.utf8_trim_whitespace(raw)
-    s = pc.replace_substring_regex(s, r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3")
-    s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
-    # Keep "YYYY-MM-DDTHH:MM:SS" (wall clock); drop fractions and the offset.
-    s = pc.replace_substring_regex(
-        s, r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", r"\1"
-    )
-    out = pc.strptime(s, format="%Y-%m-%dT%H:%M:%S", unit="ms", error_is_null=True)
+    s = pc.utf8_trim_whitespace(_arrow_strings(values))
+    # A column's dates are nearly always in one form: one match and one rewrite for it.
+    for pattern, replacement in _DATE_FORMS:
+        if pc.all(pc.match_substring_regex(s, pattern)).as_py():
+            out = _iso_timestamps(pc.replace_substring_regex(s, pattern, replacement))
+            if out.null_count == s.null_count:
+                return _datetimes(out, values.index)
+            break
+    iso = s
+    for pattern, replacement in _DATE_FORMS:
+        iso = pc.replace_substring_regex(iso, pattern, replacement)
+    out = _iso_timestamps(iso)
     bad = pc.and_(pc.is_null(out), pc.and_(pc.is_valid(s), pc.not_equal(s, ""))).to_numpy(
         zero_copy_only=False
     )
@@ -419,16 +420,58 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
             value=str(values.iloc[i]),
             file=file,
         )
-    return pd.Series(out.to_numpy(zero_copy_only=False), index=values.index).astype(
-        "datetime64[ms]"
-    )
+    return _datetimes(out, values.index)
+
+
+#: The three date forms (each matched whole) and their rewrite to ISO 8601's
+#: ``YYYY-MM-DD[THH:MM:SS]``: a date-time keeps its wall clock, without fraction or offset.
+#: No form's rewrite matches another form, so the three may be applied one after another.
+_DATE_FORMS = (
+    (r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3"),
+    (r"^(\d{4}-\d{2}-\d{2})$", r"\1"),
+    (r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", r"\1"),
+)
+_ISO = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?$"
+
+
+def _iso_timestamps(text: pa.Array) -> pa.Array:
+    """``YYYY-MM-DD[THH:MM:SS]`` → timestamp[ms]; null for any other text or a day that does not
+    exist. Arrow's cast checks the calendar (the C library's strptime, which pc.strptime uses,
+    checks each field alone, and 2019-02-30 became 2 March); it refuses a whole array for one
+    bad value, so a failing array is parsed value by value."""
+    text = pc.if_else(pc.match_substring_regex(text, _ISO), text, None)
+    try:
+        return pc.cast(text, pa.timestamp("ms"))
+    except pa.ArrowInvalid:
+        out = []
+        for v in text.to_pylist():
+            try:
+                out.append(pc.cast(pa.scalar(v, pa.string()), pa.timestamp("ms")))
+            except pa.ArrowInvalid:
+                out.append(None)
+        return pa.array(out, pa.timestamp("ms"))
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
+    return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+
+
+def _datetimes(out: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=index).astype("datetime64[ms]")
 
 
 def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None) -> pd.Series:
     """Municipality codes as four-digit strings (zero-padded; ``"180"`` → ``"0180"``)."""
     s = values.astype("string").str.strip()
-    s = s.where(~s.str.fullmatch(r"\d{1,3}").fillna(False), s.str.zfill(4))
-    bad = s.notna() & ~s.str.fullmatch(r"\d{4}").fillna(False)
+    trimmed = pc.utf8_trim_whitespace(_arrow_strings(s))
+    if pc.all(pc.match_substring_regex(trimmed, r"^\d{1,4}$")).as_py():
+        # All digits, as nearly always: padded in one call (what the route below does by value).
+        return pd.Series(pc.utf8_lpad(trimmed, 4, "0"), index=values.index, dtype=s.dtype)
+    # [0-9], not \d: Python's \d also matches other scripts' digits (١٨٠ would become 0١٨٠).
+    s = s.where(~s.str.fullmatch(r"[0-9]{1,3}").fillna(False), s.str.zfill(4))
+    bad = s.notna() & ~s.str.fullmatch(r"[0-9]{4}").fillna(False)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise SchemaError(
@@ -441,6 +484,18 @@ def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None)
 
 
 def _to_int(values: pd.Series, column: str, file: str | None) -> pd.Series:
+    s = pc.utf8_trim_whitespace(_arrow_strings(values))
+    if pc.all(pc.match_substring_regex(s, r"^-?\d{1,18}$")).as_py():
+        # Plain decimal integers, as nearly always: one cast, which cannot overflow. Anything
+        # else (1.0, 1e3, +1, a stray letter) takes pandas' route below, which accepts what is
+        # integral and names what is not. (Arrow's cast alone would read 0x10 as 16.)
+        ints = pc.cast(s, pa.int64())
+        return pd.Series(
+            pd.arrays.IntegerArray(
+                ints.fill_null(0).to_numpy(), ints.is_null().to_numpy(zero_copy_only=False)
+            ),
+            index=values.index,
+        )
     num = pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
     bad = num.isna() & values.notna()
     if bad.any() or ((num.dropna() % 1) != 0).any():
