@@ -58,6 +58,7 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol, SupportsInt
 from xml.sax.saxutils import quoteattr
 
@@ -902,35 +903,41 @@ def _plain_geometries(
         raise Fallback("ring shape")
     xy = values.reshape(-1, 2)
     start = offsets[:-1] // 2
-    codes, swaps = zip(*(collector.srs(s) for s in srs), strict=True)
-    if any(c is None for c in codes):
+    # A file names a handful of srsNames: each looked up once, then indexed per row.
+    names = list(dict.fromkeys(srs))
+    which = np.fromiter(
+        map({n: i for i, n in enumerate(names)}.__getitem__, srs), dtype=np.int64, count=len(srs)
+    )
+    known = [collector.srs(n) for n in names]
+    if any(c is None for c, _ in known):
         raise Fallback("srsName without an EPSG code")
-    rings_per_row = np.fromiter((sum(p) for p in polys), dtype=np.int64, count=len(polys))
+    polygons = np.fromiter(map(len, polys), dtype=np.int64, count=len(polys))
+    poly_sizes = np.fromiter(chain.from_iterable(polys), dtype=np.int64)
+    rings_per_row = np.add.reduceat(poly_sizes, np.cumsum(polygons) - polygons)
     ring_row = np.repeat(np.arange(len(rows)), rings_per_row)
     sizes = np.diff(offsets) // 2
     # Axis order: by the srsName form, or (no srsName) by magnitude ring by ring, as the
     # member-by-member reader does.
-    swap_row = np.array([s is True for s in swaps])
-    magnitude = np.array([s is None for s in swaps])
+    swap_row = np.array([s is True for _, s in known])[which]
+    magnitude = np.array([s is None for _, s in known])[which]
     ring_swap = swap_row[ring_row] | (
         magnitude[ring_row] & northing_first_by_magnitude(xy[start, 0], xy[start, 1])
     )
     coords = np.where(np.repeat(ring_swap, sizes)[:, None], xy[:, ::-1], xy)
     coord_row = np.repeat(ring_row, sizes)
-    epsg = np.array([c or default_epsg or 3006 for c in codes])
+    epsg = np.array([c or default_epsg or 3006 for c, _ in known])[which]
     to_3006(
         coords,
         epsg[0] if (epsg == epsg[0]).all() else epsg[coord_row],
         lambda i: pid(rows[coord_row[i]]),
     )
-    poly_sizes = np.fromiter((c for p in polys for c in p), dtype=np.int64)
     geoms = shapely.from_ragged_array(
         GeometryType.MULTIPOLYGON,
         np.ascontiguousarray(coords),
         (
             np.concatenate([[0], np.cumsum(sizes)]),
             np.concatenate([[0], np.cumsum(poly_sizes)]),
-            np.concatenate([[0], np.cumsum([len(p) for p in polys])]),
+            np.concatenate([[0], np.cumsum(polygons)]),
         ),
     )
     return rows, geoms

@@ -396,18 +396,19 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
     the 23rd). A value that names no day (2019-02-30, 23:59:60) is refused, not rolled over.
     Vectorised with pyarrow compute: each form is recognised by a regex, rewritten to
     ``YYYY-MM-DD[THH:MM:SS]`` and parsed by Arrow's ISO 8601 parser, which checks the calendar.
+    Anything else is refused: the C library's lenient forms (2019-4-5) no longer pass.
     """
     s = pc.utf8_trim_whitespace(_arrow_strings(values))
     # A column's dates are nearly always in one form: one match and one rewrite for it.
-    for pattern, replacement in _DATE_FORMS:
+    for pattern, rewrite in _DATE_FORMS:
         if pc.all(pc.match_substring_regex(s, pattern)).as_py():
-            out = _iso_timestamps(pc.replace_substring_regex(s, pattern, replacement))
+            out = _iso_timestamps(rewrite(s))
             if out.null_count == s.null_count:
                 return _datetimes(out, values.index)
             break
-    iso = s
-    for pattern, replacement in _DATE_FORMS:
-        iso = pc.replace_substring_regex(iso, pattern, replacement)
+    iso = pa.nulls(len(s), pa.string())
+    for pattern, rewrite in _DATE_FORMS:
+        iso = pc.if_else(pc.match_substring_regex(s, pattern), rewrite(s), iso)
     out = _iso_timestamps(iso)
     bad = pc.and_(pc.is_null(out), pc.and_(pc.is_valid(s), pc.not_equal(s, ""))).to_numpy(
         zero_copy_only=False
@@ -425,21 +426,23 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
 
 #: The three date forms (each matched whole) and their rewrite to ISO 8601's
 #: ``YYYY-MM-DD[THH:MM:SS]``: a date-time keeps its wall clock, without fraction or offset.
-#: No form's rewrite matches another form, so the three may be applied one after another.
-_DATE_FORMS = (
-    (r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3"),
-    (r"^(\d{4}-\d{2}-\d{2})$", r"\1"),
-    (r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", r"\1"),
+_DATE_FORMS: tuple[tuple[str, Callable[[pa.Array], pa.Array]], ...] = (
+    (r"^\d{4}-\d{2}-\d{2}$", lambda s: s),
+    (r"^\d{8}$", lambda s: pc.replace_substring_regex(s, r"^(\d{4})(\d{2})", r"\1-\2-")),
+    (
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$",
+        lambda s: pc.utf8_slice_codeunits(s, 0, 19),
+    ),
 )
-_ISO = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?$"
 
 
 def _iso_timestamps(text: pa.Array) -> pa.Array:
-    """``YYYY-MM-DD[THH:MM:SS]`` → timestamp[ms]; null for any other text or a day that does not
-    exist. Arrow's cast checks the calendar (the C library's strptime, which pc.strptime uses,
-    checks each field alone, and 2019-02-30 became 2 March); it refuses a whole array for one
-    bad value, so a failing array is parsed value by value."""
-    text = pc.if_else(pc.match_substring_regex(text, _ISO), text, None)
+    """``YYYY-MM-DD[THH:MM:SS]`` (or null) → timestamp[ms]; null for a day that does not exist.
+
+    Arrow's cast checks the calendar (the C library's strptime, which pc.strptime uses, checks
+    each field alone: 2019-02-30 became 2 March). It refuses a whole array for one bad value, so
+    a failing array is parsed value by value.
+    """
     try:
         return pc.cast(text, pa.timestamp("ms"))
     except pa.ArrowInvalid:
@@ -459,7 +462,7 @@ def _arrow_strings(values: pd.Series) -> pa.Array:
 
 
 def _datetimes(out: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(out.to_numpy(zero_copy_only=False), index=index).astype("datetime64[ms]")
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=index, dtype="datetime64[ms]")
 
 
 def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None) -> pd.Series:
