@@ -6,7 +6,6 @@ column at the end (:func:`typed_frame`), vectorised.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
@@ -384,8 +383,6 @@ def _set(row: dict, f: Field, text: str | None) -> None:
 
 # --- typing -------------------------------------------------------------------------------------
 
-_DATE8 = re.compile(r"^\d{8}$")
-
 
 def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> pd.Series:
     """Dates from any of the three forms (``YYYY-MM-DD``, ``YYYYMMDD``, ``xs:dateTime`` with or
@@ -548,14 +545,16 @@ def typed_frame(
         if f.column in seen:
             continue
         seen.add(f.column)
-        raw = _raw(_column(rows, f.column))
+        values = _column(rows, f.column)
         kind = f.kind
-        if kind in ("str", "personal", "address", "idnumber"):
-            s = raw.astype("string").str.strip()
-            cols[f.column] = s
-        elif kind == "uuid":
-            cols[f.column] = raw.astype("string").str.strip().str.lower()
-        elif kind == "int":
+        if kind in ("str", "personal", "address", "idnumber", "uuid"):
+            # What pandas' .str.strip() and .str.lower() do to Arrow-backed strings, without
+            # wrapping each step in a Series.
+            s = pc.utf8_trim_whitespace(_as_arrow(values))
+            cols[f.column] = pd.Series(pc.utf8_lower(s) if kind == "uuid" else s, dtype="string")
+            continue
+        raw = _raw(values)
+        if kind == "int":
             cols[f.column] = _to_int(raw, f.column, file)
         elif kind == "float":
             cols[f.column] = _to_float(raw, f.column, file)
@@ -571,6 +570,12 @@ def typed_frame(
         if name not in cols:
             cols[name] = _raw(_column(rows, name))
     return pd.DataFrame(cols)
+
+
+def _as_arrow(values: list | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    return pa.array(values, pa.string(), from_pandas=True)
 
 
 def _raw(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
