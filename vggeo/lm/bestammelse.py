@@ -714,6 +714,13 @@ class _CountedStream:
         self._progress.advance(self._label, self._pos)
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Read into ``buffer`` (what :func:`~vggeo.lm._parallel.split_members` uses)."""
+        got = _parallel.read_into(self._stream, buffer)
+        self._pos += got
+        self._progress.advance(self._label, self._pos)
+        return got
+
     def close(self) -> None:
         self._stream.close()
 
