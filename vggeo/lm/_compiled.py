@@ -1077,11 +1077,12 @@ WORKERS = 1
 #: Provisions per typed part (a part is yielded at the first chunk boundary past this).
 BATCH_ROWS = 4000
 #: Chunks in flight: prepared or being prepared, not yet decoded (a prepared chunk holds its
-#: tree only when some member of it is read from its element).
-IN_FLIGHT = 8
-#: Chunks the pool works on or has queued. A chunk takes the worker ~20 ms; typing a batch takes
-#: this thread ~50 ms, during which nobody submits: with two queued the worker idled a quarter
-#: of the read (benchmarks/lm.md, "fourth pass").
+#: tree only when some member of it is read from its element: on the generator's file, with
+#: its arcs, 8 in flight raised the peak by 10–30 MB against 4; 6 by 10–15 MB).
+IN_FLIGHT = 6
+#: Chunks the pool works on or has queued. A chunk takes the worker ~20 ms; typing a batch took
+#: this thread ~50 ms, during which nobody submits: with two queued the worker idled 0.4–0.5 s
+#: of a 1.5 s read, with four 0.1 s (benchmarks/lm.md, "fourth pass").
 QUEUED = 4
 #: The interpreter's thread switch interval while a file is read (seconds; CPython's default is
 #: 0.005). The worker needs the GIL for a moment between its C calls (a chunk's decoding is ~30
