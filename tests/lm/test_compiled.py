@@ -391,6 +391,27 @@ def test_handed_back_after_parts_were_yielded(xml_text, tmp_path, monkeypatch):
         assert a.provisions["provision_id"].is_unique and len(a.provisions) == 700
 
 
+def test_chunks_taken_back_from_a_slow_pool(xml_text, tmp_path, monkeypatch):
+    """When the pool falls behind, the reading thread prepares chunks the pool has queued but
+    not started (rather than wait): the tables are still the member-by-member reader's."""
+    import threading
+    import time
+
+    prepare = C._prepare
+
+    def slow_in_the_pool(piece, plan):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.05)
+        return prepare(piece, plan)
+
+    monkeypatch.setattr(C, "_prepare", slow_in_the_pool)
+    before = C.STATS["taken_back"]
+    a, b, counted = read_both(xml_text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert counted.exact > 600
+    assert C.STATS["taken_back"] > before
+
+
 def test_parts_are_the_whole_read(xml_text, tmp_path, monkeypatch):
     """iter_bestammelser's parts, concatenated, are read_bestammelser's tables; each part is
     small."""

@@ -1109,13 +1109,24 @@ class _ShortSwitch:
             self.saved = None
 
 
-def _busy(pending: Iterable[Future[_Prepared] | _Ready]) -> int:
+def _busy(pending: Iterable[_Queued | _Ready]) -> int:
     """Chunks the pool is working on or has queued."""
-    return sum(1 for p in pending if not isinstance(p, _Ready) and not p.done())
+    return sum(1 for p in pending if not p.done())
+
+
+def _take_back(pending: deque[_Queued | _Ready]) -> bool:
+    """Prepare on this thread the oldest chunk the pool has not started; False if none."""
+    for i, p in enumerate(pending):
+        if isinstance(p, _Queued):
+            ready = p.take_back()
+            if ready is not None:
+                pending[i] = ready
+                return True
+    return False
 
 
 class _Ready:
-    """A chunk this thread prepared itself, queued among the pool's futures."""
+    """A chunk this thread prepared itself, queued among the pool's."""
 
     def __init__(self, value: _Prepared) -> None:
         self.value = value
@@ -1125,6 +1136,30 @@ class _Ready:
 
     def result(self) -> _Prepared:
         return self.value
+
+
+class _Queued:
+    """A chunk handed to the pool, with its bytes, so this thread can take it back."""
+
+    def __init__(self, pool: ThreadPoolExecutor, piece: bytes, plan: Plan) -> None:
+        self.piece: bytes | None = piece
+        self.plan = plan
+        self.future: Future[_Prepared] = pool.submit(_prepare, piece, plan)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self) -> _Prepared:
+        self.piece = None
+        return self.future.result()
+
+    def take_back(self) -> _Ready | None:
+        """Prepare the chunk on this thread if the pool has not started it (else None)."""
+        if self.piece is None or not self.future.cancel():
+            return None
+        piece, self.piece = self.piece, None
+        STATS["taken_back"] += 1
+        return _Ready(_prepare(piece, self.plan))
 
 
 #: What :func:`iter_file` returns: elements the mapping did not use (by path) and the geometry
@@ -1196,8 +1231,10 @@ def iter_file(
             if plan is None:
                 return None, None, done
             # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
-            # thread too ("caller runs"): no core idles while the other is busy.
-            pending: deque[Future[_Prepared] | _Ready] = deque()
+            # thread too ("caller runs": a new chunk while fewer than IN_FLIGHT are in flight,
+            # else one the pool has queued but not started): no core idles while the other is
+            # busy.
+            pending: deque[_Queued | _Ready] = deque()
             more = True
             while pending or more:
                 # The worker always has chunks waiting in its queue besides the one it works
@@ -1207,7 +1244,7 @@ def iter_file(
                     if piece is None:
                         more = False
                     else:
-                        pending.append(pool.submit(_prepare, piece[0], plan))
+                        pending.append(_Queued(pool, piece[0], plan))
                 if not pending:
                     break
                 if more and not pending[0].done() and len(pending) < IN_FLIGHT:
@@ -1217,6 +1254,8 @@ def iter_file(
                     else:
                         pending.append(_Ready(_prepare(piece[0], plan)))
                     continue
+                if not pending[0].done() and _take_back(pending):
+                    continue  # rather than wait, this thread prepared a chunk the pool had queued
                 prepared = pending.popleft().result()
                 _decode(prepared, reader, batch, base)
                 base += prepared.n
