@@ -392,6 +392,25 @@ def test_kommun_codes_of_digits_pad_as_before():
             normalise_kommun(pd.Series(["0180", bad]), column="k")
 
 
+def test_typed_columns_of_values_that_are_not_text():
+    """Rows may carry numbers where text was expected (a vector product's integer kommun): they
+    are typed from their text, as pandas' astype("string") writes them."""
+    from vggeo.lm._records import typed_frame
+    from vggeo.lm.mapping import Field
+
+    fields = (
+        Field("a", "a", "str"),
+        Field("n", "n", "int"),
+        Field("k", "k", "kommun"),
+        Field("d", "d", "date"),
+    )
+    rows = [{"a": 5, "n": 3, "k": 180, "d": 20190102}, {"a": " x ", "n": " 7 ", "k": "0181"}]
+    out = typed_frame(rows, fields)
+    assert out["a"].tolist() == ["5", "x"] and out["n"].tolist() == [3, 7]
+    assert out["k"].tolist() == ["0180", "0181"]
+    assert out["d"].iloc[0] == pd.Timestamp("2019-01-02") and pd.isna(out["d"].iloc[1])
+
+
 def test_vector_product_geopackage(tmp_path, bestammelse_deliveries):
     import geopandas as gpd
 

@@ -452,10 +452,18 @@ def _iso_timestamps(text: pa.Array) -> pa.Array:
         return pa.array(out, pa.timestamp("ms"))
 
 
-def _arrow_strings(values: pd.Series) -> pa.Array:
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        return pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
-    return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+def _arrow_strings(values: pd.Series | list | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The values as Arrow strings, as pandas' ``astype("string")`` has them (Arrow stays)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    if isinstance(values, pd.Series):
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+            return pa.array(values.array).cast(pa.string())  # already Arrow: no Python strings
+        values = values.to_numpy(dtype=object)
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # not all strings: pandas writes them as str()
+        return pa.array(pd.Series(values, dtype=object).astype("string").array).cast(pa.string())
 
 
 def _datetimes(out: pa.Array, index: pd.Index) -> pd.Series:
@@ -550,7 +558,7 @@ def typed_frame(
         if kind in ("str", "personal", "address", "idnumber", "uuid"):
             # What pandas' .str.strip() and .str.lower() do to Arrow-backed strings, without
             # wrapping each step in a Series.
-            s = pc.utf8_trim_whitespace(_as_arrow(values))
+            s = pc.utf8_trim_whitespace(_arrow_strings(values))
             cols[f.column] = pd.Series(pc.utf8_lower(s) if kind == "uuid" else s, dtype="string")
             continue
         raw = _raw(values)
@@ -570,12 +578,6 @@ def typed_frame(
         if name not in cols:
             cols[name] = _raw(_column(rows, name))
     return pd.DataFrame(cols)
-
-
-def _as_arrow(values: list | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values
-    return pa.array(values, pa.string(), from_pandas=True)
 
 
 def _raw(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
