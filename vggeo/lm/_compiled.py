@@ -26,9 +26,9 @@ How
        expressions as a program for the walk (:class:`vggeo.lm._walk.Program`), which writes
        those records byte for byte (:meth:`Plan.transform`).
     3. Chunks are parsed, transformed and their records decoded column-wise with pyarrow
-       (:func:`_prepare`) in a worker thread, which always has one chunk queued besides the one
-       it works on, and in the reading thread whenever the oldest chunk is not ready yet
-       (:func:`iter_file`). A member is *exact*
+       (:func:`_prepare`) in a worker thread, which has up to :data:`QUEUED` chunks queued, and
+       in the reading thread whenever the oldest chunk is not ready yet — a new chunk, or one
+       taken back from the worker's queue (:func:`iter_file`). A member is *exact*
        when the elements its record shows — each non-empty field, container, reference,
        decision field and geometry element once — are all the elements it has: then nothing in
        it is unmapped, duplicated, empty or spelt in a way not yet learnt, and both paths read
