@@ -180,6 +180,25 @@ def _mutations():
             ),
         ),
         ("text in a container", lambda m: m.replace("<Beror>", "<Beror>text", 1)),
+        # Whitespace the compiled path's parser drops between elements (see _compiled._parse)
+        # must not be a value either reader reads.
+        ("whitespace-only value", lambda m: re.sub(r"<namn>[^<]*</namn>", "<namn>  </namn>", m)),
+        (
+            "whitespace before a comment in a value",
+            lambda m: re.sub(r"<namn>[^<]*</namn>", "<namn>\n  <!-- c --></namn>", m),
+        ),
+        (
+            "whitespace before CDATA in a value",
+            lambda m: m.replace("<aktbeteckning>", "<aktbeteckning>\n <![CDATA[ A ]]>", 1),
+        ),
+        (
+            "whitespace and an element in a value",
+            lambda m: re.sub(r"<namn>[^<]*</namn>", "<namn>  <b/>  </namn>", m),
+        ),
+        (
+            "xml:space preserve",
+            lambda m: m.replace("<Beror>", '<Beror xml:space="preserve">\n  ', 1),
+        ),
     ]
 
 
