@@ -401,9 +401,12 @@ cdef xmlNode* first(Union* u, xmlNode* feature, xmlNode** vars, int* bad) noexce
 
 
 cdef int text_of(Buf* b, xmlNode* n) noexcept nogil:
-    """Append the string value of an element's (or an attribute's) children: 0, -1 no memory,
-    1 something the walk does not model."""
+    """Append the string value of an element's (or an attribute's) children, nothing for NULL
+    (XPath's string value of an empty node-set): 0, -1 no memory, 1 something the walk does not
+    model."""
     cdef int rc
+    if n == NULL:
+        return 0
     cdef xmlNode* c = n.children
     while c != NULL:
         if c.type == XML_TEXT_NODE or c.type == XML_CDATA_SECTION_NODE:
@@ -560,11 +563,9 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
     if puts(b, <const char*>f.name) or puts(b, p.fs):
         return -1
     for i in range(p.n_cols):
-        n = first(&p.cols[i], f, vars, &bad)
-        if n != NULL:
-            rc = text_of(b, n)
-            if rc:
-                return rc
+        rc = text_of(b, first(&p.cols[i], f, vars, &bad))
+        if rc:
+            return rc
         if puts(b, p.fs):
             return -1
     for i in range(p.n_flags):
@@ -584,11 +585,9 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
             while c != NULL:
                 if in_union(c, &p.refs, -3):
                     nrefs += 1
-                    n = first_child(c, &p.ref_leaf, -3)
-                    if n != NULL:
-                        rc = text_of(b, n)
-                        if rc:
-                            return rc
+                    rc = text_of(b, first_child(c, &p.ref_leaf, -3))
+                    if rc:
+                        return rc
                     if puts(b, p.ls):
                         return -1
                 c = next_element(c)
@@ -604,11 +603,9 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
                 for j in range(p.n_dcols):
                     if puts(b, p.ds):
                         return -1
-                    n = first_child(c, &p.dcols[j], -3)
-                    if n != NULL:
-                        rc = text_of(b, n)
-                        if rc:
-                            return rc
+                    rc = text_of(b, first_child(c, &p.dcols[j], -3))
+                    if rc:
+                        return rc
                 if puts(b, p.ls):
                     return -1
             c = next_element(c)
