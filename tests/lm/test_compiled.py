@@ -431,6 +431,20 @@ def test_chunks_taken_back_from_a_slow_pool(xml_text, tmp_path, monkeypatch):
     assert C.STATS["taken_back"] > before
 
 
+@pytest.mark.parametrize(("queued", "in_flight"), [(0, 0), (0, 1), (1, 1), (0, 6)])
+def test_no_chunk_lost_whatever_the_pool_is_given(
+    xml_text, tmp_path, monkeypatch, queued, in_flight
+):
+    """With no chunk queued for the pool, or none in flight, the reading thread prepares every
+    chunk itself; the file is never cut short (with QUEUED = 0 it once ended after the first
+    chunk, as if that were all)."""
+    monkeypatch.setattr(C, "QUEUED", queued)
+    monkeypatch.setattr(C, "IN_FLIGHT", in_flight)
+    a, b, counted = read_both(xml_text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert counted.exact > 600
+
+
 def test_parts_are_the_whole_read(xml_text, tmp_path, monkeypatch):
     """iter_bestammelser's parts, concatenated, are read_bestammelser's tables; each part is
     small."""

@@ -1260,7 +1260,13 @@ def iter_file(
                     else:
                         pending.append(_Queued(pool, piece[0], plan))
                 if not pending:
-                    break
+                    # Nothing went to the pool (QUEUED or IN_FLIGHT set to 0): this thread
+                    # prepares the next chunk itself — the file ends only where the split ends.
+                    piece = next(pieces, None) if more else None
+                    if piece is None:
+                        break
+                    pending.append(_Ready(_prepare(piece[0], plan)))
+                    continue
                 if more and not pending[0].done() and len(pending) < IN_FLIGHT:
                     piece = next(pieces, None)
                     if piece is None:
