@@ -20,8 +20,10 @@ PSS, of the process and its children, read from /proc every 20 ms — shared pag
 The two are kept apart because the sampler perturbs what it measures: reading smaps_rollup
 walks the page tables under the process's memory-map lock, which stalls a multi-threaded,
 allocation-heavy reader by ~0.6 s on this machine (and GDAL's single thread hardly at all).
-Ratios are of the timed runs (medians over repeats); each reader's CPU seconds are printed too
-(steadier than wall time when other work shares the machine); a typing comparison follows.
+Ratios are of the timed runs: the ratio of the medians over repeats, and the median of the
+ratios per repeat (GDAL and vggeo back to back, so a drift of the machine's speed cancels); each
+reader's CPU seconds are printed too (steadier than wall time when other work shares the
+machine); a typing comparison follows.
 
 ``--gpkg`` adds ``vggeo read FILE -o OUT.gpkg`` (which writes provisions part by part); with
 ``--n 200000`` it shows how peak memory grows with the file. ``--writer foreign-…`` reads a file
@@ -332,6 +334,13 @@ def main() -> None:
             f"{max(peaks['vggeo_gpkg']):.0f} MB"
         )
     print(f"ratio GDAL/vggeo (medians): {med['gdal'] / med['vggeo']:.2f}× (default)")
+    # GDAL and vggeo run back to back in each repeat: their ratio per repeat cancels a drift of
+    # the machine's speed over the run, which the ratio of medians (of different minutes) does not.
+    paired = sorted(g / v for g, v in zip(walls["gdal"], walls["vggeo"], strict=True))
+    print(
+        f"ratio GDAL/vggeo per repeat: median {statistics.median(paired):.2f}×, "
+        f"range {paired[0]:.2f}–{paired[-1]:.2f}×"
+    )
     cpu = {k: statistics.median(v) for k, v in cpus.items()}
     print(
         f"CPU seconds (medians): GDAL {cpu['gdal']:.2f}, vggeo {cpu['vggeo']:.2f}; vggeo's wall "
