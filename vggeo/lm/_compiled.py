@@ -1259,21 +1259,17 @@ def iter_file(
                         more = False
                     else:
                         pending.append(_Queued(pool, piece[0], plan))
-                if not pending:
-                    # Nothing went to the pool (QUEUED or IN_FLIGHT set to 0): this thread
-                    # prepares the next chunk itself — the file ends only where the split ends.
-                    piece = next(pieces, None) if more else None
-                    if piece is None:
-                        break
-                    pending.append(_Ready(_prepare(piece[0], plan)))
-                    continue
-                if more and not pending[0].done() and len(pending) < IN_FLIGHT:
+                # Caller runs; also when nothing went to the pool (QUEUED or IN_FLIGHT set to
+                # 0), so that the file ends only where the split ends.
+                if more and (not pending or (not pending[0].done() and len(pending) < IN_FLIGHT)):
                     piece = next(pieces, None)
                     if piece is None:
                         more = False
                     else:
                         pending.append(_Ready(_prepare(piece[0], plan)))
                     continue
+                if not pending:
+                    break  # the split has ended and every chunk is decoded
                 if not pending[0].done() and _take_back(pending):
                     continue  # rather than wait, this thread prepared a chunk the pool had queued
                 prepared = pending.popleft().result()
