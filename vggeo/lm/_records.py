@@ -472,11 +472,11 @@ def _datetimes(out: pa.Array, index: pd.Index) -> pd.Series:
 
 def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None) -> pd.Series:
     """Municipality codes as four-digit strings (zero-padded; ``"180"`` → ``"0180"``)."""
-    s = values.astype("string").str.strip()
-    trimmed = pc.utf8_trim_whitespace(_arrow_strings(s))
+    trimmed = pc.utf8_trim_whitespace(_arrow_strings(values))
     if pc.all(pc.match_substring_regex(trimmed, r"^\d{1,4}$")).as_py():
         # All digits, as nearly always: padded in one call (what the route below does by value).
-        return pd.Series(pc.utf8_lpad(trimmed, 4, "0"), index=values.index, dtype=s.dtype)
+        return pd.Series(pc.utf8_lpad(trimmed, 4, "0"), index=values.index, dtype="string")
+    s = values.astype("string").str.strip()
     # [0-9], not \d: Python's \d also matches other scripts' digits (١٨٠ would become 0١٨٠).
     s = s.where(~s.str.fullmatch(r"[0-9]{1,3}").fillna(False), s.str.zfill(4))
     bad = s.notna() & ~s.str.fullmatch(r"[0-9]{4}").fillna(False)
