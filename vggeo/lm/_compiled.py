@@ -151,24 +151,45 @@ class Plan:
     decision_constants: dict[str, dict[str, str | None]]  # local name → {column: value}
     n_fields: int
     depth: int = 0  # grouping levels between a member and its feature
-    checked: bool = False  # the walk's records of a first chunk compared with the stylesheet's
+    checked: bool = False  # the walk's records of a whole chunk found equal to the stylesheet's
+
+    def verify(self, doc: etree._Element) -> None:
+        """Compare the walk with the stylesheet on a chunk before any thread uses this plan.
+
+        The reading thread calls this with the chunk the plan was learnt from (the file's first
+        chunk, or the chunk that taught it new spellings), so every chunk prepared afterwards is
+        walked by a checked walk. Where the walk cannot model that chunk, the first chunk it
+        does walk is checked by :meth:`transform` instead.
+        """
+        if self.walker is None or not WALK:
+            return
+        out = self.walker.run(doc)
+        if out is not None:
+            self._compare(out, bytes(_xslt(self.stylesheet)(doc)))
+
+    def _compare(self, out: bytes, reference: bytes) -> bool:
+        if out == reference:
+            self.checked = True
+            return True
+        STATS["walk_mismatch"] += 1
+        self.walker = None
+        return False
 
     def transform(self, doc: etree._Element) -> bytes:
         """The records of a chunk, UTF-8: written by the walk where it can, else the stylesheet.
 
-        The first chunk a plan transforms is transformed both ways; should they ever differ, this
-        plan uses the stylesheet from then on (and ``STATS["walk_mismatch"]`` counts it)."""
+        Until the walk has written the same records as the stylesheet for one whole chunk
+        (:meth:`verify`), every chunk it walks is transformed both ways and the stylesheet's
+        records are the ones used; should the two ever differ, this plan uses the stylesheet
+        from then on (``STATS["walk_mismatch"]`` counts it)."""
         walker = self.walker if WALK else None
         out = walker.run(doc) if walker is not None else None
         if out is None:
             STATS["stylesheet_chunks"] += 1
             return bytes(_xslt(self.stylesheet)(doc))
         if not self.checked:
-            self.checked = True
             reference = bytes(_xslt(self.stylesheet)(doc))
-            if out != reference:
-                STATS["walk_mismatch"] += 1
-                self.walker = None
+            if not self._compare(out, reference):
                 return reference
         STATS["walked_chunks"] += 1
         return out
@@ -1176,6 +1197,15 @@ class _Queued:
         return _Ready(_prepare(piece, self.plan))
 
 
+def _recompiled(ex: Extractor, taught: _Prepared) -> Plan | None:
+    """A plan with the spellings the Extractor has learnt since the last, checked on the chunk
+    that taught them (its tree is kept: some of its members were read from their elements)."""
+    plan = compile_plan(ex)
+    if plan is not None and taught.members:
+        plan.verify(taught.members[0].getparent())
+    return plan
+
+
 #: What :func:`iter_file` returns: elements the mapping did not use (by path) and the geometry
 #: errors kept — both None when the member-by-member reader must read the file — and how many
 #: members the parts yielded hold.
@@ -1239,11 +1269,12 @@ def iter_file(
             for i, member in enumerate(doc):
                 _feed(reader, member, batch, i)
             base = len(doc)
-            del doc
             learnt = _learnt_size(reader.ex)
             plan = compile_plan(reader.ex)
             if plan is None:
                 return None, None, done
+            plan.verify(doc)
+            del doc
             # Chunks are prepared by the pool and, whenever the oldest is not ready yet, by this
             # thread too ("caller runs": a new chunk while fewer than IN_FLIGHT are in flight,
             # else one the pool has queued but not started): no core idles while the other is
@@ -1286,7 +1317,7 @@ def iter_file(
                 size = _learnt_size(reader.ex)
                 if size != learnt:  # new spellings met: chunks submitted from now on use them
                     learnt = size
-                    plan = compile_plan(reader.ex) or plan
+                    plan = _recompiled(reader.ex, prepared) or plan
             part = _flush(batch, reader, default_epsg, f.label)
             switch.__exit__()
             if part is not None:

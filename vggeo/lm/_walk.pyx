@@ -17,8 +17,8 @@ Contract
     stylesheet writes for the same tree (``tests/lm/test_walk.py`` compares them on every kind of
     member the compiled path's tests generate). Where the tree holds something the walk does
     not model (an entity reference, a node type other than elements and text), it returns None
-    and the caller applies the stylesheet. The first chunk of every file is transformed both ways
-    and compared (:meth:`vggeo.lm._compiled.Plan.transform`).
+    and the caller applies the stylesheet. Before a plan's walk is used, the chunk the plan was
+    learnt from is transformed both ways and compared (:meth:`vggeo.lm._compiled.Plan.verify`).
 """
 
 cimport cython
