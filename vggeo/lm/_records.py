@@ -22,7 +22,17 @@ from vggeo.lm.mapping import SEGMENT_ALIASES, Field, Record
 if TYPE_CHECKING:
     from lxml import etree
 
-__all__ = ["local", "Extractor", "typed_frame", "parse_dates", "normalise_kommun"]
+__all__ = [
+    "local",
+    "Extractor",
+    "typed_frame",
+    "typed_columns",
+    "column_values",
+    "raw_column",
+    "identities",
+    "parse_dates",
+    "normalise_kommun",
+]
 
 GEOMETRY_KEY = "__geometry"
 SUBSETS_KEY = "__subsets"
@@ -533,7 +543,8 @@ def _to_bool(values: pd.Series, column: str, file: str | None) -> pd.Series:
     return m.astype("boolean")
 
 
-def _column(rows: list[dict] | ColumnRows, name: str) -> list:
+def column_values(rows: list[dict] | ColumnRows, name: str) -> Any:
+    """A table's column: a list of raw values, or the Arrow array the compiled path put there."""
     if isinstance(rows, ColumnRows):
         return rows.column(name)
     return [r.get(name) for r in rows]
@@ -547,21 +558,32 @@ def typed_frame(
     file: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame with one typed column per field (in mapping order), plus ``extra`` raw columns."""
-    cols: dict[str, pd.Series] = {}
-    seen: set[str] = set()
+    return pd.DataFrame(typed_columns(rows, fields, extra=extra, file=file))
+
+
+def typed_columns(
+    rows: list[dict] | ColumnRows,
+    fields: tuple[Field, ...],
+    *,
+    extra: tuple[str, ...] = (),
+    file: str | None = None,
+) -> dict[str, Any]:
+    """The columns of :func:`typed_frame`, for a caller that builds its frame from them."""
+    cols: dict[str, Any] = {}
     for f in fields:
-        if f.column in seen:
+        if f.column in cols:
             continue
-        seen.add(f.column)
-        values = _column(rows, f.column)
+        values = column_values(rows, f.column)
         kind = f.kind
-        if kind in ("str", "personal", "address", "idnumber", "uuid"):
-            # What pandas' .str.strip() and .str.lower() do to Arrow-backed strings, without
-            # wrapping each step in a Series.
+        if kind in ("str", "personal", "address", "idnumber"):
+            # What pandas' .str.strip() does to Arrow-backed strings, without a Series per step.
             s = pc.utf8_trim_whitespace(_arrow_strings(values))
-            cols[f.column] = pd.Series(pc.utf8_lower(s) if kind == "uuid" else s, dtype="string")
+            cols[f.column] = pd.Series(s, dtype="string")
             continue
-        raw = _raw(values)
+        if kind == "uuid":
+            cols[f.column] = identities(values)
+            continue
+        raw = raw_column(values)
         if kind == "int":
             cols[f.column] = _to_int(raw, f.column, file)
         elif kind == "float":
@@ -576,11 +598,17 @@ def typed_frame(
             cols[f.column] = raw
     for name in extra:
         if name not in cols:
-            cols[name] = _raw(_column(rows, name))
-    return pd.DataFrame(cols)
+            cols[name] = raw_column(column_values(rows, name))
+    return cols
 
 
-def _raw(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
+def identities(values: pd.Series | list | pa.Array | pa.ChunkedArray) -> pd.Series:
+    """Object identities (``objektidentitet``, UUIDs) as every table holds them: trimmed and
+    lower-cased, by the same Arrow functions wherever they are read, so that they join."""
+    return pd.Series(pc.utf8_lower(pc.utf8_trim_whitespace(_arrow_strings(values))), dtype="string")
+
+
+def raw_column(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:
     """A raw column: Python strings/None (object), or an Arrow string array (kept in Arrow)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return pd.Series(values, dtype="string")

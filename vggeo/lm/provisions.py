@@ -18,10 +18,16 @@ import pandas as pd
 import shapely
 from shapely import GeometryType
 
-from vggeo.crs import easting_first_by_magnitude, epsg_from_srs_name, gml_axis_swap, transform
+from vggeo.crs import (
+    SWEREF99TM,
+    easting_first_by_magnitude,
+    epsg_from_srs_name,
+    gml_axis_swap,
+    transform,
+)
 from vggeo.errors import CoordinateError, GeometryError, InputError
 from vggeo.lm import mapping as M
-from vggeo.lm._records import ELEMENT_KEY, typed_frame
+from vggeo.lm._records import ELEMENT_KEY, column_values, identities, raw_column, typed_columns
 from vggeo.lm.gml import (
     GML32,
     ArcBudget,
@@ -498,30 +504,40 @@ def assemble(
     ``geometry`` a function of the provision ids returning the MultiPolygons; ``subsets``
     ``(raw provision id, subset)`` pairs, or those two columns as Arrow arrays.
     """
-    prov = typed_frame(prov_rows, _PROVISION.fields)
-    prov.insert(1, "provision_type", pd.Categorical(types, categories=list(PROVISION_TYPES)))
-    missing = prov["provision_id"].isna()
+    # Each frame is built once from its columns in their final order (selecting columns from a
+    # frame copies them; this runs once per part of a few thousand provisions).
+    cols = typed_columns(prov_rows, _PROVISION.fields)
+    cols["provision_type"] = pd.Categorical(types, categories=list(PROVISION_TYPES))
+    missing = cols["provision_id"].isna()
     if missing.any():
         raise InputError(
             f"{int(missing.sum())} provisions have no objektidentitet",
             file=files[0] if files else None,
         )
-    geom = geometry(prov["provision_id"].tolist())
-    prov = prov[list(PROVISION_COLUMNS)]
-    provisions = gpd.GeoDataFrame(prov, geometry=gpd.GeoSeries(geom, crs="EPSG:3006"))
-    affected = typed_frame(affected_rows, _AFFECTED.fields, extra=("provision_id",))[
-        ["provision_id", "register_unit_id"]
-    ]
-    affected["provision_id"] = affected["provision_id"].astype("string").str.strip().str.lower()
-    dec = typed_frame(decision_rows, _DECISION.fields, extra=("provision_id", "kind"))
-    dec["provision_id"] = dec["provision_id"].astype("string").str.strip().str.lower()
-    dec["kind"] = dec["kind"].astype("string")
-    decisions = dec[list(DECISION_COLUMNS)]
+    geom = geometry(cols["provision_id"].tolist())
+    provisions = gpd.GeoDataFrame(
+        {c: cols[c] for c in PROVISION_COLUMNS},
+        geometry=gpd.GeoSeries(geom, crs=SWEREF99TM.pyproj_crs),
+    )
+    aff = typed_columns(affected_rows, _AFFECTED.fields)
+    affected = pd.DataFrame(
+        {
+            "provision_id": identities(column_values(affected_rows, "provision_id")),
+            "register_unit_id": aff["register_unit_id"],
+        }
+    )
+    dec = typed_columns(decision_rows, _DECISION.fields)
+    dec["provision_id"] = identities(column_values(decision_rows, "provision_id"))
+    dec["kind"] = raw_column(column_values(decision_rows, "kind")).astype("string")
+    decisions = pd.DataFrame({c: dec[c] for c in DECISION_COLUMNS})
     if isinstance(subsets, dict):  # columns (Arrow arrays) from the compiled path
-        sub = pd.DataFrame({k: pd.Series(v, dtype="string") for k, v in subsets.items()})
+        sub_ids, sub_names = subsets["provision_id"], subsets["subset"]
     else:
-        sub = pd.DataFrame(subsets, columns=["provision_id", "subset"]).astype("string")
-    sub["provision_id"] = sub["provision_id"].str.strip().str.lower()
+        sub_ids = [p for p, _ in subsets]
+        sub_names = [n for _, n in subsets]
+    sub = pd.DataFrame(
+        {"provision_id": identities(sub_ids), "subset": pd.Series(sub_names, dtype="string")}
+    )
     return BestammelseData(
         provisions,
         affected,
