@@ -676,10 +676,15 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     grid = fields.flatten()
     rows_all = np.arange(n, dtype=np.int64) * k
 
-    def column(j: int, rows: np.ndarray | None = None) -> pa.Array:
-        return grid.take(pa.array((rows_all if rows is None else rows * k) + j))
+    def columns(js: tuple[int, ...], rows: np.ndarray | None = None) -> dict[int, pa.Array]:
+        """Fields ``js`` of the records (all, or ``rows``): one take for all of them, sliced
+        (each pyarrow call is a GIL round trip the other thread may make this one wait for)."""
+        starts = rows_all if rows is None else rows * k
+        m = len(starts)
+        taken = grid.take(pa.array((np.array(js, dtype=np.int64)[:, None] + starts).ravel()))
+        return {j: taken.slice(i * m, m) for i, j in enumerate(js)}
 
-    col = {j: column(j) for j in (0, 1, 2, 3, at, at + 1, at + 2, at + 3, at + 5, at + 6, at + 7)}
+    col = columns((0, 1, 2, 3, at, at + 1, at + 2, at + 5, at + 6, at + 7))
 
     # The elements each record shows (see the module docstring, step 3).
     desc = pc.cast(col[2], pa.int64()).to_numpy()
@@ -726,8 +731,12 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     exact &= types != False  # noqa: E712 - object array: False marks an unlearnt feature name
 
     idx = np.flatnonzero(exact)
-    columns = {c: column(_COLS + j, idx) for j, c in enumerate(plan.columns)}
-    flags_all = column(at, idx)
+    # Two takes: the columns' slices stay in the batch until it is typed, and keep the whole of
+    # their take alive; the rest is dropped with this chunk.
+    kept = columns(tuple(range(_COLS, at)), idx)
+    by_column = {c: kept[_COLS + j] for j, c in enumerate(plan.columns)}
+    meta = columns((at, at + 3, at + 4, at + 5), idx)
+    flags_all = meta[at]
     opened: dict = {}  # subset → whether any of its containers is present
     for j, name in enumerate(plan.subset_flags):
         if name:
@@ -751,10 +760,10 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         for j, c in enumerate(plan.decision_columns):
             dcols[c] = pc.list_element(dsel, j + 1)
         decisions = (pos[dec_parent[dkeep]], dcols)
-    sigs = column(at + 5, idx).to_numpy(zero_copy_only=False)
-    ancs = column(at + 3, idx).to_numpy(zero_copy_only=False)
+    sigs = meta[at + 5].to_numpy(zero_copy_only=False)
+    ancs = meta[at + 3].to_numpy(zero_copy_only=False)
     shapes = [_plain_shape(s_, a_) if s_ else () for s_, a_ in zip(sigs, ancs, strict=True)]
-    srs = column(at + 4, idx).to_numpy(zero_copy_only=False)
+    srs = meta[at + 4].to_numpy(zero_copy_only=False)
 
     # Every posList text of the chunk to numbers at once (pyarrow's C++ split and cast).
     texts, ring_parent, ring_real = ring_items
@@ -775,7 +784,7 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
         n,
         exact,
         idx,
-        columns,
+        by_column,
         types[idx],
         flags,
         affected,
