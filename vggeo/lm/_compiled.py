@@ -620,6 +620,23 @@ def _mapped(arr: pa.Array, mapping: dict, default: Any = None) -> np.ndarray:
     return values[idx]
 
 
+def _fixed_width(arr: pa.Array, width: int) -> np.ndarray | None:
+    """The characters of a large_string array whose every value is ``width`` ASCII digits, as
+    an ``(n, width)`` uint8 view of its data buffer (no pyarrow call); None for any other."""
+    if arr.type != pa.large_string() or arr.null_count or not width:
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
+        arr.offset : arr.offset + len(arr) + 1
+    ]
+    if len(arr) and not (np.diff(offsets) == width).all():
+        return None
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if len(arr) else np.zeros(0, np.uint8)
+    digits = data[offsets[0] : offsets[-1]]
+    if not ((digits >= ord("0")) & (digits <= ord("9"))).all():
+        return None
+    return digits.reshape(len(arr), width)
+
+
 @dataclass
 class _Prepared:
     """One chunk, parsed, transformed and decoded as far as it goes without Python objects."""
@@ -631,7 +648,7 @@ class _Prepared:
     idx: np.ndarray  # positions of the exact members
     columns: dict  # column → Arrow array over the exact members ("" for absent)
     types: np.ndarray  # provision type per exact member
-    flags: list  # (subset, Arrow bool array over the exact members)
+    flags: list  # (subset, numpy bool array over the exact members)
     affected: tuple  # (exact member position per reference, Arrow register unit ids)
     decisions: tuple | None  # (exact member position per decision, {column: Arrow/object array})
     shapes: list  # per exact member: () no area, rings per polygon of a plain 2D area, None other
@@ -710,12 +727,14 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     # Separator characters in the input (they are private-use characters, so real data has
     # none) split off more items than the tree has: such members go to the Extractor.
     counted = pc.split_pattern(pc.if_else(pc.equal(col[at + 7], ""), "0:0:0", col[at + 7]), ":")
+    if not (np.diff(counted.offsets.to_numpy()) == 3).all():
+        raise Fallback("item counts")
+    want = pc.cast(counted.flatten(), pa.int64()).to_numpy().reshape(n, 3)
     ring_items = _items(col[at + 6], LS)
     for j, (parent, real) in enumerate(
         ((ref_parent, ref_real), (dec_parent, dec_real), ring_items[1:])
     ):
-        want = pc.cast(pc.list_element(counted, j), pa.int64()).to_numpy()
-        exact &= np.bincount(parent[real], minlength=n) == want
+        exact &= np.bincount(parent[real], minlength=n) == want[:, j]
     dec_width = pc.list_value_length(dec_fields).to_numpy()
     bad = dec_real & (dec_width != 1 + len(plan.decision_columns))
     exact &= np.bincount(dec_parent[bad], minlength=n) == 0
@@ -737,11 +756,17 @@ def _prepare(piece: bytes, plan: Plan) -> _Prepared:
     by_column = {c: kept[_COLS + j] for j, c in enumerate(plan.columns)}
     meta = columns((at, at + 3, at + 4, at + 5), idx)
     flags_all = meta[at]
-    opened: dict = {}  # subset → whether any of its containers is present
+    digits = _fixed_width(flags_all, len(plan.subset_flags))
+    opened: dict = {}  # subset → whether any of its containers is present (bool per exact member)
     for j, name in enumerate(plan.subset_flags):
         if name:
-            hit = pc.equal(pc.utf8_slice_codeunits(flags_all, j, j + 1), "1")
-            opened[name] = pc.or_(opened[name], hit) if name in opened else hit
+            if digits is not None:
+                hit = digits[:, j] == ord("1")
+            else:
+                hit = pc.equal(pc.utf8_slice_codeunits(flags_all, j, j + 1), "1").to_numpy(
+                    zero_copy_only=False
+                )
+            opened[name] = opened[name] | hit if name in opened else hit
     flags = list(opened.items())
     pos = np.full(n, -1, dtype=np.int64)  # position of each exact member among the exact ones
     pos[idx] = np.arange(len(idx))
@@ -1047,7 +1072,7 @@ def _flush(
         # Subsets: per provision its subset names in sorted order, as the Extractor lists them.
         sub_rows, sub_names = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=object)]
         for name in sorted(batch.flags):
-            hit = np.flatnonzero(pa.concat_arrays(batch.flags[name]).to_numpy(zero_copy_only=False))
+            hit = np.flatnonzero(np.concatenate(batch.flags[name]))
             sub_rows.append(hit)
             sub_names.append(np.full(len(hit), name, dtype=object))
         sub_rows_a = np.concatenate(sub_rows)
