@@ -424,7 +424,7 @@ def read_bestammelser(
         process; ``None`` uses the cores available (at most 4). Files under 12 MB are always read
         in-process. In this process, a file of 8 MB or more takes the compiled path
         (:mod:`vggeo.lm._compiled`: an XSLT stylesheet generated from the mapping, a worker
-        thread, pyarrow), which reads exactly what the member-by-member reader reads, 1.7–2.3
+        thread, pyarrow), which reads exactly what the member-by-member reader reads, 1.9–2.4
         times as fast as GDAL's GML driver on two cores; see ``benchmarks/lm.md``. Several
         processes pay off only on more, idle cores, and cost memory (each holds its chunk's tree
         and results).
