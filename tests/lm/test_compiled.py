@@ -14,6 +14,8 @@ import re
 import zipfile
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 
@@ -462,3 +464,23 @@ def test_parts_are_the_whole_read(xml_text, tmp_path, monkeypatch):
         whole = pd.concat([getattr(p, table) for p in parts], ignore_index=True)
         pd.testing.assert_frame_equal(whole, getattr(a, table))
     assert stream.unmapped == a.unmapped and stream.files == a.files
+
+
+def test_flag_digits_read_from_the_buffer_are_what_arrow_reads():
+    """The subset flags read from a column's bytes agree with pyarrow's own slicing (the route
+    they replace), on whole, sliced and taken arrays; anything but fixed-width ASCII digits is
+    left to that route."""
+    arr = pa.array(["0101", "1100", "0011", "1111", "0000"] * 3, pa.large_string())
+    for a in (arr, arr.slice(3, 7), arr.take(pa.array([4, 0, 2, 9])).slice(1, 2)):
+        digits = C._fixed_width(a, 4)
+        assert digits is not None and digits.shape == (len(a), 4)
+        for j in range(4):
+            arrow = pc.equal(pc.utf8_slice_codeunits(a, j, j + 1), "1")
+            assert (digits[:, j] == ord("1")).tolist() == arrow.to_pylist()
+    assert C._fixed_width(pa.array(["01", "011"], pa.large_string()), 2) is None
+    assert C._fixed_width(pa.array(["01", None], pa.large_string()), 2) is None
+    assert C._fixed_width(pa.array(["0a"], pa.large_string()), 2) is None
+    # two Arabic-Indic digits are four bytes: the width matches, the characters are not ASCII
+    assert C._fixed_width(pa.array(["\u0661\u0660"], pa.large_string()), 4) is None
+    assert C._fixed_width(pa.array(["01"], pa.string()), 2) is None
+    assert C._fixed_width(pa.array([], pa.large_string()), 2).shape == (0, 2)
