@@ -605,7 +605,11 @@ def typed_columns(
 def identities(values: pd.Series | list | pa.Array | pa.ChunkedArray) -> pd.Series:
     """Object identities (``objektidentitet``, UUIDs) as every table holds them: trimmed and
     lower-cased, by the same Arrow functions wherever they are read, so that they join."""
-    return pd.Series(pc.utf8_lower(pc.utf8_trim_whitespace(_arrow_strings(values))), dtype="string")
+    return pd.Series(
+        pc.utf8_lower(pc.utf8_trim_whitespace(_arrow_strings(values))),
+        index=values.index if isinstance(values, pd.Series) else None,
+        dtype="string",
+    )
 
 
 def raw_column(values: list | pa.Array | pa.ChunkedArray) -> pd.Series:

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
-from vggeo.lm._records import Extractor, typed_frame
+from vggeo.lm._records import Extractor, identities, typed_frame
 from vggeo.lm.package import SET_READERS, DataFile, Delivery, iter_members, open_delivery
 
 if TYPE_CHECKING:
@@ -296,9 +296,9 @@ def _frame(
     lead = [c for c in ("object_id", "property_id") if c in df]
     df = df[lead + [c for c in df.columns if c not in lead]]
     for c in lead:
-        df[c] = df[c].astype("string").str.strip().str.lower()
+        df[c] = identities(df[c])
     if "acquisition_id" in rec.inherit:  # fang, overlatelse: the link to their forvarv row
-        df["acquisition_id"] = df["acquisition_id"].astype("string").str.strip().str.lower()
+        df["acquisition_id"] = identities(df["acquisition_id"])
     if table == "agande":
         df = _owners(
             df,
