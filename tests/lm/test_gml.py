@@ -462,6 +462,51 @@ def test_arc_cap_is_a_setting(monkeypatch):
         geometry_from_string(CIRCLE.format(10))
 
 
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ({"VGGEO_MAX_ARC_VERTICES": " 30000 "}, 30_000),
+        ({"vggeo_max_arc_vertices": "30000"}, 30_000),  # names match without regard to case
+        ({"VGGEO_MAX_ARC_VERTICES": "+4"}, 4),
+        ({}, 10_000),
+    ],
+)
+def test_limits_read_from_the_environment(monkeypatch, env, value):
+    for key, text in env.items():
+        monkeypatch.setenv(key, text)
+    assert geometry_limits().max_arc_vertices == value
+    assert geometry_limits(max_arc_vertices=50).max_arc_vertices == 50  # an override wins
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("VGGEO_MAX_ARC_VERTICES", "3"),  # below the least a ring needs
+        ("VGGEO_MAX_ARC_VERTICES", "10_000"),
+        ("VGGEO_MAX_ARC_VERTICES", "1e4"),
+        ("VGGEO_MAX_ARC_VERTICES", "\u0661\u0662\u0663\u0664"),  # Arabic-Indic digits
+        ("VGGEO_MAX_ARC_VERTICES", ""),
+        ("VGGEO_MAX_FEATURE_ARC_VERTICES", "-1"),
+        ("VGGEO_MAX_ARC_VERTICES_PER_KIB", "-1"),
+        ("VGGEO_MAX_ARC_VERTICES_PER_KIB", "lots\nof"),
+    ],
+)
+def test_a_limit_that_is_not_a_whole_number_in_range_is_refused_by_name(monkeypatch, name, text):
+    monkeypatch.setenv(name, text)
+    with pytest.raises(SettingsError, match=name) as info:
+        geometry_limits()
+    assert "\n" not in str(info.value)
+
+
+def test_an_override_is_checked_like_the_environment():
+    with pytest.raises(SettingsError, match="VGGEO_MAX_ARC_VERTICES"):
+        geometry_limits(max_arc_vertices=True)  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="VGGEO_MAX_FEATURE_ARC_VERTICES"):
+        geometry_limits(max_feature_arc_vertices=2)
+    with pytest.raises(TypeError, match="max_vertices"):
+        geometry_limits(max_vertices=5)  # type: ignore[call-arg]
+
+
 def test_feature_cap_counts_every_arc_of_the_feature():
     # Eleven circles of 36 km: each within the per-arc cap (about 9 400), together above 100 000.
     members = "".join(
