@@ -151,8 +151,8 @@ class GeometryLimits:
     constructor checks each value.
 
     Three integers read by hand rather than by pydantic-settings (which the server's settings
-    use): importing pydantic-settings costs ≈ 0.07 s, and every ``vggeo read`` of a file paid
-    it — 4 % of reading 50 000 provisions from the command line.
+    use): importing it, and tearing it down at exit, cost every read ≈ 0.1 s, 5 % of reading
+    50 000 provisions in a fresh process (``benchmarks/lm.md``, seventh pass).
     """
 
     max_arc_vertices: int = 10_000
