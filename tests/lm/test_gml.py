@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely
+from hostile import data_file, ident, polygon, provision
 from system import gdal_json
 
 from vggeo.crs import gml_axis_swap
@@ -505,6 +508,24 @@ def test_an_override_is_checked_like_the_environment():
         geometry_limits(max_feature_arc_vertices=2)
     with pytest.raises(TypeError, match="max_vertices"):
         geometry_limits(max_vertices=5)  # type: ignore[call-arg]
+
+
+def test_a_read_imports_no_settings_library(tmp_path):
+    """The limits are read without pydantic-settings: importing and tearing it down cost every
+    read in a fresh process ≈ 0.1 s (benchmarks/lm.md, seventh pass)."""
+    xml = tmp_path / "one.xml"
+    xml.write_bytes(data_file([provision(ident(1), polygon())]))
+    code = (
+        "import sys\n"
+        "from vggeo.lm import read_bestammelser\n"
+        "assert len(read_bestammelser(sys.argv[1]).provisions) == 1\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('pydantic')))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(xml)], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 def test_feature_cap_counts_every_arc_of_the_feature():
