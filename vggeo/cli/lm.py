@@ -80,18 +80,21 @@ def read_cmd(
     overwrite: bool,
     progress: bool,
 ) -> None:
-    """Read a Lantmäteriet DELIVERY (any form, also one data XML file) into OUT.gpkg or OUT.parquet.
+    """Read a Lantmäteriet DELIVERY (any form, also one data XML file, or the vector product's
+    GeoPackage of provision areas) into OUT.gpkg or OUT.parquet.
 
     GeoPackage: one layer per table; the provisions layer has MultiPolygon geometry in
     EPSG:3006 and the provision_id column. Parquet: the provisions table (or --table).
     """
     # lazy: keeps vggeo --help fast
     from vggeo.exports.delivery import DELIVERY_SUFFIXES, DeliveryWritten, write_delivery
+    from vggeo.lm.bestammelse import is_vector_product
     from vggeo.lm.package import unmapped_lines
 
     if output.suffix.lower() not in DELIVERY_SUFFIXES:
         raise click.UsageError("-o must end in .gpkg or .parquet")
     refuse_overwrite(output, overwrite)
+    vector = is_vector_product(delivery)
 
     def report(read: DeliveryWritten) -> None:
         for ident, msg in read.geometry_errors:
@@ -104,9 +107,10 @@ def read_cmd(
                 err=True,
             )
         if read.unmapped:  # data the tables do not keep: every path, with its count
+            what, where = ("values", "columns") if vector else ("XML elements", "paths")
             click.echo(
-                f"vggeo: {sum(read.unmapped.values())} XML elements were not mapped "
-                f"({len(read.unmapped)} paths); their data is not in the output:",
+                f"vggeo: {sum(read.unmapped.values())} {what} were not mapped "
+                f"({len(read.unmapped)} {where}); their data is not in the output:",
                 err=True,
             )
             for line in unmapped_lines(read.unmapped):

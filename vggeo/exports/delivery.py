@@ -22,7 +22,7 @@ from vggeo.errors import InputError
 from vggeo.exports.tables import GpkgLayers, write_gpkg_layers, write_table
 from vggeo.frames import categoricals_as_text
 from vggeo.lm import open_delivery, read_delivery
-from vggeo.lm.bestammelse import iter_bestammelser
+from vggeo.lm.bestammelse import is_vector_product, iter_bestammelser, read_bestammelser
 from vggeo.lm.dispatch import DEFAULT_TABLE, deletions_table
 from vggeo.lm.package import Delivery
 
@@ -72,8 +72,9 @@ def write_delivery(
     Parameters
     ----------
     source
-        A :class:`~vggeo.lm.package.Delivery` (left open) or anything
-        :func:`~vggeo.lm.open_delivery` accepts.
+        A :class:`~vggeo.lm.package.Delivery` (left open), anything
+        :func:`~vggeo.lm.open_delivery` accepts, or a ``.gpkg`` of the vector product of
+        provision areas (:func:`vggeo.lm.bestammelse.read_vector_product`).
     output
         ``.gpkg``: every table as a layer, provisions as MultiPolygon in EPSG:3006, plus
         ``deletions`` of a change extract. ``.parquet``: the table ``table``.
@@ -99,6 +100,15 @@ def write_delivery(
         raise InputError(f"choose the format by extension: {', '.join(DELIVERY_SUFFIXES)}")
     if Path(output).exists() and not overwrite:
         raise InputError(f"{output} exists; pass overwrite=True to replace it", file=str(output))
+    if is_vector_product(source):
+        # Lantmäteriet's vector product: one GeoPackage of provision areas, read whole (it holds
+        # no more than its own layers) and written like a delivery's tables.
+        product = read_bestammelser(source)
+        done = DeliveryWritten("bestammelse", unmapped=product.unmapped)
+        if on_read is not None:
+            on_read(done)
+        done.rows = _write_tables(dict(product.tables()), output, done.product, table, overwrite)
+        return done
     opened = nullcontext(source) if isinstance(source, Delivery) else open_delivery(source)
     tables: dict[str, pd.DataFrame] = {}
     with opened as d:
@@ -134,13 +144,24 @@ def write_delivery(
         done.geometry_errors = data.geometry_errors
     if on_read is not None:
         on_read(done)
-    if suffix == ".gpkg":
+    done.rows = _write_tables(tables, output, done.product, table, overwrite)
+    return done
+
+
+def _write_tables(
+    tables: dict[str, pd.DataFrame],
+    output: str | os.PathLike,
+    product: str,
+    table: str | None,
+    overwrite: bool,
+) -> dict[str, int]:
+    """Every table as a GeoPackage layer, or one as GeoParquet; the rows of every table read."""
+    if Path(output).suffix.lower() == ".gpkg":
         write_gpkg_layers(tables, output, geometry_type="MultiPolygon", overwrite=overwrite)
     else:
-        name = table or DEFAULT_TABLE[done.product]
+        name = table or DEFAULT_TABLE[product]
         if name not in tables:
             raise InputError(f"no table {name!r}; this delivery has {sorted(tables)}")
         # GeoParquet 1.1 for the provisions, as every vggeo output; categoricals as text.
         write_table(categoricals_as_text(tables[name]), output, overwrite=overwrite)
-    done.rows = {name: len(frame) for name, frame in tables.items()}
-    return done
+    return {name: len(frame) for name, frame in tables.items()}

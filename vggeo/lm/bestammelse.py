@@ -13,12 +13,13 @@ import gc
 import io
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Self, TypedDict, Unpack, cast
+from typing import IO, TYPE_CHECKING, Any, Self, TypedDict, TypeGuard, Unpack, cast
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
+from shapely import GeometryType
 from tqdm import tqdm
 
 from vggeo.crs import transform_geoseries
@@ -39,8 +41,6 @@ from vggeo.lm._records import (
     Extractor,
     PathCounts,
     as_dicts,
-    normalise_kommun,
-    parse_dates,
 )
 from vggeo.lm.gml import (
     DEFAULT_ARC_TOLERANCE,
@@ -56,7 +56,6 @@ from vggeo.lm.package import (
     peek_member_tag,
 )
 from vggeo.lm.provisions import (
-    DECISION_COLUMNS,
     PROVISION_COLUMNS,
     PROVISION_TYPES,
     BestammelseData,
@@ -551,7 +550,7 @@ class BestammelseParts:
         check_counts: bool,
     ) -> Iterator[BestammelseData]:
         source = self.source
-        if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg":
+        if is_vector_product(source):
             data = read_vector_product(source)
             self.files = list(data.files)
             self.unmapped.update(data.unmapped)
@@ -756,84 +755,236 @@ def _frames(
     )
 
 
+def _folded(name: str) -> str:
+    """A column or type name as the vector product is matched: without case, accents, spaces or
+    punctuation (``"Senaste ändring, allmänna delen"`` → ``"senasteandringallmannadelen"``).
+
+    The product's schema is not public (FORMATS.md says only that it exists), so its names are
+    matched as loosely as they can be without two names meaning different things.
+    """
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum())
+
+
+#: Vector-product column names, folded (:func:`_folded`) → vggeo's columns: the attribute names
+#: the XML mapping reads (:data:`vggeo.lm.mapping.BESTAMMELSE`), a type column, and vggeo's own
+#: column names (a GeoPackage vggeo wrote reads back). [inferred]
 VECTOR_COLUMNS = {
+    **{_folded(c): c for c in PROVISION_COLUMNS},
     "objektidentitet": "provision_id",
-    "provision_id": "provision_id",
     "bestammelsetyp": "provision_type",
     "typ": "provision_type",
     "objektversion": "object_version",
     "kommun": "municipality",
     "kommunkod": "municipality",
     "aktbeteckning": "designation",
+    "beteckning": "designation",
+    "bestammelsebeteckning": "designation",
     "namn": "name",
-    "status": "status",
+    "plannamn": "name",
+    "bestammelsenamn": "name",
     "plantyp": "plan_type",
+    "naturvardstyp": "plan_type",
+    "rattighetstyp": "plan_type",
     "alternativaktbeteckning": "alt_designation",
+    "alternativbeteckning": "alt_designation",
     "senasteandringallmannadelen": "last_changed",
+    "senastandradallmannadelen": "last_changed",
+    "senasteandring": "last_changed",
+    "versiongiltigfran": "last_changed",
     "genomforandetidstart": "implementation_start",
+    "genomforandetidfrom": "implementation_start",
+    "genomforandetidborjar": "implementation_start",
     "genomforandetidslut": "implementation_end",
+    "genomforandetidtom": "implementation_end",
+    "genomforandetidslutar": "implementation_end",
+    "hanvisningstext": "reference_text",
 }
-_TYPE_NAMES = {
-    "plan": "plan",
-    "naturvårdsbestämmelse": "naturvardsbestammelse",
-    "övrig bestämmelse": "ovrig_bestammelse",
-    "mineralrättighet": "mineralrattighet",
-    "utredning m.m.": "utredning",
-    "fornlämning": "fornlamning",
+#: Provision type names, folded → vggeo's types: the XML element names, vggeo's own names and
+#: Lantmäteriet's display names ("Övrig bestämmelse", "Utredning m.m.").
+VECTOR_TYPES = {
+    **{_folded(k): v for k, v in M.PROVISION_TYPES.items()},
+    **{_folded(v): v for v in PROVISION_TYPES},
+    "utredningmm": "utredning",
 }
+
+
+def is_vector_product(source: object) -> TypeGuard[str | os.PathLike[str]]:
+    """Whether ``source`` names a GeoPackage of the vector product (rather than a delivery)."""
+    return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".gpkg"
 
 
 def read_vector_product(path: str | os.PathLike[str]) -> BestammelseData:
-    """Read the GeoPackage vector product of provision areas into the same shape."""
-    frames = []
-    # geopandas' own listing and reading: pyogrio underneath, imported by geopandas when used
-    layers = gpd.list_layers(path)
-    for name in layers.loc[layers["geometry_type"].notna(), "name"]:  # tables without geometry
-        df = gpd.read_file(path, layer=name, engine="pyogrio")
-        df = df.rename(
-            columns={
-                c: VECTOR_COLUMNS[c.lower()] for c in df.columns if c.lower() in VECTOR_COLUMNS
-            }
-        )
-        if df.crs is None:
-            raise InputError("vector product layer has no CRS", file=path, element=name)
-        df = transform_geoseries(df, 3006)
-        frames.append(df)
-    if not frames:
-        raise InputError("no geometry layer in the GeoPackage", file=path)
-    df = pd.concat(frames, ignore_index=True)
-    out = pd.DataFrame(index=df.index)
-    for col in PROVISION_COLUMNS:
-        out[col] = df[col] if col in df else pd.NA
-    out["provision_id"] = out["provision_id"].astype("string").str.lower()
-    t = out["provision_type"].astype("string").str.lower()
-    out["provision_type"] = pd.Categorical(
-        t.map(lambda v: _TYPE_NAMES.get(v, v) if isinstance(v, str) else v),
-        categories=list(PROVISION_TYPES),
-    )
-    out["object_version"] = pd.to_numeric(out["object_version"], errors="coerce").astype("Int64")
+    """Read the GeoPackage vector product of provision areas into the same shape.
+
+    Every layer with geometry is read; its columns are matched by :data:`VECTOR_COLUMNS` and typed
+    by the same functions as the XML's attributes, so ids join and values read alike. Columns it
+    does not match are counted in ``unmapped`` (``layer/column``: values), as the XML's elements
+    are. Refused, naming the layer (and row, column and value where there is one): a layer without
+    an id column or with two columns for one field, a row without an id, an id twice, a type that
+    is no provision type (a layer without a type column takes its name's, if that is one), a
+    geometry other than (Multi)Polygon, a value the XML reader would refuse, and a layer lacking a
+    column of :data:`REQUIRED_WITH_BASINFORMATION` while holding columns nobody matched (they may
+    be it, spelt otherwise). Nothing becomes a silent null.
+    """
+    import pyogrio.errors  # geopandas reads through pyogrio; imported by it on first use
+
     name = str(path)
-    out["municipality"] = normalise_kommun(out["municipality"], column="municipality", file=name)
-    for c in ("last_changed", "implementation_start", "implementation_end"):
-        out[c] = parse_dates(out[c].astype("string"), column=c, file=name)
-    for c in ("designation", "name", "status", "plan_type", "alt_designation", "reference_text"):
-        out[c] = out[c].astype("string")
-    geom = shapely.get_parts(np.asarray(df.geometry.values))  # noqa: F841 - validity below
-    mp = [
-        g if g is None or g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
-        for g in df.geometry.values
-    ]
-    gdf = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(mp, crs="EPSG:3006"))
-    empty = pd.DataFrame({"provision_id": pd.Series(dtype="string")})
-    return BestammelseData(
-        gdf,
-        empty.assign(register_unit_id=pd.Series(dtype="string")),
-        pd.DataFrame({c: pd.Series(dtype="string") for c in DECISION_COLUMNS}),
-        pd.DataFrame({"provision_id": gdf["provision_id"], "subset": "basinformation"}).astype(
-            "string"
-        ),
-        files=[str(path)],
-    )
+    try:
+        layers = gpd.list_layers(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
+        raise InputError(f"not a readable GeoPackage: {err}", file=name) from None
+    parts: list[BestammelseData] = []
+    unmapped: Counter = Counter()
+    for layer in layers.loc[layers["geometry_type"].notna(), "name"]:  # not attribute tables
+        try:
+            df = gpd.read_file(path, layer=layer, engine="pyogrio")
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
+            raise InputError(f"layer does not read: {err}", file=name, element=layer) from None
+        parts.append(_vector_layer(df, layer, name, unmapped))
+    if not parts:
+        raise InputError("no geometry layer in the GeoPackage", file=name)
+    refuse_repeated_identities(parts)
+    return _concat(parts, unmapped, [], [name])
+
+
+def _vector_layer(
+    df: gpd.GeoDataFrame, layer: str, name: str, unmapped: Counter
+) -> BestammelseData:
+    """One layer of the vector product as provisions (see :func:`read_vector_product`)."""
+    if df.crs is None:
+        raise InputError("vector product layer has no CRS", file=name, element=layer)
+    found = _vector_columns(df, layer, name, unmapped)
+    rows = ColumnRows(PROVISION_COLUMNS)
+    rows.columns = {c: _raw(df[found[c]]).tolist() for c in found}
+    rows.n = len(df)
+    ids = rows.column("provision_id")
+    blank = [r for r, v in enumerate(ids, start=1) if v is None or not str(v).strip()]
+    if blank:
+        raise InputError(
+            "no objektidentitet",
+            file=name,
+            element=layer,
+            row=blank[0],
+            field=found["provision_id"],
+        )
+    types = _vector_types(rows.column("provision_type"), layer, found, file=name)
+    geometry = _vector_geometries(transform_geoseries(df.geometry, 3006), layer, name)
+    try:
+        return assemble(
+            rows,
+            types,
+            lambda _ids: geometry,
+            ColumnRows(("provision_id",)),  # no berörkrets, no decisions in the product
+            ColumnRows(("provision_id",)),
+            [(i, "basinformation") for i in ids],
+            files=[name],
+        )
+    except InputError as err:  # name the layer and its own column, not vggeo's
+        raise type(err)(
+            err.message,
+            file=name,
+            element=layer,
+            field=found.get(err.field or "", err.field),
+            value=err.value,
+        ) from None
+
+
+def _vector_columns(
+    df: gpd.GeoDataFrame, layer: str, file: str, unmapped: Counter
+) -> dict[str, str]:
+    """vggeo's column → the layer's column; the rest counted in ``unmapped`` by their values."""
+    found: dict[str, str] = {}
+    unknown = []
+    for col in df.columns:
+        if col == df.geometry.name:
+            continue
+        target = VECTOR_COLUMNS.get(_folded(col))
+        if target is None:
+            values = int(df[col].notna().sum())
+            unmapped[f"{layer}/{col}"] += values
+            unknown += [col] if values else []
+        elif target in found:
+            raise InputError(
+                f"columns {found[target]!r} and {col!r} both give {target}",
+                file=file,
+                element=layer,
+            )
+        else:
+            found[target] = col
+    if "provision_id" not in found:
+        raise InputError("layer has no objektidentitet column", file=file, element=layer)
+    absent = [c for c in REQUIRED_WITH_BASINFORMATION if c not in found]
+    if absent and unknown:
+        raise InputError(
+            f"no column for {', '.join(absent)}, and columns that match nothing hold values "
+            f"({', '.join(map(repr, unknown))}): one may be it, spelt otherwise",
+            file=file,
+            element=layer,
+        )
+    return found
+
+
+def _raw(values: pd.Series) -> pd.Series:
+    """A GeoPackage column as the XML reader's raw values: None for null, dates as ISO text."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        values = values.dt.strftime("%Y-%m-%dT%H:%M:%S")  # wall-clock time, as written
+    out = values.astype(object)
+    return out.where(values.notna(), None)
+
+
+def _vector_types(values: list, layer: str, found: dict[str, str], *, file: str) -> list[str]:
+    """The rows' provision types; a row without one takes the layer's name if that is a type."""
+    from_layer = VECTOR_TYPES.get(_folded(layer))
+    column = found.get("provision_type")
+    out = []
+    for row, v in enumerate(values, start=1):
+        if v is None or (isinstance(v, str) and not v.strip()):
+            if from_layer is None:
+                raise InputError(
+                    "no provision type, and the layer's name is none",
+                    file=file,
+                    element=layer,
+                    row=row,
+                    field=column or "typ",
+                )
+            out.append(from_layer)
+            continue
+        t = VECTOR_TYPES.get(_folded(str(v)))
+        if t is None:
+            raise InputError(
+                f"not a provision type (one of {', '.join(PROVISION_TYPES)})",
+                file=file,
+                element=layer,
+                row=row,
+                field=column,
+                value=str(v),
+            )
+        out.append(t)
+    return out
+
+
+def _vector_geometries(geoms: gpd.GeoSeries, layer: str, file: str) -> np.ndarray:
+    """MultiPolygons in two dimensions (a Polygon is wrapped); anything else is refused."""
+    values = shapely.force_2d(np.asarray(geoms.values))
+    kinds = shapely.get_type_id(values)  # -1 for a missing geometry, kept as missing
+    wrong = ~np.isin(kinds, [-1, GeometryType.POLYGON, GeometryType.MULTIPOLYGON])
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise InputError(
+            "not an area (Polygon or MultiPolygon)",
+            file=file,
+            element=layer,
+            row=i + 1,
+            field="geometry",
+            value=values[i].geom_type,
+        )
+    polygons = kinds == GeometryType.POLYGON
+    empty = polygons & shapely.is_empty(values)
+    values[empty] = shapely.MultiPolygon()
+    polygons &= ~empty
+    values[polygons] = shapely.multipolygons(values[polygons][:, None])  # one polygon each
+    return values
 
 
 def _read_set(

@@ -547,8 +547,3 @@ def assemble(
         errors if errors is not None else [],
         list(files),
     )
-
-
-# --- the vector product ------------------------------------------------------------------------
-
-#: Vector-product column names (lower-cased) → vggeo columns. [inferred]
