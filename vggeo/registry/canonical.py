@@ -92,6 +92,21 @@ _INT_RANGES = {
 }
 # Pandas' index column, when a user saved a frame with ``to_csv()`` without ``index=False``.
 _INDEX_COLUMNS = ("Unnamed: 0", "", "index")
+
+
+def _is_saved_index(values: pd.Series) -> bool:
+    """Whether a column named like pandas' index (:data:`_INDEX_COLUMNS`) holds one: whole numbers
+    counting up by one. Anything else under such a name is the user's data and is kept."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    steps = np.diff(numbers)
+    return bool(
+        len(numbers)
+        and np.isfinite(numbers).all()
+        and numbers[0] == np.floor(numbers[0])
+        and (steps == 1).all()
+    )
+
+
 #: Share of a batch's complete pairs that must be swapped (or foreign) before the whole input is
 #: taken to be in another axis order (or system) and refused, rather than the rows rejected.
 _SYSTEMATIC_SHARE = 0.5
@@ -995,7 +1010,11 @@ def _canonical(
         )
     had = set(frame.columns)
     present = [f for f in FIELDS if f.name in frame.columns]
-    dropped_index = [c for c in frame.columns if c in _INDEX_COLUMNS and c not in FIELD_NAMES]
+    dropped_index = [
+        c
+        for c in frame.columns
+        if c in _INDEX_COLUMNS and c not in FIELD_NAMES and _is_saved_index(frame[c])
+    ]
     unknown = [
         c
         for c in frame.columns
@@ -1006,6 +1025,15 @@ def _canonical(
         for c in ("kommunkod", "construction_year_placeholder")
         if c in frame.columns
     }
+    key = next(f for f in FIELDS if f.kind == "key")
+    if n and key not in present:  # not one row has an id: as refused as one row without it
+        raise SchemaError(
+            f"every residence needs an id; the input has no {key.name!r} field "
+            f"(its fields: {', '.join(map(str, list(frame.columns)[:8]))}"
+            f"{', …' if len(frame.columns) > 8 else ''})",
+            field=key.name,
+            **key_rej.locate(0),
+        )
     code_report: dict[str, Any] = {}
     out: dict[str, Any] = {}
     for f in present:
@@ -1238,7 +1266,12 @@ def canonical_in_batches(
         columns = list(dict.fromkeys(c for p in parts for c in p.columns if c != "geometry"))
         merged: dict[str, Any] = {}
         for c in columns:
-            pieces = [p[c] if c in p.columns else pd.Series([None] * len(p)) for p in parts]
+            # a batch without the column (its records did not carry it): nulls of its type
+            dtype = next(p[c].dtype for p in parts if c in p.columns)
+            pieces = [
+                p[c] if c in p.columns else pd.Series(index=pd.RangeIndex(len(p)), dtype=dtype)
+                for p in parts
+            ]
             if all(isinstance(x.dtype, pd.CategoricalDtype) for x in pieces):
                 merged[c] = _concat_categoricals(pieces)
             else:

@@ -329,17 +329,39 @@ def _file_locate(path: Path, fmt: str) -> Locate:
 
 
 def _first_keys(path: Path, lines: int = 100) -> set[str]:
-    """Keys used by the first records (an account sees the same fields in every record)."""
+    """Keys used by the first records (blank lines skipped), for :func:`_unseen_fields`."""
     keys: set[str] = set()
     with open(path, encoding="utf-8") as fh:
-        for _, line in zip(range(lines), fh, strict=False):
+        seen = 0
+        for line in fh:
+            if not line.strip():
+                continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 break
             if isinstance(rec, dict):
                 keys.update(rec)
+            seen += 1
+            if seen == lines:
+                break
     return keys
+
+
+def _unseen_fields(frame: pd.DataFrame, keys: set[str]) -> list[str]:
+    """Declared fields to leave out of a frame: never a key of the first records, and without a
+    value in this frame.
+
+    Arrow's explicit schema gives every declared field a column, all-null where the records do
+    not carry it; an account that cannot see a field must not appear to have it empty. A column
+    holding any value is always kept, whatever the first records held (writers that leave out
+    null keys are common), and batches that lack a column another batch has get nulls in it.
+    """
+    return [
+        c
+        for c in frame.columns
+        if c in FIELD_NAMES and c not in keys and not frame[c].notna().any()
+    ]
 
 
 def _grouped(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pd.DataFrame]:
@@ -380,9 +402,7 @@ def _stream_jsonl(path: Path) -> Iterator[pd.DataFrame]:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         raise _FastPathRefused(str(err)) from None
     for frame in _grouped(reader, _STREAM_ROWS):
-        # Declared fields the records never carry come back all-null from the explicit schema:
-        # drop them; an account that cannot see a field must not appear to have it empty.
-        drop = [c for c in frame.columns if c in FIELD_NAMES and c not in keys]
+        drop = _unseen_fields(frame, keys)
         yield frame.drop(columns=drop) if drop else frame
 
 
@@ -426,7 +446,7 @@ def _stream_jsonl_lenient(path: Path) -> Iterator[pd.DataFrame]:
                 ),
             )
             frame = _to_frame(table)
-            drop = [c for c in frame.columns if c in FIELD_NAMES and c not in keys]
+            drop = _unseen_fields(frame, keys)
             frame = frame.drop(columns=drop) if drop else frame
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             frame = _records_frame(chunk.decode("utf-8").splitlines(), path, first_line=lineno + 1)
