@@ -85,3 +85,18 @@ def test_report_is_json_and_table(small_registry):
     assert doc["ok"] is False
     text = rep.to_table()
     assert "bad_apartment_numbers" in text and "position_00" in text and "PROBLEMS FOUND" in text
+
+
+def test_a_registry_without_construction_years_is_checked(tmp_path):
+    """An account that cannot see construction_year (or a file without it): no notice rows, no
+    crash (it raised KeyError on the notice's missing column)."""
+    path = tmp_path / "few.jsonl"
+    recs = [
+        {"id": i, "sweref99x": 6580661.0 + i, "sweref99y": 677445.0, "rooms": 2} for i in (1, 2, 3)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    from vggeo.registry import read_registry
+
+    rep = check_registry(read_registry(path))
+    assert rep.summary["construction_year_placeholder"] == 0
+    assert len(rep.details["construction_year_placeholder"]) == 0

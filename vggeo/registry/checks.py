@@ -322,7 +322,13 @@ def check_registry(
         m = np.asarray(finding.mask, dtype=bool)
         rep.summary[finding.rule] = int(m.sum())
         notice_ids.append(finding.rule)
-        detail = {**base(m), finding.field: _as_objects(gdf[finding.field])[m]}
+        # a field the input does not carry has no finding rows; its column in the detail is empty
+        values = (
+            _as_objects(gdf[finding.field])[m]
+            if finding.field in gdf
+            else np.full(int(m.sum()), None, dtype=object)
+        )
+        detail = {**base(m), finding.field: values}
         if finding.rule in ("floor_disagreements", "apartment_above_top_floor"):
             detail["implied_floor"] = np.asarray(finding.detail, dtype=object)[m]
             if finding.rule == "apartment_above_top_floor" and "floors" in gdf:
