@@ -85,3 +85,33 @@ def test_load_residences_round_trip_and_upsert(store, registry, monkeypatch):
     near = store.read_table("residences", bbox=box)
     expected = want.cx[box[0] : box[2], box[1] : box[3]]
     assert sorted(near.id) == sorted(expected.id) and len(near) > 0
+
+
+def test_an_upsert_with_codes_as_plain_values_reads_them_back(store, registry):
+    """Residences read back from an export come without categorical dtypes. A code the store has
+    not seen yet (a new home type, a building type outside the code list) must be stored and
+    read back as written, not as null."""
+    first = registry.iloc[:50]
+    store.load_residences(first, mode="replace")
+    upd = first.iloc[:2].copy()
+    upd["home_type"] = pd.Series(["kolonistuga", "villa"], index=upd.index, dtype=object)
+    upd["building_type"] = pd.array([77, 30], dtype="Int64")
+    store.load_residences(upd, mode="upsert")
+    back = store.read_table("residences").set_index("id").loc[upd["id"]]
+    assert back["home_type"].astype(object).tolist() == ["kolonistuga", "villa"]
+    assert back["building_type"].astype(object).tolist() == [77, 30]
+    # the earlier codes are still categories, in their order, the new ones after them
+    cats = list(back["home_type"].dtype.categories)
+    assert cats[: len(first["home_type"].cat.categories)] == list(first["home_type"].cat.categories)
+    assert "kolonistuga" in cats
+
+
+def test_an_upsert_with_a_code_of_the_wrong_type_is_refused(store, registry):
+    from vggeo.errors import SchemaError
+
+    store.load_residences(registry.iloc[:5], mode="replace")
+    upd = registry.iloc[:1].copy()
+    upd["building_type"] = pd.Series(["tjugo"], index=upd.index, dtype=object)
+    with pytest.raises(SchemaError, match="building_type"):
+        store.load_residences(upd, mode="upsert")
+    assert_same_residences(store.read_table("residences"), registry.iloc[:5])

@@ -281,6 +281,23 @@ def coerce(series: pd.Series, column: Column, *, table: str) -> pd.Series:
     return series
 
 
+def _categories(series: pd.Series, column: Column, *, table: str) -> pd.CategoricalDtype:
+    """The distinct values of an incoming column that is not categorical, as categories of the
+    registered categories' type (a value that is not of that type is refused)."""
+    values = pd.Index(series.dropna().unique())
+    registered = parse_category(column.dtype)
+    if registered is not None and len(values):
+        try:
+            values = values.astype(registered.categories.dtype)
+        except (ValueError, TypeError) as err:
+            raise SchemaError(
+                f"cannot store values among the categories of {column.name}: {err}",
+                file=table,
+                field=series.name,
+            ) from err
+    return pd.CategoricalDtype(values)
+
+
 def restore(series: pd.Series, column: Column) -> pd.Series:
     """Give a column read from a database the pandas dtype it was written with."""
     dt = column.dtype
@@ -1061,12 +1078,16 @@ class Store(ABC):
                 raise SchemaError(f"table {name}: column name {col!r} is reserved or invalid")
             if col in registered:
                 c = registered[col]
-                if isinstance(s.dtype, pd.CategoricalDtype) and c.dtype.startswith("category"):
-                    merged = merge_categories(c.dtype, s.dtype)
-                    if merged is not None:  # keep every category ever written, in order
+                declared = s.dtype if isinstance(s.dtype, pd.CategoricalDtype) else None
+                s = coerce(s, c, table=name)
+                if c.dtype.startswith("category"):
+                    # keep every category ever written, in order: also the values of a column
+                    # that arrives as plain text or numbers (read back from an export, say),
+                    # which would otherwise be stored and then read back as null
+                    merged = merge_categories(c.dtype, declared or _categories(s, c, table=name))
+                    if merged is not None:
                         c = Column(c.name, c.kind, merged)
                         self._set_column_dtype(name, c)
-                s = coerce(s, c, table=name)
             else:
                 c = Column(col, kind_of(s), dtype_name(s))
                 self._add_column(name, c)
