@@ -221,3 +221,18 @@ def test_missing_columns_and_crs():
         residences_in(res.set_crs(None, allow_override=True), prov)
     with pytest.raises(CRSError, match="metres"):
         residences_in(res.to_crs(4326), prov, predicate="dwithin", distance=5)
+
+
+def test_home_types_that_differ_only_in_spaces_share_a_summary_column():
+    """Two labels with one column name ("småhus övriga", and with a no-break space): the column
+    counts both, so the counts by type still add up to the homes."""
+    res, prov = frames.residences(300), frames.provisions(20)
+    pairs = residences_in(res, prov).pairs
+    inside = res["id"].isin(pairs["residence_id"]).to_numpy()
+    assert inside.sum() >= 3
+    labels = np.where(np.arange(len(res)) % 2, "småhus övriga", "småhus\u00a0övriga")
+    res = res.assign(home_type=pd.Series(labels, index=res.index, dtype=object))
+    s = residences_in(res, prov).summary.set_index("provision_id")
+    type_cols = [c for c in s.columns if c.startswith("homes_")]
+    assert type_cols == ["homes_småhus_övriga"]
+    assert (s["homes_småhus_övriga"] == s["homes"]).all() and s["homes"].sum() == len(pairs)

@@ -358,7 +358,10 @@ def _summarise(
         counts = counts.reshape(n, k) if n else np.zeros((0, k), np.int64)
         for i, label in enumerate(labels):
             name = "homes_missing" if label is None else f"homes_{_column_label(label)}"
-            summary[name] = counts[:, i].astype(np.int64)
+            if name in summary:  # labels that differ only in their spaces share a column
+                summary[name] += counts[:, i].astype(np.int64)
+            else:
+                summary[name] = counts[:, i].astype(np.int64)
     return summary
 
 
