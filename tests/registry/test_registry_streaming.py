@@ -128,3 +128,16 @@ def test_a_column_named_index_is_dropped_only_when_it_is_one(tmp_path):
     saved.write_text(",id,sweref99x,sweref99y\n0,1,6580661,677445\n1,2,6580662,677446\n")
     g = read_registry(saved)
     assert list(g.columns[:3]) == ["id", "sweref99x", "sweref99y"] and "" not in g.columns
+
+
+def test_csv_columns_outside_the_field_list_are_kept_as_written(tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text(
+        "id,sweref99x,sweref99y,customer_ref,fnr\n"
+        "1,6580661,677445,000123,0180-1234\n"
+        "2,6580662,677446,004567,0180-2345\n"
+    )
+    with pytest.warns(UserWarning, match="customer_ref"):
+        g = read_registry(path)
+    assert g["customer_ref"].tolist() == ["000123", "004567"]  # not the numbers 123 and 4567
+    assert g["fnr"].tolist() == ["0180-1234", "0180-2345"]

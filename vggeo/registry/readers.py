@@ -307,6 +307,11 @@ def _csv_types(header: list[str], all_text: bool) -> dict[str, pa.DataType]:
             types[f.name] = pa.string()
         else:
             types[f.name] = pa.float64() if f.kind != "key" else pa.int64()
+    # Other columns are kept as written: Arrow's guess would read "000123" as the number 123 and
+    # "0180" (a kommunkod) as 180. Only the derived flag is left to it (it reads true/false).
+    for name in header:
+        if name not in FIELD_NAMES and name != "construction_year_placeholder":
+            types.setdefault(name, pa.string())
     return types
 
 
