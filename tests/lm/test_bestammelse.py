@@ -462,3 +462,29 @@ def test_json_roundtrip_of_unmapped_report(tmp_path):
         "Plan/beror/extra": 1,
     }
     _ = shutil
+
+
+def test_a_second_value_of_a_single_valued_field_is_reported_not_dropped(tmp_path):
+    """The first value is kept; another is data the tables would not hold, so it is reported in
+    ``unmapped`` (and refused by a store unless accepted). The same value twice loses nothing."""
+    two = example_file(
+        tmp_path,
+        "<mb:namn>SOLHEM</mb:namn>",
+        "<mb:namn>SOLHEM</mb:namn><mb:namn>SOLBACKEN</mb:namn>",
+    )
+    d = read_bestammelser(two)
+    assert d.provisions["name"].tolist()[0] == "SOLHEM"
+    assert d.unmapped["Plan/attribut/namn (another value)"] == 1
+    same = example_file(
+        tmp_path,
+        "<mb:namn>SOLHEM</mb:namn>",
+        "<mb:namn>SOLHEM</mb:namn><mb:namn> SOLHEM </mb:namn>",
+    )
+    assert not any("another value" in k for k in read_bestammelser(same).unmapped)
+    from vggeo.lm.package import UnmappedError, refuse_unmapped
+
+    with pytest.raises(UnmappedError) as err:  # what a store does with it
+        refuse_unmapped(d.unmapped)
+    assert "Plan/attribut/namn (another value)" in err.value.paths
+    accept = ["Plan/attribut/namn*", "Plan/attribut/framtidaelement"]
+    assert refuse_unmapped(d.unmapped, accept) == dict(d.unmapped)

@@ -121,6 +121,10 @@ def _mutations():
         ),
         ("duplicate field", lambda m: re.sub(r"(<kommun>\d+</kommun>)", r"\1\1", m, count=1)),
         (
+            "a field twice, two values",
+            lambda m: re.sub(r"(<kommun>(\d+)</kommun>)", r"\1<kommun>9\2</kommun>", m, count=1),
+        ),
+        (
             "empty field",
             lambda m: re.sub(r"<aktbeteckning>[^<]*</aktbeteckning>", "<aktbeteckning/>", m),
         ),

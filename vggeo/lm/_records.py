@@ -299,6 +299,8 @@ class Extractor:
                         row.setdefault(f.column, []).append(child.text)
                     elif row.get(f.column) is None:
                         row[f.column] = child.text
+                    elif differs(row[f.column], child.text):
+                        self.unmapped[f"{top_name}/{act[2]}{ANOTHER_VALUE}"] += 1
                 elif act[0] != 4 and act[2] not in comp.ignore:
                     self.unmapped[f"{top_name}/{act[2]}"] += 1
             del row[ELEMENT_KEY]
@@ -328,8 +330,8 @@ class Extractor:
                         f = comp.index.get(path)
                         if f is None:
                             unmapped[f"{top_name}/{path}"] += 1
-                        else:
-                            _set(row, f, child.text)
+                        elif not _set(row, f, child.text):
+                            unmapped[f"{top_name}/{path}{ANOTHER_VALUE}"] += 1
                     if subsets is not None and arg:
                         subsets.add(arg)
                 elif kind == 1:  # a mapped leaf
@@ -339,6 +341,8 @@ class Extractor:
                         row.setdefault(arg.column, []).append(child.text)
                     elif row.get(arg.column) is None:
                         row[arg.column] = child.text
+                    elif differs(row[arg.column], child.text):
+                        unmapped[f"{top_name}/{path}{ANOTHER_VALUE}"] += 1
                 elif kind == 2:  # a child record
                     deferred.append((child, arg))
                 elif kind == 5:  # a one-field child record, read inline
@@ -358,6 +362,8 @@ class Extractor:
                         if a2[0] == 1 and not len(leaf):
                             if value is None:
                                 value = leaf.text
+                            elif differs(value, leaf.text):
+                                unmapped[f"{local(child)}/{a2[2]}{ANOTHER_VALUE}"] += 1
                         elif a2[0] != 4 and a2[2] not in arg.ignore:
                             unmapped[f"{local(child)}/{a2[2]}"] += 1
                     singles.append((arg, value))
@@ -384,11 +390,27 @@ class Extractor:
         return row
 
 
-def _set(row: dict, f: Field, text: str | None) -> None:
+def _set(row: dict, f: Field, text: str | None) -> bool:
+    """Put a leaf's text in its column; False if the column already holds another value."""
     if f.kind == "list":
         row.setdefault(f.column, []).append(text)
     elif row.get(f.column) is None:
         row[f.column] = text
+    elif differs(row[f.column], text):
+        return False
+    return True
+
+
+#: Suffix of an unmapped path whose element repeats a single-valued column with another value:
+#: the first value is kept, the other is data the tables would not hold, so it is reported (and
+#: refused by a store unless accepted) like any element the mapping does not use.
+ANOTHER_VALUE = " (another value)"
+
+
+def differs(kept: object, text: str | None) -> bool:
+    """Whether a further element's text is a value other than the one kept (an alias or a
+    repeat carrying the same value, or no value, loses nothing)."""
+    return text is not None and text.strip() != "" and text.strip() != str(kept).strip()
 
 
 # --- typing -------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ real file differs. Matching rules (applied by :mod:`vggeo.lm._records`):
 * Path segments matching :data:`SEGMENT_ALIASES` are renamed first (every ``…attribut`` block —
   ``Planattribut``, ``Naturvardsbestammelseattribut`` … — becomes ``attribut``).
 * Every element the mapping does not use is counted by path and reported (``vggeo inspect``);
-  nothing is dropped silently.
+  nothing is dropped silently. A single-valued field keeps its first value; a further element
+  for it (a repeat, or another alias) with another value is reported as
+  ``path (another value)``.
 
 Column kinds: ``str``, ``uuid`` (lower-cased), ``int`` (Int64), ``float``, ``bool``, ``date``
 (``YYYY-MM-DD``, ``YYYYMMDD`` or ``xs:dateTime`` with offset → ``datetime64[ms]``, wall-clock
