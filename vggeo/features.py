@@ -32,11 +32,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from vggeo.crs import CRS84, crs_uri, en_transformer, ogc_crs
 from vggeo.errors import InputError
@@ -148,9 +150,26 @@ def _to_crs(geoms: np.ndarray, uri: str) -> np.ndarray:
     return shapely.transform(geoms, project)
 
 
-def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Polygon:
-    """The bbox (in ``uri``'s axis order) as a polygon in EPSG:3006, densified so that its
-    edges stay straight lines of the source CRS."""
+#: Where a feature can be, as longitude/latitude: SWEREF 99 TM's area of use with a margin of 10°.
+#: A bbox is clipped to it (in the bbox's own CRS) before it is transformed: a world-wide bbox
+#: would fold over itself in the projection (no longer a valid polygon, so it matched nothing)
+#: and huge numbers would not survive the densification. Nothing vggeo stores lies outside it.
+DATA_EXTENT_LONLAT = (0.03, 44.96, 34.17, 79.07)
+
+
+@lru_cache(maxsize=64)
+def _data_extent(epsg: int) -> tuple[float, float, float, float]:
+    """:data:`DATA_EXTENT_LONLAT` in the projected ``epsg``, easting first (densified edges)."""
+    return en_transformer(4326, epsg).transform_bounds(*DATA_EXTENT_LONLAT, densify_pts=64)
+
+
+def _bbox_area(bbox: Sequence[float], uri: str) -> BaseGeometry:
+    """The bbox (in ``uri``'s axis order) in EPSG:3006, densified so that its edges stay straight
+    lines of the source CRS, and clipped to where features can be (:data:`DATA_EXTENT_LONLAT`).
+
+    A polygon; a line or a point where the bbox has no width or height (both allowed, as in
+    OGC API Features); empty where the bbox lies wholly outside where features can be.
+    """
     if len(bbox) not in (4, 6):
         raise InputError("bbox needs 4 numbers (or 6 with heights)", field="bbox")
     if len(bbox) == 6:
@@ -171,21 +190,32 @@ def _bbox_polygon(bbox: Sequence[float], uri: str) -> shapely.Polygon:
         raise InputError(
             "bbox outside longitude −180…180 / latitude −90…90", field="bbox", value=list(bbox)
         )
-    ring = shapely.segmentize(shapely.box(a0, b0, a1, b1), max(a1 - a0, b1 - b0) / 64 or 1.0)
+    e0, f0, e1, f1 = DATA_EXTENT_LONLAT if info.geographic else _data_extent(info.epsg)
+    a0, b0, a1, b1 = max(a0, e0), max(b0, f0), min(a1, e1), min(b1, f1)
+    if a0 > a1 or b0 > b1:
+        return shapely.Polygon()
+    if a0 == a1 and b0 == b1:
+        area: BaseGeometry = shapely.Point(a0, b0)
+    elif a0 == a1 or b0 == b1:
+        area = shapely.segmentize(
+            shapely.LineString([(a0, b0), (a1, b1)]), (a1 - a0 + b1 - b0) / 64
+        )
+    else:
+        area = shapely.segmentize(shapely.box(a0, b0, a1, b1), max(a1 - a0, b1 - b0) / 64)
     if info.epsg == 3006:
-        return ring
+        return area
     tr = en_transformer(info.epsg, 3006)
 
     def project(xy: np.ndarray) -> np.ndarray:
         x, y = tr.transform(xy[:, 0], xy[:, 1])
         return np.column_stack([x, y])
 
-    poly = shapely.transform(ring, project)
-    if not np.isfinite(shapely.bounds(poly)).all():
+    area = shapely.transform(area, project)
+    if not np.isfinite(shapely.bounds(area)).all():  # not expected inside the data's extent
         raise InputError(
             "bbox cannot be transformed to SWEREF 99 TM", field="bbox", value=list(bbox)
         )
-    return poly
+    return area
 
 
 # --- filters as SQL ------------------------------------------------------------------------------
@@ -308,22 +338,26 @@ class FeatureReader:
         return [p for p in dict.fromkeys(properties) if p != ftype.key]
 
     def _matches(
-        self, ftype: FeatureType, where: str | None, bbox_poly: shapely.Polygon | None
+        self, ftype: FeatureType, where: str | None, bbox_area: BaseGeometry | None
     ) -> np.ndarray:
+        if bbox_area is not None and bbox_area.is_empty:  # outside where features can be
+            where = "1 = 0"
         version = self.store.data_version
-        ck = (ftype.table, version, where, None if bbox_poly is None else bbox_poly.wkb)
+        ck = (ftype.table, version, where, None if bbox_area is None else bbox_area.wkb)
         with self._lock:
             hit = self._cache.get(ck)
             if hit is not None:
                 self._cache.move_to_end(ck)
                 return hit.keys
-        env = None if bbox_poly is None else tuple(shapely.bounds(bbox_poly))
+        env = None
+        if bbox_area is not None and not bbox_area.is_empty:
+            env = tuple(shapely.bounds(bbox_area))
         frame = self.store.read_table(ftype.table, bbox=env, columns=[ftype.key], where=where)
         keys = frame[ftype.key].to_numpy()
-        if bbox_poly is not None and len(frame):
+        if env is not None and len(frame):
             geoms = np.asarray(frame.geometry.values, dtype=object)
-            shapely.prepare(bbox_poly)
-            keys = keys[shapely.intersects(bbox_poly, geoms)]
+            shapely.prepare(bbox_area)
+            keys = keys[shapely.intersects(bbox_area, geoms)]
         if len(keys) <= self.cache_keys:
             with self._lock:
                 self._cache[ck] = _Matches(keys)
@@ -400,8 +434,8 @@ class FeatureReader:
             raise InputError("offset must be 0 or more", field="offset", value=offset)
         props = self._select_properties(ftype, properties)
         where = filters_where(filters or Filters(), ftype, columns=self.store.columns(ftype.table))
-        poly = None if bbox is None else _bbox_polygon(bbox, bbox_crs)
-        keys = self._matches(ftype, where, poly)
+        area = None if bbox is None else _bbox_area(bbox, bbox_crs)
+        keys = self._matches(ftype, where, area)
         frame = self._rows(ftype, keys[offset : offset + limit], props, crs)
         return FeaturePage(frame, len(keys), offset, limit, crs, ftype.key)
 

@@ -237,6 +237,46 @@ def test_bbox_selects_what_intersects_it(ogc, vg_store):
     assert r.json()["numberMatched"] == in_box.sum() > 0
 
 
+@pytest.mark.parametrize(
+    ("bbox", "crs"),
+    [
+        ("-180,-90,180,90", None),  # the world: folded over itself once projected
+        ("-90,-180,90,180", "EPSG:4326"),
+        ("-2e7,-2e7,2e7,2e7", "EPSG:3857"),
+        ("-1e300,-1e300,1e300,1e300", "EPSG:3006"),  # finite, but not densifiable as given
+        ("0,0,1e155,1e155", "EPSG:3021"),
+    ],
+)
+def test_a_bbox_larger_than_sweden_matches_everything(ogc, vg_store, bbox, crs):
+    params = {"bbox": bbox, "limit": 1, **({"bbox-crs": crs} if crs else {})}
+    r = ogc.get("/collections/residences/items", params=params)
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == len(vg_store[1])
+
+
+def test_a_bbox_without_width_or_height_is_a_point_or_a_line(ogc, vg_store):
+    res = vg_store[1]
+    x, y = float(res.geometry.x.iloc[0]), float(res.geometry.y.iloc[0])
+    ids = set(res["id"][(res.geometry.x == x) & (res.geometry.y == y)].tolist())
+    point = ogc.get(  # northing, easting: EPSG:3006's axis order
+        "/collections/residences/items",
+        params={"bbox": f"{y},{x},{y},{x}", "bbox-crs": "EPSG:3006"},
+    )
+    assert point.status_code == 200 and {f["id"] for f in point.json()["features"]} == ids
+    line = ogc.get(
+        "/collections/residences/items",
+        params={"bbox": f"{y},{x - 10},{y},{x + 10}", "bbox-crs": "EPSG:3006"},
+    )
+    assert line.status_code == 200 and ids <= {f["id"] for f in line.json()["features"]}
+    for bbox in ("17,59,17,59", "17,59,18,59"):  # in CRS84: also no 5xx, whatever matches
+        assert ogc.get(f"/collections/regulations/items?bbox={bbox}").status_code == 200
+
+
+def test_a_bbox_outside_where_features_can_be_matches_nothing(ogc):
+    r = ogc.get("/collections/residences/items", params={"bbox": "-170,-80,-160,-70"})
+    assert r.status_code == 200 and r.json()["numberMatched"] == 0
+
+
 def test_properties_select_and_personal_data_never_leaves(ogc):
     doc = ogc.get(
         "/collections/residences/items?limit=5&properties=home_type,construction_year"
