@@ -10,7 +10,8 @@ same store, opened again for it, when it is a vggeo GeoPackage or PostGIS store)
 
 Middleware, outermost first: request id, access log and metrics (:mod:`vggeo_server.ops`), HEAD as
 GET (:mod:`vggeo_server.middleware`), CORS, authentication (:mod:`vggeo_server.auth`, when configured), the
-cached-tile fast path (:mod:`vggeo_server.fastpath`). Access control sits inside CORS so that
+cached-tile fast path (:mod:`vggeo_server.fastpath`), the trailing-slash redirect (relative, not
+built from the Host header: :mod:`vggeo_server.middleware`). Access control sits inside CORS so that
 preflights and refusals carry CORS headers, and outside the fast path so that a cached tile is
 only ever answered to a caller allowed to see it.
 """
@@ -50,7 +51,7 @@ from vggeo_server.basemap import basemap_router
 from vggeo_server.errors import add_exception_handlers, document_errors
 from vggeo_server.fastpath import CachedTileFastPath
 from vggeo_server.http import CacheControlPolicy
-from vggeo_server.middleware import HeadAsGet
+from vggeo_server.middleware import HeadAsGet, RelativeSlashRedirect
 from vggeo_server.ogcapi import OGCConfig, ogc_router
 from vggeo_server.ops import (
     Readiness,
@@ -217,6 +218,7 @@ def create_app(settings: Settings | None = None, *, service: TileService | None 
     install_handlers(app, settings.auth.realm)
     # Starlette: the last added middleware is the outermost (see the module docstring).
     cache_control = CacheControlPolicy(settings.cache_control, settings.cache_control_zooms)
+    app.add_middleware(RelativeSlashRedirect, router=app.router)
     app.add_middleware(CachedTileFastPath, cache_control=cache_control)
     if authenticator is not None:
         app.add_middleware(AuthMiddleware, authenticator=authenticator)

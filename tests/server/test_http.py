@@ -145,6 +145,12 @@ def test_links_never_come_from_the_host_header(client, ogc):
             "/collections/residences/tiles/WebMercatorQuad",
         ):
             assert "evil.example" not in c.get(path, headers=evil).text, path
+    # a trailing slash is redirected by its path alone (Starlette's redirect used the Host)
+    for c in (client, ogc):
+        r = c.get("/collections/?f=json", headers=evil, follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == "/collections?f=json"
+        assert c.get("/collections/", headers=evil).status_code == 200  # followed
+        assert c.get("/nothing/here/", follow_redirects=False).status_code == 404
     tj = ogc.get("/tiles/composite.json", headers=evil).json()
     assert tj["tiles"][0].startswith("https://maps.example/vggeo/tiles/composite/")
     assert ogc.get("/style.json").json()["sources"]["vggeo"]["url"] == (
