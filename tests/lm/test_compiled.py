@@ -8,9 +8,11 @@ chunk boundaries and the hand-back of members to the Extractor all happen in a s
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import re
+import uuid
 import zipfile
 
 import pandas as pd
@@ -103,12 +105,15 @@ def _two_features(member: str) -> str:
     )
     if m is None:
         return member
-    copy = re.sub(
-        r"<objektidentitet>([0-9a-fA-F])",
-        lambda h: "<objektidentitet>" + ("0" if h.group(1) != "0" else "1"),
-        m.group(2),
-        count=1,
-    )
+    # identities of its own, drawn from the member's text: applied to a member that already
+    # holds two features, the copy's features (and references) get new ones again
+    seen = iter(range(10**6))
+
+    def fresh(_: re.Match) -> str:
+        digest = hashlib.md5(f"{member}{next(seen)}".encode()).hexdigest()
+        return "<objektidentitet>" + str(uuid.UUID(digest))
+
+    copy = re.sub(r"<objektidentitet>[^<]*", fresh, m.group(2))
     return m.group(1) + m.group(2) + copy + m.group(3)
 
 
