@@ -488,3 +488,10 @@ def test_a_second_value_of_a_single_valued_field_is_reported_not_dropped(tmp_pat
     assert "Plan/attribut/namn (another value)" in err.value.paths
     accept = ["Plan/attribut/namn*", "Plan/attribut/framtidaelement"]
     assert refuse_unmapped(d.unmapped, accept) == dict(d.unmapped)
+
+
+def test_an_srs_dimension_in_other_scripts_digits_is_refused_not_a_crash(tmp_path):
+    """ "³".isdigit() is true but int("³") fails: the reader raised a bare ValueError."""
+    f = example_file(tmp_path, "<gml:posList>", '<gml:posList srsDimension="\u00b3">')
+    with pytest.raises(GeometryError, match="srsDimension"):
+        read_bestammelser(f)

@@ -541,6 +541,16 @@ def _to_int(values: pd.Series, column: str, file: str | None) -> pd.Series:
     if bad.any() or ((num.dropna() % 1) != 0).any():
         i = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
         raise SchemaError("not an integer", field=column, value=str(values.iloc[i]), file=file)
+    # Beyond 64 bits the cast would wrap around (20 digits read as a negative number): refused.
+    huge = (num.astype("Float64").abs() >= 2.0**63).fillna(False).to_numpy(dtype=bool)
+    if huge.any():
+        i = int(np.flatnonzero(huge)[0])
+        raise SchemaError(
+            "integer out of range (more than 64 bits)",
+            field=column,
+            value=str(values.iloc[i]),
+            file=file,
+        )
     return num.astype("Int64")
 
 

@@ -194,7 +194,7 @@ def _srs_dimension(el: etree._Element) -> int | None:
     while node is not None:
         v = node.get("srsDimension")
         if v is not None:
-            return int(v) if v.strip().isdigit() else -1
+            return int(v) if v.strip().isascii() and v.strip().isdigit() else -1
         node = node.getparent()
     return None
 
@@ -1035,7 +1035,7 @@ def simple_polygon_texts(
         dim = _srs_dimension(el) or 2  # once per geometry: on it or an ancestor
     d = el.get("srsDimension")
     if d is not None:
-        if not d.isdigit():
+        if not (d.isascii() and d.isdigit()):  # "³".isdigit(), but int("³") fails
             return None
         dim = int(d)
     if dim not in (2, 3):
@@ -1061,7 +1061,7 @@ def simple_polygon_texts(
             if pl.tag.rpartition("}")[2] != "posList" or pl.text is None:
                 return None
             pd = pl.get("srsDimension")
-            rdim = dim if pd is None else (int(pd) if pd.isdigit() else 0)
+            rdim = dim if pd is None else (int(pd) if pd.isascii() and pd.isdigit() else 0)
             if rdim not in (2, 3):
                 return None
             line: int | None = pl.sourceline  # type: ignore[assignment]  # lxml-stubs: "..."
