@@ -299,8 +299,8 @@ def test_v3_spellings(tmp_path):
         assert person[col].isna().all(), col
 
 
-def _unpacked_with(tmp_path, sample_data, rewrite):
-    """The bundled inskrivning base unpacked into a folder, its inteckning file rewritten."""
+def _unpacked_with(tmp_path, sample_data, rewrite, set_name="inteckning"):
+    """The bundled inskrivning base unpacked into a folder, one set's data file rewritten."""
     import zipfile
 
     base = sorted((sample_data / "deliveries" / "inskrivning").glob("000_base_*.zip"))[0]
@@ -308,11 +308,12 @@ def _unpacked_with(tmp_path, sample_data, rewrite):
     with zipfile.ZipFile(base) as outer:
         outer.extractall(root)
     folder = next(p for p in root.iterdir() if p.is_dir())
-    set_zip = folder / "inteckning.zip"
+    set_zip = folder / f"{set_name}.zip"
     with zipfile.ZipFile(set_zip) as inner:
+        [name] = inner.namelist()
         inner.extractall(folder)
     set_zip.unlink()
-    xml = folder / "inteckning_1.xml"
+    xml = folder / name
     xml.write_text(rewrite(xml.read_text(encoding="utf-8")), encoding="utf-8")
     return root
 
@@ -345,3 +346,90 @@ def test_objects_not_recognised_are_refused_naming_the_element(tmp_path, sample_
         r"metadata says 100.*Okandfastighet.*vggeo inspect",
     ):
         read_inskrivning(root, sets=["inteckning"])
+
+
+DODSBO_PNR = "193903023038"  # a personnummer (third digit < 2): a person's, whatever the name
+
+
+def _person_as_organisation(text: str, tag: str, name: str) -> str:
+    """The first owner of the file under ``tag`` with an organisation name and a personnummer."""
+    start = text.index(f"<{tag}>")
+    end = text.index(f"</{tag}>", start) + len(f"</{tag}>")
+    body = f"<idnummer>{DODSBO_PNR}</idnummer><organisationsnamn>{name}</organisationsnamn>"
+    body += "<adress><utdelningsadress>Parkgatan 43</utdelningsadress>"
+    body += "<postnummer>82732</postnummer><postort>ÖREBRO</postort></adress>"
+    return text[:start] + f"<{tag}>{body}</{tag}>" + text[end:]
+
+
+@pytest.mark.parametrize("name", ["Dödsbo efter Maria Olsson", " "], ids=["dodsbo", "blank"])
+def test_an_organisation_with_a_personnummer_is_keyed_and_redacted_as_a_person(
+    tmp_path, sample_data, name
+):
+    """A dödsbo (or a sole trader) carries a personnummer; an organisation name, even a blank
+    one, must not make the number a public key, nor keep the name and address."""
+    root = _unpacked_with(
+        tmp_path,
+        sample_data,
+        lambda t: _person_as_organisation(t, "InskrivenPerson", name),
+        set_name="inskrivet_agande",
+    )
+    secret = b"k" * 32
+    agande = read_inskrivning(root, sets=["inskrivet_agande"], owner_secret=secret).agande
+    digits = DODSBO_PNR[2:8]
+    assert not agande["owner_key"].fillna("").str.contains(digits).any()
+    row = agande[agande["owner_key"] == owner_key(DODSBO_PNR, secret)]
+    assert len(row) >= 1  # with the person's other holdings: one key for one number
+    for col in ("organisation_name", "address", "postal_code", "postal_town"):
+        assert row[col].fillna("").eq("").all(), col  # none (or the blank name given)
+    full = read_inskrivning(
+        root, sets=["inskrivet_agande"], owner_secret=secret, personal_data=True
+    ).agande
+    kept = full[full["owner_key"] == owner_key(DODSBO_PNR, secret)]
+    assert "ÖREBRO" in kept["postal_town"].tolist()  # asked for: kept
+
+
+def test_organisations_with_a_personnummer_and_care_of_are_redacted(tmp_path, sample_data):
+    def rewrite(t: str) -> str:
+        t = _person_as_organisation(t, "Organisation", "Dödsbo efter Maria Olsson")
+        t = t.replace("<organisationsnummer>", "<organisationsnummer>", 1)
+        return t.replace(
+            "<adress><utdelningsadress>Storgatan 8",
+            "<adress><coAdress>c/o Maria Olsson</coAdress><utdelningsadress>Storgatan 8",
+            1,
+        )
+
+    root = _unpacked_with(
+        tmp_path, sample_data, rewrite, set_name="folkbokford_person_organisation"
+    )
+    secret = b"k" * 32
+    orgs = read_inskrivning(
+        root, sets=["folkbokford_person_organisation"], owner_secret=secret
+    ).organisations
+    assert not orgs["owner_key"].str.contains(DODSBO_PNR[2:8]).any()
+    dodsbo = orgs[orgs["owner_key"] == owner_key(DODSBO_PNR, secret)]
+    assert len(dodsbo) == 1 and dodsbo["organisation_name"].isna().all()
+    assert dodsbo["address"].isna().all()
+    assert orgs["care_of"].isna().all()  # c/o names a person
+    real = orgs[orgs["owner_key"].str.startswith("org:")]
+    assert real["organisation_name"].notna().all() and real["address"].notna().any()
+
+
+def test_an_integer_beyond_64_bits_is_refused_not_wrapped(tmp_path, sample_data):
+    from vggeo.errors import SchemaError
+
+    root = _unpacked_with(
+        tmp_path,
+        sample_data,
+        lambda t: re.sub(
+            r"<taljare>\d+</taljare>", "<taljare>99999999999999999999</taljare>", t, count=1
+        ),
+        set_name="inskrivet_agande",
+    )
+    with pytest.raises(SchemaError, match="out of range") as err:
+        read_inskrivning(root, sets=["inskrivet_agande"])
+    assert err.value.value == "99999999999999999999"
+
+
+def test_a_number_with_other_scripts_digits_is_no_crash():
+    assert owner_key("\u00b3903023038", b"k" * 32).startswith("pnr:")
+    assert owner_key("\u0661\u0662", b"k" * 32).startswith("pnr:")

@@ -108,8 +108,13 @@ def _records_by_table() -> dict[str, M.Record]:
 _RECORDS = _records_by_table()
 
 
+def _digits(text: str) -> str:
+    """The ASCII digits of ``text`` (``str.isdigit`` also takes ³ and ١, which ``int`` refuses)."""
+    return "".join(ch for ch in text if "0" <= ch <= "9")
+
+
 def _is_orgnr(num: str) -> bool:
-    digits = "".join(ch for ch in num if ch.isdigit())
+    digits = _digits(num)
     if len(digits) == 12 and digits.startswith("16"):  # the 16-prefixed 12-digit orgnr form
         digits = digits[2:]
     # Organisation numbers: 10 digits whose third digit is ≥ 2 (a "month" no person has).
@@ -125,7 +130,7 @@ def normalise_personnummer(num: str, *, today: date | None = None) -> str:
     never merged with a well-formed number).
     """
     text = str(num).strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
+    digits = _digits(text)
     if len(digits) == 12:
         return f"{digits[:8]}-{digits[8:]}"
     if len(digits) == 10:
@@ -158,7 +163,7 @@ def owner_key(
     num = str(idnumber).strip()
     org = _is_orgnr(num) if organisation is None else organisation
     if org:
-        digits = "".join(ch for ch in num if ch.isdigit())[-10:]
+        digits = _digits(num)[-10:]
         return f"org:{digits[:6]}-{digits[6:]}"
     if secret is None:
         raise ValueError("owner_key needs the store's secret for a personnummer")
@@ -239,6 +244,20 @@ def _owners(
     )
     ids = df.get("owner_idnumber", pd.Series(pd.NA, index=df.index, dtype="string"))
     org = is_org if is_org is not None else pd.Series([None] * len(df), index=df.index)
+    # An owner the delivery calls an organisation is keyed and shown as one only when its number
+    # is an organisation number (or it has none). A personnummer is personal data whatever its
+    # holder is called (a dödsbo, a sole trader's firm): keyed by HMAC, its names and address
+    # redacted, like a person's; never written into a key in clear.
+    numbered = (
+        ids.notna().to_numpy() & (ids.astype("string").str.strip().fillna("") != "").to_numpy()
+    )
+    personal_number = pd.Series(
+        [bool(n) and not _is_orgnr(str(i)) for i, n in zip(ids, numbered, strict=True)],
+        index=df.index,
+    )
+    said_org = org.astype("boolean").fillna(False).astype(bool)
+    demoted = said_org & personal_number
+    org = org.mask(demoted, False)
     keys = [
         None
         if p
@@ -276,7 +295,16 @@ def _owners(
                 out[col] = out[col].where(~person)
             else:
                 out[col] = pd.Series(pd.NA, index=out.index, dtype="string")
+        elif col in _ORGANISATION_TEXT and demoted.any() and not personal_data:
+            # an "organisation" with a personnummer: its name and address are a person's
+            out[col] = out[col].where(~demoted)
     return out
+
+
+#: Text columns of an organisation that are a person's data when its number is a personnummer.
+_ORGANISATION_TEXT = frozenset(
+    {"organisation_name", "care_of", "address", "address_line2", "postal_code", "postal_town"}
+)
 
 
 def _frame(
@@ -304,7 +332,7 @@ def _frame(
             df,
             rec,
             personal_data=personal_data,
-            is_org=df["organisation_name"].notna(),
+            is_org=df["organisation_name"].fillna("").str.len() > 0,  # a blank name is none
             secret=secret,
         )
     elif table == "forvarv":

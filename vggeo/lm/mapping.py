@@ -538,7 +538,8 @@ _ORGANISATION = Record(
     fields=(
         Field("owner_idnumber", ("organisationsnummer", "idnummer"), "idnumber"),
         Field("organisation_name", ("organisationsnamn", "namn"), "str"),
-        Field("care_of", ("adress/coadress",), "str"),
+        # c/o names a person, even at an organisation's address
+        Field("care_of", ("adress/coadress",), "personal"),
         Field("address", ("adress/utdelningsadress", "adress/utdelningsadress1"), "str"),
         Field("address_line2", ("adress/utdelningsadress2",), "str"),
         Field("postal_code", ("adress/postnummer",), "str"),

@@ -294,6 +294,7 @@ PERSONAL_COLUMNS: dict[str, frozenset[str]] = {
     "forvarv": IDENTIFYING_COLUMNS,
     "fang": IDENTIFYING_COLUMNS,
     "overlatelse": IDENTIFYING_COLUMNS,
+    "organisations": IDENTIFYING_COLUMNS,  # care_of names a person
 }
 
 
