@@ -493,3 +493,11 @@ def test_flag_digits_read_from_the_buffer_are_what_arrow_reads():
     assert C._fixed_width(pa.array(["\u0661\u0660"], pa.large_string()), 4) is None
     assert C._fixed_width(pa.array(["01"], pa.string()), 2) is None
     assert C._fixed_width(pa.array([], pa.large_string()), 2).shape == (0, 2)
+
+
+def test_a_leaf_with_text_between_members_is_reported_by_both(xml_text, tmp_path, monkeypatch):
+    members = MEMBER.findall(xml_text)
+    text = xml_text.replace(members[300], "<anmarkning>Uppgift</anmarkning>" + members[300], 1)
+    a, b, _ = read_both(text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert b.unmapped["anmarkning"] == 1

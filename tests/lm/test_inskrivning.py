@@ -433,3 +433,23 @@ def test_an_integer_beyond_64_bits_is_refused_not_wrapped(tmp_path, sample_data)
 def test_a_number_with_other_scripts_digits_is_no_crash():
     assert owner_key("\u00b3903023038", b"k" * 32).startswith("pnr:")
     assert owner_key("\u0661\u0662", b"k" * 32).startswith("pnr:")
+
+
+def test_a_leaf_with_text_between_objects_is_reported(tmp_path, sample_data):
+    """A childless element with text among the objects holds no record and is no object (the
+    counts still agree): its text is data, so it is reported, not passed over."""
+    root = _unpacked_with(
+        tmp_path,
+        sample_data,
+        lambda t: t.replace(
+            "<InskrivningMember>", "<anmarkning>Uppgift saknas</anmarkning><InskrivningMember>", 1
+        ),
+    )
+    data = read_inskrivning(root, sets=["inteckning"])
+    assert data.unmapped["anmarkning"] == 1
+    blank = _unpacked_with(
+        tmp_path / "blank",
+        sample_data,
+        lambda t: t.replace("<InskrivningMember>", "<anmarkning/><InskrivningMember>", 1),
+    )
+    assert "anmarkning" not in read_inskrivning(blank, sets=["inteckning"]).unmapped

@@ -243,6 +243,9 @@ class Extractor:
         for path in lost:  # the outermost elements that held no record, by path
             self.unknown_records[f"{name}/{path}"] += 1
             self.unmapped[f"{name}/{path}"] += 1
+        if not n and not lost and (member.text or "").strip():  # a leaf with text: data too
+            self.unknown_records[name] += 1
+            self.unmapped[name] += 1
         self.recognised += n
         return n
 
