@@ -453,3 +453,22 @@ def test_a_leaf_with_text_between_objects_is_reported(tmp_path, sample_data):
         lambda t: t.replace("<InskrivningMember>", "<anmarkning/><InskrivningMember>", 1),
     )
     assert "anmarkning" not in read_inskrivning(blank, sets=["inteckning"]).unmapped
+
+
+def test_an_ownership_with_two_identities_reports_the_wrappers(tmp_path, sample_data):
+    """An Agande with its own objektidentitet and another in its Lagfart: the first is the
+    ownership_id, the other is reported (it was dropped by the fill without a word)."""
+
+    def rewrite(t: str) -> str:
+        start = t.index("<Agande><typ>Lagfart</typ>")
+        ids = (
+            "<Agande><objektidentitet>aaaaaaaa-0000-4000-8000-000000000001</objektidentitet>"
+            "<Lagfart><objektidentitet>bbbbbbbb-0000-4000-8000-000000000002</objektidentitet>"
+            "</Lagfart><typ>Lagfart</typ>"
+        )
+        return t[:start] + ids + t[start + len("<Agande><typ>Lagfart</typ>") :]
+
+    root = _unpacked_with(tmp_path, sample_data, rewrite, set_name="inskrivet_agande")
+    data = read_inskrivning(root, sets=["inskrivet_agande"])
+    assert "aaaaaaaa-0000-4000-8000-000000000001" in data.agande["ownership_id"].tolist()
+    assert data.unmapped["Agande/lagfart/objektidentitet (another value)"] == 1

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
-from vggeo.lm._records import Extractor, identities, typed_frame
+from vggeo.lm._records import ANOTHER_VALUE, Extractor, identities, typed_frame
 from vggeo.lm.package import SET_READERS, DataFile, Delivery, iter_members, open_delivery
 
 if TYPE_CHECKING:
@@ -308,7 +308,13 @@ _ORGANISATION_TEXT = frozenset(
 
 
 def _frame(
-    table: str, rows: list[dict], *, personal_data: bool, file: str | None, secret: bytes | str
+    table: str,
+    rows: list[dict],
+    *,
+    personal_data: bool,
+    file: str | None,
+    secret: bytes | str,
+    unmapped: Counter | None = None,
 ) -> pd.DataFrame:
     rec = _RECORDS[table]
     df = typed_frame(rows, rec.fields, extra=rec.inherit + tuple(rec.constants), file=file)
@@ -317,6 +323,11 @@ def _frame(
     if "_lagfart" in df:
         for col, kind in (("_lagfart", "Lagfart"), ("_tomtrattsinnehav", "Tomträttsinnehav")):
             held = df.pop(col)
+            # the wrapper's identity fills a missing ownership_id; another one is reported
+            other = df["ownership_id"].notna() & held.notna() & (df["ownership_id"] != held)
+            if unmapped is not None and other.any():
+                path = f"Agande/{col.lstrip('_')}/objektidentitet{ANOTHER_VALUE}"
+                unmapped[path] += int(other.sum())
             df["ownership_id"] = df["ownership_id"].fillna(held)
             df["ownership_type"] = df["ownership_type"].mask(
                 df["ownership_type"].isna() & held.notna(), kind
@@ -542,6 +553,7 @@ def read_inskrivning(
                     personal_data=personal_data,
                     file=files[0].label if files else None,
                     secret=secret,
+                    unmapped=unmapped,
                 )
         if "forvarv" in frames and "fang" in frames:
             frames["forvarv"] = _first_fang(frames["forvarv"], frames["fang"])
