@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 from tqdm.auto import tqdm
@@ -705,6 +706,28 @@ def _observe(out: _Written, frame: pd.DataFrame) -> None:
             out.type_status.update(map(tuple, pairs.to_numpy().tolist()))
 
 
+#: Arrow field metadata GDAL reads as a JSON string (GeoPackage: ``mime_type application/json``).
+_JSON_FIELD = {"GDAL:OGR:subtype": "JSON"}
+
+
+def _is_integer_list(t: pa.DataType) -> bool:
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_integer(t.value_type)
+
+
+def _json_integer_lists(a: pa.Array) -> pa.Array:
+    """Integer lists as JSON text (``[1, 3, null]``), in Arrow's own kernels.
+
+    GDAL writes an Arrow list of integers as an IntegerList, which cannot hold a null element:
+    ``[1, 3, None]`` (an address number list, documented as valid) became ``[1, 3, 0]``. As JSON
+    text marked JSON the file holds what the store holds, and GDAL and geopandas read it back as
+    the list (the form the GeoPackage copy of a store table already has).
+    """
+    texts = pc.fill_null(pc.cast(a.values, pa.string()), "null")
+    cls = pa.LargeListArray if pa.types.is_large_list(a.type) else pa.ListArray
+    lists = cls.from_arrays(a.offsets, texts, mask=a.is_null())
+    return pc.binary_join_element_wise("[", pc.binary_join(lists, ", "), "]", "")
+
+
 def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str) -> pa.RecordBatch:
     """A prepared batch as an Arrow record batch GDAL writes: WKB geometry, GDAL-typed columns.
 
@@ -749,6 +772,8 @@ def _arrow_batch(frame: pd.DataFrame, out: _Written, layer: str) -> pa.RecordBat
     for f, a in zip(rb.schema, rb.columns, strict=True):
         if pa.types.is_null(f.type):  # GDAL has no null type
             f, a = f.with_type(pa.string()), a.cast(pa.string())
+        elif _is_integer_list(f.type):
+            f, a = f.with_type(pa.string()).with_metadata(_JSON_FIELD), _json_integer_lists(a)
         if f.name in datetime_cols:
             f = f.with_metadata({"GDAL:OGR:type": "DateTime"})
         fields.append(f)

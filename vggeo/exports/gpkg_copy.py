@@ -9,8 +9,8 @@ layers it can prove give the file the frame route writes:
   batch: the same column types, ``gpkg_contents``, ``gpkg_geometry_columns``, R-tree, triggers.
 * ``INSERT … SELECT`` from the store, in fid order (the output's fids are 1…n, as GDAL gives
   them), with each column's value in the form GDAL would have written: integers of text columns
-  as text, the ``*_label`` columns by a ``CASE`` over the code, JSON integer lists in
-  GDAL's spacing (``[ 1, 2 ]``), point blobs without the envelope GDAL leaves out of points.
+  as text, the ``*_label`` columns by a ``CASE`` over the code, integer lists as the frame
+  route's JSON text (``[1, 3, null]``), point blobs without the envelope GDAL leaves out of points.
   Only columns whose store kind and output type are in :func:`column_expressions`'s list are
   copied; a layer with any other column, or a geometry blob this module does not know the GDAL
   form of (a polygon in a multipolygon layer, say), is left to the frame route. One scan of the
@@ -128,18 +128,12 @@ def column_expressions(
         elif kind == "datetime" and pa.types.is_timestamp(t) and t.tz == "UTC":
             # The store holds GeoPackage DATETIME text (YYYY-MM-DDTHH:MM:SS.SSSZ), GDAL's form.
             exprs.append(col)
-        elif (
-            kind == "json"
-            and (pa.types.is_list(t) or pa.types.is_large_list(t))
-            and pa.types.is_integer(t.value_type)
-        ):
-            # GDAL writes integer lists as "[ 1, 2 ]" and "[ ]"; the store holds any JSON
-            # spelling of them, which json() makes compact first.
-            j = f"json({col})"
-            exprs.append(
-                f"CASE {j} WHEN '[]' THEN '[ ]' "
-                f"ELSE '[ ' || replace(trim({j}, '[]'), ',', ', ') || ' ]' END"
-            )
+        elif kind == "json" and text and (f.metadata or {}).get(b"GDAL:OGR:subtype") == b"JSON":
+            # Integer lists, which the frame route writes as JSON text ("[1, 3, null]", "[]":
+            # vggeo.exports.gpkg._json_integer_lists); the store holds any JSON spelling of
+            # them, which json() makes compact first (no strings inside: the commas are all
+            # separators).
+            exprs.append(f"replace(json({col}), ',', ', ')")
         else:
             return None
     return exprs
