@@ -11,8 +11,10 @@ parquet``, ``vggeo registry load|fetch -o x.parquet``, ``vggeo sample registry``
 * **Rows in Hilbert order** (``GeoSeries.hilbert_distance`` over the layer's extent), in modest row
   groups with a page index, so that nearby rows share row groups and the statistics prune: the
   distribution best practice of the GeoParquet guide.
-* **pandas metadata pandas can read back**: nullable integers, categoricals and dates return as
-  written; Arrow list columns (the registry's house ``number``) are recorded as ``object``,
+* **pandas metadata pandas can read back**: nullable integers, text categoricals and dates return
+  as written. Categoricals of integer codes (``type_code``, ``is_meter_address`` …) come back as
+  their integers, not as categoricals: Parquet keeps a dictionary only for text, and pyarrow
+  restores only those (``read_dictionary`` is for byte arrays); the values are exact. Arrow list columns (the registry's house ``number``) are recorded as ``object``,
   because pandas cannot parse the dtype name ``list<item: int64>[pyarrow]`` it would otherwise
   record ("data type not understood" in ``pandas.read_parquet``).
 
