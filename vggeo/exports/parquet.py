@@ -14,9 +14,10 @@ parquet``, ``vggeo registry load|fetch -o x.parquet``, ``vggeo sample registry``
 * **pandas metadata pandas can read back**: nullable integers, text categoricals and dates return
   as written. Categoricals of integer codes (``type_code``, ``is_meter_address`` …) come back as
   their integers, not as categoricals: Parquet keeps a dictionary only for text, and pyarrow
-  restores only those (``read_dictionary`` is for byte arrays); the values are exact. Arrow list columns (the registry's house ``number``) are recorded as ``object``,
-  because pandas cannot parse the dtype name ``list<item: int64>[pyarrow]`` it would otherwise
-  record ("data type not understood" in ``pandas.read_parquet``).
+  restores only those (``read_dictionary`` is for byte arrays); the values are exact. Arrow list
+  columns (the registry's house ``number``) are recorded as ``object``, because pandas cannot
+  parse the dtype name ``list<item: int64>[pyarrow]`` it would otherwise record
+  ("data type not understood" in ``pandas.read_parquet``).
 
 Why not ``GeoDataFrame.to_parquet``: GeoPandas (1.2) writes a non-null ``bbox`` struct of nulls
 for a missing geometry, which breaks the covering rule that the bbox is null exactly where the
