@@ -445,14 +445,9 @@ def parse_dates(values: pd.Series, *, column: str, file: str | None = None) -> p
     bad = pc.and_(pc.is_null(out), pc.and_(pc.is_valid(s), pc.not_equal(s, ""))).to_numpy(
         zero_copy_only=False
     )
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SchemaError(
-            "not a date (YYYY-MM-DD, YYYYMMDD or xs:dateTime)",
-            field=column,
-            value=str(values.iloc[i]),
-            file=file,
-        )
+    _refuse_first(
+        bad, values, "not a date (YYYY-MM-DD, YYYYMMDD or xs:dateTime)", column=column, file=file
+    )
     return _datetimes(out, values.index)
 
 
@@ -515,14 +510,7 @@ def normalise_kommun(values: pd.Series, *, column: str, file: str | None = None)
     # [0-9], not \d: Python's \d also matches other scripts' digits (١٨٠ would become 0١٨٠).
     s = s.where(~s.str.fullmatch(r"[0-9]{1,3}").fillna(False), s.str.zfill(4))
     bad = s.notna() & ~s.str.fullmatch(r"[0-9]{4}").fillna(False)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError(
-            "municipality code is not four digits",
-            field=column,
-            value=str(values.iloc[i]),
-            file=file,
-        )
+    _refuse_first(bad, values, "municipality code is not four digits", column=column, file=file)
     return s
 
 
@@ -540,20 +528,14 @@ def _to_int(values: pd.Series, column: str, file: str | None) -> pd.Series:
             index=values.index,
         )
     num = pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
-    bad = num.isna() & values.notna()
-    if bad.any() or ((num.dropna() % 1) != 0).any():
-        i = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-        raise SchemaError("not an integer", field=column, value=str(values.iloc[i]), file=file)
+    unreadable = num.isna() & values.notna()
+    fractional = (num % 1 != 0).fillna(False)
+    _refuse_first(unreadable | fractional, values, "not an integer", column=column, file=file)
     # Beyond 64 bits the cast would wrap around (20 digits read as a negative number): refused.
-    huge = (num.astype("Float64").abs() >= 2.0**63).fillna(False).to_numpy(dtype=bool)
-    if huge.any():
-        i = int(np.flatnonzero(huge)[0])
-        raise SchemaError(
-            "integer out of range (more than 64 bits)",
-            field=column,
-            value=str(values.iloc[i]),
-            file=file,
-        )
+    huge = (num.astype("Float64").abs() >= 2.0**63).fillna(False)
+    _refuse_first(
+        huge, values, "integer out of range (more than 64 bits)", column=column, file=file
+    )
     return num.astype("Int64")
 
 
@@ -561,21 +543,26 @@ def _to_float(values: pd.Series, column: str, file: str | None) -> pd.Series:
     num = pd.to_numeric(
         values.astype("string").str.strip().str.replace(",", ".", regex=False), errors="coerce"
     )
-    bad = num.isna() & values.notna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError("not a number", field=column, value=str(values.iloc[i]), file=file)
+    _refuse_first(num.isna() & values.notna(), values, "not a number", column=column, file=file)
     return num.astype("Float64")
 
 
 def _to_bool(values: pd.Series, column: str, file: str | None) -> pd.Series:
     s = values.astype("string").str.strip().str.lower()
     m = s.map({"true": True, "1": True, "ja": True, "false": False, "0": False, "nej": False})
-    bad = m.isna() & s.notna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError("not a boolean", field=column, value=str(values.iloc[i]), file=file)
+    _refuse_first(m.isna() & s.notna(), values, "not a boolean", column=column, file=file)
     return m.astype("boolean")
+
+
+def _refuse_first(
+    bad: pd.Series | np.ndarray, values: pd.Series, message: str, *, column: str, file: str | None
+) -> None:
+    """Raise SchemaError naming the first value where ``bad`` is true (nothing if none is): the
+    one refusal of every typing function here."""
+    mask = np.asarray(bad, dtype=bool)
+    if mask.any():
+        i = int(np.flatnonzero(mask)[0])
+        raise SchemaError(message, field=column, value=str(values.iloc[i]), file=file)
 
 
 def column_values(rows: list[dict] | ColumnRows, name: str) -> Any:
