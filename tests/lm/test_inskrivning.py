@@ -430,6 +430,12 @@ def test_an_integer_beyond_64_bits_is_refused_not_wrapped(tmp_path, sample_data)
     assert err.value.value == "99999999999999999999"
 
 
+def test_owner_key_never_writes_a_personnummer_in_clear():
+    secret = b"k" * 32
+    assert owner_key(DODSBO_PNR, secret, organisation=True) == owner_key(DODSBO_PNR, secret)
+    assert owner_key("552128-3092", secret, organisation=True) == "org:552128-3092"
+
+
 def test_a_number_with_other_scripts_digits_is_no_crash():
     assert owner_key("\u00b3903023038", b"k" * 32).startswith("pnr:")
     assert owner_key("\u0661\u0662", b"k" * 32).startswith("pnr:")

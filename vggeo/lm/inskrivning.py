@@ -156,12 +156,15 @@ def owner_key(
         The store's owner-key secret. Required for persons: keys of persons are an HMAC under
         it. Organisations are keyed by their number, which is public.
     organisation
-        Force the kind; by default told apart by the number (third digit ≥ 2).
+        The kind the delivery gives; by default told apart by the number (third digit ≥ 2).
+        False keys any number as a person's. True keys an organisation number as one, but a
+        personnummer is never written into a key in clear: it is keyed as a person's (a dödsbo,
+        a sole trader's firm).
     """
     if idnumber is None or pd.isna(idnumber) or not str(idnumber).strip():
         return None
     num = str(idnumber).strip()
-    org = _is_orgnr(num) if organisation is None else organisation
+    org = _is_orgnr(num) if organisation is None else organisation and _is_orgnr(num)
     if org:
         digits = _digits(num)[-10:]
         return f"org:{digits[:6]}-{digits[6:]}"
@@ -244,10 +247,10 @@ def _owners(
     )
     ids = df.get("owner_idnumber", pd.Series(pd.NA, index=df.index, dtype="string"))
     org = is_org if is_org is not None else pd.Series([None] * len(df), index=df.index)
-    # An owner the delivery calls an organisation is keyed and shown as one only when its number
-    # is an organisation number (or it has none). A personnummer is personal data whatever its
-    # holder is called (a dödsbo, a sole trader's firm): keyed by HMAC, its names and address
-    # redacted, like a person's; never written into a key in clear.
+    # An owner the delivery calls an organisation is shown as one only when its number is an
+    # organisation number (or it has none). A personnummer is personal data whatever its holder
+    # is called (a dödsbo, a sole trader's firm): its names and address are redacted like a
+    # person's (owner_key keys it as a person's in any case).
     numbered = (
         ids.notna().to_numpy() & (ids.astype("string").str.strip().fillna("") != "").to_numpy()
     )
