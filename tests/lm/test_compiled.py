@@ -501,3 +501,79 @@ def test_a_leaf_with_text_between_members_is_reported_by_both(xml_text, tmp_path
     a, b, _ = read_both(text, tmp_path, monkeypatch)
     assert_same(a, b)
     assert b.unmapped["anmarkning"] == 1
+
+
+def _as_attributes(member: str) -> str:
+    """A member with its values written as attributes: the feature's identity, the attribute
+    block's municipality, every reference's identity."""
+    member = re.sub(
+        r'(<\w+ gml:id="[^"]*")><objektidentitet>([^<]*)</objektidentitet>',
+        r'\1 objektidentitet="\2">',
+        member,
+        count=1,
+    )
+    member = re.sub(
+        r"<(\w+attribut)>(.*?)<kommun>([^<]*)</kommun>", r'<\1 kommun="\3">\2', member, count=1
+    )
+    return re.sub(
+        r"<Registerenhetsreferens><objektidentitet>([^<]*)</objektidentitet>"
+        r"</Registerenhetsreferens>",
+        r'<Registerenhetsreferens objektidentitet="\1"/>',
+        member,
+    )
+
+
+def test_values_written_as_attributes_read_as_their_elements(xml_text, tmp_path, monkeypatch):
+    """Every third member with its values as attributes: the compiled path hands those members
+    to the Extractor (no record shows an attribute), which reads each attribute as the element
+    of its name. Both read the tables of the element form, and report nothing."""
+    members = MEMBER.findall(xml_text)
+    text = xml_text
+    for m in members[::3]:
+        assert _as_attributes(m).count("objektidentitet=") > 1
+        text = text.replace(m, _as_attributes(m), 1)
+    a, b, counted = read_both(text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    (tmp_path / "plain").mkdir()
+    plain, _, _ = read_both(xml_text, tmp_path / "plain", monkeypatch)
+    assert_same(a, plain)
+    assert not a.unmapped
+    assert counted.fed >= len(members) // 3 and counted.exact > 300
+
+
+def test_an_attribute_nobody_maps_is_reported_by_both(xml_text, tmp_path, monkeypatch):
+    """An unknown attribute anywhere in a member — on a field, a block, a reference, the
+    geometry property, the feature or the member — is reported alike on both paths; ``gml:id``,
+    ``srsName`` on the feature, ``xsi:nil`` and ``xml:lang`` are markup."""
+    members = MEMBER.findall(xml_text)
+    edits = [
+        lambda m: m.replace("<namn>", '<namn sprak="sv">', 1),
+        lambda m: m.replace(
+            "<Beror>", '<Beror xmlns:xl="http://www.w3.org/1999/xlink" xl:href="#b">', 1
+        ),
+        lambda m: m.replace(
+            "<Registerenhetsreferens>", '<Registerenhetsreferens typ="fastighet">', 1
+        ),
+        lambda m: m.replace("<Yta>", '<Yta nilReason="x">', 1),
+        lambda m: m.replace(
+            "<MarkreglerandeBestammelseMember>", '<MarkreglerandeBestammelseMember n="1">', 1
+        ),
+        lambda m: re.sub(r'(<\w+ gml:id="[^"]*")', r'\1 kalla="LM"', m, count=1),
+        lambda m: re.sub(r'(<\w+ gml:id="[^"]*")', r'\1 srsName="EPSG:3006"', m, count=1),
+        lambda m: m.replace(
+            "<status>",
+            '<status xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="false"'
+            ' xml:lang="sv">',
+            1,
+        ),
+    ]
+    text = xml_text
+    for i, edit in enumerate(edits):
+        m = members[100 + 50 * i]
+        assert edit(m) != m
+        text = text.replace(m, edit(m), 1)
+    a, b, counted = read_both(text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert sorted(k.split("/", 1)[1] for k in b.unmapped) == sorted(
+        ["attribut/namn/@sprak", "beror/@href", "@typ", "yta/@nilReason", "@n", "@kalla"]
+    ), b.unmapped

@@ -478,3 +478,66 @@ def test_an_ownership_with_two_identities_reports_the_wrappers(tmp_path, sample_
     data = read_inskrivning(root, sets=["inskrivet_agande"])
     assert "aaaaaaaa-0000-4000-8000-000000000001" in data.agande["ownership_id"].tolist()
     assert data.unmapped["Agande/lagfart/objektidentitet (another value)"] == 1
+
+
+def test_values_written_as_attributes_read_as_their_elements(tmp_path, sample_data):
+    """The real schema is not public: a value may come as an attribute of its element's parent
+    (``<belopp valuta="SEK">``, ``<Inskrivningsfastighet objektidentitet="…">``). Each is read as
+    the element of its name; the frame is the one the element form gives."""
+
+    def as_attributes(t: str) -> str:
+        t = re.sub(r"<belopp><valuta>([^<]*)</valuta>", r'<belopp valuta="\1">', t)
+        t = re.sub(
+            r"<Inskrivningsfastighet><objektidentitet>([^<]*)</objektidentitet>"
+            r"<objektversion>([^<]*)</objektversion>",
+            r'<Inskrivningsfastighet objektidentitet="\1" objektversion="\2">',
+            t,
+        )
+        return re.sub(
+            r"<summa>([^<]*)</summa></belopp>", r'<summa xml:lang="sv">\1</summa></belopp>', t
+        )
+
+    plain = read_inskrivning(
+        _unpacked_with(tmp_path / "plain", sample_data, lambda t: t), sets=["inteckning"]
+    )
+    attributed = read_inskrivning(
+        _unpacked_with(tmp_path / "attr", sample_data, as_attributes), sets=["inteckning"]
+    )
+    assert not attributed.unmapped, attributed.unmapped  # xml:lang is markup, not data
+    frame = plain.frames["inteckning"]
+    assert len(frame) > 0 and frame["amount_currency"].eq("SEK").all()
+    pd.testing.assert_frame_equal(attributed.frames["inteckning"], frame)
+
+
+def test_attributes_that_hold_data_nobody_maps_are_reported(tmp_path, sample_data):
+    """An attribute the mapping does not know, on a field, a record or a grouping level, is data
+    the tables would not hold: reported in ``unmapped`` (a store refuses it), never passed over.
+    ``gml:id``, ``xsi:nil`` and ``xml:lang`` are markup."""
+
+    def rewrite(t: str) -> str:
+        t = t.replace("<summa>", '<summa enhet="tkr">', 1)
+        t = t.replace("<Inteckning>", '<Inteckning status="makulerad">', 1)
+        t = t.replace(
+            "<InskrivningMember><Inskrivningsfastighet>",
+            '<InskrivningMember><Inskrivningsinformation kalla="arkiv"><Inskrivningsfastighet>',
+            1,
+        )
+        t = t.replace(
+            "</Inskrivningsfastighet></InskrivningMember>",
+            "</Inskrivningsfastighet></Inskrivningsinformation></InskrivningMember>",
+            1,
+        )
+        return t.replace(
+            "<pantbrevstyp>",
+            '<pantbrevstyp xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="false"'
+            ' xmlns:x="urn:x" x:kod="7">',
+            1,
+        )
+
+    data = read_inskrivning(_unpacked_with(tmp_path, sample_data, rewrite), sets=["inteckning"])
+    assert dict(data.unmapped) == {
+        "Inteckning/inskrivenbelastning/belopp/summa/@enhet": 1,
+        "Inteckning/@status": 1,
+        "InskrivningMember/Inskrivningsinformation/@kalla": 1,
+        "Inteckning/inskrivenbelastning/pantbrevstyp/@kod": 1,
+    }, data.unmapped

@@ -5,8 +5,9 @@ our own reading of those expressions, the stylesheet is not. tests/lm/conftest.p
 two on every chunk every test of this folder transforms; here, the same comparison on trees
 mutated at random far beyond what any writer produces (names from other namespaces and none,
 the mapping's names in the wrong places, text, CDATA and non-ASCII everywhere, srsDimension and
-srsName on any element, repeated and missing blocks, grouping levels), and what happens when the
-walk cannot model a tree or disagrees with the stylesheet.
+srsName on any element, attributes that hold data and markup ones, repeated and missing blocks,
+grouping levels), and what happens when the walk cannot model a tree or disagrees with the
+stylesheet.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _mutate(rng: random.Random, root: etree._Element) -> None:
     uris = sorted({etree.QName(e).namespace or "" for e in elements} | {GML32, GML3, "urn:x"})
     for _ in range(rng.randint(20, 60)):
         e = rng.choice(elements)
-        what = rng.randrange(12)
+        what = rng.randrange(13)
         if what == 0:  # a new element, any name, any namespace (or none), anywhere among siblings
             uri = rng.choice(uris)
             tag = f"{{{uri}}}{rng.choice(names)}" if uri else rng.choice(names)
@@ -135,6 +136,13 @@ def _mutate(rng: random.Random, root: etree._Element) -> None:
             e.tag = f"{{{uri}}}{local}" if uri else local
         elif what == 10:  # an attribute in a namespace (not srsName / srsDimension for XPath's @)
             e.set(f"{{{GML32}}}srsName", "urn:ogc:def:crs:EPSG::3006")
+        elif what == 11:  # an attribute that may hold data, or markup that holds none
+            name = rng.choice(
+                ["a", "objektidentitet", "{urn:x}b", "{http://www.w3.org/1999/xlink}href"]
+                + [f"{{{GML3}}}id", "{http://www.w3.org/2001/XMLSchema-instance}nil"]
+                + ["{http://www.w3.org/XML/1998/namespace}lang"]
+            )
+            e.set(name, rng.choice(["", "1", "SEK"]))
         else:  # a member that is not one: an element of any name between the members
             new = etree.Element(rng.choice([f"{{{rng.choice(uris)}}}x", "member", "y"]))
             if rng.random() < 0.5:

@@ -74,7 +74,12 @@ from shapely import GeometryType
 from vggeo.crs import northing_first_by_magnitude
 from vggeo.errors import VggeoError
 from vggeo.lm._parallel import ChunkingUnsupported, split_members
-from vggeo.lm._records import SUBSETS_KEY, ColumnRows
+from vggeo.lm._records import (
+    GEOMETRY_ATTRIBUTES,
+    MARKUP_NAMESPACES,
+    SUBSETS_KEY,
+    ColumnRows,
+)
 from vggeo.lm.gml import GML3, GML32, convert_texts, simple_polygon_texts
 from vggeo.lm.provisions import (
     BestammelseData,
@@ -370,7 +375,9 @@ def compile_plan(extractor: Extractor) -> Plan | None:
     for var, expr in variables:
         out.append(f"<xsl:variable name={quoteattr(var)} select={quoteattr(expr)}/>")
     # Exactness is checked by the decoder: this count must equal the elements the record shows.
-    out.append(val("count(descendant::*)") + sep(FS))
+    # Attributes that may hold data are counted too: no record shows one, so a member with any
+    # goes to the Extractor, which reads them (vggeo.lm._records.data_attributes).
+    out.append(val(f"count(descendant::*) + {_data_attributes('descendant-or-self::*')}") + sep(FS))
     out.append(val("local-name()") + sep(FS))
     for col in columns:
         out.append((val(_leaf(alts[col])) if alts.get(col) else "") + sep(FS))
@@ -434,13 +441,14 @@ def compile_plan(extractor: Extractor) -> Plan | None:
     chain = max(wrappers, key=lambda c: wrappers[c]) if wrappers else ()
     path = "".join(f"{names.q(t)}/" for t in chain)
     if chain:
-        steps = ["count(*) = 1"]
+        steps = ["count(*) = 1", f"{_data_attributes('self::*')} = 0"]
         for i in range(len(chain)):
             sub = "".join(f"{names.q(t)}/" for t in chain[: i + 1])
             steps.append(f"count({sub[:-1]}) = 1 and count({sub}*) = 1")
+            steps.append(f"{_data_attributes(sub[:-1])} = 0")
         one = f"number({' and '.join(steps)})"
     else:
-        one = "count(*)"
+        one = f"count(*) + {_data_attributes('self::*')}"
     member = val("local-name()") + sep(FS) + val(one) + sep(FS)
     empty_record = "-1" + FS * (n_fields - _COLS + 1) + RS  # a member without a feature
     empty = sep(empty_record)
@@ -522,6 +530,15 @@ def _learnt_size(extractor: Extractor) -> int:
 
 _TOKEN = re.compile(r"([abc]):([^#~(),]+)(#[^#~(),]*)?(~)?")
 _NS = {"a": GML32, "b": GML3}
+
+
+def _data_attributes(elements: str) -> str:
+    """XPath: how many attributes of ``elements`` may hold data — those of non-GML elements
+    outside the markup namespaces (:data:`vggeo.lm._records.MARKUP_NAMESPACES`)."""
+    markup = [f"namespace-uri() = {quoteattr(u)}" for u in sorted(MARKUP_NAMESPACES)]
+    geometry = " or ".join(f"local-name() = {quoteattr(n)}" for n in sorted(GEOMETRY_ATTRIBUTES))
+    markup.append(f"(namespace-uri() = '' and ({geometry}))")
+    return f"count({elements}[not(self::ga:* or self::gb:*)]/@*[not({' or '.join(markup)})])"
 
 
 @lru_cache(maxsize=1024)

@@ -39,6 +39,47 @@ SUBSETS_KEY = "__subsets"
 ELEMENT_KEY = "__element"
 
 
+#: Namespaces whose attributes are markup, not data: GML's own (``gml:id``), XML Schema instance
+#: (``xsi:nil``, ``xsi:schemaLocation``) and XML's (``xml:lang``). Every other attribute of a
+#: non-GML element may hold a value (``<belopp valuta="SEK">``, ``<Registerenhetsreferens
+#: objektidentitet="…"/>``, ``xlink:href``): it is read as the element of its name would be, or
+#: reported as unmapped — never passed over. Attributes of GML's elements, and ``srsName`` and
+#: ``srsDimension`` on any element (GML lets an ancestor state them), belong to the geometry
+#: reader (:data:`GEOMETRY_ATTRIBUTES`).
+MARKUP_NAMESPACES = frozenset(
+    {
+        "http://www.opengis.net/gml/3.2",
+        "http://www.opengis.net/gml",
+        "http://www.w3.org/2001/XMLSchema-instance",
+        "http://www.w3.org/XML/1998/namespace",
+    }
+)
+
+
+GEOMETRY_ATTRIBUTES = frozenset({"srsName", "srsDimension"})
+
+
+def data_attributes(el: etree._Element) -> list[tuple[str, str]]:
+    """The attributes of ``el`` that may hold data, as (local name, value) in document order
+    (see :data:`MARKUP_NAMESPACES`); none for an element of GML's."""
+    items = el.items()
+    if not items:
+        return items
+    tag = el.tag
+    if tag[0] == "{" and tag[1 : tag.index("}")] in MARKUP_NAMESPACES:
+        return []
+    out = []
+    for name, value in items:
+        if name[0] == "{":
+            uri, _, name = name[1:].partition("}")
+            if uri in MARKUP_NAMESPACES:
+                continue
+        elif name in GEOMETRY_ATTRIBUTES:
+            continue
+        out.append((name, value))
+    return out
+
+
 def local(el: etree._Element) -> str:
     tag = el.tag
     if not isinstance(tag, str):
@@ -238,8 +279,10 @@ class Extractor:
             self.extract(member, comp, None)
             self.recognised += 1
             return 1
-        n, lost = self._search(member, ())
         name = local(member)
+        for attr, _ in data_attributes(member):  # a grouping level's attributes: not understood
+            self.unmapped[f"{name}/@{attr}"] += 1
+        n, lost = self._search(member, (), name)
         for path in lost:  # the outermost elements that held no record, by path
             self.unknown_records[f"{name}/{path}"] += 1
             self.unmapped[f"{name}/{path}"] += 1
@@ -249,8 +292,9 @@ class Extractor:
         self.recognised += n
         return n
 
-    def _search(self, node: etree._Element, chain: tuple) -> tuple[int, list[str]]:
-        """Records found below ``node`` and the paths (from it) of elements that held none."""
+    def _search(self, node: etree._Element, chain: tuple, where: str) -> tuple[int, list[str]]:
+        """Records found below ``node`` (at path ``where`` from the member) and the paths (from
+        it) of elements that held none."""
         n = 0
         lost: list[str] = []
         for el in node:
@@ -264,8 +308,10 @@ class Extractor:
                 self.extract(el, comp, None)
                 n += 1
             elif len(el):
-                k, sub = self._search(el, (*chain, tag))
+                k, sub = self._search(el, (*chain, tag), f"{where}/{name}")
                 if k:
+                    for attr, _ in data_attributes(el):
+                        self.unmapped[f"{where}/{name}/@{attr}"] += 1
                     n += k
                     lost.extend(f"{name}/{p}" for p in sub)
                 else:
@@ -273,6 +319,48 @@ class Extractor:
             else:
                 lost.append(name)
         return n, lost
+
+    def _attributes(
+        self, el: etree._Element, comp: CompiledRecord, path: str, row: dict, top_name: str
+    ) -> bool:
+        """Read the data attributes of ``el`` (at ``path`` in its record) into ``row``: each as
+        the element of its name below ``el`` would be, or counted in :attr:`unmapped` as
+        ``path/@name``. Return whether any was read."""
+        read = False
+        for name, value in data_attributes(el):
+            seg = _segment(name)
+            apath = f"{path}/{seg}" if path else seg
+            f = comp.index.get(apath)
+            if f is None:
+                if apath not in comp.ignore:
+                    where = f"{path}/@{name}" if path else f"@{name}"
+                    self.unmapped[f"{top_name}/{where}"] += 1
+            elif _set(row, f, value):
+                read = True
+            else:
+                self.unmapped[f"{top_name}/{apath}{ANOTHER_VALUE}"] += 1
+        return read
+
+    def _single(self, el: etree._Element, comp: CompiledRecord) -> str | None:
+        """The value of a one-field record read inline whose elements carry attributes (the
+        path without them is in :meth:`extract`): attributes and leaves alike, as a flat record
+        reads them."""
+        name = local(el)
+        row: dict = {}
+        self._attributes(el, comp, "", row, name)
+        for leaf in el:
+            act = comp.action("", leaf.tag)
+            if act[0] == 4:
+                continue
+            held = leaf.items() and self._attributes(leaf, comp, act[2], row, name)
+            if act[0] == 1 and not len(leaf):
+                if not _set(row, act[1], leaf.text):
+                    self.unmapped[f"{name}/{act[2]}{ANOTHER_VALUE}"] += 1
+            elif held and not len(leaf) and not (leaf.text or "").strip():
+                continue
+            elif act[2] not in comp.ignore:
+                self.unmapped[f"{name}/{act[2]}"] += 1
+        return row.get(comp.rec.fields[0].column)
 
     def extract(self, el: etree._Element, comp: CompiledRecord, parent: dict | None) -> dict:
         """Read ``el`` as a record of ``comp`` into a row of its table (its child records into
@@ -289,6 +377,8 @@ class Extractor:
         top_name, name = names
         for col, values in rec.constants.items():
             row[col] = values.get(name)
+        if el.items():  # gml:id, or data (read before the children: an attribute comes first)
+            self._attributes(el, comp, "", row, top_name)
         if comp.flat:
             actions = comp.actions
             for child in el:
@@ -296,6 +386,11 @@ class Extractor:
                 act = actions.get(key)
                 if act is None:
                     act = actions[key] = comp.action("", child.tag)
+                if act[0] == 4:
+                    continue
+                if child.items() and self._attributes(child, comp, act[2], row, top_name):
+                    if act[0] != 1 and not len(child) and not (child.text or "").strip():
+                        continue  # an element that holds its data in attributes only
                 if act[0] == 1 and not len(child):
                     f = act[1]
                     if f.kind == "list":
@@ -304,7 +399,7 @@ class Extractor:
                         row[f.column] = child.text
                     elif differs(row[f.column], child.text):
                         self.unmapped[f"{top_name}/{act[2]}{ANOTHER_VALUE}"] += 1
-                elif act[0] != 4 and act[2] not in comp.ignore:
+                elif act[2] not in comp.ignore:
                     self.unmapped[f"{top_name}/{act[2]}"] += 1
             del row[ELEMENT_KEY]
             self._dicts[rec.table].append(row)
@@ -327,8 +422,11 @@ class Extractor:
                     actions[key] = act
                 kind, arg, path = act
                 if kind == 0:  # container: descend
+                    held = child.items() and self._attributes(child, comp, path, row, top_name)
                     if len(child):
                         todo.append((child, path))
+                    elif held and not (child.text or "").strip():
+                        pass  # its data is in its attributes
                     elif path not in comp.ignore:
                         f = comp.index.get(path)
                         if f is None:
@@ -338,6 +436,8 @@ class Extractor:
                     if subsets is not None and arg:
                         subsets.add(arg)
                 elif kind == 1:  # a mapped leaf
+                    if child.items():
+                        self._attributes(child, comp, path, row, top_name)
                     if len(child):
                         todo.append((child, path))
                     elif arg.kind == "list":
@@ -351,6 +451,9 @@ class Extractor:
                 elif kind == 5:  # a one-field child record, read inline
                     value = None
                     sub_actions = arg.actions
+                    if child.items() or any(leaf.items() for leaf in child):
+                        singles.append((arg, self._single(child, arg)))
+                        continue
                     if len(child) == 1:
                         leaf = child[0]
                         a2 = sub_actions.get(("", leaf.tag))
@@ -371,6 +474,8 @@ class Extractor:
                             unmapped[f"{local(child)}/{a2[2]}"] += 1
                     singles.append((arg, value))
                 elif kind == 3:  # the geometry property
+                    if child.items():
+                        self._attributes(child, comp, path, row, top_name)
                     if subsets is not None and path in comp.subset_of:
                         subsets.add(comp.subset_of[path])
                     if self.geometry is not None:

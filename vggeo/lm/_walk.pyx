@@ -451,6 +451,50 @@ cdef long descendants(xmlNode* n) noexcept nogil:
     return k
 
 
+cdef inline bint in_gml(Prog* p, const char* uri) noexcept nogil:
+    return strcmp(uri, p.gml32) == 0 or strcmp(uri, p.gml3) == 0
+
+
+cdef long data_attributes(Prog* p, xmlNode* n) noexcept nogil:
+    """Attributes of ``n`` that may hold data (``vggeo.lm._records.data_attributes``): none on
+    an element of GML's; on others, those outside the namespaces of GML, XML Schema instance and
+    XML, other than srsName and srsDimension."""
+    cdef long k = 0
+    cdef xmlAttr* a = n.properties
+    cdef const char* uri
+    if a == NULL or (n.ns != NULL and n.ns.href != NULL and in_gml(p, <const char*>n.ns.href)):
+        return 0
+    while a != NULL:
+        if a.ns == NULL or a.ns.href == NULL:
+            # GEOMETRY_ATTRIBUTES: an ancestor of a geometry may state them
+            if (
+                strcmp(<const char*>a.name, "srsName") != 0
+                and strcmp(<const char*>a.name, "srsDimension") != 0
+            ):
+                k += 1
+        else:
+            uri = <const char*>a.ns.href
+            if not (
+                in_gml(p, uri)
+                or strcmp(uri, "http://www.w3.org/2001/XMLSchema-instance") == 0
+                or strcmp(uri, "http://www.w3.org/XML/1998/namespace") == 0
+            ):
+                k += 1
+        a = a.next
+    return k
+
+
+cdef long data_attributes_below(Prog* p, xmlNode* n) noexcept nogil:
+    """:func:`data_attributes` of ``n`` and every element below it."""
+    cdef long k = data_attributes(p, n)
+    cdef xmlNode* c = n.children
+    while c != NULL:
+        if c.type == XML_ELEMENT_NODE:
+            k += data_attributes_below(p, c)
+        c = c.next
+    return k
+
+
 cdef long count_children(xmlNode* n, Name* name, Union* u) noexcept nogil:
     """Element children of ``n``: of one name, or matching one of a union's steps, or (both
     NULL) all of them."""
@@ -558,7 +602,9 @@ cdef int record(Prog* p, Buf* b, xmlNode* f) noexcept nogil:
         return 1
     for i in range(p.n_vars):
         vars[i] = first(&p.vars[i], f, vars, &bad)
-    if putn(b, descendants(f)) or puts(b, p.fs):
+    # the elements below the feature, and its data attributes (which no record shows, so a
+    # member holding any goes to the Extractor)
+    if putn(b, descendants(f) + data_attributes_below(p, f)) or puts(b, p.fs):
         return -1
     if puts(b, <const char*>f.name) or puts(b, p.fs):
         return -1
@@ -691,7 +737,7 @@ cdef bint one_feature(Prog* p, xmlNode* m) noexcept nogil:
     cdef xmlNode* n = m
     cdef xmlNode* c
     cdef int i
-    if count_children(m, NULL, NULL) != 1:
+    if count_children(m, NULL, NULL) != 1 or data_attributes(p, m):
         return False
     for i in range(p.n_chain):
         if count_children(n, &p.chain[i], NULL) != 1:
@@ -699,7 +745,7 @@ cdef bint one_feature(Prog* p, xmlNode* m) noexcept nogil:
         c = first_element(n)
         while not named(c, &p.chain[i]):
             c = next_element(c)
-        if count_children(c, NULL, NULL) != 1:
+        if count_children(c, NULL, NULL) != 1 or data_attributes(p, c):
             return False
         n = c
     return True
@@ -713,7 +759,7 @@ cdef int _run(Prog* p, xmlNode* top, Buf* b) noexcept nogil:
         if puts(b, <const char*>m.name) or puts(b, p.fs):
             return -1
         if p.n_chain == 0:
-            rc = putn(b, count_children(m, NULL, NULL))
+            rc = putn(b, count_children(m, NULL, NULL) + data_attributes(p, m))
         else:
             rc = puts(b, "1") if one_feature(p, m) else puts(b, "0")
         if rc or puts(b, p.fs):
