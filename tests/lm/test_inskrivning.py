@@ -541,3 +541,59 @@ def test_attributes_that_hold_data_nobody_maps_are_reported(tmp_path, sample_dat
         "InskrivningMember/Inskrivningsinformation/@kalla": 1,
         "Inteckning/inskrivenbelastning/pantbrevstyp/@kod": 1,
     }, data.unmapped
+
+
+@pytest.mark.parametrize(
+    ("open_", "close", "current"),
+    [
+        ("<tidigareAganden><Agande>", "</Agande></tidigareAganden>", False),
+        ("<tidigareAgandeLista><Agande>", "</Agande></tidigareAgandeLista>", False),
+        ("<Aganden><tidigareAgande>", "</tidigareAgande></Aganden>", False),
+        ("<Aganden><Agande>", "</Agande></Aganden>", True),
+    ],
+)
+def test_a_container_that_says_former_owner_is_read_as_one(
+    tmp_path, sample_data, open_, close, current
+):
+    """Grouping levels between an object and its records are passed through, but one that
+    names what it holds is not ignored: an Agande inside ``tidigareAganden`` is a former owner
+    (it was read as a current one)."""
+    first = "<Agande><typ>Lagfart</typ><inskrivningsdag>1971-12-14</inskrivningsdag>"
+    dagbok = "1971/8574"
+
+    def rewrite(t: str) -> str:
+        start = t.index(first)
+        end = t.index("</Agande>", start) + len("</Agande>")
+        assert dagbok in t[start:end]
+        inner = t[start + len("<Agande>") : end - len("</Agande>")]
+        return t[:start] + open_ + inner + close + t[end:]
+
+    root = _unpacked_with(tmp_path, sample_data, rewrite, set_name="inskrivet_agande")
+    data = read_inskrivning(root, sets=["inskrivet_agande"])
+    agande = data.agande
+    assert not data.unmapped
+    row = agande[agande["diary_number"] == dagbok]
+    assert row["current"].tolist() == [current]
+    assert agande["current"].sum() == (len(agande) - 1 + current)
+
+
+def test_containers_that_disagree_with_a_record_are_reported():
+    """A container naming another kind than its record, neither more specific (an
+    Bildandebeslut inside ``andringsbesluten``): the record's own name is kept and the
+    disagreement reported, not settled silently."""
+    from lxml import etree
+
+    from vggeo.lm import mapping as M
+    from vggeo.lm._records import Extractor
+
+    ns = "urn:x"
+    member = etree.fromstring(
+        f'<m xmlns="{ns}"><Plan><objektidentitet>a</objektidentitet><andringsbesluten>'
+        "<Bildandebeslut><objektversion>1</objektversion></Bildandebeslut>"
+        "</andringsbesluten></Plan></m>"
+    )
+    ex = Extractor(M.BESTAMMELSE.records[M.BESTAMMELSE_SET])
+    assert ex.feed_member(member) == 1
+    [decision] = ex.dict_rows("decisions")
+    assert decision["kind"] == "bildandebeslut"
+    assert ex.unmapped == {"andringsbesluten/Bildandebeslut (another value)": 1}

@@ -148,6 +148,7 @@ class CompiledRecord:
         "flat",
         "names",
         "single",
+        "constant_keys",
     )
 
     def __init__(self, rec: Record) -> None:
@@ -176,6 +177,7 @@ class CompiledRecord:
         # A flat record of one field and no constants (Registerenhetsreferens → objektidentitet)
         # is read inline by its parent: no call, no walk of its own.
         self.single = self.flat and len(rec.fields) == 1 and not rec.constants
+        self.constant_keys = tuple(sorted({k for v in rec.constants.values() for k in v}))
 
     def action(self, prefix: str, tag: str) -> tuple:
         """What to do with an element of this tag under this path: (kind, argument, path).
@@ -362,9 +364,12 @@ class Extractor:
                 self.unmapped[f"{name}/{act[2]}"] += 1
         return row.get(comp.rec.fields[0].column)
 
-    def extract(self, el: etree._Element, comp: CompiledRecord, parent: dict | None) -> dict:
+    def extract(
+        self, el: etree._Element, comp: CompiledRecord, parent: dict | None, within: str = ""
+    ) -> dict:
         """Read ``el`` as a record of ``comp`` into a row of its table (its child records into
-        theirs, ``parent`` the row they inherit from); return the row."""
+        theirs, ``parent`` the row they inherit from, ``within`` the path of the containers
+        between the two); return the row."""
         rec = comp.rec
         row: dict = {ELEMENT_KEY: el}
         if parent is not None:
@@ -375,8 +380,15 @@ class Extractor:
             top = local(el)
             names = comp.names[el.tag] = (top, top.lower())
         top_name, name = names
-        for col, values in rec.constants.items():
-            row[col] = values.get(name)
+        if rec.constants:
+            key = name
+            if within:
+                key = _constant_key(comp.constant_keys, name, within)
+                if key is None:  # containers that say otherwise than the record's name
+                    key = name
+                    self.unmapped[f"{within}/{top_name}{ANOTHER_VALUE}"] += 1
+            for col, values in rec.constants.items():
+                row[col] = values.get(key)
         if el.items():  # gml:id, or data (read before the children: an attribute comes first)
             self._attributes(el, comp, "", row, top_name)
         if comp.flat:
@@ -447,7 +459,7 @@ class Extractor:
                     elif differs(row[arg.column], child.text):
                         unmapped[f"{top_name}/{path}{ANOTHER_VALUE}"] += 1
                 elif kind == 2:  # a child record
-                    deferred.append((child, arg))
+                    deferred.append((child, arg, prefix))
                 elif kind == 5:  # a one-field child record, read inline
                     value = None
                     sub_actions = arg.actions
@@ -493,9 +505,26 @@ class Extractor:
                 cols[k].append(row.get(k))
             cols[crec.fields[0].column].append(value)
             target.n += 1
-        for node, child in deferred:
-            self.extract(node, child, row)
+        for node, child, within in deferred:
+            self.extract(node, child, row, within)
         return row
+
+
+@lru_cache(maxsize=1024)
+def _constant_key(keys: tuple[str, ...], own: str, within: str) -> str | None:
+    """Which name gives a child record's constants when containers sit between it and its
+    parent: its own, or a container's that begins with another of the record's names and says
+    more (``tidigareAganden/Agande`` is a former owner: ``tidigareagande`` ends with ``agande``).
+    None when they disagree and neither says more (the caller reports it)."""
+    said = [own] if own in keys else []
+    for seg in within.split("/"):
+        k = max((k for k in keys if seg.startswith(k)), key=len, default=None)
+        if k is not None:
+            said.append(k)
+    if not said:
+        return own
+    best = max(said, key=len)
+    return best if all(best.endswith(k) for k in said) else None
 
 
 def _set(row: dict, f: Field, text: str | None) -> bool:
