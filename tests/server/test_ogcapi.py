@@ -277,6 +277,59 @@ def test_a_bbox_outside_where_features_can_be_matches_nothing(ogc):
     assert r.status_code == 200 and r.json()["numberMatched"] == 0
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limt=5",  # a typo: ignored, the page would look limited and is not
+        "home-type=villa",
+        "limit=5&sortby=id",
+        "_=1700000000",
+    ],
+)
+def test_an_unknown_query_parameter_is_refused(ogc, query):
+    """OGC API – Features /req/core/query-param-unknown: 400, one line naming the parameter."""
+    name = query.rsplit("&", 1)[-1].split("=")[0]
+    r = ogc.get(f"/collections/residences/items?{query}")
+    assert r.status_code == 400 and f"unknown query parameter {name!r}" in r.text, r.text
+    assert "\n" not in r.text
+    one = ogc.get(f"/collections/residences/items/x?{query}")  # limit is not one's either
+    assert one.status_code == 400 and "unknown query parameter" in one.text, one.text
+
+
+def test_every_declared_parameter_is_known(ogc):
+    """The known names are the route's own: every parameter the API document declares for the
+    operation is accepted (attribute filters and paging included)."""
+    spec = ogc.get("/openapi.json").json()
+    items = spec["paths"]["/collections/{layer}/items"]["get"]["parameters"]
+    declared = {p["name"] for p in items if p["in"] == "query"}
+    assert {"bbox", "bbox-crs", "crs", "limit", "offset", "properties", "f", "datetime"} <= declared
+    assert {"home_type", "construction_year_min"} <= declared
+    r = ogc.get(
+        "/collections/residences/items",
+        params={"limit": 2, "offset": 1, "f": "json", "home_type": "villa", "crs": "EPSG:3006"},
+    )
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("garbage", "not an RFC 3339"),
+        ("2018-02-12T23:20:50", "not an RFC 3339"),  # no time zone
+        ("2018-02-12/2018-03-01/2019-01-01", "not an RFC 3339"),
+        ("2018-02-12T23:20:50Z", "no temporal property"),
+        ("../2018-03-18T12:31:12+01:00", "no temporal property"),
+        ("2018-02-12/", "no temporal property"),
+    ],
+)
+def test_datetime_is_validated_and_never_ignored(ogc, value, says):
+    """``datetime`` is a core parameter: a value that is not a time is a 400 naming it; a valid
+    one cannot be applied (the features have no temporal property), so it is refused too
+    rather than answered with every feature as if filtered."""
+    r = ogc.get("/collections/residences/items", params={"datetime": value})
+    assert r.status_code == 400 and says in r.text, r.text
+
+
 def test_properties_select_and_personal_data_never_leaves(ogc):
     doc = ogc.get(
         "/collections/residences/items?limit=5&properties=home_type,construction_year"

@@ -57,6 +57,58 @@ CrsParam = Annotated[
 ]
 
 
+_KNOWN: dict[int, frozenset[str]] = {}
+
+
+def known_parameters(request: Request) -> None:
+    """Refuse a query parameter the route does not define (OGC API – Features,
+    ``/req/core/query-param-unknown``): a misspelt filter (``limt``, ``home-type``) would
+    otherwise be ignored, and the answer look filtered when it is not. The names are the
+    route's own declared query parameters (and its dependencies'); ``api_key`` never gets
+    here (the authentication middleware takes it out)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:  # pragma: no cover - every FastAPI route has one
+        return
+    known = _KNOWN.get(id(route))
+    if known is None:
+        from fastapi.dependencies.utils import get_flat_params
+
+        names = {f.alias for f in get_flat_params(dependant) if f.field_info.in_.value == "query"}
+        known = _KNOWN[id(route)] = frozenset(names)
+    unknown = sorted({k for k in request.query_params if k not in known})
+    if unknown:
+        raise InputError(
+            f"unknown query parameter {unknown[0][:60]!r}; this operation takes "
+            + ", ".join(sorted(known))
+        )
+
+
+#: RFC 3339 date or date-time (``datetime``'s instants; OGC API – Features, 7.15.4).
+_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2}))?", re.ASCII
+)
+
+
+def parse_datetime(text: str | None) -> None:
+    """Validate ``datetime`` (an instant, or an interval ``start/end`` with ``..`` or nothing for
+    an open end) and refuse it: no collection served here has a temporal property, so a time
+    filter cannot be applied, and answering every feature would pass it over without a word."""
+    if text is None:
+        return
+    parts = text.split("/")
+    if len(parts) > 2 or not all(
+        _INSTANT.fullmatch(p) or (len(parts) == 2 and p in ("", "..")) for p in parts
+    ):
+        raise InputError(
+            f"datetime {text[:80]!r} is not an RFC 3339 instant or interval "
+            "(2018-02-12T23:20:50Z, or start/end with '..' for an open end)"
+        )
+    raise InputError(
+        "datetime cannot be applied: this collection's features have no temporal property"
+    )
+
+
 def parse_bbox(text: str | None) -> list[float] | None:
     """``bbox`` text → 4 (or 6) finite numbers; 400 naming the parameter otherwise."""
     if text is None:
@@ -129,6 +181,7 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         summary="Features of a collection (GeoJSON)",
         responses=RESPONSES,
         response_class=Response,
+        dependencies=[Depends(known_parameters)],
     )
     async def items(
         request: Request,
@@ -159,6 +212,13 @@ def register(r: APIRouter, config: OGCConfig) -> None:
             ),
         ] = None,
         offset: Annotated[int, Query(description="Features to skip (paging).", ge=0)] = 0,
+        datetime: Annotated[
+            str | None,
+            Query(
+                description="An RFC 3339 instant or interval. The features served here have no "
+                "temporal property, so a valid value is refused (400) rather than ignored."
+            ),
+        ] = None,
         properties: Annotated[
             str | None,
             Query(description="Comma-separated property names to return (default: all)."),
@@ -171,6 +231,7 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         `numberReturned` and `next`/`prev` links. The attribute filters are the tiles'. Only
         the properties the caller may see."""
         plain, reader = reader_for(layer, features)
+        parse_datetime(datetime)
         props = visible_properties(access, plain, reader, parse_properties(properties))
         size = min(limit or config.default_limit, config.max_limit)
         out_crs = crs_uri(crs) if crs else CRS84
@@ -228,6 +289,7 @@ def register(r: APIRouter, config: OGCConfig) -> None:
         summary="One feature (GeoJSON)",
         responses=RESPONSES,
         response_class=Response,
+        dependencies=[Depends(known_parameters)],
     )
     async def item(
         request: Request,
