@@ -594,3 +594,23 @@ def test_count_not_a_multiple_of_srs_dimension_refused(dim, values):
         GeometryError, match=f"coordinate count {values} is not a multiple of the dimension {dim}"
     ):
         geometry_from_string(gml)
+
+
+@pytest.mark.parametrize("value", ["x", "", "0", "4", "³", " 2.0 ", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "<gml:LineString{a}><gml:posList>1 2 3 4</gml:posList></gml:LineString>",
+        "<gml:LineString><gml:pos{a}>1 2</gml:pos><gml:pos>3 4</gml:pos></gml:LineString>",
+        "<gml:Polygon{a}><gml:exterior><gml:LinearRing><gml:posList>0 0 0 1 1 1 0 0"
+        "</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>",
+    ],
+)
+def test_an_srs_dimension_that_is_not_2_or_3_is_named(value, where):
+    """Whatever srsDimension says, if it is not 2 or 3 the error names what it says (it used to
+    print -1 for a text, crash on a gml:pos's text, and read "0" on an ancestor as absent)."""
+    body = where.format(a=f' srsDimension="{value}"')
+    gml = body.replace(">", ' xmlns:gml="http://www.opengis.net/gml/3.2">', 1)
+    with pytest.raises(GeometryError, match="unsupported srsDimension") as err:
+        geometry_from_string(gml)
+    assert repr(value[:40]) in str(err.value) and "\n" not in str(err.value)

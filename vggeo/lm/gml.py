@@ -188,15 +188,30 @@ class _Ctx:
         )
 
 
-def _srs_dimension(el: etree._Element) -> int | None:
-    """srsDimension on the element or its nearest ancestor that has one."""
+def _srs_dimension(el: etree._Element) -> str | None:
+    """srsDimension as written on the element or its nearest ancestor that has one."""
     node: etree._Element | None = el
     while node is not None:
         v = node.get("srsDimension")
         if v is not None:
-            return int(v) if v.strip().isascii() and v.strip().isdigit() else -1
+            return v
         node = node.getparent()
     return None
+
+
+def _as_dimension(text: str) -> int:
+    """An srsDimension's number, or 0 for a text that is not one (ASCII digits only: ``"³"``
+    passes ``str.isdigit`` and fails ``int``)."""
+    t = text.strip()
+    return int(t) if t.isascii() and t.isdigit() and len(t) < 4 else 0
+
+
+def _dimension(text: str, el: etree._Element, ctx: _Ctx) -> int:
+    """A written srsDimension, refused unless it is 2 or 3 (naming what was written)."""
+    dim = _as_dimension(text)
+    if dim not in (2, 3):
+        raise ctx.error("unsupported srsDimension (2 or 3 expected)", el, value=text[:40])
+    return dim
 
 
 def _numbers(text: str | None, el: etree._Element, ctx: _Ctx) -> np.ndarray:
@@ -223,8 +238,6 @@ def is_number(t: str) -> bool:
 
 
 def _shape(arr: np.ndarray, dim: int, el: etree._Element, ctx: _Ctx) -> np.ndarray:
-    if dim not in (2, 3):
-        raise ctx.error(f"unsupported srsDimension {dim}", el)
     if arr.size % dim:
         raise ctx.error(f"coordinate count {arr.size} is not a multiple of the dimension {dim}", el)
     return arr.reshape(-1, dim)
@@ -234,7 +247,7 @@ def _pos(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     arr = _numbers(el.text, el, ctx)
     dim = el.get("srsDimension")
     if dim is not None:
-        return _shape(arr, int(dim), el, ctx)
+        return _shape(arr, _dimension(dim, el, ctx), el, ctx)
     if arr.size not in (2, 3):
         raise ctx.error(f"a pos holds {arr.size} numbers; 2 or 3 expected", el)
     return arr.reshape(1, -1)
@@ -243,7 +256,8 @@ def _pos(el: etree._Element, ctx: _Ctx) -> np.ndarray:
 def _pos_list(el: etree._Element, ctx: _Ctx) -> np.ndarray:
     arr = _numbers(el.text, el, ctx)
     # srsDimension on the posList or an ancestor; else the CRS's own dimension (EPSG:4979 is 3-D).
-    dim = _srs_dimension(el) or ctx.dim
+    written = _srs_dimension(el)
+    dim = ctx.dim if written is None else _dimension(written, el, ctx)
     return _shape(arr, dim, el, ctx)
 
 
@@ -1031,13 +1045,12 @@ def simple_polygon_texts(
     caller then uses :func:`parse_geometry`, which also produces the precise error message).
     Converting all texts of a file in one vectorised call is what makes reading fast.
     """
-    if dim is None:
-        dim = _srs_dimension(el) or 2  # once per geometry: on it or an ancestor
+    if dim is None:  # once per geometry: on it or an ancestor
+        written = _srs_dimension(el)
+        dim = 2 if written is None else _as_dimension(written)
     d = el.get("srsDimension")
     if d is not None:
-        if not (d.isascii() and d.isdigit()):  # "³".isdigit(), but int("³") fails
-            return None
-        dim = int(d)
+        dim = _as_dimension(d)
     if dim not in (2, 3):
         return None
     tag = el.tag
@@ -1061,7 +1074,7 @@ def simple_polygon_texts(
             if pl.tag.rpartition("}")[2] != "posList" or pl.text is None:
                 return None
             pd = pl.get("srsDimension")
-            rdim = dim if pd is None else (int(pd) if pd.isascii() and pd.isdigit() else 0)
+            rdim = dim if pd is None else _as_dimension(pd)
             if rdim not in (2, 3):
                 return None
             line: int | None = pl.sourceline  # type: ignore[assignment]  # lxml-stubs: "..."
