@@ -40,6 +40,17 @@ def test_load_writes_the_canonical_form(sample_jsonl, tmp_path, ext):
     assert "kitchen_type" in r.stderr  # the injected unknown codes are warned about
     g = read_registry(out)
     assert len(g) == 800 and g.crs.to_epsg() == 3006
+    if ext == "gpkg":  # the house numbers as JSON, marked so, as `vggeo export gpkg` writes them
+        import sqlite3
+
+        with sqlite3.connect(out) as conn:
+            mime = conn.execute(
+                "SELECT mime_type FROM gpkg_data_columns WHERE table_name = 'residences' "
+                "AND column_name = 'number'"
+            ).fetchall()
+            texts = [t for (t,) in conn.execute("SELECT number FROM residences") if t]
+        assert mime == [("application/json",)]
+        assert texts and all(isinstance(json.loads(t), list) for t in texts)
 
 
 def test_load_refuses_to_overwrite(sample_jsonl, tmp_path):

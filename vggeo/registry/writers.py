@@ -136,7 +136,7 @@ def write_registry(
         if fmt == "gpkg":
             # Streamed in batches through pyogrio's Arrow writer: one layer, one spatial index,
             # and only one batch of converted columns in memory at a time.
-            reader = _batch_reader(gdf, number_as="json", geometry=True)
+            reader = _batch_reader(gdf, number_as="json", geometry=True, json=("number",))
             # GeoPackage 1.3: what GDAL 3.6 (Debian 12, its QGIS, validate_gpkg.py) reads fully.
             pyogrio.raw.write_arrow(
                 reader,
@@ -218,8 +218,16 @@ def save_rejects(rejects: pd.DataFrame, path: str | os.PathLike, *, explicit: bo
 _BATCH_ROWS = 500_000
 
 
-def _batch_reader(gdf: pd.DataFrame, *, number_as: str, geometry: bool) -> pa.RecordBatchReader:
-    """An Arrow RecordBatchReader over the frame's raw form, converted batch by batch."""
+#: Arrow field metadata GDAL writes as a JSON column (GeoPackage: ``mime_type
+#: application/json`` in ``gpkg_data_columns``), as ``vggeo export gpkg`` marks ``number``.
+_JSON_FIELD = {b"GDAL:OGR:subtype": b"JSON"}
+
+
+def _batch_reader(
+    gdf: pd.DataFrame, *, number_as: str, geometry: bool, json: tuple[str, ...] = ()
+) -> pa.RecordBatchReader:
+    """An Arrow RecordBatchReader over the frame's raw form, converted batch by batch; the
+    ``json`` columns (text) marked as JSON for GDAL."""
 
     def convert(part: pd.DataFrame) -> pa.Table:
         raw = to_raw(part, number_as=number_as)
@@ -229,7 +237,11 @@ def _batch_reader(gdf: pd.DataFrame, *, number_as: str, geometry: bool) -> pa.Re
         return pa.Table.from_pandas(raw, preserve_index=False)
 
     first = convert(gdf.iloc[:_BATCH_ROWS])
-    schema = first.schema
+    schema = pa.schema(
+        [f.with_metadata(_JSON_FIELD) if f.name in json else f for f in first.schema],
+        metadata=first.schema.metadata,
+    )
+    first = first.cast(schema)
 
     def batches() -> Iterator[pa.RecordBatch]:
         yield from first.to_batches()
