@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -89,6 +90,45 @@ def test_csv_as_pandas_saves_it(raw_records, small_registry, tmp_path):
     expected = small_registry.copy()
     expected["number"] = back["number"]
     _assert_same(back, expected)
+
+
+@pytest.mark.parametrize("decimal", [",", "."])
+def test_csv_as_swedish_excel_saves_it(raw_records, small_registry, tmp_path, decimal):
+    """Excel in a Swedish locale saves "CSV" with ``;`` between fields, decimal commas and a
+    byte-order mark (pandas writes the same here, as the independent writer): read as the
+    comma form is. With decimal points in a ``;`` file too."""
+    df = pd.DataFrame(raw_records)
+    path = tmp_path / "excel.csv"
+    df.to_csv(path, sep=";", decimal=decimal, index=False, encoding="utf-8-sig")
+    text = path.read_text(encoding="utf-8-sig")
+    assert ";" in text.splitlines()[0] and (re.search(r";-?\d+,\d+;", text) is not None) == (
+        decimal == ","
+    )
+    back = read_registry(path)
+    expected = small_registry.copy()
+    expected["number"] = back["number"]
+    _assert_same(back, expected)
+
+
+def test_csv_as_swedish_excel_with_a_bad_value_still_reads_its_decimal_commas(
+    raw_records, small_registry, tmp_path
+):
+    """A value that is not a number sends the file to the text reader: the decimal commas are
+    still numbers there, and only the bad value is a reject."""
+    df = pd.DataFrame(raw_records[:50])
+    df["living_space"] = df["living_space"].astype(object)
+    df.loc[20, "living_space"] = "stor"
+    df.to_csv(tmp_path / "bad.csv", sep=";", decimal=",", index=False)
+    with pytest.warns(RuleWarning):
+        g, rejects = read_registry(tmp_path / "bad.csv", with_rejects=True)
+    assert rejects[["row", "field", "value"]].values.tolist() == [[22, "living_space", "stor"]]
+    want = small_registry.iloc[:50]
+    assert shapely.equals_exact(g.geometry.values, want.geometry.values, 0).all()
+    keep = np.arange(50) != 20
+    np.testing.assert_array_equal(
+        g["living_space"].to_numpy(dtype=float)[keep],
+        want["living_space"].to_numpy(dtype=float)[keep],
+    )
 
 
 def test_fields_may_be_absent_and_unknown_fields_are_kept(raw_records):

@@ -296,6 +296,36 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, Locate]:
     raise ParseError(f"expected an API page or a list, got {type(doc).__name__}", file=str(path))
 
 
+def _csv_head(path: Path) -> tuple[list[str], str]:
+    """The header and delimiter of a CSV file: ``,``, or ``;`` as Excel writes "CSV" where the
+    decimal separator is a comma (a Swedish locale) — whichever gives an ``id`` column. (The
+    standard library's ``csv.Sniffer`` guesses from letter frequencies and picks ``,`` for a
+    header with commas in no field names; the id column is what decides here.)"""
+    with open(path, encoding="utf-8-sig", newline="") as fh:  # a BOM, as Excel writes, is no name
+        first = fh.readline()
+    if not first:
+        raise ParseError("empty CSV file: no header", file=str(path))
+    header = next(csv.reader([first]), [])
+    if "id" not in header:
+        semicolon = next(csv.reader([first], delimiter=";"), [])
+        if "id" in semicolon and len(semicolon) > len(header):
+            return semicolon, ";"
+    if not header:
+        raise ParseError("empty CSV file: no header", file=str(path))
+    return header, ","
+
+
+def _decimal_commas(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """A ``;`` file read as text: numbers written with a decimal comma (``6581234,5``) get a
+    point in the columns read as numbers, so they type as numbers (not as rejects)."""
+    numeric = [c for c, t in _csv_types(header, False).items() if t == pa.float64()]
+    for c in numeric:
+        if c in frame.columns:
+            text = frame[c].astype("string")
+            frame[c] = text.str.replace(r"^(\s*[+-]?\d*),(\d+\s*)$", r"\1.\2", regex=True)
+    return frame
+
+
 def _csv_types(header: list[str], all_text: bool) -> dict[str, pa.DataType]:
     types = {}
     for f in FIELDS:
@@ -483,16 +513,13 @@ def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataF
 
 
 def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        first = fh.readline()
-    header = next(csv.reader([first])) if first else []
-    if not header:
-        raise ParseError("empty CSV file: no header", file=str(path))
+    header, delimiter = _csv_head(path)
     try:
         reader = pcsv.open_csv(
             path,
             read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK),
-            convert_options=_csv_convert(header, all_text=all_text),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter),
+            convert_options=_csv_convert(header, all_text=all_text, delimiter=delimiter),
         )
     except pa.ArrowInvalid as err:
         if all_text:
@@ -502,6 +529,8 @@ def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]
     try:
         for frame in _grouped(reader, _STREAM_ROWS):
             empty = False
+            if all_text and delimiter == ";":
+                frame = _decimal_commas(frame, header)
             yield _csv_fixups(frame)
     except _FastPathRefused as err:
         if all_text:  # as text every value fits: the file itself is malformed
@@ -511,9 +540,12 @@ def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]
         yield pd.DataFrame({c: pd.Series([], dtype=object) for c in header})
 
 
-def _csv_convert(header: list[str], *, all_text: bool) -> pcsv.ConvertOptions:
+def _csv_convert(header: list[str], *, all_text: bool, delimiter: str) -> pcsv.ConvertOptions:
     return pcsv.ConvertOptions(
         column_types=_csv_types(header, all_text),
+        # a ";" file is Excel's in a locale with a decimal comma; one with points is read as
+        # text after this refuses it (its numbers then type as they are written)
+        decimal_point="," if delimiter == ";" else ".",
         strings_can_be_null=True,
         null_values=["", "NaN", "nan", "NULL", "null", "None", "<NA>"],
         quoted_strings_can_be_null=True,
@@ -531,30 +563,31 @@ def _csv_fixups(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Locate]:
     """A whole CSV file as one raw frame (typed, or every declared column as text)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        first = fh.readline()
-    header = next(csv.reader([first])) if first else []
-    if not header:
-        raise ParseError("empty CSV file: no header", file=str(path))
+    header, delimiter = _csv_head(path)
 
     def read(text: bool) -> pa.Table:
         return pcsv.read_csv(
             path,
             read_options=pcsv.ReadOptions(block_size=16 << 20),
-            convert_options=_csv_convert(header, all_text=text),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter),
+            convert_options=_csv_convert(header, all_text=text, delimiter=delimiter),
         )
 
+    text = all_text
     try:
-        table = read(all_text)
+        table = read(text)
     except pa.ArrowInvalid as err:
         if all_text:
             raise ParseError(f"malformed CSV: {err}", file=str(path)) from None
         log.info("typed CSV fast path refused %s (%s); reading as text", path, err)
         try:
-            table = read(True)
+            table, text = read(True), True
         except pa.ArrowInvalid as err2:
             raise ParseError(f"malformed CSV: {err2}", file=str(path)) from None
-    return _csv_fixups(_to_frame(table)), _file_locate(path, "csv")
+    frame = _to_frame(table)
+    if text and delimiter == ";":
+        frame = _decimal_commas(frame, header)
+    return _csv_fixups(frame), _file_locate(path, "csv")
 
 
 def _covering_columns(metadata: dict | None) -> list[str]:
