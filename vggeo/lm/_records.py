@@ -64,19 +64,20 @@ def data_attributes(el: etree._Element) -> list[tuple[str, str]]:
     (see :data:`MARKUP_NAMESPACES`); none for an element of GML's."""
     items = el.items()
     if not items:
-        return items
+        return []
     tag = el.tag
     if tag[0] == "{" and tag[1 : tag.index("}")] in MARKUP_NAMESPACES:
         return []
-    out = []
-    for name, value in items:
+    out: list[tuple[str, str]] = []
+    for key, value in items:
+        name = str(key)
         if name[0] == "{":
             uri, _, name = name[1:].partition("}")
             if uri in MARKUP_NAMESPACES:
                 continue
         elif name in GEOMETRY_ATTRIBUTES:
             continue
-        out.append((name, value))
+        out.append((name, str(value)))
     return out
 
 
@@ -381,14 +382,12 @@ class Extractor:
             names = comp.names[el.tag] = (top, top.lower())
         top_name, name = names
         if rec.constants:
-            key = name
-            if within:
-                key = _constant_key(comp.constant_keys, name, within)
-                if key is None:  # containers that say otherwise than the record's name
-                    key = name
-                    self.unmapped[f"{within}/{top_name}{ANOTHER_VALUE}"] += 1
+            said = _constant_key(comp.constant_keys, name, within) if within else name
+            if said is None:  # containers that say otherwise than the record's name
+                said = name
+                self.unmapped[f"{within}/{top_name}{ANOTHER_VALUE}"] += 1
             for col, values in rec.constants.items():
-                row[col] = values.get(key)
+                row[col] = values.get(said)
         if el.items():  # gml:id, or data (read before the children: an attribute comes first)
             self._attributes(el, comp, "", row, top_name)
         if comp.flat:
@@ -463,15 +462,18 @@ class Extractor:
                 elif kind == 5:  # a one-field child record, read inline
                     value = None
                     sub_actions = arg.actions
-                    if child.items() or any(leaf.items() for leaf in child):
+                    if child.items():
                         singles.append((arg, self._single(child, arg)))
                         continue
                     if len(child) == 1:
                         leaf = child[0]
                         a2 = sub_actions.get(("", leaf.tag))
-                        if a2 is not None and a2[0] == 1 and not len(leaf):
+                        if a2 is not None and a2[0] == 1 and not len(leaf) and not leaf.items():
                             singles.append((arg, leaf.text))
                             continue
+                    if any(leaf.items() for leaf in child):
+                        singles.append((arg, self._single(child, arg)))
+                        continue
                     for leaf in child:
                         k2 = ("", leaf.tag)
                         a2 = sub_actions.get(k2)

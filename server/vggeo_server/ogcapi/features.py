@@ -57,9 +57,6 @@ CrsParam = Annotated[
 ]
 
 
-_KNOWN: dict[int, frozenset[str]] = {}
-
-
 def known_parameters(request: Request) -> None:
     """Refuse a query parameter the route does not define (OGC API – Features,
     ``/req/core/query-param-unknown``): a misspelt filter (``limt``, ``home-type``) would
@@ -70,12 +67,16 @@ def known_parameters(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:  # pragma: no cover - every FastAPI route has one
         return
-    known = _KNOWN.get(id(route))
+    known = getattr(route, "vggeo_query_names", None)  # computed once per route
     if known is None:
+        from fastapi import params
         from fastapi.dependencies.utils import get_flat_params
 
-        names = {f.alias for f in get_flat_params(dependant) if f.field_info.in_.value == "query"}
-        known = _KNOWN[id(route)] = frozenset(names)
+        names = {
+            f.alias for f in get_flat_params(dependant) if isinstance(f.field_info, params.Query)
+        }
+        known = frozenset(names)
+        route.vggeo_query_names = known  # type: ignore[union-attr]
     unknown = sorted({k for k in request.query_params if k not in known})
     if unknown:
         raise InputError(
