@@ -326,9 +326,9 @@ def test_times_before_1970_keep_their_milliseconds(tmp_path, crs):
 def test_lists_of_a_frame_written_in_many_batches(tmp_path):
     """A frame larger than a batch is written from slices; a sliced list column (house numbers
     with nulls) used to fail in Arrow ("Null bitmap with offsets slice not supported")."""
-    from vggeo.sample.registry import generate_registry
-
     import pandas as pd
+
+    from vggeo.sample.registry import generate_registry
 
     reg = generate_registry(300, seed=6)
     reg.loc[reg.index[70], "number"] = None
