@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
-from vggeo.errors import TileError
+from vggeo.errors import InputError, TileError
 from vggeo.features import FeatureReader
 from vggeo.tiles.grids import Grid, get_grid, grid_ids
 from vggeo.tiles.layers import Composite, Filters, Layer, get_layer, layer_ids
@@ -143,7 +143,37 @@ async def ogc_tile(
     return t
 
 
+async def known_parameters(request: Request) -> None:
+    """Refuse a query parameter the route does not define (OGC API – Features,
+    ``/req/core/query-param-unknown``): a misspelt filter (``limt``, ``home-type``) would
+    otherwise be ignored, and a page or tile look filtered when it is not. The names are the
+    route's own declared query parameters (and its dependencies'); ``api_key`` never gets
+    here (the authentication middleware takes it out). Every route that takes the attribute
+    filters checks (:func:`filters_param`), and the features routes."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:  # pragma: no cover - every FastAPI route has one
+        return
+    known = getattr(route, "vggeo_query_names", None)  # computed once per route
+    if known is None:
+        from fastapi import params
+        from fastapi.dependencies.utils import get_flat_params
+
+        names = {
+            f.alias for f in get_flat_params(dependant) if isinstance(f.field_info, params.Query)
+        }
+        known = frozenset(names)
+        route.vggeo_query_names = known  # type: ignore[union-attr]
+    unknown = sorted({k for k in request.query_params if k not in known})
+    if unknown:
+        raise InputError(
+            f"unknown query parameter {unknown[0][:60]!r}; this operation takes "
+            + ", ".join(sorted(known))
+        )
+
+
 async def filters_param(
+    _known: Annotated[None, Depends(known_parameters)],
     service: Annotated[TileService, Depends(get_service)],
     layer: Annotated[Layer | Composite, Depends(layer_param)],
     access: Annotated[Access, Depends(get_access)],

@@ -63,6 +63,18 @@ def test_empty_area_is_204(client):
             "greater than",
         ),
         ("/tiles/regulations/5/17/9.mvt?home_type=villa", 400, "not accepted by this layer"),
+        # a misspelt filter would give the unfiltered tile, looking filtered
+        (
+            "/tiles/residences/5/17/9.mvt?home-type=villa",
+            400,
+            "unknown query parameter 'home-type'",
+        ),
+        ("/tiles/residences.json?hometype=villa", 400, "unknown query parameter 'hometype'"),
+        (
+            "/collections/residences/tiles/WebMercatorQuad/5/9/17?status=x&typo=1",
+            400,
+            "unknown query parameter 'typo'",
+        ),
         ("/collections/residences/tiles/EPSG4326/0/0/0", 404, "unknown tile matrix set"),
         ("/collections/residences/tiles/3006/2/20/0", 400, "outside SWEREF99TM"),
     ],

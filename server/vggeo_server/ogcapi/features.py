@@ -24,7 +24,13 @@ from vggeo.tiles.layers import Composite, Filters, Layer
 from vggeo_server.auth.middleware import get_access
 from vggeo_server.auth.policy import Access
 from vggeo_server.auth.views import feature_properties
-from vggeo_server.dependencies import FeaturesDep, base_url, filters_param, layer_param
+from vggeo_server.dependencies import (
+    FeaturesDep,
+    base_url,
+    filters_param,
+    known_parameters,
+    layer_param,
+)
 from vggeo_server.errors import NotFound, error_response
 from vggeo_server.ogcapi import docs
 from vggeo_server.ogcapi.config import OGCConfig
@@ -55,34 +61,6 @@ CrsParam = Annotated[
         "Coordinates are in the CRS's own axis order: `EPSG:3006` is northing, easting."
     ),
 ]
-
-
-def known_parameters(request: Request) -> None:
-    """Refuse a query parameter the route does not define (OGC API – Features,
-    ``/req/core/query-param-unknown``): a misspelt filter (``limt``, ``home-type``) would
-    otherwise be ignored, and the answer look filtered when it is not. The names are the
-    route's own declared query parameters (and its dependencies'); ``api_key`` never gets
-    here (the authentication middleware takes it out)."""
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
-    if dependant is None:  # pragma: no cover - every FastAPI route has one
-        return
-    known = getattr(route, "vggeo_query_names", None)  # computed once per route
-    if known is None:
-        from fastapi import params
-        from fastapi.dependencies.utils import get_flat_params
-
-        names = {
-            f.alias for f in get_flat_params(dependant) if isinstance(f.field_info, params.Query)
-        }
-        known = frozenset(names)
-        route.vggeo_query_names = known  # type: ignore[union-attr]
-    unknown = sorted({k for k in request.query_params if k not in known})
-    if unknown:
-        raise InputError(
-            f"unknown query parameter {unknown[0][:60]!r}; this operation takes "
-            + ", ".join(sorted(known))
-        )
 
 
 #: RFC 3339 date or date-time (``datetime``'s instants; OGC API – Features, 7.15.4).
