@@ -92,15 +92,19 @@ def test_csv_as_pandas_saves_it(raw_records, small_registry, tmp_path):
     _assert_same(back, expected)
 
 
-@pytest.mark.parametrize("decimal", [",", "."])
-def test_csv_as_swedish_excel_saves_it(raw_records, small_registry, tmp_path, decimal):
-    """Excel in a Swedish locale saves "CSV" with ``;`` between fields, decimal commas and a
-    byte-order mark (pandas writes the same here, as the independent writer): read as the
-    comma form is. With decimal points in a ``;`` file too."""
+@pytest.mark.parametrize(
+    ("decimal", "encoding"), [(",", "utf-8-sig"), (".", "utf-8-sig"), (",", "cp1252")]
+)
+def test_csv_as_swedish_excel_saves_it(raw_records, small_registry, tmp_path, decimal, encoding):
+    """Excel in a Swedish locale saves "CSV" with ``;`` between fields and decimal commas, as
+    UTF-8 with a byte-order mark or as Windows-1252 (pandas writes the same here, as the
+    independent writer): read as the comma form is, å, ä and ö included. With decimal points in
+    a ``;`` file too."""
     df = pd.DataFrame(raw_records)
     path = tmp_path / "excel.csv"
-    df.to_csv(path, sep=";", decimal=decimal, index=False, encoding="utf-8-sig")
-    text = path.read_text(encoding="utf-8-sig")
+    df.to_csv(path, sep=";", decimal=decimal, index=False, encoding=encoding)
+    text = path.read_text(encoding=encoding)
+    assert any(c in text for c in "åäöÅÄÖ")
     assert ";" in text.splitlines()[0] and (re.search(r";-?\d+,\d+;", text) is not None) == (
         decimal == ","
     )
@@ -108,6 +112,23 @@ def test_csv_as_swedish_excel_saves_it(raw_records, small_registry, tmp_path, de
     expected = small_registry.copy()
     expected["number"] = back["number"]
     _assert_same(back, expected)
+
+
+def test_a_utf8_csv_with_a_stray_byte_is_refused_not_garbled(raw_records, tmp_path):
+    """One Windows-1252 byte in a UTF-8 file does not make the file Windows-1252 (every å would
+    become Ã¥): it is refused, naming the file."""
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame(raw_records[:50]).to_csv(path, index=False)
+    data = path.read_bytes()
+    assert "ä".encode() in data
+    lines = data.split(b"\n")
+    cells = lines[30].split(b",")
+    cells[2] += b"\xe4"  # in the address (the last column is derived, recomputed on reading)
+    lines[30] = b",".join(cells)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ParseError, match="UTF8") as err:
+        read_registry(path)
+    assert str(path) in str(err.value)
 
 
 def test_csv_as_swedish_excel_with_a_bad_value_still_reads_its_decimal_commas(

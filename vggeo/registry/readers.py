@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -296,23 +297,50 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, Locate]:
     raise ParseError(f"expected an API page or a list, got {type(doc).__name__}", file=str(path))
 
 
-def _csv_head(path: Path) -> tuple[list[str], str]:
-    """The header and delimiter of a CSV file: ``,``, or ``;`` as Excel writes "CSV" where the
-    decimal separator is a comma (a Swedish locale) — whichever gives an ``id`` column. (The
-    standard library's ``csv.Sniffer`` guesses from letter frequencies and picks ``,`` for a
-    header with commas in no field names; the id column is what decides here.)"""
-    with open(path, encoding="utf-8-sig", newline="") as fh:  # a BOM, as Excel writes, is no name
-        first = fh.readline()
-    if not first:
+@dataclass(frozen=True)
+class _CsvHead:
+    """What a CSV file's first bytes tell: its header, delimiter and encoding."""
+
+    header: list[str]
+    delimiter: str
+    encoding: str
+
+
+def _csv_head(path: Path) -> _CsvHead:
+    """The header, delimiter and encoding of a CSV file.
+
+    The delimiter is ``,``, or ``;`` as Excel writes "CSV" where the decimal separator is a
+    comma (a Swedish locale) — whichever gives an ``id`` column (the standard library's
+    ``csv.Sniffer`` guesses from letter frequencies; the id column is what decides here). The
+    encoding is UTF-8 (a byte-order mark is no part of the first name), or Windows-1252 — what
+    Excel's plain "CSV" is in a Swedish Windows — when the first megabyte has bytes outside ASCII
+    and no UTF-8 sequence among them (a file has one encoding; one whose other bytes are not
+    UTF-8 is refused naming them, as before).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    cut = head.rfind(b"\n")  # whole lines: a character cut at the end is no error
+    sample = head if cut < 0 or len(head) < 1 << 20 else head[: cut + 1]
+    encoding = "utf-8"
+    try:
+        text = sample.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Windows-1252 only when no byte sequence is UTF-8's: a UTF-8 file with a stray byte
+        # is read as UTF-8 (and refused naming the byte), never turned into mojibake.
+        lenient = sample.decode("utf-8-sig", errors="replace")
+        if any(ord(c) > 127 and c != "\ufffd" for c in lenient):
+            text = lenient
+        else:
+            encoding, text = "cp1252", sample.decode("cp1252", errors="replace")
+    first = text.splitlines()[0] if text else ""
+    if not first.strip():
         raise ParseError("empty CSV file: no header", file=str(path))
     header = next(csv.reader([first]), [])
     if "id" not in header:
         semicolon = next(csv.reader([first], delimiter=";"), [])
         if "id" in semicolon and len(semicolon) > len(header):
-            return semicolon, ";"
-    if not header:
-        raise ParseError("empty CSV file: no header", file=str(path))
-    return header, ","
+            return _CsvHead(semicolon, ";", encoding)
+    return _CsvHead(header, ",", encoding)
 
 
 def _decimal_commas(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
@@ -513,11 +541,12 @@ def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataF
 
 
 def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]:
-    header, delimiter = _csv_head(path)
+    head = _csv_head(path)
+    header, delimiter = head.header, head.delimiter
     try:
         reader = pcsv.open_csv(
             path,
-            read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK),
+            read_options=pcsv.ReadOptions(block_size=_STREAM_BLOCK, encoding=head.encoding),
             parse_options=pcsv.ParseOptions(delimiter=delimiter),
             convert_options=_csv_convert(header, all_text=all_text, delimiter=delimiter),
         )
@@ -563,12 +592,13 @@ def _csv_fixups(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_csv(path: Path, *, all_text: bool = False) -> tuple[pd.DataFrame, Locate]:
     """A whole CSV file as one raw frame (typed, or every declared column as text)."""
-    header, delimiter = _csv_head(path)
+    head = _csv_head(path)
+    header, delimiter = head.header, head.delimiter
 
     def read(text: bool) -> pa.Table:
         return pcsv.read_csv(
             path,
-            read_options=pcsv.ReadOptions(block_size=16 << 20),
+            read_options=pcsv.ReadOptions(block_size=16 << 20, encoding=head.encoding),
             parse_options=pcsv.ParseOptions(delimiter=delimiter),
             convert_options=_csv_convert(header, all_text=text, delimiter=delimiter),
         )
