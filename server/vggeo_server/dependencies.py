@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, params
+from fastapi.dependencies.utils import get_flat_params
 
 from vggeo.errors import InputError, TileError
 from vggeo.features import FeatureReader
@@ -156,9 +157,6 @@ async def known_parameters(request: Request) -> None:
         return
     known = getattr(route, "vggeo_query_names", None)  # computed once per route
     if known is None:
-        from fastapi import params
-        from fastapi.dependencies.utils import get_flat_params
-
         names = {
             f.alias for f in get_flat_params(dependant) if isinstance(f.field_info, params.Query)
         }
