@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -83,6 +84,61 @@ def test_deletions_listed_per_set(bestammelse_deliveries):
     assert gone and gone <= set(base.read(SET)["provisions"]["provision_id"])
     with pytest.raises(DeliveryError, match="no information set"):
         ch1.deletions("inteckning")
+
+
+def _rewrite_deletions(folder: Path, member) -> Path:
+    """Rewrite the set's deletion file: each ``<BorttagMember>`` replaced by ``member(id)``."""
+    f = next(folder.rglob(f"{SET}_borttag.xml"))
+    text = f.read_text()
+    ids = re.findall(r"<objektidentitet>([^<]+)</objektidentitet>", text)
+    assert ids
+    body = re.sub(
+        r"<BorttagMember>\s*<objektidentitet>([^<]+)</objektidentitet>\s*</BorttagMember>",
+        lambda m: member(m.group(1)),
+        text,
+    )
+    f.write_text(body)
+    return f
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        lambda i: f'<BorttagMember objektidentitet="{i}"/>',
+        lambda i: f'<BorttagMember objektidentitet=" {i.upper()} "></BorttagMember>',
+        # both spellings of one object's identity: one object
+        lambda i: (
+            f'<BorttagMember objektidentitet="{i}"><objektidentitet>{i}</objektidentitet>'
+            "</BorttagMember>"
+        ),
+        lambda i: f"<lista><Borttag><objektidentitet>{i}</objektidentitet></Borttag></lista>",
+    ],
+    ids=["attribute", "attribute-spaced", "attribute-and-leaf", "grouped"],
+)
+def test_deletions_in_other_spellings(bestammelse_deliveries, tmp_path, unpack, member):
+    want = open_delivery(bestammelse_deliveries[1]).deletions(SET)
+    folder = unpack(bestammelse_deliveries[1], tmp_path / "t")
+    _rewrite_deletions(folder, member)
+    assert open_delivery(folder).deletions(SET) == want
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        lambda i: "<BorttagMember/>",
+        lambda i: f'<BorttagMember id="{i}"/>',
+        lambda i: f"<BorttagMember><uuid>{i}</uuid></BorttagMember>",
+        lambda i: "<BorttagMember><objektidentitet> </objektidentitet></BorttagMember>",
+        lambda i: f"<Borttag><uuid>{i}</uuid></Borttag>",
+    ],
+    ids=["empty", "other-attribute", "other-leaf", "blank-leaf", "unnamed-member"],
+)
+def test_deletion_member_without_identity_refused(bestammelse_deliveries, tmp_path, unpack, member):
+    folder = unpack(bestammelse_deliveries[1], tmp_path / "t")
+    _rewrite_deletions(folder, member)
+    with pytest.raises(IntegrityError, match="gives no objektidentitet") as err:
+        open_delivery(folder).deletions(SET)
+    assert f"{SET}_borttag.xml" in str(err.value)
 
 
 # --- verification: each discrepancy named ----------------------------------------------------------

@@ -47,7 +47,7 @@ from vggeo.errors import (
     printable,
 )
 from vggeo.lm import mapping as M
-from vggeo.lm._records import Extractor, local, typed_frame
+from vggeo.lm._records import Extractor, data_attributes, local, typed_frame
 from vggeo.lm.safety import (
     DEFAULT_LIMITS,
     XML_PARSER_OPTIONS,
@@ -635,17 +635,56 @@ class UnmappedError(IntegrityError):
 
 
 def read_deletion_ids(f: DataFile) -> list[str]:
-    """Identities listed in a deletion file (every ``objektidentitet`` leaf), lower-cased."""
+    """Identities listed in a deletion file, lower-cased, one per object in document order.
+
+    An object gives its identity as an ``objektidentitet`` leaf or as an attribute of that
+    name (the schema is not public; both spellings occur in GML). Each member — a child of the
+    root, or an element named ``…Member`` at any grouping level — must give one: a member
+    without any is refused, since the object it was meant to delete would be kept.
+
+    Raises
+    ------
+    IntegrityError
+        Naming the file, line and element of a member that gives no identity.
+    """
     ids: list[str] = []
+    # One frame per open element: [its own and its leaves' identities, whether any lies below].
+    stack: list[tuple[list[str], list[bool]]] = []
     with f.open() as s:
-        for _, el in safe_iterparse(s, events=("end",), name=f.label):
-            if (
-                local(el).lower() in M.DELETION_ID_NAMES
-                and len(el) == 0
-                and el.text
-                and el.text.strip()
+        for event, el in safe_iterparse(s, events=("start", "end"), name=f.label):
+            if event == "start":
+                stack.append(([], [False]))
+                continue
+            own, below = stack.pop()
+            name = local(el).lower()
+            for key, value in data_attributes(el):
+                said = value.strip().lower()
+                # the attribute and a leaf may both give one object's identity
+                if key.lower() in M.DELETION_ID_NAMES and said and said not in own:
+                    own.append(said)
+            if not stack:  # the root
+                ids.extend(own)
+                break
+            parent_own, parent_below = stack[-1]
+            if name in M.DELETION_ID_NAMES and len(el) == 0:
+                if el.text and el.text.strip():
+                    parent_own.append(el.text.strip().lower())
+                    parent_below[0] = True
+                continue
+            ids.extend(own)
+            if own or below[0]:
+                parent_below[0] = True
+            elif name.endswith("member") or (
+                len(stack) == 1 and (len(el) or el.attrib or (el.text or "").strip())
             ):
-                ids.append(el.text.strip().lower())
+                raise IntegrityError(
+                    f"deletion member <{local(el)}> gives no {M.DELETION_ID_NAMES[0]}; the "
+                    "object it lists would be kept",
+                    file=f.label,
+                    row=el.sourceline,
+                    field=local(el),
+                )
+            el.clear()
     return ids
 
 
