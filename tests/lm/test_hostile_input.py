@@ -8,6 +8,7 @@ each provision was written with, not either reader.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -249,8 +250,6 @@ def test_identity_in_two_files_of_a_set_names_both(tmp_path):
 def _with_member_twice(unpacked: Path, set_name: str, *, second_file: bool) -> Path:
     """The unpacked delivery with the first member of ``set_name`` written again, either at the end
     of its own file or as a second file of the set; the metadata's counts and sizes made true."""
-    import re
-
     data = unpacked / f"{set_name}_1.xml"
     text = data.read_text(encoding="utf-8")
     start = text.index("<InskrivningMember>")
@@ -292,11 +291,13 @@ def _with_member_twice(unpacked: Path, set_name: str, *, second_file: bool) -> P
 
 @pytest.mark.parametrize("second_file", [False, True], ids=["same-file", "second-file"])
 @pytest.mark.parametrize("set_name", ["inskrivningsfastighet", "inskrivet_agande", "inteckning"])
+@pytest.mark.parametrize("form", ["element", "attribute"])
 def test_inskrivning_object_twice_in_a_set_refused_naming_it(
-    set_name, second_file, tmp_path, inskrivning_deliveries, unpack
+    set_name, second_file, form, tmp_path, inskrivning_deliveries, unpack
 ):
     """Seed 003: a set's files hold its information per inskrivningsfastighet, counted per file;
-    the same one twice was applied twice (its rows doubled in the store, exit 0)."""
+    the same one twice was applied twice (its rows doubled in the store, exit 0). The object's
+    identity may be written as an attribute of its element too."""
     from click.testing import CliRunner
 
     from vggeo.cli import cli
@@ -305,12 +306,21 @@ def test_inskrivning_object_twice_in_a_set_refused_naming_it(
 
     folder = unpack(inskrivning_deliveries[0], tmp_path / "d")
     unpacked = next(p.parent for p in folder.rglob(f"{set_name}_1.xml"))
+    data = unpacked / f"{set_name}_1.xml"
+    ident_ = data.read_text().split("<objektidentitet>")[1].split("<")[0]
+    if form == "attribute":
+        data.write_text(
+            re.sub(
+                r"<Inskrivningsfastighet><objektidentitet>([^<]+)</objektidentitet>",
+                r'<Inskrivningsfastighet objektidentitet="\1">',
+                data.read_text(encoding="utf-8"),
+            ),
+            encoding="utf-8",
+        )
+        assert f'objektidentitet="{ident_}"' in data.read_text()
     _with_member_twice(unpacked, set_name, second_file=second_file)
     with open_delivery(folder) as d:
         d.verify()  # the metadata is true: the refusal is the repeated object's, not the counts'
-        ident_ = (
-            (unpacked / f"{set_name}_1.xml").read_text().split("<objektidentitet>")[1].split("<")[0]
-        )
         with pytest.raises(IntegrityError) as info:
             read_inskrivning(d, sets=[set_name])
     msg = str(info.value)

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -43,9 +43,6 @@ from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import ANOTHER_VALUE, Extractor, identities, typed_frame
 from vggeo.lm.package import SET_READERS, DataFile, Delivery, iter_members, open_delivery
-
-if TYPE_CHECKING:
-    from lxml import etree
 
 __all__ = [
     "InskrivningData",
@@ -378,40 +375,38 @@ def _frame(
     return df.reset_index(drop=True)
 
 
-def _member_identity(member: etree._Element) -> str | None:
-    """The identity of the inskrivningsfastighet a member carries: its first ``objektidentitet``.
-
-    The object's own identity precedes its property reference (``Fastighetsreferens``) and every
-    record inside it, whatever grouping level wraps it.
-    """
-    for el in member.iter():
-        tag = el.tag
-        if isinstance(tag, str) and tag.rpartition("}")[2].lower() == "objektidentitet":
-            text = (el.text or "").strip().lower()
-            return text or None
-    return None
+def _is_exchange(rec: M.Record) -> bool:
+    """Whether ``rec`` is an exchange object (it has an ``object_id``: seed 003's unit of
+    "ta bort – lägg till")."""
+    return any(f.column == "object_id" for f in rec.fields)
 
 
-def _refuse_repeated_object(member: etree._Element, seen: dict[str, str], label: str) -> None:
-    """Raise IntegrityError when a member's object was already met in this set (``seen``).
+def _refuse_repeated_objects(
+    rows: Iterable[dict], seen: dict[str, str], label: str, line: int | None
+) -> None:
+    """Raise IntegrityError when an exchange object read from one member (its ``rows``) was
+    already met in this set (``seen``: identity → file).
 
     Seed 003: a set's files hold its information per inskrivningsfastighet, and the metadata
     counts inskrivningsfastigheter per file; "ta bort – lägg till" works per object. The same
     object twice would be applied twice (its rows doubled) or leave the store to pick one copy.
+    The identity is the one the mapping read, so it is found in any spelling (element or
+    attribute, at any grouping level).
     """
-    ident = _member_identity(member)
-    if ident is None:
-        return
-    first = seen.get(ident)
-    if first is None:
-        seen[ident] = label
-    else:
+    for row in rows:
+        ident = str(row.get("object_id") or "").strip().lower()
+        if not ident:
+            continue
+        first = seen.get(ident)
+        if first is None:
+            seen[ident] = label
+            continue
         also = "" if first == label else f" (also in {first})"
         raise IntegrityError(
             f"inskrivningsfastighet {ident} occurs more than once in the "
             f"set{also}; an extract lists each object once",
             file=label,
-            row=getattr(member, "sourceline", None),
+            row=line,
             field="objektidentitet",
         )
 
@@ -528,14 +523,18 @@ def read_inskrivning(
             if progress:
                 it = tqdm(files, desc=s, unit="file", disable=None)
             seen: dict[str, str] | None = None if s in M.SETS_WITHOUT_DELETIONS else {}
+            exchange = [ex.dict_rows(r.table) for r in recs if _is_exchange(r)]
             total = 0
             for f in it:
                 labels.append(f.label)
                 n = 0
                 for member in iter_members(f):
-                    if seen is not None:
-                        _refuse_repeated_object(member, seen, f.label)
+                    before = [len(t) for t in exchange]
                     n += ex.feed_member(member) > 0  # an exchange object, whatever it holds
+                    if seen is not None:
+                        for t, k in zip(exchange, before, strict=True):
+                            if len(t) > k:
+                                _refuse_repeated_objects(t[k:], seen, f.label, member.sourceline)
                 if check_counts:
                     d.check_recognised(f, n, ex.unknown_records)
                 total += n
@@ -543,7 +542,7 @@ def read_inskrivning(
                 d.check_total(s, total)
             unmapped.update(ex.unmapped)
             for r in recs:  # the exchange objects present, whether or not they have rows
-                if any(f.column == "object_id" for f in r.fields):
+                if _is_exchange(r):
                     ids = (
                         str(row.get("object_id") or "").strip().lower()
                         for row in ex.dict_rows(r.table)
