@@ -577,3 +577,39 @@ def test_an_attribute_nobody_maps_is_reported_by_both(xml_text, tmp_path, monkey
     assert sorted(k.split("/", 1)[1] for k in b.unmapped) == sorted(
         ["attribut/namn/@sprak", "beror/@href", "@typ", "yta/@nilReason", "@n", "@kalla"]
     ), b.unmapped
+
+
+def test_blank_attributes_hold_no_value_on_both_paths(xml_text, tmp_path, monkeypatch):
+    """A blank attribute is no value, as an empty element is none: the element form's tables,
+    nothing reported (it was read as ``''``, the element's value reported as another value)."""
+    members = MEMBER.findall(xml_text)
+    text = xml_text
+    for m in members[::5]:
+        edited = re.sub(r'(<\w+ gml:id="[^"]*")', r'\1 objektidentitet=" "', m, count=1)
+        edited = edited.replace("<namn>", '<namn sprak="">', 1)
+        assert edited != m
+        text = text.replace(m, edited, 1)
+    a, b, _ = read_both(text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    (tmp_path / "plain").mkdir()
+    plain, _, _ = read_both(xml_text, tmp_path / "plain", monkeypatch)
+    assert_same(a, plain)
+
+
+def test_root_and_ignored_path_attributes_are_reported_by_both(xml_text, tmp_path, monkeypatch):
+    """The root's data attributes are reported (it only wraps the members), and so is an
+    attribute named like an element the mapping deliberately passes over (``beror`` is a
+    wrapper; a value in ``beror="…"`` is not)."""
+    head = re.search(r"<MarkreglerandeBestammelseResponse[^>]*>", xml_text).group(0)
+    text = xml_text.replace(
+        head,
+        head[:-1] + ' antal="700" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        ' xsi:schemaLocation="a b" tom="">',
+        1,
+    )
+    m = MEMBER.findall(text)[200]
+    text = text.replace(m, re.sub(r'(<\w+ gml:id="[^"]*")', r'\1 beror="X"', m, count=1), 1)
+    a, b, _ = read_both(text, tmp_path, monkeypatch)
+    assert_same(a, b)
+    assert sorted(k.rsplit("/", 1)[1] for k in b.unmapped) == ["@antal", "@beror"], b.unmapped
+    assert b.unmapped["MarkreglerandeBestammelseResponse/@antal"] == 1

@@ -543,6 +543,46 @@ def test_attributes_that_hold_data_nobody_maps_are_reported(tmp_path, sample_dat
     }, data.unmapped
 
 
+def test_a_blank_attribute_holds_no_value(tmp_path, sample_data):
+    """``objektidentitet=""`` is no identity, as an empty element is none: the element's value
+    is read, nothing is reported, and a blank ``kommun`` is not refused as "not four digits"."""
+
+    def rewrite(t: str) -> str:
+        t = t.replace("<Inskrivningsfastighet>", '<Inskrivningsfastighet objektidentitet="">')
+        t = t.replace("<Fastighetsreferens>", '<Fastighetsreferens kommun=" ">')
+        return t.replace("<belopp>", '<belopp valuta="">')
+
+    plain = read_inskrivning(
+        _unpacked_with(tmp_path / "plain", sample_data, lambda t: t), sets=["inteckning"]
+    )
+    blank = read_inskrivning(
+        _unpacked_with(tmp_path / "blank", sample_data, rewrite), sets=["inteckning"]
+    )
+    assert not blank.unmapped, blank.unmapped
+    for name, frame in plain.frames.items():
+        pd.testing.assert_frame_equal(blank.frames[name], frame)
+    assert blank.members == plain.members
+
+
+def test_attributes_of_the_document_root_are_reported(tmp_path, sample_data):
+    """The root only wraps the members: a value written on it (a count, an identity) is data no
+    table keeps, so it is reported. Namespace declarations and ``xsi:`` markup are not data."""
+
+    def rewrite(t: str) -> str:
+        return t.replace(
+            "<InskrivningResponse ",
+            '<InskrivningResponse antal="120" objektidentitet="x" uttag=""'
+            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="a b" ',
+            1,
+        )
+
+    data = read_inskrivning(_unpacked_with(tmp_path, sample_data, rewrite), sets=["inteckning"])
+    assert dict(data.unmapped) == {
+        "InskrivningResponse/@antal": 1,
+        "InskrivningResponse/@objektidentitet": 1,
+    }
+
+
 @pytest.mark.parametrize(
     ("open_", "close", "current"),
     [

@@ -222,6 +222,49 @@ def test_extract_type_contradiction(bestammelse_deliveries, tmp_path, unpack):
         open_delivery(folder).verify()
 
 
+@pytest.mark.parametrize(
+    ("attributes", "path"),
+    [
+        (
+            'uttagsidentitet="00000000-0000-4000-8000-000000000000"',
+            "uttagsidentitet (another value)",
+        ),
+        ('filer="1"', "@filer"),
+        ('kanal="sftp"', "@kanal"),
+    ],
+    ids=["contradicting-id", "ignored-wrapper", "unknown"],
+)
+def test_what_the_metadata_holds_beyond_the_mapping_is_refused(
+    bestammelse_deliveries, tmp_path, unpack, attributes, path
+):
+    """The metadata decides what is applied and what the ledger records: an identity written
+    twice with two values (the attribute was taken), or a value nobody maps, is refused like
+    data, and applied only when accepted by name."""
+    from click.testing import CliRunner
+
+    from vggeo.cli import cli
+    from vggeo.lm.package import UnmappedError
+
+    def edit(f):
+        m = _meta(f)
+        m.write_text(m.read_text().replace("<Metadata ", f"<Metadata {attributes} ", 1))
+
+    folder = _tamper(unpack, bestammelse_deliveries[0], tmp_path, edit)
+    with pytest.raises(UnmappedError) as err:
+        open_delivery(folder).read(SET)
+    assert err.value.paths == {f"Metadata/{path}": 1}
+    store = tmp_path / "s.gpkg"
+    r = CliRunner().invoke(cli, ["ingest", str(folder), "--store", str(store), "--no-progress"])
+    assert r.exit_code == 2 and "refused rather than dropped" in r.stderr, r.output
+    assert not store.exists()
+    r = CliRunner().invoke(
+        cli,
+        ["ingest", str(folder), "--store", str(store), "--no-progress"]
+        + ["--accept-unmapped", f"Metadata/{path}"],
+    )
+    assert r.exit_code == 0, r.output
+
+
 def test_sets_disagreeing_on_extract_id(inskrivning_deliveries, tmp_path, unpack):
     def edit(f):
         m = next(f.rglob("inteckning_metadata.xml"))

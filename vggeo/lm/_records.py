@@ -283,8 +283,9 @@ class Extractor:
             self.recognised += 1
             return 1
         name = local(member)
-        for attr, _ in data_attributes(member):  # a grouping level's attributes: not understood
-            self.unmapped[f"{name}/@{attr}"] += 1
+        for attr, value in data_attributes(member):  # a grouping level's: not understood
+            if value.strip():
+                self.unmapped[f"{name}/@{attr}"] += 1
         n, lost = self._search(member, (), name)
         for path in lost:  # the outermost elements that held no record, by path
             self.unknown_records[f"{name}/{path}"] += 1
@@ -313,8 +314,9 @@ class Extractor:
             elif len(el):
                 k, sub = self._search(el, (*chain, tag), f"{where}/{name}")
                 if k:
-                    for attr, _ in data_attributes(el):
-                        self.unmapped[f"{where}/{name}/@{attr}"] += 1
+                    for attr, value in data_attributes(el):
+                        if value.strip():
+                            self.unmapped[f"{where}/{name}/@{attr}"] += 1
                     n += k
                     lost.extend(f"{name}/{p}" for p in sub)
                 else:
@@ -328,16 +330,22 @@ class Extractor:
     ) -> bool:
         """Read the data attributes of ``el`` (at ``path`` in its record) into ``row``: each as
         the element of its name below ``el`` would be, or counted in :attr:`unmapped` as
-        ``path/@name``. Return whether any was read."""
+        ``path/@name``. Return whether any was read or held no value.
+
+        A blank attribute holds no value, as an empty element does not. The record's ``ignore``
+        list names elements (wrappers, and leaves known to be dropped), so an attribute on it
+        holds a value the mapping has not seen: it is reported, not dropped."""
         read = False
         for name, value in data_attributes(el):
+            if not value.strip():
+                read = True
+                continue
             seg = _segment(name)
             apath = f"{path}/{seg}" if path else seg
             f = comp.index.get(apath)
             if f is None:
-                if apath not in comp.ignore:
-                    where = f"{path}/@{name}" if path else f"@{name}"
-                    self.unmapped[f"{top_name}/{where}"] += 1
+                where = f"{path}/@{name}" if path else f"@{name}"
+                self.unmapped[f"{top_name}/{where}"] += 1
             elif _set(row, f, value):
                 read = True
             else:

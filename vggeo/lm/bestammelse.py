@@ -54,6 +54,7 @@ from vggeo.lm.package import (
     iter_members,
     open_delivery,
     peek_member_tag,
+    root_attributes,
 )
 from vggeo.lm.provisions import (
     PROVISION_COLUMNS,
@@ -605,6 +606,7 @@ class BestammelseParts:
                     d.check_recognised(f, n, getattr(u, "unknown", None) or (u if not n else None))
                 recognised[f.set_name] = recognised.get(f.set_name, 0) + n
                 self.unmapped.update(u)
+                self.unmapped.update(root_attributes(f))
                 self.geometry_errors.extend(e)
             if check_counts:
                 for s in sets:

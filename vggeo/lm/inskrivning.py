@@ -42,7 +42,14 @@ from tqdm import tqdm
 from vggeo.errors import InputError, IntegrityError
 from vggeo.lm import mapping as M
 from vggeo.lm._records import ANOTHER_VALUE, Extractor, identities, typed_frame
-from vggeo.lm.package import SET_READERS, DataFile, Delivery, iter_members, open_delivery
+from vggeo.lm.package import (
+    SET_READERS,
+    DataFile,
+    Delivery,
+    iter_members,
+    open_delivery,
+    root_attributes,
+)
 
 __all__ = [
     "InskrivningData",
@@ -535,6 +542,7 @@ def read_inskrivning(
                         for t, k in zip(exchange, before, strict=True):
                             if len(t) > k:
                                 _refuse_repeated_objects(t[k:], seen, f.label, member.sourceline)
+                ex.unmapped.update(root_attributes(f))
                 if check_counts:
                     d.check_recognised(f, n, ex.unknown_records)
                 total += n

@@ -384,7 +384,7 @@ class Delivery:
         """The tables of one information set (contracts.md: Provisions / Inskrivning).
 
         This is what a store applies, so nothing may be lost on the way: element paths the
-        mapping did not use are refused (:func:`refuse_unmapped`) unless named in
+        mapping did not use, in the data files or the set's metadata, are refused (:func:`refuse_unmapped`) unless named in
         :attr:`accept_unmapped`; those accepted are kept in :attr:`accepted_unmapped`.
         """
         self._check_set(set_name)
@@ -395,8 +395,14 @@ class Delivery:
                 file=self.path,
             )
         data = reader(self, set_name, personal_data=personal_data, **options)
+        unmapped = Counter(data.unmapped)
+        md = self.metadata.get(set_name)
+        if md is not None:
+            # What the metadata holds beyond the mapping: its counts and identities decide what
+            # is applied and what the ledger records, so they are refused like data.
+            unmapped.update(md.unmapped)
         accepted = refuse_unmapped(
-            data.unmapped, self.accept_unmapped, set_name=set_name, file=self.path
+            unmapped, self.accept_unmapped, set_name=set_name, file=self.path
         )
         for k, v in accepted.items():
             self.accepted_unmapped[k] = self.accepted_unmapped.get(k, 0) + v
@@ -948,6 +954,21 @@ def peek_member_tag(f: DataFile) -> str | None:
             if depth == 2:
                 return el.tag
     return None
+
+
+def root_attributes(f: DataFile) -> Counter[str]:
+    """The data attributes of a file's root element as unmapped paths (``Root/@name``).
+
+    No reader maps the root's attributes (it only wraps the members), so a value written there —
+    a count, an identity — is data the tables would not keep: reported like any unmapped
+    element (:func:`refuse_unmapped`). Namespace declarations and markup are not data
+    (:func:`~vggeo.lm._records.data_attributes`); nor is a blank value.
+    """
+    with f.open() as s:
+        for _ev, root in safe_iterparse(s, events=("start",), name=f.label):
+            name = local(root)
+            return Counter(f"{name}/@{k}" for k, v in data_attributes(root) if v.strip())
+    return Counter()  # pragma: no cover - safe_iterparse raises on an empty document
 
 
 def _dedupe(files: list[DataFile], path: Path) -> list[DataFile]:
