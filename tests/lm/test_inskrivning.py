@@ -637,3 +637,42 @@ def test_containers_that_disagree_with_a_record_are_reported():
     [decision] = ex.dict_rows("decisions")
     assert decision["kind"] == "bildandebeslut"
     assert ex.unmapped == {"andringsbesluten/Bildandebeslut (another value)": 1}
+
+
+@pytest.mark.parametrize(
+    ("set_name", "tables"),
+    [
+        ("inteckning", ("inteckning",)),
+        ("inskrivet_agande", ("agande", "forvarv")),
+        ("avtalsrattighet", ("avtalsrattighet",)),
+    ],
+)
+def test_a_set_read_alone_keeps_the_exchange_objects_fields(
+    inskrivning_deliveries, tmp_path, unpack, set_name, tables
+):
+    """Every set wraps its records in the Inskrivningsfastighet with its designation, municipality
+    and version: a user who orders only Inteckning must still get them (they went to a table no
+    reader returned). The oracle reads the set's XML with lxml, by local name."""
+    from lxml import etree
+
+    folder = unpack(inskrivning_deliveries[0], tmp_path / "d")
+    want: dict[str, tuple] = {}
+    for xml in folder.rglob(f"{set_name}_[0-9]*.xml"):
+        for obj in etree.parse(str(xml)).iterfind(".//{*}Inskrivningsfastighet"):
+            ident = obj.findtext("{*}objektidentitet").strip().lower()
+            ref = obj.find("{*}Fastighetsreferens")
+            want[ident] = (
+                ref.findtext("{*}fastighetsbeteckning"),
+                ref.findtext("{*}kommun"),
+                int(obj.findtext("{*}objektversion")),
+            )
+    assert want
+    data = read_inskrivning(folder, sets=[set_name])
+    for table in tables:
+        frame = data.frames[table]
+        assert len(frame), table
+        got = {
+            (r.object_id, (r.property_designation, r.municipality, r.object_version))
+            for r in frame.itertuples()
+        }
+        assert got == {(i, want[i]) for i in frame["object_id"]}, table

@@ -324,7 +324,9 @@ def _frame(
     unmapped: Counter | None = None,
 ) -> pd.DataFrame:
     rec = _RECORDS[table]
-    df = typed_frame(rows, rec.fields, extra=rec.inherit + tuple(rec.constants), file=file)
+    inherited = tuple(f for f in M.EXCHANGE_INHERITED_FIELDS if f.column in rec.inherit)
+    extra = tuple(c for c in rec.inherit if c not in {f.column for f in inherited})
+    df = typed_frame(rows, rec.fields + inherited, extra=extra + tuple(rec.constants), file=file)
     if "current" in rec.constants:  # agande (true) / tidigareAgande (false)
         df["current"] = df["current"].map({"true": True, "false": False}).astype("boolean")
     if "_lagfart" in df:

@@ -26,7 +26,7 @@ unless personal data is asked for).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "LM_NAMESPACE_PREFIX",
@@ -38,6 +38,7 @@ __all__ = [
     "INSKRIVNING",
     "METADATA",
     "DELETION_ID_NAMES",
+    "EXCHANGE_INHERITED_FIELDS",
     "DELETION_NAMESPACE",
     "METADATA_NAMESPACE",
     "reads",
@@ -485,15 +486,33 @@ _TOMTRATT = Record(
 )
 
 
+#: The exchange object's own fields that the records of a set other than inskrivningsfastighet
+#: carry (a user who orders only Inteckning still gets the property designation): its
+#: ``versiongiltigfran`` is ``object_valid_from`` there, the records having one of their own.
+_EXCHANGE_INHERITED = (
+    "object_version",
+    "object_valid_from",
+    "property_designation",
+    "municipality",
+)
+
+
 def _exchange(children: tuple[Record, ...], table: str = "inskrivningsfastighet") -> Record:
-    """The exchange object of every inskrivning set: the Inskrivningsfastighet."""
+    """The exchange object of every inskrivning set: the Inskrivningsfastighet.
+
+    Only the inskrivningsfastighet set returns its table; in the other sets the records below
+    it inherit its fields (:data:`_EXCHANGE_INHERITED`), so none is dropped.
+    """
+    own = table == "inskrivningsfastighet"
     return Record(
         names=("inskrivningsfastighet",),
         table=table,
         fields=(
             *_KEYS,
             Field("object_version", ("objektversion",), "int"),
-            Field("version_valid_from", ("versiongiltigfran",), "date"),
+            Field(
+                "version_valid_from" if own else "object_valid_from", ("versiongiltigfran",), "date"
+            ),
             Field(
                 "property_designation",
                 ("fastighetsreferens/fastighetsbeteckning", "fastighetsbeteckning"),
@@ -501,8 +520,15 @@ def _exchange(children: tuple[Record, ...], table: str = "inskrivningsfastighet"
             ),
             Field("municipality", ("fastighetsreferens/kommun", "kommun", "kommunkod"), "kommun"),
         ),
-        children=children,
+        children=tuple(replace(c, inherit=(*c.inherit, *_EXCHANGE_INHERITED)) for c in children),
     )
+
+
+#: The fields the records of sets other than inskrivningsfastighet inherit from their exchange
+#: object, typed as the exchange object types them.
+EXCHANGE_INHERITED_FIELDS: tuple[Field, ...] = tuple(
+    f for f in _exchange((), table="_exchange").fields if f.column in _EXCHANGE_INHERITED
+)
 
 
 _PERSON = Record(

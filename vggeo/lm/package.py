@@ -687,7 +687,7 @@ def read_deletion_ids(f: DataFile) -> list[str]:
                     f"deletion member <{local(el)}> gives no {M.DELETION_ID_NAMES[0]}; the "
                     "object it lists would be kept",
                     file=f.label,
-                    row=el.sourceline,
+                    row=getattr(el, "sourceline", None),
                     field=local(el),
                 )
             el.clear()
