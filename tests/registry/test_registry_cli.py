@@ -88,6 +88,31 @@ def test_bad_input_exit_2_names_row_field_and_writes_nothing(sample_jsonl, tmp_p
     assert len(g) == 800 and np.isnan(g.loc[g["id"] == rec["id"], "rooms"]).all()
 
 
+@pytest.mark.parametrize("field", ["street", "an_unknown_field"])
+@pytest.mark.parametrize("form", ["jsonl", "csv"])
+def test_text_with_a_nul_character_is_refused(sample_jsonl, tmp_path, field, form):
+    """GDAL's drivers end a text at its first NUL: `street` in the GeoPackage read "Ga" for
+    "Ga\\0tan 1", exit 0. No writer can keep such a value, so the input is refused."""
+    lines = sample_jsonl.read_text().splitlines()
+    rec = json.loads(lines[41])
+    rec[field] = "Ga\x00tan 1"
+    lines[41] = json.dumps(rec)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    if form == "csv":
+        frame = pd.read_json(bad, lines=True, dtype=False)
+        bad = tmp_path / "bad.csv"
+        frame.to_csv(bad, index=False)
+        assert b"Ga\x00tan" in bad.read_bytes()
+    for ext in ("gpkg", "parquet"):
+        out = tmp_path / f"out.{ext}"
+        r = run("registry", "load", bad, "-o", out, "--no-progress")
+        assert r.exit_code == 2, r.output
+        assert f"{bad}:{42 + (form == 'csv')}" in r.stderr and repr(field) in r.stderr
+        assert "NUL" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert not out.exists()
+
+
 def test_strict_codes_fails(sample_jsonl, tmp_path):
     r = run("registry", "load", sample_jsonl, "-o", tmp_path / "o.parquet", "--strict-codes")
     assert r.exit_code == 2 and "kitchen_type" in r.stderr
