@@ -268,6 +268,24 @@ def test_swapped_axes_detected(tmp_path):
         read_bestammelser(f)
 
 
+def test_a_geometry_in_wgs84_comes_out_in_sweref99tm(tmp_path):
+    # Latitude first under the URN form; the oracle is PROJ (pyproj), not vggeo.crs.
+    from pyproj import Transformer
+
+    ring = [(7237640.0, 781200.0), (7237640.0, 781300.0), (7237700.0, 781300.0)]
+    ring += [(7237700.0, 781200.0), (7237640.0, 781200.0)]
+    to_wgs84 = Transformer.from_crs("EPSG:3006", "EPSG:4326")  # authority order both sides
+    latlon = [to_wgs84.transform(n, e) for n, e in ring]
+    old = 'srsName="urn:ogc:def:crs:EPSG::3006">\n          <gml:exterior><gml:LinearRing><gml:posList>'
+    old += " ".join(f"{n:.3f} {e:.3f}" for n, e in ring)
+    new = 'srsName="urn:ogc:def:crs:EPSG::4326">\n          <gml:exterior><gml:LinearRing><gml:posList>'
+    new += " ".join(f"{lat:.12f} {lon:.12f}" for lat, lon in latlon)
+    f = example_file(tmp_path, old, new)
+    p = read_bestammelser(f).provisions.set_index("provision_id")
+    got = p.loc["af065380-11ca-6f58-e040-ed8f65434c76"].geometry.bounds
+    assert got == pytest.approx((781200.0, 7237640.0, 781300.0, 7237700.0), abs=0.001)
+
+
 def test_geometry_without_srsname_uses_magnitudes(tmp_path):
     f = example_file(tmp_path, ' srsName="urn:ogc:def:crs:EPSG::3006"', "")
     p = read_bestammelser(f).provisions.set_index("provision_id")

@@ -20,12 +20,14 @@ from shapely import GeometryType
 
 from vggeo.crs import (
     SWEREF99TM,
+    AxisOrder,
     easting_first_by_magnitude,
     epsg_from_srs_name,
+    get_crs,
     gml_axis_swap,
     transform,
 )
-from vggeo.errors import CoordinateError, GeometryError, InputError
+from vggeo.errors import CoordinateError, GeometryError, InputError, current_input
 from vggeo.lm import mapping as M
 from vggeo.lm._records import ELEMENT_KEY, column_values, identities, raw_column, typed_columns
 from vggeo.lm.gml import (
@@ -422,13 +424,15 @@ def to_3006(
     single = np.ndim(coord_epsg) == 0
     for code in [int(coord_epsg)] if single else np.unique(coord_epsg):
         sel = slice(None) if single else coord_epsg == code
+        # x = easting, or longitude in a geographic system (the GML reader's order)
+        order: AxisOrder = "lonlat" if get_crs(int(code)).is_geographic else "en"
         try:
             e, n = transform(
                 coords[sel, 0],
                 coords[sel, 1],
                 src=int(code),
                 dst=3006,
-                in_order="en",
+                in_order=order,
                 out_order="en",
                 names=("easting", "northing"),
             )
@@ -437,7 +441,10 @@ def to_3006(
             rows = np.arange(len(coords)) if single else np.flatnonzero(coord_epsg == code)
             idx = rows[(err.row or 1) - 1]
             raise type(err)(
-                f"provision {ident_of(idx)}: {err.message}", field=err.field, value=err.value
+                f"provision {ident_of(idx)}: {err.message}",
+                file=err.file or current_input(),
+                field=err.field,
+                value=err.value,
             ) from err
         if code != 3006:
             coords[sel, 0], coords[sel, 1] = e, n
