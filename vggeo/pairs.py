@@ -42,7 +42,8 @@ class TransformedLines:
 
 def parse_pairs(text: str, *, source: str = "<stdin>") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse ``a,b`` lines into two float arrays and a mask of blank lines (kept as gaps, so
-    output lines match input lines).
+    output lines match input lines). ``nan,nan`` is a missing point; half a pair or an
+    infinity is refused.
 
     Raises
     ------
@@ -70,6 +71,15 @@ def parse_pairs(text: str, *, source: str = "<stdin>") -> tuple[np.ndarray, np.n
             a[i], b[i] = float(parts[0]), float(parts[1])
         except ValueError:
             raise InputError("not a number", file=source, row=i + 1, value=line[:80]) from None
+        # "nan,nan" is a missing point, kept in its place; half a pair or an infinity
+        # ("inf", "1e999") is no point at all and would come out as "nan,nan" unremarked.
+        if np.isinf(a[i]) or np.isinf(b[i]) or np.isnan(a[i]) != np.isnan(b[i]):
+            raise InputError(
+                "expected two finite numbers, or 'nan,nan' for a missing point",
+                file=source,
+                row=i + 1,
+                value=line[:80],
+            )
     return a, b, blank
 
 

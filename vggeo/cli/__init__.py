@@ -108,12 +108,36 @@ def bug_report(err: BaseException, ctx: click.Context) -> str:
     )
 
 
+def _one_line(err: click.UsageError) -> click.ClickException:
+    """A usage error as one line that says where the help is, instead of click's three lines.
+
+    Bare ``vggeo`` (click shows the help) is left to click.
+    """
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        return err
+    hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+    return InputFailure(err.format_message() + hint)
+
+
 class VggeoGroup(click.Group):
     """A click group that turns every error into one line on stderr and an exit code.
 
-    Input errors (:class:`~vggeo.errors.VggeoError`, an unreadable file) and bugs (anything else)
-    alike: exit code 2, one line, no traceback unless ``--debug``. Ctrl-C: exit code 130.
+    Input errors (:class:`~vggeo.errors.VggeoError`, an unreadable file), usage errors and bugs
+    (anything else) alike: exit code 2, one line, no traceback unless ``--debug``. Ctrl-C: exit
+    code 130.
     """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:  # the root's own options (vggeo --bogus)
+            raise _one_line(err) from err
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:
@@ -123,6 +147,8 @@ class VggeoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err) from err
         except _CLICK_FLOW:
             raise
         except VggeoError as err:

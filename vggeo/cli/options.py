@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -46,6 +47,28 @@ progress_opt = click.option(
 
 
 def refuse_overwrite(path: Path, overwrite: bool) -> None:
-    """Raise a usage error if ``path`` exists and ``--overwrite`` was not given."""
+    """Raise a usage error if ``path`` exists and ``--overwrite`` was not given, or if it cannot
+    be written: checked before any work, not found out after a long read."""
     if path.exists() and not overwrite:
         raise click.UsageError(f"{path} exists; pass --overwrite to replace it")
+    refuse_unwritable(path)
+
+
+def refuse_unwritable(path: Path) -> None:
+    """Raise a usage error unless a file can be created beside ``path``.
+
+    Every writer writes a hidden temporary file in the output's folder and renames it, so this
+    creates (and removes) one there. The folder is the nearest one that exists: writers create
+    the missing ones. Permissions alone do not tell (root passes ``os.access`` on a read-only
+    mount, and ``/proc`` takes no new files).
+    """
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise click.UsageError(f"cannot write {path}: {folder} is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vggeo-probe-"):
+            pass
+    except OSError as err:
+        raise click.UsageError(f"cannot write {path}: {err.strerror or err} in {folder}") from None

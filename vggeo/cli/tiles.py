@@ -72,7 +72,12 @@ def export(
     """Write every non-empty tile of z MINZOOM…MAXZOOM into a PMTiles or MBTiles archive."""
     # lazy: keeps vggeo --help fast
     from vggeo.tiles.export import export_store_archive
+    from vggeo.tiles.layers import get_layer  # lazy, as above
 
+    try:
+        get_layer(layer)
+    except KeyError as err:  # before the store is opened: the known layers, in one line
+        raise click.BadParameter(str(err.args[0]), param_hint="'--layer'") from None
     if minzoom > maxzoom:
         raise click.UsageError(f"--minzoom ({minzoom}) is greater than --maxzoom ({maxzoom})")
     if output.suffix.lower() not in (".pmtiles", ".mbtiles"):

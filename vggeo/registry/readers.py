@@ -17,6 +17,7 @@ Errors name the file (or API page), the row and the field. Writers live in
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -35,6 +36,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 import pyogrio
 import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
 
 from vggeo.codes import get_code_list
 from vggeo.errors import ParseError
@@ -69,6 +71,41 @@ log = logging.getLogger(__name__)
 # --- raw inputs → raw frames ------------------------------------------------------------------------
 
 
+def _lone_surrogate(rec: Mapping) -> tuple[str, str] | None:
+    """The first field of a residence whose text holds a lone surrogate, and that text."""
+    for key, value in rec.items():
+        texts = value if isinstance(value, list) else [value]
+        for text in texts:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return str(key), text
+    return None
+
+
+def _frame_of(records: list, locate: Locate) -> pd.DataFrame:
+    """``pd.DataFrame.from_records``, refusing text that is not Unicode by its row and field.
+
+    JSON can spell half a character (``"\\ud800"``, a lone UTF-16 surrogate): ``json.loads``
+    keeps it, and no UTF-8 writer (Arrow, GeoPackage, Parquet) can store it.
+    """
+    try:
+        return pd.DataFrame.from_records(records)
+    except UnicodeEncodeError:
+        for i, rec in enumerate(records):
+            found = _lone_surrogate(rec) if isinstance(rec, Mapping) else None
+            if found is not None:
+                raise ParseError(
+                    "text holds a lone UTF-16 surrogate (a \\uD800–\\uDFFF escape without its "
+                    "pair), which is not a character",
+                    **locate(i),
+                    field=found[0],
+                    value=found[1],
+                ) from None
+        raise
+
+
 def records_to_frame(records: list[Mapping], *, where: str = "") -> pd.DataFrame:
     """Residence dicts (from the API or JSON) → a raw DataFrame, keeping every key."""
     for i, r in enumerate(records):
@@ -78,7 +115,9 @@ def records_to_frame(records: list[Mapping], *, where: str = "") -> pd.DataFrame
                 file=where or None,
                 row=i + 1,
             )
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    if not records:
+        return pd.DataFrame()
+    return _frame_of(records, lambda i: {"file": where or None, "row": i + 1})
 
 
 def _page_residences(page: Any, where: str) -> list:
@@ -136,7 +175,7 @@ def _records_with_locate(records: list, locate: Locate) -> pd.DataFrame:
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
             raise ParseError(f"expected a residence object, got {type(r).__name__}", **locate(i))
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
+    return _frame_of(records, locate) if records else pd.DataFrame(columns=["id"])
 
 
 def _arrow_json_schema() -> pa.Schema:
@@ -216,6 +255,7 @@ def _types_mapper(t: pa.DataType) -> pd.ArrowDtype | None:
 
 def _read_jsonl_slow(path: Path) -> pd.DataFrame:
     records = []
+    lines: list[int] = []  # each record's line
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -233,7 +273,10 @@ def _read_jsonl_slow(path: Path) -> pd.DataFrame:
                     row=lineno,
                 )
             records.append(rec)
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
+            lines.append(lineno)
+    if not records:
+        return pd.DataFrame(columns=["id"])
+    return _frame_of(records, lambda i: {"file": str(path), "row": lines[i]})
 
 
 def _read_page_lines(path: Path) -> tuple[pd.DataFrame, Locate]:
@@ -519,6 +562,7 @@ def _stream_jsonl_lenient(path: Path) -> Iterator[pd.DataFrame]:
 
 def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataFrame:
     records = []
+    rows: list[int] = []  # each record's line
     for k, line in enumerate(lines):
         if not line.strip():
             continue  # blank lines carry nothing (as Arrow's reader also treats them)
@@ -537,7 +581,10 @@ def _records_frame(lines: list[str], path: Path, *, first_line: int) -> pd.DataF
                 row=first_line + k,
             )
         records.append(rec)
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id"])
+        rows.append(first_line + k)
+    if not records:
+        return pd.DataFrame(columns=["id"])
+    return _frame_of(records, lambda i: {"file": str(path), "row": rows[i]})
 
 
 def _stream_csv(path: Path, *, all_text: bool = False) -> Iterator[pd.DataFrame]:
@@ -637,6 +684,14 @@ def _covering_columns(metadata: dict | None) -> list[str]:
 
 
 def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
+    try:
+        return _read_geo_file(path, fmt)
+    except (pa.ArrowException, DataSourceError, DataLayerError) as err:
+        kind = "(Geo)Parquet" if fmt == "parquet" else "GeoPackage"
+        raise ParseError(f"not a readable {kind} file: {err}", file=str(path)) from None
+
+
+def _read_geo_file(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
     if fmt == "parquet":
         table = pq.read_table(path)
         # GeoParquet 1.1 bbox covering columns are derived from the geometry, not fields.
@@ -695,6 +750,39 @@ def read_registry(
         )
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
+    try:
+        return _read_registry(path, fmt, progress=progress, **kwargs)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _not_utf8(path: Path) -> ParseError:
+    """The refusal of a text file that is not UTF-8, naming the first bad byte's line and column.
+
+    Python's decoders say only the offset within the block they were given; this reads the file
+    again to find where that is (a compressed or binary file under a text file's name, mostly).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as err:
+                line += block.count(b"\n", 0, max(err.start, 0))
+                at = block.rfind(b"\n", 0, max(err.start, 0))
+                bad = block[err.start : err.start + 1].hex()
+                return ParseError(
+                    f"not UTF-8 text: byte 0x{bad}, the line's byte {err.start - at} (a compressed "
+                    "or binary file, or another encoding?)",
+                    file=str(path),
+                    row=line,
+                )
+            line += block.count(b"\n")
+    return ParseError("not UTF-8 text (cut inside a character at its end)", file=str(path))
+
+
+def _read_registry(path: Path, fmt: str, *, progress: bool, **kwargs: Any) -> CanonicalResult:
     if fmt in ("jsonl", "csv") and not _is_page_lines(path):
         # Streamed: Arrow's typed readers in blocks, canonicalised batch by batch. If the typed
         # fast path refuses the file (a value of another type somewhere), it is read again: JSON
