@@ -266,10 +266,11 @@ def _one_error_line(stderr: str, must_name: str) -> str:
     return lines[0]
 
 
-def _vggeo(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+def _vggeo(*args, env=None, timeout=300, stdin=None) -> subprocess.CompletedProcess:
     cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
     return subprocess.run(
         [*cmd, *map(str, args)],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -889,24 +890,20 @@ def test_where_fills_in_only_what_is_missing():
 # --- found by an audit of bad inputs: each was a "bug" line (unexpected …) or a silent loss
 
 
-def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    cmd = [str(VGGEO)] if VGGEO.exists() else [sys.executable, "-m", "vggeo"]
-    return subprocess.run([*cmd, *args], input=stdin, capture_output=True, text=True, timeout=300)
-
-
 def _single_error_line(r) -> str:
-    # GDAL's own warnings about a broken file may precede the error, as warnings
-    lines = [x for x in r.stderr.splitlines() if x.strip() and not x.startswith("vggeo: warning:")]
-    assert r.returncode == 2 and len(lines) == 1, r.stderr
-    assert lines[0].startswith("vggeo: error: ") and "unexpected" not in lines[0], r.stderr
-    return lines[0]
+    """Exit 2 and one error line (GDAL's own warnings about a broken file may precede it)."""
+    assert r.returncode == 2, r.stderr
+    stderr = "\n".join(x for x in r.stderr.splitlines() if not x.startswith("vggeo: warning:"))
+    line = _one_error_line(stderr, "")
+    assert "unexpected" not in line, line
+    return line
 
 
 def test_registry_text_that_is_not_utf8_names_its_line(tmp_path):
     f = tmp_path / "r.jsonl"
     f.write_bytes(b'{"id": 1}\n{"id": 2, "street": "Syr\xe9n"}\n')
     line = _single_error_line(
-        _cli("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.parquet"))
+        _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.parquet"))
     )
     assert "r.jsonl:2" in line and "not UTF-8" in line and "0xe9" in line
     assert not (tmp_path / "o.parquet").exists()
@@ -916,7 +913,7 @@ def test_registry_lone_surrogate_names_row_and_field(tmp_path):
     f = tmp_path / "r.jsonl"
     f.write_text('{"id": 1, "street": "a\\ud800b"}\n', encoding="ascii")
     line = _single_error_line(
-        _cli("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.parquet"))
+        _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.parquet"))
     )
     assert "r.jsonl:1" in line and "'street'" in line and "surrogate" in line
 
@@ -926,7 +923,7 @@ def test_registry_file_that_is_not_its_format_is_refused(tmp_path, name):
     f = tmp_path / name
     f.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
     line = _single_error_line(
-        _cli("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.jsonl"))
+        _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.jsonl"))
     )
     assert name in line and "not a readable" in line
 
@@ -934,25 +931,27 @@ def test_registry_file_that_is_not_its_format_is_refused(tmp_path, name):
 def test_unwritable_output_is_refused_before_reading(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = _cli("registry", "load", str(tmp_path / "missing.jsonl"), "-o", str(blocker / "o.parquet"))
+    r = _vggeo(
+        "registry", "load", str(tmp_path / "missing.jsonl"), "-o", str(blocker / "o.parquet")
+    )
     assert r.returncode == 2  # click's missing-file check comes first; then the folder's
     f = tmp_path / "r.jsonl"
     f.write_text('{"id": 1}\n')
     line = _single_error_line(
-        _cli("registry", "load", "--no-progress", str(f), "-o", str(blocker / "o.parquet"))
+        _vggeo("registry", "load", "--no-progress", str(f), "-o", str(blocker / "o.parquet"))
     )
     assert "cannot write" in line and "is not a folder" in line
 
 
 def test_usage_errors_are_one_line_with_the_help_named():
-    line = _single_error_line(_cli("read", "--workers", "-3", "x.zip"))
+    line = _single_error_line(_vggeo("read", "--workers", "-3", "x.zip"))
     assert "--workers" in line and "vggeo read --help" in line
-    assert "vggeo --help" in _single_error_line(_cli("no-such-command"))
+    assert "vggeo --help" in _single_error_line(_vggeo("no-such-command"))
 
 
 def test_tiles_export_unknown_layer_is_a_usage_error(tmp_path):
     line = _single_error_line(
-        _cli(
+        _vggeo(
             "tiles",
             "export",
             "--store",
@@ -968,5 +967,5 @@ def test_tiles_export_unknown_layer_is_a_usage_error(tmp_path):
 
 @pytest.mark.parametrize("text", ["nan,6600000\n", "inf,600000\n", "6600000,1e999\n"])
 def test_transform_refuses_half_pairs_and_infinities(text):
-    r = _cli("transform", "--from", "3006", "--to", "4326", "--no-check", stdin=text)
+    r = _vggeo("transform", "--from", "3006", "--to", "4326", "--no-check", stdin=text)
     assert "finite" in _single_error_line(r) and r.stdout == ""

@@ -108,13 +108,8 @@ def bug_report(err: BaseException, ctx: click.Context) -> str:
     )
 
 
-def _one_line(err: click.UsageError) -> click.ClickException:
-    """A usage error as one line that says where the help is, instead of click's three lines.
-
-    Bare ``vggeo`` (click shows the help) is left to click.
-    """
-    if isinstance(err, click.exceptions.NoArgsIsHelpError):
-        return err
+def _one_line(err: click.UsageError) -> InputFailure:
+    """A usage error as one line that says where the help is, instead of click's three lines."""
     hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
     return InputFailure(err.format_message() + hint)
 
@@ -136,6 +131,8 @@ class VggeoGroup(click.Group):
     ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:  # bare `vggeo`: click shows the help
+            raise
         except click.UsageError as err:  # the root's own options (vggeo --bogus)
             raise _one_line(err) from err
 
@@ -147,6 +144,8 @@ class VggeoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
         except click.UsageError as err:
             raise _one_line(err) from err
         except _CLICK_FLOW:

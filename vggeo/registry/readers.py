@@ -753,11 +753,15 @@ def read_registry(
     try:
         return _read_registry(path, fmt, progress=progress, **kwargs)
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        refusal = _not_utf8(path)
+        if refusal is None:  # the file is UTF-8: what failed to decode was not the input
+            raise
+        raise refusal from None
 
 
-def _not_utf8(path: Path) -> ParseError:
-    """The refusal of a text file that is not UTF-8, naming the first bad byte's line and column.
+def _not_utf8(path: Path) -> ParseError | None:
+    """The refusal of a text file that is not UTF-8, naming the first bad byte's line; None
+    for a file that is UTF-8.
 
     Python's decoders say only the offset within the block they were given; this reads the file
     again to find where that is (a compressed or binary file under a text file's name, mostly).
@@ -779,7 +783,11 @@ def _not_utf8(path: Path) -> ParseError:
                     row=line,
                 )
             line += block.count(b"\n")
-    return ParseError("not UTF-8 text (cut inside a character at its end)", file=str(path))
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return ParseError("not UTF-8 text (cut inside a character at its end)", file=str(path))
+    return None
 
 
 def _read_registry(path: Path, fmt: str, *, progress: bool, **kwargs: Any) -> CanonicalResult:
