@@ -969,3 +969,34 @@ def test_tiles_export_unknown_layer_is_a_usage_error(tmp_path):
 def test_transform_refuses_half_pairs_and_infinities(text):
     r = _vggeo("transform", "--from", "3006", "--to", "4326", "--no-check", stdin=text)
     assert "finite" in _single_error_line(r) and r.stdout == ""
+
+
+def test_damaged_store_is_named_and_left_as_it_was(filled_store, tmp_path):
+    """A store file cut short (a full disk, a copy interrupted): every command that reads it says
+    which file is damaged in one line — before, "unexpected DatabaseError … a bug" — and writes
+    nothing, to the store or to an output."""
+    data = filled_store.read_bytes()
+    store = tmp_path / "cut.gpkg"
+    store.write_bytes(data[: len(data) // 2])
+    before = _digest(store)
+    runs = {
+        "export gpkg": ["export", "gpkg", "--store", str(store), "-o", str(tmp_path / "o.gpkg")],
+        "export parquet": [
+            "export",
+            "parquet",
+            f"--store={store}",
+            "-o",
+            str(tmp_path / "o.parquet"),
+        ],
+        "join": ["join", "--store", str(store), "-o", str(tmp_path / "j.parquet")],
+        "ingest": ["ingest", str(_good(tmp_path, "change")), "--store", str(store)],
+    }
+    for name, args in runs.items():
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 2, (name, r.output)
+        line = _one_error_line(r.stderr, f"{store}: the SQLite file is damaged")
+        assert "unexpected" not in line, (name, line)
+    r = _vggeo("export", "parquet", "--store", store, "-o", tmp_path / "o.parquet")
+    assert "damaged" in _single_error_line(r)
+    assert _digest(store) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.gpkg", "good.zip"]

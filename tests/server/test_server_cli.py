@@ -42,3 +42,32 @@ def test_serve_help_lists_the_options():
     assert r.exit_code == 0
     for opt in ("--store", "--host", "--port", "--workers", "--base-url"):
         assert opt in r.output
+
+
+def test_serve_with_a_store_it_cannot_open_is_one_line_and_exit_2(tmp_path):
+    """A file that is not a store, or a store cut short: one line naming it and exit 2, before
+    uvicorn starts (opened in the start-up, Starlette printed a traceback and uvicorn exited 3)."""
+    import subprocess
+    import sys
+
+    from vggeo.store import open_store
+
+    good = tmp_path / "good.gpkg"
+    with open_store(good, create=True):
+        pass
+    data = good.read_bytes()
+    cut = tmp_path / "cut.gpkg"
+    cut.write_bytes(data[: len(data) // 2])
+    text = tmp_path / "text.gpkg"
+    text.write_text("not a GeoPackage\n")
+    for store in (cut, text):
+        r = subprocess.run(
+            [sys.executable, "-m", "vggeo", "serve", "--store", str(store), "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr, r.stderr
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"vggeo: error: {store}"), r.stderr

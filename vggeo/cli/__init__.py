@@ -32,6 +32,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import sqlite3
 import sys
 import traceback
 from typing import IO, Any
@@ -108,6 +109,47 @@ def bug_report(err: BaseException, ctx: click.Context) -> str:
     )
 
 
+#: SQLite's result codes (extended codes start with them) that say what became of a file or the
+#: machine, not what vggeo did, and whether the line names the store: a damaged or foreign file,
+#: one this user may not write, another process holding its lock; a full disk, an I/O error.
+_SQLITE_CONDITIONS = {
+    "SQLITE_CORRUPT": ("the SQLite file is damaged (restore it from a copy)", True),
+    "SQLITE_NOTADB": ("not an SQLite file", True),
+    "SQLITE_READONLY": ("the file cannot be written", True),
+    "SQLITE_PERM": ("the file cannot be written", True),
+    "SQLITE_CANTOPEN": ("the file cannot be opened", True),
+    "SQLITE_BUSY": ("another process holds the file's lock; try again when it is done", True),
+    "SQLITE_LOCKED": ("another process holds the file's lock; try again when it is done", True),
+    "SQLITE_FULL": ("the disk is full", False),
+    "SQLITE_IOERR": ("an I/O error", False),
+}
+
+
+def _sqlite_condition(err: sqlite3.DatabaseError, ctx: click.Context) -> str | None:
+    """One line for an SQLite error that is a file's or the machine's condition (naming the
+    store the command was given, else the input being read); ``None`` for any other."""
+    name = getattr(err, "sqlite_errorname", "") or ""
+    hit = next((v for k, v in _SQLITE_CONDITIONS.items() if name.startswith(k)), None)
+    if hit is None:
+        return None
+    said, of_file = hit
+    if not of_file:
+        return f"{said}: {err}"
+    where = _store_arg(ctx) or current_input() or ", ".join(_inputs(ctx)) or "the store"
+    return f"{where}: {said}: {err}"
+
+
+def _store_arg(ctx: click.Context) -> str | None:
+    """The value of ``--store`` on the command line, if one was given."""
+    args = ctx.find_root().meta.get("vggeo.args", [])
+    for i, arg in enumerate(args):
+        if arg == "--store" and i + 1 < len(args):
+            return str(args[i + 1])
+        if arg.startswith("--store="):
+            return str(arg.partition("=")[2])
+    return None
+
+
 def _one_line(err: click.UsageError) -> InputFailure:
     """A usage error as one line that says where the help is, instead of click's three lines."""
     hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
@@ -175,6 +217,10 @@ class VggeoGroup(click.Group):
             self._trace(ctx)
             name = err.filename or current_input()
             raise InputFailure(f"{err.strerror or err}" + (f": {name}" if name else "")) from err
+        except sqlite3.DatabaseError as err:
+            self._trace(ctx)
+            said = _sqlite_condition(err, ctx)
+            raise InputFailure(said or bug_report(err, ctx)) from err
         except Exception as err:  # noqa: BLE001 - the guard: every bug becomes one line and exit 2
             self._trace(ctx)
             raise InputFailure(bug_report(err, ctx)) from err

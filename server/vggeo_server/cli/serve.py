@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
 import signal
 import tempfile
@@ -81,6 +82,21 @@ def serve(
     elif not is_postgres_url(store) and not Path(store).exists():
         raise FileNotFoundError(2, "No such file or directory", store)
     settings = _checked_settings(store, base_url or None, host, port, schema)
+    # lazy: FastAPI is in the server extra
+    from vggeo_server.app import create_app, open_service
+
+    # uvicorn's logging (and the server's own messages: tables built while opening) from here on
+    logging.config.dictConfig(_log_config())
+    # The store is opened here, not in the application's start-up: one that cannot be (damaged,
+    # not a store, its database unreachable) is then one line and exit 2 from the command's
+    # guard, where in the start-up Starlette would print a traceback and uvicorn exit 3.
+    # Forked workers share the store their parent opens (serve_preforked); uvicorn's spawned
+    # workers open their own, after this check.
+    service = None
+    if workers == 1:
+        service = open_service(settings)
+    elif backend_of(store) not in ("gpkg", "parquet"):
+        open_service(settings).close()
     click.echo(
         f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
         f"{settings.base_url}/){' with access control' if settings.auth.enabled else ''}",
@@ -120,10 +136,7 @@ def serve(
         with _metrics_dir(settings.ops.metrics):
             uvicorn.run("vggeo_server.app:create_app", factory=True, workers=workers, **options)
     else:
-        # lazy: FastAPI is in the server extra
-        from vggeo_server.app import create_app
-
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, service=service), **options)
 
 
 def _display(store: str) -> str:
