@@ -600,6 +600,23 @@ def test_interrupt_exits_130_and_keeps_the_store(tmp_path, monkeypatch, filled_s
     assert r.exit_code == 130 and not new.exists()
 
 
+def test_interrupted_sample_delivery_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """Ctrl-C before the first ZIP is whole: exit 130, and the output folder the command made is
+    gone (each ZIP is atomic; an empty folder was left behind before). A folder that existed
+    stays."""
+    import vggeo.sample.delivery as delivery
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(delivery, "_bestammelse", interrupted)
+    for out in (tmp_path / "new" / "deliveries", tmp_path):
+        args = ["sample", "delivery", "--product", "bestammelse", "--n", "10", "-o", str(out)]
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 130 and "interrupted" in r.stderr, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # made by the test's first call
+
+
 def test_settings_error_is_one_line(tmp_path):
     r = _vggeo(
         "read",
@@ -946,6 +963,8 @@ def test_unwritable_output_is_refused_before_reading(tmp_path):
 def test_usage_errors_are_one_line_with_the_help_named():
     line = _single_error_line(_vggeo("read", "--workers", "-3", "x.zip"))
     assert "--workers" in line and "vggeo read --help" in line
+    line = _single_error_line(_vggeo("sample", "delivery", "-o", "x"))
+    assert "Choose from: bestammelse, inskrivning (see" in line and "\\x0a" not in line
     assert "vggeo --help" in _single_error_line(_vggeo("no-such-command"))
 
 

@@ -153,7 +153,8 @@ def _store_arg(ctx: click.Context) -> str | None:
 def _one_line(err: click.UsageError) -> InputFailure:
     """A usage error as one line that says where the help is, instead of click's three lines."""
     hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-    return InputFailure(err.format_message() + hint)
+    # click lays some messages out on lines ("Choose from:\n\ta,\n\tb"): one line of words
+    return InputFailure(" ".join(err.format_message().split()) + hint)
 
 
 class VggeoGroup(click.Group):

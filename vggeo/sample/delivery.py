@@ -1676,36 +1676,42 @@ def generate_deliveries(
         who sold in a change stay as ``TidigareAgande``).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     start = start or datetime(2026, 1, 5, 4, 30, tzinfo=timezone(timedelta(hours=1)))
     if product not in ("bestammelse", "inskrivning"):
         raise ValueError(f"product must be 'bestammelse' or 'inskrivning', not {product!r}")
     code = get_crs(crs).epsg
     if code != 3006 and not 3007 <= code <= 3018:
         raise ValueError(f"deliveries use EPSG 3006 or 3007–3018, not {code}")
+    if owners not in ("current", "all"):
+        raise ValueError(f"owners must be 'current' or 'all', not {owners!r}")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
     # Each ZIP is written through atomic_path: interrupted (Ctrl-C) or failed, no half-written
-    # delivery is left behind.
-    if product == "bestammelse":
-        return _bestammelse(
+    # delivery is left behind, and nor is the folder if this call made it and nothing was done.
+    try:
+        if product == "bestammelse":
+            return _bestammelse(
+                out,
+                n=n,
+                changes=changes,
+                seed=seed,
+                crs=code,
+                per_file=per_file,
+                start=start,
+                variety=variety,
+            )
+        return _inskrivning(
             out,
             n=n,
             changes=changes,
             seed=seed,
-            crs=code,
             per_file=per_file,
             start=start,
             variety=variety,
+            personnummer=personnummer,
+            owners=owners,
         )
-    if owners not in ("current", "all"):
-        raise ValueError(f"owners must be 'current' or 'all', not {owners!r}")
-    return _inskrivning(
-        out,
-        n=n,
-        changes=changes,
-        seed=seed,
-        per_file=per_file,
-        start=start,
-        variety=variety,
-        personnummer=personnummer,
-        owners=owners,
-    )
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
