@@ -908,7 +908,7 @@ def test_where_fills_in_only_what_is_missing():
 
 
 def _single_error_line(r) -> str:
-    """Exit 2 and one error line (GDAL's own warnings about a broken file may precede it)."""
+    """Exit 2 and one error line (warnings of the command, if any, may precede it)."""
     assert r.returncode == 2, r.stderr
     stderr = "\n".join(x for x in r.stderr.splitlines() if not x.startswith("vggeo: warning:"))
     line = _one_error_line(stderr, "")
@@ -939,10 +939,30 @@ def test_registry_lone_surrogate_names_row_and_field(tmp_path):
 def test_registry_file_that_is_not_its_format_is_refused(tmp_path, name):
     f = tmp_path / name
     f.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
-    line = _single_error_line(
-        _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.jsonl"))
-    )
+    r = _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.jsonl"))
+    line = _single_error_line(r)
     assert name in line and "not a readable" in line
+    assert r.stderr.splitlines() == [line]  # GDAL's warnings on the way are not shown
+
+
+def test_gdal_warnings_of_a_file_that_was_read_are_shown(tmp_path):
+    """A GeoPackage GDAL reads with a warning (a foreign application_id): the warning is shown
+    (after the read, as one line) and the load succeeds."""
+    import sqlite3
+
+    from vggeo.registry import write_registry
+    from vggeo.sample.registry import generate_registry
+
+    f = tmp_path / "r.gpkg"
+    write_registry(generate_registry(50, seed=1), f)
+    with sqlite3.connect(f) as db:
+        db.execute("PRAGMA application_id = 1")
+    db.close()
+    r = _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert any(
+        x.startswith("vggeo: warning:") and "application_id" in x for x in r.stderr.splitlines()
+    ), r.stderr
 
 
 def test_unwritable_output_is_refused_before_reading(tmp_path):

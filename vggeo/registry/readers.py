@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -684,11 +685,17 @@ def _covering_columns(metadata: dict | None) -> list[str]:
 
 
 def _read_geo(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
-    try:
-        return _read_geo_file(path, fmt)
-    except (pa.ArrowException, DataSourceError, DataLayerError) as err:
-        kind = "(Geo)Parquet" if fmt == "parquet" else "GeoPackage"
-        raise ParseError(f"not a readable {kind} file: {err}", file=str(path)) from None
+    # GDAL warns on its way to some failures (a bad application_id, a retry as immutable): held
+    # back, and shown only if the file was read — a refused file gets the one line that says why.
+    with warnings.catch_warnings(record=True) as held:
+        try:
+            out = _read_geo_file(path, fmt)
+        except (pa.ArrowException, DataSourceError, DataLayerError) as err:
+            kind = "(Geo)Parquet" if fmt == "parquet" else "GeoPackage"
+            raise ParseError(f"not a readable {kind} file: {err}", file=str(path)) from None
+    for w in held:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return out
 
 
 def _read_geo_file(path: Path, fmt: str) -> tuple[pd.DataFrame, Locate]:
