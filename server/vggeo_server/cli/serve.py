@@ -92,10 +92,11 @@ def serve(
     # guard, where in the start-up Starlette would print a traceback and uvicorn exit 3.
     # Forked workers share the store their parent opens (serve_preforked); uvicorn's spawned
     # workers open their own, after this check.
+    forked = workers > 1 and backend_of(store) in ("gpkg", "parquet")  # the memory backend
     service = None
     if workers == 1:
         service = open_service(settings)
-    elif backend_of(store) not in ("gpkg", "parquet"):
+    elif not forked:
         open_service(settings).close()
     click.echo(
         f"vggeo: serving {_display(store)} on http://{host}:{port}/ (public URL "
@@ -113,7 +114,7 @@ def serve(
     _exit_cleanly_on_signals()
     # The settings go to the app as an object; only uvicorn's own workers (below) need them
     # through the environment.
-    if workers > 1 and backend_of(store) in ("gpkg", "parquet"):  # the memory backend
+    if forked:
         # lazy: FastAPI and uvicorn are in the server extra
         from vggeo_server.prefork import serve_preforked
 
