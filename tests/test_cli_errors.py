@@ -924,6 +924,14 @@ def test_registry_text_that_is_not_utf8_names_its_line(tmp_path):
     )
     assert "r.jsonl:2" in line and "not UTF-8" in line and "0xe9" in line
     assert not (tmp_path / "o.parquet").exists()
+    # a line longer than the 1 MiB blocks the file is checked in: its byte counted from its start
+    long = b'{"id": 2, "street": "' + b"a" * (3 << 19) + b'\xe9"}\n'
+    f.write_bytes(b'{"id": 1}\n' + long)
+    line = _single_error_line(
+        _vggeo("registry", "load", "--no-progress", str(f), "-o", str(tmp_path / "o.parquet"))
+    )
+    byte = long.index(b"\xe9") + 1
+    assert "r.jsonl:2" in line and f"the line's byte {byte} " in line
 
 
 def test_registry_lone_surrogate_names_row_and_field(tmp_path):

@@ -774,22 +774,29 @@ def _not_utf8(path: Path) -> ParseError | None:
     again to find where that is (a compressed or binary file under a text file's name, mostly).
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
+    line, line_start, offset = 1, 0, 0  # the line, where it starts and the block's start, in bytes
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as err:
-                line += block.count(b"\n", 0, max(err.start, 0))
-                at = block.rfind(b"\n", 0, max(err.start, 0))
-                bad = block[err.start : err.start + 1].hex()
+                # err.object is the block after the bytes of a character the last one cut
+                at = offset - (len(err.object) - len(block)) + err.start
+                upto = max(at - offset, 0)
+                line += block.count(b"\n", 0, upto)
+                if (nl := block.rfind(b"\n", 0, upto)) >= 0:
+                    line_start = offset + nl + 1
+                bad = err.object[err.start : err.start + 1].hex()
                 return ParseError(
-                    f"not UTF-8 text: byte 0x{bad}, the line's byte {err.start - at} (a compressed "
-                    "or binary file, or another encoding?)",
+                    f"not UTF-8 text: byte 0x{bad}, the line's byte {at - line_start + 1} (a "
+                    "compressed or binary file, or another encoding?)",
                     file=str(path),
                     row=line,
                 )
             line += block.count(b"\n")
+            if (nl := block.rfind(b"\n")) >= 0:
+                line_start = offset + nl + 1
+            offset += len(block)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
