@@ -110,7 +110,10 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(pg_store, store):
     with serve(pg_store) as (proc, base, out):
         result: dict = {}
         with psycopg.connect(pg_store) as lock:
-            lock.execute("LOCK TABLE residences IN ACCESS EXCLUSIVE MODE")
+            # the residences and the copy a high-zoom tile is read from (built at start-up)
+            lock.execute(
+                "LOCK TABLE residences, vggeo_tile_points_webmercatorquad IN ACCESS EXCLUSIVE MODE"
+            )
 
             def slow_request() -> None:
                 try:

@@ -313,3 +313,73 @@ def test_tile_connections_run_generic_plans_and_on_the_loop_no_parallel_workers(
     theirs = quote("-c max_parallel_workers_per_gather=3 -c plan_cache_mode=auto")
     threads, loop = asyncio.run(settings(f"{postgis_url}{sep}options={theirs}"))
     assert threads == loop == ("auto", "3")
+
+
+def test_high_zoom_tiles_from_the_point_table_are_the_residences_tables_tiles(
+    postgis_url, pg_source, source
+):
+    """Once built, homes one by one come from the Hilbert-ordered copy in the grid's CRS: the
+    same bytes as read from the residences table (a source that never builds the copy), plain,
+    filtered, as overflow clusters and on the other grid."""
+    from vggeo.tiles.cluster import ClusterOptions
+
+    f = Filters.parse(
+        {"home_type": "villa", "construction_year_min": "1950"}, allowed=source.allowed_values()
+    )
+    options = ClusterOptions(max_points=40)
+    built = open_source(postgis_url, options=options, pool_size=1)
+    plain = open_source(postgis_url, options=options, pool_size=1, precompute=False)
+    try:
+        built.warm()  # WebMercatorQuad's tables; SWEREF99TM's with its first low-zoom tile
+        built.tile("residences", 2, *_tiles(source, 2, 1, grid="SWEREF99TM")[0], grid="SWEREF99TM")
+        assert built._cells_ready == {"WebMercatorQuad": True, "SWEREF99TM": True}
+        n = 0
+        for grid in ("WebMercatorQuad", "SWEREF99TM"):
+            for z in (13, 14, 15):
+                for x, y in _tiles(source, z, 3, grid=grid):
+                    for ff in (None, f):
+                        want = plain.tile("residences", z, x, y, grid=grid, filters=ff)
+                        got = built.tile("residences", z, x, y, grid=grid, filters=ff)
+                        assert got == want, f"{grid} {z}/{x}/{y} {ff}"
+                        n += len(want) > 0
+        assert n >= 18  # tiles with homes (a filter leaves some empty)
+    finally:
+        built.close()
+        plain.close()
+
+
+def test_cell_and_point_tables_emptied_or_of_an_older_layout_are_rebuilt(postgis_url, pg_source):
+    """After a crash PostgreSQL empties an unlogged table and keeps its comment (the tag); a
+    table built by an older vggeo has the data version's tag without the point table. Neither
+    passes for current: the next opener rebuilds both."""
+    import psycopg
+
+    from vggeo.tiles.backends.postgis import TABLES_LAYOUT
+
+    pg_source.warm()
+    cells, points = "vggeo_tile_cells_webmercatorquad", "vggeo_tile_points_webmercatorquad"
+    with psycopg.connect(postgis_url, autocommit=True) as conn:
+        count = conn.execute(f"SELECT count(*) FROM {points}").fetchone()[0]
+        assert count == conn.execute("SELECT count(*) FROM residences").fetchone()[0]
+        conn.execute(f"TRUNCATE {cells}")  # what crash recovery leaves of an unlogged table
+        src = open_source(postgis_url, pool_size=1)
+        try:
+            assert not src.cells_current()
+            src.warm()
+            assert src.cells_current()
+            assert conn.execute(f"SELECT count(*) FROM {cells}").fetchone()[0] > 0
+            # an older layout: the tag without the layout's mark, no point table
+            tag = conn.execute(f"SELECT obj_description('{cells}'::regclass)").fetchone()[0]
+            old = tag.removesuffix(f":{TABLES_LAYOUT}")
+            conn.execute(f"COMMENT ON TABLE {cells} IS '{old}'")
+            conn.execute(f"DROP TABLE {points}")
+        finally:
+            src.close()
+        src = open_source(postgis_url, pool_size=1)
+        try:
+            assert not src.cells_current()
+            src.warm()
+            assert src.cells_current()
+            assert conn.execute(f"SELECT count(*) FROM {points}").fetchone()[0] == count
+        finally:
+            src.close()
