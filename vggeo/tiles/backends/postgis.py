@@ -772,7 +772,7 @@ class PostGISSource(RenderingSource):
         """(Re)build the cell and point tables in the open transaction: built under new names,
         then swapped in, so readers of the old tables wait only for the swap, not for the
         build."""
-        self._build_points(conn, g, tag)
+        points = self._build_points(conn, g, tag)
         opt = self.options
         lo = g.minzoom + g.root_depth + opt.cell_bits
         hi = opt.cluster_maxzoom - 1 + g.root_depth + opt.cell_bits
@@ -806,13 +806,16 @@ class PostGISSource(RenderingSource):
             )
         conn.execute(f"CREATE INDEX ON {new} (depth, cy, cx)")
         conn.execute(f"COMMENT ON TABLE {new} IS '{tag.replace(chr(39), chr(39) * 2)}'")
-        conn.execute(f"DROP TABLE IF EXISTS {self._qual(table)}")
-        conn.execute(f"ALTER TABLE {new} RENAME TO {_ident(table)}")
-        conn.execute(f"ANALYZE {self._qual(table)}")
+        conn.execute(f"ANALYZE {new}")
+        # the swaps last: dropping a table locks its readers out until the commit
+        for name in (table, points):
+            conn.execute(f"DROP TABLE IF EXISTS {self._qual(name)}")
+            conn.execute(f"ALTER TABLE {self._qual(name + '_new')} RENAME TO {_ident(name)}")
 
-    def _build_points(self, conn: psycopg.Connection, g: Grid, tag: str) -> None:
+    def _build_points(self, conn: psycopg.Connection, g: Grid, tag: str) -> str:
         """The residences with their geometry in ``g``'s CRS, in Hilbert order (PostGIS sorts
-        geometries along a Hilbert curve), with their tile properties as tiles carry them.
+        geometries along a Hilbert curve), with their tile properties as tiles carry them: built
+        as ``<table>_new``; returns the table's name (the caller swaps it in).
 
         Logged, unlike the cells: after a crash it keeps its rows (an unlogged table comes back
         empty), so the high zooms stay served. For 5.6 M homes it is most of the build (≈ 20 s)
@@ -827,9 +830,8 @@ class PostGISSource(RenderingSource):
         )
         conn.execute(f"CREATE INDEX ON {new} USING gist (gg)")
         conn.execute(f"COMMENT ON TABLE {new} IS '{tag.replace(chr(39), chr(39) * 2)}'")
-        conn.execute(f"DROP TABLE IF EXISTS {self._qual(table)}")
-        conn.execute(f"ALTER TABLE {new} RENAME TO {_ident(table)}")
-        conn.execute(f"ANALYZE {self._qual(table)}")
+        conn.execute(f"ANALYZE {new}")
+        return table
 
     def _cells_from_table(
         self, layer: Layer, g: Grid, z: int, x: int, y: int, params: dict
