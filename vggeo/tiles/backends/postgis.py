@@ -526,24 +526,24 @@ class PostGISSource(RenderingSource):
         superset of the tile: the caller applies the exact, half-open bounds).
 
         Once the tables of ``g`` are built, from its point table: the coordinates stored, and a
-        tile's homes stored next to each other (Hilbert order). Measured on 5.6 M homes, 600
-        z14–z16 tiles of the density list, in process: the statement's median 0.95 ms against
-        1.44 ms on the same copy in load order — the order, not the saved ``ST_Transform``, is
-        most of it (benchmarks/tiles.md, eighth pass). Until then, from the residences table,
-        transformed once per point in a subquery the planner may not inline (``OFFSET 0``):
-        inlined, every comparison of the bounds repeats the ``ST_Transform``.
+        tile's homes stored next to each other. Measured on 5.6 M homes, 600 z14–z16 tiles of
+        the density list, in process: this statement on a spatially ordered copy 0.94–1.00 ms,
+        on the same copy in load order 1.39–1.45 ms, from the residences table 1.52–1.67 ms —
+        the order, not the saved ``ST_Transform``, is most of it (benchmarks/tiles.md, eighth
+        pass). Until then, from the residences table, transformed once per point in a subquery
+        the planner may not inline (``OFFSET 0``): inlined, every comparison of the bounds
+        repeats the ``ST_Transform``.
         """
         cond = self._res_filter_sql() if filtered else "TRUE"
-        cols = ", ".join(["id", *self._res_attrs()])
+        attrs = self._res_attrs()
         if self._cells_ready.get(g.id):
             return (
-                f"SELECT {cols}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM "
+                f"SELECT {', '.join(['id', *attrs])}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM "
                 f"{self._qual(self._points_table(g))} WHERE gg && ST_MakeEnvelope(%(w)s, %(s)s, "
                 f"%(e)s, %(n)s, %(srid)s) AND {cond}"
             )
-        sel = _res_select(self._res_attrs())
         return (
-            f"SELECT {sel}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM (SELECT *, "
+            f"SELECT {_res_select(attrs)}, ST_X(gg) AS gx, ST_Y(gg) AS gy FROM (SELECT *, "
             f"{self._grid_geom(g, 'residences')} AS gg FROM {self._qual('residences')} WHERE "
             f"{_ident(self.geom['residences'])} && {_ENVELOPE_3006} AND {cond} OFFSET 0) r"
         )
